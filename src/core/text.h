@@ -1,0 +1,39 @@
+/*
+ * text.h: line arrays and UTF-8 helpers for the pure text layers
+ * (message extraction, status detection).
+ */
+#ifndef TASKBOX_TEXT_H
+#define TASKBOX_TEXT_H
+
+/* A string split into lines; each line is its own NUL-terminated copy. */
+struct lines {
+	char **v;
+	size_t n;
+	size_t cap;
+};
+
+void lines_split(struct lines *l, const char *s);
+void lines_release(struct lines *l);
+void lines_push(struct lines *l, const char *s, size_t len);
+/* Remove lines [from, to). */
+void lines_remove(struct lines *l, size_t from, size_t to);
+/* Join lines [from, to) with '\n'; returns a new string. */
+char *lines_join(const struct lines *l, size_t from, size_t to);
+/* Drop whitespace-only lines at both ends. */
+void lines_trim_blank(struct lines *l);
+
+bool str_is_blank(const char *s);
+bool str_starts_with(const char *s, const char *prefix);
+/* Count non-overlapping occurrences of needle in s. */
+size_t str_count(const char *s, const char *needle);
+/* Strip leading and trailing ASCII whitespace in place; returns s. */
+char *str_trim(char *s);
+/* Decode UTF-8 into code points (invalid bytes become U+FFFD). */
+uint32_t *utf8_decode(const char *s, size_t *n);
+/* Number of code points in s. */
+size_t utf8_len(const char *s);
+bool utf8_valid(const char *s, size_t len);
+/* Byte length of the longest prefix of s with at most max code points. */
+size_t utf8_prefix(const char *s, size_t max);
+
+#endif

@@ -1,0 +1,965 @@
+/*
+ * http.c: libmicrohttpd in external-epoll mode inside our event loop.
+ *
+ * Data model: one struct http_req per request, created on the first
+ * access-handler call (headers only) and freed in the request-completed
+ * callback. A reply is built into req->pending and queued from inside the
+ * access handler, the only place MHD allows it: a deferred request is
+ * suspended and, when its reply is ready, resumed so MHD calls the handler
+ * again to queue it. An SSE stream is a callback response whose reader
+ * suspends the connection when its queue is empty and is resumed when an
+ * event is queued. All suspended connections are listed so shutdown can
+ * resume them first (MHD requires it).
+ */
+#include "common.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/ev.h"
+#include "core/log.h"
+#include "core/text.h"
+#include "http.h"
+
+#define HTTP_DEFAULT_BODY_LIMIT (1 << 20)
+#define HTTP_HEARTBEAT_MS 15000
+#define HTTP_MAX_CONNECTIONS 512
+
+struct http_route {
+	char *method;
+	char *path;
+	int flags;
+	size_t body_limit;
+	http_handler handler;
+	void *data;
+};
+
+struct http_sse {
+	struct http_server *srv;
+	struct http_req *req;
+	struct MHD_Connection *conn;
+	struct buf queue;
+	bool suspended;
+	bool ending;
+	http_sse_close_cb on_close;
+	void *data;
+	struct http_sse *next;
+};
+
+struct http_header {
+	char *name;
+	char *value;
+};
+
+struct http_req {
+	struct http_server *srv;
+	struct MHD_Connection *conn;
+	char *method;
+	char *path;
+	const struct http_route *route;
+	struct buf body;
+	bool too_large;
+	bool dispatched;
+	bool deferred;	/* waiting for a late reply */
+	bool suspended; /* MHD_suspend_connection in effect */
+	bool replied;	/* a reply was queued or is pending */
+	struct MHD_Response *pending;
+	unsigned pending_status;
+	struct http_header extra[4];
+	size_t nextra;
+	struct http_req *next_deferred;
+};
+
+struct http_server {
+	struct ev_loop *loop;
+	struct MHD_Daemon *mhd;
+	struct ev_io *io;
+	int listen_fd;
+	int port;
+	char *unix_path;
+	bool need_run;
+	struct http_route *routes;
+	size_t nroutes;
+	http_guard guard;
+	void *guard_data;
+	char **origins;
+	size_t norigins;
+	struct http_sse *streams;
+	struct http_req *deferred;
+	struct ev_timer heartbeat;
+};
+
+static const struct {
+	unsigned status;
+	const char *reason;
+} http_reasons[] = {
+	{ 200, "OK" },
+	{ 201, "Created" },
+	{ 204, "No Content" },
+	{ 307, "Temporary Redirect" },
+	{ 400, "Bad Request" },
+	{ 401, "Unauthorized" },
+	{ 403, "Forbidden" },
+	{ 404, "Not Found" },
+	{ 405, "Method Not Allowed" },
+	{ 409, "Conflict" },
+	{ 413, "Content Too Large" },
+	{ 415, "Unsupported Media Type" },
+	{ 422, "Unprocessable Entity" },
+	{ 500, "Internal Server Error" },
+	{ 503, "Service Unavailable" },
+	{ 504, "Gateway Timeout" },
+};
+
+const char *
+http_reason(unsigned status)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(http_reasons); i++) {
+		if (http_reasons[i].status == status)
+			return http_reasons[i].reason;
+	}
+	return "Error";
+}
+
+/* ---- server ---------------------------------------------------------- */
+
+static void
+http_on_ready(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
+{
+	struct http_server *srv = data;
+
+	srv->need_run = true;
+}
+
+int
+http_server_prepare(struct http_server *srv)
+{
+	MHD_UNSIGNED_LONG_LONG to;
+
+	if (srv->mhd == NULL)
+		return -1;
+	if (srv->need_run) {
+		srv->need_run = false;
+		MHD_run(srv->mhd);
+	}
+	if (MHD_get_timeout(srv->mhd, &to) == MHD_YES)
+		return (int)MIN(to, 60000);
+	return -1;
+}
+
+/* Make the next loop iteration run MHD (after a resume). */
+static void
+http_kick(struct http_server *srv)
+{
+	srv->need_run = true;
+}
+
+static void
+http_heartbeat(void *data)
+{
+	struct http_server *srv = data;
+
+	for (struct http_sse *s = srv->streams; s != NULL; s = s->next) {
+		if (!s->ending)
+			http_sse_send(s, NULL, NULL);
+	}
+	ev_timer_start(srv->loop, &srv->heartbeat, now_ms() + HTTP_HEARTBEAT_MS);
+}
+
+struct http_server *
+http_server_new(struct ev_loop *loop)
+{
+	struct http_server *srv = xcalloc(1, sizeof *srv);
+
+	srv->loop = loop;
+	srv->listen_fd = -1;
+	ev_timer_init(&srv->heartbeat, http_heartbeat, srv);
+	return srv;
+}
+
+void
+http_server_set_guard(struct http_server *srv, http_guard guard, void *data)
+{
+	srv->guard = guard;
+	srv->guard_data = data;
+}
+
+void
+http_server_set_origins(struct http_server *srv, char **origins, size_t n)
+{
+	srv->origins = xcalloc(n + 1, sizeof *srv->origins);
+	for (size_t i = 0; i < n; i++)
+		srv->origins[i] = xstrdup(origins[i]);
+	srv->norigins = n;
+}
+
+void
+http_server_route(struct http_server *srv, const char *method,
+		  const char *path, int flags, size_t body_limit,
+		  http_handler handler, void *data)
+{
+	struct http_route *r;
+
+	srv->routes = xreallocarray(srv->routes, srv->nroutes + 1,
+				    sizeof *srv->routes);
+	r = &srv->routes[srv->nroutes++];
+	r->method = xstrdup(method);
+	r->path = xstrdup(path);
+	r->flags = flags;
+	r->body_limit = body_limit ? body_limit : HTTP_DEFAULT_BODY_LIMIT;
+	r->handler = handler;
+	r->data = data;
+}
+
+/* Find the route for method and path; *path_known tells whether any
+ * route has that path (for 405 versus 404). */
+static const struct http_route *
+http_find_route(struct http_server *srv, const char *method,
+		const char *path, bool *path_known)
+{
+	*path_known = false;
+	for (size_t i = 0; i < srv->nroutes; i++) {
+		const struct http_route *r = &srv->routes[i];
+		bool match = r->flags & HTTP_ROUTE_PREFIX
+				     ? str_starts_with(path, r->path)
+				     : strcmp(path, r->path) == 0;
+
+		if (!match)
+			continue;
+		*path_known = true;
+		if (strcmp(r->method, method) == 0 ||
+		    (strcmp(r->method, "GET") == 0 &&
+		     strcmp(method, "HEAD") == 0))
+			return r;
+	}
+	return NULL;
+}
+
+static void http_req_complete(void *cls, struct MHD_Connection *conn,
+			      void **con_cls,
+			      enum MHD_RequestTerminationCode toe);
+static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn,
+				       const char *url, const char *method,
+				       const char *version,
+				       const char *upload_data,
+				       size_t *upload_data_size,
+				       void **con_cls);
+
+/* Bind a listening socket for host:port or a unix path. */
+static int
+http_bind(struct http_server *srv, const char *host, int port,
+	  const char *path, char **cause)
+{
+	int fd = -1, r;
+
+	if (path != NULL) {
+		struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+		if (strlen(path) >= sizeof sun.sun_path) {
+			*cause = xasprintf("socket path too long: '%s'", path);
+			return -ENAMETOOLONG;
+		}
+		strncpy(sun.sun_path, path, sizeof sun.sun_path - 1);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			goto sys_error;
+		unlink(path);
+		if (bind(fd, (struct sockaddr *)&sun, sizeof sun) < 0 ||
+		    chmod(path, 0600) < 0 || listen(fd, 128) < 0)
+			goto sys_error;
+		srv->unix_path = xstrdup(path);
+	} else {
+		struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+					  .ai_flags = AI_PASSIVE |
+						      AI_NUMERICSERV },
+				*ai = NULL;
+		char portstr[16];
+		int one = 1;
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof ss;
+
+		snprintf(portstr, sizeof portstr, "%d", port);
+		r = getaddrinfo(host, portstr, &hints, &ai);
+		if (r != 0) {
+			*cause = xasprintf("cannot resolve '%s': %s", host,
+					   gai_strerror(r));
+			return -EINVAL;
+		}
+		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			freeaddrinfo(ai);
+			goto sys_error;
+		}
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
+		    listen(fd, 128) < 0) {
+			freeaddrinfo(ai);
+			goto sys_error;
+		}
+		freeaddrinfo(ai);
+		if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+			if (ss.ss_family == AF_INET)
+				srv->port = ntohs(
+					((struct sockaddr_in *)&ss)->sin_port);
+			else if (ss.ss_family == AF_INET6)
+				srv->port = ntohs(
+					((struct sockaddr_in6 *)&ss)->sin6_port);
+		}
+	}
+	srv->listen_fd = fd;
+	return 0;
+sys_error:
+	r = -errno;
+	if (path != NULL)
+		*cause = xasprintf("cannot listen on '%s': %s", path,
+				   strerror(errno));
+	else
+		*cause = xasprintf("cannot listen on %s:%d: %s", host, port,
+				   strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+int
+http_server_listen(struct http_server *srv, const char *host, int port,
+		   const char *path, char **cause)
+{
+	const union MHD_DaemonInfo *info;
+	int r;
+
+	r = http_bind(srv, host, port, path, cause);
+	if (r < 0)
+		return r;
+	srv->mhd = MHD_start_daemon(
+		MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
+		0, NULL, NULL, http_on_request, srv, MHD_OPTION_LISTEN_SOCKET,
+		srv->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, http_req_complete,
+		srv, MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned)HTTP_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned)120, MHD_OPTION_END);
+	if (srv->mhd == NULL) {
+		*cause = xstrdup("cannot start the HTTP server");
+		return -EIO;
+	}
+	info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+	if (info == NULL) {
+		*cause = xstrdup("the HTTP library has no epoll support");
+		return -ENOTSUP;
+	}
+	srv->io = ev_io_add(srv->loop, info->epoll_fd, EPOLLIN, http_on_ready,
+			    srv);
+	srv->need_run = true;
+	ev_timer_start(srv->loop, &srv->heartbeat,
+		       now_ms() + HTTP_HEARTBEAT_MS);
+	return 0;
+}
+
+int
+http_server_port(struct http_server *srv)
+{
+	return srv->port;
+}
+
+void
+http_server_drain(struct http_server *srv)
+{
+	while (srv->deferred != NULL) {
+		struct http_req *req = srv->deferred;
+
+		http_reply_problem(req, 503, "the agent runtime is shutting down");
+	}
+	for (struct http_sse *s = srv->streams; s != NULL; s = s->next)
+		http_sse_end(s);
+	if (srv->mhd != NULL) {
+		/* let MHD flush what it can without blocking */
+		for (int i = 0; i < 4; i++)
+			MHD_run(srv->mhd);
+	}
+}
+
+void
+http_server_free(struct http_server *srv)
+{
+	if (srv == NULL)
+		return;
+	http_server_drain(srv);
+	ev_timer_stop(srv->loop, &srv->heartbeat);
+	if (srv->io != NULL)
+		ev_io_del(srv->io);
+	if (srv->mhd != NULL)
+		MHD_stop_daemon(srv->mhd);
+	if (srv->listen_fd >= 0)
+		close(srv->listen_fd);
+	if (srv->unix_path != NULL) {
+		unlink(srv->unix_path);
+		free(srv->unix_path);
+	}
+	for (size_t i = 0; i < srv->nroutes; i++) {
+		free(srv->routes[i].method);
+		free(srv->routes[i].path);
+	}
+	free(srv->routes);
+	for (size_t i = 0; i < srv->norigins; i++)
+		free(srv->origins[i]);
+	free(srv->origins);
+	free(srv);
+}
+
+/* ---- requests ------------------------------------------------------- */
+
+const char *
+http_req_method(struct http_req *req)
+{
+	return req->method;
+}
+
+const char *
+http_req_path(struct http_req *req)
+{
+	return req->path;
+}
+
+const char *
+http_req_header(struct http_req *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *
+http_req_query(struct http_req *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND,
+					   name);
+}
+
+const char *
+http_req_body(struct http_req *req, size_t *len)
+{
+	*len = req->body.len;
+	return buf_cstr(&req->body);
+}
+
+struct MHD_Connection *
+http_req_conn(struct http_req *req)
+{
+	return req->conn;
+}
+
+bool
+http_req_replied(struct http_req *req)
+{
+	return req->replied;
+}
+
+json_t *
+http_req_json(struct http_req *req)
+{
+	json_error_t err;
+	json_t *j;
+
+	/* any Content-Type: curl -d sends form encoding; Origin guards CSRF */
+	if (req->body.len == 0) {
+		http_reply_invalid(req, "body", NULL,
+				   "request body is empty; expected a JSON "
+				   "object");
+		return NULL;
+	}
+	j = json_loadb(buf_cstr(&req->body), req->body.len, JSON_REJECT_DUPLICATES, &err);
+	if (j == NULL) {
+		http_reply_invalid(req, "body", NULL,
+				   "malformed JSON at line %d column %d: %s",
+				   err.line, err.column, err.text);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		http_reply_invalid(req, "body", NULL,
+				   "expected a JSON object");
+		return NULL;
+	}
+	return j;
+}
+
+bool
+http_req_origin_allowed(struct http_req *req, const char *origin)
+{
+	struct http_server *srv = req->srv;
+	const char *host = http_req_header(req, "Host");
+	const char *o = strstr(origin, "://");
+
+	if (strcmp(origin, "null") == 0)
+		return false;
+	if (host != NULL && o != NULL && strcasecmp(o + 3, host) == 0)
+		return true;
+	for (size_t i = 0; i < srv->norigins; i++) {
+		const char *a = srv->origins[i];
+		const char *star = strstr(a, "*");
+
+		if (strcmp(a, "*") == 0 || strcasecmp(a, origin) == 0)
+			return true;
+		if (star != NULL) {
+			/* wildcard such as https://STAR.example.com */
+			size_t pre = (size_t)(star - a), post = strlen(star + 1);
+
+			if (strlen(origin) > pre + post &&
+			    strncasecmp(origin, a, pre) == 0 &&
+			    strcasecmp(origin + strlen(origin) - post,
+				       star + 1) == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
+/* Add CORS and fixed headers to a response before queueing it. */
+static void
+http_decorate(struct http_req *req, struct MHD_Response *resp)
+{
+	const char *origin = http_req_header(req, "Origin");
+
+	if (origin != NULL && http_req_origin_allowed(req, origin)) {
+		MHD_add_response_header(resp, "Access-Control-Allow-Origin",
+					origin);
+		MHD_add_response_header(resp,
+					"Access-Control-Allow-Credentials",
+					"true");
+		MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+					"Link");
+		MHD_add_response_header(resp, "Vary", "Origin");
+	}
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	for (size_t i = 0; i < req->nextra; i++)
+		MHD_add_response_header(resp, req->extra[i].name,
+					req->extra[i].value);
+}
+
+void
+http_reply_header(struct http_req *req, const char *name, const char *value)
+{
+	BUG_ON(req->nextra == ARRAY_SIZE(req->extra));
+	req->extra[req->nextra].name = xstrdup(name);
+	req->extra[req->nextra].value = xstrdup(value);
+	req->nextra++;
+}
+
+/* Store resp as the reply; queue it now or after a resume. */
+static void
+http_set_reply(struct http_req *req, unsigned status,
+	       struct MHD_Response *resp)
+{
+	if (req->replied) {
+		MHD_destroy_response(resp);
+		return;
+	}
+	http_decorate(req, resp);
+	req->pending = resp;
+	req->pending_status = status;
+	req->replied = true;
+	if (req->deferred) {
+		struct http_req **pp = &req->srv->deferred;
+
+		while (*pp != NULL && *pp != req)
+			pp = &(*pp)->next_deferred;
+		if (*pp == req)
+			*pp = req->next_deferred;
+		req->deferred = false;
+		if (req->suspended) {
+			req->suspended = false;
+			MHD_resume_connection(req->conn);
+			http_kick(req->srv);
+		}
+	}
+}
+
+void
+http_reply(struct http_req *req, unsigned status, const char *ctype,
+	   const void *data, size_t len)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(
+		len, (void *)data, MHD_RESPMEM_MUST_COPY);
+
+	if (ctype != NULL)
+		MHD_add_response_header(resp, "Content-Type", ctype);
+	http_set_reply(req, status, resp);
+}
+
+void
+http_reply_json(struct http_req *req, unsigned status, json_t *body)
+{
+	char *s = json_dumps(body, JSON_COMPACT);
+
+	if (s == NULL)
+		fatal("cannot encode JSON reply");
+	http_reply(req, status, "application/json", s, strlen(s));
+	free(s);
+	json_decref(body);
+}
+
+/* Send a problem+json body; errors (if any) is taken. */
+static void
+http_reply_problem_errors(struct http_req *req, unsigned status,
+			  const char *detail, json_t *errors)
+{
+	json_t *p = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank",
+			      "title", http_reason(status), "status",
+			      (int)status, "detail", detail);
+	char *s;
+
+	if (errors == NULL)
+		errors = json_pack("[{s:s}]", "message", detail);
+	json_object_set_new(p, "errors", errors);
+	s = json_dumps(p, JSON_COMPACT);
+	http_reply(req, status, "application/problem+json", s, strlen(s));
+	free(s);
+	json_decref(p);
+}
+
+void
+http_reply_problem(struct http_req *req, unsigned status, const char *fmt,
+		   ...)
+{
+	va_list ap;
+	char *detail;
+
+	va_start(ap, fmt);
+	detail = xvasprintf(fmt, ap);
+	va_end(ap);
+	if (status == 401)
+		http_reply_header(req, "WWW-Authenticate", "Bearer");
+	http_reply_problem_errors(req, status, detail, NULL);
+	free(detail);
+}
+
+void
+http_reply_invalid(struct http_req *req, const char *location, json_t *value,
+		   const char *fmt, ...)
+{
+	va_list ap;
+	char *detail;
+	json_t *e;
+
+	va_start(ap, fmt);
+	detail = xvasprintf(fmt, ap);
+	va_end(ap);
+	e = json_pack("{s:s, s:s}", "message", detail, "location", location);
+	if (value != NULL)
+		json_object_set(e, "value", value);
+	http_reply_problem_errors(req, 422, detail, json_pack("[o]", e));
+	free(detail);
+}
+
+void
+http_reply_redirect(struct http_req *req, unsigned status,
+		    const char *location)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(
+		0, (void *)"", MHD_RESPMEM_PERSISTENT);
+
+	MHD_add_response_header(resp, "Location", location);
+	http_set_reply(req, status, resp);
+}
+
+void
+http_req_defer(struct http_req *req)
+{
+	if (req->replied || req->deferred)
+		return;
+	req->deferred = true;
+	req->next_deferred = req->srv->deferred;
+	req->srv->deferred = req;
+}
+
+static void
+http_req_free(struct http_req *req)
+{
+	if (req->pending != NULL)
+		MHD_destroy_response(req->pending);
+	for (size_t i = 0; i < req->nextra; i++) {
+		free(req->extra[i].name);
+		free(req->extra[i].value);
+	}
+	buf_release(&req->body);
+	free(req->method);
+	free(req->path);
+	free(req);
+}
+
+static void
+http_req_complete(void *cls UNUSED, struct MHD_Connection *conn UNUSED,
+		  void **con_cls, enum MHD_RequestTerminationCode toe UNUSED)
+{
+	struct http_req *req = *con_cls;
+
+	if (req == NULL)
+		return;
+	if (req->deferred) {
+		/* MHD never completes a suspended request; be safe anyway */
+		struct http_req **pp = &req->srv->deferred;
+
+		while (*pp != NULL && *pp != req)
+			pp = &(*pp)->next_deferred;
+		if (*pp == req)
+			*pp = req->next_deferred;
+	}
+	http_req_free(req);
+	*con_cls = NULL;
+}
+
+/* Queue the pending reply; must run inside the access handler. */
+static enum MHD_Result
+http_queue_pending(struct http_req *req)
+{
+	struct MHD_Response *resp = req->pending;
+	enum MHD_Result r;
+
+	req->pending = NULL;
+	r = MHD_queue_response(req->conn, req->pending_status, resp);
+	MHD_destroy_response(resp);
+	return r;
+}
+
+static enum MHD_Result
+http_on_request(void *cls, struct MHD_Connection *conn, const char *url,
+		const char *method, const char *version UNUSED,
+		const char *upload_data, size_t *upload_data_size,
+		void **con_cls)
+{
+	struct http_server *srv = cls;
+	struct http_req *req = *con_cls;
+
+	if (req == NULL) {
+		bool known;
+		const char *cl;
+
+		req = xcalloc(1, sizeof *req);
+		req->srv = srv;
+		req->conn = conn;
+		req->method = xstrdup(method);
+		req->path = xstrdup(url);
+		*con_cls = req;
+		req->route = http_find_route(srv, method, url, &known);
+		buf_init(&req->body, req->route ? req->route->body_limit
+						: HTTP_DEFAULT_BODY_LIMIT);
+		if (srv->guard != NULL && !srv->guard(req, srv->guard_data))
+			return http_queue_pending(req);
+		if (strcmp(method, "OPTIONS") == 0)
+			goto dispatch; /* CORS preflight is answered below */
+		if (req->route == NULL) {
+			if (known)
+				http_reply_problem(req, 405,
+						   "method %s is not allowed "
+						   "on '%s'",
+						   method, url);
+			else
+				http_reply_problem(req, 404,
+						   "no such endpoint: '%s'",
+						   url);
+			return http_queue_pending(req);
+		}
+		cl = http_req_header(req, "Content-Length");
+		if (cl != NULL && strtoull(cl, NULL, 10) > req->body.limit) {
+			http_reply_problem(req, 413,
+					   "request body of %s bytes is over "
+					   "the limit of %zu bytes",
+					   cl, req->body.limit);
+			return http_queue_pending(req);
+		}
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0) {
+		if (!req->too_large &&
+		    buf_append(&req->body, upload_data, *upload_data_size) < 0)
+			req->too_large = true;
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (req->pending != NULL)
+		return http_queue_pending(req);
+	if (req->dispatched) {
+		/* resumed without a reply (spurious): wait again */
+		if (req->deferred && !req->suspended) {
+			req->suspended = true;
+			MHD_suspend_connection(conn);
+		}
+		return MHD_YES;
+	}
+dispatch:
+	req->dispatched = true;
+	if (req->too_large) {
+		http_reply_problem(req, 413,
+				   "request body is over the limit of %zu "
+				   "bytes",
+				   req->body.limit);
+	} else if (strcmp(method, "OPTIONS") == 0) {
+		const char *origin = http_req_header(req, "Origin");
+		struct MHD_Response *resp = MHD_create_response_from_buffer(
+			0, (void *)"", MHD_RESPMEM_PERSISTENT);
+
+		if (origin != NULL && http_req_origin_allowed(req, origin)) {
+			MHD_add_response_header(
+				resp, "Access-Control-Allow-Methods",
+				"GET, POST, PUT, PATCH, DELETE, OPTIONS");
+			MHD_add_response_header(
+				resp, "Access-Control-Allow-Headers",
+				"Accept, Authorization, Content-Type, "
+				"X-CSRF-Token, Coder-Session-Token, "
+				"Last-Event-ID");
+			MHD_add_response_header(resp, "Access-Control-Max-Age",
+						"300");
+		}
+		http_set_reply(req, 204, resp);
+	} else {
+		req->route->handler(req, req->route->data);
+	}
+	if (req->pending != NULL)
+		return http_queue_pending(req);
+	if (req->deferred) {
+		req->suspended = true;
+		MHD_suspend_connection(conn);
+		return MHD_YES;
+	}
+	if (!req->replied) {
+		log_error("handler for %s %s did not reply", method, url);
+		http_reply_problem(req, 500, "internal error");
+		return http_queue_pending(req);
+	}
+	return MHD_YES;
+}
+
+/* ---- SSE ------------------------------------------------------------ */
+
+static ssize_t
+http_sse_read(void *cls, uint64_t pos UNUSED, char *out, size_t max)
+{
+	struct http_sse *sse = cls;
+	size_t n;
+
+	if (sse->queue.len == 0) {
+		if (sse->ending)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		sse->suspended = true;
+		MHD_suspend_connection(sse->conn);
+		return 0;
+	}
+	n = MIN(max, sse->queue.len);
+	memcpy(out, sse->queue.data, n);
+	buf_consume(&sse->queue, n);
+	return (ssize_t)n;
+}
+
+static void
+http_sse_free(void *cls)
+{
+	struct http_sse *sse = cls;
+	struct http_sse **pp = &sse->srv->streams;
+
+	while (*pp != NULL && *pp != sse)
+		pp = &(*pp)->next;
+	if (*pp == sse)
+		*pp = sse->next;
+	if (sse->on_close != NULL)
+		sse->on_close(sse, sse->data);
+	buf_release(&sse->queue);
+	free(sse);
+}
+
+struct http_sse *
+http_sse_start(struct http_req *req, size_t queue_limit,
+	       http_sse_close_cb on_close, void *data)
+{
+	struct http_sse *sse = xcalloc(1, sizeof *sse);
+	struct MHD_Response *resp;
+
+	sse->srv = req->srv;
+	sse->req = req;
+	sse->conn = req->conn;
+	sse->on_close = on_close;
+	sse->data = data;
+	buf_init(&sse->queue, queue_limit);
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384,
+						 http_sse_read, sse,
+						 http_sse_free);
+	MHD_add_response_header(resp, "Content-Type", "text/event-stream");
+	MHD_add_response_header(resp, "Cache-Control",
+				"no-cache, no-store, must-revalidate");
+	MHD_add_response_header(resp, "Pragma", "no-cache");
+	MHD_add_response_header(resp, "Expires", "0");
+	MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+	MHD_add_response_header(resp, "X-Proxy-Buffering", "no");
+	http_set_reply(req, 200, resp);
+	sse->next = req->srv->streams;
+	req->srv->streams = sse;
+	return sse;
+}
+
+void *
+http_sse_data(struct http_sse *sse)
+{
+	return sse->data;
+}
+
+/* Wake the stream's connection if its reader is waiting. */
+static void
+http_sse_wake(struct http_sse *sse)
+{
+	if (sse->suspended) {
+		sse->suspended = false;
+		MHD_resume_connection(sse->conn);
+		http_kick(sse->srv);
+	}
+}
+
+int
+http_sse_send(struct http_sse *sse, const char *event, const char *data)
+{
+	struct buf ev;
+	int r;
+
+	if (sse->ending)
+		return -EPIPE;
+	buf_init(&ev, 0);
+	if (event == NULL) {
+		buf_puts(&ev, ": keep-alive\n\n");
+	} else {
+		buf_printf(&ev, "event: %s\n", event);
+		/* one data: line per line of data */
+		for (const char *p = data;;) {
+			const char *nl = strchr(p, '\n');
+			size_t n = nl ? (size_t)(nl - p) : strlen(p);
+
+			buf_puts(&ev, "data: ");
+			buf_append(&ev, p, n);
+			buf_puts(&ev, "\n");
+			if (nl == NULL)
+				break;
+			p = nl + 1;
+		}
+		buf_puts(&ev, "\n");
+	}
+	r = buf_append(&sse->queue, ev.data, ev.len);
+	buf_release(&ev);
+	if (r < 0) {
+		log_warn("SSE client too slow: queue over %zu bytes, "
+			 "closing its stream",
+			 sse->queue.limit);
+		buf_clear(&sse->queue);
+		http_sse_end(sse);
+		return r;
+	}
+	http_sse_wake(sse);
+	return 0;
+}
+
+void
+http_sse_end(struct http_sse *sse)
+{
+	sse->ending = true;
+	http_sse_wake(sse);
+}

@@ -1,0 +1,95 @@
+/*
+ * http.h: the HTTP layer over libmicrohttpd, run inside our event loop.
+ *
+ * libmicrohttpd runs in external-epoll mode: its epoll fd joins the loop
+ * and MHD_run happens on readiness and at its timeout. A route handler
+ * replies at once (http_reply_*), defers the reply (http_req_defer, the
+ * connection is suspended until http_reply_* is called later), or turns
+ * the request into an SSE stream (http_sse_start). Every request body has
+ * a per-route size limit enforced before it is buffered; a guard callback
+ * checks Host, Origin and tokens before any handler runs. Errors are
+ * RFC 9457 problem+json bodies.
+ */
+#ifndef TASKBOX_HTTP_H
+#define TASKBOX_HTTP_H
+
+#include <jansson.h>
+
+struct ev_loop;
+struct http_server;
+struct http_req;
+struct http_sse;
+
+typedef void (*http_handler)(struct http_req *req, void *data);
+/* Returns true to go on; false after it replied with an error. */
+typedef bool (*http_guard)(struct http_req *req, void *data);
+typedef void (*http_sse_close_cb)(struct http_sse *sse, void *data);
+
+enum http_route_flags {
+	HTTP_ROUTE_PREFIX = 1 << 0, /* path matches as a prefix */
+};
+
+struct http_server *http_server_new(struct ev_loop *loop);
+/*
+ * Listen on host:port (TCP, port 0 picks one) or on a unix socket path
+ * when path is not NULL; 0 or -errno with *cause set.
+ */
+int http_server_listen(struct http_server *srv, const char *host, int port,
+		       const char *path, char **cause);
+/* The bound TCP port (after listening on port 0). */
+int http_server_port(struct http_server *srv);
+void http_server_free(struct http_server *srv);
+void http_server_set_guard(struct http_server *srv, http_guard guard,
+			   void *data);
+/* Origins allowed for CORS ("*" allows all); copies the list. */
+void http_server_set_origins(struct http_server *srv, char **origins,
+			     size_t n);
+void http_server_route(struct http_server *srv, const char *method,
+		       const char *path, int flags, size_t body_limit,
+		       http_handler handler, void *data);
+/* Called by the loop's prepare hook: run MHD if needed, return timeout. */
+int http_server_prepare(struct http_server *srv);
+/* End every SSE stream and deferred request (before shutdown). */
+void http_server_drain(struct http_server *srv);
+
+const char *http_req_method(struct http_req *req);
+const char *http_req_path(struct http_req *req);
+const char *http_req_header(struct http_req *req, const char *name);
+const char *http_req_query(struct http_req *req, const char *name);
+const char *http_req_body(struct http_req *req, size_t *len);
+struct MHD_Connection *http_req_conn(struct http_req *req);
+/* Is origin same-origin with the Host header or an allowed origin? */
+bool http_req_origin_allowed(struct http_req *req, const char *origin);
+/* Parse the body as a JSON object; replies 422 and returns NULL if not. */
+json_t *http_req_json(struct http_req *req);
+
+void http_reply(struct http_req *req, unsigned status, const char *ctype,
+		const void *data, size_t len);
+/* Takes ownership of body. */
+void http_reply_json(struct http_req *req, unsigned status, json_t *body);
+void http_reply_problem(struct http_req *req, unsigned status,
+			const char *fmt, ...) PRINTFLIKE(3, 4);
+/* Problem with errors[]: location is e.g. "body.type", value may be NULL. */
+void http_reply_invalid(struct http_req *req, const char *location,
+			json_t *value, const char *fmt, ...)
+	PRINTFLIKE(4, 5);
+void http_reply_redirect(struct http_req *req, unsigned status,
+			 const char *location);
+void http_reply_header(struct http_req *req, const char *name,
+		       const char *value);
+/* Keep the connection waiting; reply later with http_reply_*. */
+void http_req_defer(struct http_req *req);
+/* The client of a deferred request is gone or the request completed. */
+bool http_req_replied(struct http_req *req);
+
+/* Turn req into an SSE stream; on_close runs when the stream ends. */
+struct http_sse *http_sse_start(struct http_req *req, size_t queue_limit,
+				http_sse_close_cb on_close, void *data);
+/* Queue one event; -ENOBUFS ends the stream (the client must reconnect). */
+int http_sse_send(struct http_sse *sse, const char *event, const char *data);
+void http_sse_end(struct http_sse *sse);
+void *http_sse_data(struct http_sse *sse);
+
+const char *http_reason(unsigned status);
+
+#endif

@@ -1,0 +1,787 @@
+/*
+ * msgfmt.c: message extraction and screen reading, pure functions.
+ *
+ * Everything here works on rendered screen text (rows joined by '\n',
+ * trailing blanks trimmed) and returns new strings. The per-agent rules
+ * are small tables and switch cases; the algorithms are shared:
+ *
+ *   screen diff  first line of the new screen absent from the old one,
+ *                to the end (inline TUIs append below what was there)
+ *   echo         the user's text, whitespace ignored, matched fuzzily at
+ *                the top of the diff and cut with the lines it spans
+ *   input box    a prompt line ('>', '❯', '›') near the bottom, with the
+ *                border above it; everything from there down is chrome
+ */
+#include "common.h"
+
+#include <ctype.h>
+
+#include "core/buf.h"
+#include "core/text.h"
+#include "msgfmt.h"
+
+/* ---- screen diff -------------------------------------------------- */
+
+struct hashset {
+	uint64_t *slots; /* 0 = empty */
+	size_t mask;
+};
+
+static uint64_t
+msgfmt_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h ? h : 1;
+}
+
+static void
+hashset_init(struct hashset *hs, size_t n)
+{
+	size_t cap = 16;
+
+	while (cap < n * 2)
+		cap *= 2;
+	hs->slots = xcalloc(cap, sizeof *hs->slots);
+	hs->mask = cap - 1;
+}
+
+static void
+hashset_add(struct hashset *hs, uint64_t h)
+{
+	size_t i = h & hs->mask;
+
+	while (hs->slots[i] != 0 && hs->slots[i] != h)
+		i = (i + 1) & hs->mask;
+	hs->slots[i] = h;
+}
+
+static bool
+hashset_has(const struct hashset *hs, uint64_t h)
+{
+	size_t i = h & hs->mask;
+
+	while (hs->slots[i] != 0) {
+		if (hs->slots[i] == h)
+			return true;
+		i = (i + 1) & hs->mask;
+	}
+	return false;
+}
+
+char *
+msgfmt_screen_diff(enum agent_type t, const char *before, const char *after)
+{
+	struct lines old, new;
+	struct hashset hs;
+	size_t start = 0, skip = 0;
+	char *out;
+
+	lines_split(&old, before);
+	lines_split(&new, after);
+	if (t == AGENT_OPENCODE)
+		skip = 2; /* its header shows live token and cost counters */
+	hashset_init(&hs, old.n);
+	for (size_t i = 0; i < old.n; i++)
+		hashset_add(&hs, msgfmt_hash(old.v[i]));
+	start = new.n;
+	for (size_t i = skip; i < new.n; i++) {
+		if (!hashset_has(&hs, msgfmt_hash(new.v[i]))) {
+			start = i;
+			break;
+		}
+	}
+	lines_remove(&new, 0, start);
+	lines_trim_blank(&new);
+	out = lines_join(&new, 0, new.n);
+	free(hs.slots);
+	lines_release(&old);
+	lines_release(&new);
+	return out;
+}
+
+/* ---- echo removal -------------------------------------------------- */
+
+static bool
+rune_space(uint32_t c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' ||
+	       c == '\v' || c == 0xa0;
+}
+
+/* Non-space runes of l's lines, with the line of each rune. */
+struct runes {
+	uint32_t *r;
+	size_t *line;
+	size_t n;
+};
+
+static void
+runes_from_lines(struct runes *rs, const struct lines *l)
+{
+	size_t cap = 0;
+
+	memset(rs, 0, sizeof *rs);
+	for (size_t i = 0; i < l->n; i++)
+		cap += strlen(l->v[i]);
+	rs->r = xcalloc(cap + 1, sizeof *rs->r);
+	rs->line = xcalloc(cap + 1, sizeof *rs->line);
+	for (size_t i = 0; i < l->n; i++) {
+		size_t k;
+		uint32_t *u = utf8_decode(l->v[i], &k);
+
+		for (size_t j = 0; j < k; j++) {
+			if (rune_space(u[j]))
+				continue;
+			rs->r[rs->n] = u[j];
+			rs->line[rs->n++] = i;
+		}
+		free(u);
+	}
+}
+
+static void
+runes_release(struct runes *rs)
+{
+	free(rs->r);
+	free(rs->line);
+}
+
+/* Drop a line right after the echo when it closes the echo's box. */
+static size_t
+echo_extra_lines(enum agent_type t, const struct lines *l, size_t cut)
+{
+	const char *next = cut + 1 < l->n ? l->v[cut + 1] : NULL;
+
+	if (next == NULL)
+		return 0;
+	switch (t) {
+	case AGENT_GEMINI:
+	case AGENT_COPILOT:
+		return strstr(next, "╯") && strstr(next, "╰") ? 1 : 0;
+	case AGENT_CURSOR:
+		return strstr(next, "┘") && strstr(next, "└") ? 1 : 0;
+	case AGENT_OPENCODE:
+		return MIN(2, l->n - cut - 1);
+	default:
+		return 0;
+	}
+}
+
+char *
+msgfmt_remove_echo(enum agent_type t, const char *msg, const char *user)
+{
+	struct lines ml, ul;
+	struct runes mr, ur, first;
+	size_t plen, limit, start = SIZE_MAX, i, j, last;
+	char *out = NULL;
+
+	lines_split(&ml, msg);
+	lines_split(&ul, user);
+	runes_from_lines(&mr, &ml);
+	runes_from_lines(&ur, &ul);
+	{
+		struct lines fl = { 0 };
+
+		lines_push(&fl, ul.v[0], strlen(ul.v[0]));
+		runes_from_lines(&first, &fl);
+		lines_release(&fl);
+	}
+	plen = MIN(first.n, 6);
+	if (plen == 0 || ur.n == 0)
+		goto unchanged;
+	limit = 0;
+	for (i = 0; i < mr.n && mr.line[i] < 6; i++)
+		limit++;
+	limit = MAX(limit, 25);
+	for (i = 0; i + plen <= mr.n && i + plen <= MAX(limit, plen); i++) {
+		if (memcmp(mr.r + i, first.r, plen * sizeof(uint32_t)) == 0) {
+			start = i;
+			break;
+		}
+	}
+	if (start == SIZE_MAX)
+		goto unchanged;
+	/* walk on, tolerating UI characters interleaved with the echo */
+	i = start + plen;
+	j = plen;
+	last = start + plen - 1;
+	while (j < ur.n && i < mr.n) {
+		size_t bd = SIZE_MAX, bi = 0, bj = 0;
+
+		for (size_t di = 0; di < 5 && i + di < mr.n; di++) {
+			for (size_t dj = 0; dj < 5 && j + dj < ur.n; dj++) {
+				if (mr.r[i + di] == ur.r[j + dj] &&
+				    di + dj < bd) {
+					bd = di + dj;
+					bi = di;
+					bj = dj;
+				}
+			}
+		}
+		if (bd == SIZE_MAX)
+			break;
+		i += bi + 1;
+		j += bj + 1;
+		last = i - 1;
+	}
+	{
+		size_t cut = mr.line[last];
+
+		cut += echo_extra_lines(t, &ml, cut);
+		out = lines_join(&ml, cut + 1, ml.n);
+	}
+	goto done;
+unchanged:
+	out = xstrdup(msg);
+done:
+	runes_release(&mr);
+	runes_release(&ur);
+	runes_release(&first);
+	lines_release(&ml);
+	lines_release(&ul);
+	return out;
+}
+
+/* ---- input box ----------------------------------------------------- */
+
+static bool
+line_is_border(const char *s)
+{
+	return strstr(s, "───────────────") != NULL ||
+	       strstr(s, "╌╌╌╌╌╌╌╌╌╌╌╌╌╌╌") != NULL ||
+	       strstr(s, "━━━━━━━━━━━━━━━") != NULL;
+}
+
+/* First line to drop for the generic box rules, or -1. */
+static long
+box_cut_generic(const struct lines *l)
+{
+	long n = (long)l->n;
+
+	for (long i = n - 1; i >= 0 && i >= n - 6; i--) {
+		if (strchr(l->v[i], '>') != NULL) {
+			if (i > 0 && line_is_border(l->v[i - 1]))
+				return i - 1;
+			return i;
+		}
+	}
+	for (long i = n - 3; i >= 0 && i >= n - 9; i--) {
+		const char *mid = l->v[i + 1];
+
+		if (line_is_border(l->v[i]) && line_is_border(l->v[i + 2]) &&
+		    (strchr(mid, '|') || strstr(mid, "│") ||
+		     strstr(mid, "❯")))
+			return i;
+	}
+	return -1;
+}
+
+static long
+box_cut_codex(const struct lines *l)
+{
+	long n = (long)l->n;
+
+	for (long i = n - 1; i >= 0 && i >= n - 8; i--) {
+		const char *s = l->v[i];
+
+		while (*s == ' ')
+			s++;
+		if (str_starts_with(s, "›"))
+			return i;
+	}
+	return -1;
+}
+
+static long
+box_cut_opencode(const struct lines *l)
+{
+	for (long i = (long)l->n - 1; i >= 0; i--) {
+		const char *s = l->v[i];
+
+		while (*s == ' ')
+			s++;
+		if (str_starts_with(s, "╹▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀"))
+			return MAX(0, i - 4);
+	}
+	return -1;
+}
+
+static long
+box_cut_amp(const struct lines *l)
+{
+	for (long i = (long)l->n - 1; i >= 0; i--) {
+		if (!strstr(l->v[i], "╰") || !strstr(l->v[i], "╯"))
+			continue;
+		for (long k = i - 1; k >= 0; k--) {
+			if (strstr(l->v[k], "╭") && strstr(l->v[k], "╮"))
+				return k;
+		}
+		return -1;
+	}
+	return -1;
+}
+
+/* A shell-style prompt ending the last line: "$ ", "bash-5.2# ". */
+static bool
+line_is_prompt(const char *s)
+{
+	static const char *ends[] = { ">", "$", "#", "%", "❯", "›", "→" };
+	char *c = str_trim(xstrdup(s));
+	size_t n = strlen(c);
+	bool yes = false;
+
+	for (size_t i = 0; i < ARRAY_SIZE(ends) && !yes && n > 0; i++) {
+		size_t k = strlen(ends[i]);
+
+		yes = n >= k && strcmp(c + n - k, ends[i]) == 0;
+	}
+	free(c);
+	return yes;
+}
+
+/* Custom programs: the generic box, or a prompt ending the screen. */
+static long
+box_cut_custom(const struct lines *l)
+{
+	long cut = box_cut_generic(l);
+
+	if (cut < 0 && l->n > 0 && line_is_prompt(l->v[l->n - 1]))
+		cut = (long)l->n - 1;
+	return cut;
+}
+
+static long
+box_cut(enum agent_type t, const struct lines *l)
+{
+	switch (t) {
+	case AGENT_CUSTOM:
+		return box_cut_custom(l);
+	case AGENT_CODEX:
+		return box_cut_codex(l);
+	case AGENT_OPENCODE:
+		return box_cut_opencode(l);
+	case AGENT_AMP:
+		return box_cut_amp(l);
+	default:
+		return box_cut_generic(l);
+	}
+}
+
+char *
+msgfmt_remove_box(enum agent_type t, const char *msg)
+{
+	struct lines l;
+	long cut;
+	char *out;
+
+	lines_split(&l, msg);
+	lines_trim_blank(&l);
+	cut = box_cut(t, &l);
+	if (cut >= 0)
+		lines_remove(&l, (size_t)cut, l.n);
+	lines_trim_blank(&l);
+	out = lines_join(&l, 0, l.n);
+	if (t == AGENT_AMP && out[0] == '\0') {
+		free(out);
+		out = xstrdup("Welcome to Amp");
+	}
+	lines_release(&l);
+	return out;
+}
+
+bool
+msgfmt_ready(enum agent_type t, const char *screen)
+{
+	struct lines l;
+	bool ready;
+
+	lines_split(&l, screen);
+	lines_trim_blank(&l);
+	ready = l.n > 0 && box_cut(t, &l) >= 0;
+	lines_release(&l);
+	return ready;
+}
+
+/* ---- chrome -------------------------------------------------------- */
+
+static bool
+str_contains_ci(const char *s, const char *needle)
+{
+	size_t k = strlen(needle);
+
+	for (; *s != '\0'; s++) {
+		if (strncasecmp(s, needle, k) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Busy markers agents print while they work. */
+static const char *busy_markers[] = {
+	"esc to interrupt",
+	"esc to cancel",
+	"ctrl+c to interrupt",
+};
+
+static bool
+line_is_busy(const char *s)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(busy_markers); i++) {
+		if (str_contains_ci(s, busy_markers[i]))
+			return true;
+	}
+	return false;
+}
+
+bool
+msgfmt_busy(enum agent_type t UNUSED, const char *screen)
+{
+	struct lines l;
+	bool busy = false;
+	size_t seen = 0;
+
+	lines_split(&l, screen);
+	for (size_t i = l.n; i-- > 0 && seen < 16;) {
+		if (str_is_blank(l.v[i]))
+			continue;
+		seen++;
+		if (line_is_busy(l.v[i])) {
+			busy = true;
+			break;
+		}
+	}
+	lines_release(&l);
+	return busy;
+}
+
+/* Skip leading spaces; returns the rest. */
+static const char *
+skip_spaces(const char *s)
+{
+	while (*s == ' ')
+		s++;
+	return s;
+}
+
+/* Spinner glyphs agents put in front of a status line. */
+static const char *spinner_glyphs[] = { "✻", "✽", "✶", "✳", "✢", "·", "*",
+					"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦",
+					"⠧", "⠇", "⠏" };
+
+static bool
+line_is_spinner(const char *s)
+{
+	s = skip_spaces(s);
+	for (size_t i = 0; i < ARRAY_SIZE(spinner_glyphs); i++) {
+		size_t k = strlen(spinner_glyphs[i]);
+
+		if (strncmp(s, spinner_glyphs[i], k) != 0 || s[k] != ' ')
+			continue;
+		s += k + 1;
+		/* "✻ Brewing… (esc to interrupt)", "✻ Brewed for 3s" */
+		if (strstr(s, "…") != NULL || line_is_busy(s))
+			return true;
+		const char *f = strstr(s, " for ");
+		if (f != NULL && isdigit((unsigned char)f[5]))
+			return true;
+	}
+	return false;
+}
+
+/* The bullet an agent puts before each reply block, or NULL. */
+static const char *
+reply_bullet(enum agent_type t)
+{
+	switch (t) {
+	case AGENT_CLAUDE:
+		return "●";
+	case AGENT_CODEX:
+		return "•";
+	case AGENT_GEMINI:
+		return "✦";
+	default:
+		return NULL;
+	}
+}
+
+/* "─ Worked for 3s ───" separators in Codex. */
+static bool
+line_is_separator(const char *s)
+{
+	s = skip_spaces(s);
+	return str_starts_with(s, "─ ") && line_is_border(s);
+}
+
+char *
+msgfmt_strip_chrome(enum agent_type t, const char *msg)
+{
+	const char *bullet = reply_bullet(t);
+	struct lines l, out = { 0 };
+	bool in_block = false;
+	char *s;
+
+	lines_split(&l, msg);
+	for (size_t i = 0; i < l.n; i++) {
+		const char *line = l.v[i];
+		const char *p = skip_spaces(line);
+
+		if (line_is_spinner(line) || line_is_busy(line) ||
+		    line_is_separator(line))
+			continue;
+		if (bullet != NULL && str_starts_with(p, bullet) &&
+		    p[strlen(bullet)] == ' ' && p - line <= 2) {
+			p += strlen(bullet) + 1;
+			lines_push(&out, p, strlen(p));
+			in_block = true;
+			continue;
+		}
+		if (in_block && str_starts_with(line, "  ")) {
+			lines_push(&out, line + 2, strlen(line + 2));
+			continue;
+		}
+		if (*p != '\0')
+			in_block = false;
+		lines_push(&out, line, strlen(line));
+	}
+	lines_trim_blank(&out);
+	s = lines_join(&out, 0, out.n);
+	lines_release(&l);
+	lines_release(&out);
+	return s;
+}
+
+/* ---- report_task tool calls ---------------------------------------- */
+
+/* A line that starts a rendering of our own report_task tool call. */
+static bool
+line_starts_report_call(const char *s)
+{
+	const char *p = skip_spaces(s);
+
+	if (strstr(p, "report_task") == NULL)
+		return false;
+	return strstr(p, "(MCP)") != NULL || strstr(p, "Called") != NULL ||
+	       str_starts_with(p, "●") || str_starts_with(p, "•") ||
+	       str_starts_with(p, "✦") || str_starts_with(p, "⏺") ||
+	       str_starts_with(p, "✓");
+}
+
+char *
+msgfmt_strip_tool_calls(enum agent_type t UNUSED, const char *msg,
+			char **calls)
+{
+	struct lines l, out = { 0 }, removed = { 0 };
+	char *s;
+
+	lines_split(&l, msg);
+	for (size_t i = 0; i < l.n; i++) {
+		if (!line_starts_report_call(l.v[i])) {
+			lines_push(&out, l.v[i], strlen(l.v[i]));
+			continue;
+		}
+		size_t start = i;
+
+		/* the block: the call line and what is indented under it */
+		while (i + 1 < l.n && l.v[i + 1][0] == ' ' &&
+		       !str_is_blank(l.v[i + 1]))
+			i++;
+		if (removed.n > 0)
+			lines_push(&removed, "---", 3);
+		for (size_t k = start; k <= i; k++)
+			lines_push(&removed, l.v[k], strlen(l.v[k]));
+		/* and one blank line after it */
+		if (i + 1 < l.n && str_is_blank(l.v[i + 1]))
+			i++;
+	}
+	lines_trim_blank(&out);
+	s = lines_join(&out, 0, out.n);
+	if (calls != NULL)
+		*calls = removed.n ? lines_join(&removed, 0, removed.n) : NULL;
+	lines_release(&l);
+	lines_release(&out);
+	lines_release(&removed);
+	return s;
+}
+
+char *
+msgfmt_format(enum agent_type t, const char *raw, const char *user,
+	      char **calls)
+{
+	char *a, *b, *c, *d;
+
+	a = user != NULL && *user != '\0' ? msgfmt_remove_echo(t, raw, user)
+					  : xstrdup(raw);
+	b = msgfmt_remove_box(t, a);
+	c = msgfmt_strip_tool_calls(t, b, calls);
+	d = msgfmt_strip_chrome(t, c);
+	free(a);
+	free(b);
+	free(c);
+	return d;
+}
+
+/* ---- dialogs ------------------------------------------------------- */
+
+static const char *select_markers[] = { "❯", "›", ">", "●", "▸", "→", "◉" };
+
+/*
+ * Parse "  ❯ 1. Yes, proceed" into its number, label and whether it is
+ * the highlighted one; false when the line is not an option.
+ */
+static bool
+parse_option(const char *s, int *num, const char **label, bool *marked)
+{
+	const char *p = skip_spaces(s);
+
+	*marked = false;
+	for (size_t i = 0; i < ARRAY_SIZE(select_markers); i++) {
+		size_t k = strlen(select_markers[i]);
+
+		if (strncmp(p, select_markers[i], k) == 0) {
+			*marked = true;
+			p = skip_spaces(p + k);
+			break;
+		}
+	}
+	/* box sides: "│ ● 1. Allow once │" */
+	if (!*marked && str_starts_with(p, "│")) {
+		p = skip_spaces(p + strlen("│"));
+		return parse_option(p, num, label, marked);
+	}
+	if (!isdigit((unsigned char)p[0]) || (p[1] != '.' && p[1] != ')') ||
+	    p[2] != ' ')
+		return false;
+	*num = p[0] - '0';
+	*label = skip_spaces(p + 3);
+	return **label != '\0';
+}
+
+/* Copy s without box sides and surrounding blanks. */
+static char *
+strip_box_sides(const char *s)
+{
+	char *c = xstrdup(skip_spaces(s)), *p;
+	size_t n;
+
+	if (str_starts_with(c, "│"))
+		memmove(c, c + strlen("│"), strlen(c) - strlen("│") + 1);
+	str_trim(c);
+	n = strlen(c);
+	if (n >= strlen("│") && strcmp(c + n - strlen("│"), "│") == 0)
+		c[n - strlen("│")] = '\0';
+	str_trim(c);
+	/* a trailing "(y)" hint or similar stays; nothing else to do */
+	p = c;
+	return p;
+}
+
+bool
+msgfmt_dialog(enum agent_type t UNUSED, const char *screen,
+	      struct msgfmt_dialog *d)
+{
+	struct lines l;
+	long first = -1, lastopt = -1;
+	int expect = 1;
+	bool any_marked = false, found = false;
+
+	memset(d, 0, sizeof *d);
+	d->selected = -1;
+	lines_split(&l, screen);
+	lines_trim_blank(&l);
+	/* the options block must sit in the bottom 16 lines */
+	for (long i = (long)l.n - 1; i >= 0 && i >= (long)l.n - 16; i--) {
+		int num;
+		const char *label;
+		bool marked;
+
+		if (!parse_option(l.v[i], &num, &label, &marked))
+			continue;
+		if (num == 1) {
+			/* found the start: walk down collecting options */
+			first = i;
+			break;
+		}
+	}
+	if (first < 0)
+		goto out;
+	for (long i = first; i < (long)l.n && expect <= MSGFMT_MAX_OPTIONS;
+	     i++) {
+		int num;
+		const char *label;
+		bool marked;
+
+		if (str_is_blank(l.v[i]))
+			continue;
+		if (!parse_option(l.v[i], &num, &label, &marked)) {
+			/* wrapped label lines are indented deeper */
+			if (lastopt >= 0 && l.v[i][0] == ' ' &&
+			    strlen(l.v[i]) - strlen(skip_spaces(l.v[i])) > 4 &&
+			    !line_is_border(l.v[i]))
+				continue;
+			break;
+		}
+		if (num != expect)
+			break;
+		d->options[d->noptions] = strip_box_sides(label);
+		if (marked) {
+			d->selected = (int)d->noptions;
+			any_marked = true;
+		}
+		d->noptions++;
+		expect++;
+		lastopt = i;
+	}
+	if (d->noptions < 2 || !any_marked) {
+		msgfmt_dialog_release(d);
+		goto out;
+	}
+	/* the question: the lines above, up to a blank line or a border */
+	{
+		struct buf text;
+		long top = first;
+
+		while (top > 0 && first - top < 8 &&
+		       !str_is_blank(l.v[top - 1]) &&
+		       !line_is_border(l.v[top - 1]))
+			top--;
+		if (top == first && top > 1 && str_is_blank(l.v[top - 1])) {
+			/* question separated from options by one blank */
+			top--;
+			while (top > 0 && first - top < 8 &&
+			       !str_is_blank(l.v[top - 1]) &&
+			       !line_is_border(l.v[top - 1]))
+				top--;
+		}
+		buf_init(&text, 0);
+		for (long i = top; i < first; i++) {
+			char *c = strip_box_sides(l.v[i]);
+
+			if (*c != '\0') {
+				if (text.len > 0)
+					buf_append(&text, "\n", 1);
+				buf_puts(&text, c);
+			}
+			free(c);
+		}
+		d->text = buf_steal(&text);
+	}
+	found = true;
+out:
+	lines_release(&l);
+	return found;
+}
+
+void
+msgfmt_dialog_release(struct msgfmt_dialog *d)
+{
+	free(d->text);
+	for (size_t i = 0; i < d->noptions; i++)
+		free(d->options[i]);
+	memset(d, 0, sizeof *d);
+	d->selected = -1;
+}

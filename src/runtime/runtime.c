@@ -1,0 +1,1042 @@
+/*
+ * runtime.c: the agent runtime's lifecycle.
+ *
+ * Data flow of one message: POST /message → runtime_send_user() renders
+ * the screen (the "before" snapshot), writes a bracketed paste and parks
+ * the request; the send engine decides when to write the carriage return
+ * and when the agent reacted; then the user message is recorded and the
+ * request answered. PTY output → vt_screen_feed() and the status engine;
+ * when output pauses the screen is rendered once, the last agent message
+ * recomputed (conv_update) and changes pushed to SSE subscribers.
+ *
+ * The loop only wakes for PTY output, HTTP traffic and the deadlines the
+ * status and send engines ask for; an idle agent costs nothing.
+ */
+#include "common.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/ev.h"
+#include "core/log.h"
+#include "core/text.h"
+#include "http/http.h"
+#include "pty.h"
+#include "runtime.h"
+#include "state.h"
+#include "vt/screen.h"
+
+static const struct status_config runtime_status_defaults = {
+	.render_quiet_ms = 8,
+	.render_max_ms = 50,
+	.stable_ms = 500,
+};
+
+static const struct send_config runtime_send_defaults = {
+	.echo_quiet_ms = 60,
+	.no_echo_ms = 250,
+	.retry_ms = 3000,
+	.timeout_ms = 15000,
+};
+
+static void runtime_schedule(struct runtime *rt);
+static void runtime_start_prompt(struct runtime *rt);
+
+const char *
+runtime_screen(struct runtime *rt)
+{
+	return rt->screen_text ? rt->screen_text : "";
+}
+
+enum status_value
+runtime_status(struct runtime *rt)
+{
+	return status_value(&rt->status, now_ms());
+}
+
+enum status_state
+runtime_state(struct runtime *rt)
+{
+	return status_state(&rt->status, now_ms());
+}
+
+void
+runtime_add_error(struct runtime *rt, const char *level, const char *fmt, ...)
+{
+	struct runtime_error *e;
+	va_list ap;
+
+	if (rt->nerrors == RUNTIME_MAX_ERRORS) {
+		free(rt->errors[0].message);
+		memmove(rt->errors, rt->errors + 1,
+			(RUNTIME_MAX_ERRORS - 1) * sizeof *rt->errors);
+		rt->nerrors--;
+	}
+	e = &rt->errors[rt->nerrors++];
+	va_start(ap, fmt);
+	e->message = xvasprintf(fmt, ap);
+	va_end(ap);
+	e->level = level;
+	e->time = wall_ms();
+	log_warn("%s", e->message);
+	api_broadcast_error(rt, e);
+}
+
+/* Broadcast a status_change when status or state moved. */
+static void
+runtime_update_status(struct runtime *rt)
+{
+	uint64_t now = now_ms();
+	enum status_value v = status_value(&rt->status, now);
+	enum status_state s = status_state(&rt->status, now);
+
+	if (v == rt->last_status && s == rt->last_state)
+		return;
+	rt->last_status = v;
+	rt->last_state = s;
+	log_debug("status %s (%s)", status_value_name(v), status_state_name(s));
+	api_broadcast_status(rt);
+}
+
+/* Render the screen and feed every engine that reads it. */
+static void
+runtime_render(struct runtime *rt)
+{
+	uint64_t now = now_ms();
+	bool changed, ready, busy;
+	const char *text = vt_screen_render(rt->screen, &changed);
+
+	rt->screen_text = text;
+	ready = msgfmt_ready(rt->cfg.type, text);
+	busy = msgfmt_busy(rt->cfg.type, text);
+	if (changed) {
+		msgfmt_dialog_release(&rt->dialog);
+		rt->has_dialog = msgfmt_dialog(rt->cfg.type, text, &rt->dialog);
+	}
+	status_on_render(&rt->status, now, changed, ready, busy,
+			 rt->has_dialog);
+	if (send_active(&rt->send))
+		send_on_render(&rt->send, now, changed);
+	if (!changed)
+		return;
+	api_broadcast_screen(rt);
+	/* during a send the screen shows the echo, not a reply */
+	if (rt->send.phase == SEND_IDLE) {
+		long id = conv_update(rt->conv, text, wall_ms());
+
+		if (id >= 0)
+			api_broadcast_message(rt, conv_get(rt->conv, (size_t)id));
+	}
+}
+
+/* Finish the send in progress with success (err NULL) or an error. */
+static void
+runtime_send_finish(struct runtime *rt, const char *err)
+{
+	if (err == NULL) {
+		long id = conv_add_user(rt->conv, rt->send_text,
+					rt->send_before, wall_ms());
+
+		if (id >= 0)
+			api_broadcast_message(rt,
+					      conv_get(rt->conv, (size_t)id));
+		if (rt->send_req != NULL)
+			http_reply_json(rt->send_req, 200,
+					json_pack("{s:b}", "ok", 1));
+		if (rt->send_is_prompt) {
+			char *cause = NULL;
+
+			rt->prompt_sent = true;
+			log_info("initial prompt delivered");
+			if (rt->cfg.state_file != NULL &&
+			    state_save(rt->cfg.state_file, rt->conv,
+				       rt->prompt, true, &cause) < 0) {
+				log_warn("%s", cause);
+				free(cause);
+			}
+		}
+	} else {
+		if (rt->send_req != NULL)
+			http_reply_problem(rt->send_req, 504, "%s", err);
+		else
+			runtime_add_error(rt, "error",
+					  "failed to send the initial prompt: "
+					  "%s",
+					  err);
+	}
+	rt->send_req = NULL;
+	free(rt->send_text);
+	free(rt->send_before);
+	rt->send_text = rt->send_before = NULL;
+	rt->send_is_prompt = false;
+	rt->send.phase = SEND_IDLE;
+	status_set_sending(&rt->status, false);
+	/* what the agent printed meanwhile belongs to the new turn */
+	if (rt->screen_text != NULL) {
+		long id = conv_update(rt->conv, rt->screen_text, wall_ms());
+
+		if (id >= 0)
+			api_broadcast_message(rt, conv_get(rt->conv, (size_t)id));
+	}
+}
+
+/* Timer: renders due, send steps, status changes, the initial prompt. */
+static void
+runtime_tick(void *data)
+{
+	struct runtime *rt = data;
+	uint64_t now = now_ms();
+
+	if (status_render_due(&rt->status, now))
+		runtime_render(rt);
+	if (send_active(&rt->send) && send_poll(&rt->send, now)) {
+		if (pty_write(rt->pty, "\r", 1) < 0)
+			rt->send.phase = SEND_FAILED;
+	}
+	if (rt->send.phase == SEND_DONE)
+		runtime_send_finish(rt, NULL);
+	else if (rt->send.phase == SEND_FAILED)
+		runtime_send_finish(rt,
+				    "the agent did not react to the message "
+				    "within 15 s; it may be hung (see "
+				    "/internal/screen)");
+	runtime_update_status(rt);
+	if (!rt->prompt_sent && rt->prompt != NULL && !send_active(&rt->send) &&
+	    status_state(&rt->status, now) == STATE_IDLE)
+		runtime_start_prompt(rt);
+	runtime_schedule(rt);
+}
+
+/* Arm the timer for the earliest deadline of the engines. */
+static void
+runtime_schedule(struct runtime *rt)
+{
+	uint64_t now = now_ms();
+	uint64_t dl = status_next_deadline(&rt->status, now);
+
+	if (send_active(&rt->send))
+		dl = MIN(dl, send_next_deadline(&rt->send));
+	if (dl == UINT64_MAX)
+		ev_timer_stop(rt->loop, &rt->tick);
+	else if (!rt->tick.active || rt->tick.deadline != dl)
+		ev_timer_start(rt->loop, &rt->tick, dl);
+}
+
+static void
+runtime_on_output(const char *data, size_t len, void *arg)
+{
+	struct runtime *rt = arg;
+
+	vt_screen_feed(rt->screen, data, len);
+	status_on_output(&rt->status, now_ms());
+	runtime_schedule(rt);
+}
+
+/* Terminal answers (DA, CPR) go back to the agent. */
+static void
+runtime_on_reply(const char *data, size_t len, void *arg)
+{
+	struct runtime *rt = arg;
+
+	if (rt->pty != NULL)
+		pty_write(rt->pty, data, len);
+}
+
+static void
+runtime_shutdown(struct runtime *rt, int code)
+{
+	if (rt->exiting)
+		return;
+	rt->exiting = true;
+	rt->exit_code = code;
+	ev_loop_stop(rt->loop, code);
+}
+
+static void
+runtime_on_exit(int status, void *arg)
+{
+	struct runtime *rt = arg;
+	int code;
+
+	if (WIFEXITED(status))
+		code = WEXITSTATUS(status);
+	else
+		code = 128 + WTERMSIG(status);
+	/* show the final screen to late readers */
+	runtime_render(rt);
+	status_set_exited(&rt->status);
+	runtime_update_status(rt);
+	if (code != 0 && !rt->exiting) {
+		runtime_add_error(rt, "error", "the agent exited with status %d",
+				  code);
+		fprintf(stderr, "%s\n", runtime_screen(rt));
+	}
+	log_info("agent exited with status %d", code);
+	runtime_shutdown(rt, code);
+}
+
+/* Write a paste of text and start the send engine. */
+static int
+runtime_paste(struct runtime *rt, const char *text)
+{
+	struct buf b;
+	int r;
+
+	/* the snapshot the reply is diffed against */
+	if (rt->status.dirty || rt->screen_text == NULL)
+		runtime_render(rt);
+	buf_init(&b, 0);
+	buf_puts(&b, "\x1b[200~");
+	buf_puts(&b, text);
+	buf_puts(&b, "\x1b[201~");
+	r = pty_write(rt->pty, b.data, b.len);
+	buf_release(&b);
+	if (r < 0)
+		return r;
+	rt->send_before = xstrdup(runtime_screen(rt));
+	rt->send_text = xstrdup(text);
+	send_start(&rt->send, now_ms());
+	status_set_sending(&rt->status, true);
+	runtime_update_status(rt);
+	runtime_schedule(rt);
+	return 0;
+}
+
+static void
+runtime_start_prompt(struct runtime *rt)
+{
+	log_info("agent ready, sending the initial prompt");
+	rt->send_is_prompt = true;
+	rt->send_req = NULL;
+	if (runtime_paste(rt, rt->prompt) < 0) {
+		rt->send_is_prompt = false;
+		runtime_add_error(rt, "error",
+				  "cannot write the initial prompt to the "
+				  "agent");
+		rt->prompt_sent = true;
+	}
+}
+
+int
+runtime_send_user(struct runtime *rt, struct http_req *req, const char *text,
+		  char **cause)
+{
+	int r;
+
+	if (send_active(&rt->send)) {
+		*cause = xstrdup("another message is being sent to the agent");
+		return -EBUSY;
+	}
+	if (conv_count(rt->conv) + 2 > CONV_MAX_MESSAGES) {
+		*cause = xasprintf("the conversation holds the maximum of %d "
+				   "messages",
+				   CONV_MAX_MESSAGES);
+		return -ENOSPC;
+	}
+	r = runtime_paste(rt, text);
+	if (r < 0) {
+		*cause = xasprintf("cannot write to the agent: %s",
+				   strerror(-r));
+		return -EIO;
+	}
+	rt->send_req = req;
+	return 0;
+}
+
+int
+runtime_send_raw(struct runtime *rt, const char *data, size_t len)
+{
+	return pty_write(rt->pty, data, len);
+}
+
+int
+runtime_resize(struct runtime *rt, unsigned cols, unsigned rows)
+{
+	int r = vt_screen_resize(rt->screen, cols, rows);
+
+	if (r == 0)
+		r = pty_resize(rt->pty, cols, rows);
+	if (r == 0) {
+		rt->cfg.cols = cols;
+		rt->cfg.rows = rows;
+	}
+	return r;
+}
+
+static void
+runtime_save_state(struct runtime *rt)
+{
+	char *cause = NULL;
+
+	if (rt->cfg.state_file == NULL)
+		return;
+	if (state_save(rt->cfg.state_file, rt->conv, rt->prompt,
+		       rt->prompt_sent, &cause) < 0) {
+		runtime_add_error(rt, "error", "cannot save state: %s", cause);
+		free(cause);
+		return;
+	}
+	log_info("state saved to '%s'", rt->cfg.state_file);
+}
+
+static void
+runtime_on_signal(int signo, void *data)
+{
+	struct runtime *rt = data;
+
+	if (signo == SIGUSR1) {
+		runtime_save_state(rt);
+		return;
+	}
+	log_info("signal %d, shutting down", signo);
+	runtime_shutdown(rt, 0);
+}
+
+static int
+runtime_prepare(void *data)
+{
+	struct runtime *rt = data;
+
+	return http_server_prepare(rt->http);
+}
+
+/* ---- arguments -------------------------------------------------------- */
+
+static void
+runtime_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: taskbox agent [options] -- COMMAND [ARGS...]\n"
+		"       taskbox agent format --type TYPE --user FILE < RAW\n"
+		"\n"
+		"Run a terminal AI agent in a pseudo-terminal and serve an\n"
+		"AgentAPI-compatible chat API for it.\n"
+		"\n"
+		"  -t, --type TYPE            agent type (%s);\n"
+		"                             default: from the command name\n"
+		"  -p, --port PORT            TCP port (default 3284, 0 picks "
+		"one)\n"
+		"      --host ADDR            address to bind (default "
+		"127.0.0.1)\n"
+		"      --socket PATH          listen on a unix socket instead\n"
+		"  -W, --term-width N         terminal width (default 80)\n"
+		"  -H, --term-height N        terminal height (default 1000)\n"
+		"  -I, --initial-prompt TEXT  prompt sent once the agent is "
+		"ready\n"
+		"                             (default: stdin when it is not "
+		"a terminal)\n"
+		"  -s, --state-file FILE      keep the transcript in FILE "
+		"across restarts\n"
+		"      --pid-file FILE        write our pid to FILE\n"
+		"  -a, --allowed-hosts LIST   Host headers accepted "
+		"(default localhost,127.0.0.1,[::1])\n"
+		"  -o, --allowed-origins LIST CORS origins (default "
+		"http://localhost:3284,...)\n"
+		"      --auth-token-file FILE require Authorization: Bearer "
+		"<token>\n"
+		"      --stable-ms N          quiet time before stable "
+		"(default 500)\n"
+		"  -c, --chat-base-path PATH  public path of the chat UI "
+		"(default /chat)\n"
+		"      --log-level LEVEL      error, warn, info or debug\n",
+		agent_type_list());
+}
+
+/* Split a comma (or space) separated list; returns the count. */
+static size_t
+runtime_split_list(const char *s, char ***out)
+{
+	char *copy = xstrdup(s), *tok, *save = NULL;
+	size_t n = 0;
+
+	*out = NULL;
+	for (tok = strtok_r(copy, ", ", &save); tok != NULL;
+	     tok = strtok_r(NULL, ", ", &save)) {
+		*out = xreallocarray(*out, n + 1, sizeof **out);
+		(*out)[n++] = xstrdup(tok);
+	}
+	free(copy);
+	return n;
+}
+
+/* Validate one --allowed-hosts entry: a bare host name or [IPv6]. */
+static bool
+runtime_host_entry_ok(const char *h)
+{
+	if (strcmp(h, "*") == 0)
+		return true;
+	if (strchr(h, '/') || strstr(h, "://"))
+		return false;
+	if (h[0] == '[')
+		return strchr(h, ']') != NULL && strchr(h, ']')[1] == '\0';
+	return strchr(h, ':') == NULL;
+}
+
+/* Read a token file: one line, not empty, at most 4 KiB. */
+static char *
+runtime_read_token(const char *path, char **cause)
+{
+	char buf[4097];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0) {
+		*cause = xasprintf("cannot open '%s': %s", path,
+				   strerror(errno));
+		return NULL;
+	}
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n < 0) {
+		*cause = xasprintf("cannot read '%s': %s", path,
+				   strerror(errno));
+		return NULL;
+	}
+	if (n == (ssize_t)sizeof buf - 1) {
+		*cause = xasprintf("'%s' is larger than 4 KiB", path);
+		return NULL;
+	}
+	buf[n] = '\0';
+	str_trim(buf);
+	if (buf[0] == '\0' || strpbrk(buf, " \t\r\n") != NULL) {
+		*cause = xasprintf("'%s' must hold one token on one line", path);
+		return NULL;
+	}
+	return xstrdup(buf);
+}
+
+/* Read all of stdin (piped initial prompt), bounded. */
+static char *
+runtime_read_stdin(char **cause)
+{
+	struct buf b;
+	char chunk[4096];
+	ssize_t n;
+
+	buf_init(&b, RUNTIME_MAX_MESSAGE);
+	while ((n = read(STDIN_FILENO, chunk, sizeof chunk)) > 0) {
+		if (buf_append(&b, chunk, (size_t)n) < 0) {
+			*cause = xasprintf("initial prompt on stdin is over "
+					   "%u bytes",
+					   RUNTIME_MAX_MESSAGE);
+			buf_release(&b);
+			return NULL;
+		}
+	}
+	return buf_steal(&b);
+}
+
+/* Parse argv into cfg; returns 0, or 2 with a message printed. */
+static int
+runtime_parse_args(int argc, char **argv, struct runtime_config *cfg)
+{
+	const char *token_file = NULL, *type = NULL;
+	bool prompt_given = false;
+	long v;
+	int i;
+
+	memset(cfg, 0, sizeof *cfg);
+	cfg->host = "127.0.0.1";
+	cfg->port = 3284;
+	cfg->cols = 80;
+	cfg->rows = 1000;
+	cfg->stable_ms = runtime_status_defaults.stable_ms;
+	cfg->chat_base_path = "/chat";
+	cfg->nallowed_hosts = runtime_split_list("localhost,127.0.0.1,[::1]",
+						 &cfg->allowed_hosts);
+	cfg->nallowed_origins = runtime_split_list(
+		"http://localhost:3284,http://localhost:3000,"
+		"http://localhost:3001",
+		&cfg->allowed_origins);
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *val = NULL;
+		char *eq = NULL;
+
+		if (strcmp(a, "--") == 0) {
+			i++;
+			break;
+		}
+		if (a[0] != '-') {
+			fprintf(stderr,
+				"taskbox agent: unexpected argument '%s'; put "
+				"the agent command after '--'\n",
+				a);
+			return 2;
+		}
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			runtime_usage(stdout);
+			exit(0);
+		}
+		if (str_starts_with(a, "--") && (eq = strchr(a, '=')) != NULL) {
+			*eq = '\0';
+			val = eq + 1;
+		}
+#define OPT(s, l) (strcmp(a, s) == 0 || strcmp(a, l) == 0)
+#define NEED_VAL()                                                             \
+	do {                                                                   \
+		if (val == NULL) {                                             \
+			if (i + 1 >= argc) {                                   \
+				fprintf(stderr,                                \
+					"taskbox agent: option '%s' needs a "  \
+					"value\n",                             \
+					a);                                    \
+				return 2;                                      \
+			}                                                      \
+			val = argv[++i];                                       \
+		}                                                              \
+	} while (0)
+		if (OPT("-t", "--type")) {
+			NEED_VAL();
+			type = val;
+		} else if (OPT("-p", "--port")) {
+			NEED_VAL();
+			if (parse_long(val, 0, 65535, &v) < 0) {
+				fprintf(stderr,
+					"taskbox agent: --port must be 0 to "
+					"65535, got '%s'\n",
+					val);
+				return 2;
+			}
+			cfg->port = (int)v;
+		} else if (OPT("--host", "--host")) {
+			NEED_VAL();
+			cfg->host = val;
+		} else if (OPT("--socket", "--socket")) {
+			NEED_VAL();
+			cfg->socket_path = val;
+		} else if (OPT("-W", "--term-width") ||
+			   OPT("-H", "--term-height")) {
+			bool w = OPT("-W", "--term-width");
+
+			NEED_VAL();
+			if (parse_long(val, 10, w ? 1000 : 10000, &v) < 0) {
+				fprintf(stderr,
+					"taskbox agent: %s must be 10 to %d, "
+					"got '%s'\n",
+					a, w ? 1000 : 10000, val);
+				return 2;
+			}
+			if (w)
+				cfg->cols = (unsigned)v;
+			else
+				cfg->rows = (unsigned)v;
+		} else if (OPT("-I", "--initial-prompt")) {
+			NEED_VAL();
+			free(cfg->initial_prompt);
+			cfg->initial_prompt = xstrdup(val);
+			prompt_given = true;
+		} else if (OPT("-s", "--state-file")) {
+			NEED_VAL();
+			cfg->state_file = val;
+		} else if (OPT("--pid-file", "--pid-file")) {
+			NEED_VAL();
+			cfg->pid_file = val;
+		} else if (OPT("-a", "--allowed-hosts")) {
+			NEED_VAL();
+			cfg->nallowed_hosts =
+				runtime_split_list(val, &cfg->allowed_hosts);
+			for (size_t k = 0; k < cfg->nallowed_hosts; k++) {
+				if (!runtime_host_entry_ok(
+					    cfg->allowed_hosts[k])) {
+					fprintf(stderr,
+						"taskbox agent: bad "
+						"--allowed-hosts entry '%s': "
+						"use bare host names, no "
+						"scheme or port\n",
+						cfg->allowed_hosts[k]);
+					return 2;
+				}
+			}
+		} else if (OPT("-o", "--allowed-origins")) {
+			NEED_VAL();
+			cfg->nallowed_origins =
+				runtime_split_list(val, &cfg->allowed_origins);
+		} else if (OPT("--auth-token-file", "--auth-token-file")) {
+			NEED_VAL();
+			token_file = val;
+		} else if (OPT("--stable-ms", "--stable-ms")) {
+			NEED_VAL();
+			if (parse_long(val, 50, 60000, &v) < 0) {
+				fprintf(stderr,
+					"taskbox agent: --stable-ms must be "
+					"50 to 60000, got '%s'\n",
+					val);
+				return 2;
+			}
+			cfg->stable_ms = (uint64_t)v;
+		} else if (OPT("-c", "--chat-base-path")) {
+			NEED_VAL();
+			cfg->chat_base_path = val;
+		} else if (OPT("--log-level", "--log-level")) {
+			enum log_level lvl;
+
+			NEED_VAL();
+			if (log_parse_level(val, &lvl) < 0) {
+				fprintf(stderr,
+					"taskbox agent: --log-level must be "
+					"error, warn, info or debug\n");
+				return 2;
+			}
+			log_set_level(lvl);
+		} else {
+			fprintf(stderr,
+				"taskbox agent: unknown option '%s' (see "
+				"--help)\n",
+				a);
+			return 2;
+		}
+#undef OPT
+#undef NEED_VAL
+	}
+	if (i >= argc) {
+		fprintf(stderr, "taskbox agent: no agent command given; usage: "
+				"taskbox agent [options] -- COMMAND [ARGS...]\n");
+		return 2;
+	}
+	cfg->argv = argv + i;
+	if (type != NULL) {
+		if (agent_type_parse(type, &cfg->type) < 0) {
+			fprintf(stderr,
+				"taskbox agent: unknown agent type '%s'; known "
+				"types: %s\n",
+				type, agent_type_list());
+			return 2;
+		}
+	} else {
+		cfg->type = agent_type_detect(cfg->argv);
+	}
+	if (token_file != NULL) {
+		char *cause = NULL;
+
+		cfg->token = runtime_read_token(token_file, &cause);
+		if (cfg->token == NULL) {
+			fprintf(stderr, "taskbox agent: %s\n", cause);
+			free(cause);
+			return 2;
+		}
+	}
+	if (!prompt_given && !isatty(STDIN_FILENO)) {
+		char *cause = NULL;
+
+		cfg->initial_prompt = runtime_read_stdin(&cause);
+		if (cfg->initial_prompt == NULL) {
+			fprintf(stderr, "taskbox agent: %s\n", cause);
+			free(cause);
+			return 2;
+		}
+	}
+	if (cfg->initial_prompt != NULL) {
+		str_trim(cfg->initial_prompt);
+		if (cfg->initial_prompt[0] == '\0') {
+			free(cfg->initial_prompt);
+			cfg->initial_prompt = NULL;
+		} else if (strlen(cfg->initial_prompt) > RUNTIME_MAX_MESSAGE) {
+			fprintf(stderr,
+				"taskbox agent: the initial prompt is over %u "
+				"bytes\n",
+				RUNTIME_MAX_MESSAGE);
+			return 2;
+		}
+	}
+	return 0;
+}
+
+/* Write our pid, refusing when the file names a live process. */
+static int
+runtime_write_pid(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char line[32];
+	long pid;
+
+	if (f != NULL) {
+		if (fgets(line, sizeof line, f) != NULL &&
+		    parse_long(str_trim(line), 1, INT32_MAX, &pid) == 0 &&
+		    pid != getpid() && kill((pid_t)pid, 0) == 0) {
+			fclose(f);
+			fprintf(stderr,
+				"taskbox agent: pid file '%s' names running "
+				"process %ld; is another runtime running?\n",
+				path, pid);
+			return -EEXIST;
+		}
+		fclose(f);
+	}
+	f = fopen(path, "w");
+	if (f == NULL) {
+		fprintf(stderr, "taskbox agent: cannot write '%s': %s\n", path,
+			strerror(errno));
+		return -errno;
+	}
+	fprintf(f, "%d\n", (int)getpid());
+	fclose(f);
+	return 0;
+}
+
+static void
+runtime_remove_pid(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char line[32];
+	long pid;
+
+	if (f == NULL)
+		return;
+	if (fgets(line, sizeof line, f) != NULL &&
+	    parse_long(str_trim(line), 1, INT32_MAX, &pid) == 0 &&
+	    pid == getpid())
+		unlink(path);
+	fclose(f);
+}
+
+/* Remove the upload directory tree (two levels deep, as we make it). */
+static void
+runtime_remove_uploads(const char *dir)
+{
+	char *cmd;
+
+	if (dir == NULL)
+		return;
+	/* a plain rm -rf in a child keeps the loop out of recursion code */
+	cmd = xasprintf("rm -rf -- '%s'", dir);
+	if (system(cmd) != 0)
+		log_warn("cannot remove '%s'", dir);
+	free(cmd);
+}
+
+/* Stop the agent: SIGHUP then SIGTERM to the group, SIGKILL after 5 s. */
+static void
+runtime_stop_agent(struct runtime *rt)
+{
+	if (rt->pty == NULL || !pty_running(rt->pty))
+		return;
+	pty_kill(rt->pty, SIGHUP);
+	pty_kill(rt->pty, SIGTERM);
+	for (int i = 0; i < 50 && pty_running(rt->pty); i++) {
+		int st;
+
+		if (waitpid(pty_pid(rt->pty), &st, WNOHANG) ==
+		    pty_pid(rt->pty))
+			break;
+		usleep(100000);
+	}
+	pty_kill(rt->pty, SIGKILL);
+}
+
+int
+runtime_main(int argc, char **argv)
+{
+	struct runtime *rt;
+	char *cause = NULL;
+	int r, code;
+
+	if (argc >= 2 && strcmp(argv[1], "format") == 0)
+		return runtime_format_main(argc - 1, argv + 1);
+	rt = xcalloc(1, sizeof *rt);
+	r = runtime_parse_args(argc, argv, &rt->cfg);
+	if (r != 0)
+		return r;
+	if (rt->cfg.pid_file != NULL && runtime_write_pid(rt->cfg.pid_file) < 0)
+		return 1;
+	signal(SIGPIPE, SIG_IGN);
+
+	rt->loop = ev_loop_new();
+	rt->screen = vt_screen_new(rt->cfg.cols, rt->cfg.rows,
+				   runtime_on_reply, rt);
+	rt->conv = conv_new(rt->cfg.type);
+	status_init(&rt->status, &runtime_status_defaults, now_ms());
+	rt->status.cfg.stable_ms = rt->cfg.stable_ms;
+	send_init(&rt->send, &runtime_send_defaults);
+	ev_timer_init(&rt->tick, runtime_tick, rt);
+	rt->prompt = rt->cfg.initial_prompt;
+	rt->last_status = STATUS_RUNNING;
+	rt->last_state = STATE_STARTING;
+
+	if (rt->cfg.state_file != NULL) {
+		char *saved = NULL;
+		bool sent = false;
+
+		r = state_load(rt->cfg.state_file, rt->conv, &saved, &sent,
+			       &cause);
+		if (r == 0) {
+			log_info("restored %zu messages from '%s'",
+				 conv_count(rt->conv), rt->cfg.state_file);
+			if (sent) {
+				/* never replay a prompt the agent already had */
+				rt->prompt_sent = true;
+				if (rt->prompt != NULL && saved != NULL &&
+				    strcmp(rt->prompt, saved) != 0)
+					log_warn("the initial prompt differs "
+						 "from the one already sent; "
+						 "not sending it");
+			}
+			free(saved);
+		} else if (r != -ENOENT) {
+			runtime_add_error(rt, "warning",
+					  "Failed to restore previous session: "
+					  "%s",
+					  cause);
+			free(cause);
+			cause = NULL;
+		}
+	}
+
+	rt->http = http_server_new(rt->loop);
+	api_register(rt);
+	r = http_server_listen(rt->http, rt->cfg.host, rt->cfg.port,
+			       rt->cfg.socket_path, &cause);
+	if (r < 0) {
+		fprintf(stderr, "taskbox agent: %s\n", cause);
+		free(cause);
+		return 1;
+	}
+	ev_loop_set_prepare(rt->loop, runtime_prepare, rt);
+
+	{
+		struct pty_callbacks cb = { .output = runtime_on_output,
+					    .exited = runtime_on_exit,
+					    .arg = rt };
+		char *env[] = { "TERM=xterm-256color", "COLORTERM=truecolor",
+				NULL };
+
+		rt->pty = pty_spawn(rt->loop, rt->cfg.argv, env, rt->cfg.cols,
+				    rt->cfg.rows, &cb, &cause);
+		if (rt->pty == NULL) {
+			fprintf(stderr, "taskbox agent: %s\n", cause);
+			free(cause);
+			http_server_free(rt->http);
+			return 127;
+		}
+	}
+	if (rt->cfg.socket_path != NULL)
+		log_info("listening on unix:%s, agent %s (%s) pid %d",
+			 rt->cfg.socket_path, rt->cfg.argv[0],
+			 agent_type_name(rt->cfg.type), (int)pty_pid(rt->pty));
+	else
+		log_info("listening on http://%s:%d, agent %s (%s) pid %d",
+			 rt->cfg.host, http_server_port(rt->http),
+			 rt->cfg.argv[0], agent_type_name(rt->cfg.type),
+			 (int)pty_pid(rt->pty));
+
+	ev_signal_add(rt->loop, SIGTERM, runtime_on_signal, rt);
+	ev_signal_add(rt->loop, SIGINT, runtime_on_signal, rt);
+	ev_signal_add(rt->loop, SIGHUP, runtime_on_signal, rt);
+	ev_signal_add(rt->loop, SIGUSR1, runtime_on_signal, rt);
+
+	code = ev_loop_run(rt->loop);
+
+	runtime_save_state(rt);
+	http_server_drain(rt->http);
+	runtime_stop_agent(rt);
+	http_server_free(rt->http);
+	pty_free(rt->pty);
+	runtime_remove_uploads(rt->upload_dir);
+	if (rt->cfg.pid_file != NULL)
+		runtime_remove_pid(rt->cfg.pid_file);
+	msgfmt_dialog_release(&rt->dialog);
+	conv_free(rt->conv);
+	vt_screen_free(rt->screen);
+	ev_loop_free(rt->loop);
+	for (size_t i = 0; i < rt->nerrors; i++)
+		free(rt->errors[i].message);
+	free(rt->upload_dir);
+	free(rt->prompt);
+	free(rt->send_text);
+	free(rt->send_before);
+	free(rt->cfg.token);
+	for (size_t i = 0; i < rt->cfg.nallowed_hosts; i++)
+		free(rt->cfg.allowed_hosts[i]);
+	free(rt->cfg.allowed_hosts);
+	for (size_t i = 0; i < rt->cfg.nallowed_origins; i++)
+		free(rt->cfg.allowed_origins[i]);
+	free(rt->cfg.allowed_origins);
+	free(rt);
+	return code;
+}
+
+/* ---- taskbox agent format ------------------------------------------ */
+
+static char *
+runtime_read_file(const char *path, char **cause)
+{
+	FILE *f = fopen(path, "r");
+	struct buf b;
+	char chunk[4096];
+	size_t n;
+
+	if (f == NULL) {
+		*cause = xasprintf("cannot open '%s': %s", path,
+				   strerror(errno));
+		return NULL;
+	}
+	buf_init(&b, 64u << 20);
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+		if (buf_append(&b, chunk, n) < 0) {
+			*cause = xasprintf("'%s' is over 64 MiB", path);
+			fclose(f);
+			buf_release(&b);
+			return NULL;
+		}
+	}
+	fclose(f);
+	return buf_steal(&b);
+}
+
+int
+runtime_format_main(int argc, char **argv)
+{
+	const char *type = NULL, *user = NULL;
+	enum agent_type t;
+	char *cause = NULL, *raw, *utext = NULL, *calls = NULL, *tmp;
+	bool show_calls = false;
+
+	for (int i = 1; i < argc; i++) {
+		if ((strcmp(argv[i], "--type") == 0 ||
+		     strcmp(argv[i], "-t") == 0) &&
+		    i + 1 < argc)
+			type = argv[++i];
+		else if (strcmp(argv[i], "--user") == 0 && i + 1 < argc)
+			user = argv[++i];
+		else if (strcmp(argv[i], "--tool-calls") == 0)
+			show_calls = true;
+		else {
+			fprintf(stderr,
+				"usage: taskbox agent format --type TYPE "
+				"[--user FILE] [--tool-calls] < RAW\n");
+			return 2;
+		}
+	}
+	if (type == NULL || agent_type_parse(type, &t) < 0) {
+		fprintf(stderr,
+			"taskbox agent format: --type must be one of: %s\n",
+			agent_type_list());
+		return 2;
+	}
+	if (user != NULL && (utext = runtime_read_file(user, &cause)) == NULL) {
+		fprintf(stderr, "taskbox agent format: %s\n", cause);
+		free(cause);
+		return 1;
+	}
+	raw = runtime_read_file("/dev/stdin", &cause);
+	if (raw == NULL) {
+		fprintf(stderr, "taskbox agent format: %s\n", cause);
+		free(cause);
+		free(utext);
+		return 1;
+	}
+	tmp = msgfmt_format(t, raw, utext, &calls);
+	if (show_calls)
+		fputs(calls ? calls : "", stdout);
+	else
+		fputs(tmp, stdout);
+	free(tmp);
+	free(calls);
+	free(raw);
+	free(utext);
+	return 0;
+}

@@ -1,0 +1,126 @@
+/*
+ * runtime.h: `taskbox agent`, the agent runtime.
+ *
+ * One process, one event loop, one agent in a PTY. runtime.c owns the
+ * lifecycle (arguments, spawn, render scheduling, sends, state file,
+ * shutdown); api.c serves the AgentAPI-compatible HTTP endpoints over
+ * the struct runtime they share.
+ */
+#ifndef TASKBOX_RUNTIME_H
+#define TASKBOX_RUNTIME_H
+
+#include <jansson.h>
+
+#include "core/ev.h"
+
+#include "agent.h"
+#include "conv.h"
+#include "msgfmt.h"
+#include "send.h"
+#include "status.h"
+
+struct ev_loop;
+struct http_server;
+struct http_req;
+struct http_sse;
+struct pty_proc;
+struct vt_screen;
+
+#define RUNTIME_MAX_ERRORS 100
+#define RUNTIME_MAX_MESSAGE (256u << 10) /* bytes of one user message */
+#define RUNTIME_MAX_UPLOAD (10u << 20)
+#define RUNTIME_MAX_SUBSCRIBERS 128
+
+struct runtime_config {
+	enum agent_type type;
+	const char *host;
+	int port;
+	const char *socket_path;
+	unsigned cols;
+	unsigned rows;
+	char *initial_prompt;
+	const char *state_file;
+	const char *pid_file;
+	char **allowed_hosts;
+	size_t nallowed_hosts;
+	char **allowed_origins;
+	size_t nallowed_origins;
+	char *token; /* from --auth-token-file */
+	const char *chat_base_path;
+	uint64_t stable_ms;
+	char **argv;
+};
+
+struct runtime_error {
+	char *message;
+	const char *level; /* "warning" | "error" */
+	uint64_t time;
+};
+
+struct runtime_sub {
+	struct http_sse *sse;
+	bool screen; /* /internal/screen rather than /events */
+	struct runtime_sub *next;
+};
+
+struct runtime {
+	struct runtime_config cfg;
+	struct ev_loop *loop;
+	struct http_server *http;
+	struct pty_proc *pty;
+	struct vt_screen *screen;
+	const char *screen_text; /* last render, owned by screen */
+	struct conv *conv;
+	struct status_engine status;
+	struct send_engine send;
+	struct ev_timer tick;
+	struct msgfmt_dialog dialog;
+	bool has_dialog;
+
+	/* the send in progress */
+	struct http_req *send_req; /* NULL for the initial prompt */
+	char *send_text;
+	char *send_before;
+	bool send_is_prompt;
+
+	char *prompt;	  /* initial prompt, NULL when none */
+	bool prompt_sent; /* delivered, now or in an earlier run */
+
+	struct runtime_error errors[RUNTIME_MAX_ERRORS];
+	size_t nerrors;
+	struct runtime_sub *subs;
+	size_t nsubs;
+
+	enum status_value last_status;
+	enum status_state last_state;
+	char *upload_dir;
+	bool exiting;
+	int exit_code;
+};
+
+/* `taskbox agent ...`; returns the process exit code. */
+int runtime_main(int argc, char **argv);
+/* `taskbox agent format --type T --user FILE` (stdin → stdout). */
+int runtime_format_main(int argc, char **argv);
+
+/* runtime.c, for api.c */
+const char *runtime_screen(struct runtime *rt);
+enum status_value runtime_status(struct runtime *rt);
+enum status_state runtime_state(struct runtime *rt);
+/* Start sending a user message; 0, -EBUSY, -ENOSPC or -EIO (cause set). */
+int runtime_send_user(struct runtime *rt, struct http_req *req,
+		      const char *text, char **cause);
+int runtime_send_raw(struct runtime *rt, const char *data, size_t len);
+void runtime_add_error(struct runtime *rt, const char *level,
+		       const char *fmt, ...) PRINTFLIKE(3, 4);
+int runtime_resize(struct runtime *rt, unsigned cols, unsigned rows);
+
+/* api.c */
+void api_register(struct runtime *rt);
+void api_broadcast_message(struct runtime *rt, const struct conv_msg *m);
+void api_broadcast_status(struct runtime *rt);
+void api_broadcast_screen(struct runtime *rt);
+void api_broadcast_error(struct runtime *rt, const struct runtime_error *e);
+json_t *api_status_json(struct runtime *rt);
+
+#endif

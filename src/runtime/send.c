@@ -1,0 +1,92 @@
+/*
+ * send.c: the send engine (see send.h for the protocol).
+ */
+#include "common.h"
+
+#include "send.h"
+
+void
+send_init(struct send_engine *se, const struct send_config *cfg)
+{
+	memset(se, 0, sizeof *se);
+	se->cfg = *cfg;
+}
+
+void
+send_start(struct send_engine *se, uint64_t now)
+{
+	se->phase = SEND_PASTED;
+	se->t_paste = now;
+	se->t_change = now;
+	se->echo_seen = false;
+	se->crs = 0;
+}
+
+void
+send_on_render(struct send_engine *se, uint64_t now, bool changed)
+{
+	if (!changed)
+		return;
+	if (se->phase == SEND_PASTED) {
+		se->echo_seen = true;
+		se->t_change = now;
+	} else if (se->phase == SEND_ENTERED) {
+		se->phase = SEND_DONE;
+	}
+}
+
+/* When the guard after the paste ends. */
+static uint64_t
+send_guard_end(const struct send_engine *se)
+{
+	if (se->echo_seen)
+		return se->t_change + se->cfg.echo_quiet_ms;
+	return se->t_paste + se->cfg.no_echo_ms;
+}
+
+bool
+send_poll(struct send_engine *se, uint64_t now)
+{
+	switch (se->phase) {
+	case SEND_PASTED:
+		if (now < send_guard_end(se))
+			return false;
+		se->phase = SEND_ENTERED;
+		se->t_enter = se->t_cr = now;
+		se->crs = 1;
+		return true;
+	case SEND_ENTERED:
+		if (now >= se->t_enter + se->cfg.timeout_ms) {
+			se->phase = SEND_FAILED;
+			return false;
+		}
+		if (now >= se->t_cr + se->cfg.retry_ms) {
+			se->t_cr = now;
+			se->crs++;
+			return true;
+		}
+		return false;
+	default:
+		return false;
+	}
+}
+
+uint64_t
+send_next_deadline(const struct send_engine *se)
+{
+	switch (se->phase) {
+	case SEND_PASTED:
+		return send_guard_end(se);
+	case SEND_ENTERED:
+		return MIN(se->t_cr + se->cfg.retry_ms,
+			   se->t_enter + se->cfg.timeout_ms);
+	default:
+		return UINT64_MAX;
+	}
+}
+
+bool
+send_active(const struct send_engine *se)
+{
+	return se->phase == SEND_PASTED || se->phase == SEND_ENTERED;
+}

@@ -1,0 +1,48 @@
+/*
+ * send.h: the send engine, a pure state machine over a clock.
+ *
+ * A user message is typed as a bracketed paste; the engine then waits a
+ * short guard (until the echo has settled, or a fixed time when the agent
+ * shows none), asks for a carriage return, and waits for the screen to
+ * react. It asks for the carriage return again every retry_ms and gives
+ * up after timeout_ms. The caller performs the writes and feeds renders.
+ */
+#ifndef TASKBOX_RUNTIME_SEND_H
+#define TASKBOX_RUNTIME_SEND_H
+
+enum send_phase {
+	SEND_IDLE,
+	SEND_PASTED,  /* paste written, waiting for the guard */
+	SEND_ENTERED, /* carriage return written, waiting for a reaction */
+	SEND_DONE,
+	SEND_FAILED,
+};
+
+struct send_config {
+	uint64_t echo_quiet_ms; /* echo seen: wait this long after it */
+	uint64_t no_echo_ms;	/* no echo: wait this long after the paste */
+	uint64_t retry_ms;	/* resend the carriage return this often */
+	uint64_t timeout_ms;	/* no reaction this long after it: fail */
+};
+
+struct send_engine {
+	struct send_config cfg;
+	enum send_phase phase;
+	uint64_t t_paste;
+	uint64_t t_change; /* last screen change while pasted */
+	bool echo_seen;
+	uint64_t t_enter;
+	uint64_t t_cr;
+	unsigned crs; /* carriage returns written */
+};
+
+void send_init(struct send_engine *se, const struct send_config *cfg);
+/* A paste was written at now. */
+void send_start(struct send_engine *se, uint64_t now);
+void send_on_render(struct send_engine *se, uint64_t now, bool changed);
+/* Advance the clock; true when a carriage return must be written now. */
+bool send_poll(struct send_engine *se, uint64_t now);
+uint64_t send_next_deadline(const struct send_engine *se);
+bool send_active(const struct send_engine *se);
+
+#endif

@@ -1,0 +1,63 @@
+/*
+ * status.h: the status engine, a pure state machine over a clock.
+ *
+ * Inputs are events with their time: PTY output arrived, a render was
+ * done (did the screen change, is the input prompt there, is the agent
+ * visibly busy, is a dialog open). Outputs: whether a render is due, the
+ * next deadline the loop must wake for, and the status. Nothing happens
+ * while the agent prints nothing: with no output there is no deadline
+ * once the status has settled.
+ */
+#ifndef TASKBOX_RUNTIME_STATUS_H
+#define TASKBOX_RUNTIME_STATUS_H
+
+enum status_value {
+	STATUS_RUNNING,
+	STATUS_STABLE,
+};
+
+/* The richer state reported next to status. */
+enum status_state {
+	STATE_STARTING, /* agent's prompt not seen yet */
+	STATE_WORKING,	/* output is changing or the agent shows it works */
+	STATE_IDLE,	/* quiet, input prompt on screen */
+	STATE_WAITING,	/* a permission or question dialog is open */
+	STATE_EXITED,	/* the agent process ended */
+};
+
+struct status_config {
+	uint64_t render_quiet_ms; /* render once output paused this long */
+	uint64_t render_max_ms;	  /* ...or at most this long after it began */
+	uint64_t stable_ms;	  /* screen unchanged this long → stable */
+};
+
+struct status_engine {
+	struct status_config cfg;
+	bool dirty;	      /* output arrived since the last render */
+	uint64_t dirty_since; /* first output after the last render */
+	uint64_t last_output;
+	uint64_t last_change; /* last render that changed the screen */
+	bool ready;	      /* input prompt seen in the last render */
+	bool ever_ready;
+	bool busy;
+	bool dialog;
+	bool exited;
+	bool sending; /* the send engine is working */
+};
+
+void status_init(struct status_engine *st, const struct status_config *cfg,
+		 uint64_t now);
+void status_on_output(struct status_engine *st, uint64_t now);
+bool status_render_due(const struct status_engine *st, uint64_t now);
+void status_on_render(struct status_engine *st, uint64_t now, bool changed,
+		      bool ready, bool busy, bool dialog);
+void status_set_sending(struct status_engine *st, bool sending);
+void status_set_exited(struct status_engine *st);
+/* The next time the loop must call in, or UINT64_MAX for none. */
+uint64_t status_next_deadline(const struct status_engine *st, uint64_t now);
+enum status_state status_state(const struct status_engine *st, uint64_t now);
+enum status_value status_value(const struct status_engine *st, uint64_t now);
+const char *status_value_name(enum status_value v);
+const char *status_state_name(enum status_state s);
+
+#endif

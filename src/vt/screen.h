@@ -1,0 +1,34 @@
+/*
+ * screen.h: the terminal screen model, a thin layer over libtsm.
+ *
+ * Bytes from the PTY go in through vt_screen_feed(); answers to terminal
+ * queries (DA, CPR) come out through the write callback. A render turns
+ * the visible screen into UTF-8 text: one line per row, trailing blanks
+ * trimmed, trailing empty rows dropped. Rendering is explicit so callers
+ * decide when it happens (only after output went quiet).
+ */
+#ifndef TASKBOX_VT_SCREEN_H
+#define TASKBOX_VT_SCREEN_H
+
+struct vt_screen;
+
+/* Called with bytes the terminal sends back to the program. */
+typedef void (*vt_reply_cb)(const char *data, size_t len, void *arg);
+
+struct vt_screen *vt_screen_new(unsigned cols, unsigned rows, vt_reply_cb cb,
+				void *arg);
+void vt_screen_free(struct vt_screen *s);
+void vt_screen_feed(struct vt_screen *s, const char *data, size_t len);
+int vt_screen_resize(struct vt_screen *s, unsigned cols, unsigned rows);
+unsigned vt_screen_cols(struct vt_screen *s);
+unsigned vt_screen_rows(struct vt_screen *s);
+/*
+ * Render the screen as text. Returns a string owned by the screen, valid
+ * until the next render; *changed tells whether it differs from the
+ * previous render.
+ */
+const char *vt_screen_render(struct vt_screen *s, bool *changed);
+/* Cursor row of the last render, 0-based. */
+unsigned vt_screen_cursor_row(struct vt_screen *s);
+
+#endif
