@@ -172,12 +172,47 @@ echo_extra_lines(enum agent_type t, const struct lines *l, size_t cut)
 	}
 }
 
+/*
+ * Walk the user's runes through msg from msg[start] = user[0], allowing
+ * up to 4 skipped runes on either side per step. Returns how many user
+ * runes matched; *last gets the msg index of the last match.
+ */
+static size_t
+echo_walk(const struct runes *mr, const struct runes *ur, size_t start,
+	  size_t *last)
+{
+	size_t i = start + 1, j = 1, matched = 1;
+
+	*last = start;
+	while (j < ur->n && i < mr->n) {
+		size_t bd = SIZE_MAX, bi = 0, bj = 0;
+
+		for (size_t di = 0; di < 5 && i + di < mr->n; di++) {
+			for (size_t dj = 0; dj < 5 && j + dj < ur->n; dj++) {
+				if (mr->r[i + di] == ur->r[j + dj] &&
+				    di + dj < bd) {
+					bd = di + dj;
+					bi = di;
+					bj = dj;
+				}
+			}
+		}
+		if (bd == SIZE_MAX)
+			break;
+		i += bi + 1;
+		j += bj + 1;
+		matched++;
+		*last = i - 1;
+	}
+	return matched;
+}
+
 char *
 msgfmt_remove_echo(enum agent_type t, const char *msg, const char *user)
 {
 	struct lines ml, ul;
 	struct runes mr, ur, first;
-	size_t plen, limit, start = SIZE_MAX, i, j, last;
+	size_t plen, limit, start = SIZE_MAX, i, last = 0;
 	char *out = NULL;
 
 	lines_split(&ml, msg);
@@ -198,37 +233,24 @@ msgfmt_remove_echo(enum agent_type t, const char *msg, const char *user)
 	for (i = 0; i < mr.n && mr.line[i] < 6; i++)
 		limit++;
 	limit = MAX(limit, 25);
-	for (i = 0; i + plen <= mr.n && i + plen <= MAX(limit, plen); i++) {
-		if (memcmp(mr.r + i, first.r, plen * sizeof(uint32_t)) == 0) {
+	/*
+	 * A start is a rune equal to the user's first one from which the
+	 * fuzzy walk matches at least plen runes: UI characters may sit
+	 * between the echoed ones, and agents may drop some (backticks).
+	 */
+	for (i = 0; i < mr.n && i < limit; i++) {
+		size_t matched;
+
+		if (mr.r[i] != ur.r[0])
+			continue;
+		matched = echo_walk(&mr, &ur, i, &last);
+		if (matched >= plen) {
 			start = i;
 			break;
 		}
 	}
 	if (start == SIZE_MAX)
 		goto unchanged;
-	/* walk on, tolerating UI characters interleaved with the echo */
-	i = start + plen;
-	j = plen;
-	last = start + plen - 1;
-	while (j < ur.n && i < mr.n) {
-		size_t bd = SIZE_MAX, bi = 0, bj = 0;
-
-		for (size_t di = 0; di < 5 && i + di < mr.n; di++) {
-			for (size_t dj = 0; dj < 5 && j + dj < ur.n; dj++) {
-				if (mr.r[i + di] == ur.r[j + dj] &&
-				    di + dj < bd) {
-					bd = di + dj;
-					bi = di;
-					bj = dj;
-				}
-			}
-		}
-		if (bd == SIZE_MAX)
-			break;
-		i += bi + 1;
-		j += bj + 1;
-		last = i - 1;
-	}
 	{
 		size_t cut = mr.line[last];
 
@@ -680,6 +702,27 @@ strip_box_sides(const char *s)
 	return p;
 }
 
+/* An echoed input line: "> text", "❯ text". */
+static bool
+line_starts_prompt(const char *s)
+{
+	s = skip_spaces(s);
+	return str_starts_with(s, "> ") || str_starts_with(s, "❯ ") ||
+	       str_starts_with(s, "› ") || strcmp(s, ">") == 0;
+}
+
+/* A line above a dialog's question that ends it: blank (inside a box
+ * too), a border, or an echoed prompt. */
+static bool
+dialog_line_ends_question(const char *s)
+{
+	char *c = strip_box_sides(s);
+	bool end = *c == '\0' || line_is_border(s) || line_starts_prompt(c);
+
+	free(c);
+	return end;
+}
+
 bool
 msgfmt_dialog(enum agent_type t UNUSED, const char *screen,
 	      struct msgfmt_dialog *d)
@@ -740,23 +783,14 @@ msgfmt_dialog(enum agent_type t UNUSED, const char *screen,
 		msgfmt_dialog_release(d);
 		goto out;
 	}
-	/* the question: the lines above, up to a blank line or a border */
+	/* the question: up to 4 lines above, to a blank, border or prompt */
 	{
 		struct buf text;
 		long top = first;
 
-		while (top > 0 && first - top < 8 &&
-		       !str_is_blank(l.v[top - 1]) &&
-		       !line_is_border(l.v[top - 1]))
+		while (top > 0 && first - top < 4 &&
+		       !dialog_line_ends_question(l.v[top - 1]))
 			top--;
-		if (top == first && top > 1 && str_is_blank(l.v[top - 1])) {
-			/* question separated from options by one blank */
-			top--;
-			while (top > 0 && first - top < 8 &&
-			       !str_is_blank(l.v[top - 1]) &&
-			       !line_is_border(l.v[top - 1]))
-				top--;
-		}
 		buf_init(&text, 0);
 		for (long i = top; i < first; i++) {
 			char *c = strip_box_sides(l.v[i]);

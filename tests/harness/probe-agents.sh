@@ -288,7 +288,7 @@ for c in "${clis[@]}"; do
   t0=$SECONDS
   log "=== $c"
   rm -rf "${SCREENS:?}/$c"
-  if timeout 420 "$HERE/netns-run.sh" bash "$HERE/probe-agents.sh" --inner "$c" "$SCRATCH/$c"; then
+  if timeout 420 "$HERE/netns-run.sh" --private-tmp bash "$HERE/probe-agents.sh" --inner "$c" "$SCRATCH/$c"; then
     result[$c]="PASS ($((SECONDS - t0))s)"
   else
     result[$c]="FAIL ($((SECONDS - t0))s)"

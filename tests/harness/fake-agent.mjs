@@ -1,0 +1,143 @@
+#!/usr/bin/env node
+// fake-agent.mjs: a scripted terminal "agent" for the runtime's tests.
+//
+// It behaves like a small inline TUI: prints a "> " prompt, echoes what is
+// typed (bracketed paste markers stripped), and on Enter answers with the
+// next scripted reply after a "thinking" spinner. It asks the terminal for
+// DA and CPR at start and reports whether the answers came, so tests see
+// that terminal queries are answered.
+//
+// usage: node fake-agent.mjs SCRIPT.json
+// script: {"banner": "text", "turns": [{"expect": "substring", "think_ms": 300,
+//          "reply": "text", "dialog": {"question": "...", "options": ["Yes","No"]},
+//          "exit": 3}], "default_reply": "..."}
+// A turn with "expect" is used when the typed line contains it; turns are
+// otherwise taken in order. A dialog turn shows a numbered menu after the
+// spinner and waits for a digit or Enter before replying.
+import fs from 'node:fs';
+
+const script = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+const out = (s) => process.stdout.write(s);
+const turns = script.turns || [];
+let next = 0;
+let line = '';
+let state = 'starting'; // starting | prompt | busy | dialog
+let dialog = null;
+let answers = '';
+
+process.stdin.setRawMode(true);
+process.stdin.setEncoding('utf8');
+
+function prompt() {
+  state = 'prompt';
+  line = '';
+  out('> ');
+}
+
+function pickTurn(text) {
+  const i = turns.findIndex((t, k) => k >= next && t.expect && text.includes(t.expect));
+  if (i >= 0) { next = i + 1; return turns[i]; }
+  while (next < turns.length && turns[next].expect && !text.includes(turns[next].expect)) next++;
+  if (next < turns.length && !turns[next].expect) return turns[next++];
+  return { reply: script.default_reply ?? `unexpected input: ${text}` };
+}
+
+function printReply(text) {
+  out(text.split('\n').join('\r\n') + '\r\n');
+}
+
+function spinner(ms, done) {
+  const frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+  let f = 0;
+  const draw = () => out(`\r\x1b[K${frames[f++ % frames.length]} Thinking… (esc to interrupt)`);
+  draw();
+  const iv = setInterval(draw, 100);
+  setTimeout(() => { clearInterval(iv); out('\r\x1b[K'); done(); }, ms);
+}
+
+function showDialog(turn) {
+  state = 'dialog';
+  dialog = { turn, selected: 0 };
+  drawDialog(false);
+}
+
+function drawDialog(redraw) {
+  const { turn, selected } = dialog;
+  const opts = turn.dialog.options;
+  if (redraw) out(`\x1b[${opts.length + 1}A\r\x1b[J`);
+  out(`${turn.dialog.question}\r\n`);
+  opts.forEach((o, i) => out(`${i === selected ? '❯' : ' '} ${i + 1}. ${o}\r\n`));
+}
+
+function answerDialog(index) {
+  const { turn } = dialog;
+  const opts = turn.dialog.options;
+  out(`\x1b[${opts.length + 1}A\r\x1b[J`);
+  out(`You chose: ${opts[index]}\r\n`);
+  dialog = null;
+  finishTurn(turn);
+}
+
+function finishTurn(turn) {
+  if (turn.reply !== undefined) printReply(turn.reply);
+  if (turn.exit !== undefined) {
+    process.stdin.setRawMode(false);
+    process.exit(turn.exit);
+  }
+  prompt();
+}
+
+function submit() {
+  const text = line.trim();
+  out('\r\n');
+  if (text === '') { prompt(); return; }
+  const turn = pickTurn(text);
+  state = 'busy';
+  spinner(turn.think_ms ?? 150, () => {
+    if (turn.dialog) showDialog(turn); else finishTurn(turn);
+  });
+}
+
+function onInput(data) {
+  if (state === 'starting') { answers += data; return; }
+  if (data.includes('\x03')) {
+    out('^C\r\ninterrupted\r\n');
+    prompt();
+    return;
+  }
+  if (state === 'dialog') {
+    const opts = dialog.turn.dialog.options;
+    for (const ch of data) {
+      if (ch >= '1' && ch <= String(opts.length)) { answerDialog(Number(ch) - 1); return; }
+      if (ch === '\r') { answerDialog(dialog.selected); return; }
+    }
+    if (data === '\x1b[B') { dialog.selected = Math.min(opts.length - 1, dialog.selected + 1); drawDialog(true); }
+    if (data === '\x1b[A') { dialog.selected = Math.max(0, dialog.selected - 1); drawDialog(true); }
+    return;
+  }
+  if (state !== 'prompt') return; // busy: type-ahead is dropped
+  if (data === '\x1b') { out('\r\ninterrupted\r\n'); prompt(); return; }
+  const text = data.replace(/\x1b\[20[01]~/g, '');
+  for (const ch of text) {
+    if (ch === '\r' || ch === '\n') { submit(); return; }
+    if (ch === '\x7f' || ch === '\b') {
+      if (line.length) { line = line.slice(0, -1); out('\b \b'); }
+      continue;
+    }
+    if (ch < ' ') continue;
+    line += ch;
+    out(ch);
+  }
+}
+
+process.stdin.on('data', onInput);
+
+// Ask the terminal who it is and where the cursor is; expect answers.
+out('\x1b[c\x1b[6n');
+setTimeout(() => {
+  const da = /\x1b\[\?[\d;]*c/.test(answers);
+  const cpr = /\x1b\[\d+;\d+R/.test(answers);
+  if (script.banner) printReply(script.banner);
+  printReply(`terminal: DA ${da ? 'ok' : 'missing'}, CPR ${cpr ? 'ok' : 'missing'}`);
+  prompt();
+}, script.start_delay_ms ?? 100);

@@ -1,0 +1,202 @@
+/*
+ * test-msgfmt.c: screen diff, echo removal, input boxes, chrome,
+ * report_task blocks, readiness, busy markers and dialogs.
+ */
+#include "common.h"
+
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "runtime/msgfmt.h"
+
+#define CHECK(call, want)                                                      \
+	do {                                                                   \
+		char *got_ = (call);                                           \
+		assert_string_equal(got_, want);                               \
+		free(got_);                                                    \
+	} while (0)
+
+static void
+test_screen_diff(void **state)
+{
+	CHECK(msgfmt_screen_diff(AGENT_CUSTOM, "", "a\nb"), "a\nb");
+	CHECK(msgfmt_screen_diff(AGENT_CUSTOM, "hello\n>",
+				 "hello\n> hi\nreply\n\n>"),
+	      "> hi\nreply\n\n>");
+	/* lines already on screen at the start of the diff are skipped */
+	CHECK(msgfmt_screen_diff(AGENT_CUSTOM, "x\ny", "x\ny"), "");
+	/* scrolled screen: still finds the new part */
+	CHECK(msgfmt_screen_diff(AGENT_CUSTOM, "1\n2\n3\n>", "2\n3\n> q\nr\n>"),
+	      "> q\nr\n>");
+	/* opencode: its first two header lines never start the diff */
+	CHECK(msgfmt_screen_diff(AGENT_OPENCODE, "h1\nh2\nold",
+				 "H1 $0.01\nH2 5k\nold\nnew"),
+	      "new");
+}
+
+static void
+test_remove_echo(void **state)
+{
+	CHECK(msgfmt_remove_echo(AGENT_CUSTOM, "> hello there\nreply", "hello there"),
+	      "reply");
+	/* whitespace and wrapping do not matter */
+	CHECK(msgfmt_remove_echo(AGENT_CUSTOM,
+				 "│ > write a long\n│   message here\nanswer",
+				 "write a long message here"),
+	      "answer");
+	/* UI characters interleaved */
+	CHECK(msgfmt_remove_echo(AGENT_CUSTOM, "❯ fix `foo`\nok", "fix foo"),
+	      "ok");
+	/* the agent dropped characters (Codex drops backticks) */
+	CHECK(msgfmt_remove_echo(AGENT_CODEX, "› fix foo now\nok",
+				 "fix `foo` now"),
+	      "ok");
+	/* no echo: unchanged */
+	CHECK(msgfmt_remove_echo(AGENT_CUSTOM, "reply only", "question"),
+	      "reply only");
+	/* non-ASCII */
+	CHECK(msgfmt_remove_echo(AGENT_CUSTOM, "> 宽字符 测试\n好", "宽字符 测试"),
+	      "好");
+	/* gemini's echo box bottom goes too */
+	CHECK(msgfmt_remove_echo(AGENT_GEMINI,
+				 "│ > hi there │\n╰──────────╯\n✦ hello",
+				 "hi there"),
+	      "✦ hello");
+}
+
+static void
+test_remove_box(void **state)
+{
+	const char *claude = "● Hello from stub\n"
+			     "\n"
+			     "──────────────────────────────────\n"
+			     "❯ \n"
+			     "──────────────────────────────────\n"
+			     "  ? for shortcuts";
+	const char *gemini = "✦ Hello\n"
+			     "╭────────────────────────────────╮\n"
+			     "│ >   Type your message           │\n"
+			     "╰────────────────────────────────╯\n"
+			     " ~/ws   no sandbox   gemini-3.8";
+	const char *codex = "• Hello from stub\n"
+			    "\n"
+			    "› Ask Codex to do anything\n"
+			    "\n"
+			    "  100% context left · ? for shortcuts";
+
+	CHECK(msgfmt_remove_box(AGENT_CLAUDE, claude), "● Hello from stub");
+	CHECK(msgfmt_remove_box(AGENT_GEMINI, gemini), "✦ Hello");
+	CHECK(msgfmt_remove_box(AGENT_CODEX, codex), "• Hello from stub");
+	CHECK(msgfmt_remove_box(AGENT_CUSTOM, "out\n$ "), "out");
+	CHECK(msgfmt_remove_box(AGENT_AMP, "╭──╮\n│ │\n╰──╯"), "Welcome to Amp");
+	assert_true(msgfmt_ready(AGENT_CLAUDE, claude));
+	assert_true(msgfmt_ready(AGENT_GEMINI, gemini));
+	assert_true(msgfmt_ready(AGENT_CODEX, codex));
+	assert_false(msgfmt_ready(AGENT_CLAUDE, "Loading...\n"));
+	assert_false(msgfmt_ready(AGENT_CUSTOM, "working"));
+	assert_true(msgfmt_ready(AGENT_CUSTOM, "bash-5.2#"));
+}
+
+static void
+test_chrome(void **state)
+{
+	CHECK(msgfmt_strip_chrome(AGENT_CLAUDE,
+				  "● Line one\n  line two\n\n✻ Brewed for 3s"),
+	      "Line one\nline two");
+	CHECK(msgfmt_strip_chrome(AGENT_CLAUDE,
+				  "✶ Thinking… (esc to interrupt)\n● Done"),
+	      "Done");
+	CHECK(msgfmt_strip_chrome(AGENT_CODEX,
+				  "• Hello\n\n─ Worked for 2s ────────────────────"),
+	      "Hello");
+	CHECK(msgfmt_strip_chrome(AGENT_CUSTOM, "plain ● text"), "plain ● text");
+	assert_true(msgfmt_busy(AGENT_CLAUDE, "x\n✻ Working… (esc to interrupt)\n❯"));
+	assert_false(msgfmt_busy(AGENT_CLAUDE, "x\n❯"));
+}
+
+static void
+test_tool_calls(void **state)
+{
+	char *calls = NULL, *out;
+
+	out = msgfmt_strip_tool_calls(
+		AGENT_CLAUDE,
+		"Working on it.\n"
+		"● taskbox - report_task (MCP)(summary: \"fixing\", state: "
+		"\"working\")\n"
+		"  ⎿  {\"ok\": true}\n"
+		"\n"
+		"Done.",
+		&calls);
+	assert_string_equal(out, "Working on it.\nDone.");
+	assert_non_null(calls);
+	assert_non_null(strstr(calls, "report_task"));
+	free(out);
+	free(calls);
+	out = msgfmt_strip_tool_calls(AGENT_CODEX,
+				      "• Called taskbox.report_task({})\n"
+				      "  └ ok\n"
+				      "• Fixed it.",
+				      &calls);
+	assert_string_equal(out, "• Fixed it.");
+	free(out);
+	free(calls);
+	out = msgfmt_strip_tool_calls(AGENT_CLAUDE, "no calls", &calls);
+	assert_null(calls);
+	free(out);
+}
+
+static void
+test_dialog(void **state)
+{
+	struct msgfmt_dialog d;
+	const char *claude = "● I'll create the file.\n"
+			     "\n"
+			     "╭──────────────────────────────────────╮\n"
+			     "│ Bash command                         │\n"
+			     "│                                      │\n"
+			     "│   echo hi > hello.txt                │\n"
+			     "│                                      │\n"
+			     "│ Do you want to proceed?              │\n"
+			     "│ ❯ 1. Yes                             │\n"
+			     "│   2. No, and tell Claude what to do  │\n"
+			     "╰──────────────────────────────────────╯";
+
+	assert_true(msgfmt_dialog(AGENT_CLAUDE, claude, &d));
+	assert_string_equal(d.text, "Do you want to proceed?");
+	assert_int_equal(d.noptions, 2);
+	assert_string_equal(d.options[0], "Yes");
+	assert_string_equal(d.options[1], "No, and tell Claude what to do");
+	assert_int_equal(d.selected, 0);
+	msgfmt_dialog_release(&d);
+	/* a numbered list in a reply is not a dialog */
+	assert_false(msgfmt_dialog(AGENT_CLAUDE,
+				   "Steps:\n1. one\n2. two\n\n───────────────\n❯ \n"
+				   "───────────────",
+				   &d));
+	/* one option is not a choice */
+	assert_false(msgfmt_dialog(AGENT_CLAUDE, "Q?\n❯ 1. Only", &d));
+}
+
+static void
+test_format_pipeline(void **state)
+{
+	CHECK(msgfmt_format(AGENT_CUSTOM, "> hello\nHi!\n宽 🎉\n>", "hello", NULL),
+	      "Hi!\n宽 🎉");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_screen_diff),
+		cmocka_unit_test(test_remove_echo),
+		cmocka_unit_test(test_remove_box),
+		cmocka_unit_test(test_chrome),
+		cmocka_unit_test(test_tool_calls),
+		cmocka_unit_test(test_dialog),
+		cmocka_unit_test(test_format_pipeline),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

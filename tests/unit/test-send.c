@@ -1,0 +1,98 @@
+/*
+ * test-send.c: the send engine driven by a fake clock: echoing agents,
+ * silent agents, agents that need a second Enter, and dead agents.
+ */
+#include "common.h"
+
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "runtime/send.h"
+
+static const struct send_config cfg = {
+	.echo_quiet_ms = 60,
+	.no_echo_ms = 250,
+	.retry_ms = 3000,
+	.timeout_ms = 15000,
+};
+
+static void
+test_echoing_agent(void **state)
+{
+	struct send_engine se;
+
+	send_init(&se, &cfg);
+	send_start(&se, 100);
+	assert_true(send_active(&se));
+	assert_false(send_poll(&se, 110));
+	send_on_render(&se, 120, true); /* the echo */
+	assert_int_equal(send_next_deadline(&se), 180);
+	assert_false(send_poll(&se, 170));
+	send_on_render(&se, 150, true); /* more echo: guard moves */
+	assert_false(send_poll(&se, 200));
+	assert_true(send_poll(&se, 210)); /* carriage return now */
+	assert_int_equal(se.phase, SEND_ENTERED);
+	send_on_render(&se, 230, false);
+	assert_int_equal(se.phase, SEND_ENTERED);
+	send_on_render(&se, 240, true);
+	assert_int_equal(se.phase, SEND_DONE);
+	assert_false(send_active(&se));
+}
+
+static void
+test_silent_agent_gets_guard(void **state)
+{
+	struct send_engine se;
+
+	send_init(&se, &cfg);
+	send_start(&se, 0);
+	assert_int_equal(send_next_deadline(&se), 250);
+	assert_false(send_poll(&se, 249));
+	assert_true(send_poll(&se, 250));
+}
+
+static void
+test_retry_then_timeout(void **state)
+{
+	struct send_engine se;
+
+	send_init(&se, &cfg);
+	send_start(&se, 0);
+	assert_true(send_poll(&se, 250));
+	assert_false(send_poll(&se, 3000));
+	assert_true(send_poll(&se, 3250)); /* second Enter */
+	assert_int_equal(se.crs, 2);
+	assert_true(send_poll(&se, 6250));
+	assert_true(send_poll(&se, 9250));
+	assert_true(send_poll(&se, 12250));
+	assert_false(send_poll(&se, 15249));
+	assert_false(send_poll(&se, 15250));
+	assert_int_equal(se.phase, SEND_FAILED);
+	assert_false(send_active(&se));
+}
+
+static void
+test_reaction_after_retry(void **state)
+{
+	struct send_engine se;
+
+	send_init(&se, &cfg);
+	send_start(&se, 0);
+	assert_true(send_poll(&se, 250));
+	assert_true(send_poll(&se, 3250));
+	send_on_render(&se, 3300, true);
+	assert_int_equal(se.phase, SEND_DONE);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_echoing_agent),
+		cmocka_unit_test(test_silent_agent_gets_guard),
+		cmocka_unit_test(test_retry_then_timeout),
+		cmocka_unit_test(test_reaction_after_retry),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

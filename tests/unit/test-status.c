@@ -1,0 +1,109 @@
+/*
+ * test-status.c: the status engine driven by a fake clock.
+ */
+#include "common.h"
+
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "runtime/status.h"
+
+static const struct status_config cfg = {
+	.render_quiet_ms = 10,
+	.render_max_ms = 50,
+	.stable_ms = 500,
+};
+
+static void
+test_settles_to_stable(void **state)
+{
+	struct status_engine st;
+	uint64_t t = 1000;
+
+	status_init(&st, &cfg, t);
+	assert_int_equal(status_state(&st, t), STATE_STARTING);
+	status_on_output(&st, t);
+	assert_false(status_render_due(&st, t + 5));
+	assert_int_equal(status_next_deadline(&st, t + 5), t + 10);
+	assert_true(status_render_due(&st, t + 10));
+	status_on_render(&st, t + 10, true, true, false, false);
+	/* quiet but not long enough */
+	assert_int_equal(status_value(&st, t + 400), STATUS_RUNNING);
+	assert_int_equal(status_state(&st, t + 400), STATE_WORKING);
+	assert_int_equal(status_next_deadline(&st, t + 400), t + 510);
+	assert_int_equal(status_value(&st, t + 510), STATUS_STABLE);
+	assert_int_equal(status_state(&st, t + 510), STATE_IDLE);
+	/* settled: no more wakeups while the agent prints nothing */
+	assert_int_equal(status_next_deadline(&st, t + 600), UINT64_MAX);
+}
+
+static void
+test_continuous_output_renders_at_max(void **state)
+{
+	struct status_engine st;
+	uint64_t t = 0;
+
+	status_init(&st, &cfg, t);
+	for (t = 0; t < 49; t += 5) {
+		status_on_output(&st, t);
+		assert_false(status_render_due(&st, t));
+	}
+	status_on_output(&st, 50);
+	assert_true(status_render_due(&st, 50));
+}
+
+static void
+test_not_ready_busy_dialog(void **state)
+{
+	struct status_engine st;
+	uint64_t t = 0;
+
+	status_init(&st, &cfg, t);
+	status_on_output(&st, 0);
+	status_on_render(&st, 10, true, false, false, false);
+	assert_int_equal(status_state(&st, 2000), STATE_STARTING);
+	assert_int_equal(status_value(&st, 2000), STATUS_RUNNING);
+	/* busy marker keeps it working even when quiet */
+	status_on_output(&st, 2000);
+	status_on_render(&st, 2010, true, true, true, false);
+	assert_int_equal(status_state(&st, 5000), STATE_WORKING);
+	/* a dialog without the input box: waiting, which is stable */
+	status_on_output(&st, 5000);
+	status_on_render(&st, 5010, true, false, false, true);
+	assert_int_equal(status_state(&st, 5100), STATE_WORKING);
+	assert_int_equal(status_state(&st, 5600), STATE_WAITING);
+	assert_int_equal(status_value(&st, 5600), STATUS_STABLE);
+	/* a send in progress is never stable */
+	status_set_sending(&st, true);
+	assert_int_equal(status_value(&st, 9000), STATUS_RUNNING);
+	status_set_sending(&st, false);
+	status_set_exited(&st);
+	assert_int_equal(status_state(&st, 9000), STATE_EXITED);
+	assert_int_equal(status_next_deadline(&st, 9000), UINT64_MAX);
+}
+
+static void
+test_once_ready_box_gone_is_working(void **state)
+{
+	struct status_engine st;
+
+	status_init(&st, &cfg, 0);
+	status_on_output(&st, 0);
+	status_on_render(&st, 10, true, true, false, false);
+	status_on_output(&st, 1000);
+	status_on_render(&st, 1010, true, false, false, false);
+	assert_int_equal(status_state(&st, 3000), STATE_WORKING);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_settles_to_stable),
+		cmocka_unit_test(test_continuous_output_renders_at_max),
+		cmocka_unit_test(test_not_ready_busy_dialog),
+		cmocka_unit_test(test_once_ready_box_gone_is_working),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,83 @@
+/*
+ * test-text.c: line arrays, UTF-8 helpers and the bounded buffer.
+ */
+#include "common.h"
+
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "core/buf.h"
+#include "core/text.h"
+
+static void
+test_lines_roundtrip(void **state)
+{
+	struct lines l;
+	char *s;
+
+	lines_split(&l, "\n\na\n  \nb\n\n");
+	assert_int_equal(l.n, 7);
+	lines_trim_blank(&l);
+	assert_int_equal(l.n, 3);
+	s = lines_join(&l, 0, l.n);
+	assert_string_equal(s, "a\n  \nb");
+	free(s);
+	lines_release(&l);
+}
+
+static void
+test_utf8(void **state)
+{
+	size_t n;
+	uint32_t *u = utf8_decode("a宽🎉\xff", &n);
+
+	assert_int_equal(n, 4);
+	assert_int_equal(u[1], 0x5bbd);
+	assert_int_equal(u[2], 0x1f389);
+	assert_int_equal(u[3], 0xfffd);
+	free(u);
+	assert_int_equal(utf8_len("宽字符"), 3);
+	assert_true(utf8_valid("宽字符", strlen("宽字符")));
+	assert_false(utf8_valid("\xe5\xae", 2));
+	assert_int_equal(utf8_prefix("宽字符", 2), 6);
+}
+
+static void
+test_buf_limit(void **state)
+{
+	struct buf b;
+
+	buf_init(&b, 8);
+	assert_int_equal(buf_append(&b, "12345", 5), 0);
+	assert_int_equal(buf_append(&b, "6789", 4), -ENOBUFS);
+	assert_int_equal(b.len, 5); /* a failed append changes nothing */
+	assert_string_equal(buf_cstr(&b), "12345");
+	buf_consume(&b, 2);
+	assert_string_equal(buf_cstr(&b), "345");
+	buf_release(&b);
+}
+
+static void
+test_parse_long(void **state)
+{
+	long v;
+
+	assert_int_equal(parse_long("42", 0, 100, &v), 0);
+	assert_int_equal(v, 42);
+	assert_int_equal(parse_long("42x", 0, 100, &v), -EINVAL);
+	assert_int_equal(parse_long("101", 0, 100, &v), -EINVAL);
+	assert_int_equal(parse_long("", 0, 100, &v), -EINVAL);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_lines_roundtrip),
+		cmocka_unit_test(test_utf8),
+		cmocka_unit_test(test_buf_limit),
+		cmocka_unit_test(test_parse_long),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
