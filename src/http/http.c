@@ -144,7 +144,11 @@ http_server_prepare(struct http_server *srv)
 
 	if (srv->mhd == NULL)
 		return -1;
-	if (srv->need_run) {
+	/* run on readiness, after a resume, and when MHD's timeout is due */
+	for (int i = 0; i < 8; i++) {
+		if (!srv->need_run &&
+		    !(MHD_get_timeout(srv->mhd, &to) == MHD_YES && to == 0))
+			break;
 		srv->need_run = false;
 		MHD_run(srv->mhd);
 	}

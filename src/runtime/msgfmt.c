@@ -468,7 +468,7 @@ msgfmt_busy(enum agent_type t UNUSED, const char *screen)
 	size_t seen = 0;
 
 	lines_split(&l, screen);
-	for (size_t i = l.n; i-- > 0 && seen < 16;) {
+	for (size_t i = l.n; i-- > 0 && seen < 8;) {
 		if (str_is_blank(l.v[i]))
 			continue;
 		seen++;

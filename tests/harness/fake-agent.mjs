@@ -24,6 +24,7 @@ let line = '';
 let state = 'starting'; // starting | prompt | busy | dialog
 let dialog = null;
 let answers = '';
+let thinking = null; // the running spinner: {iv, timer}
 
 process.stdin.setRawMode(true);
 process.stdin.setEncoding('utf8');
@@ -52,7 +53,16 @@ function spinner(ms, done) {
   const draw = () => out(`\r\x1b[K${frames[f++ % frames.length]} Thinking… (esc to interrupt)`);
   draw();
   const iv = setInterval(draw, 100);
-  setTimeout(() => { clearInterval(iv); out('\r\x1b[K'); done(); }, ms);
+  const timer = setTimeout(() => { stopThinking(); done(); }, ms);
+  thinking = { iv, timer };
+}
+
+function stopThinking() {
+  if (!thinking) return;
+  clearInterval(thinking.iv);
+  clearTimeout(thinking.timer);
+  thinking = null;
+  out('\r\x1b[K');
 }
 
 function showDialog(turn) {
@@ -101,6 +111,7 @@ function submit() {
 function onInput(data) {
   if (state === 'starting') { answers += data; return; }
   if (data.includes('\x03')) {
+    stopThinking();
     out('^C\r\ninterrupted\r\n');
     prompt();
     return;

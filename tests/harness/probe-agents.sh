@@ -116,7 +116,12 @@ type_line() { # WINDOW TEXT : text, pause, Enter (a burst ending in Enter looks 
   tmux -S "$sock" send-keys -t "$1" Enter
 }
 
-save() { screen "$1" >"$2"; }
+# Save a screen; the random part of the scratch path becomes XXXXXX (same
+# length, so line wrapping is unchanged) to keep the golden files stable.
+save() {
+  local root=${dir%/*}
+  screen "$1" | sed "s|$root|${root%.*}.XXXXXX|g" >"$2"
+}
 
 # start_agent WINDOW TYPE HOME WORKDIR URL ARGS... ; sets pane_pid
 start_agent() {

@@ -49,7 +49,7 @@ codex)
   mkdir -p "$home/.codex"
   cat >"$home/.codex/config.toml" <<TOML
 # Seeded by taskbox: all traffic goes to the provider below.
-model = "gpt-5.5"
+model = "gpt-5"
 model_provider = "taskbox"
 check_for_update_on_startup = false
 approval_policy = "never"
