@@ -20,12 +20,12 @@
 
 #define TASKBOX_VERSION "0.1.0"
 
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
-#define MAX(a, b) ((a) > (b) ? (a) : (b))
-#define UNUSED __attribute__((unused))
+#define ARRAY_SIZE(a)	 (sizeof(a) / sizeof((a)[0]))
+#define MIN(a, b)	 ((a) < (b) ? (a) : (b))
+#define MAX(a, b)	 ((a) > (b) ? (a) : (b))
+#define UNUSED		 __attribute__((unused))
 #define PRINTFLIKE(f, a) __attribute__((format(printf, f, a)))
-#define NORETURN __attribute__((noreturn))
+#define NORETURN	 __attribute__((noreturn))
 
 /* Abort with the location: for broken invariants, never for bad input. */
 #define BUG() bug_at(__FILE__, __LINE__, __func__)

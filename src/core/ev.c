@@ -114,7 +114,7 @@ ev_io_add(struct ev_loop *loop, int fd, uint32_t events, ev_io_cb cb,
 	  void *data)
 {
 	struct ev_io *io = xcalloc(1, sizeof *io);
-	struct epoll_event ee = { .events = events, .data.ptr = io };
+	struct epoll_event ee = {.events = events, .data.ptr = io};
 
 	io->loop = loop;
 	io->fd = fd;
@@ -131,7 +131,7 @@ ev_io_add(struct ev_loop *loop, int fd, uint32_t events, ev_io_cb cb,
 void
 ev_io_set_events(struct ev_io *io, uint32_t events)
 {
-	struct epoll_event ee = { .events = events, .data.ptr = io };
+	struct epoll_event ee = {.events = events, .data.ptr = io};
 
 	if (io->events == events)
 		return;
@@ -227,11 +227,11 @@ ev_signal_add(struct ev_loop *loop, int signo, ev_signal_cb cb, void *data)
 		return -errno;
 	if (loop->sigfd < 0) {
 		loop->sigfd = fd;
-		loop->sigio = ev_io_add(loop, fd, EPOLLIN, ev_signal_read,
-					loop);
+		loop->sigio =
+			ev_io_add(loop, fd, EPOLLIN, ev_signal_read, loop);
 	}
 	loop->signals[loop->nsignals++] =
-		(struct ev_signal){ .signo = signo, .cb = cb, .data = data };
+		(struct ev_signal){.signo = signo, .cb = cb, .data = data};
 	return 0;
 }
 

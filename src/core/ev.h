@@ -52,7 +52,6 @@ void ev_timer_start(struct ev_loop *loop, struct ev_timer *t,
 void ev_timer_stop(struct ev_loop *loop, struct ev_timer *t);
 
 /* Block signo and deliver it through the loop; 0 or -errno. */
-int ev_signal_add(struct ev_loop *loop, int signo, ev_signal_cb cb,
-		  void *data);
+int ev_signal_add(struct ev_loop *loop, int signo, ev_signal_cb cb, void *data);
 
 #endif

@@ -7,7 +7,7 @@
 
 enum log_level log_level_current = LOG_INFO;
 
-static const char *log_names[] = { "error", "warn", "info", "debug" };
+static const char *log_names[] = {"error", "warn", "info", "debug"};
 
 void
 log_set_level(enum log_level level)

@@ -21,8 +21,8 @@ void log_emit(enum log_level level, const char *fmt, ...) PRINTFLIKE(2, 3);
 			log_emit((lvl), __VA_ARGS__);                          \
 	} while (0)
 #define log_error(...) log_at(LOG_ERROR, __VA_ARGS__)
-#define log_warn(...) log_at(LOG_WARN, __VA_ARGS__)
-#define log_info(...) log_at(LOG_INFO, __VA_ARGS__)
+#define log_warn(...)  log_at(LOG_WARN, __VA_ARGS__)
+#define log_info(...)  log_at(LOG_INFO, __VA_ARGS__)
 #define log_debug(...) log_at(LOG_DEBUG, __VA_ARGS__)
 
 #endif

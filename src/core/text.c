@@ -206,8 +206,10 @@ utf8_valid(const char *s, size_t len)
 
 	for (size_t i = 0; i < len; i += adv) {
 		const unsigned char *p = (const unsigned char *)s + i;
-		size_t need = p[0] < 0x80 ? 1 : (p[0] & 0xe0) == 0xc0 ? 2
-			: (p[0] & 0xf0) == 0xe0 ? 3 : 4;
+		size_t need = p[0] < 0x80	      ? 1
+			      : (p[0] & 0xe0) == 0xc0 ? 2
+			      : (p[0] & 0xf0) == 0xe0 ? 3
+						      : 4;
 
 		if (i + need > len)
 			return false;

@@ -28,8 +28,8 @@
 #include "http.h"
 
 #define HTTP_DEFAULT_BODY_LIMIT (1 << 20)
-#define HTTP_HEARTBEAT_MS 15000
-#define HTTP_MAX_CONNECTIONS 512
+#define HTTP_HEARTBEAT_MS	15000
+#define HTTP_MAX_CONNECTIONS	512
 
 struct http_route {
 	char *method;
@@ -99,22 +99,22 @@ static const struct {
 	unsigned status;
 	const char *reason;
 } http_reasons[] = {
-	{ 200, "OK" },
-	{ 201, "Created" },
-	{ 204, "No Content" },
-	{ 307, "Temporary Redirect" },
-	{ 400, "Bad Request" },
-	{ 401, "Unauthorized" },
-	{ 403, "Forbidden" },
-	{ 404, "Not Found" },
-	{ 405, "Method Not Allowed" },
-	{ 409, "Conflict" },
-	{ 413, "Content Too Large" },
-	{ 415, "Unsupported Media Type" },
-	{ 422, "Unprocessable Entity" },
-	{ 500, "Internal Server Error" },
-	{ 503, "Service Unavailable" },
-	{ 504, "Gateway Timeout" },
+	{200, "OK"},
+	{201, "Created"},
+	{204, "No Content"},
+	{307, "Temporary Redirect"},
+	{400, "Bad Request"},
+	{401, "Unauthorized"},
+	{403, "Forbidden"},
+	{404, "Not Found"},
+	{405, "Method Not Allowed"},
+	{409, "Conflict"},
+	{413, "Content Too Large"},
+	{415, "Unsupported Media Type"},
+	{422, "Unprocessable Entity"},
+	{500, "Internal Server Error"},
+	{503, "Service Unavailable"},
+	{504, "Gateway Timeout"},
 };
 
 const char *
@@ -173,7 +173,8 @@ http_heartbeat(void *data)
 		if (!s->ending)
 			http_sse_send(s, NULL, NULL);
 	}
-	ev_timer_start(srv->loop, &srv->heartbeat, now_ms() + HTTP_HEARTBEAT_MS);
+	ev_timer_start(srv->loop, &srv->heartbeat,
+		       now_ms() + HTTP_HEARTBEAT_MS);
 }
 
 struct http_server *
@@ -204,9 +205,9 @@ http_server_set_origins(struct http_server *srv, char **origins, size_t n)
 }
 
 void
-http_server_route(struct http_server *srv, const char *method,
-		  const char *path, int flags, size_t body_limit,
-		  http_handler handler, void *data)
+http_server_route(struct http_server *srv, const char *method, const char *path,
+		  int flags, size_t body_limit, http_handler handler,
+		  void *data)
 {
 	struct http_route *r;
 
@@ -224,8 +225,8 @@ http_server_route(struct http_server *srv, const char *method,
 /* Find the route for method and path; *path_known tells whether any
  * route has that path (for 405 versus 404). */
 static const struct http_route *
-http_find_route(struct http_server *srv, const char *method,
-		const char *path, bool *path_known)
+http_find_route(struct http_server *srv, const char *method, const char *path,
+		bool *path_known)
 {
 	*path_known = false;
 	for (size_t i = 0; i < srv->nroutes; i++) {
@@ -257,13 +258,13 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn,
 
 /* Bind a listening socket for host:port or a unix path. */
 static int
-http_bind(struct http_server *srv, const char *host, int port,
-	  const char *path, char **cause)
+http_bind(struct http_server *srv, const char *host, int port, const char *path,
+	  char **cause)
 {
 	int fd = -1, r;
 
 	if (path != NULL) {
-		struct sockaddr_un sun = { .sun_family = AF_UNIX };
+		struct sockaddr_un sun = {.sun_family = AF_UNIX};
 
 		if (strlen(path) >= sizeof sun.sun_path) {
 			*cause = xasprintf("socket path too long: '%s'", path);
@@ -279,9 +280,9 @@ http_bind(struct http_server *srv, const char *host, int port,
 			goto sys_error;
 		srv->unix_path = xstrdup(path);
 	} else {
-		struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-					  .ai_flags = AI_PASSIVE |
-						      AI_NUMERICSERV },
+		struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+					 .ai_flags =
+						 AI_PASSIVE | AI_NUMERICSERV},
 				*ai = NULL;
 		char portstr[16];
 		int one = 1;
@@ -312,8 +313,8 @@ http_bind(struct http_server *srv, const char *host, int port,
 				srv->port = ntohs(
 					((struct sockaddr_in *)&ss)->sin_port);
 			else if (ss.ss_family == AF_INET6)
-				srv->port = ntohs(
-					((struct sockaddr_in6 *)&ss)->sin6_port);
+				srv->port = ntohs(((struct sockaddr_in6 *)&ss)
+							  ->sin6_port);
 		}
 	}
 	srv->listen_fd = fd;
@@ -342,8 +343,8 @@ http_server_listen(struct http_server *srv, const char *host, int port,
 	if (r < 0)
 		return r;
 	srv->mhd = MHD_start_daemon(
-		MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
-		0, NULL, NULL, http_on_request, srv, MHD_OPTION_LISTEN_SOCKET,
+		MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0,
+		NULL, NULL, http_on_request, srv, MHD_OPTION_LISTEN_SOCKET,
 		srv->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, http_req_complete,
 		srv, MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned)HTTP_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
@@ -377,7 +378,8 @@ http_server_drain(struct http_server *srv)
 	while (srv->deferred != NULL) {
 		struct http_req *req = srv->deferred;
 
-		http_reply_problem(req, 503, "the agent runtime is shutting down");
+		http_reply_problem(req, 503,
+				   "the agent runtime is shutting down");
 	}
 	for (struct http_sse *s = srv->streams; s != NULL; s = s->next)
 		http_sse_end(s);
@@ -475,7 +477,8 @@ http_req_json(struct http_req *req)
 				   "object");
 		return NULL;
 	}
-	j = json_loadb(buf_cstr(&req->body), req->body.len, JSON_REJECT_DUPLICATES, &err);
+	j = json_loadb(buf_cstr(&req->body), req->body.len,
+		       JSON_REJECT_DUPLICATES, &err);
 	if (j == NULL) {
 		http_reply_invalid(req, "body", NULL,
 				   "malformed JSON at line %d column %d: %s",
@@ -484,8 +487,7 @@ http_req_json(struct http_req *req)
 	}
 	if (!json_is_object(j)) {
 		json_decref(j);
-		http_reply_invalid(req, "body", NULL,
-				   "expected a JSON object");
+		http_reply_invalid(req, "body", NULL, "expected a JSON object");
 		return NULL;
 	}
 	return j;
@@ -510,7 +512,8 @@ http_req_origin_allowed(struct http_req *req, const char *origin)
 			return true;
 		if (star != NULL) {
 			/* wildcard such as https://STAR.example.com */
-			size_t pre = (size_t)(star - a), post = strlen(star + 1);
+			size_t pre = (size_t)(star - a),
+			       post = strlen(star + 1);
 
 			if (strlen(origin) > pre + post &&
 			    strncasecmp(origin, a, pre) == 0 &&
@@ -531,9 +534,8 @@ http_decorate(struct http_req *req, struct MHD_Response *resp)
 	if (origin != NULL && http_req_origin_allowed(req, origin)) {
 		MHD_add_response_header(resp, "Access-Control-Allow-Origin",
 					origin);
-		MHD_add_response_header(resp,
-					"Access-Control-Allow-Credentials",
-					"true");
+		MHD_add_response_header(
+			resp, "Access-Control-Allow-Credentials", "true");
 		MHD_add_response_header(resp, "Access-Control-Expose-Headers",
 					"Link");
 		MHD_add_response_header(resp, "Vary", "Origin");
@@ -555,8 +557,7 @@ http_reply_header(struct http_req *req, const char *name, const char *value)
 
 /* Store resp as the reply; queue it now or after a resume. */
 static void
-http_set_reply(struct http_req *req, unsigned status,
-	       struct MHD_Response *resp)
+http_set_reply(struct http_req *req, unsigned status, struct MHD_Response *resp)
 {
 	if (req->replied) {
 		MHD_destroy_response(resp);
@@ -626,8 +627,7 @@ http_reply_problem_errors(struct http_req *req, unsigned status,
 }
 
 void
-http_reply_problem(struct http_req *req, unsigned status, const char *fmt,
-		   ...)
+http_reply_problem(struct http_req *req, unsigned status, const char *fmt, ...)
 {
 	va_list ap;
 	char *detail;
@@ -660,8 +660,7 @@ http_reply_invalid(struct http_req *req, const char *location, json_t *value,
 }
 
 void
-http_reply_redirect(struct http_req *req, unsigned status,
-		    const char *location)
+http_reply_redirect(struct http_req *req, unsigned status, const char *location)
 {
 	struct MHD_Response *resp = MHD_create_response_from_buffer(
 		0, (void *)"", MHD_RESPMEM_PERSISTENT);
@@ -887,9 +886,8 @@ http_sse_start(struct http_req *req, size_t queue_limit,
 	sse->on_close = on_close;
 	sse->data = data;
 	buf_init(&sse->queue, queue_limit);
-	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384,
-						 http_sse_read, sse,
-						 http_sse_free);
+	resp = MHD_create_response_from_callback(
+		MHD_SIZE_UNKNOWN, 16384, http_sse_read, sse, http_sse_free);
 	MHD_add_response_header(resp, "Content-Type", "text/event-stream");
 	MHD_add_response_header(resp, "Cache-Control",
 				"no-cache, no-store, must-revalidate");

@@ -42,8 +42,7 @@ void http_server_free(struct http_server *srv);
 void http_server_set_guard(struct http_server *srv, http_guard guard,
 			   void *data);
 /* Origins allowed for CORS ("*" allows all); copies the list. */
-void http_server_set_origins(struct http_server *srv, char **origins,
-			     size_t n);
+void http_server_set_origins(struct http_server *srv, char **origins, size_t n);
 void http_server_route(struct http_server *srv, const char *method,
 		       const char *path, int flags, size_t body_limit,
 		       http_handler handler, void *data);
@@ -67,12 +66,11 @@ void http_reply(struct http_req *req, unsigned status, const char *ctype,
 		const void *data, size_t len);
 /* Takes ownership of body. */
 void http_reply_json(struct http_req *req, unsigned status, json_t *body);
-void http_reply_problem(struct http_req *req, unsigned status,
-			const char *fmt, ...) PRINTFLIKE(3, 4);
+void http_reply_problem(struct http_req *req, unsigned status, const char *fmt,
+			...) PRINTFLIKE(3, 4);
 /* Problem with errors[]: location is e.g. "body.type", value may be NULL. */
 void http_reply_invalid(struct http_req *req, const char *location,
-			json_t *value, const char *fmt, ...)
-	PRINTFLIKE(4, 5);
+			json_t *value, const char *fmt, ...) PRINTFLIKE(4, 5);
 void http_reply_redirect(struct http_req *req, unsigned status,
 			 const char *location);
 void http_reply_header(struct http_req *req, const char *name,

@@ -9,16 +9,24 @@ static const struct {
 	const char *name;
 	enum agent_type type;
 } agent_names[] = {
-	{ "claude", AGENT_CLAUDE },	  { "codex", AGENT_CODEX },
-	{ "gemini", AGENT_GEMINI },	  { "aider", AGENT_AIDER },
-	{ "goose", AGENT_GOOSE },	  { "opencode", AGENT_OPENCODE },
-	{ "amp", AGENT_AMP },		  { "copilot", AGENT_COPILOT },
-	{ "cursor", AGENT_CURSOR },	  { "auggie", AGENT_AUGGIE },
-	{ "amazonq", AGENT_AMAZONQ },	  { "custom", AGENT_CUSTOM },
+	{"claude", AGENT_CLAUDE},
+	{"codex", AGENT_CODEX},
+	{"gemini", AGENT_GEMINI},
+	{"aider", AGENT_AIDER},
+	{"goose", AGENT_GOOSE},
+	{"opencode", AGENT_OPENCODE},
+	{"amp", AGENT_AMP},
+	{"copilot", AGENT_COPILOT},
+	{"cursor", AGENT_CURSOR},
+	{"auggie", AGENT_AUGGIE},
+	{"amazonq", AGENT_AMAZONQ},
+	{"custom", AGENT_CUSTOM},
 	/* aliases */
-	{ "claude-code", AGENT_CLAUDE },  { "cursor-agent", AGENT_CURSOR },
-	{ "q", AGENT_AMAZONQ },		  { "gemini-cli", AGENT_GEMINI },
-	{ "generic", AGENT_CUSTOM },
+	{"claude-code", AGENT_CLAUDE},
+	{"cursor-agent", AGENT_CURSOR},
+	{"q", AGENT_AMAZONQ},
+	{"gemini-cli", AGENT_GEMINI},
+	{"generic", AGENT_CUSTOM},
 };
 
 const char *
@@ -54,8 +62,8 @@ agent_type_list(void)
 static bool
 agent_is_launcher(const char *base)
 {
-	static const char *launchers[] = { "npx", "node", "bunx", "bun",
-					   "env", "pnpx", "uvx", "exec" };
+	static const char *launchers[] = {"npx", "node", "bunx", "bun",
+					  "env", "pnpx", "uvx",	 "exec"};
 
 	for (size_t i = 0; i < ARRAY_SIZE(launchers); i++) {
 		if (strcmp(base, launchers[i]) == 0)

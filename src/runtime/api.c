@@ -47,8 +47,7 @@ api_dialog_json(struct runtime *rt)
 		return json_null();
 	opts = json_array();
 	for (size_t i = 0; i < rt->dialog.noptions; i++)
-		json_array_append_new(opts,
-				      json_string(rt->dialog.options[i]));
+		json_array_append_new(opts, json_string(rt->dialog.options[i]));
 	return json_pack("{s:s, s:o, s:i}", "text", rt->dialog.text, "options",
 			 opts, "selected", rt->dialog.selected + 1);
 }
@@ -62,7 +61,8 @@ api_status_json(struct runtime *rt)
 			 status_value_name(runtime_status(rt)), "agent_type",
 			 agent_type_name(rt->cfg.type), "transport", "pty",
 			 "state", status_state_name(s), "dialog",
-			 s == STATE_WAITING ? api_dialog_json(rt) : json_null());
+			 s == STATE_WAITING ? api_dialog_json(rt)
+					    : json_null());
 }
 
 /* ---- broadcasting ---------------------------------------------------- */
@@ -281,14 +281,15 @@ api_post_message(struct http_req *req, void *data)
 	}
 	if (runtime_state(rt) == STATE_WAITING) {
 		int opt = api_dialog_option(rt, content);
-		char key[2] = { 0 };
+		char key[2] = {0};
 
 		if (opt < 0) {
-			http_reply_problem(req, 409,
-					   "the agent is waiting on a dialog "
-					   "(%s); answer with an option number "
-					   "1-%zu or its text, or send raw keys",
-					   rt->dialog.text, rt->dialog.noptions);
+			http_reply_problem(
+				req, 409,
+				"the agent is waiting on a dialog "
+				"(%s); answer with an option number "
+				"1-%zu or its text, or send raw keys",
+				rt->dialog.text, rt->dialog.noptions);
 			goto out;
 		}
 		key[0] = (char)('0' + opt);
@@ -374,7 +375,7 @@ static void
 api_post_upload(struct http_req *req, void *data)
 {
 	struct runtime *rt = data;
-	struct api_upload u = { 0 };
+	struct api_upload u = {0};
 	struct MHD_PostProcessor *pp;
 	const char *body, *ct = http_req_header(req, "Content-Type");
 	char *name = NULL, *dir = NULL, *path = NULL, hex[17];
@@ -445,8 +446,8 @@ api_post_upload(struct http_req *req, void *data)
 	}
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
 		  0644);
-	if (fd < 0 || write_all(fd, u.data.data ? u.data.data : "",
-				u.data.len) < 0) {
+	if (fd < 0 ||
+	    write_all(fd, u.data.data ? u.data.data : "", u.data.len) < 0) {
 		http_reply_problem(req, 500, "cannot write '%s': %s", path,
 				   strerror(errno));
 		if (fd >= 0) {
@@ -500,8 +501,7 @@ api_subscribe(struct runtime *rt, struct http_req *req, bool screen,
 	}
 	s = xcalloc(1, sizeof *s);
 	s->screen = screen;
-	s->sse = http_sse_start(req, API_SSE_QUEUE + extra, api_sub_closed,
-				rt);
+	s->sse = http_sse_start(req, API_SSE_QUEUE + extra, api_sub_closed, rt);
 	s->next = rt->subs;
 	rt->subs = s;
 	rt->nsubs++;
@@ -523,8 +523,8 @@ api_get_events(struct http_req *req, void *data)
 		return;
 	/* a new subscriber first gets the whole current state */
 	for (size_t i = 0; i < conv_count(rt->conv); i++) {
-		d = api_dump(api_message_json(conv_get(rt->conv, i),
-					      "message"));
+		d = api_dump(
+			api_message_json(conv_get(rt->conv, i), "message"));
 		http_sse_send(s->sse, "message_update", d);
 		free(d);
 	}
@@ -561,8 +561,7 @@ api_post_resize(struct http_req *req, void *data)
 
 	if (body == NULL)
 		return;
-	if (json_unpack(body, "{s:I, s:I}", "cols", &cols, "rows", &rows) <
-		    0 ||
+	if (json_unpack(body, "{s:I, s:I}", "cols", &cols, "rows", &rows) < 0 ||
 	    cols < 10 || cols > 1000 || rows < 10 || rows > 10000) {
 		http_reply_invalid(req, "body", NULL,
 				   "expected {\"cols\": 10-1000, \"rows\": "
@@ -776,15 +775,15 @@ api_register(struct runtime *rt)
 	http_server_route(h, "GET", "/messages", 0, 0, api_get_messages, rt);
 	http_server_route(h, "POST", "/message", 0,
 			  RUNTIME_MAX_MESSAGE * 6 + 4096, api_post_message, rt);
-	http_server_route(h, "POST", "/upload", 0,
-			  RUNTIME_MAX_UPLOAD + 65536, api_post_upload, rt);
+	http_server_route(h, "POST", "/upload", 0, RUNTIME_MAX_UPLOAD + 65536,
+			  api_post_upload, rt);
 	http_server_route(h, "GET", "/events", 0, 0, api_get_events, rt);
 	http_server_route(h, "GET", "/internal/screen", 0, 0, api_get_screen,
 			  rt);
-	http_server_route(h, "POST", "/internal/resize", 0, 0,
-			  api_post_resize, rt);
+	http_server_route(h, "POST", "/internal/resize", 0, 0, api_post_resize,
+			  rt);
 	http_server_route(h, "GET", "/openapi.json", 0, 0, api_get_openapi, rt);
-	http_server_route(h, "GET", "/chat", HTTP_ROUTE_PREFIX, 0,
-			  api_get_chat, rt);
+	http_server_route(h, "GET", "/chat", HTTP_ROUTE_PREFIX, 0, api_get_chat,
+			  rt);
 	http_server_route(h, "GET", "/", 0, 0, api_get_root, rt);
 }

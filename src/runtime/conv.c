@@ -13,9 +13,9 @@ struct conv {
 	struct conv_msg *v;
 	size_t n;
 	size_t cap;
-	char *before;	  /* screen before the last user message */
-	char *last_user;  /* text of the last user message */
-	bool frozen;	  /* reloaded: keep the last agent message */
+	char *before;	 /* screen before the last user message */
+	char *last_user; /* text of the last user message */
+	bool frozen;	 /* reloaded: keep the last agent message */
 };
 
 static struct conv_msg *
@@ -147,11 +147,11 @@ conv_to_json(const struct conv *c)
 		char ts[32];
 
 		time_rfc3339(c->v[i].time, ts);
-		json_array_append_new(
-			a, json_pack("{s:i, s:s, s:s, s:s}", "id",
-				     (int)c->v[i].id, "message",
-				     c->v[i].content, "role",
-				     conv_role_name(c->v[i].role), "time", ts));
+		json_array_append_new(a, json_pack("{s:i, s:s, s:s, s:s}", "id",
+						   (int)c->v[i].id, "message",
+						   c->v[i].content, "role",
+						   conv_role_name(c->v[i].role),
+						   "time", ts));
 	}
 	return a;
 }
@@ -160,7 +160,7 @@ conv_to_json(const struct conv *c)
 static int
 conv_parse_time(const char *s, uint64_t *out)
 {
-	struct tm tm = { 0 };
+	struct tm tm = {0};
 	const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
 	unsigned ms = 0;
 
@@ -194,7 +194,8 @@ conv_load_json(struct conv *c, json_t *messages, char **cause)
 		*cause = xasprintf("more than %d messages", CONV_MAX_MESSAGES);
 		return -EINVAL;
 	}
-	json_array_foreach(messages, i, m) {
+	json_array_foreach(messages, i, m)
+	{
 		const char *text, *role, *time;
 		uint64_t t;
 
@@ -207,7 +208,8 @@ conv_load_json(struct conv *c, json_t *messages, char **cause)
 		}
 	}
 	conv_clear(c);
-	json_array_foreach(messages, i, m) {
+	json_array_foreach(messages, i, m)
+	{
 		const char *text, *role, *time;
 		uint64_t t = 0;
 

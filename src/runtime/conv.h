@@ -40,8 +40,8 @@ const char *conv_role_name(enum conv_role r);
 long conv_update(struct conv *c, const char *screen, uint64_t wall);
 /* Record a sent user message; screen_before is the screen before the
  * paste. Returns its id or -ENOSPC when the conversation is full. */
-long conv_add_user(struct conv *c, const char *text,
-		   const char *screen_before, uint64_t wall);
+long conv_add_user(struct conv *c, const char *text, const char *screen_before,
+		   uint64_t wall);
 /* Serialise as the state file's "messages" array (new reference). */
 json_t *conv_to_json(const struct conv *c);
 /* Replace the messages from a state file's array; 0 or -EINVAL. */

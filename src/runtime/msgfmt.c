@@ -220,7 +220,7 @@ msgfmt_remove_echo(enum agent_type t, const char *msg, const char *user)
 	runes_from_lines(&mr, &ml);
 	runes_from_lines(&ur, &ul);
 	{
-		struct lines fl = { 0 };
+		struct lines fl = {0};
 
 		lines_push(&fl, ul.v[0], strlen(ul.v[0]));
 		runes_from_lines(&first, &fl);
@@ -296,8 +296,7 @@ box_cut_generic(const struct lines *l)
 		const char *mid = l->v[i + 1];
 
 		if (line_is_border(l->v[i]) && line_is_border(l->v[i + 2]) &&
-		    (strchr(mid, '|') || strstr(mid, "│") ||
-		     strstr(mid, "❯")))
+		    (strchr(mid, '|') || strstr(mid, "│") || strstr(mid, "❯")))
 			return i;
 	}
 	return -1;
@@ -352,7 +351,7 @@ box_cut_amp(const struct lines *l)
 static bool
 line_is_prompt(const char *s)
 {
-	static const char *ends[] = { ">", "$", "#", "%", "❯", "›", "→" };
+	static const char *ends[] = {">", "$", "#", "%", "❯", "›", "→"};
 	char *c = str_trim(xstrdup(s));
 	size_t n = strlen(c);
 	bool yes = false;
@@ -491,9 +490,9 @@ skip_spaces(const char *s)
 }
 
 /* Spinner glyphs agents put in front of a status line. */
-static const char *spinner_glyphs[] = { "✻", "✽", "✶", "✳", "✢", "·", "*",
-					"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦",
-					"⠧", "⠇", "⠏" };
+static const char *spinner_glyphs[] = {"✻", "✽", "✶", "✳", "✢", "·",
+				       "*", "⠋", "⠙", "⠹", "⠸", "⠼",
+				       "⠴", "⠦", "⠧", "⠇", "⠏"};
 
 static bool
 line_is_spinner(const char *s)
@@ -543,7 +542,7 @@ char *
 msgfmt_strip_chrome(enum agent_type t, const char *msg)
 {
 	const char *bullet = reply_bullet(t);
-	struct lines l, out = { 0 };
+	struct lines l, out = {0};
 	bool in_block = false;
 	char *s;
 
@@ -594,10 +593,9 @@ line_starts_report_call(const char *s)
 }
 
 char *
-msgfmt_strip_tool_calls(enum agent_type t UNUSED, const char *msg,
-			char **calls)
+msgfmt_strip_tool_calls(enum agent_type t UNUSED, const char *msg, char **calls)
 {
-	struct lines l, out = { 0 }, removed = { 0 };
+	struct lines l, out = {0}, removed = {0};
 	char *s;
 
 	lines_split(&l, msg);
@@ -649,7 +647,7 @@ msgfmt_format(enum agent_type t, const char *raw, const char *user,
 
 /* ---- dialogs ------------------------------------------------------- */
 
-static const char *select_markers[] = { "❯", "›", ">", "●", "▸", "→", "◉" };
+static const char *select_markers[] = {"❯", "›", ">", "●", "▸", "→", "◉"};
 
 /*
  * Parse "  ❯ 1. Yes, proceed" into its number, label and whether it is

@@ -17,8 +17,7 @@
 char *msgfmt_screen_diff(enum agent_type t, const char *before,
 			 const char *after);
 /* Remove the echo of user from the top of msg; returns a new string. */
-char *msgfmt_remove_echo(enum agent_type t, const char *msg,
-			 const char *user);
+char *msgfmt_remove_echo(enum agent_type t, const char *msg, const char *user);
 /* Remove the input box and everything under it; returns a new string. */
 char *msgfmt_remove_box(enum agent_type t, const char *msg);
 /* Remove spinners, status lines and reply bullets; returns a new string. */
@@ -28,8 +27,7 @@ char *msgfmt_strip_chrome(enum agent_type t, const char *msg);
  * is not NULL it receives the removed blocks joined by "\n---\n" (or
  * NULL when none).
  */
-char *msgfmt_strip_tool_calls(enum agent_type t, const char *msg,
-			      char **calls);
+char *msgfmt_strip_tool_calls(enum agent_type t, const char *msg, char **calls);
 /* The whole pipeline on a raw diff; returns a new string. calls is as
  * for msgfmt_strip_tool_calls. */
 char *msgfmt_format(enum agent_type t, const char *raw, const char *user,
@@ -44,7 +42,7 @@ bool msgfmt_busy(enum agent_type t, const char *screen);
 
 /* An open permission or question dialog read off the screen. */
 struct msgfmt_dialog {
-	char *text;			    /* question and context */
+	char *text;			   /* question and context */
 	char *options[MSGFMT_MAX_OPTIONS]; /* "Yes", "No, ..." */
 	size_t noptions;
 	int selected; /* index of the highlighted option or -1 */

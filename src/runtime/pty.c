@@ -23,7 +23,7 @@
 #include "core/log.h"
 #include "pty.h"
 
-#define PTY_READ_CHUNK 65536
+#define PTY_READ_CHUNK	     65536
 #define PTY_READS_PER_WAKEUP 8
 
 struct pty_proc {
@@ -168,8 +168,8 @@ pty_spawn(struct ev_loop *loop, char *const argv[], char *const env[],
 	  unsigned cols, unsigned rows, const struct pty_callbacks *cb,
 	  char **cause)
 {
-	struct winsize ws = { .ws_row = (unsigned short)rows,
-			      .ws_col = (unsigned short)cols };
+	struct winsize ws = {.ws_row = (unsigned short)rows,
+			     .ws_col = (unsigned short)cols};
 	struct pty_proc *p;
 	int errpipe[2], e = 0;
 	ssize_t n;
@@ -284,8 +284,8 @@ pty_write(struct pty_proc *p, const void *data, size_t len)
 int
 pty_resize(struct pty_proc *p, unsigned cols, unsigned rows)
 {
-	struct winsize ws = { .ws_row = (unsigned short)rows,
-			      .ws_col = (unsigned short)cols };
+	struct winsize ws = {.ws_row = (unsigned short)rows,
+			     .ws_col = (unsigned short)cols};
 
 	if (ioctl(p->master, TIOCSWINSZ, &ws) < 0)
 		return -errno;

@@ -129,7 +129,8 @@ runtime_render(struct runtime *rt)
 		long id = conv_update(rt->conv, text, wall_ms());
 
 		if (id >= 0)
-			api_broadcast_message(rt, conv_get(rt->conv, (size_t)id));
+			api_broadcast_message(rt,
+					      conv_get(rt->conv, (size_t)id));
 	}
 }
 
@@ -153,8 +154,8 @@ runtime_send_finish(struct runtime *rt, const char *err)
 			rt->prompt_sent = true;
 			log_info("initial prompt delivered");
 			if (rt->cfg.state_file != NULL &&
-			    state_save(rt->cfg.state_file, rt->conv,
-				       rt->prompt, true, &cause) < 0) {
+			    state_save(rt->cfg.state_file, rt->conv, rt->prompt,
+				       true, &cause) < 0) {
 				log_warn("%s", cause);
 				free(cause);
 			}
@@ -180,7 +181,8 @@ runtime_send_finish(struct runtime *rt, const char *err)
 		long id = conv_update(rt->conv, rt->screen_text, wall_ms());
 
 		if (id >= 0)
-			api_broadcast_message(rt, conv_get(rt->conv, (size_t)id));
+			api_broadcast_message(rt,
+					      conv_get(rt->conv, (size_t)id));
 	}
 }
 
@@ -271,8 +273,8 @@ runtime_on_exit(int status, void *arg)
 	status_set_exited(&rt->status);
 	runtime_update_status(rt);
 	if (code != 0 && !rt->exiting) {
-		runtime_add_error(rt, "error", "the agent exited with status %d",
-				  code);
+		runtime_add_error(rt, "error",
+				  "the agent exited with status %d", code);
 		fprintf(stderr, "%s\n", runtime_screen(rt));
 	}
 	log_info("agent exited with status %d", code);
@@ -503,7 +505,8 @@ runtime_read_token(const char *path, char **cause)
 	buf[n] = '\0';
 	str_trim(buf);
 	if (buf[0] == '\0' || strpbrk(buf, " \t\r\n") != NULL) {
-		*cause = xasprintf("'%s' must hold one token on one line", path);
+		*cause =
+			xasprintf("'%s' must hold one token on one line", path);
 		return NULL;
 	}
 	return xstrdup(buf);
@@ -694,8 +697,9 @@ runtime_parse_args(int argc, char **argv, struct runtime_config *cfg)
 #undef NEED_VAL
 	}
 	if (i >= argc) {
-		fprintf(stderr, "taskbox agent: no agent command given; usage: "
-				"taskbox agent [options] -- COMMAND [ARGS...]\n");
+		fprintf(stderr,
+			"taskbox agent: no agent command given; usage: "
+			"taskbox agent [options] -- COMMAND [ARGS...]\n");
 		return 2;
 	}
 	cfg->argv = argv + i;
@@ -820,8 +824,7 @@ runtime_stop_agent(struct runtime *rt)
 	for (int i = 0; i < 50 && pty_running(rt->pty); i++) {
 		int st;
 
-		if (waitpid(pty_pid(rt->pty), &st, WNOHANG) ==
-		    pty_pid(rt->pty))
+		if (waitpid(pty_pid(rt->pty), &st, WNOHANG) == pty_pid(rt->pty))
 			break;
 		usleep(100000);
 	}
@@ -846,8 +849,8 @@ runtime_main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	rt->loop = ev_loop_new();
-	rt->screen = vt_screen_new(rt->cfg.cols, rt->cfg.rows,
-				   runtime_on_reply, rt);
+	rt->screen =
+		vt_screen_new(rt->cfg.cols, rt->cfg.rows, runtime_on_reply, rt);
 	rt->conv = conv_new(rt->cfg.type);
 	status_init(&rt->status, &runtime_status_defaults, now_ms());
 	rt->status.cfg.stable_ms = rt->cfg.stable_ms;
@@ -867,7 +870,8 @@ runtime_main(int argc, char **argv)
 			log_info("restored %zu messages from '%s'",
 				 conv_count(rt->conv), rt->cfg.state_file);
 			if (sent) {
-				/* never replay a prompt the agent already had */
+				/* never replay a prompt the agent already had
+				 */
 				rt->prompt_sent = true;
 				if (rt->prompt != NULL && saved != NULL &&
 				    strcmp(rt->prompt, saved) != 0)
@@ -898,11 +902,11 @@ runtime_main(int argc, char **argv)
 	ev_loop_set_prepare(rt->loop, runtime_prepare, rt);
 
 	{
-		struct pty_callbacks cb = { .output = runtime_on_output,
-					    .exited = runtime_on_exit,
-					    .arg = rt };
-		char *env[] = { "TERM=xterm-256color", "COLORTERM=truecolor",
-				NULL };
+		struct pty_callbacks cb = {.output = runtime_on_output,
+					   .exited = runtime_on_exit,
+					   .arg = rt};
+		char *env[] = {"TERM=xterm-256color", "COLORTERM=truecolor",
+			       NULL};
 
 		rt->pty = pty_spawn(rt->loop, rt->cfg.argv, env, rt->cfg.cols,
 				    rt->cfg.rows, &cb, &cause);

@@ -26,9 +26,9 @@ struct http_sse;
 struct pty_proc;
 struct vt_screen;
 
-#define RUNTIME_MAX_ERRORS 100
-#define RUNTIME_MAX_MESSAGE (256u << 10) /* bytes of one user message */
-#define RUNTIME_MAX_UPLOAD (10u << 20)
+#define RUNTIME_MAX_ERRORS	100
+#define RUNTIME_MAX_MESSAGE	(256u << 10) /* bytes of one user message */
+#define RUNTIME_MAX_UPLOAD	(10u << 20)
 #define RUNTIME_MAX_SUBSCRIBERS 128
 
 struct runtime_config {
@@ -111,8 +111,8 @@ enum status_state runtime_state(struct runtime *rt);
 int runtime_send_user(struct runtime *rt, struct http_req *req,
 		      const char *text, char **cause);
 int runtime_send_raw(struct runtime *rt, const char *data, size_t len);
-void runtime_add_error(struct runtime *rt, const char *level,
-		       const char *fmt, ...) PRINTFLIKE(3, 4);
+void runtime_add_error(struct runtime *rt, const char *level, const char *fmt,
+		       ...) PRINTFLIKE(3, 4);
 int runtime_resize(struct runtime *rt, unsigned cols, unsigned rows);
 
 /* api.c */

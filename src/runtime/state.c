@@ -38,8 +38,8 @@ int
 state_save(const char *path, const struct conv *c, const char *initial_prompt,
 	   bool prompt_sent, char **cause)
 {
-	json_t *st = json_pack("{s:i, s:o, s:s, s:b}", "version", 1,
-			       "messages", conv_to_json(c), "initial_prompt",
+	json_t *st = json_pack("{s:i, s:o, s:s, s:b}", "version", 1, "messages",
+			       conv_to_json(c), "initial_prompt",
 			       initial_prompt ? initial_prompt : "",
 			       "initial_prompt_sent", prompt_sent);
 	char *tmp = xasprintf("%s.tmp", path), *text = NULL, *dir;
@@ -88,8 +88,8 @@ out:
 }
 
 int
-state_load(const char *path, struct conv *c, char **prompt,
-	   bool *prompt_sent, char **cause)
+state_load(const char *path, struct conv *c, char **prompt, bool *prompt_sent,
+	   char **cause)
 {
 	json_error_t err;
 	json_t *st, *messages = NULL;

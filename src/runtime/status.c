@@ -113,8 +113,8 @@ status_value_name(enum status_value v)
 const char *
 status_state_name(enum status_state s)
 {
-	static const char *names[] = { "starting", "working", "idle",
-				       "waiting", "exited" };
+	static const char *names[] = {"starting", "working", "idle", "waiting",
+				      "exited"};
 
 	return names[s];
 }

@@ -17,9 +17,9 @@ struct vt_screen {
 	struct tsm_vte *vte;
 	vt_reply_cb reply;
 	void *reply_arg;
-	struct buf text;    /* last render */
-	uint64_t hash;      /* FNV-1a of text */
-	bool rendered;      /* a render happened */
+	struct buf text; /* last render */
+	uint64_t hash;	 /* FNV-1a of text */
+	bool rendered;	 /* a render happened */
 	/* render state */
 	struct buf row;
 	unsigned row_y;
@@ -166,7 +166,7 @@ vt_draw_cell(struct tsm_screen *con UNUSED, uint64_t id UNUSED,
 		s->row_y = posy;
 	}
 	if (width == 0)
-		return 0; /* second half of a wide character */
+		return 0;	  /* second half of a wide character */
 	while (s->row_x < posx) { /* cells libtsm skipped */
 		buf_append(&s->row, " ", 1);
 		s->row_x++;

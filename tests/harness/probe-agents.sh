@@ -23,6 +23,9 @@ PROMPT1="say hello"
 REPLY1="Hello from fake LLM, turn one."
 PROMPT2="Please write the file hello.txt now"
 REPLY2="Done writing hello.txt."
+PROMPT3="take your time on this one"
+REPLY3="Finished after a pause."
+DELAY3_MS=4000
 FILE_CONTENT="hi from fake llm"
 
 log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
@@ -36,6 +39,7 @@ inner() {
   mkdir -p "$out" "$dir"
 
   cleanup_inner() {
+    set +e
     if [ -n "$pane_pid" ]; then
       kill -TERM -- "-$pane_pid" 2>/dev/null || true
       sleep 0.3
@@ -49,7 +53,8 @@ inner() {
   cat >"$dir/script.json" <<EOF
 {"turns": [
   {"match": "say hello", "reply": "$REPLY1"},
-  {"match": "write the file", "tool": {"kind": "write_file", "path": "hello.txt", "content": "$FILE_CONTENT"}, "reply": "$REPLY2"}
+  {"match": "write the file", "tool": {"kind": "write_file", "path": "hello.txt", "content": "$FILE_CONTENT"}, "reply": "$REPLY2"},
+  {"match": "take your time", "reply": "$REPLY3", "delay_ms": $DELAY3_MS}
  ],
  "default": "Hello from fake LLM"}
 EOF
@@ -183,6 +188,27 @@ run_turns() {
   [ -f "$wd/hello.txt" ] || { fail "$type" "hello.txt was not created"; return 1; }
   [ "$(cat "$wd/hello.txt")" = "$FILE_CONTENT" ] || { fail "$type" "hello.txt has wrong content: $(cat "$wd/hello.txt")"; return 1; }
   log "$type: hello.txt written by the tool call"
+
+  # Turn 3: the fake LLM holds its answer for DELAY3_MS, so the "running"
+  # screen (spinner, interrupt hint) can be captured.
+  type_line $win "$PROMPT3"
+  wait_delayed "$dir/llm.jsonl" 30 || { fail "$type" "turn-3 request never reached the fake LLM" $win; return 1; }
+  sleep 1.5
+  save $win "$out/running.txt"
+  wait_for $win 60 "$REPLY3" || { fail "$type" "no turn-3 reply" $win; return 1; }
+  wait_stable $win 8
+  save $win "$out/turn3.txt"
+  log "$type: running screen captured, turn 3 reply seen"
+}
+
+# wait until the fake LLM logged a delayed request (it logs those up front)
+wait_delayed() {
+  local logf=$1 deadline=$((SECONDS + $2))
+  while [ $SECONDS -lt $deadline ]; do
+    grep -q '"delayed_ms"' "$logf" 2>/dev/null && return 0
+    sleep 0.2
+  done
+  return 1
 }
 
 probe_generic() {

@@ -11,7 +11,7 @@
 static enum agent_type
 detect(const char *a0, const char *a1, const char *a2)
 {
-	char *argv[] = { (char *)a0, (char *)a1, (char *)a2, NULL };
+	char *argv[] = {(char *)a0, (char *)a1, (char *)a2, NULL};
 
 	return agent_type_detect(argv);
 }

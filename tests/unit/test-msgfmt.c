@@ -37,7 +37,8 @@ test_screen_diff(void **state)
 static void
 test_remove_echo(void **state)
 {
-	CHECK(msgfmt_remove_echo(AGENT_CUSTOM, "> hello there\nreply", "hello there"),
+	CHECK(msgfmt_remove_echo(AGENT_CUSTOM, "> hello there\nreply",
+				 "hello there"),
 	      "reply");
 	/* whitespace and wrapping do not matter */
 	CHECK(msgfmt_remove_echo(AGENT_CUSTOM,
@@ -55,7 +56,8 @@ test_remove_echo(void **state)
 	CHECK(msgfmt_remove_echo(AGENT_CUSTOM, "reply only", "question"),
 	      "reply only");
 	/* non-ASCII */
-	CHECK(msgfmt_remove_echo(AGENT_CUSTOM, "> 宽字符 测试\n好", "宽字符 测试"),
+	CHECK(msgfmt_remove_echo(AGENT_CUSTOM, "> 宽字符 测试\n好",
+				 "宽字符 测试"),
 	      "好");
 	/* gemini's echo box bottom goes too */
 	CHECK(msgfmt_remove_echo(AGENT_GEMINI,
@@ -88,7 +90,8 @@ test_remove_box(void **state)
 	CHECK(msgfmt_remove_box(AGENT_GEMINI, gemini), "✦ Hello");
 	CHECK(msgfmt_remove_box(AGENT_CODEX, codex), "• Hello from stub");
 	CHECK(msgfmt_remove_box(AGENT_CUSTOM, "out\n$ "), "out");
-	CHECK(msgfmt_remove_box(AGENT_AMP, "╭──╮\n│ │\n╰──╯"), "Welcome to Amp");
+	CHECK(msgfmt_remove_box(AGENT_AMP, "╭──╮\n│ │\n╰──╯"),
+	      "Welcome to Amp");
 	assert_true(msgfmt_ready(AGENT_CLAUDE, claude));
 	assert_true(msgfmt_ready(AGENT_GEMINI, gemini));
 	assert_true(msgfmt_ready(AGENT_CODEX, codex));
@@ -106,11 +109,14 @@ test_chrome(void **state)
 	CHECK(msgfmt_strip_chrome(AGENT_CLAUDE,
 				  "✶ Thinking… (esc to interrupt)\n● Done"),
 	      "Done");
-	CHECK(msgfmt_strip_chrome(AGENT_CODEX,
-				  "• Hello\n\n─ Worked for 2s ────────────────────"),
+	CHECK(msgfmt_strip_chrome(
+		      AGENT_CODEX,
+		      "• Hello\n\n─ Worked for 2s ────────────────────"),
 	      "Hello");
-	CHECK(msgfmt_strip_chrome(AGENT_CUSTOM, "plain ● text"), "plain ● text");
-	assert_true(msgfmt_busy(AGENT_CLAUDE, "x\n✻ Working… (esc to interrupt)\n❯"));
+	CHECK(msgfmt_strip_chrome(AGENT_CUSTOM, "plain ● text"),
+	      "plain ● text");
+	assert_true(msgfmt_busy(AGENT_CLAUDE,
+				"x\n✻ Working… (esc to interrupt)\n❯"));
 	assert_false(msgfmt_busy(AGENT_CLAUDE, "x\n❯"));
 }
 
@@ -170,10 +176,11 @@ test_dialog(void **state)
 	assert_int_equal(d.selected, 0);
 	msgfmt_dialog_release(&d);
 	/* a numbered list in a reply is not a dialog */
-	assert_false(msgfmt_dialog(AGENT_CLAUDE,
-				   "Steps:\n1. one\n2. two\n\n───────────────\n❯ \n"
-				   "───────────────",
-				   &d));
+	assert_false(
+		msgfmt_dialog(AGENT_CLAUDE,
+			      "Steps:\n1. one\n2. two\n\n───────────────\n❯ \n"
+			      "───────────────",
+			      &d));
 	/* one option is not a choice */
 	assert_false(msgfmt_dialog(AGENT_CLAUDE, "Q?\n❯ 1. Only", &d));
 }
@@ -181,7 +188,8 @@ test_dialog(void **state)
 static void
 test_format_pipeline(void **state)
 {
-	CHECK(msgfmt_format(AGENT_CUSTOM, "> hello\nHi!\n宽 🎉\n>", "hello", NULL),
+	CHECK(msgfmt_format(AGENT_CUSTOM, "> hello\nHi!\n宽 🎉\n>", "hello",
+			    NULL),
 	      "Hi!\n宽 🎉");
 }
 

@@ -26,8 +26,7 @@ test_render_text(void **state)
 	buf_init(&replies, 0);
 	s = vt_screen_new(20, 10, collect, &replies);
 	vt_screen_feed(s, "hello\r\n\r\n  world  \r\n", 21);
-	assert_string_equal(vt_screen_render(s, &changed),
-			    "hello\n\n  world");
+	assert_string_equal(vt_screen_render(s, &changed), "hello\n\n  world");
 	assert_true(changed);
 	vt_screen_render(s, &changed);
 	assert_false(changed);

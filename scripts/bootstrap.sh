@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# bootstrap.sh: install what taskbox needs on a Debian 12 machine, build it,
+# and run something. Everything the project needs from apt or npm is
+# installed here, so a fresh machine needs nothing else.
+#
+#   scripts/bootstrap.sh deps [--test]   install build deps (+ test deps)
+#   scripts/bootstrap.sh build           deps + build/taskbox
+#   scripts/bootstrap.sh run             deps + build + the runtime demo
+#
+# Test dependencies from npm go to ${TASKBOX_TOOLS:-/var/cache/taskbox/tools}
+# (kept between runs on the same machine, re-created on a fresh one).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TOOLS="${TASKBOX_TOOLS:-/var/cache/taskbox/tools}"
+export TASKBOX_TOOLS="$TOOLS"
+
+BUILD_PKGS=(gcc pkg-config meson ninja-build libtsm-dev libmicrohttpd-dev
+	libjansson-dev libcmocka-dev)
+RUN_PKGS=(util-linux iproute2 procps curl)
+TEST_PKGS=(nodejs tmux chromium fonts-liberation clang libclang-rt-14-dev
+	clang-format)
+
+log() { printf 'bootstrap: %s\n' "$*" >&2; }
+
+# Install the Debian packages in "$@" that are not installed yet.
+apt_install() {
+	local missing=() p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+			grep -q 'install ok installed' || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	# nodejs may come from elsewhere already (the image's NodeSource build)
+	if [ "${missing[*]}" = nodejs ] && command -v node >/dev/null; then
+		return 0
+	fi
+	local sudo=
+	[ "$(id -u)" -eq 0 ] || sudo=sudo
+	log "installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	$sudo apt-get update -q >/dev/null
+	local filtered=()
+	for p in "${missing[@]}"; do
+		if [ "$p" = nodejs ] && command -v node >/dev/null; then
+			continue
+		fi
+		filtered+=("$p")
+	done
+	$sudo apt-get install -y -q --no-install-recommends "${filtered[@]}" >/dev/null
+}
+
+# npm packages the tests use (browser driver, MCP client later), pinned.
+npm_test_deps() {
+	local dir="$TOOLS/testdeps"
+	if [ -f "$dir/.done-v1" ]; then
+		return 0
+	fi
+	log "installing npm test dependencies into $dir"
+	mkdir -p "$dir"
+	cp tests/package.json "$dir/package.json"
+	(cd "$dir" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+	touch "$dir/.done-v1"
+}
+
+deps() {
+	apt_install "${BUILD_PKGS[@]}" "${RUN_PKGS[@]}"
+	if [ "${1:-}" = --test ]; then
+		apt_install "${TEST_PKGS[@]}"
+		npm_test_deps
+		scripts/install-agents.sh >/dev/null
+	fi
+}
+
+build() {
+	[ -f build/build.ninja ] || meson setup build >/dev/null
+	ninja -C build >/dev/null
+	log "built build/taskbox"
+}
+
+case "${1:-run}" in
+deps)
+	shift
+	deps "$@"
+	;;
+build)
+	deps
+	build
+	;;
+run)
+	deps
+	build
+	exec scripts/demo.sh
+	;;
+*)
+	echo "usage: scripts/bootstrap.sh [deps [--test] | build | run]" >&2
+	exit 2
+	;;
+esac
