@@ -448,21 +448,39 @@ runtime_usage(FILE *f)
 		agent_type_list());
 }
 
-/* Split a comma (or space) separated list; returns the count. */
-static size_t
-runtime_split_list(const char *s, char ***out)
+static void
+runtime_free_list(char **list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+}
+
+/* Replace *list with the items of a comma (or space) separated string. */
+static void
+runtime_set_list(char ***list, size_t *n, const char *s)
 {
 	char *copy = xstrdup(s), *tok, *save = NULL;
-	size_t n = 0;
 
-	*out = NULL;
+	runtime_free_list(*list, *n);
+	*list = NULL;
+	*n = 0;
 	for (tok = strtok_r(copy, ", ", &save); tok != NULL;
 	     tok = strtok_r(NULL, ", ", &save)) {
-		*out = xreallocarray(*out, n + 1, sizeof **out);
-		(*out)[n++] = xstrdup(tok);
+		*list = xreallocarray(*list, *n + 1, sizeof **list);
+		(*list)[(*n)++] = xstrdup(tok);
 	}
 	free(copy);
-	return n;
+}
+
+static void
+runtime_config_release(struct runtime_config *cfg)
+{
+	runtime_free_list(cfg->allowed_hosts, cfg->nallowed_hosts);
+	runtime_free_list(cfg->allowed_origins, cfg->nallowed_origins);
+	free(cfg->token);
+	free(cfg->initial_prompt);
+	memset(cfg, 0, sizeof *cfg);
 }
 
 /* Validate one --allowed-hosts entry: a bare host name or [IPv6]. */
@@ -549,12 +567,11 @@ runtime_parse_args(int argc, char **argv, struct runtime_config *cfg)
 	cfg->rows = 1000;
 	cfg->stable_ms = runtime_status_defaults.stable_ms;
 	cfg->chat_base_path = "/chat";
-	cfg->nallowed_hosts = runtime_split_list("localhost,127.0.0.1,[::1]",
-						 &cfg->allowed_hosts);
-	cfg->nallowed_origins = runtime_split_list(
-		"http://localhost:3284,http://localhost:3000,"
-		"http://localhost:3001",
-		&cfg->allowed_origins);
+	runtime_set_list(&cfg->allowed_hosts, &cfg->nallowed_hosts,
+			 "localhost,127.0.0.1,[::1]");
+	runtime_set_list(&cfg->allowed_origins, &cfg->nallowed_origins,
+			 "http://localhost:3284,http://localhost:3000,"
+			 "http://localhost:3001");
 
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *val = NULL;
@@ -641,8 +658,8 @@ runtime_parse_args(int argc, char **argv, struct runtime_config *cfg)
 			cfg->pid_file = val;
 		} else if (OPT("-a", "--allowed-hosts")) {
 			NEED_VAL();
-			cfg->nallowed_hosts =
-				runtime_split_list(val, &cfg->allowed_hosts);
+			runtime_set_list(&cfg->allowed_hosts,
+					 &cfg->nallowed_hosts, val);
 			for (size_t k = 0; k < cfg->nallowed_hosts; k++) {
 				if (!runtime_host_entry_ok(
 					    cfg->allowed_hosts[k])) {
@@ -657,8 +674,8 @@ runtime_parse_args(int argc, char **argv, struct runtime_config *cfg)
 			}
 		} else if (OPT("-o", "--allowed-origins")) {
 			NEED_VAL();
-			cfg->nallowed_origins =
-				runtime_split_list(val, &cfg->allowed_origins);
+			runtime_set_list(&cfg->allowed_origins,
+					 &cfg->nallowed_origins, val);
 		} else if (OPT("--auth-token-file", "--auth-token-file")) {
 			NEED_VAL();
 			token_file = val;
@@ -831,21 +848,87 @@ runtime_stop_agent(struct runtime *rt)
 	pty_kill(rt->pty, SIGKILL);
 }
 
+/* Free everything rt holds; safe on a partly started runtime. */
+static void
+runtime_free(struct runtime *rt)
+{
+	if (rt->http != NULL)
+		http_server_free(rt->http);
+	if (rt->pty != NULL)
+		pty_free(rt->pty);
+	runtime_remove_uploads(rt->upload_dir);
+	msgfmt_dialog_release(&rt->dialog);
+	conv_free(rt->conv);
+	if (rt->screen != NULL)
+		vt_screen_free(rt->screen);
+	ev_loop_free(rt->loop);
+	for (size_t i = 0; i < rt->nerrors; i++)
+		free(rt->errors[i].message);
+	free(rt->upload_dir);
+	free(rt->prompt);
+	free(rt->send_text);
+	free(rt->send_before);
+	runtime_config_release(&rt->cfg);
+	free(rt);
+}
+
+/* Load the state file, if any; a bad one is reported, not fatal. */
+static void
+runtime_load_state(struct runtime *rt)
+{
+	char *saved = NULL, *cause = NULL;
+	bool sent = false;
+	int r;
+
+	if (rt->cfg.state_file == NULL)
+		return;
+	r = state_load(rt->cfg.state_file, rt->conv, &saved, &sent, &cause);
+	if (r == -ENOENT)
+		return;
+	if (r < 0) {
+		runtime_add_error(rt, "warning",
+				  "Failed to restore previous session: %s",
+				  cause);
+		free(cause);
+		return;
+	}
+	log_info("restored %zu messages from '%s'", conv_count(rt->conv),
+		 rt->cfg.state_file);
+	if (sent) {
+		/* never replay a prompt the agent already had */
+		rt->prompt_sent = true;
+		if (rt->prompt != NULL && saved != NULL &&
+		    strcmp(rt->prompt, saved) != 0)
+			log_warn("the initial prompt differs from the one "
+				 "already sent; not sending it");
+	}
+	free(saved);
+}
+
 int
 runtime_main(int argc, char **argv)
 {
+	struct pty_callbacks cb = {.output = runtime_on_output,
+				   .exited = runtime_on_exit};
+	char *env[] = {"TERM=xterm-256color", "COLORTERM=truecolor", NULL};
 	struct runtime *rt;
 	char *cause = NULL;
-	int r, code;
+	bool pid_written = false;
+	int code;
 
 	if (argc >= 2 && strcmp(argv[1], "format") == 0)
 		return runtime_format_main(argc - 1, argv + 1);
 	rt = xcalloc(1, sizeof *rt);
-	r = runtime_parse_args(argc, argv, &rt->cfg);
-	if (r != 0)
-		return r;
-	if (rt->cfg.pid_file != NULL && runtime_write_pid(rt->cfg.pid_file) < 0)
-		return 1;
+	code = runtime_parse_args(argc, argv, &rt->cfg);
+	if (code != 0)
+		goto out;
+	if (rt->cfg.pid_file != NULL) {
+		if (runtime_write_pid(rt->cfg.pid_file) < 0) {
+			code = 1;
+			goto out;
+		}
+		pid_written = true;
+	}
 	signal(SIGPIPE, SIG_IGN);
 
 	rt->loop = ev_loop_new();
@@ -857,65 +940,28 @@ runtime_main(int argc, char **argv)
 	send_init(&rt->send, &runtime_send_defaults);
 	ev_timer_init(&rt->tick, runtime_tick, rt);
 	rt->prompt = rt->cfg.initial_prompt;
+	rt->cfg.initial_prompt = NULL;
 	rt->last_status = STATUS_RUNNING;
 	rt->last_state = STATE_STARTING;
-
-	if (rt->cfg.state_file != NULL) {
-		char *saved = NULL;
-		bool sent = false;
-
-		r = state_load(rt->cfg.state_file, rt->conv, &saved, &sent,
-			       &cause);
-		if (r == 0) {
-			log_info("restored %zu messages from '%s'",
-				 conv_count(rt->conv), rt->cfg.state_file);
-			if (sent) {
-				/* never replay a prompt the agent already had
-				 */
-				rt->prompt_sent = true;
-				if (rt->prompt != NULL && saved != NULL &&
-				    strcmp(rt->prompt, saved) != 0)
-					log_warn("the initial prompt differs "
-						 "from the one already sent; "
-						 "not sending it");
-			}
-			free(saved);
-		} else if (r != -ENOENT) {
-			runtime_add_error(rt, "warning",
-					  "Failed to restore previous session: "
-					  "%s",
-					  cause);
-			free(cause);
-			cause = NULL;
-		}
-	}
+	runtime_load_state(rt);
 
 	rt->http = http_server_new(rt->loop);
 	api_register(rt);
-	r = http_server_listen(rt->http, rt->cfg.host, rt->cfg.port,
-			       rt->cfg.socket_path, &cause);
-	if (r < 0) {
+	if (http_server_listen(rt->http, rt->cfg.host, rt->cfg.port,
+			       rt->cfg.socket_path, &cause) < 0) {
 		fprintf(stderr, "taskbox agent: %s\n", cause);
-		free(cause);
-		return 1;
+		code = 1;
+		goto out;
 	}
 	ev_loop_set_prepare(rt->loop, runtime_prepare, rt);
 
-	{
-		struct pty_callbacks cb = {.output = runtime_on_output,
-					   .exited = runtime_on_exit,
-					   .arg = rt};
-		char *env[] = {"TERM=xterm-256color", "COLORTERM=truecolor",
-			       NULL};
-
-		rt->pty = pty_spawn(rt->loop, rt->cfg.argv, env, rt->cfg.cols,
-				    rt->cfg.rows, &cb, &cause);
-		if (rt->pty == NULL) {
-			fprintf(stderr, "taskbox agent: %s\n", cause);
-			free(cause);
-			http_server_free(rt->http);
-			return 127;
-		}
+	cb.arg = rt;
+	rt->pty = pty_spawn(rt->loop, rt->cfg.argv, env, rt->cfg.cols,
+			    rt->cfg.rows, &cb, &cause);
+	if (rt->pty == NULL) {
+		fprintf(stderr, "taskbox agent: %s\n", cause);
+		code = 127;
+		goto out;
 	}
 	if (rt->cfg.socket_path != NULL)
 		log_info("listening on unix:%s, agent %s (%s) pid %d",
@@ -937,29 +983,11 @@ runtime_main(int argc, char **argv)
 	runtime_save_state(rt);
 	http_server_drain(rt->http);
 	runtime_stop_agent(rt);
-	http_server_free(rt->http);
-	pty_free(rt->pty);
-	runtime_remove_uploads(rt->upload_dir);
-	if (rt->cfg.pid_file != NULL)
+out:
+	if (pid_written)
 		runtime_remove_pid(rt->cfg.pid_file);
-	msgfmt_dialog_release(&rt->dialog);
-	conv_free(rt->conv);
-	vt_screen_free(rt->screen);
-	ev_loop_free(rt->loop);
-	for (size_t i = 0; i < rt->nerrors; i++)
-		free(rt->errors[i].message);
-	free(rt->upload_dir);
-	free(rt->prompt);
-	free(rt->send_text);
-	free(rt->send_before);
-	free(rt->cfg.token);
-	for (size_t i = 0; i < rt->cfg.nallowed_hosts; i++)
-		free(rt->cfg.allowed_hosts[i]);
-	free(rt->cfg.allowed_hosts);
-	for (size_t i = 0; i < rt->cfg.nallowed_origins; i++)
-		free(rt->cfg.allowed_origins[i]);
-	free(rt->cfg.allowed_origins);
-	free(rt);
+	free(cause);
+	runtime_free(rt);
 	return code;
 }
 

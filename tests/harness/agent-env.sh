@@ -13,7 +13,6 @@ common() {
   echo "HOME=$home"
   echo "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
   echo "TERM=xterm-256color"
-  echo "COLORTERM=truecolor"   # gemini warns without it; tmux/libvterm render 24-bit colour
   echo "LANG=C.UTF-8"
 }
 

@@ -1,19 +1,17 @@
 #!/usr/bin/env bash
 # netns-run.sh — run CMD in a fresh network namespace that has only loopback
-# up, so any connection to the outside world fails immediately. Needs root
-# (or CAP_SYS_ADMIN). Everything CMD starts (fake LLM, tmux server, agents)
-# shares that namespace.
+# up, so any connection to the outside world fails immediately. Needs root.
+# CMD also gets its own PID namespace (with its own /proc): everything it
+# starts (fake LLM, tmux server, agents) shares the namespaces, orphans are
+# reaped inside, and when CMD exits or netns-run is killed, every process left
+# in the namespace is killed too.
 #
 # Usage: netns-run.sh [--private-tmp] CMD [ARGS...]
-#   --private-tmp  also give CMD its own mount namespace with an empty tmpfs
-#                  on /tmp (the agent CLIs leave sockets and scratch files in
-#                  /tmp; this throws them away when CMD exits).
+#   --private-tmp  mount an empty tmpfs on /tmp for CMD (the agent CLIs leave
+#                  sockets and scratch files in /tmp; they vanish with CMD).
 set -euo pipefail
-if [ "${1:-}" = --private-tmp ]; then
-  shift
-  [ $# -ge 1 ] || { echo "usage: $0 [--private-tmp] CMD [ARGS...]" >&2; exit 2; }
-  exec unshare --net --mount --propagation private -- \
-    sh -c 'ip link set lo up && mount -t tmpfs -o mode=1777 tmpfs /tmp && exec "$@"' netns-run "$@"
-fi
+tmp=":"
+if [ "${1:-}" = --private-tmp ]; then tmp="mount -t tmpfs -o mode=1777 tmpfs /tmp"; shift; fi
 [ $# -ge 1 ] || { echo "usage: $0 [--private-tmp] CMD [ARGS...]" >&2; exit 2; }
-exec unshare --net -- sh -c 'ip link set lo up && exec "$@"' netns-run "$@"
+exec unshare --net --pid --fork --kill-child --mount-proc -- \
+  sh -c 'ip link set lo up && '"$tmp"' && exec "$@"' netns-run "$@"

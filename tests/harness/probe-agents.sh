@@ -3,16 +3,24 @@
 # real agent CLIs (claude, codex, gemini) work against tests/harness/fake-llm.mjs.
 #
 # For each CLI, inside a loopback-only network namespace (netns-run.sh), it
-# starts the fake LLM and the CLI in tmux, waits for the input prompt, types
-# "say hello" and waits for the scripted reply, then asks it to write hello.txt
-# (the fake LLM answers with a shell tool call), checks the file, and checks
-# that every logged request reached the fake LLM's own address. For claude it
-# also runs once WITHOUT --dangerously-skip-permissions and records the
-# permission dialog. Screens are saved to tests/harness/screens/<cli>/<step>.txt.
+# starts the fake LLM and the CLI in tmux (100x50), waits for the input prompt,
+#   turn 1: types "say hello" and waits for the scripted reply,
+#   turn 2: asks it to write hello.txt (the fake LLM answers with a shell tool
+#           call), waits for the follow-up reply and checks the file,
+#   turn 3: a prompt whose answer the fake LLM delays, to capture the busy screen,
+# then checks that every logged request reached the fake LLM's own address.
+# For claude it also runs without --dangerously-skip-permissions: once in the
+# default "auto mode" (no dialog against the fake LLM) and once with
+# --permission-mode default, where it records the permission dialog and
+# answers it with Enter.
+# Screens (plain capture-pane text) go to tests/harness/screens/<cli>/:
+#   start, turn1, turn2, running, turn3 (+ claude: auto-start, auto-turn2,
+#   perm-start, permission-dialog, permission-granted).
 #
 # Usage: tests/harness/probe-agents.sh [claude] [codex] [gemini]   (default: all)
 # Env:   TASKBOX_TOOLS (default /var/cache/taskbox/tools; see scripts/install-agents.sh)
 #        PROBE_KEEP=1 keeps the scratch dir (under /var/tmp) for debugging.
+# shellcheck disable=SC2317  # cleanup functions are only reached through traps
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -46,7 +54,7 @@ inner() {
       kill -KILL -- "-$pane_pid" 2>/dev/null || true
     fi
     tmux -S "$sock" kill-server 2>/dev/null || true
-    [ -n "$llm_pid" ] && kill "$llm_pid" 2>/dev/null || true
+    if [ -n "$llm_pid" ]; then kill "$llm_pid" 2>/dev/null; fi
   }
   trap cleanup_inner EXIT
 
@@ -59,6 +67,9 @@ inner() {
  "default": "Hello from fake LLM"}
 EOF
   printf 'set -g remain-on-exit on\nset -g history-limit 5000\n' >"$dir/tmux.conf"
+
+  # the namespace must have nothing but loopback
+  if ip -o link show | grep -qv ': lo:'; then log "$cli: network namespace has a non-loopback link"; return 1; fi
 
   # fake LLM on a free port
   node "$HERE/fake-llm.mjs" --port 0 --script "$dir/script.json" --log "$dir/llm.jsonl" \

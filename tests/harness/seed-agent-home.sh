@@ -82,6 +82,8 @@ TOML
   ;;
 gemini)
   mkdir -p "$home/.gemini"
+  # auth type + no folder-trust dialog; no usage stats, update checks or telemetry
+  # (each of those would call Google/npm); no tips/banner/"true color" warning.
   cat >"$home/.gemini/settings.json" <<'JSON'
 {
   "security": {
@@ -91,7 +93,7 @@ gemini)
   "privacy": { "usageStatisticsEnabled": false },
   "general": { "enableAutoUpdate": false, "enableAutoUpdateNotification": false },
   "telemetry": { "enabled": false },
-  "ui": { "hideTips": true, "hideBanner": true }
+  "ui": { "hideTips": true, "hideBanner": true, "showCompatibilityWarnings": false }
 }
 JSON
   ;;

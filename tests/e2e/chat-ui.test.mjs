@@ -1,0 +1,132 @@
+// chat-ui.test.mjs: the embedded chat UI (web/chat/) in headless Chromium,
+// against the real `taskbox agent` driving the scripted fake agent.
+//
+// Needs playwright-core from $TASKBOX_NODE_MODULES (a node_modules directory
+// or a directory holding one) and Debian's /usr/bin/chromium; skipped when
+// TASKBOX_NODE_MODULES is not set. Screenshots go to a temp directory whose
+// path is printed and which is kept.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { startRuntime, tmpdir, writeScript, fakeAgent } from '../harness/runtime.mjs';
+
+const CHROMIUM_ARGS = [
+  '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--disable-default-apps', '--disable-dev-shm-usage',
+];
+
+const script = {
+  banner: 'Fake Agent 1.0',
+  turns: [
+    { expect: 'hello', think_ms: 300, reply: 'Hello from the fake agent.\nDocs: https://example.com/docs.' },
+    { expect: 'deploy', think_ms: 100, dialog: { question: 'Do you want to proceed?', options: ['Yes', 'No'] }, reply: 'Deployed.' },
+  ],
+  default_reply: 'ok',
+};
+
+function loadPlaywright() {
+  const dir = process.env.TASKBOX_NODE_MODULES;
+  if (!dir) return null;
+  // resolves from DIR/node_modules and, when DIR is node_modules, DIR itself
+  return createRequire(path.join(path.resolve(dir), 'noop.js'))('playwright-core');
+}
+
+const playwright = loadPlaywright();
+const skip = playwright ? false : 'TASKBOX_NODE_MODULES is not set (needs playwright-core); skipping the chat UI test';
+const dir = tmpdir('taskbox-chat-ui-');
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+// A raw POST /message whose content is `key`.
+function isRawPost(req, key) {
+  if (req.method() !== 'POST' || !req.url().endsWith('/message')) return false;
+  const body = req.postDataJSON();
+  return body?.type === 'raw' && body.content === key;
+}
+
+async function sendText(page, text) {
+  await page.locator('#status[data-status="stable"]').waitFor();
+  await page.locator('#input').fill(text);
+  await page.locator('#input').press('Enter');
+}
+
+test('chat UI: conversation, dialog, control keys, themes', { skip, timeout: 30000 }, async () => {
+  const shots = fs.mkdtempSync(path.join(os.tmpdir(), 'taskbox-chat-ui-shots-'));
+  const rt = await startRuntime([], ['node', fakeAgent, writeScript(dir, script)]);
+  const browser = await playwright.chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
+  const problems = [];
+  try {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 720 } });
+    page.setDefaultTimeout(8000);
+    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+    page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
+
+    await page.goto(rt.url('/chat/'));
+    await page.locator('#status[data-status="stable"]').waitFor();
+    assert.equal(await page.locator('h1').textContent(), 'taskbox chat');
+    assert.equal(await page.locator('#agent-type').textContent(), 'custom');
+
+    // the API base is computed from the page path (proxy prefixes included)
+    const bases = await page.evaluate(async () => {
+      const { apiBaseFor } = await import('./app.js');
+      return [
+        apiBaseFor(new URL('http://h/chat/')),
+        apiBaseFor(new URL('http://h/chat/embed')),
+        apiBaseFor(new URL('http://h/@alice/task1/apps/chat/chat/embed/')),
+        apiBaseFor(new URL('http://h/chat/?url=http://other:3284')),
+      ];
+    });
+    assert.deepEqual(bases, ['http://h/', 'http://h/', 'http://h/@alice/task1/apps/chat/', 'http://other:3284/']);
+
+    // a user message: optimistic bubble, then the agent's reply with a link
+    await sendText(page, 'hello agent');
+    await page.locator('.msg-user', { hasText: 'hello agent' }).first().waitFor();
+    await page.locator('.msg-agent', { hasText: 'Hello from the fake agent.' }).waitFor();
+    assert.equal(await page.locator('.msg-agent a[href="https://example.com/docs"]').count(), 1);
+    await page.locator('#status[data-status="stable"]').waitFor();
+    assert.equal(await page.locator('.msg-user', { hasText: 'hello agent' }).count(), 1, 'the draft is gone');
+
+    // a dialog: shown with one button per option; the answer is its number
+    await sendText(page, 'deploy it');
+    await page.locator('#dialog', { hasText: 'Do you want to proceed?' }).waitFor();
+    await page.locator('#status[data-status="waiting"]').waitFor();
+    await page.screenshot({ path: path.join(shots, 'dialog-light.png') });
+    const answer = page.waitForRequest((r) => r.method() === 'POST' && r.postDataJSON()?.content === '1');
+    await page.locator('#dialog-options button', { hasText: 'Yes' }).click();
+    assert.equal((await answer).postDataJSON().type, 'user');
+    await page.locator('.msg-agent', { hasText: 'Deployed.' }).waitFor();
+    await page.locator('#dialog').waitFor({ state: 'hidden' });
+
+    // control keys go out as raw messages
+    await page.locator('#status[data-status="stable"]').waitFor();
+    await page.getByRole('tab', { name: 'Control' }).click();
+    assert.equal(await page.locator('#panel-control').isVisible(), true);
+    let raw = page.waitForRequest((r) => isRawPost(r, '\x03'));
+    await page.getByRole('button', { name: 'Ctrl-C (interrupt)' }).click();
+    assert.equal((await (await raw).response()).status(), 200);
+    raw = page.waitForRequest((r) => isRawPost(r, 'x'));
+    await page.locator('#capture').pressSequentially('x');
+    await raw;
+    raw = page.waitForRequest((r) => isRawPost(r, '\x7f'));
+    await page.locator('#capture').press('Backspace');
+    await raw;
+    await page.screenshot({ path: path.join(shots, 'control-light.png') });
+
+    // dark theme and embed mode (no header)
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.getByRole('tab', { name: 'Text' }).click();
+    await page.screenshot({ path: path.join(shots, 'chat-dark.png') });
+    await page.goto(rt.url('/chat/embed'));
+    await page.locator('.msg-agent', { hasText: 'Deployed.' }).waitFor();
+    assert.equal(await page.locator('#topbar').isVisible(), false);
+    await page.screenshot({ path: path.join(shots, 'embed-dark.png') });
+
+    assert.deepEqual(problems, []);
+    console.log(`# screenshots in ${shots}`);
+  } finally {
+    await browser.close();
+    await rt.stop();
+  }
+});
