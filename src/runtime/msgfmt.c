@@ -376,10 +376,30 @@ box_cut_custom(const struct lines *l)
 	return cut;
 }
 
+/* Gemini CLI 0.6x: "*   Type your message" under a rule, footer below. */
+static long
+box_cut_gemini(const struct lines *l)
+{
+	long n = (long)l->n;
+
+	for (long i = n - 1; i >= 0 && i >= n - 10; i--) {
+		if (strstr(l->v[i], "Type your message") == NULL)
+			continue;
+		for (long k = i - 1; k >= 0 && k >= i - 3; k--) {
+			if (line_is_border(l->v[k]))
+				return k;
+		}
+		return i;
+	}
+	return box_cut_generic(l);
+}
+
 static long
 box_cut(enum agent_type t, const struct lines *l)
 {
 	switch (t) {
+	case AGENT_GEMINI:
+		return box_cut_gemini(l);
 	case AGENT_CUSTOM:
 		return box_cut_custom(l);
 	case AGENT_CODEX:
@@ -393,6 +413,22 @@ box_cut(enum agent_type t, const struct lines *l)
 	}
 }
 
+/*
+ * A status line that sits right above an input box: right-aligned text
+ * (40 or more leading blanks), "? for shortcuts", Claude's effort
+ * indicator.
+ */
+static bool
+line_is_status(const char *s)
+{
+	size_t lead = strspn(s, " ");
+	const char *p = s + lead;
+
+	return (lead >= 40 && *p != '\0') ||
+	       str_starts_with(p, "? for shortcuts") ||
+	       strstr(p, "· /effort") != NULL;
+}
+
 char *
 msgfmt_remove_box(enum agent_type t, const char *msg)
 {
@@ -403,8 +439,15 @@ msgfmt_remove_box(enum agent_type t, const char *msg)
 	lines_split(&l, msg);
 	lines_trim_blank(&l);
 	cut = box_cut(t, &l);
-	if (cut >= 0)
+	if (cut >= 0) {
 		lines_remove(&l, (size_t)cut, l.n);
+		lines_trim_blank(&l);
+		/* status lines right above the box: effort, shortcuts hints */
+		while (l.n > 0 && line_is_status(l.v[l.n - 1])) {
+			free(l.v[--l.n]);
+			lines_trim_blank(&l);
+		}
+	}
 	lines_trim_blank(&l);
 	out = lines_join(&l, 0, l.n);
 	if (t == AGENT_AMP && out[0] == '\0') {
@@ -445,7 +488,7 @@ str_contains_ci(const char *s, const char *needle)
 /* Busy markers agents print while they work. */
 static const char *busy_markers[] = {
 	"esc to interrupt",
-	"esc to cancel",
+	"(esc to cancel",
 	"ctrl+c to interrupt",
 };
 
@@ -538,6 +581,13 @@ line_is_separator(const char *s)
 	return str_starts_with(s, "─ ") && line_is_border(s);
 }
 
+/* Codex's end-of-turn line: "Worked for 3s • 05:19". */
+static bool
+line_is_worked(enum agent_type t, const char *p)
+{
+	return t == AGENT_CODEX && str_starts_with(p, "Worked for ");
+}
+
 char *
 msgfmt_strip_chrome(enum agent_type t, const char *msg)
 {
@@ -552,8 +602,17 @@ msgfmt_strip_chrome(enum agent_type t, const char *msg)
 		const char *p = skip_spaces(line);
 
 		if (line_is_spinner(line) || line_is_busy(line) ||
-		    line_is_separator(line))
+		    line_is_separator(line) || line_is_worked(t, p))
 			continue;
+		if (str_starts_with(p, "⎿  Tip:") ||
+		    str_starts_with(p, "⎿ Tip:")) {
+			/* a tip and its wrapped lines, indented deeper */
+			size_t ind = (size_t)(p - line);
+
+			while (i + 1 < l.n && strspn(l.v[i + 1], " ") > ind)
+				i++;
+			continue;
+		}
 		if (bullet != NULL && str_starts_with(p, bullet) &&
 		    p[strlen(bullet)] == ' ' && p - line <= 2) {
 			p += strlen(bullet) + 1;

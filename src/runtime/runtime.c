@@ -1022,10 +1022,10 @@ runtime_read_file(const char *path, char **cause)
 int
 runtime_format_main(int argc, char **argv)
 {
-	const char *type = NULL, *user = NULL;
+	const char *type = NULL, *user = NULL, *before = NULL;
 	enum agent_type t;
 	char *cause = NULL, *raw, *utext = NULL, *calls = NULL, *tmp;
-	bool show_calls = false;
+	bool show_calls = false, inspect = false;
 
 	for (int i = 1; i < argc; i++) {
 		if ((strcmp(argv[i], "--type") == 0 ||
@@ -1034,12 +1034,18 @@ runtime_format_main(int argc, char **argv)
 			type = argv[++i];
 		else if (strcmp(argv[i], "--user") == 0 && i + 1 < argc)
 			user = argv[++i];
+		else if (strcmp(argv[i], "--before") == 0 && i + 1 < argc)
+			before = argv[++i];
 		else if (strcmp(argv[i], "--tool-calls") == 0)
 			show_calls = true;
+		else if (strcmp(argv[i], "--inspect") == 0)
+			inspect = true;
 		else {
 			fprintf(stderr,
 				"usage: taskbox agent format --type TYPE "
-				"[--user FILE] [--tool-calls] < RAW\n");
+				"[--user FILE] [--before SCREEN] "
+				"[--tool-calls] "
+				"< RAW\n");
 			return 2;
 		}
 	}
@@ -1060,6 +1066,44 @@ runtime_format_main(int argc, char **argv)
 		free(cause);
 		free(utext);
 		return 1;
+	}
+	if (inspect) {
+		/* stdin is a whole screen: print what status reads off it */
+		struct msgfmt_dialog d;
+
+		printf("ready: %s\nbusy: %s\n",
+		       msgfmt_ready(t, raw) ? "yes" : "no",
+		       msgfmt_busy(t, raw) ? "yes" : "no");
+		if (msgfmt_dialog(t, raw, &d)) {
+			printf("dialog: %s\n", d.text);
+			for (size_t i = 0; i < d.noptions; i++)
+				printf("option %zu%s: %s\n", i + 1,
+				       (int)i == d.selected ? " (selected)"
+							    : "",
+				       d.options[i]);
+			msgfmt_dialog_release(&d);
+		} else {
+			printf("dialog: none\n");
+		}
+		free(raw);
+		free(utext);
+		return 0;
+	}
+	if (before != NULL) {
+		/* stdin is a whole screen: diff it against the one before */
+		char *old = runtime_read_file(before, &cause);
+
+		if (old == NULL) {
+			fprintf(stderr, "taskbox agent format: %s\n", cause);
+			free(cause);
+			free(raw);
+			free(utext);
+			return 1;
+		}
+		tmp = msgfmt_screen_diff(t, old, raw);
+		free(old);
+		free(raw);
+		raw = tmp;
 	}
 	tmp = msgfmt_format(t, raw, utext, &calls);
 	if (show_calls)
