@@ -876,3 +876,13 @@ msgfmt_dialog_release(struct msgfmt_dialog *d)
 	memset(d, 0, sizeof *d);
 	d->selected = -1;
 }
+
+uint64_t
+msgfmt_dialog_hash(const struct msgfmt_dialog *d)
+{
+	uint64_t h = msgfmt_hash(d->text ? d->text : "");
+
+	for (size_t i = 0; i < d->noptions; i++)
+		h = h * 31 + msgfmt_hash(d->options[i]);
+	return (h + (uint64_t)(d->selected + 1)) | 1;
+}

@@ -52,5 +52,7 @@ struct msgfmt_dialog {
 bool msgfmt_dialog(enum agent_type t, const char *screen,
 		   struct msgfmt_dialog *d);
 void msgfmt_dialog_release(struct msgfmt_dialog *d);
+/* A non-zero hash of the dialog's text, options and selection. */
+uint64_t msgfmt_dialog_hash(const struct msgfmt_dialog *d);
 
 #endif

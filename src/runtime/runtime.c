@@ -118,7 +118,7 @@ runtime_render(struct runtime *rt)
 		rt->has_dialog = msgfmt_dialog(rt->cfg.type, text, &rt->dialog);
 	}
 	status_on_render(&rt->status, now, changed, ready, busy,
-			 rt->has_dialog);
+			 rt->has_dialog ? msgfmt_dialog_hash(&rt->dialog) : 0);
 	if (send_active(&rt->send))
 		send_on_render(&rt->send, now, changed);
 	if (!changed)
@@ -910,7 +910,7 @@ runtime_main(int argc, char **argv)
 {
 	struct pty_callbacks cb = {.output = runtime_on_output,
 				   .exited = runtime_on_exit};
-	char *env[] = {"TERM=xterm-256color", "COLORTERM=truecolor", NULL};
+	char *env[] = {"TERM=xterm-256color", NULL};
 	struct runtime *rt;
 	char *cause = NULL;
 	bool pid_written = false;

@@ -40,8 +40,10 @@ status_render_due(const struct status_engine *st, uint64_t now)
 
 void
 status_on_render(struct status_engine *st, uint64_t now, bool changed,
-		 bool ready, bool busy, bool dialog)
+		 bool ready, bool busy, uint64_t dialog)
 {
+	if (dialog != st->dialog)
+		st->dialog_since = now;
 	st->dirty = false;
 	if (changed)
 		st->last_change = now;
@@ -74,6 +76,8 @@ status_next_deadline(const struct status_engine *st, uint64_t now)
 		return MIN(st->last_output + st->cfg.render_quiet_ms,
 			   st->dirty_since + st->cfg.render_max_ms);
 	settle = st->last_change + st->cfg.stable_ms;
+	if (st->dialog != 0)
+		settle = MIN(settle, st->dialog_since + st->cfg.stable_ms);
 	return settle > now ? settle : UINT64_MAX;
 }
 
@@ -86,7 +90,7 @@ status_state(const struct status_engine *st, uint64_t now)
 		return STATE_EXITED;
 	if (st->sending)
 		return STATE_WORKING;
-	if (quiet && st->dialog)
+	if (st->dialog != 0 && now >= st->dialog_since + st->cfg.stable_ms)
 		return STATE_WAITING;
 	if (!st->ready && !st->dialog)
 		return st->ever_ready ? STATE_WORKING : STATE_STARTING;

@@ -40,7 +40,8 @@ struct status_engine {
 	bool ready;	      /* input prompt seen in the last render */
 	bool ever_ready;
 	bool busy;
-	bool dialog;
+	uint64_t dialog;       /* hash of the open dialog, 0 for none */
+	uint64_t dialog_since; /* when that dialog appeared */
 	bool exited;
 	bool sending; /* the send engine is working */
 };
@@ -49,8 +50,13 @@ void status_init(struct status_engine *st, const struct status_config *cfg,
 		 uint64_t now);
 void status_on_output(struct status_engine *st, uint64_t now);
 bool status_render_due(const struct status_engine *st, uint64_t now);
+/*
+ * dialog is a hash of the open dialog's text and options, or 0: a dialog
+ * that stays the same for stable_ms is waiting even if something else on
+ * screen animates (Claude blinks the pending tool's bullet).
+ */
 void status_on_render(struct status_engine *st, uint64_t now, bool changed,
-		      bool ready, bool busy, bool dialog);
+		      bool ready, bool busy, uint64_t dialog);
 void status_set_sending(struct status_engine *st, bool sending);
 void status_set_exited(struct status_engine *st);
 /* The next time the loop must call in, or UINT64_MAX for none. */

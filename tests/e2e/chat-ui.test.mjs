@@ -3,8 +3,8 @@
 //
 // Needs playwright-core from $TASKBOX_NODE_MODULES (a node_modules directory
 // or a directory holding one) and Debian's /usr/bin/chromium; skipped when
-// TASKBOX_NODE_MODULES is not set. Screenshots go to a temp directory whose
-// path is printed and which is kept.
+// TASKBOX_NODE_MODULES is not set. Screenshots go to $TASKBOX_SCREENSHOT_DIR
+// or a new temp directory; either way the path is printed and kept.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -52,8 +52,9 @@ async function sendText(page, text) {
   await page.locator('#input').press('Enter');
 }
 
-test('chat UI: conversation, dialog, control keys, themes', { skip, timeout: 30000 }, async () => {
-  const shots = fs.mkdtempSync(path.join(os.tmpdir(), 'taskbox-chat-ui-shots-'));
+test('chat UI: conversation, dialog, control keys, themes', { skip, timeout: 30000 }, async (t) => {
+  const shots = process.env.TASKBOX_SCREENSHOT_DIR || fs.mkdtempSync(path.join(os.tmpdir(), 'taskbox-chat-ui-shots-'));
+  fs.mkdirSync(shots, { recursive: true });
   const rt = await startRuntime([], ['node', fakeAgent, writeScript(dir, script)]);
   const browser = await playwright.chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
   const problems = [];
@@ -87,6 +88,13 @@ test('chat UI: conversation, dialog, control keys, themes', { skip, timeout: 300
     assert.equal(await page.locator('.msg-agent a[href="https://example.com/docs"]').count(), 1);
     await page.locator('#status[data-status="stable"]').waitFor();
     assert.equal(await page.locator('.msg-user', { hasText: 'hello agent' }).count(), 1, 'the draft is gone');
+
+    // an upload appends @"path" to the draft
+    const upload = page.waitForResponse((r) => r.url().endsWith('/upload'));
+    await page.locator('#file').setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('notes\n') });
+    assert.equal((await upload).status(), 200);
+    await page.waitForFunction(() => /^ @"\/.+\/notes\.txt"$/.test(document.getElementById('input').value));
+    await page.locator('#input').fill('');
 
     // a dialog: shown with one button per option; the answer is its number
     await sendText(page, 'deploy it');
@@ -124,7 +132,31 @@ test('chat UI: conversation, dialog, control keys, themes', { skip, timeout: 300
     await page.screenshot({ path: path.join(shots, 'embed-dark.png') });
 
     assert.deepEqual(problems, []);
-    console.log(`# screenshots in ${shots}`);
+    t.diagnostic(`screenshots in ${shots}`);
+  } finally {
+    await browser.close();
+    await rt.stop();
+  }
+});
+
+test('chat UI: token from the page URL reaches assets, events and POSTs', { skip, timeout: 20000 }, async () => {
+  const tokenFile = path.join(dir, 'token');
+  fs.writeFileSync(tokenFile, 'ui-s3cret\n');
+  const rt = await startRuntime(['--auth-token-file', tokenFile], ['node', fakeAgent, writeScript(dir, script, 'token.json')]);
+  const browser = await playwright.chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
+  try {
+    const page = await browser.newPage();
+    page.setDefaultTimeout(8000);
+    await page.goto(rt.url('/chat/embed?access_token=ui-s3cret'));
+    await page.locator('#status[data-status="stable"]').waitFor({ state: 'attached' });
+    assert.equal(await page.locator('#topbar').isVisible(), false, 'embed mode hides the header');
+    const post = page.waitForRequest((r) => r.method() === 'POST' && r.url().endsWith('/message'));
+    await page.locator('#input').fill('hello with a token');
+    await page.locator('#input').press('Enter');
+    const req = await post;
+    assert.equal(await req.headerValue('authorization'), 'Bearer ui-s3cret');
+    assert.equal((await req.response()).status(), 200);
+    await page.locator('.msg-agent', { hasText: 'Hello from the fake agent.' }).waitFor();
   } finally {
     await browser.close();
     await rt.stop();

@@ -96,9 +96,11 @@ export class Runtime {
 }
 
 // Start `taskbox agent [args] -- cmd...`; resolves once it listens.
-export async function startRuntime(args, cmd, { env = {}, stdin = 'ignore', input } = {}) {
+// clearEnv: the agent gets exactly env (as `env -i` would), not ours too.
+export async function startRuntime(args, cmd, { env = {}, stdin = 'ignore', input, cwd, clearEnv = false } = {}) {
   const child = spawn(bin, ['agent', '--port', '0', ...args, '--', ...cmd], {
-    env: { ...process.env, ...env },
+    cwd,
+    env: clearEnv ? env : { ...process.env, ...env },
     stdio: [input !== undefined ? 'pipe' : stdin, 'ignore', 'pipe'],
   });
   if (input !== undefined) {

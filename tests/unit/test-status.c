@@ -26,7 +26,7 @@ test_settles_to_stable(void **state)
 	assert_false(status_render_due(&st, t + 5));
 	assert_int_equal(status_next_deadline(&st, t + 5), t + 10);
 	assert_true(status_render_due(&st, t + 10));
-	status_on_render(&st, t + 10, true, true, false, false);
+	status_on_render(&st, t + 10, true, true, false, 0);
 	/* quiet but not long enough */
 	assert_int_equal(status_value(&st, t + 400), STATUS_RUNNING);
 	assert_int_equal(status_state(&st, t + 400), STATE_WORKING);
@@ -60,16 +60,16 @@ test_not_ready_busy_dialog(void **state)
 
 	status_init(&st, &cfg, t);
 	status_on_output(&st, 0);
-	status_on_render(&st, 10, true, false, false, false);
+	status_on_render(&st, 10, true, false, false, 0);
 	assert_int_equal(status_state(&st, 2000), STATE_STARTING);
 	assert_int_equal(status_value(&st, 2000), STATUS_RUNNING);
 	/* busy marker keeps it working even when quiet */
 	status_on_output(&st, 2000);
-	status_on_render(&st, 2010, true, true, true, false);
+	status_on_render(&st, 2010, true, true, true, 0);
 	assert_int_equal(status_state(&st, 5000), STATE_WORKING);
 	/* a dialog without the input box: waiting, which is stable */
 	status_on_output(&st, 5000);
-	status_on_render(&st, 5010, true, false, false, true);
+	status_on_render(&st, 5010, true, false, false, 42);
 	assert_int_equal(status_state(&st, 5100), STATE_WORKING);
 	assert_int_equal(status_state(&st, 5600), STATE_WAITING);
 	assert_int_equal(status_value(&st, 5600), STATUS_STABLE);
@@ -89,10 +89,29 @@ test_once_ready_box_gone_is_working(void **state)
 
 	status_init(&st, &cfg, 0);
 	status_on_output(&st, 0);
-	status_on_render(&st, 10, true, true, false, false);
+	status_on_render(&st, 10, true, true, false, 0);
 	status_on_output(&st, 1000);
-	status_on_render(&st, 1010, true, false, false, false);
+	status_on_render(&st, 1010, true, false, false, 0);
 	assert_int_equal(status_state(&st, 3000), STATE_WORKING);
+}
+
+static void
+test_dialog_with_animation_is_waiting(void **state)
+{
+	struct status_engine st;
+
+	status_init(&st, &cfg, 0);
+	status_on_render(&st, 10, true, true, false, 0);
+	/* the same dialog while something blinks every 300 ms */
+	for (uint64_t t = 1000; t < 3000; t += 300) {
+		status_on_output(&st, t);
+		status_on_render(&st, t + 10, true, false, false, 7);
+	}
+	assert_int_equal(status_state(&st, 3000), STATE_WAITING);
+	/* a different dialog starts its own clock */
+	status_on_render(&st, 3010, true, false, false, 9);
+	assert_int_equal(status_state(&st, 3100), STATE_WORKING);
+	assert_int_equal(status_next_deadline(&st, 3100), 3510);
 }
 
 int
@@ -103,6 +122,7 @@ main(void)
 		cmocka_unit_test(test_continuous_output_renders_at_max),
 		cmocka_unit_test(test_not_ready_busy_dialog),
 		cmocka_unit_test(test_once_ready_box_gone_is_working),
+		cmocka_unit_test(test_dialog_with_animation_is_waiting),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -282,7 +282,8 @@ function renderStatus() {
   $('status-text').textContent = p;
   box.title = state.status ? `status ${state.status.status}, state ${state.status.state}` : 'not connected';
   $('agent-type').textContent = state.status?.agent_type ?? '';
-  $('hint').textContent = state.sending ? 'Sending…' : HINTS[p];
+  $('hint').dataset.status = p;
+  $('hint-text').textContent = state.sending ? 'Sending…' : HINTS[p];
 }
 
 let dialogKey = '';
