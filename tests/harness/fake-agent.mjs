@@ -8,6 +8,7 @@
 // that terminal queries are answered.
 //
 // usage: node fake-agent.mjs SCRIPT.json
+//   "size?" prints the terminal size; "spawn" starts `sleep 1000` as a child.
 // script: {"banner": "text", "turns": [{"expect": "substring", "think_ms": 300,
 //          "reply": "text", "dialog": {"question": "...", "options": ["Yes","No"]},
 //          "exit": 3}], "default_reply": "..."}
@@ -97,10 +98,22 @@ function finishTurn(turn) {
   prompt();
 }
 
-function submit() {
+async function submit() {
   const text = line.trim();
   out('\r\n');
   if (text === '') { prompt(); return; }
+  if (text === 'size?') { // report the terminal size (resize tests)
+    printReply(`size ${process.stdout.columns}x${process.stdout.rows}`);
+    prompt();
+    return;
+  }
+  if (text === 'spawn') { // leave a child in our process group
+    const { spawn } = await import('node:child_process');
+    const c = spawn('sleep', ['1000'], { stdio: 'ignore' });
+    printReply(`child ${c.pid}`);
+    prompt();
+    return;
+  }
   const turn = pickTurn(text);
   state = 'busy';
   spinner(turn.think_ms ?? 150, () => {

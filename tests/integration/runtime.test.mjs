@@ -148,6 +148,53 @@ describe('conversation', () => {
   });
 });
 
+describe('terminal and process', () => {
+  test('--term-width/--term-height and /internal/resize reach the agent', async () => {
+    const rt = await startRuntime(['--term-width', '100', '--term-height', '40'], agentCmd());
+    try {
+      await rt.say('size?');
+      assert.equal((await rt.reply()).content, 'size 100x40');
+      const r = await rt.post('/internal/resize', { cols: 132, rows: 50 });
+      assert.equal(r.status, 200);
+      await rt.say('size?');
+      assert.equal((await rt.reply()).content, 'size 132x50');
+      assert.equal((await rt.post('/internal/resize', { cols: 5, rows: 50 })).status, 422);
+    } finally {
+      await rt.stop();
+    }
+  });
+
+  test("stopping the runtime kills the agent's whole process group", async () => {
+    const rt = await startRuntime([], agentCmd());
+    await rt.say('spawn');
+    const m = await rt.reply();
+    const pid = Number(/child (\d+)/.exec(m.content)[1]);
+    assert.ok(pid > 0);
+    process.kill(pid, 0); // alive
+    const { code } = await rt.stop();
+    assert.equal(code, 0);
+    await waitFor(() => {
+      try { process.kill(pid, 0); return false; } catch { return true; }
+    }, { what: `child ${pid} gone` });
+  });
+
+  test('an agent that never reacts: 504 after retries, nothing recorded', async () => {
+    // a "prompt" that neither echoes nor reads
+    const rt = await startRuntime([], ['bash', '-c', "stty -echo; printf '> '; exec sleep 100"]);
+    try {
+      await rt.waitStable();
+      const t0 = Date.now();
+      const r = await rt.post('/message', { content: 'anyone there', type: 'user' });
+      assert.equal(r.status, 504);
+      assert.match(r.json.detail, /did not react/);
+      assert.ok(Date.now() - t0 >= 14000);
+      assert.equal((await rt.messages()).filter((x) => x.role === 'user').length, 0);
+    } finally {
+      await rt.stop();
+    }
+  });
+});
+
 describe('events', () => {
   test('SSE: replay for new subscribers, live updates, status changes', async () => {
     const rt = await startRuntime([], agentCmd());
