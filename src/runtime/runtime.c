@@ -15,6 +15,7 @@
 #include "common.h"
 
 #include <fcntl.h>
+#include <ftw.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -815,19 +816,21 @@ runtime_remove_pid(const char *path)
 	fclose(f);
 }
 
-/* Remove the upload directory tree (two levels deep, as we make it). */
+static int
+runtime_unlink_cb(const char *path, const struct stat *sb UNUSED,
+		  int type UNUSED, struct FTW *ftw UNUSED)
+{
+	if (remove(path) < 0)
+		log_warn("cannot remove '%s': %s", path, strerror(errno));
+	return 0;
+}
+
+/* Remove the upload directory tree (small; done once at shutdown). */
 static void
 runtime_remove_uploads(const char *dir)
 {
-	char *cmd;
-
-	if (dir == NULL)
-		return;
-	/* a plain rm -rf in a child keeps the loop out of recursion code */
-	cmd = xasprintf("rm -rf -- '%s'", dir);
-	if (system(cmd) != 0)
-		log_warn("cannot remove '%s'", dir);
-	free(cmd);
+	if (dir != NULL)
+		nftw(dir, runtime_unlink_cb, 8, FTW_DEPTH | FTW_PHYS);
 }
 
 /* Stop the agent: SIGHUP then SIGTERM to the group, SIGKILL after 5 s. */

@@ -282,6 +282,9 @@ describe('upload', () => {
       r = await fetch(rt.url('/upload'), { method: 'POST', body: evil });
       assert.equal(r.status, 422);
       await r.text();
+      await rt.stop();
+      // uploads live as long as the runtime
+      assert.equal(fs.existsSync(j.filePath), false);
     } finally {
       await rt.stop();
     }
