@@ -39,11 +39,15 @@ const skip = playwright ? false : 'TASKBOX_NODE_MODULES is not set (needs playwr
 const dir = tmpdir('taskbox-chat-ui-');
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-// A raw POST /message whose content is `key`.
-function isRawPost(req, key) {
+// A POST /message with this type and content.
+function isMessagePost(req, type, content) {
   if (req.method() !== 'POST' || !req.url().endsWith('/message')) return false;
   const body = req.postDataJSON();
-  return body?.type === 'raw' && body.content === key;
+  return body?.type === type && body.content === content;
+}
+
+function launch() {
+  return playwright.chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
 }
 
 async function sendText(page, text) {
@@ -56,9 +60,10 @@ test('chat UI: conversation, dialog, control keys, themes', { skip, timeout: 300
   const shots = process.env.TASKBOX_SCREENSHOT_DIR || fs.mkdtempSync(path.join(os.tmpdir(), 'taskbox-chat-ui-shots-'));
   fs.mkdirSync(shots, { recursive: true });
   const rt = await startRuntime([], ['node', fakeAgent, writeScript(dir, script)]);
-  const browser = await playwright.chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
+  let browser;
   const problems = [];
   try {
+    browser = await launch();
     const page = await browser.newPage({ viewport: { width: 1000, height: 720 } });
     page.setDefaultTimeout(8000);
     page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
@@ -101,9 +106,9 @@ test('chat UI: conversation, dialog, control keys, themes', { skip, timeout: 300
     await page.locator('#dialog', { hasText: 'Do you want to proceed?' }).waitFor();
     await page.locator('#status[data-status="waiting"]').waitFor();
     await page.screenshot({ path: path.join(shots, 'dialog-light.png') });
-    const answer = page.waitForRequest((r) => r.method() === 'POST' && r.postDataJSON()?.content === '1');
+    const answer = page.waitForRequest((r) => isMessagePost(r, 'user', '1'));
     await page.locator('#dialog-options button', { hasText: 'Yes' }).click();
-    assert.equal((await answer).postDataJSON().type, 'user');
+    await answer;
     await page.locator('.msg-agent', { hasText: 'Deployed.' }).waitFor();
     await page.locator('#dialog').waitFor({ state: 'hidden' });
 
@@ -111,13 +116,13 @@ test('chat UI: conversation, dialog, control keys, themes', { skip, timeout: 300
     await page.locator('#status[data-status="stable"]').waitFor();
     await page.getByRole('tab', { name: 'Control' }).click();
     assert.equal(await page.locator('#panel-control').isVisible(), true);
-    let raw = page.waitForRequest((r) => isRawPost(r, '\x03'));
+    let raw = page.waitForRequest((r) => isMessagePost(r, 'raw', '\x03'));
     await page.getByRole('button', { name: 'Ctrl-C (interrupt)' }).click();
     assert.equal((await (await raw).response()).status(), 200);
-    raw = page.waitForRequest((r) => isRawPost(r, 'x'));
+    raw = page.waitForRequest((r) => isMessagePost(r, 'raw', 'x'));
     await page.locator('#capture').pressSequentially('x');
     await raw;
-    raw = page.waitForRequest((r) => isRawPost(r, '\x7f'));
+    raw = page.waitForRequest((r) => isMessagePost(r, 'raw', '\x7f'));
     await page.locator('#capture').press('Backspace');
     await raw;
     await page.screenshot({ path: path.join(shots, 'control-light.png') });
@@ -134,7 +139,7 @@ test('chat UI: conversation, dialog, control keys, themes', { skip, timeout: 300
     assert.deepEqual(problems, []);
     t.diagnostic(`screenshots in ${shots}`);
   } finally {
-    await browser.close();
+    await browser?.close();
     await rt.stop();
   }
 });
@@ -143,8 +148,9 @@ test('chat UI: token from the page URL reaches assets, events and POSTs', { skip
   const tokenFile = path.join(dir, 'token');
   fs.writeFileSync(tokenFile, 'ui-s3cret\n');
   const rt = await startRuntime(['--auth-token-file', tokenFile], ['node', fakeAgent, writeScript(dir, script, 'token.json')]);
-  const browser = await playwright.chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
+  let browser;
   try {
+    browser = await launch();
     const page = await browser.newPage();
     page.setDefaultTimeout(8000);
     await page.goto(rt.url('/chat/embed?access_token=ui-s3cret'));
@@ -158,7 +164,7 @@ test('chat UI: token from the page URL reaches assets, events and POSTs', { skip
     assert.equal((await req.response()).status(), 200);
     await page.locator('.msg-agent', { hasText: 'Hello from the fake agent.' }).waitFor();
   } finally {
-    await browser.close();
+    await browser?.close();
     await rt.stop();
   }
 });

@@ -206,10 +206,9 @@ function formatTime(time) {
   return Number.isNaN(d.getTime()) ? '' : d.toLocaleString();
 }
 
-function createMessage(m) {
-  const body = h('div', { class: 'body' });
-  const who = h('span', { class: 'visually-hidden' });
-  return h('article', { class: 'msg' }, who, body);
+// <article><span>who (for screen readers)</span><div class=body/></article>
+function createMessage() {
+  return h('article', { class: 'msg' }, h('span', { class: 'visually-hidden' }), h('div', { class: 'body' }));
 }
 
 function updateMessage(el, m) {
@@ -247,7 +246,7 @@ function renderMessages() {
   for (const m of visibleMessages()) {
     const key = m.key ?? `m${m.id}`;
     let el = nodes.get(key);
-    if (!el) nodes.set(key, (el = createMessage(m)));
+    if (!el) nodes.set(key, (el = createMessage()));
     updateMessage(el, m);
     const want = prev ? prev.nextSibling : listEl.firstChild;
     if (el !== want) listEl.insertBefore(el, want);
