@@ -9,7 +9,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 status=0
-files=$(git ls-files 'src/*.c' 'src/*.h' 'tools/*.c' 'tests/unit/*.c')
+files=$(git ls-files 'src/*.c' 'src/*.h' 'tools/*.c' 'tests/unit/*.c' 'tests/fuzz/*.c')
 
 bad() { echo "lint: $*"; status=1; }
 

@@ -1,0 +1,51 @@
+/*
+ * fuzz-msgfmt.c: libFuzzer target for the terminal and the text layers.
+ *
+ * The input is split at the first NUL into terminal bytes and a "user
+ * message". The bytes go through the libtsm screen; the rendered text and
+ * a second render after more bytes go through every msgfmt function for
+ * each agent type. Crashes and sanitizer reports are the findings.
+ */
+#include "common.h"
+
+#include "runtime/msgfmt.h"
+#include "vt/screen.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const uint8_t *nul = memchr(data, 0, size);
+	size_t n = nul ? (size_t)(nul - data) : size;
+	char *user = nul ? xstrndup((const char *)nul + 1, size - n - 1)
+			 : xstrdup("");
+	struct vt_screen *s = vt_screen_new(40, 12, NULL, NULL);
+	char *before;
+
+	vt_screen_feed(s, (const char *)data, n / 2);
+	before = xstrdup(vt_screen_render(s, NULL));
+	vt_screen_feed(s, (const char *)data + n / 2, n - n / 2);
+	const char *after = vt_screen_render(s, NULL);
+
+	for (int t = AGENT_CLAUDE; t <= AGENT_CUSTOM; t++) {
+		struct msgfmt_dialog d;
+		char *raw = msgfmt_screen_diff(t, before, after);
+		char *calls = NULL;
+		char *msg = msgfmt_format(t, raw, user, &calls);
+
+		msgfmt_ready(t, after);
+		msgfmt_busy(t, after);
+		if (msgfmt_dialog(t, after, &d)) {
+			msgfmt_dialog_hash(&d);
+			msgfmt_dialog_release(&d);
+		}
+		free(msg);
+		free(calls);
+		free(raw);
+	}
+	free(before);
+	free(user);
+	vt_screen_free(s);
+	return 0;
+}
