@@ -361,8 +361,6 @@ http_server_listen(struct http_server *srv, const char *host, int port,
 	srv->io = ev_io_add(srv->loop, info->epoll_fd, EPOLLIN, http_on_ready,
 			    srv);
 	srv->need_run = true;
-	ev_timer_start(srv->loop, &srv->heartbeat,
-		       now_ms() + HTTP_HEARTBEAT_MS);
 	return 0;
 }
 
@@ -898,6 +896,9 @@ http_sse_start(struct http_req *req, size_t queue_limit,
 	http_set_reply(req, 200, resp);
 	sse->next = req->srv->streams;
 	req->srv->streams = sse;
+	if (!req->srv->heartbeat.active)
+		ev_timer_start(req->srv->loop, &req->srv->heartbeat,
+			       now_ms() + HTTP_HEARTBEAT_MS);
 	return sse;
 }
 

@@ -33,7 +33,7 @@
 
 static const struct status_config runtime_status_defaults = {
 	.render_quiet_ms = 8,
-	.render_max_ms = 50,
+	.render_max_ms = 25,
 	.stable_ms = 500,
 };
 

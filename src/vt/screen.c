@@ -207,7 +207,11 @@ vt_screen_render(struct vt_screen *s, bool *changed)
 	s->emitted = 0;
 	tsm_screen_draw(s->tsm, vt_draw_cell, s);
 	vt_flush_row(s);
-	s->hash = vt_hash(s->text.data, s->text.len);
+	/* a cursor move alone is a change too (an agent reacting to Enter
+	 * may only move to a new line) */
+	s->hash = vt_hash(s->text.data, s->text.len) ^
+		  ((uint64_t)tsm_screen_get_cursor_x(s->tsm) << 32 |
+		   tsm_screen_get_cursor_y(s->tsm));
 	s->rendered = true;
 	if (changed != NULL)
 		*changed = !had || s->hash != old;

@@ -178,6 +178,26 @@ describe('terminal and process', () => {
     }, { what: `child ${pid} gone` });
   });
 
+  test('a reaction that only moves the cursor counts: Enter is not sent twice', async () => {
+    const prog = "stty -echo; printf '> '; read l; echo; sleep 4; echo \"got ${#l} chars\"; " +
+      "if read -t 1 m; then echo \"extra:$m\"; else echo single; fi; printf '> '; exec sleep 100";
+    const rt = await startRuntime([], ['bash', '-c', prog]);
+    try {
+      await rt.waitStable();
+      const r = await rt.post('/message', { content: 'once please', type: 'user' });
+      assert.equal(r.status, 200);
+      const m = await waitFor(async () => {
+        const ms = await rt.messages();
+        const last = ms[ms.length - 1];
+        return /single|extra/.test(last.content) ? last : null;
+      }, { timeout: 15000, what: 'the agent to finish reading' });
+      assert.match(m.content, /got \d+ chars/); // the paste markers are read too
+      assert.match(m.content, /single/);
+    } finally {
+      await rt.stop();
+    }
+  });
+
   test('an agent that never reacts: 504 after retries, nothing recorded', async () => {
     // a "prompt" that neither echoes nor reads
     const rt = await startRuntime([], ['bash', '-c', "stty -echo; printf '> '; exec sleep 100"]);
