@@ -235,3 +235,46 @@ utf8_prefix(const char *s, size_t max)
 	}
 	return i;
 }
+
+char *
+utf8_sanitize(const char *s)
+{
+	size_t n, o = 0;
+	uint32_t *u = utf8_decode(s, &n);
+	char *out = xmalloc(n * 4 + 1);
+
+	for (size_t i = 0; i < n; i++)
+		o += utf8_encode(u[i], out + o);
+	out[o] = '\0';
+	free(u);
+	return out;
+}
+
+size_t
+utf8_encode(uint32_t c, char *u)
+{
+	if (c >= 0xd800 && c <= 0xdfff)
+		c = 0xfffd;
+	if (c < 0x80) {
+		u[0] = (char)c;
+		return 1;
+	}
+	if (c < 0x800) {
+		u[0] = (char)(0xc0 | (c >> 6));
+		u[1] = (char)(0x80 | (c & 0x3f));
+		return 2;
+	}
+	if (c > 0x10ffff)
+		c = 0xfffd;
+	if (c < 0x10000) {
+		u[0] = (char)(0xe0 | (c >> 12));
+		u[1] = (char)(0x80 | ((c >> 6) & 0x3f));
+		u[2] = (char)(0x80 | (c & 0x3f));
+		return 3;
+	}
+	u[0] = (char)(0xf0 | (c >> 18));
+	u[1] = (char)(0x80 | ((c >> 12) & 0x3f));
+	u[2] = (char)(0x80 | ((c >> 6) & 0x3f));
+	u[3] = (char)(0x80 | (c & 0x3f));
+	return 4;
+}

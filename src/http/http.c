@@ -93,6 +93,7 @@ struct http_server {
 	struct http_sse *streams;
 	struct http_req *deferred;
 	struct ev_timer heartbeat;
+	bool draining; /* shutting down: no new waits */
 };
 
 static const struct {
@@ -152,6 +153,8 @@ http_server_prepare(struct http_server *srv)
 		srv->need_run = false;
 		MHD_run(srv->mhd);
 	}
+	if (srv->need_run)
+		return 0;
 	if (MHD_get_timeout(srv->mhd, &to) == MHD_YES)
 		return (int)MIN(to, 60000);
 	return -1;
@@ -173,8 +176,10 @@ http_heartbeat(void *data)
 		if (!s->ending)
 			http_sse_send(s, NULL, NULL);
 	}
-	ev_timer_start(srv->loop, &srv->heartbeat,
-		       now_ms() + HTTP_HEARTBEAT_MS);
+	/* no streams, no wakeups: http_sse_start arms it again */
+	if (srv->streams != NULL)
+		ev_timer_start(srv->loop, &srv->heartbeat,
+			       now_ms() + HTTP_HEARTBEAT_MS);
 }
 
 struct http_server *
@@ -275,8 +280,14 @@ http_bind(struct http_server *srv, const char *host, int port, const char *path,
 		if (fd < 0)
 			goto sys_error;
 		unlink(path);
-		if (bind(fd, (struct sockaddr *)&sun, sizeof sun) < 0 ||
-		    chmod(path, 0600) < 0 || listen(fd, 128) < 0)
+		{
+			/* never visible with wider permissions than 0600 */
+			mode_t old = umask(0177);
+
+			r = bind(fd, (struct sockaddr *)&sun, sizeof sun);
+			umask(old);
+		}
+		if (r < 0 || listen(fd, 128) < 0)
 			goto sys_error;
 		srv->unix_path = xstrdup(path);
 	} else {
@@ -373,6 +384,9 @@ http_server_port(struct http_server *srv)
 void
 http_server_drain(struct http_server *srv)
 {
+	if (srv->mhd != NULL && !srv->draining)
+		MHD_quiesce_daemon(srv->mhd); /* accept no new connections */
+	srv->draining = true;
 	while (srv->deferred != NULL) {
 		struct http_req *req = srv->deferred;
 
@@ -596,10 +610,15 @@ http_reply(struct http_req *req, unsigned status, const char *ctype,
 void
 http_reply_json(struct http_req *req, unsigned status, json_t *body)
 {
-	char *s = json_dumps(body, JSON_COMPACT);
+	char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
 
-	if (s == NULL)
-		fatal("cannot encode JSON reply");
+	if (s == NULL) {
+		log_error("cannot encode the JSON reply to %s %s", req->method,
+			  req->path);
+		json_decref(body);
+		http_reply_problem(req, 500, "cannot encode the reply");
+		return;
+	}
 	http_reply(req, status, "application/json", s, strlen(s));
 	free(s);
 	json_decref(body);
@@ -608,8 +627,10 @@ http_reply_json(struct http_req *req, unsigned status, json_t *body)
 /* Send a problem+json body; errors (if any) is taken. */
 static void
 http_reply_problem_errors(struct http_req *req, unsigned status,
-			  const char *detail, json_t *errors)
+			  const char *raw_detail, json_t *errors)
 {
+	/* details quote client input (paths, headers): make it valid UTF-8 */
+	char *detail = utf8_sanitize(raw_detail);
 	json_t *p = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank",
 			      "title", http_reason(status), "status",
 			      (int)status, "detail", detail);
@@ -617,10 +638,15 @@ http_reply_problem_errors(struct http_req *req, unsigned status,
 
 	if (errors == NULL)
 		errors = json_pack("[{s:s}]", "message", detail);
+	if (p == NULL || errors == NULL)
+		fatal("cannot build a problem+json body");
 	json_object_set_new(p, "errors", errors);
 	s = json_dumps(p, JSON_COMPACT);
+	if (s == NULL)
+		fatal("cannot encode a problem+json body");
 	http_reply(req, status, "application/problem+json", s, strlen(s));
 	free(s);
+	free(detail);
 	json_decref(p);
 }
 
@@ -650,7 +676,13 @@ http_reply_invalid(struct http_req *req, const char *location, json_t *value,
 	va_start(ap, fmt);
 	detail = xvasprintf(fmt, ap);
 	va_end(ap);
-	e = json_pack("{s:s, s:s}", "message", detail, "location", location);
+	{
+		char *clean = utf8_sanitize(detail);
+
+		e = json_pack("{s:s, s:s}", "message", clean, "location",
+			      location);
+		free(clean);
+	}
 	if (value != NULL)
 		json_object_set(e, "value", value);
 	http_reply_problem_errors(req, 422, detail, json_pack("[o]", e));
@@ -672,6 +704,11 @@ http_req_defer(struct http_req *req)
 {
 	if (req->replied || req->deferred)
 		return;
+	if (req->srv->draining) {
+		http_reply_problem(req, 503,
+				   "the agent runtime is shutting down");
+		return;
+	}
 	req->deferred = true;
 	req->next_deferred = req->srv->deferred;
 	req->srv->deferred = req;
@@ -878,7 +915,9 @@ http_sse_start(struct http_req *req, size_t queue_limit,
 	struct http_sse *sse = xcalloc(1, sizeof *sse);
 	struct MHD_Response *resp;
 
+	BUG_ON(req->replied);
 	sse->srv = req->srv;
+	sse->ending = req->srv->draining; /* never suspends while draining */
 	sse->req = req;
 	sse->conn = req->conn;
 	sse->on_close = on_close;

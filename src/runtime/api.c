@@ -70,11 +70,11 @@ api_status_json(struct runtime *rt)
 static char *
 api_dump(json_t *j)
 {
-	char *s = json_dumps(j, JSON_COMPACT);
+	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
 
 	json_decref(j);
 	if (s == NULL)
-		fatal("cannot encode JSON");
+		log_error("cannot encode an event as JSON; dropped");
 	return s;
 }
 
@@ -82,6 +82,8 @@ static void
 api_send_to(struct runtime *rt, bool screen, const char *event,
 	    const char *data)
 {
+	if (data == NULL)
+		return; /* could not be encoded; logged */
 	for (struct runtime_sub *s = rt->subs; s != NULL; s = s->next) {
 		if (s->screen == screen)
 			http_sse_send(s->sse, event, data);
@@ -508,34 +510,50 @@ api_subscribe(struct runtime *rt, struct http_req *req, bool screen,
 	return s;
 }
 
+/* Append one SSE record to the replay being built. */
+static void
+api_replay_add(struct buf *replay, const char *event, char *data)
+{
+	if (data == NULL)
+		return;
+	buf_printf(replay, "%s", event);
+	buf_append(replay, "", 1);
+	buf_puts(replay, data);
+	buf_append(replay, "", 1);
+	free(data);
+}
+
 static void
 api_get_events(struct http_req *req, void *data)
 {
 	struct runtime *rt = data;
 	struct runtime_sub *s;
-	size_t extra = 0;
-	char *d;
+	struct buf replay;
 
+	/*
+	 * A new subscriber first gets the whole current state. Build it
+	 * first (event NUL data NUL ...) so the stream's queue limit is for
+	 * live events on top of whatever the replay takes.
+	 */
+	buf_init(&replay, 0);
 	for (size_t i = 0; i < conv_count(rt->conv); i++)
-		extra += strlen(conv_get(rt->conv, i)->content) * 2 + 256;
-	s = api_subscribe(rt, req, false, extra);
-	if (s == NULL)
-		return;
-	/* a new subscriber first gets the whole current state */
-	for (size_t i = 0; i < conv_count(rt->conv); i++) {
-		d = api_dump(
-			api_message_json(conv_get(rt->conv, i), "message"));
-		http_sse_send(s->sse, "message_update", d);
-		free(d);
+		api_replay_add(&replay, "message_update",
+			       api_dump(api_message_json(conv_get(rt->conv, i),
+							 "message")));
+	api_replay_add(&replay, "status_change",
+		       api_dump(api_status_event_json(rt)));
+	for (size_t i = 0; i < rt->nerrors; i++)
+		api_replay_add(&replay, "agent_error",
+			       api_dump(api_error_json(&rt->errors[i])));
+	s = api_subscribe(rt, req, false, replay.len * 2);
+	for (size_t o = 0; s != NULL && o < replay.len;) {
+		const char *ev = replay.data + o;
+		const char *d = ev + strlen(ev) + 1;
+
+		http_sse_send(s->sse, ev, d);
+		o = (size_t)(d - replay.data) + strlen(d) + 1;
 	}
-	d = api_dump(api_status_event_json(rt));
-	http_sse_send(s->sse, "status_change", d);
-	free(d);
-	for (size_t i = 0; i < rt->nerrors; i++) {
-		d = api_dump(api_error_json(&rt->errors[i]));
-		http_sse_send(s->sse, "agent_error", d);
-		free(d);
-	}
+	buf_release(&replay);
 }
 
 static void
@@ -548,7 +566,8 @@ api_get_screen(struct http_req *req, void *data)
 	if (s == NULL)
 		return;
 	d = api_screen_event(rt);
-	http_sse_send(s->sse, "screen", d);
+	if (d != NULL)
+		http_sse_send(s->sse, "screen", d);
 	free(d);
 }
 
@@ -562,10 +581,12 @@ api_post_resize(struct http_req *req, void *data)
 	if (body == NULL)
 		return;
 	if (json_unpack(body, "{s:I, s:I}", "cols", &cols, "rows", &rows) < 0 ||
-	    cols < 10 || cols > 1000 || rows < 10 || rows > 10000) {
+	    cols < 10 || cols > 1000 || rows < 10 || rows > 10000 ||
+	    cols * rows > RUNTIME_MAX_CELLS) {
 		http_reply_invalid(req, "body", NULL,
 				   "expected {\"cols\": 10-1000, \"rows\": "
-				   "10-10000}");
+				   "10-10000} with at most %u cells",
+				   RUNTIME_MAX_CELLS);
 	} else if (runtime_resize(rt, (unsigned)cols, (unsigned)rows) < 0) {
 		http_reply_problem(req, 500, "cannot resize the terminal");
 	} else {

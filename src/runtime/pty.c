@@ -96,8 +96,10 @@ pty_on_io(struct ev_io *io UNUSED, uint32_t events, void *data)
 
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
 		if (!pty_read_some(p)) {
+			/* level-triggered HUP would wake us forever */
 			p->pty_closed = true;
-			ev_io_set_events(p->io, 0);
+			ev_io_del(p->io);
+			p->io = NULL;
 			pty_check_done(p);
 			return;
 		}
@@ -232,7 +234,7 @@ pty_free(struct pty_proc *p)
 		ev_io_del(p->pidio);
 	if (!p->child_done) {
 		pty_kill(p, SIGKILL);
-		waitpid(p->pid, NULL, 0);
+		pty_reap(p, true);
 	}
 	close(p->pidfd);
 	close(p->master);
@@ -295,6 +297,26 @@ pty_resize(struct pty_proc *p, unsigned cols, unsigned rows)
 void
 pty_kill(struct pty_proc *p, int sig)
 {
+	/* the group; the leader alone (through its pidfd, which cannot hit
+	 * a reused pid) if it left the group */
 	if (kill(-p->pid, sig) < 0 && errno == ESRCH && !p->child_done)
-		kill(p->pid, sig);
+		syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0);
+}
+
+bool
+pty_reap(struct pty_proc *p, bool block)
+{
+	int status;
+
+	if (p->child_done)
+		return true;
+	if (waitpid(p->pid, &status, block ? 0 : WNOHANG) != p->pid)
+		return false;
+	p->status = status;
+	p->child_done = true;
+	if (p->pidio != NULL) {
+		ev_io_del(p->pidio);
+		p->pidio = NULL;
+	}
+	return true;
 }

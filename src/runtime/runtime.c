@@ -70,6 +70,7 @@ runtime_add_error(struct runtime *rt, const char *level, const char *fmt, ...)
 {
 	struct runtime_error *e;
 	va_list ap;
+	char *raw;
 
 	if (rt->nerrors == RUNTIME_MAX_ERRORS) {
 		free(rt->errors[0].message);
@@ -79,8 +80,10 @@ runtime_add_error(struct runtime *rt, const char *level, const char *fmt, ...)
 	}
 	e = &rt->errors[rt->nerrors++];
 	va_start(ap, fmt);
-	e->message = xvasprintf(fmt, ap);
+	raw = xvasprintf(fmt, ap);
 	va_end(ap);
+	e->message = utf8_sanitize(raw); /* causes quote paths and input */
+	free(raw);
 	e->level = level;
 	e->time = wall_ms();
 	log_warn("%s", e->message);
@@ -714,6 +717,13 @@ runtime_parse_args(int argc, char **argv, struct runtime_config *cfg)
 #undef OPT
 #undef NEED_VAL
 	}
+	if ((uint64_t)cfg->cols * cfg->rows > RUNTIME_MAX_CELLS) {
+		fprintf(stderr,
+			"taskbox agent: a %ux%u terminal is over the limit of "
+			"%u cells\n",
+			cfg->cols, cfg->rows, RUNTIME_MAX_CELLS);
+		return 2;
+	}
 	if (i >= argc) {
 		fprintf(stderr,
 			"taskbox agent: no agent command given; usage: "
@@ -837,18 +847,15 @@ runtime_remove_uploads(const char *dir)
 static void
 runtime_stop_agent(struct runtime *rt)
 {
-	if (rt->pty == NULL || !pty_running(rt->pty))
+	if (rt->pty == NULL)
 		return;
 	pty_kill(rt->pty, SIGHUP);
 	pty_kill(rt->pty, SIGTERM);
-	for (int i = 0; i < 50 && pty_running(rt->pty); i++) {
-		int st;
-
-		if (waitpid(pty_pid(rt->pty), &st, WNOHANG) == pty_pid(rt->pty))
-			break;
+	for (int i = 0; i < 50 && !pty_reap(rt->pty, false); i++)
 		usleep(100000);
-	}
+	/* whatever is left of the group, leader or not */
 	pty_kill(rt->pty, SIGKILL);
+	pty_reap(rt->pty, true);
 }
 
 /* Free everything rt holds; safe on a partly started runtime. */

@@ -30,6 +30,8 @@ struct vt_screen;
 #define RUNTIME_MAX_MESSAGE	(256u << 10) /* bytes of one user message */
 #define RUNTIME_MAX_UPLOAD	(10u << 20)
 #define RUNTIME_MAX_SUBSCRIBERS 128
+/* cols x rows: libtsm keeps ~66 bytes per cell */
+#define RUNTIME_MAX_CELLS 400000u
 
 struct runtime_config {
 	enum agent_type type;

@@ -10,6 +10,7 @@
 #include <libtsm.h>
 
 #include "core/buf.h"
+#include "core/text.h"
 #include "screen.h"
 
 struct vt_screen {
@@ -99,36 +100,13 @@ vt_screen_cursor_row(struct vt_screen *s)
 	return tsm_screen_get_cursor_y(s->tsm);
 }
 
-/* Append one UTF-8 encoded code point. */
+/* Append one UTF-8 encoded code point (never a surrogate). */
 static void
 vt_put_utf8(struct buf *b, uint32_t c)
 {
 	char u[4];
-	size_t n;
 
-	if (c < 0x80) {
-		u[0] = (char)c;
-		n = 1;
-	} else if (c < 0x800) {
-		u[0] = (char)(0xc0 | (c >> 6));
-		u[1] = (char)(0x80 | (c & 0x3f));
-		n = 2;
-	} else if (c < 0x10000) {
-		u[0] = (char)(0xe0 | (c >> 12));
-		u[1] = (char)(0x80 | ((c >> 6) & 0x3f));
-		u[2] = (char)(0x80 | (c & 0x3f));
-		n = 3;
-	} else if (c <= 0x10ffff) {
-		u[0] = (char)(0xf0 | (c >> 18));
-		u[1] = (char)(0x80 | ((c >> 12) & 0x3f));
-		u[2] = (char)(0x80 | ((c >> 6) & 0x3f));
-		u[3] = (char)(0x80 | (c & 0x3f));
-		n = 4;
-	} else {
-		u[0] = '?';
-		n = 1;
-	}
-	buf_append(b, u, n);
+	buf_append(b, u, utf8_encode(c, u));
 }
 
 /* Finish the row being built: trim it and add it to the text. */

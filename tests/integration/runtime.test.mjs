@@ -546,6 +546,93 @@ describe('state and prompt', () => {
   });
 });
 
+describe('hostile input', () => {
+  const raw = (rt, text) => new Promise((resolve) => {
+    const u = new URL(rt.url('/'));
+    const sock = net.connect(Number(u.port), '127.0.0.1', () => sock.write(text));
+    let d = Buffer.alloc(0);
+    sock.on('data', (c) => { d = Buffer.concat([d, c]); });
+    sock.on('end', () => resolve(d.toString('latin1')));
+    sock.on('error', () => resolve(d.toString('latin1')));
+  });
+
+  test('invalid UTF-8 in paths and headers gets an error, not a crash', async () => {
+    const tok = path.join(dir, 'token2');
+    fs.writeFileSync(tok, 'tok\n');
+    const rt = await startRuntime(['--auth-token-file', tok], agentCmd());
+    try {
+      const a = await raw(rt, 'GET /%ff\xfe HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer tok\r\nConnection: close\r\n\r\n');
+      assert.match(a, /^HTTP\/1\.1 404/);
+      const b = await raw(rt, 'GET /status HTTP/1.1\r\nHost: localhost\r\nOrigin: http://\xff\xfe\r\nConnection: close\r\n\r\n');
+      assert.match(b, /^HTTP\/1\.1 403/);
+      assert.equal((await rt.get('/status', { Authorization: 'Bearer tok' })).status, 200);
+    } finally {
+      await rt.stop();
+    }
+  });
+
+  test('surrogates and control bytes from the agent reach clients as valid JSON', async () => {
+    const rt = await startRuntime([], ['sh', '-c', "printf 'hello \\355\\240\\200 \\001 ok\\n> '; exec cat"]);
+    try {
+      await rt.waitStable();
+      const ms = await rt.messages();
+      assert.equal(ms.length, 1);
+      assert.match(ms[0].content, /hello \ufffd/);
+      const sse = new SseClient(rt.url('/internal/screen'));
+      await sse.wait((e) => e.event === 'screen');
+      sse.close();
+      const ev = new SseClient(rt.url('/events'));
+      await ev.wait((e) => e.event === 'status_change');
+      ev.close();
+    } finally {
+      await rt.stop();
+    }
+  });
+
+  test('a large replay of control characters still reaches a new subscriber', async () => {
+    const state = path.join(dir, 'ctl-state.json');
+    const messages = [];
+    for (let i = 0; i < 12; i++) messages.push({ id: i, message: '\u0001'.repeat(200000), role: i % 2 ? 'user' : 'agent', time: '2026-01-01T00:00:00Z' });
+    fs.writeFileSync(state, JSON.stringify({ version: 1, messages, initial_prompt: '', initial_prompt_sent: false }));
+    const rt = await startRuntime(['--state-file', state], agentCmd());
+    try {
+      const ev = new SseClient(rt.url('/events'));
+      await ev.wait((e) => e.event === 'status_change', 20000);
+      assert.equal(ev.events.filter((e) => e.event === 'message_update').length, 12);
+      ev.close();
+    } finally {
+      await rt.stop('SIGKILL'); // keep the test's state file as it was
+    }
+  });
+
+  test('terminal size is capped', async () => {
+    const r = await runBin(['agent', '--term-width', '1000', '--term-height', '10000', '--', 'true']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /over the limit of \d+ cells/);
+    const rt = await startRuntime([], agentCmd());
+    try {
+      const x = await rt.post('/internal/resize', { cols: 1000, rows: 10000 });
+      assert.equal(x.status, 422);
+    } finally {
+      await rt.stop();
+    }
+  });
+
+  test('the runtime answers and exits cleanly when a client connects during shutdown', async () => {
+    const rt = await startRuntime([], ['sh', '-c', "trap '' HUP TERM; printf '> '; while :; do sleep 1; done"]);
+    await rt.waitStable();
+    rt.child.kill('SIGTERM');
+    await sleep(300);
+    // the listener is closed or answers; either way no crash
+    const sse = new SseClient(rt.url('/events'));
+    await sleep(500);
+    sse.close();
+    const { code, signal } = await rt.exited;
+    assert.equal(signal, null);
+    assert.equal(code, 0);
+  });
+});
+
 describe('documents', () => {
   test('openapi.json describes every endpoint; / redirects to the chat', async () => {
     const rt = await startRuntime([], agentCmd());
