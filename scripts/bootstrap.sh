@@ -18,36 +18,36 @@ export TASKBOX_TOOLS="$TOOLS"
 BUILD_PKGS=(gcc pkg-config meson ninja-build libtsm-dev libmicrohttpd-dev
 	libjansson-dev libcmocka-dev)
 RUN_PKGS=(util-linux iproute2 procps curl)
-TEST_PKGS=(nodejs tmux chromium fonts-liberation clang libclang-rt-14-dev
+TEST_PKGS=(nodejs npm tmux chromium fonts-liberation clang libclang-rt-14-dev
 	clang-format)
 
 log() { printf 'bootstrap: %s\n' "$*" >&2; }
+
+# True when package p's program is already there from elsewhere (Node.js
+# and npm may come from NodeSource rather than Debian).
+provided() {
+	case "$1" in
+	nodejs) command -v node >/dev/null ;;
+	npm) command -v npm >/dev/null ;;
+	*) return 1 ;;
+	esac
+}
 
 # Install the Debian packages in "$@" that are not installed yet.
 apt_install() {
 	local missing=() p
 	for p in "$@"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
-			grep -q 'install ok installed' || missing+=("$p")
+			grep -q 'install ok installed' || provided "$p" ||
+			missing+=("$p")
 	done
 	[ ${#missing[@]} -eq 0 ] && return 0
-	# nodejs may come from elsewhere already (the image's NodeSource build)
-	if [ "${missing[*]}" = nodejs ] && command -v node >/dev/null; then
-		return 0
-	fi
 	local sudo=
 	[ "$(id -u)" -eq 0 ] || sudo=sudo
 	log "installing ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
 	$sudo apt-get update -q >/dev/null
-	local filtered=()
-	for p in "${missing[@]}"; do
-		if [ "$p" = nodejs ] && command -v node >/dev/null; then
-			continue
-		fi
-		filtered+=("$p")
-	done
-	$sudo apt-get install -y -q --no-install-recommends "${filtered[@]}" >/dev/null
+	$sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 # npm packages the tests use (browser driver, MCP client later), pinned.
