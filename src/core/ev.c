@@ -37,7 +37,6 @@ struct ev_loop {
 	int epfd;
 	bool running;
 	int code;
-	uint64_t wakeups;
 	struct ev_io *ios;
 	bool have_dead;
 	struct ev_timer *timers;
@@ -101,12 +100,6 @@ ev_loop_set_prepare(struct ev_loop *loop, ev_prepare_cb cb, void *data)
 {
 	loop->prepare = cb;
 	loop->prepare_data = data;
-}
-
-uint64_t
-ev_loop_wakeups(struct ev_loop *loop)
-{
-	return loop->wakeups;
 }
 
 struct ev_io *
@@ -279,7 +272,6 @@ ev_loop_run(struct ev_loop *loop)
 				timeout = t;
 		}
 		n = epoll_wait(loop->epfd, evs, ARRAY_SIZE(evs), timeout);
-		loop->wakeups++;
 		if (n < 0 && errno != EINTR)
 			fatal("epoll_wait: %s", strerror(errno));
 		for (int i = 0; i < n; i++) {

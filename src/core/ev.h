@@ -34,8 +34,6 @@ void ev_loop_free(struct ev_loop *loop);
 int ev_loop_run(struct ev_loop *loop);
 void ev_loop_stop(struct ev_loop *loop, int code);
 void ev_loop_set_prepare(struct ev_loop *loop, ev_prepare_cb cb, void *data);
-/* Count of loop iterations (wakeups), for benchmarks. */
-uint64_t ev_loop_wakeups(struct ev_loop *loop);
 
 /* Watch fd for events (EPOLLIN/EPOLLOUT); returns a new handle. */
 struct ev_io *ev_io_add(struct ev_loop *loop, int fd, uint32_t events,

@@ -108,20 +108,6 @@ str_starts_with(const char *s, const char *prefix)
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-size_t
-str_count(const char *s, const char *needle)
-{
-	size_t n = 0, k = strlen(needle);
-
-	if (k == 0)
-		return 0;
-	while ((s = strstr(s, needle)) != NULL) {
-		n++;
-		s += k;
-	}
-	return n;
-}
-
 char *
 str_trim(char *s)
 {
@@ -187,18 +173,6 @@ utf8_decode(const char *s, size_t *n)
 	return out;
 }
 
-size_t
-utf8_len(const char *s)
-{
-	size_t k = 0;
-
-	for (; *s != '\0'; s++) {
-		if (((unsigned char)*s & 0xc0) != 0x80)
-			k++;
-	}
-	return k;
-}
-
 bool
 utf8_valid(const char *s, size_t len)
 {
@@ -218,22 +192,6 @@ utf8_valid(const char *s, size_t len)
 			return false;
 	}
 	return true;
-}
-
-size_t
-utf8_prefix(const char *s, size_t max)
-{
-	size_t i = 0, k = 0;
-
-	while (s[i] != '\0') {
-		if (((unsigned char)s[i] & 0xc0) != 0x80) {
-			if (k == max)
-				break;
-			k++;
-		}
-		i++;
-	}
-	return i;
 }
 
 char *

@@ -24,21 +24,15 @@ void lines_trim_blank(struct lines *l);
 
 bool str_is_blank(const char *s);
 bool str_starts_with(const char *s, const char *prefix);
-/* Count non-overlapping occurrences of needle in s. */
-size_t str_count(const char *s, const char *needle);
 /* Strip leading and trailing ASCII whitespace in place; returns s. */
 char *str_trim(char *s);
 /* Decode UTF-8 into code points (invalid bytes become U+FFFD). */
 uint32_t *utf8_decode(const char *s, size_t *n);
-/* Number of code points in s. */
-size_t utf8_len(const char *s);
 bool utf8_valid(const char *s, size_t len);
 /* Encode c into u[4] (surrogates and out-of-range become U+FFFD);
  * returns the byte count. */
 size_t utf8_encode(uint32_t c, char *u);
 /* A copy of s with invalid UTF-8 replaced by U+FFFD; new string. */
 char *utf8_sanitize(const char *s);
-/* Byte length of the longest prefix of s with at most max code points. */
-size_t utf8_prefix(const char *s, size_t max);
 
 #endif

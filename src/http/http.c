@@ -470,12 +470,6 @@ http_req_conn(struct http_req *req)
 	return req->conn;
 }
 
-bool
-http_req_replied(struct http_req *req)
-{
-	return req->replied;
-}
-
 json_t *
 http_req_json(struct http_req *req)
 {
@@ -939,12 +933,6 @@ http_sse_start(struct http_req *req, size_t queue_limit,
 		ev_timer_start(req->srv->loop, &req->srv->heartbeat,
 			       now_ms() + HTTP_HEARTBEAT_MS);
 	return sse;
-}
-
-void *
-http_sse_data(struct http_sse *sse)
-{
-	return sse->data;
 }
 
 /* Wake the stream's connection if its reader is waiting. */

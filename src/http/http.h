@@ -77,8 +77,6 @@ void http_reply_header(struct http_req *req, const char *name,
 		       const char *value);
 /* Keep the connection waiting; reply later with http_reply_*. */
 void http_req_defer(struct http_req *req);
-/* The client of a deferred request is gone or the request completed. */
-bool http_req_replied(struct http_req *req);
 
 /* Turn req into an SSE stream; on_close runs when the stream ends. */
 struct http_sse *http_sse_start(struct http_req *req, size_t queue_limit,
@@ -86,7 +84,6 @@ struct http_sse *http_sse_start(struct http_req *req, size_t queue_limit,
 /* Queue one event; -ENOBUFS ends the stream (the client must reconnect). */
 int http_sse_send(struct http_sse *sse, const char *event, const char *data);
 void http_sse_end(struct http_sse *sse);
-void *http_sse_data(struct http_sse *sse);
 
 const char *http_reason(unsigned status);
 

@@ -87,12 +87,6 @@ conv_role_name(enum conv_role r)
 	return r == ROLE_USER ? "user" : "agent";
 }
 
-const char *
-conv_last_user(const struct conv *c)
-{
-	return c->last_user;
-}
-
 long
 conv_update(struct conv *c, const char *screen, uint64_t wall)
 {

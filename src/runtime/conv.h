@@ -46,7 +46,5 @@ long conv_add_user(struct conv *c, const char *text, const char *screen_before,
 json_t *conv_to_json(const struct conv *c);
 /* Replace the messages from a state file's array; 0 or -EINVAL. */
 int conv_load_json(struct conv *c, json_t *messages, char **cause);
-/* Text of the last user message or "". */
-const char *conv_last_user(const struct conv *c);
 
 #endif

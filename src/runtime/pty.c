@@ -39,7 +39,6 @@ struct pty_proc {
 	bool pty_closed;
 	bool finished;
 	int status;
-	uint64_t nread;
 	struct ev_timer finish;
 };
 
@@ -78,7 +77,6 @@ pty_read_some(struct pty_proc *p)
 		ssize_t n = read(p->master, chunk, sizeof chunk);
 
 		if (n > 0) {
-			p->nread += (uint64_t)n;
 			p->cb.output(chunk, (size_t)n, p->cb.arg);
 			continue;
 		}
@@ -246,18 +244,6 @@ pid_t
 pty_pid(struct pty_proc *p)
 {
 	return p->pid;
-}
-
-bool
-pty_running(struct pty_proc *p)
-{
-	return !p->child_done;
-}
-
-uint64_t
-pty_bytes_read(struct pty_proc *p)
-{
-	return p->nread;
 }
 
 int

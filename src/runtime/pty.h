@@ -37,11 +37,8 @@ int pty_write(struct pty_proc *p, const void *data, size_t len);
 int pty_resize(struct pty_proc *p, unsigned cols, unsigned rows);
 /* Signal the whole process group. */
 void pty_kill(struct pty_proc *p, int sig);
-bool pty_running(struct pty_proc *p);
 /* Collect the exit status if the child ended (or wait when block);
  * true once it is known. For shutdown, outside the loop. */
 bool pty_reap(struct pty_proc *p, bool block);
-/* Bytes read from the agent so far. */
-uint64_t pty_bytes_read(struct pty_proc *p);
 
 #endif

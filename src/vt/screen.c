@@ -94,12 +94,6 @@ vt_screen_rows(struct vt_screen *s)
 	return tsm_screen_get_height(s->tsm);
 }
 
-unsigned
-vt_screen_cursor_row(struct vt_screen *s)
-{
-	return tsm_screen_get_cursor_y(s->tsm);
-}
-
 /* Append one UTF-8 encoded code point (never a surrogate). */
 static void
 vt_put_utf8(struct buf *b, uint32_t c)

@@ -28,7 +28,5 @@ unsigned vt_screen_rows(struct vt_screen *s);
  * previous render.
  */
 const char *vt_screen_render(struct vt_screen *s, bool *changed);
-/* Cursor row of the last render, 0-based. */
-unsigned vt_screen_cursor_row(struct vt_screen *s);
 
 #endif
