@@ -52,15 +52,17 @@ apt_install() {
 
 # npm packages the tests use (browser driver, MCP client later), pinned.
 npm_test_deps() {
-	local dir="$TOOLS/testdeps"
-	if [ -f "$dir/.done-v1" ]; then
+	local dir="$TOOLS/testdeps" stamp
+	stamp="$dir/.installed-$(sha256sum tests/package.json | cut -c1-16)"
+	if [ -f "$stamp" ]; then
 		return 0
 	fi
 	log "installing npm test dependencies into $dir"
 	mkdir -p "$dir"
 	cp tests/package.json "$dir/package.json"
 	(cd "$dir" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
-	touch "$dir/.done-v1"
+	rm -f "$dir"/.installed-*
+	touch "$stamp"
 }
 
 deps() {
