@@ -48,8 +48,9 @@ api_dialog_json(struct runtime *rt)
 	opts = json_array();
 	for (size_t i = 0; i < rt->dialog.noptions; i++)
 		json_array_append_new(opts, json_string(rt->dialog.options[i]));
-	return json_pack("{s:s, s:o, s:i}", "text", rt->dialog.text, "options",
-			 opts, "selected", rt->dialog.selected + 1);
+	return json_pack("{s:s, s:s?, s:o, s:i}", "text", rt->dialog.text,
+			 "context", rt->dialog.context, "options", opts,
+			 "selected", rt->dialog.selected + 1);
 }
 
 json_t *

@@ -780,6 +780,43 @@ dialog_line_ends_question(const char *s)
 	return end;
 }
 
+/*
+ * What the dialog is about, when the agent frames it between dashed rules
+ * right above the question (Claude: the command it wants to run). Returns
+ * a new string or NULL.
+ */
+static char *
+dialog_context(const struct lines *l, long top)
+{
+	struct buf ctx;
+	long end = top - 1, start;
+
+	if (end < 1 || strstr(l->v[end], "╌╌╌╌╌") == NULL)
+		return NULL;
+	for (start = end; start > 0 && end - start < 6; start--) {
+		if (strstr(l->v[start - 1], "╌╌╌╌╌") != NULL)
+			break;
+	}
+	if (start == 0 || end - start >= 6 || start == end)
+		return NULL;
+	buf_init(&ctx, 0);
+	for (long i = start; i < end; i++) {
+		char *c = strip_box_sides(l->v[i]);
+
+		if (*c != '\0') {
+			if (ctx.len > 0)
+				buf_append(&ctx, "\n", 1);
+			buf_puts(&ctx, c);
+		}
+		free(c);
+	}
+	if (ctx.len == 0) {
+		buf_release(&ctx);
+		return NULL;
+	}
+	return buf_steal(&ctx);
+}
+
 bool
 msgfmt_dialog(enum agent_type t UNUSED, const char *screen,
 	      struct msgfmt_dialog *d)
@@ -860,6 +897,7 @@ msgfmt_dialog(enum agent_type t UNUSED, const char *screen,
 			free(c);
 		}
 		d->text = buf_steal(&text);
+		d->context = dialog_context(&l, top);
 	}
 	found = true;
 out:
@@ -871,6 +909,7 @@ void
 msgfmt_dialog_release(struct msgfmt_dialog *d)
 {
 	free(d->text);
+	free(d->context);
 	for (size_t i = 0; i < d->noptions; i++)
 		free(d->options[i]);
 	memset(d, 0, sizeof *d);

@@ -42,7 +42,8 @@ bool msgfmt_busy(enum agent_type t, const char *screen);
 
 /* An open permission or question dialog read off the screen. */
 struct msgfmt_dialog {
-	char *text;			   /* question and context */
+	char *text;    /* the question */
+	char *context; /* what it is about (a command), or NULL */
 	char *options[MSGFMT_MAX_OPTIONS]; /* "Yes", "No, ..." */
 	size_t noptions;
 	int selected; /* index of the highlighted option or -1 */

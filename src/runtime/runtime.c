@@ -1086,6 +1086,8 @@ runtime_format_main(int argc, char **argv)
 		       msgfmt_busy(t, raw) ? "yes" : "no");
 		if (msgfmt_dialog(t, raw, &d)) {
 			printf("dialog: %s\n", d.text);
+			if (d.context != NULL)
+				printf("context: %s\n", d.context);
 			for (size_t i = 0; i < d.noptions; i++)
 				printf("option %zu%s: %s\n", i + 1,
 				       (int)i == d.selected ? " (selected)"

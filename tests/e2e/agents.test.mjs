@@ -141,6 +141,7 @@ describe('claude permission dialog', () => {
       }, { timeout: 60000, what: 'permission dialog' });
       assert.equal(s.status, 'stable');
       assert.equal(s.dialog.text, 'Do you want to proceed?');
+      assert.match(s.dialog.context, /hello\.txt/);
       assert.equal(s.dialog.options[0], 'Yes');
       assert.ok(s.dialog.options.includes('No'));
       assert.equal(fs.existsSync(path.join(work, 'hello.txt')), false);

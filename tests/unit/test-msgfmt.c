@@ -174,6 +174,20 @@ test_dialog(void **state)
 	assert_string_equal(d.options[0], "Yes");
 	assert_string_equal(d.options[1], "No, and tell Claude what to do");
 	assert_int_equal(d.selected, 0);
+	assert_null(d.context);
+	msgfmt_dialog_release(&d);
+	/* the command framed by dashed rules is the dialog's context */
+	assert_true(msgfmt_dialog(AGENT_CLAUDE,
+				  " Bash command\n"
+				  "╌╌╌╌╌╌╌╌╌╌╌╌╌╌╌╌╌╌╌╌\n"
+				  " rm -rf build\n"
+				  "╌╌╌╌╌╌╌╌╌╌╌╌╌╌╌╌╌╌╌╌\n"
+				  " Do you want to proceed?\n"
+				  " ❯ 1. Yes\n"
+				  "   2. No",
+				  &d));
+	assert_string_equal(d.text, "Do you want to proceed?");
+	assert_string_equal(d.context, "rm -rf build");
 	msgfmt_dialog_release(&d);
 	/* a numbered list in a reply is not a dialog */
 	assert_false(
