@@ -744,7 +744,7 @@ parse_option(const char *s, int *num, const char **label, bool *marked)
 static char *
 strip_box_sides(const char *s)
 {
-	char *c = xstrdup(skip_spaces(s)), *p;
+	char *c = xstrdup(skip_spaces(s));
 	size_t n;
 
 	if (str_starts_with(c, "│"))
@@ -753,10 +753,7 @@ strip_box_sides(const char *s)
 	n = strlen(c);
 	if (n >= strlen("│") && strcmp(c + n - strlen("│"), "│") == 0)
 		c[n - strlen("│")] = '\0';
-	str_trim(c);
-	/* a trailing "(y)" hint or similar stays; nothing else to do */
-	p = c;
-	return p;
+	return str_trim(c);
 }
 
 /* An echoed input line: "> text", "❯ text". */
