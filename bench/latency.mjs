@@ -20,7 +20,7 @@
 // env: LAT_TURNS (50), LAT_DELAY_MS (250, agent think time after Enter),
 //      LAT_FILL (990), LAT_ROWS (1000)
 import path from 'node:path';
-import { startRuntime, root, sleep, mono, percentile, table, TimedSse } from './lib.mjs';
+import { startRuntime, root, sleep, mono, percentile, table, SseClient } from './lib.mjs';
 
 const turns = Number(process.env.LAT_TURNS || 50);
 const delay = Number(process.env.LAT_DELAY_MS || 250);
@@ -35,7 +35,7 @@ async function scenario(fillLines) {
   const streamed = new Map(); // "turn i" -> {stamp, sse}
   let status = null;
   let stableWaiter = null;
-  const sse = new TimedSse(rt.url('/events'), (ev) => {
+  const sse = new SseClient(rt.url('/events'), {}, (ev) => {
     if (ev.event === 'message_update' && ev.data.role === 'agent') {
       for (const m of ev.data.message.matchAll(/STAMP (\d+) ([\d.]+)/g)) {
         const k = Number(m[1]);

@@ -4,7 +4,7 @@
 // (startRuntime spawns `taskbox agent --port 0` directly, no shell).
 import fs from 'node:fs';
 
-export { startRuntime, fakeAgent, tmpdir, writeScript, sleep, root, bin } from '../tests/harness/runtime.mjs';
+export { startRuntime, fakeAgent, tmpdir, writeScript, sleep, root, bin, SseClient } from '../tests/harness/runtime.mjs';
 
 // CLOCK_MONOTONIC in milliseconds (fractional): the same clock in every
 // process on the machine, so an agent and the bench can share stamps.
@@ -37,48 +37,4 @@ export function table(rows) {
   for (const r of rows) {
     console.log(r.map((c, i) => (i === 0 ? String(c).padEnd(w[i]) : String(c).padStart(w[i]))).join('  ').trimEnd());
   }
-}
-
-// An SSE reader that stamps every event with mono() when its record is
-// complete. onEvent(ev) is called synchronously for each {event, data, t}.
-export class TimedSse {
-  constructor(url, onEvent) {
-    this.ctrl = new AbortController();
-    this.onEvent = onEvent;
-    this.ready = new Promise((resolve) => { this.setReady = resolve; });
-    this.done = this.run(url);
-  }
-
-  async run(url) {
-    let res;
-    try {
-      res = await fetch(url, { signal: this.ctrl.signal });
-    } catch (e) { this.error = e; this.setReady(); return; }
-    this.setReady();
-    const dec = new TextDecoder();
-    let buf = '';
-    try {
-      for await (const chunk of res.body) {
-        const t = mono();
-        buf += dec.decode(chunk, { stream: true });
-        let i;
-        while ((i = buf.indexOf('\n\n')) >= 0) {
-          const rec = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          let event = 'message';
-          const data = [];
-          for (const line of rec.split('\n')) {
-            if (line.startsWith('event: ')) event = line.slice(7);
-            else if (line.startsWith('data: ')) data.push(line.slice(6));
-          }
-          if (data.length === 0) continue;
-          this.onEvent({ event, data: JSON.parse(data.join('\n')), t });
-        }
-      }
-    } catch (e) {
-      if (e.name !== 'AbortError') this.error = e;
-    }
-  }
-
-  close() { this.ctrl.abort(); }
 }

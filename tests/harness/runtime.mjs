@@ -137,12 +137,18 @@ export function runBin(args, { input, timeout = 10000 } = {}) {
   });
 }
 
-// A minimal SSE reader over fetch: collects {event, data} records.
+// A minimal SSE reader over fetch: collects {event, data, t} records, t
+// being CLOCK_MONOTONIC in ms when the record arrived (benchmarks compare
+// it with stamps taken in other processes). onEvent, if given, is called
+// for each record as it arrives; `ready` resolves once the response
+// headers are in.
 export class SseClient {
-  constructor(url, headers = {}) {
+  constructor(url, headers = {}, onEvent = null) {
     this.events = [];
     this.ctrl = new AbortController();
     this.waiters = [];
+    this.onEvent = onEvent;
+    this.ready = new Promise((resolve) => { this.setReady = resolve; });
     this.done = this.run(url, headers);
   }
 
@@ -150,13 +156,15 @@ export class SseClient {
     let res;
     try {
       res = await fetch(url, { headers, signal: this.ctrl.signal });
-    } catch (e) { this.error = e; return; }
+    } catch (e) { this.error = e; this.setReady(); return; }
+    this.setReady();
     this.status = res.status;
     this.headers = res.headers;
     const dec = new TextDecoder();
     let buf = '';
     try {
       for await (const chunk of res.body) {
+        const t = Number(process.hrtime.bigint()) / 1e6;
         buf += dec.decode(chunk, { stream: true });
         let i;
         while ((i = buf.indexOf('\n\n')) >= 0) {
@@ -169,7 +177,9 @@ export class SseClient {
             else if (line.startsWith('data: ')) data.push(line.slice(6));
           }
           if (data.length === 0) continue; // comment / keep-alive
-          this.events.push({ event, data: JSON.parse(data.join('\n')) });
+          const ev = { event, data: JSON.parse(data.join('\n')), t };
+          this.events.push(ev);
+          if (this.onEvent) this.onEvent(ev);
           this.waiters = this.waiters.filter((w) => !w());
         }
       }
