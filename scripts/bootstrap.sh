@@ -16,10 +16,11 @@ TOOLS="${TASKBOX_TOOLS:-/var/cache/taskbox/tools}"
 export TASKBOX_TOOLS="$TOOLS"
 
 BUILD_PKGS=(gcc pkg-config meson ninja-build libtsm-dev libmicrohttpd-dev
-	libjansson-dev libcmocka-dev)
-RUN_PKGS=(util-linux iproute2 procps curl)
+	libjansson-dev libcmocka-dev libsqlite3-dev libyaml-dev libsodium-dev
+	libcurl4-openssl-dev libseccomp-dev)
+RUN_PKGS=(util-linux iproute2 procps curl bubblewrap npm)
 TEST_PKGS=(nodejs npm tmux chromium fonts-liberation clang libclang-rt-14-dev
-	clang-format)
+	clang-format wrk)
 
 log() { printf 'bootstrap: %s\n' "$*" >&2; }
 
