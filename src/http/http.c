@@ -47,7 +47,9 @@ struct http_sse {
 	struct buf queue;
 	bool suspended;
 	bool ending;
+	bool raw; /* a plain stream (proxied body): no keep-alive comments */
 	http_sse_close_cb on_close;
+	http_sse_close_cb on_drain; /* the queue fell below half its limit */
 	void *data;
 	struct http_sse *next;
 };
@@ -173,7 +175,7 @@ http_heartbeat(void *data)
 	struct http_server *srv = data;
 
 	for (struct http_sse *s = srv->streams; s != NULL; s = s->next) {
-		if (!s->ending)
+		if (!s->ending && !s->raw)
 			http_sse_send(s, NULL, NULL);
 	}
 	/* no streams, no wakeups: http_sse_start arms it again */
@@ -391,7 +393,7 @@ http_server_drain(struct http_server *srv)
 		struct http_req *req = srv->deferred;
 
 		http_reply_problem(req, 503,
-				   "the agent runtime is shutting down");
+				   "the server is shutting down");
 	}
 	for (struct http_sse *s = srv->streams; s != NULL; s = s->next)
 		http_sse_end(s);
@@ -455,6 +457,64 @@ http_req_query(struct http_req *req, const char *name)
 {
 	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND,
 					   name);
+}
+
+/* Percent-encode s onto b (RFC 3986 unreserved characters stay). */
+static void
+http_query_encode(struct buf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+		    c == '_' || c == '~') {
+			buf_append(b, s, 1);
+		} else {
+			char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
+
+			buf_append(b, esc, 3);
+		}
+	}
+}
+
+struct http_query_ctx {
+	struct buf *b;
+	const char *skip;
+};
+
+static enum MHD_Result
+http_query_add(void *cls, enum MHD_ValueKind kind UNUSED, const char *key,
+	       const char *value)
+{
+	struct http_query_ctx *q = cls;
+
+	if (q->skip != NULL && strcmp(key, q->skip) == 0)
+		return MHD_YES;
+	buf_puts(q->b, q->b->len == 0 ? "?" : "&");
+	http_query_encode(q->b, key);
+	if (value != NULL) {
+		buf_puts(q->b, "=");
+		http_query_encode(q->b, value);
+	}
+	return MHD_YES;
+}
+
+char *
+http_req_query_string(struct http_req *req, const char *skip)
+{
+	struct buf b;
+	struct http_query_ctx q = {&b, skip};
+	char *s;
+
+	buf_init(&b, 0);
+	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND,
+				  http_query_add, &q);
+	s = xstrndup(b.data ? b.data : "", b.len);
+	buf_release(&b);
+	return s;
 }
 
 const char *
@@ -700,7 +760,7 @@ http_req_defer(struct http_req *req)
 		return;
 	if (req->srv->draining) {
 		http_reply_problem(req, 503,
-				   "the agent runtime is shutting down");
+				   "the server is shutting down");
 		return;
 	}
 	req->deferred = true;
@@ -883,6 +943,8 @@ http_sse_read(void *cls, uint64_t pos UNUSED, char *out, size_t max)
 	n = MIN(max, sse->queue.len);
 	memcpy(out, sse->queue.data, n);
 	buf_consume(&sse->queue, n);
+	if (sse->on_drain != NULL && sse->queue.len < sse->queue.limit / 2)
+		sse->on_drain(sse, sse->data);
 	return (ssize_t)n;
 }
 
@@ -902,12 +964,15 @@ http_sse_free(void *cls)
 	free(sse);
 }
 
-struct http_sse *
-http_sse_start(struct http_req *req, size_t queue_limit,
-	       http_sse_close_cb on_close, void *data)
+static void http_sse_wake(struct http_sse *sse);
+
+/* Start a callback response for req fed from a queue of queue_limit bytes. */
+static struct http_sse *
+http_stream_new(struct http_req *req, size_t queue_limit,
+		http_sse_close_cb on_close, void *data,
+		struct MHD_Response **resp)
 {
 	struct http_sse *sse = xcalloc(1, sizeof *sse);
-	struct MHD_Response *resp;
 
 	BUG_ON(req->replied);
 	sse->srv = req->srv;
@@ -917,8 +982,21 @@ http_sse_start(struct http_req *req, size_t queue_limit,
 	sse->on_close = on_close;
 	sse->data = data;
 	buf_init(&sse->queue, queue_limit);
-	resp = MHD_create_response_from_callback(
+	*resp = MHD_create_response_from_callback(
 		MHD_SIZE_UNKNOWN, 16384, http_sse_read, sse, http_sse_free);
+	sse->next = req->srv->streams;
+	req->srv->streams = sse;
+	return sse;
+}
+
+struct http_sse *
+http_sse_start(struct http_req *req, size_t queue_limit,
+	       http_sse_close_cb on_close, void *data)
+{
+	struct MHD_Response *resp;
+	struct http_sse *sse =
+		http_stream_new(req, queue_limit, on_close, data, &resp);
+
 	MHD_add_response_header(resp, "Content-Type", "text/event-stream");
 	MHD_add_response_header(resp, "Cache-Control",
 				"no-cache, no-store, must-revalidate");
@@ -927,12 +1005,49 @@ http_sse_start(struct http_req *req, size_t queue_limit,
 	MHD_add_response_header(resp, "X-Accel-Buffering", "no");
 	MHD_add_response_header(resp, "X-Proxy-Buffering", "no");
 	http_set_reply(req, 200, resp);
-	sse->next = req->srv->streams;
-	req->srv->streams = sse;
 	if (!req->srv->heartbeat.active)
 		ev_timer_start(req->srv->loop, &req->srv->heartbeat,
 			       now_ms() + HTTP_HEARTBEAT_MS);
 	return sse;
+}
+
+struct http_sse *
+http_stream_start(struct http_req *req, unsigned status,
+		  const char *const *headers, size_t queue_limit,
+		  http_sse_close_cb on_close, void *data)
+{
+	struct MHD_Response *resp;
+	struct http_sse *sse = http_stream_new(req, queue_limit, on_close,
+					       data, &resp);
+
+	sse->raw = true;
+	for (size_t i = 0; headers != NULL && headers[i] != NULL; i += 2)
+		MHD_add_response_header(resp, headers[i], headers[i + 1]);
+	http_set_reply(req, status, resp);
+	return sse;
+}
+
+int
+http_stream_write(struct http_sse *sse, const void *data, size_t len)
+{
+	if (sse->ending)
+		return -EPIPE;
+	if (buf_append(&sse->queue, data, len) < 0)
+		return -ENOBUFS;
+	http_sse_wake(sse);
+	return 0;
+}
+
+size_t
+http_stream_queued(struct http_sse *sse)
+{
+	return sse->queue.len;
+}
+
+void
+http_stream_on_drain(struct http_sse *sse, http_sse_close_cb cb)
+{
+	sse->on_drain = cb;
 }
 
 /* Wake the stream's connection if its reader is waiting. */

@@ -55,6 +55,9 @@ const char *http_req_method(struct http_req *req);
 const char *http_req_path(struct http_req *req);
 const char *http_req_header(struct http_req *req, const char *name);
 const char *http_req_query(struct http_req *req, const char *name);
+/* The query string, re-encoded, "?a=b&..." or "" (new string); the
+ * parameter named skip (if any) is left out. */
+char *http_req_query_string(struct http_req *req, const char *skip);
 const char *http_req_body(struct http_req *req, size_t *len);
 struct MHD_Connection *http_req_conn(struct http_req *req);
 /* Is origin same-origin with the Host header or an allowed origin? */
@@ -84,6 +87,21 @@ struct http_sse *http_sse_start(struct http_req *req, size_t queue_limit,
 /* Queue one event; -ENOBUFS ends the stream (the client must reconnect). */
 int http_sse_send(struct http_sse *sse, const char *event, const char *data);
 void http_sse_end(struct http_sse *sse);
+
+/*
+ * A plain streamed response (a proxied body): status and headers
+ * (name, value, ..., NULL) now, bytes as they come, http_sse_end() to
+ * finish. A write past queue_limit fails with -ENOBUFS; the caller stops
+ * reading its source while http_stream_queued() is high and resumes in
+ * the drain callback (the queue fell below half its limit).
+ */
+struct http_sse *http_stream_start(struct http_req *req, unsigned status,
+				   const char *const *headers,
+				   size_t queue_limit,
+				   http_sse_close_cb on_close, void *data);
+int http_stream_write(struct http_sse *sse, const void *data, size_t len);
+size_t http_stream_queued(struct http_sse *sse);
+void http_stream_on_drain(struct http_sse *sse, http_sse_close_cb cb);
 
 const char *http_reason(unsigned status);
 

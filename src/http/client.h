@@ -1,0 +1,76 @@
+/*
+ * client.h: a small HTTP/1.0 client over a unix socket, inside the loop.
+ *
+ * The server reaches each task's agent runtime (and the apps the runtime
+ * forwards) through unix sockets in the task's run directory. Requests are
+ * HTTP/1.0 with Connection: close, so a response body is every byte until
+ * the peer closes: no chunked decoding, and a streamed body (SSE, a
+ * proxied page) arrives as it is written. The head is limited to 64 KiB.
+ */
+#ifndef TASKBOX_HTTP_CLIENT_H
+#define TASKBOX_HTTP_CLIENT_H
+
+#include <jansson.h>
+
+struct ev_loop;
+struct hclient;
+
+struct hclient_header {
+	char *name;
+	char *value;
+};
+
+struct hclient_cb {
+	/* The status line and headers arrived. */
+	void (*head)(struct hclient *c, int status,
+		     const struct hclient_header *h, size_t n, void *data);
+	/* Some body bytes. */
+	void (*body)(struct hclient *c, const char *buf, size_t len,
+		     void *data);
+	/* The exchange ended: 0 at a clean end, else -errno. */
+	void (*done)(struct hclient *c, int err, void *data);
+};
+
+/*
+ * Send method path (with headers as name, value, ..., NULL and an optional
+ * body) to the unix socket at sock_path. Callbacks come from the loop,
+ * never from inside this call. Returns NULL with *cause set when the
+ * socket cannot be reached at all.
+ */
+struct hclient *hclient_start(struct ev_loop *loop, const char *sock_path,
+			      const char *method, const char *path,
+			      const char *const *headers, const void *body,
+			      size_t len, const struct hclient_cb *cb,
+			      void *data, char **cause);
+/* Stop or resume reading the response (backpressure). */
+void hclient_pause(struct hclient *c, bool paused);
+/* Cancel (no more callbacks) or release after done. */
+void hclient_free(struct hclient *c);
+
+/* A finished JSON exchange: status, the parsed body (NULL if none or not
+ * JSON; borrowed), err as in done. */
+typedef void (*hclient_json_cb)(int status, json_t *reply, int err,
+				void *data);
+/* Send an optional JSON body, collect up to 8 MiB of reply, parse it. */
+struct hclient *hclient_json(struct ev_loop *loop, const char *sock_path,
+			     const char *method, const char *path, json_t *body,
+			     hclient_json_cb cb, void *data);
+
+/* Incremental parser of a text/event-stream. */
+struct sse_parser {
+	char *line;
+	size_t len, cap;
+	char *event;
+	char *data;
+	size_t data_len;
+	void (*on_event)(const char *event, const char *data, void *cbdata);
+	void *cbdata;
+};
+void sse_parser_init(struct sse_parser *p,
+		     void (*on_event)(const char *, const char *, void *),
+		     void *cbdata);
+/* Feed bytes; -EMSGSIZE when a line or an event is over 4 MiB. */
+int sse_parser_feed(struct sse_parser *p, const char *buf, size_t len);
+void sse_parser_release(struct sse_parser *p);
+
+#endif

@@ -1,0 +1,585 @@
+/*
+ * api-tasks.c: /api/v2/tasks, in the shapes of Coder's Tasks API.
+ *
+ * Visibility: a task is visible to its owner and to admins; to anyone
+ * else it does not exist (404, never 403, so names do not leak). Creating
+ * a task for another user needs an admin. Task names are unique per owner
+ * (case-insensitive) among tasks not deleted; without a name one is made
+ * from the prompt.
+ */
+#include "common.h"
+
+#include <sodium.h>
+
+#include "core/log.h"
+#include "core/text.h"
+#include "http/http.h"
+#include "server.h"
+#include "store/store.h"
+
+#define TASK_INPUT_MAX	  (32 * 1024)
+#define TASK_NAME_MAX	  32
+#define TASK_DISPLAY_MAX  64
+#define TASK_BODY_LIMIT	  (256 * 1024)
+
+/* The number of characters in UTF-8 s. */
+static size_t
+utf8_chars(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++)
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			n++;
+	return n;
+}
+
+/* Is name a valid task name: [a-z0-9-], 1-32, no leading/trailing '-'? */
+static bool
+task_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > TASK_NAME_MAX || name[0] == '-' || name[n - 1] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '-'))
+			return false;
+	}
+	return true;
+}
+
+/* A task name from the prompt's first words (new string). */
+static char *
+task_name_from_prompt(const char *prompt)
+{
+	char out[TASK_NAME_MAX + 1];
+	size_t n = 0, words = 0;
+	bool dash = false;
+
+	for (const char *p = prompt; *p != '\0' && words < 5; p++) {
+		char c = *p;
+
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+			if (dash && n > 0) {
+				if (n + 1 >= 24)
+					break;
+				out[n++] = '-';
+				words++;
+			}
+			dash = false;
+			if (n + 1 >= 24)
+				break;
+			out[n++] = c;
+		} else {
+			dash = true;
+		}
+	}
+	out[n] = '\0';
+	return n > 0 ? xstrdup(out) : xstrdup("task");
+}
+
+/* The first line of the prompt, cut to 64 characters (new string). */
+static char *
+task_display_from_prompt(const char *prompt)
+{
+	size_t n = 0, chars = 0;
+
+	while (prompt[n] != '\0' && prompt[n] != '\n' &&
+	       chars < TASK_DISPLAY_MAX) {
+		if (((unsigned char)prompt[n] & 0xc0) != 0x80)
+			chars++;
+		n++;
+	}
+	while (((unsigned char)prompt[n] & 0xc0) == 0x80)
+		n--; /* stopped inside a character: drop it */
+	return xstrndup(prompt, n);
+}
+
+/* Find the visible task {user}/{task} or reply 404; new reference. */
+static struct task *
+task_lookup(struct http_req *req, const json_t *caller, const char *user_ref,
+	    const char *task_ref)
+{
+	json_t *owner = auth_lookup_user(caller, user_ref), *row = NULL;
+	struct task *t = NULL;
+
+	if (owner == NULL ||
+	    (!json_equal(json_object_get(owner, "id"),
+			 json_object_get(caller, "id")) &&
+	     !auth_is_admin(caller)))
+		goto out;
+	row = store_row(srv->store,
+			"SELECT id FROM tasks WHERE owner_id = ? AND "
+			"deleted_at IS NULL AND (id = ? OR lower(name) = "
+			"lower(?))",
+			"sss",
+			json_string_value(json_object_get(owner, "id")),
+			task_ref, task_ref);
+	if (row != NULL)
+		t = task_find_id(json_string_value(json_object_get(row, "id")));
+out:
+	if (t == NULL)
+		http_reply_problem(req, 404, "no task '%s/%s'", user_ref,
+				   task_ref);
+	json_decref(owner);
+	json_decref(row);
+	return t;
+}
+
+/* Check the create body's parameters against the template's. */
+static bool
+task_check_parameters(struct http_req *req, json_t *spec, json_t *given,
+		      json_t **out)
+{
+	json_t *params = json_object_get(spec, "parameters"), *p, *v;
+	const char *k;
+	size_t i;
+
+	*out = json_object();
+	if (given != NULL && !json_is_object(given)) {
+		http_reply_invalid(req, "body.parameters", given,
+				   "parameters must be an object of name to "
+				   "value");
+		return false;
+	}
+	json_object_foreach(given, k, v)
+	{
+		bool known = false;
+
+		json_array_foreach(params, i, p)
+			if (strcmp(json_string_value(json_object_get(p, "name")),
+				   k) == 0)
+				known = true;
+		if (!known || strcmp(k, "AI Prompt") == 0) {
+			http_reply_invalid(req, "body.parameters", v,
+					   known ? "'AI Prompt' comes from "
+						   "'input'"
+						 : "the template has no "
+						   "parameter '%s'",
+					   k);
+			return false;
+		}
+		if (!json_is_string(v) && !json_is_number(v) &&
+		    !json_is_boolean(v)) {
+			http_reply_invalid(req, "body.parameters", v,
+					   "parameter '%s' must be a string, "
+					   "number or boolean",
+					   k);
+			return false;
+		}
+		json_object_set(*out, k, v);
+	}
+	json_array_foreach(params, i, p)
+	{
+		const char *name = json_string_value(json_object_get(p, "name"));
+
+		if (strcmp(name, "AI Prompt") == 0 ||
+		    json_object_get(*out, name) != NULL)
+			continue;
+		if (json_object_get(p, "default") != NULL &&
+		    !json_is_null(json_object_get(p, "default")))
+			json_object_set(*out, name,
+					json_object_get(p, "default"));
+		else if (json_is_true(json_object_get(p, "required"))) {
+			http_reply_invalid(req, "body.parameters", NULL,
+					   "parameter '%s' is required", name);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* POST /api/v2/tasks/{user} */
+static void
+api_tasks_create(struct http_req *req, json_t *caller, const char *user_ref)
+{
+	uint64_t accepted = now_ms();
+	json_t *owner = NULL, *body = NULL, *tmplrow = NULL, *version = NULL;
+	json_t *module = NULL, *params = NULL, *row = NULL;
+	const char *input, *tref, *name, *display, *module_name;
+	char *gen_name = NULL, *gen_display = NULL, *ptext = NULL;
+	char id[37];
+	struct task *t;
+	int r = -EEXIST;
+
+	owner = auth_lookup_user(caller, user_ref);
+	if (owner == NULL) {
+		http_reply_problem(req, 404, "no user '%s'", user_ref);
+		goto out;
+	}
+	if (!json_equal(json_object_get(owner, "id"),
+			json_object_get(caller, "id")) &&
+	    !auth_is_admin(caller)) {
+		http_reply_problem(req, 403,
+				   "only admins can create tasks for other "
+				   "users");
+		goto out;
+	}
+	if ((body = http_req_json(req)) == NULL)
+		goto out;
+	input = json_string_value(json_object_get(body, "input"));
+	if (input == NULL || str_is_blank(input)) {
+		http_reply_invalid(req, "body.input",
+				   json_object_get(body, "input"),
+				   "input (the prompt) must be a non-empty "
+				   "string");
+		goto out;
+	}
+	if (strlen(input) > TASK_INPUT_MAX) {
+		http_reply_invalid(req, "body.input", NULL,
+				   "input is %zu bytes; the limit is %d",
+				   strlen(input), TASK_INPUT_MAX);
+		goto out;
+	}
+	if (json_object_get(body, "template_version_id") != NULL) {
+		const char *vid = json_string_value(
+			json_object_get(body, "template_version_id"));
+
+		version = vid ? catalog_version_get(vid) : NULL;
+		if (version == NULL) {
+			http_reply_invalid(
+				req, "body.template_version_id",
+				json_object_get(body, "template_version_id"),
+				"no such template version");
+			goto out;
+		}
+	} else {
+		tref = json_object_get(body, "template") != NULL
+			       ? json_string_value(
+					 json_object_get(body, "template"))
+			       : server_default_template();
+		tmplrow = tref ? catalog_template_find(tref) : NULL;
+		if (tmplrow == NULL) {
+			http_reply_invalid(req, "body.template",
+					   json_object_get(body, "template"),
+					   "no template '%s' (taskbox template "
+					   "list)",
+					   tref ? tref : "");
+			goto out;
+		}
+		version = catalog_version_get(json_string_value(
+			json_object_get(tmplrow, "version_id")));
+	}
+	if (json_integer_value(json_object_get(version, "task_capable")) ==
+	    0) {
+		http_reply_problem(req, 400,
+				   "template '%s' is not a task template: %s",
+				   json_string_value(json_object_get(version,
+								     "name")),
+				   json_string_value(json_object_get(
+					   version, "task_reason")));
+		goto out;
+	}
+	if (!task_check_parameters(req, json_object_get(version, "spec_json"),
+				   json_object_get(body, "parameters"),
+				   &params))
+		goto out;
+	module_name = json_string_value(json_object_get(
+		json_object_get(json_object_get(version, "spec_json"), "agent"),
+		"module"));
+	module = module_name ? catalog_module_spec(module_name) : NULL;
+	if (module == NULL) {
+		http_reply_problem(req, 400,
+				   "template '%s' uses agent module '%s', "
+				   "which does not exist (taskbox module "
+				   "list)",
+				   json_string_value(json_object_get(version,
+								     "name")),
+				   module_name ? module_name : "");
+		goto out;
+	}
+	name = json_string_value(json_object_get(body, "name"));
+	if (json_object_get(body, "name") != NULL &&
+	    (name == NULL || !task_name_valid(name))) {
+		http_reply_invalid(req, "body.name",
+				   json_object_get(body, "name"),
+				   "name must be 1-32 characters of a-z, 0-9 "
+				   "and '-', not starting or ending with '-'");
+		goto out;
+	}
+	display = json_string_value(json_object_get(body, "display_name"));
+	if (json_object_get(body, "display_name") != NULL &&
+	    (display == NULL || utf8_chars(display) > TASK_DISPLAY_MAX)) {
+		http_reply_invalid(req, "body.display_name",
+				   json_object_get(body, "display_name"),
+				   "display_name must be a string of at most "
+				   "%d characters",
+				   TASK_DISPLAY_MAX);
+		goto out;
+	}
+	if (display == NULL || *display == '\0')
+		display = gen_display = task_display_from_prompt(input);
+	if (name == NULL)
+		name = gen_name = task_name_from_prompt(input);
+	ptext = json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS);
+	store_uuid(id);
+	for (int attempt = 0; attempt < 6 && r == -EEXIST; attempt++) {
+		if (attempt > 0) {
+			char *n;
+
+			if (gen_name == NULL)
+				break; /* a given name clashed */
+			n = xasprintf("%.*s-%04x", 27, gen_name,
+				      randombytes_uniform(0x10000));
+			free(gen_name);
+			name = gen_name = n;
+		}
+		r = store_exec(
+			srv->store,
+			"INSERT INTO tasks (id, seq, owner_id, name, "
+			"display_name, template_version_id, parameters, prompt, "
+			"status, workspace_status, agent_type, created_at, "
+			"updated_at) VALUES (?, (SELECT COALESCE(MAX(seq), 0) "
+			"+ 1 FROM tasks), ?, ?, ?, ?, ?, ?, 'pending', "
+			"'pending', ?, ?, ?)",
+			"ssssssssii", id,
+			json_string_value(json_object_get(owner, "id")), name,
+			display,
+			json_string_value(json_object_get(version,
+							  "version_id")),
+			ptext, input,
+			json_string_value(json_object_get(module, "agent_type"))
+				?: "custom",
+			(int64_t)wall_ms(), (int64_t)wall_ms());
+	}
+	if (r == -EEXIST) {
+		http_reply_problem(req, 409,
+				   "%s already has a task named '%s'; pick "
+				   "another name or delete that task",
+				   json_string_value(json_object_get(owner,
+								     "username")),
+				   name);
+		goto out;
+	}
+	if (r < 0) {
+		http_reply_problem(req, 500, "cannot store the task");
+		goto out;
+	}
+	row = store_row(srv->store,
+			"SELECT t.*, u.username AS owner_name FROM tasks t "
+			"JOIN users u ON u.id = t.owner_id WHERE t.id = ?",
+			"s", id);
+	log_info("task %s/%s created from template %s", 
+		 json_string_value(json_object_get(owner, "username")), name,
+		 json_string_value(json_object_get(version, "name")));
+	t = task_start(row, version, module, accepted);
+	http_reply_json(req, 201, task_json(t));
+out:
+	free(gen_name);
+	free(gen_display);
+	free(ptext);
+	json_decref(owner);
+	json_decref(body);
+	json_decref(tmplrow);
+	json_decref(version);
+	json_decref(module);
+	json_decref(params);
+	json_decref(row);
+}
+
+/* Take the next term of q ("key:value" or key:"quoted value"). */
+static const char *
+q_next(const char *p, char *key, size_t ksz, char *val, size_t vsz)
+{
+	size_t n = 0;
+
+	while (*p == ' ')
+		p++;
+	if (*p == '\0')
+		return NULL;
+	while (*p != '\0' && *p != ':' && *p != ' ' && n + 1 < ksz)
+		key[n++] = *p++;
+	key[n] = '\0';
+	n = 0;
+	if (*p == ':')
+		p++;
+	if (*p == '"') {
+		for (p++; *p != '\0' && *p != '"' && n + 1 < vsz; p++)
+			val[n++] = *p;
+		if (*p == '"')
+			p++;
+	} else {
+		while (*p != '\0' && *p != ' ' && n + 1 < vsz)
+			val[n++] = *p++;
+	}
+	val[n] = '\0';
+	while (*p != '\0' && *p != ' ')
+		p++;
+	return p;
+}
+
+/* GET /api/v2/tasks */
+static void
+api_tasks_list(struct http_req *req, json_t *caller)
+{
+	const char *q = http_req_query(req, "q");
+	char key[32], val[128];
+	const char *owner_filter = NULL, *status_filter = NULL;
+	char *owner_ref = NULL, *status_ref = NULL;
+	json_t *owner = NULL, *rows = NULL, *out, *row;
+	size_t i;
+
+	for (const char *p = q ? q : ""; p != NULL;) {
+		p = q_next(p, key, sizeof key, val, sizeof val);
+		if (p == NULL)
+			break;
+		if (strcmp(key, "owner") == 0) {
+			free(owner_ref);
+			owner_ref = xstrdup(val);
+		} else if (strcmp(key, "status") == 0) {
+			free(status_ref);
+			status_ref = xstrdup(val);
+		} else if (strcmp(key, "organization") == 0) {
+			continue; /* one organization here */
+		} else {
+			http_reply_invalid(req, "query.q", NULL,
+					   "unknown filter '%s': use "
+					   "owner:<user|me> and status:<status>",
+					   key);
+			goto out;
+		}
+	}
+	if (owner_ref != NULL) {
+		owner = auth_lookup_user(caller, owner_ref);
+		owner_filter = owner ? json_string_value(json_object_get(owner,
+									 "id"))
+				     : "";
+	}
+	if (!auth_is_admin(caller)) {
+		if (owner_filter != NULL &&
+		    strcmp(owner_filter, json_string_value(json_object_get(
+						 caller, "id"))) != 0)
+			owner_filter = ""; /* nothing of others is visible */
+		else
+			owner_filter = json_string_value(
+				json_object_get(caller, "id"));
+	}
+	status_filter = status_ref;
+	rows = store_rows(srv->store, NULL,
+			  "SELECT t.*, u.username AS owner_name FROM tasks t "
+			  "JOIN users u ON u.id = t.owner_id WHERE "
+			  "t.deleted_at IS NULL AND (? IS NULL OR t.owner_id = "
+			  "?) ORDER BY t.created_at DESC, t.seq DESC",
+			  "ss", owner_filter, owner_filter);
+	out = json_array();
+	json_array_foreach(rows, i, row)
+	{
+		struct task *t = task_find_id(
+			json_string_value(json_object_get(row, "id")));
+		json_t *j = t ? task_json(t) : task_json_row(row);
+
+		if (status_filter != NULL &&
+		    strcmp(json_string_value(json_object_get(j, "status")),
+			   status_filter) != 0) {
+			json_decref(j);
+			continue;
+		}
+		json_array_append_new(out, j);
+	}
+	http_reply_json(req, 200,
+			json_pack("{s:o, s:I}", "tasks", out, "count",
+				  (json_int_t)json_array_size(out)));
+out:
+	free(owner_ref);
+	free(status_ref);
+	json_decref(owner);
+	json_decref(rows);
+}
+
+/* Everything under /api/v2/tasks/ */
+static void
+api_tasks_prefix(struct http_req *req, void *data UNUSED)
+{
+	const char *method = http_req_method(req);
+	char *rest = xstrdup(http_req_path(req) + strlen("/api/v2/tasks/"));
+	char *parts[4] = {0};
+	size_t n = 0;
+	json_t *caller = auth_user(req), *body = NULL;
+	struct task *t;
+
+	if (caller == NULL) {
+		free(rest);
+		return;
+	}
+	for (char *save = NULL, *p = strtok_r(rest, "/", &save);
+	     p != NULL && n < ARRAY_SIZE(parts);
+	     p = strtok_r(NULL, "/", &save))
+		parts[n++] = p;
+	if (n == 1 && strcmp(method, "POST") == 0) {
+		api_tasks_create(req, caller, parts[0]);
+		goto out;
+	}
+	if (n < 2 || n > 3) {
+		http_reply_problem(req, 404, "no such endpoint: '%s'",
+				   http_req_path(req));
+		goto out;
+	}
+	if ((t = task_lookup(req, caller, parts[0], parts[1])) == NULL)
+		goto out;
+	if (n == 2 && strcmp(method, "GET") == 0) {
+		http_reply_json(req, 200, task_json(t));
+	} else if (n == 2 && strcmp(method, "DELETE") == 0) {
+		task_delete_reply(t, req);
+	} else if (n == 3 && strcmp(parts[2], "send") == 0 &&
+		   strcmp(method, "POST") == 0) {
+		const char *input;
+
+		if ((body = http_req_json(req)) == NULL)
+			goto out;
+		input = json_string_value(json_object_get(body, "input"));
+		if (input == NULL || *input == '\0' ||
+		    strlen(input) > TASK_INPUT_MAX) {
+			http_reply_invalid(req, "body.input",
+					   json_object_get(body, "input"),
+					   "input must be a non-empty string "
+					   "of at most %d bytes",
+					   TASK_INPUT_MAX);
+			goto out;
+		}
+		task_send(t, req, input);
+	} else if (n == 3 && strcmp(parts[2], "logs") == 0 &&
+		   strcmp(method, "GET") == 0) {
+		task_logs(t, req);
+	} else if (n == 3 && strcmp(parts[2], "events") == 0 &&
+		   strcmp(method, "GET") == 0) {
+		task_events(t, req);
+	} else {
+		http_reply_problem(req, n == 3 ? 404 : 405,
+				   "%s is not supported on '%s'", method,
+				   http_req_path(req));
+	}
+out:
+	json_decref(body);
+	json_decref(caller);
+	free(rest);
+}
+
+static void
+api_tasks_root(struct http_req *req, void *data UNUSED)
+{
+	json_t *caller = auth_user(req);
+
+	if (caller == NULL)
+		return;
+	api_tasks_list(req, caller);
+	json_decref(caller);
+}
+
+void
+api_tasks_register(struct http_server *http)
+{
+	http_server_route(http, "GET", "/api/v2/tasks", 0, 0, api_tasks_root,
+			  NULL);
+	http_server_route(http, "GET", "/api/v2/tasks/", HTTP_ROUTE_PREFIX, 0,
+			  api_tasks_prefix, NULL);
+	http_server_route(http, "POST", "/api/v2/tasks/", HTTP_ROUTE_PREFIX,
+			  TASK_BODY_LIMIT, api_tasks_prefix, NULL);
+	http_server_route(http, "DELETE", "/api/v2/tasks/", HTTP_ROUTE_PREFIX,
+			  0, api_tasks_prefix, NULL);
+}

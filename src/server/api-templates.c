@@ -1,0 +1,225 @@
+/*
+ * api-templates.c: /api/v2/templates and /api/v2/modules.
+ *
+ * A push takes the YAML as the body (application/yaml, text/yaml,
+ * text/plain) or as {"yaml": "..."} (application/json). Validation errors
+ * are 422 with one entry per problem, each with line and column.
+ */
+#include "common.h"
+
+#include "http/http.h"
+#include "server.h"
+#include "store/store.h"
+
+#define YAML_BODY_LIMIT (1024 * 1024)
+
+/* The pushed YAML (new string) or NULL after replying. */
+static char *
+push_body(struct http_req *req, size_t *len)
+{
+	const char *ctype = http_req_header(req, "Content-Type");
+	const char *body = http_req_body(req, len);
+	json_t *j;
+	char *yaml;
+
+	if (ctype != NULL && strncmp(ctype, "application/json", 16) == 0) {
+		if ((j = http_req_json(req)) == NULL)
+			return NULL;
+		if (!json_is_string(json_object_get(j, "yaml"))) {
+			http_reply_invalid(req, "body.yaml", NULL,
+					   "expected {\"yaml\": \"...\"} or a "
+					   "YAML body with Content-Type "
+					   "application/yaml");
+			json_decref(j);
+			return NULL;
+		}
+		*len = json_string_length(json_object_get(j, "yaml"));
+		yaml = xstrndup(json_string_value(json_object_get(j, "yaml")),
+				*len);
+		json_decref(j);
+		return yaml;
+	}
+	if (*len == 0) {
+		http_reply_invalid(req, "body", NULL,
+				   "the body is empty; send the YAML");
+		return NULL;
+	}
+	return xstrndup(body, *len);
+}
+
+/* Reply 422 with the validation errors (taken). */
+static void
+push_invalid(struct http_req *req, const char *what, json_t *errors)
+{
+	json_t *first = json_array_get(errors, 0);
+	size_t n = json_array_size(errors);
+	json_t *p;
+	char *s;
+
+	p = json_pack("{s:s, s:s, s:i, s:o}", "type", "about:blank", "title",
+		      "Unprocessable Entity", "status", 422, "errors", errors);
+	json_object_set_new(
+		p, "detail",
+		json_sprintf("%s is invalid (%zu problem%s); line %lld, column "
+			     "%lld: %s",
+			     what, n, n == 1 ? "" : "s",
+			     (long long)json_integer_value(
+				     json_object_get(first, "line")),
+			     (long long)json_integer_value(
+				     json_object_get(first, "column")),
+			     json_string_value(json_object_get(first,
+							       "message"))
+				     ?: "?"));
+	s = json_dumps(p, JSON_COMPACT);
+	http_reply(req, 422, "application/problem+json", s, strlen(s));
+	free(s);
+	json_decref(p);
+}
+
+static void
+api_templates_push(struct http_req *req, void *data UNUSED)
+{
+	json_t *user = auth_user(req), *errors = NULL, *out;
+	size_t len;
+	char *yaml;
+
+	if (user == NULL)
+		return;
+	if ((yaml = push_body(req, &len)) != NULL) {
+		out = catalog_template_push(
+			yaml, len,
+			json_string_value(json_object_get(user, "id")), false,
+			&errors);
+		if (out != NULL)
+			http_reply_json(req, 201, out);
+		else
+			push_invalid(req, "the template", errors);
+		free(yaml);
+	}
+	json_decref(user);
+}
+
+static void
+api_templates_list(struct http_req *req, void *data UNUSED)
+{
+	json_t *user = auth_user(req), *rows, *out, *row;
+	size_t i;
+
+	if (user == NULL)
+		return;
+	rows = store_rows(
+		srv->store, NULL,
+		"SELECT t.id, t.name, t.builtin, t.created_at, v.id AS "
+		"version_id, v.version, v.spec, v.task_capable, v.task_reason "
+		"FROM templates t JOIN template_versions v ON v.id = "
+		"t.active_version_id ORDER BY t.name",
+		"");
+	out = json_array();
+	json_array_foreach(rows, i, row)
+		json_array_append_new(out, catalog_template_json(row));
+	http_reply_json(req, 200,
+			json_pack("{s:o, s:I}", "templates", out, "count",
+				  (json_int_t)json_array_size(out)));
+	json_decref(rows);
+	json_decref(user);
+}
+
+static void
+api_templates_get(struct http_req *req, void *data UNUSED)
+{
+	const char *name = http_req_path(req) + strlen("/api/v2/templates/");
+	json_t *user = auth_user(req), *row, *out;
+
+	if (user == NULL)
+		return;
+	row = catalog_template_find(name);
+	if (row == NULL) {
+		http_reply_problem(req, 404, "no template '%s'", name);
+	} else {
+		out = catalog_template_json(row);
+		json_object_set(out, "yaml", json_object_get(row, "yaml"));
+		http_reply_json(req, 200, out);
+	}
+	json_decref(row);
+	json_decref(user);
+}
+
+static void
+api_modules_push(struct http_req *req, void *data UNUSED)
+{
+	json_t *user = auth_user(req), *errors = NULL, *out;
+	size_t len;
+	char *yaml;
+
+	if (user == NULL)
+		return;
+	if ((yaml = push_body(req, &len)) != NULL) {
+		out = catalog_module_push(
+			yaml, len,
+			json_string_value(json_object_get(user, "id")), false,
+			auth_is_admin(user), &errors);
+		if (out != NULL)
+			http_reply_json(req, 201, out);
+		else
+			push_invalid(req, "the module", errors);
+		free(yaml);
+	}
+	json_decref(user);
+}
+
+static void
+api_modules_list(struct http_req *req, void *data UNUSED)
+{
+	json_t *user = auth_user(req), *rows, *out, *row;
+	size_t i;
+
+	if (user == NULL)
+		return;
+	rows = store_rows(srv->store, NULL,
+			  "SELECT name, spec, builtin, updated_at FROM modules "
+			  "ORDER BY name",
+			  "");
+	out = json_array();
+	json_array_foreach(rows, i, row)
+	{
+		json_t *spec = json_loads(
+			json_string_value(json_object_get(row, "spec")), 0,
+			NULL);
+
+		json_array_append_new(
+			out,
+			json_pack("{s:O, s:s, s:s, s:b}", "name",
+				  json_object_get(row, "name"), "display_name",
+				  json_string_value(json_object_get(
+					  spec, "display_name"))
+					  ?: "",
+				  "agent_type",
+				  json_string_value(json_object_get(
+					  spec, "agent_type"))
+					  ?: "custom",
+				  "builtin",
+				  json_integer_value(json_object_get(
+					  row, "builtin")) != 0));
+		json_decref(spec);
+	}
+	http_reply_json(req, 200,
+			json_pack("{s:o, s:I}", "modules", out, "count",
+				  (json_int_t)json_array_size(out)));
+	json_decref(rows);
+	json_decref(user);
+}
+
+void
+api_templates_register(struct http_server *http)
+{
+	http_server_route(http, "GET", "/api/v2/templates", 0, 0,
+			  api_templates_list, NULL);
+	http_server_route(http, "POST", "/api/v2/templates", 0,
+			  YAML_BODY_LIMIT, api_templates_push, NULL);
+	http_server_route(http, "GET", "/api/v2/templates/", HTTP_ROUTE_PREFIX,
+			  0, api_templates_get, NULL);
+	http_server_route(http, "GET", "/api/v2/modules", 0, 0,
+			  api_modules_list, NULL);
+	http_server_route(http, "POST", "/api/v2/modules", 0, YAML_BODY_LIMIT,
+			  api_modules_push, NULL);
+}

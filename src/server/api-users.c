@@ -1,0 +1,229 @@
+/*
+ * api-users.c: /api/v2/users and tokens.
+ *
+ * Admins create users (the reply carries the new user's first token,
+ * shown once); anyone makes more tokens for themselves, admins for
+ * anyone. Usernames are 1-32 of [a-z0-9-], not starting with '-'.
+ */
+#include "common.h"
+
+#include "core/text.h"
+#include "http/http.h"
+#include "server.h"
+#include "store/store.h"
+
+/* The public JSON of a users row (new reference). */
+static json_t *
+user_json(const json_t *row)
+{
+	char stamp[32];
+
+	time_rfc3339((uint64_t)json_integer_value(
+			     json_object_get(row, "created_at")),
+		     stamp);
+	return json_pack("{s:O, s:O, s:O, s:s}", "id", json_object_get(row, "id"),
+			 "username", json_object_get(row, "username"), "role",
+			 json_object_get(row, "role"), "created_at", stamp);
+}
+
+/* Is name a valid username? */
+static bool
+user_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > 32 || name[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '-'))
+			return false;
+	}
+	return strcmp(name, "me") != 0;
+}
+
+static void
+api_buildinfo(struct http_req *req, void *data UNUSED)
+{
+	http_reply_json(req, 200,
+			json_pack("{s:s}", "version", TASKBOX_VERSION));
+}
+
+static void
+api_users_me(struct http_req *req, void *data UNUSED)
+{
+	json_t *user = auth_user(req);
+
+	if (user == NULL)
+		return;
+	http_reply_json(req, 200, user_json(user));
+	json_decref(user);
+}
+
+static void
+api_users_list(struct http_req *req, void *data UNUSED)
+{
+	json_t *user = auth_user(req), *rows, *out;
+	size_t i;
+	json_t *row;
+
+	if (user == NULL)
+		return;
+	if (!auth_is_admin(user)) {
+		http_reply_problem(req, 403, "only admins can list users");
+		goto out;
+	}
+	rows = store_rows(srv->store, NULL,
+			  "SELECT * FROM users ORDER BY username", "");
+	out = json_array();
+	json_array_foreach(rows, i, row)
+		json_array_append_new(out, user_json(row));
+	http_reply_json(req, 200,
+			json_pack("{s:o, s:I}", "users", out, "count",
+				  (json_int_t)json_array_size(out)));
+	json_decref(rows);
+out:
+	json_decref(user);
+}
+
+static void
+api_users_create(struct http_req *req, void *data UNUSED)
+{
+	json_t *user = auth_user(req), *body = NULL, *row, *out;
+	const char *name, *role = "member";
+	char id[37];
+	char *token;
+	int r;
+
+	if (user == NULL)
+		return;
+	if (!auth_is_admin(user)) {
+		http_reply_problem(req, 403, "only admins can create users");
+		goto out;
+	}
+	if ((body = http_req_json(req)) == NULL)
+		goto out;
+	name = json_string_value(json_object_get(body, "username"));
+	if (name == NULL || !user_name_valid(name)) {
+		http_reply_invalid(req, "body.username",
+				   json_object_get(body, "username"),
+				   "username must be 1-32 characters of "
+				   "a-z, 0-9 and '-', not starting with '-'");
+		goto out;
+	}
+	if (json_object_get(body, "role") != NULL) {
+		role = json_string_value(json_object_get(body, "role"));
+		if (role == NULL ||
+		    (strcmp(role, "admin") != 0 && strcmp(role, "member") != 0)) {
+			http_reply_invalid(req, "body.role",
+					   json_object_get(body, "role"),
+					   "role must be 'admin' or 'member'");
+			goto out;
+		}
+	}
+	store_uuid(id);
+	r = store_exec(srv->store,
+		       "INSERT INTO users (id, username, role, created_at) "
+		       "VALUES (?, ?, ?, ?)",
+		       "sssi", id, name, role, (int64_t)wall_ms());
+	if (r == -EEXIST) {
+		http_reply_problem(req, 409, "user '%s' already exists", name);
+		goto out;
+	}
+	if (r < 0) {
+		http_reply_problem(req, 500, "cannot store the user");
+		goto out;
+	}
+	token = auth_token_create(id, "initial", NULL);
+	row = store_row(srv->store, "SELECT * FROM users WHERE id = ?", "s",
+			id);
+	out = user_json(row);
+	json_object_set_new(out, "token", json_string(token));
+	http_reply_json(req, 201, out);
+	json_decref(row);
+	free(token);
+out:
+	json_decref(body);
+	json_decref(user);
+}
+
+/* POST /api/v2/users/{user}/tokens */
+static void
+api_users_prefix(struct http_req *req, void *data UNUSED)
+{
+	const char *rest = http_req_path(req) + strlen("/api/v2/users/");
+	const char *slash = strchr(rest, '/');
+	json_t *user = auth_user(req), *body = NULL, *target = NULL, *row;
+	char *ref = NULL, *token;
+	const char *name = "cli";
+	size_t len;
+
+	if (user == NULL)
+		return;
+	if (slash == NULL || strcmp(slash, "/tokens") != 0) {
+		http_reply_problem(req, 404, "no such endpoint: '%s'",
+				   http_req_path(req));
+		goto out;
+	}
+	ref = xstrndup(rest, (size_t)(slash - rest));
+	target = auth_lookup_user(user, ref);
+	if (target == NULL) {
+		http_reply_problem(req, 404, "no user '%s'", ref);
+		goto out;
+	}
+	if (!json_equal(json_object_get(target, "id"),
+			json_object_get(user, "id")) &&
+	    !auth_is_admin(user)) {
+		http_reply_problem(req, 403,
+				   "only admins can make tokens for others");
+		goto out;
+	}
+	http_req_body(req, &len);
+	body = len == 0 ? json_object() : http_req_json(req);
+	if (body == NULL)
+		goto out;
+	if (json_object_get(body, "name") != NULL) {
+		name = json_string_value(json_object_get(body, "name"));
+		if (name == NULL || strlen(name) == 0 || strlen(name) > 64 ||
+		    !utf8_valid(name, strlen(name))) {
+			http_reply_invalid(req, "body.name",
+					   json_object_get(body, "name"),
+					   "name must be a string of 1-64 "
+					   "characters");
+			goto out;
+		}
+	}
+	token = auth_token_create(json_string_value(json_object_get(target,
+								    "id")),
+				  name, &row);
+	if (token == NULL) {
+		http_reply_problem(req, 500, "cannot store the token");
+		goto out;
+	}
+	json_object_set_new(row, "token", json_string(token));
+	json_object_set(row, "user", json_object_get(target, "username"));
+	http_reply_json(req, 201, row);
+	free(token);
+out:
+	free(ref);
+	json_decref(target);
+	json_decref(body);
+	json_decref(user);
+}
+
+void
+api_users_register(struct http_server *http)
+{
+	http_server_route(http, "GET", "/api/v2/buildinfo", 0, 0,
+			  api_buildinfo, NULL);
+	http_server_route(http, "GET", "/api/v2/users/me", 0, 0,
+			  api_users_me, NULL);
+	http_server_route(http, "GET", "/api/v2/users", 0, 0, api_users_list,
+			  NULL);
+	http_server_route(http, "POST", "/api/v2/users", 0, 4096,
+			  api_users_create, NULL);
+	http_server_route(http, "POST", "/api/v2/users/", HTTP_ROUTE_PREFIX,
+			  4096, api_users_prefix, NULL);
+}

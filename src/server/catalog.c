@@ -1,0 +1,312 @@
+/*
+ * catalog.c: templates and agent modules in the store.
+ *
+ * A template push validates the YAML (template.c) and stores it as a new
+ * version when it differs from the active one; the version keeps the YAML
+ * as written and the normalized spec the tasks run from. Modules are kept
+ * by name (latest wins). The built-in modules/ and templates/ files are
+ * compiled into the binary and imported at every start, so a new user has
+ * templates for every agent without importing anything.
+ */
+#include "common.h"
+
+#include "core/assets.h"
+#include "core/log.h"
+#include "core/text.h"
+#include "server.h"
+#include "server/module.h"
+#include "server/template.h"
+#include "store/store.h"
+
+json_t *
+catalog_template_json(const json_t *row)
+{
+	json_t *spec = json_loads(
+		json_string_value(json_object_get(row, "spec")), 0, NULL);
+	char stamp[32];
+	json_t *out;
+
+	time_rfc3339((uint64_t)json_integer_value(
+			     json_object_get(row, "created_at")),
+		     stamp);
+	out = json_pack(
+		"{s:O, s:O, s:s, s:s, s:O, s:O, s:b, s:O, s:b, s:s}", "id",
+		json_object_get(row, "id"), "name", json_object_get(row, "name"),
+		"display_name",
+		json_string_value(json_object_get(spec, "display_name"))
+			?: json_string_value(json_object_get(row, "name")),
+		"description",
+		json_string_value(json_object_get(spec, "description")) ?: "",
+		"version", json_object_get(row, "version"), "version_id",
+		json_object_get(row, "version_id"), "task_capable",
+		json_integer_value(json_object_get(row, "task_capable")) != 0,
+		"task_reason", json_object_get(row, "task_reason"), "builtin",
+		json_integer_value(json_object_get(row, "builtin")) != 0,
+		"created_at", stamp);
+	json_decref(spec);
+	return out;
+}
+
+#define CATALOG_TEMPLATE_SELECT                                               \
+	"SELECT t.id, t.name, t.builtin, t.created_at, v.id AS version_id, " \
+	"v.version, v.yaml, v.spec, v.task_capable, v.task_reason "           \
+	"FROM templates t JOIN template_versions v ON "                      \
+	"v.id = t.active_version_id "
+
+json_t *
+catalog_template_find(const char *ref)
+{
+	return store_row(srv->store,
+			 CATALOG_TEMPLATE_SELECT "WHERE t.name = ? OR t.id = ?",
+			 "ss", ref, ref);
+}
+
+json_t *
+catalog_version_get(const char *version_id)
+{
+	json_t *row = store_row(
+		srv->store,
+		"SELECT v.id AS version_id, v.version, v.spec, v.task_capable, "
+		"v.task_reason, t.id, t.name, t.builtin, t.created_at FROM "
+		"template_versions v JOIN templates t ON t.id = v.template_id "
+		"WHERE v.id = ?",
+		"s", version_id);
+
+	if (row != NULL)
+		json_object_set_new(
+			row, "spec_json",
+			json_loads(json_string_value(
+					   json_object_get(row, "spec")),
+				   0, NULL));
+	return row;
+}
+
+json_t *
+catalog_template_push(const char *yaml, size_t len, const char *created_by,
+		      bool builtin, json_t **errors)
+{
+	json_t *spec = template_parse(yaml, len, errors);
+	json_t *cur = NULL, *out = NULL;
+	const char *name;
+	char *text = NULL, *yaml_copy = NULL;
+	char vid[37], tid[37];
+	int64_t now = (int64_t)wall_ms();
+	int r = -EIO;
+
+	if (spec == NULL)
+		return NULL;
+	name = json_string_value(json_object_get(spec, "name"));
+	text = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
+	yaml_copy = xstrndup(yaml, len);
+	cur = catalog_template_find(name);
+	if (cur != NULL &&
+	    strcmp(json_string_value(json_object_get(cur, "yaml")),
+		   yaml_copy) == 0) {
+		out = catalog_template_json(cur);
+		goto out;
+	}
+	if (store_begin(srv->store) < 0)
+		goto out;
+	if (cur == NULL) {
+		store_uuid(tid);
+		r = store_exec(srv->store,
+			       "INSERT INTO templates (id, name, builtin, "
+			       "created_at) VALUES (?, ?, ?, ?)",
+			       "ssIi", tid, name, builtin ? 1 : 0, now);
+	} else {
+		snprintf(tid, sizeof tid, "%s",
+			 json_string_value(json_object_get(cur, "id")));
+		r = 0;
+	}
+	store_uuid(vid);
+	if (r == 0)
+		r = store_exec(
+			srv->store,
+			"INSERT INTO template_versions (id, template_id, "
+			"version, yaml, spec, task_capable, task_reason, "
+			"created_by, created_at) VALUES (?, ?, (SELECT "
+			"COALESCE(MAX(version), 0) + 1 FROM template_versions "
+			"WHERE template_id = ?), ?, ?, ?, ?, ?, ?)",
+			"sssssIssi", vid, tid, tid, yaml_copy, text,
+			json_is_true(json_object_get(spec, "task_capable")) ? 1
+									    : 0,
+			json_string_value(json_object_get(spec, "task_reason"))
+				?: "",
+			created_by, now);
+	if (r == 0)
+		r = store_exec(srv->store,
+			       "UPDATE templates SET active_version_id = ?, "
+			       "builtin = ? WHERE id = ?",
+			       "sIs", vid, builtin ? 1 : 0, tid);
+	if (r == 0)
+		r = store_commit(srv->store);
+	if (r < 0) {
+		store_rollback(srv->store);
+		goto out;
+	}
+	json_decref(cur);
+	cur = catalog_template_find(name);
+	out = cur ? catalog_template_json(cur) : NULL;
+out:
+	if (out == NULL && *errors == NULL)
+		*errors = json_pack("[{s:s}]", "message",
+				    "cannot store the template");
+	json_decref(cur);
+	json_decref(spec);
+	free(text);
+	free(yaml_copy);
+	return out;
+}
+
+/* Public JSON of a modules row (new reference). */
+static json_t *
+catalog_module_json(const json_t *row)
+{
+	json_t *spec = json_loads(
+		json_string_value(json_object_get(row, "spec")), 0, NULL);
+	char stamp[32];
+	json_t *out;
+
+	time_rfc3339((uint64_t)json_integer_value(
+			     json_object_get(row, "updated_at")),
+		     stamp);
+	out = json_pack("{s:O, s:s, s:s, s:b, s:s}", "name",
+			json_object_get(row, "name"), "display_name",
+			json_string_value(json_object_get(spec,
+							  "display_name"))
+				?: json_string_value(json_object_get(row,
+								     "name")),
+			"agent_type",
+			json_string_value(json_object_get(spec, "agent_type"))
+				?: "custom",
+			"builtin",
+			json_integer_value(json_object_get(row, "builtin")) != 0,
+			"updated_at", stamp);
+	json_decref(spec);
+	return out;
+}
+
+json_t *
+catalog_module_push(const char *yaml, size_t len, const char *created_by,
+		    bool builtin, bool may_replace, json_t **errors)
+{
+	json_t *spec = module_parse(yaml, len, errors);
+	json_t *cur, *out = NULL;
+	const char *name;
+	char *text, *yaml_copy;
+	int64_t now = (int64_t)wall_ms();
+	int r;
+
+	if (spec == NULL)
+		return NULL;
+	name = json_string_value(json_object_get(spec, "name"));
+	cur = store_row(srv->store, "SELECT * FROM modules WHERE name = ?",
+			"s", name);
+	if (cur != NULL && !may_replace &&
+	    (json_integer_value(json_object_get(cur, "builtin")) != 0 ||
+	     created_by == NULL ||
+	     strcmp(json_string_value(json_object_get(cur, "created_by"))
+				?: "",
+			created_by) != 0)) {
+		*errors = json_pack("[{s:s, s:s}]", "message",
+				    "a module with this name exists and "
+				    "belongs to someone else; only admins can "
+				    "replace it",
+				    "location", "name");
+		json_decref(cur);
+		json_decref(spec);
+		return NULL;
+	}
+	json_decref(cur);
+	text = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
+	yaml_copy = xstrndup(yaml, len);
+	r = store_exec(srv->store,
+		       "INSERT INTO modules (name, yaml, spec, builtin, "
+		       "created_by, created_at, updated_at) VALUES (?, ?, ?, "
+		       "?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET yaml = "
+		       "excluded.yaml, spec = excluded.spec, builtin = "
+		       "excluded.builtin, created_by = excluded.created_by, "
+		       "updated_at = excluded.updated_at WHERE modules.yaml <> "
+		       "excluded.yaml",
+		       "sssIsii", name, yaml_copy, text, builtin ? 1 : 0,
+		       created_by, now, now);
+	if (r == 0) {
+		cur = store_row(srv->store,
+				"SELECT * FROM modules WHERE name = ?", "s",
+				name);
+		out = catalog_module_json(cur);
+		json_decref(cur);
+	} else {
+		*errors = json_pack("[{s:s}]", "message",
+				    "cannot store the module");
+	}
+	free(text);
+	free(yaml_copy);
+	json_decref(spec);
+	return out;
+}
+
+json_t *
+catalog_module_spec(const char *name)
+{
+	json_t *row = store_row(srv->store,
+				"SELECT spec FROM modules WHERE name = ?", "s",
+				name);
+	json_t *spec = NULL;
+
+	if (row != NULL)
+		spec = json_loads(json_string_value(json_object_get(row,
+								    "spec")),
+				  0, NULL);
+	json_decref(row);
+	return spec;
+}
+
+/* Log the errors of a built-in file (a bug in the tree). */
+static void
+catalog_log_errors(const char *name, json_t *errors)
+{
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(errors, i, e)
+		log_error("%s:%lld:%lld: %s", name,
+			  (long long)json_integer_value(json_object_get(e,
+									"line")),
+			  (long long)json_integer_value(
+				  json_object_get(e, "column")),
+			  json_string_value(json_object_get(e, "message")));
+}
+
+int
+catalog_import_builtins(char **cause)
+{
+	/* modules first: templates name them */
+	static const char *const dirs[] = {"modules/", "templates/"};
+
+	for (size_t d = 0; d < ARRAY_SIZE(dirs); d++) {
+		for (const struct asset *a = assets; a->name != NULL; a++) {
+			json_t *errors = NULL, *out;
+
+			if (!str_starts_with(a->name, dirs[d]))
+				continue;
+			if (d == 0)
+				out = catalog_module_push((const char *)a->data,
+							  a->len, NULL, true,
+							  true, &errors);
+			else
+				out = catalog_template_push(
+					(const char *)a->data, a->len, NULL,
+					true, &errors);
+			if (out == NULL) {
+				catalog_log_errors(a->name, errors);
+				json_decref(errors);
+				*cause = xasprintf("built-in '%s' is invalid",
+						   a->name);
+				return -EINVAL;
+			}
+			json_decref(out);
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,286 @@
+/*
+ * proxy.c: /@{user}/{task}/apps/{slug}/... to the workspace.
+ *
+ * "chat" is the agent runtime (AgentAPI endpoints and the chat UI, which
+ * the runtime serves under --chat-base-path so its links stay inside this
+ * prefix); any other slug is a template app the runtime forwards from a
+ * unix socket to its port inside the sandbox. A request is authenticated
+ * like the API (a browser may arrive with ?access_token= and then gets a
+ * cookie scoped to the task's path), sent as HTTP/1.0 over the socket,
+ * and the response streamed back as it comes (SSE included) with
+ * backpressure: reading from the workspace pauses while more than
+ * 1 MiB waits for the browser.
+ */
+#include "common.h"
+
+#include "core/log.h"
+#include "http/client.h"
+#include "http/http.h"
+#include "server.h"
+
+#define PROXY_BODY_LIMIT  (16 * 1024 * 1024)
+#define PROXY_QUEUE	  (4 * 1024 * 1024)
+#define PROXY_HIGH_WATER  (1024 * 1024)
+
+struct proxy {
+	struct http_req *req;
+	struct http_sse *stream;
+	struct hclient *client;
+	char *prefix; /* /@user/task/apps/slug */
+	char *cookie; /* Set-Cookie to add, or NULL */
+};
+
+/* Request headers passed on to the workspace. */
+static const char *const proxy_pass_request[] = {
+	"Content-Type", "Accept",	     "Accept-Language",
+	"Last-Event-ID", "If-None-Match", "If-Modified-Since",
+	"User-Agent",	 "Range",
+};
+
+/* Response headers passed back to the browser. */
+static const char *const proxy_pass_response[] = {
+	"Content-Type",	 "Cache-Control", "ETag",	   "Last-Modified",
+	"Content-Disposition", "Content-Range", "Accept-Ranges", "Expires",
+	"Pragma",	 "X-Accel-Buffering",
+};
+
+static void
+proxy_free(struct proxy *p)
+{
+	free(p->prefix);
+	free(p->cookie);
+	free(p);
+}
+
+static void
+proxy_stream_closed(struct http_sse *sse UNUSED, void *data)
+{
+	struct proxy *p = data;
+
+	/* the browser went away or the response ended */
+	if (p->client != NULL)
+		hclient_free(p->client);
+	proxy_free(p);
+}
+
+static void
+proxy_stream_drained(struct http_sse *sse UNUSED, void *data)
+{
+	struct proxy *p = data;
+
+	if (p->client != NULL)
+		hclient_pause(p->client, false);
+}
+
+static void
+proxy_head(struct hclient *c UNUSED, int status,
+	   const struct hclient_header *h, size_t n, void *data)
+{
+	struct proxy *p = data;
+	const char **out = xcalloc(2 * (n + 2) + 1, sizeof *out);
+	char *location = NULL;
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < ARRAY_SIZE(proxy_pass_response); j++) {
+			if (strcasecmp(h[i].name, proxy_pass_response[j]) != 0)
+				continue;
+			out[k++] = proxy_pass_response[j];
+			out[k++] = h[i].value;
+		}
+		if (strcasecmp(h[i].name, "Location") == 0) {
+			/* a path inside the app stays inside the prefix */
+			const char *v = h[i].value;
+
+			location = v[0] == '/' && !str_starts_with(v, p->prefix)
+					   ? xasprintf("%s%s", p->prefix, v)
+					   : xstrdup(v);
+			out[k++] = "Location";
+			out[k++] = location;
+		}
+	}
+	if (p->cookie != NULL) {
+		out[k++] = "Set-Cookie";
+		out[k++] = p->cookie;
+	}
+	out[k] = NULL;
+	p->stream = http_stream_start(p->req, (unsigned)status, out,
+				      PROXY_QUEUE, proxy_stream_closed, p);
+	http_stream_on_drain(p->stream, proxy_stream_drained);
+	free(location);
+	free(out);
+}
+
+static void
+proxy_body(struct hclient *c, const char *buf, size_t len, void *data)
+{
+	struct proxy *p = data;
+
+	if (http_stream_write(p->stream, buf, len) < 0) {
+		/* the browser is gone or hopelessly behind */
+		hclient_free(c);
+		p->client = NULL;
+		http_sse_end(p->stream);
+		return;
+	}
+	if (http_stream_queued(p->stream) > PROXY_HIGH_WATER)
+		hclient_pause(c, true);
+}
+
+static void
+proxy_done(struct hclient *c UNUSED, int err, void *data)
+{
+	struct proxy *p = data;
+
+	p->client = NULL;
+	if (p->stream != NULL) {
+		http_sse_end(p->stream); /* proxy_stream_closed frees p */
+		return;
+	}
+	http_reply_problem(p->req, 502,
+			   "the workspace app did not answer: %s",
+			   err < 0 ? strerror(-err) : "no response");
+	proxy_free(p);
+}
+
+/* Collect the request headers to pass on (name, value, ..., NULL). */
+static const char **
+proxy_request_headers(struct http_req *req)
+{
+	const char **out = xcalloc(2 * ARRAY_SIZE(proxy_pass_request) + 1,
+				   sizeof *out);
+	size_t k = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(proxy_pass_request); i++) {
+		const char *v = http_req_header(req, proxy_pass_request[i]);
+
+		if (v != NULL) {
+			out[k++] = proxy_pass_request[i];
+			out[k++] = v;
+		}
+	}
+	out[k] = NULL;
+	return out;
+}
+
+static void
+proxy_handle(struct http_req *req, void *data UNUSED)
+{
+	static const struct hclient_cb cbs = {
+		.head = proxy_head,
+		.body = proxy_body,
+		.done = proxy_done,
+	};
+	const char *path = http_req_path(req);
+	char *copy = xstrdup(path + 2); /* after "/@" */
+	char *user, *task, *apps, *slug, *rest, *save = NULL;
+	char *sock = NULL, *upstream = NULL, *query = NULL, *cause = NULL;
+	const char **hdrs = NULL;
+	const char *body;
+	size_t len;
+	json_t *caller = auth_user(req);
+	struct task *t = NULL;
+	struct proxy *p;
+
+	if (caller == NULL)
+		goto out;
+	user = strtok_r(copy, "/", &save);
+	task = strtok_r(NULL, "/", &save);
+	apps = strtok_r(NULL, "/", &save);
+	slug = strtok_r(NULL, "/", &save);
+	if (user == NULL || task == NULL || apps == NULL || slug == NULL ||
+	    strcmp(apps, "apps") != 0) {
+		http_reply_problem(req, 404,
+				   "app URLs look like "
+				   "/@USER/TASK/apps/SLUG/...");
+		goto out;
+	}
+	rest = save && *save ? save : "";
+	{
+		json_t *owner = auth_lookup_user(caller, user);
+
+		if (owner != NULL &&
+		    (json_equal(json_object_get(owner, "id"),
+				json_object_get(caller, "id")) ||
+		     auth_is_admin(caller)))
+			t = task_find_named(
+				json_string_value(json_object_get(owner, "id")),
+				task);
+		json_decref(owner);
+	}
+	if (t == NULL) {
+		http_reply_problem(req, 404, "no task '%s/%s'", user, task);
+		goto out;
+	}
+	if (strcmp(slug, "chat") == 0) {
+		const char *s = task_runtime_socket(t);
+
+		sock = s ? xstrdup(s) : NULL;
+		upstream = xasprintf("/%s", rest);
+	} else {
+		const char *base = task_app_base_path(t, slug);
+
+		sock = task_app_socket(t, slug);
+		upstream = xasprintf("%s%s%s", base,
+				     base[strlen(base) - 1] == '/' ? "" : "/",
+				     rest);
+	}
+	if (sock == NULL) {
+		if (strcmp(task_status(t), "active") == 0)
+			http_reply_problem(req, 404, "the task has no app '%s'",
+					   slug);
+		else
+			http_reply_problem(req, 503,
+					   "the task is not running (%s): its "
+					   "apps are unavailable",
+					   task_status(t));
+		goto out;
+	}
+	query = http_req_query_string(req, "access_token");
+	{
+		char *full = xasprintf("%s%s", upstream, query);
+
+		free(upstream);
+		upstream = full;
+	}
+	p = xcalloc(1, sizeof *p);
+	p->req = req;
+	p->prefix = xasprintf("/@%s/%s/apps/%s", user, task, slug);
+	if (http_req_query(req, "access_token") != NULL)
+		p->cookie = xasprintf("taskbox_session=%s; Path=/@%s/%s/; "
+				      "HttpOnly; SameSite=Strict",
+				      http_req_query(req, "access_token"),
+				      user, task);
+	hdrs = proxy_request_headers(req);
+	body = http_req_body(req, &len);
+	p->client = hclient_start(srv->loop, sock, http_req_method(req),
+				  upstream, hdrs, len ? body : NULL, len, &cbs,
+				  p, &cause);
+	if (p->client == NULL) {
+		log_debug("proxy: %s", cause);
+		http_reply_problem(req, 502, "the workspace app is not "
+					     "reachable yet");
+		proxy_free(p);
+		goto out;
+	}
+	http_req_defer(req);
+out:
+	free(hdrs);
+	free(cause);
+	free(query);
+	free(upstream);
+	free(sock);
+	free(copy);
+	json_decref(caller);
+}
+
+void
+proxy_register(struct http_server *http)
+{
+	static const char *const methods[] = {"GET", "POST", "PUT", "PATCH",
+					      "DELETE"};
+
+	for (size_t i = 0; i < ARRAY_SIZE(methods); i++)
+		http_server_route(http, methods[i], "/@", HTTP_ROUTE_PREFIX,
+				  PROXY_BODY_LIMIT, proxy_handle, NULL);
+}

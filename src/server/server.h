@@ -1,0 +1,121 @@
+/*
+ * server.h: the Tasks server's shared context and the pieces its files
+ * call in each other.
+ *
+ * One struct server per process, one loop thread. The API files
+ * (api-*.c) validate requests and shape replies; task.c owns the task
+ * lifecycle (workspace, runtime connection, status); proxy.c forwards
+ * /@user/task/apps/...; egress.c is the sandbox's only way out.
+ */
+#ifndef TASKBOX_SERVER_H
+#define TASKBOX_SERVER_H
+
+#include <jansson.h>
+#include <sys/types.h>
+
+struct ev_loop;
+struct http_server;
+struct http_req;
+struct store;
+struct task;
+
+struct server {
+	struct ev_loop *loop;
+	struct http_server *http;
+	struct store *store;
+	char *data_dir;	 /* absolute */
+	char *tasks_dir; /* data_dir/tasks */
+	char *exe;	 /* this binary, bound into every workspace */
+	char *tools_dir; /* agent installs (npm prefixes per module) */
+	char *llm_url;	 /* LLM pass-through upstream (http://host:port) */
+	char *llm_key;	 /* the provider key the pass-through adds */
+	char *listen;	 /* host:port as given */
+	uid_t task_uid_base; /* when root: task uid = base + seq % 50000 */
+	bool root;
+	bool stopping;
+	struct task *tasks; /* live tasks (not deleted) */
+};
+
+extern struct server *srv;
+
+/* The template used when a create request names none. */
+const char *server_default_template(void);
+
+/* ---- auth.c ---- */
+/* The caller's user row (borrowed until the request ends) or NULL after
+ * replying 401. */
+json_t *auth_user(struct http_req *req);
+bool auth_is_admin(const json_t *user);
+/* Make a new token for user_id: returns the secret (caller frees). */
+char *auth_token_create(const char *user_id, const char *name,
+			json_t **row);
+/* A user by name, id or "me" (relative to caller); new reference. */
+json_t *auth_lookup_user(const json_t *caller, const char *ref);
+
+/* ---- api-*.c: route registration ---- */
+void api_users_register(struct http_server *http);
+void api_templates_register(struct http_server *http);
+void api_tasks_register(struct http_server *http);
+void proxy_register(struct http_server *http);
+
+/* ---- catalog.c: templates and modules ---- */
+/* Import the built-in modules and templates (new versions when changed). */
+int catalog_import_builtins(char **cause);
+/* Store a template from YAML; 201-style row or NULL with *errors. */
+json_t *catalog_template_push(const char *yaml, size_t len,
+			      const char *created_by, bool builtin,
+			      json_t **errors);
+json_t *catalog_module_push(const char *yaml, size_t len,
+			    const char *created_by, bool builtin,
+			    bool may_replace, json_t **errors);
+/* Public JSON of a template row joined with its active version. */
+json_t *catalog_template_json(const json_t *row);
+/* The template row (with spec) by name or id; new reference or NULL. */
+json_t *catalog_template_find(const char *ref);
+/* A template version row (with spec parsed into "spec_json"). */
+json_t *catalog_version_get(const char *version_id);
+/* The module spec by name (new reference) or NULL. */
+json_t *catalog_module_spec(const char *name);
+
+/* ---- task.c ---- */
+struct task *task_find_id(const char *id);
+/* The live task of owner_id named (or with the id) ref, or NULL. */
+struct task *task_find_named(const char *owner_id, const char *ref);
+/* Create and start: row is the inserted tasks row (borrowed). */
+struct task *task_start(json_t *row, json_t *tmpl_spec, json_t *module_spec,
+			uint64_t accepted_ms);
+/* Public Task JSON (new reference). */
+json_t *task_json(struct task *t);
+/* Task JSON for a stored row whose task is not live. */
+json_t *task_json_row(const json_t *row);
+const char *task_status(struct task *t);
+const char *task_id(struct task *t);
+const char *task_owner_id(struct task *t);
+/* The runtime's unix socket (NULL unless the runtime listens). */
+const char *task_runtime_socket(struct task *t);
+/* The socket for app slug inside the workspace, or NULL. */
+char *task_app_socket(struct task *t, const char *slug);
+/* Stop everything and remove the workspace; the task is freed later. */
+void task_delete(struct task *t);
+/* DELETE: stop, remove, then reply 202 once the workspace is gone. */
+void task_delete_reply(struct task *t, struct http_req *req);
+/* The path part of an app's URL inside the workspace ("/" default). */
+const char *task_app_base_path(struct task *t, const char *slug);
+/* The task's name. */
+const char *task_name_of(struct task *t);
+/* Reply to GET .../logs, POST .../send, GET .../events. */
+void task_logs(struct task *t, struct http_req *req);
+void task_send(struct task *t, struct http_req *req, const char *input);
+void task_events(struct task *t, struct http_req *req);
+/* Load the stored tasks; those a previous server ran become errors. */
+void task_recover_all(void);
+void task_stop_all(void);
+
+/* ---- egress.c ---- */
+struct egress;
+/* Listen on run_dir/egress.sock and run_dir/llm.sock for one task. */
+struct egress *egress_new(const char *run_dir, json_t *allow,
+			  const char *task_name, char **cause);
+void egress_free(struct egress *e);
+
+#endif

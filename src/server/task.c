@@ -1,0 +1,1541 @@
+/*
+ * task.c: one task's lifecycle, from the accepted prompt to deletion.
+ *
+ * A live task is a small state machine driven by the loop:
+ *
+ *   pending --prepare--> (install) --launch--> initializing
+ *     initializing: the sandbox runs; the runtime inside reports its
+ *       phases over the ready pipe: "setup", "listening", "agent PID"
+ *     "listening" -> subscribe to the runtime's /events (status, messages)
+ *     "agent PID" -> active
+ *   the sandbox exits -> error (or unknown after a clean agent exit),
+ *     with the reason: setup failed, agent exited N, runtime died
+ *   delete -> kill everything (cgroup + pid namespace), wait for the
+ *     exit, remove the directories, soft-delete the row, reply 202
+ *
+ * status (pending, initializing, active, error, unknown) is stored; the
+ * agent's current_state lives in memory (the runtime is its source).
+ * Whatever happens, status changes are pushed to the task's SSE
+ * subscribers as "task" events, and the runtime's own events are passed
+ * through.
+ *
+ * Directories: DATA/tasks/ID/{home,run,log}; home is /home/agent inside
+ * (the workspace is home/workspace), run is /run/taskbox (sockets, state
+ * file, setup script and log), log keeps the sandbox's stderr.
+ */
+#include "common.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/ev.h"
+#include "core/log.h"
+#include "core/text.h"
+#include "http/client.h"
+#include "http/http.h"
+#include "server.h"
+#include "server/module.h"
+#include "store/store.h"
+#include "ws/ws.h"
+
+#define TASK_HOME	 "/home/agent"
+#define TASK_WORKDIR	 "/home/agent/workspace"
+#define TASK_RUN	 "/run/taskbox"
+#define TASK_BIN	 "/run/bin/taskbox"
+#define TASK_LLM_PORT	 4000
+#define TASK_PROXY_PORT	 3128
+#define TASK_SSE_QUEUE	 (4u << 20)
+#define TASK_MESSAGE_MAX 160
+
+enum task_phase {
+	PHASE_PENDING,
+	PHASE_INSTALL,
+	PHASE_LAUNCHED,
+	PHASE_SETUP,
+	PHASE_LISTENING,
+	PHASE_AGENT,
+	PHASE_EXITED,
+};
+
+struct task_sub {
+	struct http_sse *sse;
+	struct task *task;
+	struct task_sub *next;
+};
+
+struct task {
+	struct task *next;
+	int refs;
+	json_t *row;  /* the tasks row plus owner_name */
+	json_t *tmpl; /* normalized template spec */
+	json_t *version; /* template version row */
+	json_t *launch; /* module_render output */
+	char *dir, *run_dir, *home_dir;
+	char *runtime_sock;
+	char *status, *reason, *ws_status, *lifecycle;
+	json_t *state; /* current_state or NULL */
+	char *last_agent_message;
+	enum task_phase phase;
+	struct ws *ws;
+	struct egress *egress;
+	int ready_fd;
+	struct ev_io *ready_io;
+	struct buf ready_buf;
+	int runtime_exit; /* from "exit N", -1 unknown */
+	struct hclient *events;
+	struct sse_parser sse;
+	struct ev_timer retry;
+	int retries;
+	struct task_sub *subs;
+	uint64_t accepted_ms, ws_ms, agent_ms;
+	bool deleting;
+	struct http_req *delete_req;
+	uid_t uid;
+};
+
+static void task_set_status(struct task *t, const char *status,
+			    const char *reason);
+static void task_launch(struct task *t);
+static void task_broadcast(struct task *t);
+
+/* ---- small helpers -------------------------------------------------- */
+
+const char *
+task_id(struct task *t)
+{
+	return json_string_value(json_object_get(t->row, "id"));
+}
+
+const char *
+task_owner_id(struct task *t)
+{
+	return json_string_value(json_object_get(t->row, "owner_id"));
+}
+
+const char *
+task_status(struct task *t)
+{
+	return t->status;
+}
+
+const char *
+task_runtime_socket(struct task *t)
+{
+	return t->phase >= PHASE_LISTENING && t->phase < PHASE_EXITED
+		       ? t->runtime_sock
+		       : NULL;
+}
+
+/* The task's name. */
+static const char *
+task_name(struct task *t)
+{
+	return json_string_value(json_object_get(t->row, "name"));
+}
+
+const char *
+task_name_of(struct task *t)
+{
+	return task_name(t);
+}
+
+struct task *
+task_find_id(const char *id)
+{
+	for (struct task *t = srv->tasks; t != NULL; t = t->next)
+		if (strcmp(task_id(t), id) == 0)
+			return t;
+	return NULL;
+}
+
+struct task *
+task_find_named(const char *owner_id, const char *ref)
+{
+	for (struct task *t = srv->tasks; t != NULL; t = t->next)
+		if (!t->deleting && strcmp(task_owner_id(t), owner_id) == 0 &&
+		    (strcasecmp(task_name(t), ref) == 0 ||
+		     strcmp(task_id(t), ref) == 0))
+			return t;
+	return NULL;
+}
+
+/* Replace *slot with a copy of s. */
+static void
+set_str(char **slot, const char *s)
+{
+	char *copy = xstrdup(s ? s : "");
+
+	free(*slot);
+	*slot = copy;
+}
+
+/* Set current_state (message cut to 160 characters). */
+static void
+task_set_state(struct task *t, const char *state, const char *message)
+{
+	char stamp[32], cut[4 * TASK_MESSAGE_MAX + 1];
+	size_t n = 0, chars = 0;
+
+	/* first line only, at most 160 characters */
+	for (const char *p = message ? message : ""; *p != '\0' &&
+						     *p != '\n' &&
+						     chars < TASK_MESSAGE_MAX;
+	     p++) {
+		if (((unsigned char)*p & 0xc0) != 0x80)
+			chars++;
+		if (n + 1 < sizeof cut)
+			cut[n++] = *p;
+	}
+	while (n > 0 && ((unsigned char)cut[n - 1] & 0xc0) == 0xc0)
+		n--; /* never end inside a character */
+	cut[n] = '\0';
+	if (t->state != NULL &&
+	    strcmp(json_string_value(json_object_get(t->state, "state")),
+		   state) == 0 &&
+	    strcmp(json_string_value(json_object_get(t->state, "message")),
+		   cut) == 0)
+		return;
+	time_rfc3339(wall_ms(), stamp);
+	json_decref(t->state);
+	t->state = json_pack("{s:s, s:s, s:s, s:s}", "state", state, "message",
+			     cut, "uri", "", "timestamp", stamp);
+	task_broadcast(t);
+}
+
+/* ---- JSON ------------------------------------------------------------- */
+
+/* Fill the fields every Task JSON has from a stored row. */
+static json_t *
+task_json_base(const json_t *row, const json_t *version)
+{
+	char created[32], updated[32], *app_url;
+	const char *owner = json_string_value(json_object_get(row,
+							      "owner_name"));
+	const char *name = json_string_value(json_object_get(row, "name"));
+	json_t *spec = json_object_get(version, "spec_json");
+	json_t *apps = json_array(), *app;
+	size_t i;
+
+	time_rfc3339((uint64_t)json_integer_value(
+			     json_object_get(row, "created_at")),
+		     created);
+	time_rfc3339((uint64_t)json_integer_value(
+			     json_object_get(row, "updated_at")),
+		     updated);
+	app_url = xasprintf("/@%s/%s/apps/chat/", owner, name);
+	json_array_append_new(apps, json_pack("{s:s, s:s, s:s}", "slug",
+					      "chat", "display_name", "Chat",
+					      "url", app_url));
+	json_array_foreach(json_object_get(spec, "apps"), i, app)
+	{
+		char *url = xasprintf(
+			"/@%s/%s/apps/%s/", owner, name,
+			json_string_value(json_object_get(app, "slug")));
+
+		json_array_append_new(
+			apps,
+			json_pack("{s:O, s:s, s:s}", "slug",
+				  json_object_get(app, "slug"), "display_name",
+				  json_string_value(json_object_get(
+					  app, "display_name"))
+					  ?: json_string_value(json_object_get(
+						     app, "slug")),
+				  "url", url));
+		free(url);
+	}
+	json_t *j = json_pack(
+		"{s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:s, s:O, s:O, s:O, "
+		"s:O, s:O, s:O, s:O, s:O, s:s, s:o, s:s, s:s}",
+		"id", json_object_get(row, "id"), "name",
+		json_object_get(row, "name"), "display_name",
+		json_object_get(row, "display_name"), "owner_id",
+		json_object_get(row, "owner_id"), "owner_name",
+		json_object_get(row, "owner_name"), "template_id",
+		json_object_get(version, "id"), "template_name",
+		json_object_get(version, "name"), "template_display_name",
+		json_string_value(json_object_get(spec, "display_name"))
+			?: json_string_value(json_object_get(version, "name")),
+		"template_version_id", json_object_get(row,
+						       "template_version_id"),
+		"workspace_id", json_object_get(row, "id"), "workspace_name",
+		json_object_get(row, "name"), "initial_prompt",
+		json_object_get(row, "prompt"), "agent_type",
+		json_object_get(row, "agent_type"), "status",
+		json_object_get(row, "status"), "status_reason",
+		json_object_get(row, "status_reason"), "workspace_status",
+		json_object_get(row, "workspace_status"), "app_url", app_url,
+		"apps", apps, "created_at", created, "updated_at", updated);
+
+	free(app_url);
+	return j;
+}
+
+json_t *
+task_json_row(const json_t *row)
+{
+	json_t *version = catalog_version_get(json_string_value(
+		json_object_get(row, "template_version_id")));
+	json_t *j = task_json_base(row, version);
+
+	json_object_set_new(j, "workspace_agent_lifecycle",
+			    json_string("off"));
+	json_object_set_new(j, "current_state", json_null());
+	json_object_set_new(j, "startup", json_null());
+	json_decref(version);
+	return j;
+}
+
+json_t *
+task_json(struct task *t)
+{
+	json_t *j = task_json_base(t->row, t->version);
+
+	json_object_set_new(j, "status", json_string(t->status));
+	json_object_set_new(j, "status_reason", json_string(t->reason));
+	json_object_set_new(j, "workspace_status", json_string(t->ws_status));
+	json_object_set_new(j, "workspace_agent_lifecycle",
+			    json_string(t->lifecycle));
+	json_object_set_new(j, "current_state",
+			    t->state ? json_deep_copy(t->state) : json_null());
+	if (t->ws_ms != 0)
+		json_object_set_new(
+			j, "startup",
+			json_pack("{s:I, s:I?}", "workspace_ms",
+				  (json_int_t)(t->ws_ms - t->accepted_ms),
+				  "agent_ms",
+				  t->agent_ms ? json_integer((json_int_t)(
+							t->agent_ms -
+							t->accepted_ms))
+					      : json_null()));
+	else
+		json_object_set_new(j, "startup", json_null());
+	return j;
+}
+
+/* ---- subscribers ------------------------------------------------------ */
+
+/* Send event to every subscriber of t. */
+static void
+task_publish(struct task *t, const char *event, const char *data)
+{
+	for (struct task_sub *s = t->subs; s != NULL; s = s->next)
+		http_sse_send(s->sse, event, data);
+}
+
+/* Push the Task JSON to subscribers. */
+static void
+task_broadcast(struct task *t)
+{
+	json_t *j;
+	char *s;
+
+	if (t->subs == NULL)
+		return;
+	j = task_json(t);
+	s = json_dumps(j, JSON_COMPACT);
+	task_publish(t, "task", s);
+	free(s);
+	json_decref(j);
+}
+
+static void
+task_sub_closed(struct http_sse *sse UNUSED, void *data)
+{
+	struct task_sub *sub = data;
+	struct task_sub **pp;
+
+	if (sub->task != NULL) {
+		for (pp = &sub->task->subs; *pp != NULL; pp = &(*pp)->next) {
+			if (*pp == sub) {
+				*pp = sub->next;
+				break;
+			}
+		}
+	}
+	free(sub);
+}
+
+void
+task_events(struct task *t, struct http_req *req)
+{
+	struct task_sub *sub = xcalloc(1, sizeof *sub);
+	json_t *j = task_json(t);
+	char *s = json_dumps(j, JSON_COMPACT);
+
+	sub->task = t;
+	sub->sse = http_sse_start(req, TASK_SSE_QUEUE, task_sub_closed, sub);
+	sub->next = t->subs;
+	t->subs = sub;
+	http_sse_send(sub->sse, "task", s);
+	free(s);
+	json_decref(j);
+}
+
+/* ---- status ------------------------------------------------------------ */
+
+/* Store and publish a new status (and reason). */
+static void
+task_set_status(struct task *t, const char *status, const char *reason)
+{
+	if (strcmp(t->status, status) == 0 &&
+	    strcmp(t->reason, reason ? reason : "") == 0)
+		return;
+	set_str(&t->status, status);
+	set_str(&t->reason, reason);
+	if (strcmp(status, "error") == 0)
+		log_warn("task %s: error: %s", task_name(t), t->reason);
+	else
+		log_info("task %s: %s", task_name(t), status);
+	if (!t->deleting)
+		store_exec(srv->store,
+			   "UPDATE tasks SET status = ?, status_reason = ?, "
+			   "workspace_status = ?, updated_at = ? WHERE id = ?",
+			   "sssis", t->status, t->reason, t->ws_status,
+			   (int64_t)wall_ms(), task_id(t));
+	task_broadcast(t);
+}
+
+/* Fail the task with a reason built from fmt. */
+static void PRINTFLIKE(2, 3)
+task_fail(struct task *t, const char *fmt, ...)
+{
+	va_list ap;
+	char *reason;
+
+	va_start(ap, fmt);
+	reason = xvasprintf(fmt, ap);
+	va_end(ap);
+	set_str(&t->ws_status, "failed");
+	set_str(&t->lifecycle, "off");
+	task_set_state(t, "failure", reason);
+	task_set_status(t, "error", reason);
+	free(reason);
+}
+
+/* ---- the runtime's events ---------------------------------------------- */
+
+static void task_events_connect(struct task *t);
+
+/* Map the runtime's status payload onto current_state. */
+static void
+task_on_runtime_status(struct task *t, json_t *j)
+{
+	const char *state = json_string_value(json_object_get(j, "state"));
+	const char *status = json_string_value(json_object_get(j, "status"));
+	json_t *dialog = json_object_get(j, "dialog");
+
+	if (state == NULL)
+		state = status && strcmp(status, "stable") == 0 ? "idle"
+								 : "working";
+	if (strcmp(state, "waiting") == 0)
+		task_set_state(t, "waiting",
+			       json_string_value(json_object_get(dialog,
+								 "text"))
+				       ?: "Waiting for an answer");
+	else if (strcmp(state, "idle") == 0)
+		task_set_state(t, "idle",
+			       t->last_agent_message &&
+					       !str_is_blank(
+						       t->last_agent_message)
+				       ? str_trim(t->last_agent_message)
+				       : "Waiting for input");
+	else if (strcmp(state, "starting") == 0)
+		task_set_state(t, "working", "Agent is starting");
+	else if (strcmp(state, "working") == 0)
+		task_set_state(t, "working", "Working");
+}
+
+/* One SSE event from the runtime. */
+static void
+task_on_runtime_event(const char *event, const char *data, void *cbdata)
+{
+	struct task *t = cbdata;
+	json_t *j = json_loads(data, 0, NULL);
+
+	if (j == NULL)
+		return;
+	if (strcmp(event, "status_change") == 0) {
+		task_on_runtime_status(t, j);
+	} else if (strcmp(event, "message_update") == 0) {
+		const char *role = json_string_value(json_object_get(j,
+								     "role"));
+
+		if (role != NULL && strcmp(role, "agent") == 0)
+			set_str(&t->last_agent_message,
+				json_string_value(json_object_get(j,
+								  "message")));
+	}
+	task_publish(t, event, data);
+	json_decref(j);
+}
+
+static void
+task_events_body(struct hclient *c UNUSED, const char *buf, size_t len,
+		 void *data)
+{
+	struct task *t = data;
+
+	if (sse_parser_feed(&t->sse, buf, len) < 0) {
+		log_warn("task %s: runtime event over the size limit",
+			 task_name(t));
+		hclient_free(t->events);
+		t->events = NULL;
+		sse_parser_release(&t->sse);
+		ev_timer_start(srv->loop, &t->retry, now_ms() + 100);
+	}
+}
+
+static void
+task_events_done(struct hclient *c UNUSED, int err, void *data)
+{
+	struct task *t = data;
+
+	t->events = NULL;
+	sse_parser_release(&t->sse);
+	if (t->phase < PHASE_EXITED && !t->deleting) {
+		/* the runtime restarted its listener or is going away */
+		log_debug("task %s: runtime event stream ended (%d)",
+			  task_name(t), err);
+		ev_timer_start(srv->loop, &t->retry,
+			       now_ms() + (t->retries++ < 10 ? 50 : 1000));
+	}
+}
+
+/* Subscribe to the runtime's /events. */
+static void
+task_events_connect(struct task *t)
+{
+	static const struct hclient_cb cbs = {
+		.body = task_events_body,
+		.done = task_events_done,
+	};
+	static const char *const hdrs[] = {"Accept", "text/event-stream",
+					   NULL};
+	char *cause = NULL;
+
+	if (t->events != NULL || t->phase >= PHASE_EXITED || t->deleting)
+		return;
+	sse_parser_init(&t->sse, task_on_runtime_event, t);
+	t->events = hclient_start(srv->loop, t->runtime_sock, "GET",
+				  "/events", hdrs, NULL, 0, &cbs, t, &cause);
+	if (t->events == NULL) {
+		log_debug("task %s: %s", task_name(t), cause);
+		free(cause);
+		sse_parser_release(&t->sse);
+		ev_timer_start(srv->loop, &t->retry,
+			       now_ms() + (t->retries++ < 10 ? 50 : 1000));
+	}
+}
+
+static void
+task_on_retry(void *data)
+{
+	task_events_connect(data);
+}
+
+/* ---- the ready pipe ------------------------------------------------------ */
+
+/* One line from the runtime inside. */
+static void
+task_on_ready_line(struct task *t, const char *line)
+{
+	if (strcmp(line, "setup") == 0) {
+		t->phase = PHASE_SETUP;
+		task_set_state(t, "working", "Running setup script");
+	} else if (strcmp(line, "listening") == 0) {
+		t->phase = PHASE_LISTENING;
+		set_str(&t->lifecycle, "starting");
+		task_set_state(t, "working", "Starting agent");
+		task_events_connect(t);
+	} else if (str_starts_with(line, "agent ")) {
+		t->phase = PHASE_AGENT;
+		t->agent_ms = now_ms();
+		set_str(&t->lifecycle, "ready");
+		log_info("task %s: agent running %llu ms after the prompt "
+			 "was accepted",
+			 task_name(t),
+			 (unsigned long long)(t->agent_ms - t->accepted_ms));
+		task_set_status(t, "active", "");
+	} else if (str_starts_with(line, "exit ")) {
+		long v;
+
+		if (parse_long(line + 5, -1, 255, &v) == 0)
+			t->runtime_exit = (int)v;
+	}
+}
+
+static void
+task_on_ready(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
+{
+	struct task *t = data;
+	char buf[512];
+	ssize_t r = read(t->ready_fd, buf, sizeof buf);
+
+	if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (r <= 0) {
+		ev_io_del(t->ready_io);
+		t->ready_io = NULL;
+		close(t->ready_fd);
+		t->ready_fd = -1;
+		return;
+	}
+	if (buf_append(&t->ready_buf, buf, (size_t)r) < 0) {
+		buf_clear(&t->ready_buf);
+		return;
+	}
+	for (;;) {
+		char *nl = memchr(t->ready_buf.data, '\n', t->ready_buf.len);
+		char *line;
+
+		if (nl == NULL)
+			break;
+		line = xstrndup(t->ready_buf.data,
+				(size_t)(nl - t->ready_buf.data));
+		buf_consume(&t->ready_buf,
+			    (size_t)(nl - t->ready_buf.data) + 1);
+		task_on_ready_line(t, line);
+		free(line);
+	}
+}
+
+/* ---- workspace exit ------------------------------------------------------ */
+
+/* The last non-empty line of a file (new string) or NULL. */
+static char *
+file_last_line(const char *path)
+{
+	char buf[4096];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	off_t size;
+	ssize_t n;
+	char *end, *start;
+
+	if (fd < 0)
+		return NULL;
+	size = lseek(fd, 0, SEEK_END);
+	if (size > (off_t)sizeof buf - 1)
+		lseek(fd, size - (off_t)sizeof buf + 1, SEEK_SET);
+	else
+		lseek(fd, 0, SEEK_SET);
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	end = buf + n;
+	while (end > buf && (end[-1] == '\n' || end[-1] == '\r' ||
+			     end[-1] == ' '))
+		end--;
+	*end = '\0';
+	start = strrchr(buf, '\n');
+	start = start ? start + 1 : buf;
+	return *start ? utf8_sanitize(start) : NULL;
+}
+
+static void task_finish_delete(struct task *t);
+
+static void
+task_on_ws_exit(struct ws *ws UNUSED, int wstatus, void *data)
+{
+	struct task *t = data;
+	enum task_phase was = t->phase;
+	char *path, *last;
+
+	t->phase = PHASE_EXITED;
+	if (t->events != NULL) {
+		hclient_free(t->events);
+		t->events = NULL;
+		sse_parser_release(&t->sse);
+	}
+	ev_timer_stop(srv->loop, &t->retry);
+	if (t->deleting) {
+		task_finish_delete(t);
+		return;
+	}
+	set_str(&t->lifecycle, "off");
+	if (was <= PHASE_SETUP &&
+	    (t->runtime_exit == 3 ||
+	     (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 3))) {
+		path = xasprintf("%s/setup.log", t->run_dir);
+		last = file_last_line(path);
+		task_fail(t, "the setup script failed%s%s", last ? ": " : "",
+			  last ? last : "");
+		free(last);
+		free(path);
+		return;
+	}
+	if (was < PHASE_AGENT) {
+		path = xasprintf("%s/log", t->dir);
+		last = file_last_line(path);
+		task_fail(t, "the workspace stopped before the agent ran%s%s",
+			  last ? ": " : "", last ? last : "");
+		free(last);
+		free(path);
+		return;
+	}
+	if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) {
+		set_str(&t->ws_status, "stopped");
+		task_set_state(t, "complete", "The agent exited");
+		task_set_status(t, "unknown", "the agent exited with status 0");
+	} else if (WIFEXITED(wstatus)) {
+		task_fail(t, "the agent exited with status %d",
+			  WEXITSTATUS(wstatus));
+	} else {
+		task_fail(t, "the workspace was killed by signal %d",
+			  WTERMSIG(wstatus));
+	}
+}
+
+/* ---- deletion --------------------------------------------------------- */
+
+/* Remove a directory tree in a child process (never blocks the loop). */
+static void
+task_remove_tree(const char *dir)
+{
+	char *argv[] = {"rm", "-rf", "--one-file-system", (char *)dir, NULL};
+	pid_t pid;
+
+	if (posix_spawnp(&pid, "rm", NULL, NULL, argv, environ) != 0)
+		log_warn("cannot remove '%s': %s", dir, strerror(errno));
+	/* reaped by the SIGCHLD handler in server.c */
+}
+
+/* Drop t from the live list and free it. */
+static void
+task_free(struct task *t)
+{
+	struct task **pp;
+
+	for (pp = &srv->tasks; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == t) {
+			*pp = t->next;
+			break;
+		}
+	}
+	for (struct task_sub *s = t->subs; s != NULL; s = s->next) {
+		s->task = NULL;
+		http_sse_end(s->sse);
+	}
+	if (t->events != NULL)
+		hclient_free(t->events);
+	sse_parser_release(&t->sse);
+	ev_timer_stop(srv->loop, &t->retry);
+	if (t->ready_io != NULL)
+		ev_io_del(t->ready_io);
+	if (t->ready_fd >= 0)
+		close(t->ready_fd);
+	buf_release(&t->ready_buf);
+	if (t->ws != NULL)
+		ws_free(t->ws);
+	egress_free(t->egress);
+	json_decref(t->row);
+	json_decref(t->tmpl);
+	json_decref(t->version);
+	json_decref(t->launch);
+	json_decref(t->state);
+	free(t->dir);
+	free(t->run_dir);
+	free(t->home_dir);
+	free(t->runtime_sock);
+	free(t->status);
+	free(t->reason);
+	free(t->ws_status);
+	free(t->lifecycle);
+	free(t->last_agent_message);
+	free(t);
+}
+
+/* The workspace is gone: remove files, answer the DELETE, free. */
+static void
+task_finish_delete(struct task *t)
+{
+	task_remove_tree(t->dir);
+	set_str(&t->ws_status, "deleted");
+	task_broadcast(t);
+	if (t->delete_req != NULL)
+		http_reply(t->delete_req, 202, NULL, "", 0);
+	log_info("task %s deleted", task_name(t));
+	task_free(t);
+}
+
+void
+task_delete(struct task *t)
+{
+	t->deleting = true;
+	store_exec(srv->store,
+		   "UPDATE tasks SET deleted_at = ?, workspace_status = "
+		   "'deleted' WHERE id = ?",
+		   "is", (int64_t)wall_ms(), task_id(t));
+	set_str(&t->ws_status, "stopping");
+	egress_free(t->egress);
+	t->egress = NULL;
+	if (t->ws != NULL && t->phase != PHASE_EXITED) {
+		ws_kill(t->ws); /* task_on_ws_exit finishes */
+		return;
+	}
+	task_finish_delete(t);
+}
+
+void
+task_delete_reply(struct task *t, struct http_req *req)
+{
+	if (t->deleting) {
+		http_reply_problem(req, 409, "the task is being deleted");
+		return;
+	}
+	t->delete_req = req;
+	http_req_defer(req);
+	task_delete(t);
+}
+
+/* ---- launching ------------------------------------------------------------ */
+
+/* mkdir -p for one level with mode, chowned to the task uid. */
+static int
+task_mkdir(struct task *t, const char *path, mode_t mode)
+{
+	if (mkdir(path, mode) < 0 && errno != EEXIST)
+		return -errno;
+	if (chmod(path, mode) < 0)
+		return -errno;
+	if (srv->root && t->uid != 0 && lchown(path, t->uid, t->uid) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Create every parent directory of rel under base (task-owned). */
+static int
+task_mkdirs(struct task *t, const char *base, const char *rel)
+{
+	char *path = xasprintf("%s/%s", base, rel);
+	int r = 0;
+
+	for (char *p = path + strlen(base) + 1; (p = strchr(p, '/')) != NULL;
+	     p++) {
+		*p = '\0';
+		r = task_mkdir(t, path, 0755);
+		*p = '/';
+		if (r < 0)
+			break;
+	}
+	free(path);
+	return r;
+}
+
+/* Write a file owned by the task; 0 or -errno. */
+static int
+task_write_file(struct task *t, const char *path, const char *content,
+		mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+		      mode);
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write_all(fd, content, strlen(content)) < 0)
+		r = -errno;
+	if (r == 0 && srv->root && t->uid != 0 && fchown(fd, t->uid, t->uid) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+/* Lay out the task's directories and seed the home. */
+static int
+task_prepare_dirs(struct task *t, char **cause)
+{
+	json_t *files = json_object_get(t->launch, "files"), *f;
+	char *work = xasprintf("%s/workspace", t->home_dir);
+	size_t i;
+	int r;
+
+	if ((r = task_mkdir(t, t->dir, 0700)) < 0 ||
+	    (r = task_mkdir(t, t->home_dir, 0700)) < 0 ||
+	    (r = task_mkdir(t, work, 0755)) < 0 ||
+	    (r = task_mkdir(t, t->run_dir, 0700)) < 0) {
+		*cause = xasprintf("cannot create the workspace directories "
+				   "under '%s': %s",
+				   t->dir, strerror(-r));
+		free(work);
+		return r;
+	}
+	free(work);
+	json_array_foreach(files, i, f)
+	{
+		const char *rel = json_string_value(json_object_get(f, "path"));
+		const char *content =
+			json_string_value(json_object_get(f, "content"));
+		json_int_t mode = json_integer_value(json_object_get(f, "mode"));
+		char *path;
+
+		if (rel == NULL || content == NULL || rel[0] == '/' ||
+		    strstr(rel, "..") != NULL)
+			continue;
+		task_mkdirs(t, t->home_dir, rel);
+		path = xasprintf("%s/%s", t->home_dir, rel);
+		r = task_write_file(t, path, content,
+				    mode ? (mode_t)mode : 0644);
+		if (r < 0) {
+			*cause = xasprintf("cannot seed '%s': %s", path,
+					   strerror(-r));
+			free(path);
+			return r;
+		}
+		free(path);
+	}
+	const char *setup = json_string_value(json_object_get(
+		json_object_get(t->tmpl, "workspace"), "setup"));
+
+	if (setup != NULL && *setup != '\0') {
+		char *path = xasprintf("%s/setup.sh", t->run_dir);
+
+		r = task_write_file(t, path, setup, 0700);
+		free(path);
+		if (r < 0) {
+			*cause = xasprintf("cannot write the setup script: %s",
+					   strerror(-r));
+			return r;
+		}
+	}
+	return 0;
+}
+
+/* A strv builder. */
+struct strv {
+	char **v;
+	size_t n;
+};
+
+static void PRINTFLIKE(2, 3)
+strv_addf(struct strv *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	s->v = xreallocarray(s->v, s->n + 2, sizeof *s->v);
+	va_start(ap, fmt);
+	s->v[s->n++] = xvasprintf(fmt, ap);
+	va_end(ap);
+	s->v[s->n] = NULL;
+}
+
+static void
+strv_free(struct strv *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+}
+
+/* The port of an app URL http://127.0.0.1:PORT/... or 0. */
+static long
+app_port(const char *url)
+{
+	const char *p = strstr(url, "://");
+	const char *colon;
+	char digits[8];
+	size_t n = 0;
+	long v;
+
+	if (p == NULL || (colon = strchr(p + 3, ':')) == NULL)
+		return 0;
+	for (colon++; *colon >= '0' && *colon <= '9' && n < 6; colon++)
+		digits[n++] = *colon;
+	digits[n] = '\0';
+	return parse_long(digits, 1, 65535, &v) == 0 ? v : 0;
+}
+
+/* Build argv and env for the sandbox and start it. */
+static void
+task_launch(struct task *t)
+{
+	struct strv argv = {0}, env = {0};
+	json_t *ws_spec = json_object_get(t->tmpl, "workspace");
+	json_t *limits = json_object_get(ws_spec, "limits");
+	json_t *v, *app;
+	const char *k;
+	const char *owner = json_string_value(json_object_get(t->row,
+							      "owner_name"));
+	struct ws_mount mounts[3];
+	const char *hide[1] = {srv->data_dir};
+	struct ws_spec spec = {0};
+	int pipefd[2], logfd;
+	char *cause = NULL, *path, *log_path, *path_env;
+	size_t i;
+
+	if (task_prepare_dirs(t, &cause) < 0)
+		goto fail;
+	t->egress = egress_new(t->run_dir, json_object_get(ws_spec, "egress"),
+			       task_name(t), &cause);
+	if (t->egress == NULL)
+		goto fail;
+	if (srv->root && t->uid != 0) {
+		/* the sockets must be reachable by the task's uid */
+		for (i = 0; i < 2; i++) {
+			path = xasprintf("%s/%s", t->run_dir,
+					 i == 0 ? "egress.sock" : "llm.sock");
+			if (lchown(path, t->uid, t->uid) < 0)
+				log_warn("cannot chown '%s': %s", path,
+					 strerror(errno));
+			free(path);
+		}
+	}
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		cause = xasprintf("pipe: %s", strerror(errno));
+		goto fail;
+	}
+	t->ready_fd = pipefd[0];
+	fd_set_nonblock(t->ready_fd);
+	t->ready_io = ev_io_add(srv->loop, t->ready_fd, EPOLLIN, task_on_ready,
+				t);
+
+	strv_addf(&argv, "%s", TASK_BIN);
+	strv_addf(&argv, "agent");
+	strv_addf(&argv, "--type=%s",
+		  json_string_value(json_object_get(t->launch, "type"))
+			  ?: "custom");
+	strv_addf(&argv, "--socket=%s/agent.sock", TASK_RUN);
+	strv_addf(&argv, "--state-file=%s/state.json", TASK_RUN);
+	strv_addf(&argv, "--ready-fd=%d", pipefd[1]);
+	strv_addf(&argv, "--chat-base-path=/@%s/%s/apps/chat/chat", owner,
+		  task_name(t));
+	strv_addf(&argv, "--forward=127.0.0.1:%d=%s/llm.sock", TASK_LLM_PORT,
+		  TASK_RUN);
+	strv_addf(&argv, "--forward=127.0.0.1:%d=%s/egress.sock",
+		  TASK_PROXY_PORT, TASK_RUN);
+	json_array_foreach(json_object_get(t->tmpl, "apps"), i, app)
+	{
+		long port = app_port(
+			json_string_value(json_object_get(app, "url")) ?: "");
+
+		if (port > 0)
+			strv_addf(&argv, "--forward=%s/app-%s.sock=127.0.0.1:%ld",
+				  TASK_RUN,
+				  json_string_value(json_object_get(app,
+								    "slug")),
+				  port);
+	}
+	if (json_string_value(json_object_get(ws_spec, "setup")) != NULL) {
+		strv_addf(&argv, "--setup=%s/setup.sh", TASK_RUN);
+		strv_addf(&argv, "--setup-log=%s/setup.log", TASK_RUN);
+		strv_addf(&argv, "--setup-timeout=%lld",
+			  (long long)(json_integer_value(json_object_get(
+					      ws_spec, "setup_timeout_s"))
+					      ?: 600));
+	}
+	strv_addf(&argv, "--initial-prompt=%s",
+		  json_string_value(json_object_get(t->row, "prompt")));
+	strv_addf(&argv, "--");
+	json_array_foreach(json_object_get(t->launch, "argv"), i, v)
+		strv_addf(&argv, "%s", json_string_value(v));
+
+	path_env = xstrdup("");
+	json_array_foreach(json_object_get(t->launch, "path"), i, v)
+	{
+		char *n = xasprintf("%s%s:", path_env, json_string_value(v));
+
+		free(path_env);
+		path_env = n;
+	}
+	strv_addf(&env, "PATH=%s/usr/local/bin:/usr/bin:/bin", path_env);
+	free(path_env);
+	strv_addf(&env, "HOME=%s", TASK_HOME);
+	strv_addf(&env, "USER=agent");
+	strv_addf(&env, "LOGNAME=agent");
+	strv_addf(&env, "SHELL=/bin/bash");
+	strv_addf(&env, "TERM=xterm-256color");
+	strv_addf(&env, "LANG=C.UTF-8");
+	strv_addf(&env, "TASKBOX_TASK_ID=%s", task_id(t));
+	strv_addf(&env, "TASKBOX_TASK_NAME=%s", task_name(t));
+	strv_addf(&env, "HTTPS_PROXY=http://127.0.0.1:%d", TASK_PROXY_PORT);
+	strv_addf(&env, "https_proxy=http://127.0.0.1:%d", TASK_PROXY_PORT);
+	strv_addf(&env, "NO_PROXY=127.0.0.1,localhost");
+	strv_addf(&env, "no_proxy=127.0.0.1,localhost");
+	{
+		/* sanitizer settings of a test build reach the runtime */
+		static const char *const pass[] = {
+			"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"};
+
+		for (i = 0; i < ARRAY_SIZE(pass); i++)
+			if (getenv(pass[i]) != NULL)
+				strv_addf(&env, "%s=%s", pass[i],
+					  getenv(pass[i]));
+	}
+	json_object_foreach(json_object_get(t->launch, "env"), k, v)
+		strv_addf(&env, "%s=%s", k, json_string_value(v));
+	json_object_foreach(json_object_get(ws_spec, "env"), k, v)
+		strv_addf(&env, "%s=%s", k, json_string_value(v));
+
+	mounts[0] = (struct ws_mount){t->home_dir, TASK_HOME, false};
+	mounts[1] = (struct ws_mount){t->run_dir, TASK_RUN, false};
+	mounts[2] = (struct ws_mount){srv->exe, TASK_BIN, true};
+	log_path = xasprintf("%s/log", t->dir);
+	logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	free(log_path);
+
+	spec.id = task_id(t);
+	spec.argv = argv.v;
+	spec.env = env.v;
+	spec.chdir = TASK_WORKDIR;
+	spec.hostname = task_name(t);
+	spec.mounts = mounts;
+	spec.n_mounts = ARRAY_SIZE(mounts);
+	spec.hide = hide;
+	spec.n_hide = ARRAY_SIZE(hide);
+	spec.limits.memory_bytes =
+		json_integer_value(json_object_get(limits, "memory_bytes"));
+	spec.limits.pids = json_integer_value(json_object_get(limits, "pids"));
+	spec.limits.cpu_millicores =
+		json_integer_value(json_object_get(limits, "cpu_millicores"));
+	spec.uid = srv->root ? t->uid : 0;
+	spec.gid = srv->root ? t->uid : 0;
+	spec.keep_fds = &pipefd[1];
+	spec.n_keep_fds = 1;
+	spec.log_fd = logfd;
+	t->ws = ws_local_start(srv->loop, &spec, task_on_ws_exit, t, &cause);
+	close(pipefd[1]);
+	if (logfd >= 0)
+		close(logfd);
+	strv_free(&argv);
+	strv_free(&env);
+	if (t->ws == NULL)
+		goto fail;
+	t->ws_ms = now_ms();
+	t->phase = PHASE_LAUNCHED;
+	set_str(&t->ws_status, "running");
+	task_set_state(t, "working", "Starting workspace");
+	task_set_status(t, "initializing", "");
+	return;
+fail:
+	strv_free(&argv);
+	strv_free(&env);
+	task_fail(t, "%s", cause ? cause : "cannot start the workspace");
+	free(cause);
+}
+
+/* ---- installing agents ------------------------------------------------- */
+
+/* An npm install running for one module directory, with waiting tasks. */
+struct install {
+	char *dir;
+	char *what;
+	pid_t pid;
+	int pidfd;
+	struct ev_io *io;
+	char **waiting; /* task ids */
+	size_t nwaiting;
+	struct install *next;
+};
+
+static struct install *installs;
+
+/* Is the module's binary installed? */
+static bool
+install_present(json_t *install)
+{
+	const char *dir = json_string_value(json_object_get(install, "dir"));
+	const char *bin = json_string_value(json_object_get(install, "bin"));
+	char *path;
+	bool ok;
+
+	if (dir == NULL || bin == NULL)
+		return true;
+	path = xasprintf("%s/node_modules/.bin/%s", dir, bin);
+	ok = access(path, X_OK) == 0;
+	free(path);
+	return ok;
+}
+
+static void
+install_on_exit(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
+{
+	struct install *in = data;
+	struct install **pp;
+	int wstatus = 0;
+
+	if (waitpid(in->pid, &wstatus, 0) < 0)
+		wstatus = -1;
+	for (pp = &installs; *pp != in; pp = &(*pp)->next)
+		;
+	*pp = in->next;
+	ev_io_del(in->io);
+	close(in->pidfd);
+	for (size_t i = 0; i < in->nwaiting; i++) {
+		struct task *t = task_find_id(in->waiting[i]);
+
+		free(in->waiting[i]);
+		if (t == NULL || t->deleting)
+			continue;
+		if (wstatus != 0) {
+			task_fail(t,
+				  "installing %s failed (see the server log); "
+				  "check that the npm registry is reachable",
+				  in->what);
+			continue;
+		}
+		task_launch(t);
+	}
+	log_info("install of %s %s", in->what,
+		 wstatus == 0 ? "finished" : "failed");
+	free(in->waiting);
+	free(in->dir);
+	free(in->what);
+	free(in);
+}
+
+/* Install the module's npm package, then launch t. */
+static void
+task_install(struct task *t, json_t *install)
+{
+	const char *dir = json_string_value(json_object_get(install, "dir"));
+	const char *pkg = json_string_value(json_object_get(install, "npm"));
+	struct install *in;
+	char *argv[] = {"npm", "install", "--no-audit", "--no-fund",
+			"--loglevel=error", "--prefix", (char *)dir,
+			(char *)pkg, NULL};
+
+	for (in = installs; in != NULL; in = in->next)
+		if (strcmp(in->dir, dir) == 0)
+			break;
+	if (in == NULL) {
+		in = xcalloc(1, sizeof *in);
+		in->dir = xstrdup(dir);
+		in->what = xstrdup(pkg);
+		if (posix_spawnp(&in->pid, "npm", NULL, NULL, argv, environ) !=
+			    0 ||
+		    (in->pidfd = (int)syscall(SYS_pidfd_open, in->pid, 0)) <
+			    0) {
+			task_fail(t, "cannot run npm to install %s: %s", pkg,
+				  strerror(errno));
+			free(in->dir);
+			free(in->what);
+			free(in);
+			return;
+		}
+		log_info("installing %s into %s", pkg, dir);
+		in->io = ev_io_add(srv->loop, in->pidfd, EPOLLIN,
+				   install_on_exit, in);
+		in->next = installs;
+		installs = in;
+	}
+	in->waiting = xreallocarray(in->waiting, in->nwaiting + 1,
+				    sizeof *in->waiting);
+	in->waiting[in->nwaiting++] = xstrdup(task_id(t));
+	t->phase = PHASE_INSTALL;
+	task_set_state(t, "working", "Installing the agent");
+	task_set_status(t, "initializing", "");
+}
+
+/* ---- starting ----------------------------------------------------------- */
+
+/* A live task object for row, not started (phase pending). */
+static struct task *
+task_new(json_t *row)
+{
+	struct task *t = xcalloc(1, sizeof *t);
+
+	t->row = json_incref(row);
+	t->ready_fd = -1;
+	t->runtime_exit = -1;
+	t->status = xstrdup("pending");
+	t->reason = xstrdup("");
+	t->ws_status = xstrdup("pending");
+	t->lifecycle = xstrdup("created");
+	buf_init(&t->ready_buf, 4096);
+	ev_timer_init(&t->retry, task_on_retry, t);
+	t->dir = xasprintf("%s/%s", srv->tasks_dir, task_id(t));
+	t->run_dir = xasprintf("%s/run", t->dir);
+	t->home_dir = xasprintf("%s/home", t->dir);
+	t->runtime_sock = xasprintf("%s/agent.sock", t->run_dir);
+	t->uid = srv->task_uid_base +
+		 (uid_t)(json_integer_value(json_object_get(row, "seq")) %
+			 50000);
+	t->next = srv->tasks;
+	srv->tasks = t;
+	return t;
+}
+
+struct task *
+task_start(json_t *row, json_t *tmpl_version, json_t *module_spec,
+	   uint64_t accepted_ms)
+{
+	struct task *t = task_new(row);
+	struct module_ctx ctx = {0};
+	json_t *errors = NULL, *install;
+	char *llm_url = xasprintf("http://127.0.0.1:%d", TASK_LLM_PORT);
+	char *proxy_url = xasprintf("http://127.0.0.1:%d", TASK_PROXY_PORT);
+
+	t->version = json_incref(tmpl_version);
+	t->tmpl = json_incref(json_object_get(tmpl_version, "spec_json"));
+	t->accepted_ms = accepted_ms;
+
+	ctx.home = TASK_HOME;
+	ctx.workdir = TASK_WORKDIR;
+	ctx.taskbox = TASK_BIN;
+	ctx.llm_url = llm_url;
+	ctx.proxy_url = proxy_url;
+	ctx.tools_dir = srv->tools_dir;
+	ctx.task_id = task_id(t);
+	t->launch = module_render(module_spec, t->tmpl, &ctx, &errors);
+	free(llm_url);
+	free(proxy_url);
+	task_set_state(t, "working", "Preparing workspace");
+	if (t->launch == NULL) {
+		json_t *first = json_array_get(errors, 0);
+
+		task_fail(t, "the agent module cannot run this template: %s",
+			  json_string_value(json_object_get(first, "message"))
+				  ?: "invalid options");
+		json_decref(errors);
+		return t;
+	}
+	install = json_object_get(t->launch, "install");
+	if (json_is_object(install) && !install_present(install))
+		task_install(t, install);
+	else
+		task_launch(t);
+	return t;
+}
+
+/* ---- logs and send ------------------------------------------------------ */
+
+/* Turn AgentAPI messages into the Tasks logs shape (new reference). */
+static json_t *
+task_logs_from(json_t *messages, bool snapshot, const char *snapshot_at)
+{
+	json_t *logs = json_array(), *m;
+	size_t i;
+
+	json_array_foreach(messages, i, m)
+	{
+		const char *role = json_string_value(json_object_get(m, "role"));
+		json_t *content = json_object_get(m, "content");
+
+		if (content == NULL)
+			content = json_object_get(m, "message");
+		json_array_append_new(
+			logs, json_pack("{s:O, s:O, s:s, s:O}", "id",
+					json_object_get(m, "id"), "content",
+					content ? content : json_string(""),
+					"type",
+					role && strcmp(role, "user") == 0
+						? "input"
+						: "output",
+					"time", json_object_get(m, "time")));
+	}
+	return json_pack("{s:o, s:I, s:b, s:s?}", "logs", logs, "count",
+			 (json_int_t)json_array_size(logs), "snapshot",
+			 snapshot, "snapshot_at", snapshot_at);
+}
+
+struct task_call {
+	struct http_req *req;
+	char *id;
+};
+
+static void
+task_on_messages(int status, json_t *reply, int err, void *data)
+{
+	struct task_call *c = data;
+
+	if (err < 0 || status != 200 || reply == NULL)
+		http_reply_problem(c->req, 502,
+				   "the agent runtime did not answer (%s)",
+				   err < 0 ? strerror(-err) : "bad reply");
+	else
+		http_reply_json(c->req, 200,
+				task_logs_from(json_object_get(reply,
+							       "messages"),
+					       false, NULL));
+	free(c->id);
+	free(c);
+}
+
+void
+task_logs(struct task *t, struct http_req *req)
+{
+	const char *sock = task_runtime_socket(t);
+	struct task_call *c;
+
+	if (sock == NULL) {
+		/* not running: the runtime's state file is the snapshot */
+		char *path = xasprintf("%s/state.json", t->run_dir);
+		json_t *st = json_load_file(path, 0, NULL);
+		struct stat sb;
+		char stamp[32] = "";
+
+		if (st != NULL && stat(path, &sb) == 0)
+			time_rfc3339((uint64_t)sb.st_mtime * 1000, stamp);
+		free(path);
+		if (st == NULL &&
+		    (strcmp(t->status, "pending") == 0 ||
+		     strcmp(t->status, "initializing") == 0)) {
+			http_reply_json(req, 200,
+					task_logs_from(NULL, true, NULL));
+			return;
+		}
+		if (st == NULL) {
+			http_reply_problem(req, 409,
+					   "the task is %s and kept no "
+					   "transcript",
+					   t->status);
+			return;
+		}
+		http_reply_json(req, 200,
+				task_logs_from(json_object_get(st, "messages"),
+					       true, stamp));
+		json_decref(st);
+		return;
+	}
+	c = xcalloc(1, sizeof *c);
+	c->req = req;
+	c->id = xstrdup(task_id(t));
+	http_req_defer(req);
+	hclient_json(srv->loop, sock, "GET", "/messages", NULL,
+		     task_on_messages, c);
+}
+
+static void
+task_on_sent(int status, json_t *reply, int err, void *data)
+{
+	struct task_call *c = data;
+
+	if (err < 0)
+		http_reply_problem(c->req, 502,
+				   "the agent runtime did not answer: %s",
+				   strerror(-err));
+	else if (status == 200)
+		http_reply(c->req, 204, NULL, "", 0);
+	else if (status == 409 || status == 504 || status == 422)
+		http_reply_problem(
+			c->req, status == 422 ? 422 : 409, "%s",
+			json_string_value(json_object_get(reply, "detail"))
+				?: "the agent is busy");
+	else
+		http_reply_problem(c->req, 502,
+				   "the agent runtime answered %d: %s", status,
+				   json_string_value(json_object_get(reply,
+								     "detail"))
+					   ?: "");
+	free(c->id);
+	free(c);
+}
+
+void
+task_send(struct task *t, struct http_req *req, const char *input)
+{
+	const char *sock = task_runtime_socket(t);
+	struct task_call *c;
+	json_t *body;
+
+	if (sock == NULL || strcmp(t->status, "active") != 0) {
+		http_reply_problem(req, 409,
+				   "the task is %s; input can only be sent to "
+				   "an active task",
+				   t->status);
+		return;
+	}
+	c = xcalloc(1, sizeof *c);
+	c->req = req;
+	c->id = xstrdup(task_id(t));
+	body = json_pack("{s:s, s:s}", "content", input, "type", "user");
+	http_req_defer(req);
+	hclient_json(srv->loop, sock, "POST", "/message", body, task_on_sent,
+		     c);
+	json_decref(body);
+}
+
+/* ---- server start and stop ---------------------------------------------- */
+
+void
+task_recover_all(void)
+{
+	json_t *rows, *row;
+	size_t i;
+
+	/* workspaces die with the server (die-with-parent): say so */
+	store_exec(srv->store,
+		   "UPDATE tasks SET status = 'error', status_reason = 'the "
+		   "server stopped while the task ran; its workspace was "
+		   "stopped', workspace_status = 'stopped', updated_at = ? "
+		   "WHERE deleted_at IS NULL AND status IN ('pending', "
+		   "'initializing', 'active')",
+		   "i", (int64_t)wall_ms());
+	rows = store_rows(srv->store, NULL,
+			  "SELECT t.*, u.username AS owner_name FROM tasks t "
+			  "JOIN users u ON u.id = t.owner_id WHERE "
+			  "t.deleted_at IS NULL ORDER BY t.seq",
+			  "");
+	json_array_foreach(rows, i, row)
+	{
+		struct task *t = task_new(row);
+
+		t->version = catalog_version_get(json_string_value(
+			json_object_get(row, "template_version_id")));
+		t->tmpl = json_incref(json_object_get(t->version,
+						      "spec_json"));
+		t->phase = PHASE_EXITED;
+		set_str(&t->status,
+			json_string_value(json_object_get(row, "status")));
+		set_str(&t->reason, json_string_value(json_object_get(
+					    row, "status_reason")));
+		set_str(&t->ws_status, json_string_value(json_object_get(
+					       row, "workspace_status")));
+		set_str(&t->lifecycle, "off");
+	}
+	json_decref(rows);
+}
+
+void
+task_stop_all(void)
+{
+	for (struct task *t = srv->tasks; t != NULL; t = t->next)
+		if (t->ws != NULL && t->phase != PHASE_EXITED)
+			ws_kill(t->ws);
+}
+
+char *
+task_app_socket(struct task *t, const char *slug)
+{
+	json_t *app;
+	size_t i;
+
+	if (t->phase < PHASE_LISTENING || t->phase >= PHASE_EXITED)
+		return NULL;
+	json_array_foreach(json_object_get(t->tmpl, "apps"), i, app)
+	{
+		const char *s = json_string_value(json_object_get(app, "slug"));
+
+		if (s != NULL && strcmp(s, slug) == 0)
+			return xasprintf("%s/app-%s.sock", t->run_dir, slug);
+	}
+	return NULL;
+}
+
+const char *
+task_app_base_path(struct task *t, const char *slug)
+{
+	json_t *app;
+	size_t i;
+
+	json_array_foreach(json_object_get(t->tmpl, "apps"), i, app)
+	{
+		const char *s = json_string_value(json_object_get(app, "slug"));
+		const char *url = json_string_value(json_object_get(app, "url"));
+		const char *p;
+
+		if (s == NULL || strcmp(s, slug) != 0 || url == NULL)
+			continue;
+		p = strstr(url, "://");
+		p = p ? strchr(p + 3, '/') : NULL;
+		return p ? p : "/";
+	}
+	return "/";
+}
