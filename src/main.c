@@ -7,6 +7,7 @@
 #include "common.h"
 
 #include "runtime/runtime.h"
+#include "ws/sandbox-cli.h"
 
 static void
 usage(FILE *f)
@@ -18,6 +19,10 @@ usage(FILE *f)
 		   "AgentAPI-compatible API\n"
 		   "  agent format --type T ...   run the message formatter "
 		   "on a raw screen diff\n"
+		   "  sandbox run [options] -- CMD  run CMD in an isolated "
+		   "workspace\n"
+		   "  sandbox check               report the isolation "
+		   "available here\n"
 		   "  version                     print the version\n");
 }
 
@@ -30,6 +35,8 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "agent") == 0)
 		return runtime_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "sandbox") == 0)
+		return sandbox_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "version") == 0 ||
 	    strcmp(argv[1], "--version") == 0) {
 		printf("taskbox %s\n", TASKBOX_VERSION);

@@ -1,0 +1,709 @@
+/*
+ * ws-local.c: the local workspace backend: bubblewrap + seccomp + cgroups.
+ *
+ * State machine of one workspace: STARTING (forked child joins the
+ * cgroups, drops to the task uid, execs bwrap; ws_local_start waits on a
+ * close-on-exec pipe for the exec, so exec errors are synchronous) →
+ * RUNNING (bwrap's pidfd is watched in the loop) → EXITED (bwrap reaped,
+ * on_exit called once). ws_kill may come at any point after start: it
+ * SIGKILLs bwrap (whose pid-1 init dies with it, taking the whole pid
+ * namespace) and empties the cgroup on a short timer until no process is
+ * left, so daemons that re-parented out of the tree die too. ws_free
+ * removes the cgroups.
+ *
+ * Layout inside: the host root read-only, fresh /dev and /proc, empty
+ * tmpfs on /tmp /run /home /root and on every `hide` dir, then the spec's
+ * mounts (their mount points must be creatable: under a tmpfs dir, or an
+ * existing file or dir). User 1000:1000 in a new user namespace, new pid,
+ * ipc, uts, net (loopback only) and cgroup namespaces, no capabilities,
+ * the seccomp filter of seccomp.c.
+ */
+#include "common.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <linux/close_range.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/ev.h"
+#include "core/log.h"
+#include "ws/cgroup.h"
+#include "ws/seccomp.h"
+#include "ws/ws.h"
+
+#define WS_INSIDE_UID	   "1000"
+#define WS_ID_MAX	   64
+#define WS_KILL_FAST_MS	   10
+#define WS_KILL_FAST_TRIES 200 /* 2 s at 10 ms, then every 500 ms */
+#define WS_KILL_SLOW_MS	   500
+#define WS_FREE_WAIT_MS	   200
+
+enum ws_stage {
+	WS_STAGE_CGROUP = 1,
+	WS_STAGE_RLIMIT,
+	WS_STAGE_SETGROUPS,
+	WS_STAGE_SETGID,
+	WS_STAGE_SETUID,
+	WS_STAGE_FDS,
+	WS_STAGE_EXEC,
+};
+
+struct ws_child_err {
+	int stage;
+	int err;
+};
+
+struct ws {
+	struct ev_loop *loop;
+	ws_exit_cb on_exit;
+	void *data;
+	pid_t pid;
+	int pidfd;
+	struct ev_io *pidio;
+	struct cgroup *cg;
+	char *warn;
+	bool exited;
+	int status;
+	bool killing;
+	unsigned kill_passes;
+	struct ev_timer kill_timer;
+};
+
+/* Everything the forked child needs, prepared before fork. */
+struct ws_child {
+	const char *bwrap;
+	char **argv;
+	char *const *env;
+	int procs_fds[3];
+	size_t n_procs;
+	int devnull;
+	int log_fd;
+	int seccomp_fd;
+	const int *keep_fds;
+	size_t n_keep;
+	bool drop;
+	uid_t uid;
+	gid_t gid;
+	pid_t parent;
+	rlim_t nproc; /* 0: leave */
+	rlim_t data;  /* 0: leave */
+	int errfd;
+};
+
+/* A growable argv whose strings it owns. */
+struct ws_argv {
+	char **v;
+	size_t n, cap;
+};
+
+/* Append copies of the given strings (NULL-terminated list). */
+static void
+ws_argv_add(struct ws_argv *a, ...)
+{
+	va_list ap;
+	const char *s;
+
+	va_start(ap, a);
+	while ((s = va_arg(ap, const char *)) != NULL) {
+		if (a->n + 2 > a->cap) {
+			a->cap = a->cap ? a->cap * 2 : 64;
+			a->v = xreallocarray(a->v, a->cap, sizeof *a->v);
+		}
+		a->v[a->n++] = xstrdup(s);
+		a->v[a->n] = NULL;
+	}
+	va_end(ap);
+}
+
+/* Free the strings and the array. */
+static void
+ws_argv_free(struct ws_argv *a)
+{
+	for (size_t i = 0; i < a->n; i++)
+		free(a->v[i]);
+	free(a->v);
+}
+
+/* The bwrap to run: $TASKBOX_BWRAP or "bwrap", searched in PATH; a new
+ * string, or NULL with *cause. */
+static char *
+ws_find_bwrap(char **cause)
+{
+	const char *name = getenv("TASKBOX_BWRAP");
+	const char *path = getenv("PATH");
+	char *copy, *dir, *save = NULL, *found = NULL;
+
+	if (name == NULL || *name == '\0')
+		name = "bwrap";
+	if (strchr(name, '/') != NULL)
+		return xstrdup(name);
+	copy = xstrdup(path != NULL ? path : "/usr/local/bin:/usr/bin:/bin");
+	for (dir = strtok_r(copy, ":", &save); dir != NULL && found == NULL;
+	     dir = strtok_r(NULL, ":", &save)) {
+		char *p = xasprintf("%s/%s", *dir ? dir : ".", name);
+
+		if (access(p, X_OK) == 0)
+			found = p;
+		else
+			free(p);
+	}
+	free(copy);
+	if (found == NULL)
+		*cause = xasprintf("cannot find '%s' in PATH (install the "
+				   "bubblewrap package, or set TASKBOX_BWRAP "
+				   "to its path)",
+				   name);
+	return found;
+}
+
+/* Is id usable as a cgroup directory name? */
+static bool
+ws_id_valid(const char *id)
+{
+	size_t n = id != NULL ? strlen(id) : 0;
+
+	if (n == 0 || n > WS_ID_MAX || id[0] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = id[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+		      c == '.'))
+			return false;
+	}
+	return true;
+}
+
+/* Check the spec; 0 or -EINVAL with *cause. */
+static int
+ws_spec_check(const struct ws_spec *spec, char **cause)
+{
+	if (!ws_id_valid(spec->id)) {
+		*cause = xasprintf("invalid workspace id '%s' (1-%d of "
+				   "[A-Za-z0-9._-])",
+				   spec->id ? spec->id : "", WS_ID_MAX);
+		return -EINVAL;
+	}
+	if (spec->argv == NULL || spec->argv[0] == NULL) {
+		*cause = xstrdup("no command to run in the workspace");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < spec->n_mounts; i++) {
+		const struct ws_mount *m = &spec->mounts[i];
+
+		if (m->src == NULL || m->dst == NULL || m->dst[0] != '/') {
+			*cause = xasprintf("mount %zu: source and absolute "
+					   "destination needed",
+					   i);
+			return -EINVAL;
+		}
+	}
+	for (size_t i = 0; i < spec->n_hide; i++) {
+		if (spec->hide[i] == NULL || spec->hide[i][0] != '/') {
+			*cause = xasprintf("hide %zu: absolute path needed", i);
+			return -EINVAL;
+		}
+	}
+	for (size_t i = 0; i < spec->n_keep_fds; i++) {
+		if (spec->keep_fds[i] < 3 ||
+		    fcntl(spec->keep_fds[i], F_GETFD) < 0) {
+			*cause = xasprintf("keep fd %d: not an open fd >= 3",
+					   spec->keep_fds[i]);
+			return -EBADF;
+		}
+	}
+	return 0;
+}
+
+/* Build bwrap's command line. */
+static void
+ws_build_argv(struct ws_argv *a, const char *bwrap, const struct ws_spec *spec,
+	      int seccomp_fd)
+{
+	char fdbuf[16];
+	struct stat st;
+
+	snprintf(fdbuf, sizeof fdbuf, "%d", seccomp_fd);
+	ws_argv_add(a, bwrap, "--die-with-parent", "--new-session",
+		    "--unshare-user", "--unshare-pid", "--unshare-ipc",
+		    "--unshare-uts", "--unshare-net", "--unshare-cgroup-try",
+		    "--cap-drop", "ALL", "--uid", WS_INSIDE_UID, "--gid",
+		    WS_INSIDE_UID, "--hostname",
+		    spec->hostname ? spec->hostname : "taskbox", NULL);
+	ws_argv_add(a, "--ro-bind", "/", "/", "--dev", "/dev", "--proc",
+		    "/proc", "--tmpfs", "/tmp", "--tmpfs", "/run", "--tmpfs",
+		    "/home", "--tmpfs", "/root", NULL);
+	for (size_t i = 0; i < spec->n_hide; i++) {
+		/* a missing dir has nothing to hide, and bwrap could not
+		 * create its mount point on the read-only root */
+		if (stat(spec->hide[i], &st) == 0 && S_ISDIR(st.st_mode))
+			ws_argv_add(a, "--tmpfs", spec->hide[i], NULL);
+	}
+	for (size_t i = 0; i < spec->n_mounts; i++) {
+		const struct ws_mount *m = &spec->mounts[i];
+
+		ws_argv_add(a, m->ro ? "--ro-bind" : "--bind", m->src, m->dst,
+			    NULL);
+	}
+	ws_argv_add(a, "--chdir", spec->chdir ? spec->chdir : "/", "--seccomp",
+		    fdbuf, "--", NULL);
+	for (size_t i = 0; spec->argv[i] != NULL; i++)
+		ws_argv_add(a, spec->argv[i], NULL);
+}
+
+/* In the child: report a failed stage to the parent and exit. */
+NORETURN static void
+ws_child_fail(const struct ws_child *c, int stage)
+{
+	struct ws_child_err e = {.stage = stage, .err = errno};
+
+	(void)!write(c->errfd, &e, sizeof e);
+	_exit(127);
+}
+
+/* Mark fd to survive exec. */
+static int
+ws_keep(int fd)
+{
+	int fl = fcntl(fd, F_GETFD);
+
+	return fl < 0 ? -1 : fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
+}
+
+/* Lower a resource limit to v (never above the hard limit). */
+static int
+ws_lower_rlimit(int res, rlim_t v)
+{
+	struct rlimit rl;
+
+	if (getrlimit(res, &rl) < 0)
+		return -1;
+	if (rl.rlim_max != RLIM_INFINITY && v > rl.rlim_max)
+		v = rl.rlim_max;
+	rl.rlim_cur = rl.rlim_max = v;
+	return setrlimit(res, &rl);
+}
+
+/* In the forked child: join the cgroups, drop privileges, exec bwrap.
+ * Only async-signal-safe calls. */
+NORETURN static void
+ws_child_run(const struct ws_child *c)
+{
+	sigset_t none;
+	int logfd = c->log_fd >= 0 ? c->log_fd : c->devnull;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
+	setsid();
+	for (size_t i = 0; i < c->n_procs; i++) {
+		if (write(c->procs_fds[i], "0", 1) != 1)
+			ws_child_fail(c, WS_STAGE_CGROUP);
+	}
+	if (c->nproc > 0 && ws_lower_rlimit(RLIMIT_NPROC, c->nproc) < 0)
+		ws_child_fail(c, WS_STAGE_RLIMIT);
+	if (c->data > 0 && ws_lower_rlimit(RLIMIT_DATA, c->data) < 0)
+		ws_child_fail(c, WS_STAGE_RLIMIT);
+	if (c->drop) {
+		if (setgroups(0, NULL) < 0)
+			ws_child_fail(c, WS_STAGE_SETGROUPS);
+		if (setgid(c->gid) < 0)
+			ws_child_fail(c, WS_STAGE_SETGID);
+		if (setuid(c->uid) < 0)
+			ws_child_fail(c, WS_STAGE_SETUID);
+	}
+	/* after setuid, which clears it */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != c->parent)
+		_exit(127);
+	if (dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0 || dup2(c->devnull, 0) < 0)
+		ws_child_fail(c, WS_STAGE_FDS);
+	/* nothing of the server leaks in but what the spec passes */
+	(void)close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+	if (ws_keep(c->seccomp_fd) < 0)
+		ws_child_fail(c, WS_STAGE_FDS);
+	for (size_t i = 0; i < c->n_keep; i++) {
+		if (ws_keep(c->keep_fds[i]) < 0)
+			ws_child_fail(c, WS_STAGE_FDS);
+	}
+	execve(c->bwrap, c->argv, c->env);
+	ws_child_fail(c, WS_STAGE_EXEC);
+}
+
+/* Turn a child failure into a message that says what to check. */
+static char *
+ws_child_cause(const struct ws_child *c, const struct ws_child_err *e)
+{
+	const char *msg = strerror(e->err);
+
+	switch (e->stage) {
+	case WS_STAGE_CGROUP:
+		return xasprintf("cannot join the workspace cgroup: %s", msg);
+	case WS_STAGE_RLIMIT:
+		return xasprintf("cannot set the fallback rlimits: %s", msg);
+	case WS_STAGE_SETGROUPS:
+		return xasprintf("setgroups: %s", msg);
+	case WS_STAGE_SETGID:
+		return xasprintf("setgid(%u): %s", (unsigned)c->gid, msg);
+	case WS_STAGE_SETUID:
+		return xasprintf("setuid(%u): %s", (unsigned)c->uid, msg);
+	case WS_STAGE_FDS:
+		return xasprintf("cannot set up the sandbox fds: %s", msg);
+	case WS_STAGE_EXEC:
+		return xasprintf("cannot run '%s': %s%s", c->bwrap, msg,
+				 e->err == ENOENT
+					 ? " (install the bubblewrap package, "
+					   "or set TASKBOX_BWRAP to its path)"
+					 : "");
+	}
+	return xasprintf("workspace start failed: %s", msg);
+}
+
+/* Finish the kill once the cgroup is empty; else retry on a timer. */
+static void
+ws_kill_pass(void *data)
+{
+	struct ws *ws = data;
+	int n;
+
+	if (ws->cg == NULL) {
+		ws->killing = false;
+		return;
+	}
+	n = cgroup_kill(ws->cg);
+	if (n == 0 || (n < 0 && n != -EINTR)) {
+		if (n < 0)
+			log_warn("workspace %d: cannot kill its cgroup: %s",
+				 (int)ws->pid, strerror(-n));
+		ws->killing = false;
+		return;
+	}
+	ws->kill_passes++;
+	if (ws->kill_passes == WS_KILL_FAST_TRIES)
+		log_warn("workspace %d: %d processes survive SIGKILL after "
+			 "%u passes; still trying",
+			 (int)ws->pid, n, ws->kill_passes);
+	ev_timer_start(ws->loop, &ws->kill_timer,
+		       now_ms() + (ws->kill_passes < WS_KILL_FAST_TRIES
+					   ? WS_KILL_FAST_MS
+					   : WS_KILL_SLOW_MS));
+}
+
+/* Reap bwrap when its pidfd says it exited; then report the exit. */
+static void
+ws_on_pidfd(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
+{
+	struct ws *ws = data;
+	int status;
+
+	if (waitpid(ws->pid, &status, WNOHANG) != ws->pid)
+		return;
+	ws->exited = true;
+	ws->status = status;
+	ev_io_del(ws->pidio);
+	ws->pidio = NULL;
+	/* daemons that left bwrap's tree but not the cgroup go too */
+	if (ws->cg != NULL && !ws->killing && cgroup_count(ws->cg) > 0)
+		ws_kill(ws);
+	ws->on_exit(ws, status, ws->data); /* may free ws */
+}
+
+struct ws *
+ws_local_start(struct ev_loop *loop, const struct ws_spec *spec,
+	       ws_exit_cb on_exit, void *data, char **cause)
+{
+	struct ws_child c = {.devnull = -1, .seccomp_fd = -1};
+	struct ws_argv args = {0};
+	struct ws_child_err e;
+	int errpipe[2] = {-1, -1}, r;
+	struct ws *ws = NULL;
+	char *bwrap = NULL;
+	ssize_t n;
+	pid_t pid;
+
+	if (ws_spec_check(spec, cause) < 0)
+		return NULL;
+	bwrap = ws_find_bwrap(cause);
+	if (bwrap == NULL)
+		return NULL;
+	ws = xcalloc(1, sizeof *ws);
+	ws->loop = loop;
+	ws->on_exit = on_exit;
+	ws->data = data;
+	ws->pidfd = -1;
+	ev_timer_init(&ws->kill_timer, ws_kill_pass, ws);
+
+	r = cgroup_create(spec->id, &spec->limits, &ws->cg, &ws->warn, cause);
+	if (r < 0)
+		goto fail;
+	if (ws->cg != NULL) {
+		r = cgroup_open_procs(ws->cg, c.procs_fds,
+				      ARRAY_SIZE(c.procs_fds), cause);
+		if (r < 0)
+			goto fail;
+		c.n_procs = (size_t)r;
+	} else {
+		const struct ws_limits *l = &spec->limits;
+		char *w = NULL;
+
+		/* no cgroup: rlimits where they mean something */
+		c.nproc = (rlim_t)MAX(l->pids, 0);
+		c.data = (rlim_t)MAX(l->memory_bytes, 0);
+		if (l->pids > 0 || l->memory_bytes > 0 || l->cpu_millicores > 0)
+			w = xasprintf(
+				"no cgroup usable: %s%s%s%s",
+				l->pids > 0 ? "pids limited by RLIMIT_NPROC "
+					      "(counts every process of the "
+					      "uid); "
+					    : "",
+				l->memory_bytes > 0
+					? "memory limited by RLIMIT_DATA per "
+					  "process (not in total); "
+					: "",
+				l->cpu_millicores > 0 ? "cpu limit not "
+							"enforced; "
+						      : "",
+				"workspace-wide kill relies on the pid "
+				"namespace only");
+		free(ws->warn);
+		ws->warn = w;
+	}
+
+	c.seccomp_fd = ws_seccomp_memfd(cause);
+	if (c.seccomp_fd < 0) {
+		r = c.seccomp_fd;
+		goto fail;
+	}
+	c.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (c.devnull < 0 || pipe2(errpipe, O_CLOEXEC) < 0) {
+		r = -errno;
+		*cause = xasprintf("cannot prepare the workspace start: %s",
+				   strerror(errno));
+		goto fail;
+	}
+	ws_build_argv(&args, bwrap, spec, c.seccomp_fd);
+	c.bwrap = bwrap;
+	c.argv = args.v;
+	c.env = spec->env;
+	if (c.env == NULL) {
+		static char *const empty[] = {NULL};
+
+		c.env = empty;
+	}
+	c.log_fd = spec->log_fd;
+	c.keep_fds = spec->keep_fds;
+	c.n_keep = spec->n_keep_fds;
+	c.drop = geteuid() == 0 && spec->uid != 0;
+	c.uid = spec->uid;
+	c.gid = spec->gid != 0 ? spec->gid : (gid_t)spec->uid;
+	c.parent = getpid();
+	c.errfd = errpipe[1];
+
+	pid = fork();
+	if (pid < 0) {
+		r = -errno;
+		*cause = xasprintf("fork: %s", strerror(errno));
+		goto fail;
+	}
+	if (pid == 0)
+		ws_child_run(&c);
+	close(errpipe[1]);
+	errpipe[1] = -1;
+	do
+		n = read(errpipe[0], &e, sizeof e);
+	while (n < 0 && errno == EINTR);
+	if (n == sizeof e) {
+		*cause = ws_child_cause(&c, &e);
+		r = -e.err;
+		waitpid(pid, NULL, 0);
+		goto fail;
+	}
+	ws->pid = pid;
+	ws->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (ws->pidfd < 0)
+		fatal("pidfd_open: %s (Linux 5.3 or later is needed)",
+		      strerror(errno));
+	ws->pidio = ev_io_add(loop, ws->pidfd, EPOLLIN, ws_on_pidfd, ws);
+	if (ws->warn != NULL)
+		log_warn("workspace %s: %s", spec->id, ws->warn);
+	r = 0;
+
+fail:
+	for (size_t i = 0; i < c.n_procs; i++)
+		close(c.procs_fds[i]);
+	if (c.seccomp_fd >= 0)
+		close(c.seccomp_fd);
+	if (c.devnull >= 0)
+		close(c.devnull);
+	if (errpipe[0] >= 0)
+		close(errpipe[0]);
+	if (errpipe[1] >= 0)
+		close(errpipe[1]);
+	ws_argv_free(&args);
+	free(bwrap);
+	if (r < 0) {
+		if (ws->cg != NULL) {
+			(void)cgroup_kill(ws->cg);
+			(void)cgroup_remove(ws->cg);
+			cgroup_free(ws->cg);
+		}
+		free(ws->warn);
+		free(ws);
+		return NULL;
+	}
+	return ws;
+}
+
+void
+ws_kill(struct ws *ws)
+{
+	if (!ws->exited) {
+		/* bwrap's group, then bwrap itself through the pidfd; its
+		 * pid-1 init has PDEATHSIG, so the pid namespace goes too */
+		kill(-ws->pid, SIGKILL);
+		syscall(SYS_pidfd_send_signal, ws->pidfd, SIGKILL, NULL, 0);
+	}
+	if (ws->cg != NULL && !ws->killing) {
+		ws->killing = true;
+		ws->kill_passes = 0;
+		ws_kill_pass(ws);
+	}
+}
+
+pid_t
+ws_pid(struct ws *ws)
+{
+	return ws->pid;
+}
+
+int
+ws_count_procs(struct ws *ws)
+{
+	if (ws->cg == NULL)
+		return -ENOTSUP;
+	return cgroup_count(ws->cg);
+}
+
+const char *
+ws_warnings(struct ws *ws)
+{
+	return ws->warn;
+}
+
+void
+ws_free(struct ws *ws)
+{
+	uint64_t end;
+
+	if (ws == NULL)
+		return;
+	if (!ws->exited) {
+		ws_kill(ws);
+		waitpid(ws->pid, NULL, 0);
+	}
+	ev_timer_stop(ws->loop, &ws->kill_timer);
+	if (ws->pidio != NULL)
+		ev_io_del(ws->pidio);
+	if (ws->cg != NULL) {
+		/* dying processes leave the cgroup within a few ms */
+		end = now_ms() + WS_FREE_WAIT_MS;
+		while (cgroup_kill(ws->cg) > 0 && now_ms() < end)
+			usleep(1000);
+		if (cgroup_remove(ws->cg) < 0)
+			log_warn("workspace %d: its cgroup is not empty and "
+				 "stays behind",
+				 (int)ws->pid);
+		cgroup_free(ws->cg);
+	}
+	if (ws->pidfd >= 0)
+		close(ws->pidfd);
+	free(ws->warn);
+	free(ws);
+}
+
+/* Run argv and return its first line of output (new string) or NULL. */
+static char *
+ws_first_line(const char *path, const char *arg)
+{
+	char buf[256];
+	int p[2], status;
+	ssize_t n = 0, r;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return NULL;
+	pid = fork();
+	if (pid == 0) {
+		dup2(p[1], 1);
+		execl(path, path, arg, (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	while (pid > 0 && (size_t)n < sizeof buf - 1 &&
+	       (r = read(p[0], buf + n, sizeof buf - 1 - (size_t)n)) > 0)
+		n += r;
+	close(p[0]);
+	if (pid < 0 || waitpid(pid, &status, 0) < 0 || status != 0)
+		return NULL;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return xstrdup(buf);
+}
+
+char *
+ws_local_probe(void)
+{
+	char *cause = NULL, *scause = NULL, *bwrap, *ver = NULL, *out;
+	const char *where, *seccomp;
+	enum cgroup_mode mode = cgroup_detect(&where);
+	char userns[32] = "?";
+	FILE *f;
+	int fd;
+
+	bwrap = ws_find_bwrap(&cause);
+	if (bwrap != NULL)
+		ver = ws_first_line(bwrap, "--version");
+	f = fopen("/proc/sys/user/max_user_namespaces", "re");
+	if (f != NULL) {
+		if (fgets(userns, sizeof userns, f) != NULL)
+			userns[strcspn(userns, "\n")] = '\0';
+		fclose(f);
+	}
+	fd = ws_seccomp_memfd(&scause);
+	seccomp = fd >= 0 ? ws_seccomp_describe() : scause;
+	out = xasprintf(
+		"bwrap: %s (%s)\n"
+		"user namespaces: user.max_user_namespaces = %s%s\n"
+		"cgroup: %s (%s)\n"
+		"seccomp: %s\n"
+		"server uid: %u%s\n",
+		bwrap ? bwrap : "missing",
+		ver	? ver
+		: cause ? cause
+			: "?",
+		userns,
+		strcmp(userns, "0") == 0 ? " (sandboxes cannot start: raise "
+					   "it with sysctl)"
+					 : "",
+		cgroup_mode_name(mode), where, seccomp ? seccomp : "?",
+		(unsigned)geteuid(),
+		geteuid() == 0 ? " (sandboxes run as the task uid)"
+			       : " (limits need a writable cgroup; else "
+				 "rlimits)");
+	if (fd >= 0)
+		close(fd);
+	free(cause);
+	free(scause);
+	free(ver);
+	free(bwrap);
+	return out;
+}

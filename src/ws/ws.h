@@ -1,0 +1,80 @@
+/*
+ * ws.h: workspace backends: run a task's command in an isolated sandbox.
+ *
+ * A workspace is one sandboxed process tree with resource limits. The
+ * local backend (ws-local.c) uses bubblewrap for namespaces and mounts,
+ * a seccomp filter, and cgroups (v2, else v1, else rlimits) for limits
+ * and for killing everything the workspace started. Lifecycle: start →
+ * (optional kill) → on_exit once the sandbox's top process is reaped →
+ * free, which removes the cgroups.
+ */
+#ifndef TASKBOX_WS_H
+#define TASKBOX_WS_H
+
+#include <sys/types.h>
+
+struct ev_loop;
+struct ws;
+
+struct ws_mount {
+	const char *src; /* host path */
+	const char *dst; /* path inside, under a tmpfs dir or a single file */
+	bool ro;
+};
+
+/* 0 = no limit. */
+struct ws_limits {
+	int64_t memory_bytes;
+	int64_t pids;
+	int64_t cpu_millicores;
+};
+
+struct ws_spec {
+	const char *id;	      /* task id: names the cgroups (taskbox/<id>) */
+	char *const *argv;    /* command inside (paths as seen inside) */
+	char *const *env;     /* the complete environment inside */
+	const char *chdir;    /* working directory inside (NULL: /) */
+	const char *hostname; /* NULL: "taskbox" */
+	const struct ws_mount *mounts; /* applied after the base layout */
+	size_t n_mounts;
+	const char *const *hide; /* host dirs masked by an empty tmpfs */
+	size_t n_hide;
+	struct ws_limits limits;
+	uid_t uid; /* server is root: run the sandbox as uid/gid (0 = stay) */
+	gid_t gid;
+	const int *keep_fds; /* passed in under the same numbers (>= 3) */
+	size_t n_keep_fds;
+	int log_fd; /* stdout+stderr of bwrap and the command (-1: /dev/null) */
+};
+
+/* Called once when the sandbox's top process (bwrap) was reaped. */
+typedef void (*ws_exit_cb)(struct ws *ws, int wstatus, void *data);
+
+/* Start a workspace; NULL with *cause set when it could not start (bad
+ * spec, cgroup setup, bwrap missing). Returns once bwrap was exec'd. */
+struct ws *ws_local_start(struct ev_loop *loop, const struct ws_spec *spec,
+			  ws_exit_cb on_exit, void *data, char **cause);
+
+/* SIGKILL everything of the workspace: its cgroup (all processes, also
+ * daemons that re-parented) and its pid namespace; on_exit still fires
+ * once bwrap is reaped. */
+void ws_kill(struct ws *ws);
+
+/* bwrap's pid on the host. */
+pid_t ws_pid(struct ws *ws);
+
+/* After on_exit (or to abandon: kills first); removes the cgroups. */
+void ws_free(struct ws *ws);
+
+/* A short report of what isolation is available here (bwrap path and
+ * version, cgroup mode, seccomp); returns a new string. */
+char *ws_local_probe(void);
+
+/* Count of processes still in the workspace's cgroup, or -errno
+ * (-ENOTSUP without a cgroup). */
+int ws_count_procs(struct ws *ws);
+
+/* Which limits of the last start are not enforced (NULL: all are). */
+const char *ws_warnings(struct ws *ws);
+
+#endif
