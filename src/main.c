@@ -1,11 +1,13 @@
 /*
  * main.c: the taskbox binary's entry point; dispatches to a subcommand.
  *
- * One binary is the agent runtime (`taskbox agent`), and later the
- * server, the MCP server and the CLI.
+ * One binary is the agent runtime (`taskbox agent`), the CLI client
+ * (`taskbox login`, `taskbox task ...`, see src/cli/), and later the
+ * server and the MCP server.
  */
 #include "common.h"
 
+#include "cli/cli.h"
 #include "runtime/runtime.h"
 
 static void
@@ -18,7 +20,18 @@ usage(FILE *f)
 		   "AgentAPI-compatible API\n"
 		   "  agent format --type T ...   run the message formatter "
 		   "on a raw screen diff\n"
-		   "  version                     print the version\n");
+		   "  login URL [--token TOKEN]   log in to a taskbox server\n"
+		   "  task COMMAND ...            create, list, watch, "
+		   "attach to tasks\n"
+		   "  template push|list ...      manage templates\n"
+		   "  module push|list ...        manage agent modules\n"
+		   "  user create|list ...        manage users (admin)\n"
+		   "  token create ...            create an API token\n"
+		   "  version                     print the version\n"
+		   "\n"
+		   "Client commands take --url URL and --token TOKEN (or "
+		   "TASKBOX_URL,\n"
+		   "TASKBOX_TOKEN); see `taskbox COMMAND --help`.\n");
 }
 
 int
@@ -30,6 +43,8 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "agent") == 0)
 		return runtime_main(argc - 1, argv + 1);
+	if (cli_is_verb(argv[1]))
+		return cli_main(argc, argv);
 	if (strcmp(argv[1], "version") == 0 ||
 	    strcmp(argv[1], "--version") == 0) {
 		printf("taskbox %s\n", TASKBOX_VERSION);
