@@ -1,12 +1,15 @@
 /*
  * main.c: the taskbox binary's entry point; dispatches to a subcommand.
  *
- * One binary is the agent runtime (`taskbox agent`), and later the
- * server, the MCP server and the CLI.
+ * One binary is the agent runtime (`taskbox agent`), the CLI client
+ * (`taskbox login`, `taskbox task ...`, see src/cli/), and later the
+ * server and the MCP server.
  */
 #include "common.h"
 
+#include "cli/cli.h"
 #include "runtime/runtime.h"
+#include "server/server-main.h"
 #include "ws/sandbox-cli.h"
 
 static void
@@ -19,11 +22,24 @@ usage(FILE *f)
 		   "AgentAPI-compatible API\n"
 		   "  agent format --type T ...   run the message formatter "
 		   "on a raw screen diff\n"
+		   "  server [--listen ADDR] [--data DIR]  run the Tasks "
+		   "server\n"
+		   "  login URL [--token TOKEN]   log in to a taskbox server\n"
+		   "  task COMMAND ...            create, list, watch, "
+		   "attach to tasks\n"
+		   "  template push|list|lint ... manage templates\n"
+		   "  module push|list|lint ...   manage agent modules\n"
+		   "  user create|list ...        manage users (admin)\n"
+		   "  token create ...            create an API token\n"
 		   "  sandbox run [options] -- CMD  run CMD in an isolated "
 		   "workspace\n"
 		   "  sandbox check               report the isolation "
 		   "available here\n"
-		   "  version                     print the version\n");
+		   "  version                     print the version\n"
+		   "\n"
+		   "Client commands take --url URL and --token TOKEN (or "
+		   "TASKBOX_URL,\n"
+		   "TASKBOX_TOKEN); see `taskbox COMMAND --help`.\n");
 }
 
 int
@@ -37,6 +53,10 @@ main(int argc, char **argv)
 		return runtime_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "sandbox") == 0)
 		return sandbox_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "server") == 0)
+		return server_main(argc - 1, argv + 1);
+	if (cli_is_verb(argv[1]))
+		return cli_main(argc, argv);
 	if (strcmp(argv[1], "version") == 0 ||
 	    strcmp(argv[1], "--version") == 0) {
 		printf("taskbox %s\n", TASKBOX_VERSION);

@@ -695,16 +695,38 @@ task_on_ws_exit(struct ws *ws UNUSED, int wstatus, void *data)
 
 /* ---- deletion --------------------------------------------------------- */
 
+struct reaper {
+	pid_t pid;
+	int pidfd;
+	struct ev_io *io;
+};
+
+static void
+reaper_on_exit(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
+{
+	struct reaper *r = data;
+	int wstatus;
+
+	waitpid(r->pid, &wstatus, 0);
+	ev_io_del(r->io);
+	close(r->pidfd);
+	free(r);
+}
+
 /* Remove a directory tree in a child process (never blocks the loop). */
 static void
 task_remove_tree(const char *dir)
 {
 	char *argv[] = {"rm", "-rf", "--one-file-system", (char *)dir, NULL};
-	pid_t pid;
+	struct reaper *r = xcalloc(1, sizeof *r);
 
-	if (posix_spawnp(&pid, "rm", NULL, NULL, argv, environ) != 0)
+	if (posix_spawnp(&r->pid, "rm", NULL, NULL, argv, environ) != 0 ||
+	    (r->pidfd = (int)syscall(SYS_pidfd_open, r->pid, 0)) < 0) {
 		log_warn("cannot remove '%s': %s", dir, strerror(errno));
-	/* reaped by the SIGCHLD handler in server.c */
+		free(r);
+		return;
+	}
+	r->io = ev_io_add(srv->loop, r->pidfd, EPOLLIN, reaper_on_exit, r);
 }
 
 /* Drop t from the live list and free it. */

@@ -1,0 +1,386 @@
+/*
+ * server.c: `taskbox server`, the Tasks control plane.
+ *
+ * Start-up: the data directory (mode 0711: task uids may traverse it to
+ * their own 0700 directories, nothing can be listed), a copy of this
+ * binary under DATA/bin (bound into every workspace, so the build tree's
+ * location and permissions do not matter), the SQLite store (migrated),
+ * the built-in modules and templates, the first admin user and its
+ * one-time token, the stored tasks, then the HTTP API on --listen. One
+ * loop thread serves everything; SIGINT/SIGTERM stop the workspaces and
+ * exit.
+ */
+#include "common.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/ev.h"
+#include "core/log.h"
+#include "http/http.h"
+#include "server-main.h"
+#include "server.h"
+#include "store/store.h"
+#include "ws/ws.h"
+
+struct server *srv;
+
+static const char *server_default_tmpl = "claude-code";
+
+const char *
+server_default_template(void)
+{
+	return server_default_tmpl;
+}
+
+static void
+server_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: taskbox server [options]\n"
+		"\n"
+		"  --listen HOST:PORT       address of the API (default "
+		"127.0.0.1:7080)\n"
+		"  --data DIR               database and workspaces (default "
+		"$TASKBOX_DATA,\n"
+		"                           /var/lib/taskbox as root, else "
+		"~/.local/share/taskbox)\n"
+		"  --tools DIR              agent installs (default "
+		"$TASKBOX_TOOLS or\n"
+		"                           /var/cache/taskbox/tools)\n"
+		"  --llm-url URL            LLM provider endpoint the "
+		"workspaces reach through\n"
+		"                           the server (http://HOST:PORT; "
+		"$TASKBOX_LLM_URL)\n"
+		"  --llm-key-file FILE      provider key the pass-through "
+		"adds (kept out of\n"
+		"                           workspaces)\n"
+		"  --default-template NAME  template of tasks that name none "
+		"(claude-code)\n"
+		"  --task-uid-base UID      as root, tasks run as UID + n "
+		"(default 200000)\n"
+		"  --log-level LEVEL        error, warn, info (default), "
+		"debug\n");
+}
+
+/* Split HOST:PORT; 0 or -EINVAL. */
+static int
+server_parse_listen(const char *s, char **host, int *port)
+{
+	const char *colon = strrchr(s, ':');
+	long p;
+
+	if (colon == NULL || colon == s ||
+	    parse_long(colon + 1, 0, 65535, &p) < 0)
+		return -EINVAL;
+	*host = xstrndup(s, (size_t)(colon - s));
+	*port = (int)p;
+	return 0;
+}
+
+/* Copy this binary to DATA/bin/taskbox (atomically); 0 or -errno. */
+static int
+server_install_self(const char *data_dir, char **out, char **cause)
+{
+	char *dir = xasprintf("%s/bin", data_dir);
+	char *tmp = xasprintf("%s/taskbox.%d", dir, (int)getpid());
+	char *dst = xasprintf("%s/taskbox", dir);
+	char buf[65536];
+	int in = -1, fd = -1, r = 0;
+	ssize_t n;
+
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		r = -errno;
+		goto out;
+	}
+	chmod(dir, 0755);
+	in = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+	if (in < 0 || fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	while ((n = read(in, buf, sizeof buf)) > 0) {
+		if (write_all(fd, buf, (size_t)n) < 0) {
+			r = -errno;
+			goto out;
+		}
+	}
+	if (n < 0 || fchmod(fd, 0755) < 0 || rename(tmp, dst) < 0)
+		r = -errno;
+out:
+	if (in >= 0)
+		close(in);
+	if (fd >= 0)
+		close(fd);
+	if (r < 0) {
+		*cause = xasprintf("cannot copy the taskbox binary into '%s': "
+				   "%s",
+				   dir, strerror(-r));
+		unlink(tmp);
+		free(dst);
+	} else {
+		*out = dst;
+	}
+	free(tmp);
+	free(dir);
+	return r;
+}
+
+/* Make dir (and parents) with mode; 0 or -errno. */
+static int
+server_mkdirs(const char *dir, mode_t mode)
+{
+	char *p = xstrdup(dir);
+	int r = 0;
+
+	for (char *s = p + 1; *s != '\0'; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			r = -errno;
+		*s = '/';
+	}
+	if (r == 0 && mkdir(p, mode) < 0 && errno != EEXIST)
+		r = -errno;
+	if (r == 0 && chmod(p, mode) < 0)
+		r = -errno;
+	free(p);
+	return r;
+}
+
+/* First start: create the admin and print its token once. */
+static int
+server_first_admin(const char *url)
+{
+	json_t *row = store_row(srv->store, "SELECT COUNT(*) AS n FROM users",
+				"");
+	char id[37];
+	char *token;
+
+	if (row == NULL)
+		return -EIO;
+	if (json_integer_value(json_object_get(row, "n")) > 0) {
+		json_decref(row);
+		return 0;
+	}
+	json_decref(row);
+	store_uuid(id);
+	if (store_exec(srv->store,
+		       "INSERT INTO users (id, username, role, created_at) "
+		       "VALUES (?, 'admin', 'admin', ?)",
+		       "si", id, (int64_t)wall_ms()) < 0)
+		return -EIO;
+	token = auth_token_create(id, "first start", NULL);
+	if (token == NULL)
+		return -EIO;
+	printf("taskbox: first start: created the admin user 'admin'.\n"
+	       "login token (shown once): %s\n"
+	       "\n"
+	       "  taskbox login %s --token %s\n"
+	       "  taskbox task create --template shell 'echo hello from "
+	       "taskbox'\n"
+	       "  taskbox task list\n"
+	       "\n",
+	       token, url, token);
+	fflush(stdout);
+	free(token);
+	return 0;
+}
+
+static int
+server_prepare(void *data UNUSED)
+{
+	return http_server_prepare(srv->http);
+}
+
+static void
+server_on_signal(int signo, void *data UNUSED)
+{
+	log_info("signal %d: stopping", signo);
+	srv->stopping = true;
+	ev_loop_stop(srv->loop, 0);
+}
+
+/* Read a one-line key file (new string) or NULL with *cause. */
+static char *
+server_read_key(const char *path, char **cause)
+{
+	FILE *f = fopen(path, "re");
+	char line[4096];
+	char *key;
+
+	if (f == NULL) {
+		*cause = xasprintf("cannot read '%s': %s", path,
+				   strerror(errno));
+		return NULL;
+	}
+	if (fgets(line, sizeof line, f) == NULL) {
+		fclose(f);
+		*cause = xasprintf("'%s' is empty", path);
+		return NULL;
+	}
+	fclose(f);
+	line[strcspn(line, "\r\n")] = '\0';
+	key = xstrdup(line);
+	explicit_bzero(line, sizeof line);
+	return key;
+}
+
+int
+server_main(int argc, char **argv)
+{
+	const char *listen = "127.0.0.1:7080", *data = getenv("TASKBOX_DATA");
+	const char *tools = getenv("TASKBOX_TOOLS");
+	const char *llm_url = getenv("TASKBOX_LLM_URL"), *key_file = NULL;
+	char *host = NULL, *cause = NULL, *db = NULL, *url = NULL;
+	char *probe;
+	long uid_base = 200000;
+	int port, r = 1;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			server_usage(stdout);
+			return 0;
+		}
+		if (v == NULL) {
+			fprintf(stderr, "taskbox server: '%s' needs a value "
+					"or is unknown\n",
+				a);
+			server_usage(stderr);
+			return 2;
+		}
+		i++;
+		if (strcmp(a, "--listen") == 0) {
+			listen = v;
+		} else if (strcmp(a, "--data") == 0) {
+			data = v;
+		} else if (strcmp(a, "--tools") == 0) {
+			tools = v;
+		} else if (strcmp(a, "--llm-url") == 0) {
+			llm_url = v;
+		} else if (strcmp(a, "--llm-key-file") == 0) {
+			key_file = v;
+		} else if (strcmp(a, "--default-template") == 0) {
+			server_default_tmpl = v;
+		} else if (strcmp(a, "--task-uid-base") == 0) {
+			if (parse_long(v, 1000, 4000000000L, &uid_base) < 0) {
+				fprintf(stderr, "taskbox server: "
+						"--task-uid-base must be "
+						"1000..4000000000\n");
+				return 2;
+			}
+		} else if (strcmp(a, "--log-level") == 0) {
+			enum log_level lvl;
+
+			if (log_parse_level(v, &lvl) < 0) {
+				fprintf(stderr, "taskbox server: unknown log "
+						"level '%s'\n",
+					v);
+				return 2;
+			}
+			log_set_level(lvl);
+		} else {
+			fprintf(stderr, "taskbox server: unknown option '%s'\n",
+				a);
+			server_usage(stderr);
+			return 2;
+		}
+	}
+	if (server_parse_listen(listen, &host, &port) < 0) {
+		fprintf(stderr, "taskbox server: --listen wants HOST:PORT, "
+				"not '%s'\n",
+			listen);
+		return 2;
+	}
+	if (llm_url != NULL && !str_starts_with(llm_url, "http://")) {
+		fprintf(stderr, "taskbox server: --llm-url must be http://"
+				"HOST:PORT (an https provider is reached "
+				"through the egress proxy)\n");
+		free(host);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	srv = xcalloc(1, sizeof *srv);
+	srv->root = geteuid() == 0;
+	srv->task_uid_base = (uid_t)uid_base;
+	if (data == NULL) {
+		const char *home = getenv("HOME");
+
+		data = srv->root || home == NULL ? "/var/lib/taskbox" : NULL;
+		srv->data_dir = data ? xstrdup(data)
+				     : xasprintf("%s/.local/share/taskbox",
+						 home);
+	} else {
+		char *abs = realpath(data, NULL);
+
+		srv->data_dir = abs ? abs : xstrdup(data);
+	}
+	if (srv->data_dir[0] != '/') {
+		fprintf(stderr, "taskbox server: --data must be an absolute "
+				"path\n");
+		goto out;
+	}
+	srv->tasks_dir = xasprintf("%s/tasks", srv->data_dir);
+	srv->tools_dir = xstrdup(tools ? tools : "/var/cache/taskbox/tools");
+	srv->llm_url = llm_url ? xstrdup(llm_url) : NULL;
+	if (key_file != NULL &&
+	    (srv->llm_key = server_read_key(key_file, &cause)) == NULL)
+		goto fail;
+	if (server_mkdirs(srv->data_dir, 0711) < 0 ||
+	    server_mkdirs(srv->tasks_dir, 0711) < 0) {
+		cause = xasprintf("cannot create the data directory '%s': %s",
+				  srv->data_dir, strerror(errno));
+		goto fail;
+	}
+	if (server_install_self(srv->data_dir, &srv->exe, &cause) < 0)
+		goto fail;
+	db = xasprintf("%s/taskbox.db", srv->data_dir);
+	if (store_open(db, &srv->store, &cause) < 0)
+		goto fail;
+	chmod(db, 0600);
+	if (catalog_import_builtins(&cause) < 0)
+		goto fail;
+	srv->loop = ev_loop_new();
+	srv->http = http_server_new(srv->loop);
+	api_users_register(srv->http);
+	api_templates_register(srv->http);
+	api_tasks_register(srv->http);
+	proxy_register(srv->http);
+	if (http_server_listen(srv->http, host, port, NULL, &cause) < 0)
+		goto fail;
+	url = xasprintf("http://%s:%d", host, http_server_port(srv->http));
+	if (server_first_admin(url) < 0) {
+		cause = xstrdup("cannot create the admin user");
+		goto fail;
+	}
+	task_recover_all();
+	ev_loop_set_prepare(srv->loop, server_prepare, NULL);
+	ev_signal_add(srv->loop, SIGTERM, server_on_signal, NULL);
+	ev_signal_add(srv->loop, SIGINT, server_on_signal, NULL);
+	probe = ws_local_probe();
+	log_info("taskbox server %s listening on %s (data %s); %s",
+		 TASKBOX_VERSION, url, srv->data_dir, probe);
+	free(probe);
+	printf("taskbox server listening on %s\n", url);
+	fflush(stdout);
+	r = ev_loop_run(srv->loop);
+	task_stop_all();
+	http_server_drain(srv->http);
+	goto out;
+fail:
+	fprintf(stderr, "taskbox server: %s\n", cause ? cause : "failed");
+	r = 1;
+out:
+	free(cause);
+	free(host);
+	free(db);
+	free(url);
+	return r;
+}
