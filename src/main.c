@@ -6,6 +6,7 @@
  */
 #include "common.h"
 
+#include "cli/lint.h"
 #include "runtime/runtime.h"
 
 static void
@@ -18,6 +19,8 @@ usage(FILE *f)
 		   "AgentAPI-compatible API\n"
 		   "  agent format --type T ...   run the message formatter "
 		   "on a raw screen diff\n"
+		   "  template lint FILE...       validate template files\n"
+		   "  module lint FILE...         validate agent module files\n"
 		   "  version                     print the version\n");
 }
 
@@ -30,6 +33,10 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "agent") == 0)
 		return runtime_main(argc - 1, argv + 1);
+	if ((strcmp(argv[1], "template") == 0 ||
+	     strcmp(argv[1], "module") == 0) &&
+	    argc > 2 && strcmp(argv[2], "lint") == 0)
+		return lint_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "version") == 0 ||
 	    strcmp(argv[1], "--version") == 0) {
 		printf("taskbox %s\n", TASKBOX_VERSION);
