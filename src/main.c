@@ -8,6 +8,7 @@
 #include "common.h"
 
 #include "cli/cli.h"
+#include "cli/lint.h"
 #include "runtime/runtime.h"
 #include "server/server-main.h"
 #include "ws/sandbox-cli.h"
@@ -51,12 +52,6 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "agent") == 0)
 		return runtime_main(argc - 1, argv + 1);
-	if (strcmp(argv[1], "sandbox") == 0)
-		return sandbox_main(argc - 1, argv + 1);
-	if (strcmp(argv[1], "server") == 0)
-		return server_main(argc - 1, argv + 1);
-	if (cli_is_verb(argv[1]))
-		return cli_main(argc, argv);
 	if (strcmp(argv[1], "version") == 0 ||
 	    strcmp(argv[1], "--version") == 0) {
 		printf("taskbox %s\n", TASKBOX_VERSION);
@@ -67,6 +62,16 @@ main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	if ((strcmp(argv[1], "template") == 0 ||
+	     strcmp(argv[1], "module") == 0) &&
+	    argc > 2 && strcmp(argv[2], "lint") == 0)
+		return lint_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "sandbox") == 0)
+		return sandbox_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "server") == 0)
+		return server_main(argc - 1, argv + 1);
+	if (cli_is_verb(argv[1]))
+		return cli_main(argc, argv);
 	fprintf(stderr, "taskbox: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return 2;

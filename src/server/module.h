@@ -1,0 +1,48 @@
+/*
+ * module.h: agent modules, YAML data describing how to install, configure
+ * and launch one agent CLI, and their rendering for one task.
+ *
+ * module_parse validates a module file into normalized JSON; module_render
+ * turns that JSON, a normalized template (template.h) and the sandbox
+ * paths into the launch plan: argv, env, seeded files, install, PATH.
+ */
+#ifndef TASKBOX_MODULE_H
+#define TASKBOX_MODULE_H
+
+#include <jansson.h>
+
+struct module_ctx {
+	const char *home;      /* agent home inside the sandbox */
+	const char *workdir;   /* the agent's working directory */
+	const char *taskbox;   /* taskbox binary inside the sandbox */
+	const char *llm_url;   /* LLM pass-through base URL inside */
+	const char *proxy_url; /* egress CONNECT proxy inside */
+	const char *tools_dir; /* module npm installs (same path in and out) */
+	const char *task_id;
+};
+
+/*
+ * Parse and validate a module (len bytes of YAML). Returns a new
+ * normalized module, or NULL with *errors = a new array of
+ * {message, location, line, column}.
+ */
+json_t *module_parse(const char *yaml, size_t len, json_t **errors);
+
+/*
+ * Render module for the normalized template tmpl (its agent block) and
+ * ctx. Returns a new {type, argv, env, files, install, path}, or NULL
+ * with *errors = a new array of {message, location}.
+ */
+json_t *module_render(const json_t *module, const json_t *tmpl,
+		      const struct module_ctx *ctx, json_t **errors);
+
+/* Whether module has a providers entry named provider. */
+bool module_supports_provider(const json_t *module, const char *provider);
+
+/*
+ * Serialize a JSON object as TOML (tables for nested objects, inline
+ * arrays); returns a new string.
+ */
+char *module_toml(const json_t *obj);
+
+#endif

@@ -1,0 +1,891 @@
+/*
+ * template.c: template validation, normalization and Task-template
+ * detection.
+ *
+ * Data model: the YAML tree (core/yaml.c) is walked once, block by block;
+ * each block's parser returns its normalized JSON and records every error
+ * in a struct schema. Cross-references (ai_task naming an app, parameter
+ * and app uniqueness) are checked after the blocks they refer to. Nothing
+ * here does I/O: the server, the CLI linter and the tests call it alike.
+ */
+#include "common.h"
+
+#include <limits.h>
+#include <math.h>
+
+#include "core/ynode.h"
+#include "server/schema.h"
+#include "server/template.h"
+
+#define MEMORY_MIN	      (16LL << 20)
+#define MEMORY_MAX	      (1LL << 40)
+#define DEFAULT_MEMORY	      (4LL << 30)
+#define DEFAULT_PIDS	      4096
+#define DEFAULT_SETUP_TIMEOUT 600
+
+static const char *const providers[] = {
+	"anthropic",	     "openai", "gemini", "bedrock", "vertex", "ollama",
+	"openai-compatible", NULL,
+};
+
+/* Parse a decimal "I[.F]" prefix into units of 10^-scale; end after it. */
+static int
+parse_fixed(const char *s, int scale, int64_t max, int64_t *out,
+	    const char **end)
+{
+	int64_t v = 0;
+	int digits = 0, i;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		if (v > max / 10)
+			return -EINVAL;
+		v = v * 10 + (*s - '0');
+	}
+	if (*s == '.') {
+		s++;
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		for (; *s >= '0' && *s <= '9'; s++) {
+			if (digits == scale)
+				return -EINVAL;
+			if (v > max / 10)
+				return -EINVAL;
+			v = v * 10 + (*s - '0');
+			digits++;
+		}
+	}
+	for (i = digits; i < scale; i++) {
+		if (v > max / 10)
+			return -EINVAL;
+		v *= 10;
+	}
+	*out = v;
+	*end = s;
+	return 0;
+}
+
+int
+template_parse_memory(const char *s, int64_t *bytes)
+{
+	static const struct {
+		const char *suffix;
+		int64_t mult;
+	} units[] = {
+		{"", 1},
+		{"B", 1},
+		{"K", 1000},
+		{"k", 1000},
+		{"KB", 1000},
+		{"kB", 1000},
+		{"M", 1000000},
+		{"MB", 1000000},
+		{"G", 1000000000},
+		{"GB", 1000000000},
+		{"T", 1000000000000LL},
+		{"TB", 1000000000000LL},
+		{"Ki", 1LL << 10},
+		{"KiB", 1LL << 10},
+		{"Mi", 1LL << 20},
+		{"MiB", 1LL << 20},
+		{"Gi", 1LL << 30},
+		{"GiB", 1LL << 30},
+		{"Ti", 1LL << 40},
+		{"TiB", 1LL << 40},
+	};
+	const char *end;
+	int64_t milli;
+	size_t i;
+
+	/* Thousandths of a unit, so "1.5G" stays integer arithmetic. */
+	if (parse_fixed(s, 3, INT64_MAX / 1000, &milli, &end) < 0)
+		return -EINVAL;
+	for (i = 0; i < ARRAY_SIZE(units); i++) {
+		if (strcmp(end, units[i].suffix) != 0)
+			continue;
+		if (milli > INT64_MAX / units[i].mult)
+			return -EINVAL;
+		*bytes = milli * units[i].mult / 1000;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int
+template_parse_cpu(const char *s, int64_t *millicores)
+{
+	const char *end;
+	int64_t v;
+	size_t len = strlen(s);
+
+	if (len > 1 && s[len - 1] == 'm') {
+		if (parse_fixed(s, 0, 1000000, &v, &end) < 0 || *end != 'm' ||
+		    end[1] != '\0')
+			return -EINVAL;
+	} else if (parse_fixed(s, 3, 1000000000, &v, &end) < 0 ||
+		   *end != '\0') {
+		return -EINVAL;
+	}
+	*millicores = v;
+	return 0;
+}
+
+/* map[key] as a scalar string for a number; NULL and an error otherwise. */
+static const struct ynode *
+number_node(struct schema *s, const struct ynode *map, const char *key,
+	    const char *loc)
+{
+	const struct ynode *v = ynode_get(map, key);
+
+	if (v == NULL || ynode_is_null(v))
+		return NULL;
+	if (v->kind != YN_SCALAR) {
+		char *kloc = schema_loc(loc, key);
+
+		schema_error(s, v, kloc, "must be a number");
+		free(kloc);
+		return NULL;
+	}
+	return v;
+}
+
+/* An integer key in [min, max]; dflt when absent. */
+static long
+int_in_range(struct schema *s, const struct ynode *map, const char *key,
+	     const char *loc, long min, long max, long dflt)
+{
+	const struct ynode *v = number_node(s, map, key, loc);
+	long out;
+	char *kloc;
+
+	if (v == NULL)
+		return dflt;
+	if (parse_long(v->scalar, min, max, &out) == 0)
+		return out;
+	kloc = schema_loc(loc, key);
+	schema_error(s, v, kloc, "must be an integer from %ld to %ld", min,
+		     max);
+	free(kloc);
+	return dflt;
+}
+
+/* workspace.limits. */
+static json_t *
+parse_limits(struct schema *s, const struct ynode *n)
+{
+	static const char *const keys[] = {"memory", "pids", "cpu", NULL};
+	const char *loc = "workspace.limits";
+	const struct ynode *v;
+	int64_t mem = DEFAULT_MEMORY, cpu;
+	json_t *j = json_object();
+
+	json_object_set_new(j, "memory_bytes", json_integer(DEFAULT_MEMORY));
+	json_object_set_new(j, "pids", json_integer(DEFAULT_PIDS));
+	json_object_set_new(j, "cpu_millicores", json_null());
+	if (n == NULL || ynode_is_null(n) || !schema_map(s, n, loc, keys))
+		return j;
+	v = number_node(s, n, "memory", loc);
+	if (v != NULL) {
+		if (template_parse_memory(v->scalar, &mem) < 0)
+			schema_error(s, v, "workspace.limits.memory",
+				     "invalid size '%s' (want e.g. 2GiB, "
+				     "512Mi, 1G)",
+				     v->scalar);
+		else if (mem < MEMORY_MIN || mem > MEMORY_MAX)
+			schema_error(s, v, "workspace.limits.memory",
+				     "must be from 16MiB to 1TiB");
+		else
+			json_object_set_new(j, "memory_bytes",
+					    json_integer(mem));
+	}
+	json_object_set_new(j, "pids",
+			    json_integer(int_in_range(s, n, "pids", loc, 16,
+						      1000000, DEFAULT_PIDS)));
+	v = number_node(s, n, "cpu", loc);
+	if (v != NULL) {
+		if (template_parse_cpu(v->scalar, &cpu) < 0 || cpu < 10 ||
+		    cpu > 64000)
+			schema_error(s, v, "workspace.limits.cpu",
+				     "must be from 0.01 to 64 cores (e.g. "
+				     "1.5 or 500m)");
+		else
+			json_object_set_new(j, "cpu_millicores",
+					    json_integer(cpu));
+	}
+	return j;
+}
+
+/* Whether h is a host name: labels of [a-z0-9-], not starting/ending '-'. */
+static bool
+is_hostname(const char *h, size_t len)
+{
+	size_t i, label = 0;
+
+	if (len == 0 || len > 253)
+		return false;
+	for (i = 0; i < len; i++) {
+		char c = h[i];
+
+		if (c == '.') {
+			if (label == 0 || h[i - 1] == '-')
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '-'))
+			return false;
+		if (c == '-' && label == 0)
+			return false;
+		if (++label > 63)
+			return false;
+	}
+	return label > 0 && h[len - 1] != '-';
+}
+
+/* One egress entry, lower-cased; NULL if invalid. */
+static char *
+egress_entry(const char *in)
+{
+	char *h = xstrdup(in), *colon, *p;
+	const char *host;
+	long port;
+
+	for (p = h; *p != '\0'; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	host = strncmp(h, "*.", 2) == 0 ? h + 2 : h;
+	colon = strchr(host, ':');
+	if (colon != NULL && parse_long(colon + 1, 1, 65535, &port) < 0)
+		goto bad;
+	if (!is_hostname(host, colon ? (size_t)(colon - host) : strlen(host)))
+		goto bad;
+	return h;
+bad:
+	free(h);
+	return NULL;
+}
+
+/* workspace.egress: a list of host[:port] with an optional "*." prefix. */
+static json_t *
+parse_egress(struct schema *s, const struct ynode *n)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	if (n == NULL || ynode_is_null(n))
+		return a;
+	if (n->kind != YN_SEQ) {
+		schema_error(s, n, "workspace.egress",
+			     "must be a list of host names");
+		return a;
+	}
+	for (i = 0; i < n->n; i++) {
+		const struct ynode *it = n->items[i];
+		char *loc = schema_loc_index("workspace.egress", i), *h = NULL;
+
+		if (it->kind == YN_SCALAR)
+			h = egress_entry(it->scalar);
+		if (h == NULL)
+			schema_error(s, it, loc,
+				     "invalid host '%s' (want host, "
+				     "*.domain or host:port)",
+				     it->kind == YN_SCALAR ? it->scalar : "");
+		else
+			json_array_append_new(a, json_string(h));
+		free(h);
+		free(loc);
+	}
+	return a;
+}
+
+/* The workspace block. */
+static json_t *
+parse_workspace(struct schema *s, const struct ynode *n)
+{
+	static const char *const keys[] = {
+		"backend", "limits",	    "egress", "env",
+		"setup",   "setup_timeout", "home",   NULL,
+	};
+	const char *loc = "workspace", *backend, *home, *setup;
+	json_t *j = json_object();
+	bool ismap;
+
+	ismap = n != NULL && !ynode_is_null(n) && schema_map(s, n, loc, keys);
+	if (!ismap)
+		n = NULL;
+	backend = schema_str(s, n, "backend", loc, false, 0);
+	if (backend == NULL) {
+		backend = "local";
+	} else if (strcmp(backend, "podman") == 0 ||
+		   strcmp(backend, "kubernetes") == 0) {
+		schema_error(s, ynode_get(n, "backend"), "workspace.backend",
+			     "backend '%s' is not available yet", backend);
+	} else if (strcmp(backend, "local") != 0) {
+		schema_error(s, ynode_get(n, "backend"), "workspace.backend",
+			     "unknown backend '%s' (want local)", backend);
+	}
+	json_object_set_new(j, "backend", json_string(backend));
+	json_object_set_new(j, "limits",
+			    parse_limits(s, ynode_get(n, "limits")));
+	json_object_set_new(j, "egress",
+			    parse_egress(s, ynode_get(n, "egress")));
+	json_object_set_new(
+		j, "env", schema_env(s, ynode_get(n, "env"), "workspace.env"));
+	setup = schema_str(s, n, "setup", loc, false, 256 * 1024);
+	json_object_set_new(j, "setup",
+			    setup ? json_string(setup) : json_null());
+	json_object_set_new(
+		j, "setup_timeout_s",
+		json_integer(int_in_range(s, n, "setup_timeout", loc, 1, 3600,
+					  DEFAULT_SETUP_TIMEOUT)));
+	home = schema_str(s, n, "home", loc, false, 0);
+	if (home == NULL) {
+		home = "persistent";
+	} else if (strcmp(home, "persistent") != 0 &&
+		   strcmp(home, "ephemeral") != 0) {
+		schema_error(s, ynode_get(n, "home"), "workspace.home",
+			     "must be persistent or ephemeral");
+	}
+	json_object_set_new(j, "home", json_string(home));
+	return j;
+}
+
+/* A parameter's default converted to its type; NULL after an error. */
+static json_t *
+param_default(struct schema *s, const struct ynode *v, const char *type,
+	      const char *loc)
+{
+	char *kloc = schema_loc(loc, "default");
+	json_t *r = NULL;
+	char *end;
+	double d;
+	long l;
+
+	if (v->kind != YN_SCALAR) {
+		schema_error(s, v, kloc, "must be a %s", type);
+	} else if (strcmp(type, "string") == 0) {
+		r = json_string(v->scalar);
+	} else if (strcmp(type, "bool") == 0) {
+		if (strcmp(v->scalar, "true") == 0)
+			r = json_true();
+		else if (strcmp(v->scalar, "false") == 0)
+			r = json_false();
+		else
+			schema_error(s, v, kloc, "must be true or false");
+	} else if (parse_long(v->scalar, LONG_MIN, LONG_MAX, &l) == 0) {
+		r = json_integer(l);
+	} else {
+		errno = 0;
+		d = strtod(v->scalar, &end);
+		if (errno == 0 && end != v->scalar && *end == '\0' &&
+		    isfinite(d))
+			r = json_real(d);
+		else
+			schema_error(s, v, kloc, "must be a number");
+	}
+	free(kloc);
+	return r;
+}
+
+/* One entry of parameters. */
+static json_t *
+parse_parameter(struct schema *s, const struct ynode *n, const char *loc)
+{
+	static const char *const keys[] = {
+		"name",	   "display_name", "description", "type",
+		"default", "required",	   NULL,
+	};
+	const char *name, *type, *dn, *desc;
+	const struct ynode *dv;
+	json_t *j, *dflt = NULL;
+
+	if (!schema_map(s, n, loc, keys))
+		return NULL;
+	name = schema_str(s, n, "name", loc, true, 64);
+	dn = schema_str(s, n, "display_name", loc, false, 64);
+	desc = schema_str(s, n, "description", loc, false, 1024);
+	type = schema_str(s, n, "type", loc, false, 0);
+	if (type == NULL) {
+		type = "string";
+	} else if (strcmp(type, "string") != 0 && strcmp(type, "number") != 0 &&
+		   strcmp(type, "bool") != 0) {
+		char *kloc = schema_loc(loc, "type");
+
+		schema_error(s, ynode_get(n, "type"), kloc,
+			     "unknown type '%s' (want string, number or bool)",
+			     type);
+		free(kloc);
+		type = "string";
+	}
+	dv = ynode_get(n, "default");
+	if (dv != NULL && !(ynode_is_null(dv) && strcmp(type, "string") != 0))
+		dflt = param_default(s, dv, type, loc);
+	if (name == NULL)
+		name = "";
+	j = json_pack("{s:s, s:s, s:s, s:s, s:o, s:b}", "name", name,
+		      "display_name", dn ? dn : name, "description",
+		      desc ? desc : "", "type", type, "default",
+		      dflt ? dflt : json_null(), "required",
+		      schema_bool(s, n, "required", loc, dflt == NULL));
+	return j;
+}
+
+/* The parameters list; names must be unique. */
+static json_t *
+parse_parameters(struct schema *s, const struct ynode *n)
+{
+	json_t *a = json_array(), *p;
+	size_t i, k;
+
+	if (n == NULL || ynode_is_null(n))
+		return a;
+	if (n->kind != YN_SEQ) {
+		schema_error(s, n, "parameters", "must be a list");
+		return a;
+	}
+	for (i = 0; i < n->n; i++) {
+		char *loc = schema_loc_index("parameters", i);
+		const char *name;
+
+		p = parse_parameter(s, n->items[i], loc);
+		if (p == NULL) {
+			free(loc);
+			continue;
+		}
+		name = json_string_value(json_object_get(p, "name"));
+		for (k = 0; k < json_array_size(a); k++) {
+			json_t *o = json_array_get(a, k);
+
+			if (*name != '\0' &&
+			    strcmp(json_string_value(
+					   json_object_get(o, "name")),
+				   name) == 0) {
+				char *nloc = schema_loc(loc, "name");
+
+				schema_error(s, ynode_get(n->items[i], "name"),
+					     nloc, "duplicate parameter '%s'",
+					     name);
+				free(nloc);
+			}
+		}
+		json_array_append_new(a, p);
+		free(loc);
+	}
+	return a;
+}
+
+/* Whether u is http://127.0.0.1:PORT[/path] or http://localhost:PORT. */
+static bool
+is_local_url(const char *u)
+{
+	const char *p, *slash;
+	char port[8];
+	long v;
+
+	if (strncmp(u, "http://127.0.0.1:", 17) == 0)
+		p = u + 17;
+	else if (strncmp(u, "http://localhost:", 17) == 0)
+		p = u + 17;
+	else
+		return false;
+	slash = strchr(p, '/');
+	if ((slash ? (size_t)(slash - p) : strlen(p)) >= sizeof(port))
+		return false;
+	snprintf(port, sizeof(port), "%.*s",
+		 (int)(slash ? (size_t)(slash - p) : strlen(p)), p);
+	if (parse_long(port, 1, 65535, &v) < 0)
+		return false;
+	for (; slash != NULL && *slash != '\0'; slash++)
+		if ((unsigned char)*slash <= ' ' || *slash == '#')
+			return false;
+	return true;
+}
+
+/* One entry of apps. */
+static json_t *
+parse_app(struct schema *s, const struct ynode *n, const char *loc)
+{
+	static const char *const keys[] = {"slug", "display_name", "url",
+					   "health", NULL};
+	const char *slug, *dn, *url, *health;
+	char *kloc;
+
+	if (!schema_map(s, n, loc, keys))
+		return NULL;
+	slug = schema_str(s, n, "slug", loc, true, 0);
+	dn = schema_str(s, n, "display_name", loc, false, 64);
+	url = schema_str(s, n, "url", loc, true, 2048);
+	health = schema_str(s, n, "health", loc, false, 1024);
+	kloc = schema_loc(loc, "slug");
+	if (slug != NULL && !schema_is_slug(slug, 63)) {
+		schema_error(s, ynode_get(n, "slug"), kloc,
+			     "invalid slug '%s' (want [a-z0-9][a-z0-9-]*)",
+			     slug);
+		slug = NULL;
+	} else if (slug != NULL && strcmp(slug, "chat") == 0) {
+		schema_error(s, ynode_get(n, "slug"), kloc,
+			     "slug 'chat' is reserved for the built-in chat "
+			     "app");
+		slug = NULL;
+	}
+	free(kloc);
+	if (url != NULL && !is_local_url(url)) {
+		kloc = schema_loc(loc, "url");
+		schema_error(s, ynode_get(n, "url"), kloc,
+			     "must be http://127.0.0.1:PORT[/path] or "
+			     "http://localhost:PORT[/path]");
+		free(kloc);
+	}
+	if (health != NULL && health[0] != '/') {
+		kloc = schema_loc(loc, "health");
+		schema_error(s, ynode_get(n, "health"), kloc,
+			     "must be a path starting with '/'");
+		free(kloc);
+	}
+	return json_pack("{s:s?, s:s?, s:s?, s:s?}", "slug", slug,
+			 "display_name", dn ? dn : slug, "url", url, "health",
+			 health);
+}
+
+/* The apps list; slugs must be unique. */
+static json_t *
+parse_apps(struct schema *s, const struct ynode *n)
+{
+	json_t *a = json_array(), *app;
+	size_t i, k;
+
+	if (n == NULL || ynode_is_null(n))
+		return a;
+	if (n->kind != YN_SEQ) {
+		schema_error(s, n, "apps", "must be a list");
+		return a;
+	}
+	for (i = 0; i < n->n; i++) {
+		char *loc = schema_loc_index("apps", i);
+		const char *slug;
+
+		app = parse_app(s, n->items[i], loc);
+		free(loc);
+		if (app == NULL)
+			continue;
+		slug = json_string_value(json_object_get(app, "slug"));
+		for (k = 0; slug != NULL && k < json_array_size(a); k++) {
+			const char *o = json_string_value(
+				json_object_get(json_array_get(a, k), "slug"));
+
+			if (o != NULL && strcmp(o, slug) == 0) {
+				loc = xasprintf("apps[%zu].slug", i);
+				schema_error(s, ynode_get(n->items[i], "slug"),
+					     loc, "duplicate app slug '%s'",
+					     slug);
+				free(loc);
+			}
+		}
+		json_array_append_new(a, app);
+	}
+	return a;
+}
+
+/* agent.mcp_servers: {name: {command, args, env}}. */
+static json_t *
+parse_mcp_servers(struct schema *s, const struct ynode *n)
+{
+	static const char *const keys[] = {"command", "args", "env", NULL};
+	json_t *o = json_object();
+	size_t i, c;
+
+	if (n == NULL || ynode_is_null(n))
+		return o;
+	if (n->kind != YN_MAP) {
+		schema_error(s, n, "agent.mcp_servers",
+			     "must be a map of name: {command, args, env}");
+		return o;
+	}
+	for (i = 0; i < n->n; i++) {
+		const char *name = n->keys[i]->scalar, *cmd;
+		const struct ynode *v = n->items[i];
+		char *loc = schema_loc("agent.mcp_servers", name), *kloc;
+		bool ok = *name != '\0';
+
+		for (c = 0; name[c] != '\0'; c++)
+			ok = ok && (name[c] == '-' || name[c] == '_' ||
+				    (name[c] >= 'a' && name[c] <= 'z') ||
+				    (name[c] >= 'A' && name[c] <= 'Z') ||
+				    (name[c] >= '0' && name[c] <= '9'));
+		if (!ok)
+			schema_error(s, n->keys[i], loc,
+				     "invalid server name '%s' (want "
+				     "[A-Za-z0-9_-]+)",
+				     name);
+		else if (strcmp(name, "taskbox") == 0)
+			schema_error(s, n->keys[i], loc,
+				     "server name 'taskbox' is reserved");
+		if (!schema_map(s, v, loc, keys)) {
+			free(loc);
+			continue;
+		}
+		cmd = schema_str(s, v, "command", loc, true, 4096);
+		kloc = schema_loc(loc, "args");
+		json_object_set_new(
+			o, name,
+			json_pack("{s:s, s:o, s:o}", "command", cmd ? cmd : "",
+				  "args",
+				  schema_strings(s, ynode_get(v, "args"), kloc),
+				  "env", json_null()));
+		free(kloc);
+		kloc = schema_loc(loc, "env");
+		json_object_set_new(json_object_get(o, name), "env",
+				    schema_env(s, ynode_get(v, "env"), kloc));
+		free(kloc);
+		free(loc);
+	}
+	return o;
+}
+
+/* The agent block; NULL when absent. */
+static json_t *
+parse_agent(struct schema *s, const struct ynode *n)
+{
+	static const char *const keys[] = {
+		"module",      "model",
+		"provider",    "permission_mode",
+		"mcp_servers", "system_prompt",
+		"args",	       "env",
+		"command",     NULL,
+	};
+	const char *loc = "agent", *module, *provider;
+	json_t *j;
+	size_t i;
+
+	if (n == NULL)
+		return NULL;
+	if (!schema_map(s, n, loc, keys))
+		return NULL;
+	module = schema_str(s, n, "module", loc, true, 0);
+	if (module != NULL && !schema_is_slug(module, 63)) {
+		schema_error(s, ynode_get(n, "module"), "agent.module",
+			     "invalid module name '%s'", module);
+		module = NULL;
+	}
+	provider = schema_str(s, n, "provider", loc, false, 0);
+	for (i = 0; provider != NULL && providers[i] != NULL; i++)
+		if (strcmp(provider, providers[i]) == 0)
+			break;
+	if (provider != NULL && providers[i] == NULL) {
+		schema_error(s, ynode_get(n, "provider"), "agent.provider",
+			     "unknown provider '%s' (want anthropic, openai, "
+			     "gemini, bedrock, vertex, openai-compatible or "
+			     "ollama)",
+			     provider);
+		provider = NULL;
+	}
+	j = json_pack("{s:s?, s:s?, s:s?, s:s?}", "module", module, "model",
+		      schema_str(s, n, "model", loc, false, 256), "provider",
+		      provider, "permission_mode",
+		      schema_str(s, n, "permission_mode", loc, false, 64));
+	json_object_set_new(j, "mcp_servers",
+			    parse_mcp_servers(s, ynode_get(n, "mcp_servers")));
+	json_object_set_new(j, "system_prompt",
+			    json_pack("s?", schema_str(s, n, "system_prompt",
+						       loc, false, 64 * 1024)));
+	json_object_set_new(
+		j, "args",
+		schema_strings(s, ynode_get(n, "args"), "agent.args"));
+	json_object_set_new(j, "env",
+			    schema_env(s, ynode_get(n, "env"), "agent.env"));
+	if (ynode_get(n, "command") != NULL) {
+		json_t *cmd = schema_strings(s, ynode_get(n, "command"),
+					     "agent.command");
+
+		if (json_array_size(cmd) == 0)
+			schema_error(s, ynode_get(n, "command"),
+				     "agent.command",
+				     "must be a non-empty list");
+		json_object_set_new(j, "command", cmd);
+	}
+	/* json_pack's s? leaves keys out: make absent options explicit. */
+	if (!json_object_get(j, "model"))
+		json_object_set_new(j, "model", json_null());
+	if (!json_object_get(j, "provider"))
+		json_object_set_new(j, "provider", json_null());
+	if (!json_object_get(j, "permission_mode"))
+		json_object_set_new(j, "permission_mode", json_null());
+	if (!json_object_get(j, "command"))
+		json_object_set_new(j, "command", json_null());
+	return j;
+}
+
+/* Whether slug is "chat" or the slug of one of apps. */
+static bool
+app_exists(const json_t *apps, const char *slug)
+{
+	size_t i;
+	json_t *a;
+
+	if (strcmp(slug, "chat") == 0)
+		return true;
+	json_array_foreach(apps, i, a)
+	{
+		const char *o = json_string_value(json_object_get(a, "slug"));
+
+		if (o != NULL && strcmp(o, slug) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* The ai_task block; NULL when absent. */
+static json_t *
+parse_ai_task(struct schema *s, const struct ynode *n, const json_t *apps)
+{
+	static const char *const keys[] = {"sidebar_app", "app", NULL};
+	const char *loc = "ai_task", *sidebar, *app;
+
+	if (n == NULL)
+		return NULL;
+	if (!ynode_is_null(n) && !schema_map(s, n, loc, keys))
+		return json_object();
+	sidebar = schema_str(s, n, "sidebar_app", loc, false, 0);
+	app = schema_str(s, n, "app", loc, false, 0);
+	if (sidebar != NULL && !app_exists(apps, sidebar)) {
+		schema_error(s, ynode_get(n, "sidebar_app"),
+			     "ai_task.sidebar_app",
+			     "no app '%s' (want chat or an app slug)", sidebar);
+		sidebar = NULL;
+	}
+	if (app != NULL && !app_exists(apps, app)) {
+		schema_error(s, ynode_get(n, "app"), "ai_task.app",
+			     "no app '%s' (want chat or an app slug)", app);
+		app = NULL;
+	}
+	return json_pack("{s:s, s:o}", "sidebar_app",
+			 sidebar ? sidebar : (app ? app : "chat"), "app",
+			 app ? json_string(app) : json_null());
+}
+
+/* Task-template detection: sets task_capable and task_reason. */
+static void
+detect_task(json_t *t)
+{
+	json_t *ai = json_object_get(t, "ai_task"), *p;
+	const char *app = json_string_value(json_object_get(ai, "app"));
+	bool prompt = false;
+	char *reason;
+	size_t i;
+
+	json_array_foreach(json_object_get(t, "parameters"), i, p)
+	{
+		const char *name =
+			json_string_value(json_object_get(p, "name"));
+
+		if (name != NULL && strcmp(name, TEMPLATE_PROMPT_PARAM) == 0)
+			prompt = true;
+	}
+	if (json_is_null(ai) || ai == NULL) {
+		json_object_set_new(t, "task_capable", json_false());
+		json_object_set_new(t, "task_reason",
+				    json_string("no ai_task block"));
+		return;
+	}
+	if (!prompt && app == NULL) {
+		json_object_set_new(t, "task_capable", json_false());
+		json_object_set_new(t, "task_reason",
+				    json_string("ai_task has neither an 'AI "
+						"Prompt' parameter nor "
+						"ai_task.app"));
+		return;
+	}
+	if (prompt && app != NULL)
+		reason = xasprintf("ai_task.app '%s' and an 'AI Prompt' "
+				   "parameter",
+				   app);
+	else if (app != NULL)
+		reason = xasprintf("ai_task.app '%s'", app);
+	else
+		reason = xstrdup("ai_task with an 'AI Prompt' parameter");
+	json_object_set_new(t, "task_capable", json_true());
+	json_object_set_new(t, "task_reason", json_string(reason));
+	free(reason);
+}
+
+/* The key node of key in map (its position), or NULL. */
+static const struct ynode *
+key_node(const struct ynode *map, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < map->n; i++)
+		if (strcmp(map->keys[i]->scalar, key) == 0)
+			return map->keys[i];
+	return NULL;
+}
+
+json_t *
+template_parse(const char *yaml, size_t len, json_t **errors)
+{
+	static const char *const keys[] = {
+		"name",	     "display_name", "description",
+		"workspace", "parameters",   "apps",
+		"agent",     "ai_task",	     NULL,
+	};
+	struct schema s;
+	struct ynode *root;
+	const struct ynode *ai;
+	const char *name, *dn, *desc;
+	json_t *t, *agent, *task;
+	char *cause;
+
+	schema_init(&s);
+	root = yaml_load(yaml, len, &cause);
+	if (root == NULL) {
+		int line = 1, col = 1;
+
+		/* yaml_load's cause starts with "line L, column C: ". */
+		if (sscanf(cause, "line %d, column %d: ", &line, &col) == 2) {
+			struct ynode at = {.line = line, .column = col};
+			const char *msg = strstr(cause, ": ");
+
+			schema_error(&s, &at, "", "%s", msg ? msg + 2 : cause);
+		} else {
+			schema_error(&s, NULL, "", "%s", cause);
+		}
+		free(cause);
+		return schema_finish(&s, NULL, errors);
+	}
+	if (!schema_map(&s, root, "", keys)) {
+		ynode_free(root);
+		return schema_finish(&s, NULL, errors);
+	}
+	name = schema_str(&s, root, "name", "", true, 0);
+	if (name != NULL && !schema_is_slug(name, 63)) {
+		schema_error(&s, ynode_get(root, "name"), "name",
+			     "invalid name '%s' (want [a-z0-9][a-z0-9-]*, at "
+			     "most 63 characters)",
+			     name);
+		name = NULL;
+	}
+	dn = schema_str(&s, root, "display_name", "", false, 64);
+	desc = schema_str(&s, root, "description", "", false, 1024);
+	t = json_pack("{s:s, s:s, s:s}", "name", name ? name : "",
+		      "display_name", dn ? dn : (name ? name : ""),
+		      "description", desc ? desc : "");
+	json_object_set_new(t, "workspace",
+			    parse_workspace(&s, ynode_get(root, "workspace")));
+	json_object_set_new(
+		t, "parameters",
+		parse_parameters(&s, ynode_get(root, "parameters")));
+	json_object_set_new(t, "apps", parse_apps(&s, ynode_get(root, "apps")));
+	agent = parse_agent(&s, ynode_get(root, "agent"));
+	json_object_set_new(t, "agent", agent ? agent : json_null());
+	ai = ynode_get(root, "ai_task");
+	task = parse_ai_task(&s, ai, json_object_get(t, "apps"));
+	json_object_set_new(t, "ai_task", task ? task : json_null());
+	if (ai != NULL && ynode_get(root, "agent") == NULL)
+		schema_error(&s, key_node(root, "ai_task"), "agent",
+			     "ai_task needs an agent block with a module");
+	detect_task(t);
+	ynode_free(root);
+	return schema_finish(&s, t, errors);
+}

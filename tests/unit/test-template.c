@@ -1,0 +1,549 @@
+/*
+ * test-template.c: the YAML loader, template validation and normalization,
+ * Task-template detection, limits and the built-in templates.
+ */
+#include "common.h"
+
+#include <dirent.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "core/ynode.h"
+#include "server/template.h"
+
+/* Parse yaml that must be valid; returns the normalized template. */
+static json_t *
+parse_ok(const char *yaml)
+{
+	json_t *errors = NULL, *t = template_parse(yaml, strlen(yaml), &errors);
+
+	if (t == NULL) {
+		char *s = json_dumps(errors, JSON_INDENT(1));
+
+		fprintf(stderr, "unexpected errors: %s\n", s);
+		free(s);
+	}
+	assert_non_null(t);
+	assert_null(errors);
+	return t;
+}
+
+/* Parse yaml that must be invalid; returns the error array. */
+static json_t *
+parse_bad(const char *yaml)
+{
+	json_t *errors = NULL, *t = template_parse(yaml, strlen(yaml), &errors);
+
+	assert_null(t);
+	assert_non_null(errors);
+	assert_true(json_array_size(errors) > 0);
+	return errors;
+}
+
+/* Assert errors holds one at loc, line, column whose message has sub. */
+static void
+has_error(const json_t *errors, const char *loc, int line, int col,
+	  const char *sub)
+{
+	const json_t *e;
+	size_t i;
+
+	json_array_foreach(errors, i, e)
+	{
+		if (strcmp(json_string_value(json_object_get(e, "location")),
+			   loc) != 0)
+			continue;
+		assert_int_equal(json_integer_value(json_object_get(e, "line")),
+				 line);
+		assert_int_equal(
+			json_integer_value(json_object_get(e, "column")), col);
+		assert_non_null(strstr(
+			json_string_value(json_object_get(e, "message")), sub));
+		return;
+	}
+	fprintf(stderr, "no error at %s\n", loc);
+	fail();
+}
+
+static void
+test_yaml_tree(void **state)
+{
+	const char *y = "a: 1\nb:\n  - x\n  - 'y'\nc: {d: ~}\n";
+	char *cause;
+	struct ynode *n = yaml_load(y, strlen(y), &cause);
+	json_t *j;
+
+	assert_non_null(n);
+	assert_int_equal(n->kind, YN_MAP);
+	assert_int_equal(n->n, 3);
+	assert_int_equal(ynode_get(n, "b")->kind, YN_SEQ);
+	assert_int_equal(ynode_get(n, "b")->items[1]->line, 4);
+	assert_int_equal(ynode_get(n, "b")->items[1]->column, 5);
+	assert_true(ynode_get(n, "b")->items[1]->quoted);
+	assert_true(ynode_is_null(ynode_get(ynode_get(n, "c"), "d")));
+	j = ynode_to_json(n);
+	assert_string_equal(json_string_value(json_object_get(j, "a")), "1");
+	json_decref(j);
+	j = ynode_to_json_typed(n);
+	assert_int_equal(json_integer_value(json_object_get(j, "a")), 1);
+	assert_string_equal(
+		json_string_value(json_array_get(json_object_get(j, "b"), 1)),
+		"y");
+	assert_true(
+		json_is_null(json_object_get(json_object_get(j, "c"), "d")));
+	json_decref(j);
+	ynode_free(n);
+}
+
+/* yaml_load must fail with a cause containing sub. */
+static void
+load_fails(const char *y, size_t len, const char *sub)
+{
+	char *cause = NULL;
+	struct ynode *n = yaml_load(y, len, &cause);
+
+	assert_null(n);
+	assert_non_null(cause);
+	if (strstr(cause, sub) == NULL)
+		fprintf(stderr, "cause: %s\n", cause);
+	assert_non_null(strstr(cause, sub));
+	free(cause);
+}
+
+static void
+test_yaml_rejects(void **state)
+{
+	const char *bomb = "a: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]\n";
+	struct buf_s {
+		char *p;
+	} big;
+	size_t i;
+	char *deep;
+
+	load_fails(bomb, strlen(bomb),
+		   "line 1, column 4: anchors and aliases are not allowed");
+	load_fails("a: 1\na: 2\n", 10, "line 2, column 1: duplicate key 'a'");
+	load_fails("[1]: x\n", 7, "map keys must be scalars");
+	load_fails("? {a: 1}\n: x\n", 13, "map keys must be scalars");
+	load_fails("a: 1\n---\nb: 2\n", 14, "more than one document");
+	load_fails("a: [1\n", 6, "line 2, column 1:");
+	load_fails("", 0, "empty document");
+	load_fails("a: !custom x\n", 13, "unsupported tag");
+
+	deep = xmalloc(200);
+	for (i = 0; i < 40; i++)
+		deep[i] = '[';
+	deep[40] = '\0';
+	load_fails(deep, 40, "nested deeper than 32 levels");
+	for (i = 0; i < 32; i++)
+		deep[i] = '[';
+	for (i = 32; i < 64; i++)
+		deep[i] = ']';
+	{
+		char *cause;
+		struct ynode *n = yaml_load(deep, 64, &cause);
+
+		assert_non_null(n);
+		ynode_free(n);
+	}
+	free(deep);
+
+	big.p = xmalloc(YAML_MAX_INPUT + 2);
+	memset(big.p, ' ', YAML_MAX_INPUT + 1);
+	load_fails(big.p, YAML_MAX_INPUT + 1, "larger than");
+	/* 100,001 scalars in well under 1 MiB. */
+	memcpy(big.p, "[", 1);
+	for (i = 0; i < 100001; i++)
+		memcpy(big.p + 1 + i * 2, "1,", 2);
+	big.p[1 + 100001 * 2 - 1] = ']';
+	load_fails(big.p, 1 + 100001 * 2, "more than 100000 nodes");
+	free(big.p);
+}
+
+static const char *full = "name: claude-code\n"
+			  "display_name: Claude Code\n"
+			  "workspace:\n"
+			  "  limits: {memory: 2GiB, pids: 512, cpu: 1.5}\n"
+			  "  egress: [registry.npmjs.org, \"*.GitHub.com\",\n"
+			  "           \"example.com:8443\"]\n"
+			  "  env: {N: 3, B: true, S: text}\n"
+			  "  setup: |\n"
+			  "    npm ci\n"
+			  "  setup_timeout: 120\n"
+			  "  home: ephemeral\n"
+			  "parameters:\n"
+			  "  - name: AI Prompt\n"
+			  "  - name: count\n"
+			  "    type: number\n"
+			  "    default: 3\n"
+			  "  - name: fast\n"
+			  "    type: bool\n"
+			  "    default: true\n"
+			  "apps:\n"
+			  "  - slug: web\n"
+			  "    display_name: Preview\n"
+			  "    url: http://127.0.0.1:8000/\n"
+			  "    health: /\n"
+			  "agent:\n"
+			  "  module: claude-code\n"
+			  "  model: claude-sonnet-4-5\n"
+			  "  provider: bedrock\n"
+			  "  mcp_servers:\n"
+			  "    fs: {command: mcp-fs, args: [--root, .], env: "
+			  "{A: b}}\n"
+			  "  args: [--verbose]\n"
+			  "  env: {K: V}\n"
+			  "ai_task:\n"
+			  "  sidebar_app: web\n";
+
+static void
+test_normalize(void **state)
+{
+	json_t *t = parse_ok(full), *ws, *lim, *p, *a, *ag;
+
+	assert_string_equal(json_string_value(json_object_get(t, "name")),
+			    "claude-code");
+	assert_string_equal(
+		json_string_value(json_object_get(t, "description")), "");
+	ws = json_object_get(t, "workspace");
+	assert_string_equal(json_string_value(json_object_get(ws, "backend")),
+			    "local");
+	lim = json_object_get(ws, "limits");
+	assert_int_equal(
+		json_integer_value(json_object_get(lim, "memory_bytes")),
+		2LL << 30);
+	assert_int_equal(json_integer_value(json_object_get(lim, "pids")), 512);
+	assert_int_equal(
+		json_integer_value(json_object_get(lim, "cpu_millicores")),
+		1500);
+	assert_string_equal(json_string_value(json_array_get(
+				    json_object_get(ws, "egress"), 1)),
+			    "*.github.com");
+	assert_string_equal(json_string_value(json_object_get(
+				    json_object_get(ws, "env"), "N")),
+			    "3");
+	assert_string_equal(json_string_value(json_object_get(
+				    json_object_get(ws, "env"), "B")),
+			    "true");
+	assert_string_equal(json_string_value(json_object_get(ws, "setup")),
+			    "npm ci\n");
+	assert_int_equal(
+		json_integer_value(json_object_get(ws, "setup_timeout_s")),
+		120);
+	assert_string_equal(json_string_value(json_object_get(ws, "home")),
+			    "ephemeral");
+	p = json_object_get(t, "parameters");
+	assert_int_equal(json_array_size(p), 3);
+	assert_string_equal(json_string_value(json_object_get(
+				    json_array_get(p, 0), "type")),
+			    "string");
+	assert_true(json_is_true(
+		json_object_get(json_array_get(p, 0), "required")));
+	assert_int_equal(json_integer_value(json_object_get(
+				 json_array_get(p, 1), "default")),
+			 3);
+	assert_true(json_is_false(
+		json_object_get(json_array_get(p, 1), "required")));
+	assert_true(
+		json_is_true(json_object_get(json_array_get(p, 2), "default")));
+	a = json_array_get(json_object_get(t, "apps"), 0);
+	assert_string_equal(json_string_value(json_object_get(a, "health")),
+			    "/");
+	ag = json_object_get(t, "agent");
+	assert_string_equal(json_string_value(json_object_get(ag, "provider")),
+			    "bedrock");
+	assert_string_equal(
+		json_string_value(json_array_get(
+			json_object_get(
+				json_object_get(
+					json_object_get(ag, "mcp_servers"),
+					"fs"),
+				"args"),
+			1)),
+		".");
+	assert_true(json_is_null(json_object_get(ag, "permission_mode")));
+	assert_string_equal(
+		json_string_value(json_object_get(json_object_get(t, "ai_task"),
+						  "sidebar_app")),
+		"web");
+	assert_true(json_is_true(json_object_get(t, "task_capable")));
+	assert_string_equal(
+		json_string_value(json_object_get(t, "task_reason")),
+		"ai_task with an 'AI Prompt' parameter");
+	json_decref(t);
+}
+
+static void
+test_defaults(void **state)
+{
+	json_t *t = parse_ok("name: minimal\n"), *ws;
+
+	assert_string_equal(
+		json_string_value(json_object_get(t, "display_name")),
+		"minimal");
+	ws = json_object_get(t, "workspace");
+	assert_string_equal(json_string_value(json_object_get(ws, "backend")),
+			    "local");
+	assert_string_equal(json_string_value(json_object_get(ws, "home")),
+			    "persistent");
+	assert_int_equal(
+		json_integer_value(json_object_get(ws, "setup_timeout_s")),
+		600);
+	assert_int_equal(json_array_size(json_object_get(ws, "egress")), 0);
+	assert_int_equal(
+		json_integer_value(json_object_get(
+			json_object_get(ws, "limits"), "memory_bytes")),
+		4LL << 30);
+	assert_true(json_is_null(json_object_get(json_object_get(ws, "limits"),
+						 "cpu_millicores")));
+	assert_true(json_is_null(json_object_get(t, "agent")));
+	assert_true(json_is_null(json_object_get(t, "ai_task")));
+	assert_true(json_is_false(json_object_get(t, "task_capable")));
+	assert_string_equal(
+		json_string_value(json_object_get(t, "task_reason")),
+		"no ai_task block");
+	json_decref(t);
+}
+
+static void
+test_units(void **state)
+{
+	int64_t v;
+
+	assert_int_equal(template_parse_memory("2GiB", &v), 0);
+	assert_int_equal(v, 2LL << 30);
+	assert_int_equal(template_parse_memory("512Mi", &v), 0);
+	assert_int_equal(v, 512LL << 20);
+	assert_int_equal(template_parse_memory("1.5G", &v), 0);
+	assert_int_equal(v, 1500000000LL);
+	assert_int_equal(template_parse_memory("100K", &v), 0);
+	assert_int_equal(v, 100000);
+	assert_int_equal(template_parse_memory("1048576", &v), 0);
+	assert_int_equal(v, 1048576);
+	assert_int_equal(template_parse_memory("2 GiB", &v), -EINVAL);
+	assert_int_equal(template_parse_memory("-1G", &v), -EINVAL);
+	assert_int_equal(template_parse_memory("1.G", &v), -EINVAL);
+	assert_int_equal(template_parse_memory("99999999999999999999", &v),
+			 -EINVAL);
+	assert_int_equal(template_parse_cpu("1.5", &v), 0);
+	assert_int_equal(v, 1500);
+	assert_int_equal(template_parse_cpu("0.01", &v), 0);
+	assert_int_equal(v, 10);
+	assert_int_equal(template_parse_cpu("500m", &v), 0);
+	assert_int_equal(v, 500);
+	assert_int_equal(template_parse_cpu("0.0001", &v), -EINVAL);
+	assert_int_equal(template_parse_cpu("two", &v), -EINVAL);
+}
+
+static void
+test_errors(void **state)
+{
+	json_t *e = parse_bad(
+		"name: Bad_Name\n"				    /* 1 */
+		"display_nme: x\n"				    /* 2 */
+		"workspace:\n"					    /* 3 */
+		"  backend: podman\n"				    /* 4 */
+		"  limits: {memory: 2XB, pids: 5, cpu: 100}\n"	    /* 5 */
+		"  egress: [\"bad host\", \"*.ok.com\", x.com:0]\n" /* 6 */
+		"  env: {1BAD: x, GOOD: [1]}\n"			    /* 7 */
+		"  setup_timeout: 0\n"				    /* 8 */
+		"  home: sometimes\n"				    /* 9 */
+		"parameters:\n"					    /* 10 */
+		"  - name: AI Prompt\n"				    /* 11 */
+		"  - name: AI Prompt\n"				    /* 12 */
+		"    type: float\n"				    /* 13 */
+		"  - display_name: no name\n"			    /* 14 */
+		"apps:\n"					    /* 15 */
+		"  - slug: chat\n"				    /* 16 */
+		"    url: http://example.com/\n"		    /* 17 */
+		"  - slug: web\n"				    /* 18 */
+		"    url: http://127.0.0.1:8000/\n"		    /* 19 */
+		"    health: nope\n"				    /* 20 */
+		"  - slug: web\n"				    /* 21 */
+		"    url: http://localhost:80\n"		    /* 22 */
+		"agent:\n"					    /* 23 */
+		"  module: claude-code\n"			    /* 24 */
+		"  provider: azure\n"				    /* 25 */
+		"  mcp_servers: {taskbox: {args: [x]}}\n"	    /* 26 */
+		"ai_task:\n"					    /* 27 */
+		"  app: nope\n"					    /* 28 */
+		"  extra: 1\n");				    /* 29 */
+
+	has_error(e, "name", 1, 7, "invalid name 'Bad_Name'");
+	has_error(e, "display_nme", 2, 1, "did you mean 'display_name'?");
+	has_error(e, "workspace.backend", 4, 12, "not available yet");
+	has_error(e, "workspace.limits.memory", 5, 20, "invalid size '2XB'");
+	has_error(e, "workspace.limits.pids", 5, 31, "from 16 to 1000000");
+	has_error(e, "workspace.limits.cpu", 5, 39, "from 0.01 to 64");
+	has_error(e, "workspace.egress[0]", 6, 12, "invalid host 'bad host'");
+	has_error(e, "workspace.egress[2]", 6, 36, "invalid host 'x.com:0'");
+	has_error(e, "workspace.env.1BAD", 7, 9, "invalid variable name");
+	has_error(e, "workspace.env.GOOD", 7, 24, "must be a string");
+	has_error(e, "workspace.setup_timeout", 8, 18, "from 1 to 3600");
+	has_error(e, "workspace.home", 9, 9, "persistent or ephemeral");
+	has_error(e, "parameters[1].name", 12, 11, "duplicate parameter");
+	has_error(e, "parameters[1].type", 13, 11, "unknown type 'float'");
+	/* A missing key is reported at the enclosing map. */
+	has_error(e, "parameters[2].name", 14, 5, "'name' is required");
+	has_error(e, "apps[0].slug", 16, 11, "reserved");
+	has_error(e, "apps[0].url", 17, 10, "http://127.0.0.1:PORT");
+	has_error(e, "apps[1].health", 20, 13, "starting with '/'");
+	has_error(e, "apps[2].slug", 21, 11, "duplicate app slug 'web'");
+	has_error(e, "agent.provider", 25, 13, "unknown provider 'azure'");
+	has_error(e, "agent.mcp_servers.taskbox", 26, 17, "reserved");
+	has_error(e, "agent.mcp_servers.taskbox.command", 26, 26,
+		  "'command' is required");
+	has_error(e, "ai_task.app", 28, 8, "no app 'nope'");
+	has_error(e, "ai_task.extra", 29, 3, "unknown key 'extra'");
+	/* Sorted by position. */
+	assert_int_equal(json_integer_value(
+				 json_object_get(json_array_get(e, 0), "line")),
+			 1);
+	json_decref(e);
+
+	e = parse_bad("display_name: x\n");
+	has_error(e, "name", 1, 1, "'name' is required");
+	json_decref(e);
+
+	e = parse_bad("name: x\nai_task: {app: chat}\n");
+	has_error(e, "agent", 2, 1, "needs an agent block");
+	json_decref(e);
+
+	e = parse_bad("name: x\nagent: {model: m}\n");
+	has_error(e, "agent.module", 2, 8, "'module' is required");
+	json_decref(e);
+
+	e = parse_bad("- a\n- b\n");
+	has_error(e, "", 1, 1, "must be a map");
+	json_decref(e);
+
+	e = parse_bad("name: x\nworkspace:\n  limits: {memory: 1Mi}\n");
+	has_error(e, "workspace.limits.memory", 3, 20, "16MiB to 1TiB");
+	json_decref(e);
+
+	e = parse_bad("name: a\nname: b\n");
+	has_error(e, "", 2, 1, "duplicate key 'name'");
+	json_decref(e);
+
+	e = parse_bad("name: [unclosed\n");
+	has_error(e, "", 2, 1, "");
+	json_decref(e);
+
+	e = parse_bad("name: x\nparameters:\n  - name: n\n    type: number\n"
+		      "    default: abc\n");
+	has_error(e, "parameters[0].default", 5, 14, "must be a number");
+	json_decref(e);
+}
+
+static void
+test_task_detection(void **state)
+{
+	json_t *t, *e;
+
+	t = parse_ok("name: x\nagent: {module: codex}\nai_task: {app: chat}\n");
+	assert_true(json_is_true(json_object_get(t, "task_capable")));
+	assert_string_equal(
+		json_string_value(json_object_get(t, "task_reason")),
+		"ai_task.app 'chat'");
+	json_decref(t);
+
+	t = parse_ok("name: x\nparameters: [{name: AI Prompt}]\n"
+		     "agent: {module: codex}\nai_task: {}\n");
+	assert_true(json_is_true(json_object_get(t, "task_capable")));
+	assert_string_equal(
+		json_string_value(json_object_get(json_object_get(t, "ai_task"),
+						  "sidebar_app")),
+		"chat");
+	json_decref(t);
+
+	t = parse_ok("name: x\nagent: {module: codex}\nai_task:\n");
+	assert_true(json_is_false(json_object_get(t, "task_capable")));
+	assert_string_equal(
+		json_string_value(json_object_get(t, "task_reason")),
+		"ai_task has neither an 'AI Prompt' parameter nor "
+		"ai_task.app");
+	json_decref(t);
+
+	/* Exactly "AI Prompt". */
+	t = parse_ok("name: x\nparameters: [{name: ai prompt}]\n"
+		     "agent: {module: codex}\nai_task: {sidebar_app: chat}\n");
+	assert_true(json_is_false(json_object_get(t, "task_capable")));
+	json_decref(t);
+
+	t = parse_ok("name: x\nparameters: [{name: AI Prompt}]\n");
+	assert_true(json_is_false(json_object_get(t, "task_capable")));
+	assert_string_equal(
+		json_string_value(json_object_get(t, "task_reason")),
+		"no ai_task block");
+	json_decref(t);
+
+	t = parse_ok("name: x\napps: [{slug: ui, url: 'http://localhost:3000'}]"
+		     "\nagent: {module: codex}\nai_task: {app: ui}\n");
+	assert_string_equal(
+		json_string_value(json_object_get(t, "task_reason")),
+		"ai_task.app 'ui'");
+	json_decref(t);
+
+	e = parse_bad("name: x\nagent: {module: codex}\nai_task: {app: ui}\n");
+	has_error(e, "ai_task.app", 3, 16, "no app 'ui'");
+	json_decref(e);
+}
+
+/* Read a whole file from the source tree. */
+static char *
+slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *data;
+
+	assert_non_null(f);
+	data = xmalloc(YAML_MAX_INPUT + 1);
+	*len = fread(data, 1, YAML_MAX_INPUT, f);
+	fclose(f);
+	data[*len] = '\0';
+	return data;
+}
+
+static void
+test_builtin_templates(void **state)
+{
+	static const char *const names[] = {"claude-code", "codex", "gemini",
+					    "aider",	   "goose", "shell"};
+	size_t i, len;
+
+	for (i = 0; i < ARRAY_SIZE(names); i++) {
+		char *path =
+			xasprintf("%s/templates/%s.yaml", SRCDIR, names[i]);
+		char *data = slurp(path, &len);
+		json_t *errors = NULL, *t = template_parse(data, len, &errors);
+
+		if (t == NULL)
+			fprintf(stderr, "%s: %s\n", path,
+				json_dumps(errors, 0));
+		assert_non_null(t);
+		assert_string_equal(
+			json_string_value(json_object_get(t, "name")),
+			names[i]);
+		assert_true(json_is_true(json_object_get(t, "task_capable")));
+		json_decref(t);
+		free(data);
+		free(path);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_yaml_tree),
+		cmocka_unit_test(test_yaml_rejects),
+		cmocka_unit_test(test_normalize),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_units),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_task_detection),
+		cmocka_unit_test(test_builtin_templates),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
