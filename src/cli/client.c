@@ -18,7 +18,7 @@
 #include <curl/curl.h>
 
 #include "cli/client.h"
-#include "cli/sse.h"
+#include "http/sse.h"
 #include "core/buf.h"
 
 /* The session file's path under the XDG config directory. */

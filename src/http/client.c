@@ -20,7 +20,6 @@
 
 #define HCLIENT_HEAD_LIMIT (64 * 1024)
 #define HCLIENT_JSON_LIMIT (8 * 1024 * 1024)
-#define SSE_LIMIT	   (4 * 1024 * 1024)
 
 struct hclient {
 	struct ev_loop *loop;
@@ -369,96 +368,4 @@ hclient_json(struct ev_loop *loop, const char *sock_path, const char *method,
 		ev_timer_start(loop, &c->kick, now_ms());
 	}
 	return c;
-}
-
-/* ---- SSE parsing ---------------------------------------------------- */
-
-void
-sse_parser_init(struct sse_parser *p,
-		void (*on_event)(const char *, const char *, void *),
-		void *cbdata)
-{
-	memset(p, 0, sizeof *p);
-	p->on_event = on_event;
-	p->cbdata = cbdata;
-}
-
-void
-sse_parser_release(struct sse_parser *p)
-{
-	free(p->line);
-	free(p->event);
-	free(p->data);
-	memset(p, 0, sizeof *p);
-}
-
-/* Handle one complete line (without its newline). */
-static int
-sse_parser_line(struct sse_parser *p, const char *line, size_t len)
-{
-	if (len == 0) {
-		if (p->data != NULL)
-			p->on_event(p->event ? p->event : "message", p->data,
-				    p->cbdata);
-		free(p->event);
-		free(p->data);
-		p->event = NULL;
-		p->data = NULL;
-		p->data_len = 0;
-		return 0;
-	}
-	if (line[0] == ':')
-		return 0;
-	const char *colon = memchr(line, ':', len);
-	size_t nlen = colon ? (size_t)(colon - line) : len;
-	const char *val = colon ? colon + 1 : line + len;
-	size_t vlen = len - (size_t)(val - line);
-
-	if (vlen > 0 && *val == ' ') {
-		val++;
-		vlen--;
-	}
-	if (nlen == 5 && memcmp(line, "event", 5) == 0) {
-		free(p->event);
-		p->event = xstrndup(val, vlen);
-	} else if (nlen == 4 && memcmp(line, "data", 4) == 0) {
-		if (p->data_len + vlen + 1 > SSE_LIMIT)
-			return -EMSGSIZE;
-		p->data = xrealloc(p->data, p->data_len + vlen + 2);
-		if (p->data_len > 0)
-			p->data[p->data_len++] = '\n';
-		memcpy(p->data + p->data_len, val, vlen);
-		p->data_len += vlen;
-		p->data[p->data_len] = '\0';
-	}
-	return 0;
-}
-
-int
-sse_parser_feed(struct sse_parser *p, const char *buf, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		char ch = buf[i];
-
-		if (ch == '\n') {
-			size_t n = p->len;
-
-			if (n > 0 && p->line[n - 1] == '\r')
-				n--;
-			int r = sse_parser_line(p, p->line ? p->line : "", n);
-
-			p->len = 0;
-			if (r < 0)
-				return r;
-			continue;
-		}
-		if (p->len + 1 >= p->cap) {
-			if (p->cap >= SSE_LIMIT)
-				return -EMSGSIZE;
-			p->cap = p->cap ? p->cap * 2 : 256;
-			p->line = xrealloc(p->line, p->cap);
-		}
-		p->line[p->len++] = ch;
-	}
-	return 0;
 }

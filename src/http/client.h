@@ -56,21 +56,4 @@ struct hclient *hclient_json(struct ev_loop *loop, const char *sock_path,
 			     const char *method, const char *path, json_t *body,
 			     hclient_json_cb cb, void *data);
 
-/* Incremental parser of a text/event-stream. */
-struct sse_parser {
-	char *line;
-	size_t len, cap;
-	char *event;
-	char *data;
-	size_t data_len;
-	void (*on_event)(const char *event, const char *data, void *cbdata);
-	void *cbdata;
-};
-void sse_parser_init(struct sse_parser *p,
-		     void (*on_event)(const char *, const char *, void *),
-		     void *cbdata);
-/* Feed bytes; -EMSGSIZE when a line or an event is over 4 MiB. */
-int sse_parser_feed(struct sse_parser *p, const char *buf, size_t len);
-void sse_parser_release(struct sse_parser *p);
-
 #endif

@@ -52,36 +52,39 @@ task_name_valid(const char *name)
 	return true;
 }
 
-/* A task name from the prompt's first words (new string). */
+/* A task name from the prompt's first words, whole words up to 24
+ * characters (new string). */
 static char *
 task_name_from_prompt(const char *prompt)
 {
-	char out[TASK_NAME_MAX + 1];
-	size_t n = 0, words = 0;
+	char out[64];
+	size_t n = 0, words = 0, cut = 0;
 	bool dash = false;
 
-	for (const char *p = prompt; *p != '\0' && words < 5; p++) {
+	for (const char *p = prompt; *p != '\0' && words < 5 && n < 40; p++) {
 		char c = *p;
 
 		if (c >= 'A' && c <= 'Z')
 			c = (char)(c - 'A' + 'a');
 		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
 			if (dash && n > 0) {
-				if (n + 1 >= 24)
-					break;
+				if (n <= 24)
+					cut = n;
 				out[n++] = '-';
 				words++;
 			}
 			dash = false;
-			if (n + 1 >= 24)
-				break;
 			out[n++] = c;
 		} else {
 			dash = true;
 		}
 	}
-	out[n] = '\0';
-	return n > 0 ? xstrdup(out) : xstrdup("task");
+	if (n <= 24)
+		cut = n;
+	if (cut == 0)
+		cut = MIN(n, 24); /* one long word */
+	out[cut] = '\0';
+	return cut > 0 ? xstrdup(out) : xstrdup("task");
 }
 
 /* The first line of the prompt, cut to 64 characters (new string). */

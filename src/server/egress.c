@@ -218,6 +218,9 @@ egress_on_up(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
 			return;
 		}
 	}
+	/* the relay watches both fds from now on */
+	ev_io_del(c->up_io);
+	c->up_io = NULL;
 	fd = c->fd;
 	up = c->up;
 	c->fd = c->up = -1;

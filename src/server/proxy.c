@@ -14,6 +14,7 @@
 #include "common.h"
 
 #include "core/log.h"
+#include "core/text.h"
 #include "http/client.h"
 #include "http/http.h"
 #include "server.h"

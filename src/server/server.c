@@ -19,6 +19,7 @@
 
 #include "core/ev.h"
 #include "core/log.h"
+#include "core/text.h"
 #include "http/http.h"
 #include "server-main.h"
 #include "server.h"

@@ -39,6 +39,7 @@
 #include "core/text.h"
 #include "http/client.h"
 #include "http/http.h"
+#include "http/sse.h"
 #include "server.h"
 #include "server/module.h"
 #include "store/store.h"
@@ -303,18 +304,21 @@ task_json(struct task *t)
 			    json_string(t->lifecycle));
 	json_object_set_new(j, "current_state",
 			    t->state ? json_deep_copy(t->state) : json_null());
-	if (t->ws_ms != 0)
+	if (t->ws_ms != 0) {
+		json_t *st = json_object();
+
+		json_object_set_new(st, "workspace_ms",
+				    json_integer((json_int_t)(t->ws_ms -
+							      t->accepted_ms)));
 		json_object_set_new(
-			j, "startup",
-			json_pack("{s:I, s:I?}", "workspace_ms",
-				  (json_int_t)(t->ws_ms - t->accepted_ms),
-				  "agent_ms",
-				  t->agent_ms ? json_integer((json_int_t)(
-							t->agent_ms -
-							t->accepted_ms))
-					      : json_null()));
-	else
+			st, "agent_ms",
+			t->agent_ms ? json_integer((json_int_t)(t->agent_ms -
+								t->accepted_ms))
+				    : json_null());
+		json_object_set_new(j, "startup", st);
+	} else {
 		json_object_set_new(j, "startup", json_null());
+	}
 	return j;
 }
 
@@ -452,14 +456,14 @@ task_on_runtime_status(struct task *t, json_t *j)
 }
 
 /* One SSE event from the runtime. */
-static void
+static int
 task_on_runtime_event(const char *event, const char *data, void *cbdata)
 {
 	struct task *t = cbdata;
 	json_t *j = json_loads(data, 0, NULL);
 
 	if (j == NULL)
-		return;
+		return 0;
 	if (strcmp(event, "status_change") == 0) {
 		task_on_runtime_status(t, j);
 	} else if (strcmp(event, "message_update") == 0) {
@@ -473,6 +477,7 @@ task_on_runtime_event(const char *event, const char *data, void *cbdata)
 	}
 	task_publish(t, event, data);
 	json_decref(j);
+	return 0;
 }
 
 static void
@@ -954,6 +959,8 @@ strv_free(struct strv *s)
 	for (size_t i = 0; i < s->n; i++)
 		free(s->v[i]);
 	free(s->v);
+	s->v = NULL;
+	s->n = 0;
 }
 
 /* The port of an app URL http://127.0.0.1:PORT/... or 0. */

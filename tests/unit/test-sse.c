@@ -6,7 +6,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "cli/sse.h"
+#include "http/sse.h"
 #include "core/buf.h"
 
 /* Collects "event=data;" for each dispatched event. */

@@ -5,8 +5,8 @@
  * (`event:` name, `data:` lines joined by newlines, ended by a blank
  * line) is handed to a callback. Lines and events have hard size limits.
  */
-#ifndef TASKBOX_CLI_SSE_H
-#define TASKBOX_CLI_SSE_H
+#ifndef TASKBOX_HTTP_SSE_H
+#define TASKBOX_HTTP_SSE_H
 
 #include "core/buf.h"
 

@@ -8,7 +8,7 @@
  */
 #include "common.h"
 
-#include "cli/sse.h"
+#include "http/sse.h"
 
 /* Prepare p to parse a new stream, calling cb for each event. */
 void

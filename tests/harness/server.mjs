@@ -1,0 +1,138 @@
+// server.mjs: helpers for tests that drive a real `taskbox server`.
+//
+// startServer() spawns the binary with a fresh data directory on a free
+// port, reads the one-time admin token from its first-start banner and
+// returns a handle: api() for REST calls with any token, user() to make
+// more users, task helpers that wait on real state, and stop().
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { bin, root, tmpdir, waitFor, SseClient } from './runtime.mjs';
+
+export { bin, root, tmpdir, waitFor, SseClient };
+
+export class Server {
+  constructor(child, base, token, data) {
+    this.child = child;
+    this.base = base;
+    this.token = token; // the admin's
+    this.data = data;
+    this.log = '';
+    this.stopping = false;
+    this.exited = new Promise((resolve) => child.on('exit', (code, signal) => {
+      if (!this.stopping) process.stderr.write(`taskbox server died (${code ?? signal}):\n${this.log}\n`);
+      resolve({ code, signal });
+    }));
+  }
+
+  // One REST call; token null sends none. Returns {status, json, text, headers}.
+  async api(method, p, { token = this.token, body, headers = {} } = {}) {
+    const h = { ...headers };
+    if (token) h.Authorization = `Bearer ${token}`;
+    const init = { method, headers: h };
+    if (body !== undefined) {
+      if (typeof body === 'string') init.body = body;
+      else { init.body = JSON.stringify(body); h['Content-Type'] ??= 'application/json'; }
+    }
+    const r = await fetch(this.base + p, init);
+    const text = await r.text();
+    let json = null;
+    try { json = JSON.parse(text); } catch { /* not JSON */ }
+    return { status: r.status, json, text, headers: r.headers };
+  }
+
+  // Create a user; returns {name, token, id}.
+  async user(name, role = 'member') {
+    const r = await this.api('POST', '/api/v2/users', { body: { username: name, role } });
+    if (r.status !== 201) throw new Error(`user create: ${r.status} ${r.text}`);
+    return { name, token: r.json.token, id: r.json.id };
+  }
+
+  async createTask(body, { token = this.token, owner = 'me' } = {}) {
+    const r = await this.api('POST', `/api/v2/tasks/${owner}`, { token, body });
+    if (r.status !== 201) throw new Error(`task create: ${r.status} ${r.text}`);
+    return r.json;
+  }
+
+  async task(owner, name, token = this.token) {
+    return (await this.api('GET', `/api/v2/tasks/${owner}/${name}`, { token })).json;
+  }
+
+  // Wait until the task's status (and optionally state) match.
+  async waitTask(owner, name, { status = 'active', state, timeout = 30000, token = this.token } = {}) {
+    return waitFor(async () => {
+      const t = await this.task(owner, name, token);
+      if (t && t.status === 'error' && status !== 'error')
+        throw new Error(`task ${owner}/${name} failed: ${t.status_reason}\n${this.log}`);
+      if (!t || t.status !== status) return null;
+      if (state && (!t.current_state || t.current_state.state !== state)) return null;
+      return t;
+    }, { timeout, what: `task ${owner}/${name} ${status}${state ? '/' + state : ''}` });
+  }
+
+  async pushTemplate(yaml, token = this.token) {
+    return this.api('POST', '/api/v2/templates', { token, body: yaml, headers: { 'Content-Type': 'application/yaml' } });
+  }
+
+  async stop(signal = 'SIGTERM') {
+    this.stopping = true;
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    return this.exited;
+  }
+}
+
+// Start `taskbox server` on a free port with a new data directory.
+export async function startServer({ args = [], env = {}, data } = {}) {
+  data ??= tmpdir('taskbox-server-');
+  const child = spawn(bin, ['server', '--listen', '127.0.0.1:0', '--data', data, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '', err = '';
+  child.stderr.on('data', (d) => { err += d; });
+  const { base, token } = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}\n${err}`)), 15000);
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /listening on (http:\/\/[^\s]+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        const t = /login token \(shown once\): (\S+)/.exec(out);
+        resolve({ base: m[1], token: t ? t[1] : null });
+      }
+    });
+    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited ${code}:\n${out}\n${err}`)); });
+  });
+  const s = new Server(child, base, token, data);
+  s.log = err;
+  child.stderr.on('data', (d) => { s.log += d; });
+  return s;
+}
+
+// A template YAML for a custom agent running cmd (argv list).
+export function customTemplate(name, cmd, { limits, egress, setup, apps, env } = {}) {
+  const y = [
+    `name: ${name}`,
+    'workspace:',
+    '  backend: local',
+  ];
+  if (limits) y.push('  limits:', ...Object.entries(limits).map(([k, v]) => `    ${k}: ${v}`));
+  if (egress) y.push(`  egress: ${JSON.stringify(egress)}`);
+  if (env) y.push('  env:', ...Object.entries(env).map(([k, v]) => `    ${k}: ${JSON.stringify(v)}`));
+  if (setup) y.push('  setup: |', ...setup.split('\n').map((l) => `    ${l}`));
+  if (apps) {
+    y.push('apps:');
+    for (const a of apps) y.push(`  - slug: ${a.slug}`, `    url: ${a.url}`);
+  }
+  y.push('agent:', '  module: custom', `  command: ${JSON.stringify(cmd)}`, 'ai_task:', '  app: chat');
+  return y.join('\n') + '\n';
+}
+
+// Files of a task's workspace on the host (tests look, never write).
+export function taskDir(server, id) {
+  return path.join(server.data, 'tasks', id);
+}
+
+export function exists(p) {
+  try { fs.accessSync(p); return true; } catch { return false; }
+}
