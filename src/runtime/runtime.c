@@ -16,14 +16,18 @@
 
 #include <fcntl.h>
 #include <ftw.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/buf.h"
 #include "core/ev.h"
+#include "core/forward.h"
 #include "core/log.h"
+#include "core/sock.h"
 #include "core/text.h"
 #include "http/http.h"
 #include "pty.h"
@@ -448,8 +452,26 @@ runtime_usage(FILE *f)
 		"(default 500)\n"
 		"  -c, --chat-base-path PATH  public path of the chat UI "
 		"(default /chat)\n"
-		"      --log-level LEVEL      error, warn, info or debug\n",
-		agent_type_list());
+		"      --log-level LEVEL      error, warn, info or debug\n"
+		"      --forward LISTEN=TARGET\n"
+		"                             relay connections on LISTEN to "
+		"TARGET\n"
+		"                             (HOST:PORT, tcp:HOST:PORT, "
+		"unix:PATH or\n"
+		"                             /PATH; up to %d)\n"
+		"      --ready-fd N           write progress lines to fd N: "
+		"setup,\n"
+		"                             listening, agent PID, exit "
+		"CODE\n"
+		"      --setup FILE           run /bin/sh FILE before serving "
+		"and\n"
+		"                             starting the agent; failure "
+		"exits 3\n"
+		"      --setup-log FILE       append its output to FILE "
+		"(default stderr)\n"
+		"      --setup-timeout SECS   kill it after SECS (default "
+		"600)\n",
+		agent_type_list(), RUNTIME_MAX_FORWARDS);
 }
 
 static void
@@ -484,7 +506,12 @@ runtime_config_release(struct runtime_config *cfg)
 	runtime_free_list(cfg->allowed_origins, cfg->nallowed_origins);
 	free(cfg->token);
 	free(cfg->initial_prompt);
+	for (size_t i = 0; i < cfg->nforwards; i++) {
+		free(cfg->forwards[i].listen);
+		free(cfg->forwards[i].target);
+	}
 	memset(cfg, 0, sizeof *cfg);
+	cfg->ready_fd = -1;
 }
 
 /* Validate one --allowed-hosts entry: a bare host name or [IPv6]. */
@@ -555,6 +582,41 @@ runtime_read_stdin(char **cause)
 	return buf_steal(&b);
 }
 
+/* Add one --forward LISTEN=TARGET to cfg; 0, or 2 with a message. */
+static int
+runtime_add_forward(struct runtime_config *cfg, const char *val)
+{
+	const char *eq = strchr(val, '=');
+	struct sock_spec sp;
+	char *listen, *cause = NULL;
+
+	if (cfg->nforwards == RUNTIME_MAX_FORWARDS) {
+		fprintf(stderr, "taskbox agent: at most %d --forward options\n",
+			RUNTIME_MAX_FORWARDS);
+		return 2;
+	}
+	if (eq == NULL) {
+		fprintf(stderr,
+			"taskbox agent: bad --forward '%s': use "
+			"LISTEN=TARGET, e.g. 127.0.0.1:4000=/run/llm.sock\n",
+			val);
+		return 2;
+	}
+	listen = xstrndup(val, (size_t)(eq - val));
+	if (sock_spec_parse(listen, true, &sp, &cause) < 0 ||
+	    sock_spec_parse(eq + 1, false, &sp, &cause) < 0) {
+		fprintf(stderr, "taskbox agent: bad --forward '%s': %s\n", val,
+			cause);
+		free(cause);
+		free(listen);
+		return 2;
+	}
+	cfg->forwards[cfg->nforwards].listen = listen;
+	cfg->forwards[cfg->nforwards].target = xstrdup(eq + 1);
+	cfg->nforwards++;
+	return 0;
+}
+
 /* Parse argv into cfg; returns 0, or 2 with a message printed. */
 static int
 runtime_parse_args(int argc, char **argv, struct runtime_config *cfg)
@@ -571,6 +633,8 @@ runtime_parse_args(int argc, char **argv, struct runtime_config *cfg)
 	cfg->rows = 1000;
 	cfg->stable_ms = runtime_status_defaults.stable_ms;
 	cfg->chat_base_path = "/chat";
+	cfg->ready_fd = -1;
+	cfg->setup_timeout = 600;
 	runtime_set_list(&cfg->allowed_hosts, &cfg->nallowed_hosts,
 			 "localhost,127.0.0.1,[::1]");
 	runtime_set_list(&cfg->allowed_origins, &cfg->nallowed_origins,
@@ -707,6 +771,46 @@ runtime_parse_args(int argc, char **argv, struct runtime_config *cfg)
 				return 2;
 			}
 			log_set_level(lvl);
+		} else if (OPT("--forward", "--forward")) {
+			NEED_VAL();
+			if (runtime_add_forward(cfg, val) != 0)
+				return 2;
+		} else if (OPT("--ready-fd", "--ready-fd")) {
+			NEED_VAL();
+			if (parse_long(val, 1, INT32_MAX, &v) < 0 ||
+			    fcntl((int)v, F_GETFD) < 0) {
+				fprintf(stderr,
+					"taskbox agent: --ready-fd must be an "
+					"open file descriptor, got '%s'\n",
+					val);
+				return 2;
+			}
+			/* the agent and the setup script must not hold it */
+			fcntl((int)v, F_SETFD, FD_CLOEXEC);
+			cfg->ready_fd = (int)v;
+		} else if (OPT("--setup", "--setup")) {
+			NEED_VAL();
+			if (access(val, R_OK) < 0) {
+				fprintf(stderr,
+					"taskbox agent: cannot read setup "
+					"script '%s': %s\n",
+					val, strerror(errno));
+				return 2;
+			}
+			cfg->setup = val;
+		} else if (OPT("--setup-log", "--setup-log")) {
+			NEED_VAL();
+			cfg->setup_log = val;
+		} else if (OPT("--setup-timeout", "--setup-timeout")) {
+			NEED_VAL();
+			if (parse_long(val, 1, 86400, &v) < 0) {
+				fprintf(stderr,
+					"taskbox agent: --setup-timeout must "
+					"be 1 to 86400 seconds, got '%s'\n",
+					val);
+				return 2;
+			}
+			cfg->setup_timeout = (unsigned)v;
 		} else {
 			fprintf(stderr,
 				"taskbox agent: unknown option '%s' (see "
@@ -858,10 +962,213 @@ runtime_stop_agent(struct runtime *rt)
 	pty_reap(rt->pty, true);
 }
 
+/* Write one progress line to --ready-fd; a reader gone is no error. */
+static void PRINTFLIKE(2, 3) runtime_ready(int fd, const char *fmt, ...)
+{
+	va_list ap;
+	char *line;
+
+	if (fd < 0)
+		return;
+	va_start(ap, fmt);
+	line = xvasprintf(fmt, ap);
+	va_end(ap);
+	if (write_all(fd, line, strlen(line)) < 0)
+		log_debug("--ready-fd: %s", strerror(errno));
+	free(line);
+}
+
+/* Kill what is left of the setup script's process group and reap it. */
+static void
+runtime_setup_kill(struct runtime *rt)
+{
+	if (rt->setup_pid <= 0)
+		return;
+	kill(-rt->setup_pid, SIGKILL);
+	waitpid(rt->setup_pid, NULL, 0);
+	rt->setup_pid = 0;
+	if (rt->setup_io != NULL)
+		ev_io_del(rt->setup_io);
+	rt->setup_io = NULL;
+	close(rt->setup_pidfd);
+	if (rt->loop != NULL)
+		ev_timer_stop(rt->loop, &rt->setup_timer);
+}
+
+/* Serve HTTP and spawn the agent; 0, or the exit code with a message
+ * printed. */
+static int
+runtime_start(struct runtime *rt)
+{
+	struct pty_callbacks cb = {.output = runtime_on_output,
+				   .exited = runtime_on_exit,
+				   .arg = rt};
+	char *env[] = {"TERM=xterm-256color", NULL};
+	char *cause = NULL;
+
+	rt->http = http_server_new(rt->loop);
+	api_register(rt);
+	if (http_server_listen(rt->http, rt->cfg.host, rt->cfg.port,
+			       rt->cfg.socket_path, &cause) < 0) {
+		fprintf(stderr, "taskbox agent: %s\n", cause);
+		free(cause);
+		return 1;
+	}
+	ev_loop_set_prepare(rt->loop, runtime_prepare, rt);
+	runtime_ready(rt->cfg.ready_fd, "listening\n");
+
+	rt->pty = pty_spawn(rt->loop, rt->cfg.argv, env, rt->cfg.cols,
+			    rt->cfg.rows, &cb, &cause);
+	if (rt->pty == NULL) {
+		fprintf(stderr, "taskbox agent: %s\n", cause);
+		free(cause);
+		return 127;
+	}
+	runtime_ready(rt->cfg.ready_fd, "agent %d\n", (int)pty_pid(rt->pty));
+	if (rt->cfg.socket_path != NULL)
+		log_info("listening on unix:%s, agent %s (%s) pid %d",
+			 rt->cfg.socket_path, rt->cfg.argv[0],
+			 agent_type_name(rt->cfg.type), (int)pty_pid(rt->pty));
+	else
+		log_info("listening on http://%s:%d, agent %s (%s) pid %d",
+			 rt->cfg.host, http_server_port(rt->http),
+			 rt->cfg.argv[0], agent_type_name(rt->cfg.type),
+			 (int)pty_pid(rt->pty));
+	return 0;
+}
+
+/* Setup script timer: past the timeout, kill its process group. */
+static void
+runtime_setup_timeout(void *data)
+{
+	struct runtime *rt = data;
+
+	rt->setup_timed_out = true;
+	kill(-rt->setup_pid, SIGKILL);
+}
+
+/* The setup script exited: start serving and the agent, or exit 3. */
+static void
+runtime_setup_done(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
+{
+	struct runtime *rt = data;
+	int status, code;
+
+	if (waitpid(rt->setup_pid, &status, WNOHANG) != rt->setup_pid)
+		return;
+	ev_io_del(rt->setup_io);
+	rt->setup_io = NULL;
+	close(rt->setup_pidfd);
+	ev_timer_stop(rt->loop, &rt->setup_timer);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+	    !rt->setup_timed_out) {
+		/* daemons it started in the background keep running */
+		rt->setup_pid = 0;
+		log_info("setup script '%s' done", rt->cfg.setup);
+		code = runtime_start(rt);
+		if (code != 0)
+			runtime_shutdown(rt, code);
+		return;
+	}
+	kill(-rt->setup_pid, SIGKILL);
+	rt->setup_pid = 0;
+	if (rt->setup_timed_out)
+		fprintf(stderr,
+			"taskbox agent: setup script failed: timed out after "
+			"%u s\n",
+			rt->cfg.setup_timeout);
+	else if (WIFEXITED(status))
+		fprintf(stderr,
+			"taskbox agent: setup script failed: exit status %d\n",
+			WEXITSTATUS(status));
+	else
+		fprintf(stderr,
+			"taskbox agent: setup script failed: killed by signal "
+			"%d\n",
+			WTERMSIG(status));
+	runtime_shutdown(rt, 3);
+}
+
+/* In the child: run the setup script with the agent's environment. */
+NORETURN static void
+runtime_setup_child(const char *script, int logfd)
+{
+	sigset_t none;
+	int null = open("/dev/null", O_RDONLY);
+
+	setpgid(0, 0);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
+	if (null >= 0)
+		dup2(null, STDIN_FILENO);
+	dup2(logfd, STDOUT_FILENO);
+	dup2(logfd, STDERR_FILENO);
+	putenv("TERM=xterm-256color");
+	execl("/bin/sh", "sh", script, (char *)NULL);
+	_exit(127);
+}
+
+/*
+ * Start the setup script in its own process group, its output appended
+ * to the setup log; the loop learns of its exit through a pidfd. While
+ * it runs, forwards already work and nothing is served.
+ */
+static int
+runtime_setup_start(struct runtime *rt)
+{
+	int logfd = STDERR_FILENO;
+	pid_t pid;
+
+	if (rt->cfg.setup_log != NULL) {
+		logfd = open(rt->cfg.setup_log,
+			     O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+		if (logfd < 0) {
+			fprintf(stderr,
+				"taskbox agent: setup script failed: cannot "
+				"open log '%s': %s\n",
+				rt->cfg.setup_log, strerror(errno));
+			return -errno;
+		}
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		fprintf(stderr,
+			"taskbox agent: setup script failed: fork: %s\n",
+			strerror(errno));
+		if (logfd != STDERR_FILENO)
+			close(logfd);
+		return -errno;
+	}
+	if (pid == 0)
+		runtime_setup_child(rt->cfg.setup, logfd);
+	setpgid(pid, pid);
+	if (logfd != STDERR_FILENO)
+		close(logfd);
+	rt->setup_pid = pid;
+	rt->setup_pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (rt->setup_pidfd < 0)
+		fatal("pidfd_open: %s (Linux 5.3 or later is needed)",
+		      strerror(errno));
+	rt->setup_io = ev_io_add(rt->loop, rt->setup_pidfd, EPOLLIN,
+				 runtime_setup_done, rt);
+	ev_timer_init(&rt->setup_timer, runtime_setup_timeout, rt);
+	ev_timer_start(rt->loop, &rt->setup_timer,
+		       now_ms() + (uint64_t)rt->cfg.setup_timeout * 1000);
+	log_info("running setup script '%s' (pid %d)", rt->cfg.setup, (int)pid);
+	runtime_ready(rt->cfg.ready_fd, "setup\n");
+	return 0;
+}
+
 /* Free everything rt holds; safe on a partly started runtime. */
 static void
 runtime_free(struct runtime *rt)
 {
+	runtime_setup_kill(rt);
+	for (size_t i = 0; i < rt->nforwards; i++)
+		forward_free(rt->forwards[i]);
 	if (rt->http != NULL)
 		http_server_free(rt->http);
 	if (rt->pty != NULL)
@@ -918,17 +1225,17 @@ runtime_load_state(struct runtime *rt)
 int
 runtime_main(int argc, char **argv)
 {
-	struct pty_callbacks cb = {.output = runtime_on_output,
-				   .exited = runtime_on_exit};
-	char *env[] = {"TERM=xterm-256color", NULL};
 	struct runtime *rt;
 	char *cause = NULL;
 	bool pid_written = false;
-	int code;
+	int code, ready_fd;
 
 	if (argc >= 2 && strcmp(argv[1], "format") == 0)
 		return runtime_format_main(argc - 1, argv + 1);
+	/* a --ready-fd or forward reader gone must not kill us */
+	signal(SIGPIPE, SIG_IGN);
 	rt = xcalloc(1, sizeof *rt);
+	rt->setup_pidfd = -1;
 	code = runtime_parse_args(argc, argv, &rt->cfg);
 	if (code != 0)
 		goto out;
@@ -939,8 +1246,6 @@ runtime_main(int argc, char **argv)
 		}
 		pid_written = true;
 	}
-	signal(SIGPIPE, SIG_IGN);
-
 	rt->loop = ev_loop_new();
 	rt->screen =
 		vt_screen_new(rt->cfg.cols, rt->cfg.rows, runtime_on_reply, rt);
@@ -955,49 +1260,52 @@ runtime_main(int argc, char **argv)
 	rt->last_state = STATE_STARTING;
 	runtime_load_state(rt);
 
-	rt->http = http_server_new(rt->loop);
-	api_register(rt);
-	if (http_server_listen(rt->http, rt->cfg.host, rt->cfg.port,
-			       rt->cfg.socket_path, &cause) < 0) {
-		fprintf(stderr, "taskbox agent: %s\n", cause);
-		code = 1;
-		goto out;
-	}
-	ev_loop_set_prepare(rt->loop, runtime_prepare, rt);
+	for (size_t i = 0; i < rt->cfg.nforwards; i++) {
+		struct forward *f =
+			forward_new(rt->loop, rt->cfg.forwards[i].listen,
+				    rt->cfg.forwards[i].target, &cause);
 
-	cb.arg = rt;
-	rt->pty = pty_spawn(rt->loop, rt->cfg.argv, env, rt->cfg.cols,
-			    rt->cfg.rows, &cb, &cause);
-	if (rt->pty == NULL) {
-		fprintf(stderr, "taskbox agent: %s\n", cause);
-		code = 127;
-		goto out;
+		if (f == NULL) {
+			fprintf(stderr, "taskbox agent: --forward: %s\n",
+				cause);
+			code = 1;
+			goto out;
+		}
+		rt->forwards[rt->nforwards++] = f;
 	}
-	if (rt->cfg.socket_path != NULL)
-		log_info("listening on unix:%s, agent %s (%s) pid %d",
-			 rt->cfg.socket_path, rt->cfg.argv[0],
-			 agent_type_name(rt->cfg.type), (int)pty_pid(rt->pty));
-	else
-		log_info("listening on http://%s:%d, agent %s (%s) pid %d",
-			 rt->cfg.host, http_server_port(rt->http),
-			 rt->cfg.argv[0], agent_type_name(rt->cfg.type),
-			 (int)pty_pid(rt->pty));
 
 	ev_signal_add(rt->loop, SIGTERM, runtime_on_signal, rt);
 	ev_signal_add(rt->loop, SIGINT, runtime_on_signal, rt);
 	ev_signal_add(rt->loop, SIGHUP, runtime_on_signal, rt);
 	ev_signal_add(rt->loop, SIGUSR1, runtime_on_signal, rt);
 
+	if (rt->cfg.setup != NULL) {
+		if (runtime_setup_start(rt) < 0) {
+			code = 3;
+			goto out;
+		}
+	} else {
+		code = runtime_start(rt);
+		if (code != 0)
+			goto out;
+	}
+
 	code = ev_loop_run(rt->loop);
 
-	runtime_save_state(rt);
-	http_server_drain(rt->http);
+	/* a setup script still running when we were stopped */
+	runtime_setup_kill(rt);
+	if (rt->pty != NULL)
+		runtime_save_state(rt);
+	if (rt->http != NULL)
+		http_server_drain(rt->http);
 	runtime_stop_agent(rt);
 out:
 	if (pid_written)
 		runtime_remove_pid(rt->cfg.pid_file);
 	free(cause);
+	ready_fd = rt->cfg.ready_fd;
 	runtime_free(rt);
+	runtime_ready(ready_fd, "exit %d\n", code);
 	return code;
 }
 

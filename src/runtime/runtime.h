@@ -23,6 +23,7 @@ struct ev_loop;
 struct http_server;
 struct http_req;
 struct http_sse;
+struct forward;
 struct pty_proc;
 struct vt_screen;
 
@@ -31,7 +32,14 @@ struct vt_screen;
 #define RUNTIME_MAX_UPLOAD	(10u << 20)
 #define RUNTIME_MAX_SUBSCRIBERS 128
 /* cols x rows: libtsm keeps ~66 bytes per cell */
-#define RUNTIME_MAX_CELLS 400000u
+#define RUNTIME_MAX_CELLS    400000u
+#define RUNTIME_MAX_FORWARDS 16
+
+/* One --forward LISTEN=TARGET; both specs as in core/sock.h. */
+struct runtime_forward_spec {
+	char *listen;
+	char *target;
+};
 
 struct runtime_config {
 	enum agent_type type;
@@ -50,6 +58,12 @@ struct runtime_config {
 	char *token; /* from --auth-token-file */
 	const char *chat_base_path;
 	uint64_t stable_ms;
+	struct runtime_forward_spec forwards[RUNTIME_MAX_FORWARDS];
+	size_t nforwards;
+	int ready_fd;		/* --ready-fd, or -1 */
+	const char *setup;	/* --setup script, or NULL */
+	const char *setup_log;	/* NULL: inherit stderr */
+	unsigned setup_timeout; /* seconds */
 	char **argv;
 };
 
@@ -96,6 +110,17 @@ struct runtime {
 	enum status_value last_status;
 	enum status_state last_state;
 	char *upload_dir;
+
+	struct forward *forwards[RUNTIME_MAX_FORWARDS];
+	size_t nforwards;
+
+	/* the setup script, while it runs */
+	pid_t setup_pid; /* 0 when none runs */
+	int setup_pidfd;
+	struct ev_io *setup_io;
+	struct ev_timer setup_timer;
+	bool setup_timed_out;
+
 	bool exiting;
 	int exit_code;
 };
