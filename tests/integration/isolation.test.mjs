@@ -73,9 +73,9 @@ test('files, network and egress from inside a task', async () => {
     `echo "ro=$(touch /usr/x 2>&1 | grep -c Read-only)"`,
     `echo "ifaces=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\\n' ' ')"`,
     `echo "direct=$(curl -s -m 3 http://127.0.0.1:${hostPort}/direct; echo rc=$?)"`,
-    `echo "allowed=$(curl -s -m 5 -p -x http://127.0.0.1:3128 http://127.0.0.1:${hostPort}/via-proxy)"`,
-    `echo "denied=$(curl -s -m 5 -p -x http://127.0.0.1:3128 http://127.0.0.1:9/x 2>&1 | head -c 200)"`,
-    `echo "denied_name=$(curl -s -m 5 -x http://127.0.0.1:3128 https://example.com/ 2>&1; echo rc=$?)"`,
+    `echo "allowed=$(curl -s -m 5 --noproxy '' -p -x http://127.0.0.1:3128 http://127.0.0.1:${hostPort}/via-proxy)"`,
+    `echo "denied=$(curl -sS -m 5 --noproxy '' -p -x http://127.0.0.1:3128 http://127.0.0.1:9/x 2>&1 | head -c 200)"`,
+    `echo "denied_name=$(curl -s -m 5 --noproxy '' -x http://127.0.0.1:3128 https://example.com/ 2>&1; echo rc=$?)"`,
     `echo "llm=$(curl -s -m 5 http://127.0.0.1:4000/v1/messages -H 'x-api-key: placeholder')"`,
     'echo "done=1"',
   ].join('; ');
