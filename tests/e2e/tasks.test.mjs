@@ -1,0 +1,90 @@
+// tasks.test.mjs: the real Claude Code from npm as a task of a real
+// server, in its bubblewrap workspace, reaching the project's fake LLM
+// only through the server's LLM pass-through (the workspace's 127.0.0.1:4000
+// forwarded over a unix socket). tests/run starts this file inside
+// tests/harness/netns-run.sh (loopback only).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { root, tmpdir, waitFor } from '../harness/runtime.mjs';
+import { startServer, taskDir, exists } from '../harness/server.mjs';
+
+const tools = process.env.TASKBOX_TOOLS || '/var/cache/taskbox/tools';
+const scratch = tmpdir('taskbox-e2e-tasks-');
+const script = {
+  turns: [
+    { match: 'say hello', reply: 'Hello from fake LLM, turn one.' },
+    { match: 'write the file', tool: { kind: 'write_file', path: 'hello.txt', content: 'hi from fake llm' }, reply: 'Done writing hello.txt.' },
+  ],
+  default: 'Hello from fake LLM',
+};
+let llm, srv;
+const llmLog = path.join(scratch, 'llm.jsonl');
+const keyFile = path.join(scratch, 'key');
+
+before(async () => {
+  const links = execFileSync('ip', ['-o', 'link', 'show']).toString();
+  assert.doesNotMatch(links, /^\d+: (?!lo:)/m, 'e2e tests must run inside netns-run.sh');
+  fs.writeFileSync(path.join(scratch, 'script.json'), JSON.stringify(script));
+  fs.writeFileSync(keyFile, 'sk-ant-server-side-key\n');
+  llm = spawn('node', [path.join(root, 'tests/harness/fake-llm.mjs'), '--port', '0', '--script',
+    path.join(scratch, 'script.json'), '--log', llmLog], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise((resolve, reject) => {
+    let out = '';
+    llm.stdout.on('data', (d) => {
+      out += d;
+      const m = /listening (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    llm.on('exit', (c) => reject(new Error(`fake LLM exited ${c}`)));
+  });
+  srv = await startServer({ args: ['--llm-url', `http://127.0.0.1:${port}`, '--llm-key-file', keyFile, '--tools', tools] });
+});
+
+after(async () => {
+  await srv?.stop();
+  llm?.kill();
+});
+
+// The agent's output entries of a task's logs.
+async function outputs(name) {
+  const r = await srv.api('GET', `/api/v2/tasks/admin/${name}/logs`);
+  return r.json.logs.filter((l) => l.type === 'output').map((l) => l.content);
+}
+
+test('Claude Code runs as a task: prompt, reply, tool call, follow-up', async () => {
+  const created = await srv.createTask({ template: 'claude-code', input: 'say hello', name: 'claude' });
+  assert.equal(created.agent_type, 'claude');
+  const t = await srv.waitTask('admin', 'claude', { timeout: 60000 });
+  await waitFor(async () => (await outputs('claude')).includes('Hello from fake LLM, turn one.'),
+    { timeout: 60000, what: 'the first reply' });
+  await srv.waitTask('admin', 'claude', { state: 'idle', timeout: 30000 });
+
+  const sent = await srv.api('POST', '/api/v2/tasks/admin/claude/send', { body: { input: 'write the file' } });
+  assert.equal(sent.status, 204, sent.text);
+  const file = path.join(taskDir(srv, t.id), 'home/workspace/hello.txt');
+  await waitFor(() => exists(file), { timeout: 60000, what: 'hello.txt written by the tool call' });
+  assert.equal(fs.readFileSync(file, 'utf8'), 'hi from fake llm\n');
+  // the reply after the tool call (Claude shows "Ran 1 shell command" above it)
+  await waitFor(async () => (await outputs('claude')).some((o) => /Done writing hello\.txt\.$/.test(o)),
+    { timeout: 60000, what: 'the second reply' });
+  const logs = (await srv.api('GET', '/api/v2/tasks/admin/claude/logs')).json.logs;
+  assert.deepEqual(logs.filter((l) => l.type === 'input').map((l) => l.content), ['say hello', 'write the file']);
+
+  // the provider saw the server's key, never the workspace's placeholder
+  const reqs = fs.readFileSync(llmLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+    .filter((r) => r.path.includes('/v1/messages'));
+  assert.ok(reqs.length >= 2);
+  for (const r of reqs) {
+    const auth = r.headers['x-api-key'] || r.headers.authorization || '';
+    assert.match(auth, /sk-ant-server-side-key/);
+  }
+  // ... and the key is nowhere in the workspace
+  const home = path.join(taskDir(srv, t.id), 'home');
+  const grep = spawn('grep', ['-rl', 'sk-ant-server-side-key', home]);
+  const found = await new Promise((r) => { let o = ''; grep.stdout.on('data', (d) => { o += d; }); grep.on('exit', () => r(o)); });
+  assert.equal(found, '');
+  assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/claude')).status, 202);
+});
