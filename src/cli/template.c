@@ -108,18 +108,21 @@ template_print_errors(const char *file, json_t *problem, const char *cause)
 		json_t *line = json_object_get(e, "line");
 		json_t *col = json_object_get(e, "column");
 		const char *msg = cli_str(e, "message");
+		const char *loc = cli_str(e, "location");
+		const char *sep = *loc ? ": " : "";
 
 		if (json_is_integer(line) && json_is_integer(col))
 			fprintf(stderr,
 				"%s:%" JSON_INTEGER_FORMAT
-				":%" JSON_INTEGER_FORMAT ": %s\n",
+				":%" JSON_INTEGER_FORMAT ": %s%s%s\n",
 				file, json_integer_value(line),
-				json_integer_value(col), msg);
+				json_integer_value(col), loc, sep, msg);
 		else if (json_is_integer(line))
-			fprintf(stderr, "%s:%" JSON_INTEGER_FORMAT ": %s\n",
-				file, json_integer_value(line), msg);
+			fprintf(stderr,
+				"%s:%" JSON_INTEGER_FORMAT ": %s%s%s\n",
+				file, json_integer_value(line), loc, sep, msg);
 		else
-			fprintf(stderr, "%s: %s\n", file, msg);
+			fprintf(stderr, "%s: %s%s%s\n", file, loc, sep, msg);
 	}
 }
 

@@ -1,0 +1,105 @@
+// cli.test.mjs: the taskbox CLI against a real server and real
+// workspaces: login, templates, task create with start-up progress, list,
+// status, logs, send, delete, users and tokens, and error messages.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startServer, customTemplate, tmpdir, waitFor } from '../harness/server.mjs';
+import { runBin } from '../harness/runtime.mjs';
+
+const cfg = tmpdir('taskbox-cli-cfg-');
+const saved = { ...process.env };
+let srv;
+
+before(async () => {
+  process.env.XDG_CONFIG_HOME = cfg; // runBin inherits process.env
+  delete process.env.TASKBOX_URL;
+  delete process.env.TASKBOX_TOKEN;
+  srv = await startServer();
+});
+
+after(async () => {
+  await srv?.stop();
+  process.env = saved;
+  fs.rmSync(cfg, { recursive: true, force: true });
+});
+
+const tb = (args, opts) => runBin(args, { timeout: 60000, ...opts });
+
+test('login, push a template, run a task, follow it, delete it', async () => {
+  const bad = await tb(['login', srv.base, '--token', 'tbx_nope']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /token/i);
+  const login = await tb(['login', srv.base, '--token', srv.token]);
+  assert.equal(login.code, 0, login.stderr);
+  assert.match(login.stdout, /logged in to .* as admin/);
+  const session = path.join(cfg, 'taskbox/session.json');
+  assert.equal(fs.statSync(session).mode & 0o777, 0o600);
+
+  const file = path.join(cfg, 'sh.yaml');
+  fs.writeFileSync(file, customTemplate('clish', ['bash', '--norc', '--noprofile', '-i'], {
+    env: { PS1: '$ ' }, setup: 'echo setting up',
+  }));
+  const push = await tb(['template', 'push', file]);
+  assert.equal(push.code, 0, push.stderr);
+  assert.match(push.stdout, /clish/);
+  const broken = path.join(cfg, 'broken.yaml');
+  fs.writeFileSync(broken, 'name: broken\nworkspace:\n  limits:\n    pids: many\n');
+  const pb = await tb(['template', 'push', broken]);
+  assert.equal(pb.code, 1);
+  assert.match(pb.stderr, /broken\.yaml:4:11: .*pids/);
+
+  const create = await tb(['task', 'create', '--template', 'clish', '--name', 'viacli', 'echo cli-$((6*7))']);
+  assert.equal(create.code, 0, create.stderr + create.stdout);
+  assert.match(create.stdout + create.stderr, /setup script/i);
+  assert.match(create.stdout, /task admin\/viacli is active: .*\/@admin\/viacli\/apps\/chat\//);
+
+  const list = await tb(['task', 'list', '-o', 'json']);
+  assert.equal(list.code, 0);
+  const parsed = JSON.parse(list.stdout);
+  assert.deepEqual((parsed.tasks ?? parsed).map((t) => t.name), ['viacli']);
+  const table = await tb(['task', 'list']);
+  assert.match(table.stdout, /^NAME\s+STATUS\s+STATE/m);
+  assert.match(table.stdout, /viacli\s+active/);
+
+  await waitFor(async () => /cli-42/.test((await tb(['task', 'logs', 'viacli'])).stdout), { what: 'logs show the output' });
+  await srv.waitTask('admin', 'viacli', { state: 'idle' }); // send wants an agent at its prompt
+  const sent = await tb(['task', 'send', 'viacli', 'echo again-$((7*6))']);
+  assert.equal(sent.code, 0, sent.stderr);
+  await waitFor(async () => /again-42/.test((await tb(['task', 'logs', 'viacli'])).stdout), { what: 'sent input ran' });
+  const status = await tb(['task', 'status', 'admin/viacli', '-o', 'json']);
+  assert.equal(JSON.parse(status.stdout).status, 'active');
+
+  const missing = await tb(['task', 'status', 'nosuch']);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /no task/);
+  const del = await tb(['task', 'delete', 'viacli', '-y']);
+  assert.equal(del.code, 0, del.stderr);
+  assert.equal((await srv.api('GET', '/api/v2/tasks/admin/viacli')).status, 404);
+});
+
+test('a failing start says why and exits 1', async () => {
+  const file = path.join(cfg, 'fail.yaml');
+  fs.writeFileSync(file, customTemplate('clifail', ['bash'], { setup: 'echo cannot clone the repository >&2; exit 1' }));
+  assert.equal((await tb(['template', 'push', file])).code, 0);
+  const r = await tb(['task', 'create', '--template', 'clifail', '--name', 'willfail', 'x']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr + r.stdout, /setup script failed.*cannot clone the repository/);
+  await tb(['task', 'delete', 'willfail', '-y']);
+});
+
+test('users and tokens', async () => {
+  const u = await tb(['user', 'create', 'carol']);
+  assert.equal(u.code, 0, u.stderr);
+  const token = u.stdout.trim().split('\n').pop();
+  assert.match(token, /^tbx_/);
+  const as = await runBin(['task', 'list', '--url', srv.base, '--token', token], { timeout: 20000 });
+  assert.equal(as.code, 0, as.stderr);
+  const denied = await runBin(['user', 'list', '--url', srv.base, '--token', token], { timeout: 20000 });
+  assert.equal(denied.code, 1);
+  assert.match(denied.stderr, /admin/);
+  const t = await tb(['token', 'create', '--name', 'ci']);
+  assert.equal(t.code, 0);
+  assert.match(t.stdout, /tbx_[0-9a-f]{64}/);
+});
