@@ -5,7 +5,8 @@
 #
 #   scripts/bootstrap.sh deps [--test]   install build deps (+ test deps)
 #   scripts/bootstrap.sh build           deps + build/taskbox
-#   scripts/bootstrap.sh run             deps + build + the runtime demo
+#   scripts/bootstrap.sh run [ARGS]      deps + build + `taskbox server ARGS`
+#   scripts/bootstrap.sh demo            deps + build + the agent runtime demo
 #
 # Test dependencies from npm go to ${TASKBOX_TOOLS:-/var/cache/taskbox/tools}
 # (kept between runs on the same machine, re-created on a fresh one).
@@ -91,12 +92,21 @@ build)
 	build
 	;;
 run)
+	shift || true
+	deps
+	build
+	# The Tasks server on the embedded default: SQLite and workspaces
+	# under the data directory, agents installed on first use. Its first
+	# start prints the admin token and how to create a first task.
+	exec build/taskbox server "$@"
+	;;
+demo)
 	deps
 	build
 	exec scripts/demo.sh
 	;;
 *)
-	echo "usage: scripts/bootstrap.sh [deps [--test] | build | run]" >&2
+	echo "usage: scripts/bootstrap.sh [deps [--test] | build | run [SERVER ARGS] | demo]" >&2
 	exit 2
 	;;
 esac

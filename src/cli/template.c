@@ -118,8 +118,7 @@ template_print_errors(const char *file, json_t *problem, const char *cause)
 				file, json_integer_value(line),
 				json_integer_value(col), loc, sep, msg);
 		else if (json_is_integer(line))
-			fprintf(stderr,
-				"%s:%" JSON_INTEGER_FORMAT ": %s%s%s\n",
+			fprintf(stderr, "%s:%" JSON_INTEGER_FORMAT ": %s%s%s\n",
 				file, json_integer_value(line), loc, sep, msg);
 		else
 			fprintf(stderr, "%s: %s%s%s\n", file, loc, sep, msg);

@@ -335,9 +335,9 @@ hclient_json(struct ev_loop *loop, const char *sock_path, const char *method,
 		.body = hclient_json_body,
 		.done = hclient_json_done,
 	};
-	static const char *const json_headers[] = {
-		"Content-Type", "application/json", "Accept",
-		"application/json", NULL};
+	static const char *const json_headers[] = {"Content-Type",
+						   "application/json", "Accept",
+						   "application/json", NULL};
 	struct hclient_json_req *j = xcalloc(1, sizeof *j);
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	char *cause = NULL;

@@ -49,8 +49,7 @@ void hclient_free(struct hclient *c);
 
 /* A finished JSON exchange: status, the parsed body (NULL if none or not
  * JSON; borrowed), err as in done. */
-typedef void (*hclient_json_cb)(int status, json_t *reply, int err,
-				void *data);
+typedef void (*hclient_json_cb)(int status, json_t *reply, int err, void *data);
 /* Send an optional JSON body, collect up to 8 MiB of reply, parse it. */
 struct hclient *hclient_json(struct ev_loop *loop, const char *sock_path,
 			     const char *method, const char *path, json_t *body,

@@ -392,8 +392,7 @@ http_server_drain(struct http_server *srv)
 	while (srv->deferred != NULL) {
 		struct http_req *req = srv->deferred;
 
-		http_reply_problem(req, 503,
-				   "the server is shutting down");
+		http_reply_problem(req, 503, "the server is shutting down");
 	}
 	for (struct http_sse *s = srv->streams; s != NULL; s = s->next)
 		http_sse_end(s);
@@ -759,8 +758,7 @@ http_req_defer(struct http_req *req)
 	if (req->replied || req->deferred)
 		return;
 	if (req->srv->draining) {
-		http_reply_problem(req, 503,
-				   "the server is shutting down");
+		http_reply_problem(req, 503, "the server is shutting down");
 		return;
 	}
 	req->deferred = true;
@@ -1017,8 +1015,8 @@ http_stream_start(struct http_req *req, unsigned status,
 		  http_sse_close_cb on_close, void *data)
 {
 	struct MHD_Response *resp;
-	struct http_sse *sse = http_stream_new(req, queue_limit, on_close,
-					       data, &resp);
+	struct http_sse *sse =
+		http_stream_new(req, queue_limit, on_close, data, &resp);
 
 	sse->raw = true;
 	for (size_t i = 0; headers != NULL && headers[i] != NULL; i += 2)

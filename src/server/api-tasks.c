@@ -17,10 +17,10 @@
 #include "server.h"
 #include "store/store.h"
 
-#define TASK_INPUT_MAX	  (32 * 1024)
-#define TASK_NAME_MAX	  32
-#define TASK_DISPLAY_MAX  64
-#define TASK_BODY_LIMIT	  (256 * 1024)
+#define TASK_INPUT_MAX	 (32 * 1024)
+#define TASK_NAME_MAX	 32
+#define TASK_DISPLAY_MAX 64
+#define TASK_BODY_LIMIT	 (256 * 1024)
 
 /* The number of characters in UTF-8 s. */
 static size_t
@@ -112,17 +112,15 @@ task_lookup(struct http_req *req, const json_t *caller, const char *user_ref,
 	json_t *owner = auth_lookup_user(caller, user_ref), *row = NULL;
 	struct task *t = NULL;
 
-	if (owner == NULL ||
-	    (!json_equal(json_object_get(owner, "id"),
-			 json_object_get(caller, "id")) &&
-	     !auth_is_admin(caller)))
+	if (owner == NULL || (!json_equal(json_object_get(owner, "id"),
+					  json_object_get(caller, "id")) &&
+			      !auth_is_admin(caller)))
 		goto out;
 	row = store_row(srv->store,
 			"SELECT id FROM tasks WHERE owner_id = ? AND "
 			"deleted_at IS NULL AND (id = ? OR lower(name) = "
 			"lower(?))",
-			"sss",
-			json_string_value(json_object_get(owner, "id")),
+			"sss", json_string_value(json_object_get(owner, "id")),
 			task_ref, task_ref);
 	if (row != NULL)
 		t = task_find_id(json_string_value(json_object_get(row, "id")));
@@ -155,10 +153,9 @@ task_check_parameters(struct http_req *req, json_t *spec, json_t *given,
 	{
 		bool known = false;
 
-		json_array_foreach(params, i, p)
-			if (strcmp(json_string_value(json_object_get(p, "name")),
-				   k) == 0)
-				known = true;
+		json_array_foreach(params, i, p) if (
+			strcmp(json_string_value(json_object_get(p, "name")),
+			       k) == 0) known = true;
 		if (!known || strcmp(k, "AI Prompt") == 0) {
 			http_reply_invalid(req, "body.parameters", v,
 					   known ? "'AI Prompt' comes from "
@@ -180,7 +177,8 @@ task_check_parameters(struct http_req *req, json_t *spec, json_t *given,
 	}
 	json_array_foreach(params, i, p)
 	{
-		const char *name = json_string_value(json_object_get(p, "name"));
+		const char *name =
+			json_string_value(json_object_get(p, "name"));
 
 		if (strcmp(name, "AI Prompt") == 0 ||
 		    json_object_get(*out, name) != NULL)
@@ -269,14 +267,12 @@ api_tasks_create(struct http_req *req, json_t *caller, const char *user_ref)
 		version = catalog_version_get(json_string_value(
 			json_object_get(tmplrow, "version_id")));
 	}
-	if (json_integer_value(json_object_get(version, "task_capable")) ==
-	    0) {
-		http_reply_problem(req, 400,
-				   "template '%s' is not a task template: %s",
-				   json_string_value(json_object_get(version,
-								     "name")),
-				   json_string_value(json_object_get(
-					   version, "task_reason")));
+	if (json_integer_value(json_object_get(version, "task_capable")) == 0) {
+		http_reply_problem(
+			req, 400, "template '%s' is not a task template: %s",
+			json_string_value(json_object_get(version, "name")),
+			json_string_value(
+				json_object_get(version, "task_reason")));
 		goto out;
 	}
 	if (!task_check_parameters(req, json_object_get(version, "spec_json"),
@@ -288,13 +284,13 @@ api_tasks_create(struct http_req *req, json_t *caller, const char *user_ref)
 		"module"));
 	module = module_name ? catalog_module_spec(module_name) : NULL;
 	if (module == NULL) {
-		http_reply_problem(req, 400,
-				   "template '%s' uses agent module '%s', "
-				   "which does not exist (taskbox module "
-				   "list)",
-				   json_string_value(json_object_get(version,
-								     "name")),
-				   module_name ? module_name : "");
+		http_reply_problem(
+			req, 400,
+			"template '%s' uses agent module '%s', "
+			"which does not exist (taskbox module "
+			"list)",
+			json_string_value(json_object_get(version, "name")),
+			module_name ? module_name : "");
 		goto out;
 	}
 	name = json_string_value(json_object_get(body, "name"));
@@ -336,7 +332,8 @@ api_tasks_create(struct http_req *req, json_t *caller, const char *user_ref)
 		r = store_exec(
 			srv->store,
 			"INSERT INTO tasks (id, seq, owner_id, name, "
-			"display_name, template_version_id, parameters, prompt, "
+			"display_name, template_version_id, parameters, "
+			"prompt, "
 			"status, workspace_status, agent_type, created_at, "
 			"updated_at) VALUES (?, (SELECT COALESCE(MAX(seq), 0) "
 			"+ 1 FROM tasks), ?, ?, ?, ?, ?, ?, 'pending', "
@@ -344,20 +341,20 @@ api_tasks_create(struct http_req *req, json_t *caller, const char *user_ref)
 			"ssssssssii", id,
 			json_string_value(json_object_get(owner, "id")), name,
 			display,
-			json_string_value(json_object_get(version,
-							  "version_id")),
+			json_string_value(
+				json_object_get(version, "version_id")),
 			ptext, input,
 			json_string_value(json_object_get(module, "agent_type"))
 				?: "custom",
 			(int64_t)wall_ms(), (int64_t)wall_ms());
 	}
 	if (r == -EEXIST) {
-		http_reply_problem(req, 409,
-				   "%s already has a task named '%s'; pick "
-				   "another name or delete that task",
-				   json_string_value(json_object_get(owner,
-								     "username")),
-				   name);
+		http_reply_problem(
+			req, 409,
+			"%s already has a task named '%s'; pick "
+			"another name or delete that task",
+			json_string_value(json_object_get(owner, "username")),
+			name);
 		goto out;
 	}
 	if (r < 0) {
@@ -368,7 +365,7 @@ api_tasks_create(struct http_req *req, json_t *caller, const char *user_ref)
 			"SELECT t.*, u.username AS owner_name FROM tasks t "
 			"JOIN users u ON u.id = t.owner_id WHERE t.id = ?",
 			"s", id);
-	log_info("task %s/%s created from template %s", 
+	log_info("task %s/%s created from template %s",
 		 json_string_value(json_object_get(owner, "username")), name,
 		 json_string_value(json_object_get(version, "name")));
 	t = task_start(row, version, module, accepted);
@@ -441,18 +438,19 @@ api_tasks_list(struct http_req *req, json_t *caller)
 		} else if (strcmp(key, "organization") == 0) {
 			continue; /* one organization here */
 		} else {
-			http_reply_invalid(req, "query.q", NULL,
-					   "unknown filter '%s': use "
-					   "owner:<user|me> and status:<status>",
-					   key);
+			http_reply_invalid(
+				req, "query.q", NULL,
+				"unknown filter '%s': use "
+				"owner:<user|me> and status:<status>",
+				key);
 			goto out;
 		}
 	}
 	if (owner_ref != NULL) {
 		owner = auth_lookup_user(caller, owner_ref);
-		owner_filter = owner ? json_string_value(json_object_get(owner,
-									 "id"))
-				     : "";
+		owner_filter =
+			owner ? json_string_value(json_object_get(owner, "id"))
+			      : "";
 	}
 	if (!auth_is_admin(caller)) {
 		if (owner_filter != NULL &&
@@ -511,8 +509,7 @@ api_tasks_prefix(struct http_req *req, void *data UNUSED)
 		return;
 	}
 	for (char *save = NULL, *p = strtok_r(rest, "/", &save);
-	     p != NULL && n < ARRAY_SIZE(parts);
-	     p = strtok_r(NULL, "/", &save))
+	     p != NULL && n < ARRAY_SIZE(parts); p = strtok_r(NULL, "/", &save))
 		parts[n++] = p;
 	if (n == 1 && strcmp(method, "POST") == 0) {
 		api_tasks_create(req, caller, parts[0]);

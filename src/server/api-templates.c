@@ -60,16 +60,16 @@ push_invalid(struct http_req *req, const char *what, json_t *errors)
 		      "Unprocessable Entity", "status", 422, "errors", errors);
 	json_object_set_new(
 		p, "detail",
-		json_sprintf("%s is invalid (%zu problem%s); line %lld, column "
-			     "%lld: %s",
-			     what, n, n == 1 ? "" : "s",
-			     (long long)json_integer_value(
-				     json_object_get(first, "line")),
-			     (long long)json_integer_value(
-				     json_object_get(first, "column")),
-			     json_string_value(json_object_get(first,
-							       "message"))
-				     ?: "?"));
+		json_sprintf(
+			"%s is invalid (%zu problem%s); line %lld, column "
+			"%lld: %s",
+			what, n, n == 1 ? "" : "s",
+			(long long)json_integer_value(
+				json_object_get(first, "line")),
+			(long long)json_integer_value(
+				json_object_get(first, "column")),
+			json_string_value(json_object_get(first, "message"))
+				?: "?"));
 	s = json_dumps(p, JSON_COMPACT);
 	http_reply(req, 422, "application/problem+json", s, strlen(s));
 	free(s);
@@ -190,12 +190,12 @@ api_modules_list(struct http_req *req, void *data UNUSED)
 			out,
 			json_pack("{s:O, s:s, s:s, s:b}", "name",
 				  json_object_get(row, "name"), "display_name",
-				  json_string_value(json_object_get(
-					  spec, "display_name"))
+				  json_string_value(
+					  json_object_get(spec, "display_name"))
 					  ?: "",
 				  "agent_type",
-				  json_string_value(json_object_get(
-					  spec, "agent_type"))
+				  json_string_value(
+					  json_object_get(spec, "agent_type"))
 					  ?: "custom",
 				  "builtin",
 				  json_integer_value(json_object_get(
@@ -214,8 +214,8 @@ api_templates_register(struct http_server *http)
 {
 	http_server_route(http, "GET", "/api/v2/templates", 0, 0,
 			  api_templates_list, NULL);
-	http_server_route(http, "POST", "/api/v2/templates", 0,
-			  YAML_BODY_LIMIT, api_templates_push, NULL);
+	http_server_route(http, "POST", "/api/v2/templates", 0, YAML_BODY_LIMIT,
+			  api_templates_push, NULL);
 	http_server_route(http, "GET", "/api/v2/templates/", HTTP_ROUTE_PREFIX,
 			  0, api_templates_get, NULL);
 	http_server_route(http, "GET", "/api/v2/modules", 0, 0,

@@ -21,8 +21,9 @@ user_json(const json_t *row)
 	time_rfc3339((uint64_t)json_integer_value(
 			     json_object_get(row, "created_at")),
 		     stamp);
-	return json_pack("{s:O, s:O, s:O, s:s}", "id", json_object_get(row, "id"),
-			 "username", json_object_get(row, "username"), "role",
+	return json_pack("{s:O, s:O, s:O, s:s}", "id",
+			 json_object_get(row, "id"), "username",
+			 json_object_get(row, "username"), "role",
 			 json_object_get(row, "role"), "created_at", stamp);
 }
 
@@ -115,8 +116,8 @@ api_users_create(struct http_req *req, void *data UNUSED)
 	}
 	if (json_object_get(body, "role") != NULL) {
 		role = json_string_value(json_object_get(body, "role"));
-		if (role == NULL ||
-		    (strcmp(role, "admin") != 0 && strcmp(role, "member") != 0)) {
+		if (role == NULL || (strcmp(role, "admin") != 0 &&
+				     strcmp(role, "member") != 0)) {
 			http_reply_invalid(req, "body.role",
 					   json_object_get(body, "role"),
 					   "role must be 'admin' or 'member'");
@@ -195,9 +196,8 @@ api_users_prefix(struct http_req *req, void *data UNUSED)
 			goto out;
 		}
 	}
-	token = auth_token_create(json_string_value(json_object_get(target,
-								    "id")),
-				  name, &row);
+	token = auth_token_create(
+		json_string_value(json_object_get(target, "id")), name, &row);
 	if (token == NULL) {
 		http_reply_problem(req, 500, "cannot store the token");
 		goto out;
@@ -216,10 +216,10 @@ out:
 void
 api_users_register(struct http_server *http)
 {
-	http_server_route(http, "GET", "/api/v2/buildinfo", 0, 0,
-			  api_buildinfo, NULL);
-	http_server_route(http, "GET", "/api/v2/users/me", 0, 0,
-			  api_users_me, NULL);
+	http_server_route(http, "GET", "/api/v2/buildinfo", 0, 0, api_buildinfo,
+			  NULL);
+	http_server_route(http, "GET", "/api/v2/users/me", 0, 0, api_users_me,
+			  NULL);
 	http_server_route(http, "GET", "/api/v2/users", 0, 0, api_users_list,
 			  NULL);
 	http_server_route(http, "POST", "/api/v2/users", 0, 4096,

@@ -31,8 +31,8 @@ catalog_template_json(const json_t *row)
 		     stamp);
 	out = json_pack(
 		"{s:O, s:O, s:s, s:s, s:O, s:O, s:b, s:O, s:b, s:s}", "id",
-		json_object_get(row, "id"), "name", json_object_get(row, "name"),
-		"display_name",
+		json_object_get(row, "id"), "name",
+		json_object_get(row, "name"), "display_name",
 		json_string_value(json_object_get(spec, "display_name"))
 			?: json_string_value(json_object_get(row, "name")),
 		"description",
@@ -47,10 +47,10 @@ catalog_template_json(const json_t *row)
 	return out;
 }
 
-#define CATALOG_TEMPLATE_SELECT                                               \
-	"SELECT t.id, t.name, t.builtin, t.created_at, v.id AS version_id, " \
-	"v.version, v.yaml, v.spec, v.task_capable, v.task_reason "           \
-	"FROM templates t JOIN template_versions v ON "                      \
+#define CATALOG_TEMPLATE_SELECT                                                \
+	"SELECT t.id, t.name, t.builtin, t.created_at, v.id AS version_id, "   \
+	"v.version, v.yaml, v.spec, v.task_capable, v.task_reason "            \
+	"FROM templates t JOIN template_versions v ON "                        \
 	"v.id = t.active_version_id "
 
 json_t *
@@ -75,9 +75,9 @@ catalog_version_get(const char *version_id)
 	if (row != NULL)
 		json_object_set_new(
 			row, "spec_json",
-			json_loads(json_string_value(
-					   json_object_get(row, "spec")),
-				   0, NULL));
+			json_loads(
+				json_string_value(json_object_get(row, "spec")),
+				0, NULL));
 	return row;
 }
 
@@ -170,18 +170,17 @@ catalog_module_json(const json_t *row)
 	time_rfc3339((uint64_t)json_integer_value(
 			     json_object_get(row, "updated_at")),
 		     stamp);
-	out = json_pack("{s:O, s:s, s:s, s:b, s:s}", "name",
-			json_object_get(row, "name"), "display_name",
-			json_string_value(json_object_get(spec,
-							  "display_name"))
-				?: json_string_value(json_object_get(row,
-								     "name")),
-			"agent_type",
-			json_string_value(json_object_get(spec, "agent_type"))
-				?: "custom",
-			"builtin",
-			json_integer_value(json_object_get(row, "builtin")) != 0,
-			"updated_at", stamp);
+	out = json_pack(
+		"{s:O, s:s, s:s, s:b, s:s}", "name",
+		json_object_get(row, "name"), "display_name",
+		json_string_value(json_object_get(spec, "display_name"))
+			?: json_string_value(json_object_get(row, "name")),
+		"agent_type",
+		json_string_value(json_object_get(spec, "agent_type"))
+			?: "custom",
+		"builtin",
+		json_integer_value(json_object_get(row, "builtin")) != 0,
+		"updated_at", stamp);
 	json_decref(spec);
 	return out;
 }
@@ -200,14 +199,13 @@ catalog_module_push(const char *yaml, size_t len, const char *created_by,
 	if (spec == NULL)
 		return NULL;
 	name = json_string_value(json_object_get(spec, "name"));
-	cur = store_row(srv->store, "SELECT * FROM modules WHERE name = ?",
-			"s", name);
+	cur = store_row(srv->store, "SELECT * FROM modules WHERE name = ?", "s",
+			name);
 	if (cur != NULL && !may_replace &&
 	    (json_integer_value(json_object_get(cur, "builtin")) != 0 ||
 	     created_by == NULL ||
-	     strcmp(json_string_value(json_object_get(cur, "created_by"))
-				?: "",
-			created_by) != 0)) {
+	     strcmp(json_string_value(json_object_get(cur, "created_by")) ?: "",
+		    created_by) != 0)) {
 		*errors = json_pack("[{s:s, s:s}]", "message",
 				    "a module with this name exists and "
 				    "belongs to someone else; only admins can "
@@ -249,15 +247,15 @@ catalog_module_push(const char *yaml, size_t len, const char *created_by,
 json_t *
 catalog_module_spec(const char *name)
 {
-	json_t *row = store_row(srv->store,
-				"SELECT spec FROM modules WHERE name = ?", "s",
-				name);
+	json_t *row =
+		store_row(srv->store, "SELECT spec FROM modules WHERE name = ?",
+			  "s", name);
 	json_t *spec = NULL;
 
 	if (row != NULL)
-		spec = json_loads(json_string_value(json_object_get(row,
-								    "spec")),
-				  0, NULL);
+		spec = json_loads(
+			json_string_value(json_object_get(row, "spec")), 0,
+			NULL);
 	json_decref(row);
 	return spec;
 }
@@ -269,13 +267,11 @@ catalog_log_errors(const char *name, json_t *errors)
 	size_t i;
 	json_t *e;
 
-	json_array_foreach(errors, i, e)
-		log_error("%s:%lld:%lld: %s", name,
-			  (long long)json_integer_value(json_object_get(e,
-									"line")),
-			  (long long)json_integer_value(
-				  json_object_get(e, "column")),
-			  json_string_value(json_object_get(e, "message")));
+	json_array_foreach(errors, i, e) log_error(
+		"%s:%lld:%lld: %s", name,
+		(long long)json_integer_value(json_object_get(e, "line")),
+		(long long)json_integer_value(json_object_get(e, "column")),
+		json_string_value(json_object_get(e, "message")));
 }
 
 int

@@ -131,7 +131,8 @@ egress_allowed(json_t *allow, const char *host, long port)
 
 		if (entry == NULL)
 			continue;
-		if (colon != NULL && parse_long(colon + 1, 1, 65535, &eport) < 0)
+		if (colon != NULL &&
+		    parse_long(colon + 1, 1, 65535, &eport) < 0)
 			continue;
 		if (eport != 0 ? port != eport : (port != 443 && port != 80))
 			continue;
@@ -247,12 +248,15 @@ egress_llm_head(struct egress_conn *c, const char *head, size_t len,
 		if (p == head || colon == NULL) {
 			buf_append(&c->out, p, n);
 		} else if ((nlen == 4 && strncasecmp(p, "Host", 4) == 0) ||
-			   (nlen == 10 && strncasecmp(p, "Connection", 10) == 0) ||
-			   (nlen == 10 && strncasecmp(p, "Keep-Alive", 10) == 0)) {
+			   (nlen == 10 &&
+			    strncasecmp(p, "Connection", 10) == 0) ||
+			   (nlen == 10 &&
+			    strncasecmp(p, "Keep-Alive", 10) == 0)) {
 			/* replaced below */
 		} else if (key != NULL && nlen == 13 &&
 			   strncasecmp(p, "Authorization", 13) == 0) {
-			buf_printf(&c->out, "Authorization: Bearer %s\r\n", key);
+			buf_printf(&c->out, "Authorization: Bearer %s\r\n",
+				   key);
 		} else if (key != NULL && nlen == 9 &&
 			   strncasecmp(p, "x-api-key", 9) == 0) {
 			buf_printf(&c->out, "x-api-key: %s\r\n", key);
@@ -332,8 +336,8 @@ egress_on_head(struct egress_conn *c, size_t head_len)
 					      "egress allowlist",
 					      target);
 
-			log_info("egress task=%s CONNECT %s denied",
-				 c->e->task, target);
+			log_info("egress task=%s CONNECT %s denied", c->e->task,
+				 target);
 			egress_refuse(c, 403, why);
 			free(why);
 			return;

@@ -19,9 +19,9 @@
 #include "http/http.h"
 #include "server.h"
 
-#define PROXY_BODY_LIMIT  (16 * 1024 * 1024)
-#define PROXY_QUEUE	  (4 * 1024 * 1024)
-#define PROXY_HIGH_WATER  (1024 * 1024)
+#define PROXY_BODY_LIMIT (16 * 1024 * 1024)
+#define PROXY_QUEUE	 (4 * 1024 * 1024)
+#define PROXY_HIGH_WATER (1024 * 1024)
 
 struct proxy {
 	struct http_req *req;
@@ -33,16 +33,23 @@ struct proxy {
 
 /* Request headers passed on to the workspace. */
 static const char *const proxy_pass_request[] = {
-	"Content-Type", "Accept",	     "Accept-Language",
+	"Content-Type",	 "Accept",	  "Accept-Language",
 	"Last-Event-ID", "If-None-Match", "If-Modified-Since",
 	"User-Agent",	 "Range",
 };
 
 /* Response headers passed back to the browser. */
 static const char *const proxy_pass_response[] = {
-	"Content-Type",	 "Cache-Control", "ETag",	   "Last-Modified",
-	"Content-Disposition", "Content-Range", "Accept-Ranges", "Expires",
-	"Pragma",	 "X-Accel-Buffering",
+	"Content-Type",
+	"Cache-Control",
+	"ETag",
+	"Last-Modified",
+	"Content-Disposition",
+	"Content-Range",
+	"Accept-Ranges",
+	"Expires",
+	"Pragma",
+	"X-Accel-Buffering",
 };
 
 static void
@@ -74,8 +81,8 @@ proxy_stream_drained(struct http_sse *sse UNUSED, void *data)
 }
 
 static void
-proxy_head(struct hclient *c UNUSED, int status,
-	   const struct hclient_header *h, size_t n, void *data)
+proxy_head(struct hclient *c UNUSED, int status, const struct hclient_header *h,
+	   size_t n, void *data)
 {
 	struct proxy *p = data;
 	const char **out = xcalloc(2 * (n + 2) + 1, sizeof *out);
@@ -138,8 +145,7 @@ proxy_done(struct hclient *c UNUSED, int err, void *data)
 		http_sse_end(p->stream); /* proxy_stream_closed frees p */
 		return;
 	}
-	http_reply_problem(p->req, 502,
-			   "the workspace app did not answer: %s",
+	http_reply_problem(p->req, 502, "the workspace app did not answer: %s",
 			   err < 0 ? strerror(-err) : "no response");
 	proxy_free(p);
 }
@@ -148,8 +154,8 @@ proxy_done(struct hclient *c UNUSED, int err, void *data)
 static const char **
 proxy_request_headers(struct http_req *req)
 {
-	const char **out = xcalloc(2 * ARRAY_SIZE(proxy_pass_request) + 1,
-				   sizeof *out);
+	const char **out =
+		xcalloc(2 * ARRAY_SIZE(proxy_pass_request) + 1, sizeof *out);
 	size_t k = 0;
 
 	for (size_t i = 0; i < ARRAY_SIZE(proxy_pass_request); i++) {
@@ -250,17 +256,18 @@ proxy_handle(struct http_req *req, void *data UNUSED)
 	if (http_req_query(req, "access_token") != NULL)
 		p->cookie = xasprintf("taskbox_session=%s; Path=/@%s/%s/; "
 				      "HttpOnly; SameSite=Strict",
-				      http_req_query(req, "access_token"),
-				      user, task);
+				      http_req_query(req, "access_token"), user,
+				      task);
 	hdrs = proxy_request_headers(req);
 	body = http_req_body(req, &len);
-	p->client = hclient_start(srv->loop, sock, http_req_method(req),
-				  upstream, hdrs, len ? body : NULL, len, &cbs,
-				  p, &cause);
+	p->client =
+		hclient_start(srv->loop, sock, http_req_method(req), upstream,
+			      hdrs, len ? body : NULL, len, &cbs, p, &cause);
 	if (p->client == NULL) {
 		log_debug("proxy: %s", cause);
-		http_reply_problem(req, 502, "the workspace app is not "
-					     "reachable yet");
+		http_reply_problem(req, 502,
+				   "the workspace app is not "
+				   "reachable yet");
 		proxy_free(p);
 		goto out;
 	}

@@ -62,6 +62,8 @@ server_usage(FILE *f)
 		"(claude-code)\n"
 		"  --task-uid-base UID      as root, tasks run as UID + n "
 		"(default 200000)\n"
+		"  --new-admin-token        print a new token for the admin "
+		"user\n"
 		"  --log-level LEVEL        error, warn, info (default), "
 		"debug\n");
 }
@@ -153,12 +155,13 @@ server_mkdirs(const char *dir, mode_t mode)
 	return r;
 }
 
-/* First start: create the admin and print its token once. */
+/* First start: create the admin and print its token once (again, with a
+ * new token, when asked to). */
 static int
-server_first_admin(const char *url)
+server_first_admin(const char *url, bool new_token)
 {
-	json_t *row = store_row(srv->store, "SELECT COUNT(*) AS n FROM users",
-				"");
+	json_t *row =
+		store_row(srv->store, "SELECT COUNT(*) AS n FROM users", "");
 	char id[37];
 	char *token;
 
@@ -166,19 +169,34 @@ server_first_admin(const char *url)
 		return -EIO;
 	if (json_integer_value(json_object_get(row, "n")) > 0) {
 		json_decref(row);
-		return 0;
+		row = store_row(srv->store,
+				"SELECT id FROM users WHERE role = 'admin' "
+				"ORDER BY created_at LIMIT 1",
+				"");
+		if (!new_token || row == NULL) {
+			if (!new_token)
+				printf("taskbox: lost the admin token? restart "
+				       "with --new-admin-token\n");
+			json_decref(row);
+			return 0;
+		}
+		snprintf(id, sizeof id, "%s",
+			 json_string_value(json_object_get(row, "id")));
+		json_decref(row);
+	} else {
+		json_decref(row);
+		store_uuid(id);
+		if (store_exec(srv->store,
+			       "INSERT INTO users (id, username, role, "
+			       "created_at) VALUES (?, 'admin', 'admin', ?)",
+			       "si", id, (int64_t)wall_ms()) < 0)
+			return -EIO;
 	}
-	json_decref(row);
-	store_uuid(id);
-	if (store_exec(srv->store,
-		       "INSERT INTO users (id, username, role, created_at) "
-		       "VALUES (?, 'admin', 'admin', ?)",
-		       "si", id, (int64_t)wall_ms()) < 0)
-		return -EIO;
-	token = auth_token_create(id, "first start", NULL);
+	token = auth_token_create(
+		id, new_token ? "new admin token" : "first start", NULL);
 	if (token == NULL)
 		return -EIO;
-	printf("taskbox: first start: created the admin user 'admin'.\n"
+	printf("taskbox: %s\n"
 	       "login token (shown once): %s\n"
 	       "\n"
 	       "  taskbox login %s --token %s\n"
@@ -186,6 +204,8 @@ server_first_admin(const char *url)
 	       "taskbox'\n"
 	       "  taskbox task list\n"
 	       "\n",
+	       new_token ? "a new token for the admin user"
+			 : "first start: created the admin user 'admin'.",
 	       token, url, token);
 	fflush(stdout);
 	free(token);
@@ -240,6 +260,7 @@ server_main(int argc, char **argv)
 	char *host = NULL, *cause = NULL, *db = NULL, *url = NULL;
 	char *probe;
 	long uid_base = 200000;
+	bool new_admin_token = false;
 	int port, r = 1;
 
 	for (int i = 1; i < argc; i++) {
@@ -250,9 +271,14 @@ server_main(int argc, char **argv)
 			server_usage(stdout);
 			return 0;
 		}
+		if (strcmp(a, "--new-admin-token") == 0) {
+			new_admin_token = true;
+			continue;
+		}
 		if (v == NULL) {
-			fprintf(stderr, "taskbox server: '%s' needs a value "
-					"or is unknown\n",
+			fprintf(stderr,
+				"taskbox server: '%s' needs a value "
+				"or is unknown\n",
 				a);
 			server_usage(stderr);
 			return 2;
@@ -281,8 +307,9 @@ server_main(int argc, char **argv)
 			enum log_level lvl;
 
 			if (log_parse_level(v, &lvl) < 0) {
-				fprintf(stderr, "taskbox server: unknown log "
-						"level '%s'\n",
+				fprintf(stderr,
+					"taskbox server: unknown log "
+					"level '%s'\n",
 					v);
 				return 2;
 			}
@@ -295,8 +322,9 @@ server_main(int argc, char **argv)
 		}
 	}
 	if (server_parse_listen(listen, &host, &port) < 0) {
-		fprintf(stderr, "taskbox server: --listen wants HOST:PORT, "
-				"not '%s'\n",
+		fprintf(stderr,
+			"taskbox server: --listen wants HOST:PORT, "
+			"not '%s'\n",
 			listen);
 		return 2;
 	}
@@ -315,9 +343,9 @@ server_main(int argc, char **argv)
 		const char *home = getenv("HOME");
 
 		data = srv->root || home == NULL ? "/var/lib/taskbox" : NULL;
-		srv->data_dir = data ? xstrdup(data)
-				     : xasprintf("%s/.local/share/taskbox",
-						 home);
+		srv->data_dir =
+			data ? xstrdup(data)
+			     : xasprintf("%s/.local/share/taskbox", home);
 	} else {
 		char *abs = realpath(data, NULL);
 
@@ -357,7 +385,7 @@ server_main(int argc, char **argv)
 	if (http_server_listen(srv->http, host, port, NULL, &cause) < 0)
 		goto fail;
 	url = xasprintf("http://%s:%d", host, http_server_port(srv->http));
-	if (server_first_admin(url) < 0) {
+	if (server_first_admin(url, new_admin_token) < 0) {
 		cause = xstrdup("cannot create the admin user");
 		goto fail;
 	}
@@ -366,6 +394,8 @@ server_main(int argc, char **argv)
 	ev_signal_add(srv->loop, SIGTERM, server_on_signal, NULL);
 	ev_signal_add(srv->loop, SIGINT, server_on_signal, NULL);
 	probe = ws_local_probe();
+	for (char *nl = strchr(probe, '\n'); nl != NULL; nl = strchr(nl, '\n'))
+		*nl = nl[1] ? ';' : '\0';
 	log_info("taskbox server %s listening on %s (data %s); %s",
 		 TASKBOX_VERSION, url, srv->data_dir, probe);
 	free(probe);

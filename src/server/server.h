@@ -23,13 +23,13 @@ struct server {
 	struct ev_loop *loop;
 	struct http_server *http;
 	struct store *store;
-	char *data_dir;	 /* absolute */
-	char *tasks_dir; /* data_dir/tasks */
-	char *exe;	 /* this binary, bound into every workspace */
-	char *tools_dir; /* agent installs (npm prefixes per module) */
-	char *llm_url;	 /* LLM pass-through upstream (http://host:port) */
-	char *llm_key;	 /* the provider key the pass-through adds */
-	char *listen;	 /* host:port as given */
+	char *data_dir;	     /* absolute */
+	char *tasks_dir;     /* data_dir/tasks */
+	char *exe;	     /* this binary, bound into every workspace */
+	char *tools_dir;     /* agent installs (npm prefixes per module) */
+	char *llm_url;	     /* LLM pass-through upstream (http://host:port) */
+	char *llm_key;	     /* the provider key the pass-through adds */
+	char *listen;	     /* host:port as given */
 	uid_t task_uid_base; /* when root: task uid = base + seq % 50000 */
 	bool root;
 	bool stopping;
@@ -47,8 +47,7 @@ const char *server_default_template(void);
 json_t *auth_user(struct http_req *req);
 bool auth_is_admin(const json_t *user);
 /* Make a new token for user_id: returns the secret (caller frees). */
-char *auth_token_create(const char *user_id, const char *name,
-			json_t **row);
+char *auth_token_create(const char *user_id, const char *name, json_t **row);
 /* A user by name, id or "me" (relative to caller); new reference. */
 json_t *auth_lookup_user(const json_t *caller, const char *ref);
 

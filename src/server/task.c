@@ -73,10 +73,10 @@ struct task_sub {
 struct task {
 	struct task *next;
 	int refs;
-	json_t *row;  /* the tasks row plus owner_name */
-	json_t *tmpl; /* normalized template spec */
+	json_t *row;	 /* the tasks row plus owner_name */
+	json_t *tmpl;	 /* normalized template spec */
 	json_t *version; /* template version row */
-	json_t *launch; /* module_render output */
+	json_t *launch;	 /* module_render output */
 	char *dir, *run_dir, *home_dir;
 	char *runtime_sock;
 	char *status, *reason, *ws_status, *lifecycle;
@@ -184,10 +184,8 @@ task_set_state(struct task *t, const char *state, const char *message)
 	size_t n = 0, chars = 0;
 
 	/* first line only, at most 160 characters */
-	for (const char *p = message ? message : ""; *p != '\0' &&
-						     *p != '\n' &&
-						     chars < TASK_MESSAGE_MAX;
-	     p++) {
+	for (const char *p = message ? message : "";
+	     *p != '\0' && *p != '\n' && chars < TASK_MESSAGE_MAX; p++) {
 		if (((unsigned char)*p & 0xc0) != 0x80)
 			chars++;
 		if (n + 1 < sizeof cut)
@@ -216,8 +214,8 @@ static json_t *
 task_json_base(const json_t *row, const json_t *version)
 {
 	char created[32], updated[32], *app_url;
-	const char *owner = json_string_value(json_object_get(row,
-							      "owner_name"));
+	const char *owner =
+		json_string_value(json_object_get(row, "owner_name"));
 	const char *name = json_string_value(json_object_get(row, "name"));
 	json_t *spec = json_object_get(version, "spec_json");
 	json_t *apps = json_array(), *app;
@@ -230,9 +228,9 @@ task_json_base(const json_t *row, const json_t *version)
 			     json_object_get(row, "updated_at")),
 		     updated);
 	app_url = xasprintf("/@%s/%s/apps/chat/", owner, name);
-	json_array_append_new(apps, json_pack("{s:s, s:s, s:s}", "slug",
-					      "chat", "display_name", "Chat",
-					      "url", app_url));
+	json_array_append_new(apps, json_pack("{s:s, s:s, s:s}", "slug", "chat",
+					      "display_name", "Chat", "url",
+					      app_url));
 	json_array_foreach(json_object_get(spec, "apps"), i, app)
 	{
 		char *url = xasprintf(
@@ -243,8 +241,8 @@ task_json_base(const json_t *row, const json_t *version)
 			apps,
 			json_pack("{s:O, s:s, s:s}", "slug",
 				  json_object_get(app, "slug"), "display_name",
-				  json_string_value(json_object_get(
-					  app, "display_name"))
+				  json_string_value(
+					  json_object_get(app, "display_name"))
 					  ?: json_string_value(json_object_get(
 						     app, "slug")),
 				  "url", url));
@@ -262,9 +260,9 @@ task_json_base(const json_t *row, const json_t *version)
 		json_object_get(version, "name"), "template_display_name",
 		json_string_value(json_object_get(spec, "display_name"))
 			?: json_string_value(json_object_get(version, "name")),
-		"template_version_id", json_object_get(row,
-						       "template_version_id"),
-		"workspace_id", json_object_get(row, "id"), "workspace_name",
+		"template_version_id",
+		json_object_get(row, "template_version_id"), "workspace_id",
+		json_object_get(row, "id"), "workspace_name",
 		json_object_get(row, "name"), "initial_prompt",
 		json_object_get(row, "prompt"), "agent_type",
 		json_object_get(row, "agent_type"), "status",
@@ -280,12 +278,11 @@ task_json_base(const json_t *row, const json_t *version)
 json_t *
 task_json_row(const json_t *row)
 {
-	json_t *version = catalog_version_get(json_string_value(
-		json_object_get(row, "template_version_id")));
+	json_t *version = catalog_version_get(
+		json_string_value(json_object_get(row, "template_version_id")));
 	json_t *j = task_json_base(row, version);
 
-	json_object_set_new(j, "workspace_agent_lifecycle",
-			    json_string("off"));
+	json_object_set_new(j, "workspace_agent_lifecycle", json_string("off"));
 	json_object_set_new(j, "current_state", json_null());
 	json_object_set_new(j, "startup", json_null());
 	json_decref(version);
@@ -307,9 +304,9 @@ task_json(struct task *t)
 	if (t->ws_ms != 0) {
 		json_t *st = json_object();
 
-		json_object_set_new(st, "workspace_ms",
-				    json_integer((json_int_t)(t->ws_ms -
-							      t->accepted_ms)));
+		json_object_set_new(
+			st, "workspace_ms",
+			json_integer((json_int_t)(t->ws_ms - t->accepted_ms)));
 		json_object_set_new(
 			st, "agent_ms",
 			t->agent_ms ? json_integer((json_int_t)(t->agent_ms -
@@ -406,8 +403,7 @@ task_set_status(struct task *t, const char *status, const char *reason)
 }
 
 /* Fail the task with a reason built from fmt. */
-static void PRINTFLIKE(2, 3)
-task_fail(struct task *t, const char *fmt, ...)
+static void PRINTFLIKE(2, 3) task_fail(struct task *t, const char *fmt, ...)
 {
 	va_list ap;
 	char *reason;
@@ -436,19 +432,19 @@ task_on_runtime_status(struct task *t, json_t *j)
 
 	if (state == NULL)
 		state = status && strcmp(status, "stable") == 0 ? "idle"
-								 : "working";
+								: "working";
 	if (strcmp(state, "waiting") == 0)
-		task_set_state(t, "waiting",
-			       json_string_value(json_object_get(dialog,
-								 "text"))
-				       ?: "Waiting for an answer");
+		task_set_state(
+			t, "waiting",
+			json_string_value(json_object_get(dialog, "text"))
+				?: "Waiting for an answer");
 	else if (strcmp(state, "idle") == 0)
-		task_set_state(t, "idle",
-			       t->last_agent_message &&
-					       !str_is_blank(
-						       t->last_agent_message)
-				       ? str_trim(t->last_agent_message)
-				       : "Waiting for input");
+		task_set_state(
+			t, "idle",
+			t->last_agent_message &&
+					!str_is_blank(t->last_agent_message)
+				? str_trim(t->last_agent_message)
+				: "Waiting for input");
 	else if (strcmp(state, "starting") == 0)
 		task_set_state(t, "working", "Agent is starting");
 	else if (strcmp(state, "working") == 0)
@@ -467,13 +463,13 @@ task_on_runtime_event(const char *event, const char *data, void *cbdata)
 	if (strcmp(event, "status_change") == 0) {
 		task_on_runtime_status(t, j);
 	} else if (strcmp(event, "message_update") == 0) {
-		const char *role = json_string_value(json_object_get(j,
-								     "role"));
+		const char *role =
+			json_string_value(json_object_get(j, "role"));
 
 		if (role != NULL && strcmp(role, "agent") == 0)
 			set_str(&t->last_agent_message,
-				json_string_value(json_object_get(j,
-								  "message")));
+				json_string_value(
+					json_object_get(j, "message")));
 	}
 	task_publish(t, event, data);
 	json_decref(j);
@@ -520,15 +516,14 @@ task_events_connect(struct task *t)
 		.body = task_events_body,
 		.done = task_events_done,
 	};
-	static const char *const hdrs[] = {"Accept", "text/event-stream",
-					   NULL};
+	static const char *const hdrs[] = {"Accept", "text/event-stream", NULL};
 	char *cause = NULL;
 
 	if (t->events != NULL || t->phase >= PHASE_EXITED || t->deleting)
 		return;
 	sse_parser_init(&t->sse, task_on_runtime_event, t);
-	t->events = hclient_start(srv->loop, t->runtime_sock, "GET",
-				  "/events", hdrs, NULL, 0, &cbs, t, &cause);
+	t->events = hclient_start(srv->loop, t->runtime_sock, "GET", "/events",
+				  hdrs, NULL, 0, &cbs, t, &cause);
 	if (t->events == NULL) {
 		log_debug("task %s: %s", task_name(t), cause);
 		free(cause);
@@ -635,8 +630,8 @@ file_last_line(const char *path)
 		return NULL;
 	buf[n] = '\0';
 	end = buf + n;
-	while (end > buf && (end[-1] == '\n' || end[-1] == '\r' ||
-			     end[-1] == ' '))
+	while (end > buf &&
+	       (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' '))
 		end--;
 	*end = '\0';
 	start = strrchr(buf, '\n');
@@ -822,7 +817,8 @@ task_delete_reply(struct task *t, struct http_req *req)
 	task_delete(t);
 }
 
-/* ---- launching ------------------------------------------------------------ */
+/* ---- launching ------------------------------------------------------------
+ */
 
 /* mkdir -p for one level with mode, chowned to the task uid. */
 static int
@@ -861,7 +857,8 @@ static int
 task_write_file(struct task *t, const char *path, const char *content,
 		mode_t mode)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+	int fd = open(path,
+		      O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
 		      mode);
 	int r = 0;
 
@@ -869,7 +866,8 @@ task_write_file(struct task *t, const char *path, const char *content,
 		return -errno;
 	if (write_all(fd, content, strlen(content)) < 0)
 		r = -errno;
-	if (r == 0 && srv->root && t->uid != 0 && fchown(fd, t->uid, t->uid) < 0)
+	if (r == 0 && srv->root && t->uid != 0 &&
+	    fchown(fd, t->uid, t->uid) < 0)
 		r = -errno;
 	close(fd);
 	return r;
@@ -900,7 +898,8 @@ task_prepare_dirs(struct task *t, char **cause)
 		const char *rel = json_string_value(json_object_get(f, "path"));
 		const char *content =
 			json_string_value(json_object_get(f, "content"));
-		json_int_t mode = json_integer_value(json_object_get(f, "mode"));
+		json_int_t mode =
+			json_integer_value(json_object_get(f, "mode"));
 		char *path;
 
 		if (rel == NULL || content == NULL || rel[0] == '/' ||
@@ -941,8 +940,7 @@ struct strv {
 	size_t n;
 };
 
-static void PRINTFLIKE(2, 3)
-strv_addf(struct strv *s, const char *fmt, ...)
+static void PRINTFLIKE(2, 3) strv_addf(struct strv *s, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -990,8 +988,8 @@ task_launch(struct task *t)
 	json_t *limits = json_object_get(ws_spec, "limits");
 	json_t *v, *app;
 	const char *k;
-	const char *owner = json_string_value(json_object_get(t->row,
-							      "owner_name"));
+	const char *owner =
+		json_string_value(json_object_get(t->row, "owner_name"));
 	struct ws_mount mounts[3];
 	const char *hide[1] = {srv->data_dir};
 	struct ws_spec spec = {0};
@@ -1022,8 +1020,8 @@ task_launch(struct task *t)
 	}
 	t->ready_fd = pipefd[0];
 	fd_set_nonblock(t->ready_fd);
-	t->ready_io = ev_io_add(srv->loop, t->ready_fd, EPOLLIN, task_on_ready,
-				t);
+	t->ready_io =
+		ev_io_add(srv->loop, t->ready_fd, EPOLLIN, task_on_ready, t);
 
 	strv_addf(&argv, "%s", TASK_BIN);
 	strv_addf(&argv, "agent");
@@ -1045,11 +1043,11 @@ task_launch(struct task *t)
 			json_string_value(json_object_get(app, "url")) ?: "");
 
 		if (port > 0)
-			strv_addf(&argv, "--forward=%s/app-%s.sock=127.0.0.1:%ld",
-				  TASK_RUN,
-				  json_string_value(json_object_get(app,
-								    "slug")),
-				  port);
+			strv_addf(
+				&argv, "--forward=%s/app-%s.sock=127.0.0.1:%ld",
+				TASK_RUN,
+				json_string_value(json_object_get(app, "slug")),
+				port);
 	}
 	if (json_string_value(json_object_get(ws_spec, "setup")) != NULL) {
 		strv_addf(&argv, "--setup=%s/setup.sh", TASK_RUN);
@@ -1226,9 +1224,9 @@ task_install(struct task *t, json_t *install)
 	const char *dir = json_string_value(json_object_get(install, "dir"));
 	const char *pkg = json_string_value(json_object_get(install, "npm"));
 	struct install *in;
-	char *argv[] = {"npm", "install", "--no-audit", "--no-fund",
-			"--loglevel=error", "--prefix", (char *)dir,
-			(char *)pkg, NULL};
+	char *argv[] = {"npm",	     "install",		 "--no-audit",
+			"--no-fund", "--loglevel=error", "--prefix",
+			(char *)dir, (char *)pkg,	 NULL};
 
 	for (in = installs; in != NULL; in = in->next)
 		if (strcmp(in->dir, dir) == 0)
@@ -1344,20 +1342,23 @@ task_logs_from(json_t *messages, bool snapshot, const char *snapshot_at)
 
 	json_array_foreach(messages, i, m)
 	{
-		const char *role = json_string_value(json_object_get(m, "role"));
+		const char *role =
+			json_string_value(json_object_get(m, "role"));
 		json_t *content = json_object_get(m, "content");
 
 		if (content == NULL)
 			content = json_object_get(m, "message");
+		if (role != NULL && strcmp(role, "agent") == 0 &&
+		    json_string_length(content) == 0)
+			continue; /* a screen with nothing said yet */
 		json_array_append_new(
-			logs, json_pack("{s:O, s:O, s:s, s:O}", "id",
-					json_object_get(m, "id"), "content",
-					content ? content : json_string(""),
-					"type",
-					role && strcmp(role, "user") == 0
-						? "input"
-						: "output",
-					"time", json_object_get(m, "time")));
+			logs,
+			json_pack("{s:O, s:O, s:s, s:O}", "id",
+				  json_object_get(m, "id"), "content",
+				  content ? content : json_string(""), "type",
+				  role && strcmp(role, "user") == 0 ? "input"
+								    : "output",
+				  "time", json_object_get(m, "time")));
 	}
 	return json_pack("{s:o, s:I, s:b, s:s?}", "logs", logs, "count",
 			 (json_int_t)json_array_size(logs), "snapshot",
@@ -1379,10 +1380,10 @@ task_on_messages(int status, json_t *reply, int err, void *data)
 				   "the agent runtime did not answer (%s)",
 				   err < 0 ? strerror(-err) : "bad reply");
 	else
-		http_reply_json(c->req, 200,
-				task_logs_from(json_object_get(reply,
-							       "messages"),
-					       false, NULL));
+		http_reply_json(
+			c->req, 200,
+			task_logs_from(json_object_get(reply, "messages"),
+				       false, NULL));
 	free(c->id);
 	free(c);
 }
@@ -1403,9 +1404,8 @@ task_logs(struct task *t, struct http_req *req)
 		if (st != NULL && stat(path, &sb) == 0)
 			time_rfc3339((uint64_t)sb.st_mtime * 1000, stamp);
 		free(path);
-		if (st == NULL &&
-		    (strcmp(t->status, "pending") == 0 ||
-		     strcmp(t->status, "initializing") == 0)) {
+		if (st == NULL && (strcmp(t->status, "pending") == 0 ||
+				   strcmp(t->status, "initializing") == 0)) {
 			http_reply_json(req, 200,
 					task_logs_from(NULL, true, NULL));
 			return;
@@ -1448,11 +1448,11 @@ task_on_sent(int status, json_t *reply, int err, void *data)
 			json_string_value(json_object_get(reply, "detail"))
 				?: "the agent is busy");
 	else
-		http_reply_problem(c->req, 502,
-				   "the agent runtime answered %d: %s", status,
-				   json_string_value(json_object_get(reply,
-								     "detail"))
-					   ?: "");
+		http_reply_problem(
+			c->req, 502, "the agent runtime answered %d: %s",
+			status,
+			json_string_value(json_object_get(reply, "detail"))
+				?: "");
 	free(c->id);
 	free(c);
 }
@@ -1508,8 +1508,7 @@ task_recover_all(void)
 
 		t->version = catalog_version_get(json_string_value(
 			json_object_get(row, "template_version_id")));
-		t->tmpl = json_incref(json_object_get(t->version,
-						      "spec_json"));
+		t->tmpl = json_incref(json_object_get(t->version, "spec_json"));
 		t->phase = PHASE_EXITED;
 		set_str(&t->status,
 			json_string_value(json_object_get(row, "status")));
@@ -1557,7 +1556,8 @@ task_app_base_path(struct task *t, const char *slug)
 	json_array_foreach(json_object_get(t->tmpl, "apps"), i, app)
 	{
 		const char *s = json_string_value(json_object_get(app, "slug"));
-		const char *url = json_string_value(json_object_get(app, "url"));
+		const char *url =
+			json_string_value(json_object_get(app, "url"));
 		const char *p;
 
 		if (s == NULL || strcmp(s, slug) != 0 || url == NULL)

@@ -286,7 +286,8 @@ store_vrows(struct store *st, int *err, const char *sql, const char *fmt,
 					(const char *)sqlite3_column_text(stmt,
 									  i),
 					(size_t)sqlite3_column_bytes(stmt, i));
-				if (v == NULL) /* not UTF-8: never stored by us */
+				if (v ==
+				    NULL) /* not UTF-8: never stored by us */
 					v = json_null();
 				break;
 			}

@@ -26,8 +26,8 @@ int store_schema_version(struct store *st);
  * (logged). *err, when given, gets 0 or -errno (-EEXIST for a unique
  * constraint).
  */
-json_t *store_rows(struct store *st, int *err, const char *sql,
-		   const char *fmt, ...);
+json_t *store_rows(struct store *st, int *err, const char *sql, const char *fmt,
+		   ...);
 /* The first row of store_rows (new reference) or NULL. */
 json_t *store_row(struct store *st, const char *sql, const char *fmt, ...);
 /* Run a statement without rows; 0, -EEXIST (unique), or -EIO. */
