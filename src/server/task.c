@@ -25,6 +25,7 @@
  */
 #include "common.h"
 
+#include <ctype.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -1099,6 +1100,35 @@ task_launch(struct task *t)
 		strv_addf(&env, "%s=%s", k, json_string_value(v));
 	json_object_foreach(json_object_get(ws_spec, "env"), k, v)
 		strv_addf(&env, "%s=%s", k, json_string_value(v));
+	{
+		/* parameter values: TASKBOX_PARAM_<NAME> (A-Z0-9_) */
+		json_t *params = json_loads(
+			json_string_value(json_object_get(t->row, "parameters"))
+				?: "{}",
+			0, NULL);
+
+		json_object_foreach(params, k, v)
+		{
+			char name[80];
+			size_t n = 0;
+			char *val = json_is_string(v)
+					    ? xstrdup(json_string_value(v))
+					    : json_dumps(v, JSON_ENCODE_ANY);
+
+			for (const char *c = k;
+			     *c != '\0' && n + 1 < sizeof name; c++)
+				name[n++] =
+					(char)(isalnum((unsigned char)*c)
+						       ? toupper((
+								 unsigned char)*c)
+						       : '_');
+			name[n] = '\0';
+			strv_addf(&env, "TASKBOX_PARAM_%s=%s", name,
+				  val ? val : "");
+			free(val);
+		}
+		json_decref(params);
+	}
 
 	mounts[0] = (struct ws_mount){t->home_dir, TASK_HOME, false};
 	mounts[1] = (struct ws_mount){t->run_dir, TASK_RUN, false};

@@ -200,3 +200,28 @@ test('the setup script runs before the agent; workspace apps are proxied', async
   assert.match(await ui.text(), /<html/i);
   await srv.api('DELETE', '/api/v2/tasks/admin/withapp');
 });
+
+test('parameter values reach the workspace as TASKBOX_PARAM_*', async () => {
+  const y = [
+    'name: params',
+    'parameters:',
+    '  - name: Repo URL',
+    '    default: https://example.com/r.git',
+    '  - name: Depth',
+    '    type: number',
+    '    default: 1',
+    'agent:',
+    '  module: custom',
+    '  command: ["sh", "-c", "env | grep TASKBOX_PARAM_ | sort > params; exec sleep 1000"]',
+    'ai_task:',
+    '  app: chat',
+  ].join('\n') + '\n';
+  assert.equal((await srv.pushTemplate(y)).status, 201);
+  const t = await srv.createTask({ template: 'params', input: 'x', name: 'params', parameters: { Depth: 3 } });
+  const file = path.join(taskDir(srv, t.id), 'home/workspace/params');
+  await waitFor(() => exists(file) && fs.readFileSync(file, 'utf8').includes('DEPTH'), { what: 'params written' });
+  assert.equal(fs.readFileSync(file, 'utf8'), 'TASKBOX_PARAM_DEPTH=3\nTASKBOX_PARAM_REPO_URL=https://example.com/r.git\n');
+  const bad = await srv.api('POST', '/api/v2/tasks/me', { body: { template: 'params', input: 'x', parameters: { Depth: [1] } } });
+  assert.equal(bad.status, 422);
+  await srv.api('DELETE', '/api/v2/tasks/admin/params');
+});
