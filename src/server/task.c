@@ -1165,6 +1165,8 @@ task_launch(struct task *t)
 	if (t->ws == NULL)
 		goto fail;
 	t->ws_ms = now_ms();
+	if (ws_warnings(t->ws) != NULL)
+		log_warn("task %s: %s", task_name(t), ws_warnings(t->ws));
 	t->phase = PHASE_LAUNCHED;
 	set_str(&t->ws_status, "running");
 	task_set_state(t, "working", "Starting workspace");
