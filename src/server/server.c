@@ -339,6 +339,7 @@ server_main(int argc, char **argv)
 	srv = xcalloc(1, sizeof *srv);
 	srv->root = geteuid() == 0;
 	srv->task_uid_base = (uid_t)uid_base;
+	srv->backend = ws_backend_find("local");
 	if (data == NULL) {
 		const char *home = getenv("HOME");
 
@@ -393,7 +394,7 @@ server_main(int argc, char **argv)
 	ev_loop_set_prepare(srv->loop, server_prepare, NULL);
 	ev_signal_add(srv->loop, SIGTERM, server_on_signal, NULL);
 	ev_signal_add(srv->loop, SIGINT, server_on_signal, NULL);
-	probe = ws_local_probe();
+	probe = srv->backend->probe();
 	for (char *nl = strchr(probe, '\n'); nl != NULL; nl = strchr(nl, '\n'))
 		*nl = nl[1] ? ';' : '\0';
 	log_info("taskbox server %s listening on %s (data %s); %s",

@@ -18,6 +18,7 @@ struct http_server;
 struct http_req;
 struct store;
 struct task;
+struct ws_backend;
 
 struct server {
 	struct ev_loop *loop;
@@ -33,7 +34,8 @@ struct server {
 	uid_t task_uid_base; /* when root: task uid = base + seq % 50000 */
 	bool root;
 	bool stopping;
-	struct task *tasks; /* live tasks (not deleted) */
+	struct task *tasks;		  /* live tasks (not deleted) */
+	const struct ws_backend *backend; /* workspaces (local) */
 };
 
 extern struct server *srv;

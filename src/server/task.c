@@ -1156,7 +1156,8 @@ task_launch(struct task *t)
 	spec.keep_fds = &pipefd[1];
 	spec.n_keep_fds = 1;
 	spec.log_fd = logfd;
-	t->ws = ws_local_start(srv->loop, &spec, task_on_ws_exit, t, &cause);
+	t->ws = srv->backend->start(srv->loop, &spec, task_on_ws_exit, t,
+				    &cause);
 	close(pipefd[1]);
 	if (logfd >= 0)
 		close(logfd);

@@ -60,7 +60,10 @@ struct ws_child_err {
 	int err;
 };
 
+static void ws_local_kill(struct ws *ws);
+
 struct ws {
+	struct ws_head head; /* first: the backend (ws.c dispatches) */
 	struct ev_loop *loop;
 	ws_exit_cb on_exit;
 	void *data;
@@ -413,7 +416,7 @@ ws_on_pidfd(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
 	ws->pidio = NULL;
 	/* daemons that left bwrap's tree but not the cgroup go too */
 	if (ws->cg != NULL && !ws->killing && cgroup_count(ws->cg) > 0)
-		ws_kill(ws);
+		ws_local_kill(ws);
 	ws->on_exit(ws, status, ws->data); /* may free ws */
 }
 
@@ -436,6 +439,7 @@ ws_local_start(struct ev_loop *loop, const struct ws_spec *spec,
 	if (bwrap == NULL)
 		return NULL;
 	ws = xcalloc(1, sizeof *ws);
+	ws->head.backend = &ws_local_backend;
 	ws->loop = loop;
 	ws->on_exit = on_exit;
 	ws->data = data;
@@ -563,8 +567,8 @@ fail:
 	return ws;
 }
 
-void
-ws_kill(struct ws *ws)
+static void
+ws_local_kill(struct ws *ws)
 {
 	if (!ws->exited) {
 		/* bwrap's group, then bwrap itself through the pidfd; its
@@ -579,35 +583,35 @@ ws_kill(struct ws *ws)
 	}
 }
 
-pid_t
-ws_pid(struct ws *ws)
+static pid_t
+ws_local_pid(struct ws *ws)
 {
 	return ws->pid;
 }
 
-int
-ws_count_procs(struct ws *ws)
+static int
+ws_local_count_procs(struct ws *ws)
 {
 	if (ws->cg == NULL)
 		return -ENOTSUP;
 	return cgroup_count(ws->cg);
 }
 
-const char *
-ws_warnings(struct ws *ws)
+static const char *
+ws_local_warnings(struct ws *ws)
 {
 	return ws->warn;
 }
 
-void
-ws_free(struct ws *ws)
+static void
+ws_local_free(struct ws *ws)
 {
 	uint64_t end;
 
 	if (ws == NULL)
 		return;
 	if (!ws->exited) {
-		ws_kill(ws);
+		ws_local_kill(ws);
 		waitpid(ws->pid, NULL, 0);
 	}
 	ev_timer_stop(ws->loop, &ws->kill_timer);
@@ -707,3 +711,14 @@ ws_local_probe(void)
 	free(bwrap);
 	return out;
 }
+
+const struct ws_backend ws_local_backend = {
+	.name = "local",
+	.start = ws_local_start,
+	.kill = ws_local_kill,
+	.free = ws_local_free,
+	.pid = ws_local_pid,
+	.count_procs = ws_local_count_procs,
+	.warnings = ws_local_warnings,
+	.probe = ws_local_probe,
+};

@@ -50,8 +50,36 @@ struct ws_spec {
 /* Called once when the sandbox's top process (bwrap) was reaped. */
 typedef void (*ws_exit_cb)(struct ws *ws, int wstatus, void *data);
 
-/* Start a workspace; NULL with *cause set when it could not start (bad
- * spec, cgroup setup, bwrap missing). Returns once bwrap was exec'd. */
+/*
+ * A workspace backend. local (bubblewrap) is the one built in; container
+ * (podman) and Kubernetes backends implement the same operations. Each
+ * backend's struct ws begins with a struct ws_head, so the generic calls
+ * below dispatch on it.
+ */
+struct ws_backend {
+	const char *name;
+	struct ws *(*start)(struct ev_loop *loop, const struct ws_spec *spec,
+			    ws_exit_cb on_exit, void *data, char **cause);
+	void (*kill)(struct ws *ws);
+	void (*free)(struct ws *ws);
+	pid_t (*pid)(struct ws *ws);
+	int (*count_procs)(struct ws *ws);
+	const char *(*warnings)(struct ws *ws);
+	char *(*probe)(void);
+};
+
+struct ws_head {
+	const struct ws_backend *backend;
+};
+
+extern const struct ws_backend ws_local_backend;
+
+/* The backend named name ("local"), or NULL. */
+const struct ws_backend *ws_backend_find(const char *name);
+
+/* Start a local workspace; NULL with *cause set when it could not start
+ * (bad spec, cgroup setup, bwrap missing). Returns once bwrap was exec'd.
+ * (Through the interface: backend->start.) */
 struct ws *ws_local_start(struct ev_loop *loop, const struct ws_spec *spec,
 			  ws_exit_cb on_exit, void *data, char **cause);
 

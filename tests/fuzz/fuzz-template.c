@@ -30,9 +30,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	json_decref(errors);
 	errors = NULL;
 	if (m != NULL) {
-		json_t *tmpl = t ? json_incref(t)
-				 : json_pack("{s:{s:s}}", "agent", "module",
-					     "x");
+		json_t *tmpl =
+			t ? json_incref(t)
+			  : json_pack("{s:{s:s}}", "agent", "module", "x");
 		json_t *out = module_render(m, tmpl, &ctx, &errors);
 
 		json_decref(out);
