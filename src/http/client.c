@@ -193,7 +193,12 @@ hclient_on_io(struct ev_io *io UNUSED, uint32_t events, void *data)
 			return;
 		buf_release(&c->out);
 		c->out_off = 0;
-		ev_io_set_events(c->io, c->paused ? 0 : EPOLLIN);
+		if (c->paused) {
+			ev_io_del(c->io);
+			c->io = NULL;
+		} else {
+			ev_io_set_events(c->io, EPOLLIN);
+		}
 		return;
 	}
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
@@ -234,6 +239,12 @@ hclient_start(struct ev_loop *loop, const char *sock_path, const char *method,
 		close(fd);
 		return NULL;
 	}
+	if (cb->peer != NULL && !cb->peer(fd, data)) {
+		*cause = xasprintf("'%s' is not served by the expected process",
+				   sock_path);
+		close(fd);
+		return NULL;
+	}
 	c = xcalloc(1, sizeof *c);
 	c->loop = loop;
 	c->fd = fd;
@@ -262,8 +273,16 @@ hclient_pause(struct hclient *c, bool paused)
 	if (c->paused == paused)
 		return;
 	c->paused = paused;
-	if (c->out.len == 0)
-		ev_io_set_events(c->io, paused ? 0 : EPOLLIN);
+	if (c->out.len != 0)
+		return; /* still writing; hclient_on_io picks it up */
+	/* out of epoll while paused: a hung-up peer would report EPOLLHUP
+	 * on every loop pass even with no events asked for */
+	if (paused) {
+		ev_io_del(c->io);
+		c->io = NULL;
+	} else {
+		c->io = ev_io_add(c->loop, c->fd, EPOLLIN, hclient_on_io, c);
+	}
 }
 
 void
@@ -285,6 +304,8 @@ hclient_free(struct hclient *c)
 struct hclient_json_req {
 	hclient_json_cb cb;
 	void *data;
+	bool (*peer)(int fd, void *data);
+	void *peer_data;
 	int status;
 	struct buf body;
 	bool too_big;
@@ -326,11 +347,20 @@ hclient_json_done(struct hclient *c UNUSED, int err, void *data)
 	free(j);
 }
 
+static bool
+hclient_json_peer(int fd, void *data)
+{
+	struct hclient_json_req *j = data;
+
+	return j->peer(fd, j->peer_data);
+}
+
 struct hclient *
 hclient_json(struct ev_loop *loop, const char *sock_path, const char *method,
-	     const char *path, json_t *body, hclient_json_cb cb, void *data)
+	     const char *path, json_t *body, bool (*peer)(int fd, void *data),
+	     void *peer_data, hclient_json_cb cb, void *data)
 {
-	static const struct hclient_cb cbs = {
+	struct hclient_cb cbs = {
 		.head = hclient_json_head,
 		.body = hclient_json_body,
 		.done = hclient_json_done,
@@ -345,6 +375,10 @@ hclient_json(struct ev_loop *loop, const char *sock_path, const char *method,
 
 	j->cb = cb;
 	j->data = data;
+	j->peer = peer;
+	j->peer_data = peer_data;
+	if (peer != NULL)
+		cbs.peer = hclient_json_peer;
 	buf_init(&j->body, HCLIENT_JSON_LIMIT);
 	c = hclient_start(loop, sock_path, method, path, json_headers, text,
 			  text ? strlen(text) : 0, &cbs, j, &cause);

@@ -29,6 +29,10 @@ struct hclient_cb {
 		     void *data);
 	/* The exchange ended: 0 at a clean end, else -errno. */
 	void (*done)(struct hclient *c, int err, void *data);
+	/* Optional: is the peer of the connected socket fd the expected one?
+	 * (The socket path lives in a directory a task controls: it could be
+	 * a symlink to any socket on the host.) */
+	bool (*peer)(int fd, void *data);
 };
 
 /*
@@ -50,9 +54,11 @@ void hclient_free(struct hclient *c);
 /* A finished JSON exchange: status, the parsed body (NULL if none or not
  * JSON; borrowed), err as in done. */
 typedef void (*hclient_json_cb)(int status, json_t *reply, int err, void *data);
-/* Send an optional JSON body, collect up to 8 MiB of reply, parse it. */
+/* Send an optional JSON body, collect up to 8 MiB of reply, parse it;
+ * peer (optional) checks the socket's peer as in struct hclient_cb. */
 struct hclient *hclient_json(struct ev_loop *loop, const char *sock_path,
 			     const char *method, const char *path, json_t *body,
+			     bool (*peer)(int fd, void *data), void *peer_data,
 			     hclient_json_cb cb, void *data);
 
 #endif

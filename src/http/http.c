@@ -105,6 +105,7 @@ static const struct {
 	{200, "OK"},
 	{201, "Created"},
 	{204, "No Content"},
+	{303, "See Other"},
 	{307, "Temporary Redirect"},
 	{400, "Bad Request"},
 	{401, "Unauthorized"},

@@ -89,7 +89,7 @@ api_templates_push(struct http_req *req, void *data UNUSED)
 		out = catalog_template_push(
 			yaml, len,
 			json_string_value(json_object_get(user, "id")), false,
-			&errors);
+			auth_is_admin(user), &errors);
 		if (out != NULL)
 			http_reply_json(req, 201, out);
 		else

@@ -83,7 +83,7 @@ catalog_version_get(const char *version_id)
 
 json_t *
 catalog_template_push(const char *yaml, size_t len, const char *created_by,
-		      bool builtin, json_t **errors)
+		      bool builtin, bool may_replace, json_t **errors)
 {
 	json_t *spec = template_parse(yaml, len, errors);
 	json_t *cur = NULL, *out = NULL;
@@ -99,6 +99,32 @@ catalog_template_push(const char *yaml, size_t len, const char *created_by,
 	text = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
 	yaml_copy = xstrndup(yaml, len);
 	cur = catalog_template_find(name);
+	if (cur != NULL && !may_replace) {
+		/* only the template's author (or an admin) makes versions;
+		 * built-ins belong to the admins */
+		json_t *first = store_row(
+			srv->store,
+			"SELECT created_by FROM template_versions WHERE "
+			"template_id = ? ORDER BY version LIMIT 1",
+			"s", json_string_value(json_object_get(cur, "id")));
+		const char *author =
+			json_string_value(json_object_get(first, "created_by"));
+		bool own = author != NULL && created_by != NULL &&
+			   strcmp(author, created_by) == 0 &&
+			   json_integer_value(
+				   json_object_get(cur, "builtin")) == 0;
+
+		json_decref(first);
+		if (!own) {
+			*errors = json_pack(
+				"[{s:s, s:s, s:i, s:i}]", "message",
+				"a template with this name exists and belongs "
+				"to someone else (or is built in); only admins "
+				"can replace it: pick another name",
+				"location", "name", "line", 1, "column", 1);
+			goto out;
+		}
+	}
 	if (cur != NULL &&
 	    strcmp(json_string_value(json_object_get(cur, "yaml")),
 		   yaml_copy) == 0) {
@@ -199,6 +225,17 @@ catalog_module_push(const char *yaml, size_t len, const char *created_by,
 	if (spec == NULL)
 		return NULL;
 	name = json_string_value(json_object_get(spec, "name"));
+	if (!may_replace && !builtin &&
+	    json_is_object(json_object_get(spec, "install"))) {
+		/* npm runs package scripts on the host, outside any sandbox */
+		*errors = json_pack("[{s:s, s:s}]", "message",
+				    "only admins can push modules with an "
+				    "'install' block (it runs on the server); "
+				    "use 'check' for an agent already on PATH",
+				    "location", "install");
+		json_decref(spec);
+		return NULL;
+	}
 	cur = store_row(srv->store, "SELECT * FROM modules WHERE name = ?", "s",
 			name);
 	if (cur != NULL && !may_replace &&
@@ -293,7 +330,7 @@ catalog_import_builtins(char **cause)
 			else
 				out = catalog_template_push(
 					(const char *)a->data, a->len, NULL,
-					true, &errors);
+					true, true, &errors);
 			if (out == NULL) {
 				catalog_log_errors(a->name, errors);
 				json_decref(errors);

@@ -20,7 +20,9 @@
  */
 #include "common.h"
 
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -50,7 +52,9 @@ struct egress {
 	json_t *allow;
 	char *task;
 	struct egress_conn *conns;
-	size_t nconns;
+	size_t nconns;	       /* in their handshake */
+	struct relay **relays; /* relaying (tunnels, LLM requests) */
+	size_t nrelays;
 };
 
 struct egress_conn {
@@ -150,9 +154,35 @@ egress_allowed(json_t *allow, const char *host, long port)
 	return false;
 }
 
-/* Start a nonblocking TCP connect to host:port; fd or -errno. */
+/* Is sa loopback, link-local, unspecified or multicast? */
+static bool
+egress_special(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET) {
+		uint32_t a = ntohl(
+			((const struct sockaddr_in *)sa)->sin_addr.s_addr);
+
+		return (a >> 24) == 127 || (a >> 16) == 0xa9fe || a == 0 ||
+		       (a >> 28) == 0xe;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a =
+			&((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(a) || IN6_IS_ADDR_LINKLOCAL(a) ||
+		       IN6_IS_ADDR_UNSPECIFIED(a) || IN6_IS_ADDR_MULTICAST(a) ||
+		       IN6_IS_ADDR_V4MAPPED(a);
+	}
+	return true;
+}
+
+/*
+ * Start a nonblocking TCP connect to host:port; fd or -errno. A name (not
+ * a literal address the allowlist names) must not lead to this machine's
+ * loopback, link-local (cloud metadata) or other special addresses.
+ */
 static int
-egress_connect(const char *host, const char *port, char **cause)
+egress_connect(const char *host, const char *port, bool by_name, char **cause)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res, *ai;
 	int fd = -1, r;
@@ -164,6 +194,10 @@ egress_connect(const char *host, const char *port, char **cause)
 		return -EHOSTUNREACH;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if (by_name && egress_special(ai->ai_addr)) {
+			errno = EACCES;
+			continue;
+		}
 		fd = socket(ai->ai_family,
 			    ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
 			    ai->ai_protocol);
@@ -185,8 +219,17 @@ egress_connect(const char *host, const char *port, char **cause)
 }
 
 static void
-egress_relay_done(struct relay *r UNUSED, void *data UNUSED)
+egress_relay_done(struct relay *r, void *data)
 {
+	struct egress *e = data;
+
+	for (size_t i = 0; i < e->nrelays; i++) {
+		if (e->relays[i] == r) {
+			e->relays[i] = e->relays[--e->nrelays];
+			break;
+		}
+	}
+	relay_free(r);
 }
 
 /* The upstream connected (or failed): start relaying. */
@@ -225,7 +268,10 @@ egress_on_up(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
 	fd = c->fd;
 	up = c->up;
 	c->fd = c->up = -1;
-	r = relay_new(srv->loop, fd, up, egress_relay_done, NULL);
+	r = relay_new(srv->loop, fd, up, egress_relay_done, c->e);
+	c->e->relays = xreallocarray(c->e->relays, c->e->nrelays + 1,
+				     sizeof *c->e->relays);
+	c->e->relays[c->e->nrelays++] = r;
 	if (c->out.len > 0)
 		relay_prefill(r, true, c->out.data, c->out.len);
 	egress_conn_free(c, false);
@@ -347,7 +393,14 @@ egress_on_head(struct egress_conn *c, size_t head_len)
 		buf_append(&c->out, c->head.data + head_len,
 			   c->head.len - head_len);
 	}
-	c->up = egress_connect(host, port, &cause);
+	{
+		unsigned char addr[sizeof(struct in6_addr)];
+		bool numeric = inet_pton(AF_INET, host, addr) == 1 ||
+			       inet_pton(AF_INET6, host, addr) == 1;
+
+		/* the LLM endpoint is the admin's choice: anything goes */
+		c->up = egress_connect(host, port, !c->llm && !numeric, &cause);
+	}
 	if (c->up < 0) {
 		egress_refuse(c, 502, cause);
 		free(cause);
@@ -393,7 +446,7 @@ egress_on_accept(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
 
 	if (fd < 0)
 		return;
-	if (l->e->nconns >= EGRESS_MAX_CONNS) {
+	if (l->e->nconns + l->e->nrelays >= EGRESS_MAX_CONNS) {
 		close(fd);
 		return;
 	}
@@ -470,6 +523,9 @@ egress_free(struct egress *e)
 		return;
 	while (e->conns != NULL)
 		egress_conn_free(e->conns, true);
+	for (size_t i = 0; i < e->nrelays; i++)
+		relay_free(e->relays[i]);
+	free(e->relays);
 	for (size_t i = 0; i < 2; i++) {
 		if (e->l[i].io != NULL)
 			ev_io_del(e->l[i].io);

@@ -6,7 +6,10 @@
  * prefix); any other slug is a template app the runtime forwards from a
  * unix socket to its port inside the sandbox. A request is authenticated
  * like the API (a browser may arrive with ?access_token= and then gets a
- * cookie scoped to the task's path), sent as HTTP/1.0 over the socket,
+ * cookie scoped to the task's path and a redirect that drops the token
+ * from the URL), sent as HTTP/1.0 over the socket (whose peer must be a
+ * process of the task's sandbox: the path is in a directory the task
+ * controls),
  * and the response streamed back as it comes (SSE included) with
  * backpressure: reading from the workspace pauses while more than
  * 1 MiB waits for the browser.
@@ -25,10 +28,11 @@
 
 struct proxy {
 	struct http_req *req;
+	struct task *task; /* valid only while starting (peer check) */
 	struct http_sse *stream;
 	struct hclient *client;
-	char *prefix; /* /@user/task/apps/slug */
-	char *cookie; /* Set-Cookie to add, or NULL */
+	char *prefix;	/* /@user/task/apps/slug */
+	bool sandboxed; /* a template app: CSP sandbox on its pages */
 };
 
 /* Request headers passed on to the workspace. */
@@ -52,11 +56,18 @@ static const char *const proxy_pass_response[] = {
 	"X-Accel-Buffering",
 };
 
+static bool
+proxy_peer(int fd, void *data)
+{
+	struct proxy *p = data;
+
+	return task_peer_ok(fd, p->task);
+}
+
 static void
 proxy_free(struct proxy *p)
 {
 	free(p->prefix);
-	free(p->cookie);
 	free(p);
 }
 
@@ -85,7 +96,7 @@ proxy_head(struct hclient *c UNUSED, int status, const struct hclient_header *h,
 	   size_t n, void *data)
 {
 	struct proxy *p = data;
-	const char **out = xcalloc(2 * (n + 2) + 1, sizeof *out);
+	const char **out = xcalloc(2 * (n + 3) + 1, sizeof *out);
 	char *location = NULL;
 	size_t k = 0;
 
@@ -100,6 +111,8 @@ proxy_head(struct hclient *c UNUSED, int status, const struct hclient_header *h,
 			/* a path inside the app stays inside the prefix */
 			const char *v = h[i].value;
 
+			if (location != NULL)
+				continue; /* the first one counts */
 			location = v[0] == '/' && !str_starts_with(v, p->prefix)
 					   ? xasprintf("%s%s", p->prefix, v)
 					   : xstrdup(v);
@@ -107,9 +120,13 @@ proxy_head(struct hclient *c UNUSED, int status, const struct hclient_header *h,
 			out[k++] = location;
 		}
 	}
-	if (p->cookie != NULL) {
-		out[k++] = "Set-Cookie";
-		out[k++] = p->cookie;
+	if (p->sandboxed) {
+		/* a template app shares the server's origin: give its pages
+		 * an opaque one, so they cannot call the API or other tasks
+		 * with the user's cookie */
+		out[k++] = "Content-Security-Policy";
+		out[k++] = "sandbox allow-scripts allow-forms allow-popups "
+			   "allow-downloads allow-modals";
 	}
 	out[k] = NULL;
 	p->stream = http_stream_start(p->req, (unsigned)status, out,
@@ -177,6 +194,7 @@ proxy_handle(struct http_req *req, void *data UNUSED)
 		.head = proxy_head,
 		.body = proxy_body,
 		.done = proxy_done,
+		.peer = proxy_peer,
 	};
 	const char *path = http_req_path(req);
 	char *copy = xstrdup(path + 2); /* after "/@" */
@@ -203,6 +221,13 @@ proxy_handle(struct http_req *req, void *data UNUSED)
 		goto out;
 	}
 	rest = save && *save ? save : "";
+	for (const char *c = rest; *c != '\0'; c++) {
+		if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+			http_reply_problem(req, 400,
+					   "control characters in the path");
+			goto out;
+		}
+	}
 	{
 		json_t *owner = auth_lookup_user(caller, user);
 
@@ -243,6 +268,27 @@ proxy_handle(struct http_req *req, void *data UNUSED)
 					   task_status(t));
 		goto out;
 	}
+	if (http_req_query(req, "access_token") != NULL &&
+	    strcmp(http_req_method(req), "GET") == 0) {
+		/* a browser arrived with the token in the URL (auth_user took
+		 * it from there): trade it for a cookie scoped to this task
+		 * and drop it from the address bar before any page of the
+		 * workspace can read it */
+		char *cookie = xasprintf("taskbox_session=%s; Path=/@%s/%s/; "
+					 "HttpOnly; SameSite=Strict",
+					 http_req_query(req, "access_token"),
+					 user, task);
+		char *clean = http_req_query_string(req, "access_token");
+		char *to = xasprintf("%s%s", path, clean);
+
+		http_reply_header(req, "Set-Cookie", cookie);
+		http_reply_header(req, "Cache-Control", "no-store");
+		http_reply_redirect(req, 303, to);
+		free(to);
+		free(clean);
+		free(cookie);
+		goto out;
+	}
 	query = http_req_query_string(req, "access_token");
 	{
 		char *full = xasprintf("%s%s", upstream, query);
@@ -252,12 +298,9 @@ proxy_handle(struct http_req *req, void *data UNUSED)
 	}
 	p = xcalloc(1, sizeof *p);
 	p->req = req;
+	p->task = t;
 	p->prefix = xasprintf("/@%s/%s/apps/%s", user, task, slug);
-	if (http_req_query(req, "access_token") != NULL)
-		p->cookie = xasprintf("taskbox_session=%s; Path=/@%s/%s/; "
-				      "HttpOnly; SameSite=Strict",
-				      http_req_query(req, "access_token"), user,
-				      task);
+	p->sandboxed = strcmp(slug, "chat") != 0;
 	hdrs = proxy_request_headers(req);
 	body = http_req_body(req, &len);
 	p->client =

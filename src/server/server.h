@@ -65,7 +65,7 @@ int catalog_import_builtins(char **cause);
 /* Store a template from YAML; 201-style row or NULL with *errors. */
 json_t *catalog_template_push(const char *yaml, size_t len,
 			      const char *created_by, bool builtin,
-			      json_t **errors);
+			      bool may_replace, json_t **errors);
 json_t *catalog_module_push(const char *yaml, size_t len,
 			    const char *created_by, bool builtin,
 			    bool may_replace, json_t **errors);
@@ -92,6 +92,9 @@ json_t *task_json_row(const json_t *row);
 const char *task_status(struct task *t);
 const char *task_id(struct task *t);
 const char *task_owner_id(struct task *t);
+/* Is the peer of the connected socket fd a process of t's sandbox?
+ * (hclient peer check; data is the task.) */
+bool task_peer_ok(int fd, void *data);
 /* The runtime's unix socket (NULL unless the runtime listens). */
 const char *task_runtime_socket(struct task *t);
 /* The socket for app slug inside the workspace, or NULL. */

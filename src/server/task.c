@@ -29,6 +29,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -54,6 +55,7 @@
 #define TASK_PROXY_PORT	 3128
 #define TASK_SSE_QUEUE	 (4u << 20)
 #define TASK_MESSAGE_MAX 160
+#define TASK_STATE_MAX	 (64 << 20)
 
 enum task_phase {
 	PHASE_PENDING,
@@ -165,6 +167,60 @@ task_find_named(const char *owner_id, const char *ref)
 		     strcmp(task_id(t), ref) == 0))
 			return t;
 	return NULL;
+}
+
+/* The target of /proc/PID/ns/pid into buf; false if unreadable. */
+static bool
+pid_ns_of(pid_t pid, char *buf, size_t size)
+{
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof path, "/proc/%d/ns/pid", (int)pid);
+	n = readlink(path, buf, size - 1);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	return true;
+}
+
+bool
+task_peer_ok(int fd, void *data)
+{
+	struct task *t = data;
+	struct ucred cr;
+	socklen_t len = sizeof cr;
+	char path[80], line[32], want[64], have[64];
+	FILE *f;
+	long child;
+	pid_t pid;
+
+	if (t->ws == NULL ||
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
+		return false;
+	pid = ws_pid(t->ws);
+	if (srv->root && t->uid != 0 && cr.uid != t->uid)
+		goto refuse;
+	/* the peer must live in the sandbox's pid namespace: the one of
+	 * bwrap's child (its pid 1) */
+	snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid,
+		 (int)pid);
+	f = fopen(path, "re");
+	if (f == NULL || fscanf(f, "%31s", line) != 1 ||
+	    parse_long(line, 1, INT32_MAX, &child) < 0) {
+		if (f != NULL)
+			fclose(f);
+		goto refuse;
+	}
+	fclose(f);
+	if (pid_ns_of((pid_t)child, want, sizeof want) &&
+	    pid_ns_of(cr.pid, have, sizeof have) && strcmp(want, have) == 0)
+		return true;
+refuse:
+	log_warn("task %s: a workspace socket is served by pid %d (uid %d), "
+		 "not by the task's sandbox: refused",
+		 task_name(t), (int)cr.pid, (int)cr.uid);
+	return false;
 }
 
 /* Replace *slot with a copy of s. */
@@ -516,6 +572,7 @@ task_events_connect(struct task *t)
 	static const struct hclient_cb cbs = {
 		.body = task_events_body,
 		.done = task_events_done,
+		.peer = task_peer_ok,
 	};
 	static const char *const hdrs[] = {"Accept", "text/event-stream", NULL};
 	char *cause = NULL;
@@ -608,12 +665,31 @@ task_on_ready(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
 
 /* ---- workspace exit ------------------------------------------------------ */
 
+/*
+ * Open a file that lives in a directory the task controls: never follow a
+ * symlink, never block on a FIFO, only regular files. fd or -1.
+ */
+static int
+task_open_file(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	struct stat sb;
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 /* The last non-empty line of a file (new string) or NULL. */
 static char *
 file_last_line(const char *path)
 {
 	char buf[4096];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = task_open_file(path);
 	off_t size;
 	ssize_t n;
 	char *end, *start;
@@ -1430,12 +1506,19 @@ task_logs(struct task *t, struct http_req *req)
 	if (sock == NULL) {
 		/* not running: the runtime's state file is the snapshot */
 		char *path = xasprintf("%s/state.json", t->run_dir);
-		json_t *st = json_load_file(path, 0, NULL);
+		int fd = task_open_file(path);
+		json_t *st = NULL;
 		struct stat sb;
 		char stamp[32] = "";
 
-		if (st != NULL && stat(path, &sb) == 0)
+		/* written by the runtime inside: bounded, regular file only */
+		if (fd >= 0 && fstat(fd, &sb) == 0 &&
+		    sb.st_size <= TASK_STATE_MAX) {
+			st = json_loadfd(fd, 0, NULL);
 			time_rfc3339((uint64_t)sb.st_mtime * 1000, stamp);
+		}
+		if (fd >= 0)
+			close(fd);
 		free(path);
 		if (st == NULL && (strcmp(t->status, "pending") == 0 ||
 				   strcmp(t->status, "initializing") == 0)) {
@@ -1460,7 +1543,7 @@ task_logs(struct task *t, struct http_req *req)
 	c->req = req;
 	c->id = xstrdup(task_id(t));
 	http_req_defer(req);
-	hclient_json(srv->loop, sock, "GET", "/messages", NULL,
+	hclient_json(srv->loop, sock, "GET", "/messages", NULL, task_peer_ok, t,
 		     task_on_messages, c);
 }
 
@@ -1509,8 +1592,8 @@ task_send(struct task *t, struct http_req *req, const char *input)
 	c->id = xstrdup(task_id(t));
 	body = json_pack("{s:s, s:s}", "content", input, "type", "user");
 	http_req_defer(req);
-	hclient_json(srv->loop, sock, "POST", "/message", body, task_on_sent,
-		     c);
+	hclient_json(srv->loop, sock, "POST", "/message", body, task_peer_ok, t,
+		     task_on_sent, c);
 	json_decref(body);
 }
 

@@ -461,23 +461,25 @@ ws_local_start(struct ev_loop *loop, const struct ws_spec *spec,
 
 		/* no cgroup: rlimits where they mean something */
 		c.nproc = (rlim_t)MAX(l->pids, 0);
-		c.data = (rlim_t)MAX(l->memory_bytes, 0);
+		/* no RLIMIT_DATA: it caps each process's address space
+		 * reservations (ASan, JITs reserve terabytes) and not the
+		 * workspace's total; better say the limit is not there */
+		c.data = 0;
 		if (l->pids > 0 || l->memory_bytes > 0 || l->cpu_millicores > 0)
-			w = xasprintf(
-				"no cgroup usable: %s%s%s%s",
-				l->pids > 0 ? "pids limited by RLIMIT_NPROC "
-					      "(counts every process of the "
-					      "uid); "
-					    : "",
-				l->memory_bytes > 0
-					? "memory limited by RLIMIT_DATA per "
-					  "process (not in total); "
-					: "",
-				l->cpu_millicores > 0 ? "cpu limit not "
-							"enforced; "
-						      : "",
-				"workspace-wide kill relies on the pid "
-				"namespace only");
+			w = xasprintf("no cgroup usable: %s%s%s%s",
+				      l->pids > 0
+					      ? "pids limited by RLIMIT_NPROC "
+						"(counts every process of the "
+						"uid); "
+					      : "",
+				      l->memory_bytes > 0
+					      ? "memory limit not enforced; "
+					      : "",
+				      l->cpu_millicores > 0 ? "cpu limit not "
+							      "enforced; "
+							    : "",
+				      "workspace-wide kill relies on the pid "
+				      "namespace only");
 		free(ws->warn);
 		ws->warn = w;
 	}

@@ -9,9 +9,19 @@
 # Usage: netns-run.sh [--private-tmp] CMD [ARGS...]
 #   --private-tmp  mount an empty tmpfs on /tmp for CMD (the agent CLIs leave
 #                  sockets and scratch files in /tmp; they vanish with CMD).
+#                  A checkout under /tmp stays visible: it is bound back.
 set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=":"
-if [ "${1:-}" = --private-tmp ]; then tmp="mount -t tmpfs -o mode=1777 tmpfs /tmp"; shift; fi
+if [ "${1:-}" = --private-tmp ]; then
+	tmp='keep=$(mktemp -d /run/netns-run.XXXXXX) &&
+		mount --rbind /tmp "$keep" &&
+		mount -t tmpfs -o mode=1777 tmpfs /tmp &&
+		case "$REPO" in
+		/tmp/*) mkdir -p "$REPO" && mount --rbind "$keep${REPO#/tmp}" "$REPO" ;;
+		esac'
+	shift
+fi
 [ $# -ge 1 ] || { echo "usage: $0 [--private-tmp] CMD [ARGS...]" >&2; exit 2; }
-exec unshare --net --pid --fork --kill-child --mount-proc -- \
+REPO="$repo" exec unshare --net --pid --fork --kill-child --mount-proc -- \
   sh -c 'ip link set lo up && '"$tmp"' && exec "$@"' netns-run "$@"

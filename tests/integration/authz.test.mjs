@@ -67,6 +67,20 @@ test('no token is 401 everywhere; members cannot administer', async () => {
   const mod = await srv.api('POST', '/api/v2/modules', { token: bob.token, body: 'name: custom\nagent_type: custom\n',
     headers: { 'Content-Type': 'application/yaml' } });
   assert.equal(mod.status, 422);
+  // nor someone else's or a built-in template; nor installs on the host
+  for (const name of ['sh', 'claude-code']) {
+    const r = await srv.pushTemplate(`name: ${name}\nagent:\n  module: custom\n  command: [sh]\nai_task:\n  app: chat\n`, bob.token);
+    assert.equal(r.status, 422, r.text);
+    assert.match(r.json.errors[0].message, /belongs to someone else/);
+  }
+  const own = await srv.pushTemplate('name: bobs\nagent:\n  module: custom\n  command: [sh]\nai_task:\n  app: chat\n', bob.token);
+  assert.equal(own.status, 201);
+  const again = await srv.pushTemplate('name: bobs\nagent:\n  module: custom\n  command: [bash]\nai_task:\n  app: chat\n', bob.token);
+  assert.equal(again.json.version, 2, 'the author makes new versions');
+  const inst = await srv.api('POST', '/api/v2/modules', { token: bob.token,
+    body: 'name: mine\nagent_type: custom\ninstall:\n  npm: evil-package\n  version: 1.0.0\n  bin: evil\n  dir: claude\ncommand: [evil]\n',
+    headers: { 'Content-Type': 'application/yaml' } });
+  assert.equal(inst.status, 422, inst.text);
 });
 
 test('the owner and admins see and act on the task', async () => {

@@ -75,12 +75,13 @@ test('files, network and egress from inside a task', async () => {
     `echo "direct=$(curl -s -m 3 http://127.0.0.1:${hostPort}/direct; echo rc=$?)"`,
     `echo "allowed=$(curl -s -m 5 --noproxy '' -p -x http://127.0.0.1:3128 http://127.0.0.1:${hostPort}/via-proxy)"`,
     `echo "denied=$(curl -sS -m 5 --noproxy '' -p -x http://127.0.0.1:3128 http://127.0.0.1:9/x 2>&1 | head -c 200)"`,
+    `echo "byname=$(curl -sS -m 5 --noproxy '' -p -x http://127.0.0.1:3128 http://localhost:${hostPort}/x 2>&1 | head -c 200)"`,
     `echo "denied_name=$(curl -s -m 5 --noproxy '' -x http://127.0.0.1:3128 https://example.com/ 2>&1; echo rc=$?)"`,
     `echo "llm=$(curl -s -m 5 http://127.0.0.1:4000/v1/messages -H 'x-api-key: placeholder')"`,
     'echo "done=1"',
   ].join('; ');
   const b = await srv.pushTemplate(customTemplate('prober', ['sh', '-c', `(${probe}) > results 2>&1; exec sleep 1000`],
-    { egress: [`127.0.0.1:${hostPort}`] }));
+    { egress: [`127.0.0.1:${hostPort}`, `localhost:${hostPort}`] }));
   assert.equal(b.status, 201, b.text);
   const t = await srv.createTask({ template: 'prober', input: 'x', name: 'prober' });
   const r = await waitFor(() => results(t), { what: 'probe results', timeout: 30000 });
@@ -94,6 +95,7 @@ test('files, network and egress from inside a task', async () => {
   assert.match(r.direct, /rc=7/, 'the host is not reachable directly');
   assert.equal(r.allowed, `hello from host /via-proxy`, 'an allowlisted host is reachable through the proxy');
   assert.match(r.denied, /403|not in the template's egress allowlist/, r.denied);
+  assert.match(r.byname, /502/, 'a name leading to loopback is refused even when allowlisted');
   assert.doesNotMatch(r.denied_name, /Example Domain/);
   assert.match(r.denied_name, /rc=56/);
   assert.equal(r.llm, 'hello from host /v1/messages', 'the LLM pass-through reaches the provider');

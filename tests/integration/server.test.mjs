@@ -192,9 +192,20 @@ test('the setup script runs before the agent; workspace apps are proxied', async
     return l.json.logs.some((e) => /made-by-setup/.test(e.content));
   }, { what: 'setup output visible to the agent' });
   // a browser arriving with ?access_token= gets a cookie scoped to the task
-  const b = await fetch(srv.base + `/@admin/withapp/apps/chat/status?access_token=${srv.token}`);
-  assert.equal(b.status, 200);
-  assert.match(b.headers.get('set-cookie'), /taskbox_session=.*Path=\/@admin\/withapp\/; HttpOnly; SameSite=Strict/);
+  // and a redirect that drops the token from the URL
+  const b = await fetch(srv.base + `/@admin/withapp/apps/chat/status?x=1&access_token=${srv.token}`, { redirect: 'manual' });
+  assert.equal(b.status, 303);
+  assert.equal(b.headers.get('location'), '/@admin/withapp/apps/chat/status?x=1');
+  const cookie = b.headers.get('set-cookie');
+  assert.match(cookie, /taskbox_session=.*Path=\/@admin\/withapp\/; HttpOnly; SameSite=Strict/);
+  const c = await fetch(srv.base + '/@admin/withapp/apps/chat/status', { headers: { Cookie: cookie.split(';')[0] } });
+  assert.equal(c.status, 200);
+  assert.equal((await c.json()).agent_type, 'custom');
+  // template apps get an opaque origin: they cannot use the user's cookie
+  assert.match(r.headers.get('content-security-policy'), /^sandbox/);
+  assert.equal(c.headers.get('content-security-policy'), null);
+  const ctl = await srv.api('GET', '/@admin/withapp/apps/web/a%0d%0aX-Evil:%201');
+  assert.equal(ctl.status, 400);
   const ui = await fetch(srv.base + `/@admin/withapp/apps/chat/chat/embed`, { headers: { Authorization: `Bearer ${srv.token}` } });
   assert.equal(ui.status, 200);
   assert.match(await ui.text(), /<html/i);
