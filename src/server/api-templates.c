@@ -76,9 +76,22 @@ push_invalid(struct http_req *req, const char *what, json_t *errors)
 	json_decref(p);
 }
 
+/* What a push stores: catalog_template_push or catalog_module_push. */
+struct push_kind {
+	const char *what;
+	json_t *(*push)(const char *yaml, size_t len, const char *created_by,
+			bool builtin, bool may_replace, json_t **errors);
+};
+
+static const struct push_kind push_template = {"the template",
+					       catalog_template_push};
+static const struct push_kind push_module = {"the module", catalog_module_push};
+
+/* POST /api/v2/templates and /api/v2/modules (data is the kind). */
 static void
-api_templates_push(struct http_req *req, void *data UNUSED)
+api_push(struct http_req *req, void *data)
 {
+	const struct push_kind *kind = data;
 	json_t *user = auth_user(req), *errors = NULL, *out;
 	size_t len;
 	char *yaml;
@@ -86,14 +99,13 @@ api_templates_push(struct http_req *req, void *data UNUSED)
 	if (user == NULL)
 		return;
 	if ((yaml = push_body(req, &len)) != NULL) {
-		out = catalog_template_push(
-			yaml, len,
-			json_string_value(json_object_get(user, "id")), false,
-			auth_is_admin(user), &errors);
+		out = kind->push(yaml, len,
+				 json_string_value(json_object_get(user, "id")),
+				 false, auth_is_admin(user), &errors);
 		if (out != NULL)
 			http_reply_json(req, 201, out);
 		else
-			push_invalid(req, "the template", errors);
+			push_invalid(req, kind->what, errors);
 		free(yaml);
 	}
 	json_decref(user);
@@ -145,29 +157,6 @@ api_templates_get(struct http_req *req, void *data UNUSED)
 }
 
 static void
-api_modules_push(struct http_req *req, void *data UNUSED)
-{
-	json_t *user = auth_user(req), *errors = NULL, *out;
-	size_t len;
-	char *yaml;
-
-	if (user == NULL)
-		return;
-	if ((yaml = push_body(req, &len)) != NULL) {
-		out = catalog_module_push(
-			yaml, len,
-			json_string_value(json_object_get(user, "id")), false,
-			auth_is_admin(user), &errors);
-		if (out != NULL)
-			http_reply_json(req, 201, out);
-		else
-			push_invalid(req, "the module", errors);
-		free(yaml);
-	}
-	json_decref(user);
-}
-
-static void
 api_modules_list(struct http_req *req, void *data UNUSED)
 {
 	json_t *user = auth_user(req), *rows, *out, *row;
@@ -215,11 +204,11 @@ api_templates_register(struct http_server *http)
 	http_server_route(http, "GET", "/api/v2/templates", 0, 0,
 			  api_templates_list, NULL);
 	http_server_route(http, "POST", "/api/v2/templates", 0, YAML_BODY_LIMIT,
-			  api_templates_push, NULL);
+			  api_push, (void *)&push_template);
 	http_server_route(http, "GET", "/api/v2/templates/", HTTP_ROUTE_PREFIX,
 			  0, api_templates_get, NULL);
 	http_server_route(http, "GET", "/api/v2/modules", 0, 0,
 			  api_modules_list, NULL);
 	http_server_route(http, "POST", "/api/v2/modules", 0, YAML_BODY_LIMIT,
-			  api_modules_push, NULL);
+			  api_push, (void *)&push_module);
 }
