@@ -1371,6 +1371,25 @@ task_install(struct task *t, json_t *install)
 
 /* ---- starting ----------------------------------------------------------- */
 
+/* Does the rendered launch (env values, seeded files) mention s? */
+static bool
+launch_uses(json_t *launch, const char *s)
+{
+	json_t *v;
+	const char *k;
+	size_t i;
+
+	json_object_foreach(json_object_get(launch, "env"), k,
+			    v) if (strstr(json_string_value(v) ?: "", s) !=
+				   NULL) return true;
+	json_array_foreach(
+		json_object_get(launch, "files"), i,
+		v) if (strstr(json_string_value(json_object_get(v, "content"))
+				      ?: "",
+			      s) != NULL) return true;
+	return false;
+}
+
 /* A live task object for row, not started (phase pending). */
 static struct task *
 task_new(json_t *row)
@@ -1420,8 +1439,6 @@ task_start(json_t *row, json_t *tmpl_version, json_t *module_spec,
 	ctx.tools_dir = srv->tools_dir;
 	ctx.task_id = task_id(t);
 	t->launch = module_render(module_spec, t->tmpl, &ctx, &errors);
-	free(llm_url);
-	free(proxy_url);
 	task_set_state(t, "working", "Preparing workspace");
 	if (t->launch == NULL) {
 		json_t *first = json_array_get(errors, 0);
@@ -1430,13 +1447,22 @@ task_start(json_t *row, json_t *tmpl_version, json_t *module_spec,
 			  json_string_value(json_object_get(first, "message"))
 				  ?: "invalid options");
 		json_decref(errors);
-		return t;
+		goto out;
+	}
+	if (srv->llm_url == NULL && launch_uses(t->launch, ctx.llm_url)) {
+		task_fail(t, "the agent needs an LLM endpoint and this server "
+			     "has none: start it with --llm-url URL (and "
+			     "--llm-key-file FILE)");
+		goto out;
 	}
 	install = json_object_get(t->launch, "install");
 	if (json_is_object(install) && !install_present(install))
 		task_install(t, install);
 	else
 		task_launch(t);
+out:
+	free(llm_url);
+	free(proxy_url);
 	return t;
 }
 

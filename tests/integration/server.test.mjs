@@ -164,11 +164,16 @@ test('a task that fails to start reports error with the reason', async () => {
   const n = await srv.waitTask('admin', 'nocmd', { status: 'error' });
   assert.match(n.status_reason, /nonexistent/);
 
+  // an LLM agent on a server without an LLM endpoint: say what to do
+  await srv.createTask({ template: 'claude-code', input: 'x', name: 'nollm' });
+  const nl = await srv.waitTask('admin', 'nollm', { status: 'error' });
+  assert.match(nl.status_reason, /--llm-url/);
+
   const list = await srv.api('GET', '/api/v2/tasks?q=' + encodeURIComponent('owner:me status:error'));
-  assert.deepEqual(list.json.tasks.map((x) => x.name).sort(), ['badsetup', 'nocmd']);
+  assert.deepEqual(list.json.tasks.map((x) => x.name).sort(), ['badsetup', 'nocmd', 'nollm']);
   const logs = await srv.api('GET', '/api/v2/tasks/admin/nocmd/logs');
   assert.ok([200, 409].includes(logs.status));
-  for (const n2 of ['badsetup', 'nocmd'])
+  for (const n2 of ['badsetup', 'nocmd', 'nollm'])
     assert.equal((await srv.api('DELETE', `/api/v2/tasks/admin/${n2}`)).status, 202);
 });
 
