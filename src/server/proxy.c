@@ -269,7 +269,9 @@ proxy_handle(struct http_req *req, void *data UNUSED)
 		goto out;
 	}
 	if (http_req_query(req, "access_token") != NULL &&
-	    strcmp(http_req_method(req), "GET") == 0) {
+	    strcmp(http_req_method(req), "GET") == 0 &&
+	    http_req_header(req, "Authorization") == NULL &&
+	    http_req_header(req, "Coder-Session-Token") == NULL) {
 		/* a browser arrived with the token in the URL (auth_user took
 		 * it from there): trade it for a cookie scoped to this task
 		 * and drop it from the address bar before any page of the
