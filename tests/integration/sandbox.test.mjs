@@ -128,7 +128,7 @@ describe('limits', { skip: !isRoot && 'cgroup limits need root here' }, () => {
     const id = `test-bomb-${process.pid}`;
     const mark = `bomb-${marker()}`;
     const s = startSandbox(['run', '--id', id, '--pids', '64', '--',
-      'sh', '-c', 'b() { b | b & }; b; sleep 1000', mark], { timeout: 60000 });
+      'sh', '-c', 'b() { b | b & }; b; exec sleep 1000', mark], { timeout: 60000 });
     let maxGap = 0, last = Date.now();
     const tick = setInterval(() => { const n = Date.now(); maxGap = Math.max(maxGap, n - last); last = n; }, 20);
     let maxProcs = 0, maxCurrent = 0;
