@@ -549,6 +549,32 @@ api_tasks_prefix(struct http_req *req, void *data UNUSED)
 	} else if (n == 3 && strcmp(parts[2], "events") == 0 &&
 		   strcmp(method, "GET") == 0) {
 		task_events(t, req);
+	} else if (n == 3 && strcmp(parts[2], "states") == 0 &&
+		   strcmp(method, "GET") == 0) {
+		task_states(t, req);
+	} else if (n == 3 && strcmp(parts[2], "pause") == 0 &&
+		   strcmp(method, "POST") == 0) {
+		task_pause(t, req);
+	} else if (n == 3 && strcmp(parts[2], "resume") == 0 &&
+		   strcmp(method, "POST") == 0) {
+		task_resume(t, req);
+	} else if (n == 3 && strcmp(parts[2], "input") == 0 &&
+		   strcmp(method, "PATCH") == 0) {
+		const char *input;
+
+		if ((body = http_req_json(req)) == NULL)
+			goto out;
+		input = json_string_value(json_object_get(body, "input"));
+		if (input == NULL || str_is_blank(input) ||
+		    strlen(input) > TASK_INPUT_MAX) {
+			http_reply_invalid(req, "body.input",
+					   json_object_get(body, "input"),
+					   "input must be a non-empty string "
+					   "of at most %d bytes",
+					   TASK_INPUT_MAX);
+			goto out;
+		}
+		task_set_input(t, req, input);
 	} else {
 		http_reply_problem(req, n == 3 ? 404 : 405,
 				   "%s is not supported on '%s'", method,
@@ -582,4 +608,6 @@ api_tasks_register(struct http_server *http)
 			  TASK_BODY_LIMIT, api_tasks_prefix, NULL);
 	http_server_route(http, "DELETE", "/api/v2/tasks/", HTTP_ROUTE_PREFIX,
 			  0, api_tasks_prefix, NULL);
+	http_server_route(http, "PATCH", "/api/v2/tasks/", HTTP_ROUTE_PREFIX,
+			  TASK_BODY_LIMIT, api_tasks_prefix, NULL);
 }

@@ -430,12 +430,12 @@ json_t *
 module_parse(const char *yaml, size_t len, json_t **errors)
 {
 	static const char *const keys[] = {
-		"name",	     "display_name", "agent_type",
-		"install",   "check",	     "command",
-		"args_if",   "args_unless",  "default_provider",
-		"providers", "env",	     "env_if",
-		"files",     "mcp",	     "system_prompt",
-		NULL,
+		"name",	       "display_name", "agent_type",
+		"install",     "check",	       "command",
+		"args_if",     "args_unless",  "default_provider",
+		"providers",   "env",	       "env_if",
+		"files",       "mcp",	       "system_prompt",
+		"resume_args", NULL,
 	};
 	static const char *const spkeys[] = {"file", NULL};
 	struct schema s;
@@ -506,6 +506,11 @@ module_parse(const char *yaml, size_t len, json_t **errors)
 	} else {
 		json_object_set_new(m, "command", json_null());
 	}
+	cmd = ynode_get(root, "resume_args");
+	json_object_set_new(m, "resume_args",
+			    cmd != NULL && !ynode_is_null(cmd)
+				    ? schema_strings(&s, cmd, "resume_args")
+				    : json_array());
 	json_object_set_new(
 		m, "args_if",
 		parse_option_args(&s, ynode_get(root, "args_if"), "args_if"));
@@ -1090,6 +1095,13 @@ module_render(const json_t *module, const json_t *tmpl,
 		"{s:s, s:o, s:o, s:o}", "type",
 		json_string_value(json_object_get(module, "agent_type")),
 		"argv", argv, "env", env, "files", files);
+	/* appended to argv when a paused task resumes (--continue ...) */
+	json_object_set_new(
+		out, "resume_args",
+		json_is_array(json_object_get(module, "resume_args"))
+			? subst_json(json_object_get(module, "resume_args"),
+				     vars)
+			: json_array());
 	if (json_is_object(inst))
 		json_object_set_new(
 			out, "install",

@@ -62,6 +62,12 @@ server_usage(FILE *f)
 		"(claude-code)\n"
 		"  --task-uid-base UID      as root, tasks run as UID + n "
 		"(default 200000)\n"
+		"  --on-exit keep|pause     on SIGTERM/SIGINT leave the "
+		"workspaces running\n"
+		"                           for the next start to re-attach "
+		"(keep, default)\n"
+		"                           or stop them and pause their "
+		"tasks (pause)\n"
 		"  --new-admin-token        print a new token for the admin "
 		"user\n"
 		"  --log-level LEVEL        error, warn, info (default), "
@@ -218,12 +224,33 @@ server_prepare(void *data UNUSED)
 	return http_server_prepare(srv->http);
 }
 
+static struct ev_timer server_stop_check;
+static uint64_t server_stop_deadline;
+static bool server_pause_on_exit;
+
+/* Shutting down with --on-exit pause: wait until the workspaces stopped. */
+static void
+server_on_stop_check(void *data UNUSED)
+{
+	if (task_shutdown_all() == 0 || now_ms() > server_stop_deadline) {
+		ev_loop_stop(srv->loop, 0);
+		return;
+	}
+	ev_timer_start(srv->loop, &server_stop_check, now_ms() + 20);
+}
+
 static void
 server_on_signal(int signo, void *data UNUSED)
 {
 	log_info("signal %d: stopping", signo);
+	if (srv->stopping || !server_pause_on_exit) {
+		/* workspaces keep running: the next start re-attaches */
+		ev_loop_stop(srv->loop, 0);
+		return;
+	}
 	srv->stopping = true;
-	ev_loop_stop(srv->loop, 0);
+	server_stop_deadline = now_ms() + 8000;
+	server_on_stop_check(NULL);
 }
 
 /* Read a one-line key file (new string) or NULL with *cause. */
@@ -270,6 +297,12 @@ server_main(int argc, char **argv)
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
 			server_usage(stdout);
 			return 0;
+		}
+		if (strcmp(a, "--on-exit") == 0 && v != NULL &&
+		    (strcmp(v, "pause") == 0 || strcmp(v, "keep") == 0)) {
+			server_pause_on_exit = strcmp(v, "pause") == 0;
+			i++;
+			continue;
 		}
 		if (strcmp(a, "--new-admin-token") == 0) {
 			new_admin_token = true;
@@ -402,8 +435,8 @@ server_main(int argc, char **argv)
 	free(probe);
 	printf("taskbox server listening on %s\n", url);
 	fflush(stdout);
+	ev_timer_init(&server_stop_check, server_on_stop_check, NULL);
 	r = ev_loop_run(srv->loop);
-	task_stop_all();
 	http_server_drain(srv->http);
 	goto out;
 fail:

@@ -111,9 +111,17 @@ const char *task_name_of(struct task *t);
 void task_logs(struct task *t, struct http_req *req);
 void task_send(struct task *t, struct http_req *req, const char *input);
 void task_events(struct task *t, struct http_req *req);
-/* Load the stored tasks; those a previous server ran become errors. */
+/* Load the stored tasks; re-attach to workspaces a crashed server left
+ * running (the others become errors). */
 void task_recover_all(void);
-void task_stop_all(void);
+/* Graceful shutdown: stop every workspace (its state saved first) and
+ * mark the tasks paused; returns how many are still stopping. */
+int task_shutdown_all(void);
+/* POST .../pause, POST .../resume, PATCH .../input, GET .../states. */
+void task_pause(struct task *t, struct http_req *req);
+void task_resume(struct task *t, struct http_req *req);
+void task_set_input(struct task *t, struct http_req *req, const char *input);
+void task_states(struct task *t, struct http_req *req);
 
 /* ---- egress.c ---- */
 struct egress;

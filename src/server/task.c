@@ -30,6 +30,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -47,15 +48,16 @@
 #include "store/store.h"
 #include "ws/ws.h"
 
-#define TASK_HOME	 "/home/agent"
-#define TASK_WORKDIR	 "/home/agent/workspace"
-#define TASK_RUN	 "/run/taskbox"
-#define TASK_BIN	 "/run/bin/taskbox"
-#define TASK_LLM_PORT	 4000
-#define TASK_PROXY_PORT	 3128
-#define TASK_SSE_QUEUE	 (4u << 20)
-#define TASK_MESSAGE_MAX 160
-#define TASK_STATE_MAX	 (64 << 20)
+#define TASK_HOME	   "/home/agent"
+#define TASK_WORKDIR	   "/home/agent/workspace"
+#define TASK_RUN	   "/run/taskbox"
+#define TASK_BIN	   "/run/bin/taskbox"
+#define TASK_LLM_PORT	   4000
+#define TASK_PROXY_PORT	   3128
+#define TASK_SSE_QUEUE	   (4u << 20)
+#define TASK_MESSAGE_MAX   160
+#define TASK_STATE_MAX	   (64 << 20)
+#define TASK_STOP_GRACE_MS 5000
 
 enum task_phase {
 	PHASE_PENDING,
@@ -100,11 +102,17 @@ struct task {
 	uint64_t accepted_ms, ws_ms, agent_ms;
 	bool deleting;
 	struct http_req *delete_req;
+	bool pausing;		    /* stopping for a pause */
+	struct http_req *pause_req; /* answered once stopped */
+	struct ev_timer stop_timer; /* SIGKILL if SIGTERM is not enough */
+	bool resuming;		    /* the launch continues a session */
+	char *report_uri;	    /* from the agent's report_task */
 	uid_t uid;
 };
 
 static void task_set_status(struct task *t, const char *status,
 			    const char *reason);
+static void task_on_stop_timeout(void *data);
 static void task_launch(struct task *t);
 static void task_broadcast(struct task *t);
 
@@ -255,12 +263,25 @@ task_set_state(struct task *t, const char *state, const char *message)
 	    strcmp(json_string_value(json_object_get(t->state, "state")),
 		   state) == 0 &&
 	    strcmp(json_string_value(json_object_get(t->state, "message")),
-		   cut) == 0)
+		   cut) == 0 &&
+	    strcmp(json_string_value(json_object_get(t->state, "uri")),
+		   t->report_uri ? t->report_uri : "") == 0)
 		return;
 	time_rfc3339(wall_ms(), stamp);
-	json_decref(t->state);
+	/* state may point into the old t->state: build before dropping it */
+	json_t *old = t->state;
+
 	t->state = json_pack("{s:s, s:s, s:s, s:s}", "state", state, "message",
-			     cut, "uri", "", "timestamp", stamp);
+			     cut, "uri", t->report_uri ? t->report_uri : "",
+			     "timestamp", stamp);
+	json_decref(old);
+	state = json_string_value(json_object_get(t->state, "state"));
+	/* the history is append-only */
+	store_exec(srv->store,
+		   "INSERT INTO task_states (task_id, state, message, uri, "
+		   "created_at) VALUES (?, ?, ?, ?, ?)",
+		   "ssssi", task_id(t), state, cut,
+		   t->report_uri ? t->report_uri : "", (int64_t)wall_ms());
 	task_broadcast(t);
 }
 
@@ -717,6 +738,7 @@ file_last_line(const char *path)
 }
 
 static void task_finish_delete(struct task *t);
+static void task_finish_pause(struct task *t);
 
 static void
 task_on_ws_exit(struct ws *ws UNUSED, int wstatus, void *data)
@@ -732,11 +754,18 @@ task_on_ws_exit(struct ws *ws UNUSED, int wstatus, void *data)
 		sse_parser_release(&t->sse);
 	}
 	ev_timer_stop(srv->loop, &t->retry);
+	ev_timer_stop(srv->loop, &t->stop_timer);
 	if (t->deleting) {
 		task_finish_delete(t);
 		return;
 	}
 	set_str(&t->lifecycle, "off");
+	store_exec(srv->store, "UPDATE tasks SET ws_pid = NULL WHERE id = ?",
+		   "s", task_id(t));
+	if (t->pausing) {
+		task_finish_pause(t);
+		return;
+	}
 	if (was <= PHASE_SETUP &&
 	    (t->runtime_exit == 3 ||
 	     (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 3))) {
@@ -757,7 +786,11 @@ task_on_ws_exit(struct ws *ws UNUSED, int wstatus, void *data)
 		free(path);
 		return;
 	}
-	if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) {
+	if (wstatus == -1) {
+		task_fail(t, "the workspace stopped (it was started by an "
+			     "earlier server process: its exit status is "
+			     "unknown)");
+	} else if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) {
 		set_str(&t->ws_status, "stopped");
 		task_set_state(t, "complete", "The agent exited");
 		task_set_status(t, "unknown", "the agent exited with status 0");
@@ -848,6 +881,8 @@ task_free(struct task *t)
 	free(t->ws_status);
 	free(t->lifecycle);
 	free(t->last_agent_message);
+	free(t->report_uri);
+	ev_timer_stop(srv->loop, &t->stop_timer);
 	free(t);
 }
 
@@ -892,6 +927,36 @@ task_delete_reply(struct task *t, struct http_req *req)
 	t->delete_req = req;
 	http_req_defer(req);
 	task_delete(t);
+}
+
+/* The start time of pid (/proc/PID/stat field 22, clock ticks), or 0:
+ * with the pid it names one process across pid reuse. */
+static int64_t
+proc_starttime(pid_t pid)
+{
+	char path[64], buf[1024];
+	int fd;
+	ssize_t n;
+	char *p;
+	int field = 2;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* the command name may hold spaces */
+	if (p == NULL)
+		return 0;
+	for (p++; *p != '\0'; p++) {
+		if (*p == ' ' && ++field == 22)
+			return strtoll(p + 1, NULL, 10);
+	}
+	return 0;
 }
 
 /* ---- launching ------------------------------------------------------------
@@ -984,6 +1049,11 @@ task_prepare_dirs(struct task *t, char **cause)
 			continue;
 		task_mkdirs(t, t->home_dir, rel);
 		path = xasprintf("%s/%s", t->home_dir, rel);
+		if (t->resuming && access(path, F_OK) == 0) {
+			/* the agent's own changes since the first start win */
+			free(path);
+			continue;
+		}
 		r = task_write_file(t, path, content,
 				    mode ? (mode_t)mode : 0644);
 		if (r < 0) {
@@ -997,7 +1067,7 @@ task_prepare_dirs(struct task *t, char **cause)
 	const char *setup = json_string_value(json_object_get(
 		json_object_get(t->tmpl, "workspace"), "setup"));
 
-	if (setup != NULL && *setup != '\0') {
+	if (setup != NULL && *setup != '\0' && !t->resuming) {
 		char *path = xasprintf("%s/setup.sh", t->run_dir);
 
 		r = task_write_file(t, path, setup, 0700);
@@ -1126,7 +1196,8 @@ task_launch(struct task *t)
 				json_string_value(json_object_get(app, "slug")),
 				port);
 	}
-	if (json_string_value(json_object_get(ws_spec, "setup")) != NULL) {
+	if (json_string_value(json_object_get(ws_spec, "setup")) != NULL &&
+	    !t->resuming) {
 		strv_addf(&argv, "--setup=%s/setup.sh", TASK_RUN);
 		strv_addf(&argv, "--setup-log=%s/setup.log", TASK_RUN);
 		strv_addf(&argv, "--setup-timeout=%lld",
@@ -1139,6 +1210,10 @@ task_launch(struct task *t)
 	strv_addf(&argv, "--");
 	json_array_foreach(json_object_get(t->launch, "argv"), i, v)
 		strv_addf(&argv, "%s", json_string_value(v));
+	if (t->resuming) /* continue the agent's own session */
+		json_array_foreach(json_object_get(t->launch, "resume_args"), i,
+				   v)
+			strv_addf(&argv, "%s", json_string_value(v));
 
 	path_env = xstrdup("");
 	json_array_foreach(json_object_get(t->launch, "path"), i, v)
@@ -1232,6 +1307,7 @@ task_launch(struct task *t)
 	spec.keep_fds = &pipefd[1];
 	spec.n_keep_fds = 1;
 	spec.log_fd = logfd;
+	spec.detach = true; /* survives a server crash; re-attached */
 	t->ws = srv->backend->start(srv->loop, &spec, task_on_ws_exit, t,
 				    &cause);
 	close(pipefd[1]);
@@ -1242,11 +1318,22 @@ task_launch(struct task *t)
 	if (t->ws == NULL)
 		goto fail;
 	t->ws_ms = now_ms();
+	{
+		pid_t pid = ws_pid(t->ws);
+
+		store_exec(
+			srv->store,
+			"UPDATE tasks SET ws_pid = ?, ws_starttime = ? WHERE "
+			"id = ?",
+			"iis", (int64_t)pid, proc_starttime(pid), task_id(t));
+	}
 	if (ws_warnings(t->ws) != NULL)
 		log_warn("task %s: %s", task_name(t), ws_warnings(t->ws));
 	t->phase = PHASE_LAUNCHED;
 	set_str(&t->ws_status, "running");
-	task_set_state(t, "working", "Starting workspace");
+	task_set_state(t, "working",
+		       t->resuming ? "Resuming workspace"
+				   : "Starting workspace");
 	task_set_status(t, "initializing", "");
 	return;
 fail:
@@ -1405,6 +1492,7 @@ task_new(json_t *row)
 	t->lifecycle = xstrdup("created");
 	buf_init(&t->ready_buf, 4096);
 	ev_timer_init(&t->retry, task_on_retry, t);
+	ev_timer_init(&t->stop_timer, task_on_stop_timeout, t);
 	t->dir = xasprintf("%s/%s", srv->tasks_dir, task_id(t));
 	t->run_dir = xasprintf("%s/run", t->dir);
 	t->home_dir = xasprintf("%s/home", t->dir);
@@ -1625,52 +1713,6 @@ task_send(struct task *t, struct http_req *req, const char *input)
 
 /* ---- server start and stop ---------------------------------------------- */
 
-void
-task_recover_all(void)
-{
-	json_t *rows, *row;
-	size_t i;
-
-	/* workspaces die with the server (die-with-parent): say so */
-	store_exec(srv->store,
-		   "UPDATE tasks SET status = 'error', status_reason = 'the "
-		   "server stopped while the task ran; its workspace was "
-		   "stopped', workspace_status = 'stopped', updated_at = ? "
-		   "WHERE deleted_at IS NULL AND status IN ('pending', "
-		   "'initializing', 'active')",
-		   "i", (int64_t)wall_ms());
-	rows = store_rows(srv->store, NULL,
-			  "SELECT t.*, u.username AS owner_name FROM tasks t "
-			  "JOIN users u ON u.id = t.owner_id WHERE "
-			  "t.deleted_at IS NULL ORDER BY t.seq",
-			  "");
-	json_array_foreach(rows, i, row)
-	{
-		struct task *t = task_new(row);
-
-		t->version = catalog_version_get(json_string_value(
-			json_object_get(row, "template_version_id")));
-		t->tmpl = json_incref(json_object_get(t->version, "spec_json"));
-		t->phase = PHASE_EXITED;
-		set_str(&t->status,
-			json_string_value(json_object_get(row, "status")));
-		set_str(&t->reason, json_string_value(json_object_get(
-					    row, "status_reason")));
-		set_str(&t->ws_status, json_string_value(json_object_get(
-					       row, "workspace_status")));
-		set_str(&t->lifecycle, "off");
-	}
-	json_decref(rows);
-}
-
-void
-task_stop_all(void)
-{
-	for (struct task *t = srv->tasks; t != NULL; t = t->next)
-		if (t->ws != NULL && t->phase != PHASE_EXITED)
-			ws_kill(t->ws);
-}
-
 char *
 task_app_socket(struct task *t, const char *slug)
 {
@@ -1709,4 +1751,362 @@ task_app_base_path(struct task *t, const char *slug)
 		return p ? p : "/";
 	}
 	return "/";
+}
+
+/* ---- pause, resume, input, history ------------------------------------ */
+
+/* The host pid of the runtime serving t's socket (checked to be in the
+ * sandbox), or -1. */
+static pid_t
+task_runtime_pid(struct task *t)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct ucred cr;
+	socklen_t len = sizeof cr;
+	const char *sock = task_runtime_socket(t);
+	pid_t pid = -1;
+	int fd;
+
+	if (sock == NULL || strlen(sock) >= sizeof sa.sun_path)
+		return -1;
+	memcpy(sa.sun_path, sock, strlen(sock) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+	    task_peer_ok(fd, t) &&
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0)
+		pid = cr.pid;
+	close(fd);
+	return pid;
+}
+
+static void
+task_on_stop_timeout(void *data)
+{
+	struct task *t = data;
+
+	log_warn("task %s: the runtime did not stop in time: killing the "
+		 "workspace",
+		 task_name(t));
+	if (t->ws != NULL && t->phase != PHASE_EXITED)
+		ws_kill(t->ws);
+}
+
+/* Stop t's workspace so that the runtime saves its state first. */
+static void
+task_stop_gracefully(struct task *t)
+{
+	pid_t pid = task_runtime_pid(t);
+
+	t->pausing = true;
+	set_str(&t->ws_status, "stopping");
+	task_set_state(t,
+		       json_string_value(json_object_get(t->state, "state"))
+			       ?: "working",
+		       "Pausing");
+	if (pid > 0 && kill(pid, SIGTERM) == 0) {
+		/* the runtime saves its state file and stops the agent */
+		ev_timer_start(srv->loop, &t->stop_timer,
+			       now_ms() + TASK_STOP_GRACE_MS);
+		return;
+	}
+	ws_kill(t->ws);
+}
+
+/* The workspace of a pausing task is gone. */
+static void
+task_finish_pause(struct task *t)
+{
+	struct http_req *req = t->pause_req;
+
+	t->pausing = false;
+	t->pause_req = NULL;
+	set_str(&t->ws_status, "stopped");
+	task_set_state(t, "idle", "Paused");
+	task_set_status(t, "paused", "");
+	if (req != NULL)
+		http_reply_json(req, 200, task_json(t));
+	if (t->ws != NULL) {
+		ws_free(t->ws);
+		t->ws = NULL;
+	}
+	egress_free(t->egress);
+	t->egress = NULL;
+}
+
+void
+task_pause(struct task *t, struct http_req *req)
+{
+	if (t->pausing || t->deleting) {
+		http_reply_problem(req, 409, "the task is already stopping");
+		return;
+	}
+	if (t->ws == NULL || t->phase == PHASE_EXITED ||
+	    (strcmp(t->status, "active") != 0 &&
+	     strcmp(t->status, "initializing") != 0)) {
+		http_reply_problem(req, 409,
+				   "the task is %s: only an active or "
+				   "initializing task can be paused",
+				   t->status);
+		return;
+	}
+	t->pause_req = req;
+	http_req_defer(req);
+	task_stop_gracefully(t);
+}
+
+/* Render the module for t again (resume, re-attach); false after
+ * failing the task. */
+static bool
+task_render(struct task *t)
+{
+	const char *module_name = json_string_value(
+		json_object_get(json_object_get(t->tmpl, "agent"), "module"));
+	json_t *module = module_name ? catalog_module_spec(module_name) : NULL;
+	json_t *errors = NULL;
+	struct module_ctx ctx = {0};
+	char llm_url[64], proxy_url[64];
+
+	if (module == NULL) {
+		task_fail(t, "the agent module '%s' no longer exists",
+			  module_name ? module_name : "");
+		return false;
+	}
+	snprintf(llm_url, sizeof llm_url, "http://127.0.0.1:%d", TASK_LLM_PORT);
+	snprintf(proxy_url, sizeof proxy_url, "http://127.0.0.1:%d",
+		 TASK_PROXY_PORT);
+	ctx.home = TASK_HOME;
+	ctx.workdir = TASK_WORKDIR;
+	ctx.taskbox = TASK_BIN;
+	ctx.llm_url = llm_url;
+	ctx.proxy_url = proxy_url;
+	ctx.tools_dir = srv->tools_dir;
+	ctx.task_id = task_id(t);
+	json_decref(t->launch);
+	t->launch = module_render(module, t->tmpl, &ctx, &errors);
+	json_decref(module);
+	if (t->launch == NULL) {
+		task_fail(t, "the agent module cannot run this template: %s",
+			  json_string_value(json_object_get(
+				  json_array_get(errors, 0), "message"))
+				  ?: "invalid options");
+		json_decref(errors);
+		return false;
+	}
+	return true;
+}
+
+void
+task_resume(struct task *t, struct http_req *req)
+{
+	if (strcmp(t->status, "paused") != 0 || t->ws != NULL) {
+		http_reply_problem(req, 409,
+				   "the task is %s: only a paused task can be "
+				   "resumed",
+				   t->status);
+		return;
+	}
+	t->accepted_ms = now_ms();
+	t->agent_ms = 0;
+	t->ws_ms = 0;
+	t->resuming = true;
+	t->runtime_exit = -1;
+	t->retries = 0;
+	t->phase = PHASE_PENDING;
+	set_str(&t->last_agent_message, "");
+	if (task_render(t))
+		task_launch(t);
+	http_reply_json(req, 202, task_json(t));
+}
+
+void
+task_set_input(struct task *t, struct http_req *req, const char *input)
+{
+	if (strcmp(t->status, "paused") != 0) {
+		http_reply_problem(req, 409,
+				   "the task is %s: the prompt can only be "
+				   "edited while it is paused",
+				   t->status);
+		return;
+	}
+	if (store_exec(srv->store,
+		       "UPDATE tasks SET prompt = ?, updated_at = ? WHERE id "
+		       "= ?",
+		       "sis", input, (int64_t)wall_ms(), task_id(t)) < 0) {
+		http_reply_problem(req, 500, "cannot store the prompt");
+		return;
+	}
+	json_object_set_new(t->row, "prompt", json_string(input));
+	http_reply(req, 204, NULL, "", 0);
+}
+
+void
+task_states(struct task *t, struct http_req *req)
+{
+	json_t *rows = store_rows(srv->store, NULL,
+				  "SELECT state, message, uri, created_at FROM "
+				  "task_states WHERE task_id = ? ORDER BY id",
+				  "s", task_id(t));
+	json_t *out = json_array(), *row;
+	size_t i;
+
+	json_array_foreach(rows, i, row)
+	{
+		char stamp[32];
+
+		time_rfc3339((uint64_t)json_integer_value(
+				     json_object_get(row, "created_at")),
+			     stamp);
+		json_array_append_new(
+			out, json_pack("{s:O, s:O, s:O, s:s}", "state",
+				       json_object_get(row, "state"), "message",
+				       json_object_get(row, "message"), "uri",
+				       json_object_get(row, "uri"), "timestamp",
+				       stamp));
+	}
+	json_decref(rows);
+	http_reply_json(req, 200,
+			json_pack("{s:o, s:I}", "states", out, "count",
+				  (json_int_t)json_array_size(out)));
+}
+
+/* ---- server restart and shutdown ------------------------------------------
+ */
+
+/* Re-attach to t's workspace that a crashed server left running; false
+ * when it is gone. */
+static bool
+task_reattach(struct task *t, const json_t *row)
+{
+	pid_t pid = (pid_t)json_integer_value(json_object_get(row, "ws_pid"));
+	int64_t start =
+		json_integer_value(json_object_get(row, "ws_starttime"));
+	json_t *limits = json_object_get(json_object_get(t->tmpl, "workspace"),
+					 "limits");
+	struct ws_limits lim = {
+		.memory_bytes = json_integer_value(
+			json_object_get(limits, "memory_bytes")),
+		.pids = json_integer_value(json_object_get(limits, "pids")),
+		.cpu_millicores = json_integer_value(
+			json_object_get(limits, "cpu_millicores")),
+	};
+	char *cause = NULL;
+
+	if (pid <= 0 || start == 0 || proc_starttime(pid) != start)
+		return false;
+	t->ws = srv->backend->attach(srv->loop, task_id(t), pid, &lim,
+				     task_on_ws_exit, t, &cause);
+	if (t->ws == NULL) {
+		log_warn("task %s: %s", task_name(t), cause);
+		free(cause);
+		return false;
+	}
+	t->egress = egress_new(
+		t->run_dir,
+		json_object_get(json_object_get(t->tmpl, "workspace"),
+				"egress"),
+		task_name(t), &cause);
+	if (t->egress == NULL) {
+		log_warn("task %s: %s", task_name(t), cause);
+		free(cause);
+	} else if (srv->root && t->uid != 0) {
+		for (int i = 0; i < 2; i++) {
+			char *path =
+				xasprintf("%s/%s", t->run_dir,
+					  i == 0 ? "egress.sock" : "llm.sock");
+
+			if (lchown(path, t->uid, t->uid) < 0)
+				log_warn("cannot chown '%s': %s", path,
+					 strerror(errno));
+			free(path);
+		}
+	}
+	/* the runtime was serving when we went away: talk to it again */
+	t->phase = PHASE_AGENT;
+	set_str(&t->ws_status, "running");
+	set_str(&t->lifecycle, "ready");
+	task_events_connect(t);
+	log_info("task %s: re-attached to its running workspace (pid %d)",
+		 task_name(t), (int)pid);
+	return true;
+}
+
+void
+task_recover_all(void)
+{
+	json_t *rows, *row;
+	size_t i;
+
+	rows = store_rows(srv->store, NULL,
+			  "SELECT t.*, u.username AS owner_name FROM tasks t "
+			  "JOIN users u ON u.id = t.owner_id WHERE "
+			  "t.deleted_at IS NULL ORDER BY t.seq",
+			  "");
+	json_array_foreach(rows, i, row)
+	{
+		struct task *t = task_new(row);
+		json_t *last;
+		const char *status =
+			json_string_value(json_object_get(row, "status"));
+		bool live = strcmp(status, "active") == 0 ||
+			    strcmp(status, "initializing") == 0 ||
+			    strcmp(status, "pending") == 0;
+
+		t->version = catalog_version_get(json_string_value(
+			json_object_get(row, "template_version_id")));
+		t->tmpl = json_incref(json_object_get(t->version, "spec_json"));
+		t->phase = PHASE_EXITED;
+		set_str(&t->status, status);
+		set_str(&t->reason, json_string_value(json_object_get(
+					    row, "status_reason")));
+		set_str(&t->ws_status, json_string_value(json_object_get(
+					       row, "workspace_status")));
+		set_str(&t->lifecycle, "off");
+		last = store_row(srv->store,
+				 "SELECT state, message, uri, created_at FROM "
+				 "task_states WHERE task_id = ? ORDER BY id "
+				 "DESC LIMIT 1",
+				 "s", task_id(t));
+		if (last != NULL) {
+			char stamp[32];
+
+			time_rfc3339(
+				(uint64_t)json_integer_value(
+					json_object_get(last, "created_at")),
+				stamp);
+			t->state = json_pack(
+				"{s:O, s:O, s:O, s:s}", "state",
+				json_object_get(last, "state"), "message",
+				json_object_get(last, "message"), "uri",
+				json_object_get(last, "uri"), "timestamp",
+				stamp);
+			json_decref(last);
+		}
+		if (live && !task_reattach(t, row)) {
+			set_str(&t->ws_status, "stopped");
+			task_set_state(t, "failure",
+				       "The workspace stopped while the server "
+				       "was down");
+			task_set_status(t, "error",
+					"the workspace stopped while the "
+					"server was down");
+		}
+	}
+	json_decref(rows);
+}
+
+int
+task_shutdown_all(void)
+{
+	int n = 0;
+
+	for (struct task *t = srv->tasks; t != NULL; t = t->next) {
+		if (t->ws == NULL || t->phase == PHASE_EXITED)
+			continue;
+		n++;
+		if (!t->pausing && !t->deleting)
+			task_stop_gracefully(t);
+	}
+	return n;
 }

@@ -81,6 +81,17 @@ static const char *const store_migrations[] = {
 	"CREATE UNIQUE INDEX tasks_owner_name ON tasks (owner_id, lower(name))"
 	"  WHERE deleted_at IS NULL;"
 	"CREATE INDEX tasks_owner_created ON tasks (owner_id, created_at);",
+	/* 2: the state history; the workspace's process for re-attaching */
+	"CREATE TABLE task_states ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  task_id TEXT NOT NULL REFERENCES tasks(id),"
+	"  state TEXT NOT NULL,"
+	"  message TEXT NOT NULL,"
+	"  uri TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL);"
+	"CREATE INDEX task_states_task ON task_states (task_id, id);"
+	"ALTER TABLE tasks ADD COLUMN ws_pid INTEGER;"
+	"ALTER TABLE tasks ADD COLUMN ws_starttime INTEGER;",
 };
 
 void

@@ -73,6 +73,7 @@ struct ws {
 	struct cgroup *cg;
 	char *warn;
 	bool exited;
+	bool attached; /* not our child: taken over after a restart */
 	int status;
 	bool killing;
 	unsigned kill_passes;
@@ -95,6 +96,7 @@ struct ws_child {
 	uid_t uid;
 	gid_t gid;
 	pid_t parent;
+	bool detach;  /* no PDEATHSIG: the workspace outlives the server */
 	rlim_t nproc; /* 0: leave */
 	rlim_t data;  /* 0: leave */
 	int errfd;
@@ -235,11 +237,14 @@ ws_build_argv(struct ws_argv *a, const char *bwrap, const struct ws_spec *spec,
 	struct stat st;
 
 	snprintf(fdbuf, sizeof fdbuf, "%d", seccomp_fd);
-	ws_argv_add(a, bwrap, "--die-with-parent", "--new-session",
-		    "--unshare-user", "--unshare-pid", "--unshare-ipc",
-		    "--unshare-uts", "--unshare-net", "--unshare-cgroup-try",
-		    "--cap-drop", "ALL", "--uid", WS_INSIDE_UID, "--gid",
-		    WS_INSIDE_UID, "--hostname",
+	if (!spec->detach)
+		ws_argv_add(a, bwrap, "--die-with-parent", NULL);
+	else
+		ws_argv_add(a, bwrap, NULL);
+	ws_argv_add(a, "--new-session", "--unshare-user", "--unshare-pid",
+		    "--unshare-ipc", "--unshare-uts", "--unshare-net",
+		    "--unshare-cgroup-try", "--cap-drop", "ALL", "--uid",
+		    WS_INSIDE_UID, "--gid", WS_INSIDE_UID, "--hostname",
 		    spec->hostname ? spec->hostname : "taskbox", NULL);
 	ws_argv_add(a, "--ro-bind", "/", "/", "--dev", "/dev", "--proc",
 		    "/proc", "--tmpfs", "/tmp", "--tmpfs", "/run", "--tmpfs",
@@ -325,9 +330,11 @@ ws_child_run(const struct ws_child *c)
 			ws_child_fail(c, WS_STAGE_SETUID);
 	}
 	/* after setuid, which clears it */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != c->parent)
-		_exit(127);
+	if (!c->detach) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != c->parent)
+			_exit(127);
+	}
 	if (dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0 || dup2(c->devnull, 0) < 0)
 		ws_child_fail(c, WS_STAGE_FDS);
 	/* nothing of the server leaks in but what the spec passes */
@@ -406,9 +413,9 @@ static void
 ws_on_pidfd(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
 {
 	struct ws *ws = data;
-	int status;
+	int status = -1;
 
-	if (waitpid(ws->pid, &status, WNOHANG) != ws->pid)
+	if (!ws->attached && waitpid(ws->pid, &status, WNOHANG) != ws->pid)
 		return;
 	ws->exited = true;
 	ws->status = status;
@@ -512,6 +519,7 @@ ws_local_start(struct ev_loop *loop, const struct ws_spec *spec,
 	c.uid = spec->uid;
 	c.gid = spec->gid != 0 ? spec->gid : (gid_t)spec->uid;
 	c.parent = getpid();
+	c.detach = spec->detach;
 	c.errfd = errpipe[1];
 
 	pid = fork();
@@ -614,7 +622,8 @@ ws_local_free(struct ws *ws)
 		return;
 	if (!ws->exited) {
 		ws_local_kill(ws);
-		waitpid(ws->pid, NULL, 0);
+		if (!ws->attached)
+			waitpid(ws->pid, NULL, 0);
 	}
 	ev_timer_stop(ws->loop, &ws->kill_timer);
 	if (ws->pidio != NULL)
@@ -714,9 +723,44 @@ ws_local_probe(void)
 	return out;
 }
 
+/* Take over the detached workspace id whose bwrap is pid. */
+static struct ws *
+ws_local_attach(struct ev_loop *loop, const char *id, pid_t pid,
+		const struct ws_limits *limits, ws_exit_cb on_exit, void *data,
+		char **cause)
+{
+	struct ws *ws = xcalloc(1, sizeof *ws);
+	char *warn = NULL;
+
+	ws->head.backend = &ws_local_backend;
+	ws->loop = loop;
+	ws->on_exit = on_exit;
+	ws->data = data;
+	ws->pid = pid;
+	ws->attached = true;
+	ev_timer_init(&ws->kill_timer, ws_kill_pass, ws);
+	ws->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (ws->pidfd < 0) {
+		*cause = xasprintf("workspace %s (pid %d) is gone: %s", id,
+				   (int)pid, strerror(errno));
+		free(ws);
+		return NULL;
+	}
+	/* the same cgroups again (they exist: mkdir is a no-op) */
+	if (cgroup_create(id, limits, &ws->cg, &warn, cause) < 0) {
+		close(ws->pidfd);
+		free(ws);
+		return NULL;
+	}
+	ws->warn = warn;
+	ws->pidio = ev_io_add(loop, ws->pidfd, EPOLLIN, ws_on_pidfd, ws);
+	return ws;
+}
+
 const struct ws_backend ws_local_backend = {
 	.name = "local",
 	.start = ws_local_start,
+	.attach = ws_local_attach,
 	.kill = ws_local_kill,
 	.free = ws_local_free,
 	.pid = ws_local_pid,

@@ -45,6 +45,8 @@ struct ws_spec {
 	const int *keep_fds; /* passed in under the same numbers (>= 3) */
 	size_t n_keep_fds;
 	int log_fd; /* stdout+stderr of bwrap and the command (-1: /dev/null) */
+	bool detach; /* outlive the server (no die-with-parent): a server
+			restarted after a crash re-attaches with ->attach */
 };
 
 /* Called once when the sandbox's top process (bwrap) was reaped. */
@@ -60,6 +62,12 @@ struct ws_backend {
 	const char *name;
 	struct ws *(*start)(struct ev_loop *loop, const struct ws_spec *spec,
 			    ws_exit_cb on_exit, void *data, char **cause);
+	/* Take over a running workspace started (detached) by an earlier
+	 * server process: its top process pid and id; on_exit fires with
+	 * wstatus -1 (not our child: the status is unknown). */
+	struct ws *(*attach)(struct ev_loop *loop, const char *id, pid_t pid,
+			     const struct ws_limits *limits, ws_exit_cb on_exit,
+			     void *data, char **cause);
 	void (*kill)(struct ws *ws);
 	void (*free)(struct ws *ws);
 	pid_t (*pid)(struct ws *ws);

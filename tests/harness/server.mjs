@@ -82,9 +82,11 @@ export class Server {
 }
 
 // Start `taskbox server` on a free port with a new data directory.
-export async function startServer({ args = [], env = {}, data } = {}) {
+// Pass data (and the admin token) of an earlier server to restart it.
+export async function startServer({ args = [], env = {}, data, token: knownToken } = {}) {
   data ??= tmpdir('taskbox-server-');
-  const child = spawn(bin, ['server', '--listen', '127.0.0.1:0', '--data', data, ...args], {
+  // --on-exit pause: a stopped test server leaves no workspace behind
+  const child = spawn(bin, ['server', '--listen', '127.0.0.1:0', '--data', data, '--on-exit', 'pause', ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -98,7 +100,7 @@ export async function startServer({ args = [], env = {}, data } = {}) {
       if (m) {
         clearTimeout(timer);
         const t = /login token \(shown once\): (\S+)/.exec(out);
-        resolve({ base: m[1], token: t ? t[1] : null });
+        resolve({ base: m[1], token: t ? t[1] : knownToken ?? null });
       }
     });
     child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited ${code}:\n${out}\n${err}`)); });

@@ -38,7 +38,7 @@ before(async () => {
   fs.mkdirSync(data);
   fs.chownSync(data, NOBODY, NOBODY);
   child = spawn('setpriv', ['--reuid', String(NOBODY), '--regid', String(NOBODY), '--clear-groups',
-    '--inh-caps=-all', exe, 'server', '--listen', '127.0.0.1:0', '--data', data], {
+    '--inh-caps=-all', exe, 'server', '--listen', '127.0.0.1:0', '--data', data, '--on-exit', 'pause'], {
     env: { ...process.env, HOME: data },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
