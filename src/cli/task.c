@@ -80,6 +80,16 @@ static const char logs_usage[] =
 	"\n"
 	"  -f, --follow    keep printing new agent messages\n";
 static const char send_usage[] = "usage: taskbox task send TASK TEXT|--stdin\n";
+static const char pause_usage[] =
+	"usage: taskbox task pause TASK\n"
+	"\n"
+	"Stops the workspace; files, home and the transcript are kept.\n";
+static const char resume_usage[] =
+	"usage: taskbox task resume TASK\n"
+	"\n"
+	"Starts the workspace again; the agent continues its session and the\n"
+	"prompt is not sent again.\n";
+static const char states_usage[] = "usage: taskbox task states TASK [-o json]\n";
 static const char delete_usage[] =
 	"usage: taskbox task delete TASK... [-y]\n"
 	"\n"
@@ -96,6 +106,8 @@ static const char task_usage[] =
 	"  status TASK [--watch]           show a task's status\n"
 	"  logs TASK [-f]                  show the conversation\n"
 	"  send TASK TEXT|--stdin          send the agent a message\n"
+	"  pause TASK / resume TASK        stop the workspace / start it again\n"
+	"  states TASK                     the history of the agent's state\n"
 	"  delete TASK... [-y]             delete tasks\n"
 	"  attach TASK                     the agent's live terminal\n"
 	"\n"
@@ -693,6 +705,47 @@ task_send(struct client *c, const struct task_opts *o, int n, char **argv)
 	return r ? cli_fail(cause) : 0;
 }
 
+/* POST .../pause or .../resume and print the task's new status. */
+static int
+task_lifecycle(struct client *c, const char *ref, const char *what)
+{
+	char *path = cli_task_path(ref, what), *cause = NULL;
+	json_t *t = NULL;
+	int r = client_json(c, "POST", path, NULL, &t, &cause);
+
+	free(path);
+	if (r)
+		return cli_fail(cause);
+	printf("task %s: %s\n", cli_str(t, "name"), cli_str(t, "status"));
+	json_decref(t);
+	return 0;
+}
+
+/* GET .../states: one line per state change. */
+static int
+task_states(struct client *c, const struct task_opts *o, const char *ref)
+{
+	char *path = cli_task_path(ref, "/states"), *cause = NULL;
+	json_t *out = NULL, *st;
+	size_t i;
+	int r = client_json(c, "GET", path, NULL, &out, &cause);
+
+	free(path);
+	if (r)
+		return cli_fail(cause);
+	if (o->json) {
+		cli_print_json(out);
+	} else {
+		json_array_foreach(json_object_get(out, "states"), i, st)
+			printf("%s  %-8s %s%s%s\n", cli_str(st, "timestamp"),
+			       cli_str(st, "state"), cli_str(st, "message"),
+			       *cli_str(st, "uri") ? "  " : "",
+			       cli_str(st, "uri"));
+	}
+	json_decref(out);
+	return 0;
+}
+
 /* Ask "question [y/N]" on the terminal; true for yes. */
 static bool
 task_confirm(const char *question)
@@ -752,6 +805,9 @@ enum task_verb {
 	VERB_SEND,
 	VERB_DELETE,
 	VERB_ATTACH,
+	VERB_PAUSE,
+	VERB_RESUME,
+	VERB_STATES,
 };
 
 static const struct option create_opts[] = {
@@ -806,6 +862,9 @@ static const struct {
 	{"send", NULL, VERB_SEND, send_usage, send_opts, ":h", 1, -1},
 	{"delete", "rm", VERB_DELETE, delete_usage, delete_opts, ":hy", 1, -1},
 	{"attach", NULL, VERB_ATTACH, attach_usage, attach_opts, ":h", 1, 1},
+	{"pause", NULL, VERB_PAUSE, pause_usage, attach_opts, ":h", 1, 1},
+	{"resume", NULL, VERB_RESUME, resume_usage, attach_opts, ":h", 1, 1},
+	{"states", NULL, VERB_STATES, states_usage, list_opts, ":ho:", 1, 1},
 };
 
 /* Parse one verb's flags into o; -1 for --help (printed), else exit code. */
@@ -968,6 +1027,15 @@ cli_task(int argc, char **argv)
 		break;
 	case VERB_ATTACH:
 		r = cli_task_attach(&c, args[0]);
+		break;
+	case VERB_PAUSE:
+	case VERB_RESUME:
+		r = task_lifecycle(&c, args[0],
+				   task_verbs[k].verb == VERB_PAUSE ? "/pause"
+								    : "/resume");
+		break;
+	case VERB_STATES:
+		r = task_states(&c, &o, args[0]);
 		break;
 	default:
 		BUG();

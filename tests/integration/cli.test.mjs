@@ -71,6 +71,16 @@ test('login, push a template, run a task, follow it, delete it', async () => {
   const status = await tb(['task', 'status', 'admin/viacli', '-o', 'json']);
   assert.equal(JSON.parse(status.stdout).status, 'active');
 
+  const pz = await tb(['task', 'pause', 'viacli']);
+  assert.equal(pz.code, 0, pz.stderr);
+  assert.match(pz.stdout, /viacli: paused/);
+  const st = await tb(['task', 'states', 'viacli']);
+  assert.equal(st.code, 0, st.stderr);
+  assert.match(st.stdout, /idle\s+Paused/);
+  const rs = await tb(['task', 'resume', 'viacli']);
+  assert.equal(rs.code, 0, rs.stderr);
+  await srv.waitTask('admin', 'viacli');
+
   const missing = await tb(['task', 'status', 'nosuch']);
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /no task/);
