@@ -88,3 +88,34 @@ test('Claude Code runs as a task: prompt, reply, tool call, follow-up', async ()
   assert.equal(found, '');
   assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/claude')).status, 202);
 });
+
+test('Claude Code: pause and resume continue its session; the prompt is never sent again', async () => {
+  const first = 'say hello from the first start';
+  await srv.createTask({ template: 'claude-code', input: first, name: 'resumable' });
+  await waitFor(async () => (await outputs('resumable')).includes('Hello from fake LLM, turn one.'),
+    { timeout: 60000, what: 'the first reply' });
+  await srv.waitTask('admin', 'resumable', { state: 'idle', timeout: 30000 });
+  const p = await srv.api('POST', '/api/v2/tasks/admin/resumable/pause');
+  assert.equal(p.status, 200, p.text);
+  assert.equal(p.json.status, 'paused');
+  const snap = (await srv.api('GET', '/api/v2/tasks/admin/resumable/logs')).json;
+  assert.equal(snap.snapshot, true);
+  assert.ok(snap.logs.some((l) => l.content === 'Hello from fake LLM, turn one.'));
+
+  assert.equal((await srv.api('POST', '/api/v2/tasks/admin/resumable/resume')).status, 202);
+  await srv.waitTask('admin', 'resumable', { state: 'idle', timeout: 60000 });
+  const sent = await srv.api('POST', '/api/v2/tasks/admin/resumable/send', { body: { input: 'say hello after resume' } });
+  assert.equal(sent.status, 204, sent.text);
+  const last = await waitFor(() => {
+    const reqs = fs.readFileSync(llmLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+      .filter((r) => r.path.includes('/v1/messages') && JSON.stringify(r.body ?? '').includes('say hello after resume'));
+    return reqs.length > 0 && reqs[reqs.length - 1];
+  }, { timeout: 60000, what: 'the request after resume' });
+  const body = JSON.stringify(last.body);
+  // --continue: the earlier turn is in the conversation the agent sends
+  assert.ok(body.includes('Hello from fake LLM, turn one.'), 'the session continued');
+  assert.equal(body.split(first).length - 1, 1, 'the first prompt is in the history exactly once');
+  const logs = (await srv.api('GET', '/api/v2/tasks/admin/resumable/logs')).json.logs;
+  assert.deepEqual(logs.filter((l) => l.type === 'input').map((l) => l.content), [first, 'say hello after resume']);
+  assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/resumable')).status, 202);
+});
