@@ -11,6 +11,7 @@
 #include "cli/lint.h"
 #include "runtime/runtime.h"
 #include "server/server-main.h"
+#include "server/webhook.h"
 #include "ws/sandbox-cli.h"
 
 static void
@@ -70,6 +71,8 @@ main(int argc, char **argv)
 		return sandbox_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "server") == 0)
 		return server_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "webhook-post") == 0) /* spawned by the server */
+		return webhook_main(argc - 1, argv + 1);
 	if (cli_is_verb(argv[1]))
 		return cli_main(argc, argv);
 	fprintf(stderr, "taskbox: unknown command '%s'\n", argv[1]);

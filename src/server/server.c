@@ -419,6 +419,7 @@ server_main(int argc, char **argv)
 	if (http_server_listen(srv->http, host, port, NULL, &cause) < 0)
 		goto fail;
 	url = xasprintf("http://%s:%d", host, http_server_port(srv->http));
+	srv->url = xstrdup(url);
 	if (server_first_admin(url, new_admin_token) < 0) {
 		cause = xstrdup("cannot create the admin user");
 		goto fail;

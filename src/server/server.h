@@ -31,6 +31,7 @@ struct server {
 	char *llm_url;	     /* LLM pass-through upstream (http://host:port) */
 	char *llm_key;	     /* the provider key the pass-through adds */
 	char *listen;	     /* host:port as given */
+	char *url;	     /* http://host:port the server answers on */
 	uid_t task_uid_base; /* when root: task uid = base + seq % 50000 */
 	bool root;
 	bool stopping;

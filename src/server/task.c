@@ -107,12 +107,16 @@ struct task {
 	struct ev_timer stop_timer; /* SIGKILL if SIGTERM is not enough */
 	bool resuming;		    /* the launch continues a session */
 	char *report_uri;	    /* from the agent's report_task */
+	struct ev_timer idle_timer; /* template idle_timeout: pause */
 	uid_t uid;
 };
 
 static void task_set_status(struct task *t, const char *status,
 			    const char *reason);
 static void task_on_stop_timeout(void *data);
+static void task_on_idle_timeout(void *data);
+static void task_state_changed(struct task *t, const char *previous);
+static void task_webhook(struct task *t, const char *url, const char *previous);
 static void task_launch(struct task *t);
 static void task_broadcast(struct task *t);
 
@@ -274,7 +278,6 @@ task_set_state(struct task *t, const char *state, const char *message)
 	t->state = json_pack("{s:s, s:s, s:s, s:s}", "state", state, "message",
 			     cut, "uri", t->report_uri ? t->report_uri : "",
 			     "timestamp", stamp);
-	json_decref(old);
 	state = json_string_value(json_object_get(t->state, "state"));
 	/* the history is append-only */
 	store_exec(srv->store,
@@ -282,6 +285,10 @@ task_set_state(struct task *t, const char *state, const char *message)
 		   "created_at) VALUES (?, ?, ?, ?, ?)",
 		   "ssssi", task_id(t), state, cut,
 		   t->report_uri ? t->report_uri : "", (int64_t)wall_ms());
+	task_state_changed(
+		t,
+		old ? json_string_value(json_object_get(old, "state")) : NULL);
+	json_decref(old);
 	task_broadcast(t);
 }
 
@@ -883,6 +890,7 @@ task_free(struct task *t)
 	free(t->last_agent_message);
 	free(t->report_uri);
 	ev_timer_stop(srv->loop, &t->stop_timer);
+	ev_timer_stop(srv->loop, &t->idle_timer);
 	free(t);
 }
 
@@ -1493,6 +1501,7 @@ task_new(json_t *row)
 	buf_init(&t->ready_buf, 4096);
 	ev_timer_init(&t->retry, task_on_retry, t);
 	ev_timer_init(&t->stop_timer, task_on_stop_timeout, t);
+	ev_timer_init(&t->idle_timer, task_on_idle_timeout, t);
 	t->dir = xasprintf("%s/%s", srv->tasks_dir, task_id(t));
 	t->run_dir = xasprintf("%s/run", t->dir);
 	t->home_dir = xasprintf("%s/home", t->dir);
@@ -1825,6 +1834,14 @@ task_finish_pause(struct task *t)
 	set_str(&t->ws_status, "stopped");
 	task_set_state(t, "idle", "Paused");
 	task_set_status(t, "paused", "");
+	{
+		/* a pause (asked for or after the idle timeout) is news too */
+		const char *hook = json_string_value(json_object_get(
+			json_object_get(t->tmpl, "workspace"), "webhook"));
+
+		if (hook != NULL)
+			task_webhook(t, hook, "idle");
+	}
 	if (req != NULL)
 		http_reply_json(req, 200, task_json(t));
 	if (t->ws != NULL) {
@@ -2109,4 +2126,100 @@ task_shutdown_all(void)
 			task_stop_gracefully(t);
 	}
 	return n;
+}
+
+/* ---- idle timeout and webhooks ------------------------------------------ */
+
+static void
+task_on_idle_timeout(void *data)
+{
+	struct task *t = data;
+	const char *state =
+		json_string_value(json_object_get(t->state, "state"));
+
+	if (t->ws == NULL || t->phase == PHASE_EXITED || t->pausing ||
+	    t->deleting || strcmp(t->status, "active") != 0 || state == NULL ||
+	    (strcmp(state, "idle") != 0 && strcmp(state, "waiting") != 0))
+		return;
+	log_info("task %s: idle for %lld s: pausing", task_name(t),
+		 (long long)json_integer_value(
+			 json_object_get(json_object_get(t->tmpl, "workspace"),
+					 "idle_timeout_s")));
+	task_stop_gracefully(t);
+}
+
+/* POST the state change to the template's webhook, from a child. */
+static void
+task_webhook(struct task *t, const char *url, const char *previous)
+{
+	char *argv[] = {srv->exe, "webhook-post", (char *)url, NULL};
+	json_t *payload;
+	char *text, *link;
+	int in[2];
+	struct reaper *r;
+	posix_spawn_file_actions_t fa;
+
+	link = xasprintf(
+		"%s/@%s/%s/apps/chat/", srv->url ? srv->url : "",
+		json_string_value(json_object_get(t->row, "owner_name")),
+		task_name(t));
+	payload = json_pack("{s:s, s:{s:s, s:s, s:O, s:s}, s:O, s:s?, s:s}",
+			    "event", "task.state", "task", "id", task_id(t),
+			    "name", task_name(t), "owner",
+			    json_object_get(t->row, "owner_name"), "status",
+			    t->status, "state", t->state, "previous_state",
+			    previous, "link", link);
+	text = json_dumps(payload, JSON_COMPACT);
+	json_decref(payload);
+	free(link);
+	if (text == NULL || pipe2(in, O_CLOEXEC) < 0) {
+		free(text);
+		return;
+	}
+	r = xcalloc(1, sizeof *r);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+	if (posix_spawn(&r->pid, srv->exe, &fa, NULL, argv, environ) != 0 ||
+	    (r->pidfd = (int)syscall(SYS_pidfd_open, r->pid, 0)) < 0) {
+		log_warn("task %s: cannot run the webhook sender: %s",
+			 task_name(t), strerror(errno));
+		free(r);
+	} else {
+		r->io = ev_io_add(srv->loop, r->pidfd, EPOLLIN, reaper_on_exit,
+				  r);
+	}
+	posix_spawn_file_actions_destroy(&fa);
+	close(in[0]);
+	/* the payload is far below the pipe's buffer: never blocks */
+	if (write_all(in[1], text, strlen(text)) < 0)
+		log_warn("task %s: webhook payload: %s", task_name(t),
+			 strerror(errno));
+	close(in[1]);
+	free(text);
+}
+
+/* current_state changed from previous (NULL: the first one). */
+static void
+task_state_changed(struct task *t, const char *previous)
+{
+	json_t *ws = json_object_get(t->tmpl, "workspace");
+	const char *state =
+		json_string_value(json_object_get(t->state, "state"));
+	json_int_t idle =
+		json_integer_value(json_object_get(ws, "idle_timeout_s"));
+	const char *hook = json_string_value(json_object_get(ws, "webhook"));
+	bool resting =
+		strcmp(state, "idle") == 0 || strcmp(state, "waiting") == 0;
+
+	if (previous != NULL && strcmp(previous, state) == 0)
+		return; /* a new message only */
+	/* working pushes the idle timeout back; resting starts it */
+	if (!resting)
+		ev_timer_stop(srv->loop, &t->idle_timer);
+	else if (idle > 0)
+		ev_timer_start(srv->loop, &t->idle_timer,
+			       now_ms() + (uint64_t)idle * 1000);
+	/* notify on working -> idle, waiting, complete, failure */
+	if (hook != NULL && previous != NULL && strcmp(state, "working") != 0)
+		task_webhook(t, hook, previous);
 }

@@ -10,6 +10,8 @@
  */
 #include "common.h"
 
+#include "core/text.h"
+
 #include <limits.h>
 #include <math.h>
 
@@ -306,7 +308,8 @@ parse_workspace(struct schema *s, const struct ynode *n)
 {
 	static const char *const keys[] = {
 		"backend", "limits",	    "egress", "env",
-		"setup",   "setup_timeout", "home",   NULL,
+		"setup",   "setup_timeout", "home",   "idle_timeout",
+		"webhook", NULL,
 	};
 	const char *loc = "workspace", *backend, *home, *setup;
 	json_t *j = json_object();
@@ -340,6 +343,24 @@ parse_workspace(struct schema *s, const struct ynode *n)
 		j, "setup_timeout_s",
 		json_integer(int_in_range(s, n, "setup_timeout", loc, 1, 3600,
 					  DEFAULT_SETUP_TIMEOUT)));
+	/* pause the task after this long idle or waiting (0: never) */
+	json_object_set_new(
+		j, "idle_timeout_s",
+		json_integer(int_in_range(s, n, "idle_timeout", loc, 0,
+					  30 * 24 * 3600, 0)));
+	{
+		/* state changes are POSTed here (http or https) */
+		const char *hook =
+			schema_str(s, n, "webhook", loc, false, 2048);
+
+		if (hook != NULL && !str_starts_with(hook, "http://") &&
+		    !str_starts_with(hook, "https://"))
+			schema_error(s, ynode_get(n, "webhook"),
+				     "workspace.webhook",
+				     "must be an http:// or https:// URL");
+		json_object_set_new(j, "webhook",
+				    hook ? json_string(hook) : json_null());
+	}
 	home = schema_str(s, n, "home", loc, false, 0);
 	if (home == NULL) {
 		home = "persistent";

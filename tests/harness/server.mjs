@@ -7,9 +7,9 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { bin, root, tmpdir, waitFor, SseClient } from './runtime.mjs';
+import { bin, root, tmpdir, waitFor, SseClient, sleep } from './runtime.mjs';
 
-export { bin, root, tmpdir, waitFor, SseClient };
+export { bin, root, tmpdir, waitFor, SseClient, sleep };
 
 export class Server {
   constructor(child, base, token, data) {

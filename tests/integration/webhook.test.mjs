@@ -1,0 +1,66 @@
+// webhook.test.mjs: a template's webhook gets state changes (retried
+// with backoff when the receiver fails), and its idle timeout pauses the
+// task, pushed back while the agent works.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { startServer, waitFor, sleep } from '../harness/server.mjs';
+
+let srv, hook, port;
+const got = [];
+let failFirst = true;
+
+before(async () => {
+  hook = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => {
+      if (failFirst) { failFirst = false; got.push({ failed: true }); res.statusCode = 503; res.end(); return; }
+      got.push({ headers: req.headers, body: JSON.parse(body) });
+      res.end('ok');
+    });
+  });
+  await new Promise((r) => hook.listen(0, '127.0.0.1', r));
+  port = hook.address().port;
+  srv = await startServer();
+  const y = [
+    'name: watched',
+    'workspace:',
+    `  webhook: http://127.0.0.1:${port}/hook`,
+    '  idle_timeout: 3',
+    '  env: {PS1: "$ "}',
+    'agent:',
+    '  module: custom',
+    '  command: [bash, --norc, --noprofile, -i]',
+    'ai_task:',
+    '  app: chat',
+  ].join('\n') + '\n';
+  const r = await srv.pushTemplate(y);
+  assert.equal(r.status, 201, r.text);
+  assert.equal((await srv.pushTemplate('name: badhook\nworkspace:\n  webhook: ftp://x\n')).status, 422);
+});
+
+after(async () => { await srv?.stop(); hook?.close(); });
+
+test('state changes reach the webhook, retried; idle timeout pauses, work pushes it back', async () => {
+  await srv.createTask({ template: 'watched', input: 'echo hi', name: 'watched' });
+  await srv.waitTask('admin', 'watched', { state: 'idle' });
+  const ev = await waitFor(() => got.find((g) => !g.failed && g.body.state.state === 'idle'),
+    { what: 'an idle webhook', timeout: 15000 });
+  assert.ok(got[0].failed, 'the first delivery failed and was retried');
+  assert.equal(ev.body.event, 'task.state');
+  assert.equal(ev.body.task.name, 'watched');
+  assert.equal(ev.body.previous_state, 'working');
+  assert.match(ev.body.link, /\/@admin\/watched\/apps\/chat\/$/);
+  assert.equal(ev.headers['content-type'], 'application/json');
+
+  // work for longer than the timeout: no pause meanwhile
+  assert.equal((await srv.api('POST', '/api/v2/tasks/admin/watched/send', { body: { input: 'sleep 5; echo woke' } })).status, 204);
+  await sleep(4000);
+  assert.equal((await srv.task('admin', 'watched')).status, 'active', 'working pushed the idle timeout back');
+  const paused = await srv.waitTask('admin', 'watched', { status: 'paused', timeout: 20000 });
+  assert.equal(paused.workspace_status, 'stopped');
+  await waitFor(() => got.some((g) => !g.failed && g.body.task.status === 'paused' && g.body.state.message === 'Paused'),
+    { what: 'the pause webhook' });
+  await srv.api('DELETE', '/api/v2/tasks/admin/watched');
+});
