@@ -307,9 +307,8 @@ static json_t *
 parse_workspace(struct schema *s, const struct ynode *n)
 {
 	static const char *const keys[] = {
-		"backend", "limits",	    "egress", "env",
-		"setup",   "setup_timeout", "home",   "idle_timeout",
-		"webhook", NULL,
+		"backend",	 "limits", "egress",	   "env",     "setup",
+		"setup_timeout", "home",   "idle_timeout", "webhook", NULL,
 	};
 	const char *loc = "workspace", *backend, *home, *setup;
 	json_t *j = json_object();
@@ -344,10 +343,9 @@ parse_workspace(struct schema *s, const struct ynode *n)
 		json_integer(int_in_range(s, n, "setup_timeout", loc, 1, 3600,
 					  DEFAULT_SETUP_TIMEOUT)));
 	/* pause the task after this long idle or waiting (0: never) */
-	json_object_set_new(
-		j, "idle_timeout_s",
-		json_integer(int_in_range(s, n, "idle_timeout", loc, 0,
-					  30 * 24 * 3600, 0)));
+	json_object_set_new(j, "idle_timeout_s",
+			    json_integer(int_in_range(s, n, "idle_timeout", loc,
+						      0, 30 * 24 * 3600, 0)));
 	{
 		/* state changes are POSTed here (http or https) */
 		const char *hook =

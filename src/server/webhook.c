@@ -44,8 +44,9 @@ webhook_main(int argc, char **argv)
 	buf_init(&body, WEBHOOK_BODY_LIMIT);
 	while ((n = read(STDIN_FILENO, chunk, sizeof chunk)) > 0) {
 		if (buf_append(&body, chunk, (size_t)n) < 0) {
-			fprintf(stderr, "taskbox webhook-post: payload over "
-					"%d bytes\n",
+			fprintf(stderr,
+				"taskbox webhook-post: payload over "
+				"%d bytes\n",
 				WEBHOOK_BODY_LIMIT);
 			goto out;
 		}
@@ -56,11 +57,13 @@ webhook_main(int argc, char **argv)
 		struct curl_slist *hdrs = NULL;
 		CURLcode cr;
 
-		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+		hdrs = curl_slist_append(hdrs,
+					 "Content-Type: application/json");
 		hdrs = curl_slist_append(hdrs, "User-Agent: taskbox-webhook");
 		curl_easy_setopt(h, CURLOPT_URL, argv[1]);
 		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.data ? body.data : "");
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS,
+				 body.data ? body.data : "");
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)body.len);
 		curl_easy_setopt(h, CURLOPT_TIMEOUT, 10L);
 		curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -77,15 +80,17 @@ webhook_main(int argc, char **argv)
 		}
 		if (cr == CURLE_OK && status >= 400 && status < 500 &&
 		    status != 429)
-			break; /* the receiver said no: retrying will not help */
+			break; /* the receiver said no: retrying will not help
+				*/
 		if (try < WEBHOOK_TRIES) {
 			sleep(delay);
 			delay *= 4;
 		}
 	}
 	if (r != 0)
-		fprintf(stderr, "taskbox webhook-post: %s failed (last status "
-				"%ld)\n",
+		fprintf(stderr,
+			"taskbox webhook-post: %s failed (last status "
+			"%ld)\n",
 			argv[1], status);
 	curl_global_cleanup();
 out:
