@@ -89,7 +89,8 @@ static const char resume_usage[] =
 	"\n"
 	"Starts the workspace again; the agent continues its session and the\n"
 	"prompt is not sent again.\n";
-static const char states_usage[] = "usage: taskbox task states TASK [-o json]\n";
+static const char states_usage[] =
+	"usage: taskbox task states TASK [-o json]\n";
 static const char delete_usage[] =
 	"usage: taskbox task delete TASK... [-y]\n"
 	"\n"
@@ -106,7 +107,8 @@ static const char task_usage[] =
 	"  status TASK [--watch]           show a task's status\n"
 	"  logs TASK [-f]                  show the conversation\n"
 	"  send TASK TEXT|--stdin          send the agent a message\n"
-	"  pause TASK / resume TASK        stop the workspace / start it again\n"
+	"  pause TASK / resume TASK        stop the workspace / start it "
+	"again\n"
 	"  states TASK                     the history of the agent's state\n"
 	"  delete TASK... [-y]             delete tasks\n"
 	"  attach TASK                     the agent's live terminal\n"
@@ -1031,8 +1033,9 @@ cli_task(int argc, char **argv)
 	case VERB_PAUSE:
 	case VERB_RESUME:
 		r = task_lifecycle(&c, args[0],
-				   task_verbs[k].verb == VERB_PAUSE ? "/pause"
-								    : "/resume");
+				   task_verbs[k].verb == VERB_PAUSE
+					   ? "/pause"
+					   : "/resume");
 		break;
 	case VERB_STATES:
 		r = task_states(&c, &o, args[0]);
