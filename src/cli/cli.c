@@ -30,6 +30,8 @@ static const char cli_usage[] =
 	"  template push|list ...        manage templates\n"
 	"  module push|list ...          manage agent modules\n"
 	"  user create|list ...          manage users (admin)\n"
+	"  user set|set-token ...        your name, email, GitHub token\n"
+	"  secret set|list|delete ...    your secrets or a template's\n"
 	"  token create ...              create an API token\n"
 	"\n"
 	"The server and token come from --url/--token, TASKBOX_URL/"
@@ -45,7 +47,8 @@ static const struct {
 	{"tokens", cli_token},	     {"template", cli_template},
 	{"templates", cli_template}, {"module", cli_module},
 	{"modules", cli_module},     {"task", cli_task},
-	{"tasks", cli_task},
+	{"tasks", cli_task},	     {"secret", cli_secret},
+	{"secrets", cli_secret},
 };
 
 /* Whether main() should hand argv to cli_main(). */
@@ -378,7 +381,7 @@ static const char login_usage[] =
 	"the token is read from stdin (not echoed on a terminal).\n";
 
 /* Read one line from stdin, without echo when it is a terminal. */
-static char *
+char *
 cli_read_secret(const char *prompt)
 {
 	struct termios old, raw;
@@ -462,7 +465,9 @@ out:
 static const char user_usage[] =
 	"usage: taskbox user create NAME [--admin]   create a user; prints "
 	"its token once\n"
-	"       taskbox user list [-o table|json]     list users (admin)\n";
+	"       taskbox user list [-o table|json]     list users (admin)\n"
+	"       taskbox user set --name N --email E   your git identity\n"
+	"       taskbox user set-token github         link a GitHub token\n";
 
 /* Parse `-o table|json`; returns true for json, -1 on a bad value. */
 static int
@@ -524,6 +529,9 @@ cli_user(int argc, char **argv)
 	char *cause = NULL;
 	const char *sub;
 
+	if (argc > 1 &&
+	    (strcmp(argv[1], "set") == 0 || strcmp(argv[1], "set-token") == 0))
+		return cli_user_set(argc - 1, argv + 1);
 	opterr = 0;
 	optind = 0;
 	while ((o = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {

@@ -39,6 +39,10 @@ int cli_connect(struct client *c);
  */
 char *cli_task_path(const char *ref, const char *suffix);
 
+/* Read one line from stdin, without echo when it is a terminal (prompt
+ * on stderr then); NULL at end of input. */
+char *cli_read_secret(const char *prompt);
+
 /* Read all of stdin (up to limit bytes); NULL with *cause past it. */
 char *cli_read_stdin(size_t limit, char **cause);
 
@@ -71,6 +75,9 @@ int cli_token(int argc, char **argv);
 int cli_template(int argc, char **argv);
 int cli_module(int argc, char **argv);
 int cli_task(int argc, char **argv);
+int cli_secret(int argc, char **argv);
+/* `taskbox user set|set-token ...`; argv[0] is set or set-token. */
+int cli_user_set(int argc, char **argv);
 int cli_task_attach(struct client *c, const char *ref);
 
 #endif

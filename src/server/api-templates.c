@@ -140,9 +140,13 @@ static void
 api_templates_get(struct http_req *req, void *data UNUSED)
 {
 	const char *name = http_req_path(req) + strlen("/api/v2/templates/");
-	json_t *user = auth_user(req), *row, *out;
+	json_t *user, *row, *out;
 
-	if (user == NULL)
+	if (api_secrets_is_template_path(http_req_path(req))) {
+		api_secrets_template(req, NULL);
+		return;
+	}
+	if ((user = auth_user(req)) == NULL)
 		return;
 	row = catalog_template_find(name);
 	if (row == NULL) {

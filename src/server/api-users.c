@@ -10,6 +10,7 @@
 #include "core/text.h"
 #include "http/http.h"
 #include "server.h"
+#include "server/identity.h"
 #include "store/store.h"
 
 /* The public JSON of a users row (new reference). */
@@ -21,10 +22,14 @@ user_json(const json_t *row)
 	time_rfc3339((uint64_t)json_integer_value(
 			     json_object_get(row, "created_at")),
 		     stamp);
-	return json_pack("{s:O, s:O, s:O, s:s}", "id",
+	return json_pack("{s:O, s:O, s:O, s:s, s:s, s:s}", "id",
 			 json_object_get(row, "id"), "username",
 			 json_object_get(row, "username"), "role",
-			 json_object_get(row, "role"), "created_at", stamp);
+			 json_object_get(row, "role"), "name",
+			 json_string_value(json_object_get(row, "name")) ?: "",
+			 "email",
+			 json_string_value(json_object_get(row, "email")) ?: "",
+			 "created_at", stamp);
 }
 
 /* Is name a valid username? */
@@ -213,6 +218,67 @@ out:
 	json_decref(user);
 }
 
+/* PATCH /api/v2/users/{user}: {name?, email?} (self or admin). */
+static void
+api_users_patch(struct http_req *req, void *data UNUSED)
+{
+	const char *ref = http_req_path(req) + strlen("/api/v2/users/");
+	static const char *const fields[] = {"name", "email"};
+	json_t *user = auth_user(req), *body = NULL, *target = NULL, *row;
+	const char *vals[2] = {NULL, NULL};
+
+	if (user == NULL)
+		return;
+	if (*ref == '\0' || strchr(ref, '/') != NULL) {
+		http_reply_problem(req, 404, "no such endpoint: '%s'",
+				   http_req_path(req));
+		goto out;
+	}
+	target = auth_lookup_user(user, ref);
+	if (target == NULL || (!auth_is_admin(user) &&
+			       !json_equal(json_object_get(target, "id"),
+					   json_object_get(user, "id")))) {
+		http_reply_problem(req, 404, "no user '%s'", ref);
+		goto out;
+	}
+	if ((body = http_req_json(req)) == NULL)
+		goto out;
+	for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
+		json_t *v = json_object_get(body, fields[i]);
+		const char *why;
+		char *loc;
+
+		if (v == NULL)
+			continue;
+		vals[i] = json_string_value(v);
+		why = vals[i] == NULL ? "must be a string"
+		      : i == 0	      ? identity_check_name(vals[i])
+				      : identity_check_email(vals[i]);
+		if (why != NULL) {
+			loc = xasprintf("body.%s", fields[i]);
+			http_reply_invalid(req, loc, v, "%s", why);
+			free(loc);
+			goto out;
+		}
+	}
+	if (store_exec(srv->store,
+		       "UPDATE users SET name = coalesce(?, name), email = "
+		       "coalesce(?, email) WHERE id = ?",
+		       "sss", vals[0], vals[1],
+		       json_string_value(json_object_get(target, "id"))) < 0) {
+		http_reply_problem(req, 500, "cannot store the profile");
+		goto out;
+	}
+	row = store_row(srv->store, "SELECT * FROM users WHERE id = ?", "s",
+			json_string_value(json_object_get(target, "id")));
+	http_reply_json(req, 200, user_json(row));
+	json_decref(row);
+out:
+	json_decref(body);
+	json_decref(target);
+	json_decref(user);
+}
+
 void
 api_users_register(struct http_server *http)
 {
@@ -226,4 +292,6 @@ api_users_register(struct http_server *http)
 			  api_users_create, NULL);
 	http_server_route(http, "POST", "/api/v2/users/", HTTP_ROUTE_PREFIX,
 			  4096, api_users_prefix, NULL);
+	http_server_route(http, "PATCH", "/api/v2/users/", HTTP_ROUTE_PREFIX,
+			  4096, api_users_patch, NULL);
 }

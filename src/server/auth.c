@@ -129,11 +129,12 @@ auth_user(struct http_req *req)
 	}
 	auth_hash(str_trim(token), hash);
 	free(token);
-	user = store_row(srv->store,
-			 "SELECT u.id, u.username, u.role, u.created_at, "
-			 "t.id AS token_id FROM tokens t JOIN users u ON "
-			 "u.id = t.user_id WHERE t.hash = ?",
-			 "s", hash);
+	user = store_row(
+		srv->store,
+		"SELECT u.id, u.username, u.role, u.name, u.email, "
+		"u.created_at, t.id AS token_id FROM tokens t JOIN users u ON "
+		"u.id = t.user_id WHERE t.hash = ?",
+		"s", hash);
 	if (user == NULL) {
 		http_reply_problem(req, 401, "the token is not valid");
 		return NULL;
@@ -155,7 +156,8 @@ auth_lookup_user(const json_t *caller, const char *ref)
 	if (strcmp(ref, "me") == 0)
 		ref = json_string_value(json_object_get(caller, "id"));
 	return store_row(srv->store,
-			 "SELECT id, username, role, created_at FROM users "
+			 "SELECT id, username, role, name, email, created_at "
+			 "FROM users "
 			 "WHERE id = ? OR username = ?",
 			 "ss", ref, ref);
 }

@@ -23,6 +23,7 @@
 #include "http/http.h"
 #include "server-main.h"
 #include "server.h"
+#include "server/secrets.h"
 #include "store/store.h"
 #include "ws/ws.h"
 
@@ -58,6 +59,9 @@ server_usage(FILE *f)
 		"  --llm-key-file FILE      provider key the pass-through "
 		"adds (kept out of\n"
 		"                           workspaces)\n"
+		"  --secrets-key-file FILE  key of the stored secrets (default "
+		"DATA/secrets.key,\n"
+		"                           created 0600 at first start)\n"
 		"  --default-template NAME  template of tasks that name none "
 		"(claude-code)\n"
 		"  --task-uid-base UID      as root, tasks run as UID + n "
@@ -284,6 +288,8 @@ server_main(int argc, char **argv)
 	const char *listen = "127.0.0.1:7080", *data = getenv("TASKBOX_DATA");
 	const char *tools = getenv("TASKBOX_TOOLS");
 	const char *llm_url = getenv("TASKBOX_LLM_URL"), *key_file = NULL;
+	const char *secrets_key = NULL;
+	char *secrets_path = NULL;
 	char *host = NULL, *cause = NULL, *db = NULL, *url = NULL;
 	char *probe;
 	long uid_base = 200000;
@@ -327,6 +333,8 @@ server_main(int argc, char **argv)
 			llm_url = v;
 		} else if (strcmp(a, "--llm-key-file") == 0) {
 			key_file = v;
+		} else if (strcmp(a, "--secrets-key-file") == 0) {
+			secrets_key = v;
 		} else if (strcmp(a, "--default-template") == 0) {
 			server_default_tmpl = v;
 		} else if (strcmp(a, "--task-uid-base") == 0) {
@@ -408,11 +416,20 @@ server_main(int argc, char **argv)
 	if (store_open(db, &srv->store, &cause) < 0)
 		goto fail;
 	chmod(db, 0600);
+	secrets_path = secrets_key ? xstrdup(secrets_key)
+				   : xasprintf("%s/secrets.key", srv->data_dir);
+	if (secrets_init(srv->store, secrets_path, &cause) < 0)
+		goto fail;
+	if (!srv->root && !str_starts_with(secrets_path, srv->data_dir))
+		log_warn("the secrets key '%s' is outside the data directory: "
+			 "workspaces run as this user and may read it",
+			 secrets_path);
 	if (catalog_import_builtins(&cause) < 0)
 		goto fail;
 	srv->loop = ev_loop_new();
 	srv->http = http_server_new(srv->loop);
 	api_users_register(srv->http);
+	api_secrets_register(srv->http);
 	api_templates_register(srv->http);
 	api_tasks_register(srv->http);
 	proxy_register(srv->http);
@@ -448,5 +465,6 @@ out:
 	free(host);
 	free(db);
 	free(url);
+	free(secrets_path);
 	return r;
 }

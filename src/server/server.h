@@ -59,6 +59,11 @@ void api_users_register(struct http_server *http);
 void api_templates_register(struct http_server *http);
 void api_tasks_register(struct http_server *http);
 void proxy_register(struct http_server *http);
+/* api-secrets.c: .../secrets under users and templates. */
+void api_secrets_register(struct http_server *http);
+/* Whether a /api/v2/templates/ path is .../secrets[...]; the handler. */
+bool api_secrets_is_template_path(const char *path);
+void api_secrets_template(struct http_req *req, void *data);
 
 /* ---- catalog.c: templates and modules ---- */
 /* Import the built-in modules and templates (new versions when changed). */

@@ -44,6 +44,7 @@
 #include "http/http.h"
 #include "http/sse.h"
 #include "server.h"
+#include "server/identity.h"
 #include "server/module.h"
 #include "store/store.h"
 #include "ws/ws.h"
@@ -1023,26 +1024,14 @@ task_write_file(struct task *t, const char *path, const char *content,
 	return r;
 }
 
-/* Lay out the task's directories and seed the home. */
+/* Seed files ([{path, mode, content}], relative) into the home. */
 static int
-task_prepare_dirs(struct task *t, char **cause)
+task_seed_files(struct task *t, json_t *files, char **cause)
 {
-	json_t *files = json_object_get(t->launch, "files"), *f;
-	char *work = xasprintf("%s/workspace", t->home_dir);
+	json_t *f;
 	size_t i;
 	int r;
 
-	if ((r = task_mkdir(t, t->dir, 0700)) < 0 ||
-	    (r = task_mkdir(t, t->home_dir, 0700)) < 0 ||
-	    (r = task_mkdir(t, work, 0755)) < 0 ||
-	    (r = task_mkdir(t, t->run_dir, 0700)) < 0) {
-		*cause = xasprintf("cannot create the workspace directories "
-				   "under '%s': %s",
-				   t->dir, strerror(-r));
-		free(work);
-		return r;
-	}
-	free(work);
 	json_array_foreach(files, i, f)
 	{
 		const char *rel = json_string_value(json_object_get(f, "path"));
@@ -1072,6 +1061,30 @@ task_prepare_dirs(struct task *t, char **cause)
 		}
 		free(path);
 	}
+	return 0;
+}
+
+/* Lay out the task's directories and seed the home. */
+static int
+task_prepare_dirs(struct task *t, char **cause)
+{
+	char *work = xasprintf("%s/workspace", t->home_dir);
+	int r;
+
+	if ((r = task_mkdir(t, t->dir, 0700)) < 0 ||
+	    (r = task_mkdir(t, t->home_dir, 0700)) < 0 ||
+	    (r = task_mkdir(t, work, 0755)) < 0 ||
+	    (r = task_mkdir(t, t->run_dir, 0700)) < 0) {
+		*cause = xasprintf("cannot create the workspace directories "
+				   "under '%s': %s",
+				   t->dir, strerror(-r));
+		free(work);
+		return r;
+	}
+	free(work);
+	if ((r = task_seed_files(t, json_object_get(t->launch, "files"),
+				 cause)) < 0)
+		return r;
 	const char *setup = json_string_value(json_object_get(
 		json_object_get(t->tmpl, "workspace"), "setup"));
 
@@ -1106,9 +1119,29 @@ static void PRINTFLIKE(2, 3) strv_addf(struct strv *s, const char *fmt, ...)
 	s->v[s->n] = NULL;
 }
 
+/* Set NAME=value in s, replacing an earlier NAME (its string wiped). */
+static void
+strv_setenv(struct strv *s, const char *name, const char *value)
+{
+	size_t len = strlen(name);
+
+	for (size_t i = 0; i < s->n; i++) {
+		if (strncmp(s->v[i], name, len) == 0 && s->v[i][len] == '=') {
+			explicit_bzero(s->v[i], strlen(s->v[i]));
+			free(s->v[i]);
+			s->v[i] = xasprintf("%s=%s", name, value);
+			return;
+		}
+	}
+	strv_addf(s, "%s=%s", name, value);
+}
+
+/* Free s; env entries may hold secrets, so every string is wiped. */
 static void
 strv_free(struct strv *s)
 {
+	for (size_t i = 0; i < s->n; i++)
+		explicit_bzero(s->v[i], strlen(s->v[i]));
 	for (size_t i = 0; i < s->n; i++)
 		free(s->v[i]);
 	free(s->v);
@@ -1150,9 +1183,17 @@ task_launch(struct task *t)
 	struct ws_spec spec = {0};
 	int pipefd[2], logfd;
 	char *cause = NULL, *path, *log_path, *path_env;
+	json_t *id_env = NULL, *id_files = NULL; /* identity.c */
 	size_t i;
 
-	if (task_prepare_dirs(t, &cause) < 0)
+	if (identity_prepare(
+		    t->tmpl, task_owner_id(t),
+		    json_string_value(json_object_get(t->version, "id")),
+		    json_string_value(json_object_get(t->version, "name")),
+		    &id_env, &id_files, &cause) < 0)
+		goto fail;
+	if (task_prepare_dirs(t, &cause) < 0 ||
+	    task_seed_files(t, id_files, &cause) < 0)
 		goto fail;
 	t->egress = egress_new(t->run_dir, json_object_get(ws_spec, "egress"),
 			       task_name(t), &cause);
@@ -1288,6 +1329,11 @@ task_launch(struct task *t)
 		}
 		json_decref(params);
 	}
+	/* identity.c: GITHUB_TOKEN, GH_TOKEN, env_secrets (win over all) */
+	json_object_foreach(id_env, k, v)
+		strv_setenv(&env, k, json_string_value(v));
+	identity_env_free(id_env);
+	id_env = NULL;
 
 	mounts[0] = (struct ws_mount){t->home_dir, TASK_HOME, false};
 	mounts[1] = (struct ws_mount){t->run_dir, TASK_RUN, false};
@@ -1323,6 +1369,8 @@ task_launch(struct task *t)
 		close(logfd);
 	strv_free(&argv);
 	strv_free(&env);
+	json_decref(id_files);
+	id_files = NULL;
 	if (t->ws == NULL)
 		goto fail;
 	t->ws_ms = now_ms();
@@ -1347,6 +1395,8 @@ task_launch(struct task *t)
 fail:
 	strv_free(&argv);
 	strv_free(&env);
+	identity_env_free(id_env);
+	json_decref(id_files);
 	task_fail(t, "%s", cause ? cause : "cannot start the workspace");
 	free(cause);
 }

@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <math.h>
 
+#include "core/buf.h"
 #include "core/ynode.h"
 #include "server/schema.h"
 #include "server/template.h"
@@ -736,6 +737,182 @@ parse_agent(struct schema *s, const struct ynode *n)
 	return j;
 }
 
+int
+template_identity_render(const char *s, const char *name, const char *email,
+			 const char *username, char **out)
+{
+	static const char *const vars[] = {"owner.name", "owner.email",
+					   "owner.username"};
+	const char *vals[] = {name, email, username};
+	struct buf b;
+	const char *p = s, *open_, *close_;
+
+	buf_init(&b, 64 * 1024);
+	while ((open_ = strstr(p, "{{")) != NULL) {
+		size_t i, len;
+		const char *v;
+
+		buf_append(&b, p, (size_t)(open_ - p));
+		close_ = strstr(open_ + 2, "}}");
+		if (close_ == NULL)
+			goto bad;
+		v = open_ + 2;
+		while (*v == ' ')
+			v++;
+		len = (size_t)(close_ - v);
+		while (len > 0 && v[len - 1] == ' ')
+			len--;
+		for (i = 0; i < ARRAY_SIZE(vars); i++)
+			if (strlen(vars[i]) == len &&
+			    strncmp(v, vars[i], len) == 0)
+				break;
+		if (i == ARRAY_SIZE(vars))
+			goto bad;
+		buf_append(&b, vals[i], strlen(vals[i]));
+		p = close_ + 2;
+	}
+	buf_append(&b, p, strlen(p));
+	*out = xstrndup(buf_cstr(&b), b.len);
+	buf_release(&b);
+	return 0;
+bad:
+	buf_release(&b);
+	return -EINVAL;
+}
+
+bool
+template_secret_name_valid(const char *s)
+{
+	return schema_is_env_name(s) && strlen(s) <= 64;
+}
+
+/* identity.author or identity.committer: {name?, email?}. */
+static json_t *
+parse_person(struct schema *s, const struct ynode *map, const char *key)
+{
+	static const char *const keys[] = {"name", "email", NULL};
+	static const char *const fields[] = {"name", "email"};
+	const struct ynode *n = ynode_get(map, key);
+	char *loc = schema_loc("identity", key);
+	json_t *j = json_pack("{s:n, s:n}", "name", "email");
+
+	if (n == NULL || ynode_is_null(n) || !schema_map(s, n, loc, keys)) {
+		free(loc);
+		return j;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
+		const char *v = schema_str(s, n, fields[i], loc, false, 256);
+		char *kloc, *out;
+		bool ok = true;
+
+		if (v == NULL)
+			continue;
+		kloc = schema_loc(loc, fields[i]);
+		for (const char *c = v; *c != '\0'; c++)
+			ok = ok && (unsigned char)*c >= ' ' && *c != '<' &&
+			     *c != '>' && *c != 0x7f;
+		if (!ok)
+			schema_error(s, ynode_get(n, fields[i]), kloc,
+				     "must not hold control characters, '<' "
+				     "or '>'");
+		else if (template_identity_render(v, "n", "e", "u", &out) < 0)
+			schema_error(s, ynode_get(n, fields[i]), kloc,
+				     "unknown variable (want {{owner.name}}, "
+				     "{{owner.email}} or {{owner.username}})");
+		else {
+			free(out);
+			json_object_set_new(j, fields[i], json_string(v));
+		}
+		free(kloc);
+	}
+	free(loc);
+	return j;
+}
+
+/* The identity block: {author, committer}, each {name, email} or nulls. */
+static json_t *
+parse_identity(struct schema *s, const struct ynode *n)
+{
+	static const char *const keys[] = {"author", "committer", NULL};
+
+	if (n != NULL && !ynode_is_null(n) &&
+	    !schema_map(s, n, "identity", keys))
+		n = NULL;
+	if (n != NULL && ynode_is_null(n))
+		n = NULL;
+	return json_pack("{s:o, s:o}", "author", parse_person(s, n, "author"),
+			 "committer", parse_person(s, n, "committer"));
+}
+
+/* The github block: {token: "owner" | "secret:NAME"}; NULL when absent. */
+static json_t *
+parse_github(struct schema *s, const struct ynode *n)
+{
+	static const char *const keys[] = {"token", NULL};
+	const char *token;
+
+	if (n == NULL || ynode_is_null(n))
+		return NULL;
+	if (!schema_map(s, n, "github", keys))
+		return NULL;
+	token = schema_str(s, n, "token", "github", true, 0);
+	if (token == NULL)
+		return NULL;
+	if (strcmp(token, "owner") != 0 &&
+	    !(strncmp(token, "secret:", 7) == 0 &&
+	      template_secret_name_valid(token + 7))) {
+		schema_error(s, ynode_get(n, "token"), "github.token",
+			     "must be owner or secret:NAME (NAME of "
+			     "[A-Za-z_][A-Za-z0-9_]*, at most 64)");
+		return NULL;
+	}
+	return json_pack("{s:s}", "token", token);
+}
+
+/* env_secrets: {ENV_NAME: secret_name}; names clash with nothing set by
+ * workspace.env or github. */
+static json_t *
+parse_env_secrets(struct schema *s, const struct ynode *n, const json_t *env,
+		  bool github)
+{
+	json_t *o = json_object();
+
+	if (n == NULL || ynode_is_null(n))
+		return o;
+	if (n->kind != YN_MAP) {
+		schema_error(s, n, "env_secrets",
+			     "must be a map of ENV_NAME: secret_name");
+		return o;
+	}
+	for (size_t i = 0; i < n->n; i++) {
+		const char *name = n->keys[i]->scalar;
+		const struct ynode *v = n->items[i];
+		char *loc = schema_loc("env_secrets", name);
+
+		if (!schema_is_env_name(name))
+			schema_error(s, n->keys[i], loc,
+				     "invalid variable name '%s' (want "
+				     "[A-Za-z_][A-Za-z0-9_]*)",
+				     name);
+		else if (json_object_get(env, name) != NULL)
+			schema_error(s, n->keys[i], loc,
+				     "'%s' is also set in workspace.env", name);
+		else if (github && (strcmp(name, "GITHUB_TOKEN") == 0 ||
+				    strcmp(name, "GH_TOKEN") == 0))
+			schema_error(s, n->keys[i], loc,
+				     "'%s' is set by github.token", name);
+		else if (v->kind != YN_SCALAR || ynode_is_null(v) ||
+			 !template_secret_name_valid(v->scalar))
+			schema_error(s, v, loc,
+				     "must name a template secret "
+				     "([A-Za-z_][A-Za-z0-9_]*, at most 64)");
+		else
+			json_object_set_new(o, name, json_string(v->scalar));
+		free(loc);
+	}
+	return o;
+}
+
 /* Whether slug is "chat" or the slug of one of apps. */
 static bool
 app_exists(const json_t *apps, const char *slug)
@@ -845,9 +1022,9 @@ json_t *
 template_parse(const char *yaml, size_t len, json_t **errors)
 {
 	static const char *const keys[] = {
-		"name",	     "display_name", "description",
-		"workspace", "parameters",   "apps",
-		"agent",     "ai_task",	     NULL,
+		"name",	      "display_name", "description", "workspace",
+		"parameters", "apps",	      "agent",	     "ai_task",
+		"identity",   "github",	      "env_secrets", NULL,
 	};
 	struct schema s;
 	struct ynode *root;
@@ -904,6 +1081,20 @@ template_parse(const char *yaml, size_t len, json_t **errors)
 	if (ai != NULL && ynode_get(root, "agent") == NULL)
 		schema_error(&s, key_node(root, "ai_task"), "agent",
 			     "ai_task needs an agent block with a module");
+	json_object_set_new(t, "identity",
+			    parse_identity(&s, ynode_get(root, "identity")));
+	{
+		json_t *gh = parse_github(&s, ynode_get(root, "github"));
+
+		json_object_set_new(t, "github", gh ? gh : json_null());
+		json_object_set_new(
+			t, "env_secrets",
+			parse_env_secrets(
+				&s, ynode_get(root, "env_secrets"),
+				json_object_get(json_object_get(t, "workspace"),
+						"env"),
+				gh != NULL));
+	}
 	detect_task(t);
 	ynode_free(root);
 	return schema_finish(&s, t, errors);

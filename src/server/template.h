@@ -26,4 +26,15 @@ int template_parse_memory(const char *s, int64_t *bytes);
 /* Parse "1.5", "0.25", "500m" into millicores; 0 or -EINVAL. */
 int template_parse_cpu(const char *s, int64_t *millicores);
 
+/*
+ * Substitute {{owner.name}}, {{owner.email}} and {{owner.username}} in s
+ * (an identity.author/committer value) into *out (new string). 0, or
+ * -EINVAL for any other {{...}} (*out then unset).
+ */
+int template_identity_render(const char *s, const char *name, const char *email,
+			     const char *username, char **out);
+
+/* Whether s is a secret name: [A-Za-z_][A-Za-z0-9_]{0,63}. */
+bool template_secret_name_valid(const char *s);
+
 #endif

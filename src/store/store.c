@@ -81,7 +81,20 @@ static const char *const store_migrations[] = {
 	"CREATE UNIQUE INDEX tasks_owner_name ON tasks (owner_id, lower(name))"
 	"  WHERE deleted_at IS NULL;"
 	"CREATE INDEX tasks_owner_created ON tasks (owner_id, created_at);",
-	/* 2: the state history; the workspace's process for re-attaching */
+	/* 2: user identity (name, email); encrypted secrets */
+	"ALTER TABLE users ADD COLUMN name TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE users ADD COLUMN email TEXT NOT NULL DEFAULT '';"
+	"CREATE TABLE secrets ("
+	"  id TEXT PRIMARY KEY,"
+	"  scope TEXT NOT NULL CHECK (scope IN ('user', 'template')),"
+	"  scope_id TEXT NOT NULL,"
+	"  name TEXT NOT NULL,"
+	"  nonce TEXT NOT NULL,"
+	"  ciphertext TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL,"
+	"  UNIQUE (scope, scope_id, name));",
+	/* 3: the state history; the workspace's process for re-attaching */
 	"CREATE TABLE task_states ("
 	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	"  task_id TEXT NOT NULL REFERENCES tasks(id),"

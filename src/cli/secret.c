@@ -1,0 +1,299 @@
+/*
+ * secret.c: `taskbox secret set|list|delete` and the profile verbs
+ * `taskbox user set` and `taskbox user set-token github`.
+ *
+ * A secret's value is never taken from the command line (other users
+ * see argv in ps): it is read from the terminal without echo, or with
+ * --stdin from all of stdin (one trailing newline dropped). The server
+ * never sends a value back, so there is no `secret get`.
+ */
+#include "common.h"
+
+#include <getopt.h>
+
+#include "cli/cli.h"
+
+#define SECRET_VALUE_MAX (64u * 1024)
+
+/* The value to store: stdin (--stdin) or a line typed without echo. */
+static char *
+secret_read_value(bool from_stdin, char **cause)
+{
+	char *v;
+	size_t n;
+
+	if (!from_stdin) {
+		v = cli_read_secret("value: ");
+		if (v == NULL)
+			*cause = xstrdup("no value given on stdin");
+		return v;
+	}
+	v = cli_read_stdin(SECRET_VALUE_MAX + 2, cause);
+	if (v == NULL)
+		return NULL;
+	n = strlen(v);
+	if (n > 0 && v[n - 1] == '\n')
+		v[--n] = '\0';
+	if (n > 0 && v[n - 1] == '\r')
+		v[--n] = '\0';
+	return v;
+}
+
+/* PUT {value} to path, wiping the copies; the exit code. */
+static int
+secret_put(struct client *c, const char *path, char *value)
+{
+	json_t *body = json_pack("{s:s}", "value", value), *reply = NULL;
+	char *cause = NULL;
+	int r;
+
+	explicit_bzero(value, strlen(value));
+	free(value);
+	if (body == NULL) {
+		cli_error("the value is not valid UTF-8");
+		return 1;
+	}
+	r = client_json(c, "PUT", path, body, &reply, &cause);
+	explicit_bzero(
+		(char *)json_string_value(json_object_get(body, "value")),
+		json_string_length(json_object_get(body, "value")));
+	json_decref(body);
+	json_decref(reply);
+	return r != 0 ? cli_fail(cause) : 0;
+}
+
+/* /api/v2/templates/T/secrets or /api/v2/users/me/secrets [+ /NAME]. */
+static char *
+secret_path(const char *tmpl, const char *name)
+{
+	char *t = tmpl ? client_escape(tmpl) : NULL;
+	char *n = name ? client_escape(name) : NULL;
+	char *p = xasprintf("/api/v2/%s%s/secrets%s%s",
+			    tmpl ? "templates/" : "users/", tmpl ? t : "me",
+			    n ? "/" : "", n ? n : "");
+
+	free(t);
+	free(n);
+	return p;
+}
+
+static const char secret_usage[] =
+	"usage: taskbox secret set NAME [--template T] [--stdin]\n"
+	"       taskbox secret list [--template T] [-o table|json]\n"
+	"       taskbox secret delete NAME [--template T]\n"
+	"\n"
+	"Your secrets, or with --template those of a template (its author\n"
+	"and admins). A value is typed without echo, or read from stdin\n"
+	"with --stdin; it is never shown again. Templates use them through\n"
+	"github.token: secret:NAME and env_secrets (docs/TEMPLATES.md).\n";
+
+/* `taskbox secret list`. */
+static int
+secret_list(struct client *c, const char *tmpl, bool json)
+{
+	json_t *reply = NULL, *s;
+	struct cli_table t;
+	char *cause = NULL, *path = secret_path(tmpl, NULL);
+	size_t i;
+	int r = client_json(c, "GET", path, NULL, &reply, &cause);
+
+	free(path);
+	if (r != 0)
+		return cli_fail(cause);
+	if (json) {
+		cli_print_json(json_object_get(reply, "secrets"));
+		json_decref(reply);
+		return 0;
+	}
+	cli_table_init(&t, 3);
+	cli_table_row(&t, (const char *[]){"NAME", "CREATED", "UPDATED"});
+	json_array_foreach(json_object_get(reply, "secrets"), i, s)
+	{
+		char created[64], updated[64];
+
+		cli_age(cli_str(s, "created_at"), created, sizeof created);
+		cli_age(cli_str(s, "updated_at"), updated, sizeof updated);
+		cli_table_row(&t, (const char *[]){cli_str(s, "name"), created,
+						   updated});
+	}
+	cli_table_print(&t, stdout);
+	cli_table_release(&t);
+	json_decref(reply);
+	return 0;
+}
+
+int
+cli_secret(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"help", no_argument, NULL, 'h'},
+		{"template", required_argument, NULL, 't'},
+		{"stdin", no_argument, NULL, 's'},
+		{"output", required_argument, NULL, 'o'},
+		{NULL, 0, NULL, 0}};
+	const char *tmpl = NULL, *sub;
+	bool from_stdin = false, json = false;
+	char *cause = NULL, *path, *value;
+	struct client c;
+	json_t *reply = NULL;
+	int o, r;
+
+	opterr = 0;
+	optind = 0;
+	while ((o = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
+		switch (o) {
+		case 'h':
+			fputs(secret_usage, stdout);
+			return 0;
+		case 't':
+			tmpl = optarg;
+			break;
+		case 's':
+			from_stdin = true;
+			break;
+		case 'o':
+			if (strcmp(optarg, "json") != 0 &&
+			    strcmp(optarg, "table") != 0)
+				return cli_usage_error(
+					secret_usage, "-o takes table or json");
+			json = strcmp(optarg, "json") == 0;
+			break;
+		case ':':
+			return cli_usage_error(secret_usage,
+					       "option '%s' needs a value",
+					       argv[optind - 1]);
+		default:
+			return cli_usage_error(secret_usage,
+					       "unknown option '%s'",
+					       argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return cli_usage_error(secret_usage,
+				       "expected set, list or delete");
+	sub = argv[optind++];
+	if (strcmp(sub, "list") == 0 || strcmp(sub, "ls") == 0) {
+		if (optind != argc)
+			return cli_usage_error(secret_usage, "unexpected '%s'",
+					       argv[optind]);
+		if (cli_connect(&c))
+			return 1;
+		r = secret_list(&c, tmpl, json);
+		client_release(&c);
+		return r;
+	}
+	if (strcmp(sub, "set") != 0 && strcmp(sub, "delete") != 0 &&
+	    strcmp(sub, "rm") != 0)
+		return cli_usage_error(secret_usage,
+				       "unknown secret command '%s'", sub);
+	if (argc - optind != 1)
+		return cli_usage_error(secret_usage, "expected one NAME");
+	if (cli_connect(&c))
+		return 1;
+	path = secret_path(tmpl, argv[optind]);
+	if (strcmp(sub, "set") == 0) {
+		value = secret_read_value(from_stdin, &cause);
+		r = value ? secret_put(&c, path, value) : cli_fail(cause);
+	} else {
+		r = client_json(&c, "DELETE", path, NULL, &reply, &cause);
+		r = r != 0 ? cli_fail(cause) : 0;
+		json_decref(reply);
+	}
+	free(path);
+	client_release(&c);
+	return r;
+}
+
+static const char user_set_usage[] =
+	"usage: taskbox user set [--user U] [--name NAME] [--email EMAIL]\n"
+	"       taskbox user set-token github [--user U] [--stdin]\n"
+	"\n"
+	"set: your name and email, the default git author and committer of\n"
+	"your tasks (empty clears: the username and USERNAME@taskbox.invalid\n"
+	"apply). set-token github: link the GitHub token that templates with\n"
+	"`github: {token: owner}` give your tasks (GITHUB_TOKEN, GH_TOKEN and\n"
+	"git over https); typed without echo or read with --stdin.\n";
+
+int
+cli_user_set(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"help", no_argument, NULL, 'h'},
+		{"user", required_argument, NULL, 'u'},
+		{"name", required_argument, NULL, 'n'},
+		{"email", required_argument, NULL, 'e'},
+		{"stdin", no_argument, NULL, 's'},
+		{NULL, 0, NULL, 0}};
+	const char *user = "me", *name = NULL, *email = NULL;
+	bool token = strcmp(argv[0], "set-token") == 0, from_stdin = false;
+	char *cause = NULL, *path, *u, *value;
+	json_t *body, *reply = NULL;
+	struct client c;
+	int o, r;
+
+	opterr = 0;
+	optind = 0;
+	while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'h':
+			fputs(user_set_usage, stdout);
+			return 0;
+		case 'u':
+			user = optarg;
+			break;
+		case 'n':
+			name = optarg;
+			break;
+		case 'e':
+			email = optarg;
+			break;
+		case 's':
+			from_stdin = true;
+			break;
+		case ':':
+			return cli_usage_error(user_set_usage,
+					       "option '%s' needs a value",
+					       argv[optind - 1]);
+		default:
+			return cli_usage_error(user_set_usage,
+					       "unknown option '%s'",
+					       argv[optind - 1]);
+		}
+	}
+	if (token && (argc - optind != 1 || strcmp(argv[optind], "github")))
+		return cli_usage_error(user_set_usage,
+				       "set-token takes one provider: github");
+	if (!token && (optind != argc || (name == NULL && email == NULL)))
+		return cli_usage_error(user_set_usage,
+				       "set takes --name and/or --email");
+	if (cli_connect(&c))
+		return 1;
+	u = client_escape(user);
+	if (token) {
+		path = xasprintf("/api/v2/users/%s/secrets/github_token", u);
+		value = secret_read_value(from_stdin, &cause);
+		r = value ? secret_put(&c, path, value) : cli_fail(cause);
+		if (r == 0)
+			fprintf(stderr, "linked the GitHub token\n");
+	} else {
+		path = xasprintf("/api/v2/users/%s", u);
+		body = json_object();
+		if (name != NULL)
+			json_object_set_new(body, "name", json_string(name));
+		if (email != NULL)
+			json_object_set_new(body, "email", json_string(email));
+		r = client_json(&c, "PATCH", path, body, &reply, &cause);
+		if (r != 0)
+			r = cli_fail(cause);
+		else
+			printf("%s: name '%s', email '%s'\n",
+			       cli_str(reply, "username"),
+			       cli_str(reply, "name"), cli_str(reply, "email"));
+		json_decref(body);
+		json_decref(reply);
+	}
+	free(path);
+	free(u);
+	client_release(&c);
+	return r;
+}

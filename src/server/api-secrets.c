@@ -1,0 +1,220 @@
+/*
+ * api-secrets.c: /api/v2/users/{user}/secrets and
+ * /api/v2/templates/{template}/secrets.
+ *
+ * A value goes in with PUT and never comes back out: lists carry names
+ * and times only, errors never quote a value, nothing is logged. User
+ * secrets are their owner's (and the admins'); a member asking for
+ * another user's gets 404, as for tasks. Template secrets belong to the
+ * admins and to the template's author (created_by of its first version;
+ * built-ins have none).
+ */
+#include "common.h"
+
+#include "http/http.h"
+#include "server.h"
+#include "server/secrets.h"
+#include "store/store.h"
+
+#define SECRETS_BODY_LIMIT (512u * 1024) /* 64 KiB escaped as JSON */
+
+/* A path below prefix split as REF/secrets[/NAME]; false if it is not. */
+static bool
+secrets_path(const char *path, const char *prefix, char **ref, char **name)
+{
+	const char *rest = path + strlen(prefix);
+	const char *slash = strchr(rest, '/');
+	const char *after;
+
+	if (slash == NULL || slash == rest ||
+	    strncmp(slash, "/secrets", 8) != 0)
+		return false;
+	after = slash + 8;
+	if (*after != '\0' && (*after != '/' || after[1] == '\0' ||
+			       strchr(after + 1, '/') != NULL))
+		return false;
+	*ref = xstrndup(rest, (size_t)(slash - rest));
+	*name = *after == '/' ? xstrdup(after + 1) : NULL;
+	return true;
+}
+
+/*
+ * The scope a request addresses: ("user", id) or ("template", id) into
+ * *scope_id (new), after checking the caller may manage it; false after
+ * replying.
+ */
+static bool
+secrets_scope(struct http_req *req, const json_t *user, bool tmpl,
+	      const char *ref, char **scope_id)
+{
+	json_t *row, *first;
+	const char *author;
+	bool ok;
+
+	if (!tmpl) {
+		row = auth_lookup_user(user, ref);
+		ok = row != NULL && (auth_is_admin(user) ||
+				     json_equal(json_object_get(row, "id"),
+						json_object_get(user, "id")));
+		if (!ok)
+			http_reply_problem(req, 404, "no user '%s'", ref);
+		else
+			*scope_id = xstrdup(
+				json_string_value(json_object_get(row, "id")));
+		json_decref(row);
+		return ok;
+	}
+	row = catalog_template_find(ref);
+	if (row == NULL) {
+		http_reply_problem(req, 404, "no template '%s'", ref);
+		return false;
+	}
+	first = store_row(srv->store,
+			  "SELECT created_by FROM template_versions WHERE "
+			  "template_id = ? ORDER BY version LIMIT 1",
+			  "s", json_string_value(json_object_get(row, "id")));
+	author = json_string_value(json_object_get(first, "created_by"));
+	ok = auth_is_admin(user) ||
+	     (author != NULL &&
+	      json_integer_value(json_object_get(row, "builtin")) == 0 &&
+	      strcmp(author, json_string_value(json_object_get(user, "id"))) ==
+		      0);
+	if (!ok)
+		http_reply_problem(req, 403,
+				   "only admins and the author of template "
+				   "'%s' manage its secrets",
+				   ref);
+	else
+		*scope_id =
+			xstrdup(json_string_value(json_object_get(row, "id")));
+	json_decref(first);
+	json_decref(row);
+	return ok;
+}
+
+/* PUT: store {value}; 204. */
+static void
+secrets_put(struct http_req *req, const char *scope, const char *scope_id,
+	    const char *name)
+{
+	json_t *body = http_req_json(req), *value;
+	const char *raw;
+	size_t len, raw_len;
+
+	if (body == NULL)
+		return;
+	value = json_object_get(body, "value");
+	len = json_string_length(value);
+	if (!json_is_string(value) || len == 0 || len > SECRETS_VALUE_MAX) {
+		/* never quote the value back */
+		http_reply_invalid(req, "body.value", NULL,
+				   "value must be a non-empty string of at "
+				   "most %u bytes",
+				   SECRETS_VALUE_MAX);
+	} else if (secrets_set(scope, scope_id, name, json_string_value(value),
+			       len) < 0) {
+		http_reply_problem(req, 500, "cannot store the secret");
+	} else {
+		http_reply(req, 204, NULL, "", 0);
+	}
+	/* the parsed body and the raw one hold the value: wipe them */
+	if (json_is_string(value))
+		explicit_bzero((char *)json_string_value(value), len);
+	raw = http_req_body(req, &raw_len);
+	explicit_bzero((char *)raw, raw_len);
+	json_decref(body);
+}
+
+/* Any method on .../secrets[/NAME] under prefix (tmpl: templates). */
+static void
+secrets_handle(struct http_req *req, const char *prefix, bool tmpl)
+{
+	const char *method = http_req_method(req);
+	json_t *user = auth_user(req);
+	char *ref = NULL, *name = NULL, *scope_id = NULL;
+	const char *scope = tmpl ? "template" : "user";
+	int r;
+
+	if (user == NULL)
+		return;
+	if (!secrets_path(http_req_path(req), prefix, &ref, &name) ||
+	    (strcmp(method, "GET") == 0) != (name == NULL)) {
+		http_reply_problem(req, 404, "no such endpoint: '%s'",
+				   http_req_path(req));
+		goto out;
+	}
+	if (!secrets_scope(req, user, tmpl, ref, &scope_id))
+		goto out;
+	if (name != NULL && !secrets_name_valid(name)) {
+		json_t *v = json_string(name); /* NULL if not UTF-8 */
+
+		http_reply_invalid(req, "path.name", v,
+				   "secret names are 1-64 of [A-Za-z0-9_], "
+				   "not starting with a digit");
+		json_decref(v);
+		goto out;
+	}
+	if (strcmp(method, "GET") == 0) {
+		json_t *list = secrets_list(scope, scope_id);
+
+		http_reply_json(req, 200,
+				json_pack("{s:o, s:I}", "secrets", list,
+					  "count",
+					  (json_int_t)json_array_size(list)));
+	} else if (strcmp(method, "PUT") == 0) {
+		secrets_put(req, scope, scope_id, name);
+	} else {
+		r = secrets_delete(scope, scope_id, name);
+		if (r == -ENOENT)
+			http_reply_problem(req, 404, "no secret '%s'", name);
+		else if (r < 0)
+			http_reply_problem(req, 500,
+					   "cannot delete the secret");
+		else
+			http_reply(req, 204, NULL, "", 0);
+	}
+out:
+	free(ref);
+	free(name);
+	free(scope_id);
+	json_decref(user);
+}
+
+/* Routes under /api/v2/users/ (GET, PUT, DELETE). */
+static void
+api_user_secrets(struct http_req *req, void *data UNUSED)
+{
+	secrets_handle(req, "/api/v2/users/", false);
+}
+
+void
+api_secrets_template(struct http_req *req, void *data UNUSED)
+{
+	secrets_handle(req, "/api/v2/templates/", true);
+}
+
+bool
+api_secrets_is_template_path(const char *path)
+{
+	const char *rest = path + strlen("/api/v2/templates/");
+	const char *slash = strchr(rest, '/');
+
+	return slash != NULL && strncmp(slash, "/secrets", 8) == 0;
+}
+
+void
+api_secrets_register(struct http_server *http)
+{
+	static const char *const methods[] = {"GET", "PUT", "DELETE"};
+
+	for (size_t i = 0; i < ARRAY_SIZE(methods); i++)
+		http_server_route(http, methods[i], "/api/v2/users/",
+				  HTTP_ROUTE_PREFIX, SECRETS_BODY_LIMIT,
+				  api_user_secrets, NULL);
+	/* GET /api/v2/templates/... is api-templates.c's (it hands
+	 * .../secrets over to api_secrets_template) */
+	http_server_route(http, "PUT", "/api/v2/templates/", HTTP_ROUTE_PREFIX,
+			  SECRETS_BODY_LIMIT, api_secrets_template, NULL);
+	http_server_route(http, "DELETE", "/api/v2/templates/",
+			  HTTP_ROUTE_PREFIX, 0, api_secrets_template, NULL);
+}
