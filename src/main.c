@@ -2,13 +2,14 @@
  * main.c: the taskbox binary's entry point; dispatches to a subcommand.
  *
  * One binary is the agent runtime (`taskbox agent`), the CLI client
- * (`taskbox login`, `taskbox task ...`, see src/cli/), and later the
- * server and the MCP server.
+ * (`taskbox login`, `taskbox task ...`, see src/cli/), the server, and
+ * what an agent runs inside its task: `taskbox mcp` and `taskbox hook`.
  */
 #include "common.h"
 
 #include "cli/cli.h"
 #include "cli/lint.h"
+#include "mcp/mcp.h"
 #include "runtime/runtime.h"
 #include "server/server-main.h"
 #include "server/webhook.h"
@@ -37,6 +38,10 @@ usage(FILE *f)
 		   "workspace\n"
 		   "  sandbox check               report the isolation "
 		   "available here\n"
+		   "  mcp                         MCP server for the agent "
+		   "inside a task\n"
+		   "  hook EVENT [PAYLOAD]        pass an agent hook to the "
+		   "task's runtime\n"
 		   "  version                     print the version\n"
 		   "\n"
 		   "Client commands take --url URL and --token TOKEN (or "
@@ -69,6 +74,10 @@ main(int argc, char **argv)
 		return lint_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "sandbox") == 0)
 		return sandbox_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "mcp") == 0)
+		return mcp_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "hook") == 0)
+		return hook_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "server") == 0)
 		return server_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "webhook-post") == 0) /* spawned by the server */

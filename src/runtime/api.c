@@ -7,6 +7,9 @@
  * in error codes: /status carries `state`, `dialog` and `pid`; a busy
  * agent gets 409 (AgentAPI: 500); an agent that never reacts gets 504;
  * Origin is enforced for cross-site requests; an optional bearer token.
+ * Additions for the agent inside the workspace: POST /internal/report
+ * (report_task, SSE task_report) and POST /internal/hook (agent hooks,
+ * SSE agent_hook, fed to the status engine).
  */
 #include "common.h"
 
@@ -24,6 +27,12 @@
 #include "runtime.h"
 
 #define API_SSE_QUEUE (8u << 20)
+
+#define API_MAX_SUMMARY	     160  /* characters, as Coder's app status */
+#define API_MAX_LINK	     2048 /* bytes */
+#define API_MAX_HOOK_BODY    ((1u << 20) + 4096)
+#define API_MAX_HOOK_EVENT   64
+#define API_MAX_HOOK_MESSAGE 1024 /* bytes of the message passed on */
 
 /* ---- JSON shapes ---------------------------------------------------- */
 
@@ -48,9 +57,25 @@ api_dialog_json(struct runtime *rt)
 	opts = json_array();
 	for (size_t i = 0; i < rt->dialog.noptions; i++)
 		json_array_append_new(opts, json_string(rt->dialog.options[i]));
-	return json_pack("{s:s, s:s?, s:o, s:i}", "text", rt->dialog.text,
+	return json_pack("{s:s, s:s?, s:o, s:i}", "text",
+			 rt->dialog.text[0] == '\0' && rt->hook_message != NULL
+				 ? rt->hook_message
+				 : rt->dialog.text,
 			 "context", rt->dialog.context, "options", opts,
 			 "selected", rt->dialog.selected + 1);
+}
+
+/* The last self-report as task_report and /status carry it, or null. */
+static json_t *
+api_report_json(const struct runtime_report *r)
+{
+	char ts[32];
+
+	if (r == NULL)
+		return json_null();
+	time_rfc3339(r->time, ts);
+	return json_pack("{s:s, s:s?, s:s?, s:s}", "summary", r->summary,
+			 "link", r->link, "state", r->state, "time", ts);
 }
 
 json_t *
@@ -58,12 +83,12 @@ api_status_json(struct runtime *rt)
 {
 	enum status_state s = runtime_state(rt);
 
-	return json_pack("{s:s, s:s, s:s, s:s, s:o}", "status",
+	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "status",
 			 status_value_name(runtime_status(rt)), "agent_type",
 			 agent_type_name(rt->cfg.type), "transport", "pty",
 			 "state", status_state_name(s), "dialog",
-			 s == STATE_WAITING ? api_dialog_json(rt)
-					    : json_null());
+			 s == STATE_WAITING ? api_dialog_json(rt) : json_null(),
+			 "report", api_report_json(rt->report));
 }
 
 /* ---- broadcasting ---------------------------------------------------- */
@@ -109,6 +134,7 @@ api_status_event_json(struct runtime *rt)
 	json_t *j = api_status_json(rt);
 
 	json_object_del(j, "transport");
+	json_object_del(j, "report"); /* task_report carries it */
 	return j;
 }
 
@@ -144,6 +170,42 @@ api_broadcast_error(struct runtime *rt, const struct runtime_error *e)
 	d = api_dump(api_error_json(e));
 	api_send_to(rt, false, "agent_error", d);
 	free(d);
+}
+
+void
+api_broadcast_report(struct runtime *rt)
+{
+	char *d;
+
+	if (rt->subs == NULL)
+		return;
+	d = api_dump(api_report_json(rt->report));
+	api_send_to(rt, false, "task_report", d);
+	free(d);
+}
+
+void
+api_broadcast_hook(struct runtime *rt, const char *event, const char *message)
+{
+	char ts[32], *msg = NULL, *d;
+
+	if (rt->subs == NULL)
+		return;
+	time_rfc3339(wall_ms(), ts);
+	if (message != NULL) {
+		size_t n = strnlen(message, API_MAX_HOOK_MESSAGE);
+
+		/* cut on a character boundary */
+		while (n > 0 && message[n] != '\0' &&
+		       ((unsigned char)message[n] & 0xc0) == 0x80)
+			n--;
+		msg = xstrndup(message, n);
+	}
+	d = api_dump(json_pack("{s:s, s:s, s:s?}", "event", event, "time", ts,
+			       "message", msg));
+	api_send_to(rt, false, "agent_hook", d);
+	free(d);
+	free(msg);
 }
 
 /* The screen as /internal/screen sends it: right-trimmed. */
@@ -543,6 +605,9 @@ api_get_events(struct http_req *req, void *data)
 							 "message")));
 	api_replay_add(&replay, "status_change",
 		       api_dump(api_status_event_json(rt)));
+	if (rt->report != NULL)
+		api_replay_add(&replay, "task_report",
+			       api_dump(api_report_json(rt->report)));
 	for (size_t i = 0; i < rt->nerrors; i++)
 		api_replay_add(&replay, "agent_error",
 			       api_dump(api_error_json(&rt->errors[i])));
@@ -593,6 +658,159 @@ api_post_resize(struct http_req *req, void *data)
 	} else {
 		http_reply_json(req, 200, json_pack("{s:b}", "ok", 1));
 	}
+	json_decref(body);
+}
+
+/* ---- reports and hooks from inside the workspace ----------------------- */
+
+/* Whether s has a control character (C0, DEL or C1). */
+static bool
+api_has_control(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f ||
+		    (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
+			return true;
+	}
+	return false;
+}
+
+/* Check an optional string field; NULL when fine, else the reason. */
+static const char *
+api_opt_string(const json_t *v, size_t max, bool *present)
+{
+	*present = v != NULL && !json_is_null(v);
+	if (!*present)
+		return NULL;
+	if (!json_is_string(v))
+		return "must be a string";
+	if (json_string_length(v) > max)
+		return "is too long";
+	if (memchr(json_string_value(v), '\0', json_string_length(v)) ||
+	    api_has_control(json_string_value(v)))
+		return "must not contain control characters or newlines";
+	return NULL;
+}
+
+static void
+api_post_report(struct http_req *req, void *data)
+{
+	static const char *const states[] = {"working", "idle", "failure",
+					     "complete", NULL};
+	struct runtime *rt = data;
+	json_t *body = http_req_json(req), *js, *jl, *jst;
+	struct runtime_report *r;
+	const char *why, *k;
+	json_t *v;
+	bool have;
+	size_t n;
+
+	if (body == NULL)
+		return;
+	json_object_foreach(body, k, v)
+	{
+		if (strcmp(k, "summary") && strcmp(k, "link") &&
+		    strcmp(k, "state")) {
+			http_reply_invalid(req, "body", NULL,
+					   "unknown field \"%s\"; expected "
+					   "summary, link and state",
+					   k);
+			goto out;
+		}
+	}
+	js = json_object_get(body, "summary");
+	jl = json_object_get(body, "link");
+	jst = json_object_get(body, "state");
+	if (!json_is_string(js)) {
+		http_reply_invalid(req, "body.summary", js,
+				   js ? "\"summary\" must be a string"
+				      : "\"summary\" is required");
+		goto out;
+	}
+	free(utf8_decode(json_string_value(js), &n));
+	if (n > API_MAX_SUMMARY) {
+		http_reply_invalid(req, "body.summary", NULL,
+				   "\"summary\" is %zu characters long; the "
+				   "limit is %d",
+				   n, API_MAX_SUMMARY);
+		goto out;
+	}
+	if ((why = api_opt_string(js, SIZE_MAX, &have)) != NULL ||
+	    str_is_blank(json_string_value(js))) {
+		http_reply_invalid(req, "body.summary", NULL, "\"summary\" %s",
+				   why ? why : "must not be empty");
+		goto out;
+	}
+	if ((why = api_opt_string(jl, API_MAX_LINK, &have)) != NULL) {
+		http_reply_invalid(req, "body.link", NULL,
+				   "\"link\" %s (at most %d bytes, one line)",
+				   why, API_MAX_LINK);
+		goto out;
+	}
+	if (jst != NULL && !json_is_null(jst)) {
+		bool ok = false;
+
+		for (size_t i = 0; states[i] != NULL && json_is_string(jst);
+		     i++)
+			ok = ok ||
+			     strcmp(json_string_value(jst), states[i]) == 0;
+		if (!ok) {
+			http_reply_invalid(req, "body.state", jst,
+					   "\"state\" must be one of working, "
+					   "idle, failure, complete");
+			goto out;
+		}
+	}
+	r = xcalloc(1, sizeof *r);
+	r->summary = xstrdup(json_string_value(js));
+	if (have && json_string_length(jl) > 0)
+		r->link = xstrdup(json_string_value(jl));
+	if (json_is_string(jst))
+		r->state = xstrdup(json_string_value(jst));
+	r->time = wall_ms();
+	runtime_set_report(rt, r);
+	http_reply_json(req, 200, json_pack("{s:b}", "ok", 1));
+out:
+	json_decref(body);
+}
+
+/* Whether an event name is 1-64 of [a-z0-9._-]. */
+static bool
+api_hook_event_ok(const char *e)
+{
+	size_t n = strlen(e);
+
+	if (n == 0 || n > API_MAX_HOOK_EVENT)
+		return false;
+	for (; *e != '\0'; e++) {
+		if (!islower((unsigned char)*e) &&
+		    !isdigit((unsigned char)*e) && !strchr("._-", *e))
+			return false;
+	}
+	return true;
+}
+
+static void
+api_post_hook(struct http_req *req, void *data)
+{
+	struct runtime *rt = data;
+	json_t *body = http_req_json(req), *je;
+	const char *message;
+
+	if (body == NULL)
+		return;
+	je = json_object_get(body, "event");
+	if (!json_is_string(je) || !api_hook_event_ok(json_string_value(je))) {
+		http_reply_invalid(req, "body.event", je,
+				   "\"event\" must be a hook name of 1-%d "
+				   "characters a-z, 0-9, '.', '_' or '-'",
+				   API_MAX_HOOK_EVENT);
+		goto out;
+	}
+	runtime_on_hook(rt, json_string_value(je),
+			json_object_get(body, "payload"), &message);
+	http_reply_json(req, 200, json_pack("{s:b}", "ok", 1));
+out:
 	json_decref(body);
 }
 
@@ -804,6 +1022,10 @@ api_register(struct runtime *rt)
 			  rt);
 	http_server_route(h, "POST", "/internal/resize", 0, 0, api_post_resize,
 			  rt);
+	http_server_route(h, "POST", "/internal/report", 0, 16384,
+			  api_post_report, rt);
+	http_server_route(h, "POST", "/internal/hook", 0, API_MAX_HOOK_BODY,
+			  api_post_hook, rt);
 	http_server_route(h, "GET", "/openapi.json", 0, 0, api_get_openapi, rt);
 	http_server_route(h, "GET", "/chat", HTTP_ROUTE_PREFIX, 0, api_get_chat,
 			  rt);

@@ -39,6 +39,7 @@ static const struct status_config runtime_status_defaults = {
 	.render_quiet_ms = 8,
 	.render_max_ms = 25,
 	.stable_ms = 500,
+	.hook_grace_ms = 250,
 };
 
 static const struct send_config runtime_send_defaults = {
@@ -355,6 +356,70 @@ runtime_send_user(struct runtime *rt, struct http_req *req, const char *text,
 	}
 	rt->send_req = req;
 	return 0;
+}
+
+/* Free a report and what it holds. */
+static void
+runtime_report_free(struct runtime_report *r)
+{
+	if (r == NULL)
+		return;
+	free(r->summary);
+	free(r->link);
+	free(r->state);
+	free(r);
+}
+
+void
+runtime_set_report(struct runtime *rt, struct runtime_report *r)
+{
+	runtime_report_free(rt->report);
+	rt->report = r;
+	log_info("report: %s", r->summary);
+	api_broadcast_report(rt);
+}
+
+/* Whether a Codex notify payload says the turn is complete. */
+static bool
+runtime_codex_turn_done(const json_t *payload)
+{
+	const char *type = json_string_value(json_object_get(payload, "type"));
+
+	return type != NULL && strcmp(type, "agent-turn-complete") == 0;
+}
+
+void
+runtime_on_hook(struct runtime *rt, const char *event, const json_t *payload,
+		const char **message)
+{
+	enum status_hook h = STATUS_HOOK_NONE;
+	uint64_t now;
+
+	*message = json_string_value(json_object_get(payload, "message"));
+	/* judge the screen as it is now, not as of the last render */
+	if (rt->status.dirty)
+		runtime_render(rt);
+	now = now_ms();
+	if (strcmp(event, "user-prompt-submit") == 0)
+		h = STATUS_HOOK_WORKING;
+	else if (strcmp(event, "stop") == 0 ||
+		 (strcmp(event, "codex-notify") == 0 &&
+		  runtime_codex_turn_done(payload)))
+		h = STATUS_HOOK_IDLE;
+	else if (strcmp(event, "notification") == 0 && rt->has_dialog)
+		h = STATUS_HOOK_WAITING;
+	log_debug("hook %s", event);
+	if (h == STATUS_HOOK_WAITING) {
+		free(rt->hook_message);
+		rt->hook_message = *message ? utf8_sanitize(*message) : NULL;
+	}
+	api_broadcast_hook(rt, event, *message);
+	if (h != STATUS_HOOK_NONE && !send_active(&rt->send) &&
+	    !rt->status.exited) {
+		status_on_hook(&rt->status, now, h);
+		runtime_update_status(rt);
+		runtime_schedule(rt);
+	}
 }
 
 int
@@ -1003,8 +1068,8 @@ runtime_start(struct runtime *rt)
 	struct pty_callbacks cb = {.output = runtime_on_output,
 				   .exited = runtime_on_exit,
 				   .arg = rt};
-	char *env[] = {"TERM=xterm-256color", NULL};
-	char *cause = NULL;
+	char *env[] = {"TERM=xterm-256color", NULL, NULL};
+	char *cause = NULL, *sock_env = NULL;
 
 	rt->http = http_server_new(rt->loop);
 	api_register(rt);
@@ -1017,8 +1082,15 @@ runtime_start(struct runtime *rt)
 	ev_loop_set_prepare(rt->loop, runtime_prepare, rt);
 	runtime_ready(rt->cfg.ready_fd, "listening\n");
 
+	/* taskbox mcp and taskbox hook find us through it */
+	if (rt->cfg.socket_path != NULL) {
+		sock_env = xasprintf("TASKBOX_RUNTIME_SOCKET=%s",
+				     rt->cfg.socket_path);
+		env[1] = sock_env;
+	}
 	rt->pty = pty_spawn(rt->loop, rt->cfg.argv, env, rt->cfg.cols,
 			    rt->cfg.rows, &cb, &cause);
+	free(sock_env);
 	if (rt->pty == NULL) {
 		fprintf(stderr, "taskbox agent: %s\n", cause);
 		free(cause);
@@ -1185,6 +1257,8 @@ runtime_free(struct runtime *rt)
 	free(rt->prompt);
 	free(rt->send_text);
 	free(rt->send_before);
+	runtime_report_free(rt->report);
+	free(rt->hook_message);
 	runtime_config_release(&rt->cfg);
 	free(rt);
 }

@@ -73,6 +73,14 @@ struct runtime_error {
 	uint64_t time;
 };
 
+/* The agent's last self-report (report_task through POST /internal/report). */
+struct runtime_report {
+	char *summary;
+	char *link;  /* NULL when none */
+	char *state; /* NULL when none */
+	uint64_t time;
+};
+
 struct runtime_sub {
 	struct http_sse *sse;
 	bool screen; /* /internal/screen rather than /events */
@@ -101,6 +109,9 @@ struct runtime {
 
 	char *prompt;	  /* initial prompt, NULL when none */
 	bool prompt_sent; /* delivered, now or in an earlier run */
+
+	struct runtime_report *report; /* NULL until the agent reports */
+	char *hook_message; /* dialog text from the last notification hook */
 
 	struct runtime_error errors[RUNTIME_MAX_ERRORS];
 	size_t nerrors;
@@ -141,6 +152,15 @@ int runtime_send_raw(struct runtime *rt, const char *data, size_t len);
 void runtime_add_error(struct runtime *rt, const char *level, const char *fmt,
 		       ...) PRINTFLIKE(3, 4);
 int runtime_resize(struct runtime *rt, unsigned cols, unsigned rows);
+/*
+ * An agent hook fired (POST /internal/hook): feed the status engine.
+ * payload is the hook's JSON (any type, may be NULL); message, when the
+ * payload has one, is set to a pointer into it.
+ */
+void runtime_on_hook(struct runtime *rt, const char *event,
+		     const json_t *payload, const char **message);
+/* Store a self-report; takes ownership of r. */
+void runtime_set_report(struct runtime *rt, struct runtime_report *r);
 
 /* api.c */
 void api_register(struct runtime *rt);
@@ -148,6 +168,9 @@ void api_broadcast_message(struct runtime *rt, const struct conv_msg *m);
 void api_broadcast_status(struct runtime *rt);
 void api_broadcast_screen(struct runtime *rt);
 void api_broadcast_error(struct runtime *rt, const struct runtime_error *e);
+void api_broadcast_report(struct runtime *rt);
+void api_broadcast_hook(struct runtime *rt, const char *event,
+			const char *message);
 json_t *api_status_json(struct runtime *rt);
 
 #endif

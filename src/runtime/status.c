@@ -4,7 +4,8 @@
  * stable means: no output pending, the last screen change is at least
  * stable_ms old, the input prompt is recognised, the agent does not show
  * a busy marker and no send is in progress. An open dialog counts as
- * settled too (state waiting), so a client can answer it.
+ * settled too (state waiting), so a client can answer it. An agent
+ * hook overrides the screen until the screen contradicts it.
  */
 #include "common.h"
 
@@ -47,6 +48,12 @@ status_on_render(struct status_engine *st, uint64_t now, bool changed,
 	st->dirty = false;
 	if (changed)
 		st->last_change = now;
+	if (changed && st->hook == STATUS_HOOK_WORKING)
+		st->hook = STATUS_HOOK_NONE; /* the screen shows the work */
+	else if (changed && st->hook != STATUS_HOOK_NONE &&
+		 now >= st->hook_time + st->cfg.hook_grace_ms &&
+		 (st->hook == STATUS_HOOK_WAITING || busy || !ready))
+		st->hook = STATUS_HOOK_NONE; /* the agent went on working */
 	st->ready = ready;
 	st->ever_ready = st->ever_ready || ready;
 	st->busy = busy;
@@ -54,9 +61,18 @@ status_on_render(struct status_engine *st, uint64_t now, bool changed,
 }
 
 void
+status_on_hook(struct status_engine *st, uint64_t now, enum status_hook hook)
+{
+	st->hook = hook;
+	st->hook_time = now;
+}
+
+void
 status_set_sending(struct status_engine *st, bool sending)
 {
 	st->sending = sending;
+	if (sending)
+		st->hook = STATUS_HOOK_NONE;
 }
 
 void
@@ -76,6 +92,8 @@ status_next_deadline(const struct status_engine *st, uint64_t now)
 		return MIN(st->last_output + st->cfg.render_quiet_ms,
 			   st->dirty_since + st->cfg.render_max_ms);
 	settle = st->last_change + st->cfg.stable_ms;
+	if (st->hook == STATUS_HOOK_WORKING)
+		settle = MAX(settle, st->hook_time + st->cfg.stable_ms);
 	if (st->dialog != 0)
 		settle = MIN(settle, st->dialog_since + st->cfg.stable_ms);
 	return settle > now ? settle : UINT64_MAX;
@@ -90,8 +108,15 @@ status_state(const struct status_engine *st, uint64_t now)
 		return STATE_EXITED;
 	if (st->sending)
 		return STATE_WORKING;
-	if (st->dialog != 0 && now >= st->dialog_since + st->cfg.stable_ms)
+	if (st->hook == STATUS_HOOK_WORKING &&
+	    now < st->hook_time + st->cfg.stable_ms)
+		return STATE_WORKING;
+	if (st->dialog != 0 &&
+	    (st->hook == STATUS_HOOK_IDLE || st->hook == STATUS_HOOK_WAITING ||
+	     now >= st->dialog_since + st->cfg.stable_ms))
 		return STATE_WAITING;
+	if (st->hook == STATUS_HOOK_IDLE)
+		return STATE_IDLE;
 	if (!st->ready && !st->dialog)
 		return st->ever_ready ? STATE_WORKING : STATE_STARTING;
 	if (!quiet || st->busy)

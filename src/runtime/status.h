@@ -7,6 +7,11 @@
  * next deadline the loop must wake for, and the status. Nothing happens
  * while the agent prints nothing: with no output there is no deadline
  * once the status has settled.
+ *
+ * Agent hooks (the agent's own "turn started / turn ended" callbacks)
+ * override the screen's verdict: a prompt-submit hook is working at once,
+ * a stop hook idle at once without waiting stable_ms. The screen takes
+ * over again when it contradicts the hook (see status_on_hook).
  */
 #ifndef TASKBOX_RUNTIME_STATUS_H
 #define TASKBOX_RUNTIME_STATUS_H
@@ -25,10 +30,19 @@ enum status_state {
 	STATE_EXITED,	/* the agent process ended */
 };
 
+/* What an agent hook said about the turn. */
+enum status_hook {
+	STATUS_HOOK_NONE,
+	STATUS_HOOK_WORKING, /* a prompt was submitted */
+	STATUS_HOOK_IDLE,    /* the turn ended */
+	STATUS_HOOK_WAITING, /* the agent asks for an answer to its dialog */
+};
+
 struct status_config {
 	uint64_t render_quiet_ms; /* render once output paused this long */
 	uint64_t render_max_ms;	  /* ...or at most this long after it began */
 	uint64_t stable_ms;	  /* screen unchanged this long → stable */
+	uint64_t hook_grace_ms;	  /* screen changes ignored after a hook */
 };
 
 struct status_engine {
@@ -44,6 +58,8 @@ struct status_engine {
 	uint64_t dialog_since; /* when that dialog appeared */
 	bool exited;
 	bool sending; /* the send engine is working */
+	enum status_hook hook;
+	uint64_t hook_time;
 };
 
 void status_init(struct status_engine *st, const struct status_config *cfg,
@@ -57,6 +73,15 @@ bool status_render_due(const struct status_engine *st, uint64_t now);
  */
 void status_on_render(struct status_engine *st, uint64_t now, bool changed,
 		      bool ready, bool busy, uint64_t dialog);
+/*
+ * An agent hook at now. WORKING holds until the screen changes or for
+ * stable_ms; IDLE holds until, past hook_grace_ms, a screen change shows
+ * the agent busy or without its input prompt. A dialog on screen under an
+ * IDLE or WAITING hook is waiting at once; WAITING ends with any screen
+ * change past hook_grace_ms.
+ */
+void status_on_hook(struct status_engine *st, uint64_t now,
+		    enum status_hook hook);
 void status_set_sending(struct status_engine *st, bool sending);
 void status_set_exited(struct status_engine *st);
 /* The next time the loop must call in, or UINT64_MAX for none. */

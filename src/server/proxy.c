@@ -246,7 +246,18 @@ proxy_handle(struct http_req *req, void *data UNUSED)
 	}
 	if (strcmp(slug, "chat") == 0) {
 		const char *s = task_runtime_socket(t);
+		const char *r = rest + strspn(rest, "/");
 
+		/* reports and hooks come from the agent inside, never
+		 * through the proxy */
+		if (str_starts_with(r, "internal/report") ||
+		    str_starts_with(r, "internal/hook")) {
+			http_reply_problem(req, 403,
+					   "'/%s' is only for the agent inside "
+					   "the workspace",
+					   r);
+			goto out;
+		}
 		sock = s ? xstrdup(s) : NULL;
 		upstream = xasprintf("/%s", rest);
 	} else {

@@ -165,6 +165,34 @@ test_claude_anthropic(void **state)
 	cj = json_file(r, ".claude/settings.json");
 	assert_true(json_is_true(
 		json_object_get(cj, "skipDangerousModePermissionPrompt")));
+	{
+		static const char *const ev[][2] = {
+			{"UserPromptSubmit", "user-prompt-submit"},
+			{"Stop", "stop"},
+			{"Notification", "notification"}};
+
+		for (size_t k = 0; k < ARRAY_SIZE(ev); k++) {
+			json_t *h = json_object_get(
+				json_array_get(
+					json_object_get(
+						json_object_get(cj, "hooks"),
+						ev[k][0]),
+					0),
+				"hooks");
+			char *want = xasprintf("/run/taskbox/taskbox hook %s",
+					       ev[k][1]);
+
+			assert_string_equal(
+				json_string_value(json_object_get(
+					json_array_get(h, 0), "type")),
+				"command");
+			assert_string_equal(
+				json_string_value(json_object_get(
+					json_array_get(h, 0), "command")),
+				want);
+			free(want);
+		}
+	}
 	json_decref(cj);
 	assert_null(file(r, ".claude/CLAUDE.md"));
 	assert_string_equal(json_string_value(json_object_get(
@@ -276,6 +304,11 @@ test_codex(void **state)
 					     "command = "
 					     "\"/run/taskbox/taskbox\"\n"
 					     "args = [\"mcp\"]\n"));
+		/* top level: before the first table */
+		assert_non_null(strstr(toml,
+				       "notify = [\"/run/taskbox/taskbox\", "
+				       "\"hook\", \"codex-notify\"]\n"));
+		assert_true(strstr(toml, "notify = ") < strchr(toml, '['));
 		assert_non_null(strstr(toml, "[mcp_servers.taskbox.env]\n"
 					     "TASKBOX_TASK_ID = \"t-123\"\n"));
 		if (strcmp(provs[i], "ollama") == 0)
@@ -321,6 +354,20 @@ test_gemini(void **state)
 					"taskbox"),
 			"command")),
 		"/run/taskbox/taskbox");
+	assert_string_equal(
+		json_string_value(json_object_get(
+			json_array_get(
+				json_object_get(
+					json_array_get(
+						json_object_get(
+							json_object_get(
+								s, "hooks"),
+							"AfterAgent"),
+						0),
+					"hooks"),
+				0),
+			"command")),
+		"/run/taskbox/taskbox hook stop");
 	assert_string_equal(file(r, ".gemini/GEMINI.md"), "Hi");
 	json_decref(s);
 	json_decref(r);

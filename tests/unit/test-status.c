@@ -12,6 +12,7 @@ static const struct status_config cfg = {
 	.render_quiet_ms = 10,
 	.render_max_ms = 50,
 	.stable_ms = 500,
+	.hook_grace_ms = 100,
 };
 
 static void
@@ -114,6 +115,43 @@ test_dialog_with_animation_is_waiting(void **state)
 	assert_int_equal(status_next_deadline(&st, 3100), 3510);
 }
 
+static void
+test_hooks_override_the_screen(void **state)
+{
+	struct status_engine st;
+	uint64_t t = 1000;
+
+	status_init(&st, &cfg, t);
+	status_on_render(&st, t, true, true, false, 0);
+	assert_int_equal(status_state(&st, t + 500), STATE_IDLE);
+	/* a prompt submitted in the terminal: working at once */
+	status_on_hook(&st, t + 600, STATUS_HOOK_WORKING);
+	assert_int_equal(status_state(&st, t + 600), STATE_WORKING);
+	assert_int_equal(status_next_deadline(&st, t + 600), t + 1100);
+	/* the stop hook: idle at once, not stable_ms after the last change */
+	status_on_render(&st, t + 700, true, false, true, 0);
+	status_on_render(&st, t + 800, true, true, false, 0);
+	status_on_hook(&st, t + 810, STATUS_HOOK_IDLE);
+	assert_int_equal(status_state(&st, t + 810), STATE_IDLE);
+	/* a late redraw inside the grace keeps it */
+	status_on_render(&st, t + 850, true, false, true, 0);
+	assert_int_equal(status_state(&st, t + 850), STATE_IDLE);
+	/* the agent prompt is back: still idle */
+	status_on_render(&st, t + 1000, true, true, false, 0);
+	assert_int_equal(status_state(&st, t + 1000), STATE_IDLE);
+	/* the agent works on: the screen takes over */
+	status_on_render(&st, t + 1100, true, true, true, 0);
+	assert_int_equal(status_state(&st, t + 1100), STATE_WORKING);
+	/* a stop hook under a dialog is waiting at once */
+	status_on_render(&st, t + 1200, true, false, false, 42);
+	status_on_hook(&st, t + 1210, STATUS_HOOK_IDLE);
+	assert_int_equal(status_state(&st, t + 1210), STATE_WAITING);
+	/* a send ends the override */
+	status_set_sending(&st, true);
+	status_set_sending(&st, false);
+	assert_int_equal(status_state(&st, t + 1220), STATE_WORKING);
+}
+
 int
 main(void)
 {
@@ -123,6 +161,7 @@ main(void)
 		cmocka_unit_test(test_not_ready_busy_dialog),
 		cmocka_unit_test(test_once_ready_box_gone_is_working),
 		cmocka_unit_test(test_dialog_with_animation_is_waiting),
+		cmocka_unit_test(test_hooks_override_the_screen),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,128 @@
+/*
+ * hook.c: `taskbox hook EVENT [PAYLOAD]`, run by an agent's own hooks.
+ *
+ * Claude Code and Gemini CLI hooks write a JSON payload on stdin; Codex's
+ * notify program gets it as the last argument. Either way the payload
+ * (at most HOOK_MAX_PAYLOAD bytes; not JSON is passed on as a string)
+ * goes to the runtime as POST /internal/hook {event, payload}. A hook
+ * must never break the agent: the exit status is always 0, nothing is
+ * written on stdout (Claude adds a UserPromptSubmit hook's stdout to the
+ * prompt) and a failure is one line on stderr.
+ */
+#include "common.h"
+
+#include <jansson.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/text.h"
+#include "mcp.h"
+
+#define HOOK_MAX_PAYLOAD (1u << 20)
+#define HOOK_TIMEOUT	 3000 /* ms: hooks block the agent's turn */
+
+/* Read the payload from stdin, bounded; NULL with *cause when too big. */
+static char *
+hook_read_stdin(char **cause)
+{
+	struct buf b;
+	char chunk[65536];
+	ssize_t n;
+
+	buf_init(&b, HOOK_MAX_PAYLOAD);
+	if (isatty(STDIN_FILENO))
+		return buf_steal(&b);
+	while ((n = read(STDIN_FILENO, chunk, sizeof chunk)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			*cause = xasprintf("cannot read stdin: %s",
+					   strerror(errno));
+			buf_release(&b);
+			return NULL;
+		}
+		if (buf_append(&b, chunk, (size_t)n) < 0) {
+			*cause = xasprintf("the payload is over %u bytes",
+					   HOOK_MAX_PAYLOAD);
+			buf_release(&b);
+			return NULL;
+		}
+	}
+	return buf_steal(&b);
+}
+
+/* The payload as JSON: parsed, a string when not JSON, null when empty. */
+static json_t *
+hook_payload(const char *raw)
+{
+	json_t *j;
+	char *s = xstrdup(raw);
+
+	str_trim(s);
+	if (*s == '\0') {
+		free(s);
+		return json_null();
+	}
+	j = json_loads(s, JSON_DECODE_ANY, NULL);
+	if (j == NULL)
+		j = json_stringn(s, strlen(s));
+	free(s);
+	/* jansson refuses invalid UTF-8 in a string: drop such payloads */
+	return j ? j : json_null();
+}
+
+int
+hook_main(int argc, char **argv)
+{
+	const char *event = argc > 1 ? argv[1] : NULL;
+	char *raw = NULL, *cause = NULL, *body, *reply = NULL, *detail;
+	json_t *req;
+	int status = 0;
+
+	if (event == NULL || strcmp(event, "--help") == 0 ||
+	    strcmp(event, "-h") == 0 || argc > 3) {
+		fprintf(stderr,
+			"usage: taskbox hook EVENT [PAYLOAD]\n"
+			"\n"
+			"Pass an agent hook to the task's runtime at "
+			"$TASKBOX_RUNTIME_SOCKET\n(default %s). EVENT: "
+			"user-prompt-submit, stop, notification,\ncodex-notify "
+			"or any other name. The payload is read from stdin\n"
+			"unless given as an argument. Always exits 0.\n",
+			MCP_DEFAULT_SOCKET);
+		return 0;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (argc == 3)
+		raw = xstrdup(argv[2]);
+	else if ((raw = hook_read_stdin(&cause)) == NULL) {
+		fprintf(stderr, "taskbox hook %s: %s; sent without it\n", event,
+			cause);
+		free(cause);
+		raw = xstrdup("");
+	}
+	req = json_pack("{s:s, s:o}", "event", event, "payload",
+			hook_payload(raw));
+	free(raw);
+	body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+	json_decref(req);
+	if (body == NULL) {
+		fprintf(stderr, "taskbox hook: cannot encode the event\n");
+		return 0;
+	}
+	if (rtcall("POST", "/internal/hook", body, HOOK_TIMEOUT, &status,
+		   &reply, &cause) < 0) {
+		fprintf(stderr, "taskbox hook %s: %s\n", event, cause);
+		free(cause);
+	} else if (status != 200) {
+		detail = rtcall_detail(reply);
+		fprintf(stderr,
+			"taskbox hook %s: the runtime answered %d: %s\n", event,
+			status, detail);
+		free(detail);
+	}
+	free(reply);
+	free(body);
+	return 0;
+}
