@@ -108,6 +108,7 @@ struct task {
 	struct ev_timer stop_timer; /* SIGKILL if SIGTERM is not enough */
 	bool resuming;		    /* the launch continues a session */
 	char *report_uri;	    /* from the agent's report_task */
+	char *report_summary;	    /* ... and its summary this turn */
 	struct ev_timer idle_timer; /* template idle_timeout: pause */
 	uid_t uid;
 };
@@ -515,6 +516,7 @@ task_on_runtime_status(struct task *t, json_t *j)
 	const char *state = json_string_value(json_object_get(j, "state"));
 	const char *status = json_string_value(json_object_get(j, "status"));
 	json_t *dialog = json_object_get(j, "dialog");
+	const char *last = t->last_agent_message;
 
 	if (state == NULL)
 		state = status && strcmp(status, "stable") == 0 ? "idle"
@@ -524,17 +526,18 @@ task_on_runtime_status(struct task *t, json_t *j)
 			t, "waiting",
 			json_string_value(json_object_get(dialog, "text"))
 				?: "Waiting for an answer");
+	else if (strcmp(state, "idle") == 0 && t->report_summary != NULL)
+		/* the agent reported this turn: its words, our state */
+		task_set_state(t, "idle", t->report_summary);
 	else if (strcmp(state, "idle") == 0)
-		task_set_state(
-			t, "idle",
-			t->last_agent_message &&
-					!str_is_blank(t->last_agent_message)
-				? str_trim(t->last_agent_message)
-				: "Waiting for input");
+		task_set_state(t, "idle",
+			       last && !str_is_blank(last)
+				       ? str_trim(t->last_agent_message)
+				       : "Waiting for input");
 	else if (strcmp(state, "starting") == 0)
 		task_set_state(t, "working", "Agent is starting");
 	else if (strcmp(state, "working") == 0)
-		task_set_state(t, "working", "Working");
+		task_set_state(t, "working", t->report_summary ?: "Working");
 }
 
 /* One SSE event from the runtime. */
@@ -543,19 +546,38 @@ task_on_runtime_event(const char *event, const char *data, void *cbdata)
 {
 	struct task *t = cbdata;
 	json_t *j = json_loads(data, 0, NULL);
+	const char *role, *summary, *link, *state;
 
 	if (j == NULL)
 		return 0;
 	if (strcmp(event, "status_change") == 0) {
 		task_on_runtime_status(t, j);
 	} else if (strcmp(event, "message_update") == 0) {
-		const char *role =
-			json_string_value(json_object_get(j, "role"));
-
+		role = json_string_value(json_object_get(j, "role"));
 		if (role != NULL && strcmp(role, "agent") == 0)
 			set_str(&t->last_agent_message,
 				json_string_value(
 					json_object_get(j, "message")));
+		if (role != NULL && strcmp(role, "user") == 0) {
+			/* a new turn: the last report is stale */
+			free(t->report_summary);
+			t->report_summary = NULL;
+		}
+	} else if (strcmp(event, "task_report") == 0) {
+		/* the agent's own words: summary and link, never the state
+		 * (working, idle, waiting come from deterministic signals) */
+		summary = json_string_value(json_object_get(j, "summary"));
+		link = json_string_value(json_object_get(j, "link"));
+		state = json_string_value(json_object_get(t->state, "state"));
+		set_str(&t->report_uri, link ? link : "");
+		if (summary != NULL && *summary != '\0')
+			set_str(&t->report_summary, summary);
+		if (state != NULL)
+			task_set_state(
+				t, state,
+				t->report_summary
+					?: json_string_value(json_object_get(
+						   t->state, "message")));
 	}
 	task_publish(t, event, data);
 	json_decref(j);
@@ -890,6 +912,7 @@ task_free(struct task *t)
 	free(t->lifecycle);
 	free(t->last_agent_message);
 	free(t->report_uri);
+	free(t->report_summary);
 	ev_timer_stop(srv->loop, &t->stop_timer);
 	ev_timer_stop(srv->loop, &t->idle_timer);
 	free(t);

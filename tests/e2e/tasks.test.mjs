@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { root, tmpdir, waitFor } from '../harness/runtime.mjs';
+import { root, tmpdir, waitFor, SseClient } from '../harness/runtime.mjs';
 import { startServer, taskDir, exists } from '../harness/server.mjs';
 
 const tools = process.env.TASKBOX_TOOLS || '/var/cache/taskbox/tools';
@@ -17,6 +17,8 @@ const script = {
   turns: [
     { match: 'say hello', reply: 'Hello from fake LLM, turn one.' },
     { match: 'write the file', tool: { kind: 'write_file', path: 'hello.txt', content: 'hi from fake llm' }, reply: 'Done writing hello.txt.' },
+    { match: 'report your progress', tool: { kind: 'call', name: 'mcp__taskbox__report_task',
+      input: { summary: 'Opened the pull request', link: 'https://example.com/pr/1', state: 'working' } }, reply: 'Reported.' },
   ],
   default: 'Hello from fake LLM',
 };
@@ -118,4 +120,57 @@ test('Claude Code: pause and resume continue its session; the prompt is never se
   const logs = (await srv.api('GET', '/api/v2/tasks/admin/resumable/logs')).json.logs;
   assert.deepEqual(logs.filter((l) => l.type === 'input').map((l) => l.content), [first, 'say hello after resume']);
   assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/resumable')).status, 202);
+});
+
+test('Claude Code hooks drive the state; report_task sets message and uri, never the state', async () => {
+  await srv.createTask({ template: 'claude-code', input: 'please report your progress', name: 'reporter' });
+  await srv.waitTask('admin', 'reporter', { timeout: 60000 });
+  const events = new SseClient(srv.base + `/api/v2/tasks/admin/reporter/events?access_token=${srv.token}`);
+  await events.ready;
+  const t = await waitFor(async () => {
+    const x = await srv.task('admin', 'reporter');
+    return x.current_state?.state === 'idle' && x.current_state.uri && x;
+  }, { timeout: 60000, what: 'idle with the report' }).catch(async (e) => {
+    const reqs = fs.readFileSync(llmLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const last = reqs.filter((q) => JSON.stringify(q.body ?? '').includes('report your progress')).pop();
+    console.log('TOOLS', JSON.stringify((last?.body?.tools || []).map((x) => x.name)), 'ANSWER', JSON.stringify(last?.answer));
+    console.log('LOGS', JSON.stringify((await srv.api('GET', '/api/v2/tasks/admin/reporter/logs')).json));
+    console.log('TASK', JSON.stringify(await srv.task('admin', 'reporter')));
+    throw e;
+  });
+  assert.equal(t.current_state.message, 'Opened the pull request');
+  assert.equal(t.current_state.uri, 'https://example.com/pr/1');
+  // the model said "working" in its report: the deterministic idle stands
+  events.close();
+  const h = (await srv.api('GET', '/api/v2/tasks/admin/reporter/states')).json.states;
+  assert.ok(h.some((x) => x.state === 'working'));
+  assert.equal(h[h.length - 1].state, 'idle');
+  // a second turn: Claude's hooks report its start and its end
+  const ev2 = new SseClient(srv.base + `/api/v2/tasks/admin/reporter/events?access_token=${srv.token}`);
+  await ev2.ready;
+  const sent = await srv.api('POST', '/api/v2/tasks/admin/reporter/send', { body: { input: 'say hello' } });
+  assert.equal(sent.status, 204, sent.text);
+  await waitFor(() => ev2.events.some((e) => e.event === 'agent_hook' && e.data.event === 'user-prompt-submit'),
+    { timeout: 60000, what: 'the UserPromptSubmit hook' });
+  await waitFor(() => ev2.events.some((e) => e.event === 'agent_hook' && e.data.event === 'stop'),
+    { timeout: 60000, what: 'the Stop hook' });
+  await srv.waitTask('admin', 'reporter', { state: 'idle', timeout: 30000 });
+  ev2.close();
+  assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/reporter')).status, 202);
+});
+
+test('a Claude Code permission dialog is waiting with its text and can be answered', async () => {
+  const y = fs.readFileSync(path.join(root, 'templates/claude-code.yaml'), 'utf8')
+    .replace(/^name: .*$/m, 'name: claude-ask')
+    .replace(/^agent:\n/m, 'agent:\n  permission_mode: default\n');
+  const r = await srv.pushTemplate(y);
+  assert.equal(r.status, 201, r.text);
+  const t = await srv.createTask({ template: 'claude-ask', input: 'write the file', name: 'asker' });
+  const w = await srv.waitTask('admin', 'asker', { state: 'waiting', timeout: 60000 });
+  assert.match(w.current_state.message, /proceed|allow|permission/i);
+  assert.equal((await srv.api('POST', '/api/v2/tasks/admin/asker/send', { body: { input: '1' } })).status, 204);
+  const file = path.join(taskDir(srv, t.id), 'home/workspace/hello.txt');
+  await waitFor(() => exists(file), { timeout: 60000, what: 'the tool ran after the answer' });
+  await srv.waitTask('admin', 'asker', { state: 'idle', timeout: 60000 });
+  assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/asker')).status, 202);
 });

@@ -28,8 +28,10 @@
 // tool_use, Codex: exec_command function_call, Gemini: run_shell_command
 // functionCall); otherwise it answers with the turn's "reply" (or "default").
 // Tool kinds: {"kind":"write_file","path","content"} (writes content plus a
-// trailing newline, path relative to the agent's working directory) and
-// {"kind":"shell","command"}.
+// trailing newline, path relative to the agent's working directory),
+// {"kind":"shell","command"}, and (Anthropic only) {"kind":"call","name",
+// "input"}: a call of the named tool when the request offers it (MCP tools
+// such as mcp__taskbox__report_task).
 // "delay_ms" delays the answer to the main agent request (one that offers
 // tools), so a test can observe a "running" agent.
 // Structured-output side requests (Codex thread title, Gemini model router /
@@ -359,7 +361,17 @@ async function anthropicMessages(body, res, rec) {
   const id = nextId('msg');
   const usage = { input_tokens: 10, output_tokens: 5, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
   let content; let stop;
-  if (d.action === 'tool') {
+  if (d.action === 'tool' && d.turn.tool.kind === 'call') {
+    // a named tool (e.g. an MCP tool such as mcp__taskbox__report_task)
+    const offered = tools.some((t) => t.name === d.turn.tool.name);
+    if (offered) {
+      content = [{ type: 'tool_use', id: nextId('toolu'), name: d.turn.tool.name, input: d.turn.tool.input || {} }];
+      stop = 'tool_use';
+    } else {
+      content = [{ type: 'text', text: `tool ${d.turn.tool.name} is not offered` }];
+      stop = 'end_turn';
+    }
+  } else if (d.action === 'tool') {
     content = [{ type: 'tool_use', id: nextId('toolu'), name: spec.name, input: shellArgs(spec, d.command, d.description) }];
     stop = 'tool_use';
   } else {
