@@ -22,14 +22,35 @@ user_json(const json_t *row)
 	time_rfc3339((uint64_t)json_integer_value(
 			     json_object_get(row, "created_at")),
 		     stamp);
-	return json_pack("{s:O, s:O, s:O, s:s, s:s, s:s}", "id",
-			 json_object_get(row, "id"), "username",
-			 json_object_get(row, "username"), "role",
-			 json_object_get(row, "role"), "name",
-			 json_string_value(json_object_get(row, "name")) ?: "",
-			 "email",
-			 json_string_value(json_object_get(row, "email")) ?: "",
-			 "created_at", stamp);
+	return json_pack(
+		"{s:O, s:O, s:O, s:s, s:s, s:s, s:s}", "id",
+		json_object_get(row, "id"), "username",
+		json_object_get(row, "username"), "role",
+		json_object_get(row, "role"), "name",
+		json_string_value(json_object_get(row, "name")) ?: "", "email",
+		json_string_value(json_object_get(row, "email")) ?: "",
+		"webhook_url",
+		json_string_value(json_object_get(row, "webhook_url")) ?: "",
+		"created_at", stamp);
+}
+
+/* Why url is not a usable webhook (or NULL): http(s), ≤ 2048, one line;
+ * "" clears it. */
+static const char *
+user_check_webhook(const char *url)
+{
+	if (*url == '\0')
+		return NULL;
+	if (!str_starts_with(url, "http://") &&
+	    !str_starts_with(url, "https://"))
+		return "must be an http:// or https:// URL (or \"\" to clear "
+		       "it)";
+	if (strlen(url) > 2048)
+		return "must be at most 2048 bytes";
+	for (const char *p = url; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return "must not contain control characters";
+	return NULL;
 }
 
 /* Is name a valid username? */
@@ -223,9 +244,9 @@ static void
 api_users_patch(struct http_req *req, void *data UNUSED)
 {
 	const char *ref = http_req_path(req) + strlen("/api/v2/users/");
-	static const char *const fields[] = {"name", "email"};
+	static const char *const fields[] = {"name", "email", "webhook_url"};
 	json_t *user = auth_user(req), *body = NULL, *target = NULL, *row;
-	const char *vals[2] = {NULL, NULL};
+	const char *vals[3] = {NULL, NULL, NULL};
 
 	if (user == NULL)
 		return;
@@ -253,7 +274,8 @@ api_users_patch(struct http_req *req, void *data UNUSED)
 		vals[i] = json_string_value(v);
 		why = vals[i] == NULL ? "must be a string"
 		      : i == 0	      ? identity_check_name(vals[i])
-				      : identity_check_email(vals[i]);
+		      : i == 1	      ? identity_check_email(vals[i])
+				      : user_check_webhook(vals[i]);
 		if (why != NULL) {
 			loc = xasprintf("body.%s", fields[i]);
 			http_reply_invalid(req, loc, v, "%s", why);
@@ -263,8 +285,9 @@ api_users_patch(struct http_req *req, void *data UNUSED)
 	}
 	if (store_exec(srv->store,
 		       "UPDATE users SET name = coalesce(?, name), email = "
-		       "coalesce(?, email) WHERE id = ?",
-		       "sss", vals[0], vals[1],
+		       "coalesce(?, email), webhook_url = coalesce(?, "
+		       "webhook_url) WHERE id = ?",
+		       "ssss", vals[0], vals[1], vals[2],
 		       json_string_value(json_object_get(target, "id"))) < 0) {
 		http_reply_problem(req, 500, "cannot store the profile");
 		goto out;

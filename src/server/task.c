@@ -115,6 +115,8 @@ struct task {
 
 static void task_set_status(struct task *t, const char *status,
 			    const char *reason);
+static void task_notify(struct task *t, const char *tmpl_hook,
+			const char *previous);
 static void task_on_stop_timeout(void *data);
 static void task_on_idle_timeout(void *data);
 static void task_state_changed(struct task *t, const char *previous);
@@ -1912,8 +1914,7 @@ task_finish_pause(struct task *t)
 		const char *hook = json_string_value(json_object_get(
 			json_object_get(t->tmpl, "workspace"), "webhook"));
 
-		if (hook != NULL)
-			task_webhook(t, hook, "idle");
+		task_notify(t, hook, "idle");
 	}
 	if (req != NULL)
 		http_reply_json(req, 200, task_json(t));
@@ -2271,6 +2272,24 @@ task_webhook(struct task *t, const char *url, const char *previous)
 	free(text);
 }
 
+/* Send the change to the template's webhook and the owner's. */
+static void
+task_notify(struct task *t, const char *tmpl_hook, const char *previous)
+{
+	json_t *owner = store_row(srv->store,
+				  "SELECT webhook_url FROM users WHERE id = ?",
+				  "s", task_owner_id(t));
+	const char *user_hook =
+		json_string_value(json_object_get(owner, "webhook_url"));
+
+	if (tmpl_hook != NULL)
+		task_webhook(t, tmpl_hook, previous);
+	if (user_hook != NULL && *user_hook != '\0' &&
+	    (tmpl_hook == NULL || strcmp(user_hook, tmpl_hook) != 0))
+		task_webhook(t, user_hook, previous);
+	json_decref(owner);
+}
+
 /* current_state changed from previous (NULL: the first one). */
 static void
 task_state_changed(struct task *t, const char *previous)
@@ -2293,6 +2312,6 @@ task_state_changed(struct task *t, const char *previous)
 		ev_timer_start(srv->loop, &t->idle_timer,
 			       now_ms() + (uint64_t)idle * 1000);
 	/* notify on working -> idle, waiting, complete, failure */
-	if (hook != NULL && previous != NULL && strcmp(state, "working") != 0)
-		task_webhook(t, hook, previous);
+	if (previous != NULL && strcmp(state, "working") != 0)
+		task_notify(t, hook, previous);
 }

@@ -104,7 +104,8 @@ static const char *const store_migrations[] = {
 	"  created_at INTEGER NOT NULL);"
 	"CREATE INDEX task_states_task ON task_states (task_id, id);"
 	"ALTER TABLE tasks ADD COLUMN ws_pid INTEGER;"
-	"ALTER TABLE tasks ADD COLUMN ws_starttime INTEGER;",
+	"ALTER TABLE tasks ADD COLUMN ws_starttime INTEGER;"
+	"ALTER TABLE users ADD COLUMN webhook_url TEXT NOT NULL DEFAULT '';",
 };
 
 void

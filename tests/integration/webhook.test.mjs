@@ -16,7 +16,7 @@ before(async () => {
     req.on('data', (d) => { body += d; });
     req.on('end', () => {
       if (failFirst) { failFirst = false; got.push({ failed: true }); res.statusCode = 503; res.end(); return; }
-      got.push({ headers: req.headers, body: JSON.parse(body) });
+      got.push({ url: req.url, headers: req.headers, body: JSON.parse(body) });
       res.end('ok');
     });
   });
@@ -43,6 +43,12 @@ before(async () => {
 after(async () => { await srv?.stop(); hook?.close(); });
 
 test('state changes reach the webhook, retried; idle timeout pauses, work pushes it back', async () => {
+  // the owner's own webhook gets them too
+  const bad = await srv.api('PATCH', '/api/v2/users/me', { body: { webhook_url: 'file:///etc/passwd' } });
+  assert.equal(bad.status, 422);
+  const me = await srv.api('PATCH', '/api/v2/users/me', { body: { webhook_url: `http://127.0.0.1:${port}/user` } });
+  assert.equal(me.status, 200, me.text);
+  assert.equal(me.json.webhook_url, `http://127.0.0.1:${port}/user`);
   await srv.createTask({ template: 'watched', input: 'echo hi', name: 'watched' });
   await srv.waitTask('admin', 'watched', { state: 'idle' });
   const ev = await waitFor(() => got.find((g) => !g.failed && g.body.state.state === 'idle'),
@@ -53,6 +59,7 @@ test('state changes reach the webhook, retried; idle timeout pauses, work pushes
   assert.equal(ev.body.previous_state, 'working');
   assert.match(ev.body.link, /\/@admin\/watched\/apps\/chat\/$/);
   assert.equal(ev.headers['content-type'], 'application/json');
+  await waitFor(() => got.some((g) => g.url === '/user' && g.body.state.state === 'idle'), { what: 'the user webhook' });
 
   // work for longer than the timeout: no pause meanwhile
   assert.equal((await srv.api('POST', '/api/v2/tasks/admin/watched/send', { body: { input: 'sleep 5; echo woke' } })).status, 204);
