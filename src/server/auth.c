@@ -129,12 +129,12 @@ auth_user(struct http_req *req)
 	}
 	auth_hash(str_trim(token), hash);
 	free(token);
-	user = store_row(
-		srv->store,
-		"SELECT u.id, u.username, u.role, u.name, u.email, "
-		"u.created_at, t.id AS token_id FROM tokens t JOIN users u ON "
-		"u.id = t.user_id WHERE t.hash = ?",
-		"s", hash);
+	user = store_row(srv->store,
+			 "SELECT u.id, u.username, u.role, u.name, u.email, "
+			 "u.webhook_url, u.created_at, t.id AS token_id FROM "
+			 "tokens t JOIN users u ON "
+			 "u.id = t.user_id WHERE t.hash = ?",
+			 "s", hash);
 	if (user == NULL) {
 		http_reply_problem(req, 401, "the token is not valid");
 		return NULL;

@@ -479,8 +479,13 @@ egress_listen(const char *path, char **cause)
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	unlink(path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
-	    listen(fd, 64) < 0 || chmod(path, 0600) < 0) {
+	/* the mode comes from the umask at bind: never chmod a path in a
+	 * directory the task can write (a link swapped in would be followed) */
+	mode_t old = umask(0177);
+	int b = fd < 0 ? -1 : bind(fd, (struct sockaddr *)&sa, sizeof sa);
+
+	umask(old);
+	if (fd < 0 || b < 0 || listen(fd, 64) < 0) {
 		*cause = xasprintf("cannot listen on '%s': %s", path,
 				   strerror(errno));
 		if (fd >= 0)

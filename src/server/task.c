@@ -59,6 +59,8 @@
 #define TASK_MESSAGE_MAX   160
 #define TASK_STATE_MAX	   (64 << 20)
 #define TASK_STOP_GRACE_MS 5000
+#define TASK_STATES_KEPT   1000
+#define TASK_WEBHOOKS_MAX  2 /* in flight per task */
 
 enum task_phase {
 	PHASE_PENDING,
@@ -109,6 +111,9 @@ struct task {
 	bool resuming;		    /* the launch continues a session */
 	char *report_uri;	    /* from the agent's report_task */
 	char *report_summary;	    /* ... and its summary this turn */
+	unsigned state_rows;	    /* history rows written by this process */
+	unsigned webhooks;	    /* webhook senders running */
+	bool webhook_pending;	    /* a change came while at the cap */
 	struct ev_timer idle_timer; /* template idle_timeout: pause */
 	uid_t uid;
 };
@@ -289,6 +294,15 @@ task_set_state(struct task *t, const char *state, const char *message)
 		   "created_at) VALUES (?, ?, ?, ?, ?)",
 		   "ssssi", task_id(t), state, cut,
 		   t->report_uri ? t->report_uri : "", (int64_t)wall_ms());
+	if (++t->state_rows % 100 == 0)
+		/* a chatty (or hostile) agent: keep the latest rows */
+		store_exec(
+			srv->store,
+			"DELETE FROM task_states WHERE task_id = ? AND id <= "
+			"(SELECT MAX(id) FROM task_states WHERE task_id = ?) "
+			"- ?",
+			"ssi", task_id(t), task_id(t),
+			(int64_t)TASK_STATES_KEPT);
 	task_state_changed(
 		t,
 		old ? json_string_value(json_object_get(old, "state")) : NULL);
@@ -571,6 +585,11 @@ task_on_runtime_event(const char *event, const char *data, void *cbdata)
 		summary = json_string_value(json_object_get(j, "summary"));
 		link = json_string_value(json_object_get(j, "link"));
 		state = json_string_value(json_object_get(t->state, "state"));
+		/* the runtime is the task's: bound what it may make us keep */
+		if (link != NULL && strlen(link) > 2048)
+			link = NULL;
+		if (summary != NULL && strlen(summary) > 4 * TASK_MESSAGE_MAX)
+			summary = NULL;
 		set_str(&t->report_uri, link ? link : "");
 		if (summary != NULL && *summary != '\0')
 			set_str(&t->report_summary, summary);
@@ -924,6 +943,11 @@ task_free(struct task *t)
 static void
 task_finish_delete(struct task *t)
 {
+	if (t->pause_req != NULL) {
+		http_reply_problem(t->pause_req, 409,
+				   "the task was deleted while pausing");
+		t->pause_req = NULL;
+	}
 	task_remove_tree(t->dir);
 	set_str(&t->ws_status, "deleted");
 	task_broadcast(t);
@@ -1217,8 +1241,19 @@ task_launch(struct task *t)
 		    json_string_value(json_object_get(t->version, "name")),
 		    &id_env, &id_files, &cause) < 0)
 		goto fail;
-	if (task_prepare_dirs(t, &cause) < 0 ||
-	    task_seed_files(t, id_files, &cause) < 0)
+	/* On resume the home is the agent's: it may hold links planted to
+	 * steer a root server's mkdir/chmod/open. Nothing is re-seeded. */
+	if (t->ready_io != NULL) { /* a resume: the last run's pipe */
+		ev_io_del(t->ready_io);
+		t->ready_io = NULL;
+	}
+	if (t->ready_fd >= 0) {
+		close(t->ready_fd);
+		t->ready_fd = -1;
+	}
+	buf_clear(&t->ready_buf);
+	if (!t->resuming && (task_prepare_dirs(t, &cause) < 0 ||
+			     task_seed_files(t, id_files, &cause) < 0))
 		goto fail;
 	t->egress = egress_new(t->run_dir, json_object_get(ws_spec, "egress"),
 			       task_name(t), &cause);
@@ -1839,30 +1874,35 @@ task_app_base_path(struct task *t, const char *slug)
 
 /* ---- pause, resume, input, history ------------------------------------ */
 
-/* The host pid of the runtime serving t's socket (checked to be in the
- * sandbox), or -1. */
-static pid_t
-task_runtime_pid(struct task *t)
+/* A pidfd of the runtime serving t's socket (checked to be in the
+ * sandbox), or -1. Nonblocking: the socket is the task's, and a listener
+ * that never accepts must not stall the loop. */
+static int
+task_runtime_pidfd(struct task *t)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct ucred cr;
 	socklen_t len = sizeof cr;
 	const char *sock = task_runtime_socket(t);
-	pid_t pid = -1;
-	int fd;
+	int fd, pidfd = -1;
 
 	if (sock == NULL || strlen(sock) >= sizeof sa.sun_path)
 		return -1;
 	memcpy(sa.sun_path, sock, strlen(sock) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -1;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-	    task_peer_ok(fd, t) &&
-	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0)
-		pid = cr.pid;
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0) {
+		/* pin the process first, then check it is the sandbox's */
+		pidfd = (int)syscall(SYS_pidfd_open, cr.pid, 0);
+		if (pidfd >= 0 && !task_peer_ok(fd, t)) {
+			close(pidfd);
+			pidfd = -1;
+		}
+	}
 	close(fd);
-	return pid;
+	return pidfd;
 }
 
 static void
@@ -1881,7 +1921,8 @@ task_on_stop_timeout(void *data)
 static void
 task_stop_gracefully(struct task *t)
 {
-	pid_t pid = task_runtime_pid(t);
+	int pidfd = task_runtime_pidfd(t);
+	int sent = -1;
 
 	t->pausing = true;
 	set_str(&t->ws_status, "stopping");
@@ -1889,7 +1930,12 @@ task_stop_gracefully(struct task *t)
 		       json_string_value(json_object_get(t->state, "state"))
 			       ?: "working",
 		       "Pausing");
-	if (pid > 0 && kill(pid, SIGTERM) == 0) {
+	if (pidfd >= 0) {
+		sent = (int)syscall(SYS_pidfd_send_signal, pidfd, SIGTERM, NULL,
+				    0);
+		close(pidfd);
+	}
+	if (sent == 0) {
 		/* the runtime saves its state file and stops the agent */
 		ev_timer_start(srv->loop, &t->stop_timer,
 			       now_ms() + TASK_STOP_GRACE_MS);
@@ -1906,11 +1952,16 @@ task_finish_pause(struct task *t)
 
 	t->pausing = false;
 	t->pause_req = NULL;
+	const char *before =
+		json_string_value(json_object_get(t->state, "state"));
+	bool was_idle = before != NULL && strcmp(before, "idle") == 0;
+
 	set_str(&t->ws_status, "stopped");
 	task_set_state(t, "idle", "Paused");
 	task_set_status(t, "paused", "");
-	{
-		/* a pause (asked for or after the idle timeout) is news too */
+	if (was_idle) {
+		/* a pause (asked for or after the idle timeout) is news too;
+		 * from another state the change itself was notified */
 		const char *hook = json_string_value(json_object_get(
 			json_object_get(t->tmpl, "workspace"), "webhook"));
 
@@ -2222,6 +2273,45 @@ task_on_idle_timeout(void *data)
 	task_stop_gracefully(t);
 }
 
+/* A running `taskbox webhook-post`. */
+struct webhook_child {
+	pid_t pid;
+	int pidfd;
+	struct ev_io *io;
+	char *task_id;
+};
+
+static unsigned webhook_children;
+#define WEBHOOK_CHILDREN_MAX 64
+
+/* A sender finished: reap it, send what waited meanwhile. */
+static void
+webhook_on_exit(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
+{
+	struct webhook_child *w = data;
+	struct task *t = task_find_id(w->task_id);
+
+	waitpid(w->pid, NULL, 0);
+	ev_io_del(w->io);
+	close(w->pidfd);
+	webhook_children--;
+	if (t != NULL) {
+		t->webhooks--;
+		if (t->webhook_pending && t->webhooks == 0 &&
+		    t->state != NULL) {
+			t->webhook_pending = false;
+			task_notify(
+				t,
+				json_string_value(json_object_get(
+					json_object_get(t->tmpl, "workspace"),
+					"webhook")),
+				NULL);
+		}
+	}
+	free(w->task_id);
+	free(w);
+}
+
 /* POST the state change to the template's webhook, from a child. */
 static void
 task_webhook(struct task *t, const char *url, const char *previous)
@@ -2230,9 +2320,16 @@ task_webhook(struct task *t, const char *url, const char *previous)
 	json_t *payload;
 	char *text, *link;
 	int in[2];
-	struct reaper *r;
+	struct webhook_child *w;
 	posix_spawn_file_actions_t fa;
 
+	if (t->webhooks >= TASK_WEBHOOKS_MAX ||
+	    webhook_children >= WEBHOOK_CHILDREN_MAX) {
+		/* senders still busy (a slow receiver, a flapping agent):
+		 * the latest state goes out when one finishes */
+		t->webhook_pending = true;
+		return;
+	}
 	link = xasprintf(
 		"%s/@%s/%s/apps/chat/", srv->url ? srv->url : "",
 		json_string_value(json_object_get(t->row, "owner_name")),
@@ -2250,17 +2347,23 @@ task_webhook(struct task *t, const char *url, const char *previous)
 		free(text);
 		return;
 	}
-	r = xcalloc(1, sizeof *r);
+	w = xcalloc(1, sizeof *w);
+	w->task_id = xstrdup(task_id(t));
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-	if (posix_spawn(&r->pid, srv->exe, &fa, NULL, argv, environ) != 0 ||
-	    (r->pidfd = (int)syscall(SYS_pidfd_open, r->pid, 0)) < 0) {
+	if (posix_spawn(&w->pid, srv->exe, &fa, NULL, argv, environ) != 0) {
 		log_warn("task %s: cannot run the webhook sender: %s",
 			 task_name(t), strerror(errno));
-		free(r);
+		free(w->task_id);
+		free(w);
 	} else {
-		r->io = ev_io_add(srv->loop, r->pidfd, EPOLLIN, reaper_on_exit,
-				  r);
+		w->pidfd = (int)syscall(SYS_pidfd_open, w->pid, 0);
+		if (w->pidfd < 0)
+			fatal("pidfd_open: %s", strerror(errno));
+		w->io = ev_io_add(srv->loop, w->pidfd, EPOLLIN, webhook_on_exit,
+				  w);
+		t->webhooks++;
+		webhook_children++;
 	}
 	posix_spawn_file_actions_destroy(&fa);
 	close(in[0]);

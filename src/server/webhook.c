@@ -87,11 +87,17 @@ webhook_main(int argc, char **argv)
 			delay *= 4;
 		}
 	}
-	if (r != 0)
+	if (r != 0) {
+		/* the URL may carry a secret (Slack-style): name only its host
+		 */
+		const char *host = strstr(argv[1], "://") + 3;
+		int hlen = (int)strcspn(host, "/?#");
+
 		fprintf(stderr,
-			"taskbox webhook-post: %s failed (last status "
-			"%ld)\n",
-			argv[1], status);
+			"taskbox webhook-post: the webhook on %.*s failed "
+			"(last status %ld)\n",
+			hlen, host, status);
+	}
 	curl_global_cleanup();
 out:
 	buf_release(&body);

@@ -583,7 +583,8 @@ ws_local_kill(struct ws *ws)
 	if (!ws->exited) {
 		/* bwrap's group, then bwrap itself through the pidfd; its
 		 * pid-1 init has PDEATHSIG, so the pid namespace goes too */
-		kill(-ws->pid, SIGKILL);
+		if (!ws->attached) /* else the group's pid may be reused */
+			kill(-ws->pid, SIGKILL);
 		syscall(SYS_pidfd_send_signal, ws->pidfd, SIGKILL, NULL, 0);
 	}
 	if (ws->cg != NULL && !ws->killing) {

@@ -143,7 +143,8 @@ describe('limits', { skip: !isRoot && 'cgroup limits need root here' }, () => {
     s.child.kill('SIGTERM');
     const r = await s.done;
     clearInterval(tick);
-    assert.equal(r.code, 143, r.stderr);
+    // 143: our SIGTERM; 2: the bomb took every pid before the shell could fork
+    assert.ok([143, 2].includes(r.code), `exit ${r.code}: ${r.stderr}`);
     // the bomb hit the limit (and, in dash, collapses on fork failures)
     assert.match(events ?? '', /max [1-9]/, 'pids.events counts refused forks');
     assert.ok(peak <= 64 && peak >= 32, `pids.peak ${peak}`);
