@@ -15,41 +15,20 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include "core/buf.h"
 #include "core/text.h"
+#include "cli/cli.h"
 #include "mcp.h"
 
 #define HOOK_MAX_PAYLOAD (1u << 20)
 #define HOOK_TIMEOUT	 3000 /* ms: hooks block the agent's turn */
 
-/* Read the payload from stdin, bounded; NULL with *cause when too big. */
+/* Read the payload from stdin, bounded; "" on a terminal (no payload). */
 static char *
 hook_read_stdin(char **cause)
 {
-	struct buf b;
-	char chunk[65536];
-	ssize_t n;
-
-	buf_init(&b, HOOK_MAX_PAYLOAD);
 	if (isatty(STDIN_FILENO))
-		return buf_steal(&b);
-	while ((n = read(STDIN_FILENO, chunk, sizeof chunk)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			*cause = xasprintf("cannot read stdin: %s",
-					   strerror(errno));
-			buf_release(&b);
-			return NULL;
-		}
-		if (buf_append(&b, chunk, (size_t)n) < 0) {
-			*cause = xasprintf("the payload is over %u bytes",
-					   HOOK_MAX_PAYLOAD);
-			buf_release(&b);
-			return NULL;
-		}
-	}
-	return buf_steal(&b);
+		return xstrdup("");
+	return cli_read_stdin(HOOK_MAX_PAYLOAD, cause);
 }
 
 /* The payload as JSON: parsed, a string when not JSON, null when empty. */
