@@ -493,6 +493,29 @@ out:
 	json_decref(rows);
 }
 
+/* The body's "input" (a string of 1..TASK_INPUT_MAX bytes, not blank when
+ * asked), the body kept in *body; NULL after replying 422. */
+static const char *
+body_input(struct http_req *req, json_t **body, bool no_blank)
+{
+	const char *input;
+
+	if ((*body = http_req_json(req)) == NULL)
+		return NULL;
+	input = json_string_value(json_object_get(*body, "input"));
+	if (input == NULL || *input == '\0' ||
+	    (no_blank && str_is_blank(input)) ||
+	    strlen(input) > TASK_INPUT_MAX) {
+		http_reply_invalid(
+			req, "body.input", json_object_get(*body, "input"),
+			"input must be a non-empty string of at most "
+			"%d bytes",
+			TASK_INPUT_MAX);
+		return NULL;
+	}
+	return input;
+}
+
 /* Everything under /api/v2/tasks/ */
 static void
 api_tasks_prefix(struct http_req *req, void *data UNUSED)
@@ -528,20 +551,10 @@ api_tasks_prefix(struct http_req *req, void *data UNUSED)
 		task_delete_reply(t, req);
 	} else if (n == 3 && strcmp(parts[2], "send") == 0 &&
 		   strcmp(method, "POST") == 0) {
-		const char *input;
+		const char *input = body_input(req, &body, false);
 
-		if ((body = http_req_json(req)) == NULL)
+		if (input == NULL)
 			goto out;
-		input = json_string_value(json_object_get(body, "input"));
-		if (input == NULL || *input == '\0' ||
-		    strlen(input) > TASK_INPUT_MAX) {
-			http_reply_invalid(req, "body.input",
-					   json_object_get(body, "input"),
-					   "input must be a non-empty string "
-					   "of at most %d bytes",
-					   TASK_INPUT_MAX);
-			goto out;
-		}
 		task_send(t, req, input);
 	} else if (n == 3 && strcmp(parts[2], "logs") == 0 &&
 		   strcmp(method, "GET") == 0) {
@@ -560,20 +573,10 @@ api_tasks_prefix(struct http_req *req, void *data UNUSED)
 		task_resume(t, req);
 	} else if (n == 3 && strcmp(parts[2], "input") == 0 &&
 		   strcmp(method, "PATCH") == 0) {
-		const char *input;
+		const char *input = body_input(req, &body, true);
 
-		if ((body = http_req_json(req)) == NULL)
+		if (input == NULL)
 			goto out;
-		input = json_string_value(json_object_get(body, "input"));
-		if (input == NULL || str_is_blank(input) ||
-		    strlen(input) > TASK_INPUT_MAX) {
-			http_reply_invalid(req, "body.input",
-					   json_object_get(body, "input"),
-					   "input must be a non-empty string "
-					   "of at most %d bytes",
-					   TASK_INPUT_MAX);
-			goto out;
-		}
 		task_set_input(t, req, input);
 	} else {
 		http_reply_problem(req, n == 3 ? 404 : 405,
