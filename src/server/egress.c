@@ -463,9 +463,9 @@ egress_on_accept(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
 	l->e->nconns++;
 }
 
-/* Listen on a unix socket at path, reachable by the task. */
+/* Listen on a unix socket at path, reachable by the task's uid. */
 static int
-egress_listen(const char *path, char **cause)
+egress_listen(const char *path, uid_t uid, char **cause)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd;
@@ -492,11 +492,15 @@ egress_listen(const char *path, char **cause)
 			close(fd);
 		return -errno;
 	}
+	/* lchown: a link swapped in for the socket is not followed */
+	if (uid != 0 && lchown(path, uid, uid) < 0)
+		log_warn("cannot hand '%s' to uid %d: %s", path, (int)uid,
+			 strerror(errno));
 	return fd;
 }
 
 struct egress *
-egress_new(const char *run_dir, json_t *allow, const char *task_name,
+egress_new(const char *run_dir, json_t *allow, const char *task_name, uid_t uid,
 	   char **cause)
 {
 	struct egress *e = xcalloc(1, sizeof *e);
@@ -510,7 +514,7 @@ egress_new(const char *run_dir, json_t *allow, const char *task_name,
 		l->e = e;
 		l->llm = i == 1;
 		l->path = xasprintf("%s/%s", run_dir, names[i]);
-		l->fd = egress_listen(l->path, cause);
+		l->fd = egress_listen(l->path, uid, cause);
 		if (l->fd < 0) {
 			egress_free(e);
 			return NULL;

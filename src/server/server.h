@@ -131,9 +131,10 @@ void task_states(struct task *t, struct http_req *req);
 
 /* ---- egress.c ---- */
 struct egress;
-/* Listen on run_dir/egress.sock and run_dir/llm.sock for one task. */
+/* Listen on run_dir/egress.sock and run_dir/llm.sock for one task; the
+ * sockets are handed to uid (0: left to the server's). */
 struct egress *egress_new(const char *run_dir, json_t *allow,
-			  const char *task_name, char **cause);
+			  const char *task_name, uid_t uid, char **cause);
 void egress_free(struct egress *e);
 
 #endif

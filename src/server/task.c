@@ -1231,7 +1231,7 @@ task_launch(struct task *t)
 	const char *hide[1] = {srv->data_dir};
 	struct ws_spec spec = {0};
 	int pipefd[2], logfd;
-	char *cause = NULL, *path, *log_path, *path_env;
+	char *cause = NULL, *log_path, *path_env;
 	json_t *id_env = NULL, *id_files = NULL; /* identity.c */
 	size_t i;
 
@@ -1256,20 +1256,9 @@ task_launch(struct task *t)
 			     task_seed_files(t, id_files, &cause) < 0))
 		goto fail;
 	t->egress = egress_new(t->run_dir, json_object_get(ws_spec, "egress"),
-			       task_name(t), &cause);
+			       task_name(t), srv->root ? t->uid : 0, &cause);
 	if (t->egress == NULL)
 		goto fail;
-	if (srv->root && t->uid != 0) {
-		/* the sockets must be reachable by the task's uid */
-		for (i = 0; i < 2; i++) {
-			path = xasprintf("%s/%s", t->run_dir,
-					 i == 0 ? "egress.sock" : "llm.sock");
-			if (lchown(path, t->uid, t->uid) < 0)
-				log_warn("cannot chown '%s': %s", path,
-					 strerror(errno));
-			free(path);
-		}
-	}
 	if (pipe2(pipefd, O_CLOEXEC) < 0) {
 		cause = xasprintf("pipe: %s", strerror(errno));
 		goto fail;
@@ -2148,21 +2137,10 @@ task_reattach(struct task *t, const json_t *row)
 		t->run_dir,
 		json_object_get(json_object_get(t->tmpl, "workspace"),
 				"egress"),
-		task_name(t), &cause);
+		task_name(t), srv->root ? t->uid : 0, &cause);
 	if (t->egress == NULL) {
 		log_warn("task %s: %s", task_name(t), cause);
 		free(cause);
-	} else if (srv->root && t->uid != 0) {
-		for (int i = 0; i < 2; i++) {
-			char *path =
-				xasprintf("%s/%s", t->run_dir,
-					  i == 0 ? "egress.sock" : "llm.sock");
-
-			if (lchown(path, t->uid, t->uid) < 0)
-				log_warn("cannot chown '%s': %s", path,
-					 strerror(errno));
-			free(path);
-		}
 	}
 	/* the runtime was serving when we went away: talk to it again */
 	t->phase = PHASE_AGENT;
