@@ -7,6 +7,7 @@
  */
 #include "common.h"
 
+#include "core/netpolicy.h"
 #include "core/text.h"
 #include "http/http.h"
 #include "server.h"
@@ -34,11 +35,16 @@ user_json(const json_t *row)
 		"created_at", stamp);
 }
 
-/* Why url is not a usable webhook (or NULL): http(s), ≤ 2048, one line;
- * "" clears it. */
+/* Why url is not a usable webhook for a user (or NULL): http(s), ≤ 2048,
+ * one line, not this machine, private ranges for admins only; "" clears
+ * it. The address is checked again, after resolution, at each send. */
 static const char *
-user_check_webhook(const char *url)
+user_check_webhook(const char *url, bool admin)
 {
+	char host[256];
+	const char *why;
+	bool priv;
+
 	if (*url == '\0')
 		return NULL;
 	if (!str_starts_with(url, "http://") &&
@@ -50,6 +56,13 @@ user_check_webhook(const char *url)
 	for (const char *p = url; *p != '\0'; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			return "must not contain control characters";
+	if (net_url_host(url, host, sizeof host) < 0)
+		return "has no host";
+	if ((why = net_check_host(host, &priv)) != NULL)
+		return why;
+	if (priv && !admin)
+		return "is a private address: only admins' webhooks may go "
+		       "there";
 	return NULL;
 }
 
@@ -275,7 +288,8 @@ api_users_patch(struct http_req *req, void *data UNUSED)
 		why = vals[i] == NULL ? "must be a string"
 		      : i == 0	      ? identity_check_name(vals[i])
 		      : i == 1	      ? identity_check_email(vals[i])
-				      : user_check_webhook(vals[i]);
+				      : user_check_webhook(vals[i],
+							   auth_is_admin(target));
 		if (why != NULL) {
 			loc = xasprintf("body.%s", fields[i]);
 			http_reply_invalid(req, loc, v, "%s", why);

@@ -67,7 +67,10 @@ catalog_version_get(const char *version_id)
 	json_t *row = store_row(
 		srv->store,
 		"SELECT v.id AS version_id, v.version, v.spec, v.task_capable, "
-		"v.task_reason, t.id, t.name, t.builtin, t.created_at FROM "
+		"v.task_reason, t.id, t.name, t.builtin, t.created_at, "
+		/* built in, or pushed by someone who is an admin now */
+		"(v.created_by IS NULL OR EXISTS (SELECT 1 FROM users u WHERE "
+		"u.id = v.created_by AND u.role = 'admin')) AS by_admin FROM "
 		"template_versions v JOIN templates t ON t.id = v.template_id "
 		"WHERE v.id = ?",
 		"s", version_id);
@@ -95,6 +98,13 @@ catalog_template_push(const char *yaml, size_t len, const char *created_by,
 
 	if (spec == NULL)
 		return NULL;
+	if (!may_replace &&
+	    json_array_size(json_object_get(spec, "admin_only")) > 0) {
+		/* private egress, private webhooks: an admin's decision */
+		*errors = json_incref(json_object_get(spec, "admin_only"));
+		json_decref(spec);
+		return NULL;
+	}
 	name = json_string_value(json_object_get(spec, "name"));
 	text = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
 	yaml_copy = xstrndup(yaml, len);

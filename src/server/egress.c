@@ -7,7 +7,11 @@
  *
  * egress.sock speaks HTTP CONNECT (HTTPS_PROXY): the target host must
  * match the template's allowlist ("host", "*.domain", "host:port"; an
- * entry without a port allows 443 and 80), otherwise 403 with the reason.
+ * entry without a port allows 443 and 80; wildcards match names, never
+ * addresses), otherwise 403 with the reason. Every address the target
+ * resolves to then passes netpolicy: never this machine, loopback,
+ * link-local or special ranges; private ranges only for an admin's
+ * template (a private address it lists, or any name with egress_private).
  * Every decision is logged. Name resolution uses getaddrinfo and so
  * blocks the loop for the time of a lookup (allowlisted hosts only).
  *
@@ -31,6 +35,7 @@
 #include "core/buf.h"
 #include "core/ev.h"
 #include "core/log.h"
+#include "core/netpolicy.h"
 #include "core/relay.h"
 #include "server.h"
 
@@ -50,6 +55,8 @@ struct egress_listener {
 struct egress {
 	struct egress_listener l[2];
 	json_t *allow;
+	bool private_literals; /* private addresses it lists are allowed */
+	bool private_names;    /* names may resolve to private addresses */
 	char *task;
 	struct egress_conn *conns;
 	size_t nconns;	       /* in their handshake */
@@ -119,10 +126,12 @@ egress_refuse(struct egress_conn *c, int status, const char *reason)
 	egress_conn_free(c, true);
 }
 
-/* Does host:port match the allowlist? */
+/* Does host:port match the allowlist? Wildcards match names only. */
 static bool
 egress_allowed(json_t *allow, const char *host, long port)
 {
+	struct sockaddr_storage ss;
+	bool numeric = net_literal(host, &ss) == 0;
 	json_t *v;
 	size_t i;
 
@@ -143,6 +152,8 @@ egress_allowed(json_t *allow, const char *host, long port)
 		if (hlen > 2 && entry[0] == '*' && entry[1] == '.') {
 			size_t sl = hlen - 1, nl = strlen(host); /* ".domain" */
 
+			if (numeric)
+				continue;
 			if (nl > sl &&
 			    strncasecmp(host + nl - sl, entry + 1, sl) == 0)
 				return true;
@@ -154,38 +165,18 @@ egress_allowed(json_t *allow, const char *host, long port)
 	return false;
 }
 
-/* Is sa loopback, link-local, unspecified or multicast? */
-static bool
-egress_special(const struct sockaddr *sa)
-{
-	if (sa->sa_family == AF_INET) {
-		uint32_t a = ntohl(
-			((const struct sockaddr_in *)sa)->sin_addr.s_addr);
-
-		return (a >> 24) == 127 || (a >> 16) == 0xa9fe || a == 0 ||
-		       (a >> 28) == 0xe;
-	}
-	if (sa->sa_family == AF_INET6) {
-		const struct in6_addr *a =
-			&((const struct sockaddr_in6 *)sa)->sin6_addr;
-
-		return IN6_IS_ADDR_LOOPBACK(a) || IN6_IS_ADDR_LINKLOCAL(a) ||
-		       IN6_IS_ADDR_UNSPECIFIED(a) || IN6_IS_ADDR_MULTICAST(a) ||
-		       IN6_IS_ADDR_V4MAPPED(a);
-	}
-	return true;
-}
-
 /*
- * Start a nonblocking TCP connect to host:port; fd or -errno. A name (not
- * a literal address the allowlist names) must not lead to this machine's
- * loopback, link-local (cloud metadata) or other special addresses.
+ * Start a nonblocking TCP connect to host:port; fd or -errno with *cause.
+ * check: every address is held to the address policy (private_ok allows
+ * private ranges); the LLM endpoint is the admin's and is not checked.
  */
 static int
-egress_connect(const char *host, const char *port, bool by_name, char **cause)
+egress_connect(const char *host, const char *port, bool check, bool private_ok,
+	       char **cause)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res, *ai;
-	int fd = -1, r;
+	const char *why = NULL;
+	int fd = -1, r, err = ECONNREFUSED;
 
 	r = getaddrinfo(host, port, &hints, &res);
 	if (r != 0) {
@@ -194,25 +185,36 @@ egress_connect(const char *host, const char *port, bool by_name, char **cause)
 		return -EHOSTUNREACH;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		if (by_name && egress_special(ai->ai_addr)) {
-			errno = EACCES;
+		const char *w =
+			check ? net_check(ai->ai_addr, private_ok) : NULL;
+
+		if (w != NULL) {
+			why = w;
 			continue;
 		}
 		fd = socket(ai->ai_family,
 			    ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
 			    ai->ai_protocol);
-		if (fd < 0)
+		if (fd < 0) {
+			err = errno;
 			continue;
+		}
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
 		    errno == EINPROGRESS)
 			break;
+		err = errno;
 		close(fd);
 		fd = -1;
 	}
 	freeaddrinfo(res);
+	if (fd < 0 && why != NULL) {
+		*cause = xasprintf("%s:%s leads to %s: refused", host, port,
+				   why);
+		return -EACCES;
+	}
 	if (fd < 0) {
 		*cause = xasprintf("cannot connect to %s:%s: %s", host, port,
-				   strerror(errno));
+				   strerror(err));
 		return -ECONNREFUSED;
 	}
 	return fd;
@@ -373,8 +375,12 @@ egress_on_head(struct egress_conn *c, size_t head_len)
 			egress_refuse(c, 400, "CONNECT needs host:port");
 			return;
 		}
-		snprintf(host, sizeof host, "%.*s", (int)(colon - target),
-			 target);
+		if (target[0] == '[' && colon > target && colon[-1] == ']')
+			snprintf(host, sizeof host, "%.*s",
+				 (int)(colon - target - 2), target + 1);
+		else
+			snprintf(host, sizeof host, "%.*s",
+				 (int)(colon - target), target);
 		snprintf(port, sizeof port, "%ld", portnum);
 		c->target = xstrdup(target);
 		if (!egress_allowed(c->e->allow, host, portnum)) {
@@ -394,15 +400,20 @@ egress_on_head(struct egress_conn *c, size_t head_len)
 			   c->head.len - head_len);
 	}
 	{
-		unsigned char addr[sizeof(struct in6_addr)];
-		bool numeric = inet_pton(AF_INET, host, addr) == 1 ||
-			       inet_pton(AF_INET6, host, addr) == 1;
+		struct sockaddr_storage ss;
+		bool numeric = net_literal(host, &ss) == 0;
 
 		/* the LLM endpoint is the admin's choice: anything goes */
-		c->up = egress_connect(host, port, !c->llm && !numeric, &cause);
+		c->up = egress_connect(host, port, !c->llm,
+				       numeric ? c->e->private_literals
+					       : c->e->private_names,
+				       &cause);
 	}
 	if (c->up < 0) {
-		egress_refuse(c, 502, cause);
+		if (c->up == -EACCES)
+			log_info("egress task=%s CONNECT %s denied: %s",
+				 c->e->task, c->target, cause);
+		egress_refuse(c, c->up == -EACCES ? 403 : 502, cause);
 		free(cause);
 		return;
 	}
@@ -500,13 +511,17 @@ egress_listen(const char *path, uid_t uid, char **cause)
 }
 
 struct egress *
-egress_new(const char *run_dir, json_t *allow, const char *task_name, uid_t uid,
-	   char **cause)
+egress_new(const char *run_dir, json_t *ws, bool by_admin,
+	   const char *task_name, uid_t uid, char **cause)
 {
 	struct egress *e = xcalloc(1, sizeof *e);
 	static const char *const names[] = {"egress.sock", "llm.sock"};
+	json_t *allow = json_object_get(ws, "egress");
 
 	e->allow = allow ? json_incref(allow) : json_array();
+	e->private_literals = by_admin;
+	e->private_names =
+		by_admin && json_is_true(json_object_get(ws, "egress_private"));
 	e->task = xstrdup(task_name);
 	for (size_t i = 0; i < 2; i++) {
 		struct egress_listener *l = &e->l[i];

@@ -13,6 +13,7 @@ void
 schema_init(struct schema *s)
 {
 	s->errors = json_array();
+	s->admin_only = json_array();
 }
 
 /* Position of an error object, for sorting. */
@@ -33,8 +34,14 @@ schema_finish(struct schema *s, json_t *result, json_t **errors)
 		json_decref(s->errors);
 		s->errors = NULL;
 		*errors = NULL;
+		if (result != NULL && json_array_size(s->admin_only) > 0)
+			json_object_set(result, "admin_only", s->admin_only);
+		json_decref(s->admin_only);
+		s->admin_only = NULL;
 		return result;
 	}
+	json_decref(s->admin_only);
+	s->admin_only = NULL;
 	/* Stable insertion sort by position: errors come in walk order. */
 	sorted = json_array();
 	for (i = 0; i < n; i++) {
@@ -53,6 +60,17 @@ schema_finish(struct schema *s, json_t *result, json_t **errors)
 	return NULL;
 }
 
+/* Append {message, location, line, column} to list. */
+static void
+schema_record(json_t *list, const struct ynode *at, const char *loc,
+	      const char *msg)
+{
+	json_array_append_new(list, json_pack("{s:s, s:s, s:i, s:i}", "message",
+					      msg, "location", loc ? loc : "",
+					      "line", at ? at->line : 1,
+					      "column", at ? at->column : 1));
+}
+
 void
 schema_error(struct schema *s, const struct ynode *at, const char *loc,
 	     const char *fmt, ...)
@@ -63,11 +81,21 @@ schema_error(struct schema *s, const struct ynode *at, const char *loc,
 	va_start(ap, fmt);
 	msg = xvasprintf(fmt, ap);
 	va_end(ap);
-	json_array_append_new(s->errors,
-			      json_pack("{s:s, s:s, s:i, s:i}", "message", msg,
-					"location", loc ? loc : "", "line",
-					at ? at->line : 1, "column",
-					at ? at->column : 1));
+	schema_record(s->errors, at, loc, msg);
+	free(msg);
+}
+
+void
+schema_admin_only(struct schema *s, const struct ynode *at, const char *loc,
+		  const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	schema_record(s->admin_only, at, loc, msg);
 	free(msg);
 }
 

@@ -14,7 +14,8 @@
 #include "core/ynode.h"
 
 struct schema {
-	json_t *errors; /* array, owned */
+	json_t *errors;	    /* array, owned */
+	json_t *admin_only; /* what only an admin may write: same shape */
 };
 
 /* Start collecting. */
@@ -22,13 +23,19 @@ void schema_init(struct schema *s);
 
 /*
  * Finish: NULL and *errors = the sorted error array when there were errors
- * (result is then freed), else result and *errors = NULL.
+ * (result is then freed), else result and *errors = NULL. Anything
+ * recorded with schema_admin_only is left in result's "admin_only" array.
  */
 json_t *schema_finish(struct schema *s, json_t *result, json_t **errors);
 
 /* Record an error at node at (or line 1 column 1 when NULL). */
 void schema_error(struct schema *s, const struct ynode *at, const char *loc,
 		  const char *fmt, ...) PRINTFLIKE(4, 5);
+
+/* Record that node at holds what only an admin may write (message: why);
+ * not an error for an admin, one for anyone else. */
+void schema_admin_only(struct schema *s, const struct ynode *at,
+		       const char *loc, const char *fmt, ...) PRINTFLIKE(4, 5);
 
 /* A new "parent.key" (or "key" at the root). */
 char *schema_loc(const char *parent, const char *key);

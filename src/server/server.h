@@ -68,7 +68,9 @@ void api_secrets_template(struct http_req *req, void *data);
 /* ---- catalog.c: templates and modules ---- */
 /* Import the built-in modules and templates (new versions when changed). */
 int catalog_import_builtins(char **cause);
-/* Store a template from YAML; 201-style row or NULL with *errors. */
+/* Store a template from YAML; 201-style row or NULL with *errors.
+ * may_replace: the caller is an admin (replaces others' templates and
+ * modules, may write what the validators mark admin_only). */
 json_t *catalog_template_push(const char *yaml, size_t len,
 			      const char *created_by, bool builtin,
 			      bool may_replace, json_t **errors);
@@ -131,9 +133,13 @@ void task_states(struct task *t, struct http_req *req);
 
 /* ---- egress.c ---- */
 struct egress;
-/* Listen on run_dir/egress.sock and run_dir/llm.sock for one task; the
- * sockets are handed to uid (0: left to the server's). */
-struct egress *egress_new(const char *run_dir, json_t *allow,
+/*
+ * Listen on run_dir/egress.sock and run_dir/llm.sock for one task; the
+ * sockets are handed to uid (0: left to the server's). ws is the
+ * template's workspace block (egress, egress_private); by_admin says the
+ * template is an admin's, the only kind that may reach private ranges.
+ */
+struct egress *egress_new(const char *run_dir, json_t *ws, bool by_admin,
 			  const char *task_name, uid_t uid, char **cause);
 void egress_free(struct egress *e);
 

@@ -125,7 +125,8 @@ static void task_notify(struct task *t, const char *tmpl_hook,
 static void task_on_stop_timeout(void *data);
 static void task_on_idle_timeout(void *data);
 static void task_state_changed(struct task *t, const char *previous);
-static void task_webhook(struct task *t, const char *url, const char *previous);
+static void task_webhook(struct task *t, const char *url, const char *previous,
+			 bool private_ok);
 static void task_launch(struct task *t);
 static void task_broadcast(struct task *t);
 
@@ -203,6 +204,14 @@ pid_ns_of(pid_t pid, char *buf, size_t size)
 		return false;
 	buf[n] = '\0';
 	return true;
+}
+
+/* Whether the task's template version is an admin's (or built in): only
+ * those may open egress to private ranges or send webhooks there. */
+static bool
+task_by_admin(const struct task *t)
+{
+	return json_integer_value(json_object_get(t->version, "by_admin")) != 0;
 }
 
 bool
@@ -1255,7 +1264,7 @@ task_launch(struct task *t)
 	if (!t->resuming && (task_prepare_dirs(t, &cause) < 0 ||
 			     task_seed_files(t, id_files, &cause) < 0))
 		goto fail;
-	t->egress = egress_new(t->run_dir, json_object_get(ws_spec, "egress"),
+	t->egress = egress_new(t->run_dir, ws_spec, task_by_admin(t),
 			       task_name(t), srv->root ? t->uid : 0, &cause);
 	if (t->egress == NULL)
 		goto fail;
@@ -2134,10 +2143,8 @@ task_reattach(struct task *t, const json_t *row)
 		return false;
 	}
 	t->egress = egress_new(
-		t->run_dir,
-		json_object_get(json_object_get(t->tmpl, "workspace"),
-				"egress"),
-		task_name(t), srv->root ? t->uid : 0, &cause);
+		t->run_dir, json_object_get(t->tmpl, "workspace"),
+		task_by_admin(t), task_name(t), srv->root ? t->uid : 0, &cause);
 	if (t->egress == NULL) {
 		log_warn("task %s: %s", task_name(t), cause);
 		free(cause);
@@ -2290,11 +2297,15 @@ webhook_on_exit(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
 	free(w);
 }
 
-/* POST the state change to the template's webhook, from a child. */
+/* POST the state change to a webhook, from a child; private_ok lets it
+ * reach private ranges (an admin's webhook). */
 static void
-task_webhook(struct task *t, const char *url, const char *previous)
+task_webhook(struct task *t, const char *url, const char *previous,
+	     bool private_ok)
 {
-	char *argv[] = {srv->exe, "webhook-post", (char *)url, NULL};
+	char *argv[] = {srv->exe, "webhook-post",
+			private_ok ? "--private-ok" : (char *)url,
+			private_ok ? (char *)url : NULL, NULL};
 	json_t *payload;
 	char *text, *link;
 	int in[2];
@@ -2357,17 +2368,17 @@ task_webhook(struct task *t, const char *url, const char *previous)
 static void
 task_notify(struct task *t, const char *tmpl_hook, const char *previous)
 {
-	json_t *owner = store_row(srv->store,
-				  "SELECT webhook_url FROM users WHERE id = ?",
-				  "s", task_owner_id(t));
+	json_t *owner = store_row(
+		srv->store, "SELECT webhook_url, role FROM users WHERE id = ?",
+		"s", task_owner_id(t));
 	const char *user_hook =
 		json_string_value(json_object_get(owner, "webhook_url"));
 
 	if (tmpl_hook != NULL)
-		task_webhook(t, tmpl_hook, previous);
+		task_webhook(t, tmpl_hook, previous, task_by_admin(t));
 	if (user_hook != NULL && *user_hook != '\0' &&
 	    (tmpl_hook == NULL || strcmp(user_hook, tmpl_hook) != 0))
-		task_webhook(t, user_hook, previous);
+		task_webhook(t, user_hook, previous, auth_is_admin(owner));
 	json_decref(owner);
 }
 

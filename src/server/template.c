@@ -16,6 +16,7 @@
 #include <math.h>
 
 #include "core/buf.h"
+#include "core/netpolicy.h"
 #include "core/ynode.h"
 #include "server/schema.h"
 #include "server/template.h"
@@ -247,30 +248,56 @@ is_hostname(const char *h, size_t len)
 	return label > 0 && h[len - 1] != '-';
 }
 
-/* One egress entry, lower-cased; NULL if invalid. */
-static char *
-egress_entry(const char *in)
+/*
+ * One egress entry, lower-cased into *out; NULL, or why it is refused.
+ * *is_private is set for a private address (an admin's template only).
+ */
+static const char *
+egress_entry(const char *in, char **out, bool *is_private)
 {
-	char *h = xstrdup(in), *colon, *p;
-	const char *host;
+	char *h = xstrdup(in), *colon, *p, *last;
+	const char *why = NULL;
+	bool wild;
 	long port;
 
+	*is_private = false;
 	for (p = h; *p != '\0'; p++)
 		if (*p >= 'A' && *p <= 'Z')
 			*p = (char)(*p - 'A' + 'a');
-	host = strncmp(h, "*.", 2) == 0 ? h + 2 : h;
-	colon = strchr(host, ':');
+	wild = strncmp(h, "*.", 2) == 0;
+	colon = strchr(wild ? h + 2 : h, ':');
 	if (colon != NULL && parse_long(colon + 1, 1, 65535, &port) < 0)
 		goto bad;
-	if (!is_hostname(host, colon ? (size_t)(colon - host) : strlen(host)))
+	if (colon != NULL)
+		*colon = '\0';
+	if (!is_hostname(wild ? h + 2 : h, strlen(wild ? h + 2 : h)))
 		goto bad;
-	return h;
+	last = strrchr(h, '.');
+	last = last ? last + 1 : h;
+	if (wild && last[strspn(last, "0123456789")] == '\0') {
+		why = "a wildcard matches host names only, never addresses";
+		goto refused;
+	}
+	if (wild ? net_name_local(h + 2) : false)
+		why = "a name of the server's own host";
+	else if (!wild)
+		why = net_check_host(h, is_private);
+	if (why != NULL)
+		goto refused;
+	if (colon != NULL)
+		*colon = ':';
+	*out = h;
+	return NULL;
 bad:
 	free(h);
-	return NULL;
+	return "want host, *.domain or host:port";
+refused:
+	free(h);
+	return why;
 }
 
-/* workspace.egress: a list of host[:port] with an optional "*." prefix. */
+/* workspace.egress: a list of host[:port] with an optional "*." prefix;
+ * private addresses are admin_only. */
 static json_t *
 parse_egress(struct schema *s, const struct ynode *n)
 {
@@ -287,20 +314,44 @@ parse_egress(struct schema *s, const struct ynode *n)
 	for (i = 0; i < n->n; i++) {
 		const struct ynode *it = n->items[i];
 		char *loc = schema_loc_index("workspace.egress", i), *h = NULL;
+		const char *v = it->kind == YN_SCALAR ? it->scalar : "";
+		const char *why = "want host, *.domain or host:port";
+		bool priv = false;
 
 		if (it->kind == YN_SCALAR)
-			h = egress_entry(it->scalar);
-		if (h == NULL)
-			schema_error(s, it, loc,
-				     "invalid host '%s' (want host, "
-				     "*.domain or host:port)",
-				     it->kind == YN_SCALAR ? it->scalar : "");
-		else
+			why = egress_entry(v, &h, &priv);
+		if (why != NULL) {
+			schema_error(s, it, loc, "cannot allow '%s': %s", v,
+				     why);
+		} else {
+			if (priv)
+				schema_admin_only(s, it, loc,
+						  "'%s' is a private address: "
+						  "only an admin's template "
+						  "may allow private ranges",
+						  v);
 			json_array_append_new(a, json_string(h));
+		}
 		free(h);
 		free(loc);
 	}
 	return a;
+}
+
+/* Why a webhook URL is refused (NULL if it is fine); *is_private as for
+ * egress entries. Checked again, after resolution, when it is used. */
+static const char *
+webhook_check(const char *url, bool *is_private)
+{
+	char host[256];
+
+	*is_private = false;
+	if (!str_starts_with(url, "http://") &&
+	    !str_starts_with(url, "https://"))
+		return "must be an http:// or https:// URL";
+	if (net_url_host(url, host, sizeof host) < 0)
+		return "has no host";
+	return net_check_host(host, is_private);
 }
 
 /* The workspace block. */
@@ -308,8 +359,9 @@ static json_t *
 parse_workspace(struct schema *s, const struct ynode *n)
 {
 	static const char *const keys[] = {
-		"backend",	 "limits", "egress",	   "env",     "setup",
-		"setup_timeout", "home",   "idle_timeout", "webhook", NULL,
+		"backend", "limits",	     "egress", "env",
+		"setup",   "setup_timeout",  "home",   "idle_timeout",
+		"webhook", "egress_private", NULL,
 	};
 	const char *loc = "workspace", *backend, *home, *setup;
 	json_t *j = json_object();
@@ -334,6 +386,16 @@ parse_workspace(struct schema *s, const struct ynode *n)
 			    parse_limits(s, ynode_get(n, "limits")));
 	json_object_set_new(j, "egress",
 			    parse_egress(s, ynode_get(n, "egress")));
+	/* allowlisted names may resolve to private addresses (admins only) */
+	if (schema_bool(s, n, "egress_private", loc, false)) {
+		schema_admin_only(s, ynode_get(n, "egress_private"),
+				  "workspace.egress_private",
+				  "only an admin's template may allow private "
+				  "ranges");
+		json_object_set_new(j, "egress_private", json_true());
+	} else {
+		json_object_set_new(j, "egress_private", json_false());
+	}
 	json_object_set_new(
 		j, "env", schema_env(s, ynode_get(n, "env"), "workspace.env"));
 	setup = schema_str(s, n, "setup", loc, false, 256 * 1024);
@@ -351,12 +413,17 @@ parse_workspace(struct schema *s, const struct ynode *n)
 		/* state changes are POSTed here (http or https) */
 		const char *hook =
 			schema_str(s, n, "webhook", loc, false, 2048);
+		const char *why;
+		bool priv;
 
-		if (hook != NULL && !str_starts_with(hook, "http://") &&
-		    !str_starts_with(hook, "https://"))
+		if (hook != NULL && (why = webhook_check(hook, &priv)) != NULL)
 			schema_error(s, ynode_get(n, "webhook"),
-				     "workspace.webhook",
-				     "must be an http:// or https:// URL");
+				     "workspace.webhook", "%s", why);
+		else if (hook != NULL && priv)
+			schema_admin_only(s, ynode_get(n, "webhook"),
+					  "workspace.webhook",
+					  "a private address: only an admin's "
+					  "template may send webhooks there");
 		json_object_set_new(j, "webhook",
 				    hook ? json_string(hook) : json_null());
 	}

@@ -2,18 +2,21 @@
 //
 // The agents here are shell programs that probe their sandbox and write
 // what they saw into their workspace; the test reads the results from the
-// host. Outside traffic goes to a node server on the host's loopback,
-// reachable only through the server's egress proxy (allowlisted) and LLM
-// pass-through.
+// host. Outside traffic goes to a server in a network namespace of its
+// own (tests/harness/outside.mjs), reachable only through the server's
+// egress proxy (allowlisted by an admin's template: a private address);
+// the host's loopback only through the LLM pass-through.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
+import { outsideHost } from '../harness/outside.mjs';
 import { startServer, customTemplate, waitFor, tmpdir, taskDir, exists } from '../harness/server.mjs';
 
 const isRoot = process.getuid() === 0;
-let srv, host, hostPort, seen = [];
+let srv, host, hostPort, outside, seen = [];
 const marker = `tbx-iso-${process.pid}-${Date.now()}`;
 const keyFile = path.join(tmpdir(), 'llm.key');
 
@@ -46,6 +49,7 @@ before(async () => {
   });
   await new Promise((r) => host.listen(0, '127.0.0.1', r));
   hostPort = host.address().port;
+  outside = await outsideHost();
   fs.writeFileSync(keyFile, 'sk-real-provider-key\n', { mode: 0o600 });
   if (isRoot) fs.writeFileSync(`/root/.${marker}`, 'host secret');
   srv = await startServer({ args: ['--llm-url', `http://127.0.0.1:${hostPort}`, '--llm-key-file', keyFile] });
@@ -54,6 +58,7 @@ before(async () => {
 after(async () => {
   await srv?.stop();
   host?.close();
+  await outside?.stop();
   if (isRoot) fs.rmSync(`/root/.${marker}`, { force: true });
 });
 
@@ -65,6 +70,7 @@ test('files, network and egress from inside a task', async () => {
   await waitFor(() => exists(path.join(taskDir(srv, keeper.id), 'home/workspace/secret')), { what: 'secret written' });
 
   const D = srv.data;
+  const hostname = os.hostname().toLowerCase(); // resolves to this host
   const probe = [
     `echo "ls_data=$(ls -A ${D} 2>&1 | tr '\\n' ' ')"`,
     `echo "read_db=$(head -c 16 ${D}/taskbox.db 2>&1 | tr -dc 'a-zA-Z :')"`,
@@ -73,15 +79,15 @@ test('files, network and egress from inside a task', async () => {
     `echo "ro=$(touch /usr/x 2>&1 | grep -c Read-only)"`,
     `echo "ifaces=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\\n' ' ')"`,
     `echo "direct=$(curl -s -m 3 http://127.0.0.1:${hostPort}/direct; echo rc=$?)"`,
-    `echo "allowed=$(curl -s -m 5 --noproxy '' -p -x http://127.0.0.1:3128 http://127.0.0.1:${hostPort}/via-proxy)"`,
+    `echo "allowed=$(curl -s -m 5 --noproxy '' -p -x http://127.0.0.1:3128 http://${outside.addr}:${outside.port}/via-proxy)"`,
     `echo "denied=$(curl -sS -m 5 --noproxy '' -p -x http://127.0.0.1:3128 http://127.0.0.1:9/x 2>&1 | head -c 200)"`,
-    `echo "byname=$(curl -sS -m 5 --noproxy '' -p -x http://127.0.0.1:3128 http://localhost:${hostPort}/x 2>&1 | head -c 200)"`,
+    `echo "byname=$(curl -sS -m 5 --noproxy '' -p -x http://127.0.0.1:3128 http://${hostname}:${hostPort}/x 2>&1 | head -c 200)"`,
     `echo "denied_name=$(curl -s -m 5 --noproxy '' -x http://127.0.0.1:3128 https://example.com/ 2>&1; echo rc=$?)"`,
     `echo "llm=$(curl -s -m 5 http://127.0.0.1:4000/v1/messages -H 'x-api-key: placeholder')"`,
     'echo "done=1"',
   ].join('; ');
   const b = await srv.pushTemplate(customTemplate('prober', ['sh', '-c', `(${probe}) > results 2>&1; exec sleep 1000`],
-    { egress: [`127.0.0.1:${hostPort}`, `localhost:${hostPort}`] }));
+    { egress: [`${outside.addr}:${outside.port}`, `${hostname}:${hostPort}`] }));
   assert.equal(b.status, 201, b.text);
   const t = await srv.createTask({ template: 'prober', input: 'x', name: 'prober' });
   const r = await waitFor(() => results(t), { what: 'probe results', timeout: 30000 });
@@ -93,9 +99,10 @@ test('files, network and egress from inside a task', async () => {
   assert.equal(r.ro, '1', 'the host root is read-only');
   assert.equal(r.ifaces.trim(), 'lo', 'only loopback');
   assert.match(r.direct, /rc=7/, 'the host is not reachable directly');
-  assert.equal(r.allowed, `hello from host /via-proxy`, 'an allowlisted host is reachable through the proxy');
+  assert.equal(r.allowed, 'hello from outside /via-proxy', 'an allowlisted host is reachable through the proxy');
   assert.match(r.denied, /403|not in the template's egress allowlist/, r.denied);
-  assert.match(r.byname, /502/, 'a name leading to loopback is refused even when allowlisted');
+  assert.match(r.byname, /403/, 'a name leading to this host is refused even when allowlisted');
+  assert.ok(!seen.some((x) => x.url === '/x'), 'nothing reached the host');
   assert.doesNotMatch(r.denied_name, /Example Domain/);
   assert.match(r.denied_name, /rc=56/);
   assert.equal(r.llm, 'hello from host /v1/messages', 'the LLM pass-through reaches the provider');
