@@ -375,8 +375,8 @@ test_errors(void **state)
 	has_error(e, "workspace.limits.memory", 5, 20, "invalid size '2XB'");
 	has_error(e, "workspace.limits.pids", 5, 31, "from 16 to 1000000");
 	has_error(e, "workspace.limits.cpu", 5, 39, "from 0.01 to 64");
-	has_error(e, "workspace.egress[0]", 6, 12, "invalid host 'bad host'");
-	has_error(e, "workspace.egress[2]", 6, 36, "invalid host 'x.com:0'");
+	has_error(e, "workspace.egress[0]", 6, 12, "cannot allow 'bad host'");
+	has_error(e, "workspace.egress[2]", 6, 36, "cannot allow 'x.com:0'");
 	has_error(e, "workspace.env.1BAD", 7, 9, "invalid variable name");
 	has_error(e, "workspace.env.GOOD", 7, 24, "must be a string");
 	has_error(e, "workspace.setup_timeout", 8, 18, "from 1 to 3600");
@@ -433,6 +433,49 @@ test_errors(void **state)
 		      "    default: abc\n");
 	has_error(e, "parameters[0].default", 5, 14, "must be a number");
 	json_decref(e);
+}
+
+/* Egress entries and webhooks that lead to this host are errors at their
+ * position; private addresses are admin_only, not errors. */
+static void
+test_egress_policy(void **state)
+{
+	json_t *e = parse_bad("name: net\n"			   /* 1 */
+			      "workspace:\n"			   /* 2 */
+			      "  egress:\n"			   /* 3 */
+			      "    - 127.0.0.1:7500\n"		   /* 4 */
+			      "    - 0.0.0.0:80\n"		   /* 5 */
+			      "    - \"*.0.0.1\"\n"		   /* 6 */
+			      "    - localhost\n"		   /* 7 */
+			      "    - 169.254.169.254\n"		   /* 8 */
+			      "    - 2130706433:80\n"		   /* 9 */
+			      "    - \"*.localhost\"\n"		   /* 10 */
+			      "  webhook: http://[::1]:9/hook\n"); /* 11 */
+	json_t *t, *errors = NULL, *admin;
+	const char *ok = "name: net\n"
+			 "workspace:\n"
+			 "  egress: [api.example.com, 10.1.2.3:5432]\n"
+			 "  egress_private: true\n"
+			 "  webhook: http://192.168.1.9/hook\n";
+
+	has_error(e, "workspace.egress[0]", 4, 7, "special address");
+	has_error(e, "workspace.egress[1]", 5, 7, "special address");
+	has_error(e, "workspace.egress[2]", 6, 7, "names only");
+	has_error(e, "workspace.egress[3]", 7, 7, "own host");
+	has_error(e, "workspace.egress[4]", 8, 7, "special address");
+	has_error(e, "workspace.egress[5]", 9, 7, "special address");
+	has_error(e, "workspace.egress[6]", 10, 7, "own host");
+	has_error(e, "workspace.webhook", 11, 12, "special address");
+	json_decref(e);
+
+	t = template_parse(ok, strlen(ok), &errors);
+	assert_non_null(t);
+	admin = json_object_get(t, "admin_only");
+	assert_int_equal(json_array_size(admin), 3);
+	has_error(admin, "workspace.egress[1]", 3, 29, "private address");
+	has_error(admin, "workspace.egress_private", 4, 19, "admin");
+	has_error(admin, "workspace.webhook", 5, 12, "private address");
+	json_decref(t);
 }
 
 static void
@@ -541,6 +584,7 @@ main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_units),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_egress_policy),
 		cmocka_unit_test(test_task_detection),
 		cmocka_unit_test(test_builtin_templates),
 	};
