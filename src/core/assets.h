@@ -15,4 +15,12 @@ struct asset {
 
 extern const struct asset assets[];
 
+/* The asset named name (a source path), or NULL. */
+const struct asset *asset_find(const char *name);
+/* The Content-Type for a file name. */
+const char *asset_mime(const char *name);
+/* The chat UI's file for rest, the path after ".../chat/" ("", "embed",
+ * "app.js", "embed/style.css"...), or NULL. */
+const struct asset *asset_chat(const char *rest);
+
 #endif

@@ -36,6 +36,7 @@ struct hclient {
 	void *data;
 	struct ev_timer kick; /* reports a failure from the loop */
 	int pending_err;
+	int write_err; /* the peer stopped reading the request (-errno) */
 };
 
 /* Free c now (no callbacks in flight). */
@@ -131,13 +132,17 @@ hclient_read(struct hclient *c)
 		ssize_t r = read(c->fd, buf, sizeof buf);
 
 		if (r == 0) {
-			hclient_finish(c, c->in_body ? 0 : -EPROTO);
+			hclient_finish(c, c->in_body	 ? 0
+					  : c->write_err ? c->write_err
+							 : -EPROTO);
 			return false;
 		}
 		if (r < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				return true;
-			hclient_finish(c, -errno);
+			hclient_finish(c, c->in_body || c->write_err == 0
+						  ? -errno
+						  : c->write_err);
 			return false;
 		}
 		if (c->in_body) {
@@ -184,7 +189,13 @@ hclient_on_io(struct ev_io *io UNUSED, uint32_t events, void *data)
 				  c->out.len - c->out_off);
 
 		if (w < 0 && errno != EAGAIN && errno != EINTR) {
-			hclient_finish(c, -errno);
+			/* the peer stopped reading, maybe after answering
+			 * (an early 413): what it said is still there */
+			c->write_err = -errno;
+			buf_release(&c->out);
+			c->out_off = 0;
+			ev_io_set_events(c->io, EPOLLIN);
+			hclient_read(c);
 			return;
 		}
 		if (w > 0)

@@ -816,66 +816,24 @@ out:
 
 /* ---- static files ---------------------------------------------------- */
 
-static const struct asset *
-api_asset(const char *name)
-{
-	for (const struct asset *a = assets; a->name != NULL; a++) {
-		if (strcmp(a->name, name) == 0)
-			return a;
-	}
-	return NULL;
-}
-
-static const char *
-api_mime(const char *name)
-{
-	const char *dot = strrchr(name, '.');
-
-	if (dot == NULL)
-		return "application/octet-stream";
-	if (strcmp(dot, ".html") == 0)
-		return "text/html; charset=utf-8";
-	if (strcmp(dot, ".js") == 0)
-		return "text/javascript; charset=utf-8";
-	if (strcmp(dot, ".css") == 0)
-		return "text/css; charset=utf-8";
-	if (strcmp(dot, ".json") == 0)
-		return "application/json";
-	if (strcmp(dot, ".svg") == 0)
-		return "image/svg+xml";
-	return "application/octet-stream";
-}
-
 static void
 api_reply_asset(struct http_req *req, const struct asset *a)
 {
 	http_reply_header(req, "Cache-Control", "no-cache");
-	http_reply(req, 200, api_mime(a->name), a->data, a->len);
+	http_reply(req, 200, asset_mime(a->name), a->data, a->len);
 }
 
 static void
 api_get_chat(struct http_req *req, void *data UNUSED)
 {
-	const char *path = http_req_path(req), *rest;
+	const char *path = http_req_path(req);
 	const struct asset *a;
-	char *name;
 
 	if (strcmp(path, "/chat") == 0) {
 		http_reply_redirect(req, 307, "/chat/");
 		return;
 	}
-	rest = path + strlen("/chat/");
-	/* pages: "", "embed", "embed/" all serve the one-page app */
-	if (*rest == '\0' || strcmp(rest, "embed") == 0 ||
-	    strcmp(rest, "embed/") == 0 || strcmp(rest, "index.html") == 0) {
-		api_reply_asset(req, api_asset("web/chat/index.html"));
-		return;
-	}
-	if (str_starts_with(rest, "embed/"))
-		rest += strlen("embed/");
-	name = xasprintf("web/chat/%s", rest);
-	a = strstr(rest, "..") ? NULL : api_asset(name);
-	free(name);
+	a = asset_chat(path + strlen("/chat/"));
 	if (a == NULL)
 		http_reply_problem(req, 404, "no such file: '%s'", path);
 	else
@@ -885,7 +843,7 @@ api_get_chat(struct http_req *req, void *data UNUSED)
 static void
 api_get_openapi(struct http_req *req, void *data UNUSED)
 {
-	api_reply_asset(req, api_asset("src/runtime/openapi.json"));
+	api_reply_asset(req, asset_find("src/runtime/openapi.json"));
 }
 
 static void

@@ -1,12 +1,14 @@
 /*
  * proxy.c: /@{user}/{task}/apps/{slug}/... to the workspace.
  *
- * "chat" is the agent runtime (AgentAPI endpoints and the chat UI, which
- * the runtime serves under --chat-base-path so its links stay inside this
- * prefix); any other slug is a template app the runtime forwards from a
- * unix socket to its port inside the sandbox. A request is authenticated
- * like the API (a browser may arrive with ?access_token= and then gets a
- * cookie scoped to the task's path and a redirect that drops the token
+ * "chat" is the agent runtime: its AgentAPI endpoints (JSON and SSE, an
+ * allowlist) are proxied with a CSP sandbox and nosniff, so whatever a
+ * task puts behind its socket never runs on the server's origin; the chat
+ * UI itself (.../apps/chat/chat/...) comes from the server's own binary.
+ * Any other slug is a template app the runtime forwards from a unix
+ * socket to its port inside the sandbox, under a CSP sandbox. A request is
+ * authenticated like the API (a browser may arrive with ?access_token= and then
+ * gets a cookie scoped to the task's path and a redirect that drops the token
  * from the URL), sent as HTTP/1.0 over the socket (whose peer must be a
  * process of the task's sandbox: the path is in a directory the task
  * controls),
@@ -16,6 +18,7 @@
  */
 #include "common.h"
 
+#include "core/assets.h"
 #include "core/log.h"
 #include "core/text.h"
 #include "http/client.h"
@@ -33,6 +36,18 @@ struct proxy {
 	struct hclient *client;
 	char *prefix;	/* /@user/task/apps/slug */
 	bool sandboxed; /* a template app: CSP sandbox on its pages */
+};
+
+/* What the chat app proxies to the runtime: AgentAPI's endpoints. */
+static const char *const proxy_chat_api[] = {
+	"status", "messages", "message", "upload", "events", "internal/screen",
+};
+
+/* Content types a runtime may answer with; anything else is relabelled. */
+static const char *const proxy_chat_types[] = {
+	"application/json",
+	"application/problem+json",
+	"text/event-stream",
 };
 
 /* Request headers passed on to the workspace. */
@@ -91,12 +106,26 @@ proxy_stream_drained(struct http_sse *sse UNUSED, void *data)
 		hclient_pause(p->client, false);
 }
 
+/* Whether a runtime's Content-Type is one of its API's. */
+static bool
+proxy_chat_type_ok(const char *type)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(proxy_chat_types); i++) {
+		size_t n = strlen(proxy_chat_types[i]);
+
+		if (strncasecmp(type, proxy_chat_types[i], n) == 0 &&
+		    (type[n] == '\0' || type[n] == ';'))
+			return true;
+	}
+	return false;
+}
+
 static void
 proxy_head(struct hclient *c UNUSED, int status, const struct hclient_header *h,
 	   size_t n, void *data)
 {
 	struct proxy *p = data;
-	const char **out = xcalloc(2 * (n + 3) + 1, sizeof *out);
+	const char **out = xcalloc(2 * (n + 4) + 1, sizeof *out);
 	char *location = NULL;
 	size_t k = 0;
 
@@ -106,6 +135,9 @@ proxy_head(struct hclient *c UNUSED, int status, const struct hclient_header *h,
 				continue;
 			out[k++] = proxy_pass_response[j];
 			out[k++] = h[i].value;
+			if (!p->sandboxed && j == 0 &&
+			    !proxy_chat_type_ok(h[i].value))
+				out[k - 1] = "application/octet-stream";
 		}
 		if (strcasecmp(h[i].name, "Location") == 0) {
 			/* a path inside the app stays inside the prefix */
@@ -127,6 +159,11 @@ proxy_head(struct hclient *c UNUSED, int status, const struct hclient_header *h,
 		out[k++] = "Content-Security-Policy";
 		out[k++] = "sandbox allow-scripts allow-forms allow-popups "
 			   "allow-downloads allow-modals";
+	} else {
+		/* the runtime's API: data, never a page of the server's
+		 * origin, whatever the task put behind the socket */
+		out[k++] = "Content-Security-Policy";
+		out[k++] = "sandbox; default-src 'none'";
 	}
 	out[k] = NULL;
 	p->stream = http_stream_start(p->req, (unsigned)status, out,
@@ -187,6 +224,43 @@ proxy_request_headers(struct http_req *req)
 	return out;
 }
 
+/* Whether r (a path under the chat app, no leading '/') is one of the
+ * runtime's API endpoints. */
+static bool
+proxy_chat_api_ok(const char *r)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(proxy_chat_api); i++)
+		if (strcmp(r, proxy_chat_api[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Serve the chat UI from the binary: r is "", "chat" or "chat/...",
+ * query the request's query string without the token ("" or "?..."). */
+static void
+proxy_chat_ui(struct http_req *req, const char *user, const char *task,
+	      const char *r, const char *query)
+{
+	const struct asset *a;
+
+	if (*r == '\0' || strcmp(r, "chat") == 0) {
+		/* the runtime's root and /chat go to the page */
+		char *to = xasprintf("/@%s/%s/apps/chat/chat/embed%s", user,
+				     task, query);
+
+		http_reply_redirect(req, 307, to);
+		free(to);
+		return;
+	}
+	a = asset_chat(r + strlen("chat/"));
+	if (a == NULL) {
+		http_reply_problem(req, 404, "no such file: '/%s'", r);
+		return;
+	}
+	http_reply_header(req, "Cache-Control", "no-cache");
+	http_reply(req, 200, asset_mime(a->name), a->data, a->len);
+}
+
 static void
 proxy_handle(struct http_req *req, void *data UNUSED)
 {
@@ -206,6 +280,7 @@ proxy_handle(struct http_req *req, void *data UNUSED)
 	json_t *caller = auth_user(req);
 	struct task *t = NULL;
 	struct proxy *p;
+	const char *ui = NULL; /* a path of the chat UI */
 
 	if (caller == NULL)
 		goto out;
@@ -258,6 +333,17 @@ proxy_handle(struct http_req *req, void *data UNUSED)
 					   r);
 			goto out;
 		}
+		if (*r == '\0' || strcmp(r, "chat") == 0 ||
+		    str_starts_with(r, "chat/")) {
+			ui = r;
+		} else if (!proxy_chat_api_ok(r)) {
+			http_reply_problem(req, 404,
+					   "the chat app serves AgentAPI's "
+					   "endpoints and the chat UI only, "
+					   "not '/%s'",
+					   r);
+			goto out;
+		}
 		sock = s ? xstrdup(s) : NULL;
 		upstream = xasprintf("/%s", rest);
 	} else {
@@ -268,7 +354,7 @@ proxy_handle(struct http_req *req, void *data UNUSED)
 				     base[strlen(base) - 1] == '/' ? "" : "/",
 				     rest);
 	}
-	if (sock == NULL) {
+	if (sock == NULL && ui == NULL) {
 		if (strcmp(task_status(t), "active") == 0)
 			http_reply_problem(req, 404, "the task has no app '%s'",
 					   slug);
@@ -303,6 +389,10 @@ proxy_handle(struct http_req *req, void *data UNUSED)
 		goto out;
 	}
 	query = http_req_query_string(req, "access_token");
+	if (ui != NULL) {
+		proxy_chat_ui(req, user, task, ui, query);
+		goto out;
+	}
 	{
 		char *full = xasprintf("%s%s", upstream, query);
 

@@ -116,6 +116,9 @@ struct task {
 	bool webhook_pending;	    /* a change came while at the cap */
 	struct ev_timer idle_timer; /* template idle_timeout: pause */
 	uid_t uid;
+	pid_t runtime_pid;	 /* the runtime, once a socket showed it: */
+	int runtime_pidfd;	 /* pinned (-1: not yet) */
+	uint64_t peer_warned_ms; /* last "refused" warning (rate limit) */
 };
 
 static void task_set_status(struct task *t, const char *status,
@@ -214,42 +217,107 @@ task_by_admin(const struct task *t)
 	return json_integer_value(json_object_get(t->version, "by_admin")) != 0;
 }
 
+/* The innermost pid of a process (its pid inside its namespace); -1. */
+static long
+pid_inner(pid_t pid)
+{
+	char path[64], line[256];
+	long inner = -1;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof line, f) != NULL) {
+		char *last;
+
+		if (!str_starts_with(line, "NSpid:"))
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		last = strrchr(line, '\t');
+		if (last == NULL ||
+		    parse_long(last + 1, 1, INT32_MAX, &inner) < 0)
+			inner = -1;
+		break;
+	}
+	fclose(f);
+	return inner;
+}
+
+/* Whether pid is the task's runtime: in the sandbox's pid namespace (the
+ * one of bwrap's child, its pid 1) and the command bwrap ran there. */
+static bool
+task_is_runtime(struct task *t, pid_t pid)
+{
+	char path[80], line[32], want[64], have[64];
+	pid_t bwrap = ws_pid(t->ws);
+	long child;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)bwrap,
+		 (int)bwrap);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return false;
+	if (fscanf(f, "%31s", line) != 1 ||
+	    parse_long(line, 1, INT32_MAX, &child) < 0) {
+		fclose(f);
+		return false;
+	}
+	fclose(f);
+	return pid_ns_of((pid_t)child, want, sizeof want) &&
+	       pid_ns_of(pid, have, sizeof have) && strcmp(want, have) == 0 &&
+	       pid_inner(pid) == WS_RUNTIME_NSPID;
+}
+
+/* Whether the process behind pidfd is still running. */
+static bool
+pidfd_alive(int pidfd)
+{
+	return syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0;
+}
+
 bool
 task_peer_ok(int fd, void *data)
 {
 	struct task *t = data;
 	struct ucred cr;
 	socklen_t len = sizeof cr;
-	char path[80], line[32], want[64], have[64];
-	FILE *f;
-	long child;
-	pid_t pid;
+	int pidfd;
 
 	if (t->ws == NULL ||
 	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
 		return false;
-	pid = ws_pid(t->ws);
 	if (srv->root && t->uid != 0 && cr.uid != t->uid)
 		goto refuse;
-	/* the peer must live in the sandbox's pid namespace: the one of
-	 * bwrap's child (its pid 1) */
-	snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid,
-		 (int)pid);
-	f = fopen(path, "re");
-	if (f == NULL || fscanf(f, "%31s", line) != 1 ||
-	    parse_long(line, 1, INT32_MAX, &child) < 0) {
-		if (f != NULL)
-			fclose(f);
+	/* the runtime this server verified once: pinned by its pidfd, so a
+	 * recycled pid is not mistaken for it */
+	if (t->runtime_pidfd >= 0 && cr.pid == t->runtime_pid &&
+	    pidfd_alive(t->runtime_pidfd))
+		return true;
+	pidfd = (int)syscall(SYS_pidfd_open, cr.pid, 0);
+	if (pidfd < 0)
+		goto refuse;
+	/* checked through /proc while the pidfd holds the pid: alive after
+	 * the check means the check saw this process */
+	if (!task_is_runtime(t, cr.pid) || !pidfd_alive(pidfd)) {
+		close(pidfd);
 		goto refuse;
 	}
-	fclose(f);
-	if (pid_ns_of((pid_t)child, want, sizeof want) &&
-	    pid_ns_of(cr.pid, have, sizeof have) && strcmp(want, have) == 0)
-		return true;
+	if (t->runtime_pidfd >= 0)
+		close(t->runtime_pidfd);
+	t->runtime_pidfd = pidfd;
+	t->runtime_pid = cr.pid;
+	return true;
 refuse:
-	log_warn("task %s: a workspace socket is served by pid %d (uid %d), "
-		 "not by the task's sandbox: refused",
-		 task_name(t), (int)cr.pid, (int)cr.uid);
+	/* a task can make this happen at will: once a minute is enough */
+	if (t->peer_warned_ms == 0 || now_ms() - t->peer_warned_ms > 60000) {
+		log_warn("task %s: a workspace socket is served by pid %d "
+			 "(uid %d), not by the task's runtime: refused",
+			 task_name(t), (int)cr.pid, (int)cr.uid);
+		t->peer_warned_ms = now_ms();
+	}
 	return false;
 }
 
@@ -614,6 +682,18 @@ task_on_runtime_event(const char *event, const char *data, void *cbdata)
 	return 0;
 }
 
+/* Subscribe to the runtime's events again later: 50 ms, doubling up to
+ * 10 s while it keeps failing (a socket the peer check refuses, say). */
+static void
+task_events_retry(struct task *t)
+{
+	uint64_t delay = 50ull << (t->retries < 8 ? t->retries : 8);
+
+	t->retries++;
+	ev_timer_start(srv->loop, &t->retry,
+		       now_ms() + (delay < 10000 ? delay : 10000));
+}
+
 static void
 task_events_body(struct hclient *c UNUSED, const char *buf, size_t len,
 		 void *data)
@@ -626,8 +706,10 @@ task_events_body(struct hclient *c UNUSED, const char *buf, size_t len,
 		hclient_free(t->events);
 		t->events = NULL;
 		sse_parser_release(&t->sse);
-		ev_timer_start(srv->loop, &t->retry, now_ms() + 100);
+		task_events_retry(t);
+		return;
 	}
+	t->retries = 0; /* the runtime is talking */
 }
 
 static void
@@ -641,8 +723,7 @@ task_events_done(struct hclient *c UNUSED, int err, void *data)
 		/* the runtime restarted its listener or is going away */
 		log_debug("task %s: runtime event stream ended (%d)",
 			  task_name(t), err);
-		ev_timer_start(srv->loop, &t->retry,
-			       now_ms() + (t->retries++ < 10 ? 50 : 1000));
+		task_events_retry(t);
 	}
 }
 
@@ -667,8 +748,7 @@ task_events_connect(struct task *t)
 		log_debug("task %s: %s", task_name(t), cause);
 		free(cause);
 		sse_parser_release(&t->sse);
-		ev_timer_start(srv->loop, &t->retry,
-			       now_ms() + (t->retries++ < 10 ? 50 : 1000));
+		task_events_retry(t);
 	}
 }
 
@@ -923,6 +1003,8 @@ task_free(struct task *t)
 		ev_io_del(t->ready_io);
 	if (t->ready_fd >= 0)
 		close(t->ready_fd);
+	if (t->runtime_pidfd >= 0)
+		close(t->runtime_pidfd);
 	buf_release(&t->ready_buf);
 	if (t->ws != NULL)
 		ws_free(t->ws);
@@ -1601,6 +1683,7 @@ task_new(json_t *row)
 
 	t->row = json_incref(row);
 	t->ready_fd = -1;
+	t->runtime_pidfd = -1;
 	t->runtime_exit = -1;
 	t->status = xstrdup("pending");
 	t->reason = xstrdup("");

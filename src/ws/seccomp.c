@@ -8,7 +8,10 @@
  * swap, reboot) or build new namespaces. Denials return EPERM so programs
  * see an ordinary failure; clone3 returns ENOSYS because its flags live in
  * memory a filter cannot read, and libc then falls back to clone, whose
- * flags we can check.
+ * flags we can check. io_uring returns ENOSYS too: its operations run in
+ * kernel workers the filter never sees (a bypass of this very filter, and
+ * a large attack surface), and libraries fall back to plain syscalls on
+ * ENOSYS as on kernels without it.
  */
 #include "common.h"
 
@@ -69,6 +72,14 @@ static const char *const ws_denied[] = {
 	"_sysctl",
 };
 
+/* Syscalls that look absent (ENOSYS): callers fall back. */
+static const char *const ws_absent[] = {
+	"clone3",
+	"io_uring_setup",
+	"io_uring_enter",
+	"io_uring_register",
+};
+
 static uint8_t *ws_bpf;
 static size_t ws_bpf_len;
 
@@ -121,9 +132,12 @@ ws_seccomp_compile(char **cause)
 		if (r < 0)
 			goto fail;
 	}
-	r = ws_seccomp_rule(ctx, SCMP_ACT_ERRNO(ENOSYS), "clone3", 0, NULL);
-	if (r < 0)
-		goto fail;
+	for (size_t i = 0; i < ARRAY_SIZE(ws_absent); i++) {
+		r = ws_seccomp_rule(ctx, SCMP_ACT_ERRNO(ENOSYS), ws_absent[i],
+				    0, NULL);
+		if (r < 0)
+			goto fail;
+	}
 
 	fd = memfd_create("taskbox-seccomp-build", MFD_CLOEXEC);
 	if (fd < 0) {
@@ -199,5 +213,5 @@ const char *
 ws_seccomp_describe(void)
 {
 	return "libseccomp filter: mount/module/bpf/perf/keyring/clock/"
-	       "namespace syscalls -> EPERM, clone3 -> ENOSYS";
+	       "namespace syscalls -> EPERM, clone3/io_uring -> ENOSYS";
 }

@@ -96,6 +96,10 @@ struct ws *ws_local_start(struct ev_loop *loop, const struct ws_spec *spec,
  * once bwrap is reaped. */
 void ws_kill(struct ws *ws);
 
+/* The command bwrap runs (the agent runtime) is pid 2 in the sandbox's
+ * pid namespace, under bwrap's init: the server's peer checks rely on it. */
+#define WS_RUNTIME_NSPID 2
+
 /* bwrap's pid on the host. */
 pid_t ws_pid(struct ws *ws);
 

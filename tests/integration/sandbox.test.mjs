@@ -100,10 +100,12 @@ describe('what the command sees', () => {
 });
 
 describe('syscall filter', () => {
-  test('mount, keyctl, unshare -U fail with EPERM; clone3 with ENOSYS', async () => {
+  test('mount, keyctl, unshare -U fail with EPERM; clone3 and io_uring with ENOSYS', async () => {
     const perl = 'syscall(165,0,0,0,0,0); print "mount: $!\\n"; ' +
       'syscall(250,0,-3,0); print "keyctl: $!\\n"; ' +
-      'syscall(435,0,0); print "clone3: $!\\n";';
+      'syscall(435,0,0); print "clone3: $!\\n"; ' +
+      'syscall(425,1,0); print "io_uring_setup: $!\\n"; ' +
+      'syscall(426,0,0,0,0,0,0); print "io_uring_enter: $!\\n";';
     const r = await sandboxRun([], sh(`unshare -U true 2>&1; echo "rc=$?"; perl -e '${perl}'; ` +
       'grep Seccomp: /proc/self/status'));
     assert.match(r.stdout, /unshare failed: Operation not permitted/);
@@ -111,6 +113,8 @@ describe('syscall filter', () => {
     assert.match(r.stdout, /mount: Operation not permitted/);
     assert.match(r.stdout, /keyctl: Operation not permitted/);
     assert.match(r.stdout, /clone3: Function not implemented/);
+    assert.match(r.stdout, /io_uring_setup: Function not implemented/);
+    assert.match(r.stdout, /io_uring_enter: Function not implemented/);
     assert.match(r.stdout, /Seccomp:\s+2/);
   });
 

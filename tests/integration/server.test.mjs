@@ -208,12 +208,15 @@ test('the setup script runs before the agent; workspace apps are proxied', async
   assert.equal((await c.json()).agent_type, 'custom');
   // template apps get an opaque origin: they cannot use the user's cookie
   assert.match(r.headers.get('content-security-policy'), /^sandbox/);
-  assert.equal(c.headers.get('content-security-policy'), null);
+  // the runtime's API answers are data: inert even if opened as a page
+  assert.equal(c.headers.get('content-security-policy'), "sandbox; default-src 'none'");
   const ctl = await srv.api('GET', '/@admin/withapp/apps/web/a%0d%0aX-Evil:%201');
   assert.equal(ctl.status, 400);
   const ui = await fetch(srv.base + `/@admin/withapp/apps/chat/chat/embed`, { headers: { Authorization: `Bearer ${srv.token}` } });
   assert.equal(ui.status, 200);
   assert.match(await ui.text(), /<html/i);
+  // the chat UI is the server's own page: it talks to the API with the cookie
+  assert.equal(ui.headers.get('content-security-policy'), null);
   await srv.api('DELETE', '/api/v2/tasks/admin/withapp');
 });
 

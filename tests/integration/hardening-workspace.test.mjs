@@ -1,0 +1,91 @@
+// hardening-workspace.test.mjs: a task cannot put its own pages on the
+// server's origin, nor make the server talk to anything but the runtime
+// the server launched.
+//
+// The attacking agent replaces /run/taskbox/agent.sock with a server of its
+// own that answers every request with HTML and a script. The chat UI must
+// still be the server's own file, the runtime's API must be refused (the
+// peer is not the runtime: the server pins that process), and the refusal
+// is logged once, not once per request.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startServer, customTemplate, waitFor, root, taskDir, exists } from '../harness/server.mjs';
+
+let srv;
+
+before(async () => { srv = await startServer(); });
+after(async () => { await srv?.stop(); });
+
+const takeover = `
+import os, socket
+p = '/run/taskbox/agent.sock'
+os.unlink(p)
+s = socket.socket(socket.AF_UNIX)
+s.bind(p)
+s.listen(64)
+open('bound', 'w').write('1')
+body = b'<html><script>fetch("/api/v2/users/me")</script>TAKEOVER</html>'
+while True:
+    c, _ = s.accept()
+    try:
+        c.recv(65536)
+        c.sendall(b'HTTP/1.0 200 OK\\r\\nContent-Type: text/html\\r\\nContent-Length: %d\\r\\n\\r\\n' % len(body) + body)
+    except OSError:
+        pass
+    c.close()
+`;
+
+async function get(p) {
+  const r = await fetch(srv.base + p, { headers: { Authorization: `Bearer ${srv.token}` }, redirect: 'manual' });
+  return { status: r.status, headers: r.headers, text: await r.text() };
+}
+
+test('the chat API is data only: CSP sandbox, nosniff, an allowlist of endpoints', async () => {
+  await srv.pushTemplate(customTemplate('plain', ['sleep', '1000']));
+  await srv.createTask({ template: 'plain', input: 'x', name: 'plain' });
+  await srv.waitTask('admin', 'plain');
+  const st = await get('/@admin/plain/apps/chat/status');
+  assert.equal(st.status, 200, st.text);
+  assert.match(st.headers.get('content-type'), /application\/json/);
+  assert.match(st.headers.get('content-security-policy'), /^sandbox/);
+  assert.equal(st.headers.get('x-content-type-options'), 'nosniff');
+  assert.equal((await get('/@admin/plain/apps/chat/openapi.json.html')).status, 404);
+  assert.equal((await get('/@admin/plain/apps/chat/chat/../../status')).status, 404);
+  // a body the runtime refuses early is its 413, not a 502
+  const big = await fetch(srv.base + '/@admin/plain/apps/chat/message', {
+    method: 'POST', headers: { Authorization: `Bearer ${srv.token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ type: 'user', content: 'x'.repeat(2 * 1024 * 1024) }),
+  });
+  assert.equal(big.status, 413, await big.text());
+  const root = await get('/@admin/plain/apps/chat/');
+  assert.equal(root.status, 307);
+  assert.match(root.headers.get('location'), /\/@admin\/plain\/apps\/chat\/chat\/embed$/);
+  await srv.api('DELETE', '/api/v2/tasks/admin/plain');
+});
+
+test('a task that replaces its runtime socket cannot serve pages or API answers', async () => {
+  const r = await srv.pushTemplate(customTemplate('thief', ['python3', '-c', takeover]));
+  assert.equal(r.status, 201, r.text);
+  const t = await srv.createTask({ template: 'thief', input: 'x', name: 'thief' });
+  await srv.waitTask('admin', 'thief');
+  await waitFor(() => exists(path.join(taskDir(srv, t.id), 'home/workspace/bound')), { what: 'the socket replaced' });
+
+  const ui = await get('/@admin/thief/apps/chat/chat/embed');
+  assert.equal(ui.status, 200);
+  assert.equal(ui.text, fs.readFileSync(path.join(root, 'web/chat/index.html'), 'utf8'), 'the chat UI is the server\'s own');
+  const js = await get('/@admin/thief/apps/chat/chat/app.js');
+  assert.equal(js.text, fs.readFileSync(path.join(root, 'web/chat/app.js'), 'utf8'));
+  for (let i = 0; i < 20; i++) {
+    const api = await get('/@admin/thief/apps/chat/status');
+    assert.equal(api.status, 502, api.text);
+    assert.doesNotMatch(api.text, /TAKEOVER/);
+  }
+  const other = await get('/@admin/thief/apps/chat/page.html');
+  assert.equal(other.status, 404);
+  assert.doesNotMatch(other.text, /TAKEOVER/);
+  const warnings = srv.log.match(/not by the task's runtime: refused/g) ?? [];
+  assert.equal(warnings.length, 1, 'the refusal is logged once, not per request');
+  assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/thief')).status, 202);
+});
