@@ -92,22 +92,32 @@ static void
 api_push(struct http_req *req, void *data)
 {
 	const struct push_kind *kind = data;
-	json_t *user = auth_user(req), *errors = NULL, *out;
+	json_t *user = auth_user(req), *errors = NULL, *out, *first;
+	json_int_t status;
 	size_t len;
 	char *yaml;
 
 	if (user == NULL)
 		return;
-	if ((yaml = push_body(req, &len)) != NULL) {
-		out = kind->push(yaml, len,
-				 json_string_value(json_object_get(user, "id")),
-				 false, auth_is_admin(user), &errors);
-		if (out != NULL)
-			http_reply_json(req, 201, out);
-		else
-			push_invalid(req, kind->what, errors);
-		free(yaml);
+	if ((yaml = push_body(req, &len)) == NULL)
+		goto out;
+	out = kind->push(yaml, len,
+			 json_string_value(json_object_get(user, "id")), false,
+			 auth_is_admin(user), &errors);
+	first = json_array_get(errors, 0);
+	status = json_integer_value(json_object_get(first, "status"));
+	if (out != NULL) {
+		http_reply_json(req, 201, out);
+	} else if (status >= 500) { /* the server failed, not the file */
+		http_reply_problem(
+			req, (int)status, "%s",
+			json_string_value(json_object_get(first, "message")));
+		json_decref(errors);
+	} else {
+		push_invalid(req, kind->what, errors);
 	}
+	free(yaml);
+out:
 	json_decref(user);
 }
 

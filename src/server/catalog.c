@@ -84,6 +84,20 @@ catalog_version_get(const char *version_id)
 	return row;
 }
 
+/* The errors of a push the store could not keep: a server-side failure
+ * ("status" 507 when the disk is full, else 500), not the file's. */
+static json_t *
+catalog_store_error(int r, const char *what)
+{
+	if (r == -ENOSPC)
+		return json_pack("[{s:s, s:i}]", "message",
+				 "the server's disk is full: nothing was "
+				 "stored, try again once there is space",
+				 "status", 507);
+	return json_pack("[{s:s+, s:i}]", "message", "cannot store the ", what,
+			 "status", 500);
+}
+
 json_t *
 catalog_template_push(const char *yaml, size_t len, const char *created_by,
 		      bool builtin, bool may_replace, json_t **errors)
@@ -178,6 +192,7 @@ catalog_template_push(const char *yaml, size_t len, const char *created_by,
 		r = store_commit(srv->store);
 	if (r < 0) {
 		store_rollback(srv->store);
+		*errors = catalog_store_error(r, "template");
 		goto out;
 	}
 	json_decref(cur);
@@ -185,8 +200,7 @@ catalog_template_push(const char *yaml, size_t len, const char *created_by,
 	out = cur ? catalog_template_json(cur) : NULL;
 out:
 	if (out == NULL && *errors == NULL)
-		*errors = json_pack("[{s:s}]", "message",
-				    "cannot store the template");
+		*errors = catalog_store_error(-EIO, "template");
 	json_decref(cur);
 	json_decref(spec);
 	free(text);
@@ -282,8 +296,7 @@ catalog_module_push(const char *yaml, size_t len, const char *created_by,
 		out = catalog_module_json(cur);
 		json_decref(cur);
 	} else {
-		*errors = json_pack("[{s:s}]", "message",
-				    "cannot store the module");
+		*errors = catalog_store_error(r, "module");
 	}
 	free(text);
 	free(yaml_copy);

@@ -271,7 +271,7 @@ store_step_error(struct store *st, int rc, const char *sql)
 	if ((rc & 0xff) == SQLITE_CONSTRAINT)
 		return -EEXIST;
 	log_error("SQL error in '%s': %s", sql, sqlite3_errmsg(st->db));
-	return -EIO;
+	return (rc & 0xff) == SQLITE_FULL ? -ENOSPC : -EIO;
 }
 
 /* store_rows with a va_list. */

@@ -30,7 +30,8 @@ json_t *store_rows(struct store *st, int *err, const char *sql, const char *fmt,
 		   ...);
 /* The first row of store_rows (new reference) or NULL. */
 json_t *store_row(struct store *st, const char *sql, const char *fmt, ...);
-/* Run a statement without rows; 0, -EEXIST (unique), or -EIO. */
+/* Run a statement without rows; 0, -EEXIST (unique), -ENOSPC (the disk
+ * is full), or -EIO. */
 int store_exec(struct store *st, const char *sql, const char *fmt, ...);
 /* Rows changed by the last store_exec. */
 int store_changes(struct store *st);

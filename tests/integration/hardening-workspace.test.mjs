@@ -9,9 +9,10 @@
 // is logged once, not once per request.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startServer, customTemplate, waitFor, root, taskDir, exists } from '../harness/server.mjs';
+import { startServer, customTemplate, waitFor, root, taskDir, exists, tmpdir } from '../harness/server.mjs';
 
 let srv;
 
@@ -88,4 +89,35 @@ test('a task that replaces its runtime socket cannot serve pages or API answers'
   const warnings = srv.log.match(/not by the task's runtime: refused/g) ?? [];
   assert.equal(warnings.length, 1, 'the refusal is logged once, not per request');
   assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/thief')).status, 202);
+});
+
+test('a push on a full disk is the server\'s failure (507), stores nothing, and the server goes on', async (t) => {
+  if (process.getuid() !== 0) return t.skip('needs root to mount a small filesystem');
+  const mnt = tmpdir('taskbox-full-');
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m,mode=0755', 'tmpfs', mnt]);
+  let s;
+  try {
+    s = await startServer({ data: path.join(mnt, 'data') });
+    // fill what is left of the filesystem
+    const filler = path.join(mnt, 'filler');
+    const fd = fs.openSync(filler, 'w');
+    const chunk = Buffer.alloc(1 << 20);
+    try { for (;;) fs.writeSync(fd, chunk); } catch (e) { assert.equal(e.code, 'ENOSPC'); }
+    try { for (;;) fs.writeSync(fd, chunk.subarray(0, 4096)); } catch (e) { assert.equal(e.code, 'ENOSPC'); }
+    fs.closeSync(fd);
+    const yaml = customTemplate('big', ['sleep', '1']) + `# ${'x'.repeat(512 * 1024)}\n`;
+    const r = await s.pushTemplate(yaml);
+    assert.equal(r.status, 507, r.text);
+    assert.match(r.headers.get('content-type'), /problem\+json/);
+    assert.match(r.json.detail, /disk is full/);
+    const list = await s.api('GET', '/api/v2/templates');
+    assert.equal(list.status, 200, 'the server goes on');
+    assert.ok(!list.json.templates.some((x) => x.name === 'big'), 'nothing was stored');
+    fs.rmSync(filler);
+    assert.equal((await s.pushTemplate(yaml)).status, 201, 'with space again the same push works');
+  } finally {
+    await s?.stop();
+    execFileSync('umount', ['-l', mnt]);
+    fs.rmSync(mnt, { recursive: true, force: true });
+  }
 });
