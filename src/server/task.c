@@ -1040,6 +1040,8 @@ task_finish_delete(struct task *t)
 		t->pause_req = NULL;
 	}
 	task_remove_tree(t->dir);
+	if (t->ws == NULL) /* e.g. it died while the server was down */
+		srv->backend->forget(task_id(t));
 	set_str(&t->ws_status, "deleted");
 	task_broadcast(t);
 	if (t->delete_req != NULL)

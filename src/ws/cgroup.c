@@ -525,6 +525,29 @@ cgroup_remove(struct cgroup *cg)
 }
 
 void
+cgroup_forget(const char *id)
+{
+	static const char *const ctls[] = {"memory", "pids", "cpu"};
+	char *dirs[ARRAY_SIZE(ctls)] = {NULL};
+	size_t n = 0;
+
+	if (cgroup_detect(NULL) == CGROUP_V2) {
+		dirs[n++] = xasprintf("%s/taskbox/%s", cgroup_v2_base, id);
+	} else {
+		for (size_t i = 0; i < ARRAY_SIZE(ctls); i++)
+			dirs[n++] = xasprintf(CGROUP_FS "/%s/taskbox/%s",
+					      ctls[i], id);
+	}
+	for (size_t i = 0; i < n; i++) {
+		/* a process left behind (none, normally) goes first */
+		for (int tries = 0;
+		     tries < 3 && rmdir(dirs[i]) < 0 && errno == EBUSY; tries++)
+			(void)cgroup_each_pid(dirs[i], true);
+		free(dirs[i]);
+	}
+}
+
+void
 cgroup_free(struct cgroup *cg)
 {
 	if (cg == NULL)

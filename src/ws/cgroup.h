@@ -41,6 +41,10 @@ int cgroup_count(const struct cgroup *cg);
 /* Remove the directories; 0 or -errno (-EBUSY while processes remain). */
 int cgroup_remove(struct cgroup *cg);
 
+/* Remove the cgroups of workspace id when no struct cgroup is left for
+ * them (its workspace died while no server watched it). */
+void cgroup_forget(const char *id);
+
 void cgroup_free(struct cgroup *cg);
 
 #endif

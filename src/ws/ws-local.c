@@ -768,4 +768,5 @@ const struct ws_backend ws_local_backend = {
 	.count_procs = ws_local_count_procs,
 	.warnings = ws_local_warnings,
 	.probe = ws_local_probe,
+	.forget = cgroup_forget,
 };

@@ -74,6 +74,9 @@ struct ws_backend {
 	int (*count_procs)(struct ws *ws);
 	const char *(*warnings)(struct ws *ws);
 	char *(*probe)(void);
+	/* Remove what a workspace that is gone left on the host (cgroups),
+	 * by task id: for one that died while no server watched it. */
+	void (*forget)(const char *id);
 };
 
 struct ws_head {

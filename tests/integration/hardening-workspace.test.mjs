@@ -121,3 +121,22 @@ test('a push on a full disk is the server\'s failure (507), stores nothing, and 
     fs.rmSync(mnt, { recursive: true, force: true });
   }
 });
+
+test('a task that errored before a restart leaves no cgroup after DELETE', async (t) => {
+  const s = await startServer();
+  await s.pushTemplate(customTemplate('failer', ['sh', '-c', 'sleep 1; exit 3']));
+  const task = await s.createTask({ template: 'failer', input: 'x', name: 'failer' });
+  await s.waitTask('admin', 'failer');
+  const cgroups = ['memory', 'pids', 'cpu'].map((c) => `/sys/fs/cgroup/${c}/taskbox/${task.id}`).filter(exists);
+  if (cgroups.length === 0) { await s.stop(); return t.skip('no v1 cgroups here'); }
+  await s.waitTask('admin', 'failer', { status: 'error' });
+  await s.stop();
+  const again = await startServer({ data: s.data, token: s.token });
+  try {
+    assert.equal((await again.task('admin', 'failer')).status, 'error');
+    assert.equal((await again.api('DELETE', '/api/v2/tasks/admin/failer')).status, 202);
+    assert.deepEqual(cgroups.filter(exists), [], 'the cgroups are removed');
+  } finally {
+    await again.stop();
+  }
+});
