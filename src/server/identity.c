@@ -272,7 +272,7 @@ identity_prepare(const json_t *tmpl, const char *owner_id,
 		gitconfig = identity_gitconfig(an, ae, cn, ce, gh != NULL);
 		*files_out =
 			json_pack("[{s:s, s:i, s:s}]", "path", ".gitconfig",
-				  "mode", 0644, "content", gitconfig);
+				  "mode", 0600, "content", gitconfig);
 		free(gitconfig);
 		*env_out = env;
 	} else {

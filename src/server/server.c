@@ -104,11 +104,12 @@ server_install_self(const char *data_dir, char **out, char **cause)
 	int in = -1, fd = -1, r = 0;
 	ssize_t n;
 
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+	/* 0711: the sandboxes (task uids) reach the binary, nobody lists */
+	if (mkdir(dir, 0711) < 0 && errno != EEXIST) {
 		r = -errno;
 		goto out;
 	}
-	chmod(dir, 0755);
+	chmod(dir, 0711);
 	in = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
 	if (in < 0 || fd < 0) {
@@ -415,7 +416,6 @@ server_main(int argc, char **argv)
 	db = xasprintf("%s/taskbox.db", srv->data_dir);
 	if (store_open(db, &srv->store, &cause) < 0)
 		goto fail;
-	chmod(db, 0600);
 	secrets_path = secrets_key ? xstrdup(secrets_key)
 				   : xasprintf("%s/secrets.key", srv->data_dir);
 	if (secrets_init(srv->store, secrets_path, &cause) < 0)

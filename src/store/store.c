@@ -10,9 +10,12 @@
  */
 #include "common.h"
 
+#include <fcntl.h>
 #include <sodium.h>
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "store.h"
@@ -177,6 +180,38 @@ store_migrate(struct store *st, char **cause)
 	return 0;
 }
 
+/*
+ * Make path and its -wal and -shm files (when they exist) mode 0600
+ * without following links; the database is created 0600 when missing, so
+ * SQLite, which gives -wal and -shm the database's mode, never makes them
+ * readable by others. 0 or -errno with *cause.
+ */
+static int
+store_private(const char *path, char **cause)
+{
+	static const char *const suffixes[] = {"", "-wal", "-shm"};
+
+	for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++) {
+		char *p = xasprintf("%s%s", path, suffixes[i]);
+		int flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
+		int fd = open(p, i == 0 ? flags | O_CREAT : flags, 0600);
+		int e = fd < 0 ? errno : 0;
+
+		if (fd >= 0 && fchmod(fd, 0600) < 0)
+			e = errno;
+		if (fd >= 0)
+			close(fd);
+		if (e != 0 && !(i > 0 && e == ENOENT)) {
+			*cause = xasprintf("cannot make '%s' private: %s", p,
+					   strerror(e));
+			free(p);
+			return -e;
+		}
+		free(p);
+	}
+	return 0;
+}
+
 int
 store_open(const char *path, struct store **out, char **cause)
 {
@@ -187,6 +222,10 @@ store_open(const char *path, struct store **out, char **cause)
 		*cause = xstrdup("libsodium failed to initialise");
 		free(st);
 		return -EIO;
+	}
+	if ((r = store_private(path, cause)) < 0) {
+		free(st);
+		return r;
 	}
 	if (sqlite3_open_v2(path, &st->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
