@@ -12,6 +12,7 @@
  */
 #include "common.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -164,6 +165,52 @@ server_mkdirs(const char *dir, mode_t mode)
 		r = -errno;
 	free(p);
 	return r;
+}
+
+/* The size of path, -1 if it does not exist (or is not reachable). */
+static off_t
+server_file_size(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0 ? st.st_size : -1;
+}
+
+/*
+ * Refuse a data directory whose tasks/ holds entries while its database
+ * is missing or empty (and no WAL file holds its content): starting would
+ * be a first install that makes a new admin and orphans the workspaces.
+ * Runs before anything is written. 0, or -EEXIST with *cause.
+ */
+static int
+server_check_orphans(const char *data_dir, const char *tasks_dir, char **cause)
+{
+	char *db = xasprintf("%s/taskbox.db", data_dir);
+	char *wal = xasprintf("%s/taskbox.db-wal", data_dir);
+	off_t db_size = server_file_size(db), wal_size = server_file_size(wal);
+	DIR *d;
+	struct dirent *e;
+	int tasks = 0;
+
+	if (db_size <= 0 && wal_size <= 0 && (d = opendir(tasks_dir)) != NULL) {
+		while ((e = readdir(d)) != NULL)
+			if (strcmp(e->d_name, ".") != 0 &&
+			    strcmp(e->d_name, "..") != 0)
+				tasks++;
+		closedir(d);
+	}
+	if (tasks > 0)
+		*cause = xasprintf(
+			"the data directory '%s' holds %d task director%s in "
+			"'%s' but its database '%s' is %s: starting would "
+			"make a new admin and orphan those workspaces. "
+			"Restore taskbox.db (and taskbox.db-wal) from a "
+			"backup, or move '%s' away to start afresh",
+			data_dir, tasks, tasks == 1 ? "y" : "ies", tasks_dir,
+			db, db_size < 0 ? "missing" : "empty", tasks_dir);
+	free(db);
+	free(wal);
+	return tasks > 0 ? -EEXIST : 0;
 }
 
 /* First start: create the admin and print its token once (again, with a
@@ -404,6 +451,8 @@ server_main(int argc, char **argv)
 	srv->llm_url = llm_url ? xstrdup(llm_url) : NULL;
 	if (key_file != NULL &&
 	    (srv->llm_key = server_read_key(key_file, &cause)) == NULL)
+		goto fail;
+	if (server_check_orphans(srv->data_dir, srv->tasks_dir, &cause) < 0)
 		goto fail;
 	if (server_mkdirs(srv->data_dir, 0711) < 0 ||
 	    server_mkdirs(srv->tasks_dir, 0711) < 0) {
