@@ -109,6 +109,51 @@ static const char *const store_migrations[] = {
 	"ALTER TABLE tasks ADD COLUMN ws_pid INTEGER;"
 	"ALTER TABLE tasks ADD COLUMN ws_starttime INTEGER;"
 	"ALTER TABLE users ADD COLUMN webhook_url TEXT NOT NULL DEFAULT '';",
+	/*
+	 * 4: whose a template secret is (user_id '' = every user of the
+	 * template, set by an admin; else only that user's tasks); token
+	 * expiry; browser sessions. A template secret stored before is
+	 * attributed to the template's author when the author is not an
+	 * admin (they, or an admin, set it: the safe reading is theirs
+	 * alone); for built-ins and admins' templates only admins could set
+	 * it, so it stays shared.
+	 */
+	"CREATE TABLE secrets_v4 ("
+	"  id TEXT PRIMARY KEY,"
+	"  scope TEXT NOT NULL CHECK (scope IN ('user', 'template')),"
+	"  scope_id TEXT NOT NULL,"
+	"  user_id TEXT NOT NULL DEFAULT '',"
+	"  name TEXT NOT NULL,"
+	"  nonce TEXT NOT NULL,"
+	"  ciphertext TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL,"
+	"  UNIQUE (scope, scope_id, user_id, name));"
+	"CREATE TEMP VIEW secrets_author AS SELECT s.id AS id, ("
+	"  SELECT v.created_by FROM template_versions v"
+	"  WHERE v.template_id = s.scope_id ORDER BY v.version LIMIT 1)"
+	"  AS author FROM secrets s WHERE s.scope = 'template';"
+	"INSERT INTO secrets_v4 SELECT s.id, s.scope, s.scope_id,"
+	"  coalesce((SELECT a.author FROM secrets_author a"
+	"    WHERE a.id = s.id AND a.author IS NOT NULL AND"
+	"    (SELECT role FROM users WHERE id = a.author) IS NOT 'admin'),"
+	"    ''),"
+	"  s.name, s.nonce, s.ciphertext, s.created_at, s.updated_at"
+	"  FROM secrets s;"
+	"DROP VIEW secrets_author;"
+	"DROP TABLE secrets;"
+	"ALTER TABLE secrets_v4 RENAME TO secrets;"
+	"ALTER TABLE tokens ADD COLUMN expires_at INTEGER;"
+	"CREATE TABLE sessions ("
+	"  id TEXT PRIMARY KEY,"
+	"  hash TEXT NOT NULL UNIQUE,"
+	"  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	"  token_id TEXT NOT NULL REFERENCES tokens(id) ON DELETE CASCADE,"
+	"  path TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  expires_at INTEGER NOT NULL);"
+	"CREATE INDEX sessions_token ON sessions (token_id);"
+	"CREATE INDEX sessions_user ON sessions (user_id, created_at);",
 };
 
 void
