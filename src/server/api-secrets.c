@@ -173,9 +173,8 @@ out:
 	json_decref(user);
 }
 
-/* Routes under /api/v2/users/ (GET, PUT, DELETE). */
-static void
-api_user_secrets(struct http_req *req, void *data UNUSED)
+void
+api_secrets_user(struct http_req *req, void *data UNUSED)
 {
 	secrets_handle(req, "/api/v2/users/", false);
 }
@@ -198,12 +197,10 @@ api_secrets_is_template_path(const char *path)
 void
 api_secrets_register(struct http_server *http)
 {
-	static const char *const methods[] = {"GET", "PUT", "DELETE"};
-
-	for (size_t i = 0; i < ARRAY_SIZE(methods); i++)
-		http_server_route(http, methods[i], "/api/v2/users/",
-				  HTTP_ROUTE_PREFIX, SECRETS_BODY_LIMIT,
-				  api_user_secrets, NULL);
+	/* GET and DELETE under /api/v2/users/ are api-users.c's (it hands
+	 * .../secrets over to api_secrets_user) */
+	http_server_route(http, "PUT", "/api/v2/users/", HTTP_ROUTE_PREFIX,
+			  SECRETS_BODY_LIMIT, api_secrets_user, NULL);
 	/* GET /api/v2/templates/... is api-templates.c's (it hands
 	 * .../secrets over to api_secrets_template) */
 	http_server_route(http, "PUT", "/api/v2/templates/", HTTP_ROUTE_PREFIX,

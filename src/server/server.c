@@ -251,7 +251,7 @@ server_first_admin(const char *url, bool new_token)
 			return -EIO;
 	}
 	token = auth_token_create(
-		id, new_token ? "new admin token" : "first start", NULL);
+		id, new_token ? "new admin token" : "first start", 0, NULL);
 	if (token == NULL)
 		return -EIO;
 	printf("taskbox: %s\n"
