@@ -136,6 +136,14 @@ test('item 8: every file the server made in the data directory is private', asyn
     assert.ok(seen.includes(path.join(td, f)), `${td}/${f} was checked`);
   assert.equal(fs.statSync(taskDir(srv, c.json.id)).mode & 0o777, 0o700);
   await srv.api('DELETE', '/api/v2/tasks/me/modes');
+
+  // files an older server left readable are made private at start
+  const token = srv.token;
+  await srv.stop();
+  const dbFiles = fs.readdirSync(data).filter((f) => f.startsWith('taskbox.db'));
+  for (const f of dbFiles) fs.chmodSync(path.join(data, f), 0o644);
+  srv = await startServer({ data, token });
+  for (const f of dbFiles) assert.equal(fs.statSync(path.join(data, f)).mode & 0o777, 0o600, `${f} after a restart`);
 });
 
 // Run `taskbox server` on data and return {code, stderr} (killed after 15 s).
@@ -196,7 +204,9 @@ test('item 10: tokens are listed, revoked and expire; the browser cookie is a se
   const app = '/@alice/web/apps/chat/status';
 
   // list: ids, names, times; never a value or a hash
-  const laptop = (await srv.api('POST', '/api/v2/users/me/tokens', { token: alice.token, body: { name: 'laptop' } })).json;
+  const lr = await srv.api('POST', '/api/v2/users/me/tokens', { token: alice.token, body: { name: 'laptop' } });
+  assert.equal(lr.status, 201, lr.text);
+  const laptop = lr.json;
   assert.equal(laptop.expires_at, null);
   let r = await srv.api('GET', '/api/v2/users/me/tokens', { token: alice.token });
   assert.equal(r.status, 200, r.text);
