@@ -32,7 +32,7 @@ static const char cli_usage[] =
 	"  user create|list ...          manage users (admin)\n"
 	"  user set|set-token ...        your name, email, GitHub token\n"
 	"  secret set|list|delete ...    your secrets or a template's\n"
-	"  token create ...              create an API token\n"
+	"  token create|list|revoke ...  API tokens: make, list, revoke\n"
 	"\n"
 	"The server and token come from --url/--token, TASKBOX_URL/"
 	"TASKBOX_TOKEN,\n"
@@ -597,12 +597,92 @@ cli_user(int argc, char **argv)
 }
 
 static const char token_usage[] =
-	"usage: taskbox token create [--user NAME] [--name NAME]\n"
+	"usage: taskbox token create [--user NAME] [--name NAME] "
+	"[--lifetime N[smhdw]]\n"
+	"       taskbox token list [--user NAME] [-o table|json]\n"
+	"       taskbox token revoke ID [--user NAME]\n"
 	"\n"
 	"Create an API token for yourself (or, as an admin, for NAME) and\n"
-	"print it; it is shown only once.\n";
+	"print it; it is shown only once. --lifetime makes it expire (30d,\n"
+	"12h, 3600; none by default). list shows ids, names, last use and\n"
+	"expiry, never a token; revoke deletes one (and the browser\n"
+	"sessions made from it).\n";
 
-/* `taskbox token create`. */
+/* Parse N[smhdw] into seconds (1 s .. 10 years); -1 if it is not one. */
+static long long
+cli_parse_lifetime(const char *v)
+{
+	static const struct {
+		char unit;
+		long long secs;
+	} units[] = {
+		{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}, {'w', 604800}};
+	size_t n = strlen(v);
+	long long mult = 1;
+	char *num;
+	long val;
+	int r;
+
+	if (n == 0)
+		return -1;
+	for (size_t i = 0; i < ARRAY_SIZE(units); i++)
+		if (v[n - 1] == units[i].unit) {
+			mult = units[i].secs;
+			n--;
+		}
+	num = xstrndup(v, n);
+	r = parse_long(num, 1, 10L * 365 * 86400, &val);
+	free(num);
+	if (r < 0 || val * mult > 10LL * 365 * 86400)
+		return -1;
+	return val * mult;
+}
+
+/* `taskbox token list`. */
+static int
+cli_token_list(struct client *c, const char *path, bool json)
+{
+	json_t *reply = NULL, *tokens, *tk;
+	struct cli_table t;
+	char *cause = NULL;
+	size_t i;
+
+	if (client_json(c, "GET", path, NULL, &reply, &cause))
+		return cli_fail(cause);
+	tokens = json_object_get(reply, "tokens");
+	if (json) {
+		cli_print_json(tokens ? tokens : reply);
+		json_decref(reply);
+		return 0;
+	}
+	cli_table_init(&t, 5);
+	cli_table_row(&t, (const char *[]){"ID", "NAME", "CREATED", "LAST USED",
+					   "EXPIRES"});
+	json_array_foreach(tokens, i, tk)
+	{
+		char created[64], used[64];
+		const char *exp = cli_str(tk, "expires_at");
+
+		cli_age(cli_str(tk, "created_at"), created, sizeof created);
+		if (*cli_str(tk, "last_used_at") != '\0')
+			cli_age(cli_str(tk, "last_used_at"), used, sizeof used);
+		else
+			snprintf(used, sizeof used, "never");
+		if (json_is_true(json_object_get(tk, "expired")))
+			exp = "expired";
+		else if (*exp == '\0')
+			exp = "never";
+		cli_table_row(&t, (const char *[]){cli_str(tk, "id"),
+						   cli_str(tk, "name"), created,
+						   used, exp});
+	}
+	cli_table_print(&t, stdout);
+	cli_table_release(&t);
+	json_decref(reply);
+	return 0;
+}
+
+/* `taskbox token create|list|revoke`. */
 int
 cli_token(int argc, char **argv)
 {
@@ -610,16 +690,19 @@ cli_token(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{"user", required_argument, NULL, 'u'},
 		{"name", required_argument, NULL, 'n'},
+		{"lifetime", required_argument, NULL, 'l'},
+		{"output", required_argument, NULL, 'o'},
 		{NULL, 0, NULL, 0}};
-	const char *user = "me", *name = NULL;
+	const char *user = "me", *name = NULL, *sub;
+	long long lifetime = 0;
 	struct client c;
 	json_t *body, *reply = NULL;
-	char *cause = NULL, *u, *path;
-	int o, r;
+	char *cause = NULL, *u, *path, *id;
+	int o, r, json = 0;
 
 	opterr = 0;
 	optind = 0;
-	while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
 		switch (o) {
 		case 'h':
 			fputs(token_usage, stdout);
@@ -629,6 +712,21 @@ cli_token(int argc, char **argv)
 			break;
 		case 'n':
 			name = optarg;
+			break;
+		case 'l':
+			lifetime = cli_parse_lifetime(optarg);
+			if (lifetime < 0)
+				return cli_usage_error(
+					token_usage,
+					"--lifetime wants N[smhdw] between 1 "
+					"second and 10 years, not '%s'",
+					optarg);
+			break;
+		case 'o':
+			json = cli_output_flag(optarg);
+			if (json < 0)
+				return cli_usage_error(
+					token_usage, "-o takes table or json");
 			break;
 		case ':':
 			return cli_usage_error(token_usage,
@@ -640,23 +738,55 @@ cli_token(int argc, char **argv)
 					       argv[optind - 1]);
 		}
 	}
-	if (optind >= argc || strcmp(argv[optind], "create") != 0)
-		return cli_usage_error(token_usage, "expected create");
-	if (optind + 1 != argc)
-		return cli_usage_error(token_usage, "unexpected '%s'",
-				       argv[optind + 1]);
+	if (optind >= argc)
+		return cli_usage_error(token_usage,
+				       "expected create, list or revoke");
+	sub = argv[optind++];
+	if (strcmp(sub, "ls") == 0)
+		sub = "list";
+	if (strcmp(sub, "create") != 0 && strcmp(sub, "list") != 0 &&
+	    strcmp(sub, "revoke") != 0)
+		return cli_usage_error(token_usage,
+				       "unknown token command '%s'", sub);
+	if (argc - optind != (strcmp(sub, "revoke") == 0 ? 1 : 0))
+		return cli_usage_error(token_usage,
+				       strcmp(sub, "revoke") == 0
+					       ? "expected one token ID"
+					       : "unexpected arguments");
 	if (cli_connect(&c))
 		return 1;
-	body = name ? json_pack("{s:s}", "name", name) : json_object();
 	u = client_escape(user);
 	path = xasprintf("/api/v2/users/%s/tokens", u);
-	r = client_json(&c, "POST", path, body, &reply, &cause);
-	if (r != 0)
-		r = cli_fail(cause);
-	else
-		printf("%s\n", cli_str(reply, "token"));
-	json_decref(reply);
-	json_decref(body);
+	if (strcmp(sub, "list") == 0) {
+		r = cli_token_list(&c, path, json);
+	} else if (strcmp(sub, "revoke") == 0) {
+		char *full;
+
+		id = client_escape(argv[optind]);
+		full = xasprintf("%s/%s", path, id);
+		r = client_json(&c, "DELETE", full, NULL, &reply, &cause);
+		if (r != 0)
+			r = cli_fail(cause);
+		else
+			fprintf(stderr, "revoked token %s\n", argv[optind]);
+		json_decref(reply);
+		free(full);
+		free(id);
+	} else {
+		body = name ? json_pack("{s:s}", "name", name) : json_object();
+		if (lifetime > 0)
+			json_object_set_new(body, "lifetime",
+					    json_integer(lifetime));
+		r = client_json(&c, "POST", path, body, &reply, &cause);
+		if (r != 0)
+			r = cli_fail(cause);
+		else if (json)
+			cli_print_json(reply);
+		else
+			printf("%s\n", cli_str(reply, "token"));
+		json_decref(reply);
+		json_decref(body);
+	}
 	free(path);
 	free(u);
 	client_release(&c);

@@ -20,6 +20,7 @@
 #include "cli/client.h"
 #include "http/sse.h"
 #include "core/buf.h"
+#include "core/text.h"
 
 /* The session file's path under the XDG config directory. */
 char *
@@ -287,13 +288,22 @@ client_problem_text(const struct client *c, long status, const char *body,
 	json_t *j, *errs;
 	const char *detail = NULL;
 	struct buf b;
+	char *msg;
 
-	if (status == 401)
-		return xasprintf("not logged in or the token is invalid: run "
-				 "`taskbox login %s`",
-				 c->url);
-	buf_init(&b, 0);
 	j = body && len ? json_loadb(body, len, 0, NULL) : NULL;
+	if (status == 401) {
+		/* an expired or revoked token says so */
+		detail = json_string_value(json_object_get(j, "detail"));
+		msg = xasprintf("%s: run `taskbox login %s`",
+				detail && str_starts_with(detail, "the token")
+					? detail
+					: "not logged in or the token is "
+					  "invalid",
+				c->url);
+		json_decref(j);
+		return msg;
+	}
+	buf_init(&b, 0);
 	if (json_is_object(j)) {
 		detail = json_string_value(json_object_get(j, "detail"));
 		if (detail == NULL || detail[0] == '\0')

@@ -82,10 +82,12 @@ static const char secret_usage[] =
 	"       taskbox secret list [--template T] [-o table|json]\n"
 	"       taskbox secret delete NAME [--template T]\n"
 	"\n"
-	"Your secrets, or with --template those of a template (its author\n"
-	"and admins). A value is typed without echo, or read from stdin\n"
-	"with --stdin; it is never shown again. Templates use them through\n"
-	"github.token: secret:NAME and env_secrets (docs/TEMPLATES.md).\n";
+	"Your secrets, or with --template a template's: an admin's value\n"
+	"there is for every user of the template, a member's only for that\n"
+	"member's own tasks (it wins over the admin's there). A value is\n"
+	"typed without echo, or read from stdin with --stdin; it is never\n"
+	"shown again. Templates use them through github.token: secret:NAME\n"
+	"and env_secrets (docs/TEMPLATES.md).\n";
 
 /* `taskbox secret list`. */
 static int
@@ -105,16 +107,21 @@ secret_list(struct client *c, const char *tmpl, bool json)
 		json_decref(reply);
 		return 0;
 	}
-	cli_table_init(&t, 3);
-	cli_table_row(&t, (const char *[]){"NAME", "CREATED", "UPDATED"});
+	cli_table_init(&t, 4);
+	cli_table_row(&t,
+		      (const char *[]){"NAME", "FOR", "CREATED", "UPDATED"});
 	json_array_foreach(json_object_get(reply, "secrets"), i, s)
 	{
 		char created[64], updated[64];
+		const char *who = tmpl == NULL ? "you"
+				  : json_is_true(json_object_get(s, "shared"))
+					  ? "everyone"
+					  : "you";
 
 		cli_age(cli_str(s, "created_at"), created, sizeof created);
 		cli_age(cli_str(s, "updated_at"), updated, sizeof updated);
-		cli_table_row(&t, (const char *[]){cli_str(s, "name"), created,
-						   updated});
+		cli_table_row(&t, (const char *[]){cli_str(s, "name"), who,
+						   created, updated});
 	}
 	cli_table_print(&t, stdout);
 	cli_table_release(&t);

@@ -1195,7 +1195,7 @@ runtime_setup_start(struct runtime *rt)
 
 	if (rt->cfg.setup_log != NULL) {
 		logfd = open(rt->cfg.setup_log,
-			     O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+			     O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 		if (logfd < 0) {
 			fprintf(stderr,
 				"taskbox agent: setup script failed: cannot "

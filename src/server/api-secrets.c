@@ -5,9 +5,11 @@
  * A value goes in with PUT and never comes back out: lists carry names
  * and times only, errors never quote a value, nothing is logged. User
  * secrets are their owner's (and the admins'); a member asking for
- * another user's gets 404, as for tasks. Template secrets belong to the
- * admins and to the template's author (created_by of its first version;
- * built-ins have none).
+ * another user's gets 404, as for tasks. On a template, an admin manages
+ * the values every user of the template gets (the bot-token case); any
+ * other user, its author included, manages values of their own that
+ * only their own tasks get (and that win over the shared one there):
+ * nobody's value reaches another member's task.
  */
 #include "common.h"
 
@@ -39,16 +41,16 @@ secrets_path(const char *path, const char *prefix, char **ref, char **name)
 }
 
 /*
- * The scope a request addresses: ("user", id) or ("template", id) into
- * *scope_id (new), after checking the caller may manage it; false after
- * replying.
+ * The scope a request addresses: ("user", id, "") or ("template", id,
+ * "" for an admin, else the caller's id) into *scope_id and *user_id
+ * (new), after checking the caller may manage it; false after replying.
  */
 static bool
 secrets_scope(struct http_req *req, const json_t *user, bool tmpl,
-	      const char *ref, char **scope_id)
+	      const char *ref, char **scope_id, char **user_id)
 {
-	json_t *row, *first;
-	const char *author;
+	const char *me = json_string_value(json_object_get(user, "id"));
+	json_t *row;
 	bool ok;
 
 	if (!tmpl) {
@@ -61,6 +63,7 @@ secrets_scope(struct http_req *req, const json_t *user, bool tmpl,
 		else
 			*scope_id = xstrdup(
 				json_string_value(json_object_get(row, "id")));
+		*user_id = xstrdup("");
 		json_decref(row);
 		return ok;
 	}
@@ -69,33 +72,16 @@ secrets_scope(struct http_req *req, const json_t *user, bool tmpl,
 		http_reply_problem(req, 404, "no template '%s'", ref);
 		return false;
 	}
-	first = store_row(srv->store,
-			  "SELECT created_by FROM template_versions WHERE "
-			  "template_id = ? ORDER BY version LIMIT 1",
-			  "s", json_string_value(json_object_get(row, "id")));
-	author = json_string_value(json_object_get(first, "created_by"));
-	ok = auth_is_admin(user) ||
-	     (author != NULL &&
-	      json_integer_value(json_object_get(row, "builtin")) == 0 &&
-	      strcmp(author, json_string_value(json_object_get(user, "id"))) ==
-		      0);
-	if (!ok)
-		http_reply_problem(req, 403,
-				   "only admins and the author of template "
-				   "'%s' manage its secrets",
-				   ref);
-	else
-		*scope_id =
-			xstrdup(json_string_value(json_object_get(row, "id")));
-	json_decref(first);
+	*scope_id = xstrdup(json_string_value(json_object_get(row, "id")));
+	*user_id = xstrdup(auth_is_admin(user) ? "" : me);
 	json_decref(row);
-	return ok;
+	return true;
 }
 
 /* PUT: store {value}; 204. */
 static void
 secrets_put(struct http_req *req, const char *scope, const char *scope_id,
-	    const char *name)
+	    const char *user_id, const char *name)
 {
 	json_t *body = http_req_json(req), *value;
 	const char *raw;
@@ -111,8 +97,8 @@ secrets_put(struct http_req *req, const char *scope, const char *scope_id,
 				   "value must be a non-empty string of at "
 				   "most %u bytes",
 				   SECRETS_VALUE_MAX);
-	} else if (secrets_set(scope, scope_id, name, json_string_value(value),
-			       len) < 0) {
+	} else if (secrets_set(scope, scope_id, user_id, name,
+			       json_string_value(value), len) < 0) {
 		http_reply_problem(req, 500, "cannot store the secret");
 	} else {
 		http_reply(req, 204, NULL, "", 0);
@@ -131,7 +117,7 @@ secrets_handle(struct http_req *req, const char *prefix, bool tmpl)
 {
 	const char *method = http_req_method(req);
 	json_t *user = auth_user(req);
-	char *ref = NULL, *name = NULL, *scope_id = NULL;
+	char *ref = NULL, *name = NULL, *scope_id = NULL, *user_id = NULL;
 	const char *scope = tmpl ? "template" : "user";
 	int r;
 
@@ -143,7 +129,7 @@ secrets_handle(struct http_req *req, const char *prefix, bool tmpl)
 				   http_req_path(req));
 		goto out;
 	}
-	if (!secrets_scope(req, user, tmpl, ref, &scope_id))
+	if (!secrets_scope(req, user, tmpl, ref, &scope_id, &user_id))
 		goto out;
 	if (name != NULL && !secrets_name_valid(name)) {
 		json_t *v = json_string(name); /* NULL if not UTF-8 */
@@ -155,17 +141,23 @@ secrets_handle(struct http_req *req, const char *prefix, bool tmpl)
 		goto out;
 	}
 	if (strcmp(method, "GET") == 0) {
-		json_t *list = secrets_list(scope, scope_id);
+		json_t *list = secrets_list(scope, scope_id, user_id);
 
 		http_reply_json(req, 200,
 				json_pack("{s:o, s:I}", "secrets", list,
 					  "count",
 					  (json_int_t)json_array_size(list)));
 	} else if (strcmp(method, "PUT") == 0) {
-		secrets_put(req, scope, scope_id, name);
+		secrets_put(req, scope, scope_id, user_id, name);
 	} else {
-		r = secrets_delete(scope, scope_id, name);
-		if (r == -ENOENT)
+		r = secrets_delete(scope, scope_id, user_id, name);
+		if (r == -ENOENT && tmpl && *user_id != '\0')
+			http_reply_problem(req, 404,
+					   "no secret '%s' of yours on this "
+					   "template (only admins delete the "
+					   "shared ones)",
+					   name);
+		else if (r == -ENOENT)
 			http_reply_problem(req, 404, "no secret '%s'", name);
 		else if (r < 0)
 			http_reply_problem(req, 500,
@@ -177,12 +169,12 @@ out:
 	free(ref);
 	free(name);
 	free(scope_id);
+	free(user_id);
 	json_decref(user);
 }
 
-/* Routes under /api/v2/users/ (GET, PUT, DELETE). */
-static void
-api_user_secrets(struct http_req *req, void *data UNUSED)
+void
+api_secrets_user(struct http_req *req, void *data UNUSED)
 {
 	secrets_handle(req, "/api/v2/users/", false);
 }
@@ -205,12 +197,10 @@ api_secrets_is_template_path(const char *path)
 void
 api_secrets_register(struct http_server *http)
 {
-	static const char *const methods[] = {"GET", "PUT", "DELETE"};
-
-	for (size_t i = 0; i < ARRAY_SIZE(methods); i++)
-		http_server_route(http, methods[i], "/api/v2/users/",
-				  HTTP_ROUTE_PREFIX, SECRETS_BODY_LIMIT,
-				  api_user_secrets, NULL);
+	/* GET and DELETE under /api/v2/users/ are api-users.c's (it hands
+	 * .../secrets over to api_secrets_user) */
+	http_server_route(http, "PUT", "/api/v2/users/", HTTP_ROUTE_PREFIX,
+			  SECRETS_BODY_LIMIT, api_secrets_user, NULL);
 	/* GET /api/v2/templates/... is api-templates.c's (it hands
 	 * .../secrets over to api_secrets_template) */
 	http_server_route(http, "PUT", "/api/v2/templates/", HTTP_ROUTE_PREFIX,

@@ -3,7 +3,10 @@
  *
  * Admins create users (the reply carries the new user's first token,
  * shown once); anyone makes more tokens for themselves, admins for
- * anyone. Usernames are 1-32 of [a-z0-9-], not starting with '-'.
+ * anyone. Tokens and browser sessions are listed (never a hash or a
+ * value) and revoked by their user and by admins; for any other member
+ * they do not exist (404). Usernames are 1-32 of [a-z0-9-], not starting
+ * with '-'.
  */
 #include "common.h"
 
@@ -13,6 +16,8 @@
 #include "server.h"
 #include "server/identity.h"
 #include "store/store.h"
+
+#define TOKEN_LIFETIME_MAX (10 * 365 * 86400LL) /* seconds */
 
 /* The public JSON of a users row (new reference). */
 static json_t *
@@ -176,7 +181,7 @@ api_users_create(struct http_req *req, void *data UNUSED)
 		http_reply_problem(req, 500, "cannot store the user");
 		goto out;
 	}
-	token = auth_token_create(id, "initial", NULL);
+	token = auth_token_create(id, "initial", 0, NULL);
 	row = store_row(srv->store, "SELECT * FROM users WHERE id = ?", "s",
 			id);
 	out = user_json(row);
@@ -196,6 +201,7 @@ api_users_prefix(struct http_req *req, void *data UNUSED)
 	const char *rest = http_req_path(req) + strlen("/api/v2/users/");
 	const char *slash = strchr(rest, '/');
 	json_t *user = auth_user(req), *body = NULL, *target = NULL, *row;
+	json_t *life;
 	char *ref = NULL, *token;
 	const char *name = "cli";
 	size_t len;
@@ -235,8 +241,21 @@ api_users_prefix(struct http_req *req, void *data UNUSED)
 			goto out;
 		}
 	}
+	life = json_object_get(body, "lifetime");
+	if (life != NULL && !json_is_null(life) &&
+	    (!json_is_integer(life) || json_integer_value(life) < 1 ||
+	     json_integer_value(life) > TOKEN_LIFETIME_MAX)) {
+		http_reply_invalid(req, "body.lifetime", life,
+				   "lifetime must be a number of seconds "
+				   "from 1 to %lld (10 years), or null for "
+				   "a token that does not expire",
+				   TOKEN_LIFETIME_MAX);
+		goto out;
+	}
 	token = auth_token_create(
-		json_string_value(json_object_get(target, "id")), name, &row);
+		json_string_value(json_object_get(target, "id")), name,
+		json_is_integer(life) ? (int64_t)json_integer_value(life) : 0,
+		&row);
 	if (token == NULL) {
 		http_reply_problem(req, 500, "cannot store the token");
 		goto out;
@@ -249,6 +268,93 @@ out:
 	free(ref);
 	json_decref(target);
 	json_decref(body);
+	json_decref(user);
+}
+
+/*
+ * GET .../users/{user}/tokens|sessions and DELETE .../{id} for kind
+ * ("tokens" or "sessions") of target; rest is what follows the kind.
+ */
+static void
+users_credentials(struct http_req *req, const json_t *target, const char *kind,
+		  const char *rest)
+{
+	bool tokens = strcmp(kind, "tokens") == 0;
+	const char *uid = json_string_value(json_object_get(target, "id"));
+	json_t *rows, *out, *row;
+	char *sql;
+	size_t i;
+
+	if (strcmp(http_req_method(req), "GET") == 0 && *rest == '\0') {
+		sql = xasprintf("SELECT * FROM %s WHERE user_id = ? AND (? OR "
+				"expires_at > ?) ORDER BY created_at, id",
+				kind);
+		/* expired sessions are gone for good; expired tokens are
+		 * listed (marked) until revoked */
+		rows = store_rows(srv->store, NULL, sql, "sIi", uid, tokens,
+				  (int64_t)wall_ms());
+		free(sql);
+		out = json_array();
+		json_array_foreach(rows, i, row) json_array_append_new(
+			out,
+			tokens ? auth_token_json(row) : auth_session_json(row));
+		json_decref(rows);
+		http_reply_json(req, 200,
+				json_pack("{s:o, s:I}", kind, out, "count",
+					  (json_int_t)json_array_size(out)));
+		return;
+	}
+	if (strcmp(http_req_method(req), "DELETE") != 0 || rest[0] != '/' ||
+	    rest[1] == '\0' || strchr(rest + 1, '/') != NULL) {
+		http_reply_problem(req, 404, "no such endpoint: '%s'",
+				   http_req_path(req));
+		return;
+	}
+	sql = xasprintf("DELETE FROM %s WHERE id = ? AND user_id = ?", kind);
+	if (store_exec(srv->store, sql, "ss", rest + 1, uid) < 0)
+		http_reply_problem(req, 500, "cannot revoke the %s",
+				   tokens ? "token" : "session");
+	else if (store_changes(srv->store) == 0)
+		http_reply_problem(req, 404, "no %s '%s'",
+				   tokens ? "token" : "session", rest + 1);
+	else
+		http_reply(req, 204, NULL, "", 0);
+	free(sql);
+}
+
+/* GET and DELETE below /api/v2/users/{user}/: tokens and sessions here,
+ * secrets in api-secrets.c. */
+static void
+api_users_sub(struct http_req *req, void *data UNUSED)
+{
+	const char *rest = http_req_path(req) + strlen("/api/v2/users/");
+	const char *slash = strchr(rest, '/'), *kind = NULL;
+	json_t *user, *target;
+	char *ref;
+
+	if (slash != NULL && (str_starts_with(slash, "/tokens") ||
+			      str_starts_with(slash, "/sessions"))) {
+		kind = slash[1] == 't' ? "tokens" : "sessions";
+		if (slash[strlen(kind) + 1] != '\0' &&
+		    slash[strlen(kind) + 1] != '/')
+			kind = NULL;
+	}
+	if (kind == NULL) {
+		api_secrets_user(req, NULL);
+		return;
+	}
+	if ((user = auth_user(req)) == NULL)
+		return;
+	ref = xstrndup(rest, (size_t)(slash - rest));
+	target = auth_lookup_user(user, ref);
+	if (target == NULL ||
+	    (!auth_is_admin(user) && !json_equal(json_object_get(target, "id"),
+						 json_object_get(user, "id"))))
+		http_reply_problem(req, 404, "no user '%s'", ref);
+	else
+		users_credentials(req, target, kind, slash + 1 + strlen(kind));
+	free(ref);
+	json_decref(target);
 	json_decref(user);
 }
 
@@ -331,4 +437,8 @@ api_users_register(struct http_server *http)
 			  4096, api_users_prefix, NULL);
 	http_server_route(http, "PATCH", "/api/v2/users/", HTTP_ROUTE_PREFIX,
 			  4096, api_users_patch, NULL);
+	http_server_route(http, "GET", "/api/v2/users/", HTTP_ROUTE_PREFIX, 0,
+			  api_users_sub, NULL);
+	http_server_route(http, "DELETE", "/api/v2/users/", HTTP_ROUTE_PREFIX,
+			  0, api_users_sub, NULL);
 }

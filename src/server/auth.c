@@ -3,9 +3,20 @@
  *
  * A token is "tbx_" + 64 hex digits of randomness; the database keeps only
  * its SHA-256 (tokens carry 256 bits of entropy, so a slow password hash
- * adds nothing), looked up through a unique index. Accepted from
- * Authorization: Bearer, Coder-Session-Token, the taskbox_session cookie,
- * and ?access_token= on GET (EventSource cannot set headers).
+ * adds nothing), looked up through a unique index, with an optional
+ * expiry (expires_at, null: never). Accepted from Authorization: Bearer,
+ * Coder-Session-Token, and ?access_token= on GET (EventSource cannot set
+ * headers).
+ *
+ * A browser never holds the token in a cookie: an app URL opened with
+ * ?access_token= trades it for a session (proxy.c), "tbs_" + 64 hex
+ * digits, stored hashed with its user, the token it came from, the path
+ * it is good for (/@user/task/) and an expiry (24 h, never past the
+ * token's). The taskbox_session cookie carries that id; it answers only
+ * under its path, dies with its token (ON DELETE CASCADE, and the
+ * token's expiry is checked with it) and is listed and revoked like
+ * tokens. A user keeps at most AUTH_SESSIONS_MAX sessions (the oldest
+ * go first).
  */
 #include "common.h"
 
@@ -16,7 +27,10 @@
 #include "server.h"
 #include "store/store.h"
 
-#define AUTH_TOKEN_PREFIX "tbx_"
+#define AUTH_TOKEN_PREFIX   "tbx_"
+#define AUTH_SESSION_PREFIX "tbs_"
+#define AUTH_SESSION_MS	    (24 * 3600 * 1000LL)
+#define AUTH_SESSIONS_MAX   100
 
 /* Hex SHA-256 of token into out. */
 static void
@@ -28,33 +42,132 @@ auth_hash(const char *token, char out[65])
 	sodium_bin2hex(out, 65, h, sizeof h);
 }
 
-char *
-auth_token_create(const char *user_id, const char *name, json_t **row)
+/* A new "PREFIX" + 64 hex digits of randomness; its hash into hash. */
+static char *
+auth_secret_new(const char *prefix, char hash[65])
 {
 	unsigned char raw[32];
-	char hex[65], hash[65], id[37];
-	char *token;
-	char stamp[32];
+	char hex[65];
+	char *secret;
 
 	randombytes_buf(raw, sizeof raw);
 	sodium_bin2hex(hex, sizeof hex, raw, sizeof raw);
-	token = xasprintf(AUTH_TOKEN_PREFIX "%s", hex);
-	auth_hash(token, hash);
+	secret = xasprintf("%s%s", prefix, hex);
+	sodium_memzero(raw, sizeof raw);
+	sodium_memzero(hex, sizeof hex);
+	auth_hash(secret, hash);
+	return secret;
+}
+
+/* An RFC 3339 string for a stored time in ms, or null (new reference). */
+static json_t *
+auth_time(const json_t *ms)
+{
+	char stamp[32];
+
+	if (!json_is_integer(ms))
+		return json_null();
+	time_rfc3339((uint64_t)json_integer_value(ms), stamp);
+	return json_string(stamp);
+}
+
+char *
+auth_token_create(const char *user_id, const char *name, int64_t lifetime_s,
+		  json_t **row)
+{
+	char hash[65], id[37];
+	char *token;
+	int64_t now = (int64_t)wall_ms();
+	json_t *expires = lifetime_s > 0 ? json_integer(now + lifetime_s * 1000)
+					 : json_null();
+
+	token = auth_secret_new(AUTH_TOKEN_PREFIX, hash);
 	store_uuid(id);
 	if (store_exec(srv->store,
 		       "INSERT INTO tokens (id, user_id, name, hash, "
-		       "created_at) VALUES (?, ?, ?, ?, ?)",
-		       "ssssi", id, user_id, name, hash,
-		       (int64_t)wall_ms()) < 0) {
+		       "created_at, expires_at) VALUES (?, ?, ?, ?, ?, "
+		       "nullif(?, 0))",
+		       "ssssii", id, user_id, name, hash, now,
+		       lifetime_s > 0 ? now + lifetime_s * 1000 : 0) < 0) {
 		free(token);
+		json_decref(expires);
 		return NULL;
 	}
 	if (row != NULL) {
-		time_rfc3339(wall_ms(), stamp);
-		*row = json_pack("{s:s, s:s, s:s}", "id", id, "name", name,
-				 "created_at", stamp);
+		json_t *created = json_integer(now);
+
+		*row = json_pack("{s:s, s:s, s:o, s:o}", "id", id, "name", name,
+				 "created_at", auth_time(created), "expires_at",
+				 auth_time(expires));
+		json_decref(created);
 	}
+	json_decref(expires);
 	return token;
+}
+
+json_t *
+auth_token_json(const json_t *row)
+{
+	const json_t *exp = json_object_get(row, "expires_at");
+
+	return json_pack("{s:O, s:O, s:o, s:o, s:o, s:b}", "id",
+			 json_object_get(row, "id"), "name",
+			 json_object_get(row, "name"), "created_at",
+			 auth_time(json_object_get(row, "created_at")),
+			 "last_used_at",
+			 auth_time(json_object_get(row, "last_used_at")),
+			 "expires_at", auth_time(exp), "expired",
+			 json_is_integer(exp) && json_integer_value(exp) <=
+							 (json_int_t)wall_ms());
+}
+
+json_t *
+auth_session_json(const json_t *row)
+{
+	return json_pack(
+		"{s:O, s:O, s:O, s:o, s:o}", "id", json_object_get(row, "id"),
+		"token_id", json_object_get(row, "token_id"), "path",
+		json_object_get(row, "path"), "created_at",
+		auth_time(json_object_get(row, "created_at")), "expires_at",
+		auth_time(json_object_get(row, "expires_at")));
+}
+
+char *
+auth_session_create(const json_t *user, const char *path, int64_t *max_age_s)
+{
+	const json_t *texp = json_object_get(user, "token_expires_at");
+	const char *uid = json_string_value(json_object_get(user, "id"));
+	int64_t now = (int64_t)wall_ms(), expires = now + AUTH_SESSION_MS;
+	char hash[65], id[37];
+	char *session;
+
+	if (json_is_integer(texp) && json_integer_value(texp) < expires)
+		expires = json_integer_value(texp);
+	if (json_string_value(json_object_get(user, "token_id")) == NULL ||
+	    expires <= now)
+		return NULL;
+	session = auth_secret_new(AUTH_SESSION_PREFIX, hash);
+	store_uuid(id);
+	/* expired ones go, and a user keeps at most AUTH_SESSIONS_MAX */
+	store_exec(srv->store, "DELETE FROM sessions WHERE expires_at <= ?",
+		   "i", now);
+	store_exec(srv->store,
+		   "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions "
+		   "WHERE user_id = ? ORDER BY created_at DESC LIMIT -1 "
+		   "OFFSET ?)",
+		   "sI", uid, AUTH_SESSIONS_MAX - 1);
+	if (store_exec(srv->store,
+		       "INSERT INTO sessions (id, hash, user_id, token_id, "
+		       "path, created_at, expires_at) VALUES (?, ?, ?, ?, ?, "
+		       "?, ?)",
+		       "sssssii", id, hash, uid,
+		       json_string_value(json_object_get(user, "token_id")),
+		       path, now, expires) < 0) {
+		free(session);
+		return NULL;
+	}
+	*max_age_s = (expires - now + 999) / 1000;
+	return session;
 }
 
 /* The token value from a "name=value; ..." Cookie header, or NULL. */
@@ -99,6 +212,92 @@ auth_presented(struct http_req *req, bool *cookie)
 	return h ? auth_cookie(h) : NULL;
 }
 
+/* The caller of a request with a session cookie (new reference), or
+ * NULL after replying 401. */
+static json_t *
+auth_session_user(struct http_req *req, const char *hash)
+{
+	int64_t now = (int64_t)wall_ms();
+	const json_t *texp;
+	const char *path;
+	json_t *user;
+
+	user = store_row(srv->store,
+			 "SELECT u.id, u.username, u.role, u.name, u.email, "
+			 "u.webhook_url, u.created_at, t.id AS token_id, "
+			 "t.expires_at AS token_expires_at, s.id AS "
+			 "session_id, s.path AS session_path, s.expires_at AS "
+			 "session_expires_at FROM sessions s JOIN tokens t ON "
+			 "t.id = s.token_id JOIN users u ON u.id = s.user_id "
+			 "WHERE s.hash = ?",
+			 "s", hash);
+	if (user == NULL) {
+		http_reply_problem(req, 401,
+				   "the session is not valid (revoked, or "
+				   "signed out): open the app's link with "
+				   "?access_token= again");
+		return NULL;
+	}
+	texp = json_object_get(user, "token_expires_at");
+	path = json_string_value(json_object_get(user, "session_path"));
+	if (json_integer_value(json_object_get(user, "session_expires_at")) <=
+		    now ||
+	    (json_is_integer(texp) && json_integer_value(texp) <= now)) {
+		http_reply_problem(req, 401,
+				   "the session has expired: open the app's "
+				   "link with ?access_token= again");
+	} else if (path == NULL || !str_starts_with(http_req_path(req), path)) {
+		http_reply_problem(req, 401,
+				   "the session cookie is good only under "
+				   "'%s': send a token",
+				   path ? path : "?");
+	} else {
+		return user;
+	}
+	json_decref(user);
+	return NULL;
+}
+
+/* The caller of a request with a token (new reference), or NULL after
+ * replying 401; notes when the token was last used (once a minute). */
+static json_t *
+auth_token_user(struct http_req *req, const char *hash)
+{
+	int64_t now = (int64_t)wall_ms();
+	const json_t *texp;
+	json_t *user;
+	char stamp[32];
+
+	user = store_row(srv->store,
+			 "SELECT u.id, u.username, u.role, u.name, u.email, "
+			 "u.webhook_url, u.created_at, t.id AS token_id, "
+			 "t.expires_at AS token_expires_at FROM "
+			 "tokens t JOIN users u ON "
+			 "u.id = t.user_id WHERE t.hash = ?",
+			 "s", hash);
+	if (user == NULL) {
+		http_reply_problem(req, 401, "the token is not valid");
+		return NULL;
+	}
+	texp = json_object_get(user, "token_expires_at");
+	if (json_is_integer(texp) && json_integer_value(texp) <= now) {
+		time_rfc3339((uint64_t)json_integer_value(texp), stamp);
+		http_reply_problem(req, 401,
+				   "the token expired at %s: make a new one "
+				   "(taskbox token create)",
+				   stamp);
+		json_decref(user);
+		return NULL;
+	}
+	store_exec(srv->store,
+		   "UPDATE tokens SET last_used_at = ? WHERE id = ? AND "
+		   "(last_used_at IS NULL OR last_used_at < ?)",
+		   "isi", now,
+		   json_string_value(json_object_get(user, "token_id")),
+		   now - 60000);
+	return user;
+}
+
 json_t *
 auth_user(struct http_req *req)
 {
@@ -107,7 +306,6 @@ auth_user(struct http_req *req)
 	const char *method = http_req_method(req);
 	const char *origin = http_req_header(req, "Origin");
 	char hash[65];
-	json_t *user;
 
 	if (token == NULL) {
 		http_reply_problem(req, 401,
@@ -128,18 +326,10 @@ auth_user(struct http_req *req)
 		return NULL;
 	}
 	auth_hash(str_trim(token), hash);
+	sodium_memzero(token, strlen(token));
 	free(token);
-	user = store_row(srv->store,
-			 "SELECT u.id, u.username, u.role, u.name, u.email, "
-			 "u.webhook_url, u.created_at, t.id AS token_id FROM "
-			 "tokens t JOIN users u ON "
-			 "u.id = t.user_id WHERE t.hash = ?",
-			 "s", hash);
-	if (user == NULL) {
-		http_reply_problem(req, 401, "the token is not valid");
-		return NULL;
-	}
-	return user;
+	return cookie ? auth_session_user(req, hash)
+		      : auth_token_user(req, hash);
 }
 
 bool

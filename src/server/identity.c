@@ -10,7 +10,9 @@
  * credential helper that reads $GITHUB_TOKEN: the token is only ever in
  * the sandbox's environment, never in a file. Only templates with a
  * github or env_secrets block get secrets; a secret they need and that
- * is not set fails the task with what to run.
+ * is not set fails the task with what to run. A template secret comes
+ * from the task owner's own value on the template, else from the one an
+ * admin set for everyone (secrets.h).
  */
 #include "common.h"
 
@@ -144,14 +146,22 @@ identity_field(const json_t *person, const char *key, const char *dflt,
 	return out;
 }
 
-/* Decrypt one secret into env[var]; 0 or -errno with *cause. */
+/*
+ * Decrypt one secret into env[var]; 0 or -errno with *cause. A template
+ * secret (user_id the task's owner) is the owner's own value if they set
+ * one, else the value an admin set for every user; never another
+ * member's.
+ */
 static int
 identity_secret_env(json_t *env, const char *var, const char *scope,
-		    const char *scope_id, const char *name, const char *missing,
-		    char **cause)
+		    const char *scope_id, const char *user_id, const char *name,
+		    const char *missing, char **cause)
 {
 	char *value = NULL;
-	int r = secrets_get(scope, scope_id, name, &value);
+	int r = secrets_get(scope, scope_id, user_id, name, &value);
+
+	if (r == -ENOENT && *user_id != '\0')
+		r = secrets_get(scope, scope_id, "", name, &value);
 
 	if (r == -ENOENT) {
 		*cause = xstrdup(missing);
@@ -237,7 +247,8 @@ identity_prepare(const json_t *tmpl, const char *owner_id,
 				    "token: taskbox user set-token github",
 				    template_name, username);
 		r = identity_secret_env(env, "GITHUB_TOKEN", "user", owner_id,
-					IDENTITY_GITHUB_SECRET, missing, cause);
+					"", IDENTITY_GITHUB_SECRET, missing,
+					cause);
 		free(missing);
 	} else if (gh != NULL) {
 		missing =
@@ -246,7 +257,8 @@ identity_prepare(const json_t *tmpl, const char *owner_id,
 				  "--template %s",
 				  template_name, gh + 7, gh + 7, template_name);
 		r = identity_secret_env(env, "GITHUB_TOKEN", "template",
-					template_id, gh + 7, missing, cause);
+					template_id, owner_id, gh + 7, missing,
+					cause);
 		free(missing);
 	}
 	if (r == 0 && gh != NULL)
@@ -264,15 +276,15 @@ identity_prepare(const json_t *tmpl, const char *owner_id,
 				  "env_secrets.%s: taskbox secret set %s "
 				  "--template %s",
 				  template_name, name, k, name, template_name);
-		r = identity_secret_env(env, k, "template", template_id, name,
-					missing, cause);
+		r = identity_secret_env(env, k, "template", template_id,
+					owner_id, name, missing, cause);
 		free(missing);
 	}
 	if (r == 0) {
 		gitconfig = identity_gitconfig(an, ae, cn, ce, gh != NULL);
 		*files_out =
 			json_pack("[{s:s, s:i, s:s}]", "path", ".gitconfig",
-				  "mode", 0644, "content", gitconfig);
+				  "mode", 0600, "content", gitconfig);
 		free(gitconfig);
 		*env_out = env;
 	} else {

@@ -2,19 +2,18 @@
  * proxy.c: /@{user}/{task}/apps/{slug}/... to the workspace.
  *
  * "chat" is the agent runtime: its AgentAPI endpoints (JSON and SSE, an
- * allowlist) are proxied with a CSP sandbox and nosniff, so whatever a
- * task puts behind its socket never runs on the server's origin; the chat
- * UI itself (.../apps/chat/chat/...) comes from the server's own binary.
- * Any other slug is a template app the runtime forwards from a unix
- * socket to its port inside the sandbox, under a CSP sandbox. A request is
- * authenticated like the API (a browser may arrive with ?access_token= and then
- * gets a cookie scoped to the task's path and a redirect that drops the token
- * from the URL), sent as HTTP/1.0 over the socket (whose peer must be a
- * process of the task's sandbox: the path is in a directory the task
- * controls),
- * and the response streamed back as it comes (SSE included) with
- * backpressure: reading from the workspace pauses while more than
- * 1 MiB waits for the browser.
+ * allowlist) are proxied under a CSP sandbox, so whatever a task puts
+ * behind its socket never runs on the server's origin; the chat UI itself
+ * (.../apps/chat/chat/...) comes from the server's own binary. Any other
+ * slug is a template app the runtime forwards from a unix socket to its
+ * port inside the sandbox, under a CSP sandbox too. A request is
+ * authenticated like the API (a browser may arrive with ?access_token=
+ * and then gets a session cookie scoped to the task's path, not the
+ * token, and a redirect that drops the token from the URL), sent as
+ * HTTP/1.0 over the socket (whose peer must be the task's runtime: the
+ * path is in a directory the task controls), and the response streamed
+ * back as it comes (SSE included) with backpressure: reading from the
+ * workspace pauses while more than 1 MiB waits for the browser.
  */
 #include "common.h"
 
@@ -370,22 +369,36 @@ proxy_handle(struct http_req *req, void *data UNUSED)
 	    http_req_header(req, "Authorization") == NULL &&
 	    http_req_header(req, "Coder-Session-Token") == NULL) {
 		/* a browser arrived with the token in the URL (auth_user took
-		 * it from there): trade it for a cookie scoped to this task
-		 * and drop it from the address bar before any page of the
-		 * workspace can read it */
-		char *cookie = xasprintf("taskbox_session=%s; Path=/@%s/%s/; "
-					 "HttpOnly; SameSite=Strict",
-					 http_req_query(req, "access_token"),
-					 user, task);
-		char *clean = http_req_query_string(req, "access_token");
-		char *to = xasprintf("%s%s", path, clean);
+		 * it from there): trade it for a session cookie scoped to
+		 * this task (never the token itself, auth.c) and drop it from
+		 * the address bar before any page of the workspace can read
+		 * it */
+		char *scope = xasprintf("/@%s/%s/", user, task);
+		int64_t max_age = 0;
+		char *session = auth_session_create(caller, scope, &max_age);
+		char *cookie, *clean, *to;
 
+		if (session == NULL) {
+			http_reply_problem(req, 500,
+					   "cannot start a browser session");
+			free(scope);
+			goto out;
+		}
+		cookie = xasprintf("taskbox_session=%s; Path=%s; HttpOnly; "
+				   "SameSite=Strict; Max-Age=%lld",
+				   session, scope, (long long)max_age);
+		clean = http_req_query_string(req, "access_token");
+		to = xasprintf("%s%s", path, clean);
 		http_reply_header(req, "Set-Cookie", cookie);
 		http_reply_header(req, "Cache-Control", "no-store");
 		http_reply_redirect(req, 303, to);
+		explicit_bzero(session, strlen(session));
+		explicit_bzero(cookie, strlen(cookie));
+		free(session);
 		free(to);
 		free(clean);
 		free(cookie);
+		free(scope);
 		goto out;
 	}
 	query = http_req_query_string(req, "access_token");

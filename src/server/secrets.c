@@ -1,12 +1,17 @@
 /*
  * secrets.c: the secrets table behind secrets.h.
  *
- * Data model: one row per (scope, scope_id, name) with a random 24-byte
- * nonce and the secretbox of "scope/scope_id/name" NUL value, both as
- * base64 text (store.c binds text). The key is read once at start into
- * guarded memory (sodium_malloc, read-only) and never written anywhere
- * but its own file. Decrypted values live in sodium_malloc buffers that
- * secrets_free wipes.
+ * Data model: one row per (scope, scope_id, user_id, name) with a random
+ * 24-byte nonce and the secretbox of LABEL NUL value, both as base64 text
+ * (store.c binds text). user_id is '' for user secrets and for template
+ * secrets every user of the template gets (set by an admin); a template
+ * secret a member set carries the member's id and reaches only that
+ * member's tasks. LABEL is "scope/scope_id/name", plus "/user_id" when
+ * user_id is set; a row migration 4 gave to a template's author was
+ * sealed without it and is sealed again on its first read. The key is read once
+ * at start into guarded memory (sodium_malloc, read-only) and never written
+ * anywhere but its own file. Decrypted values live in sodium_malloc buffers
+ * that secrets_free wipes.
  */
 #include "common.h"
 
@@ -248,14 +253,17 @@ secrets_release(void)
 
 /* The label a row's plaintext is bound to (new string). */
 static char *
-secrets_label(const char *scope, const char *scope_id, const char *name)
+secrets_label(const char *scope, const char *scope_id, const char *user_id,
+	      const char *name)
 {
-	return xasprintf("%s/%s/%s", scope, scope_id, name);
+	if (*user_id == '\0')
+		return xasprintf("%s/%s/%s", scope, scope_id, name);
+	return xasprintf("%s/%s/%s/%s", scope, scope_id, name, user_id);
 }
 
 int
-secrets_set(const char *scope, const char *scope_id, const char *name,
-	    const char *value, size_t len)
+secrets_set(const char *scope, const char *scope_id, const char *user_id,
+	    const char *name, const char *value, size_t len)
 {
 	char *label, *nonce, *ct;
 	char id[37];
@@ -265,17 +273,19 @@ secrets_set(const char *scope, const char *scope_id, const char *name,
 	BUG_ON(secrets_st == NULL);
 	if (len > SECRETS_VALUE_MAX)
 		return -EINVAL;
-	label = secrets_label(scope, scope_id, name);
+	label = secrets_label(scope, scope_id, user_id, name);
 	secrets_seal(secrets_key, label, value, len, &nonce, &ct);
 	store_uuid(id);
-	r = store_exec(secrets_st,
-		       "INSERT INTO secrets (id, scope, scope_id, name, nonce, "
-		       "ciphertext, created_at, updated_at) VALUES (?, ?, ?, "
-		       "?, ?, ?, ?, ?) ON CONFLICT (scope, scope_id, name) DO "
-		       "UPDATE SET nonce = excluded.nonce, ciphertext = "
-		       "excluded.ciphertext, updated_at = excluded.updated_at",
-		       "ssssssii", id, scope, scope_id, name, nonce, ct, now,
-		       now);
+	r = store_exec(
+		secrets_st,
+		"INSERT INTO secrets (id, scope, scope_id, user_id, "
+		"name, nonce, ciphertext, created_at, updated_at) VALUES "
+		"(?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (scope, "
+		"scope_id, user_id, name) DO UPDATE SET nonce = "
+		"excluded.nonce, ciphertext = excluded.ciphertext, "
+		"updated_at = excluded.updated_at",
+		"sssssssii", id, scope, scope_id, user_id, name, nonce, ct, now,
+		now);
 	free(label);
 	free(nonce);
 	free(ct);
@@ -283,17 +293,20 @@ secrets_set(const char *scope, const char *scope_id, const char *name,
 }
 
 json_t *
-secrets_list(const char *scope, const char *scope_id)
+secrets_list(const char *scope, const char *scope_id, const char *user_id)
 {
-	json_t *rows, *out = json_array(), *row;
+	json_t *rows, *out = json_array(), *row, *entry;
+	bool tmpl = strcmp(scope, "template") == 0;
 	char c[32], u[32];
 	size_t i;
 
 	BUG_ON(secrets_st == NULL);
 	rows = store_rows(secrets_st, NULL,
-			  "SELECT name, created_at, updated_at FROM secrets "
-			  "WHERE scope = ? AND scope_id = ? ORDER BY name",
-			  "ss", scope, scope_id);
+			  "SELECT name, user_id, created_at, updated_at FROM "
+			  "secrets WHERE scope = ? AND scope_id = ? AND "
+			  "(user_id = '' OR user_id = ?) ORDER BY name, "
+			  "user_id",
+			  "sss", scope, scope_id, user_id);
 	json_array_foreach(rows, i, row)
 	{
 		time_rfc3339((uint64_t)json_integer_value(
@@ -302,49 +315,82 @@ secrets_list(const char *scope, const char *scope_id)
 		time_rfc3339((uint64_t)json_integer_value(
 				     json_object_get(row, "updated_at")),
 			     u);
-		json_array_append_new(
-			out, json_pack("{s:O, s:s, s:s}", "name",
-				       json_object_get(row, "name"),
-				       "created_at", c, "updated_at", u));
+		entry = json_pack("{s:O, s:s, s:s}", "name",
+				  json_object_get(row, "name"), "created_at", c,
+				  "updated_at", u);
+		if (tmpl)
+			json_object_set_new(
+				entry, "shared",
+				json_boolean(*json_string_value(json_object_get(
+						     row, "user_id")) == '\0'));
+		json_array_append_new(out, entry);
 	}
 	json_decref(rows);
 	return out;
 }
 
 int
-secrets_delete(const char *scope, const char *scope_id, const char *name)
+secrets_delete(const char *scope, const char *scope_id, const char *user_id,
+	       const char *name)
 {
 	BUG_ON(secrets_st == NULL);
 	if (store_exec(secrets_st,
 		       "DELETE FROM secrets WHERE scope = ? AND scope_id = ? "
-		       "AND name = ?",
-		       "sss", scope, scope_id, name) < 0)
+		       "AND user_id = ? AND name = ?",
+		       "ssss", scope, scope_id, user_id, name) < 0)
 		return -EIO;
 	return store_changes(secrets_st) > 0 ? 0 : -ENOENT;
 }
 
+/* Seal a value read under its pre-migration label again under the row's
+ * label (best effort: the old one keeps opening until then). */
+static void
+secrets_reseal(const char *id, const char *label, const char *value)
+{
+	char *nonce, *ct;
+
+	secrets_seal(secrets_key, label, value, strlen(value), &nonce, &ct);
+	if (store_exec(secrets_st,
+		       "UPDATE secrets SET nonce = ?, ciphertext = ? WHERE id "
+		       "= ?",
+		       "sss", nonce, ct, id) < 0)
+		log_warn("cannot seal a migrated secret again");
+	free(nonce);
+	free(ct);
+}
+
 int
-secrets_get(const char *scope, const char *scope_id, const char *name,
-	    char **out)
+secrets_get(const char *scope, const char *scope_id, const char *user_id,
+	    const char *name, char **out)
 {
 	json_t *row;
-	char *label;
+	char *label, *legacy;
+	const char *nonce, *ct;
 	size_t len;
 	int r;
 
 	BUG_ON(secrets_st == NULL);
 	row = store_row(secrets_st,
-			"SELECT nonce, ciphertext FROM secrets WHERE scope = ? "
-			"AND scope_id = ? AND name = ?",
-			"sss", scope, scope_id, name);
+			"SELECT id, nonce, ciphertext FROM secrets WHERE scope "
+			"= ? AND scope_id = ? AND user_id = ? AND name = ?",
+			"ssss", scope, scope_id, user_id, name);
 	if (row == NULL)
 		return -ENOENT;
-	label = secrets_label(scope, scope_id, name);
-	r = secrets_open(secrets_key, label,
-			 json_string_value(json_object_get(row, "nonce")) ?: "",
-			 json_string_value(json_object_get(row, "ciphertext"))
-				 ?: "",
-			 out, &len);
+	nonce = json_string_value(json_object_get(row, "nonce")) ?: "";
+	ct = json_string_value(json_object_get(row, "ciphertext")) ?: "";
+	label = secrets_label(scope, scope_id, user_id, name);
+	r = secrets_open(secrets_key, label, nonce, ct, out, &len);
+	if (r < 0 && *user_id != '\0') {
+		/* given to its template's author by migration 4: opening it
+		 * under the shared label grants nothing the row does not */
+		legacy = secrets_label(scope, scope_id, "", name);
+		r = secrets_open(secrets_key, legacy, nonce, ct, out, &len);
+		if (r == 0)
+			secrets_reseal(
+				json_string_value(json_object_get(row, "id")),
+				label, *out);
+		free(legacy);
+	}
 	if (r < 0)
 		log_error("secret '%s' of %s %s does not open with this key "
 			  "(tampered or a different key)",

@@ -32,21 +32,33 @@ void secrets_release(void);
 bool secrets_name_valid(const char *name);
 
 /*
- * Store (insert or replace) a value of len bytes (<= SECRETS_VALUE_MAX);
- * scope is "user" or "template". 0, -EINVAL (too long) or -EIO.
+ * Rows are (scope, scope_id, user_id, name): scope is "user" (scope_id
+ * the user, user_id "") or "template" (scope_id the template, user_id ""
+ * for a value every user of the template gets, set by an admin, or the
+ * member whose tasks alone get it).
+ *
+ * Store (insert or replace) a value of len bytes (<= SECRETS_VALUE_MAX).
+ * 0, -EINVAL (too long) or -EIO.
  */
-int secrets_set(const char *scope, const char *scope_id, const char *name,
-		const char *value, size_t len);
-/* [{name, created_at, updated_at}] sorted by name (new reference). */
-json_t *secrets_list(const char *scope, const char *scope_id);
-/* 0, -ENOENT or -EIO. */
-int secrets_delete(const char *scope, const char *scope_id, const char *name);
+int secrets_set(const char *scope, const char *scope_id, const char *user_id,
+		const char *name, const char *value, size_t len);
 /*
- * Decrypt one value into *out (NUL-terminated, from sodium_malloc: free
- * it with secrets_free). 0, -ENOENT, -EBADMSG (tampered, wrong key).
+ * [{name, created_at, updated_at}] sorted by name (new reference): the
+ * shared rows and user_id's; template entries add "shared" (true for
+ * user_id "").
  */
-int secrets_get(const char *scope, const char *scope_id, const char *name,
-		char **out);
+json_t *secrets_list(const char *scope, const char *scope_id,
+		     const char *user_id);
+/* 0, -ENOENT or -EIO. */
+int secrets_delete(const char *scope, const char *scope_id, const char *user_id,
+		   const char *name);
+/*
+ * Decrypt the value of exactly that row into *out (NUL-terminated, from
+ * sodium_malloc: free it with secrets_free). 0, -ENOENT, -EBADMSG
+ * (tampered, wrong key).
+ */
+int secrets_get(const char *scope, const char *scope_id, const char *user_id,
+		const char *name, char **out);
 /* Wipe and free a value from secrets_get (NULL is fine). */
 void secrets_free(char *value);
 

@@ -12,6 +12,7 @@
  */
 #include "common.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -104,11 +105,12 @@ server_install_self(const char *data_dir, char **out, char **cause)
 	int in = -1, fd = -1, r = 0;
 	ssize_t n;
 
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+	/* 0711: the sandboxes (task uids) reach the binary, nobody lists */
+	if (mkdir(dir, 0711) < 0 && errno != EEXIST) {
 		r = -errno;
 		goto out;
 	}
-	chmod(dir, 0755);
+	chmod(dir, 0711);
 	in = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
 	if (in < 0 || fd < 0) {
@@ -165,6 +167,52 @@ server_mkdirs(const char *dir, mode_t mode)
 	return r;
 }
 
+/* The size of path, -1 if it does not exist (or is not reachable). */
+static off_t
+server_file_size(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0 ? st.st_size : -1;
+}
+
+/*
+ * Refuse a data directory whose tasks/ holds entries while its database
+ * is missing or empty (and no WAL file holds its content): starting would
+ * be a first install that makes a new admin and orphans the workspaces.
+ * Runs before anything is written. 0, or -EEXIST with *cause.
+ */
+static int
+server_check_orphans(const char *data_dir, const char *tasks_dir, char **cause)
+{
+	char *db = xasprintf("%s/taskbox.db", data_dir);
+	char *wal = xasprintf("%s/taskbox.db-wal", data_dir);
+	off_t db_size = server_file_size(db), wal_size = server_file_size(wal);
+	DIR *d;
+	struct dirent *e;
+	int tasks = 0;
+
+	if (db_size <= 0 && wal_size <= 0 && (d = opendir(tasks_dir)) != NULL) {
+		while ((e = readdir(d)) != NULL)
+			if (strcmp(e->d_name, ".") != 0 &&
+			    strcmp(e->d_name, "..") != 0)
+				tasks++;
+		closedir(d);
+	}
+	if (tasks > 0)
+		*cause = xasprintf(
+			"the data directory '%s' holds %d task director%s in "
+			"'%s' but its database '%s' is %s: starting would "
+			"make a new admin and orphan those workspaces. "
+			"Restore taskbox.db (and taskbox.db-wal) from a "
+			"backup, or move '%s' away to start afresh",
+			data_dir, tasks, tasks == 1 ? "y" : "ies", tasks_dir,
+			db, db_size < 0 ? "missing" : "empty", tasks_dir);
+	free(db);
+	free(wal);
+	return tasks > 0 ? -EEXIST : 0;
+}
+
 /* First start: create the admin and print its token once (again, with a
  * new token, when asked to). */
 static int
@@ -203,7 +251,7 @@ server_first_admin(const char *url, bool new_token)
 			return -EIO;
 	}
 	token = auth_token_create(
-		id, new_token ? "new admin token" : "first start", NULL);
+		id, new_token ? "new admin token" : "first start", 0, NULL);
 	if (token == NULL)
 		return -EIO;
 	printf("taskbox: %s\n"
@@ -404,6 +452,8 @@ server_main(int argc, char **argv)
 	if (key_file != NULL &&
 	    (srv->llm_key = server_read_key(key_file, &cause)) == NULL)
 		goto fail;
+	if (server_check_orphans(srv->data_dir, srv->tasks_dir, &cause) < 0)
+		goto fail;
 	if (server_mkdirs(srv->data_dir, 0711) < 0 ||
 	    server_mkdirs(srv->tasks_dir, 0711) < 0) {
 		cause = xasprintf("cannot create the data directory '%s': %s",
@@ -415,7 +465,6 @@ server_main(int argc, char **argv)
 	db = xasprintf("%s/taskbox.db", srv->data_dir);
 	if (store_open(db, &srv->store, &cause) < 0)
 		goto fail;
-	chmod(db, 0600);
 	secrets_path = secrets_key ? xstrdup(secrets_key)
 				   : xasprintf("%s/secrets.key", srv->data_dir);
 	if (secrets_init(srv->store, secrets_path, &cause) < 0)

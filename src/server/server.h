@@ -49,8 +49,25 @@ const char *server_default_template(void);
  * replying 401. */
 json_t *auth_user(struct http_req *req);
 bool auth_is_admin(const json_t *user);
-/* Make a new token for user_id: returns the secret (caller frees). */
-char *auth_token_create(const char *user_id, const char *name, json_t **row);
+/*
+ * Make a new token for user_id that expires lifetime_s seconds from now
+ * (0: never): returns the secret (caller frees) and, when row is given,
+ * its public JSON {id, name, created_at, expires_at} (new reference).
+ */
+char *auth_token_create(const char *user_id, const char *name,
+			int64_t lifetime_s, json_t **row);
+/* Public JSON of a tokens / sessions row: never a hash or a value. */
+json_t *auth_token_json(const json_t *row);
+json_t *auth_session_json(const json_t *row);
+/*
+ * A new browser session for the caller user (an auth_user row from a
+ * token) good under path until 24 h from now or the token's expiry:
+ * returns the cookie value (caller frees) and its lifetime in
+ * *max_age_s, or NULL (no token behind the caller, or it cannot be
+ * stored).
+ */
+char *auth_session_create(const json_t *user, const char *path,
+			  int64_t *max_age_s);
 /* A user by name, id or "me" (relative to caller); new reference. */
 json_t *auth_lookup_user(const json_t *caller, const char *ref);
 
@@ -64,6 +81,8 @@ void api_secrets_register(struct http_server *http);
 /* Whether a /api/v2/templates/ path is .../secrets[...]; the handler. */
 bool api_secrets_is_template_path(const char *path);
 void api_secrets_template(struct http_req *req, void *data);
+/* GET/DELETE .../users/{u}/secrets[/NAME] (api-users.c hands them over). */
+void api_secrets_user(struct http_req *req, void *data);
 
 /* ---- catalog.c: templates and modules ---- */
 /* Import the built-in modules and templates (new versions when changed). */

@@ -1136,7 +1136,7 @@ task_mkdirs(struct task *t, const char *base, const char *rel)
 	for (char *p = path + strlen(base) + 1; (p = strchr(p, '/')) != NULL;
 	     p++) {
 		*p = '\0';
-		r = task_mkdir(t, path, 0755);
+		r = task_mkdir(t, path, 0700);
 		*p = '/';
 		if (r < 0)
 			break;
@@ -1150,14 +1150,16 @@ static int
 task_write_file(struct task *t, const char *path, const char *content,
 		mode_t mode)
 {
-	int fd = open(path,
-		      O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-		      mode);
-	int r = 0;
+	int fd, r = 0;
 
+	mode &= 0700; /* the task's alone, whatever a module asks */
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+		  mode);
 	if (fd < 0)
 		return -errno;
-	if (write_all(fd, content, strlen(content)) < 0)
+	if (fchmod(fd, mode) < 0)
+		r = -errno;
+	if (r == 0 && write_all(fd, content, strlen(content)) < 0)
 		r = -errno;
 	if (r == 0 && srv->root && t->uid != 0 &&
 	    fchown(fd, t->uid, t->uid) < 0)
@@ -1194,7 +1196,7 @@ task_seed_files(struct task *t, json_t *files, char **cause)
 			continue;
 		}
 		r = task_write_file(t, path, content,
-				    mode ? (mode_t)mode : 0644);
+				    mode ? (mode_t)mode : 0600);
 		if (r < 0) {
 			*cause = xasprintf("cannot seed '%s': %s", path,
 					   strerror(-r));
@@ -1215,7 +1217,7 @@ task_prepare_dirs(struct task *t, char **cause)
 
 	if ((r = task_mkdir(t, t->dir, 0700)) < 0 ||
 	    (r = task_mkdir(t, t->home_dir, 0700)) < 0 ||
-	    (r = task_mkdir(t, work, 0755)) < 0 ||
+	    (r = task_mkdir(t, work, 0700)) < 0 ||
 	    (r = task_mkdir(t, t->run_dir, 0700)) < 0) {
 		*cause = xasprintf("cannot create the workspace directories "
 				   "under '%s': %s",

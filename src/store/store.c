@@ -10,9 +10,12 @@
  */
 #include "common.h"
 
+#include <fcntl.h>
 #include <sodium.h>
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "store.h"
@@ -106,6 +109,51 @@ static const char *const store_migrations[] = {
 	"ALTER TABLE tasks ADD COLUMN ws_pid INTEGER;"
 	"ALTER TABLE tasks ADD COLUMN ws_starttime INTEGER;"
 	"ALTER TABLE users ADD COLUMN webhook_url TEXT NOT NULL DEFAULT '';",
+	/*
+	 * 4: whose a template secret is (user_id '' = every user of the
+	 * template, set by an admin; else only that user's tasks); token
+	 * expiry; browser sessions. A template secret stored before is
+	 * attributed to the template's author when the author is not an
+	 * admin (they, or an admin, set it: the safe reading is theirs
+	 * alone); for built-ins and admins' templates only admins could set
+	 * it, so it stays shared.
+	 */
+	"CREATE TABLE secrets_v4 ("
+	"  id TEXT PRIMARY KEY,"
+	"  scope TEXT NOT NULL CHECK (scope IN ('user', 'template')),"
+	"  scope_id TEXT NOT NULL,"
+	"  user_id TEXT NOT NULL DEFAULT '',"
+	"  name TEXT NOT NULL,"
+	"  nonce TEXT NOT NULL,"
+	"  ciphertext TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL,"
+	"  UNIQUE (scope, scope_id, user_id, name));"
+	"CREATE TEMP VIEW secrets_author AS SELECT s.id AS id, ("
+	"  SELECT v.created_by FROM template_versions v"
+	"  WHERE v.template_id = s.scope_id ORDER BY v.version LIMIT 1)"
+	"  AS author FROM secrets s WHERE s.scope = 'template';"
+	"INSERT INTO secrets_v4 SELECT s.id, s.scope, s.scope_id,"
+	"  coalesce((SELECT a.author FROM secrets_author a"
+	"    WHERE a.id = s.id AND a.author IS NOT NULL AND"
+	"    (SELECT role FROM users WHERE id = a.author) IS NOT 'admin'),"
+	"    ''),"
+	"  s.name, s.nonce, s.ciphertext, s.created_at, s.updated_at"
+	"  FROM secrets s;"
+	"DROP VIEW secrets_author;"
+	"DROP TABLE secrets;"
+	"ALTER TABLE secrets_v4 RENAME TO secrets;"
+	"ALTER TABLE tokens ADD COLUMN expires_at INTEGER;"
+	"CREATE TABLE sessions ("
+	"  id TEXT PRIMARY KEY,"
+	"  hash TEXT NOT NULL UNIQUE,"
+	"  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	"  token_id TEXT NOT NULL REFERENCES tokens(id) ON DELETE CASCADE,"
+	"  path TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  expires_at INTEGER NOT NULL);"
+	"CREATE INDEX sessions_token ON sessions (token_id);"
+	"CREATE INDEX sessions_user ON sessions (user_id, created_at);",
 };
 
 void
@@ -177,6 +225,38 @@ store_migrate(struct store *st, char **cause)
 	return 0;
 }
 
+/*
+ * Make path and its -wal and -shm files (when they exist) mode 0600
+ * without following links; the database is created 0600 when missing, so
+ * SQLite, which gives -wal and -shm the database's mode, never makes them
+ * readable by others. 0 or -errno with *cause.
+ */
+static int
+store_private(const char *path, char **cause)
+{
+	static const char *const suffixes[] = {"", "-wal", "-shm"};
+
+	for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++) {
+		char *p = xasprintf("%s%s", path, suffixes[i]);
+		int flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
+		int fd = open(p, i == 0 ? flags | O_CREAT : flags, 0600);
+		int e = fd < 0 ? errno : 0;
+
+		if (fd >= 0 && fchmod(fd, 0600) < 0)
+			e = errno;
+		if (fd >= 0)
+			close(fd);
+		if (e != 0 && !(i > 0 && e == ENOENT)) {
+			*cause = xasprintf("cannot make '%s' private: %s", p,
+					   strerror(e));
+			free(p);
+			return -e;
+		}
+		free(p);
+	}
+	return 0;
+}
+
 int
 store_open(const char *path, struct store **out, char **cause)
 {
@@ -187,6 +267,10 @@ store_open(const char *path, struct store **out, char **cause)
 		*cause = xstrdup("libsodium failed to initialise");
 		free(st);
 		return -EIO;
+	}
+	if ((r = store_private(path, cause)) < 0) {
+		free(st);
+		return r;
 	}
 	if (sqlite3_open_v2(path, &st->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |

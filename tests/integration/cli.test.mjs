@@ -113,3 +113,46 @@ test('users and tokens', async () => {
   assert.equal(t.code, 0);
   assert.match(t.stdout, /tbx_[0-9a-f]{64}/);
 });
+
+test('token list and revoke; --lifetime; never a token value in the list', async () => {
+  const admin = (args) => runBin([...args, '--url', srv.base, '--token', srv.token], { timeout: 20000 });
+  const u = await admin(['user', 'create', 'dora']);
+  assert.equal(u.code, 0, u.stderr);
+  const first = u.stdout.trim().split('\n').pop();
+  const as = (args) => runBin([...args, '--url', srv.base, '--token', first], { timeout: 20000 });
+  const made = await as(['token', 'create', '--name', 'short', '--lifetime', '30d', '-o', 'json']);
+  assert.equal(made.code, 0, made.stderr);
+  const short = JSON.parse(made.stdout);
+  assert.match(short.token, /^tbx_[0-9a-f]{64}$/);
+  const days = (Date.parse(short.expires_at) - Date.now()) / 86400000;
+  assert.ok(days > 29.9 && days <= 30, `expires in ${days} days`);
+  assert.equal((await as(['token', 'create', '--lifetime', 'soon'])).code, 2);
+
+  const table = await as(['token', 'list']);
+  assert.equal(table.code, 0, table.stderr);
+  assert.match(table.stdout, /^ID\s+NAME\s+CREATED\s+LAST USED\s+EXPIRES/);
+  assert.match(table.stdout, new RegExp(`${short.id}\\s+short\\s`));
+  assert.ok(!table.stdout.includes(first) && !table.stdout.includes(short.token), 'no token value listed');
+  const json = await as(['token', 'list', '-o', 'json']);
+  const listed = JSON.parse(json.stdout);
+  assert.deepEqual(listed.map((t) => t.name).sort(), ['initial', 'short']);
+  for (const t of listed) assert.deepEqual(Object.keys(t).sort(), ['created_at', 'expired', 'expires_at', 'id', 'last_used_at', 'name']);
+
+  // the admin sees dora's tokens; dora does not see the admin's
+  const byAdmin = await admin(['token', 'list', '--user', 'dora', '-o', 'json']);
+  assert.equal(JSON.parse(byAdmin.stdout).length, 2);
+  const theirs = await as(['token', 'list', '--user', 'admin']);
+  assert.equal(theirs.code, 1);
+  assert.match(theirs.stderr, /no user 'admin'/);
+
+  const rv = await as(['token', 'revoke', short.id]);
+  assert.equal(rv.code, 0, rv.stderr);
+  assert.match(rv.stderr, /revoked token/);
+  const dead = await runBin(['task', 'list', '--url', srv.base, '--token', short.token], { timeout: 20000 });
+  assert.equal(dead.code, 1);
+  assert.match(dead.stderr, /the token is not valid: run .taskbox login/);
+  const again = await as(['token', 'revoke', short.id]);
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /no token/);
+  assert.equal((await as(['token', 'revoke'])).code, 2);
+});

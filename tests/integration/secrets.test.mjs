@@ -134,10 +134,12 @@ test('secrets API: set, list names only, delete; others get 404/403', async () =
     'env_secrets: {OPENAI_API_KEY: openai_key}',
   ].join('\n') + '\n'), alice.token);
   assert.equal(r.status, 201, r.text);
+  // another member's value on her template is his own (hardening-auth
+  // shows it never reaches her tasks)
   r = await api('PUT', '/api/v2/templates/gh-owner/secrets/openai_key', { token: bob.token, body: { value: 'evil' } });
-  assert.equal(r.status, 403);
+  assert.equal(r.status, 204);
   r = await api('GET', '/api/v2/templates/gh-owner/secrets', { token: bob.token });
-  assert.equal(r.status, 403);
+  assert.deepEqual(r.json.secrets.map((s) => [s.name, s.shared]), [['openai_key', false]]);
   r = await api('PUT', '/api/v2/templates/gh-owner/secrets/openai_key', { token: alice.token, body: { value: OPENAI } });
   assert.equal(r.status, 204, r.text);
   r = await api('GET', '/api/v2/templates/gh-owner/secrets', { token: alice.token });
@@ -145,7 +147,9 @@ test('secrets API: set, list names only, delete; others get 404/403', async () =
   r = await api('PUT', '/api/v2/templates/nope/secrets/x', { token: alice.token, body: { value: 'x' } });
   assert.equal(r.status, 404);
   r = await api('PUT', '/api/v2/templates/shell/secrets/x', { token: alice.token, body: { value: 'x' } });
-  assert.equal(r.status, 403, 'built-ins are the admins\'');
+  assert.equal(r.status, 204, 'a member\'s own value on a built-in');
+  r = await api('DELETE', '/api/v2/templates/shell/secrets/x', { token: alice.token });
+  assert.equal(r.status, 204);
 });
 
 test('template validation of identity, github and env_secrets', async () => {
@@ -238,9 +242,12 @@ test('the CLI sets the token and profile, lists and deletes secrets', () => {
   assert.deepEqual(JSON.parse(r.stdout).map((s) => s.name), ['openai_key']);
   r = cli(['secret', 'delete', 'scratch']);
   assert.equal(r.status, 0, r.stderr);
-  r = cli(['secret', 'set', 'openai_key', '--template', 'gh-owner', '--stdin'], 'x', bob.token);
-  assert.equal(r.status, 1);
-  assert.match(r.stderr, /author/);
+  r = cli(['secret', 'set', 'mine', '--template', 'gh-owner', '--stdin'], 'x', bob.token);
+  assert.equal(r.status, 0, r.stderr);
+  r = cli(['secret', 'list', '--template', 'gh-owner', '-o', 'json'], undefined, bob.token);
+  assert.deepEqual(JSON.parse(r.stdout).map((s) => s.name), ['mine', 'openai_key']);
+  r = cli(['secret', 'delete', 'mine', '--template', 'gh-owner'], undefined, bob.token);
+  assert.equal(r.status, 0, r.stderr);
 });
 
 test('values never reach the log or the database files in clear', async () => {

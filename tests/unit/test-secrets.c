@@ -167,20 +167,20 @@ test_store(void **state UNUSED)
 	assert_int_equal(sb.st_mode & 0777, 0600);
 	assert_int_equal(sb.st_size, SECRETS_KEY_BYTES);
 
-	assert_int_equal(secrets_set("user", "u1", "a", "one", 3), 0);
-	assert_int_equal(secrets_set("user", "u1", "a", "uno", 3), 0);
-	assert_int_equal(secrets_set("user", "u2", "a", "two", 3), 0);
-	assert_int_equal(
-		secrets_set("user", "u1", "big", "x", SECRETS_VALUE_MAX + 1),
-		-EINVAL);
-	list = secrets_list("user", "u1");
+	assert_int_equal(secrets_set("user", "u1", "", "a", "one", 3), 0);
+	assert_int_equal(secrets_set("user", "u1", "", "a", "uno", 3), 0);
+	assert_int_equal(secrets_set("user", "u2", "", "a", "two", 3), 0);
+	assert_int_equal(secrets_set("user", "u1", "", "big", "x",
+				     SECRETS_VALUE_MAX + 1),
+			 -EINVAL);
+	list = secrets_list("user", "u1", "");
 	assert_int_equal(json_array_size(list), 1);
 	assert_null(json_object_get(json_array_get(list, 0), "value"));
 	json_decref(list);
-	assert_int_equal(secrets_get("user", "u1", "a", &v), 0);
+	assert_int_equal(secrets_get("user", "u1", "", "a", &v), 0);
 	assert_string_equal(v, "uno");
 	secrets_free(v);
-	assert_int_equal(secrets_get("user", "u1", "zz", &v), -ENOENT);
+	assert_int_equal(secrets_get("user", "u1", "", "zz", &v), -ENOENT);
 
 	/* a ciphertext copied onto another row does not open there */
 	row = store_row(st,
@@ -196,13 +196,69 @@ test_store(void **state UNUSED)
 			json_string_value(json_object_get(row, "ciphertext"))),
 		0);
 	json_decref(row);
-	assert_int_equal(secrets_get("user", "u1", "a", &v), -EBADMSG);
-	assert_int_equal(secrets_delete("user", "u1", "a"), 0);
-	assert_int_equal(secrets_delete("user", "u1", "a"), -ENOENT);
+	assert_int_equal(secrets_get("user", "u1", "", "a", &v), -EBADMSG);
+	assert_int_equal(secrets_delete("user", "u1", "", "a"), 0);
+	assert_int_equal(secrets_delete("user", "u1", "", "a"), -ENOENT);
+
+	/* template secrets: shared (admin-set) and one member's own */
+	assert_int_equal(secrets_set("template", "t1", "", "k", "all", 3), 0);
+	assert_int_equal(secrets_set("template", "t1", "m1", "k", "mine", 4),
+			 0);
+	assert_int_equal(secrets_get("template", "t1", "m1", "k", &v), 0);
+	assert_string_equal(v, "mine");
+	secrets_free(v);
+	assert_int_equal(secrets_get("template", "t1", "", "k", &v), 0);
+	assert_string_equal(v, "all");
+	secrets_free(v);
+	assert_int_equal(secrets_get("template", "t1", "m2", "k", &v), -ENOENT);
+	list = secrets_list("template", "t1", "m2");
+	assert_int_equal(json_array_size(list), 1);
+	assert_true(json_is_true(
+		json_object_get(json_array_get(list, 0), "shared")));
+	json_decref(list);
+	list = secrets_list("template", "t1", "m1");
+	assert_int_equal(json_array_size(list), 2);
+	json_decref(list);
+	/* a member's value moved to the shared row does not open there */
+	row = store_row(st,
+			"SELECT nonce, ciphertext FROM secrets WHERE "
+			"user_id = 'm1'",
+			"");
+	store_exec(st,
+		   "UPDATE secrets SET nonce = ?, ciphertext = ? WHERE "
+		   "scope_id = 't1' AND user_id = ''",
+		   "ss", json_string_value(json_object_get(row, "nonce")),
+		   json_string_value(json_object_get(row, "ciphertext")));
+	json_decref(row);
+	assert_int_equal(secrets_get("template", "t1", "", "k", &v), -EBADMSG);
+	/* a row migration 4 gave to an author (sealed under the shared
+	 * label) opens and is sealed again under its own */
+	assert_int_equal(secrets_set("template", "t2", "", "k", "old", 3), 0);
+	store_exec(st,
+		   "UPDATE secrets SET user_id = 'm1' WHERE scope_id = "
+		   "'t2'",
+		   "");
+	assert_int_equal(secrets_get("template", "t2", "m1", "k", &v), 0);
+	assert_string_equal(v, "old");
+	secrets_free(v);
+	row = store_row(st,
+			"SELECT nonce, ciphertext FROM secrets WHERE "
+			"scope_id = 't2'",
+			"");
+	store_exec(st,
+		   "INSERT INTO secrets (id, scope, scope_id, user_id, name, "
+		   "nonce, ciphertext, created_at, updated_at) VALUES ('x', "
+		   "'template', 't2', '', 'k', ?, ?, 0, 0)",
+		   "ss", json_string_value(json_object_get(row, "nonce")),
+		   json_string_value(json_object_get(row, "ciphertext")));
+	json_decref(row);
+	assert_int_equal(secrets_get("template", "t2", "", "k", &v), -EBADMSG);
+	assert_int_equal(secrets_get("template", "t2", "m1", "k", &v), 0);
+	secrets_free(v);
 
 	/* the key is read back; a missing key with secrets stored fails */
 	assert_int_equal(secrets_init(st, keyp, &cause), 0);
-	assert_int_equal(secrets_get("user", "u2", "a", &v), 0);
+	assert_int_equal(secrets_get("user", "u2", "", "a", &v), 0);
 	assert_string_equal(v, "two");
 	secrets_free(v);
 	unlink(keyp);
