@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 
 #include "netpolicy.h"
+#include "text.h"
 
 /* The class of an IPv4 address in host byte order. */
 static enum net_class
@@ -24,6 +25,11 @@ net_classify4(uint32_t a)
 	if ((a >> 24) == 0 || (a >> 24) == 127 || /* this net, loopback */
 	    (a >> 16) == 0xa9fe ||		  /* 169.254/16 link-local */
 	    (a >> 8) == 0xc00000 ||		  /* 192.0.0/24 IETF */
+	    (a >> 8) == 0xc00002 ||		  /* 192.0.2/24 TEST-NET-1 */
+	    (a >> 8) == 0xc05863 ||		  /* 192.88.99/24 6to4 relay */
+	    (a >> 17) == 0x6309 ||		  /* 198.18/15 benchmarking */
+	    (a >> 8) == 0xc63364 ||		  /* 198.51.100/24 TEST-NET-2 */
+	    (a >> 8) == 0xcb0071 ||		  /* 203.0.113/24 TEST-NET-3 */
 	    (a >> 28) >= 0xe)			  /* multicast, reserved */
 		return NET_FORBIDDEN;
 	if ((a >> 24) == 10 || (a >> 20) == 0xac1 || /* 172.16/12 */
@@ -46,6 +52,11 @@ static enum net_class
 net_classify6(const struct in6_addr *a)
 {
 	static const uint8_t nat64[12] = {0x00, 0x64, 0xff, 0x9b};
+	static const uint8_t siit[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	static const uint8_t nat64_local[6] = {0x00, 0x64, 0xff, 0x9b, 0, 1};
+	static const uint8_t doc[4] = {0x20, 0x01, 0x0d, 0xb8};
+	static const uint8_t teredo[4] = {0x20, 0x01, 0, 0};
+	static const uint8_t discard[8] = {0x01, 0x00};
 	const uint8_t *b = a->s6_addr;
 	bool zero96 = true;
 
@@ -53,14 +64,17 @@ net_classify6(const struct in6_addr *a)
 		zero96 = zero96 && b[i] == 0;
 	if (zero96) /* ::, ::1 and the deprecated ::a.b.c.d */
 		return NET_FORBIDDEN;
-	if (IN6_IS_ADDR_V4MAPPED(a) || memcmp(b, nat64, 12) == 0)
+	if (IN6_IS_ADDR_V4MAPPED(a) || memcmp(b, nat64, 12) == 0 ||
+	    memcmp(b, siit, 12) == 0) /* ::ffff:0:a.b.c.d */
 		return net_classify4(net_embedded4(b, 12));
 	if (b[0] == 0x20 && b[1] == 0x02) /* 6to4 */
 		return net_classify4(net_embedded4(b, 2));
 	if (b[0] == 0xff ||			       /* multicast */
 	    (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) || /* fe80::/10 */
-	    (b[0] == 0x01 && b[1] == 0x00 && b[2] == 0 && b[3] == 0 &&
-	     b[4] == 0 && b[5] == 0 && b[6] == 0 && b[7] == 0)) /* 100::/64 */
+	    memcmp(b, nat64_local, 6) == 0 ||	       /* 64:ff9b:1::/48 */
+	    memcmp(b, doc, 4) == 0 ||		       /* 2001:db8::/32 */
+	    memcmp(b, teredo, 4) == 0 ||	       /* 2001::/32 */
+	    memcmp(b, discard, 8) == 0)		       /* 100::/64 */
 		return NET_FORBIDDEN;
 	if ((b[0] & 0xfe) == 0xfc ||		     /* fc00::/7 unique local */
 	    (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0)) /* fec0::/10 */
@@ -171,19 +185,55 @@ net_same(const struct sockaddr *a, const struct sockaddr *b)
 	return xl == yl && memcmp(x, y, xl) == 0;
 }
 
-/* Is sa one of this machine's addresses? An unreadable list says yes. */
-static bool
+/* This machine's addresses, read at most once a second (a netlink dump
+ * per CONNECT adds up); NULL when they cannot be read. */
+static struct ifaddrs *
+net_own_addresses(void)
+{
+	static struct ifaddrs *cached;
+	static uint64_t read_at;
+	uint64_t now = now_ms();
+
+	if (cached == NULL || now - read_at >= 1000) {
+		struct ifaddrs *fresh;
+
+		if (getifaddrs(&fresh) < 0)
+			return NULL;
+		if (cached != NULL)
+			freeifaddrs(cached);
+		cached = fresh;
+		read_at = now;
+	}
+	return cached;
+}
+
+/* Is sa one of this machine's addresses? 1, 0, or -1 when unknown. */
+static int
 net_is_own(const struct sockaddr *sa)
 {
-	struct ifaddrs *ifs, *i;
-	bool own = false;
+	struct ifaddrs *ifs = net_own_addresses(), *i;
 
-	if (getifaddrs(&ifs) < 0)
-		return true;
-	for (i = ifs; i != NULL && !own; i = i->ifa_next)
-		own = i->ifa_addr != NULL && net_same(sa, i->ifa_addr);
-	freeifaddrs(ifs);
-	return own;
+	if (ifs == NULL)
+		return -1;
+	for (i = ifs; i != NULL; i = i->ifa_next)
+		if (i->ifa_addr != NULL && net_same(sa, i->ifa_addr))
+			return 1;
+	return 0;
+}
+
+/* Why sa is refused as one of this machine's addresses, or NULL. */
+static const char *
+net_own_reason(const struct sockaddr *sa)
+{
+	switch (net_is_own(sa)) {
+	case 1:
+		return "an address of the server's own host";
+	case -1: /* fail closed, and say why */
+		return "an address the server cannot check (this host's "
+		       "addresses are unreadable)";
+	default:
+		return NULL;
+	}
 }
 
 const char *
@@ -200,9 +250,7 @@ net_check(const struct sockaddr *sa, bool private_ok)
 	case NET_PUBLIC:
 		break;
 	}
-	if (net_is_own(sa))
-		return "an address of the server's own host";
-	return NULL;
+	return net_own_reason(sa);
 }
 
 const char *
@@ -224,9 +272,7 @@ net_check_host(const char *host, bool *is_private)
 	case NET_PUBLIC:
 		break;
 	}
-	if (net_is_own((struct sockaddr *)&ss))
-		return "an address of the server's own host";
-	return NULL;
+	return net_own_reason((struct sockaddr *)&ss);
 }
 
 int
@@ -260,4 +306,22 @@ net_url_host(const char *url, char *host, size_t n)
 	memcpy(host, p, len);
 	host[len] = '\0';
 	return 0;
+}
+
+const char *
+net_check_url(const char *url, bool *is_private)
+{
+	char host[256];
+
+	*is_private = false;
+	if (!str_starts_with(url, "http://") &&
+	    !str_starts_with(url, "https://"))
+		return "must be an http:// or https:// URL";
+	for (const char *p = url; *p != '\0'; p++)
+		if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '\\')
+			return "must not contain spaces, control characters or "
+			       "backslashes";
+	if (net_url_host(url, host, sizeof host) < 0)
+		return "has no host";
+	return net_check_host(host, is_private);
 }

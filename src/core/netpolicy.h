@@ -59,4 +59,12 @@ const char *net_check_host(const char *host, bool *is_private);
  */
 int net_url_host(const char *url, char *host, size_t n);
 
+/*
+ * Why a URL a member wrote (a webhook) is refused, or NULL: http(s) only,
+ * no spaces, control characters or backslashes (where URL parsers
+ * disagree), then net_check_host on its host. Checked again, on every
+ * address, when it is used.
+ */
+const char *net_check_url(const char *url, bool *is_private);
+
 #endif

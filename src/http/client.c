@@ -9,7 +9,9 @@
  */
 #include "common.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -231,25 +233,37 @@ hclient_start(struct ev_loop *loop, const char *sock_path, const char *method,
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct hclient *c;
-	int fd;
+	struct stat st;
+	int fd, pfd;
 
-	if (strlen(sock_path) >= sizeof sa.sun_path) {
-		*cause = xasprintf("socket path '%s' is too long", sock_path);
+	/* the path is in a directory the workspace controls: a link there
+	 * must not lead anywhere else, so connect to the inode found
+	 * without following one */
+	pfd = open(sock_path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (pfd < 0 || fstat(pfd, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+		*cause = pfd < 0 ? xasprintf("cannot connect to '%s': %s",
+					     sock_path, strerror(errno))
+				 : xasprintf("'%s' is not a socket", sock_path);
+		if (pfd >= 0)
+			close(pfd);
 		return NULL;
 	}
-	memcpy(sa.sun_path, sock_path, strlen(sock_path) + 1);
+	snprintf(sa.sun_path, sizeof sa.sun_path, "/proc/self/fd/%d", pfd);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		*cause = xasprintf("socket: %s", strerror(errno));
+		close(pfd);
 		return NULL;
 	}
 	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 &&
 	    errno != EINPROGRESS) {
 		*cause = xasprintf("cannot connect to '%s': %s", sock_path,
 				   strerror(errno));
+		close(pfd);
 		close(fd);
 		return NULL;
 	}
+	close(pfd);
 	if (cb->peer != NULL && !cb->peer(fd, data)) {
 		*cause = xasprintf("'%s' is not served by the expected process",
 				   sock_path);

@@ -18,6 +18,7 @@
 #include <ftw.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -1308,6 +1309,10 @@ runtime_main(int argc, char **argv)
 		return runtime_format_main(argc - 1, argv + 1);
 	/* a --ready-fd or forward reader gone must not kill us */
 	signal(SIGPIPE, SIG_IGN);
+	/* the agent runs as our uid: it must not ptrace us or take our
+	 * listening sockets with pidfd_getfd (exec makes it dumpable again) */
+	if (prctl(PR_SET_DUMPABLE, 0) < 0)
+		log_warn("prctl(PR_SET_DUMPABLE): %s", strerror(errno));
 	rt = xcalloc(1, sizeof *rt);
 	rt->setup_pidfd = -1;
 	code = runtime_parse_args(argc, argv, &rt->cfg);

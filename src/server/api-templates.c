@@ -108,7 +108,8 @@ api_push(struct http_req *req, void *data)
 	status = json_integer_value(json_object_get(first, "status"));
 	if (out != NULL) {
 		http_reply_json(req, 201, out);
-	} else if (status >= 500) { /* the server failed, not the file */
+	} else if (status >= 409) { /* not the file's fault: a race, the
+				     * server's disk */
 		http_reply_problem(
 			req, (int)status, "%s",
 			json_string_value(json_object_get(first, "message")));

@@ -40,30 +40,19 @@ user_json(const json_t *row)
 		"created_at", stamp);
 }
 
-/* Why url is not a usable webhook for a user (or NULL): http(s), ≤ 2048,
- * one line, not this machine, private ranges for admins only; "" clears
- * it. The address is checked again, after resolution, at each send. */
+/* Why url is not a usable webhook for a user (or NULL): ≤ 2048 bytes,
+ * netpolicy's URL check, private ranges for admins only; "" clears it. */
 static const char *
 user_check_webhook(const char *url, bool admin)
 {
-	char host[256];
 	const char *why;
 	bool priv;
 
 	if (*url == '\0')
 		return NULL;
-	if (!str_starts_with(url, "http://") &&
-	    !str_starts_with(url, "https://"))
-		return "must be an http:// or https:// URL (or \"\" to clear "
-		       "it)";
 	if (strlen(url) > 2048)
 		return "must be at most 2048 bytes";
-	for (const char *p = url; *p != '\0'; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			return "must not contain control characters";
-	if (net_url_host(url, host, sizeof host) < 0)
-		return "has no host";
-	if ((why = net_check_host(host, &priv)) != NULL)
+	if ((why = net_check_url(url, &priv)) != NULL)
 		return why;
 	if (priv && !admin)
 		return "is a private address: only admins' webhooks may go "

@@ -94,6 +94,11 @@ catalog_store_error(int r, const char *what)
 				 "the server's disk is full: nothing was "
 				 "stored, try again once there is space",
 				 "status", 507);
+	if (r == -EEXIST) /* another push of the same name won the race */
+		return json_pack("[{s:s+, s:i}]", "message", "another ", what,
+				 " of this name was stored at the same time: "
+				 "try again",
+				 "status", 409);
 	return json_pack("[{s:s+, s:i}]", "message", "cannot store the ", what,
 			 "status", 500);
 }
@@ -155,8 +160,10 @@ catalog_template_push(const char *yaml, size_t len, const char *created_by,
 		out = catalog_template_json(cur);
 		goto out;
 	}
-	if (store_begin(srv->store) < 0)
+	if ((r = store_begin(srv->store)) < 0) {
+		*errors = catalog_store_error(r, "template");
 		goto out;
+	}
 	if (cur == NULL) {
 		store_uuid(tid);
 		r = store_exec(srv->store,

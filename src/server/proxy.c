@@ -39,7 +39,8 @@ struct proxy {
 
 /* What the chat app proxies to the runtime: AgentAPI's endpoints. */
 static const char *const proxy_chat_api[] = {
-	"status", "messages", "message", "upload", "events", "internal/screen",
+	"status", "messages",	     "message",		"upload",
+	"events", "internal/screen", "internal/resize", "openapi.json",
 };
 
 /* Content types a runtime may answer with; anything else is relabelled. */
@@ -134,7 +135,8 @@ proxy_head(struct hclient *c UNUSED, int status, const struct hclient_header *h,
 				continue;
 			out[k++] = proxy_pass_response[j];
 			out[k++] = h[i].value;
-			if (!p->sandboxed && j == 0 &&
+			if (!p->sandboxed &&
+			    strcasecmp(h[i].name, "Content-Type") == 0 &&
 			    !proxy_chat_type_ok(h[i].value))
 				out[k - 1] = "application/octet-stream";
 		}
@@ -257,6 +259,14 @@ proxy_chat_ui(struct http_req *req, const char *user, const char *task,
 		return;
 	}
 	http_reply_header(req, "Cache-Control", "no-cache");
+	/* the page talks to this origin only: a ?url= naming another API
+	 * base cannot make it send what the user types elsewhere */
+	http_reply_header(req, "Content-Security-Policy",
+			  "default-src 'self'; script-src 'self' "
+			  "'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+			  "img-src 'self' data:; connect-src 'self'; "
+			  "frame-ancestors 'self'; base-uri 'none'; "
+			  "form-action 'self'");
 	http_reply(req, 200, asset_mime(a->name), a->data, a->len);
 }
 

@@ -49,9 +49,12 @@
 #include "store/store.h"
 #include "ws/ws.h"
 
-#define TASK_HOME	   "/home/agent"
-#define TASK_WORKDIR	   "/home/agent/workspace"
-#define TASK_RUN	   "/run/taskbox"
+#define TASK_HOME    "/home/agent"
+#define TASK_WORKDIR "/home/agent/workspace"
+#define TASK_RUN     "/run/taskbox"
+/* App sockets: a mount of their own, so a task cannot rename or link one
+ * of the runtime's app listeners over agent.sock (EXDEV) */
+#define TASK_APPS	   "/run/taskbox/apps"
 #define TASK_BIN	   "/run/bin/taskbox"
 #define TASK_LLM_PORT	   4000
 #define TASK_PROXY_PORT	   3128
@@ -1126,6 +1129,32 @@ task_mkdir(struct task *t, const char *path, mode_t mode)
 	return 0;
 }
 
+/*
+ * Make run/apps a directory of the task's again (before each launch: the
+ * task ran in run/ before a pause and may have left a link or a file
+ * there, which bwrap would follow when mounting it); 0 or -errno.
+ */
+static int
+task_apps_dir(struct task *t)
+{
+	struct stat st;
+	int dfd, r = 0;
+
+	dfd = open(t->run_dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	if (fstatat(dfd, "apps", &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    !S_ISDIR(st.st_mode) && unlinkat(dfd, "apps", 0) < 0)
+		r = -errno;
+	if (r == 0 && mkdirat(dfd, "apps", 0700) < 0 && errno != EEXIST)
+		r = -errno;
+	if (r == 0 && srv->root && t->uid != 0 &&
+	    fchownat(dfd, "apps", t->uid, t->uid, AT_SYMLINK_NOFOLLOW) < 0)
+		r = -errno;
+	close(dfd);
+	return r;
+}
+
 /* Create every parent directory of rel under base (task-owned). */
 static int
 task_mkdirs(struct task *t, const char *base, const char *rel)
@@ -1322,13 +1351,15 @@ task_launch(struct task *t)
 	const char *k;
 	const char *owner =
 		json_string_value(json_object_get(t->row, "owner_name"));
-	struct ws_mount mounts[3];
+	struct ws_mount mounts[4];
 	const char *hide[1] = {srv->data_dir};
 	struct ws_spec spec = {0};
 	int pipefd[2], logfd;
 	char *cause = NULL, *log_path, *path_env;
 	json_t *id_env = NULL, *id_files = NULL; /* identity.c */
+	char *apps_dir = xasprintf("%s/apps", t->run_dir);
 	size_t i;
+	int r;
 
 	if (identity_prepare(
 		    t->tmpl, task_owner_id(t),
@@ -1350,6 +1381,11 @@ task_launch(struct task *t)
 	if (!t->resuming && (task_prepare_dirs(t, &cause) < 0 ||
 			     task_seed_files(t, id_files, &cause) < 0))
 		goto fail;
+	if ((r = task_apps_dir(t)) < 0) {
+		cause = xasprintf("cannot prepare '%s': %s", apps_dir,
+				  strerror(-r));
+		goto fail;
+	}
 	t->egress = egress_new(t->run_dir, ws_spec, task_by_admin(t),
 			       task_name(t), srv->root ? t->uid : 0, &cause);
 	if (t->egress == NULL)
@@ -1384,8 +1420,8 @@ task_launch(struct task *t)
 
 		if (port > 0)
 			strv_addf(
-				&argv, "--forward=%s/app-%s.sock=127.0.0.1:%ld",
-				TASK_RUN,
+				&argv, "--forward=%s/%s.sock=127.0.0.1:%ld",
+				TASK_APPS,
 				json_string_value(json_object_get(app, "slug")),
 				port);
 	}
@@ -1481,7 +1517,8 @@ task_launch(struct task *t)
 
 	mounts[0] = (struct ws_mount){t->home_dir, TASK_HOME, false};
 	mounts[1] = (struct ws_mount){t->run_dir, TASK_RUN, false};
-	mounts[2] = (struct ws_mount){srv->exe, TASK_BIN, true};
+	mounts[2] = (struct ws_mount){apps_dir, TASK_APPS, false};
+	mounts[3] = (struct ws_mount){srv->exe, TASK_BIN, true};
 	log_path = xasprintf("%s/log", t->dir);
 	logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	free(log_path);
@@ -1517,6 +1554,8 @@ task_launch(struct task *t)
 	id_files = NULL;
 	if (t->ws == NULL)
 		goto fail;
+	free(apps_dir);
+	apps_dir = NULL;
 	t->ws_ms = now_ms();
 	{
 		pid_t pid = ws_pid(t->ws);
@@ -1541,6 +1580,7 @@ fail:
 	strv_free(&env);
 	identity_env_free(id_env);
 	json_decref(id_files);
+	free(apps_dir);
 	task_fail(t, "%s", cause ? cause : "cannot start the workspace");
 	free(cause);
 }
@@ -1930,7 +1970,7 @@ task_app_socket(struct task *t, const char *slug)
 		const char *s = json_string_value(json_object_get(app, "slug"));
 
 		if (s != NULL && strcmp(s, slug) == 0)
-			return xasprintf("%s/app-%s.sock", t->run_dir, slug);
+			return xasprintf("%s/apps/%s.sock", t->run_dir, slug);
 	}
 	return NULL;
 }

@@ -278,7 +278,7 @@ egress_entry(const char *in, char **out, bool *is_private)
 		why = "a wildcard matches host names only, never addresses";
 		goto refused;
 	}
-	if (wild ? net_name_local(h + 2) : false)
+	if (wild && net_name_local(h + 2))
 		why = "a name of the server's own host";
 	else if (!wild)
 		why = net_check_host(h, is_private);
@@ -336,22 +336,6 @@ parse_egress(struct schema *s, const struct ynode *n)
 		free(loc);
 	}
 	return a;
-}
-
-/* Why a webhook URL is refused (NULL if it is fine); *is_private as for
- * egress entries. Checked again, after resolution, when it is used. */
-static const char *
-webhook_check(const char *url, bool *is_private)
-{
-	char host[256];
-
-	*is_private = false;
-	if (!str_starts_with(url, "http://") &&
-	    !str_starts_with(url, "https://"))
-		return "must be an http:// or https:// URL";
-	if (net_url_host(url, host, sizeof host) < 0)
-		return "has no host";
-	return net_check_host(host, is_private);
 }
 
 /* The workspace block. */
@@ -416,7 +400,7 @@ parse_workspace(struct schema *s, const struct ynode *n)
 		const char *why;
 		bool priv;
 
-		if (hook != NULL && (why = webhook_check(hook, &priv)) != NULL)
+		if (hook != NULL && (why = net_check_url(hook, &priv)) != NULL)
 			schema_error(s, ynode_get(n, "webhook"),
 				     "workspace.webhook", "%s", why);
 		else if (hook != NULL && priv)

@@ -50,6 +50,7 @@ webhook_open_socket(void *data, curlsocktype purpose UNUSED,
 		p->refused = why;
 		return CURL_SOCKET_BAD;
 	}
+	p->refused = NULL; /* an allowed address: a failure is the network's */
 	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 

@@ -53,6 +53,7 @@ test('the chat API is data only: CSP sandbox, nosniff, an allowlist of endpoints
   assert.match(st.headers.get('content-security-policy'), /^sandbox/);
   assert.equal(st.headers.get('x-content-type-options'), 'nosniff');
   assert.equal((await get('/@admin/plain/apps/chat/openapi.json.html')).status, 404);
+  assert.match((await get('/@admin/plain/apps/chat/openapi.json')).text, /"openapi"/);
   assert.equal((await get('/@admin/plain/apps/chat/chat/../../status')).status, 404);
   // a body the runtime refuses early is its 413, not a 502
   const big = await fetch(srv.base + '/@admin/plain/apps/chat/message', {
@@ -89,6 +90,58 @@ test('a task that replaces its runtime socket cannot serve pages or API answers'
   const warnings = srv.log.match(/not by the task's runtime: refused/g) ?? [];
   assert.equal(warnings.length, 1, 'the refusal is logged once, not per request');
   assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/thief')).status, 202);
+});
+
+const relink = `
+import ctypes, errno, http.server, json, os, threading
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        b = b'{"status":"FORGED-BY-AGENT"}'
+        self.send_response(200)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Content-Length', str(len(b)))
+        self.end_headers()
+        self.wfile.write(b)
+    def log_message(self, *a):
+        pass
+srv = http.server.HTTPServer(('127.0.0.1', 8000), H)
+threading.Thread(target=srv.serve_forever, daemon=True).start()
+libc = ctypes.CDLL(None, use_errno=True)
+res = {}
+res['ptrace'] = ctypes.get_errno() if libc.ptrace(16, 2, 0, 0) < 0 else 0
+pidfd = libc.syscall(434, 2, 0)
+res['getfd'] = ctypes.get_errno() if pidfd < 0 or libc.syscall(438, pidfd, 3, 0) < 0 else 0
+for name, op, to in (('rename', os.rename, 'agent.sock'), ('link', os.link, 'new.sock')):
+    try:
+        op('/run/taskbox/apps/web.sock', '/run/taskbox/' + to)
+        res[name] = 0
+    except OSError as e:
+        res[name] = e.errno
+os.unlink('/run/taskbox/agent.sock')
+os.symlink('/run/taskbox/apps/web.sock', '/run/taskbox/agent.sock')
+open('results', 'w').write(json.dumps(res))
+threading.Event().wait()
+`;
+
+test('a task cannot pass one of its runtime\'s other sockets off as the runtime\'s own', async () => {
+  const y = customTemplate('relink', ['python3', '-c', relink], { apps: [{ slug: 'web', url: 'http://127.0.0.1:8000/' }] });
+  assert.equal((await srv.pushTemplate(y)).status, 201);
+  const t = await srv.createTask({ template: 'relink', input: 'x', name: 'relink' });
+  await srv.waitTask('admin', 'relink');
+  const file = path.join(taskDir(srv, t.id), 'home/workspace/results');
+  const res = JSON.parse(await waitFor(() => exists(file) && fs.readFileSync(file, 'utf8'), { what: 'the attack ran' }));
+  assert.notEqual(res.ptrace, 0, 'the runtime cannot be traced');
+  assert.notEqual(res.getfd, 0, 'the runtime\'s sockets cannot be taken');
+  assert.equal(res.rename, 18, 'an app socket cannot be renamed over agent.sock (EXDEV)');
+  assert.equal(res.link, 18, 'nor linked there');
+  const app = await get('/@admin/relink/apps/web/');
+  assert.match(app.text, /FORGED-BY-AGENT/, 'the app itself is the task\'s to serve');
+  for (const p of ['status', 'messages']) {
+    const r = await get(`/@admin/relink/apps/chat/${p}`);
+    assert.equal(r.status, 502, r.text);
+    assert.doesNotMatch(r.text, /FORGED/);
+  }
+  assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/relink')).status, 202);
 });
 
 test('a push on a full disk is the server\'s failure (507), stores nothing, and the server goes on', async (t) => {
