@@ -85,8 +85,13 @@ json_t *
 catalog_template_push(const char *yaml, size_t len, const char *created_by,
 		      bool builtin, bool may_replace, json_t **errors)
 {
-	json_t *spec = template_parse(yaml, len, errors);
-	json_t *cur = NULL, *out = NULL;
+	json_t *warnings = NULL;
+	/* above a server maximum: a member's push is refused, an admin's
+	 * (and a built-in) is clamped with a warning */
+	json_t *spec = template_parse_max(yaml, len, &srv->max, may_replace,
+					  errors, &warnings);
+	json_t *cur = NULL, *out = NULL, *w;
+	size_t i;
 	const char *name;
 	char *text = NULL, *yaml_copy = NULL;
 	char vid[37], tid[37];
@@ -177,6 +182,17 @@ out:
 	if (out == NULL && *errors == NULL)
 		*errors = json_pack("[{s:s}]", "message",
 				    "cannot store the template");
+	if (out != NULL && warnings != NULL) {
+		json_array_foreach(warnings, i, w) log_warn(
+			"template %s:%lld:%lld: %s", name,
+			(long long)json_integer_value(
+				json_object_get(w, "line")),
+			(long long)json_integer_value(
+				json_object_get(w, "column")),
+			json_string_value(json_object_get(w, "message")));
+		json_object_set(out, "warnings", warnings);
+	}
+	json_decref(warnings);
 	json_decref(cur);
 	json_decref(spec);
 	free(text);
