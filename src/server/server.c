@@ -145,12 +145,15 @@ bad:
 	return -1;
 }
 
+/* Ready-made disk images of the --max-disk size kept for new tasks. */
+#define SERVER_DISK_POOL 2
+
 /* Can per-task disk images be used? Else say at start that disk limits
  * are not enforced (and keep why for the tasks' JSON). */
 static void
 server_disk_check(void)
 {
-	char *why = NULL;
+	char *why = NULL, *pool;
 	char size[32];
 
 	if (srv->max.disk_bytes <= 0) {
@@ -163,6 +166,9 @@ server_disk_check(void)
 		log_warn("disk limit not enforced: %s", why);
 		return;
 	}
+	pool = xasprintf("%s/pool", srv->disks_dir);
+	disk_pool_init(srv->loop, pool, srv->max.disk_bytes, SERVER_DISK_POOL);
+	free(pool);
 	template_format_size(srv->max.disk_bytes, size, sizeof size);
 	log_info("disk limit: an ext4 image per task under '%s' (at most %s)",
 		 srv->disks_dir, size);

@@ -1495,6 +1495,9 @@ task_launch_ws(struct task *t)
 	spec.n_keep_fds = 1;
 	spec.log_fd = logfd;
 	spec.detach = true; /* survives a server crash; re-attached */
+	/* other tasks' disk images stay out of this sandbox */
+	spec.mounts_dir = srv->tasks_dir;
+	spec.keep_mount = t->dir;
 	t->ws = srv->backend->start(srv->loop, &spec, task_on_ws_exit, t,
 				    &cause);
 	close(pipefd[1]);
@@ -1607,6 +1610,10 @@ task_launch(struct task *t)
 		return;
 	}
 	img = xasprintf("%s/%s.img", srv->disks_dir, task_id(t));
+	/* a new task takes a ready-made image when one of its size is
+	 * there (a rename); else the child makes it */
+	if (access(img, F_OK) < 0)
+		(void)disk_pool_take(img, disk);
 	id = xstrdup(task_id(t));
 	r = disk_mount(srv->loop, img, t->dir, disk, srv->root ? t->uid : 0,
 		       task_on_disk, id, &cause);

@@ -13,9 +13,14 @@
  * loop watches its pidfd, reads the cause and calls the callback. The
  * child of disk_remove execs its follow-up (rm -rf of the task dir) so
  * the unmount is done before anything is removed.
+ *
+ * The pool (struct disk_pool, one per process) keeps a few formatted
+ * images of the common size, named N.img once complete (tmp-N while
+ * mke2fs runs), so the start of a task does not wait for mke2fs.
  */
 #include "common.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/loop.h>
 #include <sys/ioctl.h>
@@ -32,6 +37,22 @@
 #define DISK_CAUSE_MAX	512
 #define DISK_LOOP_TRIES 16
 #define DISK_MKE2FS	"mke2fs"
+
+/* The pool of ready images. */
+struct disk_pool {
+	struct ev_loop *loop;
+	char *dir;
+	int64_t bytes;
+	unsigned want;
+	unsigned *ready; /* numbers of the ready images (a stack) */
+	unsigned n_ready;
+	unsigned next; /* number of the next image made */
+	bool making;
+};
+
+static struct disk_pool disk_pool;
+
+static void disk_pool_fill(void);
 
 /* One running child and what to do when it exits. */
 struct disk_child {
@@ -375,4 +396,131 @@ disk_remove(struct ev_loop *loop, const char *img, const char *mnt,
 		disk_fail(errfd, "cannot run %s: %s", then[0], strerror(errno));
 	}
 	_exit(0);
+}
+
+/* A pool child finished: its image is ready (or not); make the next. */
+static void
+disk_pool_made(int err, const char *cause, void *data)
+{
+	unsigned n = (unsigned)(uintptr_t)data;
+
+	disk_pool.making = false;
+	if (err < 0) {
+		/* do not spin on a broken mke2fs: the tasks make their own */
+		log_warn("disk pool: %s", cause);
+		return;
+	}
+	disk_pool.ready[disk_pool.n_ready++] = n;
+	disk_pool_fill();
+}
+
+/* Start making one image when the pool is short and nothing is being
+ * made. */
+static void
+disk_pool_fill(void)
+{
+	struct disk_pool *p = &disk_pool;
+	char *cause = NULL;
+	int errfd = -1;
+	unsigned n;
+	pid_t pid;
+
+	if (p->dir == NULL || p->making || p->n_ready >= p->want)
+		return;
+	n = p->next++;
+	pid = disk_fork(p->loop, disk_pool_made, (void *)(uintptr_t)n, &errfd,
+			&cause);
+	if (pid < 0) {
+		log_warn("disk pool: %s", cause);
+		free(cause);
+		return;
+	}
+	if (pid == 0) {
+		char *tmp = xasprintf("%s/tmp-%u", p->dir, n);
+		char *img = xasprintf("%s/%u.img", p->dir, n);
+		int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+			      0600);
+
+		if (fd < 0 || ftruncate(fd, p->bytes) < 0)
+			disk_fail(errfd, "cannot make '%s': %s", tmp,
+				  strerror(errno));
+		close(fd);
+		if (disk_mkfs(tmp, 0, errfd) < 0) {
+			unlink(tmp);
+			disk_fail(errfd, "\nmke2fs failed on '%s'", tmp);
+		}
+		if (rename(tmp, img) < 0)
+			disk_fail(errfd, "cannot rename '%s': %s", tmp,
+				  strerror(errno));
+		_exit(0);
+	}
+	p->making = true;
+}
+
+void
+disk_pool_init(struct ev_loop *loop, const char *dir, int64_t bytes, unsigned n)
+{
+	struct disk_pool *p = &disk_pool;
+	struct dirent *e;
+	struct stat st;
+	DIR *d;
+
+	if (n == 0 || bytes <= 0)
+		return;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		log_warn("disk pool: cannot create '%s': %s", dir,
+			 strerror(errno));
+		return;
+	}
+	p->loop = loop;
+	p->dir = xstrdup(dir);
+	p->bytes = bytes;
+	p->want = n;
+	p->ready = xcalloc(n, sizeof *p->ready);
+	d = opendir(dir);
+	while (d != NULL && (e = readdir(d)) != NULL) {
+		char *path = xasprintf("%s/%s", dir, e->d_name);
+		unsigned long v;
+		char *end;
+
+		if (e->d_name[0] == '.') {
+			free(path);
+			continue;
+		}
+		v = strtoul(e->d_name, &end, 10);
+		/* a ready image of this size is kept; the rest (a crash
+		 * while making one, another --max-disk) goes */
+		if (strcmp(end, ".img") == 0 && end != e->d_name &&
+		    v < 1000000 && p->n_ready < n && stat(path, &st) == 0 &&
+		    S_ISREG(st.st_mode) && st.st_size == bytes) {
+			p->ready[p->n_ready++] = (unsigned)v;
+			p->next = MAX(p->next, (unsigned)v + 1);
+		} else {
+			unlink(path);
+		}
+		free(path);
+	}
+	if (d != NULL)
+		closedir(d);
+	disk_pool_fill();
+}
+
+int
+disk_pool_take(const char *img, int64_t bytes)
+{
+	struct disk_pool *p = &disk_pool;
+	char *path;
+	int r = 0;
+
+	if (p->dir == NULL || bytes != p->bytes || p->n_ready == 0)
+		return -ENOENT;
+	path = xasprintf("%s/%u.img", p->dir, p->ready[--p->n_ready]);
+	if (rename(path, img) < 0) {
+		r = -errno;
+		log_warn("disk pool: cannot move '%s': %s", path,
+			 strerror(errno));
+	}
+	free(path);
+	disk_pool_fill();
+	return r == 0 ? 0 : -ENOENT;
 }

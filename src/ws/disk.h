@@ -44,4 +44,16 @@ int disk_mount(struct ev_loop *loop, const char *img, const char *mnt,
 int disk_remove(struct ev_loop *loop, const char *img, const char *mnt,
 		char *const *then, char **cause);
 
+/*
+ * A pool of n ready-made images of bytes in dir (made by one child at a
+ * time, renamed into place once mke2fs succeeded; leftovers of a crash
+ * are removed), so a task start only renames and mounts. Call once.
+ */
+void disk_pool_init(struct ev_loop *loop, const char *dir, int64_t bytes,
+		    unsigned n);
+
+/* Move a ready image of bytes to img (a rename) and start making the
+ * next; 0, or -ENOENT when none is ready (the caller makes its own). */
+int disk_pool_take(const char *img, int64_t bytes);
+
 #endif

@@ -47,6 +47,27 @@ function mounted(dir) {
   return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === dir);
 }
 
+// The processes of a task's sandbox: bwrap binding its dir, and below.
+function sandboxProcs(dir) {
+  const out = [];
+  const kids = (p) => {
+    try {
+      for (const tid of fs.readdirSync(`/proc/${p}/task`))
+        for (const c of fs.readFileSync(`/proc/${p}/task/${tid}/children`, 'utf8').trim().split(' ').filter(Boolean)) {
+          out.push(c);
+          kids(c);
+        }
+    } catch { /* gone */ }
+  };
+  for (const p of fs.readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+    try {
+      const cmd = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8');
+      if (cmd.split('\0')[0].endsWith('bwrap') && cmd.includes(dir)) { out.push(p); kids(p); }
+    } catch { /* gone */ }
+  }
+  return out;
+}
+
 // Bytes the data directory holds on its own filesystem (mounts and the
 // disk images left out).
 function dataBytes() {
@@ -168,6 +189,19 @@ test('a workspace cannot write past its disk limit; the image goes with the task
     assert.ok(grew < 8 << 20, `the data directory outside the image grew ${grew} bytes`);
     assert.deepEqual(t.warnings, []);
 
+    // another task's sandbox holds no copy of this task's filesystem
+    // (which would keep it alive after its delete)
+    const peer = await srv.createTask({ template: 'fits', input: 'x', name: 'peer' });
+    await srv.waitTask('admin', 'peer');
+    const procs = sandboxProcs(taskDir(srv, peer.id));
+    assert.ok(procs.length >= 2, 'found the peer sandbox');
+    for (const p of procs) {
+      let mi = '';
+      try { mi = fs.readFileSync(`/proc/${p}/mountinfo`, 'utf8'); } catch { continue; }
+      assert.equal(mi.includes(dir), false, `process ${p} of another sandbox sees ${dir}`);
+    }
+    assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/peer')).status, 202);
+
     // pause and resume: the same disk, still limited
     await srv.waitTask('admin', 'filler');
     assert.equal((await srv.api('POST', '/api/v2/tasks/admin/filler/pause')).status, 200);
@@ -198,10 +232,6 @@ test('a workspace cannot write past its disk limit; the image goes with the task
     await waitFor(() => !exists(dir), { what: 'task dir removed' });
     assert.equal(mounted(dir), false, 'no mount left');
     assert.equal(exists(img), false, 'no image left');
-    const loops = fs.readdirSync('/sys/block').filter((d) => d.startsWith('loop')).map((d) => {
-      try { return fs.readFileSync(`/sys/block/${d}/loop/backing_file`, 'utf8').trim(); } catch { return ''; }
-    });
-    await waitFor(() => !loops.some((f) => f.startsWith(img)), { what: 'the loop device released' });
   });
 
 test('an unprivileged server says the disk limit is not enforced', { skip: !isRoot && 'needs root to switch to nobody' }, async () => {
