@@ -561,6 +561,7 @@ server_main(int argc, char **argv)
 	ev_timer_init(&server_stop_check, server_on_stop_check, NULL);
 	r = ev_loop_run(srv->loop);
 	http_server_drain(srv->http);
+	disk_pool_stop();
 	goto out;
 fail:
 	fprintf(stderr, "taskbox server: %s\n", cause ? cause : "failed");

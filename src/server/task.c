@@ -1495,8 +1495,8 @@ task_launch_ws(struct task *t)
 	spec.n_keep_fds = 1;
 	spec.log_fd = logfd;
 	spec.detach = true; /* survives a server crash; re-attached */
-	/* other tasks' disk images stay out of this sandbox */
-	spec.mounts_dir = srv->tasks_dir;
+	/* other tasks' disk images (and the pool's) stay out of it */
+	spec.mounts_dir = srv->data_dir;
 	spec.keep_mount = t->dir;
 	t->ws = srv->backend->start(srv->loop, &spec, task_on_ws_exit, t,
 				    &cause);
@@ -1580,6 +1580,8 @@ task_on_disk(int err, const char *cause, void *data)
 	if (t == NULL)
 		return;
 	t->disk_busy = false;
+	log_debug("task %s: disk ready %llu ms after the request", task_name(t),
+		  (unsigned long long)(now_ms() - t->accepted_ms));
 	if (t->deleting) {
 		task_finish_delete(t);
 		return;
@@ -1599,7 +1601,7 @@ task_launch(struct task *t)
 {
 	struct ws_limits l;
 	int64_t disk;
-	char *img, *id, *cause = NULL;
+	char *img, *id, *from = NULL, *cause = NULL;
 	int r;
 
 	task_limits(t, &l, &disk);
@@ -1612,12 +1614,13 @@ task_launch(struct task *t)
 	img = xasprintf("%s/%s.img", srv->disks_dir, task_id(t));
 	/* a new task takes a ready-made image when one of its size is
 	 * there (a rename); else the child makes it */
-	if (access(img, F_OK) < 0)
-		(void)disk_pool_take(img, disk);
+	if (access(img, F_OK) < 0 && disk_pool_take(img, disk, &from) == 0)
+		log_debug("task %s: disk from the pool", task_name(t));
 	id = xstrdup(task_id(t));
 	r = disk_mount(srv->loop, img, t->dir, disk, srv->root ? t->uid : 0,
-		       task_on_disk, id, &cause);
+		       from, task_on_disk, id, &cause);
 	free(img);
+	free(from);
 	if (r < 0) {
 		free(id);
 		task_fail(t, "cannot prepare the workspace's disk: %s", cause);

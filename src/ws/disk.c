@@ -24,7 +24,9 @@
 #include <fcntl.h>
 #include <linux/loop.h>
 #include <sys/ioctl.h>
+#include <signal.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -34,9 +36,10 @@
 #include "core/log.h"
 #include "ws/disk.h"
 
-#define DISK_CAUSE_MAX	512
-#define DISK_LOOP_TRIES 16
-#define DISK_MKE2FS	"mke2fs"
+#define DISK_CAUSE_MAX	   512
+#define DISK_POOL_DELAY_MS 300
+#define DISK_LOOP_TRIES	   16
+#define DISK_MKE2FS	   "mke2fs"
 
 /* The pool of ready images. */
 struct disk_pool {
@@ -48,6 +51,8 @@ struct disk_pool {
 	unsigned n_ready;
 	unsigned next; /* number of the next image made */
 	bool making;
+	pid_t pid;		/* the child making one, when making */
+	struct ev_timer refill; /* a while after a take */
 };
 
 static struct disk_pool disk_pool;
@@ -246,11 +251,30 @@ out:
 /* The body of disk_mount's child. */
 NORETURN static void
 disk_mount_child(const char *img, const char *mnt, int64_t bytes, uid_t uid,
-		 int errfd)
+		 const char *from, int errfd)
 {
 	struct stat st;
 	bool made = false;
 	int fd;
+
+	if (from != NULL) {
+		/* a pool image, mounted already: move its mount over */
+		if (mkdir(mnt, 0700) < 0 && errno != EEXIST)
+			disk_fail(errfd, "cannot create '%s': %s", mnt,
+				  strerror(errno));
+		if (!disk_mounted(mnt) && disk_mounted(from) &&
+		    mount(from, mnt, NULL, MS_MOVE, NULL) == 0) {
+			(void)rmdir(from);
+			_exit(0);
+		}
+		/* cannot move (a shared parent mount): never attach that
+		 * file a second time while the first mount may live on;
+		 * make a new image below */
+		(void)umount2(from, MNT_DETACH);
+		(void)rmdir(from);
+		if (!disk_mounted(mnt))
+			(void)unlink(img);
+	}
 
 	if (lstat(img, &st) < 0) {
 		if (errno != ENOENT || bytes <= 0)
@@ -364,13 +388,14 @@ disk_fork(struct ev_loop *loop, disk_cb cb, void *data, int *errfd,
 
 int
 disk_mount(struct ev_loop *loop, const char *img, const char *mnt,
-	   int64_t bytes, uid_t uid, disk_cb cb, void *data, char **cause)
+	   int64_t bytes, uid_t uid, const char *from, disk_cb cb, void *data,
+	   char **cause)
 {
 	int errfd = -1;
 	pid_t pid = disk_fork(loop, cb, data, &errfd, cause);
 
 	if (pid == 0)
-		disk_mount_child(img, mnt, bytes, uid, errfd);
+		disk_mount_child(img, mnt, bytes, uid, from, errfd);
 	return pid < 0 ? pid : 0;
 }
 
@@ -430,6 +455,8 @@ disk_pool_fill(void)
 	n = p->next++;
 	pid = disk_fork(p->loop, disk_pool_made, (void *)(uintptr_t)n, &errfd,
 			&cause);
+	if (pid == 0) /* a cache: not worth outliving the server */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (pid < 0) {
 		log_warn("disk pool: %s", cause);
 		free(cause);
@@ -438,6 +465,7 @@ disk_pool_fill(void)
 	if (pid == 0) {
 		char *tmp = xasprintf("%s/tmp-%u", p->dir, n);
 		char *img = xasprintf("%s/%u.img", p->dir, n);
+		char *mnt = xasprintf("%s/%u.d", p->dir, n);
 		int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 			      0600);
 
@@ -449,21 +477,81 @@ disk_pool_fill(void)
 			unlink(tmp);
 			disk_fail(errfd, "\nmke2fs failed on '%s'", tmp);
 		}
+		/* mounted ahead too: a first mount replays ext4's setup */
+		if (mkdir(mnt, 0700) < 0 || disk_attach(tmp, mnt, errfd) < 0) {
+			(void)rmdir(mnt);
+			unlink(tmp);
+			_exit(1);
+		}
 		if (rename(tmp, img) < 0)
 			disk_fail(errfd, "cannot rename '%s': %s", tmp,
 				  strerror(errno));
 		_exit(0);
 	}
 	p->making = true;
+	p->pid = pid;
+}
+
+/* The refill timer: the start that took an image is under way. */
+static void
+disk_pool_on_refill(void *data UNUSED)
+{
+	disk_pool_fill();
+}
+
+/* The pool's leftovers are gone: start filling it. */
+static void
+disk_pool_cleaned(int err, const char *cause, void *data UNUSED)
+{
+	disk_pool.making = false;
+	if (err < 0) {
+		log_warn("disk pool: %s", cause);
+		return;
+	}
+	disk_pool_fill();
+}
+
+/* Empty the pool dir (its mounts unmounted); 0 or -errno. */
+static int
+disk_pool_clean_dir(const char *dir)
+{
+	struct dirent *e;
+	DIR *d = opendir(dir);
+
+	if (d == NULL)
+		return -errno;
+	while ((e = readdir(d)) != NULL) {
+		char *path = xasprintf("%s/%s", dir, e->d_name);
+
+		if (e->d_name[0] != '.') {
+			if (disk_mounted(path))
+				(void)umount2(path, MNT_DETACH);
+			if (unlink(path) < 0 && errno == EISDIR)
+				(void)rmdir(path);
+		}
+		free(path);
+	}
+	closedir(d);
+	return 0;
+}
+
+/* In a child: empty the pool dir of an earlier process, so every pool
+ * image is one this process made. */
+NORETURN static void
+disk_pool_clean(const char *dir, int errfd)
+{
+	if (disk_pool_clean_dir(dir) < 0)
+		disk_fail(errfd, "cannot read '%s': %s", dir, strerror(errno));
+	_exit(0);
 }
 
 void
 disk_pool_init(struct ev_loop *loop, const char *dir, int64_t bytes, unsigned n)
 {
 	struct disk_pool *p = &disk_pool;
-	struct dirent *e;
-	struct stat st;
-	DIR *d;
+	char *cause = NULL;
+	int errfd = -1;
+	pid_t pid;
 
 	if (n == 0 || bytes <= 0)
 		return;
@@ -477,50 +565,54 @@ disk_pool_init(struct ev_loop *loop, const char *dir, int64_t bytes, unsigned n)
 	p->bytes = bytes;
 	p->want = n;
 	p->ready = xcalloc(n, sizeof *p->ready);
-	d = opendir(dir);
-	while (d != NULL && (e = readdir(d)) != NULL) {
-		char *path = xasprintf("%s/%s", dir, e->d_name);
-		unsigned long v;
-		char *end;
-
-		if (e->d_name[0] == '.') {
-			free(path);
-			continue;
-		}
-		v = strtoul(e->d_name, &end, 10);
-		/* a ready image of this size is kept; the rest (a crash
-		 * while making one, another --max-disk) goes */
-		if (strcmp(end, ".img") == 0 && end != e->d_name &&
-		    v < 1000000 && p->n_ready < n && stat(path, &st) == 0 &&
-		    S_ISREG(st.st_mode) && st.st_size == bytes) {
-			p->ready[p->n_ready++] = (unsigned)v;
-			p->next = MAX(p->next, (unsigned)v + 1);
-		} else {
-			unlink(path);
-		}
-		free(path);
+	ev_timer_init(&p->refill, disk_pool_on_refill, NULL);
+	p->making = true; /* until the cleaning is done */
+	pid = disk_fork(loop, disk_pool_cleaned, NULL, &errfd, &cause);
+	p->pid = pid;
+	if (pid == 0)
+		disk_pool_clean(dir, errfd);
+	if (pid < 0) {
+		log_warn("disk pool: %s", cause);
+		free(cause);
 	}
-	if (d != NULL)
-		closedir(d);
-	disk_pool_fill();
 }
 
 int
-disk_pool_take(const char *img, int64_t bytes)
+disk_pool_take(const char *img, int64_t bytes, char **from)
 {
 	struct disk_pool *p = &disk_pool;
+	unsigned n;
 	char *path;
 	int r = 0;
 
 	if (p->dir == NULL || bytes != p->bytes || p->n_ready == 0)
 		return -ENOENT;
-	path = xasprintf("%s/%u.img", p->dir, p->ready[--p->n_ready]);
+	n = p->ready[--p->n_ready];
+	path = xasprintf("%s/%u.img", p->dir, n);
 	if (rename(path, img) < 0) {
-		r = -errno;
+		r = -ENOENT;
 		log_warn("disk pool: cannot move '%s': %s", path,
 			 strerror(errno));
+	} else {
+		*from = xasprintf("%s/%u.d", p->dir, n);
 	}
 	free(path);
-	disk_pool_fill();
-	return r == 0 ? 0 : -ENOENT;
+	/* not now: mke2fs would compete with this task's start */
+	ev_timer_start(p->loop, &p->refill, now_ms() + DISK_POOL_DELAY_MS);
+	return r;
+}
+
+void
+disk_pool_stop(void)
+{
+	struct disk_pool *p = &disk_pool;
+
+	if (p->dir == NULL)
+		return;
+	ev_timer_stop(p->loop, &p->refill);
+	if (p->making && p->pid > 0) {
+		kill(p->pid, SIGKILL);
+		(void)waitpid(p->pid, NULL, 0);
+	}
+	(void)disk_pool_clean_dir(p->dir);
 }

@@ -25,7 +25,9 @@ int disk_probe(char **cause);
 bool disk_mounted(const char *dir);
 
 /*
- * In a child process: when img does not exist, create it sparse with
+ * In a child process: with from (a pool image's mount, see
+ * disk_pool_take), move that mount to mnt. Else, or when the move fails
+ * (the image is then made anew): when img does not exist, create it sparse with
  * bytes and format it ext4 (root of the new filesystem owned by uid);
  * then, unless mnt already is a mount point, attach img to a loop device
  * (autoclear) and mount it on mnt (created 0700 when missing) nosuid,
@@ -34,7 +36,8 @@ bool disk_mounted(const char *dir);
  * *cause when the child cannot be started (cb is then not called).
  */
 int disk_mount(struct ev_loop *loop, const char *img, const char *mnt,
-	       int64_t bytes, uid_t uid, disk_cb cb, void *data, char **cause);
+	       int64_t bytes, uid_t uid, const char *from, disk_cb cb,
+	       void *data, char **cause);
 
 /*
  * In a child process: unmount mnt (detached) when it is a mount point,
@@ -45,15 +48,21 @@ int disk_remove(struct ev_loop *loop, const char *img, const char *mnt,
 		char *const *then, char **cause);
 
 /*
- * A pool of n ready-made images of bytes in dir (made by one child at a
- * time, renamed into place once mke2fs succeeded; leftovers of a crash
- * are removed), so a task start only renames and mounts. Call once.
+ * A pool of n ready-made images of bytes in dir, each formatted and
+ * mounted on dir/N.d by a child (one at a time; what an earlier process
+ * left in dir is unmounted and removed first), so a task start only
+ * renames an image and moves its mount. Call once.
  */
 void disk_pool_init(struct ev_loop *loop, const char *dir, int64_t bytes,
 		    unsigned n);
 
-/* Move a ready image of bytes to img (a rename) and start making the
- * next; 0, or -ENOENT when none is ready (the caller makes its own). */
-int disk_pool_take(const char *img, int64_t bytes);
+/* Move a ready image of bytes to img (a rename), *from = its mount
+ * (a new string, for disk_mount), and start making the next; 0, or
+ * -ENOENT when none is ready (the caller makes its own). */
+int disk_pool_take(const char *img, int64_t bytes, char **from);
+
+/* At exit: stop making images, unmount and remove the ready ones (a
+ * cache; a crash leaves them to the next start's cleaning). Blocks. */
+void disk_pool_stop(void);
 
 #endif

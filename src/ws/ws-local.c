@@ -305,24 +305,22 @@ ws_lower_rlimit(int res, rlim_t v)
 	return setrlimit(res, &rl);
 }
 
-/* In the forked child: a private mount namespace without the mounts
- * below dir other than keep (and what is below keep); 0 or -1. The
- * server is single-threaded, so stdio is safe here. */
+/* In the forked child: when there are mounts below dir other than keep
+ * (and what is below keep), a private mount namespace without them; 0
+ * or -1. Without such mounts nothing is done (an unshare costs up to a
+ * few ms). The server is single-threaded, so stdio is safe here. */
 static int
 ws_child_mounts(const char *dir, const char *keep)
 {
-	size_t dn = strlen(dir), kn = keep ? strlen(keep) : 0;
-	char *line = NULL;
-	size_t cap = 0;
-	FILE *f;
+	size_t dn = strlen(dir), kn = keep ? strlen(keep) : 0, n = 0, cap = 0;
+	char *line = NULL, **list = NULL;
+	size_t lcap = 0;
+	int r = 0;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
 
-	if (unshare(CLONE_NEWNS) < 0 ||
-	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		return -1;
-	f = fopen("/proc/self/mountinfo", "re");
 	if (f == NULL)
 		return -1;
-	while (getline(&line, &cap, f) > 0) {
+	while (getline(&line, &lcap, f) > 0) {
 		char *save = NULL, *mp = strtok_r(line, " ", &save);
 
 		/* id parent major:minor root MOUNTPOINT ... */
@@ -333,13 +331,26 @@ ws_child_mounts(const char *dir, const char *keep)
 		if (keep != NULL && strncmp(mp, keep, kn) == 0 &&
 		    (mp[kn] == '\0' || mp[kn] == '/'))
 			continue;
-		/* detached: gone from this namespace, and from the sandbox's
-		 * that copies it */
-		(void)umount2(mp, MNT_DETACH);
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			list = xreallocarray(list, cap, sizeof *list);
+		}
+		list[n++] = xstrdup(mp);
 	}
 	free(line);
 	fclose(f);
-	return 0;
+	if (n > 0 && (unshare(CLONE_NEWNS) < 0 ||
+		      mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0))
+		r = -1;
+	/* detached: gone from this namespace, and from the sandbox's that
+	 * copies it */
+	for (size_t i = 0; i < n; i++) {
+		if (r == 0)
+			(void)umount2(list[i], MNT_DETACH);
+		free(list[i]);
+	}
+	free(list);
+	return r;
 }
 
 /* In the forked child: join the cgroups, drop privileges, exec bwrap.

@@ -83,12 +83,12 @@ export class Server {
   }
 }
 
-// Unmount the task disk images a stopped server left mounted under data
-// (tasks not deleted: their data stays, a restart mounts them again), so
-// test runs do not pile up loop devices.
+// Unmount the disk images a stopped server left mounted under data (tasks
+// not deleted: their data stays, a restart mounts them again; the pool of
+// ready images), so test runs do not pile up loop devices.
 export function unmountUnder(data) {
   if (process.getuid() !== 0) return;
-  const prefix = path.join(data, 'tasks') + '/';
+  const prefix = data + '/';
   const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
     .map((l) => l.split(' ')[4]).filter((m) => m && m.startsWith(prefix));
   for (const m of mounts) spawnSync('umount', ['-l', m]);
