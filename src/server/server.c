@@ -157,6 +157,9 @@ server_disk_check(void)
 	char size[32];
 
 	if (srv->max.disk_bytes <= 0) {
+		/* a template's own disk limit is then not enforced either */
+		srv->disk_off = xstrdup("the server runs with --max-disk 0 "
+					"(no disk images)");
 		log_info("no disk limit (--max-disk 0): workspaces write to "
 			 "the data directory's filesystem");
 		return;
