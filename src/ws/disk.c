@@ -369,6 +369,11 @@ disk_fork(struct ev_loop *loop, disk_cb cb, void *data, int *errfd,
 		return -e;
 	}
 	if (pid == 0) {
+		sigset_t none;
+
+		/* the loop's signalfd blocks signals: not for mke2fs or rm */
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
 		close(p[0]);
 		*errfd = p[1];
 		return 0;
