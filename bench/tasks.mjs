@@ -45,7 +45,8 @@ function comm(pid) {
   try { return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim(); } catch { return '?'; }
 }
 
-const srv = await startServer({ args: ['--log-level', 'warn'] });
+// 200 tasks of one user at once: above the default caps
+const srv = await startServer({ args: ['--log-level', 'warn', '--max-running-per-user', '1000', '--max-tasks', '1000'] });
 const pid = srv.child.pid;
 try {
   await srv.pushTemplate(customTemplate('bench', ['sh', '-c', 'exec sleep 100000']));

@@ -316,6 +316,18 @@ api_tasks_create(struct http_req *req, json_t *caller, const char *user_ref)
 		display = gen_display = task_display_from_prompt(input);
 	if (name == NULL)
 		name = gen_name = task_name_from_prompt(input);
+	{
+		char *why = NULL;
+		int code = task_admit(
+			json_string_value(json_object_get(owner, "id")), false,
+			&why);
+
+		if (code != 0) {
+			http_reply_problem(req, (unsigned)code, "%s", why);
+			free(why);
+			goto out;
+		}
+	}
 	ptext = json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS);
 	store_uuid(id);
 	for (int attempt = 0; attempt < 6 && r == -EEXIST; attempt++) {
@@ -600,9 +612,44 @@ api_tasks_root(struct http_req *req, void *data UNUSED)
 	json_decref(caller);
 }
 
+/* GET /api/v2/limits: the server's maxima (set by the admin with the
+ * --max-* flags) and whether the disk limit is enforced. */
+static void
+api_limits(struct http_req *req, void *data UNUSED)
+{
+	json_t *user = auth_user(req);
+	const struct template_max *m = &srv->max;
+
+	if (user == NULL)
+		return;
+	http_reply_json(
+		req, 200,
+		json_pack("{s:I, s:I, s:o, s:o, s:I, s:I, s:b, s:o}",
+			  "memory_bytes", (json_int_t)m->memory_bytes, "pids",
+			  (json_int_t)m->pids, "cpu_millicores",
+			  m->cpu_millicores > 0
+				  ? json_integer(m->cpu_millicores)
+				  : json_null(),
+			  "disk_bytes",
+			  m->disk_bytes > 0 ? json_integer(m->disk_bytes)
+					    : json_null(),
+			  "running_per_user",
+			  (json_int_t)srv->max_running_per_user, "tasks",
+			  (json_int_t)srv->max_tasks, "disk_enforced",
+			  m->disk_bytes > 0 && srv->disk_off == NULL,
+			  "disk_warning",
+			  srv->disk_off ? json_sprintf("disk limit not "
+						       "enforced: %s",
+						       srv->disk_off)
+					: json_null()));
+	json_decref(user);
+}
+
 void
 api_tasks_register(struct http_server *http)
 {
+	http_server_route(http, "GET", "/api/v2/limits", 0, 0, api_limits,
+			  NULL);
 	http_server_route(http, "GET", "/api/v2/tasks", 0, 0, api_tasks_root,
 			  NULL);
 	http_server_route(http, "GET", "/api/v2/tasks/", HTTP_ROUTE_PREFIX, 0,

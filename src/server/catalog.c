@@ -107,8 +107,13 @@ json_t *
 catalog_template_push(const char *yaml, size_t len, const char *created_by,
 		      bool builtin, bool may_replace, json_t **errors)
 {
-	json_t *spec = template_parse(yaml, len, errors);
-	json_t *cur = NULL, *out = NULL;
+	json_t *warnings = NULL;
+	/* above a server maximum: a member's push is refused, an admin's
+	 * (and a built-in) is clamped with a warning */
+	json_t *spec = template_parse_max(yaml, len, &srv->max, may_replace,
+					  errors, &warnings);
+	json_t *cur = NULL, *out = NULL, *w;
+	size_t i;
 	const char *name;
 	char *text = NULL, *yaml_copy = NULL;
 	char vid[37], tid[37];
@@ -121,6 +126,7 @@ catalog_template_push(const char *yaml, size_t len, const char *created_by,
 	    json_array_size(json_object_get(spec, "admin_only")) > 0) {
 		/* private egress, private webhooks: an admin's decision */
 		*errors = json_incref(json_object_get(spec, "admin_only"));
+		json_decref(warnings);
 		json_decref(spec);
 		return NULL;
 	}
@@ -208,6 +214,17 @@ catalog_template_push(const char *yaml, size_t len, const char *created_by,
 out:
 	if (out == NULL && *errors == NULL)
 		*errors = catalog_store_error(-EIO, "template");
+	if (out != NULL && warnings != NULL) {
+		json_array_foreach(warnings, i, w) log_warn(
+			"template %s:%lld:%lld: %s", name,
+			(long long)json_integer_value(
+				json_object_get(w, "line")),
+			(long long)json_integer_value(
+				json_object_get(w, "column")),
+			json_string_value(json_object_get(w, "message")));
+		json_object_set(out, "warnings", warnings);
+	}
+	json_decref(warnings);
 	json_decref(cur);
 	json_decref(spec);
 	free(text);

@@ -26,6 +26,7 @@
 #include "server.h"
 #include "server/secrets.h"
 #include "store/store.h"
+#include "ws/disk.h"
 #include "ws/ws.h"
 
 struct server *srv;
@@ -75,8 +76,106 @@ server_usage(FILE *f)
 		"tasks (pause)\n"
 		"  --new-admin-token        print a new token for the admin "
 		"user\n"
+		"  --max-memory SIZE        per task: memory ceiling (4GiB)\n"
+		"  --max-pids N             per task: process ceiling (4096)\n"
+		"  --max-cpus N             per task: cpu ceiling in cores, "
+		"0 none (2)\n"
+		"  --max-disk SIZE          per task: disk image size ceiling, "
+		"0 none (10GiB)\n"
+		"  --max-running-per-user N tasks a user has starting or "
+		"running (10)\n"
+		"  --max-tasks N            tasks on the server, any status "
+		"(200)\n"
 		"  --log-level LEVEL        error, warn, info (default), "
 		"debug\n");
+}
+
+/* The maxima as given by the --max-* flags, with their defaults. */
+static struct template_max server_max = {
+	.memory_bytes = 4LL << 30,
+	.pids = 4096,
+	.cpu_millicores = 2000,
+	.disk_bytes = 10LL << 30,
+};
+static long server_max_running = 10, server_max_tasks = 200;
+
+/* One --max-* flag a with value v: 1 taken, 0 not such a flag, -1 bad
+ * value (said on stderr). Only the admin who starts the server sets
+ * these: no API raises them. */
+static int
+server_max_flag(const char *a, const char *v)
+{
+	int64_t n;
+	long l;
+
+	if (strcmp(a, "--max-memory") == 0) {
+		if (template_parse_memory(v, &n) < 0 || n < (16LL << 20))
+			goto bad;
+		server_max.memory_bytes = n;
+	} else if (strcmp(a, "--max-disk") == 0) {
+		if (template_parse_memory(v, &n) < 0 ||
+		    (n != 0 && n < (16LL << 20)))
+			goto bad;
+		server_max.disk_bytes = n;
+	} else if (strcmp(a, "--max-cpus") == 0) {
+		if (template_parse_cpu(v, &n) < 0 || (n != 0 && n < 10))
+			goto bad;
+		server_max.cpu_millicores = n;
+	} else if (strcmp(a, "--max-pids") == 0) {
+		if (parse_long(v, 16, 1000000, &l) < 0)
+			goto bad;
+		server_max.pids = l;
+	} else if (strcmp(a, "--max-running-per-user") == 0) {
+		if (parse_long(v, 1, 100000, &l) < 0)
+			goto bad;
+		server_max_running = l;
+	} else if (strcmp(a, "--max-tasks") == 0) {
+		if (parse_long(v, 1, 1000000, &l) < 0)
+			goto bad;
+		server_max_tasks = l;
+	} else {
+		return 0;
+	}
+	return 1;
+bad:
+	fprintf(stderr,
+		"taskbox server: invalid %s '%s' (sizes: 16MiB or more, e.g. "
+		"4GiB; cpus: 0.01 or more; disk and cpus: 0 for none; counts: "
+		"1 or more)\n",
+		a, v);
+	return -1;
+}
+
+/* Ready-made disk images of the --max-disk size kept for new tasks. */
+#define SERVER_DISK_POOL 2
+
+/* Can per-task disk images be used? Else say at start that disk limits
+ * are not enforced (and keep why for the tasks' JSON). */
+static void
+server_disk_check(void)
+{
+	char *why = NULL, *pool;
+	char size[32];
+
+	if (srv->max.disk_bytes <= 0) {
+		/* a template's own disk limit is then not enforced either */
+		srv->disk_off = xstrdup("the server runs with --max-disk 0 "
+					"(no disk images)");
+		log_info("no disk limit (--max-disk 0): workspaces write to "
+			 "the data directory's filesystem");
+		return;
+	}
+	if (disk_probe(&why) < 0) {
+		srv->disk_off = why;
+		log_warn("disk limit not enforced: %s", why);
+		return;
+	}
+	pool = xasprintf("%s/pool", srv->disks_dir);
+	disk_pool_init(srv->loop, pool, srv->max.disk_bytes, SERVER_DISK_POOL);
+	free(pool);
+	template_format_size(srv->max.disk_bytes, size, sizeof size);
+	log_info("disk limit: an ext4 image per task under '%s' (at most %s)",
+		 srv->disks_dir, size);
 }
 
 /* Split HOST:PORT; 0 or -EINVAL. */
@@ -342,7 +441,7 @@ server_main(int argc, char **argv)
 	char *probe;
 	long uid_base = 200000;
 	bool new_admin_token = false;
-	int port, r = 1;
+	int port, r = 1, mr;
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -403,6 +502,9 @@ server_main(int argc, char **argv)
 				return 2;
 			}
 			log_set_level(lvl);
+		} else if ((mr = server_max_flag(a, v)) != 0) {
+			if (mr < 0)
+				return 2;
 		} else {
 			fprintf(stderr, "taskbox server: unknown option '%s'\n",
 				a);
@@ -447,15 +549,20 @@ server_main(int argc, char **argv)
 		goto out;
 	}
 	srv->tasks_dir = xasprintf("%s/tasks", srv->data_dir);
+	srv->max = server_max;
+	srv->max_running_per_user = server_max_running;
+	srv->max_tasks = server_max_tasks;
 	srv->tools_dir = xstrdup(tools ? tools : "/var/cache/taskbox/tools");
 	srv->llm_url = llm_url ? xstrdup(llm_url) : NULL;
 	if (key_file != NULL &&
 	    (srv->llm_key = server_read_key(key_file, &cause)) == NULL)
 		goto fail;
+	srv->disks_dir = xasprintf("%s/disks", srv->data_dir);
 	if (server_check_orphans(srv->data_dir, srv->tasks_dir, &cause) < 0)
 		goto fail;
 	if (server_mkdirs(srv->data_dir, 0711) < 0 ||
-	    server_mkdirs(srv->tasks_dir, 0711) < 0) {
+	    server_mkdirs(srv->tasks_dir, 0711) < 0 ||
+	    server_mkdirs(srv->disks_dir, 0700) < 0) {
 		cause = xasprintf("cannot create the data directory '%s': %s",
 				  srv->data_dir, strerror(errno));
 		goto fail;
@@ -490,6 +597,7 @@ server_main(int argc, char **argv)
 		cause = xstrdup("cannot create the admin user");
 		goto fail;
 	}
+	server_disk_check();
 	task_recover_all();
 	ev_loop_set_prepare(srv->loop, server_prepare, NULL);
 	ev_signal_add(srv->loop, SIGTERM, server_on_signal, NULL);
@@ -505,6 +613,7 @@ server_main(int argc, char **argv)
 	ev_timer_init(&server_stop_check, server_on_stop_check, NULL);
 	r = ev_loop_run(srv->loop);
 	http_server_drain(srv->http);
+	disk_pool_stop();
 	goto out;
 fail:
 	fprintf(stderr, "taskbox server: %s\n", cause ? cause : "failed");

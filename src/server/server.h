@@ -13,6 +13,8 @@
 #include <jansson.h>
 #include <sys/types.h>
 
+#include "server/template.h"
+
 struct ev_loop;
 struct http_server;
 struct http_req;
@@ -37,6 +39,12 @@ struct server {
 	bool stopping;
 	struct task *tasks;		  /* live tasks (not deleted) */
 	const struct ws_backend *backend; /* workspaces (local) */
+	/* server-wide maxima (--max-*): per task, then the task counts */
+	struct template_max max;
+	long max_running_per_user; /* pending, initializing or active */
+	long max_tasks;		   /* not deleted, in any status */
+	char *disks_dir;	   /* data_dir/disks: per-task images */
+	char *disk_off;		   /* why disk limits are not enforced */
 };
 
 extern struct server *srv;
@@ -112,6 +120,11 @@ struct task *task_find_named(const char *owner_id, const char *ref);
 /* Create and start: row is the inserted tasks row (borrowed). */
 struct task *task_start(json_t *row, json_t *tmpl_spec, json_t *module_spec,
 			uint64_t accepted_ms);
+/* May owner_id have one more task starting or running (resume true: a
+ * paused task resumes), and may the server hold one more task? 0, or the
+ * status to answer (429) with *why (a new string). Paused and finished
+ * tasks count toward --max-tasks only. */
+int task_admit(const char *owner_id, bool resume, char **why);
 /* Public Task JSON (new reference). */
 json_t *task_json(struct task *t);
 /* Task JSON for a stored row whose task is not live. */

@@ -3,7 +3,7 @@
  *
  * A live task is a small state machine driven by the loop:
  *
- *   pending --prepare--> (install) --launch--> initializing
+ *   pending --prepare--> (install) --> (disk) --launch--> initializing
  *     initializing: the sandbox runs; the runtime inside reports its
  *       phases over the ready pipe: "setup", "listening", "agent PID"
  *     "listening" -> subscribe to the runtime's /events (status, messages)
@@ -19,6 +19,12 @@
  * subscribers as "task" events, and the runtime's own events are passed
  * through.
  *
+ * Limits: the template's workspace.limits held to the server's maxima
+ * (srv->max; a limit the template leaves unset is the maximum), and a
+ * disk image (ws/disk.c, DATA/disks/ID.img) mounted on DATA/tasks/ID
+ * before the first launch and at every resume, so everything the
+ * workspace can write on the host (home, run, log) is inside it.
+ *
  * Directories: DATA/tasks/ID/{home,run,log}; home is /home/agent inside
  * (the workspace is home/workspace), run is /run/taskbox (sockets, state
  * file, setup script and log), log keeps the sandbox's stderr.
@@ -26,6 +32,7 @@
 #include "common.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -47,6 +54,7 @@
 #include "server/identity.h"
 #include "server/module.h"
 #include "store/store.h"
+#include "ws/disk.h"
 #include "ws/ws.h"
 
 #define TASK_HOME    "/home/agent"
@@ -68,6 +76,7 @@
 enum task_phase {
 	PHASE_PENDING,
 	PHASE_INSTALL,
+	PHASE_DISK, /* a child makes or mounts the disk image */
 	PHASE_LAUNCHED,
 	PHASE_SETUP,
 	PHASE_LISTENING,
@@ -122,6 +131,9 @@ struct task {
 	pid_t runtime_pid;	 /* the runtime, once a socket showed it: */
 	int runtime_pidfd;	 /* pinned (-1: not yet) */
 	uint64_t peer_warned_ms; /* last "refused" warning (rate limit) */
+	bool disk_busy;		 /* a disk_mount child runs for this task */
+	char *disk_warn;	 /* why the disk limit is not enforced */
+	char *ws_warn; /* which limits the last start did not enforce */
 };
 
 static void task_set_status(struct task *t, const char *status,
@@ -390,6 +402,67 @@ task_set_state(struct task *t, const char *state, const char *message)
 	task_broadcast(t);
 }
 
+/* ---- limits ------------------------------------------------------------ */
+
+/* One limit: the template's value held to the server's maximum m; a
+ * value the template leaves unset (0) is the maximum. */
+static int64_t
+task_limit(json_t *limits, const char *field, int64_t m)
+{
+	int64_t v = json_integer_value(json_object_get(limits, field));
+
+	if (v <= 0 || (m > 0 && v > m))
+		return m;
+	return v;
+}
+
+/* The limits t's workspace runs with (*disk 0: no disk limit). */
+static void
+task_limits(struct task *t, struct ws_limits *l, int64_t *disk)
+{
+	json_t *limits = json_object_get(json_object_get(t->tmpl, "workspace"),
+					 "limits");
+
+	l->memory_bytes =
+		task_limit(limits, "memory_bytes", srv->max.memory_bytes);
+	l->pids = task_limit(limits, "pids", srv->max.pids);
+	l->cpu_millicores =
+		task_limit(limits, "cpu_millicores", srv->max.cpu_millicores);
+	*disk = task_limit(limits, "disk_bytes", srv->max.disk_bytes);
+}
+
+int
+task_admit(const char *owner_id, bool resume, char **why)
+{
+	long total = 0, running = 0;
+
+	for (struct task *t = srv->tasks; t != NULL; t = t->next) {
+		if (t->deleting)
+			continue;
+		total++;
+		if (strcmp(task_owner_id(t), owner_id) == 0 &&
+		    (strcmp(t->status, "pending") == 0 ||
+		     strcmp(t->status, "initializing") == 0 ||
+		     strcmp(t->status, "active") == 0))
+			running++;
+	}
+	if (!resume && total >= srv->max_tasks) {
+		*why = xasprintf("the server holds %ld tasks, its maximum "
+				 "(--max-tasks); delete finished tasks first",
+				 total);
+		return 429;
+	}
+	if (running >= srv->max_running_per_user) {
+		*why = xasprintf("the owner has %ld tasks starting or running, "
+				 "the maximum per user "
+				 "(--max-running-per-user); pause or delete "
+				 "one first",
+				 running);
+		return 429;
+	}
+	return 0;
+}
+
 /* ---- JSON ------------------------------------------------------------- */
 
 /* Fill the fields every Task JSON has from a stored row. */
@@ -472,6 +545,32 @@ task_json_row(const json_t *row)
 	return j;
 }
 
+/* Add "limits" (what the workspace gets) and "warnings" (limits that
+ * are not enforced here) to j. */
+static void
+task_json_limits(struct task *t, json_t *j)
+{
+	struct ws_limits l;
+	int64_t disk;
+	json_t *w = json_array();
+
+	task_limits(t, &l, &disk);
+	json_object_set_new(
+		j, "limits",
+		json_pack("{s:I, s:I, s:o, s:o}", "memory_bytes",
+			  (json_int_t)l.memory_bytes, "pids",
+			  (json_int_t)l.pids, "cpu_millicores",
+			  l.cpu_millicores > 0 ? json_integer(l.cpu_millicores)
+					       : json_null(),
+			  "disk_bytes",
+			  disk > 0 ? json_integer(disk) : json_null()));
+	if (t->ws_warn != NULL)
+		json_array_append_new(w, json_string(t->ws_warn));
+	if (t->disk_warn != NULL)
+		json_array_append_new(w, json_string(t->disk_warn));
+	json_object_set_new(j, "warnings", w);
+}
+
 json_t *
 task_json(struct task *t)
 {
@@ -484,6 +583,7 @@ task_json(struct task *t)
 			    json_string(t->lifecycle));
 	json_object_set_new(j, "current_state",
 			    t->state ? json_deep_copy(t->state) : json_null());
+	task_json_limits(t, j);
 	if (t->ws_ms != 0) {
 		json_t *st = json_object();
 
@@ -948,38 +1048,22 @@ task_on_ws_exit(struct ws *ws UNUSED, int wstatus, void *data)
 
 /* ---- deletion --------------------------------------------------------- */
 
-struct reaper {
-	pid_t pid;
-	int pidfd;
-	struct ev_io *io;
-};
-
+/* Remove task id's files: unmount its disk image and remove it, then
+ * rm -rf its directory, all in a child (never blocks the loop). */
 static void
-reaper_on_exit(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
+task_remove_files(const char *id)
 {
-	struct reaper *r = data;
-	int wstatus;
+	char *dir = xasprintf("%s/%s", srv->tasks_dir, id);
+	char *img = xasprintf("%s/%s.img", srv->disks_dir, id);
+	char *argv[] = {"rm", "-rf", "--one-file-system", dir, NULL};
+	char *cause = NULL;
 
-	waitpid(r->pid, &wstatus, 0);
-	ev_io_del(r->io);
-	close(r->pidfd);
-	free(r);
-}
-
-/* Remove a directory tree in a child process (never blocks the loop). */
-static void
-task_remove_tree(const char *dir)
-{
-	char *argv[] = {"rm", "-rf", "--one-file-system", (char *)dir, NULL};
-	struct reaper *r = xcalloc(1, sizeof *r);
-
-	if (posix_spawnp(&r->pid, "rm", NULL, NULL, argv, environ) != 0 ||
-	    (r->pidfd = (int)syscall(SYS_pidfd_open, r->pid, 0)) < 0) {
-		log_warn("cannot remove '%s': %s", dir, strerror(errno));
-		free(r);
-		return;
+	if (disk_remove(srv->loop, img, dir, argv, &cause) < 0) {
+		log_warn("cannot remove '%s': %s", dir, cause);
+		free(cause);
 	}
-	r->io = ev_io_add(srv->loop, r->pidfd, EPOLLIN, reaper_on_exit, r);
+	free(img);
+	free(dir);
 }
 
 /* Drop t from the live list and free it. */
@@ -1028,6 +1112,8 @@ task_free(struct task *t)
 	free(t->last_agent_message);
 	free(t->report_uri);
 	free(t->report_summary);
+	free(t->disk_warn);
+	free(t->ws_warn);
 	ev_timer_stop(srv->loop, &t->stop_timer);
 	ev_timer_stop(srv->loop, &t->idle_timer);
 	free(t);
@@ -1042,7 +1128,7 @@ task_finish_delete(struct task *t)
 				   "the task was deleted while pausing");
 		t->pause_req = NULL;
 	}
-	task_remove_tree(t->dir);
+	task_remove_files(task_id(t));
 	if (t->ws == NULL) /* e.g. it died while the server was down */
 		srv->backend->forget(task_id(t));
 	set_str(&t->ws_status, "deleted");
@@ -1068,6 +1154,8 @@ task_delete(struct task *t)
 		ws_kill(t->ws); /* task_on_ws_exit finishes */
 		return;
 	}
+	if (t->disk_busy)
+		return; /* task_on_disk finishes once the mount is done */
 	task_finish_delete(t);
 }
 
@@ -1342,12 +1430,12 @@ app_port(const char *url)
 
 /* Build argv and env for the sandbox and start it. */
 static void
-task_launch(struct task *t)
+task_launch_ws(struct task *t)
 {
 	struct strv argv = {0}, env = {0};
 	json_t *ws_spec = json_object_get(t->tmpl, "workspace");
-	json_t *limits = json_object_get(ws_spec, "limits");
 	json_t *v, *app;
+	int64_t disk;
 	const char *k;
 	const char *owner =
 		json_string_value(json_object_get(t->row, "owner_name"));
@@ -1532,17 +1620,16 @@ task_launch(struct task *t)
 	spec.n_mounts = ARRAY_SIZE(mounts);
 	spec.hide = hide;
 	spec.n_hide = ARRAY_SIZE(hide);
-	spec.limits.memory_bytes =
-		json_integer_value(json_object_get(limits, "memory_bytes"));
-	spec.limits.pids = json_integer_value(json_object_get(limits, "pids"));
-	spec.limits.cpu_millicores =
-		json_integer_value(json_object_get(limits, "cpu_millicores"));
+	task_limits(t, &spec.limits, &disk);
 	spec.uid = srv->root ? t->uid : 0;
 	spec.gid = srv->root ? t->uid : 0;
 	spec.keep_fds = &pipefd[1];
 	spec.n_keep_fds = 1;
 	spec.log_fd = logfd;
 	spec.detach = true; /* survives a server crash; re-attached */
+	/* other tasks' disk images (and the pool's) stay out of it */
+	spec.mounts_dir = srv->data_dir;
+	spec.keep_mount = t->dir;
 	t->ws = srv->backend->start(srv->loop, &spec, task_on_ws_exit, t,
 				    &cause);
 	close(pipefd[1]);
@@ -1566,8 +1653,10 @@ task_launch(struct task *t)
 			"id = ?",
 			"iis", (int64_t)pid, proc_starttime(pid), task_id(t));
 	}
-	if (ws_warnings(t->ws) != NULL)
-		log_warn("task %s: %s", task_name(t), ws_warnings(t->ws));
+	free(t->ws_warn);
+	t->ws_warn = ws_warnings(t->ws) ? xstrdup(ws_warnings(t->ws)) : NULL;
+	if (t->ws_warn != NULL)
+		log_warn("task %s: %s", task_name(t), t->ws_warn);
 	t->phase = PHASE_LAUNCHED;
 	set_str(&t->ws_status, "running");
 	task_set_state(t, "working",
@@ -1583,6 +1672,98 @@ fail:
 	free(apps_dir);
 	task_fail(t, "%s", cause ? cause : "cannot start the workspace");
 	free(cause);
+}
+
+/* Whether t gets a disk image (limit disk), noting in t->disk_warn when
+ * its limit is not enforced: no mechanism here, or files made without an
+ * image (a task older than the limit). */
+static bool
+task_disk_note(struct task *t, int64_t disk)
+{
+	char *img;
+	bool have;
+
+	free(t->disk_warn);
+	t->disk_warn = NULL;
+	if (disk <= 0)
+		return false;
+	if (srv->disk_off != NULL) {
+		t->disk_warn =
+			xasprintf("disk limit not enforced: %s", srv->disk_off);
+		return false;
+	}
+	img = xasprintf("%s/%s.img", srv->disks_dir, task_id(t));
+	have = access(img, F_OK) == 0;
+	free(img);
+	if (!have && (t->resuming || access(t->dir, F_OK) == 0)) {
+		t->disk_warn = xstrdup("disk limit not enforced: the task's "
+				       "files were made without a disk image");
+		return false;
+	}
+	return true;
+}
+
+/* The disk child of task id finished: launch, or fail the task, or
+ * finish its delete (which waited for the mount to be done). */
+static void
+task_on_disk(int err, const char *cause, void *data)
+{
+	char *id = data;
+	struct task *t = task_find_id(id);
+
+	free(id);
+	if (t == NULL)
+		return;
+	t->disk_busy = false;
+	log_debug("task %s: disk ready %llu ms after the request", task_name(t),
+		  (unsigned long long)(now_ms() - t->accepted_ms));
+	if (t->deleting) {
+		task_finish_delete(t);
+		return;
+	}
+	if (err < 0) {
+		log_warn("task %s: disk: %s", task_name(t), cause);
+		task_fail(t, "cannot prepare the workspace's disk: %s", cause);
+		return;
+	}
+	task_launch_ws(t);
+}
+
+/* Mount t's disk image (made at its first start) in a child, then start
+ * the sandbox; without an image, start it at once. */
+static void
+task_launch(struct task *t)
+{
+	struct ws_limits l;
+	int64_t disk;
+	char *img, *id, *from = NULL, *cause = NULL;
+	int r;
+
+	task_limits(t, &l, &disk);
+	if (!task_disk_note(t, disk)) {
+		if (t->disk_warn != NULL)
+			log_warn("task %s: %s", task_name(t), t->disk_warn);
+		task_launch_ws(t);
+		return;
+	}
+	img = xasprintf("%s/%s.img", srv->disks_dir, task_id(t));
+	/* a new task takes a ready-made image when one of its size is
+	 * there (a rename); else the child makes it */
+	if (access(img, F_OK) < 0 && disk_pool_take(img, disk, &from) == 0)
+		log_debug("task %s: disk from the pool", task_name(t));
+	id = xstrdup(task_id(t));
+	r = disk_mount(srv->loop, img, t->dir, disk, srv->root ? t->uid : 0,
+		       from, task_on_disk, id, &cause);
+	free(img);
+	free(from);
+	if (r < 0) {
+		free(id);
+		task_fail(t, "cannot prepare the workspace's disk: %s", cause);
+		free(cause);
+		return;
+	}
+	t->disk_busy = true;
+	t->phase = PHASE_DISK;
 }
 
 /* ---- installing agents ------------------------------------------------- */
@@ -2167,11 +2348,20 @@ task_render(struct task *t)
 void
 task_resume(struct task *t, struct http_req *req)
 {
+	char *why = NULL;
+	int code;
+
 	if (strcmp(t->status, "paused") != 0 || t->ws != NULL) {
 		http_reply_problem(req, 409,
 				   "the task is %s: only a paused task can be "
 				   "resumed",
 				   t->status);
+		return;
+	}
+	/* a paused task does not count as running: resuming it must fit */
+	if ((code = task_admit(task_owner_id(t), true, &why)) != 0) {
+		http_reply_problem(req, (unsigned)code, "%s", why);
+		free(why);
 		return;
 	}
 	t->accepted_ms = now_ms();
@@ -2249,19 +2439,14 @@ task_reattach(struct task *t, const json_t *row)
 	pid_t pid = (pid_t)json_integer_value(json_object_get(row, "ws_pid"));
 	int64_t start =
 		json_integer_value(json_object_get(row, "ws_starttime"));
-	json_t *limits = json_object_get(json_object_get(t->tmpl, "workspace"),
-					 "limits");
-	struct ws_limits lim = {
-		.memory_bytes = json_integer_value(
-			json_object_get(limits, "memory_bytes")),
-		.pids = json_integer_value(json_object_get(limits, "pids")),
-		.cpu_millicores = json_integer_value(
-			json_object_get(limits, "cpu_millicores")),
-	};
+	struct ws_limits lim;
+	int64_t disk;
 	char *cause = NULL;
 
 	if (pid <= 0 || start == 0 || proc_starttime(pid) != start)
 		return false;
+	task_limits(t, &lim, &disk);
+	task_disk_note(t, disk);
 	t->ws = srv->backend->attach(srv->loop, task_id(t), pid, &lim,
 				     task_on_ws_exit, t, &cause);
 	if (t->ws == NULL) {
@@ -2284,6 +2469,33 @@ task_reattach(struct task *t, const json_t *row)
 	log_info("task %s: re-attached to its running workspace (pid %d)",
 		 task_name(t), (int)pid);
 	return true;
+}
+
+/* Images no live task owns (its delete was cut short by a crash):
+ * unmount and remove them with their directories. */
+static void
+task_recover_disks(void)
+{
+	DIR *d = opendir(srv->disks_dir);
+	struct dirent *e;
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		size_t n = strlen(e->d_name);
+		char *id;
+
+		if (n <= 4 || strcmp(e->d_name + n - 4, ".img") != 0)
+			continue;
+		id = xstrndup(e->d_name, n - 4);
+		if (task_find_id(id) == NULL && strchr(id, '/') == NULL) {
+			log_info("removing the disk image of deleted task %s",
+				 id);
+			task_remove_files(id);
+		}
+		free(id);
+	}
+	closedir(d);
 }
 
 void
@@ -2337,6 +2549,13 @@ task_recover_all(void)
 				stamp);
 			json_decref(last);
 		}
+		if (!live) {
+			struct ws_limits l;
+			int64_t disk;
+
+			task_limits(t, &l, &disk);
+			(void)task_disk_note(t, disk);
+		}
 		if (live && !task_reattach(t, row)) {
 			set_str(&t->ws_status, "stopped");
 			task_set_state(t, "failure",
@@ -2348,6 +2567,7 @@ task_recover_all(void)
 		}
 	}
 	json_decref(rows);
+	task_recover_disks();
 }
 
 int

@@ -23,7 +23,8 @@
 
 #define MEMORY_MIN	      (16LL << 20)
 #define MEMORY_MAX	      (1LL << 40)
-#define DEFAULT_MEMORY	      (4LL << 30)
+#define DISK_MIN	      (16LL << 20)
+#define DISK_MAX	      (64LL << 40)
 #define DEFAULT_PIDS	      4096
 #define DEFAULT_SETUP_TIMEOUT 600
 
@@ -174,38 +175,58 @@ int_in_range(struct schema *s, const struct ynode *map, const char *key,
 	return dflt;
 }
 
-/* workspace.limits. */
+/* A size key (memory, disk) of workspace.limits in [min, max] bytes, set
+ * in j as field; an absent key stays null. */
+static void
+parse_size(struct schema *s, const struct ynode *n, const char *key,
+	   const char *field, int64_t min, int64_t max, const char *range,
+	   json_t *j)
+{
+	const struct ynode *v = number_node(s, n, key, "workspace.limits");
+	char *loc;
+	int64_t bytes;
+
+	if (v == NULL)
+		return;
+	loc = schema_loc("workspace.limits", key);
+	if (template_parse_memory(v->scalar, &bytes) < 0)
+		schema_error(s, v, loc,
+			     "invalid size '%s' (want e.g. 2GiB, 512Mi, 1G)",
+			     v->scalar);
+	else if (bytes < min || bytes > max)
+		schema_error(s, v, loc, "must be from %s", range);
+	else
+		json_object_set_new(j, field, json_integer(bytes));
+	free(loc);
+}
+
+/* workspace.limits; a limit the template does not set stays null (the
+ * server's maximum applies at launch). */
 static json_t *
 parse_limits(struct schema *s, const struct ynode *n)
 {
-	static const char *const keys[] = {"memory", "pids", "cpu", NULL};
+	static const char *const keys[] = {"memory", "pids", "cpu", "disk",
+					   NULL};
 	const char *loc = "workspace.limits";
 	const struct ynode *v;
-	int64_t mem = DEFAULT_MEMORY, cpu;
+	int64_t cpu;
 	json_t *j = json_object();
 
-	json_object_set_new(j, "memory_bytes", json_integer(DEFAULT_MEMORY));
-	json_object_set_new(j, "pids", json_integer(DEFAULT_PIDS));
+	json_object_set_new(j, "memory_bytes", json_null());
+	json_object_set_new(j, "pids", json_null());
 	json_object_set_new(j, "cpu_millicores", json_null());
+	json_object_set_new(j, "disk_bytes", json_null());
 	if (n == NULL || ynode_is_null(n) || !schema_map(s, n, loc, keys))
 		return j;
-	v = number_node(s, n, "memory", loc);
-	if (v != NULL) {
-		if (template_parse_memory(v->scalar, &mem) < 0)
-			schema_error(s, v, "workspace.limits.memory",
-				     "invalid size '%s' (want e.g. 2GiB, "
-				     "512Mi, 1G)",
-				     v->scalar);
-		else if (mem < MEMORY_MIN || mem > MEMORY_MAX)
-			schema_error(s, v, "workspace.limits.memory",
-				     "must be from 16MiB to 1TiB");
-		else
-			json_object_set_new(j, "memory_bytes",
-					    json_integer(mem));
-	}
-	json_object_set_new(j, "pids",
-			    json_integer(int_in_range(s, n, "pids", loc, 16,
-						      1000000, DEFAULT_PIDS)));
+	parse_size(s, n, "memory", "memory_bytes", MEMORY_MIN, MEMORY_MAX,
+		   "16MiB to 1TiB", j);
+	parse_size(s, n, "disk", "disk_bytes", DISK_MIN, DISK_MAX,
+		   "16MiB to 64TiB", j);
+	if (number_node(s, n, "pids", loc) != NULL)
+		json_object_set_new(
+			j, "pids",
+			json_integer(int_in_range(s, n, "pids", loc, 16,
+						  1000000, DEFAULT_PIDS)));
 	v = number_node(s, n, "cpu", loc);
 	if (v != NULL) {
 		if (template_parse_cpu(v->scalar, &cpu) < 0 || cpu < 10 ||
@@ -1147,6 +1168,112 @@ template_parse(const char *yaml, size_t len, json_t **errors)
 				gh != NULL));
 	}
 	detect_task(t);
+	ynode_free(root);
+	return schema_finish(&s, t, errors);
+}
+
+void
+template_format_size(int64_t bytes, char *buf, size_t size)
+{
+	static const char *const units[] = {"TiB", "GiB", "MiB", "KiB"};
+
+	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+		int64_t u = 1LL << (10 * (4 - i));
+
+		if (bytes >= u && bytes % u == 0) {
+			snprintf(buf, size, "%lld%s", (long long)(bytes / u),
+				 units[i]);
+			return;
+		}
+	}
+	snprintf(buf, size, "%lld bytes", (long long)bytes);
+}
+
+/* Text of a limit's value for a message: sizes in IEC units, cpu in
+ * cores. */
+static void
+max_text(const char *field, int64_t v, char *buf, size_t size)
+{
+	if (strcmp(field, "cpu_millicores") == 0)
+		snprintf(buf, size, "%lld.%03lld cores", (long long)(v / 1000),
+			 (long long)(v % 1000));
+	else if (strcmp(field, "pids") == 0)
+		snprintf(buf, size, "%lld", (long long)v);
+	else
+		template_format_size(v, buf, size);
+}
+
+json_t *
+template_parse_max(const char *yaml, size_t len, const struct template_max *max,
+		   bool clamp, json_t **errors, json_t **warnings)
+{
+	static const struct {
+		const char *key, *field, *flag;
+		size_t off;
+	} lims[] = {
+		{"memory", "memory_bytes", "--max-memory",
+		 offsetof(struct template_max, memory_bytes)},
+		{"pids", "pids", "--max-pids",
+		 offsetof(struct template_max, pids)},
+		{"cpu", "cpu_millicores", "--max-cpus",
+		 offsetof(struct template_max, cpu_millicores)},
+		{"disk", "disk_bytes", "--max-disk",
+		 offsetof(struct template_max, disk_bytes)},
+	};
+	json_t *t = template_parse(yaml, len, errors), *lj;
+	const struct ynode *ln;
+	struct ynode *root;
+	struct schema s;
+	char *cause = NULL;
+
+	*warnings = NULL;
+	if (t == NULL || max == NULL)
+		return t;
+	/* valid YAML: load it again for the line and column of each key */
+	root = yaml_load(yaml, len, &cause);
+	if (root == NULL) {
+		free(cause);
+		return t;
+	}
+	schema_init(&s);
+	ln = ynode_get(ynode_get(root, "workspace"), "limits");
+	lj = json_object_get(json_object_get(t, "workspace"), "limits");
+	for (size_t i = 0; i < ARRAY_SIZE(lims); i++) {
+		int64_t m = *(const int64_t *)(const void *)((const char *)max +
+							     lims[i].off);
+		json_t *v = json_object_get(lj, lims[i].field);
+		const struct ynode *at = ynode_get(ln, lims[i].key);
+		char have[32], most[32], *loc;
+
+		if (m <= 0 || !json_is_integer(v) || json_integer_value(v) <= m)
+			continue;
+		max_text(lims[i].field, json_integer_value(v), have,
+			 sizeof have);
+		max_text(lims[i].field, m, most, sizeof most);
+		loc = schema_loc("workspace.limits", lims[i].key);
+		if (!clamp) {
+			schema_error(&s, at, loc,
+				     "%s is above this server's maximum of %s "
+				     "(only an admin raises it: %s)",
+				     have, most, lims[i].flag);
+		} else {
+			char *msg = xasprintf("%s is above this server's "
+					      "maximum; clamped to %s (%s)",
+					      have, most, lims[i].flag);
+
+			if (*warnings == NULL)
+				*warnings = json_array();
+			json_array_append_new(
+				*warnings,
+				json_pack("{s:s, s:s, s:i, s:i}", "message",
+					  msg, "location", loc, "line",
+					  at ? at->line : 1, "column",
+					  at ? at->column : 1));
+			free(msg);
+			json_object_set_new(lj, lims[i].field, json_integer(m));
+		}
+		free(loc);
+	}
 	ynode_free(root);
 	return schema_finish(&s, t, errors);
 }

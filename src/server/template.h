@@ -2,7 +2,8 @@
  * template.h: validate a template (YAML) and normalize it to JSON.
  *
  * The normalized JSON has every default filled in and units resolved
- * (memory_bytes, cpu_millicores, setup_timeout_s), plus task_capable and
+ * (memory_bytes, pids, cpu_millicores, disk_bytes: null when the template
+ * sets none; setup_timeout_s), plus task_capable and
  * task_reason from Task-template detection. See docs/TEMPLATES.md.
  */
 #ifndef TASKBOX_TEMPLATE_H
@@ -19,6 +20,28 @@
  * holding every problem found.
  */
 json_t *template_parse(const char *yaml, size_t len, json_t **errors);
+
+/* Server-wide maxima of workspace.limits (0: no maximum). */
+struct template_max {
+	int64_t memory_bytes;
+	int64_t pids;
+	int64_t cpu_millicores;
+	int64_t disk_bytes;
+};
+
+/*
+ * template_parse, then hold workspace.limits to max: a limit above its
+ * maximum is an error at its line and column (clamp false: a member's
+ * push), or is lowered to the maximum with a warning {message, location,
+ * line, column} added to *warnings (a new array, NULL when none; clamp
+ * true: an admin's push). Unset limits stay null.
+ */
+json_t *template_parse_max(const char *yaml, size_t len,
+			   const struct template_max *max, bool clamp,
+			   json_t **errors, json_t **warnings);
+
+/* Write bytes as "4GiB", "64MiB" (exact IEC units) or "N bytes". */
+void template_format_size(int64_t bytes, char *buf, size_t size);
 
 /* Parse "2GiB", "512Mi", "1.5G", "1048576" into bytes; 0 or -EINVAL. */
 int template_parse_memory(const char *s, int64_t *bytes);

@@ -25,6 +25,8 @@
 #include <inttypes.h>
 #include <linux/close_range.h>
 #include <signal.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -47,6 +49,7 @@
 
 enum ws_stage {
 	WS_STAGE_CGROUP = 1,
+	WS_STAGE_MOUNTS,
 	WS_STAGE_RLIMIT,
 	WS_STAGE_SETGROUPS,
 	WS_STAGE_SETGID,
@@ -99,6 +102,8 @@ struct ws_child {
 	bool detach;  /* no PDEATHSIG: the workspace outlives the server */
 	rlim_t nproc; /* 0: leave */
 	rlim_t data;  /* 0: leave */
+	const char *mounts_dir; /* see ws_spec */
+	const char *keep_mount;
 	int errfd;
 };
 
@@ -300,8 +305,56 @@ ws_lower_rlimit(int res, rlim_t v)
 	return setrlimit(res, &rl);
 }
 
+/* In the forked child: when there are mounts below dir other than keep
+ * (and what is below keep), a private mount namespace without them; 0
+ * or -1. Without such mounts nothing is done (an unshare costs up to a
+ * few ms). The server is single-threaded, so stdio is safe here. */
+static int
+ws_child_mounts(const char *dir, const char *keep)
+{
+	size_t dn = strlen(dir), kn = keep ? strlen(keep) : 0, n = 0, cap = 0;
+	char *line = NULL, **list = NULL;
+	size_t lcap = 0;
+	int r = 0;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+
+	if (f == NULL)
+		return -1;
+	while (getline(&line, &lcap, f) > 0) {
+		char *save = NULL, *mp = strtok_r(line, " ", &save);
+
+		/* id parent major:minor root MOUNTPOINT ... */
+		for (int i = 0; i < 4 && mp != NULL; i++)
+			mp = strtok_r(NULL, " ", &save);
+		if (mp == NULL || strncmp(mp, dir, dn) != 0 || mp[dn] != '/')
+			continue;
+		if (keep != NULL && strncmp(mp, keep, kn) == 0 &&
+		    (mp[kn] == '\0' || mp[kn] == '/'))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			list = xreallocarray(list, cap, sizeof *list);
+		}
+		list[n++] = xstrdup(mp);
+	}
+	free(line);
+	fclose(f);
+	if (n > 0 && (unshare(CLONE_NEWNS) < 0 ||
+		      mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0))
+		r = -1;
+	/* detached: gone from this namespace, and from the sandbox's that
+	 * copies it */
+	for (size_t i = 0; i < n; i++) {
+		if (r == 0)
+			(void)umount2(list[i], MNT_DETACH);
+		free(list[i]);
+	}
+	free(list);
+	return r;
+}
+
 /* In the forked child: join the cgroups, drop privileges, exec bwrap.
- * Only async-signal-safe calls. */
+ * Only async-signal-safe calls but for ws_child_mounts. */
 NORETURN static void
 ws_child_run(const struct ws_child *c)
 {
@@ -317,6 +370,9 @@ ws_child_run(const struct ws_child *c)
 		if (write(c->procs_fds[i], "0", 1) != 1)
 			ws_child_fail(c, WS_STAGE_CGROUP);
 	}
+	if (c->mounts_dir != NULL &&
+	    ws_child_mounts(c->mounts_dir, c->keep_mount) < 0)
+		ws_child_fail(c, WS_STAGE_MOUNTS);
 	if (c->nproc > 0 && ws_lower_rlimit(RLIMIT_NPROC, c->nproc) < 0)
 		ws_child_fail(c, WS_STAGE_RLIMIT);
 	if (c->data > 0 && ws_lower_rlimit(RLIMIT_DATA, c->data) < 0)
@@ -358,6 +414,10 @@ ws_child_cause(const struct ws_child *c, const struct ws_child_err *e)
 	switch (e->stage) {
 	case WS_STAGE_CGROUP:
 		return xasprintf("cannot join the workspace cgroup: %s", msg);
+	case WS_STAGE_MOUNTS:
+		return xasprintf("cannot make the workspace's mount "
+				 "namespace: %s",
+				 msg);
 	case WS_STAGE_RLIMIT:
 		return xasprintf("cannot set the fallback rlimits: %s", msg);
 	case WS_STAGE_SETGROUPS:
@@ -520,6 +580,10 @@ ws_local_start(struct ev_loop *loop, const struct ws_spec *spec,
 	c.gid = spec->gid != 0 ? spec->gid : (gid_t)spec->uid;
 	c.parent = getpid();
 	c.detach = spec->detach;
+	if (geteuid() == 0 && spec->mounts_dir != NULL) {
+		c.mounts_dir = spec->mounts_dir;
+		c.keep_mount = spec->keep_mount;
+	}
 	c.errfd = errpipe[1];
 
 	pid = fork();

@@ -47,6 +47,13 @@ struct ws_spec {
 	int log_fd; /* stdout+stderr of bwrap and the command (-1: /dev/null) */
 	bool detach; /* outlive the server (no die-with-parent): a server
 			restarted after a crash re-attaches with ->attach */
+	/* root server: the sandbox gets its own mount namespace (private)
+	 * in which every mount below mounts_dir (other tasks' disks) is
+	 * detached, all but keep_mount; so no sandbox holds a copy of
+	 * another task's filesystem (which would keep it alive after its
+	 * delete). NULL: leave the mounts. */
+	const char *mounts_dir;
+	const char *keep_mount;
 };
 
 /* Called once when the sandbox's top process (bwrap) was reaped. */

@@ -4,7 +4,7 @@
 // port, reads the one-time admin token from its first-start banner and
 // returns a handle: api() for REST calls with any token, user() to make
 // more users, task helpers that wait on real state, and stop().
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { bin, root, tmpdir, waitFor, SseClient, sleep } from './runtime.mjs';
@@ -77,8 +77,21 @@ export class Server {
   async stop(signal = 'SIGTERM') {
     this.stopping = true;
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
-    return this.exited;
+    const r = await this.exited;
+    unmountUnder(this.data);
+    return r;
   }
+}
+
+// Unmount the disk images a stopped server left mounted under data (tasks
+// not deleted: their data stays, a restart mounts them again; the pool of
+// ready images), so test runs do not pile up loop devices.
+export function unmountUnder(data) {
+  if (process.getuid() !== 0) return;
+  const prefix = data + '/';
+  const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
+    .map((l) => l.split(' ')[4]).filter((m) => m && m.startsWith(prefix));
+  for (const m of mounts) spawnSync('umount', ['-l', m]);
 }
 
 // Start `taskbox server` on a free port with a new data directory.

@@ -290,10 +290,13 @@ test_defaults(void **state)
 		json_integer_value(json_object_get(ws, "setup_timeout_s")),
 		600);
 	assert_int_equal(json_array_size(json_object_get(ws, "egress")), 0);
-	assert_int_equal(
-		json_integer_value(json_object_get(
-			json_object_get(ws, "limits"), "memory_bytes")),
-		4LL << 30);
+	/* unset limits stay null: the server's maximum applies */
+	assert_true(json_is_null(json_object_get(json_object_get(ws, "limits"),
+						 "memory_bytes")));
+	assert_true(json_is_null(
+		json_object_get(json_object_get(ws, "limits"), "pids")));
+	assert_true(json_is_null(
+		json_object_get(json_object_get(ws, "limits"), "disk_bytes")));
 	assert_true(json_is_null(json_object_get(json_object_get(ws, "limits"),
 						 "cpu_millicores")));
 	assert_true(json_is_null(json_object_get(t, "agent")));
@@ -574,6 +577,63 @@ test_builtin_templates(void **state)
 	}
 }
 
+/* Limits above the server's maxima: errors at their line and column for
+ * a member, clamped with warnings for an admin; unset ones stay null. */
+static void
+test_maxima(void **state)
+{
+	static const char yaml[] = "name: big\n"
+				   "workspace:\n"
+				   "  limits:\n"
+				   "    memory: 1TiB\n"
+				   "    pids: 1000000\n"
+				   "    cpu: 8\n"
+				   "    disk: 2TiB\n";
+	const struct template_max max = {4LL << 30, 4096, 2000, 10LL << 30};
+	json_t *errors = NULL, *warnings = NULL, *t, *lim;
+
+	(void)state;
+	t = template_parse_max(yaml, strlen(yaml), &max, false, &errors,
+			       &warnings);
+	assert_null(t);
+	assert_null(warnings);
+	assert_int_equal(json_array_size(errors), 4);
+	has_error(errors, "workspace.limits.memory", 4, 13, "maximum of 4GiB");
+	has_error(errors, "workspace.limits.pids", 5, 11, "maximum of 4096");
+	has_error(errors, "workspace.limits.cpu", 6, 10, "2.000 cores");
+	has_error(errors, "workspace.limits.disk", 7, 11, "--max-disk");
+	json_decref(errors);
+	errors = NULL;
+
+	t = template_parse_max(yaml, strlen(yaml), &max, true, &errors,
+			       &warnings);
+	assert_non_null(t);
+	assert_null(errors);
+	assert_int_equal(json_array_size(warnings), 4);
+	has_error(warnings, "workspace.limits.memory", 4, 13,
+		  "clamped to 4GiB");
+	lim = json_object_get(json_object_get(t, "workspace"), "limits");
+	assert_int_equal(
+		json_integer_value(json_object_get(lim, "memory_bytes")),
+		4LL << 30);
+	assert_int_equal(json_integer_value(json_object_get(lim, "pids")),
+			 4096);
+	assert_int_equal(
+		json_integer_value(json_object_get(lim, "cpu_millicores")),
+		2000);
+	assert_int_equal(json_integer_value(json_object_get(lim, "disk_bytes")),
+			 10LL << 30);
+	json_decref(warnings);
+	json_decref(t);
+
+	/* within the maxima: nothing to say */
+	t = template_parse_max("name: ok\nworkspace: {limits: {disk: 1GiB}}\n",
+			       43, &max, false, &errors, &warnings);
+	assert_non_null(t);
+	assert_null(warnings);
+	json_decref(t);
+}
+
 int
 main(void)
 {
@@ -586,6 +646,7 @@ main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_egress_policy),
 		cmocka_unit_test(test_task_detection),
+		cmocka_unit_test(test_maxima),
 		cmocka_unit_test(test_builtin_templates),
 	};
 
