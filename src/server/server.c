@@ -275,10 +275,34 @@ server_file_size(const char *path)
 	return lstat(path, &st) == 0 ? st.st_size : -1;
 }
 
+/* The entries of dir whose name ends in suffix ("": all but . and ..). */
+static int
+server_count_entries(const char *dir, const char *suffix)
+{
+	size_t sn = strlen(suffix);
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		size_t len = strlen(e->d_name);
+
+		if (strcmp(e->d_name, ".") != 0 &&
+		    strcmp(e->d_name, "..") != 0 && len > sn &&
+		    strcmp(e->d_name + len - sn, suffix) == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
 /*
- * Refuse a data directory whose tasks/ holds entries while its database
- * is missing or empty (and no WAL file holds its content): starting would
- * be a first install that makes a new admin and orphans the workspaces.
+ * Refuse a data directory with task directories or disk images while its
+ * database is missing or empty (and no WAL file holds its content):
+ * starting would be a first install that makes a new admin and orphans
+ * the workspaces.
  * Runs before anything is written. 0, or -EEXIST with *cause.
  */
 static int
@@ -286,29 +310,29 @@ server_check_orphans(const char *data_dir, const char *tasks_dir, char **cause)
 {
 	char *db = xasprintf("%s/taskbox.db", data_dir);
 	char *wal = xasprintf("%s/taskbox.db-wal", data_dir);
+	char *disks = xasprintf("%s/disks", data_dir);
 	off_t db_size = server_file_size(db), wal_size = server_file_size(wal);
-	DIR *d;
-	struct dirent *e;
 	int tasks = 0;
 
-	if (db_size <= 0 && wal_size <= 0 && (d = opendir(tasks_dir)) != NULL) {
-		while ((e = readdir(d)) != NULL)
-			if (strcmp(e->d_name, ".") != 0 &&
-			    strcmp(e->d_name, "..") != 0)
-				tasks++;
-		closedir(d);
-	}
+	/* task directories, and the disk images of tasks (which outlive a
+	 * tasks/ moved away) */
+	if (db_size <= 0 && wal_size <= 0)
+		tasks = server_count_entries(tasks_dir, "") +
+			server_count_entries(disks, ".img");
 	if (tasks > 0)
 		*cause = xasprintf(
-			"the data directory '%s' holds %d task director%s in "
-			"'%s' but its database '%s' is %s: starting would "
-			"make a new admin and orphan those workspaces. "
-			"Restore taskbox.db (and taskbox.db-wal) from a "
-			"backup, or move '%s' away to start afresh",
-			data_dir, tasks, tasks == 1 ? "y" : "ies", tasks_dir,
-			db, db_size < 0 ? "missing" : "empty", tasks_dir);
+			"the data directory '%s' holds %d task director%s or "
+			"disk image%s in '%s' and '%s' but its database '%s' "
+			"is %s: starting would make a new admin and orphan "
+			"those workspaces. Restore taskbox.db (and "
+			"taskbox.db-wal) from a backup, or move them away to "
+			"start afresh",
+			data_dir, tasks, tasks == 1 ? "y" : "ies",
+			tasks == 1 ? "" : "s", tasks_dir, disks, db,
+			db_size < 0 ? "missing" : "empty");
 	free(db);
 	free(wal);
+	free(disks);
 	return tasks > 0 ? -EEXIST : 0;
 }
 

@@ -1,8 +1,9 @@
 /*
  * disk.c: per-task disk images (see disk.h).
  *
- * Data model: an image is a sparse file DATA/disks/<id>.img holding an
- * ext4 filesystem, mounted on DATA/tasks/<id> through a loop device with
+ * Data model: an image is a file DATA/disks/<id>.img, allocated in full
+ * (fallocate: the host's disk cannot be overcommitted), holding an ext4
+ * filesystem, mounted on DATA/tasks/<id> through a loop device with
  * LO_FLAGS_AUTOCLEAR (the device goes away with the last unmount). The
  * mount is the state: "mounted" is read from the directory (its device
  * differs from its parent's), so a server restarted after a crash finds
@@ -28,6 +29,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -143,6 +145,45 @@ NORETURN static void PRINTFLIKE(2, 3) disk_fail(int errfd, const char *fmt, ...)
 	_exit(1);
 }
 
+/*
+ * In the child: give the new image fd its bytes for real (fallocate: a
+ * sparse image would let tasks together fill the host's disk though each
+ * stays under its limit), keeping min(1 GiB, 5%) of the filesystem free
+ * for the server's own data; 0, or -1 after writing why to errfd.
+ */
+static int
+disk_reserve(int fd, const char *img, int64_t bytes, int errfd)
+{
+	const int64_t mib = 1024 * 1024;
+	struct statvfs vfs;
+	int64_t avail, keep;
+
+	if (fstatvfs(fd, &vfs) < 0) {
+		dprintf(errfd, "cannot stat the filesystem of '%s': %s", img,
+			strerror(errno));
+		return -1;
+	}
+	avail = (int64_t)vfs.f_bavail * (int64_t)vfs.f_frsize;
+	keep = (int64_t)vfs.f_blocks * (int64_t)vfs.f_frsize / 20;
+	if (keep > 1024 * mib)
+		keep = 1024 * mib;
+	if (avail - bytes < keep) {
+		dprintf(errfd,
+			"the server's disk has no room for a %lld MiB "
+			"workspace disk (%lld MiB free, %lld MiB kept for the "
+			"server): delete tasks or lower --max-disk",
+			(long long)(bytes / mib), (long long)(avail / mib),
+			(long long)(keep / mib));
+		return -1;
+	}
+	if (fallocate(fd, 0, 0, bytes) < 0) {
+		dprintf(errfd, "cannot allocate %lld MiB for '%s': %s",
+			(long long)(bytes / mib), img, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /* In the child: run mke2fs on img with stderr into errfd; 0 or -1. */
 static int
 disk_mkfs(const char *img, uid_t uid, int errfd)
@@ -154,8 +195,9 @@ disk_mkfs(const char *img, uid_t uid, int errfd)
 
 	if (mkfs == NULL)
 		return -1;
-	/* no discard (a sparse file), inode tables and journal zeroed
-	 * lazily by the kernel: formatting 10 GiB takes ~10 ms */
+	/* no discard (the blocks stay the image's), inode tables and
+	 * journal zeroed lazily by the kernel: formatting 10 GiB takes
+	 * ~10 ms */
 	snprintf(ext, sizeof ext,
 		 "nodiscard,lazy_itable_init=1,lazy_journal_init=1,"
 		 "root_owner=%u:%u",
@@ -284,13 +326,10 @@ disk_mount_child(const char *img, const char *mnt, int64_t bytes, uid_t uid,
 			disk_fail(errfd, "cannot create '%s': %s", img,
 				  strerror(errno));
 		made = true;
-		if (ftruncate(fd, bytes) < 0) {
-			int e = errno;
-
+		if (disk_reserve(fd, img, bytes, errfd) < 0) {
 			close(fd);
 			unlink(img);
-			disk_fail(errfd, "cannot size '%s': %s", img,
-				  strerror(e));
+			_exit(1);
 		}
 		close(fd);
 		if (disk_mkfs(img, uid, errfd) < 0) {
@@ -385,8 +424,17 @@ disk_fork(struct ev_loop *loop, disk_cb cb, void *data, int *errfd,
 	c->cb = cb;
 	c->data = data;
 	c->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (c->pidfd < 0)
-		fatal("pidfd_open: %s", strerror(errno));
+	if (c->pidfd < 0) {
+		/* out of fds, say: the child cannot be watched, so undo it */
+		int e = errno;
+
+		kill(pid, SIGKILL);
+		(void)waitpid(pid, NULL, 0);
+		close(c->errfd);
+		free(c);
+		*cause = xasprintf("pidfd_open: %s", strerror(e));
+		return -e;
+	}
 	c->io = ev_io_add(loop, c->pidfd, EPOLLIN, disk_on_exit, c);
 	return pid;
 }
@@ -474,9 +522,14 @@ disk_pool_fill(void)
 		int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 			      0600);
 
-		if (fd < 0 || ftruncate(fd, p->bytes) < 0)
+		if (fd < 0)
 			disk_fail(errfd, "cannot make '%s': %s", tmp,
 				  strerror(errno));
+		if (disk_reserve(fd, tmp, p->bytes, errfd) < 0) {
+			close(fd);
+			unlink(tmp);
+			_exit(1);
+		}
 		close(fd);
 		if (disk_mkfs(tmp, 0, errfd) < 0) {
 			unlink(tmp);
@@ -488,6 +541,11 @@ disk_pool_fill(void)
 			unlink(tmp);
 			_exit(1);
 		}
+		/* the filesystem's root is the task's directory-to-be: mke2fs
+		 * made it 0755 */
+		if (chmod(mnt, 0700) < 0)
+			disk_fail(errfd, "cannot chmod '%s': %s", mnt,
+				  strerror(errno));
 		if (rename(tmp, img) < 0)
 			disk_fail(errfd, "cannot rename '%s': %s", tmp,
 				  strerror(errno));

@@ -305,19 +305,42 @@ ws_lower_rlimit(int res, rlim_t v)
 	return setrlimit(res, &rl);
 }
 
-/* In the forked child: when there are mounts below dir other than keep
- * (and what is below keep), a private mount namespace without them; 0
- * or -1. Without such mounts nothing is done (an unshare costs up to a
- * few ms). The server is single-threaded, so stdio is safe here. */
+/* Decode mountinfo's octal escapes (\040 for a space...) in place. */
+static void
+ws_unescape(char *s)
+{
+	char *o = s;
+
+	for (; *s != '\0'; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' &&
+		    s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*o++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 |
+				      (s[3] - '0'));
+			s += 3;
+		} else {
+			*o++ = *s;
+		}
+	}
+	*o = '\0';
+}
+
+/* In the forked child: a private mount namespace in which every mount
+ * below dir but keep (and what is below keep) is detached; 0 or -1. The
+ * list is read once the namespace is ours: a mount made meanwhile by
+ * another task's start is in it, and goes too. The server is
+ * single-threaded, so stdio is safe here. */
 static int
 ws_child_mounts(const char *dir, const char *keep)
 {
 	size_t dn = strlen(dir), kn = keep ? strlen(keep) : 0, n = 0, cap = 0;
 	char *line = NULL, **list = NULL;
 	size_t lcap = 0;
-	int r = 0;
-	FILE *f = fopen("/proc/self/mountinfo", "re");
+	FILE *f;
 
+	if (unshare(CLONE_NEWNS) < 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return -1;
+	f = fopen("/proc/self/mountinfo", "re");
 	if (f == NULL)
 		return -1;
 	while (getline(&line, &lcap, f) > 0) {
@@ -326,7 +349,10 @@ ws_child_mounts(const char *dir, const char *keep)
 		/* id parent major:minor root MOUNTPOINT ... */
 		for (int i = 0; i < 4 && mp != NULL; i++)
 			mp = strtok_r(NULL, " ", &save);
-		if (mp == NULL || strncmp(mp, dir, dn) != 0 || mp[dn] != '/')
+		if (mp == NULL)
+			continue;
+		ws_unescape(mp);
+		if (strncmp(mp, dir, dn) != 0 || mp[dn] != '/')
 			continue;
 		if (keep != NULL && strncmp(mp, keep, kn) == 0 &&
 		    (mp[kn] == '\0' || mp[kn] == '/'))
@@ -339,18 +365,14 @@ ws_child_mounts(const char *dir, const char *keep)
 	}
 	free(line);
 	fclose(f);
-	if (n > 0 && (unshare(CLONE_NEWNS) < 0 ||
-		      mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0))
-		r = -1;
 	/* detached: gone from this namespace, and from the sandbox's that
 	 * copies it */
 	for (size_t i = 0; i < n; i++) {
-		if (r == 0)
-			(void)umount2(list[i], MNT_DETACH);
+		(void)umount2(list[i], MNT_DETACH);
 		free(list[i]);
 	}
 	free(list);
-	return r;
+	return 0;
 }
 
 /* In the forked child: join the cgroups, drop privileges, exec bwrap.

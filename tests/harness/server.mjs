@@ -99,7 +99,10 @@ export function unmountUnder(data) {
 export async function startServer({ args = [], env = {}, data, token: knownToken } = {}) {
   data ??= tmpdir('taskbox-server-');
   // --on-exit pause: a stopped test server leaves no workspace behind
-  const child = spawn(bin, ['server', '--listen', '127.0.0.1:0', '--data', data, '--on-exit', 'pause', ...args], {
+  // workspace disks are allocated in full: small ones keep test runs
+  // light on the machine's disk unless a test asks for a size
+  const disk = args.includes('--max-disk') ? [] : ['--max-disk', '512MiB'];
+  const child = spawn(bin, ['server', '--listen', '127.0.0.1:0', '--data', data, '--on-exit', 'pause', ...disk, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

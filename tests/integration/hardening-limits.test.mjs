@@ -184,7 +184,7 @@ test('a workspace cannot write past its disk limit; the image goes with the task
     assert.ok(mounted(dir), 'the task dir is a mount');
     const st = fs.statSync(img);
     assert.equal(st.size, 64 << 20);
-    assert.ok(st.blocks * 512 <= (64 << 20), `the image holds at most its size (${st.blocks * 512})`);
+    assert.ok(st.blocks * 512 <= (65 << 20), `the image holds its size and a little metadata (${st.blocks * 512})`);
     const grew = dataBytes() - before;
     assert.ok(grew < 8 << 20, `the data directory outside the image grew ${grew} bytes`);
     assert.deepEqual(t.warnings, []);
@@ -282,5 +282,24 @@ test('an unprivileged server says the disk limit is not enforced', { skip: !isRo
     child.kill();
     await new Promise((r) => (child.exitCode !== null ? r() : child.on('exit', r)));
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a disk the host has no room for fails the start with the reason, and nothing is left', async (t) => {
+  if (!isRoot) return t.skip('disk images need root');
+  const mnt = tmpdir('taskbox-small-');
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=200m,mode=0755', 'tmpfs', mnt]);
+  let s;
+  try {
+    s = await startServer({ data: path.join(mnt, 'data'), args: ['--max-disk', '1GiB'] });
+    await s.pushTemplate(customTemplate('roomy', ['sleep', '1000']));
+    await s.createTask({ template: 'roomy', input: 'x', name: 'roomy' });
+    const task = await s.waitTask('admin', 'roomy', { status: 'error' });
+    assert.match(task.status_reason, /no room for a 1024 MiB workspace disk/, task.status_reason);
+    assert.deepEqual(fs.readdirSync(path.join(s.data, 'disks')).filter((f) => f.endsWith('.img')), []);
+  } finally {
+    await s?.stop();
+    execFileSync('umount', ['-l', mnt]);
+    fs.rmSync(mnt, { recursive: true, force: true });
   }
 });
