@@ -147,7 +147,7 @@ bad:
 }
 
 /* Ready-made disk images of the --max-disk size kept for new tasks. */
-#define SERVER_DISK_POOL 2
+#define SERVER_DISK_POOL 1
 
 /* Can per-task disk images be used? Else say at start that disk limits
  * are not enforced (and keep why for the tasks' JSON). */
