@@ -17,6 +17,15 @@
  * and the provider key in place of the workspace's placeholder in
  * Authorization / x-api-key / x-goog-api-key), then bytes are relayed
  * both ways. Keys stay on the server.
+ *
+ * Every connection holds descriptors of the server (the task's end, then
+ * the upstream too), so they are bounded: EGRESS_MAX_CONNS per task, and
+ * on the whole server what fdlimit_split left for tasks (srv->task_fds),
+ * of which each live task's own sockets take EGRESS_TASK_FDS and each
+ * connection two. A connection over either bound gets a 503 and is
+ * closed; the API's share stays untouched. Out of descriptors anyway, a
+ * listener turns the waiting client away and pauses for
+ * EGRESS_RETRY_MS instead of spinning on a readable socket.
  */
 #include "common.h"
 
@@ -30,19 +39,27 @@
 
 #include "core/buf.h"
 #include "core/ev.h"
+#include "core/fdlimit.h"
 #include "core/log.h"
 #include "core/relay.h"
 #include "server.h"
 
 #define EGRESS_HEAD_LIMIT 16384
 #define EGRESS_MAX_CONNS  64
+#define EGRESS_TASK_FDS	  8 /* listeners, pidfd, pipes, runtime socket */
+#define EGRESS_RETRY_MS	  100
+
+/* Connections (handshakes and relays) of every task, and live tasks. */
+static size_t egress_open;
+static size_t egress_tasks;
 
 struct egress_conn;
 
 struct egress_listener {
 	struct egress *e;
 	int fd;
-	struct ev_io *io;
+	struct ev_io *io; /* NULL while paused */
+	struct ev_timer retry;
 	bool llm;
 	char *path;
 };
@@ -80,6 +97,7 @@ egress_conn_free(struct egress_conn *c, bool close_fds)
 		if (*pp == c) {
 			*pp = c->next;
 			c->e->nconns--;
+			egress_open--;
 			break;
 		}
 	}
@@ -226,6 +244,7 @@ egress_relay_done(struct relay *r, void *data)
 	for (size_t i = 0; i < e->nrelays; i++) {
 		if (e->relays[i] == r) {
 			e->relays[i] = e->relays[--e->nrelays];
+			egress_open--;
 			break;
 		}
 	}
@@ -272,6 +291,7 @@ egress_on_up(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
 	c->e->relays = xreallocarray(c->e->relays, c->e->nrelays + 1,
 				     sizeof *c->e->relays);
 	c->e->relays[c->e->nrelays++] = r;
+	egress_open++; /* counted out with the handshake just below */
 	if (c->out.len > 0)
 		relay_prefill(r, true, c->out.data, c->out.len);
 	egress_conn_free(c, false);
@@ -437,16 +457,70 @@ egress_on_client(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
 	}
 }
 
+/* Why a new connection of e cannot be taken, or NULL. */
+static const char *
+egress_over_budget(struct egress *e)
+{
+	if (e->nconns + e->nrelays >= EGRESS_MAX_CONNS)
+		return "too many connections from this task";
+	/* srv->task_fds == 0: no budget (not set up by the server) */
+	if (srv->task_fds > 0 &&
+	    EGRESS_TASK_FDS * egress_tasks + 2 * (egress_open + 1) >
+		    srv->task_fds)
+		return "the server's connections for tasks are all in use";
+	return NULL;
+}
+
+static void egress_on_accept(struct ev_io *io, uint32_t events, void *data);
+
+/* Watch the listener again after a pause. */
+static void
+egress_resume(void *data)
+{
+	struct egress_listener *l = data;
+
+	if (l->io == NULL)
+		l->io = ev_io_add(srv->loop, l->fd, EPOLLIN, egress_on_accept,
+				  l);
+}
+
 static void
 egress_on_accept(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
 {
 	struct egress_listener *l = data;
 	struct egress_conn *c;
+	const char *why;
 	int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-	if (fd < 0)
+	if (fd < 0) {
+		if (!fdlimit_exhausted(errno))
+			return;
+		log_warn("egress task=%s: cannot accept: %s; pausing",
+			 l->e->task, strerror(errno));
+		fdlimit_shed(l->fd, "HTTP/1.1 503 Service Unavailable\r\n"
+				    "Connection: close\r\n\r\n"
+				    "taskbox egress: the server is out of "
+				    "file descriptors\n");
+		ev_io_del(l->io);
+		l->io = NULL;
+		ev_timer_start(srv->loop, &l->retry,
+			       now_ms() + EGRESS_RETRY_MS);
 		return;
-	if (l->e->nconns + l->e->nrelays >= EGRESS_MAX_CONNS) {
+	}
+	if ((why = egress_over_budget(l->e)) != NULL) {
+		char *msg = xasprintf("HTTP/1.1 503 Service Unavailable\r\n"
+				      "Content-Type: text/plain\r\n"
+				      "Connection: close\r\n\r\n"
+				      "taskbox egress: %s\n",
+				      why);
+
+		/* the same line for every refusal: the log folds repeats */
+		log_warn("egress task=%s: refusing connections: %s", l->e->task,
+			 why);
+		if (write(fd, msg, strlen(msg)) < 0)
+			log_debug("egress: cannot answer the client: %s",
+				  strerror(errno));
+		free(msg);
 		close(fd);
 		return;
 	}
@@ -461,6 +535,7 @@ egress_on_accept(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
 	c->next = l->e->conns;
 	l->e->conns = c;
 	l->e->nconns++;
+	egress_open++;
 }
 
 /* Listen on a unix socket at path, reachable by the task's uid. */
@@ -508,11 +583,13 @@ egress_new(const char *run_dir, json_t *allow, const char *task_name, uid_t uid,
 
 	e->allow = allow ? json_incref(allow) : json_array();
 	e->task = xstrdup(task_name);
+	egress_tasks++;
 	for (size_t i = 0; i < 2; i++) {
 		struct egress_listener *l = &e->l[i];
 
 		l->e = e;
 		l->llm = i == 1;
+		ev_timer_init(&l->retry, egress_resume, l);
 		l->path = xasprintf("%s/%s", run_dir, names[i]);
 		l->fd = egress_listen(l->path, uid, cause);
 		if (l->fd < 0) {
@@ -534,8 +611,11 @@ egress_free(struct egress *e)
 		egress_conn_free(e->conns, true);
 	for (size_t i = 0; i < e->nrelays; i++)
 		relay_free(e->relays[i]);
+	egress_open -= e->nrelays;
+	egress_tasks--;
 	free(e->relays);
 	for (size_t i = 0; i < 2; i++) {
+		ev_timer_stop(srv->loop, &e->l[i].retry);
 		if (e->l[i].io != NULL)
 			ev_io_del(e->l[i].io);
 		if (e->l[i].fd > 0)

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "core/ev.h"
+#include "core/fdlimit.h"
 #include "core/log.h"
 #include "core/text.h"
 #include "http/http.h"
@@ -74,6 +75,18 @@ server_usage(FILE *f)
 		"tasks (pause)\n"
 		"  --new-admin-token        print a new token for the admin "
 		"user\n"
+		"  --max-fds N              open files the server may hold "
+		"(default: the hard\n"
+		"                           limit); the API, the server and "
+		"the tasks' egress\n"
+		"                           get fixed shares of it\n"
+		"  --max-conns-per-client N API connections from one address "
+		"or IPv6 /64\n"
+		"                           (default 64; 0: no limit, e.g. "
+		"behind a proxy)\n"
+		"  --header-timeout SECONDS time a client has to send a "
+		"request head\n"
+		"                           (default 10)\n"
 		"  --log-level LEVEL        error, warn, info (default), "
 		"debug\n");
 }
@@ -292,7 +305,10 @@ server_main(int argc, char **argv)
 	char *secrets_path = NULL;
 	char *host = NULL, *cause = NULL, *db = NULL, *url = NULL;
 	char *probe;
-	long uid_base = 200000;
+	long uid_base = 200000, max_fds = 0;
+	struct http_limits limits = {.max_per_client = 64,
+				     .head_timeout_ms = 10000};
+	struct fdlimit_split split;
 	bool new_admin_token = false;
 	int port, r = 1;
 
@@ -344,6 +360,29 @@ server_main(int argc, char **argv)
 						"1000..4000000000\n");
 				return 2;
 			}
+		} else if (strcmp(a, "--max-fds") == 0 ||
+			   strcmp(a, "--max-conns-per-client") == 0 ||
+			   strcmp(a, "--header-timeout") == 0) {
+			/* abuse limits (docs/ARCHITECTURE.md, Limits) */
+			bool fds = strcmp(a, "--max-fds") == 0;
+			bool per = strcmp(a, "--max-conns-per-client") == 0;
+			long lo = fds ? 100 : per ? 0 : 1;
+			long hi = fds ? 1 << 24 : per ? 100000 : 3600;
+			long n;
+
+			if (parse_long(v, lo, hi, &n) < 0) {
+				fprintf(stderr,
+					"taskbox server: %s must be "
+					"%ld..%ld\n",
+					a, lo, hi);
+				return 2;
+			}
+			if (fds)
+				max_fds = n;
+			else if (per)
+				limits.max_per_client = (unsigned)n;
+			else
+				limits.head_timeout_ms = (unsigned)n * 1000;
 		} else if (strcmp(a, "--log-level") == 0) {
 			enum log_level lvl;
 
@@ -378,6 +417,11 @@ server_main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	srv = xcalloc(1, sizeof *srv);
+	if (fdlimit_init(max_fds, &cause) < 0)
+		goto fail;
+	fdlimit_split(fdlimit_get(), &split);
+	limits.max_conns = split.http_conns;
+	srv->task_fds = split.task_fds;
 	srv->root = geteuid() == 0;
 	srv->task_uid_base = (uid_t)uid_base;
 	srv->backend = ws_backend_find("local");
@@ -428,6 +472,7 @@ server_main(int argc, char **argv)
 		goto fail;
 	srv->loop = ev_loop_new();
 	srv->http = http_server_new(srv->loop);
+	http_server_set_limits(srv->http, &limits);
 	api_users_register(srv->http);
 	api_secrets_register(srv->http);
 	api_templates_register(srv->http);
@@ -450,6 +495,10 @@ server_main(int argc, char **argv)
 		*nl = nl[1] ? ';' : '\0';
 	log_info("taskbox server %s listening on %s (data %s); %s",
 		 TASKBOX_VERSION, url, srv->data_dir, probe);
+	log_info("open files: %ld (%u for the server, %u API connections, "
+		 "%u for tasks and their egress)",
+		 fdlimit_get(), split.reserve, split.http_conns,
+		 split.task_fds);
 	free(probe);
 	printf("taskbox server listening on %s\n", url);
 	fflush(stdout);

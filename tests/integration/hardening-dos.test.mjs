@@ -1,0 +1,194 @@
+// hardening-dos.test.mjs: one member's tasks or one anonymous client must
+// not take the API away from everyone else (issue 8, items 3 and 4).
+//
+// The server runs with small maxima so the attacks stay small: 200 open
+// files (--max-fds), 16 connections per client, 2 s for a request head.
+// (a) Two tasks open as many LLM and egress connections as they can and
+// hold them; the server's budget for tasks refuses the excess with a 503,
+// a fresh client keeps getting answers, the log stays small, and the
+// budget comes back when the tasks go. (b) 600 half-open connections from
+// 127.0.0.2 trickle header bytes; they are refused past the per-client
+// limit or cut at the head timeout, a fresh client from 127.0.0.1 keeps
+// getting answers, and an open SSE stream is not cut.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { startServer, customTemplate, waitFor, taskDir, exists, SseClient, sleep } from '../harness/server.mjs';
+
+let srv, upstream, port;
+const held = new Set(); // sockets the fake LLM provider holds
+
+// What a task runs: open nLlm connections to the LLM pass-through (each
+// with a request the provider never answers) and nEgress bare ones to the
+// egress proxy, hold them, and write how many were held or refused.
+function holder(nLlm, nEgress) {
+  const js = `
+const net = require('net'), fs = require('fs');
+let held = 0, refused = 0, n = 0; const all = [];
+function one(port, payload) {
+  const s = net.connect(port, '127.0.0.1'); all.push(s);
+  let done = false;
+  const fin = (what) => { if (done) return; done = true; if (what) held++; else refused++;
+    if (++n === ${nLlm + nEgress}) fs.writeFileSync('results', 'held=' + held + '\\nrefused=' + refused + '\\ndone=1\\n'); };
+  s.on('connect', () => { if (payload) s.write(payload); setTimeout(() => fin(true), 2500); });
+  s.on('data', (d) => { if (/^HTTP\\/1\\.1 503/.test(String(d))) fin(false); });
+  s.on('close', () => fin(false));
+  s.on('error', () => {});
+}
+for (let i = 0; i < ${nLlm}; i++) one(4000, 'POST /v1/messages HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 0\\r\\n\\r\\n');
+for (let i = 0; i < ${nEgress}; i++) one(3128, null);
+setInterval(() => {}, 60000);`;
+  return ['node', '-e', js.replace(/\n/g, ' ')];
+}
+
+function results(t) {
+  const p = path.join(taskDir(srv, t.id), 'home/workspace/results');
+  if (!exists(p)) return null;
+  const text = fs.readFileSync(p, 'utf8');
+  if (!text.includes('done=1')) return null;
+  return Object.fromEntries(text.trim().split('\n').map((l) => l.split('=')).map(([k, v]) => [k, Number(v)]));
+}
+
+// One GET from a new connection (no pooled socket), from addr; resolves
+// {status, ms}.
+function fresh(p, { token = srv.token, addr = '127.0.0.1' } = {}) {
+  const u = new URL(srv.base + p);
+  const t0 = Date.now();
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: u.hostname, port: u.port, path: u.pathname, agent: false, localAddress: addr,
+      headers: { Authorization: `Bearer ${token}` }, timeout: 5000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode, ms: Date.now() - t0 }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer to GET ${p} within 5 s`)));
+    req.on('error', reject);
+  });
+}
+
+async function answersFast(what) {
+  const r = await fresh('/api/v2/users/me');
+  assert.equal(r.status, 200, what);
+  assert.ok(r.ms < 1000, `${what}: answered in ${r.ms} ms`);
+}
+
+before(async () => {
+  upstream = net.createServer((s) => {
+    held.add(s);
+    s.resume(); // read (and drop) the request: the end is seen
+    s.on('error', () => {});
+    s.on('close', () => held.delete(s));
+  });
+  await new Promise((r) => upstream.listen(0, '127.0.0.1', r));
+  port = upstream.address().port;
+  srv = await startServer({ args: ['--llm-url', `http://127.0.0.1:${port}`, '--max-fds', '200',
+    '--max-conns-per-client', '16', '--header-timeout', '2'] });
+});
+
+after(async () => {
+  await srv?.stop();
+  for (const s of held) s.destroy();
+  upstream?.close();
+});
+
+test('fd pressure from tasks: the budget refuses the excess, the API keeps answering', async () => {
+  const m = /open files: 200 \(\d+ for the server, \d+ API connections, (\d+) for tasks/.exec(srv.log);
+  assert.ok(m, `the server states its descriptor budget:\n${srv.log}`);
+  const taskFds = Number(m[1]);
+  assert.equal((await srv.pushTemplate(customTemplate('holder', holder(50, 20)))).status, 201);
+  const a = await srv.createTask({ template: 'holder', input: 'x', name: 'hold-a' });
+  const b = await srv.createTask({ template: 'holder', input: 'x', name: 'hold-b' });
+  // while the tasks open their connections, a fresh client is answered
+  const during = [];
+  const ra = await waitFor(async () => {
+    during.push(await fresh('/api/v2/users/me'));
+    return results(a) && results(b);
+  }, { what: 'both tasks done', timeout: 30000, interval: 200 }).then(() => results(a));
+  const rb = results(b);
+  for (const r of during) {
+    assert.equal(r.status, 200);
+    assert.ok(r.ms < 1000, `answered in ${r.ms} ms during the attack`);
+  }
+  // two live tasks: 8 descriptors each, 2 per connection
+  const budget = Math.floor((taskFds - 2 * 8) / 2);
+  const total = ra.held + rb.held;
+  assert.ok(total <= budget, `${total} connections held, budget ${budget}`);
+  assert.ok(total >= budget / 2, `the tasks got their share: ${total} of ${budget}`);
+  assert.equal(ra.held + ra.refused, 70);
+  assert.ok(ra.refused + rb.refused >= 140 - budget, 'the excess is refused with a 503');
+  assert.ok(held.size <= budget, `${held.size} upstream connections`);
+  await answersFast('at the budget');
+  // the log says it, once, not once per refusal
+  const refusals = srv.log.split('\n').filter((l) => /refusing connections/.test(l)).length;
+  assert.ok(refusals >= 1 && refusals <= 6, `${refusals} refusal lines`);
+  assert.ok(srv.log.length < 64 * 1024, `log of ${srv.log.length} bytes`);
+
+  for (const n of ['hold-a', 'hold-b'])
+    assert.equal((await srv.api('DELETE', `/api/v2/tasks/admin/${n}`)).status, 202);
+  await answersFast('after the tasks went');
+  await waitFor(() => held.size === 0, { what: 'upstream connections closed' });
+  // the budget came back: a new task holds all it asks for
+  assert.equal((await srv.pushTemplate(customTemplate('holder2', holder(20, 0)))).status, 201);
+  const c = await srv.createTask({ template: 'holder2', input: 'x', name: 'hold-c' });
+  const rc = await waitFor(() => results(c), { what: 'task c done', timeout: 30000 });
+  assert.deepEqual(rc, { held: 20, refused: 0, done: 1 });
+  assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/hold-c')).status, 202);
+});
+
+test('slowloris from one address: refused past its limit, cut at the head timeout; SSE untouched', async () => {
+  assert.equal((await srv.pushTemplate(customTemplate('idle', ['sh', '-c', 'exec sleep 1000']))).status, 201);
+  await srv.createTask({ template: 'idle', input: 'x', name: 'idle' });
+  await srv.waitTask('admin', 'idle');
+  const sse = new SseClient(srv.base + `/api/v2/tasks/admin/idle/events?access_token=${srv.token}`);
+  await sse.ready;
+  assert.equal(sse.status, 200);
+  let sseClosed = false;
+  sse.done.then(() => { sseClosed = true; });
+
+  const u = new URL(srv.base);
+  const conns = [];
+  let opens = 0, stop = false;
+  const open = () => {
+    if (stop || opens >= 1500) return;
+    opens++;
+    const rec = { opened: Date.now(), closed: 0, refused: false };
+    const s = net.connect({ host: u.hostname, port: Number(u.port), localAddress: '127.0.0.2' });
+    rec.s = s;
+    s.on('connect', () => {
+      rec.connected = Date.now();
+      s.write('GET /api/v2/buildinfo HTTP/1.1\r\nHost: x\r\n');
+      rec.timer = setInterval(() => s.write('X-Pad: y\r\n'), 400);
+    });
+    s.on('data', (d) => { if (/^HTTP\/1\.1 429/.test(String(d))) rec.refused = true; });
+    s.on('error', () => {});
+    s.on('close', () => {
+      rec.closed = Date.now();
+      clearInterval(rec.timer);
+      setTimeout(open, 50); // the attacker comes back
+    });
+    conns.push(rec);
+  };
+  for (let i = 0; i < 600; i++) open();
+  const t0 = Date.now();
+  while (Date.now() - t0 < 7000) {
+    await answersFast('during the slowloris');
+    await sleep(250);
+  }
+  stop = true;
+  const cut = conns.filter((c) => c.connected && c.closed && !c.refused && c.closed - c.connected >= 1500);
+  const open2 = conns.filter((c) => !c.closed);
+  // nothing the attacker holds has been open much longer than the timeout
+  for (const c of open2) assert.ok(Date.now() - c.opened < 4500, 'an attacker connection outlived the head timeout');
+  assert.ok(cut.length >= 16, `${cut.length} trickling connections cut`);
+  for (const c of cut) assert.ok(c.closed - c.connected < 4500, `cut after ${c.closed - c.connected} ms`);
+  assert.ok(conns.filter((c) => c.refused).length > 100, 'connections past the per-client limit get a 429');
+  for (const c of conns) c.s.destroy();
+  await answersFast('after the slowloris');
+  assert.equal(sseClosed, false, 'the SSE stream stays open');
+  sse.ctrl.abort();
+  assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/idle')).status, 202);
+  const lines = srv.log.split('\n').filter((l) => /closing a connection|refusing connections/.test(l)).length;
+  assert.ok(lines < 40, `${lines} log lines for ${opens} attacking connections`);
+});
