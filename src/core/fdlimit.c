@@ -38,9 +38,10 @@ fdlimit_init(long max, char **cause)
 	fdlimit_have_orig = true;
 	if (max > 0) {
 		if (rl.rlim_max != RLIM_INFINITY && (rlim_t)max > rl.rlim_max) {
-			*cause = xasprintf("--max-fds %ld is above the hard "
-					   "limit of open files (%llu)",
-					   max, (unsigned long long)rl.rlim_max);
+			*cause =
+				xasprintf("--max-fds %ld is above the hard "
+					  "limit of open files (%llu)",
+					  max, (unsigned long long)rl.rlim_max);
 			return -EINVAL;
 		}
 		rl.rlim_cur = (rlim_t)max;
