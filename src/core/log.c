@@ -11,6 +11,8 @@
  * in a one-second window; the rest are dropped and their number is
  * reported with the first message of a later window. So a loop that
  * logs on every pass costs a line every few seconds, not gigabytes.
+ * Callers that know an event comes in floods (refused connections) count
+ * it in a struct log_tally and log one line with the count instead.
  */
 #include "common.h"
 
@@ -79,6 +81,19 @@ log_limit_check(struct log_limit *l, const char *msg, uint64_t now,
 	l->printed = true;
 	l->last_ms = now;
 	snprintf(l->last, sizeof l->last, "%s", msg);
+	return true;
+}
+
+bool
+log_tally(struct log_tally *t, uint64_t now, unsigned *count)
+{
+	t->count++;
+	if (t->started && now - t->last_ms < LOG_REPEAT_MS)
+		return false;
+	*count = t->count;
+	t->count = 0;
+	t->last_ms = now;
+	t->started = true;
 	return true;
 }
 

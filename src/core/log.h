@@ -34,6 +34,19 @@ void log_set_level(enum log_level level);
 int log_parse_level(const char *name, enum log_level *out);
 void log_emit(enum log_level level, const char *fmt, ...) PRINTFLIKE(2, 3);
 /*
+ * One kind of event that can come in floods (a refused connection): the
+ * first is logged, then at most one line every LOG_REPEAT_MS saying how
+ * many came. log_tally() counts one at now and returns true when a line
+ * is due, with *count the events since the last line (this one included).
+ */
+struct log_tally {
+	uint64_t last_ms;
+	unsigned count;
+	bool started;
+};
+bool log_tally(struct log_tally *t, uint64_t now, unsigned *count);
+
+/*
  * Whether msg (the whole line but its time) is printed at now (ms, any
  * monotonic clock); notes to print before it, or instead of it, are
  * left in notes (empty strings when none). Pure: tests drive it.

@@ -48,7 +48,7 @@
 #define HTTP_HEARTBEAT_MS	15000
 #define HTTP_MAX_CONNECTIONS	512
 #define HTTP_HEAD_TIMEOUT_MS	10000
-#define HTTP_ACCEPT_BATCH	16
+#define HTTP_ACCEPT_BATCH	64 /* per wakeup; the backlog is SOMAXCONN */
 #define HTTP_ACCEPT_RETRY_MS	100
 
 /* One client (an address, or an IPv6 /64) and its open connections. */
@@ -137,6 +137,8 @@ struct http_server {
 	struct http_conn *adding; /* inside MHD_add_connection */
 	struct http_conn *head_first, *head_last;
 	struct ev_timer head_timer;
+	/* floods logged as counts */
+	struct log_tally cut_tally, refuse_tally, emfile_tally;
 	http_guard guard;
 	void *guard_data;
 	char **origins;
@@ -361,14 +363,17 @@ http_head_check(void *data)
 	struct http_server *srv = data;
 	uint64_t now = now_ms(), timeout = srv->limits.head_timeout_ms;
 	struct http_conn *hc;
+	unsigned n;
 
 	while ((hc = srv->head_first) != NULL &&
 	       hc->head_start + timeout <= now) {
 		http_head_done(hc);
-		log_info("closing a connection from %s: no complete request "
-			 "head within %llu ms",
-			 hc->client != NULL ? hc->client->name : "a local peer",
-			 (unsigned long long)timeout);
+		if (log_tally(&srv->cut_tally, now, &n))
+			log_info("closed %u connection(s) whose request head "
+				 "took over %llu ms (the last from %s)",
+				 n, (unsigned long long)timeout,
+				 hc->client != NULL ? hc->client->name
+						    : "a local peer");
 		/* MHD owns the socket: it sees the end and closes it */
 		shutdown(hc->fd, SHUT_RDWR);
 		srv->need_run = true;
@@ -464,10 +469,13 @@ http_conn_add(struct http_server *srv, int fd, struct sockaddr_storage *ss,
 	if (cl != NULL && srv->limits.max_per_client > 0 &&
 	    cl->n >= srv->limits.max_per_client) {
 		char detail[128];
+		unsigned n;
 
-		log_warn("refusing connections from %s: %u open "
-			 "(--max-conns-per-client)",
-			 cl->name, cl->n);
+		if (log_tally(&srv->refuse_tally, now_ms(), &n))
+			log_warn("refused %u connection(s) over the limit of "
+				 "%u per client (--max-conns-per-client; the "
+				 "last from %s)",
+				 n, srv->limits.max_per_client, cl->name);
 		snprintf(detail, sizeof detail,
 			 "too many connections from your address (at most "
 			 "%u at once)",
@@ -503,6 +511,7 @@ http_on_accept(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
 	for (int i = 0; i < HTTP_ACCEPT_BATCH; i++) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof ss;
+		unsigned n;
 		int fd, r;
 
 		if (srv->nconns >= srv->limits.max_conns) {
@@ -530,9 +539,11 @@ http_on_accept(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
 			return;
 		}
 		r = errno;
-		log_warn("cannot accept connections: %s; waiting clients are "
-			 "turned away, retrying every %d ms",
-			 strerror(r), HTTP_ACCEPT_RETRY_MS);
+		if (log_tally(&srv->emfile_tally, now_ms(), &n))
+			log_warn("cannot accept connections (%u time(s)): %s; "
+				 "waiting clients are turned away, retrying "
+				 "every %d ms",
+				 n, strerror(r), HTTP_ACCEPT_RETRY_MS);
 		fdlimit_shed(srv->listen_fd,
 			     "HTTP/1.1 503 Service Unavailable\r\n"
 			     "Content-Length: 0\r\nConnection: close\r\n"
@@ -713,7 +724,7 @@ http_bind(struct http_server *srv, const char *host, int port, const char *path,
 			r = bind(fd, (struct sockaddr *)&sun, sizeof sun);
 			umask(old);
 		}
-		if (r < 0 || listen(fd, 128) < 0)
+		if (r < 0 || listen(fd, SOMAXCONN) < 0)
 			goto sys_error;
 		srv->unix_path = xstrdup(path);
 	} else {
@@ -741,7 +752,7 @@ http_bind(struct http_server *srv, const char *host, int port, const char *path,
 		}
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 		if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
-		    listen(fd, 128) < 0) {
+		    listen(fd, SOMAXCONN) < 0) {
 			freeaddrinfo(ai);
 			goto sys_error;
 		}

@@ -52,6 +52,7 @@
 /* Connections (handshakes and relays) of every task, and live tasks. */
 static size_t egress_open;
 static size_t egress_tasks;
+static struct log_tally egress_emfile_tally;
 
 struct egress_conn;
 
@@ -69,8 +70,9 @@ struct egress {
 	json_t *allow;
 	char *task;
 	struct egress_conn *conns;
-	size_t nconns;	       /* in their handshake */
-	struct relay **relays; /* relaying (tunnels, LLM requests) */
+	struct log_tally refused; /* connections over a bound */
+	size_t nconns;		  /* in their handshake */
+	struct relay **relays;	  /* relaying (tunnels, LLM requests) */
 	size_t nrelays;
 };
 
@@ -490,13 +492,16 @@ egress_on_accept(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
 	struct egress_listener *l = data;
 	struct egress_conn *c;
 	const char *why;
+	unsigned n;
 	int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 	if (fd < 0) {
 		if (!fdlimit_exhausted(errno))
 			return;
-		log_warn("egress task=%s: cannot accept: %s; pausing",
-			 l->e->task, strerror(errno));
+		if (log_tally(&egress_emfile_tally, now_ms(), &n))
+			log_warn("egress: cannot accept (%u time(s), the last "
+				 "for task=%s): %s; pausing",
+				 n, l->e->task, strerror(errno));
 		fdlimit_shed(l->fd, "HTTP/1.1 503 Service Unavailable\r\n"
 				    "Connection: close\r\n\r\n"
 				    "taskbox egress: the server is out of "
@@ -514,9 +519,9 @@ egress_on_accept(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
 				      "taskbox egress: %s\n",
 				      why);
 
-		/* the same line for every refusal: the log folds repeats */
-		log_warn("egress task=%s: refusing connections: %s", l->e->task,
-			 why);
+		if (log_tally(&l->e->refused, now_ms(), &n))
+			log_warn("egress task=%s: refused %u connection(s): %s",
+				 l->e->task, n, why);
 		if (write(fd, msg, strlen(msg)) < 0)
 			log_debug("egress: cannot answer the client: %s",
 				  strerror(errno));

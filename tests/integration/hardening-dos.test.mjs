@@ -93,7 +93,7 @@ after(async () => {
   upstream?.close();
 });
 
-test('fd pressure from tasks: the budget refuses the excess, the API keeps answering', async () => {
+test('fd pressure from tasks: the budget refuses the excess, the API keeps answering', async (t) => {
   const m = /open files: 200 \(\d+ for the server, \d+ API connections, (\d+) for tasks/.exec(srv.log);
   assert.ok(m, `the server states its descriptor budget:\n${srv.log}`);
   const taskFds = Number(m[1]);
@@ -114,15 +114,17 @@ test('fd pressure from tasks: the budget refuses the excess, the API keeps answe
   // two live tasks: 8 descriptors each, 2 per connection
   const budget = Math.floor((taskFds - 2 * 8) / 2);
   const total = ra.held + rb.held;
+  t.diagnostic(`held ${ra.held} + ${rb.held} of a budget of ${budget}; refused ${ra.refused} + ${rb.refused}; ` +
+    `slowest answer ${Math.max(...during.map((r) => r.ms))} ms of ${during.length}`);
   assert.ok(total <= budget, `${total} connections held, budget ${budget}`);
   assert.ok(total >= budget / 2, `the tasks got their share: ${total} of ${budget}`);
   assert.equal(ra.held + ra.refused, 70);
   assert.ok(ra.refused + rb.refused >= 140 - budget, 'the excess is refused with a 503');
   assert.ok(held.size <= budget, `${held.size} upstream connections`);
   await answersFast('at the budget');
-  // the log says it, once, not once per refusal
-  const refusals = srv.log.split('\n').filter((l) => /refusing connections/.test(l)).length;
-  assert.ok(refusals >= 1 && refusals <= 6, `${refusals} refusal lines`);
+  // the log says it with a count, not once per refusal
+  const refusals = srv.log.split('\n').filter((l) => /egress task=hold-.: refused \d+ connection/.test(l)).length;
+  assert.ok(refusals >= 1 && refusals <= 4, `${refusals} refusal lines`);
   assert.ok(srv.log.length < 64 * 1024, `log of ${srv.log.length} bytes`);
 
   for (const n of ['hold-a', 'hold-b'])
@@ -137,7 +139,7 @@ test('fd pressure from tasks: the budget refuses the excess, the API keeps answe
   assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/hold-c')).status, 202);
 });
 
-test('slowloris from one address: refused past its limit, cut at the head timeout; SSE untouched', async () => {
+test('slowloris from one address: refused past its limit, cut at the head timeout; SSE untouched', async (t) => {
   assert.equal((await srv.pushTemplate(customTemplate('idle', ['sh', '-c', 'exec sleep 1000']))).status, 201);
   await srv.createTask({ template: 'idle', input: 'x', name: 'idle' });
   await srv.waitTask('admin', 'idle');
@@ -151,7 +153,7 @@ test('slowloris from one address: refused past its limit, cut at the head timeou
   const conns = [];
   let opens = 0, stop = false;
   const open = () => {
-    if (stop || opens >= 1500) return;
+    if (stop || opens >= 4000) return;
     opens++;
     const rec = { opened: Date.now(), closed: 0, refused: false };
     const s = net.connect({ host: u.hostname, port: Number(u.port), localAddress: '127.0.0.2' });
@@ -166,7 +168,7 @@ test('slowloris from one address: refused past its limit, cut at the head timeou
     s.on('close', () => {
       rec.closed = Date.now();
       clearInterval(rec.timer);
-      setTimeout(open, 50); // the attacker comes back
+      setTimeout(open, 1000); // the attacker comes back
     });
     conns.push(rec);
   };
@@ -184,11 +186,12 @@ test('slowloris from one address: refused past its limit, cut at the head timeou
   assert.ok(cut.length >= 16, `${cut.length} trickling connections cut`);
   for (const c of cut) assert.ok(c.closed - c.connected < 4500, `cut after ${c.closed - c.connected} ms`);
   assert.ok(conns.filter((c) => c.refused).length > 100, 'connections past the per-client limit get a 429');
+  t.diagnostic(`${opens} attacking connections: ${cut.length} cut, ${conns.filter((c) => c.refused).length} refused with 429`);
   for (const c of conns) c.s.destroy();
   await answersFast('after the slowloris');
   assert.equal(sseClosed, false, 'the SSE stream stays open');
   sse.ctrl.abort();
   assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/idle')).status, 202);
-  const lines = srv.log.split('\n').filter((l) => /closing a connection|refusing connections/.test(l)).length;
-  assert.ok(lines < 40, `${lines} log lines for ${opens} attacking connections`);
+  const lines = srv.log.split('\n').filter((l) => /closed \d+ connection|refused \d+ connection/.test(l)).length;
+  assert.ok(lines >= 2 && lines <= 6, `${lines} log lines for ${opens} attacking connections`);
 });

@@ -1,5 +1,6 @@
 /*
- * test-log.c: the log's flood folding (log_limit_check) as a timeline.
+ * test-log.c: the log's flood folding (log_limit_check, log_tally) as
+ * timelines.
  */
 #include "common.h"
 
@@ -80,6 +81,26 @@ test_lines_capped_per_second(void **state UNUSED)
 	assert_string_equal(notes[0], "");
 }
 
+static void
+test_tally(void **state UNUSED)
+{
+	struct log_tally t = {0};
+	unsigned n = 0, lines = 0, total = 0;
+
+	/* the first at once, with a count of one */
+	assert_true(log_tally(&t, 500, &n));
+	assert_int_equal(n, 1);
+	/* then one line per 10 s carrying the count since the last */
+	for (uint64_t ms = 501; ms <= 30500; ms++) {
+		if (log_tally(&t, ms, &n)) {
+			lines++;
+			total += n;
+		}
+	}
+	assert_int_equal(lines, 3);
+	assert_int_equal(total, 30000);
+}
+
 int
 main(void)
 {
@@ -87,6 +108,7 @@ main(void)
 		cmocka_unit_test(test_repeats_folded),
 		cmocka_unit_test(test_repeats_summarised_while_they_last),
 		cmocka_unit_test(test_lines_capped_per_second),
+		cmocka_unit_test(test_tally),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
