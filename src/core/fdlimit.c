@@ -45,13 +45,13 @@ fdlimit_init(long max, char **cause)
 			return -EINVAL;
 		}
 		rl.rlim_cur = (rlim_t)max;
-	} else {
+	} else if (max == 0) {
 		rl.rlim_cur = rl.rlim_max;
 	}
-	/* an infinite hard limit is refused for the soft one by Linux */
+	/* Linux caps the limit at fs.nr_open anyway */
 	if (rl.rlim_cur == RLIM_INFINITY)
 		rl.rlim_cur = 1 << 20;
-	if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+	if (max >= 0 && setrlimit(RLIMIT_NOFILE, &rl) < 0) {
 		*cause = xasprintf("cannot set the limit of open files to "
 				   "%llu: %s",
 				   (unsigned long long)rl.rlim_cur,
@@ -114,9 +114,7 @@ fdlimit_shed(int listen_fd, const char *reply)
 	if (fd < 0) {
 		r = -errno;
 	} else {
-		if (reply != NULL && write(fd, reply, strlen(reply)) < 0)
-			r = 0; /* the client went away: nothing to tell */
-		close(fd);
+		sock_reply_close(fd, reply);
 	}
 	fdlimit_spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	return r;

@@ -18,9 +18,9 @@ struct fdlimit_split {
 };
 
 /*
- * Raise the soft RLIMIT_NOFILE to the hard limit, or set it to max when
- * max > 0 (at most the hard limit), and open the spare descriptor; 0 or
- * -errno with *cause.
+ * Raise the soft RLIMIT_NOFILE to the hard limit, set it to max when
+ * max > 0 (at most the hard limit) or keep it when max < 0, and open the
+ * spare descriptor; 0 or -errno with *cause.
  */
 int fdlimit_init(long max, char **cause);
 /* The soft limit in effect (after fdlimit_init). */

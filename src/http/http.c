@@ -439,22 +439,17 @@ static void
 http_refuse(int fd, unsigned status, const char *detail)
 {
 	char body[512], msg[1024];
-	int n;
 
 	snprintf(body, sizeof body,
 		 "{\"type\":\"about:blank\",\"title\":\"%s\","
 		 "\"status\":%u,\"detail\":\"%s\"}",
 		 http_reason(status), status, detail);
-	n = snprintf(msg, sizeof msg,
-		     "HTTP/1.1 %u %s\r\nContent-Type: application/problem+json"
-		     "\r\nContent-Length: %zu\r\nConnection: close\r\n"
-		     "Retry-After: 1\r\n\r\n%s",
-		     status, http_reason(status), strlen(body), body);
-	/* a fresh socket's send buffer takes it whole, or the peer is gone */
-	if (n > 0 && write(fd, msg, MIN((size_t)n, sizeof msg - 1)) < 0)
-		log_debug("cannot answer a refused connection: %s",
-			  strerror(errno));
-	close(fd);
+	snprintf(msg, sizeof msg,
+		 "HTTP/1.1 %u %s\r\nContent-Type: application/problem+json"
+		 "\r\nContent-Length: %zu\r\nConnection: close\r\n"
+		 "Retry-After: 1\r\n\r\n%s",
+		 status, http_reason(status), strlen(body), body);
+	sock_reply_close(fd, msg);
 }
 
 /* A new connection: check its client's limit and hand it to MHD. */

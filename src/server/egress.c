@@ -522,11 +522,8 @@ egress_on_accept(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
 		if (log_tally(&l->e->refused, now_ms(), &n))
 			log_warn("egress task=%s: refused %u connection(s): %s",
 				 l->e->task, n, why);
-		if (write(fd, msg, strlen(msg)) < 0)
-			log_debug("egress: cannot answer the client: %s",
-				  strerror(errno));
+		sock_reply_close(fd, msg);
 		free(msg);
-		close(fd);
 		return;
 	}
 	c = xcalloc(1, sizeof *c);

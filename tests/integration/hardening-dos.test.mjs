@@ -9,14 +9,19 @@
 // budget comes back when the tasks go. (b) 600 half-open connections from
 // 127.0.0.2 trickle header bytes; they are refused past the per-client
 // limit or cut at the head timeout, a fresh client from 127.0.0.1 keeps
-// getting answers, and an open SSE stream is not cut.
+// getting answers, and an open SSE stream is not cut. (c) A runtime
+// (the same HTTP layer) whose descriptors are all taken answers a new
+// client with a 503 at once, and answers normally again as soon as they
+// come back, though an SSE stream stayed open all along (libmicrohttpd
+// 0.9.75 resumes accepting only when one of its connections closes).
 import { test, before, after } from 'node:test';
+import { spawn } from 'node:child_process';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { startServer, customTemplate, waitFor, taskDir, exists, SseClient, sleep } from '../harness/server.mjs';
+import { startServer, customTemplate, waitFor, taskDir, exists, SseClient, sleep, bin } from '../harness/server.mjs';
 
 let srv, upstream, port;
 const held = new Set(); // sockets the fake LLM provider holds
@@ -54,8 +59,8 @@ function results(t) {
 
 // One GET from a new connection (no pooled socket), from addr; resolves
 // {status, ms}.
-function fresh(p, { token = srv.token, addr = '127.0.0.1' } = {}) {
-  const u = new URL(srv.base + p);
+function fresh(p, { token = srv.token, addr = '127.0.0.1', base = srv.base } = {}) {
+  const u = new URL(base + p);
   const t0 = Date.now();
   return new Promise((resolve, reject) => {
     const req = http.get({ host: u.hostname, port: u.port, path: u.pathname, agent: false, localAddress: addr,
@@ -194,4 +199,54 @@ test('slowloris from one address: refused past its limit, cut at the head timeou
   assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/idle')).status, 202);
   const lines = srv.log.split('\n').filter((l) => /closed \d+ connection|refused \d+ connection/.test(l)).length;
   assert.ok(lines >= 2 && lines <= 6, `${lines} log lines for ${opens} attacking connections`);
+});
+
+test('out of descriptors: a new client gets a 503 at once, and answers come back with the descriptors', async (t) => {
+  const up = net.createServer((s) => { s.resume(); s.on('error', () => {}); });
+  await new Promise((r) => up.listen(0, '127.0.0.1', r));
+  const child = spawn('prlimit', ['--nofile=64:64', '--', bin, 'agent', '--port', '0',
+    '--forward', `127.0.0.1:0=127.0.0.1:${up.address().port}`, '--', 'sleep', '1000'],
+  { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr.on('data', (d) => { log += d; });
+  const socks = [];
+  try {
+    const apiPort = await waitFor(() => /listening on http:\/\/[^:]+:(\d+)/.exec(log)?.[1], { what: 'runtime listening' });
+    const base = `http://127.0.0.1:${apiPort}`;
+    const [fh, fp] = (await waitFor(() => /forward (\S+) -> 127/.exec(log)?.[1], { what: 'forward' })).split(':');
+    // an SSE stream that stays open throughout
+    let sseRes = null, sseClosed = false;
+    const sse = http.get({ host: '127.0.0.1', port: apiPort, path: '/events', agent: false }, (res) => {
+      sseRes = res;
+      res.on('data', () => {});
+      res.on('close', () => { sseClosed = true; });
+    });
+    sse.on('error', () => {});
+    await waitFor(() => sseRes, { what: 'SSE open' });
+    assert.equal((await fresh('/status', { base })).status, 200);
+    // take every descriptor with forwarded connections
+    for (let i = 0; i < 60; i++) {
+      const s = net.connect(Number(fp), fh);
+      s.on('error', () => {});
+      socks.push(s);
+    }
+    await sleep(1000);
+    const busy = await fresh('/status', { base });
+    assert.equal(busy.status, 503, 'turned away, not left in the backlog');
+    assert.ok(busy.ms < 1000, `503 after ${busy.ms} ms`);
+    await sleep(1000); // still out of descriptors: retries, not a flood of lines
+    for (const s of socks) s.destroy();
+    await sleep(300);
+    const back = await fresh('/status', { base });
+    assert.equal(back.status, 200, 'accepting resumed');
+    assert.ok(back.ms < 1000, `answered in ${back.ms} ms`);
+    assert.equal(sseClosed, false, 'the SSE stream stayed open');
+    t.diagnostic(`runtime log: ${log.length} bytes; 503 in ${busy.ms} ms, then 200 in ${back.ms} ms`);
+    assert.ok(log.length < 16 * 1024, `runtime log of ${log.length} bytes`);
+    sse.destroy();
+  } finally {
+    for (const s of socks) s.destroy();
+    child.kill();
+    up.close();
+  }
 });
