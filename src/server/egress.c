@@ -23,7 +23,10 @@
  * on the whole server what fdlimit_split left for tasks (srv->task_fds),
  * of which each live task's own sockets take EGRESS_TASK_FDS and each
  * connection two. A connection over either bound gets a 503 and is
- * closed; the API's share stays untouched. Out of descriptors anyway, a
+ * closed; the API's share stays untouched. A connection whose request
+ * head is not in after srv->head_timeout_ms (the API's --header-timeout)
+ * gets a 408: an idle handshake holds no slot for long. Out of
+ * descriptors anyway, a
  * listener turns the waiting client away and pauses for
  * EGRESS_RETRY_MS instead of spinning on a readable socket.
  */
@@ -71,6 +74,7 @@ struct egress {
 	char *task;
 	struct egress_conn *conns;
 	struct log_tally refused; /* connections over a bound */
+	struct log_tally late;	  /* connections without a head in time */
 	size_t nconns;		  /* in their handshake */
 	struct relay **relays;	  /* relaying (tunnels, LLM requests) */
 	size_t nrelays;
@@ -84,7 +88,8 @@ struct egress_conn {
 	struct buf head;
 	int up;
 	struct ev_io *up_io;
-	struct buf out; /* what goes to the upstream first */
+	struct buf out;		    /* what goes to the upstream first */
+	struct ev_timer head_timer; /* the request head is late */
 	char *target;
 	struct egress_conn *next;
 };
@@ -103,6 +108,7 @@ egress_conn_free(struct egress_conn *c, bool close_fds)
 			break;
 		}
 	}
+	ev_timer_stop(srv->loop, &c->head_timer);
 	if (c->io != NULL)
 		ev_io_del(c->io);
 	if (c->up_io != NULL)
@@ -128,6 +134,7 @@ egress_refuse(struct egress_conn *c, int status, const char *reason)
 			      status,
 			      status == 403   ? "Forbidden"
 			      : status == 405 ? "Method Not Allowed"
+			      : status == 408 ? "Request Timeout"
 			      : status == 502 ? "Bad Gateway"
 					      : "Bad Request",
 			      reason);
@@ -352,6 +359,7 @@ egress_on_head(struct egress_conn *c, size_t head_len)
 	const char *colon;
 	long portnum;
 
+	ev_timer_stop(srv->loop, &c->head_timer);
 	if (sscanf(c->head.data, "%15s %511s HTTP/1.", method, target) != 2) {
 		egress_refuse(c, 400, "malformed request line");
 		return;
@@ -475,6 +483,20 @@ egress_over_budget(struct egress *e)
 
 static void egress_on_accept(struct ev_io *io, uint32_t events, void *data);
 
+/* A connection sent no whole request head in time: 408 and close. */
+static void
+egress_head_late(void *data)
+{
+	struct egress_conn *c = data;
+	unsigned n;
+
+	if (log_tally(&c->e->late, now_ms(), &n))
+		log_info("egress task=%s: closed %u connection(s) without a "
+			 "request head after %u ms",
+			 c->e->task, n, srv->head_timeout_ms);
+	egress_refuse(c, 408, "no request head in time");
+}
+
 /* Watch the listener again after a pause. */
 static void
 egress_resume(void *data)
@@ -534,6 +556,10 @@ egress_on_accept(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
 	buf_init(&c->head, EGRESS_HEAD_LIMIT);
 	buf_init(&c->out, 0);
 	c->io = ev_io_add(srv->loop, fd, EPOLLIN, egress_on_client, c);
+	ev_timer_init(&c->head_timer, egress_head_late, c);
+	if (srv->head_timeout_ms > 0)
+		ev_timer_start(srv->loop, &c->head_timer,
+			       now_ms() + srv->head_timeout_ms);
 	c->next = l->e->conns;
 	l->e->conns = c;
 	l->e->nconns++;

@@ -422,6 +422,7 @@ server_main(int argc, char **argv)
 	fdlimit_split(fdlimit_get(), &split);
 	limits.max_conns = split.http_conns;
 	srv->task_fds = split.task_fds;
+	srv->head_timeout_ms = limits.head_timeout_ms;
 	srv->root = geteuid() == 0;
 	srv->task_uid_base = (uid_t)uid_base;
 	srv->backend = ws_backend_find("local");

@@ -35,6 +35,7 @@ struct server {
 	uid_t task_uid_base; /* when root: task uid = base + seq % 50000 */
 	unsigned task_fds;   /* descriptors for tasks' own sockets and their
 				egress connections (fdlimit_split) */
+	unsigned head_timeout_ms; /* API and egress request heads (0: none) */
 	bool root;
 	bool stopping;
 	struct task *tasks;		  /* live tasks (not deleted) */

@@ -3,17 +3,18 @@
 //
 // The server runs with small maxima so the attacks stay small: 200 open
 // files (--max-fds), 16 connections per client, 2 s for a request head.
-// (a) Two tasks open as many LLM and egress connections as they can and
-// hold them; the server's budget for tasks refuses the excess with a 503,
-// a fresh client keeps getting answers, the log stays small, and the
-// budget comes back when the tasks go. (b) 600 half-open connections from
-// 127.0.0.2 trickle header bytes; they are refused past the per-client
-// limit or cut at the head timeout, a fresh client from 127.0.0.1 keeps
-// getting answers, and an open SSE stream is not cut. (c) A runtime
-// (the same HTTP layer) whose descriptors are all taken answers a new
-// client with a 503 at once, and answers normally again as soon as they
-// come back, though an SSE stream stayed open all along (libmicrohttpd
-// 0.9.75 resumes accepting only when one of its connections closes).
+// (a) Two tasks open as many LLM connections as they can and hold them;
+// the server's budget for tasks refuses the excess with a 503, a fresh
+// client keeps getting answers, the log stays small, and the budget comes
+// back when the tasks go; egress handshakes without a head get a 408.
+// (b) 600 half-open connections from 127.0.0.2 trickle header bytes; they
+// are refused past the per-client limit or cut at the head timeout, a
+// fresh client from 127.0.0.1 keeps getting answers, and an open SSE
+// stream is not cut. (c) A runtime (the same HTTP layer) whose
+// descriptors are all taken answers a new client at once (a 503 through
+// the spare descriptor), and normally again as soon as they come back,
+// though an SSE stream stayed open all along (libmicrohttpd 0.9.75
+// resumes accepting only when one of its own connections closes).
 import { test, before, after } from 'node:test';
 import { spawn } from 'node:child_process';
 import assert from 'node:assert/strict';
@@ -27,20 +28,23 @@ let srv, upstream, port;
 const held = new Set(); // sockets the fake LLM provider holds
 
 // What a task runs: open nLlm connections to the LLM pass-through (each
-// with a request the provider never answers) and nEgress bare ones to the
-// egress proxy, hold them, and write how many were held or refused.
+// with a request the provider never answers) and hold them, and open
+// nEgress bare ones to the egress proxy that never send a request head;
+// write how many were held, refused (503) or closed as late (408, with
+// the longest time to that).
 function holder(nLlm, nEgress) {
   const js = `
 const net = require('net'), fs = require('fs');
-let held = 0, refused = 0, n = 0; const all = [];
+const r = { held: 0, refused: 0, late: 0, late_ms: 0 }; let n = 0; const all = [];
 function one(port, payload) {
   const s = net.connect(port, '127.0.0.1'); all.push(s);
-  let done = false;
-  const fin = (what) => { if (done) return; done = true; if (what) held++; else refused++;
-    if (++n === ${nLlm + nEgress}) fs.writeFileSync('results', 'held=' + held + '\\nrefused=' + refused + '\\ndone=1\\n'); };
-  s.on('connect', () => { if (payload) s.write(payload); setTimeout(() => fin(true), 2500); });
-  s.on('data', (d) => { if (/^HTTP\\/1\\.1 503/.test(String(d))) fin(false); });
-  s.on('close', () => fin(false));
+  let done = false, t0 = 0;
+  const fin = (what) => { if (done) return; done = true; r[what]++;
+    if (what === 'late') r.late_ms = Math.max(r.late_ms, Date.now() - t0);
+    if (++n === ${nLlm + nEgress}) fs.writeFileSync('results', Object.entries(r).map(([k, v]) => k + '=' + v).join('\\n') + '\\ndone=1\\n'); };
+  s.on('connect', () => { t0 = Date.now(); if (payload) { s.write(payload); setTimeout(() => fin('held'), 2500); } });
+  s.on('data', (d) => { const t = String(d); if (/^HTTP\\/1\\.1 503/.test(t)) fin('refused'); else if (/^HTTP\\/1\\.1 408/.test(t)) fin('late'); });
+  s.on('close', () => fin('refused'));
   s.on('error', () => {});
 }
 for (let i = 0; i < ${nLlm}; i++) one(4000, 'POST /v1/messages HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 0\\r\\n\\r\\n');
@@ -102,7 +106,7 @@ test('fd pressure from tasks: the budget refuses the excess, the API keeps answe
   const m = /open files: 200 \(\d+ for the server, \d+ API connections, (\d+) for tasks/.exec(srv.log);
   assert.ok(m, `the server states its descriptor budget:\n${srv.log}`);
   const taskFds = Number(m[1]);
-  assert.equal((await srv.pushTemplate(customTemplate('holder', holder(50, 20)))).status, 201);
+  assert.equal((await srv.pushTemplate(customTemplate('holder', holder(70, 0)))).status, 201);
   const a = await srv.createTask({ template: 'holder', input: 'x', name: 'hold-a' });
   const b = await srv.createTask({ template: 'holder', input: 'x', name: 'hold-b' });
   // while the tasks open their connections, a fresh client is answered
@@ -124,6 +128,7 @@ test('fd pressure from tasks: the budget refuses the excess, the API keeps answe
   assert.ok(total <= budget, `${total} connections held, budget ${budget}`);
   assert.ok(total >= budget / 2, `the tasks got their share: ${total} of ${budget}`);
   assert.equal(ra.held + ra.refused, 70);
+  assert.ok(ra.held <= 64 && rb.held <= 64, 'at most 64 per task');
   assert.ok(ra.refused + rb.refused >= 140 - budget, 'the excess is refused with a 503');
   assert.ok(held.size <= budget, `${held.size} upstream connections`);
   await answersFast('at the budget');
@@ -136,11 +141,13 @@ test('fd pressure from tasks: the budget refuses the excess, the API keeps answe
     assert.equal((await srv.api('DELETE', `/api/v2/tasks/admin/${n}`)).status, 202);
   await answersFast('after the tasks went');
   await waitFor(() => held.size === 0, { what: 'upstream connections closed' });
-  // the budget came back: a new task holds all it asks for
-  assert.equal((await srv.pushTemplate(customTemplate('holder2', holder(20, 0)))).status, 201);
+  // the budget came back: a new task holds all it asks for; handshakes
+  // that never send a head are closed at the head timeout (2 s)
+  assert.equal((await srv.pushTemplate(customTemplate('holder2', holder(20, 5)))).status, 201);
   const c = await srv.createTask({ template: 'holder2', input: 'x', name: 'hold-c' });
   const rc = await waitFor(() => results(c), { what: 'task c done', timeout: 30000 });
-  assert.deepEqual(rc, { held: 20, refused: 0, done: 1 });
+  assert.deepEqual({ ...rc, late_ms: 0 }, { held: 20, refused: 0, late: 5, late_ms: 0, done: 1 });
+  assert.ok(rc.late_ms >= 1500 && rc.late_ms < 5000, `idle handshakes closed after ${rc.late_ms} ms`);
   assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/hold-c')).status, 202);
 });
 
