@@ -340,7 +340,7 @@ http_head_wait(struct http_conn *hc)
 {
 	struct http_server *srv = hc->srv;
 
-	if (srv->limits.head_timeout_ms == 0)
+	if (srv->limits.head_timeout_ms == 0 || srv->draining)
 		return;
 	http_head_done(hc);
 	hc->head_start = now_ms();
@@ -846,11 +846,15 @@ http_server_free(struct http_server *srv)
 		return;
 	http_server_drain(srv);
 	ev_timer_stop(srv->loop, &srv->heartbeat);
-	ev_timer_stop(srv->loop, &srv->head_timer);
 	if (srv->io != NULL)
 		ev_io_del(srv->io);
 	if (srv->mhd != NULL)
 		MHD_stop_daemon(srv->mhd); /* closes (and frees) every conn */
+	/* after MHD: its last notifications may touch them */
+	ev_timer_stop(srv->loop, &srv->head_timer);
+	ev_timer_stop(srv->loop, &srv->accept_retry);
+	if (srv->accept_io != NULL)
+		ev_io_del(srv->accept_io);
 	while (srv->clients != NULL) {
 		struct http_client *cl = srv->clients;
 
