@@ -23,7 +23,8 @@
  * on the whole server what fdlimit_split left for tasks (srv->task_fds),
  * of which each live task's own sockets take EGRESS_TASK_FDS and each
  * connection two. A connection over either bound gets a 503 and is
- * closed; the API's share stays untouched. A connection whose request
+ * closed, and a task does not start when its own sockets would not fit
+ * (egress_new); the API's share stays untouched. A connection whose request
  * head is not in after srv->head_timeout_ms (the API's --header-timeout)
  * gets a 408: an idle handshake holds no slot for long. Out of
  * descriptors anyway, a
@@ -609,6 +610,17 @@ egress_new(const char *run_dir, json_t *allow, const char *task_name, uid_t uid,
 	struct egress *e = xcalloc(1, sizeof *e);
 	static const char *const names[] = {"egress.sock", "llm.sock"};
 
+	/* a new task's own sockets must fit beside what tasks hold now */
+	if (srv->task_fds > 0 &&
+	    EGRESS_TASK_FDS * (egress_tasks + 1) + 2 * egress_open >
+		    srv->task_fds) {
+		*cause = xasprintf("the server's file descriptors for tasks "
+				   "are all in use (%u: --max-fds); try again "
+				   "when other tasks stopped",
+				   srv->task_fds);
+		free(e);
+		return NULL;
+	}
 	e->allow = allow ? json_incref(allow) : json_array();
 	e->task = xstrdup(task_name);
 	egress_tasks++;

@@ -132,6 +132,11 @@ test('fd pressure from tasks: the budget refuses the excess, the API keeps answe
   assert.ok(ra.refused + rb.refused >= 140 - budget, 'the excess is refused with a 503');
   assert.ok(held.size <= budget, `${held.size} upstream connections`);
   await answersFast('at the budget');
+  // no room for another task's own sockets: it fails to start, clearly
+  const x = await srv.createTask({ template: 'holder', input: 'x', name: 'hold-x' });
+  const tx = await srv.waitTask('admin', x.name, { status: 'error' });
+  assert.match(tx.status_reason, /file descriptors for tasks are all in use/, tx.status_reason);
+  assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/hold-x')).status, 202);
   // the log says it with a count, not once per refusal
   const refusals = srv.log.split('\n').filter((l) => /egress task=hold-.: refused \d+ connection/.test(l)).length;
   assert.ok(refusals >= 1 && refusals <= 4, `${refusals} refusal lines`);
