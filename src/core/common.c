@@ -7,6 +7,7 @@
 #include "common.h"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -183,4 +184,20 @@ write_all(int fd, const void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+void
+sock_reply_close(int fd, const char *reply)
+{
+	char sink[4096];
+
+	/* a fresh socket's send buffer takes it whole, or the peer is gone */
+	if (reply != NULL && write(fd, reply, strlen(reply)) < 0)
+		reply = NULL;
+	shutdown(fd, SHUT_WR);
+	/* what the peer already sent is read away: closing with unread
+	 * bytes would send a reset that can destroy the reply in flight */
+	for (int i = 0; i < 4 && read(fd, sink, sizeof sink) > 0; i++)
+		;
+	close(fd);
 }

@@ -63,4 +63,8 @@ int fd_set_nonblock(int fd);
 /* Write all of buf to a blocking fd; 0 or -errno. */
 int write_all(int fd, const void *buf, size_t len);
 
+/* Answer a connection that is not taken: write reply (may be NULL) to
+ * the nonblocking socket fd, end it and close it. */
+void sock_reply_close(int fd, const char *reply);
+
 #endif

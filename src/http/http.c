@@ -10,6 +10,22 @@
  * suspends the connection when its queue is empty and is resumed when an
  * event is queued. All suspended connections are listed so shutdown can
  * resume them first (MHD requires it).
+ *
+ * Connections are accepted here, not by MHD (which, on EMFILE, stops
+ * accepting until one of its own connections closes, and then never
+ * again if none does): one struct http_conn per accepted socket, handed
+ * to MHD with MHD_add_connection and freed when MHD reports it closed.
+ * Each counts against its client (an IPv4 address, an IPv6 /64; unix
+ * peers are not counted) and the server's connection limit; at the limit
+ * the listening socket leaves epoll until a connection closes, and out of
+ * descriptors a waiting client is turned away with the spare descriptor
+ * (fdlimit.c) and accepting retried after HTTP_ACCEPT_RETRY_MS. A
+ * connection waiting for a request head (after accept, or after its last
+ * request completed) sits in a FIFO, which is also deadline order: the
+ * head timer shuts down the sockets whose head did not arrive in time,
+ * however slowly it trickles. Once the access handler saw the head the
+ * connection leaves the FIFO, so SSE streams, streamed responses and
+ * suspended (deferred) requests are never cut.
  */
 #include "common.h"
 
@@ -23,6 +39,7 @@
 
 #include "core/buf.h"
 #include "core/ev.h"
+#include "core/fdlimit.h"
 #include "core/log.h"
 #include "core/text.h"
 #include "http.h"
@@ -30,6 +47,30 @@
 #define HTTP_DEFAULT_BODY_LIMIT (1 << 20)
 #define HTTP_HEARTBEAT_MS	15000
 #define HTTP_MAX_CONNECTIONS	512
+#define HTTP_HEAD_TIMEOUT_MS	10000
+#define HTTP_ACCEPT_BATCH	64 /* per wakeup; the backlog is SOMAXCONN */
+#define HTTP_ACCEPT_RETRY_MS	100
+
+/* One client (an address, or an IPv6 /64) and its open connections. */
+struct http_client {
+	unsigned char key[16];
+	size_t keylen;
+	char name[64];
+	unsigned n;
+	struct http_client *next;
+};
+
+/* One accepted connection, from accept to MHD's close notification. */
+struct http_conn {
+	struct http_server *srv;
+	struct MHD_Connection *conn; /* set when MHD took it */
+	int fd;
+	struct http_client *client; /* NULL: not counted (unix peers) */
+	uint64_t head_start;	    /* waiting for a head since */
+	bool in_head;		    /* in the head FIFO */
+	bool released;		    /* counted out (closed) */
+	struct http_conn *prev, *next;
+};
 
 struct http_route {
 	char *method;
@@ -88,6 +129,16 @@ struct http_server {
 	bool need_run;
 	struct http_route *routes;
 	size_t nroutes;
+	struct http_limits limits;
+	struct ev_io *accept_io; /* NULL while accepting is paused */
+	struct ev_timer accept_retry;
+	unsigned nconns;
+	struct http_client *clients;
+	struct http_conn *adding; /* inside MHD_add_connection */
+	struct http_conn *head_first, *head_last;
+	struct ev_timer head_timer;
+	/* floods logged as counts */
+	struct log_tally cut_tally, refuse_tally, emfile_tally;
 	http_guard guard;
 	void *guard_data;
 	char **origins;
@@ -116,6 +167,7 @@ static const struct {
 	{413, "Content Too Large"},
 	{415, "Unsupported Media Type"},
 	{422, "Unprocessable Entity"},
+	{429, "Too Many Requests"},
 	{500, "Internal Server Error"},
 	{503, "Service Unavailable"},
 	{504, "Gateway Timeout"},
@@ -170,6 +222,9 @@ http_kick(struct http_server *srv)
 	srv->need_run = true;
 }
 
+static void http_accept_retry(void *data);
+static void http_head_check(void *data);
+
 static void
 http_heartbeat(void *data)
 {
@@ -185,6 +240,367 @@ http_heartbeat(void *data)
 			       now_ms() + HTTP_HEARTBEAT_MS);
 }
 
+/* ---- connections ---------------------------------------------------- */
+
+/* The client key of a peer address: IPv4 (also mapped), an IPv6 /64;
+ * 0 for peers that are not counted (unix sockets). */
+static size_t
+http_client_key(const struct sockaddr_storage *ss, unsigned char key[16],
+		char name[64])
+{
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+
+		memcpy(key, &in->sin_addr, 4);
+		inet_ntop(AF_INET, &in->sin_addr, name, 64);
+		return 4;
+	}
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 =
+			(const struct sockaddr_in6 *)ss;
+
+		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+			memcpy(key, in6->sin6_addr.s6_addr + 12, 4);
+			inet_ntop(AF_INET, key, name, 64);
+			return 4;
+		}
+		/* one host often has a whole /64 to pick from */
+		memcpy(key, in6->sin6_addr.s6_addr, 8);
+		inet_ntop(AF_INET6, &in6->sin6_addr, name, 64);
+		return 8;
+	}
+	return 0;
+}
+
+/* The client record of ss, created with no connections if new; NULL
+ * for peers that are not counted. */
+static struct http_client *
+http_client_get(struct http_server *srv, const struct sockaddr_storage *ss)
+{
+	unsigned char key[16];
+	char name[64] = "";
+	size_t len = http_client_key(ss, key, name);
+	struct http_client *cl;
+
+	if (len == 0)
+		return NULL;
+	for (cl = srv->clients; cl != NULL; cl = cl->next) {
+		if (cl->keylen == len && memcmp(cl->key, key, len) == 0)
+			return cl;
+	}
+	cl = xcalloc(1, sizeof *cl);
+	memcpy(cl->key, key, len);
+	cl->keylen = len;
+	snprintf(cl->name, sizeof cl->name, "%s", name);
+	cl->next = srv->clients;
+	srv->clients = cl;
+	return cl;
+}
+
+/* Forget cl once it has no connection left. */
+static void
+http_client_put(struct http_server *srv, struct http_client *cl)
+{
+	struct http_client **pp;
+
+	if (cl == NULL || cl->n > 0)
+		return;
+	for (pp = &srv->clients; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == cl) {
+			*pp = cl->next;
+			break;
+		}
+	}
+	free(cl);
+}
+
+/* Take hc out of the head FIFO. */
+static void
+http_head_done(struct http_conn *hc)
+{
+	struct http_server *srv = hc->srv;
+
+	if (!hc->in_head)
+		return;
+	if (hc->prev != NULL)
+		hc->prev->next = hc->next;
+	else
+		srv->head_first = hc->next;
+	if (hc->next != NULL)
+		hc->next->prev = hc->prev;
+	else
+		srv->head_last = hc->prev;
+	hc->prev = hc->next = NULL;
+	hc->in_head = false;
+}
+
+/* hc waits for a request head from now on (end of the FIFO). */
+static void
+http_head_wait(struct http_conn *hc)
+{
+	struct http_server *srv = hc->srv;
+
+	if (srv->limits.head_timeout_ms == 0 || srv->draining)
+		return;
+	http_head_done(hc);
+	hc->head_start = now_ms();
+	hc->prev = srv->head_last;
+	if (srv->head_last != NULL)
+		srv->head_last->next = hc;
+	else
+		srv->head_first = hc;
+	srv->head_last = hc;
+	hc->in_head = true;
+	if (!srv->head_timer.active)
+		ev_timer_start(srv->loop, &srv->head_timer,
+			       hc->head_start + srv->limits.head_timeout_ms);
+}
+
+/* The head timer: cut the connections whose head is late. */
+static void
+http_head_check(void *data)
+{
+	struct http_server *srv = data;
+	uint64_t now = now_ms(), timeout = srv->limits.head_timeout_ms;
+	struct http_conn *hc;
+	unsigned n;
+
+	while ((hc = srv->head_first) != NULL &&
+	       hc->head_start + timeout <= now) {
+		http_head_done(hc);
+		if (log_tally(&srv->cut_tally, now, &n))
+			log_info("closed %u connection(s) whose request head "
+				 "took over %llu ms (the last from %s)",
+				 n, (unsigned long long)timeout,
+				 hc->client != NULL ? hc->client->name
+						    : "a local peer");
+		/* MHD owns the socket: it sees the end and closes it */
+		shutdown(hc->fd, SHUT_RDWR);
+		srv->need_run = true;
+	}
+	if (srv->head_first != NULL)
+		ev_timer_start(srv->loop, &srv->head_timer,
+			       srv->head_first->head_start + timeout);
+}
+
+/* Count hc out: its client, the server's total, the head FIFO. */
+static void
+http_conn_release(struct http_conn *hc)
+{
+	struct http_server *srv = hc->srv;
+
+	if (hc->released)
+		return;
+	hc->released = true;
+	http_head_done(hc);
+	if (hc->client != NULL) {
+		hc->client->n--;
+		http_client_put(srv, hc->client);
+		hc->client = NULL;
+	}
+	srv->nconns--;
+}
+
+static void http_on_accept(struct ev_io *io, uint32_t events, void *data);
+
+/* Stop accepting; with retry_ms > 0 try again after that long, else
+ * when a connection closes. */
+static void
+http_accept_pause(struct http_server *srv, unsigned retry_ms)
+{
+	if (srv->accept_io != NULL) {
+		ev_io_del(srv->accept_io);
+		srv->accept_io = NULL;
+	}
+	if (retry_ms > 0)
+		ev_timer_start(srv->loop, &srv->accept_retry,
+			       now_ms() + retry_ms);
+}
+
+/* Accept again (after a pause). */
+static void
+http_accept_resume(struct http_server *srv)
+{
+	if (srv->accept_io != NULL || srv->draining || srv->listen_fd < 0)
+		return;
+	ev_timer_stop(srv->loop, &srv->accept_retry);
+	srv->accept_io = ev_io_add(srv->loop, srv->listen_fd, EPOLLIN,
+				   http_on_accept, srv);
+}
+
+static void
+http_accept_retry(void *data)
+{
+	http_accept_resume(data);
+}
+
+/* Answer a connection that is not taken with status and close it. */
+static void
+http_refuse(int fd, unsigned status, const char *detail)
+{
+	char body[512], msg[1024];
+
+	snprintf(body, sizeof body,
+		 "{\"type\":\"about:blank\",\"title\":\"%s\","
+		 "\"status\":%u,\"detail\":\"%s\"}",
+		 http_reason(status), status, detail);
+	snprintf(msg, sizeof msg,
+		 "HTTP/1.1 %u %s\r\nContent-Type: application/problem+json"
+		 "\r\nContent-Length: %zu\r\nConnection: close\r\n"
+		 "Retry-After: 1\r\n\r\n%s",
+		 status, http_reason(status), strlen(body), body);
+	sock_reply_close(fd, msg);
+}
+
+/* A new connection: check its client's limit and hand it to MHD. */
+static void
+http_conn_add(struct http_server *srv, int fd, struct sockaddr_storage *ss,
+	      socklen_t sl)
+{
+	struct http_client *cl = http_client_get(srv, ss);
+	struct http_conn *hc;
+	bool ok;
+
+	if (cl != NULL && srv->limits.max_per_client > 0 &&
+	    cl->n >= srv->limits.max_per_client) {
+		char detail[128];
+		unsigned n;
+
+		if (log_tally(&srv->refuse_tally, now_ms(), &n))
+			log_warn("refused %u connection(s) over the limit of "
+				 "%u per client (--max-conns-per-client; the "
+				 "last from %s)",
+				 n, srv->limits.max_per_client, cl->name);
+		snprintf(detail, sizeof detail,
+			 "too many connections from your address (at most "
+			 "%u at once)",
+			 srv->limits.max_per_client);
+		http_refuse(fd, 429, detail);
+		return;
+	}
+	hc = xcalloc(1, sizeof *hc);
+	hc->srv = srv;
+	hc->fd = fd;
+	hc->client = cl;
+	if (cl != NULL)
+		cl->n++;
+	srv->nconns++;
+	http_head_wait(hc);
+	srv->adding = hc;
+	ok = MHD_add_connection(srv->mhd, fd, (struct sockaddr *)ss, sl) ==
+	     MHD_YES;
+	srv->adding = NULL;
+	/* on failure MHD closed the socket (and may have said so) */
+	if (!ok || hc->released) {
+		http_conn_release(hc);
+		free(hc);
+	}
+	srv->need_run = true;
+}
+
+static void
+http_on_accept(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
+{
+	struct http_server *srv = data;
+
+	for (int i = 0; i < HTTP_ACCEPT_BATCH; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof ss;
+		unsigned n;
+		int fd, r;
+
+		if (srv->nconns >= srv->limits.max_conns) {
+			/* the rest wait in the backlog; a close resumes */
+			http_accept_pause(srv, 0);
+			return;
+		}
+		memset(&ss, 0, sizeof ss);
+		fd = accept4(srv->listen_fd, (struct sockaddr *)&ss, &sl,
+			     SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0) {
+			http_conn_add(srv, fd, &ss, sl);
+			continue;
+		}
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return;
+		if (!fdlimit_exhausted(errno)) {
+			/* ECONNABORTED and the like: that client is gone */
+			if (errno == ECONNABORTED || errno == EPROTO ||
+			    errno == EPERM)
+				continue;
+			log_error("cannot accept connections: %s",
+				  strerror(errno));
+			http_accept_pause(srv, 1000);
+			return;
+		}
+		r = errno;
+		if (log_tally(&srv->emfile_tally, now_ms(), &n))
+			log_warn("cannot accept connections (%u time(s)): %s; "
+				 "waiting clients are turned away, retrying "
+				 "every %d ms",
+				 n, strerror(r), HTTP_ACCEPT_RETRY_MS);
+		fdlimit_shed(srv->listen_fd,
+			     "HTTP/1.1 503 Service Unavailable\r\n"
+			     "Content-Length: 0\r\nConnection: close\r\n"
+			     "Retry-After: 1\r\n\r\n");
+		http_accept_pause(srv, HTTP_ACCEPT_RETRY_MS);
+		return;
+	}
+}
+
+/* MHD took a connection (inside http_conn_add) or closed one. */
+static void
+http_on_connection(void *cls, struct MHD_Connection *conn,
+		   void **socket_context,
+		   enum MHD_ConnectionNotificationCode code)
+{
+	struct http_server *srv = cls;
+	struct http_conn *hc;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		hc = srv->adding;
+		if (hc != NULL) {
+			hc->conn = conn;
+			*socket_context = hc;
+		}
+		return;
+	}
+	hc = *socket_context;
+	*socket_context = NULL;
+	if (hc == NULL)
+		return;
+	http_conn_release(hc);
+	if (hc != srv->adding)
+		free(hc);
+	/* a slot (and a descriptor) is free again */
+	if (srv->accept_io == NULL && !srv->accept_retry.active)
+		http_accept_resume(srv);
+}
+
+/* The connection record of conn, or NULL. */
+static struct http_conn *
+http_conn_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* libmicrohttpd's own messages, through our (rate-limited) log. */
+static void
+http_mhd_log(void *cls UNUSED, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	n = strlen(msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	log_warn("http: %s", msg);
+}
+
 struct http_server *
 http_server_new(struct ev_loop *loop)
 {
@@ -192,8 +608,20 @@ http_server_new(struct ev_loop *loop)
 
 	srv->loop = loop;
 	srv->listen_fd = -1;
+	srv->limits.max_conns = HTTP_MAX_CONNECTIONS;
+	srv->limits.head_timeout_ms = HTTP_HEAD_TIMEOUT_MS;
 	ev_timer_init(&srv->heartbeat, http_heartbeat, srv);
+	ev_timer_init(&srv->accept_retry, http_accept_retry, srv);
+	ev_timer_init(&srv->head_timer, http_head_check, srv);
 	return srv;
+}
+
+void
+http_server_set_limits(struct http_server *srv, const struct http_limits *l)
+{
+	srv->limits = *l;
+	if (srv->limits.max_conns == 0)
+		srv->limits.max_conns = HTTP_MAX_CONNECTIONS;
 }
 
 void
@@ -279,7 +707,8 @@ http_bind(struct http_server *srv, const char *host, int port, const char *path,
 			return -ENAMETOOLONG;
 		}
 		strncpy(sun.sun_path, path, sizeof sun.sun_path - 1);
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+			    0);
 		if (fd < 0)
 			goto sys_error;
 		unlink(path);
@@ -290,7 +719,7 @@ http_bind(struct http_server *srv, const char *host, int port, const char *path,
 			r = bind(fd, (struct sockaddr *)&sun, sizeof sun);
 			umask(old);
 		}
-		if (r < 0 || listen(fd, 128) < 0)
+		if (r < 0 || listen(fd, SOMAXCONN) < 0)
 			goto sys_error;
 		srv->unix_path = xstrdup(path);
 	} else {
@@ -310,14 +739,15 @@ http_bind(struct http_server *srv, const char *host, int port, const char *path,
 					   gai_strerror(r));
 			return -EINVAL;
 		}
-		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		fd = socket(ai->ai_family,
+			    SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 		if (fd < 0) {
 			freeaddrinfo(ai);
 			goto sys_error;
 		}
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 		if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
-		    listen(fd, 128) < 0) {
+		    listen(fd, SOMAXCONN) < 0) {
 			freeaddrinfo(ai);
 			goto sys_error;
 		}
@@ -356,12 +786,15 @@ http_server_listen(struct http_server *srv, const char *host, int port,
 	r = http_bind(srv, host, port, path, cause);
 	if (r < 0)
 		return r;
+	/* we accept (http_on_accept), MHD serves */
 	srv->mhd = MHD_start_daemon(
-		MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0,
-		NULL, NULL, http_on_request, srv, MHD_OPTION_LISTEN_SOCKET,
-		srv->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, http_req_complete,
-		srv, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned)HTTP_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
+		MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+			MHD_USE_NO_LISTEN_SOCKET,
+		0, NULL, NULL, http_on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
+		http_mhd_log, srv, MHD_OPTION_NOTIFY_COMPLETED,
+		http_req_complete, srv, MHD_OPTION_NOTIFY_CONNECTION,
+		http_on_connection, srv, MHD_OPTION_CONNECTION_LIMIT,
+		srv->limits.max_conns, MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned)120, MHD_OPTION_END);
 	if (srv->mhd == NULL) {
 		*cause = xstrdup("cannot start the HTTP server");
@@ -375,6 +808,7 @@ http_server_listen(struct http_server *srv, const char *host, int port,
 	srv->io = ev_io_add(srv->loop, info->epoll_fd, EPOLLIN, http_on_ready,
 			    srv);
 	srv->need_run = true;
+	http_accept_resume(srv);
 	return 0;
 }
 
@@ -387,8 +821,9 @@ http_server_port(struct http_server *srv)
 void
 http_server_drain(struct http_server *srv)
 {
-	if (srv->mhd != NULL && !srv->draining)
-		MHD_quiesce_daemon(srv->mhd); /* accept no new connections */
+	/* accept no new connections */
+	http_accept_pause(srv, 0);
+	ev_timer_stop(srv->loop, &srv->accept_retry);
 	srv->draining = true;
 	while (srv->deferred != NULL) {
 		struct http_req *req = srv->deferred;
@@ -414,7 +849,18 @@ http_server_free(struct http_server *srv)
 	if (srv->io != NULL)
 		ev_io_del(srv->io);
 	if (srv->mhd != NULL)
-		MHD_stop_daemon(srv->mhd);
+		MHD_stop_daemon(srv->mhd); /* closes (and frees) every conn */
+	/* after MHD: its last notifications may touch them */
+	ev_timer_stop(srv->loop, &srv->head_timer);
+	ev_timer_stop(srv->loop, &srv->accept_retry);
+	if (srv->accept_io != NULL)
+		ev_io_del(srv->accept_io);
+	while (srv->clients != NULL) {
+		struct http_client *cl = srv->clients;
+
+		srv->clients = cl->next;
+		free(cl);
+	}
 	if (srv->listen_fd >= 0)
 		close(srv->listen_fd);
 	if (srv->unix_path != NULL) {
@@ -607,6 +1053,15 @@ http_decorate(struct http_req *req, struct MHD_Response *resp)
 		MHD_add_response_header(resp, "Vary", "Origin");
 	}
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	if (req->srv->limits.head_timeout_ms >= 2000) {
+		/* clients close idle connections before the head timeout
+		 * would: no request races the server's close */
+		char ka[32];
+
+		snprintf(ka, sizeof ka, "timeout=%u",
+			 req->srv->limits.head_timeout_ms / 1000 - 1);
+		MHD_add_response_header(resp, "Keep-Alive", ka);
+	}
 	for (size_t i = 0; i < req->nextra; i++)
 		MHD_add_response_header(resp, req->extra[i].name,
 					req->extra[i].value);
@@ -783,11 +1238,15 @@ http_req_free(struct http_req *req)
 }
 
 static void
-http_req_complete(void *cls UNUSED, struct MHD_Connection *conn UNUSED,
-		  void **con_cls, enum MHD_RequestTerminationCode toe UNUSED)
+http_req_complete(void *cls UNUSED, struct MHD_Connection *conn, void **con_cls,
+		  enum MHD_RequestTerminationCode toe UNUSED)
 {
 	struct http_req *req = *con_cls;
+	struct http_conn *hc = http_conn_of(conn);
 
+	/* a kept-alive connection has the same time for its next head */
+	if (hc != NULL)
+		http_head_wait(hc);
 	if (req == NULL)
 		return;
 	if (req->deferred) {
@@ -826,9 +1285,13 @@ http_on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	struct http_req *req = *con_cls;
 
 	if (req == NULL) {
+		struct http_conn *hc = http_conn_of(conn);
 		bool known;
 		const char *cl;
 
+		/* the head is in: no head timeout while this request lasts */
+		if (hc != NULL)
+			http_head_done(hc);
 		req = xcalloc(1, sizeof *req);
 		req->srv = srv;
 		req->conn = conn;

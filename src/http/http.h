@@ -8,7 +8,10 @@
  * the request into an SSE stream (http_sse_start). Every request body has
  * a per-route size limit enforced before it is buffered; a guard callback
  * checks Host, Origin and tokens before any handler runs. Errors are
- * RFC 9457 problem+json bodies.
+ * RFC 9457 problem+json bodies. Connections are accepted by this layer
+ * with a total and a per-client limit and a deadline for each request
+ * head (http_limits); running out of descriptors turns clients away and
+ * retries instead of stopping.
  */
 #ifndef TASKBOX_HTTP_H
 #define TASKBOX_HTTP_H
@@ -29,7 +32,20 @@ enum http_route_flags {
 	HTTP_ROUTE_PREFIX = 1 << 0, /* path matches as a prefix */
 };
 
+/* What a server lets clients hold (http_server_set_limits). */
+struct http_limits {
+	unsigned max_conns;	 /* connections at once (0: 512) */
+	unsigned max_per_client; /* per address or IPv6 /64 (0: no limit) */
+	unsigned
+		head_timeout_ms; /* to send a whole request head (0: none),
+				    from accept or the previous request's end */
+};
+
 struct http_server *http_server_new(struct ev_loop *loop);
+/* Set the limits before listening (the defaults: 512 connections, no
+ * per-client limit, 10 s for a request head). */
+void http_server_set_limits(struct http_server *srv,
+			    const struct http_limits *l);
 /*
  * Listen on host:port (TCP, port 0 picks one) or on a unix socket path
  * when path is not NULL; 0 or -errno with *cause set.

@@ -26,6 +26,7 @@
 
 #include "core/buf.h"
 #include "core/ev.h"
+#include "core/fdlimit.h"
 #include "core/forward.h"
 #include "core/log.h"
 #include "core/sock.h"
@@ -1324,6 +1325,13 @@ runtime_main(int argc, char **argv)
 			goto out;
 		}
 		pid_written = true;
+	}
+	/* keep the limit of open files, take the spare that turns an API
+	 * client away with a 503 when it is reached */
+	if (fdlimit_init(-1, &cause) < 0) {
+		log_warn("%s", cause);
+		free(cause);
+		cause = NULL;
 	}
 	rt->loop = ev_loop_new();
 	rt->screen =

@@ -21,6 +21,19 @@
  * and the provider key in place of the workspace's placeholder in
  * Authorization / x-api-key / x-goog-api-key), then bytes are relayed
  * both ways. Keys stay on the server.
+ *
+ * Every connection holds descriptors of the server (the task's end, then
+ * the upstream too), so they are bounded: EGRESS_MAX_CONNS per task, and
+ * on the whole server what fdlimit_split left for tasks (srv->task_fds),
+ * of which each live task's own sockets take EGRESS_TASK_FDS and each
+ * connection two. A connection over either bound gets a 503 and is
+ * closed, and a task does not start when its own sockets would not fit
+ * (egress_new); the API's share stays untouched. A connection whose request
+ * head is not in after srv->head_timeout_ms (the API's --header-timeout)
+ * gets a 408: an idle handshake holds no slot for long. Out of
+ * descriptors anyway, a
+ * listener turns the waiting client away and pauses for
+ * EGRESS_RETRY_MS instead of spinning on a readable socket.
  */
 #include "common.h"
 
@@ -34,6 +47,7 @@
 
 #include "core/buf.h"
 #include "core/ev.h"
+#include "core/fdlimit.h"
 #include "core/log.h"
 #include "core/netpolicy.h"
 #include "core/relay.h"
@@ -41,13 +55,21 @@
 
 #define EGRESS_HEAD_LIMIT 16384
 #define EGRESS_MAX_CONNS  64
+#define EGRESS_TASK_FDS	  8 /* listeners, pidfd, pipes, runtime socket */
+#define EGRESS_RETRY_MS	  100
+
+/* Connections (handshakes and relays) of every task, and live tasks. */
+static size_t egress_open;
+static size_t egress_tasks;
+static struct log_tally egress_emfile_tally;
 
 struct egress_conn;
 
 struct egress_listener {
 	struct egress *e;
 	int fd;
-	struct ev_io *io;
+	struct ev_io *io; /* NULL while paused */
+	struct ev_timer retry;
 	bool llm;
 	char *path;
 };
@@ -59,8 +81,10 @@ struct egress {
 	bool private_names;    /* names may resolve to private addresses */
 	char *task;
 	struct egress_conn *conns;
-	size_t nconns;	       /* in their handshake */
-	struct relay **relays; /* relaying (tunnels, LLM requests) */
+	struct log_tally refused; /* connections over a bound */
+	struct log_tally late;	  /* connections without a head in time */
+	size_t nconns;		  /* in their handshake */
+	struct relay **relays;	  /* relaying (tunnels, LLM requests) */
 	size_t nrelays;
 };
 
@@ -72,7 +96,8 @@ struct egress_conn {
 	struct buf head;
 	int up;
 	struct ev_io *up_io;
-	struct buf out; /* what goes to the upstream first */
+	struct buf out;		    /* what goes to the upstream first */
+	struct ev_timer head_timer; /* the request head is late */
 	char *target;
 	struct egress_conn *next;
 };
@@ -87,9 +112,11 @@ egress_conn_free(struct egress_conn *c, bool close_fds)
 		if (*pp == c) {
 			*pp = c->next;
 			c->e->nconns--;
+			egress_open--;
 			break;
 		}
 	}
+	ev_timer_stop(srv->loop, &c->head_timer);
 	if (c->io != NULL)
 		ev_io_del(c->io);
 	if (c->up_io != NULL)
@@ -115,6 +142,7 @@ egress_refuse(struct egress_conn *c, int status, const char *reason)
 			      status,
 			      status == 403   ? "Forbidden"
 			      : status == 405 ? "Method Not Allowed"
+			      : status == 408 ? "Request Timeout"
 			      : status == 502 ? "Bad Gateway"
 					      : "Bad Request",
 			      reason);
@@ -228,6 +256,7 @@ egress_relay_done(struct relay *r, void *data)
 	for (size_t i = 0; i < e->nrelays; i++) {
 		if (e->relays[i] == r) {
 			e->relays[i] = e->relays[--e->nrelays];
+			egress_open--;
 			break;
 		}
 	}
@@ -274,6 +303,7 @@ egress_on_up(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
 	c->e->relays = xreallocarray(c->e->relays, c->e->nrelays + 1,
 				     sizeof *c->e->relays);
 	c->e->relays[c->e->nrelays++] = r;
+	egress_open++; /* counted out with the handshake just below */
 	if (c->out.len > 0)
 		relay_prefill(r, true, c->out.data, c->out.len);
 	egress_conn_free(c, false);
@@ -332,6 +362,7 @@ egress_on_head(struct egress_conn *c, size_t head_len)
 	const char *colon;
 	long portnum;
 
+	ev_timer_stop(srv->loop, &c->head_timer);
 	if (sscanf(c->head.data, "%15s %511s HTTP/1.", method, target) != 2) {
 		egress_refuse(c, 400, "malformed request line");
 		return;
@@ -448,17 +479,85 @@ egress_on_client(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
 	}
 }
 
+/* Why a new connection of e cannot be taken, or NULL. */
+static const char *
+egress_over_budget(struct egress *e)
+{
+	if (e->nconns + e->nrelays >= EGRESS_MAX_CONNS)
+		return "too many connections from this task";
+	/* srv->task_fds == 0: no budget (not set up by the server) */
+	if (srv->task_fds > 0 &&
+	    EGRESS_TASK_FDS * egress_tasks + 2 * (egress_open + 1) >
+		    srv->task_fds)
+		return "the server's connections for tasks are all in use";
+	return NULL;
+}
+
+static void egress_on_accept(struct ev_io *io, uint32_t events, void *data);
+
+/* A connection sent no whole request head in time: 408 and close. */
+static void
+egress_head_late(void *data)
+{
+	struct egress_conn *c = data;
+	unsigned n;
+
+	if (log_tally(&c->e->late, now_ms(), &n))
+		log_info("egress task=%s: closed %u connection(s) without a "
+			 "request head after %u ms",
+			 c->e->task, n, srv->head_timeout_ms);
+	egress_refuse(c, 408, "no request head in time");
+}
+
+/* Watch the listener again after a pause. */
+static void
+egress_resume(void *data)
+{
+	struct egress_listener *l = data;
+
+	if (l->io == NULL)
+		l->io = ev_io_add(srv->loop, l->fd, EPOLLIN, egress_on_accept,
+				  l);
+}
+
 static void
 egress_on_accept(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
 {
 	struct egress_listener *l = data;
 	struct egress_conn *c;
+	const char *why;
+	unsigned n;
 	int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-	if (fd < 0)
+	if (fd < 0) {
+		if (!fdlimit_exhausted(errno))
+			return;
+		if (log_tally(&egress_emfile_tally, now_ms(), &n))
+			log_warn("egress: cannot accept (%u time(s), the last "
+				 "for task=%s): %s; pausing",
+				 n, l->e->task, strerror(errno));
+		fdlimit_shed(l->fd, "HTTP/1.1 503 Service Unavailable\r\n"
+				    "Connection: close\r\n\r\n"
+				    "taskbox egress: the server is out of "
+				    "file descriptors\n");
+		ev_io_del(l->io);
+		l->io = NULL;
+		ev_timer_start(srv->loop, &l->retry,
+			       now_ms() + EGRESS_RETRY_MS);
 		return;
-	if (l->e->nconns + l->e->nrelays >= EGRESS_MAX_CONNS) {
-		close(fd);
+	}
+	if ((why = egress_over_budget(l->e)) != NULL) {
+		char *msg = xasprintf("HTTP/1.1 503 Service Unavailable\r\n"
+				      "Content-Type: text/plain\r\n"
+				      "Connection: close\r\n\r\n"
+				      "taskbox egress: %s\n",
+				      why);
+
+		if (log_tally(&l->e->refused, now_ms(), &n))
+			log_warn("egress task=%s: refused %u connection(s): %s",
+				 l->e->task, n, why);
+		sock_reply_close(fd, msg);
+		free(msg);
 		return;
 	}
 	c = xcalloc(1, sizeof *c);
@@ -469,9 +568,14 @@ egress_on_accept(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
 	buf_init(&c->head, EGRESS_HEAD_LIMIT);
 	buf_init(&c->out, 0);
 	c->io = ev_io_add(srv->loop, fd, EPOLLIN, egress_on_client, c);
+	ev_timer_init(&c->head_timer, egress_head_late, c);
+	if (srv->head_timeout_ms > 0)
+		ev_timer_start(srv->loop, &c->head_timer,
+			       now_ms() + srv->head_timeout_ms);
 	c->next = l->e->conns;
 	l->e->conns = c;
 	l->e->nconns++;
+	egress_open++;
 }
 
 /* Listen on a unix socket at path, reachable by the task's uid. */
@@ -518,16 +622,29 @@ egress_new(const char *run_dir, json_t *ws, bool by_admin,
 	static const char *const names[] = {"egress.sock", "llm.sock"};
 	json_t *allow = json_object_get(ws, "egress");
 
+	/* a new task's own sockets must fit beside what tasks hold now */
+	if (srv->task_fds > 0 &&
+	    EGRESS_TASK_FDS * (egress_tasks + 1) + 2 * egress_open >
+		    srv->task_fds) {
+		*cause = xasprintf("the server's file descriptors for tasks "
+				   "are all in use (%u: --max-fds); try again "
+				   "when other tasks stopped",
+				   srv->task_fds);
+		free(e);
+		return NULL;
+	}
 	e->allow = allow ? json_incref(allow) : json_array();
 	e->private_literals = by_admin;
 	e->private_names =
 		by_admin && json_is_true(json_object_get(ws, "egress_private"));
 	e->task = xstrdup(task_name);
+	egress_tasks++;
 	for (size_t i = 0; i < 2; i++) {
 		struct egress_listener *l = &e->l[i];
 
 		l->e = e;
 		l->llm = i == 1;
+		ev_timer_init(&l->retry, egress_resume, l);
 		l->path = xasprintf("%s/%s", run_dir, names[i]);
 		l->fd = egress_listen(l->path, uid, cause);
 		if (l->fd < 0) {
@@ -549,8 +666,11 @@ egress_free(struct egress *e)
 		egress_conn_free(e->conns, true);
 	for (size_t i = 0; i < e->nrelays; i++)
 		relay_free(e->relays[i]);
+	egress_open -= e->nrelays;
+	egress_tasks--;
 	free(e->relays);
 	for (size_t i = 0; i < 2; i++) {
+		ev_timer_stop(srv->loop, &e->l[i].retry);
 		if (e->l[i].io != NULL)
 			ev_io_del(e->l[i].io);
 		if (e->l[i].fd > 0)

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "core/ev.h"
+#include "core/fdlimit.h"
 #include "core/log.h"
 #include "core/text.h"
 #include "http/http.h"
@@ -86,6 +87,18 @@ server_usage(FILE *f)
 		"running (10)\n"
 		"  --max-tasks N            tasks on the server, any status "
 		"(200)\n"
+		"  --max-fds N              open files the server may hold "
+		"(default: the hard\n"
+		"                           limit); the API, the server and "
+		"the tasks' egress\n"
+		"                           get fixed shares of it\n"
+		"  --max-conns-per-client N API connections from one address "
+		"or IPv6 /64\n"
+		"                           (default 64; 0: no limit, e.g. "
+		"behind a proxy)\n"
+		"  --header-timeout SECONDS time a client has to send a "
+		"request head\n"
+		"                           (default 10)\n"
 		"  --log-level LEVEL        error, warn, info (default), "
 		"debug\n");
 }
@@ -463,7 +476,10 @@ server_main(int argc, char **argv)
 	char *secrets_path = NULL;
 	char *host = NULL, *cause = NULL, *db = NULL, *url = NULL;
 	char *probe;
-	long uid_base = 200000;
+	long uid_base = 200000, max_fds = 0;
+	struct http_limits limits = {.max_per_client = 64,
+				     .head_timeout_ms = 10000};
+	struct fdlimit_split split;
 	bool new_admin_token = false;
 	int port, r = 1, mr;
 
@@ -515,6 +531,29 @@ server_main(int argc, char **argv)
 						"1000..4000000000\n");
 				return 2;
 			}
+		} else if (strcmp(a, "--max-fds") == 0 ||
+			   strcmp(a, "--max-conns-per-client") == 0 ||
+			   strcmp(a, "--header-timeout") == 0) {
+			/* abuse limits (docs/ARCHITECTURE.md, Limits) */
+			bool fds = strcmp(a, "--max-fds") == 0;
+			bool per = strcmp(a, "--max-conns-per-client") == 0;
+			long lo = fds ? 100 : per ? 0 : 1;
+			long hi = fds ? 1 << 24 : per ? 100000 : 3600;
+			long n;
+
+			if (parse_long(v, lo, hi, &n) < 0) {
+				fprintf(stderr,
+					"taskbox server: %s must be "
+					"%ld..%ld\n",
+					a, lo, hi);
+				return 2;
+			}
+			if (fds)
+				max_fds = n;
+			else if (per)
+				limits.max_per_client = (unsigned)n;
+			else
+				limits.head_timeout_ms = (unsigned)n * 1000;
 		} else if (strcmp(a, "--log-level") == 0) {
 			enum log_level lvl;
 
@@ -552,6 +591,12 @@ server_main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	srv = xcalloc(1, sizeof *srv);
+	if (fdlimit_init(max_fds, &cause) < 0)
+		goto fail;
+	fdlimit_split(fdlimit_get(), &split);
+	limits.max_conns = split.http_conns;
+	srv->task_fds = split.task_fds;
+	srv->head_timeout_ms = limits.head_timeout_ms;
 	srv->root = geteuid() == 0;
 	srv->task_uid_base = (uid_t)uid_base;
 	srv->backend = ws_backend_find("local");
@@ -608,6 +653,7 @@ server_main(int argc, char **argv)
 		goto fail;
 	srv->loop = ev_loop_new();
 	srv->http = http_server_new(srv->loop);
+	http_server_set_limits(srv->http, &limits);
 	api_users_register(srv->http);
 	api_secrets_register(srv->http);
 	api_templates_register(srv->http);
@@ -631,6 +677,10 @@ server_main(int argc, char **argv)
 		*nl = nl[1] ? ';' : '\0';
 	log_info("taskbox server %s listening on %s (data %s); %s",
 		 TASKBOX_VERSION, url, srv->data_dir, probe);
+	log_info("open files: %ld (%u for the server, %u API connections, "
+		 "%u for tasks and their egress)",
+		 fdlimit_get(), split.reserve, split.http_conns,
+		 split.task_fds);
 	free(probe);
 	printf("taskbox server listening on %s\n", url);
 	fflush(stdout);

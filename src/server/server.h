@@ -35,6 +35,9 @@ struct server {
 	char *listen;	     /* host:port as given */
 	char *url;	     /* http://host:port the server answers on */
 	uid_t task_uid_base; /* when root: task uid = base + seq % 50000 */
+	unsigned task_fds;   /* descriptors for tasks' own sockets and their
+				egress connections (fdlimit_split) */
+	unsigned head_timeout_ms; /* API and egress request heads (0: none) */
 	bool root;
 	bool stopping;
 	struct task *tasks;		  /* live tasks (not deleted) */

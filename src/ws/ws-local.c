@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "core/ev.h"
+#include "core/fdlimit.h"
 #include "core/log.h"
 #include "ws/cgroup.h"
 #include "ws/seccomp.h"
@@ -423,6 +424,8 @@ ws_child_run(const struct ws_child *c)
 		if (ws_keep(c->keep_fds[i]) < 0)
 			ws_child_fail(c, WS_STAGE_FDS);
 	}
+	/* the server's raised limit of open files is not the sandbox's */
+	fdlimit_restore_child();
 	execve(c->bwrap, c->argv, c->env);
 	ws_child_fail(c, WS_STAGE_EXEC);
 }
