@@ -11,6 +11,8 @@
  * in a one-second window; the rest are dropped and their number is
  * reported with the first message of a later window. So a loop that
  * logs on every pass costs a line every few seconds, not gigabytes.
+ * Warnings and errors have a window of their own: a flood of info lines
+ * (which a task can cause) never hides them.
  * Callers that know an event comes in floods (refused connections) count
  * it in a struct log_tally and log one line with the count instead.
  */
@@ -21,7 +23,9 @@
 enum log_level log_level_current = LOG_INFO;
 
 static const char *log_names[] = {"error", "warn", "info", "debug"};
-static struct log_limit log_limit;
+/* info and debug lines, and warnings and errors: a flood of the first
+ * never drops the second */
+static struct log_limit log_limits[2];
 
 void
 log_set_level(enum log_level level)
@@ -121,7 +125,8 @@ log_emit(enum log_level level, const char *fmt, ...)
 			out[o++] = (char)*p;
 	}
 	out[o] = '\0';
-	print = log_limit_check(&log_limit, out, now_ms(), notes);
+	print = log_limit_check(&log_limits[level <= LOG_WARN ? 1 : 0], out,
+				now_ms(), notes);
 	time_rfc3339(wall_ms(), ts);
 	for (int i = 0; i < 2; i++) {
 		if (notes[i][0] != '\0')

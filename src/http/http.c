@@ -365,6 +365,11 @@ http_head_check(void *data)
 	struct http_conn *hc;
 	unsigned n;
 
+	/* heads that arrived while the loop was busy (timers run after I/O
+	 * callbacks, MHD reads at the next prepare): read them first */
+	if (srv->mhd != NULL && srv->head_first != NULL &&
+	    srv->head_first->head_start + timeout <= now)
+		MHD_run(srv->mhd);
 	while ((hc = srv->head_first) != NULL &&
 	       hc->head_start + timeout <= now) {
 		http_head_done(hc);

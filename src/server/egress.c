@@ -12,7 +12,8 @@
  * resolves to then passes netpolicy: never this machine, loopback,
  * link-local or special ranges; private ranges only for an admin's
  * template (a private address it lists, or any name with egress_private).
- * Every decision is logged. Name resolution uses getaddrinfo and so
+ * Decisions are logged (at most 20 a task per 10 s; the rest counted).
+ * Name resolution uses getaddrinfo and so
  * blocks the loop for the time of a lookup (allowlisted hosts only).
  *
  * llm.sock is a pass-through to the configured LLM provider endpoint
@@ -54,9 +55,12 @@
 #include "server.h"
 
 #define EGRESS_HEAD_LIMIT 16384
-#define EGRESS_MAX_CONNS  64
-#define EGRESS_TASK_FDS	  8 /* listeners, pidfd, pipes, runtime socket */
-#define EGRESS_RETRY_MS	  100
+/* decisions logged per task and window (egress_decision) */
+#define EGRESS_DECISIONS    20
+#define EGRESS_DECISIONS_MS 10000
+#define EGRESS_MAX_CONNS    64
+#define EGRESS_TASK_FDS	    8 /* listeners, pidfd, pipes, runtime socket */
+#define EGRESS_RETRY_MS	    100
 
 /* Connections (handshakes and relays) of every task, and live tasks. */
 static size_t egress_open;
@@ -81,10 +85,12 @@ struct egress {
 	bool private_names;    /* names may resolve to private addresses */
 	char *task;
 	struct egress_conn *conns;
-	struct log_tally refused; /* connections over a bound */
-	struct log_tally late;	  /* connections without a head in time */
-	size_t nconns;		  /* in their handshake */
-	struct relay **relays;	  /* relaying (tunnels, LLM requests) */
+	struct log_tally refused;  /* connections over a bound */
+	struct log_tally late;	   /* connections without a head in time */
+	uint64_t decisions_window; /* egress_decision's rate limit: */
+	unsigned decisions, decisions_dropped;
+	size_t nconns;	       /* in their handshake */
+	struct relay **relays; /* relaying (tunnels, LLM requests) */
 	size_t nrelays;
 };
 
@@ -103,6 +109,38 @@ struct egress_conn {
 };
 
 /* Close a connection that never reached the relay stage. */
+/*
+ * Log one decision of task e's proxy. A task decides how often it asks:
+ * at most EGRESS_DECISIONS lines per EGRESS_DECISIONS_MS each, the rest
+ * counted and reported when the next window opens.
+ */
+static void PRINTFLIKE(2, 3)
+	egress_decision(struct egress *e, const char *fmt, ...)
+{
+	uint64_t now = now_ms();
+	va_list ap;
+	char *msg;
+
+	if (now - e->decisions_window >= EGRESS_DECISIONS_MS) {
+		if (e->decisions_dropped > 0)
+			log_info("egress task=%s: %u more decisions not logged",
+				 e->task, e->decisions_dropped);
+		e->decisions_window = now;
+		e->decisions = 0;
+		e->decisions_dropped = 0;
+	}
+	if (e->decisions >= EGRESS_DECISIONS) {
+		e->decisions_dropped++;
+		return;
+	}
+	e->decisions++;
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	log_info("egress task=%s %s", e->task, msg);
+	free(msg);
+}
+
 static void
 egress_conn_free(struct egress_conn *c, bool close_fds)
 {
@@ -279,7 +317,7 @@ egress_on_up(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
 		char *why = xasprintf("cannot connect to %s: %s", c->target,
 				      strerror(err));
 
-		log_info("egress task=%s %s", c->e->task, why);
+		egress_decision(c->e, "%s", why);
 		egress_refuse(c, 502, why);
 		free(why);
 		return;
@@ -419,14 +457,12 @@ egress_on_head(struct egress_conn *c, size_t head_len)
 					      "egress allowlist",
 					      target);
 
-			log_info("egress task=%s CONNECT %s denied", c->e->task,
-				 target);
+			egress_decision(c->e, "CONNECT %s denied", target);
 			egress_refuse(c, 403, why);
 			free(why);
 			return;
 		}
-		log_info("egress task=%s CONNECT %s allowed", c->e->task,
-			 target);
+		egress_decision(c->e, "CONNECT %s allowed", target);
 		buf_append(&c->out, c->head.data + head_len,
 			   c->head.len - head_len);
 	}
@@ -442,8 +478,8 @@ egress_on_head(struct egress_conn *c, size_t head_len)
 	}
 	if (c->up < 0) {
 		if (c->up == -EACCES)
-			log_info("egress task=%s CONNECT %s denied: %s",
-				 c->e->task, c->target, cause);
+			egress_decision(c->e, "CONNECT %s denied: %s",
+					c->target, cause);
 		egress_refuse(c, c->up == -EACCES ? 403 : 502, cause);
 		free(cause);
 		return;

@@ -288,6 +288,28 @@ server_file_size(const char *path)
 	return lstat(path, &st) == 0 ? st.st_size : -1;
 }
 
+/*
+ * Before a request's body is read: a request that carries one must carry
+ * valid credentials too, or it is answered 401 at once. An anonymous
+ * client cannot hold connections by trickling bodies (the head deadline
+ * ends when the head is in). The handler checks again, with the body.
+ */
+static bool
+server_guard(struct http_req *req, void *data UNUSED)
+{
+	const char *m = http_req_method(req);
+	json_t *user;
+	bool ok;
+
+	if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ||
+	    strcmp(m, "OPTIONS") == 0)
+		return true;
+	user = auth_user(req); /* NULL: it answered why */
+	ok = user != NULL;
+	json_decref(user);
+	return ok;
+}
+
 /* The entries of dir whose name ends in suffix ("": all but . and ..). */
 static int
 server_count_entries(const char *dir, const char *suffix)
@@ -477,6 +499,7 @@ server_main(int argc, char **argv)
 	char *host = NULL, *cause = NULL, *db = NULL, *url = NULL;
 	char *probe;
 	long uid_base = 200000, max_fds = 0;
+	bool per_client_set = false;
 	struct http_limits limits = {.max_per_client = 64,
 				     .head_timeout_ms = 10000};
 	struct fdlimit_split split;
@@ -548,12 +571,14 @@ server_main(int argc, char **argv)
 					a, lo, hi);
 				return 2;
 			}
-			if (fds)
+			if (fds) {
 				max_fds = n;
-			else if (per)
+			} else if (per) {
 				limits.max_per_client = (unsigned)n;
-			else
+				per_client_set = true;
+			} else {
 				limits.head_timeout_ms = (unsigned)n * 1000;
+			}
 		} else if (strcmp(a, "--log-level") == 0) {
 			enum log_level lvl;
 
@@ -595,6 +620,9 @@ server_main(int argc, char **argv)
 		goto fail;
 	fdlimit_split(fdlimit_get(), &split);
 	limits.max_conns = split.http_conns;
+	/* the default leaves room for at least 8 clients at their limit */
+	if (!per_client_set && limits.max_per_client > limits.max_conns / 8)
+		limits.max_per_client = MAX(4u, limits.max_conns / 8);
 	srv->task_fds = split.task_fds;
 	srv->head_timeout_ms = limits.head_timeout_ms;
 	srv->root = geteuid() == 0;
@@ -654,6 +682,7 @@ server_main(int argc, char **argv)
 	srv->loop = ev_loop_new();
 	srv->http = http_server_new(srv->loop);
 	http_server_set_limits(srv->http, &limits);
+	http_server_set_guard(srv->http, server_guard, NULL);
 	api_users_register(srv->http);
 	api_secrets_register(srv->http);
 	api_templates_register(srv->http);

@@ -213,6 +213,30 @@ test('slowloris from one address: refused past its limit, cut at the head timeou
   assert.ok(lines >= 2 && lines <= 6, `${lines} log lines for ${opens} attacking connections`);
 });
 
+test('a body without credentials is refused before it is read: trickled bodies hold no slot', async () => {
+  const u = new URL(srv.base);
+  const conns = [];
+  // from four addresses, as many connections as each may hold
+  for (const from of ['127.0.0.3', '127.0.0.4', '127.0.0.5', '127.0.0.6']) {
+    for (let i = 0; i < 16; i++) {
+      const rec = { answer: '', closed: false };
+      const s = net.connect({ host: u.hostname, port: Number(u.port), localAddress: from });
+      s.on('connect', () => {
+        s.write('POST /api/v2/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n\r\n{');
+        rec.timer = setInterval(() => s.write(' '), 300);
+      });
+      s.on('data', (d) => { rec.answer += d; });
+      s.on('error', () => {});
+      s.on('close', () => { rec.closed = true; clearInterval(rec.timer); });
+      rec.s = s;
+      conns.push(rec);
+    }
+  }
+  await waitFor(() => conns.every((c) => /^HTTP\/1\.1 401/.test(c.answer)), { what: 'every anonymous body refused', timeout: 5000 });
+  await answersFast('with trickled anonymous bodies');
+  for (const c of conns) { clearInterval(c.timer); c.s.destroy(); }
+});
+
 test('out of descriptors: a new client is answered at once, and accepting resumes with an SSE stream open', async (t) => {
   const up = net.createServer((s) => { s.resume(); s.on('error', () => {}); });
   await new Promise((r) => up.listen(0, '127.0.0.1', r));
