@@ -209,81 +209,12 @@ task_find_named(const char *owner_id, const char *ref)
 	return NULL;
 }
 
-/* The target of /proc/PID/ns/pid into buf; false if unreadable. */
-static bool
-pid_ns_of(pid_t pid, char *buf, size_t size)
-{
-	char path[64];
-	ssize_t n;
-
-	snprintf(path, sizeof path, "/proc/%d/ns/pid", (int)pid);
-	n = readlink(path, buf, size - 1);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
-	return true;
-}
-
 /* Whether the task's template version is an admin's (or built in): only
  * those may open egress to private ranges or send webhooks there. */
 static bool
 task_by_admin(const struct task *t)
 {
 	return json_integer_value(json_object_get(t->version, "by_admin")) != 0;
-}
-
-/* The innermost pid of a process (its pid inside its namespace); -1. */
-static long
-pid_inner(pid_t pid)
-{
-	char path[64], line[256];
-	long inner = -1;
-	FILE *f;
-
-	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-	f = fopen(path, "re");
-	if (f == NULL)
-		return -1;
-	while (fgets(line, sizeof line, f) != NULL) {
-		char *last;
-
-		if (!str_starts_with(line, "NSpid:"))
-			continue;
-		line[strcspn(line, "\n")] = '\0';
-		last = strrchr(line, '\t');
-		if (last == NULL ||
-		    parse_long(last + 1, 1, INT32_MAX, &inner) < 0)
-			inner = -1;
-		break;
-	}
-	fclose(f);
-	return inner;
-}
-
-/* Whether pid is the task's runtime: in the sandbox's pid namespace (the
- * one of bwrap's child, its pid 1) and the command bwrap ran there. */
-static bool
-task_is_runtime(struct task *t, pid_t pid)
-{
-	char path[80], line[32], want[64], have[64];
-	pid_t bwrap = ws_pid(t->ws);
-	long child;
-	FILE *f;
-
-	snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)bwrap,
-		 (int)bwrap);
-	f = fopen(path, "re");
-	if (f == NULL)
-		return false;
-	if (fscanf(f, "%31s", line) != 1 ||
-	    parse_long(line, 1, INT32_MAX, &child) < 0) {
-		fclose(f);
-		return false;
-	}
-	fclose(f);
-	return pid_ns_of((pid_t)child, want, sizeof want) &&
-	       pid_ns_of(pid, have, sizeof have) && strcmp(want, have) == 0 &&
-	       pid_inner(pid) == WS_RUNTIME_NSPID;
 }
 
 /* Whether the process behind pidfd is still running. */
@@ -293,39 +224,36 @@ pidfd_alive(int pidfd)
 	return syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0;
 }
 
+/* Pin t's runtime (again, once the pinned one is gone): 0 or -ESRCH. */
+static int
+task_pin_runtime(struct task *t)
+{
+	if (t->runtime_pidfd >= 0 && pidfd_alive(t->runtime_pidfd))
+		return 0;
+	if (t->runtime_pidfd >= 0)
+		close(t->runtime_pidfd);
+	t->runtime_pidfd =
+		t->ws != NULL ? ws_runtime_pidfd(t->ws, &t->runtime_pid) : -1;
+	return t->runtime_pidfd >= 0 ? 0 : -ESRCH;
+}
+
 bool
 task_peer_ok(int fd, void *data)
 {
 	struct task *t = data;
 	struct ucred cr;
 	socklen_t len = sizeof cr;
-	int pidfd;
 
 	if (t->ws == NULL ||
 	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
 		return false;
-	if (srv->root && t->uid != 0 && cr.uid != t->uid)
-		goto refuse;
-	/* the runtime this server verified once: pinned by its pidfd, so a
-	 * recycled pid is not mistaken for it */
-	if (t->runtime_pidfd >= 0 && cr.pid == t->runtime_pid &&
-	    pidfd_alive(t->runtime_pidfd))
+	/* the listener must be the runtime's own: the process the sandbox
+	 * runs, found from bwrap's side and pinned by a pidfd, not any
+	 * process of the sandbox (its sockets are in a directory the task
+	 * controls) */
+	if ((!srv->root || t->uid == 0 || cr.uid == t->uid) &&
+	    task_pin_runtime(t) == 0 && cr.pid == t->runtime_pid)
 		return true;
-	pidfd = (int)syscall(SYS_pidfd_open, cr.pid, 0);
-	if (pidfd < 0)
-		goto refuse;
-	/* checked through /proc while the pidfd holds the pid: alive after
-	 * the check means the check saw this process */
-	if (!task_is_runtime(t, cr.pid) || !pidfd_alive(pidfd)) {
-		close(pidfd);
-		goto refuse;
-	}
-	if (t->runtime_pidfd >= 0)
-		close(t->runtime_pidfd);
-	t->runtime_pidfd = pidfd;
-	t->runtime_pid = cr.pid;
-	return true;
-refuse:
 	/* a task can make this happen at will: once a minute is enough */
 	if (t->peer_warned_ms == 0 || now_ms() - t->peer_warned_ms > 60000) {
 		log_warn("task %s: a workspace socket is served by pid %d "
@@ -2180,35 +2108,13 @@ task_app_base_path(struct task *t, const char *slug)
 
 /* ---- pause, resume, input, history ------------------------------------ */
 
-/* A pidfd of the runtime serving t's socket (checked to be in the
- * sandbox), or -1. Nonblocking: the socket is the task's, and a listener
- * that never accepts must not stall the loop. */
+/* A new pidfd of t's runtime (the pinned one, duplicated), or -1. */
 static int
 task_runtime_pidfd(struct task *t)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	struct ucred cr;
-	socklen_t len = sizeof cr;
-	const char *sock = task_runtime_socket(t);
-	int fd, pidfd = -1;
-
-	if (sock == NULL || strlen(sock) >= sizeof sa.sun_path)
+	if (task_pin_runtime(t) < 0)
 		return -1;
-	memcpy(sa.sun_path, sock, strlen(sock) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0) {
-		/* pin the process first, then check it is the sandbox's */
-		pidfd = (int)syscall(SYS_pidfd_open, cr.pid, 0);
-		if (pidfd >= 0 && !task_peer_ok(fd, t)) {
-			close(pidfd);
-			pidfd = -1;
-		}
-	}
-	close(fd);
-	return pidfd;
+	return fcntl(t->runtime_pidfd, F_DUPFD_CLOEXEC, 0);
 }
 
 static void

@@ -683,6 +683,85 @@ ws_local_kill(struct ws *ws)
 	}
 }
 
+/* The children of pid, from /proc (at most max); how many. */
+static size_t
+ws_children(pid_t pid, pid_t *out, size_t max)
+{
+	char path[64];
+	size_t n = 0;
+	long c;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid,
+		 (int)pid);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return 0;
+	while (n < max && fscanf(f, "%ld", &c) == 1)
+		if (c > 0 && c <= INT32_MAX)
+			out[n++] = (pid_t)c;
+	fclose(f);
+	return n;
+}
+
+/* The innermost pid of a process (its pid in its own namespace), or -1. */
+static long
+ws_inner_pid(pid_t pid)
+{
+	char path[64], line[256];
+	long inner = -1;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof line, f) != NULL) {
+		char *last;
+
+		if (strncmp(line, "NSpid:", 6) != 0)
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		last = strrchr(line, '\t');
+		if (last == NULL ||
+		    parse_long(last + 1, 1, INT32_MAX, &inner) < 0)
+			inner = -1;
+		break;
+	}
+	fclose(f);
+	return inner;
+}
+
+/*
+ * The runtime: the child of bwrap's init (its pid 1) that is pid
+ * WS_RUNTIME_NSPID of the sandbox (orphans that init reaped are children
+ * too). Pinned by a pidfd opened before the check, alive after it, so the
+ * check saw that process and not a recycled pid.
+ */
+static int
+ws_local_runtime_pidfd(struct ws *ws, pid_t *pid)
+{
+	pid_t init[1], kids[64];
+	size_t n;
+
+	if (ws->exited || ws_children(ws->pid, init, 1) != 1)
+		return -1;
+	n = ws_children(init[0], kids, ARRAY_SIZE(kids));
+	for (size_t i = 0; i < n; i++) {
+		int fd = (int)syscall(SYS_pidfd_open, kids[i], 0);
+
+		if (fd < 0)
+			continue;
+		if (ws_inner_pid(kids[i]) == WS_RUNTIME_NSPID &&
+		    syscall(SYS_pidfd_send_signal, fd, 0, NULL, 0) == 0) {
+			*pid = kids[i];
+			return fd;
+		}
+		close(fd);
+	}
+	return -1;
+}
+
 static pid_t
 ws_local_pid(struct ws *ws)
 {
@@ -854,6 +933,7 @@ const struct ws_backend ws_local_backend = {
 	.kill = ws_local_kill,
 	.free = ws_local_free,
 	.pid = ws_local_pid,
+	.runtime_pidfd = ws_local_runtime_pidfd,
 	.count_procs = ws_local_count_procs,
 	.warnings = ws_local_warnings,
 	.probe = ws_local_probe,

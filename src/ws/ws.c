@@ -46,6 +46,12 @@ ws_pid(struct ws *ws)
 }
 
 int
+ws_runtime_pidfd(struct ws *ws, pid_t *pid)
+{
+	return ws_backend_of(ws)->runtime_pidfd(ws, pid);
+}
+
+int
 ws_count_procs(struct ws *ws)
 {
 	return ws_backend_of(ws)->count_procs(ws);

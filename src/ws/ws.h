@@ -78,6 +78,7 @@ struct ws_backend {
 	void (*kill)(struct ws *ws);
 	void (*free)(struct ws *ws);
 	pid_t (*pid)(struct ws *ws);
+	int (*runtime_pidfd)(struct ws *ws, pid_t *pid);
 	int (*count_procs)(struct ws *ws);
 	const char *(*warnings)(struct ws *ws);
 	char *(*probe)(void);
@@ -112,6 +113,10 @@ void ws_kill(struct ws *ws);
 
 /* bwrap's pid on the host. */
 pid_t ws_pid(struct ws *ws);
+
+/* A new pidfd of the workspace's runtime (the command it runs: pid
+ * WS_RUNTIME_NSPID inside) and its host pid in *pid, or -1. */
+int ws_runtime_pidfd(struct ws *ws, pid_t *pid);
 
 /* After on_exit (or to abandon: kills first); removes the cgroups. */
 void ws_free(struct ws *ws);
