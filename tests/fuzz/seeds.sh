@@ -106,3 +106,21 @@ printf '{"version": 1, "messages": [], "initial_prompt": "", "initial_prompt_sen
 	>"$c/state/empty.json"
 printf '{"version": 2, "messages": [{"message": "x", "role": "robot", "time": "yesterday"}]}' \
 	>"$c/state/bad-version.json"
+
+# api: request bodies (and a query, a path) as the API receives them;
+# prompts from the golden files
+reset api
+jq -c -n --rawfile p tests/golden/claude/tool_turn/user.txt \
+	'{input: $p, template: "claude-code", name: "fix-the-tests",
+	  parameters: {"Repository": "https://example.com/r.git"}}' \
+	>"$c/api/task-create"
+printf '{"input": "Ünïcödé prompt: résumé the 日本語 docs, then open a PR for every failing test in the repo\\nsecond line", "display_name": "x"}' \
+	>"$c/api/task-unicode"
+printf '{"username": "alice-2", "role": "member", "name": "Alice", "email": "a@example.com"}' \
+	>"$c/api/user-create"
+printf '{"webhook_url": "https://hooks.example.com/taskbox?x=1", "username": "-me"}' \
+	>"$c/api/user-patch"
+printf '{"q": "owner:alice status:\\"active\\" name:x  trailing", "path": "/api/v2/users/alice/secrets/GITHUB_TOKEN"}' \
+	>"$c/api/list-query"
+printf '{"path": "/api/v2/templates/claude-code/secrets", "value": "s3cret", "input": " \\t "}' \
+	>"$c/api/template-secrets"
