@@ -92,16 +92,15 @@ printf '{"jsonrpc":"2.0","id":1,"method":"tools/list"}\r\n  \n[1,2]\n{"jsonrpc":
 
 # state: the runtime's state file, with real messages from the golden files
 reset state
-jq -n --rawfile a tests/golden/claude/turn1/expected.txt \
-	--rawfile u tests/golden/claude/turn1/user.txt \
-	--rawfile b tests/golden/codex/tool_turn/expected.txt '
-	{version: 1, messages: [
-	  {id: 0, message: "", role: "agent", time: "2026-11-30T21:44:00.000Z"},
-	  {id: 1, message: $u, role: "user", time: "2026-11-30T21:44:01.250Z"},
-	  {id: 2, message: $a, role: "agent", time: "2026-11-30T21:44:09+00:00"},
-	  {id: 3, message: $b, role: "agent", time: "2026-11-30T21:45:00.5-01:00"}],
-	 initial_prompt: "say hello", initial_prompt_sent: true}' \
-	>"$c/state/conversation.json"
+node -e '
+const fs = require("fs"), g = (f) => fs.readFileSync("tests/golden/" + f, "utf8");
+console.log(JSON.stringify({version: 1, messages: [
+  {id: 0, message: "", role: "agent", time: "2026-11-30T21:44:00.000Z"},
+  {id: 1, message: g("claude/turn1/user.txt"), role: "user", time: "2026-11-30T21:44:01.250Z"},
+  {id: 2, message: g("claude/turn1/expected.txt"), role: "agent", time: "2026-11-30T21:44:09+00:00"},
+  {id: 3, message: g("codex/tool_turn/expected.txt"), role: "agent", time: "2026-11-30T21:45:00.5-01:00"}],
+ initial_prompt: "say hello", initial_prompt_sent: true}, null, 2));
+' >"$c/state/conversation.json"
 printf '{"version": 1, "messages": [], "initial_prompt": "", "initial_prompt_sent": false}\n' \
 	>"$c/state/empty.json"
 printf '{"version": 2, "messages": [{"message": "x", "role": "robot", "time": "yesterday"}]}' \
@@ -110,10 +109,11 @@ printf '{"version": 2, "messages": [{"message": "x", "role": "robot", "time": "y
 # api: request bodies (and a query, a path) as the API receives them;
 # prompts from the golden files
 reset api
-jq -c -n --rawfile p tests/golden/claude/tool_turn/user.txt \
-	'{input: $p, template: "claude-code", name: "fix-the-tests",
-	  parameters: {"Repository": "https://example.com/r.git"}}' \
-	>"$c/api/task-create"
+node -e '
+const p = require("fs").readFileSync("tests/golden/claude/tool_turn/user.txt", "utf8");
+console.log(JSON.stringify({input: p, template: "claude-code", name: "fix-the-tests",
+  parameters: {"Repository": "https://example.com/r.git"}}));
+' >"$c/api/task-create"
 printf '{"input": "Ünïcödé prompt: résumé the 日本語 docs, then open a PR for every failing test in the repo\\nsecond line", "display_name": "x"}' \
 	>"$c/api/task-unicode"
 printf '{"username": "alice-2", "role": "member", "name": "Alice", "email": "a@example.com"}' \
