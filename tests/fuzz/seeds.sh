@@ -77,16 +77,26 @@ printf 'POST /v1/chat/completions HTTP/1.1\r\nhost: localhost\r\nAuthorization: 
 printf 'GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n' \
 	>"$c/egress/plain-get"
 
-# mcp: JSON-RPC lines as an agent CLI sends them
+# mcp: JSON-RPC lines as an agent CLI sends them, then optionally NUL and
+# what the runtime answers every call with
 reset mcp
-{
+session() {
 	echo '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"claude-code","version":"2.1"}}}'
 	echo '{"jsonrpc":"2.0","method":"notifications/initialized"}'
 	echo '{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}'
 	echo '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"report_task","arguments":{"summary":"running the tests","state":"working","link":"https://example.com/pr/1"}}}'
 	echo '{"jsonrpc":"2.0","id":"3","method":"tools/call","params":{"name":"task_info"}}'
 	echo '{"jsonrpc":"2.0","id":4,"method":"ping"}'
-} >"$c/mcp/session"
+}
+session >"$c/mcp/session"
+{
+	session
+	printf '\0HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{"status":"stable","agent_type":"claude","transport":"pty","state":"idle","dialog":null,"report":{"summary":"running the tests","state":"working"}}'
+} >"$c/mcp/session-runtime-ok"
+{
+	session
+	printf '\0HTTP/1.1 422 Unprocessable Entity\r\nContent-Type: application/problem+json\r\n\r\n{"title":"Unprocessable Entity","status":422,"detail":"summary must be at most 160 characters"}'
+} >"$c/mcp/session-runtime-422"
 printf '{"jsonrpc":"2.0","id":1,"method":"tools/list"}\r\n  \n[1,2]\n{"jsonrpc":"1.0","id":null}\n{"jsonrpc":"2.0","id":5,"result":{}}\n{"jsonrpc":"2.0","id":6,"method":"initialize","params":{"protocolVersion":"1999-01-01"}}\n{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"nope","arguments":[]}}\n{"jsonrpc":"2.0","id":1.5,"method":"x"}\n{bad' \
 	>"$c/mcp/errors"
 
