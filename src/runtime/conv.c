@@ -150,13 +150,15 @@ conv_to_json(const struct conv *c)
 	return a;
 }
 
-/* Parse an RFC 3339 UTC time with optional fraction; 0 or -EINVAL. */
+/* Parse an RFC 3339 UTC time (1970 or later) with optional fraction; 0 or
+ * -EINVAL. */
 static int
 conv_parse_time(const char *s, uint64_t *out)
 {
 	struct tm tm = {0};
 	const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
 	unsigned ms = 0;
+	time_t secs;
 
 	if (p == NULL)
 		return -EINVAL;
@@ -170,7 +172,10 @@ conv_parse_time(const char *s, uint64_t *out)
 	}
 	if (*p != 'Z' && *p != '+' && *p != '-')
 		return -EINVAL;
-	*out = (uint64_t)timegm(&tm) * 1000 + ms;
+	/* before 1970 the wall clock in ms (unsigned) would wrap */
+	if ((secs = timegm(&tm)) < 0)
+		return -EINVAL;
+	*out = (uint64_t)secs * 1000 + ms;
 	return 0;
 }
 

@@ -347,13 +347,12 @@ egress_on_up(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
 	egress_conn_free(c, false);
 }
 
-/* Rewrite an LLM request head for the upstream into c->out. */
-static void
-egress_llm_head(struct egress_conn *c, const char *head, size_t len,
-		const char *upstream_host)
+/* Rewrite an LLM request head for the upstream into out. */
+void
+egress_llm_head(struct buf *out, const char *head, size_t len,
+		const char *upstream_host, const char *key)
 {
 	const char *p = head, *end = head + len;
-	const char *key = srv->llm_key;
 
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -362,7 +361,7 @@ egress_llm_head(struct egress_conn *c, const char *head, size_t len,
 		size_t nlen = colon ? (size_t)(colon - p) : 0;
 
 		if (p == head || colon == NULL) {
-			buf_append(&c->out, p, n);
+			buf_append(out, p, n);
 		} else if ((nlen == 4 && strncasecmp(p, "Host", 4) == 0) ||
 			   (nlen == 10 &&
 			    strncasecmp(p, "Connection", 10) == 0) ||
@@ -371,38 +370,71 @@ egress_llm_head(struct egress_conn *c, const char *head, size_t len,
 			/* replaced below */
 		} else if (key != NULL && nlen == 13 &&
 			   strncasecmp(p, "Authorization", 13) == 0) {
-			buf_printf(&c->out, "Authorization: Bearer %s\r\n",
-				   key);
+			buf_printf(out, "Authorization: Bearer %s\r\n", key);
 		} else if (key != NULL && nlen == 9 &&
 			   strncasecmp(p, "x-api-key", 9) == 0) {
-			buf_printf(&c->out, "x-api-key: %s\r\n", key);
+			buf_printf(out, "x-api-key: %s\r\n", key);
 		} else if (key != NULL && nlen == 14 &&
 			   strncasecmp(p, "x-goog-api-key", 14) == 0) {
-			buf_printf(&c->out, "x-goog-api-key: %s\r\n", key);
+			buf_printf(out, "x-goog-api-key: %s\r\n", key);
 		} else {
-			buf_append(&c->out, p, n);
+			buf_append(out, p, n);
 		}
 		p += n;
 		if (p == head + n) {
 			/* after the request line */
-			buf_printf(&c->out, "Host: %s\r\nConnection: close\r\n",
+			buf_printf(out, "Host: %s\r\nConnection: close\r\n",
 				   upstream_host);
 		}
 	}
+}
+
+/* Parse the request line (and a CONNECT target) of a head; pure. */
+int
+egress_parse_head(const char *head, bool llm, char *method, char *target,
+		  char *host, long *port, const char **why)
+{
+	const char *colon;
+
+	if (sscanf(head, "%15s %511s HTTP/1.", method, target) != 2) {
+		*why = "malformed request line";
+		return 400;
+	}
+	if (llm)
+		return 0;
+	if (strcmp(method, "CONNECT") != 0) {
+		*why = "only CONNECT is supported: use HTTPS_PROXY";
+		return 405;
+	}
+	colon = strrchr(target, ':');
+	if (colon == NULL || parse_long(colon + 1, 1, 65535, port) < 0 ||
+	    (size_t)(colon - target) >= EGRESS_HOST_MAX) {
+		*why = "CONNECT needs host:port";
+		return 400;
+	}
+	if (target[0] == '[' && colon > target + 1 && colon[-1] == ']')
+		snprintf(host, EGRESS_HOST_MAX, "%.*s",
+			 (int)(colon - target - 2), target + 1); /* [v6]:port */
+	else
+		snprintf(host, EGRESS_HOST_MAX, "%.*s", (int)(colon - target),
+			 target);
+	return 0;
 }
 
 /* The request head is complete: decide and connect. */
 static void
 egress_on_head(struct egress_conn *c, size_t head_len)
 {
-	char method[16], target[512], host[300], port[8];
+	char method[16], target[512], host[EGRESS_HOST_MAX], port[8];
 	char *cause = NULL;
-	const char *colon;
+	const char *colon, *reason;
 	long portnum;
+	int status = egress_parse_head(c->head.data, c->llm, method, target,
+				       host, &portnum, &reason);
 
 	ev_timer_stop(srv->loop, &c->head_timer);
-	if (sscanf(c->head.data, "%15s %511s HTTP/1.", method, target) != 2) {
-		egress_refuse(c, 400, "malformed request line");
+	if (status != 0) {
+		egress_refuse(c, status, reason);
 		return;
 	}
 	if (c->llm) {
@@ -425,31 +457,13 @@ egress_on_head(struct egress_conn *c, size_t head_len)
 		c->target = xstrdup(host);
 		if (colon != NULL)
 			host[colon - host] = '\0';
-		egress_llm_head(c, c->head.data, head_len, c->target);
+		egress_llm_head(&c->out, c->head.data, head_len, c->target,
+				srv->llm_key);
 		buf_append(&c->out, c->head.data + head_len,
 			   c->head.len - head_len);
 		log_debug("egress task=%s LLM %s %s", c->e->task, method,
 			  target);
 	} else {
-		if (strcmp(method, "CONNECT") != 0) {
-			egress_refuse(c, 405,
-				      "only CONNECT is supported: use "
-				      "HTTPS_PROXY");
-			return;
-		}
-		colon = strrchr(target, ':');
-		if (colon == NULL ||
-		    parse_long(colon + 1, 1, 65535, &portnum) < 0 ||
-		    (size_t)(colon - target) >= sizeof host) {
-			egress_refuse(c, 400, "CONNECT needs host:port");
-			return;
-		}
-		if (target[0] == '[' && colon > target && colon[-1] == ']')
-			snprintf(host, sizeof host, "%.*s",
-				 (int)(colon - target - 2), target + 1);
-		else
-			snprintf(host, sizeof host, "%.*s",
-				 (int)(colon - target), target);
 		snprintf(port, sizeof port, "%ld", portnum);
 		c->target = xstrdup(target);
 		if (!egress_allowed(c->e->allow, host, portnum)) {

@@ -177,5 +177,19 @@ struct egress;
 struct egress *egress_new(const char *run_dir, json_t *ws, bool by_admin,
 			  const char *task_name, uid_t uid, char **cause);
 void egress_free(struct egress *e);
+/* The pure parts of a request head, for the fuzzer (tests/fuzz). */
+#define EGRESS_HOST_MAX 300
+struct buf;
+/*
+ * Read the request line of the NUL-terminated head into method[16] and
+ * target[512]; for CONNECT (llm false) split target into host
+ * (EGRESS_HOST_MAX) and port. 0, or the status to refuse with and *why.
+ */
+int egress_parse_head(const char *head, bool llm, char *method, char *target,
+		      char *host, long *port, const char **why);
+/* Append the LLM request head (len bytes) rewritten for upstream_host
+ * to out: Host, Connection: close, key (if any) in the auth headers. */
+void egress_llm_head(struct buf *out, const char *head, size_t len,
+		     const char *upstream_host, const char *key);
 
 #endif

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Regenerate the seed corpora in tests/fuzz/corpus/<target>/ from the
+# repository's real data (golden screens, built-in templates and modules)
+# and from small examples of what each parser reads in a task's life.
+# The corpora are checked in; rerun this after changing the sources and
+# commit the result. Files added by hand are kept: hand-* (seeds) and
+# crash-* / leak-* / ub-* (reproducers of findings).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+c=tests/fuzz/corpus
+
+# fresh generated seeds, found reproducers kept
+reset() {
+	mkdir -p "$c/$1"
+	find "$c/$1" -maxdepth 1 -type f ! -name 'hand-*' ! -name 'crash-*' \
+		! -name 'leak-*' ! -name 'ub-*' -delete
+}
+crlf() { sed 's/$/\r/' "$1"; }
+
+# msgfmt: terminal bytes NUL user message; the harness renders after the
+# first half and after all of it, so a seed is the screen before, a clear,
+# the screen after
+reset msgfmt
+for d in tests/golden/*/*/; do
+	name=$(basename "$(dirname "$d")")-$(basename "$d")
+	if [ -f "$d/msg.txt" ]; then
+		{
+			[ -f "$d/before.txt" ] && crlf "$d/before.txt"
+			printf '\033[2J\033[H'
+			crlf "$d/msg.txt"
+			printf '\0'
+			cat "$d/user.txt"
+		} >"$c/msgfmt/$name"
+	else
+		{ crlf "$d/screen.txt"; printf '\0'; } >"$c/msgfmt/$name"
+	fi
+done
+
+# template: the built-in templates and modules
+reset template
+for f in templates/*.yaml modules/*.yaml; do
+	cp "$f" "$c/template/$(dirname "$f")-$(basename "$f")"
+done
+
+# sse: first byte = chunk size - 1 (mod 64), then the stream
+reset sse
+printf '\x07event: status_change\ndata: {"status":"running","agent_type":"claude"}\n\nevent: message_update\ndata: {"id":1,"message":"hello","role":"agent","time":"2026-11-30T21:44:00.000Z"}\n\n' \
+	>"$c/sse/runtime-events"
+printf '\x00: keepalive\r\nid: 7\r\nretry: 1000\r\nevent: screen\r\ndata: {"screen":"> "}\r\ndata: second line\r\n\r\ndata\r\n\r\n' \
+	>"$c/sse/crlf-fields"
+printf '\x3fevent: task_report\rdata: {"summary":"done","state":"complete"}\r\rdata:no space\n\n:comment only\n\nevent: \ndata: \n\n' \
+	>"$c/sse/cr-only"
+
+# hclient: first byte = mode (odd: raw callbacks, even: JSON) and chunk,
+# then the runtime's (or an app's) whole answer
+reset hclient
+printf '\x00HTTP/1.0 200 OK\r\nContent-Type: application/json\r\nContent-Length: 96\r\n\r\n{"status":"stable","agent_type":"claude","transport":"pty","state":"idle","dialog":null,"report":null}' \
+	>"$c/hclient/json-status"
+printf '\x10HTTP/1.1 404 Not Found\r\nContent-Type: application/problem+json\r\n\r\n{"type":"about:blank","title":"Not Found","status":404,"detail":"no such message"}' \
+	>"$c/hclient/json-problem"
+printf '\x03HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\r\nevent: status_change\ndata: {"status":"running"}\n\n' \
+	>"$c/hclient/raw-sse"
+printf '\x21HTTP/1.1 302 Found\r\nLocation: /app/\r\nSet-Cookie: a=b; Path=/\r\nX-Folded:\tvalue\r\n\r\n<html>moved! here</html>' \
+	>"$c/hclient/raw-redirect"
+printf '\x02HTTP/1.0 99 Bad\r\n\r\n' >"$c/hclient/bad-status"
+
+# egress: a request head as a sandboxed agent sends it
+reset egress
+printf 'CONNECT api.anthropic.com:443 HTTP/1.1\r\nHost: api.anthropic.com:443\r\nProxy-Connection: keep-alive\r\nUser-Agent: node\r\n\r\n' \
+	>"$c/egress/connect"
+printf 'CONNECT [2001:db8::1]:8443 HTTP/1.1\r\n\r\n\026\003\001' \
+	>"$c/egress/connect-v6-early-data"
+printf 'POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1:4000\r\nx-api-key: taskbox-placeholder\r\nanthropic-version: 2023-06-01\r\nContent-Type: application/json\r\nConnection: keep-alive\r\nContent-Length: 17\r\n\r\n{"model":"claude"}' \
+	>"$c/egress/llm-anthropic"
+printf 'POST /v1/chat/completions HTTP/1.1\r\nhost: localhost\r\nAuthorization: Bearer placeholder\r\nx-goog-api-key: placeholder\r\nKeep-Alive: timeout=5\r\n\r\n' \
+	>"$c/egress/llm-openai"
+printf 'GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n' \
+	>"$c/egress/plain-get"
+
+# mcp: JSON-RPC lines as an agent CLI sends them, then optionally NUL and
+# what the runtime answers every call with
+reset mcp
+session() {
+	echo '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"claude-code","version":"2.1"}}}'
+	echo '{"jsonrpc":"2.0","method":"notifications/initialized"}'
+	echo '{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}'
+	echo '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"report_task","arguments":{"summary":"running the tests","state":"working","link":"https://example.com/pr/1"}}}'
+	echo '{"jsonrpc":"2.0","id":"3","method":"tools/call","params":{"name":"task_info"}}'
+	echo '{"jsonrpc":"2.0","id":4,"method":"ping"}'
+}
+session >"$c/mcp/session"
+{
+	session
+	printf '\0HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{"status":"stable","agent_type":"claude","transport":"pty","state":"idle","dialog":null,"report":{"summary":"running the tests","state":"working"}}'
+} >"$c/mcp/session-runtime-ok"
+{
+	session
+	printf '\0HTTP/1.1 422 Unprocessable Entity\r\nContent-Type: application/problem+json\r\n\r\n{"title":"Unprocessable Entity","status":422,"detail":"summary must be at most 160 characters"}'
+} >"$c/mcp/session-runtime-422"
+printf '{"jsonrpc":"2.0","id":1,"method":"tools/list"}\r\n  \n[1,2]\n{"jsonrpc":"1.0","id":null}\n{"jsonrpc":"2.0","id":5,"result":{}}\n{"jsonrpc":"2.0","id":6,"method":"initialize","params":{"protocolVersion":"1999-01-01"}}\n{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"nope","arguments":[]}}\n{"jsonrpc":"2.0","id":1.5,"method":"x"}\n{bad' \
+	>"$c/mcp/errors"
+
+# state: the runtime's state file, with real messages from the golden files
+reset state
+node -e '
+const fs = require("fs"), g = (f) => fs.readFileSync("tests/golden/" + f, "utf8");
+console.log(JSON.stringify({version: 1, messages: [
+  {id: 0, message: "", role: "agent", time: "2026-11-30T21:44:00.000Z"},
+  {id: 1, message: g("claude/turn1/user.txt"), role: "user", time: "2026-11-30T21:44:01.250Z"},
+  {id: 2, message: g("claude/turn1/expected.txt"), role: "agent", time: "2026-11-30T21:44:09+00:00"},
+  {id: 3, message: g("codex/tool_turn/expected.txt"), role: "agent", time: "2026-11-30T21:45:00.5-01:00"}],
+ initial_prompt: "say hello", initial_prompt_sent: true}, null, 2));
+' >"$c/state/conversation.json"
+printf '{"version": 1, "messages": [], "initial_prompt": "", "initial_prompt_sent": false}\n' \
+	>"$c/state/empty.json"
+printf '{"version": 2, "messages": [{"message": "x", "role": "robot", "time": "yesterday"}]}' \
+	>"$c/state/bad-version.json"
+
+# api: request bodies (and a query, a path) as the API receives them;
+# prompts from the golden files
+reset api
+node -e '
+const p = require("fs").readFileSync("tests/golden/claude/tool_turn/user.txt", "utf8");
+console.log(JSON.stringify({input: p, template: "claude-code", name: "fix-the-tests",
+  parameters: {"Repository": "https://example.com/r.git"}}));
+' >"$c/api/task-create"
+printf '{"input": "Ünïcödé prompt: résumé the 日本語 docs, then open a PR for every failing test in the repo\\nsecond line", "display_name": "x"}' \
+	>"$c/api/task-unicode"
+printf '{"username": "alice-2", "role": "member", "name": "Alice", "email": "a@example.com"}' \
+	>"$c/api/user-create"
+printf '{"webhook_url": "https://hooks.example.com/taskbox?x=1", "username": "-me"}' \
+	>"$c/api/user-patch"
+printf '{"q": "owner:alice status:\\"active\\" name:x  trailing", "path": "/api/v2/users/alice/secrets/GITHUB_TOKEN"}' \
+	>"$c/api/list-query"
+printf '{"path": "/api/v2/templates/claude-code/secrets", "value": "s3cret", "input": " \\t "}' \
+	>"$c/api/template-secrets"
