@@ -94,7 +94,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((s = json_string_value(json_object_get(body, "username"))) != NULL)
 		user_name_valid(s);
 	if ((s = json_string_value(json_object_get(body, "webhook_url"))))
-		user_check_webhook(s);
+		user_check_webhook(s, (size & 1) != 0);
 	if ((s = json_string_value(json_object_get(body, "q"))) != NULL)
 		fuzz_api_query(s);
 	if ((s = json_string_value(json_object_get(body, "path"))) != NULL)

@@ -6,8 +6,8 @@
  * proxy sees it when "\r\n\r\n" arrived (or all of it when it never does).
  *
  * Checked: a parsed CONNECT host is the target's text before its last
- * ':' with a port in 1-65535, and the rewritten LLM head has exactly one
- * Host line (the upstream's).
+ * ':' (without the brackets of "[v6]:port") with a port in 1-65535, and
+ * the rewritten LLM head has exactly one Host line (the upstream's).
  */
 #include "common.h"
 
@@ -54,11 +54,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				   &why);
 	if (status != 0 && (why == NULL || (status != 400 && status != 405)))
 		BUG();
-	if (status == 0 &&
-	    (strcmp(method, "CONNECT") != 0 || port < 1 || port > 65535 ||
-	     strncmp(target, host, strlen(host)) != 0 ||
-	     target[strlen(host)] != ':'))
-		BUG();
+	if (status == 0) {
+		/* "[v6]:port": the host is between the brackets */
+		size_t hl = strlen(host);
+		bool br = target[0] == '[' && target[hl + 1] == ']';
+		const char *t = br ? target + 1 : target;
+
+		if (strcmp(method, "CONNECT") != 0 || port < 1 ||
+		    port > 65535 || strncmp(t, host, hl) != 0 ||
+		    t[hl + (br ? 1 : 0)] != ':')
+			BUG();
+	}
 
 	status = egress_parse_head(head, true, method, target, host, &port,
 				   &why);

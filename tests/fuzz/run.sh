@@ -19,7 +19,10 @@ targets=("$@")
 declare -A max_len=([msgfmt]=4096 [template]=8192 [sse]=4096 [hclient]=8192
 	[egress]=4096 [mcp]=8192 [state]=8192 [api]=4096)
 
-ninja -C "$build" "${targets[@]/#/tests/fuzz/fuzz-}" >/dev/null || exit 1
+if ! out=$(ninja -C "$build" "${targets[@]/#/tests/fuzz/fuzz-}" 2>&1); then
+	printf '%s\n' "$out" | tail -n 40 # what failed to build
+	exit 1
+fi
 
 # findings fail; leaks are findings; UB halts like a crash
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}"
