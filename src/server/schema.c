@@ -60,15 +60,18 @@ schema_finish(struct schema *s, json_t *result, json_t **errors)
 	return NULL;
 }
 
-/* Append {message, location, line, column} to list. */
-static void
-schema_record(json_t *list, const struct ynode *at, const char *loc,
-	      const char *msg)
+/* Append {message (fmt, ap), location, line, column} to list. */
+static void PRINTFLIKE(4, 0)
+	schema_record(json_t *list, const struct ynode *at, const char *loc,
+		      const char *fmt, va_list ap)
 {
+	char *msg = xvasprintf(fmt, ap);
+
 	json_array_append_new(list, json_pack("{s:s, s:s, s:i, s:i}", "message",
 					      msg, "location", loc ? loc : "",
 					      "line", at ? at->line : 1,
 					      "column", at ? at->column : 1));
+	free(msg);
 }
 
 void
@@ -76,13 +79,10 @@ schema_error(struct schema *s, const struct ynode *at, const char *loc,
 	     const char *fmt, ...)
 {
 	va_list ap;
-	char *msg;
 
 	va_start(ap, fmt);
-	msg = xvasprintf(fmt, ap);
+	schema_record(s->errors, at, loc, fmt, ap);
 	va_end(ap);
-	schema_record(s->errors, at, loc, msg);
-	free(msg);
 }
 
 void
@@ -90,13 +90,10 @@ schema_admin_only(struct schema *s, const struct ynode *at, const char *loc,
 		  const char *fmt, ...)
 {
 	va_list ap;
-	char *msg;
 
 	va_start(ap, fmt);
-	msg = xvasprintf(fmt, ap);
+	schema_record(s->admin_only, at, loc, fmt, ap);
 	va_end(ap);
-	schema_record(s->admin_only, at, loc, msg);
-	free(msg);
 }
 
 char *
