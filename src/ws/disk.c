@@ -39,6 +39,7 @@
 #include "ws/disk.h"
 
 #define DISK_CAUSE_MAX	   512
+#define DISK_TIMEOUT_MS	   120000 /* making and mounting one image */
 #define DISK_POOL_DELAY_MS 300
 #define DISK_LOOP_TRIES	   16
 #define DISK_MKE2FS	   "mke2fs"
@@ -63,10 +64,13 @@ static void disk_pool_fill(void);
 
 /* One running child and what to do when it exits. */
 struct disk_child {
-	pid_t pid;
+	struct ev_loop *loop;
+	pid_t pid; /* also its process group (mke2fs runs in it) */
 	int pidfd;
 	int errfd; /* read end of the cause pipe */
 	struct ev_io *io;
+	struct ev_timer timeout; /* mounts only: a hung one is killed */
+	bool timed_out;
 	disk_cb cb;
 	void *data;
 };
@@ -371,6 +375,12 @@ disk_on_exit(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
 	if (waitpid(c->pid, &status, 0) < 0 || !WIFEXITED(status) ||
 	    WEXITSTATUS(status) != 0)
 		err = -EIO;
+	if (c->timed_out)
+		snprintf(cause, sizeof cause,
+			 "making or mounting the disk image took over %d s: "
+			 "killed",
+			 DISK_TIMEOUT_MS / 1000);
+	ev_timer_stop(c->loop, &c->timeout);
 	ev_io_del(c->io);
 	close(c->pidfd);
 	close(c->errfd);
@@ -381,6 +391,17 @@ disk_on_exit(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
 	else if (err < 0)
 		log_warn("disk: %s", cause[0] ? cause : "failed");
 	free(c);
+}
+
+/* A child that makes or mounts an image took too long: kill its group;
+ * disk_on_exit reports it. */
+static void
+disk_on_timeout(void *data)
+{
+	struct disk_child *c = data;
+
+	c->timed_out = true;
+	kill(-c->pid, SIGKILL);
 }
 
 /* Fork a child watched by the loop; in the child returns 0 with *errfd
@@ -413,6 +434,7 @@ disk_fork(struct ev_loop *loop, disk_cb cb, void *data, int *errfd,
 		/* the loop's signalfd blocks signals: not for mke2fs or rm */
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
+		(void)setpgid(0, 0); /* killed as a group on a timeout */
 		close(p[0]);
 		*errfd = p[1];
 		return 0;
@@ -436,6 +458,10 @@ disk_fork(struct ev_loop *loop, disk_cb cb, void *data, int *errfd,
 		return -e;
 	}
 	c->io = ev_io_add(loop, c->pidfd, EPOLLIN, disk_on_exit, c);
+	c->loop = loop;
+	ev_timer_init(&c->timeout, disk_on_timeout, c);
+	if (cb != NULL) /* not the removals: rm -rf takes what it takes */
+		ev_timer_start(loop, &c->timeout, now_ms() + DISK_TIMEOUT_MS);
 	return pid;
 }
 
