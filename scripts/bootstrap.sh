@@ -19,9 +19,9 @@ export TASKBOX_TOOLS="$TOOLS"
 BUILD_PKGS=(gcc pkg-config meson ninja-build libtsm-dev libmicrohttpd-dev
 	libjansson-dev libcmocka-dev libsqlite3-dev libyaml-dev libsodium-dev
 	libcurl4-openssl-dev libseccomp-dev)
-RUN_PKGS=(util-linux iproute2 procps curl bubblewrap npm)
+RUN_PKGS=(util-linux iproute2 procps curl bubblewrap e2fsprogs npm)
 TEST_PKGS=(nodejs npm tmux chromium fonts-liberation clang libclang-rt-14-dev
-	clang-format wrk)
+	clang-format wrk python3)
 
 log() { printf 'bootstrap: %s\n' "$*" >&2; }
 
