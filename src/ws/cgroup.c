@@ -539,10 +539,17 @@ cgroup_forget(const char *id)
 					      ctls[i], id);
 	}
 	for (size_t i = 0; i < n; i++) {
-		/* a process left behind (none, normally) goes first */
-		for (int tries = 0;
-		     tries < 3 && rmdir(dirs[i]) < 0 && errno == EBUSY; tries++)
+		int r = rmdir(dirs[i]);
+
+		/* a process left behind (none, normally: the sandbox's pid
+		 * namespace is gone) is killed; no waiting in the loop */
+		if (r < 0 && errno == EBUSY) {
 			(void)cgroup_each_pid(dirs[i], true);
+			r = rmdir(dirs[i]);
+		}
+		if (r < 0 && errno != ENOENT)
+			log_warn("cannot remove cgroup '%s': %s", dirs[i],
+				 strerror(errno));
 		free(dirs[i]);
 	}
 }
