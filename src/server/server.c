@@ -682,6 +682,8 @@ server_main(int argc, char **argv)
 	srv->loop = ev_loop_new();
 	srv->http = http_server_new(srv->loop);
 	http_server_set_limits(srv->http, &limits);
+	/* Coder's API: a body that is not JSON is a 400 */
+	http_server_set_bad_json_status(srv->http, 400);
 	http_server_set_guard(srv->http, server_guard, NULL);
 	api_users_register(srv->http);
 	api_secrets_register(srv->http);

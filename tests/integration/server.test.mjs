@@ -111,6 +111,15 @@ test('a custom-agent task: create, watch, logs, send, events, delete', async () 
     { what: 'message_update on the task stream' });
   assert.ok(events.events.some((e) => e.event === 'task' && e.data.status === 'active'));
   events.close();
+  // the stream's client went away: more events find it closed, which is
+  // routine and not worth a log line at the default level
+  await waitFor(async () => (await srv.task('admin', 'calc')).current_state?.state === 'idle', { what: 'idle' });
+  assert.equal((await srv.api('POST', '/api/v2/tasks/admin/calc/send', { body: { input: 'echo three-$((6*7))' } })).status, 204);
+  await waitFor(async () => {
+    const l = await srv.api('GET', '/api/v2/tasks/admin/calc/logs');
+    return l.json.logs.some((e) => e.type === 'output' && /three-42/.test(e.content));
+  }, { what: 'the third input ran' });
+  assert.doesNotMatch(srv.log, /Failed to send the chunked response body/);
 
   const empty = await srv.api('POST', '/api/v2/tasks/admin/calc/send', { body: { input: '' } });
   assert.equal(empty.status, 422);
@@ -143,8 +152,16 @@ test('names: unique per owner, generated from the prompt, validated', async () =
     const r = await srv.api('POST', '/api/v2/tasks/me', { body });
     assert.equal(r.status, 422, JSON.stringify(body).slice(0, 80) + ' ' + r.text);
   }
+  // Coder's API: a body that is not JSON is a 400; one that parses but does
+  // not validate stays a 422
   const notjson = await srv.api('POST', '/api/v2/tasks/me', { body: '{"input":', headers: { 'Content-Type': 'application/json' } });
-  assert.equal(notjson.status, 422);
+  assert.equal(notjson.status, 400, notjson.text);
+  assert.match(notjson.json.detail, /malformed JSON at line 1/);
+  assert.equal(notjson.json.errors[0].location, 'body');
+  const empty = await srv.api('POST', '/api/v2/tasks/me', { body: '', headers: { 'Content-Type': 'application/json' } });
+  assert.equal(empty.status, 400, empty.text);
+  const array = await srv.api('POST', '/api/v2/tasks/me', { body: '[1]', headers: { 'Content-Type': 'application/json' } });
+  assert.equal(array.status, 422, array.text);
   for (const t of [a, b])
     assert.equal((await srv.api('DELETE', `/api/v2/tasks/admin/${t.name}`)).status, 202);
   const again = await srv.createTask({ template: 'sh', input: 'y', name: a.name });
