@@ -42,7 +42,7 @@ test('first start prints an admin token; the API wants a token', async () => {
 test('built-in templates are there and task-capable', async () => {
   const r = await srv.api('GET', '/api/v2/templates');
   const names = r.json.templates.map((t) => t.name);
-  for (const n of ['claude-code', 'codex', 'gemini', 'aider', 'goose', 'shell'])
+  for (const n of ['claude-code', 'codex', 'gemini', 'aider', 'goose', 'shell', 'custom'])
     assert.ok(names.includes(n), `missing built-in template ${n}`);
   assert.ok(r.json.templates.every((t) => t.builtin === false || t.task_capable));
   const m = await srv.api('GET', '/api/v2/modules');
@@ -133,6 +133,17 @@ test('a custom-agent task: create, watch, logs, send, events, delete', async () 
   assert.equal(del.status, 202);
   assert.equal((await srv.api('GET', '/api/v2/tasks/admin/calc')).status, 404);
   await waitFor(() => !exists(dir), { what: 'workspace directory removed' });
+});
+
+test('the built-in custom template runs the command given as its parameter', async () => {
+  const t = await srv.createTask({ template: 'custom', input: 'print(6 * 7, "from python")', name: 'py',
+    parameters: { command: 'python3 -q -i' } });
+  await srv.waitTask('admin', 'py');
+  await waitFor(async () => {
+    const l = await srv.api('GET', '/api/v2/tasks/admin/py/logs');
+    return l.json.logs.some((e) => e.type === 'output' && /^42 from python$/m.test(e.content));
+  }, { what: 'the prompt ran in python' });
+  assert.equal((await srv.api('DELETE', `/api/v2/tasks/admin/${t.name}`)).status, 202);
 });
 
 test('names: unique per owner, generated from the prompt, validated', async () => {
