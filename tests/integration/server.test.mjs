@@ -6,8 +6,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { startServer, customTemplate, waitFor, SseClient, exists, taskDir } from '../harness/server.mjs';
+import { startServer, customTemplate, waitFor, SseClient, exists, taskDir, bin } from '../harness/server.mjs';
 
 let srv;
 
@@ -37,6 +38,22 @@ test('first start prints an admin token; the API wants a token', async () => {
   // the database keeps no token in clear
   const db = fs.readFileSync(path.join(srv.data, 'taskbox.db'));
   assert.equal(db.includes(Buffer.from(srv.token)), false);
+});
+
+test('the first start names the CLI as a shell would run it', async () => {
+  // a PATH whose taskbox is this binary: plain `taskbox`
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'taskbox-path-'));
+  fs.symlinkSync(bin, path.join(dir, 'taskbox'));
+  const onPath = await startServer({ env: { PATH: `${dir}:${process.env.PATH}` } });
+  await onPath.stop();
+  assert.match(onPath.out, /^ {2}taskbox login http:\/\/127\.0\.0\.1:\d+ --token tbx_/m, onPath.out);
+  // none on PATH: the binary's own path, which works when pasted
+  const off = await startServer({ env: { PATH: '/usr/bin:/bin' } });
+  await off.stop();
+  const real = fs.realpathSync(bin);
+  assert.ok(off.out.includes(`  ${real} login http://`), off.out);
+  assert.ok(off.out.includes(`  ${real} task list`), off.out);
+  fs.rmSync(dir, { recursive: true });
 });
 
 test('built-in templates are there and task-capable', async () => {
