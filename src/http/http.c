@@ -146,7 +146,7 @@ struct http_server {
 	struct http_sse *streams;
 	struct http_req *deferred;
 	struct ev_timer heartbeat;
-	bool draining; /* shutting down: no new waits */
+	bool draining;		  /* shutting down: no new waits */
 	unsigned bad_json_status; /* http_server_set_bad_json_status */
 };
 
@@ -1008,9 +1008,9 @@ static void PRINTFLIKE(2, 3)
 	detail = xvasprintf(fmt, ap);
 	va_end(ap);
 	clean = utf8_sanitize(detail);
-	http_reply_problem_errors(
-		req, req->srv->bad_json_status, detail,
-		json_pack("[{s:s, s:s}]", "message", clean, "location", "body"));
+	http_reply_problem_errors(req, req->srv->bad_json_status, detail,
+				  json_pack("[{s:s, s:s}]", "message", clean,
+					    "location", "body"));
 	free(clean);
 	free(detail);
 }

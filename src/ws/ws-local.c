@@ -14,9 +14,9 @@
  * Layout inside: the host root read-only, fresh /dev and /proc, empty
  * tmpfs on /tmp /run /home /root and on every `hide` dir, the workspace's
  * own /etc/passwd, /etc/group and an empty /etc/gitconfig (spec->user),
- * then the spec's mounts (their mount points must be creatable: under a tmpfs dir, or an
- * existing file or dir). User 1000:1000 in a new user namespace, new pid,
- * ipc, uts, net (loopback only) and cgroup namespaces, no capabilities,
+ * then the spec's mounts (their mount points must be creatable: under a tmpfs
+ * dir, or an existing file or dir). User 1000:1000 in a new user namespace, new
+ * pid, ipc, uts, net (loopback only) and cgroup namespaces, no capabilities,
  * the seccomp filter of seccomp.c.
  */
 #include "common.h"
@@ -285,8 +285,8 @@ ws_etc_files(const struct ws_spec *spec, int fds[WS_ETC_FILES], char **cause)
 			    "%s:x:%s:%s:%s:%s:/bin/bash\n"
 			    "nobody:x:65534:65534:nobody:/nonexistent:"
 			    "/usr/sbin/nologin\n",
-			    spec->user, WS_INSIDE_UID, WS_INSIDE_UID, spec->user,
-			    spec->home);
+			    spec->user, WS_INSIDE_UID, WS_INSIDE_UID,
+			    spec->user, spec->home);
 	text[1] = xasprintf("root:x:0:\n%s:x:%s:\nnogroup:x:65534:\n",
 			    spec->user, WS_INSIDE_UID);
 	text[2] = xstrdup("");
@@ -597,9 +597,8 @@ struct ws *
 ws_local_start(struct ev_loop *loop, const struct ws_spec *spec,
 	       ws_exit_cb on_exit, void *data, char **cause)
 {
-	struct ws_child c = {.devnull = -1,
-			     .seccomp_fd = -1,
-			     .etc_fds = {-1, -1, -1}};
+	struct ws_child c = {
+		.devnull = -1, .seccomp_fd = -1, .etc_fds = {-1, -1, -1}};
 	struct ws_argv args = {0};
 	struct ws_child_err e;
 	int errpipe[2] = {-1, -1}, r;
