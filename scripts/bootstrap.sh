@@ -4,8 +4,9 @@
 # installed here, so a fresh machine needs nothing else.
 #
 #   scripts/bootstrap.sh deps [--test]   install build deps (+ test deps)
-#   scripts/bootstrap.sh build           deps + build/taskbox
-#   scripts/bootstrap.sh run [ARGS]      deps + build + `taskbox server ARGS`
+#   scripts/bootstrap.sh build           deps + build/taskbox, installed as
+#                                        /usr/local/bin/taskbox (TASKBOX_BINDIR)
+#   scripts/bootstrap.sh run [ARGS]      deps + build + install + `taskbox server ARGS`
 #   scripts/bootstrap.sh demo            deps + build + the agent runtime demo
 #
 # Test dependencies from npm go to ${TASKBOX_TOOLS:-/var/cache/taskbox/tools}
@@ -82,6 +83,21 @@ build() {
 	log "built build/taskbox"
 }
 
+# Put the CLI on PATH ($BINDIR, default /usr/local/bin), so the commands
+# the server's first start prints work as typed; where it cannot be
+# installed, the server prints build/taskbox's full path instead.
+BINDIR="${TASKBOX_BINDIR:-/usr/local/bin}"
+install_cli() {
+	local sudo=
+	[ "$(id -u)" -eq 0 ] || sudo="sudo -n"
+	if $sudo install -D -m 0755 build/taskbox "$BINDIR/taskbox" 2>/dev/null; then
+		log "installed $BINDIR/taskbox"
+		return 0
+	fi
+	log "cannot install $BINDIR/taskbox (not root, no sudo); use $PWD/build/taskbox"
+	return 1
+}
+
 case "${1:-run}" in
 deps)
 	shift
@@ -90,6 +106,7 @@ deps)
 build)
 	deps
 	build
+	install_cli || true
 	;;
 run)
 	shift || true
@@ -98,6 +115,9 @@ run)
 	# The Tasks server on the embedded default: SQLite and workspaces
 	# under the data directory, agents installed on first use. Its first
 	# start prints the admin token and how to create a first task.
+	if install_cli; then
+		exec "$BINDIR/taskbox" server "$@"
+	fi
 	exec build/taskbox server "$@"
 	;;
 demo)

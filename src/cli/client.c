@@ -254,18 +254,27 @@ client_transport_cause(const struct client *c, CURLcode code,
 			 errbuf[0] ? errbuf : curl_easy_strerror(code));
 }
 
-/* Append one of a problem's errors[] entries as its own line. */
-static void
-client_problem_error(struct buf *b, json_t *e)
+/* The message of one of a problem's errors[] entries. */
+static const char *
+client_error_message(json_t *e)
 {
 	const char *msg = json_string_value(json_object_get(e, "message"));
+
+	if (msg == NULL)
+		msg = json_is_string(e) ? json_string_value(e) : "invalid";
+	return msg;
+}
+
+/* Append one of a problem's errors[] entries, after sep. */
+static void
+client_problem_error(struct buf *b, json_t *e, const char *sep)
+{
+	const char *msg = client_error_message(e);
 	const char *loc = json_string_value(json_object_get(e, "location"));
 	json_t *line = json_object_get(e, "line");
 	json_t *col = json_object_get(e, "column");
 
-	if (msg == NULL)
-		msg = json_is_string(e) ? json_string_value(e) : "invalid";
-	buf_puts(b, "\n  ");
+	buf_puts(b, sep);
 	if (json_is_integer(line)) {
 		buf_printf(b, "%" JSON_INTEGER_FORMAT,
 			   json_integer_value(line));
@@ -309,6 +318,15 @@ client_problem_text(const struct client *c, long status, const char *body,
 		if (detail == NULL || detail[0] == '\0')
 			detail = json_string_value(json_object_get(j, "title"));
 	}
+	errs = json_object_get(j, "errors");
+	if (json_array_size(errs) == 1 && detail != NULL &&
+	    strcmp(client_error_message(json_array_get(errs, 0)), detail) ==
+		    0) {
+		/* one error that is the detail: say it once, where it is */
+		client_problem_error(&b, json_array_get(errs, 0), "");
+		json_decref(j);
+		return buf_steal(&b);
+	}
 	if (detail != NULL && detail[0] != '\0') {
 		buf_puts(&b, detail);
 	} else if (j == NULL && len > 0 && len < 300 && body[0] != '<') {
@@ -320,9 +338,8 @@ client_problem_text(const struct client *c, long status, const char *body,
 	} else {
 		buf_printf(&b, "server replied HTTP %ld", status);
 	}
-	errs = json_object_get(j, "errors");
 	for (size_t i = 0; i < json_array_size(errs); i++)
-		client_problem_error(&b, json_array_get(errs, i));
+		client_problem_error(&b, json_array_get(errs, i), "\n  ");
 	json_decref(j);
 	return buf_steal(&b);
 }

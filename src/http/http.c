@@ -146,7 +146,8 @@ struct http_server {
 	struct http_sse *streams;
 	struct http_req *deferred;
 	struct ev_timer heartbeat;
-	bool draining; /* shutting down: no new waits */
+	bool draining;		  /* shutting down: no new waits */
+	unsigned bad_json_status; /* http_server_set_bad_json_status */
 };
 
 static const struct {
@@ -603,7 +604,12 @@ http_mhd_log(void *cls UNUSED, const char *fmt, va_list ap)
 	n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
-	log_warn("http: %s", msg);
+	/* a client that goes away while a stream is open is routine */
+	if (strncmp(msg, "Failed to send the chunked response body",
+		    strlen("Failed to send the chunked response body")) == 0)
+		log_debug("http: %s", msg);
+	else
+		log_warn("http: %s", msg);
 }
 
 struct http_server *
@@ -615,6 +621,7 @@ http_server_new(struct ev_loop *loop)
 	srv->listen_fd = -1;
 	srv->limits.max_conns = HTTP_MAX_CONNECTIONS;
 	srv->limits.head_timeout_ms = HTTP_HEAD_TIMEOUT_MS;
+	srv->bad_json_status = 422;
 	ev_timer_init(&srv->heartbeat, http_heartbeat, srv);
 	ev_timer_init(&srv->accept_retry, http_accept_retry, srv);
 	ev_timer_init(&srv->head_timer, http_head_check, srv);
@@ -627,6 +634,12 @@ http_server_set_limits(struct http_server *srv, const struct http_limits *l)
 	srv->limits = *l;
 	if (srv->limits.max_conns == 0)
 		srv->limits.max_conns = HTTP_MAX_CONNECTIONS;
+}
+
+void
+http_server_set_bad_json_status(struct http_server *srv, unsigned status)
+{
+	srv->bad_json_status = status;
 }
 
 void
@@ -981,6 +994,27 @@ http_req_conn(struct http_req *req)
 	return req->conn;
 }
 
+static void http_reply_problem_errors(struct http_req *req, unsigned status,
+				      const char *raw_detail, json_t *errors);
+
+/* A body that is not JSON: problem+json with the server's status for it. */
+static void PRINTFLIKE(2, 3)
+	http_reply_unreadable(struct http_req *req, const char *fmt, ...)
+{
+	va_list ap;
+	char *detail, *clean;
+
+	va_start(ap, fmt);
+	detail = xvasprintf(fmt, ap);
+	va_end(ap);
+	clean = utf8_sanitize(detail);
+	http_reply_problem_errors(req, req->srv->bad_json_status, detail,
+				  json_pack("[{s:s, s:s}]", "message", clean,
+					    "location", "body"));
+	free(clean);
+	free(detail);
+}
+
 json_t *
 http_req_json(struct http_req *req)
 {
@@ -989,17 +1023,17 @@ http_req_json(struct http_req *req)
 
 	/* any Content-Type: curl -d sends form encoding; Origin guards CSRF */
 	if (req->body.len == 0) {
-		http_reply_invalid(req, "body", NULL,
-				   "request body is empty; expected a JSON "
-				   "object");
+		http_reply_unreadable(req,
+				      "request body is empty; expected a JSON "
+				      "object");
 		return NULL;
 	}
 	j = json_loadb(buf_cstr(&req->body), req->body.len,
 		       JSON_REJECT_DUPLICATES, &err);
 	if (j == NULL) {
-		http_reply_invalid(req, "body", NULL,
-				   "malformed JSON at line %d column %d: %s",
-				   err.line, err.column, err.text);
+		http_reply_unreadable(req,
+				      "malformed JSON at line %d column %d: %s",
+				      err.line, err.column, err.text);
 		return NULL;
 	}
 	if (!json_is_object(j)) {

@@ -57,6 +57,12 @@ int http_server_port(struct http_server *srv);
 void http_server_free(struct http_server *srv);
 void http_server_set_guard(struct http_server *srv, http_guard guard,
 			   void *data);
+/*
+ * The status of a request whose body is empty or not JSON at all (default
+ * 422, as AgentAPI answers; Coder's API answers 400). A body that parses but
+ * does not validate is 422 either way.
+ */
+void http_server_set_bad_json_status(struct http_server *srv, unsigned status);
 /* Origins allowed for CORS ("*" allows all); copies the list. */
 void http_server_set_origins(struct http_server *srv, char **origins, size_t n);
 void http_server_route(struct http_server *srv, const char *method,

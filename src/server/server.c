@@ -371,6 +371,44 @@ server_check_orphans(const char *data_dir, const char *tasks_dir, char **cause)
 	return tasks > 0 ? -EEXIST : 0;
 }
 
+/*
+ * How to run this binary's CLI, for the first start's hints (new string):
+ * "taskbox" when the one on PATH is this very file (the README's first
+ * command installs it in /usr/local/bin), else this binary's full path.
+ */
+static char *
+server_cli_command(void)
+{
+	const char *path = getenv("PATH");
+	char *self = realpath("/proc/self/exe", NULL);
+	struct stat me, st;
+	char *dirs, *dir, *save = NULL, *cand;
+	bool found = false;
+
+	if (self == NULL || stat(self, &me) < 0) {
+		free(self);
+		return xstrdup("taskbox");
+	}
+	dirs = xstrdup(path != NULL ? path : "");
+	for (dir = strtok_r(dirs, ":", &save); dir != NULL && !found;
+	     dir = strtok_r(NULL, ":", &save)) {
+		cand = xasprintf("%s/taskbox", dir);
+		/* the first taskbox on PATH is the one a shell runs */
+		if (stat(cand, &st) == 0) {
+			found = true;
+			if (st.st_dev == me.st_dev && st.st_ino == me.st_ino) {
+				free(cand);
+				free(dirs);
+				free(self);
+				return xstrdup("taskbox");
+			}
+		}
+		free(cand);
+	}
+	free(dirs);
+	return self;
+}
+
 /* First start: create the admin and print its token once (again, with a
  * new token, when asked to). */
 static int
@@ -379,7 +417,7 @@ server_first_admin(const char *url, bool new_token)
 	json_t *row =
 		store_row(srv->store, "SELECT COUNT(*) AS n FROM users", "");
 	char id[37];
-	char *token;
+	char *token, *cli;
 
 	if (row == NULL)
 		return -EIO;
@@ -412,19 +450,21 @@ server_first_admin(const char *url, bool new_token)
 		id, new_token ? "new admin token" : "first start", 0, NULL);
 	if (token == NULL)
 		return -EIO;
+	cli = server_cli_command();
 	printf("taskbox: %s\n"
 	       "login token (shown once): %s\n"
 	       "\n"
-	       "  taskbox login %s --token %s\n"
-	       "  taskbox task create --template shell 'echo hello from "
+	       "  %s login %s --token %s\n"
+	       "  %s task create --template shell 'echo hello from "
 	       "taskbox'\n"
-	       "  taskbox task list\n"
+	       "  %s task list\n"
 	       "\n",
 	       new_token ? "a new token for the admin user"
 			 : "first start: created the admin user 'admin'.",
-	       token, url, token);
+	       token, cli, url, token, cli, cli);
 	fflush(stdout);
 	free(token);
+	free(cli);
 	return 0;
 }
 
@@ -682,6 +722,8 @@ server_main(int argc, char **argv)
 	srv->loop = ev_loop_new();
 	srv->http = http_server_new(srv->loop);
 	http_server_set_limits(srv->http, &limits);
+	/* Coder's API: a body that is not JSON is a 400 */
+	http_server_set_bad_json_status(srv->http, 400);
 	http_server_set_guard(srv->http, server_guard, NULL);
 	api_users_register(srv->http);
 	api_secrets_register(srv->http);

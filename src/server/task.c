@@ -1472,6 +1472,9 @@ task_launch_ws(struct task *t)
 	free(path_env);
 	strv_addf(&env, "HOME=%s", TASK_HOME);
 	strv_addf(&env, "USER=agent");
+	/* whatever system-wide git config a build of git looks for is the
+	 * host's, never the workspace's */
+	strv_addf(&env, "GIT_CONFIG_NOSYSTEM=1");
 	strv_addf(&env, "LOGNAME=agent");
 	strv_addf(&env, "SHELL=/bin/bash");
 	strv_addf(&env, "TERM=xterm-256color");
@@ -1544,6 +1547,8 @@ task_launch_ws(struct task *t)
 	spec.env = env.v;
 	spec.chdir = TASK_WORKDIR;
 	spec.hostname = task_name(t);
+	spec.user = "agent"; /* its own passwd entry; no host gitconfig */
+	spec.home = TASK_HOME;
 	spec.mounts = mounts;
 	spec.n_mounts = ARRAY_SIZE(mounts);
 	spec.hide = hide;

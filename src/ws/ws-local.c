@@ -12,10 +12,11 @@
  * removes the cgroups.
  *
  * Layout inside: the host root read-only, fresh /dev and /proc, empty
- * tmpfs on /tmp /run /home /root and on every `hide` dir, then the spec's
- * mounts (their mount points must be creatable: under a tmpfs dir, or an
- * existing file or dir). User 1000:1000 in a new user namespace, new pid,
- * ipc, uts, net (loopback only) and cgroup namespaces, no capabilities,
+ * tmpfs on /tmp /run /home /root and on every `hide` dir, the workspace's
+ * own /etc/passwd, /etc/group and an empty /etc/gitconfig (spec->user),
+ * then the spec's mounts (their mount points must be creatable: under a tmpfs
+ * dir, or an existing file or dir). User 1000:1000 in a new user namespace, new
+ * pid, ipc, uts, net (loopback only) and cgroup namespaces, no capabilities,
  * the seccomp filter of seccomp.c.
  */
 #include "common.h"
@@ -26,6 +27,7 @@
 #include <linux/close_range.h>
 #include <signal.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -84,6 +86,12 @@ struct ws {
 	struct ev_timer kill_timer;
 };
 
+/* The files of the workspace's own /etc (ws_spec.user): passwd, group
+ * and the empty file over the host's gitconfig. */
+#define WS_ETC_FILES 3
+static const char *const ws_etc_paths[WS_ETC_FILES] = {
+	"/etc/passwd", "/etc/group", "/etc/gitconfig"};
+
 /* Everything the forked child needs, prepared before fork. */
 struct ws_child {
 	const char *bwrap;
@@ -105,6 +113,7 @@ struct ws_child {
 	rlim_t data;  /* 0: leave */
 	const char *mounts_dir; /* see ws_spec */
 	const char *keep_mount;
+	int etc_fds[WS_ETC_FILES]; /* ws_etc_files; -1 when unused */
 	int errfd;
 };
 
@@ -234,15 +243,73 @@ ws_spec_check(const struct ws_spec *spec, char **cause)
 	return 0;
 }
 
+/* A sealed-by-convention memfd (>= 3, close-on-exec) holding text, read
+ * from its start; the fd or -errno. */
+static int
+ws_text_memfd(const char *name, const char *text)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC), hi, r;
+
+	if (fd < 0)
+		return -errno;
+	if (fd < 3) {
+		hi = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		r = -errno;
+		close(fd);
+		if (hi < 0)
+			return r;
+		fd = hi;
+	}
+	if (write_all(fd, text, strlen(text)) < 0 ||
+	    lseek(fd, 0, SEEK_SET) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/*
+ * The workspace's own /etc/passwd and /etc/group for spec->user, and an
+ * empty gitconfig, as memfds in fds (bwrap copies each into the sandbox);
+ * 0 or -errno with *cause. The host's accounts (uid 1000 is someone's
+ * there) and its system-wide git settings stay outside.
+ */
+static int
+ws_etc_files(const struct ws_spec *spec, int fds[WS_ETC_FILES], char **cause)
+{
+	char *text[WS_ETC_FILES];
+	int r = 0;
+
+	text[0] = xasprintf("root:x:0:0:root:/root:/bin/sh\n"
+			    "%s:x:%s:%s:%s:%s:/bin/bash\n"
+			    "nobody:x:65534:65534:nobody:/nonexistent:"
+			    "/usr/sbin/nologin\n",
+			    spec->user, WS_INSIDE_UID, WS_INSIDE_UID,
+			    spec->user, spec->home);
+	text[1] = xasprintf("root:x:0:\n%s:x:%s:\nnogroup:x:65534:\n",
+			    spec->user, WS_INSIDE_UID);
+	text[2] = xstrdup("");
+	for (size_t i = 0; i < WS_ETC_FILES; i++) {
+		fds[i] = r < 0 ? -1 : ws_text_memfd("taskbox-etc", text[i]);
+		if (r == 0 && fds[i] < 0)
+			r = fds[i];
+		free(text[i]);
+	}
+	if (r < 0)
+		*cause = xasprintf("cannot prepare the workspace's /etc: %s",
+				   strerror(-r));
+	return r;
+}
+
 /* Build bwrap's command line. */
 static void
 ws_build_argv(struct ws_argv *a, const char *bwrap, const struct ws_spec *spec,
-	      int seccomp_fd)
+	      int seccomp_fd, const int etc_fds[WS_ETC_FILES])
 {
 	char fdbuf[16];
 	struct stat st;
 
-	snprintf(fdbuf, sizeof fdbuf, "%d", seccomp_fd);
 	if (!spec->detach)
 		ws_argv_add(a, bwrap, "--die-with-parent", NULL);
 	else
@@ -261,6 +328,16 @@ ws_build_argv(struct ws_argv *a, const char *bwrap, const struct ws_spec *spec,
 		if (stat(spec->hide[i], &st) == 0 && S_ISDIR(st.st_mode))
 			ws_argv_add(a, "--tmpfs", spec->hide[i], NULL);
 	}
+	for (size_t i = 0; i < WS_ETC_FILES; i++) {
+		/* a file the host lacks needs no hiding, and bwrap could
+		 * not create it on the read-only root */
+		if (etc_fds[i] < 0 || lstat(ws_etc_paths[i], &st) < 0)
+			continue;
+		snprintf(fdbuf, sizeof fdbuf, "%d", etc_fds[i]);
+		ws_argv_add(a, "--perms", "0644", "--ro-bind-data", fdbuf,
+			    ws_etc_paths[i], NULL);
+	}
+	snprintf(fdbuf, sizeof fdbuf, "%d", seccomp_fd);
 	for (size_t i = 0; i < spec->n_mounts; i++) {
 		const struct ws_mount *m = &spec->mounts[i];
 
@@ -420,6 +497,10 @@ ws_child_run(const struct ws_child *c)
 	(void)close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
 	if (ws_keep(c->seccomp_fd) < 0)
 		ws_child_fail(c, WS_STAGE_FDS);
+	for (size_t i = 0; i < WS_ETC_FILES; i++) {
+		if (c->etc_fds[i] >= 0 && ws_keep(c->etc_fds[i]) < 0)
+			ws_child_fail(c, WS_STAGE_FDS);
+	}
 	for (size_t i = 0; i < c->n_keep; i++) {
 		if (ws_keep(c->keep_fds[i]) < 0)
 			ws_child_fail(c, WS_STAGE_FDS);
@@ -516,7 +597,8 @@ struct ws *
 ws_local_start(struct ev_loop *loop, const struct ws_spec *spec,
 	       ws_exit_cb on_exit, void *data, char **cause)
 {
-	struct ws_child c = {.devnull = -1, .seccomp_fd = -1};
+	struct ws_child c = {
+		.devnull = -1, .seccomp_fd = -1, .etc_fds = {-1, -1, -1}};
 	struct ws_argv args = {0};
 	struct ws_child_err e;
 	int errpipe[2] = {-1, -1}, r;
@@ -588,7 +670,10 @@ ws_local_start(struct ev_loop *loop, const struct ws_spec *spec,
 				   strerror(errno));
 		goto fail;
 	}
-	ws_build_argv(&args, bwrap, spec, c.seccomp_fd);
+	if (spec->user != NULL &&
+	    (r = ws_etc_files(spec, c.etc_fds, cause)) < 0)
+		goto fail;
+	ws_build_argv(&args, bwrap, spec, c.seccomp_fd, c.etc_fds);
 	c.bwrap = bwrap;
 	c.argv = args.v;
 	c.env = spec->env;
@@ -645,6 +730,10 @@ fail:
 		close(c.procs_fds[i]);
 	if (c.seccomp_fd >= 0)
 		close(c.seccomp_fd);
+	for (size_t i = 0; i < WS_ETC_FILES; i++) {
+		if (c.etc_fds[i] >= 0)
+			close(c.etc_fds[i]);
+	}
 	if (c.devnull >= 0)
 		close(c.devnull);
 	if (errpipe[0] >= 0)

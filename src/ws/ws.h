@@ -54,6 +54,13 @@ struct ws_spec {
 	 * delete). NULL: leave the mounts. */
 	const char *mounts_dir;
 	const char *keep_mount;
+	/* the account inside (uid and gid of the sandbox's user namespace)
+	 * and its home: the workspace gets its own /etc/passwd and
+	 * /etc/group naming it (with root and nobody), and the host's
+	 * /etc/gitconfig is laid over with an empty file. NULL: the host's
+	 * files show through. */
+	const char *user;
+	const char *home;
 };
 
 /* Called once when the sandbox's top process (bwrap) was reaped. */

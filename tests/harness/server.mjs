@@ -122,6 +122,7 @@ export async function startServer({ args = [], env = {}, data, token: knownToken
     child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited ${code}:\n${out}\n${err}`)); });
   });
   const s = new Server(child, base, token, data);
+  s.out = out; // what the start printed (the first start's hints)
   s.log = err;
   child.stderr.on('data', (d) => { s.log += d; });
   return s;

@@ -84,6 +84,8 @@ test('login, push a template, run a task, follow it, delete it', async () => {
   const missing = await tb(['task', 'status', 'nosuch']);
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /no task/);
+  // an error is said once, not as a detail and again as its only entry
+  assert.equal(missing.stderr.trim().split('\n').length, 1, missing.stderr);
   const del = await tb(['task', 'delete', 'viacli', '-y']);
   assert.equal(del.code, 0, del.stderr);
   assert.equal((await srv.api('GET', '/api/v2/tasks/admin/viacli')).status, 404);
@@ -109,6 +111,7 @@ test('users and tokens', async () => {
   const denied = await runBin(['user', 'list', '--url', srv.base, '--token', token], { timeout: 20000 });
   assert.equal(denied.code, 1);
   assert.match(denied.stderr, /admin/);
+  assert.equal(denied.stderr.trim().split('\n').length, 1, denied.stderr);
   const t = await tb(['token', 'create', '--name', 'ci']);
   assert.equal(t.code, 0);
   assert.match(t.stdout, /tbx_[0-9a-f]{64}/);

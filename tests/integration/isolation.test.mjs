@@ -84,6 +84,8 @@ test('files, network and egress from inside a task', async () => {
     `echo "byname=$(curl -sS -m 5 --noproxy '' -p -x http://127.0.0.1:3128 http://${hostname}:${hostPort}/x 2>&1 | head -c 200)"`,
     `echo "denied_name=$(curl -s -m 5 --noproxy '' -x http://127.0.0.1:3128 https://example.com/ 2>&1; echo rc=$?)"`,
     `echo "llm=$(curl -s -m 5 http://127.0.0.1:4000/v1/messages -H 'x-api-key: placeholder')"`,
+    'echo "whoami=$(id -un) $(id -gn) $(getent passwd 1000 | cut -d: -f1,6)"',
+    'echo "gitconfig=$(wc -c < /etc/gitconfig 2>/dev/null; git config --show-origin --list 2>/dev/null | grep -c /etc/)"',
     'echo "done=1"',
   ].join('; ');
   const b = await srv.pushTemplate(customTemplate('prober', ['sh', '-c', `(${probe}) > results 2>&1; exec sleep 1000`],
@@ -98,6 +100,10 @@ test('files, network and egress from inside a task', async () => {
   assert.doesNotMatch(r.root_marker, /host secret/, 'host home directories are hidden');
   assert.equal(r.ro, '1', 'the host root is read-only');
   assert.equal(r.ifaces.trim(), 'lo', 'only loopback');
+  // the workspace has its own account, not the host's uid 1000, and none of
+  // the host's system-wide git settings
+  assert.equal(r.whoami.trim(), 'agent agent agent:/home/agent', r.whoami);
+  assert.match(r.gitconfig.trim(), /^(0 )?0$/, r.gitconfig);
   assert.match(r.direct, /rc=7/, 'the host is not reachable directly');
   assert.equal(r.allowed, 'hello from outside /via-proxy', 'an allowlisted host is reachable through the proxy');
   assert.match(r.denied, /403|not in the template's egress allowlist/, r.denied);

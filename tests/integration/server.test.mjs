@@ -6,8 +6,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { startServer, customTemplate, waitFor, SseClient, exists, taskDir } from '../harness/server.mjs';
+import { startServer, customTemplate, waitFor, SseClient, exists, taskDir, bin } from '../harness/server.mjs';
 
 let srv;
 
@@ -39,10 +40,26 @@ test('first start prints an admin token; the API wants a token', async () => {
   assert.equal(db.includes(Buffer.from(srv.token)), false);
 });
 
+test('the first start names the CLI as a shell would run it', async () => {
+  // a PATH whose taskbox is this binary: plain `taskbox`
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'taskbox-path-'));
+  fs.symlinkSync(bin, path.join(dir, 'taskbox'));
+  const onPath = await startServer({ env: { PATH: `${dir}:${process.env.PATH}` } });
+  await onPath.stop();
+  assert.match(onPath.out, /^ {2}taskbox login http:\/\/127\.0\.0\.1:\d+ --token tbx_/m, onPath.out);
+  // none on PATH: the binary's own path, which works when pasted
+  const off = await startServer({ env: { PATH: '/usr/bin:/bin' } });
+  await off.stop();
+  const real = fs.realpathSync(bin);
+  assert.ok(off.out.includes(`  ${real} login http://`), off.out);
+  assert.ok(off.out.includes(`  ${real} task list`), off.out);
+  fs.rmSync(dir, { recursive: true });
+});
+
 test('built-in templates are there and task-capable', async () => {
   const r = await srv.api('GET', '/api/v2/templates');
   const names = r.json.templates.map((t) => t.name);
-  for (const n of ['claude-code', 'codex', 'gemini', 'aider', 'goose', 'shell'])
+  for (const n of ['claude-code', 'codex', 'gemini', 'aider', 'goose', 'shell', 'custom'])
     assert.ok(names.includes(n), `missing built-in template ${n}`);
   assert.ok(r.json.templates.every((t) => t.builtin === false || t.task_capable));
   const m = await srv.api('GET', '/api/v2/modules');
@@ -111,6 +128,15 @@ test('a custom-agent task: create, watch, logs, send, events, delete', async () 
     { what: 'message_update on the task stream' });
   assert.ok(events.events.some((e) => e.event === 'task' && e.data.status === 'active'));
   events.close();
+  // the stream's client went away: more events find it closed, which is
+  // routine and not worth a log line at the default level
+  await waitFor(async () => (await srv.task('admin', 'calc')).current_state?.state === 'idle', { what: 'idle' });
+  assert.equal((await srv.api('POST', '/api/v2/tasks/admin/calc/send', { body: { input: 'echo three-$((6*7))' } })).status, 204);
+  await waitFor(async () => {
+    const l = await srv.api('GET', '/api/v2/tasks/admin/calc/logs');
+    return l.json.logs.some((e) => e.type === 'output' && /three-42/.test(e.content));
+  }, { what: 'the third input ran' });
+  assert.doesNotMatch(srv.log, /Failed to send the chunked response body/);
 
   const empty = await srv.api('POST', '/api/v2/tasks/admin/calc/send', { body: { input: '' } });
   assert.equal(empty.status, 422);
@@ -124,6 +150,17 @@ test('a custom-agent task: create, watch, logs, send, events, delete', async () 
   assert.equal(del.status, 202);
   assert.equal((await srv.api('GET', '/api/v2/tasks/admin/calc')).status, 404);
   await waitFor(() => !exists(dir), { what: 'workspace directory removed' });
+});
+
+test('the built-in custom template runs the command given as its parameter', async () => {
+  const t = await srv.createTask({ template: 'custom', input: 'print(6 * 7, "from python")', name: 'py',
+    parameters: { command: 'python3 -q -i' } });
+  await srv.waitTask('admin', 'py');
+  await waitFor(async () => {
+    const l = await srv.api('GET', '/api/v2/tasks/admin/py/logs');
+    return l.json.logs.some((e) => e.type === 'output' && /^42 from python$/m.test(e.content));
+  }, { what: 'the prompt ran in python' });
+  assert.equal((await srv.api('DELETE', `/api/v2/tasks/admin/${t.name}`)).status, 202);
 });
 
 test('names: unique per owner, generated from the prompt, validated', async () => {
@@ -143,8 +180,16 @@ test('names: unique per owner, generated from the prompt, validated', async () =
     const r = await srv.api('POST', '/api/v2/tasks/me', { body });
     assert.equal(r.status, 422, JSON.stringify(body).slice(0, 80) + ' ' + r.text);
   }
+  // Coder's API: a body that is not JSON is a 400; one that parses but does
+  // not validate stays a 422
   const notjson = await srv.api('POST', '/api/v2/tasks/me', { body: '{"input":', headers: { 'Content-Type': 'application/json' } });
-  assert.equal(notjson.status, 422);
+  assert.equal(notjson.status, 400, notjson.text);
+  assert.match(notjson.json.detail, /malformed JSON at line 1/);
+  assert.equal(notjson.json.errors[0].location, 'body');
+  const empty = await srv.api('POST', '/api/v2/tasks/me', { body: '', headers: { 'Content-Type': 'application/json' } });
+  assert.equal(empty.status, 400, empty.text);
+  const array = await srv.api('POST', '/api/v2/tasks/me', { body: '[1]', headers: { 'Content-Type': 'application/json' } });
+  assert.equal(array.status, 422, array.text);
   for (const t of [a, b])
     assert.equal((await srv.api('DELETE', `/api/v2/tasks/admin/${t.name}`)).status, 202);
   const again = await srv.createTask({ template: 'sh', input: 'y', name: a.name });
