@@ -13,6 +13,7 @@
 #include "core/assets.h"
 #include "core/log.h"
 #include "core/text.h"
+#include "core/ynode.h"
 #include "server.h"
 #include "server/module.h"
 #include "server/template.h"
@@ -103,6 +104,40 @@ catalog_store_error(int r, const char *what)
 			 "status", 500);
 }
 
+/*
+ * The error (a new array) when spec's agent module does not exist, at
+ * the line and column of agent.module in yaml; NULL when it exists or
+ * the template names none.
+ */
+static json_t *
+catalog_check_module(const json_t *spec, const char *yaml, size_t len)
+{
+	const char *name = json_string_value(
+		json_object_get(json_object_get(spec, "agent"), "module"));
+	json_t *module = name ? catalog_module_spec(name) : NULL;
+	struct ynode *root, *at;
+	char *cause = NULL, *msg;
+	json_t *err;
+
+	if (name == NULL || module != NULL) {
+		json_decref(module);
+		return NULL;
+	}
+	/* the YAML parsed once already: only its positions are wanted */
+	root = yaml_load(yaml, len, &cause);
+	free(cause);
+	at = ynode_get(ynode_get(root, "agent"), "module");
+	msg = xasprintf("no agent module '%s' on this server (taskbox module "
+			"list): push the module first",
+			name);
+	err = json_pack("[{s:s, s:s, s:i, s:i}]", "message", msg, "location",
+			"agent.module", "line", at ? at->line : 1, "column",
+			at ? at->column : 1);
+	ynode_free(root);
+	free(msg);
+	return err;
+}
+
 json_t *
 catalog_template_push(const char *yaml, size_t len, const char *created_by,
 		      bool builtin, bool may_replace, json_t **errors)
@@ -126,6 +161,11 @@ catalog_template_push(const char *yaml, size_t len, const char *created_by,
 	    json_array_size(json_object_get(spec, "admin_only")) > 0) {
 		/* private egress, private webhooks: an admin's decision */
 		*errors = json_incref(json_object_get(spec, "admin_only"));
+		json_decref(warnings);
+		json_decref(spec);
+		return NULL;
+	}
+	if ((*errors = catalog_check_module(spec, yaml, len)) != NULL) {
 		json_decref(warnings);
 		json_decref(spec);
 		return NULL;

@@ -165,6 +165,21 @@ void task_pause(struct task *t, struct http_req *req);
 void task_resume(struct task *t, struct http_req *req);
 void task_set_input(struct task *t, struct http_req *req, const char *input);
 void task_states(struct task *t, struct http_req *req);
+/* POST .../restart: a task in error or unknown status gets a fresh
+ * workspace run with its files, home and transcript; the prompt is
+ * never sent twice. 202, 409 in any other status, or a pre-check's
+ * status. */
+void task_restart(struct task *t, struct http_req *req);
+/*
+ * What can fail before anything runs, checked before a task of template
+ * version (a catalog_version_get row) starts for owner_id: the agent
+ * module exists (module NULL: it does not) and can run the template, the
+ * server has an LLM endpoint if the agent needs one, the secrets the
+ * template names are set and open. 0, or the HTTP status to answer with
+ * *cause (a new string).
+ */
+int task_precheck(json_t *version, json_t *module, const char *owner_id,
+		  char **cause);
 
 /* ---- egress.c ---- */
 struct egress;
