@@ -138,6 +138,72 @@ catalog_check_module(const json_t *spec, const char *yaml, size_t len)
 	return err;
 }
 
+/* Is the template of row user_id's: the author of its first version,
+ * and not built in? */
+static bool
+catalog_template_owned(const json_t *row, const char *user_id)
+{
+	json_t *first =
+		store_row(srv->store,
+			  "SELECT created_by FROM template_versions WHERE "
+			  "template_id = ? ORDER BY version LIMIT 1",
+			  "s", json_string_value(json_object_get(row, "id")));
+	const char *author =
+		json_string_value(json_object_get(first, "created_by"));
+	bool own = author != NULL && user_id != NULL &&
+		   strcmp(author, user_id) == 0 &&
+		   json_integer_value(json_object_get(row, "builtin")) == 0;
+
+	json_decref(first);
+	return own;
+}
+
+bool
+catalog_template_may_manage(const json_t *row, const json_t *user)
+{
+	return auth_is_admin(user) ||
+	       catalog_template_owned(
+		       row, json_string_value(json_object_get(user, "id")));
+}
+
+int
+catalog_template_delete(const char *template_id)
+{
+	/* children first: the foreign keys point from states to tasks to
+	 * versions to the template */
+	static const char *const sql[] = {
+		"DELETE FROM task_states WHERE task_id IN (SELECT t.id FROM "
+		"tasks t JOIN template_versions v ON v.id = "
+		"t.template_version_id WHERE v.template_id = ?1)",
+		"DELETE FROM tasks WHERE template_version_id IN (SELECT id "
+		"FROM template_versions WHERE template_id = ?1)",
+		"DELETE FROM template_versions WHERE template_id = ?1",
+		"DELETE FROM templates WHERE id = ?1",
+		"DELETE FROM secrets WHERE scope = 'template' AND scope_id = "
+		"?1",
+	};
+	json_t *busy;
+	int r;
+
+	if ((r = store_begin(srv->store)) < 0)
+		return r;
+	/* a task made while the template's tasks were being deleted */
+	busy = store_row(srv->store,
+			 "SELECT t.id FROM tasks t JOIN template_versions v ON "
+			 "v.id = t.template_version_id WHERE v.template_id = "
+			 "? AND t.deleted_at IS NULL LIMIT 1",
+			 "s", template_id);
+	r = busy != NULL ? -EBUSY : 0;
+	json_decref(busy);
+	for (size_t i = 0; r == 0 && i < ARRAY_SIZE(sql); i++)
+		r = store_exec(srv->store, sql[i], "s", template_id);
+	if (r == 0)
+		r = store_commit(srv->store);
+	if (r < 0)
+		store_rollback(srv->store);
+	return r;
+}
+
 json_t *
 catalog_template_push(const char *yaml, size_t len, const char *created_by,
 		      bool builtin, bool may_replace, json_t **errors)
@@ -177,20 +243,7 @@ catalog_template_push(const char *yaml, size_t len, const char *created_by,
 	if (cur != NULL && !may_replace) {
 		/* only the template's author (or an admin) makes versions;
 		 * built-ins belong to the admins */
-		json_t *first = store_row(
-			srv->store,
-			"SELECT created_by FROM template_versions WHERE "
-			"template_id = ? ORDER BY version LIMIT 1",
-			"s", json_string_value(json_object_get(cur, "id")));
-		const char *author =
-			json_string_value(json_object_get(first, "created_by"));
-		bool own = author != NULL && created_by != NULL &&
-			   strcmp(author, created_by) == 0 &&
-			   json_integer_value(
-				   json_object_get(cur, "builtin")) == 0;
-
-		json_decref(first);
-		if (!own) {
+		if (!catalog_template_owned(cur, created_by)) {
 			*errors = json_pack(
 				"[{s:s, s:s, s:i, s:i}]", "message",
 				"a template with this name exists and belongs "

@@ -1050,6 +1050,83 @@ task_free(struct task *t)
 	free(t);
 }
 
+/*
+ * Deleting many tasks (a user's, a template's) waits until every one is
+ * gone before the rows they point at go: a sweep is the filter and what
+ * to call then, checked each time a task is freed.
+ */
+struct task_sweep {
+	char *owner_id;	   /* the tasks of this user, or NULL */
+	char *template_id; /* the tasks of this template, or NULL */
+	void (*done)(void *data);
+	void *data;
+	struct task_sweep *next;
+};
+
+static struct task_sweep *task_sweeps;
+
+/* Does t fall under sweep s? */
+static bool
+task_sweep_matches(const struct task_sweep *s, struct task *t)
+{
+	const char *tid = json_string_value(json_object_get(t->version, "id"));
+
+	if (s->owner_id != NULL)
+		return strcmp(task_owner_id(t), s->owner_id) == 0;
+	return tid != NULL && strcmp(tid, s->template_id) == 0;
+}
+
+/* Call (and drop) the sweeps whose tasks are all gone. */
+static void
+task_sweeps_check(void)
+{
+	struct task_sweep **pp = &task_sweeps, *ready = NULL, *s;
+
+	while ((s = *pp) != NULL) {
+		struct task *t = srv->tasks;
+
+		while (t != NULL && !task_sweep_matches(s, t))
+			t = t->next;
+		if (t != NULL) {
+			pp = &s->next;
+			continue;
+		}
+		*pp = s->next;
+		s->next = ready;
+		ready = s;
+	}
+	/* outside the walk: done may start another sweep */
+	while ((s = ready) != NULL) {
+		ready = s->next;
+		s->done(s->data);
+		free(s->owner_id);
+		free(s->template_id);
+		free(s);
+	}
+}
+
+void
+task_delete_all(const char *owner_id, const char *template_id,
+		void (*done)(void *data), void *data)
+{
+	struct task_sweep *s = xcalloc(1, sizeof *s);
+	struct task *t, *next;
+
+	BUG_ON((owner_id == NULL) == (template_id == NULL));
+	s->owner_id = owner_id ? xstrdup(owner_id) : NULL;
+	s->template_id = template_id ? xstrdup(template_id) : NULL;
+	s->done = done;
+	s->data = data;
+	for (t = srv->tasks; t != NULL; t = next) {
+		next = t->next; /* task_delete may free t at once */
+		if (!t->deleting && task_sweep_matches(s, t))
+			task_delete(t);
+	}
+	s->next = task_sweeps;
+	task_sweeps = s;
+	task_sweeps_check();
+}
+
 /* The workspace is gone: remove files, answer the DELETE, free. */
 static void
 task_finish_delete(struct task *t)
@@ -1068,6 +1145,7 @@ task_finish_delete(struct task *t)
 		http_reply(t->delete_req, 202, NULL, "", 0);
 	log_info("task %s deleted", task_name(t));
 	task_free(t);
+	task_sweeps_check();
 }
 
 void
