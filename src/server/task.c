@@ -10,6 +10,8 @@
  *     "agent PID" -> active
  *   the sandbox exits -> error (or unknown after a clean agent exit),
  *     with the reason: setup failed, agent exited N, runtime died
+ *   error/unknown --restart--> pending: launched again like a resume
+ *     (files and state file kept; setup again when no agent ran)
  *   delete -> kill everything (cgroup + pid namespace), wait for the
  *     exit, remove the directories, soft-delete the row, reply 202
  *
