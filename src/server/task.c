@@ -2472,39 +2472,45 @@ task_resume(struct task *t, struct http_req *req)
 	http_reply_json(req, 202, task_json(t));
 }
 
-void
-task_restart(struct task *t, struct http_req *req)
+/* May t restart now: its status, the owner's running tasks, the
+ * pre-checks? 0, or the status to answer with *why (a new string). */
+static int
+task_may_restart(struct task *t, char **why)
 {
-	char *why = NULL, *state_file;
-	json_t *module;
 	const char *module_name = json_string_value(
 		json_object_get(json_object_get(t->tmpl, "agent"), "module"));
+	json_t *module;
 	int code;
 
 	if ((strcmp(t->status, "error") != 0 &&
 	     strcmp(t->status, "unknown") != 0) ||
 	    t->deleting || t->disk_busy ||
 	    (t->ws != NULL && t->phase != PHASE_EXITED)) {
-		http_reply_problem(req, 409,
-				   "the task is %s: only a task in error or "
-				   "unknown status can be restarted%s",
-				   t->status,
-				   strcmp(t->status, "paused") == 0
-					   ? " (resume a paused task)"
-					   : "");
-		return;
+		*why = xasprintf("the task is %s: only a task in error or "
+				 "unknown status can be restarted%s",
+				 t->status,
+				 strcmp(t->status, "paused") == 0
+					 ? " (resume a paused task)"
+					 : "");
+		return 409;
 	}
-	if ((code = task_admit(task_owner_id(t), true, &why)) != 0) {
-		http_reply_problem(req, (unsigned)code, "%s", why);
-		free(why);
-		return;
-	}
+	if ((code = task_admit(task_owner_id(t), true, why)) != 0)
+		return code;
 	/* what made the first start fail before anything ran may still be
 	 * true: say so and leave the task as it is */
 	module = module_name ? catalog_module_spec(module_name) : NULL;
-	code = task_precheck(t->version, module, task_owner_id(t), &why);
+	code = task_precheck(t->version, module, task_owner_id(t), why);
 	json_decref(module);
-	if (code != 0) {
+	return code;
+}
+
+void
+task_restart(struct task *t, struct http_req *req)
+{
+	char *why = NULL, *state_file;
+	int code;
+
+	if ((code = task_may_restart(t, &why)) != 0) {
 		http_reply_problem(req, (unsigned)code, "%s", why);
 		free(why);
 		return;

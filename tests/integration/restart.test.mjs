@@ -83,6 +83,23 @@ test('a setup script that failed runs again on restart; the prompt is then deliv
   assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/flaky')).status, 202);
 });
 
+test('an agent that ended on its own (unknown) restarts on its own home', async () => {
+  // the first run counts and exits 0; the second counts and stays
+  const cmd = 'n=$(cat ~/runs 2>/dev/null || echo 0); echo $((n+1)) > ~/runs; [ "$n" -ge 1 ] && exec sleep 1000; exit 0';
+  assert.equal((await srv.pushTemplate(customTemplate('once-only', ['sh', '-c', cmd]))).status, 201);
+  const t = await srv.createTask({ template: 'once-only', input: 'x', name: 'ender' });
+  const ended = await waitFor(async () => {
+    const x = await srv.task('admin', 'ender');
+    return ['unknown', 'error'].includes(x.status) && x;
+  }, { what: 'the agent ended' });
+  assert.ok(ended.status_reason);
+  const r = await restart('ender');
+  assert.equal(r.status, 202, r.text);
+  await srv.waitTask('admin', 'ender');
+  assert.equal(fs.readFileSync(path.join(taskDir(srv, t.id), 'home/runs'), 'utf8').trim(), '2', 'the home was kept');
+  assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/ender')).status, 202);
+});
+
 // The task rows and task directories, to show a refusal made nothing.
 async function footprint() {
   const tasks = (await srv.api('GET', '/api/v2/tasks')).json.tasks.map((x) => x.id).sort();
