@@ -26,10 +26,10 @@ static const char cli_usage[] =
 	"\n"
 	"client commands:\n"
 	"  login URL [--token TOKEN]     log in to a taskbox server\n"
-	"  task create|list|status|logs|send|delete|attach ...\n"
-	"  template push|list ...        manage templates\n"
+	"  task create|list|status|logs|send|restart|delete|attach ...\n"
+	"  template push|list|delete ... manage templates\n"
 	"  module push|list ...          manage agent modules\n"
-	"  user create|list ...          manage users (admin)\n"
+	"  user create|list|delete ...   manage users (admin)\n"
 	"  user set|set-token ...        your name, email, GitHub token\n"
 	"  secret set|list|delete ...    your secrets or a template's\n"
 	"  token create|list|revoke ...  API tokens: make, list, revoke\n"
@@ -466,6 +466,11 @@ static const char user_usage[] =
 	"usage: taskbox user create NAME [--admin]   create a user; prints "
 	"its token once\n"
 	"       taskbox user list [-o table|json]     list users (admin)\n"
+	"       taskbox user delete NAME [--delete-tasks]\n"
+	"                                             delete a user (admin); "
+	"with\n"
+	"                                             --delete-tasks their "
+	"tasks too\n"
 	"       taskbox user set --name N --email E   your git identity\n"
 	"       taskbox user set-token github         link a GitHub token\n";
 
@@ -513,7 +518,24 @@ cli_user_list(struct client *c, bool json)
 	return 0;
 }
 
-/* `taskbox user create|list`. */
+/* DELETE /api/v2/users/NAME[?delete_tasks=true]. */
+static int
+cli_user_delete(struct client *c, const char *name, bool tasks)
+{
+	char *esc = client_escape(name), *cause = NULL;
+	char *path = xasprintf("/api/v2/users/%s%s", esc,
+			       tasks ? "?delete_tasks=true" : "");
+	int r = client_json(c, "DELETE", path, NULL, NULL, &cause);
+
+	free(path);
+	free(esc);
+	if (r)
+		return cli_fail(cause);
+	printf("deleted user %s\n", name);
+	return 0;
+}
+
+/* `taskbox user create|list|delete`. */
 int
 cli_user(int argc, char **argv)
 {
@@ -521,8 +543,9 @@ cli_user(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{"admin", no_argument, NULL, 'a'},
 		{"output", required_argument, NULL, 'o'},
+		{"delete-tasks", no_argument, NULL, 'd'},
 		{NULL, 0, NULL, 0}};
-	bool admin = false;
+	bool admin = false, delete_tasks = false;
 	int json = 0, o, r;
 	struct client c;
 	json_t *body, *reply = NULL;
@@ -541,6 +564,9 @@ cli_user(int argc, char **argv)
 			return 0;
 		case 'a':
 			admin = true;
+			break;
+		case 'd':
+			delete_tasks = true;
 			break;
 		case 'o':
 			json = cli_output_flag(optarg);
@@ -568,6 +594,15 @@ cli_user(int argc, char **argv)
 		if (cli_connect(&c))
 			return 1;
 		r = cli_user_list(&c, json);
+		client_release(&c);
+		return r;
+	}
+	if (strcmp(sub, "delete") == 0 || strcmp(sub, "rm") == 0) {
+		if (argc - optind != 1)
+			return cli_usage_error(user_usage, "expected one NAME");
+		if (cli_connect(&c))
+			return 1;
+		r = cli_user_delete(&c, argv[optind], delete_tasks);
 		client_release(&c);
 		return r;
 	}

@@ -89,6 +89,13 @@ static const char resume_usage[] =
 	"\n"
 	"Starts the workspace again; the agent continues its session and the\n"
 	"prompt is not sent again.\n";
+static const char restart_usage[] =
+	"usage: taskbox task restart TASK [--no-wait] [--timeout SECONDS]\n"
+	"\n"
+	"Starts a fresh workspace run for a task in error or unknown status:\n"
+	"its files and transcript are kept, the prompt is not sent again, a\n"
+	"setup script that never got through runs again. Waits until the task\n"
+	"is active, like create.\n";
 static const char states_usage[] =
 	"usage: taskbox task states TASK [-o json]\n";
 static const char delete_usage[] =
@@ -109,6 +116,7 @@ static const char task_usage[] =
 	"  send TASK TEXT|--stdin          send the agent a message\n"
 	"  pause TASK / resume TASK        stop the workspace / start it "
 	"again\n"
+	"  restart TASK                    a fresh run of a failed task\n"
 	"  states TASK                     the history of the agent's state\n"
 	"  delete TASK... [-y]             delete tasks\n"
 	"  attach TASK                     the agent's live terminal\n"
@@ -281,17 +289,55 @@ task_create_tick(void *arg)
 	return r;
 }
 
-/* `taskbox task create`. */
+/*
+ * Follow task t (a Task object) with progress lines until it is active
+ * (0) or failed (1), or timeout seconds passed (1).
+ */
 static int
-task_create(struct client *c, const struct task_opts *o, int n, char **argv)
+task_await(struct client *c, json_t *t, long timeout)
 {
 	struct task_follow f = {.c = c};
 	struct client_stream_ops ops = {.on_event = task_create_event,
 					.on_tick = task_create_tick,
 					.fd = -1,
 					.tick_ms = 2000};
+	char *cause = NULL, *events;
+	int r;
+
+	f.path = task_path_of(t, NULL);
+	r = task_progress(&f, t);
+	if (r == TASK_GO_ON) {
+		events = xasprintf("%s/events", f.path);
+		ops.timeout_ms = (uint64_t)timeout * 1000;
+		r = client_stream(c, events, &ops, &f, &cause);
+		free(events);
+		if (r == 0) {
+			/* The stream ended early: poll until done. */
+			uint64_t end = now_ms() + ops.timeout_ms;
+
+			while ((r = task_create_tick(&f)) == TASK_GO_ON &&
+			       now_ms() < end)
+				sleep(2);
+			if (r == TASK_GO_ON) {
+				cause = xasprintf("gave up after %ld seconds",
+						  timeout);
+				r = -ETIMEDOUT;
+			}
+		}
+		if (r < 0)
+			cli_fail(cause);
+	}
+	free(f.path);
+	free(f.last);
+	return r == TASK_DONE ? 0 : 1;
+}
+
+/* `taskbox task create`. */
+static int
+task_create(struct client *c, const struct task_opts *o, int n, char **argv)
+{
 	json_t *body, *t = NULL;
-	char *input, *cause = NULL, *owner, *path, *label, *events;
+	char *input, *cause = NULL, *owner, *path, *label;
 	int r;
 
 	input = task_input(o, n, argv, create_usage, &r);
@@ -320,37 +366,9 @@ task_create(struct client *c, const struct task_opts *o, int n, char **argv)
 	printf("created task %s\n", label);
 	fflush(stdout);
 	free(label);
-	if (o->no_wait) {
-		json_decref(t);
-		return 0;
-	}
-	f.path = task_path_of(t, NULL);
-	r = task_progress(&f, t);
+	r = o->no_wait ? 0 : task_await(c, t, o->timeout);
 	json_decref(t);
-	if (r == TASK_GO_ON) {
-		events = xasprintf("%s/events", f.path);
-		ops.timeout_ms = (uint64_t)o->timeout * 1000;
-		r = client_stream(c, events, &ops, &f, &cause);
-		free(events);
-		if (r == 0) {
-			/* The stream ended early: poll until done. */
-			uint64_t end = now_ms() + ops.timeout_ms;
-
-			while ((r = task_create_tick(&f)) == TASK_GO_ON &&
-			       now_ms() < end)
-				sleep(2);
-			if (r == TASK_GO_ON) {
-				cause = xasprintf("gave up after %ld seconds",
-						  o->timeout);
-				r = -ETIMEDOUT;
-			}
-		}
-		if (r < 0)
-			cli_fail(cause);
-	}
-	free(f.path);
-	free(f.last);
-	return r == TASK_DONE ? 0 : 1;
+	return r;
 }
 
 /* ---- list -------------------------------------------------------------- */
@@ -723,6 +741,26 @@ task_lifecycle(struct client *c, const char *ref, const char *what)
 	return 0;
 }
 
+/* `taskbox task restart`: POST .../restart, then wait like create. */
+static int
+task_restart(struct client *c, const struct task_opts *o, const char *ref)
+{
+	char *path = cli_task_path(ref, "/restart"), *cause = NULL, *label;
+	json_t *t = NULL;
+	int r = client_json(c, "POST", path, NULL, &t, &cause);
+
+	free(path);
+	if (r)
+		return cli_fail(cause);
+	label = task_label(t);
+	printf("restarting task %s\n", label);
+	fflush(stdout);
+	free(label);
+	r = o->no_wait ? 0 : task_await(c, t, o->timeout);
+	json_decref(t);
+	return r;
+}
+
 /* GET .../states: one line per state change. */
 static int
 task_states(struct client *c, const struct task_opts *o, const char *ref)
@@ -810,6 +848,7 @@ enum task_verb {
 	VERB_PAUSE,
 	VERB_RESUME,
 	VERB_STATES,
+	VERB_RESTART,
 };
 
 static const struct option create_opts[] = {
@@ -847,6 +886,11 @@ static const struct option delete_opts[] = {{"help", no_argument, NULL, 'h'},
 					    {NULL, 0, NULL, 0}};
 static const struct option attach_opts[] = {{"help", no_argument, NULL, 'h'},
 					    {NULL, 0, NULL, 0}};
+static const struct option restart_opts[] = {
+	{"help", no_argument, NULL, 'h'},
+	{"no-wait", no_argument, NULL, 'W'},
+	{"timeout", required_argument, NULL, 't'},
+	{NULL, 0, NULL, 0}};
 
 static const struct {
 	const char *name;
@@ -867,6 +911,8 @@ static const struct {
 	{"pause", NULL, VERB_PAUSE, pause_usage, attach_opts, ":h", 1, 1},
 	{"resume", NULL, VERB_RESUME, resume_usage, attach_opts, ":h", 1, 1},
 	{"states", NULL, VERB_STATES, states_usage, list_opts, ":ho:", 1, 1},
+	{"restart", NULL, VERB_RESTART, restart_usage, restart_opts, ":h", 1,
+	 1},
 };
 
 /* Parse one verb's flags into o; -1 for --help (printed), else exit code. */
@@ -1039,6 +1085,9 @@ cli_task(int argc, char **argv)
 		break;
 	case VERB_STATES:
 		r = task_states(&c, &o, args[0]);
+		break;
+	case VERB_RESTART:
+		r = task_restart(&c, &o, args[0]);
 		break;
 	default:
 		BUG();

@@ -1,6 +1,6 @@
 /*
  * template.c: `taskbox template` and `taskbox module`: push YAML files
- * to the server and list what it holds.
+ * to the server, list what it holds, delete a template.
  *
  * Both kinds are pushed the same way (the YAML text as
  * application/yaml, a directory meaning its *.yaml and *.yml files in
@@ -30,7 +30,12 @@ struct template_kind {
 static const char template_usage[] =
 	"usage: taskbox template push FILE|DIR...     create templates or new "
 	"versions\n"
-	"       taskbox template list [-o table|json]  list templates\n";
+	"       taskbox template list [-o table|json]  list templates\n"
+	"       taskbox template delete NAME [--force] delete a template (its "
+	"author or\n"
+	"                                              an admin); --force "
+	"deletes the\n"
+	"                                              tasks that use it too\n";
 
 static const char module_usage[] =
 	"usage: taskbox module push FILE|DIR...       create agent modules or "
@@ -264,6 +269,23 @@ template_list(struct client *c, const struct template_kind *k, bool json)
 	return 0;
 }
 
+/* DELETE /api/v2/templates/NAME[?force=true]. */
+static int
+template_delete(struct client *c, const char *name, bool force)
+{
+	char *esc = client_escape(name), *cause = NULL;
+	char *path = xasprintf("/api/v2/templates/%s%s", esc,
+			       force ? "?force=true" : "");
+	int r = client_json(c, "DELETE", path, NULL, NULL, &cause);
+
+	free(path);
+	free(esc);
+	if (r)
+		return cli_fail(cause);
+	printf("deleted template %s\n", name);
+	return 0;
+}
+
 /* The shared command line of `template` and `module`. */
 static int
 template_main(const struct template_kind *k, int argc, char **argv)
@@ -271,8 +293,9 @@ template_main(const struct template_kind *k, int argc, char **argv)
 	static const struct option opts[] = {
 		{"help", no_argument, NULL, 'h'},
 		{"output", required_argument, NULL, 'o'},
+		{"force", no_argument, NULL, 'f'},
 		{NULL, 0, NULL, 0}};
-	int json = 0, o, r;
+	int json = 0, force = 0, o, r;
 	struct client c;
 	const char *sub;
 
@@ -283,6 +306,9 @@ template_main(const struct template_kind *k, int argc, char **argv)
 		case 'h':
 			fputs(k->usage, stdout);
 			return 0;
+		case 'f':
+			force = 1;
+			break;
 		case 'o':
 			json = strcmp(optarg, "json") == 0;
 			if (!json && strcmp(optarg, "table") != 0)
@@ -309,21 +335,29 @@ template_main(const struct template_kind *k, int argc, char **argv)
 		if (optind != argc)
 			return cli_usage_error(k->usage, "unexpected '%s'",
 					       argv[optind]);
+	} else if (k == &template_kind &&
+		   (strcmp(sub, "delete") == 0 || strcmp(sub, "rm") == 0)) {
+		if (argc - optind != 1)
+			return cli_usage_error(k->usage, "expected one NAME");
 	} else {
 		return cli_usage_error(k->usage, "unknown %s command '%s'",
 				       k->noun, sub);
 	}
+	if (force && strcmp(sub, "delete") != 0 && strcmp(sub, "rm") != 0)
+		return cli_usage_error(k->usage, "--force goes with delete");
 	if (cli_connect(&c))
 		return 1;
 	if (strcmp(sub, "push") == 0)
 		r = template_push(&c, k, argc - optind, argv + optind);
-	else
+	else if (strcmp(sub, "list") == 0 || strcmp(sub, "ls") == 0)
 		r = template_list(&c, k, json);
+	else
+		r = template_delete(&c, argv[optind], force);
 	client_release(&c);
 	return r;
 }
 
-/* `taskbox template push|list`. */
+/* `taskbox template push|list|delete`. */
 int
 cli_template(int argc, char **argv)
 {

@@ -201,10 +201,8 @@ api_secrets_register(struct http_server *http)
 	 * .../secrets over to api_secrets_user) */
 	http_server_route(http, "PUT", "/api/v2/users/", HTTP_ROUTE_PREFIX,
 			  SECRETS_BODY_LIMIT, api_secrets_user, NULL);
-	/* GET /api/v2/templates/... is api-templates.c's (it hands
-	 * .../secrets over to api_secrets_template) */
+	/* GET and DELETE /api/v2/templates/... are api-templates.c's (it
+	 * hands .../secrets over to api_secrets_template) */
 	http_server_route(http, "PUT", "/api/v2/templates/", HTTP_ROUTE_PREFIX,
 			  SECRETS_BODY_LIMIT, api_secrets_template, NULL);
-	http_server_route(http, "DELETE", "/api/v2/templates/",
-			  HTTP_ROUTE_PREFIX, 0, api_secrets_template, NULL);
 }

@@ -205,6 +205,7 @@ api_tasks_create(struct http_req *req, json_t *caller, const char *user_ref)
 	json_t *module = NULL, *params = NULL, *row = NULL;
 	const char *input, *tref, *name, *display, *module_name;
 	char *gen_name = NULL, *gen_display = NULL, *ptext = NULL;
+	char *cause = NULL;
 	char id[37];
 	struct task *t;
 	int r = -EEXIST;
@@ -283,16 +284,13 @@ api_tasks_create(struct http_req *req, json_t *caller, const char *user_ref)
 		json_object_get(json_object_get(version, "spec_json"), "agent"),
 		"module"));
 	module = module_name ? catalog_module_spec(module_name) : NULL;
-	if (module == NULL) {
-		http_reply_problem(
-			req, 400,
-			"template '%s' uses agent module '%s', "
-			"which does not exist (taskbox module "
-			"list)",
-			json_string_value(json_object_get(version, "name")),
-			module_name ? module_name : "");
+	if ((r = task_precheck(version, module,
+			       json_string_value(json_object_get(owner, "id")),
+			       &cause)) != 0) {
+		http_reply_problem(req, (unsigned)r, "%s", cause);
 		goto out;
 	}
+	r = -EEXIST;
 	name = json_string_value(json_object_get(body, "name"));
 	if (json_object_get(body, "name") != NULL &&
 	    (name == NULL || !task_name_valid(name))) {
@@ -386,6 +384,7 @@ out:
 	free(gen_name);
 	free(gen_display);
 	free(ptext);
+	free(cause);
 	json_decref(owner);
 	json_decref(body);
 	json_decref(tmplrow);
@@ -583,6 +582,9 @@ api_tasks_prefix(struct http_req *req, void *data UNUSED)
 	} else if (n == 3 && strcmp(parts[2], "resume") == 0 &&
 		   strcmp(method, "POST") == 0) {
 		task_resume(t, req);
+	} else if (n == 3 && strcmp(parts[2], "restart") == 0 &&
+		   strcmp(method, "POST") == 0) {
+		task_restart(t, req);
 	} else if (n == 3 && strcmp(parts[2], "input") == 0 &&
 		   strcmp(method, "PATCH") == 0) {
 		const char *input = body_input(req, &body, true);

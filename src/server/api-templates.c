@@ -3,10 +3,13 @@
  *
  * A push takes the YAML as the body (application/yaml, text/yaml,
  * text/plain) or as {"yaml": "..."} (application/json). Validation errors
- * are 422 with one entry per problem, each with line and column.
+ * are 422 with one entry per problem, each with line and column. A
+ * template is deleted with its versions and secrets once no task uses it
+ * (or, forced, once the tasks that did are deleted).
  */
 #include "common.h"
 
+#include "core/log.h"
 #include "http/http.h"
 #include "server.h"
 #include "store/store.h"
@@ -171,6 +174,128 @@ api_templates_get(struct http_req *req, void *data UNUSED)
 	json_decref(user);
 }
 
+/* A template delete waiting for its tasks to be gone. */
+struct template_delete {
+	struct http_req *req;
+	char *id, *name;
+};
+
+/* The tasks are gone (task_delete_all): delete the rows, answer. */
+static void
+api_templates_deleted(void *data)
+{
+	struct template_delete *d = data;
+	int r = catalog_template_delete(d->id);
+
+	if (r == -EBUSY)
+		http_reply_problem(d->req, 409,
+				   "a task of template '%s' was created while "
+				   "it was being deleted: try again",
+				   d->name);
+	else if (r < 0)
+		http_reply_problem(d->req, 500, "cannot delete template '%s'",
+				   d->name);
+	else
+		http_reply(d->req, 204, NULL, "", 0);
+	if (r == 0)
+		log_info("template %s deleted", d->name);
+	free(d->id);
+	free(d->name);
+	free(d);
+}
+
+/*
+ * DELETE /api/v2/templates/{name}[?force=true]: the author or an admin
+ * (built-ins: admins). Refused (409) while tasks use it; force deletes
+ * them first (a member's force only their own tasks), the reply comes
+ * once they are gone.
+ */
+static void
+api_templates_delete(struct http_req *req, json_t *user, const char *name)
+{
+	const char *force_s = http_req_query(req, "force");
+	bool force = force_s != NULL && (strcmp(force_s, "true") == 0 ||
+					 strcmp(force_s, "1") == 0);
+	json_t *row = NULL, *uses = NULL;
+	const char *uid = json_string_value(json_object_get(user, "id"));
+	struct template_delete *d;
+	json_int_t all, others;
+
+	if (force_s != NULL && !force && strcmp(force_s, "false") != 0 &&
+	    strcmp(force_s, "0") != 0) {
+		http_reply_invalid(req, "query.force", NULL,
+				   "force must be true or false");
+		goto out;
+	}
+	if ((row = catalog_template_find(name)) == NULL) {
+		http_reply_problem(req, 404, "no template '%s'", name);
+		goto out;
+	}
+	if (!catalog_template_may_manage(row, user)) {
+		http_reply_problem(req, 403,
+				   "only the template's author or an admin can "
+				   "delete it (built-in templates: admins)");
+		goto out;
+	}
+	uses = store_row(srv->store,
+			 "SELECT count(*) AS n, coalesce(sum(t.owner_id <> ?), "
+			 "0) AS others FROM tasks t JOIN template_versions v "
+			 "ON v.id = t.template_version_id WHERE v.template_id "
+			 "= ? AND t.deleted_at IS NULL",
+			 "ss", uid,
+			 json_string_value(json_object_get(row, "id")));
+	all = json_integer_value(json_object_get(uses, "n"));
+	others = json_integer_value(json_object_get(uses, "others"));
+	if (all > 0 && !force) {
+		http_reply_problem(req, 409,
+				   "%" JSON_INTEGER_FORMAT " task%s use%s "
+				   "template '%s': delete them first, or "
+				   "delete them with it (?force=true)",
+				   all, all == 1 ? "" : "s",
+				   all == 1 ? "s" : "", name);
+		goto out;
+	}
+	if (others > 0 && !auth_is_admin(user)) {
+		http_reply_problem(req, 409,
+				   "%" JSON_INTEGER_FORMAT " task%s of other "
+				   "users use%s template '%s': only an admin "
+				   "can delete them",
+				   others, others == 1 ? "" : "s",
+				   others == 1 ? "s" : "", name);
+		goto out;
+	}
+	d = xcalloc(1, sizeof *d);
+	d->req = req;
+	d->id = xstrdup(json_string_value(json_object_get(row, "id")));
+	d->name = xstrdup(name);
+	http_req_defer(req);
+	task_delete_all(NULL, d->id, api_templates_deleted, d);
+out:
+	json_decref(uses);
+	json_decref(row);
+}
+
+/* DELETE under /api/v2/templates/: .../secrets/NAME is api-secrets.c's. */
+static void
+api_templates_delete_route(struct http_req *req, void *data UNUSED)
+{
+	const char *name = http_req_path(req) + strlen("/api/v2/templates/");
+	json_t *user;
+
+	if (api_secrets_is_template_path(http_req_path(req))) {
+		api_secrets_template(req, NULL);
+		return;
+	}
+	if ((user = auth_user(req)) == NULL)
+		return;
+	if (*name == '\0' || strchr(name, '/') != NULL)
+		http_reply_problem(req, 404, "no such endpoint: '%s'",
+				   http_req_path(req));
+	else
+		api_templates_delete(req, user, name);
+	json_decref(user);
+}
+
 static void
 api_modules_list(struct http_req *req, void *data UNUSED)
 {
@@ -222,6 +347,9 @@ api_templates_register(struct http_server *http)
 			  api_push, (void *)&push_template);
 	http_server_route(http, "GET", "/api/v2/templates/", HTTP_ROUTE_PREFIX,
 			  0, api_templates_get, NULL);
+	http_server_route(http, "DELETE", "/api/v2/templates/",
+			  HTTP_ROUTE_PREFIX, 0, api_templates_delete_route,
+			  NULL);
 	http_server_route(http, "GET", "/api/v2/modules", 0, 0,
 			  api_modules_list, NULL);
 	http_server_route(http, "POST", "/api/v2/modules", 0, YAML_BODY_LIMIT,

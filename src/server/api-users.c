@@ -10,6 +10,7 @@
  */
 #include "common.h"
 
+#include "core/log.h"
 #include "core/netpolicy.h"
 #include "core/text.h"
 #include "http/http.h"
@@ -311,8 +312,143 @@ users_credentials(struct http_req *req, const json_t *target, const char *kind,
 	free(sql);
 }
 
+/* A user delete waiting for the user's tasks to be gone. */
+struct user_delete {
+	struct http_req *req;
+	char *id, *name;
+};
+
+/*
+ * Delete user id's rows in one transaction: the rows of their deleted
+ * tasks and the state history (tasks point at users without a cascade),
+ * their secrets and the template secrets they set for themselves, then
+ * the user (tokens and sessions cascade). 0, -EBUSY while a task not
+ * deleted is theirs (nothing changed), or -EIO.
+ */
+static int
+users_delete_rows(const char *id)
+{
+	static const char *const sql[] = {
+		"DELETE FROM task_states WHERE task_id IN (SELECT id FROM "
+		"tasks WHERE owner_id = ?1)",
+		"DELETE FROM tasks WHERE owner_id = ?1",
+		"DELETE FROM secrets WHERE (scope = 'user' AND scope_id = ?1) "
+		"OR user_id = ?1",
+		"DELETE FROM users WHERE id = ?1",
+	};
+	json_t *busy;
+	int r;
+
+	if ((r = store_begin(srv->store)) < 0)
+		return r;
+	/* a task made (with one of their tokens) while theirs were being
+	 * deleted */
+	busy = store_row(srv->store,
+			 "SELECT id FROM tasks WHERE owner_id = ? AND "
+			 "deleted_at IS NULL LIMIT 1",
+			 "s", id);
+	r = busy != NULL ? -EBUSY : 0;
+	json_decref(busy);
+	for (size_t i = 0; r == 0 && i < ARRAY_SIZE(sql); i++)
+		r = store_exec(srv->store, sql[i], "s", id);
+	if (r == 0)
+		r = store_commit(srv->store);
+	if (r < 0)
+		store_rollback(srv->store);
+	return r;
+}
+
+/* The user's tasks are gone (task_delete_all): delete, answer. */
+static void
+api_users_deleted(void *data)
+{
+	struct user_delete *d = data;
+	int r = users_delete_rows(d->id);
+
+	if (r == -EBUSY)
+		http_reply_problem(d->req, 409,
+				   "user '%s' created a task while their tasks "
+				   "were being deleted: try again",
+				   d->name);
+	else if (r < 0)
+		http_reply_problem(d->req, 500, "cannot delete user '%s'",
+				   d->name);
+	else
+		http_reply(d->req, 204, NULL, "", 0);
+	if (r == 0)
+		log_info("user %s deleted", d->name);
+	free(d->id);
+	free(d->name);
+	free(d);
+}
+
+/*
+ * DELETE /api/v2/users/{user}[?delete_tasks=true] (admins): refused
+ * (409) while the user has tasks unless delete_tasks, which deletes them
+ * first (the reply comes once they are gone); never the caller, so
+ * never the last admin.
+ */
+static void
+api_users_delete(struct http_req *req, json_t *user, const char *ref)
+{
+	const char *dt = http_req_query(req, "delete_tasks");
+	bool delete_tasks =
+		dt != NULL && (strcmp(dt, "true") == 0 || strcmp(dt, "1") == 0);
+	json_t *target = NULL, *n = NULL;
+	json_int_t tasks, admins;
+	struct user_delete *d;
+
+	if (!auth_is_admin(user)) {
+		http_reply_problem(req, 403, "only admins can delete users");
+		return;
+	}
+	if (dt != NULL && !delete_tasks && strcmp(dt, "false") != 0 &&
+	    strcmp(dt, "0") != 0) {
+		http_reply_invalid(req, "query.delete_tasks", NULL,
+				   "delete_tasks must be true or false");
+		return;
+	}
+	if ((target = auth_lookup_user(user, ref)) == NULL) {
+		http_reply_problem(req, 404, "no user '%s'", ref);
+		return;
+	}
+	n = store_row(srv->store,
+		      "SELECT (SELECT count(*) FROM tasks WHERE owner_id = ? "
+		      "AND deleted_at IS NULL) AS tasks, (SELECT count(*) FROM "
+		      "users WHERE role = 'admin') AS admins",
+		      "s", json_string_value(json_object_get(target, "id")));
+	tasks = json_integer_value(json_object_get(n, "tasks"));
+	admins = json_integer_value(json_object_get(n, "admins"));
+	if (json_equal(json_object_get(target, "id"),
+		       json_object_get(user, "id")) ||
+	    (auth_is_admin(target) && admins <= 1)) {
+		http_reply_problem(req, 409,
+				   "an admin cannot delete themself (and the "
+				   "last admin stays): ask another admin");
+	} else if (tasks > 0 && !delete_tasks) {
+		http_reply_problem(
+			req, 409,
+			"user '%s' has %" JSON_INTEGER_FORMAT " task%s: "
+			"delete them first, or with the user "
+			"(?delete_tasks=true)",
+			json_string_value(json_object_get(target, "username")),
+			tasks, tasks == 1 ? "" : "s");
+	} else {
+		d = xcalloc(1, sizeof *d);
+		d->req = req;
+		d->id = xstrdup(
+			json_string_value(json_object_get(target, "id")));
+		d->name = xstrdup(
+			json_string_value(json_object_get(target, "username")));
+		http_req_defer(req);
+		task_delete_all(d->id, NULL, api_users_deleted, d);
+	}
+	json_decref(n);
+	json_decref(target);
+}
+
 /* GET and DELETE below /api/v2/users/{user}/: tokens and sessions here,
- * secrets in api-secrets.c. */
+ * secrets in api-secrets.c; DELETE of /api/v2/users/{user} itself. */
 static void
 api_users_sub(struct http_req *req, void *data UNUSED)
 {
@@ -321,6 +457,13 @@ api_users_sub(struct http_req *req, void *data UNUSED)
 	json_t *user, *target;
 	char *ref;
 
+	if (slash == NULL && strcmp(http_req_method(req), "DELETE") == 0) {
+		if ((user = auth_user(req)) == NULL)
+			return;
+		api_users_delete(req, user, rest);
+		json_decref(user);
+		return;
+	}
 	if (slash != NULL && (str_starts_with(slash, "/tokens") ||
 			      str_starts_with(slash, "/sessions"))) {
 		kind = slash[1] == 't' ? "tokens" : "sessions";

@@ -13,6 +13,7 @@
 #include "core/assets.h"
 #include "core/log.h"
 #include "core/text.h"
+#include "core/ynode.h"
 #include "server.h"
 #include "server/module.h"
 #include "server/template.h"
@@ -103,6 +104,106 @@ catalog_store_error(int r, const char *what)
 			 "status", 500);
 }
 
+/*
+ * The error (a new array) when spec's agent module does not exist, at
+ * the line and column of agent.module in yaml; NULL when it exists or
+ * the template names none.
+ */
+static json_t *
+catalog_check_module(const json_t *spec, const char *yaml, size_t len)
+{
+	const char *name = json_string_value(
+		json_object_get(json_object_get(spec, "agent"), "module"));
+	json_t *module = name ? catalog_module_spec(name) : NULL;
+	struct ynode *root, *at;
+	char *cause = NULL, *msg;
+	json_t *err;
+
+	if (name == NULL || module != NULL) {
+		json_decref(module);
+		return NULL;
+	}
+	/* the YAML parsed once already: only its positions are wanted */
+	root = yaml_load(yaml, len, &cause);
+	free(cause);
+	at = ynode_get(ynode_get(root, "agent"), "module");
+	msg = xasprintf("no agent module '%s' on this server (taskbox module "
+			"list): push the module first",
+			name);
+	err = json_pack("[{s:s, s:s, s:i, s:i}]", "message", msg, "location",
+			"agent.module", "line", at ? at->line : 1, "column",
+			at ? at->column : 1);
+	ynode_free(root);
+	free(msg);
+	return err;
+}
+
+/* Is the template of row user_id's: the author of its first version,
+ * and not built in? */
+static bool
+catalog_template_owned(const json_t *row, const char *user_id)
+{
+	json_t *first =
+		store_row(srv->store,
+			  "SELECT created_by FROM template_versions WHERE "
+			  "template_id = ? ORDER BY version LIMIT 1",
+			  "s", json_string_value(json_object_get(row, "id")));
+	const char *author =
+		json_string_value(json_object_get(first, "created_by"));
+	bool own = author != NULL && user_id != NULL &&
+		   strcmp(author, user_id) == 0 &&
+		   json_integer_value(json_object_get(row, "builtin")) == 0;
+
+	json_decref(first);
+	return own;
+}
+
+bool
+catalog_template_may_manage(const json_t *row, const json_t *user)
+{
+	return auth_is_admin(user) ||
+	       catalog_template_owned(
+		       row, json_string_value(json_object_get(user, "id")));
+}
+
+int
+catalog_template_delete(const char *template_id)
+{
+	/* children first: the foreign keys point from states to tasks to
+	 * versions to the template */
+	static const char *const sql[] = {
+		"DELETE FROM task_states WHERE task_id IN (SELECT t.id FROM "
+		"tasks t JOIN template_versions v ON v.id = "
+		"t.template_version_id WHERE v.template_id = ?1)",
+		"DELETE FROM tasks WHERE template_version_id IN (SELECT id "
+		"FROM template_versions WHERE template_id = ?1)",
+		"DELETE FROM template_versions WHERE template_id = ?1",
+		"DELETE FROM templates WHERE id = ?1",
+		"DELETE FROM secrets WHERE scope = 'template' AND scope_id = "
+		"?1",
+	};
+	json_t *busy;
+	int r;
+
+	if ((r = store_begin(srv->store)) < 0)
+		return r;
+	/* a task made while the template's tasks were being deleted */
+	busy = store_row(srv->store,
+			 "SELECT t.id FROM tasks t JOIN template_versions v ON "
+			 "v.id = t.template_version_id WHERE v.template_id = "
+			 "? AND t.deleted_at IS NULL LIMIT 1",
+			 "s", template_id);
+	r = busy != NULL ? -EBUSY : 0;
+	json_decref(busy);
+	for (size_t i = 0; r == 0 && i < ARRAY_SIZE(sql); i++)
+		r = store_exec(srv->store, sql[i], "s", template_id);
+	if (r == 0)
+		r = store_commit(srv->store);
+	if (r < 0)
+		store_rollback(srv->store);
+	return r;
+}
+
 json_t *
 catalog_template_push(const char *yaml, size_t len, const char *created_by,
 		      bool builtin, bool may_replace, json_t **errors)
@@ -130,6 +231,11 @@ catalog_template_push(const char *yaml, size_t len, const char *created_by,
 		json_decref(spec);
 		return NULL;
 	}
+	if ((*errors = catalog_check_module(spec, yaml, len)) != NULL) {
+		json_decref(warnings);
+		json_decref(spec);
+		return NULL;
+	}
 	name = json_string_value(json_object_get(spec, "name"));
 	text = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
 	yaml_copy = xstrndup(yaml, len);
@@ -137,20 +243,7 @@ catalog_template_push(const char *yaml, size_t len, const char *created_by,
 	if (cur != NULL && !may_replace) {
 		/* only the template's author (or an admin) makes versions;
 		 * built-ins belong to the admins */
-		json_t *first = store_row(
-			srv->store,
-			"SELECT created_by FROM template_versions WHERE "
-			"template_id = ? ORDER BY version LIMIT 1",
-			"s", json_string_value(json_object_get(cur, "id")));
-		const char *author =
-			json_string_value(json_object_get(first, "created_by"));
-		bool own = author != NULL && created_by != NULL &&
-			   strcmp(author, created_by) == 0 &&
-			   json_integer_value(
-				   json_object_get(cur, "builtin")) == 0;
-
-		json_decref(first);
-		if (!own) {
+		if (!catalog_template_owned(cur, created_by)) {
 			*errors = json_pack(
 				"[{s:s, s:s, s:i, s:i}]", "message",
 				"a template with this name exists and belongs "

@@ -115,6 +115,16 @@ json_t *catalog_template_find(const char *ref);
 json_t *catalog_version_get(const char *version_id);
 /* The module spec by name (new reference) or NULL. */
 json_t *catalog_module_spec(const char *name);
+/* May user (an auth_user row) replace or delete the template of row (a
+ * catalog_template_find row)? Admins may; members their own, not built
+ * in (the author of its first version). */
+bool catalog_template_may_manage(const json_t *row, const json_t *user);
+/*
+ * Delete template_id for good: its versions, the rows of its deleted
+ * tasks and their state history, its secrets, in one transaction. 0,
+ * -EBUSY while a task not deleted uses it (nothing changed), or -EIO.
+ */
+int catalog_template_delete(const char *template_id);
 
 /* ---- task.c ---- */
 struct task *task_find_id(const char *id);
@@ -146,6 +156,13 @@ char *task_app_socket(struct task *t, const char *slug);
 void task_delete(struct task *t);
 /* DELETE: stop, remove, then reply 202 once the workspace is gone. */
 void task_delete_reply(struct task *t, struct http_req *req);
+/*
+ * Delete every task of owner_id, or every task of template_id (one of
+ * them NULL), and call done(data) once all of them (those already being
+ * deleted too) are gone: at once when there are none.
+ */
+void task_delete_all(const char *owner_id, const char *template_id,
+		     void (*done)(void *data), void *data);
 /* The path part of an app's URL inside the workspace ("/" default). */
 const char *task_app_base_path(struct task *t, const char *slug);
 /* The task's name. */
@@ -165,6 +182,21 @@ void task_pause(struct task *t, struct http_req *req);
 void task_resume(struct task *t, struct http_req *req);
 void task_set_input(struct task *t, struct http_req *req, const char *input);
 void task_states(struct task *t, struct http_req *req);
+/* POST .../restart: a task in error or unknown status gets a fresh
+ * workspace run with its files, home and transcript; the prompt is
+ * never sent twice. 202, 409 in any other status, or a pre-check's
+ * status. */
+void task_restart(struct task *t, struct http_req *req);
+/*
+ * What can fail before anything runs, checked before a task of template
+ * version (a catalog_version_get row) starts for owner_id: the agent
+ * module exists (module NULL: it does not) and can run the template, the
+ * server has an LLM endpoint if the agent needs one, the secrets the
+ * template names are set and open. 0, or the HTTP status to answer with
+ * *cause (a new string).
+ */
+int task_precheck(json_t *version, json_t *module, const char *owner_id,
+		  char **cause);
 
 /* ---- egress.c ---- */
 struct egress;

@@ -10,6 +10,8 @@
  *     "agent PID" -> active
  *   the sandbox exits -> error (or unknown after a clean agent exit),
  *     with the reason: setup failed, agent exited N, runtime died
+ *   error/unknown --restart--> pending: launched again like a resume
+ *     (files and state file kept; setup again when no agent ran)
  *   delete -> kill everything (cgroup + pid namespace), wait for the
  *     exit, remove the directories, soft-delete the row, reply 202
  *
@@ -121,11 +123,13 @@ struct task {
 	struct http_req *pause_req; /* answered once stopped */
 	struct ev_timer stop_timer; /* SIGKILL if SIGTERM is not enough */
 	bool resuming;		    /* the launch continues a session */
-	char *report_uri;	    /* from the agent's report_task */
-	char *report_summary;	    /* ... and its summary this turn */
-	unsigned state_rows;	    /* history rows written by this process */
-	unsigned webhooks;	    /* webhook senders running */
-	bool webhook_pending;	    /* a change came while at the cap */
+	bool fresh_agent;     /* restart: no agent ran before: setup again, no
+				 resume_args */
+	char *report_uri;     /* from the agent's report_task */
+	char *report_summary; /* ... and its summary this turn */
+	unsigned state_rows;  /* history rows written by this process */
+	unsigned webhooks;    /* webhook senders running */
+	bool webhook_pending; /* a change came while at the cap */
 	struct ev_timer idle_timer; /* template idle_timeout: pause */
 	uid_t uid;
 	pid_t runtime_pid;	 /* the runtime, once a socket showed it: */
@@ -805,6 +809,7 @@ task_on_ready_line(struct task *t, const char *line)
 		task_events_connect(t);
 	} else if (str_starts_with(line, "agent ")) {
 		t->phase = PHASE_AGENT;
+		t->fresh_agent = false; /* there is a session to continue */
 		t->agent_ms = now_ms();
 		set_str(&t->lifecycle, "ready");
 		log_info("task %s: agent running %llu ms after the prompt "
@@ -1047,6 +1052,83 @@ task_free(struct task *t)
 	free(t);
 }
 
+/*
+ * Deleting many tasks (a user's, a template's) waits until every one is
+ * gone before the rows they point at go: a sweep is the filter and what
+ * to call then, checked each time a task is freed.
+ */
+struct task_sweep {
+	char *owner_id;	   /* the tasks of this user, or NULL */
+	char *template_id; /* the tasks of this template, or NULL */
+	void (*done)(void *data);
+	void *data;
+	struct task_sweep *next;
+};
+
+static struct task_sweep *task_sweeps;
+
+/* Does t fall under sweep s? */
+static bool
+task_sweep_matches(const struct task_sweep *s, struct task *t)
+{
+	const char *tid = json_string_value(json_object_get(t->version, "id"));
+
+	if (s->owner_id != NULL)
+		return strcmp(task_owner_id(t), s->owner_id) == 0;
+	return tid != NULL && strcmp(tid, s->template_id) == 0;
+}
+
+/* Call (and drop) the sweeps whose tasks are all gone. */
+static void
+task_sweeps_check(void)
+{
+	struct task_sweep **pp = &task_sweeps, *ready = NULL, *s;
+
+	while ((s = *pp) != NULL) {
+		struct task *t = srv->tasks;
+
+		while (t != NULL && !task_sweep_matches(s, t))
+			t = t->next;
+		if (t != NULL) {
+			pp = &s->next;
+			continue;
+		}
+		*pp = s->next;
+		s->next = ready;
+		ready = s;
+	}
+	/* outside the walk: done may start another sweep */
+	while ((s = ready) != NULL) {
+		ready = s->next;
+		s->done(s->data);
+		free(s->owner_id);
+		free(s->template_id);
+		free(s);
+	}
+}
+
+void
+task_delete_all(const char *owner_id, const char *template_id,
+		void (*done)(void *data), void *data)
+{
+	struct task_sweep *s = xcalloc(1, sizeof *s);
+	struct task *t, *next;
+
+	BUG_ON((owner_id == NULL) == (template_id == NULL));
+	s->owner_id = owner_id ? xstrdup(owner_id) : NULL;
+	s->template_id = template_id ? xstrdup(template_id) : NULL;
+	s->done = done;
+	s->data = data;
+	for (t = srv->tasks; t != NULL; t = next) {
+		next = t->next; /* task_delete may free t at once */
+		if (!t->deleting && task_sweep_matches(s, t))
+			task_delete(t);
+	}
+	s->next = task_sweeps;
+	task_sweeps = s;
+	task_sweeps_check();
+}
+
 /* The workspace is gone: remove files, answer the DELETE, free. */
 static void
 task_finish_delete(struct task *t)
@@ -1065,6 +1147,7 @@ task_finish_delete(struct task *t)
 		http_reply(t->delete_req, 202, NULL, "", 0);
 	log_info("task %s deleted", task_name(t));
 	task_free(t);
+	task_sweeps_check();
 }
 
 void
@@ -1253,6 +1336,42 @@ task_seed_files(struct task *t, json_t *files, char **cause)
 	return 0;
 }
 
+/* Does this launch run the template's setup script? A first start
+ * does, a resume does not, a restart does when no agent ran before (the
+ * setup never got through). */
+static bool
+task_runs_setup(struct task *t)
+{
+	const char *setup = json_string_value(json_object_get(
+		json_object_get(t->tmpl, "workspace"), "setup"));
+
+	return setup != NULL && *setup != '\0' &&
+	       (!t->resuming || t->fresh_agent);
+}
+
+/* Write the setup script into run/ when this launch runs it (run/ is
+ * the task's: never follow a link there); 0 or -errno with *cause. */
+static int
+task_write_setup(struct task *t, char **cause)
+{
+	char *path;
+	int r;
+
+	if (!task_runs_setup(t))
+		return 0;
+	path = xasprintf("%s/setup.sh", t->run_dir);
+	r = task_write_file(
+		t, path,
+		json_string_value(json_object_get(
+			json_object_get(t->tmpl, "workspace"), "setup")),
+		0700);
+	free(path);
+	if (r < 0)
+		*cause = xasprintf("cannot write the setup script: %s",
+				   strerror(-r));
+	return r;
+}
+
 /* Lay out the task's directories and seed the home. */
 static int
 task_prepare_dirs(struct task *t, char **cause)
@@ -1274,21 +1393,7 @@ task_prepare_dirs(struct task *t, char **cause)
 	if ((r = task_seed_files(t, json_object_get(t->launch, "files"),
 				 cause)) < 0)
 		return r;
-	const char *setup = json_string_value(json_object_get(
-		json_object_get(t->tmpl, "workspace"), "setup"));
-
-	if (setup != NULL && *setup != '\0' && !t->resuming) {
-		char *path = xasprintf("%s/setup.sh", t->run_dir);
-
-		r = task_write_file(t, path, setup, 0700);
-		free(path);
-		if (r < 0) {
-			*cause = xasprintf("cannot write the setup script: %s",
-					   strerror(-r));
-			return r;
-		}
-	}
-	return 0;
+	return task_write_setup(t, cause);
 }
 
 /* A strv builder. */
@@ -1397,6 +1502,8 @@ task_launch_ws(struct task *t)
 	if (!t->resuming && (task_prepare_dirs(t, &cause) < 0 ||
 			     task_seed_files(t, id_files, &cause) < 0))
 		goto fail;
+	if (t->resuming && task_write_setup(t, &cause) < 0)
+		goto fail;
 	if ((r = task_apps_dir(t)) < 0) {
 		cause = xasprintf("cannot prepare '%s': %s", apps_dir,
 				  strerror(-r));
@@ -1441,8 +1548,7 @@ task_launch_ws(struct task *t)
 				json_string_value(json_object_get(app, "slug")),
 				port);
 	}
-	if (json_string_value(json_object_get(ws_spec, "setup")) != NULL &&
-	    !t->resuming) {
+	if (task_runs_setup(t)) {
 		strv_addf(&argv, "--setup=%s/setup.sh", TASK_RUN);
 		strv_addf(&argv, "--setup-log=%s/setup.log", TASK_RUN);
 		strv_addf(&argv, "--setup-timeout=%lld",
@@ -1455,7 +1561,7 @@ task_launch_ws(struct task *t)
 	strv_addf(&argv, "--");
 	json_array_foreach(json_object_get(t->launch, "argv"), i, v)
 		strv_addf(&argv, "%s", json_string_value(v));
-	if (t->resuming) /* continue the agent's own session */
+	if (t->resuming && !t->fresh_agent) /* continue its own session */
 		json_array_foreach(json_object_get(t->launch, "resume_args"), i,
 				   v)
 			strv_addf(&argv, "%s", json_string_value(v));
@@ -1814,6 +1920,18 @@ task_install(struct task *t, json_t *install)
 
 /* ---- starting ----------------------------------------------------------- */
 
+/* Install the agent when its binary is missing, then launch t. */
+static void
+task_install_or_launch(struct task *t)
+{
+	json_t *install = json_object_get(t->launch, "install");
+
+	if (json_is_object(install) && !install_present(install))
+		task_install(t, install);
+	else
+		task_launch(t);
+}
+
 /* Does the rendered launch (env values, seeded files) mention s? */
 static bool
 launch_uses(json_t *launch, const char *s)
@@ -1831,6 +1949,85 @@ launch_uses(json_t *launch, const char *s)
 				      ?: "",
 			      s) != NULL) return true;
 	return false;
+}
+
+/* The LLM pass-through's URL inside a workspace, into buf. */
+static const char *
+task_llm_url(char buf[64])
+{
+	snprintf(buf, 64, "http://127.0.0.1:%d", TASK_LLM_PORT);
+	return buf;
+}
+
+/* module_render for a workspace of task_id ("" for a pre-check): new
+ * launch object, or NULL with *errors. */
+static json_t *
+task_module_render(json_t *module, json_t *tmpl, const char *task_id,
+		   json_t **errors)
+{
+	struct module_ctx ctx = {0};
+	char llm_url[64], proxy_url[64];
+
+	snprintf(proxy_url, sizeof proxy_url, "http://127.0.0.1:%d",
+		 TASK_PROXY_PORT);
+	ctx.home = TASK_HOME;
+	ctx.workdir = TASK_WORKDIR;
+	ctx.taskbox = TASK_BIN;
+	ctx.llm_url = task_llm_url(llm_url);
+	ctx.proxy_url = proxy_url;
+	ctx.tools_dir = srv->tools_dir;
+	ctx.task_id = task_id;
+	return module_render(module, tmpl, &ctx, errors);
+}
+
+int
+task_precheck(json_t *version, json_t *module, const char *owner_id,
+	      char **cause)
+{
+	json_t *tmpl = json_object_get(version, "spec_json");
+	const char *name = json_string_value(json_object_get(version, "name"));
+	const char *module_name = json_string_value(
+		json_object_get(json_object_get(tmpl, "agent"), "module"));
+	json_t *launch, *errors = NULL, *env = NULL, *files = NULL;
+	char llm_url[64];
+	bool needs_llm;
+
+	if (module == NULL) {
+		*cause = xasprintf("template '%s' uses agent module '%s', "
+				   "which does not exist (taskbox module "
+				   "list)",
+				   name, module_name ? module_name : "");
+		return 400;
+	}
+	launch = task_module_render(module, tmpl, "", &errors);
+	if (launch == NULL) {
+		*cause = xasprintf(
+			"the agent module '%s' cannot run template '%s': %s",
+			module_name, name,
+			json_string_value(json_object_get(
+				json_array_get(errors, 0), "message"))
+				?: "invalid options");
+		json_decref(errors);
+		return 400;
+	}
+	needs_llm = launch_uses(launch, task_llm_url(llm_url));
+	json_decref(launch);
+	if (needs_llm && srv->llm_url == NULL) {
+		*cause = xasprintf("template '%s' runs an agent that needs an "
+				   "LLM endpoint and this server has none: "
+				   "start it with --llm-url URL (and "
+				   "--llm-key-file FILE)",
+				   name);
+		return 400;
+	}
+	/* the secrets the workspace start will decrypt: there and open */
+	if (identity_prepare(tmpl, owner_id,
+			     json_string_value(json_object_get(version, "id")),
+			     name, &env, &files, cause) < 0)
+		return 400;
+	identity_env_free(env);
+	json_decref(files);
+	return 0;
 }
 
 /* A live task object for row, not started (phase pending). */
@@ -1869,7 +2066,7 @@ task_start(json_t *row, json_t *tmpl_version, json_t *module_spec,
 {
 	struct task *t = task_new(row);
 	struct module_ctx ctx = {0};
-	json_t *errors = NULL, *install;
+	json_t *errors = NULL;
 	char *llm_url = xasprintf("http://127.0.0.1:%d", TASK_LLM_PORT);
 	char *proxy_url = xasprintf("http://127.0.0.1:%d", TASK_PROXY_PORT);
 
@@ -1901,11 +2098,7 @@ task_start(json_t *row, json_t *tmpl_version, json_t *module_spec,
 			     "--llm-key-file FILE)");
 		goto out;
 	}
-	install = json_object_get(t->launch, "install");
-	if (json_is_object(install) && !install_present(install))
-		task_install(t, install);
-	else
-		task_launch(t);
+	task_install_or_launch(t);
 out:
 	free(llm_url);
 	free(proxy_url);
@@ -2215,8 +2408,8 @@ task_pause(struct task *t, struct http_req *req)
 	task_stop_gracefully(t);
 }
 
-/* Render the module for t again (resume, re-attach); false after
- * failing the task. */
+/* Render the module for t again (resume, restart); false after failing
+ * the task. */
 static bool
 task_render(struct task *t)
 {
@@ -2224,26 +2417,14 @@ task_render(struct task *t)
 		json_object_get(json_object_get(t->tmpl, "agent"), "module"));
 	json_t *module = module_name ? catalog_module_spec(module_name) : NULL;
 	json_t *errors = NULL;
-	struct module_ctx ctx = {0};
-	char llm_url[64], proxy_url[64];
 
 	if (module == NULL) {
 		task_fail(t, "the agent module '%s' no longer exists",
 			  module_name ? module_name : "");
 		return false;
 	}
-	snprintf(llm_url, sizeof llm_url, "http://127.0.0.1:%d", TASK_LLM_PORT);
-	snprintf(proxy_url, sizeof proxy_url, "http://127.0.0.1:%d",
-		 TASK_PROXY_PORT);
-	ctx.home = TASK_HOME;
-	ctx.workdir = TASK_WORKDIR;
-	ctx.taskbox = TASK_BIN;
-	ctx.llm_url = llm_url;
-	ctx.proxy_url = proxy_url;
-	ctx.tools_dir = srv->tools_dir;
-	ctx.task_id = task_id(t);
 	json_decref(t->launch);
-	t->launch = module_render(module, t->tmpl, &ctx, &errors);
+	t->launch = task_module_render(module, t->tmpl, task_id(t), &errors);
 	json_decref(module);
 	if (t->launch == NULL) {
 		task_fail(t, "the agent module cannot run this template: %s",
@@ -2254,6 +2435,22 @@ task_render(struct task *t)
 		return false;
 	}
 	return true;
+}
+
+/* Start a stopped task's workspace again (resume, restart): the files,
+ * home and state file of the last run are kept. */
+static void
+task_relaunch(struct task *t)
+{
+	t->accepted_ms = now_ms();
+	t->agent_ms = 0;
+	t->ws_ms = 0;
+	t->runtime_exit = -1;
+	t->retries = 0;
+	t->phase = PHASE_PENDING;
+	set_str(&t->last_agent_message, "");
+	if (task_render(t))
+		task_install_or_launch(t);
 }
 
 void
@@ -2275,16 +2472,81 @@ task_resume(struct task *t, struct http_req *req)
 		free(why);
 		return;
 	}
-	t->accepted_ms = now_ms();
-	t->agent_ms = 0;
-	t->ws_ms = 0;
 	t->resuming = true;
-	t->runtime_exit = -1;
-	t->retries = 0;
-	t->phase = PHASE_PENDING;
-	set_str(&t->last_agent_message, "");
-	if (task_render(t))
-		task_launch(t);
+	task_relaunch(t);
+	http_reply_json(req, 202, task_json(t));
+}
+
+/* May t restart now: its status, the owner's running tasks, the
+ * pre-checks? 0, or the status to answer with *why (a new string). */
+static int
+task_may_restart(struct task *t, char **why)
+{
+	const char *module_name = json_string_value(
+		json_object_get(json_object_get(t->tmpl, "agent"), "module"));
+	json_t *module;
+	int code;
+
+	if ((strcmp(t->status, "error") != 0 &&
+	     strcmp(t->status, "unknown") != 0) ||
+	    t->deleting || t->disk_busy ||
+	    (t->ws != NULL && t->phase != PHASE_EXITED)) {
+		*why = xasprintf("the task is %s: only a task in error or "
+				 "unknown status can be restarted%s",
+				 t->status,
+				 strcmp(t->status, "paused") == 0
+					 ? " (resume a paused task)"
+					 : "");
+		return 409;
+	}
+	if ((code = task_admit(task_owner_id(t), true, why)) != 0)
+		return code;
+	/* what made the first start fail before anything ran may still be
+	 * true: say so and leave the task as it is */
+	module = module_name ? catalog_module_spec(module_name) : NULL;
+	code = task_precheck(t->version, module, task_owner_id(t), why);
+	json_decref(module);
+	return code;
+}
+
+void
+task_restart(struct task *t, struct http_req *req)
+{
+	char *why = NULL, *state_file;
+	int code;
+
+	if ((code = task_may_restart(t, &why)) != 0) {
+		http_reply_problem(req, (unsigned)code, "%s", why);
+		free(why);
+		return;
+	}
+	/* the last run's workspace is gone; its egress sockets too */
+	if (t->ws != NULL) {
+		ws_free(t->ws);
+		t->ws = NULL;
+	}
+	egress_free(t->egress);
+	t->egress = NULL;
+	/* a home laid out by an earlier run is the agent's now: kept, never
+	 * re-seeded (as on resume); without a state file no agent ran, so
+	 * the setup script runs again and there is no session to continue.
+	 * The runtime finds in the state file whether the prompt was
+	 * delivered: it is never sent twice. */
+	state_file = xasprintf("%s/state.json", t->run_dir);
+	t->resuming = access(t->home_dir, F_OK) == 0;
+	t->fresh_agent = t->resuming && access(state_file, F_OK) < 0;
+	free(state_file);
+	free(t->report_summary);
+	t->report_summary = NULL;
+	set_str(&t->report_uri, "");
+	log_info("task %s: restarting (%s)", task_name(t),
+		 !t->resuming	  ? "first start again"
+		 : t->fresh_agent ? "setup again"
+				  : "continuing the session");
+	set_str(&t->ws_status, "pending");
+	task_set_state(t, "working", "Preparing workspace");
+	task_set_status(t, "pending", "");
+	task_relaunch(t);
 	http_reply_json(req, 202, task_json(t));
 }
 

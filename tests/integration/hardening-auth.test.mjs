@@ -38,6 +38,7 @@ after(async () => { await srv?.stop(); });
 // environment, or {error: status_reason} if it failed to start.
 async function run(template, token, name) {
   const r = await srv.api('POST', '/api/v2/tasks/me', { token, body: { template, input: 'x', name } });
+  if (r.status === 400) return { error: r.json.detail }; // a pre-check: nothing started
   assert.equal(r.status, 201, r.text);
   const dir = path.join(taskDir(srv, r.json.id), 'home/workspace');
   const out = await waitFor(async () => {

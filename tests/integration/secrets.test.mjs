@@ -59,12 +59,12 @@ async function run(template, token, name) {
 }
 
 async function failed(template, token, name) {
+  // a secret that is missing or does not open is a pre-check: refused at
+  // create (400), no task made
   const r = await api('POST', '/api/v2/tasks/me', { token, body: { template, input: 'x', name } });
-  assert.equal(r.status, 201, r.text);
-  return waitFor(async () => {
-    const t = (await api('GET', `/api/v2/tasks/me/${name}`, { token })).json;
-    return t && t.status === 'error' ? t : null;
-  }, { what: `${name} failed` });
+  assert.equal(r.status, 400, r.text);
+  assert.equal((await api('GET', `/api/v2/tasks/me/${name}`, { token })).status, 404);
+  return { status_reason: r.json.detail };
 }
 
 before(async () => {

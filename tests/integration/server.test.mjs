@@ -209,16 +209,17 @@ test('a task that fails to start reports error with the reason', async () => {
   const n = await srv.waitTask('admin', 'nocmd', { status: 'error' });
   assert.match(n.status_reason, /nonexistent/);
 
-  // an LLM agent on a server without an LLM endpoint: say what to do
-  await srv.createTask({ template: 'claude-code', input: 'x', name: 'nollm' });
-  const nl = await srv.waitTask('admin', 'nollm', { status: 'error' });
-  assert.match(nl.status_reason, /--llm-url/);
+  // an LLM agent on a server without an LLM endpoint: refused at create
+  // (a pre-check, restart.test.mjs), saying what to do
+  const nl = await srv.api('POST', '/api/v2/tasks/me', { body: { template: 'claude-code', input: 'x', name: 'nollm' } });
+  assert.equal(nl.status, 400, nl.text);
+  assert.match(nl.json.detail, /--llm-url/);
 
   const list = await srv.api('GET', '/api/v2/tasks?q=' + encodeURIComponent('owner:me status:error'));
-  assert.deepEqual(list.json.tasks.map((x) => x.name).sort(), ['badsetup', 'nocmd', 'nollm']);
+  assert.deepEqual(list.json.tasks.map((x) => x.name).sort(), ['badsetup', 'nocmd']);
   const logs = await srv.api('GET', '/api/v2/tasks/admin/nocmd/logs');
   assert.ok([200, 409].includes(logs.status));
-  for (const n2 of ['badsetup', 'nocmd', 'nollm'])
+  for (const n2 of ['badsetup', 'nocmd'])
     assert.equal((await srv.api('DELETE', `/api/v2/tasks/admin/${n2}`)).status, 202);
 });
 
