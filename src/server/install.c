@@ -667,7 +667,7 @@ job_start(struct job *job, job_fn fn, const json_t *inst, int timeout_ms,
 	job->timeout_ms = timeout_ms;
 	job->io = ev_io_add(srv->loop, job->pidfd, EPOLLIN, job_on_exit, job);
 	ev_timer_init(&job->timer, job_on_timeout, job);
-	ev_timer_start(srv->loop, &job->timer, (uint64_t)timeout_ms);
+	ev_timer_start(srv->loop, &job->timer, now_ms() + (uint64_t)timeout_ms);
 	return 0;
 }
 
@@ -803,7 +803,7 @@ install_probe(const json_t *inst, install_probe_cb cb, void *data)
 		log_warn("reachability probe: %s", cause);
 		free(cause);
 		ev_timer_init(&p->job.timer, probe_on_failed_start, p);
-		ev_timer_start(srv->loop, &p->job.timer, 0);
+		ev_timer_start(srv->loop, &p->job.timer, now_ms());
 	}
 }
 
