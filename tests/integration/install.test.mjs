@@ -75,12 +75,15 @@ before(async () => {
   fs.writeFileSync(binary, SCRIPT, { mode: 0o755 });
   binSha = sha256(binary);
   files = await startFileServer(pub);
-  srv = await startServer({ args: ['--tools', tools, '--pip-index-url', `${files.base}/simple/`] });
+  // small disk images: this file runs eight tasks
+  srv = await startServer({ args: ['--tools', tools, '--pip-index-url', `${files.base}/simple/`, '--max-disk', '32MiB'] });
 });
 
 after(async () => {
   await srv?.stop();
   await files?.close();
+  fs.rmSync(srv.data, { recursive: true, force: true });
+  fs.rmSync(work, { recursive: true, force: true });
 });
 
 test('pip: a private virtualenv from the index, shared by concurrent and later tasks', async () => {
@@ -159,7 +162,7 @@ test('an unreachable URL, an unknown package or an unreachable index: 400 at cre
   assert.match(n.json.detail, /the package index has no package 'tbx-nothing'/);
 
   // a server whose pip index does not answer
-  const other = await startServer({ args: ['--tools', path.join(work, 'tools2'), '--pip-index-url', `http://127.0.0.1:${port}/simple`] });
+  const other = await startServer({ args: ['--tools', path.join(work, 'tools2'), '--pip-index-url', `http://127.0.0.1:${port}/simple`, '--max-disk', '32MiB'] });
   try {
     const m = await other.api('POST', '/api/v2/modules', {
       body: 'name: tbx-pip\nagent_type: custom\ninstall: {pip: tbx-hello, version: 1.0.0, bin: tbx-hello}\ncommand: ["{{bin}}"]\n',
@@ -173,6 +176,7 @@ test('an unreachable URL, an unknown package or an unreachable index: 400 at cre
     assert.equal((await other.api('GET', '/api/v2/tasks')).json.count, 0);
   } finally {
     await other.stop();
+    fs.rmSync(other.data, { recursive: true, force: true });
   }
 });
 
@@ -199,4 +203,5 @@ test('--tools refused where the workspace would see masked dirs', () => {
     assert.equal(r.status, 1, r.stdout + r.stderr);
     assert.match(r.stderr, re);
   }
+  fs.rmSync(parent, { recursive: true, force: true });
 });
