@@ -15,6 +15,8 @@
 #include "core/text.h"
 #include "http/http.h"
 #include "server.h"
+#include "server/install.h"
+#include "server/module.h"
 #include "store/store.h"
 
 #define TASK_INPUT_MAX	 (32 * 1024)
@@ -196,9 +198,65 @@ task_check_parameters(struct http_req *req, json_t *spec, json_t *given,
 	return true;
 }
 
-/* POST /api/v2/tasks/{user} */
+static void api_tasks_create(struct http_req *req, json_t *caller,
+			     const char *user_ref, bool probed);
+
+/* A create request waiting for the install probe. */
+struct create_probe {
+	struct http_req *req;
+	json_t *caller;
+	char *user_ref;
+};
+
+/* The probe answered: refuse the create, or run it again (probed). */
 static void
-api_tasks_create(struct http_req *req, json_t *caller, const char *user_ref)
+api_tasks_on_probe(const char *cause, void *data)
+{
+	struct create_probe *c = data;
+
+	if (cause != NULL)
+		http_reply_problem(c->req, 400,
+				   "the agent is not installed and cannot be: "
+				   "%s",
+				   cause);
+	else
+		api_tasks_create(c->req, c->caller, c->user_ref, true);
+	json_decref(c->caller);
+	free(c->user_ref);
+	free(c);
+}
+
+/* May a task of module start? When the agent is neither installed nor
+ * installing, its package index or URL must answer first: false after
+ * deferring req for that probe (install.c), which runs the create again. */
+static bool
+api_tasks_installable(struct http_req *req, json_t *caller,
+		      const char *user_ref, const json_t *module)
+{
+	json_t *inst = module_install(module, srv->tools_dir);
+	char *url = inst ? install_probe_url(inst, srv->pip_index_url) : NULL;
+	struct create_probe *c;
+
+	if (url == NULL || install_present(inst) || install_running(inst)) {
+		json_decref(inst);
+		free(url);
+		return true;
+	}
+	c = xcalloc(1, sizeof *c);
+	c->req = req;
+	c->caller = json_incref(caller);
+	c->user_ref = xstrdup(user_ref);
+	http_req_defer(req);
+	install_probe(inst, api_tasks_on_probe, c);
+	json_decref(inst);
+	free(url);
+	return false;
+}
+
+/* POST /api/v2/tasks/{user}; probed: the install probe answered. */
+static void
+api_tasks_create(struct http_req *req, json_t *caller, const char *user_ref,
+		 bool probed)
 {
 	uint64_t accepted = now_ms();
 	json_t *owner = NULL, *body = NULL, *tmplrow = NULL, *version = NULL;
@@ -314,6 +372,8 @@ api_tasks_create(struct http_req *req, json_t *caller, const char *user_ref)
 		display = gen_display = task_display_from_prompt(input);
 	if (name == NULL)
 		name = gen_name = task_name_from_prompt(input);
+	if (!probed && !api_tasks_installable(req, caller, user_ref, module))
+		goto out;
 	{
 		char *why = NULL;
 		int code = task_admit(
@@ -546,7 +606,7 @@ api_tasks_prefix(struct http_req *req, void *data UNUSED)
 	     p != NULL && n < ARRAY_SIZE(parts); p = strtok_r(NULL, "/", &save))
 		parts[n++] = p;
 	if (n == 1 && strcmp(method, "POST") == 0) {
-		api_tasks_create(req, caller, parts[0]);
+		api_tasks_create(req, caller, parts[0], false);
 		goto out;
 	}
 	if (n < 2 || n > 3) {

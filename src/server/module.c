@@ -2,18 +2,20 @@
  * module.c: agent module validation and rendering.
  *
  * Data model: a module file is validated once into normalized JSON:
- *   {name, display_name, agent_type, install {npm, package, version, bin,
- *    dir} | null, check, command, args_if, args_unless, default_provider,
- *    providers {name: {env, files}}, env, env_if, files [{path, mode,
- *    format, content}], mcp {file, key, fields, extra} | null,
- *    system_prompt {file} | null}
- * Strings may hold {{var}} references, checked at parse time against a
- * fixed list. Rendering substitutes them, merges provider files into the
- * module's files (maps deep-merged by path), adds the MCP server entries
- * and the system prompt file, and serializes each file (JSON, TOML, or
- * JSON for YAML files, since JSON is valid YAML).
+ *   {name, display_name, agent_type, install {kind, npm|pip|url, package,
+ *    version, sha256, format, bin, dir} | null (parse_install), check, command,
+ * args_if, args_unless, default_provider, providers {name: {env, files}}, env,
+ * env_if, files [{path, mode, format, content}], mcp {file, key, fields, extra}
+ * | null, system_prompt {file} | null} Strings may hold {{var}} references,
+ * checked at parse time against a fixed list. Rendering substitutes them,
+ * merges provider files into the module's files (maps deep-merged by path),
+ * adds the MCP server entries and the system prompt file, and serializes each
+ * file (JSON, TOML, or JSON for YAML files, since JSON is valid YAML).
  */
 #include "common.h"
+
+#include <ctype.h>
+#include <strings.h>
 
 #include "core/buf.h"
 #include "core/ynode.h"
@@ -347,37 +349,253 @@ parse_providers(struct schema *s, const struct ynode *n)
 	return o;
 }
 
-/* The install block: {npm, version, bin, dir}. */
+/* Is s safe as one path component and a pinned version: [A-Za-z0-9._+-],
+ * not starting with '.'? */
+static bool
+install_version_ok(const char *s)
+{
+	if (*s == '\0' || *s == '.')
+		return false;
+	for (; *s != '\0'; s++)
+		if (!isalnum((unsigned char)*s) && strchr("._+-", *s) == NULL)
+			return false;
+	return true;
+}
+
+/* Is s a relative path inside the install dir (no '..', no '//', not
+ * absolute), of printable ASCII? */
+static bool
+install_relpath_ok(const char *s)
+{
+	const char *p;
+
+	if (*s == '\0' || *s == '/' || strstr(s, "//") != NULL ||
+	    s[strlen(s) - 1] == '/')
+		return false;
+	for (p = s; *p != '\0'; p++)
+		if (*p <= ' ' || *p >= 0x7f || *p == '\\')
+			return false;
+	for (p = s; p != NULL; p = strchr(p, '/')) {
+		if (*p == '/')
+			p++;
+		if (strncmp(p, "..", 2) == 0 && (p[2] == '/' || p[2] == '\0'))
+			return false;
+		if (p[0] == '.' && (p[1] == '/' || p[1] == '\0'))
+			return false;
+	}
+	return true;
+}
+
+/* The archive format of a download URL from its path's suffix: "tar.gz",
+ * "tar.bz2", "tar.xz", "zip", or "binary" for anything else. */
+static const char *
+install_format(const char *url)
+{
+	static const char *const sfx[][2] = {
+		{".tar.gz", "tar.gz"},	 {".tgz", "tar.gz"},
+		{".tar.bz2", "tar.bz2"}, {".tbz2", "tar.bz2"},
+		{".tar.xz", "tar.xz"},	 {".txz", "tar.xz"},
+		{".zip", "zip"},
+	};
+	size_t n = strcspn(url, "?#");
+
+	for (size_t i = 0; i < ARRAY_SIZE(sfx); i++) {
+		size_t k = strlen(sfx[i][0]);
+
+		if (n >= k && strncasecmp(url + n - k, sfx[i][0], k) == 0)
+			return sfx[i][1];
+	}
+	return "binary";
+}
+
+/* Check the url kind's url and sha256; false after an error. */
+static bool
+install_url_ok(struct schema *s, const struct ynode *n, const char *url,
+	       const char *sha)
+{
+	bool ok = true;
+
+	if (strncmp(url, "https://", 8) != 0 &&
+	    strncmp(url, "http://", 7) != 0) {
+		schema_error(s, ynode_get(n, "url"), "install.url",
+			     "must be an http:// or https:// URL");
+		ok = false;
+	}
+	for (const char *p = url; ok && *p != '\0'; p++)
+		if (*p <= ' ' || *p >= 0x7f) {
+			schema_error(s, ynode_get(n, "url"), "install.url",
+				     "must not hold spaces or control or "
+				     "non-ASCII characters (percent-encode "
+				     "them)");
+			ok = false;
+		}
+	if (ok && strcmp(install_format(url), "zip") == 0) {
+		schema_error(s, ynode_get(n, "url"), "install.url",
+			     "zip archives are not supported: use a .tar.gz, "
+			     ".tar.bz2 or .tar.xz archive or a single "
+			     "executable");
+		ok = false;
+	}
+	if (sha == NULL) {
+		schema_error(s, n, "install.sha256",
+			     "'sha256' is required with 'url' (the hex SHA-256 "
+			     "of the file)");
+		return false;
+	}
+	if (strlen(sha) != 64 || strspn(sha, "0123456789abcdefABCDEF") != 64) {
+		schema_error(s, ynode_get(n, "sha256"), "install.sha256",
+			     "must be 64 hex digits");
+		return false;
+	}
+	return ok;
+}
+
+/* Is name a Python distribution name (PEP 508: letters, digits, '.', '_',
+ * '-', starting and ending with a letter or digit)? */
+static bool
+install_pip_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || !isalnum((unsigned char)name[0]) ||
+	    !isalnum((unsigned char)name[n - 1]))
+		return false;
+	return strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvw"
+			    "xyz0123456789._-") == n;
+}
+
+/*
+ * The install block, one of three kinds (exactly one of npm, pip, url):
+ *   {npm, version, bin, dir}: npm install into TOOLS/DIR
+ *   {pip, version, bin, dir}: a virtualenv TOOLS/DIR/VERSION, pip install
+ *     PIP==VERSION from the server's index (--pip-index-url)
+ *   {url, sha256, version, bin, dir}: the file at url, checked against
+ *     sha256, unpacked (tar.gz, tar.bz2, tar.xz) or kept (one executable)
+ *     in TOOLS/DIR/VERSION; bin is the executable's path inside
+ * Normalized: {kind, npm|pip|url, package, version, sha256, format, bin,
+ * dir}.
+ */
 static json_t *
 parse_install(struct schema *s, const struct ynode *n, const char *name)
 {
-	static const char *const keys[] = {"npm", "version", "bin", "dir",
-					   NULL};
-	const char *npm, *version, *bin, *dir;
+	static const char *const keys[] = {"npm",     "pip", "url", "sha256",
+					   "version", "bin", "dir", NULL};
+	const char *npm, *pip, *url, *sha, *version, *bin, *dir, *kind;
+	bool ok = true, archive;
+	json_t *r;
 
 	if (n == NULL || ynode_is_null(n))
 		return json_null();
 	if (!schema_map(s, n, "install", keys))
 		return json_null();
-	npm = schema_str(s, n, "npm", "install", true, 214);
+	npm = schema_str(s, n, "npm", "install", false, 214);
+	pip = schema_str(s, n, "pip", "install", false, 100);
+	url = schema_str(s, n, "url", "install", false, 2048);
+	sha = schema_str(s, n, "sha256", "install", false, 64);
 	version = schema_str(s, n, "version", "install", true, 64);
-	bin = schema_str(s, n, "bin", "install", true, 64);
+	bin = schema_str(s, n, "bin", "install", true, 200);
 	dir = schema_str(s, n, "dir", "install", false, 0);
+	if ((npm != NULL) + (pip != NULL) + (url != NULL) != 1) {
+		schema_error(s, n, "install",
+			     "give exactly one of 'npm', 'pip' or 'url'");
+		return json_null();
+	}
+	kind = npm ? "npm" : pip ? "pip" : "url";
 	if (dir != NULL && !schema_is_slug(dir, 63)) {
 		schema_error(s, ynode_get(n, "dir"), "install.dir",
 			     "must be a single directory name [a-z0-9-]");
-		dir = NULL;
+		ok = false;
 	}
-	if (bin != NULL && strchr(bin, '/') != NULL) {
+	/* only an archive holds directories */
+	archive = url != NULL && strcmp(install_format(url), "binary") != 0;
+	if (bin != NULL && (!install_relpath_ok(bin) ||
+			    (!archive && strchr(bin, '/') != NULL))) {
 		schema_error(s, ynode_get(n, "bin"), "install.bin",
-			     "must be a file name, not a path");
-		bin = NULL;
+			     archive ? "must be a relative path inside the "
+				       "archive (no '..')"
+				     : "must be a file name, not a path");
+		ok = false;
 	}
-	if (npm == NULL || version == NULL || bin == NULL)
+	if (version != NULL && npm == NULL && !install_version_ok(version)) {
+		schema_error(s, ynode_get(n, "version"), "install.version",
+			     "must be a pinned version of [A-Za-z0-9._+-]");
+		ok = false;
+	}
+	if (pip != NULL && !install_pip_name_ok(pip)) {
+		schema_error(s, ynode_get(n, "pip"), "install.pip",
+			     "must be a Python package name (letters, digits, "
+			     "'.', '_', '-')");
+		ok = false;
+	}
+	if (sha != NULL && url == NULL) {
+		schema_error(s, ynode_get(n, "sha256"), "install.sha256",
+			     "only used with 'url'");
+		ok = false;
+	}
+	if (url != NULL && !install_url_ok(s, n, url, sha))
+		ok = false;
+	if (!ok || version == NULL || bin == NULL)
 		return json_null();
-	return json_pack("{s:s++, s:s, s:s, s:s, s:s}", "npm", npm, "@",
-			 version, "package", npm, "version", version, "bin",
-			 bin, "dir", dir ? dir : name);
+	r = json_pack("{s:s, s:s, s:s, s:s}", "kind", kind, "version", version,
+		      "bin", bin, "dir", dir ? dir : name);
+	if (npm != NULL)
+		json_object_set_new(r, "npm",
+				    json_sprintf("%s@%s", npm, version));
+	if (pip != NULL)
+		json_object_set_new(r, "pip", json_string(pip));
+	if (url != NULL) {
+		char *lower = xstrdup(sha);
+
+		for (char *p = lower; *p != '\0'; p++)
+			*p = (char)tolower((unsigned char)*p);
+		json_object_set_new(r, "url", json_string(url));
+		json_object_set_new(r, "sha256", json_string(lower));
+		json_object_set_new(r, "format",
+				    json_string(install_format(url)));
+		free(lower);
+	}
+	json_object_set_new(r, "package",
+			    json_string(npm   ? npm
+					: pip ? pip
+					      : url));
+	return r;
+}
+
+json_t *
+module_install(const json_t *module, const char *tools_dir)
+{
+	const json_t *inst = json_object_get(module, "install");
+	const char *kind, *dir, *version, *bin;
+	char *home, *path, *bin_dir;
+	json_t *r;
+
+	if (!json_is_object(inst))
+		return NULL;
+	kind = json_string_value(json_object_get(inst, "kind")) ?: "npm";
+	dir = json_string_value(json_object_get(inst, "dir")) ?: "";
+	version = json_string_value(json_object_get(inst, "version")) ?: "";
+	bin = json_string_value(json_object_get(inst, "bin")) ?: "";
+	if (strcmp(kind, "npm") == 0) {
+		home = xasprintf("%s/%s", tools_dir ?: "", dir);
+		bin_dir = xasprintf("%s/node_modules/.bin", home);
+		path = xasprintf("%s/%s", bin_dir, bin);
+	} else {
+		home = xasprintf("%s/%s/%s", tools_dir ?: "", dir, version);
+		if (strcmp(kind, "pip") == 0)
+			path = xasprintf("%s/bin/%s", home, bin);
+		else
+			path = xasprintf("%s/%s", home, bin);
+		bin_dir = xstrndup(path, (size_t)(strrchr(path, '/') - path));
+	}
+	r = json_deep_copy(inst);
+	json_object_set_new(r, "kind", json_string(kind));
+	json_object_set_new(r, "dir", json_string(home));
+	json_object_set_new(r, "bin_dir", json_string(bin_dir));
+	json_object_set_new(r, "bin_path", json_string(path));
+	free(home);
+	free(bin_dir);
+	free(path);
+	return r;
 }
 
 /* The mcp block: {file, key, fields, extra}. */
@@ -916,7 +1134,6 @@ render_vars(const json_t *module, const json_t *agent, const char *provider,
 	const json_t *inst = json_object_get(module, "install");
 	const char *opt;
 	json_t *vars;
-	char *bin;
 	size_t i;
 
 	vars = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "home",
@@ -931,14 +1148,12 @@ render_vars(const json_t *module, const json_t *agent, const char *provider,
 	}
 	*bin_dir = NULL;
 	if (json_is_object(inst)) {
-		*bin_dir = xasprintf(
-			"%s/%s/node_modules/.bin", ctx->tools_dir ?: "",
-			json_string_value(json_object_get(inst, "dir")));
-		bin = xasprintf(
-			"%s/%s", *bin_dir,
-			json_string_value(json_object_get(inst, "bin")));
-		json_object_set_new(vars, "bin", json_string(bin));
-		free(bin);
+		json_t *ri = module_install(module, ctx->tools_dir);
+
+		*bin_dir = xstrdup(
+			json_string_value(json_object_get(ri, "bin_dir")));
+		json_object_set(vars, "bin", json_object_get(ri, "bin_path"));
+		json_decref(ri);
 	} else {
 		json_object_set_new(
 			vars, "bin",
@@ -1102,17 +1317,10 @@ module_render(const json_t *module, const json_t *tmpl,
 			? subst_json(json_object_get(module, "resume_args"),
 				     vars)
 			: json_array());
-	if (json_is_object(inst))
-		json_object_set_new(
-			out, "install",
-			json_pack("{s:O, s:O, s:s++}", "npm",
-				  json_object_get(inst, "npm"), "bin",
-				  json_object_get(inst, "bin"), "dir",
-				  ctx->tools_dir ?: "", "/",
-				  json_string_value(
-					  json_object_get(inst, "dir"))));
-	else
-		json_object_set_new(out, "install", json_null());
+	json_object_set_new(out, "install",
+			    json_is_object(inst)
+				    ? module_install(module, ctx->tools_dir)
+				    : json_null());
 	json_object_set_new(out, "path",
 			    bin_dir ? json_pack("[s]", bin_dir) : json_array());
 	json_object_set_new(out, "provider", json_pack("s?", provider));

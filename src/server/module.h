@@ -17,7 +17,7 @@ struct module_ctx {
 	const char *taskbox;   /* taskbox binary inside the sandbox */
 	const char *llm_url;   /* LLM pass-through base URL inside */
 	const char *proxy_url; /* egress CONNECT proxy inside */
-	const char *tools_dir; /* module npm installs (same path in and out) */
+	const char *tools_dir; /* module installs (same path in and out) */
 	const char *task_id;
 };
 
@@ -35,6 +35,14 @@ json_t *module_parse(const char *yaml, size_t len, json_t **errors);
  */
 json_t *module_render(const json_t *module, const json_t *tmpl,
 		      const struct module_ctx *ctx, json_t **errors);
+
+/*
+ * The module's install block placed under tools_dir (new reference, NULL
+ * when the module has none): the normalized block plus dir (where it is
+ * installed), bin_dir (for PATH) and bin_path (the executable). npm:
+ * TOOLS/DIR; pip: a virtualenv TOOLS/DIR/VERSION; url: TOOLS/DIR/VERSION.
+ */
+json_t *module_install(const json_t *module, const char *tools_dir);
 
 /* Whether module has a providers entry named provider. */
 bool module_supports_provider(const json_t *module, const char *provider);

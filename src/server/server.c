@@ -55,6 +55,10 @@ server_usage(FILE *f)
 		"  --tools DIR              agent installs (default "
 		"$TASKBOX_TOOLS or\n"
 		"                           /var/cache/taskbox/tools)\n"
+		"  --pip-index-url URL      package index of pip installs "
+		"(default\n"
+		"                           $TASKBOX_PIP_INDEX_URL or "
+		"https://pypi.org/simple)\n"
 		"  --llm-url URL            LLM provider endpoint the "
 		"workspaces reach through\n"
 		"                           the server (http://HOST:PORT; "
@@ -528,11 +532,67 @@ server_read_key(const char *path, char **cause)
 	return key;
 }
 
+/*
+ * The tools dir as an absolute path (*out, new) with the dirs above it
+ * that exist resolved. Workspaces see it read-only at the same path, so
+ * it must not be a dir the sandbox masks as a whole (/tmp, /home, /root,
+ * /run), the root, or hold the data dir: binding it would show them.
+ */
+static int
+server_tools_dir(const char *tools, const char *data_dir, char **out,
+		 char **cause)
+{
+	static const char *const masked[] = {"/", "/tmp", "/home", "/root",
+					     "/run"};
+	char *abs, *real;
+	size_t n;
+
+	if (tools[0] == '/') {
+		abs = xstrdup(tools);
+	} else {
+		char *cwd = getcwd(NULL, 0);
+
+		if (cwd == NULL)
+			fatal("getcwd: %s", strerror(errno));
+		abs = xasprintf("%s/%s", cwd, tools);
+		free(cwd);
+	}
+	if ((real = realpath(abs, NULL)) != NULL) {
+		free(abs);
+		abs = real;
+	}
+	n = strlen(abs);
+	while (n > 1 && abs[n - 1] == '/')
+		abs[--n] = '\0';
+	for (size_t i = 0; i < ARRAY_SIZE(masked); i++)
+		if (strcmp(abs, masked[i]) == 0) {
+			*cause = xasprintf("--tools '%s': workspaces see the "
+					   "tools dir read-only, so it must be "
+					   "a dir of its own, not %s",
+					   tools, masked[i]);
+			free(abs);
+			return -1;
+		}
+	if (strncmp(data_dir, abs, n) == 0 &&
+	    (data_dir[n] == '/' || data_dir[n] == '\0')) {
+		*cause =
+			xasprintf("--tools '%s' holds the data directory '%s': "
+				  "workspaces see the tools dir read-only, so "
+				  "use a dir of its own",
+				  tools, data_dir);
+		free(abs);
+		return -1;
+	}
+	*out = abs;
+	return 0;
+}
+
 int
 server_main(int argc, char **argv)
 {
 	const char *listen = "127.0.0.1:7080", *data = getenv("TASKBOX_DATA");
 	const char *tools = getenv("TASKBOX_TOOLS");
+	const char *pip_index = getenv("TASKBOX_PIP_INDEX_URL");
 	const char *llm_url = getenv("TASKBOX_LLM_URL"), *key_file = NULL;
 	const char *secrets_key = NULL;
 	char *secrets_path = NULL;
@@ -579,6 +639,8 @@ server_main(int argc, char **argv)
 			data = v;
 		} else if (strcmp(a, "--tools") == 0) {
 			tools = v;
+		} else if (strcmp(a, "--pip-index-url") == 0) {
+			pip_index = v;
 		} else if (strcmp(a, "--llm-url") == 0) {
 			llm_url = v;
 		} else if (strcmp(a, "--llm-key-file") == 0) {
@@ -689,7 +751,10 @@ server_main(int argc, char **argv)
 	srv->max = server_max;
 	srv->max_running_per_user = server_max_running;
 	srv->max_tasks = server_max_tasks;
-	srv->tools_dir = xstrdup(tools ? tools : "/var/cache/taskbox/tools");
+	if (server_tools_dir(tools ? tools : "/var/cache/taskbox/tools",
+			     srv->data_dir, &srv->tools_dir, &cause) < 0)
+		goto fail;
+	srv->pip_index_url = xstrdup(pip_index ?: "https://pypi.org/simple");
 	srv->llm_url = llm_url ? xstrdup(llm_url) : NULL;
 	if (key_file != NULL &&
 	    (srv->llm_key = server_read_key(key_file, &cause)) == NULL)

@@ -29,7 +29,8 @@ struct server {
 	char *data_dir;	     /* absolute */
 	char *tasks_dir;     /* data_dir/tasks */
 	char *exe;	     /* this binary, bound into every workspace */
-	char *tools_dir;     /* agent installs (npm prefixes per module) */
+	char *tools_dir;     /* agent installs (install.c), absolute */
+	char *pip_index_url; /* pip installs: the PEP 503 index */
 	char *llm_url;	     /* LLM pass-through upstream (http://host:port) */
 	char *llm_key;	     /* the provider key the pass-through adds */
 	char *listen;	     /* host:port as given */

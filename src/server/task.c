@@ -54,6 +54,7 @@
 #include "http/sse.h"
 #include "server.h"
 #include "server/identity.h"
+#include "server/install.h"
 #include "server/module.h"
 #include "store/store.h"
 #include "ws/disk.h"
@@ -1472,8 +1473,9 @@ task_launch_ws(struct task *t)
 	const char *k;
 	const char *owner =
 		json_string_value(json_object_get(t->row, "owner_name"));
-	struct ws_mount mounts[4];
+	struct ws_mount mounts[5];
 	const char *hide[1] = {srv->data_dir};
+	struct stat st;
 	struct ws_spec spec = {0};
 	int pipefd[2], logfd;
 	char *cause = NULL, *log_path, *path_env;
@@ -1644,6 +1646,10 @@ task_launch_ws(struct task *t)
 	mounts[1] = (struct ws_mount){t->run_dir, TASK_RUN, false};
 	mounts[2] = (struct ws_mount){apps_dir, TASK_APPS, false};
 	mounts[3] = (struct ws_mount){srv->exe, TASK_BIN, true};
+	/* the installed agents at the same path inside, read-only: the
+	 * host's view would do, but not under a masked dir (/tmp, /home,
+	 * /root, the data dir) */
+	mounts[4] = (struct ws_mount){srv->tools_dir, srv->tools_dir, true};
 	log_path = xasprintf("%s/log", t->dir);
 	logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	free(log_path);
@@ -1657,6 +1663,8 @@ task_launch_ws(struct task *t)
 	spec.home = TASK_HOME;
 	spec.mounts = mounts;
 	spec.n_mounts = ARRAY_SIZE(mounts);
+	if (stat(srv->tools_dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		spec.n_mounts--; /* nothing installed yet */
 	spec.hide = hide;
 	spec.n_hide = ARRAY_SIZE(hide);
 	task_limits(t, &spec.limits, &disk);
@@ -1807,115 +1815,30 @@ task_launch(struct task *t)
 
 /* ---- installing agents ------------------------------------------------- */
 
-/* An npm install running for one module directory, with waiting tasks. */
-struct install {
-	char *dir;
-	char *what;
-	pid_t pid;
-	int pidfd;
-	struct ev_io *io;
-	char **waiting; /* task ids */
-	size_t nwaiting;
-	struct install *next;
-};
-
-static struct install *installs;
-
-/* Is the module's binary installed? */
-static bool
-install_present(json_t *install)
-{
-	const char *dir = json_string_value(json_object_get(install, "dir"));
-	const char *bin = json_string_value(json_object_get(install, "bin"));
-	char *path;
-	bool ok;
-
-	if (dir == NULL || bin == NULL)
-		return true;
-	path = xasprintf("%s/node_modules/.bin/%s", dir, bin);
-	ok = access(path, X_OK) == 0;
-	free(path);
-	return ok;
-}
-
+/* install.c's answer for a waiting task: launch it, or fail with why. */
 static void
-install_on_exit(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
+task_on_installed(const char *id, const char *cause)
 {
-	struct install *in = data;
-	struct install **pp;
-	int wstatus = 0;
+	struct task *t = task_find_id(id);
 
-	if (waitpid(in->pid, &wstatus, 0) < 0)
-		wstatus = -1;
-	for (pp = &installs; *pp != in; pp = &(*pp)->next)
-		;
-	*pp = in->next;
-	ev_io_del(in->io);
-	close(in->pidfd);
-	for (size_t i = 0; i < in->nwaiting; i++) {
-		struct task *t = task_find_id(in->waiting[i]);
-
-		free(in->waiting[i]);
-		if (t == NULL || t->deleting)
-			continue;
-		if (wstatus != 0) {
-			task_fail(t,
-				  "installing %s failed (see the server log); "
-				  "check that the npm registry is reachable",
-				  in->what);
-			continue;
-		}
-		task_launch(t);
+	if (t == NULL || t->deleting || t->phase != PHASE_INSTALL)
+		return;
+	if (cause != NULL) {
+		task_fail(t, "installing the agent failed: %s", cause);
+		return;
 	}
-	log_info("install of %s %s", in->what,
-		 wstatus == 0 ? "finished" : "failed");
-	free(in->waiting);
-	free(in->dir);
-	free(in->what);
-	free(in);
+	task_launch(t);
 }
 
-/* Install the module's npm package, then launch t. */
+/* Install the module's agent (or wait for the install under way), then
+ * launch t. */
 static void
 task_install(struct task *t, json_t *install)
 {
-	const char *dir = json_string_value(json_object_get(install, "dir"));
-	const char *pkg = json_string_value(json_object_get(install, "npm"));
-	struct install *in;
-	char *argv[] = {"npm",	     "install",		 "--no-audit",
-			"--no-fund", "--loglevel=error", "--prefix",
-			(char *)dir, (char *)pkg,	 NULL};
-
-	for (in = installs; in != NULL; in = in->next)
-		if (strcmp(in->dir, dir) == 0)
-			break;
-	if (in == NULL) {
-		in = xcalloc(1, sizeof *in);
-		in->dir = xstrdup(dir);
-		in->what = xstrdup(pkg);
-		if (posix_spawnp(&in->pid, "npm", NULL, NULL, argv, environ) !=
-			    0 ||
-		    (in->pidfd = (int)syscall(SYS_pidfd_open, in->pid, 0)) <
-			    0) {
-			task_fail(t, "cannot run npm to install %s: %s", pkg,
-				  strerror(errno));
-			free(in->dir);
-			free(in->what);
-			free(in);
-			return;
-		}
-		log_info("installing %s into %s", pkg, dir);
-		in->io = ev_io_add(srv->loop, in->pidfd, EPOLLIN,
-				   install_on_exit, in);
-		in->next = installs;
-		installs = in;
-	}
-	in->waiting = xreallocarray(in->waiting, in->nwaiting + 1,
-				    sizeof *in->waiting);
-	in->waiting[in->nwaiting++] = xstrdup(task_id(t));
 	t->phase = PHASE_INSTALL;
 	task_set_state(t, "working", "Installing the agent");
 	task_set_status(t, "initializing", "");
+	install_start(install, task_id(t), task_on_installed);
 }
 
 /* ---- starting ----------------------------------------------------------- */

@@ -392,18 +392,26 @@ test_gemini(void **state)
 static void
 test_aider(void **state)
 {
-	json_t *r;
+	json_t *r, *inst;
 
 	r = render("aider", "  module: aider\n  model: sonnet\n");
 	assert_string_equal(json_string_value(json_object_get(r, "type")),
 			    "aider");
-	assert_string_equal(arg(r, 0), "aider");
+	assert_string_equal(arg(r, 0), "/opt/tools/aider/0.86.1/bin/aider");
 	assert_string_equal(arg(r, 1), "--yes-always");
 	assert_string_equal(arg(r, 5), "--model");
 	assert_string_equal(arg(r, 6), "sonnet");
 	assert_string_equal(env(r, "ANTHROPIC_API_BASE"), ctx.llm_url);
-	assert_true(json_is_null(json_object_get(r, "install")));
-	assert_int_equal(json_array_size(json_object_get(r, "path")), 0);
+	inst = json_object_get(r, "install");
+	assert_string_equal(json_string_value(json_object_get(inst, "kind")),
+			    "pip");
+	assert_string_equal(json_string_value(json_object_get(inst, "pip")),
+			    "aider-chat");
+	assert_string_equal(json_string_value(json_object_get(inst, "dir")),
+			    "/opt/tools/aider/0.86.1");
+	assert_string_equal(json_string_value(json_array_get(
+				    json_object_get(r, "path"), 0)),
+			    "/opt/tools/aider/0.86.1/bin");
 	json_decref(r);
 	r = render("aider", "  module: aider\n  provider: openai\n");
 	assert_string_equal(env(r, "OPENAI_API_BASE"),
@@ -423,13 +431,20 @@ test_aider(void **state)
 static void
 test_goose(void **state)
 {
-	json_t *r, *c, *tb;
+	json_t *r, *c, *tb, *inst;
 
 	r = render("goose", "  module: goose\n  model: claude-opus-4\n");
 	assert_string_equal(json_string_value(json_object_get(r, "type")),
 			    "goose");
-	assert_string_equal(arg(r, 0), "goose");
+	assert_string_equal(arg(r, 0), "/opt/tools/goose/1.3.1/goose");
 	assert_string_equal(arg(r, 1), "session");
+	inst = json_object_get(r, "install");
+	assert_string_equal(json_string_value(json_object_get(inst, "kind")),
+			    "url");
+	assert_string_equal(json_string_value(json_object_get(inst, "format")),
+			    "tar.bz2");
+	assert_int_equal(
+		strlen(json_string_value(json_object_get(inst, "sha256"))), 64);
 	assert_string_equal(env(r, "GOOSE_PROVIDER"), "anthropic");
 	assert_string_equal(env(r, "GOOSE_MODEL"), "claude-opus-4");
 	assert_string_equal(env(r, "ANTHROPIC_HOST"), ctx.llm_url);
@@ -572,6 +587,44 @@ test_module_errors(void **state)
 		     "files[0].content", 5, 14, "must be a map");
 	module_error("name: x\nagent_type: claude\ninstall: {npm: x, bin: y}\n",
 		     "install.version", 3, 10, "'version' is required");
+	module_error("name: x\nagent_type: claude\n"
+		     "install: {npm: x, pip: y, version: '1', bin: z}\n",
+		     "install", 3, 10, "exactly one of");
+	module_error("name: x\nagent_type: claude\n"
+		     "install: {pip: 'a b', version: '1', bin: z}\n",
+		     "install.pip", 3, 16, "Python package name");
+	module_error("name: x\nagent_type: claude\n"
+		     "install: {pip: a, version: ../1, bin: z}\n",
+		     "install.version", 3, 28, "pinned version");
+	module_error(
+		"name: x\nagent_type: claude\n"
+		"install: {url: 'https://h/a.tgz', version: '1', bin: z}\n",
+		"install.sha256", 3, 10, "'sha256' is required");
+	module_error("name: x\nagent_type: claude\n"
+		     "install: {url: 'ftp://h/a', sha256: ab, version: '1', "
+		     "bin: z}\n",
+		     "install.url", 3, 16, "http://");
+	module_error(
+		"name: x\nagent_type: claude\n"
+		"install: {url: 'https://h/a.zip', version: '1', bin: z, "
+		"sha256: "
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		"aaaa}\n",
+		"install.url", 3, 16, "zip archives");
+	module_error(
+		"name: x\nagent_type: claude\n"
+		"install: {url: 'https://h/a.tgz', version: '1', "
+		"bin: ../z, sha256: "
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		"aaaa}\n",
+		"install.bin", 3, 54, "inside the archive");
+	module_error(
+		"name: x\nagent_type: claude\n"
+		"install: {url: 'https://h/a', version: '1', bin: d/z, "
+		"sha256: "
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		"aaaa}\n",
+		"install.bin", 3, 50, "file name");
 	module_error("name: x\nagent_type: claude\ninstal: {}\n", "instal", 3,
 		     1, "did you mean 'install'?");
 	module_error("name: x\nagent_type: claude\nproviders: {azure: {}}\n",

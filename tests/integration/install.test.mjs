@@ -1,0 +1,207 @@
+// install.test.mjs: agent modules that the server installs itself.
+//
+// A real server with its tools dir under /tmp (a dir the sandbox masks)
+// installs a pip module from a local PEP 503 index (a wheel built here)
+// and a url module from a local file server (a tarball built here), and
+// runs each as a task in a real workspace. Also: a wrong sha256, an
+// unreachable URL or index (refused at create), installs shared between
+// tasks, and --tools values the server refuses.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { startServer, waitFor, tmpdir, bin, exists } from '../harness/server.mjs';
+import {
+  startFileServer, closedPort, buildWheel, simpleIndex, buildTarball, sha256,
+} from '../harness/pkgserver.mjs';
+
+// The test agents: a greeting, then a shell-style prompt ("$ ", what the
+// runtime waits for before it sends) and one answer per line read.
+const WHEEL_SOURCE = `import sys
+
+def main():
+    print('hello from the wheel')
+    while True:
+        print('$ ', end='', flush=True)
+        line = sys.stdin.readline()
+        if not line:
+            break
+        print('wheel got: ' + line.strip())
+`;
+const SCRIPT = '#!/bin/sh\necho "hello from the archive"\nprintf "$ "\n' +
+  'while IFS= read -r line; do echo "archive got: $line"; printf "$ "; done\n';
+
+let srv, files, work, tools, tarball, tarSha, binary, binSha;
+
+async function pushModule(yaml) {
+  return srv.api('POST', '/api/v2/modules', { body: yaml, headers: { 'Content-Type': 'application/yaml' } });
+}
+
+// A module of agent type custom running its installed bin, and a
+// template of the same name using it.
+async function moduleAndTemplate(name, install) {
+  const m = await pushModule(`name: ${name}\nagent_type: custom\ninstall:\n` +
+    Object.entries(install).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}\n`).join('') +
+    'command: ["{{bin}}"]\n');
+  assert.equal(m.status, 201, m.text);
+  const t = await srv.pushTemplate(`name: ${name}\nworkspace:\n  backend: local\nagent:\n  module: ${name}\nai_task:\n  app: chat\n`);
+  assert.equal(t.status, 201, t.text);
+}
+
+async function sawOutput(name, re) {
+  return waitFor(async () => {
+    const l = await srv.api('GET', `/api/v2/tasks/admin/${name}/logs`);
+    return l.json?.logs?.some((e) => e.type === 'output' && re.test(e.content));
+  }, { what: `${name} printed ${re}`, timeout: 60000 });
+}
+
+before(async () => {
+  work = tmpdir('taskbox-install-');
+  fs.chmodSync(work, 0o755); // the task's uid walks to the tools dir
+  tools = path.join(work, 'tools'); // under /tmp: masked in the sandbox
+  const pub = path.join(work, 'pub');
+  fs.mkdirSync(pub);
+  const wheel = buildWheel(work, { name: 'tbx-hello', version: '1.0.0', mod: 'tbx_hello', script: 'tbx-hello', source: WHEEL_SOURCE });
+  simpleIndex(pub, 'tbx-hello', wheel);
+  // a release archive with the executable in a subdirectory
+  const tree = path.join(work, 'tree');
+  fs.mkdirSync(path.join(tree, 'tbx', 'bin'), { recursive: true });
+  fs.writeFileSync(path.join(tree, 'tbx', 'bin', 'tbx-url'), SCRIPT, { mode: 0o755 });
+  tarball = buildTarball(path.join(pub, 'tbx-url-1.0.0.tar.gz'), tree);
+  tarSha = sha256(tarball);
+  // a single executable
+  binary = path.join(pub, 'tbx-one');
+  fs.writeFileSync(binary, SCRIPT, { mode: 0o755 });
+  binSha = sha256(binary);
+  files = await startFileServer(pub);
+  // small disk images: this file runs eight tasks
+  srv = await startServer({ args: ['--tools', tools, '--pip-index-url', `${files.base}/simple/`, '--max-disk', '32MiB'] });
+});
+
+after(async () => {
+  await srv?.stop();
+  await files?.close();
+  fs.rmSync(srv.data, { recursive: true, force: true });
+  fs.rmSync(work, { recursive: true, force: true });
+});
+
+test('pip: a private virtualenv from the index, shared by concurrent and later tasks', async () => {
+  await moduleAndTemplate('tbx-pip', { pip: 'tbx-hello', version: '1.0.0', bin: 'tbx-hello' });
+  const [a, b] = await Promise.all(['pip-one', 'pip-two'].map((name) =>
+    srv.api('POST', '/api/v2/tasks/me', { body: { template: 'tbx-pip', input: `ping ${name}`, name } })));
+  assert.equal(a.status, 201, a.text);
+  assert.equal(b.status, 201, b.text);
+  for (const name of ['pip-one', 'pip-two']) {
+    await srv.waitTask('admin', name, { timeout: 120000 });
+    await sawOutput(name, /hello from the wheel/);
+    await sawOutput(name, new RegExp(`wheel got: ping ${name}`));
+  }
+  assert.equal(files.hits.get('/files/tbx_hello-1.0.0-py3-none-any.whl'), 1, 'one install for both tasks');
+  const venv = path.join(tools, 'tbx-pip', '1.0.0');
+  assert.ok(exists(path.join(venv, 'bin', 'tbx-hello')));
+  assert.ok(exists(path.join(venv, '.taskbox-installed')));
+  // installed: a later task neither probes the index nor installs
+  const pageHits = files.hits.get('/simple/tbx-hello/');
+  await srv.createTask({ template: 'tbx-pip', input: 'again', name: 'pip-three' });
+  await srv.waitTask('admin', 'pip-three');
+  await sawOutput('pip-three', /wheel got: again/);
+  assert.equal(files.hits.get('/simple/tbx-hello/'), pageHits);
+  assert.equal(files.hits.get('/files/tbx_hello-1.0.0-py3-none-any.whl'), 1);
+});
+
+test('url: a tarball checked against its sha256, unpacked, its bin run; a single executable too', async () => {
+  await moduleAndTemplate('tbx-url', {
+    url: `${files.base}/tbx-url-1.0.0.tar.gz`, sha256: tarSha, version: '1.0.0', bin: 'tbx/bin/tbx-url',
+  });
+  await srv.createTask({ template: 'tbx-url', input: 'hi tarball', name: 'url-one' });
+  await srv.waitTask('admin', 'url-one', { timeout: 60000 });
+  await sawOutput('url-one', /archive got: hi tarball/);
+  assert.ok(exists(path.join(tools, 'tbx-url', '1.0.0', 'tbx', 'bin', 'tbx-url')));
+
+  await moduleAndTemplate('tbx-one', { url: `${files.base}/tbx-one`, sha256: binSha, version: '2', bin: 'tbx-one' });
+  await srv.createTask({ template: 'tbx-one', input: 'hi binary', name: 'url-two' });
+  await srv.waitTask('admin', 'url-two', { timeout: 60000 });
+  await sawOutput('url-two', /archive got: hi binary/);
+  assert.equal(fs.statSync(path.join(tools, 'tbx-one', '2', 'tbx-one')).mode & 0o777, 0o755);
+});
+
+test('a wrong sha256 fails with the reason, installs nothing, and can be retried', async () => {
+  const wrong = 'ab'.repeat(32);
+  await moduleAndTemplate('tbx-bad', {
+    url: `${files.base}/tbx-url-1.0.0.tar.gz`, sha256: wrong, version: '1.0.0', bin: 'tbx/bin/tbx-url',
+  });
+  await srv.createTask({ template: 'tbx-bad', input: 'x', name: 'bad-sha' });
+  const t = await srv.waitTask('admin', 'bad-sha', { status: 'error', timeout: 60000 });
+  assert.match(t.status_reason, new RegExp(`sha256 of ${files.base}/tbx-url-1.0.0.tar.gz is ${tarSha} but the module pins ${wrong}`));
+  // nothing installed, no temporary dir left; only the lock and the log
+  assert.deepEqual(fs.readdirSync(path.join(tools, 'tbx-bad')).sort(), ['1.0.0.lock', '1.0.0.log']);
+  // the admin fixes the module: the next task installs it
+  await moduleAndTemplate('tbx-bad', {
+    url: `${files.base}/tbx-url-1.0.0.tar.gz`, sha256: tarSha, version: '1.0.0', bin: 'tbx/bin/tbx-url',
+  });
+  await srv.createTask({ template: 'tbx-bad', input: 'fixed', name: 'good-sha' });
+  await srv.waitTask('admin', 'good-sha', { timeout: 60000 });
+  await sawOutput('good-sha', /archive got: fixed/);
+});
+
+test('an unreachable URL, an unknown package or an unreachable index: 400 at create, no task', async () => {
+  const port = await closedPort();
+  await moduleAndTemplate('tbx-gone', {
+    url: `http://127.0.0.1:${port}/tool.tar.gz`, sha256: tarSha, version: '1', bin: 'tool',
+  });
+  const r = await srv.api('POST', '/api/v2/tasks/me', { body: { template: 'tbx-gone', input: 'x', name: 'gone' } });
+  assert.equal(r.status, 400, r.text);
+  assert.equal(r.headers.get('content-type'), 'application/problem+json');
+  assert.match(r.json.detail, new RegExp(`cannot reach http://127\\.0\\.0\\.1:${port}/tool\\.tar\\.gz: .*`));
+  assert.equal((await srv.api('GET', '/api/v2/tasks/admin/gone')).status, 404, 'no task was created');
+
+  await moduleAndTemplate('tbx-nopkg', { pip: 'tbx-nothing', version: '1.0', bin: 'x' });
+  const n = await srv.api('POST', '/api/v2/tasks/me', { body: { template: 'tbx-nopkg', input: 'x', name: 'nopkg' } });
+  assert.equal(n.status, 400, n.text);
+  assert.match(n.json.detail, /the package index has no package 'tbx-nothing'/);
+
+  // a server whose pip index does not answer
+  const other = await startServer({ args: ['--tools', path.join(work, 'tools2'), '--pip-index-url', `http://127.0.0.1:${port}/simple`, '--max-disk', '32MiB'] });
+  try {
+    const m = await other.api('POST', '/api/v2/modules', {
+      body: 'name: tbx-pip\nagent_type: custom\ninstall: {pip: tbx-hello, version: 1.0.0, bin: tbx-hello}\ncommand: ["{{bin}}"]\n',
+      headers: { 'Content-Type': 'application/yaml' },
+    });
+    assert.equal(m.status, 201, m.text);
+    assert.equal((await other.pushTemplate('name: tbx-pip\nagent:\n  module: tbx-pip\nai_task:\n  app: chat\n')).status, 201);
+    const p = await other.api('POST', '/api/v2/tasks/me', { body: { template: 'tbx-pip', input: 'x' } });
+    assert.equal(p.status, 400, p.text);
+    assert.match(p.json.detail, new RegExp(`cannot reach http://127\\.0\\.0\\.1:${port}/simple/tbx-hello/`));
+    assert.equal((await other.api('GET', '/api/v2/tasks')).json.count, 0);
+  } finally {
+    await other.stop();
+    fs.rmSync(other.data, { recursive: true, force: true });
+  }
+});
+
+test('--tools under /tmp: an agent already installed there runs in the sandbox', async () => {
+  // an npm-layout install made by hand: nothing to download
+  const binDir = path.join(tools, 'tbx-npm', 'node_modules', '.bin');
+  fs.mkdirSync(binDir, { recursive: true });
+  fs.writeFileSync(path.join(binDir, 'tbx-npm'), SCRIPT, { mode: 0o755 });
+  await moduleAndTemplate('tbx-npm', { npm: 'tbx-npm', version: '1.0.0', bin: 'tbx-npm' });
+  await srv.createTask({ template: 'tbx-npm', input: 'from tmp', name: 'npm-tmp' });
+  await srv.waitTask('admin', 'npm-tmp');
+  await sawOutput('npm-tmp', /archive got: from tmp/);
+});
+
+test('--tools refused where the workspace would see masked dirs', () => {
+  const parent = tmpdir('taskbox-install-data-');
+  const data = path.join(parent, 'data');
+  for (const [tools, re] of [
+    ['/tmp', /--tools '\/tmp': .* not \/tmp/],
+    ['/root/', /not \/root/],
+    [parent, /holds the data directory/],
+  ]) {
+    const r = spawnSync(bin, ['server', '--listen', '127.0.0.1:0', '--data', data, '--tools', tools], { encoding: 'utf8', timeout: 20000 });
+    assert.equal(r.status, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, re);
+  }
+  fs.rmSync(parent, { recursive: true, force: true });
+});
