@@ -93,11 +93,12 @@ BINDIR="${TASKBOX_BINDIR:-/usr/local/bin}"
 install_cli() {
 	local sudo=
 	[ "$(id -u)" -eq 0 ] || sudo="sudo -n"
-	if $sudo install -D -m 0755 build/taskbox "$BINDIR/taskbox" 2>/dev/null; then
+	local err
+	if err=$($sudo install -D -m 0755 build/taskbox "$BINDIR/taskbox" 2>&1); then
 		log "installed $BINDIR/taskbox"
 		return 0
 	fi
-	log "cannot install $BINDIR/taskbox (not root, no sudo); use $PWD/build/taskbox"
+	log "cannot install $BINDIR/taskbox (${err:-needs root or sudo}); use $PWD/build/taskbox"
 	return 1
 }
 

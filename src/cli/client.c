@@ -282,10 +282,34 @@ client_problem_error(struct buf *b, json_t *e, const char *sep)
 			buf_printf(b, ":%" JSON_INTEGER_FORMAT,
 				   json_integer_value(col));
 		buf_puts(b, ": ");
-	} else if (loc != NULL && loc[0] != '\0') {
+	} else if (loc != NULL && str_starts_with(loc, "body.")) {
+		/* the request's field is the flag or argument a user gave */
+		buf_printf(b, "%s: ", loc + strlen("body."));
+	} else if (loc != NULL && loc[0] != '\0' && strcmp(loc, "body") != 0) {
 		buf_printf(b, "%s: ", loc);
 	}
 	buf_puts(b, msg);
+}
+
+/* A detail that ends by quoting its first error ("template is invalid (2
+ * problems); line 3, column 1: X") loses the quote: the entries follow. */
+static void
+client_drop_repeat(struct buf *b, json_t *errs)
+{
+	const char *first = client_error_message(json_array_get(errs, 0));
+	size_t n = strlen(first);
+	char *semi;
+
+	if (json_array_size(errs) == 0 || n == 0 || b->len <= n ||
+	    strcmp(b->data + b->len - n, first) != 0)
+		return;
+	b->data[b->len - n] = '\0';
+	semi = strrchr(b->data, ';');
+	b->data[b->len - n] = first[0];
+	if (semi != NULL) {
+		b->len = (size_t)(semi - b->data);
+		b->data[b->len] = '\0';
+	}
 }
 
 /* Turn an error reply into a message: its detail, then one line per errors[]
@@ -329,6 +353,7 @@ client_problem_text(const struct client *c, long status, const char *body,
 	}
 	if (detail != NULL && detail[0] != '\0') {
 		buf_puts(&b, detail);
+		client_drop_repeat(&b, errs);
 	} else if (j == NULL && len > 0 && len < 300 && body[0] != '<') {
 		buf_printf(&b, "server replied %ld: %.*s", status, (int)len,
 			   body);

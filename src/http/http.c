@@ -994,26 +994,8 @@ http_req_conn(struct http_req *req)
 	return req->conn;
 }
 
-static void http_reply_problem_errors(struct http_req *req, unsigned status,
-				      const char *raw_detail, json_t *errors);
-
-/* A body that is not JSON: problem+json with the server's status for it. */
 static void PRINTFLIKE(2, 3)
-	http_reply_unreadable(struct http_req *req, const char *fmt, ...)
-{
-	va_list ap;
-	char *detail, *clean;
-
-	va_start(ap, fmt);
-	detail = xvasprintf(fmt, ap);
-	va_end(ap);
-	clean = utf8_sanitize(detail);
-	http_reply_problem_errors(req, req->srv->bad_json_status, detail,
-				  json_pack("[{s:s, s:s}]", "message", clean,
-					    "location", "body"));
-	free(clean);
-	free(detail);
-}
+	http_reply_unreadable(struct http_req *req, const char *fmt, ...);
 
 json_t *
 http_req_json(struct http_req *req)
@@ -1031,6 +1013,12 @@ http_req_json(struct http_req *req)
 	j = json_loadb(buf_cstr(&req->body), req->body.len,
 		       JSON_REJECT_DUPLICATES, &err);
 	if (j == NULL) {
+		/* jansson quotes the bytes it stopped at ("near '...'"):
+		 * never echo a body back, it may hold a secret */
+		char *near = strstr(err.text, " near '");
+
+		if (near != NULL)
+			*near = '\0';
 		http_reply_unreadable(req,
 				      "malformed JSON at line %d column %d: %s",
 				      err.line, err.column, err.text);
@@ -1213,27 +1201,46 @@ http_reply_problem(struct http_req *req, unsigned status, const char *fmt, ...)
 	free(detail);
 }
 
+/* A problem whose one error is about the request's field at location. */
+static void
+http_reply_field(struct http_req *req, unsigned status, const char *location,
+		 json_t *value, const char *detail)
+{
+	char *clean = utf8_sanitize(detail);
+	json_t *e =
+		json_pack("{s:s, s:s}", "message", clean, "location", location);
+
+	free(clean);
+	if (value != NULL)
+		json_object_set(e, "value", value);
+	http_reply_problem_errors(req, status, detail, json_pack("[o]", e));
+}
+
 void
 http_reply_invalid(struct http_req *req, const char *location, json_t *value,
 		   const char *fmt, ...)
 {
 	va_list ap;
 	char *detail;
-	json_t *e;
 
 	va_start(ap, fmt);
 	detail = xvasprintf(fmt, ap);
 	va_end(ap);
-	{
-		char *clean = utf8_sanitize(detail);
+	http_reply_field(req, 422, location, value, detail);
+	free(detail);
+}
 
-		e = json_pack("{s:s, s:s}", "message", clean, "location",
-			      location);
-		free(clean);
-	}
-	if (value != NULL)
-		json_object_set(e, "value", value);
-	http_reply_problem_errors(req, 422, detail, json_pack("[o]", e));
+/* A body that is not JSON: the server's status for it (400 or 422). */
+static void
+http_reply_unreadable(struct http_req *req, const char *fmt, ...)
+{
+	va_list ap;
+	char *detail;
+
+	va_start(ap, fmt);
+	detail = xvasprintf(fmt, ap);
+	va_end(ap);
+	http_reply_field(req, req->srv->bad_json_status, "body", NULL, detail);
 	free(detail);
 }
 

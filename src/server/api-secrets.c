@@ -87,8 +87,12 @@ secrets_put(struct http_req *req, const char *scope, const char *scope_id,
 	const char *raw;
 	size_t len, raw_len;
 
-	if (body == NULL)
+	if (body == NULL) {
+		/* a body that does not parse may still hold the value */
+		raw = http_req_body(req, &raw_len);
+		explicit_bzero((char *)raw, raw_len);
 		return;
+	}
 	value = json_object_get(body, "value");
 	len = json_string_length(value);
 	if (!json_is_string(value) || len == 0 || len > SECRETS_VALUE_MAX) {

@@ -1583,6 +1583,7 @@ task_launch_ws(struct task *t)
 	/* whatever system-wide git config a build of git looks for is the
 	 * host's, never the workspace's */
 	strv_addf(&env, "GIT_CONFIG_NOSYSTEM=1");
+	strv_addf(&env, "GIT_ATTR_NOSYSTEM=1");
 	strv_addf(&env, "LOGNAME=agent");
 	strv_addf(&env, "SHELL=/bin/bash");
 	strv_addf(&env, "TERM=xterm-256color");

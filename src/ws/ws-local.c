@@ -92,6 +92,13 @@ struct ws {
 static const char *const ws_etc_paths[WS_ETC_FILES] = {
 	"/etc/passwd", "/etc/group", "/etc/gitconfig"};
 
+/* One of them: its data for bwrap to copy in (a memfd, -1 when the host
+ * has no such file) and where it goes (the host file, links followed). */
+struct ws_etc {
+	int fd;
+	char *dst;
+};
+
 /* Everything the forked child needs, prepared before fork. */
 struct ws_child {
 	const char *bwrap;
@@ -113,7 +120,7 @@ struct ws_child {
 	rlim_t data;  /* 0: leave */
 	const char *mounts_dir; /* see ws_spec */
 	const char *keep_mount;
-	int etc_fds[WS_ETC_FILES]; /* ws_etc_files; -1 when unused */
+	struct ws_etc etc[WS_ETC_FILES]; /* ws_etc_files */
 	int errfd;
 };
 
@@ -226,6 +233,14 @@ ws_spec_check(const struct ws_spec *spec, char **cause)
 			return -EINVAL;
 		}
 	}
+	if (spec->user != NULL &&
+	    (spec->home == NULL || spec->home[0] != '/' ||
+	     spec->user[0] == '\0' || strpbrk(spec->user, ":\n/") != NULL ||
+	     strpbrk(spec->home, ":\n") != NULL)) {
+		*cause = xstrdup("the workspace user needs a name and an "
+				 "absolute home without ':' or newlines");
+		return -EINVAL;
+	}
 	for (size_t i = 0; i < spec->n_hide; i++) {
 		if (spec->hide[i] == NULL || spec->hide[i][0] != '/') {
 			*cause = xasprintf("hide %zu: absolute path needed", i);
@@ -243,8 +258,8 @@ ws_spec_check(const struct ws_spec *spec, char **cause)
 	return 0;
 }
 
-/* A sealed-by-convention memfd (>= 3, close-on-exec) holding text, read
- * from its start; the fd or -errno. */
+/* A memfd (>= 3, close-on-exec) holding text, positioned at its start;
+ * the fd or -errno. */
 static int
 ws_text_memfd(const char *name, const char *text)
 {
@@ -271,14 +286,20 @@ ws_text_memfd(const char *name, const char *text)
 
 /*
  * The workspace's own /etc/passwd and /etc/group for spec->user, and an
- * empty gitconfig, as memfds in fds (bwrap copies each into the sandbox);
- * 0 or -errno with *cause. The host's accounts (uid 1000 is someone's
- * there) and its system-wide git settings stay outside.
+ * empty gitconfig, in etc (bwrap copies each into the sandbox); 0 or
+ * -errno with *cause. The host's accounts (uid 1000 is someone's there)
+ * and its system-wide git settings stay outside. A file the host lacks
+ * needs no hiding (and bwrap could not create it on the read-only root):
+ * it gets no memfd, so no descriptor goes in unnamed. A link is followed
+ * from here, since bwrap would follow an absolute one from outside the
+ * new root and fail.
  */
 static int
-ws_etc_files(const struct ws_spec *spec, int fds[WS_ETC_FILES], char **cause)
+ws_etc_files(const struct ws_spec *spec, struct ws_etc etc[WS_ETC_FILES],
+	     char **cause)
 {
 	char *text[WS_ETC_FILES];
+	struct stat st;
 	int r = 0;
 
 	text[0] = xasprintf("root:x:0:0:root:/root:/bin/sh\n"
@@ -291,9 +312,20 @@ ws_etc_files(const struct ws_spec *spec, int fds[WS_ETC_FILES], char **cause)
 			    spec->user, WS_INSIDE_UID);
 	text[2] = xstrdup("");
 	for (size_t i = 0; i < WS_ETC_FILES; i++) {
-		fds[i] = r < 0 ? -1 : ws_text_memfd("taskbox-etc", text[i]);
-		if (r == 0 && fds[i] < 0)
-			r = fds[i];
+		char *dst = realpath(ws_etc_paths[i], NULL);
+
+		etc[i] = (struct ws_etc){-1, NULL};
+		if (r == 0 && dst != NULL && stat(dst, &st) == 0 &&
+		    S_ISREG(st.st_mode)) {
+			etc[i].fd = ws_text_memfd("taskbox-etc", text[i]);
+			if (etc[i].fd < 0) {
+				r = etc[i].fd;
+			} else {
+				etc[i].dst = dst;
+				dst = NULL;
+			}
+		}
+		free(dst);
 		free(text[i]);
 	}
 	if (r < 0)
@@ -302,10 +334,22 @@ ws_etc_files(const struct ws_spec *spec, int fds[WS_ETC_FILES], char **cause)
 	return r;
 }
 
+/* Close and free what ws_etc_files made. */
+static void
+ws_etc_free(struct ws_etc etc[WS_ETC_FILES])
+{
+	for (size_t i = 0; i < WS_ETC_FILES; i++) {
+		if (etc[i].fd >= 0)
+			close(etc[i].fd);
+		free(etc[i].dst);
+		etc[i] = (struct ws_etc){-1, NULL};
+	}
+}
+
 /* Build bwrap's command line. */
 static void
 ws_build_argv(struct ws_argv *a, const char *bwrap, const struct ws_spec *spec,
-	      int seccomp_fd, const int etc_fds[WS_ETC_FILES])
+	      int seccomp_fd, const struct ws_etc etc[WS_ETC_FILES])
 {
 	char fdbuf[16];
 	struct stat st;
@@ -329,13 +373,11 @@ ws_build_argv(struct ws_argv *a, const char *bwrap, const struct ws_spec *spec,
 			ws_argv_add(a, "--tmpfs", spec->hide[i], NULL);
 	}
 	for (size_t i = 0; i < WS_ETC_FILES; i++) {
-		/* a file the host lacks needs no hiding, and bwrap could
-		 * not create it on the read-only root */
-		if (etc_fds[i] < 0 || lstat(ws_etc_paths[i], &st) < 0)
+		if (etc[i].fd < 0)
 			continue;
-		snprintf(fdbuf, sizeof fdbuf, "%d", etc_fds[i]);
+		snprintf(fdbuf, sizeof fdbuf, "%d", etc[i].fd);
 		ws_argv_add(a, "--perms", "0644", "--ro-bind-data", fdbuf,
-			    ws_etc_paths[i], NULL);
+			    etc[i].dst, NULL);
 	}
 	snprintf(fdbuf, sizeof fdbuf, "%d", seccomp_fd);
 	for (size_t i = 0; i < spec->n_mounts; i++) {
@@ -498,7 +540,7 @@ ws_child_run(const struct ws_child *c)
 	if (ws_keep(c->seccomp_fd) < 0)
 		ws_child_fail(c, WS_STAGE_FDS);
 	for (size_t i = 0; i < WS_ETC_FILES; i++) {
-		if (c->etc_fds[i] >= 0 && ws_keep(c->etc_fds[i]) < 0)
+		if (c->etc[i].fd >= 0 && ws_keep(c->etc[i].fd) < 0)
 			ws_child_fail(c, WS_STAGE_FDS);
 	}
 	for (size_t i = 0; i < c->n_keep; i++) {
@@ -597,8 +639,9 @@ struct ws *
 ws_local_start(struct ev_loop *loop, const struct ws_spec *spec,
 	       ws_exit_cb on_exit, void *data, char **cause)
 {
-	struct ws_child c = {
-		.devnull = -1, .seccomp_fd = -1, .etc_fds = {-1, -1, -1}};
+	struct ws_child c = {.devnull = -1,
+			     .seccomp_fd = -1,
+			     .etc = {{-1, NULL}, {-1, NULL}, {-1, NULL}}};
 	struct ws_argv args = {0};
 	struct ws_child_err e;
 	int errpipe[2] = {-1, -1}, r;
@@ -670,10 +713,9 @@ ws_local_start(struct ev_loop *loop, const struct ws_spec *spec,
 				   strerror(errno));
 		goto fail;
 	}
-	if (spec->user != NULL &&
-	    (r = ws_etc_files(spec, c.etc_fds, cause)) < 0)
+	if (spec->user != NULL && (r = ws_etc_files(spec, c.etc, cause)) < 0)
 		goto fail;
-	ws_build_argv(&args, bwrap, spec, c.seccomp_fd, c.etc_fds);
+	ws_build_argv(&args, bwrap, spec, c.seccomp_fd, c.etc);
 	c.bwrap = bwrap;
 	c.argv = args.v;
 	c.env = spec->env;
@@ -730,10 +772,7 @@ fail:
 		close(c.procs_fds[i]);
 	if (c.seccomp_fd >= 0)
 		close(c.seccomp_fd);
-	for (size_t i = 0; i < WS_ETC_FILES; i++) {
-		if (c.etc_fds[i] >= 0)
-			close(c.etc_fds[i]);
-	}
+	ws_etc_free(c.etc);
 	if (c.devnull >= 0)
 		close(c.devnull);
 	if (errpipe[0] >= 0)

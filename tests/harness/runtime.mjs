@@ -3,7 +3,7 @@
 // startRuntime() spawns the binary (TASKBOX_BIN, default build/taskbox)
 // on a free port, waits for its "listening on" log line and returns a
 // handle with fetch helpers; SseClient reads an SSE stream with fetch.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,8 +13,34 @@ export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const bin = process.env.TASKBOX_BIN || path.join(root, 'build/taskbox');
 export const fakeAgent = path.join(root, 'tests/harness/fake-agent.mjs');
 
+// Every directory tmpdir() made goes when the test process exits (a test
+// server's data holds workspace disk images of 512 MiB each: left behind,
+// test runs fill the disk). TASKBOX_KEEP_TMP=1 keeps them for a post-mortem.
+const made = [];
+process.on('exit', () => {
+  if (process.env.TASKBOX_KEEP_TMP === '1') return;
+  for (const d of made) {
+    unmountUnder(d);
+    try { fs.rmSync(d, { recursive: true, force: true, maxRetries: 2 }); } catch { /* busy: leave it */ }
+  }
+});
+
 export function tmpdir(prefix = 'taskbox-test-') {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  made.push(d);
+  return d;
+}
+
+// Unmount what is mounted under dir (the disk images a stopped server left:
+// tasks not deleted keep their data for a restart, and the pool of ready
+// images), deepest first, so test runs do not pile up loop devices.
+export function unmountUnder(dir) {
+  if (process.getuid() !== 0) return;
+  const prefix = dir + '/';
+  const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
+    .map((l) => l.split(' ')[4]).filter((m) => m && m.startsWith(prefix))
+    .sort((a, b) => b.length - a.length);
+  for (const m of mounts) spawnSync('umount', ['-l', m]);
 }
 
 export function writeScript(dir, script, name = 'script.json') {

@@ -7,9 +7,9 @@
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { bin, root, tmpdir, waitFor, SseClient, sleep } from './runtime.mjs';
+import { bin, root, tmpdir, waitFor, SseClient, sleep, unmountUnder } from './runtime.mjs';
 
-export { bin, root, tmpdir, waitFor, SseClient, sleep };
+export { bin, root, tmpdir, waitFor, SseClient, sleep, unmountUnder };
 
 export class Server {
   constructor(child, base, token, data) {
@@ -81,17 +81,6 @@ export class Server {
     unmountUnder(this.data);
     return r;
   }
-}
-
-// Unmount the disk images a stopped server left mounted under data (tasks
-// not deleted: their data stays, a restart mounts them again; the pool of
-// ready images), so test runs do not pile up loop devices.
-export function unmountUnder(data) {
-  if (process.getuid() !== 0) return;
-  const prefix = data + '/';
-  const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
-    .map((l) => l.split(' ')[4]).filter((m) => m && m.startsWith(prefix));
-  for (const m of mounts) spawnSync('umount', ['-l', m]);
 }
 
 // Start `taskbox server` on a free port with a new data directory.

@@ -85,7 +85,9 @@ test('files, network and egress from inside a task', async () => {
     `echo "denied_name=$(curl -s -m 5 --noproxy '' -x http://127.0.0.1:3128 https://example.com/ 2>&1; echo rc=$?)"`,
     `echo "llm=$(curl -s -m 5 http://127.0.0.1:4000/v1/messages -H 'x-api-key: placeholder')"`,
     'echo "whoami=$(id -un) $(id -gn) $(getent passwd 1000 | cut -d: -f1,6)"',
-    'echo "gitconfig=$(wc -c < /etc/gitconfig 2>/dev/null; git config --show-origin --list 2>/dev/null | grep -c /etc/)"',
+    'echo "gitconfig_size=$(wc -c < /etc/gitconfig 2>/dev/null || echo none)"',
+    'echo "gitconfig_origins=$(git config --show-origin --list 2>/dev/null | grep -c /etc/)"',
+    'echo "etc_fds=$(ls -l /proc/self/fd/ | grep -c taskbox-etc)"',
     'echo "done=1"',
   ].join('; ');
   const b = await srv.pushTemplate(customTemplate('prober', ['sh', '-c', `(${probe}) > results 2>&1; exec sleep 1000`],
@@ -103,7 +105,9 @@ test('files, network and egress from inside a task', async () => {
   // the workspace has its own account, not the host's uid 1000, and none of
   // the host's system-wide git settings
   assert.equal(r.whoami.trim(), 'agent agent agent:/home/agent', r.whoami);
-  assert.match(r.gitconfig.trim(), /^(0 )?0$/, r.gitconfig);
+  assert.match(r.gitconfig_size.trim(), /^(0|none)$/, r.gitconfig_size);
+  assert.equal(r.gitconfig_origins.trim(), '0', 'no system-wide git setting applies');
+  assert.equal(r.etc_fds.trim(), '0', 'no descriptor of the server comes in');
   assert.match(r.direct, /rc=7/, 'the host is not reachable directly');
   assert.equal(r.allowed, 'hello from outside /via-proxy', 'an allowlisted host is reachable through the proxy');
   assert.match(r.denied, /403|not in the template's egress allowlist/, r.denied);

@@ -43,14 +43,14 @@ test('first start prints an admin token; the API wants a token', async () => {
 test('the first start names the CLI as a shell would run it', async () => {
   // a PATH whose taskbox is this binary: plain `taskbox`
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'taskbox-path-'));
-  fs.symlinkSync(bin, path.join(dir, 'taskbox'));
+  fs.symlinkSync(path.resolve(bin), path.join(dir, 'taskbox'));
   const onPath = await startServer({ env: { PATH: `${dir}:${process.env.PATH}` } });
   await onPath.stop();
   assert.match(onPath.out, /^ {2}taskbox login http:\/\/127\.0\.0\.1:\d+ --token tbx_/m, onPath.out);
   // none on PATH: the binary's own path, which works when pasted
   const off = await startServer({ env: { PATH: '/usr/bin:/bin' } });
   await off.stop();
-  const real = fs.realpathSync(bin);
+  const real = fs.realpathSync(path.resolve(bin));
   assert.ok(off.out.includes(`  ${real} login http://`), off.out);
   assert.ok(off.out.includes(`  ${real} task list`), off.out);
   fs.rmSync(dir, { recursive: true });
@@ -154,13 +154,16 @@ test('a custom-agent task: create, watch, logs, send, events, delete', async () 
 
 test('the built-in custom template runs the command given as its parameter', async () => {
   const t = await srv.createTask({ template: 'custom', input: 'print(6 * 7, "from python")', name: 'py',
-    parameters: { command: 'python3 -q -i' } });
+    parameters: { command: 'cd /tmp && PYTHONSTARTUP= python3 -q -i' } });
   await srv.waitTask('admin', 'py');
   await waitFor(async () => {
     const l = await srv.api('GET', '/api/v2/tasks/admin/py/logs');
     return l.json.logs.some((e) => e.type === 'output' && /^42 from python$/m.test(e.content));
   }, { what: 'the prompt ran in python' });
   assert.equal((await srv.api('DELETE', `/api/v2/tasks/admin/${t.name}`)).status, 202);
+  const none = await srv.api('POST', '/api/v2/tasks/me', { body: { template: 'custom', input: 'x' } });
+  assert.equal(none.status, 422, none.text);
+  assert.match(none.json.detail, /command.*required/);
 });
 
 test('names: unique per owner, generated from the prompt, validated', async () => {
@@ -186,6 +189,10 @@ test('names: unique per owner, generated from the prompt, validated', async () =
   assert.equal(notjson.status, 400, notjson.text);
   assert.match(notjson.json.detail, /malformed JSON at line 1/);
   assert.equal(notjson.json.errors[0].location, 'body');
+  // the bytes a parse stopped at are never quoted back (a secret's value)
+  const cut = await srv.api('PUT', '/api/v2/users/me/secrets/leak', { body: '{"value":"sk-leak-me', headers: { 'Content-Type': 'application/json' } });
+  assert.equal(cut.status, 400, cut.text);
+  assert.doesNotMatch(cut.text, /sk-leak/);
   const empty = await srv.api('POST', '/api/v2/tasks/me', { body: '', headers: { 'Content-Type': 'application/json' } });
   assert.equal(empty.status, 400, empty.text);
   const array = await srv.api('POST', '/api/v2/tasks/me', { body: '[1]', headers: { 'Content-Type': 'application/json' } });
