@@ -279,6 +279,59 @@ line_is_border(const char *s)
 	       strstr(s, "━━━━━━━━━━━━━━━") != NULL;
 }
 
+/* Skip leading spaces and one box side ("│", "|", "┃"); returns the rest. */
+static const char *
+skip_box_side(const char *s)
+{
+	static const char *sides[] = {"│", "|", "┃"};
+
+	while (*s == ' ')
+		s++;
+	for (size_t i = 0; i < ARRAY_SIZE(sides); i++) {
+		if (str_starts_with(s, sides[i])) {
+			s += strlen(sides[i]);
+			while (*s == ' ')
+				s++;
+			break;
+		}
+	}
+	return s;
+}
+
+/* End of a prompt marker: a blank (Claude puts a no-break space), or the
+ * end of the line. */
+static bool
+prompt_end(const char *p)
+{
+	return *p == ' ' || *p == '\0' || str_starts_with(p, "\u00a0");
+}
+
+/*
+ * An agent's input line: it starts (inside a box side) with a prompt
+ * marker followed by a blank or nothing: "> ", "❯ ", "› ", "→ Add a
+ * follow-up", a word prompt ("ask> ", "architect> ", Aider's modes) or
+ * Goose's "( O)> ". Output that merely contains '>' ("a > b", HTML) is
+ * not one.
+ */
+static bool
+line_is_input(const char *s)
+{
+	static const char *marks[] = {">", "❯", "›", "→", "( O)>"};
+	const char *p = skip_box_side(s);
+	size_t w = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(marks); i++) {
+		size_t k = strlen(marks[i]);
+
+		if (strncmp(p, marks[i], k) == 0 && prompt_end(p + k))
+			return true;
+	}
+	while (w < 16 &&
+	       (isalnum((unsigned char)p[w]) || p[w] == '-' || p[w] == '_'))
+		w++;
+	return w > 0 && p[w] == '>' && prompt_end(p + w + 1);
+}
+
 /* First line to drop for the generic box rules, or -1. */
 static long
 box_cut_generic(const struct lines *l)
@@ -286,17 +339,21 @@ box_cut_generic(const struct lines *l)
 	long n = (long)l->n;
 
 	for (long i = n - 1; i >= 0 && i >= n - 6; i--) {
-		if (strchr(l->v[i], '>') != NULL) {
-			if (i > 0 && line_is_border(l->v[i - 1]))
-				return i - 1;
-			return i;
-		}
+		bool above = i > 0 && line_is_border(l->v[i - 1]);
+		bool below = i + 1 < n && line_is_border(l->v[i + 1]);
+
+		/* the input line ends the screen or sits in a box: a "❯ x"
+		 * line of output is followed by more output */
+		if (!line_is_input(l->v[i]) || (i != n - 1 && !above && !below))
+			continue;
+		return above ? i - 1 : i;
 	}
+	/* an input line framed by rules: "───", "❯ ", "───" */
 	for (long i = n - 3; i >= 0 && i >= n - 9; i--) {
-		const char *mid = l->v[i + 1];
+		const char *mid = skip_box_side(l->v[i + 1]);
 
 		if (line_is_border(l->v[i]) && line_is_border(l->v[i + 2]) &&
-		    (strchr(mid, '|') || strstr(mid, "│") || strstr(mid, "❯")))
+		    line_is_input(mid))
 			return i;
 	}
 	return -1;
@@ -347,33 +404,47 @@ box_cut_amp(const struct lines *l)
 	return -1;
 }
 
-/* A shell-style prompt ending the last line: "$ ", "bash-5.2# ". */
+/*
+ * A shell-style prompt ending the last line: "$ ", "bash-5.2# ", "host %",
+ * ">>> ", "sqlite> ". Not output that happens to end with such a
+ * character: "100%", "</html>", "a ->".
+ */
 static bool
 line_is_prompt(const char *s)
 {
-	static const char *ends[] = {">", "$", "#", "%", "❯", "›", "→"};
+	static const char *ends[] = {"$", "#", "%", ">", "❯", "›", "→"};
 	char *c = str_trim(xstrdup(s));
 	size_t n = strlen(c);
 	bool yes = false;
 
 	for (size_t i = 0; i < ARRAY_SIZE(ends) && !yes && n > 0; i++) {
 		size_t k = strlen(ends[i]);
+		char before;
 
-		yes = n >= k && strcmp(c + n - k, ends[i]) == 0;
+		if (n < k || strcmp(c + n - k, ends[i]) != 0)
+			continue;
+		before = n > k ? c[n - k - 1] : ' ';
+		if (ends[i][0] == '%')
+			yes = before == ' ';
+		else if (ends[i][0] == '>')
+			yes = strchr(c, '<') == NULL && before != '-' &&
+			      before != '=';
+		else
+			yes = true;
 	}
 	free(c);
 	return yes;
 }
 
-/* Custom programs: the generic box, or a prompt ending the screen. */
+/* Custom programs: a prompt ending the screen, or the generic box. The
+ * prompt comes first: the generic rules look six lines up and could
+ * take a quoted "> line" of output for the input line. */
 static long
 box_cut_custom(const struct lines *l)
 {
-	long cut = box_cut_generic(l);
-
-	if (cut < 0 && l->n > 0 && line_is_prompt(l->v[l->n - 1]))
-		cut = (long)l->n - 1;
-	return cut;
+	if (l->n > 0 && line_is_prompt(l->v[l->n - 1]))
+		return (long)l->n - 1;
+	return box_cut_generic(l);
 }
 
 /* Gemini CLI 0.6x: "*   Type your message" under a rule, footer below. */
