@@ -706,6 +706,105 @@ msgfmt_strip_chrome(enum agent_type t, const char *msg)
 	return s;
 }
 
+/* ---- headline ------------------------------------------------------ */
+
+/* Drawing code points: box drawing, blocks, geometric shapes, braille. */
+static bool
+rune_is_drawing(uint32_t c)
+{
+	return (c >= 0x2500 && c <= 0x25ff) || (c >= 0x2800 && c <= 0x28ff) ||
+	       c == 0x23bf /* ⎿ */;
+}
+
+/* The line has a letter or digit that is not part of a drawing. */
+static bool
+line_has_words(const char *s)
+{
+	size_t n;
+	uint32_t *u = utf8_decode(s, &n);
+	bool yes = false;
+
+	for (size_t i = 0; i < n && !yes; i++)
+		yes = u[i] < 0x80 ? isalnum((int)u[i]) != 0
+				  : !rune_is_drawing(u[i]) && u[i] != 0xa0;
+	free(u);
+	return yes;
+}
+
+/* Opens a box ("╭───", "┌───") whose lines are a tool's, not words. */
+static bool
+line_opens_box(const char *p)
+{
+	return str_starts_with(p, "╭") || str_starts_with(p, "┌");
+}
+
+static bool
+line_closes_box(const char *p)
+{
+	return str_starts_with(p, "╰") || str_starts_with(p, "└");
+}
+
+/* Tool output under a call: "⎿  Wrote 1 lines", "└ (no output)",
+ * "│ detail", and the tips Claude prints the same way. */
+static bool
+line_is_tree(const char *p)
+{
+	return str_starts_with(p, "⎿") || str_starts_with(p, "└") ||
+	       str_starts_with(p, "├") || str_starts_with(p, "│");
+}
+
+/* Skip a reply bullet and the blanks after it. */
+static const char *
+skip_bullet(const char *p)
+{
+	static const char *bullets[] = {"●", "•", "✦",	"⏺",
+					"✓", "✗", "* ", "- "};
+
+	for (size_t i = 0; i < ARRAY_SIZE(bullets); i++) {
+		if (str_starts_with(p, bullets[i]))
+			return skip_spaces(p + strlen(bullets[i]));
+	}
+	return p;
+}
+
+char *
+msgfmt_headline(const char *msg)
+{
+	struct lines l;
+	char *out = NULL;
+
+	lines_split(&l, msg);
+	for (size_t i = 0; i < l.n && out == NULL; i++) {
+		const char *p = skip_spaces(l.v[i]);
+
+		if (line_opens_box(p)) {
+			/* the whole box, when it closes */
+			for (size_t k = i + 1; k < l.n; k++) {
+				if (line_closes_box(skip_spaces(l.v[k]))) {
+					i = k;
+					break;
+				}
+			}
+			continue;
+		}
+		if (line_is_tree(p)) {
+			/* and its wrapped lines, indented deeper */
+			size_t ind = (size_t)(p - l.v[i]);
+
+			while (i + 1 < l.n && !str_is_blank(l.v[i + 1]) &&
+			       strspn(l.v[i + 1], " ") > ind)
+				i++;
+			continue;
+		}
+		if (line_is_spinner(p) || line_is_busy(p) ||
+		    line_is_border(p) || !line_has_words(p))
+			continue;
+		out = str_trim(xstrdup(skip_bullet(p)));
+	}
+	lines_release(&l);
+	return out != NULL ? out : xstrdup("");
+}
+
 /* ---- report_task tool calls ---------------------------------------- */
 
 /* A line that starts a rendering of our own report_task tool call. */
