@@ -309,14 +309,14 @@ prompt_end(const char *p)
 /*
  * An agent's input line: it starts (inside a box side) with a prompt
  * marker followed by a blank or nothing: "> ", "❯ ", "› ", "→ Add a
- * follow-up", a word prompt ("ask> ", "architect> ", Aider's modes) or
- * Goose's "( O)> ". Output that merely contains '>' ("a > b", HTML) is
- * not one.
+ * follow-up", a word prompt ("ask> ", "architect> ", Aider's modes),
+ * Goose's "( O)> " or Amazon Q's trust-all "!> ". Output that merely contains
+ * '>' ("a > b", HTML) is not one.
  */
 static bool
 line_is_input(const char *s)
 {
-	static const char *marks[] = {">", "❯", "›", "→", "( O)>"};
+	static const char *marks[] = {">", "❯", "›", "→", "( O)>", "!>"};
 	const char *p = skip_box_side(s);
 	size_t w = 0;
 

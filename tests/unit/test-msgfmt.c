@@ -124,6 +124,7 @@ test_box_real_output(void **state)
 	assert_true(msgfmt_ready(AGENT_AIDER, "out\n> "));
 	assert_true(msgfmt_ready(AGENT_AIDER, "out\narchitect> "));
 	assert_true(msgfmt_ready(AGENT_GOOSE, "out\n( O)> Press Enter"));
+	assert_true(msgfmt_ready(AGENT_AMAZONQ, "out\n!> "));
 	assert_true(msgfmt_ready(AGENT_CUSTOM, "host %"));
 	assert_true(msgfmt_ready(AGENT_CUSTOM, ">>>"));
 	assert_true(msgfmt_ready(AGENT_CUSTOM, "sqlite>"));
