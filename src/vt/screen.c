@@ -6,13 +6,14 @@
  * We keep the text of the last render and its hash to report changes.
  *
  * Soft wraps: libtsm does not say which rows the terminal wrapped, so we
- * track it beside it. Bytes go in one at a time with the cursor read
- * before and after: a printable character written while the cursor sat
- * past the last column (libtsm's pending wrap, x == cols) that lands at
- * the start of the next row is an auto-wrap, and that row is marked as
- * continuing the one above (cont[y]). A small parser of our own follows
- * the sequences that move or clear rows (line feeds at the bottom of the
- * scroll region, ED, EL, SU/SD, IL/DL, DECSTBM, RI, RIS, the alternate
+ * track it beside it. Bytes that may move the cursor (controls, sequence
+ * finals, text near the last column) go in one at a time with the cursor
+ * read before and after; the rest in batches. A printable character written
+ * while the cursor sat past the last column (libtsm's pending wrap, x == cols)
+ * that lands at the start of the next row is an auto-wrap, and that row is
+ * marked as continuing the one above (cont[y]). A small parser of our own
+ * follows the sequences that move or clear rows (line feeds at the bottom of
+ * the scroll region, ED, EL, SU/SD, IL/DL, DECSTBM, RI, RIS, the alternate
  * screen) so the marks move with their rows. What it does not follow
  * (character insert/delete, ...) can leave a stale mark, so marks are
  * dropped eagerly: a row whose first column is written without a wrap
@@ -254,13 +255,18 @@ vt_track(struct vt_screen *s, unsigned char c, unsigned x0, unsigned y0,
 {
 	bool *cont = vt_cont(s);
 
-	/* C0 controls act in every state but strings (and cancel nothing
-	 * we care about); a line feed at the bottom scrolls */
-	if (c >= 0x0a && c <= 0x0c && s->pstate != VT_STR) {
-		if (y0 == s->bottom && y1 == y0)
+	/* C0 controls act inside sequences too, leaving them as they were
+	 * (CAN and SUB abort them); a line feed at the bottom scrolls */
+	if (c < 0x20 && c != 0x1b && s->pstate != VT_STR &&
+	    s->pstate != VT_STR_ESC) {
+		if (c == 0x18 || c == 0x1a)
+			s->pstate = VT_GROUND;
+		else if (c >= 0x0a && c <= 0x0c && y0 == s->bottom && y1 == y0)
 			vt_cont_up(s, s->top, s->bottom, 1);
 		return;
 	}
+	if (c >= 0x80 && s->pstate != VT_GROUND)
+		return; /* part of a character libtsm is still decoding */
 	switch (s->pstate) {
 	case VT_GROUND:
 		if (c == 0x1b) {
@@ -354,27 +360,123 @@ vt_track(struct vt_screen *s, unsigned char c, unsigned x0, unsigned y0,
 	}
 }
 
+/*
+ * A byte that can neither move the cursor nor wrap: parameters and
+ * contents of sequences, ESC and the introducers, and printable text that
+ * cannot reach the last column yet (*cols: an upper bound of the columns
+ * the batch advanced, from x). libtsm takes such bytes in one batch.
+ */
+static bool
+vt_byte_is_quiet(const struct vt_screen *s, unsigned char c, unsigned x,
+		 unsigned *cols)
+{
+	if (c >= 0x80 && s->pstate != VT_GROUND)
+		return true; /* libtsm decodes UTF-8 first: no sequence byte */
+	switch (s->pstate) {
+	case VT_GROUND:
+		if (c == 0x1b)
+			return true;
+		if (c < 0x20 || c == 0x7f)
+			return false;
+		/* a lead byte may start a wide character */
+		unsigned w = c >= 0xc0 ? 2 : c >= 0x80 ? 0 : 1;
+
+		if (x + *cols + w + 1 >= s->cols)
+			return false;
+		*cols += w;
+		return true;
+	case VT_ESC:
+		return c == '[' || c == ']' || c == 'P' || c == '_' ||
+		       c == '^' || c == 'X' || (c >= 0x20 && c <= 0x2f);
+	case VT_ESC_INT:
+		return c >= 0x20 && c <= 0x2f;
+	case VT_CSI:
+		return c == 0x1b || (c >= 0x20 && c <= 0x3f);
+	case VT_STR:
+	case VT_STR_ESC:
+		return c != 0x07 && c != 0x18 && c != 0x1a &&
+		       (s->pstate == VT_STR || c != '\\');
+	}
+	return false;
+}
+
+/* Hand the batch data[from, to) to libtsm; printable text in it was
+ * written on row y from column x. */
+static void
+vt_flush_batch(struct vt_screen *s, const char *data, size_t from, size_t to,
+	       unsigned x, unsigned y, bool printed)
+{
+	bool *cont;
+	unsigned x1, y1;
+
+	if (from == to)
+		return;
+	tsm_vte_input(s->vte, data + from, to - from);
+	cont = vt_cont(s);
+	x1 = tsm_screen_get_cursor_x(s->tsm);
+	y1 = tsm_screen_get_cursor_y(s->tsm);
+	if (y1 != y || x1 < x) {
+		/* libtsm read the bytes otherwise than we did (broken UTF-8
+		 * in a sequence...): forget the marks of the rows involved */
+		vt_cont_clear(s, MIN(y, y1), MAX(y, y1) + 2);
+		return;
+	}
+	if (printed && y < s->rows) {
+		/* as vt_track does for one character */
+		if (x == 0)
+			cont[y] = false;
+		if (y + 1 < s->rows)
+			cont[y + 1] = false;
+	}
+}
+
+/* One byte with the cursor read around it. */
+static void
+vt_feed_byte(struct vt_screen *s, char c)
+{
+	unsigned x0 = tsm_screen_get_cursor_x(s->tsm);
+	unsigned y0 = tsm_screen_get_cursor_y(s->tsm);
+	unsigned alt = tsm_screen_get_flags(s->tsm) & TSM_SCREEN_ALTERNATE;
+
+	tsm_vte_input(s->vte, &c, 1);
+	if ((tsm_screen_get_flags(s->tsm) & TSM_SCREEN_ALTERNATE) != alt) {
+		/* a fresh alternate screen, or back to the main one */
+		if (!alt)
+			vt_cont_clear(s, 0, s->rows);
+		s->pstate = VT_GROUND; /* that was a CSI final */
+		return;
+	}
+	vt_track(s, (unsigned char)c, x0, y0, tsm_screen_get_cursor_x(s->tsm),
+		 tsm_screen_get_cursor_y(s->tsm));
+}
+
 void
 vt_screen_feed(struct vt_screen *s, const char *data, size_t len)
 {
-	for (size_t i = 0; i < len; i++) {
-		unsigned x0 = tsm_screen_get_cursor_x(s->tsm);
-		unsigned y0 = tsm_screen_get_cursor_y(s->tsm);
-		unsigned alt =
-			tsm_screen_get_flags(s->tsm) & TSM_SCREEN_ALTERNATE;
+	unsigned x = tsm_screen_get_cursor_x(s->tsm);
+	unsigned y = tsm_screen_get_cursor_y(s->tsm);
+	unsigned cols = 0;
+	size_t from = 0;
+	bool printed = false;
 
-		tsm_vte_input(s->vte, data + i, 1);
-		if ((tsm_screen_get_flags(s->tsm) & TSM_SCREEN_ALTERNATE) !=
-		    alt) {
-			/* a fresh alternate screen, or back to the main one */
-			if (!alt)
-				vt_cont_clear(s, 0, s->rows);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)data[i];
+
+		if (vt_byte_is_quiet(s, c, x, &cols)) {
+			if (s->pstate == VT_GROUND && c != 0x1b)
+				printed = true;
+			vt_track(s, c, 0, 0, 0, 0); /* the parser state only */
 			continue;
 		}
-		vt_track(s, (unsigned char)data[i], x0, y0,
-			 tsm_screen_get_cursor_x(s->tsm),
-			 tsm_screen_get_cursor_y(s->tsm));
+		vt_flush_batch(s, data, from, i, x, y, printed);
+		vt_feed_byte(s, data[i]);
+		from = i + 1;
+		x = tsm_screen_get_cursor_x(s->tsm);
+		y = tsm_screen_get_cursor_y(s->tsm);
+		cols = 0;
+		printed = false;
 	}
+	vt_flush_batch(s, data, from, len, x, y, printed);
 }
 
 int

@@ -4,7 +4,8 @@
  * The input is split at the first NUL into terminal bytes and a "user
  * message". The bytes go through the libtsm screen; the rendered text and
  * a second render after more bytes (rows, and lines with soft wraps
- * joined) go through every msgfmt function for each agent type. Crashes and sanitizer reports are the findings.
+ * joined) go through every msgfmt function for each agent type. Crashes and
+ * sanitizer reports are the findings.
  */
 #include "common.h"
 
