@@ -9,8 +9,11 @@
  *                to the end (inline TUIs append below what was there)
  *   echo         the user's text, whitespace ignored, matched fuzzily at
  *                the top of the diff and cut with the lines it spans
- *   input box    a prompt line ('>', '❯', '›') near the bottom, with the
- *                border above it; everything from there down is chrome
+ *   input box    a line that starts with a prompt marker ('>', '❯',
+ *                '›', "ask>") near the bottom, ending the screen or
+ *                framed by a rule, with the rule above it; everything
+ *                from there down is chrome. A '>' inside output is not
+ *                one. The state's headline skips the same chrome.
  */
 #include "common.h"
 
@@ -310,8 +313,8 @@ prompt_end(const char *p)
  * An agent's input line: it starts (inside a box side) with a prompt
  * marker followed by a blank or nothing: "> ", "❯ ", "› ", "→ Add a
  * follow-up", a word prompt ("ask> ", "architect> ", Aider's modes),
- * Goose's "( O)> " or Amazon Q's trust-all "!> ". Output that merely contains
- * '>' ("a > b", HTML) is not one.
+ * Goose's "( O)> " or Amazon Q's trust-all "!> ". Output that merely
+ * contains '>' ("a > b", HTML) is not one.
  */
 static bool
 line_is_input(const char *s)
