@@ -1,5 +1,11 @@
 /*
  * conv.c: the conversation model (see conv.h).
+ *
+ * Until the first user message the screen is the agent's startup screen:
+ * logos, tips, warnings, its empty input box. For the agents taskbox
+ * knows (every type but custom) that is terminal chrome, not something
+ * the agent said, so message 0 stays empty. A custom program's output
+ * before any input (a command that just runs) is its message.
  */
 #include "common.h"
 
@@ -87,6 +93,17 @@ conv_role_name(enum conv_role r)
 	return r == ROLE_USER ? "user" : "agent";
 }
 
+/* No user message yet: the screen is the agent's startup screen. */
+static bool
+conv_in_startup(const struct conv *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		if (c->v[i].role == ROLE_USER)
+			return false;
+	}
+	return true;
+}
+
 long
 conv_update(struct conv *c, const char *screen, uint64_t wall)
 {
@@ -94,7 +111,7 @@ conv_update(struct conv *c, const char *screen, uint64_t wall)
 	struct conv_msg *last = &c->v[c->n - 1];
 	long changed = -1;
 
-	if (c->frozen)
+	if (c->frozen || (conv_in_startup(c) && c->type != AGENT_CUSTOM))
 		return -1;
 	raw = msgfmt_screen_diff(c->type, c->before, screen);
 	msg = msgfmt_format(c->type, raw, c->last_user, NULL);

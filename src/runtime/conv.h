@@ -2,7 +2,9 @@
  * conv.h: the conversation, a list of user and agent messages.
  *
  * Message ids are indexes. The list starts with one empty agent message
- * that the agent's first screen fills (AgentAPI does the same). The last
+ * (as in AgentAPI). AgentAPI fills it with the agent's startup screen;
+ * here it stays empty for every known agent (a logo, tips and warnings
+ * are not a reply) and only a custom program's first output fills it. The last
  * agent message is recomputed from the screen at every render: the diff
  * against the snapshot taken before the last user message, formatted by
  * msgfmt. After a reload from a state file the last agent message stays

@@ -9,8 +9,11 @@
  *                to the end (inline TUIs append below what was there)
  *   echo         the user's text, whitespace ignored, matched fuzzily at
  *                the top of the diff and cut with the lines it spans
- *   input box    a prompt line ('>', '❯', '›') near the bottom, with the
- *                border above it; everything from there down is chrome
+ *   input box    a line that starts with a prompt marker ('>', '❯',
+ *                '›', "ask>") near the bottom, ending the screen or
+ *                framed by a rule, with the rule above it; everything
+ *                from there down is chrome. A '>' inside output is not
+ *                one. The state's headline skips the same chrome.
  */
 #include "common.h"
 
@@ -279,6 +282,59 @@ line_is_border(const char *s)
 	       strstr(s, "━━━━━━━━━━━━━━━") != NULL;
 }
 
+/* Skip leading spaces and one box side ("│", "|", "┃"); returns the rest. */
+static const char *
+skip_box_side(const char *s)
+{
+	static const char *sides[] = {"│", "|", "┃"};
+
+	while (*s == ' ')
+		s++;
+	for (size_t i = 0; i < ARRAY_SIZE(sides); i++) {
+		if (str_starts_with(s, sides[i])) {
+			s += strlen(sides[i]);
+			while (*s == ' ')
+				s++;
+			break;
+		}
+	}
+	return s;
+}
+
+/* End of a prompt marker: a blank (Claude puts a no-break space), or the
+ * end of the line. */
+static bool
+prompt_end(const char *p)
+{
+	return *p == ' ' || *p == '\0' || str_starts_with(p, "\u00a0");
+}
+
+/*
+ * An agent's input line: it starts (inside a box side) with a prompt
+ * marker followed by a blank or nothing: "> ", "❯ ", "› ", "→ Add a
+ * follow-up", a word prompt ("ask> ", "architect> ", Aider's modes),
+ * Goose's "( O)> " or Amazon Q's trust-all "!> ". Output that merely
+ * contains '>' ("a > b", HTML) is not one.
+ */
+static bool
+line_is_input(const char *s)
+{
+	static const char *marks[] = {">", "❯", "›", "→", "( O)>", "!>"};
+	const char *p = skip_box_side(s);
+	size_t w = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(marks); i++) {
+		size_t k = strlen(marks[i]);
+
+		if (strncmp(p, marks[i], k) == 0 && prompt_end(p + k))
+			return true;
+	}
+	while (w < 16 &&
+	       (isalnum((unsigned char)p[w]) || p[w] == '-' || p[w] == '_'))
+		w++;
+	return w > 0 && p[w] == '>' && prompt_end(p + w + 1);
+}
+
 /* First line to drop for the generic box rules, or -1. */
 static long
 box_cut_generic(const struct lines *l)
@@ -286,17 +342,21 @@ box_cut_generic(const struct lines *l)
 	long n = (long)l->n;
 
 	for (long i = n - 1; i >= 0 && i >= n - 6; i--) {
-		if (strchr(l->v[i], '>') != NULL) {
-			if (i > 0 && line_is_border(l->v[i - 1]))
-				return i - 1;
-			return i;
-		}
+		bool above = i > 0 && line_is_border(l->v[i - 1]);
+		bool below = i + 1 < n && line_is_border(l->v[i + 1]);
+
+		/* the input line ends the screen or sits in a box: a "❯ x"
+		 * line of output is followed by more output */
+		if (!line_is_input(l->v[i]) || (i != n - 1 && !above && !below))
+			continue;
+		return above ? i - 1 : i;
 	}
+	/* an input line framed by rules: "───", "❯ ", "───" */
 	for (long i = n - 3; i >= 0 && i >= n - 9; i--) {
-		const char *mid = l->v[i + 1];
+		const char *mid = skip_box_side(l->v[i + 1]);
 
 		if (line_is_border(l->v[i]) && line_is_border(l->v[i + 2]) &&
-		    (strchr(mid, '|') || strstr(mid, "│") || strstr(mid, "❯")))
+		    line_is_input(mid))
 			return i;
 	}
 	return -1;
@@ -347,33 +407,47 @@ box_cut_amp(const struct lines *l)
 	return -1;
 }
 
-/* A shell-style prompt ending the last line: "$ ", "bash-5.2# ". */
+/*
+ * A shell-style prompt ending the last line: "$ ", "bash-5.2# ", "host %",
+ * ">>> ", "sqlite> ". Not output that happens to end with such a
+ * character: "100%", "</html>", "a ->".
+ */
 static bool
 line_is_prompt(const char *s)
 {
-	static const char *ends[] = {">", "$", "#", "%", "❯", "›", "→"};
+	static const char *ends[] = {"$", "#", "%", ">", "❯", "›", "→"};
 	char *c = str_trim(xstrdup(s));
 	size_t n = strlen(c);
 	bool yes = false;
 
 	for (size_t i = 0; i < ARRAY_SIZE(ends) && !yes && n > 0; i++) {
 		size_t k = strlen(ends[i]);
+		char before;
 
-		yes = n >= k && strcmp(c + n - k, ends[i]) == 0;
+		if (n < k || strcmp(c + n - k, ends[i]) != 0)
+			continue;
+		before = n > k ? c[n - k - 1] : ' ';
+		if (ends[i][0] == '%')
+			yes = before == ' ';
+		else if (ends[i][0] == '>')
+			yes = strchr(c, '<') == NULL && before != '-' &&
+			      before != '=';
+		else
+			yes = true;
 	}
 	free(c);
 	return yes;
 }
 
-/* Custom programs: the generic box, or a prompt ending the screen. */
+/* Custom programs: a prompt ending the screen, or the generic box. The
+ * prompt comes first: the generic rules look six lines up and could
+ * take a quoted "> line" of output for the input line. */
 static long
 box_cut_custom(const struct lines *l)
 {
-	long cut = box_cut_generic(l);
-
-	if (cut < 0 && l->n > 0 && line_is_prompt(l->v[l->n - 1]))
-		cut = (long)l->n - 1;
-	return cut;
+	if (l->n > 0 && line_is_prompt(l->v[l->n - 1]))
+		return (long)l->n - 1;
+	return box_cut_generic(l);
 }
 
 /* Gemini CLI 0.6x: "*   Type your message" under a rule, footer below. */
@@ -633,6 +707,105 @@ msgfmt_strip_chrome(enum agent_type t, const char *msg)
 	lines_release(&l);
 	lines_release(&out);
 	return s;
+}
+
+/* ---- headline ------------------------------------------------------ */
+
+/* Drawing code points: box drawing, blocks, geometric shapes, braille. */
+static bool
+rune_is_drawing(uint32_t c)
+{
+	return (c >= 0x2500 && c <= 0x25ff) || (c >= 0x2800 && c <= 0x28ff) ||
+	       c == 0x23bf /* ⎿ */;
+}
+
+/* The line has a letter or digit that is not part of a drawing. */
+static bool
+line_has_words(const char *s)
+{
+	size_t n;
+	uint32_t *u = utf8_decode(s, &n);
+	bool yes = false;
+
+	for (size_t i = 0; i < n && !yes; i++)
+		yes = u[i] < 0x80 ? isalnum((int)u[i]) != 0
+				  : !rune_is_drawing(u[i]) && u[i] != 0xa0;
+	free(u);
+	return yes;
+}
+
+/* Opens a box ("╭───", "┌───") whose lines are a tool's, not words. */
+static bool
+line_opens_box(const char *p)
+{
+	return str_starts_with(p, "╭") || str_starts_with(p, "┌");
+}
+
+static bool
+line_closes_box(const char *p)
+{
+	return str_starts_with(p, "╰") || str_starts_with(p, "└");
+}
+
+/* Tool output under a call: "⎿  Wrote 1 lines", "└ (no output)",
+ * "│ detail", and the tips Claude prints the same way. */
+static bool
+line_is_tree(const char *p)
+{
+	return str_starts_with(p, "⎿") || str_starts_with(p, "└") ||
+	       str_starts_with(p, "├") || str_starts_with(p, "│");
+}
+
+/* Skip a reply bullet and the blanks after it. */
+static const char *
+skip_bullet(const char *p)
+{
+	static const char *bullets[] = {"●", "•", "✦",	"⏺",
+					"✓", "✗", "* ", "- "};
+
+	for (size_t i = 0; i < ARRAY_SIZE(bullets); i++) {
+		if (str_starts_with(p, bullets[i]))
+			return skip_spaces(p + strlen(bullets[i]));
+	}
+	return p;
+}
+
+char *
+msgfmt_headline(const char *msg)
+{
+	struct lines l;
+	char *out = NULL;
+
+	lines_split(&l, msg);
+	for (size_t i = 0; i < l.n && out == NULL; i++) {
+		const char *p = skip_spaces(l.v[i]);
+
+		if (line_opens_box(p)) {
+			/* the whole box, when it closes */
+			for (size_t k = i + 1; k < l.n; k++) {
+				if (line_closes_box(skip_spaces(l.v[k]))) {
+					i = k;
+					break;
+				}
+			}
+			continue;
+		}
+		if (line_is_tree(p)) {
+			/* and its wrapped lines, indented deeper */
+			size_t ind = (size_t)(p - l.v[i]);
+
+			while (i + 1 < l.n && !str_is_blank(l.v[i + 1]) &&
+			       strspn(l.v[i + 1], " ") > ind)
+				i++;
+			continue;
+		}
+		if (line_is_spinner(p) || line_is_busy(p) ||
+		    line_is_border(p) || !line_has_words(p))
+			continue;
+		out = str_trim(xstrdup(skip_bullet(p)));
+	}
+	lines_release(&l);
+	return out != NULL ? out : xstrdup("");
 }
 
 /* ---- report_task tool calls ---------------------------------------- */

@@ -33,6 +33,14 @@ char *msgfmt_strip_tool_calls(enum agent_type t, const char *msg, char **calls);
 char *msgfmt_format(enum agent_type t, const char *raw, const char *user,
 		    char **calls);
 
+/*
+ * The line of msg that says what the agent did, for a task's state
+ * message: the first line with words in it that is not terminal chrome
+ * (borders, boxes, tool-output trees, tips, spinners), without its
+ * bullet. Returns a new string, "" when there is none.
+ */
+char *msgfmt_headline(const char *msg);
+
 /* The agent's input prompt is on screen. */
 bool msgfmt_ready(enum agent_type t, const char *screen);
 /* The agent shows that it is working ("esc to interrupt"). */

@@ -137,7 +137,9 @@ runtime_render(struct runtime *rt)
 	api_broadcast_screen(rt);
 	/* during a send the screen shows the echo, not a reply */
 	if (rt->send.phase == SEND_IDLE) {
-		long id = conv_update(rt->conv, text, wall_ms());
+		/* messages read lines, with terminal wraps joined back */
+		long id = conv_update(rt->conv, vt_screen_lines(rt->screen),
+				      wall_ms());
 
 		if (id >= 0)
 			api_broadcast_message(rt,
@@ -189,7 +191,8 @@ runtime_send_finish(struct runtime *rt, const char *err)
 	status_set_sending(&rt->status, false);
 	/* what the agent printed meanwhile belongs to the new turn */
 	if (rt->screen_text != NULL) {
-		long id = conv_update(rt->conv, rt->screen_text, wall_ms());
+		long id = conv_update(rt->conv, vt_screen_lines(rt->screen),
+				      wall_ms());
 
 		if (id >= 0)
 			api_broadcast_message(rt,
@@ -310,7 +313,7 @@ runtime_paste(struct runtime *rt, const char *text)
 	buf_release(&b);
 	if (r < 0)
 		return r;
-	rt->send_before = xstrdup(runtime_screen(rt));
+	rt->send_before = xstrdup(vt_screen_lines(rt->screen));
 	rt->send_text = xstrdup(text);
 	send_start(&rt->send, now_ms());
 	status_set_sending(&rt->status, true);

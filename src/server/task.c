@@ -52,6 +52,7 @@
 #include "http/client.h"
 #include "http/http.h"
 #include "http/sse.h"
+#include "runtime/msgfmt.h"
 #include "server.h"
 #include "server/identity.h"
 #include "server/install.h"
@@ -658,12 +659,13 @@ task_on_runtime_status(struct task *t, json_t *j)
 	else if (strcmp(state, "idle") == 0 && t->report_summary != NULL)
 		/* the agent reported this turn: its words, our state */
 		task_set_state(t, "idle", t->report_summary);
-	else if (strcmp(state, "idle") == 0)
-		task_set_state(t, "idle",
-			       last && !str_is_blank(last)
-				       ? str_trim(t->last_agent_message)
-				       : "Waiting for input");
-	else if (strcmp(state, "starting") == 0)
+	else if (strcmp(state, "idle") == 0) {
+		/* what the agent said, never terminal chrome */
+		char *h = msgfmt_headline(last ? last : "");
+
+		task_set_state(t, "idle", *h != '\0' ? h : "Waiting for input");
+		free(h);
+	} else if (strcmp(state, "starting") == 0)
 		task_set_state(t, "working", "Agent is starting");
 	else if (strcmp(state, "working") == 0)
 		task_set_state(t, "working", t->report_summary ?: "Working");

@@ -4,8 +4,9 @@
  * Bytes from the PTY go in through vt_screen_feed(); answers to terminal
  * queries (DA, CPR) come out through the write callback. A render turns
  * the visible screen into UTF-8 text: one line per row, trailing blanks
- * trimmed, trailing empty rows dropped. Rendering is explicit so callers
- * decide when it happens (only after output went quiet).
+ * trimmed, trailing empty rows dropped; and the same with soft-wrapped
+ * rows joined into the lines the program printed. Rendering is explicit so
+ * callers decide when it happens (only after output went quiet).
  */
 #ifndef TASKBOX_VT_SCREEN_H
 #define TASKBOX_VT_SCREEN_H
@@ -23,10 +24,17 @@ int vt_screen_resize(struct vt_screen *s, unsigned cols, unsigned rows);
 unsigned vt_screen_cols(struct vt_screen *s);
 unsigned vt_screen_rows(struct vt_screen *s);
 /*
- * Render the screen as text. Returns a string owned by the screen, valid
- * until the next render; *changed tells whether it differs from the
- * previous render.
+ * Render the screen as text, one line a row. Returns a string owned by
+ * the screen, valid until the next render; *changed tells whether it
+ * differs from the previous render.
  */
 const char *vt_screen_render(struct vt_screen *s, bool *changed);
+/*
+ * The last render as logical lines: rows the terminal wrapped at its
+ * width (auto-wrap) joined to the row above, rows the program ended with
+ * a newline or a cursor move kept apart. Owned by the screen, valid until
+ * the next render; "" before the first.
+ */
+const char *vt_screen_lines(struct vt_screen *s);
 
 #endif

@@ -107,6 +107,8 @@ for (const type of ['claude', 'codex', 'gemini']) {
       try {
         const s = await rt.waitStable(90000);
         assert.equal(s.agent_type, type);
+        // the startup screen (logo, tips, warnings) is not a message
+        assert.deepEqual((await rt.messages()).map((m) => [m.id, m.role, m.content]), [[0, 'agent', '']]);
         const sse = new SseClient(rt.url('/events'));
         await sse.wait((e) => e.event === 'status_change');
 

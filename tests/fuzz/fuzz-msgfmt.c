@@ -3,8 +3,9 @@
  *
  * The input is split at the first NUL into terminal bytes and a "user
  * message". The bytes go through the libtsm screen; the rendered text and
- * a second render after more bytes go through every msgfmt function for
- * each agent type. Crashes and sanitizer reports are the findings.
+ * a second render after more bytes (rows, and lines with soft wraps
+ * joined) go through every msgfmt function for each agent type. Crashes and
+ * sanitizer reports are the findings.
  */
 #include "common.h"
 
@@ -24,15 +25,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *before;
 
 	vt_screen_feed(s, (const char *)data, n / 2);
-	before = xstrdup(vt_screen_render(s, NULL));
+	vt_screen_render(s, NULL);
+	before = xstrdup(vt_screen_lines(s)); /* messages diff lines */
 	vt_screen_feed(s, (const char *)data + n / 2, n - n / 2);
 	const char *after = vt_screen_render(s, NULL);
+	const char *lines = vt_screen_lines(s);
 
 	for (int t = AGENT_CLAUDE; t <= AGENT_CUSTOM; t++) {
 		struct msgfmt_dialog d;
-		char *raw = msgfmt_screen_diff(t, before, after);
+		char *raw = msgfmt_screen_diff(t, before, lines);
 		char *calls = NULL;
 		char *msg = msgfmt_format(t, raw, user, &calls);
+		char *head = msgfmt_headline(msg);
 
 		msgfmt_ready(t, after);
 		msgfmt_busy(t, after);
@@ -40,6 +44,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			msgfmt_dialog_hash(&d);
 			msgfmt_dialog_release(&d);
 		}
+		free(head);
 		free(msg);
 		free(calls);
 		free(raw);

@@ -100,6 +100,36 @@ test_remove_box(void **state)
 	assert_true(msgfmt_ready(AGENT_CUSTOM, "bash-5.2#"));
 }
 
+/* Output with prompt characters is output, not an input box (issue 9). */
+static void
+test_box_real_output(void **state)
+{
+	/* generic and custom: '>' inside a line is not a prompt */
+	CHECK(msgfmt_remove_box(AGENT_CUSTOM, "a > b"), "a > b");
+	CHECK(msgfmt_remove_box(AGENT_CUSTOM, "<p>x</p>\n</html>"),
+	      "<p>x</p>\n</html>");
+	CHECK(msgfmt_remove_box(AGENT_CUSTOM, "100%"), "100%");
+	CHECK(msgfmt_remove_box(AGENT_AIDER, "x\na > b\ny"), "x\na > b\ny");
+	/* a "❯ x" line of output followed by more output */
+	CHECK(msgfmt_remove_box(AGENT_GOOSE, "x\n❯ not a prompt\nmore"),
+	      "x\n❯ not a prompt\nmore");
+	/* a shell prompt ends the screen: everything above is output */
+	CHECK(msgfmt_remove_box(AGENT_CUSTOM, "> quoted\nmore\nbash-5.2$"),
+	      "> quoted\nmore");
+	assert_false(msgfmt_ready(AGENT_CUSTOM, "<html>\n</html>"));
+	assert_false(msgfmt_ready(AGENT_CUSTOM, "done 100%"));
+	assert_false(msgfmt_ready(AGENT_CUSTOM, "a ->"));
+	assert_false(msgfmt_ready(AGENT_AIDER, "a > b"));
+	/* real prompts still are */
+	assert_true(msgfmt_ready(AGENT_AIDER, "out\n> "));
+	assert_true(msgfmt_ready(AGENT_AIDER, "out\narchitect> "));
+	assert_true(msgfmt_ready(AGENT_GOOSE, "out\n( O)> Press Enter"));
+	assert_true(msgfmt_ready(AGENT_AMAZONQ, "out\n!> "));
+	assert_true(msgfmt_ready(AGENT_CUSTOM, "host %"));
+	assert_true(msgfmt_ready(AGENT_CUSTOM, ">>>"));
+	assert_true(msgfmt_ready(AGENT_CUSTOM, "sqlite>"));
+}
+
 static void
 test_chrome(void **state)
 {
@@ -214,6 +244,7 @@ main(void)
 		cmocka_unit_test(test_screen_diff),
 		cmocka_unit_test(test_remove_echo),
 		cmocka_unit_test(test_remove_box),
+		cmocka_unit_test(test_box_real_output),
 		cmocka_unit_test(test_chrome),
 		cmocka_unit_test(test_tool_calls),
 		cmocka_unit_test(test_dialog),

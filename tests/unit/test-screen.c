@@ -70,6 +70,70 @@ test_resize_and_scroll(void **state)
 	vt_screen_free(s);
 }
 
+/* Feed a C string. */
+static void
+feed(struct vt_screen *s, const char *in)
+{
+	vt_screen_feed(s, in, strlen(in));
+}
+
+static void
+test_soft_wrap(void **state)
+{
+	struct vt_screen *s = vt_screen_new(10, 6, NULL, NULL);
+
+	/* a line longer than the terminal, then two lines the program broke */
+	feed(s, "GNU/Linux x86_64\r\nfirst\r\nsecond\r\n");
+	assert_string_equal(vt_screen_render(s, NULL),
+			    "GNU/Linux\nx86_64\nfirst\nsecond");
+	assert_string_equal(vt_screen_lines(s),
+			    "GNU/Linux x86_64\nfirst\nsecond");
+	/* exactly the width, then a newline: two lines */
+	feed(s, "\x1b[2J\x1b[H0123456789\r\nnext");
+	vt_screen_render(s, NULL);
+	assert_string_equal(vt_screen_lines(s), "0123456789\nnext");
+	/* a blank at the wrap point is kept; blank lines between stay */
+	feed(s, "\x1b[2J\x1b[Hone two  three\r\n\r\nend");
+	vt_screen_render(s, NULL);
+	assert_string_equal(vt_screen_lines(s), "one two  three\n\nend");
+	/* a row rewritten from its start is no longer a continuation */
+	feed(s, "\x1b[2J\x1b[H0123456789abc\x1b[2;1Hxyz");
+	vt_screen_render(s, NULL);
+	assert_string_equal(vt_screen_lines(s), "0123456789\nxyz");
+	/* nor is a row whose row above was written again */
+	feed(s, "\x1b[2J\x1b[H0123456789abc\x1b[1;3HZ");
+	vt_screen_render(s, NULL);
+	assert_string_equal(vt_screen_lines(s), "01Z3456789\nabc");
+	vt_screen_free(s);
+}
+
+static void
+test_soft_wrap_scroll(void **state)
+{
+	struct vt_screen *s = vt_screen_new(10, 3, NULL, NULL);
+
+	/* the wrap mark moves up with its row when the screen scrolls */
+	feed(s, "a\r\nb\r\n0123456789AB\r\nc");
+	assert_string_equal(vt_screen_render(s, NULL), "0123456789\nAB\nc");
+	assert_string_equal(vt_screen_lines(s), "0123456789AB\nc");
+	/* a wrap on the bottom row scrolls too */
+	feed(s, "\x1b[2J\x1b[H\r\n\r\n0123456789XY");
+	assert_string_equal(vt_screen_render(s, NULL), "\n0123456789\nXY");
+	assert_string_equal(vt_screen_lines(s), "\n0123456789XY");
+	/* the alternate screen starts without marks; the main one keeps its */
+	feed(s, "\x1b[?1049h\x1b[Hp\r\nq");
+	vt_screen_render(s, NULL);
+	assert_string_equal(vt_screen_lines(s), "p\nq");
+	feed(s, "\x1b[?1049l");
+	vt_screen_render(s, NULL);
+	assert_string_equal(vt_screen_lines(s), "\n0123456789XY");
+	/* erasing the screen erases the marks */
+	feed(s, "\x1b[2J\x1b[H0123456789\x1b[2;1H\x1b[KZ");
+	vt_screen_render(s, NULL);
+	assert_string_equal(vt_screen_lines(s), "0123456789\nZ");
+	vt_screen_free(s);
+}
+
 int
 main(void)
 {
@@ -77,6 +141,8 @@ main(void)
 		cmocka_unit_test(test_render_text),
 		cmocka_unit_test(test_wide_and_queries),
 		cmocka_unit_test(test_resize_and_scroll),
+		cmocka_unit_test(test_soft_wrap),
+		cmocka_unit_test(test_soft_wrap_scroll),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

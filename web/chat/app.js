@@ -228,7 +228,11 @@ function updateMessage(el, m) {
 
 // The messages to show: the conversation, the draft and a working marker.
 function visibleMessages() {
-  const items = [...state.messages.values()].sort((a, b) => a.id - b.id);
+  // an empty agent message (the startup screen of a known agent, or a
+  // reply not begun) is not shown; the working marker stands for it
+  const items = [...state.messages.values()]
+    .filter((m) => m.role !== 'agent' || m.content.trim() !== '')
+    .sort((a, b) => a.id - b.id);
   if (draftVisible()) {
     items.push({ key: 'draft', role: 'user', content: state.draft.content, pending: true });
   }

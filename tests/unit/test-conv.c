@@ -1,0 +1,117 @@
+/*
+ * test-conv.c: the conversation over real screens: the startup screen is
+ * not a message, a turn's reply is, and the state's headline of a reply
+ * is never terminal chrome.
+ */
+#include "common.h"
+
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "runtime/conv.h"
+#include "runtime/msgfmt.h"
+
+/* A file of the source tree; returns a new string. */
+static char *
+src_file(const char *rel)
+{
+	char *path = xasprintf("%s/%s", SRCDIR, rel);
+	FILE *f = fopen(path, "r");
+	char *data = xcalloc(1, 1 << 20);
+	size_t n;
+
+	assert_non_null(f);
+	n = fread(data, 1, (1 << 20) - 1, f);
+	data[n] = '\0';
+	fclose(f);
+	free(path);
+	return data;
+}
+
+static void
+test_startup_not_a_message(void **state)
+{
+	static const struct {
+		enum agent_type type;
+		const char *screens; /* tests/harness/screens/<agent> */
+	} agents[] = {
+		{AGENT_CLAUDE, "claude"},
+		{AGENT_CODEX, "codex"},
+		{AGENT_GEMINI, "gemini"},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(agents); i++) {
+		char *p = xasprintf("tests/harness/screens/%s/start.txt",
+				    agents[i].screens);
+		char *start = src_file(p);
+		char *turn = xasprintf("tests/harness/screens/%s/turn1.txt",
+				       agents[i].screens);
+		char *after = src_file(turn);
+		struct conv *c = conv_new(agents[i].type);
+
+		/* the logo, tips and warnings never fill message 0 */
+		assert_int_equal(conv_update(c, start, 1), -1);
+		assert_int_equal(conv_count(c), 1);
+		assert_string_equal(conv_get(c, 0)->content, "");
+		/* the first turn's reply is a message */
+		assert_int_equal(conv_add_user(c, "say hello", start, 2), 1);
+		assert_int_equal(conv_update(c, after, 3), 2);
+		assert_string_equal(conv_get(c, 2)->content,
+				    "Hello from fake LLM, turn one.");
+		conv_free(c);
+		free(start);
+		free(after);
+		free(p);
+		free(turn);
+	}
+}
+
+static void
+test_custom_output_is_a_message(void **state)
+{
+	struct conv *c = conv_new(AGENT_CUSTOM);
+
+	/* a custom program's output before any input is what it said */
+	assert_int_equal(conv_update(c, "tests passed: 12\n$", 1), 0);
+	assert_string_equal(conv_get(c, 0)->content, "tests passed: 12");
+	conv_free(c);
+}
+
+static void
+test_headline(void **state)
+{
+	char *gemini = src_file("tests/golden/gemini/tool_turn/expected.txt");
+	char *h;
+
+	/* a tool's box is not what the agent said */
+	h = msgfmt_headline(gemini);
+	assert_string_equal(h, "Done writing hello.txt.");
+	free(h);
+	free(gemini);
+	h = msgfmt_headline("  ⎿  Tip: Use /theme to change the color theme\n"
+			    "     and more\n"
+			    "✻ Brewing… (esc to interrupt)\n"
+			    "────────────────────\n"
+			    "● Fixed the bug.\n"
+			    "  Details follow.");
+	assert_string_equal(h, "Fixed the bug.");
+	free(h);
+	h = msgfmt_headline("╭──────╮\n│ ▐▛███▜▌ │\n╰──────╯\n ▝▜█████▛▘");
+	assert_string_equal(h, "");
+	free(h);
+	h = msgfmt_headline("宽字符 ok");
+	assert_string_equal(h, "宽字符 ok");
+	free(h);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_startup_not_a_message),
+		cmocka_unit_test(test_custom_output_is_a_message),
+		cmocka_unit_test(test_headline),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
