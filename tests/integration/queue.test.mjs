@@ -5,7 +5,10 @@
 // explicit answer. Tasks run bash as a custom agent in real workspaces.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, customTemplate, waitFor, SseClient } from '../harness/server.mjs';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import { startServer, customTemplate, waitFor, SseClient, tmpdir, bin } from '../harness/server.mjs';
+import { runBin } from '../harness/runtime.mjs';
 
 let srv;
 const servers = [];
@@ -19,7 +22,12 @@ before(async () => {
   assert.equal(r.status, 201, r.text);
 });
 
-after(async () => { for (const s of servers) await s.stop(); });
+const savedEnv = { ...process.env };
+after(async () => {
+  for (const s of servers) await s.stop();
+  process.env = savedEnv;
+  fs.rmSync(cfg, { recursive: true, force: true });
+});
 
 const send = (s, name, input, token) =>
   s.api('POST', `/api/v2/tasks/admin/${name}/send`, { body: { input }, ...(token ? { token } : {}) });
@@ -167,4 +175,91 @@ test('a server restart with entries queued: none lost, none delivered twice', as
   assert.deepEqual(inputs(await logs(b, 'durable')), [prompt, ...sent]);
   assert.equal((await b.api('GET', '/api/v2/tasks/admin/durable/queue')).json.count, 0);
   assert.equal((await b.api('DELETE', '/api/v2/tasks/admin/durable')).status, 202);
+});
+
+// ---- the CLI: send [--wait], queue, status --watch [--until], resume ----
+
+const cfg = tmpdir('taskbox-queue-cfg-');
+const tb = (args, opts) => runBin(args, { timeout: 60000, ...opts });
+
+// Start the CLI in the background: {child, out(), exited}.
+function tbSpawn(args) {
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '', stderr = '';
+  child.stdout.on('data', (d) => { stdout += d; });
+  child.stderr.on('data', (d) => { stderr += d; });
+  const exited = new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+  return { child, out: () => stdout, exited };
+}
+
+test('CLI: send prints delivered or queued, --wait prints the reply; queue lists and cancels', async () => {
+  process.env.XDG_CONFIG_HOME = cfg;
+  delete process.env.TASKBOX_URL;
+  delete process.env.TASKBOX_TOKEN;
+  assert.equal((await tb(['login', srv.base, '--token', srv.token])).code, 0);
+  await srv.createTask({ template: 'qsh', input: 'echo started', name: 'clisend' });
+  await srv.waitTask('admin', 'clisend', { state: 'idle' });
+  const now = await tb(['task', 'send', '--wait', 'clisend', 'echo reply-$((6*7))']);
+  assert.equal(now.code, 0, now.stderr + now.stdout);
+  assert.match(now.stdout, /^delivered$/m);
+  assert.match(now.stdout, /^reply-42$/m, 'the reply is printed');
+
+  // busy: queued, then delivered, then its reply
+  assert.equal((await srv.api('POST', '/api/v2/tasks/admin/clisend/send', { body: { input: 'sleep 2; echo slow-done' } })).status, 200);
+  const later = await tb(['task', 'send', '--wait', 'clisend', 'echo later-$((2+3))']);
+  assert.equal(later.code, 0, later.stderr + later.stdout);
+  assert.match(later.stdout, /^queued at position 1 \(id [0-9a-f-]{36}\)$/m);
+  assert.match(later.stdout, /^later-5$/m);
+  assert.doesNotMatch(later.stdout, /slow-done/, 'the reply is to this input, not the turn before');
+
+  // without --wait; the queue verb lists and cancels
+  await srv.waitTask('admin', 'clisend', { state: 'idle' });
+  assert.equal((await srv.api('POST', '/api/v2/tasks/admin/clisend/send', { body: { input: 'sleep 600' } })).status, 200);
+  const q = await tb(['task', 'send', 'clisend', 'echo never']);
+  assert.equal(q.code, 0, q.stderr);
+  const id = /queued at position 1 \(id ([0-9a-f-]{36})\)/.exec(q.stdout)?.[1];
+  assert.ok(id, q.stdout);
+  const list = await tb(['task', 'queue', 'clisend']);
+  assert.equal(list.code, 0, list.stderr);
+  assert.match(list.stdout, /^POS\s+ID\s+QUEUED\s+INPUT/m);
+  assert.match(list.stdout, new RegExp(`^1\\s+${id}\\s+.*echo never`, 'm'));
+  const cancel = await tb(['task', 'queue', 'clisend', '--cancel', id]);
+  assert.equal(cancel.code, 0, cancel.stderr);
+  const again = await tb(['task', 'queue', 'clisend', '--cancel', id]);
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /no queued input/);
+  assert.match((await tb(['task', 'queue', 'clisend'])).stderr, /nothing queued/);
+  assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/clisend')).status, 202);
+});
+
+test('CLI: status --watch follows until the prompt\'s turn ended; --until; resume waits for the agent', async () => {
+  process.env.XDG_CONFIG_HOME = cfg;
+  assert.equal((await tb(['login', srv.base, '--token', srv.token])).code, 0);
+  // a setup script, so the watch is there before the agent starts
+  const slow = customTemplate('qslow', ['bash', '--norc', '--noprofile', '-i'], { env: { PS1: '$ ' }, setup: 'sleep 1' });
+  assert.equal((await srv.pushTemplate(slow)).status, 201);
+  const c = await tb(['task', 'create', '--no-wait', '--template', 'qslow', '--name', 'watched', 'sleep 2; echo watched-done']);
+  assert.equal(c.code, 0, c.stderr);
+  const w = await tb(['task', 'status', '--watch', 'watched']);
+  assert.equal(w.code, 0, w.stderr + w.stdout);
+  assert.match(outputs(await logs(srv, 'watched')), /watched-done/, 'the watch ended after the prompt ran, not before');
+  assert.match(w.stdout, /active\s+idle/);
+
+  // --until: an idle task, followed until it is paused
+  const bad = await tb(['task', 'status', 'watched', '--until', 'sleepy']);
+  assert.equal(bad.code, 2);
+  const u = tbSpawn(['task', 'status', 'watched', '--until', 'paused']);
+  await waitFor(() => /idle/.test(u.out()), { what: 'the watch printed the idle state' });
+  assert.equal(u.child.exitCode, null, 'still following after idle');
+  assert.equal((await srv.api('POST', '/api/v2/tasks/admin/watched/pause')).status, 200);
+  const ur = await u.exited;
+  assert.equal(ur.code, 0, ur.stderr);
+  assert.match(ur.stdout, /paused/);
+
+  // resume waits until the agent runs, with progress
+  const r = await tb(['task', 'resume', 'watched']);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.match(r.stdout, /task admin\/watched is active: /);
+  assert.equal((await srv.task('admin', 'watched')).status, 'active');
+  assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/watched')).status, 202);
 });
