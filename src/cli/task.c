@@ -4,8 +4,8 @@
  * Every verb maps onto /api/v2/tasks (docs/API.md): create posts and then
  * follows the task's SSE `task` events (with a slow poll as a safety net)
  * until the task is active or failed (resume does the same); status
- * --watch, logs -f and send --wait follow the same stream. A TASK argument is NAME, OWNER/NAME or an id, owned by
- * `me` unless an owner is given.
+ * --watch, logs -f and send --wait follow the same stream. A TASK argument is
+ * NAME, OWNER/NAME or an id, owned by `me` unless an owner is given.
  */
 #include "common.h"
 
@@ -40,18 +40,18 @@ struct task_opts {
 /* State shared by the event callbacks of one followed task. */
 struct task_follow {
 	struct client *c;
-	char *path;	 /* the task's API path */
-	char *last;	 /* the last progress or status line printed */
-	bool json;	 /* print events as JSON lines */
-	long last_id;	 /* logs -f: the last message printed */
-	char *last_text; /* logs -f: its text */
-	bool open_line;	 /* logs: the last message's line is not ended */
-	const char *until;  /* status --watch: the state or status to reach */
-	const char *send;   /* send: the input (posted once subscribed) */
-	bool subscribed;    /* send: the stream is open */
-	char *entry;	    /* send --wait: the id of the input sent */
-	bool delivered;	    /* send: "delivered" was printed */
-	bool starting;	    /* create, resume: a status other than paused */
+	char *path;	   /* the task's API path */
+	char *last;	   /* the last progress or status line printed */
+	bool json;	   /* print events as JSON lines */
+	long last_id;	   /* logs -f: the last message printed */
+	char *last_text;   /* logs -f: its text */
+	bool open_line;	   /* logs: the last message's line is not ended */
+	const char *until; /* status --watch: the state or status to reach */
+	const char *send;  /* send: the input (posted once subscribed) */
+	bool subscribed;   /* send: the stream is open */
+	char *entry;	   /* send --wait: the id of the input sent */
+	bool delivered;	   /* send: "delivered" was printed */
+	bool starting;	   /* create, resume: a status other than paused */
 };
 
 enum {
@@ -811,10 +811,9 @@ task_send_event(const char *event, const char *data, void *arg)
 		const char *status = cli_str(j, "status");
 
 		f->subscribed = true;
-		if (f->entry != NULL &&
-		    (strcmp(status, "error") == 0 ||
-		     strcmp(status, "paused") == 0 ||
-		     strcmp(status, "unknown") == 0)) {
+		if (f->entry != NULL && (strcmp(status, "error") == 0 ||
+					 strcmp(status, "paused") == 0 ||
+					 strcmp(status, "unknown") == 0)) {
 			cli_error("the task is %s before it replied%s%s",
 				  status,
 				  cli_str(j, "status_reason")[0] ? ": " : "",
@@ -1137,8 +1136,9 @@ static bool
 task_until_valid(const char *s)
 {
 	static const char *const names[] = {
-		"working", "idle",   "waiting", "complete", "failure", "pending",
-		"initializing", "active", "paused", "error", "unknown"};
+		"working", "idle",    "waiting",      "complete",
+		"failure", "pending", "initializing", "active",
+		"paused",  "error",   "unknown"};
 
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
 		if (strcmp(s, names[i]) == 0)

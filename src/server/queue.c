@@ -13,7 +13,8 @@
  *   length      entries queued or sending, a mirror of the store
  *   sending     the entry being handed to the runtime, or NULL; at most one
  *   turn_open   the runtime recorded user input and no idle came since
- *   reply_id    the delivered entry whose reply (the next idle) is awaited
+ *   replies     the inputs (entries, dialog answers) whose reply, the next
+ *               idle, is awaited: one, or a few when a dialog came between
  *
  * Delivery is at most once, as the prompt is: an entry is marked 'sending'
  * in the store before the runtime is asked and deleted once it answered.
@@ -40,7 +41,8 @@
 #include "server/queue.h"
 #include "store/store.h"
 
-#define QUEUE_MAX 32
+#define QUEUE_MAX     32
+#define QUEUE_REPLIES 4
 
 struct tqueue {
 	unsigned length;
@@ -48,8 +50,8 @@ struct tqueue {
 	bool turn_open;	   /* user input recorded, no idle since */
 	unsigned users;	   /* user inputs the runtime recorded */
 	unsigned users_at; /* ... when the delivery in flight started */
-	char *reply_id;	   /* the entry whose reply is awaited */
-	bool loaded;	   /* length was read from the store */
+	char *replies[QUEUE_REPLIES]; /* ids awaiting the next idle */
+	bool loaded;		      /* length was read from the store */
 };
 
 /* One delivery in flight: the runtime's answer finds the task again by
@@ -67,6 +69,26 @@ static void tqueue_pump(struct task *t);
 
 /* ---- small helpers ------------------------------------------------------ */
 
+/* Forget the inputs awaiting a reply. */
+static void
+tqueue_replies_clear(struct tqueue *q)
+{
+	for (size_t i = 0; i < QUEUE_REPLIES; i++) {
+		free(q->replies[i]);
+		q->replies[i] = NULL;
+	}
+}
+
+/* Await the reply to input id (the oldest is forgotten when full). */
+static void
+tqueue_replies_add(struct tqueue *q, const char *id)
+{
+	free(q->replies[0]);
+	memmove(q->replies, q->replies + 1,
+		(QUEUE_REPLIES - 1) * sizeof q->replies[0]);
+	q->replies[QUEUE_REPLIES - 1] = xstrdup(id);
+}
+
 struct tqueue *
 tqueue_new(void)
 {
@@ -79,7 +101,7 @@ tqueue_free(struct tqueue *q)
 	if (q == NULL)
 		return;
 	free(q->sending);
-	free(q->reply_id);
+	tqueue_replies_clear(q);
 	free(q);
 }
 
@@ -238,8 +260,7 @@ tqueue_delivered(struct task *t, const char *id)
 	struct tqueue *q = tqueue_of(t);
 
 	tqueue_remove(t, id);
-	free(q->reply_id);
-	q->reply_id = xstrdup(id);
+	tqueue_replies_add(q, id);
 	log_info("task %s: queued input %s delivered", task_name_of(t), id);
 	tqueue_publish(t, json_pack("{s:s, s:s}", "op", "delivered", "id", id));
 	/* the whole turn may have gone by before this answer came */
@@ -284,8 +305,11 @@ tqueue_on_sent(int status, json_t *reply, int err, void *data)
 		if (c->answer) {
 			/* the dialog closes; what follows is the reply */
 			q->turn_open = true;
-			free(q->reply_id);
-			q->reply_id = xstrdup(c->entry_id);
+			tqueue_replies_add(q, c->entry_id);
+			/* the state was waiting when it was sent: an idle
+			 * now came after it */
+			if (strcmp(task_state_name(t), "idle") == 0)
+				tqueue_on_idle(t);
 		} else {
 			tqueue_delivered(t, c->entry_id);
 		}
@@ -405,14 +429,18 @@ tqueue_on_idle(struct task *t)
 {
 	struct tqueue *q = tqueue_of(t);
 
-	if (q->turn_open && q->reply_id != NULL && q->sending == NULL) {
+	if (q->turn_open && q->sending == NULL) {
 		const char *msg = task_last_message(t);
 
-		tqueue_publish(t, json_pack("{s:s, s:s, s:s}", "op", "replied",
-					    "id", q->reply_id, "message",
-					    msg ? msg : ""));
-		free(q->reply_id);
-		q->reply_id = NULL;
+		for (size_t i = 0; i < QUEUE_REPLIES; i++) {
+			if (q->replies[i] == NULL)
+				continue;
+			tqueue_publish(t,
+				       json_pack("{s:s, s:s, s:s}", "op",
+						 "replied", "id", q->replies[i],
+						 "message", msg ? msg : ""));
+		}
+		tqueue_replies_clear(q);
 	}
 	q->turn_open = false;
 	tqueue_pump(t);
@@ -433,8 +461,7 @@ tqueue_on_stop(struct task *t)
 	/* a new runtime replays its transcript: the flags come back */
 	q->turn_open = false;
 	q->users = q->users_at = 0;
-	free(q->reply_id);
-	q->reply_id = NULL;
+	tqueue_replies_clear(q);
 }
 
 void

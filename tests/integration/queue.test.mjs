@@ -24,7 +24,10 @@ before(async () => {
 
 const savedEnv = { ...process.env };
 after(async () => {
+  // stop every server (a killed one is just awaited), then drop the data
+  // directories: a task a failed test left keeps its disk image
   for (const s of servers) await s.stop();
+  for (const s of servers) fs.rmSync(s.data, { recursive: true, force: true });
   process.env = savedEnv;
   fs.rmSync(cfg, { recursive: true, force: true });
 });
@@ -156,6 +159,7 @@ test('the queue is the owner\'s and admins\': others get 404', async () => {
 
 test('a server restart with entries queued: none lost, none delivered twice', async () => {
   const a = await startServer();
+  servers.push(a);
   assert.equal((await a.pushTemplate(shell)).status, 201);
   const prompt = 'sleep 4; echo before-restart';
   await a.createTask({ template: 'qsh', input: prompt, name: 'durable' });
