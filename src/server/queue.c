@@ -289,6 +289,7 @@ tqueue_on_sent(int status, json_t *reply, int err, void *data)
 		json_string_value(json_object_get(reply, "detail"));
 	/* nothing reached the agent: refused before any byte was written */
 	bool untouched = err == -ECONNREFUSED || (err == 0 && status == 409);
+	bool pump = !c->answer;
 	char *why = NULL;
 
 	if (q != NULL && !c->answer) {
@@ -343,7 +344,9 @@ tqueue_on_sent(int status, json_t *reply, int err, void *data)
 						  "queued", "position",
 						  (json_int_t)pos));
 		}
-		/* the next idle tries again */
+		/* the runtime's next state change tries again; not now, or a
+		 * runtime that keeps refusing would be asked in a loop */
+		pump = false;
 		goto out;
 	}
 	if (c->answer && untouched && err == 0 && c->req != NULL) {
@@ -371,7 +374,7 @@ tqueue_on_sent(int status, json_t *reply, int err, void *data)
 						   : 502,
 				   "%s", why);
 out:
-	if (t != NULL && !c->answer)
+	if (t != NULL && pump)
 		tqueue_pump(t);
 	free(why);
 	free(c->task_id);
@@ -412,8 +415,7 @@ tqueue_pump(struct task *t)
 	json_decref(row);
 }
 
-/* ---- events from the task ---------------------------------------------------
- */
+/* ---- events from the task ------------------------------------------- */
 
 void
 tqueue_on_user_input(struct task *t)
@@ -497,8 +499,7 @@ tqueue_recover(void)
 	json_decref(rows);
 }
 
-/* ---- the API ----------------------------------------------------------------
- */
+/* ---- the API -------------------------------------------------------- */
 
 void
 tqueue_enqueue(struct task *t, struct http_req *req, const char *input,
