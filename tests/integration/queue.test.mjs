@@ -63,9 +63,11 @@ test('input sent while the agent works is queued in order and delivered after ea
 
   await waitFor(async () => /q-three/.test(outputs(await logs(srv, 'busy'))), { what: 'the queue drained', timeout: 30000 });
   assert.deepEqual(inputs(await logs(srv, 'busy')), [prompt, 'echo q-one', 'sleep 1; echo q-two', 'echo q-three'],
-    'each input once, in order, each after the previous turn');
-  const out = outputs(await logs(srv, 'busy'));
-  assert.ok(out.indexOf('first-done') < out.indexOf('q-one') && out.indexOf('q-two') < out.indexOf('q-three'), out);
+    'each input once, in order');
+  // each input came after the previous turn's output: input, its output, ...
+  const seq = (await logs(srv, 'busy')).logs.map((e) => `${e.type}:${e.content}`);
+  assert.deepEqual(seq, [`input:${prompt}`, 'output:first-done', 'input:echo q-one', 'output:q-one',
+    'input:sleep 1; echo q-two', 'output:q-two', 'input:echo q-three', 'output:q-three']);
   for (const x of [a, b, c]) {
     await events.wait((e) => e.event === 'queue' && e.data.op === 'delivered' && e.data.id === x.json.id);
     await events.wait((e) => e.event === 'queue' && e.data.op === 'replied' && e.data.id === x.json.id, 30000);
@@ -266,4 +268,28 @@ test('CLI: status --watch follows until the prompt\'s turn ended; --until; resum
   assert.match(r.stdout, /task admin\/watched is active: /);
   assert.equal((await srv.task('admin', 'watched')).status, 'active');
   assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/watched')).status, 202);
+});
+
+test('a server killed while it delivers an input never delivers it again (at most once)', async () => {
+  // an agent that takes its first line (the prompt) and then reads the
+  // next without echo and never reacts: the delivery stays in flight
+  const mute = customTemplate('qmute', ['sh', '-c',
+    'printf "$ "; read -r p; echo "ran $p"; stty -echo; printf "$ "; read -r q; exec sleep 1000']);
+  const a = await startServer();
+  servers.push(a);
+  assert.equal((await a.pushTemplate(mute)).status, 201);
+  await a.createTask({ template: 'qmute', input: 'hello', name: 'mute' });
+  const r = await send(a, 'mute', 'echo only-once');
+  assert.equal(r.status, 202, r.text);
+  await waitFor(async () => (await a.api('GET', '/api/v2/tasks/admin/mute/queue')).json.entries[0]?.state === 'sending',
+    { what: 'the delivery in flight', timeout: 20000 });
+  a.child.kill('SIGKILL');
+  await a.exited;
+  const b = await startServer({ data: a.data, token: a.token });
+  servers.push(b);
+  assert.match(b.log, new RegExp(`queued input ${r.json.id} was being delivered when the server stopped; it is not sent again`));
+  assert.equal((await b.api('GET', '/api/v2/tasks/admin/mute/queue')).json.count, 0);
+  assert.equal((await b.api('DELETE', `/api/v2/tasks/admin/mute/queue/${r.json.id}`)).status, 404);
+  assert.equal((await b.task('admin', 'mute')).status, 'active', 'the task itself goes on');
+  assert.equal((await b.api('DELETE', '/api/v2/tasks/admin/mute')).status, 202);
 });
