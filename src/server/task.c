@@ -17,7 +17,10 @@
  * agent's current_state lives in memory (the runtime is its source).
  * Whatever happens, status changes are pushed to the task's SSE
  * subscribers as "task" events, and the runtime's own events are passed
- * through.
+ * through. Until the runtime recorded user input (the prompt), its idle
+ * reads as working ("Sending the prompt"). Input sent to the task goes
+ * through its send queue (queue.c), which is told of the runtime's user
+ * input, state changes and exit.
  *
  * Limits: the template's workspace.limits held to the server's maxima
  * (srv->max; a limit the template leaves unset is the maximum), and a
@@ -1948,7 +1951,7 @@ out:
 	return t;
 }
 
-/* ---- logs ------------------------------------------------------ */
+/* ---- logs ------------------------------------------------------------- */
 
 /* Turn AgentAPI messages into the Tasks logs shape (new reference). */
 static json_t *
