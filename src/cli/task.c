@@ -3,9 +3,9 @@
  *
  * Every verb maps onto /api/v2/tasks (docs/API.md): create posts and then
  * follows the task's SSE `task` events (with a slow poll as a safety net)
- * until the task is active or failed; status --watch and logs -f follow
- * the same stream. A TASK argument is NAME, OWNER/NAME or an id, owned by
- * `me` unless an owner is given.
+ * until the task is active or failed (resume does the same); status
+ * --watch, logs -f and send --wait follow the same stream. A TASK argument is
+ * NAME, OWNER/NAME or an id, owned by `me` unless an owner is given.
  */
 #include "common.h"
 
@@ -30,20 +30,28 @@ struct task_opts {
 	const char *display_name;
 	const char *owner;
 	const char *status;
+	const char *until;  /* status --watch --until STATE */
+	const char *cancel; /* queue --cancel ID */
 	json_t *params;
 	long timeout;
-	bool no_wait, use_stdin, all, watch, follow, yes, json;
+	bool no_wait, use_stdin, all, watch, follow, yes, json, wait;
 };
 
 /* State shared by the event callbacks of one followed task. */
 struct task_follow {
 	struct client *c;
-	char *path;	 /* the task's API path */
-	char *last;	 /* the last progress or status line printed */
-	bool json;	 /* print events as JSON lines */
-	long last_id;	 /* logs -f: the last message printed */
-	char *last_text; /* logs -f: its text */
-	bool open_line;	 /* logs: the last message's line is not ended */
+	char *path;	   /* the task's API path */
+	char *last;	   /* the last progress or status line printed */
+	bool json;	   /* print events as JSON lines */
+	long last_id;	   /* logs -f: the last message printed */
+	char *last_text;   /* logs -f: its text */
+	bool open_line;	   /* logs: the last message's line is not ended */
+	const char *until; /* status --watch: the state or status to reach */
+	const char *send;  /* send: the input (posted once subscribed) */
+	bool subscribed;   /* send: the stream is open */
+	char *entry;	   /* send --wait: the id of the input sent */
+	bool delivered;	   /* send: "delivered" was printed */
+	bool starting;	   /* create, resume: a status other than paused */
 };
 
 enum {
@@ -72,23 +80,43 @@ static const char list_usage[] =
 	"active,\n"
 	"                  error, unknown)\n";
 static const char status_usage[] =
-	"usage: taskbox task status TASK [--watch] [-o json]\n"
+	"usage: taskbox task status TASK [--watch [--until STATE]] [-o json]\n"
 	"\n"
-	"  -w, --watch     follow changes until the agent stops working\n";
+	"  -w, --watch     follow changes until the agent is idle after its\n"
+	"                  prompt or waits for an answer, or the task "
+	"completes\n"
+	"                  or fails\n"
+	"  --until STATE   (implies --watch) follow until current_state or\n"
+	"                  status is STATE: idle, working, waiting, complete,\n"
+	"                  failure, active, paused, error or unknown\n";
 static const char logs_usage[] =
 	"usage: taskbox task logs TASK [-f] [-o json]\n"
 	"\n"
 	"  -f, --follow    keep printing new agent messages\n";
-static const char send_usage[] = "usage: taskbox task send TASK TEXT|--stdin\n";
+static const char send_usage[] =
+	"usage: taskbox task send [--wait] TASK TEXT|--stdin\n"
+	"\n"
+	"Sends the agent a message: delivered at once when it is idle, else\n"
+	"queued on the server and delivered in order when it is ready. While\n"
+	"the agent waits on a dialog, an option (number or text) answers it.\n"
+	"\n"
+	"  --wait              wait for the agent's reply and print it\n"
+	"  --timeout SECONDS   give up waiting after this long (default 600)\n";
+static const char queue_usage[] =
+	"usage: taskbox task queue TASK [--cancel ID] [-o json]\n"
+	"\n"
+	"Lists the messages waiting for the agent, in delivery order.\n"
+	"\n"
+	"  --cancel ID     remove a message before it is delivered\n";
 static const char pause_usage[] =
 	"usage: taskbox task pause TASK\n"
 	"\n"
 	"Stops the workspace; files, home and the transcript are kept.\n";
 static const char resume_usage[] =
-	"usage: taskbox task resume TASK\n"
+	"usage: taskbox task resume [--no-wait] [--timeout SECONDS] TASK\n"
 	"\n"
-	"Starts the workspace again; the agent continues its session and the\n"
-	"prompt is not sent again.\n";
+	"Starts the workspace again and waits until the agent runs; the agent\n"
+	"continues its session and the prompt is not sent again.\n";
 static const char restart_usage[] =
 	"usage: taskbox task restart TASK [--no-wait] [--timeout SECONDS]\n"
 	"\n"
@@ -113,7 +141,8 @@ static const char task_usage[] =
 	"  list [--all] [--status S]       list tasks\n"
 	"  status TASK [--watch]           show a task's status\n"
 	"  logs TASK [-f]                  show the conversation\n"
-	"  send TASK TEXT|--stdin          send the agent a message\n"
+	"  send [--wait] TASK TEXT|--stdin send the agent a message\n"
+	"  queue TASK [--cancel ID]        messages waiting for the agent\n"
 	"  pause TASK / resume TASK        stop the workspace / start it "
 	"again\n"
 	"  restart TASK                    a fresh run of a failed task\n"
@@ -247,6 +276,19 @@ task_progress(struct task_follow *f, json_t *t)
 		free(label);
 		return TASK_FAILED;
 	}
+	/* resume answers before the task leaves paused */
+	if (strcmp(status, "unknown") == 0 ||
+	    (strcmp(status, "paused") == 0 && f->starting)) {
+		label = task_label(t);
+		cli_error("task %s stopped before its agent ran: %s", label,
+			  cli_str(t, "status_reason")[0]
+				  ? cli_str(t, "status_reason")
+				  : status);
+		free(label);
+		return TASK_FAILED;
+	}
+	if (strcmp(status, "paused") != 0)
+		f->starting = true;
 	if (msg[0] != '\0' && (f->last == NULL || strcmp(msg, f->last) != 0)) {
 		printf("  %s\n", msg);
 		fflush(stdout);
@@ -528,6 +570,9 @@ task_watch_update(struct task_follow *f, json_t *t)
 		}
 	}
 	fflush(stdout);
+	if (f->until != NULL &&
+	    (strcmp(status, f->until) == 0 || strcmp(state, f->until) == 0))
+		return TASK_DONE;
 	if (strcmp(status, "error") == 0) {
 		if (!f->json) {
 			line = task_label(t);
@@ -537,8 +582,21 @@ task_watch_update(struct task_follow *f, json_t *t)
 		}
 		return TASK_FAILED;
 	}
-	if (strcmp(status, "active") == 0 && state[0] &&
-	    strcmp(state, "working") != 0)
+	if (f->until != NULL)
+		return TASK_GO_ON;
+	if (strcmp(status, "paused") == 0) {
+		if (!f->json) {
+			line = task_label(t);
+			cli_error("task %s is paused", line);
+			free(line);
+		}
+		return TASK_FAILED;
+	}
+	/* the server reports the idle before the prompt was typed as
+	 * working: idle here is the end of the prompt's turn */
+	if ((strcmp(status, "active") == 0 && state[0] &&
+	     strcmp(state, "working") != 0) ||
+	    strcmp(status, "unknown") == 0)
 		return TASK_DONE;
 	return TASK_GO_ON;
 }
@@ -564,7 +622,7 @@ task_watch_event(const char *event, const char *data, void *arg)
 static int
 task_status(struct client *c, const struct task_opts *o, const char *ref)
 {
-	struct task_follow f = {.c = c, .json = o->json};
+	struct task_follow f = {.c = c, .json = o->json, .until = o->until};
 	struct client_stream_ops ops = {.on_event = task_watch_event, .fd = -1};
 	char *path = cli_task_path(ref, NULL), *cause = NULL, *events;
 	json_t *t = NULL;
@@ -705,29 +763,199 @@ task_logs(struct client *c, const struct task_opts *o, const char *ref)
 
 /* ---- send, delete ------------------------------------------------------ */
 
+/* POST .../send with input; print what became of it and keep its id in
+ * f->entry. TASK_GO_ON, or TASK_FAILED after printing why. */
+static int
+task_send_post(struct task_follow *f, const char *ref, const char *input)
+{
+	char *path = cli_task_path(ref, "/send"), *cause = NULL;
+	json_t *body = json_pack("{s:s}", "input", input), *reply = NULL;
+	const char *status;
+	int r = client_json(f->c, "POST", path, body, &reply, &cause);
+
+	free(path);
+	json_decref(body);
+	if (r != 0) {
+		cli_fail(cause);
+		return TASK_FAILED;
+	}
+	status = cli_str(reply, "status");
+	if (strcmp(status, "queued") == 0)
+		printf("queued at position %lld (id %s)\n",
+		       (long long)json_integer_value(
+			       json_object_get(reply, "position")),
+		       cli_str(reply, "id"));
+	else if (strcmp(status, "answered") == 0)
+		printf("answered the dialog\n");
+	else
+		printf("delivered\n");
+	f->delivered = strcmp(status, "queued") != 0;
+	fflush(stdout);
+	free(f->entry);
+	f->entry = xstrdup(cli_str(reply, "id"));
+	json_decref(reply);
+	return TASK_GO_ON;
+}
+
+/* send --wait: `queue` events about our input; `task` events say the
+ * stream is open (then the input is posted, from the tick) or that the
+ * task stopped. */
+static int
+task_send_event(const char *event, const char *data, void *arg)
+{
+	struct task_follow *f = arg;
+	json_t *j = json_loads(data, 0, NULL);
+	const char *op = cli_str(j, "op");
+	int r = TASK_GO_ON;
+
+	if (j == NULL)
+		return TASK_GO_ON;
+	if (strcmp(event, "task") == 0) {
+		const char *status = cli_str(j, "status");
+
+		f->subscribed = true;
+		if (f->entry != NULL && (strcmp(status, "error") == 0 ||
+					 strcmp(status, "paused") == 0 ||
+					 strcmp(status, "unknown") == 0)) {
+			cli_error("the task is %s before it replied%s%s",
+				  status,
+				  cli_str(j, "status_reason")[0] ? ": " : "",
+				  cli_str(j, "status_reason"));
+			r = TASK_FAILED;
+		}
+	} else if (strcmp(event, "queue") == 0 && f->entry != NULL &&
+		   strcmp(cli_str(j, "id"), f->entry) == 0) {
+		if (strcmp(op, "replied") == 0) {
+			printf("%s\n", cli_str(j, "message"));
+			r = TASK_DONE;
+		} else if (strcmp(op, "failed") == 0) {
+			cli_error("the input was not delivered: %s",
+				  cli_str(j, "reason"));
+			r = TASK_FAILED;
+		} else if (strcmp(op, "cancelled") == 0) {
+			cli_error("the input was cancelled before delivery");
+			r = TASK_FAILED;
+		} else if (strcmp(op, "delivered") == 0 && !f->delivered) {
+			printf("delivered\n");
+			f->delivered = true;
+		}
+		fflush(stdout);
+	}
+	json_decref(j);
+	return r;
+}
+
+/* send --wait: post the input once the stream is open, so no event
+ * about it can be missed (posting from a curl callback is not allowed). */
+static int
+task_send_tick(void *arg)
+{
+	struct task_follow *f = arg;
+
+	if (!f->subscribed || f->entry != NULL)
+		return TASK_GO_ON;
+	return task_send_post(f, f->path, f->send);
+}
+
 /* `taskbox task send`. */
 static int
 task_send(struct client *c, const struct task_opts *o, int n, char **argv)
 {
-	char *input, *path, *cause = NULL;
-	json_t *body;
+	struct task_follow f = {.c = c};
+	struct client_stream_ops ops = {.on_event = task_send_event,
+					.on_tick = task_send_tick,
+					.fd = -1,
+					.tick_ms = 20};
+	char *input, *events, *cause = NULL;
 	int r;
 
 	input = task_input(o, n - 1, argv + 1, send_usage, &r);
 	if (input == NULL)
 		return r;
-	body = json_pack("{s:s}", "input", input);
+	f.path = argv[0];
+	f.send = input;
+	if (!o->wait) {
+		r = task_send_post(&f, argv[0], input) == TASK_FAILED;
+		goto out;
+	}
+	events = cli_task_path(argv[0], "/events");
+	ops.timeout_ms = (uint64_t)o->timeout * 1000;
+	r = client_stream(c, events, &ops, &f, &cause);
+	free(events);
+	if (r < 0)
+		cli_fail(cause);
+	else if (r == 0)
+		cli_error("the server ended the event stream before the reply");
+	r = r == TASK_DONE ? 0 : 1;
+out:
 	free(input);
-	path = cli_task_path(argv[0], "/send");
-	r = client_json(c, "POST", path, body, NULL, &cause);
-	free(path);
-	json_decref(body);
-	return r ? cli_fail(cause) : 0;
+	free(f.entry);
+	return r;
 }
 
-/* POST .../pause or .../resume and print the task's new status. */
+/* `taskbox task queue`: list the waiting inputs, or cancel one. */
 static int
-task_lifecycle(struct client *c, const char *ref, const char *what)
+task_queue(struct client *c, const struct task_opts *o, const char *ref)
+{
+	char *path, *cause = NULL, *esc;
+	json_t *out = NULL, *e;
+	struct cli_table tab;
+	size_t i;
+
+	if (o->cancel != NULL) {
+		esc = client_escape(o->cancel);
+		path = xasprintf("/queue/%s", esc);
+		free(esc);
+		esc = cli_task_path(ref, path);
+		free(path);
+		if (client_json(c, "DELETE", esc, NULL, NULL, &cause)) {
+			free(esc);
+			return cli_fail(cause);
+		}
+		free(esc);
+		printf("cancelled %s\n", o->cancel);
+		return 0;
+	}
+	path = cli_task_path(ref, "/queue");
+	if (client_json(c, "GET", path, NULL, &out, &cause)) {
+		free(path);
+		return cli_fail(cause);
+	}
+	free(path);
+	if (o->json) {
+		cli_print_json(out);
+		json_decref(out);
+		return 0;
+	}
+	cli_table_init(&tab, 4);
+	cli_table_row(&tab, (const char *[]){"POS", "ID", "QUEUED", "INPUT"});
+	json_array_foreach(json_object_get(out, "entries"), i, e)
+	{
+		char age[64], pos[24], *text;
+
+		cli_age(cli_str(e, "created_at"), age, sizeof age);
+		snprintf(pos, sizeof pos, "%lld",
+			 (long long)json_integer_value(
+				 json_object_get(e, "position")));
+		text = task_truncate(cli_str(e, "input"), TASK_MESSAGE_WIDTH);
+		cli_table_row(&tab, (const char *[]){pos, cli_str(e, "id"), age,
+						     text});
+		free(text);
+	}
+	if (json_array_size(json_object_get(out, "entries")) == 0)
+		fprintf(stderr, "nothing queued\n");
+	else
+		cli_table_print(&tab, stdout);
+	cli_table_release(&tab);
+	json_decref(out);
+	return 0;
+}
+
+/* POST .../pause or .../resume and print the task's new status; resume
+ * then waits until the agent runs, as create does (unless --no-wait). */
+static int
+task_lifecycle(struct client *c, const struct task_opts *o, const char *ref,
+	       const char *what)
 {
 	char *path = cli_task_path(ref, what), *cause = NULL;
 	json_t *t = NULL;
@@ -737,8 +965,11 @@ task_lifecycle(struct client *c, const char *ref, const char *what)
 	if (r)
 		return cli_fail(cause);
 	printf("task %s: %s\n", cli_str(t, "name"), cli_str(t, "status"));
+	fflush(stdout);
+	if (strcmp(what, "/resume") == 0 && !o->no_wait)
+		r = task_await(c, t, o->timeout);
 	json_decref(t);
-	return 0;
+	return r;
 }
 
 /* `taskbox task restart`: POST .../restart, then wait like create. */
@@ -849,6 +1080,7 @@ enum task_verb {
 	VERB_RESUME,
 	VERB_STATES,
 	VERB_RESTART,
+	VERB_QUEUE,
 };
 
 static const struct option create_opts[] = {
@@ -871,6 +1103,7 @@ static const struct option list_opts[] = {
 static const struct option status_opts[] = {
 	{"help", no_argument, NULL, 'h'},
 	{"watch", no_argument, NULL, 'w'},
+	{"until", required_argument, NULL, 'U'},
 	{"output", required_argument, NULL, 'o'},
 	{NULL, 0, NULL, 0}};
 static const struct option logs_opts[] = {
@@ -878,9 +1111,22 @@ static const struct option logs_opts[] = {
 	{"follow", no_argument, NULL, 'f'},
 	{"output", required_argument, NULL, 'o'},
 	{NULL, 0, NULL, 0}};
-static const struct option send_opts[] = {{"help", no_argument, NULL, 'h'},
-					  {"stdin", no_argument, NULL, 'I'},
-					  {NULL, 0, NULL, 0}};
+static const struct option send_opts[] = {
+	{"help", no_argument, NULL, 'h'},
+	{"stdin", no_argument, NULL, 'I'},
+	{"wait", no_argument, NULL, 'K'},
+	{"timeout", required_argument, NULL, 't'},
+	{NULL, 0, NULL, 0}};
+static const struct option queue_opts[] = {
+	{"help", no_argument, NULL, 'h'},
+	{"cancel", required_argument, NULL, 'C'},
+	{"output", required_argument, NULL, 'o'},
+	{NULL, 0, NULL, 0}};
+static const struct option resume_opts[] = {
+	{"help", no_argument, NULL, 'h'},
+	{"no-wait", no_argument, NULL, 'W'},
+	{"timeout", required_argument, NULL, 't'},
+	{NULL, 0, NULL, 0}};
 static const struct option delete_opts[] = {{"help", no_argument, NULL, 'h'},
 					    {"yes", no_argument, NULL, 'y'},
 					    {NULL, 0, NULL, 0}};
@@ -909,11 +1155,27 @@ static const struct {
 	{"delete", "rm", VERB_DELETE, delete_usage, delete_opts, ":hy", 1, -1},
 	{"attach", NULL, VERB_ATTACH, attach_usage, attach_opts, ":h", 1, 1},
 	{"pause", NULL, VERB_PAUSE, pause_usage, attach_opts, ":h", 1, 1},
-	{"resume", NULL, VERB_RESUME, resume_usage, attach_opts, ":h", 1, 1},
+	{"resume", NULL, VERB_RESUME, resume_usage, resume_opts, ":h", 1, 1},
+	{"queue", NULL, VERB_QUEUE, queue_usage, queue_opts, ":ho:", 1, 1},
 	{"states", NULL, VERB_STATES, states_usage, list_opts, ":ho:", 1, 1},
 	{"restart", NULL, VERB_RESTART, restart_usage, restart_opts, ":h", 1,
 	 1},
 };
+
+/* Is s a current_state or a status that --until can wait for? */
+static bool
+task_until_valid(const char *s)
+{
+	static const char *const names[] = {
+		"working", "idle",    "waiting",      "complete",
+		"failure", "pending", "initializing", "active",
+		"paused",  "error",   "unknown"};
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (strcmp(s, names[i]) == 0)
+			return true;
+	return false;
+}
 
 /* Parse one verb's flags into o; -1 for --help (printed), else exit code. */
 static int
@@ -981,6 +1243,23 @@ task_parse(int k, int argc, char **argv, struct task_opts *o)
 			break;
 		case 'w':
 			o->watch = true;
+			break;
+		case 'U':
+			if (!task_until_valid(optarg))
+				return cli_usage_error(
+					usage,
+					"--until takes a state (working, "
+					"idle, waiting, complete, failure) or "
+					"a status (pending, initializing, "
+					"active, paused, error, unknown)");
+			o->until = optarg;
+			o->watch = true;
+			break;
+		case 'K':
+			o->wait = true;
+			break;
+		case 'C':
+			o->cancel = optarg;
 			break;
 		case 'f':
 			o->follow = true;
@@ -1078,10 +1357,13 @@ cli_task(int argc, char **argv)
 		break;
 	case VERB_PAUSE:
 	case VERB_RESUME:
-		r = task_lifecycle(&c, args[0],
+		r = task_lifecycle(&c, &o, args[0],
 				   task_verbs[k].verb == VERB_PAUSE
 					   ? "/pause"
 					   : "/resume");
+		break;
+	case VERB_QUEUE:
+		r = task_queue(&c, &o, args[0]);
 		break;
 	case VERB_STATES:
 		r = task_states(&c, &o, args[0]);

@@ -9,6 +9,7 @@
  */
 #include "common.h"
 
+#include <ctype.h>
 #include <sodium.h>
 
 #include "core/log.h"
@@ -17,6 +18,7 @@
 #include "server.h"
 #include "server/install.h"
 #include "server/module.h"
+#include "server/queue.h"
 #include "store/store.h"
 
 #define TASK_INPUT_MAX	 (32 * 1024)
@@ -587,6 +589,26 @@ body_input(struct http_req *req, json_t **body, bool no_blank)
 	return input;
 }
 
+/* Is the send body's input what the agent runtime takes (not blank, no
+ * leading or trailing whitespace)? Checked before it is queued, so a
+ * queued input never fails for its form later; 422 otherwise. */
+static bool
+input_trimmed(struct http_req *req, json_t *body)
+{
+	json_t *v = json_object_get(body, "input");
+	const char *s = json_string_value(v);
+	size_t n = json_string_length(v);
+
+	if (str_is_blank(s) || isspace((unsigned char)s[0]) ||
+	    isspace((unsigned char)s[n - 1]) || strlen(s) != n) {
+		http_reply_invalid(req, "body.input", v,
+				   "input must not be blank, start or end "
+				   "with whitespace, or hold NUL bytes");
+		return false;
+	}
+	return true;
+}
+
 /* Everything under /api/v2/tasks/ */
 static void
 api_tasks_prefix(struct http_req *req, void *data UNUSED)
@@ -609,7 +631,7 @@ api_tasks_prefix(struct http_req *req, void *data UNUSED)
 		api_tasks_create(req, caller, parts[0], false);
 		goto out;
 	}
-	if (n < 2 || n > 3) {
+	if (n < 2 || n > 4 || (n == 4 && strcmp(parts[2], "queue") != 0)) {
 		http_reply_problem(req, 404, "no such endpoint: '%s'",
 				   http_req_path(req));
 		goto out;
@@ -624,9 +646,15 @@ api_tasks_prefix(struct http_req *req, void *data UNUSED)
 		   strcmp(method, "POST") == 0) {
 		const char *input = body_input(req, &body, false);
 
-		if (input == NULL)
+		if (input == NULL || !input_trimmed(req, body))
 			goto out;
-		task_send(t, req, input);
+		tqueue_send(t, req, input,
+			    json_string_value(json_object_get(caller, "id")));
+	} else if (n == 3 && strcmp(parts[2], "queue") == 0 &&
+		   strcmp(method, "GET") == 0) {
+		tqueue_list(t, req);
+	} else if (n == 4 && strcmp(method, "DELETE") == 0) {
+		tqueue_cancel(t, req, parts[3]);
 	} else if (n == 3 && strcmp(parts[2], "logs") == 0 &&
 		   strcmp(method, "GET") == 0) {
 		task_logs(t, req);
@@ -653,7 +681,7 @@ api_tasks_prefix(struct http_req *req, void *data UNUSED)
 			goto out;
 		task_set_input(t, req, input);
 	} else {
-		http_reply_problem(req, n == 3 ? 404 : 405,
+		http_reply_problem(req, n >= 3 ? 404 : 405,
 				   "%s is not supported on '%s'", method,
 				   http_req_path(req));
 	}

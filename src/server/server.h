@@ -168,10 +168,17 @@ void task_delete_all(const char *owner_id, const char *template_id,
 const char *task_app_base_path(struct task *t, const char *slug);
 /* The task's name. */
 const char *task_name_of(struct task *t);
-/* Reply to GET .../logs, POST .../send, GET .../events. */
+/* Reply to GET .../logs, GET .../events. */
 void task_logs(struct task *t, struct http_req *req);
-void task_send(struct task *t, struct http_req *req, const char *input);
 void task_events(struct task *t, struct http_req *req);
+/* Send an SSE event to the task's subscribers (GET .../events). */
+void task_publish_event(struct task *t, const char *event, const char *data);
+/* The task's send queue (queue.c; owned by the task). */
+struct tqueue *task_queue(struct task *t);
+/* current_state.state, or "" before the first. */
+const char *task_state_name(struct task *t);
+/* The agent's latest message (the runtime's message_update), or NULL. */
+const char *task_last_message(struct task *t);
 /* Load the stored tasks; re-attach to workspaces a crashed server left
  * running (the others become errors). */
 void task_recover_all(void);

@@ -19,7 +19,10 @@
  * agent's current_state lives in memory (the runtime is its source).
  * Whatever happens, status changes are pushed to the task's SSE
  * subscribers as "task" events, and the runtime's own events are passed
- * through.
+ * through. Until the runtime recorded user input (the prompt), its idle
+ * reads as working ("Sending the prompt"). Input sent to the task goes
+ * through its send queue (queue.c), which is told of the runtime's user
+ * input, state changes and exit.
  *
  * Limits: the template's workspace.limits held to the server's maxima
  * (srv->max; a limit the template leaves unset is the maximum), and a
@@ -57,6 +60,7 @@
 #include "server/identity.h"
 #include "server/install.h"
 #include "server/module.h"
+#include "server/queue.h"
 #include "store/store.h"
 #include "ws/disk.h"
 #include "ws/ws.h"
@@ -139,7 +143,10 @@ struct task {
 	uint64_t peer_warned_ms; /* last "refused" warning (rate limit) */
 	bool disk_busy;		 /* a disk_mount child runs for this task */
 	char *disk_warn;	 /* why the disk limit is not enforced */
-	char *ws_warn; /* which limits the last start did not enforce */
+	char *ws_warn;	      /* which limits the last start did not enforce */
+	struct tqueue *queue; /* the send queue (queue.c) */
+	bool prompt_seen;     /* the runtime recorded user input (the
+				 prompt) since it started */
 };
 
 static void task_set_status(struct task *t, const char *status,
@@ -180,6 +187,25 @@ task_runtime_socket(struct task *t)
 	return t->phase >= PHASE_LISTENING && t->phase < PHASE_EXITED
 		       ? t->runtime_sock
 		       : NULL;
+}
+
+struct tqueue *
+task_queue(struct task *t)
+{
+	return t->queue;
+}
+
+const char *
+task_state_name(struct task *t)
+{
+	return t->state ? json_string_value(json_object_get(t->state, "state"))
+			: "";
+}
+
+const char *
+task_last_message(struct task *t)
+{
+	return t->last_agent_message;
 }
 
 /* The task's name. */
@@ -546,6 +572,12 @@ task_publish(struct task *t, const char *event, const char *data)
 		http_sse_send(s->sse, event, data);
 }
 
+void
+task_publish_event(struct task *t, const char *event, const char *data)
+{
+	task_publish(t, event, data);
+}
+
 /* Push the Task JSON to subscribers. */
 static void
 task_broadcast(struct task *t)
@@ -651,7 +683,11 @@ task_on_runtime_status(struct task *t, json_t *j)
 	if (state == NULL)
 		state = status && strcmp(status, "stable") == 0 ? "idle"
 								: "working";
-	if (strcmp(state, "waiting") == 0)
+	if (strcmp(state, "idle") == 0 && !t->prompt_seen)
+		/* the runtime is about to type the prompt: not idle yet for
+		 * anyone who waits for the agent to finish it */
+		task_set_state(t, "working", "Sending the prompt");
+	else if (strcmp(state, "waiting") == 0)
 		task_set_state(
 			t, "waiting",
 			json_string_value(json_object_get(dialog, "text"))
@@ -669,6 +705,7 @@ task_on_runtime_status(struct task *t, json_t *j)
 		task_set_state(t, "working", "Agent is starting");
 	else if (strcmp(state, "working") == 0)
 		task_set_state(t, "working", t->report_summary ?: "Working");
+	tqueue_on_state(t);
 }
 
 /* One SSE event from the runtime. */
@@ -693,6 +730,8 @@ task_on_runtime_event(const char *event, const char *data, void *cbdata)
 			/* a new turn: the last report is stale */
 			free(t->report_summary);
 			t->report_summary = NULL;
+			t->prompt_seen = true;
+			tqueue_on_user_input(t);
 		}
 	} else if (strcmp(event, "task_report") == 0) {
 		/* the agent's own words: summary and link, never the state
@@ -932,6 +971,8 @@ task_on_ws_exit(struct ws *ws UNUSED, int wstatus, void *data)
 		t->events = NULL;
 		sse_parser_release(&t->sse);
 	}
+	t->prompt_seen = false;
+	tqueue_on_stop(t);
 	ev_timer_stop(srv->loop, &t->retry);
 	ev_timer_stop(srv->loop, &t->stop_timer);
 	if (t->deleting) {
@@ -1050,6 +1091,7 @@ task_free(struct task *t)
 	free(t->report_summary);
 	free(t->disk_warn);
 	free(t->ws_warn);
+	tqueue_free(t->queue);
 	ev_timer_stop(srv->loop, &t->stop_timer);
 	ev_timer_stop(srv->loop, &t->idle_timer);
 	free(t);
@@ -1161,6 +1203,7 @@ task_delete(struct task *t)
 		   "UPDATE tasks SET deleted_at = ?, workspace_status = "
 		   "'deleted' WHERE id = ?",
 		   "is", (int64_t)wall_ms(), task_id(t));
+	tqueue_forget(t);
 	set_str(&t->ws_status, "stopping");
 	egress_free(t->egress);
 	t->egress = NULL;
@@ -1970,6 +2013,7 @@ task_new(json_t *row)
 	t->reason = xstrdup("");
 	t->ws_status = xstrdup("pending");
 	t->lifecycle = xstrdup("created");
+	t->queue = tqueue_new();
 	buf_init(&t->ready_buf, 4096);
 	ev_timer_init(&t->retry, task_on_retry, t);
 	ev_timer_init(&t->stop_timer, task_on_stop_timeout, t);
@@ -2031,7 +2075,7 @@ out:
 	return t;
 }
 
-/* ---- logs and send ------------------------------------------------------ */
+/* ---- logs ------------------------------------------------------------- */
 
 /* Turn AgentAPI messages into the Tasks logs shape (new reference). */
 static json_t *
@@ -2136,56 +2180,6 @@ task_logs(struct task *t, struct http_req *req)
 	http_req_defer(req);
 	hclient_json(srv->loop, sock, "GET", "/messages", NULL, task_peer_ok, t,
 		     task_on_messages, c);
-}
-
-static void
-task_on_sent(int status, json_t *reply, int err, void *data)
-{
-	struct task_call *c = data;
-
-	if (err < 0)
-		http_reply_problem(c->req, 502,
-				   "the agent runtime did not answer: %s",
-				   strerror(-err));
-	else if (status == 200)
-		http_reply(c->req, 204, NULL, "", 0);
-	else if (status == 409 || status == 504 || status == 422)
-		http_reply_problem(
-			c->req, status == 422 ? 422 : 409, "%s",
-			json_string_value(json_object_get(reply, "detail"))
-				?: "the agent is busy");
-	else
-		http_reply_problem(
-			c->req, 502, "the agent runtime answered %d: %s",
-			status,
-			json_string_value(json_object_get(reply, "detail"))
-				?: "");
-	free(c->id);
-	free(c);
-}
-
-void
-task_send(struct task *t, struct http_req *req, const char *input)
-{
-	const char *sock = task_runtime_socket(t);
-	struct task_call *c;
-	json_t *body;
-
-	if (sock == NULL || strcmp(t->status, "active") != 0) {
-		http_reply_problem(req, 409,
-				   "the task is %s; input can only be sent to "
-				   "an active task",
-				   t->status);
-		return;
-	}
-	c = xcalloc(1, sizeof *c);
-	c->req = req;
-	c->id = xstrdup(task_id(t));
-	body = json_pack("{s:s, s:s}", "content", input, "type", "user");
-	http_req_defer(req);
-	hclient_json(srv->loop, sock, "POST", "/message", body, task_peer_ok, t,
-		     task_on_sent, c);
-	json_decref(body);
 }
 
 /* ---- server start and stop ---------------------------------------------- */
@@ -2603,6 +2597,7 @@ task_recover_all(void)
 	json_t *rows, *row;
 	size_t i;
 
+	tqueue_recover();
 	rows = store_rows(srv->store, NULL,
 			  "SELECT t.*, u.username AS owner_name FROM tasks t "
 			  "JOIN users u ON u.id = t.owner_id WHERE "

@@ -154,6 +154,22 @@ static const char *const store_migrations[] = {
 	"  expires_at INTEGER NOT NULL);"
 	"CREATE INDEX sessions_token ON sessions (token_id);"
 	"CREATE INDEX sessions_user ON sessions (user_id, created_at);",
+	/*
+	 * 5: the send queue (server/queue.c). An entry is 'queued' until
+	 * the server starts delivering it, 'sending' while it does; a
+	 * delivered or cancelled entry is deleted. 'sending' is committed
+	 * before the runtime is asked, so a crash in between never sends
+	 * it again (at most once).
+	 */
+	"CREATE TABLE task_queue ("
+	"  id TEXT PRIMARY KEY,"
+	"  task_id TEXT NOT NULL REFERENCES tasks(id),"
+	"  seq INTEGER NOT NULL,"
+	"  input TEXT NOT NULL,"
+	"  state TEXT NOT NULL CHECK (state IN ('queued', 'sending')),"
+	"  created_by TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  UNIQUE (task_id, seq));",
 };
 
 void

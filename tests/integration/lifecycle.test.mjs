@@ -38,7 +38,7 @@ test('kill -9 of the server during a working task: restart re-attaches, no repla
   assert.match(b.log, /re-attached/);
   // it is fully usable: send, and delete kills everything
   await b.waitTask('admin', 'survivor', { state: 'idle' });
-  assert.equal((await b.api('POST', '/api/v2/tasks/admin/survivor/send', { body: { input: 'echo after-restart' } })).status, 204);
+  assert.equal((await b.api('POST', '/api/v2/tasks/admin/survivor/send', { body: { input: 'echo after-restart' } })).status, 200);
   await waitFor(async () => /after-restart/.test(outputs(await logs(b, 'survivor'))), { what: 'send after restart' });
   assert.equal((await b.api('DELETE', '/api/v2/tasks/admin/survivor')).status, 202);
 });
@@ -101,7 +101,7 @@ test('pause keeps files and transcript, input edits while paused, resume does no
   const l = await logs(srv, 'sleeper');
   assert.deepEqual(inputs(l), [prompt], 'no prompt was sent again (not the old, not the edited one)');
   assert.match(outputs(l), /first-9/, 'the transcript survived');
-  assert.equal((await srv.api('POST', '/api/v2/tasks/admin/sleeper/send', { body: { input: 'cat kept.txt' } })).status, 204);
+  assert.equal((await srv.api('POST', '/api/v2/tasks/admin/sleeper/send', { body: { input: 'cat kept.txt' } })).status, 200);
   await waitFor(async () => /^kept$/m.test(outputs(await logs(srv, 'sleeper'))), { what: 'files survived' });
   assert.equal((await srv.api('POST', '/api/v2/tasks/admin/sleeper/resume')).status, 409, 'resume wants a paused task');
 

@@ -53,7 +53,7 @@ test('state changes reach the webhook, retried; idle timeout pauses, work pushes
   await waitFor(() => got().some((g) => g.url === '/user' && g.body.state.state === 'idle'), { what: 'the user webhook' });
 
   // work for longer than the timeout: no pause meanwhile
-  assert.equal((await srv.api('POST', '/api/v2/tasks/admin/watched/send', { body: { input: 'sleep 5; echo woke' } })).status, 204);
+  assert.equal((await srv.api('POST', '/api/v2/tasks/admin/watched/send', { body: { input: 'sleep 5; echo woke' } })).status, 200);
   await sleep(4000);
   assert.equal((await srv.task('admin', 'watched')).status, 'active', 'working pushed the idle timeout back');
   const paused = await srv.waitTask('admin', 'watched', { status: 'paused', timeout: 20000 });

@@ -1,0 +1,620 @@
+/*
+ * queue.c: the send queue of a task (POST .../send, GET .../queue,
+ * DELETE .../queue/{id}).
+ *
+ * Input sent to a task whose agent is not ready (still starting, working,
+ * or an earlier entry waits) is kept in order, at most QUEUE_MAX entries
+ * per task, in the store's task_queue table, and handed to the runtime
+ * (its POST /message) one at a time when the agent is ready: the task is
+ * active, its current_state is idle, and the turn of the last input
+ * ended (an idle seen after the runtime recorded that input).
+ *
+ * Data model, per task (struct tqueue, owned by the task):
+ *   length      entries queued or sending, a mirror of the store
+ *   sending     the entry being handed to the runtime, or NULL; at most one
+ *   turn_open   the runtime recorded user input and no idle came since
+ *   replies     the inputs (entries, dialog answers) whose reply, the next
+ *               idle, is awaited: one, or a few when a dialog came between
+ *
+ * Delivery is at most once, as the prompt is: an entry is marked 'sending'
+ * in the store before the runtime is asked and deleted once it answered.
+ * An answer that proves nothing was written (refused connection, 409
+ * busy) puts it back at the head; any other failure drops it with a
+ * `failed` event; a server that stops in between finds 'sending' entries
+ * at start and drops them (the runtime may have typed them already), never
+ * sending one twice.
+ *
+ * A waiting dialog is never answered by a queued entry: the queue holds
+ * while the state is waiting. Input sent while the agent waits goes to
+ * the runtime as the answer; if the runtime refuses it (not one of the
+ * dialog's options), it is queued like any other.
+ *
+ * Every change is published on the task's SSE stream as a `queue` event:
+ * {op: queued|delivered|cancelled|failed|replied, id, ...}.
+ */
+#include "common.h"
+
+#include "core/log.h"
+#include "http/client.h"
+#include "http/http.h"
+#include "server.h"
+#include "server/queue.h"
+#include "store/store.h"
+
+#define QUEUE_MAX     32
+#define QUEUE_REPLIES 4
+
+struct tqueue {
+	unsigned length;
+	char *sending;	   /* id of the entry being delivered */
+	bool turn_open;	   /* user input recorded, no idle since */
+	unsigned users;	   /* user inputs the runtime recorded */
+	unsigned users_at; /* ... when the delivery in flight started */
+	char *replies[QUEUE_REPLIES]; /* ids awaiting the next idle */
+	bool loaded;		      /* length was read from the store */
+};
+
+/* One delivery in flight: the runtime's answer finds the task again by
+ * id (it may be gone meanwhile). */
+struct tqueue_call {
+	char *task_id;
+	char *entry_id;
+	struct http_req *req; /* the send waiting on an immediate delivery */
+	bool answer;	      /* a dialog answer, not a stored entry */
+	char *input;	      /* an answer's text, queued if refused */
+	char *by;	      /* ... and who sent it */
+};
+
+static void tqueue_pump(struct task *t);
+
+/* ---- small helpers ------------------------------------------------------ */
+
+/* Forget the inputs awaiting a reply. */
+static void
+tqueue_replies_clear(struct tqueue *q)
+{
+	for (size_t i = 0; i < QUEUE_REPLIES; i++) {
+		free(q->replies[i]);
+		q->replies[i] = NULL;
+	}
+}
+
+/* Await the reply to input id (the oldest is forgotten when full). */
+static void
+tqueue_replies_add(struct tqueue *q, const char *id)
+{
+	free(q->replies[0]);
+	memmove(q->replies, q->replies + 1,
+		(QUEUE_REPLIES - 1) * sizeof q->replies[0]);
+	q->replies[QUEUE_REPLIES - 1] = xstrdup(id);
+}
+
+struct tqueue *
+tqueue_new(void)
+{
+	return xcalloc(1, sizeof(struct tqueue));
+}
+
+void
+tqueue_free(struct tqueue *q)
+{
+	if (q == NULL)
+		return;
+	free(q->sending);
+	tqueue_replies_clear(q);
+	free(q);
+}
+
+/* The task's queue, its length loaded from the store once. */
+static struct tqueue *
+tqueue_of(struct task *t)
+{
+	struct tqueue *q = task_queue(t);
+
+	if (!q->loaded) {
+		json_t *row = store_row(srv->store,
+					"SELECT count(*) AS n FROM task_queue "
+					"WHERE task_id = ?",
+					"s", task_id(t));
+
+		q->length =
+			(unsigned)json_integer_value(json_object_get(row, "n"));
+		q->loaded = true;
+		json_decref(row);
+	}
+	return q;
+}
+
+/* Publish a `queue` event on t's stream; takes ownership of j. */
+static void
+tqueue_publish(struct task *t, json_t *j)
+{
+	char *s;
+
+	json_object_set_new(j, "length",
+			    json_integer((json_int_t)tqueue_of(t)->length));
+	s = json_dumps(j, JSON_COMPACT);
+	if (s != NULL)
+		task_publish_event(t, "queue", s);
+	free(s);
+	json_decref(j);
+}
+
+/* 1-based position of entry id among t's entries (0: not queued). */
+static unsigned
+tqueue_position(struct task *t, const char *id)
+{
+	json_t *row =
+		store_row(srv->store,
+			  "SELECT (SELECT count(*) FROM task_queue q2 "
+			  "WHERE q2.task_id = q.task_id AND q2.seq <= "
+			  "q.seq) AS pos FROM task_queue q WHERE q.id = ? "
+			  "AND q.task_id = ?",
+			  "ss", id, task_id(t));
+	unsigned pos =
+		(unsigned)json_integer_value(json_object_get(row, "pos"));
+
+	json_decref(row);
+	return pos;
+}
+
+/* The Entry JSON of a stored row (new reference). */
+static json_t *
+tqueue_entry_json(const json_t *row, unsigned position)
+{
+	char stamp[32];
+
+	time_rfc3339((uint64_t)json_integer_value(
+			     json_object_get(row, "created_at")),
+		     stamp);
+	return json_pack("{s:O, s:O, s:s, s:I, s:s}", "id",
+			 json_object_get(row, "id"), "input",
+			 json_object_get(row, "input"), "created_at", stamp,
+			 "position", (json_int_t)position, "state",
+			 json_string_value(json_object_get(row, "state")));
+}
+
+/* Is the agent ready for the next entry? */
+static bool
+tqueue_ready(struct task *t)
+{
+	struct tqueue *q = tqueue_of(t);
+
+	return q->sending == NULL && !q->turn_open &&
+	       strcmp(task_status(t), "active") == 0 &&
+	       task_runtime_socket(t) != NULL &&
+	       strcmp(task_state_name(t), "idle") == 0;
+}
+
+/* Store a new entry at the tail (state 'queued' or 'sending'); its id in
+ * id[37]. Negative errno. */
+static int
+tqueue_insert(struct task *t, const char *input, const char *by,
+	      const char *state, char id[37])
+{
+	int r;
+
+	store_uuid(id);
+	r = store_exec(srv->store,
+		       "INSERT INTO task_queue (id, task_id, seq, input, "
+		       "state, created_by, created_at) VALUES (?, ?, "
+		       "(SELECT COALESCE(MAX(seq), 0) + 1 FROM task_queue "
+		       "WHERE task_id = ?), ?, ?, ?, ?)",
+		       "ssssssi", id, task_id(t), task_id(t), input, state, by,
+		       (int64_t)wall_ms());
+	if (r == 0)
+		tqueue_of(t)->length++;
+	return r;
+}
+
+/* Remove entry id of t from the store (delivered, dropped, cancelled). */
+static void
+tqueue_remove(struct task *t, const char *id)
+{
+	struct tqueue *q = tqueue_of(t);
+
+	store_exec(srv->store, "DELETE FROM task_queue WHERE id = ?", "s", id);
+	if (store_changes(srv->store) > 0 && q->length > 0)
+		q->length--;
+}
+
+/* ---- delivery ------------------------------------------------------------ */
+
+static void tqueue_on_sent(int status, json_t *reply, int err, void *data);
+
+/* Hand input to the runtime: the stored entry id, or (answer_by set) an
+ * answer to the dialog by that user under a new id; req is the send
+ * waiting for the outcome (or NULL). */
+static void
+tqueue_deliver(struct task *t, const char *id, const char *input,
+	       const char *answer_by, struct http_req *req)
+{
+	struct tqueue *q = tqueue_of(t);
+	struct tqueue_call *c = xcalloc(1, sizeof *c);
+	json_t *body =
+		json_pack("{s:s, s:s}", "content", input, "type", "user");
+
+	c->task_id = xstrdup(task_id(t));
+	c->entry_id = xstrdup(id);
+	c->req = req;
+	c->answer = answer_by != NULL;
+	if (c->answer) {
+		c->input = xstrdup(input);
+		c->by = xstrdup(answer_by);
+	} else {
+		free(q->sending);
+		q->sending = xstrdup(id);
+		q->users_at = q->users;
+	}
+	if (req != NULL)
+		http_req_defer(req);
+	hclient_json(srv->loop, task_runtime_socket(t), "POST", "/message",
+		     body, task_peer_ok, t, tqueue_on_sent, c);
+	json_decref(body);
+}
+
+/* The runtime took entry id: forget it, await its reply. */
+static void
+tqueue_delivered(struct task *t, const char *id)
+{
+	struct tqueue *q = tqueue_of(t);
+
+	tqueue_remove(t, id);
+	tqueue_replies_add(q, id);
+	log_info("task %s: queued input %s delivered", task_name_of(t), id);
+	tqueue_publish(t, json_pack("{s:s, s:s}", "op", "delivered", "id", id));
+	/* the whole turn may have gone by before this answer came */
+	if (q->users > q->users_at && !q->turn_open &&
+	    strcmp(task_state_name(t), "idle") == 0)
+		tqueue_on_idle(t);
+}
+
+/* Put entry id back at the head: the runtime did not take it. */
+static void
+tqueue_requeue(struct task *t, const char *id)
+{
+	store_exec(srv->store,
+		   "UPDATE task_queue SET state = 'queued' WHERE id = ?", "s",
+		   id);
+}
+
+/* The runtime answered a delivery (status, or err < 0). */
+static void
+tqueue_on_sent(int status, json_t *reply, int err, void *data)
+{
+	struct tqueue_call *c = data;
+	struct task *t = task_find_id(c->task_id);
+	struct tqueue *q = t ? tqueue_of(t) : NULL;
+	const char *detail =
+		json_string_value(json_object_get(reply, "detail"));
+	/* nothing reached the agent: refused before any byte was written */
+	bool untouched = err == -ECONNREFUSED || (err == 0 && status == 409);
+	bool pump = !c->answer;
+	char *why = NULL;
+
+	if (q != NULL && !c->answer) {
+		free(q->sending);
+		q->sending = NULL;
+	}
+	if (t == NULL) {
+		if (c->req != NULL)
+			http_reply_problem(c->req, 409,
+					   "the task was deleted meanwhile");
+		goto out;
+	}
+	if (err == 0 && status == 200) {
+		if (c->answer) {
+			/* the dialog closes; what follows is the reply */
+			q->turn_open = true;
+			tqueue_replies_add(q, c->entry_id);
+			/* the state was waiting when it was sent: an idle
+			 * now came after it */
+			if (strcmp(task_state_name(t), "idle") == 0)
+				tqueue_on_idle(t);
+		} else {
+			tqueue_delivered(t, c->entry_id);
+		}
+		if (c->req != NULL)
+			http_reply_json(c->req, 200,
+					json_pack("{s:s, s:s}", "id",
+						  c->entry_id, "status",
+						  c->answer ? "answered"
+							    : "delivered"));
+		goto out;
+	}
+	if (untouched && !c->answer) {
+		unsigned pos;
+
+		tqueue_requeue(t, c->entry_id);
+		pos = tqueue_position(t, c->entry_id);
+		if (c->req != NULL) {
+			json_t *row = store_row(
+				srv->store,
+				"SELECT * FROM task_queue WHERE id = ?", "s",
+				c->entry_id);
+
+			tqueue_publish(t,
+				       json_pack("{s:s, s:o}", "op", "queued",
+						 "entry",
+						 tqueue_entry_json(row, pos)));
+			json_decref(row);
+			http_reply_json(c->req, 202,
+					json_pack("{s:s, s:s, s:I}", "id",
+						  c->entry_id, "status",
+						  "queued", "position",
+						  (json_int_t)pos));
+		}
+		/* the runtime's next state change tries again; not now, or a
+		 * runtime that keeps refusing would be asked in a loop */
+		pump = false;
+		goto out;
+	}
+	if (c->answer && untouched && err == 0 && c->req != NULL) {
+		/* not an answer to the dialog: queue it behind the others */
+		tqueue_enqueue(t, c->req, c->input, c->by);
+		goto out;
+	}
+	why = err < 0 ? xasprintf("the agent runtime did not answer: %s",
+				  strerror(-err))
+		      : xasprintf("%s",
+				  detail ? detail : "the agent refused it");
+	if (!c->answer) {
+		/* some of it may have reached the agent: never again */
+		tqueue_remove(t, c->entry_id);
+		log_warn("task %s: queued input %s dropped: %s",
+			 task_name_of(t), c->entry_id, why);
+		tqueue_publish(t, json_pack("{s:s, s:s, s:s}", "op", "failed",
+					    "id", c->entry_id, "reason", why));
+	}
+	if (c->req != NULL)
+		http_reply_problem(c->req,
+				   err < 0	   ? 502
+				   : status == 422 ? 422
+				   : status == 504 ? 409
+						   : 502,
+				   "%s", why);
+out:
+	if (t != NULL && pump)
+		tqueue_pump(t);
+	free(why);
+	free(c->task_id);
+	free(c->entry_id);
+	free(c->input);
+	free(c->by);
+	free(c);
+}
+
+/* Deliver the head entry if the agent is ready. */
+static void
+tqueue_pump(struct task *t)
+{
+	struct tqueue *q;
+	json_t *row;
+	const char *id;
+
+	if (!tqueue_ready(t) || (q = tqueue_of(t))->length == 0)
+		return;
+	row = store_row(srv->store,
+			"SELECT id, input FROM task_queue WHERE task_id = ? "
+			"AND state = 'queued' ORDER BY seq LIMIT 1",
+			"s", task_id(t));
+	id = json_string_value(json_object_get(row, "id"));
+	if (id == NULL) {
+		json_decref(row);
+		return;
+	}
+	/* committed before the runtime is asked: a crash cannot replay it */
+	if (store_exec(srv->store,
+		       "UPDATE task_queue SET state = 'sending' WHERE id = ? "
+		       "AND state = 'queued'",
+		       "s", id) == 0 &&
+	    store_changes(srv->store) == 1)
+		tqueue_deliver(t, id,
+			       json_string_value(json_object_get(row, "input")),
+			       NULL, NULL);
+	json_decref(row);
+}
+
+/* ---- events from the task ------------------------------------------- */
+
+void
+tqueue_on_user_input(struct task *t)
+{
+	struct tqueue *q = tqueue_of(t);
+
+	q->users++;
+	q->turn_open = true;
+}
+
+void
+tqueue_on_idle(struct task *t)
+{
+	struct tqueue *q = tqueue_of(t);
+
+	if (q->turn_open && q->sending == NULL) {
+		const char *msg = task_last_message(t);
+
+		for (size_t i = 0; i < QUEUE_REPLIES; i++) {
+			if (q->replies[i] == NULL)
+				continue;
+			tqueue_publish(t,
+				       json_pack("{s:s, s:s, s:s}", "op",
+						 "replied", "id", q->replies[i],
+						 "message", msg ? msg : ""));
+		}
+		tqueue_replies_clear(q);
+	}
+	q->turn_open = false;
+	tqueue_pump(t);
+}
+
+void
+tqueue_on_state(struct task *t)
+{
+	if (strcmp(task_state_name(t), "idle") == 0)
+		tqueue_on_idle(t);
+}
+
+void
+tqueue_on_stop(struct task *t)
+{
+	struct tqueue *q = tqueue_of(t);
+
+	/* a new runtime replays its transcript: the flags come back */
+	q->turn_open = false;
+	q->users = q->users_at = 0;
+	tqueue_replies_clear(q);
+}
+
+void
+tqueue_forget(struct task *t)
+{
+	store_exec(srv->store, "DELETE FROM task_queue WHERE task_id = ?", "s",
+		   task_id(t));
+	tqueue_of(t)->length = 0;
+}
+
+void
+tqueue_recover(void)
+{
+	json_t *rows = store_rows(srv->store, NULL,
+				  "SELECT q.id, t.name FROM task_queue q JOIN "
+				  "tasks t ON t.id = q.task_id WHERE q.state = "
+				  "'sending'",
+				  ""),
+	       *row;
+	size_t i;
+
+	json_array_foreach(rows, i, row)
+		log_warn("task %s: queued input %s was being delivered when "
+			 "the server stopped; it is not sent again",
+			 json_string_value(json_object_get(row, "name")),
+			 json_string_value(json_object_get(row, "id")));
+	store_exec(srv->store, "DELETE FROM task_queue WHERE state = 'sending'",
+		   "");
+	store_exec(srv->store,
+		   "DELETE FROM task_queue WHERE task_id IN (SELECT id FROM "
+		   "tasks WHERE deleted_at IS NOT NULL)",
+		   "");
+	json_decref(rows);
+}
+
+/* ---- the API -------------------------------------------------------- */
+
+void
+tqueue_enqueue(struct task *t, struct http_req *req, const char *input,
+	       const char *by)
+{
+	struct tqueue *q = tqueue_of(t);
+	char id[37];
+	json_t *row;
+	unsigned pos;
+
+	if (q->length >= QUEUE_MAX) {
+		http_reply_problem(req, 429,
+				   "the task's queue holds the maximum of %d "
+				   "inputs; wait for the agent or cancel one "
+				   "(GET .../queue)",
+				   QUEUE_MAX);
+		return;
+	}
+	if (tqueue_insert(t, input, by, "queued", id) < 0) {
+		http_reply_problem(req, 500, "cannot store the input");
+		return;
+	}
+	pos = tqueue_position(t, id);
+	row = store_row(srv->store, "SELECT * FROM task_queue WHERE id = ?",
+			"s", id);
+	tqueue_publish(t, json_pack("{s:s, s:o}", "op", "queued", "entry",
+				    tqueue_entry_json(row, pos)));
+	json_decref(row);
+	log_info("task %s: input %s queued at %u", task_name_of(t), id, pos);
+	http_reply_json(req, 202,
+			json_pack("{s:s, s:s, s:I}", "id", id, "status",
+				  "queued", "position", (json_int_t)pos));
+	tqueue_pump(t);
+}
+
+void
+tqueue_send(struct task *t, struct http_req *req, const char *input,
+	    const char *by)
+{
+	struct tqueue *q = tqueue_of(t);
+	const char *status = task_status(t);
+	char id[37];
+
+	if (strcmp(status, "active") != 0 && strcmp(status, "pending") != 0 &&
+	    strcmp(status, "initializing") != 0) {
+		http_reply_problem(req, 409,
+				   "the task is %s; input can only be sent to "
+				   "a task that is starting or active%s",
+				   status,
+				   strcmp(status, "paused") == 0
+					   ? " (resume it first)"
+					   : "");
+		return;
+	}
+	if (strcmp(task_state_name(t), "waiting") == 0 &&
+	    task_runtime_socket(t) != NULL && q->sending == NULL) {
+		/* an explicit answer to the dialog (or queued if it is not) */
+		store_uuid(id);
+		tqueue_deliver(t, id, input, by, req);
+		return;
+	}
+	if (q->length > 0 || !tqueue_ready(t)) {
+		tqueue_enqueue(t, req, input, by);
+		return;
+	}
+	/* idle and nothing waits: deliver at once, stored as 'sending' */
+	if (tqueue_insert(t, input, by, "sending", id) < 0) {
+		http_reply_problem(req, 500, "cannot store the input");
+		return;
+	}
+	tqueue_deliver(t, id, input, NULL, req);
+}
+
+void
+tqueue_list(struct task *t, struct http_req *req)
+{
+	json_t *rows = store_rows(srv->store, NULL,
+				  "SELECT * FROM task_queue WHERE task_id = ? "
+				  "ORDER BY seq",
+				  "s", task_id(t));
+	json_t *out = json_array(), *row;
+	size_t i;
+
+	json_array_foreach(rows, i, row) json_array_append_new(
+		out, tqueue_entry_json(row, (unsigned)i + 1));
+	json_decref(rows);
+	http_reply_json(req, 200,
+			json_pack("{s:o, s:I, s:I}", "entries", out, "count",
+				  (json_int_t)json_array_size(out), "max",
+				  (json_int_t)QUEUE_MAX));
+}
+
+void
+tqueue_cancel(struct task *t, struct http_req *req, const char *id)
+{
+	json_t *row = store_row(srv->store,
+				"SELECT state FROM task_queue WHERE id = ? AND "
+				"task_id = ?",
+				"ss", id, task_id(t));
+	const char *state = json_string_value(json_object_get(row, "state"));
+
+	if (state == NULL) {
+		http_reply_problem(req, 404,
+				   "no queued input '%s' (delivered, cancelled "
+				   "or never queued)",
+				   id);
+	} else if (strcmp(state, "sending") == 0) {
+		http_reply_problem(req, 409,
+				   "input '%s' is being delivered to the agent",
+				   id);
+	} else {
+		tqueue_remove(t, id);
+		tqueue_publish(t, json_pack("{s:s, s:s}", "op", "cancelled",
+					    "id", id));
+		http_reply(req, 204, NULL, "", 0);
+	}
+	json_decref(row);
+}

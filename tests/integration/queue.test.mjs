@@ -1,0 +1,295 @@
+// queue.test.mjs: the send queue of a task. Input sent while the agent
+// works (or starts) is queued in order on the server, bounded, persisted
+// across a server restart, delivered once the agent is idle after its last
+// input, visible and cancellable; a waiting dialog is answered only by an
+// explicit answer. Tasks run bash as a custom agent in real workspaces.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import { startServer, customTemplate, waitFor, SseClient, tmpdir, bin } from '../harness/server.mjs';
+import { runBin } from '../harness/runtime.mjs';
+
+let srv;
+const servers = [];
+
+const shell = customTemplate('qsh', ['bash', '--norc', '--noprofile', '-i'], { env: { PS1: '$ ' } });
+
+before(async () => {
+  srv = await startServer();
+  servers.push(srv);
+  const r = await srv.pushTemplate(shell);
+  assert.equal(r.status, 201, r.text);
+});
+
+const savedEnv = { ...process.env };
+after(async () => {
+  // stop every server (a killed one is just awaited), then drop the data
+  // directories: a task a failed test left keeps its disk image
+  for (const s of servers) await s.stop();
+  for (const s of servers) fs.rmSync(s.data, { recursive: true, force: true });
+  process.env = savedEnv;
+  fs.rmSync(cfg, { recursive: true, force: true });
+});
+
+const send = (s, name, input, token) =>
+  s.api('POST', `/api/v2/tasks/admin/${name}/send`, { body: { input }, ...(token ? { token } : {}) });
+const logs = async (s, name) => (await s.api('GET', `/api/v2/tasks/admin/${name}/logs`)).json;
+const inputs = (l) => (l.logs ?? []).filter((e) => e.type === 'input').map((e) => e.content);
+const outputs = (l) => (l.logs ?? []).filter((e) => e.type === 'output').map((e) => e.content).join('\n');
+
+test('input sent while the agent works is queued in order and delivered after each turn', async () => {
+  const prompt = 'sleep 3; echo first-done';
+  await srv.createTask({ template: 'qsh', input: prompt, name: 'busy' });
+  const events = new SseClient(srv.base + `/api/v2/tasks/admin/busy/events?access_token=${srv.token}`);
+  await events.ready;
+  // queued while still starting or working: 202 with the position
+  const a = await send(srv, 'busy', 'echo q-one');
+  assert.equal(a.status, 202, a.text);
+  assert.equal(a.json.status, 'queued');
+  assert.equal(a.json.position, 1);
+  assert.match(a.json.id, /^[0-9a-f-]{36}$/);
+  const b = await send(srv, 'busy', 'sleep 1; echo q-two');
+  assert.equal(b.status, 202, b.text);
+  assert.equal(b.json.position, 2);
+  const c = await send(srv, 'busy', 'echo q-three');
+  assert.equal(c.json.position, 3);
+  const q = (await srv.api('GET', '/api/v2/tasks/admin/busy/queue')).json;
+  assert.deepEqual(q.entries.map((e) => [e.input, e.position]),
+    [['echo q-one', 1], ['sleep 1; echo q-two', 2], ['echo q-three', 3]]);
+  assert.equal(q.entries[0].id, a.json.id);
+  assert.ok(q.entries[0].created_at);
+  await events.wait((e) => e.event === 'queue' && e.data.op === 'queued' && e.data.entry.id === c.json.id);
+
+  await waitFor(async () => /q-three/.test(outputs(await logs(srv, 'busy'))), { what: 'the queue drained', timeout: 30000 });
+  assert.deepEqual(inputs(await logs(srv, 'busy')), [prompt, 'echo q-one', 'sleep 1; echo q-two', 'echo q-three'],
+    'each input once, in order');
+  // each input came after the previous turn's output: input, its output, ...
+  const seq = (await logs(srv, 'busy')).logs.map((e) => `${e.type}:${e.content}`);
+  assert.deepEqual(seq, [`input:${prompt}`, 'output:first-done', 'input:echo q-one', 'output:q-one',
+    'input:sleep 1; echo q-two', 'output:q-two', 'input:echo q-three', 'output:q-three']);
+  for (const x of [a, b, c]) {
+    await events.wait((e) => e.event === 'queue' && e.data.op === 'delivered' && e.data.id === x.json.id);
+    await events.wait((e) => e.event === 'queue' && e.data.op === 'replied' && e.data.id === x.json.id, 30000);
+  }
+  const replied = events.events.find((e) => e.event === 'queue' && e.data.op === 'replied' && e.data.id === c.json.id);
+  assert.match(replied.data.message, /q-three/);
+  assert.equal((await srv.api('GET', '/api/v2/tasks/admin/busy/queue')).json.count, 0);
+
+  // idle with an empty queue: delivered at once, 200
+  await srv.waitTask('admin', 'busy', { state: 'idle' });
+  const now = await send(srv, 'busy', 'echo at-once');
+  assert.equal(now.status, 200, now.text);
+  assert.equal(now.json.status, 'delivered');
+  await waitFor(async () => /at-once/.test(outputs(await logs(srv, 'busy'))), { what: 'the direct send ran' });
+  events.close();
+  assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/busy')).status, 202);
+});
+
+test('the queue is bounded (429), entries can be cancelled, bad input is refused', async () => {
+  await srv.createTask({ template: 'qsh', input: 'sleep 600', name: 'full' });
+  const ids = [];
+  for (let i = 1; i <= 32; i++) {
+    const r = await send(srv, 'full', `echo n-${i}`);
+    assert.equal(r.status, 202, r.text);
+    assert.equal(r.json.position, i);
+    ids.push(r.json.id);
+  }
+  const over = await send(srv, 'full', 'echo one-too-many');
+  assert.equal(over.status, 429);
+  assert.equal(over.headers.get('content-type'), 'application/problem+json');
+  assert.match(over.json.detail, /maximum of 32/);
+
+  const del = await srv.api('DELETE', `/api/v2/tasks/admin/full/queue/${ids[1]}`);
+  assert.equal(del.status, 204, del.text);
+  assert.equal((await srv.api('DELETE', `/api/v2/tasks/admin/full/queue/${ids[1]}`)).status, 404, 'gone');
+  assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/full/queue/nope')).status, 404);
+  const q = (await srv.api('GET', '/api/v2/tasks/admin/full/queue')).json;
+  assert.equal(q.count, 31);
+  assert.equal(q.entries[1].input, 'echo n-3');
+  assert.equal(q.entries[1].position, 2, 'positions close up');
+  assert.equal((await send(srv, 'full', 'echo fits-again')).status, 202);
+
+  for (const bad of ['', '   ', ' leading', 'trailing\n', 'x'.repeat(32 * 1024 + 1)])
+    assert.equal((await send(srv, 'full', bad)).status, 422, JSON.stringify(bad.slice(0, 20)));
+  assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/full')).status, 202);
+});
+
+test('a waiting dialog is not answered by the queue, only by an explicit answer', async () => {
+  const prompt = "printf 'Allow the edit?\\n\\u276f 1. Yes\\n  2. No\\n'; read -r -n 1 a; printf '\\033[2J\\033[H'; echo answered-$a";
+  // (the screen is cleared after the answer: a dialog left on the screen
+  // would still read as open)
+  await srv.createTask({ template: 'qsh', input: prompt, name: 'asker' });
+  const w = await srv.waitTask('admin', 'asker', { state: 'waiting', timeout: 30000 });
+  assert.match(w.current_state.message, /Allow the edit/);
+  // not an option of the dialog: queued, the dialog stays open
+  const q = await send(srv, 'asker', 'echo after-dialog');
+  assert.equal(q.status, 202, q.text);
+  assert.equal(q.json.position, 1);
+  const still = await srv.task('admin', 'asker');
+  assert.equal(still.current_state.state, 'waiting');
+  assert.equal((await srv.api('GET', '/api/v2/tasks/admin/asker/queue')).json.count, 1);
+  assert.doesNotMatch(outputs(await logs(srv, 'asker')), /answered-/);
+  // the explicit answer
+  const ans = await send(srv, 'asker', '1');
+  assert.equal(ans.status, 200, ans.text);
+  assert.equal(ans.json.status, 'answered');
+  await waitFor(async () => /after-dialog/.test(outputs(await logs(srv, 'asker'))), { what: 'queued input after the dialog', timeout: 20000 })
+    .catch(async (e) => { console.log(JSON.stringify(await logs(srv, 'asker')), JSON.stringify(await srv.task('admin', 'asker')), srv.log.slice(-3000)); throw e; });
+  const out = outputs(await logs(srv, 'asker'));
+  assert.match(out, /answered-1/);
+  assert.ok(out.indexOf('answered-1') < out.indexOf('after-dialog'), out);
+  assert.deepEqual(inputs(await logs(srv, 'asker')), [prompt, 'echo after-dialog']);
+  assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/asker')).status, 202);
+});
+
+test('the queue is the owner\'s and admins\': others get 404', async () => {
+  const bob = await srv.user('qbob');
+  await srv.createTask({ template: 'qsh', input: 'sleep 600', name: 'private' });
+  const mine = await send(srv, 'private', 'echo secret');
+  assert.equal(mine.status, 202);
+  const base = '/api/v2/tasks/admin/private';
+  for (const [m, p, body] of [['POST', `${base}/send`, { input: 'echo x' }], ['GET', `${base}/queue`],
+    ['DELETE', `${base}/queue/${mine.json.id}`]]) {
+    const r = await srv.api(m, p, { token: bob.token, body });
+    assert.equal(r.status, 404, `${m} ${p}: ${r.status}`);
+    assert.doesNotMatch(r.text, /secret/);
+  }
+  assert.equal((await srv.api('GET', `${base}/queue`)).json.count, 1, 'nothing changed');
+  assert.equal((await srv.api('DELETE', base)).status, 202);
+});
+
+test('a server restart with entries queued: none lost, none delivered twice', async () => {
+  const a = await startServer();
+  servers.push(a);
+  assert.equal((await a.pushTemplate(shell)).status, 201);
+  const prompt = 'sleep 4; echo before-restart';
+  await a.createTask({ template: 'qsh', input: prompt, name: 'durable' });
+  const sent = [];
+  for (const x of ['echo kept-1', 'echo kept-2', 'echo kept-3']) {
+    const r = await send(a, 'durable', x);
+    assert.equal(r.status, 202, r.text);
+    sent.push(x);
+  }
+  await a.waitTask('admin', 'durable', { state: 'working' });
+  a.child.kill('SIGKILL');
+  await a.exited;
+  const b = await startServer({ data: a.data, token: a.token });
+  servers.push(b);
+  await waitFor(async () => /kept-3/.test(outputs(await logs(b, 'durable'))), { what: 'queue delivered after the restart', timeout: 30000 });
+  await b.waitTask('admin', 'durable', { state: 'idle' });
+  assert.deepEqual(inputs(await logs(b, 'durable')), [prompt, ...sent]);
+  assert.equal((await b.api('GET', '/api/v2/tasks/admin/durable/queue')).json.count, 0);
+  assert.equal((await b.api('DELETE', '/api/v2/tasks/admin/durable')).status, 202);
+});
+
+// ---- the CLI: send [--wait], queue, status --watch [--until], resume ----
+
+const cfg = tmpdir('taskbox-queue-cfg-');
+const tb = (args, opts) => runBin(args, { timeout: 60000, ...opts });
+
+// Start the CLI in the background: {child, out(), exited}.
+function tbSpawn(args) {
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '', stderr = '';
+  child.stdout.on('data', (d) => { stdout += d; });
+  child.stderr.on('data', (d) => { stderr += d; });
+  const exited = new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+  return { child, out: () => stdout, exited };
+}
+
+test('CLI: send prints delivered or queued, --wait prints the reply; queue lists and cancels', async () => {
+  process.env.XDG_CONFIG_HOME = cfg;
+  delete process.env.TASKBOX_URL;
+  delete process.env.TASKBOX_TOKEN;
+  assert.equal((await tb(['login', srv.base, '--token', srv.token])).code, 0);
+  await srv.createTask({ template: 'qsh', input: 'echo started', name: 'clisend' });
+  await srv.waitTask('admin', 'clisend', { state: 'idle' });
+  const now = await tb(['task', 'send', '--wait', 'clisend', 'echo reply-$((6*7))']);
+  assert.equal(now.code, 0, now.stderr + now.stdout);
+  assert.match(now.stdout, /^delivered$/m);
+  assert.match(now.stdout, /^reply-42$/m, 'the reply is printed');
+
+  // busy: queued, then delivered, then its reply
+  assert.equal((await srv.api('POST', '/api/v2/tasks/admin/clisend/send', { body: { input: 'sleep 2; echo slow-done' } })).status, 200);
+  const later = await tb(['task', 'send', '--wait', 'clisend', 'echo later-$((2+3))']);
+  assert.equal(later.code, 0, later.stderr + later.stdout);
+  assert.match(later.stdout, /^queued at position 1 \(id [0-9a-f-]{36}\)$/m);
+  assert.match(later.stdout, /^later-5$/m);
+  assert.doesNotMatch(later.stdout, /slow-done/, 'the reply is to this input, not the turn before');
+
+  // without --wait; the queue verb lists and cancels
+  await srv.waitTask('admin', 'clisend', { state: 'idle' });
+  assert.equal((await srv.api('POST', '/api/v2/tasks/admin/clisend/send', { body: { input: 'sleep 600' } })).status, 200);
+  const q = await tb(['task', 'send', 'clisend', 'echo never']);
+  assert.equal(q.code, 0, q.stderr);
+  const id = /queued at position 1 \(id ([0-9a-f-]{36})\)/.exec(q.stdout)?.[1];
+  assert.ok(id, q.stdout);
+  const list = await tb(['task', 'queue', 'clisend']);
+  assert.equal(list.code, 0, list.stderr);
+  assert.match(list.stdout, /^POS\s+ID\s+QUEUED\s+INPUT/m);
+  assert.match(list.stdout, new RegExp(`^1\\s+${id}\\s+.*echo never`, 'm'));
+  const cancel = await tb(['task', 'queue', 'clisend', '--cancel', id]);
+  assert.equal(cancel.code, 0, cancel.stderr);
+  const again = await tb(['task', 'queue', 'clisend', '--cancel', id]);
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /no queued input/);
+  assert.match((await tb(['task', 'queue', 'clisend'])).stderr, /nothing queued/);
+  assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/clisend')).status, 202);
+});
+
+test('CLI: status --watch follows until the prompt\'s turn ended; --until; resume waits for the agent', async () => {
+  process.env.XDG_CONFIG_HOME = cfg;
+  assert.equal((await tb(['login', srv.base, '--token', srv.token])).code, 0);
+  // a setup script, so the watch is there before the agent starts
+  const slow = customTemplate('qslow', ['bash', '--norc', '--noprofile', '-i'], { env: { PS1: '$ ' }, setup: 'sleep 1' });
+  assert.equal((await srv.pushTemplate(slow)).status, 201);
+  const c = await tb(['task', 'create', '--no-wait', '--template', 'qslow', '--name', 'watched', 'sleep 2; echo watched-done']);
+  assert.equal(c.code, 0, c.stderr);
+  const w = await tb(['task', 'status', '--watch', 'watched']);
+  assert.equal(w.code, 0, w.stderr + w.stdout);
+  assert.match(outputs(await logs(srv, 'watched')), /watched-done/, 'the watch ended after the prompt ran, not before');
+  assert.match(w.stdout, /active\s+idle/);
+
+  // --until: an idle task, followed until it is paused
+  const bad = await tb(['task', 'status', 'watched', '--until', 'sleepy']);
+  assert.equal(bad.code, 2);
+  const u = tbSpawn(['task', 'status', 'watched', '--until', 'paused']);
+  await waitFor(() => /idle/.test(u.out()), { what: 'the watch printed the idle state' });
+  assert.equal(u.child.exitCode, null, 'still following after idle');
+  assert.equal((await srv.api('POST', '/api/v2/tasks/admin/watched/pause')).status, 200);
+  const ur = await u.exited;
+  assert.equal(ur.code, 0, ur.stderr);
+  assert.match(ur.stdout, /paused/);
+
+  // resume waits until the agent runs, with progress
+  const r = await tb(['task', 'resume', 'watched']);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.match(r.stdout, /task admin\/watched is active: /);
+  assert.equal((await srv.task('admin', 'watched')).status, 'active');
+  assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/watched')).status, 202);
+});
+
+test('a server killed while it delivers an input never delivers it again (at most once)', async () => {
+  // an agent that takes its first line (the prompt) and then reads the
+  // next without echo and never reacts: the delivery stays in flight
+  const mute = customTemplate('qmute', ['sh', '-c',
+    'printf "$ "; read -r p; echo "ran $p"; stty -echo; printf "$ "; read -r q; exec sleep 1000']);
+  const a = await startServer();
+  servers.push(a);
+  assert.equal((await a.pushTemplate(mute)).status, 201);
+  await a.createTask({ template: 'qmute', input: 'hello', name: 'mute' });
+  const r = await send(a, 'mute', 'echo only-once');
+  assert.equal(r.status, 202, r.text);
+  await waitFor(async () => (await a.api('GET', '/api/v2/tasks/admin/mute/queue')).json.entries[0]?.state === 'sending',
+    { what: 'the delivery in flight', timeout: 20000 });
+  a.child.kill('SIGKILL');
+  await a.exited;
+  const b = await startServer({ data: a.data, token: a.token });
+  servers.push(b);
+  assert.match(b.log, new RegExp(`queued input ${r.json.id} was being delivered when the server stopped; it is not sent again`));
+  assert.equal((await b.api('GET', '/api/v2/tasks/admin/mute/queue')).json.count, 0);
+  assert.equal((await b.api('DELETE', `/api/v2/tasks/admin/mute/queue/${r.json.id}`)).status, 404);
+  assert.equal((await b.task('admin', 'mute')).status, 'active', 'the task itself goes on');
+  assert.equal((await b.api('DELETE', '/api/v2/tasks/admin/mute')).status, 202);
+});
