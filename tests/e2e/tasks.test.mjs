@@ -27,6 +27,7 @@ const script = {
   turns: [
     { match: 'say hello', reply: 'Hello from fake LLM, turn one.' },
     { match: 'write the file', tool: { kind: 'write_file', path: 'hello.txt', content: 'hi from fake llm' }, reply: 'Done writing hello.txt.' },
+    { match: 'now follow up', reply: 'Follow-up answered.' },
     { match: 'report your progress', tool: { kind: 'call', name: 'mcp__taskbox__report_task',
       input: { summary: 'Opened the pull request', link: 'https://example.com/pr/1', state: 'working' } }, reply: 'Reported.' },
   ],
@@ -82,6 +83,31 @@ async function send(name, input) {
   assert.ok(r.status >= 200 && r.status < 300, `send '${input}' to ${name}: ${r.status} ${r.text}`);
 }
 
+// The task's terminal screen as the runtime renders it.
+async function screen(name) {
+  const sc = new SseClient(srv.base + `/@admin/${name}/apps/chat/internal/screen`,
+    { Authorization: `Bearer ${srv.token}` });
+  await waitFor(() => sc.events.length > 0, { timeout: 5000, what: 'the screen' }).catch(() => {});
+  sc.close();
+  return sc.events[0]?.data?.screen ?? '';
+}
+
+// Wait until the outputs satisfy ok. When they never do and the text
+// sent last still sits below the input box's rule, the agent took the
+// carriage return as a newline: say so rather than "timed out".
+async function reply(name, sent, ok, what) {
+  try {
+    await waitFor(async () => ok(await outputs(name)), { timeout: 60000, what: `${name}'s ${what}` });
+  } catch (e) {
+    const s = await screen(name);
+    const box = s.slice(s.lastIndexOf('────'));
+    if (box.includes(sent))
+      throw new Error(`${name}: '${sent}' is still in the input box, never submitted ` +
+        `(the carriage return after the paste was taken as a newline):\n${s.trim()}`);
+    throw e;
+  }
+}
+
 // Now on the clock of SseClient's event times.
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 
@@ -117,8 +143,7 @@ async function lifecycle(agent) {
   assert.equal(created.agent_type, agent.type);
   const t = await srv.waitTask('admin', name, { timeout: 60000 });
   // the reply is what the LLM said, as a message of its own
-  await waitFor(async () => (await outputs(name)).includes('Hello from fake LLM, turn one.'),
-    { timeout: 60000, what: `${name}'s first reply` });
+  await reply(name, first, (o) => o.includes('Hello from fake LLM, turn one.'), 'first reply');
   await srv.waitTask('admin', name, { state: 'idle', timeout: 30000 });
 
   // a shell tool call the agent runs in its workspace, then the reply
@@ -129,8 +154,8 @@ async function lifecycle(agent) {
   // the shell creates the file before printf writes to it
   await waitFor(() => exists(file) && fs.readFileSync(file, 'utf8') === 'hi from fake llm\n',
     { timeout: 60000, what: `hello.txt written by ${name}'s tool call` });
-  await waitFor(async () => (await outputs(name)).some((o) => /Done writing hello\.txt\.$/.test(o)),
-    { timeout: 60000, what: `${name}'s reply after the tool call` });
+  await reply(name, 'write the file', (o) => o.some((x) => /Done writing hello\.txt\.$/.test(x)),
+    'reply after the tool call');
   await hookedIdle(agent, ev, 'the tool call', since);
   ev.close();
   const reqs = llmRequests().filter((r) => r.path.includes(agent.api) && r.answer?.action === 'reply'
@@ -140,14 +165,15 @@ async function lifecycle(agent) {
   // a follow-up: its own turn, its own hook
   ev = await events(name);
   since = now();
-  await send(name, 'say hello again');
-  await waitFor(async () => (await outputs(name)).filter((o) => o === 'Hello from fake LLM, turn one.').length >= 2,
-    { timeout: 60000, what: `${name}'s reply to the follow-up` });
+  await send(name, 'now follow up');
+  // (ends with: Claude's animated logo can make the message start earlier)
+  await reply(name, 'now follow up', (o) => o.some((x) => /(^|\n)Follow-up answered\.$/.test(x)),
+    'reply to the follow-up');
   await hookedIdle(agent, ev, 'the follow-up', since);
   ev.close();
   const logs = (await srv.api('GET', `/api/v2/tasks/admin/${name}/logs`)).json.logs;
   assert.deepEqual(logs.filter((l) => l.type === 'input').map((l) => l.content),
-    [first, 'write the file', 'say hello again']);
+    [first, 'write the file', 'now follow up']);
 
   // pause + resume: the agent's own session goes on, the prompt is not sent again
   const p = await srv.api('POST', `/api/v2/tasks/admin/${name}/pause`);
@@ -170,7 +196,7 @@ async function lifecycle(agent) {
   ev.close();
   const inputs = (await srv.api('GET', `/api/v2/tasks/admin/${name}/logs`)).json.logs
     .filter((l) => l.type === 'input').map((l) => l.content);
-  assert.deepEqual(inputs, [first, 'write the file', 'say hello again', again]);
+  assert.deepEqual(inputs, [first, 'write the file', 'now follow up', again]);
   return t;
 }
 
@@ -179,11 +205,7 @@ async function dump(agent) {
   const logs = await srv.api('GET', `/api/v2/tasks/admin/${agent.type}/logs`);
   console.log(`${agent.type} LOGS`, JSON.stringify(logs.json?.logs?.slice(-12)));
   console.log(`${agent.type} TASK`, JSON.stringify(await srv.task('admin', agent.type)));
-  const screen = new SseClient(srv.base + `/@admin/${agent.type}/apps/chat/internal/screen`,
-    { Authorization: `Bearer ${srv.token}` });
-  await waitFor(() => screen.events.length > 0, { timeout: 5000, what: 'the screen' }).catch(() => {});
-  screen.close();
-  console.log(`${agent.type} SCREEN`, JSON.stringify(screen.events[0]?.data));
+  console.log(`${agent.type} SCREEN`, JSON.stringify(await screen(agent.type)));
   for (const r of llmRequests().filter((q) => q.path.includes(agent.api)).slice(-4))
     console.log(`${agent.type} LLM`, r.path, JSON.stringify(r.answer), JSON.stringify(r.body).slice(-600));
 }
