@@ -34,12 +34,16 @@ static const char *const providers[] = {
 };
 
 /*
- * agent.approval_policy: when the agent asks before it acts (Codex's
- * approval_policy values). The workspace is the sandbox, so an unattended
- * task never asks by default.
+ * agent.approval_policy: when the agent asks before it acts (the values
+ * Codex 0.169 still takes: it refuses "untrusted" at start, "granular" is
+ * a table). The workspace is the sandbox, so an unattended task never
+ * asks by default.
  */
 static const char *const approval_policies[] = {
-	"never", "on-request", "on-failure", "untrusted", NULL,
+	"never",
+	"on-request",
+	"on-failure",
+	NULL,
 };
 
 /* Parse a decimal "I[.F]" prefix into units of 10^-scale; end after it. */
@@ -788,7 +792,7 @@ parse_agent(struct schema *s, const struct ynode *n)
 		schema_error(s, ynode_get(n, "approval_policy"),
 			     "agent.approval_policy",
 			     "unknown approval policy '%s' (want never, "
-			     "on-request, on-failure or untrusted)",
+			     "on-request or on-failure)",
 			     approval);
 		approval = NULL;
 	}

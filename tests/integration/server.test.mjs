@@ -89,6 +89,8 @@ test('agent.approval_policy: known values only, with the line and column', async
   assert.equal(e.line, 4);
   assert.equal(e.column, 20);
   assert.match(e.message, /unknown approval policy 'sometimes'/);
+  // Codex 0.169 refuses to start with it
+  assert.equal((await srv.pushTemplate(y('untrusted'))).status, 422);
   const ok = await srv.pushTemplate(y('on-request'));
   assert.equal(ok.status, 201, ok.text);
 });
