@@ -23,9 +23,20 @@
 #include "server/schema.h"
 
 static const char *const variables[] = {
-	"home",	     "workdir", "taskbox", "llm_url",	      "proxy_url",
-	"tools_dir", "task_id", "model",   "permission_mode", "system_prompt",
-	"provider",  "bin",	NULL,
+	"home",
+	"workdir",
+	"taskbox",
+	"llm_url",
+	"proxy_url",
+	"tools_dir",
+	"task_id",
+	"model",
+	"permission_mode",
+	"system_prompt",
+	"provider",
+	"bin",
+	"approval_policy",
+	NULL,
 };
 
 /* Template agent options that args_if/args_unless/env_if may test. */
@@ -1146,6 +1157,10 @@ render_vars(const json_t *module, const json_t *agent, const char *provider,
 		opt = json_string_value(json_object_get(agent, options[i]));
 		json_object_set_new(vars, options[i], json_string(opt ?: ""));
 	}
+	/* always set: the template validated it, "never" by default */
+	opt = json_string_value(json_object_get(agent, "approval_policy"));
+	json_object_set_new(vars, "approval_policy",
+			    json_string(opt ?: "never"));
 	*bin_dir = NULL;
 	if (json_is_object(inst)) {
 		json_t *ri = module_install(module, ctx->tools_dir);

@@ -33,6 +33,19 @@ static const char *const providers[] = {
 	"openai-compatible", NULL,
 };
 
+/*
+ * agent.approval_policy: when the agent asks before it acts (the values
+ * Codex 0.169 still takes: it refuses "untrusted" at start, "granular" is
+ * a table). The workspace is the sandbox, so an unattended task never
+ * asks by default.
+ */
+static const char *const approval_policies[] = {
+	"never",
+	"on-request",
+	"on-failure",
+	NULL,
+};
+
 /* Parse a decimal "I[.F]" prefix into units of 10^-scale; end after it. */
 static int
 parse_fixed(const char *s, int scale, int64_t max, int64_t *out,
@@ -741,13 +754,11 @@ static json_t *
 parse_agent(struct schema *s, const struct ynode *n)
 {
 	static const char *const keys[] = {
-		"module",      "model",
-		"provider",    "permission_mode",
-		"mcp_servers", "system_prompt",
-		"args",	       "env",
-		"command",     NULL,
+		"module",      "model",		  "provider", "permission_mode",
+		"mcp_servers", "system_prompt",	  "args",     "env",
+		"command",     "approval_policy", NULL,
 	};
-	const char *loc = "agent", *module, *provider;
+	const char *loc = "agent", *module, *provider, *approval;
 	json_t *j;
 	size_t i;
 
@@ -773,10 +784,23 @@ parse_agent(struct schema *s, const struct ynode *n)
 			     provider);
 		provider = NULL;
 	}
-	j = json_pack("{s:s?, s:s?, s:s?, s:s?}", "module", module, "model",
-		      schema_str(s, n, "model", loc, false, 256), "provider",
-		      provider, "permission_mode",
-		      schema_str(s, n, "permission_mode", loc, false, 64));
+	approval = schema_str(s, n, "approval_policy", loc, false, 0);
+	for (i = 0; approval != NULL && approval_policies[i] != NULL; i++)
+		if (strcmp(approval, approval_policies[i]) == 0)
+			break;
+	if (approval != NULL && approval_policies[i] == NULL) {
+		schema_error(s, ynode_get(n, "approval_policy"),
+			     "agent.approval_policy",
+			     "unknown approval policy '%s' (want never, "
+			     "on-request or on-failure)",
+			     approval);
+		approval = NULL;
+	}
+	j = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s}", "module", module,
+		      "model", schema_str(s, n, "model", loc, false, 256),
+		      "provider", provider, "permission_mode",
+		      schema_str(s, n, "permission_mode", loc, false, 64),
+		      "approval_policy", approval ? approval : "never");
 	json_object_set_new(j, "mcp_servers",
 			    parse_mcp_servers(s, ynode_get(n, "mcp_servers")));
 	json_object_set_new(j, "system_prompt",

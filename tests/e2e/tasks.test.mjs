@@ -1,9 +1,19 @@
-// tasks.test.mjs: the real Claude Code from npm as a task of a real
-// server, in its bubblewrap workspace, reaching the project's fake LLM
-// only through the server's LLM pass-through (the workspace's 127.0.0.1:4000
-// forwarded over a unix socket). tests/run starts this file inside
-// tests/harness/netns-run.sh (loopback only).
-import { test, before, after } from 'node:test';
+// tasks.test.mjs: the real agent CLIs from npm (Claude Code, Codex, Gemini
+// CLI) as tasks of one real server, each in its bubblewrap workspace,
+// reaching the project's fake LLM only through the server's LLM
+// pass-through (the workspace's 127.0.0.1:4000 forwarded over a unix
+// socket). tests/run starts this file inside tests/harness/netns-run.sh
+// (loopback only).
+//
+// For each agent, one task through its whole life: the first reply equals
+// what the LLM said, a tool call (a shell command the agent really runs)
+// writes a file in the workspace, a follow-up, the agent's own hook
+// (Claude's and Gemini's Stop/AfterAgent, Codex's notify) reaching the
+// runtime and the state idle, and pause + resume continuing the agent's
+// own session with the first prompt once in its history. The agents run
+// concurrently: they share the server and the fake LLM, and every check
+// of the LLM's request log picks its agent's API and its own prompts.
+import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -17,6 +27,7 @@ const script = {
   turns: [
     { match: 'say hello', reply: 'Hello from fake LLM, turn one.' },
     { match: 'write the file', tool: { kind: 'write_file', path: 'hello.txt', content: 'hi from fake llm' }, reply: 'Done writing hello.txt.' },
+    { match: 'now follow up', reply: 'Follow-up answered.' },
     { match: 'report your progress', tool: { kind: 'call', name: 'mcp__taskbox__report_task',
       input: { summary: 'Opened the pull request', link: 'https://example.com/pr/1', state: 'working' } }, reply: 'Reported.' },
   ],
@@ -56,121 +67,212 @@ async function outputs(name) {
   return r.json.logs.filter((l) => l.type === 'output').map((l) => l.content);
 }
 
-test('Claude Code runs as a task: prompt, reply, tool call, follow-up', async () => {
-  const created = await srv.createTask({ template: 'claude-code', input: 'say hello', name: 'claude' });
-  assert.equal(created.agent_type, 'claude');
-  const t = await srv.waitTask('admin', 'claude', { timeout: 60000 });
-  await waitFor(async () => (await outputs('claude')).includes('Hello from fake LLM, turn one.'),
-    { timeout: 60000, what: 'the first reply' });
-  await srv.waitTask('admin', 'claude', { state: 'idle', timeout: 30000 });
+// The fake LLM's requests so far.
+function llmRequests() {
+  return fs.readFileSync(llmLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+}
 
-  const sent = await srv.api('POST', '/api/v2/tasks/admin/claude/send', { body: { input: 'write the file' } });
-  assert.equal(sent.status, 200, sent.text);
-  const file = path.join(taskDir(srv, t.id), 'home/workspace/hello.txt');
-  await waitFor(() => exists(file), { timeout: 60000, what: 'hello.txt written by the tool call' });
-  assert.equal(fs.readFileSync(file, 'utf8'), 'hi from fake llm\n');
-  // the reply after the tool call (Claude shows "Ran 1 shell command" above it)
-  await waitFor(async () => (await outputs('claude')).some((o) => /Done writing hello\.txt\.$/.test(o)),
-    { timeout: 60000, what: 'the second reply' });
-  const logs = (await srv.api('GET', '/api/v2/tasks/admin/claude/logs')).json.logs;
-  assert.deepEqual(logs.filter((l) => l.type === 'input').map((l) => l.content), ['say hello', 'write the file']);
+// A send is taken (delivered at once or queued for the agent). A 409
+// says the agent is not ready yet (still starting after a resume): the
+// API asks to retry then.
+async function send(name, input) {
+  const r = await waitFor(async () => {
+    const x = await srv.api('POST', `/api/v2/tasks/admin/${name}/send`, { body: { input } });
+    return x.status !== 409 && x;
+  }, { timeout: 60000, interval: 200, what: `${name} taking '${input}'` });
+  assert.ok(r.status >= 200 && r.status < 300, `send '${input}' to ${name}: ${r.status} ${r.text}`);
+}
 
-  // the provider saw the server's key, never the workspace's placeholder
-  const reqs = fs.readFileSync(llmLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l))
-    .filter((r) => r.path.includes('/v1/messages'));
-  assert.ok(reqs.length >= 2);
-  for (const r of reqs) {
-    const auth = r.headers['x-api-key'] || r.headers.authorization || '';
-    assert.match(auth, /sk-ant-server-side-key/);
+// The task's terminal screen as the runtime renders it.
+async function screen(name) {
+  const sc = new SseClient(srv.base + `/@admin/${name}/apps/chat/internal/screen`,
+    { Authorization: `Bearer ${srv.token}` });
+  await waitFor(() => sc.events.length > 0, { timeout: 5000, what: 'the screen' }).catch(() => {});
+  sc.close();
+  return sc.events[0]?.data?.screen ?? '';
+}
+
+// Wait until the outputs satisfy ok. When they never do and the text
+// sent last still sits below the input box's rule, the agent took the
+// carriage return as a newline: say so rather than "timed out".
+async function reply(name, sent, ok, what) {
+  try {
+    await waitFor(async () => ok(await outputs(name)), { timeout: 60000, what: `${name}'s ${what}` });
+  } catch (e) {
+    const s = await screen(name);
+    const box = s.slice(s.lastIndexOf('────'));
+    if (box.includes(sent))
+      throw new Error(`${name}: '${sent}' is still in the input box, never submitted ` +
+        `(the carriage return after the paste was taken as a newline):\n${s.trim()}`);
+    throw e;
   }
-  // ... and the key is nowhere in the workspace
-  const home = path.join(taskDir(srv, t.id), 'home');
-  const grep = spawn('grep', ['-rl', 'sk-ant-server-side-key', home]);
-  const found = await new Promise((r) => { let o = ''; grep.stdout.on('data', (d) => { o += d; }); grep.on('exit', () => r(o)); });
-  assert.equal(found, '');
-  assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/claude')).status, 202);
-});
+}
 
-test('Claude Code: pause and resume continue its session; the prompt is never sent again', async () => {
-  const first = 'say hello from the first start';
-  await srv.createTask({ template: 'claude-code', input: first, name: 'resumable' });
-  await waitFor(async () => (await outputs('resumable')).includes('Hello from fake LLM, turn one.'),
-    { timeout: 60000, what: 'the first reply' });
-  await srv.waitTask('admin', 'resumable', { state: 'idle', timeout: 30000 });
-  const p = await srv.api('POST', '/api/v2/tasks/admin/resumable/pause');
+// Now on the clock of SseClient's event times.
+const now = () => Number(process.hrtime.bigint()) / 1e6;
+
+// The task's event stream, open before anything it should see happens.
+async function events(name) {
+  const ev = new SseClient(srv.base + `/api/v2/tasks/admin/${name}/events?access_token=${srv.token}`);
+  await ev.ready;
+  return ev;
+}
+
+// Wait until the agent's own end-of-turn hook has reached the runtime
+// (an agent_hook event on the task's stream, which only `taskbox hook`
+// posting to the runtime produces) and the task is idle.
+async function hookedIdle(agent, ev, what, since) {
+  await waitFor(() => ev.events.some((e) => e.event === 'agent_hook' && e.data.event === agent.endHook && e.t >= since),
+    { timeout: 60000, what: `${agent.type}'s ${agent.endHook} hook after ${what}` });
+  await srv.waitTask('admin', agent.type, { state: 'idle', timeout: 30000 });
+}
+
+// Each built-in agent: its template, the fake LLM path of its main
+// requests, and the hook event its turn end sends to `taskbox hook`.
+const agents = [
+  { type: 'claude', template: 'claude-code', api: '/v1/messages', endHook: 'stop' },
+  { type: 'codex', template: 'codex', api: '/v1/responses', endHook: 'codex-notify' },
+  { type: 'gemini', template: 'gemini', api: ':streamGenerateContent', endHook: 'stop' },
+];
+
+// One agent's task from its first prompt to a resumed session.
+async function lifecycle(agent) {
+  const name = agent.type;
+  const first = `say hello, ${name}`;
+  const created = await srv.createTask({ template: agent.template, input: first, name });
+  assert.equal(created.agent_type, agent.type);
+  const t = await srv.waitTask('admin', name, { timeout: 60000 });
+  // the reply is what the LLM said, as a message of its own
+  await reply(name, first, (o) => o.includes('Hello from fake LLM, turn one.'), 'first reply');
+  await srv.waitTask('admin', name, { state: 'idle', timeout: 30000 });
+
+  // a shell tool call the agent runs in its workspace, then the reply
+  let ev = await events(name);
+  let since = now();
+  await send(name, 'write the file');
+  const file = path.join(taskDir(srv, t.id), 'home/workspace/hello.txt');
+  // the shell creates the file before printf writes to it
+  await waitFor(() => exists(file) && fs.readFileSync(file, 'utf8') === 'hi from fake llm\n',
+    { timeout: 60000, what: `hello.txt written by ${name}'s tool call` });
+  await reply(name, 'write the file', (o) => o.some((x) => /Done writing hello\.txt\.$/.test(x)),
+    'reply after the tool call');
+  await hookedIdle(agent, ev, 'the tool call', since);
+  ev.close();
+  const reqs = llmRequests().filter((r) => r.path.includes(agent.api) && r.answer?.action === 'reply'
+    && JSON.stringify(r.body ?? '').includes('write the file'));
+  assert.ok(reqs.some((r) => r.answer.text === 'Done writing hello.txt.'), 'the tool result went back to the LLM');
+
+  // a follow-up: its own turn, its own hook
+  ev = await events(name);
+  since = now();
+  await send(name, 'now follow up');
+  // (ends with: Claude's animated logo can make the message start earlier)
+  await reply(name, 'now follow up', (o) => o.some((x) => /(^|\n)Follow-up answered\.$/.test(x)),
+    'reply to the follow-up');
+  await hookedIdle(agent, ev, 'the follow-up', since);
+  ev.close();
+  const logs = (await srv.api('GET', `/api/v2/tasks/admin/${name}/logs`)).json.logs;
+  assert.deepEqual(logs.filter((l) => l.type === 'input').map((l) => l.content),
+    [first, 'write the file', 'now follow up']);
+
+  // pause + resume: the agent's own session goes on, the prompt is not sent again
+  const p = await srv.api('POST', `/api/v2/tasks/admin/${name}/pause`);
   assert.equal(p.status, 200, p.text);
   assert.equal(p.json.status, 'paused');
-  const snap = (await srv.api('GET', '/api/v2/tasks/admin/resumable/logs')).json;
+  const snap = (await srv.api('GET', `/api/v2/tasks/admin/${name}/logs`)).json;
   assert.equal(snap.snapshot, true);
-  assert.ok(snap.logs.some((l) => l.content === 'Hello from fake LLM, turn one.'));
-
-  assert.equal((await srv.api('POST', '/api/v2/tasks/admin/resumable/resume')).status, 202);
-  await srv.waitTask('admin', 'resumable', { state: 'idle', timeout: 60000 });
-  const sent = await srv.api('POST', '/api/v2/tasks/admin/resumable/send', { body: { input: 'say hello after resume' } });
-  assert.equal(sent.status, 200, sent.text);
-  const last = await waitFor(() => {
-    const reqs = fs.readFileSync(llmLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l))
-      .filter((r) => r.path.includes('/v1/messages') && JSON.stringify(r.body ?? '').includes('say hello after resume'));
-    return reqs.length > 0 && reqs[reqs.length - 1];
-  }, { timeout: 60000, what: 'the request after resume' });
+  assert.equal((await srv.api('POST', `/api/v2/tasks/admin/${name}/resume`)).status, 202);
+  await srv.waitTask('admin', name, { state: 'idle', timeout: 60000 });
+  ev = await events(name);
+  const again = `say hello after resume, ${name}`;
+  since = now();
+  await send(name, again);
+  const last = await waitFor(() => llmRequests().filter((r) => r.path.includes(agent.api)
+    && JSON.stringify(r.body ?? '').includes(again)).pop(), { timeout: 60000, what: `${name}'s request after resume` });
   const body = JSON.stringify(last.body);
-  // --continue: the earlier turn is in the conversation the agent sends
-  assert.ok(body.includes('Hello from fake LLM, turn one.'), 'the session continued');
-  assert.equal(body.split(first).length - 1, 1, 'the first prompt is in the history exactly once');
-  const logs = (await srv.api('GET', '/api/v2/tasks/admin/resumable/logs')).json.logs;
-  assert.deepEqual(logs.filter((l) => l.type === 'input').map((l) => l.content), [first, 'say hello after resume']);
-  assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/resumable')).status, 202);
-});
+  assert.ok(body.includes('Done writing hello.txt.'), `${name} continued its session`);
+  assert.equal(body.split(first).length - 1, 1, `${name}'s first prompt is in its history exactly once`);
+  await hookedIdle(agent, ev, 'the resume', since);
+  ev.close();
+  const inputs = (await srv.api('GET', `/api/v2/tasks/admin/${name}/logs`)).json.logs
+    .filter((l) => l.type === 'input').map((l) => l.content);
+  assert.deepEqual(inputs, [first, 'write the file', 'now follow up', again]);
+  return t;
+}
 
-test('Claude Code hooks drive the state; report_task sets message and uri, never the state', async () => {
-  await srv.createTask({ template: 'claude-code', input: 'please report your progress', name: 'reporter' });
-  await srv.waitTask('admin', 'reporter', { timeout: 60000 });
-  const events = new SseClient(srv.base + `/api/v2/tasks/admin/reporter/events?access_token=${srv.token}`);
-  await events.ready;
-  const t = await waitFor(async () => {
-    const x = await srv.task('admin', 'reporter');
-    return x.current_state?.state === 'idle' && x.current_state.uri && x;
-  }, { timeout: 60000, what: 'idle with the report' }).catch(async (e) => {
-    const reqs = fs.readFileSync(llmLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    const last = reqs.filter((q) => JSON.stringify(q.body ?? '').includes('report your progress')).pop();
-    console.log('TOOLS', JSON.stringify((last?.body?.tools || []).map((x) => x.name)), 'ANSWER', JSON.stringify(last?.answer));
-    console.log('LOGS', JSON.stringify((await srv.api('GET', '/api/v2/tasks/admin/reporter/logs')).json));
-    console.log('TASK', JSON.stringify(await srv.task('admin', 'reporter')));
-    throw e;
+// On failure: what the task shows and what its LLM was asked and said.
+async function dump(agent) {
+  const logs = await srv.api('GET', `/api/v2/tasks/admin/${agent.type}/logs`);
+  console.log(`${agent.type} LOGS`, JSON.stringify(logs.json?.logs?.slice(-12)));
+  console.log(`${agent.type} TASK`, JSON.stringify(await srv.task('admin', agent.type)));
+  console.log(`${agent.type} SCREEN`, JSON.stringify(await screen(agent.type)));
+  for (const r of llmRequests().filter((q) => q.path.includes(agent.api)).slice(-4))
+    console.log(`${agent.type} LLM`, r.path, JSON.stringify(r.answer), JSON.stringify(r.body).slice(-600));
+}
+
+describe('agents as tasks', { concurrency: 3 }, () => {
+  for (const agent of agents) {
+    test(`${agent.template} as a task: reply, tool call, follow-up, hooks, pause + resume`, async () => {
+      const t = await lifecycle(agent).catch(async (e) => {
+        await dump(agent);
+        throw e;
+      });
+      if (agent.type === 'claude') {
+        // the provider saw the server's key, never the workspace's placeholder
+        const reqs = llmRequests().filter((r) => r.path.includes('/v1/messages'));
+        assert.ok(reqs.length >= 2);
+        for (const r of reqs) {
+          const auth = r.headers['x-api-key'] || r.headers.authorization || '';
+          assert.match(auth, /sk-ant-server-side-key/);
+        }
+        // ... and the key is nowhere in the workspace
+        const home = path.join(taskDir(srv, t.id), 'home');
+        const grep = spawn('grep', ['-rl', 'sk-ant-server-side-key', home]);
+        const found = await new Promise((r) => { let o = ''; grep.stdout.on('data', (d) => { o += d; }); grep.on('exit', () => r(o)); });
+        assert.equal(found, '');
+      }
+      assert.equal((await srv.api('DELETE', `/api/v2/tasks/admin/${agent.type}`)).status, 202);
+    });
+  }
+
+  test('Claude Code hooks drive the state; report_task sets message and uri, never the state', async () => {
+    await srv.createTask({ template: 'claude-code', input: 'please report your progress', name: 'reporter' });
+    await srv.waitTask('admin', 'reporter', { timeout: 60000 });
+    const t = await waitFor(async () => {
+      const x = await srv.task('admin', 'reporter');
+      return x.current_state?.state === 'idle' && x.current_state.uri && x;
+    }, { timeout: 60000, what: 'idle with the report' });
+    assert.equal(t.current_state.message, 'Opened the pull request');
+    assert.equal(t.current_state.uri, 'https://example.com/pr/1');
+    // the model said "working" in its report: the deterministic idle stands
+    const h = (await srv.api('GET', '/api/v2/tasks/admin/reporter/states')).json.states;
+    assert.ok(h.some((x) => x.state === 'working'));
+    assert.equal(h[h.length - 1].state, 'idle');
+    // a second turn: Claude's hooks report its start and its end
+    const ev2 = await events('reporter');
+    await send('reporter', 'say hello');
+    await waitFor(() => ev2.events.some((e) => e.event === 'agent_hook' && e.data.event === 'user-prompt-submit'),
+      { timeout: 60000, what: 'the UserPromptSubmit hook' });
+    await waitFor(() => ev2.events.some((e) => e.event === 'agent_hook' && e.data.event === 'stop'),
+      { timeout: 60000, what: 'the Stop hook' });
+    await srv.waitTask('admin', 'reporter', { state: 'idle', timeout: 30000 });
+    ev2.close();
+    assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/reporter')).status, 202);
   });
-  assert.equal(t.current_state.message, 'Opened the pull request');
-  assert.equal(t.current_state.uri, 'https://example.com/pr/1');
-  // the model said "working" in its report: the deterministic idle stands
-  events.close();
-  const h = (await srv.api('GET', '/api/v2/tasks/admin/reporter/states')).json.states;
-  assert.ok(h.some((x) => x.state === 'working'));
-  assert.equal(h[h.length - 1].state, 'idle');
-  // a second turn: Claude's hooks report its start and its end
-  const ev2 = new SseClient(srv.base + `/api/v2/tasks/admin/reporter/events?access_token=${srv.token}`);
-  await ev2.ready;
-  const sent = await srv.api('POST', '/api/v2/tasks/admin/reporter/send', { body: { input: 'say hello' } });
-  assert.equal(sent.status, 200, sent.text);
-  await waitFor(() => ev2.events.some((e) => e.event === 'agent_hook' && e.data.event === 'user-prompt-submit'),
-    { timeout: 60000, what: 'the UserPromptSubmit hook' });
-  await waitFor(() => ev2.events.some((e) => e.event === 'agent_hook' && e.data.event === 'stop'),
-    { timeout: 60000, what: 'the Stop hook' });
-  await srv.waitTask('admin', 'reporter', { state: 'idle', timeout: 30000 });
-  ev2.close();
-  assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/reporter')).status, 202);
-});
 
-test('a Claude Code permission dialog is waiting with its text and can be answered', async () => {
-  const y = fs.readFileSync(path.join(root, 'templates/claude-code.yaml'), 'utf8')
-    .replace(/^name: .*$/m, 'name: claude-ask')
-    .replace(/^agent:\n/m, 'agent:\n  permission_mode: default\n');
-  const r = await srv.pushTemplate(y);
-  assert.equal(r.status, 201, r.text);
-  const t = await srv.createTask({ template: 'claude-ask', input: 'write the file', name: 'asker' });
-  const w = await srv.waitTask('admin', 'asker', { state: 'waiting', timeout: 60000 });
-  assert.match(w.current_state.message, /proceed|allow|permission/i);
-  assert.equal((await srv.api('POST', '/api/v2/tasks/admin/asker/send', { body: { input: '1' } })).status, 200);
-  const file = path.join(taskDir(srv, t.id), 'home/workspace/hello.txt');
-  await waitFor(() => exists(file), { timeout: 60000, what: 'the tool ran after the answer' });
-  await srv.waitTask('admin', 'asker', { state: 'idle', timeout: 60000 });
-  assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/asker')).status, 202);
+  test('a Claude Code permission dialog is waiting with its text and can be answered', async () => {
+    const y = fs.readFileSync(path.join(root, 'templates/claude-code.yaml'), 'utf8')
+      .replace(/^name: .*$/m, 'name: claude-ask')
+      .replace(/^agent:\n/m, 'agent:\n  permission_mode: default\n');
+    const r = await srv.pushTemplate(y);
+    assert.equal(r.status, 201, r.text);
+    const t = await srv.createTask({ template: 'claude-ask', input: 'write the file', name: 'asker' });
+    const w = await srv.waitTask('admin', 'asker', { state: 'waiting', timeout: 60000 });
+    assert.match(w.current_state.message, /proceed|allow|permission/i);
+    await send('asker', '1');
+    const file = path.join(taskDir(srv, t.id), 'home/workspace/hello.txt');
+    await waitFor(() => exists(file), { timeout: 60000, what: 'the tool ran after the answer' });
+    await srv.waitTask('admin', 'asker', { state: 'idle', timeout: 60000 });
+    assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/asker')).status, 202);
+  });
 });

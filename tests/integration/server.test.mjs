@@ -97,6 +97,21 @@ test('template push: versions, precise errors, Task-capability', async () => {
   assert.match(t.json.detail, /not a task template: no ai_task/);
 });
 
+test('agent.approval_policy: known values only, with the line and column', async () => {
+  const y = (v) => `name: codex-ask\nagent:\n  module: codex\n  approval_policy: ${v}\nai_task:\n  app: chat\n`;
+  const bad = await srv.pushTemplate(y('sometimes'));
+  assert.equal(bad.status, 422, bad.text);
+  const e = bad.json.errors.find((x) => x.location === 'agent.approval_policy');
+  assert.ok(e, bad.text);
+  assert.equal(e.line, 4);
+  assert.equal(e.column, 20);
+  assert.match(e.message, /unknown approval policy 'sometimes'/);
+  // Codex 0.169 refuses to start with it
+  assert.equal((await srv.pushTemplate(y('untrusted'))).status, 422);
+  const ok = await srv.pushTemplate(y('on-request'));
+  assert.equal(ok.status, 201, ok.text);
+});
+
 test('a custom-agent task: create, watch, logs, send, events, delete', async () => {
   const created = await srv.createTask({ template: 'sh', input: 'echo one-$((40+2))', name: 'calc' });
   assert.equal(created.name, 'calc');

@@ -291,6 +291,10 @@ test_codex(void **state)
 		assert_non_null(strstr(toml, "model_provider = \"taskbox\"\n"));
 		assert_non_null(strstr(toml, "check_for_update_on_startup = "
 					     "false\n"));
+		/* no sandbox of its own inside ours; never asks by default */
+		assert_non_null(strstr(toml, "sandbox_mode = "
+					     "\"danger-full-access\"\n"));
+		assert_non_null(strstr(toml, "approval_policy = \"never\"\n"));
 		assert_non_null(strstr(toml, "[model_providers.taskbox]\n"));
 		assert_non_null(strstr(toml, "base_url = "
 					     "\"http://127.0.0.1:4000/v1\"\n"));
@@ -323,6 +327,18 @@ test_codex(void **state)
 		json_decref(r);
 		free(a);
 	}
+}
+
+/* The template's approval policy reaches Codex's config. */
+static void
+test_codex_approval(void **state)
+{
+	json_t *r = render("codex", "  module: codex\n"
+				    "  approval_policy: on-request\n");
+	const char *toml = file(r, ".codex/config.toml");
+
+	assert_non_null(strstr(toml, "approval_policy = \"on-request\"\n"));
+	json_decref(r);
 }
 
 static void
@@ -663,6 +679,7 @@ main(void)
 		cmocka_unit_test(test_claude_options),
 		cmocka_unit_test(test_claude_providers),
 		cmocka_unit_test(test_codex),
+		cmocka_unit_test(test_codex_approval),
 		cmocka_unit_test(test_gemini),
 		cmocka_unit_test(test_aider),
 		cmocka_unit_test(test_goose),

@@ -262,6 +262,10 @@ test_normalize(void **state)
 			1)),
 		".");
 	assert_true(json_is_null(json_object_get(ag, "permission_mode")));
+	/* unattended tasks never ask unless the template says so */
+	assert_string_equal(
+		json_string_value(json_object_get(ag, "approval_policy")),
+		"never");
 	assert_string_equal(
 		json_string_value(json_object_get(json_object_get(t, "ai_task"),
 						  "sidebar_app")),
@@ -414,6 +418,12 @@ test_errors(void **state)
 
 	e = parse_bad("name: x\nagent: {model: m}\n");
 	has_error(e, "agent.module", 2, 8, "'module' is required");
+	json_decref(e);
+
+	e = parse_bad("name: x\nagent:\n  module: codex\n"
+		      "  approval_policy: sometimes\n");
+	has_error(e, "agent.approval_policy", 4, 20,
+		  "unknown approval policy 'sometimes'");
 	json_decref(e);
 
 	e = parse_bad("- a\n- b\n");
