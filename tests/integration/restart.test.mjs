@@ -34,7 +34,7 @@ test('an agent that exited: restart keeps files and transcript and never sends t
   assert.equal((await restart('crasher')).status, 409, 'an active task is not restarted');
 
   // the agent goes away on its own a moment after the send was taken
-  assert.equal((await srv.api('POST', '/api/v2/tasks/admin/crasher/send', { body: { input: 'sleep 1; exit 3' } })).status, 204);
+  assert.equal((await srv.api('POST', '/api/v2/tasks/admin/crasher/send', { body: { input: 'sleep 1; exit 3' } })).status, 200);
   const failed = await srv.waitTask('admin', 'crasher', { status: 'error' });
   assert.match(failed.status_reason, /exited with status 3/);
   for (const ref of ['crasher', t.id]) {
@@ -51,7 +51,7 @@ test('an agent that exited: restart keeps files and transcript and never sends t
   const l = await logs('crasher');
   assert.equal(inputs(l).filter((x) => x === prompt).length, 1, 'the prompt is in the history exactly once');
   assert.match(outputs(l), /first-9/, 'the transcript survived');
-  assert.equal((await srv.api('POST', '/api/v2/tasks/admin/crasher/send', { body: { input: 'cat kept.txt' } })).status, 204);
+  assert.equal((await srv.api('POST', '/api/v2/tasks/admin/crasher/send', { body: { input: 'cat kept.txt' } })).status, 200);
   await waitFor(async () => /^kept$/m.test(outputs(await logs('crasher'))), { what: 'files survived' });
   assert.equal(inputs(await logs('crasher')).filter((x) => x === prompt).length, 1);
   assert.equal((await restart('crasher')).status, 409, 'the restarted task is active');

@@ -146,7 +146,7 @@ test('a custom-agent task: create, watch, logs, send, events, delete', async () 
   // the stream's client went away: more events find it closed, which is
   // routine and not worth a log line at the default level
   await waitFor(async () => (await srv.task('admin', 'calc')).current_state?.state === 'idle', { what: 'idle' });
-  assert.equal((await srv.api('POST', '/api/v2/tasks/admin/calc/send', { body: { input: 'echo three-$((6*7))' } })).status, 204);
+  assert.equal((await srv.api('POST', '/api/v2/tasks/admin/calc/send', { body: { input: 'echo three-$((6*7))' } })).status, 200);
   await waitFor(async () => {
     const l = await srv.api('GET', '/api/v2/tasks/admin/calc/logs');
     return l.json.logs.some((e) => e.type === 'output' && /three-42/.test(e.content));
