@@ -109,6 +109,7 @@ runtime_update_status(struct runtime *rt)
 		return;
 	rt->last_status = v;
 	rt->last_state = s;
+	rt->ever_idle = rt->ever_idle || s == STATE_IDLE;
 	log_debug("status %s (%s)", status_value_name(v), status_state_name(s));
 	api_broadcast_status(rt);
 }
@@ -197,6 +198,16 @@ runtime_send_finish(struct runtime *rt, const char *err)
 	}
 }
 
+/* Send the initial prompt if it is due: the agent is idle for the first
+ * time and nothing is being sent. */
+static void
+runtime_maybe_prompt(struct runtime *rt)
+{
+	if (!rt->prompt_sent && rt->prompt != NULL && !send_active(&rt->send) &&
+	    status_state(&rt->status, now_ms()) == STATE_IDLE)
+		runtime_start_prompt(rt);
+}
+
 /* Timer: renders due, send steps, status changes, the initial prompt. */
 static void
 runtime_tick(void *data)
@@ -218,9 +229,7 @@ runtime_tick(void *data)
 				    "within 15 s; it may be hung (see "
 				    "/internal/screen)");
 	runtime_update_status(rt);
-	if (!rt->prompt_sent && rt->prompt != NULL && !send_active(&rt->send) &&
-	    status_state(&rt->status, now) == STATE_IDLE)
-		runtime_start_prompt(rt);
+	runtime_maybe_prompt(rt);
 	runtime_schedule(rt);
 }
 
@@ -410,6 +419,10 @@ runtime_on_hook(struct runtime *rt, const char *event, const json_t *payload,
 		h = STATUS_HOOK_IDLE;
 	else if (strcmp(event, "notification") == 0 && rt->has_dialog)
 		h = STATUS_HOOK_WAITING;
+	else if (strcmp(event, "session-start") == 0 && !rt->ever_idle)
+		/* only makes the first readiness earlier: later ones (a
+		 * cleared or compacted session) are the screen's to judge */
+		h = STATUS_HOOK_STARTED;
 	log_debug("hook %s", event);
 	if (h == STATUS_HOOK_WAITING) {
 		free(rt->hook_message);
@@ -420,6 +433,7 @@ runtime_on_hook(struct runtime *rt, const char *event, const json_t *payload,
 	    !rt->status.exited) {
 		status_on_hook(&rt->status, now, h);
 		runtime_update_status(rt);
+		runtime_maybe_prompt(rt);
 		runtime_schedule(rt);
 	}
 }

@@ -120,6 +120,7 @@ struct runtime {
 
 	enum status_value last_status;
 	enum status_state last_state;
+	bool ever_idle; /* idle once in this run: start hooks count no more */
 	char *upload_dir;
 
 	struct forward *forwards[RUNTIME_MAX_FORWARDS];
