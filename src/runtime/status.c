@@ -123,7 +123,7 @@ status_state(const struct status_engine *st, uint64_t now)
 		return STATE_IDLE;
 	/* started: its prompt is enough, an animated banner is no work */
 	if (st->hook == STATUS_HOOK_STARTED && st->ready && !st->busy &&
-	    !st->dirty && st->dialog == 0)
+	    st->dialog == 0)
 		return STATE_IDLE;
 	if (!st->ready && !st->dialog)
 		return st->ever_ready ? STATE_WORKING : STATE_STARTING;

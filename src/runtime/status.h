@@ -83,7 +83,7 @@ void status_on_render(struct status_engine *st, uint64_t now, bool changed,
  * the agent busy or without its input prompt. A dialog on screen under an
  * IDLE or WAITING hook is waiting at once; WAITING ends with any screen
  * change past hook_grace_ms. STARTED is idle whenever the last render
- * is current and shows the input prompt, no busy marker and no dialog,
+ * shows the input prompt, no busy marker and no dialog,
  * however recently the screen changed; a busy marker or a dialog ends it
  * (the screen alone decides from then on), a screen without the prompt
  * does not.
