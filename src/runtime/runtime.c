@@ -47,6 +47,7 @@ static const struct status_config runtime_status_defaults = {
 static const struct send_config runtime_send_defaults = {
 	.echo_quiet_ms = 60,
 	.no_echo_ms = 250,
+	.guard_max_ms = 1500,
 	.retry_ms = 3000,
 	.timeout_ms = 15000,
 };

@@ -35,13 +35,15 @@ send_on_render(struct send_engine *se, uint64_t now, bool changed)
 	}
 }
 
-/* When the guard after the paste ends. */
+/* When the guard after the paste ends: a quiet echo, or no echo, or a
+ * screen that keeps changing (an animation) for guard_max_ms. */
 static uint64_t
 send_guard_end(const struct send_engine *se)
 {
-	if (se->echo_seen)
-		return se->t_change + se->cfg.echo_quiet_ms;
-	return se->t_paste + se->cfg.no_echo_ms;
+	uint64_t end = se->echo_seen ? se->t_change + se->cfg.echo_quiet_ms
+				     : se->t_paste + se->cfg.no_echo_ms;
+
+	return MIN(end, se->t_paste + se->cfg.guard_max_ms);
 }
 
 bool

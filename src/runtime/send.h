@@ -3,9 +3,11 @@
  *
  * A user message is typed as a bracketed paste; the engine then waits a
  * short guard (until the echo has settled, or a fixed time when the agent
- * shows none), asks for a carriage return, and waits for the screen to
- * react. It asks for the carriage return again every retry_ms and gives
- * up after timeout_ms. The caller performs the writes and feeds renders.
+ * shows none, and at most guard_max_ms after the paste: an agent that
+ * animates faster than echo_quiet_ms never settles), asks for a carriage
+ * return, and waits for the screen to react. It asks for the carriage return
+ * again every retry_ms and gives up after timeout_ms. The caller performs the
+ * writes and feeds renders.
  */
 #ifndef TASKBOX_RUNTIME_SEND_H
 #define TASKBOX_RUNTIME_SEND_H
@@ -21,6 +23,7 @@ enum send_phase {
 struct send_config {
 	uint64_t echo_quiet_ms; /* echo seen: wait this long after it */
 	uint64_t no_echo_ms;	/* no echo: wait this long after the paste */
+	uint64_t guard_max_ms;	/* the guard ends this long after the paste */
 	uint64_t retry_ms;	/* resend the carriage return this often */
 	uint64_t timeout_ms;	/* no reaction this long after it: fail */
 };

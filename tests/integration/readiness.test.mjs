@@ -9,7 +9,7 @@
 // the input prompt shows, and counts only before the first readiness.
 //
 // The agent here is a small terminal program written by the test: a
-// banner line redrawn every 100 ms at the top of the screen, forever, and
+// banner line redrawn every 100 ms (FRAME_MS) at the top of the screen, forever, and
 // a "> " prompt below it once it is up. It records input that arrives
 // before its prompt shows ("EARLY INPUT") and answers every line with
 // "got: LINE".
@@ -35,7 +35,7 @@ process.stdin.setEncoding('utf8');
 out('\\x1b[2J\\x1b[Hframe 0\\r\\n');
 // the agent's own start hook, before its prompt is up
 if (hook) spawnSync(${JSON.stringify(bin)}, ['hook', 'session-start'], { input: '{"source":"startup"}' });
-setInterval(() => out('\\x1b7\\x1b[1;1H\\x1b[Kframe ' + (++frame) + '\\x1b8'), 100);
+setInterval(() => out('\\x1b7\\x1b[1;1H\\x1b[Kframe ' + (++frame) + '\\x1b8'), Number(process.env.FRAME_MS || 100));
 setTimeout(() => { shown = true; out(early ? 'EARLY INPUT\\r\\n> ' : '> '); }, promptAfter);
 process.stdin.on('data', (d) => {
   if (!shown) { early += d; return; }
@@ -65,10 +65,9 @@ function call(sock, method, p, body) {
 }
 
 // `taskbox agent --socket` around the banner agent with the prompt.
-async function start(name, env) {
+async function start(name, env, prompt = ['--initial-prompt', 'first prompt']) {
   const sock = path.join(dir, `${name}.sock`);
-  const child = spawn(bin, ['agent', '--socket', sock, '--type', 'custom', '--initial-prompt', 'first prompt',
-    '--', 'node', agent], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+  const child = spawn(bin, ['agent', '--socket', sock, '--type', 'custom', ...prompt, '--', 'node', agent], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
   let stderr = '';
   child.stderr.on('data', (d) => { stderr += d; });
   const exited = new Promise((resolve) => child.on('exit', resolve));
@@ -124,6 +123,21 @@ test('a start hook after the first readiness changes nothing', async () => {
     const st = await rt.status();
     assert.equal(st.status, 'running', 'a later start hook does not make the agent idle');
     assert.equal(st.state, 'working');
+  } finally {
+    await rt.stop();
+  }
+});
+
+test('a message to an agent animating faster than the echo guard is sent', async () => {
+  // every 10 ms the screen changes: the echo never "settles" for 60 ms
+  // (and without the start hook the agent would never be stable)
+  const rt = await start('fast', { HOOK: '1', FRAME_MS: '10' }, []);
+  try {
+    await waitFor(async () => (await rt.status()).status === 'stable', { what: 'stable' });
+    const r = await call(rt.sock, 'POST', '/message', { content: 'hello there', type: 'user' });
+    assert.equal(r.status, 200, r.text);
+    await waitFor(async () => (await rt.screen()).includes('got: hello there'),
+      { timeout: 20000, what: `the message delivered\n${rt.stderr}` });
   } finally {
     await rt.stop();
   }

@@ -12,6 +12,7 @@
 static const struct send_config cfg = {
 	.echo_quiet_ms = 60,
 	.no_echo_ms = 250,
+	.guard_max_ms = 1500,
 	.retry_ms = 3000,
 	.timeout_ms = 15000,
 };
@@ -49,6 +50,24 @@ test_silent_agent_gets_guard(void **state)
 	assert_int_equal(send_next_deadline(&se), 250);
 	assert_false(send_poll(&se, 249));
 	assert_true(send_poll(&se, 250));
+}
+
+/* An animation faster than the echo guard: Enter comes at guard_max_ms. */
+static void
+test_animated_agent_guard_ends(void **state)
+{
+	struct send_engine se;
+	uint64_t t;
+
+	send_init(&se, &cfg);
+	send_start(&se, 0);
+	for (t = 20; t < 1500; t += 50) {
+		send_on_render(&se, t, true);
+		assert_false(send_poll(&se, t));
+	}
+	assert_int_equal(send_next_deadline(&se), 1500);
+	assert_true(send_poll(&se, 1500));
+	assert_int_equal(se.phase, SEND_ENTERED);
 }
 
 static void
@@ -90,6 +109,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_echoing_agent),
 		cmocka_unit_test(test_silent_agent_gets_guard),
+		cmocka_unit_test(test_animated_agent_guard_ends),
 		cmocka_unit_test(test_retry_then_timeout),
 		cmocka_unit_test(test_reaction_after_retry),
 	};
