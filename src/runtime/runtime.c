@@ -14,6 +14,7 @@
  */
 #include "common.h"
 
+#include <ctype.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <poll.h>
@@ -115,6 +116,54 @@ runtime_update_status(struct runtime *rt)
 	api_broadcast_status(rt);
 }
 
+/* How often needle occurs in hay (without overlaps). */
+static unsigned
+runtime_count(const char *hay, const char *needle)
+{
+	size_t k = strlen(needle);
+	unsigned n = 0;
+
+	for (const char *p = strstr(hay, needle); p != NULL;
+	     p = strstr(p + k, needle))
+		n++;
+	return n;
+}
+
+/*
+ * What the echo of a paste of text shows: the end of its last non-blank
+ * line, at most 16 bytes cut at a character boundary, so that an input
+ * box that wraps or indents the text still shows it in one piece. NULL
+ * for blank text. Returns a new string.
+ */
+static char *
+runtime_echo_probe(const char *text)
+{
+	const char *end = text + strlen(text), *start, *p;
+
+	while (end > text && isspace((unsigned char)end[-1]))
+		end--;
+	if (end == text)
+		return NULL;
+	for (start = end; start > text && start[-1] != '\n' &&
+			  start[-1] != '\r' && end - start < 16;)
+		start--;
+	/* not inside a UTF-8 sequence */
+	for (p = start; p < end && ((unsigned char)*p & 0xc0) == 0x80;)
+		p++;
+	while (p < end && isspace((unsigned char)*p))
+		p++;
+	return p < end ? xstrndup(p, (size_t)(end - p)) : NULL;
+}
+
+/* Whether the screen shows the paste in progress (more often than it
+ * showed its text before). */
+static bool
+runtime_echoed(const struct runtime *rt, const char *screen)
+{
+	return rt->send.phase == SEND_PASTED && rt->send_probe != NULL &&
+	       runtime_count(screen, rt->send_probe) > rt->send_probe_n;
+}
+
 /* Render the screen and feed every engine that reads it. */
 static void
 runtime_render(struct runtime *rt)
@@ -133,7 +182,8 @@ runtime_render(struct runtime *rt)
 	status_on_render(&rt->status, now, changed, ready, busy,
 			 rt->has_dialog ? msgfmt_dialog_hash(&rt->dialog) : 0);
 	if (send_active(&rt->send))
-		send_on_render(&rt->send, now, changed);
+		send_on_render(&rt->send, now, changed,
+			       changed && runtime_echoed(rt, text));
 	if (!changed)
 		return;
 	api_broadcast_screen(rt);
@@ -185,7 +235,8 @@ runtime_send_finish(struct runtime *rt, const char *err)
 	rt->send_req = NULL;
 	free(rt->send_text);
 	free(rt->send_before);
-	rt->send_text = rt->send_before = NULL;
+	free(rt->send_probe);
+	rt->send_text = rt->send_before = rt->send_probe = NULL;
 	rt->send_is_prompt = false;
 	rt->send.phase = SEND_IDLE;
 	status_set_sending(&rt->status, false);
@@ -322,6 +373,11 @@ runtime_paste(struct runtime *rt, const char *text)
 		return r;
 	rt->send_before = xstrdup(runtime_screen(rt));
 	rt->send_text = xstrdup(text);
+	rt->send_probe = runtime_echo_probe(text);
+	rt->send_probe_n =
+		rt->send_probe != NULL
+			? runtime_count(rt->send_before, rt->send_probe)
+			: 0;
 	send_start(&rt->send, now_ms());
 	status_set_sending(&rt->status, true);
 	runtime_update_status(rt);
@@ -1274,6 +1330,7 @@ runtime_free(struct runtime *rt)
 	free(rt->prompt);
 	free(rt->send_text);
 	free(rt->send_before);
+	free(rt->send_probe);
 	runtime_report_free(rt->report);
 	free(rt->hook_message);
 	runtime_config_release(&rt->cfg);

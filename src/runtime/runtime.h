@@ -105,6 +105,8 @@ struct runtime {
 	struct http_req *send_req; /* NULL for the initial prompt */
 	char *send_text;
 	char *send_before;
+	char *send_probe;      /* the text's tail: its echo on screen */
+	unsigned send_probe_n; /* times it showed before the paste */
 	bool send_is_prompt;
 
 	char *prompt;	  /* initial prompt, NULL when none */
