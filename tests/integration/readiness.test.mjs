@@ -37,12 +37,25 @@ out('\\x1b[2J\\x1b[Hframe 0\\r\\n');
 if (hook) spawnSync(${JSON.stringify(bin)}, ['hook', 'session-start'], { input: '{"source":"startup"}' });
 setInterval(() => out('\\x1b7\\x1b[1;1H\\x1b[Kframe ' + (++frame) + '\\x1b8'), Number(process.env.FRAME_MS || 100));
 setTimeout(() => { shown = true; out(early ? 'EARLY INPUT\\r\\n> ' : '> '); }, promptAfter);
-process.stdin.on('data', (d) => {
-  if (!shown) { early += d; return; }
-  for (const ch of d.replace(/\\x1b\\[20[01]~/g, '')) {
-    if (ch === '\\r') { out('\\r\\ngot: ' + line + '\\r\\n> '); line = ''; }
+// SLOW_INPUT_MS: input is read that long after it first arrives, in one
+// batch (an agent busy with something else); like Gemini CLI, an Enter
+// read with the paste is a newline in the input, not a submission
+const slow = Number(process.env.SLOW_INPUT_MS || 0);
+let pending = null;
+function read(d) {
+  const pasted = d.includes('\\x1b[201~');
+  const text = d.replace(/\\x1b\\[20[01]~/g, '');
+  for (const ch of text) {
+    if (ch === '\\r' && pasted) { line += ' / '; out(' / '); }
+    else if (ch === '\\r') { out('\\r\\ngot: ' + line + '\\r\\n> '); line = ''; }
     else { line += ch; out(ch); }
   }
+}
+process.stdin.on('data', (d) => {
+  if (!shown) { early += d; return; }
+  if (!slow) return read(d);
+  if (pending === null) { pending = ''; setTimeout(() => { const p = pending; pending = null; read(p); }, slow); }
+  pending += d;
 });
 `);
 
@@ -138,6 +151,19 @@ test('a message to an agent animating faster than the echo guard is sent', async
     assert.equal(r.status, 200, r.text);
     await waitFor(async () => (await rt.screen()).includes('got: hello there'),
       { timeout: 20000, what: `the message delivered\n${rt.stderr}` });
+  } finally {
+    await rt.stop();
+  }
+});
+
+test('Enter waits for the echo of the paste, not for any screen change', async () => {
+  // the banner changes the screen while the agent has not read the paste
+  // yet: an Enter then would reach it with the paste and be a newline
+  const rt = await start('slow', { HOOK: '1', SLOW_INPUT_MS: '400' });
+  try {
+    await waitFor(async () => (await rt.screen()).includes('got: first prompt'),
+      { timeout: 20000, what: `the prompt submitted\n${rt.stderr}` });
+    assert.doesNotMatch(await rt.screen(), /first prompt \//, 'no Enter read as a newline');
   } finally {
     await rt.stop();
   }
