@@ -4,7 +4,8 @@
 # follow-up, a queued send (bench/agents-task.mjs), in a loopback-only
 # netns. Needs root and the agents from scripts/install-agents.sh.
 # RUNS=5 by default; BENCH_BINS="before=PATH,after=PATH" compares two
-# binaries run by run. ~3 minutes for one binary.
+# binaries run by run (paths outside /tmp: the netns mounts its own).
+# ~3 minutes for one binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x build/taskbox ] || ninja -C build >/dev/null
