@@ -66,9 +66,10 @@ hook_main(int argc, char **argv)
 			"\n"
 			"Pass an agent hook to the task's runtime at "
 			"$TASKBOX_RUNTIME_SOCKET\n(default %s). EVENT: "
-			"user-prompt-submit, stop, notification,\ncodex-notify "
-			"or any other name. The payload is read from stdin\n"
-			"unless given as an argument. Always exits 0.\n",
+			"session-start, user-prompt-submit,\nstop, "
+			"notification, codex-notify or any other name. The\n"
+			"payload is read from stdin unless given as an "
+			"argument.\nAlways exits 0.\n",
 			MCP_DEFAULT_SOCKET);
 		return 0;
 	}

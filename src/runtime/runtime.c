@@ -14,6 +14,7 @@
  */
 #include "common.h"
 
+#include <ctype.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <poll.h>
@@ -47,6 +48,7 @@ static const struct status_config runtime_status_defaults = {
 static const struct send_config runtime_send_defaults = {
 	.echo_quiet_ms = 60,
 	.no_echo_ms = 250,
+	.guard_max_ms = 1500,
 	.retry_ms = 3000,
 	.timeout_ms = 15000,
 };
@@ -109,8 +111,57 @@ runtime_update_status(struct runtime *rt)
 		return;
 	rt->last_status = v;
 	rt->last_state = s;
+	rt->ever_idle = rt->ever_idle || s == STATE_IDLE;
 	log_debug("status %s (%s)", status_value_name(v), status_state_name(s));
 	api_broadcast_status(rt);
+}
+
+/* How often needle occurs in hay (without overlaps). */
+static unsigned
+runtime_count(const char *hay, const char *needle)
+{
+	size_t k = strlen(needle);
+	unsigned n = 0;
+
+	for (const char *p = strstr(hay, needle); p != NULL;
+	     p = strstr(p + k, needle))
+		n++;
+	return n;
+}
+
+/*
+ * What the echo of a paste of text shows: the end of its last non-blank
+ * line, at most 16 bytes cut at a character boundary, so that an input
+ * box that wraps or indents the text still shows it in one piece. NULL
+ * for blank text. Returns a new string.
+ */
+static char *
+runtime_echo_probe(const char *text)
+{
+	const char *end = text + strlen(text), *start, *p;
+
+	while (end > text && isspace((unsigned char)end[-1]))
+		end--;
+	if (end == text)
+		return NULL;
+	for (start = end; start > text && start[-1] != '\n' &&
+			  start[-1] != '\r' && end - start < 16;)
+		start--;
+	/* not inside a UTF-8 sequence */
+	for (p = start; p < end && ((unsigned char)*p & 0xc0) == 0x80;)
+		p++;
+	while (p < end && isspace((unsigned char)*p))
+		p++;
+	return p < end ? xstrndup(p, (size_t)(end - p)) : NULL;
+}
+
+/* Whether the screen shows the paste in progress (more often than it
+ * showed its text before). */
+static bool
+runtime_echoed(const struct runtime *rt, const char *screen)
+{
+	return rt->send.phase == SEND_PASTED && rt->send_probe != NULL &&
+	       runtime_count(screen, rt->send_probe) > rt->send_probe_n;
 }
 
 /* Render the screen and feed every engine that reads it. */
@@ -131,7 +182,8 @@ runtime_render(struct runtime *rt)
 	status_on_render(&rt->status, now, changed, ready, busy,
 			 rt->has_dialog ? msgfmt_dialog_hash(&rt->dialog) : 0);
 	if (send_active(&rt->send))
-		send_on_render(&rt->send, now, changed);
+		send_on_render(&rt->send, now, changed,
+			       changed && runtime_echoed(rt, text));
 	if (!changed)
 		return;
 	api_broadcast_screen(rt);
@@ -185,7 +237,8 @@ runtime_send_finish(struct runtime *rt, const char *err)
 	rt->send_req = NULL;
 	free(rt->send_text);
 	free(rt->send_before);
-	rt->send_text = rt->send_before = NULL;
+	free(rt->send_probe);
+	rt->send_text = rt->send_before = rt->send_probe = NULL;
 	rt->send_is_prompt = false;
 	rt->send.phase = SEND_IDLE;
 	status_set_sending(&rt->status, false);
@@ -198,6 +251,16 @@ runtime_send_finish(struct runtime *rt, const char *err)
 			api_broadcast_message(rt,
 					      conv_get(rt->conv, (size_t)id));
 	}
+}
+
+/* Send the initial prompt if it is due: the agent is idle for the first
+ * time and nothing is being sent. */
+static void
+runtime_maybe_prompt(struct runtime *rt)
+{
+	if (!rt->prompt_sent && rt->prompt != NULL && !send_active(&rt->send) &&
+	    status_state(&rt->status, now_ms()) == STATE_IDLE)
+		runtime_start_prompt(rt);
 }
 
 /* Timer: renders due, send steps, status changes, the initial prompt. */
@@ -221,9 +284,7 @@ runtime_tick(void *data)
 				    "within 15 s; it may be hung (see "
 				    "/internal/screen)");
 	runtime_update_status(rt);
-	if (!rt->prompt_sent && rt->prompt != NULL && !send_active(&rt->send) &&
-	    status_state(&rt->status, now) == STATE_IDLE)
-		runtime_start_prompt(rt);
+	runtime_maybe_prompt(rt);
 	runtime_schedule(rt);
 }
 
@@ -315,6 +376,11 @@ runtime_paste(struct runtime *rt, const char *text)
 		return r;
 	rt->send_before = xstrdup(vt_screen_lines(rt->screen));
 	rt->send_text = xstrdup(text);
+	rt->send_probe = runtime_echo_probe(text);
+	rt->send_probe_n =
+		rt->send_probe != NULL
+			? runtime_count(rt->send_before, rt->send_probe)
+			: 0;
 	send_start(&rt->send, now_ms());
 	status_set_sending(&rt->status, true);
 	runtime_update_status(rt);
@@ -413,6 +479,10 @@ runtime_on_hook(struct runtime *rt, const char *event, const json_t *payload,
 		h = STATUS_HOOK_IDLE;
 	else if (strcmp(event, "notification") == 0 && rt->has_dialog)
 		h = STATUS_HOOK_WAITING;
+	else if (strcmp(event, "session-start") == 0 && !rt->ever_idle)
+		/* only makes the first readiness earlier: later ones (a
+		 * cleared or compacted session) are the screen's to judge */
+		h = STATUS_HOOK_STARTED;
 	log_debug("hook %s", event);
 	if (h == STATUS_HOOK_WAITING) {
 		free(rt->hook_message);
@@ -423,6 +493,7 @@ runtime_on_hook(struct runtime *rt, const char *event, const json_t *payload,
 	    !rt->status.exited) {
 		status_on_hook(&rt->status, now, h);
 		runtime_update_status(rt);
+		runtime_maybe_prompt(rt);
 		runtime_schedule(rt);
 	}
 }
@@ -1262,6 +1333,7 @@ runtime_free(struct runtime *rt)
 	free(rt->prompt);
 	free(rt->send_text);
 	free(rt->send_before);
+	free(rt->send_probe);
 	runtime_report_free(rt->report);
 	free(rt->hook_message);
 	runtime_config_release(&rt->cfg);

@@ -105,6 +105,8 @@ struct runtime {
 	struct http_req *send_req; /* NULL for the initial prompt */
 	char *send_text;
 	char *send_before;
+	char *send_probe;      /* the text's tail: its echo on screen */
+	unsigned send_probe_n; /* times it showed before the paste */
 	bool send_is_prompt;
 
 	char *prompt;	  /* initial prompt, NULL when none */
@@ -120,6 +122,7 @@ struct runtime {
 
 	enum status_value last_status;
 	enum status_state last_state;
+	bool ever_idle; /* idle once in this run: start hooks count no more */
 	char *upload_dir;
 
 	struct forward *forwards[RUNTIME_MAX_FORWARDS];

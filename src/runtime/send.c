@@ -23,25 +23,27 @@ send_start(struct send_engine *se, uint64_t now)
 }
 
 void
-send_on_render(struct send_engine *se, uint64_t now, bool changed)
+send_on_render(struct send_engine *se, uint64_t now, bool changed, bool echoed)
 {
 	if (!changed)
 		return;
 	if (se->phase == SEND_PASTED) {
-		se->echo_seen = true;
+		se->echo_seen = se->echo_seen || echoed;
 		se->t_change = now;
 	} else if (se->phase == SEND_ENTERED) {
 		se->phase = SEND_DONE;
 	}
 }
 
-/* When the guard after the paste ends. */
+/* When the guard after the paste ends: the echo settled, or the screen
+ * stayed quiet without it, or it kept changing for guard_max_ms. */
 static uint64_t
 send_guard_end(const struct send_engine *se)
 {
-	if (se->echo_seen)
-		return se->t_change + se->cfg.echo_quiet_ms;
-	return se->t_paste + se->cfg.no_echo_ms;
+	uint64_t end = se->t_change + (se->echo_seen ? se->cfg.echo_quiet_ms
+						     : se->cfg.no_echo_ms);
+
+	return MIN(end, se->t_paste + se->cfg.guard_max_ms);
 }
 
 bool

@@ -2,10 +2,16 @@
  * send.h: the send engine, a pure state machine over a clock.
  *
  * A user message is typed as a bracketed paste; the engine then waits a
- * short guard (until the echo has settled, or a fixed time when the agent
- * shows none), asks for a carriage return, and waits for the screen to
- * react. It asks for the carriage return again every retry_ms and gives
- * up after timeout_ms. The caller performs the writes and feeds renders.
+ * short guard, asks for a carriage return, and waits for the screen to
+ * react. The guard: echo_quiet_ms after the last screen change once the
+ * pasted text shows on screen (the caller says so: a screen that changes
+ * for another reason, a banner or spinner, is no echo: agents read an
+ * Enter that comes with their paste as a newline); no_echo_ms of quiet
+ * when the text does not show (a silent agent, a "[Pasted text]"
+ * placeholder); at most guard_max_ms after the paste (an agent that
+ * animates without pause). It asks for the carriage return
+ * again every retry_ms and gives up after timeout_ms. The caller performs the
+ * writes and feeds renders.
  */
 #ifndef TASKBOX_RUNTIME_SEND_H
 #define TASKBOX_RUNTIME_SEND_H
@@ -19,8 +25,9 @@ enum send_phase {
 };
 
 struct send_config {
-	uint64_t echo_quiet_ms; /* echo seen: wait this long after it */
-	uint64_t no_echo_ms;	/* no echo: wait this long after the paste */
+	uint64_t echo_quiet_ms; /* echo seen: this long after the last change */
+	uint64_t no_echo_ms;	/* no echo: this long after the last change */
+	uint64_t guard_max_ms;	/* the guard ends this long after the paste */
 	uint64_t retry_ms;	/* resend the carriage return this often */
 	uint64_t timeout_ms;	/* no reaction this long after it: fail */
 };
@@ -30,7 +37,7 @@ struct send_engine {
 	enum send_phase phase;
 	uint64_t t_paste;
 	uint64_t t_change; /* last screen change while pasted */
-	bool echo_seen;
+	bool echo_seen;	   /* the pasted text showed */
 	uint64_t t_enter;
 	uint64_t t_cr;
 	unsigned crs; /* carriage returns written */
@@ -39,7 +46,10 @@ struct send_engine {
 void send_init(struct send_engine *se, const struct send_config *cfg);
 /* A paste was written at now. */
 void send_start(struct send_engine *se, uint64_t now);
-void send_on_render(struct send_engine *se, uint64_t now, bool changed);
+/* A render at now: did the screen change, does it show the pasted text
+ * (more often than before the paste). */
+void send_on_render(struct send_engine *se, uint64_t now, bool changed,
+		    bool echoed);
 /* Advance the clock; true when a carriage return must be written now. */
 bool send_poll(struct send_engine *se, uint64_t now);
 uint64_t send_next_deadline(const struct send_engine *se);

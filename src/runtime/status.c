@@ -48,7 +48,11 @@ status_on_render(struct status_engine *st, uint64_t now, bool changed,
 	st->dirty = false;
 	if (changed)
 		st->last_change = now;
-	if (changed && st->hook == STATUS_HOOK_WORKING)
+	if (st->hook == STATUS_HOOK_STARTED) {
+		/* still starting (no prompt yet) does not contradict it */
+		if (busy || dialog != 0)
+			st->hook = STATUS_HOOK_NONE;
+	} else if (changed && st->hook == STATUS_HOOK_WORKING)
 		st->hook = STATUS_HOOK_NONE; /* the screen shows the work */
 	else if (changed && st->hook != STATUS_HOOK_NONE &&
 		 now >= st->hook_time + st->cfg.hook_grace_ms &&
@@ -116,6 +120,10 @@ status_state(const struct status_engine *st, uint64_t now)
 	     now >= st->dialog_since + st->cfg.stable_ms))
 		return STATE_WAITING;
 	if (st->hook == STATUS_HOOK_IDLE)
+		return STATE_IDLE;
+	/* started: its prompt is enough, an animated banner is no work */
+	if (st->hook == STATUS_HOOK_STARTED && st->ready && !st->busy &&
+	    st->dialog == 0)
 		return STATE_IDLE;
 	if (!st->ready && !st->dialog)
 		return st->ever_ready ? STATE_WORKING : STATE_STARTING;

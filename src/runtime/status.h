@@ -11,7 +11,10 @@
  * Agent hooks (the agent's own "turn started / turn ended" callbacks)
  * override the screen's verdict: a prompt-submit hook is working at once,
  * a stop hook idle at once without waiting stable_ms. The screen takes
- * over again when it contradicts the hook (see status_on_hook).
+ * over again when it contradicts the hook (see status_on_hook). A start
+ * hook (the agent's own "session started") makes the first readiness not
+ * wait for a quiet screen: an agent that animates its banner is idle as
+ * soon as its input prompt shows.
  */
 #ifndef TASKBOX_RUNTIME_STATUS_H
 #define TASKBOX_RUNTIME_STATUS_H
@@ -36,6 +39,7 @@ enum status_hook {
 	STATUS_HOOK_WORKING, /* a prompt was submitted */
 	STATUS_HOOK_IDLE,    /* the turn ended */
 	STATUS_HOOK_WAITING, /* the agent asks for an answer to its dialog */
+	STATUS_HOOK_STARTED, /* the agent started and takes input */
 };
 
 struct status_config {
@@ -78,7 +82,11 @@ void status_on_render(struct status_engine *st, uint64_t now, bool changed,
  * stable_ms; IDLE holds until, past hook_grace_ms, a screen change shows
  * the agent busy or without its input prompt. A dialog on screen under an
  * IDLE or WAITING hook is waiting at once; WAITING ends with any screen
- * change past hook_grace_ms.
+ * change past hook_grace_ms. STARTED is idle whenever the last render
+ * shows the input prompt, no busy marker and no dialog,
+ * however recently the screen changed; a busy marker or a dialog ends it
+ * (the screen alone decides from then on), a screen without the prompt
+ * does not.
  */
 void status_on_hook(struct status_engine *st, uint64_t now,
 		    enum status_hook hook);

@@ -85,13 +85,14 @@ export class Server {
 
 // Start `taskbox server` on a free port with a new data directory.
 // Pass data (and the admin token) of an earlier server to restart it.
-export async function startServer({ args = [], env = {}, data, token: knownToken } = {}) {
+// exe: another taskbox binary than TASKBOX_BIN (benchmarks compare two).
+export async function startServer({ args = [], env = {}, data, token: knownToken, exe = bin } = {}) {
   data ??= tmpdir('taskbox-server-');
   // --on-exit pause: a stopped test server leaves no workspace behind
   // workspace disks are allocated in full: small ones keep test runs
   // light on the machine's disk unless a test asks for a size
   const disk = args.includes('--max-disk') ? [] : ['--max-disk', '512MiB'];
-  const child = spawn(bin, ['server', '--listen', '127.0.0.1:0', '--data', data, '--on-exit', 'pause', ...disk, ...args], {
+  const child = spawn(exe, ['server', '--listen', '127.0.0.1:0', '--data', data, '--on-exit', 'pause', ...disk, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -12,6 +12,7 @@
 static const struct send_config cfg = {
 	.echo_quiet_ms = 60,
 	.no_echo_ms = 250,
+	.guard_max_ms = 1500,
 	.retry_ms = 3000,
 	.timeout_ms = 15000,
 };
@@ -25,16 +26,16 @@ test_echoing_agent(void **state)
 	send_start(&se, 100);
 	assert_true(send_active(&se));
 	assert_false(send_poll(&se, 110));
-	send_on_render(&se, 120, true); /* the echo */
+	send_on_render(&se, 120, true, true); /* the echo */
 	assert_int_equal(send_next_deadline(&se), 180);
 	assert_false(send_poll(&se, 170));
-	send_on_render(&se, 150, true); /* more echo: guard moves */
+	send_on_render(&se, 150, true, true); /* more echo: guard moves */
 	assert_false(send_poll(&se, 200));
 	assert_true(send_poll(&se, 210)); /* carriage return now */
 	assert_int_equal(se.phase, SEND_ENTERED);
-	send_on_render(&se, 230, false);
+	send_on_render(&se, 230, false, false);
 	assert_int_equal(se.phase, SEND_ENTERED);
-	send_on_render(&se, 240, true);
+	send_on_render(&se, 240, true, false);
 	assert_int_equal(se.phase, SEND_DONE);
 	assert_false(send_active(&se));
 }
@@ -49,6 +50,51 @@ test_silent_agent_gets_guard(void **state)
 	assert_int_equal(send_next_deadline(&se), 250);
 	assert_false(send_poll(&se, 249));
 	assert_true(send_poll(&se, 250));
+}
+
+/*
+ * A banner animates before the agent shows the paste (it is still busy):
+ * those changes are no echo, so no Enter 60 ms after them; once the echo
+ * shows, 60 ms after the last change.
+ */
+static void
+test_animation_is_no_echo(void **state)
+{
+	struct send_engine se;
+
+	send_init(&se, &cfg);
+	send_start(&se, 0);
+	send_on_render(&se, 100, true, false); /* a banner frame */
+	assert_false(send_poll(&se, 160));
+	assert_int_equal(send_next_deadline(&se), 350);
+	send_on_render(&se, 200, true, false); /* another one */
+	assert_false(send_poll(&se, 350));
+	send_on_render(&se, 300, true, true); /* the echo at last */
+	assert_int_equal(send_next_deadline(&se), 360);
+	assert_true(send_poll(&se, 360));
+	/* unrecognised changes settle after no_echo_ms of quiet */
+	send_start(&se, 1000);
+	send_on_render(&se, 1100, true, false);
+	assert_false(send_poll(&se, 1349));
+	assert_true(send_poll(&se, 1350));
+}
+
+/* An animation faster than the echo guard: Enter comes at guard_max_ms. */
+static void
+test_animated_agent_guard_ends(void **state)
+{
+	struct send_engine se;
+	uint64_t t;
+
+	send_init(&se, &cfg);
+	send_start(&se, 0);
+	for (t = 20; t < 1500; t += 50) {
+		send_on_render(&se, t, true, t == 20);
+		assert_false(send_poll(&se, t));
+	}
+	assert_int_equal(send_next_deadline(&se), 1500);
+	assert_true(send_poll(&se, 1500));
+	assert_int_equal(se.phase, SEND_ENTERED);
 }
 
 static void
@@ -80,7 +126,7 @@ test_reaction_after_retry(void **state)
 	send_start(&se, 0);
 	assert_true(send_poll(&se, 250));
 	assert_true(send_poll(&se, 3250));
-	send_on_render(&se, 3300, true);
+	send_on_render(&se, 3300, true, false);
 	assert_int_equal(se.phase, SEND_DONE);
 }
 
@@ -90,6 +136,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_echoing_agent),
 		cmocka_unit_test(test_silent_agent_gets_guard),
+		cmocka_unit_test(test_animation_is_no_echo),
+		cmocka_unit_test(test_animated_agent_guard_ends),
 		cmocka_unit_test(test_retry_then_timeout),
 		cmocka_unit_test(test_reaction_after_retry),
 	};

@@ -152,6 +152,50 @@ test_hooks_override_the_screen(void **state)
 	assert_int_equal(status_state(&st, t + 1220), STATE_WORKING);
 }
 
+/* A start hook: an animated banner under the prompt is idle at once. */
+static void
+test_start_hook_skips_the_quiet_wait(void **state)
+{
+	struct status_engine st;
+	uint64_t t = 1000;
+
+	status_init(&st, &cfg, t);
+	/* the hook can come before the agent's prompt shows */
+	status_on_hook(&st, t, STATUS_HOOK_STARTED);
+	assert_int_equal(status_state(&st, t), STATE_STARTING);
+	status_on_render(&st, t + 50, true, false, false, 0);
+	assert_int_equal(status_state(&st, t + 50), STATE_STARTING);
+	/* past the grace the prompt is still missing: the hook holds */
+	status_on_render(&st, t + 300, true, false, false, 0);
+	assert_int_equal(status_state(&st, t + 300), STATE_STARTING);
+	/* the prompt shows: idle without stable_ms of quiet */
+	status_on_render(&st, t + 400, true, true, false, 0);
+	assert_int_equal(status_state(&st, t + 400), STATE_IDLE);
+	/* the banner animates: still idle, between renders too */
+	status_on_output(&st, t + 450);
+	assert_int_equal(status_state(&st, t + 455), STATE_IDLE);
+	status_on_render(&st, t + 460, true, true, false, 0);
+	assert_int_equal(status_state(&st, t + 460), STATE_IDLE);
+	/* a busy marker ends it: the screen decides again */
+	status_on_render(&st, t + 600, true, true, true, 0);
+	assert_int_equal(status_state(&st, t + 600), STATE_WORKING);
+	status_on_render(&st, t + 700, true, true, false, 0);
+	assert_int_equal(status_state(&st, t + 700), STATE_WORKING);
+	assert_int_equal(status_state(&st, t + 1200), STATE_IDLE);
+
+	/* a dialog ends it too, and a send does */
+	status_on_hook(&st, t + 1300, STATUS_HOOK_STARTED);
+	status_on_render(&st, t + 1400, true, false, false, 42);
+	assert_int_equal(status_state(&st, t + 1400), STATE_WORKING);
+	status_on_render(&st, t + 1500, true, true, false, 0);
+	assert_int_equal(status_state(&st, t + 1500), STATE_WORKING);
+	status_on_hook(&st, t + 1600, STATUS_HOOK_STARTED);
+	status_set_sending(&st, true);
+	status_set_sending(&st, false);
+	status_on_render(&st, t + 1700, true, true, false, 0);
+	assert_int_equal(status_state(&st, t + 1700), STATE_WORKING);
+}
+
 int
 main(void)
 {
@@ -162,6 +206,7 @@ main(void)
 		cmocka_unit_test(test_once_ready_box_gone_is_working),
 		cmocka_unit_test(test_dialog_with_animation_is_waiting),
 		cmocka_unit_test(test_hooks_override_the_screen),
+		cmocka_unit_test(test_start_hook_skips_the_quiet_wait),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
