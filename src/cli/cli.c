@@ -545,7 +545,7 @@ cli_user(int argc, char **argv)
 		{"output", required_argument, NULL, 'o'},
 		{"delete-tasks", no_argument, NULL, 'd'},
 		{NULL, 0, NULL, 0}};
-	bool admin = false, delete_tasks = false;
+	bool admin = false, delete_tasks = false, output = false;
 	int json = 0, o, r;
 	struct client c;
 	json_t *body, *reply = NULL;
@@ -569,6 +569,7 @@ cli_user(int argc, char **argv)
 			delete_tasks = true;
 			break;
 		case 'o':
+			output = true;
 			json = cli_output_flag(optarg);
 			if (json < 0)
 				return cli_usage_error(
@@ -591,6 +592,10 @@ cli_user(int argc, char **argv)
 		if (optind != argc)
 			return cli_usage_error(user_usage, "unexpected '%s'",
 					       argv[optind]);
+		if (admin || delete_tasks)
+			return cli_usage_error(
+				user_usage, "%s does not go with list",
+				admin ? "--admin" : "--delete-tasks");
 		if (cli_connect(&c))
 			return 1;
 		r = cli_user_list(&c, json);
@@ -600,6 +605,10 @@ cli_user(int argc, char **argv)
 	if (strcmp(sub, "delete") == 0 || strcmp(sub, "rm") == 0) {
 		if (argc - optind != 1)
 			return cli_usage_error(user_usage, "expected one NAME");
+		if (admin || output)
+			return cli_usage_error(user_usage,
+					       "%s does not go with delete",
+					       admin ? "--admin" : "-o");
 		if (cli_connect(&c))
 			return 1;
 		r = cli_user_delete(&c, argv[optind], delete_tasks);
@@ -611,6 +620,9 @@ cli_user(int argc, char **argv)
 				       sub);
 	if (argc - optind != 1)
 		return cli_usage_error(user_usage, "expected one NAME");
+	if (delete_tasks)
+		return cli_usage_error(user_usage,
+				       "--delete-tasks goes with delete");
 	if (cli_connect(&c))
 		return 1;
 	body = json_pack("{s:s, s:s}", "username", argv[optind], "role",

@@ -296,6 +296,7 @@ template_main(const struct template_kind *k, int argc, char **argv)
 		{"force", no_argument, NULL, 'f'},
 		{NULL, 0, NULL, 0}};
 	int json = 0, force = 0, o, r;
+	bool output = false;
 	struct client c;
 	const char *sub;
 
@@ -310,6 +311,7 @@ template_main(const struct template_kind *k, int argc, char **argv)
 			force = 1;
 			break;
 		case 'o':
+			output = true;
 			json = strcmp(optarg, "json") == 0;
 			if (!json && strcmp(optarg, "table") != 0)
 				return cli_usage_error(
@@ -345,6 +347,8 @@ template_main(const struct template_kind *k, int argc, char **argv)
 	}
 	if (force && strcmp(sub, "delete") != 0 && strcmp(sub, "rm") != 0)
 		return cli_usage_error(k->usage, "--force goes with delete");
+	if (output && strcmp(sub, "list") != 0 && strcmp(sub, "ls") != 0)
+		return cli_usage_error(k->usage, "-o goes with list");
 	if (cli_connect(&c))
 		return 1;
 	if (strcmp(sub, "push") == 0)

@@ -923,6 +923,25 @@ http_req_query(struct http_req *req, const char *name)
 					   name);
 }
 
+int
+http_req_query_flag(struct http_req *req, const char *name, bool *on)
+{
+	const char *v = NULL;
+	size_t n = 0;
+
+	*on = false;
+	if (MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND,
+					  name, strlen(name), &v,
+					  &n) != MHD_YES)
+		return 0;
+	if (v == NULL || *v == '\0' || strcmp(v, "true") == 0 ||
+	    strcmp(v, "1") == 0)
+		*on = true;
+	else if (strcmp(v, "false") != 0 && strcmp(v, "0") != 0)
+		return -EINVAL;
+	return 0;
+}
+
 /* Percent-encode s onto b (RFC 3986 unreserved characters stay). */
 static void
 http_query_encode(struct buf *b, const char *s)

@@ -77,6 +77,9 @@ const char *http_req_method(struct http_req *req);
 const char *http_req_path(struct http_req *req);
 const char *http_req_header(struct http_req *req, const char *name);
 const char *http_req_query(struct http_req *req, const char *name);
+/* A boolean query flag: absent is false; true, 1 or the bare name
+ * (?force) true; false or 0 false; 0, or -EINVAL for anything else. */
+int http_req_query_flag(struct http_req *req, const char *name, bool *on);
 /* The query string, re-encoded, "?a=b&..." or "" (new string); the
  * parameter named skip (if any) is left out. */
 char *http_req_query_string(struct http_req *req, const char *skip);

@@ -407,8 +407,10 @@ api_tasks_create(struct http_req *req, json_t *caller, const char *user_ref,
 			"display_name, template_version_id, parameters, "
 			"prompt, "
 			"status, workspace_status, agent_type, created_at, "
-			"updated_at) VALUES (?, (SELECT COALESCE(MAX(seq), 0) "
-			"+ 1 FROM tasks), ?, ?, ?, ?, ?, ?, 'pending', "
+			"updated_at) VALUES (?, (SELECT value + 1 FROM "
+			"counters "
+			"WHERE name = 'task_seq'), ?, ?, ?, ?, ?, ?, "
+			"'pending', "
 			"'pending', ?, ?, ?)",
 			"ssssssssii", id,
 			json_string_value(json_object_get(owner, "id")), name,

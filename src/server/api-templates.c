@@ -213,16 +213,13 @@ api_templates_deleted(void *data)
 static void
 api_templates_delete(struct http_req *req, json_t *user, const char *name)
 {
-	const char *force_s = http_req_query(req, "force");
-	bool force = force_s != NULL && (strcmp(force_s, "true") == 0 ||
-					 strcmp(force_s, "1") == 0);
+	bool force;
 	json_t *row = NULL, *uses = NULL;
 	const char *uid = json_string_value(json_object_get(user, "id"));
 	struct template_delete *d;
 	json_int_t all, others;
 
-	if (force_s != NULL && !force && strcmp(force_s, "false") != 0 &&
-	    strcmp(force_s, "0") != 0) {
+	if (http_req_query_flag(req, "force", &force) < 0) {
 		http_reply_invalid(req, "query.force", NULL,
 				   "force must be true or false");
 		goto out;

@@ -391,9 +391,7 @@ api_users_deleted(void *data)
 static void
 api_users_delete(struct http_req *req, json_t *user, const char *ref)
 {
-	const char *dt = http_req_query(req, "delete_tasks");
-	bool delete_tasks =
-		dt != NULL && (strcmp(dt, "true") == 0 || strcmp(dt, "1") == 0);
+	bool delete_tasks;
 	json_t *target = NULL, *n = NULL;
 	json_int_t tasks, admins;
 	struct user_delete *d;
@@ -402,8 +400,7 @@ api_users_delete(struct http_req *req, json_t *user, const char *ref)
 		http_reply_problem(req, 403, "only admins can delete users");
 		return;
 	}
-	if (dt != NULL && !delete_tasks && strcmp(dt, "false") != 0 &&
-	    strcmp(dt, "0") != 0) {
+	if (http_req_query_flag(req, "delete_tasks", &delete_tasks) < 0) {
 		http_reply_invalid(req, "query.delete_tasks", NULL,
 				   "delete_tasks must be true or false");
 		return;
@@ -440,6 +437,12 @@ api_users_delete(struct http_req *req, json_t *user, const char *ref)
 			json_string_value(json_object_get(target, "id")));
 		d->name = xstrdup(
 			json_string_value(json_object_get(target, "username")));
+		/* they are signed out first: no task of theirs is made
+		 * while theirs are being deleted */
+		store_exec(srv->store, "DELETE FROM sessions WHERE user_id = ?",
+			   "s", d->id);
+		store_exec(srv->store, "DELETE FROM tokens WHERE user_id = ?",
+			   "s", d->id);
 		http_req_defer(req);
 		task_delete_all(d->id, NULL, api_users_deleted, d);
 	}

@@ -39,8 +39,10 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/stat.h>
@@ -147,6 +149,11 @@ struct task {
 	struct tqueue *queue; /* the send queue (queue.c) */
 	bool prompt_seen;     /* the runtime recorded user input (the
 				 prompt) since it started */
+	/* what the server saw, kept in the tasks row (never read back from
+	 * the task's own files, which it may change): */
+	bool laid_out;	       /* its home was made and seeded */
+	bool prompt_delivered; /* the runtime typed the prompt */
+	bool agent_started;    /* an agent ran (a session to continue) */
 };
 
 static void task_set_status(struct task *t, const char *status,
@@ -193,6 +200,22 @@ struct tqueue *
 task_queue(struct task *t)
 {
 	return t->queue;
+}
+
+/* Set one of t's recorded facts (laid_out, prompt_delivered,
+ * agent_started: column names) once, in memory and in its row. */
+static void
+task_mark(struct task *t, bool *flag, const char *column)
+{
+	char *sql;
+
+	if (*flag)
+		return;
+	*flag = true;
+	sql = xasprintf("UPDATE tasks SET %s = 1 WHERE id = ?", column);
+	if (store_exec(srv->store, sql, "s", task_id(t)) < 0)
+		log_warn("task %s: cannot record %s", task_id(t), column);
+	free(sql);
 }
 
 const char *
@@ -683,9 +706,11 @@ task_on_runtime_status(struct task *t, json_t *j)
 	if (state == NULL)
 		state = status && strcmp(status, "stable") == 0 ? "idle"
 								: "working";
-	if (strcmp(state, "idle") == 0 && !t->prompt_seen)
+	if (strcmp(state, "idle") == 0 && !t->prompt_seen &&
+	    !t->prompt_delivered)
 		/* the runtime is about to type the prompt: not idle yet for
-		 * anyone who waits for the agent to finish it */
+		 * anyone who waits for the agent to finish it (a prompt
+		 * delivered before is not sent again) */
 		task_set_state(t, "working", "Sending the prompt");
 	else if (strcmp(state, "waiting") == 0)
 		task_set_state(
@@ -731,6 +756,7 @@ task_on_runtime_event(const char *event, const char *data, void *cbdata)
 			free(t->report_summary);
 			t->report_summary = NULL;
 			t->prompt_seen = true;
+			task_mark(t, &t->prompt_delivered, "prompt_delivered");
 			tqueue_on_user_input(t);
 		}
 	} else if (strcmp(event, "task_report") == 0) {
@@ -852,6 +878,7 @@ task_on_ready_line(struct task *t, const char *line)
 	} else if (str_starts_with(line, "agent ")) {
 		t->phase = PHASE_AGENT;
 		t->fresh_agent = false; /* there is a session to continue */
+		task_mark(t, &t->agent_started, "agent_started");
 		t->agent_ms = now_ms();
 		set_str(&t->lifecycle, "ready");
 		log_info("task %s: agent running %llu ms after the prompt "
@@ -1132,7 +1159,9 @@ task_sweeps_check(void)
 	while ((s = *pp) != NULL) {
 		struct task *t = srv->tasks;
 
-		while (t != NULL && !task_sweep_matches(s, t))
+		/* only the tasks it deletes: one made meanwhile (refused
+		 * now, see task_sweep_pending) would keep it waiting */
+		while (t != NULL && !(t->deleting && task_sweep_matches(s, t)))
 			t = t->next;
 		if (t != NULL) {
 			pp = &s->next;
@@ -1150,6 +1179,21 @@ task_sweeps_check(void)
 		free(s->template_id);
 		free(s);
 	}
+}
+
+/* Is a sweep deleting the tasks of this owner or template? */
+static bool
+task_sweep_pending(const char *owner_id, const char *template_id)
+{
+	for (struct task_sweep *s = task_sweeps; s != NULL; s = s->next) {
+		if (s->owner_id != NULL && owner_id != NULL &&
+		    strcmp(s->owner_id, owner_id) == 0)
+			return true;
+		if (s->template_id != NULL && template_id != NULL &&
+		    strcmp(s->template_id, template_id) == 0)
+			return true;
+	}
+	return false;
 }
 
 void
@@ -1261,17 +1305,41 @@ proc_starttime(pid_t pid)
 /* ---- launching ------------------------------------------------------------
  */
 
-/* mkdir -p for one level with mode, chowned to the task uid. */
+/*
+ * Make (when missing) and open directory name under dfd, never through a
+ * link, its mode and owner set on the open fd (a path could be swapped
+ * for a link in between): fd or -errno.
+ */
 static int
-task_mkdir(struct task *t, const char *path, mode_t mode)
+task_dir_at(struct task *t, int dfd, const char *name, mode_t mode)
 {
-	if (mkdir(path, mode) < 0 && errno != EEXIST)
+	int fd, r = 0;
+
+	if (mkdirat(dfd, name, mode) < 0 && errno != EEXIST)
 		return -errno;
-	if (chmod(path, mode) < 0)
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
 		return -errno;
-	if (srv->root && t->uid != 0 && lchown(path, t->uid, t->uid) < 0)
-		return -errno;
-	return 0;
+	if (fchmod(fd, mode) < 0)
+		r = -errno;
+	if (r == 0 && srv->root && t->uid != 0 &&
+	    fchown(fd, t->uid, t->uid) < 0)
+		r = -errno;
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* Open a directory of the task's by path (the path above it is the
+ * server's): fd or -errno. */
+static int
+task_dir_open(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	return fd < 0 ? -errno : fd;
 }
 
 /*
@@ -1300,38 +1368,55 @@ task_apps_dir(struct task *t)
 	return r;
 }
 
-/* Create every parent directory of rel under base (task-owned). */
+/* Make and open every parent directory of rel under dfd, one at a time
+ * and never through a link: the fd of the last one (rel's last
+ * component is at *name) or -errno. */
 static int
-task_mkdirs(struct task *t, const char *base, const char *rel)
+task_mkdirs(struct task *t, int dfd, const char *rel, const char **name)
 {
-	char *path = xasprintf("%s/%s", base, rel);
-	int r = 0;
+	char *copy = xstrdup(rel), *p = copy, *slash;
+	int fd = fcntl(dfd, F_DUPFD_CLOEXEC, 0), next;
 
-	for (char *p = path + strlen(base) + 1; (p = strchr(p, '/')) != NULL;
-	     p++) {
-		*p = '\0';
-		r = task_mkdir(t, path, 0700);
-		*p = '/';
-		if (r < 0)
-			break;
+	if (fd < 0)
+		fd = -errno;
+	while (fd >= 0 && (slash = strchr(p, '/')) != NULL) {
+		*slash = '\0';
+		if (*p != '\0' && strcmp(p, ".") != 0) {
+			next = task_dir_at(t, fd, p, 0700);
+			close(fd);
+			fd = next;
+		}
+		p = slash + 1;
 	}
-	free(path);
-	return r;
+	*name = rel + (p - copy);
+	free(copy);
+	return fd;
 }
 
-/* Write a file owned by the task; 0 or -errno. */
+/* Write file name under dfd (a directory of the task's), owned by the
+ * task: whatever was there (a link, a FIFO) is replaced, never followed
+ * or opened; 0 or -errno. */
 static int
-task_write_file(struct task *t, const char *path, const char *content,
+task_write_file(struct task *t, int dfd, const char *name, const char *content,
 		mode_t mode)
 {
+	struct stat st;
 	int fd, r = 0;
 
 	mode &= 0700; /* the task's alone, whatever a module asks */
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-		  mode);
+	if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
+		return -errno;
+	fd = openat(dfd, name,
+		    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW |
+			    O_NONBLOCK,
+		    mode);
 	if (fd < 0)
 		return -errno;
-	if (fchmod(fd, mode) < 0)
+	if (fstat(fd, &st) < 0)
+		r = -errno;
+	else if (!S_ISREG(st.st_mode))
+		r = -EINVAL;
+	if (r == 0 && fchmod(fd, mode) < 0)
 		r = -errno;
 	if (r == 0 && write_all(fd, content, strlen(content)) < 0)
 		r = -errno;
@@ -1348,8 +1433,14 @@ task_seed_files(struct task *t, json_t *files, char **cause)
 {
 	json_t *f;
 	size_t i;
-	int r;
+	int r, hfd = task_dir_open(t->home_dir), dfd;
+	const char *name;
 
+	if (hfd < 0) {
+		*cause = xasprintf("cannot open '%s': %s", t->home_dir,
+				   strerror(-hfd));
+		return hfd;
+	}
 	json_array_foreach(files, i, f)
 	{
 		const char *rel = json_string_value(json_object_get(f, "path"));
@@ -1357,28 +1448,29 @@ task_seed_files(struct task *t, json_t *files, char **cause)
 			json_string_value(json_object_get(f, "content"));
 		json_int_t mode =
 			json_integer_value(json_object_get(f, "mode"));
-		char *path;
 
 		if (rel == NULL || content == NULL || rel[0] == '/' ||
 		    strstr(rel, "..") != NULL)
 			continue;
-		task_mkdirs(t, t->home_dir, rel);
-		path = xasprintf("%s/%s", t->home_dir, rel);
-		if (t->resuming && access(path, F_OK) == 0) {
+		if ((dfd = task_mkdirs(t, hfd, rel, &name)) < 0)
+			r = dfd;
+		else if (t->resuming &&
+			 faccessat(dfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
 			/* the agent's own changes since the first start win */
-			free(path);
-			continue;
-		}
-		r = task_write_file(t, path, content,
-				    mode ? (mode_t)mode : 0600);
+			r = 0;
+		else
+			r = task_write_file(t, dfd, name, content,
+					    mode ? (mode_t)mode : 0600);
+		if (dfd >= 0)
+			close(dfd);
 		if (r < 0) {
-			*cause = xasprintf("cannot seed '%s': %s", path,
-					   strerror(-r));
-			free(path);
+			*cause = xasprintf("cannot seed '%s/%s': %s",
+					   t->home_dir, rel, strerror(-r));
+			close(hfd);
 			return r;
 		}
-		free(path);
 	}
+	close(hfd);
 	return 0;
 }
 
@@ -1400,18 +1492,19 @@ task_runs_setup(struct task *t)
 static int
 task_write_setup(struct task *t, char **cause)
 {
-	char *path;
-	int r;
+	int r, rfd;
 
 	if (!task_runs_setup(t))
 		return 0;
-	path = xasprintf("%s/setup.sh", t->run_dir);
-	r = task_write_file(
-		t, path,
-		json_string_value(json_object_get(
-			json_object_get(t->tmpl, "workspace"), "setup")),
-		0700);
-	free(path);
+	if ((r = rfd = task_dir_open(t->run_dir)) >= 0) {
+		r = task_write_file(
+			t, rfd, "setup.sh",
+			json_string_value(json_object_get(
+				json_object_get(t->tmpl, "workspace"),
+				"setup")),
+			0700);
+		close(rfd);
+	}
 	if (r < 0)
 		*cause = xasprintf("cannot write the setup script: %s",
 				   strerror(-r));
@@ -1422,20 +1515,31 @@ task_write_setup(struct task *t, char **cause)
 static int
 task_prepare_dirs(struct task *t, char **cause)
 {
-	char *work = xasprintf("%s/workspace", t->home_dir);
-	int r;
+	int r, pfd, dfd = -1, hfd = -1, fd = -1;
 
-	if ((r = task_mkdir(t, t->dir, 0700)) < 0 ||
-	    (r = task_mkdir(t, t->home_dir, 0700)) < 0 ||
-	    (r = task_mkdir(t, work, 0700)) < 0 ||
-	    (r = task_mkdir(t, t->run_dir, 0700)) < 0) {
+	/* the tasks directory is the server's; below, one level at a time */
+	if ((r = pfd = open(srv->tasks_dir,
+			    O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		r = -errno;
+	else if ((r = dfd = task_dir_at(t, pfd, task_id(t), 0700)) >= 0 &&
+		 (r = hfd = task_dir_at(t, dfd, "home", 0700)) >= 0 &&
+		 (r = fd = task_dir_at(t, hfd, "workspace", 0700)) >= 0) {
+		close(fd);
+		if ((r = fd = task_dir_at(t, dfd, "run", 0700)) >= 0)
+			close(fd);
+	}
+	if (pfd >= 0)
+		close(pfd);
+	if (dfd >= 0)
+		close(dfd);
+	if (hfd >= 0)
+		close(hfd);
+	if (r < 0) {
 		*cause = xasprintf("cannot create the workspace directories "
 				   "under '%s': %s",
 				   t->dir, strerror(-r));
-		free(work);
 		return r;
 	}
-	free(work);
 	if ((r = task_seed_files(t, json_object_get(t->launch, "files"),
 				 cause)) < 0)
 		return r;
@@ -1549,6 +1653,8 @@ task_launch_ws(struct task *t)
 	if (!t->resuming && (task_prepare_dirs(t, &cause) < 0 ||
 			     task_seed_files(t, id_files, &cause) < 0))
 		goto fail;
+	/* from here the home is the agent's: a restart never seeds it */
+	task_mark(t, &t->laid_out, "laid_out");
 	if (t->resuming && task_write_setup(t, &cause) < 0)
 		goto fail;
 	if ((r = task_apps_dir(t)) < 0) {
@@ -1603,8 +1709,9 @@ task_launch_ws(struct task *t)
 					      ws_spec, "setup_timeout_s"))
 					      ?: 600));
 	}
-	strv_addf(&argv, "--initial-prompt=%s",
-		  json_string_value(json_object_get(t->row, "prompt")));
+	if (!t->prompt_delivered) /* the server saw it typed: never twice */
+		strv_addf(&argv, "--initial-prompt=%s",
+			  json_string_value(json_object_get(t->row, "prompt")));
 	strv_addf(&argv, "--");
 	json_array_foreach(json_object_get(t->launch, "argv"), i, v)
 		strv_addf(&argv, "%s", json_string_value(v));
@@ -1788,7 +1895,8 @@ task_disk_note(struct task *t, int64_t disk)
 	img = xasprintf("%s/%s.img", srv->disks_dir, task_id(t));
 	have = access(img, F_OK) == 0;
 	free(img);
-	if (!have && (t->resuming || access(t->dir, F_OK) == 0)) {
+	/* (t->dir alone may be the empty mount point of a failed disk) */
+	if (!have && (t->laid_out || access(t->home_dir, F_OK) == 0)) {
 		t->disk_warn = xstrdup("disk limit not enforced: the task's "
 				       "files were made without a disk image");
 		return false;
@@ -1961,6 +2069,14 @@ task_precheck(json_t *version, json_t *module, const char *owner_id,
 	char llm_url[64];
 	bool needs_llm;
 
+	if (task_sweep_pending(owner_id, json_string_value(json_object_get(
+						 version, "id")))) {
+		*cause = xasprintf("the %s is being deleted",
+				   task_sweep_pending(owner_id, NULL)
+					   ? "user"
+					   : "template");
+		return 409;
+	}
 	if (module == NULL) {
 		*cause = xasprintf("template '%s' uses agent module '%s', "
 				   "which does not exist (taskbox module "
@@ -2021,6 +2137,11 @@ task_new(json_t *row)
 	t->dir = xasprintf("%s/%s", srv->tasks_dir, task_id(t));
 	t->run_dir = xasprintf("%s/run", t->dir);
 	t->home_dir = xasprintf("%s/home", t->dir);
+	t->laid_out = json_integer_value(json_object_get(row, "laid_out"));
+	t->prompt_delivered =
+		json_integer_value(json_object_get(row, "prompt_delivered"));
+	t->agent_started =
+		json_integer_value(json_object_get(row, "agent_started"));
 	t->runtime_sock = xasprintf("%s/agent.sock", t->run_dir);
 	t->uid = srv->task_uid_base +
 		 (uid_t)(json_integer_value(json_object_get(row, "seq")) %
@@ -2379,6 +2500,10 @@ task_resume(struct task *t, struct http_req *req)
 	char *why = NULL;
 	int code;
 
+	if (srv->stopping) {
+		http_reply_problem(req, 503, "the server is shutting down");
+		return;
+	}
 	if (strcmp(t->status, "paused") != 0 || t->ws != NULL) {
 		http_reply_problem(req, 409,
 				   "the task is %s: only a paused task can be "
@@ -2393,6 +2518,7 @@ task_resume(struct task *t, struct http_req *req)
 		return;
 	}
 	t->resuming = true;
+	t->fresh_agent = !t->agent_started;
 	task_relaunch(t);
 	http_reply_json(req, 202, task_json(t));
 }
@@ -2407,16 +2533,27 @@ task_may_restart(struct task *t, char **why)
 	json_t *module;
 	int code;
 
-	if ((strcmp(t->status, "error") != 0 &&
-	     strcmp(t->status, "unknown") != 0) ||
-	    t->deleting || t->disk_busy ||
-	    (t->ws != NULL && t->phase != PHASE_EXITED)) {
+	if (srv->stopping) {
+		*why = xstrdup("the server is shutting down");
+		return 503;
+	}
+	if (t->deleting) {
+		*why = xstrdup("the task is being deleted");
+		return 409;
+	}
+	if (strcmp(t->status, "error") != 0 &&
+	    strcmp(t->status, "unknown") != 0) {
 		*why = xasprintf("the task is %s: only a task in error or "
 				 "unknown status can be restarted%s",
 				 t->status,
 				 strcmp(t->status, "paused") == 0
 					 ? " (resume a paused task)"
 					 : "");
+		return 409;
+	}
+	if (t->disk_busy || (t->ws != NULL && t->phase != PHASE_EXITED)) {
+		*why = xstrdup("the task's workspace is still stopping: try "
+			       "again in a moment");
 		return 409;
 	}
 	if ((code = task_admit(task_owner_id(t), true, why)) != 0)
@@ -2429,10 +2566,42 @@ task_may_restart(struct task *t, char **why)
 	return code;
 }
 
+/* nftw: remove one entry of a task directory no task code ever ran in. */
+static int
+task_clear_entry(const char *path, const struct stat *st UNUSED, int flag,
+		 struct FTW *ftw UNUSED)
+{
+	if ((flag == FTW_DP ? rmdir(path) : unlink(path)) < 0 &&
+	    errno != ENOENT)
+		log_warn("cannot remove '%s': %s", path, strerror(errno));
+	return 0;
+}
+
+/* Restarting a task whose home was never laid out (its first start
+ * failed before that, the disk's child perhaps half-way): what is left
+ * (a half-made image, an empty mount point, server-made directories)
+ * goes, so that the start is a first start again, with its disk. */
+static void
+task_clear_unlaid(struct task *t)
+{
+	char *img = xasprintf("%s/%s.img", srv->disks_dir, task_id(t));
+
+	if (srv->root && umount2(t->dir, MNT_DETACH) < 0 && errno != EINVAL &&
+	    errno != ENOENT)
+		log_warn("task %s: cannot unmount '%s': %s", task_name(t),
+			 t->dir, strerror(errno));
+	if (unlink(img) < 0 && errno != ENOENT)
+		log_warn("task %s: cannot remove '%s': %s", task_name(t), img,
+			 strerror(errno));
+	(void)nftw(t->dir, task_clear_entry, 16,
+		   FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+	free(img);
+}
+
 void
 task_restart(struct task *t, struct http_req *req)
 {
-	char *why = NULL, *state_file;
+	char *why = NULL;
 	int code;
 
 	if ((code = task_may_restart(t, &why)) != 0) {
@@ -2448,14 +2617,14 @@ task_restart(struct task *t, struct http_req *req)
 	egress_free(t->egress);
 	t->egress = NULL;
 	/* a home laid out by an earlier run is the agent's now: kept, never
-	 * re-seeded (as on resume); without a state file no agent ran, so
-	 * the setup script runs again and there is no session to continue.
-	 * The runtime finds in the state file whether the prompt was
-	 * delivered: it is never sent twice. */
-	state_file = xasprintf("%s/state.json", t->run_dir);
-	t->resuming = access(t->home_dir, F_OK) == 0;
-	t->fresh_agent = t->resuming && access(state_file, F_OK) < 0;
-	free(state_file);
+	 * re-seeded (as on resume); when no agent ran the setup script runs
+	 * again and there is no session to continue; a delivered prompt is
+	 * not sent again. All three from what the server recorded, never
+	 * from the task's files (nor from whether its disk is mounted). */
+	t->resuming = t->laid_out;
+	t->fresh_agent = !t->agent_started;
+	if (!t->laid_out)
+		task_clear_unlaid(t);
 	free(t->report_summary);
 	t->report_summary = NULL;
 	set_str(&t->report_uri, "");

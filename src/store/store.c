@@ -170,6 +170,31 @@ static const char *const store_migrations[] = {
 	"  created_by TEXT NOT NULL,"
 	"  created_at INTEGER NOT NULL,"
 	"  UNIQUE (task_id, seq));",
+	/*
+	 * 6: what the server itself saw of a task, never read back from
+	 * its files: its home was laid out (a restart never seeds it
+	 * again), its prompt was delivered, an agent ran. Tasks from
+	 * before count as all three (never re-seed, never send twice).
+	 * And the last task seq handed out, which only grows: a deleted
+	 * task's seq (its uid) is never given again while its files may
+	 * still be going away.
+	 */
+	"ALTER TABLE tasks ADD COLUMN laid_out INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE tasks ADD COLUMN prompt_delivered INTEGER NOT NULL "
+	"  DEFAULT 0;"
+	"ALTER TABLE tasks ADD COLUMN agent_started INTEGER NOT NULL "
+	"  DEFAULT 0;"
+	"UPDATE tasks SET laid_out = 1, prompt_delivered = 1, "
+	"  agent_started = 1;"
+	"CREATE TABLE counters ("
+	"  name TEXT PRIMARY KEY,"
+	"  value INTEGER NOT NULL);"
+	"INSERT INTO counters (name, value) SELECT 'task_seq', "
+	"  COALESCE(MAX(seq), 0) FROM tasks;"
+	"CREATE TRIGGER tasks_seq AFTER INSERT ON tasks BEGIN"
+	"  UPDATE counters SET value = max(value, NEW.seq)"
+	"  WHERE name = 'task_seq';"
+	"END;",
 };
 
 void

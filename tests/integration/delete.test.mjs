@@ -78,7 +78,9 @@ test('a template in use is refused unless forced; forced, its tasks and secrets 
   assert.equal((await srv.api('DELETE', '/api/v2/templates/shell', { token: bob.token })).status, 403);
   assert.equal((await srv.api('GET', '/api/v2/templates/shell')).status, 200);
   // a template secret path still reaches the secrets API
-  assert.equal((await srv.api('DELETE', '/api/v2/templates/shell/secrets/nope', { token: bob.token })).status, 404);
+  assert.equal((await srv.api('PUT', '/api/v2/templates/shell/secrets/bobs', { token: bob.token, body: { value: 'b' } })).status, 204);
+  assert.equal((await srv.api('DELETE', '/api/v2/templates/shell/secrets/bobs', { token: bob.token })).status, 204);
+  assert.equal((await srv.api('GET', '/api/v2/templates/shell')).status, 200, 'the template stays');
 });
 
 test('a user with tasks is refused unless delete_tasks; tokens, sessions and secrets go with them', async () => {
@@ -163,4 +165,74 @@ test('CLI: template delete [--force], user delete [--delete-tasks], task restart
   r = cli(['task', 'restart', 'alice/once'], bob.token);
   assert.equal(r.status, 1);
   assert.match(r.stderr, /no task/);
+});
+
+test('a bare ?force or ?delete_tasks counts as true', async () => {
+  assert.equal((await srv.pushTemplate(sleeper('bare-tmpl'))).status, 201);
+  await srv.createTask({ template: 'bare-tmpl', input: 'x', name: 'bare-task' });
+  let r = await srv.api('DELETE', '/api/v2/templates/bare-tmpl?force');
+  assert.equal(r.status, 204, r.text);
+  const erin = await srv.user('erin');
+  assert.equal((await srv.pushTemplate(sleeper('erins'), erin.token)).status, 201);
+  await srv.createTask({ template: 'erins', input: 'x', name: 'e-task' }, { token: erin.token });
+  r = await srv.api('DELETE', '/api/v2/users/erin?delete_tasks');
+  assert.equal(r.status, 204, r.text);
+  assert.equal((await srv.api('DELETE', '/api/v2/templates/erins')).status, 204);
+});
+
+test('a task created while its user or template is being deleted: refused, and the delete finishes', async () => {
+  const frank = await srv.user('frank');
+  assert.equal((await srv.pushTemplate(sleeper('franks'), frank.token)).status, 201);
+  for (const n of ['f1', 'f2', 'f3'])
+    await srv.createTask({ template: 'franks', input: 'x', name: n }, { token: frank.token });
+  await srv.waitTask('frank', 'f3', { token: frank.token });
+  // the creates come while the sweep waits for the workspaces to stop
+  const del = srv.api('DELETE', '/api/v2/users/frank?delete_tasks=true');
+  const creates = ['g1', 'g2', 'g3'].map((n) => srv.api('POST', '/api/v2/tasks/frank',
+    { body: { template: 'franks', input: 'x', name: n } }));
+  const mine = ['h1', 'h2'].map((n) => srv.api('POST', '/api/v2/tasks/me', { token: frank.token, body: { template: 'franks', input: 'x', name: n } }));
+  const r = await del;
+  assert.equal(r.status, 204, r.text);
+  for (const c of await Promise.all(creates))
+    assert.ok([404, 409].includes(c.status), `an admin's create for frank: ${c.status} ${c.text}`);
+  for (const c of await Promise.all(mine))
+    assert.ok([401, 409].includes(c.status), `frank's own create: ${c.status} ${c.text}`);
+  assert.equal(count('SELECT count(*) FROM tasks WHERE owner_id = ?', frank.id), 0);
+
+  // a template: another user's create while it goes
+  assert.equal((await srv.pushTemplate(sleeper('going'))).status, 201);
+  for (const n of ['k1', 'k2'])
+    await srv.createTask({ template: 'going', input: 'x', name: n });
+  await srv.waitTask('admin', 'k2');
+  const tdel = srv.api('DELETE', '/api/v2/templates/going?force=true');
+  const late = ['l1', 'l2', 'l3'].map((n) => srv.api('POST', '/api/v2/tasks/me', { token: bob.token, body: { template: 'going', input: 'x', name: n } }));
+  const tr = await tdel;
+  for (const c of await Promise.all(late))
+    assert.ok([404, 409].includes(c.status), `a create from the template: ${c.status} ${c.text}`);
+  assert.equal(tr.status, 204, tr.text);
+  assert.equal((await srv.api('GET', '/api/v2/templates/going')).status, 404);
+});
+
+test('a task seq (its uid) is never handed out again after its row is gone', async () => {
+  const gina = await srv.user('gina');
+  assert.equal((await srv.pushTemplate(sleeper('ginas'), gina.token)).status, 201);
+  const t = await srv.createTask({ template: 'ginas', input: 'x', name: 'g-task' }, { token: gina.token });
+  const seq = count('SELECT seq FROM tasks WHERE id = ?', t.id);
+  assert.equal(seq, count('SELECT max(seq) FROM tasks'), 'the newest task');
+  assert.equal((await srv.api('DELETE', '/api/v2/users/gina?delete_tasks=true')).status, 204);
+  assert.equal(count('SELECT count(*) FROM tasks WHERE id = ?', t.id), 0, 'the row is gone');
+  const next = await srv.createTask({ template: 'ginas', input: 'x', name: 'after-gina' });
+  assert.ok(count('SELECT seq FROM tasks WHERE id = ?', next.id) > seq);
+  assert.equal((await srv.api('DELETE', '/api/v2/templates/ginas?force=true')).status, 204);
+});
+
+test('CLI: flags of another verb are refused', async () => {
+  let r = cli(['user', 'create', 'zed', '--delete-tasks'], srv.token);
+  assert.equal(r.status, 2, r.stdout + r.stderr);
+  assert.match(r.stderr, /--delete-tasks goes with delete/);
+  r = cli(['template', 'delete', 'shell', '-o', 'json'], srv.token);
+  assert.equal(r.status, 2, r.stdout + r.stderr);
+  assert.match(r.stderr, /-o goes with list/);
+  assert.equal((await srv.api('GET', '/api/v2/templates/shell')).status, 200, 'nothing was deleted');
+  assert.ok(!(await srv.api('GET', '/api/v2/users')).json.users.some((u) => u.username === 'zed'));
 });

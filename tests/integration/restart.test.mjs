@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { startServer, customTemplate, waitFor, taskDir, exists } from '../harness/server.mjs';
+import { startServer, customTemplate, waitFor, taskDir, exists, tmpdir } from '../harness/server.mjs';
 
 let srv, bob;
 
@@ -159,4 +159,149 @@ test('template push refuses an agent module that does not exist, at its line', a
     assert.ok(e.column > 1);
   }
   assert.equal((await srv.api('GET', '/api/v2/templates/ghost')).status, 404, 'nothing was stored');
+});
+
+// Read one value from a server's database (read-only, next to it).
+function dbValue(data, sql, ...args) {
+  const py = spawnSync('python3', ['-c', `import sqlite3,sys,json
+c=sqlite3.connect('file:'+sys.argv[1]+'?mode=ro', uri=True, timeout=10)
+r=c.execute(sys.argv[2], json.loads(sys.argv[3])).fetchone()
+print(json.dumps(r[0] if r else None))`, path.join(data, 'taskbox.db'), sql, JSON.stringify(args)], { encoding: 'utf8' });
+  assert.equal(py.status, 0, py.stderr);
+  return JSON.parse(py.stdout);
+}
+
+test('restart after a server restart (disk unmounted) never re-seeds the agent\'s home through its links', async () => {
+  const host = tmpdir('taskbox-host-');
+  fs.chmodSync(host, 0o755);
+  let s = await startServer();
+  try {
+    // the agent leaves a link where the server made a directory, and its
+    // own .gitconfig where the server seeded one, then fails
+    const cmd = `echo mine > ~/.gitconfig; rm -rf ~/workspace; ln -s ${host} ~/workspace; exit 3`;
+    assert.equal((await s.pushTemplate(customTemplate('planter', ['sh', '-c', cmd]))).status, 201);
+    const t = await s.createTask({ template: 'planter', input: 'x', name: 'planter' });
+    await s.waitTask('admin', 'planter', { status: 'error' });
+    assert.ok(exists(path.join(s.data, 'disks', `${t.id}.img`)), 'the task has a disk image');
+    await s.stop(); // unmounts the image
+    s = await startServer({ data: s.data, token: s.token });
+    const r = await s.api('POST', '/api/v2/tasks/admin/planter/restart');
+    assert.equal(r.status, 202, r.text);
+    await waitFor(async () => {
+      const x = await s.task('admin', 'planter');
+      return x.status === 'error' && x;
+    }, { what: 'the restarted agent failed again' });
+    assert.equal(fs.statSync(host).mode & 0o777, 0o755, 'the host directory was not chmodded');
+    assert.deepEqual(fs.readdirSync(host), [], 'nothing was written there');
+    assert.equal(fs.readFileSync(path.join(taskDir(s, t.id), 'home/.gitconfig'), 'utf8'), 'mine\n',
+      'the agent\'s own file was not seeded over');
+  } finally {
+    await s.stop();
+  }
+});
+
+test('restart of a task whose agent ran: no setup again, resume_args, no second prompt, even with its state file broken', async () => {
+  const mod = await srv.api('POST', '/api/v2/modules', {
+    body: 'name: resumer\nagent_type: custom\n' +
+      'command: [sh, -c, \'echo "args:$*" >> ~/args; exec bash --norc --noprofile -i\', sh]\n' +
+      'resume_args: [RESUMED]\n',
+    headers: { 'Content-Type': 'application/yaml' },
+  });
+  assert.equal(mod.status, 201, mod.text);
+  assert.equal((await srv.pushTemplate('name: resumed\nworkspace:\n  backend: local\n  env: {PS1: "$ "}\n' +
+    '  setup: |\n    echo ran >> ~/setup-runs\nagent:\n  module: resumer\nai_task:\n  app: chat\n')).status, 201);
+  const prompt = 'echo p-$((2*21))';
+  const t = await srv.createTask({ template: 'resumed', input: prompt, name: 'resumed' });
+  await waitFor(async () => /p-42/.test(outputs(await logs('resumed'))), { what: 'the prompt ran' });
+  await srv.waitTask('admin', 'resumed', { state: 'idle' });
+  // the agent breaks what the runtime keeps in its run directory (the
+  // history, whether the prompt was delivered), then goes
+  assert.equal((await srv.api('POST', '/api/v2/tasks/admin/resumed/send',
+    { body: { input: 'rm -f /run/taskbox/state.json; mkdir /run/taskbox/state.json; sleep 1; exit 3' } })).status, 200);
+  await srv.waitTask('admin', 'resumed', { status: 'error' });
+  const r = await restart('resumed');
+  assert.equal(r.status, 202, r.text);
+  await srv.waitTask('admin', 'resumed');
+  const home = path.join(taskDir(srv, t.id), 'home');
+  await waitFor(() => fs.readFileSync(path.join(home, 'args'), 'utf8').split('\n').length > 2, { what: 'the second launch' });
+  assert.deepEqual(fs.readFileSync(path.join(home, 'args'), 'utf8').trim().split('\n'), ['args:', 'args:RESUMED'],
+    'the second launch continues the session');
+  assert.equal(fs.readFileSync(path.join(home, 'setup-runs'), 'utf8'), 'ran\n', 'the setup ran once');
+  await srv.waitTask('admin', 'resumed', { state: 'idle' });
+  const sent = await srv.api('POST', '/api/v2/tasks/admin/resumed/send', { body: { input: 'echo after-$((5*5))' } });
+  assert.ok([200, 202].includes(sent.status), sent.text);
+  await waitFor(async () => /after-25/.test(outputs(await logs('resumed'))), { what: 'the agent answers' });
+  assert.equal(inputs(await logs('resumed')).filter((x) => x === prompt).length, 0,
+    'the prompt was not sent to the new run (the runtime lost its history)');
+  assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/resumed')).status, 202);
+});
+
+test('a setup script that leaves a FIFO where its script was does not hang the server on restart', async () => {
+  const setup = 'if [ -e ~/tried ]; then echo ok; else touch ~/tried; rm -f /run/taskbox/setup.sh; ' +
+    'mkfifo /run/taskbox/setup.sh; echo planted >&2; exit 1; fi';
+  assert.equal((await srv.pushTemplate(customTemplate('fifo', ['bash', '--norc', '--noprofile', '-i'],
+    { env: { PS1: '$ ' }, setup }))).status, 201);
+  await srv.createTask({ template: 'fifo', input: 'echo fifo-$((4*4))', name: 'fifo' });
+  const failed = await srv.waitTask('admin', 'fifo', { status: 'error' });
+  assert.match(failed.status_reason, /setup script failed.*planted/);
+  const r = await restart('fifo');
+  assert.equal(r.status, 202, r.text);
+  await waitFor(async () => /fifo-16/.test(outputs(await logs('fifo'))), { what: 'the prompt ran' });
+  assert.equal((await srv.api('GET', '/api/v2/tasks')).status, 200, 'the server answers');
+  assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/fifo')).status, 202);
+});
+
+test('a restart a pre-check refuses (its secret was removed) answers 400 and leaves the task as it was', async () => {
+  assert.equal((await srv.pushTemplate(customTemplate('secretive', ['sh', '-c', 'exit 3']) + 'env_secrets: {SECRET_Y: y}\n')).status, 201);
+  assert.equal((await srv.api('PUT', '/api/v2/templates/secretive/secrets/y', { body: { value: 'v' } })).status, 204);
+  await srv.createTask({ template: 'secretive', input: 'x', name: 'secretive' });
+  const failed = await srv.waitTask('admin', 'secretive', { status: 'error' });
+  assert.equal((await srv.api('DELETE', '/api/v2/templates/secretive/secrets/y')).status, 204);
+  const r = await restart('secretive');
+  assert.equal(r.status, 400, r.text);
+  assert.match(r.json.detail, /needs its secret 'y'/);
+  const now = await srv.task('admin', 'secretive');
+  assert.equal(now.status, 'error');
+  assert.equal(now.status_reason, failed.status_reason);
+  assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/secretive')).status, 202);
+});
+
+test('restart of a task whose first start failed at its disk: the leftovers go, the new start has its disk', async () => {
+  let s = await startServer();
+  try {
+    assert.equal((await s.pushTemplate(customTemplate('sleepy', ['sleep', '1000']))).status, 201);
+    const made = [];
+    for (const name of ['half-img', 'empty-dir']) {
+      const t = await s.createTask({ template: 'sleepy', input: 'x', name });
+      await s.waitTask('admin', name);
+      made.push(t);
+    }
+    await s.stop();
+    // as a first start that failed at its disk leaves them: the task in
+    // error, nothing laid out; a half-made image, or only the mount point
+    const db = path.join(s.data, 'taskbox.db');
+    const py = spawnSync('python3', ['-c', `import sqlite3,sys
+c=sqlite3.connect(sys.argv[1], timeout=10)
+cols=[r[1] for r in c.execute("PRAGMA table_info(tasks)")]
+extra=", laid_out = 0, agent_started = 0, prompt_delivered = 0" if "laid_out" in cols else ""
+c.execute("UPDATE tasks SET status = 'error', status_reason = 'disk', ws_pid = NULL" + extra)
+c.commit()`, db], { encoding: 'utf8' });
+    assert.equal(py.status, 0, py.stderr);
+    for (const t of made) {
+      fs.rmSync(taskDir(s, t.id), { recursive: true });
+      fs.mkdirSync(taskDir(s, t.id));
+    }
+    fs.writeFileSync(path.join(s.data, 'disks', `${made[0].id}.img`), 'half made');
+    fs.rmSync(path.join(s.data, 'disks', `${made[1].id}.img`));
+    s = await startServer({ data: s.data, token: s.token });
+    for (const t of made) {
+      const r = await s.api('POST', `/api/v2/tasks/admin/${t.name}/restart`);
+      assert.equal(r.status, 202, r.text);
+      const x = await s.waitTask('admin', t.name);
+      assert.ok(!(x.warnings ?? []).some((w) => /disk limit not enforced/.test(w)), JSON.stringify(x.warnings));
+      assert.ok(fs.statSync(path.join(s.data, 'disks', `${t.id}.img`)).size > 1 << 20, 'a new image');
+    }
+  } finally {
+    await s.stop();
+  }
 });
