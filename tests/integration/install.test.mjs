@@ -268,16 +268,23 @@ test('archive modes are normalized: no setuid, no world-writable dir, a 0700 bin
   assert.equal(fs.statSync(path.join(d, 'tool')).uid, 0);
 });
 
-test('a changed install block installs again; the marker records it', async () => {
+test('a changed install block installs again, at create and at resume; the marker records it', async () => {
   const one = archive('chg-1.tar.gz', (d) => fs.writeFileSync(path.join(d, 'tool'), SCRIPT, { mode: 0o755 }));
   const two = archive('chg-2.tar.gz', (d) => fs.writeFileSync(path.join(d, 'tool'),
-    SCRIPT.replace('archive got', 'second got'), { mode: 0o755 }));
+    SCRIPT.replaceAll('archive', 'second'), { mode: 0o755 }));
   await moduleAndTemplate('tbx-chg', { url: one.url, sha256: one.sha, version: '1', bin: 'tool' });
   await srv.createTask({ template: 'tbx-chg', input: 'first', name: 'chg-one' });
   await srv.waitTask('admin', 'chg-one', { timeout: 60000 });
   await sawOutput('chg-one', /archive got: first/);
   assert.equal(fs.readFileSync(path.join(tools, 'tbx-chg', '1.installed'), 'utf8'), `url ${one.url}\nsha256 ${one.sha}\n`);
+  // paused, the module changes, resumed: the new block is installed first
+  assert.equal((await srv.api('POST', '/api/v2/tasks/admin/chg-one/pause')).status, 200);
   await moduleAndTemplate('tbx-chg', { url: two.url, sha256: two.sha, version: '1', bin: 'tool' });
+  assert.equal((await srv.api('POST', '/api/v2/tasks/admin/chg-one/resume')).status, 202);
+  await srv.waitTask('admin', 'chg-one', { timeout: 60000 });
+  assert.ok((await srv.api('POST', '/api/v2/tasks/admin/chg-one/send', { body: { input: 'resumed' } })).status < 300);
+  await sawOutput('chg-one', /second got: resumed/);
+  assert.equal(fs.readFileSync(path.join(tools, 'tbx-chg', '1.installed'), 'utf8'), `url ${two.url}\nsha256 ${two.sha}\n`);
   await srv.createTask({ template: 'tbx-chg', input: 'again', name: 'chg-two' });
   await srv.waitTask('admin', 'chg-two', { timeout: 60000 });
   await sawOutput('chg-two', /second got: again/);
