@@ -1000,6 +1000,22 @@ job_on_timeout(void *data)
 	kill(-job->pid, SIGKILL);
 }
 
+/* Cut user names and passwords out of the URLs in s (in place): a tool's
+ * output (pip's, curl's) may show the index URL with its user. */
+static void
+scrub_userinfo(char *s)
+{
+	for (char *p = strstr(s, "://"); p != NULL; p = strstr(p, "://")) {
+		char *host = p + 3;
+		size_t n = strcspn(host, "/ \t\n\"'<>");
+		char *at = memchr(host, '@', n);
+
+		if (at != NULL)
+			memmove(host, at + 1, strlen(at + 1) + 1);
+		p = host;
+	}
+}
+
 static void
 job_on_exit(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
 {
@@ -1028,6 +1044,7 @@ job_on_exit(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
 		snprintf(cause, sizeof cause, "the installer of %s died (%s)",
 			 job->what, wait_status_str(wstatus, why, sizeof why));
 	}
+	scrub_userinfo(cause);
 	job->on_exit(job, wstatus, wstatus == 0 ? NULL : cause);
 }
 

@@ -368,19 +368,26 @@ test('an install runs as an unprivileged uid, dies with the server, and its left
 });
 
 test('pip index credentials never show; an http:// index off loopback is refused at start', async () => {
-  const port = await closedPort();
-  const other = await startServer({ args: ['--tools', path.join(work, 'tools3'), '--pip-index-url', `http://alice:s3cret@127.0.0.1:${port}/simple`, '--max-disk', '32MiB'] });
+  const creds = files.base.replace('http://', 'http://alice:s3cret@');
+  const t3 = path.join(work, 'tools3');
+  const other = await startServer({ args: ['--tools', t3, '--pip-index-url', `${creds}/simple/`, '--max-disk', '32MiB'] });
   try {
-    const m = await other.api('POST', '/api/v2/modules', {
-      body: 'name: tbx-pip\nagent_type: custom\ninstall: {pip: tbx-hello, version: 1.0.0, bin: tbx-hello}\ncommand: ["{{bin}}"]\n',
-      headers: { 'Content-Type': 'application/yaml' },
-    });
-    assert.equal(m.status, 201, m.text);
-    assert.equal((await other.pushTemplate('name: tbx-pip\nagent:\n  module: tbx-pip\nai_task:\n  app: chat\n')).status, 201);
-    const p = await other.api('POST', '/api/v2/tasks/me', { body: { template: 'tbx-pip', input: 'x' } });
+    for (const [name, pkg] of [['tbx-nopkg', 'tbx-nothing'], ['tbx-pip', 'tbx-hello']]) {
+      const m = await other.api('POST', '/api/v2/modules', {
+        body: `name: ${name}\nagent_type: custom\ninstall: {pip: ${pkg}, version: 1.0.0, bin: tbx-hello}\ncommand: ["{{bin}}"]\n`,
+        headers: { 'Content-Type': 'application/yaml' },
+      });
+      assert.equal(m.status, 201, m.text);
+      assert.equal((await other.pushTemplate(`name: ${name}\nworkspace:\n  backend: local\nagent:\n  module: ${name}\nai_task:\n  app: chat\n`)).status, 201);
+    }
+    const p = await other.api('POST', '/api/v2/tasks/me', { body: { template: 'tbx-nopkg', input: 'x' } });
     assert.equal(p.status, 400, p.text);
-    assert.match(p.json.detail, new RegExp(`cannot reach http://127\\.0\\.0\\.1:${port}/simple/tbx-hello/`));
+    assert.match(p.json.detail, new RegExp(`no package 'tbx-nothing' \\(${files.base.replace(/\./g, '\\.')}/simple/tbx-nothing/ answered HTTP 404\\)`));
     assert.doesNotMatch(p.text, /s3cret|alice/);
+    // an install from it: the marker names the index without them
+    await other.createTask({ template: 'tbx-pip', input: 'creds', name: 'creds' });
+    await other.waitTask('admin', 'creds', { timeout: 120000 });
+    assert.equal(fs.readFileSync(path.join(t3, 'tbx-pip', '1.0.0.installed'), 'utf8'), `pip tbx-hello==1.0.0\nindex ${files.base}/simple/\n`);
     assert.doesNotMatch(other.log, /s3cret/);
   } finally {
     await other.stop();
