@@ -220,6 +220,7 @@ test('--tools refused where the workspace would see masked dirs', () => {
 // A tarball of a tree made by fill(dir); its path and sha256 under pub.
 function archive(name, fill) {
   const tree = fs.mkdtempSync(path.join(work, 'tree-'));
+  fs.chmodSync(tree, 0o755); // its '.' entry: what a release archive has
   fill(tree);
   const out = buildTarball(path.join(work, 'pub', name), tree);
   return { url: `${files.base}/${name}`, sha: sha256(out) };
@@ -293,7 +294,8 @@ test('a changed install block installs again, at create and at resume; the marke
 test('a workspace sees its own install only; a pip agent does not put its virtualenv on PATH', async () => {
   const a = archive('seer.tar.gz', (d) => fs.writeFileSync(path.join(d, 'seer'), SEER, { mode: 0o755 }));
   await moduleAndTemplate('tbx-seer', { url: a.url, sha256: a.sha, version: '1', bin: 'seer' });
-  const other = path.join(tools, 'tbx-url');
+  const other = path.join(tools, 'tbx-other', '1'); // another module's install
+  fs.mkdirSync(other, { recursive: true });
   const own = path.join(tools, 'tbx-seer', '1', 'seer');
   await srv.createTask({ template: 'tbx-seer', input: own, name: 'seer' });
   await srv.waitTask('admin', 'seer', { timeout: 60000 });
