@@ -794,6 +794,15 @@ chown_one(const char *path, const struct stat *st UNUSED, int flag UNUSED,
 	return lchown(path, installer_uid(), installer_uid()) < 0 ? 1 : 0;
 }
 
+/* Give an entry back to root (a failed npm install's dir). */
+static int
+chown_root(const char *path, const struct stat *st UNUSED, int flag UNUSED,
+	   struct FTW *ftw UNUSED)
+{
+	(void)lchown(path, 0, 0);
+	return 0;
+}
+
 /* Remove the temporary siblings DIR.tmp-* that killed installs left. */
 static void
 child_rm_stale(const char *dir)
@@ -885,6 +894,8 @@ out:
 	child_rm_rf(tmp);
 	if (r != 0 && !npm)
 		child_rm_rf(dir);
+	else if (r != 0 && srv->root) /* npm's dir stays: root's again */
+		(void)nftw(dir, chown_root, 32, FTW_PHYS);
 	free(tmp);
 	free(root);
 	free(marker);
