@@ -369,10 +369,10 @@ test('an install runs as an unprivileged uid, dies with the server, and its left
   }
 });
 
-test('pip index credentials never show; an http:// index off loopback is refused at start', async () => {
+test('pip index credentials never show; no probe before admission; an http:// index off loopback is refused at start', async () => {
   const creds = files.base.replace('http://', 'http://alice:s3cret@');
   const t3 = path.join(work, 'tools3');
-  const other = await startServer({ args: ['--tools', t3, '--pip-index-url', `${creds}/simple/`, '--max-disk', '32MiB'] });
+  const other = await startServer({ args: ['--tools', t3, '--pip-index-url', `${creds}/simple/`, '--max-disk', '32MiB', '--max-tasks', '1'] });
   try {
     for (const [name, pkg] of [['tbx-nopkg', 'tbx-nothing'], ['tbx-pip', 'tbx-hello']]) {
       const m = await other.api('POST', '/api/v2/modules', {
@@ -391,6 +391,16 @@ test('pip index credentials never show; an http:// index off loopback is refused
     await other.waitTask('admin', 'creds', { timeout: 120000 });
     assert.equal(fs.readFileSync(path.join(t3, 'tbx-pip', '1.0.0.installed'), 'utf8'), `pip tbx-hello==1.0.0\nindex ${files.base}/simple/\n`);
     assert.doesNotMatch(other.log, /s3cret/);
+    // (--max-tasks 1) a create refused by admission probes nothing
+    const m = await other.api('POST', '/api/v2/modules', {
+      body: `name: tbx-never\nagent_type: custom\ninstall: {url: "${files.base}/never.tar.gz", sha256: "${tarSha}", version: "1", bin: x}\ncommand: ["{{bin}}"]\n`,
+      headers: { 'Content-Type': 'application/yaml' },
+    });
+    assert.equal(m.status, 201, m.text);
+    assert.equal((await other.pushTemplate('name: tbx-never\nworkspace:\n  backend: local\nagent:\n  module: tbx-never\nai_task:\n  app: chat\n')).status, 201);
+    const n = await other.api('POST', '/api/v2/tasks/me', { body: { template: 'tbx-never', input: 'x' } });
+    assert.equal(n.status, 429, n.text);
+    assert.equal(files.hits.get('/never.tar.gz'), undefined, 'no probe before admission');
   } finally {
     await other.stop();
     fs.rmSync(other.data, { recursive: true, force: true });
