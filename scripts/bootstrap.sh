@@ -21,9 +21,10 @@ BUILD_PKGS=(gcc pkg-config meson ninja-build libtsm-dev libmicrohttpd-dev
 	libjansson-dev libcmocka-dev libsqlite3-dev libyaml-dev libsodium-dev
 	libcurl4-openssl-dev libseccomp-dev)
 # python3-venv: pip installs of agents (Aider); bzip2, xz-utils: url
-# installs of .tar.bz2/.tar.xz archives (Goose)
+# installs of .tar.bz2/.tar.xz archives (Goose); libxcb1: Goose's binary
+# links libxcb
 RUN_PKGS=(util-linux iproute2 procps curl bubblewrap e2fsprogs npm
-	python3 python3-venv bzip2 xz-utils)
+	python3 python3-venv bzip2 xz-utils libxcb1)
 TEST_PKGS=(nodejs npm tmux chromium fonts-liberation clang libclang-rt-14-dev
 	clang-format wrk python3)
 

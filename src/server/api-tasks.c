@@ -11,6 +11,7 @@
 
 #include <ctype.h>
 #include <sodium.h>
+#include <sys/utsname.h>
 
 #include "core/log.h"
 #include "core/text.h"
@@ -228,7 +229,8 @@ api_tasks_on_probe(const char *cause, void *data)
 	free(c);
 }
 
-/* May a task of module start? When the agent is neither installed nor
+/* May a task of module start? Not on another machine than its install's
+ * arch (false after a 400). When the agent is neither installed nor
  * installing, its package index or URL must answer first: false after
  * deferring req for that probe (install.c), which runs the create again. */
 static bool
@@ -237,8 +239,21 @@ api_tasks_installable(struct http_req *req, json_t *caller,
 {
 	json_t *inst = module_install(module, srv->tools_dir);
 	char *url = inst ? install_probe_url(inst, srv->pip_index_url) : NULL;
+	const char *arch = json_string_value(json_object_get(inst, "arch"));
 	struct create_probe *c;
+	struct utsname u;
 
+	if (arch != NULL && uname(&u) == 0 && strcmp(u.machine, arch) != 0) {
+		http_reply_problem(
+			req, 400,
+			"the agent '%s' is built for %s and this "
+			"machine is %s",
+			json_string_value(json_object_get(module, "name")),
+			arch, u.machine);
+		json_decref(inst);
+		free(url);
+		return false;
+	}
 	if (url == NULL || install_present(inst) || install_running(inst)) {
 		json_decref(inst);
 		free(url);
@@ -374,8 +389,6 @@ api_tasks_create(struct http_req *req, json_t *caller, const char *user_ref,
 		display = gen_display = task_display_from_prompt(input);
 	if (name == NULL)
 		name = gen_name = task_name_from_prompt(input);
-	if (!probed && !api_tasks_installable(req, caller, user_ref, module))
-		goto out;
 	{
 		char *why = NULL;
 		int code = task_admit(
@@ -388,6 +401,9 @@ api_tasks_create(struct http_req *req, json_t *caller, const char *user_ref,
 			goto out;
 		}
 	}
+	/* after every other check: a refused create starts no probe */
+	if (!probed && !api_tasks_installable(req, caller, user_ref, module))
+		goto out;
 	ptext = json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS);
 	store_uuid(id);
 	for (int attempt = 0; attempt < 6 && r == -EEXIST; attempt++) {

@@ -39,4 +39,17 @@ void install_probe(const json_t *inst, install_probe_cb cb, void *data);
  * pip index, the download URL, or NULL for npm (not probed). */
 char *install_probe_url(const json_t *inst, const char *pip_index);
 
+/* Is url usable as --pip-index-url: http(s), and http:// only on
+ * loopback (pip ignores an insecure index elsewhere)? 0, or -1 with
+ * *cause (new, credentials left out). */
+int install_index_check(const char *url, char **cause);
+
+/* Kill every install and probe child (their process groups): the server
+ * stops. A killed install leaves a temporary dir the next one removes. */
+void install_kill_all(void);
+
+/* url without its user name and password (new string): what messages and
+ * the marker may show of the pip index URL. */
+char *install_redact(const char *url);
+
 #endif

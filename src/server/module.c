@@ -480,18 +480,20 @@ install_pip_name_ok(const char *name)
  *   {npm, version, bin, dir}: npm install into TOOLS/DIR
  *   {pip, version, bin, dir}: a virtualenv TOOLS/DIR/VERSION, pip install
  *     PIP==VERSION from the server's index (--pip-index-url)
- *   {url, sha256, version, bin, dir}: the file at url, checked against
- *     sha256, unpacked (tar.gz, tar.bz2, tar.xz) or kept (one executable)
- *     in TOOLS/DIR/VERSION; bin is the executable's path inside
+ *   {url, sha256, version, bin, dir, arch}: the file at url, checked
+ *     against sha256, unpacked (tar.gz, tar.bz2, tar.xz) or kept (one
+ *     executable) in TOOLS/DIR/VERSION; bin is the executable's path
+ *     inside; arch, when given, the only machine (uname -m) it runs on
  * Normalized: {kind, npm|pip|url, package, version, sha256, format, bin,
  * dir}.
  */
 static json_t *
 parse_install(struct schema *s, const struct ynode *n, const char *name)
 {
-	static const char *const keys[] = {"npm",     "pip", "url", "sha256",
-					   "version", "bin", "dir", NULL};
-	const char *npm, *pip, *url, *sha, *version, *bin, *dir, *kind;
+	static const char *const keys[] = {"npm",    "pip",	"url",
+					   "sha256", "version", "bin",
+					   "dir",    "arch",	NULL};
+	const char *npm, *pip, *url, *sha, *version, *bin, *dir, *kind, *arch;
 	bool ok = true, archive;
 	json_t *r;
 
@@ -506,6 +508,7 @@ parse_install(struct schema *s, const struct ynode *n, const char *name)
 	version = schema_str(s, n, "version", "install", true, 64);
 	bin = schema_str(s, n, "bin", "install", true, 200);
 	dir = schema_str(s, n, "dir", "install", false, 0);
+	arch = schema_str(s, n, "arch", "install", false, 32);
 	if ((npm != NULL) + (pip != NULL) + (url != NULL) != 1) {
 		schema_error(s, n, "install",
 			     "give exactly one of 'npm', 'pip' or 'url'");
@@ -545,6 +548,16 @@ parse_install(struct schema *s, const struct ynode *n, const char *name)
 	}
 	if (url != NULL && !install_url_ok(s, n, url, sha))
 		ok = false;
+	if (arch != NULL &&
+	    (url == NULL || *arch == '\0' ||
+	     strspn(arch, "abcdefghijklmnopqrstuvwxyz0123456789_") !=
+		     strlen(arch))) {
+		schema_error(s, ynode_get(n, "arch"), "install.arch",
+			     url ? "must be a machine name as uname -m "
+				   "prints it (x86_64, aarch64)"
+				 : "only used with 'url'");
+		ok = false;
+	}
 	if (!ok || version == NULL || bin == NULL)
 		return json_null();
 	r = json_pack("{s:s, s:s, s:s, s:s}", "kind", kind, "version", version,
@@ -565,6 +578,8 @@ parse_install(struct schema *s, const struct ynode *n, const char *name)
 				    json_string(install_format(url)));
 		free(lower);
 	}
+	if (arch != NULL)
+		json_object_set_new(r, "arch", json_string(arch));
 	json_object_set_new(r, "package",
 			    json_string(npm   ? npm
 					: pip ? pip
@@ -1165,8 +1180,12 @@ render_vars(const json_t *module, const json_t *agent, const char *provider,
 	if (json_is_object(inst)) {
 		json_t *ri = module_install(module, ctx->tools_dir);
 
-		*bin_dir = xstrdup(
-			json_string_value(json_object_get(ri, "bin_dir")));
+		/* not a virtualenv's bin: its python and pip would shadow
+		 * the system's for everything the agent runs */
+		if (strcmp(json_string_value(json_object_get(ri, "kind")),
+			   "pip") != 0)
+			*bin_dir = xstrdup(json_string_value(
+				json_object_get(ri, "bin_dir")));
 		json_object_set(vars, "bin", json_object_get(ri, "bin_path"));
 		json_decref(ri);
 	} else {

@@ -25,6 +25,7 @@
 #include "http/http.h"
 #include "server-main.h"
 #include "server.h"
+#include "server/install.h"
 #include "server/secrets.h"
 #include "store/store.h"
 #include "ws/disk.h"
@@ -534,9 +535,11 @@ server_read_key(const char *path, char **cause)
 
 /*
  * The tools dir as an absolute path (*out, new) with the dirs above it
- * that exist resolved. Workspaces see it read-only at the same path, so
- * it must not be a dir the sandbox masks as a whole (/tmp, /home, /root,
- * /run), the root, or hold the data dir: binding it would show them.
+ * that exist resolved. A workspace sees its agent's install dir
+ * (TOOLS/DIR[/VERSION]) read-only at the same path, so the tools dir
+ * must not be a dir the sandbox masks as a whole (/tmp, /home, /root,
+ * /run: TOOLS/DIR would be a user's home), the root, hold the data dir or
+ * be inside it: binding an install dir would show them.
  */
 static int
 server_tools_dir(const char *tools, const char *data_dir, char **out,
@@ -580,6 +583,15 @@ server_tools_dir(const char *tools, const char *data_dir, char **out,
 				  "workspaces see the tools dir read-only, so "
 				  "use a dir of its own",
 				  tools, data_dir);
+		free(abs);
+		return -1;
+	}
+	n = strlen(data_dir);
+	if (strncmp(abs, data_dir, n) == 0 && abs[n] == '/') {
+		*cause = xasprintf("--tools '%s' is inside the data directory "
+				   "'%s', which workspaces must not see: use "
+				   "a dir of its own",
+				   tools, data_dir);
 		free(abs);
 		return -1;
 	}
@@ -754,6 +766,9 @@ server_main(int argc, char **argv)
 	if (server_tools_dir(tools ? tools : "/var/cache/taskbox/tools",
 			     srv->data_dir, &srv->tools_dir, &cause) < 0)
 		goto fail;
+	if (install_index_check(pip_index ?: "https://pypi.org/simple",
+				&cause) < 0)
+		goto fail;
 	srv->pip_index_url = xstrdup(pip_index ?: "https://pypi.org/simple");
 	srv->llm_url = llm_url ? xstrdup(llm_url) : NULL;
 	if (key_file != NULL &&
@@ -822,6 +837,7 @@ server_main(int argc, char **argv)
 	fflush(stdout);
 	ev_timer_init(&server_stop_check, server_on_stop_check, NULL);
 	r = ev_loop_run(srv->loop);
+	install_kill_all(); /* the next start installs again */
 	http_server_drain(srv->http);
 	disk_pool_stop();
 	goto out;

@@ -1625,6 +1625,7 @@ task_launch_ws(struct task *t)
 	struct ws_mount mounts[5];
 	const char *hide[1] = {srv->data_dir};
 	struct stat st;
+	const char *inst_dir;
 	struct ws_spec spec = {0};
 	int pipefd[2], logfd;
 	char *cause = NULL, *log_path, *path_env;
@@ -1799,10 +1800,12 @@ task_launch_ws(struct task *t)
 	mounts[1] = (struct ws_mount){t->run_dir, TASK_RUN, false};
 	mounts[2] = (struct ws_mount){apps_dir, TASK_APPS, false};
 	mounts[3] = (struct ws_mount){srv->exe, TASK_BIN, true};
-	/* the installed agents at the same path inside, read-only: the
-	 * host's view would do, but not under a masked dir (/tmp, /home,
-	 * /root, the data dir) */
-	mounts[4] = (struct ws_mount){srv->tools_dir, srv->tools_dir, true};
+	/* the task's own agent install at the same path inside, read-only
+	 * (the host's view would do, but not under a masked dir such as
+	 * /tmp or /home); none of the other installs */
+	inst_dir = json_string_value(
+		json_object_get(json_object_get(t->launch, "install"), "dir"));
+	mounts[4] = (struct ws_mount){inst_dir, inst_dir, true};
 	log_path = xasprintf("%s/log", t->dir);
 	logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	free(log_path);
@@ -1816,8 +1819,8 @@ task_launch_ws(struct task *t)
 	spec.home = TASK_HOME;
 	spec.mounts = mounts;
 	spec.n_mounts = ARRAY_SIZE(mounts);
-	if (stat(srv->tools_dir, &st) < 0 || !S_ISDIR(st.st_mode))
-		spec.n_mounts--; /* nothing installed yet */
+	if (inst_dir == NULL || stat(inst_dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		spec.n_mounts--; /* a preinstalled agent (check) */
 	spec.hide = hide;
 	spec.n_hide = ARRAY_SIZE(hide);
 	task_limits(t, &spec.limits, &disk);

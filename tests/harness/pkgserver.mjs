@@ -104,3 +104,24 @@ export function buildTarball(out, dir) {
   if (r.status !== 0) throw new Error(`buildTarball: ${r.stderr}`);
   return out;
 }
+
+// A server that answers 200 and then one byte a second, forever: a
+// download that never ends (until close()). Returns {base, close()}.
+export async function startDripServer() {
+  const timers = new Set();
+  const server = http.createServer((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'application/octet-stream' });
+    const t = setInterval(() => res.write('x'), 1000);
+    timers.add(t);
+    res.on('close', () => { clearInterval(t); timers.delete(t); });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    base: `http://127.0.0.1:${server.address().port}`,
+    close: () => new Promise((resolve) => {
+      for (const t of timers) clearInterval(t);
+      server.closeAllConnections();
+      server.close(resolve);
+    }),
+  };
+}

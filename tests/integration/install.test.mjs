@@ -13,12 +13,12 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { startServer, waitFor, tmpdir, bin, exists } from '../harness/server.mjs';
 import {
-  startFileServer, closedPort, buildWheel, simpleIndex, buildTarball, sha256,
+  startFileServer, closedPort, buildWheel, simpleIndex, buildTarball, sha256, startDripServer,
 } from '../harness/pkgserver.mjs';
 
 // The test agents: a greeting, then a shell-style prompt ("$ ", what the
 // runtime waits for before it sends) and one answer per line read.
-const WHEEL_SOURCE = `import sys
+const WHEEL_SOURCE = `import os, sys
 
 def main():
     print('hello from the wheel')
@@ -27,8 +27,14 @@ def main():
         line = sys.stdin.readline()
         if not line:
             break
+        if 'path' in line:
+            print('PATH is ' + os.environ['PATH'])
         print('wheel got: ' + line.strip())
 `;
+// answers whether each path read exists in its sandbox (the line may
+// come with a terminal's bracketed-paste marks: only the path is kept)
+const SEER = '#!/bin/sh\nprintf "$ "\nwhile IFS= read -r p; do p=$(printf %s "$p" | grep -o "/[A-Za-z0-9/._-]*" | head -n 1); ' +
+  'if [ -e "$p" ]; then echo "seen: $p"; else echo "unseen: $p"; fi; printf "$ "; done\n';
 const SCRIPT = '#!/bin/sh\necho "hello from the archive"\nprintf "$ "\n' +
   'while IFS= read -r line; do echo "archive got: $line"; printf "$ "; done\n';
 
@@ -75,8 +81,8 @@ before(async () => {
   fs.writeFileSync(binary, SCRIPT, { mode: 0o755 });
   binSha = sha256(binary);
   files = await startFileServer(pub);
-  // small disk images: this file runs eight tasks
-  srv = await startServer({ args: ['--tools', tools, '--pip-index-url', `${files.base}/simple/`, '--max-disk', '32MiB'] });
+  // small disk images: this file runs many tasks
+  srv = await startServer({ args: ['--tools', tools, '--pip-index-url', `${files.base}/simple/`, '--max-disk', '32MiB', '--max-running-per-user', '50'] });
 });
 
 after(async () => {
@@ -100,7 +106,9 @@ test('pip: a private virtualenv from the index, shared by concurrent and later t
   assert.equal(files.hits.get('/files/tbx_hello-1.0.0-py3-none-any.whl'), 1, 'one install for both tasks');
   const venv = path.join(tools, 'tbx-pip', '1.0.0');
   assert.ok(exists(path.join(venv, 'bin', 'tbx-hello')));
-  assert.ok(exists(path.join(venv, '.taskbox-installed')));
+  // the marker: outside the tree, naming what was installed from where
+  assert.equal(fs.readFileSync(`${venv}.installed`, 'utf8'), `pip tbx-hello==1.0.0\nindex ${files.base}/simple/\n`);
+  assert.ok(!exists(path.join(venv, '.taskbox-installed')));
   // installed: a later task neither probes the index nor installs
   const pageHits = files.hits.get('/simple/tbx-hello/');
   await srv.createTask({ template: 'tbx-pip', input: 'again', name: 'pip-three' });
@@ -198,10 +206,209 @@ test('--tools refused where the workspace would see masked dirs', () => {
     ['/tmp', /--tools '\/tmp': .* not \/tmp/],
     ['/root/', /not \/root/],
     [parent, /holds the data directory/],
+    [path.join(data, 'tasks'), /inside the data directory/],
   ]) {
-    const r = spawnSync(bin, ['server', '--listen', '127.0.0.1:0', '--data', data, '--tools', tools], { encoding: 'utf8', timeout: 20000 });
+    const r = spawnSync(bin, ['server', '--listen', '127.0.0.1:0', '--data', data, '--tools', tools], { encoding: 'utf8', timeout: 10000 });
     assert.equal(r.status, 1, r.stdout + r.stderr);
     assert.match(r.stderr, re);
   }
+  fs.rmSync(parent, { recursive: true, force: true });
+});
+
+// ---- the hostile reviewer's findings -------------------------------------
+
+// A tarball of a tree made by fill(dir); its path and sha256 under pub.
+function archive(name, fill) {
+  const tree = fs.mkdtempSync(path.join(work, 'tree-'));
+  fs.chmodSync(tree, 0o755); // its '.' entry: what a release archive has
+  fill(tree);
+  const out = buildTarball(path.join(work, 'pub', name), tree);
+  return { url: `${files.base}/${name}`, sha: sha256(out) };
+}
+
+test('an archive cannot make the installer write through its links, nor point bin outside', async () => {
+  const victim = path.join(work, 'victim');
+  fs.writeFileSync(victim, 'precious\n');
+  const a = archive('evil-link.tar.gz', (d) => {
+    fs.writeFileSync(path.join(d, 'tool'), SCRIPT, { mode: 0o755 });
+    fs.symlinkSync(victim, path.join(d, '.taskbox-installed'));
+    fs.symlinkSync(victim, path.join(d, '.installed'));
+  });
+  await moduleAndTemplate('tbx-evil', { url: a.url, sha256: a.sha, version: '1', bin: 'tool' });
+  await srv.createTask({ template: 'tbx-evil', input: 'evil', name: 'evil-link' });
+  await srv.waitTask('admin', 'evil-link', { timeout: 60000 });
+  await sawOutput('evil-link', /archive got: evil/);
+  assert.equal(fs.readFileSync(victim, 'utf8'), 'precious\n', 'the host file was not truncated');
+
+  // bin a link to a host executable: refused
+  const b = archive('evil-bin.tar.gz', (d) => fs.symlinkSync('/bin/sh', path.join(d, 'tool')));
+  await moduleAndTemplate('tbx-evilbin', { url: b.url, sha256: b.sha, version: '1', bin: 'tool' });
+  await srv.createTask({ template: 'tbx-evilbin', input: 'x', name: 'evil-bin' });
+  const t = await srv.waitTask('admin', 'evil-bin', { status: 'error', timeout: 60000 });
+  assert.match(t.status_reason, /installed no executable/);
+  assert.ok(!exists(path.join(tools, 'tbx-evilbin', '1.installed')));
+});
+
+test('archive modes are normalized: no setuid, no world-writable dir, a 0700 bin runs', async () => {
+  const a = archive('modes.tar.gz', (d) => {
+    fs.writeFileSync(path.join(d, 'tool'), SCRIPT);
+    fs.chmodSync(path.join(d, 'tool'), 0o700);
+    fs.writeFileSync(path.join(d, 'suid'), 'x');
+    fs.chmodSync(path.join(d, 'suid'), 0o4755);
+    fs.mkdirSync(path.join(d, 'open'));
+    fs.chmodSync(path.join(d, 'open'), 0o777);
+  });
+  await moduleAndTemplate('tbx-modes', { url: a.url, sha256: a.sha, version: '1', bin: 'tool' });
+  await srv.createTask({ template: 'tbx-modes', input: 'modes', name: 'modes' });
+  await srv.waitTask('admin', 'modes', { timeout: 60000 });
+  await sawOutput('modes', /archive got: modes/);
+  const d = path.join(tools, 'tbx-modes', '1');
+  assert.equal(fs.statSync(path.join(d, 'suid')).mode & 0o7777, 0o755);
+  assert.equal(fs.statSync(path.join(d, 'open')).mode & 0o7777, 0o755);
+  assert.equal(fs.statSync(path.join(d, 'tool')).mode & 0o7777, 0o755);
+  assert.equal(fs.statSync(path.join(d, 'tool')).uid, 0);
+});
+
+test('a changed install block installs again, at create and at resume; the marker records it', async () => {
+  const one = archive('chg-1.tar.gz', (d) => fs.writeFileSync(path.join(d, 'tool'), SCRIPT, { mode: 0o755 }));
+  const two = archive('chg-2.tar.gz', (d) => fs.writeFileSync(path.join(d, 'tool'),
+    SCRIPT.replaceAll('archive', 'second'), { mode: 0o755 }));
+  await moduleAndTemplate('tbx-chg', { url: one.url, sha256: one.sha, version: '1', bin: 'tool' });
+  await srv.createTask({ template: 'tbx-chg', input: 'first', name: 'chg-one' });
+  await srv.waitTask('admin', 'chg-one', { timeout: 60000 });
+  await sawOutput('chg-one', /archive got: first/);
+  assert.equal(fs.readFileSync(path.join(tools, 'tbx-chg', '1.installed'), 'utf8'), `url ${one.url}\nsha256 ${one.sha}\n`);
+  // paused, the module changes, resumed: the new block is installed first
+  assert.equal((await srv.api('POST', '/api/v2/tasks/admin/chg-one/pause')).status, 200);
+  await moduleAndTemplate('tbx-chg', { url: two.url, sha256: two.sha, version: '1', bin: 'tool' });
+  assert.equal((await srv.api('POST', '/api/v2/tasks/admin/chg-one/resume')).status, 202);
+  await srv.waitTask('admin', 'chg-one', { timeout: 60000 });
+  assert.ok((await srv.api('POST', '/api/v2/tasks/admin/chg-one/send', { body: { input: 'resumed' } })).status < 300);
+  await sawOutput('chg-one', /second got: resumed/);
+  assert.equal(fs.readFileSync(path.join(tools, 'tbx-chg', '1.installed'), 'utf8'), `url ${two.url}\nsha256 ${two.sha}\n`);
+  await srv.createTask({ template: 'tbx-chg', input: 'again', name: 'chg-two' });
+  await srv.waitTask('admin', 'chg-two', { timeout: 60000 });
+  await sawOutput('chg-two', /second got: again/);
+});
+
+test('a workspace sees its own install only; a pip agent does not put its virtualenv on PATH', async () => {
+  const a = archive('seer.tar.gz', (d) => fs.writeFileSync(path.join(d, 'seer'), SEER, { mode: 0o755 }));
+  await moduleAndTemplate('tbx-seer', { url: a.url, sha256: a.sha, version: '1', bin: 'seer' });
+  const other = path.join(tools, 'tbx-other', '1'); // another module's install
+  fs.mkdirSync(other, { recursive: true });
+  const own = path.join(tools, 'tbx-seer', '1', 'seer');
+  await srv.createTask({ template: 'tbx-seer', input: own, name: 'seer' });
+  await srv.waitTask('admin', 'seer', { timeout: 60000 });
+  await sawOutput('seer', new RegExp(`(?<!un)seen: ${own}`));
+  const s = await srv.api('POST', '/api/v2/tasks/admin/seer/send', { body: { input: other } });
+  assert.ok(s.status < 300, s.text);
+  await sawOutput('seer', new RegExp(`unseen: ${other}`));
+
+  await srv.createTask({ template: 'tbx-pip', input: 'path', name: 'pip-path' });
+  await srv.waitTask('admin', 'pip-path', { timeout: 60000 });
+  await sawOutput('pip-path', /PATH is /);
+  const logs = (await srv.api('GET', '/api/v2/tasks/admin/pip-path/logs')).json.logs;
+  const line = logs.map((e) => e.content).join('\n').match(/PATH is (\S+)/)[1];
+  assert.ok(!line.includes('tbx-pip'), line);
+});
+
+test('a failing probe runs once for concurrent and repeated creates (cached), and an arch mismatch is refused', async () => {
+  await moduleAndTemplate('tbx-404', { url: `${files.base}/missing.tar.gz`, sha256: tarSha, version: '1', bin: 'x' });
+  const rs = await Promise.all([1, 2].map(() => srv.api('POST', '/api/v2/tasks/me', { body: { template: 'tbx-404', input: 'x' } })));
+  rs.push(await srv.api('POST', '/api/v2/tasks/me', { body: { template: 'tbx-404', input: 'x' } }));
+  for (const r of rs) {
+    assert.equal(r.status, 400, r.text);
+    assert.match(r.json.detail, /missing\.tar\.gz answered HTTP 404/);
+  }
+  assert.equal(files.hits.get('/missing.tar.gz'), 1);
+
+  await moduleAndTemplate('tbx-arch', { url: `${files.base}/tbx-one`, sha256: binSha, version: '1', bin: 'tbx-one', arch: 's390x' });
+  const r = await srv.api('POST', '/api/v2/tasks/me', { body: { template: 'tbx-arch', input: 'x' } });
+  assert.equal(r.status, 400, r.text);
+  assert.match(r.json.detail, /built for s390x and this machine is/);
+});
+
+test('an install runs as an unprivileged uid, dies with the server, and its leftovers go at the next install', async () => {
+  const drip = await startDripServer();
+  let dripOpen = true;
+  const data = tmpdir('taskbox-install-drip-');
+  const t2 = path.join(work, 'tools-drip');
+  let s2 = await startServer({ data, args: ['--tools', t2, '--pip-index-url', `${files.base}/simple/`, '--max-disk', '32MiB'] });
+  try {
+    const push = async (url, sha) => {
+      const m = await s2.api('POST', '/api/v2/modules', {
+        body: `name: tbx-drip\nagent_type: custom\ninstall: {url: "${url}", sha256: "${sha}", version: "1", bin: tool}\ncommand: ["{{bin}}"]\n`,
+        headers: { 'Content-Type': 'application/yaml' },
+      });
+      assert.equal(m.status, 201, m.text);
+    };
+    await push(`${drip.base}/tool`, binSha);
+    assert.equal((await s2.pushTemplate('name: tbx-drip\nworkspace:\n  backend: local\nagent:\n  module: tbx-drip\nai_task:\n  app: chat\n')).status, 201);
+    await s2.createTask({ template: 'tbx-drip', input: 'x', name: 'drip' });
+    const tmp = await waitFor(() => fs.readdirSync(path.join(t2, 'tbx-drip')).find((n) => n.startsWith('1.tmp-')),
+      { what: 'the temporary dir', timeout: 30000 });
+    const pid = Number(tmp.slice('1.tmp-'.length));
+    // the tree is the installer's, not root's: below the task uids
+    assert.equal(fs.statSync(path.join(t2, 'tbx-drip', tmp)).uid, 200000 - 1);
+    await s2.stop();
+    await waitFor(() => { try { process.kill(pid, 0); return false; } catch { return true; } },
+      { what: `install child ${pid} gone`, timeout: 20000 });
+    assert.ok(exists(path.join(t2, 'tbx-drip', tmp)), 'a killed install leaves its temporary dir');
+    await drip.close(); // the restarted task's own install fails fast
+    dripOpen = false;
+    // the next install (the block fixed) removes it first
+    s2 = await startServer({ data, token: s2.token, args: ['--tools', t2, '--pip-index-url', `${files.base}/simple/`, '--max-disk', '32MiB'] });
+    await push(`${files.base}/tbx-one`, binSha);
+    await s2.createTask({ template: 'tbx-drip', input: 'x', name: 'drip-two' });
+    await s2.waitTask('admin', 'drip-two', { timeout: 60000 });
+    assert.deepEqual(fs.readdirSync(path.join(t2, 'tbx-drip')).filter((n) => n.includes('.tmp-')), []);
+  } finally {
+    await s2.stop();
+    if (dripOpen) await drip.close();
+    fs.rmSync(data, { recursive: true, force: true });
+  }
+});
+
+test('pip index credentials never show; no probe before admission; an http:// index off loopback is refused at start', async () => {
+  const creds = files.base.replace('http://', 'http://alice:s3cret@');
+  const t3 = path.join(work, 'tools3');
+  const other = await startServer({ args: ['--tools', t3, '--pip-index-url', `${creds}/simple/`, '--max-disk', '32MiB', '--max-tasks', '1'] });
+  try {
+    for (const [name, pkg] of [['tbx-nopkg', 'tbx-nothing'], ['tbx-pip', 'tbx-hello']]) {
+      const m = await other.api('POST', '/api/v2/modules', {
+        body: `name: ${name}\nagent_type: custom\ninstall: {pip: ${pkg}, version: 1.0.0, bin: tbx-hello}\ncommand: ["{{bin}}"]\n`,
+        headers: { 'Content-Type': 'application/yaml' },
+      });
+      assert.equal(m.status, 201, m.text);
+      assert.equal((await other.pushTemplate(`name: ${name}\nworkspace:\n  backend: local\nagent:\n  module: ${name}\nai_task:\n  app: chat\n`)).status, 201);
+    }
+    const p = await other.api('POST', '/api/v2/tasks/me', { body: { template: 'tbx-nopkg', input: 'x' } });
+    assert.equal(p.status, 400, p.text);
+    assert.match(p.json.detail, new RegExp(`no package 'tbx-nothing' \\(${files.base.replace(/\./g, '\\.')}/simple/tbx-nothing/ answered HTTP 404\\)`));
+    assert.doesNotMatch(p.text, /s3cret|alice/);
+    // an install from it: the marker names the index without them
+    await other.createTask({ template: 'tbx-pip', input: 'creds', name: 'creds' });
+    await other.waitTask('admin', 'creds', { timeout: 120000 });
+    assert.equal(fs.readFileSync(path.join(t3, 'tbx-pip', '1.0.0.installed'), 'utf8'), `pip tbx-hello==1.0.0\nindex ${files.base}/simple/\n`);
+    assert.doesNotMatch(other.log, /s3cret/);
+    // (--max-tasks 1) a create refused by admission probes nothing
+    const m = await other.api('POST', '/api/v2/modules', {
+      body: `name: tbx-never\nagent_type: custom\ninstall: {url: "${files.base}/never.tar.gz", sha256: "${tarSha}", version: "1", bin: x}\ncommand: ["{{bin}}"]\n`,
+      headers: { 'Content-Type': 'application/yaml' },
+    });
+    assert.equal(m.status, 201, m.text);
+    assert.equal((await other.pushTemplate('name: tbx-never\nworkspace:\n  backend: local\nagent:\n  module: tbx-never\nai_task:\n  app: chat\n')).status, 201);
+    const n = await other.api('POST', '/api/v2/tasks/me', { body: { template: 'tbx-never', input: 'x' } });
+    assert.equal(n.status, 429, n.text);
+    assert.equal(files.hits.get('/never.tar.gz'), undefined, 'no probe before admission');
+  } finally {
+    await other.stop();
+    fs.rmSync(other.data, { recursive: true, force: true });
+  }
+  const parent = tmpdir('taskbox-install-idx-');
+  const r = spawnSync(bin, ['server', '--listen', '127.0.0.1:0', '--data', path.join(parent, 'data'), '--tools', path.join(parent, 'tools'),
+    '--pip-index-url', 'http://pypi.example.com/simple'], { encoding: 'utf8', timeout: 10000 });
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /pip ignores an http:\/\/ index that is not on loopback/);
   fs.rmSync(parent, { recursive: true, force: true });
 });
