@@ -770,30 +770,105 @@ skip_bullet(const char *p)
 	return p;
 }
 
+/* Claude's collapsed tool summaries: "Ran 2 shell commands", "Read 1 file". */
+static bool
+line_is_tool_summary(const char *p)
+{
+	static const char *verbs[] = {"Ran ",	 "Read ",     "Wrote ",
+				      "Edited ", "Searched ", "Listed "};
+
+	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++) {
+		if (!str_starts_with(p, verbs[i]))
+			continue;
+		p += strlen(verbs[i]);
+		if (!isdigit((unsigned char)*p))
+			return false;
+		p += strspn(p, "0123456789");
+		return str_starts_with(p, " shell command") ||
+		       str_starts_with(p, " file") ||
+		       str_starts_with(p, " pattern") ||
+		       str_starts_with(p, " director");
+	}
+	return false;
+}
+
+/* Line i is a tool call's header: the next line is the call's output tree
+ * ("⎿  Wrote 1 lines", "└ (no output)"), indented at least as deep. */
+static bool
+line_heads_tree(const struct lines *l, size_t i)
+{
+	const char *p, *q;
+
+	if (i + 1 >= l->n)
+		return false;
+	p = skip_spaces(l->v[i]);
+	q = skip_spaces(l->v[i + 1]);
+	return (str_starts_with(q, "⎿") || str_starts_with(q, "└")) &&
+	       q - l->v[i + 1] >= p - l->v[i];
+}
+
+/*
+ * For each line, the index of the first line at or after it that closes a
+ * box, or l->n: one backward pass, so that finding the end of every box
+ * costs O(lines) in all (an agent's message may open thousands of boxes
+ * that never close).
+ */
+static size_t *
+box_closings(const struct lines *l)
+{
+	size_t *next = xcalloc(l->n + 1, sizeof *next);
+
+	next[l->n] = l->n;
+	for (size_t i = l->n; i-- > 0;)
+		next[i] =
+			line_closes_box(skip_spaces(l->v[i])) ? i : next[i + 1];
+	return next;
+}
+
+/* msg cut to what the headline reads: the first lines of it. The agent
+ * controls the message; the server reads it in its event loop. */
+static char *
+headline_prefix(const char *msg)
+{
+	size_t n = 0, lines = 0;
+
+	while (msg[n] != '\0' && n < MSGFMT_HEADLINE_MAX_BYTES &&
+	       lines < MSGFMT_HEADLINE_MAX_LINES) {
+		if (msg[n] == '\n')
+			lines++;
+		n++;
+	}
+	while (n > 0 && (msg[n] & 0xc0) == 0x80)
+		n--; /* not inside a UTF-8 sequence */
+	return xstrndup(msg, n);
+}
+
 char *
 msgfmt_headline(const char *msg)
 {
+	char *head = headline_prefix(msg);
 	struct lines l;
+	size_t *closing;
 	char *out = NULL;
 
-	lines_split(&l, msg);
+	lines_split(&l, head);
+	closing = box_closings(&l);
 	for (size_t i = 0; i < l.n && out == NULL; i++) {
 		const char *p = skip_spaces(l.v[i]);
 
 		if (line_opens_box(p)) {
 			/* the whole box, when it closes */
-			for (size_t k = i + 1; k < l.n; k++) {
-				if (line_closes_box(skip_spaces(l.v[k]))) {
-					i = k;
-					break;
-				}
-			}
+			if (closing[i + 1] < l.n)
+				i = closing[i + 1];
 			continue;
 		}
-		if (line_is_tree(p)) {
-			/* and its wrapped lines, indented deeper */
+		if (line_is_tree(p) || line_heads_tree(&l, i)) {
+			/* a call's output (or the call and its output), and
+			 * their wrapped lines, indented deeper */
 			size_t ind = (size_t)(p - l.v[i]);
 
+			if (!line_is_tree(p))
+				i++;
 			while (i + 1 < l.n && !str_is_blank(l.v[i + 1]) &&
 			       strspn(l.v[i + 1], " ") > ind)
 				i++;
@@ -802,9 +877,14 @@ msgfmt_headline(const char *msg)
 		if (line_is_spinner(p) || line_is_busy(p) ||
 		    line_is_border(p) || !line_has_words(p))
 			continue;
-		out = str_trim(xstrdup(skip_bullet(p)));
+		p = skip_bullet(p);
+		if (*p == '\0' || line_is_tool_summary(p))
+			continue; /* a bare bullet, or a call folded in one */
+		out = str_trim(xstrdup(p));
 	}
+	free(closing);
 	lines_release(&l);
+	free(head);
 	return out != NULL ? out : xstrdup("");
 }
 

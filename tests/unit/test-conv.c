@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "core/buf.h"
 #include "runtime/conv.h"
 #include "runtime/msgfmt.h"
 
@@ -102,6 +103,72 @@ test_headline(void **state)
 	h = msgfmt_headline("宽字符 ok");
 	assert_string_equal(h, "宽字符 ok");
 	free(h);
+	/* a bare bullet is no headline; the words after it are */
+	h = msgfmt_headline("✓\nDone.");
+	assert_string_equal(h, "Done.");
+	free(h);
+}
+
+/* Claude and Codex show the tool call above the agent's words. */
+static void
+test_headline_skips_tool_calls(void **state)
+{
+	static const char *cases[] = {"claude", "codex", "gemini"};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char *path = xasprintf("tests/golden/%s/tool_turn/expected.txt",
+				       cases[i]);
+		char *msg = src_file(path);
+		char *h = msgfmt_headline(msg);
+
+		assert_string_equal(h, "Done writing hello.txt.");
+		free(h);
+		free(msg);
+		free(path);
+	}
+	/* a Claude call with its output tree under it */
+	char *h = msgfmt_headline("● Write(hello.txt)\n"
+				  "  ⎿  Wrote 1 lines to hello.txt\n"
+				  "       hi\n"
+				  "\n"
+				  "● Read 2 files (ctrl+o to expand)\n"
+				  "● All done.");
+
+	assert_string_equal(h, "All done.");
+	free(h);
+}
+
+/* The agent controls the message: many boxes that never close, or a
+ * huge message, must not stall the server (it was quadratic). */
+static void
+test_headline_bounded(void **state)
+{
+	struct buf b;
+	char *h;
+
+	buf_init(&b, 0);
+	for (int i = 0; i < 100000; i++)
+		buf_puts(&b, "╭ open\n");
+	buf_puts(&b, "words");
+	h = msgfmt_headline(buf_cstr(&b));
+	assert_string_equal(h, ""); /* 200 lines read, all chrome */
+	free(h);
+	/* only the first lines are read */
+	buf_clear(&b);
+	for (int i = 0; i < MSGFMT_HEADLINE_MAX_LINES + 1; i++)
+		buf_puts(&b, "────\n");
+	buf_puts(&b, "late words");
+	h = msgfmt_headline(buf_cstr(&b));
+	assert_string_equal(h, "");
+	free(h);
+	buf_clear(&b);
+	for (int i = 0; i < MSGFMT_HEADLINE_MAX_BYTES; i++)
+		buf_puts(&b, "─");
+	buf_puts(&b, "\nlate words");
+	h = msgfmt_headline(buf_cstr(&b));
+	assert_string_equal(h, "");
+	free(h);
+	buf_release(&b);
 }
 
 int
@@ -111,6 +178,8 @@ main(void)
 		cmocka_unit_test(test_startup_not_a_message),
 		cmocka_unit_test(test_custom_output_is_a_message),
 		cmocka_unit_test(test_headline),
+		cmocka_unit_test(test_headline_skips_tool_calls),
+		cmocka_unit_test(test_headline_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
