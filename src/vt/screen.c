@@ -214,7 +214,7 @@ vt_track_csi(struct vt_screen *s, char final, unsigned y)
 		n = s->nparams > 0 ? s->params[0] : 0;
 		if ((n == 0 || n == 2) && y + 1 < s->rows)
 			c[y + 1] = false;
-		if (n == 1 || n == 2)
+		if ((n == 1 || n == 2) && y < s->rows)
 			c[y] = false;
 		break;
 	case 'S': /* SU */

@@ -78,6 +78,26 @@ test_custom_output_is_a_message(void **state)
 	conv_free(c);
 }
 
+/* A known agent that dies at startup: its last screen is message 0. */
+static void
+test_startup_exit_is_a_message(void **state)
+{
+	struct conv *c = conv_new(AGENT_CLAUDE);
+
+	assert_int_equal(conv_update(c, "Welcome to Claude Code", 1), -1);
+	assert_int_equal(
+		conv_on_exit(c, "Invalid API key · Please run /login", 2), 0);
+	assert_string_equal(conv_get(c, 0)->content,
+			    "Invalid API key · Please run /login");
+	conv_free(c);
+	/* after a user message the exit changes nothing of the kind */
+	c = conv_new(AGENT_CLAUDE);
+	assert_int_equal(conv_add_user(c, "hi", "", 1), 1);
+	assert_int_equal(conv_on_exit(c, "hello\nbye", 2), 2);
+	assert_string_equal(conv_get(c, 2)->content, "hello\nbye");
+	conv_free(c);
+}
+
 static void
 test_headline(void **state)
 {
@@ -177,6 +197,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_startup_not_a_message),
 		cmocka_unit_test(test_custom_output_is_a_message),
+		cmocka_unit_test(test_startup_exit_is_a_message),
 		cmocka_unit_test(test_headline),
 		cmocka_unit_test(test_headline_skips_tool_calls),
 		cmocka_unit_test(test_headline_bounded),
