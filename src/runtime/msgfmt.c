@@ -5,8 +5,9 @@
  * trailing blanks trimmed) and returns new strings. The per-agent rules
  * are small tables and switch cases; the algorithms are shared:
  *
- *   screen diff  first line of the new screen absent from the old one,
- *                to the end (inline TUIs append below what was there)
+ *   screen diff  first row of the new screen absent from the old one,
+ *                to the end (inline TUIs append below what was there),
+ *                then the rows the terminal wrapped joined back
  *   echo         the user's text, whitespace ignored, matched fuzzily at
  *                the top of the diff and cut with the lines it spans
  *   input box    a line that starts with a prompt marker ('>', '❯',
@@ -22,6 +23,7 @@
 #include "core/buf.h"
 #include "core/text.h"
 #include "msgfmt.h"
+#include "vt/screen.h"
 
 /* ---- screen diff -------------------------------------------------- */
 
@@ -30,13 +32,22 @@ struct hashset {
 	size_t mask;
 };
 
+/* Hash of a row as it reads: without its wrap mark and trailing blanks
+ * (a row that wrapped keeps them, and stops wrapping when the row above
+ * scrolls off or is rewritten). */
 static uint64_t
 msgfmt_hash(const char *s)
 {
 	uint64_t h = 1469598103934665603ULL;
+	size_t n;
 
-	for (; *s != '\0'; s++) {
-		h ^= (unsigned char)*s;
+	if (str_starts_with(s, VT_WRAP_MARK))
+		s += strlen(VT_WRAP_MARK);
+	n = strlen(s);
+	while (n > 0 && s[n - 1] == ' ')
+		n--;
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
 		h *= 1099511628211ULL;
 	}
 	return h ? h : 1;
@@ -82,7 +93,7 @@ msgfmt_screen_diff(enum agent_type t, const char *before, const char *after)
 	struct lines old, new;
 	struct hashset hs;
 	size_t start = 0, skip = 0;
-	char *out;
+	char *out, *joined, *rows;
 
 	lines_split(&old, before);
 	lines_split(&new, after);
@@ -99,8 +110,20 @@ msgfmt_screen_diff(enum agent_type t, const char *before, const char *after)
 		}
 	}
 	lines_remove(&new, 0, start);
+	if (new.n > 0 && str_starts_with(new.v[0], VT_WRAP_MARK))
+		/* the start of its line is old: the reply starts here */
+		memmove(new.v[0], new.v[0] + strlen(VT_WRAP_MARK),
+			strlen(new.v[0]) - strlen(VT_WRAP_MARK) + 1);
+	/* join the wrapped rows of the new part only: joining before the
+	 * diff would make a line half scrolled off look new */
+	joined = lines_join(&new, 0, new.n);
+	lines_release(&new);
+	rows = vt_lines_join(joined);
+	lines_split(&new, rows);
 	lines_trim_blank(&new);
 	out = lines_join(&new, 0, new.n);
+	free(joined);
+	free(rows);
 	free(hs.slots);
 	lines_release(&old);
 	lines_release(&new);
