@@ -653,14 +653,19 @@ vt_mark_rows(struct vt_screen *s)
 	size_t keep = 0;
 	struct buf out;
 
-	buf_init(&out, s->marked.len + s->rows);
+	buf_init(&out, 0);
 	for (unsigned k = 0; k < s->rows && p < s->marked.data + s->marked.len;
 	     k++) {
 		const char *nl = memchr(
 			p, '\n', (size_t)(s->marked.data + s->marked.len - p));
-		size_t n = (size_t)(nl - p);
-		bool joined = k > 0 && cont[k] && s->first_written[k] &&
-			      s->last_written[k - 1];
+		size_t n;
+		bool joined;
+
+		if (nl == NULL) /* every row ends with one; never without */
+			break;
+		n = (size_t)(nl - p);
+		joined = k > 0 && cont[k] && s->first_written[k] &&
+			 s->last_written[k - 1];
 		bool continued = k + 1 < s->rows && cont[k + 1] &&
 				 s->first_written[k + 1] && s->last_written[k];
 
@@ -687,7 +692,7 @@ vt_lines_join(const char *rows)
 	struct buf out;
 	size_t mark = strlen(VT_WRAP_MARK);
 
-	buf_init(&out, strlen(rows) + 1);
+	buf_init(&out, 0);
 	buf_append(&out, "", 0);
 	for (const char *p = rows; *p != '\0';) {
 		const char *nl = strchrnul(p, '\n');

@@ -223,6 +223,19 @@ test_wrap_gaps_and_parser(void **state)
 	vt_screen_free(s);
 }
 
+/* Later renders are not cut to the size of an earlier one. */
+static void
+test_lines_grow(void **state)
+{
+	struct vt_screen *s = vt_screen_new(10, 3, NULL, NULL);
+
+	check_lines(s, "");
+	/* wide characters take more bytes than the blanks they replace */
+	feed(s, "宽宽宽宽宽\r\n宽宽宽宽宽\r\n宽宽宽宽宽");
+	check_lines(s, "宽宽宽宽宽\n宽宽宽宽宽\n宽宽宽宽宽");
+	vt_screen_free(s);
+}
+
 /* Feeding byte by byte gives the same marks as feeding at once. */
 static void
 test_wrap_byte_by_byte(void **state)
@@ -261,6 +274,7 @@ main(void)
 		cmocka_unit_test(test_wrap_scrolls),
 		cmocka_unit_test(test_wrap_gaps_and_parser),
 		cmocka_unit_test(test_wrap_byte_by_byte),
+		cmocka_unit_test(test_lines_grow),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
