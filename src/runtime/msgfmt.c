@@ -793,26 +793,45 @@ skip_bullet(const char *p)
 	return p;
 }
 
-/* Claude's collapsed tool summaries: "Ran 2 shell commands", "Read 1 file". */
+/* Claude's collapsed tool summaries: "Ran 2 shell commands", "Read 1 file
+ * (ctrl+o to expand)", "Searched for 1 pattern, read 2 files". Only the
+ * summary: "Read 3 files and found the bug" is the agent's words. */
 static bool
 line_is_tool_summary(const char *p)
 {
-	static const char *verbs[] = {"Ran ",	 "Read ",     "Wrote ",
-				      "Edited ", "Searched ", "Listed "};
+	static const char *verbs[] = {"ran ",	  "read ",   "wrote ",
+				      "edited ",  "listed ", "searched for ",
+				      "searched "};
+	static const char *nouns[] = {"shell command", "file", "pattern",
+				      "director"};
 
-	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++) {
-		if (!str_starts_with(p, verbs[i]))
-			continue;
+	for (;;) {
+		size_t i, k;
+
+		for (i = 0; i < ARRAY_SIZE(verbs); i++) {
+			if (strncasecmp(p, verbs[i], strlen(verbs[i])) == 0)
+				break;
+		}
+		if (i == ARRAY_SIZE(verbs))
+			return false;
 		p += strlen(verbs[i]);
 		if (!isdigit((unsigned char)*p))
 			return false;
 		p += strspn(p, "0123456789");
-		return str_starts_with(p, " shell command") ||
-		       str_starts_with(p, " file") ||
-		       str_starts_with(p, " pattern") ||
-		       str_starts_with(p, " director");
+		for (k = 0; k < ARRAY_SIZE(nouns); k++) {
+			if (*p == ' ' && str_starts_with(p + 1, nouns[k]))
+				break;
+		}
+		if (k == ARRAY_SIZE(nouns))
+			return false;
+		p += 1 + strlen(nouns[k]);
+		p += strspn(p, "abcdefghijklmnopqrstuvwxyz"); /* plurals */
+		if (*p == '\0' || str_starts_with(p, " (ctrl"))
+			return true;
+		if (!str_starts_with(p, ", "))
+			return false;
+		p += 2; /* the next summary of the list */
 	}
-	return false;
 }
 
 /* Line i is a tool call's header: the next line is the call's output tree

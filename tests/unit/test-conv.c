@@ -152,9 +152,14 @@ test_headline_skips_tool_calls(void **state)
 				  "       hi\n"
 				  "\n"
 				  "● Read 2 files (ctrl+o to expand)\n"
+				  "  Searched for 1 pattern, read 2 files\n"
 				  "● All done.");
 
 	assert_string_equal(h, "All done.");
+	free(h);
+	/* the same words with more after them are the agent's */
+	h = msgfmt_headline("Read 3 files and found the bug.");
+	assert_string_equal(h, "Read 3 files and found the bug.");
 	free(h);
 }
 
