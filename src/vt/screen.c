@@ -537,7 +537,10 @@ vt_screen_resize(struct vt_screen *s, unsigned cols, unsigned rows)
 {
 	if (tsm_screen_resize(s->tsm, cols, rows) < 0)
 		return -EINVAL;
-	vt_wrap_reset(s); /* libtsm does not reflow: old wraps mean nothing */
+	/* libtsm does not reflow: old wraps mean nothing at another size
+	 * (at the same size nothing moved) */
+	if (cols != s->cols || rows != s->rows)
+		vt_wrap_reset(s);
 	return 0;
 }
 

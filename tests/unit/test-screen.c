@@ -127,6 +127,14 @@ test_soft_wrap_scroll(void **state)
 	feed(s, "\x1b[2J\x1b[H\r\n\r\n0123456789XY");
 	assert_string_equal(vt_screen_render(s, NULL), "\n0123456789\nXY");
 	check_lines(s, "\n0123456789XY");
+	/* a resize to the same size keeps them; another size drops them */
+	assert_int_equal(vt_screen_resize(s, 10, 3), 0);
+	check_lines(s, "\n0123456789XY");
+	assert_int_equal(vt_screen_resize(s, 12, 3), 0);
+	check_lines(s, "\n0123456789\nXY");
+	assert_int_equal(vt_screen_resize(s, 10, 3), 0);
+	feed(s, "\x1b[2J\x1b[H\r\n\r\n0123456789XY");
+	check_lines(s, "\n0123456789XY");
 	/* the alternate screen starts without marks; the main one keeps its */
 	feed(s, "\x1b[?1049h\x1b[Hp\r\nq");
 	check_lines(s, "p\nq");
