@@ -5,7 +5,9 @@
  * logos, tips, warnings, its empty input box. For the agents taskbox
  * knows (every type but custom) that is terminal chrome, not something
  * the agent said, so message 0 stays empty. A custom program's output
- * before any input (a command that just runs) is its message.
+ * before any input (a command that just runs) is its message. A known
+ * agent that exits before any user message (a bad key, a crash) leaves
+ * its final screen as message 0: else its error would show nowhere.
  */
 #include "common.h"
 
@@ -22,6 +24,8 @@ struct conv {
 	char *before;	 /* screen before the last user message */
 	char *last_user; /* text of the last user message */
 	bool frozen;	 /* reloaded: keep the last agent message */
+	bool has_user;	 /* a user message was recorded */
+	bool exited;	 /* the agent exited */
 };
 
 static struct conv_msg *
@@ -93,15 +97,13 @@ conv_role_name(enum conv_role r)
 	return r == ROLE_USER ? "user" : "agent";
 }
 
-/* No user message yet: the screen is the agent's startup screen. */
+/* No user message yet: the screen is the agent's startup screen. Once
+ * the agent exited, what it left on screen is all it said (a bad key, a
+ * crash), so that is message 0. */
 static bool
 conv_in_startup(const struct conv *c)
 {
-	for (size_t i = 0; i < c->n; i++) {
-		if (c->v[i].role == ROLE_USER)
-			return false;
-	}
-	return true;
+	return !c->has_user && !c->exited;
 }
 
 long
@@ -133,6 +135,13 @@ conv_update(struct conv *c, const char *screen, uint64_t wall)
 }
 
 long
+conv_on_exit(struct conv *c, const char *screen, uint64_t wall)
+{
+	c->exited = true;
+	return conv_update(c, screen, wall);
+}
+
+long
 conv_add_user(struct conv *c, const char *text, const char *screen_before,
 	      uint64_t wall)
 {
@@ -145,6 +154,7 @@ conv_add_user(struct conv *c, const char *text, const char *screen_before,
 	free(c->last_user);
 	c->last_user = xstrdup(text);
 	c->frozen = false;
+	c->has_user = true;
 	m = conv_push(c, ROLE_USER, text, wall);
 	return m->id;
 }
@@ -235,6 +245,7 @@ conv_load_json(struct conv *c, json_t *messages, char **cause)
 		conv_push(c, strcmp(role, "user") == 0 ? ROLE_USER : ROLE_AGENT,
 			  text, t);
 		if (strcmp(role, "user") == 0) {
+			c->has_user = true;
 			free(c->last_user);
 			c->last_user = xstrdup(text);
 		}

@@ -40,6 +40,12 @@ const char *conv_role_name(enum conv_role r);
  * message that changed (appended or rewritten) or -1 when none did.
  */
 long conv_update(struct conv *c, const char *screen, uint64_t wall);
+/*
+ * The agent exited and screen is its final screen: before any user
+ * message that screen becomes message 0 (for a known agent it would be
+ * chrome otherwise). Returns as conv_update.
+ */
+long conv_on_exit(struct conv *c, const char *screen, uint64_t wall);
 /* Record a sent user message; screen_before is the screen before the
  * paste. Returns its id or -ENOSPC when the conversation is full. */
 long conv_add_user(struct conv *c, const char *text, const char *screen_before,

@@ -5,8 +5,9 @@
  * trailing blanks trimmed) and returns new strings. The per-agent rules
  * are small tables and switch cases; the algorithms are shared:
  *
- *   screen diff  first line of the new screen absent from the old one,
- *                to the end (inline TUIs append below what was there)
+ *   screen diff  first row of the new screen absent from the old one,
+ *                to the end (inline TUIs append below what was there),
+ *                then the rows the terminal wrapped joined back
  *   echo         the user's text, whitespace ignored, matched fuzzily at
  *                the top of the diff and cut with the lines it spans
  *   input box    a line that starts with a prompt marker ('>', '❯',
@@ -22,6 +23,7 @@
 #include "core/buf.h"
 #include "core/text.h"
 #include "msgfmt.h"
+#include "vt/screen.h"
 
 /* ---- screen diff -------------------------------------------------- */
 
@@ -30,13 +32,22 @@ struct hashset {
 	size_t mask;
 };
 
+/* Hash of a row as it reads: without its wrap mark and trailing blanks
+ * (a row that wrapped keeps them, and stops wrapping when the row above
+ * scrolls off or is rewritten). */
 static uint64_t
 msgfmt_hash(const char *s)
 {
 	uint64_t h = 1469598103934665603ULL;
+	size_t n;
 
-	for (; *s != '\0'; s++) {
-		h ^= (unsigned char)*s;
+	if (str_starts_with(s, VT_WRAP_MARK))
+		s += strlen(VT_WRAP_MARK);
+	n = strlen(s);
+	while (n > 0 && s[n - 1] == ' ')
+		n--;
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
 		h *= 1099511628211ULL;
 	}
 	return h ? h : 1;
@@ -82,7 +93,7 @@ msgfmt_screen_diff(enum agent_type t, const char *before, const char *after)
 	struct lines old, new;
 	struct hashset hs;
 	size_t start = 0, skip = 0;
-	char *out;
+	char *out, *joined, *rows;
 
 	lines_split(&old, before);
 	lines_split(&new, after);
@@ -99,8 +110,20 @@ msgfmt_screen_diff(enum agent_type t, const char *before, const char *after)
 		}
 	}
 	lines_remove(&new, 0, start);
+	if (new.n > 0 && str_starts_with(new.v[0], VT_WRAP_MARK))
+		/* the start of its line is old: the reply starts here */
+		memmove(new.v[0], new.v[0] + strlen(VT_WRAP_MARK),
+			strlen(new.v[0]) - strlen(VT_WRAP_MARK) + 1);
+	/* join the wrapped rows of the new part only: joining before the
+	 * diff would make a line half scrolled off look new */
+	joined = lines_join(&new, 0, new.n);
+	lines_release(&new);
+	rows = vt_lines_join(joined);
+	lines_split(&new, rows);
 	lines_trim_blank(&new);
 	out = lines_join(&new, 0, new.n);
+	free(joined);
+	free(rows);
 	free(hs.slots);
 	lines_release(&old);
 	lines_release(&new);
@@ -770,30 +793,124 @@ skip_bullet(const char *p)
 	return p;
 }
 
+/* Claude's collapsed tool summaries: "Ran 2 shell commands", "Read 1 file
+ * (ctrl+o to expand)", "Searched for 1 pattern, read 2 files". Only the
+ * summary: "Read 3 files and found the bug" is the agent's words. */
+static bool
+line_is_tool_summary(const char *p)
+{
+	static const char *verbs[] = {"ran ",	  "read ",   "wrote ",
+				      "edited ",  "listed ", "searched for ",
+				      "searched "};
+	static const char *nouns[] = {"shell command", "file", "pattern",
+				      "director"};
+
+	for (;;) {
+		size_t i, k;
+
+		for (i = 0; i < ARRAY_SIZE(verbs); i++) {
+			if (strncasecmp(p, verbs[i], strlen(verbs[i])) == 0)
+				break;
+		}
+		if (i == ARRAY_SIZE(verbs))
+			return false;
+		p += strlen(verbs[i]);
+		if (!isdigit((unsigned char)*p))
+			return false;
+		p += strspn(p, "0123456789");
+		for (k = 0; k < ARRAY_SIZE(nouns); k++) {
+			if (*p == ' ' && str_starts_with(p + 1, nouns[k]))
+				break;
+		}
+		if (k == ARRAY_SIZE(nouns))
+			return false;
+		p += 1 + strlen(nouns[k]);
+		p += strspn(p, "abcdefghijklmnopqrstuvwxyz"); /* plurals */
+		if (*p == '\0' || str_starts_with(p, " (ctrl"))
+			return true;
+		if (!str_starts_with(p, ", "))
+			return false;
+		p += 2; /* the next summary of the list */
+	}
+}
+
+/* Line i is a tool call's header: the next line is the call's output tree
+ * ("⎿  Wrote 1 lines", "└ (no output)"), indented at least as deep. */
+static bool
+line_heads_tree(const struct lines *l, size_t i)
+{
+	const char *p, *q;
+
+	if (i + 1 >= l->n)
+		return false;
+	p = skip_spaces(l->v[i]);
+	q = skip_spaces(l->v[i + 1]);
+	return (str_starts_with(q, "⎿") || str_starts_with(q, "└")) &&
+	       q - l->v[i + 1] >= p - l->v[i];
+}
+
+/*
+ * For each line, the index of the first line at or after it that closes a
+ * box, or l->n: one backward pass, so that finding the end of every box
+ * costs O(lines) in all (an agent's message may open thousands of boxes
+ * that never close).
+ */
+static size_t *
+box_closings(const struct lines *l)
+{
+	size_t *next = xcalloc(l->n + 1, sizeof *next);
+
+	next[l->n] = l->n;
+	for (size_t i = l->n; i-- > 0;)
+		next[i] =
+			line_closes_box(skip_spaces(l->v[i])) ? i : next[i + 1];
+	return next;
+}
+
+/* msg cut to what the headline reads: the first lines of it. The agent
+ * controls the message; the server reads it in its event loop. */
+static char *
+headline_prefix(const char *msg)
+{
+	size_t n = 0, lines = 0;
+
+	while (msg[n] != '\0' && n < MSGFMT_HEADLINE_MAX_BYTES &&
+	       lines < MSGFMT_HEADLINE_MAX_LINES) {
+		if (msg[n] == '\n')
+			lines++;
+		n++;
+	}
+	while (n > 0 && (msg[n] & 0xc0) == 0x80)
+		n--; /* not inside a UTF-8 sequence */
+	return xstrndup(msg, n);
+}
+
 char *
 msgfmt_headline(const char *msg)
 {
+	char *head = headline_prefix(msg);
 	struct lines l;
+	size_t *closing;
 	char *out = NULL;
 
-	lines_split(&l, msg);
+	lines_split(&l, head);
+	closing = box_closings(&l);
 	for (size_t i = 0; i < l.n && out == NULL; i++) {
 		const char *p = skip_spaces(l.v[i]);
 
 		if (line_opens_box(p)) {
 			/* the whole box, when it closes */
-			for (size_t k = i + 1; k < l.n; k++) {
-				if (line_closes_box(skip_spaces(l.v[k]))) {
-					i = k;
-					break;
-				}
-			}
+			if (closing[i + 1] < l.n)
+				i = closing[i + 1];
 			continue;
 		}
-		if (line_is_tree(p)) {
-			/* and its wrapped lines, indented deeper */
+		if (line_is_tree(p) || line_heads_tree(&l, i)) {
+			/* a call's output (or the call and its output), and
+			 * their wrapped lines, indented deeper */
 			size_t ind = (size_t)(p - l.v[i]);
 
+			if (!line_is_tree(p))
+				i++;
 			while (i + 1 < l.n && !str_is_blank(l.v[i + 1]) &&
 			       strspn(l.v[i + 1], " ") > ind)
 				i++;
@@ -802,9 +919,14 @@ msgfmt_headline(const char *msg)
 		if (line_is_spinner(p) || line_is_busy(p) ||
 		    line_is_border(p) || !line_has_words(p))
 			continue;
-		out = str_trim(xstrdup(skip_bullet(p)));
+		p = skip_bullet(p);
+		if (*p == '\0' || line_is_tool_summary(p))
+			continue; /* a bare bullet, or a call folded in one */
+		out = str_trim(xstrdup(p));
 	}
+	free(closing);
 	lines_release(&l);
+	free(head);
 	return out != NULL ? out : xstrdup("");
 }
 

@@ -37,9 +37,14 @@ char *msgfmt_format(enum agent_type t, const char *raw, const char *user,
  * The line of msg that says what the agent did, for a task's state
  * message: the first line with words in it that is not terminal chrome
  * (borders, boxes, tool-output trees, tips, spinners), without its
- * bullet. Returns a new string, "" when there is none.
+ * bullet. Only the first MSGFMT_HEADLINE_MAX_LINES lines (at most
+ * MSGFMT_HEADLINE_MAX_BYTES) are read: the message comes from the agent
+ * and the server computes this in its event loop. Returns a new string,
+ * "" when there is none.
  */
 char *msgfmt_headline(const char *msg);
+#define MSGFMT_HEADLINE_MAX_LINES 200
+#define MSGFMT_HEADLINE_MAX_BYTES 65536
 
 /* The agent's input prompt is on screen. */
 bool msgfmt_ready(enum agent_type t, const char *screen);

@@ -345,6 +345,14 @@ runtime_on_exit(int status, void *arg)
 		code = 128 + WTERMSIG(status);
 	/* show the final screen to late readers */
 	runtime_render(rt);
+	if (rt->send.phase == SEND_IDLE) {
+		long id = conv_on_exit(rt->conv, vt_screen_lines(rt->screen),
+				       wall_ms());
+
+		if (id >= 0)
+			api_broadcast_message(rt,
+					      conv_get(rt->conv, (size_t)id));
+	}
 	status_set_exited(&rt->status);
 	runtime_update_status(rt);
 	if (code != 0 && !rt->exiting) {

@@ -8,21 +8,28 @@
  * Soft wraps: libtsm does not say which rows the terminal wrapped, so we
  * track it beside it. Bytes that may move the cursor (controls, sequence
  * finals, text near the last column) go in one at a time with the cursor
- * read before and after; the rest in batches. A printable character written
- * while the cursor sat past the last column (libtsm's pending wrap, x == cols)
- * that lands at the start of the next row is an auto-wrap, and that row is
- * marked as continuing the one above (cont[y]). A small parser of our own
- * follows the sequences that move or clear rows (line feeds at the bottom of
- * the scroll region, ED, EL, SU/SD, IL/DL, DECSTBM, RI, RIS, the alternate
- * screen) so the marks move with their rows. What it does not follow
- * (character insert/delete, ...) can leave a stale mark, so marks are
- * dropped eagerly: a row whose first column is written without a wrap
- * continues nothing, and a row written again after it wrapped is not
- * continued any more. A missed join leaves a line split as before; a
- * wrong one would glue two lines.
+ * read before and after; the rest in batches. Printing that pushes the
+ * cursor past the last column (libtsm's pending wrap, x == cols) records
+ * the row (pending); any cursor move or line feed forgets it (libtsm keeps
+ * its pending wrap across them: "0123456789\nnext" would look wrapped).
+ * The next printable character that lands at the start of the next row
+ * (or of the same bottom row, scrolled) is an auto-wrap, and that row is
+ * marked as continuing the one above (cont[y]). A small parser of our own,
+ * with libtsm's rules, follows the sequences that move or clear rows (line
+ * feeds at the bottom of the scroll region, ED, EL, SU/SD, IL/DL, ICH/DCH/
+ * ECH, DECSTBM, RI, RIS, the alternate screen) so the marks move with
+ * their rows. Marks are dropped eagerly: a row whose first column is
+ * written without a wrap continues nothing, and a row written again after
+ * it wrapped is not continued any more. And a render joins a marked row
+ * only when the last cell of the row above and its own first cell hold
+ * written characters (erased cells have none), so a mark the parser got
+ * wrong cannot glue lines with a gap between them. A missed join leaves a
+ * line split as before; a wrong one would glue two lines.
  *
  * A render gives two texts: the rows as the terminal shows them, and the
- * logical lines, with wrapped rows joined back (messages use these).
+ * rows with wrap marks (vt_screen_lines). Messages diff the marked rows,
+ * which do not change when a wrapped line scrolls half off the screen,
+ * and join the rows of the difference (vt_lines_join).
  */
 #include "common.h"
 
@@ -38,8 +45,7 @@ enum vt_pstate {
 	VT_ESC,
 	VT_ESC_INT, /* ESC and intermediates: "ESC ( B" */
 	VT_CSI,
-	VT_STR, /* OSC, DCS, APC, PM, SOS: up to BEL or ST */
-	VT_STR_ESC,
+	VT_STR, /* OSC, DCS, APC, PM, SOS: up to BEL, CAN, SUB or ESC */
 };
 
 #define VT_MAX_PARAMS 8
@@ -49,10 +55,9 @@ struct vt_screen {
 	struct tsm_vte *vte;
 	vt_reply_cb reply;
 	void *reply_arg;
-	struct buf text;  /* last render: rows */
-	struct buf lines; /* last render: logical lines */
-	uint64_t hash;	  /* FNV-1a of text */
-	bool rendered;	  /* a render happened */
+	struct buf text; /* last render: rows */
+	uint64_t hash;	 /* FNV-1a of text */
+	bool rendered;	 /* a render happened */
 	/* soft wraps */
 	unsigned cols, rows;
 	bool *cont[2];	       /* [alternate screen][row]: continues row - 1 */
@@ -60,16 +65,15 @@ struct vt_screen {
 	enum vt_pstate pstate; /* our parser */
 	unsigned params[VT_MAX_PARAMS];
 	size_t nparams;
-	bool csi_private; /* "CSI ?" */
-	bool csi_other;	  /* intermediates: not a sequence we follow */
+	int pending; /* row of libtsm's pending wrap, or -1 */
 	/* render state */
 	struct buf row;
 	unsigned row_y;
 	unsigned row_x;
-	unsigned emitted;     /* rows already in text */
-	struct buf logical;   /* the logical line being built, untrimmed */
-	unsigned blank_lines; /* empty logical lines not yet written */
-	bool any_line;	      /* lines holds a line */
+	unsigned emitted;    /* rows already in text */
+	struct buf marked;   /* rows, untrimmed, each ended by '\n' */
+	bool *first_written; /* [row]: column 0 holds a written character */
+	bool *last_written;  /* [row]: the last column does */
 };
 
 static void
@@ -92,8 +96,13 @@ vt_wrap_reset(struct vt_screen *s)
 		free(s->cont[i]);
 		s->cont[i] = xcalloc(s->rows, sizeof *s->cont[i]);
 	}
+	free(s->first_written);
+	free(s->last_written);
+	s->first_written = xcalloc(s->rows, sizeof *s->first_written);
+	s->last_written = xcalloc(s->rows, sizeof *s->last_written);
 	s->top = 0;
 	s->bottom = s->rows - 1;
+	s->pending = -1;
 }
 
 struct vt_screen *
@@ -112,9 +121,8 @@ vt_screen_new(unsigned cols, unsigned rows, vt_reply_cb cb, void *arg)
 	s->reply = cb;
 	s->reply_arg = arg;
 	buf_init(&s->text, 0);
-	buf_init(&s->lines, 0);
 	buf_init(&s->row, 0);
-	buf_init(&s->logical, 0);
+	buf_init(&s->marked, 0);
 	vt_wrap_reset(s);
 	return s;
 }
@@ -127,11 +135,12 @@ vt_screen_free(struct vt_screen *s)
 	tsm_vte_unref(s->vte);
 	tsm_screen_unref(s->tsm);
 	buf_release(&s->text);
-	buf_release(&s->lines);
 	buf_release(&s->row);
-	buf_release(&s->logical);
+	buf_release(&s->marked);
 	free(s->cont[0]);
 	free(s->cont[1]);
+	free(s->first_written);
+	free(s->last_written);
 	free(s);
 }
 
@@ -198,8 +207,8 @@ vt_track_csi(struct vt_screen *s, char final, unsigned y)
 	unsigned n = vt_param(s, 0, 1);
 	bool *c = vt_cont(s);
 
-	if (s->csi_other || s->csi_private)
-		return;
+	/* libtsm acts on these whatever private marks or intermediates
+	 * come with them (CSI ? J is its ED), and so do we */
 	switch (final) {
 	case 'J': /* ED */
 		n = s->nparams > 0 ? s->params[0] : 0;
@@ -214,7 +223,7 @@ vt_track_csi(struct vt_screen *s, char final, unsigned y)
 		n = s->nparams > 0 ? s->params[0] : 0;
 		if ((n == 0 || n == 2) && y + 1 < s->rows)
 			c[y + 1] = false;
-		if (n == 1 || n == 2)
+		if ((n == 1 || n == 2) && y < s->rows)
 			c[y] = false;
 		break;
 	case 'S': /* SU */
@@ -231,10 +240,23 @@ vt_track_csi(struct vt_screen *s, char final, unsigned y)
 		if (y >= s->top && y <= s->bottom)
 			vt_cont_up(s, y, s->bottom, n);
 		break;
-	case 'r': { /* DECSTBM */
-		unsigned t = vt_param(s, 0, 1), b = vt_param(s, 1, s->rows);
+	case '@': /* ICH, DCH, ECH: the row's ends may change */
+	case 'P':
+	case 'X':
+		if (y < s->rows)
+			c[y] = false;
+		if (y + 1 < s->rows)
+			c[y + 1] = false;
+		break;
+	case 'r': { /* DECSTBM, as libtsm: a bad or missing bottom is the
+		       whole screen */
+		unsigned t = vt_param(s, 0, 1);
+		unsigned b = s->nparams > 1 ? s->params[1] : 0;
 
-		if (t < b && b <= s->rows) {
+		if (b <= t || b > s->rows) {
+			s->top = 0;
+			s->bottom = s->rows - 1;
+		} else {
 			s->top = t - 1;
 			s->bottom = b - 1;
 		}
@@ -245,51 +267,111 @@ vt_track_csi(struct vt_screen *s, char final, unsigned y)
 	}
 }
 
+/* A printable byte took the cursor from (x0, y0) to (x1, y1): follow an
+ * auto-wrap, or the writing of a row. */
+static void
+vt_track_print(struct vt_screen *s, unsigned x0, unsigned y0, unsigned x1,
+	       unsigned y1)
+{
+	bool *cont = vt_cont(s);
+	bool wrapped = s->pending >= 0 && (unsigned)s->pending == y0 &&
+		       x0 >= s->cols && x1 >= 1 && x1 <= 2;
+
+	if (x1 == x0 && y1 == y0)
+		return; /* a UTF-8 lead byte: nothing printed yet */
+	s->pending = -1;
+	if (wrapped && y1 == y0 + 1 && y1 < s->rows) {
+		cont[y1] = true;
+	} else if (wrapped && y1 == y0 && y0 == s->bottom) {
+		/* the wrap scrolled the region */
+		vt_cont_up(s, s->top, s->bottom, 1);
+		cont[y1] = true;
+	} else if (y1 == y0 && y0 < s->rows) {
+		/* a row written from its start continues no row; a row
+		 * written again is no longer continued (the program went
+		 * back to it) */
+		if (x0 == 0)
+			cont[y0] = false;
+		if (y0 + 1 < s->rows)
+			cont[y0 + 1] = false;
+	}
+	if (x1 >= s->cols && y1 < s->rows)
+		s->pending = (int)y1;
+}
+
+/* ESC final c; the cursor went from row y0 to y1. */
+static void
+vt_track_esc(struct vt_screen *s, unsigned char c, unsigned y0, unsigned y1)
+{
+	if (c == 'D' || c == 'E') { /* IND, NEL */
+		if (y0 == s->bottom && y1 == y0)
+			vt_cont_up(s, s->top, s->bottom, 1);
+	} else if (c == 'M') { /* RI */
+		if (y0 == s->top && y1 == y0)
+			vt_cont_down(s, s->top, s->bottom, 1);
+	} else if (c == 'c') { /* RIS: both screens */
+		memset(s->cont[0], 0, s->rows * sizeof *s->cont[0]);
+		memset(s->cont[1], 0, s->rows * sizeof *s->cont[1]);
+		s->top = 0;
+		s->bottom = s->rows - 1;
+	}
+}
+
+/* A CSI parameter or intermediate byte. */
+static void
+vt_track_csi_byte(struct vt_screen *s, unsigned char c)
+{
+	if (c >= '0' && c <= '9') {
+		if (s->nparams == 0)
+			s->nparams = 1;
+		if (s->nparams <= VT_MAX_PARAMS) {
+			unsigned *p = &s->params[s->nparams - 1];
+
+			*p = *p > 100000 ? *p : *p * 10 + (c - '0');
+		}
+	} else if (c == ';') {
+		if (s->nparams == 0)
+			s->params[s->nparams++] = 0;
+		if (s->nparams < VT_MAX_PARAMS)
+			s->params[s->nparams] = 0;
+		s->nparams++;
+	}
+}
+
 /*
  * The cursor went from (x0, y0) to (x1, y1) while libtsm took byte c:
- * follow wraps, scrolls and clears.
+ * follow wraps, scrolls and clears. Any byte but printable text and SGR
+ * (which do not move the cursor) forgets the pending wrap.
  */
 static void
 vt_track(struct vt_screen *s, unsigned char c, unsigned x0, unsigned y0,
 	 unsigned x1, unsigned y1)
 {
-	bool *cont = vt_cont(s);
-
 	/* C0 controls act inside sequences too, leaving them as they were
-	 * (CAN and SUB abort them); a line feed at the bottom scrolls */
-	if (c < 0x20 && c != 0x1b && s->pstate != VT_STR &&
-	    s->pstate != VT_STR_ESC) {
-		if (c == 0x18 || c == 0x1a)
+	 * (CAN and SUB abort them, strings included); a line feed at the
+	 * bottom scrolls. Inside a string they are its bytes, but BEL. */
+	if (c < 0x20 && c != 0x1b) {
+		if (c == 0x18 || c == 0x1a ||
+		    (c == 0x07 && s->pstate == VT_STR))
 			s->pstate = VT_GROUND;
-		else if (c >= 0x0a && c <= 0x0c && y0 == s->bottom && y1 == y0)
+		else if (s->pstate == VT_STR || c == 0x07 || c == 0x0e ||
+			 c == 0x0f || c == 0)
+			return;
+		s->pending = -1;
+		if (c >= 0x0a && c <= 0x0c && y0 == s->bottom && y1 == y0)
 			vt_cont_up(s, s->top, s->bottom, 1);
 		return;
 	}
 	if (c >= 0x80 && s->pstate != VT_GROUND)
-		return; /* part of a character libtsm is still decoding */
+		return;	 /* part of a character libtsm is still decoding */
+	if (c == 0x1b) { /* starts a sequence anywhere, as in libtsm */
+		s->pstate = VT_ESC;
+		return;
+	}
 	switch (s->pstate) {
 	case VT_GROUND:
-		if (c == 0x1b) {
-			s->pstate = VT_ESC;
-		} else if (c >= 0x20 && c != 0x7f && x1 != x0) {
-			if (x0 + 1 >= s->cols && x1 >= 1 && x1 <= 2 &&
-			    x1 < x0) {
-				/* auto-wrap, and a scroll when on the bottom */
-				if (y1 == y0 && y0 == s->bottom)
-					vt_cont_up(s, s->top, s->bottom, 1);
-				cont = vt_cont(s);
-				if (y1 < s->rows && y1 > 0)
-					cont[y1] = true;
-			} else if (y1 == y0 && y0 < s->rows) {
-				/* a row written from its start continues no
-				 * row; a row written again is no longer
-				 * continued (the program went back to it) */
-				if (x0 == 0)
-					cont[y0] = false;
-				if (y0 + 1 < s->rows)
-					cont[y0 + 1] = false;
-			}
-		}
+		if (c != 0x7f)
+			vt_track_print(s, x0, y0, x1, y1);
 		break;
 	case VT_ESC:
 		s->pstate = VT_GROUND;
@@ -297,22 +379,14 @@ vt_track(struct vt_screen *s, unsigned char c, unsigned x0, unsigned y0,
 			s->pstate = VT_CSI;
 			memset(s->params, 0, sizeof s->params);
 			s->nparams = 0;
-			s->csi_private = s->csi_other = false;
 		} else if (c == ']' || c == 'P' || c == '_' || c == '^' ||
 			   c == 'X') {
 			s->pstate = VT_STR;
 		} else if (c >= 0x20 && c <= 0x2f) {
 			s->pstate = VT_ESC_INT;
-		} else if (c == 'D' || c == 'E') { /* IND, NEL */
-			if (y0 == s->bottom && y1 == y0)
-				vt_cont_up(s, s->top, s->bottom, 1);
-		} else if (c == 'M') { /* RI */
-			if (y0 == s->top && y1 == y0)
-				vt_cont_down(s, s->top, s->bottom, 1);
-		} else if (c == 'c') { /* RIS */
-			vt_cont_clear(s, 0, s->rows);
-			s->top = 0;
-			s->bottom = s->rows - 1;
+		} else {
+			s->pending = -1;
+			vt_track_esc(s, c, y0, y1);
 		}
 		break;
 	case VT_ESC_INT:
@@ -320,42 +394,17 @@ vt_track(struct vt_screen *s, unsigned char c, unsigned x0, unsigned y0,
 			s->pstate = VT_GROUND;
 		break;
 	case VT_CSI:
-		if (c >= '0' && c <= '9') {
-			if (s->nparams == 0)
-				s->nparams = 1;
-			if (s->nparams <= VT_MAX_PARAMS) {
-				unsigned *p = &s->params[s->nparams - 1];
-
-				*p = *p > 100000 ? *p : *p * 10 + (c - '0');
-			}
-		} else if (c == ';') {
-			if (s->nparams == 0)
-				s->params[s->nparams++] = 0;
-			if (s->nparams < VT_MAX_PARAMS)
-				s->params[s->nparams] = 0;
-			s->nparams++;
-		} else if (c == '?') {
-			s->csi_private = true;
-		} else if (c >= 0x3c && c <= 0x3f) {
-			s->csi_other = true;
-		} else if (c >= 0x20 && c <= 0x2f) {
-			s->csi_other = true;
-		} else if (c >= 0x40 && c <= 0x7e) {
+		if (c >= 0x40 && c <= 0x7e) {
 			s->nparams = MIN(s->nparams, VT_MAX_PARAMS);
+			if (c != 'm')
+				s->pending = -1;
 			vt_track_csi(s, (char)c, y0);
 			s->pstate = VT_GROUND;
-		} else if (c == 0x1b) {
-			s->pstate = VT_ESC;
+		} else {
+			vt_track_csi_byte(s, c);
 		}
 		break;
 	case VT_STR:
-		if (c == 0x07)
-			s->pstate = VT_GROUND;
-		else if (c == 0x1b)
-			s->pstate = VT_STR_ESC;
-		break;
-	case VT_STR_ESC:
-		s->pstate = c == '\\' ? VT_GROUND : VT_STR;
 		break;
 	}
 }
@@ -386,16 +435,15 @@ vt_byte_is_quiet(const struct vt_screen *s, unsigned char c, unsigned x,
 		*cols += w;
 		return true;
 	case VT_ESC:
-		return c == '[' || c == ']' || c == 'P' || c == '_' ||
-		       c == '^' || c == 'X' || (c >= 0x20 && c <= 0x2f);
+		return c == 0x1b || c == '[' || c == ']' || c == 'P' ||
+		       c == '_' || c == '^' || c == 'X' ||
+		       (c >= 0x20 && c <= 0x2f);
 	case VT_ESC_INT:
-		return c >= 0x20 && c <= 0x2f;
+		return c == 0x1b || (c >= 0x20 && c <= 0x2f);
 	case VT_CSI:
 		return c == 0x1b || (c >= 0x20 && c <= 0x3f);
 	case VT_STR:
-	case VT_STR_ESC:
-		return c != 0x07 && c != 0x18 && c != 0x1a &&
-		       (s->pstate == VT_STR || c != '\\');
+		return c != 0x07 && c != 0x18 && c != 0x1a;
 	}
 	return false;
 }
@@ -419,6 +467,7 @@ vt_flush_batch(struct vt_screen *s, const char *data, size_t from, size_t to,
 		/* libtsm read the bytes otherwise than we did (broken UTF-8
 		 * in a sequence...): forget the marks of the rows involved */
 		vt_cont_clear(s, MIN(y, y1), MAX(y, y1) + 2);
+		s->pending = -1;
 		return;
 	}
 	if (printed && y < s->rows) {
@@ -440,10 +489,14 @@ vt_feed_byte(struct vt_screen *s, char c)
 
 	tsm_vte_input(s->vte, &c, 1);
 	if ((tsm_screen_get_flags(s->tsm) & TSM_SCREEN_ALTERNATE) != alt) {
-		/* a fresh alternate screen, or back to the main one */
+		/* a fresh alternate screen, or back to the main one (RIS
+		 * too, which clears both) */
 		if (!alt)
 			vt_cont_clear(s, 0, s->rows);
-		s->pstate = VT_GROUND; /* that was a CSI final */
+		else if (s->pstate == VT_ESC && c == 'c')
+			vt_track_esc(s, 'c', 0, 0);
+		s->pstate = VT_GROUND; /* that was a sequence's final */
+		s->pending = -1;
 		return;
 	}
 	vt_track(s, (unsigned char)c, x0, y0, tsm_screen_get_cursor_x(s->tsm),
@@ -484,7 +537,10 @@ vt_screen_resize(struct vt_screen *s, unsigned cols, unsigned rows)
 {
 	if (tsm_screen_resize(s->tsm, cols, rows) < 0)
 		return -EINVAL;
-	vt_wrap_reset(s); /* libtsm does not reflow: old wraps mean nothing */
+	/* libtsm does not reflow: old wraps mean nothing at another size
+	 * (at the same size nothing moved) */
+	if (cols != s->cols || rows != s->rows)
+		vt_wrap_reset(s);
 	return 0;
 }
 
@@ -519,35 +575,14 @@ vt_trim(struct buf *b)
 		b->len--;
 }
 
-/* Finish the logical line being built: add it to lines. Empty lines wait
- * so that trailing ones are never written. */
-static void
-vt_flush_logical(struct vt_screen *s)
-{
-	vt_trim(&s->logical);
-	if (s->logical.len == 0) {
-		s->blank_lines++;
-		return;
-	}
-	for (unsigned i = 0; i < s->blank_lines + (s->any_line ? 1 : 0); i++)
-		buf_append(&s->lines, "\n", 1);
-	buf_append(&s->lines, s->logical.data, s->logical.len);
-	s->blank_lines = 0;
-	s->any_line = true;
-	buf_clear(&s->logical);
-}
-
-/* Finish the row being built: add it to the text and the lines. */
+/* Finish the row being built: add it to the text and the marked rows. */
 static void
 vt_flush_row(struct vt_screen *s)
 {
 	unsigned k = s->row_y;
-	const bool *cont = vt_cont(s);
 
-	/* lines: a wrapped row goes on the line above, untrimmed */
-	if (k > 0 && !(k < s->rows && cont[k]))
-		vt_flush_logical(s);
-	buf_append(&s->logical, s->row.data, s->row.len);
+	buf_append(&s->marked, s->row.data, s->row.len);
+	buf_append(&s->marked, "\n", 1);
 	/* text: one row a line */
 	vt_trim(&s->row);
 	if (s->row.len > 0) {
@@ -564,20 +599,31 @@ vt_flush_row(struct vt_screen *s)
 }
 
 static int
-vt_draw_cell(struct tsm_screen *con UNUSED, uint64_t id UNUSED,
-	     const uint32_t *ch, size_t len, unsigned int width,
-	     unsigned int posx, unsigned int posy,
-	     const struct tsm_screen_attr *attr UNUSED, tsm_age_t age UNUSED,
-	     void *data)
+vt_draw_cell(struct tsm_screen *con, uint64_t id, const uint32_t *ch,
+	     size_t len, unsigned int width, unsigned int posx,
+	     unsigned int posy, const struct tsm_screen_attr *attr UNUSED,
+	     tsm_age_t age UNUSED, void *data)
 {
 	struct vt_screen *s = data;
 
-	if (posy != s->row_y) {
+	while (s->row_y < posy) { /* rows libtsm skipped, if ever */
 		vt_flush_row(s);
-		s->row_y = posy;
+		s->row_y++;
 	}
 	if (width == 0)
-		return 0;	  /* second half of a wide character */
+		return 0; /* second half of a wide character */
+	/* a written cell has a character (a space too), an erased one 0;
+	 * but libtsm gives the cursor's cell an id of its own: there only
+	 * a visible character counts */
+	bool written = posx == tsm_screen_get_cursor_x(con) &&
+				       posy == tsm_screen_get_cursor_y(con)
+			       ? len > 0 && ch[0] != 0
+			       : id != 0;
+
+	if (posx == 0 && posy < s->rows)
+		s->first_written[posy] = written;
+	if (posx + width >= s->cols && posy < s->rows)
+		s->last_written[posy] = written;
 	while (s->row_x < posx) { /* cells libtsm skipped */
 		buf_append(&s->row, " ", 1);
 		s->row_x++;
@@ -586,10 +632,88 @@ vt_draw_cell(struct tsm_screen *con UNUSED, uint64_t id UNUSED,
 		buf_append(&s->row, " ", 1);
 	} else {
 		for (size_t i = 0; i < len; i++)
-			vt_put_utf8(&s->row, ch[i]);
+			/* controls never reach a cell through the parser;
+			 * the marks and lines rely on it */
+			vt_put_utf8(&s->row, ch[i] < 0x20 || ch[i] == 0x7f
+						     ? '?'
+						     : ch[i]);
 	}
 	s->row_x = posx + width;
 	return 0;
+}
+
+/*
+ * The marked rows from the rows drawn: a row the terminal wrapped into,
+ * with written characters on both sides of the wrap, starts with
+ * VT_WRAP_MARK; a row continued below keeps its trailing blanks (they are
+ * part of the line), others lose them; trailing empty rows are dropped.
+ */
+static void
+vt_mark_rows(struct vt_screen *s)
+{
+	const bool *cont = vt_cont(s);
+	const char *p = s->marked.data;
+	size_t keep = 0;
+	struct buf out;
+
+	buf_init(&out, 0);
+	for (unsigned k = 0; k < s->rows && p < s->marked.data + s->marked.len;
+	     k++) {
+		const char *nl = memchr(
+			p, '\n', (size_t)(s->marked.data + s->marked.len - p));
+		size_t n;
+		bool joined;
+
+		if (nl == NULL) /* every row ends with one; never without */
+			break;
+		n = (size_t)(nl - p);
+		joined = k > 0 && cont[k] && s->first_written[k] &&
+			 s->last_written[k - 1];
+		bool continued = k + 1 < s->rows && cont[k + 1] &&
+				 s->first_written[k + 1] && s->last_written[k];
+
+		if (k > 0)
+			buf_append(&out, "\n", 1);
+		if (joined)
+			buf_puts(&out, VT_WRAP_MARK);
+		while (!continued && n > 0 && p[n - 1] == ' ')
+			n--;
+		buf_append(&out, p, n);
+		if (joined || n > 0)
+			keep = out.len;
+		p = nl + 1;
+	}
+	out.len = keep;
+	buf_release(&s->marked);
+	s->marked = out;
+	buf_append(&s->marked, "", 0);
+}
+
+char *
+vt_lines_join(const char *rows)
+{
+	struct buf out;
+	size_t mark = strlen(VT_WRAP_MARK);
+
+	buf_init(&out, 0);
+	buf_append(&out, "", 0);
+	for (const char *p = rows; *p != '\0';) {
+		const char *nl = strchrnul(p, '\n');
+		size_t n = (size_t)(nl - p);
+
+		if (strncmp(p, VT_WRAP_MARK, mark) == 0) {
+			p += mark; /* on the line above */
+			n -= mark;
+		} else if (p != rows) {
+			vt_trim(&out);
+			buf_append(&out, "\n", 1);
+		}
+		buf_append(&out, p, n);
+		p = *nl != '\0' ? nl + 1 : nl;
+	}
+	vt_trim(&out);
+	buf_append(&out, "", 0);
+	return buf_steal(&out);
 }
 
 static uint64_t
@@ -611,19 +735,17 @@ vt_screen_render(struct vt_screen *s, bool *changed)
 	bool had = s->rendered;
 
 	buf_clear(&s->text);
-	buf_clear(&s->lines);
 	buf_clear(&s->row);
-	buf_clear(&s->logical);
+	buf_clear(&s->marked);
 	buf_append(&s->text, "", 0);
-	buf_append(&s->lines, "", 0);
+	memset(s->first_written, 0, s->rows * sizeof *s->first_written);
+	memset(s->last_written, 0, s->rows * sizeof *s->last_written);
 	s->row_y = 0;
 	s->row_x = 0;
 	s->emitted = 0;
-	s->blank_lines = 0;
-	s->any_line = false;
 	tsm_screen_draw(s->tsm, vt_draw_cell, s);
 	vt_flush_row(s);
-	vt_flush_logical(s);
+	vt_mark_rows(s);
 	/* a cursor move alone is a change too (an agent reacting to Enter
 	 * may only move to a new line) */
 	s->hash = vt_hash(s->text.data, s->text.len) ^
@@ -638,5 +760,5 @@ vt_screen_render(struct vt_screen *s, bool *changed)
 const char *
 vt_screen_lines(struct vt_screen *s)
 {
-	return buf_cstr(&s->lines);
+	return s->rendered ? buf_cstr(&s->marked) : "";
 }

@@ -30,11 +30,22 @@ unsigned vt_screen_rows(struct vt_screen *s);
  */
 const char *vt_screen_render(struct vt_screen *s, bool *changed);
 /*
- * The last render as logical lines: rows the terminal wrapped at its
- * width (auto-wrap) joined to the row above, rows the program ended with
- * a newline or a cursor move kept apart. Owned by the screen, valid until
+ * The last render as marked rows: one line a row, and a row the terminal
+ * wrapped into at its width (auto-wrap) starts with VT_WRAP_MARK (rows
+ * the program ended with a newline or a cursor move do not). A row that
+ * wrapped keeps its trailing blanks. Rows, unlike joined lines, do not
+ * change when a wrapped line scrolls half off the top, so diff these and
+ * join the result with vt_lines_join(). Owned by the screen, valid until
  * the next render; "" before the first.
  */
 const char *vt_screen_lines(struct vt_screen *s);
+/* Marked rows (or any text) with every marked row joined to the line
+ * above and trailing blanks trimmed: the lines the program printed.
+ * Returns a new string. */
+char *vt_lines_join(const char *rows);
+
+/* Starts a row that continues the row above; no screen cell holds a
+ * control character. */
+#define VT_WRAP_MARK "\x1e"
 
 #endif

@@ -146,6 +146,23 @@ describe('conversation', () => {
     const { code } = await rt.exited;
     assert.equal(code, 3);
   });
+
+  test('a known agent that dies at startup leaves its error as message 0', async () => {
+    const dir = tmpdir();
+    const go = path.join(dir, 'go');
+    const prog = `printf "Invalid API key - please run /login\\n"; while [ ! -e ${go} ]; do sleep 0.05; done; exit 1`;
+    const rt = await startRuntime(['--type', 'claude'], ['sh', '-c', prog]);
+    const sse = new SseClient(rt.url('/events'));
+    await sse.wait((e) => e.event === 'status_change');
+    fs.writeFileSync(go, '');
+    const m = await sse.wait((e) => e.event === 'message_update' && e.data.id === 0 && e.data.message !== '');
+    assert.equal(m.data.message, 'Invalid API key - please run /login');
+    assert.equal(m.data.role, 'agent');
+    sse.close();
+    const { code } = await rt.exited;
+    assert.equal(code, 1);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 });
 
 describe('terminal and process', () => {

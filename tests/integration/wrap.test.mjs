@@ -48,8 +48,37 @@ test('soft-wrapped lines are joined, explicit newlines kept', async () => {
         reject(new Error('no screen event'));
       }, reject);
     });
-    assert.ok(screen.split('\n').includes(LONG.slice(0, 40)), screen);
-    assert.ok(screen.split('\n').every((l) => [...l].length <= 40));
+    // the rows of the wrapped line, one a row; the lines stay apart
+    const rows = screen.split('\n');
+    assert.ok(rows.includes(LONG.slice(0, 40)), screen);
+    assert.ok(rows.includes(LONG.slice(40)), screen);
+    assert.ok(!screen.includes(LONG), screen);
+    assert.ok(rows.includes('first line') && rows.includes('second line'), screen);
+  } finally {
+    await rt.stop();
+  }
+});
+
+// A wrapped line at the top of a 10-row terminal scrolls half off while
+// the program answers: the reply is what the program printed after the
+// message, never the half of the old line left on screen. The program
+// turns echo off, so the screen changes only by its reply.
+test('a wrapped line scrolled half off the top does not leak into the reply', async () => {
+  const fill = Array.from({ length: 7 }, (_, i) => `line ${i}`).join('\\n');
+  const prog = [
+    'stty -echo',
+    `printf "%s\\n${fill}\\n$ " "${LONG}"`,
+    'while read l; do printf "\\rthe reply\\n$ "; done',
+  ].join('\n');
+  const rt = await startRuntime(['--term-width', '40', '--term-height', '10', '--type', 'custom'],
+    ['sh', '-c', prog]);
+  try {
+    await rt.waitStable();
+    const r = await rt.say('go');
+    assert.equal(r.status, 200, r.text);
+    const m = await rt.reply();
+    assert.equal(m.role, 'agent');
+    assert.equal(m.content, 'the reply');
   } finally {
     await rt.stop();
   }

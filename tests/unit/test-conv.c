@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "core/buf.h"
 #include "runtime/conv.h"
 #include "runtime/msgfmt.h"
 
@@ -77,6 +78,26 @@ test_custom_output_is_a_message(void **state)
 	conv_free(c);
 }
 
+/* A known agent that dies at startup: its last screen is message 0. */
+static void
+test_startup_exit_is_a_message(void **state)
+{
+	struct conv *c = conv_new(AGENT_CLAUDE);
+
+	assert_int_equal(conv_update(c, "Welcome to Claude Code", 1), -1);
+	assert_int_equal(
+		conv_on_exit(c, "Invalid API key · Please run /login", 2), 0);
+	assert_string_equal(conv_get(c, 0)->content,
+			    "Invalid API key · Please run /login");
+	conv_free(c);
+	/* after a user message the exit changes nothing of the kind */
+	c = conv_new(AGENT_CLAUDE);
+	assert_int_equal(conv_add_user(c, "hi", "", 1), 1);
+	assert_int_equal(conv_on_exit(c, "hello\nbye", 2), 2);
+	assert_string_equal(conv_get(c, 2)->content, "hello\nbye");
+	conv_free(c);
+}
+
 static void
 test_headline(void **state)
 {
@@ -102,6 +123,77 @@ test_headline(void **state)
 	h = msgfmt_headline("宽字符 ok");
 	assert_string_equal(h, "宽字符 ok");
 	free(h);
+	/* a bare bullet is no headline; the words after it are */
+	h = msgfmt_headline("✓\nDone.");
+	assert_string_equal(h, "Done.");
+	free(h);
+}
+
+/* Claude and Codex show the tool call above the agent's words. */
+static void
+test_headline_skips_tool_calls(void **state)
+{
+	static const char *cases[] = {"claude", "codex", "gemini"};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char *path = xasprintf("tests/golden/%s/tool_turn/expected.txt",
+				       cases[i]);
+		char *msg = src_file(path);
+		char *h = msgfmt_headline(msg);
+
+		assert_string_equal(h, "Done writing hello.txt.");
+		free(h);
+		free(msg);
+		free(path);
+	}
+	/* a Claude call with its output tree under it */
+	char *h = msgfmt_headline("● Write(hello.txt)\n"
+				  "  ⎿  Wrote 1 lines to hello.txt\n"
+				  "       hi\n"
+				  "\n"
+				  "● Read 2 files (ctrl+o to expand)\n"
+				  "  Searched for 1 pattern, read 2 files\n"
+				  "● All done.");
+
+	assert_string_equal(h, "All done.");
+	free(h);
+	/* the same words with more after them are the agent's */
+	h = msgfmt_headline("Read 3 files and found the bug.");
+	assert_string_equal(h, "Read 3 files and found the bug.");
+	free(h);
+}
+
+/* The agent controls the message: many boxes that never close, or a
+ * huge message, must not stall the server (it was quadratic). */
+static void
+test_headline_bounded(void **state)
+{
+	struct buf b;
+	char *h;
+
+	buf_init(&b, 0);
+	for (int i = 0; i < 100000; i++)
+		buf_puts(&b, "╭ open\n");
+	buf_puts(&b, "words");
+	h = msgfmt_headline(buf_cstr(&b));
+	assert_string_equal(h, ""); /* 200 lines read, all chrome */
+	free(h);
+	/* only the first lines are read */
+	buf_clear(&b);
+	for (int i = 0; i < MSGFMT_HEADLINE_MAX_LINES + 1; i++)
+		buf_puts(&b, "────\n");
+	buf_puts(&b, "late words");
+	h = msgfmt_headline(buf_cstr(&b));
+	assert_string_equal(h, "");
+	free(h);
+	buf_clear(&b);
+	for (int i = 0; i < MSGFMT_HEADLINE_MAX_BYTES; i++)
+		buf_puts(&b, "─");
+	buf_puts(&b, "\nlate words");
+	h = msgfmt_headline(buf_cstr(&b));
+	assert_string_equal(h, "");
+	free(h);
+	buf_release(&b);
 }
 
 int
@@ -110,7 +202,10 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_startup_not_a_message),
 		cmocka_unit_test(test_custom_output_is_a_message),
+		cmocka_unit_test(test_startup_exit_is_a_message),
 		cmocka_unit_test(test_headline),
+		cmocka_unit_test(test_headline_skips_tool_calls),
+		cmocka_unit_test(test_headline_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "runtime/msgfmt.h"
+#include "vt/screen.h"
 
 #define CHECK(call, want)                                                      \
 	do {                                                                   \
@@ -32,6 +33,48 @@ test_screen_diff(void **state)
 	CHECK(msgfmt_screen_diff(AGENT_OPENCODE, "h1\nh2\nold",
 				 "H1 $0.01\nH2 5k\nold\nnew"),
 	      "new");
+}
+
+/* Feed a C string, render, and return a copy of the marked rows. */
+static char *
+screen_rows(struct vt_screen *s, const char *in)
+{
+	vt_screen_feed(s, in, strlen(in));
+	vt_screen_render(s, NULL);
+	return xstrdup(vt_screen_lines(s));
+}
+
+/* The reply of a program whose screen scrolls or resizes between the
+ * snapshots never starts with old text: the diff is on rows, and only
+ * the new rows are joined. */
+static void
+test_screen_diff_wraps(void **state)
+{
+	struct vt_screen *s = vt_screen_new(10, 4, NULL, NULL);
+	char *before, *after;
+
+	/* a wrapped line at the top scrolls half off */
+	before = screen_rows(s, "0123456789ABCDEF\r\nold\r\n$ ");
+	after = screen_rows(s, "\rreply\r\n$ ");
+	CHECK(msgfmt_screen_diff(AGENT_CUSTOM, before, after), "reply\n$");
+	free(before);
+	free(after);
+	/* a wrapped reply comes back joined */
+	before = screen_rows(s, "\x1b[2J\x1b[Hx\r\n$ ");
+	after = screen_rows(s, "\r0123456789wrapped\r\n$ ");
+	CHECK(msgfmt_screen_diff(AGENT_CUSTOM, before, after),
+	      "0123456789wrapped\n$");
+	free(before);
+	free(after);
+	/* a resize (same size too) drops the marks: nothing old comes back */
+	before = screen_rows(s, "\x1b[2J\x1b[Hold 0123456789\r\n$ ");
+	assert_non_null(strstr(before, VT_WRAP_MARK));
+	assert_int_equal(vt_screen_resize(s, 10, 4), 0);
+	after = screen_rows(s, "\rreply\r\n$ ");
+	CHECK(msgfmt_screen_diff(AGENT_CUSTOM, before, after), "reply\n$");
+	free(before);
+	free(after);
+	vt_screen_free(s);
 }
 
 static void
@@ -242,6 +285,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_screen_diff),
+		cmocka_unit_test(test_screen_diff_wraps),
 		cmocka_unit_test(test_remove_echo),
 		cmocka_unit_test(test_remove_box),
 		cmocka_unit_test(test_box_real_output),

@@ -77,6 +77,18 @@ feed(struct vt_screen *s, const char *in)
 	vt_screen_feed(s, in, strlen(in));
 }
 
+/* Render, and check the lines (wrapped rows joined) against want. */
+static void
+check_lines(struct vt_screen *s, const char *want)
+{
+	char *got;
+
+	vt_screen_render(s, NULL);
+	got = vt_lines_join(vt_screen_lines(s));
+	assert_string_equal(got, want);
+	free(got);
+}
+
 static void
 test_soft_wrap(void **state)
 {
@@ -86,24 +98,19 @@ test_soft_wrap(void **state)
 	feed(s, "GNU/Linux x86_64\r\nfirst\r\nsecond\r\n");
 	assert_string_equal(vt_screen_render(s, NULL),
 			    "GNU/Linux\nx86_64\nfirst\nsecond");
-	assert_string_equal(vt_screen_lines(s),
-			    "GNU/Linux x86_64\nfirst\nsecond");
+	check_lines(s, "GNU/Linux x86_64\nfirst\nsecond");
 	/* exactly the width, then a newline: two lines */
 	feed(s, "\x1b[2J\x1b[H0123456789\r\nnext");
-	vt_screen_render(s, NULL);
-	assert_string_equal(vt_screen_lines(s), "0123456789\nnext");
+	check_lines(s, "0123456789\nnext");
 	/* a blank at the wrap point is kept; blank lines between stay */
 	feed(s, "\x1b[2J\x1b[Hone two  three\r\n\r\nend");
-	vt_screen_render(s, NULL);
-	assert_string_equal(vt_screen_lines(s), "one two  three\n\nend");
+	check_lines(s, "one two  three\n\nend");
 	/* a row rewritten from its start is no longer a continuation */
 	feed(s, "\x1b[2J\x1b[H0123456789abc\x1b[2;1Hxyz");
-	vt_screen_render(s, NULL);
-	assert_string_equal(vt_screen_lines(s), "0123456789\nxyz");
+	check_lines(s, "0123456789\nxyz");
 	/* nor is a row whose row above was written again */
 	feed(s, "\x1b[2J\x1b[H0123456789abc\x1b[1;3HZ");
-	vt_screen_render(s, NULL);
-	assert_string_equal(vt_screen_lines(s), "01Z3456789\nabc");
+	check_lines(s, "01Z3456789\nabc");
 	vt_screen_free(s);
 }
 
@@ -115,23 +122,151 @@ test_soft_wrap_scroll(void **state)
 	/* the wrap mark moves up with its row when the screen scrolls */
 	feed(s, "a\r\nb\r\n0123456789AB\r\nc");
 	assert_string_equal(vt_screen_render(s, NULL), "0123456789\nAB\nc");
-	assert_string_equal(vt_screen_lines(s), "0123456789AB\nc");
+	check_lines(s, "0123456789AB\nc");
 	/* a wrap on the bottom row scrolls too */
 	feed(s, "\x1b[2J\x1b[H\r\n\r\n0123456789XY");
 	assert_string_equal(vt_screen_render(s, NULL), "\n0123456789\nXY");
-	assert_string_equal(vt_screen_lines(s), "\n0123456789XY");
+	check_lines(s, "\n0123456789XY");
+	/* a resize to the same size keeps them; another size drops them */
+	assert_int_equal(vt_screen_resize(s, 10, 3), 0);
+	check_lines(s, "\n0123456789XY");
+	assert_int_equal(vt_screen_resize(s, 12, 3), 0);
+	check_lines(s, "\n0123456789\nXY");
+	assert_int_equal(vt_screen_resize(s, 10, 3), 0);
+	feed(s, "\x1b[2J\x1b[H\r\n\r\n0123456789XY");
+	check_lines(s, "\n0123456789XY");
 	/* the alternate screen starts without marks; the main one keeps its */
 	feed(s, "\x1b[?1049h\x1b[Hp\r\nq");
-	vt_screen_render(s, NULL);
-	assert_string_equal(vt_screen_lines(s), "p\nq");
+	check_lines(s, "p\nq");
 	feed(s, "\x1b[?1049l");
-	vt_screen_render(s, NULL);
-	assert_string_equal(vt_screen_lines(s), "\n0123456789XY");
+	check_lines(s, "\n0123456789XY");
 	/* erasing the screen erases the marks */
 	feed(s, "\x1b[2J\x1b[H0123456789\x1b[2;1H\x1b[KZ");
-	vt_screen_render(s, NULL);
-	assert_string_equal(vt_screen_lines(s), "0123456789\nZ");
+	check_lines(s, "0123456789\nZ");
 	vt_screen_free(s);
+}
+
+/* libtsm keeps its pending wrap across line feeds and cursor moves: the
+ * next character lands on a new row, but no line wrapped. */
+static void
+test_wrap_pending_forgotten(void **state)
+{
+	struct vt_screen *s = vt_screen_new(10, 6, NULL, NULL);
+
+	/* a bare LF, as raw-mode output sends it */
+	feed(s, "0123456789\nnext");
+	check_lines(s, "0123456789\n\nnext");
+	/* cursor up, then text */
+	feed(s, "\x1b[2J\x1b[3;1H0123456789\x1b[Ax");
+	check_lines(s, "\n\nx123456789"); /* libtsm wraps from row 1 */
+	/* reverse index, index, CR */
+	feed(s, "\x1b[2J\x1b[3;1H0123456789\x1b"
+		"Dy");
+	check_lines(s, "\n\n0123456789\n\ny");
+	feed(s, "\x1b[2J\x1b[3;1H0123456789\ry");
+	check_lines(s, "\n\ny123456789");
+	/* colours at the wrap point do not stop a wrap */
+	feed(s, "\x1b[2J\x1b[H0123456789\x1b[1mA\x1b[0mB");
+	check_lines(s, "0123456789AB");
+	vt_screen_free(s);
+}
+
+/* Marks move with their rows in a scroll region, on RI, IL/DL, SU/SD. */
+static void
+test_wrap_scrolls(void **state)
+{
+	struct vt_screen *s = vt_screen_new(10, 6, NULL, NULL);
+
+	/* region rows 2-5: a wrapped line in it scrolls up by one */
+	feed(s, "top\x1b[2;5r\x1b[3;1H0123456789AB\r\nc\x1b[6;1Hbottom");
+	check_lines(s, "top\n\n0123456789AB\nc\nbottom");
+	feed(s, "\x1b[5;1H\n"); /* LF on the region's bottom */
+	check_lines(s, "top\n0123456789AB\nc\n\nbottom");
+	feed(s, "\x1b[5;1H\n"); /* its first row leaves the region */
+	check_lines(s, "top\nAB\nc\n\n\nbottom");
+	/* reverse index at the top of the region: the rows move down */
+	feed(s, "\x1b[r\x1b[2J\x1b[2;1H0123456789AB\x1b[H\x1bM");
+	check_lines(s, "\n\n0123456789AB");
+	/* insert a line above, delete two */
+	feed(s, "\x1b[2;1H\x1b[L");
+	check_lines(s, "\n\n\n0123456789AB");
+	feed(s, "\x1b[2;1H\x1b[2M");
+	check_lines(s, "\n0123456789AB");
+	/* scroll up, scroll down */
+	feed(s, "\x1b[S");
+	check_lines(s, "0123456789AB");
+	feed(s, "\x1b[3T");
+	check_lines(s, "\n\n\n0123456789AB");
+	vt_screen_free(s);
+}
+
+/* Rows with a gap at the wrap point are never glued, whatever the
+ * marks; and the parser's rules are libtsm's. */
+static void
+test_wrap_gaps_and_parser(void **state)
+{
+	struct vt_screen *s = vt_screen_new(10, 6, NULL, NULL);
+
+	/* a character inserted at the start of the continued row */
+	feed(s, "0123456789AB\x1b[2;1H\x1b[@");
+	check_lines(s, "0123456789\n AB");
+	/* the end of the wrapped row erased */
+	feed(s, "\x1b[2J\x1b[H0123456789AB\x1b[1;10H\x1b[X");
+	check_lines(s, "012345678\nAB");
+	/* private and intermediate forms still erase in libtsm */
+	feed(s, "\x1b[2J\x1b[H0123456789AB\x1b[H\x1b[?2J\x1b[2;1HZ");
+	check_lines(s, "\nZ");
+	/* a scroll region without a bottom is the whole screen */
+	feed(s, "\x1b[2J\x1b[3r\x1b[6;1H0123456789AB");
+	check_lines(s, "\n\n\n\n0123456789AB");
+	/* ESC inside an OSC starts a new sequence; CAN ends a string */
+	feed(s, "\x1b[r\x1b[2J\x1b]0;t\x1b[H0123456789AB\x1bPq\x18"
+		"C");
+	check_lines(s, "0123456789ABC");
+	/* RIS from the alternate screen clears the main screen's marks */
+	feed(s, "\x1b[2J\x1b[H0123456789AB\x1b[?1049h\x1b"
+		"c\x1b[H");
+	feed(s, "0123456789\x1b[2;1HCD");
+	check_lines(s, "0123456789\nCD");
+	vt_screen_free(s);
+}
+
+/* Later renders are not cut to the size of an earlier one. */
+static void
+test_lines_grow(void **state)
+{
+	struct vt_screen *s = vt_screen_new(10, 3, NULL, NULL);
+
+	check_lines(s, "");
+	/* wide characters take more bytes than the blanks they replace */
+	feed(s, "宽宽宽宽宽\r\n宽宽宽宽宽\r\n宽宽宽宽宽");
+	check_lines(s, "宽宽宽宽宽\n宽宽宽宽宽\n宽宽宽宽宽");
+	vt_screen_free(s);
+}
+
+/* Feeding byte by byte gives the same marks as feeding at once. */
+static void
+test_wrap_byte_by_byte(void **state)
+{
+	const char *in = "hello\r\n0123456789AB\x1b[31mC\x1b[0m\r\n"
+			 "\x1b]0;title\x07wide 宽宽宽宽宽宽 and more text\r\n"
+			 "\x1b[2;5r\x1b[5;1Hscrolled 0123456789\n\n"
+			 "\x1bM\x1b[r\x1b[6;1Hlast 0123456789 x";
+	struct vt_screen *a = vt_screen_new(10, 6, NULL, NULL);
+	struct vt_screen *b = vt_screen_new(10, 6, NULL, NULL);
+	char *whole;
+
+	feed(a, in);
+	for (size_t i = 0; in[i] != '\0'; i++)
+		vt_screen_feed(b, in + i, 1);
+	assert_string_equal(vt_screen_render(a, NULL),
+			    vt_screen_render(b, NULL));
+	whole = xstrdup(vt_screen_lines(a));
+	assert_non_null(strstr(whole, VT_WRAP_MARK));
+	assert_string_equal(whole, vt_screen_lines(b));
+	free(whole);
+	vt_screen_free(a);
+	vt_screen_free(b);
 }
 
 int
@@ -143,6 +278,11 @@ main(void)
 		cmocka_unit_test(test_resize_and_scroll),
 		cmocka_unit_test(test_soft_wrap),
 		cmocka_unit_test(test_soft_wrap_scroll),
+		cmocka_unit_test(test_wrap_pending_forgotten),
+		cmocka_unit_test(test_wrap_scrolls),
+		cmocka_unit_test(test_wrap_gaps_and_parser),
+		cmocka_unit_test(test_wrap_byte_by_byte),
+		cmocka_unit_test(test_lines_grow),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
