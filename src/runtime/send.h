@@ -29,7 +29,12 @@ struct send_config {
 	uint64_t no_echo_ms;	/* no echo: this long after the last change */
 	uint64_t guard_max_ms;	/* the guard ends this long after the paste */
 	uint64_t retry_ms;	/* resend the carriage return this often */
-	uint64_t timeout_ms;	/* no reaction this long after it: fail */
+	/* after Enter, the screen changed but the text is still in the
+	 * input box (the Enter became a newline): Enter again this long
+	 * after that change, at most reenter_max times */
+	uint64_t reenter_ms;
+	unsigned reenter_max;
+	uint64_t timeout_ms; /* no reaction this long after it: fail */
 };
 
 struct send_engine {
@@ -39,15 +44,18 @@ struct send_engine {
 	uint64_t t_change; /* last screen change while pasted */
 	bool echo_seen;	   /* the pasted text showed */
 	uint64_t t_enter;
-	uint64_t t_cr;
-	unsigned crs; /* carriage returns written */
+	uint64_t t_next_cr; /* the next carriage return is due */
+	unsigned crs;	    /* carriage returns written */
+	unsigned reenters;  /* of them, for text left in the input box */
+	bool reenter_due;   /* one of those is due at t_next_cr */
 };
 
 void send_init(struct send_engine *se, const struct send_config *cfg);
 /* A paste was written at now. */
 void send_start(struct send_engine *se, uint64_t now);
 /* A render at now: did the screen change, does it show the pasted text
- * (more often than before the paste). */
+ * (before Enter: more often than before the paste; after it: still in
+ * the agent's input box). */
 void send_on_render(struct send_engine *se, uint64_t now, bool changed,
 		    bool echoed);
 /* Advance the clock; true when a carriage return must be written now. */
