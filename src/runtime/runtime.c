@@ -51,7 +51,7 @@ static const struct send_config runtime_send_defaults = {
 	.guard_max_ms = 1500,
 	.retry_ms = 3000,
 	.reenter_ms = 250,
-	.reenter_max = 2,
+	.reenter_max = 5, /* 250 ms + ... + 4 s: within retry and timeout */
 	.timeout_ms = 15000,
 };
 

@@ -38,8 +38,12 @@ send_on_render(struct send_engine *se, uint64_t now, bool changed, bool echoed)
 		 * box empties first (the first such change sets the time) */
 		if (!se->reenter_due) {
 			se->reenter_due = true;
+			/* 250 ms, then twice as long each time: an agent
+			 * still busy ending its turn (Gemini runs its hooks)
+			 * drops an Enter */
 			se->t_next_cr =
-				MIN(se->t_next_cr, now + se->cfg.reenter_ms);
+				MIN(se->t_next_cr,
+				    now + (se->cfg.reenter_ms << se->reenters));
 		}
 	} else if (se->phase == SEND_ENTERED) {
 		se->phase = SEND_DONE;

@@ -9,9 +9,13 @@
  * Enter that comes with their paste as a newline); no_echo_ms of quiet
  * when the text does not show (a silent agent, a "[Pasted text]"
  * placeholder); at most guard_max_ms after the paste (an agent that
- * animates without pause). It asks for the carriage return
- * again every retry_ms and gives up after timeout_ms. The caller performs the
- * writes and feeds renders.
+ * animates without pause). It asks for the carriage return again every
+ * retry_ms and gives up after timeout_ms. A change after Enter that still
+ * shows the text in the agent's input box is no reaction: the Enter
+ * became a newline (Gemini takes one that comes too soon after a paste
+ * so) or was dropped (an agent still ending its turn); Enter comes again
+ * reenter_ms later, then twice as long each time, at most reenter_max
+ * times. The caller performs the writes and feeds renders.
  */
 #ifndef TASKBOX_RUNTIME_SEND_H
 #define TASKBOX_RUNTIME_SEND_H
@@ -30,8 +34,8 @@ struct send_config {
 	uint64_t guard_max_ms;	/* the guard ends this long after the paste */
 	uint64_t retry_ms;	/* resend the carriage return this often */
 	/* after Enter, the screen changed but the text is still in the
-	 * input box (the Enter became a newline): Enter again this long
-	 * after that change, at most reenter_max times */
+	 * input box: Enter again this long after that change (doubling
+	 * each time), at most reenter_max times */
 	uint64_t reenter_ms;
 	unsigned reenter_max;
 	uint64_t timeout_ms; /* no reaction this long after it: fail */

@@ -189,7 +189,8 @@ test_reenters_are_bounded(void **state)
 	assert_true(send_poll(&se, t));
 	for (unsigned i = 0; i < cfg.reenter_max; i++) {
 		send_on_render(&se, t + 10, true, true);
-		t += 10 + cfg.reenter_ms;
+		t += 10 + (cfg.reenter_ms << i); /* doubling */
+		assert_false(send_poll(&se, t - 1));
 		assert_true(send_poll(&se, t));
 	}
 	send_on_render(&se, t + 10, true, true);
