@@ -593,6 +593,26 @@ http_conn_of(struct MHD_Connection *conn)
 	return ci != NULL ? ci->socket_context : NULL;
 }
 
+/* libmicrohttpd's messages about routine events: a client that went away
+ * while a stream was open; TCP options on a unix socket (the runtime's
+ * agent.sock), three per response. */
+static bool
+http_mhd_routine(const char *msg)
+{
+	static const char *const prefixes[] = {
+		"Failed to send the chunked response body",
+		"Setting TCP_NODELAY option to ON state failed",
+		"Setting TCP_CORK option to OFF state failed",
+		"Failed to push the data from buffers to the network",
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(prefixes); i++) {
+		if (str_starts_with(msg, prefixes[i]))
+			return true;
+	}
+	return false;
+}
+
 /* libmicrohttpd's own messages, through our (rate-limited) log. */
 static void
 http_mhd_log(void *cls UNUSED, const char *fmt, va_list ap)
@@ -604,9 +624,7 @@ http_mhd_log(void *cls UNUSED, const char *fmt, va_list ap)
 	n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
-	/* a client that goes away while a stream is open is routine */
-	if (strncmp(msg, "Failed to send the chunked response body",
-		    strlen("Failed to send the chunked response body")) == 0)
+	if (http_mhd_routine(msg))
 		log_debug("http: %s", msg);
 	else
 		log_warn("http: %s", msg);

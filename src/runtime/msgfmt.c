@@ -473,20 +473,34 @@ box_cut_custom(const struct lines *l)
 	return box_cut_generic(l);
 }
 
-/* Gemini CLI 0.6x: "*   Type your message" under a rule, footer below. */
+/* Gemini CLI's input line holding text: " > text", or " * text" in
+ * YOLO mode. */
+static bool
+gemini_input_line(const char *s)
+{
+	s += strspn(s, " ");
+	return (s[0] == '>' || s[0] == '*') && s[1] == ' ' && s[2] != '\0';
+}
+
+/* Gemini CLI 0.6x: "*   Type your message" (or the typed text) under a
+ * rule, footer below. */
 static long
 box_cut_gemini(const struct lines *l)
 {
 	long n = (long)l->n;
 
 	for (long i = n - 1; i >= 0 && i >= n - 10; i--) {
-		if (strstr(l->v[i], "Type your message") == NULL)
+		bool empty = strstr(l->v[i], "Type your message") != NULL;
+
+		if (!empty && !gemini_input_line(l->v[i]))
 			continue;
 		for (long k = i - 1; k >= 0 && k >= i - 3; k--) {
 			if (line_is_border(l->v[k]))
 				return k;
 		}
-		return i;
+		/* typed text counts only right under the box's rule */
+		if (empty)
+			return i;
 	}
 	return box_cut_generic(l);
 }

@@ -50,6 +50,8 @@ static const struct send_config runtime_send_defaults = {
 	.no_echo_ms = 250,
 	.guard_max_ms = 1500,
 	.retry_ms = 3000,
+	.reenter_ms = 250,
+	.reenter_max = 5, /* 250 ms + ... + 4 s: within retry and timeout */
 	.timeout_ms = 15000,
 };
 
@@ -155,13 +157,27 @@ runtime_echo_probe(const char *text)
 	return p < end ? xstrndup(p, (size_t)(end - p)) : NULL;
 }
 
-/* Whether the screen shows the paste in progress (more often than it
- * showed its text before). */
+/* Whether the screen shows the pasted text: before Enter, more often
+ * than it showed it before the paste (the echo); after it, still in the
+ * agent's input box (what is left once the box is cut shows it less). */
 static bool
 runtime_echoed(const struct runtime *rt, const char *screen)
 {
-	return rt->send.phase == SEND_PASTED && rt->send_probe != NULL &&
-	       runtime_count(screen, rt->send_probe) > rt->send_probe_n;
+	unsigned n;
+	char *rest;
+	bool in_box;
+
+	if (rt->send_probe == NULL)
+		return false;
+	n = runtime_count(screen, rt->send_probe);
+	if (rt->send.phase == SEND_PASTED)
+		return n > rt->send_probe_n;
+	if (rt->send.phase != SEND_ENTERED || n == 0)
+		return false;
+	rest = msgfmt_remove_box(rt->cfg.type, screen);
+	in_box = n > runtime_count(rest, rt->send_probe);
+	free(rest);
+	return in_box;
 }
 
 /* Render the screen and feed every engine that reads it. */

@@ -20,6 +20,8 @@ send_start(struct send_engine *se, uint64_t now)
 	se->t_change = now;
 	se->echo_seen = false;
 	se->crs = 0;
+	se->reenters = 0;
+	se->reenter_due = false;
 }
 
 void
@@ -30,6 +32,19 @@ send_on_render(struct send_engine *se, uint64_t now, bool changed, bool echoed)
 	if (se->phase == SEND_PASTED) {
 		se->echo_seen = se->echo_seen || echoed;
 		se->t_change = now;
+	} else if (se->phase == SEND_ENTERED && echoed &&
+		   se->reenters < se->cfg.reenter_max) {
+		/* the text stays in the box: Enter again soon, unless the
+		 * box empties first (the first such change sets the time) */
+		if (!se->reenter_due) {
+			se->reenter_due = true;
+			/* 250 ms, then twice as long each time: an agent
+			 * still busy ending its turn (Gemini runs its hooks)
+			 * drops an Enter */
+			se->t_next_cr =
+				MIN(se->t_next_cr,
+				    now + (se->cfg.reenter_ms << se->reenters));
+		}
 	} else if (se->phase == SEND_ENTERED) {
 		se->phase = SEND_DONE;
 	}
@@ -54,7 +69,8 @@ send_poll(struct send_engine *se, uint64_t now)
 		if (now < send_guard_end(se))
 			return false;
 		se->phase = SEND_ENTERED;
-		se->t_enter = se->t_cr = now;
+		se->t_enter = now;
+		se->t_next_cr = now + se->cfg.retry_ms;
 		se->crs = 1;
 		return true;
 	case SEND_ENTERED:
@@ -62,9 +78,13 @@ send_poll(struct send_engine *se, uint64_t now)
 			se->phase = SEND_FAILED;
 			return false;
 		}
-		if (now >= se->t_cr + se->cfg.retry_ms) {
-			se->t_cr = now;
+		if (now >= se->t_next_cr) {
+			se->t_next_cr = now + se->cfg.retry_ms;
 			se->crs++;
+			if (se->reenter_due) {
+				se->reenter_due = false;
+				se->reenters++;
+			}
 			return true;
 		}
 		return false;
@@ -80,8 +100,7 @@ send_next_deadline(const struct send_engine *se)
 	case SEND_PASTED:
 		return send_guard_end(se);
 	case SEND_ENTERED:
-		return MIN(se->t_cr + se->cfg.retry_ms,
-			   se->t_enter + se->cfg.timeout_ms);
+		return MIN(se->t_next_cr, se->t_enter + se->cfg.timeout_ms);
 	default:
 		return UINT64_MAX;
 	}

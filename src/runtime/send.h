@@ -9,9 +9,13 @@
  * Enter that comes with their paste as a newline); no_echo_ms of quiet
  * when the text does not show (a silent agent, a "[Pasted text]"
  * placeholder); at most guard_max_ms after the paste (an agent that
- * animates without pause). It asks for the carriage return
- * again every retry_ms and gives up after timeout_ms. The caller performs the
- * writes and feeds renders.
+ * animates without pause). It asks for the carriage return again every
+ * retry_ms and gives up after timeout_ms. A change after Enter that still
+ * shows the text in the agent's input box is no reaction: the Enter
+ * became a newline (Gemini takes one that comes too soon after a paste
+ * so) or was dropped (an agent still ending its turn); Enter comes again
+ * reenter_ms later, then twice as long each time, at most reenter_max
+ * times. The caller performs the writes and feeds renders.
  */
 #ifndef TASKBOX_RUNTIME_SEND_H
 #define TASKBOX_RUNTIME_SEND_H
@@ -29,7 +33,12 @@ struct send_config {
 	uint64_t no_echo_ms;	/* no echo: this long after the last change */
 	uint64_t guard_max_ms;	/* the guard ends this long after the paste */
 	uint64_t retry_ms;	/* resend the carriage return this often */
-	uint64_t timeout_ms;	/* no reaction this long after it: fail */
+	/* after Enter, the screen changed but the text is still in the
+	 * input box: Enter again this long after that change (doubling
+	 * each time), at most reenter_max times */
+	uint64_t reenter_ms;
+	unsigned reenter_max;
+	uint64_t timeout_ms; /* no reaction this long after it: fail */
 };
 
 struct send_engine {
@@ -39,15 +48,18 @@ struct send_engine {
 	uint64_t t_change; /* last screen change while pasted */
 	bool echo_seen;	   /* the pasted text showed */
 	uint64_t t_enter;
-	uint64_t t_cr;
-	unsigned crs; /* carriage returns written */
+	uint64_t t_next_cr; /* the next carriage return is due */
+	unsigned crs;	    /* carriage returns written */
+	unsigned reenters;  /* of them, for text left in the input box */
+	bool reenter_due;   /* one of those is due at t_next_cr */
 };
 
 void send_init(struct send_engine *se, const struct send_config *cfg);
 /* A paste was written at now. */
 void send_start(struct send_engine *se, uint64_t now);
 /* A render at now: did the screen change, does it show the pasted text
- * (more often than before the paste). */
+ * (before Enter: more often than before the paste; after it: still in
+ * the agent's input box). */
 void send_on_render(struct send_engine *se, uint64_t now, bool changed,
 		    bool echoed);
 /* Advance the clock; true when a carriage return must be written now. */

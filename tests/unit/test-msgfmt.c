@@ -131,6 +131,28 @@ test_remove_box(void **state)
 
 	CHECK(msgfmt_remove_box(AGENT_CLAUDE, claude), "● Hello from stub");
 	CHECK(msgfmt_remove_box(AGENT_GEMINI, gemini), "✦ Hello");
+	/* Gemini 0.61's box holding typed text (YOLO marks it '*'), and the
+	 * same text in the history above a box that is empty again */
+	CHECK(msgfmt_remove_box(
+		      AGENT_GEMINI,
+		      "✦ Hello\n"
+		      "──────────────────────────────────\n"
+		      " YOLO Ctrl+Y                  1 MCP server\n"
+		      "\n"
+		      " * say hello, gemini\n"
+		      "\n"
+		      " workspace (/directory)   sandbox      /model\n"
+		      " ~/workspace              no sandbox   Auto"),
+	      "✦ Hello");
+	CHECK(msgfmt_remove_box(AGENT_GEMINI,
+				" > say hello, gemini\n"
+				"\n"
+				"✦ Hello\n"
+				"──────────────────────────────────\n"
+				" *   Type your message\n"
+				"\n"
+				" ~/workspace   no sandbox   Auto"),
+	      " > say hello, gemini\n\n✦ Hello");
 	CHECK(msgfmt_remove_box(AGENT_CODEX, codex), "• Hello from stub");
 	CHECK(msgfmt_remove_box(AGENT_CUSTOM, "out\n$ "), "out");
 	CHECK(msgfmt_remove_box(AGENT_AMP, "╭──╮\n│ │\n╰──╯"),

@@ -14,6 +14,8 @@ static const struct send_config cfg = {
 	.no_echo_ms = 250,
 	.guard_max_ms = 1500,
 	.retry_ms = 3000,
+	.reenter_ms = 250,
+	.reenter_max = 2,
 	.timeout_ms = 15000,
 };
 
@@ -130,6 +132,72 @@ test_reaction_after_retry(void **state)
 	assert_int_equal(se.phase, SEND_DONE);
 }
 
+/*
+ * The Enter became a newline (Gemini takes one that comes too soon after
+ * a paste so): the screen changes, the text stays in the input box. That
+ * is no reaction: Enter again 250 ms later; done once the box empties.
+ */
+static void
+test_enter_taken_as_newline(void **state)
+{
+	struct send_engine se;
+
+	send_init(&se, &cfg);
+	send_start(&se, 0);
+	send_on_render(&se, 10, true, true);
+	assert_true(send_poll(&se, 70));     /* Enter */
+	send_on_render(&se, 80, true, true); /* a newline in the box */
+	assert_int_equal(se.phase, SEND_ENTERED);
+	assert_int_equal(send_next_deadline(&se), 330);
+	send_on_render(&se, 200, true, true); /* more of it: same time */
+	assert_false(send_poll(&se, 329));
+	assert_true(send_poll(&se, 330)); /* Enter again */
+	assert_int_equal(se.crs, 2);
+	send_on_render(&se, 400, true, false); /* the box emptied */
+	assert_int_equal(se.phase, SEND_DONE);
+}
+
+/* The box emptying before the second Enter is due: no second Enter. */
+static void
+test_box_empties_in_time(void **state)
+{
+	struct send_engine se;
+
+	send_init(&se, &cfg);
+	send_start(&se, 0);
+	send_on_render(&se, 10, true, true);
+	assert_true(send_poll(&se, 70));
+	send_on_render(&se, 80, true, true);
+	send_on_render(&se, 150, true, false);
+	assert_int_equal(se.phase, SEND_DONE);
+	assert_false(send_poll(&se, 330));
+	assert_int_equal(se.crs, 1);
+}
+
+/* An input box that seems to keep the text for good (a wrong reading of
+ * the screen) costs at most reenter_max more Enters, then any change
+ * counts as the reaction, as it did before. */
+static void
+test_reenters_are_bounded(void **state)
+{
+	struct send_engine se;
+	uint64_t t = 70;
+
+	send_init(&se, &cfg);
+	send_start(&se, 0);
+	send_on_render(&se, 10, true, true);
+	assert_true(send_poll(&se, t));
+	for (unsigned i = 0; i < cfg.reenter_max; i++) {
+		send_on_render(&se, t + 10, true, true);
+		t += 10 + (cfg.reenter_ms << i); /* doubling */
+		assert_false(send_poll(&se, t - 1));
+		assert_true(send_poll(&se, t));
+	}
+	send_on_render(&se, t + 10, true, true);
+	assert_int_equal(se.phase, SEND_DONE);
+	assert_int_equal(se.crs, 1 + cfg.reenter_max);
+}
+
 int
 main(void)
 {
@@ -140,6 +208,9 @@ main(void)
 		cmocka_unit_test(test_animated_agent_guard_ends),
 		cmocka_unit_test(test_retry_then_timeout),
 		cmocka_unit_test(test_reaction_after_retry),
+		cmocka_unit_test(test_enter_taken_as_newline),
+		cmocka_unit_test(test_box_empties_in_time),
+		cmocka_unit_test(test_reenters_are_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
