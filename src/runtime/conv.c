@@ -115,7 +115,7 @@ conv_update(struct conv *c, const char *screen, uint64_t wall)
 
 	if (c->frozen || (conv_in_startup(c) && c->type != AGENT_CUSTOM))
 		return -1;
-	raw = msgfmt_screen_diff(c->type, c->before, screen);
+	raw = msgfmt_screen_diff(c->type, c->before, screen, c->last_user);
 	msg = msgfmt_format(c->type, raw, c->last_user, NULL);
 	if (last->role == ROLE_USER) {
 		if (c->n < CONV_MAX_MESSAGES) {

@@ -87,8 +87,85 @@ hashset_has(const struct hashset *hs, uint64_t h)
 	return false;
 }
 
+static long box_cut(enum agent_type t, const struct lines *l);
+
+/* The previous non-blank row of l at or above i, or SIZE_MAX. */
+static size_t
+row_prev(const struct lines *l, size_t i)
+{
+	for (;; i--) {
+		if (!str_is_blank(l->v[i]))
+			return i;
+		if (i == 0)
+			return SIZE_MAX;
+	}
+}
+
+/* Does row s echo the start of user's input (its first line, at most 16
+ * bytes cut at a character boundary)? */
+static bool
+row_echoes(const char *s, const char *user)
+{
+	char probe[17];
+	size_t n = strcspn(user + strspn(user, " \t"), "\r\n");
+
+	user += strspn(user, " \t");
+	n = MIN(n, sizeof probe - 1);
+	while (n > 0 && ((unsigned char)user[n] & 0xc0) == 0x80)
+		n--;
+	memcpy(probe, user, n);
+	probe[n] = '\0';
+	return n > 0 && strstr(s, probe) != NULL;
+}
+
+/*
+ * Where the new part of new starts when rows at its top changed without
+ * being news: an agent that redraws its whole screen with an animated
+ * logo (Claude Code, while it starts) makes every row look new from the
+ * first. The last two non-blank rows of old's content (above its input
+ * box) are found again in new, in order, with the echo of the user's
+ * input right after them: the reply starts there. The echo is what
+ * tells this from a reply that repeats the previous one. start when no
+ * such place is below it.
+ */
+static size_t
+diff_anchor(enum agent_type t, const struct lines *old, const struct lines *new,
+	    size_t start, const char *user)
+{
+	long cut = box_cut(t, old);
+	size_t end = cut >= 0 ? (size_t)cut : old->n, tail[2], k = 0;
+
+	if (user == NULL || end == 0)
+		return start;
+	/* old's last content rows, last first */
+	for (size_t i = row_prev(old, end - 1);
+	     i != SIZE_MAX && k<2; i = i> 0 ? row_prev(old, i - 1) : SIZE_MAX)
+		tail[k++] = i;
+	if (k == 0)
+		return start;
+	for (size_t j = new->n; j-- > start + 1;) {
+		size_t p = j, m = 0;
+
+		if (!row_echoes(new->v[j], user))
+			continue;
+		/* the rows right above the echo end as old's content did */
+		while (m < k && p > 0) {
+			p = row_prev(new, p - 1);
+			if (p == SIZE_MAX ||
+			    msgfmt_hash(new->v[p]) !=
+				    msgfmt_hash(old->v[tail[m]]))
+				break;
+			m++;
+		}
+		if (m == k)
+			return j; /* the echo: msgfmt_remove_echo takes it */
+	}
+	return start;
+}
+
 char *
-msgfmt_screen_diff(enum agent_type t, const char *before, const char *after)
+msgfmt_screen_diff(enum agent_type t, const char *before, const char *after,
+		   const char *user)
 {
 	struct lines old, new;
 	struct hashset hs;
@@ -109,6 +186,7 @@ msgfmt_screen_diff(enum agent_type t, const char *before, const char *after)
 			break;
 		}
 	}
+	start = diff_anchor(t, &old, &new, start, user);
 	lines_remove(&new, 0, start);
 	if (new.n > 0 && str_starts_with(new.v[0], VT_WRAP_MARK))
 		/* the start of its line is old: the reply starts here */

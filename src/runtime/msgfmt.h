@@ -13,9 +13,11 @@
 
 #include "agent.h"
 
-/* Lines of after that are new relative to before; returns a new string. */
+/* Lines of after that are new relative to before; user (or NULL) is the
+ * input sent after before was taken, whose echo anchors the new part when
+ * rows above it were redrawn. Returns a new string. */
 char *msgfmt_screen_diff(enum agent_type t, const char *before,
-			 const char *after);
+			 const char *after, const char *user);
 /* Remove the echo of user from the top of msg; returns a new string. */
 char *msgfmt_remove_echo(enum agent_type t, const char *msg, const char *user);
 /* Remove the input box and everything under it; returns a new string. */

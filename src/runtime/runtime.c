@@ -1606,7 +1606,7 @@ runtime_format_main(int argc, char **argv)
 			free(utext);
 			return 1;
 		}
-		tmp = msgfmt_screen_diff(t, old, raw);
+		tmp = msgfmt_screen_diff(t, old, raw, utext);
 		free(old);
 		free(raw);
 		raw = tmp;

@@ -33,7 +33,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	for (int t = AGENT_CLAUDE; t <= AGENT_CUSTOM; t++) {
 		struct msgfmt_dialog d;
-		char *raw = msgfmt_screen_diff(t, before, lines);
+		char *raw = msgfmt_screen_diff(t, before, lines, "q");
 		char *calls = NULL;
 		char *msg = msgfmt_format(t, raw, user, &calls);
 		char *head = msgfmt_headline(msg);

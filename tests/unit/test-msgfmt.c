@@ -20,18 +20,19 @@
 static void
 test_screen_diff(void **state)
 {
-	CHECK(msgfmt_screen_diff(AGENT_CUSTOM, "", "a\nb"), "a\nb");
+	CHECK(msgfmt_screen_diff(AGENT_CUSTOM, "", "a\nb", NULL), "a\nb");
 	CHECK(msgfmt_screen_diff(AGENT_CUSTOM, "hello\n>",
-				 "hello\n> hi\nreply\n\n>"),
+				 "hello\n> hi\nreply\n\n>", NULL),
 	      "> hi\nreply\n\n>");
 	/* lines already on screen at the start of the diff are skipped */
-	CHECK(msgfmt_screen_diff(AGENT_CUSTOM, "x\ny", "x\ny"), "");
+	CHECK(msgfmt_screen_diff(AGENT_CUSTOM, "x\ny", "x\ny", NULL), "");
 	/* scrolled screen: still finds the new part */
-	CHECK(msgfmt_screen_diff(AGENT_CUSTOM, "1\n2\n3\n>", "2\n3\n> q\nr\n>"),
+	CHECK(msgfmt_screen_diff(AGENT_CUSTOM, "1\n2\n3\n>", "2\n3\n> q\nr\n>",
+				 NULL),
 	      "> q\nr\n>");
 	/* opencode: its first two header lines never start the diff */
 	CHECK(msgfmt_screen_diff(AGENT_OPENCODE, "h1\nh2\nold",
-				 "H1 $0.01\nH2 5k\nold\nnew"),
+				 "H1 $0.01\nH2 5k\nold\nnew", NULL),
 	      "new");
 }
 
@@ -47,6 +48,71 @@ screen_rows(struct vt_screen *s, const char *in)
 /* The reply of a program whose screen scrolls or resizes between the
  * snapshots never starts with old text: the diff is on rows, and only
  * the new rows are joined. */
+/* Claude Code redraws its screen while its logo animates: every row looks
+ * new from the first. The echo of the input, right under the end of what
+ * the screen showed before, is where the reply starts. */
+static void
+test_screen_diff_redrawn_top(void **state)
+{
+	const char *box = "────────────────────\n"
+			  "❯ \n"
+			  "────────────────────\n"
+			  "  ? for shortcuts";
+	char *before = xasprintf(" ▐▛███▜▌   Claude Code\n"
+				 "▝▜█████▛▘  ~/workspace\n"
+				 "\n"
+				 "❯ say hello\n"
+				 "\n"
+				 "● Hello from fake LLM\n"
+				 "\n"
+				 "%s",
+				 box);
+	char *after = xasprintf(" ▗▟▛███▛█▄ Claude Code\n"
+				"  ▜█████▘  ~/workspace\n"
+				"\n"
+				"❯ say hello\n"
+				"\n"
+				"● Hello from fake LLM\n"
+				"\n"
+				"❯ follow up\n"
+				"\n"
+				"● Follow-up reply.\n"
+				"\n"
+				"%s",
+				box);
+	char *again = xasprintf(" ▐▛███▜▌   Claude Code\n"
+				"▝▜█████▛▘  ~/workspace\n"
+				"\n"
+				"❯ say hello\n"
+				"\n"
+				"● Hello from fake LLM\n"
+				"\n"
+				"❯ say hello too\n"
+				"\n"
+				"● Hello from fake LLM\n"
+				"\n"
+				"%s",
+				box);
+	char *raw =
+		msgfmt_screen_diff(AGENT_CLAUDE, before, after, "follow up");
+
+	CHECK(msgfmt_format(AGENT_CLAUDE, raw, "follow up", NULL),
+	      "Follow-up reply.");
+	free(raw);
+	/* the same reply twice: the echo tells the places apart */
+	raw = msgfmt_screen_diff(AGENT_CLAUDE, before, again, "say hello too");
+	CHECK(msgfmt_format(AGENT_CLAUDE, raw, "say hello too", NULL),
+	      "Hello from fake LLM");
+	free(raw);
+	/* without the input, the old way: from the first changed row */
+	raw = msgfmt_screen_diff(AGENT_CLAUDE, before, after, NULL);
+	assert_non_null(strstr(raw, "Claude Code"));
+	free(raw);
+	free(before);
+	free(after);
+	free(again);
+}
+
 static void
 test_screen_diff_wraps(void **state)
 {
@@ -56,13 +122,14 @@ test_screen_diff_wraps(void **state)
 	/* a wrapped line at the top scrolls half off */
 	before = screen_rows(s, "0123456789ABCDEF\r\nold\r\n$ ");
 	after = screen_rows(s, "\rreply\r\n$ ");
-	CHECK(msgfmt_screen_diff(AGENT_CUSTOM, before, after), "reply\n$");
+	CHECK(msgfmt_screen_diff(AGENT_CUSTOM, before, after, NULL),
+	      "reply\n$");
 	free(before);
 	free(after);
 	/* a wrapped reply comes back joined */
 	before = screen_rows(s, "\x1b[2J\x1b[Hx\r\n$ ");
 	after = screen_rows(s, "\r0123456789wrapped\r\n$ ");
-	CHECK(msgfmt_screen_diff(AGENT_CUSTOM, before, after),
+	CHECK(msgfmt_screen_diff(AGENT_CUSTOM, before, after, NULL),
 	      "0123456789wrapped\n$");
 	free(before);
 	free(after);
@@ -71,7 +138,8 @@ test_screen_diff_wraps(void **state)
 	assert_non_null(strstr(before, VT_WRAP_MARK));
 	assert_int_equal(vt_screen_resize(s, 10, 4), 0);
 	after = screen_rows(s, "\rreply\r\n$ ");
-	CHECK(msgfmt_screen_diff(AGENT_CUSTOM, before, after), "reply\n$");
+	CHECK(msgfmt_screen_diff(AGENT_CUSTOM, before, after, NULL),
+	      "reply\n$");
 	free(before);
 	free(after);
 	vt_screen_free(s);
@@ -308,6 +376,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_screen_diff),
 		cmocka_unit_test(test_screen_diff_wraps),
+		cmocka_unit_test(test_screen_diff_redrawn_top),
 		cmocka_unit_test(test_remove_echo),
 		cmocka_unit_test(test_remove_box),
 		cmocka_unit_test(test_box_real_output),
