@@ -89,18 +89,6 @@ hashset_has(const struct hashset *hs, uint64_t h)
 
 static long box_cut(enum agent_type t, const struct lines *l);
 
-/* The previous non-blank row of l at or above i, or SIZE_MAX. */
-static size_t
-row_prev(const struct lines *l, size_t i)
-{
-	for (;; i--) {
-		if (!str_is_blank(l->v[i]))
-			return i;
-		if (i == 0)
-			return SIZE_MAX;
-	}
-}
-
 /* Does row s echo the start of user's input (its first line, at most 16
  * bytes cut at a character boundary)? */
 static bool
@@ -133,27 +121,38 @@ diff_anchor(enum agent_type t, const struct lines *old, const struct lines *new,
 	    size_t start, const char *user)
 {
 	long cut = box_cut(t, old);
-	size_t end = cut >= 0 ? (size_t)cut : old->n, tail[2], k = 0;
+	size_t end = cut >= 0 ? (size_t)cut : old->n, k = 0;
+	struct hashset in_new;
+	uint64_t tail[2];
 
-	if (user == NULL || end == 0)
+	if (user == NULL || end == 0 || start + 1 >= new->n)
 		return start;
-	/* old's last content rows, last first */
-	for (size_t i = row_prev(old, end - 1);
-	     i != SIZE_MAX && k<2; i = i> 0 ? row_prev(old, i - 1) : SIZE_MAX)
-		tail[k++] = i;
+	hashset_init(&in_new, new->n);
+	for (size_t i = 0; i < new->n; i++)
+		hashset_add(&in_new, msgfmt_hash(new->v[i]));
+	/* old's last content rows that new still shows, last first (a tip
+	 * or a spinner that went away is no anchor) */
+	for (size_t i = end; i-- > 0 && k < ARRAY_SIZE(tail);) {
+		uint64_t h = msgfmt_hash(old->v[i]);
+
+		if (!str_is_blank(old->v[i]) && hashset_has(&in_new, h))
+			tail[k++] = h;
+	}
+	free(in_new.slots);
 	if (k == 0)
 		return start;
 	for (size_t j = new->n; j-- > start + 1;) {
-		size_t p = j, m = 0;
+		size_t m = 0;
 
 		if (!row_echoes(new->v[j], user))
 			continue;
-		/* the rows right above the echo end as old's content did */
-		while (m < k && p > 0) {
-			p = row_prev(new, p - 1);
-			if (p == SIZE_MAX ||
-			    msgfmt_hash(new->v[p]) !=
-				    msgfmt_hash(old->v[tail[m]]))
+		/* right above the echo (blank rows apart), new ends as old's
+		 * content did: history redrawn under rows that changed. Not
+		 * past start: when start was right, the reply is new. */
+		for (size_t p = j; p-- > start && m < k;) {
+			if (str_is_blank(new->v[p]))
+				continue;
+			if (msgfmt_hash(new->v[p]) != tail[m])
 				break;
 			m++;
 		}

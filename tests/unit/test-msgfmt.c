@@ -93,12 +93,37 @@ test_screen_diff_redrawn_top(void **state)
 				"\n"
 				"%s",
 				box);
+	char *tipped =
+		xasprintf(" ▐▛███▜▌   Claude Code\n"
+			  "▝▜█████▛▘  ~/workspace\n"
+			  "\n"
+			  "❯ say hello\n"
+			  "\n"
+			  "● Hello from fake LLM\n"
+			  "  ⎿  Tip: Use /memory to view and manage memory\n"
+			  "\n"
+			  "%s",
+			  box);
 	char *raw =
 		msgfmt_screen_diff(AGENT_CLAUDE, before, after, "follow up");
 
 	CHECK(msgfmt_format(AGENT_CLAUDE, raw, "follow up", NULL),
 	      "Follow-up reply.");
 	free(raw);
+	/* a tip under the old reply went away: the rows both show anchor */
+	raw = msgfmt_screen_diff(AGENT_CLAUDE, tipped, after, "follow up");
+	CHECK(msgfmt_format(AGENT_CLAUDE, raw, "follow up", NULL),
+	      "Follow-up reply.");
+	free(raw);
+	/* a short input ("1") found again in the new reply is no anchor:
+	 * the reply's own rows are above it */
+	raw = msgfmt_screen_diff(AGENT_CLAUDE, before,
+				 "x\n\n❯ say hello\n\n● Hello from fake LLM\n\n"
+				 "❯ 1\n\n● Steps:\n  1. one\n  2. two\n",
+				 "1");
+	assert_non_null(strstr(raw, "Steps:"));
+	free(raw);
+	free(tipped);
 	/* the same reply twice: the echo tells the places apart */
 	raw = msgfmt_screen_diff(AGENT_CLAUDE, before, again, "say hello too");
 	CHECK(msgfmt_format(AGENT_CLAUDE, raw, "say hello too", NULL),
