@@ -601,6 +601,26 @@ box_cut(enum agent_type t, const struct lines *l)
 	}
 }
 
+bool
+msgfmt_box_holds(enum agent_type t, const char *screen, const char *probe)
+{
+	struct lines l;
+	bool holds = false;
+	long cut;
+
+	if (t != AGENT_GEMINI || probe == NULL || probe[0] == '\0')
+		return false;
+	lines_split(&l, screen);
+	lines_trim_blank(&l);
+	cut = box_cut(t, &l);
+	for (size_t i = cut >= 0 ? (size_t)cut : l.n; i < l.n && !holds; i++)
+		holds = gemini_input_line(l.v[i]) &&
+			strstr(l.v[i], "Type your message") == NULL &&
+			strstr(l.v[i], probe) != NULL;
+	lines_release(&l);
+	return holds;
+}
+
 /*
  * A status line that sits right above an input box: right-aligned text
  * (40 or more leading blanks), "? for shortcuts", Claude's effort

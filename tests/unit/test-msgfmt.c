@@ -224,6 +224,32 @@ test_remove_box(void **state)
 
 	CHECK(msgfmt_remove_box(AGENT_CLAUDE, claude), "● Hello from stub");
 	CHECK(msgfmt_remove_box(AGENT_GEMINI, gemini), "✦ Hello");
+	/* what a second Enter may go by: Gemini's input line only */
+	assert_true(
+		msgfmt_box_holds(AGENT_GEMINI,
+				 "✦ Hello\n"
+				 "──────────────────────────────────\n"
+				 " YOLO Ctrl+Y                  1 MCP server\n"
+				 "\n"
+				 " * say hello, gemini\n"
+				 "\n"
+				 " ~/workspace   no sandbox   Auto",
+				 "gemini"));
+	/* a short message found in the footer is not in the box */
+	assert_false(msgfmt_box_holds(AGENT_GEMINI,
+				      "> y\n\n✦ Done\n"
+				      "──────────────────────────────────\n"
+				      " *   Type your message\n"
+				      "\n"
+				      " ~/directory   no sandbox   Auto",
+				      "y"));
+	/* no second Enter for the others: Codex's selected option in its
+	 * approval dialog reads like an input line */
+	assert_false(msgfmt_box_holds(AGENT_CODEX,
+				      "Allow command?\n"
+				      "› 1. Yes, just this once (y)\n"
+				      "  2. No (esc)",
+				      "1"));
 	/* Gemini 0.61's box holding typed text (YOLO marks it '*'), and the
 	 * same text in the history above a box that is empty again */
 	CHECK(msgfmt_remove_box(
