@@ -88,6 +88,8 @@ hashset_has(const struct hashset *hs, uint64_t h)
 }
 
 static long box_cut(enum agent_type t, const struct lines *l);
+static bool line_is_status(const char *s);
+static bool line_is_spinner(const char *s);
 
 /* Does row s echo the start of user's input (its first line, at most 16
  * bytes cut at a character boundary)? */
@@ -130,12 +132,18 @@ diff_anchor(enum agent_type t, const struct lines *old, const struct lines *new,
 	hashset_init(&in_new, new->n);
 	for (size_t i = 0; i < new->n; i++)
 		hashset_add(&in_new, msgfmt_hash(new->v[i]));
-	/* old's last content rows that new still shows, last first (a tip
-	 * or a spinner that went away is no anchor) */
+	/* old's last content rows that new still shows, last first: no
+	 * status line or spinner ("✻ Jitterbugging… (running Stop hook)",
+	 * "◐ medium · /effort" stay at the bottom), nothing that went away
+	 * (a tip) */
 	for (size_t i = end; i-- > 0 && k < ARRAY_SIZE(tail);) {
-		uint64_t h = msgfmt_hash(old->v[i]);
+		const char *row = old->v[i];
+		uint64_t h = msgfmt_hash(row);
 
-		if (!str_is_blank(old->v[i]) && hashset_has(&in_new, h))
+		if (str_starts_with(row, VT_WRAP_MARK))
+			row += strlen(VT_WRAP_MARK);
+		if (!str_is_blank(row) && !line_is_status(row) &&
+		    !line_is_spinner(row) && hashset_has(&in_new, h))
 			tail[k++] = h;
 	}
 	free(in_new.slots);

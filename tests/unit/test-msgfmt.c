@@ -102,6 +102,9 @@ test_screen_diff_redrawn_top(void **state)
 			  "● Hello from fake LLM\n"
 			  "  ⎿  Tip: Use /memory to view and manage memory\n"
 			  "\n"
+			  "\n"
+			  "* Jitterbugging… (running Stop hook · 0s)\n"
+			  "                    ◐ medium · /effort\n"
 			  "%s",
 			  box);
 	char *raw =
@@ -111,10 +114,31 @@ test_screen_diff_redrawn_top(void **state)
 	      "Follow-up reply.");
 	free(raw);
 	/* a tip under the old reply went away: the rows both show anchor */
-	raw = msgfmt_screen_diff(AGENT_CLAUDE, tipped, after, "follow up");
-	CHECK(msgfmt_format(AGENT_CLAUDE, raw, "follow up", NULL),
-	      "Follow-up reply.");
-	free(raw);
+	{
+		/* the effort line stays above the box in both */
+		char *effort =
+			xasprintf(" ▗▟▛███▛█▄ Claude Code\n"
+				  "  ▜█████▘  ~/workspace\n"
+				  "\n"
+				  "❯ say hello\n"
+				  "\n"
+				  "● Hello from fake LLM\n"
+				  "\n"
+				  "❯ follow up\n"
+				  "\n"
+				  "● Follow-up reply.\n"
+				  "\n"
+				  "                    ◐ medium · /effort\n"
+				  "%s",
+				  box);
+
+		raw = msgfmt_screen_diff(AGENT_CLAUDE, tipped, effort,
+					 "follow up");
+		CHECK(msgfmt_format(AGENT_CLAUDE, raw, "follow up", NULL),
+		      "Follow-up reply.");
+		free(raw);
+		free(effort);
+	}
 	/* a short input ("1") found again in the new reply is no anchor:
 	 * the reply's own rows are above it */
 	raw = msgfmt_screen_diff(AGENT_CLAUDE, before,
