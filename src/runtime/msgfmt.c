@@ -89,7 +89,7 @@ hashset_has(const struct hashset *hs, uint64_t h)
 
 static long box_cut(enum agent_type t, const struct lines *l);
 static bool line_is_status(const char *s);
-static bool line_is_spinner(const char *s);
+static bool line_starts_spinner(const char *s);
 
 /* Does row s echo the start of user's input (its first line, at most 16
  * bytes cut at a character boundary)? */
@@ -143,7 +143,7 @@ diff_anchor(enum agent_type t, const struct lines *old, const struct lines *new,
 		if (str_starts_with(row, VT_WRAP_MARK))
 			row += strlen(VT_WRAP_MARK);
 		if (!str_is_blank(row) && !line_is_status(row) &&
-		    !line_is_spinner(row) && hashset_has(&in_new, h))
+		    !line_starts_spinner(row) && hashset_has(&in_new, h))
 			tail[k++] = h;
 	}
 	free(in_new.slots);
@@ -158,7 +158,10 @@ diff_anchor(enum agent_type t, const struct lines *old, const struct lines *new,
 		 * content did: history redrawn under rows that changed. Not
 		 * past start: when start was right, the reply is new. */
 		for (size_t p = j; p-- > start && m < k;) {
-			if (str_is_blank(new->v[p]))
+			/* "✻ Churned for 0s" comes under the old reply */
+			if (str_is_blank(new->v[p]) ||
+			    line_starts_spinner(new->v[p]) ||
+			    line_is_status(new->v[p]))
 				continue;
 			if (msgfmt_hash(new->v[p]) != tail[m])
 				break;
@@ -752,6 +755,20 @@ skip_spaces(const char *s)
 static const char *spinner_glyphs[] = {"✻", "✽", "✶", "✳", "✢", "·",
 				       "*", "⠋", "⠙", "⠹", "⠸", "⠼",
 				       "⠴", "⠦", "⠧", "⠇", "⠏"};
+
+/* Does s start with a spinner glyph and a space ("✻ Churned for 0s")? */
+static bool
+line_starts_spinner(const char *s)
+{
+	s = skip_spaces(s);
+	for (size_t i = 0; i < ARRAY_SIZE(spinner_glyphs); i++) {
+		size_t k = strlen(spinner_glyphs[i]);
+
+		if (strncmp(s, spinner_glyphs[i], k) == 0 && s[k] == ' ')
+			return true;
+	}
+	return false;
+}
 
 static bool
 line_is_spinner(const char *s)

@@ -124,6 +124,8 @@ test_screen_diff_redrawn_top(void **state)
 				  "\n"
 				  "● Hello from fake LLM\n"
 				  "\n"
+				  "✻ Churned for 0s · done 1:30 AM\n"
+				  "\n"
 				  "❯ follow up\n"
 				  "\n"
 				  "● Follow-up reply.\n"
