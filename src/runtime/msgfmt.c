@@ -88,18 +88,8 @@ hashset_has(const struct hashset *hs, uint64_t h)
 }
 
 static long box_cut(enum agent_type t, const struct lines *l);
-
-/* The previous non-blank row of l at or above i, or SIZE_MAX. */
-static size_t
-row_prev(const struct lines *l, size_t i)
-{
-	for (;; i--) {
-		if (!str_is_blank(l->v[i]))
-			return i;
-		if (i == 0)
-			return SIZE_MAX;
-	}
-}
+static bool line_is_status(const char *s);
+static bool line_starts_spinner(const char *s);
 
 /* Does row s echo the start of user's input (its first line, at most 16
  * bytes cut at a character boundary)? */
@@ -133,27 +123,47 @@ diff_anchor(enum agent_type t, const struct lines *old, const struct lines *new,
 	    size_t start, const char *user)
 {
 	long cut = box_cut(t, old);
-	size_t end = cut >= 0 ? (size_t)cut : old->n, tail[2], k = 0;
+	size_t end = cut >= 0 ? (size_t)cut : old->n, k = 0;
+	struct hashset in_new;
+	uint64_t tail[2];
 
-	if (user == NULL || end == 0)
+	if (user == NULL || end == 0 || start + 1 >= new->n)
 		return start;
-	/* old's last content rows, last first */
-	for (size_t i = row_prev(old, end - 1);
-	     i != SIZE_MAX && k<2; i = i> 0 ? row_prev(old, i - 1) : SIZE_MAX)
-		tail[k++] = i;
+	hashset_init(&in_new, new->n);
+	for (size_t i = 0; i < new->n; i++)
+		hashset_add(&in_new, msgfmt_hash(new->v[i]));
+	/* old's last content rows that new still shows, last first: no
+	 * status line or spinner ("✻ Jitterbugging… (running Stop hook)",
+	 * "◐ medium · /effort" stay at the bottom), nothing that went away
+	 * (a tip) */
+	for (size_t i = end; i-- > 0 && k < ARRAY_SIZE(tail);) {
+		const char *row = old->v[i];
+		uint64_t h = msgfmt_hash(row);
+
+		if (str_starts_with(row, VT_WRAP_MARK))
+			row += strlen(VT_WRAP_MARK);
+		if (!str_is_blank(row) && !line_is_status(row) &&
+		    !line_starts_spinner(row) && hashset_has(&in_new, h))
+			tail[k++] = h;
+	}
+	free(in_new.slots);
 	if (k == 0)
 		return start;
 	for (size_t j = new->n; j-- > start + 1;) {
-		size_t p = j, m = 0;
+		size_t m = 0;
 
 		if (!row_echoes(new->v[j], user))
 			continue;
-		/* the rows right above the echo end as old's content did */
-		while (m < k && p > 0) {
-			p = row_prev(new, p - 1);
-			if (p == SIZE_MAX ||
-			    msgfmt_hash(new->v[p]) !=
-				    msgfmt_hash(old->v[tail[m]]))
+		/* right above the echo (blank rows apart), new ends as old's
+		 * content did: history redrawn under rows that changed. Not
+		 * past start: when start was right, the reply is new. */
+		for (size_t p = j; p-- > start && m < k;) {
+			/* "✻ Churned for 0s" comes under the old reply */
+			if (str_is_blank(new->v[p]) ||
+			    line_starts_spinner(new->v[p]) ||
+			    line_is_status(new->v[p]))
+				continue;
+			if (msgfmt_hash(new->v[p]) != tail[m])
 				break;
 			m++;
 		}
@@ -602,6 +612,26 @@ box_cut(enum agent_type t, const struct lines *l)
 	}
 }
 
+bool
+msgfmt_box_holds(enum agent_type t, const char *screen, const char *probe)
+{
+	struct lines l;
+	bool holds = false;
+	long cut;
+
+	if (t != AGENT_GEMINI || probe == NULL || probe[0] == '\0')
+		return false;
+	lines_split(&l, screen);
+	lines_trim_blank(&l);
+	cut = box_cut(t, &l);
+	for (size_t i = cut >= 0 ? (size_t)cut : l.n; i < l.n && !holds; i++)
+		holds = gemini_input_line(l.v[i]) &&
+			strstr(l.v[i], "Type your message") == NULL &&
+			strstr(l.v[i], probe) != NULL;
+	lines_release(&l);
+	return holds;
+}
+
 /*
  * A status line that sits right above an input box: right-aligned text
  * (40 or more leading blanks), "? for shortcuts", Claude's effort
@@ -725,6 +755,20 @@ skip_spaces(const char *s)
 static const char *spinner_glyphs[] = {"✻", "✽", "✶", "✳", "✢", "·",
 				       "*", "⠋", "⠙", "⠹", "⠸", "⠼",
 				       "⠴", "⠦", "⠧", "⠇", "⠏"};
+
+/* Does s start with a spinner glyph and a space ("✻ Churned for 0s")? */
+static bool
+line_starts_spinner(const char *s)
+{
+	s = skip_spaces(s);
+	for (size_t i = 0; i < ARRAY_SIZE(spinner_glyphs); i++) {
+		size_t k = strlen(spinner_glyphs[i]);
+
+		if (strncmp(s, spinner_glyphs[i], k) == 0 && s[k] == ' ')
+			return true;
+	}
+	return false;
+}
 
 static bool
 line_is_spinner(const char *s)

@@ -18,6 +18,10 @@
  * rows above it were redrawn. Returns a new string. */
 char *msgfmt_screen_diff(enum agent_type t, const char *before,
 			 const char *after, const char *user);
+/* Does the agent's input line on screen still hold text ending in probe
+ * (an Enter that became a newline)? Only for agents whose input box is
+ * redrawn after a submit (Gemini CLI); false for the others. */
+bool msgfmt_box_holds(enum agent_type t, const char *screen, const char *probe);
 /* Remove the echo of user from the top of msg; returns a new string. */
 char *msgfmt_remove_echo(enum agent_type t, const char *msg, const char *user);
 /* Remove the input box and everything under it; returns a new string. */

@@ -51,7 +51,7 @@ static const struct send_config runtime_send_defaults = {
 	.guard_max_ms = 1500,
 	.retry_ms = 3000,
 	.reenter_ms = 250,
-	.reenter_max = 5, /* 250 ms + ... + 4 s: within retry and timeout */
+	.reenter_max = 5, /* after 250, 500, 1000, 2000, 3000 ms */
 	.timeout_ms = 15000,
 };
 
@@ -158,26 +158,19 @@ runtime_echo_probe(const char *text)
 }
 
 /* Whether the screen shows the pasted text: before Enter, more often
- * than it showed it before the paste (the echo); after it, still in the
- * agent's input box (what is left once the box is cut shows it less). */
+ * than it showed it before the paste (the echo); after it, still on the
+ * agent's input line (msgfmt_box_holds: only for agents whose input box
+ * is redrawn, Gemini CLI). A dialog after Enter is a reaction: it never
+ * counts, so no second Enter can answer it. */
 static bool
 runtime_echoed(const struct runtime *rt, const char *screen)
 {
-	unsigned n;
-	char *rest;
-	bool in_box;
-
 	if (rt->send_probe == NULL)
 		return false;
-	n = runtime_count(screen, rt->send_probe);
 	if (rt->send.phase == SEND_PASTED)
-		return n > rt->send_probe_n;
-	if (rt->send.phase != SEND_ENTERED || n == 0)
-		return false;
-	rest = msgfmt_remove_box(rt->cfg.type, screen);
-	in_box = n > runtime_count(rest, rt->send_probe);
-	free(rest);
-	return in_box;
+		return runtime_count(screen, rt->send_probe) > rt->send_probe_n;
+	return rt->send.phase == SEND_ENTERED && !rt->has_dialog &&
+	       msgfmt_box_holds(rt->cfg.type, screen, rt->send_probe);
 }
 
 /* Render the screen and feed every engine that reads it. */
@@ -274,8 +267,11 @@ runtime_send_finish(struct runtime *rt, const char *err)
 static void
 runtime_maybe_prompt(struct runtime *rt)
 {
+	/* idle may come from a hook (untrusted, and early): the prompt also
+	 * waits for the input prompt on screen and no dialog */
 	if (!rt->prompt_sent && rt->prompt != NULL && !send_active(&rt->send) &&
-	    status_state(&rt->status, now_ms()) == STATE_IDLE)
+	    status_state(&rt->status, now_ms()) == STATE_IDLE &&
+	    rt->status.ready && !rt->has_dialog)
 		runtime_start_prompt(rt);
 }
 
@@ -288,8 +284,15 @@ runtime_tick(void *data)
 
 	if (status_render_due(&rt->status, now))
 		runtime_render(rt);
+	/* an Enter is due: judge the screen as it is now */
+	if (send_active(&rt->send) && send_next_deadline(&rt->send) <= now &&
+	    rt->status.dirty)
+		runtime_render(rt);
 	if (send_active(&rt->send) && send_poll(&rt->send, now)) {
-		if (pty_write(rt->pty, "\r", 1) < 0)
+		/* a dialog that came after the Enter was its reaction */
+		if (rt->send.crs > 1 && rt->has_dialog)
+			rt->send.phase = SEND_DONE;
+		else if (pty_write(rt->pty, "\r", 1) < 0)
 			rt->send.phase = SEND_FAILED;
 	}
 	if (rt->send.phase == SEND_DONE)
@@ -474,6 +477,18 @@ runtime_set_report(struct runtime *rt, struct runtime_report *r)
 	api_broadcast_report(rt);
 }
 
+/* Whether a SessionStart payload is a new session: Claude Code says
+ * "resume" for --continue (its history redraws after the hook, and input
+ * then is dropped), "clear" or "compact" later on. No source: new. */
+static bool
+runtime_session_is_new(const json_t *payload)
+{
+	const char *source =
+		json_string_value(json_object_get(payload, "source"));
+
+	return source == NULL || strcmp(source, "startup") == 0;
+}
+
 /* Whether a Codex notify payload says the turn is complete. */
 static bool
 runtime_codex_turn_done(const json_t *payload)
@@ -503,7 +518,8 @@ runtime_on_hook(struct runtime *rt, const char *event, const json_t *payload,
 		h = STATUS_HOOK_IDLE;
 	else if (strcmp(event, "notification") == 0 && rt->has_dialog)
 		h = STATUS_HOOK_WAITING;
-	else if (strcmp(event, "session-start") == 0 && !rt->ever_idle)
+	else if (strcmp(event, "session-start") == 0 && !rt->ever_idle &&
+		 runtime_session_is_new(payload))
 		/* only makes the first readiness earlier: later ones (a
 		 * cleared or compacted session) are the screen's to judge */
 		h = STATUS_HOOK_STARTED;

@@ -41,9 +41,11 @@ send_on_render(struct send_engine *se, uint64_t now, bool changed, bool echoed)
 			/* 250 ms, then twice as long each time: an agent
 			 * still busy ending its turn (Gemini runs its hooks)
 			 * drops an Enter */
-			se->t_next_cr =
-				MIN(se->t_next_cr,
-				    now + (se->cfg.reenter_ms << se->reenters));
+			uint64_t wait = se->cfg.reenter_ms
+					<< MIN(se->reenters, 16u);
+
+			se->t_next_cr = MIN(se->t_next_cr,
+					    now + MIN(wait, se->cfg.retry_ms));
 		}
 	} else if (se->phase == SEND_ENTERED) {
 		se->phase = SEND_DONE;

@@ -93,12 +93,63 @@ test_screen_diff_redrawn_top(void **state)
 				"\n"
 				"%s",
 				box);
+	char *tipped =
+		xasprintf(" ▐▛███▜▌   Claude Code\n"
+			  "▝▜█████▛▘  ~/workspace\n"
+			  "\n"
+			  "❯ say hello\n"
+			  "\n"
+			  "● Hello from fake LLM\n"
+			  "  ⎿  Tip: Use /memory to view and manage memory\n"
+			  "\n"
+			  "\n"
+			  "* Jitterbugging… (running Stop hook · 0s)\n"
+			  "                    ◐ medium · /effort\n"
+			  "%s",
+			  box);
 	char *raw =
 		msgfmt_screen_diff(AGENT_CLAUDE, before, after, "follow up");
 
 	CHECK(msgfmt_format(AGENT_CLAUDE, raw, "follow up", NULL),
 	      "Follow-up reply.");
 	free(raw);
+	/* a tip under the old reply went away: the rows both show anchor */
+	{
+		/* the effort line stays above the box in both */
+		char *effort =
+			xasprintf(" ▗▟▛███▛█▄ Claude Code\n"
+				  "  ▜█████▘  ~/workspace\n"
+				  "\n"
+				  "❯ say hello\n"
+				  "\n"
+				  "● Hello from fake LLM\n"
+				  "\n"
+				  "✻ Churned for 0s · done 1:30 AM\n"
+				  "\n"
+				  "❯ follow up\n"
+				  "\n"
+				  "● Follow-up reply.\n"
+				  "\n"
+				  "                    ◐ medium · /effort\n"
+				  "%s",
+				  box);
+
+		raw = msgfmt_screen_diff(AGENT_CLAUDE, tipped, effort,
+					 "follow up");
+		CHECK(msgfmt_format(AGENT_CLAUDE, raw, "follow up", NULL),
+		      "Follow-up reply.");
+		free(raw);
+		free(effort);
+	}
+	/* a short input ("1") found again in the new reply is no anchor:
+	 * the reply's own rows are above it */
+	raw = msgfmt_screen_diff(AGENT_CLAUDE, before,
+				 "x\n\n❯ say hello\n\n● Hello from fake LLM\n\n"
+				 "❯ 1\n\n● Steps:\n  1. one\n  2. two\n",
+				 "1");
+	assert_non_null(strstr(raw, "Steps:"));
+	free(raw);
+	free(tipped);
 	/* the same reply twice: the echo tells the places apart */
 	raw = msgfmt_screen_diff(AGENT_CLAUDE, before, again, "say hello too");
 	CHECK(msgfmt_format(AGENT_CLAUDE, raw, "say hello too", NULL),
@@ -199,6 +250,32 @@ test_remove_box(void **state)
 
 	CHECK(msgfmt_remove_box(AGENT_CLAUDE, claude), "● Hello from stub");
 	CHECK(msgfmt_remove_box(AGENT_GEMINI, gemini), "✦ Hello");
+	/* what a second Enter may go by: Gemini's input line only */
+	assert_true(
+		msgfmt_box_holds(AGENT_GEMINI,
+				 "✦ Hello\n"
+				 "──────────────────────────────────\n"
+				 " YOLO Ctrl+Y                  1 MCP server\n"
+				 "\n"
+				 " * say hello, gemini\n"
+				 "\n"
+				 " ~/workspace   no sandbox   Auto",
+				 "gemini"));
+	/* a short message found in the footer is not in the box */
+	assert_false(msgfmt_box_holds(AGENT_GEMINI,
+				      "> y\n\n✦ Done\n"
+				      "──────────────────────────────────\n"
+				      " *   Type your message\n"
+				      "\n"
+				      " ~/directory   no sandbox   Auto",
+				      "y"));
+	/* no second Enter for the others: Codex's selected option in its
+	 * approval dialog reads like an input line */
+	assert_false(msgfmt_box_holds(AGENT_CODEX,
+				      "Allow command?\n"
+				      "› 1. Yes, just this once (y)\n"
+				      "  2. No (esc)",
+				      "1"));
 	/* Gemini 0.61's box holding typed text (YOLO marks it '*'), and the
 	 * same text in the history above a box that is empty again */
 	CHECK(msgfmt_remove_box(
