@@ -570,8 +570,13 @@ task_watch_update(struct task_follow *f, json_t *t)
 		}
 	}
 	fflush(stdout);
+	/* a state counts only while the task is active (a paused task
+	 * keeps its last state, idle "Paused"), or when it is final */
 	if (f->until != NULL &&
-	    (strcmp(status, f->until) == 0 || strcmp(state, f->until) == 0))
+	    (strcmp(status, f->until) == 0 ||
+	     (strcmp(state, f->until) == 0 && (strcmp(status, "active") == 0 ||
+					       strcmp(state, "complete") == 0 ||
+					       strcmp(state, "failure") == 0))))
 		return TASK_DONE;
 	if (strcmp(status, "error") == 0) {
 		if (!f->json) {
@@ -582,16 +587,23 @@ task_watch_update(struct task_follow *f, json_t *t)
 		}
 		return TASK_FAILED;
 	}
-	if (f->until != NULL)
-		return TASK_GO_ON;
-	if (strcmp(status, "paused") == 0) {
+	/* paused, or the agent exited (unknown): with --until the state
+	 * awaited cannot come any more */
+	if (strcmp(status, "paused") == 0 ||
+	    (f->until != NULL && strcmp(status, "unknown") == 0)) {
 		if (!f->json) {
 			line = task_label(t);
-			cli_error("task %s is paused", line);
+			if (f->until != NULL)
+				cli_error("task %s is %s, not %s", line, status,
+					  f->until);
+			else
+				cli_error("task %s is paused", line);
 			free(line);
 		}
 		return TASK_FAILED;
 	}
+	if (f->until != NULL)
+		return TASK_GO_ON;
 	/* the server reports the idle before the prompt was typed as
 	 * working: idle here is the end of the prompt's turn */
 	if ((strcmp(status, "active") == 0 && state[0] &&
