@@ -66,6 +66,7 @@ struct tqueue_call {
 };
 
 static void tqueue_pump(struct task *t);
+static void tqueue_replies_publish(struct task *t);
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -231,8 +232,10 @@ tqueue_deliver(struct task *t, const char *id, const char *input,
 {
 	struct tqueue *q = tqueue_of(t);
 	struct tqueue_call *c = xcalloc(1, sizeof *c);
-	json_t *body =
-		json_pack("{s:s, s:s}", "content", input, "type", "user");
+	/* if_idle: input for the idle agent; a dialog that opened since
+	 * the state was idle gets 409 (requeued), not this as its answer */
+	json_t *body = json_pack("{s:s, s:s, s:b}", "content", input, "type",
+				 "user", "if_idle", answer_by == NULL);
 
 	c->task_id = xstrdup(task_id(t));
 	c->entry_id = xstrdup(id);
@@ -263,10 +266,14 @@ tqueue_delivered(struct task *t, const char *id)
 	tqueue_replies_add(q, id);
 	log_info("task %s: queued input %s delivered", task_name_of(t), id);
 	tqueue_publish(t, json_pack("{s:s, s:s}", "op", "delivered", "id", id));
-	/* the whole turn may have gone by before this answer came */
+	/* the whole turn may have gone by before this answer came: the
+	 * input was recorded, and an idle since (tqueue_on_idle left the
+	 * replies for us) */
 	if (q->users > q->users_at && !q->turn_open &&
-	    strcmp(task_state_name(t), "idle") == 0)
+	    strcmp(task_state_name(t), "idle") == 0) {
+		tqueue_replies_publish(t);
 		tqueue_on_idle(t);
+	}
 }
 
 /* Put entry id back at the head: the runtime did not take it. */
@@ -426,24 +433,33 @@ tqueue_on_user_input(struct task *t)
 	q->turn_open = true;
 }
 
+/* The turn ended: publish the reply (the last agent message) to each
+ * input awaiting one. */
+static void
+tqueue_replies_publish(struct task *t)
+{
+	struct tqueue *q = tqueue_of(t);
+	const char *msg = task_last_message(t);
+
+	for (size_t i = 0; i < QUEUE_REPLIES; i++) {
+		if (q->replies[i] == NULL)
+			continue;
+		tqueue_publish(t, json_pack("{s:s, s:s, s:s}", "op", "replied",
+					    "id", q->replies[i], "message",
+					    msg ? msg : ""));
+	}
+	tqueue_replies_clear(q);
+}
+
 void
 tqueue_on_idle(struct task *t)
 {
 	struct tqueue *q = tqueue_of(t);
 
-	if (q->turn_open && q->sending == NULL) {
-		const char *msg = task_last_message(t);
-
-		for (size_t i = 0; i < QUEUE_REPLIES; i++) {
-			if (q->replies[i] == NULL)
-				continue;
-			tqueue_publish(t,
-				       json_pack("{s:s, s:s, s:s}", "op",
-						 "replied", "id", q->replies[i],
-						 "message", msg ? msg : ""));
-		}
-		tqueue_replies_clear(q);
-	}
+	/* while an entry is sending, its id is not among the replies yet:
+	 * tqueue_delivered publishes them when the runtime answers */
+	if (q->turn_open && q->sending == NULL)
+		tqueue_replies_publish(t);
 	q->turn_open = false;
 	tqueue_pump(t);
 }

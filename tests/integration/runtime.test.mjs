@@ -130,6 +130,11 @@ describe('conversation', () => {
       const bad = await rt.post('/message', { content: 'maybe later', type: 'user' });
       assert.equal(bad.status, 409);
       assert.match(bad.json.detail, /waiting on a dialog/);
+      // taskbox's send queue marks its input: never a dialog's answer
+      const queued = await rt.post('/message', { content: '1', type: 'user', if_idle: true });
+      assert.equal(queued.status, 409, queued.text);
+      assert.match(queued.json.detail, /if_idle is not an answer/);
+      assert.equal((await rt.status()).state, 'waiting');
       const ok = await rt.post('/message', { content: '1', type: 'user' });
       assert.equal(ok.status, 200);
       const m = await rt.reply();
