@@ -51,6 +51,7 @@ struct task_follow {
 	bool subscribed;   /* send: the stream is open */
 	char *entry;	   /* send --wait: the id of the input sent */
 	bool delivered;	   /* send: "delivered" was printed */
+	bool answered;	   /* send: the input answered a dialog */
 	bool starting;	   /* create, resume: a status other than paused */
 };
 
@@ -58,6 +59,7 @@ enum {
 	TASK_GO_ON = 0,
 	TASK_DONE = 1,
 	TASK_FAILED = 2,
+	TASK_DIALOG = 3, /* send --wait: the agent asks; exit status 3 */
 };
 
 static const char create_usage[] =
@@ -100,7 +102,9 @@ static const char send_usage[] =
 	"queued on the server and delivered in order when it is ready. While\n"
 	"the agent waits on a dialog, an option (number or text) answers it.\n"
 	"\n"
-	"  --wait              wait for the agent's reply and print it\n"
+	"  --wait              wait for the agent's reply and print it; when\n"
+	"                      the agent opens a dialog instead, print it and\n"
+	"                      exit with status 3 (answer with send again)\n"
 	"  --timeout SECONDS   give up waiting after this long (default 600)\n";
 static const char queue_usage[] =
 	"usage: taskbox task queue TASK [--cancel ID] [-o json]\n"
@@ -802,6 +806,7 @@ task_send_post(struct task_follow *f, const char *ref, const char *input)
 	else
 		printf("delivered\n");
 	f->delivered = strcmp(status, "queued") != 0;
+	f->answered = strcmp(status, "answered") == 0;
 	fflush(stdout);
 	free(f->entry);
 	f->entry = xstrdup(cli_str(reply, "id"));
@@ -834,6 +839,14 @@ task_send_event(const char *event, const char *data, void *arg)
 				  cli_str(j, "status_reason")[0] ? ": " : "",
 				  cli_str(j, "status_reason"));
 			r = TASK_FAILED;
+		} else if (f->entry != NULL && f->delivered && !f->answered &&
+			   strcmp(task_state(j, "state"), "waiting") == 0) {
+			/* the reply is a question: no idle comes until it is
+			 * answered */
+			printf("%s\n", task_state(j, "message"));
+			cli_error("the agent waits on a dialog; answer it with "
+				  "`taskbox task send TASK OPTION`");
+			r = TASK_DIALOG;
 		}
 	} else if (strcmp(event, "queue") == 0 && f->entry != NULL &&
 		   strcmp(cli_str(j, "id"), f->entry) == 0) {
@@ -841,7 +854,8 @@ task_send_event(const char *event, const char *data, void *arg)
 			printf("%s\n", cli_str(j, "message"));
 			r = TASK_DONE;
 		} else if (strcmp(op, "failed") == 0) {
-			cli_error("the input was not delivered: %s",
+			/* a runtime timeout (504) may follow a partial write */
+			cli_error("the input may not have been delivered: %s",
 				  cli_str(j, "reason"));
 			r = TASK_FAILED;
 		} else if (strcmp(op, "cancelled") == 0) {
@@ -898,7 +912,7 @@ task_send(struct client *c, const struct task_opts *o, int n, char **argv)
 		cli_fail(cause);
 	else if (r == 0)
 		cli_error("the server ended the event stream before the reply");
-	r = r == TASK_DONE ? 0 : 1;
+	r = r == TASK_DONE ? 0 : r == TASK_DIALOG ? 3 : 1;
 out:
 	free(input);
 	free(f.entry);

@@ -262,6 +262,26 @@ test('CLI: send prints delivered or queued, --wait prints the reply; queue lists
   assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/clisend')).status, 202);
 });
 
+test('CLI: send --wait prints a dialog the agent opens instead of a reply, exit status 3', async () => {
+  process.env.XDG_CONFIG_HOME = cfg;
+  delete process.env.TASKBOX_URL;
+  delete process.env.TASKBOX_TOKEN;
+  assert.equal((await tb(['login', srv.base, '--token', srv.token])).code, 0);
+  await srv.createTask({ template: 'qsh', input: 'echo started', name: 'cliask' });
+  await srv.waitTask('admin', 'cliask', { state: 'idle' });
+  const r = await tb(['task', 'send', '--wait', '--timeout', '30', 'cliask',
+    "printf '\\033[2J\\033[HOverwrite the file?\\n\\u276f 1. Yes\\n  2. No\\n'; read -r -n 1 a; printf '\\033[2J\\033[H'; echo got-$a"]);
+  assert.equal(r.code, 3, r.stderr + r.stdout);
+  assert.match(r.stdout, /^delivered$/m);
+  assert.match(r.stdout, /Overwrite the file\?/);
+  assert.match(r.stderr, /waits on a dialog/);
+  const a = await tb(['task', 'send', '--wait', '--timeout', '30', 'cliask', '2']);
+  assert.equal(a.code, 0, a.stderr + a.stdout);
+  assert.match(a.stdout, /^answered the dialog$/m);
+  assert.match(a.stdout, /got-2/);
+  assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/cliask')).status, 202);
+});
+
 test('CLI: status --watch follows until the prompt\'s turn ended; --until; resume waits for the agent', async () => {
   process.env.XDG_CONFIG_HOME = cfg;
   assert.equal((await tb(['login', srv.base, '--token', srv.token])).code, 0);
