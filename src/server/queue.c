@@ -183,7 +183,7 @@ tqueue_ready(struct task *t)
 
 	return q->sending == NULL && !q->turn_open &&
 	       strcmp(task_status(t), "active") == 0 &&
-	       task_runtime_socket(t) != NULL &&
+	       task_stopping(t) == NULL && task_runtime_socket(t) != NULL &&
 	       strcmp(task_state_name(t), "idle") == 0;
 }
 
@@ -303,6 +303,9 @@ tqueue_on_sent(int status, json_t *reply, int err, void *data)
 		free(q->sending);
 		q->sending = NULL;
 	}
+	if (t != NULL && task_stopping(t) != NULL &&
+	    strcmp(task_stopping(t), "being deleted") == 0)
+		t = NULL; /* its entries go with it */
 	if (t == NULL) {
 		if (c->req != NULL)
 			http_reply_problem(c->req, 409,
@@ -559,6 +562,11 @@ tqueue_send(struct task *t, struct http_req *req, const char *input,
 	const char *status = task_status(t);
 	char id[37];
 
+	if (task_stopping(t) != NULL) {
+		http_reply_problem(req, 409, "the task is %s",
+				   task_stopping(t));
+		return;
+	}
 	if (strcmp(status, "active") != 0 && strcmp(status, "pending") != 0 &&
 	    strcmp(status, "initializing") != 0) {
 		http_reply_problem(req, 409,

@@ -189,6 +189,12 @@ task_status(struct task *t)
 }
 
 const char *
+task_stopping(struct task *t)
+{
+	return t->deleting ? "being deleted" : t->pausing ? "pausing" : NULL;
+}
+
+const char *
 task_runtime_socket(struct task *t)
 {
 	return t->phase >= PHASE_LISTENING && t->phase < PHASE_EXITED

@@ -337,3 +337,27 @@ test('a server killed while it delivers an input never delivers it again (at mos
   assert.equal((await b.task('admin', 'mute')).status, 'active', 'the task itself goes on');
   assert.equal((await b.api('DELETE', '/api/v2/tasks/admin/mute')).status, 202);
 });
+
+test('queued input does not block deleting its template or owner; a stopping task refuses input', async () => {
+  // a forced template delete removes its tasks' rows, queued input too
+  const t = customTemplate('qgone', ['bash', '--norc', '--noprofile', '-i'], { env: { PS1: '$ ' } });
+  assert.equal((await srv.pushTemplate(t)).status, 201);
+  await srv.createTask({ template: 'qgone', input: 'sleep 600', name: 'qgone-task' });
+  assert.equal((await send(srv, 'qgone-task', 'echo never')).status, 202);
+  const r = await srv.api('DELETE', '/api/v2/templates/qgone?force=true');
+  assert.equal(r.status, 204, r.text);
+  assert.equal((await srv.api('GET', '/api/v2/tasks/admin/qgone-task')).status, 404);
+
+  // a pausing task: 409, nothing queued for the stopped agent
+  await srv.createTask({ template: 'qsh', input: 'sleep 600', name: 'qstopping' });
+  await srv.waitTask('admin', 'qstopping', { state: 'working', timeout: 30000 });
+  const pause = srv.api('POST', '/api/v2/tasks/admin/qstopping/pause');
+  const during = await waitFor(async () => {
+    const x = await send(srv, 'qstopping', 'echo late');
+    return x.status === 409 ? x : null;
+  }, { what: 'a send refused while stopping' });
+  assert.match(during.json.detail, /pausing|paused/);
+  assert.equal((await pause).status, 200);
+  assert.equal((await srv.api('GET', '/api/v2/tasks/admin/qstopping/queue')).json.count, 0);
+  assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/qstopping')).status, 202);
+});
