@@ -90,7 +90,10 @@ static const char status_usage[] =
 	"                  or fails\n"
 	"  --until STATE   (implies --watch) follow until current_state or\n"
 	"                  status is STATE: idle, working, waiting, complete,\n"
-	"                  failure, active, paused, error or unknown\n";
+	"                  failure, pending, initializing, active, paused,\n"
+	"                  error or unknown (a state counts while the task\n"
+	"                  is active); exits 1 if the task fails, pauses or\n"
+	"                  stops first\n";
 static const char logs_usage[] =
 	"usage: taskbox task logs TASK [-f] [-o json]\n"
 	"\n"
