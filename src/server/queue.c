@@ -106,22 +106,31 @@ tqueue_free(struct tqueue *q)
 	free(q);
 }
 
-/* The task's queue, its length loaded from the store once. */
+/* The task's queue, its length loaded from the store once (loaded stays
+ * false while the store fails: the bound is never checked against a
+ * length it could not read). */
 static struct tqueue *
 tqueue_of(struct task *t)
 {
 	struct tqueue *q = task_queue(t);
 
 	if (!q->loaded) {
-		json_t *row = store_row(srv->store,
-					"SELECT count(*) AS n FROM task_queue "
-					"WHERE task_id = ?",
-					"s", task_id(t));
+		json_t *rows =
+			store_rows(srv->store, NULL,
+				   "SELECT count(*) AS n FROM task_queue "
+				   "WHERE task_id = ?",
+				   "s", task_id(t));
+		json_t *row = json_array_get(rows, 0);
 
-		q->length =
-			(unsigned)json_integer_value(json_object_get(row, "n"));
-		q->loaded = true;
-		json_decref(row);
+		if (row != NULL) {
+			q->length = (unsigned)json_integer_value(
+				json_object_get(row, "n"));
+			q->loaded = true;
+		} else {
+			log_warn("task %s: cannot read its send queue",
+				 task_name_of(t));
+		}
+		json_decref(rows);
 	}
 	return q;
 }
@@ -214,7 +223,14 @@ tqueue_remove(struct task *t, const char *id)
 {
 	struct tqueue *q = tqueue_of(t);
 
-	store_exec(srv->store, "DELETE FROM task_queue WHERE id = ?", "s", id);
+	if (store_exec(srv->store, "DELETE FROM task_queue WHERE id = ?", "s",
+		       id) < 0) {
+		/* the row stays; the length is read again */
+		log_warn("task %s: cannot remove queued input %s",
+			 task_name_of(t), id);
+		q->loaded = false;
+		return;
+	}
 	if (store_changes(srv->store) > 0 && q->length > 0)
 		q->length--;
 }
@@ -280,9 +296,13 @@ tqueue_delivered(struct task *t, const char *id)
 static void
 tqueue_requeue(struct task *t, const char *id)
 {
-	store_exec(srv->store,
-		   "UPDATE task_queue SET state = 'queued' WHERE id = ?", "s",
-		   id);
+	if (store_exec(srv->store,
+		       "UPDATE task_queue SET state = 'queued' WHERE id = ?",
+		       "s", id) < 0)
+		/* left 'sending': dropped at the next server start, never
+		 * typed twice */
+		log_warn("task %s: cannot put queued input %s back",
+			 task_name_of(t), id);
 }
 
 /* The runtime answered a delivery (status, or err < 0). */
@@ -401,6 +421,7 @@ tqueue_pump(struct task *t)
 	struct tqueue *q;
 	json_t *row;
 	const char *id;
+	int r;
 
 	if (!tqueue_ready(t) || (q = tqueue_of(t))->length == 0)
 		return;
@@ -414,11 +435,15 @@ tqueue_pump(struct task *t)
 		return;
 	}
 	/* committed before the runtime is asked: a crash cannot replay it */
-	if (store_exec(srv->store,
+	r = store_exec(srv->store,
 		       "UPDATE task_queue SET state = 'sending' WHERE id = ? "
 		       "AND state = 'queued'",
-		       "s", id) == 0 &&
-	    store_changes(srv->store) == 1)
+		       "s", id);
+	if (r < 0)
+		log_warn("task %s: cannot mark queued input %s for delivery: "
+			 "%s",
+			 task_name_of(t), id, strerror(-r));
+	else if (store_changes(srv->store) == 1)
 		tqueue_deliver(t, id,
 			       json_string_value(json_object_get(row, "input")),
 			       NULL, NULL);
@@ -488,8 +513,11 @@ tqueue_on_stop(struct task *t)
 void
 tqueue_forget(struct task *t)
 {
-	store_exec(srv->store, "DELETE FROM task_queue WHERE task_id = ?", "s",
-		   task_id(t));
+	if (store_exec(srv->store, "DELETE FROM task_queue WHERE task_id = ?",
+		       "s", task_id(t)) < 0)
+		/* removed with the task's rows, or at the next start */
+		log_warn("task %s: cannot remove its queued input",
+			 task_name_of(t));
 	tqueue_of(t)->length = 0;
 }
 
@@ -509,12 +537,17 @@ tqueue_recover(void)
 			 "the server stopped; it is not sent again",
 			 json_string_value(json_object_get(row, "name")),
 			 json_string_value(json_object_get(row, "id")));
-	store_exec(srv->store, "DELETE FROM task_queue WHERE state = 'sending'",
-		   "");
-	store_exec(srv->store,
-		   "DELETE FROM task_queue WHERE task_id IN (SELECT id FROM "
-		   "tasks WHERE deleted_at IS NOT NULL)",
-		   "");
+	if (store_exec(srv->store,
+		       "DELETE FROM task_queue WHERE state = 'sending'",
+		       "") < 0 ||
+	    store_exec(
+		    srv->store,
+		    "DELETE FROM task_queue WHERE task_id IN (SELECT id FROM "
+		    "tasks WHERE deleted_at IS NOT NULL)",
+		    "") < 0)
+		/* a 'sending' entry left is never delivered (pump takes
+		 * 'queued' ones only) */
+		log_warn("cannot clean up the send queue at start");
 	json_decref(rows);
 }
 
@@ -529,6 +562,10 @@ tqueue_enqueue(struct task *t, struct http_req *req, const char *input,
 	json_t *row;
 	unsigned pos;
 
+	if (!q->loaded) {
+		http_reply_problem(req, 500, "cannot read the task's queue");
+		return;
+	}
 	if (q->length >= QUEUE_MAX) {
 		http_reply_problem(req, 429,
 				   "the task's queue holds the maximum of %d "
