@@ -237,6 +237,24 @@ describe('terminal and process', () => {
   });
 });
 
+test('an initial prompt the agent never reacts to is reported, not typed again', async () => {
+  const dir = tmpdir();
+  const state = path.join(dir, 'state.json');
+  const rt = await startRuntime(['-I', 'the only prompt', '--state-file', state],
+    ['bash', '-c', "stty -echo; printf '> '; exec sleep 100"]);
+  try {
+    await waitFor(() => /failed to send the initial prompt/.test(rt.stderr), { what: 'the prompt failed', timeout: 40000 });
+    assert.equal(JSON.parse(fs.readFileSync(state, 'utf8')).initial_prompt_sent, true, 'saved: not again after a restart');
+    // idle again after the failure: the prompt is not pasted a second time
+    // (a second paste would start at the first idle; give it a moment)
+    await rt.waitStable();
+    await sleep(2000);
+    assert.equal(rt.stderr.match(/sending the initial prompt/g).length, 1, rt.stderr);
+  } finally {
+    await rt.stop();
+  }
+});
+
 describe('events', () => {
   test('SSE: replay for new subscribers, live updates, status changes', async () => {
     const rt = await startRuntime([], agentCmd());
