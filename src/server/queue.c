@@ -25,7 +25,11 @@
  * sending one twice.
  *
  * A waiting dialog is never answered by a queued entry: the queue holds
- * while the state is waiting. Input sent while the agent waits goes to
+ * while the state is waiting, and a delivery carries "if_idle": true, so
+ * a runtime whose dialog opened after the idle we saw answers 409 (the
+ * entry goes back to the head) instead of taking it as the answer. A task
+ * that is pausing or being deleted gets no delivery and refuses sends.
+ * Input sent while the agent waits goes to
  * the runtime as the answer; if the runtime refuses it (not one of the
  * dialog's options), it is queued like any other.
  *
