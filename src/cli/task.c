@@ -51,6 +51,7 @@ struct task_follow {
 	bool subscribed;   /* send: the stream is open */
 	char *entry;	   /* send --wait: the id of the input sent */
 	bool delivered;	   /* send: "delivered" was printed */
+	bool answered;	   /* send: the input answered a dialog */
 	bool starting;	   /* create, resume: a status other than paused */
 };
 
@@ -58,6 +59,7 @@ enum {
 	TASK_GO_ON = 0,
 	TASK_DONE = 1,
 	TASK_FAILED = 2,
+	TASK_DIALOG = 3, /* send --wait: the agent asks; exit status 3 */
 };
 
 static const char create_usage[] =
@@ -88,7 +90,10 @@ static const char status_usage[] =
 	"                  or fails\n"
 	"  --until STATE   (implies --watch) follow until current_state or\n"
 	"                  status is STATE: idle, working, waiting, complete,\n"
-	"                  failure, active, paused, error or unknown\n";
+	"                  failure, pending, initializing, active, paused,\n"
+	"                  error or unknown (a state counts while the task\n"
+	"                  is active); exits 1 if the task fails, pauses or\n"
+	"                  stops first\n";
 static const char logs_usage[] =
 	"usage: taskbox task logs TASK [-f] [-o json]\n"
 	"\n"
@@ -100,7 +105,9 @@ static const char send_usage[] =
 	"queued on the server and delivered in order when it is ready. While\n"
 	"the agent waits on a dialog, an option (number or text) answers it.\n"
 	"\n"
-	"  --wait              wait for the agent's reply and print it\n"
+	"  --wait              wait for the agent's reply and print it; when\n"
+	"                      the agent opens a dialog instead, print it and\n"
+	"                      exit with status 3 (answer with send again)\n"
 	"  --timeout SECONDS   give up waiting after this long (default 600)\n";
 static const char queue_usage[] =
 	"usage: taskbox task queue TASK [--cancel ID] [-o json]\n"
@@ -570,8 +577,13 @@ task_watch_update(struct task_follow *f, json_t *t)
 		}
 	}
 	fflush(stdout);
+	/* a state counts only while the task is active (a paused task
+	 * keeps its last state, idle "Paused"), or when it is final */
 	if (f->until != NULL &&
-	    (strcmp(status, f->until) == 0 || strcmp(state, f->until) == 0))
+	    (strcmp(status, f->until) == 0 ||
+	     (strcmp(state, f->until) == 0 && (strcmp(status, "active") == 0 ||
+					       strcmp(state, "complete") == 0 ||
+					       strcmp(state, "failure") == 0))))
 		return TASK_DONE;
 	if (strcmp(status, "error") == 0) {
 		if (!f->json) {
@@ -582,16 +594,23 @@ task_watch_update(struct task_follow *f, json_t *t)
 		}
 		return TASK_FAILED;
 	}
-	if (f->until != NULL)
-		return TASK_GO_ON;
-	if (strcmp(status, "paused") == 0) {
+	/* paused, or the agent exited (unknown): with --until the state
+	 * awaited cannot come any more */
+	if (strcmp(status, "paused") == 0 ||
+	    (f->until != NULL && strcmp(status, "unknown") == 0)) {
 		if (!f->json) {
 			line = task_label(t);
-			cli_error("task %s is paused", line);
+			if (f->until != NULL)
+				cli_error("task %s is %s, not %s", line, status,
+					  f->until);
+			else
+				cli_error("task %s is paused", line);
 			free(line);
 		}
 		return TASK_FAILED;
 	}
+	if (f->until != NULL)
+		return TASK_GO_ON;
 	/* the server reports the idle before the prompt was typed as
 	 * working: idle here is the end of the prompt's turn */
 	if ((strcmp(status, "active") == 0 && state[0] &&
@@ -790,6 +809,7 @@ task_send_post(struct task_follow *f, const char *ref, const char *input)
 	else
 		printf("delivered\n");
 	f->delivered = strcmp(status, "queued") != 0;
+	f->answered = strcmp(status, "answered") == 0;
 	fflush(stdout);
 	free(f->entry);
 	f->entry = xstrdup(cli_str(reply, "id"));
@@ -822,6 +842,14 @@ task_send_event(const char *event, const char *data, void *arg)
 				  cli_str(j, "status_reason")[0] ? ": " : "",
 				  cli_str(j, "status_reason"));
 			r = TASK_FAILED;
+		} else if (f->entry != NULL && f->delivered && !f->answered &&
+			   strcmp(task_state(j, "state"), "waiting") == 0) {
+			/* the reply is a question: no idle comes until it is
+			 * answered */
+			printf("%s\n", task_state(j, "message"));
+			cli_error("the agent waits on a dialog; answer it with "
+				  "`taskbox task send TASK OPTION`");
+			r = TASK_DIALOG;
 		}
 	} else if (strcmp(event, "queue") == 0 && f->entry != NULL &&
 		   strcmp(cli_str(j, "id"), f->entry) == 0) {
@@ -829,7 +857,8 @@ task_send_event(const char *event, const char *data, void *arg)
 			printf("%s\n", cli_str(j, "message"));
 			r = TASK_DONE;
 		} else if (strcmp(op, "failed") == 0) {
-			cli_error("the input was not delivered: %s",
+			/* a runtime timeout (504) may follow a partial write */
+			cli_error("the input may not have been delivered: %s",
 				  cli_str(j, "reason"));
 			r = TASK_FAILED;
 		} else if (strcmp(op, "cancelled") == 0) {
@@ -886,7 +915,7 @@ task_send(struct client *c, const struct task_opts *o, int n, char **argv)
 		cli_fail(cause);
 	else if (r == 0)
 		cli_error("the server ended the event stream before the reply");
-	r = r == TASK_DONE ? 0 : 1;
+	r = r == TASK_DONE ? 0 : r == TASK_DIALOG ? 3 : 1;
 out:
 	free(input);
 	free(f.entry);

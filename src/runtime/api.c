@@ -6,6 +6,8 @@
  * /internal/screen, /openapi.json, /chat. Differences, all additive or
  * in error codes: /status carries `state`, `dialog` and `pid`; a busy
  * agent gets 409 (AgentAPI: 500); an agent that never reacts gets 504;
+ * POST /message takes an optional "if_idle": true (taskbox's send queue),
+ * refused with 409 while a dialog waits instead of answering it;
  * Origin is enforced for cross-site requests; an optional bearer token.
  * Additions for the agent inside the workspace: POST /internal/report
  * (report_task, SSE task_report) and POST /internal/hook (agent hooks,
@@ -342,6 +344,16 @@ api_post_message(struct http_req *req, void *data)
 		http_reply_invalid(req, "body.content", jc,
 				   "message must be trimmed of leading and "
 				   "trailing whitespace");
+		goto out;
+	}
+	if (runtime_state(rt) == STATE_WAITING &&
+	    json_is_true(json_object_get(body, "if_idle"))) {
+		/* taskbox's send queue: its input is for the idle agent and
+		 * never answers a dialog that opened meanwhile */
+		http_reply_problem(req, 409,
+				   "the agent is waiting on a dialog (%s); "
+				   "input sent with if_idle is not an answer",
+				   rt->dialog.text);
 		goto out;
 	}
 	if (runtime_state(rt) == STATE_WAITING) {

@@ -208,6 +208,22 @@ runtime_render(struct runtime *rt)
 	}
 }
 
+/* The initial prompt was pasted (typed in full or in part): never again,
+ * in this run or the next one (the state file says so). */
+static void
+runtime_prompt_done(struct runtime *rt)
+{
+	char *cause = NULL;
+
+	rt->prompt_sent = true;
+	if (rt->cfg.state_file != NULL &&
+	    state_save(rt->cfg.state_file, rt->conv, rt->prompt, true, &cause) <
+		    0) {
+		log_warn("%s", cause);
+		free(cause);
+	}
+}
+
 /* Finish the send in progress with success (err NULL) or an error. */
 static void
 runtime_send_finish(struct runtime *rt, const char *err)
@@ -223,16 +239,8 @@ runtime_send_finish(struct runtime *rt, const char *err)
 			http_reply_json(rt->send_req, 200,
 					json_pack("{s:b}", "ok", 1));
 		if (rt->send_is_prompt) {
-			char *cause = NULL;
-
-			rt->prompt_sent = true;
 			log_info("initial prompt delivered");
-			if (rt->cfg.state_file != NULL &&
-			    state_save(rt->cfg.state_file, rt->conv, rt->prompt,
-				       true, &cause) < 0) {
-				log_warn("%s", cause);
-				free(cause);
-			}
+			runtime_prompt_done(rt);
 		}
 	} else {
 		if (rt->send_req != NULL)
@@ -242,6 +250,10 @@ runtime_send_finish(struct runtime *rt, const char *err)
 					  "failed to send the initial prompt: "
 					  "%s",
 					  err);
+		/* the agent may have some of it: typing it again on the next
+		 * idle would give it the prompt twice */
+		if (rt->send_is_prompt)
+			runtime_prompt_done(rt);
 	}
 	rt->send_req = NULL;
 	free(rt->send_text);

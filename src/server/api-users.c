@@ -331,6 +331,8 @@ users_delete_rows(const char *id)
 	static const char *const sql[] = {
 		"DELETE FROM task_states WHERE task_id IN (SELECT id FROM "
 		"tasks WHERE owner_id = ?1)",
+		"DELETE FROM task_queue WHERE task_id IN (SELECT id FROM "
+		"tasks WHERE owner_id = ?1)",
 		"DELETE FROM tasks WHERE owner_id = ?1",
 		"DELETE FROM secrets WHERE (scope = 'user' AND scope_id = ?1) "
 		"OR user_id = ?1",

@@ -175,6 +175,9 @@ catalog_template_delete(const char *template_id)
 		"DELETE FROM task_states WHERE task_id IN (SELECT t.id FROM "
 		"tasks t JOIN template_versions v ON v.id = "
 		"t.template_version_id WHERE v.template_id = ?1)",
+		"DELETE FROM task_queue WHERE task_id IN (SELECT t.id FROM "
+		"tasks t JOIN template_versions v ON v.id = "
+		"t.template_version_id WHERE v.template_id = ?1)",
 		"DELETE FROM tasks WHERE template_version_id IN (SELECT id "
 		"FROM template_versions WHERE template_id = ?1)",
 		"DELETE FROM template_versions WHERE template_id = ?1",

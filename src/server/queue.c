@@ -25,7 +25,11 @@
  * sending one twice.
  *
  * A waiting dialog is never answered by a queued entry: the queue holds
- * while the state is waiting. Input sent while the agent waits goes to
+ * while the state is waiting, and a delivery carries "if_idle": true, so
+ * a runtime whose dialog opened after the idle we saw answers 409 (the
+ * entry goes back to the head) instead of taking it as the answer. A task
+ * that is pausing or being deleted gets no delivery and refuses sends.
+ * Input sent while the agent waits goes to
  * the runtime as the answer; if the runtime refuses it (not one of the
  * dialog's options), it is queued like any other.
  *
@@ -66,6 +70,7 @@ struct tqueue_call {
 };
 
 static void tqueue_pump(struct task *t);
+static void tqueue_replies_publish(struct task *t);
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -105,22 +110,31 @@ tqueue_free(struct tqueue *q)
 	free(q);
 }
 
-/* The task's queue, its length loaded from the store once. */
+/* The task's queue, its length loaded from the store once (loaded stays
+ * false while the store fails: the bound is never checked against a
+ * length it could not read). */
 static struct tqueue *
 tqueue_of(struct task *t)
 {
 	struct tqueue *q = task_queue(t);
 
 	if (!q->loaded) {
-		json_t *row = store_row(srv->store,
-					"SELECT count(*) AS n FROM task_queue "
-					"WHERE task_id = ?",
-					"s", task_id(t));
+		json_t *rows =
+			store_rows(srv->store, NULL,
+				   "SELECT count(*) AS n FROM task_queue "
+				   "WHERE task_id = ?",
+				   "s", task_id(t));
+		json_t *row = json_array_get(rows, 0);
 
-		q->length =
-			(unsigned)json_integer_value(json_object_get(row, "n"));
-		q->loaded = true;
-		json_decref(row);
+		if (row != NULL) {
+			q->length = (unsigned)json_integer_value(
+				json_object_get(row, "n"));
+			q->loaded = true;
+		} else {
+			log_warn("task %s: cannot read its send queue",
+				 task_name_of(t));
+		}
+		json_decref(rows);
 	}
 	return q;
 }
@@ -182,7 +196,7 @@ tqueue_ready(struct task *t)
 
 	return q->sending == NULL && !q->turn_open &&
 	       strcmp(task_status(t), "active") == 0 &&
-	       task_runtime_socket(t) != NULL &&
+	       task_stopping(t) == NULL && task_runtime_socket(t) != NULL &&
 	       strcmp(task_state_name(t), "idle") == 0;
 }
 
@@ -213,7 +227,14 @@ tqueue_remove(struct task *t, const char *id)
 {
 	struct tqueue *q = tqueue_of(t);
 
-	store_exec(srv->store, "DELETE FROM task_queue WHERE id = ?", "s", id);
+	if (store_exec(srv->store, "DELETE FROM task_queue WHERE id = ?", "s",
+		       id) < 0) {
+		/* the row stays; the length is read again */
+		log_warn("task %s: cannot remove queued input %s",
+			 task_name_of(t), id);
+		q->loaded = false;
+		return;
+	}
 	if (store_changes(srv->store) > 0 && q->length > 0)
 		q->length--;
 }
@@ -231,8 +252,10 @@ tqueue_deliver(struct task *t, const char *id, const char *input,
 {
 	struct tqueue *q = tqueue_of(t);
 	struct tqueue_call *c = xcalloc(1, sizeof *c);
-	json_t *body =
-		json_pack("{s:s, s:s}", "content", input, "type", "user");
+	/* if_idle: input for the idle agent; a dialog that opened since
+	 * the state was idle gets 409 (requeued), not this as its answer */
+	json_t *body = json_pack("{s:s, s:s, s:b}", "content", input, "type",
+				 "user", "if_idle", answer_by == NULL);
 
 	c->task_id = xstrdup(task_id(t));
 	c->entry_id = xstrdup(id);
@@ -263,19 +286,27 @@ tqueue_delivered(struct task *t, const char *id)
 	tqueue_replies_add(q, id);
 	log_info("task %s: queued input %s delivered", task_name_of(t), id);
 	tqueue_publish(t, json_pack("{s:s, s:s}", "op", "delivered", "id", id));
-	/* the whole turn may have gone by before this answer came */
+	/* the whole turn may have gone by before this answer came: the
+	 * input was recorded, and an idle since (tqueue_on_idle left the
+	 * replies for us) */
 	if (q->users > q->users_at && !q->turn_open &&
-	    strcmp(task_state_name(t), "idle") == 0)
+	    strcmp(task_state_name(t), "idle") == 0) {
+		tqueue_replies_publish(t);
 		tqueue_on_idle(t);
+	}
 }
 
 /* Put entry id back at the head: the runtime did not take it. */
 static void
 tqueue_requeue(struct task *t, const char *id)
 {
-	store_exec(srv->store,
-		   "UPDATE task_queue SET state = 'queued' WHERE id = ?", "s",
-		   id);
+	if (store_exec(srv->store,
+		       "UPDATE task_queue SET state = 'queued' WHERE id = ?",
+		       "s", id) < 0)
+		/* left 'sending': dropped at the next server start, never
+		 * typed twice */
+		log_warn("task %s: cannot put queued input %s back",
+			 task_name_of(t), id);
 }
 
 /* The runtime answered a delivery (status, or err < 0). */
@@ -296,6 +327,9 @@ tqueue_on_sent(int status, json_t *reply, int err, void *data)
 		free(q->sending);
 		q->sending = NULL;
 	}
+	if (t != NULL && task_stopping(t) != NULL &&
+	    strcmp(task_stopping(t), "being deleted") == 0)
+		t = NULL; /* its entries go with it */
 	if (t == NULL) {
 		if (c->req != NULL)
 			http_reply_problem(c->req, 409,
@@ -391,6 +425,7 @@ tqueue_pump(struct task *t)
 	struct tqueue *q;
 	json_t *row;
 	const char *id;
+	int r;
 
 	if (!tqueue_ready(t) || (q = tqueue_of(t))->length == 0)
 		return;
@@ -404,11 +439,15 @@ tqueue_pump(struct task *t)
 		return;
 	}
 	/* committed before the runtime is asked: a crash cannot replay it */
-	if (store_exec(srv->store,
+	r = store_exec(srv->store,
 		       "UPDATE task_queue SET state = 'sending' WHERE id = ? "
 		       "AND state = 'queued'",
-		       "s", id) == 0 &&
-	    store_changes(srv->store) == 1)
+		       "s", id);
+	if (r < 0)
+		log_warn("task %s: cannot mark queued input %s for delivery: "
+			 "%s",
+			 task_name_of(t), id, strerror(-r));
+	else if (store_changes(srv->store) == 1)
 		tqueue_deliver(t, id,
 			       json_string_value(json_object_get(row, "input")),
 			       NULL, NULL);
@@ -426,24 +465,33 @@ tqueue_on_user_input(struct task *t)
 	q->turn_open = true;
 }
 
+/* The turn ended: publish the reply (the last agent message) to each
+ * input awaiting one. */
+static void
+tqueue_replies_publish(struct task *t)
+{
+	struct tqueue *q = tqueue_of(t);
+	const char *msg = task_last_message(t);
+
+	for (size_t i = 0; i < QUEUE_REPLIES; i++) {
+		if (q->replies[i] == NULL)
+			continue;
+		tqueue_publish(t, json_pack("{s:s, s:s, s:s}", "op", "replied",
+					    "id", q->replies[i], "message",
+					    msg ? msg : ""));
+	}
+	tqueue_replies_clear(q);
+}
+
 void
 tqueue_on_idle(struct task *t)
 {
 	struct tqueue *q = tqueue_of(t);
 
-	if (q->turn_open && q->sending == NULL) {
-		const char *msg = task_last_message(t);
-
-		for (size_t i = 0; i < QUEUE_REPLIES; i++) {
-			if (q->replies[i] == NULL)
-				continue;
-			tqueue_publish(t,
-				       json_pack("{s:s, s:s, s:s}", "op",
-						 "replied", "id", q->replies[i],
-						 "message", msg ? msg : ""));
-		}
-		tqueue_replies_clear(q);
-	}
+	/* while an entry is sending, its id is not among the replies yet:
+	 * tqueue_delivered publishes them when the runtime answers */
+	if (q->turn_open && q->sending == NULL)
+		tqueue_replies_publish(t);
 	q->turn_open = false;
 	tqueue_pump(t);
 }
@@ -469,8 +517,11 @@ tqueue_on_stop(struct task *t)
 void
 tqueue_forget(struct task *t)
 {
-	store_exec(srv->store, "DELETE FROM task_queue WHERE task_id = ?", "s",
-		   task_id(t));
+	if (store_exec(srv->store, "DELETE FROM task_queue WHERE task_id = ?",
+		       "s", task_id(t)) < 0)
+		/* removed with the task's rows, or at the next start */
+		log_warn("task %s: cannot remove its queued input",
+			 task_name_of(t));
 	tqueue_of(t)->length = 0;
 }
 
@@ -490,12 +541,17 @@ tqueue_recover(void)
 			 "the server stopped; it is not sent again",
 			 json_string_value(json_object_get(row, "name")),
 			 json_string_value(json_object_get(row, "id")));
-	store_exec(srv->store, "DELETE FROM task_queue WHERE state = 'sending'",
-		   "");
-	store_exec(srv->store,
-		   "DELETE FROM task_queue WHERE task_id IN (SELECT id FROM "
-		   "tasks WHERE deleted_at IS NOT NULL)",
-		   "");
+	if (store_exec(srv->store,
+		       "DELETE FROM task_queue WHERE state = 'sending'",
+		       "") < 0 ||
+	    store_exec(
+		    srv->store,
+		    "DELETE FROM task_queue WHERE task_id IN (SELECT id FROM "
+		    "tasks WHERE deleted_at IS NOT NULL)",
+		    "") < 0)
+		/* a 'sending' entry left is never delivered (pump takes
+		 * 'queued' ones only) */
+		log_warn("cannot clean up the send queue at start");
 	json_decref(rows);
 }
 
@@ -510,6 +566,10 @@ tqueue_enqueue(struct task *t, struct http_req *req, const char *input,
 	json_t *row;
 	unsigned pos;
 
+	if (!q->loaded) {
+		http_reply_problem(req, 500, "cannot read the task's queue");
+		return;
+	}
 	if (q->length >= QUEUE_MAX) {
 		http_reply_problem(req, 429,
 				   "the task's queue holds the maximum of %d "
@@ -543,6 +603,11 @@ tqueue_send(struct task *t, struct http_req *req, const char *input,
 	const char *status = task_status(t);
 	char id[37];
 
+	if (task_stopping(t) != NULL) {
+		http_reply_problem(req, 409, "the task is %s",
+				   task_stopping(t));
+		return;
+	}
 	if (strcmp(status, "active") != 0 && strcmp(status, "pending") != 0 &&
 	    strcmp(status, "initializing") != 0) {
 		http_reply_problem(req, 409,

@@ -19,7 +19,9 @@ struct tqueue *tqueue_new(void);
 void tqueue_free(struct tqueue *q);
 
 /* POST .../send by user id by: delivered at once (200), queued (202),
- * a waiting dialog's answer (200), or refused (409, 429). */
+ * a waiting dialog's answer (200), or refused: 409 (not running, pausing,
+ * deleted, runtime timeout), 422 (not a valid input or answer), 429
+ * (queue full), 502 (the runtime failed). */
 void tqueue_send(struct task *t, struct http_req *req, const char *input,
 		 const char *by);
 /* Queue input at the tail and reply 202 (429 when full). */

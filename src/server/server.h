@@ -144,6 +144,8 @@ json_t *task_json(struct task *t);
 /* Task JSON for a stored row whose task is not live. */
 json_t *task_json_row(const json_t *row);
 const char *task_status(struct task *t);
+/* "pausing" or "being deleted" while the workspace stops, else NULL. */
+const char *task_stopping(struct task *t);
 const char *task_id(struct task *t);
 const char *task_owner_id(struct task *t);
 /* Is the peer of the connected socket fd a process of t's sandbox?

@@ -189,6 +189,12 @@ task_status(struct task *t)
 }
 
 const char *
+task_stopping(struct task *t)
+{
+	return t->deleting ? "being deleted" : t->pausing ? "pausing" : NULL;
+}
+
+const char *
 task_runtime_socket(struct task *t)
 {
 	return t->phase >= PHASE_LISTENING && t->phase < PHASE_EXITED
@@ -2411,8 +2417,10 @@ task_finish_pause(struct task *t)
 	bool was_idle = before != NULL && strcmp(before, "idle") == 0;
 
 	set_str(&t->ws_status, "stopped");
-	task_set_state(t, "idle", "Paused");
+	/* the status first: a client never sees "active idle Paused", which
+	 * reads as the end of a turn */
 	task_set_status(t, "paused", "");
+	task_set_state(t, "idle", "Paused");
 	if (was_idle) {
 		/* a pause (asked for or after the idle timeout) is news too;
 		 * from another state the change itself was notified */

@@ -116,31 +116,55 @@ test('the queue is bounded (429), entries can be cancelled, bad input is refused
 });
 
 test('a waiting dialog is not answered by the queue, only by an explicit answer', async () => {
-  const prompt = "printf 'Allow the edit?\\n\\u276f 1. Yes\\n  2. No\\n'; read -r -n 1 a; printf '\\033[2J\\033[H'; echo answered-$a";
+  // the dialog opens a while after the prompt; `2`, a valid option, is
+  // queued before it opens: the queue must not answer it
+  const prompt = "sleep 3; printf 'Allow the edit?\\n\\u276f 1. Yes\\n  2. No\\n'; read -r -n 1 a; printf '\\033[2J\\033[H'; echo answered-$a";
   // (the screen is cleared after the answer: a dialog left on the screen
   // would still read as open)
   await srv.createTask({ template: 'qsh', input: prompt, name: 'asker' });
-  const w = await srv.waitTask('admin', 'asker', { state: 'waiting', timeout: 30000 });
-  assert.match(w.current_state.message, /Allow the edit/);
-  // not an option of the dialog: queued, the dialog stays open
-  const q = await send(srv, 'asker', 'echo after-dialog');
+  const q = await send(srv, 'asker', '2');
   assert.equal(q.status, 202, q.text);
   assert.equal(q.json.position, 1);
-  const still = await srv.task('admin', 'asker');
-  assert.equal(still.current_state.state, 'waiting');
-  assert.equal((await srv.api('GET', '/api/v2/tasks/admin/asker/queue')).json.count, 1);
+  const w = await srv.waitTask('admin', 'asker', { state: 'waiting', timeout: 30000 })
+    .catch(async (e) => { console.log(JSON.stringify(await logs(srv, 'asker')), JSON.stringify(await srv.task('admin', 'asker'))); throw e; });
+  assert.match(w.current_state.message, /Allow the edit/);
+  assert.equal((await srv.api('GET', '/api/v2/tasks/admin/asker/queue')).json.count, 1, 'still queued');
   assert.doesNotMatch(outputs(await logs(srv, 'asker')), /answered-/);
   // the explicit answer
   const ans = await send(srv, 'asker', '1');
   assert.equal(ans.status, 200, ans.text);
   assert.equal(ans.json.status, 'answered');
-  await waitFor(async () => /after-dialog/.test(outputs(await logs(srv, 'asker'))), { what: 'queued input after the dialog', timeout: 20000 })
-    .catch(async (e) => { console.log(JSON.stringify(await logs(srv, 'asker')), JSON.stringify(await srv.task('admin', 'asker')), srv.log.slice(-3000)); throw e; });
+  await waitFor(async () => /answered-/.test(outputs(await logs(srv, 'asker'))), { what: 'the dialog answered', timeout: 20000 });
   const out = outputs(await logs(srv, 'asker'));
   assert.match(out, /answered-1/);
-  assert.ok(out.indexOf('answered-1') < out.indexOf('after-dialog'), out);
-  assert.deepEqual(inputs(await logs(srv, 'asker')), [prompt, 'echo after-dialog']);
+  assert.doesNotMatch(out, /answered-2/);
   assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/asker')).status, 202);
+});
+
+test('status --watch and --until idle do not take a pause for the end of a turn', async () => {
+  process.env.XDG_CONFIG_HOME = cfg;
+  delete process.env.TASKBOX_URL;
+  delete process.env.TASKBOX_TOKEN;
+  assert.equal((await tb(['login', srv.base, '--token', srv.token])).code, 0);
+  await srv.createTask({ template: 'qsh', input: 'sleep 600', name: 'pausewatch' });
+  await srv.waitTask('admin', 'pausewatch', { state: 'working', timeout: 30000 });
+  const w = tbSpawn(['task', 'status', '--watch', 'pausewatch']);
+  const u = tbSpawn(['task', 'status', 'pausewatch', '--until', 'idle']);
+  await waitFor(() => /working/.test(w.out()) && /working/.test(u.out()), { what: 'the watches printed working' });
+  // the events seen by a client: never active with idle "Paused"
+  const events = new SseClient(srv.base + `/api/v2/tasks/admin/pausewatch/events?access_token=${srv.token}`);
+  await events.ready;
+  assert.equal((await srv.api('POST', '/api/v2/tasks/admin/pausewatch/pause')).status, 200);
+  const wr = await w.exited, ur = await u.exited;
+  assert.equal(wr.code, 1, wr.stdout + wr.stderr);
+  assert.match(wr.stderr, /paused/);
+  assert.equal(ur.code, 1, ur.stdout + ur.stderr);
+  assert.match(ur.stderr, /is paused, not idle/);
+  await events.wait((e) => e.event === 'task' && e.data.status === 'paused');
+  const bad = events.events.filter((e) => e.event === 'task' && e.data.status === 'active' && e.data.current_state?.message === 'Paused');
+  assert.deepEqual(bad, []);
+  events.close();
+  assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/pausewatch')).status, 202);
 });
 
 test('the queue is the owner\'s and admins\': others get 404', async () => {
@@ -238,6 +262,26 @@ test('CLI: send prints delivered or queued, --wait prints the reply; queue lists
   assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/clisend')).status, 202);
 });
 
+test('CLI: send --wait prints a dialog the agent opens instead of a reply, exit status 3', async () => {
+  process.env.XDG_CONFIG_HOME = cfg;
+  delete process.env.TASKBOX_URL;
+  delete process.env.TASKBOX_TOKEN;
+  assert.equal((await tb(['login', srv.base, '--token', srv.token])).code, 0);
+  await srv.createTask({ template: 'qsh', input: 'echo started', name: 'cliask' });
+  await srv.waitTask('admin', 'cliask', { state: 'idle' });
+  const r = await tb(['task', 'send', '--wait', '--timeout', '30', 'cliask',
+    "printf '\\033[2J\\033[HOverwrite the file?\\n\\u276f 1. Yes\\n  2. No\\n'; read -r -n 1 a; printf '\\033[2J\\033[H'; echo got-$a"]);
+  assert.equal(r.code, 3, r.stderr + r.stdout);
+  assert.match(r.stdout, /^delivered$/m);
+  assert.match(r.stdout, /Overwrite the file\?/);
+  assert.match(r.stderr, /waits on a dialog/);
+  const a = await tb(['task', 'send', '--wait', '--timeout', '30', 'cliask', '2']);
+  assert.equal(a.code, 0, a.stderr + a.stdout);
+  assert.match(a.stdout, /^answered the dialog$/m);
+  assert.match(a.stdout, /got-2/);
+  assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/cliask')).status, 202);
+});
+
 test('CLI: status --watch follows until the prompt\'s turn ended; --until; resume waits for the agent', async () => {
   process.env.XDG_CONFIG_HOME = cfg;
   assert.equal((await tb(['login', srv.base, '--token', srv.token])).code, 0);
@@ -292,4 +336,28 @@ test('a server killed while it delivers an input never delivers it again (at mos
   assert.equal((await b.api('DELETE', `/api/v2/tasks/admin/mute/queue/${r.json.id}`)).status, 404);
   assert.equal((await b.task('admin', 'mute')).status, 'active', 'the task itself goes on');
   assert.equal((await b.api('DELETE', '/api/v2/tasks/admin/mute')).status, 202);
+});
+
+test('queued input does not block deleting its template or owner; a stopping task refuses input', async () => {
+  // a forced template delete removes its tasks' rows, queued input too
+  const t = customTemplate('qgone', ['bash', '--norc', '--noprofile', '-i'], { env: { PS1: '$ ' } });
+  assert.equal((await srv.pushTemplate(t)).status, 201);
+  await srv.createTask({ template: 'qgone', input: 'sleep 600', name: 'qgone-task' });
+  assert.equal((await send(srv, 'qgone-task', 'echo never')).status, 202);
+  const r = await srv.api('DELETE', '/api/v2/templates/qgone?force=true');
+  assert.equal(r.status, 204, r.text);
+  assert.equal((await srv.api('GET', '/api/v2/tasks/admin/qgone-task')).status, 404);
+
+  // a pausing task: 409, nothing queued for the stopped agent
+  await srv.createTask({ template: 'qsh', input: 'sleep 600', name: 'qstopping' });
+  await srv.waitTask('admin', 'qstopping', { state: 'working', timeout: 30000 });
+  const pause = srv.api('POST', '/api/v2/tasks/admin/qstopping/pause');
+  const during = await waitFor(async () => {
+    const x = await send(srv, 'qstopping', 'echo late');
+    return x.status === 409 ? x : null;
+  }, { what: 'a send refused while stopping' });
+  assert.match(during.json.detail, /pausing|paused/);
+  assert.equal((await pause).status, 200);
+  assert.equal((await srv.api('GET', '/api/v2/tasks/admin/qstopping/queue')).json.count, 0);
+  assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/qstopping')).status, 202);
 });

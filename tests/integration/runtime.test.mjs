@@ -130,6 +130,11 @@ describe('conversation', () => {
       const bad = await rt.post('/message', { content: 'maybe later', type: 'user' });
       assert.equal(bad.status, 409);
       assert.match(bad.json.detail, /waiting on a dialog/);
+      // taskbox's send queue marks its input: never a dialog's answer
+      const queued = await rt.post('/message', { content: '1', type: 'user', if_idle: true });
+      assert.equal(queued.status, 409, queued.text);
+      assert.match(queued.json.detail, /if_idle is not an answer/);
+      assert.equal((await rt.status()).state, 'waiting');
       const ok = await rt.post('/message', { content: '1', type: 'user' });
       assert.equal(ok.status, 200);
       const m = await rt.reply();
@@ -230,6 +235,24 @@ describe('terminal and process', () => {
       await rt.stop();
     }
   });
+});
+
+test('an initial prompt the agent never reacts to is reported, not typed again', async () => {
+  const dir = tmpdir();
+  const state = path.join(dir, 'state.json');
+  const rt = await startRuntime(['-I', 'the only prompt', '--state-file', state],
+    ['bash', '-c', "stty -echo; printf '> '; exec sleep 100"]);
+  try {
+    await waitFor(() => /failed to send the initial prompt/.test(rt.stderr), { what: 'the prompt failed', timeout: 40000 });
+    assert.equal(JSON.parse(fs.readFileSync(state, 'utf8')).initial_prompt_sent, true, 'saved: not again after a restart');
+    // idle again after the failure: the prompt is not pasted a second time
+    // (a second paste would start at the first idle; give it a moment)
+    await rt.waitStable();
+    await sleep(2000);
+    assert.equal(rt.stderr.match(/sending the initial prompt/g).length, 1, rt.stderr);
+  } finally {
+    await rt.stop();
+  }
 });
 
 describe('events', () => {
