@@ -224,13 +224,48 @@ runtime_prompt_done(struct runtime *rt)
 	}
 }
 
+/*
+ * The end of the previous reply: what the agent drew after the snapshot
+ * and above the echo of the input just sent. An agent's end-of-turn hook
+ * can come before it drew the end of its reply (Claude Code after a slow
+ * turn), and the next input is pasted at once; that end would then be in
+ * no message. The previous agent message is taken again from the screen
+ * cut at the echo's last row.
+ */
+static void
+runtime_finish_previous(struct runtime *rt)
+{
+	const char *lines = vt_screen_lines(rt->screen);
+	const char *echo = NULL, *p, *row;
+	char *cut;
+	long id;
+
+	if (rt->send_probe == NULL || lines == NULL)
+		return;
+	for (p = strstr(lines, rt->send_probe); p != NULL;
+	     p = strstr(p + 1, rt->send_probe))
+		echo = p;
+	if (echo == NULL)
+		return;
+	for (row = echo; row > lines && row[-1] != '\n';)
+		row--;
+	cut = xstrndup(lines, (size_t)(row - lines));
+	id = conv_update(rt->conv, cut, wall_ms());
+	if (id >= 0)
+		api_broadcast_message(rt, conv_get(rt->conv, (size_t)id));
+	free(cut);
+}
+
 /* Finish the send in progress with success (err NULL) or an error. */
 static void
 runtime_send_finish(struct runtime *rt, const char *err)
 {
 	if (err == NULL) {
-		long id = conv_add_user(rt->conv, rt->send_text,
-					rt->send_before, wall_ms());
+		long id;
+
+		runtime_finish_previous(rt);
+		id = conv_add_user(rt->conv, rt->send_text, rt->send_before,
+				   wall_ms());
 
 		if (id >= 0)
 			api_broadcast_message(rt,
