@@ -59,7 +59,8 @@ const hook = '{type: command, command: "{{taskbox}} hook session-start"}';
 const variants = {
   'gemini-start': {
     base: 'gemini',
-    // Gemini CLI fires SessionStart once its UI is up (AppContainer)
+    // Gemini CLI fires SessionStart once its UI is up (AppContainer);
+    // not in the module: on a resume it comes before the history redraw
     edit: (m) => m.replace(/^(      hooks:\n)/m, `$1        SessionStart:\n          - hooks: [${hook}]\n`),
   },
   'codex-start': {
