@@ -240,16 +240,26 @@ runtime_finish_previous(struct runtime *rt)
 	char *cut;
 	long id;
 
-	if (rt->send_probe == NULL || lines == NULL)
+	if (rt->send_probe == NULL || lines == NULL || rt->send_before == NULL)
 		return;
+	/* the last row showing the input that the snapshot did not have:
+	 * the previous reply may quote the same words ("yes or no") */
 	for (p = strstr(lines, rt->send_probe); p != NULL;
-	     p = strstr(p + 1, rt->send_probe))
-		echo = p;
+	     p = strstr(p + 1, rt->send_probe)) {
+		const char *end = strchr(p, '\n');
+		char *line;
+
+		for (row = p; row > lines && row[-1] != '\n';)
+			row--;
+		line = end != NULL ? xstrndup(row, (size_t)(end - row))
+				   : xstrdup(row);
+		if (strstr(rt->send_before, line) == NULL)
+			echo = row;
+		free(line);
+	}
 	if (echo == NULL)
 		return;
-	for (row = echo; row > lines && row[-1] != '\n';)
-		row--;
-	cut = xstrndup(lines, (size_t)(row - lines));
+	cut = xstrndup(lines, (size_t)(echo - lines));
 	id = conv_update(rt->conv, cut, wall_ms());
 	if (id >= 0)
 		api_broadcast_message(rt, conv_get(rt->conv, (size_t)id));
