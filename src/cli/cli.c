@@ -518,21 +518,28 @@ cli_user_list(struct client *c, bool json)
 	return 0;
 }
 
-/* DELETE /api/v2/users/NAME[?delete_tasks=true]. */
-static int
-cli_user_delete(struct client *c, const char *name, bool tasks)
+int
+cli_delete_named(struct client *c, const char *kind, const char *what,
+		 const char *name, const char *query)
 {
 	char *esc = client_escape(name), *cause = NULL;
-	char *path = xasprintf("/api/v2/users/%s%s", esc,
-			       tasks ? "?delete_tasks=true" : "");
+	char *path = xasprintf("/api/v2/%s/%s%s", kind, esc, query);
 	int r = client_json(c, "DELETE", path, NULL, NULL, &cause);
 
 	free(path);
 	free(esc);
 	if (r)
 		return cli_fail(cause);
-	printf("deleted user %s\n", name);
+	printf("deleted %s %s\n", what, name);
 	return 0;
+}
+
+/* DELETE /api/v2/users/NAME[?delete_tasks=true]. */
+static int
+cli_user_delete(struct client *c, const char *name, bool tasks)
+{
+	return cli_delete_named(c, "users", "user", name,
+				tasks ? "?delete_tasks=true" : "");
 }
 
 /* `taskbox user create|list|delete`. */

@@ -38,6 +38,10 @@ int cli_connect(struct client *c);
  * /api/v2/tasks/{user}/{task} path plus suffix (e.g. "/logs").
  */
 char *cli_task_path(const char *ref, const char *suffix);
+/* DELETE /api/v2/KIND/NAME (query, e.g. "?force=true", or ""), then say
+ * "deleted WHAT NAME"; the exit code. */
+int cli_delete_named(struct client *c, const char *kind, const char *what,
+		     const char *name, const char *query);
 
 /* Read one line from stdin, without echo when it is a terminal (prompt
  * on stderr then); NULL at end of input. */

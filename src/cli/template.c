@@ -273,17 +273,8 @@ template_list(struct client *c, const struct template_kind *k, bool json)
 static int
 template_delete(struct client *c, const char *name, bool force)
 {
-	char *esc = client_escape(name), *cause = NULL;
-	char *path = xasprintf("/api/v2/templates/%s%s", esc,
-			       force ? "?force=true" : "");
-	int r = client_json(c, "DELETE", path, NULL, NULL, &cause);
-
-	free(path);
-	free(esc);
-	if (r)
-		return cli_fail(cause);
-	printf("deleted template %s\n", name);
-	return 0;
+	return cli_delete_named(c, "templates", "template", name,
+				force ? "?force=true" : "");
 }
 
 /* The shared command line of `template` and `module`. */
