@@ -33,11 +33,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	for (int t = AGENT_CLAUDE; t <= AGENT_CUSTOM; t++) {
 		struct msgfmt_dialog d;
-		char *raw = msgfmt_screen_diff(t, before, lines, "q");
+		/* the input anchors the diff, as conv passes it */
+		char *raw = msgfmt_screen_diff(t, before, lines, user);
 		char *calls = NULL;
 		char *msg = msgfmt_format(t, raw, user, &calls);
 		char *head = msgfmt_headline(msg);
 
+		msgfmt_box_holds(t, after, user);
 		msgfmt_ready(t, after);
 		msgfmt_busy(t, after);
 		if (msgfmt_dialog(t, after, &d)) {
