@@ -345,7 +345,9 @@ test('an install runs as an unprivileged uid, dies with the server, and its left
     await push(`${drip.base}/tool`, binSha);
     assert.equal((await s2.pushTemplate('name: tbx-drip\nworkspace:\n  backend: local\nagent:\n  module: tbx-drip\nai_task:\n  app: chat\n')).status, 201);
     await s2.createTask({ template: 'tbx-drip', input: 'x', name: 'drip' });
-    const tmp = await waitFor(() => fs.readdirSync(path.join(t2, 'tbx-drip')).find((n) => n.startsWith('1.tmp-')),
+    // the module's dir appears with the install child's first step
+    const tmp = await waitFor(() => exists(path.join(t2, 'tbx-drip')) &&
+      fs.readdirSync(path.join(t2, 'tbx-drip')).find((n) => n.startsWith('1.tmp-')),
       { what: 'the temporary dir', timeout: 30000 });
     const pid = Number(tmp.slice('1.tmp-'.length));
     // the tree is the installer's, not root's: below the task uids

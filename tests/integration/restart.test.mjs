@@ -96,7 +96,10 @@ test('an agent that ended on its own (unknown) restarts on its own home', async 
   const r = await restart('ender');
   assert.equal(r.status, 202, r.text);
   await srv.waitTask('admin', 'ender');
-  assert.equal(fs.readFileSync(path.join(taskDir(srv, t.id), 'home/runs'), 'utf8').trim(), '2', 'the home was kept');
+  // active once the agent runs, which may be before it wrote its count
+  const runs = path.join(taskDir(srv, t.id), 'home/runs');
+  await waitFor(() => fs.readFileSync(runs, 'utf8').trim() !== '1', { what: 'the second run counted' });
+  assert.equal(fs.readFileSync(runs, 'utf8').trim(), '2', 'the home was kept');
   assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/ender')).status, 202);
 });
 
