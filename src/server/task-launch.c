@@ -339,37 +339,10 @@ app_port(const char *url)
 	return parse_long(digits, 1, 65535, &v) == 0 ? v : 0;
 }
 
-/* Build argv and env for the sandbox and start it. */
+/* Close the ready pipe of t's last run (a resume), if any. */
 static void
-task_launch_ws(struct task *t)
+task_launch_ready_reset(struct task *t)
 {
-	struct strv argv = {0}, env = {0};
-	json_t *ws_spec = json_object_get(t->tmpl, "workspace");
-	json_t *v, *app;
-	int64_t disk;
-	const char *k;
-	const char *owner =
-		json_string_value(json_object_get(t->row, "owner_name"));
-	struct ws_mount mounts[5];
-	const char *hide[1] = {srv->data_dir};
-	struct stat st;
-	const char *inst_dir;
-	struct ws_spec spec = {0};
-	int pipefd[2], logfd;
-	char *cause = NULL, *log_path, *path_env;
-	json_t *id_env = NULL, *id_files = NULL; /* identity.c */
-	char *apps_dir = xasprintf("%s/apps", t->run_dir);
-	size_t i;
-	int r;
-
-	if (identity_prepare(
-		    t->tmpl, task_owner_id(t),
-		    json_string_value(json_object_get(t->version, "id")),
-		    json_string_value(json_object_get(t->version, "name")),
-		    &id_env, &id_files, &cause) < 0)
-		goto fail;
-	/* On resume the home is the agent's: it may hold links planted to
-	 * steer a root server's mkdir/chmod/open. Nothing is re-seeded. */
 	if (t->ready_io != NULL) { /* a resume: the last run's pipe */
 		ev_io_del(t->ready_io);
 		t->ready_io = NULL;
@@ -379,44 +352,77 @@ task_launch_ws(struct task *t)
 		t->ready_fd = -1;
 	}
 	buf_clear(&t->ready_buf);
-	if (!t->resuming && (task_prepare_dirs(t, &cause) < 0 ||
-			     task_seed_files(t, id_files, &cause) < 0))
-		goto fail;
+}
+
+/* Lay out and seed t's directories (a first start only: on resume the
+ * home is the agent's), write the setup script and make run/apps (at
+ * apps_dir); 0 or -errno with *cause. */
+static int
+task_launch_layout(struct task *t, json_t *id_files, const char *apps_dir,
+		   char **cause)
+{
+	int r;
+
+	/* On resume the home is the agent's: it may hold links planted to
+	 * steer a root server's mkdir/chmod/open. Nothing is re-seeded. */
+	if (!t->resuming && ((r = task_prepare_dirs(t, cause)) < 0 ||
+			     (r = task_seed_files(t, id_files, cause)) < 0))
+		return r;
 	/* from here the home is the agent's: a restart never seeds it */
 	task_mark(t, &t->laid_out, "laid_out");
-	if (t->resuming && task_write_setup(t, &cause) < 0)
-		goto fail;
+	if (t->resuming && (r = task_write_setup(t, cause)) < 0)
+		return r;
 	if ((r = task_apps_dir(t)) < 0) {
-		cause = xasprintf("cannot prepare '%s': %s", apps_dir,
-				  strerror(-r));
-		goto fail;
+		*cause = xasprintf("cannot prepare '%s': %s", apps_dir,
+				   strerror(-r));
+		return r;
 	}
-	t->egress = egress_new(t->run_dir, ws_spec, task_by_admin(t),
-			       task_name(t), srv->root ? t->uid : 0, &cause);
-	if (t->egress == NULL)
-		goto fail;
+	return 0;
+}
+
+/* Make the ready pipe: t reads pipefd[0] in the loop, pipefd[1] goes to
+ * the runtime; 0 or -errno with *cause. */
+static int
+task_launch_ready_pipe(struct task *t, int pipefd[2], char **cause)
+{
+	int r;
+
 	if (pipe2(pipefd, O_CLOEXEC) < 0) {
-		cause = xasprintf("pipe: %s", strerror(errno));
-		goto fail;
+		r = -errno;
+		*cause = xasprintf("pipe: %s", strerror(-r));
+		return r;
 	}
 	t->ready_fd = pipefd[0];
 	fd_set_nonblock(t->ready_fd);
 	t->ready_io =
 		ev_io_add(srv->loop, t->ready_fd, EPOLLIN, task_on_ready, t);
+	return 0;
+}
 
-	strv_addf(&argv, "%s", TASK_BIN);
-	strv_addf(&argv, "agent");
-	strv_addf(&argv, "--type=%s",
+/* Build the sandbox's argv: `taskbox agent` with its flags (ready_fd the
+ * pipe's write end), then the module's argv. */
+static void
+task_launch_argv(struct task *t, struct strv *argv, int ready_fd)
+{
+	json_t *ws_spec = json_object_get(t->tmpl, "workspace");
+	json_t *v, *app;
+	const char *owner =
+		json_string_value(json_object_get(t->row, "owner_name"));
+	size_t i;
+
+	strv_addf(argv, "%s", TASK_BIN);
+	strv_addf(argv, "agent");
+	strv_addf(argv, "--type=%s",
 		  json_string_value(json_object_get(t->launch, "type"))
 			  ?: "custom");
-	strv_addf(&argv, "--socket=%s/agent.sock", TASK_RUN);
-	strv_addf(&argv, "--state-file=%s/state.json", TASK_RUN);
-	strv_addf(&argv, "--ready-fd=%d", pipefd[1]);
-	strv_addf(&argv, "--chat-base-path=/@%s/%s/apps/chat/chat", owner,
+	strv_addf(argv, "--socket=%s/agent.sock", TASK_RUN);
+	strv_addf(argv, "--state-file=%s/state.json", TASK_RUN);
+	strv_addf(argv, "--ready-fd=%d", ready_fd);
+	strv_addf(argv, "--chat-base-path=/@%s/%s/apps/chat/chat", owner,
 		  task_name(t));
-	strv_addf(&argv, "--forward=127.0.0.1:%d=%s/llm.sock", TASK_LLM_PORT,
+	strv_addf(argv, "--forward=127.0.0.1:%d=%s/llm.sock", TASK_LLM_PORT,
 		  TASK_RUN);
-	strv_addf(&argv, "--forward=127.0.0.1:%d=%s/egress.sock",
+	strv_addf(argv, "--forward=127.0.0.1:%d=%s/egress.sock",
 		  TASK_PROXY_PORT, TASK_RUN);
 	json_array_foreach(json_object_get(t->tmpl, "apps"), i, app)
 	{
@@ -425,29 +431,72 @@ task_launch_ws(struct task *t)
 
 		if (port > 0)
 			strv_addf(
-				&argv, "--forward=%s/%s.sock=127.0.0.1:%ld",
+				argv, "--forward=%s/%s.sock=127.0.0.1:%ld",
 				TASK_APPS,
 				json_string_value(json_object_get(app, "slug")),
 				port);
 	}
 	if (task_runs_setup(t)) {
-		strv_addf(&argv, "--setup=%s/setup.sh", TASK_RUN);
-		strv_addf(&argv, "--setup-log=%s/setup.log", TASK_RUN);
-		strv_addf(&argv, "--setup-timeout=%lld",
+		strv_addf(argv, "--setup=%s/setup.sh", TASK_RUN);
+		strv_addf(argv, "--setup-log=%s/setup.log", TASK_RUN);
+		strv_addf(argv, "--setup-timeout=%lld",
 			  (long long)(json_integer_value(json_object_get(
 					      ws_spec, "setup_timeout_s"))
 					      ?: 600));
 	}
 	if (!t->prompt_delivered) /* the server saw it typed: never twice */
-		strv_addf(&argv, "--initial-prompt=%s",
+		strv_addf(argv, "--initial-prompt=%s",
 			  json_string_value(json_object_get(t->row, "prompt")));
-	strv_addf(&argv, "--");
+	strv_addf(argv, "--");
 	json_array_foreach(json_object_get(t->launch, "argv"), i, v)
-		strv_addf(&argv, "%s", json_string_value(v));
+		strv_addf(argv, "%s", json_string_value(v));
 	if (t->resuming && !t->fresh_agent) /* continue its own session */
 		json_array_foreach(json_object_get(t->launch, "resume_args"), i,
 				   v)
-			strv_addf(&argv, "%s", json_string_value(v));
+			strv_addf(argv, "%s", json_string_value(v));
+}
+
+/* Add the template's parameter values to env as TASKBOX_PARAM_<NAME>
+ * (A-Z0-9_). */
+static void
+task_launch_env_params(struct task *t, struct strv *env)
+{
+	json_t *v;
+	const char *k;
+	json_t *params = json_loads(
+		json_string_value(json_object_get(t->row, "parameters"))
+			?: "{}",
+		0, NULL);
+
+	json_object_foreach(params, k, v)
+	{
+		char name[80];
+		size_t n = 0;
+		char *val = json_is_string(v) ? xstrdup(json_string_value(v))
+					      : json_dumps(v, JSON_ENCODE_ANY);
+
+		for (const char *c = k; *c != '\0' && n + 1 < sizeof name; c++)
+			name[n++] = (char)(isalnum((unsigned char)*c)
+						   ? toupper((unsigned char)*c)
+						   : '_');
+		name[n] = '\0';
+		strv_addf(env, "TASKBOX_PARAM_%s=%s", name, val ? val : "");
+		free(val);
+	}
+	json_decref(params);
+}
+
+/* Build the sandbox's env: the fixed variables, the module's, the
+ * template's, the parameters, then id_env (identity.c: GITHUB_TOKEN,
+ * GH_TOKEN, env_secrets), which wins over all. */
+static void
+task_launch_env(struct task *t, struct strv *env, json_t *id_env)
+{
+	json_t *ws_spec = json_object_get(t->tmpl, "workspace");
+	json_t *v;
+	const char *k;
+	char *path_env;
+	size_t i;
 
 	path_env = xstrdup("");
 	json_array_foreach(json_object_get(t->launch, "path"), i, v)
@@ -457,24 +506,24 @@ task_launch_ws(struct task *t)
 		free(path_env);
 		path_env = n;
 	}
-	strv_addf(&env, "PATH=%s/usr/local/bin:/usr/bin:/bin", path_env);
+	strv_addf(env, "PATH=%s/usr/local/bin:/usr/bin:/bin", path_env);
 	free(path_env);
-	strv_addf(&env, "HOME=%s", TASK_HOME);
-	strv_addf(&env, "USER=agent");
+	strv_addf(env, "HOME=%s", TASK_HOME);
+	strv_addf(env, "USER=agent");
 	/* whatever system-wide git config a build of git looks for is the
 	 * host's, never the workspace's */
-	strv_addf(&env, "GIT_CONFIG_NOSYSTEM=1");
-	strv_addf(&env, "GIT_ATTR_NOSYSTEM=1");
-	strv_addf(&env, "LOGNAME=agent");
-	strv_addf(&env, "SHELL=/bin/bash");
-	strv_addf(&env, "TERM=xterm-256color");
-	strv_addf(&env, "LANG=C.UTF-8");
-	strv_addf(&env, "TASKBOX_TASK_ID=%s", task_id(t));
-	strv_addf(&env, "TASKBOX_TASK_NAME=%s", task_name(t));
-	strv_addf(&env, "HTTPS_PROXY=http://127.0.0.1:%d", TASK_PROXY_PORT);
-	strv_addf(&env, "https_proxy=http://127.0.0.1:%d", TASK_PROXY_PORT);
-	strv_addf(&env, "NO_PROXY=127.0.0.1,localhost");
-	strv_addf(&env, "no_proxy=127.0.0.1,localhost");
+	strv_addf(env, "GIT_CONFIG_NOSYSTEM=1");
+	strv_addf(env, "GIT_ATTR_NOSYSTEM=1");
+	strv_addf(env, "LOGNAME=agent");
+	strv_addf(env, "SHELL=/bin/bash");
+	strv_addf(env, "TERM=xterm-256color");
+	strv_addf(env, "LANG=C.UTF-8");
+	strv_addf(env, "TASKBOX_TASK_ID=%s", task_id(t));
+	strv_addf(env, "TASKBOX_TASK_NAME=%s", task_name(t));
+	strv_addf(env, "HTTPS_PROXY=http://127.0.0.1:%d", TASK_PROXY_PORT);
+	strv_addf(env, "https_proxy=http://127.0.0.1:%d", TASK_PROXY_PORT);
+	strv_addf(env, "NO_PROXY=127.0.0.1,localhost");
+	strv_addf(env, "no_proxy=127.0.0.1,localhost");
 	{
 		/* sanitizer settings of a test build reach the runtime */
 		static const char *const pass[] = {
@@ -482,47 +531,27 @@ task_launch_ws(struct task *t)
 
 		for (i = 0; i < ARRAY_SIZE(pass); i++)
 			if (getenv(pass[i]) != NULL)
-				strv_addf(&env, "%s=%s", pass[i],
+				strv_addf(env, "%s=%s", pass[i],
 					  getenv(pass[i]));
 	}
 	json_object_foreach(json_object_get(t->launch, "env"), k, v)
-		strv_addf(&env, "%s=%s", k, json_string_value(v));
+		strv_addf(env, "%s=%s", k, json_string_value(v));
 	json_object_foreach(json_object_get(ws_spec, "env"), k, v)
-		strv_addf(&env, "%s=%s", k, json_string_value(v));
-	{
-		/* parameter values: TASKBOX_PARAM_<NAME> (A-Z0-9_) */
-		json_t *params = json_loads(
-			json_string_value(json_object_get(t->row, "parameters"))
-				?: "{}",
-			0, NULL);
-
-		json_object_foreach(params, k, v)
-		{
-			char name[80];
-			size_t n = 0;
-			char *val = json_is_string(v)
-					    ? xstrdup(json_string_value(v))
-					    : json_dumps(v, JSON_ENCODE_ANY);
-
-			for (const char *c = k;
-			     *c != '\0' && n + 1 < sizeof name; c++)
-				name[n++] =
-					(char)(isalnum((unsigned char)*c)
-						       ? toupper((
-								 unsigned char)*c)
-						       : '_');
-			name[n] = '\0';
-			strv_addf(&env, "TASKBOX_PARAM_%s=%s", name,
-				  val ? val : "");
-			free(val);
-		}
-		json_decref(params);
-	}
+		strv_addf(env, "%s=%s", k, json_string_value(v));
+	task_launch_env_params(t, env);
 	/* identity.c: GITHUB_TOKEN, GH_TOKEN, env_secrets (win over all) */
 	json_object_foreach(id_env, k, v)
-		strv_setenv(&env, k, json_string_value(v));
-	identity_env_free(id_env);
-	id_env = NULL;
+		strv_setenv(env, k, json_string_value(v));
+}
+
+/* Fill mounts[5] (home, run, run/apps at apps_dir, the binary, the
+ * agent's install) and return how many are used. */
+static size_t
+task_launch_mounts(struct task *t, struct ws_mount mounts[5],
+		   const char *apps_dir)
+{
+	struct stat st;
+	const char *inst_dir;
 
 	mounts[0] = (struct ws_mount){t->home_dir, TASK_HOME, false};
 	mounts[1] = (struct ws_mount){t->run_dir, TASK_RUN, false};
@@ -534,27 +563,44 @@ task_launch_ws(struct task *t)
 	inst_dir = json_string_value(
 		json_object_get(json_object_get(t->launch, "install"), "dir"));
 	mounts[4] = (struct ws_mount){inst_dir, inst_dir, true};
+	if (inst_dir == NULL || stat(inst_dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		return 4; /* a preinstalled agent (check) */
+	return 5;
+}
+
+/* Start the sandbox with argv, env and mounts (its stderr to DATA's
+ * log), keeping ready_fd open in it and closing it here; sets t->ws, or
+ * leaves it NULL with *cause. */
+static void
+task_launch_spawn(struct task *t, char **argv, char **env,
+		  struct ws_mount *mounts, size_t n_mounts, int ready_fd,
+		  char **cause)
+{
+	const char *hide[1] = {srv->data_dir};
+	struct ws_spec spec = {0};
+	int64_t disk;
+	int logfd;
+	char *log_path;
+
 	log_path = xasprintf("%s/log", t->dir);
 	logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	free(log_path);
 
 	spec.id = task_id(t);
-	spec.argv = argv.v;
-	spec.env = env.v;
+	spec.argv = argv;
+	spec.env = env;
 	spec.chdir = TASK_WORKDIR;
 	spec.hostname = task_name(t);
 	spec.user = "agent"; /* its own passwd entry; no host gitconfig */
 	spec.home = TASK_HOME;
 	spec.mounts = mounts;
-	spec.n_mounts = ARRAY_SIZE(mounts);
-	if (inst_dir == NULL || stat(inst_dir, &st) < 0 || !S_ISDIR(st.st_mode))
-		spec.n_mounts--; /* a preinstalled agent (check) */
+	spec.n_mounts = n_mounts;
 	spec.hide = hide;
 	spec.n_hide = ARRAY_SIZE(hide);
 	task_limits(t, &spec.limits, &disk);
 	spec.uid = srv->root ? t->uid : 0;
 	spec.gid = srv->root ? t->uid : 0;
-	spec.keep_fds = &pipefd[1];
+	spec.keep_fds = &ready_fd;
 	spec.n_keep_fds = 1;
 	spec.log_fd = logfd;
 	spec.detach = true; /* survives a server crash; re-attached */
@@ -562,18 +608,17 @@ task_launch_ws(struct task *t)
 	spec.mounts_dir = srv->data_dir;
 	spec.keep_mount = t->dir;
 	t->ws = srv->backend->start(srv->loop, &spec, task_on_ws_exit, t,
-				    &cause);
-	close(pipefd[1]);
+				    cause);
+	close(ready_fd);
 	if (logfd >= 0)
 		close(logfd);
-	strv_free(&argv);
-	strv_free(&env);
-	json_decref(id_files);
-	id_files = NULL;
-	if (t->ws == NULL)
-		goto fail;
-	free(apps_dir);
-	apps_dir = NULL;
+}
+
+/* The sandbox runs: record its pid (and start time) in the row, note
+ * the limits it did not enforce, and make t initializing. */
+static void
+task_launch_record(struct task *t)
+{
 	t->ws_ms = now_ms();
 	{
 		pid_t pid = ws_pid(t->ws);
@@ -595,6 +640,54 @@ task_launch_ws(struct task *t)
 		       t->resuming ? "Resuming workspace"
 				   : "Starting workspace");
 	task_set_status(t, "initializing", "");
+}
+
+/* Build argv, env and mounts for the sandbox and start it: identity,
+ * directories, egress, the ready pipe, then the spawn; a step that fails
+ * fails the task. */
+static void
+task_launch_ws(struct task *t)
+{
+	struct strv argv = {0}, env = {0};
+	json_t *ws_spec = json_object_get(t->tmpl, "workspace");
+	struct ws_mount mounts[5];
+	size_t n_mounts;
+	int pipefd[2];
+	char *cause = NULL;
+	json_t *id_env = NULL, *id_files = NULL; /* identity.c */
+	char *apps_dir = xasprintf("%s/apps", t->run_dir);
+
+	if (identity_prepare(
+		    t->tmpl, task_owner_id(t),
+		    json_string_value(json_object_get(t->version, "id")),
+		    json_string_value(json_object_get(t->version, "name")),
+		    &id_env, &id_files, &cause) < 0)
+		goto fail;
+	task_launch_ready_reset(t);
+	if (task_launch_layout(t, id_files, apps_dir, &cause) < 0)
+		goto fail;
+	t->egress = egress_new(t->run_dir, ws_spec, task_by_admin(t),
+			       task_name(t), srv->root ? t->uid : 0, &cause);
+	if (t->egress == NULL)
+		goto fail;
+	if (task_launch_ready_pipe(t, pipefd, &cause) < 0)
+		goto fail;
+	task_launch_argv(t, &argv, pipefd[1]);
+	task_launch_env(t, &env, id_env);
+	identity_env_free(id_env);
+	id_env = NULL;
+	n_mounts = task_launch_mounts(t, mounts, apps_dir);
+	task_launch_spawn(t, argv.v, env.v, mounts, n_mounts, pipefd[1],
+			  &cause);
+	strv_free(&argv);
+	strv_free(&env);
+	json_decref(id_files);
+	id_files = NULL;
+	if (t->ws == NULL)
+		goto fail;
+	free(apps_dir);
+	apps_dir = NULL;
+	task_launch_record(t);
 	return;
 fail:
 	strv_free(&argv);
