@@ -1,0 +1,159 @@
+/*
+ * task-recover.c: the live tasks again after a server (re)start.
+ *
+ * Every task row not deleted becomes a live task in its stored status
+ * with its last recorded state. A task that was running is re-attached
+ * to its workspace when the recorded pid still names the same process
+ * (its start time), else it is in error; disk images without a task (a
+ * delete cut short) are removed.
+ */
+#include "common.h"
+
+#include <dirent.h>
+
+#include "core/log.h"
+#include "server.h"
+#include "server/queue.h"
+#include "server/task-int.h"
+#include "store/store.h"
+#include "ws/ws.h"
+
+/* Re-attach to t's workspace that a crashed server left running; false
+ * when it is gone. */
+static bool
+task_reattach(struct task *t, const json_t *row)
+{
+	pid_t pid = (pid_t)json_integer_value(json_object_get(row, "ws_pid"));
+	int64_t start =
+		json_integer_value(json_object_get(row, "ws_starttime"));
+	struct ws_limits lim;
+	int64_t disk;
+	char *cause = NULL;
+
+	if (pid <= 0 || start == 0 || task_proc_starttime(pid) != start)
+		return false;
+	task_limits(t, &lim, &disk);
+	task_disk_note(t, disk);
+	t->ws = srv->backend->attach(srv->loop, task_id(t), pid, &lim,
+				     task_on_ws_exit, t, &cause);
+	if (t->ws == NULL) {
+		log_warn("task %s: %s", task_name(t), cause);
+		free(cause);
+		return false;
+	}
+	t->egress = egress_new(
+		t->run_dir, json_object_get(t->tmpl, "workspace"),
+		task_by_admin(t), task_name(t), srv->root ? t->uid : 0, &cause);
+	if (t->egress == NULL) {
+		log_warn("task %s: %s", task_name(t), cause);
+		free(cause);
+	}
+	/* the runtime was serving when we went away: talk to it again */
+	t->phase = PHASE_AGENT;
+	task_set_str(&t->ws_status, "running");
+	task_set_str(&t->lifecycle, "ready");
+	task_events_connect(t);
+	log_info("task %s: re-attached to its running workspace (pid %d)",
+		 task_name(t), (int)pid);
+	return true;
+}
+
+/* Images no live task owns (its delete was cut short by a crash):
+ * unmount and remove them with their directories. */
+static void
+task_recover_disks(void)
+{
+	DIR *d = opendir(srv->disks_dir);
+	struct dirent *e;
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		size_t n = strlen(e->d_name);
+		char *id;
+
+		if (n <= 4 || strcmp(e->d_name + n - 4, ".img") != 0)
+			continue;
+		id = xstrndup(e->d_name, n - 4);
+		if (task_find_id(id) == NULL && strchr(id, '/') == NULL) {
+			log_info("removing the disk image of deleted task %s",
+				 id);
+			task_remove_files(id);
+		}
+		free(id);
+	}
+	closedir(d);
+}
+
+void
+task_recover_all(void)
+{
+	json_t *rows, *row;
+	size_t i;
+
+	tqueue_recover();
+	rows = store_rows(srv->store, NULL,
+			  "SELECT t.*, u.username AS owner_name FROM tasks t "
+			  "JOIN users u ON u.id = t.owner_id WHERE "
+			  "t.deleted_at IS NULL ORDER BY t.seq",
+			  "");
+	json_array_foreach(rows, i, row)
+	{
+		struct task *t = task_new(row);
+		json_t *last;
+		const char *status =
+			json_string_value(json_object_get(row, "status"));
+		bool live = strcmp(status, "active") == 0 ||
+			    strcmp(status, "initializing") == 0 ||
+			    strcmp(status, "pending") == 0;
+
+		t->version = catalog_version_get(json_string_value(
+			json_object_get(row, "template_version_id")));
+		t->tmpl = json_incref(json_object_get(t->version, "spec_json"));
+		t->phase = PHASE_EXITED;
+		task_set_str(&t->status, status);
+		task_set_str(&t->reason, json_string_value(json_object_get(
+						 row, "status_reason")));
+		task_set_str(&t->ws_status, json_string_value(json_object_get(
+						    row, "workspace_status")));
+		task_set_str(&t->lifecycle, "off");
+		last = store_row(srv->store,
+				 "SELECT state, message, uri, created_at FROM "
+				 "task_states WHERE task_id = ? ORDER BY id "
+				 "DESC LIMIT 1",
+				 "s", task_id(t));
+		if (last != NULL) {
+			char stamp[32];
+
+			time_rfc3339(
+				(uint64_t)json_integer_value(
+					json_object_get(last, "created_at")),
+				stamp);
+			t->state = json_pack(
+				"{s:O, s:O, s:O, s:s}", "state",
+				json_object_get(last, "state"), "message",
+				json_object_get(last, "message"), "uri",
+				json_object_get(last, "uri"), "timestamp",
+				stamp);
+			json_decref(last);
+		}
+		if (!live) {
+			struct ws_limits l;
+			int64_t disk;
+
+			task_limits(t, &l, &disk);
+			(void)task_disk_note(t, disk);
+		}
+		if (live && !task_reattach(t, row)) {
+			task_set_str(&t->ws_status, "stopped");
+			task_set_state(t, "failure",
+				       "The workspace stopped while the server "
+				       "was down");
+			task_set_status(t, "error",
+					"the workspace stopped while the "
+					"server was down");
+		}
+	}
+	json_decref(rows);
+	task_recover_disks();
+}
