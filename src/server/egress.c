@@ -553,9 +553,14 @@ egress_on_head(struct egress_conn *c, size_t head_len)
 	{
 		struct sockaddr_storage ss;
 		bool numeric = net_literal(host, &ss) == 0;
-		long pn = 80;
+		long pn;
 
-		parse_long(port, 1, 65535, &pn);
+		if (parse_long(port, 1, 65535, &pn) < 0) {
+			egress_refuse(c, 502,
+				      "the LLM endpoint's port is not a number "
+				      "(taskbox server --llm-url)");
+			return;
+		}
 		c->host = xstrdup(host);
 		c->port = (unsigned)pn;
 		/* the LLM endpoint is the admin's choice: anything goes */
