@@ -19,7 +19,7 @@ export TASKBOX_TOOLS="$TOOLS"
 
 BUILD_PKGS=(gcc pkg-config meson ninja-build libtsm-dev libmicrohttpd-dev
 	libjansson-dev libcmocka-dev libsqlite3-dev libyaml-dev libsodium-dev
-	libcurl4-openssl-dev libseccomp-dev)
+	libcurl4-openssl-dev libseccomp-dev libc-ares-dev)
 # python3-venv: pip installs of agents (Aider); bzip2, xz-utils: url
 # installs of .tar.bz2/.tar.xz archives (Goose); libxcb1: Goose's binary
 # links libxcb

@@ -13,8 +13,13 @@
  * link-local or special ranges; private ranges only for an admin's
  * template (a private address it lists, or any name with egress_private).
  * Decisions are logged (at most 20 a task per 10 s; the rest counted).
- * Name resolution uses getaddrinfo and so
- * blocks the loop for the time of a lookup (allowlisted hosts only).
+ * Names are resolved by core/resolve.c without blocking the loop (one
+ * resolver for the server, made with the first task; TASKBOX_DNS_SERVERS
+ * may name other servers than resolv.conf's): a connection waits for its
+ * answer at most EGRESS_RESOLVE_MS with its client unread, and one that
+ * goes away meanwhile cancels its lookup. The address policy is held to
+ * every address of the answer, and the socket connects to the address
+ * just checked.
  *
  * llm.sock is a pass-through to the configured LLM provider endpoint
  * (plain HTTP upstream: a local gateway, LiteLLM, Ollama, vLLM, the test
@@ -52,6 +57,7 @@
 #include "core/log.h"
 #include "core/netpolicy.h"
 #include "core/relay.h"
+#include "core/resolve.h"
 #include "server.h"
 
 #define EGRESS_HEAD_LIMIT 16384
@@ -61,11 +67,14 @@
 #define EGRESS_MAX_CONNS    64
 #define EGRESS_TASK_FDS	    8 /* listeners, pidfd, pipes, runtime socket */
 #define EGRESS_RETRY_MS	    100
+#define EGRESS_RESOLVE_MS   10000 /* a name's answer is late after */
+#define EGRESS_LOOKUPS	    256	  /* lookups in flight, server-wide */
 
 /* Connections (handshakes and relays) of every task, and live tasks. */
 static size_t egress_open;
 static size_t egress_tasks;
 static struct log_tally egress_emfile_tally;
+static struct resolve *egress_resolver; /* made with the first task */
 
 struct egress_conn;
 
@@ -105,6 +114,10 @@ struct egress_conn {
 	struct buf out;		    /* what goes to the upstream first */
 	struct ev_timer head_timer; /* the request head is late */
 	char *target;
+	char *host;		       /* to resolve and connect to, */
+	unsigned port;		       /* held to the address policy */
+	bool check, private_ok;	       /* (check), private ranges too */
+	struct resolve_req *resolving; /* the lookup it waits for */
 	struct egress_conn *next;
 };
 
@@ -155,6 +168,7 @@ egress_conn_free(struct egress_conn *c, bool close_fds)
 		}
 	}
 	ev_timer_stop(srv->loop, &c->head_timer);
+	resolve_cancel(c->resolving);
 	if (c->io != NULL)
 		ev_io_del(c->io);
 	if (c->up_io != NULL)
@@ -168,6 +182,7 @@ egress_conn_free(struct egress_conn *c, bool close_fds)
 	buf_release(&c->head);
 	buf_release(&c->out);
 	free(c->target);
+	free(c->host);
 	free(c);
 }
 
@@ -182,6 +197,7 @@ egress_refuse(struct egress_conn *c, int status, const char *reason)
 			      : status == 405 ? "Method Not Allowed"
 			      : status == 408 ? "Request Timeout"
 			      : status == 502 ? "Bad Gateway"
+			      : status == 503 ? "Service Unavailable"
 					      : "Bad Request",
 			      reason);
 
@@ -231,59 +247,114 @@ egress_allowed(json_t *allow, const char *host, long port)
 	return false;
 }
 
+static void egress_on_up(struct ev_io *io, uint32_t events, void *data);
+
 /*
- * Start a nonblocking TCP connect to host:port; fd or -errno with *cause.
- * check: every address is held to the address policy (private_ok allows
- * private ranges); the LLM endpoint is the admin's and is not checked.
+ * Start a nonblocking TCP connect to the first address of res that c may
+ * reach; fd or -errno with *cause. With c->check every address is held to
+ * the address policy (c->private_ok allows private ranges) right before
+ * the socket connects to it; the LLM endpoint is the admin's and is not
+ * checked.
  */
 static int
-egress_connect(const char *host, const char *port, bool check, bool private_ok,
+egress_connect(struct egress_conn *c, const struct resolve_addrs *res,
 	       char **cause)
 {
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res, *ai;
 	const char *why = NULL;
-	int fd = -1, r, err = ECONNREFUSED;
+	int fd = -1, err = ECONNREFUSED;
 
-	r = getaddrinfo(host, port, &hints, &res);
-	if (r != 0) {
-		*cause = xasprintf("cannot resolve '%s': %s", host,
-				   gai_strerror(r));
-		return -EHOSTUNREACH;
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		const char *w =
-			check ? net_check(ai->ai_addr, private_ok) : NULL;
+	for (size_t i = 0; i < res->n; i++) {
+		const struct sockaddr *sa =
+			(const struct sockaddr *)&res->addr[i];
+		const char *w = c->check ? net_check(sa, c->private_ok) : NULL;
 
 		if (w != NULL) {
 			why = w;
 			continue;
 		}
-		fd = socket(ai->ai_family,
-			    ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-			    ai->ai_protocol);
+		fd = socket(sa->sa_family,
+			    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0) {
 			err = errno;
 			continue;
 		}
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
-		    errno == EINPROGRESS)
+		if (connect(fd, sa, res->len[i]) == 0 || errno == EINPROGRESS)
 			break;
 		err = errno;
 		close(fd);
 		fd = -1;
 	}
-	freeaddrinfo(res);
 	if (fd < 0 && why != NULL) {
-		*cause = xasprintf("%s:%s leads to %s: refused", host, port,
-				   why);
+		*cause = xasprintf("%s:%u leads to %s: refused", c->host,
+				   c->port, why);
 		return -EACCES;
 	}
 	if (fd < 0) {
-		*cause = xasprintf("cannot connect to %s:%s: %s", host, port,
-				   strerror(err));
+		*cause = xasprintf("cannot connect to %s:%u: %s", c->host,
+				   c->port, strerror(err));
 		return -ECONNREFUSED;
 	}
 	return fd;
+}
+
+/* Connect c to an address of res (or refuse it); its client waits. */
+static void
+egress_dial(struct egress_conn *c, const struct resolve_addrs *res)
+{
+	char *cause = NULL;
+
+	c->up = egress_connect(c, res, &cause);
+	if (c->up < 0) {
+		if (c->up == -EACCES)
+			egress_decision(c->e, "CONNECT %s denied: %s",
+					c->target, cause);
+		egress_refuse(c, c->up == -EACCES ? 403 : 502, cause);
+		free(cause);
+		return;
+	}
+	ev_io_del(c->io);
+	c->io = NULL;
+	c->up_io = ev_io_add(srv->loop, c->up, EPOLLOUT, egress_on_up, c);
+}
+
+/* The answer to c's lookup came (or none did in time). */
+static void
+egress_on_resolved(const struct resolve_addrs *res, int err, const char *cause,
+		   void *data)
+{
+	struct egress_conn *c = data;
+
+	c->resolving = NULL;
+	if (err < 0) {
+		egress_decision(c->e, "CONNECT %s failed: %s", c->target,
+				cause);
+		egress_refuse(c, 502, cause);
+		return;
+	}
+	egress_dial(c, res);
+}
+
+/* Resolve c->host without blocking, then dial; its client stays unread
+ * until then (only its hangup is watched). */
+static void
+egress_resolve(struct egress_conn *c)
+{
+	struct resolve_addrs res;
+	char *cause = NULL;
+	int r;
+
+	r = resolve_start(egress_resolver, c->host, c->port, EGRESS_RESOLVE_MS,
+			  egress_on_resolved, c, &res, &c->resolving, &cause);
+	if (r == 0) {
+		egress_dial(c, &res);
+		return;
+	}
+	if (r < 0) {
+		egress_refuse(c, r == -EAGAIN ? 503 : 502, cause);
+		free(cause);
+		return;
+	}
+	ev_io_set_events(c->io, 0); /* EPOLLHUP and EPOLLERR still come */
 }
 
 static void
@@ -426,7 +497,6 @@ static void
 egress_on_head(struct egress_conn *c, size_t head_len)
 {
 	char method[16], target[512], host[EGRESS_HOST_MAX], port[8];
-	char *cause = NULL;
 	const char *colon, *reason;
 	long portnum;
 	int status = egress_parse_head(c->head.data, c->llm, method, target,
@@ -483,34 +553,39 @@ egress_on_head(struct egress_conn *c, size_t head_len)
 	{
 		struct sockaddr_storage ss;
 		bool numeric = net_literal(host, &ss) == 0;
+		long pn;
 
+		if (parse_long(port, 1, 65535, &pn) < 0) {
+			egress_refuse(c, 502,
+				      "the LLM endpoint's port is not a number "
+				      "(taskbox server --llm-url)");
+			return;
+		}
+		c->host = xstrdup(host);
+		c->port = (unsigned)pn;
 		/* the LLM endpoint is the admin's choice: anything goes */
-		c->up = egress_connect(host, port, !c->llm,
-				       numeric ? c->e->private_literals
-					       : c->e->private_names,
-				       &cause);
+		c->check = !c->llm;
+		c->private_ok =
+			numeric ? c->e->private_literals : c->e->private_names;
 	}
-	if (c->up < 0) {
-		if (c->up == -EACCES)
-			egress_decision(c->e, "CONNECT %s denied: %s",
-					c->target, cause);
-		egress_refuse(c, c->up == -EACCES ? 403 : 502, cause);
-		free(cause);
-		return;
-	}
-	ev_io_del(c->io);
-	c->io = NULL;
-	c->up_io = ev_io_add(srv->loop, c->up, EPOLLOUT, egress_on_up, c);
+	egress_resolve(c);
 }
 
 static void
-egress_on_client(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
+egress_on_client(struct ev_io *io UNUSED, uint32_t events, void *data)
 {
 	struct egress_conn *c = data;
 	char buf[4096];
-	ssize_t r = read(c->fd, buf, sizeof buf);
+	ssize_t r;
 	char *end;
 
+	if (c->resolving != NULL) {
+		/* unread until the answer: only a hangup is news */
+		if (events & (EPOLLHUP | EPOLLERR))
+			egress_conn_free(c, true);
+		return;
+	}
+	r = read(c->fd, buf, sizeof buf);
 	if (r < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (r <= 0) {
@@ -682,6 +757,19 @@ egress_new(const char *run_dir, json_t *ws, bool by_admin,
 				   srv->task_fds);
 		free(e);
 		return NULL;
+	}
+	if (egress_resolver == NULL) {
+		struct resolve_opts o = {.max_pending = EGRESS_LOOKUPS,
+					 .try_ms = 2000,
+					 .tries = 2,
+					 .servers =
+						 getenv("TASKBOX_DNS_SERVERS")};
+
+		egress_resolver = resolve_new(srv->loop, &o, cause);
+		if (egress_resolver == NULL) {
+			free(e);
+			return NULL;
+		}
 	}
 	e->allow = allow ? json_incref(allow) : json_array();
 	e->private_literals = by_admin;
