@@ -257,16 +257,17 @@ proc_unwatch(struct proc *p)
 int
 proc_kill(struct proc *p, int sig)
 {
-	/* a reaped child's pid (and group id) may be someone else's now;
-	 * an adopted one's group too */
-	if (p->child && p->group && !p->exited) {
+	/* the group id of a reaped leader stays allocated while a member
+	 * lives, so the group may be killed after the reap too (what a
+	 * script left in the background); an adopted one's is not ours */
+	if (p->child && p->group) {
 		if (kill(-p->pid, sig) == 0)
 			return 0;
 		if (errno != ESRCH)
 			return -errno;
 		/* the leader left its group: it alone */
 	}
-	if (p->child && p->exited)
+	if (p->exited) /* a reaped child's pid may be someone else's */
 		return -ESRCH;
 	if (syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0) < 0)
 		return -errno;

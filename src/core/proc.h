@@ -70,8 +70,9 @@ void proc_watch(struct proc *p, struct ev_loop *loop, proc_exit_cb cb,
 /* Stop watching; the process is left alone. */
 void proc_unwatch(struct proc *p);
 
-/* Signal the process group (own children that lead one and are not yet
- * reaped) and the process itself through its pidfd; 0 or -errno. */
+/* Signal the process group (own children that lead one; also after
+ * the leader's reap: what it left in the group), else the process
+ * itself through its pidfd while it runs; 0 or -errno (-ESRCH: none). */
 int proc_kill(struct proc *p, int sig);
 /* Collect an own child's exit (waitid P_PIDFD, blocking when block):
  * 1 once known (*status set when not NULL), 0 still running, -errno. */

@@ -21,7 +21,6 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,6 +29,7 @@
 #include "core/fdlimit.h"
 #include "core/forward.h"
 #include "core/log.h"
+#include "core/proc.h"
 #include "core/sock.h"
 #include "core/text.h"
 #include "http/http.h"
@@ -1220,15 +1220,11 @@ static void PRINTFLIKE(2, 3) runtime_ready(int fd, const char *fmt, ...)
 static void
 runtime_setup_kill(struct runtime *rt)
 {
-	if (rt->setup_pid <= 0)
+	if (rt->setup == NULL)
 		return;
-	kill(-rt->setup_pid, SIGKILL);
-	waitpid(rt->setup_pid, NULL, 0);
-	rt->setup_pid = 0;
-	if (rt->setup_io != NULL)
-		ev_io_del(rt->setup_io);
-	rt->setup_io = NULL;
-	close(rt->setup_pidfd);
+	(void)proc_kill(rt->setup, SIGKILL);
+	proc_free(rt->setup);
+	rt->setup = NULL;
 	if (rt->loop != NULL)
 		ev_timer_stop(rt->loop, &rt->setup_timer);
 }
@@ -1289,34 +1285,30 @@ runtime_setup_timeout(void *data)
 	struct runtime *rt = data;
 
 	rt->setup_timed_out = true;
-	kill(-rt->setup_pid, SIGKILL);
+	(void)proc_kill(rt->setup, SIGKILL);
 }
 
 /* The setup script exited: start serving and the agent, or exit 3. */
 static void
-runtime_setup_done(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
+runtime_setup_done(struct proc *p, int status, void *data)
 {
 	struct runtime *rt = data;
-	int status, code;
+	char why[64];
+	int code;
 
-	if (waitpid(rt->setup_pid, &status, WNOHANG) != rt->setup_pid)
-		return;
-	ev_io_del(rt->setup_io);
-	rt->setup_io = NULL;
-	close(rt->setup_pidfd);
 	ev_timer_stop(rt->loop, &rt->setup_timer);
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
 	    !rt->setup_timed_out) {
 		/* daemons it started in the background keep running */
-		rt->setup_pid = 0;
+		proc_free(p);
+		rt->setup = NULL;
 		log_info("setup script '%s' done", rt->cfg.setup);
 		code = runtime_start(rt);
 		if (code != 0)
 			runtime_shutdown(rt, code);
 		return;
 	}
-	kill(-rt->setup_pid, SIGKILL);
-	rt->setup_pid = 0;
+	runtime_setup_kill(rt);
 	if (rt->setup_timed_out)
 		fprintf(stderr,
 			"taskbox agent: setup script failed: timed out after "
@@ -1327,32 +1319,9 @@ runtime_setup_done(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
 			"taskbox agent: setup script failed: exit status %d\n",
 			WEXITSTATUS(status));
 	else
-		fprintf(stderr,
-			"taskbox agent: setup script failed: killed by signal "
-			"%d\n",
-			WTERMSIG(status));
+		fprintf(stderr, "taskbox agent: setup script failed: %s\n",
+			proc_status_str(status, why, sizeof why));
 	runtime_shutdown(rt, 3);
-}
-
-/* In the child: run the setup script with the agent's environment. */
-NORETURN static void
-runtime_setup_child(const char *script, int logfd)
-{
-	sigset_t none;
-	int null = open("/dev/null", O_RDONLY);
-
-	setpgid(0, 0);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	for (int s = 1; s < NSIG; s++)
-		signal(s, SIG_DFL);
-	if (null >= 0)
-		dup2(null, STDIN_FILENO);
-	dup2(logfd, STDOUT_FILENO);
-	dup2(logfd, STDERR_FILENO);
-	putenv("TERM=xterm-256color");
-	execl("/bin/sh", "sh", script, (char *)NULL);
-	_exit(127);
 }
 
 /*
@@ -1363,48 +1332,51 @@ runtime_setup_child(const char *script, int logfd)
 static int
 runtime_setup_start(struct runtime *rt)
 {
-	int logfd = STDERR_FILENO;
-	pid_t pid;
+	char *argv[] = {"/bin/sh", (char *)rt->cfg.setup, NULL};
+	char *env[] = {"TERM=xterm-256color", NULL};
+	struct proc_spec spec = {.argv = argv,
+				 .env = env,
+				 .flags = PROC_PGROUP,
+				 .fd_out = STDERR_FILENO,
+				 .fd_err = STDERR_FILENO};
+	char *cause = NULL;
+	int r;
 
+	spec.fd_in = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (rt->cfg.setup_log != NULL) {
-		logfd = open(rt->cfg.setup_log,
+		spec.fd_out =
+			open(rt->cfg.setup_log,
 			     O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-		if (logfd < 0) {
+		if (spec.fd_out < 0) {
+			r = -errno;
 			fprintf(stderr,
 				"taskbox agent: setup script failed: cannot "
 				"open log '%s': %s\n",
-				rt->cfg.setup_log, strerror(errno));
-			return -errno;
+				rt->cfg.setup_log, strerror(-r));
+			goto out;
 		}
+		spec.fd_err = spec.fd_out;
 	}
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
-		fprintf(stderr,
-			"taskbox agent: setup script failed: fork: %s\n",
-			strerror(errno));
-		if (logfd != STDERR_FILENO)
-			close(logfd);
-		return -errno;
+	r = proc_spawn(&spec, &rt->setup, NULL, &cause);
+	if (r < 0) {
+		fprintf(stderr, "taskbox agent: setup script failed: %s\n",
+			cause);
+		free(cause);
+		goto out;
 	}
-	if (pid == 0)
-		runtime_setup_child(rt->cfg.setup, logfd);
-	setpgid(pid, pid);
-	if (logfd != STDERR_FILENO)
-		close(logfd);
-	rt->setup_pid = pid;
-	rt->setup_pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (rt->setup_pidfd < 0)
-		fatal("pidfd_open: %s (Linux 5.3 or later is needed)",
-		      strerror(errno));
-	rt->setup_io = ev_io_add(rt->loop, rt->setup_pidfd, EPOLLIN,
-				 runtime_setup_done, rt);
+	proc_watch(rt->setup, rt->loop, runtime_setup_done, rt);
 	ev_timer_init(&rt->setup_timer, runtime_setup_timeout, rt);
 	ev_timer_start(rt->loop, &rt->setup_timer,
 		       now_ms() + (uint64_t)rt->cfg.setup_timeout * 1000);
-	log_info("running setup script '%s' (pid %d)", rt->cfg.setup, (int)pid);
+	log_info("running setup script '%s' (pid %d)", rt->cfg.setup,
+		 (int)proc_pid(rt->setup));
 	runtime_ready(rt->cfg.ready_fd, "setup\n");
-	return 0;
+out:
+	if (spec.fd_in >= 0)
+		close(spec.fd_in);
+	if (spec.fd_out != STDERR_FILENO && spec.fd_out >= 0)
+		close(spec.fd_out);
+	return r;
 }
 
 /* Free everything rt holds; safe on a partly started runtime. */
@@ -1487,7 +1459,6 @@ runtime_main(int argc, char **argv)
 	if (prctl(PR_SET_DUMPABLE, 0) < 0)
 		log_warn("prctl(PR_SET_DUMPABLE): %s", strerror(errno));
 	rt = xcalloc(1, sizeof *rt);
-	rt->setup_pidfd = -1;
 	code = runtime_parse_args(argc, argv, &rt->cfg);
 	if (code != 0)
 		goto out;
