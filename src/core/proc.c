@@ -30,6 +30,7 @@ struct proc {
 	int pidfd;
 	bool child;
 	bool group;
+	bool group_dies;
 	bool exited;
 	int status;
 	struct ev_io *io;
@@ -168,6 +169,8 @@ proc_spawn(const struct proc_spec *spec, struct proc **out, int *stage,
 	r = proc_new(pid, true,
 		     (spec->flags & (PROC_PGROUP | PROC_SESSION)) != 0, out,
 		     cause);
+	if (r == 0)
+		(*out)->group_dies = (spec->flags & PROC_GROUP_DIES) != 0;
 	if (r < 0) {
 		/* out of fds, say: it cannot be watched, so undo it */
 		kill(pid, SIGKILL);
@@ -228,6 +231,9 @@ proc_on_exit(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
 {
 	struct proc *p = data;
 
+	/* before the reap: until then the group's id cannot be reused */
+	if (p->group_dies && !p->exited)
+		(void)kill(-p->pid, SIGKILL);
 	if (p->child && proc_reap(p, false, NULL) == 0)
 		return;
 	p->exited = true;

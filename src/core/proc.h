@@ -16,11 +16,16 @@ struct ev_loop;
 struct proc;
 
 enum proc_flags {
-	PROC_PGROUP = 1 << 0,  /* the child leads a new process group */
-	PROC_SESSION = 1 << 1, /* the child leads a new session (and group) */
-	PROC_NOWAIT =
-		1 << 2, /* fn works on without exec: proc_spawn does
-			 * not wait for it (only setup errors come back) */
+	/* the child leads a new process group */
+	PROC_PGROUP = 1 << 0,
+	/* the child leads a new session (and group) */
+	PROC_SESSION = 1 << 1,
+	/* fn works on without exec: proc_spawn does not wait for it (only
+	 * setup errors come back) */
+	PROC_NOWAIT = 1 << 2,
+	/* with PROC_PGROUP: when the watch sees the leader exit, what is
+	 * left of its group is SIGKILLed before the reap */
+	PROC_GROUP_DIES = 1 << 3,
 };
 
 /*
