@@ -98,14 +98,11 @@ task_display_from_prompt(const char *prompt)
 {
 	size_t n = 0, chars = 0;
 
-	while (prompt[n] != '\0' && prompt[n] != '\n' &&
-	       chars < TASK_DISPLAY_MAX) {
-		if (((unsigned char)prompt[n] & 0xc0) != 0x80)
-			chars++;
-		n++;
-	}
-	while (((unsigned char)prompt[n] & 0xc0) == 0x80)
-		n--; /* stopped inside a character: drop it */
+	/* up to the start of the character past the last one kept */
+	for (; prompt[n] != '\0' && prompt[n] != '\n'; n++)
+		if (((unsigned char)prompt[n] & 0xc0) != 0x80 &&
+		    chars++ == TASK_DISPLAY_MAX)
+			break;
 	return xstrndup(prompt, n);
 }
 
