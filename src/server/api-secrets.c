@@ -55,9 +55,9 @@ secrets_scope(struct http_req *req, const json_t *user, bool tmpl,
 
 	if (!tmpl) {
 		row = auth_lookup_user(user, ref);
-		ok = row != NULL && (auth_is_admin(user) ||
-				     json_equal(json_object_get(row, "id"),
-						json_object_get(user, "id")));
+		ok = row != NULL &&
+		     auth_may_act_for(user, json_string_value(json_object_get(
+						    row, "id")));
 		if (!ok)
 			http_reply_problem(req, 404, "no user '%s'", ref);
 		else

@@ -114,9 +114,9 @@ task_lookup(struct http_req *req, const json_t *caller, const char *user_ref,
 	json_t *owner = auth_lookup_user(caller, user_ref), *row = NULL;
 	struct task *t = NULL;
 
-	if (owner == NULL || (!json_equal(json_object_get(owner, "id"),
-					  json_object_get(caller, "id")) &&
-			      !auth_is_admin(caller)))
+	if (owner == NULL ||
+	    !auth_may_act_for(caller,
+			      json_string_value(json_object_get(owner, "id"))))
 		goto out;
 	row = store_row(srv->store,
 			"SELECT id FROM tasks WHERE owner_id = ? AND "
@@ -287,9 +287,8 @@ api_tasks_create(struct http_req *req, json_t *caller, const char *user_ref,
 		http_reply_problem(req, 404, "no user '%s'", user_ref);
 		goto out;
 	}
-	if (!json_equal(json_object_get(owner, "id"),
-			json_object_get(caller, "id")) &&
-	    !auth_is_admin(caller)) {
+	if (!auth_may_act_for(
+		    caller, json_string_value(json_object_get(owner, "id")))) {
 		http_reply_problem(req, 403,
 				   "only admins can create tasks for other "
 				   "users");

@@ -209,9 +209,8 @@ api_users_prefix(struct http_req *req, void *data UNUSED)
 		http_reply_problem(req, 404, "no user '%s'", ref);
 		goto out;
 	}
-	if (!json_equal(json_object_get(target, "id"),
-			json_object_get(user, "id")) &&
-	    !auth_is_admin(user)) {
+	if (!auth_may_act_for(
+		    user, json_string_value(json_object_get(target, "id")))) {
 		http_reply_problem(req, 403,
 				   "only admins can make tokens for others");
 		goto out;
@@ -485,8 +484,8 @@ api_users_sub(struct http_req *req, void *data UNUSED)
 	ref = xstrndup(rest, (size_t)(slash - rest));
 	target = auth_lookup_user(user, ref);
 	if (target == NULL ||
-	    (!auth_is_admin(user) && !json_equal(json_object_get(target, "id"),
-						 json_object_get(user, "id"))))
+	    !auth_may_act_for(user,
+			      json_string_value(json_object_get(target, "id"))))
 		http_reply_problem(req, 404, "no user '%s'", ref);
 	else
 		users_credentials(req, target, kind, slash + 1 + strlen(kind));
@@ -512,9 +511,9 @@ api_users_patch(struct http_req *req, void *data UNUSED)
 		goto out;
 	}
 	target = auth_lookup_user(user, ref);
-	if (target == NULL || (!auth_is_admin(user) &&
-			       !json_equal(json_object_get(target, "id"),
-					   json_object_get(user, "id")))) {
+	if (target == NULL ||
+	    !auth_may_act_for(
+		    user, json_string_value(json_object_get(target, "id")))) {
 		http_reply_problem(req, 404, "no user '%s'", ref);
 		goto out;
 	}
