@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/text.h"
 #include "http/http.h"
+#include "server/api-errors.h"
 #include "server.h"
 #include "server/install.h"
 #include "server/module.h"
@@ -436,7 +437,7 @@ api_tasks_create(struct http_req *req, json_t *caller, const char *user_ref,
 	}
 	if (r == -EEXIST) {
 		http_reply_problem(
-			req, 409,
+			req, api_status_for_errno(r),
 			"%s already has a task named '%s'; pick "
 			"another name or delete that task",
 			json_string_value(json_object_get(owner, "username")),
@@ -444,7 +445,8 @@ api_tasks_create(struct http_req *req, json_t *caller, const char *user_ref,
 		goto out;
 	}
 	if (r < 0) {
-		http_reply_problem(req, 500, "cannot store the task");
+		http_reply_problem(req, api_status_for_errno(r),
+				   "cannot store the task");
 		goto out;
 	}
 	row = store_row(srv->store,
