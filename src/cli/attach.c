@@ -159,31 +159,11 @@ attach_event(const char *event, const char *data, void *arg)
 	return ATTACH_GO_ON;
 }
 
-/* Length of the prefix of s[0..n) that holds only whole UTF-8 sequences. */
-static size_t
-attach_utf8_complete(const char *s, size_t n)
-{
-	size_t i = n, back = 0;
-
-	while (i > 0 && back < 4) {
-		unsigned char ch = (unsigned char)s[i - 1];
-		size_t need;
-
-		i--;
-		back++;
-		if ((ch & 0xc0) == 0x80)
-			continue;
-		need = ch < 0x80 ? 1 : ch >= 0xf0 ? 4 : ch >= 0xe0 ? 3 : 2;
-		return back >= need ? n : i;
-	}
-	return n;
-}
-
 /* Send the pending keystrokes that form whole UTF-8 sequences. */
 static int
 attach_send(struct attach *a)
 {
-	size_t n = attach_utf8_complete(a->pending.data, a->pending.len);
+	size_t n = utf8_cut(a->pending.data, a->pending.len);
 	char *cause = NULL;
 	json_t *body;
 	int r;

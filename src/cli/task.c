@@ -436,11 +436,8 @@ task_truncate(const char *s, size_t width)
 
 		if (start && ++cps > width) {
 			/* drop the last code point for the ellipsis */
-			while (b.len > 0 && ((unsigned char)b.data[b.len - 1] &
-					     0xc0) == 0x80)
-				b.len--;
 			if (b.len > 0)
-				b.len--;
+				b.len = utf8_cut(b.data, b.len - 1);
 			b.data[b.len] = '\0';
 			buf_puts(&b, "…");
 			break;

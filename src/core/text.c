@@ -236,3 +236,22 @@ utf8_encode(uint32_t c, char *u)
 	u[3] = (char)(0x80 | (c & 0x3f));
 	return 4;
 }
+
+size_t
+utf8_cut(const char *s, size_t len)
+{
+	for (size_t back = 1; back <= 3 && back <= len; back++) {
+		unsigned char c = (unsigned char)s[len - back];
+		size_t need;
+
+		if ((c & 0xc0) == 0x80)
+			continue; /* a continuation byte: look further back */
+		need = c < 0xc0	  ? 1
+		       : c < 0xe0 ? 2
+		       : c < 0xf0 ? 3
+		       : c < 0xf8 ? 4
+				  : 1;
+		return need > back ? len - back : len;
+	}
+	return len; /* no lead byte near the end: nothing to complete */
+}

@@ -34,5 +34,15 @@ bool utf8_valid(const char *s, size_t len);
 size_t utf8_encode(uint32_t c, char *u);
 /* A copy of s with invalid UTF-8 replaced by U+FFFD; new string. */
 char *utf8_sanitize(const char *s);
+/*
+ * The length of the longest prefix of s[0..len) that does not end inside
+ * a UTF-8 sequence: a lead byte within the last three bytes whose
+ * sequence needs more bytes than are left is dropped with what follows
+ * it. Only that case is cut; invalid bytes (stray continuation bytes,
+ * 0xF8-0xFF) stay as they are and count as characters of their own, so
+ * at most 3 bytes are dropped. For a string cut to max bytes:
+ * utf8_cut(s, strnlen(s, max)).
+ */
+size_t utf8_cut(const char *s, size_t len);
 
 #endif

@@ -195,12 +195,10 @@ api_broadcast_hook(struct runtime *rt, const char *event, const char *message)
 		return;
 	time_rfc3339(wall_ms(), ts);
 	if (message != NULL) {
-		size_t n = strnlen(message, API_MAX_HOOK_MESSAGE);
-
 		/* cut on a character boundary */
-		while (n > 0 && message[n] != '\0' &&
-		       ((unsigned char)message[n] & 0xc0) == 0x80)
-			n--;
+		size_t n = utf8_cut(message,
+				    strnlen(message, API_MAX_HOOK_MESSAGE));
+
 		msg = xstrndup(message, n);
 	}
 	d = api_dump(json_pack("{s:s, s:s, s:s?}", "event", event, "time", ts,

@@ -100,9 +100,7 @@ row_echoes(const char *s, const char *user)
 	size_t n = strcspn(user + strspn(user, " \t"), "\r\n");
 
 	user += strspn(user, " \t");
-	n = MIN(n, sizeof probe - 1);
-	while (n > 0 && ((unsigned char)user[n] & 0xc0) == 0x80)
-		n--;
+	n = utf8_cut(user, MIN(n, sizeof probe - 1));
 	memcpy(probe, user, n);
 	probe[n] = '\0';
 	return n > 0 && strstr(s, probe) != NULL;
@@ -1016,9 +1014,7 @@ headline_prefix(const char *msg)
 			lines++;
 		n++;
 	}
-	while (n > 0 && (msg[n] & 0xc0) == 0x80)
-		n--; /* not inside a UTF-8 sequence */
-	return xstrndup(msg, n);
+	return xstrndup(msg, utf8_cut(msg, n)); /* not inside a sequence */
 }
 
 char *

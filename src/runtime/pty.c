@@ -2,9 +2,9 @@
  * pty.c: spawn and drive the agent in a pseudo-terminal.
  *
  * State machine: RUNNING → (child exited | PTY closed) → both → DONE.
- * The exit status comes from a pidfd; the PTY closes with EIO once every
- * holder of the slave is gone. When the child exited but daemons it left
- * keep the PTY open, we do not wait for them: DONE is reached when the
+ * The exit status comes from core/proc's pidfd watch; the PTY closes with EIO
+ * once every holder of the slave is gone. When the child exited but daemons it
+ * left keep the PTY open, we do not wait for them: DONE is reached when the
  * child exited and the PTY has no more output to read right now.
  */
 #include "common.h"
@@ -13,7 +13,6 @@
 #include <pty.h>
 #include <signal.h>
 #include <sys/ioctl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -21,6 +20,7 @@
 #include "core/buf.h"
 #include "core/ev.h"
 #include "core/log.h"
+#include "core/proc.h"
 #include "pty.h"
 
 #define PTY_READ_CHUNK	     65536
@@ -29,11 +29,9 @@
 struct pty_proc {
 	struct ev_loop *loop;
 	struct pty_callbacks cb;
-	pid_t pid;
+	struct proc *proc;
 	int master;
-	int pidfd;
 	struct ev_io *io;
-	struct ev_io *pidio;
 	struct buf out; /* pending writes */
 	bool child_done;
 	bool pty_closed;
@@ -125,42 +123,32 @@ pty_update_events(struct pty_proc *p)
 				 EPOLLIN | (p->out.len > 0 ? EPOLLOUT : 0));
 }
 
+/* The child exited: drain the PTY and finish once it is closed. */
 static void
-pty_on_pidfd(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
+pty_on_exit(struct proc *proc UNUSED, int status, void *data)
 {
 	struct pty_proc *p = data;
-	int status;
 
-	if (waitpid(p->pid, &status, WNOHANG) != p->pid)
-		return;
 	p->status = status;
 	p->child_done = true;
-	ev_io_del(p->pidio);
-	p->pidio = NULL;
 	/* drain what is left; daemons holding the slave do not keep us */
-	if (p->io != NULL && !pty_read_some(p))
-		p->pty_closed = true;
+	if (p->io != NULL)
+		(void)pty_read_some(p);
 	p->pty_closed = true;
 	pty_check_done(p);
 }
 
-/* In the child: exec argv; on failure write errno to errfd and exit. */
-NORETURN static void
-pty_child(char *const argv[], char *const env[], int errfd)
+/* In the child (a new session, the slave on 0, 1, 2): take the PTY as
+ * controlling terminal and exec argv; an errno when that fails. */
+static int
+pty_child(void *arg)
 {
-	sigset_t none;
-	int e;
+	char *const *argv = arg;
 
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	for (int s = 1; s < NSIG; s++)
-		signal(s, SIG_DFL);
-	for (size_t i = 0; env != NULL && env[i] != NULL; i++)
-		putenv(env[i]);
+	if (ioctl(STDIN_FILENO, TIOCSCTTY, 0) < 0)
+		return errno;
 	execvp(argv[0], argv);
-	e = errno;
-	(void)!write(errfd, &e, sizeof e);
-	_exit(127);
+	return errno;
 }
 
 struct pty_proc *
@@ -170,53 +158,40 @@ pty_spawn(struct ev_loop *loop, char *const argv[], char *const env[],
 {
 	struct winsize ws = {.ws_row = (unsigned short)rows,
 			     .ws_col = (unsigned short)cols};
+	struct proc_spec spec = {.argv = argv, /* for messages */
+				 .env = env,
+				 .fn = pty_child,
+				 .arg = (void *)argv,
+				 .flags = PROC_SESSION};
 	struct pty_proc *p;
-	int errpipe[2], e = 0;
-	ssize_t n;
-	pid_t pid;
-	int master;
+	struct proc *proc = NULL;
+	int master, slave;
 
-	if (pipe2(errpipe, O_CLOEXEC) < 0) {
-		*cause = xasprintf("pipe: %s", strerror(errno));
+	if (openpty(&master, &slave, NULL, NULL, &ws) < 0) {
+		*cause = xasprintf("openpty: %s", strerror(errno));
 		return NULL;
 	}
-	pid = forkpty(&master, NULL, NULL, &ws);
-	if (pid < 0) {
-		*cause = xasprintf("forkpty: %s", strerror(errno));
-		close(errpipe[0]);
-		close(errpipe[1]);
-		return NULL;
-	}
-	if (pid == 0) {
-		close(errpipe[0]);
-		pty_child(argv, env, errpipe[1]);
-	}
-	close(errpipe[1]);
-	do
-		n = read(errpipe[0], &e, sizeof e);
-	while (n < 0 && errno == EINTR);
-	close(errpipe[0]);
-	if (n == sizeof e) {
-		*cause = xasprintf("cannot run '%s': %s", argv[0], strerror(e));
-		waitpid(pid, NULL, 0);
+	/* neither stays open in the agent but as its 0, 1, 2 */
+	(void)fcntl(master, F_SETFD, FD_CLOEXEC);
+	(void)fcntl(slave, F_SETFD, FD_CLOEXEC);
+	spec.fd_in = spec.fd_out = spec.fd_err = slave;
+	if (proc_spawn(&spec, &proc, NULL, cause) < 0) {
 		close(master);
+		close(slave);
 		return NULL;
 	}
+	close(slave);
 
 	p = xcalloc(1, sizeof *p);
 	p->loop = loop;
 	p->cb = *cb;
-	p->pid = pid;
+	p->proc = proc;
 	p->master = master;
 	buf_init(&p->out, PTY_WRITE_LIMIT);
 	ev_timer_init(&p->finish, pty_finish, p);
 	fd_set_nonblock(master);
 	p->io = ev_io_add(loop, master, EPOLLIN, pty_on_io, p);
-	p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (p->pidfd < 0)
-		fatal("pidfd_open: %s (Linux 5.3 or later is needed)",
-		      strerror(errno));
-	p->pidio = ev_io_add(loop, p->pidfd, EPOLLIN, pty_on_pidfd, p);
+	proc_watch(proc, loop, pty_on_exit, p);
 	return p;
 }
 
@@ -228,13 +203,7 @@ pty_free(struct pty_proc *p)
 	ev_timer_stop(p->loop, &p->finish);
 	if (p->io != NULL)
 		ev_io_del(p->io);
-	if (p->pidio != NULL)
-		ev_io_del(p->pidio);
-	if (!p->child_done) {
-		pty_kill(p, SIGKILL);
-		pty_reap(p, true);
-	}
-	close(p->pidfd);
+	proc_free(p->proc); /* kills and reaps a child still running */
 	close(p->master);
 	buf_release(&p->out);
 	free(p);
@@ -243,7 +212,7 @@ pty_free(struct pty_proc *p)
 pid_t
 pty_pid(struct pty_proc *p)
 {
-	return p->pid;
+	return proc_pid(p->proc);
 }
 
 int
@@ -285,24 +254,17 @@ pty_kill(struct pty_proc *p, int sig)
 {
 	/* the group; the leader alone (through its pidfd, which cannot hit
 	 * a reused pid) if it left the group */
-	if (kill(-p->pid, sig) < 0 && errno == ESRCH && !p->child_done)
-		syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0);
+	(void)proc_kill(p->proc, sig);
 }
 
 bool
 pty_reap(struct pty_proc *p, bool block)
 {
-	int status;
-
 	if (p->child_done)
 		return true;
-	if (waitpid(p->pid, &status, block ? 0 : WNOHANG) != p->pid)
+	if (proc_reap(p->proc, block, &p->status) != 1)
 		return false;
-	p->status = status;
 	p->child_done = true;
-	if (p->pidio != NULL) {
-		ev_io_del(p->pidio);
-		p->pidio = NULL;
-	}
+	proc_unwatch(p->proc);
 	return true;
 }

@@ -17,11 +17,11 @@
 #include <ctype.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,6 +30,7 @@
 #include "core/fdlimit.h"
 #include "core/forward.h"
 #include "core/log.h"
+#include "core/proc.h"
 #include "core/sock.h"
 #include "core/text.h"
 #include "http/http.h"
@@ -855,14 +856,203 @@ runtime_add_forward(struct runtime_config *cfg, const char *val)
 	return 0;
 }
 
+/* The flags of `taskbox agent` without a short form. */
+enum runtime_opt {
+	RUNTIME_OPT_HOST = 256,
+	RUNTIME_OPT_SOCKET,
+	RUNTIME_OPT_PID_FILE,
+	RUNTIME_OPT_TOKEN_FILE,
+	RUNTIME_OPT_STABLE_MS,
+	RUNTIME_OPT_LOG_LEVEL,
+	RUNTIME_OPT_FORWARD,
+	RUNTIME_OPT_READY_FD,
+	RUNTIME_OPT_SETUP,
+	RUNTIME_OPT_SETUP_LOG,
+	RUNTIME_OPT_SETUP_TIMEOUT,
+};
+
+/* "+": options end at the first non-option (the agent command). */
+static const char runtime_shortopts[] = "+:ht:p:W:H:I:s:a:o:c:";
+
+static const struct option runtime_opts[] = {
+	{"help", no_argument, NULL, 'h'},
+	{"type", required_argument, NULL, 't'},
+	{"port", required_argument, NULL, 'p'},
+	{"host", required_argument, NULL, RUNTIME_OPT_HOST},
+	{"socket", required_argument, NULL, RUNTIME_OPT_SOCKET},
+	{"term-width", required_argument, NULL, 'W'},
+	{"term-height", required_argument, NULL, 'H'},
+	{"initial-prompt", required_argument, NULL, 'I'},
+	{"state-file", required_argument, NULL, 's'},
+	{"pid-file", required_argument, NULL, RUNTIME_OPT_PID_FILE},
+	{"allowed-hosts", required_argument, NULL, 'a'},
+	{"allowed-origins", required_argument, NULL, 'o'},
+	{"auth-token-file", required_argument, NULL, RUNTIME_OPT_TOKEN_FILE},
+	{"stable-ms", required_argument, NULL, RUNTIME_OPT_STABLE_MS},
+	{"chat-base-path", required_argument, NULL, 'c'},
+	{"log-level", required_argument, NULL, RUNTIME_OPT_LOG_LEVEL},
+	{"forward", required_argument, NULL, RUNTIME_OPT_FORWARD},
+	{"ready-fd", required_argument, NULL, RUNTIME_OPT_READY_FD},
+	{"setup", required_argument, NULL, RUNTIME_OPT_SETUP},
+	{"setup-log", required_argument, NULL, RUNTIME_OPT_SETUP_LOG},
+	{"setup-timeout", required_argument, NULL, RUNTIME_OPT_SETUP_TIMEOUT},
+	{NULL, 0, NULL, 0},
+};
+
+/* Apply one parsed option o with value val to cfg (token_file, type and
+ * prompt_given are the parser's); 0, or 2 with a message printed. */
+static int
+runtime_apply_opt(struct runtime_config *cfg, int o, const char *val,
+		  const char **token_file, const char **type,
+		  bool *prompt_given)
+{
+	long v;
+
+	switch (o) {
+	case 'h':
+		runtime_usage(stdout);
+		exit(0);
+	case 't':
+		*type = val;
+		break;
+	case 'p':
+		if (parse_long(val, 0, 65535, &v) < 0) {
+			fprintf(stderr,
+				"taskbox agent: --port must be 0 to 65535, got "
+				"'%s'\n",
+				val);
+			return 2;
+		}
+		cfg->port = (int)v;
+		break;
+	case RUNTIME_OPT_HOST:
+		cfg->host = val;
+		break;
+	case RUNTIME_OPT_SOCKET:
+		cfg->socket_path = val;
+		break;
+	case 'W':
+	case 'H':
+		if (parse_long(val, 10, o == 'W' ? 1000 : 10000, &v) < 0) {
+			fprintf(stderr,
+				"taskbox agent: %s must be 10 to %d, got "
+				"'%s'\n",
+				o == 'W' ? "--term-width" : "--term-height",
+				o == 'W' ? 1000 : 10000, val);
+			return 2;
+		}
+		if (o == 'W')
+			cfg->cols = (unsigned)v;
+		else
+			cfg->rows = (unsigned)v;
+		break;
+	case 'I':
+		free(cfg->initial_prompt);
+		cfg->initial_prompt = xstrdup(val);
+		*prompt_given = true;
+		break;
+	case 's':
+		cfg->state_file = val;
+		break;
+	case RUNTIME_OPT_PID_FILE:
+		cfg->pid_file = val;
+		break;
+	case 'a':
+		runtime_set_list(&cfg->allowed_hosts, &cfg->nallowed_hosts,
+				 val);
+		for (size_t k = 0; k < cfg->nallowed_hosts; k++) {
+			if (!runtime_host_entry_ok(cfg->allowed_hosts[k])) {
+				fprintf(stderr,
+					"taskbox agent: bad --allowed-hosts "
+					"entry '%s': use bare host names, no "
+					"scheme or port\n",
+					cfg->allowed_hosts[k]);
+				return 2;
+			}
+		}
+		break;
+	case 'o':
+		runtime_set_list(&cfg->allowed_origins, &cfg->nallowed_origins,
+				 val);
+		break;
+	case RUNTIME_OPT_TOKEN_FILE:
+		*token_file = val;
+		break;
+	case RUNTIME_OPT_STABLE_MS:
+		if (parse_long(val, 50, 60000, &v) < 0) {
+			fprintf(stderr,
+				"taskbox agent: --stable-ms must be 50 to "
+				"60000, got '%s'\n",
+				val);
+			return 2;
+		}
+		cfg->stable_ms = (uint64_t)v;
+		break;
+	case 'c':
+		cfg->chat_base_path = val;
+		break;
+	case RUNTIME_OPT_LOG_LEVEL: {
+		enum log_level lvl;
+
+		if (log_parse_level(val, &lvl) < 0) {
+			fprintf(stderr, "taskbox agent: --log-level must be "
+					"error, warn, info or debug\n");
+			return 2;
+		}
+		log_set_level(lvl);
+		break;
+	}
+	case RUNTIME_OPT_FORWARD:
+		return runtime_add_forward(cfg, val);
+	case RUNTIME_OPT_READY_FD:
+		if (parse_long(val, 1, INT32_MAX, &v) < 0 ||
+		    fcntl((int)v, F_GETFD) < 0) {
+			fprintf(stderr,
+				"taskbox agent: --ready-fd must be an open "
+				"file descriptor, got '%s'\n",
+				val);
+			return 2;
+		}
+		/* the agent and the setup script must not hold it */
+		fcntl((int)v, F_SETFD, FD_CLOEXEC);
+		cfg->ready_fd = (int)v;
+		break;
+	case RUNTIME_OPT_SETUP:
+		if (access(val, R_OK) < 0) {
+			fprintf(stderr,
+				"taskbox agent: cannot read setup script "
+				"'%s': %s\n",
+				val, strerror(errno));
+			return 2;
+		}
+		cfg->setup = val;
+		break;
+	case RUNTIME_OPT_SETUP_LOG:
+		cfg->setup_log = val;
+		break;
+	case RUNTIME_OPT_SETUP_TIMEOUT:
+		if (parse_long(val, 1, 86400, &v) < 0) {
+			fprintf(stderr,
+				"taskbox agent: --setup-timeout must be 1 to "
+				"86400 seconds, got '%s'\n",
+				val);
+			return 2;
+		}
+		cfg->setup_timeout = (unsigned)v;
+		break;
+	default:
+		BUG();
+	}
+	return 0;
+}
+
 /* Parse argv into cfg; returns 0, or 2 with a message printed. */
 static int
 runtime_parse_args(int argc, char **argv, struct runtime_config *cfg)
 {
 	const char *token_file = NULL, *type = NULL;
 	bool prompt_given = false;
-	long v;
-	int i;
+	int i, o;
 
 	memset(cfg, 0, sizeof *cfg);
 	cfg->host = "127.0.0.1";
@@ -879,185 +1069,40 @@ runtime_parse_args(int argc, char **argv, struct runtime_config *cfg)
 			 "http://localhost:3284,http://localhost:3000,"
 			 "http://localhost:3001");
 
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i], *val = NULL;
-		char *eq = NULL;
+	opterr = 0;
+	optind = 1;
+	while ((o = getopt_long(argc, argv, runtime_shortopts, runtime_opts,
+				NULL)) != -1) {
+		/* the flag getopt stopped at: a long one without "=VALUE",
+		 * else the short option's letter */
+		const char *a = argv[optind - 1];
+		char flag[64];
 
-		if (strcmp(a, "--") == 0) {
-			i++;
-			break;
-		}
-		if (a[0] != '-') {
-			fprintf(stderr,
-				"taskbox agent: unexpected argument '%s'; put "
-				"the agent command after '--'\n",
-				a);
-			return 2;
-		}
-		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			runtime_usage(stdout);
-			exit(0);
-		}
-		if (str_starts_with(a, "--") && (eq = strchr(a, '=')) != NULL) {
-			*eq = '\0';
-			val = eq + 1;
-		}
-#define OPT(s, l) (strcmp(a, s) == 0 || strcmp(a, l) == 0)
-#define NEED_VAL()                                                             \
-	do {                                                                   \
-		if (val == NULL) {                                             \
-			if (i + 1 >= argc) {                                   \
-				fprintf(stderr,                                \
-					"taskbox agent: option '%s' needs a "  \
-					"value\n",                             \
-					a);                                    \
-				return 2;                                      \
-			}                                                      \
-			val = argv[++i];                                       \
-		}                                                              \
-	} while (0)
-		if (OPT("-t", "--type")) {
-			NEED_VAL();
-			type = val;
-		} else if (OPT("-p", "--port")) {
-			NEED_VAL();
-			if (parse_long(val, 0, 65535, &v) < 0) {
-				fprintf(stderr,
-					"taskbox agent: --port must be 0 to "
-					"65535, got '%s'\n",
-					val);
-				return 2;
-			}
-			cfg->port = (int)v;
-		} else if (OPT("--host", "--host")) {
-			NEED_VAL();
-			cfg->host = val;
-		} else if (OPT("--socket", "--socket")) {
-			NEED_VAL();
-			cfg->socket_path = val;
-		} else if (OPT("-W", "--term-width") ||
-			   OPT("-H", "--term-height")) {
-			bool w = OPT("-W", "--term-width");
-
-			NEED_VAL();
-			if (parse_long(val, 10, w ? 1000 : 10000, &v) < 0) {
-				fprintf(stderr,
-					"taskbox agent: %s must be 10 to %d, "
-					"got '%s'\n",
-					a, w ? 1000 : 10000, val);
-				return 2;
-			}
-			if (w)
-				cfg->cols = (unsigned)v;
+		if (o == ':' || o == '?') {
+			if (str_starts_with(a, "--") || optopt == 0)
+				snprintf(flag, sizeof flag, "%.*s",
+					 (int)strcspn(a, "="), a);
 			else
-				cfg->rows = (unsigned)v;
-		} else if (OPT("-I", "--initial-prompt")) {
-			NEED_VAL();
-			free(cfg->initial_prompt);
-			cfg->initial_prompt = xstrdup(val);
-			prompt_given = true;
-		} else if (OPT("-s", "--state-file")) {
-			NEED_VAL();
-			cfg->state_file = val;
-		} else if (OPT("--pid-file", "--pid-file")) {
-			NEED_VAL();
-			cfg->pid_file = val;
-		} else if (OPT("-a", "--allowed-hosts")) {
-			NEED_VAL();
-			runtime_set_list(&cfg->allowed_hosts,
-					 &cfg->nallowed_hosts, val);
-			for (size_t k = 0; k < cfg->nallowed_hosts; k++) {
-				if (!runtime_host_entry_ok(
-					    cfg->allowed_hosts[k])) {
-					fprintf(stderr,
-						"taskbox agent: bad "
-						"--allowed-hosts entry '%s': "
-						"use bare host names, no "
-						"scheme or port\n",
-						cfg->allowed_hosts[k]);
-					return 2;
-				}
-			}
-		} else if (OPT("-o", "--allowed-origins")) {
-			NEED_VAL();
-			runtime_set_list(&cfg->allowed_origins,
-					 &cfg->nallowed_origins, val);
-		} else if (OPT("--auth-token-file", "--auth-token-file")) {
-			NEED_VAL();
-			token_file = val;
-		} else if (OPT("--stable-ms", "--stable-ms")) {
-			NEED_VAL();
-			if (parse_long(val, 50, 60000, &v) < 0) {
-				fprintf(stderr,
-					"taskbox agent: --stable-ms must be "
-					"50 to 60000, got '%s'\n",
-					val);
-				return 2;
-			}
-			cfg->stable_ms = (uint64_t)v;
-		} else if (OPT("-c", "--chat-base-path")) {
-			NEED_VAL();
-			cfg->chat_base_path = val;
-		} else if (OPT("--log-level", "--log-level")) {
-			enum log_level lvl;
-
-			NEED_VAL();
-			if (log_parse_level(val, &lvl) < 0) {
-				fprintf(stderr,
-					"taskbox agent: --log-level must be "
-					"error, warn, info or debug\n");
-				return 2;
-			}
-			log_set_level(lvl);
-		} else if (OPT("--forward", "--forward")) {
-			NEED_VAL();
-			if (runtime_add_forward(cfg, val) != 0)
-				return 2;
-		} else if (OPT("--ready-fd", "--ready-fd")) {
-			NEED_VAL();
-			if (parse_long(val, 1, INT32_MAX, &v) < 0 ||
-			    fcntl((int)v, F_GETFD) < 0) {
-				fprintf(stderr,
-					"taskbox agent: --ready-fd must be an "
-					"open file descriptor, got '%s'\n",
-					val);
-				return 2;
-			}
-			/* the agent and the setup script must not hold it */
-			fcntl((int)v, F_SETFD, FD_CLOEXEC);
-			cfg->ready_fd = (int)v;
-		} else if (OPT("--setup", "--setup")) {
-			NEED_VAL();
-			if (access(val, R_OK) < 0) {
-				fprintf(stderr,
-					"taskbox agent: cannot read setup "
-					"script '%s': %s\n",
-					val, strerror(errno));
-				return 2;
-			}
-			cfg->setup = val;
-		} else if (OPT("--setup-log", "--setup-log")) {
-			NEED_VAL();
-			cfg->setup_log = val;
-		} else if (OPT("--setup-timeout", "--setup-timeout")) {
-			NEED_VAL();
-			if (parse_long(val, 1, 86400, &v) < 0) {
-				fprintf(stderr,
-					"taskbox agent: --setup-timeout must "
-					"be 1 to 86400 seconds, got '%s'\n",
-					val);
-				return 2;
-			}
-			cfg->setup_timeout = (unsigned)v;
-		} else {
+				snprintf(flag, sizeof flag, "-%c", optopt);
 			fprintf(stderr,
-				"taskbox agent: unknown option '%s' (see "
-				"--help)\n",
-				a);
+				o == ':' ? "taskbox agent: option '%s' needs a "
+					   "value\n"
+					 : "taskbox agent: unknown option '%s' "
+					   "(see --help)\n",
+				flag);
 			return 2;
 		}
-#undef OPT
-#undef NEED_VAL
+		if (runtime_apply_opt(cfg, o, optarg, &token_file, &type,
+				      &prompt_given) != 0)
+			return 2;
+	}
+	i = optind;
+	if (i < argc && strcmp(argv[i - 1], "--") != 0) {
+		fprintf(stderr,
+			"taskbox agent: unexpected argument '%s'; put the "
+			"agent command after '--'\n",
+			argv[i]);
+		return 2;
 	}
 	if ((uint64_t)cfg->cols * cfg->rows > RUNTIME_MAX_CELLS) {
 		fprintf(stderr,
@@ -1220,15 +1265,11 @@ static void PRINTFLIKE(2, 3) runtime_ready(int fd, const char *fmt, ...)
 static void
 runtime_setup_kill(struct runtime *rt)
 {
-	if (rt->setup_pid <= 0)
+	if (rt->setup == NULL)
 		return;
-	kill(-rt->setup_pid, SIGKILL);
-	waitpid(rt->setup_pid, NULL, 0);
-	rt->setup_pid = 0;
-	if (rt->setup_io != NULL)
-		ev_io_del(rt->setup_io);
-	rt->setup_io = NULL;
-	close(rt->setup_pidfd);
+	(void)proc_kill(rt->setup, SIGKILL);
+	proc_free(rt->setup);
+	rt->setup = NULL;
 	if (rt->loop != NULL)
 		ev_timer_stop(rt->loop, &rt->setup_timer);
 }
@@ -1289,34 +1330,30 @@ runtime_setup_timeout(void *data)
 	struct runtime *rt = data;
 
 	rt->setup_timed_out = true;
-	kill(-rt->setup_pid, SIGKILL);
+	(void)proc_kill(rt->setup, SIGKILL);
 }
 
 /* The setup script exited: start serving and the agent, or exit 3. */
 static void
-runtime_setup_done(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
+runtime_setup_done(struct proc *p, int status, void *data)
 {
 	struct runtime *rt = data;
-	int status, code;
+	char why[64];
+	int code;
 
-	if (waitpid(rt->setup_pid, &status, WNOHANG) != rt->setup_pid)
-		return;
-	ev_io_del(rt->setup_io);
-	rt->setup_io = NULL;
-	close(rt->setup_pidfd);
 	ev_timer_stop(rt->loop, &rt->setup_timer);
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
 	    !rt->setup_timed_out) {
 		/* daemons it started in the background keep running */
-		rt->setup_pid = 0;
+		proc_free(p);
+		rt->setup = NULL;
 		log_info("setup script '%s' done", rt->cfg.setup);
 		code = runtime_start(rt);
 		if (code != 0)
 			runtime_shutdown(rt, code);
 		return;
 	}
-	kill(-rt->setup_pid, SIGKILL);
-	rt->setup_pid = 0;
+	runtime_setup_kill(rt);
 	if (rt->setup_timed_out)
 		fprintf(stderr,
 			"taskbox agent: setup script failed: timed out after "
@@ -1327,32 +1364,9 @@ runtime_setup_done(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
 			"taskbox agent: setup script failed: exit status %d\n",
 			WEXITSTATUS(status));
 	else
-		fprintf(stderr,
-			"taskbox agent: setup script failed: killed by signal "
-			"%d\n",
-			WTERMSIG(status));
+		fprintf(stderr, "taskbox agent: setup script failed: %s\n",
+			proc_status_str(status, why, sizeof why));
 	runtime_shutdown(rt, 3);
-}
-
-/* In the child: run the setup script with the agent's environment. */
-NORETURN static void
-runtime_setup_child(const char *script, int logfd)
-{
-	sigset_t none;
-	int null = open("/dev/null", O_RDONLY);
-
-	setpgid(0, 0);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	for (int s = 1; s < NSIG; s++)
-		signal(s, SIG_DFL);
-	if (null >= 0)
-		dup2(null, STDIN_FILENO);
-	dup2(logfd, STDOUT_FILENO);
-	dup2(logfd, STDERR_FILENO);
-	putenv("TERM=xterm-256color");
-	execl("/bin/sh", "sh", script, (char *)NULL);
-	_exit(127);
 }
 
 /*
@@ -1363,48 +1377,51 @@ runtime_setup_child(const char *script, int logfd)
 static int
 runtime_setup_start(struct runtime *rt)
 {
-	int logfd = STDERR_FILENO;
-	pid_t pid;
+	char *argv[] = {"/bin/sh", (char *)rt->cfg.setup, NULL};
+	char *env[] = {"TERM=xterm-256color", NULL};
+	struct proc_spec spec = {.argv = argv,
+				 .env = env,
+				 .flags = PROC_PGROUP,
+				 .fd_out = STDERR_FILENO,
+				 .fd_err = STDERR_FILENO};
+	char *cause = NULL;
+	int r;
 
+	spec.fd_in = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (rt->cfg.setup_log != NULL) {
-		logfd = open(rt->cfg.setup_log,
+		spec.fd_out =
+			open(rt->cfg.setup_log,
 			     O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-		if (logfd < 0) {
+		if (spec.fd_out < 0) {
+			r = -errno;
 			fprintf(stderr,
 				"taskbox agent: setup script failed: cannot "
 				"open log '%s': %s\n",
-				rt->cfg.setup_log, strerror(errno));
-			return -errno;
+				rt->cfg.setup_log, strerror(-r));
+			goto out;
 		}
+		spec.fd_err = spec.fd_out;
 	}
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
-		fprintf(stderr,
-			"taskbox agent: setup script failed: fork: %s\n",
-			strerror(errno));
-		if (logfd != STDERR_FILENO)
-			close(logfd);
-		return -errno;
+	r = proc_spawn(&spec, &rt->setup, NULL, &cause);
+	if (r < 0) {
+		fprintf(stderr, "taskbox agent: setup script failed: %s\n",
+			cause);
+		free(cause);
+		goto out;
 	}
-	if (pid == 0)
-		runtime_setup_child(rt->cfg.setup, logfd);
-	setpgid(pid, pid);
-	if (logfd != STDERR_FILENO)
-		close(logfd);
-	rt->setup_pid = pid;
-	rt->setup_pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (rt->setup_pidfd < 0)
-		fatal("pidfd_open: %s (Linux 5.3 or later is needed)",
-		      strerror(errno));
-	rt->setup_io = ev_io_add(rt->loop, rt->setup_pidfd, EPOLLIN,
-				 runtime_setup_done, rt);
+	proc_watch(rt->setup, rt->loop, runtime_setup_done, rt);
 	ev_timer_init(&rt->setup_timer, runtime_setup_timeout, rt);
 	ev_timer_start(rt->loop, &rt->setup_timer,
 		       now_ms() + (uint64_t)rt->cfg.setup_timeout * 1000);
-	log_info("running setup script '%s' (pid %d)", rt->cfg.setup, (int)pid);
+	log_info("running setup script '%s' (pid %d)", rt->cfg.setup,
+		 (int)proc_pid(rt->setup));
 	runtime_ready(rt->cfg.ready_fd, "setup\n");
-	return 0;
+out:
+	if (spec.fd_in >= 0)
+		close(spec.fd_in);
+	if (spec.fd_out != STDERR_FILENO && spec.fd_out >= 0)
+		close(spec.fd_out);
+	return r;
 }
 
 /* Free everything rt holds; safe on a partly started runtime. */
@@ -1487,7 +1504,6 @@ runtime_main(int argc, char **argv)
 	if (prctl(PR_SET_DUMPABLE, 0) < 0)
 		log_warn("prctl(PR_SET_DUMPABLE): %s", strerror(errno));
 	rt = xcalloc(1, sizeof *rt);
-	rt->setup_pidfd = -1;
 	code = runtime_parse_args(argc, argv, &rt->cfg);
 	if (code != 0)
 		goto out;

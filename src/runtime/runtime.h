@@ -20,6 +20,7 @@
 #include "status.h"
 
 struct ev_loop;
+struct proc;
 struct http_server;
 struct http_req;
 struct http_sse;
@@ -129,9 +130,7 @@ struct runtime {
 	size_t nforwards;
 
 	/* the setup script, while it runs */
-	pid_t setup_pid; /* 0 when none runs */
-	int setup_pidfd;
-	struct ev_io *setup_io;
+	struct proc *setup; /* NULL when none runs */
 	struct ev_timer setup_timer;
 	bool setup_timed_out;
 

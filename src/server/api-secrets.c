@@ -14,6 +14,7 @@
 #include "common.h"
 
 #include "http/http.h"
+#include "server/api-errors.h"
 #include "server.h"
 #include "server/secrets.h"
 #include "store/store.h"
@@ -55,9 +56,9 @@ secrets_scope(struct http_req *req, const json_t *user, bool tmpl,
 
 	if (!tmpl) {
 		row = auth_lookup_user(user, ref);
-		ok = row != NULL && (auth_is_admin(user) ||
-				     json_equal(json_object_get(row, "id"),
-						json_object_get(user, "id")));
+		ok = row != NULL &&
+		     auth_may_act_for(user, json_string_value(json_object_get(
+						    row, "id")));
 		if (!ok)
 			http_reply_problem(req, 404, "no user '%s'", ref);
 		else
@@ -86,6 +87,7 @@ secrets_put(struct http_req *req, const char *scope, const char *scope_id,
 	json_t *body = http_req_json(req), *value;
 	const char *raw;
 	size_t len, raw_len;
+	int r;
 
 	if (body == NULL) {
 		/* a body that does not parse may still hold the value */
@@ -101,9 +103,10 @@ secrets_put(struct http_req *req, const char *scope, const char *scope_id,
 				   "value must be a non-empty string of at "
 				   "most %u bytes",
 				   SECRETS_VALUE_MAX);
-	} else if (secrets_set(scope, scope_id, user_id, name,
-			       json_string_value(value), len) < 0) {
-		http_reply_problem(req, 500, "cannot store the secret");
+	} else if ((r = secrets_set(scope, scope_id, user_id, name,
+				    json_string_value(value), len)) < 0) {
+		http_reply_problem(req, api_status_for_errno(r),
+				   "cannot store the secret");
 	} else {
 		http_reply(req, 204, NULL, "", 0);
 	}
@@ -156,15 +159,16 @@ secrets_handle(struct http_req *req, const char *prefix, bool tmpl)
 	} else {
 		r = secrets_delete(scope, scope_id, user_id, name);
 		if (r == -ENOENT && tmpl && *user_id != '\0')
-			http_reply_problem(req, 404,
+			http_reply_problem(req, api_status_for_errno(r),
 					   "no secret '%s' of yours on this "
 					   "template (only admins delete the "
 					   "shared ones)",
 					   name);
 		else if (r == -ENOENT)
-			http_reply_problem(req, 404, "no secret '%s'", name);
+			http_reply_problem(req, api_status_for_errno(r),
+					   "no secret '%s'", name);
 		else if (r < 0)
-			http_reply_problem(req, 500,
+			http_reply_problem(req, api_status_for_errno(r),
 					   "cannot delete the secret");
 		else
 			http_reply(req, 204, NULL, "", 0);

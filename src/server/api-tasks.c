@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/text.h"
 #include "http/http.h"
+#include "server/api-errors.h"
 #include "server.h"
 #include "server/install.h"
 #include "server/module.h"
@@ -98,14 +99,11 @@ task_display_from_prompt(const char *prompt)
 {
 	size_t n = 0, chars = 0;
 
-	while (prompt[n] != '\0' && prompt[n] != '\n' &&
-	       chars < TASK_DISPLAY_MAX) {
-		if (((unsigned char)prompt[n] & 0xc0) != 0x80)
-			chars++;
-		n++;
-	}
-	while (((unsigned char)prompt[n] & 0xc0) == 0x80)
-		n--; /* stopped inside a character: drop it */
+	/* up to the start of the character past the last one kept */
+	for (; prompt[n] != '\0' && prompt[n] != '\n'; n++)
+		if (((unsigned char)prompt[n] & 0xc0) != 0x80 &&
+		    chars++ == TASK_DISPLAY_MAX)
+			break;
 	return xstrndup(prompt, n);
 }
 
@@ -117,9 +115,9 @@ task_lookup(struct http_req *req, const json_t *caller, const char *user_ref,
 	json_t *owner = auth_lookup_user(caller, user_ref), *row = NULL;
 	struct task *t = NULL;
 
-	if (owner == NULL || (!json_equal(json_object_get(owner, "id"),
-					  json_object_get(caller, "id")) &&
-			      !auth_is_admin(caller)))
+	if (owner == NULL ||
+	    !auth_may_act_for(caller,
+			      json_string_value(json_object_get(owner, "id"))))
 		goto out;
 	row = store_row(srv->store,
 			"SELECT id FROM tasks WHERE owner_id = ? AND "
@@ -290,9 +288,8 @@ api_tasks_create(struct http_req *req, json_t *caller, const char *user_ref,
 		http_reply_problem(req, 404, "no user '%s'", user_ref);
 		goto out;
 	}
-	if (!json_equal(json_object_get(owner, "id"),
-			json_object_get(caller, "id")) &&
-	    !auth_is_admin(caller)) {
+	if (!auth_may_act_for(
+		    caller, json_string_value(json_object_get(owner, "id")))) {
 		http_reply_problem(req, 403,
 				   "only admins can create tasks for other "
 				   "users");
@@ -440,7 +437,7 @@ api_tasks_create(struct http_req *req, json_t *caller, const char *user_ref,
 	}
 	if (r == -EEXIST) {
 		http_reply_problem(
-			req, 409,
+			req, api_status_for_errno(r),
 			"%s already has a task named '%s'; pick "
 			"another name or delete that task",
 			json_string_value(json_object_get(owner, "username")),
@@ -448,7 +445,8 @@ api_tasks_create(struct http_req *req, json_t *caller, const char *user_ref,
 		goto out;
 	}
 	if (r < 0) {
-		http_reply_problem(req, 500, "cannot store the task");
+		http_reply_problem(req, api_status_for_errno(r),
+				   "cannot store the task");
 		goto out;
 	}
 	row = store_row(srv->store,

@@ -11,6 +11,7 @@
 
 #include "core/log.h"
 #include "http/http.h"
+#include "server/api-errors.h"
 #include "server.h"
 #include "store/store.h"
 
@@ -188,13 +189,13 @@ api_templates_deleted(void *data)
 	int r = catalog_template_delete(d->id);
 
 	if (r == -EBUSY)
-		http_reply_problem(d->req, 409,
+		http_reply_problem(d->req, api_status_for_errno(r),
 				   "a task of template '%s' was created while "
 				   "it was being deleted: try again",
 				   d->name);
 	else if (r < 0)
-		http_reply_problem(d->req, 500, "cannot delete template '%s'",
-				   d->name);
+		http_reply_problem(d->req, api_status_for_errno(r),
+				   "cannot delete template '%s'", d->name);
 	else
 		http_reply(d->req, 204, NULL, "", 0);
 	if (r == 0)

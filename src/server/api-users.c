@@ -14,6 +14,7 @@
 #include "core/netpolicy.h"
 #include "core/text.h"
 #include "http/http.h"
+#include "server/api-errors.h"
 #include "server.h"
 #include "server/identity.h"
 #include "store/store.h"
@@ -164,11 +165,13 @@ api_users_create(struct http_req *req, void *data UNUSED)
 		       "VALUES (?, ?, ?, ?)",
 		       "sssi", id, name, role, (int64_t)wall_ms());
 	if (r == -EEXIST) {
-		http_reply_problem(req, 409, "user '%s' already exists", name);
+		http_reply_problem(req, api_status_for_errno(r),
+				   "user '%s' already exists", name);
 		goto out;
 	}
 	if (r < 0) {
-		http_reply_problem(req, 500, "cannot store the user");
+		http_reply_problem(req, api_status_for_errno(r),
+				   "cannot store the user");
 		goto out;
 	}
 	token = auth_token_create(id, "initial", 0, NULL);
@@ -209,9 +212,8 @@ api_users_prefix(struct http_req *req, void *data UNUSED)
 		http_reply_problem(req, 404, "no user '%s'", ref);
 		goto out;
 	}
-	if (!json_equal(json_object_get(target, "id"),
-			json_object_get(user, "id")) &&
-	    !auth_is_admin(user)) {
+	if (!auth_may_act_for(
+		    user, json_string_value(json_object_get(target, "id")))) {
 		http_reply_problem(req, 403,
 				   "only admins can make tokens for others");
 		goto out;
@@ -274,6 +276,7 @@ users_credentials(struct http_req *req, const json_t *target, const char *kind,
 	json_t *rows, *out, *row;
 	char *sql;
 	size_t i;
+	int r;
 
 	if (strcmp(http_req_method(req), "GET") == 0 && *rest == '\0') {
 		sql = xasprintf("SELECT * FROM %s WHERE user_id = ? AND (? OR "
@@ -301,8 +304,9 @@ users_credentials(struct http_req *req, const json_t *target, const char *kind,
 		return;
 	}
 	sql = xasprintf("DELETE FROM %s WHERE id = ? AND user_id = ?", kind);
-	if (store_exec(srv->store, sql, "ss", rest + 1, uid) < 0)
-		http_reply_problem(req, 500, "cannot revoke the %s",
+	if ((r = store_exec(srv->store, sql, "ss", rest + 1, uid)) < 0)
+		http_reply_problem(req, api_status_for_errno(r),
+				   "cannot revoke the %s",
 				   tokens ? "token" : "session");
 	else if (store_changes(srv->store) == 0)
 		http_reply_problem(req, 404, "no %s '%s'",
@@ -368,13 +372,13 @@ api_users_deleted(void *data)
 	int r = users_delete_rows(d->id);
 
 	if (r == -EBUSY)
-		http_reply_problem(d->req, 409,
+		http_reply_problem(d->req, api_status_for_errno(r),
 				   "user '%s' created a task while their tasks "
 				   "were being deleted: try again",
 				   d->name);
 	else if (r < 0)
-		http_reply_problem(d->req, 500, "cannot delete user '%s'",
-				   d->name);
+		http_reply_problem(d->req, api_status_for_errno(r),
+				   "cannot delete user '%s'", d->name);
 	else
 		http_reply(d->req, 204, NULL, "", 0);
 	if (r == 0)
@@ -485,8 +489,8 @@ api_users_sub(struct http_req *req, void *data UNUSED)
 	ref = xstrndup(rest, (size_t)(slash - rest));
 	target = auth_lookup_user(user, ref);
 	if (target == NULL ||
-	    (!auth_is_admin(user) && !json_equal(json_object_get(target, "id"),
-						 json_object_get(user, "id"))))
+	    !auth_may_act_for(user,
+			      json_string_value(json_object_get(target, "id"))))
 		http_reply_problem(req, 404, "no user '%s'", ref);
 	else
 		users_credentials(req, target, kind, slash + 1 + strlen(kind));
@@ -503,6 +507,7 @@ api_users_patch(struct http_req *req, void *data UNUSED)
 	static const char *const fields[] = {"name", "email", "webhook_url"};
 	json_t *user = auth_user(req), *body = NULL, *target = NULL, *row;
 	const char *vals[3] = {NULL, NULL, NULL};
+	int r;
 
 	if (user == NULL)
 		return;
@@ -512,9 +517,9 @@ api_users_patch(struct http_req *req, void *data UNUSED)
 		goto out;
 	}
 	target = auth_lookup_user(user, ref);
-	if (target == NULL || (!auth_is_admin(user) &&
-			       !json_equal(json_object_get(target, "id"),
-					   json_object_get(user, "id")))) {
+	if (target == NULL ||
+	    !auth_may_act_for(
+		    user, json_string_value(json_object_get(target, "id")))) {
 		http_reply_problem(req, 404, "no user '%s'", ref);
 		goto out;
 	}
@@ -540,13 +545,15 @@ api_users_patch(struct http_req *req, void *data UNUSED)
 			goto out;
 		}
 	}
-	if (store_exec(srv->store,
+	r = store_exec(srv->store,
 		       "UPDATE users SET name = coalesce(?, name), email = "
 		       "coalesce(?, email), webhook_url = coalesce(?, "
 		       "webhook_url) WHERE id = ?",
 		       "ssss", vals[0], vals[1], vals[2],
-		       json_string_value(json_object_get(target, "id"))) < 0) {
-		http_reply_problem(req, 500, "cannot store the profile");
+		       json_string_value(json_object_get(target, "id")));
+	if (r < 0) {
+		http_reply_problem(req, api_status_for_errno(r),
+				   "cannot store the profile");
 		goto out;
 	}
 	row = store_row(srv->store, "SELECT * FROM users WHERE id = ?", "s",

@@ -340,6 +340,15 @@ auth_is_admin(const json_t *user)
 	return role != NULL && strcmp(role, "admin") == 0;
 }
 
+bool
+auth_may_act_for(const json_t *caller, const char *owner_id)
+{
+	const char *me = json_string_value(json_object_get(caller, "id"));
+
+	return auth_is_admin(caller) ||
+	       (me != NULL && owner_id != NULL && strcmp(me, owner_id) == 0);
+}
+
 json_t *
 auth_lookup_user(const json_t *caller, const char *ref)
 {

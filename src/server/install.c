@@ -35,12 +35,12 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/ev.h"
 #include "core/log.h"
+#include "core/proc.h"
 #include "core/text.h"
 #include "server.h"
 #include "server/install.h"
@@ -56,10 +56,9 @@
 
 /* A child process doing one install or probe, watched by the loop. */
 struct job {
-	pid_t pid;
-	int pidfd;
-	int pipefd; /* read end: the child's cause */
-	struct ev_io *io;
+	pid_t pid;	   /* > 0 once started */
+	struct proc *proc; /* while it runs */
+	int pipefd;	   /* read end: the child's cause */
 	struct ev_timer timer;
 	int timeout_ms;
 	bool timed_out;
@@ -161,28 +160,28 @@ static PRINTFLIKE(2, 3) int child_fail(int fd, const char *fmt, ...)
 	return 1;
 }
 
-/* Run argv with its output appended to logfd; its exit status (0 ok),
- * or -1 when it could not run. */
+/* Run argv with its output appended to logfd (-1: ours); its exit
+ * status (0 ok; 127 after writing why when it could not run, 128 when
+ * killed), or -1 when it could not be waited for. */
 static int
 child_run(char *const argv[], int logfd)
 {
-	int wstatus;
-	pid_t pid = fork();
+	struct proc_spec spec = {
+		.argv = argv, .fd_out = logfd, .fd_err = logfd};
+	struct proc *p = NULL;
+	char *cause = NULL;
+	int wstatus = -1;
 
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		if (logfd >= 0) {
-			dup2(logfd, 1);
-			dup2(logfd, 2);
-		}
-		execvp(argv[0], argv);
-		dprintf(2, "cannot run '%s': %s\n", argv[0], strerror(errno));
-		_exit(127);
+	if (proc_spawn(&spec, &p, NULL, &cause) < 0) {
+		dprintf(logfd >= 0 ? logfd : 2, "%s\n", cause);
+		free(cause);
+		return 127;
 	}
-	while (waitpid(pid, &wstatus, 0) < 0)
-		if (errno != EINTR)
-			return -1;
+	if (proc_reap(p, true, &wstatus) != 1)
+		wstatus = -1;
+	proc_free(p);
+	if (wstatus == -1)
+		return -1;
 	return WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128;
 }
 
@@ -434,20 +433,21 @@ archive_total(const char *file, const char *format)
 {
 	char *argv[] = {"tar", "-t",	     "-v", (char *)tar_flag(format),
 			"-f",  (char *)file, NULL};
-	char line[8192];
+	char line[8192], *cause = NULL;
 	long long total = 0, size;
-	int p[2], wstatus;
+	struct proc_spec spec = {.argv = argv};
+	struct proc *proc = NULL;
+	int p[2], wstatus = -1;
 	FILE *f;
-	pid_t pid;
 
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -1;
-	if ((pid = fork()) < 0)
+	spec.fd_out = p[1];
+	if (proc_spawn(&spec, &proc, NULL, &cause) < 0) {
+		free(cause);
+		close(p[0]);
+		close(p[1]);
 		return -1;
-	if (pid == 0) {
-		dup2(p[1], 1);
-		execvp(argv[0], argv);
-		_exit(127);
 	}
 	close(p[1]);
 	f = fdopen(p[0], "r");
@@ -458,9 +458,8 @@ archive_total(const char *file, const char *format)
 		fclose(f);
 	else
 		close(p[0]);
-	while (waitpid(pid, &wstatus, 0) < 0)
-		if (errno != EINTR)
-			return -1;
+	(void)proc_reap(proc, true, &wstatus);
+	proc_free(proc);
 	return wstatus == 0 ? total : -1;
 }
 
@@ -643,19 +642,6 @@ worker_npm(const json_t *inst, const char *tmp UNUSED, const char *log,
 typedef int (*worker_fn)(const json_t *inst, const char *tmp, const char *log,
 			 int logfd, int fd);
 
-/* "exit N" or "killed by signal N" into buf. */
-static const char *
-wait_status_str(int wstatus, char *buf, size_t size)
-{
-	if (WIFSIGNALED(wstatus))
-		snprintf(buf, size, "killed by signal %d", WTERMSIG(wstatus));
-	else if (WIFEXITED(wstatus))
-		snprintf(buf, size, "exit %d", WEXITSTATUS(wstatus));
-	else
-		snprintf(buf, size, "status %d", wstatus);
-	return buf;
-}
-
 /* Kill and reap every process left below us: the install child is their
  * subreaper, so none escapes by daemonizing; after this nothing of the
  * installer's can still write into the tree. */
@@ -686,6 +672,28 @@ child_reap_all(void)
 	}
 }
 
+/* What the installer process runs (child_worker). */
+struct worker {
+	worker_fn fn;
+	const json_t *inst;
+	const char *tmp, *log;
+	int logfd, fd;
+};
+
+/* In the installer process: drop to the installer's uid and run fn. */
+static int
+worker_run(void *arg)
+{
+	const struct worker *w = arg;
+	uid_t u = installer_uid();
+
+	if (srv->root && (setgroups(0, NULL) < 0 || setresgid(u, u, u) < 0 ||
+			  setresuid(u, u, u) < 0))
+		_exit(child_fail(w->fd, "cannot switch to uid %u: %s",
+				 (unsigned)u, strerror(errno)));
+	_exit(w->fn(w->inst, w->tmp, w->log, w->logfd, w->fd));
+}
+
 /* Run fn as the installer: when the server is root, the uid just below
  * the task uids (no other process has it), with no groups; HOME and
  * TMPDIR in tmp. Then nothing of it is left running. 0, or 1 (cause). */
@@ -693,43 +701,42 @@ static int
 child_worker(worker_fn fn, const json_t *inst, const char *tmp, const char *log,
 	     int logfd, int fd)
 {
-	char *home = xasprintf("%s/home", tmp), why[64];
-	int wstatus = 0, r;
-	pid_t pid;
+	struct worker w = {fn, inst, tmp, log, logfd, fd};
+	char *home = xasprintf("%s/home", tmp), why[64], *cause = NULL;
+	char *env[] = {xasprintf("HOME=%s", home), xasprintf("TMPDIR=%s", home),
+		       NULL};
+	struct proc_spec spec = {
+		.env = env, .fn = worker_run, .arg = &w, .flags = PROC_NOWAIT};
+	struct proc *p = NULL;
+	int wstatus = -1, r = 1;
 
 	mkdir(home, 0700);
 	if (srv->root && lchown(home, installer_uid(), installer_uid()) < 0) {
-		free(home);
-		return child_fail(fd, "cannot chown '%s': %s", tmp,
-				  strerror(errno));
+		r = child_fail(fd, "cannot chown '%s': %s", tmp,
+			       strerror(errno));
+		goto out;
 	}
-	if ((pid = fork()) < 0) {
-		free(home);
-		return child_fail(fd, "cannot fork: %s", strerror(errno));
+	if (proc_spawn(&spec, &p, NULL, &cause) < 0) {
+		r = child_fail(fd, "%s", cause);
+		goto out;
 	}
-	if (pid == 0) {
-		uid_t u = installer_uid();
-
-		setenv("HOME", home, 1);
-		setenv("TMPDIR", home, 1);
-		if (srv->root &&
-		    (setgroups(0, NULL) < 0 || setresgid(u, u, u) < 0 ||
-		     setresuid(u, u, u) < 0))
-			_exit(child_fail(fd, "cannot switch to uid %u: %s",
-					 (unsigned)u, strerror(errno)));
-		_exit(fn(inst, tmp, log, logfd, fd));
+	if (proc_reap(p, true, &wstatus) != 1) {
+		r = child_fail(fd, "waitid: %s", strerror(errno));
+		goto out;
 	}
-	free(home);
-	while ((r = (int)waitpid(pid, &wstatus, 0)) < 0 && errno == EINTR)
-		;
 	child_reap_all();
-	if (r < 0 || wstatus == 0)
-		return r < 0 ? child_fail(fd, "waitpid: %s", strerror(errno))
-			     : 0;
-	if (WIFSIGNALED(wstatus))
+	if (wstatus == 0)
+		r = 0;
+	else if (WIFSIGNALED(wstatus))
 		child_fail(fd, "the installer was %s",
-			   wait_status_str(wstatus, why, sizeof why));
-	return 1;
+			   proc_status_str(wstatus, why, sizeof why));
+out:
+	proc_free(p);
+	free(cause);
+	free(env[0]);
+	free(env[1]);
+	free(home);
+	return r;
 }
 
 /* nftw's state for normalize(). */
@@ -1008,7 +1015,7 @@ job_on_timeout(void *data)
 	struct job *job = data;
 
 	job->timed_out = true;
-	kill(-job->pid, SIGKILL);
+	(void)proc_kill(job->proc, SIGKILL);
 }
 
 /* Cut user names and passwords out of the URLs in s (in place): a tool's
@@ -1027,24 +1034,20 @@ scrub_userinfo(char *s)
 	}
 }
 
+/* The child exited (what it left in its group killed before the reap:
+ * PROC_GROUP_DIES): read its cause and report. */
 static void
-job_on_exit(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
+job_on_exit(struct proc *p, int wstatus, void *data)
 {
 	struct job *job = data;
 	char cause[INSTALL_CAUSE_MAX + 1];
 	ssize_t n;
-	int wstatus = 0;
 
-	/* what the child left running; its pid (and so its group) cannot
-	 * be reused before it is reaped */
-	kill(-job->pid, SIGKILL);
-	if (waitpid(job->pid, &wstatus, 0) < 0)
-		wstatus = -1;
 	n = read(job->pipefd, cause, sizeof cause - 1);
 	cause[n > 0 ? n : 0] = '\0';
-	ev_io_del(job->io);
 	ev_timer_stop(srv->loop, &job->timer);
-	close(job->pidfd);
+	proc_free(p);
+	job->proc = NULL;
 	close(job->pipefd);
 	if (job->timed_out) {
 		snprintf(cause, sizeof cause, "%s took longer than %d s",
@@ -1053,32 +1056,33 @@ job_on_exit(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
 		char why[64];
 
 		snprintf(cause, sizeof cause, "the installer of %s died (%s)",
-			 job->what, wait_status_str(wstatus, why, sizeof why));
+			 job->what, proc_status_str(wstatus, why, sizeof why));
 	}
 	scrub_userinfo(cause);
 	job->on_exit(job, wstatus, wstatus == 0 ? NULL : cause);
 }
 
-/* In the new child: signals as for a fresh process, its own process
- * group (killed as one), the pipe as fd 3 and nothing else open. */
-NORETURN static void
-job_child(job_fn fn, const json_t *inst, int wfd)
-{
-	sigset_t none;
-	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+/* What a job's child runs (job_child). */
+struct job_work {
+	job_fn fn;
+	const json_t *inst;
+	int wfd;
+};
 
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGPIPE, SIG_DFL);
-	setpgid(0, 0);
+/* In the new child (signals as for a fresh process, its own process
+ * group: killed as one, stdin /dev/null): the pipe as fd 3 and nothing
+ * else open. */
+static int
+job_child(void *arg)
+{
+	const struct job_work *w = arg;
+
 	umask(022);
-	if (devnull >= 0)
-		dup2(devnull, 0);
-	if (dup2(wfd, 3) < 0)
+	if (dup2(w->wfd, 3) < 0)
 		_exit(127);
 	close_range(4, ~0U, 0);
 	fcntl(3, F_SETFD, FD_CLOEXEC);
-	_exit(fn(inst, 3));
+	_exit(w->fn(w->inst, 3));
 }
 
 /* Fork a child running fn(inst); on_exit later from the loop. */
@@ -1086,30 +1090,34 @@ static int
 job_start(struct job *job, job_fn fn, const json_t *inst, int timeout_ms,
 	  char **cause)
 {
-	int p[2];
+	struct job_work w = {.fn = fn, .inst = inst};
+	struct proc_spec spec = {.fn = job_child,
+				 .arg = &w,
+				 .flags = PROC_PGROUP | PROC_NOWAIT |
+					  PROC_GROUP_DIES};
+	char *why = NULL;
+	int p[2], r;
 
 	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
 		*cause = xasprintf("cannot make a pipe: %s", strerror(errno));
 		return -1;
 	}
-	job->pid = fork();
-	if (job->pid == 0)
-		job_child(fn, inst, p[1]);
+	w.wfd = p[1];
+	spec.fd_in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	r = proc_spawn(&spec, &job->proc, NULL, &why);
 	close(p[1]);
-	if (job->pid < 0 ||
-	    (job->pidfd = (int)syscall(SYS_pidfd_open, job->pid, 0)) < 0) {
-		*cause = xasprintf("cannot start the installer: %s",
-				   strerror(errno));
-		if (job->pid > 0) {
-			kill(job->pid, SIGKILL);
-			waitpid(job->pid, NULL, 0);
-		}
+	if (spec.fd_in >= 0)
+		close(spec.fd_in);
+	if (r < 0) {
+		*cause = xasprintf("cannot start the installer: %s", why);
+		free(why);
 		close(p[0]);
 		return -1;
 	}
+	job->pid = proc_pid(job->proc);
 	job->pipefd = p[0];
 	job->timeout_ms = timeout_ms;
-	job->io = ev_io_add(srv->loop, job->pidfd, EPOLLIN, job_on_exit, job);
+	proc_watch(job->proc, srv->loop, job_on_exit, job);
 	ev_timer_init(&job->timer, job_on_timeout, job);
 	ev_timer_start(srv->loop, &job->timer, now_ms() + (uint64_t)timeout_ms);
 	return 0;
@@ -1399,11 +1407,11 @@ void
 install_kill_all(void)
 {
 	for (struct install *in = installs; in != NULL; in = in->next)
-		if (in->job.pid > 0)
-			kill(-in->job.pid, SIGKILL);
+		if (in->job.proc != NULL)
+			(void)proc_kill(in->job.proc, SIGKILL);
 	for (struct probe *p = probes; p != NULL; p = p->next)
-		if (p->job.pid > 0)
-			kill(-p->job.pid, SIGKILL);
+		if (p->job.proc != NULL)
+			(void)proc_kill(p->job.proc, SIGKILL);
 }
 
 /* PEP 503's normalized project name: lower case, runs of [-_.] as '-'. */

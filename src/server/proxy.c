@@ -316,9 +316,8 @@ proxy_handle(struct http_req *req, void *data UNUSED)
 		json_t *owner = auth_lookup_user(caller, user);
 
 		if (owner != NULL &&
-		    (json_equal(json_object_get(owner, "id"),
-				json_object_get(caller, "id")) ||
-		     auth_is_admin(caller)))
+		    auth_may_act_for(caller, json_string_value(json_object_get(
+						     owner, "id"))))
 			t = task_find_named(
 				json_string_value(json_object_get(owner, "id")),
 				task);

@@ -14,6 +14,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -163,6 +164,51 @@ bad:
 		a, v);
 	return -1;
 }
+
+/* The flags of `taskbox server`: one table, one case each below. */
+enum server_opt {
+	SERVER_OPT_LISTEN = 256,
+	SERVER_OPT_DATA,
+	SERVER_OPT_TOOLS,
+	SERVER_OPT_PIP_INDEX,
+	SERVER_OPT_LLM_URL,
+	SERVER_OPT_LLM_KEY,
+	SERVER_OPT_SECRETS_KEY,
+	SERVER_OPT_DEFAULT_TEMPLATE,
+	SERVER_OPT_UID_BASE,
+	SERVER_OPT_ON_EXIT,
+	SERVER_OPT_NEW_ADMIN_TOKEN,
+	SERVER_OPT_MAX,	  /* --max-memory, -disk, -cpus, -pids, ... */
+	SERVER_OPT_LIMIT, /* --max-fds, --max-conns-per-client, ... */
+	SERVER_OPT_LOG_LEVEL,
+};
+
+static const struct option server_opts[] = {
+	{"help", no_argument, NULL, 'h'},
+	{"listen", required_argument, NULL, SERVER_OPT_LISTEN},
+	{"data", required_argument, NULL, SERVER_OPT_DATA},
+	{"tools", required_argument, NULL, SERVER_OPT_TOOLS},
+	{"pip-index-url", required_argument, NULL, SERVER_OPT_PIP_INDEX},
+	{"llm-url", required_argument, NULL, SERVER_OPT_LLM_URL},
+	{"llm-key-file", required_argument, NULL, SERVER_OPT_LLM_KEY},
+	{"secrets-key-file", required_argument, NULL, SERVER_OPT_SECRETS_KEY},
+	{"default-template", required_argument, NULL,
+	 SERVER_OPT_DEFAULT_TEMPLATE},
+	{"task-uid-base", required_argument, NULL, SERVER_OPT_UID_BASE},
+	{"on-exit", required_argument, NULL, SERVER_OPT_ON_EXIT},
+	{"new-admin-token", no_argument, NULL, SERVER_OPT_NEW_ADMIN_TOKEN},
+	{"max-memory", required_argument, NULL, SERVER_OPT_MAX},
+	{"max-disk", required_argument, NULL, SERVER_OPT_MAX},
+	{"max-cpus", required_argument, NULL, SERVER_OPT_MAX},
+	{"max-pids", required_argument, NULL, SERVER_OPT_MAX},
+	{"max-running-per-user", required_argument, NULL, SERVER_OPT_MAX},
+	{"max-tasks", required_argument, NULL, SERVER_OPT_MAX},
+	{"max-fds", required_argument, NULL, SERVER_OPT_LIMIT},
+	{"max-conns-per-client", required_argument, NULL, SERVER_OPT_LIMIT},
+	{"header-timeout", required_argument, NULL, SERVER_OPT_LIMIT},
+	{"log-level", required_argument, NULL, SERVER_OPT_LOG_LEVEL},
+	{NULL, 0, NULL, 0},
+};
 
 /* Ready-made disk images of the --max-disk size kept for new tasks. */
 #define SERVER_DISK_POOL 1
@@ -616,61 +662,85 @@ server_main(int argc, char **argv)
 				     .head_timeout_ms = 10000};
 	struct fdlimit_split split;
 	bool new_admin_token = false;
-	int port, r = 1, mr;
+	int port, r = 1, o, idx = 0;
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+	opterr = 0;
+	optind = 1;
+	while ((o = getopt_long(argc, argv, ":h", server_opts, &idx)) != -1) {
+		const char *v = optarg;
+		char a[64]; /* the flag as written, without "=VALUE" */
 
-		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			server_usage(stdout);
-			return 0;
-		}
-		if (strcmp(a, "--on-exit") == 0 && v != NULL &&
-		    (strcmp(v, "pause") == 0 || strcmp(v, "keep") == 0)) {
-			server_pause_on_exit = strcmp(v, "pause") == 0;
-			i++;
-			continue;
-		}
-		if (strcmp(a, "--new-admin-token") == 0) {
-			new_admin_token = true;
-			continue;
-		}
-		if (v == NULL) {
-			fprintf(stderr,
-				"taskbox server: '%s' needs a value "
-				"or is unknown\n",
-				a);
+		if (o == '?' || o == ':') {
+			/* argv[optind - 1]: the flag getopt stopped at */
+			const char *bad = argv[optind - 1];
+
+			if (o == ':')
+				fprintf(stderr,
+					"taskbox server: '%s' needs a value\n",
+					bad);
+			else
+				fprintf(stderr,
+					"taskbox server: unknown option "
+					"'%s'\n",
+					bad);
 			server_usage(stderr);
 			return 2;
 		}
-		i++;
-		if (strcmp(a, "--listen") == 0) {
+		snprintf(a, sizeof a, "--%s",
+			 o == 'h' ? "help" : server_opts[idx].name);
+		switch (o) {
+		case 'h':
+			server_usage(stdout);
+			return 0;
+		case SERVER_OPT_LISTEN:
 			listen = v;
-		} else if (strcmp(a, "--data") == 0) {
+			break;
+		case SERVER_OPT_DATA:
 			data = v;
-		} else if (strcmp(a, "--tools") == 0) {
+			break;
+		case SERVER_OPT_TOOLS:
 			tools = v;
-		} else if (strcmp(a, "--pip-index-url") == 0) {
+			break;
+		case SERVER_OPT_PIP_INDEX:
 			pip_index = v;
-		} else if (strcmp(a, "--llm-url") == 0) {
+			break;
+		case SERVER_OPT_LLM_URL:
 			llm_url = v;
-		} else if (strcmp(a, "--llm-key-file") == 0) {
+			break;
+		case SERVER_OPT_LLM_KEY:
 			key_file = v;
-		} else if (strcmp(a, "--secrets-key-file") == 0) {
+			break;
+		case SERVER_OPT_SECRETS_KEY:
 			secrets_key = v;
-		} else if (strcmp(a, "--default-template") == 0) {
+			break;
+		case SERVER_OPT_DEFAULT_TEMPLATE:
 			server_default_tmpl = v;
-		} else if (strcmp(a, "--task-uid-base") == 0) {
+			break;
+		case SERVER_OPT_UID_BASE:
 			if (parse_long(v, 1000, 4000000000L, &uid_base) < 0) {
 				fprintf(stderr, "taskbox server: "
 						"--task-uid-base must be "
 						"1000..4000000000\n");
 				return 2;
 			}
-		} else if (strcmp(a, "--max-fds") == 0 ||
-			   strcmp(a, "--max-conns-per-client") == 0 ||
-			   strcmp(a, "--header-timeout") == 0) {
+			break;
+		case SERVER_OPT_ON_EXIT:
+			if (strcmp(v, "pause") != 0 && strcmp(v, "keep") != 0) {
+				fprintf(stderr,
+					"taskbox server: --on-exit must "
+					"be keep or pause\n");
+				return 2;
+			}
+			server_pause_on_exit = strcmp(v, "pause") == 0;
+			break;
+		case SERVER_OPT_NEW_ADMIN_TOKEN:
+			new_admin_token = true;
+			break;
+		case SERVER_OPT_MAX:
+			if (server_max_flag(a, v) < 0)
+				return 2;
+			break;
+		case SERVER_OPT_LIMIT: {
 			/* abuse limits (docs/ARCHITECTURE.md, Limits) */
 			bool fds = strcmp(a, "--max-fds") == 0;
 			bool per = strcmp(a, "--max-conns-per-client") == 0;
@@ -693,7 +763,9 @@ server_main(int argc, char **argv)
 			} else {
 				limits.head_timeout_ms = (unsigned)n * 1000;
 			}
-		} else if (strcmp(a, "--log-level") == 0) {
+			break;
+		}
+		case SERVER_OPT_LOG_LEVEL: {
 			enum log_level lvl;
 
 			if (log_parse_level(v, &lvl) < 0) {
@@ -704,15 +776,17 @@ server_main(int argc, char **argv)
 				return 2;
 			}
 			log_set_level(lvl);
-		} else if ((mr = server_max_flag(a, v)) != 0) {
-			if (mr < 0)
-				return 2;
-		} else {
-			fprintf(stderr, "taskbox server: unknown option '%s'\n",
-				a);
-			server_usage(stderr);
-			return 2;
+			break;
 		}
+		default:
+			BUG();
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "taskbox server: unexpected argument '%s'\n",
+			argv[optind]);
+		server_usage(stderr);
+		return 2;
 	}
 	if (server_parse_listen(listen, &host, &port) < 0) {
 		fprintf(stderr,

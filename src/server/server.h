@@ -57,10 +57,13 @@ extern struct server *srv;
 const char *server_default_template(void);
 
 /* ---- auth.c ---- */
-/* The caller's user row (borrowed until the request ends) or NULL after
- * replying 401. */
+/* The caller's user row (a new reference: the handler json_decref's it)
+ * or NULL after replying 401. */
 json_t *auth_user(struct http_req *req);
 bool auth_is_admin(const json_t *user);
+/* May caller (an auth_user row) act for the user owner_id: the owner
+ * or an admin? */
+bool auth_may_act_for(const json_t *caller, const char *owner_id);
 /*
  * Make a new token for user_id that expires lifetime_s seconds from now
  * (0: never): returns the secret (caller frees) and, when row is given,
@@ -68,7 +71,8 @@ bool auth_is_admin(const json_t *user);
  */
 char *auth_token_create(const char *user_id, const char *name,
 			int64_t lifetime_s, json_t **row);
-/* Public JSON of a tokens / sessions row: never a hash or a value. */
+/* Public JSON of a tokens / sessions row (new reference): never a hash
+ * or a value. */
 json_t *auth_token_json(const json_t *row);
 json_t *auth_session_json(const json_t *row);
 /*
@@ -99,7 +103,8 @@ void api_secrets_user(struct http_req *req, void *data);
 /* ---- catalog.c: templates and modules ---- */
 /* Import the built-in modules and templates (new versions when changed). */
 int catalog_import_builtins(char **cause);
-/* Store a template from YAML; 201-style row or NULL with *errors.
+/* Store a template from YAML; its public JSON (new reference) or NULL
+ * with *errors (a new array).
  * may_replace: the caller is an admin (replaces others' templates and
  * modules, may write what the validators mark admin_only). */
 json_t *catalog_template_push(const char *yaml, size_t len,
@@ -108,11 +113,13 @@ json_t *catalog_template_push(const char *yaml, size_t len,
 json_t *catalog_module_push(const char *yaml, size_t len,
 			    const char *created_by, bool builtin,
 			    bool may_replace, json_t **errors);
-/* Public JSON of a template row joined with its active version. */
+/* Public JSON of a template row joined with its active version (new
+ * reference). */
 json_t *catalog_template_json(const json_t *row);
 /* The template row (with spec) by name or id; new reference or NULL. */
 json_t *catalog_template_find(const char *ref);
-/* A template version row (with spec parsed into "spec_json"). */
+/* A template version row (with spec parsed into "spec_json"); new
+ * reference or NULL. */
 json_t *catalog_version_get(const char *version_id);
 /* The module spec by name (new reference) or NULL. */
 json_t *catalog_module_spec(const char *name);
@@ -128,11 +135,15 @@ bool catalog_template_may_manage(const json_t *row, const json_t *user);
 int catalog_template_delete(const char *template_id);
 
 /* ---- task.c ---- */
+/* The live task with id, or NULL; borrowed (the task list owns it). */
 struct task *task_find_id(const char *id);
-/* The live task of owner_id named (or with the id) ref, or NULL. */
+/* The live task of owner_id named (or with the id) ref, or NULL;
+ * borrowed. */
 struct task *task_find_named(const char *owner_id, const char *ref);
-/* Create and start: row is the inserted tasks row (borrowed). */
-struct task *task_start(json_t *row, json_t *tmpl_spec, json_t *module_spec,
+/* Create and start: row is the inserted tasks row, tmpl_version a
+ * catalog_version_get row (both borrowed: the task takes references of
+ * its own). Returns the task, borrowed (the task list owns it). */
+struct task *task_start(json_t *row, json_t *tmpl_version, json_t *module_spec,
 			uint64_t accepted_ms);
 /* May owner_id have one more task starting or running (resume true: a
  * paused task resumes), and may the server hold one more task? 0, or the
@@ -141,7 +152,7 @@ struct task *task_start(json_t *row, json_t *tmpl_spec, json_t *module_spec,
 int task_admit(const char *owner_id, bool resume, char **why);
 /* Public Task JSON (new reference). */
 json_t *task_json(struct task *t);
-/* Task JSON for a stored row whose task is not live. */
+/* Task JSON for a stored row whose task is not live (new reference). */
 json_t *task_json_row(const json_t *row);
 const char *task_status(struct task *t);
 /* "pausing" or "being deleted" while the workspace stops, else NULL. */
@@ -153,7 +164,7 @@ const char *task_owner_id(struct task *t);
 bool task_peer_ok(int fd, void *data);
 /* The runtime's unix socket (NULL unless the runtime listens). */
 const char *task_runtime_socket(struct task *t);
-/* The socket for app slug inside the workspace, or NULL. */
+/* The socket for app slug inside the workspace (new string), or NULL. */
 char *task_app_socket(struct task *t, const char *slug);
 /* Stop everything and remove the workspace; the task is freed later. */
 void task_delete(struct task *t);

@@ -9,9 +9,10 @@
  * differs from its parent's), so a server restarted after a crash finds
  * the mounts of its tasks as they were and nothing is recorded twice.
  *
- * Each operation is one forked child (struct disk_child) that does the
- * blocking work and writes a one-line cause to a pipe when it fails; the
- * loop watches its pidfd, reads the cause and calls the callback. The
+ * Each operation is one forked child (struct disk_child, started by
+ * core/proc from a struct disk_work) that does the blocking work and
+ * writes a one-line cause to a pipe when it fails; the loop watches its
+ * pidfd, reads the cause and calls the callback. The
  * child of disk_remove execs its follow-up (rm -rf of the task dir) so
  * the unmount is done before anything is removed.
  *
@@ -30,12 +31,11 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/ev.h"
 #include "core/log.h"
+#include "core/proc.h"
 #include "ws/disk.h"
 
 #define DISK_CAUSE_MAX	   512
@@ -54,7 +54,7 @@ struct disk_pool {
 	unsigned n_ready;
 	unsigned next; /* number of the next image made */
 	bool making;
-	pid_t pid;		/* the child making one, when making */
+	struct proc *proc;	/* the child making one, when making */
 	struct ev_timer refill; /* a while after a take */
 };
 
@@ -62,13 +62,24 @@ static struct disk_pool disk_pool;
 
 static void disk_pool_fill(void);
 
+/* What one child does, prepared before the fork: body runs in the
+ * child and exits; errfd is the write end of the cause pipe there. */
+struct disk_work {
+	void (*body)(const struct disk_work *w) __attribute__((noreturn));
+	const char *img, *mnt, *from, *dir;
+	int64_t bytes;
+	uid_t uid;
+	unsigned n; /* a pool image's number */
+	char *const *then;
+	bool pdeathsig; /* a cache: not worth outliving the server */
+	int errfd, readfd;
+};
+
 /* One running child and what to do when it exits. */
 struct disk_child {
 	struct ev_loop *loop;
-	pid_t pid; /* also its process group (mke2fs runs in it) */
-	int pidfd;
-	int errfd; /* read end of the cause pipe */
-	struct ev_io *io;
+	struct proc *proc;	 /* its own process group (mke2fs runs in it) */
+	int errfd;		 /* read end of the cause pipe */
 	struct ev_timer timeout; /* mounts only: a hung one is killed */
 	bool timed_out;
 	disk_cb cb;
@@ -192,10 +203,12 @@ disk_reserve(int fd, const char *img, int64_t bytes, int errfd)
 static int
 disk_mkfs(const char *img, uid_t uid, int errfd)
 {
-	char *mkfs = disk_which(DISK_MKE2FS);
-	char ext[96];
-	int status;
-	pid_t pid;
+	char *mkfs = disk_which(DISK_MKE2FS), ext[96], *cause = NULL;
+	char *argv[] = {mkfs, "-q", "-F", "-t",	       "ext4", "-m",
+			"0",  "-E", ext,  (char *)img, NULL};
+	struct proc_spec spec = {.argv = argv, .fd_err = errfd};
+	struct proc *p = NULL;
+	int status = -1;
 
 	if (mkfs == NULL)
 		return -1;
@@ -206,22 +219,17 @@ disk_mkfs(const char *img, uid_t uid, int errfd)
 		 "nodiscard,lazy_itable_init=1,lazy_journal_init=1,"
 		 "root_owner=%u:%u",
 		 (unsigned)uid, (unsigned)uid);
-	pid = fork();
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-
-		dup2(null, 0);
-		dup2(null, 1);
-		dup2(errfd, 2);
-		execl(mkfs, DISK_MKE2FS, "-q", "-F", "-t", "ext4", "-m", "0",
-		      "-E", ext, img, (char *)NULL);
-		_exit(127);
-	}
+	spec.fd_in = spec.fd_out = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (proc_spawn(&spec, &p, NULL, &cause) < 0)
+		dprintf(errfd, "%s", cause);
+	else
+		(void)proc_reap(p, true, &status);
+	proc_free(p);
+	free(cause);
 	free(mkfs);
-	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 0)
-		return -1;
-	return 0;
+	if (spec.fd_in >= 0)
+		close(spec.fd_in);
+	return status == 0 ? 0 : -1;
 }
 
 /* In the child: attach img to a free loop device (autoclear) and mount
@@ -357,32 +365,28 @@ disk_mount_child(const char *img, const char *mnt, int64_t bytes, uid_t uid,
 	_exit(0);
 }
 
-/* The child finished: read its cause, reap it, call back, free. */
+/* The child finished (reaped): read its cause, call back, free. */
 static void
-disk_on_exit(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
+disk_on_exit(struct proc *p, int status, void *data)
 {
 	struct disk_child *c = data;
 	char cause[DISK_CAUSE_MAX];
 	ssize_t n;
-	int status = 0, err = 0;
+	int err = status == 0 ? 0 : -EIO;
 
 	n = read(c->errfd, cause, sizeof cause - 1);
 	cause[n > 0 ? n : 0] = '\0';
 	/* mke2fs's lines and ours: keep it one line */
-	for (char *p = cause; *p != '\0'; p++)
-		if (*p == '\n')
-			*p = ' ';
-	if (waitpid(c->pid, &status, 0) < 0 || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 0)
-		err = -EIO;
+	for (char *q = cause; *q != '\0'; q++)
+		if (*q == '\n')
+			*q = ' ';
 	if (c->timed_out)
 		snprintf(cause, sizeof cause,
 			 "making or mounting the disk image took over %d s: "
 			 "killed",
 			 DISK_TIMEOUT_MS / 1000);
 	ev_timer_stop(c->loop, &c->timeout);
-	ev_io_del(c->io);
-	close(c->pidfd);
+	proc_free(p);
 	close(c->errfd);
 	if (c->cb != NULL)
 		c->cb(err,
@@ -401,68 +405,67 @@ disk_on_timeout(void *data)
 	struct disk_child *c = data;
 
 	c->timed_out = true;
-	kill(-c->pid, SIGKILL);
+	(void)proc_kill(c->proc, SIGKILL);
 }
 
-/* Fork a child watched by the loop; in the child returns 0 with *errfd
- * the write end of the cause pipe, in the parent the child's pid (>0),
- * or -errno with *cause. */
-static pid_t
-disk_fork(struct ev_loop *loop, disk_cb cb, void *data, int *errfd,
-	  char **cause)
+/* In the child (its own process group, signals as for a new process):
+ * the work's body. */
+static int
+disk_child_run(void *arg)
 {
+	const struct disk_work *w = arg;
+
+	close(w->readfd);
+	if (w->pdeathsig)
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+	w->body(w);
+	return 0; /* not reached */
+}
+
+/* Fork a child doing w, watched by the loop: 0 (*out, when not NULL,
+ * is its process, alive until cb returns), or -errno with *cause. */
+static int
+disk_fork(struct ev_loop *loop, struct disk_work *w, disk_cb cb, void *data,
+	  struct proc **out, char **cause)
+{
+	struct proc_spec spec = {.fn = disk_child_run,
+				 .arg = w,
+				 .flags = PROC_PGROUP | PROC_NOWAIT};
 	struct disk_child *c;
-	int p[2];
-	pid_t pid;
+	int p[2], r;
 
 	if (pipe2(p, O_CLOEXEC) < 0) {
 		*cause = xasprintf("pipe: %s", strerror(errno));
 		return -errno;
 	}
-	pid = fork();
-	if (pid < 0) {
-		int e = errno;
-
-		close(p[0]);
-		close(p[1]);
-		*cause = xasprintf("fork: %s", strerror(e));
-		return -e;
-	}
-	if (pid == 0) {
-		sigset_t none;
-
-		/* the loop's signalfd blocks signals: not for mke2fs or rm */
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		(void)setpgid(0, 0); /* killed as a group on a timeout */
-		close(p[0]);
-		*errfd = p[1];
-		return 0;
-	}
-	close(p[1]);
+	w->readfd = p[0];
+	w->errfd = p[1];
 	c = xcalloc(1, sizeof *c);
-	c->pid = pid;
+	r = proc_spawn(&spec, &c->proc, NULL, cause);
+	close(p[1]);
+	if (r < 0) {
+		close(p[0]);
+		free(c);
+		return r;
+	}
 	c->errfd = p[0];
 	c->cb = cb;
 	c->data = data;
-	c->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (c->pidfd < 0) {
-		/* out of fds, say: the child cannot be watched, so undo it */
-		int e = errno;
-
-		kill(pid, SIGKILL);
-		(void)waitpid(pid, NULL, 0);
-		close(c->errfd);
-		free(c);
-		*cause = xasprintf("pidfd_open: %s", strerror(e));
-		return -e;
-	}
-	c->io = ev_io_add(loop, c->pidfd, EPOLLIN, disk_on_exit, c);
 	c->loop = loop;
+	proc_watch(c->proc, loop, disk_on_exit, c);
 	ev_timer_init(&c->timeout, disk_on_timeout, c);
 	if (cb != NULL) /* not the removals: rm -rf takes what it takes */
 		ev_timer_start(loop, &c->timeout, now_ms() + DISK_TIMEOUT_MS);
-	return pid;
+	if (out != NULL)
+		*out = c->proc;
+	return 0;
+}
+
+/* disk_mount's child. */
+NORETURN static void
+disk_mount_body(const struct disk_work *w)
+{
+	disk_mount_child(w->img, w->mnt, w->bytes, w->uid, w->from, w->errfd);
 }
 
 int
@@ -470,36 +473,44 @@ disk_mount(struct ev_loop *loop, const char *img, const char *mnt,
 	   int64_t bytes, uid_t uid, const char *from, disk_cb cb, void *data,
 	   char **cause)
 {
-	int errfd = -1;
-	pid_t pid = disk_fork(loop, cb, data, &errfd, cause);
+	struct disk_work w = {.body = disk_mount_body,
+			      .img = img,
+			      .mnt = mnt,
+			      .bytes = bytes,
+			      .uid = uid,
+			      .from = from};
 
-	if (pid == 0)
-		disk_mount_child(img, mnt, bytes, uid, from, errfd);
-	return pid < 0 ? pid : 0;
+	return disk_fork(loop, &w, cb, data, NULL, cause);
+}
+
+/* disk_remove's child: detached, so a process that still holds a file
+ * there cannot keep the mount point busy; the image's space returns
+ * once it lets go. */
+NORETURN static void
+disk_remove_body(const struct disk_work *w)
+{
+	if (disk_mounted(w->mnt) && umount2(w->mnt, MNT_DETACH) < 0)
+		disk_fail(w->errfd, "cannot unmount '%s': %s", w->mnt,
+			  strerror(errno));
+	if (w->img != NULL && unlink(w->img) < 0 && errno != ENOENT)
+		disk_fail(w->errfd, "cannot remove '%s': %s", w->img,
+			  strerror(errno));
+	if (w->then != NULL) {
+		execvp(w->then[0], w->then);
+		disk_fail(w->errfd, "cannot run %s: %s", w->then[0],
+			  strerror(errno));
+	}
+	_exit(0);
 }
 
 int
 disk_remove(struct ev_loop *loop, const char *img, const char *mnt,
 	    char *const *then, char **cause)
 {
-	int errfd = -1;
-	pid_t pid = disk_fork(loop, NULL, NULL, &errfd, cause);
+	struct disk_work w = {
+		.body = disk_remove_body, .img = img, .mnt = mnt, .then = then};
 
-	if (pid != 0)
-		return pid < 0 ? pid : 0;
-	/* detached: a process that still holds a file there cannot keep
-	 * the mount point busy; the image's space returns once it lets go */
-	if (disk_mounted(mnt) && umount2(mnt, MNT_DETACH) < 0)
-		disk_fail(errfd, "cannot unmount '%s': %s", mnt,
-			  strerror(errno));
-	if (img != NULL && unlink(img) < 0 && errno != ENOENT)
-		disk_fail(errfd, "cannot remove '%s': %s", img,
-			  strerror(errno));
-	if (then != NULL) {
-		execvp(then[0], then);
-		disk_fail(errfd, "cannot run %s: %s", then[0], strerror(errno));
-	}
-	_exit(0);
+	return disk_fork(loop, &w, NULL, NULL, NULL, cause);
 }
 
 /* A pool child finished: its image is ready (or not); make the next. */
@@ -518,67 +529,68 @@ disk_pool_made(int err, const char *cause, void *data)
 	disk_pool_fill();
 }
 
+/* A pool child: make image w->n in the pool dir, formatted and
+ * mounted, named N.img once complete. */
+NORETURN static void
+disk_pool_body(const struct disk_work *w)
+{
+	char *tmp = xasprintf("%s/tmp-%u", w->dir, w->n);
+	char *img = xasprintf("%s/%u.img", w->dir, w->n);
+	char *mnt = xasprintf("%s/%u.d", w->dir, w->n);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		disk_fail(w->errfd, "cannot make '%s': %s", tmp,
+			  strerror(errno));
+	if (disk_reserve(fd, tmp, w->bytes, w->errfd) < 0) {
+		close(fd);
+		unlink(tmp);
+		_exit(1);
+	}
+	close(fd);
+	if (disk_mkfs(tmp, 0, w->errfd) < 0) {
+		unlink(tmp);
+		disk_fail(w->errfd, "\nmke2fs failed on '%s'", tmp);
+	}
+	/* mounted ahead too: a first mount replays ext4's setup */
+	if (mkdir(mnt, 0700) < 0 || disk_attach(tmp, mnt, w->errfd) < 0) {
+		(void)rmdir(mnt);
+		unlink(tmp);
+		_exit(1);
+	}
+	/* the filesystem's root is the task's directory-to-be: mke2fs made
+	 * it 0755 */
+	if (chmod(mnt, 0700) < 0)
+		disk_fail(w->errfd, "cannot chmod '%s': %s", mnt,
+			  strerror(errno));
+	if (rename(tmp, img) < 0)
+		disk_fail(w->errfd, "cannot rename '%s': %s", tmp,
+			  strerror(errno));
+	_exit(0);
+}
+
 /* Start making one image when the pool is short and nothing is being
  * made. */
 static void
 disk_pool_fill(void)
 {
 	struct disk_pool *p = &disk_pool;
+	struct disk_work w = {.body = disk_pool_body,
+			      .dir = p->dir,
+			      .bytes = p->bytes,
+			      .pdeathsig = true};
 	char *cause = NULL;
-	int errfd = -1;
-	unsigned n;
-	pid_t pid;
 
 	if (p->dir == NULL || p->making || p->n_ready >= p->want)
 		return;
-	n = p->next++;
-	pid = disk_fork(p->loop, disk_pool_made, (void *)(uintptr_t)n, &errfd,
-			&cause);
-	if (pid == 0) /* a cache: not worth outliving the server */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (pid < 0) {
+	w.n = p->next++;
+	if (disk_fork(p->loop, &w, disk_pool_made, (void *)(uintptr_t)w.n,
+		      &p->proc, &cause) < 0) {
 		log_warn("disk pool: %s", cause);
 		free(cause);
 		return;
 	}
-	if (pid == 0) {
-		char *tmp = xasprintf("%s/tmp-%u", p->dir, n);
-		char *img = xasprintf("%s/%u.img", p->dir, n);
-		char *mnt = xasprintf("%s/%u.d", p->dir, n);
-		int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-			      0600);
-
-		if (fd < 0)
-			disk_fail(errfd, "cannot make '%s': %s", tmp,
-				  strerror(errno));
-		if (disk_reserve(fd, tmp, p->bytes, errfd) < 0) {
-			close(fd);
-			unlink(tmp);
-			_exit(1);
-		}
-		close(fd);
-		if (disk_mkfs(tmp, 0, errfd) < 0) {
-			unlink(tmp);
-			disk_fail(errfd, "\nmke2fs failed on '%s'", tmp);
-		}
-		/* mounted ahead too: a first mount replays ext4's setup */
-		if (mkdir(mnt, 0700) < 0 || disk_attach(tmp, mnt, errfd) < 0) {
-			(void)rmdir(mnt);
-			unlink(tmp);
-			_exit(1);
-		}
-		/* the filesystem's root is the task's directory-to-be: mke2fs
-		 * made it 0755 */
-		if (chmod(mnt, 0700) < 0)
-			disk_fail(errfd, "cannot chmod '%s': %s", mnt,
-				  strerror(errno));
-		if (rename(tmp, img) < 0)
-			disk_fail(errfd, "cannot rename '%s': %s", tmp,
-				  strerror(errno));
-		_exit(0);
-	}
 	p->making = true;
-	p->pid = pid;
 }
 
 /* The refill timer: the start that took an image is under way. */
@@ -627,10 +639,11 @@ disk_pool_clean_dir(const char *dir)
 /* In a child: empty the pool dir of an earlier process, so every pool
  * image is one this process made. */
 NORETURN static void
-disk_pool_clean(const char *dir, int errfd)
+disk_pool_clean(const struct disk_work *w)
 {
-	if (disk_pool_clean_dir(dir) < 0)
-		disk_fail(errfd, "cannot read '%s': %s", dir, strerror(errno));
+	if (disk_pool_clean_dir(w->dir) < 0)
+		disk_fail(w->errfd, "cannot read '%s': %s", w->dir,
+			  strerror(errno));
 	_exit(0);
 }
 
@@ -638,9 +651,8 @@ void
 disk_pool_init(struct ev_loop *loop, const char *dir, int64_t bytes, unsigned n)
 {
 	struct disk_pool *p = &disk_pool;
+	struct disk_work w = {.body = disk_pool_clean};
 	char *cause = NULL;
-	int errfd = -1;
-	pid_t pid;
 
 	if (n == 0 || bytes <= 0)
 		return;
@@ -655,15 +667,14 @@ disk_pool_init(struct ev_loop *loop, const char *dir, int64_t bytes, unsigned n)
 	p->want = n;
 	p->ready = xcalloc(n, sizeof *p->ready);
 	ev_timer_init(&p->refill, disk_pool_on_refill, NULL);
-	p->making = true; /* until the cleaning is done */
-	pid = disk_fork(loop, disk_pool_cleaned, NULL, &errfd, &cause);
-	p->pid = pid;
-	if (pid == 0)
-		disk_pool_clean(dir, errfd);
-	if (pid < 0) {
+	w.dir = p->dir;
+	if (disk_fork(loop, &w, disk_pool_cleaned, NULL, &p->proc, &cause) <
+	    0) {
 		log_warn("disk pool: %s", cause);
 		free(cause);
+		return;
 	}
+	p->making = true; /* until the cleaning is done */
 }
 
 int
@@ -699,9 +710,10 @@ disk_pool_stop(void)
 	if (p->dir == NULL)
 		return;
 	ev_timer_stop(p->loop, &p->refill);
-	if (p->making && p->pid > 0) {
-		kill(p->pid, SIGKILL);
-		(void)waitpid(p->pid, NULL, 0);
+	if (p->making) {
+		/* its watch reports it, should the loop run again */
+		(void)proc_kill(p->proc, SIGKILL);
+		(void)proc_reap(p->proc, true, NULL);
 	}
 	(void)disk_pool_clean_dir(p->dir);
 }

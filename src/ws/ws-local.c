@@ -3,7 +3,7 @@
  *
  * State machine of one workspace: STARTING (forked child joins the
  * cgroups, drops to the task uid, execs bwrap; ws_local_start waits on a
- * close-on-exec pipe for the exec, so exec errors are synchronous) →
+ * close-on-exec pipe for the exec, so exec errors are synchronous: core/proc) →
  * RUNNING (bwrap's pidfd is watched in the loop) → EXITED (bwrap reaped,
  * on_exit called once). ws_kill may come at any point after start: it
  * SIGKILLs bwrap (whose pid-1 init dies with it, taking the whole pid
@@ -39,6 +39,7 @@
 #include "core/ev.h"
 #include "core/fdlimit.h"
 #include "core/log.h"
+#include "core/proc.h"
 #include "ws/cgroup.h"
 #include "ws/seccomp.h"
 #include "ws/ws.h"
@@ -61,11 +62,6 @@ enum ws_stage {
 	WS_STAGE_EXEC,
 };
 
-struct ws_child_err {
-	int stage;
-	int err;
-};
-
 static void ws_local_kill(struct ws *ws);
 
 struct ws {
@@ -74,8 +70,7 @@ struct ws {
 	ws_exit_cb on_exit;
 	void *data;
 	pid_t pid;
-	int pidfd;
-	struct ev_io *pidio;
+	struct proc *proc; /* bwrap */
 	struct cgroup *cg;
 	char *warn;
 	bool exited;
@@ -121,7 +116,6 @@ struct ws_child {
 	const char *mounts_dir; /* see ws_spec */
 	const char *keep_mount;
 	struct ws_etc etc[WS_ETC_FILES]; /* ws_etc_files */
-	int errfd;
 };
 
 /* A growable argv whose strings it owns. */
@@ -392,16 +386,6 @@ ws_build_argv(struct ws_argv *a, const char *bwrap, const struct ws_spec *spec,
 		ws_argv_add(a, spec->argv[i], NULL);
 }
 
-/* In the child: report a failed stage to the parent and exit. */
-NORETURN static void
-ws_child_fail(const struct ws_child *c, int stage)
-{
-	struct ws_child_err e = {.stage = stage, .err = errno};
-
-	(void)!write(c->errfd, &e, sizeof e);
-	_exit(127);
-}
-
 /* Mark fd to survive exec. */
 static int
 ws_keep(int fd)
@@ -495,37 +479,33 @@ ws_child_mounts(const char *dir, const char *keep)
 	return 0;
 }
 
-/* In the forked child: join the cgroups, drop privileges, exec bwrap.
- * Only async-signal-safe calls but for ws_child_mounts. */
-NORETURN static void
-ws_child_run(const struct ws_child *c)
+/* In the forked child (proc_spawn made its session): join the cgroups,
+ * drop privileges, exec bwrap. Only async-signal-safe calls but for
+ * ws_child_mounts. */
+static int
+ws_child_run(void *arg)
 {
-	sigset_t none;
+	const struct ws_child *c = arg;
 	int logfd = c->log_fd >= 0 ? c->log_fd : c->devnull;
 
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	for (int s = 1; s < NSIG; s++)
-		signal(s, SIG_DFL);
-	setsid();
 	for (size_t i = 0; i < c->n_procs; i++) {
 		if (write(c->procs_fds[i], "0", 1) != 1)
-			ws_child_fail(c, WS_STAGE_CGROUP);
+			proc_child_fail(WS_STAGE_CGROUP, errno);
 	}
 	if (c->mounts_dir != NULL &&
 	    ws_child_mounts(c->mounts_dir, c->keep_mount) < 0)
-		ws_child_fail(c, WS_STAGE_MOUNTS);
+		proc_child_fail(WS_STAGE_MOUNTS, errno);
 	if (c->nproc > 0 && ws_lower_rlimit(RLIMIT_NPROC, c->nproc) < 0)
-		ws_child_fail(c, WS_STAGE_RLIMIT);
+		proc_child_fail(WS_STAGE_RLIMIT, errno);
 	if (c->data > 0 && ws_lower_rlimit(RLIMIT_DATA, c->data) < 0)
-		ws_child_fail(c, WS_STAGE_RLIMIT);
+		proc_child_fail(WS_STAGE_RLIMIT, errno);
 	if (c->drop) {
 		if (setgroups(0, NULL) < 0)
-			ws_child_fail(c, WS_STAGE_SETGROUPS);
+			proc_child_fail(WS_STAGE_SETGROUPS, errno);
 		if (setgid(c->gid) < 0)
-			ws_child_fail(c, WS_STAGE_SETGID);
+			proc_child_fail(WS_STAGE_SETGID, errno);
 		if (setuid(c->uid) < 0)
-			ws_child_fail(c, WS_STAGE_SETUID);
+			proc_child_fail(WS_STAGE_SETUID, errno);
 	}
 	/* after setuid, which clears it */
 	if (!c->detach) {
@@ -534,32 +514,33 @@ ws_child_run(const struct ws_child *c)
 			_exit(127);
 	}
 	if (dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0 || dup2(c->devnull, 0) < 0)
-		ws_child_fail(c, WS_STAGE_FDS);
+		proc_child_fail(WS_STAGE_FDS, errno);
 	/* nothing of the server leaks in but what the spec passes */
 	(void)close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
 	if (ws_keep(c->seccomp_fd) < 0)
-		ws_child_fail(c, WS_STAGE_FDS);
+		proc_child_fail(WS_STAGE_FDS, errno);
 	for (size_t i = 0; i < WS_ETC_FILES; i++) {
 		if (c->etc[i].fd >= 0 && ws_keep(c->etc[i].fd) < 0)
-			ws_child_fail(c, WS_STAGE_FDS);
+			proc_child_fail(WS_STAGE_FDS, errno);
 	}
 	for (size_t i = 0; i < c->n_keep; i++) {
 		if (ws_keep(c->keep_fds[i]) < 0)
-			ws_child_fail(c, WS_STAGE_FDS);
+			proc_child_fail(WS_STAGE_FDS, errno);
 	}
 	/* the server's raised limit of open files is not the sandbox's */
 	fdlimit_restore_child();
 	execve(c->bwrap, c->argv, c->env);
-	ws_child_fail(c, WS_STAGE_EXEC);
+	proc_child_fail(WS_STAGE_EXEC, errno);
+	return 0;
 }
 
 /* Turn a child failure into a message that says what to check. */
 static char *
-ws_child_cause(const struct ws_child *c, const struct ws_child_err *e)
+ws_child_cause(const struct ws_child *c, int stage, int err)
 {
-	const char *msg = strerror(e->err);
+	const char *msg = strerror(err);
 
-	switch (e->stage) {
+	switch (stage) {
 	case WS_STAGE_CGROUP:
 		return xasprintf("cannot join the workspace cgroup: %s", msg);
 	case WS_STAGE_MOUNTS:
@@ -578,7 +559,7 @@ ws_child_cause(const struct ws_child *c, const struct ws_child_err *e)
 		return xasprintf("cannot set up the sandbox fds: %s", msg);
 	case WS_STAGE_EXEC:
 		return xasprintf("cannot run '%s': %s%s", c->bwrap, msg,
-				 e->err == ENOENT
+				 err == ENOENT
 					 ? " (install the bubblewrap package, "
 					   "or set TASKBOX_BWRAP to its path)"
 					 : "");
@@ -616,19 +597,14 @@ ws_kill_pass(void *data)
 					   : WS_KILL_SLOW_MS));
 }
 
-/* Reap bwrap when its pidfd says it exited; then report the exit. */
+/* bwrap exited (reaped, unless attached): report the exit. */
 static void
-ws_on_pidfd(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
+ws_on_exit(struct proc *p UNUSED, int status, void *data)
 {
 	struct ws *ws = data;
-	int status = -1;
 
-	if (!ws->attached && waitpid(ws->pid, &status, WNOHANG) != ws->pid)
-		return;
 	ws->exited = true;
 	ws->status = status;
-	ev_io_del(ws->pidio);
-	ws->pidio = NULL;
 	/* daemons that left bwrap's tree but not the cgroup go too */
 	if (ws->cg != NULL && !ws->killing && cgroup_count(ws->cg) > 0)
 		ws_local_kill(ws);
@@ -642,13 +618,12 @@ ws_local_start(struct ev_loop *loop, const struct ws_spec *spec,
 	struct ws_child c = {.devnull = -1,
 			     .seccomp_fd = -1,
 			     .etc = {{-1, NULL}, {-1, NULL}, {-1, NULL}}};
+	struct proc_spec ps = {
+		.fn = ws_child_run, .arg = &c, .flags = PROC_SESSION};
 	struct ws_argv args = {0};
-	struct ws_child_err e;
-	int errpipe[2] = {-1, -1}, r;
 	struct ws *ws = NULL;
-	char *bwrap = NULL;
-	ssize_t n;
-	pid_t pid;
+	char *bwrap = NULL, *pcause = NULL;
+	int r, stage;
 
 	if (ws_spec_check(spec, cause) < 0)
 		return NULL;
@@ -660,7 +635,6 @@ ws_local_start(struct ev_loop *loop, const struct ws_spec *spec,
 	ws->loop = loop;
 	ws->on_exit = on_exit;
 	ws->data = data;
-	ws->pidfd = -1;
 	ev_timer_init(&ws->kill_timer, ws_kill_pass, ws);
 
 	r = cgroup_create(spec->id, &spec->limits, &ws->cg, &ws->warn, cause);
@@ -707,7 +681,7 @@ ws_local_start(struct ev_loop *loop, const struct ws_spec *spec,
 		goto fail;
 	}
 	c.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (c.devnull < 0 || pipe2(errpipe, O_CLOEXEC) < 0) {
+	if (c.devnull < 0) {
 		r = -errno;
 		*cause = xasprintf("cannot prepare the workspace start: %s",
 				   strerror(errno));
@@ -736,33 +710,19 @@ ws_local_start(struct ev_loop *loop, const struct ws_spec *spec,
 		c.mounts_dir = spec->mounts_dir;
 		c.keep_mount = spec->keep_mount;
 	}
-	c.errfd = errpipe[1];
-
-	pid = fork();
-	if (pid < 0) {
-		r = -errno;
-		*cause = xasprintf("fork: %s", strerror(errno));
+	ps.argv = args.v; /* names bwrap in proc's causes */
+	r = proc_spawn(&ps, &ws->proc, &stage, &pcause);
+	if (r < 0) {
+		if (stage != 0) {
+			*cause = ws_child_cause(&c, stage, -r);
+			free(pcause);
+		} else {
+			*cause = pcause;
+		}
 		goto fail;
 	}
-	if (pid == 0)
-		ws_child_run(&c);
-	close(errpipe[1]);
-	errpipe[1] = -1;
-	do
-		n = read(errpipe[0], &e, sizeof e);
-	while (n < 0 && errno == EINTR);
-	if (n == sizeof e) {
-		*cause = ws_child_cause(&c, &e);
-		r = -e.err;
-		waitpid(pid, NULL, 0);
-		goto fail;
-	}
-	ws->pid = pid;
-	ws->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (ws->pidfd < 0)
-		fatal("pidfd_open: %s (Linux 5.3 or later is needed)",
-		      strerror(errno));
-	ws->pidio = ev_io_add(loop, ws->pidfd, EPOLLIN, ws_on_pidfd, ws);
+	ws->pid = proc_pid(ws->proc);
+	proc_watch(ws->proc, loop, ws_on_exit, ws);
 	if (ws->warn != NULL)
 		log_warn("workspace %s: %s", spec->id, ws->warn);
 	r = 0;
@@ -775,10 +735,6 @@ fail:
 	ws_etc_free(c.etc);
 	if (c.devnull >= 0)
 		close(c.devnull);
-	if (errpipe[0] >= 0)
-		close(errpipe[0]);
-	if (errpipe[1] >= 0)
-		close(errpipe[1]);
 	ws_argv_free(&args);
 	free(bwrap);
 	if (r < 0) {
@@ -798,11 +754,10 @@ static void
 ws_local_kill(struct ws *ws)
 {
 	if (!ws->exited) {
-		/* bwrap's group, then bwrap itself through the pidfd; its
-		 * pid-1 init has PDEATHSIG, so the pid namespace goes too */
-		if (!ws->attached) /* else the group's pid may be reused */
-			kill(-ws->pid, SIGKILL);
-		syscall(SYS_pidfd_send_signal, ws->pidfd, SIGKILL, NULL, 0);
+		/* bwrap's group (not when attached: its pid may be reused),
+		 * else bwrap itself through the pidfd; its pid-1 init has
+		 * PDEATHSIG, so the pid namespace goes too */
+		(void)proc_kill(ws->proc, SIGKILL);
 	}
 	if (ws->cg != NULL && !ws->killing) {
 		ws->killing = true;
@@ -917,14 +872,10 @@ ws_local_free(struct ws *ws)
 
 	if (ws == NULL)
 		return;
-	if (!ws->exited) {
+	if (!ws->exited)
 		ws_local_kill(ws);
-		if (!ws->attached)
-			waitpid(ws->pid, NULL, 0);
-	}
+	proc_free(ws->proc); /* reaps bwrap; an attached one is not ours */
 	ev_timer_stop(ws->loop, &ws->kill_timer);
-	if (ws->pidio != NULL)
-		ev_io_del(ws->pidio);
 	if (ws->cg != NULL) {
 		/* dying processes leave the cgroup within a few ms */
 		end = now_ms() + WS_FREE_WAIT_MS;
@@ -936,36 +887,38 @@ ws_local_free(struct ws *ws)
 				 (int)ws->pid);
 		cgroup_free(ws->cg);
 	}
-	if (ws->pidfd >= 0)
-		close(ws->pidfd);
 	free(ws->warn);
 	free(ws);
 }
 
-/* Run argv and return its first line of output (new string) or NULL. */
+/* Run path arg and return its first line of output (new string) or
+ * NULL. */
 static char *
 ws_first_line(const char *path, const char *arg)
 {
+	char *argv[] = {(char *)path, (char *)arg, NULL}, *cause = NULL;
+	struct proc_spec spec = {.argv = argv};
+	struct proc *p = NULL;
 	char buf[256];
-	int p[2], status;
-	ssize_t n = 0, r;
-	pid_t pid;
+	int fds[2], status = -1;
+	size_t n = 0;
+	ssize_t k;
 
-	if (pipe2(p, O_CLOEXEC) < 0)
+	if (pipe2(fds, O_CLOEXEC) < 0)
 		return NULL;
-	pid = fork();
-	if (pid == 0) {
-		dup2(p[1], 1);
-		execl(path, path, arg, (char *)NULL);
-		_exit(127);
+	spec.fd_out = fds[1];
+	(void)proc_spawn(&spec, &p, NULL, &cause);
+	close(fds[1]);
+	while (p != NULL && n < sizeof buf - 1 &&
+	       (k = read(fds[0], buf + n, sizeof buf - 1 - n)) > 0)
+		n += (size_t)k;
+	close(fds[0]);
+	free(cause);
+	if (p == NULL || proc_reap(p, true, &status) != 1 || status != 0) {
+		proc_free(p);
+		return NULL;
 	}
-	close(p[1]);
-	while (pid > 0 && (size_t)n < sizeof buf - 1 &&
-	       (r = read(p[0], buf + n, sizeof buf - 1 - (size_t)n)) > 0)
-		n += r;
-	close(p[0]);
-	if (pid < 0 || waitpid(pid, &status, 0) < 0 || status != 0)
-		return NULL;
+	proc_free(p);
 	buf[n] = '\0';
 	buf[strcspn(buf, "\n")] = '\0';
 	return xstrdup(buf);
@@ -1027,7 +980,8 @@ ws_local_attach(struct ev_loop *loop, const char *id, pid_t pid,
 		char **cause)
 {
 	struct ws *ws = xcalloc(1, sizeof *ws);
-	char *warn = NULL;
+	char *warn = NULL, *pcause = NULL;
+	int r;
 
 	ws->head.backend = &ws_local_backend;
 	ws->loop = loop;
@@ -1036,21 +990,23 @@ ws_local_attach(struct ev_loop *loop, const char *id, pid_t pid,
 	ws->pid = pid;
 	ws->attached = true;
 	ev_timer_init(&ws->kill_timer, ws_kill_pass, ws);
-	ws->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (ws->pidfd < 0) {
+	/* not our child: its exit is watched, never reaped */
+	r = proc_open(pid, false, false, &ws->proc, &pcause);
+	if (r < 0) {
 		*cause = xasprintf("workspace %s (pid %d) is gone: %s", id,
-				   (int)pid, strerror(errno));
+				   (int)pid, strerror(-r));
+		free(pcause);
 		free(ws);
 		return NULL;
 	}
 	/* the same cgroups again (they exist: mkdir is a no-op) */
 	if (cgroup_create(id, limits, &ws->cg, &warn, cause) < 0) {
-		close(ws->pidfd);
+		proc_free(ws->proc);
 		free(ws);
 		return NULL;
 	}
 	ws->warn = warn;
-	ws->pidio = ev_io_add(loop, ws->pidfd, EPOLLIN, ws_on_pidfd, ws);
+	proc_watch(ws->proc, loop, ws_on_exit, ws);
 	return ws;
 }
 

@@ -56,6 +56,37 @@ test_buf_limit(void **state)
 }
 
 static void
+test_utf8_cut(void **state UNUSED)
+{
+	const char *s = "a宽🎉"; /* 1 + 3 + 4 bytes */
+
+	assert_int_equal(utf8_cut(s, 0), 0);
+	assert_int_equal(utf8_cut(s, 1), 1);
+	/* inside 宽: back to its lead byte */
+	assert_int_equal(utf8_cut(s, 2), 1);
+	assert_int_equal(utf8_cut(s, 3), 1);
+	assert_int_equal(utf8_cut(s, 4), 4);
+	/* inside the 4-byte emoji, at each of its bytes */
+	for (size_t n = 5; n < 8; n++)
+		assert_int_equal(utf8_cut(s, n), 4);
+	assert_int_equal(utf8_cut(s, 8), 8);
+	/* a string cut to max bytes */
+	assert_int_equal(utf8_cut(s, strnlen(s, 6)), 4);
+	assert_int_equal(utf8_cut(s, strnlen(s, 100)), 8);
+	/* 2-byte sequence */
+	assert_int_equal(utf8_cut("é", 1), 0);
+	assert_int_equal(utf8_cut("é", 2), 2);
+	/* invalid bytes stay: stray continuation bytes, 0xff */
+	assert_int_equal(utf8_cut("a\x80\x80\x80\x80", 5), 5);
+	assert_int_equal(utf8_cut("ab\xff", 3), 3);
+	/* a lone lead byte at the end is incomplete: dropped */
+	assert_int_equal(utf8_cut("ab\xe5", 3), 2);
+	/* a lead byte whose sequence ended already (too many continuation
+	 * bytes follow): nothing to complete */
+	assert_int_equal(utf8_cut("\xc3\xa9\x80", 3), 3);
+}
+
+static void
 test_parse_long(void **state)
 {
 	long v;
@@ -73,6 +104,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lines_roundtrip),
 		cmocka_unit_test(test_utf8),
+		cmocka_unit_test(test_utf8_cut),
 		cmocka_unit_test(test_buf_limit),
 		cmocka_unit_test(test_parse_long),
 	};
