@@ -217,6 +217,8 @@ secrets_init(struct store *st, const char *key_path, char **cause)
 				   key_path, strerror(-r));
 	} else {
 		stored = store_secrets_count(st);
+		if (stored < 0)
+			stored = -1; /* unreadable: refuse, as for any */
 		if (stored != 0) {
 			*cause = xasprintf(
 				"the secrets key '%s' is missing but the "
