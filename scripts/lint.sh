@@ -6,6 +6,8 @@
 #   - every .c/.h starts with a comment saying what the file is
 #   - clang-format clean (when clang-format is installed)
 #   - no absolute paths of a developer machine
+#   - no SQL outside src/store/: src/server/ and src/cli/ call the named
+#     functions of store-rows.h, never store_exec/store_rows/... directly
 set -uo pipefail
 cd "$(dirname "$0")/.."
 status=0
@@ -38,6 +40,13 @@ if command -v clang-format >/dev/null; then
 		clang-format --dry-run --Werror "$f" >/dev/null 2>&1 ||
 			bad "$f: not clang-format clean (run clang-format -i $f)"
 	done
+fi
+
+raw_sql='\bstore_(exec|rows|row|begin|commit|rollback|changes)\s*\('
+if git grep -nE "$raw_sql" -- 'src/server/' 'src/cli/' >/dev/null; then
+	git grep -nE "$raw_sql" -- 'src/server/' 'src/cli/' |
+		sed 's|^|lint: SQL outside src/store/ (add a function to store-rows.h): |'
+	status=1
 fi
 
 if git grep -nE '/(work|home)/[a-z]+/' -- ':!scripts/lint.sh' | grep -v '/home/agent/' >/dev/null; then

@@ -21,7 +21,7 @@
 #include "server/install.h"
 #include "server/module.h"
 #include "server/queue.h"
-#include "store/store.h"
+#include "store/store-rows.h"
 
 #define TASK_INPUT_MAX	 (32 * 1024)
 #define TASK_NAME_MAX	 32
@@ -119,12 +119,9 @@ task_lookup(struct http_req *req, const json_t *caller, const char *user_ref,
 	    !auth_may_act_for(caller,
 			      json_string_value(json_object_get(owner, "id"))))
 		goto out;
-	row = store_row(srv->store,
-			"SELECT id FROM tasks WHERE owner_id = ? AND "
-			"deleted_at IS NULL AND (id = ? OR lower(name) = "
-			"lower(?))",
-			"sss", json_string_value(json_object_get(owner, "id")),
-			task_ref, task_ref);
+	row = store_task_find(srv->store,
+			      json_string_value(json_object_get(owner, "id")),
+			      task_ref);
 	if (row != NULL)
 		t = task_find_id(json_string_value(json_object_get(row, "id")));
 out:
@@ -414,18 +411,8 @@ api_tasks_create(struct http_req *req, json_t *caller, const char *user_ref,
 			free(gen_name);
 			name = gen_name = n;
 		}
-		r = store_exec(
-			srv->store,
-			"INSERT INTO tasks (id, seq, owner_id, name, "
-			"display_name, template_version_id, parameters, "
-			"prompt, "
-			"status, workspace_status, agent_type, created_at, "
-			"updated_at) VALUES (?, (SELECT value + 1 FROM "
-			"counters "
-			"WHERE name = 'task_seq'), ?, ?, ?, ?, ?, ?, "
-			"'pending', "
-			"'pending', ?, ?, ?)",
-			"ssssssssii", id,
+		r = store_task_insert(
+			srv->store, id,
 			json_string_value(json_object_get(owner, "id")), name,
 			display,
 			json_string_value(
@@ -433,7 +420,7 @@ api_tasks_create(struct http_req *req, json_t *caller, const char *user_ref,
 			ptext, input,
 			json_string_value(json_object_get(module, "agent_type"))
 				?: "custom",
-			(int64_t)wall_ms(), (int64_t)wall_ms());
+			(int64_t)wall_ms());
 	}
 	if (r == -EEXIST) {
 		http_reply_problem(
@@ -449,10 +436,7 @@ api_tasks_create(struct http_req *req, json_t *caller, const char *user_ref,
 				   "cannot store the task");
 		goto out;
 	}
-	row = store_row(srv->store,
-			"SELECT t.*, u.username AS owner_name FROM tasks t "
-			"JOIN users u ON u.id = t.owner_id WHERE t.id = ?",
-			"s", id);
+	row = store_task_get(srv->store, id);
 	log_info("task %s/%s created from template %s",
 		 json_string_value(json_object_get(owner, "username")), name,
 		 json_string_value(json_object_get(version, "name")));
@@ -551,12 +535,7 @@ api_tasks_list(struct http_req *req, json_t *caller)
 				json_object_get(caller, "id"));
 	}
 	status_filter = status_ref;
-	rows = store_rows(srv->store, NULL,
-			  "SELECT t.*, u.username AS owner_name FROM tasks t "
-			  "JOIN users u ON u.id = t.owner_id WHERE "
-			  "t.deleted_at IS NULL AND (? IS NULL OR t.owner_id = "
-			  "?) ORDER BY t.created_at DESC, t.seq DESC",
-			  "ss", owner_filter, owner_filter);
+	rows = store_tasks_list(srv->store, owner_filter);
 	out = json_array();
 	json_array_foreach(rows, i, row)
 	{

@@ -13,7 +13,7 @@
 #include "http/http.h"
 #include "server/api-errors.h"
 #include "server.h"
-#include "store/store.h"
+#include "store/store-rows.h"
 
 #define YAML_BODY_LIMIT (1024 * 1024)
 
@@ -134,13 +134,7 @@ api_templates_list(struct http_req *req, void *data UNUSED)
 
 	if (user == NULL)
 		return;
-	rows = store_rows(
-		srv->store, NULL,
-		"SELECT t.id, t.name, t.builtin, t.created_at, v.id AS "
-		"version_id, v.version, v.spec, v.task_capable, v.task_reason "
-		"FROM templates t JOIN template_versions v ON v.id = "
-		"t.active_version_id ORDER BY t.name",
-		"");
+	rows = store_templates_list(srv->store);
 	out = json_array();
 	json_array_foreach(rows, i, row)
 		json_array_append_new(out, catalog_template_json(row));
@@ -235,13 +229,8 @@ api_templates_delete(struct http_req *req, json_t *user, const char *name)
 				   "delete it (built-in templates: admins)");
 		goto out;
 	}
-	uses = store_row(srv->store,
-			 "SELECT count(*) AS n, coalesce(sum(t.owner_id <> ?), "
-			 "0) AS others FROM tasks t JOIN template_versions v "
-			 "ON v.id = t.template_version_id WHERE v.template_id "
-			 "= ? AND t.deleted_at IS NULL",
-			 "ss", uid,
-			 json_string_value(json_object_get(row, "id")));
+	uses = store_template_uses(
+		srv->store, json_string_value(json_object_get(row, "id")), uid);
 	all = json_integer_value(json_object_get(uses, "n"));
 	others = json_integer_value(json_object_get(uses, "others"));
 	if (all > 0 && !force) {
@@ -302,10 +291,7 @@ api_modules_list(struct http_req *req, void *data UNUSED)
 
 	if (user == NULL)
 		return;
-	rows = store_rows(srv->store, NULL,
-			  "SELECT name, spec, builtin, updated_at FROM modules "
-			  "ORDER BY name",
-			  "");
+	rows = store_modules_list(srv->store);
 	out = json_array();
 	json_array_foreach(rows, i, row)
 	{

@@ -17,7 +17,7 @@
 #include "server/api-errors.h"
 #include "server.h"
 #include "server/identity.h"
-#include "store/store.h"
+#include "store/store-rows.h"
 
 #define TOKEN_LIFETIME_MAX (10 * 365 * 86400LL) /* seconds */
 
@@ -111,8 +111,7 @@ api_users_list(struct http_req *req, void *data UNUSED)
 		http_reply_problem(req, 403, "only admins can list users");
 		goto out;
 	}
-	rows = store_rows(srv->store, NULL,
-			  "SELECT * FROM users ORDER BY username", "");
+	rows = store_users_list(srv->store);
 	out = json_array();
 	json_array_foreach(rows, i, row)
 		json_array_append_new(out, user_json(row));
@@ -160,10 +159,7 @@ api_users_create(struct http_req *req, void *data UNUSED)
 		}
 	}
 	store_uuid(id);
-	r = store_exec(srv->store,
-		       "INSERT INTO users (id, username, role, created_at) "
-		       "VALUES (?, ?, ?, ?)",
-		       "sssi", id, name, role, (int64_t)wall_ms());
+	r = store_user_insert(srv->store, id, name, role, (int64_t)wall_ms());
 	if (r == -EEXIST) {
 		http_reply_problem(req, api_status_for_errno(r),
 				   "user '%s' already exists", name);
@@ -175,8 +171,7 @@ api_users_create(struct http_req *req, void *data UNUSED)
 		goto out;
 	}
 	token = auth_token_create(id, "initial", 0, NULL);
-	row = store_row(srv->store, "SELECT * FROM users WHERE id = ?", "s",
-			id);
+	row = store_user_get(srv->store, id);
 	out = user_json(row);
 	json_object_set_new(out, "token", json_string(token));
 	http_reply_json(req, 201, out);
@@ -274,19 +269,15 @@ users_credentials(struct http_req *req, const json_t *target, const char *kind,
 	bool tokens = strcmp(kind, "tokens") == 0;
 	const char *uid = json_string_value(json_object_get(target, "id"));
 	json_t *rows, *out, *row;
-	char *sql;
 	size_t i;
 	int r;
 
 	if (strcmp(http_req_method(req), "GET") == 0 && *rest == '\0') {
-		sql = xasprintf("SELECT * FROM %s WHERE user_id = ? AND (? OR "
-				"expires_at > ?) ORDER BY created_at, id",
-				kind);
 		/* expired sessions are gone for good; expired tokens are
 		 * listed (marked) until revoked */
-		rows = store_rows(srv->store, NULL, sql, "sIi", uid, tokens,
-				  (int64_t)wall_ms());
-		free(sql);
+		rows = tokens ? store_tokens_list(srv->store, uid)
+			      : store_sessions_list(srv->store, uid,
+						    (int64_t)wall_ms());
 		out = json_array();
 		json_array_foreach(rows, i, row) json_array_append_new(
 			out,
@@ -303,17 +294,17 @@ users_credentials(struct http_req *req, const json_t *target, const char *kind,
 				   http_req_path(req));
 		return;
 	}
-	sql = xasprintf("DELETE FROM %s WHERE id = ? AND user_id = ?", kind);
-	if ((r = store_exec(srv->store, sql, "ss", rest + 1, uid)) < 0)
+	r = tokens ? store_token_delete(srv->store, rest + 1, uid)
+		   : store_session_delete(srv->store, rest + 1, uid);
+	if (r == -ENOENT)
+		http_reply_problem(req, 404, "no %s '%s'",
+				   tokens ? "token" : "session", rest + 1);
+	else if (r < 0)
 		http_reply_problem(req, api_status_for_errno(r),
 				   "cannot revoke the %s",
 				   tokens ? "token" : "session");
-	else if (store_changes(srv->store) == 0)
-		http_reply_problem(req, 404, "no %s '%s'",
-				   tokens ? "token" : "session", rest + 1);
 	else
 		http_reply(req, 204, NULL, "", 0);
-	free(sql);
 }
 
 /* A user delete waiting for the user's tasks to be gone. */
@@ -322,54 +313,12 @@ struct user_delete {
 	char *id, *name;
 };
 
-/*
- * Delete user id's rows in one transaction: the rows of their deleted
- * tasks and the state history (tasks point at users without a cascade),
- * their secrets and the template secrets they set for themselves, then
- * the user (tokens and sessions cascade). 0, -EBUSY while a task not
- * deleted is theirs (nothing changed), or -EIO.
- */
-static int
-users_delete_rows(const char *id)
-{
-	static const char *const sql[] = {
-		"DELETE FROM task_states WHERE task_id IN (SELECT id FROM "
-		"tasks WHERE owner_id = ?1)",
-		"DELETE FROM task_queue WHERE task_id IN (SELECT id FROM "
-		"tasks WHERE owner_id = ?1)",
-		"DELETE FROM tasks WHERE owner_id = ?1",
-		"DELETE FROM secrets WHERE (scope = 'user' AND scope_id = ?1) "
-		"OR user_id = ?1",
-		"DELETE FROM users WHERE id = ?1",
-	};
-	json_t *busy;
-	int r;
-
-	if ((r = store_begin(srv->store)) < 0)
-		return r;
-	/* a task made (with one of their tokens) while theirs were being
-	 * deleted */
-	busy = store_row(srv->store,
-			 "SELECT id FROM tasks WHERE owner_id = ? AND "
-			 "deleted_at IS NULL LIMIT 1",
-			 "s", id);
-	r = busy != NULL ? -EBUSY : 0;
-	json_decref(busy);
-	for (size_t i = 0; r == 0 && i < ARRAY_SIZE(sql); i++)
-		r = store_exec(srv->store, sql[i], "s", id);
-	if (r == 0)
-		r = store_commit(srv->store);
-	if (r < 0)
-		store_rollback(srv->store);
-	return r;
-}
-
 /* The user's tasks are gone (task_delete_all): delete, answer. */
 static void
 api_users_deleted(void *data)
 {
 	struct user_delete *d = data;
-	int r = users_delete_rows(d->id);
+	int r = store_user_delete(srv->store, d->id);
 
 	if (r == -EBUSY)
 		http_reply_problem(d->req, api_status_for_errno(r),
@@ -415,11 +364,8 @@ api_users_delete(struct http_req *req, json_t *user, const char *ref)
 		http_reply_problem(req, 404, "no user '%s'", ref);
 		return;
 	}
-	n = store_row(srv->store,
-		      "SELECT (SELECT count(*) FROM tasks WHERE owner_id = ? "
-		      "AND deleted_at IS NULL) AS tasks, (SELECT count(*) FROM "
-		      "users WHERE role = 'admin') AS admins",
-		      "s", json_string_value(json_object_get(target, "id")));
+	n = store_user_counts(srv->store,
+			      json_string_value(json_object_get(target, "id")));
 	tasks = json_integer_value(json_object_get(n, "tasks"));
 	admins = json_integer_value(json_object_get(n, "admins"));
 	if (json_equal(json_object_get(target, "id"),
@@ -445,10 +391,7 @@ api_users_delete(struct http_req *req, json_t *user, const char *ref)
 			json_string_value(json_object_get(target, "username")));
 		/* they are signed out first: no task of theirs is made
 		 * while theirs are being deleted */
-		store_exec(srv->store, "DELETE FROM sessions WHERE user_id = ?",
-			   "s", d->id);
-		store_exec(srv->store, "DELETE FROM tokens WHERE user_id = ?",
-			   "s", d->id);
+		store_user_sign_out(srv->store, d->id);
 		http_req_defer(req);
 		task_delete_all(d->id, NULL, api_users_deleted, d);
 	}
@@ -545,19 +488,16 @@ api_users_patch(struct http_req *req, void *data UNUSED)
 			goto out;
 		}
 	}
-	r = store_exec(srv->store,
-		       "UPDATE users SET name = coalesce(?, name), email = "
-		       "coalesce(?, email), webhook_url = coalesce(?, "
-		       "webhook_url) WHERE id = ?",
-		       "ssss", vals[0], vals[1], vals[2],
-		       json_string_value(json_object_get(target, "id")));
+	r = store_user_set_profile(
+		srv->store, json_string_value(json_object_get(target, "id")),
+		vals[0], vals[1], vals[2]);
 	if (r < 0) {
 		http_reply_problem(req, api_status_for_errno(r),
 				   "cannot store the profile");
 		goto out;
 	}
-	row = store_row(srv->store, "SELECT * FROM users WHERE id = ?", "s",
-			json_string_value(json_object_get(target, "id")));
+	row = store_user_get(srv->store,
+			     json_string_value(json_object_get(target, "id")));
 	http_reply_json(req, 200, user_json(row));
 	json_decref(row);
 out:

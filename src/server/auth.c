@@ -25,7 +25,7 @@
 #include "core/text.h"
 #include "http/http.h"
 #include "server.h"
-#include "store/store.h"
+#include "store/store-rows.h"
 
 #define AUTH_TOKEN_PREFIX   "tbx_"
 #define AUTH_SESSION_PREFIX "tbs_"
@@ -83,12 +83,9 @@ auth_token_create(const char *user_id, const char *name, int64_t lifetime_s,
 
 	token = auth_secret_new(AUTH_TOKEN_PREFIX, hash);
 	store_uuid(id);
-	if (store_exec(srv->store,
-		       "INSERT INTO tokens (id, user_id, name, hash, "
-		       "created_at, expires_at) VALUES (?, ?, ?, ?, ?, "
-		       "nullif(?, 0))",
-		       "ssssii", id, user_id, name, hash, now,
-		       lifetime_s > 0 ? now + lifetime_s * 1000 : 0) < 0) {
+	if (store_token_insert(srv->store, id, user_id, name, hash, now,
+			       lifetime_s > 0 ? now + lifetime_s * 1000 : 0) <
+	    0) {
 		free(token);
 		json_decref(expires);
 		return NULL;
@@ -149,20 +146,11 @@ auth_session_create(const json_t *user, const char *path, int64_t *max_age_s)
 	session = auth_secret_new(AUTH_SESSION_PREFIX, hash);
 	store_uuid(id);
 	/* expired ones go, and a user keeps at most AUTH_SESSIONS_MAX */
-	store_exec(srv->store, "DELETE FROM sessions WHERE expires_at <= ?",
-		   "i", now);
-	store_exec(srv->store,
-		   "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions "
-		   "WHERE user_id = ? ORDER BY created_at DESC LIMIT -1 "
-		   "OFFSET ?)",
-		   "sI", uid, AUTH_SESSIONS_MAX - 1);
-	if (store_exec(srv->store,
-		       "INSERT INTO sessions (id, hash, user_id, token_id, "
-		       "path, created_at, expires_at) VALUES (?, ?, ?, ?, ?, "
-		       "?, ?)",
-		       "sssssii", id, hash, uid,
-		       json_string_value(json_object_get(user, "token_id")),
-		       path, now, expires) < 0) {
+	store_sessions_prune(srv->store, uid, now, AUTH_SESSIONS_MAX - 1);
+	if (store_session_insert(
+		    srv->store, id, hash, uid,
+		    json_string_value(json_object_get(user, "token_id")), path,
+		    now, expires) < 0) {
 		free(session);
 		return NULL;
 	}
@@ -222,15 +210,7 @@ auth_session_user(struct http_req *req, const char *hash)
 	const char *path;
 	json_t *user;
 
-	user = store_row(srv->store,
-			 "SELECT u.id, u.username, u.role, u.name, u.email, "
-			 "u.webhook_url, u.created_at, t.id AS token_id, "
-			 "t.expires_at AS token_expires_at, s.id AS "
-			 "session_id, s.path AS session_path, s.expires_at AS "
-			 "session_expires_at FROM sessions s JOIN tokens t ON "
-			 "t.id = s.token_id JOIN users u ON u.id = s.user_id "
-			 "WHERE s.hash = ?",
-			 "s", hash);
+	user = store_session_find_by_hash(srv->store, hash);
 	if (user == NULL) {
 		http_reply_problem(req, 401,
 				   "the session is not valid (revoked, or "
@@ -268,13 +248,7 @@ auth_token_user(struct http_req *req, const char *hash)
 	json_t *user;
 	char stamp[32];
 
-	user = store_row(srv->store,
-			 "SELECT u.id, u.username, u.role, u.name, u.email, "
-			 "u.webhook_url, u.created_at, t.id AS token_id, "
-			 "t.expires_at AS token_expires_at FROM "
-			 "tokens t JOIN users u ON "
-			 "u.id = t.user_id WHERE t.hash = ?",
-			 "s", hash);
+	user = store_token_find_by_hash(srv->store, hash);
 	if (user == NULL) {
 		http_reply_problem(req, 401, "the token is not valid");
 		return NULL;
@@ -289,12 +263,9 @@ auth_token_user(struct http_req *req, const char *hash)
 		json_decref(user);
 		return NULL;
 	}
-	store_exec(srv->store,
-		   "UPDATE tokens SET last_used_at = ? WHERE id = ? AND "
-		   "(last_used_at IS NULL OR last_used_at < ?)",
-		   "isi", now,
-		   json_string_value(json_object_get(user, "token_id")),
-		   now - 60000);
+	store_token_touch(srv->store,
+			  json_string_value(json_object_get(user, "token_id")),
+			  now, 60000);
 	return user;
 }
 
@@ -354,9 +325,5 @@ auth_lookup_user(const json_t *caller, const char *ref)
 {
 	if (strcmp(ref, "me") == 0)
 		ref = json_string_value(json_object_get(caller, "id"));
-	return store_row(srv->store,
-			 "SELECT id, username, role, name, email, created_at "
-			 "FROM users "
-			 "WHERE id = ? OR username = ?",
-			 "ss", ref, ref);
+	return store_user_find(srv->store, ref);
 }

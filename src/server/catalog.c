@@ -17,7 +17,7 @@
 #include "server.h"
 #include "server/module.h"
 #include "server/template.h"
-#include "store/store.h"
+#include "store/store-rows.h"
 
 json_t *
 catalog_template_json(const json_t *row)
@@ -48,33 +48,16 @@ catalog_template_json(const json_t *row)
 	return out;
 }
 
-#define CATALOG_TEMPLATE_SELECT                                                \
-	"SELECT t.id, t.name, t.builtin, t.created_at, v.id AS version_id, "   \
-	"v.version, v.yaml, v.spec, v.task_capable, v.task_reason "            \
-	"FROM templates t JOIN template_versions v ON "                        \
-	"v.id = t.active_version_id "
-
 json_t *
 catalog_template_find(const char *ref)
 {
-	return store_row(srv->store,
-			 CATALOG_TEMPLATE_SELECT "WHERE t.name = ? OR t.id = ?",
-			 "ss", ref, ref);
+	return store_template_find(srv->store, ref);
 }
 
 json_t *
 catalog_version_get(const char *version_id)
 {
-	json_t *row = store_row(
-		srv->store,
-		"SELECT v.id AS version_id, v.version, v.spec, v.task_capable, "
-		"v.task_reason, t.id, t.name, t.builtin, t.created_at, "
-		/* built in, or pushed by someone who is an admin now */
-		"(v.created_by IS NULL OR EXISTS (SELECT 1 FROM users u WHERE "
-		"u.id = v.created_by AND u.role = 'admin')) AS by_admin FROM "
-		"template_versions v JOIN templates t ON t.id = v.template_id "
-		"WHERE v.id = ?",
-		"s", version_id);
+	json_t *row = store_template_version_get(srv->store, version_id);
 
 	if (row != NULL)
 		json_object_set_new(
@@ -143,11 +126,8 @@ catalog_check_module(const json_t *spec, const char *yaml, size_t len)
 static bool
 catalog_template_owned(const json_t *row, const char *user_id)
 {
-	json_t *first =
-		store_row(srv->store,
-			  "SELECT created_by FROM template_versions WHERE "
-			  "template_id = ? ORDER BY version LIMIT 1",
-			  "s", json_string_value(json_object_get(row, "id")));
+	json_t *first = store_template_author(
+		srv->store, json_string_value(json_object_get(row, "id")));
 	const char *author =
 		json_string_value(json_object_get(first, "created_by"));
 	bool own = author != NULL && user_id != NULL &&
@@ -169,42 +149,7 @@ catalog_template_may_manage(const json_t *row, const json_t *user)
 int
 catalog_template_delete(const char *template_id)
 {
-	/* children first: the foreign keys point from states to tasks to
-	 * versions to the template */
-	static const char *const sql[] = {
-		"DELETE FROM task_states WHERE task_id IN (SELECT t.id FROM "
-		"tasks t JOIN template_versions v ON v.id = "
-		"t.template_version_id WHERE v.template_id = ?1)",
-		"DELETE FROM task_queue WHERE task_id IN (SELECT t.id FROM "
-		"tasks t JOIN template_versions v ON v.id = "
-		"t.template_version_id WHERE v.template_id = ?1)",
-		"DELETE FROM tasks WHERE template_version_id IN (SELECT id "
-		"FROM template_versions WHERE template_id = ?1)",
-		"DELETE FROM template_versions WHERE template_id = ?1",
-		"DELETE FROM templates WHERE id = ?1",
-		"DELETE FROM secrets WHERE scope = 'template' AND scope_id = "
-		"?1",
-	};
-	json_t *busy;
-	int r;
-
-	if ((r = store_begin(srv->store)) < 0)
-		return r;
-	/* a task made while the template's tasks were being deleted */
-	busy = store_row(srv->store,
-			 "SELECT t.id FROM tasks t JOIN template_versions v ON "
-			 "v.id = t.template_version_id WHERE v.template_id = "
-			 "? AND t.deleted_at IS NULL LIMIT 1",
-			 "s", template_id);
-	r = busy != NULL ? -EBUSY : 0;
-	json_decref(busy);
-	for (size_t i = 0; r == 0 && i < ARRAY_SIZE(sql); i++)
-		r = store_exec(srv->store, sql[i], "s", template_id);
-	if (r == 0)
-		r = store_commit(srv->store);
-	if (r < 0)
-		store_rollback(srv->store);
-	return r;
+	return store_template_delete(srv->store, template_id);
 }
 
 json_t *
@@ -262,45 +207,19 @@ catalog_template_push(const char *yaml, size_t len, const char *created_by,
 		out = catalog_template_json(cur);
 		goto out;
 	}
-	if ((r = store_begin(srv->store)) < 0) {
-		*errors = catalog_store_error(r, "template");
-		goto out;
-	}
-	if (cur == NULL) {
+	if (cur == NULL)
 		store_uuid(tid);
-		r = store_exec(srv->store,
-			       "INSERT INTO templates (id, name, builtin, "
-			       "created_at) VALUES (?, ?, ?, ?)",
-			       "ssIi", tid, name, builtin ? 1 : 0, now);
-	} else {
+	else
 		snprintf(tid, sizeof tid, "%s",
 			 json_string_value(json_object_get(cur, "id")));
-		r = 0;
-	}
 	store_uuid(vid);
-	if (r == 0)
-		r = store_exec(
-			srv->store,
-			"INSERT INTO template_versions (id, template_id, "
-			"version, yaml, spec, task_capable, task_reason, "
-			"created_by, created_at) VALUES (?, ?, (SELECT "
-			"COALESCE(MAX(version), 0) + 1 FROM template_versions "
-			"WHERE template_id = ?), ?, ?, ?, ?, ?, ?)",
-			"sssssIssi", vid, tid, tid, yaml_copy, text,
-			json_is_true(json_object_get(spec, "task_capable")) ? 1
-									    : 0,
-			json_string_value(json_object_get(spec, "task_reason"))
-				?: "",
-			created_by, now);
-	if (r == 0)
-		r = store_exec(srv->store,
-			       "UPDATE templates SET active_version_id = ?, "
-			       "builtin = ? WHERE id = ?",
-			       "sIs", vid, builtin ? 1 : 0, tid);
-	if (r == 0)
-		r = store_commit(srv->store);
+	r = store_template_version_add(
+		srv->store, tid, cur == NULL ? name : NULL, builtin ? 1 : 0,
+		vid, yaml_copy, text,
+		json_is_true(json_object_get(spec, "task_capable")) ? 1 : 0,
+		json_string_value(json_object_get(spec, "task_reason")) ?: "",
+		created_by, now);
 	if (r < 0) {
-		store_rollback(srv->store);
 		*errors = catalog_store_error(r, "template");
 		goto out;
 	}
@@ -380,8 +299,7 @@ catalog_module_push(const char *yaml, size_t len, const char *created_by,
 		json_decref(spec);
 		return NULL;
 	}
-	cur = store_row(srv->store, "SELECT * FROM modules WHERE name = ?", "s",
-			name);
+	cur = store_module_get(srv->store, name);
 	if (cur != NULL && !may_replace &&
 	    (json_integer_value(json_object_get(cur, "builtin")) != 0 ||
 	     created_by == NULL ||
@@ -399,20 +317,10 @@ catalog_module_push(const char *yaml, size_t len, const char *created_by,
 	json_decref(cur);
 	text = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
 	yaml_copy = xstrndup(yaml, len);
-	r = store_exec(srv->store,
-		       "INSERT INTO modules (name, yaml, spec, builtin, "
-		       "created_by, created_at, updated_at) VALUES (?, ?, ?, "
-		       "?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET yaml = "
-		       "excluded.yaml, spec = excluded.spec, builtin = "
-		       "excluded.builtin, created_by = excluded.created_by, "
-		       "updated_at = excluded.updated_at WHERE modules.yaml <> "
-		       "excluded.yaml",
-		       "sssIsii", name, yaml_copy, text, builtin ? 1 : 0,
-		       created_by, now, now);
+	r = store_module_upsert(srv->store, name, yaml_copy, text,
+				builtin ? 1 : 0, created_by, now);
 	if (r == 0) {
-		cur = store_row(srv->store,
-				"SELECT * FROM modules WHERE name = ?", "s",
-				name);
+		cur = store_module_get(srv->store, name);
 		out = catalog_module_json(cur);
 		json_decref(cur);
 	} else {
@@ -427,9 +335,7 @@ catalog_module_push(const char *yaml, size_t len, const char *created_by,
 json_t *
 catalog_module_spec(const char *name)
 {
-	json_t *row =
-		store_row(srv->store, "SELECT spec FROM modules WHERE name = ?",
-			  "s", name);
+	json_t *row = store_module_spec(srv->store, name);
 	json_t *spec = NULL;
 
 	if (row != NULL)

@@ -24,7 +24,7 @@
 #include "server/identity.h"
 #include "server/secrets.h"
 #include "server/template.h"
-#include "store/store.h"
+#include "store/store-rows.h"
 
 #define IDENTITY_FIELD_MAX 256
 
@@ -210,10 +210,7 @@ identity_prepare(const json_t *tmpl, const char *owner_id,
 	char *oname, *oemail, *an, *ae, *cn, *ce, *gitconfig, *missing;
 	int r = 0;
 
-	owner = store_row(
-		srv->store,
-		"SELECT username, name, email FROM users WHERE id = ?", "s",
-		owner_id);
+	owner = store_user_identity(srv->store, owner_id);
 	if (owner == NULL) {
 		*cause = xstrdup("the task's owner does not exist");
 		json_decref(env);

@@ -43,7 +43,7 @@
 #include "http/http.h"
 #include "server.h"
 #include "server/queue.h"
-#include "store/store.h"
+#include "store/store-rows.h"
 
 #define QUEUE_MAX     32
 #define QUEUE_REPLIES 4
@@ -119,22 +119,15 @@ tqueue_of(struct task *t)
 	struct tqueue *q = task_queue(t);
 
 	if (!q->loaded) {
-		json_t *rows =
-			store_rows(srv->store, NULL,
-				   "SELECT count(*) AS n FROM task_queue "
-				   "WHERE task_id = ?",
-				   "s", task_id(t));
-		json_t *row = json_array_get(rows, 0);
+		int64_t n = store_queue_length(srv->store, task_id(t));
 
-		if (row != NULL) {
-			q->length = (unsigned)json_integer_value(
-				json_object_get(row, "n"));
+		if (n >= 0) {
+			q->length = (unsigned)n;
 			q->loaded = true;
 		} else {
 			log_warn("task %s: cannot read its send queue",
 				 task_name_of(t));
 		}
-		json_decref(rows);
 	}
 	return q;
 }
@@ -158,18 +151,7 @@ tqueue_publish(struct task *t, json_t *j)
 static unsigned
 tqueue_position(struct task *t, const char *id)
 {
-	json_t *row =
-		store_row(srv->store,
-			  "SELECT (SELECT count(*) FROM task_queue q2 "
-			  "WHERE q2.task_id = q.task_id AND q2.seq <= "
-			  "q.seq) AS pos FROM task_queue q WHERE q.id = ? "
-			  "AND q.task_id = ?",
-			  "ss", id, task_id(t));
-	unsigned pos =
-		(unsigned)json_integer_value(json_object_get(row, "pos"));
-
-	json_decref(row);
-	return pos;
+	return (unsigned)store_queue_position(srv->store, id, task_id(t));
 }
 
 /* The Entry JSON of a stored row (new reference). */
@@ -209,13 +191,8 @@ tqueue_insert(struct task *t, const char *input, const char *by,
 	int r;
 
 	store_uuid(id);
-	r = store_exec(srv->store,
-		       "INSERT INTO task_queue (id, task_id, seq, input, "
-		       "state, created_by, created_at) VALUES (?, ?, "
-		       "(SELECT COALESCE(MAX(seq), 0) + 1 FROM task_queue "
-		       "WHERE task_id = ?), ?, ?, ?, ?)",
-		       "ssssssi", id, task_id(t), task_id(t), input, state, by,
-		       (int64_t)wall_ms());
+	r = store_queue_push(srv->store, id, task_id(t), input, state, by,
+			     (int64_t)wall_ms());
 	if (r == 0)
 		tqueue_of(t)->length++;
 	return r;
@@ -226,16 +203,16 @@ static void
 tqueue_remove(struct task *t, const char *id)
 {
 	struct tqueue *q = tqueue_of(t);
+	int r = store_queue_delete(srv->store, id);
 
-	if (store_exec(srv->store, "DELETE FROM task_queue WHERE id = ?", "s",
-		       id) < 0) {
+	if (r < 0 && r != -ENOENT) {
 		/* the row stays; the length is read again */
 		log_warn("task %s: cannot remove queued input %s",
 			 task_name_of(t), id);
 		q->loaded = false;
 		return;
 	}
-	if (store_changes(srv->store) > 0 && q->length > 0)
+	if (r == 0 && q->length > 0)
 		q->length--;
 }
 
@@ -300,9 +277,7 @@ tqueue_delivered(struct task *t, const char *id)
 static void
 tqueue_requeue(struct task *t, const char *id)
 {
-	if (store_exec(srv->store,
-		       "UPDATE task_queue SET state = 'queued' WHERE id = ?",
-		       "s", id) < 0)
+	if (store_queue_requeue(srv->store, id) < 0)
 		/* left 'sending': dropped at the next server start, never
 		 * typed twice */
 		log_warn("task %s: cannot put queued input %s back",
@@ -362,10 +337,7 @@ tqueue_on_sent(int status, json_t *reply, int err, void *data)
 		tqueue_requeue(t, c->entry_id);
 		pos = tqueue_position(t, c->entry_id);
 		if (c->req != NULL) {
-			json_t *row = store_row(
-				srv->store,
-				"SELECT * FROM task_queue WHERE id = ?", "s",
-				c->entry_id);
+			json_t *row = store_queue_get(srv->store, c->entry_id);
 
 			tqueue_publish(t,
 				       json_pack("{s:s, s:o}", "op", "queued",
@@ -429,25 +401,19 @@ tqueue_pump(struct task *t)
 
 	if (!tqueue_ready(t) || (q = tqueue_of(t))->length == 0)
 		return;
-	row = store_row(srv->store,
-			"SELECT id, input FROM task_queue WHERE task_id = ? "
-			"AND state = 'queued' ORDER BY seq LIMIT 1",
-			"s", task_id(t));
+	row = store_queue_head(srv->store, task_id(t));
 	id = json_string_value(json_object_get(row, "id"));
 	if (id == NULL) {
 		json_decref(row);
 		return;
 	}
 	/* committed before the runtime is asked: a crash cannot replay it */
-	r = store_exec(srv->store,
-		       "UPDATE task_queue SET state = 'sending' WHERE id = ? "
-		       "AND state = 'queued'",
-		       "s", id);
-	if (r < 0)
+	r = store_queue_mark_sending(srv->store, id);
+	if (r < 0 && r != -ENOENT)
 		log_warn("task %s: cannot mark queued input %s for delivery: "
 			 "%s",
 			 task_name_of(t), id, strerror(-r));
-	else if (store_changes(srv->store) == 1)
+	else if (r == 0)
 		tqueue_deliver(t, id,
 			       json_string_value(json_object_get(row, "input")),
 			       NULL, NULL);
@@ -517,8 +483,7 @@ tqueue_on_stop(struct task *t)
 void
 tqueue_forget(struct task *t)
 {
-	if (store_exec(srv->store, "DELETE FROM task_queue WHERE task_id = ?",
-		       "s", task_id(t)) < 0)
+	if (store_queue_clear(srv->store, task_id(t)) < 0)
 		/* removed with the task's rows, or at the next start */
 		log_warn("task %s: cannot remove its queued input",
 			 task_name_of(t));
@@ -528,12 +493,7 @@ tqueue_forget(struct task *t)
 void
 tqueue_recover(void)
 {
-	json_t *rows = store_rows(srv->store, NULL,
-				  "SELECT q.id, t.name FROM task_queue q JOIN "
-				  "tasks t ON t.id = q.task_id WHERE q.state = "
-				  "'sending'",
-				  ""),
-	       *row;
+	json_t *rows = store_queue_sending(srv->store), *row;
 	size_t i;
 
 	json_array_foreach(rows, i, row)
@@ -541,14 +501,7 @@ tqueue_recover(void)
 			 "the server stopped; it is not sent again",
 			 json_string_value(json_object_get(row, "name")),
 			 json_string_value(json_object_get(row, "id")));
-	if (store_exec(srv->store,
-		       "DELETE FROM task_queue WHERE state = 'sending'",
-		       "") < 0 ||
-	    store_exec(
-		    srv->store,
-		    "DELETE FROM task_queue WHERE task_id IN (SELECT id FROM "
-		    "tasks WHERE deleted_at IS NOT NULL)",
-		    "") < 0)
+	if (store_queue_recover(srv->store) < 0)
 		/* a 'sending' entry left is never delivered (pump takes
 		 * 'queued' ones only) */
 		log_warn("cannot clean up the send queue at start");
@@ -583,8 +536,7 @@ tqueue_enqueue(struct task *t, struct http_req *req, const char *input,
 		return;
 	}
 	pos = tqueue_position(t, id);
-	row = store_row(srv->store, "SELECT * FROM task_queue WHERE id = ?",
-			"s", id);
+	row = store_queue_get(srv->store, id);
 	tqueue_publish(t, json_pack("{s:s, s:o}", "op", "queued", "entry",
 				    tqueue_entry_json(row, pos)));
 	json_decref(row);
@@ -641,10 +593,7 @@ tqueue_send(struct task *t, struct http_req *req, const char *input,
 void
 tqueue_list(struct task *t, struct http_req *req)
 {
-	json_t *rows = store_rows(srv->store, NULL,
-				  "SELECT * FROM task_queue WHERE task_id = ? "
-				  "ORDER BY seq",
-				  "s", task_id(t));
+	json_t *rows = store_queue_list(srv->store, task_id(t));
 	json_t *out = json_array(), *row;
 	size_t i;
 
@@ -660,10 +609,7 @@ tqueue_list(struct task *t, struct http_req *req)
 void
 tqueue_cancel(struct task *t, struct http_req *req, const char *id)
 {
-	json_t *row = store_row(srv->store,
-				"SELECT state FROM task_queue WHERE id = ? AND "
-				"task_id = ?",
-				"ss", id, task_id(t));
+	json_t *row = store_queue_state(srv->store, id, task_id(t));
 	const char *state = json_string_value(json_object_get(row, "state"));
 
 	if (state == NULL) {

@@ -22,7 +22,7 @@
 
 #include "core/log.h"
 #include "server/secrets.h"
-#include "store/store.h"
+#include "store/store-rows.h"
 
 static unsigned char *secrets_key; /* SECRETS_KEY_BYTES, guarded */
 static struct store *secrets_st;
@@ -200,7 +200,6 @@ secrets_create_key(const char *path, char **cause)
 int
 secrets_init(struct store *st, const char *key_path, char **cause)
 {
-	json_t *row;
 	json_int_t stored;
 	int r;
 
@@ -217,10 +216,9 @@ secrets_init(struct store *st, const char *key_path, char **cause)
 		*cause = xasprintf("cannot reach the secrets key '%s': %s",
 				   key_path, strerror(-r));
 	} else {
-		row = store_row(st, "SELECT COUNT(*) AS n FROM secrets", "");
-		stored = row ? json_integer_value(json_object_get(row, "n"))
-			     : -1;
-		json_decref(row);
+		stored = store_secrets_count(st);
+		if (stored < 0)
+			stored = -1; /* unreadable: refuse, as for any */
 		if (stored != 0) {
 			*cause = xasprintf(
 				"the secrets key '%s' is missing but the "
@@ -276,16 +274,8 @@ secrets_set(const char *scope, const char *scope_id, const char *user_id,
 	label = secrets_label(scope, scope_id, user_id, name);
 	secrets_seal(secrets_key, label, value, len, &nonce, &ct);
 	store_uuid(id);
-	r = store_exec(
-		secrets_st,
-		"INSERT INTO secrets (id, scope, scope_id, user_id, "
-		"name, nonce, ciphertext, created_at, updated_at) VALUES "
-		"(?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (scope, "
-		"scope_id, user_id, name) DO UPDATE SET nonce = "
-		"excluded.nonce, ciphertext = excluded.ciphertext, "
-		"updated_at = excluded.updated_at",
-		"sssssssii", id, scope, scope_id, user_id, name, nonce, ct, now,
-		now);
+	r = store_secret_upsert(secrets_st, id, scope, scope_id, user_id, name,
+				nonce, ct, now);
 	free(label);
 	free(nonce);
 	free(ct);
@@ -301,12 +291,7 @@ secrets_list(const char *scope, const char *scope_id, const char *user_id)
 	size_t i;
 
 	BUG_ON(secrets_st == NULL);
-	rows = store_rows(secrets_st, NULL,
-			  "SELECT name, user_id, created_at, updated_at FROM "
-			  "secrets WHERE scope = ? AND scope_id = ? AND "
-			  "(user_id = '' OR user_id = ?) ORDER BY name, "
-			  "user_id",
-			  "sss", scope, scope_id, user_id);
+	rows = store_secrets_list(secrets_st, scope, scope_id, user_id);
 	json_array_foreach(rows, i, row)
 	{
 		time_rfc3339((uint64_t)json_integer_value(
@@ -333,13 +318,11 @@ int
 secrets_delete(const char *scope, const char *scope_id, const char *user_id,
 	       const char *name)
 {
+	int r;
+
 	BUG_ON(secrets_st == NULL);
-	if (store_exec(secrets_st,
-		       "DELETE FROM secrets WHERE scope = ? AND scope_id = ? "
-		       "AND user_id = ? AND name = ?",
-		       "ssss", scope, scope_id, user_id, name) < 0)
-		return -EIO;
-	return store_changes(secrets_st) > 0 ? 0 : -ENOENT;
+	r = store_secret_delete(secrets_st, scope, scope_id, user_id, name);
+	return r == -ENOENT ? r : r < 0 ? -EIO : 0;
 }
 
 /* Seal a value read under its pre-migration label again under the row's
@@ -350,10 +333,7 @@ secrets_reseal(const char *id, const char *label, const char *value)
 	char *nonce, *ct;
 
 	secrets_seal(secrets_key, label, value, strlen(value), &nonce, &ct);
-	if (store_exec(secrets_st,
-		       "UPDATE secrets SET nonce = ?, ciphertext = ? WHERE id "
-		       "= ?",
-		       "sss", nonce, ct, id) < 0)
+	if (store_secret_reseal(secrets_st, id, nonce, ct) < 0)
 		log_warn("cannot seal a migrated secret again");
 	free(nonce);
 	free(ct);
@@ -370,10 +350,7 @@ secrets_get(const char *scope, const char *scope_id, const char *user_id,
 	int r;
 
 	BUG_ON(secrets_st == NULL);
-	row = store_row(secrets_st,
-			"SELECT id, nonce, ciphertext FROM secrets WHERE scope "
-			"= ? AND scope_id = ? AND user_id = ? AND name = ?",
-			"ssss", scope, scope_id, user_id, name);
+	row = store_secret_get(secrets_st, scope, scope_id, user_id, name);
 	if (row == NULL)
 		return -ENOENT;
 	nonce = json_string_value(json_object_get(row, "nonce")) ?: "";

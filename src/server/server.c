@@ -28,7 +28,7 @@
 #include "server.h"
 #include "server/install.h"
 #include "server/secrets.h"
-#include "store/store.h"
+#include "store/store-rows.h"
 #include "ws/disk.h"
 #include "ws/ws.h"
 
@@ -465,19 +465,15 @@ server_cli_command(void)
 static int
 server_first_admin(const char *url, bool new_token)
 {
-	json_t *row =
-		store_row(srv->store, "SELECT COUNT(*) AS n FROM users", "");
+	int64_t users = store_users_count(srv->store);
+	json_t *row;
 	char id[37];
 	char *token, *cli;
 
-	if (row == NULL)
+	if (users < 0)
 		return -EIO;
-	if (json_integer_value(json_object_get(row, "n")) > 0) {
-		json_decref(row);
-		row = store_row(srv->store,
-				"SELECT id FROM users WHERE role = 'admin' "
-				"ORDER BY created_at LIMIT 1",
-				"");
+	if (users > 0) {
+		row = store_user_first_admin(srv->store);
 		if (!new_token || row == NULL) {
 			if (!new_token)
 				printf("taskbox: lost the admin token? restart "
@@ -489,12 +485,9 @@ server_first_admin(const char *url, bool new_token)
 			 json_string_value(json_object_get(row, "id")));
 		json_decref(row);
 	} else {
-		json_decref(row);
 		store_uuid(id);
-		if (store_exec(srv->store,
-			       "INSERT INTO users (id, username, role, "
-			       "created_at) VALUES (?, 'admin', 'admin', ?)",
-			       "si", id, (int64_t)wall_ms()) < 0)
+		if (store_user_insert(srv->store, id, "admin", "admin",
+				      (int64_t)wall_ms()) < 0)
 			return -EIO;
 	}
 	token = auth_token_create(

@@ -29,7 +29,7 @@
 #include "server/install.h"
 #include "server/module.h"
 #include "server/task-int.h"
-#include "store/store.h"
+#include "store/store-rows.h"
 #include "ws/disk.h"
 #include "ws/ws.h"
 
@@ -623,12 +623,8 @@ task_launch_record(struct task *t)
 	{
 		pid_t pid = ws_pid(t->ws);
 
-		store_exec(
-			srv->store,
-			"UPDATE tasks SET ws_pid = ?, ws_starttime = ? WHERE "
-			"id = ?",
-			"iis", (int64_t)pid, task_proc_starttime(pid),
-			task_id(t));
+		store_task_set_ws(srv->store, task_id(t), (int64_t)pid,
+				  task_proc_starttime(pid));
 	}
 	free(t->ws_warn);
 	t->ws_warn = ws_warnings(t->ws) ? xstrdup(ws_warnings(t->ws)) : NULL;

@@ -31,7 +31,7 @@
 #include "server.h"
 #include "server/queue.h"
 #include "server/task-int.h"
-#include "store/store.h"
+#include "store/store-rows.h"
 #include "ws/ws.h"
 
 /* Whether the process behind pidfd is still running. */
@@ -426,8 +426,7 @@ task_on_ws_exit(struct ws *ws UNUSED, int wstatus, void *data)
 		return;
 	}
 	task_set_str(&t->lifecycle, "off");
-	store_exec(srv->store, "UPDATE tasks SET ws_pid = NULL WHERE id = ?",
-		   "s", task_id(t));
+	store_task_clear_ws(srv->store, task_id(t));
 	if (t->pausing) {
 		task_finish_pause(t);
 		return;

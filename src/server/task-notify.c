@@ -19,7 +19,7 @@
 #include "core/log.h"
 #include "server.h"
 #include "server/task-int.h"
-#include "store/store.h"
+#include "store/store-rows.h"
 
 void
 task_on_idle_timeout(void *data)
@@ -149,9 +149,7 @@ task_webhook(struct task *t, const char *url, const char *previous,
 void
 task_notify(struct task *t, const char *tmpl_hook, const char *previous)
 {
-	json_t *owner = store_row(
-		srv->store, "SELECT webhook_url, role FROM users WHERE id = ?",
-		"s", task_owner_id(t));
+	json_t *owner = store_user_webhook(srv->store, task_owner_id(t));
 	const char *user_hook =
 		json_string_value(json_object_get(owner, "webhook_url"));
 

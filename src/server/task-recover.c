@@ -15,7 +15,7 @@
 #include "server.h"
 #include "server/queue.h"
 #include "server/task-int.h"
-#include "store/store.h"
+#include "store/store-rows.h"
 #include "ws/ws.h"
 
 /* Re-attach to t's workspace that a crashed server left running; false
@@ -92,11 +92,7 @@ task_recover_all(void)
 	size_t i;
 
 	tqueue_recover();
-	rows = store_rows(srv->store, NULL,
-			  "SELECT t.*, u.username AS owner_name FROM tasks t "
-			  "JOIN users u ON u.id = t.owner_id WHERE "
-			  "t.deleted_at IS NULL ORDER BY t.seq",
-			  "");
+	rows = store_tasks_live(srv->store);
 	json_array_foreach(rows, i, row)
 	{
 		struct task *t = task_new(row);
@@ -117,11 +113,7 @@ task_recover_all(void)
 		task_set_str(&t->ws_status, json_string_value(json_object_get(
 						    row, "workspace_status")));
 		task_set_str(&t->lifecycle, "off");
-		last = store_row(srv->store,
-				 "SELECT state, message, uri, created_at FROM "
-				 "task_states WHERE task_id = ? ORDER BY id "
-				 "DESC LIMIT 1",
-				 "s", task_id(t));
+		last = store_task_state_last(srv->store, task_id(t));
 		if (last != NULL) {
 			char stamp[32];
 

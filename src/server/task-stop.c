@@ -25,7 +25,7 @@
 #include "server.h"
 #include "server/queue.h"
 #include "server/task-int.h"
-#include "store/store.h"
+#include "store/store-rows.h"
 #include "ws/disk.h"
 #include "ws/ws.h"
 
@@ -166,10 +166,7 @@ void
 task_delete(struct task *t)
 {
 	t->deleting = true;
-	store_exec(srv->store,
-		   "UPDATE tasks SET deleted_at = ?, workspace_status = "
-		   "'deleted' WHERE id = ?",
-		   "is", (int64_t)wall_ms(), task_id(t));
+	store_task_set_deleted(srv->store, task_id(t), (int64_t)wall_ms());
 	tqueue_forget(t);
 	task_set_str(&t->ws_status, "stopping");
 	egress_free(t->egress);

@@ -50,7 +50,7 @@
 #include "server.h"
 #include "server/queue.h"
 #include "server/task-int.h"
-#include "store/store.h"
+#include "store/store-rows.h"
 #include "ws/ws.h"
 
 const char *
@@ -96,15 +96,11 @@ task_queue(struct task *t)
 void
 task_mark(struct task *t, bool *flag, const char *column)
 {
-	char *sql;
-
 	if (*flag)
 		return;
 	*flag = true;
-	sql = xasprintf("UPDATE tasks SET %s = 1 WHERE id = ?", column);
-	if (store_exec(srv->store, sql, "s", task_id(t)) < 0)
+	if (store_task_set_flag(srv->store, task_id(t), column) < 0)
 		log_warn("task %s: cannot record %s", task_id(t), column);
-	free(sql);
 }
 
 const char *
@@ -296,20 +292,13 @@ task_set_state(struct task *t, const char *state, const char *message)
 			     "timestamp", stamp);
 	state = json_string_value(json_object_get(t->state, "state"));
 	/* the history is append-only */
-	store_exec(srv->store,
-		   "INSERT INTO task_states (task_id, state, message, uri, "
-		   "created_at) VALUES (?, ?, ?, ?, ?)",
-		   "ssssi", task_id(t), state, cut,
-		   t->report_uri ? t->report_uri : "", (int64_t)wall_ms());
+	store_task_state_add(srv->store, task_id(t), state, cut,
+			     t->report_uri ? t->report_uri : "",
+			     (int64_t)wall_ms());
 	if (++t->state_rows % 100 == 0)
 		/* a chatty (or hostile) agent: keep the latest rows */
-		store_exec(
-			srv->store,
-			"DELETE FROM task_states WHERE task_id = ? AND id <= "
-			"(SELECT MAX(id) FROM task_states WHERE task_id = ?) "
-			"- ?",
-			"ssi", task_id(t), task_id(t),
-			(int64_t)TASK_STATES_KEPT);
+		store_task_states_trim(srv->store, task_id(t),
+				       (int64_t)TASK_STATES_KEPT);
 	task_state_changed(
 		t,
 		old ? json_string_value(json_object_get(old, "state")) : NULL);
@@ -590,11 +579,9 @@ task_set_status(struct task *t, const char *status, const char *reason)
 	else
 		log_info("task %s: %s", task_name(t), status);
 	if (!t->deleting)
-		store_exec(srv->store,
-			   "UPDATE tasks SET status = ?, status_reason = ?, "
-			   "workspace_status = ?, updated_at = ? WHERE id = ?",
-			   "sssis", t->status, t->reason, t->ws_status,
-			   (int64_t)wall_ms(), task_id(t));
+		store_task_set_status(srv->store, task_id(t), t->status,
+				      t->reason, t->ws_status,
+				      (int64_t)wall_ms());
 	task_broadcast(t);
 }
 
@@ -624,10 +611,8 @@ task_set_input(struct task *t, struct http_req *req, const char *input)
 				   t->status);
 		return;
 	}
-	if (store_exec(srv->store,
-		       "UPDATE tasks SET prompt = ?, updated_at = ? WHERE id "
-		       "= ?",
-		       "sis", input, (int64_t)wall_ms(), task_id(t)) < 0) {
+	if (store_task_set_prompt(srv->store, task_id(t), input,
+				  (int64_t)wall_ms()) < 0) {
 		http_reply_problem(req, 500, "cannot store the prompt");
 		return;
 	}
@@ -638,10 +623,7 @@ task_set_input(struct task *t, struct http_req *req, const char *input)
 void
 task_states(struct task *t, struct http_req *req)
 {
-	json_t *rows = store_rows(srv->store, NULL,
-				  "SELECT state, message, uri, created_at FROM "
-				  "task_states WHERE task_id = ? ORDER BY id",
-				  "s", task_id(t));
+	json_t *rows = store_task_states(srv->store, task_id(t));
 	json_t *out = json_array(), *row;
 	size_t i;
 

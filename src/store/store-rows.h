@@ -1,0 +1,275 @@
+/*
+ * store-rows.h: every SQL statement of the server, behind a name.
+ *
+ * The server (src/server/) never writes SQL: it calls these, and they
+ * call the generic store.h (store_rows, store_exec, ...), so a second
+ * backend behind store.h runs them unchanged. The SQL is the part of SQL
+ * that SQLite 3.40 and PostgreSQL 15 share: explicit column lists,
+ * integers (never booleans), ON CONFLICT ... DO, no LIMIT -1.
+ *
+ * Conventions: a function returning json_t * returns a new reference
+ * (an array of row objects, or one row object) and NULL when there is no
+ * row or on an error (logged by the store); row keys are the column
+ * names. A function returning int returns 0 or a negative errno: -EEXIST
+ * when a unique constraint refused the row, -ENOENT when no row matched,
+ * -ENOSPC when the disk is full, else -EIO. Times are milliseconds since
+ * the epoch, passed by the caller. The files are by table: users, tokens
+ * and sessions in store-users.c; templates, their versions and modules in
+ * store-catalog.c; secrets in store-secrets.c; tasks, their state
+ * history and the task counter in store-tasks.c; the send queue in
+ * store-queue.c.
+ */
+#ifndef TASKBOX_STORE_ROWS_H
+#define TASKBOX_STORE_ROWS_H
+
+#include <stdint.h>
+
+#include "store/store.h"
+
+/* ---- users (store-users.c) ---------------------------------------------- */
+
+/* Every user (all columns), by username; a new array or NULL. */
+json_t *store_users_list(struct store *st);
+/* Add user id; 0, -EEXIST when the username is taken, or -EIO. */
+int store_user_insert(struct store *st, const char *id, const char *username,
+		      const char *role, int64_t now);
+/* User id (all columns), or NULL. */
+json_t *store_user_get(struct store *st, const char *id);
+/* The user whose id or username is ref (id, username, role, name, email,
+ * created_at), or NULL. */
+json_t *store_user_find(struct store *st, const char *ref);
+/* User id's username, name and email (for commits), or NULL. */
+json_t *store_user_identity(struct store *st, const char *id);
+/* User id's webhook_url and role, or NULL. */
+json_t *store_user_webhook(struct store *st, const char *id);
+/* Set user id's name, email and webhook_url, each kept when NULL; 0 or
+ * -EIO. */
+int store_user_set_profile(struct store *st, const char *id, const char *name,
+			   const char *email, const char *webhook_url);
+/* How many users there are, or -EIO. */
+int64_t store_users_count(struct store *st);
+/* The first admin made ({id}), or NULL. */
+json_t *store_user_first_admin(struct store *st);
+/* {tasks, admins}: user id's tasks not deleted and the admins there are;
+ * a new object or NULL. */
+json_t *store_user_counts(struct store *st, const char *id);
+/* Sign user id out everywhere: delete their sessions and tokens; 0 or the
+ * first error. */
+int store_user_sign_out(struct store *st, const char *id);
+/*
+ * Delete user id in one transaction: the rows of their deleted tasks
+ * (state history, send queue), their secrets and the template secrets
+ * they set for themselves, then the user (tokens and sessions cascade).
+ * 0, -EBUSY while a task of theirs is not deleted (nothing changed), or
+ * -EIO.
+ */
+int store_user_delete(struct store *st, const char *id);
+
+/* ---- tokens and sessions (store-users.c) -------------------------------- */
+
+/* Add token id (hash: of the secret) of user_id, expiring at expires_at
+ * (0: never); 0, -EEXIST, or -EIO. */
+int store_token_insert(struct store *st, const char *id, const char *user_id,
+		       const char *name, const char *hash, int64_t now,
+		       int64_t expires_at);
+/* The user of the token with this hash, with token_id and
+ * token_expires_at, or NULL. */
+json_t *store_token_find_by_hash(struct store *st, const char *hash);
+/* Note token id used at now unless it was within the last gap_ms; 0 or
+ * -EIO. */
+int store_token_touch(struct store *st, const char *id, int64_t now,
+		      int64_t gap_ms);
+/* User user_id's tokens (all columns, expired ones too) by creation; a
+ * new array or NULL. */
+json_t *store_tokens_list(struct store *st, const char *user_id);
+/* Revoke token id of user_id; 0, -ENOENT, or -EIO. */
+int store_token_delete(struct store *st, const char *id, const char *user_id);
+/* Add session id (hash: of the cookie) of user_id under token_id, good
+ * under path until expires_at; 0, -EEXIST, or -EIO. */
+int store_session_insert(struct store *st, const char *id, const char *hash,
+			 const char *user_id, const char *token_id,
+			 const char *path, int64_t now, int64_t expires_at);
+/* Delete every expired session, and user_id's oldest ones past the
+ * newest keep; 0 or the first error. */
+int store_sessions_prune(struct store *st, const char *user_id, int64_t now,
+			 int keep);
+/* The user of the session with this hash, with token_id,
+ * token_expires_at, session_id, session_path and session_expires_at, or
+ * NULL. */
+json_t *store_session_find_by_hash(struct store *st, const char *hash);
+/* User user_id's sessions not expired at now (all columns) by creation;
+ * a new array or NULL. */
+json_t *store_sessions_list(struct store *st, const char *user_id, int64_t now);
+/* Revoke session id of user_id; 0, -ENOENT, or -EIO. */
+int store_session_delete(struct store *st, const char *id, const char *user_id);
+
+/* ---- templates and modules (store-catalog.c) ---------------------------- */
+
+/* The template whose name or id is ref, with its active version (id,
+ * name, builtin, created_at, version_id, version, yaml, spec,
+ * task_capable, task_reason), or NULL. */
+json_t *store_template_find(struct store *st, const char *ref);
+/* Every template with its active version (as store_template_find, without
+ * yaml) by name; a new array or NULL. */
+json_t *store_templates_list(struct store *st);
+/* Template version version_id with its template (version_id, version,
+ * spec, task_capable, task_reason, id, name, builtin, created_at) and
+ * by_admin (1: built in, or pushed by someone who is an admin now), or
+ * NULL. */
+json_t *store_template_version_get(struct store *st, const char *version_id);
+/* The first version's author of template_id ({created_by}), or NULL. */
+json_t *store_template_author(struct store *st, const char *template_id);
+/* {n, others}: the tasks not deleted of template_id, and how many of them
+ * are not user_id's; a new object or NULL. */
+json_t *store_template_uses(struct store *st, const char *template_id,
+			    const char *user_id);
+/*
+ * Add version vid of template tid (made first, named name, when name is
+ * not NULL) and make it the active one, in one transaction: yaml as
+ * written, spec the normalized JSON. 0, -EEXIST, -ENOSPC, or -EIO
+ * (nothing changed).
+ */
+int store_template_version_add(struct store *st, const char *tid,
+			       const char *name, int builtin, const char *vid,
+			       const char *yaml, const char *spec,
+			       int task_capable, const char *task_reason,
+			       const char *created_by, int64_t now);
+/*
+ * Delete template_id in one transaction with its versions, its tasks
+ * (all deleted ones) with their rows, and its secrets. 0, -EBUSY while a
+ * task of it is not deleted (nothing changed), or -EIO.
+ */
+int store_template_delete(struct store *st, const char *template_id);
+/* Every module (name, spec, builtin, updated_at) by name; a new array or
+ * NULL. */
+json_t *store_modules_list(struct store *st);
+/* Module name (all columns), or NULL. */
+json_t *store_module_get(struct store *st, const char *name);
+/* Module name's spec ({spec}), or NULL. */
+json_t *store_module_spec(struct store *st, const char *name);
+/* Add module name, or replace it when its yaml differs; 0, -ENOSPC, or
+ * -EIO. */
+int store_module_upsert(struct store *st, const char *name, const char *yaml,
+			const char *spec, int builtin, const char *created_by,
+			int64_t now);
+
+/* ---- secrets (store-secrets.c) ------------------------------------------ */
+
+/* How many secrets are stored, or -EIO. */
+int64_t store_secrets_count(struct store *st);
+/* Add the sealed secret (scope, scope_id, user_id, name) as id, or seal
+ * the existing one anew; 0 or -EIO. */
+int store_secret_upsert(struct store *st, const char *id, const char *scope,
+			const char *scope_id, const char *user_id,
+			const char *name, const char *nonce, const char *ct,
+			int64_t now);
+/* The secrets (name, user_id, created_at, updated_at) of scope/scope_id
+ * that user_id sees (shared ones and their own) by name; a new array or
+ * NULL. */
+json_t *store_secrets_list(struct store *st, const char *scope,
+			   const char *scope_id, const char *user_id);
+/* The sealed secret ({id, nonce, ciphertext}), or NULL. */
+json_t *store_secret_get(struct store *st, const char *scope,
+			 const char *scope_id, const char *user_id,
+			 const char *name);
+/* Replace secret id's seal; 0 or -EIO. */
+int store_secret_reseal(struct store *st, const char *id, const char *nonce,
+			const char *ct);
+/* Delete the secret; 0, -ENOENT, or -EIO. */
+int store_secret_delete(struct store *st, const char *scope,
+			const char *scope_id, const char *user_id,
+			const char *name);
+
+/* ---- tasks (store-tasks.c) ---------------------------------------------- */
+
+/*
+ * Add task id with the next task seq (status and workspace_status
+ * 'pending'), in one transaction with the counter. 0, -EEXIST when the
+ * owner has a task of that name, or -EIO.
+ */
+int store_task_insert(struct store *st, const char *id, const char *owner_id,
+		      const char *name, const char *display_name,
+		      const char *version_id, const char *parameters,
+		      const char *prompt, const char *agent_type, int64_t now);
+/* Task id (all columns, and owner_name), or NULL. */
+json_t *store_task_get(struct store *st, const char *id);
+/* The task not deleted of owner_id whose id or name (any case) is ref
+ * ({id}), or NULL. */
+json_t *store_task_find(struct store *st, const char *owner_id,
+			const char *ref);
+/* The tasks not deleted (as store_task_get), of owner_id when not NULL,
+ * newest first; a new array or NULL. */
+json_t *store_tasks_list(struct store *st, const char *owner_id);
+/* The tasks not deleted (as store_task_get) by seq; a new array or
+ * NULL. */
+json_t *store_tasks_live(struct store *st);
+/* Record status, status_reason and workspace_status of task id; 0 or
+ * -EIO. */
+int store_task_set_status(struct store *st, const char *id, const char *status,
+			  const char *reason, const char *ws_status,
+			  int64_t now);
+/* Replace task id's prompt; 0 or -EIO. */
+int store_task_set_prompt(struct store *st, const char *id, const char *prompt,
+			  int64_t now);
+/* Set flag column (laid_out, prompt_delivered or agent_started) of task
+ * id to 1; 0 or -EIO. */
+int store_task_set_flag(struct store *st, const char *id, const char *column);
+/* Record task id's workspace process (pid, its start time); 0 or -EIO. */
+int store_task_set_ws(struct store *st, const char *id, int64_t pid,
+		      int64_t starttime);
+/* Forget task id's workspace process; 0 or -EIO. */
+int store_task_clear_ws(struct store *st, const char *id);
+/* Mark task id deleted at now (its row stays until its files are gone);
+ * 0 or -EIO. */
+int store_task_set_deleted(struct store *st, const char *id, int64_t now);
+/* Append to task id's state history; 0 or -EIO. */
+int store_task_state_add(struct store *st, const char *id, const char *state,
+			 const char *message, const char *uri, int64_t now);
+/* Keep only the latest keep entries of task id's state history; 0 or
+ * -EIO. */
+int store_task_states_trim(struct store *st, const char *id, int64_t keep);
+/* Task id's state history (state, message, uri, created_at), oldest
+ * first; a new array or NULL. */
+json_t *store_task_states(struct store *st, const char *id);
+/* Task id's latest state (as store_task_states), or NULL. */
+json_t *store_task_state_last(struct store *st, const char *id);
+
+/* ---- the send queue (store-queue.c) ------------------------------------- */
+
+/* Queue input for task_id as entry id, last, in state ('queued' or
+ * 'sending'); 0, -EEXIST, or -EIO. */
+int store_queue_push(struct store *st, const char *id, const char *task_id,
+		     const char *input, const char *state,
+		     const char *created_by, int64_t now);
+/* How many entries task_id has, or -EIO. */
+int64_t store_queue_length(struct store *st, const char *task_id);
+/* Entry id's place (1: next) in task_id's queue, 0 when it is not
+ * there. */
+int64_t store_queue_position(struct store *st, const char *id,
+			     const char *task_id);
+/* Entry id (all columns), or NULL. */
+json_t *store_queue_get(struct store *st, const char *id);
+/* Entry id of task_id ({state}), or NULL. */
+json_t *store_queue_state(struct store *st, const char *id,
+			  const char *task_id);
+/* task_id's entries (all columns) in order; a new array or NULL. */
+json_t *store_queue_list(struct store *st, const char *task_id);
+/* task_id's first 'queued' entry ({id, input}), or NULL. */
+json_t *store_queue_head(struct store *st, const char *task_id);
+/* Mark entry id 'sending' if it is 'queued'; 0, -ENOENT (it is not), or
+ * -EIO. */
+int store_queue_mark_sending(struct store *st, const char *id);
+/* Put entry id back to 'queued'; 0 or -EIO. */
+int store_queue_requeue(struct store *st, const char *id);
+/* Delete entry id; 0, -ENOENT, or -EIO. */
+int store_queue_delete(struct store *st, const char *id);
+/* Delete every entry of task_id; 0 or -EIO. */
+int store_queue_clear(struct store *st, const char *task_id);
+/* The entries left 'sending' ({id, name: the task's}); a new array or
+ * NULL. */
+json_t *store_queue_sending(struct store *st);
+/* At start: delete the entries left 'sending' and those of deleted tasks;
+ * 0 or the first error. */
+int store_queue_recover(struct store *st);
+
+#endif
