@@ -7,8 +7,11 @@
  * adopted (not ours: its exit is seen on the pidfd, its status is
  * unknown), whether it leads a process group, and at most one exit
  * watch (an ev_io on the pidfd with a callback). State: RUNNING →
- * EXITED (reaped, or the pidfd said so for an adopted one); the watch
- * fires once at that edge and is removed.
+ * EXITED (the pidfd said so; an own child stays a zombie, its status
+ * read with WNOWAIT, while its exit callback runs) → reaped; the watch
+ * fires once at that edge and is removed. A leader's group is signalled
+ * only while the leader is unreaped: after the reap its id may be a
+ * stranger's group.
  *
  * Spawning follows libuv: the child reports a failure before or at
  * exec as {stage, errno} over a close-on-exec pipe, so the parent knows
@@ -32,6 +35,9 @@ struct proc {
 	bool group;
 	bool group_dies;
 	bool exited;
+	bool zombie;	   /* exited, status known, not reaped yet */
+	bool in_cb;	   /* inside its exit callback */
+	bool free_pending; /* proc_free came inside the callback */
 	int status;
 	struct ev_io *io;
 	proc_exit_cb cb;
@@ -199,48 +205,85 @@ proc_status_of(const siginfo_t *si)
 	}
 }
 
+/* Wait for an own child's exit without reaping it (WNOWAIT: its pid, and
+ * so its group's id, stay ours; PROC_GROUP_DIES kills what is left of the
+ * group then): 1 once exited (p->status set), 0 still running, -errno. */
+static int
+proc_peek(struct proc *p, bool block)
+{
+	siginfo_t si;
+	int r;
+
+	do {
+		memset(&si, 0, sizeof si);
+		r = waitid(P_PIDFD, (id_t)p->pidfd, &si,
+			   WEXITED | WNOWAIT | (block ? 0 : WNOHANG));
+	} while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	if (si.si_pid == 0)
+		return 0;
+	p->exited = true;
+	p->zombie = true;
+	p->status = proc_status_of(&si);
+	if (p->group_dies)
+		(void)kill(-p->pid, SIGKILL);
+	return 1;
+}
+
+/* Reap an exited own child (proc_peek saw it exit). */
+static void
+proc_bury(struct proc *p)
+{
+	siginfo_t si;
+	int r;
+
+	if (!p->zombie)
+		return;
+	do
+		r = waitid(P_PIDFD, (id_t)p->pidfd, &si, WEXITED | WNOHANG);
+	while (r < 0 && errno == EINTR);
+	p->zombie = false;
+}
+
 int
 proc_reap(struct proc *p, bool block, int *status)
 {
-	siginfo_t si;
 	int r;
 
 	if (!p->exited) {
 		if (!p->child)
 			return -ECHILD;
-		do {
-			memset(&si, 0, sizeof si);
-			r = waitid(P_PIDFD, (id_t)p->pidfd, &si,
-				   WEXITED | (block ? 0 : WNOHANG));
-		} while (r < 0 && errno == EINTR);
-		if (r < 0)
-			return -errno;
-		if (si.si_pid == 0)
-			return 0;
-		p->exited = true;
-		p->status = proc_status_of(&si);
+		r = proc_peek(p, block);
+		if (r <= 0)
+			return r;
 	}
+	proc_bury(p);
 	if (status != NULL)
 		*status = p->status;
 	return 1;
 }
 
-/* The pidfd is readable: the process exited; reap and call back. */
+/* The pidfd is readable: the process exited. An own child's callback
+ * runs before its reap, so it may still signal the group safely (the
+ * zombie holds the group's id); the reap follows, then a proc_free the
+ * callback asked for. */
 static void
 proc_on_exit(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
 {
 	struct proc *p = data;
 
-	/* before the reap: until then the group's id cannot be reused */
-	if (p->group_dies && !p->exited)
-		(void)kill(-p->pid, SIGKILL);
-	if (p->child && proc_reap(p, false, NULL) == 0)
+	if (p->child && !p->exited && proc_peek(p, false) == 0)
 		return;
 	p->exited = true;
 	proc_unwatch(p);
-	/* last: the callback may free p */
+	p->in_cb = true;
 	if (p->cb != NULL)
 		p->cb(p, p->status, p->data);
+	p->in_cb = false;
+	proc_bury(p);
+	if (p->free_pending)
+		proc_free(p);
 }
 
 void
@@ -263,10 +306,11 @@ proc_unwatch(struct proc *p)
 int
 proc_kill(struct proc *p, int sig)
 {
-	/* the group id of a reaped leader stays allocated while a member
-	 * lives, so the group may be killed after the reap too (what a
-	 * script left in the background); an adopted one's is not ours */
-	if (p->child && p->group) {
+	/* only while the leader is unreaped (running, or a zombie inside
+	 * its exit callback): once it is reaped and its group empty, the
+	 * id may be anyone's group, so a reaped leader's group is never
+	 * signalled; an adopted one's is not ours */
+	if (p->child && p->group && (!p->exited || p->zombie)) {
 		if (kill(-p->pid, sig) == 0)
 			return 0;
 		if (errno != ESRCH)
@@ -323,11 +367,15 @@ proc_free(struct proc *p)
 {
 	if (p == NULL)
 		return;
-	proc_unwatch(p);
-	if (p->child && !p->exited) {
-		(void)proc_kill(p, SIGKILL);
-		(void)proc_reap(p, true, NULL);
+	if (p->in_cb) {
+		p->free_pending = true; /* proc_on_exit frees it */
+		return;
 	}
+	proc_unwatch(p);
+	if (p->child && !p->exited)
+		(void)proc_kill(p, SIGKILL);
+	if (p->child)
+		(void)proc_reap(p, true, NULL);
 	close(p->pidfd);
 	free(p);
 }

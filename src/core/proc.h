@@ -23,8 +23,9 @@ enum proc_flags {
 	/* fn works on without exec: proc_spawn does not wait for it (only
 	 * setup errors come back) */
 	PROC_NOWAIT = 1 << 2,
-	/* with PROC_PGROUP: when the watch sees the leader exit, what is
-	 * left of its group is SIGKILLed before the reap */
+	/* with PROC_PGROUP: once the leader is seen to exit (watch or
+	 * proc_reap), what is left of its group is SIGKILLed before the
+	 * reap */
 	PROC_GROUP_DIES = 1 << 3,
 };
 
@@ -69,15 +70,17 @@ int proc_open(pid_t pid, bool child, bool group, struct proc **out,
 	      char **cause);
 
 /* Call cb once from loop when the process exits (an own child is reaped
- * first); replaces an earlier watch. */
+ * right after cb, so cb may still proc_kill its group; proc_free inside
+ * cb is deferred until then); replaces an earlier watch. */
 void proc_watch(struct proc *p, struct ev_loop *loop, proc_exit_cb cb,
 		void *data);
 /* Stop watching; the process is left alone. */
 void proc_unwatch(struct proc *p);
 
-/* Signal the process group (own children that lead one; also after
- * the leader's reap: what it left in the group), else the process
- * itself through its pidfd while it runs; 0 or -errno (-ESRCH: none). */
+/* Signal the process group (own children that lead one, until the
+ * leader is reaped: then its id may be a stranger's group), else the
+ * process itself through its pidfd while it runs; 0 or -errno (-ESRCH:
+ * none). */
 int proc_kill(struct proc *p, int sig);
 /* Collect an own child's exit (waitid P_PIDFD, blocking when block):
  * 1 once known (*status set when not NULL), 0 still running, -errno. */

@@ -162,7 +162,7 @@ pty_spawn(struct ev_loop *loop, char *const argv[], char *const env[],
 				 .env = env,
 				 .fn = pty_child,
 				 .arg = (void *)argv,
-				 .flags = PROC_SESSION};
+				 .flags = PROC_SESSION | PROC_GROUP_DIES};
 	struct pty_proc *p;
 	struct proc *proc = NULL;
 	int master, slave;

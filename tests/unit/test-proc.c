@@ -1,7 +1,8 @@
 /*
  * test-proc.c: child processes through core/proc: exits and signals
  * decoded, exec errors with their errno, group kill reaching a
- * grandchild, adopted processes, a cancelled watch.
+ * grandchild, none after the reap, adopted processes, a cancelled
+ * watch.
  */
 #include "common.h"
 
@@ -189,6 +190,88 @@ test_group_kill_reaches_grandchild(void **state UNUSED)
 	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
 }
 
+/* What the group test's exit callback does and saw. */
+struct group_seen {
+	struct ev_loop *loop;
+	bool kill_in_cb;
+	int kill_r;
+};
+
+/* Exit callback: optionally kill the group (the leader is not reaped
+ * yet) and free the handle inside its own callback. */
+static void
+on_exit_group(struct proc *p, int status UNUSED, void *data)
+{
+	struct group_seen *g = data;
+
+	if (g->kill_in_cb) {
+		g->kill_r = proc_kill(p, SIGKILL);
+		proc_free(p); /* deferred until the callback returns */
+	}
+	ev_loop_stop(g->loop, 0);
+}
+
+/* Spawn a group leader that leaves a sleep in its group and exits; the
+ * sleep's pid. */
+static pid_t
+spawn_leaving_leader(struct proc **p)
+{
+	char *argv[] = {"sh", "-c", "sleep 1000 & echo $!", NULL};
+	struct proc_spec spec = {.argv = argv, .flags = PROC_PGROUP};
+	char *cause = NULL, line[32] = "";
+	int out[2];
+	ssize_t n;
+
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	spec.fd_out = out[1];
+	assert_int_equal(proc_spawn(&spec, p, NULL, &cause), 0);
+	close(out[1]);
+	n = read(out[0], line, sizeof line - 1);
+	assert_true(n > 0);
+	close(out[0]);
+	return (pid_t)strtol(line, NULL, 10);
+}
+
+/* After the leader's reap its group id may be reused by a stranger's
+ * group: proc_kill must not signal it then; inside the exit callback
+ * (the leader a zombie still holding the id) it reaches the group. */
+static void
+test_no_group_kill_after_reap(void **state UNUSED)
+{
+	struct group_seen g = {.loop = ev_loop_new()};
+	struct proc *p = NULL;
+	int st;
+	pid_t gc;
+
+	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	gc = spawn_leaving_leader(&p);
+	proc_watch(p, g.loop, on_exit_group, &g);
+	ev_loop_run(g.loop);
+	assert_true(proc_exited(p));
+	/* reaped: its id is no longer known to be ours */
+	assert_int_equal(proc_kill(p, SIGKILL), -ESRCH);
+	assert_int_equal(kill(gc, 0), 0); /* the member was not signalled */
+	assert_int_equal(waitpid(gc, &st, WNOHANG), 0);
+	proc_free(p);
+	kill(gc, SIGKILL);
+	assert_int_equal(waitpid(gc, &st, 0), gc);
+
+	/* from inside the callback the leftover is killed */
+	g.kill_in_cb = true;
+	gc = spawn_leaving_leader(&p);
+	proc_watch(p, g.loop, on_exit_group, &g);
+	ev_loop_run(g.loop);
+	assert_int_equal(g.kill_r, 0);
+	assert_int_equal(waitpid(gc, &st, 0), gc);
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGKILL);
+	/* and the leader was reaped after the callback */
+	assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
+	assert_int_equal(errno, ECHILD);
+	ev_loop_free(g.loop);
+	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
+}
+
 static void
 test_cancelled_watch(void **state UNUSED)
 {
@@ -288,6 +371,7 @@ main(void)
 		cmocka_unit_test(test_exec_error),
 		cmocka_unit_test(test_child_fn_errors),
 		cmocka_unit_test(test_group_kill_reaches_grandchild),
+		cmocka_unit_test(test_no_group_kill_after_reap),
 		cmocka_unit_test(test_cancelled_watch),
 		cmocka_unit_test(test_adopted),
 		cmocka_unit_test(test_free_running),
