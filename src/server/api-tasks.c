@@ -604,6 +604,40 @@ input_trimmed(struct http_req *req, json_t *body)
 	return true;
 }
 
+/* The HTTP status for a task function's negative errno. */
+static unsigned
+task_errno_status(int err)
+{
+	static const struct {
+		int err;
+		unsigned status;
+	} map[] = {
+		{ENOENT, 404},	  /* the task is gone */
+		{EPERM, 409},	  /* its state never allows it */
+		{EAGAIN, 409},	  /* its state allows it in a moment */
+		{EBUSY, 409},	  /* it (or its user, template) is stopping */
+		{EINVAL, 400},	  /* a pre-check refused it */
+		{EDQUOT, 429},	  /* --max-running-per-user */
+		{ESHUTDOWN, 503}, /* the server shuts down */
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(map); i++)
+		if (-err == map[i].err)
+			return map[i].status;
+	return 500;
+}
+
+/* Answer req for a task function's result r: nothing when it answered
+ * (0), else the problem for r with cause (freed). */
+static void
+task_reply_result(struct http_req *req, int r, char *cause)
+{
+	if (r < 0)
+		http_reply_problem(req, task_errno_status(r), "%s",
+				   cause ? cause : strerror(-r));
+	free(cause);
+}
+
 /* Everything under /api/v2/tasks/ */
 static void
 api_tasks_prefix(struct http_req *req, void *data UNUSED)
@@ -614,6 +648,8 @@ api_tasks_prefix(struct http_req *req, void *data UNUSED)
 	size_t n = 0;
 	json_t *caller = auth_user(req), *body = NULL;
 	struct task *t;
+	char *cause = NULL;
+	int r;
 
 	if (caller == NULL) {
 		free(rest);
@@ -636,7 +672,8 @@ api_tasks_prefix(struct http_req *req, void *data UNUSED)
 	if (n == 2 && strcmp(method, "GET") == 0) {
 		http_reply_json(req, 200, task_json(t));
 	} else if (n == 2 && strcmp(method, "DELETE") == 0) {
-		task_delete_reply(t, req);
+		r = task_delete_reply(t, req, &cause);
+		task_reply_result(req, r, cause);
 	} else if (n == 3 && strcmp(parts[2], "send") == 0 &&
 		   strcmp(method, "POST") == 0) {
 		const char *input = body_input(req, &body, false);
@@ -661,20 +698,24 @@ api_tasks_prefix(struct http_req *req, void *data UNUSED)
 		task_states(t, req);
 	} else if (n == 3 && strcmp(parts[2], "pause") == 0 &&
 		   strcmp(method, "POST") == 0) {
-		task_pause(t, req);
+		r = task_pause(t, req, &cause);
+		task_reply_result(req, r, cause);
 	} else if (n == 3 && strcmp(parts[2], "resume") == 0 &&
 		   strcmp(method, "POST") == 0) {
-		task_resume(t, req);
+		r = task_resume(t, req, &cause);
+		task_reply_result(req, r, cause);
 	} else if (n == 3 && strcmp(parts[2], "restart") == 0 &&
 		   strcmp(method, "POST") == 0) {
-		task_restart(t, req);
+		r = task_restart(t, req, &cause);
+		task_reply_result(req, r, cause);
 	} else if (n == 3 && strcmp(parts[2], "input") == 0 &&
 		   strcmp(method, "PATCH") == 0) {
 		const char *input = body_input(req, &body, true);
 
 		if (input == NULL)
 			goto out;
-		task_set_input(t, req, input);
+		r = task_set_input(t, req, input, &cause);
+		task_reply_result(req, r, cause);
 	} else {
 		http_reply_problem(req, n >= 3 ? 404 : 405,
 				   "%s is not supported on '%s'", method,

@@ -179,7 +179,7 @@ tqueue_ready(struct task *t)
 	return q->sending == NULL && !q->turn_open &&
 	       strcmp(task_status(t), "active") == 0 &&
 	       task_stopping(t) == NULL && task_runtime_socket(t) != NULL &&
-	       strcmp(task_state_name(t), "idle") == 0;
+	       strcmp(task_agent_state(t), "idle") == 0;
 }
 
 /* Store a new entry at the tail (state 'queued' or 'sending'); its id in
@@ -267,7 +267,7 @@ tqueue_delivered(struct task *t, const char *id)
 	 * input was recorded, and an idle since (tqueue_on_idle left the
 	 * replies for us) */
 	if (q->users > q->users_at && !q->turn_open &&
-	    strcmp(task_state_name(t), "idle") == 0) {
+	    strcmp(task_agent_state(t), "idle") == 0) {
 		tqueue_replies_publish(t);
 		tqueue_on_idle(t);
 	}
@@ -318,7 +318,7 @@ tqueue_on_sent(int status, json_t *reply, int err, void *data)
 			tqueue_replies_add(q, c->entry_id);
 			/* the state was waiting when it was sent: an idle
 			 * now came after it */
-			if (strcmp(task_state_name(t), "idle") == 0)
+			if (strcmp(task_agent_state(t), "idle") == 0)
 				tqueue_on_idle(t);
 		} else {
 			tqueue_delivered(t, c->entry_id);
@@ -465,7 +465,7 @@ tqueue_on_idle(struct task *t)
 void
 tqueue_on_state(struct task *t)
 {
-	if (strcmp(task_state_name(t), "idle") == 0)
+	if (strcmp(task_agent_state(t), "idle") == 0)
 		tqueue_on_idle(t);
 }
 
@@ -571,7 +571,7 @@ tqueue_send(struct task *t, struct http_req *req, const char *input,
 					   : "");
 		return;
 	}
-	if (strcmp(task_state_name(t), "waiting") == 0 &&
+	if (strcmp(task_agent_state(t), "waiting") == 0 &&
 	    task_runtime_socket(t) != NULL && q->sending == NULL) {
 		/* an explicit answer to the dialog (or queued if it is not) */
 		store_uuid(id);

@@ -35,7 +35,7 @@ void tqueue_cancel(struct task *t, struct http_req *req, const char *id);
 /* The runtime recorded user input (a message_update with role user,
  * replays included). */
 void tqueue_on_user_input(struct task *t);
-/* current_state changed (task_state_name): an idle ends the open turn
+/* current_state changed (task_agent_state): an idle ends the open turn
  * and delivers the next entry. */
 void tqueue_on_state(struct task *t);
 void tqueue_on_idle(struct task *t);

@@ -168,8 +168,9 @@ const char *task_runtime_socket(struct task *t);
 char *task_app_socket(struct task *t, const char *slug);
 /* Stop everything and remove the workspace; the task is freed later. */
 void task_delete(struct task *t);
-/* DELETE: stop, remove, then reply 202 once the workspace is gone. */
-void task_delete_reply(struct task *t, struct http_req *req);
+/* DELETE: stop, remove, then reply 202 once the workspace is gone (0:
+ * req is answered or deferred); -EBUSY (*cause) while it is deleted. */
+int task_delete_reply(struct task *t, struct http_req *req, char **cause);
 /*
  * Delete every task of owner_id, or every task of template_id (one of
  * them NULL), and call done(data) once all of them (those already being
@@ -188,8 +189,8 @@ void task_events(struct task *t, struct http_req *req);
 void task_publish_event(struct task *t, const char *event, const char *data);
 /* The task's send queue (queue.c; owned by the task). */
 struct tqueue *task_queue(struct task *t);
-/* current_state.state, or "" before the first. */
-const char *task_state_name(struct task *t);
+/* The agent's current_state.state, or "" before the first. */
+const char *task_agent_state(struct task *t);
 /* The agent's latest message (the runtime's message_update), or NULL. */
 const char *task_last_message(struct task *t);
 /* Load the stored tasks; re-attach to workspaces a crashed server left
@@ -198,16 +199,26 @@ void task_recover_all(void);
 /* Graceful shutdown: stop every workspace (its state saved first) and
  * mark the tasks paused; returns how many are still stopping. */
 int task_shutdown_all(void);
-/* POST .../pause, POST .../resume, PATCH .../input, GET .../states. */
-void task_pause(struct task *t, struct http_req *req);
-void task_resume(struct task *t, struct http_req *req);
-void task_set_input(struct task *t, struct http_req *req, const char *input);
+/*
+ * POST .../pause, POST .../resume, PATCH .../input: 0 once req is
+ * answered (or deferred: a pause answers once stopped), or a negative
+ * errno and *cause (a new string) for the caller's problem reply:
+ * -EPERM in a state that never allows it, -EAGAIN when it may be done in
+ * a moment, -EBUSY while the task stops, -ESHUTDOWN while the server
+ * does, -EDQUOT past --max-running-per-user, -EIO.
+ */
+int task_pause(struct task *t, struct http_req *req, char **cause);
+int task_resume(struct task *t, struct http_req *req, char **cause);
+int task_set_input(struct task *t, struct http_req *req, const char *input,
+		   char **cause);
+/* GET .../states. */
 void task_states(struct task *t, struct http_req *req);
 /* POST .../restart: a task in error or unknown status gets a fresh
  * workspace run with its files, home and transcript; the prompt is
- * never sent twice. 202, 409 in any other status, or a pre-check's
- * status. */
-void task_restart(struct task *t, struct http_req *req);
+ * never sent twice. 0 (202 sent), the errnos of task_resume, or a
+ * pre-check's refusal: -EINVAL (400), -EBUSY (its user or template is
+ * being deleted). */
+int task_restart(struct task *t, struct http_req *req, char **cause);
 /*
  * What can fail before anything runs, checked before a task of template
  * version (a catalog_version_get row) starts for owner_id: the agent

@@ -1,14 +1,16 @@
 /*
  * task-int.h: what the task-*.c files share and nothing else includes.
  *
- * struct task is one live task: its row and template, the phase of its
- * launch, the workspace and its runtime link (ready pipe, events
- * stream, pinned pidfd), its SSE subscribers, the stop and idle timers
+ * struct task is one live task: its row and template, its state (one
+ * enum task_state, task-state.c, changed only by task_transition) and the
+ * API view derived from it, the workspace and its runtime link (ready pipe,
+ * events stream, pinned pidfd), its SSE subscribers, the stop and idle timers
  * and the facts the server recorded in its row. The server's list of
  * them is srv->tasks. server.h declares the task API the rest of the
  * server uses; the files behind it:
  *
- *   task.c          the registry, status and state, JSON, subscribers
+ *   task.c          the registry, the state's transitions, current_state,
+ *                   JSON, subscribers
  *   task-launch.c   module render, directories and seeding, argv, env,
  *                   mounts, disk, install, the sandbox's start
  *   task-link.c     the runtime link: ready pipe, events, peer checks,
@@ -26,6 +28,7 @@
 #include "core/buf.h"
 #include "core/ev.h"
 #include "http/sse.h"
+#include "server/task-state.h"
 
 struct http_req;
 struct ws;
@@ -47,17 +50,6 @@ struct ws_limits;
 #define TASK_STATES_KEPT   1000
 #define TASK_WEBHOOKS_MAX  2 /* in flight per task */
 
-enum task_phase {
-	PHASE_PENDING,
-	PHASE_INSTALL,
-	PHASE_DISK, /* a child makes or mounts the disk image */
-	PHASE_LAUNCHED,
-	PHASE_SETUP,
-	PHASE_LISTENING,
-	PHASE_AGENT,
-	PHASE_EXITED,
-};
-
 struct task_sub {
 	struct http_sse *sse;
 	struct task *task;
@@ -73,10 +65,11 @@ struct task {
 	json_t *launch;	 /* module_render output */
 	char *dir, *run_dir, *home_dir;
 	char *runtime_sock;
-	char *status, *reason, *ws_status, *lifecycle;
-	json_t *state; /* current_state or NULL */
+	enum task_state st;    /* changed by task_transition only */
+	struct task_view view; /* what the API shows, derived from st */
+	char *reason;	       /* status_reason */
+	json_t *state;	       /* current_state or NULL */
 	char *last_agent_message;
-	enum task_phase phase;
 	struct ws *ws;
 	struct egress *egress;
 	int ready_fd;
@@ -89,9 +82,7 @@ struct task {
 	int retries;
 	struct task_sub *subs;
 	uint64_t accepted_ms, ws_ms, agent_ms;
-	bool deleting;
 	struct http_req *delete_req;
-	bool pausing;		    /* stopping for a pause */
 	struct http_req *pause_req; /* answered once stopped */
 	struct ev_timer stop_timer; /* SIGKILL if SIGTERM is not enough */
 	bool resuming;		    /* the launch continues a session */
@@ -125,13 +116,14 @@ const char *task_name(struct task *t);
 void task_mark(struct task *t, bool *flag, const char *column);
 bool task_by_admin(const struct task *t);
 void task_set_str(char **slot, const char *s);
-struct task *task_new(json_t *row);
+struct task *task_new(json_t *row, enum task_state st);
 void task_free(struct task *t);
 void task_set_state(struct task *t, const char *state, const char *message);
 void task_limits(struct task *t, struct ws_limits *l, int64_t *disk);
 void task_publish(struct task *t, const char *event, const char *data);
 void task_broadcast(struct task *t);
-void task_set_status(struct task *t, const char *status, const char *reason);
+int task_transition(struct task *t, enum task_state to, const char *reason);
+bool task_ws_runs(const struct task *t);
 void task_fail(struct task *t, const char *fmt, ...) PRINTFLIKE(2, 3);
 
 /* task-link.c */

@@ -615,7 +615,7 @@ task_launch_spawn(struct task *t, char **argv, char **env,
 }
 
 /* The sandbox runs: record its pid (and start time) in the row, note
- * the limits it did not enforce, and make t initializing. */
+ * the limits it did not enforce, and move t to launched. */
 static void
 task_launch_record(struct task *t)
 {
@@ -630,12 +630,10 @@ task_launch_record(struct task *t)
 	t->ws_warn = ws_warnings(t->ws) ? xstrdup(ws_warnings(t->ws)) : NULL;
 	if (t->ws_warn != NULL)
 		log_warn("task %s: %s", task_name(t), t->ws_warn);
-	t->phase = PHASE_LAUNCHED;
-	task_set_str(&t->ws_status, "running");
 	task_set_state(t, "working",
 		       t->resuming ? "Resuming workspace"
 				   : "Starting workspace");
-	task_set_status(t, "initializing", "");
+	task_transition(t, TASK_STATE_LAUNCHED, "");
 }
 
 /* Build argv, env and mounts for the sandbox and start it: identity,
@@ -739,8 +737,13 @@ task_on_disk(int err, const char *cause, void *data)
 	t->disk_busy = false;
 	log_debug("task %s: disk ready %llu ms after the request", task_name(t),
 		  (unsigned long long)(now_ms() - t->accepted_ms));
-	if (t->deleting) {
+	if (t->st == TASK_STATE_DELETING) {
 		task_finish_delete(t);
+		return;
+	}
+	if (t->st != TASK_STATE_DISK) { /* no other move leaves disk */
+		log_error("task %s: disk ready in state %s", task_name(t),
+			  task_state_str(t->st));
 		return;
 	}
 	if (err < 0) {
@@ -773,6 +776,7 @@ task_launch(struct task *t)
 	 * there (a rename); else the child makes it */
 	if (access(img, F_OK) < 0 && disk_pool_take(img, disk, &from) == 0)
 		log_debug("task %s: disk from the pool", task_name(t));
+	task_transition(t, TASK_STATE_DISK, "");
 	id = xstrdup(task_id(t));
 	r = disk_mount(srv->loop, img, t->dir, disk, srv->root ? t->uid : 0,
 		       from, task_on_disk, id, &cause);
@@ -785,7 +789,6 @@ task_launch(struct task *t)
 		return;
 	}
 	t->disk_busy = true;
-	t->phase = PHASE_DISK;
 }
 
 /* install.c's answer for a waiting task: launch it, or fail with why. */
@@ -794,7 +797,7 @@ task_on_installed(const char *id, const char *cause)
 {
 	struct task *t = task_find_id(id);
 
-	if (t == NULL || t->deleting || t->phase != PHASE_INSTALL)
+	if (t == NULL || t->st != TASK_STATE_INSTALLING)
 		return;
 	if (cause != NULL) {
 		task_fail(t, "installing the agent failed: %s", cause);
@@ -808,9 +811,8 @@ task_on_installed(const char *id, const char *cause)
 static void
 task_install(struct task *t, json_t *install)
 {
-	t->phase = PHASE_INSTALL;
 	task_set_state(t, "working", "Installing the agent");
-	task_set_status(t, "initializing", "");
+	task_transition(t, TASK_STATE_INSTALLING, "");
 	install_start(install, task_id(t), task_on_installed);
 }
 
@@ -936,7 +938,7 @@ struct task *
 task_start(json_t *row, json_t *tmpl_version, json_t *module_spec,
 	   uint64_t accepted_ms)
 {
-	struct task *t = task_new(row);
+	struct task *t = task_new(row, TASK_STATE_PENDING);
 	struct module_ctx ctx = {0};
 	json_t *errors = NULL;
 	char *llm_url = xasprintf("http://127.0.0.1:%d", TASK_LLM_PORT);

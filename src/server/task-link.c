@@ -248,7 +248,7 @@ task_events_done(struct hclient *c UNUSED, int err, void *data)
 
 	t->events = NULL;
 	sse_parser_release(&t->sse);
-	if (t->phase < PHASE_EXITED && !t->deleting) {
+	if (task_ws_runs(t) && t->st != TASK_STATE_DELETING) {
 		/* the runtime restarted its listener or is going away */
 		log_debug("task %s: runtime event stream ended (%d)",
 			  task_name(t), err);
@@ -268,7 +268,8 @@ task_events_connect(struct task *t)
 	static const char *const hdrs[] = {"Accept", "text/event-stream", NULL};
 	char *cause = NULL;
 
-	if (t->events != NULL || t->phase >= PHASE_EXITED || t->deleting)
+	if (t->events != NULL || !task_ws_runs(t) ||
+	    t->st == TASK_STATE_DELETING)
 		return;
 	sse_parser_init(&t->sse, task_on_runtime_event, t);
 	t->events = hclient_start(srv->loop, t->runtime_sock, "GET", "/events",
@@ -287,29 +288,32 @@ task_on_retry(void *data)
 	task_events_connect(data);
 }
 
-/* One line from the runtime inside. */
+/* One line from the runtime inside: a move when the state allows it (a
+ * task that stops stays stopping), the facts it tells in any state. */
 static void
 task_on_ready_line(struct task *t, const char *line)
 {
 	if (strcmp(line, "setup") == 0) {
-		t->phase = PHASE_SETUP;
-		task_set_state(t, "working", "Running setup script");
+		if (task_state_allows(t->st, TASK_STATE_SETUP)) {
+			task_transition(t, TASK_STATE_SETUP, "");
+			task_set_state(t, "working", "Running setup script");
+		}
 	} else if (strcmp(line, "listening") == 0) {
-		t->phase = PHASE_LISTENING;
-		task_set_str(&t->lifecycle, "starting");
-		task_set_state(t, "working", "Starting agent");
-		task_events_connect(t);
+		if (task_state_allows(t->st, TASK_STATE_STARTING)) {
+			task_transition(t, TASK_STATE_STARTING, "");
+			task_set_state(t, "working", "Starting agent");
+			task_events_connect(t);
+		}
 	} else if (str_starts_with(line, "agent ")) {
-		t->phase = PHASE_AGENT;
 		t->fresh_agent = false; /* there is a session to continue */
 		task_mark(t, &t->agent_started, "agent_started");
 		t->agent_ms = now_ms();
-		task_set_str(&t->lifecycle, "ready");
 		log_info("task %s: agent running %llu ms after the prompt "
 			 "was accepted",
 			 task_name(t),
 			 (unsigned long long)(t->agent_ms - t->accepted_ms));
-		task_set_status(t, "active", "");
+		if (task_state_allows(t->st, TASK_STATE_ACTIVE))
+			task_transition(t, TASK_STATE_ACTIVE, "");
 	} else if (str_starts_with(line, "exit ")) {
 		long v;
 
@@ -408,10 +412,10 @@ void
 task_on_ws_exit(struct ws *ws UNUSED, int wstatus, void *data)
 {
 	struct task *t = data;
-	enum task_phase was = t->phase;
+	enum task_state was = t->st;
+	enum task_exit how;
 	char *path, *last;
 
-	t->phase = PHASE_EXITED;
 	if (t->events != NULL) {
 		hclient_free(t->events);
 		t->events = NULL;
@@ -421,50 +425,52 @@ task_on_ws_exit(struct ws *ws UNUSED, int wstatus, void *data)
 	tqueue_on_stop(t);
 	ev_timer_stop(srv->loop, &t->retry);
 	ev_timer_stop(srv->loop, &t->stop_timer);
-	if (t->deleting) {
+	if (was == TASK_STATE_DELETING) {
 		task_finish_delete(t);
 		return;
 	}
-	task_set_str(&t->lifecycle, "off");
 	store_task_clear_ws(srv->store, task_id(t));
-	if (t->pausing) {
+	(void)task_state_on_exit(was, wstatus, t->runtime_exit, &how);
+	switch (how) {
+	case TASK_EXIT_PAUSED:
 		task_finish_pause(t);
-		return;
-	}
-	if (was <= PHASE_SETUP &&
-	    (t->runtime_exit == 3 ||
-	     (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 3))) {
+		break;
+	case TASK_EXIT_SETUP_FAILED:
 		path = xasprintf("%s/setup.log", t->run_dir);
 		last = file_last_line(path);
 		task_fail(t, "the setup script failed%s%s", last ? ": " : "",
 			  last ? last : "");
 		free(last);
 		free(path);
-		return;
-	}
-	if (was < PHASE_AGENT) {
+		break;
+	case TASK_EXIT_BEFORE_AGENT:
 		path = xasprintf("%s/log", t->dir);
 		last = file_last_line(path);
 		task_fail(t, "the workspace stopped before the agent ran%s%s",
 			  last ? ": " : "", last ? last : "");
 		free(last);
 		free(path);
-		return;
-	}
-	if (wstatus == -1) {
+		break;
+	case TASK_EXIT_STATUS_UNKNOWN:
 		task_fail(t, "the workspace stopped (it was started by an "
 			     "earlier server process: its exit status is "
 			     "unknown)");
-	} else if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) {
-		task_set_str(&t->ws_status, "stopped");
+		break;
+	case TASK_EXIT_AGENT_CLEAN:
 		task_set_state(t, "complete", "The agent exited");
-		task_set_status(t, "unknown", "the agent exited with status 0");
-	} else if (WIFEXITED(wstatus)) {
+		task_transition(t, TASK_STATE_UNKNOWN,
+				"the agent exited with status 0");
+		break;
+	case TASK_EXIT_AGENT_STATUS:
 		task_fail(t, "the agent exited with status %d",
 			  WEXITSTATUS(wstatus));
-	} else {
+		break;
+	case TASK_EXIT_SIGNAL:
 		task_fail(t, "the workspace was killed by signal %d",
 			  WTERMSIG(wstatus));
+		break;
+	case TASK_EXIT_DELETED:
+		BUG(); /* finished above */
 	}
 }
 
@@ -546,8 +552,9 @@ task_logs(struct task *t, struct http_req *req)
 		if (fd >= 0)
 			close(fd);
 		free(path);
-		if (st == NULL && (strcmp(t->status, "pending") == 0 ||
-				   strcmp(t->status, "initializing") == 0)) {
+		if (st == NULL &&
+		    (strcmp(t->view.status, "pending") == 0 ||
+		     strcmp(t->view.status, "initializing") == 0)) {
 			http_reply_json(req, 200,
 					task_logs_from(NULL, true, NULL));
 			return;
@@ -556,7 +563,7 @@ task_logs(struct task *t, struct http_req *req)
 			http_reply_problem(req, 409,
 					   "the task is %s and kept no "
 					   "transcript",
-					   t->status);
+					   t->view.status);
 			return;
 		}
 		http_reply_json(req, 200,

@@ -28,8 +28,7 @@ task_on_idle_timeout(void *data)
 	const char *state =
 		json_string_value(json_object_get(t->state, "state"));
 
-	if (t->ws == NULL || t->phase == PHASE_EXITED || t->pausing ||
-	    t->deleting || strcmp(t->status, "active") != 0 || state == NULL ||
+	if (t->st != TASK_STATE_ACTIVE || t->ws == NULL || state == NULL ||
 	    (strcmp(state, "idle") != 0 && strcmp(state, "waiting") != 0))
 		return;
 	log_info("task %s: idle for %lld s: pausing", task_name(t),
@@ -108,7 +107,7 @@ task_webhook(struct task *t, const char *url, const char *previous,
 			    "event", "task.state", "task", "id", task_id(t),
 			    "name", task_name(t), "owner",
 			    json_object_get(t->row, "owner_name"), "status",
-			    t->status, "state", t->state, "previous_state",
+			    t->view.status, "state", t->state, "previous_state",
 			    previous, "link", link);
 	text = json_dumps(payload, JSON_COMPACT);
 	json_decref(payload);

@@ -1,11 +1,12 @@
 /*
  * task-recover.c: the live tasks again after a server (re)start.
  *
- * Every task row not deleted becomes a live task in its stored status
- * with its last recorded state. A task that was running is re-attached
- * to its workspace when the recorded pid still names the same process
- * (its start time), else it is in error; disk images without a task (a
- * delete cut short) are removed.
+ * Every task row not deleted becomes a live task, recovering (showing
+ * its row), with its last recorded current_state, and moves at once: a
+ * task that was running is re-attached to its workspace (active) when
+ * the recorded pid still names the same process (its start time), else
+ * it is in error; the others take the state their stored status names.
+ * Disk images without a task (a delete cut short) are removed.
  */
 #include "common.h"
 
@@ -48,10 +49,9 @@ task_reattach(struct task *t, const json_t *row)
 		log_warn("task %s: %s", task_name(t), cause);
 		free(cause);
 	}
-	/* the runtime was serving when we went away: talk to it again */
-	t->phase = PHASE_AGENT;
-	task_set_str(&t->ws_status, "running");
-	task_set_str(&t->lifecycle, "ready");
+	/* the runtime was serving when we went away (or about to: nothing
+	 * reads its ready pipe now): talk to it again */
+	task_transition(t, TASK_STATE_ACTIVE, "");
 	task_events_connect(t);
 	log_info("task %s: re-attached to its running workspace (pid %d)",
 		 task_name(t), (int)pid);
@@ -85,6 +85,18 @@ task_recover_disks(void)
 	closedir(d);
 }
 
+/* The state of a task stored with status (not a running one). */
+static enum task_state
+task_recovered_state(const char *status)
+{
+	if (strcmp(status, "paused") == 0)
+		return TASK_STATE_PAUSED;
+	if (strcmp(status, "unknown") == 0)
+		return TASK_STATE_UNKNOWN;
+	return TASK_STATE_ERROR; /* error, or a status this server does not
+				    know */
+}
+
 void
 task_recover_all(void)
 {
@@ -95,7 +107,7 @@ task_recover_all(void)
 	rows = store_tasks_live(srv->store);
 	json_array_foreach(rows, i, row)
 	{
-		struct task *t = task_new(row);
+		struct task *t = task_new(row, TASK_STATE_RECOVERING);
 		json_t *last;
 		const char *status =
 			json_string_value(json_object_get(row, "status"));
@@ -106,13 +118,6 @@ task_recover_all(void)
 		t->version = catalog_version_get(json_string_value(
 			json_object_get(row, "template_version_id")));
 		t->tmpl = json_incref(json_object_get(t->version, "spec_json"));
-		t->phase = PHASE_EXITED;
-		task_set_str(&t->status, status);
-		task_set_str(&t->reason, json_string_value(json_object_get(
-						 row, "status_reason")));
-		task_set_str(&t->ws_status, json_string_value(json_object_get(
-						    row, "workspace_status")));
-		task_set_str(&t->lifecycle, "off");
 		last = store_task_state_last(srv->store, task_id(t));
 		if (last != NULL) {
 			char stamp[32];
@@ -135,13 +140,13 @@ task_recover_all(void)
 
 			task_limits(t, &l, &disk);
 			(void)task_disk_note(t, disk);
+			task_transition(t, task_recovered_state(status), NULL);
 		}
 		if (live && !task_reattach(t, row)) {
-			task_set_str(&t->ws_status, "stopped");
 			task_set_state(t, "failure",
 				       "The workspace stopped while the server "
 				       "was down");
-			task_set_status(t, "error",
+			task_transition(t, TASK_STATE_ERROR,
 					"the workspace stopped while the "
 					"server was down");
 		}

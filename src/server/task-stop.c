@@ -84,7 +84,8 @@ task_sweeps_check(void)
 
 		/* only the tasks it deletes: one made meanwhile (refused
 		 * now, see task_sweep_pending) would keep it waiting */
-		while (t != NULL && !(t->deleting && task_sweep_matches(s, t)))
+		while (t != NULL && !(t->st == TASK_STATE_DELETING &&
+				      task_sweep_matches(s, t)))
 			t = t->next;
 		if (t != NULL) {
 			pp = &s->next;
@@ -133,7 +134,7 @@ task_delete_all(const char *owner_id, const char *template_id,
 	s->data = data;
 	for (t = srv->tasks; t != NULL; t = next) {
 		next = t->next; /* task_delete may free t at once */
-		if (!t->deleting && task_sweep_matches(s, t))
+		if (t->st != TASK_STATE_DELETING && task_sweep_matches(s, t))
 			task_delete(t);
 	}
 	s->next = task_sweeps;
@@ -153,8 +154,7 @@ task_finish_delete(struct task *t)
 	task_remove_files(task_id(t));
 	if (t->ws == NULL) /* e.g. it died while the server was down */
 		srv->backend->forget(task_id(t));
-	task_set_str(&t->ws_status, "deleted");
-	task_broadcast(t);
+	task_transition(t, TASK_STATE_DELETED, NULL);
 	if (t->delete_req != NULL)
 		http_reply(t->delete_req, 202, NULL, "", 0);
 	log_info("task %s deleted", task_name(t));
@@ -165,13 +165,15 @@ task_finish_delete(struct task *t)
 void
 task_delete(struct task *t)
 {
-	t->deleting = true;
+	bool runs = task_ws_runs(t);
+
+	BUG_ON(t->st == TASK_STATE_DELETING);
+	task_transition(t, TASK_STATE_DELETING, NULL);
 	store_task_set_deleted(srv->store, task_id(t), (int64_t)wall_ms());
 	tqueue_forget(t);
-	task_set_str(&t->ws_status, "stopping");
 	egress_free(t->egress);
 	t->egress = NULL;
-	if (t->ws != NULL && t->phase != PHASE_EXITED) {
+	if (runs) {
 		ws_kill(t->ws); /* task_on_ws_exit finishes */
 		return;
 	}
@@ -180,16 +182,19 @@ task_delete(struct task *t)
 	task_finish_delete(t);
 }
 
-void
-task_delete_reply(struct task *t, struct http_req *req)
+int
+task_delete_reply(struct task *t, struct http_req *req, char **cause)
 {
-	if (t->deleting) {
-		http_reply_problem(req, 409, "the task is being deleted");
-		return;
+	int r = task_state_may(t->st, TASK_OP_DELETE);
+
+	if (r < 0) {
+		*cause = xstrdup("the task is being deleted");
+		return r;
 	}
 	t->delete_req = req;
 	http_req_defer(req);
 	task_delete(t);
+	return 0;
 }
 
 void
@@ -200,7 +205,7 @@ task_on_stop_timeout(void *data)
 	log_warn("task %s: the runtime did not stop in time: killing the "
 		 "workspace",
 		 task_name(t));
-	if (t->ws != NULL && t->phase != PHASE_EXITED)
+	if (task_ws_runs(t))
 		ws_kill(t->ws);
 }
 
@@ -211,8 +216,7 @@ task_stop_gracefully(struct task *t)
 	int pidfd = task_runtime_pidfd(t);
 	int sent = -1;
 
-	t->pausing = true;
-	task_set_str(&t->ws_status, "stopping");
+	task_transition(t, TASK_STATE_PAUSING, NULL);
 	task_set_state(t,
 		       json_string_value(json_object_get(t->state, "state"))
 			       ?: "working",
@@ -237,16 +241,14 @@ task_finish_pause(struct task *t)
 {
 	struct http_req *req = t->pause_req;
 
-	t->pausing = false;
 	t->pause_req = NULL;
 	const char *before =
 		json_string_value(json_object_get(t->state, "state"));
 	bool was_idle = before != NULL && strcmp(before, "idle") == 0;
 
-	task_set_str(&t->ws_status, "stopped");
 	/* the status first: a client never sees "active idle Paused", which
 	 * reads as the end of a turn */
-	task_set_status(t, "paused", "");
+	task_transition(t, TASK_STATE_PAUSED, "");
 	task_set_state(t, "idle", "Paused");
 	if (was_idle) {
 		/* a pause (asked for or after the idle timeout) is news too;
@@ -266,25 +268,31 @@ task_finish_pause(struct task *t)
 	t->egress = NULL;
 }
 
-void
-task_pause(struct task *t, struct http_req *req)
+int
+task_pause(struct task *t, struct http_req *req, char **cause)
 {
-	if (t->pausing || t->deleting) {
-		http_reply_problem(req, 409, "the task is already stopping");
-		return;
+	int r = task_state_may(t->st, TASK_OP_PAUSE);
+
+	if (r == -EBUSY) {
+		*cause = xstrdup("the task is already stopping");
+		return r;
 	}
-	if (t->ws == NULL || t->phase == PHASE_EXITED ||
-	    (strcmp(t->status, "active") != 0 &&
-	     strcmp(t->status, "initializing") != 0)) {
-		http_reply_problem(req, 409,
-				   "the task is %s: only an active or "
+	if (r == -EAGAIN) {
+		*cause = xasprintf("the task is %s: its workspace is not "
+				   "running yet; pause it in a moment",
+				   t->view.status);
+		return r;
+	}
+	if (r < 0) {
+		*cause = xasprintf("the task is %s: only an active or "
 				   "initializing task can be paused",
-				   t->status);
-		return;
+				   t->view.status);
+		return r;
 	}
 	t->pause_req = req;
 	http_req_defer(req);
 	task_stop_gracefully(t);
+	return 0;
 }
 
 /* Render the module for t again (resume, restart); false after failing
@@ -316,8 +324,8 @@ task_render(struct task *t)
 	return true;
 }
 
-/* Start a stopped task's workspace again (resume, restart): the files,
- * home and state file of the last run are kept. */
+/* Start a stopped task's workspace again (resume, restart; t is
+ * pending): the files, home and state file of the last run are kept. */
 static void
 task_relaunch(struct task *t)
 {
@@ -326,43 +334,44 @@ task_relaunch(struct task *t)
 	t->ws_ms = 0;
 	t->runtime_exit = -1;
 	t->retries = 0;
-	t->phase = PHASE_PENDING;
 	task_set_str(&t->last_agent_message, "");
 	if (task_render(t))
 		task_install_or_launch(t);
 }
 
-void
-task_resume(struct task *t, struct http_req *req)
+int
+task_resume(struct task *t, struct http_req *req, char **cause)
 {
-	char *why = NULL;
-	int code;
+	int r;
 
 	if (srv->stopping) {
-		http_reply_problem(req, 503, "the server is shutting down");
-		return;
+		*cause = xstrdup("the server is shutting down");
+		return -ESHUTDOWN;
 	}
-	if (strcmp(t->status, "paused") != 0 || t->ws != NULL) {
-		http_reply_problem(req, 409,
-				   "the task is %s: only a paused task can be "
-				   "resumed",
-				   t->status);
-		return;
+	if ((r = task_state_may(t->st, TASK_OP_RESUME)) < 0) {
+		*cause = xasprintf("the task is %s: only a paused task can be "
+				   "resumed%s",
+				   t->view.stopping ?: t->view.status,
+				   r == -EAGAIN ? " (it is pausing: resume it "
+						  "once paused)"
+						: "");
+		return r;
 	}
 	/* a paused task does not count as running: resuming it must fit */
-	if ((code = task_admit(task_owner_id(t), true, &why)) != 0) {
-		http_reply_problem(req, (unsigned)code, "%s", why);
-		free(why);
-		return;
-	}
+	if (task_admit(task_owner_id(t), true, cause) != 0)
+		return -EDQUOT;
 	t->resuming = true;
 	t->fresh_agent = !t->agent_started;
+	/* pending at once: a second resume is refused, whatever the launch
+	 * waits for (install, disk) */
+	task_transition(t, TASK_STATE_PENDING, "");
 	task_relaunch(t);
 	http_reply_json(req, 202, task_json(t));
+	return 0;
 }
 
-/* May t restart now: its status, the owner's running tasks, the
- * pre-checks? 0, or the status to answer with *why (a new string). */
+/* May t restart now: its state, the owner's running tasks, the
+ * pre-checks? 0, or a negative errno and *why (a new string). */
 static int
 task_may_restart(struct task *t, char **why)
 {
@@ -373,35 +382,35 @@ task_may_restart(struct task *t, char **why)
 
 	if (srv->stopping) {
 		*why = xstrdup("the server is shutting down");
-		return 503;
+		return -ESHUTDOWN;
 	}
-	if (t->deleting) {
+	if ((code = task_state_may(t->st, TASK_OP_RESTART)) == -EBUSY &&
+	    t->st == TASK_STATE_DELETING) {
 		*why = xstrdup("the task is being deleted");
-		return 409;
+		return code;
 	}
-	if (strcmp(t->status, "error") != 0 &&
-	    strcmp(t->status, "unknown") != 0) {
+	if (code < 0) {
 		*why = xasprintf("the task is %s: only a task in error or "
 				 "unknown status can be restarted%s",
-				 t->status,
-				 strcmp(t->status, "paused") == 0
+				 t->view.stopping ?: t->view.status,
+				 t->st == TASK_STATE_PAUSED
 					 ? " (resume a paused task)"
 					 : "");
-		return 409;
+		return code;
 	}
-	if (t->disk_busy || (t->ws != NULL && t->phase != PHASE_EXITED)) {
+	if (t->disk_busy || task_ws_runs(t)) {
 		*why = xstrdup("the task's workspace is still stopping: try "
 			       "again in a moment");
-		return 409;
+		return -EAGAIN;
 	}
-	if ((code = task_admit(task_owner_id(t), true, why)) != 0)
-		return code;
+	if (task_admit(task_owner_id(t), true, why) != 0)
+		return -EDQUOT;
 	/* what made the first start fail before anything ran may still be
 	 * true: say so and leave the task as it is */
 	module = module_name ? catalog_module_spec(module_name) : NULL;
 	code = task_precheck(t->version, module, task_owner_id(t), why);
 	json_decref(module);
-	return code;
+	return code == 0 ? 0 : code == 409 ? -EBUSY : -EINVAL;
 }
 
 /* nftw: remove one entry of a task directory no task code ever ran in. */
@@ -436,17 +445,13 @@ task_clear_unlaid(struct task *t)
 	free(img);
 }
 
-void
-task_restart(struct task *t, struct http_req *req)
+int
+task_restart(struct task *t, struct http_req *req, char **cause)
 {
-	char *why = NULL;
-	int code;
+	int r;
 
-	if ((code = task_may_restart(t, &why)) != 0) {
-		http_reply_problem(req, (unsigned)code, "%s", why);
-		free(why);
-		return;
-	}
+	if ((r = task_may_restart(t, cause)) < 0)
+		return r;
 	/* the last run's workspace is gone; its egress sockets too */
 	if (t->ws != NULL) {
 		ws_free(t->ws);
@@ -470,11 +475,11 @@ task_restart(struct task *t, struct http_req *req)
 		 !t->resuming	  ? "first start again"
 		 : t->fresh_agent ? "setup again"
 				  : "continuing the session");
-	task_set_str(&t->ws_status, "pending");
 	task_set_state(t, "working", "Preparing workspace");
-	task_set_status(t, "pending", "");
+	task_transition(t, TASK_STATE_PENDING, "");
 	task_relaunch(t);
 	http_reply_json(req, 202, task_json(t));
+	return 0;
 }
 
 int
@@ -483,10 +488,10 @@ task_shutdown_all(void)
 	int n = 0;
 
 	for (struct task *t = srv->tasks; t != NULL; t = t->next) {
-		if (t->ws == NULL || t->phase == PHASE_EXITED)
+		if (!task_ws_runs(t))
 			continue;
 		n++;
-		if (!t->pausing && !t->deleting)
+		if (t->st != TASK_STATE_PAUSING && t->st != TASK_STATE_DELETING)
 			task_stop_gracefully(t);
 	}
 	return n;

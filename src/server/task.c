@@ -1,26 +1,30 @@
 /*
  * task.c: one task's lifecycle, from the accepted prompt to deletion:
- * the registry of live tasks (lookup, create, free), their status and
- * current_state, the Task JSON and the SSE subscribers. The steps live
- * in task-launch.c, task-link.c, task-stop.c, task-recover.c and
- * task-notify.c (task-int.h has struct task).
+ * the registry of live tasks (lookup, create, free), their state's
+ * transitions and current_state, the Task JSON and the SSE subscribers.
+ * The steps live in task-launch.c, task-link.c, task-stop.c,
+ * task-recover.c and task-notify.c (task-int.h has struct task).
  *
- * A live task is a small state machine driven by the loop:
+ * A live task is in one enum task_state (task-state.c has the states and
+ * the table of legal moves) and task_transition is the only way it
+ * changes; status, workspace_status and workspace_agent_lifecycle are
+ * derived from it (t->view). The loop drives it:
  *
- *   pending --prepare--> (install) --> (disk) --launch--> initializing
- *     initializing: the sandbox runs; the runtime inside reports its
- *       phases over the ready pipe: "setup", "listening", "agent PID"
- *     "listening" -> subscribe to the runtime's /events (status, messages)
- *     "agent PID" -> active
+ *   pending -> (installing) -> (disk) -> launched: the sandbox runs; the
+ *     runtime inside reports over the ready pipe: "setup" -> setup,
+ *     "listening" -> starting (subscribe to its /events), "agent PID"
+ *     -> active
  *   the sandbox exits -> error (or unknown after a clean agent exit),
  *     with the reason: setup failed, agent exited N, runtime died
- *   error/unknown --restart--> pending: launched again like a resume
- *     (files and state file kept; setup again when no agent ran)
- *   delete -> kill everything (cgroup + pid namespace), wait for the
- *     exit, remove the directories, soft-delete the row, reply 202
+ *   pause -> pausing -> paused; resume and restart (from error/unknown)
+ *     -> pending: launched again (files and state file kept; setup again
+ *     when no agent ran)
+ *   delete -> deleting: kill everything (cgroup + pid namespace), wait
+ *     for the exit, remove the directories, soft-delete the row, reply
+ *     202 -> deleted
  *
- * status (pending, initializing, active, error, unknown) is stored; the
- * agent's current_state lives in memory (the runtime is its source).
+ * status and status_reason are stored at every move; the agent's
+ * current_state lives in memory (the runtime is its source).
  * Whatever happens, status changes are pushed to the task's SSE
  * subscribers as "task" events, and the runtime's own events are passed
  * through. Until the runtime recorded user input (the prompt), its idle
@@ -68,21 +72,19 @@ task_owner_id(struct task *t)
 const char *
 task_status(struct task *t)
 {
-	return t->status;
+	return t->view.status;
 }
 
 const char *
 task_stopping(struct task *t)
 {
-	return t->deleting ? "being deleted" : t->pausing ? "pausing" : NULL;
+	return t->view.stopping;
 }
 
 const char *
 task_runtime_socket(struct task *t)
 {
-	return t->phase >= PHASE_LISTENING && t->phase < PHASE_EXITED
-		       ? t->runtime_sock
-		       : NULL;
+	return t->view.runtime ? t->runtime_sock : NULL;
 }
 
 struct tqueue *
@@ -104,7 +106,7 @@ task_mark(struct task *t, bool *flag, const char *column)
 }
 
 const char *
-task_state_name(struct task *t)
+task_agent_state(struct task *t)
 {
 	return t->state ? json_string_value(json_object_get(t->state, "state"))
 			: "";
@@ -142,7 +144,8 @@ struct task *
 task_find_named(const char *owner_id, const char *ref)
 {
 	for (struct task *t = srv->tasks; t != NULL; t = t->next)
-		if (!t->deleting && strcmp(task_owner_id(t), owner_id) == 0 &&
+		if (t->st != TASK_STATE_DELETING &&
+		    strcmp(task_owner_id(t), owner_id) == 0 &&
 		    (strcasecmp(task_name(t), ref) == 0 ||
 		     strcmp(task_id(t), ref) == 0))
 			return t;
@@ -167,20 +170,62 @@ task_set_str(char **slot, const char *s)
 	*slot = copy;
 }
 
-/* A live task object for row, not started (phase pending). */
+/* s when it is one of the known strings (a NULL-ended list), else the
+ * first one: a static string for a task_view. */
+static const char *
+task_known(const char *s, const char *const *known)
+{
+	for (size_t i = 0; s != NULL && known[i] != NULL; i++)
+		if (strcmp(s, known[i]) == 0)
+			return known[i];
+	return known[0];
+}
+
+/* The view a stored row shows (what a recovered task shows until the
+ * server looked at it). */
+static struct task_view
+task_row_view(const json_t *row)
+{
+	static const char *const statuses[] = {
+		"error",  "pending", "initializing", "active",
+		"paused", "unknown", NULL,
+	};
+	static const char *const ws_statuses[] = {
+		"stopped",  "pending", "starting", "running",
+		"stopping", "failed",  "deleted",  NULL,
+	};
+	struct task_view v = {0};
+
+	v.status = task_known(json_string_value(json_object_get(row, "status")),
+			      statuses);
+	v.workspace_status = task_known(
+		json_string_value(json_object_get(row, "workspace_status")),
+		ws_statuses);
+	v.lifecycle = "off";
+	return v;
+}
+
+/* A live task object for row in state st (pending: not started;
+ * recovering: loaded at server start, showing what its row says). */
 struct task *
-task_new(json_t *row)
+task_new(json_t *row, enum task_state st)
 {
 	struct task *t = xcalloc(1, sizeof *t);
+	struct task_view prev = task_row_view(row);
 
+	BUG_ON(st != TASK_STATE_PENDING && st != TASK_STATE_RECOVERING);
 	t->row = json_incref(row);
 	t->ready_fd = -1;
 	t->runtime_pidfd = -1;
 	t->runtime_exit = -1;
-	t->status = xstrdup("pending");
-	t->reason = xstrdup("");
-	t->ws_status = xstrdup("pending");
-	t->lifecycle = xstrdup("created");
+	t->st = st;
+	t->view =
+		task_state_view(st, st == TASK_STATE_RECOVERING ? &prev : NULL);
+	t->reason = xstrdup(st == TASK_STATE_RECOVERING
+				    ? json_string_value(json_object_get(
+					      row, "status_reason"))
+					      ?: ""
+				    : "");
 	t->queue = tqueue_new();
 	buf_init(&t->ready_buf, 4096);
 	ev_timer_init(&t->retry, task_on_retry, t);
@@ -242,10 +287,7 @@ task_free(struct task *t)
 	free(t->run_dir);
 	free(t->home_dir);
 	free(t->runtime_sock);
-	free(t->status);
 	free(t->reason);
-	free(t->ws_status);
-	free(t->lifecycle);
 	free(t->last_agent_message);
 	free(t->report_uri);
 	free(t->report_summary);
@@ -339,13 +381,11 @@ task_admit(const char *owner_id, bool resume, char **why)
 	long total = 0, running = 0;
 
 	for (struct task *t = srv->tasks; t != NULL; t = t->next) {
-		if (t->deleting)
+		if (t->st == TASK_STATE_DELETING)
 			continue;
 		total++;
 		if (strcmp(task_owner_id(t), owner_id) == 0 &&
-		    (strcmp(t->status, "pending") == 0 ||
-		     strcmp(t->status, "initializing") == 0 ||
-		     strcmp(t->status, "active") == 0))
+		    task_state_running(t->st))
 			running++;
 	}
 	if (!resume && total >= srv->max_tasks) {
@@ -476,11 +516,12 @@ task_json(struct task *t)
 {
 	json_t *j = task_json_base(t->row, t->version);
 
-	json_object_set_new(j, "status", json_string(t->status));
+	json_object_set_new(j, "status", json_string(t->view.status));
 	json_object_set_new(j, "status_reason", json_string(t->reason));
-	json_object_set_new(j, "workspace_status", json_string(t->ws_status));
+	json_object_set_new(j, "workspace_status",
+			    json_string(t->view.workspace_status));
 	json_object_set_new(j, "workspace_agent_lifecycle",
-			    json_string(t->lifecycle));
+			    json_string(t->view.lifecycle));
 	json_object_set_new(j, "current_state",
 			    t->state ? json_deep_copy(t->state) : json_null());
 	task_json_limits(t, j);
@@ -565,24 +606,58 @@ task_events(struct task *t, struct http_req *req)
 	json_decref(j);
 }
 
-/* Store and publish a new status (and reason). */
-void
-task_set_status(struct task *t, const char *status, const char *reason)
+/*
+ * Move t to state to (a legal move of task-state.c's table, else
+ * -EINVAL and nothing changes), with the status reason (NULL keeps it);
+ * the view is derived again, stored in the row when what it shows
+ * changed (never once deleting: the row is gone) and pushed to the
+ * subscribers.
+ */
+int
+task_transition(struct task *t, enum task_state to, const char *reason)
 {
-	if (strcmp(t->status, status) == 0 &&
-	    strcmp(t->reason, reason ? reason : "") == 0)
-		return;
-	task_set_str(&t->status, status);
-	task_set_str(&t->reason, reason);
-	if (strcmp(status, "error") == 0)
+	const char *event = task_state_move(t->st, to);
+	struct task_view was = t->view;
+	bool shown;
+
+	if (event == NULL) {
+		log_error("task %s: no move from %s to %s", task_name(t),
+			  task_state_str(t->st), task_state_str(to));
+		return -EINVAL;
+	}
+	log_debug("task %s: %s -> %s (%s)", task_name(t), task_state_str(t->st),
+		  task_state_str(to), event);
+	t->st = to;
+	t->view = task_state_view(to, &was);
+	shown = strcmp(was.status, t->view.status) != 0 ||
+		strcmp(was.workspace_status, t->view.workspace_status) != 0 ||
+		strcmp(was.lifecycle, t->view.lifecycle) != 0;
+	if (reason != NULL && strcmp(t->reason, reason) != 0) {
+		task_set_str(&t->reason, reason);
+		shown = true;
+	}
+	if (!shown)
+		return 0;
+	if (to == TASK_STATE_ERROR)
 		log_warn("task %s: error: %s", task_name(t), t->reason);
-	else
-		log_info("task %s: %s", task_name(t), status);
-	if (!t->deleting)
-		store_task_set_status(srv->store, task_id(t), t->status,
-				      t->reason, t->ws_status,
+	else if (strcmp(was.status, t->view.status) != 0)
+		log_info("task %s: %s", task_name(t), t->view.status);
+	if (to != TASK_STATE_DELETING && to != TASK_STATE_DELETED)
+		store_task_set_status(srv->store, task_id(t), t->view.status,
+				      t->reason, t->view.workspace_status,
 				      (int64_t)wall_ms());
 	task_broadcast(t);
+	return 0;
+}
+
+/* Does t's workspace run (started and not yet seen to exit)? */
+bool
+task_ws_runs(const struct task *t)
+{
+	/* a delete waits only for a workspace that ran when it came */
+	return t->ws != NULL &&
+	       ((t->st >= TASK_STATE_LAUNCHED && t->st <= TASK_STATE_PAUSING) ||
+		t->st == TASK_STATE_DELETING);
 }
 
 /* Fail the task with a reason built from fmt. */
@@ -594,30 +669,31 @@ void PRINTFLIKE(2, 3) task_fail(struct task *t, const char *fmt, ...)
 	va_start(ap, fmt);
 	reason = xvasprintf(fmt, ap);
 	va_end(ap);
-	task_set_str(&t->ws_status, "failed");
-	task_set_str(&t->lifecycle, "off");
 	task_set_state(t, "failure", reason);
-	task_set_status(t, "error", reason);
+	task_transition(t, TASK_STATE_ERROR, reason);
 	free(reason);
 }
 
-void
-task_set_input(struct task *t, struct http_req *req, const char *input)
+int
+task_set_input(struct task *t, struct http_req *req, const char *input,
+	       char **cause)
 {
-	if (strcmp(t->status, "paused") != 0) {
-		http_reply_problem(req, 409,
-				   "the task is %s: the prompt can only be "
+	int r = task_state_may(t->st, TASK_OP_INPUT);
+
+	if (r < 0) {
+		*cause = xasprintf("the task is %s: the prompt can only be "
 				   "edited while it is paused",
-				   t->status);
-		return;
+				   t->view.stopping ?: t->view.status);
+		return r;
 	}
 	if (store_task_set_prompt(srv->store, task_id(t), input,
 				  (int64_t)wall_ms()) < 0) {
-		http_reply_problem(req, 500, "cannot store the prompt");
-		return;
+		*cause = xstrdup("cannot store the prompt");
+		return -EIO;
 	}
 	json_object_set_new(t->row, "prompt", json_string(input));
 	http_reply(req, 204, NULL, "", 0);
+	return 0;
 }
 
 void
@@ -653,7 +729,7 @@ task_app_socket(struct task *t, const char *slug)
 	json_t *app;
 	size_t i;
 
-	if (t->phase < PHASE_LISTENING || t->phase >= PHASE_EXITED)
+	if (!t->view.runtime)
 		return NULL;
 	json_array_foreach(json_object_get(t->tmpl, "apps"), i, app)
 	{
