@@ -26,6 +26,7 @@
 #include "server-main.h"
 #include "server.h"
 #include "server/install.h"
+#include "server/metrics.h"
 #include "server/secrets.h"
 #include "store/store.h"
 #include "ws/disk.h"
@@ -105,7 +106,10 @@ server_usage(FILE *f)
 		"request head\n"
 		"                           (default 10)\n"
 		"  --log-level LEVEL        error, warn, info (default), "
-		"debug\n");
+		"debug\n"
+		"  --metrics-public         serve GET /metrics without a "
+		"token (default: admins\n"
+		"                           only)\n");
 }
 
 /* The maxima as given by the --max-* flags, with their defaults. */
@@ -615,7 +619,7 @@ server_main(int argc, char **argv)
 	struct http_limits limits = {.max_per_client = 64,
 				     .head_timeout_ms = 10000};
 	struct fdlimit_split split;
-	bool new_admin_token = false;
+	bool new_admin_token = false, metrics_public = false;
 	int port, r = 1, mr;
 
 	for (int i = 1; i < argc; i++) {
@@ -634,6 +638,10 @@ server_main(int argc, char **argv)
 		}
 		if (strcmp(a, "--new-admin-token") == 0) {
 			new_admin_token = true;
+			continue;
+		}
+		if (strcmp(a, "--metrics-public") == 0) {
+			metrics_public = true;
 			continue;
 		}
 		if (v == NULL) {
@@ -763,6 +771,7 @@ server_main(int argc, char **argv)
 	srv->max = server_max;
 	srv->max_running_per_user = server_max_running;
 	srv->max_tasks = server_max_tasks;
+	srv->metrics_public = metrics_public;
 	if (server_tools_dir(tools ? tools : "/var/cache/taskbox/tools",
 			     srv->data_dir, &srv->tools_dir, &cause) < 0)
 		goto fail;
@@ -810,6 +819,7 @@ server_main(int argc, char **argv)
 	api_templates_register(srv->http);
 	api_tasks_register(srv->http);
 	proxy_register(srv->http);
+	metrics_register(srv->http, srv->store);
 	if (http_server_listen(srv->http, host, port, NULL, &cause) < 0)
 		goto fail;
 	url = xasprintf("http://%s:%d", host, http_server_port(srv->http));

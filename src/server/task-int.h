@@ -118,6 +118,11 @@ struct task {
 	bool laid_out;	       /* its home was made and seeded */
 	bool prompt_delivered; /* the runtime typed the prompt */
 	bool agent_started;    /* an agent ran (a session to continue) */
+	/* the Task JSON encoded (task_json_text); NULL: to be made again.
+	 * task_changed() drops it: task_broadcast does, and so must every
+	 * change of what the JSON shows that no broadcast follows */
+	char *json_text;
+	size_t json_len;
 };
 
 /* task.c */
@@ -131,6 +136,7 @@ void task_set_state(struct task *t, const char *state, const char *message);
 void task_limits(struct task *t, struct ws_limits *l, int64_t *disk);
 void task_publish(struct task *t, const char *event, const char *data);
 void task_broadcast(struct task *t);
+void task_changed(struct task *t);
 void task_set_status(struct task *t, const char *status, const char *reason);
 void task_fail(struct task *t, const char *fmt, ...) PRINTFLIKE(2, 3);
 

@@ -23,6 +23,7 @@
 #include "core/log.h"
 #include "http/http.h"
 #include "server.h"
+#include "server/metrics.h"
 #include "server/queue.h"
 #include "server/task-int.h"
 #include "store/store.h"
@@ -172,6 +173,7 @@ task_delete(struct task *t)
 		   "is", (int64_t)wall_ms(), task_id(t));
 	tqueue_forget(t);
 	task_set_str(&t->ws_status, "stopping");
+	task_changed(t);
 	egress_free(t->egress);
 	t->egress = NULL;
 	if (t->ws != NULL && t->phase != PHASE_EXITED) {
@@ -325,8 +327,10 @@ static void
 task_relaunch(struct task *t)
 {
 	t->accepted_ms = now_ms();
+	metrics_task_start();
 	t->agent_ms = 0;
 	t->ws_ms = 0;
+	task_changed(t); /* startup */
 	t->runtime_exit = -1;
 	t->retries = 0;
 	t->phase = PHASE_PENDING;

@@ -37,6 +37,17 @@
  * Directories: DATA/tasks/ID/{home,run,log}; home is /home/agent inside
  * (the workspace is home/workspace), run is /run/taskbox (sockets, state
  * file, setup script and log), log keeps the sandbox's stderr.
+ *
+ * The list: besides srv->tasks, the live tasks sit in task_order, an
+ * array in creation order (created_at, then seq: unique), so a page of
+ * GET /api/v2/tasks starts at its cursor by a binary search and never
+ * sorts. Each task keeps its Task JSON encoded (json_text) until
+ * task_changed() drops it; task_broadcast() calls it, since every change
+ * a client should see is broadcast, and the few changes no broadcast
+ * follows call it themselves. With TASKBOX_CHECK_TASK_JSON=1 in the
+ * environment (the integration tests set it) every use of a kept text
+ * compares it with a fresh encoding and aborts on a difference: a
+ * change that forgot task_changed() fails the tests.
  */
 #include "common.h"
 
@@ -48,6 +59,7 @@
 #include "http/client.h"
 #include "http/http.h"
 #include "server.h"
+#include "server/metrics.h"
 #include "server/queue.h"
 #include "server/task-int.h"
 #include "store/store.h"
@@ -171,6 +183,144 @@ task_set_str(char **slot, const char *s)
 	*slot = copy;
 }
 
+/* The live tasks, oldest first (task_key_cmp). */
+static struct task **task_order;
+static size_t task_norder, task_order_cap;
+
+void
+task_cursor(const struct task *t, int64_t *created, int64_t *seq)
+{
+	*created = json_integer_value(json_object_get(t->row, "created_at"));
+	*seq = json_integer_value(json_object_get(t->row, "seq"));
+}
+
+/* Compare t's place in the order with (created, seq): <0, 0, >0. */
+static int
+task_key_cmp(const struct task *t, int64_t created, int64_t seq)
+{
+	int64_t c, s;
+
+	task_cursor(t, &c, &s);
+	if (c != created)
+		return c < created ? -1 : 1;
+	return s < seq ? -1 : s > seq ? 1 : 0;
+}
+
+/* The index of the first task at or after (created, seq) in the order. */
+static size_t
+task_order_find(int64_t created, int64_t seq)
+{
+	size_t lo = 0, hi = task_norder;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (task_key_cmp(task_order[mid], created, seq) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Put t in the order (new tasks land at the end: no move). */
+static void
+task_order_add(struct task *t)
+{
+	int64_t c, s;
+	size_t i;
+
+	task_cursor(t, &c, &s);
+	i = task_order_find(c, s);
+	if (task_norder == task_order_cap) {
+		task_order_cap = task_order_cap ? 2 * task_order_cap : 64;
+		task_order = xreallocarray(task_order, task_order_cap,
+					   sizeof *task_order);
+	}
+	memmove(task_order + i + 1, task_order + i,
+		(task_norder - i) * sizeof *task_order);
+	task_order[i] = t;
+	task_norder++;
+}
+
+/* Take t out of the order. */
+static void
+task_order_remove(struct task *t)
+{
+	int64_t c, s;
+	size_t i;
+
+	task_cursor(t, &c, &s);
+	for (i = task_order_find(c, s); i < task_norder; i++)
+		if (task_order[i] == t)
+			break;
+	BUG_ON(i == task_norder);
+	memmove(task_order + i, task_order + i + 1,
+		(task_norder - i - 1) * sizeof *task_order);
+	task_norder--;
+	if (task_norder == 0) {
+		free(task_order);
+		task_order = NULL;
+		task_order_cap = 0;
+	}
+}
+
+/* Does t pass q's filters? */
+static bool
+task_query_match(struct task *t, const struct task_query *q)
+{
+	return !t->deleting &&
+	       (q->owner_id == NULL ||
+		strcmp(task_owner_id(t), q->owner_id) == 0) &&
+	       (q->status == NULL || strcmp(t->status, q->status) == 0);
+}
+
+size_t
+task_query(const struct task_query *q, struct task **page, size_t *total,
+	   bool *more)
+{
+	size_t n = 0, start = task_norder;
+
+	*total = 0;
+	*more = false;
+	if (q->after)
+		start = task_order_find(q->after_created, q->after_seq);
+	/* the count: cheap comparisons, no encoding */
+	for (size_t i = 0; i < task_norder; i++)
+		if (task_query_match(task_order[i], q))
+			(*total)++;
+	for (size_t i = start; i > 0; i--) {
+		struct task *t = task_order[i - 1];
+
+		if (!task_query_match(t, q))
+			continue;
+		if (n == q->limit) {
+			*more = true;
+			break;
+		}
+		page[n++] = t;
+	}
+	return n;
+}
+
+void
+task_foreach(void (*cb)(struct task *t, void *data), void *data)
+{
+	for (struct task *t = srv->tasks; t != NULL; t = t->next)
+		if (!t->deleting)
+			cb(t, data);
+}
+
+size_t
+task_subscribers(const struct task *t)
+{
+	size_t n = 0;
+
+	for (const struct task_sub *s = t->subs; s != NULL; s = s->next)
+		n++;
+	return n;
+}
+
 /* A live task object for row, not started (phase pending). */
 struct task *
 task_new(json_t *row)
@@ -204,6 +354,7 @@ task_new(json_t *row)
 			 50000);
 	t->next = srv->tasks;
 	srv->tasks = t;
+	task_order_add(t);
 	return t;
 }
 
@@ -219,6 +370,8 @@ task_free(struct task *t)
 			break;
 		}
 	}
+	task_order_remove(t);
+	free(t->json_text);
 	for (struct task_sub *s = t->subs; s != NULL; s = s->next) {
 		s->task = NULL;
 		http_sse_end(s->sse);
@@ -527,20 +680,68 @@ task_publish_event(struct task *t, const char *event, const char *data)
 	task_publish(t, event, data);
 }
 
-/* Push the Task JSON to subscribers. */
+/* Something the Task JSON shows changed: drop the kept text. */
 void
-task_broadcast(struct task *t)
+task_changed(struct task *t)
+{
+	free(t->json_text);
+	t->json_text = NULL;
+	t->json_len = 0;
+}
+
+/* Is TASKBOX_CHECK_TASK_JSON set (read once)? */
+static bool
+task_json_checked(void)
+{
+	static int on = -1;
+
+	if (on < 0) {
+		const char *v = getenv("TASKBOX_CHECK_TASK_JSON");
+
+		on = v != NULL && strcmp(v, "1") == 0;
+	}
+	return on;
+}
+
+const char *
+task_json_text(struct task *t, size_t *len)
 {
 	json_t *j;
 	char *s;
 
-	if (t->subs == NULL)
-		return;
+	if (t->json_text != NULL && !task_json_checked()) {
+		*len = t->json_len;
+		return t->json_text;
+	}
 	j = task_json(t);
 	s = json_dumps(j, JSON_COMPACT);
-	task_publish(t, "task", s);
-	free(s);
 	json_decref(j);
+	if (s == NULL)
+		fatal("cannot encode task %s", task_id(t));
+	if (t->json_text != NULL && strcmp(s, t->json_text) != 0) {
+		log_error("task %s: its kept JSON is stale (a change without "
+			  "task_changed):\n  kept  %.2000s\n  fresh %.2000s",
+			  task_id(t), t->json_text, s);
+		BUG();
+	}
+	free(t->json_text);
+	t->json_text = s;
+	t->json_len = strlen(s);
+	*len = t->json_len;
+	return t->json_text;
+}
+
+/* Push the Task JSON to subscribers (every change a client should see
+ * comes here: the kept text is dropped first). */
+void
+task_broadcast(struct task *t)
+{
+	size_t len;
+
+	task_changed(t);
+	if (t->subs == NULL)
+		return;
+	task_publish(t, "task", task_json_text(t, &len));
 }
 
 static void
@@ -564,16 +765,13 @@ void
 task_events(struct task *t, struct http_req *req)
 {
 	struct task_sub *sub = xcalloc(1, sizeof *sub);
-	json_t *j = task_json(t);
-	char *s = json_dumps(j, JSON_COMPACT);
+	size_t len;
 
 	sub->task = t;
 	sub->sse = http_sse_start(req, TASK_SSE_QUEUE, task_sub_closed, sub);
 	sub->next = t->subs;
 	t->subs = sub;
-	http_sse_send(sub->sse, "task", s);
-	free(s);
-	json_decref(j);
+	http_sse_send(sub->sse, "task", task_json_text(t, &len));
 }
 
 /* Store and publish a new status (and reason). */
@@ -583,6 +781,8 @@ task_set_status(struct task *t, const char *status, const char *reason)
 	if (strcmp(t->status, status) == 0 &&
 	    strcmp(t->reason, reason ? reason : "") == 0)
 		return;
+	if (strcmp(status, "active") == 0 && strcmp(t->status, "active") != 0)
+		metrics_task_active(now_ms() - t->accepted_ms);
 	task_set_str(&t->status, status);
 	task_set_str(&t->reason, reason);
 	if (strcmp(status, "error") == 0)
@@ -632,6 +832,7 @@ task_set_input(struct task *t, struct http_req *req, const char *input)
 		return;
 	}
 	json_object_set_new(t->row, "prompt", json_string(input));
+	task_changed(t);
 	http_reply(req, 204, NULL, "", 0);
 }
 
