@@ -117,32 +117,26 @@ task_display_from_prompt(const char *prompt)
 	return xstrndup(prompt, n);
 }
 
-/* Find the visible task {user}/{task} or reply 404; new reference. */
+/* Find the visible task {user}/{task} (by id or name, any case) or reply
+ * 404; borrowed. The live tasks are every task not deleted, so memory
+ * answers (the store's lower(name) match scanned the whole table). */
 static struct task *
 task_lookup(struct http_req *req, const json_t *caller, const char *user_ref,
 	    const char *task_ref)
 {
-	json_t *owner = auth_lookup_user(caller, user_ref), *row = NULL;
+	json_t *owner = auth_lookup_user(caller, user_ref);
 	struct task *t = NULL;
 
-	if (owner == NULL || (!json_equal(json_object_get(owner, "id"),
-					  json_object_get(caller, "id")) &&
-			      !auth_is_admin(caller)))
-		goto out;
-	row = store_row(srv->store,
-			"SELECT id FROM tasks WHERE owner_id = ? AND "
-			"deleted_at IS NULL AND (id = ? OR lower(name) = "
-			"lower(?))",
-			"sss", json_string_value(json_object_get(owner, "id")),
-			task_ref, task_ref);
-	if (row != NULL)
-		t = task_find_id(json_string_value(json_object_get(row, "id")));
-out:
+	if (owner != NULL && (json_equal(json_object_get(owner, "id"),
+					 json_object_get(caller, "id")) ||
+			      auth_is_admin(caller)))
+		t = task_find_named(
+			json_string_value(json_object_get(owner, "id")),
+			task_ref);
 	if (t == NULL)
 		http_reply_problem(req, 404, "no task '%s/%s'", user_ref,
 				   task_ref);
 	json_decref(owner);
-	json_decref(row);
 	return t;
 }
 
