@@ -167,7 +167,6 @@ void task_foreach(void (*cb)(struct task *t, void *data), void *data);
 /* How many SSE clients follow t's events. */
 size_t task_subscribers(const struct task *t);
 /* Task JSON for a stored row whose task is not live. */
-json_t *task_json_row(const json_t *row);
 const char *task_status(struct task *t);
 /* "pausing" or "being deleted" while the workspace stops, else NULL. */
 const char *task_stopping(struct task *t);

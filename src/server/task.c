@@ -595,20 +595,6 @@ task_json_base(const json_t *row, const json_t *version)
 	return j;
 }
 
-json_t *
-task_json_row(const json_t *row)
-{
-	json_t *version = catalog_version_get(
-		json_string_value(json_object_get(row, "template_version_id")));
-	json_t *j = task_json_base(row, version);
-
-	json_object_set_new(j, "workspace_agent_lifecycle", json_string("off"));
-	json_object_set_new(j, "current_state", json_null());
-	json_object_set_new(j, "startup", json_null());
-	json_decref(version);
-	return j;
-}
-
 /* Add "limits" (what the workspace gets) and "warnings" (limits that
  * are not enforced here) to j. */
 static void
