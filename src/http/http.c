@@ -141,6 +141,8 @@ struct http_server {
 	struct log_tally cut_tally, refuse_tally, emfile_tally;
 	http_guard guard;
 	void *guard_data;
+	http_reply_cb on_reply;
+	void *on_reply_data;
 	char **origins;
 	size_t norigins;
 	struct http_sse *streams;
@@ -668,6 +670,13 @@ http_server_set_guard(struct http_server *srv, http_guard guard, void *data)
 }
 
 void
+http_server_on_reply(struct http_server *srv, http_reply_cb cb, void *data)
+{
+	srv->on_reply = cb;
+	srv->on_reply_data = data;
+}
+
+void
 http_server_set_origins(struct http_server *srv, char **origins, size_t n)
 {
 	srv->origins = xcalloc(n + 1, sizeof *srv->origins);
@@ -1152,6 +1161,10 @@ http_set_reply(struct http_req *req, unsigned status, struct MHD_Response *resp)
 	req->pending = resp;
 	req->pending_status = status;
 	req->replied = true;
+	if (req->srv->on_reply != NULL)
+		req->srv->on_reply(req->route ? req->route->method : NULL,
+				   req->route ? req->route->path : NULL, status,
+				   req->srv->on_reply_data);
 	if (req->deferred) {
 		struct http_req **pp = &req->srv->deferred;
 
@@ -1264,6 +1277,20 @@ http_reply_invalid(struct http_req *req, const char *location, json_t *value,
 	detail = xvasprintf(fmt, ap);
 	va_end(ap);
 	http_reply_field(req, 422, location, value, detail);
+	free(detail);
+}
+
+void
+http_reply_bad_query(struct http_req *req, const char *location,
+		     const char *fmt, ...)
+{
+	va_list ap;
+	char *detail;
+
+	va_start(ap, fmt);
+	detail = xvasprintf(fmt, ap);
+	va_end(ap);
+	http_reply_field(req, 400, location, NULL, detail);
 	free(detail);
 }
 

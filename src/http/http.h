@@ -27,6 +27,10 @@ typedef void (*http_handler)(struct http_req *req, void *data);
 /* Returns true to go on; false after it replied with an error. */
 typedef bool (*http_guard)(struct http_req *req, void *data);
 typedef void (*http_sse_close_cb)(struct http_sse *sse, void *data);
+/* A reply was queued: the matched route's method and path pattern (the
+ * server's strings, NULL when no route matched) and the status. */
+typedef void (*http_reply_cb)(const char *method, const char *route,
+			      unsigned status, void *data);
 
 enum http_route_flags {
 	HTTP_ROUTE_PREFIX = 1 << 0, /* path matches as a prefix */
@@ -57,6 +61,9 @@ int http_server_port(struct http_server *srv);
 void http_server_free(struct http_server *srv);
 void http_server_set_guard(struct http_server *srv, http_guard guard,
 			   void *data);
+/* Call cb for every reply (metrics: route patterns keep labels few). */
+void http_server_on_reply(struct http_server *srv, http_reply_cb cb,
+			  void *data);
 /*
  * The status of a request whose body is empty or not JSON at all (default
  * 422, as AgentAPI answers; Coder's API answers 400). A body that parses but
@@ -99,6 +106,10 @@ void http_reply_problem(struct http_req *req, unsigned status, const char *fmt,
 /* Problem with errors[]: location is e.g. "body.type", value may be NULL. */
 void http_reply_invalid(struct http_req *req, const char *location,
 			json_t *value, const char *fmt, ...) PRINTFLIKE(4, 5);
+/* A bad query parameter: 400 with errors[] naming location, e.g.
+ * "query.limit" (Coder answers 400 for its query parameters). */
+void http_reply_bad_query(struct http_req *req, const char *location,
+			  const char *fmt, ...) PRINTFLIKE(3, 4);
 void http_reply_redirect(struct http_req *req, unsigned status,
 			 const char *location);
 void http_reply_header(struct http_req *req, const char *name,

@@ -13,6 +13,7 @@
 #include <sodium.h>
 #include <sys/utsname.h>
 
+#include "core/buf.h"
 #include "core/log.h"
 #include "core/text.h"
 #include "http/http.h"
@@ -27,6 +28,13 @@
 #define TASK_NAME_MAX	 32
 #define TASK_DISPLAY_MAX 64
 #define TASK_BODY_LIMIT	 (256 * 1024)
+/* GET /api/v2/tasks: without limit, the whole list up to this many (then
+ * next); limit at most TASK_LIST_LIMIT_MAX; a page stops early rather
+ * than make a body over TASK_LIST_BODY_MAX */
+#define TASK_LIST_ALL	    1000
+#define TASK_LIST_LIMIT_MAX 500
+#define TASK_LIST_BODY_MAX  (16u << 20)
+#define TASK_CURSOR_LEN	    22
 
 /* The number of characters in UTF-8 s. */
 static size_t
@@ -107,29 +115,26 @@ task_display_from_prompt(const char *prompt)
 	return xstrndup(prompt, n);
 }
 
-/* Find the visible task {user}/{task} or reply 404; new reference. */
+/* Find the visible task {user}/{task} (by id or name, any case) or reply
+ * 404; borrowed. The live tasks are every task not deleted, so memory
+ * answers (the store's lower(name) match scanned the whole table). */
 static struct task *
 task_lookup(struct http_req *req, const json_t *caller, const char *user_ref,
 	    const char *task_ref)
 {
-	json_t *owner = auth_lookup_user(caller, user_ref), *row = NULL;
+	json_t *owner = auth_lookup_user(caller, user_ref);
 	struct task *t = NULL;
 
-	if (owner == NULL ||
-	    !auth_may_act_for(caller,
-			      json_string_value(json_object_get(owner, "id"))))
-		goto out;
-	row = store_task_find(srv->store,
-			      json_string_value(json_object_get(owner, "id")),
-			      task_ref);
-	if (row != NULL)
-		t = task_find_id(json_string_value(json_object_get(row, "id")));
-out:
+	if (owner != NULL &&
+	    auth_may_act_for(caller,
+			     json_string_value(json_object_get(owner, "id"))))
+		t = task_find_named(
+			json_string_value(json_object_get(owner, "id")),
+			task_ref);
 	if (t == NULL)
 		http_reply_problem(req, 404, "no task '%s/%s'", user_ref,
 				   task_ref);
 	json_decref(owner);
-	json_decref(row);
 	return t;
 }
 
@@ -487,16 +492,92 @@ q_next(const char *p, char *key, size_t ksz, char *val, size_t vsz)
 	return p;
 }
 
-/* GET /api/v2/tasks */
+/* Encode a list cursor: where t sits in the order, 16 bytes as
+ * base64url (22 characters, no padding). */
+static void
+task_cursor_encode(const struct task *t, char out[TASK_CURSOR_LEN + 1])
+{
+	unsigned char bin[16];
+	int64_t created, seq;
+
+	task_cursor(t, &created, &seq);
+	for (int i = 0; i < 8; i++) {
+		bin[i] = (unsigned char)((uint64_t)created >> (56 - 8 * i));
+		bin[8 + i] = (unsigned char)((uint64_t)seq >> (56 - 8 * i));
+	}
+	sodium_bin2base64(out, TASK_CURSOR_LEN + 1, bin, sizeof bin,
+			  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+/* Decode a cursor into q; false if it is not one. */
+static bool
+task_cursor_decode(const char *s, struct task_query *q)
+{
+	unsigned char bin[16];
+	size_t n = 0;
+	uint64_t created = 0, seq = 0;
+
+	if (strlen(s) != TASK_CURSOR_LEN ||
+	    sodium_base642bin(bin, sizeof bin, s, strlen(s), NULL, &n, NULL,
+			      sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+	    n != sizeof bin)
+		return false;
+	for (int i = 0; i < 8; i++) {
+		created = created << 8 | bin[i];
+		seq = seq << 8 | bin[8 + i];
+	}
+	if (created > INT64_MAX || seq > INT64_MAX)
+		return false;
+	q->after = true;
+	q->after_created = (int64_t)created;
+	q->after_seq = (int64_t)seq;
+	return true;
+}
+
+/* Read limit and after into q; false after a 400 naming the one that
+ * is wrong. */
+static bool
+task_list_page_args(struct http_req *req, struct task_query *q)
+{
+	const char *limit = http_req_query(req, "limit");
+	const char *after = http_req_query(req, "after");
+	long n;
+
+	q->limit = TASK_LIST_ALL;
+	if (limit != NULL) {
+		if (parse_long(limit, 1, TASK_LIST_LIMIT_MAX, &n) < 0) {
+			http_reply_bad_query(req, "query.limit",
+					     "limit must be a whole number "
+					     "from 1 to %d",
+					     TASK_LIST_LIMIT_MAX);
+			return false;
+		}
+		q->limit = (size_t)n;
+	}
+	if (after != NULL && !task_cursor_decode(after, q)) {
+		http_reply_bad_query(req, "query.after",
+				     "after must be a cursor from a "
+				     "list's \"next\"");
+		return false;
+	}
+	return true;
+}
+
+/* GET /api/v2/tasks: {tasks, count, next}. The page is the tasks'
+ * kept JSON texts joined (task_json_text): nothing is encoded again
+ * unless it changed. */
 static void
 api_tasks_list(struct http_req *req, json_t *caller)
 {
 	const char *q = http_req_query(req, "q");
-	char key[32], val[128];
-	const char *owner_filter = NULL, *status_filter = NULL;
+	char key[32], val[128], next[TASK_CURSOR_LEN + 1];
 	char *owner_ref = NULL, *status_ref = NULL;
-	json_t *owner = NULL, *rows = NULL, *out, *row;
-	size_t i;
+	struct task_query tq = {0};
+	struct task **page = NULL;
+	json_t *owner = NULL;
+	size_t n, total, shown = 0;
+	bool more;
+	struct buf b;
 
 	for (const char *p = q ? q : ""; p != NULL;) {
 		p = q_next(p, key, sizeof key, val, sizeof val);
@@ -519,46 +600,54 @@ api_tasks_list(struct http_req *req, json_t *caller)
 			goto out;
 		}
 	}
+	if (!task_list_page_args(req, &tq))
+		goto out;
 	if (owner_ref != NULL) {
 		owner = auth_lookup_user(caller, owner_ref);
-		owner_filter =
+		tq.owner_id =
 			owner ? json_string_value(json_object_get(owner, "id"))
 			      : "";
 	}
 	if (!auth_is_admin(caller)) {
-		if (owner_filter != NULL &&
-		    strcmp(owner_filter, json_string_value(json_object_get(
-						 caller, "id"))) != 0)
-			owner_filter = ""; /* nothing of others is visible */
+		if (tq.owner_id != NULL &&
+		    strcmp(tq.owner_id, json_string_value(json_object_get(
+						caller, "id"))) != 0)
+			tq.owner_id = ""; /* nothing of others is visible */
 		else
-			owner_filter = json_string_value(
+			tq.owner_id = json_string_value(
 				json_object_get(caller, "id"));
 	}
-	status_filter = status_ref;
-	rows = store_tasks_list(srv->store, owner_filter);
-	out = json_array();
-	json_array_foreach(rows, i, row)
-	{
-		struct task *t = task_find_id(
-			json_string_value(json_object_get(row, "id")));
-		json_t *j = t ? task_json(t) : task_json_row(row);
+	tq.status = status_ref;
+	page = xreallocarray(NULL, tq.limit, sizeof *page);
+	n = task_query(&tq, page, &total, &more);
+	buf_init(&b, 0);
+	buf_puts(&b, "{\"tasks\":[");
+	for (; shown < n; shown++) {
+		size_t len;
+		const char *text = task_json_text(page[shown], &len);
 
-		if (status_filter != NULL &&
-		    strcmp(json_string_value(json_object_get(j, "status")),
-			   status_filter) != 0) {
-			json_decref(j);
-			continue;
-		}
-		json_array_append_new(out, j);
+		/* a page ends early rather than grow past the cap */
+		if (shown > 0 && b.len + len > TASK_LIST_BODY_MAX)
+			break;
+		if (shown > 0)
+			buf_puts(&b, ",");
+		buf_append(&b, text, len);
 	}
-	http_reply_json(req, 200,
-			json_pack("{s:o, s:I}", "tasks", out, "count",
-				  (json_int_t)json_array_size(out)));
+	more = more || shown < n;
+	buf_printf(&b, "],\"count\":%zu,\"next\":", total);
+	if (more && shown > 0) {
+		task_cursor_encode(page[shown - 1], next);
+		buf_printf(&b, "\"%s\"}", next);
+	} else {
+		buf_puts(&b, "null}");
+	}
+	http_reply(req, 200, "application/json", b.data, b.len);
+	buf_release(&b);
 out:
+	free(page);
 	free(owner_ref);
 	free(status_ref);
 	json_decref(owner);
-	json_decref(rows);
 }
 
 /* The body's "input" (a string of 1..TASK_INPUT_MAX bytes, not blank when
@@ -670,7 +759,10 @@ api_tasks_prefix(struct http_req *req, void *data UNUSED)
 	if ((t = task_lookup(req, caller, parts[0], parts[1])) == NULL)
 		goto out;
 	if (n == 2 && strcmp(method, "GET") == 0) {
-		http_reply_json(req, 200, task_json(t));
+		size_t len;
+		const char *text = task_json_text(t, &len);
+
+		http_reply(req, 200, "application/json", text, len);
 	} else if (n == 2 && strcmp(method, "DELETE") == 0) {
 		r = task_delete_reply(t, req, &cause);
 		task_reply_result(req, r, cause);

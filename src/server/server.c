@@ -27,6 +27,7 @@
 #include "server-main.h"
 #include "server.h"
 #include "server/install.h"
+#include "server/metrics.h"
 #include "server/secrets.h"
 #include "store/store-rows.h"
 #include "ws/disk.h"
@@ -106,7 +107,10 @@ server_usage(FILE *f)
 		"request head\n"
 		"                           (default 10)\n"
 		"  --log-level LEVEL        error, warn, info (default), "
-		"debug\n");
+		"debug\n"
+		"  --metrics-public         serve GET /metrics without a "
+		"token (default: admins\n"
+		"                           only)\n");
 }
 
 /* The maxima as given by the --max-* flags, with their defaults. */
@@ -178,6 +182,7 @@ enum server_opt {
 	SERVER_OPT_UID_BASE,
 	SERVER_OPT_ON_EXIT,
 	SERVER_OPT_NEW_ADMIN_TOKEN,
+	SERVER_OPT_METRICS_PUBLIC,
 	SERVER_OPT_MAX,	  /* --max-memory, -disk, -cpus, -pids, ... */
 	SERVER_OPT_LIMIT, /* --max-fds, --max-conns-per-client, ... */
 	SERVER_OPT_LOG_LEVEL,
@@ -197,6 +202,7 @@ static const struct option server_opts[] = {
 	{"task-uid-base", required_argument, NULL, SERVER_OPT_UID_BASE},
 	{"on-exit", required_argument, NULL, SERVER_OPT_ON_EXIT},
 	{"new-admin-token", no_argument, NULL, SERVER_OPT_NEW_ADMIN_TOKEN},
+	{"metrics-public", no_argument, NULL, SERVER_OPT_METRICS_PUBLIC},
 	{"max-memory", required_argument, NULL, SERVER_OPT_MAX},
 	{"max-disk", required_argument, NULL, SERVER_OPT_MAX},
 	{"max-cpus", required_argument, NULL, SERVER_OPT_MAX},
@@ -654,7 +660,7 @@ server_main(int argc, char **argv)
 	struct http_limits limits = {.max_per_client = 64,
 				     .head_timeout_ms = 10000};
 	struct fdlimit_split split;
-	bool new_admin_token = false;
+	bool new_admin_token = false, metrics_public = false;
 	int port, r = 1, o, idx = 0;
 
 	opterr = 0;
@@ -728,6 +734,9 @@ server_main(int argc, char **argv)
 			break;
 		case SERVER_OPT_NEW_ADMIN_TOKEN:
 			new_admin_token = true;
+			break;
+		case SERVER_OPT_METRICS_PUBLIC:
+			metrics_public = true;
 			break;
 		case SERVER_OPT_MAX:
 			if (server_max_flag(a, v) < 0)
@@ -830,6 +839,7 @@ server_main(int argc, char **argv)
 	srv->max = server_max;
 	srv->max_running_per_user = server_max_running;
 	srv->max_tasks = server_max_tasks;
+	srv->metrics_public = metrics_public;
 	if (server_tools_dir(tools ? tools : "/var/cache/taskbox/tools",
 			     srv->data_dir, &srv->tools_dir, &cause) < 0)
 		goto fail;
@@ -877,6 +887,7 @@ server_main(int argc, char **argv)
 	api_templates_register(srv->http);
 	api_tasks_register(srv->http);
 	proxy_register(srv->http);
+	metrics_register(srv->http, srv->store);
 	if (http_server_listen(srv->http, host, port, NULL, &cause) < 0)
 		goto fail;
 	url = xasprintf("http://%s:%d", host, http_server_port(srv->http));

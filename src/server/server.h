@@ -49,6 +49,7 @@ struct server {
 	long max_tasks;		   /* not deleted, in any status */
 	char *disks_dir;	   /* data_dir/disks: per-task images */
 	char *disk_off;		   /* why disk limits are not enforced */
+	bool metrics_public;	   /* GET /metrics without a token */
 };
 
 extern struct server *srv;
@@ -152,8 +153,30 @@ struct task *task_start(json_t *row, json_t *tmpl_version, json_t *module_spec,
 int task_admit(const char *owner_id, bool resume, char **why);
 /* Public Task JSON (new reference). */
 json_t *task_json(struct task *t);
-/* Task JSON for a stored row whose task is not live (new reference). */
-json_t *task_json_row(const json_t *row);
+/* The Task JSON as compact text, kept until the task changes (borrowed:
+ * valid until the task changes or is freed); *len its length. */
+const char *task_json_text(struct task *t, size_t *len);
+/* What GET /api/v2/tasks selects (NULL filters: any) and where its page
+ * starts: after the task whose task_cursor is (after_created, after_seq),
+ * or at the newest. */
+struct task_query {
+	const char *owner_id;
+	const char *status;
+	bool after;
+	int64_t after_created, after_seq;
+	size_t limit;
+};
+/* The live tasks q selects, newest first (created_at, then seq): up to
+ * q->limit after its cursor into page (borrowed); *total how many match
+ * the filters in all, *more whether any follow the page. */
+size_t task_query(const struct task_query *q, struct task **page, size_t *total,
+		  bool *more);
+/* Where t sits in the list's order (for a cursor). */
+void task_cursor(const struct task *t, int64_t *created, int64_t *seq);
+/* Call cb for every live task not being deleted. */
+void task_foreach(void (*cb)(struct task *t, void *data), void *data);
+/* How many SSE clients follow t's events. */
+size_t task_subscribers(const struct task *t);
 const char *task_status(struct task *t);
 /* "pausing" or "being deleted" while the workspace stops, else NULL. */
 const char *task_stopping(struct task *t);

@@ -109,6 +109,11 @@ struct task {
 	bool laid_out;	       /* its home was made and seeded */
 	bool prompt_delivered; /* the runtime typed the prompt */
 	bool agent_started;    /* an agent ran (a session to continue) */
+	/* the Task JSON encoded (task_json_text); NULL: to be made again.
+	 * task_changed() drops it: task_broadcast does, and so must every
+	 * change of what the JSON shows that no broadcast follows */
+	char *json_text;
+	size_t json_len;
 };
 
 /* task.c */
@@ -124,6 +129,7 @@ void task_publish(struct task *t, const char *event, const char *data);
 void task_broadcast(struct task *t);
 int task_transition(struct task *t, enum task_state to, const char *reason);
 bool task_ws_runs(const struct task *t);
+void task_changed(struct task *t);
 void task_fail(struct task *t, const char *fmt, ...) PRINTFLIKE(2, 3);
 
 /* task-link.c */

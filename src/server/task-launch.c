@@ -27,6 +27,7 @@
 #include "server.h"
 #include "server/identity.h"
 #include "server/install.h"
+#include "server/metrics.h"
 #include "server/module.h"
 #include "server/task-int.h"
 #include "store/store-rows.h"
@@ -947,6 +948,7 @@ task_start(json_t *row, json_t *tmpl_version, json_t *module_spec,
 	t->version = json_incref(tmpl_version);
 	t->tmpl = json_incref(json_object_get(tmpl_version, "spec_json"));
 	t->accepted_ms = accepted_ms;
+	metrics_task_start();
 
 	ctx.home = TASK_HOME;
 	ctx.workdir = TASK_WORKDIR;

@@ -23,6 +23,7 @@
 #include "core/log.h"
 #include "http/http.h"
 #include "server.h"
+#include "server/metrics.h"
 #include "server/queue.h"
 #include "server/task-int.h"
 #include "store/store-rows.h"
@@ -330,8 +331,10 @@ static void
 task_relaunch(struct task *t)
 {
 	t->accepted_ms = now_ms();
+	metrics_task_start();
 	t->agent_ms = 0;
 	t->ws_ms = 0;
+	task_changed(t); /* startup */
 	t->runtime_exit = -1;
 	t->retries = 0;
 	task_set_str(&t->last_agent_message, "");

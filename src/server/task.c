@@ -41,6 +41,17 @@
  * Directories: DATA/tasks/ID/{home,run,log}; home is /home/agent inside
  * (the workspace is home/workspace), run is /run/taskbox (sockets, state
  * file, setup script and log), log keeps the sandbox's stderr.
+ *
+ * The list: besides srv->tasks, the live tasks sit in task_order, an
+ * array in creation order (created_at, then seq: unique), so a page of
+ * GET /api/v2/tasks starts at its cursor by a binary search and never
+ * sorts. Each task keeps its Task JSON encoded (json_text) until
+ * task_changed() drops it; task_broadcast() calls it, since every change
+ * a client should see is broadcast, and the few changes no broadcast
+ * follows call it themselves. With TASKBOX_CHECK_TASK_JSON=1 in the
+ * environment (the integration tests set it) every use of a kept text
+ * compares it with a fresh encoding and aborts on a difference: a
+ * change that forgot task_changed() fails the tests.
  */
 #include "common.h"
 
@@ -52,6 +63,7 @@
 #include "http/client.h"
 #include "http/http.h"
 #include "server.h"
+#include "server/metrics.h"
 #include "server/queue.h"
 #include "server/task-int.h"
 #include "store/store-rows.h"
@@ -205,6 +217,144 @@ task_row_view(const json_t *row)
 	return v;
 }
 
+/* The live tasks, oldest first (task_key_cmp). */
+static struct task **task_order;
+static size_t task_norder, task_order_cap;
+
+void
+task_cursor(const struct task *t, int64_t *created, int64_t *seq)
+{
+	*created = json_integer_value(json_object_get(t->row, "created_at"));
+	*seq = json_integer_value(json_object_get(t->row, "seq"));
+}
+
+/* Compare t's place in the order with (created, seq): <0, 0, >0. */
+static int
+task_key_cmp(const struct task *t, int64_t created, int64_t seq)
+{
+	int64_t c, s;
+
+	task_cursor(t, &c, &s);
+	if (c != created)
+		return c < created ? -1 : 1;
+	return s < seq ? -1 : s > seq ? 1 : 0;
+}
+
+/* The index of the first task at or after (created, seq) in the order. */
+static size_t
+task_order_find(int64_t created, int64_t seq)
+{
+	size_t lo = 0, hi = task_norder;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (task_key_cmp(task_order[mid], created, seq) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Put t in the order (new tasks land at the end: no move). */
+static void
+task_order_add(struct task *t)
+{
+	int64_t c, s;
+	size_t i;
+
+	task_cursor(t, &c, &s);
+	i = task_order_find(c, s);
+	if (task_norder == task_order_cap) {
+		task_order_cap = task_order_cap ? 2 * task_order_cap : 64;
+		task_order = xreallocarray(task_order, task_order_cap,
+					   sizeof *task_order);
+	}
+	memmove(task_order + i + 1, task_order + i,
+		(task_norder - i) * sizeof *task_order);
+	task_order[i] = t;
+	task_norder++;
+}
+
+/* Take t out of the order. */
+static void
+task_order_remove(struct task *t)
+{
+	int64_t c, s;
+	size_t i;
+
+	task_cursor(t, &c, &s);
+	for (i = task_order_find(c, s); i < task_norder; i++)
+		if (task_order[i] == t)
+			break;
+	BUG_ON(i == task_norder);
+	memmove(task_order + i, task_order + i + 1,
+		(task_norder - i - 1) * sizeof *task_order);
+	task_norder--;
+	if (task_norder == 0) {
+		free(task_order);
+		task_order = NULL;
+		task_order_cap = 0;
+	}
+}
+
+/* Does t pass q's filters? */
+static bool
+task_query_match(struct task *t, const struct task_query *q)
+{
+	return t->st < TASK_STATE_DELETING &&
+	       (q->owner_id == NULL ||
+		strcmp(task_owner_id(t), q->owner_id) == 0) &&
+	       (q->status == NULL || strcmp(t->view.status, q->status) == 0);
+}
+
+size_t
+task_query(const struct task_query *q, struct task **page, size_t *total,
+	   bool *more)
+{
+	size_t n = 0, start = task_norder;
+
+	*total = 0;
+	*more = false;
+	if (q->after)
+		start = task_order_find(q->after_created, q->after_seq);
+	/* the count: cheap comparisons, no encoding */
+	for (size_t i = 0; i < task_norder; i++)
+		if (task_query_match(task_order[i], q))
+			(*total)++;
+	for (size_t i = start; i > 0; i--) {
+		struct task *t = task_order[i - 1];
+
+		if (!task_query_match(t, q))
+			continue;
+		if (n == q->limit) {
+			*more = true;
+			break;
+		}
+		page[n++] = t;
+	}
+	return n;
+}
+
+void
+task_foreach(void (*cb)(struct task *t, void *data), void *data)
+{
+	for (struct task *t = srv->tasks; t != NULL; t = t->next)
+		if (t->st < TASK_STATE_DELETING)
+			cb(t, data);
+}
+
+size_t
+task_subscribers(const struct task *t)
+{
+	size_t n = 0;
+
+	for (const struct task_sub *s = t->subs; s != NULL; s = s->next)
+		n++;
+	return n;
+}
+
 /* A live task object for row in state st (pending: not started;
  * recovering: loaded at server start, showing what its row says). */
 struct task *
@@ -245,6 +395,7 @@ task_new(json_t *row, enum task_state st)
 			 50000);
 	t->next = srv->tasks;
 	srv->tasks = t;
+	task_order_add(t);
 	return t;
 }
 
@@ -260,6 +411,8 @@ task_free(struct task *t)
 			break;
 		}
 	}
+	task_order_remove(t);
+	free(t->json_text);
 	for (struct task_sub *s = t->subs; s != NULL; s = s->next) {
 		s->task = NULL;
 		http_sse_end(s->sse);
@@ -471,20 +624,6 @@ task_json_base(const json_t *row, const json_t *version)
 	return j;
 }
 
-json_t *
-task_json_row(const json_t *row)
-{
-	json_t *version = catalog_version_get(
-		json_string_value(json_object_get(row, "template_version_id")));
-	json_t *j = task_json_base(row, version);
-
-	json_object_set_new(j, "workspace_agent_lifecycle", json_string("off"));
-	json_object_set_new(j, "current_state", json_null());
-	json_object_set_new(j, "startup", json_null());
-	json_decref(version);
-	return j;
-}
-
 /* Add "limits" (what the workspace gets) and "warnings" (limits that
  * are not enforced here) to j. */
 static void
@@ -557,20 +696,68 @@ task_publish_event(struct task *t, const char *event, const char *data)
 	task_publish(t, event, data);
 }
 
-/* Push the Task JSON to subscribers. */
+/* Something the Task JSON shows changed: drop the kept text. */
 void
-task_broadcast(struct task *t)
+task_changed(struct task *t)
+{
+	free(t->json_text);
+	t->json_text = NULL;
+	t->json_len = 0;
+}
+
+/* Is TASKBOX_CHECK_TASK_JSON set (read once)? */
+static bool
+task_json_checked(void)
+{
+	static int on = -1;
+
+	if (on < 0) {
+		const char *v = getenv("TASKBOX_CHECK_TASK_JSON");
+
+		on = v != NULL && strcmp(v, "1") == 0;
+	}
+	return on;
+}
+
+const char *
+task_json_text(struct task *t, size_t *len)
 {
 	json_t *j;
 	char *s;
 
-	if (t->subs == NULL)
-		return;
+	if (t->json_text != NULL && !task_json_checked()) {
+		*len = t->json_len;
+		return t->json_text;
+	}
 	j = task_json(t);
 	s = json_dumps(j, JSON_COMPACT);
-	task_publish(t, "task", s);
-	free(s);
 	json_decref(j);
+	if (s == NULL)
+		fatal("cannot encode task %s", task_id(t));
+	if (t->json_text != NULL && strcmp(s, t->json_text) != 0) {
+		log_error("task %s: its kept JSON is stale (a change without "
+			  "task_changed):\n  kept  %.2000s\n  fresh %.2000s",
+			  task_id(t), t->json_text, s);
+		BUG();
+	}
+	free(t->json_text);
+	t->json_text = s;
+	t->json_len = strlen(s);
+	*len = t->json_len;
+	return t->json_text;
+}
+
+/* Push the Task JSON to subscribers (every change a client should see
+ * comes here: the kept text is dropped first). */
+void
+task_broadcast(struct task *t)
+{
+	size_t len;
+
+	task_changed(t);
+	if (t->subs == NULL)
+		return;
+	task_publish(t, "task", task_json_text(t, &len));
 }
 
 static void
@@ -594,16 +781,13 @@ void
 task_events(struct task *t, struct http_req *req)
 {
 	struct task_sub *sub = xcalloc(1, sizeof *sub);
-	json_t *j = task_json(t);
-	char *s = json_dumps(j, JSON_COMPACT);
+	size_t len;
 
 	sub->task = t;
 	sub->sse = http_sse_start(req, TASK_SSE_QUEUE, task_sub_closed, sub);
 	sub->next = t->subs;
 	t->subs = sub;
-	http_sse_send(sub->sse, "task", s);
-	free(s);
-	json_decref(j);
+	http_sse_send(sub->sse, "task", task_json_text(t, &len));
 }
 
 /*
@@ -638,6 +822,8 @@ task_transition(struct task *t, enum task_state to, const char *reason)
 	}
 	if (!shown)
 		return 0;
+	if (to == TASK_STATE_ACTIVE && strcmp(was.status, "active") != 0)
+		metrics_task_active(now_ms() - t->accepted_ms);
 	if (to == TASK_STATE_ERROR)
 		log_warn("task %s: error: %s", task_name(t), t->reason);
 	else if (strcmp(was.status, t->view.status) != 0)
@@ -692,6 +878,7 @@ task_set_input(struct task *t, struct http_req *req, const char *input,
 		return -EIO;
 	}
 	json_object_set_new(t->row, "prompt", json_string(input));
+	task_changed(t);
 	http_reply(req, 204, NULL, "", 0);
 	return 0;
 }

@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -23,6 +24,8 @@
 struct store {
 	sqlite3 *db;
 	int version;
+	void (*timing)(uint64_t ns, void *data); /* store_on_timing */
+	void *timing_data;
 };
 
 static const char *const store_migrations[] = {
@@ -457,27 +460,59 @@ store_vrows(struct store *st, int *err, const char *sql, const char *fmt,
 	return rows;
 }
 
+void
+store_on_timing(struct store *st, void (*cb)(uint64_t ns, void *data),
+		void *data)
+{
+	st->timing = cb;
+	st->timing_data = data;
+}
+
+/* The monotonic clock in nanoseconds (0 when nobody times the calls). */
+static uint64_t
+store_clock(const struct store *st)
+{
+	struct timespec ts;
+
+	if (st->timing == NULL)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Report the time since start (store_clock) of one call. */
+static void
+store_timed(const struct store *st, uint64_t start)
+{
+	if (st->timing != NULL)
+		st->timing(store_clock(st) - start, st->timing_data);
+}
+
 json_t *
 store_rows(struct store *st, int *err, const char *sql, const char *fmt, ...)
 {
+	uint64_t start = store_clock(st);
 	va_list ap;
 	json_t *rows;
 
 	va_start(ap, fmt);
 	rows = store_vrows(st, err, sql, fmt, ap);
 	va_end(ap);
+	store_timed(st, start);
 	return rows;
 }
 
 json_t *
 store_row(struct store *st, const char *sql, const char *fmt, ...)
 {
+	uint64_t start = store_clock(st);
 	va_list ap;
 	json_t *rows, *row = NULL;
 
 	va_start(ap, fmt);
 	rows = store_vrows(st, NULL, sql, fmt, ap);
 	va_end(ap);
+	store_timed(st, start);
 	if (rows != NULL && json_array_size(rows) > 0)
 		row = json_incref(json_array_get(rows, 0));
 	json_decref(rows);
@@ -487,6 +522,7 @@ store_row(struct store *st, const char *sql, const char *fmt, ...)
 int
 store_exec(struct store *st, const char *sql, const char *fmt, ...)
 {
+	uint64_t start = store_clock(st);
 	va_list ap;
 	sqlite3_stmt *stmt;
 	int rc, r = 0;
@@ -494,13 +530,16 @@ store_exec(struct store *st, const char *sql, const char *fmt, ...)
 	va_start(ap, fmt);
 	stmt = store_prepare(st, sql, fmt, ap);
 	va_end(ap);
-	if (stmt == NULL)
+	if (stmt == NULL) {
+		store_timed(st, start);
 		return -EIO;
+	}
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
 		;
 	if (rc != SQLITE_DONE)
 		r = store_step_error(st, rc, sql);
 	sqlite3_finalize(stmt);
+	store_timed(st, start);
 	return r;
 }
 

@@ -17,6 +17,10 @@ struct store;
 /* Open (creating and migrating) the database at path. */
 int store_open(const char *path, struct store **out, char **cause);
 void store_close(struct store *st);
+/* Call cb with the time each store_rows, store_row and store_exec call
+ * took (metrics); NULL stops. */
+void store_on_timing(struct store *st, void (*cb)(uint64_t ns, void *data),
+		     void *data);
 /* The schema version after migrations. */
 int store_schema_version(struct store *st);
 

@@ -92,8 +92,10 @@ export async function startServer({ args = [], env = {}, data, token: knownToken
   // workspace disks are allocated in full: small ones keep test runs
   // light on the machine's disk unless a test asks for a size
   const disk = args.includes('--max-disk') ? [] : ['--max-disk', '512MiB'];
+  // TASKBOX_CHECK_TASK_JSON: the server compares each kept Task JSON
+  // with a fresh encoding and aborts on a stale one (benchmarks set 0)
   const child = spawn(exe, ['server', '--listen', '127.0.0.1:0', '--data', data, '--on-exit', 'pause', ...disk, ...args], {
-    env: { ...process.env, ...env },
+    env: { TASKBOX_CHECK_TASK_JSON: '1', ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '', err = '';
