@@ -4,10 +4,15 @@
 // port, reads the one-time admin token from its first-start banner and
 // returns a handle: api() for REST calls with any token, user() to make
 // more users, task helpers that wait on real state, and stop().
+// With TASKBOX_TEST_STORE=postgresql every server keeps its state in a
+// new database of a private PostgreSQL cluster (pg.mjs) instead of
+// DATA/taskbox.db; a restart with the same data directory gets the same
+// database back.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { bin, root, tmpdir, waitFor, SseClient, sleep, unmountUnder } from './runtime.mjs';
+import { pgDatabase } from './pg.mjs';
 
 export { bin, root, tmpdir, waitFor, SseClient, sleep, unmountUnder };
 
@@ -83,6 +88,26 @@ export class Server {
   }
 }
 
+// The store the tests run against: 'sqlite' (the default) or
+// 'postgresql' (TASKBOX_TEST_STORE).
+export const testStore = process.env.TASKBOX_TEST_STORE === 'postgresql' ? 'postgresql' : 'sqlite';
+
+// data directory -> the PostgreSQL database of the server that used it
+const pgStores = new Map();
+
+// The --store arguments of a server on data: none with SQLite; with
+// PostgreSQL the database data had, or a new one.
+export function storeArgs(data) {
+  if (testStore !== 'postgresql') return [];
+  if (!pgStores.has(data)) pgStores.set(data, pgDatabase());
+  return ['--store', pgStores.get(data).uri];
+}
+
+// The PostgreSQL database ({name, uri}) of the server on data, or null.
+export function pgStoreOf(data) {
+  return pgStores.get(data) ?? null;
+}
+
 // Start `taskbox server` on a free port with a new data directory.
 // Pass data (and the admin token) of an earlier server to restart it.
 // exe: another taskbox binary than TASKBOX_BIN (benchmarks compare two).
@@ -92,7 +117,8 @@ export async function startServer({ args = [], env = {}, data, token: knownToken
   // workspace disks are allocated in full: small ones keep test runs
   // light on the machine's disk unless a test asks for a size
   const disk = args.includes('--max-disk') ? [] : ['--max-disk', '512MiB'];
-  const child = spawn(exe, ['server', '--listen', '127.0.0.1:0', '--data', data, '--on-exit', 'pause', ...disk, ...args], {
+  const store = args.includes('--store') ? [] : storeArgs(data);
+  const child = spawn(exe, ['server', '--listen', '127.0.0.1:0', '--data', data, '--on-exit', 'pause', ...disk, ...store, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
