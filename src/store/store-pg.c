@@ -320,8 +320,10 @@ store_pg_error(struct store_pg *pg, const PGresult *res, const char *sql)
 
 	if (state != NULL && strcmp(state, "23505") == 0)
 		return -EEXIST;
-	msg = store_pg_message(res ? PQresultErrorMessage(res)
-				   : PQerrorMessage(pg->conn));
+	msg = store_pg_message(
+		res && PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
+			? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
+			: PQerrorMessage(pg->conn));
 	if (state != NULL && strncmp(state, "23", 2) == 0) {
 		log_warn("SQL constraint in '%s': %s", sql, msg);
 		r = -EEXIST;

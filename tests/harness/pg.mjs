@@ -123,7 +123,7 @@ export function pgCluster() {
   asOwner(who, path.join(bindir, 'pg_ctl'), ['-D', path.join(dir, 'data'), '-l', path.join(dir, 'log'),
     '-o', opts, '-w', '-s', 'start']);
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  cluster = { dir, socket: dir, bindir, ms, n: 0 };
+  cluster = { dir, socket: dir, bindir, who, ms, n: 0 };
   return cluster;
 }
 
@@ -145,9 +145,27 @@ export function pgUri(db) {
 }
 
 // A new empty database in this process's cluster; returns {name, uri}.
-export function pgDatabase() {
+// With location (a directory to make) its files go there (a tablespace),
+// as a test of a full disk wants them.
+export function pgDatabase({ location } = {}) {
   const c = pgCluster();
   const name = `t_${++c.n}`;
-  pgSql('postgres', `CREATE DATABASE ${name}`);
+  let where = '';
+  if (location) {
+    fs.mkdirSync(location, { mode: 0o700 });
+    if (c.who) fs.chownSync(location, c.who.uid, c.who.gid);
+    pgSql('postgres', `CREATE TABLESPACE ts_${c.n} LOCATION '${location.replace(/'/g, "''")}'`);
+    where = ` TABLESPACE ts_${c.n}`;
+  }
+  pgSql('postgres', `CREATE DATABASE ${name}${where}`);
   return { name, uri: pgUri(name) };
+}
+
+// Everything database db holds, as pg_dump's SQL text.
+export function pgDump(db) {
+  const c = pgCluster();
+  const r = spawnSync(path.join(c.bindir, 'pg_dump'), ['-h', c.socket, '-U', 'taskbox', '-d', db],
+    { encoding: 'utf8', maxBuffer: 256 << 20 });
+  if (r.status !== 0) throw new Error(`pg_dump: ${r.stderr}`);
+  return r.stdout;
 }

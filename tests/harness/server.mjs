@@ -12,7 +12,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { bin, root, tmpdir, waitFor, SseClient, sleep, unmountUnder } from './runtime.mjs';
-import { pgDatabase } from './pg.mjs';
+import { pgDatabase, pgDump, pgSql } from './pg.mjs';
 
 export { bin, root, tmpdir, waitFor, SseClient, sleep, unmountUnder };
 
@@ -106,6 +106,38 @@ export function storeArgs(data) {
 // The PostgreSQL database ({name, uri}) of the server on data, or null.
 export function pgStoreOf(data) {
   return pgStores.get(data) ?? null;
+}
+
+// What the server's store holds on disk, as a Buffer: the SQLite file,
+// or the dump of its PostgreSQL database (for tests that look for what
+// must never be stored in clear).
+export function storeBytes(server) {
+  const db = pgStoreOf(server.data);
+  if (db) return Buffer.from(pgDump(db.name));
+  return fs.readFileSync(path.join(server.data, 'taskbox.db'));
+}
+
+// Run one statement on the store of the server that used data, next to
+// it (tests that look at rows, or set up what an old database holds):
+// '?' and '?N' take args; returns the rows as arrays of values.
+export function storeSql(data, sql, ...args) {
+  const db = pgStoreOf(data);
+  if (db) {
+    const lit = (v) => v === null || v === undefined ? 'NULL'
+      : typeof v === 'number' ? String(v) : `'${String(v).replace(/'/g, "''")}'`;
+    let next = 0;
+    const text = sql.replace(/\?(\d*)/g, (_, n) => lit(args[n ? (next = Math.max(next, Number(n))) - 1 : next++]));
+    if (!/^\s*SELECT\b/i.test(text)) { pgSql(db.name, text); return []; }
+    const out = pgSql(db.name, `SELECT coalesce(json_agg(x), '[]') FROM (${text}) x`);
+    return JSON.parse(out).map((row) => Object.values(row));
+  }
+  const py = spawnSync('python3', ['-c', `import sqlite3,sys,json
+c=sqlite3.connect(sys.argv[1], timeout=10)
+r=c.execute(sys.argv[2], json.loads(sys.argv[3])).fetchall()
+c.commit()
+print(json.dumps([list(x) for x in r]))`, path.join(data, 'taskbox.db'), sql, JSON.stringify(args)], { encoding: 'utf8' });
+  if (py.status !== 0) throw new Error(`storeSql: ${py.stderr}`);
+  return JSON.parse(py.stdout);
 }
 
 // Start `taskbox server` on a free port with a new data directory.
