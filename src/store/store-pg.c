@@ -229,8 +229,10 @@ store_pg_migrate(struct store_pg *pg, char **cause)
 		r = store_pg_script(pg, sql, NULL, &inner);
 		free(sql);
 		if (r < 0) {
-			store_pg_script(pg, "ROLLBACK", NULL, cause);
-			free(*cause);
+			char *ignored = NULL;
+
+			if (store_pg_script(pg, "ROLLBACK", NULL, &ignored) < 0)
+				free(ignored);
 			*cause = xasprintf("migration %d failed: %s", v + 1,
 					   inner);
 			free(inner);
@@ -241,6 +243,7 @@ store_pg_migrate(struct store_pg *pg, char **cause)
 	pg->base.version = want;
 out:
 	/* the lock also goes with the connection */
+	inner = NULL;
 	if (store_pg_script(pg,
 			    "SELECT pg_advisory_unlock(" STORE_PG_MIGRATE_LOCK
 			    "); RESET statement_timeout",
@@ -249,8 +252,7 @@ out:
 		*cause = inner;
 		return -EIO;
 	}
-	if (r == 0)
-		free(inner);
+	free(inner);
 	return r;
 }
 
@@ -471,7 +473,9 @@ store_pg_run(struct store *st, int *err, const char *sql,
 	s = PQresultStatus(res);
 	if (s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK) {
 		rows = store_pg_rows(res);
-		pg->changes = (int)strtol(PQcmdTuples(res), NULL, 10);
+		/* as sqlite3_changes(): what the last write changed */
+		if (s == PGRES_COMMAND_OK)
+			pg->changes = (int)strtol(PQcmdTuples(res), NULL, 10);
 	} else {
 		*err = store_pg_error(pg, res, sql);
 	}
