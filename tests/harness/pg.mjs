@@ -158,7 +158,15 @@ export function pgDatabase({ location } = {}) {
     where = ` TABLESPACE ts_${c.n}`;
   }
   pgSql('postgres', `CREATE DATABASE ${name}${where}`);
-  return { name, uri: pgUri(name) };
+  return { name, uri: pgUri(name), tablespace: location ? `ts_${c.n}` : null };
+}
+
+// Drop a database of pgDatabase() (nobody connected) and its tablespace:
+// before the tablespace's filesystem goes, so that no page of it is left
+// to write back.
+export function pgDropDatabase(db) {
+  pgSql('postgres', `DROP DATABASE ${db.name}`);
+  if (db.tablespace) pgSql('postgres', `DROP TABLESPACE ${db.tablespace}`);
 }
 
 // Everything database db holds, as pg_dump's SQL text.
