@@ -256,6 +256,34 @@ out:
 	return r;
 }
 
+/*
+ * Warn when the database sorts text by a locale: lists (users, templates,
+ * secrets) come out in byte order from SQLite and from a database made
+ * with LC_COLLATE C, in another order from others.
+ */
+static void
+store_pg_check_collation(struct store_pg *pg)
+{
+	char *coll = NULL, *cause = NULL;
+
+	if (store_pg_script(pg,
+			    "SELECT datcollate FROM pg_database WHERE "
+			    "datname = current_database()",
+			    &coll, &cause) < 0) {
+		free(cause);
+		return;
+	}
+	/* C.UTF-8 sorts by code point: byte order too */
+	if (coll != NULL && strcmp(coll, "C") != 0 &&
+	    strcmp(coll, "POSIX") != 0 && strncmp(coll, "C.", 2) != 0)
+		log_warn("the PostgreSQL database sorts text by the locale "
+			 "'%s': lists are ordered as in SQLite only with "
+			 "LC_COLLATE 'C' (CREATE DATABASE ... LOCALE 'C' "
+			 "TEMPLATE template0)",
+			 coll);
+	free(coll);
+}
+
 int
 store_pg_open(const char *uri, struct store **out, char **cause)
 {
@@ -298,6 +326,7 @@ store_pg_open(const char *uri, struct store **out, char **cause)
 		store_close(&pg->base);
 		return r;
 	}
+	store_pg_check_collation(pg);
 	*out = &pg->base;
 	return 0;
 }
