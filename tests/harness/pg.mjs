@@ -47,21 +47,23 @@ function owner() {
   throw new Error('pg.mjs: no unprivileged user (postgres, nobody) to run PostgreSQL as root');
 }
 
+// Run a PostgreSQL program as the cluster's owner; returns spawnSync's.
+function spawnAsOwner(who, prog, args) {
+  const argv = who ? ['runuser', '-u', who.name, '--', prog, ...args] : [prog, ...args];
+  return spawnSync(argv[0], argv.slice(1), { encoding: 'utf8' });
+}
+
 // Run a PostgreSQL program as the cluster's owner; throws on failure.
 function asOwner(who, prog, args) {
-  const argv = who ? ['runuser', '-u', who.name, '--', prog, ...args] : [prog, ...args];
-  const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8' });
+  const r = spawnAsOwner(who, prog, args);
   if (r.status !== 0) throw new Error(`${path.basename(prog)} failed (${r.status}): ${r.stderr}${r.stdout}`);
   return r.stdout;
 }
 
 // Stop and remove the cluster in dir (best effort).
 function removeCluster(dir, bindir, who) {
-  if (fs.existsSync(path.join(dir, 'data', 'postmaster.pid'))) {
-    const argv = ['-D', path.join(dir, 'data'), '-m', 'immediate', '-w', '-s', 'stop'];
-    const pre = who ? ['runuser', '-u', who.name, '--'] : [];
-    spawnSync([...pre, path.join(bindir, 'pg_ctl')][0], [...pre, path.join(bindir, 'pg_ctl')].slice(1).concat(argv));
-  }
+  if (fs.existsSync(path.join(dir, 'data', 'postmaster.pid')))
+    spawnAsOwner(who, path.join(bindir, 'pg_ctl'), ['-D', path.join(dir, 'data'), '-m', 'immediate', '-w', '-s', 'stop']);
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
