@@ -147,6 +147,31 @@ store_sqlite_private(const char *path, char **cause)
 	return 0;
 }
 
+/*
+ * Put the database in WAL mode. Another process switching the same new
+ * file at the same moment makes SQLite answer busy at once, without its
+ * busy timeout: wait here instead (5 s at most, at start only).
+ */
+static int
+store_sqlite_wal(struct store_sqlite *sq, char **cause)
+{
+	for (int i = 0;; i++) {
+		char *msg = NULL;
+		int rc = sqlite3_exec(sq->db, "PRAGMA journal_mode = WAL", NULL,
+				      NULL, &msg);
+
+		if (rc == SQLITE_OK)
+			return 0;
+		if ((rc & 0xff) != SQLITE_BUSY || i >= 500) {
+			*cause = xstrdup(msg ? msg : sqlite3_errmsg(sq->db));
+			sqlite3_free(msg);
+			return -EIO;
+		}
+		sqlite3_free(msg);
+		usleep(10000);
+	}
+}
+
 int
 store_sqlite_open(const char *path, struct store **out, char **cause)
 {
@@ -169,11 +194,12 @@ store_sqlite_open(const char *path, struct store **out, char **cause)
 		return -EIO;
 	}
 	sqlite3_busy_timeout(sq->db, 5000);
-	r = store_sqlite_script(sq,
-				"PRAGMA journal_mode = WAL;"
-				"PRAGMA synchronous = NORMAL;"
-				"PRAGMA foreign_keys = ON;",
-				cause);
+	r = store_sqlite_wal(sq, cause);
+	if (r == 0)
+		r = store_sqlite_script(sq,
+					"PRAGMA synchronous = NORMAL;"
+					"PRAGMA foreign_keys = ON;",
+					cause);
 	if (r == 0)
 		r = store_sqlite_migrate(sq, cause);
 	if (r < 0) {
