@@ -4,11 +4,11 @@
  * Start-up: the data directory (mode 0711: task uids may traverse it to
  * their own 0700 directories, nothing can be listed), a copy of this
  * binary under DATA/bin (bound into every workspace, so the build tree's
- * location and permissions do not matter), the SQLite store (migrated),
- * the built-in modules and templates, the first admin user and its
- * one-time token, the stored tasks, then the HTTP API on --listen. One
- * loop thread serves everything; SIGINT/SIGTERM stop the workspaces and
- * exit.
+ * location and permissions do not matter), the store (DATA/taskbox.db or
+ * --store's database, migrated), the built-in modules and templates, the first
+ * admin user and its one-time token, the stored tasks, then the HTTP API on
+ * --listen. One loop thread serves everything; SIGINT/SIGTERM stop the
+ * workspaces and exit.
  */
 #include "common.h"
 
@@ -55,6 +55,10 @@ server_usage(FILE *f)
 		"$TASKBOX_DATA,\n"
 		"                           /var/lib/taskbox as root, else "
 		"~/.local/share/taskbox)\n"
+		"  --store PATH|URI         the database: a SQLite file "
+		"(default DATA/taskbox.db)\n"
+		"                           or postgresql://USER@HOST/DB "
+		"(libpq URI)\n"
 		"  --tools DIR              agent installs (default "
 		"$TASKBOX_TOOLS or\n"
 		"                           /var/cache/taskbox/tools)\n"
@@ -174,6 +178,7 @@ enum server_opt {
 	SERVER_OPT_LISTEN = 256,
 	SERVER_OPT_DATA,
 	SERVER_OPT_TOOLS,
+	SERVER_OPT_STORE,
 	SERVER_OPT_PIP_INDEX,
 	SERVER_OPT_LLM_URL,
 	SERVER_OPT_LLM_KEY,
@@ -193,6 +198,7 @@ static const struct option server_opts[] = {
 	{"listen", required_argument, NULL, SERVER_OPT_LISTEN},
 	{"data", required_argument, NULL, SERVER_OPT_DATA},
 	{"tools", required_argument, NULL, SERVER_OPT_TOOLS},
+	{"store", required_argument, NULL, SERVER_OPT_STORE},
 	{"pip-index-url", required_argument, NULL, SERVER_OPT_PIP_INDEX},
 	{"llm-url", required_argument, NULL, SERVER_OPT_LLM_URL},
 	{"llm-key-file", required_argument, NULL, SERVER_OPT_LLM_KEY},
@@ -651,7 +657,7 @@ server_main(int argc, char **argv)
 	const char *tools = getenv("TASKBOX_TOOLS");
 	const char *pip_index = getenv("TASKBOX_PIP_INDEX_URL");
 	const char *llm_url = getenv("TASKBOX_LLM_URL"), *key_file = NULL;
-	const char *secrets_key = NULL;
+	const char *secrets_key = NULL, *store = NULL;
 	char *secrets_path = NULL;
 	char *host = NULL, *cause = NULL, *db = NULL, *url = NULL;
 	char *probe;
@@ -699,6 +705,9 @@ server_main(int argc, char **argv)
 			break;
 		case SERVER_OPT_TOOLS:
 			tools = v;
+			break;
+		case SERVER_OPT_STORE:
+			store = v;
 			break;
 		case SERVER_OPT_PIP_INDEX:
 			pip_index = v;
@@ -852,7 +861,9 @@ server_main(int argc, char **argv)
 	    (srv->llm_key = server_read_key(key_file, &cause)) == NULL)
 		goto fail;
 	srv->disks_dir = xasprintf("%s/disks", srv->data_dir);
-	if (server_check_orphans(srv->data_dir, srv->tasks_dir, &cause) < 0)
+	/* the check reads DATA/taskbox.db: the SQLite default only */
+	if (store == NULL &&
+	    server_check_orphans(srv->data_dir, srv->tasks_dir, &cause) < 0)
 		goto fail;
 	if (server_mkdirs(srv->data_dir, 0711) < 0 ||
 	    server_mkdirs(srv->tasks_dir, 0711) < 0 ||
@@ -863,7 +874,7 @@ server_main(int argc, char **argv)
 	}
 	if (server_install_self(srv->data_dir, &srv->exe, &cause) < 0)
 		goto fail;
-	db = xasprintf("%s/taskbox.db", srv->data_dir);
+	db = store ? xstrdup(store) : xasprintf("%s/taskbox.db", srv->data_dir);
 	if (store_open(db, &srv->store, &cause) < 0)
 		goto fail;
 	secrets_path = secrets_key ? xstrdup(secrets_key)

@@ -1,34 +1,50 @@
 /*
- * store.h: the server's persistent state (SQLite in WAL mode).
+ * store.h: the server's persistent state, in SQLite (the embedded
+ * default, WAL mode: store-sqlite.c) or PostgreSQL (libpq: store-pg.c).
  *
- * Rows come back as jansson objects (column name -> value, integers as
- * integers, text as strings, NULL as null) so the API layer can shape
- * replies without copying fields one by one. Every call is synchronous;
- * statements are small and indexed, and WAL keeps readers from blocking.
- * The schema is versioned (PRAGMA user_version) and migrated on open.
+ * Rows come back as jansson objects (column name -> value, integers and
+ * booleans as integers, text as strings, NULL as null; the same objects
+ * from either backend) so the API layer can shape replies without
+ * copying fields one by one. Every call is synchronous; statements are
+ * small and indexed. Statements are written once for both backends:
+ * '?' (or '?N') placeholders and SQL both dialects read alike. The
+ * schema is versioned (SQLite: PRAGMA user_version; PostgreSQL: the
+ * taskbox_schema table) and migrated on open.
  */
 #ifndef TASKBOX_STORE_H
 #define TASKBOX_STORE_H
 
 #include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 struct store;
 
-/* Open (creating and migrating) the database at path. */
-int store_open(const char *path, struct store **out, char **cause);
+/*
+ * Open (creating and migrating) the database spec names: a
+ * postgresql:// or postgres:// URI (libpq's syntax), else the path of a
+ * SQLite file. 0, or -errno with *cause (never naming a password).
+ */
+int store_open(const char *spec, struct store **out, char **cause);
 void store_close(struct store *st);
+/* True when spec names a PostgreSQL database rather than a file. */
+bool store_spec_is_postgres(const char *spec);
 /* Call cb with the time each store_rows, store_row and store_exec call
  * took (metrics); NULL stops. */
 void store_on_timing(struct store *st, void (*cb)(uint64_t ns, void *data),
 		     void *data);
 /* The schema version after migrations. */
 int store_schema_version(struct store *st);
+/* "sqlite" or "postgresql". */
+const char *store_backend(struct store *st);
 
 /*
  * Run sql with parameters described by fmt ('s' string or NULL, 'i'
  * int64_t, 'I' int) and return the rows as a new array, or NULL on error
  * (logged). *err, when given, gets 0 or -errno (-EEXIST for a unique
- * constraint).
+ * constraint). An 'I' takes its type from where it stands (an integer
+ * column, or a truth value: 0 or 1); an 's' is text, an 'i' a 64-bit
+ * integer.
  */
 json_t *store_rows(struct store *st, int *err, const char *sql, const char *fmt,
 		   ...);

@@ -4,10 +4,15 @@
 // port, reads the one-time admin token from its first-start banner and
 // returns a handle: api() for REST calls with any token, user() to make
 // more users, task helpers that wait on real state, and stop().
+// With TASKBOX_TEST_STORE=postgresql every server keeps its state in a
+// new database of a private PostgreSQL cluster (pg.mjs) instead of
+// DATA/taskbox.db; a restart with the same data directory gets the same
+// database back.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { bin, root, tmpdir, waitFor, SseClient, sleep, unmountUnder } from './runtime.mjs';
+import { pgDatabase, pgDump, pgSql } from './pg.mjs';
 
 export { bin, root, tmpdir, waitFor, SseClient, sleep, unmountUnder };
 
@@ -83,6 +88,58 @@ export class Server {
   }
 }
 
+// The store the tests run against: 'sqlite' (the default) or
+// 'postgresql' (TASKBOX_TEST_STORE).
+export const testStore = process.env.TASKBOX_TEST_STORE === 'postgresql' ? 'postgresql' : 'sqlite';
+
+// data directory -> the PostgreSQL database of the server that used it
+const pgStores = new Map();
+
+// The --store arguments of a server on data: none with SQLite; with
+// PostgreSQL the database data had, or a new one.
+export function storeArgs(data) {
+  if (testStore !== 'postgresql') return [];
+  if (!pgStores.has(data)) pgStores.set(data, pgDatabase());
+  return ['--store', pgStores.get(data).uri];
+}
+
+// The PostgreSQL database ({name, uri}) of the server on data, or null.
+export function pgStoreOf(data) {
+  return pgStores.get(data) ?? null;
+}
+
+// What the server's store holds on disk, as a Buffer: the SQLite file,
+// or the dump of its PostgreSQL database (for tests that look for what
+// must never be stored in clear).
+export function storeBytes(server) {
+  const db = pgStoreOf(server.data);
+  if (db) return Buffer.from(pgDump(db.name));
+  return fs.readFileSync(path.join(server.data, 'taskbox.db'));
+}
+
+// Run one statement on the store of the server that used data, next to
+// it (tests that look at rows, or set up what an old database holds):
+// '?' and '?N' take args; returns the rows as arrays of values.
+export function storeSql(data, sql, ...args) {
+  const db = pgStoreOf(data);
+  if (db) {
+    const lit = (v) => v === null || v === undefined ? 'NULL'
+      : typeof v === 'number' ? String(v) : `'${String(v).replace(/'/g, "''")}'`;
+    let next = 0;
+    const text = sql.replace(/\?(\d*)/g, (_, n) => lit(args[n ? (next = Math.max(next, Number(n))) - 1 : next++]));
+    if (!/^\s*SELECT\b/i.test(text)) { pgSql(db.name, text); return []; }
+    const out = pgSql(db.name, `SELECT coalesce(json_agg(x), '[]') FROM (${text}) x`);
+    return JSON.parse(out).map((row) => Object.values(row));
+  }
+  const py = spawnSync('python3', ['-c', `import sqlite3,sys,json
+c=sqlite3.connect(sys.argv[1], timeout=10)
+r=c.execute(sys.argv[2], json.loads(sys.argv[3])).fetchall()
+c.commit()
+print(json.dumps([list(x) for x in r]))`, path.join(data, 'taskbox.db'), sql, JSON.stringify(args)], { encoding: 'utf8' });
+  if (py.status !== 0) throw new Error(`storeSql: ${py.stderr}`);
+  return JSON.parse(py.stdout);
+}
+
 // Start `taskbox server` on a free port with a new data directory.
 // Pass data (and the admin token) of an earlier server to restart it.
 // exe: another taskbox binary than TASKBOX_BIN (benchmarks compare two).
@@ -94,7 +151,8 @@ export async function startServer({ args = [], env = {}, data, token: knownToken
   const disk = args.includes('--max-disk') ? [] : ['--max-disk', '512MiB'];
   // TASKBOX_CHECK_TASK_JSON: the server compares each kept Task JSON
   // with a fresh encoding and aborts on a stale one (benchmarks set 0)
-  const child = spawn(exe, ['server', '--listen', '127.0.0.1:0', '--data', data, '--on-exit', 'pause', ...disk, ...args], {
+  const store = args.includes('--store') ? [] : storeArgs(data);
+  const child = spawn(exe, ['server', '--listen', '127.0.0.1:0', '--data', data, '--on-exit', 'pause', ...disk, ...store, ...args], {
     env: { TASKBOX_CHECK_TASK_JSON: '1', ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { startServer, customTemplate, waitFor, taskDir, exists, bin } from '../harness/server.mjs';
+import { startServer, customTemplate, waitFor, taskDir, exists, bin, storeSql } from '../harness/server.mjs';
 
 let srv, alice, bob;
 
@@ -20,14 +20,9 @@ after(async () => { await srv?.stop(); });
 
 const sleeper = (name) => customTemplate(name, ['sleep', '1000']);
 
-// Count rows in the server's database (read-only, next to the live server).
+// One value from the server's store (next to the live server).
 function count(sql, ...args) {
-  const py = spawnSync('python3', ['-c', `import sqlite3,sys,json
-c=sqlite3.connect('file:'+sys.argv[1]+'?mode=ro', uri=True, timeout=10)
-print(c.execute(sys.argv[2], json.loads(sys.argv[3])).fetchone()[0])`,
-  path.join(srv.data, 'taskbox.db'), sql, JSON.stringify(args)], { encoding: 'utf8' });
-  assert.equal(py.status, 0, py.stderr);
-  return Number(py.stdout.trim());
+  return Number(storeSql(srv.data, sql, ...args)[0][0]);
 }
 
 function cli(args, token) {

@@ -12,7 +12,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startServer, customTemplate, waitFor, root, taskDir, exists, tmpdir } from '../harness/server.mjs';
+import { startServer, customTemplate, waitFor, root, taskDir, exists, tmpdir, testStore } from '../harness/server.mjs';
+import { pgDatabase, pgDropDatabase } from '../harness/pg.mjs';
 
 let srv;
 
@@ -148,9 +149,12 @@ test('a push on a full disk is the server\'s failure (507), stores nothing, and 
   if (process.getuid() !== 0) return t.skip('needs root to mount a small filesystem');
   const mnt = tmpdir('taskbox-full-');
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m,mode=0755', 'tmpfs', mnt]);
-  let s;
+  let s, db;
   try {
-    s = await startServer({ data: path.join(mnt, 'data') });
+    // the store's files on the same filesystem: the SQLite file in the
+    // data directory, or the PostgreSQL database in a tablespace there
+    db = testStore === 'postgresql' ? pgDatabase({ location: path.join(mnt, 'pg') }) : null;
+    s = await startServer({ data: path.join(mnt, 'data'), args: db ? ['--store', db.uri] : [] });
     // fill what is left of the filesystem
     const filler = path.join(mnt, 'filler');
     const fd = fs.openSync(filler, 'w');
@@ -170,6 +174,10 @@ test('a push on a full disk is the server\'s failure (507), stores nothing, and 
     assert.equal((await s.pushTemplate(yaml)).status, 201, 'with space again the same push works');
   } finally {
     await s?.stop();
+    if (db) {
+      fs.rmSync(path.join(mnt, 'filler'), { force: true });
+      pgDropDatabase(db);
+    }
     execFileSync('umount', ['-l', mnt]);
     fs.rmSync(mnt, { recursive: true, force: true });
   }

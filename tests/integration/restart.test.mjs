@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { startServer, customTemplate, waitFor, taskDir, exists, tmpdir } from '../harness/server.mjs';
+import { startServer, customTemplate, waitFor, taskDir, exists, tmpdir, storeSql, testStore } from '../harness/server.mjs';
 
 let srv, bob;
 
@@ -130,12 +130,9 @@ test('pre-checks answer 4xx at create and create nothing', async () => {
   // a module that no longer exists (a template stored before push checked
   // modules): edit the stored version, as an old database would hold it
   assert.equal((await srv.pushTemplate(customTemplate('orphan', ['bash']))).status, 201);
-  const db = path.join(srv.data, 'taskbox.db');
-  const py = spawnSync('python3', ['-c', `import sqlite3,sys
-c=sqlite3.connect(sys.argv[1], timeout=10)
-c.execute("UPDATE template_versions SET spec=json_set(spec,'$.agent.module','gone') WHERE template_id=(SELECT id FROM templates WHERE name='orphan')")
-c.commit()`, db], { encoding: 'utf8' });
-  assert.equal(py.status, 0, py.stderr);
+  storeSql(srv.data, testStore === 'postgresql'
+    ? "UPDATE template_versions SET spec = jsonb_set(spec::jsonb, '{agent,module}', '\"gone\"')::text WHERE template_id = (SELECT id FROM templates WHERE name = 'orphan')"
+    : "UPDATE template_versions SET spec = json_set(spec, '$.agent.module', 'gone') WHERE template_id = (SELECT id FROM templates WHERE name = 'orphan')");
   r = await srv.api('POST', '/api/v2/tasks/me', { body: { template: 'orphan', input: 'x', name: 'nomodule' } });
   assert.equal(r.status, 400, r.text);
   assert.match(r.json.detail, /module 'gone', which does not exist/);
@@ -164,14 +161,10 @@ test('template push refuses an agent module that does not exist, at its line', a
   assert.equal((await srv.api('GET', '/api/v2/templates/ghost')).status, 404, 'nothing was stored');
 });
 
-// Read one value from a server's database (read-only, next to it).
+// Read one value from a server's store (next to it).
 function dbValue(data, sql, ...args) {
-  const py = spawnSync('python3', ['-c', `import sqlite3,sys,json
-c=sqlite3.connect('file:'+sys.argv[1]+'?mode=ro', uri=True, timeout=10)
-r=c.execute(sys.argv[2], json.loads(sys.argv[3])).fetchone()
-print(json.dumps(r[0] if r else None))`, path.join(data, 'taskbox.db'), sql, JSON.stringify(args)], { encoding: 'utf8' });
-  assert.equal(py.status, 0, py.stderr);
-  return JSON.parse(py.stdout);
+  const rows = storeSql(data, sql, ...args);
+  return rows.length ? rows[0][0] : null;
 }
 
 test('restart after a server restart (disk unmounted) never re-seeds the agent\'s home through its links', async () => {
@@ -282,14 +275,7 @@ test('restart of a task whose first start failed at its disk: the leftovers go, 
     await s.stop();
     // as a first start that failed at its disk leaves them: the task in
     // error, nothing laid out; a half-made image, or only the mount point
-    const db = path.join(s.data, 'taskbox.db');
-    const py = spawnSync('python3', ['-c', `import sqlite3,sys
-c=sqlite3.connect(sys.argv[1], timeout=10)
-cols=[r[1] for r in c.execute("PRAGMA table_info(tasks)")]
-extra=", laid_out = 0, agent_started = 0, prompt_delivered = 0" if "laid_out" in cols else ""
-c.execute("UPDATE tasks SET status = 'error', status_reason = 'disk', ws_pid = NULL" + extra)
-c.commit()`, db], { encoding: 'utf8' });
-    assert.equal(py.status, 0, py.stderr);
+    storeSql(s.data, "UPDATE tasks SET status = 'error', status_reason = 'disk', ws_pid = NULL, laid_out = 0, agent_started = 0, prompt_delivered = 0");
     for (const t of made) {
       fs.rmSync(taskDir(s, t.id), { recursive: true });
       fs.mkdirSync(taskDir(s, t.id));

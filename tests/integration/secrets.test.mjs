@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startServer, customTemplate, waitFor, taskDir, exists, bin, tmpdir } from '../harness/server.mjs';
+import { startServer, customTemplate, waitFor, taskDir, exists, bin, tmpdir, testStore, storeBytes } from '../harness/server.mjs';
 
 const tag = `${process.pid}${Date.now()}`;
 const GH = `ghp_ownerToken${tag}`;
@@ -252,8 +252,10 @@ test('the CLI sets the token and profile, lists and deletes secrets', () => {
 
 test('values never reach the log or the database files in clear', async () => {
   for (const v of values) assert.ok(!srv.log.includes(v), `the server log holds ${v}`);
-  for (const f of fs.readdirSync(data).filter((n) => n.startsWith('taskbox.db'))) {
-    const bytes = fs.readFileSync(path.join(data, f));
+  const stored = testStore === 'postgresql' ? [['the database', storeBytes(srv)]]
+    : fs.readdirSync(data).filter((n) => n.startsWith('taskbox.db')).map((f) => [f, fs.readFileSync(path.join(data, f))]);
+  assert.ok(stored.length > 0);
+  for (const [f, bytes] of stored) {
     for (const v of values) assert.ok(!bytes.includes(Buffer.from(v)), `${f} holds ${v}`);
   }
   const key = fs.statSync(path.join(data, 'secrets.key'));

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startServer, customTemplate, waitFor, SseClient, exists, taskDir, bin } from '../harness/server.mjs';
+import { startServer, customTemplate, waitFor, SseClient, exists, taskDir, bin, storeBytes } from '../harness/server.mjs';
 
 let srv;
 
@@ -36,7 +36,7 @@ test('first start prints an admin token; the API wants a token', async () => {
   const coder = await fetch(srv.base + '/api/v2/users/me', { headers: { 'Coder-Session-Token': srv.token } });
   assert.equal(coder.status, 200);
   // the database keeps no token in clear
-  const db = fs.readFileSync(path.join(srv.data, 'taskbox.db'));
+  const db = storeBytes(srv);
   assert.equal(db.includes(Buffer.from(srv.token)), false);
 });
 
