@@ -308,6 +308,7 @@ task_on_ready_line(struct task *t, const char *line)
 		t->fresh_agent = false; /* there is a session to continue */
 		task_mark(t, &t->agent_started, "agent_started");
 		t->agent_ms = now_ms();
+		task_changed(t); /* startup, even when no move follows */
 		log_info("task %s: agent running %llu ms after the prompt "
 			 "was accepted",
 			 task_name(t),

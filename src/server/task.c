@@ -822,7 +822,9 @@ task_transition(struct task *t, enum task_state to, const char *reason)
 	}
 	if (!shown)
 		return 0;
-	if (to == TASK_STATE_ACTIVE && strcmp(was.status, "active") != 0)
+	/* (a task recovered at server start has no accepted start) */
+	if (to == TASK_STATE_ACTIVE && strcmp(was.status, "active") != 0 &&
+	    t->accepted_ms != 0)
 		metrics_task_active(now_ms() - t->accepted_ms);
 	if (to == TASK_STATE_ERROR)
 		log_warn("task %s: error: %s", task_name(t), t->reason);
