@@ -47,10 +47,21 @@ function one(port, payload) {
   s.on('close', () => fin('refused'));
   s.on('error', () => {});
 }
-for (let i = 0; i < ${nLlm}; i++) one(4000, 'POST /v1/messages HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 0\\r\\n\\r\\n');
-for (let i = 0; i < ${nEgress}; i++) one(3128, null);
+function start() {
+  for (let i = 0; i < ${nLlm}; i++) one(4000, 'POST /v1/messages HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 0\\r\\n\\r\\n');
+  for (let i = 0; i < ${nEgress}; i++) one(3128, null);
+}
+const gate = setInterval(() => { if (fs.existsSync('go')) { clearInterval(gate); start(); } }, 50);
 setInterval(() => {}, 60000);`;
   return ['node', '-e', js.replace(/\n/g, ' ')];
+}
+
+// Open the gate of the holders (they connect once 'go' exists): after
+// every one of them started, so none takes the descriptors another
+// task's own sockets need before it launched.
+async function go(...tasks) {
+  for (const t of tasks) await srv.waitTask('admin', t.name);
+  for (const t of tasks) fs.writeFileSync(path.join(taskDir(srv, t.id), 'home/workspace/go'), '');
 }
 
 function results(t) {
@@ -109,6 +120,7 @@ test('fd pressure from tasks: the budget refuses the excess, the API keeps answe
   assert.equal((await srv.pushTemplate(customTemplate('holder', holder(70, 0)))).status, 201);
   const a = await srv.createTask({ template: 'holder', input: 'x', name: 'hold-a' });
   const b = await srv.createTask({ template: 'holder', input: 'x', name: 'hold-b' });
+  await go(a, b);
   // while the tasks open their connections, a fresh client is answered
   const during = [];
   const ra = await waitFor(async () => {
@@ -150,6 +162,7 @@ test('fd pressure from tasks: the budget refuses the excess, the API keeps answe
   // that never send a head are closed at the head timeout (2 s)
   assert.equal((await srv.pushTemplate(customTemplate('holder2', holder(20, 5)))).status, 201);
   const c = await srv.createTask({ template: 'holder2', input: 'x', name: 'hold-c' });
+  await go(c);
   const rc = await waitFor(() => results(c), { what: 'task c done', timeout: 30000 });
   assert.deepEqual({ ...rc, late_ms: 0 }, { held: 20, refused: 0, late: 5, late_ms: 0, done: 1 });
   assert.ok(rc.late_ms >= 1500 && rc.late_ms < 5000, `idle handshakes closed after ${rc.late_ms} ms`);
