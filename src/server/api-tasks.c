@@ -394,8 +394,9 @@ api_tasks_create(struct http_req *req, json_t *caller, const char *user_ref,
 			json_string_value(json_object_get(owner, "id")), false,
 			&why);
 
-		if (code != 0) {
-			http_reply_problem(req, (unsigned)code, "%s", why);
+		if (code < 0) {
+			http_reply_problem(req, api_status_for_errno(code),
+					   "%s", why);
 			free(why);
 			goto out;
 		}

@@ -147,8 +147,8 @@ struct task *task_find_named(const char *owner_id, const char *ref);
 struct task *task_start(json_t *row, json_t *tmpl_version, json_t *module_spec,
 			uint64_t accepted_ms);
 /* May owner_id have one more task starting or running (resume true: a
- * paused task resumes), and may the server hold one more task? 0, or the
- * status to answer (429) with *why (a new string). Paused and finished
+ * paused task resumes), and may the server hold one more task? 0, or
+ * -EDQUOT (answered 429) with *why (a new string). Paused and finished
  * tasks count toward --max-tasks only. */
 int task_admit(const char *owner_id, bool resume, char **why);
 /* Public Task JSON (new reference). */

@@ -58,7 +58,6 @@ struct task_sub {
 
 struct task {
 	struct task *next;
-	int refs;
 	json_t *row;	 /* the tasks row plus owner_name */
 	json_t *tmpl;	 /* normalized template spec */
 	json_t *version; /* template version row */

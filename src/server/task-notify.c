@@ -10,13 +10,11 @@
 #include "common.h"
 
 #include <fcntl.h>
-#include <spawn.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/ev.h"
 #include "core/log.h"
+#include "core/proc.h"
 #include "server.h"
 #include "server/task-int.h"
 #include "store/store-rows.h"
@@ -40,25 +38,21 @@ task_on_idle_timeout(void *data)
 
 /* A running `taskbox webhook-post`. */
 struct webhook_child {
-	pid_t pid;
-	int pidfd;
-	struct ev_io *io;
+	struct proc *proc;
 	char *task_id;
 };
 
 static unsigned webhook_children;
 #define WEBHOOK_CHILDREN_MAX 64
 
-/* A sender finished: reap it, send what waited meanwhile. */
+/* A sender finished (proc_exit_cb): send what waited meanwhile. */
 static void
-webhook_on_exit(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
+webhook_on_exit(struct proc *p, int status UNUSED, void *data)
 {
 	struct webhook_child *w = data;
 	struct task *t = task_find_id(w->task_id);
 
-	waitpid(w->pid, NULL, 0);
-	ev_io_del(w->io);
-	close(w->pidfd);
+	proc_free(p); /* deferred until the reap after this callback */
 	webhook_children--;
 	if (t != NULL) {
 		t->webhooks--;
@@ -90,7 +84,9 @@ task_webhook(struct task *t, const char *url, const char *previous,
 	char *text, *link;
 	int in[2];
 	struct webhook_child *w;
-	posix_spawn_file_actions_t fa;
+	struct proc_spec spec = {0};
+	struct proc *proc;
+	char *cause = NULL;
 
 	if (t->webhooks >= TASK_WEBHOOKS_MAX ||
 	    webhook_children >= WEBHOOK_CHILDREN_MAX) {
@@ -116,25 +112,20 @@ task_webhook(struct task *t, const char *url, const char *previous,
 		free(text);
 		return;
 	}
-	w = xcalloc(1, sizeof *w);
-	w->task_id = xstrdup(task_id(t));
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-	if (posix_spawn(&w->pid, srv->exe, &fa, NULL, argv, environ) != 0) {
+	spec.argv = argv;
+	spec.fd_in = in[0];
+	if (proc_spawn(&spec, &proc, NULL, &cause) < 0) {
 		log_warn("task %s: cannot run the webhook sender: %s",
-			 task_name(t), strerror(errno));
-		free(w->task_id);
-		free(w);
+			 task_name(t), cause);
+		free(cause);
 	} else {
-		w->pidfd = (int)syscall(SYS_pidfd_open, w->pid, 0);
-		if (w->pidfd < 0)
-			fatal("pidfd_open: %s", strerror(errno));
-		w->io = ev_io_add(srv->loop, w->pidfd, EPOLLIN, webhook_on_exit,
-				  w);
+		w = xcalloc(1, sizeof *w);
+		w->proc = proc;
+		w->task_id = xstrdup(task_id(t));
+		proc_watch(proc, srv->loop, webhook_on_exit, w);
 		t->webhooks++;
 		webhook_children++;
 	}
-	posix_spawn_file_actions_destroy(&fa);
 	close(in[0]);
 	/* the payload is far below the pipe's buffer: never blocks */
 	if (write_all(in[1], text, strlen(text)) < 0)

@@ -60,6 +60,7 @@
 #include "core/buf.h"
 #include "core/ev.h"
 #include "core/log.h"
+#include "core/text.h"
 #include "http/client.h"
 #include "http/http.h"
 #include "server.h"
@@ -459,16 +460,17 @@ task_set_state(struct task *t, const char *state, const char *message)
 	char stamp[32], cut[4 * TASK_MESSAGE_MAX + 1];
 	size_t n = 0, chars = 0;
 
-	/* first line only, at most 160 characters */
-	for (const char *p = message ? message : "";
-	     *p != '\0' && *p != '\n' && chars < TASK_MESSAGE_MAX; p++) {
-		if (((unsigned char)*p & 0xc0) != 0x80)
-			chars++;
+	/* first line only, up to the start of the character past the last
+	 * one kept */
+	for (const char *p = message ? message : ""; *p != '\0' && *p != '\n';
+	     p++) {
+		if (((unsigned char)*p & 0xc0) != 0x80 &&
+		    chars++ == TASK_MESSAGE_MAX)
+			break;
 		if (n + 1 < sizeof cut)
 			cut[n++] = *p;
 	}
-	while (n > 0 && ((unsigned char)cut[n - 1] & 0xc0) == 0xc0)
-		n--; /* never end inside a character */
+	n = utf8_cut(cut, n); /* never end inside a character */
 	cut[n] = '\0';
 	if (t->state != NULL &&
 	    strcmp(json_string_value(json_object_get(t->state, "state")),
@@ -545,7 +547,7 @@ task_admit(const char *owner_id, bool resume, char **why)
 		*why = xasprintf("the server holds %ld tasks, its maximum "
 				 "(--max-tasks); delete finished tasks first",
 				 total);
-		return 429;
+		return -EDQUOT;
 	}
 	if (running >= srv->max_running_per_user) {
 		*why = xasprintf("the owner has %ld tasks starting or running, "
@@ -553,7 +555,7 @@ task_admit(const char *owner_id, bool resume, char **why)
 				 "(--max-running-per-user); pause or delete "
 				 "one first",
 				 running);
-		return 429;
+		return -EDQUOT;
 	}
 	return 0;
 }
