@@ -672,7 +672,10 @@ runtime_usage(FILE *f)
 		"127.0.0.1)\n"
 		"      --socket PATH          listen on a unix socket instead\n"
 		"  -W, --term-width N         terminal width (default 80)\n"
-		"  -H, --term-height N        terminal height (default 1000)\n"
+		"  -H, --term-height N        terminal height (default 50)\n"
+		"      --scrollback N         rows kept above the screen for "
+		"messages\n"
+		"                             (default 1000, 0-100000)\n"
 		"  -I, --initial-prompt TEXT  prompt sent once the agent is "
 		"ready\n"
 		"                             (default: stdin when it is not "
@@ -868,7 +871,8 @@ runtime_parse_args(int argc, char **argv, struct runtime_config *cfg)
 	cfg->host = "127.0.0.1";
 	cfg->port = 3284;
 	cfg->cols = 80;
-	cfg->rows = 1000;
+	cfg->rows = RUNTIME_DEFAULT_ROWS;
+	cfg->scrollback = RUNTIME_DEFAULT_SCROLLBACK;
 	cfg->stable_ms = runtime_status_defaults.stable_ms;
 	cfg->chat_base_path = "/chat";
 	cfg->ready_fd = -1;
@@ -951,6 +955,16 @@ runtime_parse_args(int argc, char **argv, struct runtime_config *cfg)
 				cfg->cols = (unsigned)v;
 			else
 				cfg->rows = (unsigned)v;
+		} else if (OPT("--scrollback", "--scrollback")) {
+			NEED_VAL();
+			if (parse_long(val, 0, VT_MAX_SCROLLBACK, &v) < 0) {
+				fprintf(stderr,
+					"taskbox agent: --scrollback must be 0 "
+					"to %u, got '%s'\n",
+					VT_MAX_SCROLLBACK, val);
+				return 2;
+			}
+			cfg->scrollback = (unsigned)v;
 		} else if (OPT("-I", "--initial-prompt")) {
 			NEED_VAL();
 			free(cfg->initial_prompt);
@@ -1064,6 +1078,13 @@ runtime_parse_args(int argc, char **argv, struct runtime_config *cfg)
 			"taskbox agent: a %ux%u terminal is over the limit of "
 			"%u cells\n",
 			cfg->cols, cfg->rows, RUNTIME_MAX_CELLS);
+		return 2;
+	}
+	if ((uint64_t)cfg->cols * cfg->scrollback > RUNTIME_MAX_SB_CELLS) {
+		fprintf(stderr,
+			"taskbox agent: %u rows of %u columns of scrollback "
+			"are over the limit of %u cells\n",
+			cfg->scrollback, cfg->cols, RUNTIME_MAX_SB_CELLS);
 		return 2;
 	}
 	if (i >= argc) {
@@ -1508,6 +1529,9 @@ runtime_main(int argc, char **argv)
 	rt->loop = ev_loop_new();
 	rt->screen =
 		vt_screen_new(rt->cfg.cols, rt->cfg.rows, runtime_on_reply, rt);
+	/* a normal-height screen; what scrolls off stays as text for the
+	 * messages (a reply longer than the screen keeps its head) */
+	vt_screen_set_scrollback(rt->screen, rt->cfg.scrollback);
 	rt->conv = conv_new(rt->cfg.type);
 	status_init(&rt->status, &runtime_status_defaults, now_ms());
 	rt->status.cfg.stable_ms = rt->cfg.stable_ms;
