@@ -4,7 +4,8 @@
 # A child prints a fixed 50 MiB file of mixed terminal output (see
 # gen-ansi.mjs) through a PTY; we time until it is fully consumed:
 #   taskbox: `taskbox agent --port 0 -W 80 -H ROWS -- cat FILE`, the whole
-#            process (it drains the PTY and exits when cat exits);
+#            process (it drains the PTY and exits when cat exits), with
+#            its default scrollback (1000 rows of text; tmux keeps 2000);
 #   tmux:    `tmux -L NAME -f /dev/null new-session -d -x 80 -y ROWS
 #            'cat FILE; tmux wait-for -S done'` then `tmux wait-for done`,
 #            start to done (the server is killed afterwards).
