@@ -90,15 +90,16 @@ struct vt_screen {
 	size_t nparams;
 	int pending; /* row of libtsm's pending wrap, or -1 */
 	/* render state */
-	struct buf row;
+	char *row; /* the row being drawn (not NUL-terminated) */
+	size_t row_len, row_cap;
 	unsigned row_y;
 	unsigned row_x;
-	struct buf marked;   /* rows, untrimmed, each ended by '\n' */
-	bool *first_written; /* [row]: column 0 holds a written character */
-	bool *last_written;  /* [row]: the last column does */
-	unsigned base;	     /* rows of the render above the screen's */
-	unsigned limit;	     /* rows of the view read (a capture) */
-	bool capture;	     /* the view shows libtsm's scrollback */
+	unsigned cur_x, cur_y; /* the cursor's cell, UINT_MAX in a capture */
+	struct buf marked;     /* rows, untrimmed, each ended by '\n' */
+	bool *first_written;   /* [row]: column 0 holds a written character */
+	bool *last_written;    /* [row]: the last column does */
+	unsigned base;	       /* rows of the render above the screen's */
+	unsigned limit;	       /* rows of the view read (a capture) */
 	/* scrollback: a ring of sb_max rows, the oldest at sb_head */
 	struct vt_sbrow *sb;
 	unsigned sb_max, sb_head, sb_n;
@@ -226,7 +227,6 @@ vt_screen_new(unsigned cols, unsigned rows, vt_reply_cb cb, void *arg)
 	s->reply = cb;
 	s->reply_arg = arg;
 	buf_init(&s->text, 0);
-	buf_init(&s->row, 0);
 	buf_init(&s->marked, 0);
 	s->limit = UINT_MAX;
 	vt_wrap_reset(s);
@@ -242,7 +242,7 @@ vt_screen_free(struct vt_screen *s)
 	tsm_vte_unref(s->vte);
 	tsm_screen_unref(s->tsm);
 	buf_release(&s->text);
-	buf_release(&s->row);
+	free(s->row);
 	buf_release(&s->marked);
 	free(s->cont[0]);
 	free(s->cont[1]);
@@ -664,15 +664,6 @@ vt_screen_feed(struct vt_screen *s, const char *data, size_t len)
 
 /* ---- render ---------------------------------------------------------- */
 
-/* Append one UTF-8 encoded code point (never a surrogate). */
-static void
-vt_put_utf8(struct buf *b, uint32_t c)
-{
-	char u[4];
-
-	buf_append(b, u, utf8_encode(c, u));
-}
-
 /* Trailing blanks of b dropped. */
 static void
 vt_trim(struct buf *b)
@@ -685,10 +676,21 @@ vt_trim(struct buf *b)
 static void
 vt_flush_row(struct vt_screen *s)
 {
-	buf_append(&s->marked, s->row.data, s->row.len);
+	buf_append(&s->marked, s->row, s->row_len);
 	buf_append(&s->marked, "\n", 1);
-	buf_clear(&s->row);
+	s->row_len = 0;
 	s->row_x = 0;
+}
+
+/* Room for n more bytes in the row being drawn. */
+static char *
+vt_row_room(struct vt_screen *s, size_t n)
+{
+	if (s->row_cap - s->row_len < n) {
+		s->row_cap = MAX(2 * s->row_cap, s->row_len + n + 4 * s->cols);
+		s->row = xrealloc(s->row, s->row_cap);
+	}
+	return s->row + s->row_len;
 }
 
 static int
@@ -699,6 +701,8 @@ vt_draw_cell(struct tsm_screen *con, uint64_t id, const uint32_t *ch,
 {
 	struct vt_screen *s = data;
 
+	char *o;
+
 	if (posy >= s->limit)
 		return 0;	  /* a capture reads the rows above these */
 	while (s->row_y < posy) { /* rows libtsm skipped, if ever */
@@ -707,32 +711,40 @@ vt_draw_cell(struct tsm_screen *con, uint64_t id, const uint32_t *ch,
 	}
 	if (width == 0)
 		return 0; /* second half of a wide character */
-	/* a written cell has a character (a space too), an erased one 0;
-	 * but libtsm gives the cursor's cell an id of its own: there only
-	 * a visible character counts */
-	bool written = !s->capture && posx == tsm_screen_get_cursor_x(con) &&
-				       posy == tsm_screen_get_cursor_y(con)
-			       ? len > 0 && ch[0] != 0
-			       : id != 0;
+	if (posx == 0 || posx + width >= s->cols) {
+		/* a written cell has a character (a space too), an erased
+		 * one 0; but libtsm gives the cursor's cell an id of its
+		 * own: there only a visible character counts */
+		bool written = posx == s->cur_x && posy == s->cur_y
+				       ? len > 0 && ch[0] != 0
+				       : id != 0;
 
-	if (posx == 0 && posy < s->rows)
-		s->first_written[s->base + posy] = written;
-	if (posx + width >= s->cols && posy < s->rows)
-		s->last_written[s->base + posy] = written;
-	while (s->row_x < posx) { /* cells libtsm skipped */
-		buf_append(&s->row, " ", 1);
-		s->row_x++;
+		if (posx == 0 && posy < s->rows)
+			s->first_written[s->base + posy] = written;
+		if (posx + width >= s->cols && posy < s->rows)
+			s->last_written[s->base + posy] = written;
 	}
+	/* cells libtsm skipped, then the cell: 4 bytes a code point */
+	o = vt_row_room(s, (posx > s->row_x ? posx - s->row_x : 0) +
+				   4 * MAX(len, (size_t)1));
+	for (; s->row_x < posx; s->row_x++)
+		*o++ = ' ';
 	if (len == 0 || ch[0] == 0) {
-		buf_append(&s->row, " ", 1);
+		*o++ = ' ';
 	} else {
-		for (size_t i = 0; i < len; i++)
+		for (size_t i = 0; i < len; i++) {
 			/* controls never reach a cell through the parser;
 			 * the marks and lines rely on it */
-			vt_put_utf8(&s->row, ch[i] < 0x20 || ch[i] == 0x7f
-						     ? '?'
-						     : ch[i]);
+			uint32_t c =
+				ch[i] < 0x20 || ch[i] == 0x7f ? '?' : ch[i];
+
+			if (c < 0x80)
+				*o++ = (char)c;
+			else
+				o += utf8_encode(c, o);
+		}
 	}
+	s->row_len = (size_t)(o - s->row);
 	s->row_x = posx + width;
 	return 0;
 }
@@ -852,7 +864,7 @@ vt_capture(struct vt_screen *s, unsigned n, unsigned off)
 {
 	const char *p;
 
-	buf_clear(&s->row);
+	s->row_len = 0;
 	buf_clear(&s->marked);
 	memset(s->first_written, 0, n * sizeof *s->first_written);
 	memset(s->last_written, 0, n * sizeof *s->last_written);
@@ -860,13 +872,13 @@ vt_capture(struct vt_screen *s, unsigned n, unsigned off)
 	s->row_x = 0;
 	s->base = 0;
 	s->limit = n;
-	s->capture = true;
+	s->cur_x = UINT_MAX; /* the view shows no cursor */
+	s->cur_y = UINT_MAX;
 	tsm_screen_draw(s->tsm, vt_draw_cell, s);
 	while (s->row_y < n) {
 		vt_flush_row(s);
 		s->row_y++;
 	}
-	s->capture = false;
 	s->limit = UINT_MAX;
 	p = s->marked.data;
 	for (unsigned i = 0; i < n; i++) {
@@ -922,7 +934,7 @@ vt_screen_render(struct vt_screen *s, bool *changed)
 	/* the alternate screen shows no scrollback */
 	nsb = tsm_screen_get_flags(s->tsm) & TSM_SCREEN_ALTERNATE ? 0 : s->sb_n;
 	buf_clear(&s->text);
-	buf_clear(&s->row);
+	s->row_len = 0;
 	buf_clear(&s->marked);
 	buf_append(&s->text, "", 0);
 	memset(s->first_written, 0, (nsb + s->rows) * sizeof *s->first_written);
@@ -938,6 +950,8 @@ vt_screen_render(struct vt_screen *s, bool *changed)
 	s->base = nsb;
 	s->row_y = 0;
 	s->row_x = 0;
+	s->cur_x = tsm_screen_get_cursor_x(s->tsm);
+	s->cur_y = tsm_screen_get_cursor_y(s->tsm);
 	tsm_screen_draw(s->tsm, vt_draw_cell, s);
 	vt_flush_row(s);
 	s->base = 0;
