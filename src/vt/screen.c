@@ -38,11 +38,15 @@
  * A render shows them above the screen, as a screen that many rows taller
  * would (not on the alternate screen). libtsm has the only copy of the
  * cells: it keeps scrolled-off lines in its own scrollback (at most
- * 2 x rows), our tracker counts them as it counts the scrolls (pend_n,
- * with each line's mark and whether its region started at the top), and
- * they are read out with one draw of the view moved into libtsm's
- * scrollback once a screenful is pending and before each render, then
- * dropped from libtsm. ED 3 and RIS clear the scrollback, as in xterm.
+ * sb_max + 2 x rows), our tracker counts them as it counts the scrolls
+ * (pend_n, with each line's mark and whether its region started at the
+ * top). Before each render they are read out, a draw of the view moved
+ * into libtsm's scrollback for each screenful, and dropped from libtsm.
+ * Lines with sb_max kept lines after them are dropped unread (they would
+ * be pushed out of the ring before any render shows them), so a long
+ * output between two renders costs a read of its last sb_max lines only;
+ * a screenful is read earlier only when libtsm's scrollback fills with
+ * lines that are not kept. ED 3 and RIS clear the scrollback, as xterm.
  */
 #include "common.h"
 
@@ -107,7 +111,8 @@ struct vt_screen {
 	bool *pend_cont; /* [2 x rows]: its mark */
 	bool *pend_keep; /* [2 x rows]: its region started at the top */
 	unsigned pend_n;
-	bool sb_broken; /* the last line that scrolled off was not kept */
+	unsigned pend_kept; /* of them, kept */
+	bool sb_broken;	    /* the last line that scrolled off was not kept */
 };
 
 static void
@@ -118,6 +123,15 @@ vt_screen_vte_write(struct tsm_vte *vte UNUSED, const char *u8, size_t len,
 
 	if (s->reply != NULL)
 		s->reply(u8, len, s->reply_arg);
+}
+
+/* The most lines libtsm keeps in its scrollback for us: the scrollback,
+ * as many lines we do not keep between them (scrolled in a region below
+ * the top), and room for two screenfuls (one scroll moves at most one). */
+static unsigned
+vt_pend_cap(const struct vt_screen *s)
+{
+	return 2 * s->sb_max + 2 * s->rows;
 }
 
 /* (Re)size the wrap marks to the screen, all clear. */
@@ -137,10 +151,11 @@ vt_wrap_reset(struct vt_screen *s)
 	s->first_written =
 		xcalloc(s->sb_max + s->rows, sizeof *s->first_written);
 	s->last_written = xcalloc(s->sb_max + s->rows, sizeof *s->last_written);
-	s->pend_cont = xcalloc(2 * (size_t)s->rows, sizeof *s->pend_cont);
-	s->pend_keep = xcalloc(2 * (size_t)s->rows, sizeof *s->pend_keep);
+	s->pend_cont = xcalloc(vt_pend_cap(s), sizeof *s->pend_cont);
+	s->pend_keep = xcalloc(vt_pend_cap(s), sizeof *s->pend_keep);
 	s->pend_n = 0;
-	tsm_screen_set_max_sb(s->tsm, s->sb_max > 0 ? 2 * s->rows : 0);
+	s->pend_kept = 0;
+	tsm_screen_set_max_sb(s->tsm, s->sb_max > 0 ? vt_pend_cap(s) : 0);
 	s->top = 0;
 	s->bottom = s->rows - 1;
 	s->pending = -1;
@@ -155,6 +170,7 @@ vt_sb_clear(struct vt_screen *s)
 	s->sb_head = 0;
 	s->sb_n = 0;
 	s->pend_n = 0;
+	s->pend_kept = 0;
 	tsm_screen_clear_sb(s->tsm);
 }
 
@@ -205,9 +221,10 @@ vt_sb_scrolled(struct vt_screen *s, unsigned top, unsigned bottom, unsigned n)
 	    top > bottom || bottom >= s->rows)
 		return;
 	n = MIN(n, bottom - top + 1);
-	for (unsigned i = 0; i < n && s->pend_n < 2 * s->rows; i++) {
+	for (unsigned i = 0; i < n && s->pend_n < vt_pend_cap(s); i++) {
 		s->pend_cont[s->pend_n] = c[top + i];
 		s->pend_keep[s->pend_n++] = top == 0;
+		s->pend_kept += top == 0;
 	}
 }
 
@@ -603,7 +620,16 @@ vt_flush_batch(struct vt_screen *s, const char *data, size_t from, size_t to,
 	}
 }
 
-static void vt_sb_drain(struct vt_screen *s);
+static void vt_sb_make_room(struct vt_screen *s);
+
+/* Whether the lines libtsm holds for us need a look: a screenful more
+ * than we keep, or libtsm's room for one more scroll is at its end. */
+static bool
+vt_sb_full(const struct vt_screen *s)
+{
+	return s->pend_kept >= s->sb_max + s->rows ||
+	       s->pend_n + s->rows >= vt_pend_cap(s);
+}
 
 /* One byte with the cursor read around it. */
 static void
@@ -623,14 +649,14 @@ vt_feed_byte(struct vt_screen *s, char c)
 			vt_track_esc(s, 'c', 0, 0);
 		s->pstate = VT_GROUND; /* that was a sequence's final */
 		s->pending = -1;
-		if (s->pend_n >= s->rows)
-			vt_sb_drain(s);
+		if (vt_sb_full(s))
+			vt_sb_make_room(s);
 		return;
 	}
 	vt_track(s, (unsigned char)c, x0, y0, tsm_screen_get_cursor_x(s->tsm),
 		 tsm_screen_get_cursor_y(s->tsm));
-	if (s->pend_n >= s->rows)
-		vt_sb_drain(s);
+	if (vt_sb_full(s))
+		vt_sb_make_room(s);
 }
 
 void
@@ -900,27 +926,85 @@ vt_capture(struct vt_screen *s, unsigned n, unsigned off)
 	buf_clear(&s->marked);
 }
 
-/* Read the lines libtsm holds in its scrollback (pend_n, the oldest
- * first) into ours, a view of at most rows lines at a time, and drop
- * them from libtsm. */
+/* Drop the n oldest lines libtsm holds for us, read or not. */
+static void
+vt_sb_drop(struct vt_screen *s, unsigned n)
+{
+	n = MIN(n, s->pend_n);
+	/* libtsm keeps the newest (and loses any line a miscount left) */
+	tsm_screen_set_max_sb(s->tsm, s->pend_n - n);
+	tsm_screen_set_max_sb(s->tsm, vt_pend_cap(s));
+	for (unsigned i = 0; i < n; i++)
+		s->pend_kept -= s->pend_keep[i];
+	memmove(s->pend_cont, s->pend_cont + n,
+		(s->pend_n - n) * sizeof *s->pend_cont);
+	memmove(s->pend_keep, s->pend_keep + n,
+		(s->pend_n - n) * sizeof *s->pend_keep);
+	s->pend_n -= n;
+}
+
+/* Read the n oldest lines libtsm holds for us (n <= rows) into our
+ * scrollback, with one draw of the view moved up to them. */
+static void
+vt_sb_read(struct vt_screen *s, unsigned n)
+{
+	tsm_screen_sb_up(s->tsm, s->pend_n);
+	vt_capture(s, n, 0);
+	tsm_screen_sb_reset(s->tsm);
+	vt_sb_drop(s, n);
+}
+
+/*
+ * Drop, unread, the lines libtsm holds for us that sb_max kept lines
+ * after them would push out of our scrollback, and every row of ours
+ * (they are older): only the last sb_max rows are ever shown, so a long
+ * output costs one read of its tail, not of each line.
+ */
+static void
+vt_sb_skip(struct vt_screen *s)
+{
+	unsigned kept = 0, i = s->pend_n;
+
+	while (i > 0 && kept < s->sb_max)
+		kept += s->pend_keep[--i];
+	if (kept < s->sb_max || i == 0)
+		return;
+	for (unsigned k = 0; k < s->sb_n; k++)
+		free(vt_sb_row(s, k)->text);
+	s->sb_head = 0;
+	s->sb_n = 0;
+	/* line i, the oldest row now, continues nothing */
+	s->sb_broken = !s->pend_keep[i - 1];
+	vt_sb_drop(s, i);
+}
+
+/* vt_sb_full: skip the lines that cannot be shown and the oldest lines
+ * that are not kept; if libtsm is still full, read the oldest screenful. */
+static void
+vt_sb_make_room(struct vt_screen *s)
+{
+	unsigned n = 0;
+
+	vt_sb_skip(s);
+	while (n < s->pend_n && !s->pend_keep[n])
+		n++;
+	if (n > 0) {
+		s->sb_broken = true; /* the next row continues nothing */
+		vt_sb_drop(s, n);
+	}
+	if (s->pend_n + s->rows >= vt_pend_cap(s))
+		vt_sb_read(s, s->rows);
+}
+
+/* Read the lines libtsm holds for us (pend_n, the oldest first) that our
+ * scrollback can show into it, a view of at most rows lines at a time,
+ * and drop them from libtsm. */
 static void
 vt_sb_drain(struct vt_screen *s)
 {
-	unsigned done = 0;
-
-	while (done < s->pend_n) {
-		unsigned left = s->pend_n - done, n = MIN(left, s->rows);
-
-		tsm_screen_sb_up(s->tsm, left);
-		vt_capture(s, n, done);
-		tsm_screen_sb_reset(s->tsm);
-		/* the n oldest go (all of them at the end, and any line a
-		 * miscount left) */
-		tsm_screen_set_max_sb(s->tsm, left - n);
-		tsm_screen_set_max_sb(s->tsm, 2 * s->rows);
-		done += n;
-	}
-	s->pend_n = 0;
+	vt_sb_skip(s);
+	while (s->pend_n > 0)
+		vt_sb_read(s, MIN(s->pend_n, s->rows));
 }
 
 const char *

@@ -369,6 +369,66 @@ test_scrollback_bound(void **state)
 	vt_screen_free(s);
 }
 
+/* Feed the same output to a screen with a scrollback and to one as tall
+ * as both: lines, some wrapped, and runs of lines scrolled inside a
+ * region of the last two rows (which neither keeps). */
+static void
+feed_long_output(struct vt_screen *s, unsigned rows, unsigned lines)
+{
+	char region[64];
+
+	snprintf(region, sizeof region, "\x1b[%u;%ur\x1b[%u;1H", rows - 1, rows,
+		 rows);
+	for (unsigned i = 0; i < lines; i++) {
+		char line[96];
+
+		snprintf(line, sizeof line,
+			 i % 11 == 0
+				 ? "%05u a line long enough to wrap at twenty "
+				   "columns\r\n"
+				 : "%05u line\r\n",
+			 i);
+		feed(s, line);
+		if (i % 13 == 0 || i == lines - 12) {
+			/* 3 lines, or a long run, scrolled in the region */
+			feed(s, "\x1b"
+				"7");
+			feed(s, region);
+			for (unsigned k = 0; k < (i == lines - 12 ? 300 : 3);
+			     k++)
+				feed(s, "\r\nin region");
+			feed(s, "\x1b[r\x1b"
+				"8");
+		}
+		if (i % 97 == 0)
+			vt_screen_render(s, NULL);
+	}
+}
+
+static void
+test_scrollback_long_output(void **state)
+{
+	/* 3000 lines through a 20x6 screen with 30 rows of scrollback read
+	 * as they would on a 20x36 screen: most lines are never read out of
+	 * libtsm (sb_max newer lines push them out first), none is lost */
+	struct vt_screen *tall = vt_screen_new(20, 36, NULL, NULL);
+	struct vt_screen *s = vt_screen_new(20, 6, NULL, NULL);
+	char *want;
+
+	assert_int_equal(vt_screen_set_scrollback(s, 30), 0);
+	feed_long_output(tall, 36, 3000);
+	feed_long_output(s, 6, 3000);
+	want = xstrdup(vt_screen_render(tall, NULL));
+	assert_string_equal(vt_screen_render(s, NULL), want);
+	assert_string_equal(vt_screen_lines(s), vt_screen_lines(tall));
+	assert_non_null(strstr(vt_screen_lines(s), VT_WRAP_MARK));
+	assert_int_equal(vt_screen_scrollback(s), 30);
+	assert_non_null(strstr(want, "02999 line"));
+	free(want);
+	vt_screen_free(tall);
+	vt_screen_free(s);
+}
+
 int
 main(void)
 {
@@ -385,6 +445,7 @@ main(void)
 		cmocka_unit_test(test_lines_grow),
 		cmocka_unit_test(test_scrollback_as_tall),
 		cmocka_unit_test(test_scrollback_bound),
+		cmocka_unit_test(test_scrollback_long_output),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
