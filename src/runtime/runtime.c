@@ -17,6 +17,7 @@
 #include <ctype.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -116,6 +117,10 @@ runtime_update_status(struct runtime *rt)
 	rt->ever_idle = rt->ever_idle || s == STATE_IDLE;
 	log_debug("status %s (%s)", status_value_name(v), status_state_name(s));
 	api_broadcast_status(rt);
+	/* the output settled: the free pages of the heap go back (a long
+	 * reply's lines, read out of the terminal and freed, left them) */
+	if (v == STATUS_STABLE)
+		malloc_trim(0);
 }
 
 /* How often needle occurs in hay (without overlaps). */
@@ -1503,6 +1508,9 @@ runtime_main(int argc, char **argv)
 		return runtime_format_main(argc - 1, argv + 1);
 	/* a --ready-fd or forward reader gone must not kill us */
 	signal(SIGPIPE, SIG_IGN);
+	/* buffers of 64 KiB and more (a tall render, a GET's JSON) get pages
+	 * of their own, given back when freed, not kept in the heap */
+	mallopt(M_MMAP_THRESHOLD, 64 * 1024);
 	/* the agent runs as our uid: it must not ptrace us or take our
 	 * listening sockets with pidfd_getfd (exec makes it dumpable again) */
 	if (prctl(PR_SET_DUMPABLE, 0) < 0)
