@@ -4,7 +4,8 @@
 # A child prints a fixed 50 MiB file of mixed terminal output (see
 # gen-ansi.mjs) through a PTY; we time until it is fully consumed:
 #   taskbox: `taskbox agent --port 0 -W 80 -H ROWS -- cat FILE`, the whole
-#            process (it drains the PTY and exits when cat exits);
+#            process (it drains the PTY and exits when cat exits), with
+#            its default scrollback (1000 rows of text; tmux keeps 2000);
 #   tmux:    `tmux -L NAME -f /dev/null new-session -d -x 80 -y ROWS
 #            'cat FILE; tmux wait-for -S done'` then `tmux wait-for done`,
 #            start to done (the server is killed afterwards).
@@ -15,11 +16,14 @@
 #
 # env: INGEST_MB (50), INGEST_REPS (3), INGEST_ROWS ("1000 50"),
 #      BENCH_DATA (dir for the generated file, default /tmp/taskbox-bench),
-#      TASKBOX_BIN (default build/taskbox)
+#      TASKBOX_BIN (default build/taskbox), or INGEST_BINS ("LABEL=PATH ...",
+#      several binaries compared in the same run: each repetition runs
+#      every binary, then tmux)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 bin=${TASKBOX_BIN:-$root/build/taskbox}
+bins=${INGEST_BINS:-taskbox=$bin}
 mb=${INGEST_MB:-50}
 reps=${INGEST_REPS:-3}
 rows_list=${INGEST_ROWS:-"1000 50"}
@@ -30,7 +34,7 @@ file=$data/ingest-${mb}MiB-seed$seed.bin
 hz=$(getconf CLK_TCK)
 
 command -v tmux >/dev/null || { echo "ingest.sh: tmux is not installed" >&2; exit 1; }
-[ -x "$bin" ] || ninja -C "$root/build" >/dev/null
+[ -n "${INGEST_BINS:-}" ] || [ -x "$bin" ] || ninja -C "$root/build" >/dev/null
 mkdir -p "$data"
 # (re)generate when missing or when the generator changed
 stamp="$(sha1sum bench/gen-ansi.mjs | cut -c1-40) $bytes $seed"
@@ -43,9 +47,9 @@ cat "$file" >/dev/null # page cache
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# run_taskbox ROWS: prints "wall_s cpu_s maxrss_kib"
+# run_taskbox BIN ROWS: prints "wall_s cpu_s maxrss_kib"
 run_taskbox() {
-	local rows=$1 t0 t1 ou os om iu is
+	local bin=$1 rows=$2 t0 t1 ou os om iu is
 	t0=$EPOCHREALTIME
 	if ! /usr/bin/time -o "$tmp/outer" -f '%U %S %M' \
 		"$bin" agent --port 0 --term-width 80 --term-height "$rows" -- \
@@ -87,25 +91,32 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] 
 echo "ingest: $mb MiB of mixed ANSI/UTF-8 output ($file), $reps runs each, medians"
 for rows in $rows_list; do
 	for _ in $(seq "$reps"); do
-		run_taskbox "$rows" >>"$tmp/taskbox-$rows"
+		for lb in $bins; do
+			run_taskbox "${lb#*=}" "$rows" >>"$tmp/${lb%%=*}-$rows"
+		done
 		run_tmux "$rows" >>"$tmp/tmux-$rows"
 	done
 done
 
 printf '\n%-8s %-8s %9s %9s %11s %12s   %s\n' size tool "wall s" "MiB/s" "CPU s" "peak RSS" "runs (wall s)"
+labels=$(for lb in $bins; do printf '%s ' "${lb%%=*}"; done)
 for rows in $rows_list; do
-	for tool in taskbox tmux; do
+	for tool in tmux $labels; do
 		f=$tmp/$tool-$rows
 		w=$(cut -d' ' -f1 "$f" | median)
 		c=$(cut -d' ' -f2 "$f" | median)
 		m=$(cut -d' ' -f3 "$f" | median)
-		if [ "$tool" = taskbox ]; then w_tb=$w c_tb=$c; else w_tm=$w c_tm=$c; fi
+		[ "$tool" = tmux ] && w_tm=$w c_tm=$c
 		printf '%-8s %-8s %9.2f %9.1f %11.2f %9d KiB   %s\n' "80x$rows" "$tool" "$w" \
 			"$(awk -v w="$w" -v mb="$mb" 'BEGIN { print mb / w }')" "$c" "$m" \
 			"$(cut -d' ' -f1 "$f" | tr '\n' ' ')"
 	done
-	awk -v a="$w_tb" -v b="$w_tm" -v ca="$c_tb" -v cb="$c_tm" -v r="80x$rows" \
-		'BEGIN { printf "%-8s taskbox/tmux: throughput x%.2f, CPU x%.2f\n", r, b / a, (cb > 0 ? ca / cb : 0) }'
+	for tool in $labels; do
+		f=$tmp/$tool-$rows
+		awk -v a="$(cut -d' ' -f1 "$f" | median)" -v b="$w_tm" \
+			-v ca="$(cut -d' ' -f2 "$f" | median)" -v cb="$c_tm" -v r="80x$rows" -v t="$tool" \
+			'BEGIN { printf "%-8s %s/tmux: throughput x%.2f, CPU x%.2f\n", r, t, b / a, (cb > 0 ? ca / cb : 0) }'
+	done
 done
 echo
 echo "MiB/s = $mb MiB / median wall time. CPU = the emulator process only (runtime / tmux server), user+sys."

@@ -1,20 +1,28 @@
 #!/usr/bin/env node
 // memory.mjs: runtime RSS after a long transcript (run by bench/memory.sh).
 //
-// For each terminal size, starts `taskbox agent -W 80 -H ROWS` around the
-// scripted fake agent and sends MEM_TURNS user messages, each answered
+// For each terminal size, starts `taskbox agent -W 80 -H ROWS
+// --scrollback SB` around the scripted fake agent and sends MEM_TURNS user messages, each answered
 // with MEM_LINES distinct lines (default 50 x 200 = 10,000 reply lines),
 // waiting for status stable between turns. Reads VmRSS/VmHWM of the
 // runtime process (not the agent) from /proc before the first message,
 // after the last turn, and after a GET /messages of the whole transcript,
 // and counts the lines the conversation actually holds.
 //
-// env: MEM_TURNS (50), MEM_LINES (200), MEM_ROWS ("1000 50")
+// RssAnon is the runtime's own memory (heap, libtsm's cells); the rest of
+// VmRSS is file-backed pages of the binary and its shared libraries.
+//
+// env: MEM_TURNS (50), MEM_LINES (200), MEM_ROWS ("1000 50"),
+//      MEM_SCROLLBACK ("0 1000": each size with each; "" passes no
+//      --scrollback, for binaries without it)
 import { startRuntime, fakeAgent, tmpdir, writeScript, sleep, procStatus, table } from './lib.mjs';
 
 const turns = Number(process.env.MEM_TURNS || 50);
 const lines = Number(process.env.MEM_LINES || 200);
 const rowsList = (process.env.MEM_ROWS || '1000 50').split(/\s+/).filter(Boolean).map(Number);
+const sbEnv = process.env.MEM_SCROLLBACK ?? '0 1000';
+const sbList = sbEnv.trim() === '' ? [null] : sbEnv.split(/\s+/).filter(Boolean).map(Number);
+const configs = rowsList.flatMap((h) => sbList.map((sb) => ({ h, sb })));
 
 const words = 'alpha beta gamma delta epsilon zeta theta kappa lambda sigma omega render buffer screen'.split(' ');
 function reply(turn) {
@@ -43,10 +51,13 @@ async function waitStable(rt, timeout = 30000) {
   }
 }
 
-const rows = [['size', 'RSS before', 'RSS after turns', 'RSS after GET', 'VmHWM', 'messages', 'lines held', 'JSON KiB', 'seconds']];
-for (const h of rowsList) {
+const rows = [['size', 'scrollback', 'RSS before', 'RSS after turns', 'RSS after GET', 'VmHWM', 'RssAnon after GET',
+  'messages', 'lines held', 'JSON KiB', 'seconds']];
+for (const { h, sb } of configs) {
   const t0 = Date.now();
-  const rt = await startRuntime(['--term-width', '80', '--term-height', String(h)], ['node', fakeAgent, script]);
+  const args = ['--term-width', '80', '--term-height', String(h)];
+  if (sb !== null) args.push('--scrollback', String(sb));
+  const rt = await startRuntime(args, ['node', fakeAgent, script]);
   try {
     await waitStable(rt);
     const before = procStatus(rt.child.pid);
@@ -62,8 +73,8 @@ for (const h of rowsList) {
     const held = msgs.filter((m) => m.role === 'agent').reduce((n, m) => n + (m.content ? m.content.split('\n').length : 0), 0);
     const afterGet = procStatus(rt.child.pid);
     const mib = (k) => `${(k / 1024).toFixed(1)} MiB`;
-    rows.push([`80x${h}`, mib(before.VmRSS), mib(after.VmRSS), mib(afterGet.VmRSS), mib(afterGet.VmHWM),
-      msgs.length, held, (res.text.length / 1024).toFixed(0), ((Date.now() - t0) / 1000).toFixed(1)]);
+    rows.push([`80x${h}`, sb === null ? '-' : String(sb), mib(before.VmRSS), mib(after.VmRSS), mib(afterGet.VmRSS),
+      mib(afterGet.VmHWM), mib(afterGet.RssAnon), msgs.length, held, (res.text.length / 1024).toFixed(0), ((Date.now() - t0) / 1000).toFixed(1)]);
   } finally {
     await rt.stop();
   }
@@ -73,4 +84,5 @@ console.log();
 table(rows);
 console.log();
 console.log('lines held = lines in all agent messages of GET /messages (a reply longer than the screen');
-console.log('keeps only what was on screen). VmHWM = peak RSS of the runtime process over its life.');
+console.log('keeps only what was on screen and in the scrollback). VmHWM = peak RSS of the runtime process');
+console.log('over its life. RssAnon = its anonymous memory (not the shared libraries\' pages).');

@@ -658,11 +658,13 @@ api_post_resize(struct http_req *req, void *data)
 		return;
 	if (json_unpack(body, "{s:I, s:I}", "cols", &cols, "rows", &rows) < 0 ||
 	    cols < 10 || cols > 1000 || rows < 10 || rows > 10000 ||
-	    cols * rows > RUNTIME_MAX_CELLS) {
+	    cols * rows > RUNTIME_MAX_CELLS ||
+	    cols * rt->cfg.scrollback > RUNTIME_MAX_SB_CELLS) {
 		http_reply_invalid(req, "body", NULL,
 				   "expected {\"cols\": 10-1000, \"rows\": "
-				   "10-10000} with at most %u cells",
-				   RUNTIME_MAX_CELLS);
+				   "10-10000} with at most %u cells (%u with "
+				   "the scrollback)",
+				   RUNTIME_MAX_CELLS, RUNTIME_MAX_SB_CELLS);
 	} else if (runtime_resize(rt, (unsigned)cols, (unsigned)rows) < 0) {
 		http_reply_problem(req, 500, "cannot resize the terminal");
 	} else {

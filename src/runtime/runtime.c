@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -117,6 +118,10 @@ runtime_update_status(struct runtime *rt)
 	rt->ever_idle = rt->ever_idle || s == STATE_IDLE;
 	log_debug("status %s (%s)", status_value_name(v), status_state_name(s));
 	api_broadcast_status(rt);
+	/* the output settled: the free pages of the heap go back (a long
+	 * reply's lines, read out of the terminal and freed, left them) */
+	if (v == STATUS_STABLE)
+		malloc_trim(0);
 }
 
 /* How often needle occurs in hay (without overlaps). */
@@ -673,7 +678,10 @@ runtime_usage(FILE *f)
 		"127.0.0.1)\n"
 		"      --socket PATH          listen on a unix socket instead\n"
 		"  -W, --term-width N         terminal width (default 80)\n"
-		"  -H, --term-height N        terminal height (default 1000)\n"
+		"  -H, --term-height N        terminal height (default 50)\n"
+		"      --scrollback N         rows kept above the screen for "
+		"messages\n"
+		"                             (default 1000, 0-100000)\n"
 		"  -I, --initial-prompt TEXT  prompt sent once the agent is "
 		"ready\n"
 		"                             (default: stdin when it is not "
@@ -869,6 +877,7 @@ enum runtime_opt {
 	RUNTIME_OPT_SETUP,
 	RUNTIME_OPT_SETUP_LOG,
 	RUNTIME_OPT_SETUP_TIMEOUT,
+	RUNTIME_OPT_SCROLLBACK,
 };
 
 /* "+": options end at the first non-option (the agent command). */
@@ -896,6 +905,7 @@ static const struct option runtime_opts[] = {
 	{"setup", required_argument, NULL, RUNTIME_OPT_SETUP},
 	{"setup-log", required_argument, NULL, RUNTIME_OPT_SETUP_LOG},
 	{"setup-timeout", required_argument, NULL, RUNTIME_OPT_SETUP_TIMEOUT},
+	{"scrollback", required_argument, NULL, RUNTIME_OPT_SCROLLBACK},
 	{NULL, 0, NULL, 0},
 };
 
@@ -945,6 +955,16 @@ runtime_apply_opt(struct runtime_config *cfg, int o, const char *val,
 			cfg->cols = (unsigned)v;
 		else
 			cfg->rows = (unsigned)v;
+		break;
+	case RUNTIME_OPT_SCROLLBACK:
+		if (parse_long(val, 0, VT_MAX_SCROLLBACK, &v) < 0) {
+			fprintf(stderr,
+				"taskbox agent: --scrollback must be 0 to %u, "
+				"got '%s'\n",
+				VT_MAX_SCROLLBACK, val);
+			return 2;
+		}
+		cfg->scrollback = (unsigned)v;
 		break;
 	case 'I':
 		free(cfg->initial_prompt);
@@ -1058,7 +1078,8 @@ runtime_parse_args(int argc, char **argv, struct runtime_config *cfg)
 	cfg->host = "127.0.0.1";
 	cfg->port = 3284;
 	cfg->cols = 80;
-	cfg->rows = 1000;
+	cfg->rows = RUNTIME_DEFAULT_ROWS;
+	cfg->scrollback = RUNTIME_DEFAULT_SCROLLBACK;
 	cfg->stable_ms = runtime_status_defaults.stable_ms;
 	cfg->chat_base_path = "/chat";
 	cfg->ready_fd = -1;
@@ -1109,6 +1130,13 @@ runtime_parse_args(int argc, char **argv, struct runtime_config *cfg)
 			"taskbox agent: a %ux%u terminal is over the limit of "
 			"%u cells\n",
 			cfg->cols, cfg->rows, RUNTIME_MAX_CELLS);
+		return 2;
+	}
+	if ((uint64_t)cfg->cols * cfg->scrollback > RUNTIME_MAX_SB_CELLS) {
+		fprintf(stderr,
+			"taskbox agent: %u rows of %u columns of scrollback "
+			"are over the limit of %u cells\n",
+			cfg->scrollback, cfg->cols, RUNTIME_MAX_SB_CELLS);
 		return 2;
 	}
 	if (i >= argc) {
@@ -1499,6 +1527,9 @@ runtime_main(int argc, char **argv)
 		return runtime_format_main(argc - 1, argv + 1);
 	/* a --ready-fd or forward reader gone must not kill us */
 	signal(SIGPIPE, SIG_IGN);
+	/* buffers of 64 KiB and more (a tall render, a GET's JSON) get pages
+	 * of their own, given back when freed, not kept in the heap */
+	mallopt(M_MMAP_THRESHOLD, 64 * 1024);
 	/* the agent runs as our uid: it must not ptrace us or take our
 	 * listening sockets with pidfd_getfd (exec makes it dumpable again) */
 	if (prctl(PR_SET_DUMPABLE, 0) < 0)
@@ -1524,6 +1555,9 @@ runtime_main(int argc, char **argv)
 	rt->loop = ev_loop_new();
 	rt->screen =
 		vt_screen_new(rt->cfg.cols, rt->cfg.rows, runtime_on_reply, rt);
+	/* a normal-height screen; what scrolls off stays as text for the
+	 * messages (a reply longer than the screen keeps its head) */
+	vt_screen_set_scrollback(rt->screen, rt->cfg.scrollback);
 	rt->conv = conv_new(rt->cfg.type);
 	status_init(&rt->status, &runtime_status_defaults, now_ms());
 	rt->status.cfg.stable_ms = rt->cfg.stable_ms;

@@ -33,8 +33,13 @@ struct vt_screen;
 #define RUNTIME_MAX_UPLOAD	(10u << 20)
 #define RUNTIME_MAX_SUBSCRIBERS 128
 /* cols x rows: libtsm keeps ~66 bytes per cell */
-#define RUNTIME_MAX_CELLS    400000u
-#define RUNTIME_MAX_FORWARDS 16
+#define RUNTIME_MAX_CELLS 400000u
+/* cols x scrollback rows: text, a few bytes per cell */
+#define RUNTIME_MAX_SB_CELLS 10000000u
+/* the agent's terminal, and the rows kept above it for messages */
+#define RUNTIME_DEFAULT_ROWS	   50
+#define RUNTIME_DEFAULT_SCROLLBACK 1000
+#define RUNTIME_MAX_FORWARDS	   16
 
 /* One --forward LISTEN=TARGET; both specs as in core/sock.h. */
 struct runtime_forward_spec {
@@ -49,6 +54,7 @@ struct runtime_config {
 	const char *socket_path;
 	unsigned cols;
 	unsigned rows;
+	unsigned scrollback; /* rows kept above the screen, as text */
 	char *initial_prompt;
 	const char *state_file;
 	const char *pid_file;

@@ -30,9 +30,27 @@
  * rows with wrap marks (vt_screen_lines). Messages diff the marked rows,
  * which do not change when a wrapped line scrolls half off the screen,
  * and join the rows of the difference (vt_lines_join).
+ *
+ * Scrollback (vt_screen_set_scrollback): rows that scroll off the top of
+ * the main screen (a scroll region that starts at the top, as xterm saves
+ * them) are kept as text, at most sb_max rows, oldest dropped first, each
+ * with its wrap mark and whether its first and last cells were written.
+ * A render shows them above the screen, as a screen that many rows taller
+ * would (not on the alternate screen). libtsm has the only copy of the
+ * cells: it keeps scrolled-off lines in its own scrollback (at most
+ * sb_max + 2 x rows), our tracker counts them as it counts the scrolls
+ * (pend_n, with each line's mark and whether its region started at the
+ * top). Before each render they are read out, a draw of the view moved
+ * into libtsm's scrollback for each screenful, and dropped from libtsm.
+ * Lines with sb_max kept lines after them are dropped unread (they would
+ * be pushed out of the ring before any render shows them), so a long
+ * output between two renders costs a read of its last sb_max lines only;
+ * a screenful is read earlier only when libtsm's scrollback fills with
+ * lines that are not kept. ED 3 and RIS clear the scrollback, as xterm.
  */
 #include "common.h"
 
+#include <limits.h>
 #include <libtsm.h>
 
 #include "core/buf.h"
@@ -49,6 +67,15 @@ enum vt_pstate {
 };
 
 #define VT_MAX_PARAMS 8
+
+/* A row kept above the screen: its text (trailing blanks trimmed unless
+ * its last cell was written) and what a render needs to mark it. */
+struct vt_sbrow {
+	char *text;
+	bool cont;    /* continues the row above */
+	bool first_w; /* column 0 holds a written character */
+	bool last_w;  /* the last column does */
+};
 
 struct vt_screen {
 	struct tsm_screen *tsm;
@@ -67,13 +94,25 @@ struct vt_screen {
 	size_t nparams;
 	int pending; /* row of libtsm's pending wrap, or -1 */
 	/* render state */
-	struct buf row;
+	char *row; /* the row being drawn (not NUL-terminated) */
+	size_t row_len, row_cap;
 	unsigned row_y;
 	unsigned row_x;
-	unsigned emitted;    /* rows already in text */
-	struct buf marked;   /* rows, untrimmed, each ended by '\n' */
-	bool *first_written; /* [row]: column 0 holds a written character */
-	bool *last_written;  /* [row]: the last column does */
+	unsigned cur_x, cur_y; /* the cursor's cell, UINT_MAX in a capture */
+	struct buf marked;     /* rows, untrimmed, each ended by '\n' */
+	bool *first_written;   /* [row]: column 0 holds a written character */
+	bool *last_written;    /* [row]: the last column does */
+	unsigned base;	       /* rows of the render above the screen's */
+	unsigned limit;	       /* rows of the view read (a capture) */
+	/* scrollback: a ring of sb_max rows, the oldest at sb_head */
+	struct vt_sbrow *sb;
+	unsigned sb_max, sb_head, sb_n;
+	/* lines in libtsm's scrollback not read yet, oldest first */
+	bool *pend_cont; /* [2 x rows]: its mark */
+	bool *pend_keep; /* [2 x rows]: its region started at the top */
+	unsigned pend_n;
+	unsigned pend_kept; /* of them, kept */
+	bool sb_broken;	    /* the last line that scrolled off was not kept */
 };
 
 static void
@@ -84,6 +123,15 @@ vt_screen_vte_write(struct tsm_vte *vte UNUSED, const char *u8, size_t len,
 
 	if (s->reply != NULL)
 		s->reply(u8, len, s->reply_arg);
+}
+
+/* The most lines libtsm keeps in its scrollback for us: the scrollback,
+ * as many lines we do not keep between them (scrolled in a region below
+ * the top), and room for two screenfuls (one scroll moves at most one). */
+static unsigned
+vt_pend_cap(const struct vt_screen *s)
+{
+	return 2 * s->sb_max + 2 * s->rows;
 }
 
 /* (Re)size the wrap marks to the screen, all clear. */
@@ -98,11 +146,86 @@ vt_wrap_reset(struct vt_screen *s)
 	}
 	free(s->first_written);
 	free(s->last_written);
-	s->first_written = xcalloc(s->rows, sizeof *s->first_written);
-	s->last_written = xcalloc(s->rows, sizeof *s->last_written);
+	free(s->pend_cont);
+	free(s->pend_keep);
+	s->first_written =
+		xcalloc(s->sb_max + s->rows, sizeof *s->first_written);
+	s->last_written = xcalloc(s->sb_max + s->rows, sizeof *s->last_written);
+	s->pend_cont = xcalloc(vt_pend_cap(s), sizeof *s->pend_cont);
+	s->pend_keep = xcalloc(vt_pend_cap(s), sizeof *s->pend_keep);
+	s->pend_n = 0;
+	s->pend_kept = 0;
+	tsm_screen_set_max_sb(s->tsm, s->sb_max > 0 ? vt_pend_cap(s) : 0);
 	s->top = 0;
 	s->bottom = s->rows - 1;
 	s->pending = -1;
+}
+
+/* Drop every row of the scrollback: ours and the lines libtsm holds. */
+static void
+vt_sb_clear(struct vt_screen *s)
+{
+	for (unsigned i = 0; i < s->sb_n; i++)
+		free(s->sb[(s->sb_head + i) % s->sb_max].text);
+	s->sb_head = 0;
+	s->sb_n = 0;
+	s->pend_n = 0;
+	s->pend_kept = 0;
+	tsm_screen_clear_sb(s->tsm);
+}
+
+/* Scrollback row i, the oldest first. */
+static struct vt_sbrow *
+vt_sb_row(struct vt_screen *s, unsigned i)
+{
+	return &s->sb[(s->sb_head + i) % s->sb_max];
+}
+
+/* Keep text (taken) as the newest scrollback row; the oldest goes when
+ * the scrollback is full. */
+static void
+vt_sb_push(struct vt_screen *s, char *text, bool cont, bool first_w,
+	   bool last_w)
+{
+	struct vt_sbrow *r;
+
+	if (s->sb_max == 0) {
+		free(text);
+		return;
+	}
+	if (s->sb_n == s->sb_max) {
+		free(vt_sb_row(s, 0)->text);
+		s->sb_head = (s->sb_head + 1) % s->sb_max;
+		s->sb_n--;
+	}
+	r = vt_sb_row(s, s->sb_n++);
+	r->text = text;
+	r->cont = cont;
+	r->first_w = first_w;
+	r->last_w = last_w;
+}
+
+/*
+ * libtsm scrolled rows [top, bottom] of the main screen up n: it keeps
+ * the lines that went off in its scrollback, we count them with their
+ * marks (read before the marks move). Only a region that starts at the
+ * top gives rows to our scrollback.
+ */
+static void
+vt_sb_scrolled(struct vt_screen *s, unsigned top, unsigned bottom, unsigned n)
+{
+	const bool *c = s->cont[0];
+
+	if (s->sb_max == 0 ||
+	    (tsm_screen_get_flags(s->tsm) & TSM_SCREEN_ALTERNATE) ||
+	    top > bottom || bottom >= s->rows)
+		return;
+	n = MIN(n, bottom - top + 1);
+	for (unsigned i = 0; i < n && s->pend_n < vt_pend_cap(s); i++) {
+		s->pend_cont[s->pend_n] = c[top + i];
+		s->pend_keep[s->pend_n++] = top == 0;
+		s->pend_kept += top == 0;
+	}
 }
 
 struct vt_screen *
@@ -121,8 +244,8 @@ vt_screen_new(unsigned cols, unsigned rows, vt_reply_cb cb, void *arg)
 	s->reply = cb;
 	s->reply_arg = arg;
 	buf_init(&s->text, 0);
-	buf_init(&s->row, 0);
 	buf_init(&s->marked, 0);
+	s->limit = UINT_MAX;
 	vt_wrap_reset(s);
 	return s;
 }
@@ -132,15 +255,19 @@ vt_screen_free(struct vt_screen *s)
 {
 	if (s == NULL)
 		return;
+	vt_sb_clear(s);
 	tsm_vte_unref(s->vte);
 	tsm_screen_unref(s->tsm);
 	buf_release(&s->text);
-	buf_release(&s->row);
+	free(s->row);
 	buf_release(&s->marked);
 	free(s->cont[0]);
 	free(s->cont[1]);
 	free(s->first_written);
 	free(s->last_written);
+	free(s->pend_cont);
+	free(s->pend_keep);
+	free(s->sb);
 	free(s);
 }
 
@@ -164,18 +291,26 @@ vt_cont_clear(struct vt_screen *s, unsigned from, unsigned to)
 		c[y] = false;
 }
 
-/* Rows [top, bottom] move up n (n > 0), as libtsm scrolls them. */
+/* Rows [top, bottom] move up n (n > 0), as libtsm scrolls them; sb: a
+ * scroll (the lines go to libtsm's scrollback), not a deletion. */
 static void
-vt_cont_up(struct vt_screen *s, unsigned top, unsigned bottom, unsigned n)
+vt_cont_up(struct vt_screen *s, unsigned top, unsigned bottom, unsigned n,
+	   bool sb)
 {
 	bool *c = vt_cont(s);
+	bool kept;
 
 	if (top > bottom || bottom >= s->rows)
 		return;
+	if (sb)
+		vt_sb_scrolled(s, top, bottom, n);
+	/* the row the top row continued is in our scrollback */
+	kept = sb && top == 0 && s->sb_max > 0 && c == s->cont[0];
 	n = MIN(n, bottom - top + 1);
 	memmove(c + top, c + top + n, (bottom - top + 1 - n) * sizeof *c);
 	vt_cont_clear(s, bottom + 1 - n, bottom + 1);
-	c[top] = false; /* the row it continued is gone */
+	if (!kept)
+		c[top] = false; /* the row it continued is gone */
 }
 
 /* Rows [top, bottom] move down n (n > 0). */
@@ -218,6 +353,8 @@ vt_track_csi(struct vt_screen *s, char final, unsigned y)
 			vt_cont_clear(s, 0, y + 1);
 		else
 			vt_cont_clear(s, 0, s->rows);
+		if (n == 3) /* and the saved lines, as xterm */
+			vt_sb_clear(s);
 		break;
 	case 'K': /* EL: the row no longer reaches the end or its start */
 		n = s->nparams > 0 ? s->params[0] : 0;
@@ -227,7 +364,7 @@ vt_track_csi(struct vt_screen *s, char final, unsigned y)
 			c[y] = false;
 		break;
 	case 'S': /* SU */
-		vt_cont_up(s, s->top, s->bottom, n);
+		vt_cont_up(s, s->top, s->bottom, n, true);
 		break;
 	case 'T': /* SD */
 		vt_cont_down(s, s->top, s->bottom, n);
@@ -238,7 +375,7 @@ vt_track_csi(struct vt_screen *s, char final, unsigned y)
 		break;
 	case 'M': /* DL */
 		if (y >= s->top && y <= s->bottom)
-			vt_cont_up(s, y, s->bottom, n);
+			vt_cont_up(s, y, s->bottom, n, false);
 		break;
 	case '@': /* ICH, DCH, ECH: the row's ends may change */
 	case 'P':
@@ -282,9 +419,11 @@ vt_track_print(struct vt_screen *s, unsigned x0, unsigned y0, unsigned x1,
 	s->pending = -1;
 	if (wrapped && y1 == y0 + 1 && y1 < s->rows) {
 		cont[y1] = true;
-	} else if (wrapped && y1 == y0 && y0 == s->bottom) {
-		/* the wrap scrolled the region */
-		vt_cont_up(s, s->top, s->bottom, 1);
+	} else if (wrapped && y1 == y0 &&
+		   (y0 == s->bottom || y0 + 1 == s->rows)) {
+		/* the wrap scrolled the region (libtsm scrolls it from the
+		 * last row below it too) */
+		vt_cont_up(s, s->top, s->bottom, 1, true);
 		cont[y1] = true;
 	} else if (y1 == y0 && y0 < s->rows) {
 		/* a row written from its start continues no row; a row
@@ -304,14 +443,15 @@ static void
 vt_track_esc(struct vt_screen *s, unsigned char c, unsigned y0, unsigned y1)
 {
 	if (c == 'D' || c == 'E') { /* IND, NEL */
-		if (y0 == s->bottom && y1 == y0)
-			vt_cont_up(s, s->top, s->bottom, 1);
+		if ((y0 == s->bottom || y0 + 1 == s->rows) && y1 == y0)
+			vt_cont_up(s, s->top, s->bottom, 1, true);
 	} else if (c == 'M') { /* RI */
 		if (y0 == s->top && y1 == y0)
 			vt_cont_down(s, s->top, s->bottom, 1);
-	} else if (c == 'c') { /* RIS: both screens */
+	} else if (c == 'c') { /* RIS: both screens, the scrollback */
 		memset(s->cont[0], 0, s->rows * sizeof *s->cont[0]);
 		memset(s->cont[1], 0, s->rows * sizeof *s->cont[1]);
+		vt_sb_clear(s);
 		s->top = 0;
 		s->bottom = s->rows - 1;
 	}
@@ -358,8 +498,9 @@ vt_track(struct vt_screen *s, unsigned char c, unsigned x0, unsigned y0,
 			 c == 0x0f || c == 0)
 			return;
 		s->pending = -1;
-		if (c >= 0x0a && c <= 0x0c && y0 == s->bottom && y1 == y0)
-			vt_cont_up(s, s->top, s->bottom, 1);
+		if (c >= 0x0a && c <= 0x0c &&
+		    (y0 == s->bottom || y0 + 1 == s->rows) && y1 == y0)
+			vt_cont_up(s, s->top, s->bottom, 1, true);
 		return;
 	}
 	if (c >= 0x80 && s->pstate != VT_GROUND)
@@ -479,6 +620,17 @@ vt_flush_batch(struct vt_screen *s, const char *data, size_t from, size_t to,
 	}
 }
 
+static void vt_sb_make_room(struct vt_screen *s);
+
+/* Whether the lines libtsm holds for us need a look: a screenful more
+ * than we keep, or libtsm's room for one more scroll is at its end. */
+static bool
+vt_sb_full(const struct vt_screen *s)
+{
+	return s->pend_kept >= s->sb_max + s->rows ||
+	       s->pend_n + s->rows >= vt_pend_cap(s);
+}
+
 /* One byte with the cursor read around it. */
 static void
 vt_feed_byte(struct vt_screen *s, char c)
@@ -497,10 +649,14 @@ vt_feed_byte(struct vt_screen *s, char c)
 			vt_track_esc(s, 'c', 0, 0);
 		s->pstate = VT_GROUND; /* that was a sequence's final */
 		s->pending = -1;
+		if (vt_sb_full(s))
+			vt_sb_make_room(s);
 		return;
 	}
 	vt_track(s, (unsigned char)c, x0, y0, tsm_screen_get_cursor_x(s->tsm),
 		 tsm_screen_get_cursor_y(s->tsm));
+	if (vt_sb_full(s))
+		vt_sb_make_room(s);
 }
 
 void
@@ -532,40 +688,7 @@ vt_screen_feed(struct vt_screen *s, const char *data, size_t len)
 	vt_flush_batch(s, data, from, len, x, y, printed);
 }
 
-int
-vt_screen_resize(struct vt_screen *s, unsigned cols, unsigned rows)
-{
-	if (tsm_screen_resize(s->tsm, cols, rows) < 0)
-		return -EINVAL;
-	/* libtsm does not reflow: old wraps mean nothing at another size
-	 * (at the same size nothing moved) */
-	if (cols != s->cols || rows != s->rows)
-		vt_wrap_reset(s);
-	return 0;
-}
-
-unsigned
-vt_screen_cols(struct vt_screen *s)
-{
-	return tsm_screen_get_width(s->tsm);
-}
-
-unsigned
-vt_screen_rows(struct vt_screen *s)
-{
-	return tsm_screen_get_height(s->tsm);
-}
-
 /* ---- render ---------------------------------------------------------- */
-
-/* Append one UTF-8 encoded code point (never a surrogate). */
-static void
-vt_put_utf8(struct buf *b, uint32_t c)
-{
-	char u[4];
-
-	buf_append(b, u, utf8_encode(c, u));
-}
 
 /* Trailing blanks of b dropped. */
 static void
@@ -575,27 +698,25 @@ vt_trim(struct buf *b)
 		b->len--;
 }
 
-/* Finish the row being built: add it to the text and the marked rows. */
+/* Finish the row being built: add it, untrimmed, to the rows drawn. */
 static void
 vt_flush_row(struct vt_screen *s)
 {
-	unsigned k = s->row_y;
-
-	buf_append(&s->marked, s->row.data, s->row.len);
+	buf_append(&s->marked, s->row, s->row_len);
 	buf_append(&s->marked, "\n", 1);
-	/* text: one row a line */
-	vt_trim(&s->row);
-	if (s->row.len > 0) {
-		/* one newline before each row but row 0; blank rows between */
-		unsigned nl = k - s->emitted + (s->emitted > 0 ? 1 : 0);
-
-		for (unsigned i = 0; i < nl; i++)
-			buf_append(&s->text, "\n", 1);
-		buf_append(&s->text, s->row.data, s->row.len);
-		s->emitted = k + 1;
-	}
-	buf_clear(&s->row);
+	s->row_len = 0;
 	s->row_x = 0;
+}
+
+/* Room for n more bytes in the row being drawn. */
+static char *
+vt_row_room(struct vt_screen *s, size_t n)
+{
+	if (s->row_cap - s->row_len < n) {
+		s->row_cap = MAX(2 * s->row_cap, s->row_len + n + 4 * s->cols);
+		s->row = xrealloc(s->row, s->row_cap);
+	}
+	return s->row + s->row_len;
 }
 
 static int
@@ -606,81 +727,112 @@ vt_draw_cell(struct tsm_screen *con, uint64_t id, const uint32_t *ch,
 {
 	struct vt_screen *s = data;
 
+	char *o;
+
+	if (posy >= s->limit)
+		return 0;	  /* a capture reads the rows above these */
 	while (s->row_y < posy) { /* rows libtsm skipped, if ever */
 		vt_flush_row(s);
 		s->row_y++;
 	}
 	if (width == 0)
 		return 0; /* second half of a wide character */
-	/* a written cell has a character (a space too), an erased one 0;
-	 * but libtsm gives the cursor's cell an id of its own: there only
-	 * a visible character counts */
-	bool written = posx == tsm_screen_get_cursor_x(con) &&
-				       posy == tsm_screen_get_cursor_y(con)
-			       ? len > 0 && ch[0] != 0
-			       : id != 0;
+	if (posx == 0 || posx + width >= s->cols) {
+		/* a written cell has a character (a space too), an erased
+		 * one 0; but libtsm gives the cursor's cell an id of its
+		 * own: there only a visible character counts */
+		bool written = posx == s->cur_x && posy == s->cur_y
+				       ? len > 0 && ch[0] != 0
+				       : id != 0;
 
-	if (posx == 0 && posy < s->rows)
-		s->first_written[posy] = written;
-	if (posx + width >= s->cols && posy < s->rows)
-		s->last_written[posy] = written;
-	while (s->row_x < posx) { /* cells libtsm skipped */
-		buf_append(&s->row, " ", 1);
-		s->row_x++;
+		if (posx == 0 && posy < s->rows)
+			s->first_written[s->base + posy] = written;
+		if (posx + width >= s->cols && posy < s->rows)
+			s->last_written[s->base + posy] = written;
 	}
+	/* cells libtsm skipped, then the cell: 4 bytes a code point */
+	o = vt_row_room(s, (posx > s->row_x ? posx - s->row_x : 0) +
+				   4 * MAX(len, (size_t)1));
+	for (; s->row_x < posx; s->row_x++)
+		*o++ = ' ';
 	if (len == 0 || ch[0] == 0) {
-		buf_append(&s->row, " ", 1);
+		*o++ = ' ';
 	} else {
-		for (size_t i = 0; i < len; i++)
+		for (size_t i = 0; i < len; i++) {
 			/* controls never reach a cell through the parser;
 			 * the marks and lines rely on it */
-			vt_put_utf8(&s->row, ch[i] < 0x20 || ch[i] == 0x7f
-						     ? '?'
-						     : ch[i]);
+			uint32_t c =
+				ch[i] < 0x20 || ch[i] == 0x7f ? '?' : ch[i];
+
+			if (c < 0x80)
+				*o++ = (char)c;
+			else
+				o += utf8_encode(c, o);
+		}
 	}
+	s->row_len = (size_t)(o - s->row);
 	s->row_x = posx + width;
 	return 0;
 }
 
+/* Whether row k of a render (scrollback rows first) continues the row
+ * above, as tracked. */
+static bool
+vt_row_cont(struct vt_screen *s, unsigned nsb, unsigned k)
+{
+	return k < nsb ? vt_sb_row(s, k)->cont : vt_cont(s)[k - nsb];
+}
+
 /*
- * The marked rows from the rows drawn: a row the terminal wrapped into,
- * with written characters on both sides of the wrap, starts with
- * VT_WRAP_MARK; a row continued below keeps its trailing blanks (they are
- * part of the line), others lose them; trailing empty rows are dropped.
+ * The marked rows and the text from the rows drawn (nsb scrollback rows
+ * above the screen's): a row the terminal wrapped into, with written
+ * characters on both sides of the wrap, starts with VT_WRAP_MARK; a row
+ * continued below keeps its trailing blanks (they are part of the line),
+ * others lose them; trailing empty rows are dropped. The text has every
+ * row trimmed, without marks.
  */
 static void
-vt_mark_rows(struct vt_screen *s)
+vt_mark_rows(struct vt_screen *s, unsigned nsb)
 {
-	const bool *cont = vt_cont(s);
 	const char *p = s->marked.data;
+	unsigned total = nsb + s->rows, emitted = 0;
 	size_t keep = 0;
 	struct buf out;
 
 	buf_init(&out, 0);
-	for (unsigned k = 0; k < s->rows && p < s->marked.data + s->marked.len;
+	for (unsigned k = 0; k < total && p < s->marked.data + s->marked.len;
 	     k++) {
 		const char *nl = memchr(
 			p, '\n', (size_t)(s->marked.data + s->marked.len - p));
-		size_t n;
+		size_t n, t;
 		bool joined;
 
 		if (nl == NULL) /* every row ends with one; never without */
 			break;
 		n = (size_t)(nl - p);
-		joined = k > 0 && cont[k] && s->first_written[k] &&
-			 s->last_written[k - 1];
-		bool continued = k + 1 < s->rows && cont[k + 1] &&
+		joined = k > 0 && vt_row_cont(s, nsb, k) &&
+			 s->first_written[k] && s->last_written[k - 1];
+		bool continued = k + 1 < total && vt_row_cont(s, nsb, k + 1) &&
 				 s->first_written[k + 1] && s->last_written[k];
 
 		if (k > 0)
 			buf_append(&out, "\n", 1);
 		if (joined)
 			buf_puts(&out, VT_WRAP_MARK);
-		while (!continued && n > 0 && p[n - 1] == ' ')
-			n--;
-		buf_append(&out, p, n);
-		if (joined || n > 0)
+		for (t = n; t > 0 && p[t - 1] == ' ';)
+			t--;
+		buf_append(&out, p, continued ? n : t);
+		if (joined || t > 0)
 			keep = out.len;
+		if (t > 0) {
+			/* text: one row a line, blank rows between */
+			unsigned nls = k - emitted + (emitted > 0 ? 1 : 0);
+
+			for (unsigned i = 0; i < nls; i++)
+				buf_append(&s->text, "\n", 1);
+			buf_append(&s->text, p, t);
+			emitted = k + 1;
+		}
 		p = nl + 1;
 	}
 	out.len = keep;
@@ -728,24 +880,166 @@ vt_hash(const char *p, size_t n)
 	return h;
 }
 
+/*
+ * Read the first n rows of libtsm's view (the screen, or its scrollback
+ * when moved there) into our scrollback; pend[off + i] says whether row i
+ * is kept and its mark.
+ */
+static void
+vt_capture(struct vt_screen *s, unsigned n, unsigned off)
+{
+	const char *p;
+
+	s->row_len = 0;
+	buf_clear(&s->marked);
+	memset(s->first_written, 0, n * sizeof *s->first_written);
+	memset(s->last_written, 0, n * sizeof *s->last_written);
+	s->row_y = 0;
+	s->row_x = 0;
+	s->base = 0;
+	s->limit = n;
+	s->cur_x = UINT_MAX; /* the view shows no cursor */
+	s->cur_y = UINT_MAX;
+	tsm_screen_draw(s->tsm, vt_draw_cell, s);
+	while (s->row_y < n) {
+		vt_flush_row(s);
+		s->row_y++;
+	}
+	s->limit = UINT_MAX;
+	p = s->marked.data;
+	for (unsigned i = 0; i < n; i++) {
+		const char *nl = strchr(p, '\n');
+		size_t len = (size_t)(nl - p);
+		bool keep = s->pend_keep[off + i];
+
+		if (!s->last_written[i]) /* no line goes on past it */
+			while (len > 0 && p[len - 1] == ' ')
+				len--;
+		if (keep)
+			/* a row after one we dropped continues nothing */
+			vt_sb_push(s, xstrndup(p, len),
+				   s->pend_cont[off + i] && !s->sb_broken,
+				   s->first_written[i], s->last_written[i]);
+		s->sb_broken = !keep;
+		p = nl + 1;
+	}
+	buf_clear(&s->marked);
+}
+
+/* Drop the n oldest lines libtsm holds for us, read or not. */
+static void
+vt_sb_drop(struct vt_screen *s, unsigned n)
+{
+	n = MIN(n, s->pend_n);
+	/* libtsm keeps the newest (and loses any line a miscount left) */
+	tsm_screen_set_max_sb(s->tsm, s->pend_n - n);
+	tsm_screen_set_max_sb(s->tsm, vt_pend_cap(s));
+	for (unsigned i = 0; i < n; i++)
+		s->pend_kept -= s->pend_keep[i];
+	memmove(s->pend_cont, s->pend_cont + n,
+		(s->pend_n - n) * sizeof *s->pend_cont);
+	memmove(s->pend_keep, s->pend_keep + n,
+		(s->pend_n - n) * sizeof *s->pend_keep);
+	s->pend_n -= n;
+}
+
+/* Read the n oldest lines libtsm holds for us (n <= rows) into our
+ * scrollback, with one draw of the view moved up to them. */
+static void
+vt_sb_read(struct vt_screen *s, unsigned n)
+{
+	tsm_screen_sb_up(s->tsm, s->pend_n);
+	vt_capture(s, n, 0);
+	tsm_screen_sb_reset(s->tsm);
+	vt_sb_drop(s, n);
+}
+
+/*
+ * Drop, unread, the lines libtsm holds for us that sb_max kept lines
+ * after them would push out of our scrollback, and every row of ours
+ * (they are older): only the last sb_max rows are ever shown, so a long
+ * output costs one read of its tail, not of each line.
+ */
+static void
+vt_sb_skip(struct vt_screen *s)
+{
+	unsigned kept = 0, i = s->pend_n;
+
+	while (i > 0 && kept < s->sb_max)
+		kept += s->pend_keep[--i];
+	if (kept < s->sb_max || i == 0)
+		return;
+	for (unsigned k = 0; k < s->sb_n; k++)
+		free(vt_sb_row(s, k)->text);
+	s->sb_head = 0;
+	s->sb_n = 0;
+	/* line i, the oldest row now, continues nothing */
+	s->sb_broken = !s->pend_keep[i - 1];
+	vt_sb_drop(s, i);
+}
+
+/* vt_sb_full: skip the lines that cannot be shown and the oldest lines
+ * that are not kept; if libtsm is still full, read the oldest screenful. */
+static void
+vt_sb_make_room(struct vt_screen *s)
+{
+	unsigned n = 0;
+
+	vt_sb_skip(s);
+	while (n < s->pend_n && !s->pend_keep[n])
+		n++;
+	if (n > 0) {
+		s->sb_broken = true; /* the next row continues nothing */
+		vt_sb_drop(s, n);
+	}
+	if (s->pend_n + s->rows >= vt_pend_cap(s))
+		vt_sb_read(s, s->rows);
+}
+
+/* Read the lines libtsm holds for us (pend_n, the oldest first) that our
+ * scrollback can show into it, a view of at most rows lines at a time,
+ * and drop them from libtsm. */
+static void
+vt_sb_drain(struct vt_screen *s)
+{
+	vt_sb_skip(s);
+	while (s->pend_n > 0)
+		vt_sb_read(s, MIN(s->pend_n, s->rows));
+}
+
 const char *
 vt_screen_render(struct vt_screen *s, bool *changed)
 {
 	uint64_t old = s->hash;
 	bool had = s->rendered;
+	unsigned nsb;
 
+	vt_sb_drain(s);
+	/* the alternate screen shows no scrollback */
+	nsb = tsm_screen_get_flags(s->tsm) & TSM_SCREEN_ALTERNATE ? 0 : s->sb_n;
 	buf_clear(&s->text);
-	buf_clear(&s->row);
+	s->row_len = 0;
 	buf_clear(&s->marked);
 	buf_append(&s->text, "", 0);
-	memset(s->first_written, 0, s->rows * sizeof *s->first_written);
-	memset(s->last_written, 0, s->rows * sizeof *s->last_written);
+	memset(s->first_written, 0, (nsb + s->rows) * sizeof *s->first_written);
+	memset(s->last_written, 0, (nsb + s->rows) * sizeof *s->last_written);
+	for (unsigned i = 0; i < nsb; i++) {
+		const struct vt_sbrow *r = vt_sb_row(s, i);
+
+		buf_puts(&s->marked, r->text);
+		buf_append(&s->marked, "\n", 1);
+		s->first_written[i] = r->first_w;
+		s->last_written[i] = r->last_w;
+	}
+	s->base = nsb;
 	s->row_y = 0;
 	s->row_x = 0;
-	s->emitted = 0;
+	s->cur_x = tsm_screen_get_cursor_x(s->tsm);
+	s->cur_y = tsm_screen_get_cursor_y(s->tsm);
 	tsm_screen_draw(s->tsm, vt_draw_cell, s);
 	vt_flush_row(s);
-	vt_mark_rows(s);
+	s->base = 0;
+	vt_mark_rows(s, nsb);
 	/* a cursor move alone is a change too (an agent reacting to Enter
 	 * may only move to a new line) */
 	s->hash = vt_hash(s->text.data, s->text.len) ^
@@ -755,6 +1049,67 @@ vt_screen_render(struct vt_screen *s, bool *changed)
 	if (changed != NULL)
 		*changed = !had || s->hash != old;
 	return buf_cstr(&s->text);
+}
+
+int
+vt_screen_resize(struct vt_screen *s, unsigned cols, unsigned rows)
+{
+	unsigned drop = 0;
+
+	if (cols < 1 || rows < 1)
+		return -EINVAL;
+	vt_sb_drain(s);
+	/* a lower screen loses its top rows: to the scrollback, as a
+	 * scroll (libtsm's copy of them is dropped) */
+	if (rows < s->rows &&
+	    !(tsm_screen_get_flags(s->tsm) & TSM_SCREEN_ALTERNATE) &&
+	    s->sb_max > 0) {
+		drop = s->rows - rows;
+		for (unsigned i = 0; i < drop; i++) {
+			s->pend_cont[i] = s->cont[0][i];
+			s->pend_keep[i] = true;
+		}
+		vt_capture(s, drop, 0);
+	}
+	if (tsm_screen_resize(s->tsm, cols, rows) < 0)
+		return -EINVAL;
+	tsm_screen_clear_sb(s->tsm);
+	/* libtsm does not reflow: old wraps mean nothing at another size
+	 * (at the same size nothing moved) */
+	if (cols != s->cols || rows != s->rows)
+		vt_wrap_reset(s);
+	return 0;
+}
+
+int
+vt_screen_set_scrollback(struct vt_screen *s, unsigned rows)
+{
+	if (rows > VT_MAX_SCROLLBACK)
+		return -EINVAL;
+	vt_sb_clear(s);
+	free(s->sb);
+	s->sb_max = rows;
+	s->sb = rows > 0 ? xcalloc(rows, sizeof *s->sb) : NULL;
+	vt_wrap_reset(s);
+	return 0;
+}
+
+unsigned
+vt_screen_scrollback(struct vt_screen *s)
+{
+	return s->sb_n;
+}
+
+unsigned
+vt_screen_cols(struct vt_screen *s)
+{
+	return tsm_screen_get_width(s->tsm);
+}
+
+unsigned
+vt_screen_rows(struct vt_screen *s)
+{
+	return tsm_screen_get_height(s->tsm);
 }
 
 const char *

@@ -7,6 +7,12 @@
  * trimmed, trailing empty rows dropped; and the same with soft-wrapped
  * rows joined into the lines the program printed. Rendering is explicit so
  * callers decide when it happens (only after output went quiet).
+ *
+ * With a scrollback, the rows that scroll off the top of the screen are
+ * kept as text (at most the scrollback's rows, the oldest dropped first)
+ * and a render shows them above the screen's rows, wrap marks included,
+ * as a screen that much taller would: a normal-height screen keeps the
+ * head of a long reply without a tall grid of cells.
  */
 #ifndef TASKBOX_VT_SCREEN_H
 #define TASKBOX_VT_SCREEN_H
@@ -21,10 +27,18 @@ struct vt_screen *vt_screen_new(unsigned cols, unsigned rows, vt_reply_cb cb,
 void vt_screen_free(struct vt_screen *s);
 void vt_screen_feed(struct vt_screen *s, const char *data, size_t len);
 int vt_screen_resize(struct vt_screen *s, unsigned cols, unsigned rows);
+/* Keep up to rows (at most VT_MAX_SCROLLBACK) rows scrolled off the top
+ * of the main screen as text; 0 (the default) keeps none. Clears the
+ * scrollback and the wrap marks; 0 or -EINVAL. */
+int vt_screen_set_scrollback(struct vt_screen *s, unsigned rows);
+/* Rows in the scrollback now (read at the last render or feed). */
+unsigned vt_screen_scrollback(struct vt_screen *s);
+#define VT_MAX_SCROLLBACK 100000u
 unsigned vt_screen_cols(struct vt_screen *s);
 unsigned vt_screen_rows(struct vt_screen *s);
 /*
- * Render the screen as text, one line a row. Returns a string owned by
+ * Render the screen as text, one line a row (the scrollback's rows first,
+ * but on the alternate screen). Returns a string owned by
  * the screen, valid until the next render; *changed tells whether it
  * differs from the previous render.
  */

@@ -6,6 +6,13 @@
  * a second render after more bytes (rows, and lines with soft wraps
  * joined) go through every msgfmt function for each agent type. Crashes and
  * sanitizer reports are the findings.
+ *
+ * The screen keeps a scrollback of 0, 10 or 20 rows (by the length of the
+ * terminal bytes: none, fewer rows than the screen's, more), and inputs of
+ * odd length make the screen lower between the renders (its top rows go
+ * to the scrollback): rows scrolled off, read out of libtsm and dropped
+ * from the ring. A render holding more rows than the screen and its
+ * scrollback aborts (a finding).
  */
 #include "common.h"
 
@@ -22,14 +29,25 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *user = nul ? xstrndup((const char *)nul + 1, size - n - 1)
 			 : xstrdup("");
 	struct vt_screen *s = vt_screen_new(40, 12, NULL, NULL);
+	unsigned sb = (unsigned)(n % 3) * 10, rows;
 	char *before;
 
+	if (vt_screen_set_scrollback(s, sb) < 0)
+		abort();
 	vt_screen_feed(s, (const char *)data, n / 2);
 	vt_screen_render(s, NULL);
 	before = xstrdup(vt_screen_lines(s)); /* messages diff lines */
+	if (n % 2 == 1 && vt_screen_resize(s, 40, 7) < 0)
+		abort();
 	vt_screen_feed(s, (const char *)data + n / 2, n - n / 2);
 	const char *after = vt_screen_render(s, NULL);
 	const char *lines = vt_screen_lines(s);
+
+	rows = 0;
+	for (const char *p = after; (p = strchr(p, '\n')) != NULL; p++)
+		rows++;
+	if (vt_screen_scrollback(s) > sb || rows >= sb + 12)
+		abort();
 
 	for (int t = AGENT_CLAUDE; t <= AGENT_CUSTOM; t++) {
 		struct msgfmt_dialog d;

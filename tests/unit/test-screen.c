@@ -1,6 +1,7 @@
 /*
  * test-screen.c: the libtsm screen model: text rendering, wide
- * characters, terminal query answers, change detection and resize.
+ * characters, terminal query answers, change detection and resize, and
+ * the scrollback kept as text above a normal-height screen.
  */
 #include "common.h"
 
@@ -8,6 +9,7 @@
 #include <cmocka.h>
 
 #include "core/buf.h"
+#include "core/text.h"
 #include "vt/screen.h"
 
 static void
@@ -269,6 +271,164 @@ test_wrap_byte_by_byte(void **state)
 	vt_screen_free(b);
 }
 
+/* Output a program prints inline: numbered lines, some longer than the
+ * width (they wrap), colours, a progress line rewritten with \r, an
+ * erase, a wide character. */
+static char *
+inline_output(unsigned lines)
+{
+	struct buf b;
+
+	buf_init(&b, 0);
+	for (unsigned i = 0; i < lines; i++) {
+		buf_printf(&b, "\x1b[3%um%03u\x1b[0m line", i % 8, i);
+		if (i % 7 == 3)
+			buf_puts(&b, " that is long enough to wrap twice at "
+				     "twenty columns");
+		if (i % 11 == 5)
+			buf_puts(&b, "\r\x1b[Kredrawn 宽");
+		buf_puts(&b, "\r\n");
+	}
+	buf_puts(&b, "> ");
+	return buf_steal(&b);
+}
+
+static void
+test_scrollback_as_tall(void **state)
+{
+	/* a 20x6 screen with a scrollback reads as a 20x300 screen */
+	struct vt_screen *tall = vt_screen_new(20, 300, NULL, NULL);
+	struct vt_screen *s = vt_screen_new(20, 6, NULL, NULL);
+	char *in = inline_output(120), *want;
+	size_t len = strlen(in);
+
+	assert_int_equal(vt_screen_set_scrollback(s, 400), 0);
+	vt_screen_feed(tall, in, len);
+	want = xstrdup(vt_screen_render(tall, NULL));
+	/* in pieces of all sizes, rendered in between */
+	for (size_t i = 0, n = 1; i < len; i += n, n = n % 37 + 1) {
+		vt_screen_feed(s, in + i, MIN(n, len - i));
+		if (n % 5 == 0)
+			vt_screen_render(s, NULL);
+	}
+	assert_string_equal(vt_screen_render(s, NULL), want);
+	assert_string_equal(vt_screen_lines(s), vt_screen_lines(tall));
+	assert_non_null(strstr(vt_screen_lines(s), VT_WRAP_MARK));
+	assert_true(vt_screen_scrollback(s) > 100);
+	/* the first line is still there, with its wrapped rows joined */
+	free(want);
+	want = vt_lines_join(vt_screen_lines(s));
+	assert_true(str_starts_with(want, "000 line\n001 line\n"));
+	assert_non_null(strstr(want, "003 line that is long enough to wrap "
+				     "twice at twenty columns\n"));
+	free(want);
+	free(in);
+	vt_screen_free(tall);
+	vt_screen_free(s);
+}
+
+static void
+test_scrollback_bound(void **state)
+{
+	struct vt_screen *s = vt_screen_new(10, 3, NULL, NULL);
+	const char *region = "\x1b[2;3r\x1b[3;1Hr1\r\nr2\r\nr3\x1b[r";
+	const char *in;
+
+	assert_int_equal(vt_screen_set_scrollback(s, 4), 0);
+	assert_int_equal(vt_screen_set_scrollback(s, VT_MAX_SCROLLBACK + 1),
+			 -EINVAL);
+	for (int i = 0; i < 20; i++) {
+		char line[16];
+
+		snprintf(line, sizeof line, "l%d\r\n", i);
+		vt_screen_feed(s, line, strlen(line));
+	}
+	/* 4 rows kept, the oldest dropped first, then the screen's */
+	assert_string_equal(vt_screen_render(s, NULL),
+			    "l14\nl15\nl16\nl17\nl18\nl19");
+	assert_int_equal(vt_screen_scrollback(s), 4);
+	/* a region that does not start at the top keeps nothing */
+	vt_screen_feed(s, region, strlen(region));
+	assert_string_equal(vt_screen_render(s, NULL),
+			    "l14\nl15\nl16\nl17\nl18\nr2\nr3");
+	/* the alternate screen shows none, the main one again after it */
+	in = "\x1b[?1049h\x1b[Halt";
+	vt_screen_feed(s, in, strlen(in));
+	assert_string_equal(vt_screen_render(s, NULL), "alt");
+	in = "\x1b[?1049l";
+	vt_screen_feed(s, in, strlen(in));
+	assert_true(str_starts_with(vt_screen_render(s, NULL), "l14\n"));
+	/* a lower screen gives its top rows to the scrollback */
+	assert_int_equal(vt_screen_resize(s, 10, 2), 0);
+	assert_string_equal(vt_screen_render(s, NULL),
+			    "l15\nl16\nl17\nl18\nr2\nr3");
+	/* ED 3 clears it, as xterm */
+	vt_screen_feed(s, "\x1b[3J", 4);
+	assert_string_equal(vt_screen_render(s, NULL), "r2\nr3");
+	assert_int_equal(vt_screen_scrollback(s), 0);
+	vt_screen_free(s);
+}
+
+/* Feed the same output to a screen with a scrollback and to one as tall
+ * as both: lines, some wrapped, and runs of lines scrolled inside a
+ * region of the last two rows (which neither keeps). */
+static void
+feed_long_output(struct vt_screen *s, unsigned rows, unsigned lines)
+{
+	char region[64];
+
+	snprintf(region, sizeof region, "\x1b[%u;%ur\x1b[%u;1H", rows - 1, rows,
+		 rows);
+	for (unsigned i = 0; i < lines; i++) {
+		char line[96];
+
+		snprintf(line, sizeof line,
+			 i % 11 == 0
+				 ? "%05u a line long enough to wrap at twenty "
+				   "columns\r\n"
+				 : "%05u line\r\n",
+			 i);
+		feed(s, line);
+		if (i % 13 == 0 || i == lines - 12) {
+			/* 3 lines, or a long run, scrolled in the region */
+			feed(s, "\x1b"
+				"7");
+			feed(s, region);
+			for (unsigned k = 0; k < (i == lines - 12 ? 300 : 3);
+			     k++)
+				feed(s, "\r\nin region");
+			feed(s, "\x1b[r\x1b"
+				"8");
+		}
+		if (i % 97 == 0)
+			vt_screen_render(s, NULL);
+	}
+}
+
+static void
+test_scrollback_long_output(void **state)
+{
+	/* 3000 lines through a 20x6 screen with 30 rows of scrollback read
+	 * as they would on a 20x36 screen: most lines are never read out of
+	 * libtsm (sb_max newer lines push them out first), none is lost */
+	struct vt_screen *tall = vt_screen_new(20, 36, NULL, NULL);
+	struct vt_screen *s = vt_screen_new(20, 6, NULL, NULL);
+	char *want;
+
+	assert_int_equal(vt_screen_set_scrollback(s, 30), 0);
+	feed_long_output(tall, 36, 3000);
+	feed_long_output(s, 6, 3000);
+	want = xstrdup(vt_screen_render(tall, NULL));
+	assert_string_equal(vt_screen_render(s, NULL), want);
+	assert_string_equal(vt_screen_lines(s), vt_screen_lines(tall));
+	assert_non_null(strstr(vt_screen_lines(s), VT_WRAP_MARK));
+	assert_int_equal(vt_screen_scrollback(s), 30);
+	assert_non_null(strstr(want, "02999 line"));
+	free(want);
+	vt_screen_free(tall);
+	vt_screen_free(s);
+}
+
 int
 main(void)
 {
@@ -283,6 +443,9 @@ main(void)
 		cmocka_unit_test(test_wrap_gaps_and_parser),
 		cmocka_unit_test(test_wrap_byte_by_byte),
 		cmocka_unit_test(test_lines_grow),
+		cmocka_unit_test(test_scrollback_as_tall),
+		cmocka_unit_test(test_scrollback_bound),
+		cmocka_unit_test(test_scrollback_long_output),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
