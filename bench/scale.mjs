@@ -197,6 +197,9 @@ try {
   console.log(`  ${summary('client POST -> active', loaded.client)}`);
   console.log(`  p99 ratio loaded / empty: server ${(percentile(loaded.server, 99) / percentile(empty.server, 99)).toFixed(2)}x, ` +
     `client ${(percentile(loaded.client, 99) / percentile(empty.client, 99)).toFixed(2)}x`);
+} catch (e) {
+  console.log(`\nfailed: ${e.message}; the server's log ends:\n${srv.log.slice(-2000)}`);
+  process.exitCode = 1;
 } finally {
   // ---- delete
   mark('delete');
