@@ -15,7 +15,10 @@
  *
  * Spawning follows libuv: the child reports a failure before or at
  * exec as {stage, errno} over a close-on-exec pipe, so the parent knows
- * synchronously whether the program started (EOF: it did).
+ * synchronously whether the program started (EOF: it did). With
+ * PROC_ASYNC there is no pipe and no wait: what the child does before
+ * its exec (joining cgroups, a mount namespace: milliseconds each under
+ * load) does not hold the loop, and a failure is its exit (127).
  */
 #include "common.h"
 
@@ -130,15 +133,16 @@ proc_spawn(const struct proc_spec *spec, struct proc **out, int *stage,
 {
 	const char *what = spec->argv != NULL ? spec->argv[0] : "child";
 	bool nowait = (spec->flags & PROC_NOWAIT) != 0;
+	bool async = (spec->flags & PROC_ASYNC) != 0;
 	struct proc_child_err e;
-	int errpipe[2], r;
+	int errpipe[2] = {-1, -1}, r;
 	ssize_t n;
 	pid_t pid;
 
 	BUG_ON(spec->fn == NULL && spec->argv == NULL);
 	if (stage != NULL)
 		*stage = 0;
-	if (pipe2(errpipe, O_CLOEXEC) < 0) {
+	if (!async && pipe2(errpipe, O_CLOEXEC) < 0) {
 		r = -errno;
 		*cause = xasprintf("cannot start '%s': pipe: %s", what,
 				   strerror(-r));
@@ -148,22 +152,28 @@ proc_spawn(const struct proc_spec *spec, struct proc **out, int *stage,
 	pid = fork();
 	if (pid < 0) {
 		r = -errno;
-		close(errpipe[0]);
-		close(errpipe[1]);
+		if (!async) {
+			close(errpipe[0]);
+			close(errpipe[1]);
+		}
 		*cause = xasprintf("cannot start '%s': fork: %s", what,
 				   strerror(-r));
 		return r;
 	}
 	if (pid == 0) {
-		close(errpipe[0]);
+		if (!async)
+			close(errpipe[0]);
 		proc_child_errfd = errpipe[1];
-		proc_child(spec, nowait);
+		proc_child(spec, nowait && !async);
 	}
-	close(errpipe[1]);
-	do
-		n = read(errpipe[0], &e, sizeof e);
-	while (n < 0 && errno == EINTR);
-	close(errpipe[0]);
+	n = 0;
+	if (!async) {
+		close(errpipe[1]);
+		do
+			n = read(errpipe[0], &e, sizeof e);
+		while (n < 0 && errno == EINTR);
+		close(errpipe[0]);
+	}
 	if (n == sizeof e) {
 		(void)waitpid(pid, NULL, 0);
 		if (stage != NULL)

@@ -27,6 +27,10 @@ enum proc_flags {
 	 * proc_reap), what is left of its group is SIGKILLed before the
 	 * reap */
 	PROC_GROUP_DIES = 1 << 3,
+	/* proc_spawn returns once forked, without waiting for the exec: a
+	 * failure in the child (proc_child_fail) is its exit status 127,
+	 * and fn tells why its own way (the loop runs on meanwhile) */
+	PROC_ASYNC = 1 << 4,
 };
 
 /*
@@ -49,8 +53,9 @@ struct proc_spec {
 };
 
 /*
- * Fork and start spec; *out is a new handle the caller frees. Exec
- * failures (and fn's) come back here over a close-on-exec pipe: -errno
+ * Fork and start spec; *out is a new handle the caller frees. Unless
+ * PROC_ASYNC, exec failures (and fn's) come back here over a
+ * close-on-exec pipe: -errno
  * with *cause ("cannot run 'x': ...") and, when stage is not NULL, the
  * step proc_child_fail named (0 for exec). Fork or pidfd_open failures
  * are -errno with *cause too; nothing is left running then.

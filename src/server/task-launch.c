@@ -605,6 +605,9 @@ task_launch_spawn(struct task *t, char **argv, char **env,
 	spec.n_keep_fds = 1;
 	spec.log_fd = logfd;
 	spec.detach = true; /* survives a server crash; re-attached */
+	/* the loop goes on while the child joins its cgroups: a failure
+	 * there is the log's last line, the reason task_on_ws_exit gives */
+	spec.start_async = true;
 	/* other tasks' disk images (and the pool's) stay out of it */
 	spec.mounts_dir = srv->data_dir;
 	spec.keep_mount = t->dir;

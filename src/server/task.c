@@ -55,6 +55,7 @@
  */
 #include "common.h"
 
+#include <search.h>
 #include <unistd.h>
 
 #include "core/buf.h"
@@ -144,13 +145,40 @@ task_name_of(struct task *t)
 	return task_name(t);
 }
 
+/*
+ * The live tasks by id, beside the srv->tasks list: a tsearch tree of
+ * struct task pointers ordered by task_id, so that a lookup (every
+ * runtime event, every row of a task list) stays O(log n) with
+ * thousands of tasks. A lookup's key is the address of task_key, which
+ * stands for the string in task_key_id.
+ */
+static void *task_index;
+static const char task_key;
+static const char *task_key_id;
+
+/* The id an element (or the lookup key) of task_index stands for. */
+static const char *
+task_index_id(const void *p)
+{
+	return p == &task_key ? task_key_id : task_id((struct task *)p);
+}
+
+/* Order two elements of task_index by id (tsearch's comparison). */
+static int
+task_index_cmp(const void *a, const void *b)
+{
+	return strcmp(task_index_id(a), task_index_id(b));
+}
+
 struct task *
 task_find_id(const char *id)
 {
-	for (struct task *t = srv->tasks; t != NULL; t = t->next)
-		if (strcmp(task_id(t), id) == 0)
-			return t;
-	return NULL;
+	struct task **found;
+
+	task_key_id = id;
+	found = tfind(&task_key, &task_index, task_index_cmp);
+	task_key_id = NULL;
+	return found != NULL ? *found : NULL;
 }
 
 struct task *
@@ -361,7 +389,7 @@ task_subscribers(const struct task *t)
 struct task *
 task_new(json_t *row, enum task_state st)
 {
-	struct task *t = xcalloc(1, sizeof *t);
+	struct task *t = xcalloc(1, sizeof *t), **found;
 	struct task_view prev = task_row_view(row);
 
 	BUG_ON(st != TASK_STATE_PENDING && st != TASK_STATE_RECOVERING);
@@ -394,6 +422,11 @@ task_new(json_t *row, enum task_state st)
 	t->uid = srv->task_uid_base +
 		 (uid_t)(json_integer_value(json_object_get(row, "seq")) %
 			 50000);
+	/* one live task per id: task-recover and create check first */
+	found = tsearch(t, &task_index, task_index_cmp);
+	if (found == NULL)
+		fatal("out of memory");
+	BUG_ON(*found != t);
 	t->next = srv->tasks;
 	srv->tasks = t;
 	task_order_add(t);
@@ -414,6 +447,7 @@ task_free(struct task *t)
 	}
 	task_order_remove(t);
 	free(t->json_text);
+	(void)tdelete(t, &task_index, task_index_cmp);
 	for (struct task_sub *s = t->subs; s != NULL; s = s->next) {
 		s->task = NULL;
 		http_sse_end(s->sse);

@@ -3,7 +3,9 @@
  *
  * State machine of one workspace: STARTING (forked child joins the
  * cgroups, drops to the task uid, execs bwrap; ws_local_start waits on a
- * close-on-exec pipe for the exec, so exec errors are synchronous: core/proc) →
+ * close-on-exec pipe for the exec, so exec errors are synchronous: core/proc;
+ * with ws_spec.start_async it does not wait, and a failure is a line in
+ * the log and exit 127) →
  * RUNNING (bwrap's pidfd is watched in the loop) → EXITED (bwrap reaped,
  * on_exit called once). ws_kill may come at any point after start: it
  * SIGKILLs bwrap (whose pid-1 init dies with it, taking the whole pid
@@ -111,6 +113,7 @@ struct ws_child {
 	gid_t gid;
 	pid_t parent;
 	bool detach;  /* no PDEATHSIG: the workspace outlives the server */
+	bool async;   /* ws_spec.start_async: failures go to log_fd */
 	rlim_t nproc; /* 0: leave */
 	rlim_t data;  /* 0: leave */
 	const char *mounts_dir; /* see ws_spec */
@@ -479,9 +482,26 @@ ws_child_mounts(const char *dir, const char *keep)
 	return 0;
 }
 
+static char *ws_child_cause(const struct ws_child *c, int stage, int err);
+
+/* In the forked child: fail at stage with err; with c->async, the
+ * cause is first written as the last line of the log (the task's
+ * reason), since nobody waits on proc's pipe. */
+NORETURN static void
+ws_child_fail(const struct ws_child *c, int stage, int err)
+{
+	if (c->async && c->log_fd >= 0) {
+		/* single-threaded server: malloc is safe in its child */
+		char *why = ws_child_cause(c, stage, err);
+
+		(void)!dprintf(c->log_fd, "taskbox: %s\n", why);
+	}
+	proc_child_fail(stage, err);
+}
+
 /* In the forked child (proc_spawn made its session): join the cgroups,
  * drop privileges, exec bwrap. Only async-signal-safe calls but for
- * ws_child_mounts. */
+ * ws_child_mounts and ws_child_fail. */
 static int
 ws_child_run(void *arg)
 {
@@ -490,22 +510,22 @@ ws_child_run(void *arg)
 
 	for (size_t i = 0; i < c->n_procs; i++) {
 		if (write(c->procs_fds[i], "0", 1) != 1)
-			proc_child_fail(WS_STAGE_CGROUP, errno);
+			ws_child_fail(c, WS_STAGE_CGROUP, errno);
 	}
 	if (c->mounts_dir != NULL &&
 	    ws_child_mounts(c->mounts_dir, c->keep_mount) < 0)
-		proc_child_fail(WS_STAGE_MOUNTS, errno);
+		ws_child_fail(c, WS_STAGE_MOUNTS, errno);
 	if (c->nproc > 0 && ws_lower_rlimit(RLIMIT_NPROC, c->nproc) < 0)
-		proc_child_fail(WS_STAGE_RLIMIT, errno);
+		ws_child_fail(c, WS_STAGE_RLIMIT, errno);
 	if (c->data > 0 && ws_lower_rlimit(RLIMIT_DATA, c->data) < 0)
-		proc_child_fail(WS_STAGE_RLIMIT, errno);
+		ws_child_fail(c, WS_STAGE_RLIMIT, errno);
 	if (c->drop) {
 		if (setgroups(0, NULL) < 0)
-			proc_child_fail(WS_STAGE_SETGROUPS, errno);
+			ws_child_fail(c, WS_STAGE_SETGROUPS, errno);
 		if (setgid(c->gid) < 0)
-			proc_child_fail(WS_STAGE_SETGID, errno);
+			ws_child_fail(c, WS_STAGE_SETGID, errno);
 		if (setuid(c->uid) < 0)
-			proc_child_fail(WS_STAGE_SETUID, errno);
+			ws_child_fail(c, WS_STAGE_SETUID, errno);
 	}
 	/* after setuid, which clears it */
 	if (!c->detach) {
@@ -514,23 +534,23 @@ ws_child_run(void *arg)
 			_exit(127);
 	}
 	if (dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0 || dup2(c->devnull, 0) < 0)
-		proc_child_fail(WS_STAGE_FDS, errno);
+		ws_child_fail(c, WS_STAGE_FDS, errno);
 	/* nothing of the server leaks in but what the spec passes */
 	(void)close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
 	if (ws_keep(c->seccomp_fd) < 0)
-		proc_child_fail(WS_STAGE_FDS, errno);
+		ws_child_fail(c, WS_STAGE_FDS, errno);
 	for (size_t i = 0; i < WS_ETC_FILES; i++) {
 		if (c->etc[i].fd >= 0 && ws_keep(c->etc[i].fd) < 0)
-			proc_child_fail(WS_STAGE_FDS, errno);
+			ws_child_fail(c, WS_STAGE_FDS, errno);
 	}
 	for (size_t i = 0; i < c->n_keep; i++) {
 		if (ws_keep(c->keep_fds[i]) < 0)
-			proc_child_fail(WS_STAGE_FDS, errno);
+			ws_child_fail(c, WS_STAGE_FDS, errno);
 	}
 	/* the server's raised limit of open files is not the sandbox's */
 	fdlimit_restore_child();
 	execve(c->bwrap, c->argv, c->env);
-	proc_child_fail(WS_STAGE_EXEC, errno);
+	ws_child_fail(c, WS_STAGE_EXEC, errno);
 	return 0;
 }
 
@@ -706,6 +726,9 @@ ws_local_start(struct ev_loop *loop, const struct ws_spec *spec,
 	c.gid = spec->gid != 0 ? spec->gid : (gid_t)spec->uid;
 	c.parent = getpid();
 	c.detach = spec->detach;
+	c.async = spec->start_async;
+	if (c.async)
+		ps.flags |= PROC_ASYNC;
 	if (geteuid() == 0 && spec->mounts_dir != NULL) {
 		c.mounts_dir = spec->mounts_dir;
 		c.keep_mount = spec->keep_mount;

@@ -47,6 +47,10 @@ struct ws_spec {
 	int log_fd; /* stdout+stderr of bwrap and the command (-1: /dev/null) */
 	bool detach; /* outlive the server (no die-with-parent): a server
 			restarted after a crash re-attaches with ->attach */
+	/* start returns once forked, not once bwrap runs: the loop does
+	 * not wait for the child's cgroup joins and mounts; a failure
+	 * there is a line in log_fd and an exit with status 127 */
+	bool start_async;
 	/* root server: the sandbox gets its own mount namespace (private)
 	 * in which every mount below mounts_dir (other tasks' disks) is
 	 * detached, all but keep_mount; so no sandbox holds a copy of

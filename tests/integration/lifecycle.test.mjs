@@ -1,9 +1,11 @@
 // lifecycle.test.mjs: a server killed with SIGKILL re-attaches to the
 // running workspaces; pause keeps files and transcript and resume never
-// replays the prompt; the state history; PATCH input while paused.
+// replays the prompt; the state history; PATCH input while paused; a
+// sandbox that cannot start says why.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { startServer, customTemplate, waitFor, taskDir, exists } from '../harness/server.mjs';
 
@@ -41,6 +43,22 @@ test('kill -9 of the server during a working task: restart re-attaches, no repla
   assert.equal((await b.api('POST', '/api/v2/tasks/admin/survivor/send', { body: { input: 'echo after-restart' } })).status, 200);
   await waitFor(async () => /after-restart/.test(outputs(await logs(b, 'survivor'))), { what: 'send after restart' });
   assert.equal((await b.api('DELETE', '/api/v2/tasks/admin/survivor')).status, 202);
+});
+
+test('a sandbox that fails before bwrap runs is an error with the reason', async () => {
+  // the start does not wait for the child's exec (ws start_async): its
+  // failure reaches the task through the log and the exit
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'taskbox-bwrap-'));
+  const bwrap = path.join(dir, 'bwrap');
+  fs.writeFileSync(bwrap, '#!/nonexistent/interpreter\n', { mode: 0o755 });
+  fs.chmodSync(dir, 0o755);
+  const a = await startServer({ env: { TASKBOX_BWRAP: bwrap } });
+  servers.push(a);
+  await a.pushTemplate(shell);
+  await a.createTask({ template: 'sh', input: 'echo hi', name: 'nostart' });
+  const t = await a.waitTask('admin', 'nostart', { status: 'error' });
+  assert.match(t.status_reason, /stopped before the agent ran: taskbox: cannot run '[^']*bwrap': No such file or directory/, t.status_reason);
+  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 test('a workspace that died while the server was down is an error with the reason', async () => {

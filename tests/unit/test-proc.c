@@ -2,7 +2,7 @@
  * test-proc.c: child processes through core/proc: exits and signals
  * decoded, exec errors with their errno, group kill reaching a
  * grandchild, none after the reap, adopted processes, a cancelled
- * watch.
+ * watch, a spawn that does not wait for the exec (PROC_ASYNC).
  */
 #include "common.h"
 
@@ -152,6 +152,45 @@ test_child_fn_errors(void **state UNUSED)
 	assert_int_equal(proc_spawn(&spec, &p, &stage, &cause), -EPERM);
 	assert_int_equal(stage, 0);
 	free(cause);
+}
+
+/* A child that blocks until its parent writes a byte, then fails. */
+static int
+wait_then_fail(void *arg)
+{
+	char c;
+
+	(void)!read(*(int *)arg, &c, 1);
+	proc_child_fail(3, EACCES);
+}
+
+static void
+test_async_does_not_wait(void **state UNUSED)
+{
+	char *argv[] = {"/nonexistent/taskbox-no-such-program", NULL};
+	struct proc_spec spec = {.fn = wait_then_fail, .flags = PROC_ASYNC};
+	int gate[2], st;
+	struct proc *p = NULL;
+	char *cause = NULL;
+
+	/* the child is still blocked when proc_spawn returns: a waiting
+	 * spawn would hang here (the test's timeout) */
+	assert_int_equal(pipe(gate), 0);
+	spec.arg = &gate[0];
+	assert_int_equal(proc_spawn(&spec, &p, NULL, &cause), 0);
+	assert_null(cause);
+	assert_false(proc_exited(p));
+	assert_int_equal(write(gate[1], "x", 1), 1);
+	assert_int_equal(proc_reap(p, true, &st), 1);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 127);
+	proc_free(p);
+	close(gate[0]);
+	close(gate[1]);
+	/* an exec failure is the exit status too */
+	st = run_status(argv, PROC_ASYNC);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 127);
 }
 
 static void
@@ -370,6 +409,7 @@ main(void)
 		cmocka_unit_test(test_signal_decoded),
 		cmocka_unit_test(test_exec_error),
 		cmocka_unit_test(test_child_fn_errors),
+		cmocka_unit_test(test_async_does_not_wait),
 		cmocka_unit_test(test_group_kill_reaches_grandchild),
 		cmocka_unit_test(test_no_group_kill_after_reap),
 		cmocka_unit_test(test_cancelled_watch),
