@@ -417,7 +417,8 @@ mcp_main(int argc, char **argv)
 			"An MCP server on stdin/stdout for the agent of a "
 			"task: report_task\nand task_info. It reaches the "
 			"runtime at $TASKBOX_RUNTIME_SOCKET\n(default "
-			"%s).\n",
+			"%s) and tells it (hook mcp-ready) once the agent\n"
+			"listed the tools.\n",
 			MCP_DEFAULT_SOCKET);
 		return argc == 2 && (strcmp(argv[1], "--help") == 0 ||
 				     strcmp(argv[1], "-h") == 0)
