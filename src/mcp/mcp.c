@@ -3,15 +3,20 @@
  *
  * Transport: stdio, one JSON-RPC 2.0 message per line (at most
  * MCP_MAX_LINE bytes), no batches. State: whether initialize was
- * answered. Tools: report_task (POST /internal/report on the runtime,
- * which turns it into a task_report event) and task_info (the task's
- * id and name from the environment plus the runtime's /status). The
- * tool list is kept small on purpose: every byte of it is in the
- * model's context on every turn.
+ * answered, and whether the runtime was told that the agent has our
+ * tools (one `mcp-ready` hook: after the first tools/list answer, or
+ * MCP_LIST_GRACE ms after notifications/initialized when the agent lists
+ * no tools by then; a runtime started with --wait-mcp holds the initial
+ * prompt for it; best effort, never an error of the session). Tools:
+ * report_task (POST /internal/report on the runtime, which turns it into a
+ * task_report event) and task_info (the task's id and name from the environment
+ * plus the runtime's /status). The tool list is kept small on purpose: every
+ * byte of it is in the model's context on every turn.
  */
 #include "common.h"
 
 #include <jansson.h>
+#include <poll.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -20,6 +25,9 @@
 
 #define MCP_MAX_LINE (1u << 20)
 #define MCP_TIMEOUT  5000 /* ms for one call to the runtime */
+/* ms after notifications/initialized to say ready without a tools/list */
+#define MCP_LIST_GRACE	  3000
+#define MCP_READY_TIMEOUT 2000 /* ms for the mcp-ready hook */
 
 #define RPC_PARSE_ERROR	     -32700
 #define RPC_INVALID_REQUEST  -32600
@@ -60,7 +68,10 @@ static const char mcp_tools_json[] =
 
 struct mcp {
 	bool initialized;
-	json_t *tools; /* the tools/list result */
+	bool listed;	    /* tools/list answered: tell the runtime */
+	bool announced;	    /* the runtime was told (or could not be) */
+	uint64_t ready_due; /* tell it then (0: not yet initialized) */
+	json_t *tools;	    /* the tools/list result */
 };
 
 /* Write one message as a line on stdout; exits when stdout is gone. */
@@ -237,12 +248,72 @@ mcp_tools_call(json_t *id, json_t *params)
 	return mcp_error(id, RPC_INVALID_PARAMS, "unknown tool '%.100s'", name);
 }
 
+/* Tell the runtime once that the agent has our tools (after says why);
+ * a failure is one line on stderr, never an error of the session. */
+static void
+mcp_announce(struct mcp *m, const char *after)
+{
+	char *body, *reply = NULL, *cause = NULL, *detail;
+	json_t *req;
+	int status = 0;
+
+	if (m->announced)
+		return;
+	m->announced = true;
+	req = json_pack("{s:s, s:{s:s}}", "event", "mcp-ready", "payload",
+			"after", after);
+	body = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	if (body == NULL)
+		fatal("cannot encode the mcp-ready hook");
+	if (rtcall("POST", "/internal/hook", body, MCP_READY_TIMEOUT, &status,
+		   &reply, &cause) < 0) {
+		fprintf(stderr, "taskbox mcp: cannot tell the runtime: %s\n",
+			cause);
+		free(cause);
+	} else if (status != 200) {
+		detail = rtcall_detail(reply);
+		fprintf(stderr,
+			"taskbox mcp: the runtime answered mcp-ready with "
+			"%d: %s\n",
+			status, detail);
+		free(detail);
+	}
+	free(reply);
+	free(body);
+}
+
+/* Wait until stdin is readable; announce when the grace after
+ * notifications/initialized passes first. */
+static void
+mcp_wait_input(struct mcp *m)
+{
+	struct pollfd p = {.fd = STDIN_FILENO, .events = POLLIN};
+	uint64_t now;
+	int r;
+
+	while (!m->announced && m->ready_due != 0) {
+		now = now_ms();
+		if (now >= m->ready_due) {
+			mcp_announce(m, "initialized");
+			return;
+		}
+		r = poll(&p, 1, (int)(m->ready_due - now));
+		if (r > 0 || (r < 0 && errno != EINTR))
+			return;
+	}
+}
+
 /* Handle one request (id set) or notification; returns the response. */
 static json_t *
 mcp_dispatch(struct mcp *m, const char *method, json_t *id, json_t *params)
 {
-	if (id == NULL)
-		return NULL; /* notifications/initialized, cancelled, ... */
+	if (id == NULL) { /* notifications/initialized, cancelled, ... */
+		if (strcmp(method, "notifications/initialized") == 0 &&
+		    m->initialized && m->ready_due == 0)
+			m->ready_due = now_ms() + MCP_LIST_GRACE;
+		return NULL;
+	}
 	if (params != NULL && !json_is_object(params))
 		return mcp_error(id, RPC_INVALID_PARAMS,
 				 "params must be an object");
@@ -258,8 +329,10 @@ mcp_dispatch(struct mcp *m, const char *method, json_t *id, json_t *params)
 		return mcp_error(id, RPC_INVALID_REQUEST,
 				 "the server is not initialized; send "
 				 "initialize first");
-	if (strcmp(method, "tools/list") == 0)
+	if (strcmp(method, "tools/list") == 0) {
+		m->listed = true;
 		return mcp_result(id, json_incref(m->tools));
+	}
 	return mcp_tools_call(id, params);
 }
 
@@ -319,6 +392,9 @@ mcp_line(struct mcp *m, const char *line, size_t len)
 	r = mcp_handle(m, line, len);
 	if (r != NULL)
 		mcp_write(r);
+	/* after the answer: the agent has the tools once it read it */
+	if (m->listed)
+		mcp_announce(m, "tools/list");
 }
 
 int
@@ -341,7 +417,8 @@ mcp_main(int argc, char **argv)
 			"An MCP server on stdin/stdout for the agent of a "
 			"task: report_task\nand task_info. It reaches the "
 			"runtime at $TASKBOX_RUNTIME_SOCKET\n(default "
-			"%s).\n",
+			"%s) and tells it (hook mcp-ready) once the agent\n"
+			"listed the tools.\n",
 			MCP_DEFAULT_SOCKET);
 		return argc == 2 && (strcmp(argv[1], "--help") == 0 ||
 				     strcmp(argv[1], "-h") == 0)
@@ -353,9 +430,13 @@ mcp_main(int argc, char **argv)
 	if (m.tools == NULL)
 		BUG();
 	buf_init(&in, MCP_MAX_LINE + sizeof chunk);
-	while ((n = read(STDIN_FILENO, chunk, sizeof chunk)) != 0) {
+	for (;;) {
 		const char *p = chunk, *nl;
 		size_t left;
+
+		mcp_wait_input(&m);
+		if ((n = read(STDIN_FILENO, chunk, sizeof chunk)) == 0)
+			break;
 
 		if (n < 0) {
 			if (errno == EINTR)

@@ -561,6 +561,35 @@ runtime_codex_turn_done(const json_t *payload)
 	return type != NULL && strcmp(type, "agent-turn-complete") == 0;
 }
 
+/* Stop holding readiness for the agent's MCP server: the server said it
+ * is up (timed_out false) or --wait-mcp passed. */
+static void
+runtime_mcp_release(struct runtime *rt, bool timed_out)
+{
+	if (!rt->mcp_waiting)
+		return;
+	rt->mcp_waiting = false;
+	ev_timer_stop(rt->loop, &rt->mcp_timer);
+	status_set_held(&rt->status, false);
+	if (timed_out)
+		runtime_add_error(rt, "warning",
+				  "the agent's MCP server did not connect "
+				  "within %u s; going on without it",
+				  rt->cfg.wait_mcp);
+	else
+		log_info("the agent's MCP server is connected");
+	runtime_update_status(rt);
+	runtime_maybe_prompt(rt);
+	runtime_schedule(rt);
+}
+
+/* --wait-mcp timer: the agent's MCP server never said it is up. */
+static void
+runtime_mcp_timeout(void *data)
+{
+	runtime_mcp_release(data, true);
+}
+
 void
 runtime_on_hook(struct runtime *rt, const char *event, const json_t *payload,
 		const char **message)
@@ -569,6 +598,13 @@ runtime_on_hook(struct runtime *rt, const char *event, const json_t *payload,
 	uint64_t now;
 
 	*message = json_string_value(json_object_get(payload, "message"));
+	if (strcmp(event, "mcp-ready") == 0) {
+		/* taskbox mcp listed its tools to the agent (the agent's
+		 * claim, like any hook: it can only hurry its own prompt) */
+		api_broadcast_hook(rt, event, *message);
+		runtime_mcp_release(rt, false);
+		return;
+	}
 	/* judge the screen as it is now, not as of the last render */
 	if (rt->status.dirty)
 		runtime_render(rt);
@@ -717,7 +753,13 @@ runtime_usage(FILE *f)
 		"      --setup-log FILE       append its output to FILE "
 		"(default stderr)\n"
 		"      --setup-timeout SECS   kill it after SECS (default "
-		"600)\n",
+		"600)\n"
+		"      --wait-mcp SECS        the agent starts our MCP server "
+		"(taskbox mcp):\n"
+		"                             not ready before it listed its "
+		"tools, or\n"
+		"                             SECS passed (0-3600, default 0: "
+		"no wait)\n",
 		agent_type_list(), RUNTIME_MAX_FORWARDS);
 }
 
@@ -878,6 +920,7 @@ enum runtime_opt {
 	RUNTIME_OPT_SETUP_LOG,
 	RUNTIME_OPT_SETUP_TIMEOUT,
 	RUNTIME_OPT_SCROLLBACK,
+	RUNTIME_OPT_WAIT_MCP,
 };
 
 /* "+": options end at the first non-option (the agent command). */
@@ -906,6 +949,7 @@ static const struct option runtime_opts[] = {
 	{"setup-log", required_argument, NULL, RUNTIME_OPT_SETUP_LOG},
 	{"setup-timeout", required_argument, NULL, RUNTIME_OPT_SETUP_TIMEOUT},
 	{"scrollback", required_argument, NULL, RUNTIME_OPT_SCROLLBACK},
+	{"wait-mcp", required_argument, NULL, RUNTIME_OPT_WAIT_MCP},
 	{NULL, 0, NULL, 0},
 };
 
@@ -1059,6 +1103,16 @@ runtime_apply_opt(struct runtime_config *cfg, int o, const char *val,
 			return 2;
 		}
 		cfg->setup_timeout = (unsigned)v;
+		break;
+	case RUNTIME_OPT_WAIT_MCP:
+		if (parse_long(val, 0, 3600, &v) < 0) {
+			fprintf(stderr,
+				"taskbox agent: --wait-mcp must be 0 to 3600 "
+				"seconds, got '%s'\n",
+				val);
+			return 2;
+		}
+		cfg->wait_mcp = (unsigned)v;
 		break;
 	default:
 		BUG();
@@ -1339,6 +1393,9 @@ runtime_start(struct runtime *rt)
 		return 127;
 	}
 	runtime_ready(rt->cfg.ready_fd, "agent %d\n", (int)pty_pid(rt->pty));
+	if (rt->mcp_waiting) /* the agent's own start counts, not setup's */
+		ev_timer_start(rt->loop, &rt->mcp_timer,
+			       now_ms() + (uint64_t)rt->cfg.wait_mcp * 1000);
 	if (rt->cfg.socket_path != NULL)
 		log_info("listening on unix:%s, agent %s (%s) pid %d",
 			 rt->cfg.socket_path, rt->cfg.argv[0],
@@ -1563,6 +1620,11 @@ runtime_main(int argc, char **argv)
 	rt->status.cfg.stable_ms = rt->cfg.stable_ms;
 	send_init(&rt->send, &runtime_send_defaults);
 	ev_timer_init(&rt->tick, runtime_tick, rt);
+	ev_timer_init(&rt->mcp_timer, runtime_mcp_timeout, rt);
+	if (rt->cfg.wait_mcp > 0) {
+		rt->mcp_waiting = true;
+		status_set_held(&rt->status, true);
+	}
 	rt->prompt = rt->cfg.initial_prompt;
 	rt->cfg.initial_prompt = NULL;
 	rt->last_status = STATUS_RUNNING;

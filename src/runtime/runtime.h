@@ -71,6 +71,7 @@ struct runtime_config {
 	const char *setup;	/* --setup script, or NULL */
 	const char *setup_log;	/* NULL: inherit stderr */
 	unsigned setup_timeout; /* seconds */
+	unsigned wait_mcp;	/* --wait-mcp seconds, 0: the agent has none */
 	char **argv;
 };
 
@@ -139,6 +140,10 @@ struct runtime {
 	struct proc *setup; /* NULL when none runs */
 	struct ev_timer setup_timer;
 	bool setup_timed_out;
+
+	/* --wait-mcp: readiness held until the agent's MCP server is up */
+	bool mcp_waiting;
+	struct ev_timer mcp_timer;
 
 	bool exiting;
 	int exit_code;

@@ -5,7 +5,9 @@
  * stable_ms old, the input prompt is recognised, the agent does not show
  * a busy marker and no send is in progress. An open dialog counts as
  * settled too (state waiting), so a client can answer it. An agent
- * hook overrides the screen until the screen contradicts it.
+ * hook overrides the screen until the screen contradicts it. A held
+ * engine (the agent's MCP server not connected yet) is starting where it
+ * would be idle.
  */
 #include "common.h"
 
@@ -80,6 +82,12 @@ status_set_sending(struct status_engine *st, bool sending)
 }
 
 void
+status_set_held(struct status_engine *st, bool held)
+{
+	st->held = held;
+}
+
+void
 status_set_exited(struct status_engine *st)
 {
 	st->exited = true;
@@ -103,8 +111,9 @@ status_next_deadline(const struct status_engine *st, uint64_t now)
 	return settle > now ? settle : UINT64_MAX;
 }
 
-enum status_state
-status_state(const struct status_engine *st, uint64_t now)
+/* The state by the screen, the hooks and the send engine alone. */
+static enum status_state
+status_state_unheld(const struct status_engine *st, uint64_t now)
 {
 	bool quiet = !st->dirty && now >= st->last_change + st->cfg.stable_ms;
 
@@ -130,6 +139,14 @@ status_state(const struct status_engine *st, uint64_t now)
 	if (!quiet || st->busy)
 		return STATE_WORKING;
 	return STATE_IDLE;
+}
+
+enum status_state
+status_state(const struct status_engine *st, uint64_t now)
+{
+	enum status_state s = status_state_unheld(st, now);
+
+	return st->held && s == STATE_IDLE ? STATE_STARTING : s;
 }
 
 enum status_value

@@ -14,7 +14,9 @@
  * over again when it contradicts the hook (see status_on_hook). A start
  * hook (the agent's own "session started") makes the first readiness not
  * wait for a quiet screen: an agent that animates its banner is idle as
- * soon as its input prompt shows.
+ * soon as its input prompt shows. While held (the agent's own tools not
+ * connected yet: status_set_held) an idle agent is still starting, so
+ * nothing is typed before its tools are there.
  */
 #ifndef TASKBOX_RUNTIME_STATUS_H
 #define TASKBOX_RUNTIME_STATUS_H
@@ -62,6 +64,7 @@ struct status_engine {
 	uint64_t dialog_since; /* when that dialog appeared */
 	bool exited;
 	bool sending; /* the send engine is working */
+	bool held;    /* idle reads as starting (tools not connected yet) */
 	enum status_hook hook;
 	uint64_t hook_time;
 };
@@ -91,6 +94,9 @@ void status_on_render(struct status_engine *st, uint64_t now, bool changed,
 void status_on_hook(struct status_engine *st, uint64_t now,
 		    enum status_hook hook);
 void status_set_sending(struct status_engine *st, bool sending);
+/* Hold (or release) readiness: while held, idle is reported as starting;
+ * working, waiting and exited are reported as they are. */
+void status_set_held(struct status_engine *st, bool held);
 void status_set_exited(struct status_engine *st);
 /* The next time the loop must call in, or UINT64_MAX for none. */
 uint64_t status_next_deadline(const struct status_engine *st, uint64_t now);

@@ -1358,6 +1358,8 @@ module_render(const json_t *module, const json_t *tmpl,
 	json_object_set_new(out, "path",
 			    bin_dir ? json_pack("[s]", bin_dir) : json_array());
 	json_object_set_new(out, "provider", json_pack("s?", provider));
+	/* the agent starts `taskbox mcp`: its first input waits for it */
+	json_object_set_new(out, "mcp", json_boolean(json_is_object(mcp)));
 	free(bin_dir);
 	json_decref(vars);
 	return out;

@@ -30,8 +30,9 @@ json_t *module_parse(const char *yaml, size_t len, json_t **errors);
 
 /*
  * Render module for the normalized template tmpl (its agent block) and
- * ctx. Returns a new {type, argv, env, files, install, path}, or NULL
- * with *errors = a new array of {message, location}.
+ * ctx. Returns a new {type, argv, env, files, install, path,
+ * resume_args, provider, mcp (whether the agent is given `taskbox mcp`)},
+ * or NULL with *errors = a new array of {message, location}.
  */
 json_t *module_render(const json_t *module, const json_t *tmpl,
 		      const struct module_ctx *ctx, json_t **errors);

@@ -34,6 +34,10 @@
 #include "ws/disk.h"
 #include "ws/ws.h"
 
+/* Seconds the runtime holds a task's first input for the agent's MCP
+ * server (Claude Code's own MCP start timeout is 30 s). */
+#define TASK_MCP_WAIT_S 30
+
 /*
  * Make (when missing) and open directory name under dfd, never through a
  * link, its mode and owner set on the open fd (a path could be swapped
@@ -445,6 +449,10 @@ task_launch_argv(struct task *t, struct strv *argv, int ready_fd)
 					      ws_spec, "setup_timeout_s"))
 					      ?: 600));
 	}
+	/* its first input (the prompt, or a queued send on resume) waits
+	 * until the agent connected to `taskbox mcp` and has its tools */
+	if (json_is_true(json_object_get(t->launch, "mcp")))
+		strv_addf(argv, "--wait-mcp=%d", TASK_MCP_WAIT_S);
 	if (!t->prompt_delivered) /* the server saw it typed: never twice */
 		strv_addf(argv, "--initial-prompt=%s",
 			  json_string_value(json_object_get(t->row, "prompt")));

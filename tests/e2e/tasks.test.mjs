@@ -158,9 +158,10 @@ async function lifecycle(agent) {
     'reply after the tool call');
   await hookedIdle(agent, ev, 'the tool call', since);
   ev.close();
-  const reqs = llmRequests().filter((r) => r.path.includes(agent.api) && r.answer?.action === 'reply'
-    && JSON.stringify(r.body ?? '').includes('write the file'));
-  assert.ok(reqs.some((r) => r.answer.text === 'Done writing hello.txt.'), 'the tool result went back to the LLM');
+  // the fake LLM logs a request once its answer is written: wait for it
+  await waitFor(() => llmRequests().some((r) => r.path.includes(agent.api) && r.answer?.action === 'reply'
+    && r.answer.text === 'Done writing hello.txt.' && JSON.stringify(r.body ?? '').includes('write the file')),
+  { timeout: 10000, what: `${name}'s tool result going back to the LLM (its request in the fake LLM's log)` });
 
   // a follow-up: its own turn, its own hook
   ev = await events(name);

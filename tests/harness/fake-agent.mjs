@@ -15,6 +15,13 @@
 // A turn with "expect" is used when the typed line contains it; turns are
 // otherwise taken in order. A dialog turn shows a numbered menu after the
 // spinner and waits for a digit or Enter before replying.
+// "mcp": {"command": [...], "after_ms": N, "list": true}: N ms after the
+// start (its prompt shows at start_delay_ms) the agent starts that MCP
+// server on stdio, initializes it and, unless list is false, lists its
+// tools, as Claude Code does with the servers in its config. Every line
+// submitted is then answered first with "tools at input: NAMES" (or
+// "none" while the list has not come).
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 
 const script = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
@@ -27,8 +34,36 @@ let dialog = null;
 let answers = '';
 let thinking = null; // the running spinner: {iv, timer}
 
+let mcpTools = null; // the names tools/list gave, once it answered
+
 process.stdin.setRawMode(true);
 process.stdin.setEncoding('utf8');
+
+// Start the script's MCP server and talk to it (see "mcp" above).
+function startMcp(cfg) {
+  const c = spawn(cfg.command[0], cfg.command.slice(1), { stdio: ['pipe', 'pipe', 'ignore'] });
+  const send = (m) => c.stdin.write(JSON.stringify(m) + '\n');
+  let buf = '';
+  c.stdout.setEncoding('utf8');
+  c.stdout.on('data', (d) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const msg = JSON.parse(buf.slice(0, i));
+      buf = buf.slice(i + 1);
+      if (msg.id === 1) {
+        send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+        if (cfg.list !== false) send({ jsonrpc: '2.0', id: 2, method: 'tools/list' });
+      } else if (msg.id === 2) {
+        mcpTools = msg.result.tools.map((t) => t.name);
+      }
+    }
+  });
+  c.stdin.on('error', () => {});
+  send({ jsonrpc: '2.0', id: 1, method: 'initialize',
+    params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'fake-agent', version: '1' } } });
+}
+if (script.mcp) setTimeout(() => startMcp(script.mcp), script.mcp.after_ms ?? 0);
 
 function prompt() {
   state = 'prompt';
@@ -114,6 +149,7 @@ async function submit() {
     prompt();
     return;
   }
+  if (script.mcp) printReply(`tools at input: ${mcpTools ? mcpTools.join(',') : 'none'}`);
   const turn = pickTurn(text);
   state = 'busy';
   spinner(turn.think_ms ?? 150, () => {

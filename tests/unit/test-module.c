@@ -150,6 +150,8 @@ test_claude_anthropic(void **state)
 						"/srv/agent/workspace"),
 				"hasTrustDialogAccepted")));
 	mcp = json_object_get(json_object_get(cj, "mcpServers"), "taskbox");
+	/* the runtime is told to wait for it (--wait-mcp) */
+	assert_true(json_is_true(json_object_get(r, "mcp")));
 	assert_string_equal(json_string_value(json_object_get(mcp, "command")),
 			    "/run/taskbox/taskbox");
 	assert_string_equal(json_string_value(json_array_get(
@@ -499,6 +501,7 @@ test_custom(void **state)
 			    "custom");
 	assert_string_equal(arg(r, 0), "bash");
 	assert_string_equal(arg(r, 2), "-i");
+	assert_true(json_is_false(json_object_get(r, "mcp")));
 	assert_int_equal(json_array_size(json_object_get(r, "files")), 0);
 	assert_int_equal(json_object_size(json_object_get(r, "env")), 0);
 	json_decref(r);

@@ -196,6 +196,38 @@ test_start_hook_skips_the_quiet_wait(void **state)
 	assert_int_equal(status_state(&st, t + 1700), STATE_WORKING);
 }
 
+/* Held (tools not connected): idle reads as starting, nothing else. */
+static void
+test_held_idle_is_starting(void **state)
+{
+	struct status_engine st;
+	uint64_t t = 1000;
+
+	status_init(&st, &cfg, t);
+	status_set_held(&st, true);
+	status_on_render(&st, t + 10, true, true, false, 0);
+	assert_int_equal(status_state(&st, t + 100), STATE_WORKING);
+	/* quiet with the prompt on screen: still starting */
+	assert_int_equal(status_state(&st, t + 510), STATE_STARTING);
+	assert_int_equal(status_value(&st, t + 510), STATUS_RUNNING);
+	/* a start hook or a turn-end hook does not make it idle either */
+	status_on_hook(&st, t + 600, STATUS_HOOK_STARTED);
+	assert_int_equal(status_state(&st, t + 600), STATE_STARTING);
+	status_on_hook(&st, t + 700, STATUS_HOOK_IDLE);
+	assert_int_equal(status_state(&st, t + 700), STATE_STARTING);
+	/* a dialog is waiting all the same: someone must answer it */
+	status_on_render(&st, t + 800, true, false, false, 42);
+	assert_int_equal(status_state(&st, t + 1300), STATE_WAITING);
+	status_on_render(&st, t + 1400, true, true, false, 0);
+	assert_int_equal(status_state(&st, t + 1900), STATE_STARTING);
+	/* released: the same quiet screen is idle at once */
+	status_set_held(&st, false);
+	assert_int_equal(status_state(&st, t + 1900), STATE_IDLE);
+	status_set_held(&st, true);
+	status_set_exited(&st);
+	assert_int_equal(status_state(&st, t + 2000), STATE_EXITED);
+}
+
 int
 main(void)
 {
@@ -207,6 +239,7 @@ main(void)
 		cmocka_unit_test(test_dialog_with_animation_is_waiting),
 		cmocka_unit_test(test_hooks_override_the_screen),
 		cmocka_unit_test(test_start_hook_skips_the_quiet_wait),
+		cmocka_unit_test(test_held_idle_is_starting),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
