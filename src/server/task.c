@@ -65,6 +65,8 @@
 #include "server.h"
 #include "server/metrics.h"
 #include "server/queue.h"
+#include "server/replica.h"
+#include "server/task-remote.h"
 #include "server/task-int.h"
 #include "store/store-rows.h"
 #include "ws/ws.h"
@@ -194,8 +196,8 @@ task_known(const char *s, const char *const *known)
 }
 
 /* The view a stored row shows (what a recovered task shows until the
- * server looked at it). */
-static struct task_view
+ * server looked at it, and a remote task always). */
+struct task_view
 task_row_view(const json_t *row)
 {
 	static const char *const statuses[] = {
@@ -447,6 +449,7 @@ task_free(struct task *t)
 	free(t->disk_warn);
 	free(t->ws_warn);
 	tqueue_free(t->queue);
+	free(t->replica);
 	ev_timer_stop(srv->loop, &t->stop_timer);
 	ev_timer_stop(srv->loop, &t->idle_timer);
 	free(t);
@@ -538,7 +541,8 @@ task_admit(const char *owner_id, bool resume, char **why)
 			continue;
 		total++;
 		if (strcmp(task_owner_id(t), owner_id) == 0 &&
-		    task_state_running(t->st))
+		    (t->replica != NULL ? task_remote_running(t)
+					: task_state_running(t->st)))
 			running++;
 	}
 	if (!resume && total >= srv->max_tasks) {
@@ -688,6 +692,10 @@ task_publish(struct task *t, const char *event, const char *data)
 {
 	for (struct task_sub *s = t->subs; s != NULL; s = s->next)
 		http_sse_send(s->sse, event, data);
+	/* the other replicas' subscribers: a "task" event they make from
+	 * the row themselves (task_changed) */
+	if (t->replica == NULL && strcmp(event, "task") != 0)
+		replica_task_event(task_id(t), event, data);
 }
 
 void
@@ -703,6 +711,8 @@ task_changed(struct task *t)
 	free(t->json_text);
 	t->json_text = NULL;
 	t->json_len = 0;
+	if (t->replica == NULL)
+		replica_task_changed(task_id(t)); /* the other replicas */
 }
 
 /* Is TASKBOX_CHECK_TASK_JSON set (read once)? */
