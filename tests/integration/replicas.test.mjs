@@ -80,6 +80,13 @@ test('a task on A: seen, followed and driven through B; kill -9 of A and its ret
   const chat = await b.api('GET', '/@admin/calc/apps/chat/status');
   assert.equal(chat.status, 200, chat.text);
   assert.match(chat.text, /"status"/);
+  // the runtime's own SSE, streamed from A through B
+  const rt = new SseClient(b.base + '/@admin/calc/apps/chat/events', { Authorization: `Bearer ${b.token}` });
+  await rt.ready;
+  assert.equal(rt.status, 200);
+  assert.match(rt.headers.get('content-type'), /text\/event-stream/);
+  await waitFor(() => rt.events.some((e) => e.event === 'status_change'), { what: 'the runtime\'s events through B' });
+  rt.close();
 
   // pause and resume through B
   await b.waitTask('admin', 'calc', { state: 'idle' });
