@@ -6,7 +6,8 @@
  * binary under DATA/bin (bound into every workspace, so the build tree's
  * location and permissions do not matter), the store (DATA/taskbox.db or
  * --store's database, migrated), the built-in modules and templates, the first
- * admin user and its one-time token, the stored tasks, then the HTTP API on
+ * admin user and its one-time token, with PostgreSQL this server's place
+ * among the replicas (replica.c), the stored tasks, then the HTTP API on
  * --listen. One loop thread serves everything; SIGINT/SIGTERM stop the
  * workspaces and exit.
  */

@@ -52,6 +52,11 @@
  * environment (the integration tests set it) every use of a kept text
  * compares it with a fresh encoding and aborts on a difference: a
  * change that forgot task_changed() fails the tests.
+ *
+ * Replicas: task_changed() and task_publish() of a task this replica
+ * runs also tell the other replicas (replica.c); a task another replica
+ * runs (t->replica, task-remote.c) is shown from its row and never told
+ * back.
  */
 #include "common.h"
 

@@ -16,7 +16,8 @@
  * after CLUSTER_RETRY_MS); connecting (PQconnectStartParams, driven by
  * PQconnectPoll from the socket's events, abandoned after
  * CLUSTER_CONNECT_MS). Back up, LISTEN goes first and cb->resync tells
- * the caller that notifications may have been lost.
+ * the caller that notifications may have been lost. At close the
+ * NOTIFYs still queued are sent, waiting for each (the server exits).
  */
 #include "common.h"
 
@@ -469,11 +470,45 @@ fail:
 	return -EIO;
 }
 
+/* At close: send the NOTIFYs still queued, waiting for each (a server's
+ * exit); stop at the first failure. */
+static void
+cluster_drain(struct store_cluster *c)
+{
+	static const Oid text[] = {25};
+	PGresult *res;
+
+	if (c->state != CLUSTER_UP)
+		return;
+	/* the one in flight first, then blocking */
+	while (c->busy && (res = PQgetResult(c->conn)) != NULL)
+		PQclear(res);
+	if (c->busy)
+		cluster_pop(c);
+	c->busy = false;
+	if (PQsetnonblocking(c->conn, 0) < 0)
+		return;
+	for (; c->head != NULL; cluster_pop(c)) {
+		const char *values[1] = {c->head->arg};
+		bool ok;
+
+		if (c->head->kind != CLUSTER_OP_NOTIFY)
+			continue;
+		res = PQexecParams(c->conn, "SELECT pg_notify('taskbox', $1)",
+				   1, text, values, NULL, NULL, 0);
+		ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+		PQclear(res);
+		if (!ok)
+			return;
+	}
+}
+
 void
 store_cluster_close(struct store_cluster *c)
 {
 	if (c == NULL)
 		return;
+	cluster_drain(c);
 	ev_timer_stop(c->loop, &c->timer);
 	if (c->io != NULL)
 		ev_io_del(c->io);

@@ -42,6 +42,7 @@ struct store_cluster_cb {
 int store_cluster_open(struct ev_loop *loop, const char *uri,
 		       const struct store_cluster_cb *cb, void *data,
 		       struct store_cluster **out, char **cause);
+/* Send the NOTIFYs still queued (waiting: a server's exit) and close. */
 void store_cluster_close(struct store_cluster *c);
 /* Queue NOTIFY taskbox, payload (copied). 0; -EMSGSIZE past
  * STORE_CLUSTER_PAYLOAD_MAX; -ENOBUFS while the queue is full (the
