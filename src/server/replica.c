@@ -53,7 +53,7 @@
 
 #define REPLICA_NAME_MAX 64
 #define REPLICA_SKEW_S	 60 /* a signature's age limit, either way */
-#define REPLICA_HEAD_MS	 15000
+#define REPLICA_HEAD_MS	 60000
 #define REPLICA_QUEUE	 (4u << 20)
 #define REPLICA_HIGH	 (1u << 20)
 #define REPLICA_MAC_HEX	 (2 * crypto_auth_BYTES)

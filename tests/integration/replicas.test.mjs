@@ -17,7 +17,8 @@ import { pgDatabase, pgSql } from '../harness/pg.mjs';
 
 let db, a, b;
 const servers = [];
-const HEARTBEAT = ['--heartbeat-interval', '0.3', '--heartbeat-timeout', '2'];
+// short enough for a quick test, long enough for a loaded machine
+const HEARTBEAT = ['--heartbeat-interval', '0.5', '--heartbeat-timeout', '4'];
 
 // Start replica name on db (data: a former replica's, to restart it).
 async function replica(name, { data, token } = {}) {
