@@ -572,6 +572,7 @@ replica_fwd_free(struct replica_fwd *f)
 	free(f);
 }
 
+/* The answer ended or the client went away: release the forward. */
 static void
 replica_fwd_closed(struct http_sse *sse UNUSED, void *data)
 {
@@ -583,6 +584,7 @@ replica_fwd_closed(struct http_sse *sse UNUSED, void *data)
 	replica_fwd_free(f);
 }
 
+/* The client caught up: read from the owner again. */
 static void
 replica_fwd_drained(struct http_sse *sse UNUSED, void *data)
 {
@@ -592,6 +594,8 @@ replica_fwd_drained(struct http_sse *sse UNUSED, void *data)
 		hclient_pause(f->client, false);
 }
 
+/* The owner's status and headers: start the answer (204 and 304 wait for
+ * the end). */
 static void
 replica_fwd_head(struct hclient *c UNUSED, int status,
 		 const struct hclient_header *h, size_t n, void *data)
@@ -627,6 +631,7 @@ replica_fwd_head(struct hclient *c UNUSED, int status,
 	free(out);
 }
 
+/* Some of the owner's body: on to the client, with backpressure. */
 static void
 replica_fwd_body(struct hclient *c, const char *buf, size_t len, void *data)
 {
@@ -644,6 +649,7 @@ replica_fwd_body(struct hclient *c, const char *buf, size_t len, void *data)
 		hclient_pause(c, true);
 }
 
+/* The owner's answer ended (or never came): finish the client's. */
 static void
 replica_fwd_done(struct hclient *c UNUSED, int err, void *data)
 {

@@ -12,6 +12,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import { startServer, customTemplate, waitFor, SseClient, bin, tmpdir } from '../harness/server.mjs';
 import { pgDatabase, pgSql } from '../harness/pg.mjs';
 
@@ -157,7 +158,7 @@ test('a task on B is A\'s to see and to delete; a member\'s credentials are chec
   assert.equal((await b.api('GET', '/api/v2/tasks/bob/onb', { token: bob.token })).status, 404);
 });
 
-test('a forged replica signature is refused', async () => {
+test('a forged replica signature is refused; a valid one grants nothing', async () => {
   const ts = Math.floor(Date.now() / 1000);
   for (const h of [`b ${ts} ${'0'.repeat(64)}`, 'b', `b ${ts - 3600} ${'0'.repeat(64)}`, `a ${ts} ${'f'.repeat(64)}`]) {
     for (const [method, path] of [['GET', '/api/v2/tasks'], ['POST', '/api/v2/tasks/admin/nope/pause']]) {
@@ -167,4 +168,29 @@ test('a forged replica signature is refused', async () => {
     }
   }
   assert.equal((await a.api('GET', '/api/v2/tasks')).status, 200, 'without the header all is well');
+
+  // a valid signature (made here from the cluster's secret) grants
+  // nothing: the caller's credentials are checked as ever
+  const key = Buffer.from(pgSql(db.name, 'SELECT secret FROM cluster').trim(), 'hex');
+  const sign = (method, path) => {
+    const now = Math.floor(Date.now() / 1000);
+    const mac = crypto.createHmac('sha512', key).update(`taskbox-replica\nb\n${now}\n${method}\n${path}`)
+      .digest().subarray(0, 32).toString('hex');
+    return { 'X-Taskbox-Replica': `b ${now} ${mac}` };
+  };
+  const signed = await a.api('GET', '/api/v2/tasks', { token: null, headers: sign('GET', '/api/v2/tasks') });
+  assert.equal(signed.status, 401, signed.text);
+  const ok = await a.api('GET', '/api/v2/tasks', { headers: sign('GET', '/api/v2/tasks') });
+  assert.equal(ok.status, 200, ok.text);
+  // one signed for another path is not valid here
+  const moved = await a.api('GET', '/api/v2/tasks', { headers: sign('GET', '/api/v2/users') });
+  assert.equal(moved.status, 403, moved.text);
+  // a signed request for a task another replica runs is never bounced on
+  await b.createTask({ template: 'sh', input: 'echo x', name: 'bounce' });
+  await a.waitTask('admin', 'bounce');
+  const path = '/api/v2/tasks/admin/bounce/logs';
+  const loop = await a.api('GET', path, { headers: sign('GET', path) });
+  assert.equal(loop.status, 508, loop.text);
+  assert.equal((await a.api('GET', path)).status, 200, 'forwarded to B when unsigned');
+  assert.equal((await a.api('DELETE', '/api/v2/tasks/admin/bounce')).status, 202);
 });
