@@ -751,7 +751,7 @@ replica_forward(struct http_req *req, struct task *t)
 		row = store_replica_get(srv->store, owner);
 		address = json_string_value(json_object_get(row, "address"));
 	}
-	if (address == NULL || *address == '\0') {
+	if (address == NULL || !str_starts_with(address, "http://")) {
 		http_reply_problem(req, 503,
 				   "the task runs on replica %s, which gives "
 				   "no address to reach it at (--advertise)",
