@@ -147,6 +147,16 @@ test('a task on B is A\'s to see and to delete; a member\'s credentials are chec
   await b.waitTask('bob', 'onb', { token: bob.token });
   const seen = await a.waitTask('bob', 'onb', { token: bob.token });
   assert.equal(seen.id, t.id);
+  // an event too big for a NOTIFY arrives as a gap naming it
+  const ev = new SseClient(a.base + '/api/v2/tasks/bob/onb/events', { Authorization: `Bearer ${bob.token}` });
+  await ev.ready;
+  await a.waitTask('bob', 'onb', { token: bob.token, state: 'idle' });
+  const big = await a.api('POST', '/api/v2/tasks/bob/onb/send',
+    { token: bob.token, body: { input: 'for i in $(seq 200); do echo line-$i-$(printf "z%.0s" $(seq 60)); done' } });
+  assert.equal(big.status, 200, big.text);
+  await waitFor(() => ev.events.some((e) => e.event === 'replica_gap' && e.data.event === 'message_update'),
+    { what: 'a replica_gap for the big message_update' });
+  ev.close();
   // another member sees nothing, on either replica: the owner checks too
   const eve = await a.user('eve');
   assert.equal((await a.api('GET', '/api/v2/tasks/bob/onb', { token: eve.token })).status, 404);
