@@ -1,5 +1,6 @@
 /*
- * client.c: HTTP/1.0 over a unix socket, driven by the event loop.
+ * client.c: HTTP/1.0 over a unix socket (or TCP: a sock.c endpoint, the
+ * replicas forwarding to each other), driven by the event loop.
  *
  * One struct hclient is one exchange: connect, write the request, read the
  * head (bounded), then stream the body to the caller until the peer
@@ -19,6 +20,7 @@
 #include "core/buf.h"
 #include "core/ev.h"
 #include "core/log.h"
+#include "core/sock.h"
 
 #define HCLIENT_HEAD_LIMIT (64 * 1024)
 #define HCLIENT_JSON_LIMIT (8 * 1024 * 1024)
@@ -234,8 +236,15 @@ hclient_start(struct ev_loop *loop, const char *sock_path, const char *method,
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct hclient *c;
 	struct stat st;
+	bool host = false;
 	int fd, pfd;
 
+	if (sock_path[0] != '/') {
+		/* a TCP endpoint (sock.c's spec): another replica */
+		if ((fd = sock_connect_spec(sock_path, cause)) < 0)
+			return NULL;
+		goto connected;
+	}
 	/* the path is in a directory the workspace controls: a link there
 	 * must not lead anywhere else, so connect to the inode found
 	 * without following one */
@@ -264,6 +273,7 @@ hclient_start(struct ev_loop *loop, const char *sock_path, const char *method,
 		return NULL;
 	}
 	close(pfd);
+connected:
 	if (cb->peer != NULL && !cb->peer(fd, data)) {
 		*cause = xasprintf("'%s' is not served by the expected process",
 				   sock_path);
@@ -278,10 +288,13 @@ hclient_start(struct ev_loop *loop, const char *sock_path, const char *method,
 	buf_init(&c->out, 0);
 	buf_init(&c->head, HCLIENT_HEAD_LIMIT);
 	ev_timer_init(&c->kick, hclient_on_kick, c);
-	buf_printf(&c->out, "%s %s HTTP/1.0\r\nHost: localhost\r\n", method,
-		   path);
-	for (size_t i = 0; headers != NULL && headers[i] != NULL; i += 2)
+	buf_printf(&c->out, "%s %s HTTP/1.0\r\n", method, path);
+	for (size_t i = 0; headers != NULL && headers[i] != NULL; i += 2) {
 		buf_printf(&c->out, "%s: %s\r\n", headers[i], headers[i + 1]);
+		host = host || strcasecmp(headers[i], "Host") == 0;
+	}
+	if (!host)
+		buf_puts(&c->out, "Host: localhost\r\n");
 	if (body != NULL || strcmp(method, "POST") == 0 ||
 	    strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0)
 		buf_printf(&c->out, "Content-Length: %zu\r\n", len);

@@ -37,7 +37,9 @@ struct hclient_cb {
 
 /*
  * Send method path (with headers as name, value, ..., NULL and an optional
- * body) to the unix socket at sock_path. Callbacks come from the loop,
+ * body; a Host header replaces the default "localhost") to the unix
+ * socket at sock_path, or to a TCP endpoint of sock.c when sock_path is
+ * not absolute (HOST:PORT: another replica). Callbacks come from the loop,
  * never from inside this call. Returns NULL with *cause set when the
  * socket cannot be reached at all.
  */

@@ -22,6 +22,8 @@
 #include "server/install.h"
 #include "server/module.h"
 #include "server/queue.h"
+#include "server/replica.h"
+#include "server/task-remote.h"
 #include "store/store-rows.h"
 
 #define TASK_INPUT_MAX	 (32 * 1024)
@@ -426,7 +428,7 @@ api_tasks_create(struct http_req *req, json_t *caller, const char *user_ref,
 			ptext, input,
 			json_string_value(json_object_get(module, "agent_type"))
 				?: "custom",
-			(int64_t)wall_ms());
+			replica_self(), (int64_t)wall_ms());
 	}
 	if (r == -EEXIST) {
 		http_reply_problem(
@@ -759,6 +761,15 @@ api_tasks_prefix(struct http_req *req, void *data UNUSED)
 	}
 	if ((t = task_lookup(req, caller, parts[0], parts[1])) == NULL)
 		goto out;
+	if (task_replica(t) != NULL &&
+	    !(strcmp(method, "GET") == 0 &&
+	      (n == 2 || strcmp(parts[2], "events") == 0 ||
+	       strcmp(parts[2], "states") == 0))) {
+		/* another replica runs its workspace (replica.c); the Task,
+		 * its events and its history are served here */
+		replica_forward(req, t);
+		goto out;
+	}
 	if (n == 2 && strcmp(method, "GET") == 0) {
 		size_t len;
 		const char *text = task_json_text(t, &len);

@@ -13,7 +13,9 @@
  * HTTP/1.0 over the socket (whose peer must be the task's runtime: the
  * path is in a directory the task controls), and the response streamed
  * back as it comes (SSE included) with backpressure: reading from the
- * workspace pauses while more than 1 MiB waits for the browser.
+ * workspace pauses while more than 1 MiB waits for the browser. A task
+ * another replica runs has its whole request forwarded there
+ * (replica.c), the chat UI's files included.
  */
 #include "common.h"
 
@@ -23,6 +25,8 @@
 #include "http/client.h"
 #include "http/http.h"
 #include "server.h"
+#include "server/replica.h"
+#include "server/task-remote.h"
 
 #define PROXY_BODY_LIMIT (16 * 1024 * 1024)
 #define PROXY_QUEUE	 (4 * 1024 * 1024)
@@ -325,6 +329,11 @@ proxy_handle(struct http_req *req, void *data UNUSED)
 	}
 	if (t == NULL) {
 		http_reply_problem(req, 404, "no task '%s/%s'", user, task);
+		goto out;
+	}
+	if (task_replica(t) != NULL) {
+		/* another replica runs the workspace (replica.c) */
+		replica_forward(req, t);
 		goto out;
 	}
 	if (strcmp(slug, "chat") == 0) {

@@ -43,6 +43,7 @@
 #include "http/http.h"
 #include "server.h"
 #include "server/queue.h"
+#include "server/replica.h"
 #include "store/store-rows.h"
 
 #define QUEUE_MAX     32
@@ -493,7 +494,7 @@ tqueue_forget(struct task *t)
 void
 tqueue_recover(void)
 {
-	json_t *rows = store_queue_sending(srv->store), *row;
+	json_t *rows = store_queue_sending(srv->store, replica_self()), *row;
 	size_t i;
 
 	json_array_foreach(rows, i, row)
@@ -501,7 +502,7 @@ tqueue_recover(void)
 			 "the server stopped; it is not sent again",
 			 json_string_value(json_object_get(row, "name")),
 			 json_string_value(json_object_get(row, "id")));
-	if (store_queue_recover(srv->store) < 0)
+	if (store_queue_recover(srv->store, replica_self()) < 0)
 		/* a 'sending' entry left is never delivered (pump takes
 		 * 'queued' ones only) */
 		log_warn("cannot clean up the send queue at start");

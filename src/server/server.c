@@ -6,7 +6,8 @@
  * binary under DATA/bin (bound into every workspace, so the build tree's
  * location and permissions do not matter), the store (DATA/taskbox.db or
  * --store's database, migrated), the built-in modules and templates, the first
- * admin user and its one-time token, the stored tasks, then the HTTP API on
+ * admin user and its one-time token, with PostgreSQL this server's place
+ * among the replicas (replica.c), the stored tasks, then the HTTP API on
  * --listen. One loop thread serves everything; SIGINT/SIGTERM stop the
  * workspaces and exit.
  */
@@ -29,6 +30,7 @@
 #include "server/install.h"
 #include "server/metrics.h"
 #include "server/secrets.h"
+#include "server/replica.h"
 #include "store/store-rows.h"
 #include "ws/disk.h"
 #include "ws/ws.h"
@@ -114,7 +116,19 @@ server_usage(FILE *f)
 		"debug\n"
 		"  --metrics-public         serve GET /metrics without a "
 		"token (default: admins\n"
-		"                           only)\n");
+		"                           only)\n"
+		"  --replica NAME           this server's name among replicas "
+		"on one PostgreSQL\n"
+		"                           (default: made once, kept in "
+		"DATA/replica-id)\n"
+		"  --advertise URL          http://HOST:PORT the other "
+		"replicas reach this one at\n"
+		"                           (default: the --listen address "
+		"unless a wildcard)\n"
+		"  --heartbeat-interval S   seconds between a replica's "
+		"heartbeats (2)\n"
+		"  --heartbeat-timeout S    a replica silent this long has "
+		"its tasks unknown (10)\n");
 }
 
 /* The maxima as given by the --max-* flags, with their defaults. */
@@ -191,6 +205,9 @@ enum server_opt {
 	SERVER_OPT_MAX,	  /* --max-memory, -disk, -cpus, -pids, ... */
 	SERVER_OPT_LIMIT, /* --max-fds, --max-conns-per-client, ... */
 	SERVER_OPT_LOG_LEVEL,
+	SERVER_OPT_REPLICA,
+	SERVER_OPT_ADVERTISE,
+	SERVER_OPT_HEARTBEAT, /* --heartbeat-interval, --heartbeat-timeout */
 };
 
 static const struct option server_opts[] = {
@@ -219,6 +236,10 @@ static const struct option server_opts[] = {
 	{"max-conns-per-client", required_argument, NULL, SERVER_OPT_LIMIT},
 	{"header-timeout", required_argument, NULL, SERVER_OPT_LIMIT},
 	{"log-level", required_argument, NULL, SERVER_OPT_LOG_LEVEL},
+	{"replica", required_argument, NULL, SERVER_OPT_REPLICA},
+	{"advertise", required_argument, NULL, SERVER_OPT_ADVERTISE},
+	{"heartbeat-interval", required_argument, NULL, SERVER_OPT_HEARTBEAT},
+	{"heartbeat-timeout", required_argument, NULL, SERVER_OPT_HEARTBEAT},
 	{NULL, 0, NULL, 0},
 };
 
@@ -364,6 +385,9 @@ server_guard(struct http_req *req, void *data UNUSED)
 	json_t *user;
 	bool ok;
 
+	/* a forged replica signature never reaches a handler */
+	if (!replica_check_request(req))
+		return false;
 	if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ||
 	    strcmp(m, "OPTIONS") == 0)
 		return true;
@@ -668,6 +692,9 @@ server_main(int argc, char **argv)
 	struct fdlimit_split split;
 	bool new_admin_token = false, metrics_public = false;
 	int port, r = 1, o, idx = 0;
+	struct replica_opts replica_opts = {.heartbeat_ms = 2000,
+					    .timeout_ms = 10000};
+	const char *replica_flags = NULL; /* the last replica flag given */
 
 	opterr = 0;
 	optind = 1;
@@ -789,9 +816,48 @@ server_main(int argc, char **argv)
 			log_set_level(lvl);
 			break;
 		}
+		case SERVER_OPT_REPLICA:
+			replica_opts.name = v;
+			replica_flags = "--replica";
+			break;
+		case SERVER_OPT_ADVERTISE:
+			replica_opts.advertise = v;
+			replica_flags = "--advertise";
+			break;
+		case SERVER_OPT_HEARTBEAT: {
+			bool interval = strcmp(a, "--heartbeat-interval") == 0;
+
+			if (replica_parse_seconds(
+				    v, interval ? &replica_opts.heartbeat_ms
+						: &replica_opts.timeout_ms) <
+			    0) {
+				fprintf(stderr,
+					"taskbox server: %s wants seconds, "
+					"0.1..3600\n",
+					a);
+				return 2;
+			}
+			replica_flags = interval ? "--heartbeat-interval"
+						 : "--heartbeat-timeout";
+			break;
+		}
 		default:
 			BUG();
 		}
+	}
+	if (replica_flags != NULL &&
+	    (store == NULL || !store_spec_is_postgres(store))) {
+		fprintf(stderr,
+			"taskbox server: %s: replicas share a PostgreSQL "
+			"database (--store postgresql://...); with SQLite "
+			"there is one server\n",
+			replica_flags);
+		return 2;
+	}
+	if (replica_opts.timeout_ms <= replica_opts.heartbeat_ms) {
+		fprintf(stderr, "taskbox server: --heartbeat-timeout must be "
+				"longer than --heartbeat-interval\n");
+		return 2;
 	}
 	if (optind < argc) {
 		fprintf(stderr, "taskbox server: unexpected argument '%s'\n",
@@ -908,6 +974,9 @@ server_main(int argc, char **argv)
 		goto fail;
 	}
 	server_disk_check();
+	if (store_spec_is_postgres(db) &&
+	    replica_start(db, &replica_opts, url, &cause) < 0)
+		goto fail;
 	task_recover_all();
 	ev_loop_set_prepare(srv->loop, server_prepare, NULL);
 	ev_signal_add(srv->loop, SIGTERM, server_on_signal, NULL);
@@ -928,6 +997,7 @@ server_main(int argc, char **argv)
 	r = ev_loop_run(srv->loop);
 	install_kill_all(); /* the next start installs again */
 	http_server_drain(srv->http);
+	replica_stop();
 	disk_pool_stop();
 	goto out;
 fail:

@@ -19,6 +19,7 @@
  *                   stop timer, shutdown
  *   task-recover.c  re-attach at server start
  *   task-notify.c   the idle timer, webhooks
+ *   task-remote.c   tasks another replica runs, mirrored from the store
  */
 #ifndef TASKBOX_TASK_INT_H
 #define TASKBOX_TASK_INT_H
@@ -113,6 +114,11 @@ struct task {
 	 * change of what the JSON shows that no broadcast follows */
 	char *json_text;
 	size_t json_len;
+	/* a remote task (task-remote.c): the replica that runs it (NULL: this
+	 * one runs it); it stays recovering, showing its row, and down
+	 * says that replica stopped answering (status unknown) */
+	char *replica;
+	bool replica_down;
 };
 
 /* task.c */
@@ -121,6 +127,7 @@ void task_mark(struct task *t, bool *flag, const char *column);
 bool task_by_admin(const struct task *t);
 void task_set_str(char **slot, const char *s);
 struct task *task_new(json_t *row, enum task_state st);
+struct task_view task_row_view(const json_t *row);
 void task_free(struct task *t);
 void task_set_state(struct task *t, const char *state, const char *message);
 void task_limits(struct task *t, struct ws_limits *l, int64_t *disk);
@@ -152,6 +159,10 @@ void task_finish_delete(struct task *t);
 void task_on_stop_timeout(void *data);
 void task_stop_gracefully(struct task *t);
 void task_finish_pause(struct task *t);
+
+/* task-remote.c */
+/* t's current_state from its latest stored one (none: left as is). */
+void task_load_state(struct task *t);
 
 /* task-notify.c */
 void task_on_idle_timeout(void *data);

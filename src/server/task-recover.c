@@ -6,7 +6,9 @@
  * task that was running is re-attached to its workspace (active) when
  * the recorded pid still names the same process (its start time), else
  * it is in error; the others take the state their stored status names.
- * Disk images without a task (a delete cut short) are removed.
+ * Disk images without a task (a delete cut short) are removed. With
+ * replicas, only this replica's tasks are re-attached; the others'
+ * become remote tasks (task-remote.c).
  */
 #include "common.h"
 
@@ -15,7 +17,9 @@
 #include "core/log.h"
 #include "server.h"
 #include "server/queue.h"
+#include "server/replica.h"
 #include "server/task-int.h"
+#include "server/task-remote.h"
 #include "store/store-rows.h"
 #include "ws/ws.h"
 
@@ -107,33 +111,25 @@ task_recover_all(void)
 	rows = store_tasks_live(srv->store);
 	json_array_foreach(rows, i, row)
 	{
-		struct task *t = task_new(row, TASK_STATE_RECOVERING);
-		json_t *last;
+		struct task *t;
 		const char *status =
 			json_string_value(json_object_get(row, "status"));
 		bool live = strcmp(status, "active") == 0 ||
 			    strcmp(status, "initializing") == 0 ||
 			    strcmp(status, "pending") == 0;
 
+		if (strcmp(json_string_value(json_object_get(row, "replica_id"))
+				   ?: "",
+			   replica_self()) != 0) {
+			/* another replica runs it (task-remote.c) */
+			task_remote_add(row);
+			continue;
+		}
+		t = task_new(row, TASK_STATE_RECOVERING);
 		t->version = catalog_version_get(json_string_value(
 			json_object_get(row, "template_version_id")));
 		t->tmpl = json_incref(json_object_get(t->version, "spec_json"));
-		last = store_task_state_last(srv->store, task_id(t));
-		if (last != NULL) {
-			char stamp[32];
-
-			time_rfc3339(
-				(uint64_t)json_integer_value(
-					json_object_get(last, "created_at")),
-				stamp);
-			t->state = json_pack(
-				"{s:O, s:O, s:O, s:s}", "state",
-				json_object_get(last, "state"), "message",
-				json_object_get(last, "message"), "uri",
-				json_object_get(last, "uri"), "timestamp",
-				stamp);
-			json_decref(last);
-		}
+		task_load_state(t);
 		if (!live) {
 			struct ws_limits l;
 			int64_t disk;

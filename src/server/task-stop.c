@@ -135,7 +135,10 @@ task_delete_all(const char *owner_id, const char *template_id,
 	s->data = data;
 	for (t = srv->tasks; t != NULL; t = next) {
 		next = t->next; /* task_delete may free t at once */
-		if (t->st != TASK_STATE_DELETING && task_sweep_matches(s, t))
+		/* another replica's task keeps the rows: the caller's
+		 * delete answers 409 (busy) */
+		if (t->st != TASK_STATE_DELETING && t->replica == NULL &&
+		    task_sweep_matches(s, t))
 			task_delete(t);
 	}
 	s->next = task_sweeps;

@@ -52,6 +52,11 @@
  * environment (the integration tests set it) every use of a kept text
  * compares it with a fresh encoding and aborts on a difference: a
  * change that forgot task_changed() fails the tests.
+ *
+ * Replicas: task_changed() and task_publish() of a task this replica
+ * runs also tell the other replicas (replica.c); a task another replica
+ * runs (t->replica, task-remote.c) is shown from its row and never told
+ * back.
  */
 #include "common.h"
 
@@ -67,6 +72,8 @@
 #include "server.h"
 #include "server/metrics.h"
 #include "server/queue.h"
+#include "server/replica.h"
+#include "server/task-remote.h"
 #include "server/task-int.h"
 #include "store/store-rows.h"
 #include "ws/ws.h"
@@ -223,8 +230,8 @@ task_known(const char *s, const char *const *known)
 }
 
 /* The view a stored row shows (what a recovered task shows until the
- * server looked at it). */
-static struct task_view
+ * server looked at it, and a remote task always). */
+struct task_view
 task_row_view(const json_t *row)
 {
 	static const char *const statuses[] = {
@@ -482,6 +489,7 @@ task_free(struct task *t)
 	free(t->disk_warn);
 	free(t->ws_warn);
 	tqueue_free(t->queue);
+	free(t->replica);
 	ev_timer_stop(srv->loop, &t->stop_timer);
 	ev_timer_stop(srv->loop, &t->idle_timer);
 	free(t);
@@ -574,7 +582,8 @@ task_admit(const char *owner_id, bool resume, char **why)
 			continue;
 		total++;
 		if (strcmp(task_owner_id(t), owner_id) == 0 &&
-		    task_state_running(t->st))
+		    (t->replica != NULL ? task_remote_running(t)
+					: task_state_running(t->st)))
 			running++;
 	}
 	if (!resume && total >= srv->max_tasks) {
@@ -724,6 +733,10 @@ task_publish(struct task *t, const char *event, const char *data)
 {
 	for (struct task_sub *s = t->subs; s != NULL; s = s->next)
 		http_sse_send(s->sse, event, data);
+	/* the other replicas' subscribers: a "task" event they make from
+	 * the row themselves (task_changed) */
+	if (t->replica == NULL && strcmp(event, "task") != 0)
+		replica_task_event(task_id(t), event, data);
 }
 
 void
@@ -739,6 +752,8 @@ task_changed(struct task *t)
 	free(t->json_text);
 	t->json_text = NULL;
 	t->json_len = 0;
+	if (t->replica == NULL)
+		replica_task_changed(task_id(t)); /* the other replicas */
 }
 
 /* Is TASKBOX_CHECK_TASK_JSON set (read once)? */

@@ -134,19 +134,23 @@ store_queue_clear(struct store *st, const char *task_id)
 }
 
 json_t *
-store_queue_sending(struct store *st)
+store_queue_sending(struct store *st, const char *replica_id)
 {
 	return store_rows(st, NULL,
 			  "SELECT q.id, t.name FROM task_queue q JOIN tasks t "
-			  "ON t.id = q.task_id WHERE q.state = 'sending'",
-			  "");
+			  "ON t.id = q.task_id WHERE q.state = 'sending' AND "
+			  "t.replica_id = ?",
+			  "s", replica_id);
 }
 
 int
-store_queue_recover(struct store *st)
+store_queue_recover(struct store *st, const char *replica_id)
 {
-	int r = store_exec(st, "DELETE FROM task_queue WHERE state = 'sending'",
-			   "");
+	int r = store_exec(st,
+			   "DELETE FROM task_queue WHERE state = 'sending' AND "
+			   "task_id IN (SELECT id FROM tasks WHERE replica_id "
+			   "= ?)",
+			   "s", replica_id);
 
 	if (r == 0)
 		r = store_exec(

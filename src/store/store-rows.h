@@ -190,7 +190,8 @@ int store_secret_delete(struct store *st, const char *scope,
 int store_task_insert(struct store *st, const char *id, const char *owner_id,
 		      const char *name, const char *display_name,
 		      const char *version_id, const char *parameters,
-		      const char *prompt, const char *agent_type, int64_t now);
+		      const char *prompt, const char *agent_type,
+		      const char *replica_id, int64_t now);
 /* Task id (all columns, and owner_name), or NULL. */
 json_t *store_task_get(struct store *st, const char *id);
 /* The task not deleted of owner_id whose id or name (any case) is ref
@@ -231,6 +232,9 @@ int store_task_states_trim(struct store *st, const char *id, int64_t keep);
 /* Task id's state history (state, message, uri, created_at), oldest
  * first; a new array or NULL. */
 json_t *store_task_states(struct store *st, const char *id);
+/* Give the tasks not deleted that name no replica ('', from before
+ * replicas) to replica_id; 0 or -EIO. */
+int store_tasks_claim(struct store *st, const char *replica_id);
 /* Task id's latest state (as store_task_states), or NULL. */
 json_t *store_task_state_last(struct store *st, const char *id);
 
@@ -265,11 +269,30 @@ int store_queue_requeue(struct store *st, const char *id);
 int store_queue_delete(struct store *st, const char *id);
 /* Delete every entry of task_id; 0 or -EIO. */
 int store_queue_clear(struct store *st, const char *task_id);
-/* The entries left 'sending' ({id, name: the task's}); a new array or
- * NULL. */
-json_t *store_queue_sending(struct store *st);
-/* At start: delete the entries left 'sending' and those of deleted tasks;
- * 0 or the first error. */
-int store_queue_recover(struct store *st);
+/* The entries left 'sending' of the tasks replica_id runs ({id, name:
+ * the task's}); a new array or NULL. */
+json_t *store_queue_sending(struct store *st, const char *replica_id);
+/* At start: delete the entries left 'sending' of the tasks replica_id
+ * runs and those of deleted tasks; 0 or the first error. */
+int store_queue_recover(struct store *st, const char *replica_id);
+
+/* ---- replicas (store-replicas.c) ---------------------------------------- */
+
+/* The database's clock in ms (the replicas' heartbeats use it: replicas
+ * on machines whose clocks differ still agree), or -1 on error. */
+int64_t store_replica_clock(struct store *st);
+/*
+ * The cluster's secret as 64 hex digits into out: made from random
+ * bytes by the first replica (a second one starting at the same time
+ * reads the first one's). 0 or -EIO.
+ */
+int store_cluster_secret(struct store *st, char out[65]);
+/* Record replica id as started now at address (its row replaced); 0 or
+ * -EIO. */
+int store_replica_register(struct store *st, const char *id,
+			   const char *address);
+/* Replica id's row ({id, address, started_at, heartbeat_at, age_ms: ms
+ * since its heartbeat by the database's clock}), or NULL. */
+json_t *store_replica_get(struct store *st, const char *id);
 
 #endif

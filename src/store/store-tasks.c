@@ -10,7 +10,8 @@
  * prompt_delivered, agent_started). deleted_at marks a task whose files
  * are going away; its row goes with its owner or template. task_states is
  * the append-only history of current_state, trimmed to the latest rows.
- * counters holds task_seq, the last seq handed out.
+ * counters holds task_seq, the last seq handed out. replica_id names the
+ * replica that runs the task's workspace ('' with one server).
  */
 #include "common.h"
 
@@ -22,14 +23,16 @@
 	"t.template_version_id, t.parameters, t.prompt, t.status, "            \
 	"t.status_reason, t.workspace_status, t.agent_type, t.created_at, "    \
 	"t.updated_at, t.deleted_at, t.ws_pid, t.ws_starttime, t.laid_out, "   \
-	"t.prompt_delivered, t.agent_started, u.username AS owner_name "       \
+	"t.prompt_delivered, t.agent_started, t.replica_id, "                  \
+	"u.username AS owner_name "                                            \
 	"FROM tasks t JOIN users u ON u.id = t.owner_id "
 
 int
 store_task_insert(struct store *st, const char *id, const char *owner_id,
 		  const char *name, const char *display_name,
 		  const char *version_id, const char *parameters,
-		  const char *prompt, const char *agent_type, int64_t now)
+		  const char *prompt, const char *agent_type,
+		  const char *replica_id, int64_t now)
 {
 	int r;
 
@@ -44,13 +47,13 @@ store_task_insert(struct store *st, const char *id, const char *owner_id,
 			       "INSERT INTO tasks (id, seq, owner_id, name, "
 			       "display_name, template_version_id, parameters, "
 			       "prompt, status, workspace_status, agent_type, "
-			       "created_at, updated_at) VALUES (?, (SELECT "
-			       "value FROM counters WHERE name = 'task_seq'), "
-			       "?, ?, ?, ?, ?, ?, 'pending', 'pending', ?, ?, "
-			       "?)",
-			       "ssssssssii", id, owner_id, name, display_name,
+			       "created_at, updated_at, replica_id) VALUES (?, "
+			       "(SELECT value FROM counters WHERE name = "
+			       "'task_seq'), ?, ?, ?, ?, ?, ?, 'pending', "
+			       "'pending', ?, ?, ?, ?)",
+			       "ssssssssiis", id, owner_id, name, display_name,
 			       version_id, parameters, prompt, agent_type, now,
-			       now);
+			       now, replica_id);
 	if (r == 0)
 		r = store_commit(st);
 	if (r < 0)
@@ -199,4 +202,13 @@ store_task_state_last(struct store *st, const char *id)
 			 "task_states WHERE task_id = ? ORDER BY id DESC "
 			 "LIMIT 1",
 			 "s", id);
+}
+
+int
+store_tasks_claim(struct store *st, const char *replica_id)
+{
+	return store_exec(st,
+			  "UPDATE tasks SET replica_id = ? WHERE replica_id = "
+			  "'' AND deleted_at IS NULL",
+			  "s", replica_id);
 }

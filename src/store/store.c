@@ -352,6 +352,39 @@ const struct store_migration store_migrations[] = {
 		"CREATE TRIGGER tasks_seq AFTER INSERT ON tasks"
 		"  FOR EACH ROW EXECUTE FUNCTION tasks_seq_bump();",
 	},
+	/*
+	 * 7: replicas on one PostgreSQL (server/replica.c). The replica
+	 * that runs a task's workspace ('' for SQLite and tasks from
+	 * before: the only server); the replicas with the address others
+	 * reach them at and their heartbeat (the database's clock, ms);
+	 * the cluster's secret that signs requests one replica forwards
+	 * to another (made once by the first replica). SQLite gets the
+	 * same tables and never fills them.
+	 */
+	{
+		"ALTER TABLE tasks ADD COLUMN replica_id TEXT NOT NULL "
+		"DEFAULT '';"
+		"CREATE INDEX tasks_replica ON tasks (replica_id);"
+		"CREATE TABLE replicas ("
+		"  id TEXT PRIMARY KEY,"
+		"  address TEXT NOT NULL,"
+		"  started_at INTEGER NOT NULL,"
+		"  heartbeat_at INTEGER NOT NULL);"
+		"CREATE TABLE cluster ("
+		"  id INTEGER PRIMARY KEY CHECK (id = 1),"
+		"  secret TEXT NOT NULL);",
+		"ALTER TABLE tasks ADD COLUMN replica_id TEXT NOT NULL "
+		"DEFAULT '';"
+		"CREATE INDEX tasks_replica ON tasks (replica_id);"
+		"CREATE TABLE replicas ("
+		"  id TEXT PRIMARY KEY,"
+		"  address TEXT NOT NULL,"
+		"  started_at BIGINT NOT NULL,"
+		"  heartbeat_at BIGINT NOT NULL);"
+		"CREATE TABLE cluster ("
+		"  id INTEGER PRIMARY KEY CHECK (id = 1),"
+		"  secret TEXT NOT NULL);",
+	},
 };
 
 const int store_migrations_count = (int)ARRAY_SIZE(store_migrations);

@@ -250,14 +250,14 @@ test_tasks(void **state)
 
 	add_template(f->st, "tpl", "v1", "u2");
 	assert_int_equal(store_task_insert(f->st, "k1", "u2", "One", "One",
-					   "v1", "{}", "hi", "claude", 10),
+					   "v1", "{}", "hi", "claude", "", 10),
 			 0);
 	/* the name is unique per owner in any case; no seq is used up */
 	assert_int_equal(store_task_insert(f->st, "k2", "u2", "one", "one",
-					   "v1", "{}", "hi", "claude", 11),
+					   "v1", "{}", "hi", "claude", "", 11),
 			 -EEXIST);
 	assert_int_equal(store_task_insert(f->st, "k2", "u1", "one", "one",
-					   "v1", "{}", "hi", "claude", 12),
+					   "v1", "{}", "hi", "claude", "", 12),
 			 0);
 	row = store_task_get(f->st, "k2");
 	assert_int_equal(num(row, "seq"), 2);
@@ -315,7 +315,7 @@ test_tasks(void **state)
 	assert_int_equal(json_array_size(rows), 1);
 	json_decref(rows);
 	assert_int_equal(store_task_insert(f->st, "k3", "u1", "one", "one",
-					   "v1", "{}", "hi", "claude", 41),
+					   "v1", "{}", "hi", "claude", "", 41),
 			 0);
 	row = store_task_get(f->st, "k3");
 	assert_int_equal(num(row, "seq"), 3);
@@ -339,7 +339,7 @@ test_queue(void **state)
 
 	add_template(f->st, "tpl", "v1", "u2");
 	assert_int_equal(store_task_insert(f->st, "k1", "u2", "t", "t", "v1",
-					   "{}", "", "claude", 1),
+					   "{}", "", "claude", "", 1),
 			 0);
 	assert_int_equal(
 		store_queue_push(f->st, "q1", "k1", "a", "queued", "u2", 2), 0);
@@ -360,7 +360,7 @@ test_queue(void **state)
 	row = store_queue_head(f->st, "k1");
 	assert_string_equal(str(row, "id"), "q2");
 	json_decref(row);
-	rows = store_queue_sending(f->st);
+	rows = store_queue_sending(f->st, "");
 	assert_string_equal(str(json_array_get(rows, 0), "name"), "t");
 	json_decref(rows);
 	assert_int_equal(store_queue_requeue(f->st, "q1"), 0);
@@ -375,7 +375,7 @@ test_queue(void **state)
 	assert_string_equal(str(row, "created_by"), "u2");
 	json_decref(row);
 	assert_int_equal(store_queue_mark_sending(f->st, "q2"), 0);
-	assert_int_equal(store_queue_recover(f->st), 0);
+	assert_int_equal(store_queue_recover(f->st, ""), 0);
 	assert_int_equal(store_queue_length(f->st, "k1"), 0);
 	assert_int_equal(
 		store_queue_push(f->st, "q3", "k1", "c", "queued", "u2", 4), 0);
@@ -391,7 +391,7 @@ test_deletes(void **state)
 
 	add_template(f->st, "tpl", "v1", "u1");
 	assert_int_equal(store_task_insert(f->st, "k1", "u2", "t", "t", "v1",
-					   "{}", "", "claude", 1),
+					   "{}", "", "claude", "", 1),
 			 0);
 	assert_int_equal(store_task_state_add(f->st, "k1", "idle", "", "", 2),
 			 0);
