@@ -1319,6 +1319,18 @@ http_reply_redirect(struct http_req *req, unsigned status, const char *location)
 }
 
 void
+http_req_uncount(struct http_req *req)
+{
+	struct http_conn *hc = http_conn_of(req->conn);
+
+	if (hc == NULL || hc->client == NULL)
+		return;
+	hc->client->n--;
+	http_client_put(hc->srv, hc->client);
+	hc->client = NULL;
+}
+
+void
 http_req_defer(struct http_req *req)
 {
 	if (req->replied || req->deferred)

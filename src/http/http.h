@@ -114,6 +114,9 @@ void http_reply_redirect(struct http_req *req, unsigned status,
 			 const char *location);
 void http_reply_header(struct http_req *req, const char *name,
 		       const char *value);
+/* Stop counting req's connection against its client's limit (a
+ * connection found to be a trusted peer's: another replica). */
+void http_req_uncount(struct http_req *req);
 /* Keep the connection waiting; reply later with http_reply_*. */
 void http_req_defer(struct http_req *req);
 

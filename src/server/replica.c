@@ -287,6 +287,10 @@ replica_check_request(struct http_req *req)
 				   "valid replica signature");
 		return false;
 	}
+	/* the forwards of all of that replica's callers come from its
+	 * address: counted per client, one member's streams through it
+	 * would turn away everyone's */
+	http_req_uncount(req);
 	return true;
 }
 
@@ -692,6 +696,16 @@ replica_fwd_timeout(void *data)
 	replica_fwd_free(f);
 }
 
+/* Is v a header value to pass on: no control character but tab? */
+static bool
+replica_header_ok(const char *v)
+{
+	for (const unsigned char *p = (const unsigned char *)v; *p != '\0'; p++)
+		if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+			return false;
+	return true;
+}
+
 /* path with what a request line may not hold %-escaped (a new string). */
 static char *
 replica_escape_path(const char *path)
@@ -766,6 +780,15 @@ replica_forward(struct http_req *req, struct task *t)
 	for (size_t i = 0; i < ARRAY_SIZE(replica_pass_request); i++) {
 		const char *v = http_req_header(req, replica_pass_request[i]);
 
+		if (v != NULL && !replica_header_ok(v)) {
+			/* a bare CR would end the line for another parser */
+			http_reply_problem(req, 400,
+					   "the %s header holds control "
+					   "characters",
+					   replica_pass_request[i]);
+			free(spec);
+			return;
+		}
 		if (v != NULL) {
 			hdrs[k++] = replica_pass_request[i];
 			hdrs[k++] = v;

@@ -15,9 +15,9 @@
  * operation in flight dropped, the queue kept, a reconnect planned
  * after CLUSTER_RETRY_MS); connecting (PQconnectStartParams, driven by
  * PQconnectPoll from the socket's events, abandoned after
- * CLUSTER_CONNECT_MS). Back up, LISTEN goes first and cb->resync tells
- * the caller that notifications may have been lost. At close the
- * NOTIFYs still queued are sent, waiting for each (the server exits).
+ * CLUSTER_CONNECT_MS). Back up, LISTEN goes first and, once it is done,
+ * cb->resync tells the caller that notifications may have been lost. At close
+ * the NOTIFYs still queued are sent, waiting for each (the server exits).
  */
 #include "common.h"
 
@@ -251,8 +251,6 @@ cluster_connect_poll(struct store_cluster *c)
 	cluster_push(c, CLUSTER_OP_LISTEN, NULL, true);
 	cluster_watch(c, EPOLLIN);
 	cluster_kick(c);
-	if (c->cb.resync != NULL)
-		c->cb.resync(c->data);
 }
 
 /* The timer: start a reconnect, or give up on one that takes too long. */
@@ -355,6 +353,7 @@ static void
 cluster_read(struct store_cluster *c)
 {
 	PGnotify *n;
+	bool listened = false;
 
 	if (!PQconsumeInput(c->conn)) {
 		cluster_broken(c);
@@ -372,6 +371,7 @@ cluster_read(struct store_cluster *c)
 			json_decref(c->rows);
 			c->rows = NULL;
 			c->busy = false;
+			listened = op->kind == CLUSTER_OP_LISTEN;
 			cluster_pop(c);
 			break;
 		}
@@ -391,6 +391,10 @@ cluster_read(struct store_cluster *c)
 		}
 		PQclear(res);
 	}
+	/* a re-read before the LISTEN was in place could miss a change
+	 * made in between */
+	if (listened && c->cb.resync != NULL)
+		c->cb.resync(c->data);
 	while ((n = PQnotifies(c->conn)) != NULL) {
 		if (strcmp(n->relname, "taskbox") == 0 && c->cb.notify != NULL)
 			c->cb.notify(n->extra, c->data);

@@ -30,7 +30,8 @@ struct store_cluster_cb {
 	/* The replicas after a heartbeat: an array of {id, address,
 	 * started_at, age_ms} (borrowed). */
 	void (*replicas)(json_t *rows, void *data);
-	/* The connection is back after a break: notifications were lost. */
+	/* The connection is back after a break and listens again:
+	 * notifications were lost. */
 	void (*resync)(void *data);
 };
 

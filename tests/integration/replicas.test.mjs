@@ -13,6 +13,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
+import net from 'node:net';
 import { startServer, customTemplate, waitFor, SseClient, bin, tmpdir } from '../harness/server.mjs';
 import { pgDatabase, pgSql } from '../harness/pg.mjs';
 
@@ -22,9 +23,9 @@ const servers = [];
 const HEARTBEAT = ['--heartbeat-interval', '0.5', '--heartbeat-timeout', '4'];
 
 // Start replica name on db (data: a former replica's, to restart it).
-async function replica(name, { data, token } = {}) {
+async function replica(name, { data, token, args = [] } = {}) {
   const s = await startServer({
-    data, token, args: ['--store', db.uri, '--replica', name, ...HEARTBEAT],
+    data, token, args: ['--store', db.uri, '--replica', name, ...HEARTBEAT, ...args],
   });
   servers.push(s);
   return s;
@@ -204,3 +205,55 @@ test('a forged replica signature is refused; a valid one grants nothing', async 
   assert.equal((await a.api('GET', path)).status, 200, 'forwarded to B when unsigned');
   assert.equal((await a.api('DELETE', '/api/v2/tasks/admin/bounce')).status, 202);
 });
+
+test('streams forwarded from a replica do not use up its per-client share at the owner', async () => {
+  // C allows 4 connections per client: the streams A forwards to it
+  // must not count there, or one member's streams through A would turn
+  // away every forward from A (A's address is one client at C)
+  const c = await replica('c', { token: a.token, args: ['--max-conns-per-client', '4'] });
+  await c.createTask({ template: 'sh', input: 'echo on-c', name: 'onc' });
+  await c.waitTask('admin', 'onc', { state: 'idle' });
+  await a.waitTask('admin', 'onc', { state: 'idle' });
+  const streams = [];
+  for (let i = 0; i < 6; i++) {
+    const s = new SseClient(a.base + '/@admin/onc/apps/chat/events', { Authorization: `Bearer ${a.token}` });
+    streams.push(s);
+    await s.ready;
+    assert.equal(s.status, 200, `stream ${i + 1} through A`);
+  }
+  for (const s of streams) s.close();
+  // a header value with a bare CR is not passed on to the owner
+  const raw = await rawRequest(a, 'GET /api/v2/tasks/admin/onc/logs HTTP/1.1\r\n' +
+    `Host: ${new URL(a.base).host}\r\nAuthorization: Bearer ${a.token}\r\n` +
+    'User-Agent: x\rX-Injected: 1\r\nConnection: close\r\n\r\n');
+  assert.match(raw, /^HTTP\/1\.[01] 400 /, raw);
+  assert.match(raw, /control characters/);
+  assert.equal((await a.api('DELETE', '/api/v2/tasks/admin/onc')).status, 202);
+});
+
+test('a replica whose LISTEN connection broke reads every remote task again', async () => {
+  await b.createTask({ template: 'sh', input: 'echo x', name: 'relisten' });
+  const t = await a.waitTask('admin', 'relisten');
+  // the cluster connections die; meanwhile the row changes without a
+  // NOTIFY: only the re-read after the reconnect shows it
+  pgSql(db.name, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'taskbox-cluster' " +
+    `AND datname = '${db.name}'`);
+  pgSql(db.name, `UPDATE tasks SET display_name = 'Relistened' WHERE id = '${t.id}'`);
+  await waitFor(async () => (await a.api('GET', '/api/v2/tasks/admin/relisten')).json?.display_name === 'Relistened',
+    { what: 'the row read again on A after its reconnect' });
+  await waitFor(() => /cluster connection to PostgreSQL is back/.test(a.log), { what: 'A reconnected' });
+  assert.equal((await a.api('DELETE', '/api/v2/tasks/admin/relisten')).status, 202);
+});
+
+// Send text on a new connection to s; its whole answer (the connection
+// closes).
+function rawRequest(s, text) {
+  return new Promise((resolve, reject) => {
+    const u = new URL(s.base);
+    const sock = net.connect(Number(u.port), u.hostname, () => sock.write(text));
+    let out = '';
+    sock.on('data', (d) => { out += d; });
+    sock.on('close', () => resolve(out));
+    sock.on('error', reject);
+  });
+}
