@@ -322,8 +322,9 @@ api_users_deleted(void *data)
 
 	if (r == -EBUSY)
 		http_reply_problem(d->req, api_status_for_errno(r),
-				   "user '%s' created a task while their tasks "
-				   "were being deleted: try again",
+				   "user '%s' still has tasks (created while "
+				   "their tasks were being deleted, or running "
+				   "on another replica): try again",
 				   d->name);
 	else if (r < 0)
 		http_reply_problem(d->req, api_status_for_errno(r),
