@@ -65,6 +65,7 @@ enum ws_stage {
 };
 
 static void ws_local_kill(struct ws *ws);
+static size_t ws_children(pid_t pid, pid_t *out, size_t max);
 
 struct ws {
 	struct ws_head head; /* first: the backend (ws.c dispatches) */
@@ -776,10 +777,18 @@ fail:
 static void
 ws_local_kill(struct ws *ws)
 {
+	pid_t init;
+
 	if (!ws->exited) {
-		/* bwrap's group (not when attached: its pid may be reused),
-		 * else bwrap itself through the pidfd; its pid-1 init has
-		 * PDEATHSIG, so the pid namespace goes too */
+		/* bwrap's pid-1 init first: its death ends the pid
+		 * namespace, and it does not always die with bwrap (an
+		 * unprivileged server's sandbox: no PDEATHSIG survives the
+		 * credential change, and no cgroup holds it). Not when
+		 * attached: the pid may be reused */
+		if (!ws->attached && ws_children(ws->pid, &init, 1) == 1)
+			(void)kill(init, SIGKILL);
+		/* then bwrap's group (not when attached), else bwrap itself
+		 * through the pidfd */
 		(void)proc_kill(ws->proc, SIGKILL);
 	}
 	if (ws->cg != NULL && !ws->killing) {

@@ -26,6 +26,18 @@ async function api(method, p, body) {
   return { status: r.status, json, text };
 }
 
+// Pids whose command line mentions s.
+function procsMentioning(s) {
+  const out = [];
+  for (const p of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
+    try {
+      if (fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(s)) out.push(Number(p));
+    } catch { /* gone */ }
+  }
+  return out;
+}
+
 before(async () => {
   if (!isRoot) return;
   // a copy of the binary and a data directory nobody can use
@@ -78,4 +90,7 @@ test('an unprivileged server runs isolated tasks', { skip: !isRoot && 'needs roo
   assert.match(log, /cgroup|rlimit|not enforced/i, 'the missing cgroup limits are reported');
   assert.equal((await api('DELETE', '/api/v2/tasks/me/probe')).status, 202);
   await waitFor(() => !exists(path.join(dir, 'data/tasks', t.id)), { what: 'workspace removed' });
+  // no process of the sandbox is left (without cgroups, the kill must
+  // reach bwrap's pid-1 init itself)
+  await waitFor(() => procsMentioning(t.id).length === 0, { what: 'the sandbox\'s processes gone', timeout: 5000 });
 });
