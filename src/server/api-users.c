@@ -296,6 +296,7 @@ users_credentials(struct http_req *req, const json_t *target, const char *kind,
 	}
 	r = tokens ? store_token_delete(srv->store, rest + 1, uid)
 		   : store_session_delete(srv->store, rest + 1, uid);
+	auth_user_changed(uid);
 	if (r == -ENOENT)
 		http_reply_problem(req, 404, "no %s '%s'",
 				   tokens ? "token" : "session", rest + 1);
@@ -319,6 +320,8 @@ api_users_deleted(void *data)
 {
 	struct user_delete *d = data;
 	int r = store_user_delete(srv->store, d->id);
+
+	auth_user_changed(d->id);
 
 	if (r == -EBUSY)
 		http_reply_problem(d->req, api_status_for_errno(r),
@@ -393,6 +396,7 @@ api_users_delete(struct http_req *req, json_t *user, const char *ref)
 		/* they are signed out first: no task of theirs is made
 		 * while theirs are being deleted */
 		store_user_sign_out(srv->store, d->id);
+		auth_user_changed(d->id);
 		http_req_defer(req);
 		task_delete_all(d->id, NULL, api_users_deleted, d);
 	}
@@ -492,6 +496,7 @@ api_users_patch(struct http_req *req, void *data UNUSED)
 	r = store_user_set_profile(
 		srv->store, json_string_value(json_object_get(target, "id")),
 		vals[0], vals[1], vals[2]);
+	auth_user_changed(json_string_value(json_object_get(target, "id")));
 	if (r < 0) {
 		http_reply_problem(req, api_status_for_errno(r),
 				   "cannot store the profile");

@@ -17,6 +17,20 @@
  * token's expiry is checked with it) and is listed and revoked like
  * tokens. A user keeps at most AUTH_SESSIONS_MAX sessions (the oldest
  * go first).
+ *
+ * The cache: every request is authenticated, and with PostgreSQL each
+ * store read is a network round trip on the one event loop, so the rows
+ * of auth_user (by token hash, by session hash) and auth_lookup_user (by
+ * the reference as given: an id or a username) are kept in memory: per
+ * kind AUTH_CACHE_SLOTS direct-mapped slots (the key's hash picks the
+ * slot; a newcomer evicts its occupant), each holding its key, the
+ * user's id, a copy of the row and when it was read. A hit is younger
+ * than AUTH_CACHE_AGE_MS (a safety net for writes made outside the
+ * server) and expiries are checked on every hit as on a read. Misses are
+ * not cached. Every write to a user, their tokens or their sessions
+ * calls auth_user_changed, which drops that user's entries here and
+ * tells the other replicas (replica.c), which drop theirs; a replica
+ * that lost its cluster connection drops everything.
  */
 #include "common.h"
 
@@ -25,12 +39,133 @@
 #include "core/text.h"
 #include "http/http.h"
 #include "server.h"
+#include "server/replica.h"
 #include "store/store-rows.h"
 
 #define AUTH_TOKEN_PREFIX   "tbx_"
 #define AUTH_SESSION_PREFIX "tbs_"
 #define AUTH_SESSION_MS	    (24 * 3600 * 1000LL)
 #define AUTH_SESSIONS_MAX   100
+#define AUTH_CACHE_SLOTS    4096
+#define AUTH_CACHE_AGE_MS   5000
+#define AUTH_TOUCH_GAP_MS   60000
+
+enum auth_cache_kind {
+	AUTH_CACHE_TOKEN,
+	AUTH_CACHE_SESSION,
+	AUTH_CACHE_USER,
+	AUTH_CACHE_KINDS,
+};
+
+struct auth_cache_entry {
+	char *key;	  /* the hash or the user ref; NULL: empty */
+	char *user_id;	  /* whose row */
+	json_t *row;	  /* the store's row (a private copy) */
+	uint64_t read_at; /* now_ms() of the store read */
+	int64_t touched;  /* wall_ms() the token's use was last noted */
+};
+
+static struct auth_cache_entry auth_cache[AUTH_CACHE_KINDS][AUTH_CACHE_SLOTS];
+
+/* The slot of key in its kind's table (FNV-1a). */
+static struct auth_cache_entry *
+auth_cache_slot(enum auth_cache_kind kind, const char *key)
+{
+	uint32_t h = 2166136261u;
+
+	for (const char *p = key; *p != '\0'; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	return &auth_cache[kind][h % AUTH_CACHE_SLOTS];
+}
+
+/* Empty entry e. */
+static void
+auth_cache_clear(struct auth_cache_entry *e)
+{
+	free(e->key);
+	free(e->user_id);
+	json_decref(e->row);
+	memset(e, 0, sizeof *e);
+}
+
+/* The cached entry for key if it is there and young enough, or NULL;
+ * borrowed. */
+static struct auth_cache_entry *
+auth_cache_get(enum auth_cache_kind kind, const char *key)
+{
+	struct auth_cache_entry *e = auth_cache_slot(kind, key);
+
+	if (e->key == NULL || strcmp(e->key, key) != 0)
+		return NULL;
+	if (now_ms() - e->read_at >= AUTH_CACHE_AGE_MS) {
+		auth_cache_clear(e);
+		return NULL;
+	}
+	return e;
+}
+
+/* Keep a copy of row (a user row with "id", borrowed) under key. */
+static struct auth_cache_entry *
+auth_cache_put(enum auth_cache_kind kind, const char *key, const json_t *row)
+{
+	struct auth_cache_entry *e = auth_cache_slot(kind, key);
+	const char *uid = json_string_value(json_object_get(row, "id"));
+
+	auth_cache_clear(e);
+	if (uid == NULL)
+		return NULL;
+	e->key = xstrdup(key);
+	e->user_id = xstrdup(uid);
+	e->row = json_deep_copy(row);
+	e->read_at = now_ms();
+	return e;
+}
+
+/* The row of the user behind key (a new reference, the caller's to
+ * change), from the cache or read with find (then cached); NULL when
+ * there is none. With *e the cache entry (borrowed) when one holds it. */
+static json_t *
+auth_cache_find(enum auth_cache_kind kind, const char *key,
+		json_t *(*find)(struct store *, const char *),
+		struct auth_cache_entry **e)
+{
+	struct auth_cache_entry *hit = auth_cache_get(kind, key);
+	json_t *row;
+
+	if (hit == NULL) {
+		if ((row = find(srv->store, key)) == NULL) {
+			*e = NULL;
+			return NULL;
+		}
+		*e = auth_cache_put(kind, key, row);
+		return row;
+	}
+	*e = hit;
+	return json_deep_copy(hit->row);
+}
+
+void
+auth_cache_forget(const char *user_id)
+{
+	for (int k = 0; k < AUTH_CACHE_KINDS; k++)
+		for (size_t i = 0; i < AUTH_CACHE_SLOTS; i++) {
+			struct auth_cache_entry *e = &auth_cache[k][i];
+
+			if (e->key != NULL &&
+			    (user_id == NULL ||
+			     strcmp(e->user_id, user_id) == 0))
+				auth_cache_clear(e);
+		}
+}
+
+void
+auth_user_changed(const char *user_id)
+{
+	if (user_id == NULL)
+		return;
+	auth_cache_forget(user_id);
+	replica_auth_changed(user_id);
+}
 
 /* Hex SHA-256 of token into out. */
 static void
@@ -147,6 +282,7 @@ auth_session_create(const json_t *user, const char *path, int64_t *max_age_s)
 	store_uuid(id);
 	/* expired ones go, and a user keeps at most AUTH_SESSIONS_MAX */
 	store_sessions_prune(srv->store, uid, now, AUTH_SESSIONS_MAX - 1);
+	auth_user_changed(uid);
 	if (store_session_insert(
 		    srv->store, id, hash, uid,
 		    json_string_value(json_object_get(user, "token_id")), path,
@@ -207,10 +343,12 @@ auth_session_user(struct http_req *req, const char *hash)
 {
 	int64_t now = (int64_t)wall_ms();
 	const json_t *texp;
+	struct auth_cache_entry *e;
 	const char *path;
 	json_t *user;
 
-	user = store_session_find_by_hash(srv->store, hash);
+	user = auth_cache_find(AUTH_CACHE_SESSION, hash,
+			       store_session_find_by_hash, &e);
 	if (user == NULL) {
 		http_reply_problem(req, 401,
 				   "the session is not valid (revoked, or "
@@ -244,11 +382,13 @@ static json_t *
 auth_token_user(struct http_req *req, const char *hash)
 {
 	int64_t now = (int64_t)wall_ms();
+	struct auth_cache_entry *e;
 	const json_t *texp;
 	json_t *user;
 	char stamp[32];
 
-	user = store_token_find_by_hash(srv->store, hash);
+	user = auth_cache_find(AUTH_CACHE_TOKEN, hash, store_token_find_by_hash,
+			       &e);
 	if (user == NULL) {
 		http_reply_problem(req, 401, "the token is not valid");
 		return NULL;
@@ -263,9 +403,15 @@ auth_token_user(struct http_req *req, const char *hash)
 		json_decref(user);
 		return NULL;
 	}
-	store_token_touch(srv->store,
-			  json_string_value(json_object_get(user, "token_id")),
-			  now, 60000);
+	/* the store notes it once a minute; a cached token asks only then */
+	if (e == NULL || now - e->touched >= AUTH_TOUCH_GAP_MS) {
+		store_token_touch(
+			srv->store,
+			json_string_value(json_object_get(user, "token_id")),
+			now, AUTH_TOUCH_GAP_MS);
+		if (e != NULL)
+			e->touched = now;
+	}
 	return user;
 }
 
@@ -323,7 +469,11 @@ auth_may_act_for(const json_t *caller, const char *owner_id)
 json_t *
 auth_lookup_user(const json_t *caller, const char *ref)
 {
+	struct auth_cache_entry *e;
+
 	if (strcmp(ref, "me") == 0)
 		ref = json_string_value(json_object_get(caller, "id"));
-	return store_user_find(srv->store, ref);
+	if (ref == NULL)
+		return NULL;
+	return auth_cache_find(AUTH_CACHE_USER, ref, store_user_find, &e);
 }

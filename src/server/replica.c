@@ -335,6 +335,15 @@ replica_task_changed(const char *id)
 }
 
 void
+replica_auth_changed(const char *user_id)
+{
+	if (!replica.on)
+		return;
+	replica_send(json_pack("{s:s, s:s, s:s}", "r", replica.self, "t",
+			       user_id, "k", "auth"));
+}
+
+void
 replica_task_event(const char *id, const char *event, const char *data)
 {
 	json_t *j;
@@ -376,6 +385,8 @@ replica_on_notify(const char *payload, void *data UNUSED)
 	}
 	if (strcmp(kind, "task") == 0) {
 		task_remote_refresh(id);
+	} else if (strcmp(kind, "auth") == 0) {
+		auth_cache_forget(id);
 	} else if (strcmp(kind, "event") == 0 && event != NULL && d != NULL) {
 		task_remote_event(id, event, d);
 	} else if (strcmp(kind, "gap") == 0 && event != NULL) {
@@ -395,6 +406,7 @@ static void
 replica_on_resync(void *data UNUSED)
 {
 	task_remote_resync();
+	auth_cache_forget(NULL);
 }
 
 /* The replicas after a heartbeat: who stopped answering, who is back. */

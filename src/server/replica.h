@@ -51,6 +51,9 @@ const char *replica_down_reason(const char *id);
 /* Task id (run here) changed what it shows: tell the other replicas
  * (one NOTIFY per task and loop iteration). */
 void replica_task_changed(const char *id);
+/* User user_id, their tokens or sessions changed: the other replicas
+ * drop what they cached of them (auth.c). */
+void replica_auth_changed(const char *user_id);
 /* Task id (run here) published event: pass it to the other replicas'
  * subscribers (a "replica_gap" event there when it is too big). */
 void replica_task_event(const char *id, const char *event, const char *data);

@@ -87,6 +87,12 @@ char *auth_session_create(const json_t *user, const char *path,
 			  int64_t *max_age_s);
 /* A user by name, id or "me" (relative to caller); new reference. */
 json_t *auth_lookup_user(const json_t *caller, const char *ref);
+/* Drop the cached rows of user_id (NULL: of everyone): this replica's
+ * cache only. */
+void auth_cache_forget(const char *user_id);
+/* User user_id, their tokens or their sessions changed in the store:
+ * drop their cached rows here and on the other replicas. */
+void auth_user_changed(const char *user_id);
 
 /* ---- api-*.c: route registration ---- */
 void api_users_register(struct http_server *http);

@@ -3,7 +3,8 @@
 // the workspace's requests forwarded to the replica that runs it, a
 // forged replica signature refused, and kill -9 of one replica: its
 // tasks turn unknown with the reason on the other, and come back (the
-// same agent process) when it returns.
+// same agent process) when it returns; a token revoked or a user deleted
+// on one is refused at once on the other (its auth cache is told).
 //
 // This file always runs on PostgreSQL: it makes its own database in
 // this process's private cluster (tests/harness/pg.mjs) whatever
@@ -167,6 +168,28 @@ test('a task on B is A\'s to see and to delete; a member\'s credentials are chec
   await waitFor(async () => (await a.api('GET', '/api/v2/tasks/bob/onb', { token: bob.token })).status === 404,
     { what: 'gone on A' });
   assert.equal((await b.api('GET', '/api/v2/tasks/bob/onb', { token: bob.token })).status, 404);
+});
+
+test('a token revoked or a user deleted on A is refused on B at once (B\'s cache is told)', async () => {
+  // within less than B's cache age (5 s): only A's notice can make B
+  // forget what it read just before
+  const soon = { timeout: 3000, interval: 20 };
+  const member = await a.user('cachy');
+  const r = await a.api('POST', '/api/v2/users/me/tokens', { token: member.token, body: { name: 'laptop' } });
+  assert.equal(r.status, 201, r.text);
+  const me = (s, token) => s.api('GET', '/api/v2/users/me', { token });
+  for (let i = 0; i < 2; i++) assert.equal((await me(b, r.json.token)).status, 200);
+  const del = await a.api('DELETE', `/api/v2/users/me/tokens/${r.json.id}`, { token: member.token });
+  assert.equal(del.status, 204, del.text);
+  await waitFor(async () => (await me(b, r.json.token)).status === 401, { ...soon, what: 'the revoked token refused on B' });
+
+  for (let i = 0; i < 2; i++) {
+    assert.equal((await me(b, member.token)).status, 200);
+    assert.equal((await b.api('GET', '/api/v2/users/cachy/tokens')).status, 200);
+  }
+  assert.equal((await a.api('DELETE', '/api/v2/users/cachy')).status, 204);
+  await waitFor(async () => (await me(b, member.token)).status === 401, { ...soon, what: 'the deleted user refused on B' });
+  assert.equal((await b.api('GET', '/api/v2/users/cachy/tokens')).status, 404, 'B still found the deleted user by name');
 });
 
 test('a forged replica signature is refused; a valid one grants nothing', async () => {
