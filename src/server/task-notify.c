@@ -83,7 +83,7 @@ task_webhook(struct task *t, const char *url, const char *previous,
 	json_t *payload;
 	char *text, *link;
 	int in[2];
-	struct webhook_child *w;
+	struct webhook_child *w = NULL;
 	struct proc_spec spec = {0};
 	struct proc *proc;
 	char *cause = NULL;
@@ -127,8 +127,9 @@ task_webhook(struct task *t, const char *url, const char *previous,
 		webhook_children++;
 	}
 	close(in[0]);
-	/* the payload is far below the pipe's buffer: never blocks */
-	if (write_all(in[1], text, strlen(text)) < 0)
+	/* the payload is far below the pipe's buffer: never blocks; no
+	 * sender, no reader */
+	if (w != NULL && write_all(in[1], text, strlen(text)) < 0)
 		log_warn("task %s: webhook payload: %s", task_name(t),
 			 strerror(errno));
 	close(in[1]);
