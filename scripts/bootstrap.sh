@@ -9,8 +9,10 @@
 #   scripts/bootstrap.sh run [ARGS]      deps + build + install + `taskbox server ARGS`
 #   scripts/bootstrap.sh demo            deps + build + the agent runtime demo
 #
-# Test dependencies from npm go to ${TASKBOX_TOOLS:-/var/cache/taskbox/tools}
-# (kept between runs on the same machine, re-created on a fresh one).
+# npm packages go to ${TASKBOX_TOOLS:-/var/cache/taskbox/tools} (kept
+# between runs on the same machine, re-created on a fresh one): the web
+# app's (xterm.js, embedded at build time) in webdeps/, the tests' in
+# testdeps/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +23,7 @@ export TASKBOX_TOOLS="$TOOLS"
 # brings libpq5, all the server needs of PostgreSQL at run time)
 BUILD_PKGS=(gcc pkg-config meson ninja-build libtsm-dev libmicrohttpd-dev
 	libjansson-dev libcmocka-dev libsqlite3-dev libyaml-dev libsodium-dev
-	libcurl4-openssl-dev libseccomp-dev libc-ares-dev libpq-dev)
+	libcurl4-openssl-dev libseccomp-dev libc-ares-dev libpq-dev zlib1g-dev)
 # python3-venv: pip installs of agents (Aider); bzip2, xz-utils: url
 # installs of .tar.bz2/.tar.xz archives (Goose); libxcb1: Goose's binary
 # links libxcb
@@ -77,8 +79,29 @@ npm_test_deps() {
 	touch "$stamp"
 }
 
+# npm packages the web app embeds (web/package.json, pinned): meson.build
+# looks for them in $TOOLS/webdeps. Without the registry the build goes on
+# and the task page's terminal tab says it was built without xterm.js.
+npm_web_deps() {
+	local dir="$TOOLS/webdeps" stamp
+	stamp="$dir/.installed-$(sha256sum web/package.json | cut -c1-16)"
+	if [ -f "$stamp" ]; then
+		return 0
+	fi
+	log "installing the web app's npm packages into $dir"
+	mkdir -p "$dir"
+	cp web/package.json "$dir/package.json"
+	if ! (cd "$dir" && npm install --no-audit --no-fund --loglevel=error >/dev/null); then
+		log "npm install failed: building without xterm.js (no terminal tab)"
+		return 0
+	fi
+	rm -f "$dir"/.installed-*
+	touch "$stamp"
+}
+
 deps() {
 	apt_install "${BUILD_PKGS[@]}" "${RUN_PKGS[@]}"
+	npm_web_deps
 	if [ "${1:-}" = --test ]; then
 		apt_install "${TEST_PKGS[@]}"
 		npm_test_deps

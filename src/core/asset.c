@@ -24,6 +24,7 @@ asset_mime(const char *name)
 	static const char *const types[][2] = {
 		{".html", "text/html; charset=utf-8"},
 		{".js", "text/javascript; charset=utf-8"},
+		{".mjs", "text/javascript; charset=utf-8"},
 		{".css", "text/css; charset=utf-8"},
 		{".json", "application/json"},
 		{".svg", "image/svg+xml"},

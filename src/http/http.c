@@ -114,7 +114,7 @@ struct http_req {
 	bool replied;	/* a reply was queued or is pending */
 	struct MHD_Response *pending;
 	unsigned pending_status;
-	struct http_header extra[4];
+	struct http_header extra[12];
 	size_t nextra;
 	struct http_req *next_deferred;
 };

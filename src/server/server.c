@@ -964,6 +964,7 @@ server_main(int argc, char **argv)
 	api_templates_register(srv->http);
 	api_tasks_register(srv->http);
 	proxy_register(srv->http);
+	web_register(srv->http);
 	metrics_register(srv->http, srv->store);
 	if (http_server_listen(srv->http, host, port, NULL, &cause) < 0)
 		goto fail;

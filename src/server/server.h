@@ -99,6 +99,8 @@ void api_users_register(struct http_server *http);
 void api_templates_register(struct http_server *http);
 void api_tasks_register(struct http_server *http);
 void proxy_register(struct http_server *http);
+/* web.c: the web app's pages and files (web/app/). */
+void web_register(struct http_server *http);
 /* api-secrets.c: .../secrets under users and templates. */
 void api_secrets_register(struct http_server *http);
 /* Whether a /api/v2/templates/ path is .../secrets[...]; the handler. */

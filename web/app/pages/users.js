@@ -1,0 +1,7 @@
+// users.js: placeholder, written by the page's helper.
+
+import { h } from '../dom.js';
+
+export async function render(root) {
+  root.append(h('h1', {}, 'users'));
+}
