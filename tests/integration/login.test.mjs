@@ -323,3 +323,61 @@ test('failed sign-ins are slowed down, then refused with 429; a success clears t
     await t.stop();
   }
 });
+
+// Run the CLI against srv with token; input goes to its stdin (a pipe,
+// not a terminal). Returns {code, stdout, stderr}.
+function cli(args, { token = srv.token, input = '' } = {}) {
+  const env = { ...process.env, TASKBOX_URL: srv.base, TASKBOX_TOKEN: token, XDG_CONFIG_HOME: tmpdir('taskbox-cli-') };
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
+
+test('the CLI: user create --password, set-password, set --suspend/--activate/--role, passwords from stdin', async () => {
+  const mk = await cli(['user', 'create', 'carl', '--role', 'member', '--password'], { input: 'carl-password-1\n' });
+  assert.equal(mk.code, 0, mk.stderr);
+  const carlToken = mk.stdout.trim();
+  assert.match(carlToken, /^tbx_/);
+  assert.equal((await login({ username: 'carl', password: 'carl-password-1' })).status, 200);
+  // his own change: the current password first, then the new one
+  const wrongOld = await cli(['user', 'set-password'], { token: carlToken, input: 'not-his-password\ncarl-password-2\n' });
+  assert.notEqual(wrongOld.code, 0);
+  assert.match(wrongOld.stderr, /old_password is wrong/);
+  const own = await cli(['user', 'set-password'], { token: carlToken, input: 'carl-password-1\ncarl-password-2\n' });
+  assert.equal(own.code, 0, own.stderr);
+  assert.equal((await login({ username: 'carl', password: 'carl-password-2' })).status, 200);
+  // an admin sets his without the old one
+  const byAdmin = await cli(['user', 'set-password', 'carl'], { input: 'carl-password-3\n' });
+  assert.equal(byAdmin.code, 0, byAdmin.stderr);
+  assert.equal((await login({ username: 'carl', password: 'carl-password-2' })).status, 401);
+  assert.equal((await login({ username: 'carl', password: 'carl-password-3' })).status, 200);
+  const short = await cli(['user', 'set-password', 'carl'], { input: 'short\n' });
+  assert.notEqual(short.code, 0);
+  assert.match(short.stderr, /8 to 1024 bytes/);
+  const none = await cli(['user', 'set-password', 'carl'], { input: '' });
+  assert.notEqual(none.code, 0);
+  // suspend, activate, role
+  const sus = await cli(['user', 'set', 'carl', '--suspend']);
+  assert.equal(sus.code, 0, sus.stderr);
+  assert.match(sus.stdout, /suspended/);
+  assert.equal((await login({ username: 'carl', password: 'carl-password-3' })).status, 403);
+  const meSus = await cli(['user', 'set', '--name', 'Carl'], { token: carlToken });
+  assert.notEqual(meSus.code, 0);
+  assert.match(meSus.stderr, /suspended/);
+  assert.equal((await cli(['user', 'set', 'carl', '--activate'])).code, 0);
+  assert.equal((await login({ username: 'carl', password: 'carl-password-3' })).status, 200);
+  const promote = await cli(['user', 'set', 'carl', '--role', 'admin']);
+  assert.equal(promote.code, 0, promote.stderr);
+  assert.match(promote.stdout, /carl: admin, active/);
+  const self = await cli(['user', 'set', 'admin', '--suspend']);
+  assert.notEqual(self.code, 0);
+  assert.match(self.stderr, /your own role or status/);
+  // nothing in argv or on the terminal: the password never shows
+  assert.ok(!mk.stdout.includes('carl-password-1') && !mk.stderr.includes('carl-password-1'));
+});
