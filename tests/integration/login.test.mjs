@@ -120,6 +120,27 @@ test('sign in with a token: a session tied to it, method token', async () => {
   assert.equal(bad.cookie, null);
 });
 
+test('a password session is listed (path /, no token) and ended by DELETE', async () => {
+  await userWithPassword('lena', 'lena-password-1');
+  const r = await login({ username: 'lena', password: 'lena-password-1' });
+  const list = await withCookie('GET', '/api/v2/users/me/sessions', r.cookie);
+  assert.equal(list.status, 200, list.text);
+  assert.equal(list.json.count, 1, list.text);
+  const [mine] = list.json.sessions;
+  assert.equal(mine.path, '/');
+  assert.equal(mine.token_id, null);
+  const s = await withCookie('GET', '/api/v2/users/me/session', r.cookie);
+  assert.equal(s.json.method, 'password');
+  const del = await srv.api('DELETE', `/api/v2/users/lena/sessions/${mine.id}`);
+  assert.equal(del.status, 204, del.text);
+  assert.equal((await withCookie('GET', '/api/v2/users/me', r.cookie)).status, 401);
+  // a 1024-byte password is fine, 1025 is not
+  const long = 'p'.repeat(1024);
+  assert.equal((await srv.api('PUT', '/api/v2/users/lena/password', { body: { password: long } })).status, 204);
+  assert.equal((await login({ username: 'lena', password: long })).status, 200);
+  assert.equal((await srv.api('PUT', '/api/v2/users/lena/password', { body: { password: long + 'p' } })).status, 422);
+});
+
 test('GET /users/me/session: 404 for a token caller', async () => {
   const r = await srv.api('GET', '/api/v2/users/me/session');
   assert.equal(r.status, 404, r.text);
@@ -285,7 +306,7 @@ function loginFrom(server, localAddress, body) {
 
 test('failed sign-ins are slowed down, then refused with 429; a success clears the username', async () => {
   // a server of its own: its throttle counts this test's failures only
-  const t = await startServer();
+  const t = await startServer({ args: ['--session-lifetime', '2h'] });
   try {
     const mk = await t.api('POST', '/api/v2/users', { body: { username: 'tina', password: 'tina-password-1' } });
     assert.equal(mk.status, 201, mk.text);
@@ -307,6 +328,7 @@ test('failed sign-ins are slowed down, then refused with 429; a success clears t
     // a success from .3 clears tina's count
     const ok = await loginFrom(t, '127.0.0.3', good);
     assert.equal(ok.status, 200, ok.text);
+    assert.match(String(ok.headers['set-cookie']), /Max-Age=7200(;|$)/, '--session-lifetime 2h');
     // so 6 more from .4 are plain 401s (not cleared: 21 > 20, a 429)
     for (const r of await many('127.0.0.4', bad, 6)) assert.equal(r.status, 401, r.text);
     // .2 reaches the address's bound: 5 more fail, then even the right
