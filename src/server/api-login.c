@@ -208,9 +208,12 @@ static void
 login_token(struct http_req *req, const char *token)
 {
 	const char *why = NULL;
+	char *copy = xstrdup(token);
 	json_t *user;
 
-	user = auth_token_lookup(str_trim((char *)token), &why);
+	user = auth_token_lookup(str_trim(copy), &why);
+	sodium_memzero(copy, strlen(copy));
+	free(copy);
 	if (user == NULL) {
 		http_reply_problem(req, 401, "%s", why);
 		return;
