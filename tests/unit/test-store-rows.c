@@ -184,6 +184,63 @@ test_tokens_sessions(void **state)
 }
 
 static void
+test_passwords_sessions(void **state)
+{
+	struct fixture *f = *state;
+	json_t *row;
+
+	/* no password: has_password 0, login's hash '' */
+	row = store_user_get(f->st, "u2");
+	assert_int_equal(num(row, "has_password"), 0);
+	assert_string_equal(str(row, "status"), "active");
+	assert_null(json_object_get(row, "password_hash"));
+	json_decref(row);
+	assert_int_equal(store_user_set_password(f->st, "u2", "$argon2id$x"),
+			 0);
+	assert_int_equal(store_user_set_password(f->st, "nobody", "h"),
+			 -ENOENT);
+	row = store_user_login(f->st, "bob");
+	assert_string_equal(str(row, "id"), "u2");
+	assert_string_equal(str(row, "password_hash"), "$argon2id$x");
+	json_decref(row);
+	assert_null(store_user_login(f->st, "u2")); /* by username only */
+	row = store_user_find(f->st, "bob");
+	assert_int_equal(num(row, "has_password"), 1);
+	json_decref(row);
+	/* role and status, each kept when NULL */
+	assert_int_equal(store_user_set_access(f->st, "u2", NULL, "suspended"),
+			 0);
+	assert_int_equal(store_user_set_access(f->st, "u2", "admin", NULL), 0);
+	row = store_user_get(f->st, "u2");
+	assert_string_equal(str(row, "status"), "suspended");
+	assert_string_equal(str(row, "role"), "admin");
+	json_decref(row);
+	assert_true(store_user_set_access(f->st, "u2", NULL, "gone") < 0);
+	/* a session without a token (a password's), found with its user */
+	assert_int_equal(store_session_insert(f->st, "s1", "h1", "u2", NULL,
+					      "/", 10, 1000),
+			 0);
+	assert_int_equal(store_session_insert(f->st, "s2", "h2", "u2", NULL,
+					      "/", 11, 1000),
+			 0);
+	row = store_session_find_by_hash(f->st, "h1");
+	assert_string_equal(str(row, "id"), "u2");
+	assert_true(json_is_null(json_object_get(row, "token_id")));
+	assert_string_equal(str(row, "session_path"), "/");
+	assert_string_equal(str(row, "status"), "suspended");
+	json_decref(row);
+	/* all but one session end, then all */
+	assert_int_equal(store_user_end_sessions(f->st, "u2", "s1"), 0);
+	row = store_sessions_list(f->st, "u2", 0);
+	assert_int_equal(json_array_size(row), 1);
+	json_decref(row);
+	assert_int_equal(store_user_end_sessions(f->st, "u2", NULL), 0);
+	row = store_sessions_list(f->st, "u2", 0);
+	assert_int_equal(json_array_size(row), 0);
+	json_decref(row);
+}
+
+static void
 test_catalog(void **state)
 {
 	struct fixture *f = *state;
@@ -470,6 +527,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_users, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tokens_sessions, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_passwords_sessions, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_catalog, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tasks, setup, teardown),
