@@ -1099,6 +1099,14 @@ vt_ansi_same(const struct tsm_screen_attr *a, const struct tsm_screen_attr *b)
 			       a->bccode == b->bccode;
 }
 
+/* Whether a blank cell drawn with a shows nothing (as a cleared one). */
+static bool
+vt_ansi_blank(const struct tsm_screen_attr *a)
+{
+	return !a->inverse && !a->underline && a->bccode >= 0 &&
+	       !vt_ansi_palette(a->bccode);
+}
+
 /* Append the SGR that sets the pen to a from scratch. */
 static void
 vt_ansi_sgr(struct buf *b, const struct tsm_screen_attr *a)
@@ -1171,11 +1179,13 @@ vt_ansi_cell(struct tsm_screen *con UNUSED, uint64_t id UNUSED,
 		a->last_x = posx;
 		a->last_attr = at;
 	}
-	if (blank && !at.inverse && !at.underline &&
-	    (at.bccode >= 0 && !vt_ansi_palette(at.bccode)))
+	if (blank && vt_ansi_blank(&at))
 		return 0;
 	if (posy != a->row)
 		buf_printf(a->out, "\033[%u;%uH", posy + 1, posx + 1);
+	else if (posx != a->x && posx - a->x < 16 && vt_ansi_blank(&a->pen))
+		for (unsigned i = a->x; i < posx; i++) /* plain, copyable */
+			buf_puts(a->out, " ");
 	else if (posx != a->x)
 		buf_printf(a->out, "\033[%uC", posx - a->x);
 	a->row = posy;
