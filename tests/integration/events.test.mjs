@@ -106,6 +106,20 @@ test('16 streams per user, the 17th is 429; other users are not held', async () 
     { what: 'a place freed by a closed stream', timeout: 40000, interval: 1000 });
 });
 
+test('a `: ping` comment comes within 15 s', async () => {
+  const ctrl = new AbortController();
+  const r = await fetch(`${srv.base}/api/v2/events`, { headers: { Authorization: `Bearer ${alice.token}` }, signal: ctrl.signal });
+  assert.equal(r.status, 200);
+  let text = '';
+  const dec = new TextDecoder();
+  for await (const chunk of r.body) {
+    text += dec.decode(chunk, { stream: true });
+    if (text.includes(': ping\n\n')) break;
+  }
+  ctrl.abort();
+  assert.match(text, /^: ping\n\n/m);
+});
+
 test('q takes owner: only; an unknown filter is a 422 (as in the list)', async () => {
   const r = await srv.api('GET', '/api/v2/events?q=' + encodeURIComponent('status:active'));
   assert.equal(r.status, 422, r.text);
