@@ -1655,7 +1655,7 @@ http_sse_send(struct http_sse *sse, const char *event, const char *data)
 		return -EPIPE;
 	buf_init(&ev, 0);
 	if (event == NULL) {
-		buf_puts(&ev, ": keep-alive\n\n");
+		buf_puts(&ev, ": ping\n\n");
 	} else {
 		buf_printf(&ev, "event: %s\n", event);
 		/* one data: line per line of data */

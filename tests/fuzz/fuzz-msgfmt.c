@@ -12,7 +12,8 @@
  * odd length make the screen lower between the renders (its top rows go
  * to the scrollback): rows scrolled off, read out of libtsm and dropped
  * from the ring. A render holding more rows than the screen and its
- * scrollback aborts (a finding).
+ * scrollback aborts (a finding), and so does a repaint (vt_screen_ansi)
+ * that, fed to a fresh screen, does not repaint the same.
  */
 #include "common.h"
 
@@ -48,6 +49,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		rows++;
 	if (vt_screen_scrollback(s) > sb || rows >= sb + 12)
 		abort();
+	/* the repaint, fed to a fresh screen, repaints the same: nothing the
+	 * serializer writes is lost or read otherwise on the way */
+	{
+		size_t len, len2;
+		char *ansi = vt_screen_ansi(s, &len), *ansi2;
+		struct vt_screen *t = vt_screen_new(
+			vt_screen_cols(s), vt_screen_rows(s), NULL, NULL);
+
+		vt_screen_feed(t, ansi, len);
+		ansi2 = vt_screen_ansi(t, &len2);
+		if (len != len2 || memcmp(ansi, ansi2, len) != 0)
+			abort();
+		free(ansi);
+		free(ansi2);
+		vt_screen_free(t);
+	}
 
 	for (int t = AGENT_CLAUDE; t <= AGENT_CUSTOM; t++) {
 		struct msgfmt_dialog d;
