@@ -204,7 +204,7 @@ async function taskTable(ctx, isAdmin, say) {
       h(
         'tr',
         {},
-        h('th', { scope: 'col', class: 'col-select' }, h('label', { for: 'tasks-select-all', class: 'sr-only' }, 'Select all tasks on this page'), selectAll),
+        h('th', { scope: 'col', class: 'col-select' }, h('span', { class: 'sr-only' }, 'Select')),
         ['Name', 'Template', 'Status', 'Agent state', 'Owner', 'Created', 'Actions'].map((c) => h('th', { scope: 'col' }, c)),
       ),
     ),
@@ -246,7 +246,7 @@ async function taskTable(ctx, isAdmin, say) {
       })
       .catch((e) => ctx.toast(`The users could not be listed: ${e.detail}`, 'error'));
   }
-  filterBar.append(h('div', { class: 'tasks-bulk' }, delBtn));
+  filterBar.append(h('div', { class: 'row tasks-bulk' }, h('label', { class: 'check' }, selectAll, 'Select all on this page'), delBtn));
 
   const q = () =>
     [filters.status && `status:${filters.status}`, filters.owner && `owner:"${filters.owner}"`].filter(Boolean).join(' ');
