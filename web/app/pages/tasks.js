@@ -25,7 +25,7 @@ const PROMPT_PARAM = 'AI Prompt';
 
 export async function render(root, ctx) {
   const isAdmin = ctx.app.user?.role === 'admin';
-  await loadTemplates(true).catch(() => {});
+  await loadTemplates().catch(() => {});
   if (!ctx.active()) return;
   const templates = taskTemplates();
   const live = h('p', { class: 'sr-only', 'aria-live': 'polite', id: 'tasks-live' });
