@@ -460,6 +460,8 @@ async function taskTable(ctx, isAdmin, say) {
     try {
       const t = await api('POST', taskPath(r.task, what));
       say(`${t.name} is ${t.status}`);
+      const now = rows.get(id);
+      if (now) now.cells.actions.key = null; // the button is redrawn
       upsert(t);
     } catch (e) {
       ctx.toast(`${r.task.name}: ${e.detail}`, 'error');
