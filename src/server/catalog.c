@@ -25,7 +25,7 @@ catalog_template_json(const json_t *row)
 	json_t *spec = json_loads(
 		json_string_value(json_object_get(row, "spec")), 0, NULL);
 	char stamp[32];
-	json_t *out;
+	json_t *out, *params;
 
 	time_rfc3339((uint64_t)json_integer_value(
 			     json_object_get(row, "created_at")),
@@ -44,6 +44,11 @@ catalog_template_json(const json_t *row)
 		"task_reason", json_object_get(row, "task_reason"), "builtin",
 		json_integer_value(json_object_get(row, "builtin")) != 0,
 		"created_at", stamp);
+	/* the normalized parameters, for a form that asks for them */
+	params = json_object_get(spec, "parameters");
+	json_object_set_new(out, "parameters",
+			    json_is_array(params) ? json_deep_copy(params)
+						  : json_array());
 	json_decref(spec);
 	return out;
 }

@@ -62,6 +62,12 @@ test('built-in templates are there and task-capable', async () => {
   for (const n of ['claude-code', 'codex', 'gemini', 'aider', 'goose', 'shell', 'custom'])
     assert.ok(names.includes(n), `missing built-in template ${n}`);
   assert.ok(r.json.templates.every((t) => t.builtin === false || t.task_capable));
+  // the parameters as normalized, for the web form
+  const custom = await srv.api('GET', '/api/v2/templates/custom');
+  assert.deepEqual(custom.json.parameters.find((p) => p.name === 'command'),
+    { name: 'command', display_name: 'Command', description: 'The program\'s command line (run by bash -c in the workspace).',
+      type: 'string', default: null, required: true });
+  assert.ok(r.json.templates.every((t) => Array.isArray(t.parameters)));
   const m = await srv.api('GET', '/api/v2/modules');
   assert.deepEqual(m.json.modules.map((x) => x.name).sort(),
     ['aider', 'claude-code', 'codex', 'custom', 'gemini', 'goose']);
