@@ -234,9 +234,11 @@ export async function render(root, ctx) {
 
   /* ---- keeping up ------------------------------------------------------ */
 
+  let afterApply = () => {};
   function apply(t) {
     const before = task;
     task = t;
+    if (t.current_state?.state !== 'waiting') dialog = null;
     if (before.status !== t.status) announce.textContent = `Status: ${t.status}`;
     else if (before.current_state?.state !== t.current_state?.state && t.current_state) announce.textContent = `Agent: ${t.current_state.state}`;
     drawHead();
@@ -250,6 +252,7 @@ export async function render(root, ctx) {
     } else {
       body.update?.(task);
     }
+    afterApply();
   }
 
   async function reload() {
@@ -273,15 +276,27 @@ export async function render(root, ctx) {
     else if (kind === 'task' && t?.id === task.id) apply(t);
   });
 
-  // the runtime's status (its dialog) comes on the task's own stream
-  const stream = events(taskPath(task, 'events'), {
-    status_change: (s) => {
-      const d = s?.state === 'waiting' && s.dialog && Array.isArray(s.dialog.options) ? s.dialog : null;
-      dialog = d;
-      drawBanner();
-    },
-  });
+  // the runtime's status (its dialog) comes on the task's own stream, from
+  // the next change on: what is open already is asked of the runtime
+  const onStatus = (s) => {
+    dialog = s?.state === 'waiting' && s.dialog && Array.isArray(s.dialog.options) ? s.dialog : null;
+    drawBanner();
+  };
+  let asking = false;
+  async function askDialog() {
+    if (asking || task.status !== 'active' || task.current_state?.state !== 'waiting' || dialog) return;
+    asking = true;
+    try {
+      onStatus(await api('GET', `${task.app_url}status`));
+    } catch {
+      /* the next status_change tells */
+    } finally {
+      asking = false;
+    }
+  }
+  const stream = events(taskPath(task, 'events'), { status_change: onStatus, open: askDialog });
   cleanups.push(() => stream.close());
+  afterApply = askDialog;
 
   apply(task);
 }
@@ -327,10 +342,9 @@ function failedBody(task) {
   return { el, update };
 }
 
-// paused: what the agent's screen showed, the conversation, modify prompt.
+// paused: the log snapshot (the conversation when it stopped), modify prompt.
 function pausedBody(task, ctx, apply) {
-  const shot = h('div', { class: 'paused-snapshot' }, h('p', { class: 'muted' }, 'Loading the log…'));
-  const convo = h('div', { class: 'paused-log' });
+  const convo = h('div', { class: 'paused-log' }, h('p', { class: 'muted' }, 'Loading the log…'));
   const prompt = h('textarea', { name: 'input', rows: 4, maxlength: 32768 });
   prompt.value = task.initial_prompt || '';
   const saveErr = h('p', { class: 'form-error', role: 'alert' });
@@ -386,8 +400,7 @@ function pausedBody(task, ctx, apply) {
       h('p', {}, 'The workspace is stopped. Resume starts it again and the agent continues its session.'),
       resume,
     ),
-    h('section', { class: 'panel', 'aria-label': 'The agent’s screen when paused' }, h('h2', {}, 'Screen when paused'), shot),
-    h('section', { class: 'panel', 'aria-label': 'Conversation' }, h('h2', {}, 'Conversation'), convo),
+    h('section', { class: 'panel', 'aria-label': 'Log snapshot' }, h('h2', {}, 'Log snapshot'), convo),
     h('section', { class: 'panel' }, form),
   );
 
@@ -396,18 +409,14 @@ function pausedBody(task, ctx, apply) {
     try {
       r = await api('GET', taskPath(task, 'logs'));
     } catch (e) {
-      clear(shot, h('p', { class: 'form-error' }, `The log cannot be read: ${e.detail || e.message}`));
+      clear(convo, h('p', { class: 'form-error' }, `The log cannot be read: ${e.detail || e.message}`));
       return;
     }
-    clear(
-      shot,
-      r.snapshot ? h('pre', { class: 'snapshot', tabindex: 0, 'aria-label': 'Screen snapshot' }, r.snapshot) : h('p', { class: 'muted' }, 'No snapshot was saved.'),
-      r.snapshot_at ? h('p', { class: 'hint' }, 'Saved ', timeEl(r.snapshot_at)) : null,
-    );
     const logs = Array.isArray(r.logs) ? r.logs : [];
     const shown = logs.slice(-MAX_LOG_ENTRIES);
     clear(
       convo,
+      h('p', { class: 'hint' }, r.snapshot ? ['Saved when the workspace stopped', r.snapshot_at ? [' (', timeEl(r.snapshot_at), ')'] : null, '.'] : 'From the running agent.'),
       logs.length > shown.length ? h('p', { class: 'hint' }, `The last ${shown.length} of ${logs.length} messages.`) : null,
       shown.length === 0
         ? h('p', { class: 'muted' }, 'No messages yet.')
