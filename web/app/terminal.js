@@ -8,8 +8,8 @@
 // never resizes the agent: the xterm.js terminal takes the PTY's size and
 // the box around it scrolls when it is larger than the space.
 //
-// Read-only by default (disableStdin). setControl(true) lets typed keys
-// through when the viewer may type (canType): xterm's onData strings are
+// Read-only unless canType is given (disableStdin); setControl(true|false)
+// lets typed keys through or stops them: xterm's onData strings are
 // queued and POSTed to .../apps/chat/message as {type: "raw"}, one
 // request at a time, everything typed meanwhile going out in the next
 // one (in order, never one request per key under fast typing). The queue
@@ -69,8 +69,9 @@ function dim(n) {
   return Number.isInteger(n) && n >= 1 && n <= MAX_DIM ? n : null;
 }
 
-// Mount the terminal of task owner/task into container; returns
-// {dispose(), setControl(bool)}. The container's children are replaced.
+// Mount the terminal of task owner/task into container, typing allowed
+// from the start when canType; returns {dispose(), setControl(bool)}. The
+// container's children are replaced.
 export function mountTerminal(container, { owner, task, canType = false }) {
   const base = `/@${seg(owner)}/${seg(task)}/apps/chat`;
   const modeEl = h('span', { class: 'term-mode' });
@@ -82,7 +83,7 @@ export function mountTerminal(container, { owner, task, canType = false }) {
   clear(container, root);
 
   let term = null;
-  let control = false;
+  let control = Boolean(canType);
   let disposed = false;
   let es = null;
   let timer = null;
@@ -216,9 +217,8 @@ export function mountTerminal(container, { owner, task, canType = false }) {
 
   return {
     // Let typed keys through (true) or make the terminal read-only again.
-    // Without canType it stays read-only.
     setControl(on) {
-      control = Boolean(on) && Boolean(canType);
+      control = Boolean(on);
       if (!control) pending = '';
       renderMode();
       if (control) term?.focus();
