@@ -73,6 +73,7 @@
 #include "server/metrics.h"
 #include "server/queue.h"
 #include "server/replica.h"
+#include "server/task-events.h"
 #include "server/task-remote.h"
 #include "server/task-int.h"
 #include "store/store-rows.h"
@@ -437,6 +438,7 @@ task_new(json_t *row, enum task_state st)
 	t->next = srv->tasks;
 	srv->tasks = t;
 	task_order_add(t);
+	task_events_mark(t);
 	return t;
 }
 
@@ -453,6 +455,7 @@ task_free(struct task *t)
 		}
 	}
 	task_order_remove(t);
+	task_events_gone(t);
 	free(t->json_text);
 	(void)tdelete(t, &task_index, task_index_cmp);
 	for (struct task_sub *s = t->subs; s != NULL; s = s->next) {
@@ -611,6 +614,7 @@ task_json_base(const json_t *row, const json_t *version)
 	const char *owner =
 		json_string_value(json_object_get(row, "owner_name"));
 	const char *name = json_string_value(json_object_get(row, "name"));
+	const char *sidebar;
 	json_t *spec = json_object_get(version, "spec_json");
 	json_t *apps = json_array(), *app;
 	size_t i;
@@ -665,6 +669,10 @@ task_json_base(const json_t *row, const json_t *version)
 		json_object_get(row, "workspace_status"), "app_url", app_url,
 		"apps", apps, "created_at", created, "updated_at", updated);
 
+	/* the app the web app shows next to the others (chat by default) */
+	sidebar = json_string_value(json_object_get(
+		json_object_get(spec, "ai_task"), "sidebar_app"));
+	json_object_set_new(j, "sidebar_app", json_string(sidebar ?: "chat"));
 	free(app_url);
 	return j;
 }
@@ -752,6 +760,7 @@ task_changed(struct task *t)
 	free(t->json_text);
 	t->json_text = NULL;
 	t->json_len = 0;
+	task_events_mark(t); /* the /api/v2/events streams */
 	if (t->replica == NULL)
 		replica_task_changed(task_id(t)); /* the other replicas */
 }
