@@ -153,25 +153,20 @@ async function screenText(name) {
   return JSON.stringify(sc.events.map((e) => e.data));
 }
 
-test('the Terminal tab: loaded when opened, read-only until Take control, then keys reach the agent', { skip, timeout: 180000 }, async () => {
+test('the Terminal tab: read-only until Take control, then keys reach the agent', { skip, timeout: 180000 }, async () => {
   const page = await adminPage();
   const raw = [];
   page.on('request', (r) => {
     if (r.method() === 'POST' && r.url().endsWith('/apps/chat/message') && r.postDataJSON()?.type === 'raw') raw.push(r.postDataJSON().content);
   });
-  let loaded = false;
-  page.on('request', (r) => {
-    if (r.url().endsWith('/app/terminal.js')) loaded = true;
-  });
   await page.goto('/tasks/admin/live');
   await head(page).locator('.badge-active').first().waitFor();
   await chat(page).locator('#status[data-status="stable"]').waitFor({ state: 'attached', timeout: 30000 });
-  assert.equal(loaded, false, 'terminal.js is not loaded before the tab opens');
-  await page.getByRole('tab', { name: 'Terminal' }).click();
+  // no other app: the Terminal is the first tab, open at once
+  assert.equal(await page.getByRole('tab', { name: 'Terminal' }).getAttribute('aria-selected'), 'true');
   const panel = page.getByRole('tabpanel', { name: 'Terminal' });
   const textarea = panel.locator('.term textarea');
   await textarea.waitFor({ state: 'attached', timeout: 20000 });
-  assert.equal(loaded, true);
   const control = panel.getByRole('button', { name: 'Take control' });
   assert.equal(await control.getAttribute('aria-pressed'), 'false');
   await textarea.focus();
@@ -271,10 +266,15 @@ test('the preview app: the URL bar navigates, back, forward and reload work', { 
   await srv.waitTask('admin', 'pv', { timeout: 60000 });
   await waitFor(async () => (await srv.api('GET', '/@admin/pv/apps/preview/')).status === 200, { what: 'the preview app answers', timeout: 30000 });
   const page = await adminPage();
+  let terminalJs = 0;
+  page.on('request', (r) => {
+    if (r.url().endsWith('/app/terminal.js')) terminalJs++;
+  });
   await page.goto('/tasks/admin/pv');
   await head(page).locator('.badge-active').first().waitFor();
   const tab = page.getByRole('tab', { name: 'preview' });
   assert.equal(await tab.getAttribute('aria-selected'), 'true', 'the first app tab is open');
+  assert.deepEqual(await page.getByRole('tab').allTextContents(), ['preview', 'Terminal', 'History']);
   const frame = page.frameLocator('iframe[title="App: preview"]');
   await frame.getByRole('heading', { name: 'Page one' }).waitFor({ timeout: 30000 });
   const bar = page.getByRole('form', { name: 'Preview address' });
@@ -300,6 +300,10 @@ test('the preview app: the URL bar navigates, back, forward and reload work', { 
   await frame.getByRole('heading', { name: 'Page one' }).waitFor({ timeout: 30000 });
   await noAxe(page);
   await shot(page, 'task-preview');
+  assert.equal(terminalJs, 0, 'terminal.js is loaded only when its tab opens');
+  await page.getByRole('tab', { name: 'Terminal' }).click();
+  await page.getByRole('tabpanel', { name: 'Terminal' }).locator('.term').waitFor();
+  assert.equal(terminalJs, 1);
   assert.deepEqual(realProblems(page), []);
   await page.context().close();
 });
