@@ -614,6 +614,7 @@ task_json_base(const json_t *row, const json_t *version)
 	const char *owner =
 		json_string_value(json_object_get(row, "owner_name"));
 	const char *name = json_string_value(json_object_get(row, "name"));
+	const char *sidebar;
 	json_t *spec = json_object_get(version, "spec_json");
 	json_t *apps = json_array(), *app;
 	size_t i;
@@ -668,6 +669,10 @@ task_json_base(const json_t *row, const json_t *version)
 		json_object_get(row, "workspace_status"), "app_url", app_url,
 		"apps", apps, "created_at", created, "updated_at", updated);
 
+	/* the app the web app shows next to the others (chat by default) */
+	sidebar = json_string_value(json_object_get(
+		json_object_get(spec, "ai_task"), "sidebar_app"));
+	json_object_set_new(j, "sidebar_app", json_string(sidebar ?: "chat"));
 	free(app_url);
 	return j;
 }

@@ -22,6 +22,7 @@ const script = {
   banner: 'Fake Agent 1.0',
   turns: [
     { expect: 'hello', think_ms: 300, reply: 'Hello from the fake agent.\nDocs: https://example.com/docs.' },
+    { expect: 'markdown', think_ms: 100, reply: '## Result\nSome **bold** words and `<img src=x onerror=alert(1)>` inline.\n<img src=x onerror=alert(2)>\n```python\nprint("<b>hi</b>")\n```\n- first item\n- second item\nSee [the docs](https://example.com/md).' },
     { expect: 'deploy', think_ms: 100, dialog: { question: 'Do you want to proceed?', options: ['Yes', 'No'] }, reply: 'Deployed.' },
   ],
   default_reply: 'ok',
@@ -93,6 +94,23 @@ test('chat UI: conversation, dialog, control keys, themes', { skip, timeout: 300
     assert.equal(await page.locator('.msg-agent a[href="https://example.com/docs"]').count(), 1);
     await page.locator('#status[data-status="stable"]').waitFor();
     assert.equal(await page.locator('.msg-user', { hasText: 'hello agent' }).count(), 1, 'the draft is gone');
+
+    // markdown: the agent's message as DOM nodes, markup in it as text
+    await sendText(page, 'markdown please');
+    const md = page.locator('.msg-agent .body.md', { hasText: 'second item' });
+    await md.waitFor();
+    assert.equal(await md.locator('pre code').textContent(), 'print("<b>hi</b>")');
+    assert.equal(await md.locator('.md-lang').textContent(), 'python');
+    assert.equal(await md.locator('strong').textContent(), 'bold');
+    assert.equal(await md.locator('h4.md-h2').textContent(), 'Result');
+    assert.equal(await md.locator('li').count(), 2);
+    assert.equal(await md.locator('a[href="https://example.com/md"]').textContent(), 'the docs');
+    assert.equal(await md.locator('code', { hasText: 'onerror=alert(1)' }).count(), 1);
+    assert.match(await md.textContent(), /<img src=x onerror=alert\(2\)>/);
+    assert.equal(await page.locator('#messages img, #messages b').count(), 0, 'no markup from the agent became elements');
+    assert.equal(await page.locator('.msg-user .body.md').count(), 0, 'user messages stay plain text');
+    await page.screenshot({ path: path.join(shots, 'markdown-light.png') });
+    await page.locator('#status[data-status="stable"]').waitFor();
 
     // an upload appends @"path" to the draft
     const upload = page.waitForResponse((r) => r.url().endsWith('/upload'));

@@ -5,7 +5,18 @@
 // POST upload for files. State lives in one object; render functions sync
 // the DOM with it. The API base is everything in the page path before its
 // last "chat" segment, or the ?url= query parameter; ?access_token= is passed
-// on to every API call.
+// on to every API call. On the taskbox server (the page path starts with
+// /@) the page may ride on the user's site session cookie: its writes then
+// carry the session's CSRF token (X-Taskbox-CSRF), read once from GET
+// /api/v2/users/me/session (none without a site session: as before).
+// Agent messages are rendered as markdown (markdown.js), the user's own
+// stay plain text.
+
+// markdown.js, loaded with this module's query (a token-protected
+// runtime answers 401 to a request without ?access_token=)
+const mdUrl = new URL('markdown.js', import.meta.url);
+mdUrl.search = new URL(import.meta.url).search;
+const { renderMarkdown } = await import(mdUrl.href);
 
 const KEYS = {
   up: '\x1b[A',
@@ -73,26 +84,72 @@ function makeApi(base, token) {
     return u.href;
   };
   const headers = (extra = {}) => (token ? { ...extra, Authorization: `Bearer ${token}` } : extra);
+  const csrf = makeCsrf(token);
 
-  async function post(path, body) {
+  async function post(path, body, retried = false) {
     const isForm = body instanceof FormData;
+    const extra = isForm ? {} : { 'Content-Type': 'application/json' };
+    const csrfToken = await csrf.get();
+    if (csrfToken) extra['X-Taskbox-CSRF'] = csrfToken;
     let res;
     try {
       res = await fetch(url(path), {
         method: 'POST',
-        headers: headers(isForm ? {} : { 'Content-Type': 'application/json' }),
+        headers: headers(extra),
         body: isForm ? body : JSON.stringify(body),
+        credentials: 'same-origin',
       });
     } catch {
       throw new ApiError('Cannot reach the agent runtime.');
     }
     const data = await res.json().catch(() => null);
+    if (res.status === 403 && !retried && csrf.canRefresh()) {
+      // the session may have been renewed since: read its token again
+      csrf.reset();
+      return post(path, body, true);
+    }
     if (!res.ok) throw new ApiError(problemText(res, data));
     return data;
   }
 
   const eventsUrl = () => url('events', token ? { access_token: token } : {});
   return { post, eventsUrl };
+}
+
+// The site session's CSRF token, when the page is on the taskbox server
+// (its path starts with /@) and the browser is signed in there: get()
+// resolves to the token or null (no site session, or a token in the URL).
+function makeCsrf(token) {
+  const onServer = !token && location.pathname.startsWith('/@');
+  let pending = null;
+  let fetched = false;
+  const read = async () => {
+    try {
+      const res = await fetch(new URL('/api/v2/users/me/session', location.origin).href, {
+        headers: { Accept: 'application/json' },
+        credentials: 'same-origin',
+      });
+      if (!res.ok) return null;
+      const data = await res.json();
+      return typeof data?.csrf_token === 'string' ? data.csrf_token : null;
+    } catch {
+      return null;
+    }
+  };
+  return {
+    get() {
+      if (!onServer) return Promise.resolve(null);
+      if (!pending) {
+        fetched = true;
+        pending = read();
+      }
+      return pending;
+    },
+    canRefresh: () => onServer && fetched,
+    reset() {
+      pending = null;
+    },
+  };
 }
 
 // The human-readable part of a problem+json error body.
@@ -221,7 +278,11 @@ function updateMessage(el, m) {
   if (m.time) el.title = formatTime(m.time);
   if (m.role === 'agent' && m.content.trim() === '') {
     body.replaceChildren(typingDots('The agent is working'));
+  } else if (m.role === 'agent') {
+    body.classList.add('md');
+    body.replaceChildren(renderMarkdown(m.content));
   } else {
+    body.classList.remove('md');
     body.replaceChildren(linkify(m.content));
   }
 }
