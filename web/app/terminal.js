@@ -77,7 +77,7 @@ export function mountTerminal(container, { owner, task, canType = false }) {
   const modeEl = h('span', { class: 'term-mode' });
   const connEl = h('span', { class: 'term-conn' });
   const errEl = h('span', { class: 'term-error', hidden: true });
-  const status = h('p', { class: 'term-status', role: 'status', 'aria-live': 'polite' }, modeEl, connEl, errEl);
+  const status = h('p', { class: 'term-status', role: 'status', 'aria-live': 'polite' }, modeEl, ' · ', connEl, errEl);
   const screen = h('div', { class: 'term-screen', role: 'group' });
   const root = h('div', { class: 'term' }, status, screen);
   clear(container, root);
