@@ -29,6 +29,29 @@ const MAX_PENDING = 65536; // characters typed and not yet sent
 const RETRY_MS = 1000;
 const RETRY_MAX_MS = 30000;
 
+// A dark theme whose 16 colours read on its background (WCAG AA).
+const THEME = {
+  background: '#0d1117',
+  foreground: '#e6edf3',
+  cursor: '#e6edf3',
+  black: '#7d8590',
+  red: '#ff7b72',
+  green: '#3fb950',
+  yellow: '#d29922',
+  blue: '#58a6ff',
+  magenta: '#bc8cff',
+  cyan: '#39c5cf',
+  white: '#b1bac4',
+  brightBlack: '#8b949e',
+  brightRed: '#ffa198',
+  brightGreen: '#56d364',
+  brightYellow: '#e3b341',
+  brightBlue: '#79c0ff',
+  brightMagenta: '#d2a8ff',
+  brightCyan: '#56d4dd',
+  brightWhite: '#ffffff',
+};
+
 let xtermModule = null; // the import() promise, shared by every mount
 
 // Add xterm.css to the document once.
@@ -205,6 +228,9 @@ export function mountTerminal(container, { owner, task, canType = false }) {
       convertEol: false,
       fontFamily: 'ui-monospace, "DejaVu Sans Mono", "Liberation Mono", monospace',
       fontSize: 13,
+      theme: THEME,
+      // colours the agent picks are lifted to WCAG AA against their background
+      minimumContrastRatio: 4.5,
     });
     term.open(screen);
     term.onData(type);
