@@ -83,7 +83,7 @@ function rawPosts(page) {
   return sent;
 }
 
-test('a Claude Code task in the web app: markdown chat, a permission dialog answered, the terminal watched and typed into', { skip, timeout: 300000 }, async (ctx) => {
+test('a Claude Code task in the web app: markdown chat, a permission dialog answered, the terminal watched and typed into', { skip, timeout: 240000 }, async (ctx) => {
   // Claude Code with its permission prompts on (the built-in template
   // skips them for unattended tasks)
   const y = fs.readFileSync(path.join(root, 'templates/claude-code.yaml'), 'utf8')
