@@ -23,7 +23,7 @@ import { h, clear } from './dom.js';
 
 const XTERM_JS = '/app/vendor/xterm.mjs';
 const XTERM_CSS = '/app/vendor/xterm.css';
-const MAX_DIM = 1000; // cols and rows taken from the stream, at most
+const MAX_DIM = 500; // cols and rows taken from the stream, at most
 const MAX_BATCH = 4096; // characters of one raw POST
 const MAX_PENDING = 65536; // characters typed and not yet sent
 const RETRY_MS = 1000;
