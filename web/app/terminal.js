@@ -23,11 +23,34 @@ import { h, clear } from './dom.js';
 
 const XTERM_JS = '/app/vendor/xterm.mjs';
 const XTERM_CSS = '/app/vendor/xterm.css';
-const MAX_DIM = 1000; // cols and rows taken from the stream, at most
+const MAX_DIM = 500; // cols and rows taken from the stream, at most
 const MAX_BATCH = 4096; // characters of one raw POST
 const MAX_PENDING = 65536; // characters typed and not yet sent
 const RETRY_MS = 1000;
 const RETRY_MAX_MS = 30000;
+
+// A dark theme whose 16 colours read on its background (WCAG AA).
+const THEME = {
+  background: '#0d1117',
+  foreground: '#e6edf3',
+  cursor: '#e6edf3',
+  black: '#7d8590',
+  red: '#ff7b72',
+  green: '#3fb950',
+  yellow: '#d29922',
+  blue: '#58a6ff',
+  magenta: '#bc8cff',
+  cyan: '#39c5cf',
+  white: '#b1bac4',
+  brightBlack: '#8b949e',
+  brightRed: '#ffa198',
+  brightGreen: '#56d364',
+  brightYellow: '#e3b341',
+  brightBlue: '#79c0ff',
+  brightMagenta: '#d2a8ff',
+  brightCyan: '#56d4dd',
+  brightWhite: '#ffffff',
+};
 
 let xtermModule = null; // the import() promise, shared by every mount
 
@@ -77,7 +100,7 @@ export function mountTerminal(container, { owner, task, canType = false }) {
   const modeEl = h('span', { class: 'term-mode' });
   const connEl = h('span', { class: 'term-conn' });
   const errEl = h('span', { class: 'term-error', hidden: true });
-  const status = h('p', { class: 'term-status', role: 'status', 'aria-live': 'polite' }, modeEl, connEl, errEl);
+  const status = h('p', { class: 'term-status', role: 'status', 'aria-live': 'polite' }, modeEl, ' · ', connEl, errEl);
   const screen = h('div', { class: 'term-screen', role: 'group' });
   const root = h('div', { class: 'term' }, status, screen);
   clear(container, root);
@@ -205,6 +228,9 @@ export function mountTerminal(container, { owner, task, canType = false }) {
       convertEol: false,
       fontFamily: 'ui-monospace, "DejaVu Sans Mono", "Liberation Mono", monospace',
       fontSize: 13,
+      theme: THEME,
+      // colours the agent picks are lifted to WCAG AA against their background
+      minimumContrastRatio: 4.5,
     });
     term.open(screen);
     term.onData(type);
