@@ -10,6 +10,8 @@
  */
 #include "common.h"
 
+#include <sodium.h>
+
 #include "core/log.h"
 #include "core/netpolicy.h"
 #include "core/text.h"
@@ -17,13 +19,13 @@
 #include "server/api-errors.h"
 #include "server.h"
 #include "server/identity.h"
+#include "server/password.h"
 #include "store/store-rows.h"
 
 #define TOKEN_LIFETIME_MAX (10 * 365 * 86400LL) /* seconds */
 
-/* The public JSON of a users row (new reference). */
-static json_t *
-user_json(const json_t *row)
+json_t *
+api_user_json(const json_t *row)
 {
 	char stamp[32];
 
@@ -31,12 +33,15 @@ user_json(const json_t *row)
 			     json_object_get(row, "created_at")),
 		     stamp);
 	return json_pack(
-		"{s:O, s:O, s:O, s:s, s:s, s:s, s:s}", "id",
+		"{s:O, s:O, s:O, s:s, s:b, s:s, s:s, s:s, s:s}", "id",
 		json_object_get(row, "id"), "username",
 		json_object_get(row, "username"), "role",
-		json_object_get(row, "role"), "name",
-		json_string_value(json_object_get(row, "name")) ?: "", "email",
-		json_string_value(json_object_get(row, "email")) ?: "",
+		json_object_get(row, "role"), "status",
+		json_string_value(json_object_get(row, "status")) ?: "active",
+		"has_password",
+		json_integer_value(json_object_get(row, "has_password")) != 0,
+		"name", json_string_value(json_object_get(row, "name")) ?: "",
+		"email", json_string_value(json_object_get(row, "email")) ?: "",
 		"webhook_url",
 		json_string_value(json_object_get(row, "webhook_url")) ?: "",
 		"created_at", stamp);
@@ -94,7 +99,7 @@ api_users_me(struct http_req *req, void *data UNUSED)
 
 	if (user == NULL)
 		return;
-	http_reply_json(req, 200, user_json(user));
+	http_reply_json(req, 200, api_user_json(user));
 	json_decref(user);
 }
 
@@ -114,7 +119,7 @@ api_users_list(struct http_req *req, void *data UNUSED)
 	rows = store_users_list(srv->store);
 	out = json_array();
 	json_array_foreach(rows, i, row)
-		json_array_append_new(out, user_json(row));
+		json_array_append_new(out, api_user_json(row));
 	http_reply_json(req, 200,
 			json_pack("{s:o, s:I}", "users", out, "count",
 				  (json_int_t)json_array_size(out)));
@@ -123,11 +128,41 @@ out:
 	json_decref(user);
 }
 
+/* A user created with a password, waiting for its hash. */
+struct user_create {
+	struct http_req *req;
+	json_t *reply; /* the 201's body (the User and its token) */
+};
+
+/* The new user's password is hashed: store it, answer 201. */
+static void
+api_users_created(int r, char *hash, void *data)
+{
+	struct user_create *c = data;
+	const char *id = json_string_value(json_object_get(c->reply, "id"));
+
+	if (r == 0)
+		r = store_user_set_password(srv->store, id, hash);
+	auth_user_changed(id);
+	if (r < 0) {
+		http_reply_problem(c->req, api_status_for_errno(r),
+				   "the user was created, but not its "
+				   "password: set it again");
+		json_decref(c->reply);
+	} else {
+		json_object_set_new(c->reply, "has_password", json_true());
+		http_reply_json(c->req, 201, c->reply);
+	}
+	free(hash);
+	free(c);
+}
+
 static void
 api_users_create(struct http_req *req, void *data UNUSED)
 {
 	json_t *user = auth_user(req), *body = NULL, *row, *out;
-	const char *name, *role = "member";
+	const char *name, *role = "member", *password = NULL, *why;
+	struct user_create *c;
 	char id[37];
 	char *token;
 	int r;
@@ -158,6 +193,12 @@ api_users_create(struct http_req *req, void *data UNUSED)
 			goto out;
 		}
 	}
+	password = json_string_value(json_object_get(body, "password"));
+	if (json_object_get(body, "password") != NULL &&
+	    (why = password_check(password)) != NULL) {
+		http_reply_invalid(req, "body.password", NULL, "%s", why);
+		goto out;
+	}
 	store_uuid(id);
 	r = store_user_insert(srv->store, id, name, role, (int64_t)wall_ms());
 	if (r == -EEXIST) {
@@ -172,12 +213,33 @@ api_users_create(struct http_req *req, void *data UNUSED)
 	}
 	token = auth_token_create(id, "initial", 0, NULL);
 	row = store_user_get(srv->store, id);
-	out = user_json(row);
+	out = api_user_json(row);
 	json_object_set_new(out, "token", json_string(token));
-	http_reply_json(req, 201, out);
 	json_decref(row);
 	free(token);
+	if (password == NULL) {
+		http_reply_json(req, 201, out);
+		goto out;
+	}
+	c = xcalloc(1, sizeof *c);
+	c->req = req;
+	c->reply = out;
+	if (password_hash_async(srv->loop, password, api_users_created, c) <
+	    0) {
+		free(c);
+		json_decref(out);
+		http_reply_header(req, "Retry-After", "1");
+		http_reply_problem(req, 503,
+				   "user '%s' was created without its "
+				   "password: the server is busy hashing "
+				   "others; set it again",
+				   name);
+		goto out;
+	}
+	http_req_defer(req);
 out:
+	if (body != NULL && password != NULL)
+		sodium_memzero((char *)password, strlen(password));
 	json_decref(body);
 	json_decref(user);
 }
@@ -504,7 +566,7 @@ api_users_patch(struct http_req *req, void *data UNUSED)
 	}
 	row = store_user_get(srv->store,
 			     json_string_value(json_object_get(target, "id")));
-	http_reply_json(req, 200, user_json(row));
+	http_reply_json(req, 200, api_user_json(row));
 	json_decref(row);
 out:
 	json_decref(body);
@@ -515,6 +577,7 @@ out:
 void
 api_users_register(struct http_server *http)
 {
+	api_login_register(http);
 	http_server_route(http, "GET", "/api/v2/buildinfo", 0, 0, api_buildinfo,
 			  NULL);
 	http_server_route(http, "GET", "/api/v2/users/me", 0, 0, api_users_me,

@@ -18,6 +18,14 @@
  * tokens. A user keeps at most AUTH_SESSIONS_MAX sessions (the oldest
  * go first).
  *
+ * Signing in (api-login.c) makes a site session: path "/", from a
+ * password (no token; srv->session_lifetime_ms) or from a token (tied to
+ * it, never outliving it). A cookie-authenticated write needs a
+ * same-origin Origin, and with a site session also X-Taskbox-CSRF: the
+ * HMAC-SHA256 of "taskbox csrf" keyed with the cookie's secret, which
+ * only the holder of the cookie can compute and nothing stores. A
+ * suspended user's tokens and sessions are refused.
+ *
  * The cache: every request is authenticated, and with PostgreSQL each
  * store read is a network round trip on the one event loop, so the rows
  * of auth_user (by token hash, by session hash) and auth_lookup_user (by
@@ -45,6 +53,7 @@
 #define AUTH_TOKEN_PREFIX   "tbx_"
 #define AUTH_SESSION_PREFIX "tbs_"
 #define AUTH_SESSION_MS	    (24 * 3600 * 1000LL)
+#define AUTH_CSRF_HEADER    "X-Taskbox-CSRF"
 #define AUTH_SESSIONS_MAX   100
 #define AUTH_CACHE_SLOTS    4096
 #define AUTH_CACHE_AGE_MS   5000
@@ -294,6 +303,64 @@ auth_session_create(const json_t *user, const char *path, int64_t *max_age_s)
 	return session;
 }
 
+char *
+auth_site_session_create(const json_t *user, int64_t *expires_at)
+{
+	const json_t *texp = json_object_get(user, "token_expires_at");
+	const char *uid = json_string_value(json_object_get(user, "id"));
+	const char *tid = json_string_value(json_object_get(user, "token_id"));
+	int64_t now = (int64_t)wall_ms();
+	int64_t expires = now + srv->session_lifetime_ms;
+	char hash[65], id[37];
+	char *session;
+
+	if (tid != NULL && json_is_integer(texp) &&
+	    json_integer_value(texp) < expires)
+		expires = json_integer_value(texp);
+	if (uid == NULL || expires <= now)
+		return NULL;
+	session = auth_secret_new(AUTH_SESSION_PREFIX, hash);
+	store_uuid(id);
+	store_sessions_prune(srv->store, uid, now, AUTH_SESSIONS_MAX - 1);
+	auth_user_changed(uid);
+	if (store_session_insert(srv->store, id, hash, uid, tid, "/", now,
+				 expires) < 0) {
+		free(session);
+		return NULL;
+	}
+	*expires_at = expires;
+	return session;
+}
+
+void
+auth_csrf_token(const char *session, char out[65])
+{
+	static const char msg[] = "taskbox csrf";
+	unsigned char mac[crypto_auth_hmacsha256_BYTES];
+	crypto_auth_hmacsha256_state st;
+
+	crypto_auth_hmacsha256_init(&st, (const unsigned char *)session,
+				    strlen(session));
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)msg,
+				      sizeof msg - 1);
+	crypto_auth_hmacsha256_final(&st, mac);
+	sodium_bin2hex(out, 65, mac, sizeof mac);
+	sodium_memzero(&st, sizeof st);
+}
+
+/* Is user (a row of the store) suspended? Replies 401 when it is. */
+static bool
+auth_suspended(struct http_req *req, const json_t *user)
+{
+	const char *status = json_string_value(json_object_get(user, "status"));
+
+	if (status == NULL || strcmp(status, "suspended") != 0)
+		return false;
+	if (req != NULL)
+		http_reply_problem(req, 401, "the account is suspended");
+	return true;
+}
+
 /* The token value from a "name=value; ..." Cookie header, or NULL. */
 static char *
 auth_cookie(const char *cookies)
@@ -369,7 +436,7 @@ auth_session_user(struct http_req *req, const char *hash)
 				   "the session cookie is good only under "
 				   "'%s': send a token",
 				   path ? path : "?");
-	} else {
+	} else if (!auth_suspended(req, user)) {
 		return user;
 	}
 	json_decref(user);
@@ -403,6 +470,10 @@ auth_token_user(struct http_req *req, const char *hash)
 		json_decref(user);
 		return NULL;
 	}
+	if (auth_suspended(req, user)) {
+		json_decref(user);
+		return NULL;
+	}
 	/* the store notes it once a minute; a cached token asks only then */
 	if (e == NULL || now - e->touched >= AUTH_TOUCH_GAP_MS) {
 		store_token_touch(
@@ -422,7 +493,9 @@ auth_user(struct http_req *req)
 	char *token = auth_presented(req, &cookie);
 	const char *method = http_req_method(req);
 	const char *origin = http_req_header(req, "Origin");
-	char hash[65];
+	const char *path;
+	char hash[65], csrf[65];
+	json_t *user;
 
 	if (token == NULL) {
 		http_reply_problem(req, 401,
@@ -443,10 +516,60 @@ auth_user(struct http_req *req)
 		return NULL;
 	}
 	auth_hash(str_trim(token), hash);
+	if (cookie)
+		auth_csrf_token(str_trim(token), csrf);
 	sodium_memzero(token, strlen(token));
 	free(token);
-	return cookie ? auth_session_user(req, hash)
-		      : auth_token_user(req, hash);
+	if (!cookie)
+		return auth_token_user(req, hash);
+	if ((user = auth_session_user(req, hash)) == NULL)
+		return NULL;
+	path = json_string_value(json_object_get(user, "session_path"));
+	if (path != NULL && strcmp(path, "/") == 0 &&
+	    strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+		const char *sent = http_req_header(req, AUTH_CSRF_HEADER);
+
+		if (sent == NULL || strlen(sent) != 64 ||
+		    sodium_memcmp(sent, csrf, 64) != 0) {
+			http_reply_problem(req, 403,
+					   "a %s with the session cookie "
+					   "needs the header " AUTH_CSRF_HEADER
+					   ": the csrf_token of the sign-in",
+					   method);
+			json_decref(user);
+			return NULL;
+		}
+	}
+	json_object_set_new(user, "csrf_token", json_string(csrf));
+	sodium_memzero(csrf, sizeof csrf);
+	return user;
+}
+
+json_t *
+auth_token_lookup(const char *token, const char **why)
+{
+	int64_t now = (int64_t)wall_ms();
+	struct auth_cache_entry *e;
+	const json_t *texp;
+	json_t *user;
+	char hash[65];
+
+	auth_hash(token, hash);
+	user = auth_cache_find(AUTH_CACHE_TOKEN, hash, store_token_find_by_hash,
+			       &e);
+	if (user == NULL) {
+		*why = "the token is not valid";
+		return NULL;
+	}
+	texp = json_object_get(user, "token_expires_at");
+	if (json_is_integer(texp) && json_integer_value(texp) <= now)
+		*why = "the token has expired: make a new one";
+	else if (auth_suspended(NULL, user))
+		*why = "the account is suspended";
+	else
+		return user;
+	json_decref(user);
+	return NULL;
 }
 
 bool

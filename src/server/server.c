@@ -14,6 +14,7 @@
 #include "common.h"
 
 #include <dirent.h>
+#include <sodium.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
@@ -29,6 +30,7 @@
 #include "server.h"
 #include "server/install.h"
 #include "server/metrics.h"
+#include "server/password.h"
 #include "server/secrets.h"
 #include "server/replica.h"
 #include "store/store-rows.h"
@@ -90,6 +92,10 @@ server_usage(FILE *f)
 		"tasks (pause)\n"
 		"  --new-admin-token        print a new token for the admin "
 		"user\n"
+		"  --session-lifetime TIME  how long a browser session made "
+		"from a password\n"
+		"                           lasts: N[s|m|h|d], 1m to 365d "
+		"(default 7d)\n"
 		"  --max-memory SIZE        per task: memory ceiling (4GiB)\n"
 		"  --max-pids N             per task: process ceiling (4096)\n"
 		"  --max-cpus N             per task: cpu ceiling in cores, "
@@ -208,6 +214,7 @@ enum server_opt {
 	SERVER_OPT_REPLICA,
 	SERVER_OPT_ADVERTISE,
 	SERVER_OPT_HEARTBEAT, /* --heartbeat-interval, --heartbeat-timeout */
+	SERVER_OPT_SESSION_LIFETIME,
 };
 
 static const struct option server_opts[] = {
@@ -240,6 +247,8 @@ static const struct option server_opts[] = {
 	{"advertise", required_argument, NULL, SERVER_OPT_ADVERTISE},
 	{"heartbeat-interval", required_argument, NULL, SERVER_OPT_HEARTBEAT},
 	{"heartbeat-timeout", required_argument, NULL, SERVER_OPT_HEARTBEAT},
+	{"session-lifetime", required_argument, NULL,
+	 SERVER_OPT_SESSION_LIFETIME},
 	{NULL, 0, NULL, 0},
 };
 
@@ -391,6 +400,10 @@ server_guard(struct http_req *req, void *data UNUSED)
 	if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ||
 	    strcmp(m, "OPTIONS") == 0)
 		return true;
+	/* signing in is how a caller gets credentials */
+	if (strcmp(m, "POST") == 0 &&
+	    strcmp(http_req_path(req), "/api/v2/users/login") == 0)
+		return true;
 	user = auth_user(req); /* NULL: it answered why */
 	ok = user != NULL;
 	json_decref(user);
@@ -496,15 +509,45 @@ server_cli_command(void)
 	return self;
 }
 
+/* A duration "N[s|m|h|d]" from 1 minute to 365 days into *ms; 0 or
+ * -EINVAL. */
+static int
+server_parse_lifetime(const char *v, int64_t *ms)
+{
+	char *end;
+	long long n;
+	int64_t unit = 1000;
+
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	if (errno != 0 || end == v || n <= 0 || n > 365LL * 86400)
+		return -EINVAL;
+	if (*end == 'm')
+		unit = 60000;
+	else if (*end == 'h')
+		unit = 3600000;
+	else if (*end == 'd')
+		unit = 86400000;
+	else if (*end != 's' && *end != '\0')
+		return -EINVAL;
+	if (*end != '\0' && end[1] != '\0')
+		return -EINVAL;
+	if (n * unit < 60000 || n * unit > 365LL * 86400000)
+		return -EINVAL;
+	*ms = n * unit;
+	return 0;
+}
+
 /* First start: create the admin and print its token once (again, with a
- * new token, when asked to). */
+ * new token, when asked to), and on the very first start a one-time
+ * password (hashed here: the loop serves nobody yet). */
 static int
 server_first_admin(const char *url, bool new_token)
 {
 	int64_t users = store_users_count(srv->store);
 	json_t *row;
 	char id[37];
-	char *token, *cli;
+	char *token, *cli, *password = NULL, *hash = NULL, *pwline = NULL;
 
 	if (users < 0)
 		return -EIO;
@@ -525,14 +568,33 @@ server_first_admin(const char *url, bool new_token)
 		if (store_user_insert(srv->store, id, "admin", "admin",
 				      (int64_t)wall_ms()) < 0)
 			return -EIO;
+		password = password_random();
+		if ((hash = password_hash_now(password)) == NULL ||
+		    store_user_set_password(srv->store, id, hash) < 0) {
+			free(hash);
+			free(password);
+			return -EIO;
+		}
+		free(hash);
 	}
 	token = auth_token_create(
 		id, new_token ? "new admin token" : "first start", 0, NULL);
-	if (token == NULL)
+	if (token == NULL) {
+		free(password);
 		return -EIO;
+	}
 	cli = server_cli_command();
+	if (password != NULL) {
+		pwline = xasprintf("login password of 'admin' (shown once; "
+				   "change it with '%s user set-password'): "
+				   "%s\n",
+				   cli, password);
+		sodium_memzero(password, strlen(password));
+		free(password);
+	}
 	printf("taskbox: %s\n"
 	       "login token (shown once): %s\n"
+	       "%s"
 	       "\n"
 	       "  %s login %s --token %s\n"
 	       "  %s task create --template shell 'echo hello from "
@@ -541,8 +603,12 @@ server_first_admin(const char *url, bool new_token)
 	       "\n",
 	       new_token ? "a new token for the admin user"
 			 : "first start: created the admin user 'admin'.",
-	       token, cli, url, token, cli, cli);
+	       token, pwline ? pwline : "", cli, url, token, cli, cli);
 	fflush(stdout);
+	if (pwline != NULL) {
+		sodium_memzero(pwline, strlen(pwline));
+		free(pwline);
+	}
 	free(token);
 	free(cli);
 	return 0;
@@ -691,6 +757,7 @@ server_main(int argc, char **argv)
 				     .head_timeout_ms = 10000};
 	struct fdlimit_split split;
 	bool new_admin_token = false, metrics_public = false;
+	int64_t session_lifetime_ms = 7 * 86400000LL;
 	int port, r = 1, o, idx = 0;
 	struct replica_opts replica_opts = {.heartbeat_ms = 2000,
 					    .timeout_ms = 10000};
@@ -824,6 +891,17 @@ server_main(int argc, char **argv)
 			replica_opts.advertise = v;
 			replica_flags = "--advertise";
 			break;
+		case SERVER_OPT_SESSION_LIFETIME:
+			if (server_parse_lifetime(v, &session_lifetime_ms) <
+			    0) {
+				fprintf(stderr,
+					"taskbox server: --session-lifetime "
+					"wants N[s|m|h|d] from 1m to 365d, "
+					"not '%s'\n",
+					v);
+				return 2;
+			}
+			break;
 		case SERVER_OPT_HEARTBEAT: {
 			bool interval = strcmp(a, "--heartbeat-interval") == 0;
 
@@ -915,6 +993,7 @@ server_main(int argc, char **argv)
 	srv->max_running_per_user = server_max_running;
 	srv->max_tasks = server_max_tasks;
 	srv->metrics_public = metrics_public;
+	srv->session_lifetime_ms = session_lifetime_ms;
 	if (server_tools_dir(tools ? tools : "/var/cache/taskbox/tools",
 			     srv->data_dir, &srv->tools_dir, &cause) < 0)
 		goto fail;

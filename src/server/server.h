@@ -45,11 +45,12 @@ struct server {
 	const struct ws_backend *backend; /* workspaces (local) */
 	/* server-wide maxima (--max-*): per task, then the task counts */
 	struct template_max max;
-	long max_running_per_user; /* pending, initializing or active */
-	long max_tasks;		   /* not deleted, in any status */
-	char *disks_dir;	   /* data_dir/disks: per-task images */
-	char *disk_off;		   /* why disk limits are not enforced */
-	bool metrics_public;	   /* GET /metrics without a token */
+	long max_running_per_user;   /* pending, initializing or active */
+	long max_tasks;		     /* not deleted, in any status */
+	char *disks_dir;	     /* data_dir/disks: per-task images */
+	char *disk_off;		     /* why disk limits are not enforced */
+	bool metrics_public;	     /* GET /metrics without a token */
+	int64_t session_lifetime_ms; /* a password's site session */
 };
 
 extern struct server *srv;
@@ -85,6 +86,18 @@ json_t *auth_session_json(const json_t *row);
  */
 char *auth_session_create(const json_t *user, const char *path,
 			  int64_t *max_age_s);
+/*
+ * A new site session (path "/") for user (a row with id, and token_id
+ * and token_expires_at when it comes from a token): good for
+ * srv->session_lifetime_ms, never past the token's expiry. Returns the
+ * cookie value (caller frees) and *expires_at (ms), or NULL.
+ */
+char *auth_site_session_create(const json_t *user, int64_t *expires_at);
+/* The CSRF token of a session's cookie value session (hex, 64 digits). */
+void auth_csrf_token(const char *session, char out[65]);
+/* The user row of token if it is good (new reference), or NULL and *why
+ * (unknown, expired, the account suspended). */
+json_t *auth_token_lookup(const char *token, const char **why);
 /* A user by name, id or "me" (relative to caller); new reference. */
 json_t *auth_lookup_user(const json_t *caller, const char *ref);
 /* Drop the cached rows of user_id (NULL: of everyone): this replica's
@@ -96,6 +109,11 @@ void auth_user_changed(const char *user_id);
 
 /* ---- api-*.c: route registration ---- */
 void api_users_register(struct http_server *http);
+/* api-login.c: sign in and out, the session, passwords; before
+ * api_secrets_register (its PUT under /api/v2/users/ hands secrets on). */
+void api_login_register(struct http_server *http);
+/* api-users.c: the public User JSON of a users row (new reference). */
+json_t *api_user_json(const json_t *row);
 void api_templates_register(struct http_server *http);
 void api_tasks_register(struct http_server *http);
 void proxy_register(struct http_server *http);

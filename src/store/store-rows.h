@@ -46,6 +46,19 @@ json_t *store_user_webhook(struct store *st, const char *id);
  * -EIO. */
 int store_user_set_profile(struct store *st, const char *id, const char *name,
 			   const char *email, const char *webhook_url);
+/* The user named username's id, status and password_hash (signing in),
+ * or NULL. */
+json_t *store_user_login(struct store *st, const char *username);
+/* User id's password_hash ('' for none), or NULL. */
+json_t *store_user_password(struct store *st, const char *id);
+/* Set user id's password_hash ('' removes it); 0, -ENOENT, or -EIO. */
+int store_user_set_password(struct store *st, const char *id, const char *hash);
+/* Set user id's role and status, each kept when NULL; 0 or -EIO. */
+int store_user_set_access(struct store *st, const char *id, const char *role,
+			  const char *status);
+/* Delete user id's sessions but keep (a session id, or NULL: all of
+ * them); 0 or -EIO. */
+int store_user_end_sessions(struct store *st, const char *id, const char *keep);
 /* How many users there are, or -EIO. */
 int64_t store_users_count(struct store *st);
 /* The first admin made ({id}), or NULL. */
@@ -84,7 +97,8 @@ int store_token_touch(struct store *st, const char *id, int64_t now,
 json_t *store_tokens_list(struct store *st, const char *user_id);
 /* Revoke token id of user_id; 0, -ENOENT, or -EIO. */
 int store_token_delete(struct store *st, const char *id, const char *user_id);
-/* Add session id (hash: of the cookie) of user_id under token_id, good
+/* Add session id (hash: of the cookie) of user_id under token_id (NULL:
+ * a session made from a password), good
  * under path until expires_at; 0, -EEXIST, or -EIO. */
 int store_session_insert(struct store *st, const char *id, const char *hash,
 			 const char *user_id, const char *token_id,

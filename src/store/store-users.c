@@ -2,18 +2,29 @@
  * store-users.c: the users, tokens and sessions tables (store-rows.h).
  *
  * Data model: a user (id, unique username, role 'admin' or 'member',
- * profile: name, email, webhook_url); their tokens (a hash of the secret,
+ * profile: name, email, webhook_url; an argon2id password_hash, '' for
+ * none; status 'active' or 'suspended'); their tokens (a hash of the secret,
  * an optional expiry, last use noted once a minute) and browser sessions
- * (a hash of the cookie, the token it came from, the path it is good
- * under, an expiry). Tokens and sessions cascade with their user, and
- * sessions with their token. Tasks, secrets and queue rows point at users
- * without a cascade: store_user_delete removes them first.
+ * (a hash of the cookie, the token it came from or NULL for one made
+ * from a password, the path it is good under, an expiry). Rows handed
+ * to the server never carry password_hash, only has_password (0 or 1),
+ * except store_user_login's and store_user_password's. Tokens and sessions
+ * cascade with their user, and sessions with their token. Tasks, secrets and
+ * queue rows point at users without a cascade: store_user_delete removes them
+ * first.
  */
 #include "common.h"
 
 #include "store/store-rows.h"
 
-#define USER_COLUMNS "id, username, role, created_at, name, email, webhook_url"
+#define USER_COLUMNS                                                           \
+	"id, username, role, created_at, name, email, webhook_url, status, "   \
+	"CASE WHEN password_hash = '' THEN 0 ELSE 1 END AS has_password"
+/* what auth.c's rows carry of the user (u: users) */
+#define USER_AUTH_COLUMNS                                                      \
+	"u.id, u.username, u.role, u.name, u.email, u.webhook_url, "           \
+	"u.created_at, u.status, CASE WHEN u.password_hash = '' THEN 0 ELSE "  \
+	"1 END AS has_password"
 #define TOKEN_COLUMNS                                                          \
 	"id, user_id, name, hash, created_at, last_used_at, expires_at"
 #define SESSION_COLUMNS                                                        \
@@ -48,8 +59,8 @@ json_t *
 store_user_find(struct store *st, const char *ref)
 {
 	return store_row(st,
-			 "SELECT id, username, role, name, email, created_at "
-			 "FROM users WHERE id = ? OR username = ?",
+			 "SELECT " USER_COLUMNS
+			 " FROM users WHERE id = ? OR username = ?",
 			 "ss", ref, ref);
 }
 
@@ -77,6 +88,52 @@ store_user_set_profile(struct store *st, const char *id, const char *name,
 			  "coalesce(?, email), webhook_url = coalesce(?, "
 			  "webhook_url) WHERE id = ?",
 			  "ssss", name, email, webhook_url, id);
+}
+
+json_t *
+store_user_login(struct store *st, const char *username)
+{
+	return store_row(st,
+			 "SELECT id, status, password_hash FROM users WHERE "
+			 "username = ?",
+			 "s", username);
+}
+
+json_t *
+store_user_password(struct store *st, const char *id)
+{
+	return store_row(st, "SELECT password_hash FROM users WHERE id = ?",
+			 "s", id);
+}
+
+int
+store_user_set_password(struct store *st, const char *id, const char *hash)
+{
+	int r = store_exec(st,
+			   "UPDATE users SET password_hash = ? WHERE id = ?",
+			   "ss", hash, id);
+
+	if (r < 0)
+		return r;
+	return store_changes(st) > 0 ? 0 : -ENOENT;
+}
+
+int
+store_user_set_access(struct store *st, const char *id, const char *role,
+		      const char *status)
+{
+	return store_exec(st,
+			  "UPDATE users SET role = coalesce(?, role), status = "
+			  "coalesce(?, status) WHERE id = ?",
+			  "sss", role, status, id);
+}
+
+int
+store_user_end_sessions(struct store *st, const char *id, const char *keep)
+{
+	return store_exec(st,
+			  "DELETE FROM sessions WHERE user_id = ? AND id <> ?",
+			  "ss", id, keep ? keep : "");
 }
 
 int64_t
@@ -178,8 +235,7 @@ json_t *
 store_token_find_by_hash(struct store *st, const char *hash)
 {
 	return store_row(st,
-			 "SELECT u.id, u.username, u.role, u.name, u.email, "
-			 "u.webhook_url, u.created_at, t.id AS token_id, "
+			 "SELECT " USER_AUTH_COLUMNS ", t.id AS token_id, "
 			 "t.expires_at AS token_expires_at FROM "
 			 "tokens t JOIN users u ON "
 			 "u.id = t.user_id WHERE t.hash = ?",
@@ -256,12 +312,12 @@ json_t *
 store_session_find_by_hash(struct store *st, const char *hash)
 {
 	return store_row(st,
-			 "SELECT u.id, u.username, u.role, u.name, u.email, "
-			 "u.webhook_url, u.created_at, t.id AS token_id, "
+			 "SELECT " USER_AUTH_COLUMNS ", t.id AS token_id, "
 			 "t.expires_at AS token_expires_at, s.id AS "
 			 "session_id, s.path AS session_path, s.expires_at AS "
-			 "session_expires_at FROM sessions s JOIN tokens t ON "
-			 "t.id = s.token_id JOIN users u ON u.id = s.user_id "
+			 "session_expires_at FROM sessions s LEFT JOIN tokens "
+			 "t ON t.id = s.token_id JOIN users u ON u.id = "
+			 "s.user_id "
 			 "WHERE s.hash = ?",
 			 "s", hash);
 }

@@ -385,6 +385,40 @@ const struct store_migration store_migrations[] = {
 		"  id INTEGER PRIMARY KEY CHECK (id = 1),"
 		"  secret TEXT NOT NULL);",
 	},
+	/*
+	 * 8: signing in with a password (server/api-login.c). A user's
+	 * argon2id hash ('' = no password) and status ('suspended': every
+	 * credential refused); a site session (path '/') made from a
+	 * password has no token. SQLite cannot drop a NOT NULL, so its
+	 * sessions table is rebuilt (copied, dropped, renamed, its indexes
+	 * made again; nothing points at it).
+	 */
+	{
+		"ALTER TABLE users ADD COLUMN password_hash TEXT NOT NULL "
+		"DEFAULT '';"
+		"ALTER TABLE users ADD COLUMN status TEXT NOT NULL DEFAULT "
+		"'active' CHECK (status IN ('active', 'suspended'));"
+		"CREATE TABLE sessions_v8 ("
+		"  id TEXT PRIMARY KEY,"
+		"  hash TEXT NOT NULL UNIQUE,"
+		"  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE "
+		"CASCADE,"
+		"  token_id TEXT REFERENCES tokens(id) ON DELETE CASCADE,"
+		"  path TEXT NOT NULL,"
+		"  created_at INTEGER NOT NULL,"
+		"  expires_at INTEGER NOT NULL);"
+		"INSERT INTO sessions_v8 SELECT id, hash, user_id, token_id, "
+		"path, created_at, expires_at FROM sessions;"
+		"DROP TABLE sessions;"
+		"ALTER TABLE sessions_v8 RENAME TO sessions;"
+		"CREATE INDEX sessions_token ON sessions (token_id);"
+		"CREATE INDEX sessions_user ON sessions (user_id, created_at);",
+		"ALTER TABLE users ADD COLUMN password_hash TEXT NOT NULL "
+		"DEFAULT '';"
+		"ALTER TABLE users ADD COLUMN status TEXT NOT NULL DEFAULT "
+		"'active' CHECK (status IN ('active', 'suspended'));"
+		"ALTER TABLE sessions ALTER COLUMN token_id DROP NOT NULL;",
+	},
 };
 
 const int store_migrations_count = (int)ARRAY_SIZE(store_migrations);

