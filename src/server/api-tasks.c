@@ -23,6 +23,7 @@
 #include "server/module.h"
 #include "server/queue.h"
 #include "server/replica.h"
+#include "server/task-events.h"
 #include "server/task-remote.h"
 #include "store/store-rows.h"
 
@@ -495,6 +496,40 @@ q_next(const char *p, char *key, size_t ksz, char *val, size_t vsz)
 	return p;
 }
 
+/*
+ * Read the query's q into *owner_ref and, when status_ref is given,
+ * *status_ref (new strings, NULL when absent); false after a 400 naming
+ * a filter it does not know (status: too, without status_ref).
+ */
+static bool
+task_q_parse(struct http_req *req, char **owner_ref, char **status_ref)
+{
+	const char *q = http_req_query(req, "q");
+	char key[32], val[128];
+
+	for (const char *p = q ? q : ""; p != NULL;) {
+		p = q_next(p, key, sizeof key, val, sizeof val);
+		if (p == NULL)
+			break;
+		if (strcmp(key, "owner") == 0) {
+			free(*owner_ref);
+			*owner_ref = xstrdup(val);
+		} else if (status_ref != NULL && strcmp(key, "status") == 0) {
+			free(*status_ref);
+			*status_ref = xstrdup(val);
+		} else if (strcmp(key, "organization") != 0) {
+			/* (organization: one organization here) */
+			http_reply_invalid(
+				req, "query.q", NULL,
+				"unknown filter '%s': use "
+				"owner:<user|me>%s",
+				key, status_ref ? " and status:<status>" : "");
+			return false;
+		}
+	}
+	return true;
+}
+
 /* Encode a list cursor: where t sits in the order, 16 bytes as
  * base64url (22 characters, no padding). */
 static void
@@ -572,8 +607,7 @@ task_list_page_args(struct http_req *req, struct task_query *q)
 static void
 api_tasks_list(struct http_req *req, json_t *caller)
 {
-	const char *q = http_req_query(req, "q");
-	char key[32], val[128], next[TASK_CURSOR_LEN + 1];
+	char next[TASK_CURSOR_LEN + 1];
 	char *owner_ref = NULL, *status_ref = NULL;
 	struct task_query tq = {0};
 	struct task **page = NULL;
@@ -582,28 +616,8 @@ api_tasks_list(struct http_req *req, json_t *caller)
 	bool more;
 	struct buf b;
 
-	for (const char *p = q ? q : ""; p != NULL;) {
-		p = q_next(p, key, sizeof key, val, sizeof val);
-		if (p == NULL)
-			break;
-		if (strcmp(key, "owner") == 0) {
-			free(owner_ref);
-			owner_ref = xstrdup(val);
-		} else if (strcmp(key, "status") == 0) {
-			free(status_ref);
-			status_ref = xstrdup(val);
-		} else if (strcmp(key, "organization") == 0) {
-			continue; /* one organization here */
-		} else {
-			http_reply_invalid(
-				req, "query.q", NULL,
-				"unknown filter '%s': use "
-				"owner:<user|me> and status:<status>",
-				key);
-			goto out;
-		}
-	}
-	if (!task_list_page_args(req, &tq))
+	if (!task_q_parse(req, &owner_ref, &status_ref) ||
+	    !task_list_page_args(req, &tq))
 		goto out;
 	if (owner_ref != NULL) {
 		owner = auth_lookup_user(caller, owner_ref);
@@ -875,9 +889,44 @@ api_limits(struct http_req *req, void *data UNUSED)
 	json_decref(user);
 }
 
+/*
+ * GET /api/v2/events: the caller's tasks' changes (an admin's: every
+ * task's, or owner:NAME's with q) as an SSE stream (task-events.c).
+ */
+static void
+api_events(struct http_req *req, void *data UNUSED)
+{
+	json_t *caller = auth_user(req), *owner = NULL;
+	const char *caller_id, *owner_id = NULL;
+	char *owner_ref = NULL;
+
+	if (caller == NULL)
+		return;
+	caller_id = json_string_value(json_object_get(caller, "id"));
+	if (!task_q_parse(req, &owner_ref, NULL))
+		goto out;
+	if (owner_ref != NULL) {
+		owner = auth_lookup_user(caller, owner_ref);
+		owner_id =
+			owner ? json_string_value(json_object_get(owner, "id"))
+			      : "";
+	}
+	/* a member sees their own tasks only, as in the list */
+	if (!auth_is_admin(caller) &&
+	    (owner_id == NULL || strcmp(owner_id, caller_id) != 0))
+		owner_id = owner_id == NULL ? caller_id : "";
+	task_events_open(req, caller_id, owner_id);
+out:
+	free(owner_ref);
+	json_decref(owner);
+	json_decref(caller);
+}
+
 void
 api_tasks_register(struct http_server *http)
 {
+	http_server_route(http, "GET", "/api/v2/events", 0, 0, api_events,
+			  NULL);
 	http_server_route(http, "GET", "/api/v2/limits", 0, 0, api_limits,
 			  NULL);
 	http_server_route(http, "GET", "/api/v2/tasks", 0, 0, api_tasks_root,

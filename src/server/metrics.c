@@ -22,6 +22,7 @@
 #include "http/http.h"
 #include "server.h"
 #include "server/metrics.h"
+#include "server/task-events.h"
 #include "store/store.h"
 
 #define METRICS_ROUTES_MAX  1024
@@ -231,6 +232,12 @@ metrics_put_tasks(struct buf *b)
 		   "events.\n# TYPE taskbox_sse_clients gauge\n"
 		   "taskbox_sse_clients %zu\n",
 		   c.sse);
+	buf_printf(b,
+		   "# HELP taskbox_event_streams Clients following every "
+		   "visible task's changes (/api/v2/events).\n"
+		   "# TYPE taskbox_event_streams gauge\n"
+		   "taskbox_event_streams %zu\n",
+		   task_events_streams());
 }
 
 /* Append the HTTP request counters. */

@@ -33,6 +33,7 @@
 #include "server/password.h"
 #include "server/secrets.h"
 #include "server/replica.h"
+#include "server/task-events.h"
 #include "store/store-rows.h"
 #include "ws/disk.h"
 #include "ws/ws.h"
@@ -617,6 +618,7 @@ server_first_admin(const char *url, bool new_token)
 static int
 server_prepare(void *data UNUSED)
 {
+	task_events_flush(); /* this turn's task changes, one event each */
 	return http_server_prepare(srv->http);
 }
 

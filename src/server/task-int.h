@@ -119,6 +119,9 @@ struct task {
 	 * says that replica stopped answering (status unknown) */
 	char *replica;
 	bool replica_down;
+	/* marked for the events streams' next flush (task-events.c) */
+	bool events_marked;
+	struct task *events_next;
 };
 
 /* task.c */

@@ -73,6 +73,7 @@
 #include "server/metrics.h"
 #include "server/queue.h"
 #include "server/replica.h"
+#include "server/task-events.h"
 #include "server/task-remote.h"
 #include "server/task-int.h"
 #include "store/store-rows.h"
@@ -437,6 +438,7 @@ task_new(json_t *row, enum task_state st)
 	t->next = srv->tasks;
 	srv->tasks = t;
 	task_order_add(t);
+	task_events_mark(t);
 	return t;
 }
 
@@ -453,6 +455,7 @@ task_free(struct task *t)
 		}
 	}
 	task_order_remove(t);
+	task_events_gone(t);
 	free(t->json_text);
 	(void)tdelete(t, &task_index, task_index_cmp);
 	for (struct task_sub *s = t->subs; s != NULL; s = s->next) {
@@ -752,6 +755,7 @@ task_changed(struct task *t)
 	free(t->json_text);
 	t->json_text = NULL;
 	t->json_len = 0;
+	task_events_mark(t); /* the /api/v2/events streams */
 	if (t->replica == NULL)
 		replica_task_changed(task_id(t)); /* the other replicas */
 }

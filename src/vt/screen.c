@@ -1051,6 +1051,208 @@ vt_screen_render(struct vt_screen *s, bool *changed)
 	return buf_cstr(&s->text);
 }
 
+/* ---- repaint (vt_screen_ansi) ------------------------------------------ */
+
+/* The serializer's state: where the terminal's cursor and pen are. */
+struct vt_ansi {
+	struct buf *out;
+	unsigned cols;
+	unsigned cur_x, cur_y; /* the cursor's cell: libtsm inverts it */
+	bool cursor_inverted;
+	bool screen_inverted; /* reverse video (DECSCNM) inverts every cell */
+	unsigned row, x;      /* the terminal's cursor (row UINT_MAX: none) */
+	struct tsm_screen_attr pen;
+	/* the last cell of the cursor's row, written again to leave the
+	 * cursor in a pending wrap (x == cols) */
+	struct buf last;
+	unsigned last_x;
+	struct tsm_screen_attr last_attr;
+};
+
+/* Whether colour code c (fccode or bccode) is a palette colour (0..15);
+ * above it are libtsm's default foreground and background. */
+static bool
+vt_ansi_palette(int8_t c)
+{
+	return c >= 0 && c < 16;
+}
+
+/* Whether a and b draw the same (colours, bold, italic, underline, blink,
+ * inverse). */
+static bool
+vt_ansi_same(const struct tsm_screen_attr *a, const struct tsm_screen_attr *b)
+{
+	bool fa = a->fccode < 0, fb = b->fccode < 0;
+	bool ba = a->bccode < 0, bb = b->bccode < 0;
+
+	if (a->bold != b->bold || a->italic != b->italic ||
+	    a->underline != b->underline || a->blink != b->blink ||
+	    a->inverse != b->inverse || fa != fb || ba != bb)
+		return false;
+	if (fa ? a->fr != b->fr || a->fg != b->fg || a->fb != b->fb
+	       : (vt_ansi_palette(a->fccode) || vt_ansi_palette(b->fccode)) &&
+			    a->fccode != b->fccode)
+		return false;
+	return ba ? a->br == b->br && a->bg == b->bg && a->bb == b->bb
+		  : !(vt_ansi_palette(a->bccode) ||
+		      vt_ansi_palette(b->bccode)) ||
+			       a->bccode == b->bccode;
+}
+
+/* Append the SGR that sets the pen to a from scratch. */
+static void
+vt_ansi_sgr(struct buf *b, const struct tsm_screen_attr *a)
+{
+	buf_puts(b, "\033[0");
+	if (a->bold)
+		buf_puts(b, ";1");
+	if (a->italic)
+		buf_puts(b, ";3");
+	if (a->underline)
+		buf_puts(b, ";4");
+	if (a->blink)
+		buf_puts(b, ";5");
+	if (a->inverse)
+		buf_puts(b, ";7");
+	if (a->fccode < 0)
+		buf_printf(b, ";38;2;%u;%u;%u", a->fr, a->fg, a->fb);
+	else if (a->fccode < 8)
+		buf_printf(b, ";%d", 30 + a->fccode);
+	else if (a->fccode < 16)
+		buf_printf(b, ";%d", 90 + a->fccode - 8);
+	if (a->bccode < 0)
+		buf_printf(b, ";48;2;%u;%u;%u", a->br, a->bg, a->bb);
+	else if (a->bccode < 8)
+		buf_printf(b, ";%d", 40 + a->bccode);
+	else if (a->bccode < 16)
+		buf_printf(b, ";%d", 100 + a->bccode - 8);
+	buf_puts(b, "m");
+}
+
+/* Append a cell's characters (len 0: a space); no control reaches out. */
+static void
+vt_ansi_chars(struct buf *b, const uint32_t *ch, size_t len)
+{
+	char u8[4];
+
+	if (len == 0)
+		buf_puts(b, " ");
+	for (size_t i = 0; i < len; i++) {
+		uint32_t c = ch[i] < 0x20 || (ch[i] >= 0x7f && ch[i] < 0xa0)
+				     ? '?'
+				     : ch[i];
+
+		buf_append(b, u8, utf8_encode(c, u8));
+	}
+}
+
+/* tsm_screen_draw callback: write one cell unless it is blank and shows
+ * nothing (the screen was cleared to the default pen). */
+static int
+vt_ansi_cell(struct tsm_screen *con UNUSED, uint64_t id UNUSED,
+	     const uint32_t *ch, size_t len, unsigned int width,
+	     unsigned int posx, unsigned int posy,
+	     const struct tsm_screen_attr *attr, tsm_age_t age UNUSED,
+	     void *data)
+{
+	struct vt_ansi *a = data;
+	struct tsm_screen_attr at = *attr;
+	bool blank = len == 0 || ch[0] == 0 || ch[0] == ' ';
+
+	if (width == 0)
+		return 0; /* the second half of a wide character */
+	if (a->cursor_inverted && posx == a->cur_x && posy == a->cur_y)
+		at.inverse = !at.inverse;
+	if (a->screen_inverted)
+		at.inverse = !at.inverse;
+	if (posy == a->cur_y && posx + width >= a->cols) {
+		buf_clear(&a->last);
+		vt_ansi_chars(&a->last, ch, blank ? 0 : len);
+		a->last_x = posx;
+		a->last_attr = at;
+	}
+	if (blank && !at.inverse && !at.underline &&
+	    (at.bccode >= 0 && !vt_ansi_palette(at.bccode)))
+		return 0;
+	if (posy != a->row)
+		buf_printf(a->out, "\033[%u;%uH", posy + 1, posx + 1);
+	else if (posx != a->x)
+		buf_printf(a->out, "\033[%uC", posx - a->x);
+	a->row = posy;
+	if (!vt_ansi_same(&at, &a->pen)) {
+		vt_ansi_sgr(a->out, &at);
+		a->pen = at;
+	}
+	vt_ansi_chars(a->out, ch, blank ? 0 : len);
+	/* the terminal may measure a wide character otherwise: the next
+	 * cell is placed with a CUP */
+	a->x = width == 1 ? posx + 1 : UINT_MAX;
+	if (width != 1)
+		a->row = UINT_MAX;
+	return 0;
+}
+
+char *
+vt_screen_ansi(struct vt_screen *s, size_t *len)
+{
+	unsigned flags = tsm_screen_get_flags(s->tsm);
+	unsigned x = tsm_screen_get_cursor_x(s->tsm);
+	unsigned y = tsm_screen_get_cursor_y(s->tsm);
+	struct buf out;
+	struct vt_ansi a = {
+		.out = &out,
+		.cols = s->cols,
+		.cur_x = MIN(x, s->cols - 1), /* libtsm draws it there */
+		.cur_y = y,
+		.cursor_inverted = !(flags & TSM_SCREEN_HIDE_CURSOR),
+		.screen_inverted = flags & TSM_SCREEN_INVERSE,
+		.row = UINT_MAX,
+		.pen = {.fccode = 16, .bccode = 17},
+	};
+
+	buf_init(&out, 0);
+	buf_init(&a.last, 0);
+	/* a known start: default pen, the right screen, no margins, absolute
+	 * addressing, replace mode, auto-wrap; cleared */
+	buf_printf(&out,
+		   "\033[0m\033[?1049%c\033[r\033[?6l\033[4l\033[?7h"
+		   "\033[H\033[2J",
+		   flags & TSM_SCREEN_ALTERNATE ? 'h' : 'l');
+	tsm_screen_draw(s->tsm, vt_ansi_cell, &a);
+	buf_puts(&out, "\033[0m");
+	/* margins and origin mode move the cursor home: before it moves */
+	if (s->top != 0 || s->bottom != s->rows - 1)
+		buf_printf(&out, "\033[%u;%ur", s->top + 1, s->bottom + 1);
+	if (flags & TSM_SCREEN_REL_ORIGIN) {
+		buf_puts(&out, "\033[?6h");
+		y = y >= s->top ? y - s->top : 0;
+	}
+	if (x >= s->cols && a.last.len > 0) {
+		/* a pending wrap: write the last cell again */
+		buf_printf(&out, "\033[%u;%uH", y + 1, a.last_x + 1);
+		vt_ansi_sgr(&out, &a.last_attr);
+		buf_append(&out, a.last.data, a.last.len);
+		buf_puts(&out, "\033[0m");
+	} else {
+		buf_printf(&out, "\033[%u;%uH", y + 1, MIN(x, s->cols - 1) + 1);
+	}
+	/* modes that move nothing */
+	buf_printf(&out, "\033[?7%c\033[4%c\033[?5%c\033[?25%c",
+		   flags & TSM_SCREEN_AUTO_WRAP ? 'h' : 'l',
+		   flags & TSM_SCREEN_INSERT_MODE ? 'h' : 'l',
+		   flags & TSM_SCREEN_INVERSE ? 'h' : 'l',
+		   flags & TSM_SCREEN_HIDE_CURSOR ? 'l' : 'h');
+	buf_release(&a.last);
+	*len = out.len;
+	return buf_steal(&out);
+}
+
+struct tsm_screen *
+vt_screen_tsm(struct vt_screen *s)
+{
+	return s->tsm;
+}
+
 int
 vt_screen_resize(struct vt_screen *s, unsigned cols, unsigned rows)
 {

@@ -18,6 +18,7 @@
 #define TASKBOX_VT_SCREEN_H
 
 struct vt_screen;
+struct tsm_screen;
 
 /* Called with bytes the terminal sends back to the program. */
 typedef void (*vt_reply_cb)(const char *data, size_t len, void *arg);
@@ -57,6 +58,21 @@ const char *vt_screen_lines(struct vt_screen *s);
  * above and trailing blanks trimmed: the lines the program printed.
  * Returns a new string. */
 char *vt_lines_join(const char *rows);
+
+/*
+ * The screen as bytes that repaint it on a terminal of the same size: the
+ * pen reset, the main or alternate screen chosen and cleared, each row's
+ * written cells with their colours and attributes (SGR runs, the cursor
+ * moved over blank cells), then the modes that change what later output
+ * does (auto-wrap, insert, reverse video, scroll region, origin), the
+ * cursor's position and visibility. The scrollback and the pen the program
+ * left set are not included. Returns a new string of *len bytes.
+ */
+char *vt_screen_ansi(struct vt_screen *s, size_t *len);
+
+/* libtsm's screen under s (tests read its cells with tsm_screen_draw);
+ * owned by s. */
+struct tsm_screen *vt_screen_tsm(struct vt_screen *s);
 
 /* Starts a row that continues the row above; no screen cell holds a
  * control character. */

@@ -1,12 +1,14 @@
 /*
  * test-screen.c: the libtsm screen model: text rendering, wide
  * characters, terminal query answers, change detection and resize, and
- * the scrollback kept as text above a normal-height screen.
+ * the scrollback kept as text above a normal-height screen, and the
+ * repaint (vt_screen_ansi) fed into a fresh screen giving the same cells.
  */
 #include "common.h"
 
 #include <setjmp.h>
 #include <cmocka.h>
+#include <libtsm.h>
 
 #include "core/buf.h"
 #include "core/text.h"
@@ -429,6 +431,172 @@ test_scrollback_long_output(void **state)
 	vt_screen_free(s);
 }
 
+/* ---- repaint round trip -------------------------------------------------- */
+
+/* One cell as a test compares it: its characters (UTF-8), width and what
+ * it shows (colours only where they show). */
+struct cell {
+	char text[32];
+	unsigned width;
+	struct tsm_screen_attr attr;
+};
+
+struct cells {
+	unsigned cols, rows;
+	struct cell *c;
+};
+
+static int
+cells_draw(struct tsm_screen *con UNUSED, uint64_t id UNUSED,
+	   const uint32_t *ch, size_t len, unsigned int width,
+	   unsigned int posx, unsigned int posy,
+	   const struct tsm_screen_attr *attr, tsm_age_t age UNUSED, void *data)
+{
+	struct cells *cs = data;
+	struct cell *c = &cs->c[posy * cs->cols + posx];
+	size_t n = 0;
+
+	if (posx >= cs->cols || posy >= cs->rows)
+		return 0;
+	memset(c, 0, sizeof *c);
+	for (size_t i = 0; i < len && ch[0] != 0 && n + 4 < sizeof c->text; i++)
+		n += utf8_encode(ch[i], c->text + n);
+	c->width = width;
+	c->attr = *attr;
+	c->attr.protect = 0;
+	/* a blank's foreground, bold, italic and blink show nothing; nor
+	 * does a default colour's rgb */
+	if (n == 0) {
+		c->attr.fccode = 16;
+		c->attr.bold = c->attr.italic = c->attr.blink = 0;
+	}
+	if (c->attr.fccode >= 16)
+		c->attr.fccode = 16;
+	if (c->attr.bccode >= 16)
+		c->attr.bccode = 17;
+	if (c->attr.fccode >= 0)
+		c->attr.fr = c->attr.fg = c->attr.fb = 0;
+	if (c->attr.bccode >= 0)
+		c->attr.br = c->attr.bg = c->attr.bb = 0;
+	return 0;
+}
+
+/* Read every cell of s. */
+static struct cells
+cells_of(struct vt_screen *s)
+{
+	struct cells cs = {vt_screen_cols(s), vt_screen_rows(s), NULL};
+
+	cs.c = xcalloc((size_t)cs.cols * cs.rows, sizeof *cs.c);
+	tsm_screen_draw(vt_screen_tsm(s), cells_draw, &cs);
+	return cs;
+}
+
+/* Feed in into a cols x rows screen, repaint it into a fresh one and
+ * check that every cell, the cursor and the modes came across. Returns
+ * the repaint (the caller frees it). */
+static char *
+round_trip(unsigned cols, unsigned rows, const char *in, size_t in_len)
+{
+	struct vt_screen *a = vt_screen_new(cols, rows, NULL, NULL);
+	struct vt_screen *b = vt_screen_new(cols, rows, NULL, NULL);
+	struct cells ca, cb;
+	size_t len;
+	char *out;
+
+	vt_screen_feed(a, in, in_len);
+	out = vt_screen_ansi(a, &len);
+	assert_int_equal(strlen(out), len);
+	vt_screen_feed(b, out, len);
+	ca = cells_of(a);
+	cb = cells_of(b);
+	for (unsigned y = 0; y < rows; y++) {
+		for (unsigned x = 0; x < cols; x++) {
+			const struct cell *p = &ca.c[y * cols + x];
+			const struct cell *q = &cb.c[y * cols + x];
+
+			if (strcmp(p->text, q->text) != 0 ||
+			    p->width != q->width ||
+			    memcmp(&p->attr, &q->attr, sizeof p->attr) != 0)
+				fail_msg("cell %u,%u: '%s' w%u fg %d bg %d "
+					 "inv %d | '%s' w%u fg %d bg %d inv %d",
+					 x, y, p->text, p->width,
+					 p->attr.fccode, p->attr.bccode,
+					 p->attr.inverse, q->text, q->width,
+					 q->attr.fccode, q->attr.bccode,
+					 q->attr.inverse);
+		}
+	}
+	assert_int_equal(tsm_screen_get_cursor_x(vt_screen_tsm(a)),
+			 tsm_screen_get_cursor_x(vt_screen_tsm(b)));
+	assert_int_equal(tsm_screen_get_cursor_y(vt_screen_tsm(a)),
+			 tsm_screen_get_cursor_y(vt_screen_tsm(b)));
+	assert_int_equal(tsm_screen_get_flags(vt_screen_tsm(a)),
+			 tsm_screen_get_flags(vt_screen_tsm(b)));
+	assert_string_equal(vt_screen_render(a, NULL),
+			    vt_screen_render(b, NULL));
+	free(ca.c);
+	free(cb.c);
+	vt_screen_free(a);
+	vt_screen_free(b);
+	return out;
+}
+
+static void
+test_ansi_colours(void **state)
+{
+	const char *in =
+		"plain \033[31mRED\033[0m \033[1;4;32mgreen\033[0m\r\n"
+		"\033[7minverse\033[27m \033[3;5mit\033[0m "
+		"\033[94;103mbright\033[0m\r\n"
+		"\033[38;5;208m256\033[0m \033[38;2;1;2;3;48;2;200;100;"
+		"50mrgb\033[0m\r\n"
+		"\033[44m   \033[0m<-blue blanks\033[K\r\n"
+		"\033[41m\033[Kred to the end\033[0m\r\n"
+		"\033[8;3Hcursor";
+	char *out = round_trip(40, 10, in, strlen(in));
+
+	assert_non_null(strstr(out, "\033[0;31mRED"));
+	assert_non_null(strstr(out, "\033[0;1;4;32mgreen"));
+	/* the cursor ends after "cursor" */
+	assert_non_null(strstr(out, "\033[8;9H"));
+	free(out);
+}
+
+static void
+test_ansi_wide(void **state)
+{
+	/* wide characters, one in the last two columns, a combining mark */
+	const char *in = "宽🎉x\r\n\033[2;9H宽\r\n"
+			 "e\xcc\x81 caf\xc3\xa9\033[4;2H";
+	char *out = round_trip(10, 5, in, strlen(in));
+
+	assert_non_null(strstr(out, "宽"));
+	assert_non_null(strstr(out, "🎉"));
+	free(out);
+}
+
+static void
+test_ansi_modes(void **state)
+{
+	/* a full screen (the last cell written), the cursor hidden, a
+	 * scroll region with origin mode, insert mode, no auto-wrap */
+	struct buf in;
+
+	buf_init(&in, 0);
+	for (int y = 0; y < 6; y++)
+		buf_printf(&in, "\033[%d;1H%c23456789%c", y + 1, 'a' + y,
+			   'A' + y);
+	buf_puts(&in, "\033[?25l\033[2;5r\033[?6h\033[3;4H\033[4h\033[?7l");
+	free(round_trip(10, 6, in.data, in.len));
+	buf_clear(&in);
+	/* the alternate screen, reverse video, the cursor at a pending
+	 * wrap (shown in the last column) */
+	buf_puts(&in, "main\033[?1049h\033[32malt\033[?5h\033[2;1H0123456789");
+	free(round_trip(10, 6, in.data, in.len));
+	buf_release(&in);
+}
+
 int
 main(void)
 {
@@ -446,6 +614,9 @@ main(void)
 		cmocka_unit_test(test_scrollback_as_tall),
 		cmocka_unit_test(test_scrollback_bound),
 		cmocka_unit_test(test_scrollback_long_output),
+		cmocka_unit_test(test_ansi_colours),
+		cmocka_unit_test(test_ansi_wide),
+		cmocka_unit_test(test_ansi_modes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

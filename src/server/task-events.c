@@ -1,0 +1,157 @@
+/*
+ * task-events.c: GET /api/v2/events, the changes of every task a caller
+ * may see on one SSE stream (the web app's live task list).
+ *
+ * Data model: the open streams are a list of struct events_sub, each
+ * with the user holding it (for the per-user limit) and the owner whose
+ * tasks it shows (NULL: an admin's stream, everyone's). A change of a
+ * task (task_changed(), which every broadcast calls, and a new task)
+ * only marks it: marked tasks sit in a list threaded through struct task
+ * (events_next, events_marked), and the loop's prepare hook
+ * (task_events_flush) sends each one's Task JSON, its kept text
+ * (task_json_text), once to every stream that shows it, so the changes
+ * of one loop turn make one event per task. A freed task (deleted here,
+ * or on the replica that runs it) leaves the list and sends
+ * task_deleted {id} at once. Nothing is marked while no stream is open.
+ *
+ * Limits: TASK_EVENTS_PER_USER streams per user and TASK_EVENTS_MAX on
+ * the server (429 past either); a stream whose unsent bytes pass
+ * TASK_EVENTS_QUEUE is ended by the HTTP layer (the client reconnects
+ * and reloads the list). The HTTP layer's heartbeat sends a comment
+ * every 15 s.
+ */
+#include "common.h"
+
+#include "http/http.h"
+#include "server.h"
+#include "server/task-events.h"
+#include "server/task-int.h"
+
+struct events_sub {
+	struct http_sse *sse;
+	char *user_id;
+	char *owner_id; /* NULL: every task */
+	struct events_sub *next;
+};
+
+static struct events_sub *events_subs;
+static size_t events_nsubs;
+static struct task *events_marked; /* threaded through events_next */
+
+size_t
+task_events_streams(void)
+{
+	return events_nsubs;
+}
+
+/* The HTTP layer ended sub's stream: unlink and free it. */
+static void
+task_events_closed(struct http_sse *sse UNUSED, void *data)
+{
+	struct events_sub *sub = data, **pp;
+
+	for (pp = &events_subs; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == sub) {
+			*pp = sub->next;
+			events_nsubs--;
+			break;
+		}
+	}
+	free(sub->user_id);
+	free(sub->owner_id);
+	free(sub);
+}
+
+void
+task_events_open(struct http_req *req, const char *user_id,
+		 const char *owner_id)
+{
+	struct events_sub *sub;
+	size_t mine = 0;
+
+	for (sub = events_subs; sub != NULL; sub = sub->next)
+		mine += strcmp(sub->user_id, user_id) == 0;
+	if (mine >= TASK_EVENTS_PER_USER) {
+		http_reply_problem(req, 429,
+				   "too many event streams for this user "
+				   "(limit %d)",
+				   TASK_EVENTS_PER_USER);
+		return;
+	}
+	if (events_nsubs >= TASK_EVENTS_MAX) {
+		http_reply_problem(req, 429,
+				   "too many event streams (limit %d)",
+				   TASK_EVENTS_MAX);
+		return;
+	}
+	sub = xcalloc(1, sizeof *sub);
+	sub->user_id = xstrdup(user_id);
+	sub->owner_id = owner_id ? xstrdup(owner_id) : NULL;
+	sub->sse =
+		http_sse_start(req, TASK_EVENTS_QUEUE, task_events_closed, sub);
+	sub->next = events_subs;
+	events_subs = sub;
+	events_nsubs++;
+}
+
+/* Send event (its data) to every stream that shows t's owner's tasks. */
+static void
+task_events_send(struct task *t, const char *event, const char *data)
+{
+	const char *owner = task_owner_id(t);
+
+	for (struct events_sub *s = events_subs; s != NULL; s = s->next)
+		if (s->owner_id == NULL ||
+		    (owner != NULL && strcmp(s->owner_id, owner) == 0))
+			http_sse_send(s->sse, event, data);
+}
+
+void
+task_events_mark(struct task *t)
+{
+	if (events_subs == NULL || t->events_marked)
+		return;
+	t->events_marked = true;
+	t->events_next = events_marked;
+	events_marked = t;
+}
+
+void
+task_events_gone(struct task *t)
+{
+	json_t *j;
+	char *s;
+
+	if (t->events_marked) {
+		struct task **pp = &events_marked;
+
+		while (*pp != t)
+			pp = &(*pp)->events_next;
+		*pp = t->events_next;
+		t->events_marked = false;
+	}
+	if (events_subs == NULL)
+		return;
+	j = json_pack("{s:s}", "id", task_id(t));
+	s = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (s == NULL)
+		fatal("out of memory");
+	task_events_send(t, "task_deleted", s);
+	free(s);
+}
+
+void
+task_events_flush(void)
+{
+	while (events_marked != NULL) {
+		struct task *t = events_marked;
+		size_t len;
+
+		events_marked = t->events_next;
+		t->events_marked = false;
+		t->events_next = NULL;
+		if (events_subs != NULL)
+			task_events_send(t, "task", task_json_text(t, &len));
+	}
+}
