@@ -3,10 +3,11 @@
 //
 // serverForm() makes a <form> whose fields are registered by name; a
 // failed submit (an ApiError) puts each problem+json errors[] entry
-// whose location names a field ("body.name", "query.delete_tasks") next
-// to that field (aria-invalid, tied by aria-describedby), and anything
-// else in the form's alert. Success is said in the form's status line
-// (role=status: screen readers announce it). Nothing here parses markup.
+// whose location names a field ("body.name", "query.delete_tasks",
+// "path.name") next to that field (aria-invalid, tied by
+// aria-describedby), and anything else in the form's alert. Success is
+// said in the form's status line (role=status: screen readers announce
+// it). Nothing here parses markup.
 
 import { h, field } from './dom.js';
 
@@ -58,7 +59,7 @@ export function serverForm({ label, submit, onSubmit, danger = false, className 
       let shown = 0;
       let first = null;
       for (const x of e.errors || []) {
-        const name = String(x.location || '').replace(/^(body|query)\./, '');
+        const name = String(x.location || '').replace(/^(body|query|path)\./, '');
         const fl = fields.get(name);
         if (!fl) continue;
         fl.err.textContent = x.message || e.detail;
