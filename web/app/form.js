@@ -135,7 +135,7 @@ export function confirmButton(text, question, act, extra = null) {
     } finally {
       yes.disabled = false;
     }
-  } }, `Yes, ${text.toLowerCase()}`);
+  } }, `Yes, ${text[0].toLowerCase()}${text.slice(1)}`);
   const no = h('button', { type: 'button', onClick: () => {
     box.hidden = true;
     start.hidden = false;

@@ -131,7 +131,7 @@ async function secretsSection(ctx) {
 
   const ghValue = h('input', { type: 'password', autocomplete: 'off', spellcheck: 'false', required: true });
   const gf = serverForm({
-    label: 'GitHub token',
+    label: 'Link a GitHub token',
     submit: 'Save GitHub token',
     onSubmit: async (form) => {
       const value = ghValue.value.trim();
@@ -167,7 +167,7 @@ async function secretsSection(ctx) {
       h('p', { class: 'hint' }, 'Templates with github: {token: owner} give your tasks this token (GITHUB_TOKEN, GH_TOKEN and git over https). The same as `taskbox user set-token github`. It is never shown again.'),
       githubState,
       removeGithub,
-      gf.build(gf.add('value', 'GitHub token', ghValue, 'A fine-grained or classic personal access token.')),
+      gf.build(gf.add('value', 'GitHub personal access token', ghValue, 'A fine-grained or classic token from github.com/settings/tokens.')),
     ),
     section(
       'secrets-title',
