@@ -509,7 +509,55 @@ api_users_sub(struct http_req *req, void *data UNUSED)
 	json_decref(user);
 }
 
-/* PATCH /api/v2/users/{user}: {name?, email?} (self or admin). */
+/*
+ * The role and status of a PATCH body (each NULL when absent) for target
+ * by user: admins only, never for themselves. true, or false after a
+ * reply.
+ */
+static bool
+users_patch_access(struct http_req *req, const json_t *user,
+		   const json_t *target, const json_t *body, const char **role,
+		   const char **status)
+{
+	json_t *r = json_object_get(body, "role");
+	json_t *s = json_object_get(body, "status");
+
+	*role = json_string_value(r);
+	*status = json_string_value(s);
+	if (r == NULL && s == NULL)
+		return true;
+	if (!auth_is_admin(user)) {
+		http_reply_problem(req, 403,
+				   "only admins can change roles and "
+				   "statuses");
+		return false;
+	}
+	if (json_equal(json_object_get(user, "id"),
+		       json_object_get(target, "id"))) {
+		http_reply_problem(req, 409,
+				   "you cannot change your own role or "
+				   "status: ask another admin");
+		return false;
+	}
+	if (r != NULL && (*role == NULL || (strcmp(*role, "admin") != 0 &&
+					    strcmp(*role, "member") != 0))) {
+		http_reply_invalid(req, "body.role", r,
+				   "role must be 'admin' or 'member'");
+		return false;
+	}
+	if (s != NULL &&
+	    (*status == NULL || (strcmp(*status, "active") != 0 &&
+				 strcmp(*status, "suspended") != 0))) {
+		http_reply_invalid(req, "body.status", s,
+				   "status must be 'active' or 'suspended'");
+		return false;
+	}
+	return true;
+}
+
+/* PATCH /api/v2/users/{user}: {name?, email?, webhook_url?} (self or
+ * admin), {role?, status?} (admins, for others): a suspended user's
+ * sessions end, their tokens are refused until they are active again. */
 static void
 api_users_patch(struct http_req *req, void *data UNUSED)
 {
@@ -517,6 +565,7 @@ api_users_patch(struct http_req *req, void *data UNUSED)
 	static const char *const fields[] = {"name", "email", "webhook_url"};
 	json_t *user = auth_user(req), *body = NULL, *target = NULL, *row;
 	const char *vals[3] = {NULL, NULL, NULL};
+	const char *role, *status, *tid;
 	int r;
 
 	if (user == NULL)
@@ -555,13 +604,23 @@ api_users_patch(struct http_req *req, void *data UNUSED)
 			goto out;
 		}
 	}
-	r = store_user_set_profile(
-		srv->store, json_string_value(json_object_get(target, "id")),
-		vals[0], vals[1], vals[2]);
-	auth_user_changed(json_string_value(json_object_get(target, "id")));
+	if (!users_patch_access(req, user, target, body, &role, &status))
+		goto out;
+	tid = json_string_value(json_object_get(target, "id"));
+	r = store_user_set_profile(srv->store, tid, vals[0], vals[1], vals[2]);
+	if (r == 0 && (role != NULL || status != NULL))
+		r = store_user_set_access(srv->store, tid, role, status);
+	if (r == 0 && status != NULL && strcmp(status, "suspended") == 0)
+		r = store_user_end_sessions(srv->store, tid, NULL);
+	auth_user_changed(tid);
+	if (r == 0 && (role != NULL || status != NULL))
+		log_info("user %s: %s%s%s%s",
+			 json_string_value(json_object_get(target, "username")),
+			 role ? "role " : "", role ? role : "",
+			 role && status ? ", " : "", status ? status : "");
 	if (r < 0) {
 		http_reply_problem(req, api_status_for_errno(r),
-				   "cannot store the profile");
+				   "cannot store the user");
 		goto out;
 	}
 	row = store_user_get(srv->store,

@@ -206,3 +206,120 @@ test('the loop answers while password hashes run', async () => {
   for (const r of rs.slice(1)) assert.equal(r.status, 200, r.text);
   assert.equal(order[0], 'buildinfo', order.join(' '));
 });
+
+test('a suspended user is refused on every credential; suspending ends their sessions', async () => {
+  const sam = await userWithPassword('sam', 'sam-password-1');
+  const s = await login({ username: 'sam', password: 'sam-password-1' });
+  assert.equal(s.status, 200, s.text);
+  const sus = await srv.api('PATCH', '/api/v2/users/sam', { body: { status: 'suspended' } });
+  assert.equal(sus.status, 200, sus.text);
+  assert.equal(sus.json.status, 'suspended');
+  const byToken = await srv.api('GET', '/api/v2/users/me', { token: sam.token });
+  assert.equal(byToken.status, 401, byToken.text);
+  assert.equal(byToken.json.detail, 'the account is suspended');
+  assert.equal((await withCookie('GET', '/api/v2/users/me', s.cookie)).status, 401, 'the session outlived the suspension');
+  const pw = await login({ username: 'sam', password: 'sam-password-1' });
+  assert.equal(pw.status, 403, pw.text);
+  assert.equal(pw.cookie, null);
+  const wrong = await login({ username: 'sam', password: 'not-sams-password' });
+  assert.equal(wrong.status, 401, 'a wrong password tells nothing about the account');
+  const tok = await login({ token: sam.token });
+  assert.equal(tok.status, 401, tok.text);
+  assert.match(tok.json.detail, /suspended/);
+  // active again: the token works, and a password session can be made
+  const act = await srv.api('PATCH', '/api/v2/users/sam', { body: { status: 'active' } });
+  assert.equal(act.status, 200, act.text);
+  assert.equal((await srv.api('GET', '/api/v2/users/me', { token: sam.token })).status, 200);
+  const again = await login({ username: 'sam', password: 'sam-password-1' });
+  assert.equal(again.status, 200, again.text);
+  assert.equal((await withCookie('GET', '/api/v2/users/me', again.cookie)).status, 200);
+});
+
+test('roles and statuses: admins only, never their own', async () => {
+  const mia = await srv.user('mia');
+  await srv.user('noah');
+  const own = await srv.api('PATCH', '/api/v2/users/me', { token: mia.token, body: { role: 'admin' } });
+  assert.equal(own.status, 403, own.text);
+  const ownStatus = await srv.api('PATCH', '/api/v2/users/me', { token: mia.token, body: { status: 'suspended' } });
+  assert.equal(ownStatus.status, 403, ownStatus.text);
+  const other = await srv.api('PATCH', '/api/v2/users/noah', { token: mia.token, body: { status: 'suspended' } });
+  assert.equal(other.status, 404, other.text);
+  assert.equal((await srv.api('GET', '/api/v2/users/me', { token: mia.token })).json.role, 'member');
+  const self = await srv.api('PATCH', '/api/v2/users/me', { body: { role: 'member' } });
+  assert.equal(self.status, 409, self.text);
+  assert.match(self.json.detail, /your own role or status/);
+  const selfSus = await srv.api('PATCH', '/api/v2/users/admin', { body: { status: 'suspended' } });
+  assert.equal(selfSus.status, 409, selfSus.text);
+  const bad = await srv.api('PATCH', '/api/v2/users/mia', { body: { role: 'root' } });
+  assert.equal(bad.status, 422, bad.text);
+  const badStatus = await srv.api('PATCH', '/api/v2/users/mia', { body: { status: 'gone' } });
+  assert.equal(badStatus.status, 422, badStatus.text);
+  const up = await srv.api('PATCH', '/api/v2/users/mia', { body: { role: 'admin' } });
+  assert.equal(up.status, 200, up.text);
+  assert.equal(up.json.role, 'admin');
+  assert.equal((await srv.api('GET', '/api/v2/users/me', { token: mia.token })).json.role, 'admin', 'the cache kept the old role');
+  const list = await srv.api('GET', '/api/v2/users');
+  const row = list.json.users.find((u) => u.username === 'mia');
+  assert.equal(row.status, 'active');
+  assert.equal(row.has_password, false);
+});
+
+// One login from a given local address (127.0.0.X: the server keys its
+// throttle on the client's address).
+function loginFrom(server, localAddress, body) {
+  const url = new URL('/api/v2/users/login', server.base);
+  const data = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: url.hostname, port: url.port, path: url.pathname, method: 'POST', localAddress, agent: false,
+      headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) },
+    }, (res) => {
+      let text = '';
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, text }));
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+test('failed sign-ins are slowed down, then refused with 429; a success clears the username', async () => {
+  // a server of its own: its throttle counts this test's failures only
+  const t = await startServer();
+  try {
+    const mk = await t.api('POST', '/api/v2/users', { body: { username: 'tina', password: 'tina-password-1' } });
+    assert.equal(mk.status, 201, mk.text);
+    const bad = { username: 'tina', password: 'wrong-password' };
+    const good = { username: 'tina', password: 'tina-password-1' };
+    const many = (addr, body, n) => Promise.all(Array.from({ length: n }, () => loginFrom(t, addr, body)));
+    // the username's bound, in parallel: 20 failures for an unknown
+    // user from two addresses, then a fresh address is refused too
+    const ursula = (async () => {
+      const rs = [...await many('127.0.0.6', { username: 'ursula', password: 'x' }, 10),
+        ...await many('127.0.0.7', { username: 'ursula', password: 'x' }, 10)];
+      for (const r of rs) assert.equal(r.status, 401, r.text);
+      const r = await loginFrom(t, '127.0.0.8', { username: 'ursula', password: 'x' });
+      assert.equal(r.status, 429, r.text);
+      assert.ok(Number(r.headers['retry-after']) > 0, JSON.stringify(r.headers));
+    })();
+    // 15 failures for tina from .2
+    for (const r of await many('127.0.0.2', bad, 15)) assert.equal(r.status, 401, r.text);
+    // a success from .3 clears tina's count
+    const ok = await loginFrom(t, '127.0.0.3', good);
+    assert.equal(ok.status, 200, ok.text);
+    // so 6 more from .4 are plain 401s (not cleared: 21 > 20, a 429)
+    for (const r of await many('127.0.0.4', bad, 6)) assert.equal(r.status, 401, r.text);
+    // .2 reaches the address's bound: 5 more fail, then even the right
+    // password is refused from there
+    for (const r of await many('127.0.0.2', bad, 5)) assert.equal(r.status, 401, r.text);
+    const refused = await loginFrom(t, '127.0.0.2', good);
+    assert.equal(refused.status, 429, refused.text);
+    const after = Number(refused.headers['retry-after']);
+    assert.ok(after > 0 && after <= 900, `Retry-After: ${refused.headers['retry-after']}`);
+    // another address still signs tina in
+    assert.equal((await loginFrom(t, '127.0.0.5', good)).status, 200);
+    await ursula;
+  } finally {
+    await t.stop();
+  }
+});
