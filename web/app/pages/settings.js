@@ -63,7 +63,7 @@ function profile(me) {
     h(
       'p',
       { class: 'hint' },
-      `Your tasks commit with this name and email as the git author and committer. Empty: your username (${me.username}) and ${me.username}@taskbox.invalid.`,
+      `Your tasks commit with this name and email as the git author and committer (unless their template says otherwise). Empty: your username (${me.username}) and ${me.username}@taskbox.invalid.`,
     ),
     f.build(f.add('name', 'Name', name), f.add('email', 'Email', email)),
   );
@@ -172,7 +172,7 @@ async function secretsSection(ctx) {
     section(
       'secrets-title',
       'Secrets',
-      h('p', { class: 'hint' }, 'Values your templates give your tasks (env_secrets: NAME). Only names and dates are shown; a value can be replaced or deleted, never read back.'),
+      h('p', { class: 'hint' }, 'Values stored for you (the GitHub token above is one, github_token). Only names and dates are shown; a value can be replaced or deleted, never read back. A template\'s own secrets (env_secrets) are set with `taskbox secret set NAME --template T`.'),
       empty,
       table,
       h('h3', {}, 'Set a secret'),
@@ -197,7 +197,7 @@ function webhook(me) {
   return section(
     'webhook-title',
     'Webhook',
-    h('p', { class: 'hint' }, 'The server POSTs a JSON notice to this URL when one of your tasks is waiting, idle, complete or failed. Empty: none.'),
+    h('p', { class: 'hint' }, 'The server POSTs a JSON notice to this URL when one of your tasks goes idle, waiting, complete, failed or paused. Not the server itself nor a private address (admins excepted). Empty: none.'),
     f.build(f.add('webhook_url', 'Webhook URL', url)),
   );
 }
@@ -349,7 +349,7 @@ function password() {
       try {
         await api('PUT', `${ME}/password`, body);
       } catch (e) {
-        if (e.status === 403 && !e.errors.length) e.errors = [{ location: 'body.old_password', message: e.detail }];
+        if (e.status === 403 && !e.errors.some((x) => x.location)) e.errors = [{ location: 'body.old_password', message: e.detail }];
         throw e;
       } finally {
         old.value = '';

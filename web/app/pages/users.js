@@ -107,7 +107,7 @@ export async function render(root, ctx) {
     );
   }
 
-  const username = h('input', { autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false', required: true, maxlength: '32', pattern: '[a-z0-9][a-z0-9-]*' });
+  const username = h('input', { autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false', required: true, maxlength: '32', pattern: '[a-z0-9][a-z0-9\\-]*' });
   const role = h('select', {}, h('option', { value: 'member', selected: true }, 'member'), h('option', { value: 'admin' }, 'admin'));
   const password = h('input', { type: 'password', autocomplete: 'new-password', minlength: '8', maxlength: '1024' });
   const once = h('div', { class: 'once-slot' });
