@@ -41,18 +41,24 @@ async function pageAs(creds, viewport) {
   return page;
 }
 
-// axe on the page as it is, and again at phone size.
-async function axeBoth(page, what) {
+// axe on the page as it is, and again at phone size (saved as
+// NAME-phone.png when a name is given).
+async function axeBoth(page, what, name) {
   assert.deepEqual(await axe(page), [], `axe (desktop) on ${what}`);
   const size = page.viewportSize();
   await page.setViewportSize(PHONE);
   assert.deepEqual(await axe(page), [], `axe (phone) on ${what}`);
+  if (name) await shot(page, `${name}-phone`);
   await page.setViewportSize(size);
 }
 
 const XSS = '<img src=x onerror=window.__xss=1>';
 
 test('templates: a push is listed with its verdict, errors at their line and column, YAML stays text', { skip }, async () => {
+  // one that cannot run as a Task (no ai_task): its reason is shown
+  const plain = customTemplate('web-plain', ['true']).replace(/ai_task:\n  app: chat\n/, '');
+  const pr = await server.api('POST', '/api/v2/templates', { token: alice.token, body: plain, headers: { 'Content-Type': 'application/yaml' } });
+  assert.equal(pr.status, 201, pr.text);
   const page = await pageAs(alice);
   await page.goto(`${server.base}/templates`);
   await page.getByRole('heading', { name: 'Templates', exact: true }).waitFor();
@@ -72,8 +78,12 @@ test('templates: a push is listed with its verdict, errors at their line and col
   assert.equal(await row.locator('td[data-label="Description"]').innerText(), XSS);
   assert.equal(await page.locator('main img').count(), 0);
   assert.equal(await page.evaluate(() => window.__xss), undefined);
-  await shot(page, 'templates');
-  await axeBoth(page, '/templates');
+  if (!pr.json.task_capable) {
+    const cell = await page.locator('tr[data-name="web-plain"] td[data-label="Tasks"]').innerText();
+    assert.ok(cell.includes('Not for Tasks') && cell.includes(pr.json.task_reason), cell);
+  }
+  await shot(page, 'templates', { fullPage: true });
+  await axeBoth(page, '/templates', 'templates');
 
   // an invalid one: the API's own problems, each at its line and column
   const bad = 'name: web-bad\nworkspace:\n  backend: local\nagent:\n  module: no-such-module\n  command: ["true"]\nai_task:\n  app: chat\n';
@@ -198,7 +208,7 @@ test('settings: profile, API tokens, secrets, GitHub token, webhook, password', 
   await waitFor(async () => /A GitHub token is linked/.test(await page.locator('.github-state').innerText()));
   assert.equal(await inPage('ghp_e2eGithubValue'), false);
   await shot(page, 'settings', { fullPage: true });
-  await axeBoth(page, '/settings');
+  await axeBoth(page, '/settings', 'settings');
   // the secret deleted
   await page.getByRole('button', { name: 'Delete MY_SECRET' }).click();
   await page.getByRole('button', { name: 'Yes, delete MY_SECRET' }).click();
@@ -272,7 +282,7 @@ test('users: members get Not found; an admin creates, re-roles, suspends and del
   await page.getByRole('button', { name: 'Create user' }).click();
   await page.locator('.form-error').filter({ hasText: 'already exists' }).waitFor();
   await shot(page, 'users');
-  await axeBoth(page, '/users');
+  await axeBoth(page, '/users', 'users');
 
   const bob = await pageAs({ username: 'bob', password: 'bob-password-1' });
   await bob.goto(`${server.base}/settings`);
