@@ -31,6 +31,7 @@ static const char cli_usage[] =
 	"  module push|list ...          manage agent modules\n"
 	"  user create|list|delete ...   manage users (admin)\n"
 	"  user set|set-token ...        your name, email, GitHub token\n"
+	"  user set-password [USER]      your password (admins: anyone's)\n"
 	"  secret set|list|delete ...    your secrets or a template's\n"
 	"  token create|list|revoke ...  API tokens: make, list, revoke\n"
 	"\n"
@@ -463,8 +464,11 @@ out:
 /* ---- user, token ----------------------------------------------------- */
 
 static const char user_usage[] =
-	"usage: taskbox user create NAME [--admin]   create a user; prints "
-	"its token once\n"
+	"usage: taskbox user create NAME [--role admin|member] [--password]\n"
+	"                                             create a user; prints "
+	"its token once;\n"
+	"                                             --password: typed "
+	"twice, or stdin\n"
 	"       taskbox user list [-o table|json]     list users (admin)\n"
 	"       taskbox user delete NAME [--delete-tasks]\n"
 	"                                             delete a user (admin); "
@@ -472,7 +476,10 @@ static const char user_usage[] =
 	"                                             --delete-tasks their "
 	"tasks too\n"
 	"       taskbox user set --name N --email E   your git identity\n"
-	"       taskbox user set-token github         link a GitHub token\n";
+	"       taskbox user set USER --role R | --suspend | --activate\n"
+	"                                             (admin)\n"
+	"       taskbox user set-token github         link a GitHub token\n"
+	"       taskbox user set-password [USER]      set a password\n";
 
 /* Parse `-o table|json`; returns true for json, -1 on a bad value. */
 static int
@@ -551,8 +558,13 @@ cli_user(int argc, char **argv)
 		{"admin", no_argument, NULL, 'a'},
 		{"output", required_argument, NULL, 'o'},
 		{"delete-tasks", no_argument, NULL, 'd'},
+		{"role", required_argument, NULL, 'r'},
+		{"password", no_argument, NULL, 'p'},
 		{NULL, 0, NULL, 0}};
 	bool admin = false, delete_tasks = false, output = false;
+	bool password = false;
+	const char *role = NULL;
+	char *pw;
 	int json = 0, o, r;
 	struct client c;
 	json_t *body, *reply = NULL;
@@ -560,7 +572,8 @@ cli_user(int argc, char **argv)
 	const char *sub;
 
 	if (argc > 1 &&
-	    (strcmp(argv[1], "set") == 0 || strcmp(argv[1], "set-token") == 0))
+	    (strcmp(argv[1], "set") == 0 || strcmp(argv[1], "set-token") == 0 ||
+	     strcmp(argv[1], "set-password") == 0))
 		return cli_user_set(argc - 1, argv + 1);
 	opterr = 0;
 	optind = 0;
@@ -574,6 +587,12 @@ cli_user(int argc, char **argv)
 			break;
 		case 'd':
 			delete_tasks = true;
+			break;
+		case 'r':
+			role = optarg;
+			break;
+		case 'p':
+			password = true;
 			break;
 		case 'o':
 			output = true;
@@ -630,11 +649,37 @@ cli_user(int argc, char **argv)
 	if (delete_tasks)
 		return cli_usage_error(user_usage,
 				       "--delete-tasks goes with delete");
+	if (admin && role != NULL && strcmp(role, "admin") != 0)
+		return cli_usage_error(user_usage,
+				       "--admin and --role %s disagree", role);
 	if (cli_connect(&c))
 		return 1;
 	body = json_pack("{s:s, s:s}", "username", argv[optind], "role",
-			 admin ? "admin" : "member");
+			 role	 ? role
+			 : admin ? "admin"
+				 : "member");
+	if (password) {
+		if ((pw = cli_read_password("password", &cause)) == NULL) {
+			json_decref(body);
+			client_release(&c);
+			return cli_fail(cause);
+		}
+		json_object_set_new(body, "password", json_string(pw));
+		explicit_bzero(pw, strlen(pw));
+		free(pw);
+		if (json_object_get(body, "password") == NULL) {
+			json_decref(body);
+			client_release(&c);
+			cli_error("the password is not valid UTF-8");
+			return 1;
+		}
+	}
 	r = client_json(&c, "POST", "/api/v2/users", body, &reply, &cause);
+	if (password)
+		explicit_bzero(
+			(char *)json_string_value(
+				json_object_get(body, "password")),
+			json_string_length(json_object_get(body, "password")));
 	json_decref(body);
 	if (r != 0) {
 		r = cli_fail(cause);

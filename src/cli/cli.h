@@ -80,7 +80,11 @@ int cli_template(int argc, char **argv);
 int cli_module(int argc, char **argv);
 int cli_task(int argc, char **argv);
 int cli_secret(int argc, char **argv);
-/* `taskbox user set|set-token ...`; argv[0] is set or set-token. */
+/* A password typed twice without echo on a terminal, else one line of
+ * stdin (new string, the caller wipes it), or NULL with *cause; what
+ * names it in the prompt. */
+char *cli_read_password(const char *what, char **cause);
+/* `taskbox user set|set-token|set-password ...`; argv[0] is the verb. */
 int cli_user_set(int argc, char **argv);
 int cli_task_attach(struct client *c, const char *ref);
 

@@ -327,6 +327,12 @@ client_problem_text(const struct client *c, long status, const char *body,
 	if (status == 401) {
 		/* an expired or revoked token says so */
 		detail = json_string_value(json_object_get(j, "detail"));
+		if (detail && strcmp(detail, "the account is suspended") == 0) {
+			msg = xasprintf("%s: ask an admin of %s", detail,
+					c->url);
+			json_decref(j);
+			return msg;
+		}
 		msg = xasprintf("%s: run `taskbox login %s`",
 				detail && str_starts_with(detail, "the token")
 					? detail

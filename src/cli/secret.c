@@ -1,15 +1,20 @@
 /*
- * secret.c: `taskbox secret set|list|delete` and the profile verbs
- * `taskbox user set` and `taskbox user set-token github`.
+ * secret.c: `taskbox secret set|list|delete`, the profile verbs
+ * `taskbox user set` and `taskbox user set-token github`, and passwords:
+ * `taskbox user set-password` (and cli_read_password for `user create
+ * --password`).
  *
  * A secret's value is never taken from the command line (other users
  * see argv in ps): it is read from the terminal without echo, or with
  * --stdin from all of stdin (one trailing newline dropped). The server
- * never sends a value back, so there is no `secret get`.
+ * never sends a value back, so there is no `secret get`. A password is
+ * typed twice without echo on a terminal, or is one line of stdin when
+ * stdin is not one (spaces around it are dropped either way).
  */
 #include "common.h"
 
 #include <getopt.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 
@@ -212,14 +217,122 @@ cli_secret(int argc, char **argv)
 }
 
 static const char user_set_usage[] =
-	"usage: taskbox user set [--user U] [--name NAME] [--email EMAIL]\n"
+	"usage: taskbox user set [USER] [--name NAME] [--email EMAIL]\n"
+	"       taskbox user set USER --role admin|member | --suspend | "
+	"--activate\n"
 	"       taskbox user set-token github [--user U] [--stdin]\n"
+	"       taskbox user set-password [USER]\n"
 	"\n"
 	"set: your name and email, the default git author and committer of\n"
 	"your tasks (empty clears: the username and USERNAME@taskbox.invalid\n"
-	"apply). set-token github: link the GitHub token that templates with\n"
+	"apply); admins: another user's role, or suspend them (their tokens\n"
+	"and sessions are refused) and make them active again.\n"
+	"set-token github: link the GitHub token that templates with\n"
 	"`github: {token: owner}` give your tasks (GITHUB_TOKEN, GH_TOKEN and\n"
-	"git over https); typed without echo or read with --stdin.\n";
+	"git over https); typed without echo or read with --stdin.\n"
+	"set-password: your password (admins: anyone's), 8 to 1024 bytes,\n"
+	"typed twice without echo, or one line of stdin; changing your own\n"
+	"asks for the current one first (on stdin: the line before).\n";
+
+char *
+cli_read_password(const char *what, char **cause)
+{
+	bool tty = isatty(STDIN_FILENO);
+	char *prompt = xasprintf("%s: ", what);
+	char *again, *p = cli_read_secret(prompt);
+
+	free(prompt);
+	if (p == NULL || *p == '\0') {
+		free(p);
+		*cause = xasprintf("no %s given", what);
+		return NULL;
+	}
+	if (!tty)
+		return p;
+	prompt = xasprintf("%s again: ", what);
+	again = cli_read_secret(prompt);
+	free(prompt);
+	if (again == NULL || strcmp(again, p) != 0) {
+		*cause = xstrdup("the two passwords differ");
+		explicit_bzero(p, strlen(p));
+		free(p);
+		p = NULL;
+	}
+	if (again != NULL) {
+		explicit_bzero(again, strlen(again));
+		free(again);
+	}
+	return p;
+}
+
+/* Wipe and free the strings of body named by keys (NULL-terminated). */
+static void
+secret_wipe(json_t *body, const char *const *keys)
+{
+	for (; *keys != NULL; keys++) {
+		json_t *v = json_object_get(body, *keys);
+
+		if (json_is_string(v))
+			explicit_bzero((char *)json_string_value(v),
+				       json_string_length(v));
+	}
+	json_decref(body);
+}
+
+/* `taskbox user set-password [USER]`: the exit code. */
+static int
+user_set_password(struct client *c, const char *user)
+{
+	static const char *const keys[] = {"password", "old_password", NULL};
+	json_t *me = NULL, *body = json_object(), *reply = NULL;
+	char *cause = NULL, *pw, *old = NULL, *u, *path;
+	bool self;
+	int r;
+
+	if (client_json(c, "GET", "/api/v2/users/me", NULL, &me, &cause))
+		return cli_fail(cause);
+	self = strcmp(user, "me") == 0 ||
+	       strcmp(user, cli_str(me, "username")) == 0 ||
+	       strcmp(user, cli_str(me, "id")) == 0;
+	if (self && json_is_true(json_object_get(me, "has_password")) &&
+	    strcmp(cli_str(me, "role"), "admin") != 0) {
+		old = cli_read_secret("current password: ");
+		if (old == NULL) {
+			json_decref(me);
+			json_decref(body);
+			cli_error("no current password given");
+			return 1;
+		}
+		json_object_set_new(body, "old_password", json_string(old));
+		explicit_bzero(old, strlen(old));
+		free(old);
+	}
+	json_decref(me);
+	if ((pw = cli_read_password("new password", &cause)) == NULL) {
+		secret_wipe(body, keys);
+		return cli_fail(cause);
+	}
+	json_object_set_new(body, "password", json_string(pw));
+	explicit_bzero(pw, strlen(pw));
+	free(pw);
+	if (json_object_get(body, "password") == NULL) {
+		secret_wipe(body, keys);
+		cli_error("the password is not valid UTF-8");
+		return 1;
+	}
+	u = client_escape(user);
+	path = xasprintf("/api/v2/users/%s/password", u);
+	r = client_json(c, "PUT", path, body, &reply, &cause);
+	secret_wipe(body, keys);
+	json_decref(reply);
+	free(path);
+	free(u);
+	if (r != 0)
+		return cli_fail(cause);
+	fprintf(stderr, "password set%s\n",
+		self ? "; your other sessions are signed out" : "");
+	return 0;
+}
 
 int
 cli_user_set(int argc, char **argv)
@@ -230,9 +343,14 @@ cli_user_set(int argc, char **argv)
 		{"name", required_argument, NULL, 'n'},
 		{"email", required_argument, NULL, 'e'},
 		{"stdin", no_argument, NULL, 's'},
+		{"role", required_argument, NULL, 'r'},
+		{"suspend", no_argument, NULL, 'S'},
+		{"activate", no_argument, NULL, 'A'},
 		{NULL, 0, NULL, 0}};
-	const char *user = "me", *name = NULL, *email = NULL;
+	const char *user = "me", *name = NULL, *email = NULL, *role = NULL;
+	const char *status = NULL;
 	bool token = strcmp(argv[0], "set-token") == 0, from_stdin = false;
+	bool set_pw = strcmp(argv[0], "set-password") == 0;
 	char *cause = NULL, *path, *u, *value;
 	json_t *body, *reply = NULL;
 	struct client c;
@@ -257,6 +375,17 @@ cli_user_set(int argc, char **argv)
 		case 's':
 			from_stdin = true;
 			break;
+		case 'r':
+			role = optarg;
+			break;
+		case 'S':
+		case 'A':
+			if (status != NULL)
+				return cli_usage_error(
+					user_set_usage,
+					"--suspend or --activate, not both");
+			status = o == 'S' ? "suspended" : "active";
+			break;
 		case ':':
 			return cli_usage_error(user_set_usage,
 					       "option '%s' needs a value",
@@ -270,9 +399,25 @@ cli_user_set(int argc, char **argv)
 	if (token && (argc - optind != 1 || strcmp(argv[optind], "github")))
 		return cli_usage_error(user_set_usage,
 				       "set-token takes one provider: github");
-	if (!token && (optind != argc || (name == NULL && email == NULL)))
+	if (!token && argc - optind == 1)
+		user = argv[optind++];
+	if (set_pw) {
+		if (optind != argc || name || email || role || status ||
+		    from_stdin)
+			return cli_usage_error(user_set_usage,
+					       "set-password takes one USER at "
+					       "most");
+		if (cli_connect(&c))
+			return 1;
+		r = user_set_password(&c, user);
+		client_release(&c);
+		return r;
+	}
+	if (!token && (optind != argc || (name == NULL && email == NULL &&
+					  role == NULL && status == NULL)))
 		return cli_usage_error(user_set_usage,
-				       "set takes --name and/or --email");
+				       "set takes --name, --email, --role, "
+				       "--suspend or --activate");
 	if (cli_connect(&c))
 		return 1;
 	u = client_escape(user);
@@ -289,12 +434,18 @@ cli_user_set(int argc, char **argv)
 			json_object_set_new(body, "name", json_string(name));
 		if (email != NULL)
 			json_object_set_new(body, "email", json_string(email));
+		if (role != NULL)
+			json_object_set_new(body, "role", json_string(role));
+		if (status != NULL)
+			json_object_set_new(body, "status",
+					    json_string(status));
 		r = client_json(&c, "PATCH", path, body, &reply, &cause);
 		if (r != 0)
 			r = cli_fail(cause);
 		else
-			printf("%s: name '%s', email '%s'\n",
+			printf("%s: %s, %s, name '%s', email '%s'\n",
 			       cli_str(reply, "username"),
+			       cli_str(reply, "role"), cli_str(reply, "status"),
 			       cli_str(reply, "name"), cli_str(reply, "email"));
 		json_decref(body);
 		json_decref(reply);

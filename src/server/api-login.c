@@ -33,7 +33,7 @@
 #include "server/throttle.h"
 #include "store/store-rows.h"
 
-#define LOGIN_BODY_LIMIT   4096
+#define LOGIN_BODY_LIMIT   16384 /* a 1024-byte password, escaped */
 #define LOGIN_THROTTLE_CAP 4096
 #define LOGIN_WRONG	   "wrong username or password"
 /* PUT /api/v2/users/... also carries secrets (api-secrets.c's limit) */

@@ -643,7 +643,7 @@ api_users_register(struct http_server *http)
 			  NULL);
 	http_server_route(http, "GET", "/api/v2/users", 0, 0, api_users_list,
 			  NULL);
-	http_server_route(http, "POST", "/api/v2/users", 0, 4096,
+	http_server_route(http, "POST", "/api/v2/users", 0, 16384,
 			  api_users_create, NULL);
 	http_server_route(http, "POST", "/api/v2/users/", HTTP_ROUTE_PREFIX,
 			  4096, api_users_prefix, NULL);

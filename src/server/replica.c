@@ -79,6 +79,7 @@ static const char *const replica_pass_request[] = {
 	"Authorization",
 	"Coder-Session-Token",
 	"Cookie",
+	"X-Taskbox-CSRF",
 	"Content-Type",
 	"Accept",
 	"Accept-Language",

@@ -120,6 +120,27 @@ test('sign in with a token: a session tied to it, method token', async () => {
   assert.equal(bad.cookie, null);
 });
 
+test('a password session is listed (path /, no token) and ended by DELETE', async () => {
+  await userWithPassword('lena', 'lena-password-1');
+  const r = await login({ username: 'lena', password: 'lena-password-1' });
+  const list = await withCookie('GET', '/api/v2/users/me/sessions', r.cookie);
+  assert.equal(list.status, 200, list.text);
+  assert.equal(list.json.count, 1, list.text);
+  const [mine] = list.json.sessions;
+  assert.equal(mine.path, '/');
+  assert.equal(mine.token_id, null);
+  const s = await withCookie('GET', '/api/v2/users/me/session', r.cookie);
+  assert.equal(s.json.method, 'password');
+  const del = await srv.api('DELETE', `/api/v2/users/lena/sessions/${mine.id}`);
+  assert.equal(del.status, 204, del.text);
+  assert.equal((await withCookie('GET', '/api/v2/users/me', r.cookie)).status, 401);
+  // a 1024-byte password is fine, 1025 is not
+  const long = 'p'.repeat(1024);
+  assert.equal((await srv.api('PUT', '/api/v2/users/lena/password', { body: { password: long } })).status, 204);
+  assert.equal((await login({ username: 'lena', password: long })).status, 200);
+  assert.equal((await srv.api('PUT', '/api/v2/users/lena/password', { body: { password: long + 'p' } })).status, 422);
+});
+
 test('GET /users/me/session: 404 for a token caller', async () => {
   const r = await srv.api('GET', '/api/v2/users/me/session');
   assert.equal(r.status, 404, r.text);
@@ -285,7 +306,7 @@ function loginFrom(server, localAddress, body) {
 
 test('failed sign-ins are slowed down, then refused with 429; a success clears the username', async () => {
   // a server of its own: its throttle counts this test's failures only
-  const t = await startServer();
+  const t = await startServer({ args: ['--session-lifetime', '2h'] });
   try {
     const mk = await t.api('POST', '/api/v2/users', { body: { username: 'tina', password: 'tina-password-1' } });
     assert.equal(mk.status, 201, mk.text);
@@ -307,6 +328,7 @@ test('failed sign-ins are slowed down, then refused with 429; a success clears t
     // a success from .3 clears tina's count
     const ok = await loginFrom(t, '127.0.0.3', good);
     assert.equal(ok.status, 200, ok.text);
+    assert.match(String(ok.headers['set-cookie']), /Max-Age=7200(;|$)/, '--session-lifetime 2h');
     // so 6 more from .4 are plain 401s (not cleared: 21 > 20, a 429)
     for (const r of await many('127.0.0.4', bad, 6)) assert.equal(r.status, 401, r.text);
     // .2 reaches the address's bound: 5 more fail, then even the right
@@ -322,4 +344,62 @@ test('failed sign-ins are slowed down, then refused with 429; a success clears t
   } finally {
     await t.stop();
   }
+});
+
+// Run the CLI against srv with token; input goes to its stdin (a pipe,
+// not a terminal). Returns {code, stdout, stderr}.
+function cli(args, { token = srv.token, input = '' } = {}) {
+  const env = { ...process.env, TASKBOX_URL: srv.base, TASKBOX_TOKEN: token, XDG_CONFIG_HOME: tmpdir('taskbox-cli-') };
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
+
+test('the CLI: user create --password, set-password, set --suspend/--activate/--role, passwords from stdin', async () => {
+  const mk = await cli(['user', 'create', 'carl', '--role', 'member', '--password'], { input: 'carl-password-1\n' });
+  assert.equal(mk.code, 0, mk.stderr);
+  const carlToken = mk.stdout.trim();
+  assert.match(carlToken, /^tbx_/);
+  assert.equal((await login({ username: 'carl', password: 'carl-password-1' })).status, 200);
+  // his own change: the current password first, then the new one
+  const wrongOld = await cli(['user', 'set-password'], { token: carlToken, input: 'not-his-password\ncarl-password-2\n' });
+  assert.notEqual(wrongOld.code, 0);
+  assert.match(wrongOld.stderr, /old_password is wrong/);
+  const own = await cli(['user', 'set-password'], { token: carlToken, input: 'carl-password-1\ncarl-password-2\n' });
+  assert.equal(own.code, 0, own.stderr);
+  assert.equal((await login({ username: 'carl', password: 'carl-password-2' })).status, 200);
+  // an admin sets his without the old one
+  const byAdmin = await cli(['user', 'set-password', 'carl'], { input: 'carl-password-3\n' });
+  assert.equal(byAdmin.code, 0, byAdmin.stderr);
+  assert.equal((await login({ username: 'carl', password: 'carl-password-2' })).status, 401);
+  assert.equal((await login({ username: 'carl', password: 'carl-password-3' })).status, 200);
+  const short = await cli(['user', 'set-password', 'carl'], { input: 'short\n' });
+  assert.notEqual(short.code, 0);
+  assert.match(short.stderr, /8 to 1024 bytes/);
+  const none = await cli(['user', 'set-password', 'carl'], { input: '' });
+  assert.notEqual(none.code, 0);
+  // suspend, activate, role
+  const sus = await cli(['user', 'set', 'carl', '--suspend']);
+  assert.equal(sus.code, 0, sus.stderr);
+  assert.match(sus.stdout, /suspended/);
+  assert.equal((await login({ username: 'carl', password: 'carl-password-3' })).status, 403);
+  const meSus = await cli(['user', 'set', '--name', 'Carl'], { token: carlToken });
+  assert.notEqual(meSus.code, 0);
+  assert.match(meSus.stderr, /suspended/);
+  assert.equal((await cli(['user', 'set', 'carl', '--activate'])).code, 0);
+  assert.equal((await login({ username: 'carl', password: 'carl-password-3' })).status, 200);
+  const promote = await cli(['user', 'set', 'carl', '--role', 'admin']);
+  assert.equal(promote.code, 0, promote.stderr);
+  assert.match(promote.stdout, /carl: admin, active/);
+  const self = await cli(['user', 'set', 'admin', '--suspend']);
+  assert.notEqual(self.code, 0);
+  assert.match(self.stderr, /your own role or status/);
+  // nothing in argv or on the terminal: the password never shows
+  assert.ok(!mk.stdout.includes('carl-password-1') && !mk.stderr.includes('carl-password-1'));
 });
