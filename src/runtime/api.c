@@ -990,6 +990,7 @@ api_register(struct runtime *rt)
 	http_server_route(h, "GET", "/events", 0, 0, api_get_events, rt);
 	http_server_route(h, "GET", "/internal/screen", 0, 0, api_get_screen,
 			  rt);
+	http_server_route(h, "GET", "/internal/terminal", 0, 0, term_get, rt);
 	http_server_route(h, "POST", "/internal/resize", 0, 0, api_post_resize,
 			  rt);
 	http_server_route(h, "POST", "/internal/report", 0, 16384,

@@ -391,6 +391,7 @@ runtime_on_output(const char *data, size_t len, void *arg)
 	struct runtime *rt = arg;
 
 	vt_screen_feed(rt->screen, data, len);
+	term_output(rt, data, len); /* after the feed: snapshots show it */
 	status_on_output(&rt->status, now_ms());
 	runtime_schedule(rt);
 }
@@ -653,6 +654,7 @@ runtime_resize(struct runtime *rt, unsigned cols, unsigned rows)
 	if (r == 0) {
 		rt->cfg.cols = cols;
 		rt->cfg.rows = rows;
+		term_resized(rt);
 	}
 	return r;
 }

@@ -4,7 +4,7 @@
  * One process, one event loop, one agent in a PTY. runtime.c owns the
  * lifecycle (arguments, spawn, render scheduling, sends, state file,
  * shutdown); api.c serves the AgentAPI-compatible HTTP endpoints over
- * the struct runtime they share.
+ * the struct runtime they share, term.c the terminal stream.
  */
 #ifndef TASKBOX_RUNTIME_H
 #define TASKBOX_RUNTIME_H
@@ -27,6 +27,7 @@ struct http_sse;
 struct forward;
 struct pty_proc;
 struct vt_screen;
+struct term_sub;
 
 #define RUNTIME_MAX_ERRORS	100
 #define RUNTIME_MAX_MESSAGE	(256u << 10) /* bytes of one user message */
@@ -127,6 +128,8 @@ struct runtime {
 	size_t nerrors;
 	struct runtime_sub *subs;
 	size_t nsubs;
+	struct term_sub *terms; /* GET /internal/terminal (term.c) */
+	size_t nterms;
 
 	enum status_value last_status;
 	enum status_state last_state;
@@ -185,5 +188,13 @@ void api_broadcast_report(struct runtime *rt);
 void api_broadcast_hook(struct runtime *rt, const char *event,
 			const char *message);
 json_t *api_status_json(struct runtime *rt);
+
+/* term.c: GET /internal/terminal (the handler, data is rt) */
+#define TERM_MAX_SUBS 32
+void term_get(struct http_req *req, void *data);
+/* PTY output, already fed to the screen model: to the subscribers. */
+void term_output(struct runtime *rt, const char *data, size_t len);
+/* The terminal was resized: resize and a snapshot to the subscribers. */
+void term_resized(struct runtime *rt);
 
 #endif

@@ -43,8 +43,11 @@ struct proxy {
 
 /* What the chat app proxies to the runtime: AgentAPI's endpoints. */
 static const char *const proxy_chat_api[] = {
-	"status", "messages",	     "message",		"upload",
-	"events", "internal/screen", "internal/resize", "openapi.json",
+	"status",	   "messages",
+	"message",	   "upload",
+	"events",	   "internal/screen",
+	"internal/resize", "internal/terminal",
+	"openapi.json",
 };
 
 /* Content types a runtime may answer with; anything else is relabelled. */

@@ -1099,6 +1099,29 @@ vt_ansi_same(const struct tsm_screen_attr *a, const struct tsm_screen_attr *b)
 			       a->bccode == b->bccode;
 }
 
+/* Whether a blank cell drawn with a shows nothing (as a cleared one). */
+static bool
+vt_ansi_blank(const struct tsm_screen_attr *a)
+{
+	return !a->inverse && !a->underline && a->bccode >= 0 &&
+	       !vt_ansi_palette(a->bccode);
+}
+
+/* Append the SGR parameter of a colour: base 30 (foreground) or 40
+ * (background), code a palette index, an rgb colour (< 0) or the
+ * default (nothing). */
+static void
+vt_ansi_colour(struct buf *b, int base, int8_t code, uint8_t r, uint8_t g,
+	       uint8_t bl)
+{
+	if (code < 0)
+		buf_printf(b, ";%d;2;%u;%u;%u", base + 8, r, g, bl);
+	else if (code < 8)
+		buf_printf(b, ";%d", base + code);
+	else if (code < 16)
+		buf_printf(b, ";%d", base + 60 + code - 8);
+}
+
 /* Append the SGR that sets the pen to a from scratch. */
 static void
 vt_ansi_sgr(struct buf *b, const struct tsm_screen_attr *a)
@@ -1114,18 +1137,8 @@ vt_ansi_sgr(struct buf *b, const struct tsm_screen_attr *a)
 		buf_puts(b, ";5");
 	if (a->inverse)
 		buf_puts(b, ";7");
-	if (a->fccode < 0)
-		buf_printf(b, ";38;2;%u;%u;%u", a->fr, a->fg, a->fb);
-	else if (a->fccode < 8)
-		buf_printf(b, ";%d", 30 + a->fccode);
-	else if (a->fccode < 16)
-		buf_printf(b, ";%d", 90 + a->fccode - 8);
-	if (a->bccode < 0)
-		buf_printf(b, ";48;2;%u;%u;%u", a->br, a->bg, a->bb);
-	else if (a->bccode < 8)
-		buf_printf(b, ";%d", 40 + a->bccode);
-	else if (a->bccode < 16)
-		buf_printf(b, ";%d", 100 + a->bccode - 8);
+	vt_ansi_colour(b, 30, a->fccode, a->fr, a->fg, a->fb);
+	vt_ansi_colour(b, 40, a->bccode, a->br, a->bg, a->bb);
 	buf_puts(b, "m");
 }
 
@@ -1171,11 +1184,13 @@ vt_ansi_cell(struct tsm_screen *con UNUSED, uint64_t id UNUSED,
 		a->last_x = posx;
 		a->last_attr = at;
 	}
-	if (blank && !at.inverse && !at.underline &&
-	    (at.bccode >= 0 && !vt_ansi_palette(at.bccode)))
+	if (blank && vt_ansi_blank(&at))
 		return 0;
 	if (posy != a->row)
 		buf_printf(a->out, "\033[%u;%uH", posy + 1, posx + 1);
+	else if (posx != a->x && posx - a->x < 16 && vt_ansi_blank(&a->pen))
+		for (unsigned i = a->x; i < posx; i++) /* plain, copyable */
+			buf_puts(a->out, " ");
 	else if (posx != a->x)
 		buf_printf(a->out, "\033[%uC", posx - a->x);
 	a->row = posy;

@@ -4,7 +4,8 @@
 // forged replica signature refused, and kill -9 of one replica: its
 // tasks turn unknown with the reason on the other, and come back (the
 // same agent process) when it returns; a token revoked or a user deleted
-// on one is refused at once on the other (its auth cache is told).
+// on one is refused at once on the other (its auth cache is told); the
+// events stream of one shows the other's tasks.
 //
 // This file always runs on PostgreSQL: it makes its own database in
 // this process's private cluster (tests/harness/pg.mjs) whatever
@@ -168,6 +169,17 @@ test('a task on B is A\'s to see and to delete; a member\'s credentials are chec
   await waitFor(async () => (await a.api('GET', '/api/v2/tasks/bob/onb', { token: bob.token })).status === 404,
     { what: 'gone on A' });
   assert.equal((await b.api('GET', '/api/v2/tasks/bob/onb', { token: bob.token })).status, 404);
+});
+
+test('GET /api/v2/events on B follows a task A runs: it appears, changes and is deleted', async () => {
+  const events = new SseClient(b.base + '/api/v2/events', { Authorization: `Bearer ${b.token}` });
+  await events.ready;
+  assert.equal(events.status, 200);
+  const created = await a.createTask({ template: 'sh', input: 'echo remote-events', name: 'remote-ev' });
+  await events.wait((e) => e.event === 'task' && e.data.id === created.id && e.data.status === 'active', 60000);
+  assert.equal((await a.api('DELETE', '/api/v2/tasks/admin/remote-ev')).status, 202);
+  await events.wait((e) => e.event === 'task_deleted' && e.data.id === created.id, 60000);
+  events.close();
 });
 
 test('a token revoked or a user deleted on A is refused on B at once (B\'s cache is told)', async () => {
