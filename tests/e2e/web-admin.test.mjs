@@ -117,6 +117,7 @@ test('templates: a push is listed with its verdict, errors at their line and col
   // a second version pushed from the page
   await page.getByLabel('Template YAML').fill(`${yaml}# v2\n`);
   await page.getByRole('button', { name: 'Push', exact: true }).click();
+  await page.locator('#toasts').getByText('Pushed web-ok, version 2.').waitFor();
   await page.locator('table[aria-labelledby="versions-title"] tbody tr').nth(1).waitFor();
   const versions = await server.api('GET', '/api/v2/templates/web-ok/versions', { token: alice.token });
   assert.equal(versions.status, 200, versions.text);

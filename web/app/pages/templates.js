@@ -168,6 +168,9 @@ async function renderOne(root, ctx, name) {
           label: 'Push a version',
           initial: t.yaml,
           done: async (nt) => {
+            // the page is drawn again: the toast (a live region) says it
+            ctx.toast(`Pushed ${nt.name}, version ${nt.version}.`);
+            await loadTemplates(true).catch(() => {});
             ctx.navigate(`/templates/${seg(nt.name)}`, { replace: true });
             return `Pushed ${nt.name}, version ${nt.version}.`;
           },
