@@ -5,7 +5,8 @@
  * text/plain) or as {"yaml": "..."} (application/json). Validation errors
  * are 422 with one entry per problem, each with line and column. A
  * template is deleted with its versions and secrets once no task uses it
- * (or, forced, once the tasks that did are deleted).
+ * (or, forced, once the tasks that did are deleted). Its versions are
+ * listed newest first (the newest VERSIONS_MAX).
  */
 #include "common.h"
 
@@ -16,6 +17,7 @@
 #include "store/store-rows.h"
 
 #define YAML_BODY_LIMIT (1024 * 1024)
+#define VERSIONS_MAX	100 /* versions listed, newest first */
 
 /* The pushed YAML (new string) or NULL after replying. */
 static char *
@@ -145,11 +147,72 @@ api_templates_list(struct http_req *req, void *data UNUSED)
 	json_decref(user);
 }
 
+/*
+ * GET /api/v2/templates/{name}/versions: the newest VERSIONS_MAX
+ * versions of a template, newest first, with who pushed each, and its
+ * author (the first version's pusher: they and the admins manage it). Every
+ * user may read them, as the template itself.
+ */
+static void
+api_templates_versions(struct http_req *req, const char *name)
+{
+	json_t *row, *rows, *out, *v, *author, *who;
+	const char *author_id;
+	char stamp[32];
+	size_t i;
+
+	if ((row = catalog_template_find(name)) == NULL) {
+		http_reply_problem(req, 404, "no template '%s'", name);
+		return;
+	}
+	rows = store_template_versions(
+		srv->store, json_string_value(json_object_get(row, "id")),
+		VERSIONS_MAX);
+	out = json_array();
+	json_array_foreach(rows, i, v)
+	{
+		time_rfc3339((uint64_t)json_integer_value(
+				     json_object_get(v, "created_at")),
+			     stamp);
+		json_array_append_new(
+			out, json_pack("{s:O, s:O, s:s, s:O, s:O, s:b}", "id",
+				       json_object_get(v, "id"), "version",
+				       json_object_get(v, "version"),
+				       "created_at", stamp, "created_by",
+				       json_object_get(v, "created_by_name")
+					       ?: json_null(),
+				       "created_by_id",
+				       json_object_get(v, "created_by")
+					       ?: json_null(),
+				       "active",
+				       json_integer_value(json_object_get(
+					       v, "active")) != 0));
+	}
+	author = store_template_author(
+		srv->store, json_string_value(json_object_get(row, "id")));
+	author_id = json_string_value(json_object_get(author, "created_by"));
+	who = author_id != NULL ? store_user_get(srv->store, author_id) : NULL;
+	http_reply_json(
+		req, 200,
+		json_pack("{s:o, s:I, s:O, s:O}", "versions", out, "count",
+			  (json_int_t)json_array_size(out), "author",
+			  json_object_get(who, "username") ?: json_null(),
+			  "author_id",
+			  json_object_get(author, "created_by")
+				  ?: json_null()));
+	json_decref(who);
+	json_decref(author);
+	json_decref(rows);
+	json_decref(row);
+}
+
 static void
 api_templates_get(struct http_req *req, void *data UNUSED)
 {
 	const char *name = http_req_path(req) + strlen("/api/v2/templates/");
+	const char *slash = strchr(name, '/');
 	json_t *user, *row, *out;
+	char *ref;
 
 	if (api_secrets_is_template_path(http_req_path(req))) {
 		api_secrets_template(req, NULL);
@@ -157,6 +220,17 @@ api_templates_get(struct http_req *req, void *data UNUSED)
 	}
 	if ((user = auth_user(req)) == NULL)
 		return;
+	if (slash != NULL) {
+		ref = xstrndup(name, (size_t)(slash - name));
+		if (strcmp(slash, "/versions") == 0 && *ref != '\0')
+			api_templates_versions(req, ref);
+		else
+			http_reply_problem(req, 404, "no such endpoint: '%s'",
+					   http_req_path(req));
+		free(ref);
+		json_decref(user);
+		return;
+	}
 	row = catalog_template_find(name);
 	if (row == NULL) {
 		http_reply_problem(req, 404, "no template '%s'", name);

@@ -65,6 +65,20 @@ store_template_author(struct store *st, const char *template_id)
 }
 
 json_t *
+store_template_versions(struct store *st, const char *template_id, int limit)
+{
+	return store_rows(
+		st, NULL,
+		"SELECT v.id, v.version, v.created_at, v.created_by, "
+		"u.username AS created_by_name, CASE WHEN t.active_version_id "
+		"= v.id THEN 1 ELSE 0 END AS active FROM template_versions v "
+		"JOIN templates t ON t.id = v.template_id LEFT JOIN users u ON "
+		"u.id = v.created_by WHERE v.template_id = ? ORDER BY "
+		"v.version DESC LIMIT ?",
+		"sI", template_id, limit);
+}
+
+json_t *
 store_template_uses(struct store *st, const char *template_id,
 		    const char *user_id)
 {

@@ -133,6 +133,11 @@ json_t *store_templates_list(struct store *st);
 json_t *store_template_version_get(struct store *st, const char *version_id);
 /* The first version's author of template_id ({created_by}), or NULL. */
 json_t *store_template_author(struct store *st, const char *template_id);
+/* The newest limit versions of template_id, newest first (id, version,
+ * created_at, created_by, created_by_name: NULL when built in or the
+ * user is gone, active: 1 for the active one); a new array or NULL. */
+json_t *store_template_versions(struct store *st, const char *template_id,
+				int limit);
 /* {n, others}: the tasks not deleted of template_id, and how many of them
  * are not user_id's; a new object or NULL. */
 json_t *store_template_uses(struct store *st, const char *template_id,
