@@ -597,6 +597,7 @@ server_first_admin(const char *url, bool new_token)
 	       "login token (shown once): %s\n"
 	       "%s"
 	       "\n"
+	       "  the web app: %s (sign in as 'admin')\n"
 	       "  %s login %s --token %s\n"
 	       "  %s task create --template shell 'echo hello from "
 	       "taskbox'\n"
@@ -604,7 +605,7 @@ server_first_admin(const char *url, bool new_token)
 	       "\n",
 	       new_token ? "a new token for the admin user"
 			 : "first start: created the admin user 'admin'.",
-	       token, pwline ? pwline : "", cli, url, token, cli, cli);
+	       token, pwline ? pwline : "", url, cli, url, token, cli, cli);
 	fflush(stdout);
 	if (pwline != NULL) {
 		sodium_memzero(pwline, strlen(pwline));

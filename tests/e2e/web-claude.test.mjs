@@ -127,6 +127,8 @@ test('a Claude Code task in the web app: markdown chat, a permission dialog answ
   assert.match(await dialog.textContent(), /proceed|allow|permission/i);
   await chat.locator('#dialog-options button').first().waitFor();
   await shot(page, 'task-claude-chat');
+  // the whole page, top bar included (the README's picture)
+  await shot(page, 'task-claude-page', { fullPage: true });
   assert.match(await chat.locator('#dialog-options button').first().textContent(), /Yes/);
   await chat.locator('#dialog-options button').first().click();
   const file = path.join(taskDir(srv, t.id), 'home/workspace/hello.txt');

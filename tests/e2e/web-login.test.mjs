@@ -71,7 +71,10 @@ test('a token signs in, and next= returns to the page asked for', { skip }, asyn
   const page = await newPage(browser);
   await page.goto(`${server.base}/settings`);
   await page.waitForURL(/\/login\?next=/);
-  await signIn(page, server.base, { token: server.token });
+  // on this page, not signIn()'s fresh /login: next= must survive
+  await page.getByText('Sign in with a token instead').click();
+  await page.getByLabel('API token').fill(server.token);
+  await page.getByRole('button', { name: 'Sign in with a token' }).click();
   await page.waitForURL(`${server.base}/settings`);
   await page.getByRole('link', { name: 'Users' }).waitFor();
   assert.deepEqual(realProblems(page), []);
