@@ -4,7 +4,9 @@
 // A page still rendering when the user leaves it (its requests slow) must
 // not draw onto the page that replaced it; a task path with a broken
 // percent escape is Not found, not an unhandled error; the chat page runs
-// its one inline loader by hash, with no 'unsafe-inline' for scripts.
+// its one inline loader by hash, with no 'unsafe-inline' for scripts; a
+// task change that redraws the task page's top bar keeps the keyboard
+// focus on the button it was on.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -87,6 +89,23 @@ test('the chat page runs its loader by hash: no inline script otherwise', { skip
   await page.goto(url);
   // app.js ran (the loader inserted it): it marks an embedded page
   await page.waitForFunction(() => document.documentElement.classList.contains('embed'));
+  assert.deepEqual(realProblems(page), []);
+  await page.context().close();
+});
+
+test('a task change redrawing the top bar keeps the keyboard focus on its button', { skip, timeout: 120000 }, async () => {
+  await srv.createTask({ template: 'idle', input: 'hi', name: 'focus' });
+  await srv.waitTask('admin', 'focus', { status: 'active', timeout: 60000 });
+  const page = await adminPage();
+  await page.goto('/tasks/admin/focus');
+  const head = page.locator('.task-head');
+  await head.locator('.badge-active').first().waitFor();
+  await head.getByRole('button', { name: 'Delete', exact: true }).focus();
+  // a change from elsewhere (the CLI, another tab): the bar is redrawn
+  const r = await srv.api('POST', '/api/v2/tasks/admin/focus/pause');
+  assert.equal(r.status < 300, true, r.text);
+  await head.locator('.badge-paused').first().waitFor({ timeout: 60000 });
+  assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Delete');
   assert.deepEqual(realProblems(page), []);
   await page.context().close();
 });
