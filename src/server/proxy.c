@@ -19,6 +19,8 @@
  */
 #include "common.h"
 
+#include <sodium.h>
+
 #include "core/assets.h"
 #include "core/log.h"
 #include "core/text.h"
@@ -243,6 +245,51 @@ proxy_chat_api_ok(const char *r)
 	return false;
 }
 
+/* The chat page's Content-Security-Policy (computed once, kept for the
+ * life of the process): scripts from this origin and the page's one inline
+ * loader, allowed by its hash, so no other inline script can ever run on
+ * the server's origin (the page is not sandboxed: it sends the user's
+ * writes). A page without the loader gets 'self' only. */
+static const char *
+proxy_chat_csp(void)
+{
+	static char *csp;
+	static const char open[] = "\n<script>", close[] = "</script>";
+	const struct asset *a = asset_find("web/chat/index.html");
+	const char *from = NULL, *to = NULL;
+	char hash[80] = "";
+
+	if (csp != NULL)
+		return csp;
+	if (a != NULL)
+		from = memmem(a->data, a->len, open, strlen(open));
+	if (from != NULL) {
+		from += strlen(open);
+		to = memmem(from,
+			    a->len - (size_t)(from - (const char *)a->data),
+			    close, strlen(close));
+	}
+	if (to != NULL) {
+		unsigned char h[crypto_hash_sha256_BYTES];
+		char b64[sodium_base64_ENCODED_LEN(
+			crypto_hash_sha256_BYTES,
+			sodium_base64_VARIANT_ORIGINAL)];
+
+		crypto_hash_sha256(h, (const unsigned char *)from,
+				   (unsigned long long)(to - from));
+		sodium_bin2base64(b64, sizeof b64, h, sizeof h,
+				  sodium_base64_VARIANT_ORIGINAL);
+		snprintf(hash, sizeof hash, " 'sha256-%s'", b64);
+	}
+	csp = xasprintf("default-src 'self'; script-src 'self'%s; "
+			"style-src 'self' 'unsafe-inline'; "
+			"img-src 'self' data:; connect-src 'self'; "
+			"frame-ancestors 'self'; base-uri 'none'; "
+			"form-action 'self'; object-src 'none'",
+			hash);
+	return csp;
+}
+
 /* Serve the chat UI from the binary: r is "", "chat" or "chat/...",
  * query the request's query string without the token ("" or "?..."). */
 static void
@@ -268,12 +315,7 @@ proxy_chat_ui(struct http_req *req, const char *user, const char *task,
 	http_reply_header(req, "Cache-Control", "no-cache");
 	/* the page talks to this origin only: a ?url= naming another API
 	 * base cannot make it send what the user types elsewhere */
-	http_reply_header(req, "Content-Security-Policy",
-			  "default-src 'self'; script-src 'self' "
-			  "'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-			  "img-src 'self' data:; connect-src 'self'; "
-			  "frame-ancestors 'self'; base-uri 'none'; "
-			  "form-action 'self'");
+	http_reply_header(req, "Content-Security-Policy", proxy_chat_csp());
 	http_reply(req, 200, asset_mime(a->name), a->data, a->len);
 }
 

@@ -158,17 +158,26 @@ async function route(focus) {
   renderNav();
   if (me !== current) return;
   const params = {};
+  let bad = false;
   if (r?.keys) {
     const m = path.match(r.re);
     r.keys.forEach((k, i) => {
-      params[k] = decodeURIComponent(m[i + 1]);
+      try {
+        params[k] = decodeURIComponent(m[i + 1]);
+      } catch {
+        bad = true; // "/tasks/a/%zz": no such page
+      }
     });
   }
-  document.title = `${r ? r.title : 'Not found'} · taskbox`;
-  if (!r || (r.admin && app.user?.role !== 'admin')) {
+  document.title = `${r && !bad ? r.title : 'Not found'} · taskbox`;
+  if (!r || bad || (r.admin && app.user?.role !== 'admin')) {
     clear(main, notFound());
     return;
   }
+  // the page draws into its own box: whatever a page still being
+  // rendered appends after the user left it lands in a detached box,
+  // never on the page that replaced it
+  const root = h('div', { class: 'page' });
   const ctx = {
     params,
     query: new URLSearchParams(location.search),
@@ -184,16 +193,16 @@ async function route(focus) {
       me.cleanups.push(() => taskListeners.delete(fn));
     },
     active: () => me === current,
-    notFound: () => clear(main, notFound()),
+    notFound: () => clear(root, notFound()),
   };
   try {
     const mod = await import(`./pages/${r.page}.js`);
     if (me !== current) return;
-    clear(main);
-    await mod.render(main, ctx);
+    clear(main, root);
+    await mod.render(root, ctx);
   } catch (e) {
     if (me !== current) return;
-    clear(main, h('div', { class: 'panel error-panel', role: 'alert' }, h('h1', {}, 'Something went wrong'), h('p', {}, e.message || String(e))));
+    clear(root, h('div', { class: 'panel error-panel', role: 'alert' }, h('h1', {}, 'Something went wrong'), h('p', {}, e.message || String(e))));
   }
   if (focus && me === current) main.focus({ preventScroll: true });
 }

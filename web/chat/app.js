@@ -47,6 +47,7 @@ const CAPTURE_KEYS = {
 const RECONNECT_MS = 3000;
 const TOAST_MS = 8000;
 const MAX_TOASTS = 5;
+const MAX_ERRORS_SEEN = 256; // agent errors remembered (not toasted twice)
 const MAX_UPLOAD = 10 * 1024 * 1024;
 const URL_RE = /\bhttps?:\/\/[^\s<>"'`]+/g;
 
@@ -426,7 +427,10 @@ function toast(text, { level = 'error', sticky = false } = {}) {
 let api;
 
 function onMessageUpdate(data) {
-  const m = { id: data.id, role: data.role, content: data.message ?? data.content ?? '', time: data.time };
+  // the runtime is inside the task: a content that is not a string must
+  // not break the whole conversation's rendering
+  const content = data.message ?? data.content ?? '';
+  const m = { id: data.id, role: data.role, content: typeof content === 'string' ? content : String(content), time: data.time };
   (state.replay ?? state.messages).set(m.id, m);
   if (!state.replay) renderMessages();
 }
@@ -446,6 +450,8 @@ function onAgentError(data) {
   const key = `${data.time}\0${data.message}`;
   if (state.errorsSeen.has(key)) return;
   state.errorsSeen.add(key);
+  // a task may send errors forever: forget the oldest (a Set keeps order)
+  if (state.errorsSeen.size > MAX_ERRORS_SEEN) state.errorsSeen.delete(state.errorsSeen.values().next().value);
   toast(data.message, { level: data.level === 'warning' ? 'warning' : 'error', sticky: true });
 }
 

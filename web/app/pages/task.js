@@ -124,6 +124,9 @@ export async function render(root, ctx) {
   }
 
   function drawHead() {
+    // the bar is rebuilt on every change: a keyboard user's focus on one
+    // of its buttons comes back to the button of the same name
+    const focused = head.contains(document.activeElement) ? document.activeElement.textContent : null;
     const st = task.status;
     const buttons = [];
     if (st === 'active' || st === 'initializing')
@@ -162,6 +165,7 @@ export async function render(root, ctx) {
               onClick: () => {
                 confirming = false;
                 drawHead();
+                head.querySelector('.task-actions button.danger')?.focus();
               },
             },
             'Cancel',
@@ -188,6 +192,10 @@ export async function render(root, ctx) {
       h('div', { class: 'task-actions row' }, buttons),
       confirm,
     );
+    if (focused !== null) {
+      const again = [...head.querySelectorAll('button')].find((b) => b.textContent === focused && !b.disabled);
+      (again || head.querySelector('.task-actions button:not([disabled])'))?.focus();
+    }
     ctx.setTitle(task.display_name || task.name);
   }
 

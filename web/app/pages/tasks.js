@@ -435,8 +435,15 @@ async function taskTable(ctx, isAdmin, say) {
     else if (r) {
       removeRow(t.id);
       count = Math.max(0, count - 1);
-    } else if (matches(t) && insertRow(t)) count++;
-    else return;
+    } else if (matches(t) && insertRow(t)) {
+      count++;
+      // tasks created while the first page is shown join it: past twice a
+      // page, load it again (its PAGE newest, and the cursor to the rest)
+      if (rows.size > 2 * PAGE) {
+        load();
+        return;
+      }
+    } else return;
     renderMeta();
   }
 
