@@ -336,6 +336,80 @@ proxy_cap_task(const char *owner, const char *name, const char *slug,
 	return t;
 }
 
+/* An app's path taken apart: pieces of copy (the path after "/@"), NULL
+ * when missing; cap is NULL when the path has no capability. */
+struct proxy_path {
+	char *copy;
+	char *user, *task, *apps, *slug;
+	char *cap;
+	char *rest;  /* after the app's prefix and its capability */
+	bool shaped; /* /@USER/TASK/apps/SLUG[/...] */
+};
+
+/* Take path (under "/@") apart into pp; proxy_path_release frees it. */
+static void
+proxy_path_parse(struct proxy_path *pp, const char *path)
+{
+	char *save = NULL;
+
+	memset(pp, 0, sizeof *pp);
+	pp->copy = xstrdup(path + 2);
+	pp->user = strtok_r(pp->copy, "/", &save);
+	pp->task = strtok_r(NULL, "/", &save);
+	pp->apps = strtok_r(NULL, "/", &save);
+	pp->slug = strtok_r(NULL, "/", &save);
+	pp->shaped = pp->user != NULL && pp->task != NULL && pp->apps != NULL &&
+		     pp->slug != NULL && strcmp(pp->apps, "apps") == 0;
+	pp->rest = save != NULL ? save : pp->copy + strlen(pp->copy);
+	if (pp->shaped && str_starts_with(pp->rest, PROXY_CAP_MARK)) {
+		pp->cap = pp->rest + strlen(PROXY_CAP_MARK);
+		pp->rest = pp->cap + strcspn(pp->cap, "/");
+		if (*pp->rest == '/')
+			*pp->rest++ = '\0';
+	}
+}
+
+static void
+proxy_path_release(struct proxy_path *pp)
+{
+	free(pp->copy);
+}
+
+/* The task of pp's capability with its user in *caller (new reference),
+ * or NULL after answering 404, whatever failed. */
+static struct task *
+proxy_cap_check(struct http_req *req, const struct proxy_path *pp,
+		json_t **caller)
+{
+	struct task *t =
+		proxy_cap_task(pp->user, pp->task, pp->slug, pp->cap, caller);
+
+	if (t == NULL)
+		http_reply_problem(req, 404,
+				   "no such app link (expired, or not for "
+				   "this app): open the app from its task "
+				   "again");
+	return t;
+}
+
+bool
+proxy_cap_guard(struct http_req *req, bool *ok)
+{
+	struct proxy_path pp;
+	json_t *caller = NULL;
+	bool is;
+
+	if (!str_starts_with(http_req_path(req), "/@"))
+		return false;
+	proxy_path_parse(&pp, http_req_path(req));
+	is = pp.cap != NULL;
+	if (is)
+		*ok = proxy_cap_check(req, &pp, &caller) != NULL;
+	json_decref(caller);
+	proxy_path_release(&pp);
+	return is;
+}
+
 /* Answer a GET of template app slug of task t (owner and name as the path
  * has them) by caller, who has no capability: 303 to the same path (rest
  * after the app's prefix) with a fresh one, the query kept but for
@@ -379,8 +453,8 @@ proxy_handle(struct http_req *req, void *data UNUSED)
 		.peer = proxy_peer,
 	};
 	const char *path = http_req_path(req);
-	char *copy = xstrdup(path + 2); /* after "/@" */
-	char *user, *task, *apps, *slug, *rest, *cap = NULL, *save = NULL;
+	struct proxy_path pp;
+	char *user, *task, *slug, *rest, *cap;
 	char *sock = NULL, *upstream = NULL, *query = NULL, *cause = NULL;
 	const char **hdrs = NULL;
 	const char *body;
@@ -390,33 +464,21 @@ proxy_handle(struct http_req *req, void *data UNUSED)
 	struct proxy *p;
 	const char *ui = NULL; /* a path of the chat UI */
 	const char *method = http_req_method(req);
-	bool shaped;
 
-	user = strtok_r(copy, "/", &save);
-	task = strtok_r(NULL, "/", &save);
-	apps = strtok_r(NULL, "/", &save);
-	slug = strtok_r(NULL, "/", &save);
-	shaped = user != NULL && task != NULL && apps != NULL && slug != NULL &&
-		 strcmp(apps, "apps") == 0;
-	rest = save && *save ? save : "";
-	if (shaped && str_starts_with(rest, PROXY_CAP_MARK)) {
+	proxy_path_parse(&pp, path);
+	user = pp.user;
+	task = pp.task;
+	slug = pp.slug;
+	rest = pp.rest;
+	cap = pp.cap;
+	if (cap != NULL) {
 		/* a template app's own request: the capability is its
 		 * credential, never a cookie or a token */
-		cap = save + strlen(PROXY_CAP_MARK); /* rest is save */
-		rest = cap + strcspn(cap, "/");
-		if (*rest == '/')
-			*rest++ = '\0';
-		if ((t = proxy_cap_task(user, task, slug, cap, &caller)) ==
-		    NULL) {
-			http_reply_problem(req, 404,
-					   "no such app link (expired, or not "
-					   "for this app): open the app from "
-					   "its task again");
+		if ((t = proxy_cap_check(req, &pp, &caller)) == NULL)
 			goto out;
-		}
 	} else if ((caller = auth_user(req)) == NULL) {
 		goto out;
-	} else if (!shaped) {
+	} else if (!pp.shaped) {
 		http_reply_problem(req, 404,
 				   "app URLs look like "
 				   "/@USER/TASK/apps/SLUG/...");
@@ -575,7 +637,7 @@ out:
 	free(query);
 	free(upstream);
 	free(sock);
-	free(copy);
+	proxy_path_release(&pp);
 	json_decref(caller);
 }
 

@@ -137,6 +137,9 @@ json_t *api_user_json(const json_t *row);
 void api_templates_register(struct http_server *http);
 void api_tasks_register(struct http_server *http);
 void proxy_register(struct http_server *http);
+/* Before the body of a request: whether its path has an app capability
+ * (proxy.c), and then in *ok whether that is good (404 answered if not). */
+bool proxy_cap_guard(struct http_req *req, bool *ok);
 /* web.c: the web app's pages and files (web/app/). */
 void web_register(struct http_server *http);
 /* api-secrets.c: .../secrets under users and templates. */
