@@ -8,13 +8,15 @@
 // demoted user, a member who is not the owner. Expired and foreign ones
 // are made here with the key the server derives from its secrets key
 // (a good one made the same way is accepted, so the format is the
-// server's). Proxied replies say Referrer-Policy: no-referrer.
+// server's). Proxied replies say Referrer-Policy: no-referrer. Two
+// replicas (PostgreSQL) with the same secrets key accept each other's.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startServer, customTemplate, waitFor, storeSql } from '../harness/server.mjs';
+import { startServer, customTemplate, waitFor, storeSql, tmpdir } from '../harness/server.mjs';
+import { pgDatabase } from '../harness/pg.mjs';
 
 // the app: echoes what it was asked, redirects on /go (to its own root's
 // /landed) and /back (to the task's plain app path)
@@ -29,15 +31,16 @@ EOF
 (node app.js >/dev/null 2>&1 &)`;
 const CAP = /^\/@alice\/site\/apps\/web\/~k\/([A-Za-z0-9_-]{75})\/page\?x=1$/;
 
+const TEMPLATE = customTemplate('capapp', ['bash', '--norc', '-i'], {
+  setup: APP,
+  apps: [{ slug: 'web', url: 'http://127.0.0.1:8000/' }, { slug: 'other', url: 'http://127.0.0.1:8000/o/' }],
+});
+
 let srv, alice, bob, site, site2, capKey;
 
 before(async () => {
   srv = await startServer();
-  const y = customTemplate('capapp', ['bash', '--norc', '-i'], {
-    setup: APP,
-    apps: [{ slug: 'web', url: 'http://127.0.0.1:8000/' }, { slug: 'other', url: 'http://127.0.0.1:8000/o/' }],
-  });
-  assert.equal((await srv.pushTemplate(y)).status, 201);
+  assert.equal((await srv.pushTemplate(TEMPLATE)).status, 201);
   alice = await srv.user('alice');
   bob = await srv.user('bob');
   site = await srv.createTask({ template: 'capapp', input: 'true', name: 'site' }, { token: alice.token });
@@ -221,4 +224,47 @@ test('a capability dies with its user\'s suspension, role or account', async () 
   await refusedSoon(capPath(forAlice), 'the owner suspended');
   set('status', 'active', 'alice');
   await acceptedSoon(capPath(forAlice), 'the owner active again');
+});
+
+test('replicas with the same secrets key: the capability works through either', async () => {
+  const db = pgDatabase();
+  const servers = [];
+  try {
+    const a = await startServer({ args: ['--store', db.uri, '--replica', 'a'] });
+    servers.push(a);
+    const dataB = tmpdir('taskbox-server-');
+    fs.copyFileSync(path.join(a.data, 'secrets.key'), path.join(dataB, 'secrets.key'));
+    fs.chmodSync(path.join(dataB, 'secrets.key'), 0o600);
+    const b = await startServer({ data: dataB, token: a.token, args: ['--store', db.uri, '--replica', 'b'] });
+    servers.push(b);
+    assert.equal((await a.pushTemplate(TEMPLATE)).status, 201);
+    await a.createTask({ template: 'capapp', input: 'true', name: 'rsite' });
+    await a.waitTask('admin', 'rsite', { timeout: 60000 });
+    await b.waitTask('admin', 'rsite', { timeout: 60000 });
+    // through B, which forwards to A (which runs it and makes the capability)
+    const loc = await waitFor(async () => {
+      const r = await fetch(b.base + '/@admin/rsite/apps/web/page?x=1', { redirect: 'manual', headers: { Authorization: `Bearer ${a.token}` } });
+      return r.status === 303 && r.headers.get('location');
+    }, { what: 'the 303 through B' });
+    assert.match(loc, /^\/@admin\/rsite\/apps\/web\/~k\/[A-Za-z0-9_-]{75}\/page\?x=1$/);
+    for (const s of [b, a]) {
+      const r = await waitFor(async () => {
+        const x = await fetch(s.base + loc);
+        return x.status === 200 && x;
+      }, { what: 'the app with the capability alone' });
+      assert.equal(await r.text(), 'GET /page?x=1 referer=- cookie=-');
+      assert.equal(r.headers.get('referrer-policy'), 'no-referrer');
+    }
+    const post = await fetch(b.base + loc.replace('/page?x=1', '/form'), { method: 'POST', body: 'a=1' });
+    assert.equal(await post.text(), 'POST /form referer=- cookie=-');
+    // a MAC changed: refused on either
+    const cap = loc.split('/')[6];
+    const bad = loc.replace(cap, cap.slice(0, 60) + (cap[60] === 'A' ? 'B' : 'A') + cap.slice(61));
+    for (const s of [b, a]) assert.equal((await fetch(s.base + bad)).status, 404);
+  } finally {
+    for (const s of servers.reverse()) {
+      await s.stop();
+      fs.rmSync(s.data, { recursive: true, force: true });
+    }
+  }
 });
