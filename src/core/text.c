@@ -122,6 +122,27 @@ str_trim(char *s)
 	return s;
 }
 
+char *
+str_escape_path(const char *path)
+{
+	static const char keep[] = "-._~/!$&'()*+,;=:@";
+	static const char hex[] = "0123456789ABCDEF";
+	char *s = xmalloc(3 * strlen(path) + 1), *o = s;
+
+	for (const unsigned char *p = (const unsigned char *)path; *p != '\0';
+	     p++) {
+		if (isalnum(*p) || strchr(keep, *p) != NULL) {
+			*o++ = (char)*p;
+		} else {
+			*o++ = '%';
+			*o++ = hex[*p >> 4];
+			*o++ = hex[*p & 15];
+		}
+	}
+	*o = '\0';
+	return s;
+}
+
 /* Decode one code point at s; sets *adv to the bytes used. */
 static uint32_t
 utf8_next(const unsigned char *s, size_t *adv)

@@ -26,6 +26,8 @@ bool str_is_blank(const char *s);
 bool str_starts_with(const char *s, const char *prefix);
 /* Strip leading and trailing ASCII whitespace in place; returns s. */
 char *str_trim(char *s);
+/* A copy of path with what a request line may not hold %-escaped. */
+char *str_escape_path(const char *path);
 /* Decode UTF-8 into code points (invalid bytes become U+FFFD). */
 uint32_t *utf8_decode(const char *s, size_t *n);
 bool utf8_valid(const char *s, size_t len);

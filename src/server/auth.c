@@ -39,6 +39,13 @@
  * calls auth_user_changed, which drops that user's entries here and
  * tells the other replicas (replica.c), which drop theirs; a replica
  * that lost its cluster connection drops everything.
+ *
+ * An app capability (server.h has its layout) is checked without the
+ * store but for its user's row: the MAC binds user, task, slug and
+ * expiry, under a key derived from the secrets key (secrets.c), so any
+ * replica with the same key accepts it and nothing needs to be stored
+ * or revoked: it dies with its expiry, its user's suspension or
+ * deletion, or the task's.
  */
 #include "common.h"
 
@@ -48,6 +55,7 @@
 #include "http/http.h"
 #include "server.h"
 #include "server/replica.h"
+#include "server/secrets.h"
 #include "store/store-rows.h"
 
 #define AUTH_TOKEN_PREFIX   "tbx_"
@@ -58,6 +66,10 @@
 #define AUTH_CACHE_SLOTS    4096
 #define AUTH_CACHE_AGE_MS   5000
 #define AUTH_TOUCH_GAP_MS   60000
+#define AUTH_CAP_KEY_LABEL  "taskbox app capability key v1"
+#define AUTH_CAP_MAC_BYTES  crypto_auth_hmacsha256_BYTES
+#define AUTH_CAP_BYTES	    (8 + 16 + AUTH_CAP_MAC_BYTES)
+#define AUTH_CAP_B64	    sodium_base64_VARIANT_URLSAFE_NO_PADDING
 
 enum auth_cache_kind {
 	AUTH_CACHE_TOKEN,
@@ -599,4 +611,141 @@ auth_lookup_user(const json_t *caller, const char *ref)
 	if (ref == NULL)
 		return NULL;
 	return auth_cache_find(AUTH_CACHE_USER, ref, store_user_find, &e);
+}
+
+/* The 16 bytes of a lowercase UUID uuid into bin; false if it is not one. */
+static bool
+auth_uuid_bin(const char *uuid, unsigned char bin[16])
+{
+	static const int dashes[] = {8, 13, 18, 23};
+	size_t j = 0, d = 0;
+
+	if (strlen(uuid) != 36)
+		return false;
+	for (size_t i = 0; i < 36; i++) {
+		const char *hex = "0123456789abcdef", *h;
+
+		if (d < ARRAY_SIZE(dashes) && (int)i == dashes[d]) {
+			if (uuid[i] != '-')
+				return false;
+			d++;
+			continue;
+		}
+		if ((h = strchr(hex, uuid[i])) == NULL)
+			return false;
+		if (j % 2 == 0)
+			bin[j / 2] = (unsigned char)((h - hex) << 4);
+		else
+			bin[j / 2] |= (unsigned char)(h - hex);
+		j++;
+	}
+	return true;
+}
+
+/* The text of the UUID of 16 bytes bin into out. */
+static void
+auth_uuid_text(const unsigned char bin[16], char out[37])
+{
+	snprintf(out, 37,
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+		 "%02x%02x%02x%02x%02x%02x",
+		 bin[0], bin[1], bin[2], bin[3], bin[4], bin[5], bin[6], bin[7],
+		 bin[8], bin[9], bin[10], bin[11], bin[12], bin[13], bin[14],
+		 bin[15]);
+}
+
+/* The MAC of an app capability for these fields into mac. */
+static void
+auth_app_cap_mac(const char *user_id, const char *task_id, const char *slug,
+		 int64_t expires, unsigned char mac[AUTH_CAP_MAC_BYTES])
+{
+	const char *const parts[] = {"app", user_id, task_id, slug};
+	unsigned char key[SECRETS_KEY_BYTES];
+	crypto_auth_hmacsha256_state st;
+	char exp[24];
+
+	secrets_derive_key(AUTH_CAP_KEY_LABEL, key);
+	crypto_auth_hmacsha256_init(&st, key, sizeof key);
+	for (size_t i = 0; i < ARRAY_SIZE(parts); i++)
+		/* each with its NUL: no field can run into the next */
+		crypto_auth_hmacsha256_update(&st,
+					      (const unsigned char *)parts[i],
+					      strlen(parts[i]) + 1);
+	snprintf(exp, sizeof exp, "%lld", (long long)expires);
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)exp,
+				      strlen(exp));
+	crypto_auth_hmacsha256_final(&st, mac);
+	sodium_memzero(key, sizeof key);
+	sodium_memzero(&st, sizeof st);
+}
+
+char *
+auth_app_cap_new(const char *user_id, const char *task_id, const char *slug,
+		 int64_t lifetime_s)
+{
+	unsigned char raw[AUTH_CAP_BYTES];
+	uint64_t exp = wall_ms() / 1000 + (uint64_t)lifetime_s;
+	size_t n = sodium_base64_ENCODED_LEN(sizeof raw, AUTH_CAP_B64);
+	char *cap;
+
+	if (!auth_uuid_bin(user_id, raw + 8))
+		return NULL;
+	for (int i = 0; i < 8; i++)
+		raw[i] = (unsigned char)(exp >> (56 - 8 * i));
+	auth_app_cap_mac(user_id, task_id, slug, (int64_t)exp, raw + 24);
+	cap = xmalloc(n);
+	sodium_bin2base64(cap, n, raw, sizeof raw, AUTH_CAP_B64);
+	return cap;
+}
+
+/* Decode cap into raw; false if it is not a capability's shape. */
+static bool
+auth_app_cap_decode(const char *cap, unsigned char raw[AUTH_CAP_BYTES])
+{
+	size_t len = strlen(cap), got = 0;
+
+	return len == sodium_base64_ENCODED_LEN(AUTH_CAP_BYTES, AUTH_CAP_B64) -
+			       1 &&
+	       sodium_base642bin(raw, AUTH_CAP_BYTES, cap, len, NULL, &got,
+				 NULL, AUTH_CAP_B64) == 0 &&
+	       got == AUTH_CAP_BYTES;
+}
+
+bool
+auth_app_cap_parse(const char *cap, char user_id[37])
+{
+	unsigned char raw[AUTH_CAP_BYTES];
+
+	if (!auth_app_cap_decode(cap, raw))
+		return false;
+	auth_uuid_text(raw + 8, user_id);
+	return true;
+}
+
+json_t *
+auth_app_cap_user(const char *cap, const char *task_id, const char *slug)
+{
+	unsigned char raw[AUTH_CAP_BYTES], mac[AUTH_CAP_MAC_BYTES];
+	struct auth_cache_entry *e;
+	uint64_t exp = 0;
+	char uid[37];
+	json_t *user;
+
+	if (!auth_app_cap_decode(cap, raw))
+		return NULL;
+	for (int i = 0; i < 8; i++)
+		exp = exp << 8 | raw[i];
+	if (exp > INT64_MAX)
+		return NULL;
+	auth_uuid_text(raw + 8, uid);
+	auth_app_cap_mac(uid, task_id, slug, (int64_t)exp, mac);
+	if (sodium_memcmp(mac, raw + 24, sizeof mac) != 0 ||
+	    exp <= wall_ms() / 1000)
+		return NULL;
+	user = auth_cache_find(AUTH_CACHE_USER, uid, store_user_find, &e);
+	if (user != NULL && auth_suspended(NULL, user)) {
+		json_decref(user);
+		return NULL;
+	}
+	return user;
 }

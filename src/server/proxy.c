@@ -7,15 +7,28 @@
  * (.../apps/chat/chat/...) comes from the server's own binary. Any other
  * slug is a template app the runtime forwards from a unix socket to its
  * port inside the sandbox, under a CSP sandbox too. A request is
- * authenticated like the API (a browser may arrive with ?access_token=
- * and then gets a session cookie scoped to the task's path, not the
- * token, and a redirect that drops the token from the URL), sent as
- * HTTP/1.0 over the socket (whose peer must be the task's runtime: the
- * path is in a directory the task controls), and the response streamed
- * back as it comes (SSE included) with backpressure: reading from the
- * workspace pauses while more than 1 MiB waits for the browser. A task
- * another replica runs has its whole request forwarded there
- * (replica.c), the chat UI's files included.
+ * authenticated like the API (a browser may arrive at the chat app with
+ * ?access_token= and then gets a session cookie scoped to the task's
+ * path, not the token, and a redirect that drops the token from the URL),
+ * sent as HTTP/1.0 over the socket (whose peer must be the task's
+ * runtime: the path is in a directory the task controls), and the
+ * response streamed back as it comes (SSE included) with backpressure:
+ * reading from the workspace pauses while more than 1 MiB waits for the
+ * browser. A task another replica runs has its whole request forwarded
+ * there (replica.c), the chat UI's files included.
+ *
+ * A template app's page has an opaque origin, so what it asks for itself
+ * (its stylesheets, images, links, forms) is cross-site and carries no
+ * SameSite=Strict cookie. So its URLs carry a capability instead:
+ * /@user/task/apps/slug/~k/CAP/... (auth.c makes and checks CAP, bound to
+ * the user, the task and the slug, good for PROXY_CAP_LIFETIME_S). A GET
+ * of the app without one, authenticated the usual way, is answered 303 to
+ * the same path with a fresh one (other methods are proxied as they
+ * are, for API clients); a request with one needs nothing else, and any
+ * failure of it is the same 404. The chat app never takes one.
+ * Every proxied reply says Referrer-Policy: no-referrer, so the
+ * capability never reaches a third party in a Referer, and a Location
+ * inside the app keeps it.
  */
 #include "common.h"
 
@@ -33,13 +46,17 @@
 #define PROXY_BODY_LIMIT (16 * 1024 * 1024)
 #define PROXY_QUEUE	 (4 * 1024 * 1024)
 #define PROXY_HIGH_WATER (1024 * 1024)
+/* what starts a capability in an app's path, and how long one is good */
+#define PROXY_CAP_MARK	     "~k/"
+#define PROXY_CAP_LIFETIME_S (12 * 3600)
 
 struct proxy {
 	struct http_req *req;
 	struct task *task; /* valid only while starting (peer check) */
 	struct http_sse *stream;
 	struct hclient *client;
-	char *prefix;	/* /@user/task/apps/slug */
+	char *prefix; /* /@user/task/apps/slug, then /~k/CAP when it had one */
+	char *plain;  /* /@user/task/apps/slug */
 	bool sandboxed; /* a template app: CSP sandbox on its pages */
 };
 
@@ -92,6 +109,7 @@ static void
 proxy_free(struct proxy *p)
 {
 	free(p->prefix);
+	free(p->plain);
 	free(p);
 }
 
@@ -129,6 +147,21 @@ proxy_chat_type_ok(const char *type)
 	return false;
 }
 
+/* Where the app's Location v leads (a new string): a path inside the app
+ * stays inside the prefix, the capability included. */
+static char *
+proxy_location(const struct proxy *p, const char *v)
+{
+	size_t n = strlen(p->plain);
+
+	if (v[0] != '/' || str_starts_with(v, p->prefix))
+		return xstrdup(v);
+	if (strncmp(v, p->plain, n) == 0 &&
+	    (v[n] == '/' || v[n] == '?' || v[n] == '\0'))
+		return xasprintf("%s%s", p->prefix, v + n);
+	return xasprintf("%s%s", p->prefix, v);
+}
+
 static void
 proxy_head(struct hclient *c UNUSED, int status, const struct hclient_header *h,
 	   size_t n, void *data)
@@ -150,14 +183,9 @@ proxy_head(struct hclient *c UNUSED, int status, const struct hclient_header *h,
 				out[k - 1] = "application/octet-stream";
 		}
 		if (strcasecmp(h[i].name, "Location") == 0) {
-			/* a path inside the app stays inside the prefix */
-			const char *v = h[i].value;
-
 			if (location != NULL)
 				continue; /* the first one counts */
-			location = v[0] == '/' && !str_starts_with(v, p->prefix)
-					   ? xasprintf("%s%s", p->prefix, v)
-					   : xstrdup(v);
+			location = proxy_location(p, h[i].value);
 			out[k++] = "Location";
 			out[k++] = location;
 		}
@@ -175,6 +203,9 @@ proxy_head(struct hclient *c UNUSED, int status, const struct hclient_header *h,
 		out[k++] = "Content-Security-Policy";
 		out[k++] = "sandbox; default-src 'none'";
 	}
+	/* the capability in the page's URL stays on this origin */
+	out[k++] = "Referrer-Policy";
+	out[k++] = "no-referrer";
 	out[k] = NULL;
 	p->stream = http_stream_start(p->req, (unsigned)status, out,
 				      PROXY_QUEUE, proxy_stream_closed, p);
@@ -319,6 +350,144 @@ proxy_chat_ui(struct http_req *req, const char *user, const char *task,
 	http_reply(req, 200, asset_mime(a->name), a->data, a->len);
 }
 
+/* The task of a capability's path (owner, name and slug as the path has
+ * them; borrowed) with the capability's user in *caller (new reference),
+ * or NULL when cap is not good for it, whatever failed. */
+static struct task *
+proxy_cap_task(const char *owner, const char *name, const char *slug,
+	       const char *cap, json_t **caller)
+{
+	char uid[37];
+	json_t *row, *who = NULL;
+	const char *owner_id;
+	struct task *t = NULL;
+
+	*caller = NULL;
+	if (strcmp(slug, "chat") == 0 || !auth_app_cap_parse(cap, uid))
+		return NULL;
+	row = auth_lookup_user(NULL, strcmp(owner, "me") == 0 ? uid : owner);
+	owner_id = json_string_value(json_object_get(row, "id"));
+	if (owner_id != NULL)
+		t = task_find_named(owner_id, name);
+	if (t != NULL)
+		who = auth_app_cap_user(cap, task_id(t), slug);
+	if (who != NULL && auth_may_act_for(who, owner_id)) {
+		*caller = who;
+	} else {
+		json_decref(who);
+		t = NULL;
+	}
+	json_decref(row);
+	return t;
+}
+
+/* An app's path taken apart: pieces of copy (the path after "/@"), NULL
+ * when missing; cap is NULL when the path has no capability. */
+struct proxy_path {
+	char *copy;
+	char *user, *task, *apps, *slug;
+	char *cap;
+	char *rest;  /* after the app's prefix and its capability */
+	bool shaped; /* /@USER/TASK/apps/SLUG[/...] */
+};
+
+/* Take path (under "/@") apart into pp; proxy_path_release frees it. */
+static void
+proxy_path_parse(struct proxy_path *pp, const char *path)
+{
+	char *save = NULL;
+
+	memset(pp, 0, sizeof *pp);
+	pp->copy = xstrdup(path + 2);
+	pp->user = strtok_r(pp->copy, "/", &save);
+	pp->task = strtok_r(NULL, "/", &save);
+	pp->apps = strtok_r(NULL, "/", &save);
+	pp->slug = strtok_r(NULL, "/", &save);
+	pp->shaped = pp->user != NULL && pp->task != NULL && pp->apps != NULL &&
+		     pp->slug != NULL && strcmp(pp->apps, "apps") == 0;
+	pp->rest = save != NULL ? save : pp->copy + strlen(pp->copy);
+	if (pp->shaped && str_starts_with(pp->rest, PROXY_CAP_MARK)) {
+		pp->cap = pp->rest + strlen(PROXY_CAP_MARK);
+		pp->rest = pp->cap + strcspn(pp->cap, "/");
+		if (*pp->rest == '/')
+			*pp->rest++ = '\0';
+	}
+}
+
+static void
+proxy_path_release(struct proxy_path *pp)
+{
+	free(pp->copy);
+}
+
+/* The task of pp's capability with its user in *caller (new reference),
+ * or NULL after answering 404, whatever failed. */
+static struct task *
+proxy_cap_check(struct http_req *req, const struct proxy_path *pp,
+		json_t **caller)
+{
+	struct task *t =
+		proxy_cap_task(pp->user, pp->task, pp->slug, pp->cap, caller);
+
+	if (t == NULL)
+		http_reply_problem(req, 404,
+				   "no such app link (expired, or not for "
+				   "this app): open the app from its task "
+				   "again");
+	return t;
+}
+
+bool
+proxy_cap_guard(struct http_req *req, bool *ok)
+{
+	struct proxy_path pp;
+	json_t *caller = NULL;
+	bool is;
+
+	if (!str_starts_with(http_req_path(req), "/@"))
+		return false;
+	proxy_path_parse(&pp, http_req_path(req));
+	is = pp.cap != NULL;
+	if (is)
+		*ok = proxy_cap_check(req, &pp, &caller) != NULL;
+	json_decref(caller);
+	proxy_path_release(&pp);
+	return is;
+}
+
+/* Answer a GET of template app slug of task t (owner and name as the path
+ * has them) by caller, who has no capability: 303 to the same path (rest
+ * after the app's prefix) with a fresh one, the query kept but for
+ * access_token. */
+static void
+proxy_cap_redirect(struct http_req *req, const json_t *caller, struct task *t,
+		   const char *owner, const char *name, const char *slug,
+		   const char *rest)
+{
+	char *cap = auth_app_cap_new(
+		json_string_value(json_object_get(caller, "id")), task_id(t),
+		slug, PROXY_CAP_LIFETIME_S);
+	char *path, *escaped, *query, *to;
+
+	if (cap == NULL) {
+		http_reply_problem(req, 500, "cannot make a link to the app");
+		return;
+	}
+	path = xasprintf("/@%s/%s/apps/%s/" PROXY_CAP_MARK "%s/%s", owner, name,
+			 slug, cap, rest);
+	escaped = str_escape_path(path);
+	query = http_req_query_string(req, "access_token");
+	to = xasprintf("%s%s", escaped, query);
+	http_reply_header(req, "Cache-Control", "no-store");
+	http_reply_header(req, "Referrer-Policy", "no-referrer");
+	http_reply_redirect(req, 303, to);
+	free(to);
+	free(query);
+	free(escaped);
+	free(path);
+	free(cap);
+}
+
 static void
 proxy_handle(struct http_req *req, void *data UNUSED)
 {
@@ -329,31 +498,37 @@ proxy_handle(struct http_req *req, void *data UNUSED)
 		.peer = proxy_peer,
 	};
 	const char *path = http_req_path(req);
-	char *copy = xstrdup(path + 2); /* after "/@" */
-	char *user, *task, *apps, *slug, *rest, *save = NULL;
+	struct proxy_path pp;
+	char *user, *task, *slug, *rest, *cap;
 	char *sock = NULL, *upstream = NULL, *query = NULL, *cause = NULL;
 	const char **hdrs = NULL;
 	const char *body;
 	size_t len;
-	json_t *caller = auth_user(req);
+	json_t *caller = NULL;
 	struct task *t = NULL;
 	struct proxy *p;
 	const char *ui = NULL; /* a path of the chat UI */
+	const char *method = http_req_method(req);
 
-	if (caller == NULL)
+	proxy_path_parse(&pp, path);
+	user = pp.user;
+	task = pp.task;
+	slug = pp.slug;
+	rest = pp.rest;
+	cap = pp.cap;
+	if (cap != NULL) {
+		/* a template app's own request: the capability is its
+		 * credential, never a cookie or a token */
+		if ((t = proxy_cap_check(req, &pp, &caller)) == NULL)
+			goto out;
+	} else if ((caller = auth_user(req)) == NULL) {
 		goto out;
-	user = strtok_r(copy, "/", &save);
-	task = strtok_r(NULL, "/", &save);
-	apps = strtok_r(NULL, "/", &save);
-	slug = strtok_r(NULL, "/", &save);
-	if (user == NULL || task == NULL || apps == NULL || slug == NULL ||
-	    strcmp(apps, "apps") != 0) {
+	} else if (!pp.shaped) {
 		http_reply_problem(req, 404,
 				   "app URLs look like "
 				   "/@USER/TASK/apps/SLUG/...");
 		goto out;
 	}
-	rest = save && *save ? save : "";
 	for (const char *c = rest; *c != '\0'; c++) {
 		if ((unsigned char)*c < 0x20 || *c == 0x7f) {
 			http_reply_problem(req, 400,
@@ -361,7 +536,7 @@ proxy_handle(struct http_req *req, void *data UNUSED)
 			goto out;
 		}
 	}
-	{
+	if (cap == NULL) {
 		json_t *owner = auth_lookup_user(caller, user);
 
 		if (owner != NULL &&
@@ -427,8 +602,14 @@ proxy_handle(struct http_req *req, void *data UNUSED)
 					   task_status(t));
 		goto out;
 	}
+	if (cap == NULL && strcmp(slug, "chat") != 0 &&
+	    (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)) {
+		/* a template app's page: its URLs carry a capability */
+		proxy_cap_redirect(req, caller, t, user, task, slug, rest);
+		goto out;
+	}
 	if (http_req_query(req, "access_token") != NULL &&
-	    strcmp(http_req_method(req), "GET") == 0 &&
+	    strcmp(method, "GET") == 0 &&
 	    http_req_header(req, "Authorization") == NULL &&
 	    http_req_header(req, "Coder-Session-Token") == NULL) {
 		/* a browser arrived with the token in the URL (auth_user took
@@ -478,13 +659,14 @@ proxy_handle(struct http_req *req, void *data UNUSED)
 	p = xcalloc(1, sizeof *p);
 	p->req = req;
 	p->task = t;
-	p->prefix = xasprintf("/@%s/%s/apps/%s", user, task, slug);
+	p->plain = xasprintf("/@%s/%s/apps/%s", user, task, slug);
+	p->prefix = cap ? xasprintf("%s/" PROXY_CAP_MARK "%s", p->plain, cap)
+			: xstrdup(p->plain);
 	p->sandboxed = strcmp(slug, "chat") != 0;
 	hdrs = proxy_request_headers(req);
 	body = http_req_body(req, &len);
-	p->client =
-		hclient_start(srv->loop, sock, http_req_method(req), upstream,
-			      hdrs, len ? body : NULL, len, &cbs, p, &cause);
+	p->client = hclient_start(srv->loop, sock, method, upstream, hdrs,
+				  len ? body : NULL, len, &cbs, p, &cause);
 	if (p->client == NULL) {
 		log_debug("proxy: %s", cause);
 		http_reply_problem(req, 502,
@@ -500,7 +682,7 @@ out:
 	free(query);
 	free(upstream);
 	free(sock);
-	free(copy);
+	proxy_path_release(&pp);
 	json_decref(caller);
 }
 

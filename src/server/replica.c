@@ -38,7 +38,6 @@
 #include <sodium.h>
 #include <unistd.h>
 
-#include "core/buf.h"
 #include "core/ev.h"
 #include "core/log.h"
 #include "core/sock.h"
@@ -108,6 +107,7 @@ static const char *const replica_pass_response[] = {
 	"Location",
 	"Set-Cookie",
 	"Content-Security-Policy",
+	"Referrer-Policy",
 	"Retry-After",
 };
 
@@ -719,27 +719,6 @@ replica_header_ok(const char *v)
 	return true;
 }
 
-/* path with what a request line may not hold %-escaped (a new string). */
-static char *
-replica_escape_path(const char *path)
-{
-	static const char keep[] = "-._~/!$&'()*+,;=:@";
-	struct buf b;
-	char *s;
-
-	buf_init(&b, 0);
-	for (const unsigned char *p = (const unsigned char *)path; *p != '\0';
-	     p++) {
-		if (isalnum(*p) || strchr(keep, *p) != NULL)
-			buf_append(&b, (const char *)p, 1);
-		else
-			buf_printf(&b, "%%%02X", *p);
-	}
-	s = xstrndup(b.data ? b.data : "", b.len);
-	buf_release(&b);
-	return s;
-}
-
 void
 replica_forward(struct http_req *req, struct task *t)
 {
@@ -813,7 +792,7 @@ replica_forward(struct http_req *req, struct task *t)
 	hdrs[k++] = REPLICA_HEADER;
 	hdrs[k++] = sig;
 	hdrs[k] = NULL;
-	path = replica_escape_path(http_req_path(req));
+	path = str_escape_path(http_req_path(req));
 	query = http_req_query_string(req, NULL);
 	target = xasprintf("%s%s", path, query);
 	f = xcalloc(1, sizeof *f);

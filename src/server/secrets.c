@@ -249,6 +249,14 @@ secrets_release(void)
 	secrets_st = NULL;
 }
 
+void
+secrets_derive_key(const char *label, unsigned char out[SECRETS_KEY_BYTES])
+{
+	BUG_ON(secrets_key == NULL);
+	crypto_auth_hmacsha256(out, (const unsigned char *)label, strlen(label),
+			       secrets_key);
+}
+
 /* The label a row's plaintext is bound to (new string). */
 static char *
 secrets_label(const char *scope, const char *scope_id, const char *user_id,

@@ -28,6 +28,15 @@ int secrets_init(struct store *st, const char *key_path, char **cause);
 /* Forget the key (wiped) and the store. */
 void secrets_release(void);
 
+/*
+ * A key for one purpose, derived from the secrets key: HMAC-SHA256(secrets
+ * key, label), so the secrets key itself seals secrets and nothing else
+ * and every replica that shares it derives the same key. The caller
+ * wipes out. Needs secrets_init.
+ */
+void secrets_derive_key(const char *label,
+			unsigned char out[SECRETS_KEY_BYTES]);
+
 /* Whether name matches [A-Za-z_][A-Za-z0-9_]{0,63}. */
 bool secrets_name_valid(const char *name);
 

@@ -100,6 +100,26 @@ void auth_csrf_token(const char *session, char out[65]);
 json_t *auth_token_lookup(const char *token, const char **why);
 /* A user by name, id or "me" (relative to caller); new reference. */
 json_t *auth_lookup_user(const json_t *caller, const char *ref);
+/*
+ * An app capability: what lets a sandboxed template app's own requests
+ * (an opaque origin: no cookie) reach /@owner/task/apps/slug/~k/CAP/...
+ * Base64url of expiry (8 bytes, big-endian Unix seconds), the user id (a
+ * UUID's 16 bytes) and HMAC-SHA256 over "app" NUL user_id NUL task_id NUL
+ * slug NUL expiry (decimal) under a key derived from the secrets key.
+ * A new one for user_id, good for task_id's app slug for lifetime_s
+ * seconds (a new string), or NULL when user_id is not a UUID.
+ */
+char *auth_app_cap_new(const char *user_id, const char *task_id,
+		       const char *slug, int64_t lifetime_s);
+/* The user id cap names into user_id, unchecked; false if it is not one. */
+bool auth_app_cap_parse(const char *cap, char user_id[37]);
+/*
+ * The user of cap (new reference) when its MAC is right for task_id and
+ * slug (compared in constant time), it has not expired and the user
+ * exists and is not suspended; NULL otherwise, whatever failed.
+ */
+json_t *auth_app_cap_user(const char *cap, const char *task_id,
+			  const char *slug);
 /* Drop the cached rows of user_id (NULL: of everyone): this replica's
  * cache only. */
 void auth_cache_forget(const char *user_id);
@@ -117,6 +137,9 @@ json_t *api_user_json(const json_t *row);
 void api_templates_register(struct http_server *http);
 void api_tasks_register(struct http_server *http);
 void proxy_register(struct http_server *http);
+/* Before the body of a request: whether its path has an app capability
+ * (proxy.c), and then in *ok whether that is good (404 answered if not). */
+bool proxy_cap_guard(struct http_req *req, bool *ok);
 /* web.c: the web app's pages and files (web/app/). */
 void web_register(struct http_server *http);
 /* api-secrets.c: .../secrets under users and templates. */

@@ -135,7 +135,8 @@ test('a task cannot pass one of its runtime\'s other sockets off as the runtime\
   assert.notEqual(res.getfd, 0, 'the runtime\'s sockets cannot be taken');
   assert.equal(res.rename, 18, 'an app socket cannot be renamed over agent.sock (EXDEV)');
   assert.equal(res.link, 18, 'nor linked there');
-  const app = await get('/@admin/relink/apps/web/');
+  // (a template app's GET is sent on to its URL with a capability)
+  const app = { text: await (await fetch(srv.base + '/@admin/relink/apps/web/', { headers: { Authorization: `Bearer ${srv.token}` } })).text() };
   assert.match(app.text, /FORGED-BY-AGENT/, 'the app itself is the task\'s to serve');
   for (const p of ['status', 'messages']) {
     const r = await get(`/@admin/relink/apps/chat/${p}`);

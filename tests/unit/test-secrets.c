@@ -149,6 +149,26 @@ test_names(void **state UNUSED)
 	assert_false(template_secret_name_valid("x.y"));
 }
 
+/* A derived key is HMAC-SHA256(the key in keyp, label): one per label,
+ * never the key itself. */
+static void
+test_derive(const char *keyp)
+{
+	unsigned char file[SECRETS_KEY_BYTES], want[SECRETS_KEY_BYTES];
+	unsigned char one[SECRETS_KEY_BYTES], two[SECRETS_KEY_BYTES];
+	FILE *f = fopen(keyp, "rb");
+
+	assert_non_null(f);
+	assert_int_equal(fread(file, 1, sizeof file, f), sizeof file);
+	fclose(f);
+	secrets_derive_key("one", one);
+	secrets_derive_key("two", two);
+	crypto_auth_hmacsha256(want, (const unsigned char *)"one", 3, file);
+	assert_memory_equal(one, want, sizeof want);
+	assert_memory_not_equal(one, two, sizeof one);
+	assert_memory_not_equal(one, file, sizeof one);
+}
+
 static void
 test_store(void **state UNUSED)
 {
@@ -166,6 +186,7 @@ test_store(void **state UNUSED)
 	assert_int_equal(stat(keyp, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
 	assert_int_equal(sb.st_size, SECRETS_KEY_BYTES);
+	test_derive(keyp);
 
 	assert_int_equal(secrets_set("user", "u1", "", "a", "one", 3), 0);
 	assert_int_equal(secrets_set("user", "u1", "", "a", "uno", 3), 0);

@@ -87,6 +87,18 @@ test_utf8_cut(void **state UNUSED)
 }
 
 static void
+test_escape_path(void **state UNUSED)
+{
+	char *s = str_escape_path("/@a/t/apps/w/~k/Ab_-9/x y?%\r\n\xc3\xa9");
+
+	assert_string_equal(s, "/@a/t/apps/w/~k/Ab_-9/x%20y%3F%25%0D%0A%C3%A9");
+	free(s);
+	s = str_escape_path("");
+	assert_string_equal(s, "");
+	free(s);
+}
+
+static void
 test_parse_long(void **state)
 {
 	long v;
@@ -107,6 +119,7 @@ main(void)
 		cmocka_unit_test(test_utf8_cut),
 		cmocka_unit_test(test_buf_limit),
 		cmocka_unit_test(test_parse_long),
+		cmocka_unit_test(test_escape_path),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,10 +11,11 @@
 // snapshot, modify prompt, resume) or `failed` (error, unknown: the reason
 // and restart). The body is rebuilt only when the mode changes, so the
 // iframes are not reloaded by a state change. Template apps are iframes of
-// /@owner/task/apps/slug/, which the server serves under a CSP sandbox
-// (an opaque origin): the page cannot read where the user went inside
-// one, so the preview app's URL bar keeps its own history of the paths it
-// navigated to.
+// /@owner/task/apps/slug/, which the server sends on (303) to the same
+// path with a capability (.../apps/slug/~k/CAP/...) and serves under a
+// CSP sandbox (an opaque origin): the page cannot read where the user
+// went inside one, so the preview app's URL bar keeps its own history of
+// the paths it navigated to, never showing a capability.
 
 import { api, events, taskPath, ApiError } from '../api.js';
 import { h, clear, badge, timeEl, safeUrl, field } from '../dom.js';
@@ -557,7 +558,8 @@ function previewPanel(task, app) {
   const fwd = h('button', { type: 'button', 'aria-label': 'Forward', onClick: () => go(at + 1) }, '→');
   const reload = h('button', { type: 'button', 'aria-label': 'Reload', onClick: () => show(stack[at]) }, '↻');
 
-  // Normalise what was typed into a path under the app ("/a?b").
+  // Normalise what was typed into a path under the app ("/a?b"), without
+  // a capability pasted in from an app's URL.
   function clean(p) {
     let s = String(p || '').trim();
     try {
@@ -566,6 +568,8 @@ function previewPanel(task, app) {
     } catch {
       s = '/';
     }
+    if (s.startsWith(base + '/')) s = s.slice(base.length);
+    s = s.replace(/^\/?~k\/[^/?#]*/, '');
     return s.startsWith('/') ? s : `/${s}`;
   }
 
