@@ -86,6 +86,29 @@ try {
   console.log(`first visit: ${(enc / 1024).toFixed(1)} KiB over the wire (${(dec / 1024).toFixed(1)} KiB decoded), ${bytes.length} requests`);
   for (const b of bytes) console.log(`  ${String(b.enc).padStart(7)} ${String(b.dec).padStart(7)}  ${b.name}`);
 
+  // ---- a task page's first visit: every frame's resources (the chat is
+  // an iframe), xterm.js counted apart (the goal excludes it)
+  {
+    const live = (await srv.api('GET', '/api/v2/tasks?limit=1&q=' + encodeURIComponent('status:active'))).json.tasks[0];
+    const page = await newPage(browser);
+    await useToken(page, srv.base, srv.token);
+    await page.goto(`${srv.base}/tasks/${live.owner_name}/${live.name}`);
+    await page.locator('iframe').first().waitFor();
+    await page.waitForLoadState('networkidle').catch(() => {});
+    await page.waitForTimeout(1000); // the iframe's own requests
+    const all = [];
+    for (const f of page.frames()) {
+      all.push(...await f.evaluate(() => [...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')]
+        .map((e) => ({ name: new URL(e.name).pathname, enc: e.encodedBodySize, dec: e.decodedBodySize }))).catch(() => []));
+    }
+    const isXterm = (b) => b.name.startsWith('/app/vendor/xterm');
+    const sum = (v) => v.reduce((a, b) => a + b.enc, 0);
+    console.log(`task page first visit: ${(sum(all.filter((b) => !isXterm(b))) / 1024).toFixed(1)} KiB over the wire without xterm.js ` +
+      `(${(sum(all.filter(isXterm)) / 1024).toFixed(1)} KiB for xterm.js), ${all.length} requests`);
+    for (const b of all) console.log(`  ${String(b.enc).padStart(7)} ${String(b.dec).padStart(7)}  ${b.name}`);
+    await page.context().close();
+  }
+
   // ---- update: pause a live task from the page, the row changes
   const page = await newPage(browser);
   await useToken(page, srv.base, srv.token);

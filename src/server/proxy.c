@@ -343,11 +343,9 @@ proxy_chat_ui(struct http_req *req, const char *user, const char *task,
 		http_reply_problem(req, 404, "no such file: '/%s'", r);
 		return;
 	}
-	http_reply_header(req, "Cache-Control", "no-cache");
 	/* the page talks to this origin only: a ?url= naming another API
 	 * base cannot make it send what the user types elsewhere */
-	http_reply_header(req, "Content-Security-Policy", proxy_chat_csp());
-	http_reply(req, 200, asset_mime(a->name), a->data, a->len);
+	web_reply_asset(req, a, proxy_chat_csp());
 }
 
 /* The task of a capability's path (owner, name and slug as the path has

@@ -142,6 +142,12 @@ void proxy_register(struct http_server *http);
 bool proxy_cap_guard(struct http_req *req, bool *ok);
 /* web.c: the web app's pages and files (web/app/). */
 void web_register(struct http_server *http);
+struct asset;
+/* Reply 200 with a file of the binary under the Content-Security-Policy
+ * csp: an ETag (304 when the client has it), gzip when the client takes
+ * it (compressed once per file, kept). */
+void web_reply_asset(struct http_req *req, const struct asset *a,
+		     const char *csp);
 /* api-secrets.c: .../secrets under users and templates. */
 void api_secrets_register(struct http_server *http);
 /* Whether a /api/v2/templates/ path is .../secrets[...]; the handler. */

@@ -113,30 +113,27 @@ web_accepts_gzip(struct http_req *req)
 	return ae != NULL && strstr(ae, "gzip") != NULL;
 }
 
-/* Reply with asset a: 304 when the client has it, else the bytes
- * (compressed if it takes gzip); status is 200 or 404 (the shell for an
- * unknown page). */
-static void
-web_send(struct http_req *req, const struct asset *a, unsigned status)
+void
+web_reply_asset(struct http_req *req, const struct asset *a, const char *csp)
 {
 	struct web_file *f = web_file(a);
 	const char *inm = http_req_header(req, "If-None-Match");
 
-	http_reply_header(req, "Content-Security-Policy", WEB_CSP);
+	http_reply_header(req, "Content-Security-Policy", csp);
 	http_reply_header(req, "Referrer-Policy", "same-origin");
 	http_reply_header(req, "Cache-Control", "no-cache");
 	http_reply_header(req, "ETag", f->etag);
 	http_reply_header(req, "Vary", "Accept-Encoding");
-	if (status == 200 && inm != NULL && strcmp(inm, f->etag) == 0) {
+	if (inm != NULL && strcmp(inm, f->etag) == 0) {
 		http_reply(req, 304, asset_mime(a->name), "", 0);
 		return;
 	}
 	if (f->gz != NULL && web_accepts_gzip(req)) {
 		http_reply_header(req, "Content-Encoding", "gzip");
-		http_reply(req, status, asset_mime(a->name), f->gz, f->gz_len);
+		http_reply(req, 200, asset_mime(a->name), f->gz, f->gz_len);
 		return;
 	}
-	http_reply(req, status, asset_mime(a->name), a->data, a->len);
+	http_reply(req, 200, asset_mime(a->name), a->data, a->len);
 }
 
 /* The app's page paths besides "/" (each with what is under it). */
@@ -173,7 +170,7 @@ web_page(struct http_req *req, void *data UNUSED)
 				   http_req_path(req));
 		return;
 	}
-	web_send(req, a, 200);
+	web_reply_asset(req, a, WEB_CSP);
 }
 
 /* GET /app/...: a file of the app. */
@@ -193,7 +190,7 @@ web_asset(struct http_req *req, void *data UNUSED)
 		http_reply_problem(req, 404, "no such file: '/app/%s'", rest);
 		return;
 	}
-	web_send(req, a, 200);
+	web_reply_asset(req, a, WEB_CSP);
 }
 
 void
