@@ -284,10 +284,18 @@ login_password(struct http_req *req, const char *username, const char *password)
 static void
 api_login(struct http_req *req, void *data UNUSED)
 {
-	json_t *body = http_req_json(req);
+	const char *origin = http_req_header(req, "Origin");
 	const char *username, *password, *token;
+	json_t *body;
 
-	if (body == NULL)
+	/* another site's form would sign the browser in as someone else */
+	if (origin != NULL && !http_req_origin_allowed(req, origin)) {
+		http_reply_problem(req, 403,
+				   "signing in needs a same-origin Origin "
+				   "header");
+		return;
+	}
+	if ((body = http_req_json(req)) == NULL)
 		return;
 	username = json_string_value(json_object_get(body, "username"));
 	password = json_string_value(json_object_get(body, "password"));

@@ -915,7 +915,7 @@ api_events(struct http_req *req, void *data UNUSED)
 	if (!auth_is_admin(caller) &&
 	    (owner_id == NULL || strcmp(owner_id, caller_id) != 0))
 		owner_id = owner_id == NULL ? caller_id : "";
-	task_events_open(req, caller_id, owner_id);
+	task_events_open(req, caller, owner_id);
 out:
 	free(owner_ref);
 	json_decref(owner);

@@ -56,6 +56,7 @@
 #include "server.h"
 #include "server/replica.h"
 #include "server/secrets.h"
+#include "server/task-events.h"
 #include "store/store-rows.h"
 
 #define AUTH_TOKEN_PREFIX   "tbx_"
@@ -177,6 +178,8 @@ auth_cache_forget(const char *user_id)
 			     strcmp(e->user_id, user_id) == 0))
 				auth_cache_clear(e);
 		}
+	/* open event streams were let in by what may have changed */
+	task_events_recheck(user_id);
 }
 
 void
@@ -532,10 +535,15 @@ auth_user(struct http_req *req)
 		auth_csrf_token(str_trim(token), csrf);
 	sodium_memzero(token, strlen(token));
 	free(token);
-	if (!cookie)
-		return auth_token_user(req, hash);
+	if (!cookie) {
+		if ((user = auth_token_user(req, hash)) != NULL)
+			json_object_set_new(user, "auth_hash",
+					    json_string(hash));
+		return user;
+	}
 	if ((user = auth_session_user(req, hash)) == NULL)
 		return NULL;
+	json_object_set_new(user, "auth_hash", json_string(hash));
 	path = json_string_value(json_object_get(user, "session_path"));
 	if (path != NULL && strcmp(path, "/") == 0 &&
 	    strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
@@ -554,6 +562,27 @@ auth_user(struct http_req *req)
 	}
 	json_object_set_new(user, "csrf_token", json_string(csrf));
 	sodium_memzero(csrf, sizeof csrf);
+	return user;
+}
+
+json_t *
+auth_recheck(const char *hash, bool cookie)
+{
+	int64_t now = (int64_t)wall_ms();
+	const json_t *texp, *sexp;
+	json_t *user = cookie ? store_session_find_by_hash(srv->store, hash)
+			      : store_token_find_by_hash(srv->store, hash);
+
+	if (user == NULL)
+		return NULL;
+	texp = json_object_get(user, "token_expires_at");
+	sexp = json_object_get(user, "session_expires_at");
+	if ((json_is_integer(texp) && json_integer_value(texp) <= now) ||
+	    (json_is_integer(sexp) && json_integer_value(sexp) <= now) ||
+	    auth_suspended(NULL, user)) {
+		json_decref(user);
+		return NULL;
+	}
 	return user;
 }
 

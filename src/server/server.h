@@ -60,7 +60,8 @@ const char *server_default_template(void);
 
 /* ---- auth.c ---- */
 /* The caller's user row (a new reference: the handler json_decref's it)
- * or NULL after replying 401. */
+ * with auth_hash (the credential's hash, for auth_recheck) and, for a
+ * cookie, session_id and csrf_token; or NULL after replying 401. */
 json_t *auth_user(struct http_req *req);
 bool auth_is_admin(const json_t *user);
 /* May caller (an auth_user row) act for the user owner_id: the owner
@@ -95,6 +96,12 @@ char *auth_session_create(const json_t *user, const char *path,
 char *auth_site_session_create(const json_t *user, int64_t *expires_at);
 /* The CSRF token of a session's cookie value session (hex, 64 digits). */
 void auth_csrf_token(const char *session, char out[65]);
+/*
+ * The user row of the credential whose hash auth_user noted (its
+ * "auth_hash"; cookie: a session's) if it is still good now: not
+ * revoked, not expired, the user not suspended. A new reference, or NULL.
+ */
+json_t *auth_recheck(const char *hash, bool cookie);
 /* The user row of token if it is good (new reference), or NULL and *why
  * (unknown, expired, the account suspended). */
 json_t *auth_token_lookup(const char *token, const char **why);

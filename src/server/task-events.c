@@ -14,6 +14,16 @@
  * or on the replica that runs it) leaves the list and sends
  * task_deleted {id} at once. Nothing is marked while no stream is open.
  *
+ * A stream keeps what let it in: the hash of the caller's credential,
+ * whether it shows more than the caller's own tasks (an admin's), and
+ * the credential's expiry. When a user's credentials, role or status
+ * may have changed (auth.c forgets their cached rows:
+ * task_events_recheck) each of their streams asks the store again and
+ * ends if the credential is gone or expired, the user suspended, or no
+ * longer an admin where it showed others' tasks; a stream past its
+ * expiry ends at its next event. The client reconnects and is
+ * authenticated again.
+ *
  * Limits: TASK_EVENTS_PER_USER streams per user and TASK_EVENTS_MAX on
  * the server (429 past either); a stream whose unsent bytes pass
  * TASK_EVENTS_QUEUE is ended by the HTTP layer (the client reconnects
@@ -30,7 +40,11 @@
 struct events_sub {
 	struct http_sse *sse;
 	char *user_id;
-	char *owner_id; /* NULL: every task */
+	char *owner_id;	    /* NULL: every task */
+	char hash[65];	    /* the credential's (auth_recheck) */
+	bool cookie;	    /* hash is a session's */
+	bool admin;	    /* shows others' tasks: needs the admin role */
+	int64_t expires_at; /* the credential's expiry (ms; 0: never) */
 	struct events_sub *next;
 };
 
@@ -62,12 +76,35 @@ task_events_closed(struct http_sse *sse UNUSED, void *data)
 	free(sub);
 }
 
+/* The earlier of the credential expiries in caller (ms; 0: never). */
+static int64_t
+task_events_expiry(const json_t *caller)
+{
+	static const char *const keys[] = {"token_expires_at",
+					   "session_expires_at"};
+	int64_t at = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		const json_t *v = json_object_get(caller, keys[i]);
+
+		if (json_is_integer(v) &&
+		    (at == 0 || json_integer_value(v) < at))
+			at = json_integer_value(v);
+	}
+	return at;
+}
+
 void
-task_events_open(struct http_req *req, const char *user_id,
+task_events_open(struct http_req *req, const json_t *caller,
 		 const char *owner_id)
 {
+	const char *user_id = json_string_value(json_object_get(caller, "id"));
+	const char *hash =
+		json_string_value(json_object_get(caller, "auth_hash"));
 	struct events_sub *sub;
 	size_t mine = 0;
+
+	BUG_ON(user_id == NULL || hash == NULL);
 
 	for (sub = events_subs; sub != NULL; sub = sub->next)
 		mine += strcmp(sub->user_id, user_id) == 0;
@@ -87,6 +124,11 @@ task_events_open(struct http_req *req, const char *user_id,
 	sub = xcalloc(1, sizeof *sub);
 	sub->user_id = xstrdup(user_id);
 	sub->owner_id = owner_id ? xstrdup(owner_id) : NULL;
+	snprintf(sub->hash, sizeof sub->hash, "%s", hash);
+	sub->cookie = json_object_get(caller, "session_id") != NULL;
+	sub->admin = owner_id == NULL ||
+		     (*owner_id != '\0' && strcmp(owner_id, user_id) != 0);
+	sub->expires_at = task_events_expiry(caller);
 	sub->sse =
 		http_sse_start(req, TASK_EVENTS_QUEUE, task_events_closed, sub);
 	sub->next = events_subs;
@@ -99,11 +141,40 @@ static void
 task_events_send(struct task *t, const char *event, const char *data)
 {
 	const char *owner = task_owner_id(t);
+	int64_t now = (int64_t)wall_ms();
 
-	for (struct events_sub *s = events_subs; s != NULL; s = s->next)
+	for (struct events_sub *s = events_subs; s != NULL; s = s->next) {
+		if (s->expires_at != 0 && s->expires_at <= now) {
+			http_sse_end(s->sse); /* the credential expired */
+			continue;
+		}
 		if (s->owner_id == NULL ||
 		    (owner != NULL && strcmp(s->owner_id, owner) == 0))
 			http_sse_send(s->sse, event, data);
+	}
+}
+
+void
+task_events_recheck(const char *user_id)
+{
+	struct events_sub *s, *next;
+	json_t *row;
+	bool ok;
+
+	for (s = events_subs; s != NULL; s = next) {
+		next = s->next;
+		if (user_id != NULL && strcmp(s->user_id, user_id) != 0)
+			continue;
+		row = auth_recheck(s->hash, s->cookie);
+		ok = row != NULL &&
+		     (!s->admin ||
+		      strcmp(json_string_value(json_object_get(row, "role"))
+				     ?: "",
+			     "admin") == 0);
+		json_decref(row);
+		if (!ok)
+			http_sse_end(s->sse);
+	}
 }
 
 void

@@ -5,6 +5,7 @@
 #ifndef TASKBOX_SERVER_TASK_EVENTS_H
 #define TASKBOX_SERVER_TASK_EVENTS_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 struct http_req;
@@ -15,13 +16,16 @@ struct task;
 #define TASK_EVENTS_QUEUE    (1u << 20) /* unsent bytes before a drop */
 
 /*
- * Turn req into an events stream for user user_id showing the tasks of
- * owner_id (NULL: everyone's; "" matches nobody). Replies 429 instead
- * when the user or the server holds its limit of streams. The strings
- * are copied.
+ * Turn req into an events stream for caller (auth_user's row) showing
+ * the tasks of owner_id (NULL: everyone's; "" matches nobody; another
+ * user's or everyone's only for an admin). Replies 429 instead when the
+ * user or the server holds its limit of streams. The strings are copied.
  */
-void task_events_open(struct http_req *req, const char *user_id,
+void task_events_open(struct http_req *req, const json_t *caller,
 		      const char *owner_id);
+/* User user_id's credentials, role or status may have changed (NULL:
+ * anyone's): end each of their streams that auth would not let in now. */
+void task_events_recheck(const char *user_id);
 /* Task t changed (or appeared): its Task goes out at the next flush. */
 void task_events_mark(struct task *t);
 /* Task t is being freed (deleted here or on its replica): task_deleted

@@ -6,7 +6,9 @@
  * counted in it. Lookups scan the array (a few thousand entries at most,
  * and attempts are as slow as a password hash). An entry whose window
  * ended counts as empty; a new key when the table is full takes the
- * place of the entry whose window started first.
+ * place of such an entry, else of the one with the fewest attempts (the
+ * oldest of them): a flood of new keys (names tried once) cannot push
+ * out the count of a key under attack.
  */
 #include "common.h"
 
@@ -52,6 +54,22 @@ throttle_find(struct throttle *t, const char *key)
 	return NULL;
 }
 
+/* Whether a goes before b when the full table needs a place at now: an
+ * ended window first, then the fewest attempts, then the oldest. */
+static bool
+throttle_before(const struct throttle_entry *a, const struct throttle_entry *b,
+		uint64_t now)
+{
+	bool a_over = now - a->start >= THROTTLE_WINDOW_MS;
+	bool b_over = now - b->start >= THROTTLE_WINDOW_MS;
+
+	if (a_over != b_over)
+		return a_over;
+	if (!a_over && a->n != b->n)
+		return a->n < b->n;
+	return a->start < b->start;
+}
+
 /* A fresh entry for key at now: a free slot or the oldest one. */
 static struct throttle_entry *
 throttle_take(struct throttle *t, const char *key, uint64_t now)
@@ -63,7 +81,7 @@ throttle_take(struct throttle *t, const char *key, uint64_t now)
 	} else {
 		e = &t->e[0];
 		for (size_t i = 1; i < t->n; i++)
-			if (t->e[i].start < e->start)
+			if (throttle_before(&t->e[i], e, now))
 				e = &t->e[i];
 	}
 	snprintf(e->key, sizeof e->key, "%s", key);

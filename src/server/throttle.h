@@ -24,7 +24,8 @@
 
 struct throttle;
 
-/* A table of at most cap keys (the oldest window goes first). */
+/* A table of at most cap keys (when full, an ended window goes first,
+ * then the fewest attempts). */
 struct throttle *throttle_new(size_t cap);
 void throttle_free(struct throttle *t);
 /*

@@ -127,3 +127,38 @@ test('q takes owner: only; an unknown filter is a 422 (as in the list)', async (
   const u = await srv.api('GET', '/api/v2/events', { token: null });
   assert.equal(u.status, 401);
 });
+
+// Resolve when stream s has ended (the server closed it), else throw.
+async function ended(s, what) {
+  let timer;
+  const late = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: the stream stayed open`)), 30000); });
+  try { await Promise.race([s.done, late]); } finally { clearTimeout(timer); }
+  assert.equal(s.ended, true, what);
+}
+
+test('a stream ends when what let it in is gone: admin role, active status, the token', async () => {
+  const dana = await srv.user('dana', 'admin');
+  const erin = await srv.user('erin');
+  const all = await open(dana.token);
+  const own = await open(dana.token, '?q=' + encodeURIComponent('owner:me'));
+  const mine = await open(erin.token);
+  const kept = await open(alice.token);
+  for (const s of [all, own, mine, kept]) assert.equal(s.status, 200);
+
+  // demoted: the everyone's stream ends, the own-tasks one stays
+  let r = await srv.api('PATCH', '/api/v2/users/dana', { body: { role: 'member' } });
+  assert.equal(r.status, 200);
+  await ended(all, 'a demoted admin\'s everyone stream');
+  // suspended: every stream of the user ends
+  r = await srv.api('PATCH', '/api/v2/users/erin', { body: { status: 'suspended' } });
+  assert.equal(r.status, 200);
+  await ended(mine, 'a suspended user\'s stream');
+  assert.equal((await openStatus(erin.token)), 401);
+  // a revoked token: its streams end
+  const list = (await srv.api('GET', '/api/v2/users/dana/tokens')).json.tokens;
+  assert.equal(list.length, 1);
+  r = await srv.api('DELETE', `/api/v2/users/dana/tokens/${list[0].id}`);
+  assert.equal(r.status, 204);
+  await ended(own, 'a revoked token\'s stream');
+  assert.equal(kept.ended, undefined, 'another user\'s stream is untouched');
+});

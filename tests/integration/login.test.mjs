@@ -114,6 +114,13 @@ test('sign in with a token: a session tied to it, method token', async () => {
   // revoking the token ends the session
   assert.equal((await srv.api('DELETE', `/api/v2/users/me/tokens/${tok.json.id}`)).status, 204);
   assert.equal((await withCookie('GET', '/api/v2/users/me', r.cookie)).status, 401);
+  // another site's page cannot sign the browser in (login CSRF)
+  const tok2 = await srv.api('POST', '/api/v2/users/me/tokens', { body: { name: 'csrf' } });
+  const cross = await login({ token: tok2.json.token }, { Origin: 'https://evil.example' });
+  assert.equal(cross.status, 403, cross.text);
+  assert.equal(cross.cookie, null);
+  const same = await login({ token: tok2.json.token }, { Origin: srv.base });
+  assert.equal(same.status, 200, same.text);
   // a bad token
   const bad = await login({ token: 'tbx_' + '0'.repeat(64) });
   assert.equal(bad.status, 401);
