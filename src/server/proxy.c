@@ -585,11 +585,15 @@ proxy_handle(struct http_req *req, void *data UNUSED)
 		upstream = xasprintf("/%s", rest);
 	} else {
 		const char *base = task_app_base_path(t, slug);
+		/* the path arrived decoded: escaped again, so a %3F or %23
+		 * in it is not a query or a fragment to the app */
+		char *escaped = str_escape_path(rest);
 
 		sock = task_app_socket(t, slug);
 		upstream = xasprintf("%s%s%s", base,
 				     base[strlen(base) - 1] == '/' ? "" : "/",
-				     rest);
+				     escaped);
+		free(escaped);
 	}
 	if (sock == NULL && ui == NULL) {
 		if (strcmp(task_status(t), "active") == 0)

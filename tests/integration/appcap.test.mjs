@@ -313,3 +313,21 @@ test('a site session cookie is no help to a bad capability; HEAD is answered 303
     assert.equal(r.status, 404, `${method}: ${r.text}`);
   }
 });
+
+test('the rest of the path reaches the app as it was escaped: no query or fragment made of %3F or %23', async () => {
+  const cap = await capOf('/@alice/site/apps/web/page', alice.token);
+  for (const [sent, seen] of [
+    ['a%3Fb=1', '/a%3Fb=1'],
+    ['a%23b', '/a%23b'],
+    ['a%20b/caf%C3%A9', '/a%20b/caf%C3%A9'],
+    ['100%25', '/100%25'],
+    ['x?q=%3F', '/x?q=%3F'],
+  ]) {
+    const r = await get(capPath(cap, sent));
+    assert.equal(r.status, 200, `${sent}: ${r.text}`);
+    assert.equal(r.text, `GET ${seen} referer=- cookie=-`, sent);
+  }
+  // the 303 keeps the same escaping
+  const r = await fetch(srv.base + '/@alice/site/apps/web/a%3Fb?c=%26', { redirect: 'manual', headers: { Authorization: `Bearer ${alice.token}` } });
+  assert.match(r.headers.get('location'), /\/~k\/[A-Za-z0-9_-]{75}\/a%3Fb\?c=%26$/);
+});
