@@ -583,11 +583,15 @@ proxy_handle(struct http_req *req, void *data UNUSED)
 		upstream = xasprintf("/%s", rest);
 	} else {
 		const char *base = task_app_base_path(t, slug);
+		/* the path arrived decoded: escaped again, so a %3F or %23
+		 * in it is not a query or a fragment to the app */
+		char *escaped = str_escape_path(rest);
 
 		sock = task_app_socket(t, slug);
 		upstream = xasprintf("%s%s%s", base,
 				     base[strlen(base) - 1] == '/' ? "" : "/",
-				     rest);
+				     escaped);
+		free(escaped);
 	}
 	if (sock == NULL && ui == NULL) {
 		if (strcmp(task_status(t), "active") == 0)
@@ -606,7 +610,7 @@ proxy_handle(struct http_req *req, void *data UNUSED)
 		proxy_cap_redirect(req, caller, t, user, task, slug, rest);
 		goto out;
 	}
-	if (http_req_query(req, "access_token") != NULL &&
+	if (cap == NULL && http_req_query(req, "access_token") != NULL &&
 	    strcmp(method, "GET") == 0 &&
 	    http_req_header(req, "Authorization") == NULL &&
 	    http_req_header(req, "Coder-Session-Token") == NULL) {
@@ -614,7 +618,8 @@ proxy_handle(struct http_req *req, void *data UNUSED)
 		 * it from there): trade it for a session cookie scoped to
 		 * this task (never the token itself, auth.c) and drop it from
 		 * the address bar before any page of the workspace can read
-		 * it */
+		 * it; a capability's request was not authenticated by it
+		 * and is never traded */
 		char *scope = xasprintf("/@%s/%s/", user, task);
 		int64_t max_age = 0;
 		char *session = auth_session_create(caller, scope, &max_age);

@@ -268,3 +268,66 @@ test('replicas with the same secrets key: the capability works through either', 
     }
   }
 });
+
+test('a capability is never traded for a session cookie, whatever ?access_token= it carries', async () => {
+  const cap = await capOf('/@alice/site/apps/web/page?x=1', alice.token);
+  for (const tok of ['nonsense', alice.token]) {
+    const r = await fetch(srv.base + capPath(cap) + `?x=1&access_token=${tok}`, { redirect: 'manual' });
+    assert.equal(r.headers.get('set-cookie'), null, `${tok === 'nonsense' ? 'a made-up' : 'a real'} token: no session for the capability`);
+    const text = await r.text();
+    assert.equal(r.status, 200, text);
+    // the token never reaches the app
+    assert.equal(text, 'GET /page?x=1 referer=- cookie=-');
+  }
+  // the chat app still trades a real token for a cookie scoped to the task
+  const c = await fetch(srv.base + `/@alice/site/apps/chat/status?access_token=${alice.token}`, { redirect: 'manual' });
+  assert.equal(c.status, 303);
+  const cookie = c.headers.get('set-cookie');
+  assert.match(cookie, /^taskbox_session=tbs_[^;]+; Path=\/@alice\/site\/; HttpOnly; SameSite=Strict/);
+  assert.equal(c.headers.get('location'), '/@alice/site/apps/chat/status');
+  const session = cookie.split(';')[0];
+  assert.equal((await get('/@alice/site/apps/chat/status', null, { headers: { Cookie: session } })).status, 200);
+  // that cookie opens the template app the usual way (303 to a capability)
+  const w = await fetch(srv.base + '/@alice/site/apps/web/page', { redirect: 'manual', headers: { Cookie: session } });
+  assert.equal(w.status, 303);
+  assert.match(w.headers.get('location'), /\/apps\/web\/~k\/[A-Za-z0-9_-]{75}\/page$/);
+  // and is no help to a bad capability
+  const bad = Buffer.from(cap, 'base64url');
+  bad[40] ^= 1;
+  await assertRefused(capPath(bad.toString('base64url')), 'a bad capability with a good scoped cookie');
+  const r = await get(capPath(bad.toString('base64url')), null, { redirect: 'manual', headers: { Cookie: session } });
+  assert.equal(r.status, 404, r.text);
+});
+
+test('a site session cookie is no help to a bad capability; HEAD is answered 303 too', async () => {
+  const login = await fetch(srv.base + '/api/v2/users/login', { method: 'POST', headers: { 'Content-Type': 'application/json', Origin: srv.base }, body: JSON.stringify({ token: alice.token }) });
+  assert.equal(login.status, 200, await login.text());
+  const site = login.headers.get('set-cookie').split(';')[0];
+  const h = await fetch(srv.base + '/@alice/site/apps/web/page', { method: 'HEAD', redirect: 'manual', headers: { Cookie: site } });
+  assert.equal(h.status, 303);
+  const cap = h.headers.get('location').match(/~k\/([A-Za-z0-9_-]{75})\//)[1];
+  const bad = Buffer.from(cap, 'base64url');
+  bad[40] ^= 1;
+  for (const method of ['GET', 'POST']) {
+    const r = await get(capPath(bad.toString('base64url')), null, { method, redirect: 'manual', headers: { Cookie: site, Origin: srv.base }, body: method === 'POST' ? 'a=1' : undefined });
+    assert.equal(r.status, 404, `${method}: ${r.text}`);
+  }
+});
+
+test('the rest of the path reaches the app as it was escaped: no query or fragment made of %3F or %23', async () => {
+  const cap = await capOf('/@alice/site/apps/web/page', alice.token);
+  for (const [sent, seen] of [
+    ['a%3Fb=1', '/a%3Fb=1'],
+    ['a%23b', '/a%23b'],
+    ['a%20b/caf%C3%A9', '/a%20b/caf%C3%A9'],
+    ['100%25', '/100%25'],
+    ['x?q=%3F', '/x?q=%3F'],
+  ]) {
+    const r = await get(capPath(cap, sent));
+    assert.equal(r.status, 200, `${sent}: ${r.text}`);
+    assert.equal(r.text, `GET ${seen} referer=- cookie=-`, sent);
+  }
+  // the 303 keeps the same escaping
+  const r = await fetch(srv.base + '/@alice/site/apps/web/a%3Fb?c=%26', { redirect: 'manual', headers: { Authorization: `Bearer ${alice.token}` } });
+  assert.match(r.headers.get('location'), /\/~k\/[A-Za-z0-9_-]{75}\/a%3Fb\?c=%26$/);
+});
