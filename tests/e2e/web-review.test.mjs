@@ -106,6 +106,8 @@ test('a task change redrawing the top bar keeps the keyboard focus on its button
   assert.equal(r.status < 300, true, r.text);
   await head.locator('.badge-paused').first().waitFor({ timeout: 60000 });
   assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Delete');
-  assert.deepEqual(realProblems(page), []);
+  // the chat and the terminal may still ask the runtime that the pause
+  // stopped: a 502 from the proxy, which they show and retry
+  assert.deepEqual(realProblems(page, [/status of 502/]), []);
   await page.context().close();
 });
