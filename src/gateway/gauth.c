@@ -126,6 +126,35 @@ no_password(char *buf UNUSED, int size UNUSED, int rw UNUSED, void *u UNUSED)
 	return -1;
 }
 
+/* Whether pkey signs a test message and its own public half verifies it
+ * (a damaged key can decode and be wrong). */
+static bool
+key_signs(EVP_PKEY *pkey)
+{
+	static const unsigned char msg[] = "taskbox gauth key check";
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned char *sig = NULL;
+	size_t siglen = 0;
+	bool ok = false;
+
+	if (!ctx)
+		fatal("out of memory");
+	if (EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, pkey) != 1 ||
+	    EVP_DigestSign(ctx, NULL, &siglen, msg, sizeof(msg)) != 1)
+		goto out;
+	sig = xmalloc(siglen);
+	if (EVP_DigestSign(ctx, sig, &siglen, msg, sizeof(msg)) != 1)
+		goto out;
+	EVP_MD_CTX_reset(ctx);
+	ok = EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pkey) == 1 &&
+	     EVP_DigestVerify(ctx, sig, siglen, msg, sizeof(msg)) == 1;
+out:
+	ERR_clear_error();
+	free(sig);
+	EVP_MD_CTX_free(ctx);
+	return ok;
+}
+
 /*
  * The RSA key in pem (a PKCS#8 "PRIVATE KEY" block, whitespace around
  * it only). Returns a new EVP_PKEY, or NULL with a new *cause.
@@ -176,6 +205,12 @@ key_from_pem(const char *pem, size_t len, char **cause)
 				   RSA_BITS_MIN, RSA_BITS_MAX);
 		return NULL;
 	}
+	if (!key_signs(pkey)) {
+		EVP_PKEY_free(pkey);
+		*cause = xstrdup("key file: 'private_key' is damaged (its "
+				 "signatures do not verify)");
+		return NULL;
+	}
 	return pkey;
 }
 
@@ -210,9 +245,15 @@ gauth_key_parse(const char *text, size_t len, struct gauth_key **out,
 	if (!(type = json_field(o, what, "type", 64, char_visible, cause)))
 		goto out;
 	if (strcmp(type, "service_account") != 0) {
-		*cause = xasprintf("key file: type is '%s', not "
-				   "'service_account'",
-				   type);
+		/* named when a word (authorized_user, external_account) */
+		if (strlen(type) <= 32 &&
+		    strspn(type, "abcdefghijklmnopqrstuvwxyz_") == strlen(type))
+			*cause = xasprintf("key file: type is '%s', not "
+					   "'service_account'",
+					   type);
+		else
+			*cause = xstrdup("key file: type is not "
+					 "'service_account'");
 		goto out;
 	}
 	if (!(email = json_field(o, what, "client_email", 254, char_visible,

@@ -136,7 +136,10 @@ test_key_fields(void **state UNUSED)
 	char *cause;
 
 	json_object_set_new(o, "type", json_string("authorized_user"));
-	assert_refused(o, "not 'service_account'");
+	assert_refused(o, "type is 'authorized_user', not 'service_account'");
+	o = key_json();
+	json_object_set_new(o, "type", json_string("-----BEGIN-x"));
+	assert_refused(o, "key file: type is not 'service_account'");
 	o = key_json();
 	json_object_set_new(o, "token_uri",
 			    json_string("http://oauth2.googleapis.com/token"));
@@ -227,6 +230,14 @@ test_key_bad_pem(void **state UNUSED)
 	mid[1] = '*';
 	assert_refused(key_with_pem(xstrdup(pem)), "does not decode");
 	free(pem);
+	/* a key that decodes with one number changed (found by the fuzzer) */
+	o = key_json();
+	pem = xstrdup(json_string_value(json_object_get(o, "private_key")));
+	json_decref(o);
+	mid = strstr(pem, "N7HoelCQ");
+	assert_non_null(mid);
+	mid[4] = 'l';
+	assert_refused(key_with_pem(pem), "is damaged");
 	/* not RSA, too small */
 	assert_refused(key_with_pem(pem_of(
 			       EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256"))),
