@@ -109,8 +109,8 @@ json_field(json_t *o, const char *what, const char *name, size_t max,
 	}
 	for (size_t i = 0; ok && i < len; i++) {
 		if (!ok((unsigned char)s[i])) {
-			*cause = xasprintf("%s: '%s' holds a character it "
-					   "cannot",
+			*cause = xasprintf("%s: '%s' holds a character not "
+					   "allowed there",
 					   what, name);
 			return NULL;
 		}
