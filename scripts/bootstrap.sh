@@ -19,11 +19,12 @@ cd "$(dirname "$0")/.."
 TOOLS="${TASKBOX_TOOLS:-/var/cache/taskbox/tools}"
 export TASKBOX_TOOLS="$TOOLS"
 
+# libssl-dev: libcrypto for the gateway (RS256 of Google service accounts)
 # libpq-dev: the PostgreSQL store (`server --store postgresql://...`;
 # brings libpq5, all the server needs of PostgreSQL at run time)
 BUILD_PKGS=(gcc pkg-config meson ninja-build libtsm-dev libmicrohttpd-dev
 	libjansson-dev libcmocka-dev libsqlite3-dev libyaml-dev libsodium-dev
-	libcurl4-openssl-dev libseccomp-dev libc-ares-dev libpq-dev zlib1g-dev)
+	libcurl4-openssl-dev libseccomp-dev libc-ares-dev libpq-dev zlib1g-dev libssl-dev)
 # python3-venv: pip installs of agents (Aider); bzip2, xz-utils: url
 # installs of .tar.bz2/.tar.xz archives (Goose); libxcb1: Goose's binary
 # links libxcb

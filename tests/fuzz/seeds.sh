@@ -134,3 +134,17 @@ printf '{"q": "owner:alice status:\\"active\\" name:x  trailing", "path": "/api/
 	>"$c/api/list-query"
 printf '{"path": "/api/v2/templates/claude-code/secrets", "value": "s3cret", "input": " \\t "}' \
 	>"$c/api/template-secrets"
+
+# gauth: first byte even: a service-account key file (the throwaway test
+# key's); odd: a token endpoint's reply
+reset gauth
+{ printf '\x00'; cat tests/unit/gauth/throwaway-service-account.json; } \
+	>"$c/gauth/key-file"
+printf '\x00{"type":"service_account","project_id":"p","private_key_id":"k","private_key":"-----BEGIN PRIVATE KEY-----\\nMIIB\\n-----END PRIVATE KEY-----\\n","client_email":"a@b","token_uri":"https://oauth2.googleapis.com/token"}' \
+	>"$c/gauth/key-bad-pem"
+printf '\x01{"access_token":"ya29.c.b0Aaek-_x","expires_in":3599,"token_type":"Bearer"}' \
+	>"$c/gauth/token"
+printf '\x01{"error":"invalid_grant","error_description":"Invalid JWT Signature."}' \
+	>"$c/gauth/token-error"
+printf '\x01{"access_token":"a","expires_in":1e9,"token_type":"bearer","extra":[1,{"x":null}]}' \
+	>"$c/gauth/token-absurd"
