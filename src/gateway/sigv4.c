@@ -127,6 +127,7 @@ sigv4_canonical_uri(const char *path, size_t len, char **cause)
 	/* the start of each kept segment in b, to pop on ".." */
 	size_t *starts = NULL, nseg = 0;
 	size_t i = 0;
+	char *uri;
 
 	if (len == 0)
 		return xstrdup("/");
@@ -163,7 +164,10 @@ sigv4_canonical_uri(const char *path, size_t len, char **cause)
 	if (b.len == 0 || (path[len - 1] == '/' && nseg > 0))
 		buf_append(&b, "/", 1);
 	free(starts);
-	return buf_steal(&b);
+	/* not buf_steal: a ".." shortened b behind its terminating NUL */
+	uri = xstrndup(b.data, b.len);
+	buf_release(&b);
+	return uri;
 }
 
 /* One query parameter, its name and value encoded. */
