@@ -134,3 +134,14 @@ printf '{"q": "owner:alice status:\\"active\\" name:x  trailing", "path": "/api/
 	>"$c/api/list-query"
 printf '{"path": "/api/v2/templates/claude-code/secrets", "value": "s3cret", "input": " \\t "}' \
 	>"$c/api/template-secrets"
+
+# sigv4: path NUL query NUL header value, as the gateway signs them
+reset sigv4
+printf '/model/anthropic.claude-3-5-sonnet-20241022-v2:0/invoke\0\0application/json' \
+	>"$c/sigv4/bedrock-invoke"
+printf '/model/us.anthropic.claude-sonnet-4-20250514-v1%%3A0/converse-stream\0a=1&b=%%2F&b=%%2f&c\0  x   y\t' \
+	>"$c/sigv4/bedrock-encoded-query"
+printf '/a//b/./c/../d/\0prefix=a/b c&Z=1&a=%%3d%%3D&empty&t=%%7E+&%%zz\0\t' \
+	>"$c/sigv4/dots-bad-escape"
+printf '\0Action=ListUsers&Version=2010-05-08\0application/x-www-form-urlencoded; charset=utf-8' \
+	>"$c/sigv4/aws-iam-example"
