@@ -590,6 +590,8 @@ sigv4_sign(const struct sigv4_request *req,
 	out->nadd++;
 	r = 0;
 out:
+	if (r < 0)
+		sigv4_signed_release(out);
 	for (size_t i = 0; i < nh; i++) {
 		free(h[i].name);
 		free(h[i].value);

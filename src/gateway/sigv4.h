@@ -73,7 +73,7 @@ struct sigv4_signed {
 
 /*
  * Sign req with creds for scope into *out (released with
- * sigv4_signed_release, also after a failure): 0, or -EINVAL with *cause
+ * sigv4_signed_release; left empty on a failure): 0, or -EINVAL with *cause
  * (a new string) for a request or credentials that cannot be signed
  * (missing host, control bytes in a value, a bad percent-escape in the
  * query, limits passed).

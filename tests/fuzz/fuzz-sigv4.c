@@ -48,9 +48,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *in = xmalloc(size + 2), *path, *query, *value, *q, *q2, *u;
 	struct sigv4_header h[] = {{"Host", "h.example"}, {"X-Fuzz", NULL}};
-	struct sigv4_request req = {.method = "POST",
-				    .headers = h,
-				    .nheaders = ARRAY_SIZE(h)};
+	struct sigv4_request req = {
+		.method = "POST", .headers = h, .nheaders = ARRAY_SIZE(h)};
 	struct sigv4_credentials creds = {"AKIDEXAMPLE", "secret", "token"};
 	struct sigv4_scope scope = {"us-east-1", "bedrock", 1733011200,
 				    SIGV4_CONTENT_SHA256};
