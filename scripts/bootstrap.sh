@@ -24,7 +24,8 @@ export TASKBOX_TOOLS="$TOOLS"
 # brings libpq5, all the server needs of PostgreSQL at run time)
 BUILD_PKGS=(gcc pkg-config meson ninja-build libtsm-dev libmicrohttpd-dev
 	libjansson-dev libcmocka-dev libsqlite3-dev libyaml-dev libsodium-dev
-	libcurl4-openssl-dev libseccomp-dev libc-ares-dev libpq-dev zlib1g-dev libssl-dev)
+	libcurl4-openssl-dev libseccomp-dev libc-ares-dev libpq-dev zlib1g-dev
+	libssl-dev)
 # python3-venv: pip installs of agents (Aider); bzip2, xz-utils: url
 # installs of .tar.bz2/.tar.xz archives (Goose); libxcb1: Goose's binary
 # links libxcb
@@ -32,9 +33,11 @@ RUN_PKGS=(util-linux iproute2 procps curl bubblewrap e2fsprogs npm
 	python3 python3-venv bzip2 xz-utils libxcb1)
 # postgresql: initdb and pg_ctl for the private clusters of the tests on
 # the PostgreSQL store (tests/harness/pg.mjs runs them as the `postgres`
-# user the package makes; the package's own cluster is not used)
+# user the package makes; the package's own cluster is not used);
+# python3-botocore: the reference signer tests/integration/sigv4.test.mjs
+# checks src/gateway/sigv4.c against
 TEST_PKGS=(nodejs npm tmux chromium fonts-liberation clang libclang-rt-14-dev
-	clang-format wrk python3 postgresql)
+	clang-format wrk python3 postgresql python3-botocore)
 
 log() { printf 'bootstrap: %s\n' "$*" >&2; }
 

@@ -148,3 +148,13 @@ printf '\x01{"error":"invalid_grant","error_description":"Invalid JWT Signature.
 	>"$c/gauth/token-error"
 printf '\x01{"access_token":"a","expires_in":1e9,"token_type":"bearer","extra":[1,{"x":null}]}' \
 	>"$c/gauth/token-absurd"
+# sigv4: path NUL query NUL header value, as the gateway signs them
+reset sigv4
+printf '/model/anthropic.claude-3-5-sonnet-20241022-v2:0/invoke\0\0application/json' \
+	>"$c/sigv4/bedrock-invoke"
+printf '/model/us.anthropic.claude-sonnet-4-20250514-v1%%3A0/converse-stream\0a=1&b=%%2F&b=%%2f&c\0  x   y\t' \
+	>"$c/sigv4/bedrock-encoded-query"
+printf '/a//b/./c/../d/\0prefix=a/b c&Z=1&a=%%3d%%3D&empty&t=%%7E+&%%zz\0\t' \
+	>"$c/sigv4/dots-bad-escape"
+printf '\0Action=ListUsers&Version=2010-05-08\0application/x-www-form-urlencoded; charset=utf-8' \
+	>"$c/sigv4/aws-iam-example"
