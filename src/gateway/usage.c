@@ -49,7 +49,7 @@ struct jscan {
 	unsigned rec_depth; /* the depth of record objects: 1 or 2 */
 	bool in_str, esc;
 	enum jscan_state state;
-	char key[JSCAN_KEY_MAX];
+	char key[JSCAN_KEY_MAX + 1];
 	size_t key_len;
 	bool capture;	  /* the current value is one we want */
 	struct buf value; /* its bytes so far */

@@ -470,6 +470,12 @@ test_odd_bodies(void **state)
 	       0, 0, 0, 0, 0, "");
 	expect(READ(USAGE_OPENAI_RESPONSES, "data: {\"type\":\"response.comp"),
 	       -ENOMSG, 0, 0, 0, 0, "");
+	/* a key longer than the scanner keeps (a fuzz finding) */
+	expect(READ(USAGE_ANTHROPIC,
+		    "{\"usage_and_a_key_of_more_than_32_bytes\""
+		    ":{\"input_tokens\":1},\"usage\":{"
+		    "\"input_tokens\":2}}"),
+	       0, 2, 0, 0, 0, "");
 	/* not `{` or `[` first: read as SSE, a line never ended */
 	expect(READ(USAGE_GEMINI, "}}]]{\"usageMetadata\":7}"), -ENOMSG, 0, 0,
 	       0, 0, "");
