@@ -60,6 +60,7 @@ struct usage_reader {
 	enum usage_framing framing;
 	int err;     /* the first failure, or 0 */
 	char *cause; /* why, owned */
+	bool ended;  /* a stream's last event (per format) was read */
 	struct usage u;
 	struct sse_parser sse;
 	struct jscan js;
@@ -174,6 +175,8 @@ usage_event(struct usage_reader *r, json_t *ev)
 			usage_apply(r, json_object_get(m, "usage"));
 		} else if (strcmp(type, "message_delta") == 0) {
 			usage_apply(r, json_object_get(ev, "usage"));
+		} else if (strcmp(type, "message_stop") == 0) {
+			r->ended = true;
 		}
 		break;
 	case USAGE_OPENAI_CHAT:
@@ -188,12 +191,32 @@ usage_event(struct usage_reader *r, json_t *ev)
 		m = json_object_get(ev, "response");
 		usage_model(r, json_object_get(m, "model"));
 		usage_apply(r, json_object_get(m, "usage"));
+		r->ended |= strcmp(type, "response.completed") == 0 ||
+			    strcmp(type, "response.incomplete") == 0 ||
+			    strcmp(type, "response.failed") == 0;
 		break;
 	case USAGE_GEMINI:
 		usage_model(r, json_object_get(ev, "modelVersion"));
 		usage_apply(r, json_object_get(ev, "usageMetadata"));
 		break;
 	}
+}
+
+/*
+ * Whether an SSE event of this name can say anything: content deltas,
+ * the bulk of a stream, are not parsed (events without a name are).
+ */
+static bool
+usage_sse_wants(struct usage_reader *r, const char *event)
+{
+	if (strcmp(event, "message") == 0)
+		return true;
+	if (r->format == USAGE_ANTHROPIC)
+		return strncmp(event, "message_", 8) == 0;
+	if (r->format == USAGE_OPENAI_RESPONSES)
+		return strncmp(event, "response.", 9) == 0 &&
+		       strstr(event, ".delta") == NULL;
+	return true;
 }
 
 /* SSE callback: parse the event's data as JSON and read it. */
@@ -203,8 +226,10 @@ usage_sse_event(const char *event, const char *data, void *arg)
 	struct usage_reader *r = arg;
 	json_t *ev;
 
-	if (data[0] != '{')
-		return 0; /* `[DONE]`, keepalives */
+	if (strcmp(data, "[DONE]") == 0)
+		r->ended = true; /* Chat Completions' last event */
+	if (data[0] != '{' || !usage_sse_wants(r, event))
+		return 0;
 	ev = json_loads(data, 0, NULL);
 	if (ev != NULL)
 		usage_event(r, ev);
@@ -483,11 +508,18 @@ usage_es_feed(struct usage_reader *r, const unsigned char *p, size_t len)
 	return 0;
 }
 
-/* Pick the framing from the first non-blank byte. */
+/*
+ * Pick the framing from the first non-blank byte (an eventstream's first
+ * byte is 0 for any frame under 16 MiB: a JSON body there is an error
+ * Bedrock sent, read as an Anthropic one).
+ */
 static void
 usage_pick_framing(struct usage_reader *r, unsigned char c)
 {
-	if (c == '{' || c == '[') {
+	if (r->format == USAGE_BEDROCK_EVENTSTREAM && c != '{') {
+		r->framing = FRAMING_ES;
+		buf_init(&r->frame, USAGE_MAX_FRAME);
+	} else if (c == '{' || c == '[') {
 		r->framing = FRAMING_JSON;
 		buf_init(&r->js.value, USAGE_MAX_FRAME);
 	} else {
@@ -504,10 +536,6 @@ usage_reader_new(enum usage_format format)
 	struct usage_reader *r = xcalloc(1, sizeof(*r));
 
 	r->format = format;
-	if (format == USAGE_BEDROCK_EVENTSTREAM) {
-		r->framing = FRAMING_ES;
-		buf_init(&r->frame, USAGE_MAX_FRAME);
-	}
 	return r;
 }
 
@@ -520,7 +548,7 @@ usage_reader_feed(struct usage_reader *r, const void *data, size_t len)
 	if (r->err != 0)
 		return r->err;
 	if (r->framing == FRAMING_UNKNOWN) {
-		while (len > 0 &&
+		while (len > 0 && r->format != USAGE_BEDROCK_EVENTSTREAM &&
 		       (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) {
 			p++;
 			len--;
@@ -571,6 +599,12 @@ usage_reader_finish(struct usage_reader *r, struct usage *out, char **cause)
 		}
 		if (cut)
 			usage_fail(r, -ENOMSG, "the body ended inside a part");
+		/* Gemini's streams have no last event of their own */
+		else if ((r->framing == FRAMING_SSE ||
+			  r->framing == FRAMING_ES) &&
+			 r->format != USAGE_GEMINI && !r->ended)
+			usage_fail(r, -ENOMSG,
+				   "the stream ended before its last event");
 	}
 	*out = r->u;
 	if (cause != NULL)

@@ -59,7 +59,9 @@ int usage_reader_feed(struct usage_reader *r, const void *data, size_t len);
 /*
  * End of the body: fill *out with what the complete parts said. Returns
  * 0 for a clean end, else the first failure: the feed errors above, or
- * -ENOMSG when the body ended inside a line, frame or JSON value; *cause
+ * -ENOMSG when the body ended inside a line, frame or JSON value, or a
+ * stream before its last event (message_stop, [DONE], response.completed
+ * or .incomplete or .failed; Gemini has none); *cause
  * (when not NULL) gets a new string saying why, which the caller frees.
  */
 int usage_reader_finish(struct usage_reader *r, struct usage *out,

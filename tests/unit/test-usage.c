@@ -133,8 +133,30 @@ static const char anthropic_sse[] =
 static void
 test_anthropic_sse(void **state)
 {
+	const char *model = "claude-opus-4-1-20250805";
+	size_t n = strlen(anthropic_sse);
+	struct buf b;
+
 	expect(READ(USAGE_ANTHROPIC, anthropic_sse), 0, 472, 15, 2000, 100,
-	       "claude-opus-4-1-20250805");
+	       model);
+	/* cut after message_delta (an event boundary): its figures, flagged */
+	expect(read_all(USAGE_ANTHROPIC, anthropic_sse,
+			strstr(anthropic_sse, "event: message_stop") -
+				anthropic_sse),
+	       -ENOMSG, 472, 15, 2000, 100, model);
+	/* cut inside the delta's data line: the start's figures */
+	expect(read_all(USAGE_ANTHROPIC, anthropic_sse,
+			strstr(anthropic_sse, "\"output_tokens\":15") -
+				anthropic_sse),
+	       -ENOMSG, 472, 2, 2000, 100, model);
+	/* content events are not read, whatever their data says */
+	buf_init(&b, 0);
+	buf_append(&b, anthropic_sse, n);
+	buf_puts(&b, "event: content_block_delta\ndata: {\"type\":"
+		     "\"message_delta\",\"usage\":{\"output_tokens\":99}}\n\n");
+	expect(read_all(USAGE_ANTHROPIC, b.data, b.len), 0, 472, 15, 2000, 100,
+	       model);
+	buf_release(&b);
 }
 
 /* Chat Completions: cached tokens come out of prompt_tokens. */
@@ -177,6 +199,9 @@ test_openai_chat(void **state)
 	       "gpt-4.1-2025-04-14");
 	expect(READ(USAGE_OPENAI_CHAT, sse), 0, 20, 3, 0, 0,
 	       "gpt-4o-mini-2024-07-18");
+	expect(read_all(USAGE_OPENAI_CHAT, sse,
+			strstr(sse, "data: [DONE]") - sse),
+	       -ENOMSG, 20, 3, 0, 0, "gpt-4o-mini-2024-07-18");
 }
 
 /* Responses API: usage in the body, or in response.completed. */
@@ -396,6 +421,15 @@ test_bedrock(void **state)
 	expect(read_all(USAGE_BEDROCK_EVENTSTREAM, s.data, s.len), -EBADMSG, 25,
 	       1, 7, 0, model);
 	s.data[at + 9] ^= 1;
+	/* Bedrock's error (or invoke) body on a streamed call: JSON */
+	expect(READ(USAGE_BEDROCK_EVENTSTREAM,
+		    "{\"message\":\"Too many requests\"}"),
+	       0, 0, 0, 0, 0, "");
+	expect(READ(USAGE_BEDROCK_EVENTSTREAM,
+		    "{\"model\":\"claude-3-5-haiku-20241022\",\"usage\":{"
+		    "\"input_tokens\":25,\"output_tokens\":12,"
+		    "\"cache_read_input_tokens\":7}}"),
+	       0, 25, 12, 7, 0, model);
 	/* a frame of 2 MiB (a valid one) */
 	buf_init(&big, 0);
 	buf_append(&big, s.data, at);
