@@ -158,3 +158,75 @@ printf '/a//b/./c/../d/\0prefix=a/b c&Z=1&a=%%3d%%3D&empty&t=%%7E+&%%zz\0\t' \
 	>"$c/sigv4/dots-bad-escape"
 printf '\0Action=ListUsers&Version=2010-05-08\0application/x-www-form-urlencoded; charset=utf-8' \
 	>"$c/sigv4/aws-iam-example"
+# usage: first byte = format (0 Anthropic, 1 OpenAI Chat, 2 OpenAI
+# Responses, 3 Gemini, 4 Bedrock eventstream), second = chunk size - 1
+# (mod 64), then a response body as each API sends it
+reset usage
+node -e '
+const fs = require("fs"), dir = process.argv[1];
+const seed = (name, fmt, chunk, body) => fs.writeFileSync(dir + "/" + name,
+  Buffer.concat([Buffer.from([fmt, chunk]), Buffer.from(body)]));
+const sse = evs => evs.map(([e, d]) =>
+  (e ? "event: " + e + "\n" : "") + "data: " + JSON.stringify(d) + "\n\n").join("");
+const au = {input_tokens: 472, cache_creation_input_tokens: 100,
+  cache_read_input_tokens: 2000, output_tokens: 2};
+const start = {type: "message_start", message: {id: "msg_1", type: "message",
+  role: "assistant", content: [], model: "claude-sonnet-4-5", stop_reason: null, usage: au}};
+const delta = {type: "message_delta", delta: {stop_reason: "end_turn"},
+  usage: {output_tokens: 15}};
+const text = {type: "content_block_delta", index: 0,
+  delta: {type: "text_delta", text: "Hello \"usage\": {}"}};
+seed("anthropic-json", 0, 7, JSON.stringify({id: "msg_1", type: "message",
+  role: "assistant", model: "claude-sonnet-4-5", content: [{type: "tool_use",
+  id: "t", name: "x", input: {usage: {input_tokens: 9}}}, {type: "text", text: "hi"}],
+  stop_reason: "end_turn", stop_sequence: null, usage: au}, null, 1));
+seed("anthropic-sse", 0, 13, sse([["message_start", start],
+  ["ping", {type: "ping"}], ["content_block_delta", text],
+  ["message_delta", delta], ["message_stop", {type: "message_stop"}]]));
+const cu = {prompt_tokens: 1200, completion_tokens: 10, total_tokens: 1210,
+  prompt_tokens_details: {cached_tokens: 1024}};
+seed("chat-json", 1, 5, JSON.stringify({id: "c", object: "chat.completion",
+  model: "gpt-4.1", choices: [{index: 0, message: {role: "assistant",
+  content: "hi"}, finish_reason: "stop"}], usage: cu}));
+const chunk = (d, u) => ({id: "c", object: "chat.completion.chunk",
+  model: "gpt-4o-mini", choices: d ? [{index: 0, delta: d}] : [], usage: u});
+seed("chat-sse", 1, 63, sse([[null, chunk({content: "Hi"}, null)],
+  [null, chunk(null, cu)]]).replace(/\n/g, "\r\n") + "data: [DONE]\r\n\r\n");
+const ru = {input_tokens: 328, input_tokens_details: {cached_tokens: 128},
+  output_tokens: 52, output_tokens_details: {reasoning_tokens: 0}, total_tokens: 380};
+const resp = u => ({id: "resp_1", object: "response", status: "completed",
+  model: "o4-mini", output: [], usage: u});
+seed("responses-json", 2, 3, JSON.stringify(resp(ru)));
+seed("responses-sse", 2, 31, sse([["response.created",
+  {type: "response.created", response: resp(null)}],
+  ["response.output_text.delta", {type: "response.output_text.delta", delta: "Hi"}],
+  ["response.completed", {type: "response.completed", response: resp(ru)}]]));
+const g = n => ({candidates: [{content: {parts: [{text: "Hi"}], role: "model"},
+  index: 0}], usageMetadata: {promptTokenCount: 100, candidatesTokenCount: n,
+  cachedContentTokenCount: 40, thoughtsTokenCount: 30, totalTokenCount: 999},
+  modelVersion: "gemini-2.5-flash"});
+seed("gemini-json", 3, 9, JSON.stringify(g(20)));
+seed("gemini-array", 3, 2, "[" + JSON.stringify(g(1)) + ",\r\n" + JSON.stringify(g(20)) + "]");
+seed("gemini-sse", 3, 40, sse([[null, g(1)], [null, g(20)]]).replace(/\n/g, "\r\n"));
+// eventstream frames: CRC32 (IEEE) by hand, string headers
+const crc = b => { let c = ~0; for (const x of b) { c ^= x;
+  for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1; }
+  return ~c >>> 0; };
+const u32 = v => { const b = Buffer.alloc(4); b.writeUInt32BE(v >>> 0); return b; };
+const hdr = (n, v) => Buffer.concat([Buffer.from([n.length]), Buffer.from(n),
+  Buffer.from([7]), Buffer.from([v.length >> 8, v.length & 255]), Buffer.from(v)]);
+const frame = (mtype, payload) => {
+  const h = Buffer.concat([hdr(":event-type", "chunk"),
+    hdr(":content-type", "application/json"), hdr(":message-type", mtype)]);
+  const p = Buffer.from(payload);
+  const pre = Buffer.concat([u32(12 + h.length + p.length + 4), u32(h.length)]);
+  const body = Buffer.concat([pre, u32(crc(pre)), h, p]);
+  return Buffer.concat([body, u32(crc(body))]);
+};
+const ev = e => frame("event", JSON.stringify({bytes:
+  Buffer.from(JSON.stringify(e)).toString("base64"), p: "abcdefghij"}));
+seed("bedrock-stream", 4, 11, Buffer.concat([ev(start), ev(text),
+  frame("exception", "{\"message\":\"throttled\"}"), ev(delta),
+  ev({type: "message_stop", "amazon-bedrock-invocationMetrics":
+    {inputTokenCount: 472, outputTokenCount: 15}})]));
+' "$c/usage"
