@@ -19,7 +19,8 @@ cd "$(dirname "$0")/.."
 TOOLS="${TASKBOX_TOOLS:-/var/cache/taskbox/tools}"
 export TASKBOX_TOOLS="$TOOLS"
 
-# libssl-dev: libcrypto for the gateway (RS256 of Google service accounts)
+# libssl-dev: libcrypto for the gateway (SigV4's HMAC-SHA256, RS256 of
+# Google service accounts)
 # libpq-dev: the PostgreSQL store (`server --store postgresql://...`;
 # brings libpq5, all the server needs of PostgreSQL at run time)
 BUILD_PKGS=(gcc pkg-config meson ninja-build libtsm-dev libmicrohttpd-dev
