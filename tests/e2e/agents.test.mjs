@@ -12,9 +12,10 @@
 // reported as waiting and answering it through the API lets the tool run.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { startFakeLlm } from '../harness/llm.mjs';
 import { root, startRuntime, SseClient, waitFor, sleep } from '../harness/runtime.mjs';
 
 const tools = process.env.TASKBOX_TOOLS || '/var/cache/taskbox/tools';
@@ -37,18 +38,9 @@ before(async () => {
   // we must be in a namespace with nothing but loopback
   const links = execFileSync('ip', ['-o', 'link', 'show']).toString();
   assert.doesNotMatch(links, /^\d+: (?!lo:)/m, 'e2e tests must run inside netns-run.sh');
-  const sp = path.join(scratch, 'script.json');
-  fs.writeFileSync(sp, JSON.stringify(script));
-  llm = spawn('node', [path.join(harness, 'fake-llm.mjs'), '--port', '0', '--script', sp, '--log', llmLog], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise((resolve, reject) => {
-    let out = '';
-    llm.stdout.on('data', (d) => {
-      out += d;
-      const m = /listening (\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    llm.on('exit', (c) => reject(new Error(`fake LLM exited ${c}`)));
-  });
+  const fake = await startFakeLlm(script, { dir: scratch, log: llmLog });
+  llm = fake.child;
+  const port = fake.port;
   llmUrl = `http://127.0.0.1:${port}`;
 });
 after(() => llm?.kill());

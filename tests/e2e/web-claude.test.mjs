@@ -14,11 +14,12 @@
 // screen), in order. Screenshots: task-claude-chat, task-terminal.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { root, tmpdir, waitFor, SseClient } from '../harness/runtime.mjs';
 import { startServer, taskDir, exists } from '../harness/server.mjs';
+import { startFakeLlm } from '../harness/llm.mjs';
 import { skip, launch, newPage, useToken, axe, shot, realProblems } from '../harness/browser.mjs';
 
 const tools = process.env.TASKBOX_TOOLS || '/var/cache/taskbox/tools';
@@ -39,19 +40,10 @@ before(async () => {
   if (skip) return;
   const links = execFileSync('ip', ['-o', 'link', 'show']).toString();
   assert.doesNotMatch(links, /^\d+: (?!lo:)/m, 'e2e tests must run inside netns-run.sh');
-  fs.writeFileSync(path.join(scratch, 'script.json'), JSON.stringify(script));
   fs.writeFileSync(keyFile, 'sk-ant-server-side-key\n');
-  llm = spawn('node', [path.join(root, 'tests/harness/fake-llm.mjs'), '--port', '0', '--script',
-    path.join(scratch, 'script.json'), '--log', llmLog], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise((resolve, reject) => {
-    let out = '';
-    llm.stdout.on('data', (d) => {
-      out += d;
-      const m = /listening (\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    llm.on('exit', (c) => reject(new Error(`fake LLM exited ${c}`)));
-  });
+  const fake = await startFakeLlm(script, { dir: scratch, log: llmLog });
+  llm = fake.child;
+  const port = fake.port;
   srv = await startServer({ args: ['--llm-url', `http://127.0.0.1:${port}`, '--llm-key-file', keyFile, '--tools', tools] });
   browser = await launch();
 });
