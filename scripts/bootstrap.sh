@@ -69,39 +69,34 @@ apt_install() {
 	$sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# npm packages the tests use (browser driver, MCP client later), pinned.
-npm_test_deps() {
-	local dir="$TOOLS/testdeps" stamp
-	stamp="$dir/.installed-$(sha256sum tests/package.json | cut -c1-16)"
+# npm_install PACKAGE_JSON DIR: the pinned packages of PACKAGE_JSON into
+# DIR/node_modules, once per version of the file (a stamp); non-zero when
+# npm failed.
+npm_install() {
+	local json="$1" dir="$2" stamp
+	stamp="$dir/.installed-$(sha256sum "$json" | cut -c1-16)"
 	if [ -f "$stamp" ]; then
 		return 0
 	fi
-	log "installing npm test dependencies into $dir"
+	log "installing the npm packages of $json into $dir"
 	mkdir -p "$dir"
-	cp tests/package.json "$dir/package.json"
-	(cd "$dir" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+	cp "$json" "$dir/package.json"
+	(cd "$dir" && npm install --no-audit --no-fund --loglevel=error >/dev/null) || return 1
 	rm -f "$dir"/.installed-*
 	touch "$stamp"
 }
 
-# npm packages the web app embeds (web/package.json, pinned): meson.build
-# looks for them in $TOOLS/webdeps. Without the registry the build goes on
-# and the task page's terminal tab says it was built without xterm.js.
+# npm packages the tests use (browser driver, MCP client, axe-core).
+npm_test_deps() {
+	npm_install tests/package.json "$TOOLS/testdeps"
+}
+
+# npm packages the web app embeds (xterm.js): meson.build looks for them
+# in $TOOLS/webdeps. Without the registry the build goes on and the task
+# page's terminal tab says it was built without xterm.js.
 npm_web_deps() {
-	local dir="$TOOLS/webdeps" stamp
-	stamp="$dir/.installed-$(sha256sum web/package.json | cut -c1-16)"
-	if [ -f "$stamp" ]; then
-		return 0
-	fi
-	log "installing the web app's npm packages into $dir"
-	mkdir -p "$dir"
-	cp web/package.json "$dir/package.json"
-	if ! (cd "$dir" && npm install --no-audit --no-fund --loglevel=error >/dev/null); then
+	npm_install web/package.json "$TOOLS/webdeps" ||
 		log "npm install failed: building without xterm.js (no terminal tab)"
-		return 0
-	fi
-	rm -f "$dir"/.installed-*
-	touch "$stamp"
 }
 
 deps() {
