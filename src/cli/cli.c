@@ -33,6 +33,7 @@ static const char cli_usage[] =
 	"  user set|set-token ...        your name, email, GitHub token\n"
 	"  user set-password [USER]      your password (admins: anyone's)\n"
 	"  secret set|list|delete ...    your secrets or a template's\n"
+	"  provider set|list|delete ...  LLM providers (set, delete: admin)\n"
 	"  token create|list|revoke ...  API tokens: make, list, revoke\n"
 	"\n"
 	"The server and token come from --url/--token, TASKBOX_URL/"
@@ -49,7 +50,8 @@ static const struct {
 	{"templates", cli_template}, {"module", cli_module},
 	{"modules", cli_module},     {"task", cli_task},
 	{"tasks", cli_task},	     {"secret", cli_secret},
-	{"secrets", cli_secret},
+	{"secrets", cli_secret},     {"provider", cli_provider},
+	{"providers", cli_provider},
 };
 
 /* Whether main() should hand argv to cli_main(). */

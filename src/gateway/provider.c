@@ -345,9 +345,10 @@ need_check(const char *type, const char *key, const char *v,
 	   enum provider_need need, const char **field, char **cause)
 {
 	if (v != NULL && need == NEED_NO)
-		*cause = xasprintf("a %s provider takes no %s", type, key);
+		*cause = xasprintf("a provider of type %s takes no %s", type,
+				   key);
 	else if (v == NULL && need == NEED_MUST)
-		*cause = xasprintf("a %s provider needs %s", type, key);
+		*cause = xasprintf("a provider of type %s needs %s", type, key);
 	else
 		return true;
 	*field = key;
