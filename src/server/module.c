@@ -36,6 +36,8 @@ static const char *const variables[] = {
 	"provider",
 	"bin",
 	"approval_policy",
+	"region",
+	"project",
 	NULL,
 };
 
@@ -1176,6 +1178,16 @@ render_vars(const json_t *module, const json_t *agent, const char *provider,
 	opt = json_string_value(json_object_get(agent, "approval_policy"));
 	json_object_set_new(vars, "approval_policy",
 			    json_string(opt ?: "never"));
+	/* never empty: an agent refuses an empty region or project */
+	json_object_set_new(
+		vars, "region",
+		json_string(ctx->region
+				    ?: provider &&
+					       strcmp(provider, "vertex") == 0
+				       ? "global"
+				       : "us-east-1"));
+	json_object_set_new(vars, "project",
+			    json_string(ctx->project ?: "taskbox"));
 	*bin_dir = NULL;
 	if (json_is_object(inst)) {
 		json_t *ri = module_install(module, ctx->tools_dir);

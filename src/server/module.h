@@ -19,6 +19,10 @@ struct module_ctx {
 	const char *proxy_url; /* egress CONNECT proxy inside */
 	const char *tools_dir; /* module installs (same path in and out) */
 	const char *task_id;
+	/* The provider record's region and project ({{region}},
+	 * {{project}}); NULL: the type's default (see module_render). */
+	const char *region;
+	const char *project;
 };
 
 /*
@@ -30,7 +34,10 @@ json_t *module_parse(const char *yaml, size_t len, json_t **errors);
 
 /*
  * Render module for the normalized template tmpl (its agent block) and
- * ctx. Returns a new {type, argv, env, files, install, path,
+ * ctx. {{region}} is ctx->region, else "global" for the vertex mapping
+ * and "us-east-1" for any other; {{project}} is ctx->project, else
+ * "taskbox" (the gateway puts the provider's own into Vertex paths).
+ * Returns a new {type, argv, env, files, install, path,
  * resume_args, provider, mcp (whether the agent is given `taskbox mcp`)},
  * or NULL with *errors = a new array of {message, location}.
  */
