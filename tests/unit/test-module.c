@@ -542,6 +542,8 @@ static const struct {
 	 "vertex",
 	 {{"GOOGLE_GENAI_USE_VERTEXAI", "true"},
 	  {"GOOGLE_VERTEX_BASE_URL", "http://127.0.0.1:4000/vertex"},
+	  {"GOOGLE_GENAI_API_VERSION",
+	   "v1/projects/acme-prod/locations/eu-west-3"},
 	  {"GOOGLE_API_KEY", "taskbox-placeholder"},
 	  {"GOOGLE_CLOUD_PROJECT", "acme-prod"},
 	  {"GOOGLE_CLOUD_LOCATION", "eu-west-3"}}},
