@@ -1191,8 +1191,6 @@ render_vars(const json_t *module, const json_t *agent, const char *provider,
 			 ctx->llm_url ?: "", "proxy_url", ctx->proxy_url ?: "",
 			 "tools_dir", ctx->tools_dir ?: "", "task_id",
 			 ctx->task_id ?: "", "provider", provider ?: "");
-	json_object_set_new(vars, "region", json_string(ctx->region ?: ""));
-	json_object_set_new(vars, "project", json_string(ctx->project ?: ""));
 	for (i = 0; options[i] != NULL; i++) {
 		opt = json_string_value(json_object_get(agent, options[i]));
 		json_object_set_new(vars, options[i], json_string(opt ?: ""));
@@ -1201,6 +1199,16 @@ render_vars(const json_t *module, const json_t *agent, const char *provider,
 	opt = json_string_value(json_object_get(agent, "approval_policy"));
 	json_object_set_new(vars, "approval_policy",
 			    json_string(opt ?: "never"));
+	/* never empty: an agent refuses an empty region or project */
+	json_object_set_new(
+		vars, "region",
+		json_string(ctx->region
+				    ?: provider &&
+					       strcmp(provider, "vertex") == 0
+				       ? "global"
+				       : "us-east-1"));
+	json_object_set_new(vars, "project",
+			    json_string(ctx->project ?: "taskbox"));
 	*bin_dir = NULL;
 	if (json_is_object(inst)) {
 		json_t *ri = module_install(module, ctx->tools_dir);

@@ -38,7 +38,9 @@ json_t *module_parse(const char *yaml, size_t len, json_t **errors);
 /*
  * Render module for the normalized template tmpl (its agent block) and
  * ctx; the providers entry is picked by ctx->provider_type (an error
- * when the module has providers but none for it). Returns a new {type,
+ * when the module has providers but none for it). {{region}} and
+ * {{project}} are ctx's, else "global" for a vertex entry and
+ * "us-east-1" for any other, and "taskbox". Returns a new {type,
  * argv, env, files, install, path, resume_args, provider (the entry
  * used), mcp (whether the agent is given `taskbox mcp`)},
  * or NULL with *errors = a new array of {message, location}.

@@ -58,20 +58,20 @@ tmpl(const char *yaml)
 }
 
 /*
- * Render module name with a template's agent block given as YAML. The
- * tests name each provider after its type: agent.provider gives the
+ * Render module name for c with a template's agent block given as YAML.
+ * The tests name each provider after its type: agent.provider gives the
  * provider's type (none: the module's default).
  */
 static json_t *
-render(const char *name, const char *agent_yaml)
+render_in(const char *name, const char *agent_yaml, const struct module_ctx *c)
 {
 	char *y = xasprintf("name: t\nagent:\n%s", agent_yaml);
 	json_t *m = builtin_module(name), *t = tmpl(y), *errors = NULL, *r;
-	struct module_ctx c = ctx;
+	struct module_ctx rc = *c;
 
-	c.provider_type = json_string_value(
+	rc.provider_type = json_string_value(
 		json_object_get(json_object_get(t, "agent"), "provider"));
-	r = module_render(m, t, &c, &errors);
+	r = module_render(m, t, &rc, &errors);
 	if (r == NULL) {
 		char *s = json_dumps(errors, 0);
 
@@ -83,6 +83,13 @@ render(const char *name, const char *agent_yaml)
 	json_decref(t);
 	free(y);
 	return r;
+}
+
+/* Render module name for ctx with a template's agent block given as YAML. */
+static json_t *
+render(const char *name, const char *agent_yaml)
+{
+	return render_in(name, agent_yaml, &ctx);
 }
 
 /* env[k] of a render. */
@@ -497,6 +504,317 @@ test_goose(void **state)
 	json_decref(r);
 }
 
+/* One expected env value of an agent x provider type render (a NULL name
+ * ends a pair's list). */
+struct want_env {
+	const char *name, *value;
+};
+
+/* Every agent x provider type pair of the built-in modules. */
+static const struct {
+	const char *module, *type;
+	struct want_env env[8];
+} pairs[] = {
+	{"claude-code",
+	 "anthropic",
+	 {{"ANTHROPIC_BASE_URL", "http://127.0.0.1:4000"},
+	  {"ANTHROPIC_AUTH_TOKEN", "taskbox-placeholder"}}},
+	{"claude-code",
+	 "openai-compatible",
+	 {{"ANTHROPIC_BASE_URL", "http://127.0.0.1:4000"},
+	  {"ANTHROPIC_AUTH_TOKEN", "taskbox-placeholder"}}},
+	{"claude-code",
+	 "bedrock",
+	 {{"CLAUDE_CODE_USE_BEDROCK", "1"},
+	  {"ANTHROPIC_BEDROCK_BASE_URL", "http://127.0.0.1:4000/bedrock"},
+	  {"CLAUDE_CODE_SKIP_BEDROCK_AUTH", "1"},
+	  {"AWS_REGION", "eu-west-3"}}},
+	{"claude-code",
+	 "vertex",
+	 {{"CLAUDE_CODE_USE_VERTEX", "1"},
+	  {"ANTHROPIC_VERTEX_BASE_URL", "http://127.0.0.1:4000/vertex/v1"},
+	  {"CLAUDE_CODE_SKIP_VERTEX_AUTH", "1"},
+	  {"CLOUD_ML_REGION", "eu-west-3"},
+	  {"ANTHROPIC_VERTEX_PROJECT_ID", "acme-prod"}}},
+	{"codex", "openai", {{"OPENAI_API_KEY", "taskbox-placeholder"}}},
+	{"codex",
+	 "openai-compatible",
+	 {{"OPENAI_API_KEY", "taskbox-placeholder"}}},
+	{"codex", "ollama", {{"OPENAI_API_KEY", "taskbox-placeholder"}}},
+	{"gemini",
+	 "gemini",
+	 {{"GOOGLE_GEMINI_BASE_URL", "http://127.0.0.1:4000"},
+	  {"GEMINI_API_KEY", "taskbox-placeholder"}}},
+	{"gemini",
+	 "vertex",
+	 {{"GOOGLE_GENAI_USE_VERTEXAI", "true"},
+	  {"GOOGLE_VERTEX_BASE_URL", "http://127.0.0.1:4000/vertex"},
+	  {"GOOGLE_GENAI_API_VERSION",
+	   "v1/projects/acme-prod/locations/eu-west-3"},
+	  {"GOOGLE_API_KEY", "taskbox-placeholder"},
+	  {"GOOGLE_CLOUD_PROJECT", "acme-prod"},
+	  {"GOOGLE_CLOUD_LOCATION", "eu-west-3"}}},
+	{"aider",
+	 "anthropic",
+	 {{"ANTHROPIC_API_BASE", "http://127.0.0.1:4000"},
+	  {"ANTHROPIC_API_KEY", "taskbox-placeholder"}}},
+	{"aider",
+	 "openai",
+	 {{"OPENAI_API_BASE", "http://127.0.0.1:4000/v1"},
+	  {"OPENAI_API_KEY", "taskbox-placeholder"}}},
+	{"aider",
+	 "openai-compatible",
+	 {{"OPENAI_API_BASE", "http://127.0.0.1:4000/v1"},
+	  {"OPENAI_API_KEY", "taskbox-placeholder"}}},
+	{"aider", "ollama", {{"OLLAMA_API_BASE", "http://127.0.0.1:4000"}}},
+	{"aider",
+	 "bedrock",
+	 {{"AWS_BEDROCK_RUNTIME_ENDPOINT", "http://127.0.0.1:4000/bedrock"},
+	  {"AWS_REGION_NAME", "eu-west-3"},
+	  {"AWS_REGION", "eu-west-3"},
+	  {"AWS_ACCESS_KEY_ID", "taskbox-placeholder-not-a-key"},
+	  {"AWS_SECRET_ACCESS_KEY", "taskbox-placeholder-not-a-secret"}}},
+	{"aider",
+	 "vertex",
+	 {{"OPENAI_API_BASE",
+	   "http://127.0.0.1:4000/vertex/v1beta1/projects/acme-prod/"
+	   "locations/eu-west-3/endpoints/openapi"},
+	  {"OPENAI_API_KEY", "taskbox-placeholder"}}},
+	{"goose",
+	 "anthropic",
+	 {{"GOOSE_PROVIDER", "anthropic"},
+	  {"ANTHROPIC_HOST", "http://127.0.0.1:4000"},
+	  {"ANTHROPIC_API_KEY", "taskbox-placeholder"}}},
+	{"goose",
+	 "openai",
+	 {{"GOOSE_PROVIDER", "openai"},
+	  {"OPENAI_HOST", "http://127.0.0.1:4000"},
+	  {"OPENAI_API_KEY", "taskbox-placeholder"}}},
+	{"goose",
+	 "openai-compatible",
+	 {{"GOOSE_PROVIDER", "openai"},
+	  {"OPENAI_HOST", "http://127.0.0.1:4000"},
+	  {"OPENAI_API_KEY", "taskbox-placeholder"}}},
+	{"goose",
+	 "ollama",
+	 {{"GOOSE_PROVIDER", "ollama"},
+	  {"OLLAMA_HOST", "http://127.0.0.1:4000"}}},
+	{"goose",
+	 "bedrock",
+	 {{"GOOSE_PROVIDER", "aws_bedrock"},
+	  {"GOOSE_MODEL", "us.anthropic.claude-sonnet-4-5-20250929-v1:0"},
+	  {"AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "http://127.0.0.1:4000/bedrock"},
+	  {"AWS_REGION", "eu-west-3"},
+	  {"AWS_ACCESS_KEY_ID", "taskbox-placeholder-not-a-key"},
+	  {"AWS_SECRET_ACCESS_KEY", "taskbox-placeholder-not-a-secret"}}},
+	{"goose",
+	 "vertex",
+	 {{"GOOSE_PROVIDER", "openai"},
+	  {"GOOSE_MODEL", "google/gemini-2.5-flash"},
+	  {"OPENAI_HOST", "http://127.0.0.1:4000"},
+	  {"OPENAI_BASE_PATH",
+	   "vertex/v1beta1/projects/acme-prod/locations/eu-west-3/"
+	   "endpoints/openapi/chat/completions"},
+	  {"OPENAI_API_KEY", "taskbox-placeholder"}}},
+};
+
+/* Whether name ends with one of the n suffixes sfx. */
+static bool
+ends_with_any(const char *name, const char *const *sfx, size_t n)
+{
+	size_t i, len = strlen(name);
+
+	for (i = 0; i < n; i++)
+		if (len >= strlen(sfx[i]) &&
+		    strcmp(name + len - strlen(sfx[i]), sfx[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Whether an env name holds a credential. */
+static bool
+is_credential(const char *name)
+{
+	static const char *const sfx[] = {"_KEY", "_KEY_ID", "_TOKEN",
+					  "_SECRET"};
+
+	return ends_with_any(name, sfx, ARRAY_SIZE(sfx));
+}
+
+/* Whether an env name holds an endpoint. */
+static bool
+is_endpoint(const char *name)
+{
+	static const char *const sfx[] = {"_URL", "_BASE", "_HOST", "_ENDPOINT",
+					  "_BEDROCK_RUNTIME"};
+
+	return ends_with_any(name, sfx, ARRAY_SIZE(sfx));
+}
+
+/* Each pair renders the agent's own settings, with the provider record's
+ * region and project, every endpoint at the gateway and every credential
+ * a placeholder. */
+static void
+test_provider_pairs(void **state)
+{
+	struct module_ctx c = ctx;
+	const char *k;
+	json_t *v;
+	size_t i, j;
+
+	c.region = "eu-west-3";
+	c.project = "acme-prod";
+	for (i = 0; i < ARRAY_SIZE(pairs); i++) {
+		char *a = xasprintf("  module: %s\n  provider: %s\n",
+				    pairs[i].module, pairs[i].type);
+		json_t *r = render_in(pairs[i].module, a, &c);
+
+		assert_string_equal(
+			json_string_value(json_object_get(r, "provider")),
+			pairs[i].type);
+		for (j = 0; j < ARRAY_SIZE(pairs[i].env) &&
+			    pairs[i].env[j].name != NULL;
+		     j++) {
+			if (env(r, pairs[i].env[j].name) == NULL ||
+			    strcmp(env(r, pairs[i].env[j].name),
+				   pairs[i].env[j].value) != 0)
+				fprintf(stderr, "%s x %s: %s\n",
+					pairs[i].module, pairs[i].type,
+					pairs[i].env[j].name);
+			assert_non_null(env(r, pairs[i].env[j].name));
+			assert_string_equal(env(r, pairs[i].env[j].name),
+					    pairs[i].env[j].value);
+		}
+		json_object_foreach(json_object_get(r, "env"), k, v)
+		{
+			const char *s = json_string_value(v);
+
+			if (is_credential(k))
+				assert_int_equal(
+					strncmp(s, "taskbox-placeholder", 19),
+					0);
+			if (is_endpoint(k))
+				assert_int_equal(strncmp(s, ctx.llm_url,
+							 strlen(ctx.llm_url)),
+						 0);
+		}
+		json_decref(r);
+		free(a);
+	}
+}
+
+/* Exactly the listed pairs are supported; any other is refused naming
+ * the module and the type. */
+static void
+test_provider_unsupported(void **state)
+{
+	static const char *const modules[] = {"claude-code", "codex", "gemini",
+					      "aider", "goose"};
+	static const char *const types[] = {
+		"anthropic",	     "openai", "gemini",
+		"bedrock",	     "vertex", "ollama",
+		"openai-compatible",
+	};
+	struct module_ctx c = ctx;
+	size_t i, j, k, refused = 0, fallbacks = 0;
+
+	for (i = 0; i < ARRAY_SIZE(modules); i++) {
+		json_t *m = builtin_module(modules[i]);
+
+		for (j = 0; j < ARRAY_SIZE(types); j++) {
+			bool listed = false;
+			char *y;
+			json_t *t, *r, *errors = NULL;
+			const char *msg;
+
+			for (k = 0; k < ARRAY_SIZE(pairs); k++)
+				listed = listed ||
+					 (strcmp(pairs[k].module, modules[i]) ==
+						  0 &&
+					  strcmp(pairs[k].type, types[j]) == 0);
+			/* openai-compatible falls back to default_provider */
+			assert_int_equal(
+				module_supports_provider(m, types[j]),
+				listed || strcmp(types[j],
+						 "openai-compatible") == 0);
+			if (listed)
+				continue;
+			y = xasprintf("name: t\nagent: {module: %s, "
+				      "provider: %s}\n",
+				      modules[i], types[j]);
+			t = tmpl(y);
+			c.provider_type = types[j];
+			r = module_render(m, t, &c, &errors);
+			if (strcmp(types[j], "openai-compatible") == 0) {
+				/* the module's default_provider entry */
+				assert_non_null(r);
+				fallbacks++;
+				json_decref(r);
+				json_decref(t);
+				free(y);
+				continue;
+			}
+			assert_null(r);
+			assert_int_equal(json_array_size(errors), 1);
+			msg = json_string_value(json_object_get(
+				json_array_get(errors, 0), "message"));
+			assert_non_null(strstr(msg, modules[i]));
+			assert_non_null(strstr(msg, types[j]));
+			refused++;
+			json_decref(errors);
+			json_decref(t);
+			free(y);
+		}
+		json_decref(m);
+	}
+	/* 35 pairs, 21 supported; gemini has no openai-compatible entry
+	 * and takes its default_provider's */
+	assert_int_equal(refused, 13);
+	assert_int_equal(fallbacks, 1);
+}
+
+/* Without a provider record's region or project, the type's default. */
+static void
+test_provider_defaults(void **state)
+{
+	json_t *r;
+
+	r = render("claude-code", "  module: claude-code\n"
+				  "  provider: vertex\n");
+	assert_string_equal(env(r, "CLOUD_ML_REGION"), "global");
+	assert_string_equal(env(r, "ANTHROPIC_VERTEX_PROJECT_ID"), "taskbox");
+	json_decref(r);
+	r = render("gemini", "  module: gemini\n  provider: vertex\n");
+	assert_string_equal(env(r, "GOOGLE_CLOUD_LOCATION"), "global");
+	assert_string_equal(env(r, "GOOGLE_CLOUD_PROJECT"), "taskbox");
+	json_decref(r);
+	r = render("aider", "  module: aider\n  provider: bedrock\n");
+	assert_string_equal(env(r, "AWS_REGION_NAME"), "us-east-1");
+	json_decref(r);
+}
+
+/* Codex on Ollama: the same Responses provider, another default model. */
+static void
+test_codex_ollama(void **state)
+{
+	json_t *r = render("codex", "  module: codex\n  provider: ollama\n");
+	const char *toml = file(r, ".codex/config.toml");
+
+	assert_non_null(strstr(toml, "model = \"gpt-oss:20b\"\n"));
+	assert_non_null(strstr(toml, "[model_providers.taskbox]\n"
+				     "name = \"taskbox-ollama\"\n"
+				     "base_url = \"http://127.0.0.1:4000/v1\"\n"
+				     "env_key = \"OPENAI_API_KEY\"\n"
+				     "wire_api = \"responses\"\n"));
+	json_decref(r);
+	/* the template's model wins over the module's default */
+	r = render("codex", "  module: codex\n  provider: ollama\n"
+			    "  model: qwen3-coder\n");
+	assert_string_equal(arg(r, 1), "--model");
+	assert_string_equal(arg(r, 2), "qwen3-coder");
+	json_decref(r);
+}
+
 static void
 test_custom(void **state)
 {
@@ -762,6 +1080,10 @@ main(void)
 		cmocka_unit_test(test_gemini),
 		cmocka_unit_test(test_aider),
 		cmocka_unit_test(test_goose),
+		cmocka_unit_test(test_provider_pairs),
+		cmocka_unit_test(test_provider_unsupported),
+		cmocka_unit_test(test_provider_defaults),
+		cmocka_unit_test(test_codex_ollama),
 		cmocka_unit_test(test_custom),
 		cmocka_unit_test(test_builtin_templates_render),
 		cmocka_unit_test(test_module_errors),
