@@ -155,6 +155,8 @@ struct asset;
  * it (compressed once per file, kept). */
 void web_reply_asset(struct http_req *req, const struct asset *a,
 		     const char *csp);
+/* api-providers.c: /api/v2/providers[/NAME]. */
+void api_providers_register(struct http_server *http);
 /* api-secrets.c: .../secrets under users and templates. */
 void api_secrets_register(struct http_server *http);
 /* Whether a /api/v2/templates/ path is .../secrets[...]; the handler. */
