@@ -48,8 +48,12 @@
 #include "gateway/gateway.h"
 #include "gateway/gw-stubs.h"
 #include "gateway/gwhttp.h"
+#include "gateway/provider.h"
+#include "gateway/route.h"
 #include "gateway/sigv4.h"
 #include "gateway/usage.h"
+#include "gateway/vtoken.h"
+#include "server/metrics.h"
 #include "server/server.h"
 
 #define GW_READ		  16384		 /* bytes read from the agent at once */
@@ -357,10 +361,12 @@ gw_queue_reply(struct gw_conn *c, int status, enum gw_format f,
 	const char *ctype = "application/json";
 	char *body = gw_error_body(f, status, message, &ctype);
 
-	buf_printf(&c->out,
-		   "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
-		   "Content-Length: %zu\r\n%s\r\n%s",
-		   status, gw_reason(status), ctype, strlen(body),
+	buf_printf(&c->out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n", status,
+		   gw_reason(status), ctype);
+	if (f == GW_FORMAT_BEDROCK)
+		buf_printf(&c->out, "x-amzn-ErrorType: %s\r\n",
+			   gw_amzn_error_type(status));
+	buf_printf(&c->out, "Content-Length: %zu\r\n%s\r\n%s", strlen(body),
 		   close ? "Connection: close\r\n" : "", body);
 	free(body);
 }
@@ -541,19 +547,14 @@ gw_headers(struct gw_conn *c, char **cause)
 		if (gw_hop_header(h->name, strlen(h->name)))
 			continue;
 		if (gw_auth_name(h->name)) {
-			char *line = auth == GW_AUTH_KEY
-					     ? gw_auth_header(c->p, h->name,
-							      h->value)
-					     : NULL;
-			struct curl_slist *n;
+			char *v = auth == GW_AUTH_KEY
+					  ? gw_auth_header(c->p, h->name,
+							   h->value)
+					  : NULL;
 
-			if (line == NULL)
-				continue;
-			n = curl_slist_append(c->hdrs, line);
-			free(line);
-			if (n == NULL)
-				fatal("out of memory");
-			c->hdrs = n;
+			if (v != NULL)
+				gw_add_header(&c->hdrs, h->name, v);
+			free(v);
 			continue;
 		}
 		if (auth == GW_AUTH_SIGV4 &&

@@ -66,7 +66,7 @@ gw_req_line(const char *p, size_t n, struct gw_req *out, const char **why)
 			return 400;
 	if (tl == 0)
 		return 400;
-	if (tl > GW_TARGET_MAX) {
+	if (tl > GW_REQ_TARGET_MAX) {
 		*why = "request target too long";
 		return 431;
 	}
@@ -284,9 +284,12 @@ gw_chunked_feed(struct gw_chunked *st, struct buf *in, struct buf *body,
 				}
 				v = v * 16 + (uint64_t)gw_hex(in->data[i]);
 			}
-			if (i == 0 ||
-			    (i < n && in->data[i] != ';' &&
-			     in->data[i] != ' ' && in->data[i] != '\t'))
+			if (i == 0)
+				return 400;
+			while (i < n &&
+			       (in->data[i] == ' ' || in->data[i] == '\t'))
+				i++; /* BWS before an extension */
+			if (i < n && in->data[i] != ';')
 				return 400;
 			if (v > GW_BODY_MAX - body->len) {
 				*why = "request body too large";

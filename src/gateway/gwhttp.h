@@ -17,10 +17,10 @@
 
 struct buf;
 
-#define GW_HEAD_MAX    (64u * 1024)	   /* a request head, bytes */
-#define GW_HEADERS_MAX 128		   /* header lines of a request */
-#define GW_BODY_MAX    (32u * 1024 * 1024) /* a request body, bytes */
-#define GW_TARGET_MAX  8192		   /* a request target, bytes */
+#define GW_HEAD_MAX	  (64u * 1024)	      /* a request head, bytes */
+#define GW_HEADERS_MAX	  128		      /* header lines of a request */
+#define GW_BODY_MAX	  (32u * 1024 * 1024) /* a request body, bytes */
+#define GW_REQ_TARGET_MAX 8192		      /* a request target, bytes */
 
 struct gw_header {
 	char *name;
@@ -42,7 +42,7 @@ struct gw_req {
 /*
  * Parse the request head (len bytes ending with the blank line) into
  * *out (gw_req_release frees it, also after a failure): 0, or the status
- * to refuse with (400, 431 past GW_HEADERS_MAX or GW_TARGET_MAX, 501 for a
+ * to refuse with (400, 431 past GW_HEADERS_MAX or GW_REQ_TARGET_MAX, 501 for a
  * transfer coding other than chunked) and *why (a static string).
  */
 int gw_req_parse(const char *head, size_t len, struct gw_req *out,

@@ -29,7 +29,7 @@ let release = null; // lets the streaming reply go on
 // The provider: Anthropic-like. x-test-status asks for an error status;
 // "stream": true replies by SSE, holding its end until the test releases
 // it (or 20 s pass: then `released` stays false and the test fails);
-// /big replies with `size` pseudo-random bytes.
+// GET /v1/models replies with `size` pseudo-random bytes.
 function provider(req, res) {
   const chunks = [];
   req.on('data', (d) => chunks.push(d));
@@ -48,7 +48,7 @@ function provider(req, res) {
       res.end(JSON.stringify({ type: 'error', error: { type: 'authentication_error', message: `upstream says ${want}` } }));
       return;
     }
-    if (req.url.startsWith('/big')) {
+    if (req.url.startsWith('/v1/models')) {
       const size = Number(new URL(req.url, 'http://x').searchParams.get('size'));
       const data = crypto.createHash('sha256').update('seed').digest();
       res.writeHead(200, { 'content-type': 'application/octet-stream' });
@@ -246,6 +246,9 @@ test('limits and malformed requests are refused with the reason', async () => {
   assert.match(escape, /^HTTP\/1\.1 400 /, escape);
   const at = await raw('GET @evil.example/v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
   assert.match(at, /^HTTP\/1\.1 400 /, at);
+  const nf = await request('POST', '/v9/nowhere', { headers: { 'x-api-key': 'placeholder' }, body: '{}' });
+  assert.equal(nf.status, 404, nf.text);
+  assert.ok(JSON.parse(nf.text).error.message, 'a JSON error with a message');
   assert.equal(seen.length, n, 'nothing of these reached the provider');
 });
 
@@ -263,7 +266,7 @@ test('upstream errors pass through with their body', async () => {
 test('a slow reader gets every byte of a large response', async () => {
   const size = 12 * 1024 * 1024;
   const got = await new Promise((resolve, reject) => {
-    const req = http.request({ socketPath: sock(), method: 'GET', path: `/big?size=${size}`, agent: false,
+    const req = http.request({ socketPath: sock(), method: 'GET', path: `/v1/models?size=${size}`, agent: false,
       headers: { 'x-api-key': 'placeholder' } }, (res) => {
       const h = crypto.createHash('sha256');
       let n = 0;
