@@ -163,7 +163,7 @@ curlev_init(void)
 	curl_multi_setopt(curlev_multi, CURLMOPT_TIMERFUNCTION,
 			  curlev_timer_cb);
 	/* idle upstream connections kept for reuse, server-wide */
-	curl_multi_setopt(curlev_multi, CURLMOPT_MAXCONNECTS, 64L);
+	curl_multi_setopt(curlev_multi, CURLMOPT_MAXCONNECTS, 32L);
 }
 
 void
