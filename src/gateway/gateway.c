@@ -526,6 +526,8 @@ gw_sign(struct gw_conn *c, char **cause)
 	free(p_only);
 	if (r < 0)
 		return r;
+	/* the Host sent is the one signed, whatever libcurl would make */
+	gw_add_header(&c->hdrs, "Host", c->route.host);
 	for (size_t i = 0; i < s.nadd; i++)
 		gw_add_header(&c->hdrs, s.add[i].name, s.add[i].value);
 	sigv4_signed_release(&s);
