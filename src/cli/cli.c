@@ -34,6 +34,8 @@ static const char cli_usage[] =
 	"  user set-password [USER]      your password (admins: anyone's)\n"
 	"  secret set|list|delete ...    your secrets or a template's\n"
 	"  token create|list|revoke ...  API tokens: make, list, revoke\n"
+	"  usage [--group-by X] ...      LLM tokens and cost (admins: all)\n"
+	"  price set|list|delete ...     LLM prices (admins set them)\n"
 	"\n"
 	"The server and token come from --url/--token, TASKBOX_URL/"
 	"TASKBOX_TOKEN,\n"
@@ -49,7 +51,8 @@ static const struct {
 	{"templates", cli_template}, {"module", cli_module},
 	{"modules", cli_module},     {"task", cli_task},
 	{"tasks", cli_task},	     {"secret", cli_secret},
-	{"secrets", cli_secret},
+	{"secrets", cli_secret},     {"usage", cli_usage_report},
+	{"price", cli_price},	     {"prices", cli_price},
 };
 
 /* Whether main() should hand argv to cli_main(). */
