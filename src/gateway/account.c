@@ -749,16 +749,21 @@ acct_publish(void)
 	}
 }
 
-/* The timer: flush and publish; now and then reload. */
+void
+account_tick(void)
+{
+	acct_publish();
+	account_flush();
+}
+
+/* The timer: account_tick; now and then a reload. */
 static void
 acct_on_timer(void *data UNUSED)
 {
-	acct_publish();
+	account_tick();
 	if (now_ms() >= acct.reload_at) {
 		acct.reload_at = now_ms() + ACCOUNT_RELOAD_MS;
 		account_reload();
-	} else {
-		account_flush();
 	}
 	ev_timer_start(acct.loop, &acct.timer, now_ms() + ACCOUNT_FLUSH_MS);
 }

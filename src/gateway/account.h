@@ -81,6 +81,9 @@ void account_stop(void);
 /* Write what is pending now (before a report reads the store); 0 or the
  * store's error (the rows stay pending). */
 int account_flush(void);
+/* What the timer does each ACCOUNT_FLUSH_MS: show the tasks whose
+ * totals changed (the changed hook), then write what is pending. */
+void account_tick(void);
 /* Reload users' month totals, user and template budgets and price
  * overrides from the store (other replicas' changes). */
 void account_reload(void);
