@@ -46,7 +46,7 @@
 #include "core/log.h"
 #include "gateway/curlev.h"
 #include "gateway/gateway.h"
-#include "gateway/gw-stubs.h"
+#include "gateway/account.h"
 #include "gateway/gwhttp.h"
 #include "gateway/provider.h"
 #include "gateway/route.h"

@@ -165,6 +165,17 @@ void api_secrets_template(struct http_req *req, void *data);
 /* GET/DELETE .../users/{u}/secrets[/NAME] (api-users.c hands them over). */
 void api_secrets_user(struct http_req *req, void *data);
 
+/* ---- api-usage.c: LLM usage, prices, budgets ---- */
+/* GET /api/v2/usage, GET|PUT|DELETE /api/v2/prices[...]. */
+void api_usage_register(struct http_server *http);
+/* Start the accounting (gateway/account.c) with the task hooks; 0 or
+ * -EIO with *cause. */
+int api_usage_start(char **cause);
+/* GET .../tasks/{u}/{t}/usage: totals and per model. */
+void api_usage_task(struct http_req *req, struct task *t);
+/* GET|PUT .../users/{u}/budget (api-users.c, api-login.c hand it over). */
+void api_usage_budget(struct http_req *req);
+
 /* ---- catalog.c: templates and modules ---- */
 /* Import the built-in modules and templates (new versions when changed). */
 int catalog_import_builtins(char **cause);
@@ -306,6 +317,12 @@ void task_states(struct task *t, struct http_req *req);
  * pre-check's refusal: -EINVAL (400), -EBUSY (its user or template is
  * being deleted). */
 int task_restart(struct task *t, struct http_req *req, char **cause);
+/* Pause the live task task_id (none, or stopping or stopped already:
+ * nothing) with message as its state message once paused (a budget ran
+ * out: gateway/account.c's pause hook). */
+void task_pause_with(const char *task_id, const char *message);
+/* Task task_id's usage changed: push its Task JSON (account.c's hook). */
+void task_usage_changed(const char *task_id);
 /*
  * What can fail before anything runs, checked before a task of template
  * version (a catalog_version_get row) starts for owner_id: the agent

@@ -84,6 +84,8 @@ struct task {
 	uint64_t accepted_ms, ws_ms, agent_ms;
 	struct http_req *delete_req;
 	struct http_req *pause_req; /* answered once stopped */
+	char *pause_message;	    /* the state message once paused (NULL:
+				       "Paused"): task_pause_with */
 	struct ev_timer stop_timer; /* SIGKILL if SIGTERM is not enough */
 	bool resuming;		    /* the launch continues a session */
 	bool fresh_agent;     /* restart: no agent ran before: setup again, no
