@@ -252,3 +252,5 @@ printf '\x14POST\0/vertex/v1/projects/taskbox/locations/global/publishers/anthro
 printf '\x0cPOST\0/vertex/v1beta1/projects/taskbox/locations/global/publishers/google/models/gemini-2.5-flash:generateContent' \
 	>"$c/route/vertex-gemini"
 printf '\x05POST\0/v1/%%2e%%2E/../x//y@z#w\\v%%00 \r\n' >"$c/route/hostile"
+printf '\x04POST\0/vertex/v1beta1/publishers/google/models/gemini-2.5-pro:streamGenerateContent?alt=sse' \
+	>"$c/route/vertex-gemini-express"
