@@ -123,7 +123,7 @@ struct pattern {
 			"/" v "/publishers/google/models/{m}:" action,         \
 			GW_FORMAT_GEMINI, USAGE_GEMINI, false,                 \
 			"/" v "/projects/{p}/locations/{l}/publishers/google/" \
-			      "models/{m}:" action                             \
+			"models/{m}:" action                                   \
 	}
 #define VERTEX_EXPRESS_ROWS(v)                                                 \
 	VERTEX_EXPRESS_ROW(v, "generateContent"),                              \
