@@ -33,6 +33,7 @@ static const char cli_usage[] =
 	"  user set|set-token ...        your name, email, GitHub token\n"
 	"  user set-password [USER]      your password (admins: anyone's)\n"
 	"  secret set|list|delete ...    your secrets or a template's\n"
+	"  provider set|list|delete ...  LLM providers (set, delete: admin)\n"
 	"  token create|list|revoke ...  API tokens: make, list, revoke\n"
 	"\n"
 	"The server and token come from --url/--token, TASKBOX_URL/"
@@ -49,7 +50,8 @@ static const struct {
 	{"templates", cli_template}, {"module", cli_module},
 	{"modules", cli_module},     {"task", cli_task},
 	{"tasks", cli_task},	     {"secret", cli_secret},
-	{"secrets", cli_secret},
+	{"secrets", cli_secret},     {"provider", cli_provider},
+	{"providers", cli_provider},
 };
 
 /* Whether main() should hand argv to cli_main(). */
@@ -65,17 +67,30 @@ cli_is_verb(const char *name)
 	return false;
 }
 
-/* Take --url/--token (and their =VALUE forms) out of argv; -1 if bad. */
+/*
+ * Take --url/--token (and their =VALUE forms) out of argv; -1 if bad.
+ * After the verb `provider`, --url is the provider's own (the server's
+ * goes before the verb there).
+ */
 static int
 cli_global_flags(int *argc, char **argv)
 {
 	int i = 1, j = 1;
+	const char *verb = NULL;
 
 	for (; i < *argc; i++) {
 		const char *a = argv[i], **dst = NULL, *v = NULL;
+		bool own_url = verb != NULL && (strcmp(verb, "provider") == 0 ||
+						strcmp(verb, "providers") == 0);
 
 		if (strcmp(a, "--") == 0)
 			break;
+		if (own_url && str_starts_with(a, "--url")) {
+			argv[j++] = argv[i];
+			continue;
+		}
+		if (verb == NULL && a[0] != '-')
+			verb = a;
 		if (strcmp(a, "--url") == 0 || strcmp(a, "--token") == 0) {
 			dst = a[2] == 'u' ? &cli_flag_url : &cli_flag_token;
 			if (i + 1 >= *argc) {

@@ -80,6 +80,7 @@ int cli_template(int argc, char **argv);
 int cli_module(int argc, char **argv);
 int cli_task(int argc, char **argv);
 int cli_secret(int argc, char **argv);
+int cli_provider(int argc, char **argv);
 /* A password typed twice without echo on a terminal, else one line of
  * stdin (new string, the caller wipes it), or NULL with *cause; what
  * names it in the prompt. */

@@ -12,6 +12,17 @@
  * each scrape. Label values are ours (statuses, states, route patterns)
  * and escaped anyway.
  *
+ * The LLM gateway reports each request it ends (metrics_gateway): counts
+ * by status code, tokens by kind, upstream errors and two latency
+ * histograms (first byte, whole request), per provider x model label
+ * set. The model comes from the agent's request or the upstream's reply,
+ * so it is untrusted: a value is cut to METRICS_GW_LABEL_MAX bytes of
+ * valid UTF-8 without control characters, and the sets are bounded like
+ * the routes: METRICS_GW_PAIRS pairs as named, then up to
+ * METRICS_GW_OTHER (provider, model="other") sets for what does not fit,
+ * then one last ("other", "other") set. Status codes are bounded per set
+ * too (METRICS_GW_CODES, the rest as code="other").
+ *
  * Who may read: an admin's token, or anyone when the server runs with
  * --metrics-public (for a scraper without a token). The figures are
  * aggregates over all users, so a member never sees them.
@@ -19,6 +30,7 @@
 #include "common.h"
 
 #include "core/buf.h"
+#include "core/text.h"
 #include "http/http.h"
 #include "server.h"
 #include "server/metrics.h"
@@ -60,6 +72,46 @@ static uint64_t metrics_starts;
 static struct metrics_route *metrics_routes;
 static size_t metrics_nroutes;
 
+#define METRICS_GW_PAIRS      128 /* provider x model sets as named */
+#define METRICS_GW_OTHER      16  /* (provider, "other") sets past them */
+#define METRICS_GW_CODES      16  /* status codes per set */
+#define METRICS_GW_LABEL_MAX  128 /* bytes of a label value as given */
+#define METRICS_GW_CODE_OTHER (-1)
+
+/* Token kinds, in the order of struct metrics_gw's tokens[]. */
+static const char *const metrics_gw_kinds[] = {
+	"input",
+	"output",
+	"cache_read",
+	"cache_creation",
+};
+
+/* Replies with one status code. */
+struct metrics_gw_code {
+	int code; /* METRICS_GW_CODE_OTHER: what did not fit */
+	uint64_t count;
+};
+
+/* Gateway requests of one provider x model label set. */
+struct metrics_gw {
+	char *provider, *model; /* label values, already made safe */
+	struct metrics_gw_code codes[METRICS_GW_CODES];
+	size_t ncodes;
+	uint64_t tokens[ARRAY_SIZE(metrics_gw_kinds)];
+	uint64_t upstream_errors;
+	struct metrics_hist first_byte, duration;
+};
+
+/* LLM replies start in seconds; loopback and cached ones in ms. */
+static const double metrics_gw_first_le[] = {0.001, 0.005, 0.01, 0.025, 0.05,
+					     0.1,   0.25,  0.5,	 1,	2.5,
+					     5,	    10,	   30,	 60,	120};
+static const double metrics_gw_total_le[] = {
+	0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600};
+
+static struct metrics_gw *metrics_gws;
+static size_t metrics_ngws;
+
 /* Count one observation of v seconds in h. */
 static void
 metrics_observe(struct metrics_hist *h, double v)
@@ -83,6 +135,124 @@ void
 metrics_task_active(uint64_t ms)
 {
 	metrics_observe(&metrics_start, (double)ms / 1000.0);
+}
+
+/* s as a label value: NULL or "" as "unknown", else at most
+ * METRICS_GW_LABEL_MAX bytes of it, invalid UTF-8 replaced by U+FFFD and
+ * control characters by '?'. Returns a new string. */
+static char *
+metrics_gw_value(const char *s)
+{
+	char *cut, *v;
+
+	if (s == NULL || *s == '\0')
+		return xstrdup("unknown");
+	cut = xstrndup(s, utf8_cut(s, strnlen(s, METRICS_GW_LABEL_MAX)));
+	v = utf8_sanitize(cut);
+	free(cut);
+	for (char *p = v; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	return v;
+}
+
+/* The set of (provider, model), or NULL; both are label values. */
+static struct metrics_gw *
+metrics_gw_find(const char *provider, const char *model)
+{
+	for (size_t i = 0; i < metrics_ngws; i++) {
+		struct metrics_gw *g = &metrics_gws[i];
+
+		if (strcmp(g->provider, provider) == 0 &&
+		    strcmp(g->model, model) == 0)
+			return g;
+	}
+	return NULL;
+}
+
+/* A new set of (provider, model), which are copied. */
+static struct metrics_gw *
+metrics_gw_add(const char *provider, const char *model)
+{
+	struct metrics_gw *g;
+
+	metrics_gws = xreallocarray(metrics_gws, metrics_ngws + 1, sizeof *g);
+	g = &metrics_gws[metrics_ngws++];
+	*g = (struct metrics_gw){
+		.provider = xstrdup(provider),
+		.model = xstrdup(model),
+		.first_byte = {.le = metrics_gw_first_le,
+			       .n = ARRAY_SIZE(metrics_gw_first_le)},
+		.duration = {.le = metrics_gw_total_le,
+			     .n = ARRAY_SIZE(metrics_gw_total_le)},
+	};
+	return g;
+}
+
+/* The set a request of (provider, model) counts in: its own while
+ * there is room, else (provider, "other"), else ("other", "other"). */
+static struct metrics_gw *
+metrics_gw_set(const char *provider, const char *model)
+{
+	struct metrics_gw *g = metrics_gw_find(provider, model);
+
+	if (g != NULL)
+		return g;
+	if (metrics_ngws < METRICS_GW_PAIRS)
+		return metrics_gw_add(provider, model);
+	if ((g = metrics_gw_find(provider, "other")) != NULL)
+		return g;
+	if (metrics_ngws < METRICS_GW_PAIRS + METRICS_GW_OTHER)
+		return metrics_gw_add(provider, "other");
+	if ((g = metrics_gw_find("other", "other")) != NULL)
+		return g;
+	return metrics_gw_add("other", "other");
+}
+
+/* Count one reply with status code in g. */
+static void
+metrics_gw_code(struct metrics_gw *g, int code)
+{
+	size_t i;
+
+	for (i = 0; i < g->ncodes; i++)
+		if (g->codes[i].code == code)
+			break;
+	if (i == g->ncodes) {
+		if (g->ncodes == METRICS_GW_CODES) {
+			/* the last slot takes whatever does not fit */
+			i = METRICS_GW_CODES - 1;
+			g->codes[i].code = METRICS_GW_CODE_OTHER;
+		} else {
+			g->codes[g->ncodes++] =
+				(struct metrics_gw_code){code, 0};
+		}
+	}
+	g->codes[i].count++;
+}
+
+void
+metrics_gateway(const char *provider, const char *model, int status,
+		uint64_t first_byte_us, uint64_t total_us,
+		const struct usage *u, bool upstream_error)
+{
+	char *p = metrics_gw_value(provider), *m = metrics_gw_value(model);
+	struct metrics_gw *g = metrics_gw_set(p, m);
+
+	free(p);
+	free(m);
+	metrics_gw_code(g, status);
+	if (u != NULL) {
+		g->tokens[0] += u->input_tokens;
+		g->tokens[1] += u->output_tokens;
+		g->tokens[2] += u->cache_read_input_tokens;
+		g->tokens[3] += u->cache_creation_input_tokens;
+	}
+	if (upstream_error)
+		g->upstream_errors++;
+	if (status != 0) /* no reply: no first byte either */
+		metrics_observe(&g->first_byte, (double)first_byte_us / 1e6);
+	metrics_observe(&g->duration, (double)total_us / 1e6);
 }
 
 /* The store's timing hook. */
@@ -140,24 +310,40 @@ metrics_label(struct buf *b, const char *s)
 	}
 }
 
+/* Append the lines of histogram h named name; labels: "" or the
+ * escaped label pairs with a trailing comma (`a="x",`). */
+static void
+metrics_put_hist_lines(struct buf *b, const char *name, const char *labels,
+		       const struct metrics_hist *h)
+{
+	size_t n = strlen(labels);
+	uint64_t cum = 0;
+
+	for (size_t i = 0; i < h->n; i++) {
+		cum += h->counts[i];
+		buf_printf(b, "%s_bucket{%sle=\"%g\"} %llu\n", name, labels,
+			   h->le[i], (unsigned long long)cum);
+	}
+	cum += h->counts[h->n];
+	buf_printf(b, "%s_bucket{%sle=\"+Inf\"} %llu\n", name, labels,
+		   (unsigned long long)cum);
+	/* the pairs without their trailing comma, or no braces at all */
+	if (n > 0)
+		buf_printf(b, "%s_sum{%.*s} %.9g\n%s_count{%.*s} %llu\n", name,
+			   (int)n - 1, labels, h->sum, name, (int)n - 1, labels,
+			   (unsigned long long)h->count);
+	else
+		buf_printf(b, "%s_sum %.9g\n%s_count %llu\n", name, h->sum,
+			   name, (unsigned long long)h->count);
+}
+
 /* Append histogram h named name with its HELP text. */
 static void
 metrics_put_hist(struct buf *b, const char *name, const char *help,
 		 const struct metrics_hist *h)
 {
-	uint64_t cum = 0;
-
 	buf_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
-	for (size_t i = 0; i < h->n; i++) {
-		cum += h->counts[i];
-		buf_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name, h->le[i],
-			   (unsigned long long)cum);
-	}
-	cum += h->counts[h->n];
-	buf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", name,
-		   (unsigned long long)cum);
-	buf_printf(b, "%s_sum %.9g\n%s_count %llu\n", name, h->sum, name,
-		   (unsigned long long)h->count);
+	metrics_put_hist_lines(b, name, "", h);
 }
 
 /* The gauges counted over the live tasks at a scrape. */
@@ -259,6 +445,89 @@ metrics_put_http(struct buf *b)
 	}
 }
 
+/* Append g's labels as `provider="P",model="M"` (escaped). */
+static void
+metrics_gw_labels(struct buf *b, const struct metrics_gw *g)
+{
+	buf_puts(b, "provider=\"");
+	metrics_label(b, g->provider);
+	buf_puts(b, "\",model=\"");
+	metrics_label(b, g->model);
+	buf_puts(b, "\"");
+}
+
+/* Append the gateway's counters and histograms. */
+static void
+metrics_put_gateway(struct buf *b)
+{
+	struct buf l;
+
+	buf_puts(b, "# HELP taskbox_gateway_requests_total LLM gateway "
+		    "requests by provider, model and the status the agent "
+		    "got (0: none).\n"
+		    "# TYPE taskbox_gateway_requests_total counter\n");
+	for (size_t i = 0; i < metrics_ngws; i++) {
+		const struct metrics_gw *g = &metrics_gws[i];
+
+		for (size_t j = 0; j < g->ncodes; j++) {
+			buf_puts(b, "taskbox_gateway_requests_total{");
+			metrics_gw_labels(b, g);
+			if (g->codes[j].code == METRICS_GW_CODE_OTHER)
+				buf_puts(b, ",code=\"other\"}");
+			else
+				buf_printf(b, ",code=\"%d\"}",
+					   g->codes[j].code);
+			buf_printf(b, " %llu\n",
+				   (unsigned long long)g->codes[j].count);
+		}
+	}
+	buf_puts(b, "# HELP taskbox_gateway_tokens_total Tokens the LLM "
+		    "gateway read from replies, by kind.\n"
+		    "# TYPE taskbox_gateway_tokens_total counter\n");
+	for (size_t i = 0; i < metrics_ngws; i++) {
+		for (size_t k = 0; k < ARRAY_SIZE(metrics_gw_kinds); k++) {
+			buf_puts(b, "taskbox_gateway_tokens_total{");
+			metrics_gw_labels(b, &metrics_gws[i]);
+			buf_printf(
+				b, ",kind=\"%s\"} %llu\n", metrics_gw_kinds[k],
+				(unsigned long long)metrics_gws[i].tokens[k]);
+		}
+	}
+	buf_puts(b, "# HELP taskbox_gateway_upstream_errors_total LLM "
+		    "gateway requests whose upstream failed (connect, TLS, "
+		    "timeout, 5xx).\n"
+		    "# TYPE taskbox_gateway_upstream_errors_total counter\n");
+	for (size_t i = 0; i < metrics_ngws; i++) {
+		buf_puts(b, "taskbox_gateway_upstream_errors_total{");
+		metrics_gw_labels(b, &metrics_gws[i]);
+		buf_printf(b, "} %llu\n",
+			   (unsigned long long)metrics_gws[i].upstream_errors);
+	}
+	buf_init(&l, 0);
+	buf_puts(b, "# HELP taskbox_gateway_first_byte_seconds Time from an "
+		    "agent's request to the first byte of its reply.\n"
+		    "# TYPE taskbox_gateway_first_byte_seconds histogram\n");
+	for (size_t i = 0; i < metrics_ngws; i++) {
+		buf_clear(&l);
+		metrics_gw_labels(&l, &metrics_gws[i]);
+		buf_puts(&l, ",");
+		metrics_put_hist_lines(b, "taskbox_gateway_first_byte_seconds",
+				       buf_cstr(&l),
+				       &metrics_gws[i].first_byte);
+	}
+	buf_puts(b, "# HELP taskbox_gateway_duration_seconds Time from an "
+		    "agent's request to the end of its reply.\n"
+		    "# TYPE taskbox_gateway_duration_seconds histogram\n");
+	for (size_t i = 0; i < metrics_ngws; i++) {
+		buf_clear(&l);
+		metrics_gw_labels(&l, &metrics_gws[i]);
+		buf_puts(&l, ",");
+		metrics_put_hist_lines(b, "taskbox_gateway_duration_seconds",
+				       buf_cstr(&l), &metrics_gws[i].duration);
+	}
+	buf_release(&l);
+}
+
 /* GET /metrics */
 static void
 metrics_get(struct http_req *req, void *data UNUSED)
@@ -283,6 +552,7 @@ metrics_get(struct http_req *req, void *data UNUSED)
 	metrics_put_hist(&b, "taskbox_store_seconds",
 			 "Time of one store call (query or statement).",
 			 &metrics_store);
+	metrics_put_gateway(&b);
 	http_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.data,
 		   b.len);
 	buf_release(&b);

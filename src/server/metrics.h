@@ -5,6 +5,11 @@
 #ifndef TASKBOX_METRICS_H
 #define TASKBOX_METRICS_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gateway/usage.h"
+
 struct http_server;
 struct store;
 
@@ -14,5 +19,10 @@ void metrics_register(struct http_server *http, struct store *store);
 void metrics_task_start(void);
 /* A task became active ms after its start was accepted. */
 void metrics_task_active(uint64_t ms);
+/* One gateway request ended. status: the HTTP status the agent got (0: no
+ * reply); upstream_error: the upstream failed (connect, TLS, timeout, 5xx). */
+void metrics_gateway(const char *provider, const char *model, int status,
+		     uint64_t first_byte_us, uint64_t total_us,
+		     const struct usage *u, bool upstream_error);
 
 #endif

@@ -34,6 +34,8 @@ static const char *const variables[] = {
 	"permission_mode",
 	"system_prompt",
 	"provider",
+	"region",
+	"project",
 	"bin",
 	"approval_policy",
 	NULL,
@@ -795,12 +797,33 @@ module_parse(const char *yaml, size_t len, json_t **errors)
 	return schema_finish(&s, m, errors);
 }
 
+const char *
+module_provider_entry(const json_t *module, const char *type)
+{
+	const json_t *map = json_object_get(module, "providers");
+	const char *k;
+	json_t *v;
+
+	if (type == NULL)
+		return NULL;
+	/* the map's own key: it lives as long as module */
+	json_object_foreach((json_t *)map, k, v)
+	{
+		if (strcmp(k, type) == 0)
+			return k;
+	}
+	/* LiteLLM and friends speak every vendor's format */
+	if (strcmp(type, "openai-compatible") == 0)
+		return module_provider_entry(
+			module, json_string_value(json_object_get(
+					module, "default_provider")));
+	return NULL;
+}
+
 bool
 module_supports_provider(const json_t *module, const char *provider)
 {
-	return provider != NULL &&
-	       json_object_get(json_object_get(module, "providers"),
-			       provider) != NULL;
+	return module_provider_entry(module, provider) != NULL;
 }
 
 /* Replace every {{var}} in in by its value in vars; a new string. */
@@ -1168,6 +1191,8 @@ render_vars(const json_t *module, const json_t *agent, const char *provider,
 			 ctx->llm_url ?: "", "proxy_url", ctx->proxy_url ?: "",
 			 "tools_dir", ctx->tools_dir ?: "", "task_id",
 			 ctx->task_id ?: "", "provider", provider ?: "");
+	json_object_set_new(vars, "region", json_string(ctx->region ?: ""));
+	json_object_set_new(vars, "project", json_string(ctx->project ?: ""));
 	for (i = 0; options[i] != NULL; i++) {
 		opt = json_string_value(json_object_get(agent, options[i]));
 		json_object_set_new(vars, options[i], json_string(opt ?: ""));
@@ -1239,21 +1264,29 @@ module_render(const json_t *module, const json_t *tmpl,
 {
 	const json_t *agent = json_object_get(tmpl, "agent");
 	const json_t *mcp = json_object_get(module, "mcp");
-	const char *provider, *opt, *k, *sp, *name;
+	const char *provider, *type, *opt, *k, *sp, *name;
 	json_t *errs = json_array(), *vars, *argv, *env, *files, *pv, *v, *out,
 	       *servers, *taskbox_args, *taskbox_env, *f, *inst;
 	char *bin_dir, *s;
 	size_t i;
 
 	name = json_string_value(json_object_get(module, "name"));
-	provider = json_string_value(json_object_get(agent, "provider"));
-	if (provider == NULL)
-		provider = json_string_value(
-			json_object_get(module, "default_provider"));
-	if (provider != NULL && !module_supports_provider(module, provider))
+	/* the entry of the provider's type; without one known, the
+	 * module's default */
+	type = ctx->provider_type
+		       ?: json_string_value(
+				  json_object_get(module, "default_provider"));
+	provider = module_provider_entry(module, type);
+	if (ctx->provider_type != NULL && provider == NULL &&
+	    json_object_size(json_object_get(module, "providers")) > 0)
 		render_error(errs, "agent.provider",
-			     "module '%s' does not support provider '%s'", name,
-			     provider);
+			     "module '%s' does not support provider '%s' of "
+			     "type '%s'",
+			     name,
+			     ctx->provider ?: json_string_value(json_object_get(
+						      agent, "provider"))
+						      ?: type,
+			     type);
 	if (!json_is_array(json_object_get(agent, "command")) &&
 	    !json_is_array(json_object_get(module, "command")))
 		render_error(errs, "agent.command",

@@ -19,6 +19,13 @@ struct module_ctx {
 	const char *proxy_url; /* egress CONNECT proxy inside */
 	const char *tools_dir; /* module installs (same path in and out) */
 	const char *task_id;
+	/* The task's LLM provider (gateway/provider.h): its name, type,
+	 * region and project; NULL when unknown (the module's
+	 * default_provider entry applies, no region or project). */
+	const char *provider;
+	const char *provider_type;
+	const char *region;
+	const char *project;
 };
 
 /*
@@ -30,8 +37,10 @@ json_t *module_parse(const char *yaml, size_t len, json_t **errors);
 
 /*
  * Render module for the normalized template tmpl (its agent block) and
- * ctx. Returns a new {type, argv, env, files, install, path,
- * resume_args, provider, mcp (whether the agent is given `taskbox mcp`)},
+ * ctx; the providers entry is picked by ctx->provider_type (an error
+ * when the module has providers but none for it). Returns a new {type,
+ * argv, env, files, install, path, resume_args, provider (the entry
+ * used), mcp (whether the agent is given `taskbox mcp`)},
  * or NULL with *errors = a new array of {message, location}.
  */
 json_t *module_render(const json_t *module, const json_t *tmpl,
@@ -45,8 +54,14 @@ json_t *module_render(const json_t *module, const json_t *tmpl,
  */
 json_t *module_install(const json_t *module, const char *tools_dir);
 
-/* Whether module has a providers entry named provider. */
-bool module_supports_provider(const json_t *module, const char *provider);
+/*
+ * The key of module's providers entry for a provider of type (owned by
+ * module): the type's own entry, else for "openai-compatible" the
+ * default_provider's; NULL when the module has none.
+ */
+const char *module_provider_entry(const json_t *module, const char *type);
+/* Whether module_provider_entry finds an entry for type. */
+bool module_supports_provider(const json_t *module, const char *type);
 
 /*
  * Serialize a JSON object as TOML (tables for nested objects, inline

@@ -25,6 +25,7 @@
 #include "core/fdlimit.h"
 #include "core/log.h"
 #include "core/text.h"
+#include "gateway/provider.h"
 #include "http/http.h"
 #include "server-main.h"
 #include "server.h"
@@ -71,12 +72,14 @@ server_usage(FILE *f)
 		"(default\n"
 		"                           $TASKBOX_PIP_INDEX_URL or "
 		"https://pypi.org/simple)\n"
-		"  --llm-url URL            LLM provider endpoint the "
-		"workspaces reach through\n"
-		"                           the server (http://HOST:PORT; "
-		"$TASKBOX_LLM_URL)\n"
-		"  --llm-key-file FILE      provider key the pass-through "
-		"adds (kept out of\n"
+		"  --llm-url URL            make the LLM provider 'default' "
+		"(openai-compatible)\n"
+		"                           at this URL, http(s)://HOST[:PORT]"
+		"[/PATH]\n"
+		"                           ($TASKBOX_LLM_URL; taskbox "
+		"provider set for others)\n"
+		"  --llm-key-file FILE      its key, which the gateway adds "
+		"(kept out of\n"
 		"                           workspaces)\n"
 		"  --secrets-key-file FILE  key of the stored secrets (default "
 		"DATA/secrets.key,\n"
@@ -681,6 +684,33 @@ server_read_key(const char *path, char **cause)
 }
 
 /*
+ * Upsert the provider 'default' (openai-compatible) at url with
+ * srv->llm_key (--llm-url, --llm-key-file): what every template without
+ * agent.provider uses. 0, or -errno with a new *cause.
+ */
+static int
+server_default_provider(const char *url, char **cause)
+{
+	json_t *spec =
+		json_pack("{s:s, s:s, s:s?}", "type", "openai-compatible",
+			  "url", url, "key", srv->llm_key);
+	const char *field = NULL;
+	char *why = NULL;
+	int r = provider_save(PROVIDER_DEFAULT, spec, &field, &why);
+
+	if (r < 0) {
+		*cause = xasprintf("--llm-url%s: %s",
+				   field && strcmp(field, "key") == 0
+					   ? " (--llm-key-file)"
+					   : "",
+				   why ? why : "cannot store the provider");
+		free(why);
+	}
+	json_decref(spec);
+	return r;
+}
+
+/*
  * The tools dir as an absolute path (*out, new) with the dirs above it
  * that exist resolved. A workspace sees its agent's install dir
  * (TOOLS/DIR[/VERSION]) read-only at the same path, so the tools dir
@@ -956,13 +986,6 @@ server_main(int argc, char **argv)
 			listen);
 		return 2;
 	}
-	if (llm_url != NULL && !str_starts_with(llm_url, "http://")) {
-		fprintf(stderr, "taskbox server: --llm-url must be http://"
-				"HOST:PORT (an https provider is reached "
-				"through the egress proxy)\n");
-		free(host);
-		return 2;
-	}
 	signal(SIGPIPE, SIG_IGN);
 	srv = xcalloc(1, sizeof *srv);
 	if (fdlimit_init(max_fds, &cause) < 0)
@@ -1039,6 +1062,9 @@ server_main(int argc, char **argv)
 	if (catalog_import_builtins(&cause) < 0)
 		goto fail;
 	srv->loop = ev_loop_new();
+	if (provider_cache_start(srv->store, srv->loop, &cause) < 0 ||
+	    (llm_url != NULL && server_default_provider(llm_url, &cause) < 0))
+		goto fail;
 	srv->http = http_server_new(srv->loop);
 	http_server_set_limits(srv->http, &limits);
 	/* Coder's API: a body that is not JSON is a 400 */
@@ -1046,6 +1072,7 @@ server_main(int argc, char **argv)
 	http_server_set_guard(srv->http, server_guard, NULL);
 	api_users_register(srv->http);
 	api_secrets_register(srv->http);
+	api_providers_register(srv->http);
 	api_templates_register(srv->http);
 	api_tasks_register(srv->http);
 	proxy_register(srv->http);
@@ -1085,6 +1112,7 @@ server_main(int argc, char **argv)
 	http_server_drain(srv->http);
 	replica_stop();
 	disk_pool_stop();
+	provider_cache_stop();
 	goto out;
 fail:
 	fprintf(stderr, "taskbox server: %s\n", cause ? cause : "failed");

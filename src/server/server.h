@@ -155,6 +155,8 @@ struct asset;
  * it (compressed once per file, kept). */
 void web_reply_asset(struct http_req *req, const struct asset *a,
 		     const char *csp);
+/* api-providers.c: /api/v2/providers[/NAME]. */
+void api_providers_register(struct http_server *http);
 /* api-secrets.c: .../secrets under users and templates. */
 void api_secrets_register(struct http_server *http);
 /* Whether a /api/v2/templates/ path is .../secrets[...]; the handler. */
@@ -317,28 +319,30 @@ int task_precheck(json_t *version, json_t *module, const char *owner_id,
 
 /* ---- egress.c ---- */
 struct egress;
+/* Whose requests llm.sock's gateway serves (copied by egress_new). */
+struct egress_task {
+	const char *task_id, *owner_id, *template_id;
+	const char *provider; /* the template's agent.provider or "default" */
+};
 /*
  * Listen on run_dir/egress.sock and run_dir/llm.sock for one task; the
  * sockets are handed to uid (0: left to the server's). ws is the
  * template's workspace block (egress, egress_private); by_admin says the
- * template is an admin's, the only kind that may reach private ranges.
+ * template is an admin's, the only kind that may reach private ranges;
+ * llm.sock's connections go to a gateway for who.
  */
 struct egress *egress_new(const char *run_dir, json_t *ws, bool by_admin,
-			  const char *task_name, uid_t uid, char **cause);
+			  const char *task_name, const struct egress_task *who,
+			  uid_t uid, char **cause);
 void egress_free(struct egress *e);
 /* The pure parts of a request head, for the fuzzer (tests/fuzz). */
 #define EGRESS_HOST_MAX 300
-struct buf;
 /*
  * Read the request line of the NUL-terminated head into method[16] and
- * target[512]; for CONNECT (llm false) split target into host
- * (EGRESS_HOST_MAX) and port. 0, or the status to refuse with and *why.
+ * target[512] and split the CONNECT target into host (EGRESS_HOST_MAX)
+ * and port. 0, or the status to refuse with and *why.
  */
-int egress_parse_head(const char *head, bool llm, char *method, char *target,
-		      char *host, long *port, const char **why);
-/* Append the LLM request head (len bytes) rewritten for upstream_host
- * to out: Host, Connection: close, key (if any) in the auth headers. */
-void egress_llm_head(struct buf *out, const char *head, size_t len,
-		     const char *upstream_host, const char *key);
+int egress_parse_head(const char *head, char *method, char *target, char *host,
+		      long *port, const char **why);
 
 #endif

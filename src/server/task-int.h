@@ -152,6 +152,7 @@ void task_on_ws_exit(struct ws *ws, int wstatus, void *data);
 /* task-launch.c */
 bool task_disk_note(struct task *t, int64_t disk);
 void task_install_or_launch(struct task *t);
+struct egress_task task_egress_who(struct task *t);
 json_t *task_module_render(json_t *module, json_t *tmpl, const char *task_id,
 			   json_t **errors);
 

@@ -24,6 +24,7 @@
 #include "core/buf.h"
 #include "core/ev.h"
 #include "core/log.h"
+#include "gateway/provider.h"
 #include "server.h"
 #include "server/identity.h"
 #include "server/install.h"
@@ -648,6 +649,22 @@ task_launch_record(struct task *t)
 	task_transition(t, TASK_STATE_LAUNCHED, "");
 }
 
+/* Whose LLM requests t's gateway serves: strings borrowed from t. */
+struct egress_task
+task_egress_who(struct task *t)
+{
+	const char *p = json_string_value(
+		json_object_get(json_object_get(t->tmpl, "agent"), "provider"));
+
+	return (struct egress_task){
+		.task_id = task_id(t),
+		.owner_id = task_owner_id(t),
+		.template_id =
+			json_string_value(json_object_get(t->version, "id")),
+		.provider = p ? p : "default",
+	};
+}
+
 /* Build argv, env and mounts for the sandbox and start it: identity,
  * directories, egress, the ready pipe, then the spawn; a step that fails
  * fails the task. */
@@ -662,6 +679,7 @@ task_launch_ws(struct task *t)
 	char *cause = NULL;
 	json_t *id_env = NULL, *id_files = NULL; /* identity.c */
 	char *apps_dir = xasprintf("%s/apps", t->run_dir);
+	struct egress_task who = task_egress_who(t);
 
 	if (identity_prepare(
 		    t->tmpl, task_owner_id(t),
@@ -672,8 +690,9 @@ task_launch_ws(struct task *t)
 	task_launch_ready_reset(t);
 	if (task_launch_layout(t, id_files, apps_dir, &cause) < 0)
 		goto fail;
-	t->egress = egress_new(t->run_dir, ws_spec, task_by_admin(t),
-			       task_name(t), srv->root ? t->uid : 0, &cause);
+	t->egress =
+		egress_new(t->run_dir, ws_spec, task_by_admin(t), task_name(t),
+			   &who, srv->root ? t->uid : 0, &cause);
 	if (t->egress == NULL)
 		goto fail;
 	if (task_launch_ready_pipe(t, pipefd, &cause) < 0)
@@ -867,14 +886,40 @@ task_llm_url(char buf[64])
 	return buf;
 }
 
-/* module_render for a workspace of task_id ("" for a pre-check): new
- * launch object, or NULL with *errors. */
+/*
+ * The error of a template whose agent needs an LLM and whose provider
+ * name (NULL: 'default') does not exist: a new [{message, location}].
+ */
+static json_t *
+task_no_provider(const char *name)
+{
+	char *msg = name ? xasprintf("the LLM provider '%s' does not exist "
+				     "(taskbox provider list)",
+				     name)
+			 : xstrdup("the agent needs an LLM endpoint and this "
+				   "server has no provider 'default': start "
+				   "it with --llm-url URL (and --llm-key-file "
+				   "FILE) or run taskbox provider set default");
+	json_t *errors = json_pack("[{s:s, s:s}]", "message", msg, "location",
+				   "agent.provider");
+
+	free(msg);
+	return errors;
+}
+
+/* module_render for a workspace of task_id ("" for a pre-check) with the
+ * template's provider (agent.provider, else 'default'): new launch
+ * object, or NULL with *errors. */
 json_t *
 task_module_render(json_t *module, json_t *tmpl, const char *task_id,
 		   json_t **errors)
 {
 	struct module_ctx ctx = {0};
 	char llm_url[64], proxy_url[64];
+	const char *name = json_string_value(
+		json_object_get(json_object_get(tmpl, "agent"), "provider"));
+	struct provider *p = provider_get(name ? name : PROVIDER_DEFAULT);
+	json_t *launch;
 
 	snprintf(proxy_url, sizeof proxy_url, "http://127.0.0.1:%d",
 		 TASK_PROXY_PORT);
@@ -885,7 +930,21 @@ task_module_render(json_t *module, json_t *tmpl, const char *task_id,
 	ctx.proxy_url = proxy_url;
 	ctx.tools_dir = srv->tools_dir;
 	ctx.task_id = task_id;
-	return module_render(module, tmpl, &ctx, errors);
+	if (p != NULL) {
+		ctx.provider = p->name;
+		ctx.provider_type = provider_type_name(p->type);
+		ctx.region = p->region;
+		ctx.project = p->project;
+	}
+	launch = module_render(module, tmpl, &ctx, errors);
+	/* an agent that never reaches the LLM needs no provider */
+	if (launch != NULL && p == NULL && launch_uses(launch, ctx.llm_url)) {
+		json_decref(launch);
+		launch = NULL;
+		*errors = task_no_provider(name);
+	}
+	provider_unref(p);
+	return launch;
 }
 
 int
@@ -897,8 +956,6 @@ task_precheck(json_t *version, json_t *module, const char *owner_id,
 	const char *module_name = json_string_value(
 		json_object_get(json_object_get(tmpl, "agent"), "module"));
 	json_t *launch, *errors = NULL, *env = NULL, *files = NULL;
-	char llm_url[64];
-	bool needs_llm;
 
 	if (task_sweep_pending(owner_id, json_string_value(json_object_get(
 						 version, "id")))) {
@@ -926,16 +983,7 @@ task_precheck(json_t *version, json_t *module, const char *owner_id,
 		json_decref(errors);
 		return 400;
 	}
-	needs_llm = launch_uses(launch, task_llm_url(llm_url));
 	json_decref(launch);
-	if (needs_llm && srv->llm_url == NULL) {
-		*cause = xasprintf("template '%s' runs an agent that needs an "
-				   "LLM endpoint and this server has none: "
-				   "start it with --llm-url URL (and "
-				   "--llm-key-file FILE)",
-				   name);
-		return 400;
-	}
 	/* the secrets the workspace start will decrypt: there and open */
 	if (identity_prepare(tmpl, owner_id,
 			     json_string_value(json_object_get(version, "id")),
@@ -951,24 +999,15 @@ task_start(json_t *row, json_t *tmpl_version, json_t *module_spec,
 	   uint64_t accepted_ms)
 {
 	struct task *t = task_new(row, TASK_STATE_PENDING);
-	struct module_ctx ctx = {0};
 	json_t *errors = NULL;
-	char *llm_url = xasprintf("http://127.0.0.1:%d", TASK_LLM_PORT);
-	char *proxy_url = xasprintf("http://127.0.0.1:%d", TASK_PROXY_PORT);
 
 	t->version = json_incref(tmpl_version);
 	t->tmpl = json_incref(json_object_get(tmpl_version, "spec_json"));
 	t->accepted_ms = accepted_ms;
 	metrics_task_start();
 
-	ctx.home = TASK_HOME;
-	ctx.workdir = TASK_WORKDIR;
-	ctx.taskbox = TASK_BIN;
-	ctx.llm_url = llm_url;
-	ctx.proxy_url = proxy_url;
-	ctx.tools_dir = srv->tools_dir;
-	ctx.task_id = task_id(t);
-	t->launch = module_render(module_spec, t->tmpl, &ctx, &errors);
+	t->launch =
+		task_module_render(module_spec, t->tmpl, task_id(t), &errors);
 	task_set_state(t, "working", "Preparing workspace");
 	if (t->launch == NULL) {
 		json_t *first = json_array_get(errors, 0);
@@ -977,17 +1016,8 @@ task_start(json_t *row, json_t *tmpl_version, json_t *module_spec,
 			  json_string_value(json_object_get(first, "message"))
 				  ?: "invalid options");
 		json_decref(errors);
-		goto out;
-	}
-	if (srv->llm_url == NULL && launch_uses(t->launch, ctx.llm_url)) {
-		task_fail(t, "the agent needs an LLM endpoint and this server "
-			     "has none: start it with --llm-url URL (and "
-			     "--llm-key-file FILE)");
-		goto out;
+		return t;
 	}
 	task_install_or_launch(t);
-out:
-	free(llm_url);
-	free(proxy_url);
 	return t;
 }

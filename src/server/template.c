@@ -28,11 +28,6 @@
 #define DEFAULT_PIDS	      4096
 #define DEFAULT_SETUP_TIMEOUT 600
 
-static const char *const providers[] = {
-	"anthropic",	     "openai", "gemini", "bedrock", "vertex", "ollama",
-	"openai-compatible", NULL,
-};
-
 /*
  * agent.approval_policy: when the agent asks before it acts (the values
  * Codex 0.169 still takes: it refuses "untrusted" at start, "granular" is
@@ -772,15 +767,13 @@ parse_agent(struct schema *s, const struct ynode *n)
 			     "invalid module name '%s'", module);
 		module = NULL;
 	}
+	/* a provider's name (taskbox provider list): whether it exists
+	 * is checked at task create, where providers are known */
 	provider = schema_str(s, n, "provider", loc, false, 0);
-	for (i = 0; provider != NULL && providers[i] != NULL; i++)
-		if (strcmp(provider, providers[i]) == 0)
-			break;
-	if (provider != NULL && providers[i] == NULL) {
+	if (provider != NULL && !schema_is_slug(provider, 63)) {
 		schema_error(s, ynode_get(n, "provider"), "agent.provider",
-			     "unknown provider '%s' (want anthropic, openai, "
-			     "gemini, bedrock, vertex, openai-compatible or "
-			     "ollama)",
+			     "invalid provider name '%s' (1-63 of [a-z0-9-], "
+			     "not starting with '-')",
 			     provider);
 		provider = NULL;
 	}

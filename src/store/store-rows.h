@@ -15,9 +15,9 @@
  * -ENOSPC when the disk is full, else -EIO. Times are milliseconds since
  * the epoch, passed by the caller. The files are by table: users, tokens
  * and sessions in store-users.c; templates, their versions and modules in
- * store-catalog.c; secrets in store-secrets.c; tasks, their state
- * history and the task counter in store-tasks.c; the send queue in
- * store-queue.c.
+ * store-catalog.c; secrets in store-secrets.c; providers in store-providers.c;
+ * tasks, their state history and the task counter in store-tasks.c; the send
+ * queue in store-queue.c.
  */
 #ifndef TASKBOX_STORE_ROWS_H
 #define TASKBOX_STORE_ROWS_H
@@ -313,5 +313,24 @@ int store_replica_register(struct store *st, const char *id,
 /* Replica id's row ({id, address, started_at, heartbeat_at, age_ms: ms
  * since its heartbeat by the database's clock}), or NULL. */
 json_t *store_replica_get(struct store *st, const char *id);
+
+/* ---- providers (store-providers.c) -------------------------------------- */
+
+/* One provider row as written: '' for what was not given; nonce and
+ * ciphertext seal the credentials. */
+struct store_provider_row {
+	const char *name, *type, *url, *region, *project, *ca_pem;
+	const char *nonce, *ciphertext;
+	int64_t generation;
+};
+/* Add provider row->name or replace it (created_at kept); 0 or -EIO. */
+int store_provider_upsert(struct store *st,
+			  const struct store_provider_row *row, int64_t now);
+/* Every provider (all columns) by name; a new array or NULL. */
+json_t *store_providers_list(struct store *st);
+/* How many providers are stored, or -EIO. */
+int64_t store_providers_count(struct store *st);
+/* Delete provider name; 0, -ENOENT, or -EIO. */
+int store_provider_delete(struct store *st, const char *name);
 
 #endif

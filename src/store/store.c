@@ -419,6 +419,40 @@ const struct store_migration store_migrations[] = {
 		"'active' CHECK (status IN ('active', 'suspended'));"
 		"ALTER TABLE sessions ALTER COLUMN token_id DROP NOT NULL;",
 	},
+	/*
+	 * 9: LLM providers (gateway/provider.c). url, region and project
+	 * are '' when not given (the type's default applies); the
+	 * credentials are one JSON object sealed like a secret (nonce,
+	 * ciphertext: base64) bound to "provider/NAME"; generation is a
+	 * random number made anew by every write, so a cache sees a
+	 * change.
+	 */
+	{
+		"CREATE TABLE providers ("
+		"  name TEXT PRIMARY KEY,"
+		"  type TEXT NOT NULL,"
+		"  url TEXT NOT NULL,"
+		"  region TEXT NOT NULL,"
+		"  project TEXT NOT NULL,"
+		"  ca_pem TEXT NOT NULL,"
+		"  nonce TEXT NOT NULL,"
+		"  ciphertext TEXT NOT NULL,"
+		"  generation INTEGER NOT NULL,"
+		"  created_at INTEGER NOT NULL,"
+		"  updated_at INTEGER NOT NULL);",
+		"CREATE TABLE providers ("
+		"  name TEXT PRIMARY KEY,"
+		"  type TEXT NOT NULL,"
+		"  url TEXT NOT NULL,"
+		"  region TEXT NOT NULL,"
+		"  project TEXT NOT NULL,"
+		"  ca_pem TEXT NOT NULL,"
+		"  nonce TEXT NOT NULL,"
+		"  ciphertext TEXT NOT NULL,"
+		"  generation BIGINT NOT NULL,"
+		"  created_at BIGINT NOT NULL,"
+		"  updated_at BIGINT NOT NULL);",
+	},
 };
 
 const int store_migrations_count = (int)ARRAY_SIZE(store_migrations);

@@ -57,14 +57,21 @@ tmpl(const char *yaml)
 	return t;
 }
 
-/* Render module name with a template's agent block given as YAML. */
+/*
+ * Render module name with a template's agent block given as YAML. The
+ * tests name each provider after its type: agent.provider gives the
+ * provider's type (none: the module's default).
+ */
 static json_t *
 render(const char *name, const char *agent_yaml)
 {
 	char *y = xasprintf("name: t\nagent:\n%s", agent_yaml);
 	json_t *m = builtin_module(name), *t = tmpl(y), *errors = NULL, *r;
+	struct module_ctx c = ctx;
 
-	r = module_render(m, t, &ctx, &errors);
+	c.provider_type = json_string_value(
+		json_object_get(json_object_get(t, "agent"), "provider"));
+	r = module_render(m, t, &c, &errors);
 	if (r == NULL) {
 		char *s = json_dumps(errors, 0);
 
@@ -506,22 +513,90 @@ test_custom(void **state)
 	assert_int_equal(json_object_size(json_object_get(r, "env")), 0);
 	json_decref(r);
 
-	/* No command, and a provider the module does not have. */
+	/* No command; a module without providers needs none. */
 	t = tmpl("name: t\nagent: {module: custom, provider: openai}\n");
 	r = module_render(m, t, &ctx, &errors);
 	assert_null(r);
-	assert_int_equal(json_array_size(errors), 2);
+	assert_int_equal(json_array_size(errors), 1);
 	assert_string_equal(json_string_value(json_object_get(
 				    json_array_get(errors, 0), "location")),
-			    "agent.provider");
+			    "agent.command");
 	json_decref(errors);
 	json_decref(t);
 	assert_false(module_supports_provider(m, "openai"));
+	assert_false(module_supports_provider(m, "openai-compatible"));
 	json_decref(m);
 	m = builtin_module("claude-code");
 	assert_true(module_supports_provider(m, "bedrock"));
 	assert_false(module_supports_provider(m, "gemini"));
 	json_decref(m);
+}
+
+/* A provider of a type the module lacks: the error names both. */
+static void
+test_provider_type_unsupported(void **state)
+{
+	json_t *m = builtin_module("claude-code"), *errors = NULL, *r;
+	json_t *t = tmpl("name: t\nagent: {module: claude-code, provider: "
+			 "my-gem}\n");
+	struct module_ctx c = ctx;
+	const char *msg;
+
+	c.provider = "my-gem";
+	c.provider_type = "gemini";
+	r = module_render(m, t, &c, &errors);
+	assert_null(r);
+	msg = json_string_value(
+		json_object_get(json_array_get(errors, 0), "message"));
+	assert_non_null(strstr(msg, "'claude-code'"));
+	assert_non_null(strstr(msg, "'my-gem'"));
+	assert_non_null(strstr(msg, "'gemini'"));
+	json_decref(errors);
+	json_decref(t);
+	json_decref(m);
+}
+
+/* openai-compatible falls back to the module's default_provider entry;
+ * region and project come from the provider. */
+static void
+test_provider_fallback_and_vars(void **state)
+{
+	json_t *m = builtin_module("gemini");
+	json_t *mod, *errors = NULL, *t, *r;
+	struct module_ctx c = ctx;
+	static const char yaml[] =
+		"name: x\nagent_type: custom\ncommand: [run]\n"
+		"default_provider: vertex\n"
+		"providers:\n"
+		"  vertex: {env: {R: \"{{region}}\", P: \"{{project}}\", "
+		"T: \"{{provider}}\"}}\n";
+
+	/* Gemini CLI has no openai-compatible entry of its own */
+	assert_null(json_object_get(json_object_get(m, "providers"),
+				    "openai-compatible"));
+	assert_string_equal(module_provider_entry(m, "openai-compatible"),
+			    "gemini");
+	assert_null(module_provider_entry(m, "bedrock"));
+	json_decref(m);
+
+	mod = module_parse(yaml, strlen(yaml), &errors);
+	assert_non_null(mod);
+	t = tmpl("name: t\nagent: {module: x, provider: gcp}\n");
+	c.provider = "gcp";
+	c.provider_type = "openai-compatible";
+	c.region = "europe-west4";
+	c.project = "acme-1";
+	r = module_render(mod, t, &c, &errors);
+	assert_non_null(r);
+	assert_string_equal(env(r, "R"), "europe-west4");
+	assert_string_equal(env(r, "P"), "acme-1");
+	assert_string_equal(env(r, "T"), "vertex");
+	json_decref(r);
+	c.provider_type = "bedrock";
+	assert_null(module_render(mod, t, &c, &errors));
+	json_decref(errors);
+	json_decref(t);
+	json_decref(mod);
 }
 
 static void
@@ -680,6 +755,8 @@ main(void)
 		cmocka_unit_test(test_claude_anthropic),
 		cmocka_unit_test(test_claude_options),
 		cmocka_unit_test(test_claude_providers),
+		cmocka_unit_test(test_provider_type_unsupported),
+		cmocka_unit_test(test_provider_fallback_and_vars),
 		cmocka_unit_test(test_codex),
 		cmocka_unit_test(test_codex_approval),
 		cmocka_unit_test(test_gemini),

@@ -370,7 +370,7 @@ test_errors(void **state)
 		"    url: http://localhost:80\n"		    /* 22 */
 		"agent:\n"					    /* 23 */
 		"  module: claude-code\n"			    /* 24 */
-		"  provider: azure\n"				    /* 25 */
+		"  provider: Azure_1\n"				    /* 25 */
 		"  mcp_servers: {taskbox: {args: [x]}}\n"	    /* 26 */
 		"ai_task:\n"					    /* 27 */
 		"  app: nope\n"					    /* 28 */
@@ -396,7 +396,8 @@ test_errors(void **state)
 	has_error(e, "apps[0].url", 17, 10, "http://127.0.0.1:PORT");
 	has_error(e, "apps[1].health", 20, 13, "starting with '/'");
 	has_error(e, "apps[2].slug", 21, 11, "duplicate app slug 'web'");
-	has_error(e, "agent.provider", 25, 13, "unknown provider 'azure'");
+	has_error(e, "agent.provider", 25, 13,
+		  "invalid provider name 'Azure_1'");
 	has_error(e, "agent.mcp_servers.taskbox", 26, 17, "reserved");
 	has_error(e, "agent.mcp_servers.taskbox.command", 26, 26,
 		  "'command' is required");
