@@ -869,13 +869,20 @@ async function bedrock(req, url, raw, body, res, rec) {
 
 // ------------------------------------------------------------------- Vertex
 // The Vertex routes (/VERSION/projects/P/locations/L/publishers/…); false
-// when path is not one.
+// when path is not one. The express-mode form without projects/P/
+// locations/L (what Gemini CLI sends with an API key) takes Vertex API
+// keys, which this fake has none of: refused like a bad credential.
 async function vertex(req, url, raw, body, res, rec) {
-  const m = /\/projects\/([^/]+)\/locations\/([^/]+)\/publishers\/(anthropic|google)\/models\/([^/:]+):([A-Za-z]+)$/.exec(url.pathname);
+  const m = /(?:\/projects\/([^/]+)\/locations\/([^/]+))?\/publishers\/(anthropic|google)\/models\/([^/:]+):([A-Za-z]+)$/.exec(url.pathname);
   if (!m) return false;
   const [, project, location, publisher, model, verb] = m;
   rec.api = `vertex-${publisher}`;
   rec.vertex = { project, location, model, verb };
+  if (!project) {
+    rec.bearer = 'express mode';
+    sendJson(res, 401, { error: { code: 401, message: 'fake-llm: Vertex express mode (no projects/P/locations/L in the path) needs an API key; this fake takes OAuth tokens on project paths only.', status: 'UNAUTHENTICATED' } });
+    return true;
+  }
   if (!vertexAuthorized(req, res, rec)) return true;
   body = body && typeof body === 'object' ? body : {};
   if (publisher === 'anthropic') {
