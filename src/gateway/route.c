@@ -46,7 +46,8 @@ struct pattern {
 	const char *path; /* '/'-separated segments, see above */
 	enum gw_format format;
 	enum usage_format usage;
-	bool control; /* Bedrock's control plane, not its runtime */
+	bool control;	/* Bedrock's control plane, not its runtime */
+	const char *up; /* the upstream path, when not path itself */
 };
 
 #define VERTEX_ROWS(v)                                                         \
@@ -114,6 +115,25 @@ struct pattern {
 			USAGE_GEMINI, false                                    \
 	}
 
+/* Gemini CLI in Vertex mode with an API key set (its "express mode")
+ * leaves out the project and location: the service account needs them */
+#define VERTEX_EXPRESS_ROW(v, action)                                          \
+	{                                                                      \
+		T(VERTEX), "POST",                                             \
+			"/" v "/publishers/google/models/{m}:" action,         \
+			GW_FORMAT_GEMINI, USAGE_GEMINI, false,                 \
+			"/" v "/projects/{p}/locations/{l}/publishers/google/" \
+			"models/{m}:" action                                   \
+	}
+#define VERTEX_EXPRESS_ROWS(v)                                                 \
+	VERTEX_EXPRESS_ROW(v, "generateContent"),                              \
+		VERTEX_EXPRESS_ROW(v, "streamGenerateContent"),                \
+		VERTEX_EXPRESS_ROW(v, "countTokens"),                          \
+	{                                                                      \
+		T(VERTEX), "GET", "/" v "/publishers/google/models/{i}",       \
+			GW_FORMAT_GEMINI, USAGE_GEMINI, false, NULL            \
+	}
+
 static const struct pattern patterns[] = {
 	/* Anthropic Messages: Claude Code, LiteLLM, Ollama */
 	{ANTHROPICISH, "POST", "/v1/messages", GW_FORMAT_ANTHROPIC,
@@ -150,6 +170,8 @@ static const struct pattern patterns[] = {
 	/* Vertex: Claude Code and Gemini CLI in Vertex mode */
 	VERTEX_ROWS("v1"),
 	VERTEX_ROWS("v1beta1"),
+	VERTEX_EXPRESS_ROWS("v1"),
+	VERTEX_EXPRESS_ROWS("v1beta1"),
 };
 
 /* A target split in segments (pointers into a copy of its path). */
@@ -370,19 +392,23 @@ seg_match(const char *pat, const char *seg, struct var *var)
 	return true;
 }
 
-/* Whether the agent's segments match pattern pt; the variables' raw
- * values go to vars[] (by segment index). */
+/* Whether the agent's segments match pattern pt; the raw value of its
+ * model or id variable goes to *mv. */
 static bool
-path_match(const struct pattern *pt, const struct segs *s,
-	   struct var vars[SEGS_MAX])
+path_match(const struct pattern *pt, const struct segs *s, struct var *mv)
 {
+	struct var ignored;
 	char pat[256], *save = NULL, *tok;
 	int i = 0;
 
 	snprintf(pat, sizeof(pat), "%s", pt->path + 1);
 	for (tok = strtok_r(pat, "/", &save); tok;
 	     tok = strtok_r(NULL, "/", &save), i++)
-		if (i >= s->n || !seg_match(tok, s->seg[i], &vars[i]))
+		if (i >= s->n ||
+		    !seg_match(tok, s->seg[i],
+			       tok[0] == '{' && (tok[1] == 'm' || tok[1] == 'i')
+				       ? mv
+				       : &ignored))
 			return false;
 	return i == s->n;
 }
@@ -503,20 +529,20 @@ base_url(const struct provider *p, const struct pattern *pt, char **cause)
 	return xstrdup(p->url);
 }
 
-/* Rebuild the upstream path of pattern pt from the agent's variables
- * into b, filling r->model. 0, or a status with *cause. */
+/* Rebuild the upstream path of pattern pt (its up, else its path) from
+ * the agent's model or id mv into b, filling r->model. 0, or a status
+ * with *cause. */
 static int
 build_path(const struct provider *p, const struct pattern *pt,
-	   struct var vars[SEGS_MAX], struct buf *b, struct gw_route *r,
+	   const struct var *mv, struct buf *b, struct gw_route *r,
 	   char **cause)
 {
 	const char *keep = p->type == PROVIDER_VERTEX ? "@" : NULL;
 	char pat[256], *save = NULL, *tok, *v;
-	int i = 0;
 
-	snprintf(pat, sizeof(pat), "%s", pt->path + 1);
+	snprintf(pat, sizeof(pat), "%s", (pt->up ? pt->up : pt->path) + 1);
 	for (tok = strtok_r(pat, "/", &save); tok;
-	     tok = strtok_r(NULL, "/", &save), i++) {
+	     tok = strtok_r(NULL, "/", &save)) {
 		buf_puts(b, "/");
 		if (tok[0] != '{') {
 			buf_puts(b, tok);
@@ -525,7 +551,7 @@ build_path(const struct provider *p, const struct pattern *pt,
 		switch (tok[1]) {
 		case 'm':
 		case 'i':
-			v = model_decode(&vars[i], p->type);
+			v = model_decode(mv, p->type);
 			if (!v) {
 				*cause = xstrdup("bad model or id in target");
 				return 400;
@@ -578,7 +604,7 @@ int
 gw_route(const struct provider *p, const char *method, const char *target,
 	 struct gw_route *out, char **cause)
 {
-	struct var vars[SEGS_MAX];
+	struct var mv = {0};
 	char *path = NULL, *query, *base = NULL;
 	const struct pattern *pt = NULL;
 	struct gw_route r = {0};
@@ -602,7 +628,7 @@ gw_route(const struct provider *p, const char *method, const char *target,
 	drop_prefix(p, &s);
 	for (size_t i = 0; i < ARRAY_SIZE(patterns) && !pt; i++) {
 		if (!(patterns[i].types & (1u << p->type)) ||
-		    !path_match(&patterns[i], &s, vars))
+		    !path_match(&patterns[i], &s, &mv))
 			continue;
 		if (!strcmp(patterns[i].method, method))
 			pt = &patterns[i];
@@ -623,7 +649,7 @@ gw_route(const struct provider *p, const char *method, const char *target,
 		goto out;
 	}
 	buf_puts(&b, base);
-	rc = build_path(p, pt, vars, &b, &r, cause);
+	rc = build_path(p, pt, &mv, &b, &r, cause);
 	if (rc)
 		goto out;
 	append_query(&b, query,

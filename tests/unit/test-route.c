@@ -348,6 +348,30 @@ test_vertex(void **state)
 	       "models/gemini-2.5-flash:generateContent",
 	       "gemini-2.5-flash", GW_FORMAT_GEMINI, USAGE_GEMINI,
 	       GW_AUTH_VERTEX);
+	/* Gemini CLI with GOOGLE_API_KEY set: no project, no location */
+	expect(&p, "POST",
+	       "/vertex/v1beta1/publishers/google/models/"
+	       "gemini-2.5-pro:streamGenerateContent?alt=sse&key=placeholder",
+	       "https://europe-west4-aiplatform.googleapis.com/v1beta1/"
+	       "projects/real-proj/locations/europe-west4/publishers/google/"
+	       "models/gemini-2.5-pro:streamGenerateContent?alt=sse",
+	       "gemini-2.5-pro", GW_FORMAT_GEMINI, USAGE_GEMINI,
+	       GW_AUTH_VERTEX);
+	expect(&p, "POST",
+	       "/vertex/v1beta1/publishers/google/models/"
+	       "gemini-2.5-flash:countTokens",
+	       "https://europe-west4-aiplatform.googleapis.com/v1beta1/"
+	       "projects/real-proj/locations/europe-west4/publishers/google/"
+	       "models/gemini-2.5-flash:countTokens",
+	       "gemini-2.5-flash", GW_FORMAT_GEMINI, USAGE_GEMINI,
+	       GW_AUTH_VERTEX);
+	expect(&p, "GET", "/vertex/v1beta1/publishers/google/models/gemini-x",
+	       "https://europe-west4-aiplatform.googleapis.com/v1beta1/"
+	       "publishers/google/models/gemini-x",
+	       NULL, GW_FORMAT_GEMINI, USAGE_GEMINI, GW_AUTH_VERTEX);
+	refuse(&p, "POST",
+	       "/vertex/v1beta1/publishers/anthropic/models/m:rawPredict", 404,
+	       NULL);
 	/* no region: global; no project: the key file's project_id */
 	g.region = NULL;
 	g.project = NULL;
