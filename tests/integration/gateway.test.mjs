@@ -10,7 +10,14 @@
 // upstream; an upstream 401 passed through with its body; a slow reader
 // still gets every byte of a large response (backpressure); a provider
 // that is down is a 502 in the agent's provider format naming it, never
-// its key.
+// its key. Then, against the harness's fake upstreams over https with a
+// test CA (tests/harness/fake-llm.mjs, which checks credentials as the
+// services do): Anthropic with a key, Bedrock signed by SigV4 (verified by
+// botocore) streamed in eventstream framing and not, Vertex with a token
+// the gateway fetched by the JWT grant; the usage each task recorded
+// equals what the fake reported; a workspace budget gives a 429 in the
+// provider's format and pauses the task; an https provider whose
+// certificate is not trusted is a 502.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -18,7 +25,9 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { startServer, customTemplate, waitFor, tmpdir, taskDir } from '../harness/server.mjs';
+import { startServer, customTemplate, waitFor, tmpdir, taskDir, root } from '../harness/server.mjs';
+import { startFakeLlm } from '../harness/llm.mjs';
+import { makeTestCa } from '../harness/tls.mjs';
 
 const KEY = `sk-gateway-test-${crypto.randomBytes(8).toString('hex')}`;
 const keyFile = path.join(tmpdir(), 'gw-llm.key');
@@ -89,15 +98,15 @@ function provider(req, res) {
   });
 }
 
-function sock() {
-  return path.join(taskDir(srv, task.id), 'run', 'llm.sock');
+function sock(t = task) {
+  return path.join(taskDir(srv, t.id), 'run', 'llm.sock');
 }
 
 // One request on llm.sock with node's client; resolves {status, headers,
 // text, reused}.
-function request(method, p, { headers = {}, body, agent = false } = {}) {
+function request(method, p, { headers = {}, body, agent = false, t = task } = {}) {
   return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath: sock(), method, path: p, headers, agent }, (res) => {
+    const req = http.request({ socketPath: sock(t), method, path: p, headers, agent }, (res) => {
       const chunks = [];
       res.on('data', (d) => chunks.push(d));
       res.on('end', () => resolve({ status: res.statusCode, headers: res.headers,
@@ -137,6 +146,7 @@ before(async () => {
 
 after(async () => {
   release?.();
+  fake?.child.kill();
   await srv?.stop();
   upstream?.close();
   fs.rmSync(keyFile, { force: true });
@@ -323,6 +333,155 @@ test('a provider that is down: 502 in the agent\'s format, naming it', async () 
   } finally {
     await s2.stop();
   }
+});
+
+// ---- every kind of credential, against the harness's fakes over https ----
+
+const AKID = 'AKIDGATEWAYTEST00001';
+const AWS_SECRET = `gw/test+secret/${crypto.randomBytes(4).toString('hex')}`;
+const ANT_KEY = `sk-ant-gw-${crypto.randomBytes(6).toString('hex')}`;
+const FAKE_USAGE = { input_tokens: 100, output_tokens: 20, cache_read_input_tokens: 3, cache_creation_input_tokens: 4 };
+const ANT_BODY = JSON.stringify({ model: 'claude-sonnet-4', max_tokens: 16,
+  messages: [{ role: 'user', content: 'say hello' }] });
+const ANT_STREAM = JSON.stringify({ ...JSON.parse(ANT_BODY), stream: true });
+const BR_BODY = JSON.stringify({ anthropic_version: 'bedrock-2023-05-31', max_tokens: 16,
+  messages: [{ role: 'user', content: 'say hello' }] });
+const VX_BODY = JSON.stringify({ anthropic_version: 'vertex-2023-10-16', max_tokens: 16,
+  messages: [{ role: 'user', content: 'say hello' }] });
+let fake, fakeLog, ca;
+const tasks = {};
+
+// What the fake logged so far.
+function fakeRequests() {
+  const t = fs.existsSync(fakeLog) ? fs.readFileSync(fakeLog, 'utf8').trim() : '';
+  return t ? t.split('\n').map((l) => JSON.parse(l)) : [];
+}
+
+// A task of a template on provider (with a workspace budget when given).
+async function providerTask(name, provider, budget) {
+  const y = `name: ${name}\n${budget ? `workspace:\n  budget: ${JSON.stringify(budget)}\n` : ''}` +
+    `agent:\n  module: gwprobe\n  provider: ${provider}\nai_task:\n  app: chat\n`;
+  const r = await srv.pushTemplate(y);
+  assert.equal(r.status, 201, r.text);
+  tasks[name] = await srv.createTask({ template: name, input: 'x', name });
+  await srv.waitTask('admin', name);
+  return tasks[name];
+}
+
+test('providers of every credential kind over https: key, SigV4, Vertex token', async () => {
+  const scratch = tmpdir('taskbox-gw-');
+  ca = makeTestCa(path.join(scratch, 'tls'));
+  const sa = JSON.parse(fs.readFileSync(path.join(root, 'tests/unit/gauth/throwaway-service-account.json'), 'utf8'));
+  const saFile = path.join(scratch, 'sa.json');
+  fs.writeFileSync(saFile, JSON.stringify(sa), { mode: 0o600 });
+  fakeLog = path.join(scratch, 'fake.jsonl');
+  fake = await startFakeLlm({ turns: [{ match: 'say hello', reply: 'Hello through the gateway.' }], default: 'default' }, {
+    dir: scratch, log: fakeLog, tls: ca,
+    args: ['--aws-access-key-id', AKID, '--aws-secret-access-key', AWS_SECRET, '--aws-region', 'us-west-2',
+      '--service-account', saFile, '--require-key', ANT_KEY, '--usage', JSON.stringify(FAKE_USAGE)],
+  });
+  const mod = await srv.api('POST', '/api/v2/modules', { headers: { 'Content-Type': 'application/yaml' },
+    body: 'name: gwprobe\nagent_type: custom\ncommand: [sh, -c, "exec sleep 1000"]\n' +
+      'default_provider: anthropic\nproviders:\n' +
+      ['anthropic', 'bedrock', 'vertex'].map((t) => `  ${t}:\n    env: {PROBE_BASE: "{{llm_url}}"}\n`).join('') });
+  assert.ok(mod.status === 201 || mod.status === 200, mod.text);
+  const put = async (name, body) => {
+    const r = await srv.api('PUT', `/api/v2/providers/${name}`, { body });
+    assert.equal(r.status, 200, r.text);
+  };
+  await put('ant', { type: 'anthropic', url: fake.url, key: ANT_KEY, ca_pem: ca.caPem });
+  await put('ant-wrong', { type: 'anthropic', url: fake.url, key: `${ANT_KEY}-not`, ca_pem: ca.caPem });
+  await put('ant-untrusted', { type: 'anthropic', url: fake.url, key: ANT_KEY });
+  await put('bed', { type: 'bedrock', url: fake.url, region: 'us-west-2', aws_access_key_id: AKID,
+    aws_secret_access_key: AWS_SECRET, ca_pem: ca.caPem });
+  await put('vtx', { type: 'vertex', url: fake.url, region: 'us-east5', project: 'proj-gw',
+    service_account: JSON.stringify({ ...sa, token_uri: `${fake.url}/token` }), ca_pem: ca.caPem });
+
+  // Anthropic: the key in place of the placeholder, JSON and SSE
+  const a = await providerTask('t-ant', 'ant');
+  const aj = await request('POST', '/v1/messages', { t: a, headers: { 'x-api-key': 'placeholder',
+    'content-type': 'application/json', 'anthropic-version': '2023-06-01' }, body: ANT_BODY });
+  assert.equal(aj.status, 200, aj.text);
+  assert.match(aj.text, /Hello through the gateway\./);
+  const as = await request('POST', '/v1/messages', { t: a, headers: { 'x-api-key': 'placeholder',
+    'content-type': 'application/json', 'anthropic-version': '2023-06-01' }, body: ANT_STREAM });
+  assert.equal(as.status, 200, as.text);
+  assert.match(as.headers['content-type'], /text\/event-stream/);
+  assert.match(as.text, /message_stop/);
+
+  // Bedrock: unsigned from the agent (its own Authorization dropped),
+  // signed by the gateway; the fake's botocore check accepts it
+  const b = await providerTask('t-bed', 'bed');
+  const model = 'us.anthropic.claude-sonnet-4-20250514-v1:0';
+  const bi = await request('POST', `/model/${encodeURIComponent(model)}/invoke`, { t: b,
+    headers: { 'content-type': 'application/json', authorization: 'Bearer placeholder', 'x-amz-date': '20000101T000000Z' },
+    body: BR_BODY });
+  assert.equal(bi.status, 200, bi.text);
+  assert.match(bi.text, /Hello through the gateway\./);
+  const bs = await request('POST', `/model/${encodeURIComponent(model)}/invoke-with-response-stream`, { t: b,
+    headers: { 'content-type': 'application/json' }, body: BR_BODY });
+  assert.equal(bs.status, 200, bs.text);
+  assert.match(bs.headers['content-type'], /application\/vnd\.amazon\.eventstream/);
+  // (the fake logs a stream once it ended)
+  const bedReqs = await waitFor(() => {
+    const l = fakeRequests().filter((r) => r.path.startsWith('/model/'));
+    return l.length === 2 ? l : null;
+  }, { what: 'both Bedrock requests logged' });
+  for (const r of bedReqs) assert.doesNotMatch(r.headers.authorization, /placeholder/);
+  assert.notEqual(bedReqs[0].headers['x-amz-date'], '20000101T000000Z', "the agent's x-amz-date was dropped");
+
+  // Vertex: a token fetched by the JWT grant at the fake's /token
+  const v = await providerTask('t-vtx', 'vtx');
+  const vr = await request('POST', '/v1/projects/ignored/locations/ignored/publishers/anthropic/models/' +
+    'claude-sonnet-4@20250514:rawPredict', { t: v, headers: { 'content-type': 'application/json' }, body: VX_BODY });
+  assert.equal(vr.status, 200, vr.text);
+  assert.match(vr.text, /Hello through the gateway\./);
+  const vx = await waitFor(() => fakeRequests().find((r) => r.path.includes(':rawPredict')),
+    { what: `the Vertex request logged (${fakeRequests().map((r) => r.path).join(' ')})` });
+  assert.match(vx.path, /^\/v1\/projects\/proj-gw\/locations\/us-east5\//, 'the provider\'s project and region');
+  assert.ok(fakeRequests().some((r) => r.path === '/token'), 'a token was fetched');
+
+  // usage: what the fake reported, per task
+  for (const [name, n] of [['t-ant', 2], ['t-bed', 2], ['t-vtx', 1]]) {
+    const u = await srv.api('GET', `/api/v2/tasks/admin/${name}/usage`);
+    assert.equal(u.status, 200, u.text);
+    assert.deepEqual({ ...u.json.total, cost_usd: 0 }, { requests: n, input_tokens: 100 * n, output_tokens: 20 * n,
+      cache_read_input_tokens: 3 * n, cache_creation_input_tokens: 4 * n, cost_usd: 0 }, `${name}: ${u.text}`);
+  }
+});
+
+test("a wrong key: the provider's 401 reaches the agent; an untrusted certificate: 502", async () => {
+  const w = await providerTask('t-wrong', 'ant-wrong');
+  const r = await request('POST', '/v1/messages', { t: w, headers: { 'x-api-key': 'placeholder',
+    'content-type': 'application/json' }, body: ANT_BODY });
+  assert.equal(r.status, 401, r.text);
+  assert.equal(JSON.parse(r.text).type, 'error');
+  assert.equal(JSON.parse(r.text).error.type, 'authentication_error', 'the provider\'s own error');
+  const u = await providerTask('t-untrusted', 'ant-untrusted');
+  const e = await request('POST', '/v1/messages', { t: u, headers: { 'x-api-key': 'placeholder',
+    'content-type': 'application/json' }, body: ANT_BODY });
+  assert.equal(e.status, 502, e.text);
+  assert.match(JSON.parse(e.text).error.message, /provider 'ant-untrusted' \(anthropic\) cannot be reached/);
+  assert.doesNotMatch(e.text, new RegExp(ANT_KEY));
+});
+
+test('past a workspace budget: 429 in the provider format, the task paused', async () => {
+  const t = await providerTask('t-budget', 'ant', { tokens: 50 });
+  const hdr = { 'x-api-key': 'placeholder', 'content-type': 'application/json' };
+  const first = await request('POST', '/v1/messages', { t, headers: hdr, body: ANT_BODY });
+  assert.equal(first.status, 200, 'nothing used yet: within the budget');
+  const n = fakeRequests().length;
+  const over = await request('POST', '/v1/messages', { t, headers: hdr, body: ANT_BODY });
+  assert.equal(over.status, 429, over.text);
+  const j = JSON.parse(over.text);
+  assert.equal(j.type, 'error');
+  assert.match(j.error.message, /budget exceeded/);
+  assert.equal(fakeRequests().length, n, 'the refused request did not reach the provider');
+  const paused = await waitFor(async () => {
+    const x = await srv.task('admin', 't-budget');
+    return x?.status === 'paused' ? x : null;
+  }, { what: 't-budget paused' });
+  assert.match(paused.current_state?.message ?? '', /^budget exceeded/);
 });
 
 test('the server stops cleanly, without a sanitizer report', async () => {
