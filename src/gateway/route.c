@@ -674,6 +674,47 @@ out:
 	return rc;
 }
 
+/* The API a target looks like it is for (see gw_route_format). */
+static enum gw_format
+format_guess(const char *target)
+{
+	if (!target)
+		return GW_FORMAT_OPENAI;
+	if (!strncmp(target, "/v1/messages", 12))
+		return GW_FORMAT_ANTHROPIC;
+	if (strstr(target, "/publishers/anthropic/"))
+		return GW_FORMAT_ANTHROPIC;
+	if (strstr(target, "/v1beta") ||
+	    strstr(target, "/publishers/google/") ||
+	    strstr(target, "GenerateContent") ||
+	    strstr(target, "generateContent") || strstr(target, ":countTokens"))
+		return GW_FORMAT_GEMINI;
+	if (!strncmp(target, "/bedrock/", 9) || !strncmp(target, "/model/", 7))
+		return GW_FORMAT_BEDROCK;
+	return GW_FORMAT_OPENAI;
+}
+
+enum gw_format
+gw_route_format(const struct provider *p, const char *target)
+{
+	switch (p ? p->type : PROVIDER_OPENAI_COMPATIBLE) {
+	case PROVIDER_ANTHROPIC:
+		return GW_FORMAT_ANTHROPIC;
+	case PROVIDER_OPENAI:
+		return GW_FORMAT_OPENAI;
+	case PROVIDER_GEMINI:
+		return GW_FORMAT_GEMINI;
+	case PROVIDER_BEDROCK:
+		return GW_FORMAT_BEDROCK;
+	case PROVIDER_VERTEX:
+		return target && strstr(target, "/publishers/google/")
+			       ? GW_FORMAT_GEMINI
+			       : GW_FORMAT_ANTHROPIC;
+	default:
+		return format_guess(target);
+	}
+}
+
 void
 gw_route_release(struct gw_route *r)
 {

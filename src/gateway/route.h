@@ -46,6 +46,11 @@ struct gw_route {
  */
 int gw_route(const struct provider *p, const char *method, const char *target,
 	     struct gw_route *out, char **cause);
+/* The format of errors for a request gw_route refused (or that never got
+ * as far): the provider type's own API, or for types that speak several
+ * (openai-compatible, ollama) or no provider (p NULL) a guess from the
+ * target (NULL is fine). */
+enum gw_format gw_route_format(const struct provider *p, const char *target);
 /* Free r's strings; r reads as empty after. */
 void gw_route_release(struct gw_route *r);
 

@@ -596,6 +596,40 @@ test_error_body(void **state)
 	free(s);
 }
 
+/* The format of an error before a route: the type's API, else a guess
+ * from the target. */
+static void
+test_route_format(void **state)
+{
+	struct provider b = prov(PROVIDER_BEDROCK, NULL);
+	struct provider v = prov(PROVIDER_VERTEX, NULL);
+	struct provider c = prov(PROVIDER_OPENAI_COMPATIBLE, NULL);
+	struct provider a = prov(PROVIDER_ANTHROPIC, NULL);
+
+	(void)state;
+	assert_int_equal(gw_route_format(&b, "/v1/messages"),
+			 GW_FORMAT_BEDROCK);
+	assert_int_equal(gw_route_format(&a, "/v1/chat/completions"),
+			 GW_FORMAT_ANTHROPIC);
+	assert_int_equal(gw_route_format(&v, "/vertex/v1/projects/p/"
+					     "locations/l/publishers/anthropic/"
+					     "models/m:rawPredict"),
+			 GW_FORMAT_ANTHROPIC);
+	assert_int_equal(gw_route_format(&v, "/vertex/v1beta1/publishers/"
+					     "google/models/m:generateContent"),
+			 GW_FORMAT_GEMINI);
+	assert_int_equal(gw_route_format(&v, NULL), GW_FORMAT_ANTHROPIC);
+	assert_int_equal(gw_route_format(&c, "/v1/messages?beta=true"),
+			 GW_FORMAT_ANTHROPIC);
+	assert_int_equal(gw_route_format(&c, "/v1beta/models/m:countTokens"),
+			 GW_FORMAT_GEMINI);
+	assert_int_equal(gw_route_format(&c, "/v1/responses"),
+			 GW_FORMAT_OPENAI);
+	assert_int_equal(gw_route_format(NULL, "/bedrock/model/m/invoke"),
+			 GW_FORMAT_BEDROCK);
+	assert_int_equal(gw_route_format(NULL, NULL), GW_FORMAT_OPENAI);
+}
+
 /* The placeholder in each auth header becomes the provider's key (Bearer
  * for Authorization); dropped without a key or for signed types; other
  * headers untouched. */
@@ -725,6 +759,7 @@ main(void)
 		cmocka_unit_test(test_compatible_ollama),
 		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_error_body),
+		cmocka_unit_test(test_route_format),
 		cmocka_unit_test(test_auth_header),
 		cmocka_unit_test(test_curl_setup),
 	};
