@@ -552,8 +552,10 @@ gw_headers(struct gw_conn *c, char **cause)
 							   h->value)
 					  : NULL;
 
-			if (v != NULL)
-				gw_add_header(&c->hdrs, h->name, v);
+			if (v != NULL) /* where the provider takes its key */
+				gw_add_header(
+					&c->hdrs,
+					gw_auth_header_name(c->p, h->name), v);
 			free(v);
 			continue;
 		}

@@ -835,22 +835,47 @@ gw_amzn_error_type(int status)
 	return err_name(status)->amzn;
 }
 
-char *
-gw_auth_header(const struct provider *p, const char *name, const char *value)
+/* Whether name is one of the headers agents send a key in. */
+static bool
+auth_name(const char *name)
 {
 	static const char *const auth[] = {"authorization", "x-api-key",
 					   "x-goog-api-key", "api-key"};
-	bool is_auth = false;
 
 	for (size_t i = 0; i < ARRAY_SIZE(auth); i++)
 		if (!strcasecmp(name, auth[i]))
-			is_auth = true;
-	if (!is_auth)
+			return true;
+	return false;
+}
+
+const char *
+gw_auth_header_name(const struct provider *p, const char *name)
+{
+	if (!auth_name(name))
+		return name;
+	switch (p->type) {
+	case PROVIDER_ANTHROPIC:
+		if (p->key && !strncmp(p->key, "sk-ant-oat", 10))
+			return "Authorization";
+		return "x-api-key";
+	case PROVIDER_OPENAI:
+		return "Authorization";
+	case PROVIDER_GEMINI:
+		return "x-goog-api-key";
+	default:
+		return name;
+	}
+}
+
+char *
+gw_auth_header(const struct provider *p, const char *name, const char *value)
+{
+	if (!auth_name(name))
 		return xstrdup(value);
 	if (!p->key || p->type == PROVIDER_BEDROCK ||
 	    p->type == PROVIDER_VERTEX)
 		return NULL;
-	if (!strcasecmp(name, "authorization"))
+	if (!strcasecmp(gw_auth_header_name(p, name), "authorization"))
 		return xasprintf("Bearer %s", p->key);
 	return xstrdup(p->key);
 }

@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { startServer, customTemplate, root, tmpdir, taskDir } from '../harness/server.mjs';
+import { startServer, customTemplate, root, tmpdir, taskDir, waitFor } from '../harness/server.mjs';
 import { startFakeLlm } from '../harness/llm.mjs';
 import { makeTestCa } from '../harness/tls.mjs';
 
@@ -37,6 +37,16 @@ function seen() {
   try {
     return fs.readFileSync(log, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
   } catch { return []; }
+}
+
+// The log once it has n records matching pred (the fake writes a record
+// after its answer ends, so it may trail the client's end by a little).
+async function seenWhen(pred, n, what) {
+  const recs = await waitFor(() => {
+    const all = seen();
+    return all.filter(pred).length >= n ? all : null;
+  }, { what });
+  return recs;
 }
 
 // One request on task t's llm.sock; resolves {status, headers, text}.
@@ -106,7 +116,7 @@ test('Claude Code on Vertex: project and location replaced, one token fetched an
     { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...JSON.parse(claudeBody), stream: true }) });
   assert.equal(b.status, 200, b.text);
   assert.match(b.text, /message_stop/);
-  const recs = seen();
+  const recs = await seenWhen((r) => r.api === 'vertex-anthropic', 2, 'two Vertex Claude calls in the log');
   const calls = recs.filter((r) => r.api === 'vertex-anthropic');
   assert.equal(calls.length, 2, JSON.stringify(recs.map((r) => r.path)));
   for (const r of calls) {
@@ -123,7 +133,8 @@ test('Gemini CLI on Vertex with an API key set: the express-mode path gets the p
     { headers: { 'content-type': 'application/json', 'x-goog-api-key': 'placeholder' }, body: geminiBody });
   assert.equal(r.status, 200, r.text);
   assert.match(r.text, /"text":"upstream\."\}\]\},"index":0,"finishReason":"STOP"/);
-  const up = seen().filter((x) => x.api === 'vertex-google').at(-1);
+  const up = (await seenWhen((x) => x.api === 'vertex-google', 1, 'the Gemini call in the log'))
+    .filter((x) => x.api === 'vertex-google').at(-1);
   assert.equal(up.path, '/v1beta1/projects/real-proj/locations/us-east5/publishers/google/models/gemini-2.5-pro:streamGenerateContent?alt=sse');
   assert.equal(up.headers['x-goog-api-key'], undefined, 'the placeholder key does not go to Vertex');
   assert.equal(seen().filter((x) => x.path === '/token').length, 1, 'still the one token');
@@ -143,7 +154,8 @@ test('Claude Code on Bedrock: runtime and control-plane paths signed for the fak
   assert.equal(st.headers['content-type'], 'application/vnd.amazon.eventstream');
   const prof = await request('bx', 'GET', '/bedrock/inference-profiles?maxResults=100&typeEquals=SYSTEM_DEFINED');
   assert.equal(prof.status, 200, prof.text);
-  const paths = seen().filter((r) => /model|inference/.test(r.path)).map((r) => r.path);
+  const paths = (await seenWhen((r) => /model|inference/.test(r.path), 3, 'the Bedrock calls in the log'))
+    .filter((r) => /model|inference/.test(r.path)).map((r) => r.path);
   assert.ok(paths.includes('/model/us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/invoke'), paths.join('\n'));
   assert.ok(paths.includes('/model/us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/invoke-with-response-stream'));
   assert.ok(paths.includes('/inference-profiles?maxResults=100&typeEquals=SYSTEM_DEFINED'));
