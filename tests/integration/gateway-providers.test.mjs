@@ -154,8 +154,8 @@ test('Claude Code on Bedrock: runtime and control-plane paths signed for the fak
   assert.equal(st.headers['content-type'], 'application/vnd.amazon.eventstream');
   const prof = await request('bx', 'GET', '/bedrock/inference-profiles?maxResults=100&typeEquals=SYSTEM_DEFINED');
   assert.equal(prof.status, 200, prof.text);
-  const paths = (await seenWhen((r) => /model|inference/.test(r.path), 3, 'the Bedrock calls in the log'))
-    .filter((r) => /model|inference/.test(r.path)).map((r) => r.path);
+  const bedrock = (r) => /^\/(model|inference-profiles)[/?]/.test(r.path);
+  const paths = (await seenWhen(bedrock, 3, 'the Bedrock calls in the log')).filter(bedrock).map((r) => r.path);
   assert.ok(paths.includes('/model/us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/invoke'), paths.join('\n'));
   assert.ok(paths.includes('/model/us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/invoke-with-response-stream'));
   assert.ok(paths.includes('/inference-profiles?maxResults=100&typeEquals=SYSTEM_DEFINED'));
@@ -165,13 +165,15 @@ test('targets that leave the base, and paths a type does not serve, are refused'
   const n = seen().length;
   const dots = await request('bx', 'POST', '/bedrock/model/%2e%2e/invoke', { body: '{}' });
   assert.equal(dots.status, 400, dots.text);
-  assert.match(dots.text, /'\.', '\.\.'/);
+  assert.equal(dots.headers['x-amzn-errortype'], 'ValidationException', 'in the Bedrock format');
+  assert.match(JSON.parse(dots.text).message, /'\.', '\.\.'/);
   const at = await request('vx', 'POST', '/vertex/v1/projects/x@evil/locations/l/publishers/anthropic/models/m:rawPredict',
     { body: '{}' });
   assert.equal(at.status, 400, at.text);
+  assert.equal(JSON.parse(at.text).error.type, 'invalid_request_error', 'in the Anthropic format');
   const other = await request('bx', 'POST', '/v1/chat/completions', { body: '{}' });
   assert.equal(other.status, 404, other.text);
-  assert.match(other.text, /POST \/v1\/chat\/completions is not served for bedrock provider 'bx'/);
+  assert.match(JSON.parse(other.text).message, /POST \/v1\/chat\/completions is not served for bedrock provider 'bx'/);
   assert.equal(seen().length, n, 'nothing reached the upstream');
 });
 
