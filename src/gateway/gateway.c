@@ -416,8 +416,8 @@ static void
 gw_answer(struct gw_conn *c, int status, const char *message,
 	  bool upstream_error)
 {
-	enum gw_format f =
-		c->routed ? c->route.format : gw_guess_format(c->req.target);
+	enum gw_format f = c->routed ? c->route.format
+				     : gw_route_format(c->p, c->req.target);
 
 	gw_queue_reply(c, status, f, message, c->req.close);
 	gw_exchange_end(c, status, upstream_error);
@@ -554,8 +554,10 @@ gw_headers(struct gw_conn *c, char **cause)
 							   h->value)
 					  : NULL;
 
-			if (v != NULL)
-				gw_add_header(&c->hdrs, h->name, v);
+			if (v != NULL) /* where the provider takes its key */
+				gw_add_header(
+					&c->hdrs,
+					gw_auth_header_name(c->p, h->name), v);
 			free(v);
 			continue;
 		}

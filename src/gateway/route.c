@@ -674,6 +674,47 @@ out:
 	return rc;
 }
 
+/* The API a target looks like it is for (see gw_route_format). */
+static enum gw_format
+format_guess(const char *target)
+{
+	if (!target)
+		return GW_FORMAT_OPENAI;
+	if (!strncmp(target, "/v1/messages", 12))
+		return GW_FORMAT_ANTHROPIC;
+	if (strstr(target, "/publishers/anthropic/"))
+		return GW_FORMAT_ANTHROPIC;
+	if (strstr(target, "/v1beta") ||
+	    strstr(target, "/publishers/google/") ||
+	    strstr(target, "GenerateContent") ||
+	    strstr(target, "generateContent") || strstr(target, ":countTokens"))
+		return GW_FORMAT_GEMINI;
+	if (!strncmp(target, "/bedrock/", 9) || !strncmp(target, "/model/", 7))
+		return GW_FORMAT_BEDROCK;
+	return GW_FORMAT_OPENAI;
+}
+
+enum gw_format
+gw_route_format(const struct provider *p, const char *target)
+{
+	switch (p ? p->type : PROVIDER_OPENAI_COMPATIBLE) {
+	case PROVIDER_ANTHROPIC:
+		return GW_FORMAT_ANTHROPIC;
+	case PROVIDER_OPENAI:
+		return GW_FORMAT_OPENAI;
+	case PROVIDER_GEMINI:
+		return GW_FORMAT_GEMINI;
+	case PROVIDER_BEDROCK:
+		return GW_FORMAT_BEDROCK;
+	case PROVIDER_VERTEX:
+		return target && strstr(target, "/publishers/google/")
+			       ? GW_FORMAT_GEMINI
+			       : GW_FORMAT_ANTHROPIC;
+	default:
+		return format_guess(target);
+	}
+}
+
 void
 gw_route_release(struct gw_route *r)
 {
@@ -794,22 +835,47 @@ gw_amzn_error_type(int status)
 	return err_name(status)->amzn;
 }
 
-char *
-gw_auth_header(const struct provider *p, const char *name, const char *value)
+/* Whether name is one of the headers agents send a key in. */
+static bool
+auth_name(const char *name)
 {
 	static const char *const auth[] = {"authorization", "x-api-key",
 					   "x-goog-api-key", "api-key"};
-	bool is_auth = false;
 
 	for (size_t i = 0; i < ARRAY_SIZE(auth); i++)
 		if (!strcasecmp(name, auth[i]))
-			is_auth = true;
-	if (!is_auth)
+			return true;
+	return false;
+}
+
+const char *
+gw_auth_header_name(const struct provider *p, const char *name)
+{
+	if (!auth_name(name))
+		return name;
+	switch (p->type) {
+	case PROVIDER_ANTHROPIC:
+		if (p->key && !strncmp(p->key, "sk-ant-oat", 10))
+			return "Authorization";
+		return "x-api-key";
+	case PROVIDER_OPENAI:
+		return "Authorization";
+	case PROVIDER_GEMINI:
+		return "x-goog-api-key";
+	default:
+		return name;
+	}
+}
+
+char *
+gw_auth_header(const struct provider *p, const char *name, const char *value)
+{
+	if (!auth_name(name))
 		return xstrdup(value);
 	if (!p->key || p->type == PROVIDER_BEDROCK ||
 	    p->type == PROVIDER_VERTEX)
 		return NULL;
-	if (!strcasecmp(name, "authorization"))
+	if (!strcasecmp(gw_auth_header_name(p, name), "authorization"))
 		return xasprintf("Bearer %s", p->key);
 	return xstrdup(p->key);
 }

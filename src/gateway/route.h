@@ -46,6 +46,11 @@ struct gw_route {
  */
 int gw_route(const struct provider *p, const char *method, const char *target,
 	     struct gw_route *out, char **cause);
+/* The format of errors for a request gw_route refused (or that never got
+ * as far): the provider type's own API, or for types that speak several
+ * (openai-compatible, ollama) or no provider (p NULL) a guess from the
+ * target (NULL is fine). */
+enum gw_format gw_route_format(const struct provider *p, const char *target);
 /* Free r's strings; r reads as empty after. */
 void gw_route_release(struct gw_route *r);
 
@@ -61,13 +66,22 @@ const char *gw_amzn_error_type(int status);
  * Header line name: what the gateway sends instead for GW_AUTH_KEY
  * ("x-api-key: KEY" style value, new string), or NULL to drop it. Auth
  * headers the agent sent (Authorization, x-api-key, x-goog-api-key,
- * api-key) carry the placeholder: replaced by p->key in the same header
- * ("Bearer KEY" for Authorization, KEY for the others), dropped when
- * p->key is NULL or p is not a key-authenticated type (bedrock, vertex:
- * the gateway adds its own). Any other header: a copy of value.
+ * api-key) carry the placeholder: replaced by p->key ("Bearer KEY" when
+ * it goes in Authorization, KEY in the others) in the header
+ * gw_auth_header_name names, dropped when p->key is NULL or p is not a
+ * key-authenticated type (bedrock, vertex: the gateway adds its own).
+ * Any other header: a copy of value.
  */
 char *gw_auth_header(const struct provider *p, const char *name,
 		     const char *value);
+/*
+ * The header an auth header name the agent sent goes upstream as: where
+ * the provider's API takes its key. Anthropic: x-api-key (an OAuth token,
+ * "sk-ant-oat...", in Authorization); OpenAI: Authorization; Gemini:
+ * x-goog-api-key; openai-compatible and ollama, which take several: name
+ * itself. A static string or name.
+ */
+const char *gw_auth_header_name(const struct provider *p, const char *name);
 /* TLS and protocol settings for any easy handle aimed at p: https/http
  * only, no redirects, peer and host verified, p->ca_pem as
  * CURLOPT_CAINFO_BLOB when set. */

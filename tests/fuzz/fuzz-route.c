@@ -7,7 +7,8 @@
  * provider's base (no dot segment, no "//", '#', '\', controls or spaces
  * in the path, '@' only in a Vertex model) with a sane model and host; a
  * refusal must be 400, 404, 405 or 500 with a cause; every format's error
- * body for the cause must be JSON. These aborts, crashes and sanitizer
+ * body for the cause must be JSON; the error format of any target is one
+ * of the four. These aborts, crashes and sanitizer
  * reports are the findings.
  */
 #include "common.h"
@@ -100,6 +101,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	in[size - 1] = '\0';
 	in[size] = '\0';
 	target = in + strlen(in) + 1; /* no NUL: the empty target */
+	if ((unsigned)gw_route_format(&p, target) > GW_FORMAT_BEDROCK ||
+	    (unsigned)gw_route_format(NULL, target) > GW_FORMAT_BEDROCK)
+		abort();
 	rc = gw_route(&p, in, target, &r, &cause);
 	if (rc == 0) {
 		if (cause)

@@ -596,31 +596,99 @@ test_error_body(void **state)
 	free(s);
 }
 
-/* The placeholder in each auth header becomes the provider's key (Bearer
- * for Authorization); dropped without a key or for signed types; other
- * headers untouched. */
+/* The format of an error before a route: the type's API, else a guess
+ * from the target. */
+static void
+test_route_format(void **state)
+{
+	struct provider b = prov(PROVIDER_BEDROCK, NULL);
+	struct provider v = prov(PROVIDER_VERTEX, NULL);
+	struct provider c = prov(PROVIDER_OPENAI_COMPATIBLE, NULL);
+	struct provider a = prov(PROVIDER_ANTHROPIC, NULL);
+
+	(void)state;
+	assert_int_equal(gw_route_format(&b, "/v1/messages"),
+			 GW_FORMAT_BEDROCK);
+	assert_int_equal(gw_route_format(&a, "/v1/chat/completions"),
+			 GW_FORMAT_ANTHROPIC);
+	assert_int_equal(gw_route_format(&v, "/vertex/v1/projects/p/"
+					     "locations/l/publishers/anthropic/"
+					     "models/m:rawPredict"),
+			 GW_FORMAT_ANTHROPIC);
+	assert_int_equal(gw_route_format(&v, "/vertex/v1beta1/publishers/"
+					     "google/models/m:generateContent"),
+			 GW_FORMAT_GEMINI);
+	assert_int_equal(gw_route_format(&v, NULL), GW_FORMAT_ANTHROPIC);
+	assert_int_equal(gw_route_format(&c, "/v1/messages?beta=true"),
+			 GW_FORMAT_ANTHROPIC);
+	assert_int_equal(gw_route_format(&c, "/v1beta/models/m:countTokens"),
+			 GW_FORMAT_GEMINI);
+	assert_int_equal(gw_route_format(&c, "/v1/responses"),
+			 GW_FORMAT_OPENAI);
+	assert_int_equal(gw_route_format(NULL, "/bedrock/model/m/invoke"),
+			 GW_FORMAT_BEDROCK);
+	assert_int_equal(gw_route_format(NULL, NULL), GW_FORMAT_OPENAI);
+}
+
+/* The placeholder in each auth header becomes the provider's key, in the
+ * header its API takes it in (Bearer in Authorization); dropped without a
+ * key or for signed types; other headers untouched. */
 static void
 test_auth_header(void **state)
 {
 	struct provider a = prov(PROVIDER_ANTHROPIC, NULL);
+	struct provider oai = prov(PROVIDER_OPENAI, NULL);
+	struct provider g = prov(PROVIDER_GEMINI, NULL);
+	struct provider c = prov(PROVIDER_OPENAI_COMPATIBLE, NULL);
 	struct provider o = prov(PROVIDER_OLLAMA, NULL);
 	struct provider b = prov(PROVIDER_BEDROCK, NULL);
 	struct provider v = prov(PROVIDER_VERTEX, NULL);
 	char *s;
 
 	(void)state;
+	/* Anthropic takes an API key in x-api-key only, whatever Claude Code
+	 * sent it in (ANTHROPIC_AUTH_TOKEN: Authorization: Bearer) */
+	assert_string_equal(gw_auth_header_name(&a, "Authorization"),
+			    "x-api-key");
+	s = gw_auth_header(&a, "Authorization", "Bearer taskbox-placeholder");
+	assert_string_equal(s, "sk-ant-real");
+	free(s);
 	s = gw_auth_header(&a, "x-api-key", "taskbox-placeholder");
 	assert_string_equal(s, "sk-ant-real");
 	free(s);
-	s = gw_auth_header(&a, "Authorization", "Bearer taskbox-placeholder");
-	assert_string_equal(s, "Bearer sk-ant-real");
+	assert_string_equal(gw_auth_header_name(&a, "X-Goog-Api-Key"),
+			    "x-api-key");
+	/* an Anthropic OAuth token goes as Bearer */
+	a.key = "sk-ant-oat01-x";
+	assert_string_equal(gw_auth_header_name(&a, "x-api-key"),
+			    "Authorization");
+	s = gw_auth_header(&a, "x-api-key", "p");
+	assert_string_equal(s, "Bearer sk-ant-oat01-x");
 	free(s);
-	s = gw_auth_header(&a, "X-Goog-Api-Key", "p");
-	assert_string_equal(s, "sk-ant-real");
+	/* OpenAI: Bearer; Gemini: x-goog-api-key */
+	assert_string_equal(gw_auth_header_name(&oai, "api-key"),
+			    "Authorization");
+	s = gw_auth_header(&oai, "api-key", "p");
+	assert_string_equal(s, "Bearer sk-real");
 	free(s);
-	s = gw_auth_header(&a, "api-key", "p");
-	assert_string_equal(s, "sk-ant-real");
+	assert_string_equal(gw_auth_header_name(&g, "authorization"),
+			    "x-goog-api-key");
+	s = gw_auth_header(&g, "authorization", "Bearer p");
+	assert_string_equal(s, "AIza-real");
 	free(s);
+	/* LiteLLM and friends take several: the agent's choice stays */
+	assert_string_equal(gw_auth_header_name(&c, "x-api-key"), "x-api-key");
+	s = gw_auth_header(&c, "x-api-key", "p");
+	assert_string_equal(s, "sk-litellm");
+	free(s);
+	assert_string_equal(gw_auth_header_name(&c, "Authorization"),
+			    "Authorization");
+	s = gw_auth_header(&c, "Authorization", "Bearer p");
+	assert_string_equal(s, "Bearer sk-litellm");
+	free(s);
+	/* not an auth header: as it was */
+	assert_string_equal(gw_auth_header_name(&a, "anthropic-version"),
+			    "anthropic-version");
 	s = gw_auth_header(&a, "anthropic-version", "2023-06-01");
 	assert_string_equal(s, "2023-06-01");
 	free(s);
@@ -725,6 +793,7 @@ main(void)
 		cmocka_unit_test(test_compatible_ollama),
 		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_error_body),
+		cmocka_unit_test(test_route_format),
 		cmocka_unit_test(test_auth_header),
 		cmocka_unit_test(test_curl_setup),
 	};
