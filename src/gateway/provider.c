@@ -420,8 +420,12 @@ provider_check_sa(struct provider *p, const char *sa, const char **field,
 	char *why = NULL;
 
 	*field = "service_account";
-	if (strlen(sa) > GAUTH_KEY_FILE_MAX ||
-	    gauth_key_parse(sa, strlen(sa), &key, &why) < 0) {
+	if (strlen(sa) > GAUTH_KEY_FILE_MAX) {
+		*cause = xasprintf("service_account is larger than %d bytes",
+				   GAUTH_KEY_FILE_MAX);
+		return false;
+	}
+	if (gauth_key_parse(sa, strlen(sa), &key, &why) < 0) {
 		*cause = xasprintf("service_account: %s",
 				   why ? why : "not a service-account key");
 		free(why);
@@ -465,7 +469,9 @@ provider_build(const char *name, const json_t *spec, const char **field,
 		goto fail;
 	}
 	if ((unknown = spec_unknown(spec)) != NULL) {
-		*cause = xasprintf("unknown member '%.64s'", unknown);
+		*cause = strlen(unknown) <= 64 && is_token(unknown)
+				 ? xasprintf("unknown member '%s'", unknown)
+				 : xstrdup("unknown member");
 		goto fail;
 	}
 	*field = "type";

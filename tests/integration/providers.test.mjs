@@ -313,6 +313,19 @@ test('a restart keeps the providers and opens their credentials', async () => {
   assert.doesNotMatch(srv.log, /do not open|left out/);
 });
 
+test('TASKBOX_LLM_URL makes default too; a bad --llm-url stops the start', async () => {
+  const other = await startServer({ env: { TASKBOX_LLM_URL: 'https://litellm.example.com' } });
+  try {
+    const d = await other.api('GET', '/api/v2/providers/default');
+    assert.equal(d.json.url, 'https://litellm.example.com');
+    assert.equal(d.json.has_key, false);
+  } finally {
+    await other.stop();
+  }
+  await assert.rejects(startServer({ args: ['--llm-url', 'http://user:pw@h:1'] }),
+    /--llm-url: url must be/);
+});
+
 test('credentials never in a reply, an output or the store in clear', async () => {
   const all = seen.join('\n');
   for (const s of secrets) assert.ok(!all.includes(s), `a reply showed ${s.slice(0, 12)}...`);
