@@ -483,6 +483,12 @@ account_task_sum(const char *task_id, struct account_sum *out)
 }
 
 void
+account_task_forget(const char *task_id)
+{
+	free(amap_del(&acct.tasks, task_id, strlen(task_id)));
+}
+
+void
 account_user_month(const char *user_id, struct account_sum *out)
 {
 	*out = acct_user(user_id, (int64_t)wall_ms())->month;

@@ -205,6 +205,11 @@ test_totals_and_publish(void **state UNUSED)
 	assert_int_equal(s.cost_nusd, 2 * 105000 + 1250000);
 	account_task_sum("nosuch", &s);
 	assert_int_equal(s.requests, 0);
+	account_task_forget("t3");
+	account_task_sum("t3", &s);
+	assert_int_equal(s.requests, 0);
+	account_user_month("u2", &s); /* the user's month keeps it */
+	assert_int_equal(s.requests, 1);
 	/* nothing new: no hook */
 	changed_calls = 0;
 	account_tick();
