@@ -270,7 +270,7 @@ account_price(const char *type, const char *model, struct price *out,
 		const struct acct_price *p = &acct.prices[i];
 
 		if (strcmp(p->type, type) != 0 ||
-		    !str_starts_with(key, p->model))
+		    !price_prefix_matches(key, p->model))
 			continue;
 		if (best == NULL || strlen(p->model) > strlen(best->model))
 			best = p;

@@ -7,11 +7,12 @@
  * (Bedrock and Vertex resell Claude at Anthropic's list prices, Vertex
  * Gemini at Google's; an openai-compatible proxy such as LiteLLM may
  * serve any). A lookup takes the longest prefix of the model key among
- * the type's families. Figures: the vendors' published list prices as
- * of 2026, in USD per million tokens (standard tier, short contexts;
- * Anthropic's cache write is the 5-minute one; OpenAI and Google do not
- * charge cache writes apart: they cost the input price). They change:
- * an admin overrides any of them (PUT /api/v2/prices).
+ * the type's families, a prefix matching only up to a boundary of the
+ * name (its end, or - @ : _ /: gpt-5 is not gpt-5.1). Figures: the vendors'
+ * published list prices as of 2026, in USD per million tokens (standard tier,
+ * short contexts; Anthropic's cache write is the 5-minute one; OpenAI and
+ * Google do not charge cache writes apart: they cost the input price). They
+ * change: an admin overrides any of them (PUT /api/v2/prices).
  */
 #include "common.h"
 
@@ -44,6 +45,8 @@ static const struct price_row {
 } price_rows[] = {
 	/* Anthropic: input, output, cache read, cache write (5 min) */
 	{ANT, "claude-opus-4-5",       P(5, 25, 0.5, 6.25)},
+	{ANT, "claude-opus-4-6",       P(5, 25, 0.5, 6.25)},
+	{ANT, "claude-opus-4-7",       P(5, 25, 0.5, 6.25)},
 	{ANT, "claude-opus-4",         P(15, 75, 1.5, 18.75)},
 	{ANT, "claude-sonnet-4",       P(3, 15, 0.3, 3.75)},
 	{ANT, "claude-haiku-4",        P(1, 5, 0.1, 1.25)},
@@ -136,6 +139,14 @@ price_model_key(const char *model, char out[PRICE_MODEL_MAX + 1])
 }
 
 bool
+price_prefix_matches(const char *key, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	return strncmp(key, prefix, n) == 0 && strchr("-@:_/", key[n]) != NULL;
+}
+
+bool
 price_builtin(const char *type, const char *model, struct price *out)
 {
 	unsigned fam = price_type_families(type);
@@ -146,7 +157,7 @@ price_builtin(const char *type, const char *model, struct price *out)
 	for (size_t i = 0; i < ARRAY_SIZE(price_rows); i++) {
 		const struct price_row *r = &price_rows[i];
 
-		if (!(r->family & fam) || !str_starts_with(key, r->prefix))
+		if (!(r->family & fam) || !price_prefix_matches(key, r->prefix))
 			continue;
 		if (best == NULL || strlen(r->prefix) > strlen(best->prefix))
 			best = r;
