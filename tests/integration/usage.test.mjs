@@ -254,5 +254,28 @@ test('through the gateway: usage counted, a budget pauses the task, resume after
     const next = fs.readdirSync(ws).filter((f) => f.startsWith('status.')).length + 1;
     assert.equal(await request(next), '200');
     assert.equal(upstream(), 3);
+
+    // the template's budget: a new version of it holds its running task
+    // (45 tokens used: 3 x 15)
+    const budgeted = (tokens) => customTemplate('metered', ['sh', '-c', agent])
+      .replace('  backend: local\n', `  backend: local\n  budget:\n    tokens: ${tokens}\n`);
+    r = await srv.pushTemplate(budgeted(45), alice.token);
+    assert.equal(r.status, 201, r.text);
+    await srv.waitTask('alice', 'metered', { state: 'idle', token: alice.token });
+    await srv.api('POST', '/api/v2/tasks/alice/metered/send', { token: alice.token, body: { input: 'go again' } });
+    const again = await srv.waitTask('alice', 'metered', { status: 'paused', token: alice.token });
+    assert.match(again.current_state.message, /^budget exceeded: task tokens 45\/45/);
+    assert.equal(upstream(), 3);
+    r = await srv.api('POST', '/api/v2/tasks/alice/metered/resume', { token: alice.token });
+    problem(r, 409);
+    assert.match(r.json.detail, /task tokens 45\/45/);
+    r = await srv.pushTemplate(budgeted(1000), alice.token);
+    assert.equal(r.status, 201, r.text);
+    r = await srv.api('POST', '/api/v2/tasks/alice/metered/resume', { token: alice.token });
+    assert.equal(r.status, 202, r.text);
+    await srv.waitTask('alice', 'metered', { token: alice.token });
+    const last = fs.readdirSync(ws).filter((f) => f.startsWith('status.')).length + 1;
+    assert.equal(await request(last), '200');
+    assert.equal(upstream(), 4);
     await srv.api('DELETE', '/api/v2/tasks/alice/metered', { token: alice.token });
   });
