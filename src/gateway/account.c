@@ -270,7 +270,7 @@ account_price(const char *type, const char *model, struct price *out,
 		const struct acct_price *p = &acct.prices[i];
 
 		if (strcmp(p->type, type) != 0 ||
-		    !str_starts_with(key, p->model))
+		    !price_prefix_matches(key, p->model))
 			continue;
 		if (best == NULL || strlen(p->model) > strlen(best->model))
 			best = p;
@@ -480,6 +480,12 @@ account_task_sum(const char *task_id, struct account_sum *out)
 		*out = t->shown;
 	else
 		memset(out, 0, sizeof *out);
+}
+
+void
+account_task_forget(const char *task_id)
+{
+	free(amap_del(&acct.tasks, task_id, strlen(task_id)));
 }
 
 void

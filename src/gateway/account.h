@@ -91,6 +91,8 @@ void account_reload(void);
 /* Task task_id's totals as the Task JSON shows them (changed only when
  * the changed hook is called); zero for a task without usage. */
 void account_task_sum(const char *task_id, struct account_sum *out);
+/* Task task_id is gone: drop its totals from memory (its rows stay). */
+void account_task_forget(const char *task_id);
 /* User user_id's totals this UTC month. */
 void account_user_month(const char *user_id, struct account_sum *out);
 /* {requests, input_tokens, ..., cost_usd} of s (new reference). */

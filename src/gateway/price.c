@@ -7,11 +7,12 @@
  * (Bedrock and Vertex resell Claude at Anthropic's list prices, Vertex
  * Gemini at Google's; an openai-compatible proxy such as LiteLLM may
  * serve any). A lookup takes the longest prefix of the model key among
- * the type's families. Figures: the vendors' published list prices as
- * of 2026, in USD per million tokens (standard tier, short contexts;
- * Anthropic's cache write is the 5-minute one; OpenAI and Google do not
- * charge cache writes apart: they cost the input price). They change:
- * an admin overrides any of them (PUT /api/v2/prices).
+ * the type's families, a prefix matching only up to a boundary of the
+ * name (its end, or - @ : _ /: gpt-5 is not gpt-5.1). Figures: the vendors'
+ * published list prices as of 2026, in USD per million tokens (standard tier,
+ * short contexts; Anthropic's cache write is the 5-minute one; OpenAI and
+ * Google do not charge cache writes apart: they cost the input price). They
+ * change: an admin overrides any of them (PUT /api/v2/prices).
  */
 #include "common.h"
 
@@ -28,8 +29,14 @@ enum price_family {
 	FAM_GEMINI = 1 << 2,
 };
 
+/* clang-format off */
 /* USD per million tokens as micro-USD per million */
-#define USD(x) ((int64_t)((x)*1000000.0 + 0.5))
+#define USD(x) ((int64_t)((x) * 1000000.0 + 0.5))
+/* input, output, cache read, cache write */
+#define P(i, o, r, w) {USD(i), USD(o), USD(r), USD(w)}
+#define ANT FAM_ANTHROPIC
+#define OAI FAM_OPENAI
+#define GEM FAM_GEMINI
 
 static const struct price_row {
 	unsigned family;
@@ -37,58 +44,33 @@ static const struct price_row {
 	struct price p;
 } price_rows[] = {
 	/* Anthropic: input, output, cache read, cache write (5 min) */
-	{FAM_ANTHROPIC,
-	 "claude-opus-4-5",
-	 {USD(5), USD(25), USD(0.5), USD(6.25)}},
-	{FAM_ANTHROPIC,
-	 "claude-opus-4",
-	 {USD(15), USD(75), USD(1.5), USD(18.75)}},
-	{FAM_ANTHROPIC,
-	 "claude-sonnet-4",
-	 {USD(3), USD(15), USD(0.3), USD(3.75)}},
-	{FAM_ANTHROPIC,
-	 "claude-haiku-4",
-	 {USD(1), USD(5), USD(0.1), USD(1.25)}},
-	{FAM_ANTHROPIC,
-	 "claude-3-7-sonnet",
-	 {USD(3), USD(15), USD(0.3), USD(3.75)}},
-	{FAM_ANTHROPIC,
-	 "claude-3-5-sonnet",
-	 {USD(3), USD(15), USD(0.3), USD(3.75)}},
-	{FAM_ANTHROPIC,
-	 "claude-3-5-haiku",
-	 {USD(0.8), USD(4), USD(0.08), USD(1)}},
+	{ANT, "claude-opus-4-5",       P(5, 25, 0.5, 6.25)},
+	{ANT, "claude-opus-4-6",       P(5, 25, 0.5, 6.25)},
+	{ANT, "claude-opus-4-7",       P(5, 25, 0.5, 6.25)},
+	{ANT, "claude-opus-4",         P(15, 75, 1.5, 18.75)},
+	{ANT, "claude-sonnet-4",       P(3, 15, 0.3, 3.75)},
+	{ANT, "claude-haiku-4",        P(1, 5, 0.1, 1.25)},
+	{ANT, "claude-3-7-sonnet",     P(3, 15, 0.3, 3.75)},
+	{ANT, "claude-3-5-sonnet",     P(3, 15, 0.3, 3.75)},
+	{ANT, "claude-3-5-haiku",      P(0.8, 4, 0.08, 1)},
 	/* OpenAI: cached input is the cache read; no cache write charge */
-	{FAM_OPENAI,
-	 "gpt-5-nano",
-	 {USD(0.05), USD(0.4), USD(0.005), USD(0.05)}},
-	{FAM_OPENAI, "gpt-5-mini", {USD(0.25), USD(2), USD(0.025), USD(0.25)}},
-	{FAM_OPENAI, "gpt-5", {USD(1.25), USD(10), USD(0.125), USD(1.25)}},
-	{FAM_OPENAI,
-	 "gpt-4.1-nano",
-	 {USD(0.1), USD(0.4), USD(0.025), USD(0.1)}},
-	{FAM_OPENAI, "gpt-4.1-mini", {USD(0.4), USD(1.6), USD(0.1), USD(0.4)}},
-	{FAM_OPENAI, "gpt-4.1", {USD(2), USD(8), USD(0.5), USD(2)}},
-	{FAM_OPENAI,
-	 "gpt-4o-mini",
-	 {USD(0.15), USD(0.6), USD(0.075), USD(0.15)}},
-	{FAM_OPENAI, "gpt-4o", {USD(2.5), USD(10), USD(1.25), USD(2.5)}},
-	{FAM_OPENAI, "o4-mini", {USD(1.1), USD(4.4), USD(0.275), USD(1.1)}},
-	{FAM_OPENAI, "o3-mini", {USD(1.1), USD(4.4), USD(0.55), USD(1.1)}},
-	{FAM_OPENAI, "o3", {USD(2), USD(8), USD(0.5), USD(2)}},
+	{OAI, "gpt-5-nano",            P(0.05, 0.4, 0.005, 0.05)},
+	{OAI, "gpt-5-mini",            P(0.25, 2, 0.025, 0.25)},
+	{OAI, "gpt-5",                 P(1.25, 10, 0.125, 1.25)},
+	{OAI, "gpt-4.1-nano",          P(0.1, 0.4, 0.025, 0.1)},
+	{OAI, "gpt-4.1-mini",          P(0.4, 1.6, 0.1, 0.4)},
+	{OAI, "gpt-4.1",               P(2, 8, 0.5, 2)},
+	{OAI, "gpt-4o-mini",           P(0.15, 0.6, 0.075, 0.15)},
+	{OAI, "gpt-4o",                P(2.5, 10, 1.25, 2.5)},
+	{OAI, "o4-mini",               P(1.1, 4.4, 0.275, 1.1)},
+	{OAI, "o3-mini",               P(1.1, 4.4, 0.55, 1.1)},
+	{OAI, "o3",                    P(2, 8, 0.5, 2)},
 	/* Google: prompts up to 200k tokens; context cache reads */
-	{FAM_GEMINI,
-	 "gemini-2.5-pro",
-	 {USD(1.25), USD(10), USD(0.125), USD(1.25)}},
-	{FAM_GEMINI,
-	 "gemini-2.5-flash-lite",
-	 {USD(0.1), USD(0.4), USD(0.01), USD(0.1)}},
-	{FAM_GEMINI,
-	 "gemini-2.5-flash",
-	 {USD(0.3), USD(2.5), USD(0.03), USD(0.3)}},
-	{FAM_GEMINI,
-	 "gemini-2.0-flash",
-	 {USD(0.1), USD(0.4), USD(0.025), USD(0.1)}},
+	{GEM, "gemini-2.5-pro",        P(1.25, 10, 0.125, 1.25)},
+	{GEM, "gemini-2.5-flash-lite", P(0.1, 0.4, 0.01, 0.1)},
+	{GEM, "gemini-2.5-flash",      P(0.3, 2.5, 0.03, 0.3)},
+	{GEM, "gemini-2.0-flash",      P(0.1, 0.4, 0.025, 0.1)},
+	/* clang-format on */
 };
 
 /* The provider types and the families each serves. */
@@ -157,6 +139,14 @@ price_model_key(const char *model, char out[PRICE_MODEL_MAX + 1])
 }
 
 bool
+price_prefix_matches(const char *key, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	return strncmp(key, prefix, n) == 0 && strchr("-@:_/", key[n]) != NULL;
+}
+
+bool
 price_builtin(const char *type, const char *model, struct price *out)
 {
 	unsigned fam = price_type_families(type);
@@ -167,7 +157,7 @@ price_builtin(const char *type, const char *model, struct price *out)
 	for (size_t i = 0; i < ARRAY_SIZE(price_rows); i++) {
 		const struct price_row *r = &price_rows[i];
 
-		if (!(r->family & fam) || !str_starts_with(key, r->prefix))
+		if (!(r->family & fam) || !price_prefix_matches(key, r->prefix))
 			continue;
 		if (best == NULL || strlen(r->prefix) > strlen(best->prefix))
 			best = r;

@@ -39,6 +39,11 @@ bool price_type_known(const char *s);
  */
 void price_model_key(const char *model, char out[PRICE_MODEL_MAX + 1]);
 
+/* Does prefix match key up to a boundary of the name: key's end or one
+ * of - @ : _ / right after it (claude-opus-4 matches claude-opus-4-1 and
+ * claude-opus-4@2025, gpt-5 not gpt-5.1)? */
+bool price_prefix_matches(const char *key, const char *prefix);
+
 /*
  * The built-in price of model (any spelling price_model_key reads) for
  * provider type: the longest matching prefix of the type's families

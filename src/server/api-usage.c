@@ -114,7 +114,7 @@ usage_query_time(struct http_req *req, const char *name, int64_t *ms)
 	return false;
 }
 
-/* RFC 3339 of ms (new string). */
+/* RFC 3339 of ms as a JSON string (new reference). */
 static json_t *
 usage_time_json(int64_t ms)
 {
@@ -126,7 +126,8 @@ usage_time_json(int64_t ms)
 
 /* ---- GET /api/v2/usage ------------------------------------------------- */
 
-/* The row's sums as the API shows them, with the other keys given. */
+/* The row's sums as the API shows them (new reference), added to total
+ * too when given. */
 static json_t *
 usage_row_json(const json_t *row, struct account_sum *total)
 {
@@ -138,6 +139,8 @@ usage_row_json(const json_t *row, struct account_sum *total)
 	return account_sum_json(&s);
 }
 
+/* GET /api/v2/usage: the sums grouped by user, template, provider or
+ * model over [from, to); members get their own rows only. */
 static void
 api_usage_report(struct http_req *req, void *data UNUSED)
 {
@@ -563,6 +566,8 @@ out:
 	json_decref(caller);
 }
 
+/* Route the endpoints this file serves alone (the task's and the user's
+ * come through api-tasks.c, api-users.c and api-login.c). */
 void
 api_usage_register(struct http_server *http)
 {

@@ -160,6 +160,7 @@ task_finish_delete(struct task *t)
 	if (t->ws == NULL) /* e.g. it died while the server was down */
 		srv->backend->forget(task_id(t));
 	task_transition(t, TASK_STATE_DELETED, NULL);
+	account_task_forget(task_id(t));
 	if (t->delete_req != NULL)
 		http_reply(t->delete_req, 202, NULL, "", 0);
 	log_info("task %s deleted", task_name(t));

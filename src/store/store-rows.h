@@ -17,7 +17,7 @@
  * and sessions in store-users.c; templates, their versions and modules in
  * store-catalog.c; secrets in store-secrets.c; providers in store-providers.c;
  * tasks, their state history and the task counter in store-tasks.c; the send
- * queue in store-queue.c.
+ * queue in store-queue.c; LLM usage, prices and user budgets in store-usage.c.
  */
 #ifndef TASKBOX_STORE_ROWS_H
 #define TASKBOX_STORE_ROWS_H

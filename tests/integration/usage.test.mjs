@@ -18,7 +18,7 @@ import { startServer, customTemplate, waitFor, bin, root, tmpdir, taskDir, exist
 import { startFakeLlm } from '../harness/llm.mjs';
 
 const gateway = fs.existsSync(path.join(root, 'src/gateway/gateway.c'));
-let srv, alice, llm;
+let srv, alice, llm, llmLog;
 
 function cli(args, token = srv.token) {
   const r = spawnSync(bin, args, {
@@ -36,7 +36,8 @@ function problem(r, status, location) {
 
 before(async () => {
   const dir = tmpdir('usage-llm-');
-  llm = await startFakeLlm({ default: 'ok' }, { dir, log: path.join(dir, 'llm.jsonl') });
+  llmLog = path.join(dir, 'llm.jsonl');
+  llm = await startFakeLlm({ default: 'ok' }, { dir, log: llmLog });
   srv = await startServer({ args: ['--llm-url', llm.url] });
   alice = await srv.user('alice');
 });
@@ -188,11 +189,11 @@ test('through the gateway: usage counted, a budget pauses the task, resume after
     // one request per line of input (a send); the replies are kept and
     // numbered on from what an earlier run left
     const agent = [
-      'i=$(ls status.* 2>/dev/null | wc -l); while read l; do i=$((i+1));',
+      'i=$(ls status.* 2>/dev/null | wc -l); printf "$ "; while read -r l; do i=$((i+1));',
       '  code=$(curl -s -o reply.$i -w "%{http_code}" -m 20 http://127.0.0.1:4000/v1/messages',
       '    -H "content-type: application/json" -H "x-api-key: placeholder" -H "anthropic-version: 2023-06-01"',
       `    -d '{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}');`,
-      '  echo $code > status.$i; echo "reply $i: $code"; done',
+      '  echo $code > status.$i; echo "reply $i: $code"; printf "$ "; done',
     ].join(' ');
     await srv.pushTemplate(customTemplate('metered', ['sh', '-c', agent]), alice.token);
     let r = await srv.api('PUT', '/api/v2/users/alice/budget', { body: { tokens: 30 } });
@@ -205,7 +206,7 @@ test('through the gateway: usage counted, a budget pauses the task, resume after
     const request = async (i) => {
       await srv.waitTask('alice', 'metered', { state: 'idle', token: alice.token });
       const s = await srv.api('POST', '/api/v2/tasks/alice/metered/send', { token: alice.token, body: { input: `go ${i}` } });
-      assert.ok(s.status < 300, s.text);
+      assert.ok(s.status < 300, `${s.text}\n${srv.log}`);
       await waitFor(() => exists(status(i)) && /^\d{3}\n$/.test(fs.readFileSync(status(i), 'utf8')),
         { what: `request ${i}`, timeout: 30000 });
       return fs.readFileSync(status(i), 'utf8').trim();
@@ -226,10 +227,20 @@ test('through the gateway: usage counted, a budget pauses the task, resume after
     r = await srv.api('GET', '/api/v2/usage?group_by=user', { token: alice.token });
     assert.deepEqual(r.json.groups.map((g) => [g.name, g.input_tokens]), [['alice', 20]]);
 
-    assert.equal(await request(3), '429');
-    assert.match(fs.readFileSync(path.join(ws, 'reply.3'), 'utf8'), /budget exceeded/);
+    // the third is refused before the upstream sees it; the pause may
+    // stop the agent before it writes down the 429 (and the send's reply
+    // may be the stopping runtime's)
+    const upstream = () => fs.readFileSync(llmLog, 'utf8').split('\n').filter((l) => l.includes('/v1/messages')).length;
+    assert.equal(upstream(), 2);
+    await srv.waitTask('alice', 'metered', { state: 'idle', token: alice.token });
+    await srv.api('POST', '/api/v2/tasks/alice/metered/send', { token: alice.token, body: { input: 'go 3' } });
     const paused = await srv.waitTask('alice', 'metered', { status: 'paused', token: alice.token });
     assert.match(paused.current_state.message, /^budget exceeded: user's monthly tokens 30\/30/);
+    assert.equal(upstream(), 2, 'the refused request never reached the provider');
+    if (exists(status(3))) {
+      assert.equal(fs.readFileSync(status(3), 'utf8').trim(), '429');
+      assert.match(fs.readFileSync(path.join(ws, 'reply.3'), 'utf8'), /budget exceeded/);
+    }
     r = await srv.api('POST', '/api/v2/tasks/alice/metered/resume', { token: alice.token });
     problem(r, 409);
     assert.match(r.json.detail, /budget exceeded/);
@@ -239,6 +250,32 @@ test('through the gateway: usage counted, a budget pauses the task, resume after
     r = await srv.api('POST', '/api/v2/tasks/alice/metered/resume', { token: alice.token });
     assert.equal(r.status, 202, r.text);
     await srv.waitTask('alice', 'metered', { token: alice.token });
-    assert.equal(await request(4), '200'); // the session goes on
+    // the session goes on: the next request is numbered after the files
+    const next = fs.readdirSync(ws).filter((f) => f.startsWith('status.')).length + 1;
+    assert.equal(await request(next), '200');
+    assert.equal(upstream(), 3);
+
+    // the template's budget: a new version of it holds its running task
+    // (45 tokens used: 3 x 15)
+    const budgeted = (tokens) => customTemplate('metered', ['sh', '-c', agent])
+      .replace('  backend: local\n', `  backend: local\n  budget:\n    tokens: ${tokens}\n`);
+    r = await srv.pushTemplate(budgeted(45), alice.token);
+    assert.equal(r.status, 201, r.text);
+    await srv.waitTask('alice', 'metered', { state: 'idle', token: alice.token });
+    await srv.api('POST', '/api/v2/tasks/alice/metered/send', { token: alice.token, body: { input: 'go again' } });
+    const again = await srv.waitTask('alice', 'metered', { status: 'paused', token: alice.token });
+    assert.match(again.current_state.message, /^budget exceeded: task tokens 45\/45/);
+    assert.equal(upstream(), 3);
+    r = await srv.api('POST', '/api/v2/tasks/alice/metered/resume', { token: alice.token });
+    problem(r, 409);
+    assert.match(r.json.detail, /task tokens 45\/45/);
+    r = await srv.pushTemplate(budgeted(1000), alice.token);
+    assert.equal(r.status, 201, r.text);
+    r = await srv.api('POST', '/api/v2/tasks/alice/metered/resume', { token: alice.token });
+    assert.equal(r.status, 202, r.text);
+    await srv.waitTask('alice', 'metered', { token: alice.token });
+    const last = fs.readdirSync(ws).filter((f) => f.startsWith('status.')).length + 1;
+    assert.equal(await request(last), '200');
+    assert.equal(upstream(), 4);
     await srv.api('DELETE', '/api/v2/tasks/alice/metered', { token: alice.token });
   });

@@ -43,6 +43,14 @@ test_price_lookup(void **state UNUSED)
 	/* the longest prefix wins */
 	assert_true(input_of("anthropic", "claude-opus-4-1-20250805") == 15);
 	assert_true(input_of("anthropic", "claude-opus-4-5-20251101") == 5);
+	assert_true(input_of("anthropic", "claude-opus-4-7") == 5);
+	assert_true(input_of("vertex", "claude-opus-4@20250514") == 15);
+	assert_true(input_of("bedrock",
+			     "anthropic.claude-opus-4-20250514-v1:0") == 15);
+	/* up to a boundary of the name only */
+	assert_true(input_of("openai", "gpt-5.1") == -1);
+	assert_true(input_of("openai", "gpt-50") == -1);
+	assert_true(input_of("openai", "o3") == 2);
 	assert_true(input_of("anthropic", "claude-haiku-4-5") == 1);
 	assert_true(input_of("openai", "gpt-5") == 1.25);
 	assert_true(input_of("openai", "gpt-5-mini-2025-08-07") == 0.25);
@@ -205,6 +213,11 @@ test_totals_and_publish(void **state UNUSED)
 	assert_int_equal(s.cost_nusd, 2 * 105000 + 1250000);
 	account_task_sum("nosuch", &s);
 	assert_int_equal(s.requests, 0);
+	account_task_forget("t3");
+	account_task_sum("t3", &s);
+	assert_int_equal(s.requests, 0);
+	account_user_month("u2", &s); /* the user's month keeps it */
+	assert_int_equal(s.requests, 1);
 	/* nothing new: no hook */
 	changed_calls = 0;
 	account_tick();
@@ -361,6 +374,7 @@ test_prices_override(void **state UNUSED)
 	assert_true(account_price("anthropic", "claude-fake-2", &got, &over));
 	assert_true(over);
 	assert_int_equal(got.input, 2000000);
+	assert_false(account_price("anthropic", "claude-fakes", &got, &over));
 	/* the override is per type */
 	assert_false(account_price("bedrock", "claude-fake", &got, &over));
 	/* a longer override beats the built-in row */
