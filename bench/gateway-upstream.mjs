@@ -9,7 +9,8 @@
 // "stream": true gets the SSE form: the head and message_start written at
 // once, the rest of the events STREAM_DELAY_MS (20) later, so a gateway
 // that holds the first event back until more comes shows it in the first
-// byte's time. Keep-alive as the client asks.
+// byte's time. Keep-alive as the client asks. GET /_bench/connections
+// answers how many connections it accepted.
 import http from 'node:http';
 
 const DELAY = Number(process.argv[2] ?? 20);
@@ -58,6 +59,7 @@ function chat(req, res, chunks) {
 }
 
 const server = http.createServer((req, res) => {
+  if (req.url === '/_bench/connections') return;
   const chunks = [];
   req.on('data', (c) => chunks.push(c));
   req.on('end', () => {
@@ -80,6 +82,13 @@ const server = http.createServer((req, res) => {
     const t = setTimeout(() => res.end(rest), DELAY);
     res.on('close', () => clearTimeout(t));
   });
+});
+// GET /_bench/connections: connections accepted so far (the bench's
+// count of what each path opens upstream).
+let conns = 0;
+server.on('connection', () => { conns++; });
+server.prependListener('request', (req, res) => {
+  if (req.url === '/_bench/connections') res.end(String(conns));
 });
 server.keepAliveTimeout = 60000;
 server.headersTimeout = 65000;

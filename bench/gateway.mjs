@@ -94,6 +94,7 @@ function one(mode, i, stream) {
     let fb = 0;
     const req = http.request({ ...o, method: 'POST', agent: mode.agent,
       headers: { ...baseHeaders, ...o.headers, 'content-length': Buffer.byteLength(data) } }, (res) => {
+      if (!req.reusedSocket && mode.cur) mode.cur.conns++;
       res.on('data', () => { if (fb === 0) fb = performance.now(); });
       res.on('end', () => {
         if (res.statusCode !== 200) {
@@ -125,6 +126,18 @@ async function run(mode, conc, n, stream) {
   return out;
 }
 
+let upPortGlobal = 0;
+// Connections the upstream accepted so far (one more for this question).
+function upstreamConns() {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port: upPortGlobal, path: '/_bench/connections', agent: false }, (res) => {
+      let t = '';
+      res.on('data', (d) => { t += d; });
+      res.on('end', () => resolve(Number(t)));
+    }).on('error', reject);
+  });
+}
+
 const procs = [];
 const servers = [];
 try {
@@ -132,6 +145,7 @@ try {
   const up = await child([path.join(here, 'gateway-upstream.mjs'), String(DELAY)], /listening (\d+)/);
   procs.push(up.c);
   const upPort = Number(up.m[1]);
+  upPortGlobal = upPort;
   const modes = [{
     name: 'direct', pid: null,
     options: () => ({ host: '127.0.0.1', port: upPort, path: '/v1/messages' }),
@@ -174,6 +188,7 @@ try {
   for (const m of modes) {
     m.agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
     m.errors = 0;
+    m.cur = null; // the res[conc] that counts new connections
     m.res = {};
   }
 
@@ -189,6 +204,9 @@ try {
       for (const m of order) {
         const r = (m.res[conc] ??= { plain: [], stream: [], cpuPlain: 0, cpuStream: 0, nPlain: 0, nStream: 0 });
         const u0 = cpu(up.c.pid);
+        const k0 = await upstreamConns();
+        r.conns ??= 0;
+        m.cur = r;
         let c0 = m.pid ? cpu(m.pid) : 0;
         const plain = await run(m, conc, conc === 1 ? N1 : N100, false);
         let c1 = m.pid ? cpu(m.pid) : 0;
@@ -202,6 +220,7 @@ try {
         r.cpuStream += c1 - c0;
         r.nStream += stream.length;
         upCpu[m.name] = (upCpu[m.name] ?? 0) + cpu(up.c.pid) - u0;
+        r.upConns = (r.upConns ?? 0) + (await upstreamConns()) - k0 - 1; // less the count's own
       }
     }
   }
@@ -235,7 +254,12 @@ try {
         `(${ratio(m.res[conc].a50, pk.res[conc].a50)} less); added first byte p50 ${us(m.res[conc].f50)} vs ${us(pk.res[conc].f50)} µs`);
     }
   }
-  console.log(`\nupstream CPU over the runs (s): ${Object.entries(upCpu).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}; ` +
+  console.log('\nnew connections per request, client -> path and -> upstream (measured runs): ' + [1, 100].map((c) =>
+    `${c} client(s): ` + modes.map((m) => {
+      const r = m.res[c], n = r.nPlain + r.nStream;
+      return `${m.name} ${(r.conns / n).toFixed(3)} / ${(r.upConns / n).toFixed(3)}`;
+    }).join(', ')).join('; '));
+  console.log(`upstream CPU over the runs (s): ${Object.entries(upCpu).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}; ` +
     `clock tick ${1000 / TICK} ms; stream delay ${DELAY} ms; ${ROUNDS} rounds; ${TASKS} tasks' llm.sock`);
   for (const m of modes) {
     if (m.srv && m.errors > 0) {
