@@ -52,6 +52,7 @@ const usage = (n) => ({ input_tokens: 100 + n, output_tokens: 20 + n, cache_read
 // Credentials: none may reach a workspace.
 const AKID = 'AKIDE2EGATEWAY000001';
 const AWS_SECRET = `aws/e2e+secret/${tag}`;
+const AWS_TOKEN = `aws-e2e-session-${tag}`;
 const OPENAI_KEY = `sk-openai-e2e-${tag}`;
 const GEMINI_KEY = `AIza-e2e-${tag}`;
 const { privateKey } = crypto.generateKeyPairSync('rsa', {
@@ -59,7 +60,7 @@ const { privateKey } = crypto.generateKeyPairSync('rsa', {
   privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
   publicKeyEncoding: { type: 'spki', format: 'pem' },
 });
-const secrets = [AWS_SECRET, OPENAI_KEY, GEMINI_KEY, privateKey.split('\n')[5]];
+const secrets = [AWS_SECRET, AWS_TOKEN, OPENAI_KEY, GEMINI_KEY, privateKey.split('\n')[5]];
 
 let srv, ca;
 const fakes = {}; // name -> {child, url, log}
@@ -122,7 +123,8 @@ before(async () => {
   assert.doesNotMatch(links, /^\d+: (?!lo:)/m, 'e2e tests must run inside netns-run.sh');
   ca = makeTestCa(path.join(scratch, 'tls'));
   const bedrockArgs = ['--aws-access-key-id', AKID, '--aws-secret-access-key', AWS_SECRET, '--aws-region', 'us-west-2'];
-  await fake('bedrock', [...bedrockArgs, '--usage', JSON.stringify(usage(1))]);
+  // the first with a session token (temporary credentials)
+  await fake('bedrock', [...bedrockArgs, '--aws-session-token', AWS_TOKEN, '--usage', JSON.stringify(usage(1))]);
   await fake('budget', [...bedrockArgs, '--usage', JSON.stringify(usage(2))]);
   await fake('wrongsecret', [...bedrockArgs]);
   await fake('openai', ['--require-key', OPENAI_KEY, '--usage', JSON.stringify(usage(3))]);
@@ -144,7 +146,8 @@ before(async () => {
   let files = 0;
   const aws = (secret) => ['--region', 'us-west-2', '--aws-access-key-id', AKID,
     '--aws-secret-access-key-file', file(`aws-secret-${++files}`, secret), ...tls];
-  providerSet('bedrock1', ['--type', 'bedrock', '--url', fakes.bedrock.url, ...aws(AWS_SECRET)]);
+  providerSet('bedrock1', ['--type', 'bedrock', '--url', fakes.bedrock.url, ...aws(AWS_SECRET),
+    '--aws-session-token-file', file('aws-token', AWS_TOKEN)]);
   providerSet('bedrock-budget', ['--type', 'bedrock', '--url', fakes.budget.url, ...aws(AWS_SECRET)]);
   providerSet('bedrock-wrong', ['--type', 'bedrock', '--url', fakes.wrongsecret.url, ...aws(`${AWS_SECRET}-not`)]);
   providerSet('bedrock-down', ['--type', 'bedrock', '--url', `https://127.0.0.1:${await closedPort()}`, ...aws(AWS_SECRET)]);
@@ -189,10 +192,13 @@ async function screen(name) {
   return sc.events[0]?.data?.screen ?? '';
 }
 
-// Wait until the agent's outputs or its screen match re.
+// Wait until the agent's outputs or its screen match re (with the line
+// breaks of a wrapped message taken as spaces).
 async function shows(name, re, what) {
+  const flat = (s) => s.replace(/\s*\n\s*(?=\S)/g, ' ');
   try {
-    return await waitFor(async () => (await outputs(name)).some((o) => re.test(o)) || re.test(await screen(name)),
+    return await waitFor(async () => (await outputs(name)).some((o) => re.test(o) || re.test(flat(o))) ||
+      re.test(flat(await screen(name))),
       { timeout: 90000, interval: 500, what: `${name}: ${what}` });
   } catch (e) {
     throw new Error(`${e.message}\nOUTPUTS ${JSON.stringify((await outputs(name)).slice(-6))}\nSCREEN\n${await screen(name)}`);
