@@ -5,7 +5,9 @@
 // python3-botocore) and in Vertex mode (bearer tokens the fake's own Google
 // token endpoint issued after checking the service account's RS256
 // assertion), Codex on OpenAI and Gemini CLI on the Gemini API (keys the
-// fakes require) and on Vertex. Every upstream is https with a throwaway CA
+// fakes require) and on Vertex; Claude Code on Anthropic and on an
+// openai-compatible gateway (LiteLLM's place), Codex on one too and on
+// Ollama (no key). Every upstream is https with a throwaway CA
 // the providers trust through --ca-file. Providers are made with
 // `taskbox provider set`, one per upstream.
 //
@@ -55,12 +57,14 @@ const AWS_SECRET = `aws/e2e+secret/${tag}`;
 const AWS_TOKEN = `aws-e2e-session-${tag}`;
 const OPENAI_KEY = `sk-openai-e2e-${tag}`;
 const GEMINI_KEY = `AIza-e2e-${tag}`;
+const ANT_KEY = `sk-ant-e2e-${tag}`;
+const LITELLM_KEY = `sk-litellm-e2e-${tag}`;
 const { privateKey } = crypto.generateKeyPairSync('rsa', {
   modulusLength: 2048,
   privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
   publicKeyEncoding: { type: 'spki', format: 'pem' },
 });
-const secrets = [AWS_SECRET, AWS_TOKEN, OPENAI_KEY, GEMINI_KEY, privateKey.split('\n')[5]];
+const secrets = [AWS_SECRET, AWS_TOKEN, OPENAI_KEY, GEMINI_KEY, ANT_KEY, LITELLM_KEY, privateKey.split('\n')[5]];
 
 let srv, ca;
 const fakes = {}; // name -> {child, url, log}
@@ -135,6 +139,10 @@ before(async () => {
   await fake('openai', ['--require-key', OPENAI_KEY, '--usage', JSON.stringify(usage(3))]);
   await fake('wrongkey', ['--require-key', OPENAI_KEY]);
   await fake('gemini', ['--require-key', GEMINI_KEY, '--usage', JSON.stringify(usage(4))]);
+  await fake('anthropic', ['--require-key', ANT_KEY, '--usage', JSON.stringify(usage(7))]);
+  await fake('litellm', ['--require-key', LITELLM_KEY, '--usage', JSON.stringify(usage(8))]);
+  await fake('litellm2', ['--require-key', LITELLM_KEY, '--usage', JSON.stringify(usage(9))]);
+  await fake('ollama', ['--usage', JSON.stringify(usage(10))]);
   // the service account: its token_uri is its Vertex fake's /token
   for (const [name, n] of [['vertex', 5], ['gvertex', 6]]) {
     const saFile = path.join(scratch, `${name}-sa.json`);
@@ -163,6 +171,11 @@ before(async () => {
   providerSet('openai1', ['--type', 'openai', '--url', fakes.openai.url, '--key-file', file('openai-key', OPENAI_KEY), ...tls]);
   providerSet('openai-wrong', ['--type', 'openai', '--url', fakes.wrongkey.url, '--key-file', file('openai-wrong', `${OPENAI_KEY}x`), ...tls]);
   providerSet('gemini1', ['--type', 'gemini', '--url', fakes.gemini.url, '--key-file', file('gemini-key', GEMINI_KEY), ...tls]);
+  providerSet('anthropic1', ['--type', 'anthropic', '--url', fakes.anthropic.url, '--key-file', file('ant-key', ANT_KEY), ...tls]);
+  const litellmKey = file('litellm-key', LITELLM_KEY);
+  providerSet('litellm1', ['--type', 'openai-compatible', '--url', fakes.litellm.url, '--key-file', litellmKey, ...tls]);
+  providerSet('litellm2', ['--type', 'openai-compatible', '--url', fakes.litellm2.url, '--key-file', litellmKey, ...tls]);
+  providerSet('ollama1', ['--type', 'ollama', '--url', fakes.ollama.url, ...tls]);
 
   // Claude Code retries a failing upstream for minutes unless told not to
   const once = { CLAUDE_CODE_MAX_RETRIES: '1' };
@@ -171,6 +184,10 @@ before(async () => {
   await template('codex', 'codex-openai', 'openai1');
   await template('gemini', 'gemini-api', 'gemini1');
   await template('gemini', 'gemini-vertex', 'vertex2');
+  await template('claude-code', 'claude-anthropic', 'anthropic1');
+  await template('claude-code', 'claude-litellm', 'litellm1');
+  await template('codex', 'codex-litellm', 'litellm2');
+  await template('codex', 'codex-ollama', 'ollama1');
   await template('claude-code', 'claude-budget', 'bedrock-budget', { budget: { tokens: 100 } });
   await template('claude-code', 'claude-down', 'bedrock-down', { env: once });
   await template('claude-code', 'claude-wrong', 'bedrock-wrong', { env: once });
@@ -266,6 +283,14 @@ const cases = [
   { name: 'gemini-vertex', fake: 'gvertex', api: /publishers\/google\/models\/[^/]+:streamGenerateContent/,
     cred: (r) => r.path === '/token' ? r.grant === 'ok' : r.bearer === 'ok', env: /^GOOGLE_GENAI_USE_VERTEXAI=true$/m,
     where: { project: 'proj-gem', location: 'us-central1' } },
+  { name: 'claude-anthropic', fake: 'anthropic', api: /\/v1\/messages$/, cred: (r) => r.key !== 'refused',
+    key: ANT_KEY, env: /^ANTHROPIC_BASE_URL=/m },
+  { name: 'claude-litellm', fake: 'litellm', api: /\/v1\/messages$/, cred: (r) => r.key !== 'refused',
+    key: LITELLM_KEY, env: /^ANTHROPIC_BASE_URL=/m },
+  { name: 'codex-litellm', fake: 'litellm2', api: /\/v1\/responses$/, cred: (r) => r.key !== 'refused',
+    key: LITELLM_KEY, env: /^OPENAI_API_KEY=/m },
+  { name: 'codex-ollama', fake: 'ollama', api: /\/v1\/(responses|chat\/completions)$/, cred: () => true,
+    env: /^HOME=/m },
 ];
 
 describe('agents through the gateway', { concurrency: 1 }, () => {
