@@ -247,6 +247,10 @@ test('Google: only a right assertion gets a token, and Vertex takes only its tok
     assert.equal(json(v).error.status, 'UNAUTHENTICATED');
   }
   const auth = { Authorization: `Bearer ${tok.access_token}`, 'Content-Type': 'application/json' };
+  // the express-mode path (no project, no location) takes API keys only
+  const ex = await request('POST', '/v1beta1/publishers/google/models/gemini-x:generateContent',
+    { headers: auth, body: JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'say hello' }] }] }) });
+  assert.equal(ex.status, 401, ex.body.toString());
   const raw = await request('POST', `${vertex}/anthropic/models/claude-x:rawPredict`, { headers: auth, body });
   assert.equal(raw.status, 200, raw.body.toString());
   assert.equal(json(raw).content[0].text, 'Hello from the fake upstream.');
