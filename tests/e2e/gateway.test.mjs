@@ -5,7 +5,9 @@
 // python3-botocore) and in Vertex mode (bearer tokens the fake's own Google
 // token endpoint issued after checking the service account's RS256
 // assertion), Codex on OpenAI and Gemini CLI on the Gemini API (keys the
-// fakes require) and on Vertex. Every upstream is https with a throwaway CA
+// fakes require) and on Vertex; Claude Code on Anthropic and on an
+// openai-compatible gateway (LiteLLM's place), Codex on one too and on
+// Ollama (no key). Every upstream is https with a throwaway CA
 // the providers trust through --ca-file. Providers are made with
 // `taskbox provider set`, one per upstream.
 //
@@ -52,23 +54,26 @@ const usage = (n) => ({ input_tokens: 100 + n, output_tokens: 20 + n, cache_read
 // Credentials: none may reach a workspace.
 const AKID = 'AKIDE2EGATEWAY000001';
 const AWS_SECRET = `aws/e2e+secret/${tag}`;
+const AWS_TOKEN = `aws-e2e-session-${tag}`;
 const OPENAI_KEY = `sk-openai-e2e-${tag}`;
 const GEMINI_KEY = `AIza-e2e-${tag}`;
+const ANT_KEY = `sk-ant-e2e-${tag}`;
+const LITELLM_KEY = `sk-litellm-e2e-${tag}`;
 const { privateKey } = crypto.generateKeyPairSync('rsa', {
   modulusLength: 2048,
   privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
   publicKeyEncoding: { type: 'spki', format: 'pem' },
 });
-const secrets = [AWS_SECRET, OPENAI_KEY, GEMINI_KEY, privateKey.split('\n')[5]];
+const secrets = [AWS_SECRET, AWS_TOKEN, OPENAI_KEY, GEMINI_KEY, ANT_KEY, LITELLM_KEY, privateKey.split('\n')[5]];
 
 let srv, ca;
 const fakes = {}; // name -> {child, url, log}
 const started = [];
 
 // A fake upstream of its own (its own log, so its usage is one task's).
-async function fake(name, args) {
+async function fake(name, args, s = script) {
   const log = path.join(scratch, `${name}.jsonl`);
-  const f = await startFakeLlm(script, { dir: scratch, log, tls: ca, name: `${name}-script.json`, args });
+  const f = await startFakeLlm(s, { dir: scratch, log, tls: ca, name: `${name}-script.json`, args });
   started.push(f.child);
   fakes[name] = { ...f, log };
   return fakes[name];
@@ -122,12 +127,22 @@ before(async () => {
   assert.doesNotMatch(links, /^\d+: (?!lo:)/m, 'e2e tests must run inside netns-run.sh');
   ca = makeTestCa(path.join(scratch, 'tls'));
   const bedrockArgs = ['--aws-access-key-id', AKID, '--aws-secret-access-key', AWS_SECRET, '--aws-region', 'us-west-2'];
-  await fake('bedrock', [...bedrockArgs, '--usage', JSON.stringify(usage(1))]);
-  await fake('budget', [...bedrockArgs, '--usage', JSON.stringify(usage(2))]);
+  // the first with a session token (temporary credentials)
+  await fake('bedrock', [...bedrockArgs, '--aws-session-token', AWS_TOKEN, '--usage', JSON.stringify(usage(1))]);
+  // Claude Code's requests at start (a "." to each model it may use)
+  // cost nothing here: the task's first turn is within the budget, then
+  // it is over, so the pause comes once the agent has a session
+  const zero = { input_tokens: 0, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 };
+  await fake('budget', bedrockArgs, { ...script, usage: zero,
+    turns: script.turns.map((t) => ({ ...t, usage: usage(2) })) });
   await fake('wrongsecret', [...bedrockArgs]);
   await fake('openai', ['--require-key', OPENAI_KEY, '--usage', JSON.stringify(usage(3))]);
   await fake('wrongkey', ['--require-key', OPENAI_KEY]);
   await fake('gemini', ['--require-key', GEMINI_KEY, '--usage', JSON.stringify(usage(4))]);
+  await fake('anthropic', ['--require-key', ANT_KEY, '--usage', JSON.stringify(usage(7))]);
+  await fake('litellm', ['--require-key', LITELLM_KEY, '--usage', JSON.stringify(usage(8))]);
+  await fake('litellm2', ['--require-key', LITELLM_KEY, '--usage', JSON.stringify(usage(9))]);
+  await fake('ollama', ['--usage', JSON.stringify(usage(10))]);
   // the service account: its token_uri is its Vertex fake's /token
   for (const [name, n] of [['vertex', 5], ['gvertex', 6]]) {
     const saFile = path.join(scratch, `${name}-sa.json`);
@@ -144,7 +159,8 @@ before(async () => {
   let files = 0;
   const aws = (secret) => ['--region', 'us-west-2', '--aws-access-key-id', AKID,
     '--aws-secret-access-key-file', file(`aws-secret-${++files}`, secret), ...tls];
-  providerSet('bedrock1', ['--type', 'bedrock', '--url', fakes.bedrock.url, ...aws(AWS_SECRET)]);
+  providerSet('bedrock1', ['--type', 'bedrock', '--url', fakes.bedrock.url, ...aws(AWS_SECRET),
+    '--aws-session-token-file', file('aws-token', AWS_TOKEN)]);
   providerSet('bedrock-budget', ['--type', 'bedrock', '--url', fakes.budget.url, ...aws(AWS_SECRET)]);
   providerSet('bedrock-wrong', ['--type', 'bedrock', '--url', fakes.wrongsecret.url, ...aws(`${AWS_SECRET}-not`)]);
   providerSet('bedrock-down', ['--type', 'bedrock', '--url', `https://127.0.0.1:${await closedPort()}`, ...aws(AWS_SECRET)]);
@@ -155,6 +171,11 @@ before(async () => {
   providerSet('openai1', ['--type', 'openai', '--url', fakes.openai.url, '--key-file', file('openai-key', OPENAI_KEY), ...tls]);
   providerSet('openai-wrong', ['--type', 'openai', '--url', fakes.wrongkey.url, '--key-file', file('openai-wrong', `${OPENAI_KEY}x`), ...tls]);
   providerSet('gemini1', ['--type', 'gemini', '--url', fakes.gemini.url, '--key-file', file('gemini-key', GEMINI_KEY), ...tls]);
+  providerSet('anthropic1', ['--type', 'anthropic', '--url', fakes.anthropic.url, '--key-file', file('ant-key', ANT_KEY), ...tls]);
+  const litellmKey = file('litellm-key', LITELLM_KEY);
+  providerSet('litellm1', ['--type', 'openai-compatible', '--url', fakes.litellm.url, '--key-file', litellmKey, ...tls]);
+  providerSet('litellm2', ['--type', 'openai-compatible', '--url', fakes.litellm2.url, '--key-file', litellmKey, ...tls]);
+  providerSet('ollama1', ['--type', 'ollama', '--url', fakes.ollama.url, ...tls]);
 
   // Claude Code retries a failing upstream for minutes unless told not to
   const once = { CLAUDE_CODE_MAX_RETRIES: '1' };
@@ -163,6 +184,10 @@ before(async () => {
   await template('codex', 'codex-openai', 'openai1');
   await template('gemini', 'gemini-api', 'gemini1');
   await template('gemini', 'gemini-vertex', 'vertex2');
+  await template('claude-code', 'claude-anthropic', 'anthropic1');
+  await template('claude-code', 'claude-litellm', 'litellm1');
+  await template('codex', 'codex-litellm', 'litellm2');
+  await template('codex', 'codex-ollama', 'ollama1');
   await template('claude-code', 'claude-budget', 'bedrock-budget', { budget: { tokens: 100 } });
   await template('claude-code', 'claude-down', 'bedrock-down', { env: once });
   await template('claude-code', 'claude-wrong', 'bedrock-wrong', { env: once });
@@ -189,10 +214,13 @@ async function screen(name) {
   return sc.events[0]?.data?.screen ?? '';
 }
 
-// Wait until the agent's outputs or its screen match re.
+// Wait until the agent's outputs or its screen match re (with the line
+// breaks of a wrapped message taken as spaces).
 async function shows(name, re, what) {
+  const flat = (s) => s.replace(/\s*\n\s*(?=\S)/g, ' ');
   try {
-    return await waitFor(async () => (await outputs(name)).some((o) => re.test(o)) || re.test(await screen(name)),
+    return await waitFor(async () => (await outputs(name)).some((o) => re.test(o) || re.test(flat(o))) ||
+      re.test(flat(await screen(name))),
       { timeout: 90000, interval: 500, what: `${name}: ${what}` });
   } catch (e) {
     throw new Error(`${e.message}\nOUTPUTS ${JSON.stringify((await outputs(name)).slice(-6))}\nSCREEN\n${await screen(name)}`);
@@ -255,6 +283,14 @@ const cases = [
   { name: 'gemini-vertex', fake: 'gvertex', api: /publishers\/google\/models\/[^/]+:streamGenerateContent/,
     cred: (r) => r.path === '/token' ? r.grant === 'ok' : r.bearer === 'ok', env: /^GOOGLE_GENAI_USE_VERTEXAI=true$/m,
     where: { project: 'proj-gem', location: 'us-central1' } },
+  { name: 'claude-anthropic', fake: 'anthropic', api: /\/v1\/messages$/, cred: (r) => r.key !== 'refused',
+    key: ANT_KEY, env: /^ANTHROPIC_BASE_URL=/m },
+  { name: 'claude-litellm', fake: 'litellm', api: /\/v1\/messages$/, cred: (r) => r.key !== 'refused',
+    key: LITELLM_KEY, env: /^ANTHROPIC_BASE_URL=/m },
+  { name: 'codex-litellm', fake: 'litellm2', api: /\/v1\/responses$/, cred: (r) => r.key !== 'refused',
+    key: LITELLM_KEY, env: /^OPENAI_API_KEY=/m },
+  { name: 'codex-ollama', fake: 'ollama', api: /\/v1\/(responses|chat\/completions)$/, cred: () => true,
+    env: /^HOME=/m },
 ];
 
 describe('agents through the gateway', { concurrency: 1 }, () => {
@@ -298,12 +334,20 @@ describe('agents through the gateway', { concurrency: 1 }, () => {
     const isPaused = async () => (await srv.task('admin', name))?.status === 'paused';
     await waitFor(async () => await isPaused() || (await outputs(name)).some((o) => o.includes(REPLY)),
       { timeout: 90000, interval: 500, what: `${name}'s first reply or its pause` });
-    if (!(await isPaused())) await send(name, 'now follow up');
-    await waitFor(isPaused, { timeout: 90000, interval: 500, what: `${name} paused by its budget` });
+    // (a request of the agent's own after the reply may go over first:
+    // the send then meets a task being paused, and is refused)
+    let sent = null;
+    if (!(await isPaused())) {
+      sent = await waitFor(async () => {
+        const x = await srv.api('POST', `/api/v2/tasks/admin/${name}/send`, { body: { input: 'now follow up' } });
+        return (x.status !== 409 || await isPaused()) && x;
+      }, { timeout: 60000, interval: 200, what: `${name} taking the follow-up` });
+    }
+    await waitFor(isPaused, { timeout: 90000, interval: 500,
+      what: `${name} paused by its budget (the follow-up: ${sent ? `${sent.status} ${sent.text}` : 'not sent'})` });
     const paused = await srv.task('admin', name);
     assert.match(paused.current_state?.message ?? '', /^budget exceeded: task tokens \d+\/100$/);
-    const answered = requests('budget').filter((r) => r.usage).length;
-    assert.ok(answered >= 1, 'a request within the budget was answered');
+    assert.ok(requests('budget').some((r) => r.answer?.text === REPLY), 'the first turn was within the budget');
     const r = await srv.api('POST', `/api/v2/tasks/admin/${name}/resume`);
     assert.equal(r.status, 409, r.text);
     assert.match(r.text, /budget exceeded/);
@@ -311,7 +355,12 @@ describe('agents through the gateway', { concurrency: 1 }, () => {
 
     await template('claude-code', name, 'bedrock-budget', { budget: { tokens: 1000000 } });
     assert.equal((await srv.api('POST', `/api/v2/tasks/admin/${name}/resume`)).status, 202);
-    await srv.waitTask('admin', name, { state: 'idle', timeout: 90000 });
+    await srv.waitTask('admin', name, { state: 'idle', timeout: 90000 }).catch(async (e) => {
+      console.log('BUDGET LLM', JSON.stringify(requests('budget').map((r) => [r.path, r.answer, JSON.stringify(r.body).slice(0, 300)])));
+      console.log('BUDGET OUTPUTS', JSON.stringify(await outputs(name)));
+      console.log('BUDGET LOGS', JSON.stringify((await srv.api('GET', `/api/v2/tasks/admin/${name}/logs`)).json));
+      throw e;
+    });
     await send(name, 'now follow up');
     await shows(name, /(^|\n)Follow-up answered\.$/, 'the reply after the resume');
     const last = requests('budget').filter((x) => JSON.stringify(x.body ?? '').includes('now follow up')).pop();
