@@ -36,9 +36,10 @@ RUN_PKGS=(util-linux iproute2 procps curl bubblewrap e2fsprogs npm
 # the PostgreSQL store (tests/harness/pg.mjs runs them as the `postgres`
 # user the package makes; the package's own cluster is not used);
 # python3-botocore: the reference signer tests/integration/sigv4.test.mjs
-# checks src/gateway/sigv4.c against
+# checks src/gateway/sigv4.c against, and the fake Bedrock's verifier
+# (tests/harness/sigv4-verify.py); openssl: the test CA of tests/harness/tls.mjs
 TEST_PKGS=(nodejs npm tmux chromium fonts-liberation clang libclang-rt-14-dev
-	clang-format wrk python3 postgresql python3-botocore)
+	clang-format wrk python3 postgresql python3-botocore openssl)
 
 log() { printf 'bootstrap: %s\n' "$*" >&2; }
 

@@ -35,6 +35,8 @@ static const char cli_usage[] =
 	"  secret set|list|delete ...    your secrets or a template's\n"
 	"  provider set|list|delete ...  LLM providers (set, delete: admin)\n"
 	"  token create|list|revoke ...  API tokens: make, list, revoke\n"
+	"  usage [--group-by X] ...      LLM tokens and cost (admins: all)\n"
+	"  price set|list|delete ...     LLM prices (admins set them)\n"
 	"\n"
 	"The server and token come from --url/--token, TASKBOX_URL/"
 	"TASKBOX_TOKEN,\n"
@@ -51,7 +53,8 @@ static const struct {
 	{"modules", cli_module},     {"task", cli_task},
 	{"tasks", cli_task},	     {"secret", cli_secret},
 	{"secrets", cli_secret},     {"provider", cli_provider},
-	{"providers", cli_provider},
+	{"providers", cli_provider}, {"usage", cli_usage_report},
+	{"price", cli_price},	     {"prices", cli_price},
 };
 
 /* Whether main() should hand argv to cli_main(). */

@@ -88,5 +88,14 @@ char *cli_read_password(const char *what, char **cause);
 /* `taskbox user set|set-token|set-password ...`; argv[0] is the verb. */
 int cli_user_set(int argc, char **argv);
 int cli_task_attach(struct client *c, const char *ref);
+/* usage.c: `taskbox usage`, `taskbox price`, `taskbox task usage TASK`
+ * (json: print the reply as it is). */
+int cli_usage_report(int argc, char **argv);
+int cli_price(int argc, char **argv);
+int cli_task_usage(struct client *c, const char *ref, bool json);
+/* `taskbox user set USER --budget-usd X --budget-tokens N` (either NULL:
+ * kept; "none": no limit); the exit code. */
+int cli_user_budget(struct client *c, const char *user, const char *usd,
+		    const char *tokens);
 
 #endif

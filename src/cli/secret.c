@@ -222,6 +222,8 @@ static const char user_set_usage[] =
 	"--activate\n"
 	"       taskbox user set-token github [--user U] [--stdin]\n"
 	"       taskbox user set-password [USER]\n"
+	"       taskbox user set USER [--budget-usd X|none] "
+	"[--budget-tokens N|none]\n"
 	"\n"
 	"set: your name and email, the default git author and committer of\n"
 	"your tasks (empty clears: the username and USERNAME@taskbox.invalid\n"
@@ -232,7 +234,9 @@ static const char user_set_usage[] =
 	"git over https); typed without echo or read with --stdin.\n"
 	"set-password: your password (admins: anyone's), 8 to 1024 bytes,\n"
 	"typed twice without echo, or one line of stdin; changing your own\n"
-	"asks for the current one first (on stdin: the line before).\n";
+	"asks for the current one first (on stdin: the line before).\n"
+	"--budget-usd, --budget-tokens (admins): USER's monthly LLM budget\n"
+	"(UTC calendar month; none: no limit); the other kind is kept.\n";
 
 char *
 cli_read_password(const char *what, char **cause)
@@ -346,9 +350,11 @@ cli_user_set(int argc, char **argv)
 		{"role", required_argument, NULL, 'r'},
 		{"suspend", no_argument, NULL, 'S'},
 		{"activate", no_argument, NULL, 'A'},
+		{"budget-usd", required_argument, NULL, 'B'},
+		{"budget-tokens", required_argument, NULL, 'N'},
 		{NULL, 0, NULL, 0}};
 	const char *user = "me", *name = NULL, *email = NULL, *role = NULL;
-	const char *status = NULL;
+	const char *status = NULL, *budget_usd = NULL, *budget_tokens = NULL;
 	bool token = strcmp(argv[0], "set-token") == 0, from_stdin = false;
 	bool set_pw = strcmp(argv[0], "set-password") == 0;
 	char *cause = NULL, *path, *u, *value;
@@ -386,6 +392,12 @@ cli_user_set(int argc, char **argv)
 					"--suspend or --activate, not both");
 			status = o == 'S' ? "suspended" : "active";
 			break;
+		case 'B':
+			budget_usd = optarg;
+			break;
+		case 'N':
+			budget_tokens = optarg;
+			break;
 		case ':':
 			return cli_usage_error(user_set_usage,
 					       "option '%s' needs a value",
@@ -410,6 +422,17 @@ cli_user_set(int argc, char **argv)
 		if (cli_connect(&c))
 			return 1;
 		r = user_set_password(&c, user);
+		client_release(&c);
+		return r;
+	}
+	if (!token && !set_pw && optind == argc &&
+	    (budget_usd != NULL || budget_tokens != NULL)) {
+		if (name || email || role || status || from_stdin)
+			return cli_usage_error(user_set_usage,
+					       "--budget-* go on their own");
+		if (cli_connect(&c))
+			return 1;
+		r = cli_user_budget(&c, user, budget_usd, budget_tokens);
 		client_release(&c);
 		return r;
 	}

@@ -133,6 +133,10 @@ static const char restart_usage[] =
 	"is active, like create.\n";
 static const char states_usage[] =
 	"usage: taskbox task states TASK [-o json]\n";
+static const char tusage_usage[] =
+	"usage: taskbox task usage TASK [-o json]\n"
+	"\n"
+	"The task's LLM requests, tokens and cost, in all and per model.\n";
 static const char delete_usage[] =
 	"usage: taskbox task delete TASK... [-y]\n"
 	"\n"
@@ -154,6 +158,7 @@ static const char task_usage[] =
 	"again\n"
 	"  restart TASK                    a fresh run of a failed task\n"
 	"  states TASK                     the history of the agent's state\n"
+	"  usage TASK                      its LLM tokens and cost\n"
 	"  delete TASK... [-y]             delete tasks\n"
 	"  attach TASK                     the agent's live terminal\n"
 	"\n"
@@ -1105,6 +1110,7 @@ enum task_verb {
 	VERB_PAUSE,
 	VERB_RESUME,
 	VERB_STATES,
+	VERB_USAGE,
 	VERB_RESTART,
 	VERB_QUEUE,
 };
@@ -1184,6 +1190,7 @@ static const struct {
 	{"resume", NULL, VERB_RESUME, resume_usage, resume_opts, ":h", 1, 1},
 	{"queue", NULL, VERB_QUEUE, queue_usage, queue_opts, ":ho:", 1, 1},
 	{"states", NULL, VERB_STATES, states_usage, list_opts, ":ho:", 1, 1},
+	{"usage", NULL, VERB_USAGE, tusage_usage, list_opts, ":ho:", 1, 1},
 	{"restart", NULL, VERB_RESTART, restart_usage, restart_opts, ":h", 1,
 	 1},
 };
@@ -1393,6 +1400,9 @@ cli_task(int argc, char **argv)
 		break;
 	case VERB_STATES:
 		r = task_states(&c, &o, args[0]);
+		break;
+	case VERB_USAGE:
+		r = cli_task_usage(&c, args[0], o.json);
 		break;
 	case VERB_RESTART:
 		r = task_restart(&c, &o, args[0]);

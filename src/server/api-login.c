@@ -551,6 +551,10 @@ api_users_put(struct http_req *req, void *data UNUSED)
 	json_t *user;
 	char *ref;
 
+	if (slash != NULL && strcmp(slash, "/budget") == 0) {
+		api_usage_budget(req);
+		return;
+	}
 	if (slash == NULL || strcmp(slash, "/password") != 0) {
 		api_secrets_user(req, NULL);
 		return;

@@ -778,7 +778,8 @@ api_tasks_prefix(struct http_req *req, void *data UNUSED)
 	if (task_replica(t) != NULL &&
 	    !(strcmp(method, "GET") == 0 &&
 	      (n == 2 || strcmp(parts[2], "events") == 0 ||
-	       strcmp(parts[2], "states") == 0))) {
+	       strcmp(parts[2], "states") == 0 ||
+	       strcmp(parts[2], "usage") == 0))) {
 		/* another replica runs its workspace (replica.c); the Task,
 		 * its events and its history are served here */
 		replica_forward(req, t);
@@ -814,6 +815,9 @@ api_tasks_prefix(struct http_req *req, void *data UNUSED)
 	} else if (n == 3 && strcmp(parts[2], "states") == 0 &&
 		   strcmp(method, "GET") == 0) {
 		task_states(t, req);
+	} else if (n == 3 && strcmp(parts[2], "usage") == 0 &&
+		   strcmp(method, "GET") == 0) {
+		api_usage_task(req, t);
 	} else if (n == 3 && strcmp(parts[2], "pause") == 0 &&
 		   strcmp(method, "POST") == 0) {
 		r = task_pause(t, req, &cause);

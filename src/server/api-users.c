@@ -483,6 +483,11 @@ api_users_sub(struct http_req *req, void *data UNUSED)
 		json_decref(user);
 		return;
 	}
+	if (slash != NULL && strcmp(slash, "/budget") == 0 &&
+	    strcmp(http_req_method(req), "GET") == 0) {
+		api_usage_budget(req);
+		return;
+	}
 	if (slash != NULL && (str_starts_with(slash, "/tokens") ||
 			      str_starts_with(slash, "/sessions"))) {
 		kind = slash[1] == 't' ? "tokens" : "sessions";

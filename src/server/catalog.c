@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/text.h"
 #include "core/ynode.h"
+#include "gateway/account.h"
 #include "server.h"
 #include "server/module.h"
 #include "server/template.h"
@@ -228,6 +229,7 @@ catalog_template_push(const char *yaml, size_t len, const char *created_by,
 		*errors = catalog_store_error(r, "template");
 		goto out;
 	}
+	account_template_spec(tid, spec); /* its workspace.budget */
 	json_decref(cur);
 	cur = catalog_template_find(name);
 	out = cur ? catalog_template_json(cur) : NULL;

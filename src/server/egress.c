@@ -21,22 +21,22 @@
  * every address of the answer, and the socket connects to the address
  * just checked.
  *
- * llm.sock is a pass-through to the configured LLM provider endpoint
- * (plain HTTP upstream: a local gateway, LiteLLM, Ollama, vLLM, the test
- * suite's fake): the request head is rewritten (Host, Connection: close,
- * and the provider key in place of the workspace's placeholder in
- * Authorization / x-api-key / x-goog-api-key), then bytes are relayed
- * both ways. Keys stay on the server.
+ * llm.sock's connections are handed to the task's LLM gateway
+ * (gateway/gateway.c), which serves them as HTTP/1.1 and sends the
+ * requests on to the provider the template names, with its credentials:
+ * keys stay on the server.
  *
  * Every connection holds descriptors of the server (the task's end, then
- * the upstream too), so they are bounded: EGRESS_MAX_CONNS per task, and
+ * the upstream too), so they are bounded: EGRESS_MAX_CONNS per task
+ * (handshakes, tunnels and the gateway's connections together), and
  * on the whole server what fdlimit_split left for tasks (srv->task_fds),
  * of which each live task's own sockets take EGRESS_TASK_FDS and each
  * connection two. A connection over either bound gets a 503 and is
  * closed, and a task does not start when its own sockets would not fit
  * (egress_new); the API's share stays untouched. A connection whose request
  * head is not in after srv->head_timeout_ms (the API's --header-timeout)
- * gets a 408: an idle handshake holds no slot for long. Out of
+ * gets a 408: an idle handshake holds no slot for long (the gateway does
+ * the same for its first request head). Out of
  * descriptors anyway, a
  * listener turns the waiting client away and pauses for
  * EGRESS_RETRY_MS instead of spinning on a readable socket.
@@ -58,6 +58,7 @@
 #include "core/netpolicy.h"
 #include "core/relay.h"
 #include "core/resolve.h"
+#include "gateway/gateway.h"
 #include "server.h"
 
 #define EGRESS_HEAD_LIMIT 16384
@@ -101,11 +102,11 @@ struct egress {
 	size_t nconns;	       /* in their handshake */
 	struct relay **relays; /* relaying (tunnels, LLM requests) */
 	size_t nrelays;
+	struct gateway *gw; /* serves llm.sock */
 };
 
 struct egress_conn {
 	struct egress *e;
-	bool llm;
 	int fd;
 	struct ev_io *io;
 	struct buf head;
@@ -116,7 +117,7 @@ struct egress_conn {
 	char *target;
 	char *host;		       /* to resolve and connect to, */
 	unsigned port;		       /* held to the address policy */
-	bool check, private_ok;	       /* (check), private ranges too */
+	bool private_ok;	       /* private ranges too */
 	struct resolve_req *resolving; /* the lookup it waits for */
 	struct egress_conn *next;
 };
@@ -251,10 +252,9 @@ static void egress_on_up(struct ev_io *io, uint32_t events, void *data);
 
 /*
  * Start a nonblocking TCP connect to the first address of res that c may
- * reach; fd or -errno with *cause. With c->check every address is held to
- * the address policy (c->private_ok allows private ranges) right before
- * the socket connects to it; the LLM endpoint is the admin's and is not
- * checked.
+ * reach; fd or -errno with *cause. Every address is held to the address
+ * policy (c->private_ok allows private ranges) right before the socket
+ * connects to it.
  */
 static int
 egress_connect(struct egress_conn *c, const struct resolve_addrs *res,
@@ -266,7 +266,7 @@ egress_connect(struct egress_conn *c, const struct resolve_addrs *res,
 	for (size_t i = 0; i < res->n; i++) {
 		const struct sockaddr *sa =
 			(const struct sockaddr *)&res->addr[i];
-		const char *w = c->check ? net_check(sa, c->private_ok) : NULL;
+		const char *w = net_check(sa, c->private_ok);
 
 		if (w != NULL) {
 			why = w;
@@ -393,7 +393,7 @@ egress_on_up(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
 		free(why);
 		return;
 	}
-	if (!c->llm) {
+	{
 		static const char ok[] =
 			"HTTP/1.1 200 Connection Established\r\n\r\n";
 
@@ -418,52 +418,10 @@ egress_on_up(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
 	egress_conn_free(c, false);
 }
 
-/* Rewrite an LLM request head for the upstream into out. */
-void
-egress_llm_head(struct buf *out, const char *head, size_t len,
-		const char *upstream_host, const char *key)
-{
-	const char *p = head, *end = head + len;
-
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t n = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
-		const char *colon = memchr(p, ':', n);
-		size_t nlen = colon ? (size_t)(colon - p) : 0;
-
-		if (p == head || colon == NULL) {
-			buf_append(out, p, n);
-		} else if ((nlen == 4 && strncasecmp(p, "Host", 4) == 0) ||
-			   (nlen == 10 &&
-			    strncasecmp(p, "Connection", 10) == 0) ||
-			   (nlen == 10 &&
-			    strncasecmp(p, "Keep-Alive", 10) == 0)) {
-			/* replaced below */
-		} else if (key != NULL && nlen == 13 &&
-			   strncasecmp(p, "Authorization", 13) == 0) {
-			buf_printf(out, "Authorization: Bearer %s\r\n", key);
-		} else if (key != NULL && nlen == 9 &&
-			   strncasecmp(p, "x-api-key", 9) == 0) {
-			buf_printf(out, "x-api-key: %s\r\n", key);
-		} else if (key != NULL && nlen == 14 &&
-			   strncasecmp(p, "x-goog-api-key", 14) == 0) {
-			buf_printf(out, "x-goog-api-key: %s\r\n", key);
-		} else {
-			buf_append(out, p, n);
-		}
-		p += n;
-		if (p == head + n) {
-			/* after the request line */
-			buf_printf(out, "Host: %s\r\nConnection: close\r\n",
-				   upstream_host);
-		}
-	}
-}
-
-/* Parse the request line (and a CONNECT target) of a head; pure. */
+/* Parse the request line and CONNECT target of a head; pure. */
 int
-egress_parse_head(const char *head, bool llm, char *method, char *target,
-		  char *host, long *port, const char **why)
+egress_parse_head(const char *head, char *method, char *target, char *host,
+		  long *port, const char **why)
 {
 	const char *colon;
 
@@ -471,8 +429,6 @@ egress_parse_head(const char *head, bool llm, char *method, char *target,
 		*why = "malformed request line";
 		return 400;
 	}
-	if (llm)
-		return 0;
 	if (strcmp(method, "CONNECT") != 0) {
 		*why = "only CONNECT is supported: use HTTPS_PROXY";
 		return 405;
@@ -496,78 +452,35 @@ egress_parse_head(const char *head, bool llm, char *method, char *target,
 static void
 egress_on_head(struct egress_conn *c, size_t head_len)
 {
-	char method[16], target[512], host[EGRESS_HOST_MAX], port[8];
-	const char *colon, *reason;
+	char method[16], target[512], host[EGRESS_HOST_MAX];
+	const char *reason;
 	long portnum;
-	int status = egress_parse_head(c->head.data, c->llm, method, target,
-				       host, &portnum, &reason);
+	int status = egress_parse_head(c->head.data, method, target, host,
+				       &portnum, &reason);
+	struct sockaddr_storage ss;
 
 	ev_timer_stop(srv->loop, &c->head_timer);
 	if (status != 0) {
 		egress_refuse(c, status, reason);
 		return;
 	}
-	if (c->llm) {
-		const char *u = srv->llm_url;
-		const char *hp;
-		size_t hl;
+	c->target = xstrdup(target);
+	if (!egress_allowed(c->e->allow, host, portnum)) {
+		char *why = xasprintf("%s is not in the template's egress "
+				      "allowlist",
+				      target);
 
-		if (u == NULL) {
-			egress_refuse(c, 502,
-				      "no LLM endpoint is configured on the "
-				      "server (taskbox server --llm-url)");
-			return;
-		}
-		hp = strstr(u, "://");
-		hp = hp ? hp + 3 : u;
-		hl = strcspn(hp, "/");
-		snprintf(host, sizeof host, "%.*s", (int)hl, hp);
-		colon = strrchr(host, ':');
-		snprintf(port, sizeof port, "%s", colon ? colon + 1 : "80");
-		c->target = xstrdup(host);
-		if (colon != NULL)
-			host[colon - host] = '\0';
-		egress_llm_head(&c->out, c->head.data, head_len, c->target,
-				srv->llm_key);
-		buf_append(&c->out, c->head.data + head_len,
-			   c->head.len - head_len);
-		log_debug("egress task=%s LLM %s %s", c->e->task, method,
-			  target);
-	} else {
-		snprintf(port, sizeof port, "%ld", portnum);
-		c->target = xstrdup(target);
-		if (!egress_allowed(c->e->allow, host, portnum)) {
-			char *why = xasprintf("%s is not in the template's "
-					      "egress allowlist",
-					      target);
-
-			egress_decision(c->e, "CONNECT %s denied", target);
-			egress_refuse(c, 403, why);
-			free(why);
-			return;
-		}
-		egress_decision(c->e, "CONNECT %s allowed", target);
-		buf_append(&c->out, c->head.data + head_len,
-			   c->head.len - head_len);
+		egress_decision(c->e, "CONNECT %s denied", target);
+		egress_refuse(c, 403, why);
+		free(why);
+		return;
 	}
-	{
-		struct sockaddr_storage ss;
-		bool numeric = net_literal(host, &ss) == 0;
-		long pn;
-
-		if (parse_long(port, 1, 65535, &pn) < 0) {
-			egress_refuse(c, 502,
-				      "the LLM endpoint's port is not a number "
-				      "(taskbox server --llm-url)");
-			return;
-		}
-		c->host = xstrdup(host);
-		c->port = (unsigned)pn;
-		/* the LLM endpoint is the admin's choice: anything goes */
-		c->check = !c->llm;
-		c->private_ok =
-			numeric ? c->e->private_literals : c->e->private_names;
-	}
+	egress_decision(c->e, "CONNECT %s allowed", target);
+	buf_append(&c->out, c->head.data + head_len, c->head.len - head_len);
+	c->host = xstrdup(host);
+	c->port = (unsigned)portnum;
+	c->private_ok = net_literal(host, &ss) == 0 ? c->e->private_literals
+						    : c->e->private_names;
 	egress_resolve(c);
 }
 
@@ -608,11 +521,14 @@ egress_on_client(struct ev_io *io UNUSED, uint32_t events, void *data)
 static const char *
 egress_over_budget(struct egress *e)
 {
-	if (e->nconns + e->nrelays >= EGRESS_MAX_CONNS)
+	size_t gw = gateway_conns(e->gw);
+
+	if (e->nconns + e->nrelays + gw >= EGRESS_MAX_CONNS)
 		return "too many connections from this task";
 	/* srv->task_fds == 0: no budget (not set up by the server) */
 	if (srv->task_fds > 0 &&
-	    EGRESS_TASK_FDS * egress_tasks + 2 * (egress_open + 1) >
+	    EGRESS_TASK_FDS * egress_tasks +
+			    2 * (egress_open + gateway_conns_total() + 1) >
 		    srv->task_fds)
 		return "the server's connections for tasks are all in use";
 	return NULL;
@@ -685,9 +601,12 @@ egress_on_accept(struct ev_io *io UNUSED, uint32_t events UNUSED, void *data)
 		free(msg);
 		return;
 	}
+	if (l->llm) {
+		gateway_accept(l->e->gw, fd);
+		return;
+	}
 	c = xcalloc(1, sizeof *c);
 	c->e = l->e;
-	c->llm = l->llm;
 	c->fd = fd;
 	c->up = -1;
 	buf_init(&c->head, EGRESS_HEAD_LIMIT);
@@ -741,7 +660,8 @@ egress_listen(const char *path, uid_t uid, char **cause)
 
 struct egress *
 egress_new(const char *run_dir, json_t *ws, bool by_admin,
-	   const char *task_name, uid_t uid, char **cause)
+	   const char *task_name, const struct egress_task *who, uid_t uid,
+	   char **cause)
 {
 	struct egress *e = xcalloc(1, sizeof *e);
 	static const char *const names[] = {"egress.sock", "llm.sock"};
@@ -749,7 +669,8 @@ egress_new(const char *run_dir, json_t *ws, bool by_admin,
 
 	/* a new task's own sockets must fit beside what tasks hold now */
 	if (srv->task_fds > 0 &&
-	    EGRESS_TASK_FDS * (egress_tasks + 1) + 2 * egress_open >
+	    EGRESS_TASK_FDS * (egress_tasks + 1) +
+			    2 * (egress_open + gateway_conns_total()) >
 		    srv->task_fds) {
 		*cause = xasprintf("the server's file descriptors for tasks "
 				   "are all in use (%u: --max-fds); try again "
@@ -776,6 +697,8 @@ egress_new(const char *run_dir, json_t *ws, bool by_admin,
 	e->private_names =
 		by_admin && json_is_true(json_object_get(ws, "egress_private"));
 	e->task = xstrdup(task_name);
+	e->gw = gateway_new(who->task_id, who->owner_id, who->template_id,
+			    who->provider);
 	egress_tasks++;
 	for (size_t i = 0; i < 2; i++) {
 		struct egress_listener *l = &e->l[i];
@@ -802,6 +725,7 @@ egress_free(struct egress *e)
 		return;
 	while (e->conns != NULL)
 		egress_conn_free(e->conns, true);
+	gateway_free(e->gw);
 	for (size_t i = 0; i < e->nrelays; i++)
 		relay_free(e->relays[i]);
 	egress_open -= e->nrelays;

@@ -26,6 +26,7 @@
 #include "core/log.h"
 #include "core/text.h"
 #include "gateway/provider.h"
+#include "gateway/account.h"
 #include "http/http.h"
 #include "server-main.h"
 #include "server.h"
@@ -1075,6 +1076,7 @@ server_main(int argc, char **argv)
 	api_providers_register(srv->http);
 	api_templates_register(srv->http);
 	api_tasks_register(srv->http);
+	api_usage_register(srv->http);
 	proxy_register(srv->http);
 	web_register(srv->http);
 	metrics_register(srv->http, srv->store);
@@ -1089,6 +1091,8 @@ server_main(int argc, char **argv)
 	server_disk_check();
 	if (store_spec_is_postgres(db) &&
 	    replica_start(db, &replica_opts, url, &cause) < 0)
+		goto fail;
+	if (api_usage_start(&cause) < 0)
 		goto fail;
 	task_recover_all();
 	ev_loop_set_prepare(srv->loop, server_prepare, NULL);
@@ -1111,6 +1115,7 @@ server_main(int argc, char **argv)
 	install_kill_all(); /* the next start installs again */
 	http_server_drain(srv->http);
 	replica_stop();
+	account_stop(); /* what the gateway gathered since the last tick */
 	disk_pool_stop();
 	provider_cache_stop();
 	goto out;

@@ -165,6 +165,17 @@ void api_secrets_template(struct http_req *req, void *data);
 /* GET/DELETE .../users/{u}/secrets[/NAME] (api-users.c hands them over). */
 void api_secrets_user(struct http_req *req, void *data);
 
+/* ---- api-usage.c: LLM usage, prices, budgets ---- */
+/* GET /api/v2/usage, GET|PUT|DELETE /api/v2/prices[...]. */
+void api_usage_register(struct http_server *http);
+/* Start the accounting (gateway/account.c) with the task hooks; 0 or
+ * -EIO with *cause. */
+int api_usage_start(char **cause);
+/* GET .../tasks/{u}/{t}/usage: totals and per model. */
+void api_usage_task(struct http_req *req, struct task *t);
+/* GET|PUT .../users/{u}/budget (api-users.c, api-login.c hand it over). */
+void api_usage_budget(struct http_req *req);
+
 /* ---- catalog.c: templates and modules ---- */
 /* Import the built-in modules and templates (new versions when changed). */
 int catalog_import_builtins(char **cause);
@@ -306,6 +317,12 @@ void task_states(struct task *t, struct http_req *req);
  * pre-check's refusal: -EINVAL (400), -EBUSY (its user or template is
  * being deleted). */
 int task_restart(struct task *t, struct http_req *req, char **cause);
+/* Pause the live task task_id (none, or stopping or stopped already:
+ * nothing) with message as its state message once paused (a budget ran
+ * out: gateway/account.c's pause hook). */
+void task_pause_with(const char *task_id, const char *message);
+/* Task task_id's usage changed: push its Task JSON (account.c's hook). */
+void task_usage_changed(const char *task_id);
 /*
  * What can fail before anything runs, checked before a task of template
  * version (a catalog_version_get row) starts for owner_id: the agent
@@ -319,28 +336,30 @@ int task_precheck(json_t *version, json_t *module, const char *owner_id,
 
 /* ---- egress.c ---- */
 struct egress;
+/* Whose requests llm.sock's gateway serves (copied by egress_new). */
+struct egress_task {
+	const char *task_id, *owner_id, *template_id;
+	const char *provider; /* the template's agent.provider or "default" */
+};
 /*
  * Listen on run_dir/egress.sock and run_dir/llm.sock for one task; the
  * sockets are handed to uid (0: left to the server's). ws is the
  * template's workspace block (egress, egress_private); by_admin says the
- * template is an admin's, the only kind that may reach private ranges.
+ * template is an admin's, the only kind that may reach private ranges;
+ * llm.sock's connections go to a gateway for who.
  */
 struct egress *egress_new(const char *run_dir, json_t *ws, bool by_admin,
-			  const char *task_name, uid_t uid, char **cause);
+			  const char *task_name, const struct egress_task *who,
+			  uid_t uid, char **cause);
 void egress_free(struct egress *e);
 /* The pure parts of a request head, for the fuzzer (tests/fuzz). */
 #define EGRESS_HOST_MAX 300
-struct buf;
 /*
  * Read the request line of the NUL-terminated head into method[16] and
- * target[512]; for CONNECT (llm false) split target into host
- * (EGRESS_HOST_MAX) and port. 0, or the status to refuse with and *why.
+ * target[512] and split the CONNECT target into host (EGRESS_HOST_MAX)
+ * and port. 0, or the status to refuse with and *why.
  */
-int egress_parse_head(const char *head, bool llm, char *method, char *target,
-		      char *host, long *port, const char **why);
-/* Append the LLM request head (len bytes) rewritten for upstream_host
- * to out: Host, Connection: close, key (if any) in the auth headers. */
-void egress_llm_head(struct buf *out, const char *head, size_t len,
-		     const char *upstream_host, const char *key);
+int egress_parse_head(const char *head, char *method, char *target, char *host,
+		      long *port, const char **why);
 
 #endif

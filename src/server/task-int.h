@@ -84,6 +84,8 @@ struct task {
 	uint64_t accepted_ms, ws_ms, agent_ms;
 	struct http_req *delete_req;
 	struct http_req *pause_req; /* answered once stopped */
+	char *pause_message;	    /* the state message once paused (NULL:
+				       "Paused"): task_pause_with */
 	struct ev_timer stop_timer; /* SIGKILL if SIGTERM is not enough */
 	bool resuming;		    /* the launch continues a session */
 	bool fresh_agent;     /* restart: no agent ran before: setup again, no
@@ -152,6 +154,7 @@ void task_on_ws_exit(struct ws *ws, int wstatus, void *data);
 /* task-launch.c */
 bool task_disk_note(struct task *t, int64_t disk);
 void task_install_or_launch(struct task *t);
+struct egress_task task_egress_who(struct task *t);
 json_t *task_module_render(json_t *module, json_t *tmpl, const char *task_id,
 			   json_t **errors);
 

@@ -649,6 +649,22 @@ task_launch_record(struct task *t)
 	task_transition(t, TASK_STATE_LAUNCHED, "");
 }
 
+/* Whose LLM requests t's gateway serves: strings borrowed from t. */
+struct egress_task
+task_egress_who(struct task *t)
+{
+	const char *p = json_string_value(
+		json_object_get(json_object_get(t->tmpl, "agent"), "provider"));
+
+	return (struct egress_task){
+		.task_id = task_id(t),
+		.owner_id = task_owner_id(t),
+		.template_id =
+			json_string_value(json_object_get(t->version, "id")),
+		.provider = p ? p : "default",
+	};
+}
+
 /* Build argv, env and mounts for the sandbox and start it: identity,
  * directories, egress, the ready pipe, then the spawn; a step that fails
  * fails the task. */
@@ -663,6 +679,7 @@ task_launch_ws(struct task *t)
 	char *cause = NULL;
 	json_t *id_env = NULL, *id_files = NULL; /* identity.c */
 	char *apps_dir = xasprintf("%s/apps", t->run_dir);
+	struct egress_task who = task_egress_who(t);
 
 	if (identity_prepare(
 		    t->tmpl, task_owner_id(t),
@@ -673,8 +690,9 @@ task_launch_ws(struct task *t)
 	task_launch_ready_reset(t);
 	if (task_launch_layout(t, id_files, apps_dir, &cause) < 0)
 		goto fail;
-	t->egress = egress_new(t->run_dir, ws_spec, task_by_admin(t),
-			       task_name(t), srv->root ? t->uid : 0, &cause);
+	t->egress =
+		egress_new(t->run_dir, ws_spec, task_by_admin(t), task_name(t),
+			   &who, srv->root ? t->uid : 0, &cause);
 	if (t->egress == NULL)
 		goto fail;
 	if (task_launch_ready_pipe(t, pipefd, &cause) < 0)

@@ -32,6 +32,7 @@ task_reattach(struct task *t, const json_t *row)
 	int64_t start =
 		json_integer_value(json_object_get(row, "ws_starttime"));
 	struct ws_limits lim;
+	struct egress_task who = task_egress_who(t);
 	int64_t disk;
 	char *cause = NULL;
 
@@ -46,9 +47,10 @@ task_reattach(struct task *t, const json_t *row)
 		free(cause);
 		return false;
 	}
-	t->egress = egress_new(
-		t->run_dir, json_object_get(t->tmpl, "workspace"),
-		task_by_admin(t), task_name(t), srv->root ? t->uid : 0, &cause);
+	t->egress =
+		egress_new(t->run_dir, json_object_get(t->tmpl, "workspace"),
+			   task_by_admin(t), task_name(t), &who,
+			   srv->root ? t->uid : 0, &cause);
 	if (t->egress == NULL) {
 		log_warn("task %s: %s", task_name(t), cause);
 		free(cause);

@@ -21,6 +21,7 @@
 
 #include "core/ev.h"
 #include "core/log.h"
+#include "gateway/account.h"
 #include "http/http.h"
 #include "server.h"
 #include "server/metrics.h"
@@ -159,6 +160,7 @@ task_finish_delete(struct task *t)
 	if (t->ws == NULL) /* e.g. it died while the server was down */
 		srv->backend->forget(task_id(t));
 	task_transition(t, TASK_STATE_DELETED, NULL);
+	account_task_forget(task_id(t));
 	if (t->delete_req != NULL)
 		http_reply(t->delete_req, 202, NULL, "", 0);
 	log_info("task %s deleted", task_name(t));
@@ -253,7 +255,9 @@ task_finish_pause(struct task *t)
 	/* the status first: a client never sees "active idle Paused", which
 	 * reads as the end of a turn */
 	task_transition(t, TASK_STATE_PAUSED, "");
-	task_set_state(t, "idle", "Paused");
+	task_set_state(t, "idle", t->pause_message ?: "Paused");
+	free(t->pause_message);
+	t->pause_message = NULL;
 	if (was_idle) {
 		/* a pause (asked for or after the idle timeout) is news too;
 		 * from another state the change itself was notified */
@@ -297,6 +301,20 @@ task_pause(struct task *t, struct http_req *req, char **cause)
 	http_req_defer(req);
 	task_stop_gracefully(t);
 	return 0;
+}
+
+void
+task_pause_with(const char *id, const char *message)
+{
+	struct task *t = task_find_id(id);
+
+	/* once: a task pausing (or paused) already keeps its message */
+	if (t == NULL || t->replica != NULL ||
+	    task_state_may(t->st, TASK_OP_PAUSE) < 0)
+		return;
+	log_info("task %s: pausing: %s", task_name(t), message);
+	task_set_str(&t->pause_message, message);
+	task_stop_gracefully(t);
 }
 
 /* Render the module for t again (resume, restart); false after failing
@@ -366,6 +384,13 @@ task_resume(struct task *t, struct http_req *req, char **cause)
 	/* a paused task does not count as running: resuming it must fit */
 	if (task_admit(task_owner_id(t), true, cause) != 0)
 		return -EDQUOT;
+	/* over a budget: the agent's next request would be refused; the
+	 * budgets as the store has them now (raised on another replica) */
+	account_reload();
+	if (account_check(task_id(t), task_owner_id(t),
+			  json_string_value(json_object_get(t->version, "id")),
+			  cause) < 0)
+		return -EPERM;
 	t->resuming = true;
 	t->fresh_agent = !t->agent_started;
 	/* pending at once: a second resume is refused, whatever the launch

@@ -67,6 +67,7 @@
 #include "core/ev.h"
 #include "core/log.h"
 #include "core/text.h"
+#include "gateway/account.h"
 #include "http/client.h"
 #include "http/http.h"
 #include "server.h"
@@ -489,6 +490,7 @@ task_free(struct task *t)
 	free(t->last_agent_message);
 	free(t->report_uri);
 	free(t->report_summary);
+	free(t->pause_message);
 	free(t->disk_warn);
 	free(t->ws_warn);
 	tqueue_free(t->queue);
@@ -707,6 +709,7 @@ json_t *
 task_json(struct task *t)
 {
 	json_t *j = task_json_base(t->row, t->version);
+	struct account_sum usage;
 
 	json_object_set_new(j, "status", json_string(t->view.status));
 	json_object_set_new(j, "status_reason", json_string(t->reason));
@@ -717,6 +720,8 @@ task_json(struct task *t)
 	json_object_set_new(j, "current_state",
 			    t->state ? json_deep_copy(t->state) : json_null());
 	task_json_limits(t, j);
+	account_task_sum(task_id(t), &usage);
+	json_object_set_new(j, "usage", account_sum_json(&usage));
 	if (t->ws_ms != 0) {
 		json_t *st = json_object();
 
@@ -733,6 +738,15 @@ task_json(struct task *t)
 		json_object_set_new(j, "startup", json_null());
 	}
 	return j;
+}
+
+void
+task_usage_changed(const char *task_id)
+{
+	struct task *t = task_find_id(task_id);
+
+	if (t != NULL && t->st != TASK_STATE_DELETING)
+		task_broadcast(t);
 }
 
 /* Send event to every subscriber of t. */

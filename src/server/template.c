@@ -367,6 +367,44 @@ parse_egress(struct schema *s, const struct ynode *n)
 	return a;
 }
 
+/*
+ * workspace.budget {tokens, usd}: what each task of the template may
+ * spend on LLM requests (gateway/account.c); null when absent, and a
+ * kind left out has no limit.
+ */
+static json_t *
+parse_budget(struct schema *s, const struct ynode *n)
+{
+	static const char *const keys[] = {"tokens", "usd", NULL};
+	const char *loc = "workspace.budget";
+	const struct ynode *v;
+	json_t *j;
+	long tokens;
+	char *end;
+	double usd;
+
+	if (n == NULL || ynode_is_null(n) || !schema_map(s, n, loc, keys))
+		return json_null();
+	j = json_object();
+	tokens = int_in_range(s, n, "tokens", loc, 1,
+			      TEMPLATE_BUDGET_TOKENS_MAX, 0);
+	json_object_set_new(j, "tokens",
+			    tokens > 0 ? json_integer(tokens) : json_null());
+	json_object_set_new(j, "usd", json_null());
+	if ((v = number_node(s, n, "usd", loc)) != NULL) {
+		errno = 0;
+		usd = strtod(v->scalar, &end);
+		if (errno != 0 || end == v->scalar || *end != '\0' ||
+		    !isfinite(usd) || usd <= 0 || usd > TEMPLATE_BUDGET_USD_MAX)
+			schema_error(s, v, "workspace.budget.usd",
+				     "must be a number above 0 up to %d",
+				     TEMPLATE_BUDGET_USD_MAX);
+		else
+			json_object_set_new(j, "usd", json_real(usd));
+	}
+	return j;
+}
+
 /* The workspace block. */
 static json_t *
 parse_workspace(struct schema *s, const struct ynode *n)
@@ -374,7 +412,7 @@ parse_workspace(struct schema *s, const struct ynode *n)
 	static const char *const keys[] = {
 		"backend", "limits",	     "egress", "env",
 		"setup",   "setup_timeout",  "home",   "idle_timeout",
-		"webhook", "egress_private", NULL,
+		"webhook", "egress_private", "budget", NULL,
 	};
 	const char *loc = "workspace", *backend, *home, *setup;
 	json_t *j = json_object();
@@ -449,6 +487,8 @@ parse_workspace(struct schema *s, const struct ynode *n)
 			     "must be persistent or ephemeral");
 	}
 	json_object_set_new(j, "home", json_string(home));
+	json_object_set_new(j, "budget",
+			    parse_budget(s, ynode_get(n, "budget")));
 	return j;
 }
 

@@ -13,6 +13,9 @@
 
 /* The parameter that makes a template a Task template (legacy form). */
 #define TEMPLATE_PROMPT_PARAM "AI Prompt"
+/* workspace.budget's bounds: tokens and USD per task */
+#define TEMPLATE_BUDGET_TOKENS_MAX 1000000000000L
+#define TEMPLATE_BUDGET_USD_MAX	   1000000
 
 /*
  * Parse and validate yaml (len bytes). Returns a new normalized template,

@@ -17,7 +17,7 @@
  * and sessions in store-users.c; templates, their versions and modules in
  * store-catalog.c; secrets in store-secrets.c; providers in store-providers.c;
  * tasks, their state history and the task counter in store-tasks.c; the send
- * queue in store-queue.c.
+ * queue in store-queue.c; LLM usage, prices and user budgets in store-usage.c.
  */
 #ifndef TASKBOX_STORE_ROWS_H
 #define TASKBOX_STORE_ROWS_H
@@ -332,5 +332,59 @@ json_t *store_providers_list(struct store *st);
 int64_t store_providers_count(struct store *st);
 /* Delete provider name; 0, -ENOENT, or -EIO. */
 int store_provider_delete(struct store *st, const char *name);
+
+/* ---- usage, prices, budgets (store-usage.c) ----------------------------- */
+
+/* The counts one usage row adds (nano-USD for the cost). */
+struct store_usage_sums {
+	int64_t requests, input_tokens, output_tokens;
+	int64_t cache_read_input_tokens, cache_creation_input_tokens;
+	int64_t cost_nusd;
+};
+/* Add s to the usage row of (task_id, hour_ms, provider, model), made
+ * with owner_id, template_id and provider_type when new; 0 or -EIO. */
+int store_usage_add(struct store *st, const char *task_id, int64_t hour_ms,
+		    const char *provider, const char *model,
+		    const char *owner_id, const char *template_id,
+		    const char *provider_type,
+		    const struct store_usage_sums *s);
+/* Per task not deleted: task_id and the sums (requests, input_tokens,
+ * output_tokens, cache_read_input_tokens, cache_creation_input_tokens,
+ * cost_nusd); a new array or NULL. */
+json_t *store_usage_by_task(struct store *st);
+/* Per owner: owner_id and the sums of the rows from from_ms on; a new
+ * array or NULL. */
+json_t *store_usage_by_owner(struct store *st, int64_t from_ms);
+/* Task task_id's sums per provider, provider_type and model; a new array
+ * or NULL. */
+json_t *store_usage_of_task(struct store *st, const char *task_id);
+/*
+ * The sums of the rows in [from_ms, to_ms) of owner_id (NULL: everyone)
+ * grouped by column ("owner_id", "template_id", "provider" or "model";
+ * anything else is a bug), each with its key and, for owners and
+ * templates, the name (username or template name; NULL once gone); a new
+ * array or NULL.
+ */
+json_t *store_usage_report(struct store *st, const char *column,
+			   const char *owner_id, int64_t from_ms,
+			   int64_t to_ms);
+/* Every price override (provider_type, model, input_micro, output_micro,
+ * cache_read_micro, cache_write_micro, updated_at); a new array or NULL. */
+json_t *store_prices_list(struct store *st);
+/* Set the override of (provider_type, model); micro-USD per million
+ * tokens; 0 or -EIO. */
+int store_price_set(struct store *st, const char *provider_type,
+		    const char *model, int64_t input, int64_t output,
+		    int64_t cache_read, int64_t cache_write, int64_t now);
+/* Delete the override; 0, -ENOENT, or -EIO. */
+int store_price_delete(struct store *st, const char *provider_type,
+		       const char *model);
+/* Every user budget (user_id, tokens, usd_nusd: NULL when unset); a new
+ * array or NULL. */
+json_t *store_user_budgets_list(struct store *st);
+/* Set user_id's monthly budget (-1: no limit of that kind; both -1
+ * removes the row); 0 or -EIO. */
+int store_user_budget_set(struct store *st, const char *user_id, int64_t tokens,
+			  int64_t usd_nusd, int64_t now);
 
 #endif

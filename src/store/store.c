@@ -453,6 +453,82 @@ const struct store_migration store_migrations[] = {
 		"  created_at BIGINT NOT NULL,"
 		"  updated_at BIGINT NOT NULL);",
 	},
+	/*
+	 * 10: LLM usage, prices and budgets (gateway/account.c). Usage rows
+	 * add up per task, provider and model per hour (hour_ms: the start
+	 * of the UTC hour), with the owner and template copied in so that
+	 * reports need no join with tasks; cost in nano-USD, so sums are
+	 * exact. prices: an admin's micro-USD per million tokens for a
+	 * provider type and model prefix, over the built-in table.
+	 * user_budgets: an admin's monthly limit per user (NULL: none), in
+	 * tokens and in nano-USD.
+	 */
+	{
+		"CREATE TABLE usage ("
+		"  task_id TEXT NOT NULL,"
+		"  hour_ms INTEGER NOT NULL,"
+		"  provider TEXT NOT NULL,"
+		"  model TEXT NOT NULL,"
+		"  owner_id TEXT NOT NULL,"
+		"  template_id TEXT NOT NULL,"
+		"  provider_type TEXT NOT NULL,"
+		"  requests INTEGER NOT NULL,"
+		"  input_tokens INTEGER NOT NULL,"
+		"  output_tokens INTEGER NOT NULL,"
+		"  cache_read_input_tokens INTEGER NOT NULL,"
+		"  cache_creation_input_tokens INTEGER NOT NULL,"
+		"  cost_nusd INTEGER NOT NULL,"
+		"  PRIMARY KEY (task_id, hour_ms, provider, model));"
+		"CREATE INDEX usage_hour ON usage (hour_ms);"
+		"CREATE INDEX usage_owner_hour ON usage (owner_id, hour_ms);"
+		"CREATE TABLE prices ("
+		"  provider_type TEXT NOT NULL,"
+		"  model TEXT NOT NULL,"
+		"  input_micro INTEGER NOT NULL,"
+		"  output_micro INTEGER NOT NULL,"
+		"  cache_read_micro INTEGER NOT NULL,"
+		"  cache_write_micro INTEGER NOT NULL,"
+		"  updated_at INTEGER NOT NULL,"
+		"  PRIMARY KEY (provider_type, model));"
+		"CREATE TABLE user_budgets ("
+		"  user_id TEXT PRIMARY KEY REFERENCES users(id) ON DELETE "
+		"CASCADE,"
+		"  tokens INTEGER,"
+		"  usd_nusd INTEGER,"
+		"  updated_at INTEGER NOT NULL);",
+		"CREATE TABLE usage ("
+		"  task_id TEXT NOT NULL,"
+		"  hour_ms BIGINT NOT NULL,"
+		"  provider TEXT NOT NULL,"
+		"  model TEXT NOT NULL,"
+		"  owner_id TEXT NOT NULL,"
+		"  template_id TEXT NOT NULL,"
+		"  provider_type TEXT NOT NULL,"
+		"  requests BIGINT NOT NULL,"
+		"  input_tokens BIGINT NOT NULL,"
+		"  output_tokens BIGINT NOT NULL,"
+		"  cache_read_input_tokens BIGINT NOT NULL,"
+		"  cache_creation_input_tokens BIGINT NOT NULL,"
+		"  cost_nusd BIGINT NOT NULL,"
+		"  PRIMARY KEY (task_id, hour_ms, provider, model));"
+		"CREATE INDEX usage_hour ON usage (hour_ms);"
+		"CREATE INDEX usage_owner_hour ON usage (owner_id, hour_ms);"
+		"CREATE TABLE prices ("
+		"  provider_type TEXT NOT NULL,"
+		"  model TEXT NOT NULL,"
+		"  input_micro BIGINT NOT NULL,"
+		"  output_micro BIGINT NOT NULL,"
+		"  cache_read_micro BIGINT NOT NULL,"
+		"  cache_write_micro BIGINT NOT NULL,"
+		"  updated_at BIGINT NOT NULL,"
+		"  PRIMARY KEY (provider_type, model));"
+		"CREATE TABLE user_budgets ("
+		"  user_id TEXT PRIMARY KEY REFERENCES users(id) ON DELETE "
+		"CASCADE,"
+		"  tokens BIGINT,"
+		"  usd_nusd BIGINT,"
+		"  updated_at BIGINT NOT NULL);",
+	},
 };
 
 const int store_migrations_count = (int)ARRAY_SIZE(store_migrations);

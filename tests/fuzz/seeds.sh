@@ -230,3 +230,27 @@ seed("bedrock-stream", 4, 11, Buffer.concat([ev(start), ev(text),
   ev({type: "message_stop", "amazon-bedrock-invocationMetrics":
     {inputTokenCount: 472, outputTokenCount: 15}})]));
 ' "$c/usage"
+# route: first byte = provider type (mod 7: anthropic, openai, gemini,
+# bedrock, vertex, openai-compatible, ollama) + 8 (--url given) + 16
+# (region set), then method NUL target, as agents send them
+reset route
+printf '\x00POST\0/v1/messages?beta=true' >"$c/route/claude-messages"
+printf '\x05POST\0/v1/messages/count_tokens?beta=true' \
+	>"$c/route/claude-count-tokens"
+printf '\x01POST\0/v1/responses' >"$c/route/codex-responses"
+printf '\x06GET\0/v1/models?client_version=0.169.0' >"$c/route/ollama-models"
+printf '\x02POST\0/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse&key=x' \
+	>"$c/route/gemini-stream"
+printf '\x13POST\0/bedrock/model/us.anthropic.claude-sonnet-4-5-20250929-v1:0/invoke-with-response-stream' \
+	>"$c/route/bedrock-stream"
+printf '\x13POST\0/bedrock/model/arn%%3Aaws%%3Abedrock%%3Aus-east-1%%3A1%%3Aapplication-inference-profile%%2Fx/invoke' \
+	>"$c/route/bedrock-arn"
+printf '\x03GET\0/bedrock/inference-profiles?maxResults=1000&typeEquals=SYSTEM_DEFINED' \
+	>"$c/route/bedrock-profiles"
+printf '\x14POST\0/vertex/v1/projects/taskbox/locations/global/publishers/anthropic/models/claude-sonnet-4-5@20250929:streamRawPredict' \
+	>"$c/route/vertex-claude"
+printf '\x0cPOST\0/vertex/v1beta1/projects/taskbox/locations/global/publishers/google/models/gemini-2.5-flash:generateContent' \
+	>"$c/route/vertex-gemini"
+printf '\x05POST\0/v1/%%2e%%2E/../x//y@z#w\\v%%00 \r\n' >"$c/route/hostile"
+printf '\x04POST\0/vertex/v1beta1/publishers/google/models/gemini-2.5-pro:streamGenerateContent?alt=sse' \
+	>"$c/route/vertex-gemini-express"

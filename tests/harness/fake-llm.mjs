@@ -2,14 +2,51 @@
 // fake-llm.mjs — taskbox's own fake LLM server for end-to-end tests.
 //
 // Speaks just enough of the Anthropic Messages API, the OpenAI Responses and
-// Chat Completions APIs and the Gemini API for the real agent CLIs (Claude
-// Code, Codex, Gemini CLI) to run against it. No npm dependencies.
+// Chat Completions APIs, the Gemini API, AWS Bedrock (InvokeModel and
+// InvokeModelWithResponseStream for Claude, ListInferenceProfiles) and GCP
+// Vertex AI (Claude's rawPredict/streamRawPredict, Gemini's
+// generateContent/streamGenerateContent, with Google's OAuth2 token
+// endpoint) for the real agent CLIs (Claude Code, Codex, Gemini CLI) and the
+// taskbox gateway to run against it. No npm dependencies.
 //
 //   node tests/harness/fake-llm.mjs --port N [--script FILE] [--log FILE.jsonl]
+//     [--tls-cert PEM --tls-key PEM] [--require-key K] [--usage JSON]
+//     [--aws-access-key-id ID --aws-secret-access-key S [--aws-session-token T]
+//      [--aws-region R]] [--service-account FILE] [--token-ttl SECONDS]
 //
 // Binds 127.0.0.1 only and prints "listening PORT" once ready (--port 0 picks
-// a free port). Every request is appended to --log as one JSON line
-// {t, method, path, headers, body, answer}.
+// a free port); https with --tls-cert/--tls-key. Every request is appended to
+// --log as one JSON line {t, method, path, headers, body, answer, usage}:
+// usage is what the answer reported, under Anthropic's names (input_tokens
+// without cache reads, as taskbox counts), so a test can sum the log.
+//
+// Credentials are checked the way the real services check them:
+// - --require-key K: the Anthropic, OpenAI and Gemini API routes want K (in
+//   x-api-key, Authorization: Bearer, x-goog-api-key, api-key or ?key=),
+//   else 401 in that API's own error shape.
+// - Bedrock routes (…/model/ID/invoke, …/invoke-with-response-stream,
+//   …/count-tokens, GET …/inference-profiles) want a SigV4 signature by the
+//   --aws-* credentials for service bedrock: every request goes to a
+//   long-lived tests/harness/sigv4-verify.py (python3-botocore recomputes
+//   the signature over the method, target, headers and body received); a
+//   refusal is AWS's 403 with x-amzn-ErrorType. Streamed answers are in the
+//   real application/vnd.amazon.eventstream framing (prelude and message
+//   CRC32s; :event-type chunk, payload {"bytes": base64(Anthropic event)}).
+// - POST /token is Google's OAuth2 token endpoint for the JWT-bearer grant:
+//   the assertion's RS256 signature must verify with the public half of
+//   --service-account's key, iss its client_email, aud this endpoint's own
+//   URL (scheme://Host/token), scope cloud-platform, iat/exp sane. It issues
+//   an opaque access token valid --token-ttl seconds (default 3600).
+// - Vertex routes (…/projects/P/locations/L/publishers/anthropic|google/
+//   models/M:VERB) want "Authorization: Bearer" with a token /token issued
+//   and not expired, else Google's 401 UNAUTHENTICATED.
+//
+// Usage figures: 10 input and 5 output tokens unless --usage (a JSON object
+// under Anthropic's names: input_tokens, output_tokens,
+// cache_read_input_tokens, cache_creation_input_tokens), the script's
+// "usage" or a turn's "usage" say otherwise (later ones override). APIs that
+// count cached tokens inside the prompt figure (OpenAI, Gemini) report
+// input + cache reads there and no cache writes.
 //
 // Script (JSON):
 //   {"turns": [
@@ -39,12 +76,21 @@
 // Everything is deterministic: ids come from a per-process counter.
 
 import http from 'node:http';
+import https from 'node:https';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import zlib from 'node:zlib';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
 
 // ------------------------------------------------------------------ options
 function parseArgs(argv) {
-  const o = { port: 8765, script: null, log: null };
+  const o = { port: 8765, script: null, log: null, tlsCert: null, tlsKey: null, requireKey: null,
+    usage: null, awsKeyId: null, awsSecret: null, awsToken: null, awsRegion: 'us-east-1',
+    serviceAccount: null, tokenTtl: 3600 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -54,12 +100,25 @@ function parseArgs(argv) {
     if (a === '--port') o.port = Number(val());
     else if (a === '--script') o.script = val();
     else if (a === '--log') o.log = val();
+    else if (a === '--tls-cert') o.tlsCert = val();
+    else if (a === '--tls-key') o.tlsKey = val();
+    else if (a === '--require-key') o.requireKey = val();
+    else if (a === '--usage') o.usage = val();
+    else if (a === '--aws-access-key-id') o.awsKeyId = val();
+    else if (a === '--aws-secret-access-key') o.awsSecret = val();
+    else if (a === '--aws-session-token') o.awsToken = val();
+    else if (a === '--aws-region') o.awsRegion = val();
+    else if (a === '--service-account') o.serviceAccount = val();
+    else if (a === '--token-ttl') o.tokenTtl = Number(val());
     else if (a === '-h' || a === '--help') {
       process.stdout.write('usage: fake-llm.mjs --port N [--script FILE] [--log FILE.jsonl]\n');
       process.exit(0);
     } else die(`unknown argument ${a}`);
   }
   if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) die('bad --port');
+  if (!o.tlsCert !== !o.tlsKey) die('--tls-cert and --tls-key go together');
+  if (!o.awsKeyId !== !o.awsSecret) die('--aws-access-key-id and --aws-secret-access-key go together');
+  if (!Number.isInteger(o.tokenTtl) || o.tokenTtl < 1) die('bad --token-ttl');
   return o;
 }
 function die(msg) {
@@ -72,10 +131,35 @@ let SCRIPT = { turns: [], default: 'Hello from fake LLM' };
 if (OPTS.script) {
   try {
     const s = JSON.parse(fs.readFileSync(OPTS.script, 'utf8'));
-    SCRIPT = { turns: Array.isArray(s.turns) ? s.turns : [], default: s.default ?? SCRIPT.default };
+    SCRIPT = { turns: Array.isArray(s.turns) ? s.turns : [], default: s.default ?? SCRIPT.default, usage: s.usage };
   } catch (e) {
     die(`cannot read script ${OPTS.script}: ${e.message}`);
   }
+}
+
+// The usage figures an answer reports (Anthropic's names), from the
+// defaults, --usage, the script's and the turn's "usage".
+const USAGE_NAMES = ['input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_input_tokens'];
+let USAGE = { input_tokens: 10, output_tokens: 5, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 };
+function usageMerge(base, extra, what) {
+  if (extra === undefined || extra === null) return base;
+  if (typeof extra !== 'object') die(`${what}: not a JSON object`);
+  const out = { ...base };
+  for (const [k, v] of Object.entries(extra)) {
+    if (!USAGE_NAMES.includes(k) || !Number.isInteger(v) || v < 0) die(`${what}: bad ${k}`);
+    out[k] = v;
+  }
+  return out;
+}
+try {
+  USAGE = usageMerge(USAGE, OPTS.usage === null ? null : JSON.parse(OPTS.usage), '--usage');
+} catch (e) {
+  die(`--usage: ${e.message}`);
+}
+USAGE = usageMerge(USAGE, SCRIPT.usage, 'script usage');
+for (const t of SCRIPT.turns) if (t && t.usage) usageMerge(USAGE, t.usage, 'turn usage');
+function usageFor(d) {
+  return usageMerge(USAGE, d && d.turn ? d.turn.usage : null, 'turn usage');
 }
 
 let counter = 0;
@@ -299,12 +383,14 @@ function shellArgs(spec, command, description) {
 }
 
 // ------------------------------------------------------------ HTTP plumbing
+// The body as sent (what a signature covers) and decoded: {wire, body}.
 function readBody(req) {
   return new Promise((resolve) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
-      let buf = Buffer.concat(chunks);
+      const wire = Buffer.concat(chunks);
+      let buf = wire;
       const enc = String(req.headers['content-encoding'] || '').toLowerCase();
       try {
         if (enc === 'gzip') buf = zlib.gunzipSync(buf);
@@ -312,9 +398,9 @@ function readBody(req) {
         else if (enc === 'br') buf = zlib.brotliDecompressSync(buf);
         else if (enc === 'zstd' && zlib.zstdDecompressSync) buf = zlib.zstdDecompressSync(buf);
       } catch { /* keep raw */ }
-      resolve(buf);
+      resolve({ wire, body: buf });
     });
-    req.on('error', () => resolve(Buffer.alloc(0)));
+    req.on('error', () => resolve({ wire: Buffer.alloc(0), body: Buffer.alloc(0) }));
   });
 }
 
@@ -347,7 +433,9 @@ function anthropicSchema(body) {
   return null;
 }
 
-async function anthropicMessages(body, res, rec) {
+// The answer to an Anthropic Messages request (also Bedrock's and Vertex's
+// Claude): {id, model, content, stop, usage}.
+async function anthropicAnswer(body, rec) {
   const model = body.model || 'claude-fake';
   const tools = (body.tools || []).filter((t) => t && t.name).map((t) => ({ name: t.name, schema: t.input_schema }));
   const spec = shellToolSpec(tools);
@@ -359,7 +447,8 @@ async function anthropicMessages(body, res, rec) {
   await maybeDelay(d, tools.length > 0 && !schema, rec);
 
   const id = nextId('msg');
-  const usage = { input_tokens: 10, output_tokens: 5, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
+  const usage = usageFor(d);
+  rec.usage = usage;
   let content; let stop;
   if (d.action === 'tool' && d.turn.tool.kind === 'call') {
     // a named tool (e.g. an MCP tool such as mcp__taskbox__report_task)
@@ -378,26 +467,44 @@ async function anthropicMessages(body, res, rec) {
     content = [{ type: 'text', text: d.text }];
     stop = 'end_turn';
   }
-  if (!body.stream) {
-    return sendJson(res, 200, { id, type: 'message', role: 'assistant', model, content, stop_reason: stop, stop_sequence: null, usage });
-  }
-  sseStart(res);
-  sse(res, 'message_start', { type: 'message_start', message: { id, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { ...usage, output_tokens: 1 } } });
-  content.forEach((blk, index) => {
+  return { id, model, content, stop, usage };
+}
+
+// The Messages JSON of an answer (a non-streamed reply).
+function anthropicJson(a) {
+  return { id: a.id, type: 'message', role: 'assistant', model: a.model, content: a.content, stop_reason: a.stop, stop_sequence: null, usage: a.usage };
+}
+
+// The stream events of an answer, in order: [[event name, data], ...].
+function anthropicEvents(a) {
+  const out = [];
+  const ev = (name, data) => out.push([name, data]);
+  ev('message_start', { type: 'message_start', message: { ...anthropicJson(a), content: [], stop_reason: null, usage: { ...a.usage, output_tokens: Math.min(1, a.usage.output_tokens) } } });
+  a.content.forEach((blk, index) => {
     if (blk.type === 'text') {
-      sse(res, 'content_block_start', { type: 'content_block_start', index, content_block: { type: 'text', text: '' } });
-      if (index === 0) sse(res, 'ping', { type: 'ping' });
-      for (const w of words(blk.text)) sse(res, 'content_block_delta', { type: 'content_block_delta', index, delta: { type: 'text_delta', text: w } });
+      ev('content_block_start', { type: 'content_block_start', index, content_block: { type: 'text', text: '' } });
+      if (index === 0) ev('ping', { type: 'ping' });
+      for (const w of words(blk.text)) ev('content_block_delta', { type: 'content_block_delta', index, delta: { type: 'text_delta', text: w } });
     } else {
-      sse(res, 'content_block_start', { type: 'content_block_start', index, content_block: { type: 'tool_use', id: blk.id, name: blk.name, input: {} } });
-      if (index === 0) sse(res, 'ping', { type: 'ping' });
+      ev('content_block_start', { type: 'content_block_start', index, content_block: { type: 'tool_use', id: blk.id, name: blk.name, input: {} } });
+      if (index === 0) ev('ping', { type: 'ping' });
       const js = JSON.stringify(blk.input);
-      for (let i = 0; i < js.length; i += 24) sse(res, 'content_block_delta', { type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json: js.slice(i, i + 24) } });
+      for (let i = 0; i < js.length; i += 24) ev('content_block_delta', { type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json: js.slice(i, i + 24) } });
     }
-    sse(res, 'content_block_stop', { type: 'content_block_stop', index });
+    ev('content_block_stop', { type: 'content_block_stop', index });
   });
-  sse(res, 'message_delta', { type: 'message_delta', delta: { stop_reason: stop, stop_sequence: null }, usage: { output_tokens: 5 } });
-  sse(res, 'message_stop', { type: 'message_stop' });
+  ev('message_delta', { type: 'message_delta', delta: { stop_reason: a.stop, stop_sequence: null }, usage: { output_tokens: a.usage.output_tokens } });
+  ev('message_stop', { type: 'message_stop' });
+  return out;
+}
+
+// An Anthropic Messages request (the Messages API, Vertex's rawPredict and
+// streamRawPredict): JSON, or SSE when stream.
+async function anthropicMessages(body, res, rec, stream = !!body.stream) {
+  const a = await anthropicAnswer(body, rec);
+  if (!stream) return sendJson(res, 200, anthropicJson(a));
+  sseStart(res);
+  for (const [name, data] of anthropicEvents(a)) sse(res, name, data);
   res.end();
 }
 
@@ -420,7 +527,11 @@ async function openaiResponses(body, res, rec) {
   } else {
     item = { id: nextId('msg'), type: 'message', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: d.text, annotations: [] }] };
   }
-  const usage = { input_tokens: 10, input_tokens_details: { cached_tokens: 0 }, output_tokens: 5, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: 15 };
+  // OpenAI counts cached tokens inside input_tokens; none are written
+  const u = { ...usageFor(d), cache_creation_input_tokens: 0 };
+  rec.usage = u;
+  const inTok = u.input_tokens + u.cache_read_input_tokens;
+  const usage = { input_tokens: inTok, input_tokens_details: { cached_tokens: u.cache_read_input_tokens }, output_tokens: u.output_tokens, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: inTok + u.output_tokens };
   const resp = { id: rid, object: 'response', created_at: 1700000000, status: 'completed', model, output: [item], usage, error: null, incomplete_details: null, parallel_tool_calls: true, tool_choice: 'auto', tools: [] };
   if (!body.stream) return sendJson(res, 200, resp);
 
@@ -460,7 +571,10 @@ async function openaiChat(body, res, rec) {
   await maybeDelay(d, tools.length > 0 && rf.type !== 'json_schema', rec);
 
   const id = nextId('chatcmpl');
-  const usage = { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 };
+  const u = { ...usageFor(d), cache_creation_input_tokens: 0 };
+  rec.usage = u;
+  const inTok = u.input_tokens + u.cache_read_input_tokens;
+  const usage = { prompt_tokens: inTok, prompt_tokens_details: { cached_tokens: u.cache_read_input_tokens }, completion_tokens: u.output_tokens, total_tokens: inTok + u.output_tokens };
   let message; let finish;
   if (d.action === 'tool') {
     message = { role: 'assistant', content: null, tool_calls: [{ id: nextId('call'), type: 'function', function: { name: spec.name, arguments: JSON.stringify(shellArgs(spec, d.command, d.description)) } }] };
@@ -499,7 +613,12 @@ async function gemini(body, res, rec, stream) {
   rec.answer = summarize(d);
   await maybeDelay(d, decls.length > 0 && !jsonOut, rec);
 
-  const usageMetadata = { promptTokenCount: 10, candidatesTokenCount: 5, totalTokenCount: 15 };
+  // Gemini counts cached tokens inside promptTokenCount; none are written
+  const u = { ...usageFor(d), cache_creation_input_tokens: 0 };
+  rec.usage = u;
+  const inTok = u.input_tokens + u.cache_read_input_tokens;
+  const usageMetadata = { promptTokenCount: inTok, candidatesTokenCount: u.output_tokens, totalTokenCount: inTok + u.output_tokens };
+  if (u.cache_read_input_tokens) usageMetadata.cachedContentTokenCount = u.cache_read_input_tokens;
   if (d.action === 'tool') {
     const full = { candidates: [{ content: { role: 'model', parts: [{ functionCall: { name: spec.name, args: shellArgs(spec, d.command, d.description) } }] }, finishReason: 'STOP', index: 0 }], usageMetadata, modelVersion: 'gemini-fake' };
     if (!stream) return sendJson(res, 200, full);
@@ -526,6 +645,257 @@ function summarize(d) {
   return s;
 }
 
+// ------------------------------------------------------------ credentials
+// --require-key: the key a request presents, wherever the APIs put it.
+function presentedKey(req, url) {
+  const h = req.headers;
+  const bearer = /^Bearer\s+(.+)$/i.exec(String(h.authorization || ''));
+  return h['x-api-key'] ?? (bearer && bearer[1]) ?? h['x-goog-api-key'] ?? h['api-key'] ??
+    url.searchParams.get('key') ?? null;
+}
+
+// The 401 each API answers a wrong or missing key with.
+function keyRefusal(res, path) {
+  if (/:(stream)?[gG]enerateContent|:countTokens|\/v1beta\//.test(path)) {
+    return sendJson(res, 401, { error: { code: 401, message: 'API key not valid. Please pass a valid API key.', status: 'UNAUTHENTICATED',
+      details: [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'API_KEY_INVALID', domain: 'googleapis.com' }] } });
+  }
+  if (/\/messages(\/count_tokens)?$/.test(path)) {
+    return sendJson(res, 401, { type: 'error', error: { type: 'authentication_error', message: 'invalid x-api-key' } });
+  }
+  return sendJson(res, 401, { error: { message: 'Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.',
+    type: 'invalid_request_error', param: null, code: 'invalid_api_key' } });
+}
+
+// SigV4: one long-lived python3-botocore verifier; requests by id.
+let sigv4 = null;
+function sigv4Start() {
+  if (!OPTS.awsKeyId) return;
+  const python = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+  const args = [path.join(HERE, 'sigv4-verify.py'), OPTS.awsKeyId, OPTS.awsSecret, OPTS.awsRegion, 'bedrock'];
+  if (OPTS.awsToken) args.push(OPTS.awsToken);
+  const child = spawn(python, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+  const waiting = new Map();
+  let buf = '';
+  child.stdout.on('data', (d) => {
+    buf += d;
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      let v;
+      try { v = JSON.parse(line); } catch { continue; }
+      const w = waiting.get(v.id);
+      if (w) { waiting.delete(v.id); w(v); }
+    }
+  });
+  child.on('exit', (code) => {
+    for (const w of waiting.values()) w({ ok: false, type: 'InternalFailure', message: `sigv4-verify exited ${code}` });
+    waiting.clear();
+    sigv4 = null;
+  });
+  let next = 0;
+  sigv4 = {
+    child,
+    verify(req, raw) {
+      const id = ++next;
+      const headers = [];
+      for (let i = 0; i < req.rawHeaders.length; i += 2) headers.push([req.rawHeaders[i], req.rawHeaders[i + 1]]);
+      return new Promise((resolve) => {
+        waiting.set(id, resolve);
+        child.stdin.write(JSON.stringify({ id, method: req.method, target: req.url, headers, body_b64: raw.toString('base64') }) + '\n');
+      });
+    },
+  };
+}
+
+// The verdict on a Bedrock request's signature; false after answering
+// AWS's 403.
+async function sigv4Check(req, raw, res, rec) {
+  const v = sigv4 ? await sigv4.verify(req, raw)
+    : { ok: false, type: 'UnrecognizedClientException', message: 'The security token included in the request is invalid.' };
+  rec.sigv4 = v.ok ? 'ok' : v.type;
+  if (v.ok) return true;
+  sendJson(res, 403, { message: v.message }, { 'x-amzn-errortype': `${v.type}:http://internal.amazon.com/coral/com.amazon.coral.service/` });
+  return false;
+}
+
+// Google: the service account whose assertions /token takes, and the
+// access tokens it issued (token -> expiry in ms).
+let GOOGLE = null;
+if (OPTS.serviceAccount) {
+  try {
+    const sa = JSON.parse(fs.readFileSync(OPTS.serviceAccount, 'utf8'));
+    GOOGLE = { email: sa.client_email, key: crypto.createPublicKey(sa.private_key) };
+  } catch (e) {
+    die(`cannot read --service-account: ${e.message}`);
+  }
+}
+const issued = new Map();
+
+function grantRefusal(res, error, description) {
+  sendJson(res, 400, { error, error_description: description });
+}
+
+// POST /token: the JWT-bearer grant, checked as Google checks it.
+function tokenEndpoint(req, raw, res, rec) {
+  const form = new URLSearchParams(raw.toString('utf8'));
+  const grant = form.get('grant_type');
+  if (grant !== 'urn:ietf:params:oauth:grant-type:jwt-bearer') {
+    rec.grant = 'bad grant_type';
+    return grantRefusal(res, 'unsupported_grant_type', `Invalid grant_type: ${grant ?? ''}`);
+  }
+  const parts = String(form.get('assertion') || '').split('.');
+  const part = (s) => { try { return JSON.parse(Buffer.from(s, 'base64url').toString('utf8')); } catch { return null; } };
+  const head = parts.length === 3 ? part(parts[0]) : null;
+  const claims = parts.length === 3 ? part(parts[1]) : null;
+  const now = Math.floor(Date.now() / 1000);
+  const aud = `${TLS ? 'https' : 'http'}://${req.headers.host}/token`;
+  let why = null;
+  if (!head || !claims) why = 'Invalid JWT: the assertion is not a JWS';
+  else if (!GOOGLE) why = 'Invalid JWT Signature.';
+  else if (head.alg !== 'RS256') why = `Invalid JWT: alg ${head.alg} is not RS256`;
+  else if (!crypto.verify('sha256', Buffer.from(`${parts[0]}.${parts[1]}`), GOOGLE.key, Buffer.from(parts[2], 'base64url'))) why = 'Invalid JWT Signature.';
+  else if (claims.iss !== GOOGLE.email) why = 'Invalid JWT: the issuer is not the service account';
+  else if (claims.aud !== aud) why = 'Invalid JWT: Failed audience check.';
+  else if (!Number.isInteger(claims.iat) || !Number.isInteger(claims.exp) || claims.iat > now + 300 ||
+    claims.exp <= now || claims.exp - claims.iat > 3600 || claims.exp <= claims.iat) {
+    why = 'Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.';
+  }
+  if (why) {
+    rec.grant = why;
+    return grantRefusal(res, 'invalid_grant', why);
+  }
+  if (!String(claims.scope || '').split(' ').includes('https://www.googleapis.com/auth/cloud-platform')) {
+    rec.grant = 'bad scope';
+    return grantRefusal(res, 'invalid_scope', 'Invalid OAuth scope or ID token audience provided.');
+  }
+  const token = `ya29.fake-${crypto.randomBytes(24).toString('base64url')}`;
+  issued.set(token, Date.now() + OPTS.tokenTtl * 1000);
+  rec.grant = 'ok';
+  rec.token_issued = token;
+  sendJson(res, 200, { access_token: token, expires_in: OPTS.tokenTtl, token_type: 'Bearer' });
+}
+
+// A Vertex request's bearer token is one /token issued and still valid;
+// false after answering Google's 401.
+function vertexAuthorized(req, res, rec) {
+  const m = /^Bearer\s+(\S+)$/i.exec(String(req.headers.authorization || ''));
+  const until = m ? issued.get(m[1]) : undefined;
+  rec.bearer = until !== undefined && until > Date.now() ? 'ok' : 'refused';
+  if (rec.bearer === 'ok') return true;
+  sendJson(res, 401, { error: { code: 401, message: 'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.', status: 'UNAUTHENTICATED' } });
+  return false;
+}
+
+// ------------------------------------------------------------------ Bedrock
+// CRC32 (IEEE), as the event-stream prelude and message checksums use it.
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+function crc32(buf) {
+  let c = 0xffffffff;
+  for (const b of buf) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+// One application/vnd.amazon.eventstream message: prelude (total length,
+// headers length, CRC32 of those 8 bytes), headers (name length, name,
+// type 7 = string, value length, value), payload, CRC32 of all before it.
+function eventFrame(headers, payload) {
+  const hs = [];
+  for (const [name, value] of Object.entries(headers)) {
+    const n = Buffer.from(name); const v = Buffer.from(value);
+    const h = Buffer.alloc(1 + n.length + 3 + v.length);
+    h.writeUInt8(n.length, 0); n.copy(h, 1);
+    h.writeUInt8(7, 1 + n.length); h.writeUInt16BE(v.length, 2 + n.length); v.copy(h, 4 + n.length);
+    hs.push(h);
+  }
+  const hb = Buffer.concat(hs);
+  const total = 12 + hb.length + payload.length + 4;
+  const out = Buffer.alloc(total);
+  out.writeUInt32BE(total, 0);
+  out.writeUInt32BE(hb.length, 4);
+  out.writeUInt32BE(crc32(out.subarray(0, 8)), 8);
+  hb.copy(out, 12);
+  payload.copy(out, 12 + hb.length);
+  out.writeUInt32BE(crc32(out.subarray(0, total - 4)), total - 4);
+  return out;
+}
+
+// One Anthropic stream event as a Bedrock chunk message.
+function bedrockChunk(data) {
+  const payload = Buffer.from(JSON.stringify({ bytes: Buffer.from(JSON.stringify(data)).toString('base64'), p: 'abcdefghijklmnopqrstuvwxyz'.slice(0, (counter % 26) + 1) }));
+  return eventFrame({ ':event-type': 'chunk', ':content-type': 'application/json', ':message-type': 'event' }, payload);
+}
+
+// InvokeModel (JSON) and InvokeModelWithResponseStream (event stream) of a
+// Claude model: the body is a Messages request without model and stream.
+async function bedrockInvoke(model, body, res, rec, stream) {
+  const a = await anthropicAnswer({ ...body, model }, rec);
+  const counts = { 'x-amzn-bedrock-input-token-count': String(a.usage.input_tokens), 'x-amzn-bedrock-output-token-count': String(a.usage.output_tokens) };
+  if (!stream) return sendJson(res, 200, anthropicJson(a), counts);
+  res.writeHead(200, { 'content-type': 'application/vnd.amazon.eventstream', 'x-amzn-bedrock-content-type': 'application/json', 'x-amzn-requestid': nextId('req') });
+  for (const [, data] of anthropicEvents(a)) {
+    if (data.type === 'message_stop') {
+      data['amazon-bedrock-invocationMetrics'] = { inputTokenCount: a.usage.input_tokens, outputTokenCount: a.usage.output_tokens, invocationLatency: 1, firstByteLatency: 1,
+        cacheReadInputTokenCount: a.usage.cache_read_input_tokens, cacheWriteInputTokenCount: a.usage.cache_creation_input_tokens };
+    }
+    res.write(bedrockChunk(data));
+  }
+  res.end();
+}
+
+// The Bedrock routes (any base path before /model/ or /inference-profiles);
+// false when path is not one.
+async function bedrock(req, url, raw, body, res, rec) {
+  const p = url.pathname;
+  const m = /\/model\/([^/]+)\/(invoke|invoke-with-response-stream|count-tokens)$/.exec(p);
+  const profiles = /\/inference-profiles$/.test(p) && req.method === 'GET';
+  if (!m && !profiles) return false;
+  rec.api = 'bedrock';
+  if (!(await sigv4Check(req, raw, res, rec))) return true;
+  if (profiles) return sendJson(res, 200, { inferenceProfileSummaries: [] }), true;
+  if (req.method !== 'POST') return sendJson(res, 405, { message: `${req.method} is not allowed` }), true;
+  if (!body || typeof body !== 'object') return sendJson(res, 400, { message: 'Malformed input request: the body is not JSON' }, { 'x-amzn-errortype': 'ValidationException' }), true;
+  const model = decodeURIComponent(m[1]);
+  rec.model = model;
+  if (m[2] === 'count-tokens') return sendJson(res, 200, { inputTokens: Math.max(1, Math.round(raw.length / 4)) }), true;
+  await bedrockInvoke(model, body, res, rec, m[2] === 'invoke-with-response-stream');
+  return true;
+}
+
+// ------------------------------------------------------------------- Vertex
+// The Vertex routes (/VERSION/projects/P/locations/L/publishers/…); false
+// when path is not one. The express-mode form without projects/P/
+// locations/L (what Gemini CLI sends with an API key) takes Vertex API
+// keys, which this fake has none of: refused like a bad credential.
+async function vertex(req, url, raw, body, res, rec) {
+  const m = /(?:\/projects\/([^/]+)\/locations\/([^/]+))?\/publishers\/(anthropic|google)\/models\/([^/:]+):([A-Za-z]+)$/.exec(url.pathname);
+  if (!m) return false;
+  const [, project, location, publisher, model, verb] = m;
+  rec.api = `vertex-${publisher}`;
+  rec.vertex = { project, location, model, verb };
+  if (!project) {
+    rec.bearer = 'express mode';
+    sendJson(res, 401, { error: { code: 401, message: 'fake-llm: Vertex express mode (no projects/P/locations/L in the path) needs an API key; this fake takes OAuth tokens on project paths only.', status: 'UNAUTHENTICATED' } });
+    return true;
+  }
+  if (!vertexAuthorized(req, res, rec)) return true;
+  body = body && typeof body === 'object' ? body : {};
+  if (publisher === 'anthropic') {
+    if (model === 'count-tokens' && verb === 'rawPredict') sendJson(res, 200, { input_tokens: Math.max(1, Math.round(raw.length / 4)) });
+    else if (verb === 'rawPredict' || verb === 'streamRawPredict') await anthropicMessages({ ...body, model }, res, rec, verb === 'streamRawPredict' || !!body.stream);
+    else sendJson(res, 404, { error: { code: 404, message: `fake-llm: no ${verb} for Claude on Vertex`, status: 'NOT_FOUND' } });
+  } else if (verb === 'streamGenerateContent') await gemini(body, res, rec, true);
+  else if (verb === 'generateContent') await gemini(body, res, rec, false);
+  else if (verb === 'countTokens') sendJson(res, 200, { totalTokens: Math.max(1, Math.round(raw.length / 4)) });
+  else sendJson(res, 404, { error: { code: 404, message: `fake-llm: no ${verb} for Gemini on Vertex`, status: 'NOT_FOUND' } });
+  return true;
+}
+
 // ------------------------------------------------------------------ router
 const MODELS = {
   object: 'list', has_more: false, first_id: 'claude-fake', last_id: 'gpt-fake',
@@ -538,14 +908,21 @@ const MODELS = {
 async function handle(req, res) {
   const url = new URL(req.url, 'http://127.0.0.1');
   const path = url.pathname;
-  const raw = await readBody(req);
+  const { wire, body: raw } = await readBody(req);
   let body = null;
   const rec = { t: Date.now() / 1000, method: req.method, path: req.url, headers: req.headers };
   if (raw.length) {
     try { body = JSON.parse(raw.toString('utf8')); rec.body = body; } catch { rec.body_raw = raw.toString('utf8').slice(0, 4000); }
   }
   try {
-    if (req.method === 'HEAD') {
+    if (req.method === 'POST' && path === '/token') tokenEndpoint(req, raw, res, rec);
+    else if (await bedrock(req, url, wire, body, res, rec)) { /* answered */ }
+    else if (await vertex(req, url, raw, body, res, rec)) { /* answered */ }
+    else if (OPTS.requireKey !== null && req.method !== 'HEAD' && path !== '/health' &&
+      presentedKey(req, url) !== OPTS.requireKey) {
+      rec.key = 'refused';
+      keyRefusal(res, path);
+    } else if (req.method === 'HEAD') {
       res.writeHead(200, { 'content-length': 0 });
       res.end();
     } else if (req.method === 'GET') {
@@ -575,10 +952,19 @@ async function handle(req, res) {
   if (!rec.logged) logRecord(rec);
 }
 
-const server = http.createServer((req, res) => { handle(req, res); });
+const TLS = OPTS.tlsCert ? { cert: fs.readFileSync(OPTS.tlsCert), key: fs.readFileSync(OPTS.tlsKey) } : null;
+sigv4Start();
+const server = TLS ? https.createServer(TLS, (req, res) => { handle(req, res); })
+  : http.createServer((req, res) => { handle(req, res); });
 server.keepAliveTimeout = 5000;
 server.on('error', (e) => die(`listen failed: ${e.message}`));
 server.listen(OPTS.port, '127.0.0.1', () => {
   process.stdout.write(`listening ${server.address().port}\n`);
 });
-for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => { server.close(); process.exit(0); });
+for (const sig of ['SIGTERM', 'SIGINT']) {
+  process.on(sig, () => {
+    server.close();
+    if (sigv4) sigv4.child.kill();
+    process.exit(0);
+  });
+}

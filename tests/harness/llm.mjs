@@ -9,11 +9,15 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 // Start fake-llm.mjs with script (an object, written to dir/script.json)
-// logging requests to log; returns {child, port, url}.
-export async function startFakeLlm(script, { dir, log }) {
-  const sp = path.join(dir, 'script.json');
+// logging requests to log; args: more of its flags (--require-key, --aws-*,
+// --service-account, --usage); tls: {cert, key} of tls.mjs's makeTestCa to
+// serve https; name: the script file's name when one dir holds several
+// fakes. Returns {child, port, url}.
+export async function startFakeLlm(script, { dir, log, args = [], tls, name = 'script.json' }) {
+  const sp = path.join(dir, name);
   fs.writeFileSync(sp, JSON.stringify(script));
-  const child = spawn('node', [path.join(here, 'fake-llm.mjs'), '--port', '0', '--script', sp, '--log', log],
+  const t = tls ? ['--tls-cert', tls.cert, '--tls-key', tls.key] : [];
+  const child = spawn('node', [path.join(here, 'fake-llm.mjs'), '--port', '0', '--script', sp, '--log', log, ...t, ...args],
     { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise((resolve, reject) => {
     let out = '';
@@ -24,5 +28,5 @@ export async function startFakeLlm(script, { dir, log }) {
     });
     child.on('exit', (c) => reject(new Error(`fake LLM exited ${c}`)));
   });
-  return { child, port, url: `http://127.0.0.1:${port}` };
+  return { child, port, url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}` };
 }

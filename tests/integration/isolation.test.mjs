@@ -83,7 +83,7 @@ test('files, network and egress from inside a task', async () => {
     `echo "denied=$(curl -sS -m 5 --noproxy '' -p -x http://127.0.0.1:3128 http://127.0.0.1:9/x 2>&1 | head -c 200)"`,
     `echo "byname=$(curl -sS -m 5 --noproxy '' -p -x http://127.0.0.1:3128 http://${hostname}:${hostPort}/x 2>&1 | head -c 200)"`,
     `echo "denied_name=$(curl -s -m 5 --noproxy '' -x http://127.0.0.1:3128 https://example.com/ 2>&1; echo rc=$?)"`,
-    `echo "llm=$(curl -s -m 5 http://127.0.0.1:4000/v1/messages -H 'x-api-key: placeholder')"`,
+    `echo "llm=$(curl -s -m 5 http://127.0.0.1:4000/v1/messages -H 'x-api-key: placeholder' -d '{}')"`,
     'echo "whoami=$(id -un) $(id -gn) $(getent passwd 1000 | cut -d: -f1,6)"',
     'echo "gitconfig_size=$(wc -c < /etc/gitconfig 2>/dev/null || echo none)"',
     'echo "gitconfig_origins=$(git config --show-origin --list 2>/dev/null | grep -c /etc/)"',

@@ -99,3 +99,22 @@ export function field(label, control, hint) {
 export function badge(word, kind = word) {
   return h('span', { class: `badge badge-${kind || 'none'}` }, word || '—');
 }
+
+// A task's LLM usage (the Task JSON's `usage`) in a few words: tokens
+// (input + output + cache) and cost, e.g. "1.2k tokens · $0.0042"; "—"
+// before any request.
+export function usageText(u) {
+  if (!u || !u.requests) return '—';
+  const tokens = u.input_tokens + u.output_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens;
+  const t = tokens >= 1e6 ? `${(tokens / 1e6).toFixed(1)}M` : tokens >= 1e3 ? `${(tokens / 1e3).toFixed(1)}k` : String(tokens);
+  const usd = u.cost_usd >= 1 ? u.cost_usd.toFixed(2) : u.cost_usd.toFixed(4);
+  return `${t} tokens · $${usd}`;
+}
+
+// The same in full, for a tooltip.
+export function usageTitle(u) {
+  if (!u) return '';
+  return `${u.requests} requests; input ${u.input_tokens}, output ${u.output_tokens}, ` +
+    `cache read ${u.cache_read_input_tokens}, cache write ${u.cache_creation_input_tokens} tokens; ` +
+    `USD ${u.cost_usd}`;
+}

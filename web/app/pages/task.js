@@ -18,7 +18,7 @@
 // the paths it navigated to, never showing a capability.
 
 import { api, events, taskPath, ApiError } from '../api.js';
-import { h, clear, badge, timeEl, safeUrl, field } from '../dom.js';
+import { h, clear, badge, timeEl, safeUrl, field, usageText, usageTitle } from '../dom.js';
 
 // how many log entries the paused view shows (the newest)
 const MAX_LOG_ENTRIES = 200;
@@ -189,6 +189,7 @@ export async function render(root, ctx) {
         h('div', {}, h('dt', {}, 'Template'), h('dd', {}, task.template_display_name || task.template_name)),
         h('div', {}, h('dt', {}, 'Owner'), h('dd', {}, task.owner_name)),
         h('div', {}, h('dt', {}, 'Created'), h('dd', {}, timeEl(task.created_at))),
+        h('div', {}, h('dt', {}, 'LLM usage'), h('dd', { class: 'task-usage', title: usageTitle(task.usage) }, usageText(task.usage))),
       ),
       h('div', { class: 'task-actions row' }, buttons),
       confirm,

@@ -16,7 +16,7 @@
 // shown next to the field they name.
 
 import { api, ApiError, seg, taskPath } from '../api.js';
-import { h, clear, field, safeUrl, timeEl, badge } from '../dom.js';
+import { h, clear, field, safeUrl, timeEl, badge, usageText, usageTitle } from '../dom.js';
 import { loadTemplates, taskTemplates } from '../main.js';
 
 const PAGE = 50;
@@ -205,7 +205,7 @@ async function taskTable(ctx, isAdmin, say) {
         'tr',
         {},
         h('th', { scope: 'col', class: 'col-select' }, h('span', { class: 'sr-only' }, 'Select')),
-        ['Name', 'Template', 'Status', 'Agent state', 'Owner', 'Created', 'Actions'].map((c) => h('th', { scope: 'col' }, c)),
+        ['Name', 'Template', 'Status', 'Agent state', 'Usage', 'Owner', 'Created', 'Actions'].map((c) => h('th', { scope: 'col' }, c)),
       ),
     ),
     tbody,
@@ -361,6 +361,11 @@ async function taskTable(ctx, isAdmin, say) {
           href ? h('a', { href, class: 'task-uri', rel: 'noopener noreferrer', target: '_blank' }, s.uri) : null,
         ];
       },
+    },
+    usage: {
+      label: 'Usage',
+      key: (t) => JSON.stringify(t.usage || null),
+      build: (t) => h('span', { class: 'task-usage', title: usageTitle(t.usage) }, usageText(t.usage)),
     },
     owner: { label: 'Owner', key: (t) => t.owner_name, build: (t) => t.owner_name },
     created: { label: 'Created', key: (t) => t.created_at, build: (t) => timeEl(t.created_at) },

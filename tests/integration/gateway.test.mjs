@@ -1,0 +1,492 @@
+// The LLM gateway behind a task's llm.sock (src/gateway/gateway.c): node
+// clients on the host speak to the socket of a live task the way its agent
+// does through 127.0.0.1:4000, and a tiny provider here answers. Checked:
+// a streamed response reaches the agent chunk by chunk while the provider
+// is still writing; several requests on one kept-alive connection; a
+// chunked request body; the head and body limits (431, 413) and malformed
+// requests (400); a target that would leave the provider's base (400);
+// the provider's key put in place of the workspace's placeholder and
+// found nowhere in the workspace; no Accept-Encoding or hop-by-hop header
+// upstream; an upstream 401 passed through with its body; a slow reader
+// still gets every byte of a large response (backpressure); a provider
+// that is down is a 502 in the agent's provider format naming it, never
+// its key. Then, against the harness's fake upstreams over https with a
+// test CA (tests/harness/fake-llm.mjs, which checks credentials as the
+// services do): Anthropic with a key, Bedrock signed by SigV4 (verified by
+// botocore) streamed in eventstream framing and not, Vertex with a token
+// the gateway fetched by the JWT grant; the usage each task recorded
+// equals what the fake reported; a workspace budget gives a 429 in the
+// provider's format and pauses the task; an https provider whose
+// certificate is not trusted is a 502.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { startServer, customTemplate, waitFor, tmpdir, taskDir, root } from '../harness/server.mjs';
+import { startFakeLlm } from '../harness/llm.mjs';
+import { makeTestCa } from '../harness/tls.mjs';
+
+const KEY = `sk-gateway-test-${crypto.randomBytes(8).toString('hex')}`;
+const keyFile = path.join(tmpdir(), 'gw-llm.key');
+let srv, upstream, upPort, task;
+const seen = []; // {method, url, headers, body} of each upstream request
+let release = null; // lets the streaming reply go on
+
+// The provider: Anthropic-like. x-test-status asks for an error status;
+// "stream": true replies by SSE, holding its end until the test releases
+// it (or 20 s pass: then `released` stays false and the test fails);
+// GET /v1/models replies with `size` pseudo-random bytes.
+function provider(req, res) {
+  const chunks = [];
+  req.on('data', (d) => chunks.push(d));
+  req.on('end', async () => {
+    const body = Buffer.concat(chunks);
+    const entry = { method: req.method, url: req.url, headers: req.headers, body };
+    seen.push(entry);
+    const want = Number(req.headers['x-test-status'] || 0);
+    if (req.headers['x-api-key'] !== KEY && req.headers.authorization !== `Bearer ${KEY}`) {
+      res.writeHead(401, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ type: 'error', error: { type: 'authentication_error', message: 'invalid x-api-key' } }));
+      return;
+    }
+    if (want) {
+      res.writeHead(want, { 'content-type': 'application/json', 'x-upstream': 'yes' });
+      res.end(JSON.stringify({ type: 'error', error: { type: 'authentication_error', message: `upstream says ${want}` } }));
+      return;
+    }
+    if (req.url.startsWith('/v1/models')) {
+      const size = Number(new URL(req.url, 'http://x').searchParams.get('size'));
+      const data = crypto.createHash('sha256').update('seed').digest();
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      let sent = 0;
+      const pump = () => {
+        while (sent < size) {
+          const n = Math.min(65536, size - sent);
+          const buf = Buffer.alloc(n);
+          for (let i = 0; i < n; i++) buf[i] = data[(sent + i) % 32] ^ ((sent + i) >> 8 & 0xff);
+          sent += n;
+          if (!res.write(buf)) { res.once('drain', pump); return; }
+        }
+        res.end();
+      };
+      pump();
+      return;
+    }
+    let json = {};
+    try { json = JSON.parse(body.toString() || '{}'); } catch { /* not JSON */ }
+    if (json.stream) {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      res.write('event: message_start\ndata: {"type":"message_start","message":{"id":"m1","model":"claude-test",' +
+        '"usage":{"input_tokens":11,"output_tokens":1}}}\n\n');
+      entry.released = await new Promise((resolve) => {
+        const late = setTimeout(() => resolve(false), 20000);
+        release = () => { clearTimeout(late); resolve(true); };
+      });
+      res.write('event: content_block_delta\ndata: {"type":"content_block_delta","index":0,' +
+        '"delta":{"type":"text_delta","text":"hello"}}\n\n');
+      res.write('event: message_delta\ndata: {"type":"message_delta","usage":{"output_tokens":7}}\n\n');
+      res.end('event: message_stop\ndata: {"type":"message_stop"}\n\n');
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json', connection: 'keep-alive' });
+    res.end(JSON.stringify({ id: 'm2', type: 'message', model: 'claude-test', echo: body.length,
+      content: [{ type: 'text', text: `hello ${req.method} ${req.url}` },],
+      usage: { input_tokens: 3, output_tokens: 2 } }));
+  });
+}
+
+function sock(t = task) {
+  return path.join(taskDir(srv, t.id), 'run', 'llm.sock');
+}
+
+// One request on llm.sock with node's client; resolves {status, headers,
+// text, reused}.
+function request(method, p, { headers = {}, body, agent = false, t = task } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath: sock(t), method, path: p, headers, agent }, (res) => {
+      const chunks = [];
+      res.on('data', (d) => chunks.push(d));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers,
+        text: Buffer.concat(chunks).toString(), reused: req.reusedSocket }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+// Raw bytes to llm.sock; resolves with all it answers until it closes.
+function raw(bytes, { end = false } = {}) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(sock());
+    const chunks = [];
+    s.on('connect', () => { s.write(bytes); if (end) s.end(); });
+    s.on('data', (d) => chunks.push(d));
+    s.on('close', () => resolve(Buffer.concat(chunks).toString()));
+    s.on('error', (e) => (e.code === 'EPIPE' || e.code === 'ECONNRESET' ? resolve(Buffer.concat(chunks).toString()) : reject(e)));
+  });
+}
+
+before(async () => {
+  upstream = http.createServer(provider);
+  await new Promise((r) => upstream.listen(0, '127.0.0.1', r));
+  upPort = upstream.address().port;
+  fs.writeFileSync(keyFile, `${KEY}\n`, { mode: 0o600 });
+  srv = await startServer({ args: ['--llm-url', `http://127.0.0.1:${upPort}`, '--llm-key-file', keyFile] });
+  // inside: the environment, and one request as an agent sends it
+  const inside = 'env > envdump; curl -s -m 10 http://127.0.0.1:4000/v1/messages -H "x-api-key: placeholder" ' +
+    '-H "content-type: application/json" -d "{\\"inside\\":1}" > inside.json; exec sleep 1000';
+  assert.equal((await srv.pushTemplate(customTemplate('gw', ['sh', '-c', inside]))).status, 201);
+  task = await srv.createTask({ template: 'gw', input: 'x', name: 'gw' });
+  await srv.waitTask('admin', 'gw');
+});
+
+after(async () => {
+  release?.();
+  fake?.child.kill();
+  await srv?.stop();
+  upstream?.close();
+  fs.rmSync(keyFile, { force: true });
+});
+
+test('the key is put in by the gateway and is nowhere in the workspace', async () => {
+  const ws = path.join(taskDir(srv, task.id), 'home', 'workspace');
+  const reply = await waitFor(() => {
+    try { return JSON.parse(fs.readFileSync(path.join(ws, 'inside.json'), 'utf8')); } catch { return null; }
+  }, { what: 'the in-task request answered' });
+  assert.equal(reply.content[0].text, 'hello POST /v1/messages', 'the task reached the provider through llm.sock');
+  const r = seen.find((s) => s.body.toString() === '{"inside":1}');
+  assert.equal(r.headers['x-api-key'], KEY, 'the placeholder was replaced by the key');
+  // no file the task can read holds the key
+  const hits = [];
+  const walk = (d) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile() && fs.readFileSync(p).includes(KEY)) hits.push(p);
+    }
+  };
+  walk(path.join(taskDir(srv, task.id), 'home'));
+  assert.deepEqual(hits, [], 'the key is in no workspace file');
+  assert.ok(fs.readFileSync(path.join(ws, 'envdump'), 'utf8').length > 0);
+  // a Bearer placeholder too
+  const b = await request('POST', '/v1/chat/completions', { headers: { authorization: 'Bearer placeholder',
+    'content-type': 'application/json' }, body: '{"model":"m"}' });
+  assert.equal(b.status, 200, b.text);
+  assert.equal(seen.at(-1).headers.authorization, `Bearer ${KEY}`);
+});
+
+test('a stream reaches the agent chunk by chunk while the provider writes', async () => {
+  const first = await new Promise((resolve, reject) => {
+    const req = http.request({ socketPath: sock(), method: 'POST', path: '/v1/messages', agent: false,
+      headers: { 'x-api-key': 'placeholder', 'content-type': 'application/json', 'accept-encoding': 'gzip, br',
+        connection: 'keep-alive' } }, (res) => {
+      let text = '';
+      let firstChunk = null;
+      res.setEncoding('utf8');
+      res.on('data', (d) => {
+        if (firstChunk === null) {
+          firstChunk = d;
+          release(); // only now may the provider finish
+        }
+        text += d;
+      });
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, firstChunk, text }));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify({ model: 'claude-test', stream: true }));
+  });
+  assert.equal(first.status, 200);
+  assert.equal(first.headers['content-type'], 'text/event-stream');
+  assert.equal(first.headers['transfer-encoding'], 'chunked');
+  assert.match(first.firstChunk, /message_start/);
+  assert.doesNotMatch(first.firstChunk, /message_stop/, 'the first chunk came before the provider ended');
+  assert.match(first.text, /message_stop/);
+  const up = seen.at(-1);
+  assert.equal(up.released, true, 'the provider was released by the agent having the first chunk');
+  assert.equal(up.headers['accept-encoding'], undefined, 'no Accept-Encoding upstream');
+  assert.notEqual(up.headers.connection, 'keep-alive-from-agent');
+  assert.equal(up.headers['x-api-key'], KEY);
+});
+
+test('several requests on one kept-alive connection, a chunked body among them', async () => {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const before = seen.length;
+  const rs = [];
+  for (let i = 0; i < 3; i++)
+    rs.push(await request('POST', `/v1/messages?n=${i}`, { agent, headers: { 'x-api-key': 'placeholder',
+      'content-type': 'application/json' }, body: JSON.stringify({ model: 'claude-test', n: i }) }));
+  // a body of unknown length goes chunked
+  rs.push(await new Promise((resolve, reject) => {
+    const req = http.request({ socketPath: sock(), method: 'POST', path: '/v1/messages', agent,
+      headers: { 'x-api-key': 'placeholder', 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => resolve({ status: res.statusCode, text, reused: req.reusedSocket }));
+    });
+    req.on('error', reject);
+    req.write('{"model":"claude-test",');
+    req.end('"parts":2}');
+  }));
+  agent.destroy();
+  assert.deepEqual(rs.map((r) => r.status), [200, 200, 200, 200]);
+  assert.deepEqual(rs.map((r) => r.reused), [false, true, true, true], 'one connection served them all');
+  assert.deepEqual(seen.slice(before).map((s) => s.url), ['/v1/messages?n=0', '/v1/messages?n=1', '/v1/messages?n=2',
+    '/v1/messages']);
+  assert.equal(seen.at(-1).body.toString(), '{"model":"claude-test","parts":2}', 'the chunked body was decoded');
+  assert.equal(JSON.parse(rs[3].text).echo, 33);
+});
+
+test('limits and malformed requests are refused with the reason', async () => {
+  const big = await raw(`POST /v1/messages HTTP/1.1\r\nHost: x\r\nx-pad: ${'a'.repeat(70 * 1024)}\r\n\r\n`);
+  assert.match(big, /^HTTP\/1\.1 431 /);
+  assert.match(big, /request head too large/);
+  const body = await raw('POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 33554433\r\n\r\n{');
+  assert.match(body, /^HTTP\/1\.1 413 /);
+  assert.match(body, /request body too large/);
+  assert.match(await raw('HELLO\r\n\r\n'), /^HTTP\/1\.1 400 /);
+  assert.match(await raw('POST /v1/messages HTTP/1.1\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n'),
+    /^HTTP\/1\.1 400 /, 'both framings: refused');
+  assert.match(await raw('GET /v1/x HTTP/1.1\r\n folded: no\r\n\r\n'), /^HTTP\/1\.1 400 /);
+  const n = seen.length;
+  const escape = await raw('GET /v1/../../../etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  assert.match(escape, /^HTTP\/1\.1 400 /, escape);
+  const at = await raw('GET @evil.example/v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  assert.match(at, /^HTTP\/1\.1 400 /, at);
+  const nf = await request('POST', '/v9/nowhere', { headers: { 'x-api-key': 'placeholder' }, body: '{}' });
+  assert.equal(nf.status, 404, nf.text);
+  assert.ok(JSON.parse(nf.text).error.message, 'a JSON error with a message');
+  assert.equal(seen.length, n, 'nothing of these reached the provider');
+});
+
+test('upstream errors pass through with their body', async () => {
+  const r = await request('POST', '/v1/messages', { headers: { 'x-api-key': 'placeholder', 'x-test-status': '401',
+    'content-type': 'application/json' }, body: '{"model":"claude-test"}' });
+  assert.equal(r.status, 401);
+  assert.equal(r.headers['x-upstream'], 'yes');
+  assert.equal(JSON.parse(r.text).error.message, 'upstream says 401');
+  const s = await request('POST', '/v1/messages', { headers: { 'x-api-key': 'placeholder', 'x-test-status': '529',
+    'content-type': 'application/json' }, body: '{}' });
+  assert.equal(s.status, 529);
+});
+
+test('a slow reader gets every byte of a large response', async () => {
+  const size = 12 * 1024 * 1024;
+  const got = await new Promise((resolve, reject) => {
+    const req = http.request({ socketPath: sock(), method: 'GET', path: `/v1/models?size=${size}`, agent: false,
+      headers: { 'x-api-key': 'placeholder' } }, (res) => {
+      const h = crypto.createHash('sha256');
+      let n = 0;
+      res.pause(); // the agent reads nothing for a while: the gateway must hold back
+      setTimeout(() => {
+        res.on('data', (d) => { n += d.length; h.update(d); });
+        res.on('end', () => resolve({ status: res.statusCode, n, digest: h.digest('hex') }));
+        res.resume();
+      }, 1500);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  const data = crypto.createHash('sha256').update('seed').digest();
+  const want = crypto.createHash('sha256');
+  for (let off = 0; off < size; off += 65536) {
+    const b = Buffer.alloc(Math.min(65536, size - off));
+    for (let i = 0; i < b.length; i++) b[i] = data[(off + i) % 32] ^ ((off + i) >> 8 & 0xff);
+    want.update(b);
+  }
+  assert.equal(got.status, 200);
+  assert.equal(got.n, size);
+  assert.equal(got.digest, want.digest('hex'));
+});
+
+test('a provider that is down: 502 in the agent\'s format, naming it', async () => {
+  // a port nothing listens on
+  const dead = net.createServer();
+  await new Promise((r) => dead.listen(0, '127.0.0.1', r));
+  const deadPort = dead.address().port;
+  await new Promise((r) => dead.close(r));
+  const s2 = await startServer({ args: ['--llm-url', `http://127.0.0.1:${deadPort}`, '--llm-key-file', keyFile] });
+  try {
+    assert.equal((await s2.pushTemplate(customTemplate('idle', ['sh', '-c', 'exec sleep 1000']))).status, 201);
+    const t = await s2.createTask({ template: 'idle', input: 'x', name: 'idle' });
+    await s2.waitTask('admin', 'idle');
+    const r = await new Promise((resolve, reject) => {
+      const req = http.request({ socketPath: path.join(taskDir(s2, t.id), 'run', 'llm.sock'), method: 'POST',
+        path: '/v1/messages', agent: false, headers: { 'x-api-key': 'placeholder', 'content-type': 'application/json' } },
+      (res) => {
+        let text = '';
+        res.on('data', (d) => { text += d; });
+        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, text }));
+      });
+      req.on('error', reject);
+      req.end('{"model":"claude-test"}');
+    });
+    assert.equal(r.status, 502, r.text);
+    const j = JSON.parse(r.text);
+    assert.equal(j.type, 'error', 'an Anthropic error for an Anthropic path');
+    assert.match(j.error.message, /provider 'default'/);
+    assert.match(j.error.message, /cannot be reached/);
+    assert.doesNotMatch(r.text, new RegExp(KEY));
+  } finally {
+    await s2.stop();
+  }
+});
+
+// ---- every kind of credential, against the harness's fakes over https ----
+
+const AKID = 'AKIDGATEWAYTEST00001';
+const AWS_SECRET = `gw/test+secret/${crypto.randomBytes(4).toString('hex')}`;
+const ANT_KEY = `sk-ant-gw-${crypto.randomBytes(6).toString('hex')}`;
+const FAKE_USAGE = { input_tokens: 100, output_tokens: 20, cache_read_input_tokens: 3, cache_creation_input_tokens: 4 };
+const ANT_BODY = JSON.stringify({ model: 'claude-sonnet-4', max_tokens: 16,
+  messages: [{ role: 'user', content: 'say hello' }] });
+const ANT_STREAM = JSON.stringify({ ...JSON.parse(ANT_BODY), stream: true });
+const BR_BODY = JSON.stringify({ anthropic_version: 'bedrock-2023-05-31', max_tokens: 16,
+  messages: [{ role: 'user', content: 'say hello' }] });
+const VX_BODY = JSON.stringify({ anthropic_version: 'vertex-2023-10-16', max_tokens: 16,
+  messages: [{ role: 'user', content: 'say hello' }] });
+let fake, fakeLog, ca;
+const tasks = {};
+
+// What the fake logged so far.
+function fakeRequests() {
+  const t = fs.existsSync(fakeLog) ? fs.readFileSync(fakeLog, 'utf8').trim() : '';
+  return t ? t.split('\n').map((l) => JSON.parse(l)) : [];
+}
+
+// A task of a template on provider (with a workspace budget when given).
+async function providerTask(name, provider, budget) {
+  const y = `name: ${name}\n${budget ? `workspace:\n  budget: ${JSON.stringify(budget)}\n` : ''}` +
+    `agent:\n  module: gwprobe\n  provider: ${provider}\nai_task:\n  app: chat\n`;
+  const r = await srv.pushTemplate(y);
+  assert.equal(r.status, 201, r.text);
+  tasks[name] = await srv.createTask({ template: name, input: 'x', name });
+  await srv.waitTask('admin', name);
+  return tasks[name];
+}
+
+test('providers of every credential kind over https: key, SigV4, Vertex token', async () => {
+  const scratch = tmpdir('taskbox-gw-');
+  ca = makeTestCa(path.join(scratch, 'tls'));
+  const sa = JSON.parse(fs.readFileSync(path.join(root, 'tests/unit/gauth/throwaway-service-account.json'), 'utf8'));
+  const saFile = path.join(scratch, 'sa.json');
+  fs.writeFileSync(saFile, JSON.stringify(sa), { mode: 0o600 });
+  fakeLog = path.join(scratch, 'fake.jsonl');
+  fake = await startFakeLlm({ turns: [{ match: 'say hello', reply: 'Hello through the gateway.' }], default: 'default' }, {
+    dir: scratch, log: fakeLog, tls: ca,
+    args: ['--aws-access-key-id', AKID, '--aws-secret-access-key', AWS_SECRET, '--aws-region', 'us-west-2',
+      '--service-account', saFile, '--require-key', ANT_KEY, '--usage', JSON.stringify(FAKE_USAGE)],
+  });
+  const mod = await srv.api('POST', '/api/v2/modules', { headers: { 'Content-Type': 'application/yaml' },
+    body: 'name: gwprobe\nagent_type: custom\ncommand: [sh, -c, "exec sleep 1000"]\n' +
+      'default_provider: anthropic\nproviders:\n' +
+      ['anthropic', 'bedrock', 'vertex'].map((t) => `  ${t}:\n    env: {PROBE_BASE: "{{llm_url}}"}\n`).join('') });
+  assert.ok(mod.status === 201 || mod.status === 200, mod.text);
+  const put = async (name, body) => {
+    const r = await srv.api('PUT', `/api/v2/providers/${name}`, { body });
+    assert.equal(r.status, 200, r.text);
+  };
+  await put('ant', { type: 'anthropic', url: fake.url, key: ANT_KEY, ca_pem: ca.caPem });
+  await put('ant-wrong', { type: 'anthropic', url: fake.url, key: `${ANT_KEY}-not`, ca_pem: ca.caPem });
+  await put('ant-untrusted', { type: 'anthropic', url: fake.url, key: ANT_KEY });
+  await put('bed', { type: 'bedrock', url: fake.url, region: 'us-west-2', aws_access_key_id: AKID,
+    aws_secret_access_key: AWS_SECRET, ca_pem: ca.caPem });
+  await put('vtx', { type: 'vertex', url: fake.url, region: 'us-east5', project: 'proj-gw',
+    service_account: JSON.stringify({ ...sa, token_uri: `${fake.url}/token` }), ca_pem: ca.caPem });
+
+  // Anthropic: the key in place of the placeholder, JSON and SSE
+  const a = await providerTask('t-ant', 'ant');
+  const aj = await request('POST', '/v1/messages', { t: a, headers: { 'x-api-key': 'placeholder',
+    'content-type': 'application/json', 'anthropic-version': '2023-06-01' }, body: ANT_BODY });
+  assert.equal(aj.status, 200, aj.text);
+  assert.match(aj.text, /Hello through the gateway\./);
+  const as = await request('POST', '/v1/messages', { t: a, headers: { 'x-api-key': 'placeholder',
+    'content-type': 'application/json', 'anthropic-version': '2023-06-01' }, body: ANT_STREAM });
+  assert.equal(as.status, 200, as.text);
+  assert.match(as.headers['content-type'], /text\/event-stream/);
+  assert.match(as.text, /message_stop/);
+
+  // Bedrock: unsigned from the agent (its own Authorization dropped),
+  // signed by the gateway; the fake's botocore check accepts it
+  const b = await providerTask('t-bed', 'bed');
+  const model = 'us.anthropic.claude-sonnet-4-20250514-v1:0';
+  const bi = await request('POST', `/model/${encodeURIComponent(model)}/invoke`, { t: b,
+    headers: { 'content-type': 'application/json', authorization: 'Bearer placeholder', 'x-amz-date': '20000101T000000Z' },
+    body: BR_BODY });
+  assert.equal(bi.status, 200, bi.text);
+  assert.match(bi.text, /Hello through the gateway\./);
+  const bs = await request('POST', `/model/${encodeURIComponent(model)}/invoke-with-response-stream`, { t: b,
+    headers: { 'content-type': 'application/json' }, body: BR_BODY });
+  assert.equal(bs.status, 200, bs.text);
+  assert.match(bs.headers['content-type'], /application\/vnd\.amazon\.eventstream/);
+  // (the fake logs a stream once it ended)
+  const bedReqs = await waitFor(() => {
+    const l = fakeRequests().filter((r) => r.path.startsWith('/model/'));
+    return l.length === 2 ? l : null;
+  }, { what: 'both Bedrock requests logged' });
+  for (const r of bedReqs) assert.doesNotMatch(r.headers.authorization, /placeholder/);
+  assert.notEqual(bedReqs[0].headers['x-amz-date'], '20000101T000000Z', "the agent's x-amz-date was dropped");
+
+  // Vertex: a token fetched by the JWT grant at the fake's /token
+  const v = await providerTask('t-vtx', 'vtx');
+  const vr = await request('POST', '/v1/projects/ignored/locations/ignored/publishers/anthropic/models/' +
+    'claude-sonnet-4@20250514:rawPredict', { t: v, headers: { 'content-type': 'application/json' }, body: VX_BODY });
+  assert.equal(vr.status, 200, vr.text);
+  assert.match(vr.text, /Hello through the gateway\./);
+  const vx = await waitFor(() => fakeRequests().find((r) => r.path.includes(':rawPredict')),
+    { what: `the Vertex request logged (${fakeRequests().map((r) => r.path).join(' ')})` });
+  assert.match(vx.path, /^\/v1\/projects\/proj-gw\/locations\/us-east5\//, 'the provider\'s project and region');
+  assert.ok(fakeRequests().some((r) => r.path === '/token'), 'a token was fetched');
+
+  // usage: what the fake reported, per task
+  for (const [name, n] of [['t-ant', 2], ['t-bed', 2], ['t-vtx', 1]]) {
+    const u = await srv.api('GET', `/api/v2/tasks/admin/${name}/usage`);
+    assert.equal(u.status, 200, u.text);
+    assert.deepEqual({ ...u.json.total, cost_usd: 0 }, { requests: n, input_tokens: 100 * n, output_tokens: 20 * n,
+      cache_read_input_tokens: 3 * n, cache_creation_input_tokens: 4 * n, cost_usd: 0 }, `${name}: ${u.text}`);
+  }
+});
+
+test("a wrong key: the provider's 401 reaches the agent; an untrusted certificate: 502", async () => {
+  const w = await providerTask('t-wrong', 'ant-wrong');
+  const r = await request('POST', '/v1/messages', { t: w, headers: { 'x-api-key': 'placeholder',
+    'content-type': 'application/json' }, body: ANT_BODY });
+  assert.equal(r.status, 401, r.text);
+  assert.equal(JSON.parse(r.text).type, 'error');
+  assert.equal(JSON.parse(r.text).error.type, 'authentication_error', 'the provider\'s own error');
+  const u = await providerTask('t-untrusted', 'ant-untrusted');
+  const e = await request('POST', '/v1/messages', { t: u, headers: { 'x-api-key': 'placeholder',
+    'content-type': 'application/json' }, body: ANT_BODY });
+  assert.equal(e.status, 502, e.text);
+  assert.match(JSON.parse(e.text).error.message, /provider 'ant-untrusted' \(anthropic\) cannot be reached/);
+  assert.doesNotMatch(e.text, new RegExp(ANT_KEY));
+});
+
+test('past a workspace budget: 429 in the provider format, the task paused', async () => {
+  const t = await providerTask('t-budget', 'ant', { tokens: 50 });
+  const hdr = { 'x-api-key': 'placeholder', 'content-type': 'application/json' };
+  const first = await request('POST', '/v1/messages', { t, headers: hdr, body: ANT_BODY });
+  assert.equal(first.status, 200, 'nothing used yet: within the budget');
+  const n = fakeRequests().length;
+  const over = await request('POST', '/v1/messages', { t, headers: hdr, body: ANT_BODY });
+  assert.equal(over.status, 429, over.text);
+  const j = JSON.parse(over.text);
+  assert.equal(j.type, 'error');
+  assert.match(j.error.message, /budget exceeded/);
+  assert.equal(fakeRequests().length, n, 'the refused request did not reach the provider');
+  const paused = await waitFor(async () => {
+    const x = await srv.task('admin', 't-budget');
+    return x?.status === 'paused' ? x : null;
+  }, { what: 't-budget paused' });
+  assert.match(paused.current_state?.message ?? '', /^budget exceeded/);
+});
+
+test('the server stops cleanly, without a sanitizer report', async () => {
+  const s = srv;
+  srv = null;
+  await s.stop();
+  assert.doesNotMatch(s.log, /Sanitizer|runtime error:/, s.log);
+});
