@@ -460,7 +460,9 @@ task_launch_argv(struct task *t, struct strv *argv, int ready_fd)
 	strv_addf(argv, "--");
 	json_array_foreach(json_object_get(t->launch, "argv"), i, v)
 		strv_addf(argv, "%s", json_string_value(v));
-	if (t->resuming && !t->fresh_agent) /* continue its own session */
+	/* continue its own session: one exists once the agent ran and had
+	 * its prompt (Claude Code's --continue fails without one) */
+	if (t->resuming && !t->fresh_agent && t->prompt_delivered)
 		json_array_foreach(json_object_get(t->launch, "resume_args"), i,
 				   v)
 			strv_addf(argv, "%s", json_string_value(v));

@@ -232,6 +232,28 @@ test('restart of a task whose agent ran: no setup again, resume_args, no second 
   assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/resumed')).status, 202);
 });
 
+test('restart of a task whose agent ran but never got its prompt: no resume_args (no session to continue)', async () => {
+  const mod = await srv.api('POST', '/api/v2/modules', {
+    body: 'name: early-exit\nagent_type: custom\n' +
+      'command: [sh, -c, \'echo "args:$*" >> ~/args; exit 3\', sh]\n' +
+      'resume_args: [RESUMED]\n',
+    headers: { 'Content-Type': 'application/yaml' },
+  });
+  assert.equal(mod.status, 201, mod.text);
+  assert.equal((await srv.pushTemplate('name: early\nworkspace:\n  backend: local\n' +
+    'agent:\n  module: early-exit\nai_task:\n  app: chat\n')).status, 201);
+  const t = await srv.createTask({ template: 'early', input: 'never typed', name: 'early' });
+  await srv.waitTask('admin', 'early', { status: 'error' });
+  const r = await restart('early');
+  assert.equal(r.status, 202, r.text);
+  const home = path.join(taskDir(srv, t.id), 'home');
+  await waitFor(() => fs.readFileSync(path.join(home, 'args'), 'utf8').split('\n').length > 2, { what: 'the second launch' });
+  assert.deepEqual(fs.readFileSync(path.join(home, 'args'), 'utf8').trim().split('\n'), ['args:', 'args:'],
+    'an agent that never had its prompt has no session: it starts fresh');
+  await srv.waitTask('admin', 'early', { status: 'error' });
+  assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/early')).status, 202);
+});
+
 test('a setup script that leaves a FIFO where its script was does not hang the server on restart', async () => {
   const setup = 'if [ -e ~/tried ]; then echo ok; else touch ~/tried; rm -f /run/taskbox/setup.sh; ' +
     'mkfifo /run/taskbox/setup.sh; echo planted >&2; exit 1; fi';
