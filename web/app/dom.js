@@ -114,7 +114,7 @@ export function usageText(u) {
 // The same in full, for a tooltip.
 export function usageTitle(u) {
   if (!u) return '';
-  return `${u.requests} requests; input ${u.input_tokens}, output ${u.output_tokens}, ` +
+  return `${u.requests} request${u.requests === 1 ? '' : 's'}; input ${u.input_tokens}, output ${u.output_tokens}, ` +
     `cache read ${u.cache_read_input_tokens}, cache write ${u.cache_creation_input_tokens} tokens; ` +
     `USD ${u.cost_usd}`;
 }
