@@ -370,6 +370,33 @@ test_cache(void **state UNUSED)
 	assert_false(json_holds(list, "sk-secret"));
 	json_decref(list);
 
+	/* the seal is bound to the whole row: a store writer can neither
+	 * move a provider's credentials to another row nor aim them at
+	 * another url (a new generation makes the cache read the row) */
+	json_object_set_new(spec, "url", json_string("http://127.0.0.1:9/v1"));
+	assert_int_equal(provider_save("moved", spec, &f, &cause), 0);
+	assert_int_equal(store_exec(st,
+				    "UPDATE providers SET url = "
+				    "'https://evil.example', generation = 7 "
+				    "WHERE name = 'default'",
+				    ""),
+			 0);
+	assert_int_equal(
+		store_exec(st,
+			   "UPDATE providers SET (nonce, ciphertext, "
+			   "generation) = (SELECT nonce, ciphertext, 8 FROM "
+			   "providers WHERE name = 'default') WHERE name = "
+			   "'moved'",
+			   ""),
+		0);
+	assert_int_equal(provider_cache_reload(), 0);
+	if ((p = provider_get("default")) != NULL)
+		fail_msg("a tampered url opened: %s", p->url);
+	assert_null(provider_get("moved"));
+	assert_int_equal(provider_delete("moved"), 0);
+	json_object_set_new(spec, "key", json_string("sk-secret-3"));
+	assert_int_equal(provider_save("default", spec, &f, &cause), 0);
+
 	/* the limit */
 	json_decref(spec);
 	spec = json_pack("{s:s, s:s}", "type", "ollama", "url", "http://h");
