@@ -396,6 +396,20 @@ test_cache(void **state UNUSED)
 	assert_int_equal(provider_delete("moved"), 0);
 	json_object_set_new(spec, "key", json_string("sk-secret-3"));
 	assert_int_equal(provider_save("default", spec, &f, &cause), 0);
+	/* reads of the list come from the cache: no credential is opened
+	 * per request (a row that no longer opens, same generation, stays
+	 * listed as the cache has it) */
+	assert_int_equal(store_exec(st,
+				    "UPDATE providers SET ciphertext = 'AAAA' "
+				    "WHERE name = 'default'",
+				    ""),
+			 0);
+	list = provider_list(false);
+	assert_int_equal(json_array_size(list), 1);
+	assert_string_equal(json_string_value(json_object_get(
+				    json_array_get(list, 0), "url")),
+			    "http://127.0.0.1:9/v1");
+	json_decref(list);
 
 	/* the limit */
 	json_decref(spec);
