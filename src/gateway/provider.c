@@ -18,6 +18,7 @@
  */
 #include "common.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -224,13 +225,15 @@ url_host_valid(const char *host, size_t n)
 	if (n == 0 || n > 255)
 		return false;
 	if (host[0] == '[') {
-		if (n < 3 || host[n - 1] != ']')
+		char addr[64];
+		struct in6_addr a;
+
+		/* an IPv6 address libc reads (no zone: '%' is refused) */
+		if (n < 3 || n - 2 >= sizeof addr || host[n - 1] != ']')
 			return false;
-		for (size_t i = 1; i < n - 1; i++)
-			if (!isxdigit((unsigned char)host[i]) &&
-			    host[i] != ':' && host[i] != '.')
-				return false;
-		return true;
+		memcpy(addr, host + 1, n - 2);
+		addr[n - 2] = '\0';
+		return inet_pton(AF_INET6, addr, &a) == 1;
 	}
 	if (host[0] == '.' || host[0] == '-')
 		return false;
@@ -294,7 +297,10 @@ url_check(const char *url, char **out, char **cause)
 	}
 	if (colon != NULL) {
 		char *digits = xstrndup(colon + 1, (size_t)(end - colon - 1));
-		int r = parse_long(digits, 1, 65535, &port);
+		/* digits only: strtol would take "+443" */
+		int r = strspn(digits, "0123456789") == strlen(digits)
+				? parse_long(digits, 1, 65535, &port)
+				: -EINVAL;
 
 		free(digits);
 		if (r < 0) {

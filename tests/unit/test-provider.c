@@ -267,6 +267,11 @@ test_refused(void **state UNUSED)
 		"https://-h.com",
 		"https://h\\.com",
 		"HTTPS://h.com",
+		"https://h.com:+443",
+		"https://h.com:-1",
+		"https://[1.2.3.4]",
+		"https://[...]",
+		"https://[::1::2]:80",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(urls); i++) {
 		json_t *j = json_pack("{s:s, s:s}", "type", "openai-compatible",
