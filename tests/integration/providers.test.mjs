@@ -263,6 +263,19 @@ test('CLI: set from files, list, delete', async () => {
   r = cli(['provider', 'set', 'nokey', '--type', 'anthropic', '--key-file', path.join(dir, 'missing')]);
   assert.equal(r.status, 1);
   assert.match(r.stderr, /cannot read/);
+  // a credential file that gives nothing is an error, never a provider
+  // silently stored without its key
+  fs.mkdirSync(path.join(dir, 'keydir'), { recursive: true });
+  for (const [f, why] of [[file('empty.key', '\n'), /empty/], [path.join(dir, 'keydir'), /cannot read/],
+    [file('latin1.key', Buffer.from([0x73, 0x6b, 0xe9, 0x0a])), /UTF-8/]]) {
+    r = cli(['provider', 'set', 'silent', '--type', 'openai-compatible', '--url', 'http://h', '--key-file', f]);
+    assert.equal(r.status, 1, `${f}: ${r.stdout}`);
+    assert.match(r.stderr, why);
+  }
+  r = cli(['provider', 'set', 'silent', '--type', 'openai-compatible', '--url', 'http://h', '--key-file', '-',
+    '--ca-file', '-'], { input: `${CLI_KEY}\n` });
+  assert.equal(r.status, 1, 'stdin read twice');
+  assert.equal((await api('GET', '/api/v2/providers/silent')).status, 404);
   r = cli(['provider', 'set', 'notype', '--url', 'http://h']);
   assert.equal(r.status, 2);
   r = cli(['provider', 'delete', 'lite']);
