@@ -337,6 +337,11 @@ test('TASKBOX_LLM_URL makes default too; a bad --llm-url stops the start', async
   }
   await assert.rejects(startServer({ args: ['--llm-url', 'http://user:pw@h:1'] }),
     /--llm-url: url must be/);
+  // a key file that gives no key is not a provider without one
+  await assert.rejects(startServer({ args: ['--llm-url', 'http://h:1', '--llm-key-file', file('blank.key', ' \n')] }),
+    /blank\.key' is empty/);
+  await assert.rejects(startServer({ args: ['--llm-url', 'http://h:1', '--llm-key-file',
+    file('long.key', `${'k'.repeat(9000)}\n`)] }), /long\.key' is longer than/);
 });
 
 test('credentials never in a reply, an output or the store in clear', async () => {
