@@ -297,6 +297,15 @@ test('task create: a missing provider, an unsupported type: 400 naming both', as
   assert.equal(r.status, 400, r.text);
   assert.match(r.json.detail, /module 'probe' does not support provider 'br' of type 'bedrock'/);
   assert.equal((await api('GET', '/api/v2/tasks/me/n1')).status, 404, 'no task was made');
+  // a module without providers that reaches the LLM through its argv
+  const argvModule = 'name: probe-argv\nagent_type: custom\ncommand: [sh, -c, "exec sleep 1000", "{{llm_url}}"]\n';
+  assert.equal((await api('POST', '/api/v2/modules', { body: argvModule,
+    headers: { 'Content-Type': 'application/yaml' } })).status, 201);
+  assert.equal((await srv.pushTemplate(probeTemplate('probe-argv', 'nope').replace('module: probe',
+    'module: probe-argv'))).status, 201);
+  r = await api('POST', '/api/v2/tasks/me', { body: { template: 'probe-argv', input: 'x', name: 'n3' } });
+  assert.equal(r.status, 400, r.text);
+  assert.match(r.json.detail, /provider 'nope' does not exist/);
 });
 
 test('a task gets its provider type\'s entry, region and project, no credential', async () => {
