@@ -186,6 +186,11 @@ test('bad input: problem+json naming the field, never the value', async () => {
     [{ type: 'openai-compatible', url: 'https://h:99999' }, 'body.url'],
     [{ type: 'openai-compatible', url: 'https://h/a/../b' }, 'body.url'],
     [{ type: 'openai-compatible', url: 'https://h\n.com' }, 'body.url'],
+    [{ type: 'openai-compatible', url: 'https://h.com:+443' }, 'body.url'],
+    [{ type: 'openai-compatible', url: 'https://[fe80::1%25eth0]:80' }, 'body.url'],
+    [{ type: 'openai-compatible', url: 'https://[1.2.3.4]' }, 'body.url'],
+    [{ type: 'openai-compatible', url: 'https://h%2ecom' }, 'body.url'],
+    [{ type: 'openai-compatible', url: `https://h.com/${'a'.repeat(2100)}` }, 'body.url'],
     [{ type: 'ollama', url: 'http://h', key: 'k' }, 'body.key'],
     [{ type: 'bedrock', aws_access_key_id: 'AKIAIOSFODNN7EXAMPLE', aws_secret_access_key: 's' }, 'body.region'],
     [{ type: 'bedrock', region: 'US_EAST', aws_access_key_id: 'AKIAIOSFODNN7EXAMPLE', aws_secret_access_key: 's' }, 'body.region'],
@@ -209,6 +214,10 @@ test('bad input: problem+json naming the field, never the value', async () => {
   assert.equal(name.json.errors[0].location, 'path.name');
   const notJson = await api('PUT', '/api/v2/providers/x', { body: `{"type": "anthropic", "key": "${ANT_KEY}"` });
   assert.equal(notJson.status, 400);
+  assert.ok(!notJson.text.includes(ANT_KEY), notJson.text);
+  // an embedded NUL would cut a credential short: the JSON is refused
+  const nul = await api('PUT', '/api/v2/providers/x', { body: '{"type": "anthropic", "key": "sk-a\\u0000b"}' });
+  assert.equal(nul.status, 400, nul.text);
   assert.equal((await api('GET', '/api/v2/providers/x')).status, 404, 'nothing was stored');
   assert.equal((await api('DELETE', '/api/v2/providers/x')).status, 404);
 });
