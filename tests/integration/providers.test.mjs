@@ -333,6 +333,22 @@ test('a task gets its provider type\'s entry, region and project, no credential'
   assert.equal(env.PROBE_REGION, undefined);
 });
 
+test('resuming a task whose provider is gone is refused; it stays paused', async () => {
+  const put = await api('PUT', '/api/v2/providers/temp', { body: { type: 'anthropic', key: ANT_KEY } });
+  assert.equal(put.status, 200, put.text);
+  assert.equal((await srv.pushTemplate(probeTemplate('probe-temp', 'temp'))).status, 201);
+  await probeEnv('probe-temp', 'tmp1');
+  let p;
+  await waitFor(async () => (p = await api('POST', '/api/v2/tasks/me/tmp1/pause')).status === 200,
+    { what: 'tmp1 paused', timeout: 60000 });
+  assert.equal(p.json.status, 'paused');
+  assert.equal((await api('DELETE', '/api/v2/providers/temp')).status, 204);
+  const r = await api('POST', '/api/v2/tasks/me/tmp1/resume');
+  assert.equal(r.status, 400, r.text);
+  assert.match(r.json.detail, /provider 'temp' does not exist/);
+  assert.equal((await api('GET', '/api/v2/tasks/me/tmp1')).json.status, 'paused');
+});
+
 test('a restart keeps the providers and opens their credentials', async () => {
   const data = srv.data, token = srv.token;
   await srv.stop();
