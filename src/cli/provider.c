@@ -41,41 +41,59 @@ static const char provider_usage[] =
 	"shown again. set replaces the whole provider.\n";
 
 /*
- * The text of file path ("-": stdin), at most PROVIDER_FILE_MAX bytes; a
- * one-line credential (line) loses its trailing newline. A new string,
- * or NULL with *cause.
+ * The text of file path ("-": stdin, once), at most PROVIDER_FILE_MAX
+ * bytes, not empty; a one-line credential (line) loses its trailing
+ * newline. A new string, or NULL with *cause: a file that gives nothing
+ * is an error, never a provider stored without its credential.
  */
 static char *
 provider_read_file(const char *path, bool line, char **cause)
 {
-	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "re");
+	static bool stdin_read;
+	bool is_stdin = strcmp(path, "-") == 0;
+	FILE *f = is_stdin ? stdin : fopen(path, "re");
 	char *buf;
 	size_t n;
+	bool big;
+	int err;
 
+	if (is_stdin && stdin_read) {
+		*cause = xstrdup("only one credential can come from stdin");
+		return NULL;
+	}
+	stdin_read = stdin_read || is_stdin;
 	if (f == NULL) {
 		*cause = xasprintf("cannot read '%s': %s", path,
 				   strerror(errno));
 		return NULL;
 	}
+	/* no stdio buffer: the only copy is buf, wiped by the caller */
+	if (!is_stdin)
+		setvbuf(f, NULL, _IONBF, 0);
 	buf = xmalloc(PROVIDER_FILE_MAX + 2);
 	n = fread(buf, 1, PROVIDER_FILE_MAX + 1, f);
-	if (f != stdin)
+	err = ferror(f) ? errno : 0;
+	if (!is_stdin)
 		fclose(f);
 	buf[n] = '\0';
-	if (n > PROVIDER_FILE_MAX || strlen(buf) != n) {
-		*cause = xasprintf(n > PROVIDER_FILE_MAX
-					   ? "'%s' is larger than 256 KiB"
-					   : "'%s' holds a NUL byte",
-				   path);
-		explicit_bzero(buf, n);
-		free(buf);
-		return NULL;
-	}
+	big = n > PROVIDER_FILE_MAX;
 	while (line && n > 0 &&
 	       (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' ||
 		buf[n - 1] == '\t'))
 		buf[--n] = '\0';
-	return buf;
+	if (err != 0)
+		*cause = xasprintf("cannot read '%s': %s", path, strerror(err));
+	else if (big)
+		*cause = xasprintf("'%s' is larger than 256 KiB", path);
+	else if (strlen(buf) != n)
+		*cause = xasprintf("'%s' holds a NUL byte", path);
+	else if (n == 0)
+		*cause = xasprintf("'%s' is empty", path);
+	else
+		return buf;
+	explicit_bzero(buf, PROVIDER_FILE_MAX + 2);
+	free(buf);
+	return NULL;
 }
 
 /* Wipe the string members of body (credentials read from files). */
@@ -214,7 +232,7 @@ cli_provider(int argc, char **argv)
 		"service_account",
 		"ca_pem",
 	};
-	json_t *body = json_object();
+	json_t *body = json_object(), *v;
 	bool json = false, flags = false;
 	const char *sub;
 	char *cause = NULL, *text;
@@ -262,11 +280,16 @@ cli_provider(int argc, char **argv)
 				r = cli_fail(cause);
 				goto out;
 			}
-			/* NULL (not UTF-8): the server says what is missing */
-			json_object_set_new(body, members[o - OPT_TYPE],
-					    json_string(text));
+			v = json_string(text); /* NULL: not UTF-8 */
 			explicit_bzero(text, strlen(text));
 			free(text);
+			if (v == NULL) {
+				r = cli_fail(xasprintf("'%s' is not UTF-8 "
+						       "text",
+						       optarg));
+				goto out;
+			}
+			json_object_set_new(body, members[o - OPT_TYPE], v);
 		}
 	}
 	if (optind >= argc) {

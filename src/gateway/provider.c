@@ -13,10 +13,12 @@
  * Readers holding an old provider keep it until they unref it. In the
  * store a row holds the plain members ('' when not given) and the
  * credentials as one JSON object sealed (secrets_seal) under a key
- * derived from the secrets key, bound to the label "provider/NAME".
+ * derived from the secrets key, bound to the label "provider/NAME/HASH"
+ * where HASH covers the plain members (provider_label).
  */
 #include "common.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -223,13 +225,15 @@ url_host_valid(const char *host, size_t n)
 	if (n == 0 || n > 255)
 		return false;
 	if (host[0] == '[') {
-		if (n < 3 || host[n - 1] != ']')
+		char addr[64];
+		struct in6_addr a;
+
+		/* an IPv6 address libc reads (no zone: '%' is refused) */
+		if (n < 3 || n - 2 >= sizeof addr || host[n - 1] != ']')
 			return false;
-		for (size_t i = 1; i < n - 1; i++)
-			if (!isxdigit((unsigned char)host[i]) &&
-			    host[i] != ':' && host[i] != '.')
-				return false;
-		return true;
+		memcpy(addr, host + 1, n - 2);
+		addr[n - 2] = '\0';
+		return inet_pton(AF_INET6, addr, &a) == 1;
 	}
 	if (host[0] == '.' || host[0] == '-')
 		return false;
@@ -293,7 +297,10 @@ url_check(const char *url, char **out, char **cause)
 	}
 	if (colon != NULL) {
 		char *digits = xstrndup(colon + 1, (size_t)(end - colon - 1));
-		int r = parse_long(digits, 1, 65535, &port);
+		/* digits only: strtol would take "+443" */
+		int r = strspn(digits, "0123456789") == strlen(digits)
+				? parse_long(digits, 1, 65535, &port)
+				: -EINVAL;
 
 		free(digits);
 		if (r < 0) {
@@ -575,11 +582,26 @@ provider_json(const struct provider *p, bool creds)
 
 /* ---- the store ---- */
 
-/* The label a provider's seal is bound to (new string). */
+/*
+ * The label a provider's seal is bound to (new string): its name and a
+ * hash of the members stored in clear, as stored ('' when not given), so
+ * that a store writer can neither move the credentials to another row nor
+ * send them to another url, region or CA.
+ */
 static char *
-provider_label(const char *name)
+provider_label(const char *name, const char *const plain[])
 {
-	return xasprintf("provider/%s", name);
+	unsigned char h[crypto_generichash_BYTES];
+	char hex[2 * crypto_generichash_BYTES + 1];
+	crypto_generichash_state st;
+
+	crypto_generichash_init(&st, NULL, 0, sizeof h);
+	for (size_t i = 0; provider_plain[i] != NULL; i++)
+		crypto_generichash_update(&st, (const unsigned char *)plain[i],
+					  strlen(plain[i]) + 1);
+	crypto_generichash_final(&st, h, sizeof h);
+	sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+	return xasprintf("provider/%s/%s", name, hex);
 }
 
 /* Wipe the credential strings of spec in place (before its decref). */
@@ -603,15 +625,20 @@ static struct provider *
 provider_from_row(const json_t *row)
 {
 	const char *name = json_string_value(json_object_get(row, "name"));
+	const char *stored[ARRAY_SIZE(provider_plain)] = {0};
 	unsigned char key[SECRETS_KEY_BYTES];
-	char *label = provider_label(name ? name : ""), *plain = NULL;
-	char *cause = NULL;
+	char *label, *plain = NULL, *cause = NULL;
 	const char *field = NULL, *k;
 	json_t *spec = NULL, *v;
 	struct provider *p = NULL;
 	size_t len = 0;
 	int r;
 
+	for (size_t i = 0; provider_plain[i] != NULL; i++)
+		stored[i] = json_string_value(
+				    json_object_get(row, provider_plain[i]))
+				    ?: "";
+	label = provider_label(name ? name : "", stored);
 	secrets_derive_key(PROVIDER_KEY_LABEL, key);
 	r = secrets_open(key, label,
 			 json_string_value(json_object_get(row, "nonce")) ?: "",
@@ -825,17 +852,20 @@ provider_save(const char *name, const json_t *spec, const char **field,
 	text = json_dumps(creds, JSON_COMPACT);
 	spec_wipe(creds);
 	json_decref(creds);
-	label = provider_label(name);
-	secrets_derive_key(PROVIDER_KEY_LABEL, key);
-	secrets_seal(key, label, text, strlen(text), &nonce, &ct);
-	sodium_memzero(key, sizeof key);
-	provider_wipe(text);
 	row.name = name;
 	row.type = provider_type_name(p->type);
 	row.url = spec_plain(spec, "url");
 	row.region = spec_plain(spec, "region");
 	row.project = spec_plain(spec, "project");
 	row.ca_pem = spec_plain(spec, "ca_pem");
+	/* in provider_plain's order */
+	label = provider_label(
+		name, (const char *const[]){row.type, row.url, row.region,
+					    row.project, row.ca_pem});
+	secrets_derive_key(PROVIDER_KEY_LABEL, key);
+	secrets_seal(key, label, text, strlen(text), &nonce, &ct);
+	sodium_memzero(key, sizeof key);
+	provider_wipe(text);
 	row.nonce = nonce;
 	row.ciphertext = ct;
 	row.generation = provider_generation();
@@ -875,9 +905,22 @@ provider_list(bool creds)
 	out = json_array();
 	json_array_foreach(rows, i, row)
 	{
-		struct provider *p = provider_from_row(row);
+		/* the cached provider while its row is unchanged: any user
+		 * may list, so no credential is opened (nor a vertex key
+		 * checked by signing) per request */
+		const char *name =
+			json_string_value(json_object_get(row, "name"));
+		struct provider *p = name ? cache_find(name) : NULL;
 		char when[32];
 		json_t *j;
+
+		if (p != NULL &&
+		    p->generation ==
+			    (uint64_t)json_integer_value(
+				    json_object_get(row, "generation")))
+			p->refs++;
+		else
+			p = provider_from_row(row);
 
 		if (p == NULL)
 			continue;

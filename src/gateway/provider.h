@@ -117,7 +117,8 @@ int provider_save(const char *name, const json_t *spec, const char **field,
 int provider_delete(const char *name);
 /*
  * The stored providers as provider_json objects sorted by name (new
- * array), read from the store (not the cache); NULL on a store error.
+ * array): the store's rows, each the cached provider while its
+ * generation is unchanged (no credential opened); NULL on a store error.
  */
 json_t *provider_list(bool creds);
 

@@ -659,27 +659,40 @@ server_on_signal(int signo, void *data UNUSED)
 	server_on_stop_check(NULL);
 }
 
-/* Read a one-line key file (new string) or NULL with *cause. */
+/*
+ * Read a one-line key file, trailing blanks dropped (new string), or NULL
+ * with *cause: a blank or cut line is an error, never a provider stored
+ * without its key or with part of it.
+ */
 static char *
 server_read_key(const char *path, char **cause)
 {
 	FILE *f = fopen(path, "re");
-	char line[4096];
-	char *key;
+	char line[PROVIDER_KEY_MAX + 2];
+	char *key = NULL, *why = NULL;
+	size_t n;
 
 	if (f == NULL) {
 		*cause = xasprintf("cannot read '%s': %s", path,
 				   strerror(errno));
 		return NULL;
 	}
-	if (fgets(line, sizeof line, f) == NULL) {
-		fclose(f);
-		*cause = xasprintf("'%s' is empty", path);
-		return NULL;
-	}
+	setvbuf(f, NULL, _IONBF, 0); /* no copy of the key in stdio */
+	if (fgets(line, sizeof line, f) == NULL)
+		line[0] = '\0';
+	n = strlen(line);
+	if (n == sizeof line - 1 && line[n - 1] != '\n')
+		why = xasprintf("'%s' is longer than %d bytes", path,
+				PROVIDER_KEY_MAX);
 	fclose(f);
-	line[strcspn(line, "\r\n")] = '\0';
-	key = xstrdup(line);
+	while (n > 0 && strchr(" \t\r\n", line[n - 1]) != NULL)
+		line[--n] = '\0';
+	if (why == NULL && n == 0)
+		why = xasprintf("'%s' is empty", path);
+	if (why == NULL)
+		key = xstrdup(line);
+	else
+		*cause = why;
 	explicit_bzero(line, sizeof line);
 	return key;
 }

@@ -861,13 +861,19 @@ task_install_or_launch(struct task *t)
 		task_launch(t);
 }
 
-/* Does the rendered launch (env values, seeded files) mention s? */
+/* Does the rendered launch (argv, env values, seeded files) mention s? */
 static bool
 launch_uses(json_t *launch, const char *s)
 {
 	json_t *v;
 	const char *k;
 	size_t i;
+
+	json_array_foreach(json_object_get(launch, "argv"), i, v)
+	{
+		if (strstr(json_string_value(v) ?: "", s) != NULL)
+			return true;
+	}
 
 	json_object_foreach(json_object_get(launch, "env"), k,
 			    v) if (strstr(json_string_value(v) ?: "", s) !=

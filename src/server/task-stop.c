@@ -363,6 +363,23 @@ task_relaunch(struct task *t)
 		task_install_or_launch(t);
 }
 
+/*
+ * A create's pre-checks again for t (resume, restart): its provider and
+ * module, its secrets. 0, or -EBUSY (409) or -EINVAL (400) and *why (a
+ * new string).
+ */
+static int
+task_recheck(struct task *t, char **why)
+{
+	const char *module_name = json_string_value(
+		json_object_get(json_object_get(t->tmpl, "agent"), "module"));
+	json_t *module = module_name ? catalog_module_spec(module_name) : NULL;
+	int code = task_precheck(t->version, module, task_owner_id(t), why);
+
+	json_decref(module);
+	return code == 0 ? 0 : code == 409 ? -EBUSY : -EINVAL;
+}
+
 int
 task_resume(struct task *t, struct http_req *req, char **cause)
 {
@@ -384,6 +401,10 @@ task_resume(struct task *t, struct http_req *req, char **cause)
 	/* a paused task does not count as running: resuming it must fit */
 	if (task_admit(task_owner_id(t), true, cause) != 0)
 		return -EDQUOT;
+	/* what a create checks (the provider, its type, the secrets) may
+	 * have gone meanwhile: say so and leave the task paused */
+	if ((r = task_recheck(t, cause)) < 0)
+		return r;
 	/* over a budget: the agent's next request would be refused; the
 	 * budgets as the store has them now (raised on another replica) */
 	account_reload();
@@ -406,9 +427,6 @@ task_resume(struct task *t, struct http_req *req, char **cause)
 static int
 task_may_restart(struct task *t, char **why)
 {
-	const char *module_name = json_string_value(
-		json_object_get(json_object_get(t->tmpl, "agent"), "module"));
-	json_t *module;
 	int code;
 
 	if (srv->stopping) {
@@ -438,10 +456,7 @@ task_may_restart(struct task *t, char **why)
 		return -EDQUOT;
 	/* what made the first start fail before anything ran may still be
 	 * true: say so and leave the task as it is */
-	module = module_name ? catalog_module_spec(module_name) : NULL;
-	code = task_precheck(t->version, module, task_owner_id(t), why);
-	json_decref(module);
-	return code == 0 ? 0 : code == 409 ? -EBUSY : -EINVAL;
+	return task_recheck(t, why);
 }
 
 /* nftw: remove one entry of a task directory no task code ever ran in. */

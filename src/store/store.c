@@ -423,9 +423,9 @@ const struct store_migration store_migrations[] = {
 	 * 9: LLM providers (gateway/provider.c). url, region and project
 	 * are '' when not given (the type's default applies); the
 	 * credentials are one JSON object sealed like a secret (nonce,
-	 * ciphertext: base64) bound to "provider/NAME"; generation is a
-	 * random number made anew by every write, so a cache sees a
-	 * change.
+	 * ciphertext: base64) bound to the row (name, type, url, region,
+	 * project, ca_pem); generation is a random number made anew by
+	 * every write, so a cache sees a change.
 	 */
 	{
 		"CREATE TABLE providers ("

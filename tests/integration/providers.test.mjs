@@ -186,6 +186,11 @@ test('bad input: problem+json naming the field, never the value', async () => {
     [{ type: 'openai-compatible', url: 'https://h:99999' }, 'body.url'],
     [{ type: 'openai-compatible', url: 'https://h/a/../b' }, 'body.url'],
     [{ type: 'openai-compatible', url: 'https://h\n.com' }, 'body.url'],
+    [{ type: 'openai-compatible', url: 'https://h.com:+443' }, 'body.url'],
+    [{ type: 'openai-compatible', url: 'https://[fe80::1%25eth0]:80' }, 'body.url'],
+    [{ type: 'openai-compatible', url: 'https://[1.2.3.4]' }, 'body.url'],
+    [{ type: 'openai-compatible', url: 'https://h%2ecom' }, 'body.url'],
+    [{ type: 'openai-compatible', url: `https://h.com/${'a'.repeat(2100)}` }, 'body.url'],
     [{ type: 'ollama', url: 'http://h', key: 'k' }, 'body.key'],
     [{ type: 'bedrock', aws_access_key_id: 'AKIAIOSFODNN7EXAMPLE', aws_secret_access_key: 's' }, 'body.region'],
     [{ type: 'bedrock', region: 'US_EAST', aws_access_key_id: 'AKIAIOSFODNN7EXAMPLE', aws_secret_access_key: 's' }, 'body.region'],
@@ -209,6 +214,10 @@ test('bad input: problem+json naming the field, never the value', async () => {
   assert.equal(name.json.errors[0].location, 'path.name');
   const notJson = await api('PUT', '/api/v2/providers/x', { body: `{"type": "anthropic", "key": "${ANT_KEY}"` });
   assert.equal(notJson.status, 400);
+  assert.ok(!notJson.text.includes(ANT_KEY), notJson.text);
+  // an embedded NUL would cut a credential short: the JSON is refused
+  const nul = await api('PUT', '/api/v2/providers/x', { body: '{"type": "anthropic", "key": "sk-a\\u0000b"}' });
+  assert.equal(nul.status, 400, nul.text);
   assert.equal((await api('GET', '/api/v2/providers/x')).status, 404, 'nothing was stored');
   assert.equal((await api('DELETE', '/api/v2/providers/x')).status, 404);
 });
@@ -263,6 +272,19 @@ test('CLI: set from files, list, delete', async () => {
   r = cli(['provider', 'set', 'nokey', '--type', 'anthropic', '--key-file', path.join(dir, 'missing')]);
   assert.equal(r.status, 1);
   assert.match(r.stderr, /cannot read/);
+  // a credential file that gives nothing is an error, never a provider
+  // silently stored without its key
+  fs.mkdirSync(path.join(dir, 'keydir'), { recursive: true });
+  for (const [f, why] of [[file('empty.key', '\n'), /empty/], [path.join(dir, 'keydir'), /cannot read/],
+    [file('latin1.key', Buffer.from([0x73, 0x6b, 0xe9, 0x0a])), /UTF-8/]]) {
+    r = cli(['provider', 'set', 'silent', '--type', 'openai-compatible', '--url', 'http://h', '--key-file', f]);
+    assert.equal(r.status, 1, `${f}: ${r.stdout}`);
+    assert.match(r.stderr, why);
+  }
+  r = cli(['provider', 'set', 'silent', '--type', 'openai-compatible', '--url', 'http://h', '--key-file', '-',
+    '--ca-file', '-'], { input: `${CLI_KEY}\n` });
+  assert.equal(r.status, 1, 'stdin read twice');
+  assert.equal((await api('GET', '/api/v2/providers/silent')).status, 404);
   r = cli(['provider', 'set', 'notype', '--url', 'http://h']);
   assert.equal(r.status, 2);
   r = cli(['provider', 'delete', 'lite']);
@@ -284,6 +306,15 @@ test('task create: a missing provider, an unsupported type: 400 naming both', as
   assert.equal(r.status, 400, r.text);
   assert.match(r.json.detail, /module 'probe' does not support provider 'br' of type 'bedrock'/);
   assert.equal((await api('GET', '/api/v2/tasks/me/n1')).status, 404, 'no task was made');
+  // a module without providers that reaches the LLM through its argv
+  const argvModule = 'name: probe-argv\nagent_type: custom\ncommand: [sh, -c, "exec sleep 1000", "{{llm_url}}"]\n';
+  assert.equal((await api('POST', '/api/v2/modules', { body: argvModule,
+    headers: { 'Content-Type': 'application/yaml' } })).status, 201);
+  assert.equal((await srv.pushTemplate(probeTemplate('probe-argv', 'nope').replace('module: probe',
+    'module: probe-argv'))).status, 201);
+  r = await api('POST', '/api/v2/tasks/me', { body: { template: 'probe-argv', input: 'x', name: 'n3' } });
+  assert.equal(r.status, 400, r.text);
+  assert.match(r.json.detail, /provider 'nope' does not exist/);
 });
 
 test('a task gets its provider type\'s entry, region and project, no credential', async () => {
@@ -300,6 +331,22 @@ test('a task gets its provider type\'s entry, region and project, no credential'
   assert.equal(env.PROBE_TYPE, 'anthropic');
   assert.equal(env.PROBE_BASE, 'http://127.0.0.1:4000');
   assert.equal(env.PROBE_REGION, undefined);
+});
+
+test('resuming a task whose provider is gone is refused; it stays paused', async () => {
+  const put = await api('PUT', '/api/v2/providers/temp', { body: { type: 'anthropic', key: ANT_KEY } });
+  assert.equal(put.status, 200, put.text);
+  assert.equal((await srv.pushTemplate(probeTemplate('probe-temp', 'temp'))).status, 201);
+  await probeEnv('probe-temp', 'tmp1');
+  let p;
+  await waitFor(async () => (p = await api('POST', '/api/v2/tasks/me/tmp1/pause')).status === 200,
+    { what: 'tmp1 paused', timeout: 60000 });
+  assert.equal(p.json.status, 'paused');
+  assert.equal((await api('DELETE', '/api/v2/providers/temp')).status, 204);
+  const r = await api('POST', '/api/v2/tasks/me/tmp1/resume');
+  assert.equal(r.status, 400, r.text);
+  assert.match(r.json.detail, /provider 'temp' does not exist/);
+  assert.equal((await api('GET', '/api/v2/tasks/me/tmp1')).json.status, 'paused');
 });
 
 test('a restart keeps the providers and opens their credentials', async () => {
@@ -324,6 +371,11 @@ test('TASKBOX_LLM_URL makes default too; a bad --llm-url stops the start', async
   }
   await assert.rejects(startServer({ args: ['--llm-url', 'http://user:pw@h:1'] }),
     /--llm-url: url must be/);
+  // a key file that gives no key is not a provider without one
+  await assert.rejects(startServer({ args: ['--llm-url', 'http://h:1', '--llm-key-file', file('blank.key', ' \n')] }),
+    /blank\.key' is empty/);
+  await assert.rejects(startServer({ args: ['--llm-url', 'http://h:1', '--llm-key-file',
+    file('long.key', `${'k'.repeat(9000)}\n`)] }), /long\.key' is longer than/);
 });
 
 test('credentials never in a reply, an output or the store in clear', async () => {

@@ -267,6 +267,11 @@ test_refused(void **state UNUSED)
 		"https://-h.com",
 		"https://h\\.com",
 		"HTTPS://h.com",
+		"https://h.com:+443",
+		"https://h.com:-1",
+		"https://[1.2.3.4]",
+		"https://[...]",
+		"https://[::1::2]:80",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(urls); i++) {
 		json_t *j = json_pack("{s:s, s:s}", "type", "openai-compatible",
@@ -368,6 +373,47 @@ test_cache(void **state UNUSED)
 	list = provider_list(true);
 	assert_int_equal(json_array_size(list), 1);
 	assert_false(json_holds(list, "sk-secret"));
+	json_decref(list);
+
+	/* the seal is bound to the whole row: a store writer can neither
+	 * move a provider's credentials to another row nor aim them at
+	 * another url (a new generation makes the cache read the row) */
+	json_object_set_new(spec, "url", json_string("http://127.0.0.1:9/v1"));
+	assert_int_equal(provider_save("moved", spec, &f, &cause), 0);
+	assert_int_equal(store_exec(st,
+				    "UPDATE providers SET url = "
+				    "'https://evil.example', generation = 7 "
+				    "WHERE name = 'default'",
+				    ""),
+			 0);
+	assert_int_equal(
+		store_exec(st,
+			   "UPDATE providers SET (nonce, ciphertext, "
+			   "generation) = (SELECT nonce, ciphertext, 8 FROM "
+			   "providers WHERE name = 'default') WHERE name = "
+			   "'moved'",
+			   ""),
+		0);
+	assert_int_equal(provider_cache_reload(), 0);
+	if ((p = provider_get("default")) != NULL)
+		fail_msg("a tampered url opened: %s", p->url);
+	assert_null(provider_get("moved"));
+	assert_int_equal(provider_delete("moved"), 0);
+	json_object_set_new(spec, "key", json_string("sk-secret-3"));
+	assert_int_equal(provider_save("default", spec, &f, &cause), 0);
+	/* reads of the list come from the cache: no credential is opened
+	 * per request (a row that no longer opens, same generation, stays
+	 * listed as the cache has it) */
+	assert_int_equal(store_exec(st,
+				    "UPDATE providers SET ciphertext = 'AAAA' "
+				    "WHERE name = 'default'",
+				    ""),
+			 0);
+	list = provider_list(false);
+	assert_int_equal(json_array_size(list), 1);
+	assert_string_equal(json_string_value(json_object_get(
+				    json_array_get(list, 0), "url")),
+			    "http://127.0.0.1:9/v1");
 	json_decref(list);
 
 	/* the limit */
