@@ -373,7 +373,8 @@ describe('agents through the gateway', { concurrency: 1 }, () => {
     const name = 'claude-down';
     await srv.createTask({ template: name, input: 'say hello', name });
     await srv.waitTask('admin', name, { timeout: 60000 });
-    await shows(name, /API Error: 50[234]/, 'the gateway error');
+    // the gateway's 502 (504: a timeout) names the provider
+    await shows(name, /API Error: 50[24] [^\n]*'bedrock-down'/, 'the gateway error');
     assert.equal((await srv.api('DELETE', `/api/v2/tasks/admin/${name}`)).status, 202);
   });
 
@@ -381,7 +382,8 @@ describe('agents through the gateway', { concurrency: 1 }, () => {
     const name = 'claude-wrong';
     await srv.createTask({ template: name, input: 'say hello', name });
     await srv.waitTask('admin', name, { timeout: 60000 });
-    await shows(name, /API Error: 403[^\n]*signature/i, "Bedrock's refusal");
+    // the fake Bedrock's own words
+    await shows(name, /API Error: 403 The request signature we calculated does not match/, "Bedrock's refusal");
     const reqs = requests('wrongsecret');
     assert.ok(reqs.length >= 1 && reqs.every((r) => r.sigv4 === 'InvalidSignatureException'), JSON.stringify(reqs.map((r) => r.sigv4)));
     assert.equal((await srv.api('DELETE', `/api/v2/tasks/admin/${name}`)).status, 202);
@@ -391,7 +393,8 @@ describe('agents through the gateway', { concurrency: 1 }, () => {
     const name = 'codex-wrong';
     await srv.createTask({ template: name, input: 'say hello', name });
     await srv.waitTask('admin', name, { timeout: 60000 });
-    await shows(name, /401|Incorrect API key|invalid_api_key/i, "OpenAI's refusal");
+    // the fake OpenAI's own words
+    await shows(name, /401 Unauthorized: Incorrect API key provided/, "OpenAI's refusal");
     assert.ok(requests('wrongkey').some((r) => r.key === 'refused'));
     assert.equal((await srv.api('DELETE', `/api/v2/tasks/admin/${name}`)).status, 202);
   });

@@ -16,7 +16,8 @@
 //
 // Binds 127.0.0.1 only and prints "listening PORT" once ready (--port 0 picks
 // a free port); https with --tls-cert/--tls-key. Every request is appended to
-// --log as one JSON line {t, method, path, headers, body, answer, usage}:
+// --log, as its answer ends, as one JSON line {t, method, path, headers, body,
+// answer, usage}:
 // usage is what the answer reported, under Anthropic's names (input_tokens
 // without cache reads, as taskbox counts), so a test can sum the log.
 //
@@ -911,6 +912,13 @@ async function handle(req, res) {
   const { wire, body: raw } = await readBody(req);
   let body = null;
   const rec = { t: Date.now() / 1000, method: req.method, path: req.url, headers: req.headers };
+  // logged as the answer's last bytes go: a client that has the whole
+  // answer finds its record in the log
+  const end = res.end.bind(res);
+  res.end = (...args) => {
+    if (!rec.logged) { rec.logged = true; logRecord(rec); }
+    return end(...args);
+  };
   if (raw.length) {
     try { body = JSON.parse(raw.toString('utf8')); rec.body = body; } catch { rec.body_raw = raw.toString('utf8').slice(0, 4000); }
   }
