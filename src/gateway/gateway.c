@@ -640,7 +640,7 @@ gw_on_header(char *line, size_t size, size_t nitems, void *data)
 		c->head_sent = true;
 		c->t_first = gw_now_us();
 		enum usage_format uf = c->route.usage;
-		if (c->rctype != NULL &&
+		if (c->rctype != NULL && uf != USAGE_BEDROCK_CONVERSE &&
 		    strncasecmp(c->rctype, "application/vnd.amazon.eventstream",
 				34) == 0)
 			uf = USAGE_BEDROCK_EVENTSTREAM;

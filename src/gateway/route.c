@@ -4,7 +4,8 @@
  * Data model: a fixed table of patterns, one per (provider types, method,
  * path) an agent CLI uses: the Anthropic Messages API, OpenAI Responses
  * and Chat Completions, the Gemini API, Bedrock's runtime and control
- * plane, and Vertex's Anthropic and Google publishers. A pattern's path is
+ * plane (InvokeModel and Converse), and Vertex's Anthropic and Google
+ * publishers and its OpenAI-compatible chat completions. A pattern's path is
  * split in segments; a segment is a literal or a variable with an
  * optional literal suffix: {m} the model (reported, URL-decoded, in
  * gw_route.model), {i} an identifier of the same shape (not reported),
@@ -23,7 +24,8 @@
  * it by the reply's Content-Type: a Bedrock stream (USAGE_BEDROCK_
  * EVENTSTREAM) answered with anything but application/vnd.amazon.
  * eventstream is a JSON error, read as USAGE_ANTHROPIC; the other formats
- * tell JSON from text/event-stream by the body's first byte themselves.
+ * (USAGE_BEDROCK_CONVERSE too: converse's JSON or converse-stream's
+ * eventstream) tell their framings apart by the body's first byte.
  */
 #include "common.h"
 
@@ -163,6 +165,11 @@ static const struct pattern patterns[] = {
 	 GW_FORMAT_BEDROCK, USAGE_BEDROCK_EVENTSTREAM, false},
 	{T(BEDROCK), "POST", "/model/{m}/count-tokens", GW_FORMAT_BEDROCK,
 	 USAGE_ANTHROPIC, false},
+	/* Bedrock Converse: Goose, Aider (LiteLLM's bedrock/ID) */
+	{T(BEDROCK), "POST", "/model/{m}/converse", GW_FORMAT_BEDROCK,
+	 USAGE_BEDROCK_CONVERSE, false},
+	{T(BEDROCK), "POST", "/model/{m}/converse-stream", GW_FORMAT_BEDROCK,
+	 USAGE_BEDROCK_CONVERSE, false},
 	{T(BEDROCK), "GET", "/inference-profiles", GW_FORMAT_BEDROCK,
 	 USAGE_ANTHROPIC, true},
 	{T(BEDROCK), "GET", "/inference-profiles/{i}", GW_FORMAT_BEDROCK,
@@ -170,6 +177,15 @@ static const struct pattern patterns[] = {
 	/* Vertex: Claude Code and Gemini CLI in Vertex mode */
 	VERTEX_ROWS("v1"),
 	VERTEX_ROWS("v1beta1"),
+	/* Vertex's OpenAI-compatible endpoint: Aider and Goose; the model
+	 * ("google/gemini-2.5-pro") is in the body */
+	{T(VERTEX), "POST",
+	 "/v1/projects/{p}/locations/{l}/endpoints/openapi/chat/completions",
+	 GW_FORMAT_OPENAI, USAGE_OPENAI_CHAT, false},
+	{T(VERTEX), "POST",
+	 "/v1beta1/projects/{p}/locations/{l}/endpoints/openapi/chat/"
+	 "completions",
+	 GW_FORMAT_OPENAI, USAGE_OPENAI_CHAT, false},
 	VERTEX_EXPRESS_ROWS("v1"),
 	VERTEX_EXPRESS_ROWS("v1beta1"),
 };
@@ -707,6 +723,8 @@ gw_route_format(const struct provider *p, const char *target)
 	case PROVIDER_BEDROCK:
 		return GW_FORMAT_BEDROCK;
 	case PROVIDER_VERTEX:
+		if (target && strstr(target, "/endpoints/openapi/"))
+			return GW_FORMAT_OPENAI;
 		return target && strstr(target, "/publishers/google/")
 			       ? GW_FORMAT_GEMINI
 			       : GW_FORMAT_ANTHROPIC;

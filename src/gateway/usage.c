@@ -15,7 +15,16 @@
  *     buffer and parses those.
  *   - eventstream: one frame at a time in a bounded buffer (prelude with
  *     its CRC32, headers, payload, message CRC32); a `chunk` event's
- *     payload `{"bytes": base64}` is an Anthropic streaming event.
+ *     payload `{"bytes": base64}` is an Anthropic streaming event
+ *     (invoke-with-response-stream); for Converse (converse-stream) a
+ *     `metadata` event's payload is plain JSON whose `usage` is the
+ *     TokenUsage, and it is the stream's last event.
+ * Converse's TokenUsage (inputTokens, outputTokens, totalTokens,
+ * cacheReadInputTokens, cacheWriteInputTokens) maps to Anthropic's names:
+ * Bedrock passes Anthropic's own split through, inputTokens without the
+ * cache reads and writes (totalTokens is then the sum of all four); when
+ * totalTokens is inputTokens + outputTokens while cache figures are not
+ * 0, inputTokens counted them and they are subtracted.
  * The first failure (a bound, a CRC) is kept and later bytes ignored.
  */
 #include "common.h"
@@ -111,6 +120,32 @@ usage_model(struct usage_reader *r, json_t *v)
 	r->u.model[n] = '\0';
 }
 
+/* Whether format f's streams are eventstreams (Bedrock's). */
+static bool
+usage_es_format(enum usage_format f)
+{
+	return f == USAGE_BEDROCK_EVENTSTREAM || f == USAGE_BEDROCK_CONVERSE;
+}
+
+/* Apply a Converse TokenUsage object to o (see the top of the file). */
+static void
+usage_converse(struct usage *o, json_t *u)
+{
+	uint64_t in = usage_count(u, "inputTokens");
+	uint64_t cached;
+
+	o->output_tokens = usage_count(u, "outputTokens");
+	o->cache_read_input_tokens = usage_count(u, "cacheReadInputTokens");
+	o->cache_creation_input_tokens =
+		usage_count(u, "cacheWriteInputTokens");
+	cached = o->cache_read_input_tokens + o->cache_creation_input_tokens;
+	if (cached > 0 && in >= cached &&
+	    json_is_integer(json_object_get(u, "totalTokens")) &&
+	    usage_count(u, "totalTokens") == in + o->output_tokens)
+		in -= cached;
+	o->input_tokens = in;
+}
+
 /* Apply a usage object in the reader's format to r->u. */
 static void
 usage_apply(struct usage_reader *r, json_t *u)
@@ -153,6 +188,9 @@ usage_apply(struct usage_reader *r, json_t *u)
 		o->cache_read_input_tokens = cached;
 		o->output_tokens = usage_count(u, "candidatesTokenCount") +
 				   usage_count(u, "thoughtsTokenCount");
+		break;
+	case USAGE_BEDROCK_CONVERSE:
+		usage_converse(o, u);
 		break;
 	}
 }
@@ -199,6 +237,8 @@ usage_event(struct usage_reader *r, json_t *ev)
 		usage_model(r, json_object_get(ev, "modelVersion"));
 		usage_apply(r, json_object_get(ev, "usageMetadata"));
 		break;
+	case USAGE_BEDROCK_CONVERSE:
+		break; /* its JSON and metadata events are read directly */
 	}
 }
 
@@ -443,6 +483,18 @@ usage_es_chunk(struct usage_reader *r, const unsigned char *p, size_t len)
 	json_decref(payload);
 }
 
+/* Read a Converse `metadata` payload: {"usage": TokenUsage, ...}, the
+ * stream's last event. */
+static void
+usage_es_metadata(struct usage_reader *r, const unsigned char *p, size_t len)
+{
+	json_t *payload = json_loadb((const char *)p, len, 0, NULL);
+
+	usage_apply(r, json_object_get(payload, "usage"));
+	r->ended = true;
+	json_decref(payload);
+}
+
 /* One whole, CRC-checked eventstream frame of total bytes at f. */
 static int
 usage_es_frame(struct usage_reader *r, const unsigned char *f, size_t total)
@@ -457,9 +509,14 @@ usage_es_frame(struct usage_reader *r, const unsigned char *f, size_t total)
 	/* no header has an empty name: this walks and checks all of them */
 	if (usage_es_header(h, hlen, "", &v, &vlen) < 0)
 		return usage_fail(r, -EBADMSG, "eventstream headers");
-	if (usage_es_is(h, hlen, ":message-type", "event") &&
+	if (!usage_es_is(h, hlen, ":message-type", "event"))
+		return 0;
+	if (r->format == USAGE_BEDROCK_EVENTSTREAM &&
 	    usage_es_is(h, hlen, ":event-type", "chunk"))
 		usage_es_chunk(r, h + hlen, total - ES_PRELUDE - hlen - 4);
+	else if (r->format == USAGE_BEDROCK_CONVERSE &&
+		 usage_es_is(h, hlen, ":event-type", "metadata"))
+		usage_es_metadata(r, h + hlen, total - ES_PRELUDE - hlen - 4);
 	return 0;
 }
 
@@ -511,12 +568,12 @@ usage_es_feed(struct usage_reader *r, const unsigned char *p, size_t len)
 /*
  * Pick the framing from the first non-blank byte (an eventstream's first
  * byte is 0 for any frame under 16 MiB: a JSON body there is an error
- * Bedrock sent, read as an Anthropic one).
+ * Bedrock sent, read as an Anthropic one, or converse's reply).
  */
 static void
 usage_pick_framing(struct usage_reader *r, unsigned char c)
 {
-	if (r->format == USAGE_BEDROCK_EVENTSTREAM && c != '{') {
+	if (usage_es_format(r->format) && c != '{') {
 		r->framing = FRAMING_ES;
 		buf_init(&r->frame, USAGE_MAX_FRAME);
 	} else if (c == '{' || c == '[') {
@@ -548,7 +605,7 @@ usage_reader_feed(struct usage_reader *r, const void *data, size_t len)
 	if (r->err != 0)
 		return r->err;
 	if (r->framing == FRAMING_UNKNOWN) {
-		while (len > 0 && r->format != USAGE_BEDROCK_EVENTSTREAM &&
+		while (len > 0 && !usage_es_format(r->format) &&
 		       (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) {
 			p++;
 			len--;

@@ -16,7 +16,9 @@
  * The API a response comes from. For the first four the body may be a
  * JSON document or an SSE stream (told apart by its first byte: `{` or
  * `[` is JSON). Bedrock's non-streamed invoke body is an Anthropic
- * Messages JSON: read it as USAGE_ANTHROPIC.
+ * Messages JSON: read it as USAGE_ANTHROPIC. USAGE_BEDROCK_CONVERSE reads
+ * both Converse replies: the JSON of converse (a body starting with `{`)
+ * and the eventstream of converse-stream (anything else).
  */
 enum usage_format {
 	USAGE_ANTHROPIC,	   /* Messages API */
@@ -24,6 +26,7 @@ enum usage_format {
 	USAGE_OPENAI_RESPONSES,	   /* Responses API */
 	USAGE_GEMINI,		   /* generateContent, streamGenerateContent */
 	USAGE_BEDROCK_EVENTSTREAM, /* invoke-with-response-stream */
+	USAGE_BEDROCK_CONVERSE,	   /* converse, converse-stream */
 };
 
 #define USAGE_MAX_FRAME (1u << 20)

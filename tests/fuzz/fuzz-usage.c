@@ -47,7 +47,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 2)
 		return 0;
-	fmt = (enum usage_format)(data[0] % (USAGE_BEDROCK_EVENTSTREAM + 1));
+	fmt = (enum usage_format)(data[0] % (USAGE_BEDROCK_CONVERSE + 1));
 	chunk = 1 + data[1] % 64;
 	memset(&whole, 0, sizeof(whole));
 	memset(&cut, 0, sizeof(cut));

@@ -159,7 +159,8 @@ printf '/a//b/./c/../d/\0prefix=a/b c&Z=1&a=%%3d%%3D&empty&t=%%7E+&%%zz\0\t' \
 printf '\0Action=ListUsers&Version=2010-05-08\0application/x-www-form-urlencoded; charset=utf-8' \
 	>"$c/sigv4/aws-iam-example"
 # usage: first byte = format (0 Anthropic, 1 OpenAI Chat, 2 OpenAI
-# Responses, 3 Gemini, 4 Bedrock eventstream), second = chunk size - 1
+# Responses, 3 Gemini, 4 Bedrock eventstream, 5 Bedrock Converse), second
+# = chunk size - 1
 # (mod 64), then a response body as each API sends it
 reset usage
 node -e '
@@ -215,8 +216,8 @@ const crc = b => { let c = ~0; for (const x of b) { c ^= x;
 const u32 = v => { const b = Buffer.alloc(4); b.writeUInt32BE(v >>> 0); return b; };
 const hdr = (n, v) => Buffer.concat([Buffer.from([n.length]), Buffer.from(n),
   Buffer.from([7]), Buffer.from([v.length >> 8, v.length & 255]), Buffer.from(v)]);
-const frame = (mtype, payload) => {
-  const h = Buffer.concat([hdr(":event-type", "chunk"),
+const frame = (mtype, payload, etype = "chunk") => {
+  const h = Buffer.concat([hdr(":event-type", etype),
     hdr(":content-type", "application/json"), hdr(":message-type", mtype)]);
   const p = Buffer.from(payload);
   const pre = Buffer.concat([u32(12 + h.length + p.length + 4), u32(h.length)]);
@@ -229,6 +230,18 @@ seed("bedrock-stream", 4, 11, Buffer.concat([ev(start), ev(text),
   frame("exception", "{\"message\":\"throttled\"}"), ev(delta),
   ev({type: "message_stop", "amazon-bedrock-invocationMetrics":
     {inputTokenCount: 472, outputTokenCount: 15}})]));
+const tu = {inputTokens: 472, outputTokens: 15, totalTokens: 2587,
+  cacheReadInputTokens: 2000, cacheWriteInputTokens: 100};
+seed("converse-json", 5, 6, JSON.stringify({output: {message: {role: "assistant",
+  content: [{text: "Hi \"usage\": {}"}]}}, stopReason: "end_turn", usage: tu,
+  metrics: {latencyMs: 1275}}));
+const cv = (etype, e) => frame("event", JSON.stringify(e), etype);
+seed("converse-stream", 5, 17, Buffer.concat([cv("messageStart", {role: "assistant"}),
+  cv("contentBlockDelta", {contentBlockIndex: 0, delta: {text: "Hi"}, p: "abcdefg"}),
+  cv("contentBlockStop", {contentBlockIndex: 0}),
+  frame("exception", "{\"message\":\"throttled\"}", "throttlingException"),
+  cv("messageStop", {stopReason: "end_turn"}),
+  cv("metadata", {usage: tu, metrics: {latencyMs: 900}, p: "abcdefghij"})]));
 ' "$c/usage"
 # route: first byte = provider type (mod 7: anthropic, openai, gemini,
 # bedrock, vertex, openai-compatible, ollama) + 8 (--url given) + 16
@@ -254,3 +267,7 @@ printf '\x0cPOST\0/vertex/v1beta1/projects/taskbox/locations/global/publishers/g
 printf '\x05POST\0/v1/%%2e%%2E/../x//y@z#w\\v%%00 \r\n' >"$c/route/hostile"
 printf '\x04POST\0/vertex/v1beta1/publishers/google/models/gemini-2.5-pro:streamGenerateContent?alt=sse' \
 	>"$c/route/vertex-gemini-express"
+printf '\x13POST\0/bedrock/model/us.anthropic.claude-sonnet-4-5-20250929-v1:0/converse-stream' \
+	>"$c/route/bedrock-converse-stream"
+printf '\x14POST\0/vertex/v1beta1/projects/taskbox/locations/us-central1/endpoints/openapi/chat/completions' \
+	>"$c/route/vertex-openapi-chat"

@@ -3,9 +3,10 @@
 //
 // Speaks just enough of the Anthropic Messages API, the OpenAI Responses and
 // Chat Completions APIs, the Gemini API, AWS Bedrock (InvokeModel and
-// InvokeModelWithResponseStream for Claude, ListInferenceProfiles) and GCP
-// Vertex AI (Claude's rawPredict/streamRawPredict, Gemini's
-// generateContent/streamGenerateContent, with Google's OAuth2 token
+// InvokeModelWithResponseStream for Claude, Converse and ConverseStream,
+// ListInferenceProfiles) and GCP Vertex AI (Claude's rawPredict/
+// streamRawPredict, Gemini's generateContent/streamGenerateContent, the
+// OpenAI-compatible chat completions, with Google's OAuth2 token
 // endpoint) for the real agent CLIs (Claude Code, Codex, Gemini CLI) and the
 // taskbox gateway to run against it. No npm dependencies.
 //
@@ -26,20 +27,24 @@
 //   x-api-key, Authorization: Bearer, x-goog-api-key, api-key or ?key=),
 //   else 401 in that API's own error shape.
 // - Bedrock routes (…/model/ID/invoke, …/invoke-with-response-stream,
-//   …/count-tokens, GET …/inference-profiles) want a SigV4 signature by the
+//   …/converse, …/converse-stream, …/count-tokens, GET
+//   …/inference-profiles) want a SigV4 signature by the
 //   --aws-* credentials for service bedrock: every request goes to a
 //   long-lived tests/harness/sigv4-verify.py (python3-botocore recomputes
 //   the signature over the method, target, headers and body received); a
 //   refusal is AWS's 403 with x-amzn-ErrorType. Streamed answers are in the
 //   real application/vnd.amazon.eventstream framing (prelude and message
-//   CRC32s; :event-type chunk, payload {"bytes": base64(Anthropic event)}).
+//   CRC32s; invoke's :event-type chunk, payload {"bytes": base64(Anthropic
+//   event)}; converse-stream's messageStart … messageStop, metadata with
+//   the usage, each payload the event's JSON itself).
 // - POST /token is Google's OAuth2 token endpoint for the JWT-bearer grant:
 //   the assertion's RS256 signature must verify with the public half of
 //   --service-account's key, iss its client_email, aud this endpoint's own
 //   URL (scheme://Host/token), scope cloud-platform, iat/exp sane. It issues
 //   an opaque access token valid --token-ttl seconds (default 3600).
 // - Vertex routes (…/projects/P/locations/L/publishers/anthropic|google/
-//   models/M:VERB) want "Authorization: Bearer" with a token /token issued
+//   models/M:VERB, …/projects/P/locations/L/endpoints/openapi/chat/
+//   completions) want "Authorization: Bearer" with a token /token issued
 //   and not expired, else Google's 401 UNAUTHENTICATED.
 //
 // Usage figures: 10 input and 5 output tokens unless --usage (a JSON object
@@ -849,11 +854,69 @@ async function bedrockInvoke(model, body, res, rec, stream) {
   res.end();
 }
 
+// A Converse request as an Anthropic Messages one (what anthropicAnswer
+// reads): text, toolUse and toolResult blocks, toolConfig's toolSpecs.
+function converseAsAnthropic(body, model) {
+  const block = (b) => {
+    if (!b || typeof b !== 'object') return null;
+    if (typeof b.text === 'string') return { type: 'text', text: b.text };
+    if (b.toolResult) return { type: 'tool_result', tool_use_id: b.toolResult.toolUseId };
+    if (b.toolUse) return { type: 'tool_use', id: b.toolUse.toolUseId, name: b.toolUse.name, input: b.toolUse.input };
+    return null;
+  };
+  const messages = (Array.isArray(body.messages) ? body.messages : []).map((m) => ({
+    role: m && m.role, content: (Array.isArray(m && m.content) ? m.content : []).map(block).filter(Boolean) }));
+  const tools = ((body.toolConfig && body.toolConfig.tools) || []).map((t) => t && t.toolSpec).filter((t) => t && t.name)
+    .map((t) => ({ name: t.name, input_schema: t.inputSchema && t.inputSchema.json }));
+  return { model, messages, tools };
+}
+
+// Converse's TokenUsage of an answer: inputTokens without cache reads and
+// writes (as Bedrock passes Claude's figures through), totalTokens all four.
+function converseUsage(u) {
+  return { inputTokens: u.input_tokens, outputTokens: u.output_tokens,
+    totalTokens: u.input_tokens + u.output_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens,
+    cacheReadInputTokens: u.cache_read_input_tokens, cacheWriteInputTokens: u.cache_creation_input_tokens };
+}
+
+// One converse-stream event: the event's JSON as the payload (padded with
+// "p" as Bedrock pads it).
+function converseEvent(type, data) {
+  const payload = Buffer.from(JSON.stringify({ ...data, p: 'abcdefghijklmnopqrstuvwxyz'.slice(0, (counter % 26) + 1) }));
+  return eventFrame({ ':event-type': type, ':content-type': 'application/json', ':message-type': 'event' }, payload);
+}
+
+// Converse (JSON) and ConverseStream (event stream).
+async function bedrockConverse(model, body, res, rec, stream) {
+  const a = await anthropicAnswer(converseAsAnthropic(body, model), rec);
+  const content = a.content.map((b) => (b.type === 'text' ? { text: b.text }
+    : { toolUse: { toolUseId: b.id, name: b.name, input: b.input } }));
+  const usage = converseUsage(a.usage);
+  if (!stream) {
+    return sendJson(res, 200, { output: { message: { role: 'assistant', content } }, stopReason: a.stop, usage,
+      metrics: { latencyMs: 1 } });
+  }
+  res.writeHead(200, { 'content-type': 'application/vnd.amazon.eventstream', 'x-amzn-requestid': nextId('req') });
+  res.write(converseEvent('messageStart', { role: 'assistant' }));
+  content.forEach((blk, i) => {
+    if (blk.text !== undefined) {
+      for (const w of words(blk.text)) res.write(converseEvent('contentBlockDelta', { contentBlockIndex: i, delta: { text: w } }));
+    } else {
+      res.write(converseEvent('contentBlockStart', { contentBlockIndex: i, start: { toolUse: { toolUseId: blk.toolUse.toolUseId, name: blk.toolUse.name } } }));
+      res.write(converseEvent('contentBlockDelta', { contentBlockIndex: i, delta: { toolUse: { input: JSON.stringify(blk.toolUse.input) } } }));
+    }
+    res.write(converseEvent('contentBlockStop', { contentBlockIndex: i }));
+  });
+  res.write(converseEvent('messageStop', { stopReason: a.stop }));
+  res.write(converseEvent('metadata', { usage, metrics: { latencyMs: 1 } }));
+  res.end();
+}
+
 // The Bedrock routes (any base path before /model/ or /inference-profiles);
 // false when path is not one.
 async function bedrock(req, url, raw, body, res, rec) {
   const p = url.pathname;
-  const m = /\/model\/([^/]+)\/(invoke|invoke-with-response-stream|count-tokens)$/.exec(p);
+  const m = /\/model\/([^/]+)\/(invoke|invoke-with-response-stream|converse|converse-stream|count-tokens)$/.exec(p);
   const profiles = /\/inference-profiles$/.test(p) && req.method === 'GET';
   if (!m && !profiles) return false;
   rec.api = 'bedrock';
@@ -864,6 +927,11 @@ async function bedrock(req, url, raw, body, res, rec) {
   const model = decodeURIComponent(m[1]);
   rec.model = model;
   if (m[2] === 'count-tokens') return sendJson(res, 200, { inputTokens: Math.max(1, Math.round(raw.length / 4)) }), true;
+  if (m[2] === 'converse' || m[2] === 'converse-stream') {
+    rec.api = 'bedrock-converse';
+    await bedrockConverse(model, body, res, rec, m[2] === 'converse-stream');
+    return true;
+  }
   await bedrockInvoke(model, body, res, rec, m[2] === 'invoke-with-response-stream');
   return true;
 }
@@ -897,6 +965,20 @@ async function vertex(req, url, raw, body, res, rec) {
   return true;
 }
 
+// Vertex's OpenAI-compatible endpoint (/VERSION/projects/P/locations/L/
+// endpoints/openapi/chat/completions): Chat Completions behind a bearer
+// token; false when path is not it.
+async function vertexOpenapi(req, url, body, res, rec) {
+  const m = /^\/(v1|v1beta1)\/projects\/([^/]+)\/locations\/([^/]+)\/endpoints\/openapi\/chat\/completions$/.exec(url.pathname);
+  if (!m) return false;
+  rec.api = 'vertex-openapi';
+  rec.vertex = { version: m[1], project: m[2], location: m[3] };
+  if (!vertexAuthorized(req, res, rec)) return true;
+  if (req.method !== 'POST') return sendJson(res, 405, { error: { code: 405, message: `${req.method} is not allowed`, status: 'UNIMPLEMENTED' } }), true;
+  await openaiChat(body && typeof body === 'object' ? body : {}, res, rec);
+  return true;
+}
+
 // ------------------------------------------------------------------ router
 const MODELS = {
   object: 'list', has_more: false, first_id: 'claude-fake', last_id: 'gpt-fake',
@@ -926,6 +1008,7 @@ async function handle(req, res) {
     if (req.method === 'POST' && path === '/token') tokenEndpoint(req, raw, res, rec);
     else if (await bedrock(req, url, wire, body, res, rec)) { /* answered */ }
     else if (await vertex(req, url, raw, body, res, rec)) { /* answered */ }
+    else if (await vertexOpenapi(req, url, body, res, rec)) { /* answered */ }
     else if (OPTS.requireKey !== null && req.method !== 'HEAD' && path !== '/health' &&
       presentedKey(req, url) !== OPTS.requireKey) {
       rec.key = 'refused';

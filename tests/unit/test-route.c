@@ -285,8 +285,31 @@ test_bedrock(void **state)
 	assert_int_equal(route(&q, "POST", "/model/m/invoke", &r, &cause), 0);
 	assert_string_equal(r.host, "127.0.0.1:9000");
 	gw_route_release(&r);
+	/* Converse (Goose, LiteLLM's bedrock/ID): JSON and eventstream */
+	expect(&p, "POST",
+	       "/bedrock/model/us.anthropic.claude-sonnet-4-5-20250929-v1:0/"
+	       "converse",
+	       "https://bedrock-runtime.eu-west-1.amazonaws.com/model/"
+	       "us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/converse",
+	       "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+	       GW_FORMAT_BEDROCK, USAGE_BEDROCK_CONVERSE, GW_AUTH_SIGV4);
+	expect(&q, "POST",
+	       "/bedrock/model/us.amazon.nova-pro-v1%3A0/converse-stream",
+	       "http://127.0.0.1:9000/aws/model/us.amazon.nova-pro-v1%3A0/"
+	       "converse-stream",
+	       "us.amazon.nova-pro-v1:0", GW_FORMAT_BEDROCK,
+	       USAGE_BEDROCK_CONVERSE, GW_AUTH_SIGV4);
+	assert_int_equal(
+		route(&p, "POST", "/model/m/converse-stream", &r, &cause), 0);
+	assert_string_equal(r.host, "bedrock-runtime.eu-west-1.amazonaws.com");
+	assert_string_equal(r.service, "bedrock");
+	gw_route_release(&r);
+	refuse(&p, "GET", "/bedrock/model/m/converse", 405, NULL);
+	refuse(&p, "POST", "/bedrock/model/m/converse/x", 404, NULL);
+	refuse(&p, "POST", "/bedrock/model/m/converse-streams", 404, NULL);
+	refuse(&p, "POST", "/bedrock/model/a%2F..%2Fb/converse", 400, "model");
 	refuse(&p, "POST", "/v1/messages", 404, NULL);
-	refuse(&p, "POST", "/bedrock/model/m/converse", 404, NULL);
+	refuse(&p, "POST", "/bedrock/model/m/generate", 404, NULL);
 	refuse(&p, "GET", "/bedrock/model/m/invoke", 405, NULL);
 	refuse(&p, "POST", "/bedrock/model/a%2F..%2Fb/invoke", 400, "model");
 	refuse(&p, "POST", "/bedrock/model/%2Fa/invoke", 400, "model");
@@ -371,6 +394,35 @@ test_vertex(void **state)
 	       NULL, GW_FORMAT_GEMINI, USAGE_GEMINI, GW_AUTH_VERTEX);
 	refuse(&p, "POST",
 	       "/vertex/v1beta1/publishers/anthropic/models/m:rawPredict", 404,
+	       NULL);
+	/* the OpenAI-compatible endpoint (Aider, Goose): model in the body */
+	expect(&p, "POST",
+	       "/vertex/v1beta1/projects/taskbox/locations/global/endpoints/"
+	       "openapi/chat/completions",
+	       "https://europe-west4-aiplatform.googleapis.com/v1beta1/"
+	       "projects/real-proj/locations/europe-west4/endpoints/openapi/"
+	       "chat/completions",
+	       NULL, GW_FORMAT_OPENAI, USAGE_OPENAI_CHAT, GW_AUTH_VERTEX);
+	expect(&p, "POST",
+	       "/vertex/v1/projects/x/locations/us-central1/endpoints/openapi/"
+	       "chat/completions?key=placeholder&alt=json",
+	       "https://europe-west4-aiplatform.googleapis.com/v1/projects/"
+	       "real-proj/locations/europe-west4/endpoints/openapi/chat/"
+	       "completions?alt=json",
+	       NULL, GW_FORMAT_OPENAI, USAGE_OPENAI_CHAT, GW_AUTH_VERTEX);
+	refuse(&p, "GET",
+	       "/vertex/v1/projects/x/locations/y/endpoints/openapi/chat/"
+	       "completions",
+	       405, NULL);
+	refuse(&p, "POST",
+	       "/vertex/v1/projects/x/locations/y/endpoints/openapi/"
+	       "completions",
+	       404, NULL);
+	refuse(&p, "POST",
+	       "/vertex/v1/projects/x/locations/y/endpoints/e1/chat/"
+	       "completions",
+	       404, NULL);
+	refuse(&p, "POST", "/vertex/v1/endpoints/openapi/chat/completions", 404,
 	       NULL);
 	/* no region: global; no project: the key file's project_id */
 	g.region = NULL;
@@ -618,6 +670,10 @@ test_route_format(void **state)
 	assert_int_equal(gw_route_format(&v, "/vertex/v1beta1/publishers/"
 					     "google/models/m:generateContent"),
 			 GW_FORMAT_GEMINI);
+	assert_int_equal(gw_route_format(&v, "/vertex/v1beta1/projects/p/"
+					     "locations/l/endpoints/openapi/"
+					     "chat/completions"),
+			 GW_FORMAT_OPENAI);
 	assert_int_equal(gw_route_format(&v, NULL), GW_FORMAT_ANTHROPIC);
 	assert_int_equal(gw_route_format(&c, "/v1/messages?beta=true"),
 			 GW_FORMAT_ANTHROPIC);

@@ -335,15 +335,17 @@ put_header(struct buf *b, const char *name, const char *value)
 	buf_append(b, value, strlen(value));
 }
 
-/* Append one eventstream frame: type "event"/"exception", a payload. */
+/* Append one eventstream frame of event type etype, message type mtype
+ * ("event"/"exception"), a payload. */
 static void
-put_frame(struct buf *out, const char *mtype, const char *payload, size_t plen)
+put_event(struct buf *out, const char *etype, const char *mtype,
+	  const char *payload, size_t plen)
 {
 	struct buf h, f;
 
 	buf_init(&h, 0);
 	buf_init(&f, 0);
-	put_header(&h, ":event-type", "chunk");
+	put_header(&h, ":event-type", etype);
 	put_header(&h, ":content-type", "application/json");
 	/* a header of another type (a bool true) to step over */
 	buf_append(&h, "\x05:flag\x00", 7);
@@ -357,6 +359,13 @@ put_frame(struct buf *out, const char *mtype, const char *payload, size_t plen)
 	buf_append(out, f.data, f.len);
 	buf_release(&h);
 	buf_release(&f);
+}
+
+/* Append one invoke-with-response-stream frame (event type chunk). */
+static void
+put_frame(struct buf *out, const char *mtype, const char *payload, size_t plen)
+{
+	put_event(out, "chunk", mtype, payload, plen);
 }
 
 /* Append a Bedrock chunk frame carrying one Anthropic event. */
@@ -446,6 +455,99 @@ test_bedrock(void **state)
 	buf_release(&s);
 }
 
+/* Append a converse-stream event: its payload is the event's JSON. */
+static void
+put_conv(struct buf *out, const char *etype, const char *json)
+{
+	put_event(out, etype, "event", json, strlen(json));
+}
+
+/* A converse-stream reply as Bedrock sends it (each payload padded with
+ * "p"); *meta_at gets the offset of the metadata frame. */
+static void
+converse_stream(struct buf *out, size_t *meta_at)
+{
+	put_conv(out, "messageStart",
+		 "{\"p\":\"abcd\",\"role\":\"assistant\"}");
+	put_conv(out, "contentBlockDelta",
+		 "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"{\\\"usage\\\""
+		 ":{\\\"inputTokens\\\":9}}\"},\"p\":\"abcdefgh\"}");
+	put_conv(out, "contentBlockStop", "{\"contentBlockIndex\":0}");
+	/* an invoke chunk here is none of converse's: not read */
+	put_chunk(out, "{\"type\":\"message_delta\",\"usage\":{"
+		       "\"output_tokens\":99}}");
+	put_conv(out, "messageStop", "{\"stopReason\":\"end_turn\"}");
+	*meta_at = out->len;
+	put_conv(out, "metadata",
+		 "{\"usage\":{\"inputTokens\":25,\"outputTokens\":12,"
+		 "\"totalTokens\":2137,\"cacheReadInputTokens\":2000,"
+		 "\"cacheWriteInputTokens\":100},\"metrics\":{"
+		 "\"latencyMs\":912},\"p\":\"abcdefghijklmnop\"}");
+}
+
+/* Bedrock Converse: converse's JSON (cache figures outside inputTokens,
+ * or inside it as totalTokens tells), converse-stream's metadata event,
+ * cut and broken streams, errors. The model is the path's (not here). */
+static void
+test_converse(void **state)
+{
+	struct buf s;
+	size_t at;
+
+	expect(READ(USAGE_BEDROCK_CONVERSE,
+		    "{\"output\":{\"message\":{\"role\":\"assistant\","
+		    "\"content\":[{\"toolUse\":{\"toolUseId\":\"t1\",\"name\":"
+		    "\"x\",\"input\":{\"usage\":{\"inputTokens\":999}}}},"
+		    "{\"text\":\"\\\"usage\\\": {}\"}]}},\"stopReason\":"
+		    "\"tool_use\",\n \"usage\": {\"inputTokens\": 25,"
+		    " \"outputTokens\": 12, \"totalTokens\": 2137,"
+		    " \"cacheReadInputTokens\": 2000,"
+		    " \"cacheWriteInputTokens\": 100},"
+		    " \"metrics\": {\"latencyMs\": 1275}}\n"),
+	       0, 25, 12, 2000, 100, "");
+	/* inputTokens counting the cache: totalTokens is in + out */
+	expect(READ(USAGE_BEDROCK_CONVERSE,
+		    "{\"usage\":{\"inputTokens\":2125,\"outputTokens\":12,"
+		    "\"totalTokens\":2137,\"cacheReadInputTokens\":2000,"
+		    "\"cacheWriteInputTokens\":100}}"),
+	       0, 25, 12, 2000, 100, "");
+	/* no cache, no totalTokens */
+	expect(READ(USAGE_BEDROCK_CONVERSE,
+		    "{\"usage\":{\"inputTokens\":30,\"outputTokens\":628}}"),
+	       0, 30, 628, 0, 0, "");
+	/* Bedrock's error body */
+	expect(READ(USAGE_BEDROCK_CONVERSE,
+		    "{\"message\":\"The security token included in the "
+		    "request is invalid.\"}"),
+	       0, 0, 0, 0, 0, "");
+
+	buf_init(&s, 0);
+	converse_stream(&s, &at);
+	expect(read_all(USAGE_BEDROCK_CONVERSE, s.data, s.len), 0, 25, 12, 2000,
+	       100, "");
+	/* cut before or inside the metadata event: its last event missing */
+	expect(read_all(USAGE_BEDROCK_CONVERSE, s.data, at), -ENOMSG, 0, 0, 0,
+	       0, "");
+	expect(read_all(USAGE_BEDROCK_CONVERSE, s.data, at + 40), -ENOMSG, 0, 0,
+	       0, 0, "");
+	/* a payload byte of the metadata frame flipped */
+	s.data[at + 110] ^= 0x01;
+	expect(read_all(USAGE_BEDROCK_CONVERSE, s.data, s.len), -EBADMSG, 0, 0,
+	       0, 0, "");
+	s.data[at + 110] ^= 0x01;
+	/* the same stream read as invoke's: its chunk only, no last event */
+	expect(read_all(USAGE_BEDROCK_EVENTSTREAM, s.data, s.len), -ENOMSG, 0,
+	       99, 0, 0, "");
+	/* a throttling exception mid-stream, then nothing */
+	buf_clear(&s);
+	put_conv(&s, "messageStart", "{\"role\":\"assistant\"}");
+	put_event(&s, "throttlingException", "exception",
+		  "{\"message\":\"Too many tokens\"}", 29);
+	expect(read_all(USAGE_BEDROCK_CONVERSE, s.data, s.len), -ENOMSG, 0, 0,
+	       0, 0, "");
+	buf_release(&s);
+}
+
 /* Lines and values over the bound give up; a big body does not. */
 static void
 test_bounds(void **state)
@@ -530,6 +632,7 @@ main(void)
 		cmocka_unit_test(test_openai_responses),
 		cmocka_unit_test(test_gemini),
 		cmocka_unit_test(test_bedrock),
+		cmocka_unit_test(test_converse),
 		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_odd_bodies),
 	};
