@@ -158,13 +158,17 @@ amap_clear(struct amap *m, void (*free_value)(void *))
 
 struct acct_task {
 	struct account_sum live, shown;
-	bool dirty; /* live differs from shown */
+	bool dirty;	/* live differs from shown */
+	int inflight;	/* requests between account_begin and account_end */
+	char **models;	/* the model names recorded (this process) */
+	size_t nmodels; /* at most ACCOUNT_TASK_MODELS_MAX */
 };
 
 struct acct_user {
 	int64_t month_start;
 	struct account_sum month;
 	struct account_budget budget;
+	int inflight; /* requests between account_begin and account_end */
 };
 
 struct acct_pending {
@@ -224,24 +228,67 @@ acct_task(const char *id)
 	return t;
 }
 
-/* Add b to a. */
+/* a + b, held at INT64_MAX (figures are never negative). */
+static int64_t
+acct_add_sat(int64_t a, int64_t b)
+{
+	int64_t r;
+
+	return __builtin_add_overflow(a, b, &r) ? INT64_MAX : r;
+}
+
+/* Free a task entry. */
+static void
+acct_task_free(void *v)
+{
+	struct acct_task *t = v;
+
+	if (t == NULL)
+		return;
+	for (size_t i = 0; i < t->nmodels; i++)
+		free(t->models[i]);
+	free(t->models);
+	free(t);
+}
+
+/* model as t records it: itself when t recorded it already or has room
+ * for one more name, else "(other)" (a task naming endless models must
+ * not make endless usage rows). */
+static const char *
+acct_task_model(struct acct_task *t, const char *model)
+{
+	for (size_t i = 0; i < t->nmodels; i++)
+		if (strcmp(t->models[i], model) == 0)
+			return model;
+	if (t->nmodels >= ACCOUNT_TASK_MODELS_MAX)
+		return "(other)";
+	t->models = xreallocarray(t->models, t->nmodels + 1, sizeof *t->models);
+	t->models[t->nmodels++] = xstrdup(model);
+	return model;
+}
+
+/* Add b to a (each figure held at INT64_MAX: a hostile upstream's huge
+ * counts must not wrap a total below a budget). */
 static void
 acct_sum_add(struct account_sum *a, const struct account_sum *b)
 {
-	a->requests += b->requests;
-	a->input_tokens += b->input_tokens;
-	a->output_tokens += b->output_tokens;
-	a->cache_read_input_tokens += b->cache_read_input_tokens;
-	a->cache_creation_input_tokens += b->cache_creation_input_tokens;
-	a->cost_nusd += b->cost_nusd;
+	a->requests = acct_add_sat(a->requests, b->requests);
+	a->input_tokens = acct_add_sat(a->input_tokens, b->input_tokens);
+	a->output_tokens = acct_add_sat(a->output_tokens, b->output_tokens);
+	a->cache_read_input_tokens = acct_add_sat(a->cache_read_input_tokens,
+						  b->cache_read_input_tokens);
+	a->cache_creation_input_tokens = acct_add_sat(
+		a->cache_creation_input_tokens, b->cache_creation_input_tokens);
+	a->cost_nusd = acct_add_sat(a->cost_nusd, b->cost_nusd);
 }
 
 /* The tokens a budget counts. */
 static int64_t
 acct_sum_tokens(const struct account_sum *s)
 {
-	return s->input_tokens + s->output_tokens + s->cache_read_input_tokens +
-	       s->cache_creation_input_tokens;
+	return acct_add_sat(acct_add_sat(s->input_tokens, s->output_tokens),
+			    acct_add_sat(s->cache_read_input_tokens,
+					 s->cache_creation_input_tokens));
 }
 
 int64_t
@@ -414,11 +461,13 @@ account_record(const struct account_key *key, const struct usage *u)
 
 		d.cost_nusd = price_cost_nusd(&price, &c);
 	}
-	if (acct.pending.n >= ACCOUNT_PENDING_MAX)
-		snprintf(model, sizeof model, "(other)");
-	p = acct_pending(k, model, now - now % 3600000);
-	acct_sum_add(&p->sum, &d);
 	t = acct_task(k->task_id);
+	p = acct_pending(k,
+			 acct.pending.n >= ACCOUNT_PENDING_MAX
+				 ? "(other)"
+				 : acct_task_model(t, model),
+			 now - now % 3600000);
+	acct_sum_add(&p->sum, &d);
 	acct_sum_add(&t->live, &d);
 	t->dirty = true;
 	acct_sum_add(&acct_user(k->owner_id, now)->month, &d);
@@ -459,7 +508,43 @@ account_check(const char *task_id, const char *owner_id,
 	if ((*reason = acct_over("user's monthly", &u->month, &u->budget)) !=
 	    NULL)
 		return -EDQUOT;
+	/* usage is known only once a response ends: bound what requests
+	 * checked together, before any was recorded, may overspend */
+	if (tb != NULL && t != NULL && t->inflight >= ACCOUNT_INFLIGHT_TASK) {
+		*reason =
+			xasprintf("too many LLM requests at once: a task with "
+				  "a budget may have %d in flight",
+				  ACCOUNT_INFLIGHT_TASK);
+		return -EBUSY;
+	}
+	if ((u->budget.tokens >= 0 || u->budget.usd_nusd >= 0) &&
+	    u->inflight >= ACCOUNT_INFLIGHT_USER) {
+		*reason =
+			xasprintf("too many LLM requests at once: a user with "
+				  "a budget may have %d in flight",
+				  ACCOUNT_INFLIGHT_USER);
+		return -EBUSY;
+	}
 	return 0;
+}
+
+void
+account_begin(const char *task_id, const char *owner_id)
+{
+	acct_task(task_id)->inflight++;
+	acct_user(owner_id, (int64_t)wall_ms())->inflight++;
+}
+
+void
+account_end(const char *task_id, const char *owner_id)
+{
+	struct acct_task *t = amap_get(&acct.tasks, task_id, strlen(task_id));
+	struct acct_user *u = amap_get(&acct.users, owner_id, strlen(owner_id));
+
+	if (t != NULL && t->inflight > 0)
+		t->inflight--;
+	if (u != NULL && u->inflight > 0)
+		u->inflight--;
 }
 
 void
@@ -485,7 +570,7 @@ account_task_sum(const char *task_id, struct account_sum *out)
 void
 account_task_forget(const char *task_id)
 {
-	free(amap_del(&acct.tasks, task_id, strlen(task_id)));
+	acct_task_free(amap_del(&acct.tasks, task_id, strlen(task_id)));
 }
 
 void
@@ -817,7 +902,7 @@ account_stop(void)
 	account_flush();
 	if (acct.loop != NULL)
 		ev_timer_stop(acct.loop, &acct.timer);
-	amap_clear(&acct.tasks, NULL);
+	amap_clear(&acct.tasks, acct_task_free);
 	amap_clear(&acct.users, NULL);
 	amap_clear(&acct.templates, NULL);
 	amap_clear(&acct.pending, acct_pending_free);

@@ -95,6 +95,7 @@ struct gw_conn {
 	struct provider *p;
 	struct gw_route route;
 	bool routed;
+	bool begun; /* account_begin was called: account_end is owed */
 	struct vtoken_wait *vw;
 	bool vtoken_sync; /* inside vtoken_get */
 	char *token, *token_error;
@@ -262,6 +263,9 @@ gw_exchange_end(struct gw_conn *c, int status, bool upstream_error)
 		free(cause);
 	}
 	model = gw_model(c, &u);
+	if (c->begun)
+		account_end(c->g->task_id, c->g->owner_id);
+	c->begun = false;
 	if (c->easy != NULL && c->p != NULL) {
 		struct account_key k = {
 			.task_id = c->g->task_id,
@@ -852,14 +856,17 @@ gw_start(struct gw_conn *c)
 		return;
 	}
 	c->routed = true;
-	if (account_check(c->g->task_id, c->g->owner_id, c->g->template_id,
-			  &cause) == -EDQUOT) {
-		account_exceeded(c->g->task_id, cause);
+	if ((status = account_check(c->g->task_id, c->g->owner_id,
+				    c->g->template_id, &cause)) < 0) {
+		if (status == -EDQUOT)
+			account_exceeded(c->g->task_id, cause);
 		gw_answer(c, 429, cause, false);
 		free(cause);
 		return;
 	}
 	free(cause);
+	account_begin(c->g->task_id, c->g->owner_id);
+	c->begun = true;
 	log_debug("gateway task=%s: %s %s", c->g->task_id, c->req.method,
 		  c->req.target);
 	if (c->route.auth != GW_AUTH_VERTEX) {

@@ -414,8 +414,15 @@ test_pending_bound(void **state)
 	size_t i;
 	bool other = false;
 
-	/* a task naming endless models: the rows past the bound are one */
-	for (int n = 0; n < ACCOUNT_PENDING_MAX + 50; n++) {
+	/* endless rows between two flushes (many tasks): the rows past
+	 * the bound are one a task */
+	for (int n = 0; n < ACCOUNT_PENDING_MAX; n++) {
+		char t[32];
+
+		snprintf(t, sizeof t, "p%d", n);
+		record(t, "u8", "tp", "openai", "model", 1, 0);
+	}
+	for (int n = 0; n < 50; n++) {
 		char m[32];
 
 		snprintf(m, sizeof m, "model-%d", n);
@@ -423,7 +430,7 @@ test_pending_bound(void **state)
 	}
 	assert_int_equal(account_flush(), 0);
 	rows = store_usage_of_task(f->st, "t8");
-	assert_int_equal(json_array_size(rows), ACCOUNT_PENDING_MAX + 1);
+	assert_int_equal(json_array_size(rows), 1);
 	json_array_foreach(rows, i, row)
 	{
 		if (strcmp(json_string_value(json_object_get(row, "model")),
@@ -436,6 +443,105 @@ test_pending_bound(void **state)
 	}
 	assert_true(other);
 	json_decref(rows);
+}
+
+static void
+test_inflight_bound(void **state UNUSED)
+{
+	struct account_budget user = {30, -1};
+	char *reason = NULL;
+	json_t *spec;
+	int i;
+
+	/* no budget: no bound on requests at once */
+	for (i = 0; i < 100; i++) {
+		assert_int_equal(account_check("t1", "u1", "tp", &reason), 0);
+		account_begin("t1", "u1");
+	}
+	for (i = 0; i < 100; i++)
+		account_end("t1", "u1");
+	/* a template's budget: many requests checked before any response
+	 * ended may not all pass */
+	spec = json_pack("{s:{s:{s:i}}}", "workspace", "budget", "tokens", 30);
+	account_template_spec("tp", spec);
+	json_decref(spec);
+	for (i = 0; i < ACCOUNT_INFLIGHT_TASK; i++) {
+		assert_int_equal(account_check("t1", "u1", "tp", &reason), 0);
+		account_begin("t1", "u1");
+	}
+	assert_int_equal(account_check("t1", "u1", "tp", &reason), -EBUSY);
+	assert_non_null(strstr(reason, "in flight"));
+	free(reason);
+	/* another task of the template is not held by t1's */
+	assert_int_equal(account_check("t2", "u1", "tp", &reason), 0);
+	account_end("t1", "u1");
+	assert_int_equal(account_check("t1", "u1", "tp", &reason), 0);
+	for (i = 0; i < ACCOUNT_INFLIGHT_TASK - 1; i++)
+		account_end("t1", "u1");
+	spec = json_pack("{s:{s:n}}", "workspace", "budget");
+	account_template_spec("tp", spec);
+	json_decref(spec);
+	/* a user's budget bounds the user's requests over all tasks */
+	account_user_budget_set("u1", &user);
+	for (i = 0; i < ACCOUNT_INFLIGHT_USER; i++) {
+		char t[16];
+
+		snprintf(t, sizeof t, "t%d", i);
+		assert_int_equal(account_check(t, "u1", "tp", &reason), 0);
+		account_begin(t, "u1");
+	}
+	assert_int_equal(account_check("tx", "u1", "tp", &reason), -EBUSY);
+	free(reason);
+	assert_int_equal(account_check("tx", "u2", "tp", &reason), 0);
+	/* the task is forgotten while its request runs: the end is fine */
+	account_task_forget("t0");
+	account_end("t0", "u1");
+	assert_int_equal(account_check("tx", "u1", "tp", &reason), 0);
+}
+
+static void
+test_task_models_bound(void **state)
+{
+	struct fixture *f = *state;
+	json_t *rows;
+
+	/* flushed each time: the pending bound alone would let a task
+	 * add ACCOUNT_PENDING_MAX rows a flush */
+	for (int n = 0; n < ACCOUNT_TASK_MODELS_MAX + 20; n++) {
+		char m[32];
+
+		snprintf(m, sizeof m, "model-%d", n);
+		record("t3", "u3", "tp", "openai", m, 1, 0);
+		assert_int_equal(account_flush(), 0);
+	}
+	record("t3", "u3", "tp", "openai", "model-0", 1, 0);
+	assert_int_equal(account_flush(), 0);
+	rows = store_usage_of_task(f->st, "t3");
+	assert_int_equal(json_array_size(rows), ACCOUNT_TASK_MODELS_MAX + 1);
+	json_decref(rows);
+}
+
+static void
+test_sums_saturate(void **state UNUSED)
+{
+	struct price p = {.input = PRICE_MICRO_MAX, .output = PRICE_MICRO_MAX};
+	struct account_budget b = {-1, 1000000000};
+	struct account_sum s;
+	char *reason = NULL;
+
+	/* a hostile upstream's huge counts at the highest price: the totals
+	 * stay at the top, never wrap below a budget */
+	assert_true(account_price_set("openai", "dear", &p));
+	account_user_budget_set("u4", &b);
+	for (int i = 0; i < 100; i++)
+		record("t4", "u4", "tp", "openai", "dear", UINT64_MAX,
+		       UINT64_MAX);
+	account_tick();
+	account_task_sum("t4", &s);
+	assert_true(s.cost_nusd > 0);
+	assert_true(s.input_tokens > 0);
+	assert_int_equal(account_check("t4", "u4", "tp", &reason), -EDQUOT);
+	free(reason);
 }
 
 static void
@@ -465,6 +571,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_prices_override,
 						setup_store, teardown_store),
 		cmocka_unit_test_setup_teardown(test_pending_bound, setup_store,
+						teardown_store),
+		cmocka_unit_test_setup_teardown(test_inflight_bound,
+						setup_store, teardown_store),
+		cmocka_unit_test_setup_teardown(test_task_models_bound,
+						setup_store, teardown_store),
+		cmocka_unit_test_setup_teardown(test_sums_saturate, setup_store,
 						teardown_store),
 	};
 
