@@ -82,7 +82,7 @@ store_usage_of_task(struct store *st, const char *task_id)
 
 json_t *
 store_usage_report(struct store *st, const char *column, const char *owner_id,
-		   int64_t from_ms, int64_t to_ms)
+		   int64_t from_ms, int64_t to_ms, int64_t limit)
 {
 	/* the column names a fixed text: never the caller's bytes */
 	static const struct {
@@ -111,11 +111,11 @@ store_usage_report(struct store *st, const char *column, const char *owner_id,
 			"cache_creation_input_tokens, sum(u.cost_nusd) AS "
 			"cost_nusd FROM usage u%s WHERE u.hour_ms >= ? AND "
 			"u.hour_ms < ? AND (? = '' OR u.owner_id = ?) GROUP "
-			"BY 1, 2 ORDER BY sum(u.cost_nusd) DESC, 1",
+			"BY 1, 2 ORDER BY sum(u.cost_nusd) DESC, 1 LIMIT ?",
 			groups[i].select, groups[i].join);
-		rows = store_rows(st, NULL, sql, "iiss", from_ms, to_ms,
+		rows = store_rows(st, NULL, sql, "iissi", from_ms, to_ms,
 				  owner_id ? owner_id : "",
-				  owner_id ? owner_id : "");
+				  owner_id ? owner_id : "", limit);
 		free(sql);
 		return rows;
 	}

@@ -267,7 +267,8 @@ test_store_reports(void **state)
 	json_decref(rows);
 
 	/* by owner: everyone, then u2 only; the range is by hour */
-	rows = store_usage_report(f->st, "owner_id", NULL, hour, hour + 1);
+	rows = store_usage_report(f->st, "owner_id", NULL, hour, hour + 1,
+				  1000);
 	assert_int_equal(json_array_size(rows), 2);
 	json_array_foreach(rows, i, row)
 	{
@@ -279,23 +280,30 @@ test_store_reports(void **state)
 			strcmp(key, "u1") == 0 ? 4 : 1);
 	}
 	json_decref(rows);
-	rows = store_usage_report(f->st, "owner_id", "u2", hour, hour + 1);
+	rows = store_usage_report(f->st, "owner_id", "u2", hour, hour + 1,
+				  1000);
 	assert_int_equal(json_array_size(rows), 1);
 	json_decref(rows);
-	rows = store_usage_report(f->st, "owner_id", NULL, hour + 1, INT64_MAX);
+	rows = store_usage_report(f->st, "owner_id", NULL, hour + 1, INT64_MAX,
+				  1000);
 	assert_int_equal(json_array_size(rows), 0);
 	json_decref(rows);
-	rows = store_usage_report(f->st, "template_id", NULL, 0, INT64_MAX);
+	rows = store_usage_report(f->st, "template_id", NULL, 0, INT64_MAX,
+				  1000);
 	assert_int_equal(json_array_size(rows), 2);
 	/* ordered by cost: tq (gpt-5's 1000 tokens) first */
 	assert_string_equal(json_string_value(json_object_get(
 				    json_array_get(rows, 0), "key")),
 			    "tq");
 	json_decref(rows);
-	rows = store_usage_report(f->st, "model", NULL, 0, INT64_MAX);
+	rows = store_usage_report(f->st, "model", NULL, 0, INT64_MAX, 1000);
 	assert_int_equal(json_array_size(rows), 3);
 	json_decref(rows);
-	rows = store_usage_report(f->st, "provider", NULL, 0, INT64_MAX);
+	/* bounded: the costliest first */
+	rows = store_usage_report(f->st, "model", NULL, 0, INT64_MAX, 2);
+	assert_int_equal(json_array_size(rows), 2);
+	json_decref(rows);
+	rows = store_usage_report(f->st, "provider", NULL, 0, INT64_MAX, 1000);
 	assert_int_equal(json_array_size(rows), 1);
 	assert_int_equal(json_integer_value(json_object_get(
 				 json_array_get(rows, 0), "input_tokens")),
