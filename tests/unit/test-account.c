@@ -553,6 +553,50 @@ test_sums_saturate(void **state UNUSED)
 }
 
 static void
+test_store_sums_saturate(void **state)
+{
+	struct fixture *f = *state;
+	struct store_usage_sums big = {1, INT64_MAX - 5, 0, 0, 0, INT64_MAX};
+	json_t *rows;
+	char *cause = NULL;
+	int64_t hour = 3600000;
+
+	/* the same row twice, and two more rows: neither the row's sum nor
+	 * the sums of rows overflow */
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(store_usage_add(f->st, "t6", hour, "default",
+						 "m", "u6", "tp", "openai",
+						 &big),
+				 0);
+	assert_int_equal(store_usage_add(f->st, "t6", hour, "default", "n",
+					 "u6", "tp", "openai", &big),
+			 0);
+	assert_int_equal(store_usage_add(f->st, "t6", 2 * hour, "default", "m",
+					 "u6", "tp", "openai", &big),
+			 0);
+	rows = store_usage_of_task(f->st, "t6");
+	assert_non_null(rows);
+	assert_int_equal(json_array_size(rows), 2);
+	assert_true(json_is_integer(
+		json_object_get(json_array_get(rows, 0), "cost_nusd")));
+	assert_true(json_integer_value(json_object_get(json_array_get(rows, 0),
+						       "cost_nusd")) >
+		    (int64_t)9e18);
+	json_decref(rows);
+	rows = store_usage_report(f->st, "owner_id", NULL, 0, INT64_MAX, 10);
+	assert_non_null(rows);
+	assert_int_equal(json_array_size(rows), 1);
+	json_decref(rows);
+	rows = store_usage_by_owner(f->st, 0);
+	assert_non_null(rows);
+	json_decref(rows);
+	/* a restart loads them (the task is not in the tasks table: only
+	 * the owner's month is) */
+	account_stop();
+	assert_int_equal(account_start(f->st, NULL, &hooks, &cause), 0);
+}
+
+static void
 test_month_start(void **state UNUSED)
 {
 	/* 2026-12-01T08:00:00Z, 2026-12-31T23:59:59.999Z */
@@ -586,6 +630,8 @@ main(void)
 						setup_store, teardown_store),
 		cmocka_unit_test_setup_teardown(test_sums_saturate, setup_store,
 						teardown_store),
+		cmocka_unit_test_setup_teardown(test_store_sums_saturate,
+						setup_store, teardown_store),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
