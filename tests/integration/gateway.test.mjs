@@ -17,7 +17,8 @@
 // the gateway fetched by the JWT grant; the usage each task recorded
 // equals what the fake reported; a workspace budget gives a 429 in the
 // provider's format and pauses the task; an https provider whose
-// certificate is not trusted is a 502.
+// certificate is not trusted is a 502. Last, a task with a budget may
+// have 8 requests in flight: more get a 429 and the task goes on.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -34,6 +35,7 @@ const keyFile = path.join(tmpdir(), 'gw-llm.key');
 let srv, upstream, upPort, task;
 const seen = []; // {method, url, headers, body} of each upstream request
 let release = null; // lets the streaming reply go on
+const held = []; // releases of the streams asked with x-test-hold
 
 // The provider: Anthropic-like. x-test-status asks for an error status;
 // "stream": true replies by SSE, holding its end until the test releases
@@ -83,7 +85,9 @@ function provider(req, res) {
         '"usage":{"input_tokens":11,"output_tokens":1}}}\n\n');
       entry.released = await new Promise((resolve) => {
         const late = setTimeout(() => resolve(false), 20000);
-        release = () => { clearTimeout(late); resolve(true); };
+        const go = () => { clearTimeout(late); resolve(true); };
+        if (req.headers['x-test-hold']) held.push(go);
+        else release = go;
       });
       res.write('event: content_block_delta\ndata: {"type":"content_block_delta","index":0,' +
         '"delta":{"type":"text_delta","text":"hello"}}\n\n');
@@ -489,4 +493,35 @@ test('the server stops cleanly, without a sanitizer report', async () => {
   srv = null;
   await s.stop();
   assert.doesNotMatch(s.log, /Sanitizer|runtime error:/, s.log);
+});
+
+test('a task with a budget may have 8 requests in flight: more get a 429, no pause', async () => {
+  const y = customTemplate('gw-budget', ['sh', '-c', 'exec sleep 1000'])
+    .replace('  backend: local\n', '  backend: local\n  budget:\n    tokens: 1000000\n');
+  assert.equal((await srv.pushTemplate(y)).status, 201);
+  const t = await srv.createTask({ template: 'gw-budget', input: 'x', name: 'gw-budget' });
+  await srv.waitTask('admin', 'gw-budget');
+  // twelve at once, each held by the provider until released: usage is
+  // known only when one ends, so each is checked against zero
+  const answers = [];
+  const reqs = Array.from({ length: 12 }, () => request('POST', '/v1/messages', { t,
+    headers: { 'x-api-key': 'placeholder', 'content-type': 'application/json', 'x-test-hold': '1' },
+    body: JSON.stringify({ model: 'claude-test', stream: true }) }).then((r) => { answers.push(r); return r; }));
+  await waitFor(() => held.length + answers.length === 12, { what: 'every request upstream or answered' });
+  assert.equal(held.length, 8, 'requests in flight at once');
+  assert.equal(answers.length, 4);
+  for (const a of answers) {
+    assert.equal(a.status, 429, a.text);
+    assert.match(a.text, /in flight/);
+  }
+  held.splice(0).forEach((go) => go());
+  const all = await Promise.all(reqs);
+  assert.equal(all.filter((r) => r.status === 200).length, 8);
+  // a request after them goes through: the count went down
+  const after1 = request('POST', '/v1/messages', { t, headers: { 'x-api-key': 'placeholder',
+    'content-type': 'application/json' }, body: '{"model":"claude-test"}' });
+  assert.equal((await after1).status, 200);
+  const x = await srv.task('admin', 'gw-budget');
+  assert.notEqual(x.status, 'paused', 'too many at once is no reason to pause');
+  await srv.api('DELETE', '/api/v2/tasks/admin/gw-budget');
 });
