@@ -508,9 +508,22 @@ account_check(const char *task_id, const char *owner_id,
 	if ((*reason = acct_over("user's monthly", &u->month, &u->budget)) !=
 	    NULL)
 		return -EDQUOT;
+	return 0;
+}
+
+int
+account_begin(const char *task_id, const char *owner_id,
+	      const char *template_id, char **reason)
+{
+	struct acct_task *t = acct_task(task_id);
+	struct acct_user *u = acct_user(owner_id, (int64_t)wall_ms());
+	bool task_budget =
+		template_id != NULL && amap_get(&acct.templates, template_id,
+						strlen(template_id)) != NULL;
+
 	/* usage is known only once a response ends: bound what requests
 	 * checked together, before any was recorded, may overspend */
-	if (tb != NULL && t != NULL && t->inflight >= ACCOUNT_INFLIGHT_TASK) {
+	if (task_budget && t->inflight >= ACCOUNT_INFLIGHT_TASK) {
 		*reason =
 			xasprintf("too many LLM requests at once: a task with "
 				  "a budget may have %d in flight",
@@ -525,14 +538,9 @@ account_check(const char *task_id, const char *owner_id,
 				  ACCOUNT_INFLIGHT_USER);
 		return -EBUSY;
 	}
+	t->inflight++;
+	u->inflight++;
 	return 0;
-}
-
-void
-account_begin(const char *task_id, const char *owner_id)
-{
-	acct_task(task_id)->inflight++;
-	acct_user(owner_id, (int64_t)wall_ms())->inflight++;
 }
 
 void

@@ -32,14 +32,16 @@ struct account_key {
  * to the store by a timer. */
 void account_record(const struct account_key *k, const struct usage *u);
 /* Before a request: 0, or -EDQUOT and *reason (new string, "budget
- * exceeded: ..."), or -EBUSY and *reason when a task or user with a
- * budget has ACCOUNT_INFLIGHT_* requests in flight already (a 429
- * without a pause). */
+ * exceeded: ..."). */
 int account_check(const char *task_id, const char *owner_id,
 		  const char *template_id, char **reason);
-/* A request that passed account_check goes upstream / has ended
- * (recorded or not): the in-flight counts account_check bounds. */
-void account_begin(const char *task_id, const char *owner_id);
+/* A request that passed account_check goes upstream: 0 (counted in
+ * flight until account_end), or -EBUSY and *reason (new string) when a
+ * task or user with a budget has ACCOUNT_INFLIGHT_* in flight already
+ * (a 429 without a pause). */
+int account_begin(const char *task_id, const char *owner_id,
+		  const char *template_id, char **reason);
+/* A request account_begin counted has ended (recorded or not). */
 void account_end(const char *task_id, const char *owner_id);
 /* The task went over: pause it once with the reason as state message
  * (webhooks fire). */

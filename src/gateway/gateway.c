@@ -857,6 +857,8 @@ gw_start(struct gw_conn *c)
 	}
 	c->routed = true;
 	if ((status = account_check(c->g->task_id, c->g->owner_id,
+				    c->g->template_id, &cause)) < 0 ||
+	    (status = account_begin(c->g->task_id, c->g->owner_id,
 				    c->g->template_id, &cause)) < 0) {
 		if (status == -EDQUOT)
 			account_exceeded(c->g->task_id, cause);
@@ -864,8 +866,6 @@ gw_start(struct gw_conn *c)
 		free(cause);
 		return;
 	}
-	free(cause);
-	account_begin(c->g->task_id, c->g->owner_id);
 	c->begun = true;
 	log_debug("gateway task=%s: %s %s", c->g->task_id, c->req.method,
 		  c->req.target);
