@@ -488,13 +488,6 @@ test('past a workspace budget: 429 in the provider format, the task paused', asy
   assert.match(paused.current_state?.message ?? '', /^budget exceeded/);
 });
 
-test('the server stops cleanly, without a sanitizer report', async () => {
-  const s = srv;
-  srv = null;
-  await s.stop();
-  assert.doesNotMatch(s.log, /Sanitizer|runtime error:/, s.log);
-});
-
 test('a task with a budget may have 8 requests in flight: more get a 429, no pause', async () => {
   const y = customTemplate('gw-budget', ['sh', '-c', 'exec sleep 1000'])
     .replace('  backend: local\n', '  backend: local\n  budget:\n    tokens: 1000000\n');
@@ -524,4 +517,11 @@ test('a task with a budget may have 8 requests in flight: more get a 429, no pau
   const x = await srv.task('admin', 'gw-budget');
   assert.notEqual(x.status, 'paused', 'too many at once is no reason to pause');
   await srv.api('DELETE', '/api/v2/tasks/admin/gw-budget');
+});
+
+test('the server stops cleanly, without a sanitizer report', async () => {
+  const s = srv;
+  srv = null;
+  await s.stop();
+  assert.doesNotMatch(s.log, /Sanitizer|runtime error:/, s.log);
 });
