@@ -472,8 +472,11 @@ test("a wrong key: the provider's 401 reaches the agent; an untrusted certificat
 test('past a workspace budget: 429 in the provider format, the task paused', async () => {
   const t = await providerTask('t-budget', 'ant', { tokens: 50 });
   const hdr = { 'x-api-key': 'placeholder', 'content-type': 'application/json' };
+  const n0 = fakeRequests().length;
   const first = await request('POST', '/v1/messages', { t, headers: hdr, body: ANT_BODY });
   assert.equal(first.status, 200, 'nothing used yet: within the budget');
+  // the fake may log a request after answering it
+  await waitFor(() => fakeRequests().length > n0, { what: 'the first request logged' });
   const n = fakeRequests().length;
   const over = await request('POST', '/v1/messages', { t, headers: hdr, body: ANT_BODY });
   assert.equal(over.status, 429, over.text);
@@ -517,6 +520,29 @@ test('a task with a budget may have 8 requests in flight: more get a 429, no pau
   const x = await srv.task('admin', 'gw-budget');
   assert.notEqual(x.status, 'paused', 'too many at once is no reason to pause');
   await srv.api('DELETE', '/api/v2/tasks/admin/gw-budget');
+});
+
+test('a stream the agent cuts before its usage ends is counted with what was read', async () => {
+  const usage = async () => (await srv.api('GET', '/api/v2/tasks/admin/gw/usage')).json.total;
+  // the in-task request of before() is in
+  await waitFor(() => fs.existsSync(path.join(taskDir(srv, task.id), 'home', 'workspace', 'inside.json')) &&
+    fs.statSync(path.join(taskDir(srv, task.id), 'home', 'workspace', 'inside.json')).size > 0,
+  { what: 'the in-task request answered' });
+  const before = await usage();
+  const req = http.request({ socketPath: sock(), method: 'POST', path: '/v1/messages', agent: false,
+    headers: { 'x-api-key': 'placeholder', 'content-type': 'application/json', 'x-test-hold': '1' } });
+  req.on('error', () => {});
+  req.end(JSON.stringify({ model: 'claude-test', stream: true }));
+  // message_start (11 input tokens) came; the agent goes away
+  const res = await new Promise((resolve) => req.on('response', resolve));
+  await new Promise((resolve) => res.once('data', resolve));
+  req.destroy();
+  const after1 = await waitFor(async () => {
+    const u = await usage();
+    return u.requests === before.requests + 1 ? u : null;
+  }, { what: 'the cut request counted' });
+  assert.equal(after1.input_tokens, before.input_tokens + 11);
+  held.splice(0).forEach((go) => go());
 });
 
 test('the server stops cleanly, without a sanitizer report', async () => {
