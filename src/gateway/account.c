@@ -702,6 +702,19 @@ acct_load_templates(void)
 	json_decref(rows);
 }
 
+/* The budget of a user_budgets row (NULL: none). */
+static struct account_budget
+acct_row_budget(const json_t *row)
+{
+	json_t *t = json_object_get(row, "tokens"),
+	       *u = json_object_get(row, "usd_nusd");
+
+	return (struct account_budget){
+		json_is_integer(t) ? json_integer_value(t) : -1,
+		json_is_integer(u) ? json_integer_value(u) : -1,
+	};
+}
+
 /* Load users' month totals and budgets, and the price overrides. */
 static void
 acct_load_users_prices(void)
@@ -736,12 +749,7 @@ acct_load_users_prices(void)
 					(struct account_budget){-1, -1};
 		json_array_foreach(rows, i, row)
 		{
-			json_t *t = json_object_get(row, "tokens"),
-			       *u = json_object_get(row, "usd_nusd");
-			struct account_budget bu = {
-				json_is_integer(t) ? json_integer_value(t) : -1,
-				json_is_integer(u) ? json_integer_value(u) : -1,
-			};
+			struct account_budget bu = acct_row_budget(row);
 
 			account_user_budget_set(
 				json_string_value(
@@ -776,6 +784,28 @@ acct_load_users_prices(void)
 		}
 		json_decref(rows);
 	}
+}
+
+void
+account_refresh(const char *owner_id, const char *template_id)
+{
+	struct account_budget b;
+	json_t *row, *spec;
+
+	if ((row = store_user_budget_get(acct.st, owner_id)) != NULL) {
+		b = acct_row_budget(json_array_get(row, 0));
+		account_user_budget_set(owner_id, &b);
+		json_decref(row);
+	}
+	if (template_id == NULL ||
+	    (row = store_template_find(acct.st, template_id)) == NULL)
+		return;
+	spec = json_loads(json_string_value(json_object_get(row, "spec")) ?: "",
+			  0, NULL);
+	if (spec != NULL)
+		account_template_spec(template_id, spec);
+	json_decref(spec);
+	json_decref(row);
 }
 
 void

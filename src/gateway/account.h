@@ -100,6 +100,9 @@ int account_flush(void);
 /* What the timer does each ACCOUNT_FLUSH_MS: show the tasks whose
  * totals changed (the changed hook), then write what is pending. */
 void account_tick(void);
+/* Read owner_id's budget and template_id's (NULL: none) from the store
+ * again (raised on another replica): two lookups, for a resume. */
+void account_refresh(const char *owner_id, const char *template_id);
 /* Reload users' month totals, user and template budgets and price
  * overrides from the store (other replicas' changes). */
 void account_reload(void);

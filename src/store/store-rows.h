@@ -382,6 +382,9 @@ int store_price_delete(struct store *st, const char *provider_type,
 /* Every user budget (user_id, tokens, usd_nusd: NULL when unset); a new
  * array or NULL. */
 json_t *store_user_budgets_list(struct store *st);
+/* user_id's budget: an array of its row (tokens, usd_nusd: NULL when
+ * unset), empty when none; a new array or NULL (the store failed). */
+json_t *store_user_budget_get(struct store *st, const char *user_id);
 /* Set user_id's monthly budget (-1: no limit of that kind; both -1
  * removes the row); 0 or -EIO. */
 int store_user_budget_set(struct store *st, const char *user_id, int64_t tokens,

@@ -189,6 +189,15 @@ store_user_budgets_list(struct store *st)
 			  "");
 }
 
+json_t *
+store_user_budget_get(struct store *st, const char *user_id)
+{
+	return store_rows(st, NULL,
+			  "SELECT tokens, usd_nusd FROM user_budgets WHERE "
+			  "user_id = ?",
+			  "s", user_id);
+}
+
 int
 store_user_budget_set(struct store *st, const char *user_id, int64_t tokens,
 		      int64_t usd_nusd, int64_t now)

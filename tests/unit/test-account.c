@@ -596,6 +596,34 @@ test_store_sums_saturate(void **state)
 }
 
 static void
+test_refresh(void **state)
+{
+	struct fixture *f = *state;
+	struct account_budget b;
+	char *reason = NULL;
+
+	/* another replica raised, set, removed the budget: a resume's
+	 * refresh reads the user's row alone */
+	assert_int_equal(store_user_insert(f->st, "u9", "nine", "member", 1),
+			 0);
+	record("t9", "u9", "tp", "openai", "gpt-5", 20, 0);
+	assert_int_equal(store_user_budget_set(f->st, "u9", 10, -1, 1), 0);
+	assert_int_equal(account_check("t9", "u9", "tp", &reason), 0);
+	account_refresh("u9", "tp");
+	account_user_budget("u9", &b);
+	assert_int_equal(b.tokens, 10);
+	assert_int_equal(account_check("t9", "u9", "tp", &reason), -EDQUOT);
+	free(reason);
+	assert_int_equal(store_user_budget_set(f->st, "u9", 100, -1, 2), 0);
+	account_refresh("u9", NULL);
+	assert_int_equal(account_check("t9", "u9", "tp", &reason), 0);
+	assert_int_equal(store_user_budget_set(f->st, "u9", -1, -1, 3), 0);
+	account_refresh("u9", "no-such-template");
+	account_user_budget("u9", &b);
+	assert_int_equal(b.tokens, -1);
+}
+
+static void
 test_month_start(void **state UNUSED)
 {
 	/* 2026-12-01T08:00:00Z, 2026-12-31T23:59:59.999Z */
@@ -631,6 +659,8 @@ main(void)
 						teardown_store),
 		cmocka_unit_test_setup_teardown(test_store_sums_saturate,
 						setup_store, teardown_store),
+		cmocka_unit_test_setup_teardown(test_refresh, setup_store,
+						teardown_store),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
