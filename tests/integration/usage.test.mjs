@@ -226,6 +226,17 @@ test('through the gateway: usage counted, a budget pauses the task, resume after
     assert.deepEqual(r.json.models.map((m) => [m.model, m.requests, m.priced]), [['claude-sonnet-4-5', 2, true]]);
     r = await srv.api('GET', '/api/v2/usage?group_by=user', { token: alice.token });
     assert.deepEqual(r.json.groups.map((g) => [g.name, g.input_tokens]), [['alice', 20]]);
+    // another member sees none of it, whatever the grouping and range
+    const mallet = await srv.user('mallet');
+    for (const by of ['user', 'template', 'provider', 'model']) {
+      r = await srv.api('GET', `/api/v2/usage?group_by=${by}&from=0&to=4102444800`, { token: mallet.token });
+      assert.equal(r.status, 200, r.text);
+      assert.deepEqual(r.json.groups, [], by);
+      assert.equal(r.json.total.requests, 0);
+    }
+    problem(await srv.api('GET', '/api/v2/tasks/alice/metered/usage', { token: mallet.token }), 404);
+    problem(await srv.api('GET', '/api/v2/users/alice/budget', { token: mallet.token }), 404);
+    problem(await srv.api('PUT', '/api/v2/users/mallet/budget', { token: mallet.token, body: { tokens: 1e12 } }), 403);
 
     // the third is refused before the upstream sees it; the pause may
     // stop the agent before it writes down the 429 (and the send's reply
@@ -278,4 +289,7 @@ test('through the gateway: usage counted, a budget pauses the task, resume after
     assert.equal(await request(last), '200');
     assert.equal(upstream(), 4);
     await srv.api('DELETE', '/api/v2/tasks/alice/metered', { token: alice.token });
+    // a deleted task's usage stays in the reports
+    r = await srv.api('GET', '/api/v2/usage?group_by=user');
+    assert.deepEqual(r.json.groups.map((g) => [g.name, g.requests]), [['alice', 4]]);
   });
