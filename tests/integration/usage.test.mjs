@@ -8,7 +8,8 @@
 // (tests/harness/fake-llm.mjs, which reports 10 input and 5 output tokens
 // per request) until its user's budget stops it; it runs once the gateway
 // (src/gateway/gateway.c) is in the tree, and is skipped, saying so,
-// before that.
+// before that. First, the accounting's unit binary
+// (tests/unit/test-account.c) against a private PostgreSQL database.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -16,9 +17,21 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startServer, customTemplate, waitFor, bin, root, tmpdir, taskDir, exists } from '../harness/server.mjs';
 import { startFakeLlm } from '../harness/llm.mjs';
+import { pgDatabase, pgBindir } from '../harness/pg.mjs';
 
 const gateway = fs.existsSync(path.join(root, 'src/gateway/gateway.c'));
 let srv, alice, llm, llmLog;
+
+test('the accounting unit tests pass against PostgreSQL (sums, saturation, budgets)',
+  { skip: process.env.TASKBOX_TEST_STORE !== 'postgresql' ? 'the PostgreSQL run does it'
+    : !pgBindir() && 'PostgreSQL is not installed' }, () => {
+    const unit = path.join(path.dirname(bin), 'tests/unit/test-account');
+    assert.ok(fs.existsSync(unit), `${unit} is built`);
+    const r = spawnSync(unit, [], { encoding: 'utf8', timeout: 120000,
+      env: { ...process.env, TASKBOX_TEST_STORE_SPEC: pgDatabase().uri } });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout + r.stderr, /PASSED  \] \d+ test/);
+  });
 
 function cli(args, token = srv.token) {
   const r = spawnSync(bin, args, {

@@ -3,7 +3,9 @@
  * (gateway/account.c) driven the way the gateway drives it, against a new
  * SQLite file: totals per task and per user month, budgets and their
  * reasons, the hooks, the flush to the store and the store's reports
- * (store-usage.c), a restart loading what was written.
+ * (store-usage.c), a restart loading what was written. On the SQLite
+ * file of each test, or on the PostgreSQL database TASKBOX_TEST_STORE_SPEC
+ * names (emptied before each test).
  */
 #include "common.h"
 
@@ -139,15 +141,29 @@ static int
 setup_store(void **state)
 {
 	struct fixture *f = xcalloc(1, sizeof *f);
+	const char *pg = getenv("TASKBOX_TEST_STORE_SPEC");
 	char *cause = NULL;
 	int fd;
 
-	snprintf(f->path, sizeof f->path, "/tmp/test-account-XXXXXX");
-	fd = mkstemp(f->path);
-	assert_true(fd >= 0);
-	close(fd);
-	unlink(f->path);
-	assert_int_equal(store_open(f->path, &f->st, &cause), 0);
+	if (pg != NULL) {
+		/* one PostgreSQL database for every test: emptied first */
+		assert_int_equal(store_open(pg, &f->st, &cause), 0);
+		assert_int_equal(store_exec(f->st, "DELETE FROM usage", ""), 0);
+		assert_int_equal(store_exec(f->st, "DELETE FROM prices", ""),
+				 0);
+		assert_int_equal(store_exec(f->st,
+					    "DELETE FROM users WHERE "
+					    "id = 'u9'",
+					    ""),
+				 0);
+	} else {
+		snprintf(f->path, sizeof f->path, "/tmp/test-account-XXXXXX");
+		fd = mkstemp(f->path);
+		assert_true(fd >= 0);
+		close(fd);
+		unlink(f->path);
+		assert_int_equal(store_open(f->path, &f->st, &cause), 0);
+	}
 	assert_int_equal(account_start(f->st, NULL, &hooks, &cause), 0);
 	*state = f;
 	return 0;
@@ -161,6 +177,10 @@ teardown_store(void **state)
 
 	account_stop();
 	store_close(f->st);
+	if (f->path[0] == '\0') {
+		free(f);
+		return 0;
+	}
 	unlink(f->path);
 	p = xasprintf("%s-wal", f->path);
 	unlink(p);
