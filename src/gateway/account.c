@@ -437,11 +437,17 @@ account_record(const struct account_key *key, const struct usage *u)
 	struct price price;
 	size_t n;
 
-	/* the name as the response (else the request) gave it, cut */
+	/* the name as the response (else the request) gave it, cut, in
+	 * printable ASCII: a task names it, and reports print it to
+	 * terminals (no escapes) and PostgreSQL takes valid UTF-8 only (a
+	 * cut sequence failed every flush) */
 	n = strlen(u->model[0] ? u->model : k->model);
 	memcpy(model, u->model[0] ? u->model : k->model,
 	       MIN(n, (size_t)PRICE_MODEL_MAX));
 	model[MIN(n, (size_t)PRICE_MODEL_MAX)] = '\0';
+	for (char *c = model; *c != '\0'; c++)
+		if (*c < 0x20 || *c > 0x7e)
+			*c = '?';
 	d.requests = 1; /* a failed request counts too */
 	d.input_tokens = (int64_t)MIN(u->input_tokens, (uint64_t)INT32_MAX);
 	d.output_tokens = (int64_t)MIN(u->output_tokens, (uint64_t)INT32_MAX);

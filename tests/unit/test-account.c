@@ -644,6 +644,35 @@ test_refresh(void **state)
 }
 
 static void
+test_model_names_printable(void **state)
+{
+	struct fixture *f = *state;
+	char name[PRICE_MODEL_MAX + 8];
+	json_t *rows, *row;
+	size_t i;
+
+	/* a terminal escape, and a UTF-8 sequence the cut splits */
+	record("t5", "u5", "tp", "openai", "m\x1b]52;c;QQ==\x07", 1, 0);
+	memset(name, 'a', sizeof name);
+	memcpy(name + PRICE_MODEL_MAX - 1, "\xc3\xa9", 3);
+	name[sizeof name - 1] = '\0';
+	record("t5", "u5", "tp", "openai", name, 1, 0);
+	assert_int_equal(account_flush(), 0);
+	rows = store_usage_of_task(f->st, "t5");
+	assert_int_equal(json_array_size(rows), 2);
+	json_array_foreach(rows, i, row)
+	{
+		const char *m =
+			json_string_value(json_object_get(row, "model"));
+
+		assert_non_null(m);
+		for (; *m; m++)
+			assert_true(*m >= 0x20 && *m <= 0x7e);
+	}
+	json_decref(rows);
+}
+
+static void
 test_month_start(void **state UNUSED)
 {
 	/* 2026-12-01T08:00:00Z, 2026-12-31T23:59:59.999Z */
@@ -681,6 +710,8 @@ main(void)
 						setup_store, teardown_store),
 		cmocka_unit_test_setup_teardown(test_refresh, setup_store,
 						teardown_store),
+		cmocka_unit_test_setup_teardown(test_model_names_printable,
+						setup_store, teardown_store),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
