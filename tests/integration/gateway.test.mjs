@@ -17,7 +17,8 @@
 // the gateway fetched by the JWT grant; the usage each task recorded
 // equals what the fake reported; a workspace budget gives a 429 in the
 // provider's format and pauses the task; an https provider whose
-// certificate is not trusted is a 502. Last, a task with a budget may
+// certificate is not trusted is a 502. A streamed Chat Completions request
+// is asked for its usage (stream_options.include_usage). Last, a task with a budget may
 // have 8 requests in flight: more get a 429 and the task goes on.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -489,6 +490,34 @@ test('past a workspace budget: 429 in the provider format, the task paused', asy
     return x?.status === 'paused' ? x : null;
   }, { what: 't-budget paused' });
   assert.match(paused.current_state?.message ?? '', /^budget exceeded/);
+});
+
+test('a streamed Chat Completions request is asked for its usage; a body the gateway cannot read is refused', async () => {
+  const hdr = { authorization: 'Bearer placeholder', 'content-type': 'application/json', 'x-test-status': '200' };
+  const up = async (body) => {
+    const r = await request('POST', '/v1/chat/completions', { headers: hdr, body });
+    assert.equal(r.status, 200, r.text);
+    return seen.at(-1).body.toString();
+  };
+  // not streamed: passed on byte for byte
+  const plain = '{ "model": "m",\n "messages": [] }\n';
+  assert.equal(await up(plain), plain);
+  // streamed without usage: the member is added, the rest as sent
+  let sent = JSON.parse(await up('{"model":"m","stream":true,"max_tokens":16,"messages":[{"role":"user","content":"hi"}]}  \n'));
+  assert.deepEqual(sent, { model: 'm', stream: true, max_tokens: 16, messages: [{ role: 'user', content: 'hi' }],
+    stream_options: { include_usage: true } });
+  // stream_options without include_usage, or false: set
+  sent = JSON.parse(await up('{"model":"m","stream":true,"max_tokens":16,"stream_options":{"include_usage":false}}'));
+  assert.deepEqual(sent, { model: 'm', stream: true, max_tokens: 16, stream_options: { include_usage: true } });
+  // asked already: untouched
+  const asked = '{"model":"m","stream":true,"stream_options":{"include_usage":true}}';
+  assert.equal(await up(asked), asked);
+  // what a provider might read otherwise than the gateway: refused
+  for (const body of ['{"model":"m","stream":false,"stream":true}', '[1]', '{"model":', '{"stream":true,"stream_options":1}']) {
+    const r = await request('POST', '/v1/chat/completions', { headers: hdr, body });
+    assert.equal(r.status, 400, `${body}: ${r.text}`);
+    assert.equal(JSON.parse(r.text).error.type, 'invalid_request_error', r.text);
+  }
 });
 
 test('a task with a budget may have 8 requests in flight: more get a 429, no pause', async () => {
