@@ -670,8 +670,10 @@ acct_spec_budget(const json_t *spec)
 
 	return (struct account_budget){
 		json_is_integer(tokens) ? json_integer_value(tokens) : -1,
-		json_is_number(usd) ? llround(json_number_value(usd) * 1e9)
-				    : -1,
+		/* at least a nano-USD: a budget above 0 is never 0 */
+		json_is_number(usd)
+			? MAX(1LL, llround(json_number_value(usd) * 1e9))
+			: -1,
 	};
 }
 

@@ -529,7 +529,8 @@ budget_parse(struct http_req *req, json_t *body, struct account_budget *b)
 					   BUDGET_USD_MAX);
 			return false;
 		}
-		b->usd_nusd = llround(json_number_value(u) * 1e9);
+		/* at least a nano-USD: a budget above 0 is never 0 */
+		b->usd_nusd = MAX(1LL, llround(json_number_value(u) * 1e9));
 	}
 	return true;
 }

@@ -128,6 +128,10 @@ test('user budgets: admins set, users read their own', async () => {
     r = await srv.api('PUT', '/api/v2/users/alice/budget', { body });
     problem(r, 422, loc);
   }
+  // above 0 but under a nano-USD: a nano-USD, never a budget of 0
+  r = await srv.api('PUT', '/api/v2/users/alice/budget', { body: { usd: 1e-12 } });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.usd, 1e-9);
   r = await srv.api('PUT', '/api/v2/users/alice/budget', { body: { tokens: 1000, usd: 2.5 } });
   assert.equal(r.status, 200, r.text);
   assert.deepEqual([r.json.tokens, r.json.usd], [1000, 2.5]);

@@ -379,6 +379,13 @@ test_budgets(void **state UNUSED)
 	free(reason);
 	/* a new task of the template starts at zero */
 	assert_int_equal(account_check("t5", "u1", "tp", &reason), 0);
+	/* a budget above 0 too small for a nano-USD is one, not 0 (which
+	 * refused every request, even those that cost nothing) */
+	spec = json_pack("{s:{s:{s:n, s:f}}}", "workspace", "budget", "tokens",
+			 "usd", 1e-12);
+	account_template_spec("tp", spec);
+	json_decref(spec);
+	assert_int_equal(account_check("t6", "u1", "tp", &reason), 0);
 	/* a version without a budget lifts it */
 	spec = json_pack("{s:{s:n}}", "workspace", "budget");
 	account_template_spec("tp", spec);
