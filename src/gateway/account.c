@@ -158,13 +158,17 @@ amap_clear(struct amap *m, void (*free_value)(void *))
 
 struct acct_task {
 	struct account_sum live, shown;
-	bool dirty; /* live differs from shown */
+	bool dirty;	/* live differs from shown */
+	int inflight;	/* requests between account_begin and account_end */
+	char **models;	/* the model names recorded (this process) */
+	size_t nmodels; /* at most ACCOUNT_TASK_MODELS_MAX */
 };
 
 struct acct_user {
 	int64_t month_start;
 	struct account_sum month;
 	struct account_budget budget;
+	int inflight; /* requests between account_begin and account_end */
 };
 
 struct acct_pending {
@@ -224,24 +228,67 @@ acct_task(const char *id)
 	return t;
 }
 
-/* Add b to a. */
+/* a + b, held at INT64_MAX (figures are never negative). */
+static int64_t
+acct_add_sat(int64_t a, int64_t b)
+{
+	int64_t r;
+
+	return __builtin_add_overflow(a, b, &r) ? INT64_MAX : r;
+}
+
+/* Free a task entry. */
+static void
+acct_task_free(void *v)
+{
+	struct acct_task *t = v;
+
+	if (t == NULL)
+		return;
+	for (size_t i = 0; i < t->nmodels; i++)
+		free(t->models[i]);
+	free(t->models);
+	free(t);
+}
+
+/* model as t records it: itself when t recorded it already or has room
+ * for one more name, else "(other)" (a task naming endless models must
+ * not make endless usage rows). */
+static const char *
+acct_task_model(struct acct_task *t, const char *model)
+{
+	for (size_t i = 0; i < t->nmodels; i++)
+		if (strcmp(t->models[i], model) == 0)
+			return model;
+	if (t->nmodels >= ACCOUNT_TASK_MODELS_MAX)
+		return "(other)";
+	t->models = xreallocarray(t->models, t->nmodels + 1, sizeof *t->models);
+	t->models[t->nmodels++] = xstrdup(model);
+	return model;
+}
+
+/* Add b to a (each figure held at INT64_MAX: a hostile upstream's huge
+ * counts must not wrap a total below a budget). */
 static void
 acct_sum_add(struct account_sum *a, const struct account_sum *b)
 {
-	a->requests += b->requests;
-	a->input_tokens += b->input_tokens;
-	a->output_tokens += b->output_tokens;
-	a->cache_read_input_tokens += b->cache_read_input_tokens;
-	a->cache_creation_input_tokens += b->cache_creation_input_tokens;
-	a->cost_nusd += b->cost_nusd;
+	a->requests = acct_add_sat(a->requests, b->requests);
+	a->input_tokens = acct_add_sat(a->input_tokens, b->input_tokens);
+	a->output_tokens = acct_add_sat(a->output_tokens, b->output_tokens);
+	a->cache_read_input_tokens = acct_add_sat(a->cache_read_input_tokens,
+						  b->cache_read_input_tokens);
+	a->cache_creation_input_tokens = acct_add_sat(
+		a->cache_creation_input_tokens, b->cache_creation_input_tokens);
+	a->cost_nusd = acct_add_sat(a->cost_nusd, b->cost_nusd);
 }
 
 /* The tokens a budget counts. */
 static int64_t
 acct_sum_tokens(const struct account_sum *s)
 {
-	return s->input_tokens + s->output_tokens + s->cache_read_input_tokens +
-	       s->cache_creation_input_tokens;
+	return acct_add_sat(acct_add_sat(s->input_tokens, s->output_tokens),
+			    acct_add_sat(s->cache_read_input_tokens,
+					 s->cache_creation_input_tokens));
 }
 
 int64_t
@@ -390,11 +437,17 @@ account_record(const struct account_key *key, const struct usage *u)
 	struct price price;
 	size_t n;
 
-	/* the name as the response (else the request) gave it, cut */
+	/* the name as the response (else the request) gave it, cut, in
+	 * printable ASCII: a task names it, and reports print it to
+	 * terminals (no escapes) and PostgreSQL takes valid UTF-8 only (a
+	 * cut sequence failed every flush) */
 	n = strlen(u->model[0] ? u->model : k->model);
 	memcpy(model, u->model[0] ? u->model : k->model,
 	       MIN(n, (size_t)PRICE_MODEL_MAX));
 	model[MIN(n, (size_t)PRICE_MODEL_MAX)] = '\0';
+	for (char *c = model; *c != '\0'; c++)
+		if (*c < 0x20 || *c > 0x7e)
+			*c = '?';
 	d.requests = 1; /* a failed request counts too */
 	d.input_tokens = (int64_t)MIN(u->input_tokens, (uint64_t)INT32_MAX);
 	d.output_tokens = (int64_t)MIN(u->output_tokens, (uint64_t)INT32_MAX);
@@ -414,11 +467,13 @@ account_record(const struct account_key *key, const struct usage *u)
 
 		d.cost_nusd = price_cost_nusd(&price, &c);
 	}
-	if (acct.pending.n >= ACCOUNT_PENDING_MAX)
-		snprintf(model, sizeof model, "(other)");
-	p = acct_pending(k, model, now - now % 3600000);
-	acct_sum_add(&p->sum, &d);
 	t = acct_task(k->task_id);
+	p = acct_pending(k,
+			 acct.pending.n >= ACCOUNT_PENDING_MAX
+				 ? "(other)"
+				 : acct_task_model(t, model),
+			 now - now % 3600000);
+	acct_sum_add(&p->sum, &d);
 	acct_sum_add(&t->live, &d);
 	t->dirty = true;
 	acct_sum_add(&acct_user(k->owner_id, now)->month, &d);
@@ -462,6 +517,50 @@ account_check(const char *task_id, const char *owner_id,
 	return 0;
 }
 
+int
+account_begin(const char *task_id, const char *owner_id,
+	      const char *template_id, char **reason)
+{
+	struct acct_task *t = acct_task(task_id);
+	struct acct_user *u = acct_user(owner_id, (int64_t)wall_ms());
+	bool task_budget =
+		template_id != NULL && amap_get(&acct.templates, template_id,
+						strlen(template_id)) != NULL;
+
+	/* usage is known only once a response ends: bound what requests
+	 * checked together, before any was recorded, may overspend */
+	if (task_budget && t->inflight >= ACCOUNT_INFLIGHT_TASK) {
+		*reason =
+			xasprintf("too many LLM requests at once: a task with "
+				  "a budget may have %d in flight",
+				  ACCOUNT_INFLIGHT_TASK);
+		return -EBUSY;
+	}
+	if ((u->budget.tokens >= 0 || u->budget.usd_nusd >= 0) &&
+	    u->inflight >= ACCOUNT_INFLIGHT_USER) {
+		*reason =
+			xasprintf("too many LLM requests at once: a user with "
+				  "a budget may have %d in flight",
+				  ACCOUNT_INFLIGHT_USER);
+		return -EBUSY;
+	}
+	t->inflight++;
+	u->inflight++;
+	return 0;
+}
+
+void
+account_end(const char *task_id, const char *owner_id)
+{
+	struct acct_task *t = amap_get(&acct.tasks, task_id, strlen(task_id));
+	struct acct_user *u = amap_get(&acct.users, owner_id, strlen(owner_id));
+
+	if (t != NULL && t->inflight > 0)
+		t->inflight--;
+	if (u != NULL && u->inflight > 0)
+		u->inflight--;
+}
+
 void
 account_exceeded(const char *task_id, const char *reason)
 {
@@ -485,7 +584,7 @@ account_task_sum(const char *task_id, struct account_sum *out)
 void
 account_task_forget(const char *task_id)
 {
-	free(amap_del(&acct.tasks, task_id, strlen(task_id)));
+	acct_task_free(amap_del(&acct.tasks, task_id, strlen(task_id)));
 }
 
 void
@@ -571,8 +670,10 @@ acct_spec_budget(const json_t *spec)
 
 	return (struct account_budget){
 		json_is_integer(tokens) ? json_integer_value(tokens) : -1,
-		json_is_number(usd) ? llround(json_number_value(usd) * 1e9)
-				    : -1,
+		/* at least a nano-USD: a budget above 0 is never 0 */
+		json_is_number(usd)
+			? MAX(1LL, llround(json_number_value(usd) * 1e9))
+			: -1,
 	};
 }
 
@@ -609,6 +710,19 @@ acct_load_templates(void)
 	json_decref(rows);
 }
 
+/* The budget of a user_budgets row (NULL: none). */
+static struct account_budget
+acct_row_budget(const json_t *row)
+{
+	json_t *t = json_object_get(row, "tokens"),
+	       *u = json_object_get(row, "usd_nusd");
+
+	return (struct account_budget){
+		json_is_integer(t) ? json_integer_value(t) : -1,
+		json_is_integer(u) ? json_integer_value(u) : -1,
+	};
+}
+
 /* Load users' month totals and budgets, and the price overrides. */
 static void
 acct_load_users_prices(void)
@@ -643,12 +757,7 @@ acct_load_users_prices(void)
 					(struct account_budget){-1, -1};
 		json_array_foreach(rows, i, row)
 		{
-			json_t *t = json_object_get(row, "tokens"),
-			       *u = json_object_get(row, "usd_nusd");
-			struct account_budget bu = {
-				json_is_integer(t) ? json_integer_value(t) : -1,
-				json_is_integer(u) ? json_integer_value(u) : -1,
-			};
+			struct account_budget bu = acct_row_budget(row);
 
 			account_user_budget_set(
 				json_string_value(
@@ -683,6 +792,28 @@ acct_load_users_prices(void)
 		}
 		json_decref(rows);
 	}
+}
+
+void
+account_refresh(const char *owner_id, const char *template_id)
+{
+	struct account_budget b;
+	json_t *row, *spec;
+
+	if ((row = store_user_budget_get(acct.st, owner_id)) != NULL) {
+		b = acct_row_budget(json_array_get(row, 0));
+		account_user_budget_set(owner_id, &b);
+		json_decref(row);
+	}
+	if (template_id == NULL ||
+	    (row = store_template_find(acct.st, template_id)) == NULL)
+		return;
+	spec = json_loads(json_string_value(json_object_get(row, "spec")) ?: "",
+			  0, NULL);
+	if (spec != NULL)
+		account_template_spec(template_id, spec);
+	json_decref(spec);
+	json_decref(row);
 }
 
 void
@@ -817,7 +948,7 @@ account_stop(void)
 	account_flush();
 	if (acct.loop != NULL)
 		ev_timer_stop(acct.loop, &acct.timer);
-	amap_clear(&acct.tasks, NULL);
+	amap_clear(&acct.tasks, acct_task_free);
 	amap_clear(&acct.users, NULL);
 	amap_clear(&acct.templates, NULL);
 	amap_clear(&acct.pending, acct_pending_free);

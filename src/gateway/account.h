@@ -35,6 +35,14 @@ void account_record(const struct account_key *k, const struct usage *u);
  * exceeded: ..."). */
 int account_check(const char *task_id, const char *owner_id,
 		  const char *template_id, char **reason);
+/* A request that passed account_check goes upstream: 0 (counted in
+ * flight until account_end), or -EBUSY and *reason (new string) when a
+ * task or user with a budget has ACCOUNT_INFLIGHT_* in flight already
+ * (a 429 without a pause). */
+int account_begin(const char *task_id, const char *owner_id,
+		  const char *template_id, char **reason);
+/* A request account_begin counted has ended (recorded or not). */
+void account_end(const char *task_id, const char *owner_id);
 /* The task went over: pause it once with the reason as state message
  * (webhooks fire). */
 void account_exceeded(const char *task_id, const char *reason);
@@ -69,6 +77,14 @@ struct account_budget {
 /* Usage rows gathered between two flushes, at most; past it the model
  * is recorded as "(other)" (a task naming endless models). */
 #define ACCOUNT_PENDING_MAX 4096
+/* Model names one task's usage rows carry, at most; past it "(other)". */
+#define ACCOUNT_TASK_MODELS_MAX 32
+/* Requests in flight at once for a task whose template has a budget, and
+ * for a user with a monthly budget: every request is checked against the
+ * totals of the responses that ended, so these bound the overspend of
+ * requests sent together (the agents' parallel calls fit). */
+#define ACCOUNT_INFLIGHT_TASK 8
+#define ACCOUNT_INFLIGHT_USER 32
 /* Price overrides and template budgets held, at most. */
 #define ACCOUNT_PRICES_MAX 1000
 
@@ -84,6 +100,9 @@ int account_flush(void);
 /* What the timer does each ACCOUNT_FLUSH_MS: show the tasks whose
  * totals changed (the changed hook), then write what is pending. */
 void account_tick(void);
+/* Read owner_id's budget and template_id's (NULL: none) from the store
+ * again (raised on another replica): two lookups, for a resume. */
+void account_refresh(const char *owner_id, const char *template_id);
 /* Reload users' month totals, user and template budgets and price
  * overrides from the store (other replicas' changes). */
 void account_reload(void);

@@ -95,6 +95,7 @@ struct gw_conn {
 	struct provider *p;
 	struct gw_route route;
 	bool routed;
+	bool begun; /* account_begin was called: account_end is owed */
 	struct vtoken_wait *vw;
 	bool vtoken_sync; /* inside vtoken_get */
 	char *token, *token_error;
@@ -262,6 +263,9 @@ gw_exchange_end(struct gw_conn *c, int status, bool upstream_error)
 		free(cause);
 	}
 	model = gw_model(c, &u);
+	if (c->begun)
+		account_end(c->g->task_id, c->g->owner_id);
+	c->begun = false;
 	if (c->easy != NULL && c->p != NULL) {
 		struct account_key k = {
 			.task_id = c->g->task_id,
@@ -825,6 +829,73 @@ gw_on_token(const char *token, const char *error, void *data)
 	gw_send(c);
 }
 
+/* What a streamed Chat Completions request gets (gw_ask_usage). */
+#define GW_INCLUDE_USAGE ",\"stream_options\":{\"include_usage\":true}}"
+
+/*
+ * A streamed Chat Completions response reports its usage only when the
+ * request asks for it (stream_options.include_usage): without it the
+ * tokens would go uncounted and no budget would hold. Ask for it in c's
+ * body: the member appended to the object (a later member wins in the
+ * providers' parsers), or the object rewritten when the agent set
+ * stream_options itself. 0, or an HTTP status and *cause (new string):
+ * a body that is not one JSON object without duplicate members (what the
+ * provider would read of it is unknown: 400), too large once asked (413).
+ */
+static int
+gw_ask_usage(struct gw_conn *c, char **cause)
+{
+	json_error_t err;
+	json_t *j, *so;
+	char *s = NULL;
+	size_t end;
+	int r = 0;
+
+	if (c->route.usage != USAGE_OPENAI_CHAT || c->body.len == 0)
+		return 0;
+	j = json_loadb(c->body.data, c->body.len, JSON_REJECT_DUPLICATES, &err);
+	if (!json_is_object(j)) {
+		*cause =
+			xasprintf("the request body is not one JSON object%s%s",
+				  j ? "" : ": ", j ? "" : err.text);
+		r = 400;
+		goto out;
+	}
+	if (!json_is_true(json_object_get(j, "stream")))
+		goto out;
+	so = json_object_get(j, "stream_options");
+	if (json_is_true(json_object_get(so, "include_usage")))
+		goto out;
+	if (so != NULL && !json_is_object(so)) {
+		*cause = xstrdup("stream_options must be an object");
+		r = 400;
+		goto out;
+	}
+	if (so == NULL) {
+		/* one object was read: its closing brace ends the body */
+		end = c->body.len;
+		while (end > 0 && strchr(" \t\r\n", c->body.data[end - 1]))
+			end--;
+		BUG_ON(end == 0 || c->body.data[end - 1] != '}');
+		c->body.len = end - 1;
+		if (buf_puts(&c->body, GW_INCLUDE_USAGE) < 0)
+			r = 413;
+	} else {
+		json_object_set_new(so, "include_usage", json_true());
+		if ((s = json_dumps(j, JSON_COMPACT)) == NULL)
+			fatal("out of memory");
+		buf_clear(&c->body);
+		if (buf_puts(&c->body, s) < 0)
+			r = 413;
+	}
+	if (r == 413)
+		*cause = xstrdup("request body too large");
+out:
+	free(s);
+	json_decref(j);
+	return r;
+}
+
 /* The request is read whole: route, check the budgets, authorize, send. */
 static void
 gw_start(struct gw_conn *c)
@@ -852,14 +923,22 @@ gw_start(struct gw_conn *c)
 		return;
 	}
 	c->routed = true;
-	if (account_check(c->g->task_id, c->g->owner_id, c->g->template_id,
-			  &cause) == -EDQUOT) {
-		account_exceeded(c->g->task_id, cause);
+	if ((status = gw_ask_usage(c, &cause)) != 0) {
+		gw_answer(c, status, cause, false);
+		free(cause);
+		return;
+	}
+	if ((status = account_check(c->g->task_id, c->g->owner_id,
+				    c->g->template_id, &cause)) < 0 ||
+	    (status = account_begin(c->g->task_id, c->g->owner_id,
+				    c->g->template_id, &cause)) < 0) {
+		if (status == -EDQUOT)
+			account_exceeded(c->g->task_id, cause);
 		gw_answer(c, 429, cause, false);
 		free(cause);
 		return;
 	}
-	free(cause);
+	c->begun = true;
 	log_debug("gateway task=%s: %s %s", c->g->task_id, c->req.method,
 		  c->req.target);
 	if (c->route.auth != GW_AUTH_VERTEX) {

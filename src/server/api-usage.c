@@ -34,6 +34,8 @@
 #define BUDGET_TOKENS_MAX 1000000000000000LL /* 10^15 */
 #define BUDGET_USD_MAX	  1e9
 #define PRICE_USD_MAX	  ((double)PRICE_MICRO_MAX / 1e6)
+/* Groups a usage report shows, at most (the costliest) */
+#define USAGE_GROUPS_MAX 1000
 /* Report times: from 1970 to the year 9999 (ms) */
 #define USAGE_TIME_MAX 253402300799999LL
 
@@ -183,7 +185,8 @@ api_usage_report(struct http_req *req, void *data UNUSED)
 	if (!auth_is_admin(caller))
 		owner = json_string_value(json_object_get(caller, "id"));
 	account_flush();
-	rows = store_usage_report(srv->store, column, owner, from, to);
+	rows = store_usage_report(srv->store, column, owner, from, to,
+				  USAGE_GROUPS_MAX + 1);
 	if (rows == NULL) {
 		http_reply_problem(req, 500, "cannot read the usage");
 		goto out;
@@ -191,17 +194,23 @@ api_usage_report(struct http_req *req, void *data UNUSED)
 	groups_j = json_array();
 	json_array_foreach(rows, i, row)
 	{
-		json_t *g = usage_row_json(row, &total);
+		json_t *g;
+
+		if (i == USAGE_GROUPS_MAX)
+			break;
+		g = usage_row_json(row, &total);
 
 		json_object_set(g, "key", json_object_get(row, "key"));
 		json_object_set(g, "name", json_object_get(row, "name"));
 		json_array_append_new(groups_j, g);
 	}
+	/* total: of the groups shown */
+	reply = json_pack("{s:s, s:o, s:o, s:o, s:o, s:b}", "group_by", by,
+			  "from", usage_time_json(from), "to",
+			  usage_time_json(to), "groups", groups_j, "total",
+			  account_sum_json(&total), "truncated",
+			  json_array_size(rows) > USAGE_GROUPS_MAX);
 	json_decref(rows);
-	reply = json_pack("{s:s, s:o, s:o, s:o, s:o}", "group_by", by, "from",
-			  usage_time_json(from), "to", usage_time_json(to),
-			  "groups", groups_j, "total",
-			  account_sum_json(&total));
 	http_reply_json(req, 200, reply);
 out:
 	json_decref(caller);
@@ -520,7 +529,8 @@ budget_parse(struct http_req *req, json_t *body, struct account_budget *b)
 					   BUDGET_USD_MAX);
 			return false;
 		}
-		b->usd_nusd = llround(json_number_value(u) * 1e9);
+		/* at least a nano-USD: a budget above 0 is never 0 */
+		b->usd_nusd = MAX(1LL, llround(json_number_value(u) * 1e9));
 	}
 	return true;
 }

@@ -406,8 +406,10 @@ task_resume(struct task *t, struct http_req *req, char **cause)
 	if ((r = task_recheck(t, cause)) < 0)
 		return r;
 	/* over a budget: the agent's next request would be refused; the
-	 * budgets as the store has them now (raised on another replica) */
-	account_reload();
+	 * budgets as the store has them now (raised on another replica:
+	 * two lookups, not a reload a member could repeat at will) */
+	account_refresh(task_owner_id(t),
+			json_string_value(json_object_get(t->version, "id")));
 	if (account_check(task_id(t), task_owner_id(t),
 			  json_string_value(json_object_get(t->version, "id")),
 			  cause) < 0)

@@ -362,12 +362,12 @@ json_t *store_usage_of_task(struct store *st, const char *task_id);
  * The sums of the rows in [from_ms, to_ms) of owner_id (NULL: everyone)
  * grouped by column ("owner_id", "template_id", "provider" or "model";
  * anything else is a bug), each with its key and, for owners and
- * templates, the name (username or template name; NULL once gone); a new
- * array or NULL.
+ * templates, the name (username or template name; NULL once gone); the
+ * limit costliest groups at most; a new array or NULL.
  */
 json_t *store_usage_report(struct store *st, const char *column,
-			   const char *owner_id, int64_t from_ms,
-			   int64_t to_ms);
+			   const char *owner_id, int64_t from_ms, int64_t to_ms,
+			   int64_t limit);
 /* Every price override (provider_type, model, input_micro, output_micro,
  * cache_read_micro, cache_write_micro, updated_at); a new array or NULL. */
 json_t *store_prices_list(struct store *st);
@@ -382,6 +382,9 @@ int store_price_delete(struct store *st, const char *provider_type,
 /* Every user budget (user_id, tokens, usd_nusd: NULL when unset); a new
  * array or NULL. */
 json_t *store_user_budgets_list(struct store *st);
+/* user_id's budget: an array of its row (tokens, usd_nusd: NULL when
+ * unset), empty when none; a new array or NULL (the store failed). */
+json_t *store_user_budget_get(struct store *st, const char *user_id);
 /* Set user_id's monthly budget (-1: no limit of that kind; both -1
  * removes the row); 0 or -EIO. */
 int store_user_budget_set(struct store *st, const char *user_id, int64_t tokens,

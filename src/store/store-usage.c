@@ -15,12 +15,53 @@
 
 #include "store/store-rows.h"
 
+/* clang-format off */
+/*
+ * The sum of column c (prefix p: "" or "u.") as alias c: summed as
+ * doubles, held under 2^63 and read back as an integer, so that rows
+ * holding huge figures (a hostile upstream's) never overflow the sum
+ * (SQLite fails, PostgreSQL's numeric leaves bigint); exact up to 2^53.
+ */
+#define USAGE_SUM(p, c) \
+	"CAST(CASE WHEN sum(CAST(" p c " AS DOUBLE PRECISION)) >= 9.2e18 " \
+	"THEN 9.2e18 ELSE sum(CAST(" p c " AS DOUBLE PRECISION)) END " \
+	"AS BIGINT) AS " c
 /* The sums of a usage selection, as SQL both dialects read alike. */
-#define USAGE_SUMS                                                             \
-	"sum(requests) AS requests, sum(input_tokens) AS input_tokens, "       \
-	"sum(output_tokens) AS output_tokens, sum(cache_read_input_tokens) "   \
-	"AS cache_read_input_tokens, sum(cache_creation_input_tokens) AS "     \
-	"cache_creation_input_tokens, sum(cost_nusd) AS cost_nusd"
+#define USAGE_SUMS_OF(p) \
+	USAGE_SUM(p, "requests") ", " \
+	USAGE_SUM(p, "input_tokens") ", " \
+	USAGE_SUM(p, "output_tokens") ", " \
+	USAGE_SUM(p, "cache_read_input_tokens") ", " \
+	USAGE_SUM(p, "cache_creation_input_tokens") ", " \
+	USAGE_SUM(p, "cost_nusd")
+#define USAGE_SUMS USAGE_SUMS_OF("")
+/* Column c of a usage row plus the excluded row's, held at 2^63 - 1. */
+#define USAGE_ADD(c) \
+	c " = CASE WHEN usage." c " > 9223372036854775807 - excluded." c \
+	" THEN 9223372036854775807 ELSE usage." c " + excluded." c " END"
+
+/* Add a row's figures to its (task, hour, provider, model) row. */
+static const char usage_add_sql[] =
+	"INSERT INTO usage (task_id, hour_ms, provider, model, owner_id, "
+	"template_id, provider_type, requests, input_tokens, output_tokens, "
+	"cache_read_input_tokens, cache_creation_input_tokens, cost_nusd) "
+	"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+	"ON CONFLICT (task_id, hour_ms, provider, model) DO UPDATE SET "
+	USAGE_ADD("requests") ", "
+	USAGE_ADD("input_tokens") ", "
+	USAGE_ADD("output_tokens") ", "
+	USAGE_ADD("cache_read_input_tokens") ", "
+	USAGE_ADD("cache_creation_input_tokens") ", "
+	USAGE_ADD("cost_nusd");
+
+/* A report: the select and join of its group (%s, %s), then the range,
+ * the owner (twice: '' for everyone) and the limit. */
+static const char usage_report_sql[] =
+	"SELECT %s, " USAGE_SUMS_OF("u.") " FROM usage u%s "
+	"WHERE u.hour_ms >= ? AND u.hour_ms < ? AND "
+	"(? = '' OR u.owner_id = ?) "
+	"GROUP BY 1, 2 ORDER BY cost_nusd DESC, 1 LIMIT ?";
+/* clang-format on */
 
 int
 store_usage_add(struct store *st, const char *task_id, int64_t hour_ms,
@@ -28,27 +69,11 @@ store_usage_add(struct store *st, const char *task_id, int64_t hour_ms,
 		const char *template_id, const char *provider_type,
 		const struct store_usage_sums *s)
 {
-	return store_exec(
-		st,
-		"INSERT INTO usage (task_id, hour_ms, provider, model, "
-		"owner_id, template_id, provider_type, requests, "
-		"input_tokens, output_tokens, cache_read_input_tokens, "
-		"cache_creation_input_tokens, cost_nusd) VALUES (?, ?, ?, ?, "
-		"?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (task_id, hour_ms, "
-		"provider, model) DO UPDATE SET requests = usage.requests + "
-		"excluded.requests, input_tokens = usage.input_tokens + "
-		"excluded.input_tokens, output_tokens = usage.output_tokens + "
-		"excluded.output_tokens, cache_read_input_tokens = "
-		"usage.cache_read_input_tokens + "
-		"excluded.cache_read_input_tokens, "
-		"cache_creation_input_tokens = "
-		"usage.cache_creation_input_tokens + "
-		"excluded.cache_creation_input_tokens, cost_nusd = "
-		"usage.cost_nusd + excluded.cost_nusd",
-		"sisssssiiiiii", task_id, hour_ms, provider, model, owner_id,
-		template_id, provider_type, s->requests, s->input_tokens,
-		s->output_tokens, s->cache_read_input_tokens,
-		s->cache_creation_input_tokens, s->cost_nusd);
+	return store_exec(st, usage_add_sql, "sisssssiiiiii", task_id, hour_ms,
+			  provider, model, owner_id, template_id, provider_type,
+			  s->requests, s->input_tokens, s->output_tokens,
+			  s->cache_read_input_tokens,
+			  s->cache_creation_input_tokens, s->cost_nusd);
 }
 
 json_t *
@@ -82,7 +107,7 @@ store_usage_of_task(struct store *st, const char *task_id)
 
 json_t *
 store_usage_report(struct store *st, const char *column, const char *owner_id,
-		   int64_t from_ms, int64_t to_ms)
+		   int64_t from_ms, int64_t to_ms, int64_t limit)
 {
 	/* the column names a fixed text: never the caller's bytes */
 	static const struct {
@@ -101,21 +126,11 @@ store_usage_report(struct store *st, const char *column, const char *owner_id,
 	for (size_t i = 0; i < ARRAY_SIZE(groups); i++) {
 		if (strcmp(column, groups[i].column) != 0)
 			continue;
-		sql = xasprintf(
-			"SELECT %s, sum(u.requests) AS requests, "
-			"sum(u.input_tokens) AS input_tokens, "
-			"sum(u.output_tokens) AS output_tokens, "
-			"sum(u.cache_read_input_tokens) AS "
-			"cache_read_input_tokens, "
-			"sum(u.cache_creation_input_tokens) AS "
-			"cache_creation_input_tokens, sum(u.cost_nusd) AS "
-			"cost_nusd FROM usage u%s WHERE u.hour_ms >= ? AND "
-			"u.hour_ms < ? AND (? = '' OR u.owner_id = ?) GROUP "
-			"BY 1, 2 ORDER BY sum(u.cost_nusd) DESC, 1",
-			groups[i].select, groups[i].join);
-		rows = store_rows(st, NULL, sql, "iiss", from_ms, to_ms,
+		sql = xasprintf(usage_report_sql, groups[i].select,
+				groups[i].join);
+		rows = store_rows(st, NULL, sql, "iissi", from_ms, to_ms,
 				  owner_id ? owner_id : "",
-				  owner_id ? owner_id : "");
+				  owner_id ? owner_id : "", limit);
 		free(sql);
 		return rows;
 	}
@@ -172,6 +187,15 @@ store_user_budgets_list(struct store *st)
 	return store_rows(st, NULL,
 			  "SELECT user_id, tokens, usd_nusd FROM user_budgets",
 			  "");
+}
+
+json_t *
+store_user_budget_get(struct store *st, const char *user_id)
+{
+	return store_rows(st, NULL,
+			  "SELECT tokens, usd_nusd FROM user_budgets WHERE "
+			  "user_id = ?",
+			  "s", user_id);
 }
 
 int

@@ -17,7 +17,9 @@
 // the gateway fetched by the JWT grant; the usage each task recorded
 // equals what the fake reported; a workspace budget gives a 429 in the
 // provider's format and pauses the task; an https provider whose
-// certificate is not trusted is a 502.
+// certificate is not trusted is a 502. A streamed Chat Completions request
+// is asked for its usage (stream_options.include_usage). Last, a task with a budget may
+// have 8 requests in flight: more get a 429 and the task goes on.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -34,6 +36,7 @@ const keyFile = path.join(tmpdir(), 'gw-llm.key');
 let srv, upstream, upPort, task;
 const seen = []; // {method, url, headers, body} of each upstream request
 let release = null; // lets the streaming reply go on
+const held = []; // releases of the streams asked with x-test-hold
 
 // The provider: Anthropic-like. x-test-status asks for an error status;
 // "stream": true replies by SSE, holding its end until the test releases
@@ -83,7 +86,9 @@ function provider(req, res) {
         '"usage":{"input_tokens":11,"output_tokens":1}}}\n\n');
       entry.released = await new Promise((resolve) => {
         const late = setTimeout(() => resolve(false), 20000);
-        release = () => { clearTimeout(late); resolve(true); };
+        const go = () => { clearTimeout(late); resolve(true); };
+        if (req.headers['x-test-hold']) held.push(go);
+        else release = go;
       });
       res.write('event: content_block_delta\ndata: {"type":"content_block_delta","index":0,' +
         '"delta":{"type":"text_delta","text":"hello"}}\n\n');
@@ -468,8 +473,11 @@ test("a wrong key: the provider's 401 reaches the agent; an untrusted certificat
 test('past a workspace budget: 429 in the provider format, the task paused', async () => {
   const t = await providerTask('t-budget', 'ant', { tokens: 50 });
   const hdr = { 'x-api-key': 'placeholder', 'content-type': 'application/json' };
+  const n0 = fakeRequests().length;
   const first = await request('POST', '/v1/messages', { t, headers: hdr, body: ANT_BODY });
   assert.equal(first.status, 200, 'nothing used yet: within the budget');
+  // the fake may log a request after answering it
+  await waitFor(() => fakeRequests().length > n0, { what: 'the first request logged' });
   const n = fakeRequests().length;
   const over = await request('POST', '/v1/messages', { t, headers: hdr, body: ANT_BODY });
   assert.equal(over.status, 429, over.text);
@@ -482,6 +490,88 @@ test('past a workspace budget: 429 in the provider format, the task paused', asy
     return x?.status === 'paused' ? x : null;
   }, { what: 't-budget paused' });
   assert.match(paused.current_state?.message ?? '', /^budget exceeded/);
+});
+
+test('a streamed Chat Completions request is asked for its usage; a body the gateway cannot read is refused', async () => {
+  const hdr = { authorization: 'Bearer placeholder', 'content-type': 'application/json', 'x-test-status': '200' };
+  const up = async (body) => {
+    const r = await request('POST', '/v1/chat/completions', { headers: hdr, body });
+    assert.equal(r.status, 200, r.text);
+    return seen.at(-1).body.toString();
+  };
+  // not streamed: passed on byte for byte
+  const plain = '{ "model": "m",\n "messages": [] }\n';
+  assert.equal(await up(plain), plain);
+  // streamed without usage: the member is added, the rest as sent
+  let sent = JSON.parse(await up('{"model":"m","stream":true,"max_tokens":16,"messages":[{"role":"user","content":"hi"}]}  \n'));
+  assert.deepEqual(sent, { model: 'm', stream: true, max_tokens: 16, messages: [{ role: 'user', content: 'hi' }],
+    stream_options: { include_usage: true } });
+  // stream_options without include_usage, or false: set
+  sent = JSON.parse(await up('{"model":"m","stream":true,"max_tokens":16,"stream_options":{"include_usage":false}}'));
+  assert.deepEqual(sent, { model: 'm', stream: true, max_tokens: 16, stream_options: { include_usage: true } });
+  // asked already: untouched
+  const asked = '{"model":"m","stream":true,"stream_options":{"include_usage":true}}';
+  assert.equal(await up(asked), asked);
+  // what a provider might read otherwise than the gateway: refused
+  for (const body of ['{"model":"m","stream":false,"stream":true}', '[1]', '{"model":', '{"stream":true,"stream_options":1}']) {
+    const r = await request('POST', '/v1/chat/completions', { headers: hdr, body });
+    assert.equal(r.status, 400, `${body}: ${r.text}`);
+    assert.equal(JSON.parse(r.text).error.type, 'invalid_request_error', r.text);
+  }
+});
+
+test('a task with a budget may have 8 requests in flight: more get a 429, no pause', async () => {
+  const y = customTemplate('gw-budget', ['sh', '-c', 'exec sleep 1000'])
+    .replace('  backend: local\n', '  backend: local\n  budget:\n    tokens: 1000000\n');
+  assert.equal((await srv.pushTemplate(y)).status, 201);
+  const t = await srv.createTask({ template: 'gw-budget', input: 'x', name: 'gw-budget' });
+  await srv.waitTask('admin', 'gw-budget');
+  // twelve at once, each held by the provider until released: usage is
+  // known only when one ends, so each is checked against zero
+  const answers = [];
+  const reqs = Array.from({ length: 12 }, () => request('POST', '/v1/messages', { t,
+    headers: { 'x-api-key': 'placeholder', 'content-type': 'application/json', 'x-test-hold': '1' },
+    body: JSON.stringify({ model: 'claude-test', stream: true }) }).then((r) => { answers.push(r); return r; }));
+  await waitFor(() => held.length + answers.length === 12, { what: 'every request upstream or answered' });
+  assert.equal(held.length, 8, 'requests in flight at once');
+  assert.equal(answers.length, 4);
+  for (const a of answers) {
+    assert.equal(a.status, 429, a.text);
+    assert.match(a.text, /in flight/);
+  }
+  held.splice(0).forEach((go) => go());
+  const all = await Promise.all(reqs);
+  assert.equal(all.filter((r) => r.status === 200).length, 8);
+  // a request after them goes through: the count went down
+  const after1 = request('POST', '/v1/messages', { t, headers: { 'x-api-key': 'placeholder',
+    'content-type': 'application/json' }, body: '{"model":"claude-test"}' });
+  assert.equal((await after1).status, 200);
+  const x = await srv.task('admin', 'gw-budget');
+  assert.notEqual(x.status, 'paused', 'too many at once is no reason to pause');
+  await srv.api('DELETE', '/api/v2/tasks/admin/gw-budget');
+});
+
+test('a stream the agent cuts before its usage ends is counted with what was read', async () => {
+  const usage = async () => (await srv.api('GET', '/api/v2/tasks/admin/gw/usage')).json.total;
+  // the in-task request of before() is in
+  await waitFor(() => fs.existsSync(path.join(taskDir(srv, task.id), 'home', 'workspace', 'inside.json')) &&
+    fs.statSync(path.join(taskDir(srv, task.id), 'home', 'workspace', 'inside.json')).size > 0,
+  { what: 'the in-task request answered' });
+  const before = await usage();
+  const req = http.request({ socketPath: sock(), method: 'POST', path: '/v1/messages', agent: false,
+    headers: { 'x-api-key': 'placeholder', 'content-type': 'application/json', 'x-test-hold': '1' } });
+  req.on('error', () => {});
+  req.end(JSON.stringify({ model: 'claude-test', stream: true }));
+  // message_start (11 input tokens) came; the agent goes away
+  const res = await new Promise((resolve) => req.on('response', resolve));
+  await new Promise((resolve) => res.once('data', resolve));
+  req.destroy();
+  const after1 = await waitFor(async () => {
+    const u = await usage();
+    return u.requests === before.requests + 1 ? u : null;
+  }, { what: 'the cut request counted' });
+  assert.equal(after1.input_tokens, before.input_tokens + 11);
+  held.splice(0).forEach((go) => go());
 });
 
 test('the server stops cleanly, without a sanitizer report', async () => {

@@ -8,7 +8,8 @@
 // (tests/harness/fake-llm.mjs, which reports 10 input and 5 output tokens
 // per request) until its user's budget stops it; it runs once the gateway
 // (src/gateway/gateway.c) is in the tree, and is skipped, saying so,
-// before that.
+// before that. First, the accounting's unit binary
+// (tests/unit/test-account.c) against a private PostgreSQL database.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -16,9 +17,21 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startServer, customTemplate, waitFor, bin, root, tmpdir, taskDir, exists } from '../harness/server.mjs';
 import { startFakeLlm } from '../harness/llm.mjs';
+import { pgDatabase, pgBindir } from '../harness/pg.mjs';
 
 const gateway = fs.existsSync(path.join(root, 'src/gateway/gateway.c'));
 let srv, alice, llm, llmLog;
+
+test('the accounting unit tests pass against PostgreSQL (sums, saturation, budgets)',
+  { skip: process.env.TASKBOX_TEST_STORE !== 'postgresql' ? 'the PostgreSQL run does it'
+    : !pgBindir() && 'PostgreSQL is not installed' }, () => {
+    const unit = path.join(path.dirname(bin), 'tests/unit/test-account');
+    assert.ok(fs.existsSync(unit), `${unit} is built`);
+    const r = spawnSync(unit, [], { encoding: 'utf8', timeout: 120000,
+      env: { ...process.env, TASKBOX_TEST_STORE_SPEC: pgDatabase().uri } });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout + r.stderr, /PASSED  \] \d+ test/);
+  });
 
 function cli(args, token = srv.token) {
   const r = spawnSync(bin, args, {
@@ -115,6 +128,10 @@ test('user budgets: admins set, users read their own', async () => {
     r = await srv.api('PUT', '/api/v2/users/alice/budget', { body });
     problem(r, 422, loc);
   }
+  // above 0 but under a nano-USD: a nano-USD, never a budget of 0
+  r = await srv.api('PUT', '/api/v2/users/alice/budget', { body: { usd: 1e-12 } });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.usd, 1e-9);
   r = await srv.api('PUT', '/api/v2/users/alice/budget', { body: { tokens: 1000, usd: 2.5 } });
   assert.equal(r.status, 200, r.text);
   assert.deepEqual([r.json.tokens, r.json.usd], [1000, 2.5]);
@@ -226,6 +243,17 @@ test('through the gateway: usage counted, a budget pauses the task, resume after
     assert.deepEqual(r.json.models.map((m) => [m.model, m.requests, m.priced]), [['claude-sonnet-4-5', 2, true]]);
     r = await srv.api('GET', '/api/v2/usage?group_by=user', { token: alice.token });
     assert.deepEqual(r.json.groups.map((g) => [g.name, g.input_tokens]), [['alice', 20]]);
+    // another member sees none of it, whatever the grouping and range
+    const mallet = await srv.user('mallet');
+    for (const by of ['user', 'template', 'provider', 'model']) {
+      r = await srv.api('GET', `/api/v2/usage?group_by=${by}&from=0&to=4102444800`, { token: mallet.token });
+      assert.equal(r.status, 200, r.text);
+      assert.deepEqual(r.json.groups, [], by);
+      assert.equal(r.json.total.requests, 0);
+    }
+    problem(await srv.api('GET', '/api/v2/tasks/alice/metered/usage', { token: mallet.token }), 404);
+    problem(await srv.api('GET', '/api/v2/users/alice/budget', { token: mallet.token }), 404);
+    problem(await srv.api('PUT', '/api/v2/users/mallet/budget', { token: mallet.token, body: { tokens: 1e12 } }), 403);
 
     // the third is refused before the upstream sees it; the pause may
     // stop the agent before it writes down the 429 (and the send's reply
@@ -278,4 +306,7 @@ test('through the gateway: usage counted, a budget pauses the task, resume after
     assert.equal(await request(last), '200');
     assert.equal(upstream(), 4);
     await srv.api('DELETE', '/api/v2/tasks/alice/metered', { token: alice.token });
+    // a deleted task's usage stays in the reports
+    r = await srv.api('GET', '/api/v2/usage?group_by=user');
+    assert.deepEqual(r.json.groups.map((g) => [g.name, g.requests]), [['alice', 4]]);
   });

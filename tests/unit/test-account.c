@@ -3,7 +3,9 @@
  * (gateway/account.c) driven the way the gateway drives it, against a new
  * SQLite file: totals per task and per user month, budgets and their
  * reasons, the hooks, the flush to the store and the store's reports
- * (store-usage.c), a restart loading what was written.
+ * (store-usage.c), a restart loading what was written. On the SQLite
+ * file of each test, or on the PostgreSQL database TASKBOX_TEST_STORE_SPEC
+ * names (emptied before each test).
  */
 #include "common.h"
 
@@ -139,15 +141,29 @@ static int
 setup_store(void **state)
 {
 	struct fixture *f = xcalloc(1, sizeof *f);
+	const char *pg = getenv("TASKBOX_TEST_STORE_SPEC");
 	char *cause = NULL;
 	int fd;
 
-	snprintf(f->path, sizeof f->path, "/tmp/test-account-XXXXXX");
-	fd = mkstemp(f->path);
-	assert_true(fd >= 0);
-	close(fd);
-	unlink(f->path);
-	assert_int_equal(store_open(f->path, &f->st, &cause), 0);
+	if (pg != NULL) {
+		/* one PostgreSQL database for every test: emptied first */
+		assert_int_equal(store_open(pg, &f->st, &cause), 0);
+		assert_int_equal(store_exec(f->st, "DELETE FROM usage", ""), 0);
+		assert_int_equal(store_exec(f->st, "DELETE FROM prices", ""),
+				 0);
+		assert_int_equal(store_exec(f->st,
+					    "DELETE FROM users WHERE "
+					    "id = 'u9'",
+					    ""),
+				 0);
+	} else {
+		snprintf(f->path, sizeof f->path, "/tmp/test-account-XXXXXX");
+		fd = mkstemp(f->path);
+		assert_true(fd >= 0);
+		close(fd);
+		unlink(f->path);
+		assert_int_equal(store_open(f->path, &f->st, &cause), 0);
+	}
 	assert_int_equal(account_start(f->st, NULL, &hooks, &cause), 0);
 	*state = f;
 	return 0;
@@ -161,6 +177,10 @@ teardown_store(void **state)
 
 	account_stop();
 	store_close(f->st);
+	if (f->path[0] == '\0') {
+		free(f);
+		return 0;
+	}
 	unlink(f->path);
 	p = xasprintf("%s-wal", f->path);
 	unlink(p);
@@ -267,7 +287,8 @@ test_store_reports(void **state)
 	json_decref(rows);
 
 	/* by owner: everyone, then u2 only; the range is by hour */
-	rows = store_usage_report(f->st, "owner_id", NULL, hour, hour + 1);
+	rows = store_usage_report(f->st, "owner_id", NULL, hour, hour + 1,
+				  1000);
 	assert_int_equal(json_array_size(rows), 2);
 	json_array_foreach(rows, i, row)
 	{
@@ -279,23 +300,30 @@ test_store_reports(void **state)
 			strcmp(key, "u1") == 0 ? 4 : 1);
 	}
 	json_decref(rows);
-	rows = store_usage_report(f->st, "owner_id", "u2", hour, hour + 1);
+	rows = store_usage_report(f->st, "owner_id", "u2", hour, hour + 1,
+				  1000);
 	assert_int_equal(json_array_size(rows), 1);
 	json_decref(rows);
-	rows = store_usage_report(f->st, "owner_id", NULL, hour + 1, INT64_MAX);
+	rows = store_usage_report(f->st, "owner_id", NULL, hour + 1, INT64_MAX,
+				  1000);
 	assert_int_equal(json_array_size(rows), 0);
 	json_decref(rows);
-	rows = store_usage_report(f->st, "template_id", NULL, 0, INT64_MAX);
+	rows = store_usage_report(f->st, "template_id", NULL, 0, INT64_MAX,
+				  1000);
 	assert_int_equal(json_array_size(rows), 2);
 	/* ordered by cost: tq (gpt-5's 1000 tokens) first */
 	assert_string_equal(json_string_value(json_object_get(
 				    json_array_get(rows, 0), "key")),
 			    "tq");
 	json_decref(rows);
-	rows = store_usage_report(f->st, "model", NULL, 0, INT64_MAX);
+	rows = store_usage_report(f->st, "model", NULL, 0, INT64_MAX, 1000);
 	assert_int_equal(json_array_size(rows), 3);
 	json_decref(rows);
-	rows = store_usage_report(f->st, "provider", NULL, 0, INT64_MAX);
+	/* bounded: the costliest first */
+	rows = store_usage_report(f->st, "model", NULL, 0, INT64_MAX, 2);
+	assert_int_equal(json_array_size(rows), 2);
+	json_decref(rows);
+	rows = store_usage_report(f->st, "provider", NULL, 0, INT64_MAX, 1000);
 	assert_int_equal(json_array_size(rows), 1);
 	assert_int_equal(json_integer_value(json_object_get(
 				 json_array_get(rows, 0), "input_tokens")),
@@ -351,6 +379,13 @@ test_budgets(void **state UNUSED)
 	free(reason);
 	/* a new task of the template starts at zero */
 	assert_int_equal(account_check("t5", "u1", "tp", &reason), 0);
+	/* a budget above 0 too small for a nano-USD is one, not 0 (which
+	 * refused every request, even those that cost nothing) */
+	spec = json_pack("{s:{s:{s:n, s:f}}}", "workspace", "budget", "tokens",
+			 "usd", 1e-12);
+	account_template_spec("tp", spec);
+	json_decref(spec);
+	assert_int_equal(account_check("t6", "u1", "tp", &reason), 0);
 	/* a version without a budget lifts it */
 	spec = json_pack("{s:{s:n}}", "workspace", "budget");
 	account_template_spec("tp", spec);
@@ -414,8 +449,15 @@ test_pending_bound(void **state)
 	size_t i;
 	bool other = false;
 
-	/* a task naming endless models: the rows past the bound are one */
-	for (int n = 0; n < ACCOUNT_PENDING_MAX + 50; n++) {
+	/* endless rows between two flushes (many tasks): the rows past
+	 * the bound are one a task */
+	for (int n = 0; n < ACCOUNT_PENDING_MAX; n++) {
+		char t[32];
+
+		snprintf(t, sizeof t, "p%d", n);
+		record(t, "u8", "tp", "openai", "model", 1, 0);
+	}
+	for (int n = 0; n < 50; n++) {
 		char m[32];
 
 		snprintf(m, sizeof m, "model-%d", n);
@@ -423,7 +465,7 @@ test_pending_bound(void **state)
 	}
 	assert_int_equal(account_flush(), 0);
 	rows = store_usage_of_task(f->st, "t8");
-	assert_int_equal(json_array_size(rows), ACCOUNT_PENDING_MAX + 1);
+	assert_int_equal(json_array_size(rows), 1);
 	json_array_foreach(rows, i, row)
 	{
 		if (strcmp(json_string_value(json_object_get(row, "model")),
@@ -435,6 +477,205 @@ test_pending_bound(void **state)
 		}
 	}
 	assert_true(other);
+	json_decref(rows);
+}
+
+static void
+test_inflight_bound(void **state UNUSED)
+{
+	struct account_budget user = {30, -1};
+	char *reason = NULL;
+	json_t *spec;
+	int i;
+
+	/* no budget: no bound on requests at once */
+	for (i = 0; i < 100; i++)
+		assert_int_equal(account_begin("t1", "u1", "tp", &reason), 0);
+	for (i = 0; i < 100; i++)
+		account_end("t1", "u1");
+	/* a template's budget: many requests checked before any response
+	 * ended may not all pass */
+	spec = json_pack("{s:{s:{s:i}}}", "workspace", "budget", "tokens", 30);
+	account_template_spec("tp", spec);
+	json_decref(spec);
+	for (i = 0; i < ACCOUNT_INFLIGHT_TASK; i++)
+		assert_int_equal(account_begin("t1", "u1", "tp", &reason), 0);
+	assert_int_equal(account_begin("t1", "u1", "tp", &reason), -EBUSY);
+	assert_non_null(strstr(reason, "in flight"));
+	free(reason);
+	/* not a budget exceeded: a resume's check passes */
+	assert_int_equal(account_check("t1", "u1", "tp", &reason), 0);
+	/* another task of the template is not held by t1's */
+	assert_int_equal(account_begin("t2", "u1", "tp", &reason), 0);
+	account_end("t2", "u1");
+	account_end("t1", "u1");
+	assert_int_equal(account_begin("t1", "u1", "tp", &reason), 0);
+	for (i = 0; i < ACCOUNT_INFLIGHT_TASK; i++)
+		account_end("t1", "u1");
+	spec = json_pack("{s:{s:n}}", "workspace", "budget");
+	account_template_spec("tp", spec);
+	json_decref(spec);
+	/* a user's budget bounds the user's requests over all tasks */
+	account_user_budget_set("u1", &user);
+	for (i = 0; i < ACCOUNT_INFLIGHT_USER; i++) {
+		char t[16];
+
+		snprintf(t, sizeof t, "t%d", i);
+		assert_int_equal(account_begin(t, "u1", "tp", &reason), 0);
+	}
+	assert_int_equal(account_begin("tx", "u1", "tp", &reason), -EBUSY);
+	free(reason);
+	assert_int_equal(account_check("tx", "u1", "tp", &reason), 0);
+	assert_int_equal(account_begin("tx", "u2", "tp", &reason), 0);
+	/* the task is forgotten while its request runs: the end is fine */
+	account_task_forget("t0");
+	account_end("t0", "u1");
+	assert_int_equal(account_begin("tx", "u1", "tp", &reason), 0);
+}
+
+static void
+test_task_models_bound(void **state)
+{
+	struct fixture *f = *state;
+	json_t *rows;
+
+	/* flushed each time: the pending bound alone would let a task
+	 * add ACCOUNT_PENDING_MAX rows a flush */
+	for (int n = 0; n < ACCOUNT_TASK_MODELS_MAX + 20; n++) {
+		char m[32];
+
+		snprintf(m, sizeof m, "model-%d", n);
+		record("t3", "u3", "tp", "openai", m, 1, 0);
+		assert_int_equal(account_flush(), 0);
+	}
+	record("t3", "u3", "tp", "openai", "model-0", 1, 0);
+	assert_int_equal(account_flush(), 0);
+	rows = store_usage_of_task(f->st, "t3");
+	assert_int_equal(json_array_size(rows), ACCOUNT_TASK_MODELS_MAX + 1);
+	json_decref(rows);
+}
+
+static void
+test_sums_saturate(void **state UNUSED)
+{
+	struct price p = {.input = PRICE_MICRO_MAX, .output = PRICE_MICRO_MAX};
+	struct account_budget b = {-1, 1000000000};
+	struct account_sum s;
+	char *reason = NULL;
+
+	/* a hostile upstream's huge counts at the highest price: the totals
+	 * stay at the top, never wrap below a budget */
+	assert_true(account_price_set("openai", "dear", &p));
+	account_user_budget_set("u4", &b);
+	for (int i = 0; i < 100; i++)
+		record("t4", "u4", "tp", "openai", "dear", UINT64_MAX,
+		       UINT64_MAX);
+	account_tick();
+	account_task_sum("t4", &s);
+	assert_true(s.cost_nusd > 0);
+	assert_true(s.input_tokens > 0);
+	assert_int_equal(account_check("t4", "u4", "tp", &reason), -EDQUOT);
+	free(reason);
+}
+
+static void
+test_store_sums_saturate(void **state)
+{
+	struct fixture *f = *state;
+	struct store_usage_sums big = {1, INT64_MAX - 5, 0, 0, 0, INT64_MAX};
+	json_t *rows;
+	char *cause = NULL;
+	int64_t hour = 3600000;
+
+	/* the same row twice, and two more rows: neither the row's sum nor
+	 * the sums of rows overflow */
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(store_usage_add(f->st, "t6", hour, "default",
+						 "m", "u6", "tp", "openai",
+						 &big),
+				 0);
+	assert_int_equal(store_usage_add(f->st, "t6", hour, "default", "n",
+					 "u6", "tp", "openai", &big),
+			 0);
+	assert_int_equal(store_usage_add(f->st, "t6", 2 * hour, "default", "m",
+					 "u6", "tp", "openai", &big),
+			 0);
+	rows = store_usage_of_task(f->st, "t6");
+	assert_non_null(rows);
+	assert_int_equal(json_array_size(rows), 2);
+	assert_true(json_is_integer(
+		json_object_get(json_array_get(rows, 0), "cost_nusd")));
+	assert_true(json_integer_value(json_object_get(json_array_get(rows, 0),
+						       "cost_nusd")) >
+		    (int64_t)9e18);
+	json_decref(rows);
+	rows = store_usage_report(f->st, "owner_id", NULL, 0, INT64_MAX, 10);
+	assert_non_null(rows);
+	assert_int_equal(json_array_size(rows), 1);
+	json_decref(rows);
+	rows = store_usage_by_owner(f->st, 0);
+	assert_non_null(rows);
+	json_decref(rows);
+	/* a restart loads them (the task is not in the tasks table: only
+	 * the owner's month is) */
+	account_stop();
+	assert_int_equal(account_start(f->st, NULL, &hooks, &cause), 0);
+}
+
+static void
+test_refresh(void **state)
+{
+	struct fixture *f = *state;
+	struct account_budget b;
+	char *reason = NULL;
+
+	/* another replica raised, set, removed the budget: a resume's
+	 * refresh reads the user's row alone */
+	assert_int_equal(store_user_insert(f->st, "u9", "nine", "member", 1),
+			 0);
+	record("t9", "u9", "tp", "openai", "gpt-5", 20, 0);
+	assert_int_equal(store_user_budget_set(f->st, "u9", 10, -1, 1), 0);
+	assert_int_equal(account_check("t9", "u9", "tp", &reason), 0);
+	account_refresh("u9", "tp");
+	account_user_budget("u9", &b);
+	assert_int_equal(b.tokens, 10);
+	assert_int_equal(account_check("t9", "u9", "tp", &reason), -EDQUOT);
+	free(reason);
+	assert_int_equal(store_user_budget_set(f->st, "u9", 100, -1, 2), 0);
+	account_refresh("u9", NULL);
+	assert_int_equal(account_check("t9", "u9", "tp", &reason), 0);
+	assert_int_equal(store_user_budget_set(f->st, "u9", -1, -1, 3), 0);
+	account_refresh("u9", "no-such-template");
+	account_user_budget("u9", &b);
+	assert_int_equal(b.tokens, -1);
+}
+
+static void
+test_model_names_printable(void **state)
+{
+	struct fixture *f = *state;
+	char name[PRICE_MODEL_MAX + 8];
+	json_t *rows, *row;
+	size_t i;
+
+	/* a terminal escape, and a UTF-8 sequence the cut splits */
+	record("t5", "u5", "tp", "openai", "m\x1b]52;c;QQ==\x07", 1, 0);
+	memset(name, 'a', sizeof name);
+	memcpy(name + PRICE_MODEL_MAX - 1, "\xc3\xa9", 3);
+	name[sizeof name - 1] = '\0';
+	record("t5", "u5", "tp", "openai", name, 1, 0);
+	assert_int_equal(account_flush(), 0);
+	rows = store_usage_of_task(f->st, "t5");
+	assert_int_equal(json_array_size(rows), 2);
+	json_array_foreach(rows, i, row)
+	{
+		const char *m =
+			json_string_value(json_object_get(row, "model"));
+
+		assert_non_null(m);
+		for (; *m; m++)
+			assert_true(*m >= 0x20 && *m <= 0x7e);
+	}
 	json_decref(rows);
 }
 
@@ -466,6 +707,18 @@ main(void)
 						setup_store, teardown_store),
 		cmocka_unit_test_setup_teardown(test_pending_bound, setup_store,
 						teardown_store),
+		cmocka_unit_test_setup_teardown(test_inflight_bound,
+						setup_store, teardown_store),
+		cmocka_unit_test_setup_teardown(test_task_models_bound,
+						setup_store, teardown_store),
+		cmocka_unit_test_setup_teardown(test_sums_saturate, setup_store,
+						teardown_store),
+		cmocka_unit_test_setup_teardown(test_store_sums_saturate,
+						setup_store, teardown_store),
+		cmocka_unit_test_setup_teardown(test_refresh, setup_store,
+						teardown_store),
+		cmocka_unit_test_setup_teardown(test_model_names_printable,
+						setup_store, teardown_store),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
