@@ -18,6 +18,7 @@ import path from 'node:path';
 import { startServer, customTemplate, waitFor, bin, root, tmpdir, taskDir, exists } from '../harness/server.mjs';
 import { startFakeLlm } from '../harness/llm.mjs';
 import { pgDatabase, pgBindir } from '../harness/pg.mjs';
+import { outsideHost } from '../harness/outside.mjs';
 
 const gateway = fs.existsSync(path.join(root, 'src/gateway/gateway.c'));
 let srv, alice, llm, llmLog;
@@ -202,7 +203,7 @@ test('a task carries its usage: zero before any request', async () => {
 });
 
 test('through the gateway: usage counted, a budget pauses the task, resume after raising it',
-  { skip: gateway ? false : 'the gateway (src/gateway/gateway.c) is not in the tree yet' }, async () => {
+  { skip: gateway ? false : 'the gateway (src/gateway/gateway.c) is not in the tree yet' }, async (ctx) => {
     // one request per line of input (a send); the replies are kept and
     // numbered on from what an earlier run left
     const agent = [
@@ -212,8 +213,14 @@ test('through the gateway: usage counted, a budget pauses the task, resume after
       `    -d '{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}');`,
       '  echo $code > status.$i; echo "reply $i: $code"; printf "$ "; done',
     ].join(' ');
-    await srv.pushTemplate(customTemplate('metered', ['sh', '-c', agent]), alice.token);
-    let r = await srv.api('PUT', '/api/v2/users/alice/budget', { body: { tokens: 30 } });
+    // the template's webhook hears of the pause as of any other (an
+    // admin's template: a member's webhook may not reach private ranges)
+    const hook = await outsideHost();
+    ctx.after(() => hook.stop());
+    let r = await srv.pushTemplate(customTemplate('metered', ['sh', '-c', agent])
+      .replace('  backend: local\n', `  backend: local\n  webhook: ${hook.url}/metered\n`));
+    assert.equal(r.status, 201, r.text);
+    r = await srv.api('PUT', '/api/v2/users/alice/budget', { body: { tokens: 30 } });
     assert.equal(r.status, 200, r.text);
     const task = await srv.createTask({ template: 'metered', input: 'x', name: 'metered' }, { token: alice.token });
     const ws = path.join(taskDir(srv, task.id), 'home/workspace');
@@ -264,6 +271,11 @@ test('through the gateway: usage counted, a budget pauses the task, resume after
     await srv.api('POST', '/api/v2/tasks/alice/metered/send', { token: alice.token, body: { input: 'go 3' } });
     const paused = await srv.waitTask('alice', 'metered', { status: 'paused', token: alice.token });
     assert.match(paused.current_state.message, /^budget exceeded: user's monthly tokens 30\/30/);
+    await waitFor(() => hook.seen.some((g) => {
+      const b = !g.failed && JSON.parse(g.body);
+      return b && b.event === 'task.state' && b.task.status === 'paused' &&
+        /^budget exceeded: user's monthly tokens 30\/30/.test(b.state.message);
+    }), { what: 'the webhook of the budget pause', timeout: 20000 });
     assert.equal(upstream(), 2, 'the refused request never reached the provider');
     if (exists(status(3))) {
       assert.equal(fs.readFileSync(status(3), 'utf8').trim(), '429');
@@ -286,8 +298,8 @@ test('through the gateway: usage counted, a budget pauses the task, resume after
     // the template's budget: a new version of it holds its running task
     // (45 tokens used: 3 x 15)
     const budgeted = (tokens) => customTemplate('metered', ['sh', '-c', agent])
-      .replace('  backend: local\n', `  backend: local\n  budget:\n    tokens: ${tokens}\n`);
-    r = await srv.pushTemplate(budgeted(45), alice.token);
+      .replace('  backend: local\n', `  backend: local\n  webhook: ${hook.url}/metered\n  budget:\n    tokens: ${tokens}\n`);
+    r = await srv.pushTemplate(budgeted(45));
     assert.equal(r.status, 201, r.text);
     await srv.waitTask('alice', 'metered', { state: 'idle', token: alice.token });
     await srv.api('POST', '/api/v2/tasks/alice/metered/send', { token: alice.token, body: { input: 'go again' } });
@@ -297,7 +309,7 @@ test('through the gateway: usage counted, a budget pauses the task, resume after
     r = await srv.api('POST', '/api/v2/tasks/alice/metered/resume', { token: alice.token });
     problem(r, 409);
     assert.match(r.json.detail, /task tokens 45\/45/);
-    r = await srv.pushTemplate(budgeted(1000), alice.token);
+    r = await srv.pushTemplate(budgeted(1000));
     assert.equal(r.status, 201, r.text);
     r = await srv.api('POST', '/api/v2/tasks/alice/metered/resume', { token: alice.token });
     assert.equal(r.status, 202, r.text);
