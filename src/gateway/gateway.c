@@ -482,7 +482,9 @@ static int
 gw_sign(struct gw_conn *c, char **cause)
 {
 	const char *u = strstr(c->route.url, "://"), *path, *q;
-	const char *ctype = gw_req_header(&c->req, "Content-Type");
+	const char *ctype = gw_req_conn_listed(&c->req, "Content-Type")
+				    ? NULL
+				    : gw_req_header(&c->req, "Content-Type");
 	struct sigv4_header h[2] = {{"host", c->route.host}};
 	struct sigv4_credentials cr = {
 		.access_key_id = c->p->aws_access_key_id,
@@ -535,29 +537,33 @@ gw_sign(struct gw_conn *c, char **cause)
 }
 
 /* The upstream request's headers into c->hdrs: the agent's, less
- * hop-by-hop ones and its credentials, plus the provider's. 0, or an
- * HTTP status with *cause. */
+ * hop-by-hop ones (also those its Connection headers list) and its
+ * credentials, plus the provider's: one credential header at most, for
+ * the first the agent sent. 0, or an HTTP status with *cause. */
 static int
 gw_headers(struct gw_conn *c, char **cause)
 {
-	bool ctype = false, accept = false;
+	bool ctype = false, accept = false, keyed = false;
 	enum gw_auth auth = c->route.auth;
 
 	for (size_t i = 0; i < c->req.nh; i++) {
 		const struct gw_header *h = &c->req.h[i];
 
-		if (gw_hop_header(h->name, strlen(h->name)))
+		if (gw_hop_header(h->name, strlen(h->name)) ||
+		    gw_req_conn_listed(&c->req, h->name))
 			continue;
 		if (gw_auth_name(h->name)) {
-			char *v = auth == GW_AUTH_KEY
+			char *v = auth == GW_AUTH_KEY && !keyed
 					  ? gw_auth_header(c->p, h->name,
 							   h->value)
 					  : NULL;
 
-			if (v != NULL) /* where the provider takes its key */
+			if (v != NULL) { /* where the provider takes its key */
 				gw_add_header(
 					&c->hdrs,
 					gw_auth_header_name(c->p, h->name), v);
+				keyed = true;
+			}
 			free(v);
 			continue;
 		}

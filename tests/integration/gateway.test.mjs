@@ -44,7 +44,7 @@ function provider(req, res) {
   req.on('data', (d) => chunks.push(d));
   req.on('end', async () => {
     const body = Buffer.concat(chunks);
-    const entry = { method: req.method, url: req.url, headers: req.headers, body };
+    const entry = { method: req.method, url: req.url, headers: req.headers, raw: req.rawHeaders, body };
     seen.push(entry);
     const want = Number(req.headers['x-test-status'] || 0);
     if (req.headers['x-api-key'] !== KEY && req.headers.authorization !== `Bearer ${KEY}`) {
@@ -260,6 +260,21 @@ test('limits and malformed requests are refused with the reason', async () => {
   assert.equal(nf.status, 404, nf.text);
   assert.ok(JSON.parse(nf.text).error.message, 'a JSON error with a message');
   assert.equal(seen.length, n, 'nothing of these reached the provider');
+});
+
+test('headers a Connection header lists stay home; one credential header goes upstream', async () => {
+  const r = await request('POST', '/v1/messages', { headers: { 'x-api-key': 'placeholder',
+    authorization: 'Bearer placeholder', connection: 'keep-alive, X-Hop-Secret', 'x-hop-secret': 'agent-only',
+    'x-kept': 'yes', 'content-type': 'application/json' }, body: '{"hop":1}' });
+  assert.equal(r.status, 200, r.text);
+  const up = seen.find((s) => s.body.toString() === '{"hop":1}');
+  assert.equal(up.headers['x-hop-secret'], undefined, 'a header named by Connection is hop-by-hop');
+  assert.equal(up.headers['x-kept'], 'yes');
+  const creds = [];
+  for (let i = 0; i < up.raw.length; i += 2) {
+    if (/^(authorization|x-api-key|x-goog-api-key|api-key)$/i.test(up.raw[i])) creds.push(up.raw[i + 1]);
+  }
+  assert.deepEqual(creds, [KEY], 'the key once, in the header the provider reads');
 });
 
 test('upstream errors pass through with their body', async () => {
