@@ -780,7 +780,6 @@ gw_send(struct gw_conn *c)
 	gw_curl_setup(e, c->p);
 	curl_easy_setopt(e, CURLOPT_URL, c->route.url);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_PROXY, "");
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, GW_CONNECT_MS);
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, GW_UPSTREAM_IDLE);

@@ -135,7 +135,12 @@ before(async () => {
   await new Promise((r) => upstream.listen(0, '127.0.0.1', r));
   upPort = upstream.address().port;
   fs.writeFileSync(keyFile, `${KEY}\n`, { mode: 0o600 });
-  srv = await startServer({ args: ['--llm-url', `http://127.0.0.1:${upPort}`, '--llm-key-file', keyFile] });
+  // a proxy in the server's environment that must not be used (nothing
+  // listens there)
+  const proxy = 'http://127.0.0.1:9';
+  srv = await startServer({ args: ['--llm-url', `http://127.0.0.1:${upPort}`, '--llm-key-file', keyFile],
+    env: { http_proxy: proxy, https_proxy: proxy, HTTPS_PROXY: proxy, ALL_PROXY: proxy, all_proxy: proxy,
+      NO_PROXY: '', no_proxy: '' } });
   // inside: the environment, and one request as an agent sends it
   const inside = 'env > envdump; curl -s -m 10 http://127.0.0.1:4000/v1/messages -H "x-api-key: placeholder" ' +
     '-H "content-type: application/json" -d "{\\"inside\\":1}" > inside.json; exec sleep 1000';
