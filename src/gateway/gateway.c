@@ -10,7 +10,10 @@
  *              accept, a later one after its first byte (408), and an
  *              idle keep-alive connection is closed after GW_IDLE_MS
  *   GW_BODY    reading its body (Content-Length or chunked, at most
- *              GW_BODY_MAX: 413), each piece within GW_BODY_IDLE_MS (408)
+ *              GW_BODY_MAX: 413), each piece within GW_BODY_IDLE_MS (408);
+ *              the bodies of all connections together stay under
+ *              GW_BUFFERED_MAX (503), a Content-Length reserved whole
+ *              up front, and a body is freed once its exchange ends
  *   GW_TOKEN   waiting for a Vertex bearer token (vtoken.c)
  *   GW_UPSTREAM the request runs on libcurl (curlev.c); the agent is not
  *              read (only its hangup is watched)
@@ -66,6 +69,7 @@
 #define GW_OUT_HIGH	  (256u * 1024)	 /* pause the upstream above */
 #define GW_MODEL_SCAN_MAX (4u << 20)	 /* bodies read for their model */
 #define GW_OUT_LOW	  (64u * 1024)	 /* resume it below */
+#define GW_BUFFERED_MAX	  (512ull << 20) /* request bodies, server-wide */
 
 enum gw_state { GW_HEAD, GW_BODY, GW_TOKEN, GW_UPSTREAM, GW_CLOSING };
 
@@ -90,6 +94,7 @@ struct gw_conn {
 	struct gw_req req;
 	bool have_req;
 	struct buf body;
+	size_t reserved; /* bytes of gw_buffered that body may take */
 	struct gw_chunked ch;
 	/* its exchange with the provider */
 	struct provider *p;
@@ -116,6 +121,7 @@ struct gw_conn {
 };
 
 static size_t gw_total;
+static uint64_t gw_buffered; /* request body bytes reserved, server-wide */
 
 static void gw_process(struct gw_conn *c);
 
@@ -169,19 +175,44 @@ gw_reason(int status)
 	return "Status";
 }
 
-/* The error format for a request whose provider is unknown: a guess from
- * the path, which is what the agent's SDK speaks. */
-static enum gw_format
-gw_guess_format(const char *target)
+/* The bound on request body bytes all connections hold together:
+ * GW_BUFFERED_MAX, or TASKBOX_GATEWAY_BUFFER_MAX (bytes, for tests). */
+static uint64_t
+gw_buffered_max(void)
 {
-	if (target == NULL)
-		return GW_FORMAT_OPENAI;
-	if (strstr(target, "/messages") != NULL)
-		return GW_FORMAT_ANTHROPIC;
-	if (strstr(target, "enerateContent") != NULL ||
-	    strstr(target, "/models/") != NULL)
-		return GW_FORMAT_GEMINI;
-	return GW_FORMAT_OPENAI;
+	static uint64_t max;
+	const char *e;
+
+	if (max == 0) {
+		e = getenv("TASKBOX_GATEWAY_BUFFER_MAX");
+		max = e != NULL && strtoull(e, NULL, 10) > 0
+			      ? strtoull(e, NULL, 10)
+			      : GW_BUFFERED_MAX;
+	}
+	return max;
+}
+
+/* Let c's request body grow to want bytes within the server-wide bound:
+ * false when all connections' bodies would not fit. */
+static bool
+gw_reserve(struct gw_conn *c, size_t want)
+{
+	if (want <= c->reserved)
+		return true;
+	if (gw_buffered - c->reserved + want > gw_buffered_max())
+		return false;
+	gw_buffered += want - c->reserved;
+	c->reserved = want;
+	return true;
+}
+
+/* Free c's request body and give back its reservation. */
+static void
+gw_body_release(struct gw_conn *c)
+{
+	buf_release(&c->body);
+	gw_buffered -= c->reserved;
+	c->reserved = 0;
 }
 
 /* Watch the agent's socket for what c's state needs. */
@@ -335,7 +366,7 @@ gw_conn_free(struct gw_conn *c)
 		gw_req_release(&c->req);
 	buf_release(&c->in);
 	buf_release(&c->out);
-	buf_release(&c->body);
+	gw_body_release(c);
 	buf_release(&c->rhead);
 	free(c);
 }
@@ -379,7 +410,7 @@ gw_next(struct gw_conn *c)
 
 	gw_req_release(&c->req);
 	c->have_req = false;
-	buf_clear(&c->body);
+	gw_body_release(c); /* an idle connection holds no body's memory */
 	memset(&c->ch, 0, sizeof c->ch);
 	if (close || c->agent_gone) {
 		gw_close_after(c);
@@ -402,8 +433,11 @@ gw_next(struct gw_conn *c)
 static void
 gw_refuse(struct gw_conn *c, int status, const char *message)
 {
-	enum gw_format f = gw_guess_format(c->have_req ? c->req.target : NULL);
+	struct provider *p = provider_get(c->g->provider);
+	enum gw_format f =
+		gw_route_format(p, c->have_req ? c->req.target : NULL);
 
+	provider_unref(p);
 	log_debug("gateway task=%s: %d %s", c->g->task_id, status, message);
 	gw_queue_reply(c, status, f, message, true);
 	gw_exchange_end(c, status, false);
@@ -927,6 +961,13 @@ gw_read_head(struct gw_conn *c)
 		gw_refuse(c, status, why);
 		return -1;
 	}
+	if (c->req.content_length > 0 &&
+	    !gw_reserve(c, (size_t)c->req.content_length)) {
+		gw_refuse(c, 503,
+			  "the LLM gateway holds too many request "
+			  "bodies; try again");
+		return -1;
+	}
 	if (c->req.expect_continue)
 		buf_puts(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
 	c->state = GW_BODY;
@@ -946,6 +987,12 @@ gw_read_body(struct gw_conn *c)
 		r = gw_chunked_feed(&c->ch, &c->in, &c->body, &why);
 		if (r > 1) {
 			gw_refuse(c, r, why);
+			return -1;
+		}
+		if (!gw_reserve(c, c->body.len)) {
+			gw_refuse(c, 503,
+				  "the LLM gateway holds too many "
+				  "request bodies; try again");
 			return -1;
 		}
 		return r;

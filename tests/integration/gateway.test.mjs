@@ -136,11 +136,11 @@ before(async () => {
   upPort = upstream.address().port;
   fs.writeFileSync(keyFile, `${KEY}\n`, { mode: 0o600 });
   // a proxy in the server's environment that must not be used (nothing
-  // listens there)
+  // listens there), and a small bound on the request bodies held at once
   const proxy = 'http://127.0.0.1:9';
   srv = await startServer({ args: ['--llm-url', `http://127.0.0.1:${upPort}`, '--llm-key-file', keyFile],
     env: { http_proxy: proxy, https_proxy: proxy, HTTPS_PROXY: proxy, ALL_PROXY: proxy, all_proxy: proxy,
-      NO_PROXY: '', no_proxy: '' } });
+      NO_PROXY: '', no_proxy: '', TASKBOX_GATEWAY_BUFFER_MAX: String(48 << 20) } });
   // inside: the environment, and one request as an agent sends it
   const inside = 'env > envdump; curl -s -m 10 http://127.0.0.1:4000/v1/messages -H "x-api-key: placeholder" ' +
     '-H "content-type: application/json" -d "{\\"inside\\":1}" > inside.json; exec sleep 1000';
@@ -280,6 +280,39 @@ test('headers a Connection header lists stay home; one credential header goes up
     if (/^(authorization|x-api-key|x-goog-api-key|api-key)$/i.test(up.raw[i])) creds.push(up.raw[i + 1]);
   }
   assert.deepEqual(creds, [KEY], 'the key once, in the header the provider reads');
+});
+
+// A connection that sends a request head and waits for 100 Continue;
+// resolves {sock, text} once the gateway answered anything.
+function holdHead(head) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(sock());
+    let text = '';
+    s.on('connect', () => s.write(head));
+    s.on('data', (d) => { text += d; resolve({ sock: s, get text() { return text; } }); });
+    s.on('error', reject);
+  });
+}
+
+test('request bodies held at once are bounded server-wide: 503 in the provider format', async () => {
+  const head = `POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: ${30 << 20}\r\n` +
+    'Expect: 100-continue\r\n\r\n';
+  const a = await holdHead(head);
+  assert.match(a.text, /^HTTP\/1\.1 100 /, 'the first 30 MiB body is taken');
+  const b = await holdHead(head);
+  assert.match(b.text, /^HTTP\/1\.1 503 /, 'a second one would pass the bound');
+  await new Promise((r) => b.sock.on('close', r));
+  const j = JSON.parse(b.text.slice(b.text.indexOf('\r\n\r\n') + 4));
+  assert.equal(j.type, 'error', 'an Anthropic error for an Anthropic path');
+  assert.match(j.error.message, /too many request bodies/);
+  a.sock.destroy();
+  // once the first connection is gone, its reservation is given back
+  const c = await waitFor(async () => {
+    const r = await holdHead(head);
+    r.sock.destroy();
+    return /^HTTP\/1\.1 100 /.test(r.text) ? r : null;
+  }, { what: 'a body taken again' });
+  assert.ok(c);
 });
 
 test('upstream errors pass through with their body', async () => {
