@@ -19,6 +19,10 @@
  *              read (only its hangup is watched)
  *   GW_CLOSING the last bytes go out, then the connection closes
  *
+ * While more than GW_OUT_HIGH bytes of answers wait for the agent, it is
+ * not read and requests it sent ahead are not served, so an agent that
+ * pipelines requests without reading cannot make the output grow.
+ *
  * A request is routed (gw_route) to the provider the task's template
  * names, checked against the budgets (account_check: 429), given its
  * credentials (the provider key in place of the workspace's placeholder,
@@ -59,7 +63,8 @@
 #include "server/metrics.h"
 #include "server/server.h"
 
-#define GW_READ		  16384		 /* bytes read from the agent at once */
+#define GW_READ		  16384 /* bytes read from the agent at once */
+#define GW_IN_MAX	  (GW_HEAD_MAX + GW_READ) /* c->in, bytes */
 #define GW_IDLE_MS	  (120 * 1000)	 /* keep-alive between requests */
 #define GW_BODY_IDLE_MS	  (60 * 1000)	 /* between pieces of a body */
 #define GW_CONNECT_MS	  10000L	 /* to reach the provider */
@@ -221,7 +226,10 @@ gw_watch(struct gw_conn *c)
 {
 	uint32_t ev = 0;
 
-	if (c->state == GW_HEAD || c->state == GW_BODY)
+	/* pipelined requests wait while their answers are not read, and
+	 * while c->in is full of requests not yet served */
+	if ((c->state == GW_HEAD || c->state == GW_BODY) &&
+	    c->out.len < GW_OUT_HIGH && c->in.len < GW_IN_MAX)
 		ev |= EPOLLIN;
 	if (c->out.len > 0)
 		ev |= EPOLLOUT;
@@ -1018,8 +1026,8 @@ gw_process(struct gw_conn *c)
 	int r;
 
 	if (c->state == GW_HEAD) {
-		if (c->in.len == 0)
-			return;
+		if (c->in.len == 0 || c->out.len >= GW_OUT_HIGH)
+			return; /* gw_on_io goes on once the agent reads */
 		if ((r = gw_read_head(c)) <= 0)
 			return;
 	}
@@ -1063,15 +1071,19 @@ gw_on_io(struct ev_io *io UNUSED, uint32_t events, void *data)
 				return;
 			}
 		}
+		if (c->state == GW_HEAD && c->in.len > 0 &&
+		    c->out.len < GW_OUT_LOW)
+			ev_timer_start(srv->loop, &c->kick, now_ms());
 		gw_watch(c);
 	}
 	if (c->state == GW_HEAD || c->state == GW_BODY) {
 		char buf[GW_READ];
+		size_t room = GW_IN_MAX - c->in.len;
 		ssize_t n;
 
-		if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-			return;
-		n = read(c->fd, buf, sizeof buf);
+		if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || room == 0)
+			return; /* the kick serves what c->in holds first */
+		n = read(c->fd, buf, room < sizeof buf ? room : sizeof buf);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (n <= 0) {
@@ -1149,7 +1161,7 @@ gateway_accept(struct gateway *g, int fd)
 	c->g = g;
 	c->fd = fd;
 	c->state = GW_HEAD;
-	buf_init(&c->in, GW_HEAD_MAX + GW_READ);
+	buf_init(&c->in, GW_IN_MAX);
 	buf_init(&c->out, 0);
 	buf_init(&c->body, GW_BODY_MAX);
 	buf_init(&c->rhead, GW_RHEAD_MAX);

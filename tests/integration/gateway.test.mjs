@@ -315,6 +315,31 @@ test('request bodies held at once are bounded server-wide: 503 in the provider f
   assert.ok(c);
 });
 
+test('requests sent ahead are served only as the agent reads the answers', async () => {
+  const one = 'GET /v9/pipelined HTTP/1.1\r\nHost: x\r\n\r\n';
+  const single = await raw(one.replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n'));
+  assert.match(single, /^HTTP\/1\.1 404 /);
+  const K = 50000; // ~2 MB of requests, ~13 MB of answers
+  const s = net.connect(sock());
+  await new Promise((r) => s.on('connect', r));
+  s.pause(); // the agent reads nothing for now
+  let got = 0, err = null;
+  s.on('error', (e) => { err = e; });
+  s.on('data', (d) => { got += d.length; });
+  const written = new Promise((r) => s.write(one.repeat(K), () => r(true)));
+  // a gateway that kept reading would queue every answer in memory; this
+  // one stops, so the requests cannot all leave the agent
+  const early = await Promise.race([written, new Promise((r) => setTimeout(() => r(false), 5000))]);
+  assert.equal(err, null, 'the connection held (no 431 for requests sent ahead)');
+  assert.equal(early, false, 'the gateway read on while its answers were not read');
+  s.resume();
+  assert.equal(await written, true);
+  const each = single.length - 'Connection: close\r\n'.length;
+  await waitFor(() => got >= K * each, { timeout: 150000, what: 'every answer' });
+  assert.equal(got, K * each, 'each request answered once');
+  s.destroy();
+});
+
 test('upstream errors pass through with their body', async () => {
   const r = await request('POST', '/v1/messages', { headers: { 'x-api-key': 'placeholder', 'x-test-status': '401',
     'content-type': 'application/json' }, body: '{"model":"claude-test"}' });
