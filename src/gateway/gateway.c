@@ -11,9 +11,9 @@
  *              idle keep-alive connection is closed after GW_IDLE_MS
  *   GW_BODY    reading its body (Content-Length or chunked, at most
  *              GW_BODY_MAX: 413), each piece within GW_BODY_IDLE_MS (408);
- *              the bodies of all connections together stay under
- *              GW_BUFFERED_MAX (503), a Content-Length reserved whole
- *              up front, and a body is freed once its exchange ends
+ *              the bodies held stay under GW_BUFFERED_MAX on the
+ *              server and an eighth of it per task (503), counted as
+ *              their bytes arrive; a body is freed once its exchange ends
  *   GW_TOKEN   waiting for a Vertex bearer token (vtoken.c)
  *   GW_UPSTREAM the request runs on libcurl (curlev.c); the agent is not
  *              read (only its hangup is watched)
@@ -82,6 +82,7 @@ struct gateway {
 	char *task_id, *owner_id, *template_id, *provider;
 	struct gw_conn *conns;
 	size_t nconns;
+	uint64_t buffered; /* request body bytes its connections hold */
 };
 
 struct gw_conn {
@@ -181,7 +182,8 @@ gw_reason(int status)
 }
 
 /* The bound on request body bytes all connections hold together:
- * GW_BUFFERED_MAX, or TASKBOX_GATEWAY_BUFFER_MAX (bytes, for tests). */
+ * GW_BUFFERED_MAX, or TASKBOX_GATEWAY_BUFFER_MAX (bytes, for tests); a
+ * task's connections hold an eighth of it at most. */
 static uint64_t
 gw_buffered_max(void)
 {
@@ -197,16 +199,21 @@ gw_buffered_max(void)
 	return max;
 }
 
-/* Let c's request body grow to want bytes within the server-wide bound:
- * false when all connections' bodies would not fit. */
+/* Let c's request body grow to want bytes within the bounds: false when
+ * the bodies of its task's or of all connections would not fit. */
 static bool
 gw_reserve(struct gw_conn *c, size_t want)
 {
+	uint64_t more;
+
 	if (want <= c->reserved)
 		return true;
-	if (gw_buffered - c->reserved + want > gw_buffered_max())
+	more = want - c->reserved;
+	if (gw_buffered + more > gw_buffered_max() ||
+	    c->g->buffered + more > gw_buffered_max() / 8)
 		return false;
-	gw_buffered += want - c->reserved;
+	gw_buffered += more;
+	c->g->buffered += more;
 	c->reserved = want;
 	return true;
 }
@@ -217,6 +224,7 @@ gw_body_release(struct gw_conn *c)
 {
 	buf_release(&c->body);
 	gw_buffered -= c->reserved;
+	c->g->buffered -= c->reserved;
 	c->reserved = 0;
 }
 
@@ -969,13 +977,6 @@ gw_read_head(struct gw_conn *c)
 		gw_refuse(c, status, why);
 		return -1;
 	}
-	if (c->req.content_length > 0 &&
-	    !gw_reserve(c, (size_t)c->req.content_length)) {
-		gw_refuse(c, 503,
-			  "the LLM gateway holds too many request "
-			  "bodies; try again");
-		return -1;
-	}
 	if (c->req.expect_continue)
 		buf_puts(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
 	c->state = GW_BODY;
@@ -1009,6 +1010,12 @@ gw_read_body(struct gw_conn *c)
 		size_t want = (size_t)c->req.content_length - c->body.len;
 		size_t take = c->in.len < want ? c->in.len : want;
 
+		if (!gw_reserve(c, c->body.len + take)) {
+			gw_refuse(c, 503,
+				  "the LLM gateway holds too many "
+				  "request bodies; try again");
+			return -1;
+		}
 		if (buf_append(&c->body, c->in.data, take) < 0) {
 			gw_refuse(c, 413, "request body too large");
 			return -1;

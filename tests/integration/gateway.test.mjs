@@ -140,7 +140,7 @@ before(async () => {
   const proxy = 'http://127.0.0.1:9';
   srv = await startServer({ args: ['--llm-url', `http://127.0.0.1:${upPort}`, '--llm-key-file', keyFile],
     env: { http_proxy: proxy, https_proxy: proxy, HTTPS_PROXY: proxy, ALL_PROXY: proxy, all_proxy: proxy,
-      NO_PROXY: '', no_proxy: '', TASKBOX_GATEWAY_BUFFER_MAX: String(48 << 20) } });
+      NO_PROXY: '', no_proxy: '', TASKBOX_GATEWAY_BUFFER_MAX: String(64 << 20) } });
   // inside: the environment, and one request as an agent sends it
   const inside = 'env > envdump; curl -s -m 10 http://127.0.0.1:4000/v1/messages -H "x-api-key: placeholder" ' +
     '-H "content-type: application/json" -d "{\\"inside\\":1}" > inside.json; exec sleep 1000';
@@ -282,37 +282,28 @@ test('headers a Connection header lists stay home; one credential header goes up
   assert.deepEqual(creds, [KEY], 'the key once, in the header the provider reads');
 });
 
-// A connection that sends a request head and waits for 100 Continue;
-// resolves {sock, text} once the gateway answered anything.
-function holdHead(head) {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(sock());
-    let text = '';
-    s.on('connect', () => s.write(head));
-    s.on('data', (d) => { text += d; resolve({ sock: s, get text() { return text; } }); });
-    s.on('error', reject);
-  });
-}
-
-test('request bodies held at once are bounded server-wide: 503 in the provider format', async () => {
-  const head = `POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: ${30 << 20}\r\n` +
-    'Expect: 100-continue\r\n\r\n';
-  const a = await holdHead(head);
-  assert.match(a.text, /^HTTP\/1\.1 100 /, 'the first 30 MiB body is taken');
-  const b = await holdHead(head);
-  assert.match(b.text, /^HTTP\/1\.1 503 /, 'a second one would pass the bound');
-  await new Promise((r) => b.sock.on('close', r));
-  const j = JSON.parse(b.text.slice(b.text.indexOf('\r\n\r\n') + 4));
+test('request bodies held at once are bounded per task and server-wide: 503 in the provider format', async () => {
+  // 64 MiB on the server (TASKBOX_GATEWAY_BUFFER_MAX), so 8 MiB per task:
+  // a 6 MiB body held while its stream runs, then more than 2 MiB
+  const pad = 'a'.repeat(6 << 20);
+  const held = request('POST', '/v1/messages', { headers: { 'x-api-key': 'placeholder',
+    'content-type': 'application/json' }, body: JSON.stringify({ model: 'claude-test', stream: true, pad }) });
+  await waitFor(() => seen.find((e) => e.body.length > (6 << 20)), { what: 'the 6 MiB request upstream' });
+  // just over the share, all of it read before the refusal (no EPIPE)
+  const more = 'x'.repeat((2 << 20) + 4096);
+  const b = await raw(`POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: ${3 << 20}\r\n\r\n${more}`);
+  assert.match(b, /^HTTP\/1\.1 503 /, 'the task would hold more than its share');
+  const j = JSON.parse(b.slice(b.indexOf('\r\n\r\n') + 4));
   assert.equal(j.type, 'error', 'an Anthropic error for an Anthropic path');
   assert.match(j.error.message, /too many request bodies/);
-  a.sock.destroy();
-  // once the first connection is gone, its reservation is given back
-  const c = await waitFor(async () => {
-    const r = await holdHead(head);
-    r.sock.destroy();
-    return /^HTTP\/1\.1 100 /.test(r.text) ? r : null;
-  }, { what: 'a body taken again' });
-  assert.ok(c);
+  release();
+  const h = await held;
+  assert.equal(h.status, 200);
+  assert.match(h.text, /message_stop/);
+  // the first body was given back when its exchange ended
+  const c = await request('POST', '/v1/messages', { headers: { 'x-api-key': 'placeholder',
+    'content-type': 'application/json' }, body: JSON.stringify({ model: 'claude-test', more }) });
+  assert.equal(c.status, 200, c.text);
 });
 
 test('requests sent ahead are served only as the agent reads the answers', async () => {
