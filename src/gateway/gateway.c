@@ -705,6 +705,11 @@ gw_on_header(char *line, size_t size, size_t nitems, void *data)
 			return 0;
 		return len;
 	}
+	for (size_t i = 0; i < nl; i++)
+		if (((unsigned char)line[i] < ' ' && line[i] != '\t') ||
+		    line[i] == 0x7f)
+			return len; /* a bare CR would end it early for some
+				       agents: dropped */
 	colon = memchr(line, ':', nl);
 	if (colon == NULL)
 		return len; /* a continuation line, or junk: dropped */

@@ -534,6 +534,37 @@ test("a wrong key: the provider's 401 reaches the agent; an untrusted certificat
   assert.doesNotMatch(e.text, new RegExp(ANT_KEY));
 });
 
+test('a response header line with a control byte is not passed on', async () => {
+  // a provider that puts a bare CR in a header (libcurl keeps it)
+  const bad = net.createServer((c) => {
+    c.once('data', () => c.end('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Split: a\rInjected: yes\r\n' +
+      'X-Ok: 1\r\nContent-Length: 2\r\n\r\n{}'));
+    c.on('error', () => {});
+  });
+  await new Promise((r) => bad.listen(0, '127.0.0.1', r));
+  try {
+    const put = await srv.api('PUT', '/api/v2/providers/ant-crlf', {
+      body: { type: 'anthropic', url: `http://127.0.0.1:${bad.address().port}`, key: ANT_KEY } });
+    assert.equal(put.status, 200, put.text);
+    const t = await providerTask('t-crlf', 'ant-crlf');
+    const text = await new Promise((resolve, reject) => {
+      const s = net.connect(sock(t));
+      const chunks = [];
+      s.on('connect', () => s.write('POST /v1/messages HTTP/1.1\r\nx-api-key: placeholder\r\n' +
+        `Content-Type: application/json\r\nConnection: close\r\nContent-Length: ${ANT_BODY.length}\r\n\r\n${ANT_BODY}`));
+      s.on('data', (d) => chunks.push(d));
+      s.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
+      s.on('error', reject);
+    });
+    assert.match(text, /^HTTP\/1\.1 200 /, text);
+    assert.match(text, /\r\nX-Ok: 1\r\n/i);
+    assert.doesNotMatch(text, /Injected|X-Split/i, 'the line with a bare CR was dropped');
+    assert.doesNotMatch(text, /\r(?!\n)/, 'no bare CR reaches the agent');
+  } finally {
+    bad.close();
+  }
+});
+
 test('past a workspace budget: 429 in the provider format, the task paused', async () => {
   const t = await providerTask('t-budget', 'ant', { tokens: 50 });
   const hdr = { 'x-api-key': 'placeholder', 'content-type': 'application/json' };
