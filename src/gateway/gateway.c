@@ -47,6 +47,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "core/buf.h"
 #include "core/ev.h"
@@ -115,6 +116,9 @@ struct gw_conn {
 	int status;	  /* the upstream's, of the response now read */
 	struct buf rhead; /* its head for the agent, being built */
 	char *rctype;	  /* its Content-Type */
+	char *rcenc;	  /* its Content-Encoding */
+	z_stream *zs;	  /* gzip or deflate: inflated for the usage reader */
+	uint64_t zout;	  /* bytes inflated */
 	bool head_sent;	  /* the response head went to the agent */
 	bool no_body;	  /* HEAD, 204, 304: no body framing */
 	bool raw;	  /* an HTTP/1.0 agent: no chunked framing */
@@ -352,7 +356,14 @@ gw_exchange_end(struct gw_conn *c, int status, bool upstream_error)
 	c->p = NULL;
 	buf_clear(&c->rhead);
 	free(c->rctype);
-	c->rctype = NULL;
+	free(c->rcenc);
+	c->rctype = c->rcenc = NULL;
+	if (c->zs != NULL) {
+		inflateEnd(c->zs);
+		free(c->zs);
+		c->zs = NULL;
+	}
+	c->zout = 0;
 	c->status = 0;
 	c->head_sent = c->no_body = c->raw = c->paused = c->too_big = false;
 	c->resp_bytes = 0;
@@ -653,6 +664,59 @@ gw_status(const char *s)
 	return (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
 }
 
+/* A response body the upstream encoded although it was not asked to:
+ * gzip and deflate are inflated for the usage reader (the agent gets the
+ * body as it came); another coding leaves the usage unread, said once. */
+static void
+gw_inflate_init(struct gw_conn *c)
+{
+	if (c->rcenc == NULL || strcasecmp(c->rcenc, "identity") == 0)
+		return;
+	if (strcasecmp(c->rcenc, "gzip") != 0 &&
+	    strcasecmp(c->rcenc, "x-gzip") != 0 &&
+	    strcasecmp(c->rcenc, "deflate") != 0) {
+		log_info("gateway task=%s: provider '%s' answered with "
+			 "Content-Encoding '%.40s': its usage is not read",
+			 c->g->task_id, c->p->name, c->rcenc);
+		c->zout = GW_RESPONSE_MAX; /* nothing more is fed */
+		return;
+	}
+	c->zs = xcalloc(1, sizeof *c->zs);
+	if (inflateInit2(c->zs, 32 + MAX_WBITS) != Z_OK) /* gzip or zlib */
+		fatal("out of memory");
+}
+
+/* Feed a piece of the response body to the usage reader, inflated when
+ * it is encoded (at most GW_RESPONSE_MAX bytes once inflated). */
+static void
+gw_usage_feed(struct gw_conn *c, const char *data, size_t n)
+{
+	unsigned char out[16384];
+	int r;
+
+	if (c->zout >= GW_RESPONSE_MAX)
+		return;
+	if (c->zs == NULL) {
+		usage_reader_feed(c->usage, data, n);
+		return;
+	}
+	c->zs->next_in = (Bytef *)(uintptr_t)data;
+	c->zs->avail_in = (uInt)n;
+	do {
+		c->zs->next_out = out;
+		c->zs->avail_out = sizeof out;
+		r = inflate(c->zs, Z_NO_FLUSH);
+		c->zout += sizeof out - c->zs->avail_out;
+		usage_reader_feed(c->usage, out, sizeof out - c->zs->avail_out);
+		if (r == Z_BUF_ERROR)
+			return; /* no progress before more input */
+		if (r != Z_OK || c->zout >= GW_RESPONSE_MAX) {
+			c->zout = GW_RESPONSE_MAX; /* the end, or broken */
+			return;
+		}
+	} while (c->zs->avail_out == 0 || c->zs->avail_in > 0);
+}
+
 /* CURLOPT_HEADERFUNCTION: one line of the upstream's response head. */
 static size_t
 gw_on_header(char *line, size_t size, size_t nitems, void *data)
@@ -669,7 +733,8 @@ gw_on_header(char *line, size_t size, size_t nitems, void *data)
 		c->status = sp && line + len - sp > 3 ? gw_status(sp + 1) : 0;
 		buf_clear(&c->rhead);
 		free(c->rctype);
-		c->rctype = NULL;
+		free(c->rcenc);
+		c->rctype = c->rcenc = NULL;
 		c->no_body = strcmp(c->req.method, "HEAD") == 0 ||
 			     c->status == 204 || c->status == 304;
 		c->raw = !c->no_body && c->req.minor == 0;
@@ -701,6 +766,7 @@ gw_on_header(char *line, size_t size, size_t nitems, void *data)
 				34) == 0)
 			uf = USAGE_BEDROCK_EVENTSTREAM;
 		c->usage = usage_reader_new(uf);
+		gw_inflate_init(c);
 		if (gw_flush(c) < 0)
 			return 0;
 		return len;
@@ -724,6 +790,15 @@ gw_on_header(char *line, size_t size, size_t nitems, void *data)
 			v++;
 		free(c->rctype);
 		c->rctype = xstrndup(v, (size_t)(line + nl - v));
+	}
+	if (colon - line == 16 &&
+	    strncasecmp(line, "content-encoding", 16) == 0) {
+		const char *v = colon + 1;
+
+		while (v < line + nl && (*v == ' ' || *v == '\t'))
+			v++;
+		free(c->rcenc);
+		c->rcenc = xstrndup(v, (size_t)(line + nl - v));
 	}
 	if (buf_append(&c->rhead, line, nl) < 0 ||
 	    buf_append(&c->rhead, "\r\n", 2) < 0) {
@@ -753,7 +828,7 @@ gw_on_body(char *data, size_t size, size_t nmemb, void *arg)
 		c->too_big = true;
 		return 0;
 	}
-	usage_reader_feed(c->usage, data, n);
+	gw_usage_feed(c, data, n);
 	if (c->no_body || n == 0)
 		return n;
 	if (c->raw) {

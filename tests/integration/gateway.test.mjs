@@ -25,6 +25,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { startServer, customTemplate, waitFor, tmpdir, taskDir, root } from '../harness/server.mjs';
 import { startFakeLlm } from '../harness/llm.mjs';
 import { makeTestCa } from '../harness/tls.mjs';
@@ -89,6 +90,12 @@ function provider(req, res) {
         '"delta":{"type":"text_delta","text":"hello"}}\n\n');
       res.write('event: message_delta\ndata: {"type":"message_delta","usage":{"output_tokens":7}}\n\n');
       res.end('event: message_stop\ndata: {"type":"message_stop"}\n\n');
+      return;
+    }
+    if (req.headers['x-test-gzip']) { // encoded though nobody asked
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+      res.end(zlib.gzipSync(JSON.stringify({ id: 'm3', type: 'message', model: 'claude-test',
+        content: [{ type: 'text', text: 'zipped' }], usage: { input_tokens: 3, output_tokens: 2 } })));
       return;
     }
     res.writeHead(200, { 'content-type': 'application/json', connection: 'keep-alive' });
@@ -329,6 +336,29 @@ test('requests sent ahead are served only as the agent reads the answers', async
   await waitFor(() => got >= K * each, { timeout: 150000, what: 'every answer' });
   assert.equal(got, K * each, 'each request answered once');
   s.destroy();
+});
+
+test('a gzip response the provider sent unasked: passed on as it came, its usage read', async () => {
+  const usage = async () => (await srv.api('GET', '/api/v2/tasks/admin/gw/usage')).json.total;
+  const before = await waitFor(usage, { what: 'the usage' });
+  const r = await new Promise((resolve, reject) => {
+    const q = http.request({ socketPath: sock(), method: 'POST', path: '/v1/messages', agent: false,
+      headers: { 'x-api-key': 'placeholder', 'x-test-gzip': '1', 'content-type': 'application/json' } }, (res) => {
+      const chunks = [];
+      res.on('data', (d) => chunks.push(d));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    q.on('error', reject);
+    q.end('{"model":"claude-test"}');
+  });
+  assert.equal(r.status, 200);
+  assert.equal(r.headers['content-encoding'], 'gzip');
+  assert.match(zlib.gunzipSync(r.body).toString(), /zipped/);
+  await waitFor(async () => {
+    const u = await usage();
+    return u.requests === before.requests + 1 && u.input_tokens === before.input_tokens + 3 &&
+      u.output_tokens === before.output_tokens + 2;
+  }, { what: 'the usage of the gzip response counted' });
 });
 
 test('upstream errors pass through with their body', async () => {
