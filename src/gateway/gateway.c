@@ -16,7 +16,9 @@
  *              their bytes arrive; a body is freed once its exchange ends
  *   GW_TOKEN   waiting for a Vertex bearer token (vtoken.c)
  *   GW_UPSTREAM the request runs on libcurl (curlev.c); the agent is not
- *              read (only its hangup is watched)
+ *              read (only its hangup is watched); one that does not take
+ *              the response down to GW_OUT_LOW within GW_IDLE_MS of a
+ *              pause is dropped (libcurl never times a paused transfer)
  *   GW_CLOSING the last bytes go out, then the connection closes
  *
  * While more than GW_OUT_HIGH bytes of answers wait for the agent, it is
@@ -201,6 +203,23 @@ gw_buffered_max(void)
 			      : GW_BUFFERED_MAX;
 	}
 	return max;
+}
+
+/* How long a paused response may wait for the agent to read it:
+ * GW_IDLE_MS, or TASKBOX_GATEWAY_STALL_MS (for tests). */
+static unsigned
+gw_stall_ms(void)
+{
+	static unsigned ms;
+	const char *e;
+
+	if (ms == 0) {
+		e = getenv("TASKBOX_GATEWAY_STALL_MS");
+		ms = e != NULL && strtoul(e, NULL, 10) > 0
+			     ? (unsigned)strtoul(e, NULL, 10)
+			     : GW_IDLE_MS;
+	}
+	return ms;
 }
 
 /* Let c's request body grow to want bytes within the bounds: false when
@@ -819,6 +838,10 @@ gw_on_body(char *data, size_t size, size_t nmemb, void *arg)
 	if (c->agent_gone || !c->head_sent)
 		return 0;
 	if (c->out.len >= GW_OUT_HIGH) {
+		/* libcurl does not time a paused transfer out: we do */
+		if (!c->paused)
+			ev_timer_start(srv->loop, &c->timer,
+				       now_ms() + gw_stall_ms());
 		c->paused = true;
 		gw_watch(c);
 		return CURL_WRITEFUNC_PAUSE;
@@ -1151,6 +1174,7 @@ gw_on_io(struct ev_io *io UNUSED, uint32_t events, void *data)
 		}
 		if (c->paused && c->out.len < GW_OUT_LOW) {
 			c->paused = false;
+			ev_timer_stop(srv->loop, &c->timer);
 			/* may deliver what libcurl held, synchronously */
 			curl_easy_pause(c->easy, CURLPAUSE_CONT);
 			if (c->agent_gone) {
@@ -1191,12 +1215,20 @@ gw_on_io(struct ev_io *io UNUSED, uint32_t events, void *data)
 		gw_conn_free(c); /* the agent went away: so does its request */
 }
 
-/* c's timer: an idle keep-alive ends; a late head or body gets a 408. */
+/* c's timer: an idle keep-alive ends; a late head or body gets a 408;
+ * an agent that left its response paused for gw_stall_ms is dropped. */
 static void
 gw_on_timer(void *data)
 {
 	struct gw_conn *c = data;
 
+	if (c->state == GW_UPSTREAM) {
+		log_info("gateway task=%s: the agent did not read the response "
+			 "of provider '%s' for %u ms: closed",
+			 c->g->task_id, c->p->name, gw_stall_ms());
+		gw_conn_free(c);
+		return;
+	}
 	if (c->state == GW_CLOSING || (c->state == GW_HEAD && !c->head_timed)) {
 		gw_conn_free(c);
 		return;

@@ -147,7 +147,8 @@ before(async () => {
   const proxy = 'http://127.0.0.1:9';
   srv = await startServer({ args: ['--llm-url', `http://127.0.0.1:${upPort}`, '--llm-key-file', keyFile],
     env: { http_proxy: proxy, https_proxy: proxy, HTTPS_PROXY: proxy, ALL_PROXY: proxy, all_proxy: proxy,
-      NO_PROXY: '', no_proxy: '', TASKBOX_GATEWAY_BUFFER_MAX: String(64 << 20) } });
+      NO_PROXY: '', no_proxy: '', TASKBOX_GATEWAY_BUFFER_MAX: String(64 << 20),
+      TASKBOX_GATEWAY_STALL_MS: '10000' } });
   // inside: the environment, and one request as an agent sends it
   const inside = 'env > envdump; curl -s -m 10 http://127.0.0.1:4000/v1/messages -H "x-api-key: placeholder" ' +
     '-H "content-type: application/json" -d "{\\"inside\\":1}" > inside.json; exec sleep 1000';
@@ -399,6 +400,24 @@ test('a slow reader gets every byte of a large response', async () => {
   assert.equal(got.status, 200);
   assert.equal(got.n, size);
   assert.equal(got.digest, want.digest('hex'));
+});
+
+test('an agent that stops reading a response is dropped, its transfer with it', async () => {
+  // TASKBOX_GATEWAY_STALL_MS is 10 s here (120 s by default)
+  const size = 32 * 1024 * 1024;
+  const s = net.connect(sock());
+  let got = 0;
+  const closed = new Promise((r) => s.on('close', r));
+  s.on('error', () => {});
+  s.on('connect', () => s.write(`GET /v1/models?size=${size} HTTP/1.1\r\nx-api-key: placeholder\r\n\r\n`));
+  s.on('data', (d) => { got += d.length; });
+  await waitFor(() => got > 0, { what: 'the response begins' });
+  s.pause(); // the agent reads nothing more
+  await waitFor(() => /gateway task=\S+: the agent did not read the response/.test(srv.log),
+    { timeout: 90000, interval: 200, what: 'the stalled agent dropped' });
+  s.resume(); // what was queued, then the end
+  await closed;
+  assert.ok(got < size, `the response was cut (${got} of ${size} bytes)`);
 });
 
 test('a provider that is down: 502 in the agent\'s format, naming it', async () => {
