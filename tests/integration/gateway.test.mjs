@@ -10,7 +10,12 @@
 // upstream; an upstream 401 passed through with its body; a slow reader
 // still gets every byte of a large response (backpressure); a provider
 // that is down is a 502 in the agent's provider format naming it, never
-// its key. Then, against the harness's fake upstreams over https with a
+// its key. Hostile shapes: headers the agent's Connection lists and a
+// second credential header stay home; request bodies held are bounded per
+// task (503); requests sent ahead are served as the agent reads (no 431,
+// no unbounded answers); an agent that stops reading is dropped; no proxy
+// from the server's environment; a response header with a bare CR is
+// dropped; a gzip reply sent unasked still has its usage read. Then, against the harness's fake upstreams over https with a
 // test CA (tests/harness/fake-llm.mjs, which checks credentials as the
 // services do): Anthropic with a key, Bedrock signed by SigV4 (verified by
 // botocore) streamed in eventstream framing and not, Vertex with a token
