@@ -622,9 +622,11 @@ test('a response header line with a control byte is not passed on', async () => 
 test('past a workspace budget: 429 in the provider format, the task paused', async () => {
   const t = await providerTask('t-budget', 'ant', { tokens: 50 });
   const hdr = { 'x-api-key': 'placeholder', 'content-type': 'application/json' };
+  const n0 = fakeRequests().length;
   const first = await request('POST', '/v1/messages', { t, headers: hdr, body: ANT_BODY });
   assert.equal(first.status, 200, 'nothing used yet: within the budget');
-  const n = fakeRequests().length;
+  // the fake logs a request after answering it: wait for its line
+  const n = await waitFor(() => fakeRequests().length === n0 + 1 && n0 + 1, { what: 'the first request logged' });
   const over = await request('POST', '/v1/messages', { t, headers: hdr, body: ANT_BODY });
   assert.equal(over.status, 429, over.text);
   const j = JSON.parse(over.text);
