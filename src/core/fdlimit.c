@@ -79,7 +79,8 @@ fdlimit_get(void)
 void
 fdlimit_split(long limit, struct fdlimit_split *out)
 {
-	long reserve = MAX(32, limit / 16), rest = MAX(limit - reserve, 0);
+	long reserve = MAX(32, limit / 16) + FDLIMIT_UPSTREAM_IDLE;
+	long rest = MAX(limit - reserve, 0);
 	long http = MIN(512, MAX(rest / 4, 8));
 
 	out->reserve = (unsigned)reserve;

@@ -9,9 +9,14 @@
 #ifndef TASKBOX_FDLIMIT_H
 #define TASKBOX_FDLIMIT_H
 
+/* Idle connections to LLM providers the gateway's libcurl keeps for reuse
+ * (gateway/curlev.c), server-wide: part of the server's own share. */
+#define FDLIMIT_UPSTREAM_IDLE 32
+
 /* How a limit of descriptors is shared (fdlimit_split). */
 struct fdlimit_split {
-	unsigned reserve;    /* the server's own: database, loop, pipes */
+	unsigned reserve;    /* the server's own: database, loop, pipes, the
+				gateway's idle upstream connections */
 	unsigned http_conns; /* API connections, each worth two descriptors:
 				a proxied request holds a workspace socket */
 	unsigned task_fds;   /* the rest: tasks' sockets and their egress */

@@ -15,6 +15,7 @@
 #include "common.h"
 
 #include "core/ev.h"
+#include "core/fdlimit.h"
 #include "core/log.h"
 #include "gateway/curlev.h"
 #include "server/server.h"
@@ -162,8 +163,10 @@ curlev_init(void)
 			  curlev_socket_cb);
 	curl_multi_setopt(curlev_multi, CURLMOPT_TIMERFUNCTION,
 			  curlev_timer_cb);
-	/* idle upstream connections kept for reuse, server-wide */
-	curl_multi_setopt(curlev_multi, CURLMOPT_MAXCONNECTS, 32L);
+	/* idle upstream connections kept for reuse, server-wide: fdlimit
+	 * counts them in the server's own share of descriptors */
+	curl_multi_setopt(curlev_multi, CURLMOPT_MAXCONNECTS,
+			  (long)FDLIMIT_UPSTREAM_IDLE);
 }
 
 void

@@ -10,11 +10,20 @@
  *              accept, a later one after its first byte (408), and an
  *              idle keep-alive connection is closed after GW_IDLE_MS
  *   GW_BODY    reading its body (Content-Length or chunked, at most
- *              GW_BODY_MAX: 413), each piece within GW_BODY_IDLE_MS (408)
+ *              GW_BODY_MAX: 413), each piece within GW_BODY_IDLE_MS (408);
+ *              the bodies held stay under GW_BUFFERED_MAX on the
+ *              server and an eighth of it per task (503), counted as
+ *              their bytes arrive; a body is freed once its exchange ends
  *   GW_TOKEN   waiting for a Vertex bearer token (vtoken.c)
  *   GW_UPSTREAM the request runs on libcurl (curlev.c); the agent is not
- *              read (only its hangup is watched)
+ *              read (only its hangup is watched); one that does not take
+ *              the response down to GW_OUT_LOW within GW_IDLE_MS of a
+ *              pause is dropped (libcurl never times a paused transfer)
  *   GW_CLOSING the last bytes go out, then the connection closes
+ *
+ * While more than GW_OUT_HIGH bytes of answers wait for the agent, it is
+ * not read and requests it sent ahead are not served, so an agent that
+ * pipelines requests without reading cannot make the output grow.
  *
  * A request is routed (gw_route) to the provider the task's template
  * names, checked against the budgets (account_check: 429), given its
@@ -40,6 +49,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "core/buf.h"
 #include "core/ev.h"
@@ -56,7 +66,8 @@
 #include "server/metrics.h"
 #include "server/server.h"
 
-#define GW_READ		  16384		 /* bytes read from the agent at once */
+#define GW_READ		  16384 /* bytes read from the agent at once */
+#define GW_IN_MAX	  (GW_HEAD_MAX + GW_READ) /* c->in, bytes */
 #define GW_IDLE_MS	  (120 * 1000)	 /* keep-alive between requests */
 #define GW_BODY_IDLE_MS	  (60 * 1000)	 /* between pieces of a body */
 #define GW_CONNECT_MS	  10000L	 /* to reach the provider */
@@ -66,6 +77,7 @@
 #define GW_OUT_HIGH	  (256u * 1024)	 /* pause the upstream above */
 #define GW_MODEL_SCAN_MAX (4u << 20)	 /* bodies read for their model */
 #define GW_OUT_LOW	  (64u * 1024)	 /* resume it below */
+#define GW_BUFFERED_MAX	  (512ull << 20) /* request bodies, server-wide */
 
 enum gw_state { GW_HEAD, GW_BODY, GW_TOKEN, GW_UPSTREAM, GW_CLOSING };
 
@@ -73,6 +85,7 @@ struct gateway {
 	char *task_id, *owner_id, *template_id, *provider;
 	struct gw_conn *conns;
 	size_t nconns;
+	uint64_t buffered; /* request body bytes its connections hold */
 };
 
 struct gw_conn {
@@ -90,6 +103,7 @@ struct gw_conn {
 	struct gw_req req;
 	bool have_req;
 	struct buf body;
+	size_t reserved; /* bytes of gw_buffered that body may take */
 	struct gw_chunked ch;
 	/* its exchange with the provider */
 	struct provider *p;
@@ -105,6 +119,9 @@ struct gw_conn {
 	int status;	  /* the upstream's, of the response now read */
 	struct buf rhead; /* its head for the agent, being built */
 	char *rctype;	  /* its Content-Type */
+	char *rcenc;	  /* its Content-Encoding */
+	z_stream *zs;	  /* gzip or deflate: inflated for the usage reader */
+	uint64_t zout;	  /* bytes inflated */
 	bool head_sent;	  /* the response head went to the agent */
 	bool no_body;	  /* HEAD, 204, 304: no body framing */
 	bool raw;	  /* an HTTP/1.0 agent: no chunked framing */
@@ -117,6 +134,7 @@ struct gw_conn {
 };
 
 static size_t gw_total;
+static uint64_t gw_buffered; /* request body bytes reserved, server-wide */
 
 static void gw_process(struct gw_conn *c);
 
@@ -170,19 +188,68 @@ gw_reason(int status)
 	return "Status";
 }
 
-/* The error format for a request whose provider is unknown: a guess from
- * the path, which is what the agent's SDK speaks. */
-static enum gw_format
-gw_guess_format(const char *target)
+/* The bound on request body bytes all connections hold together:
+ * GW_BUFFERED_MAX, or TASKBOX_GATEWAY_BUFFER_MAX (bytes, for tests); a
+ * task's connections hold an eighth of it at most. */
+static uint64_t
+gw_buffered_max(void)
 {
-	if (target == NULL)
-		return GW_FORMAT_OPENAI;
-	if (strstr(target, "/messages") != NULL)
-		return GW_FORMAT_ANTHROPIC;
-	if (strstr(target, "enerateContent") != NULL ||
-	    strstr(target, "/models/") != NULL)
-		return GW_FORMAT_GEMINI;
-	return GW_FORMAT_OPENAI;
+	static uint64_t max;
+	const char *e;
+
+	if (max == 0) {
+		e = getenv("TASKBOX_GATEWAY_BUFFER_MAX");
+		max = e != NULL && strtoull(e, NULL, 10) > 0
+			      ? strtoull(e, NULL, 10)
+			      : GW_BUFFERED_MAX;
+	}
+	return max;
+}
+
+/* How long a paused response may wait for the agent to read it:
+ * GW_IDLE_MS, or TASKBOX_GATEWAY_STALL_MS (for tests). */
+static unsigned
+gw_stall_ms(void)
+{
+	static unsigned ms;
+	const char *e;
+
+	if (ms == 0) {
+		e = getenv("TASKBOX_GATEWAY_STALL_MS");
+		ms = e != NULL && strtoul(e, NULL, 10) > 0
+			     ? (unsigned)strtoul(e, NULL, 10)
+			     : GW_IDLE_MS;
+	}
+	return ms;
+}
+
+/* Let c's request body grow to want bytes within the bounds: false when
+ * the bodies of its task's or of all connections would not fit. */
+static bool
+gw_reserve(struct gw_conn *c, size_t want)
+{
+	uint64_t more;
+
+	if (want <= c->reserved)
+		return true;
+	more = want - c->reserved;
+	if (gw_buffered + more > gw_buffered_max() ||
+	    c->g->buffered + more > gw_buffered_max() / 8)
+		return false;
+	gw_buffered += more;
+	c->g->buffered += more;
+	c->reserved = want;
+	return true;
+}
+
+/* Free c's request body and give back its reservation. */
+static void
+gw_body_release(struct gw_conn *c)
+{
+	buf_release(&c->body);
+	gw_buffered -= c->reserved;
+	c->g->buffered -= c->reserved;
+	c->reserved = 0;
 }
 
 /* Watch the agent's socket for what c's state needs. */
@@ -191,7 +258,10 @@ gw_watch(struct gw_conn *c)
 {
 	uint32_t ev = 0;
 
-	if (c->state == GW_HEAD || c->state == GW_BODY)
+	/* pipelined requests wait while their answers are not read, and
+	 * while c->in is full of requests not yet served */
+	if ((c->state == GW_HEAD || c->state == GW_BODY) &&
+	    c->out.len < GW_OUT_HIGH && c->in.len < GW_IN_MAX)
 		ev |= EPOLLIN;
 	if (c->out.len > 0)
 		ev |= EPOLLOUT;
@@ -309,7 +379,14 @@ gw_exchange_end(struct gw_conn *c, int status, bool upstream_error)
 	c->p = NULL;
 	buf_clear(&c->rhead);
 	free(c->rctype);
-	c->rctype = NULL;
+	free(c->rcenc);
+	c->rctype = c->rcenc = NULL;
+	if (c->zs != NULL) {
+		inflateEnd(c->zs);
+		free(c->zs);
+		c->zs = NULL;
+	}
+	c->zout = 0;
 	c->status = 0;
 	c->head_sent = c->no_body = c->raw = c->paused = c->too_big = false;
 	c->resp_bytes = 0;
@@ -339,7 +416,7 @@ gw_conn_free(struct gw_conn *c)
 		gw_req_release(&c->req);
 	buf_release(&c->in);
 	buf_release(&c->out);
-	buf_release(&c->body);
+	gw_body_release(c);
 	buf_release(&c->rhead);
 	free(c);
 }
@@ -383,7 +460,7 @@ gw_next(struct gw_conn *c)
 
 	gw_req_release(&c->req);
 	c->have_req = false;
-	buf_clear(&c->body);
+	gw_body_release(c); /* an idle connection holds no body's memory */
 	memset(&c->ch, 0, sizeof c->ch);
 	if (close || c->agent_gone) {
 		gw_close_after(c);
@@ -406,8 +483,11 @@ gw_next(struct gw_conn *c)
 static void
 gw_refuse(struct gw_conn *c, int status, const char *message)
 {
-	enum gw_format f = gw_guess_format(c->have_req ? c->req.target : NULL);
+	struct provider *p = provider_get(c->g->provider);
+	enum gw_format f =
+		gw_route_format(p, c->have_req ? c->req.target : NULL);
 
+	provider_unref(p);
 	log_debug("gateway task=%s: %d %s", c->g->task_id, status, message);
 	gw_queue_reply(c, status, f, message, true);
 	gw_exchange_end(c, status, false);
@@ -486,7 +566,9 @@ static int
 gw_sign(struct gw_conn *c, char **cause)
 {
 	const char *u = strstr(c->route.url, "://"), *path, *q;
-	const char *ctype = gw_req_header(&c->req, "Content-Type");
+	const char *ctype = gw_req_conn_listed(&c->req, "Content-Type")
+				    ? NULL
+				    : gw_req_header(&c->req, "Content-Type");
 	struct sigv4_header h[2] = {{"host", c->route.host}};
 	struct sigv4_credentials cr = {
 		.access_key_id = c->p->aws_access_key_id,
@@ -539,29 +621,33 @@ gw_sign(struct gw_conn *c, char **cause)
 }
 
 /* The upstream request's headers into c->hdrs: the agent's, less
- * hop-by-hop ones and its credentials, plus the provider's. 0, or an
- * HTTP status with *cause. */
+ * hop-by-hop ones (also those its Connection headers list) and its
+ * credentials, plus the provider's: one credential header at most, for
+ * the first the agent sent. 0, or an HTTP status with *cause. */
 static int
 gw_headers(struct gw_conn *c, char **cause)
 {
-	bool ctype = false, accept = false;
+	bool ctype = false, accept = false, keyed = false;
 	enum gw_auth auth = c->route.auth;
 
 	for (size_t i = 0; i < c->req.nh; i++) {
 		const struct gw_header *h = &c->req.h[i];
 
-		if (gw_hop_header(h->name, strlen(h->name)))
+		if (gw_hop_header(h->name, strlen(h->name)) ||
+		    gw_req_conn_listed(&c->req, h->name))
 			continue;
 		if (gw_auth_name(h->name)) {
-			char *v = auth == GW_AUTH_KEY
+			char *v = auth == GW_AUTH_KEY && !keyed
 					  ? gw_auth_header(c->p, h->name,
 							   h->value)
 					  : NULL;
 
-			if (v != NULL) /* where the provider takes its key */
+			if (v != NULL) { /* where the provider takes its key */
 				gw_add_header(
 					&c->hdrs,
 					gw_auth_header_name(c->p, h->name), v);
+				keyed = true;
+			}
 			free(v);
 			continue;
 		}
@@ -601,6 +687,59 @@ gw_status(const char *s)
 	return (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
 }
 
+/* A response body the upstream encoded although it was not asked to:
+ * gzip and deflate are inflated for the usage reader (the agent gets the
+ * body as it came); another coding leaves the usage unread, said once. */
+static void
+gw_inflate_init(struct gw_conn *c)
+{
+	if (c->rcenc == NULL || strcasecmp(c->rcenc, "identity") == 0)
+		return;
+	if (strcasecmp(c->rcenc, "gzip") != 0 &&
+	    strcasecmp(c->rcenc, "x-gzip") != 0 &&
+	    strcasecmp(c->rcenc, "deflate") != 0) {
+		log_info("gateway task=%s: provider '%s' answered with "
+			 "Content-Encoding '%.40s': its usage is not read",
+			 c->g->task_id, c->p->name, c->rcenc);
+		c->zout = GW_RESPONSE_MAX; /* nothing more is fed */
+		return;
+	}
+	c->zs = xcalloc(1, sizeof *c->zs);
+	if (inflateInit2(c->zs, 32 + MAX_WBITS) != Z_OK) /* gzip or zlib */
+		fatal("out of memory");
+}
+
+/* Feed a piece of the response body to the usage reader, inflated when
+ * it is encoded (at most GW_RESPONSE_MAX bytes once inflated). */
+static void
+gw_usage_feed(struct gw_conn *c, const char *data, size_t n)
+{
+	unsigned char out[16384];
+	int r;
+
+	if (c->zout >= GW_RESPONSE_MAX)
+		return;
+	if (c->zs == NULL) {
+		usage_reader_feed(c->usage, data, n);
+		return;
+	}
+	c->zs->next_in = (Bytef *)(uintptr_t)data;
+	c->zs->avail_in = (uInt)n;
+	do {
+		c->zs->next_out = out;
+		c->zs->avail_out = sizeof out;
+		r = inflate(c->zs, Z_NO_FLUSH);
+		c->zout += sizeof out - c->zs->avail_out;
+		usage_reader_feed(c->usage, out, sizeof out - c->zs->avail_out);
+		if (r == Z_BUF_ERROR)
+			return; /* no progress before more input */
+		if (r != Z_OK || c->zout >= GW_RESPONSE_MAX) {
+			c->zout = GW_RESPONSE_MAX; /* the end, or broken */
+			return;
+		}
+	} while (c->zs->avail_out == 0 || c->zs->avail_in > 0);
+}
+
 /* CURLOPT_HEADERFUNCTION: one line of the upstream's response head. */
 static size_t
 gw_on_header(char *line, size_t size, size_t nitems, void *data)
@@ -617,7 +756,8 @@ gw_on_header(char *line, size_t size, size_t nitems, void *data)
 		c->status = sp && line + len - sp > 3 ? gw_status(sp + 1) : 0;
 		buf_clear(&c->rhead);
 		free(c->rctype);
-		c->rctype = NULL;
+		free(c->rcenc);
+		c->rctype = c->rcenc = NULL;
 		c->no_body = strcmp(c->req.method, "HEAD") == 0 ||
 			     c->status == 204 || c->status == 304;
 		c->raw = !c->no_body && c->req.minor == 0;
@@ -649,10 +789,16 @@ gw_on_header(char *line, size_t size, size_t nitems, void *data)
 				34) == 0)
 			uf = USAGE_BEDROCK_EVENTSTREAM;
 		c->usage = usage_reader_new(uf);
+		gw_inflate_init(c);
 		if (gw_flush(c) < 0)
 			return 0;
 		return len;
 	}
+	for (size_t i = 0; i < nl; i++)
+		if (((unsigned char)line[i] < ' ' && line[i] != '\t') ||
+		    line[i] == 0x7f)
+			return len; /* a bare CR would end it early for some
+				       agents: dropped */
 	colon = memchr(line, ':', nl);
 	if (colon == NULL)
 		return len; /* a continuation line, or junk: dropped */
@@ -667,6 +813,15 @@ gw_on_header(char *line, size_t size, size_t nitems, void *data)
 			v++;
 		free(c->rctype);
 		c->rctype = xstrndup(v, (size_t)(line + nl - v));
+	}
+	if (colon - line == 16 &&
+	    strncasecmp(line, "content-encoding", 16) == 0) {
+		const char *v = colon + 1;
+
+		while (v < line + nl && (*v == ' ' || *v == '\t'))
+			v++;
+		free(c->rcenc);
+		c->rcenc = xstrndup(v, (size_t)(line + nl - v));
 	}
 	if (buf_append(&c->rhead, line, nl) < 0 ||
 	    buf_append(&c->rhead, "\r\n", 2) < 0) {
@@ -687,6 +842,10 @@ gw_on_body(char *data, size_t size, size_t nmemb, void *arg)
 	if (c->agent_gone || !c->head_sent)
 		return 0;
 	if (c->out.len >= GW_OUT_HIGH) {
+		/* libcurl does not time a paused transfer out: we do */
+		if (!c->paused)
+			ev_timer_start(srv->loop, &c->timer,
+				       now_ms() + gw_stall_ms());
 		c->paused = true;
 		gw_watch(c);
 		return CURL_WRITEFUNC_PAUSE;
@@ -696,7 +855,7 @@ gw_on_body(char *data, size_t size, size_t nmemb, void *arg)
 		c->too_big = true;
 		return 0;
 	}
-	usage_reader_feed(c->usage, data, n);
+	gw_usage_feed(c, data, n);
 	if (c->no_body || n == 0)
 		return n;
 	if (c->raw) {
@@ -778,7 +937,6 @@ gw_send(struct gw_conn *c)
 	gw_curl_setup(e, c->p);
 	curl_easy_setopt(e, CURLOPT_URL, c->route.url);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_PROXY, "");
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, GW_CONNECT_MS);
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, GW_UPSTREAM_IDLE);
@@ -1022,12 +1180,24 @@ gw_read_body(struct gw_conn *c)
 			gw_refuse(c, r, why);
 			return -1;
 		}
+		if (!gw_reserve(c, c->body.len)) {
+			gw_refuse(c, 503,
+				  "the LLM gateway holds too many "
+				  "request bodies; try again");
+			return -1;
+		}
 		return r;
 	}
 	if (c->req.content_length > 0) {
 		size_t want = (size_t)c->req.content_length - c->body.len;
 		size_t take = c->in.len < want ? c->in.len : want;
 
+		if (!gw_reserve(c, c->body.len + take)) {
+			gw_refuse(c, 503,
+				  "the LLM gateway holds too many "
+				  "request bodies; try again");
+			return -1;
+		}
 		if (buf_append(&c->body, c->in.data, take) < 0) {
 			gw_refuse(c, 413, "request body too large");
 			return -1;
@@ -1045,8 +1215,8 @@ gw_process(struct gw_conn *c)
 	int r;
 
 	if (c->state == GW_HEAD) {
-		if (c->in.len == 0)
-			return;
+		if (c->in.len == 0 || c->out.len >= GW_OUT_HIGH)
+			return; /* gw_on_io goes on once the agent reads */
 		if ((r = gw_read_head(c)) <= 0)
 			return;
 	}
@@ -1083,6 +1253,7 @@ gw_on_io(struct ev_io *io UNUSED, uint32_t events, void *data)
 		}
 		if (c->paused && c->out.len < GW_OUT_LOW) {
 			c->paused = false;
+			ev_timer_stop(srv->loop, &c->timer);
 			/* may deliver what libcurl held, synchronously */
 			curl_easy_pause(c->easy, CURLPAUSE_CONT);
 			if (c->agent_gone) {
@@ -1090,15 +1261,19 @@ gw_on_io(struct ev_io *io UNUSED, uint32_t events, void *data)
 				return;
 			}
 		}
+		if (c->state == GW_HEAD && c->in.len > 0 &&
+		    c->out.len < GW_OUT_LOW)
+			ev_timer_start(srv->loop, &c->kick, now_ms());
 		gw_watch(c);
 	}
 	if (c->state == GW_HEAD || c->state == GW_BODY) {
 		char buf[GW_READ];
+		size_t room = GW_IN_MAX - c->in.len;
 		ssize_t n;
 
-		if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-			return;
-		n = read(c->fd, buf, sizeof buf);
+		if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || room == 0)
+			return; /* the kick serves what c->in holds first */
+		n = read(c->fd, buf, room < sizeof buf ? room : sizeof buf);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (n <= 0) {
@@ -1119,12 +1294,20 @@ gw_on_io(struct ev_io *io UNUSED, uint32_t events, void *data)
 		gw_conn_free(c); /* the agent went away: so does its request */
 }
 
-/* c's timer: an idle keep-alive ends; a late head or body gets a 408. */
+/* c's timer: an idle keep-alive ends; a late head or body gets a 408;
+ * an agent that left its response paused for gw_stall_ms is dropped. */
 static void
 gw_on_timer(void *data)
 {
 	struct gw_conn *c = data;
 
+	if (c->state == GW_UPSTREAM) {
+		log_info("gateway task=%s: the agent did not read the response "
+			 "of provider '%s' for %u ms: closed",
+			 c->g->task_id, c->p->name, gw_stall_ms());
+		gw_conn_free(c);
+		return;
+	}
 	if (c->state == GW_CLOSING || (c->state == GW_HEAD && !c->head_timed)) {
 		gw_conn_free(c);
 		return;
@@ -1176,7 +1359,7 @@ gateway_accept(struct gateway *g, int fd)
 	c->g = g;
 	c->fd = fd;
 	c->state = GW_HEAD;
-	buf_init(&c->in, GW_HEAD_MAX + GW_READ);
+	buf_init(&c->in, GW_IN_MAX);
 	buf_init(&c->out, 0);
 	buf_init(&c->body, GW_BODY_MAX);
 	buf_init(&c->rhead, GW_RHEAD_MAX);

@@ -232,6 +232,16 @@ gw_req_header(const struct gw_req *r, const char *name)
 	return NULL;
 }
 
+bool
+gw_req_conn_listed(const struct gw_req *r, const char *name)
+{
+	for (size_t i = 0; i < r->nh; i++)
+		if (strcasecmp(r->h[i].name, "Connection") == 0 &&
+		    gw_list_has(r->h[i].value, name))
+			return true;
+	return false;
+}
+
 /* The value of hex digit c, or -1. */
 static int
 gw_hex(char c)

@@ -50,6 +50,9 @@ int gw_req_parse(const char *head, size_t len, struct gw_req *out,
 void gw_req_release(struct gw_req *r);
 /* The value of the first header called name (any case), or NULL. */
 const char *gw_req_header(const struct gw_req *r, const char *name);
+/* Does a Connection header of r list name (any case), making it a
+ * hop-by-hop header that is not passed on? */
+bool gw_req_conn_listed(const struct gw_req *r, const char *name);
 
 /* The state of one chunked body being decoded. */
 struct gw_chunked {

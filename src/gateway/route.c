@@ -909,6 +909,9 @@ gw_curl_setup(CURL *easy, const struct provider *p)
 	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
 	curl_easy_setopt(easy, CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2);
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	/* straight to the provider: no proxy the server's environment names
+	 * (libcurl honours http_proxy, https_proxy, ALL_PROXY by default) */
+	curl_easy_setopt(easy, CURLOPT_PROXY, "");
 	if (p->ca_pem) {
 		struct curl_blob blob = {
 			.data = p->ca_pem,

@@ -83,8 +83,8 @@ char *gw_auth_header(const struct provider *p, const char *name,
  */
 const char *gw_auth_header_name(const struct provider *p, const char *name);
 /* TLS and protocol settings for any easy handle aimed at p: https/http
- * only, no redirects, peer and host verified, p->ca_pem as
- * CURLOPT_CAINFO_BLOB when set. */
+ * only, no redirects, no proxy (whatever the environment says), peer and
+ * host verified, p->ca_pem as CURLOPT_CAINFO_BLOB when set. */
 void gw_curl_setup(CURL *easy, const struct provider *p);
 
 #endif

@@ -10,7 +10,12 @@
 // upstream; an upstream 401 passed through with its body; a slow reader
 // still gets every byte of a large response (backpressure); a provider
 // that is down is a 502 in the agent's provider format naming it, never
-// its key. Then, against the harness's fake upstreams over https with a
+// its key. Hostile shapes: headers the agent's Connection lists and a
+// second credential header stay home; request bodies held are bounded per
+// task (503); requests sent ahead are served as the agent reads (no 431,
+// no unbounded answers); an agent that stops reading is dropped; no proxy
+// from the server's environment; a response header with a bare CR is
+// dropped; a gzip reply sent unasked still has its usage read. Then, against the harness's fake upstreams over https with a
 // test CA (tests/harness/fake-llm.mjs, which checks credentials as the
 // services do): Anthropic with a key, Bedrock signed by SigV4 (verified by
 // botocore) streamed in eventstream framing and not, Vertex with a token
@@ -27,6 +32,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { startServer, customTemplate, waitFor, tmpdir, taskDir, root } from '../harness/server.mjs';
 import { startFakeLlm } from '../harness/llm.mjs';
 import { makeTestCa } from '../harness/tls.mjs';
@@ -47,7 +53,7 @@ function provider(req, res) {
   req.on('data', (d) => chunks.push(d));
   req.on('end', async () => {
     const body = Buffer.concat(chunks);
-    const entry = { method: req.method, url: req.url, headers: req.headers, body };
+    const entry = { method: req.method, url: req.url, headers: req.headers, raw: req.rawHeaders, body };
     seen.push(entry);
     const want = Number(req.headers['x-test-status'] || 0);
     if (req.headers['x-api-key'] !== KEY && req.headers.authorization !== `Bearer ${KEY}`) {
@@ -96,6 +102,12 @@ function provider(req, res) {
       res.end('event: message_stop\ndata: {"type":"message_stop"}\n\n');
       return;
     }
+    if (req.headers['x-test-gzip']) { // encoded though nobody asked
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+      res.end(zlib.gzipSync(JSON.stringify({ id: 'm3', type: 'message', model: 'claude-test',
+        content: [{ type: 'text', text: 'zipped' }], usage: { input_tokens: 3, output_tokens: 2 } })));
+      return;
+    }
     res.writeHead(200, { 'content-type': 'application/json', connection: 'keep-alive' });
     res.end(JSON.stringify({ id: 'm2', type: 'message', model: 'claude-test', echo: body.length,
       content: [{ type: 'text', text: `hello ${req.method} ${req.url}` },],
@@ -140,7 +152,13 @@ before(async () => {
   await new Promise((r) => upstream.listen(0, '127.0.0.1', r));
   upPort = upstream.address().port;
   fs.writeFileSync(keyFile, `${KEY}\n`, { mode: 0o600 });
-  srv = await startServer({ args: ['--llm-url', `http://127.0.0.1:${upPort}`, '--llm-key-file', keyFile] });
+  // a proxy in the server's environment that must not be used (nothing
+  // listens there), and a small bound on the request bodies held at once
+  const proxy = 'http://127.0.0.1:9';
+  srv = await startServer({ args: ['--llm-url', `http://127.0.0.1:${upPort}`, '--llm-key-file', keyFile],
+    env: { http_proxy: proxy, https_proxy: proxy, HTTPS_PROXY: proxy, ALL_PROXY: proxy, all_proxy: proxy,
+      NO_PROXY: '', no_proxy: '', TASKBOX_GATEWAY_BUFFER_MAX: String(64 << 20),
+      TASKBOX_GATEWAY_STALL_MS: '10000' } });
   // inside: the environment, and one request as an agent sends it
   const inside = 'env > envdump; curl -s -m 10 http://127.0.0.1:4000/v1/messages -H "x-api-key: placeholder" ' +
     '-H "content-type: application/json" -d "{\\"inside\\":1}" > inside.json; exec sleep 1000';
@@ -267,6 +285,93 @@ test('limits and malformed requests are refused with the reason', async () => {
   assert.equal(seen.length, n, 'nothing of these reached the provider');
 });
 
+test('headers a Connection header lists stay home; one credential header goes upstream', async () => {
+  const r = await request('POST', '/v1/messages', { headers: { 'x-api-key': 'placeholder',
+    authorization: 'Bearer placeholder', connection: 'keep-alive, X-Hop-Secret', 'x-hop-secret': 'agent-only',
+    'x-kept': 'yes', 'content-type': 'application/json' }, body: '{"hop":1}' });
+  assert.equal(r.status, 200, r.text);
+  const up = seen.find((s) => s.body.toString() === '{"hop":1}');
+  assert.equal(up.headers['x-hop-secret'], undefined, 'a header named by Connection is hop-by-hop');
+  assert.equal(up.headers['x-kept'], 'yes');
+  const creds = [];
+  for (let i = 0; i < up.raw.length; i += 2) {
+    if (/^(authorization|x-api-key|x-goog-api-key|api-key)$/i.test(up.raw[i])) creds.push(up.raw[i + 1]);
+  }
+  assert.deepEqual(creds, [KEY], 'the key once, in the header the provider reads');
+});
+
+test('request bodies held at once are bounded per task and server-wide: 503 in the provider format', async () => {
+  // 64 MiB on the server (TASKBOX_GATEWAY_BUFFER_MAX), so 8 MiB per task:
+  // a 6 MiB body held while its stream runs, then more than 2 MiB
+  const pad = 'a'.repeat(6 << 20);
+  const held = request('POST', '/v1/messages', { headers: { 'x-api-key': 'placeholder',
+    'content-type': 'application/json' }, body: JSON.stringify({ model: 'claude-test', stream: true, pad }) });
+  await waitFor(() => seen.find((e) => e.body.length > (6 << 20)), { what: 'the 6 MiB request upstream' });
+  // just over the share, all of it read before the refusal (no EPIPE)
+  const more = 'x'.repeat((2 << 20) + 4096);
+  const b = await raw(`POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: ${3 << 20}\r\n\r\n${more}`);
+  assert.match(b, /^HTTP\/1\.1 503 /, 'the task would hold more than its share');
+  const j = JSON.parse(b.slice(b.indexOf('\r\n\r\n') + 4));
+  assert.equal(j.type, 'error', 'an Anthropic error for an Anthropic path');
+  assert.match(j.error.message, /too many request bodies/);
+  release();
+  const h = await held;
+  assert.equal(h.status, 200);
+  assert.match(h.text, /message_stop/);
+  // the first body was given back when its exchange ended
+  const c = await request('POST', '/v1/messages', { headers: { 'x-api-key': 'placeholder',
+    'content-type': 'application/json' }, body: JSON.stringify({ model: 'claude-test', more }) });
+  assert.equal(c.status, 200, c.text);
+});
+
+test('requests sent ahead are served only as the agent reads the answers', async () => {
+  const one = 'GET /v9/pipelined HTTP/1.1\r\nHost: x\r\n\r\n';
+  const single = await raw(one.replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n'));
+  assert.match(single, /^HTTP\/1\.1 404 /);
+  const K = 50000; // ~2 MB of requests, ~13 MB of answers
+  const s = net.connect(sock());
+  await new Promise((r) => s.on('connect', r));
+  s.pause(); // the agent reads nothing for now
+  let got = 0, err = null;
+  s.on('error', (e) => { err = e; });
+  s.on('data', (d) => { got += d.length; });
+  const written = new Promise((r) => s.write(one.repeat(K), () => r(true)));
+  // a gateway that kept reading would queue every answer in memory; this
+  // one stops, so the requests cannot all leave the agent
+  const early = await Promise.race([written, new Promise((r) => setTimeout(() => r(false), 5000))]);
+  assert.equal(err, null, 'the connection held (no 431 for requests sent ahead)');
+  assert.equal(early, false, 'the gateway read on while its answers were not read');
+  s.resume();
+  assert.equal(await written, true);
+  const each = single.length - 'Connection: close\r\n'.length;
+  await waitFor(() => got >= K * each, { timeout: 150000, what: 'every answer' });
+  assert.equal(got, K * each, 'each request answered once');
+  s.destroy();
+});
+
+test('a gzip response the provider sent unasked: passed on as it came, its usage read', async () => {
+  const usage = async () => (await srv.api('GET', '/api/v2/tasks/admin/gw/usage')).json.total;
+  const before = await waitFor(usage, { what: 'the usage' });
+  const r = await new Promise((resolve, reject) => {
+    const q = http.request({ socketPath: sock(), method: 'POST', path: '/v1/messages', agent: false,
+      headers: { 'x-api-key': 'placeholder', 'x-test-gzip': '1', 'content-type': 'application/json' } }, (res) => {
+      const chunks = [];
+      res.on('data', (d) => chunks.push(d));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    q.on('error', reject);
+    q.end('{"model":"claude-test"}');
+  });
+  assert.equal(r.status, 200);
+  assert.equal(r.headers['content-encoding'], 'gzip');
+  assert.match(zlib.gunzipSync(r.body).toString(), /zipped/);
+  await waitFor(async () => {
+    const u = await usage();
+    return u.requests === before.requests + 1 && u.input_tokens === before.input_tokens + 3 &&
+      u.output_tokens === before.output_tokens + 2;
+  }, { what: 'the usage of the gzip response counted' });
+});
+
 test('upstream errors pass through with their body', async () => {
   const r = await request('POST', '/v1/messages', { headers: { 'x-api-key': 'placeholder', 'x-test-status': '401',
     'content-type': 'application/json' }, body: '{"model":"claude-test"}' });
@@ -305,6 +410,24 @@ test('a slow reader gets every byte of a large response', async () => {
   assert.equal(got.status, 200);
   assert.equal(got.n, size);
   assert.equal(got.digest, want.digest('hex'));
+});
+
+test('an agent that stops reading a response is dropped, its transfer with it', async () => {
+  // TASKBOX_GATEWAY_STALL_MS is 10 s here (120 s by default)
+  const size = 32 * 1024 * 1024;
+  const s = net.connect(sock());
+  let got = 0;
+  const closed = new Promise((r) => s.on('close', r));
+  s.on('error', () => {});
+  s.on('connect', () => s.write(`GET /v1/models?size=${size} HTTP/1.1\r\nx-api-key: placeholder\r\n\r\n`));
+  s.on('data', (d) => { got += d.length; });
+  await waitFor(() => got > 0, { what: 'the response begins' });
+  s.pause(); // the agent reads nothing more
+  await waitFor(() => /gateway task=\S+: the agent did not read the response/.test(srv.log),
+    { timeout: 90000, interval: 200, what: 'the stalled agent dropped' });
+  s.resume(); // what was queued, then the end
+  await closed;
+  assert.ok(got < size, `the response was cut (${got} of ${size} bytes)`);
 });
 
 test('a provider that is down: 502 in the agent\'s format, naming it', async () => {
@@ -470,15 +593,45 @@ test("a wrong key: the provider's 401 reaches the agent; an untrusted certificat
   assert.doesNotMatch(e.text, new RegExp(ANT_KEY));
 });
 
+test('a response header line with a control byte is not passed on', async () => {
+  // a provider that puts a bare CR in a header (libcurl keeps it)
+  const bad = net.createServer((c) => {
+    c.once('data', () => c.end('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Split: a\rInjected: yes\r\n' +
+      'X-Ok: 1\r\nContent-Length: 2\r\n\r\n{}'));
+    c.on('error', () => {});
+  });
+  await new Promise((r) => bad.listen(0, '127.0.0.1', r));
+  try {
+    const put = await srv.api('PUT', '/api/v2/providers/ant-crlf', {
+      body: { type: 'anthropic', url: `http://127.0.0.1:${bad.address().port}`, key: ANT_KEY } });
+    assert.equal(put.status, 200, put.text);
+    const t = await providerTask('t-crlf', 'ant-crlf');
+    const text = await new Promise((resolve, reject) => {
+      const s = net.connect(sock(t));
+      const chunks = [];
+      s.on('connect', () => s.write('POST /v1/messages HTTP/1.1\r\nx-api-key: placeholder\r\n' +
+        `Content-Type: application/json\r\nConnection: close\r\nContent-Length: ${ANT_BODY.length}\r\n\r\n${ANT_BODY}`));
+      s.on('data', (d) => chunks.push(d));
+      s.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
+      s.on('error', reject);
+    });
+    assert.match(text, /^HTTP\/1\.1 200 /, text);
+    assert.match(text, /\r\nX-Ok: 1\r\n/i);
+    assert.doesNotMatch(text, /Injected|X-Split/i, 'the line with a bare CR was dropped');
+    assert.doesNotMatch(text, /\r(?!\n)/, 'no bare CR reaches the agent');
+  } finally {
+    bad.close();
+  }
+});
+
 test('past a workspace budget: 429 in the provider format, the task paused', async () => {
   const t = await providerTask('t-budget', 'ant', { tokens: 50 });
   const hdr = { 'x-api-key': 'placeholder', 'content-type': 'application/json' };
   const n0 = fakeRequests().length;
   const first = await request('POST', '/v1/messages', { t, headers: hdr, body: ANT_BODY });
   assert.equal(first.status, 200, 'nothing used yet: within the budget');
-  // the fake may log a request after answering it
-  await waitFor(() => fakeRequests().length > n0, { what: 'the first request logged' });
-  const n = fakeRequests().length;
+  // the fake logs a request after answering it: wait for its line
+  const n = await waitFor(() => fakeRequests().length === n0 + 1 && n0 + 1, { what: 'the first request logged' });
   const over = await request('POST', '/v1/messages', { t, headers: hdr, body: ANT_BODY });
   assert.equal(over.status, 429, over.text);
   const j = JSON.parse(over.text);

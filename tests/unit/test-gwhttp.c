@@ -58,6 +58,19 @@ test_head(void **state UNUSED)
 	assert_int_equal(r.content_length, -1);
 	gw_req_release(&r);
 
+	/* headers a Connection header lists are hop-by-hop: not passed on */
+	assert_int_equal(parse("GET /v1/models HTTP/1.1\r\n"
+			       "Connection: keep-alive, X-Secret\r\n"
+			       "connection: ,Anthropic-Beta ,\r\n"
+			       "X-Secret: 1\r\nX-Secret-2: 2\r\n\r\n",
+			       &r, &why),
+			 0);
+	assert_true(gw_req_conn_listed(&r, "x-secret"));
+	assert_true(gw_req_conn_listed(&r, "anthropic-beta"));
+	assert_false(gw_req_conn_listed(&r, "X-Secret-2"));
+	assert_false(gw_req_conn_listed(&r, "Host"));
+	gw_req_release(&r);
+
 	/* HTTP/1.0 closes unless it asks to stay */
 	assert_int_equal(parse("GET / HTTP/1.0\r\n\r\n", &r, &why), 0);
 	assert_true(r.close);
