@@ -133,7 +133,10 @@ provider_wipe(char *s)
 void
 provider_unref(struct provider *p)
 {
-	if (p == NULL || --p->refs > 0)
+	if (p == NULL)
+		return;
+	BUG_ON(p->refs == 0); /* a reference dropped twice */
+	if (--p->refs > 0)
 		return;
 	free(p->name);
 	free(p->url);
