@@ -78,6 +78,19 @@ lines_join(const struct lines *l, size_t from, size_t to)
 	return s;
 }
 
+/* The value of a hex digit, or -1. */
+int
+hex_value(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 bool
 str_is_blank(const char *s)
 {

@@ -22,6 +22,9 @@ char *lines_join(const struct lines *l, size_t from, size_t to);
 /* Drop whitespace-only lines at both ends. */
 void lines_trim_blank(struct lines *l);
 
+/* The value of the hex digit c (either case), or -1. */
+int hex_value(int c);
+
 bool str_is_blank(const char *s);
 bool str_starts_with(const char *s, const char *prefix);
 /* Strip leading and trailing ASCII whitespace in place; returns s. */

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "core/buf.h"
+#include "core/text.h"
 #include "gateway/gwhttp.h"
 
 #define GW_LINE_MAX 4096 /* a chunk-size or trailer line */
@@ -242,19 +243,6 @@ gw_req_conn_listed(const struct gw_req *r, const char *name)
 	return false;
 }
 
-/* The value of hex digit c, or -1. */
-static int
-gw_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* One CRLF-ended line at the start of in: its length without CRLF, -1
  * when it is not all in yet, -2 when too long or not CRLF-ended. */
 static ssize_t
@@ -287,12 +275,12 @@ gw_chunked_feed(struct gw_chunked *st, struct buf *in, struct buf *body,
 				return 0;
 			if (n < 0)
 				return 400;
-			for (i = 0; i < n && gw_hex(in->data[i]) >= 0; i++) {
+			for (i = 0; i < n && hex_value(in->data[i]) >= 0; i++) {
 				if (v > GW_BODY_MAX) {
 					*why = "request body too large";
 					return 413;
 				}
-				v = v * 16 + (uint64_t)gw_hex(in->data[i]);
+				v = v * 16 + (uint64_t)hex_value(in->data[i]);
 			}
 			if (i == 0)
 				return 400;

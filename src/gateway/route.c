@@ -33,6 +33,7 @@
 #include <strings.h>
 
 #include "buf.h"
+#include "core/text.h"
 #include "gateway/route.h"
 
 #define T(x)	     (1u << PROVIDER_##x)
@@ -239,19 +240,6 @@ delim_ok(int c, bool query)
 	return query && (c == '/' || c == '?');
 }
 
-/* The value of a hex digit, or -1. */
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decode s into a new string; NULL when an escape is broken or
  * decodes to NUL. */
 static char *
@@ -264,12 +252,12 @@ pct_decode(const char *s)
 			*o++ = *s;
 			continue;
 		}
-		if (hexval(s[1]) < 0 || hexval(s[2]) < 0 ||
-		    hexval(s[1]) * 16 + hexval(s[2]) == 0) {
+		if (hex_value(s[1]) < 0 || hex_value(s[2]) < 0 ||
+		    hex_value(s[1]) * 16 + hex_value(s[2]) == 0) {
 			free(out);
 			return NULL;
 		}
-		*o++ = (char)(hexval(s[1]) * 16 + hexval(s[2]));
+		*o++ = (char)(hex_value(s[1]) * 16 + hex_value(s[2]));
 		s += 2;
 	}
 	*o = '\0';
@@ -301,7 +289,7 @@ check_chars(const char *s, bool query, bool last, char **cause)
 		unsigned char u = (unsigned char)*c;
 
 		if (u == '%') {
-			if (hexval(c[1]) < 0 || hexval(c[2]) < 0) {
+			if (hex_value(c[1]) < 0 || hex_value(c[2]) < 0) {
 				*cause = xstrdup("broken %-escape in target");
 				return 400;
 			}

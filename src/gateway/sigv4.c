@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "core/buf.h"
+#include "core/text.h"
 #include "gateway/sigv4.h"
 
 #define SIGV4_ALGORITHM "AWS4-HMAC-SHA256"
@@ -82,19 +83,6 @@ sigv4_encode(struct buf *b, const char *s, size_t len, bool keep_slash)
 	return r;
 }
 
-/* The value of hex digit c, or -1. */
-static int
-sigv4_hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decode len bytes of s, then append them encoded to b; -EINVAL
  * for a bad escape. */
 static int
@@ -105,8 +93,8 @@ sigv4_reencode(struct buf *b, const char *s, size_t len)
 		int r;
 
 		if (c == '%') {
-			int hi = i + 2 < len ? sigv4_hexval(s[i + 1]) : -1;
-			int lo = hi >= 0 ? sigv4_hexval(s[i + 2]) : -1;
+			int hi = i + 2 < len ? hex_value(s[i + 1]) : -1;
+			int lo = hi >= 0 ? hex_value(s[i + 2]) : -1;
 
 			if (lo < 0)
 				return -EINVAL;
