@@ -562,9 +562,11 @@ gauth_token_parse(const char *body, size_t len, int64_t now,
 		goto out;
 	}
 	expires_in = json_integer_value(exp);
-	if (expires_in < 2 * 60 || expires_in > GAUTH_EXPIRES_MAX) {
+	/* a life shorter than the margin is taken (refreshed half way,
+	 * a 1 s one on each second): refusing it would fail every request */
+	if (expires_in < 1 || expires_in > GAUTH_EXPIRES_MAX) {
 		*cause = xasprintf("token reply: 'expires_in' %lld is not in "
-				   "[120, %d] s",
+				   "[1, %d] s",
 				   (long long)expires_in, GAUTH_EXPIRES_MAX);
 		goto out;
 	}

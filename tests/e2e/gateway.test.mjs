@@ -19,9 +19,15 @@
 // (each fake serves one task and logs each answer's usage). Then, with
 // Claude Code on Bedrock: a budget stop (the task pauses with "budget
 // exceeded", resume is refused while over, a raised budget lets it resume
-// and the session goes on), an upstream that is down (the agent shows the
-// gateway's error), a wrong AWS secret (the upstream's 403 reaches the
-// agent); with Codex a wrong OpenAI key (the upstream's 401 reaches it).
+// and the session goes on) and a wrong AWS secret (the upstream's 403
+// reaches the agent); with Codex a wrong OpenAI key and with Gemini CLI a
+// wrong Gemini key (the upstream's 401 reaches them); with Claude Code
+// and Codex an upstream that is down (the agent shows the gateway's 502 in
+// its own API's format, naming the provider; Gemini CLI 0.61 retries a 5xx
+// for minutes, and with general.maxAttempts 1 it loops without a pause). Claude Code on Vertex gets
+// tokens that live 2 s: its second turn, after the first token expired,
+// works on a new grant. Last, GET /metrics counts requests for every
+// provider used and one provider's tokens as its upstream reported them.
 // tests/run starts this file inside tests/harness/netns-run.sh.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -64,6 +70,7 @@ const { privateKey } = crypto.generateKeyPairSync('rsa', {
   privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
   publicKeyEncoding: { type: 'spki', format: 'pem' },
 });
+const VERTEX_TTL = 2;
 const secrets = [AWS_SECRET, AWS_TOKEN, OPENAI_KEY, GEMINI_KEY, ANT_KEY, LITELLM_KEY, privateKey.split('\n')[5]];
 
 let srv, ca;
@@ -139,6 +146,7 @@ before(async () => {
   await fake('openai', ['--require-key', OPENAI_KEY, '--usage', JSON.stringify(usage(3))]);
   await fake('wrongkey', ['--require-key', OPENAI_KEY]);
   await fake('gemini', ['--require-key', GEMINI_KEY, '--usage', JSON.stringify(usage(4))]);
+  await fake('gemwrong', ['--require-key', GEMINI_KEY]);
   await fake('anthropic', ['--require-key', ANT_KEY, '--usage', JSON.stringify(usage(7))]);
   await fake('litellm', ['--require-key', LITELLM_KEY, '--usage', JSON.stringify(usage(8))]);
   await fake('litellm2', ['--require-key', LITELLM_KEY, '--usage', JSON.stringify(usage(9))]);
@@ -149,7 +157,10 @@ before(async () => {
     fs.writeFileSync(saFile, JSON.stringify({ type: 'service_account', project_id: 'sa-project',
       private_key_id: `kid${tag}`, private_key: privateKey, client_email: `taskbox-e2e@sa-project.iam.gserviceaccount.com`,
       client_id: '1', token_uri: 'https://oauth2.googleapis.com/token' }), { mode: 0o600 });
-    const f = await fake(name, ['--service-account', saFile, '--usage', JSON.stringify(usage(n))]);
+    // Claude Code's tokens live 2 s, less than the gateway's refresh
+    // margin (GAUTH_REFRESH_MARGIN): each is used for a second at most
+    const ttl = name === 'vertex' ? ['--token-ttl', String(VERTEX_TTL)] : [];
+    const f = await fake(name, ['--service-account', saFile, ...ttl, '--usage', JSON.stringify(usage(n))]);
     const sa = JSON.parse(fs.readFileSync(saFile, 'utf8'));
     fs.writeFileSync(saFile, JSON.stringify({ ...sa, token_uri: `${f.url}/token` }), { mode: 0o600 });
   }
@@ -171,6 +182,9 @@ before(async () => {
   providerSet('openai1', ['--type', 'openai', '--url', fakes.openai.url, '--key-file', file('openai-key', OPENAI_KEY), ...tls]);
   providerSet('openai-wrong', ['--type', 'openai', '--url', fakes.wrongkey.url, '--key-file', file('openai-wrong', `${OPENAI_KEY}x`), ...tls]);
   providerSet('gemini1', ['--type', 'gemini', '--url', fakes.gemini.url, '--key-file', file('gemini-key', GEMINI_KEY), ...tls]);
+  providerSet('gemini-wrong', ['--type', 'gemini', '--url', fakes.gemwrong.url, '--key-file', file('gemini-wrong', `${GEMINI_KEY}x`), ...tls]);
+  providerSet('openai-down', ['--type', 'openai', '--url', `https://127.0.0.1:${await closedPort()}`,
+    '--key-file', file('openai-down', OPENAI_KEY), ...tls]);
   providerSet('anthropic1', ['--type', 'anthropic', '--url', fakes.anthropic.url, '--key-file', file('ant-key', ANT_KEY), ...tls]);
   const litellmKey = file('litellm-key', LITELLM_KEY);
   providerSet('litellm1', ['--type', 'openai-compatible', '--url', fakes.litellm.url, '--key-file', litellmKey, ...tls]);
@@ -192,6 +206,9 @@ before(async () => {
   await template('claude-code', 'claude-down', 'bedrock-down', { env: once });
   await template('claude-code', 'claude-wrong', 'bedrock-wrong', { env: once });
   await template('codex', 'codex-wrong', 'openai-wrong');
+  await template('gemini', 'gemini-wrong', 'gemini-wrong');
+  // (Codex's config has request_max_retries and stream_max_retries 0)
+  await template('codex', 'codex-down', 'openai-down');
 });
 
 after(async () => {
@@ -275,7 +292,7 @@ const cases = [
     cred: (r) => r.sigv4 === 'ok', env: /^CLAUDE_CODE_USE_BEDROCK=1$/m },
   { name: 'claude-vertex', fake: 'vertex', api: /publishers\/anthropic\/models\/[^/]+:streamRawPredict$/,
     cred: (r) => r.path === '/token' ? r.grant === 'ok' : r.bearer === 'ok', env: /^CLAUDE_CODE_USE_VERTEX=1$/m,
-    where: { project: 'proj-e2e', location: 'us-east5' } },
+    where: { project: 'proj-e2e', location: 'us-east5' }, ttl: VERTEX_TTL },
   { name: 'codex-openai', fake: 'openai', api: /\/v1\/responses$/, cred: (r) => r.key !== 'refused',
     key: OPENAI_KEY, env: /^OPENAI_API_KEY=/m },
   { name: 'gemini-api', fake: 'gemini', api: /:streamGenerateContent/, cred: (r) => r.key !== 'refused',
@@ -309,6 +326,15 @@ describe('agents through the gateway', { concurrency: 1 }, () => {
         for (const r of reqs.filter((x) => x.vertex)) assert.deepEqual({ project: r.vertex.project, location: r.vertex.location }, c.where);
       }
 
+      // a short-lived token: wait for the last one to expire, so the next
+      // turn needs a new grant
+      const grants = () => requests(c.fake).filter((r) => r.path === '/token');
+      const granted = grants().length;
+      if (c.ttl) {
+        const last = Math.max(...grants().map((r) => r.t));
+        await waitFor(() => Date.now() / 1000 > last + c.ttl, { timeout: 10000, interval: 200, what: 'the token to expire' });
+      }
+
       // the agent's own tool call dumps its environment into the workspace
       await send(c.name, 'dump your env');
       const home = path.join(taskDir(srv, t.id), 'home');
@@ -317,6 +343,12 @@ describe('agents through the gateway', { concurrency: 1 }, () => {
         { timeout: 90000, what: `${c.name}'s environment in agent-env.txt` });
       await shows(c.name, /(^|\n)Env dumped\.$/, 'the reply after the tool call');
       await srv.waitTask('admin', c.name, { state: 'idle', timeout: 60000 });
+      if (c.ttl) {
+        // both turns worked (every request's bearer was good: c.cred
+        // below), the second on a token granted after the first expired
+        assert.ok(granted >= 1 && grants().length > granted, `grants: ${granted} then ${grants().length}`);
+        for (const r of requests(c.fake)) assert.ok(c.cred(r), `${r.method} ${r.path}: ${JSON.stringify(r)}`);
+      }
       const tokens = requests(c.fake).map((r) => r.token_issued).filter(Boolean);
       assert.equal(holders(home, [...secrets, ...tokens]), '', 'no credential in the workspace');
 
@@ -369,14 +401,20 @@ describe('agents through the gateway', { concurrency: 1 }, () => {
     assert.equal((await srv.api('DELETE', `/api/v2/tasks/admin/${name}`)).status, 202);
   });
 
-  test('an upstream that is down: the agent shows the error', async () => {
-    const name = 'claude-down';
-    await srv.createTask({ template: name, input: 'say hello', name });
-    await srv.waitTask('admin', name, { timeout: 60000 });
-    // the gateway's 502 (504: a timeout) names the provider
-    await shows(name, /API Error: 50[24] [^\n]*'bedrock-down'/, 'the gateway error');
-    assert.equal((await srv.api('DELETE', `/api/v2/tasks/admin/${name}`)).status, 202);
-  });
+  // the gateway's 502 (504: a timeout) in each agent's format names the
+  // provider
+  const down = [
+    ['claude-down', /API Error: 50[24] [^\n]*'bedrock-down'/],
+    ['codex-down', /50[24] Bad Gateway[^\n]*'openai-down'/],
+  ];
+  for (const [name, re] of down) {
+    test(`an upstream that is down: ${name} shows the error`, async () => {
+      await srv.createTask({ template: name, input: 'say hello', name });
+      await srv.waitTask('admin', name, { timeout: 60000 });
+      await shows(name, re, 'the gateway error');
+      assert.equal((await srv.api('DELETE', `/api/v2/tasks/admin/${name}`)).status, 202);
+    });
+  }
 
   test("a wrong AWS secret: Bedrock's 403 reaches the agent", async () => {
     const name = 'claude-wrong';
@@ -397,5 +435,38 @@ describe('agents through the gateway', { concurrency: 1 }, () => {
     await shows(name, /401 Unauthorized: Incorrect API key provided/, "OpenAI's refusal");
     assert.ok(requests('wrongkey').some((r) => r.key === 'refused'));
     assert.equal((await srv.api('DELETE', `/api/v2/tasks/admin/${name}`)).status, 202);
+  });
+
+  test("a wrong Gemini key: the Gemini API's 401 reaches Gemini CLI", async () => {
+    const name = 'gemini-wrong';
+    await srv.createTask({ template: name, input: 'say hello', name });
+    await srv.waitTask('admin', name, { timeout: 60000 });
+    // the fake Gemini API's own words
+    await shows(name, /API key not valid\. Please pass a valid API key\./, "the Gemini API's refusal");
+    const reqs = requests('gemwrong');
+    assert.ok(reqs.length >= 1 && reqs.every((r) => r.key === 'refused'), JSON.stringify(reqs.map((r) => r.key)));
+    assert.equal((await srv.api('DELETE', `/api/v2/tasks/admin/${name}`)).status, 202);
+  });
+
+  test('GET /metrics: requests for every provider used, tokens as the upstream reported', async () => {
+    const r = await srv.api('GET', '/metrics');
+    assert.equal(r.status, 200, r.text);
+    const lines = r.text.split('\n').filter((l) => l && !l.startsWith('#'));
+    // the sum of a metric's samples whose labels include provider
+    const total = (metric, provider, extra = '') => lines
+      .filter((l) => l.startsWith(`${metric}{`) && l.includes(`provider="${provider}"`) && l.includes(extra))
+      .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+    const used = ['bedrock1', 'vertex1', 'openai1', 'gemini1', 'vertex2', 'anthropic1', 'litellm1', 'litellm2',
+      'ollama1', 'bedrock-budget', 'bedrock-wrong', 'openai-wrong', 'gemini-wrong'];
+    for (const p of used) assert.ok(total('taskbox_gateway_requests_total', p) > 0, `requests of ${p}`);
+    // anthropic1 served one task, all of whose answers the fake logged
+    const { sum } = reported('anthropic');
+    const kinds = { input: 'input_tokens', output: 'output_tokens', cache_read: 'cache_read_input_tokens',
+      cache_creation: 'cache_creation_input_tokens' };
+    for (const [kind, k] of Object.entries(kinds)) {
+      assert.equal(total('taskbox_gateway_tokens_total', 'anthropic1', `kind="${kind}"`), sum[k], `${kind} tokens of anthropic1`);
+    }
+    assert.ok(sum.input_tokens > 0);
+    assert.ok(total('taskbox_gateway_upstream_errors_total', 'openai-down') > 0, 'the down upstream counted');
   });
 });

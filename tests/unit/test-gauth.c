@@ -471,7 +471,7 @@ test_token_reply(void **state UNUSED)
 			     "'expires_in' -60 is not in");
 	assert_reply_refused("{\"access_token\":\"a\",\"expires_in\":"
 			     "999999999999,\"token_type\":\"Bearer\"}",
-			     "is not in [120, 86400] s");
+			     "is not in [1, 86400] s");
 	assert_reply_refused("[]", "not a JSON object");
 	assert_reply_refused("<html>", "not JSON");
 }
@@ -562,6 +562,23 @@ test_token_clock(void **state UNUSED)
 	assert_true(t.refresh_at == NOW + 100);
 	assert_true(gauth_token_fresh(&t, NOW + 99));
 	assert_false(gauth_token_fresh(&t, NOW + 100));
+	gauth_token_clear(&t);
+	/* shorter than two minutes too (it used to be refused): 3 s is
+	 * good for 2, 1 s for the second it came in */
+	assert_int_equal(reply("{\"access_token\":\"tok\",\"expires_in\":3,"
+			       "\"token_type\":\"Bearer\"}",
+			       &t, &cause),
+			 0);
+	assert_true(t.refresh_at == NOW + 2);
+	assert_true(gauth_token_fresh(&t, NOW + 1));
+	assert_false(gauth_token_fresh(&t, NOW + 2));
+	gauth_token_clear(&t);
+	assert_int_equal(reply("{\"access_token\":\"tok\",\"expires_in\":1,"
+			       "\"token_type\":\"Bearer\"}",
+			       &t, &cause),
+			 0);
+	assert_true(gauth_token_fresh(&t, NOW));
+	assert_false(gauth_token_fresh(&t, NOW + 1));
 	gauth_token_clear(&t);
 
 	assert_int_equal(gauth_token_parse("{}", 2, -5, &t, &cause), -EINVAL);

@@ -4,10 +4,10 @@
  * them; the test plays the token endpoint by feeding the entry's reply
  * and ending the fetch, on an injected clock. Covered: the request (URI,
  * form body, the assertion's claims), one fetch for many waiters, the
- * cache and its refresh, error replies and transport errors reaching
- * every waiter without caching, cancel, a provider record that changes
- * mid-fetch, callbacks that start the next fetch or cancel a sibling,
- * and the token_uri allowlist.
+ * cache and its refresh (a life shorter than the margin too), error replies and
+ * transport errors reaching every waiter without caching, cancel, a provider
+ * record that changes mid-fetch, callbacks that start the next fetch or cancel
+ * a sibling, and the token_uri allowlist.
  */
 #include "../../src/gateway/vtoken.c"
 
@@ -304,6 +304,45 @@ test_errors(void **state)
 	free(sa);
 }
 
+/* A token whose life is shorter than GAUTH_REFRESH_MARGIN (and than two
+ * minutes) still serves: its waiters get it, a get within its first half
+ * life is served from the cache, one past it makes one new fetch (no
+ * loop, no error); a callback's get while the 1 s token is fresh is
+ * served from the cache too. */
+static void
+test_short_life(void **state)
+{
+	char *sa = key_file(NULL), *r = reply("ya29.short", 4);
+	struct provider p = vprov("vx", sa, 1);
+	struct call a = {0}, b = {0}, c = {0}, d = {0};
+
+	(void)state;
+	assert_non_null(vtoken_get(&p, on_token, &a));
+	finish(0, CURLE_OK, 200, r);
+	assert_int_equal(a.calls, 1);
+	assert_string_equal(a.token, "ya29.short");
+	assert_string_equal(a.error, "");
+	now = NOW + 1;
+	assert_null(vtoken_get(&p, on_token, &b));
+	assert_string_equal(b.token, "ya29.short");
+	assert_int_equal(fake.added, 1);
+	now = NOW + 2;
+	assert_non_null(vtoken_get(&p, on_token, &c));
+	assert_int_equal(fake.added, 2);
+	free(r);
+	r = reply("ya29.one-second", 1);
+	c.refetch = &p;
+	c.refetch_call = &d;
+	finish(1, CURLE_OK, 200, r);
+	assert_string_equal(c.token, "ya29.one-second");
+	assert_null(c.refetch_wait);
+	assert_int_equal(d.calls, 1);
+	assert_string_equal(d.token, "ya29.one-second");
+	assert_int_equal(fake.added, 2);
+	free(r);
+	free(sa);
+}
+
 /* A cancelled waiter is not called; the others are, in order; a callback
  * may cancel a later sibling and start the next fetch. */
 static void
@@ -451,6 +490,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_fetch_and_cache, setup),
 		cmocka_unit_test_setup(test_errors, setup),
+		cmocka_unit_test_setup(test_short_life, setup),
 		cmocka_unit_test_setup(test_cancel_reentry, setup),
 		cmocka_unit_test_setup(test_generation, setup),
 		cmocka_unit_test_setup(test_allowlist, setup),
