@@ -539,16 +539,18 @@ gw_detach(struct gw_conn *c, const char *why)
 	if (c->g->ndetached >= GW_DETACHED_TASK ||
 	    gw_ndetached >= GW_DETACHED_MAX) {
 		log_info("gateway task=%s: the agent went away (%s) before "
-			 "the response of provider '%s' ended, with %zu such "
-			 "responses of the task and %zu on the server "
-			 "running: cancelled, what was read counted",
-			 c->g->task_id, why, c->p->name, c->g->ndetached,
-			 gw_ndetached);
+			 "the response of provider '%s' to %s %.200s ended, "
+			 "with %zu such responses of the task and %zu on the "
+			 "server running: cancelled, what was read counted",
+			 c->g->task_id, why, c->p->name, c->req.method,
+			 c->req.target, c->g->ndetached, gw_ndetached);
 		return false;
 	}
+	/* the request named: a repeated line would be folded (log.c) */
 	log_info("gateway task=%s: the agent went away (%s) before the "
-		 "response of provider '%s' ended: read on for its usage",
-		 c->g->task_id, why, c->p->name);
+		 "response of provider '%s' to %s %.200s ended: read on for "
+		 "its usage",
+		 c->g->task_id, why, c->p->name, c->req.method, c->req.target);
 	c->state = GW_DETACHED;
 	c->g->ndetached++;
 	gw_ndetached++;

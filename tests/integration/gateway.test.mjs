@@ -712,13 +712,13 @@ test('a task with a budget may have 8 requests in flight: more get a 429, no pau
 
 // A streamed request held by the provider after its content: the agent reads
 // the content and hangs up before the final usage event. Resolves the
-// provider's log entry once the gateway either detached the transfer (its
-// log says so) or cancelled it (the provider saw its connection close).
+// provider's log entry once the gateway either detached the transfer or
+// cancelled it (its log names the request), or the provider saw its
+// connection close.
+let cuts = 0;
 async function cutAfterContent(t) {
-  const detached = () => (srv.log.match(/read on for its usage/g) ?? []).length;
-  const n0 = detached();
-  const seen0 = seen.length;
-  const req = http.request({ socketPath: sock(t), method: 'POST', path: '/v1/messages', agent: false,
+  const target = `/v1/messages?cut=${++cuts}`;
+  const req = http.request({ socketPath: sock(t), method: 'POST', path: target, agent: false,
     headers: { 'x-api-key': 'placeholder', 'content-type': 'application/json', 'x-test-hold': '1',
       'x-test-content-first': '1' } });
   req.on('error', () => {});
@@ -728,9 +728,9 @@ async function cutAfterContent(t) {
   res.setEncoding('utf8');
   await new Promise((resolve) => res.on('data', (d) => { text += d; if (/text_delta/.test(text)) resolve(); }));
   req.destroy(); // the content came; the agent goes away
-  const entry = await waitFor(() => seen.slice(seen0).find((e) => e.headers['x-test-content-first']),
-    { what: 'the request upstream' });
-  await waitFor(() => detached() > n0 || entry.closed, { what: 'the gateway saw the agent go' });
+  const entry = await waitFor(() => seen.find((e) => e.url === target), { what: 'the request upstream' });
+  await waitFor(() => srv.log.includes(`POST ${target} ended`) || entry.closed,
+    { what: `the gateway saw the agent of ${target} go` });
   return entry;
 }
 
@@ -768,6 +768,40 @@ test('a task deleted while a response its agent left is read: the transfer is ca
   const r = await request('POST', '/v1/messages', { headers: { 'x-api-key': 'placeholder',
     'content-type': 'application/json' }, body: '{"model":"claude-test"}' });
   assert.equal(r.status, 200, 'the gateway of another task still serves');
+});
+
+test('a task paused while a response its agent left is read: the response is still counted', async () => {
+  assert.equal((await srv.pushTemplate(customTemplate('gw-pause', ['sh', '-c', 'exec sleep 1000']))).status, 201);
+  await srv.createTask({ template: 'gw-pause', input: 'x', name: 'gw-pause' });
+  const t = await srv.waitTask('admin', 'gw-pause');
+  const entry = await cutAfterContent(t);
+  assert.equal((await srv.api('POST', '/api/v2/tasks/admin/gw-pause/pause')).status, 200);
+  await srv.waitTask('admin', 'gw-pause', { status: 'paused' });
+  assert.equal(entry.closed, undefined, 'the pause did not cancel the transfer');
+  held.splice(0).forEach((go) => go());
+  await waitFor(async () => {
+    const u = (await srv.api('GET', '/api/v2/tasks/admin/gw-pause/usage')).json.total;
+    return u.requests === 1 && u.input_tokens === 11 && u.output_tokens === 7;
+  }, { what: 'the response of the paused task counted' });
+});
+
+test('a task has 8 responses read without their agent at most: the 9th is cancelled, counted as read', async () => {
+  const usage = async () => (await srv.api('GET', '/api/v2/tasks/admin/gw/usage')).json.total;
+  const before = await usage();
+  const entries = [];
+  for (let i = 0; i < 9; i++) entries.push(await cutAfterContent(task));
+  assert.deepEqual(entries.map((e) => e.closed === true), [...Array(8).fill(false), true]);
+  assert.match(srv.log, /with 8 such responses of the task and \d+ on the server running: cancelled/);
+  held.splice(0).forEach((go) => go());
+  await waitFor(async () => {
+    const u = await usage();
+    return u.requests === before.requests + 9 && u.output_tokens === before.output_tokens + 8 * 7 + 1 &&
+      u.input_tokens === before.input_tokens + 9 * 11;
+  }, { what: 'the eight read to their end, the ninth as far as it was read' });
+});
+
+test('a response read without its agent when the server stops: cancelled cleanly', async () => {
+  await cutAfterContent(task); // left running: the stop ends it
 });
 
 test('the server stops cleanly, without a sanitizer report', async () => {
