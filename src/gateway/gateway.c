@@ -97,18 +97,20 @@
  * The usage an LLM response is billed for comes in its last event, so an
  * agent that hangs up after the content but before it would otherwise
  * use the provider for free: the transfer is read to its end instead. It
- * holds an upstream socket and its request body, so it is bounded: per
- * gateway as a task's requests in flight are (account_begin's 8 for a
- * budgeted task, which a detached transfer still counts in, so a budgeted
- * task never reaches this one), on the server, and in time. Past a count
- * the transfer is cancelled at once and what was read is recorded (the
- * agent cannot hold more upstream sockets than it could by staying
- * connected). Past the deadline it is cancelled too: a longer answer
- * than a real one (minutes) is what a hostile agent would ask for to
- * outlast it, and the tokens it read before hanging up then go uncounted
- * but for the input; 10 min covers the longest answers the providers
- * give (64k output tokens at ~100/s), and GW_RESPONSE_MAX and libcurl's
- * 300 s without a byte still hold.
+ * holds an upstream socket and its request body (both still counted in
+ * the task's and the server's bounds on connections and bodies), so it
+ * is bounded too: per gateway as a task's requests in flight are
+ * (account_begin's 8 for a budgeted task, which a detached transfer still
+ * counts in, so such a task never reaches this bound; a task paused and
+ * resumed has a new gateway: the server's bound holds then), on the
+ * server, and in time. Past a count the transfer is cancelled at once
+ * and what was read is recorded (the input tokens, the output ones only
+ * when the provider sent them along). Past the deadline it is cancelled
+ * likewise: a hostile agent can ask for an answer longer than any
+ * deadline, so none closes the hole alone, but 10 min covers the longest
+ * answers real agents get (32k output tokens at 60 a second: 9 min), while
+ * a stuck transfer does not hold its socket forever; GW_RESPONSE_MAX and
+ * libcurl's 300 s without a byte still hold.
  */
 #define GW_DETACHED_TASK 8
 #define GW_DETACHED_MAX	 256
