@@ -20,6 +20,20 @@
  *              the response down to GW_OUT_LOW within GW_IDLE_MS of a
  *              pause is dropped (libcurl never times a paused transfer)
  *   GW_CLOSING the last bytes go out, then the connection closes
+ *   GW_DETACHED the agent went away (hung up, a write failed, or it left
+ *              its response paused for gw_stall_ms) while the transfer
+ *              ran: its socket is closed and the transfer goes on without
+ *              it, the body read into the usage reader only, so that the
+ *              usage the provider sends last (and bills) is recorded; at
+ *              most GW_DETACHED_TASK per gateway and GW_DETACHED_MAX on
+ *              the server, each for gw_detached_ms at most
+ *
+ * A struct gateway lives until gateway_free and its last detached
+ * transfer, whichever comes second: gateway_free (the task paused,
+ * restarted or deleted) closes every agent connection, detaches the
+ * transfers running and marks it closed; gateway_task_gone (the task
+ * deleted) and gateway_shutdown abort what still runs, recording what
+ * was read.
  *
  * While more than GW_OUT_HIGH bytes of answers wait for the agent, it is
  * not read and requests it sent ahead are not served, so an agent that
@@ -78,14 +92,47 @@
 #define GW_MODEL_SCAN_MAX (4u << 20)	 /* bodies read for their model */
 #define GW_OUT_LOW	  (64u * 1024)	 /* resume it below */
 #define GW_BUFFERED_MAX	  (512ull << 20) /* request bodies, server-wide */
+/*
+ * Detached transfers (the agent went away before the response ended).
+ * The usage an LLM response is billed for comes in its last event, so an
+ * agent that hangs up after the content but before it would otherwise
+ * use the provider for free: the transfer is read to its end instead. It
+ * holds an upstream socket and its request body (both still counted in
+ * the task's and the server's bounds on connections and bodies), so it
+ * is bounded too: per gateway as a task's requests in flight are
+ * (account_begin's 8 for a budgeted task, which a detached transfer still
+ * counts in, so such a task never reaches this bound; a task paused and
+ * resumed has a new gateway: the server's bound holds then), on the
+ * server, and in time. Past a count the transfer is cancelled at once
+ * and what was read is recorded (the input tokens, the output ones only
+ * when the provider sent them along). Past the deadline it is cancelled
+ * likewise: a hostile agent can ask for an answer longer than any
+ * deadline, so none closes the hole alone, but 10 min covers the longest
+ * answers real agents get (32k output tokens at 60 a second: 9 min), while
+ * a stuck transfer does not hold its socket forever; GW_RESPONSE_MAX and
+ * libcurl's 300 s without a byte still hold.
+ */
+#define GW_DETACHED_TASK 8
+#define GW_DETACHED_MAX	 256
+#define GW_DETACHED_MS	 (600 * 1000)
 
-enum gw_state { GW_HEAD, GW_BODY, GW_TOKEN, GW_UPSTREAM, GW_CLOSING };
+enum gw_state {
+	GW_HEAD,
+	GW_BODY,
+	GW_TOKEN,
+	GW_UPSTREAM,
+	GW_CLOSING,
+	GW_DETACHED,
+};
 
 struct gateway {
 	char *task_id, *owner_id, *template_id, *provider;
 	struct gw_conn *conns;
 	size_t nconns;
-	uint64_t buffered; /* request body bytes its connections hold */
+	uint64_t buffered;    /* request body bytes its connections hold */
+	size_t ndetached;     /* of its connections, GW_DETACHED */
+	bool closed;	      /* gateway_free was called: freed with its last */
+	struct gateway *next; /* in gw_all */
 };
 
 struct gw_conn {
@@ -134,7 +181,9 @@ struct gw_conn {
 };
 
 static size_t gw_total;
-static uint64_t gw_buffered; /* request body bytes reserved, server-wide */
+static size_t gw_ndetached;    /* GW_DETACHED connections, server-wide */
+static struct gateway *gw_all; /* every gateway, closed ones too */
+static uint64_t gw_buffered;   /* request body bytes reserved, server-wide */
 
 static void gw_process(struct gw_conn *c);
 
@@ -223,6 +272,23 @@ gw_stall_ms(void)
 	return ms;
 }
 
+/* How long a detached transfer may run: GW_DETACHED_MS, or
+ * TASKBOX_GATEWAY_DETACHED_MS (for tests). */
+static unsigned
+gw_detached_ms(void)
+{
+	static unsigned ms;
+	const char *e;
+
+	if (ms == 0) {
+		e = getenv("TASKBOX_GATEWAY_DETACHED_MS");
+		ms = e != NULL && strtoul(e, NULL, 10) > 0
+			     ? (unsigned)strtoul(e, NULL, 10)
+			     : GW_DETACHED_MS;
+	}
+	return ms;
+}
+
 /* Let c's request body grow to want bytes within the bounds: false when
  * the bodies of its task's or of all connections would not fit. */
 static bool
@@ -258,6 +324,8 @@ gw_watch(struct gw_conn *c)
 {
 	uint32_t ev = 0;
 
+	if (c->io == NULL)
+		return; /* detached */
 	/* pipelined requests wait while their answers are not read, and
 	 * while c->in is full of requests not yet served */
 	if ((c->state == GW_HEAD || c->state == GW_BODY) &&
@@ -268,11 +336,18 @@ gw_watch(struct gw_conn *c)
 	ev_io_set_events(c->io, ev);
 }
 
+static bool gw_detach(struct gw_conn *c, const char *why);
+
 /* Write what c->out holds as far as the agent takes it: 0, or -1 when
- * the agent is gone (c->agent_gone). Never frees c. */
+ * the agent is gone (c->agent_gone). A transfer that runs when the agent
+ * goes is detached instead (0: its output is dropped). Never frees c. */
 static int
 gw_flush(struct gw_conn *c)
 {
+	if (c->state == GW_DETACHED) {
+		buf_clear(&c->out);
+		return 0;
+	}
 	while (c->out.len > 0) {
 		ssize_t n = send(c->fd, c->out.data, c->out.len,
 				 MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -282,6 +357,9 @@ gw_flush(struct gw_conn *c)
 		if (n < 0 && errno == EAGAIN)
 			break;
 		if (n <= 0) {
+			if (c->state == GW_UPSTREAM && c->easy != NULL &&
+			    gw_detach(c, "its socket failed"))
+				return 0;
 			c->agent_gone = true;
 			return -1;
 		}
@@ -393,13 +471,39 @@ gw_exchange_end(struct gw_conn *c, int status, bool upstream_error)
 	c->t_start = c->t_first = 0;
 }
 
-/* Close c and free it: its transfer is cancelled. */
+/* Free g, closed and without connections. */
+static void
+gw_gateway_release(struct gateway *g)
+{
+	struct gateway **pp;
+
+	BUG_ON(g->conns != NULL);
+	for (pp = &gw_all; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == g) {
+			*pp = g->next;
+			break;
+		}
+	}
+	free(g->task_id);
+	free(g->owner_id);
+	free(g->template_id);
+	free(g->provider);
+	free(g);
+}
+
+/* Close c and free it: its transfer is cancelled (what was read is
+ * recorded); a closed gateway goes with its last connection. */
 static void
 gw_conn_free(struct gw_conn *c)
 {
+	struct gateway *g = c->g;
 	struct gw_conn **pp;
 
 	gw_exchange_end(c, 0, false);
+	if (c->state == GW_DETACHED) {
+		g->ndetached--;
+		gw_ndetached--;
+	}
 	for (pp = &c->g->conns; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == c) {
 			*pp = c->next;
@@ -410,8 +514,10 @@ gw_conn_free(struct gw_conn *c)
 	gw_total--;
 	ev_timer_stop(srv->loop, &c->timer);
 	ev_timer_stop(srv->loop, &c->kick);
-	ev_io_del(c->io);
-	close(c->fd);
+	if (c->io != NULL)
+		ev_io_del(c->io);
+	if (c->fd >= 0)
+		close(c->fd);
 	if (c->have_req)
 		gw_req_release(&c->req);
 	buf_release(&c->in);
@@ -419,6 +525,51 @@ gw_conn_free(struct gw_conn *c)
 	gw_body_release(c);
 	buf_release(&c->rhead);
 	free(c);
+	if (g->closed && g->conns == NULL)
+		gw_gateway_release(g);
+}
+
+/*
+ * The agent of c went away (why) while its transfer runs: go on without
+ * it (see GW_DETACHED_*), the response read only for its usage. false
+ * when past a bound: the caller drops c (outside libcurl's callbacks) or
+ * fails the transfer (inside them). Never frees c.
+ */
+static bool
+gw_detach(struct gw_conn *c, const char *why)
+{
+	if (c->g->ndetached >= GW_DETACHED_TASK ||
+	    gw_ndetached >= GW_DETACHED_MAX) {
+		log_info("gateway task=%s: the agent went away (%s) before "
+			 "the response of provider '%s' to %s %.200s ended, "
+			 "with %zu such responses of the task and %zu on the "
+			 "server running: cancelled, what was read counted",
+			 c->g->task_id, why, c->p->name, c->req.method,
+			 c->req.target, c->g->ndetached, gw_ndetached);
+		return false;
+	}
+	/* the request named: a repeated line would be folded (log.c) */
+	log_info("gateway task=%s: the agent went away (%s) before the "
+		 "response of provider '%s' to %s %.200s ended: read on for "
+		 "its usage",
+		 c->g->task_id, why, c->p->name, c->req.method, c->req.target);
+	c->state = GW_DETACHED;
+	c->g->ndetached++;
+	gw_ndetached++;
+	ev_timer_stop(srv->loop, &c->kick);
+	ev_io_del(c->io); /* safe inside its own callback */
+	c->io = NULL;
+	close(c->fd);
+	c->fd = -1;
+	buf_clear(&c->in);
+	buf_clear(&c->out);
+	ev_timer_start(srv->loop, &c->timer, now_ms() + gw_detached_ms());
+	if (c->paused) {
+		c->paused = false;
+		/* may deliver what libcurl held, synchronously: read */
+		curl_easy_pause(c->easy, CURLPAUSE_CONT);
+	}
+	return true;
 }
 
 /* Send what is left of c's output, then close it. */
@@ -841,7 +992,7 @@ gw_on_body(char *data, size_t size, size_t nmemb, void *arg)
 
 	if (c->agent_gone || !c->head_sent)
 		return 0;
-	if (c->out.len >= GW_OUT_HIGH) {
+	if (c->state != GW_DETACHED && c->out.len >= GW_OUT_HIGH) {
 		/* libcurl does not time a paused transfer out: we do */
 		if (!c->paused)
 			ev_timer_start(srv->loop, &c->timer,
@@ -856,7 +1007,7 @@ gw_on_body(char *data, size_t size, size_t nmemb, void *arg)
 		return 0;
 	}
 	gw_usage_feed(c, data, n);
-	if (c->no_body || n == 0)
+	if (c->no_body || n == 0 || c->state == GW_DETACHED)
 		return n;
 	if (c->raw) {
 		buf_append(&c->out, data, n);
@@ -878,6 +1029,19 @@ gw_on_done(CURL *easy UNUSED, CURLcode rc, void *data)
 	struct gw_conn *c = data;
 	char *msg;
 
+	if (c->state == GW_DETACHED) {
+		if (rc != CURLE_OK)
+			log_info("gateway task=%s: the response of provider "
+				 "'%s' the agent left broke off: %s",
+				 c->g->task_id, c->p->name,
+				 c->too_big	? "too large"
+				 : c->errbuf[0] ? c->errbuf
+						: curl_easy_strerror(rc));
+		gw_exchange_end(c, c->head_sent ? c->status : 502,
+				rc != CURLE_OK || c->status >= 500);
+		gw_conn_free(c);
+		return;
+	}
 	if (c->agent_gone) {
 		gw_conn_free(c);
 		return;
@@ -1247,6 +1411,8 @@ gw_on_io(struct ev_io *io UNUSED, uint32_t events, void *data)
 			gw_conn_free(c);
 			return;
 		}
+		if (c->state == GW_DETACHED)
+			return;
 		if (c->out.len == 0 && c->state == GW_CLOSING) {
 			gw_conn_free(c);
 			return;
@@ -1260,6 +1426,8 @@ gw_on_io(struct ev_io *io UNUSED, uint32_t events, void *data)
 				gw_conn_free(c);
 				return;
 			}
+			if (c->state == GW_DETACHED)
+				return;
 		}
 		if (c->state == GW_HEAD && c->in.len > 0 &&
 		    c->out.len < GW_OUT_LOW)
@@ -1290,12 +1458,17 @@ gw_on_io(struct ev_io *io UNUSED, uint32_t events, void *data)
 		gw_process(c);
 		return;
 	}
-	if (events & (EPOLLHUP | EPOLLERR))
-		gw_conn_free(c); /* the agent went away: so does its request */
+	if (!(events & (EPOLLHUP | EPOLLERR)) || c->state == GW_DETACHED)
+		return;
+	/* the agent went away: its transfer is read on without it */
+	if (c->state != GW_UPSTREAM || !gw_detach(c, "it hung up"))
+		gw_conn_free(c);
 }
 
 /* c's timer: an idle keep-alive ends; a late head or body gets a 408;
- * an agent that left its response paused for gw_stall_ms is dropped. */
+ * an agent that left its response paused for gw_stall_ms is dropped (the
+ * transfer detached); a detached transfer past its deadline is
+ * cancelled. */
 static void
 gw_on_timer(void *data)
 {
@@ -1305,6 +1478,15 @@ gw_on_timer(void *data)
 		log_info("gateway task=%s: the agent did not read the response "
 			 "of provider '%s' for %u ms: closed",
 			 c->g->task_id, c->p->name, gw_stall_ms());
+		if (!gw_detach(c, "it stopped reading"))
+			gw_conn_free(c);
+		return;
+	}
+	if (c->state == GW_DETACHED) {
+		log_info("gateway task=%s: the response of provider '%s' the "
+			 "agent left ran for %u ms: cancelled, what was read "
+			 "counted",
+			 c->g->task_id, c->p->name, gw_detached_ms());
 		gw_conn_free(c);
 		return;
 	}
@@ -1334,21 +1516,70 @@ gateway_new(const char *task_id, const char *owner_id, const char *template_id,
 	g->owner_id = xstrdup(owner_id ? owner_id : "");
 	g->template_id = xstrdup(template_id ? template_id : "");
 	g->provider = xstrdup(provider ? provider : "default");
+	g->next = gw_all;
+	gw_all = g;
 	return g;
 }
 
 void
 gateway_free(struct gateway *g)
 {
+	struct gw_conn *c, *next;
+
 	if (g == NULL)
 		return;
-	while (g->conns != NULL)
+	BUG_ON(g->closed);
+	/* g is not closed yet: no gw_conn_free here frees it */
+	for (c = g->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->state == GW_DETACHED)
+			continue;
+		if (c->state == GW_UPSTREAM && c->easy != NULL &&
+		    gw_detach(c, "its task stopped"))
+			continue;
+		gw_conn_free(c);
+	}
+	if (g->conns == NULL)
+		gw_gateway_release(g);
+	else
+		g->closed = true;
+}
+
+/* Free every connection of g (g itself too when it is closed): what
+ * their transfers read is recorded. */
+static void
+gw_abort_all(struct gateway *g)
+{
+	while (g->conns != NULL) {
+		bool last = g->conns->next == NULL;
+
 		gw_conn_free(g->conns);
-	free(g->task_id);
-	free(g->owner_id);
-	free(g->template_id);
-	free(g->provider);
-	free(g);
+		if (last)
+			return; /* g may be gone */
+	}
+}
+
+void
+gateway_task_gone(const char *task_id)
+{
+	struct gateway *g, *next;
+
+	for (g = gw_all; g != NULL; g = next) {
+		next = g->next;
+		if (g->closed && strcmp(g->task_id, task_id) == 0)
+			gw_abort_all(g);
+	}
+}
+
+void
+gateway_shutdown(void)
+{
+	struct gateway *g, *next;
+
+	for (g = gw_all; g != NULL; g = next) {
+		next = g->next;
+		gw_abort_all(g);
+	}
 }
 
 void

@@ -18,9 +18,17 @@ struct gateway;
  * (copied). */
 struct gateway *gateway_new(const char *task_id, const char *owner_id,
 			    const char *template_id, const char *provider);
-/* Close every connection of g (transfers cancelled) and free it; NULL is
+/* The task stopped (paused, restarted, deleted): close every agent
+ * connection of g; the transfers running go on detached, bounded, until
+ * they end (their usage recorded), and g is freed with the last; NULL is
  * fine. */
 void gateway_free(struct gateway *g);
+/* Task task_id is deleted: cancel the transfers its freed gateways still
+ * run (what was read is recorded). */
+void gateway_task_gone(const char *task_id);
+/* The server stops: cancel every transfer (what was read is recorded,
+ * before account_stop writes it) and free the freed gateways. */
+void gateway_shutdown(void);
 /* Serve the agent connection fd (nonblocking; g takes it). */
 void gateway_accept(struct gateway *g, int fd);
 /* Connections g serves now; all gateways' together. */

@@ -27,6 +27,7 @@
 #include "core/text.h"
 #include "gateway/provider.h"
 #include "gateway/account.h"
+#include "gateway/gateway.h"
 #include "http/http.h"
 #include "server-main.h"
 #include "server.h"
@@ -1128,7 +1129,8 @@ server_main(int argc, char **argv)
 	install_kill_all(); /* the next start installs again */
 	http_server_drain(srv->http);
 	replica_stop();
-	account_stop(); /* what the gateway gathered since the last tick */
+	gateway_shutdown(); /* what its transfers read is recorded */
+	account_stop();	    /* what the gateway gathered since the last tick */
 	disk_pool_stop();
 	provider_cache_stop();
 	goto out;

@@ -22,6 +22,7 @@
 #include "core/ev.h"
 #include "core/log.h"
 #include "gateway/account.h"
+#include "gateway/gateway.h"
 #include "http/http.h"
 #include "server.h"
 #include "server/metrics.h"
@@ -179,6 +180,7 @@ task_delete(struct task *t)
 	tqueue_forget(t);
 	egress_free(t->egress);
 	t->egress = NULL;
+	gateway_task_gone(task_id(t)); /* its LLM responses still read */
 	if (runs) {
 		ws_kill(t->ws); /* task_on_ws_exit finishes */
 		return;

@@ -13,7 +13,10 @@
 // its key. Hostile shapes: headers the agent's Connection lists and a
 // second credential header stay home; request bodies held are bounded per
 // task (503); requests sent ahead are served as the agent reads (no 431,
-// no unbounded answers); an agent that stops reading is dropped; no proxy
+// no unbounded answers); an agent that stops reading is dropped; an agent
+// that hangs up after the content is still charged the output tokens of
+// the final usage event (the transfer read on without it), and deleting
+// its task cancels that transfer; no proxy
 // from the server's environment; a response header with a bare CR is
 // dropped; a gzip reply sent unasked still has its usage read. Then, against the harness's fake upstreams over https with a
 // test CA (tests/harness/fake-llm.mjs, which checks credentials as the
@@ -90,14 +93,17 @@ function provider(req, res) {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
       res.write('event: message_start\ndata: {"type":"message_start","message":{"id":"m1","model":"claude-test",' +
         '"usage":{"input_tokens":11,"output_tokens":1}}}\n\n');
+      res.on('close', () => { entry.closed = !res.writableFinished; });
+      const content = 'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,' +
+        '"delta":{"type":"text_delta","text":"hello"}}\n\n';
+      if (req.headers['x-test-content-first']) res.write(content); // then the usage, once released
       entry.released = await new Promise((resolve) => {
         const late = setTimeout(() => resolve(false), 20000);
         const go = () => { clearTimeout(late); resolve(true); };
         if (req.headers['x-test-hold']) held.push(go);
         else release = go;
       });
-      res.write('event: content_block_delta\ndata: {"type":"content_block_delta","index":0,' +
-        '"delta":{"type":"text_delta","text":"hello"}}\n\n');
+      if (!req.headers['x-test-content-first']) res.write(content);
       res.write('event: message_delta\ndata: {"type":"message_delta","usage":{"output_tokens":7}}\n\n');
       res.end('event: message_stop\ndata: {"type":"message_stop"}\n\n');
       return;
@@ -412,7 +418,7 @@ test('a slow reader gets every byte of a large response', async () => {
   assert.equal(got.digest, want.digest('hex'));
 });
 
-test('an agent that stops reading a response is dropped, its transfer with it', async () => {
+test('an agent that stops reading a response is dropped (its transfer read on without it)', async () => {
   // TASKBOX_GATEWAY_STALL_MS is 10 s here (120 s by default)
   const size = 32 * 1024 * 1024;
   const s = net.connect(sock());
@@ -704,27 +710,98 @@ test('a task with a budget may have 8 requests in flight: more get a 429, no pau
   await srv.api('DELETE', '/api/v2/tasks/admin/gw-budget');
 });
 
-test('a stream the agent cuts before its usage ends is counted with what was read', async () => {
+// A streamed request held by the provider after its content: the agent reads
+// the content and hangs up before the final usage event. Resolves the
+// provider's log entry once the gateway either detached the transfer or
+// cancelled it (its log names the request), or the provider saw its
+// connection close.
+let cuts = 0;
+async function cutAfterContent(t) {
+  const target = `/v1/messages?cut=${++cuts}`;
+  const req = http.request({ socketPath: sock(t), method: 'POST', path: target, agent: false,
+    headers: { 'x-api-key': 'placeholder', 'content-type': 'application/json', 'x-test-hold': '1',
+      'x-test-content-first': '1' } });
+  req.on('error', () => {});
+  req.end(JSON.stringify({ model: 'claude-test', stream: true }));
+  const res = await new Promise((resolve) => req.on('response', resolve));
+  let text = '';
+  res.setEncoding('utf8');
+  await new Promise((resolve) => res.on('data', (d) => { text += d; if (/text_delta/.test(text)) resolve(); }));
+  req.destroy(); // the content came; the agent goes away
+  const entry = await waitFor(() => seen.find((e) => e.url === target), { what: 'the request upstream' });
+  await waitFor(() => srv.log.includes(`POST ${target} ended`) || entry.closed,
+    { what: `the gateway saw the agent of ${target} go` });
+  return entry;
+}
+
+test('an agent that hangs up after the content, before the usage: its output tokens are counted', async () => {
   const usage = async () => (await srv.api('GET', '/api/v2/tasks/admin/gw/usage')).json.total;
   // the in-task request of before() is in
   await waitFor(() => fs.existsSync(path.join(taskDir(srv, task.id), 'home', 'workspace', 'inside.json')) &&
     fs.statSync(path.join(taskDir(srv, task.id), 'home', 'workspace', 'inside.json')).size > 0,
   { what: 'the in-task request answered' });
   const before = await usage();
-  const req = http.request({ socketPath: sock(), method: 'POST', path: '/v1/messages', agent: false,
-    headers: { 'x-api-key': 'placeholder', 'content-type': 'application/json', 'x-test-hold': '1' } });
-  req.on('error', () => {});
-  req.end(JSON.stringify({ model: 'claude-test', stream: true }));
-  // message_start (11 input tokens) came; the agent goes away
-  const res = await new Promise((resolve) => req.on('response', resolve));
-  await new Promise((resolve) => res.once('data', resolve));
-  req.destroy();
+  const entry = await cutAfterContent(task);
+  assert.equal(entry.closed, undefined, 'the transfer was not cancelled when the agent went');
+  held.splice(0).forEach((go) => go()); // now the provider sends message_delta
   const after1 = await waitFor(async () => {
     const u = await usage();
     return u.requests === before.requests + 1 ? u : null;
   }, { what: 'the cut request counted' });
   assert.equal(after1.input_tokens, before.input_tokens + 11);
+  assert.equal(after1.output_tokens, before.output_tokens + 7, 'the output tokens of the final usage event');
+  assert.equal(entry.released, true);
+});
+
+test('a task deleted while a response its agent left is read: the transfer is cancelled, the server goes on', async () => {
+  assert.equal((await srv.pushTemplate(customTemplate('gw-del', ['sh', '-c', 'exec sleep 1000']))).status, 201);
+  const t = await srv.createTask({ template: 'gw-del', input: 'x', name: 'gw-del' });
+  await srv.waitTask('admin', 'gw-del');
+  const entry = await cutAfterContent(t);
+  assert.equal(entry.closed, undefined, 'detached, not cancelled');
+  const del = await srv.api('DELETE', '/api/v2/tasks/admin/gw-del');
+  assert.ok(del.status === 202 || del.status === 204 || del.status === 200, del.text);
+  await waitFor(() => entry.closed === true, { what: 'the provider sees the transfer cancelled' });
   held.splice(0).forEach((go) => go());
+  await waitFor(async () => (await srv.api('GET', '/api/v2/tasks/admin/gw-del')).status === 404,
+    { what: 'the task gone' });
+  const r = await request('POST', '/v1/messages', { headers: { 'x-api-key': 'placeholder',
+    'content-type': 'application/json' }, body: '{"model":"claude-test"}' });
+  assert.equal(r.status, 200, 'the gateway of another task still serves');
+});
+
+test('a task paused while a response its agent left is read: the response is still counted', async () => {
+  assert.equal((await srv.pushTemplate(customTemplate('gw-pause', ['sh', '-c', 'exec sleep 1000']))).status, 201);
+  await srv.createTask({ template: 'gw-pause', input: 'x', name: 'gw-pause' });
+  const t = await srv.waitTask('admin', 'gw-pause');
+  const entry = await cutAfterContent(t);
+  assert.equal((await srv.api('POST', '/api/v2/tasks/admin/gw-pause/pause')).status, 200);
+  await srv.waitTask('admin', 'gw-pause', { status: 'paused' });
+  assert.equal(entry.closed, undefined, 'the pause did not cancel the transfer');
+  held.splice(0).forEach((go) => go());
+  await waitFor(async () => {
+    const u = (await srv.api('GET', '/api/v2/tasks/admin/gw-pause/usage')).json.total;
+    return u.requests === 1 && u.input_tokens === 11 && u.output_tokens === 7;
+  }, { what: 'the response of the paused task counted' });
+});
+
+test('a task has 8 responses read without their agent at most: the 9th is cancelled, counted as read', async () => {
+  const usage = async () => (await srv.api('GET', '/api/v2/tasks/admin/gw/usage')).json.total;
+  const before = await usage();
+  const entries = [];
+  for (let i = 0; i < 9; i++) entries.push(await cutAfterContent(task));
+  assert.deepEqual(entries.map((e) => e.closed === true), [...Array(8).fill(false), true]);
+  assert.match(srv.log, /with 8 such responses of the task and \d+ on the server running: cancelled/);
+  held.splice(0).forEach((go) => go());
+  await waitFor(async () => {
+    const u = await usage();
+    return u.requests === before.requests + 9 && u.output_tokens === before.output_tokens + 8 * 7 + 1 &&
+      u.input_tokens === before.input_tokens + 9 * 11;
+  }, { what: 'the eight read to their end, the ninth as far as it was read' });
+});
+
+test('a response read without its agent when the server stops: cancelled cleanly', async () => {
+  await cutAfterContent(task); // left running: the stop ends it
 });
 
 test('the server stops cleanly, without a sanitizer report', async () => {
