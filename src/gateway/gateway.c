@@ -95,12 +95,11 @@ struct gw_conn {
 	struct ev_io *io;
 	enum gw_state state;
 	struct ev_timer timer;
-	struct ev_timer kick;  /* use what c->in holds, from the loop */
-	struct ev_timer flush; /* write what libcurl gave, from the loop */
-	bool keep_in;	       /* EPOLLIN left on while the agent is not read */
-	bool head_timed;       /* the head timer runs for this request */
-	struct buf in;	       /* read from the agent, not yet used */
-	struct buf out;	       /* to write to the agent */
+	struct ev_timer kick; /* use what c->in holds, from the loop */
+	bool keep_in;	      /* EPOLLIN left on while the agent is not read */
+	bool head_timed;      /* the head timer runs for this request */
+	struct buf in;	      /* read from the agent, not yet used */
+	struct buf out;	      /* to write to the agent */
 	/* the request */
 	struct gw_req req;
 	bool have_req;
@@ -324,18 +323,6 @@ gw_write_out(struct gw_conn *c)
 	return 0;
 }
 
-/*
- * Write c->out once the loop is back from libcurl (a zero timer runs
- * after the loop's I/O): the head, the body pieces and the end that one
- * read of the upstream gave leave in one send, and the agent wakes once.
- */
-static void
-gw_flush_soon(struct gw_conn *c)
-{
-	if (!c->flush.active)
-		ev_timer_start(srv->loop, &c->flush, now_ms());
-}
-
 /* The model a request is about: the usage's, the route's, else the
  * body's "model" (NULL when none). Returns a new string. */
 static char *
@@ -457,7 +444,6 @@ gw_conn_free(struct gw_conn *c)
 	curlev_reserve(gw_total);
 	ev_timer_stop(srv->loop, &c->timer);
 	ev_timer_stop(srv->loop, &c->kick);
-	ev_timer_stop(srv->loop, &c->flush);
 	ev_io_del(c->io);
 	close(c->fd);
 	if (c->have_req)
@@ -839,7 +825,8 @@ gw_on_header(char *line, size_t size, size_t nitems, void *data)
 			uf = USAGE_BEDROCK_EVENTSTREAM;
 		c->usage = usage_reader_new(uf);
 		gw_inflate_init(c);
-		gw_flush_soon(c);
+		if (gw_flush(c) < 0)
+			return 0;
 		return len;
 	}
 	for (size_t i = 0; i < nl; i++)
@@ -889,8 +876,6 @@ gw_on_body(char *data, size_t size, size_t nmemb, void *arg)
 
 	if (c->agent_gone || !c->head_sent)
 		return 0;
-	if (c->out.len >= GW_OUT_HIGH && gw_flush(c) < 0)
-		return 0;
 	if (c->out.len >= GW_OUT_HIGH) {
 		/* libcurl does not time a paused transfer out: we do */
 		if (!c->paused)
@@ -915,7 +900,9 @@ gw_on_body(char *data, size_t size, size_t nmemb, void *arg)
 		buf_append(&c->out, data, n);
 		buf_puts(&c->out, "\r\n");
 	}
-	gw_flush_soon(c);
+	if (gw_flush(c) < 0)
+		return 0;
+	gw_watch(c);
 	return n;
 }
 
@@ -1361,16 +1348,6 @@ gw_on_timer(void *data)
 				      : "the request body stalled");
 }
 
-/* What libcurl gave in one go is written to the agent at once. */
-static void
-gw_on_flush(void *data)
-{
-	struct gw_conn *c = data;
-
-	if (gw_write_out(c) == 0)
-		gw_watch(c);
-}
-
 /* Requests the agent sent ahead of their turn: serve the next one. */
 static void
 gw_on_kick(void *data)
@@ -1419,7 +1396,6 @@ gateway_accept(struct gateway *g, int fd)
 	buf_init(&c->rhead, GW_RHEAD_MAX);
 	ev_timer_init(&c->timer, gw_on_timer, c);
 	ev_timer_init(&c->kick, gw_on_kick, c);
-	ev_timer_init(&c->flush, gw_on_flush, c);
 	c->keep_in = true;
 	/* the first head is due like the API's (--header-timeout) */
 	if (srv->head_timeout_ms > 0) {
