@@ -6,9 +6,11 @@
  * done callback and data), searched by easy handle, so CURLOPT_PRIVATE
  * stays the caller's; one ev_io per socket libcurl asks us to watch
  * (struct curlev_sock, assigned to the socket with curl_multi_assign);
- * one ev_timer for the multi's timeout. libcurl is only ever called from
- * the loop's callbacks, never from inside its own callbacks: a timeout of
- * 0 arms the timer for now. Finished transfers are read with
+ * one ev_timer for the multi's timeout; the multi keeps
+ * FDLIMIT_UPSTREAM_IDLE idle connections beyond those the running
+ * transfers or curlev_reserve hold (curlev_bound_idle). libcurl is only ever
+ * called from the loop's callbacks, never from inside its own callbacks: a
+ * timeout of 0 arms the timer for now. Finished transfers are read with
  * curl_multi_info_read after each curl_multi_socket_action, taken off the
  * multi, then their done callback runs, which may add or cancel others.
  */
@@ -36,6 +38,25 @@ static CURLM *curlev_multi;
 static struct ev_timer curlev_timer;
 static struct curlev_xfer *curlev_xfers;
 static size_t curlev_n;
+static size_t curlev_reserved; /* connections the callers may hold */
+
+/*
+ * Bound the connections libcurl keeps after a transfer: those the running
+ * transfers or the callers' reservation (curlev_reserve) hold, plus
+ * FDLIMIT_UPSTREAM_IDLE idle ones. CURLMOPT_MAXCONNECTS counts the
+ * connections in use too: a fixed bound would close one at the end of
+ * nearly every transfer once more than it run at once. Called whenever
+ * either count changes (libcurl applies it as a transfer ends).
+ */
+static void
+curlev_bound_idle(void)
+{
+	size_t held = MAX(curlev_n, curlev_reserved);
+
+	if (curlev_multi != NULL)
+		curl_multi_setopt(curlev_multi, CURLMOPT_MAXCONNECTS,
+				  (long)(held + FDLIMIT_UPSTREAM_IDLE));
+}
 
 /* Find the transfer of easy (and the link to it), or NULL. */
 static struct curlev_xfer **
@@ -69,11 +90,12 @@ curlev_check_done(void)
 		}
 		x = *pp;
 		*pp = x->next;
-		curlev_n--;
 		/* msg points into the multi: read it before the remove */
 		CURLcode rc = msg->data.result;
 
 		curl_multi_remove_handle(curlev_multi, x->easy);
+		curlev_n--;
+		curlev_bound_idle();
 		x->done(x->easy, rc, x->data);
 		free(x);
 	}
@@ -165,8 +187,7 @@ curlev_init(void)
 			  curlev_timer_cb);
 	/* idle upstream connections kept for reuse, server-wide: fdlimit
 	 * counts them in the server's own share of descriptors */
-	curl_multi_setopt(curlev_multi, CURLMOPT_MAXCONNECTS,
-			  (long)FDLIMIT_UPSTREAM_IDLE);
+	curlev_bound_idle();
 }
 
 void
@@ -182,6 +203,7 @@ curlev_add(CURL *easy, curlev_done_fn done, void *data)
 	x->next = curlev_xfers;
 	curlev_xfers = x;
 	curlev_n++;
+	curlev_bound_idle();
 	mc = curl_multi_add_handle(curlev_multi, easy);
 	/* only a bug (an easy added twice, a bad handle) fails here */
 	if (mc != CURLM_OK)
@@ -198,9 +220,17 @@ curlev_cancel(CURL *easy)
 		return;
 	x = *pp;
 	*pp = x->next;
-	curlev_n--;
 	curl_multi_remove_handle(curlev_multi, easy);
+	curlev_n--;
+	curlev_bound_idle();
 	free(x);
+}
+
+void
+curlev_reserve(size_t n)
+{
+	curlev_reserved = n;
+	curlev_bound_idle();
 }
 
 size_t

@@ -22,6 +22,10 @@ void curlev_add(CURL *easy, curlev_done_fn done, void *data);
 /* Take easy off the multi before it ended: done is not called; the caller
  * frees easy. An easy that is not running is ignored. */
 void curlev_cancel(CURL *easy);
+/* Let libcurl keep up to n connections (in use or idle) besides
+ * FDLIMIT_UPSTREAM_IDLE idle ones: n is what the callers' descriptor
+ * budget already counts (one upstream per gateway connection). */
+void curlev_reserve(size_t n);
 /* Transfers running now (for tests and limits). */
 size_t curlev_running(void);
 

@@ -143,6 +143,7 @@ struct gw_conn {
 	enum gw_state state;
 	struct ev_timer timer;
 	struct ev_timer kick; /* use what c->in holds, from the loop */
+	bool keep_in;	      /* EPOLLIN left on while the agent is not read */
 	bool head_timed;      /* the head timer runs for this request */
 	struct buf in;	      /* read from the agent, not yet used */
 	struct buf out;	      /* to write to the agent */
@@ -160,7 +161,8 @@ struct gw_conn {
 	struct vtoken_wait *vw;
 	bool vtoken_sync; /* inside vtoken_get */
 	char *token, *token_error;
-	CURL *easy;
+	CURL *easy; /* the connection's, reset for each request */
+	bool sent;  /* this request went to easy */
 	struct curl_slist *hdrs;
 	char errbuf[CURL_ERROR_SIZE];
 	int status;	  /* the upstream's, of the response now read */
@@ -186,6 +188,7 @@ static struct gateway *gw_all; /* every gateway, closed ones too */
 static uint64_t gw_buffered;   /* request body bytes reserved, server-wide */
 
 static void gw_process(struct gw_conn *c);
+static void gw_conn_free(struct gw_conn *c);
 
 /* The monotonic clock in µs. */
 static uint64_t
@@ -331,6 +334,10 @@ gw_watch(struct gw_conn *c)
 	if ((c->state == GW_HEAD || c->state == GW_BODY) &&
 	    c->out.len < GW_OUT_HIGH && c->in.len < GW_IN_MAX)
 		ev |= EPOLLIN;
+	/* while a request runs EPOLLIN stays on until it fires (an agent
+	 * that sends ahead): no epoll_ctl for an agent that waits */
+	if ((c->state == GW_UPSTREAM || c->state == GW_TOKEN) && c->keep_in)
+		ev |= EPOLLIN;
 	if (c->out.len > 0)
 		ev |= EPOLLOUT;
 	ev_io_set_events(c->io, ev);
@@ -357,13 +364,43 @@ gw_flush(struct gw_conn *c)
 		if (n < 0 && errno == EAGAIN)
 			break;
 		if (n <= 0) {
-			if (c->state == GW_UPSTREAM && c->easy != NULL &&
+			if (c->state == GW_UPSTREAM && c->sent &&
 			    gw_detach(c, "its socket failed"))
 				return 0;
 			c->agent_gone = true;
 			return -1;
 		}
 		buf_consume(&c->out, (size_t)n);
+	}
+	return 0;
+}
+
+/*
+ * Write what c->out holds; once the agent took enough, resume the
+ * transfer paused for it. 0; 1 when c is detached (nothing more to do
+ * for its agent); -1 when c was freed (the agent is gone, or a closing
+ * connection wrote its last byte). Not from a libcurl callback.
+ */
+static int
+gw_write_out(struct gw_conn *c)
+{
+	if (gw_flush(c) < 0 || (c->out.len == 0 && c->state == GW_CLOSING)) {
+		gw_conn_free(c);
+		return -1;
+	}
+	if (c->state == GW_DETACHED)
+		return 1;
+	if (c->paused && c->out.len < GW_OUT_LOW) {
+		c->paused = false;
+		ev_timer_stop(srv->loop, &c->timer);
+		/* may deliver what libcurl held, synchronously */
+		curl_easy_pause(c->easy, CURLPAUSE_CONT);
+		if (c->agent_gone) {
+			gw_conn_free(c);
+			return -1;
+		}
+		if (c->state == GW_DETACHED)
+			return 1;
 	}
 	return 0;
 }
@@ -414,7 +451,7 @@ gw_exchange_end(struct gw_conn *c, int status, bool upstream_error)
 	if (c->begun)
 		account_end(c->g->task_id, c->g->owner_id);
 	c->begun = false;
-	if (c->easy != NULL && c->p != NULL) {
+	if (c->sent && c->p != NULL) {
 		struct account_key k = {
 			.task_id = c->g->task_id,
 			.owner_id = c->g->owner_id,
@@ -434,11 +471,9 @@ gw_exchange_end(struct gw_conn *c, int status, bool upstream_error)
 				now - c->t_start, &u, upstream_error);
 	}
 	free(model);
-	if (c->easy != NULL) {
+	if (c->sent)
 		curlev_cancel(c->easy); /* a no-op once it ended */
-		curl_easy_cleanup(c->easy);
-		c->easy = NULL;
-	}
+	c->sent = false;
 	curl_slist_free_all(c->hdrs);
 	c->hdrs = NULL;
 	if (c->vw != NULL) {
@@ -504,6 +539,8 @@ gw_conn_free(struct gw_conn *c)
 		g->ndetached--;
 		gw_ndetached--;
 	}
+	if (c->easy != NULL)
+		curl_easy_cleanup(c->easy);
 	for (pp = &c->g->conns; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == c) {
 			*pp = c->next;
@@ -512,6 +549,7 @@ gw_conn_free(struct gw_conn *c)
 	}
 	c->g->nconns--;
 	gw_total--;
+	curlev_reserve(gw_total);
 	ev_timer_stop(srv->loop, &c->timer);
 	ev_timer_stop(srv->loop, &c->kick);
 	if (c->io != NULL)
@@ -619,6 +657,7 @@ gw_next(struct gw_conn *c)
 	}
 	c->state = GW_HEAD;
 	c->head_timed = false;
+	c->keep_in = true;
 	ev_timer_start(srv->loop, &c->timer, now_ms() + GW_IDLE_MS);
 	if (gw_flush(c) < 0) {
 		gw_conn_free(c);
@@ -1049,6 +1088,8 @@ gw_on_done(CURL *easy UNUSED, CURLcode rc, void *data)
 	if (rc == CURLE_OK && c->head_sent) {
 		if (!c->no_body && !c->raw)
 			buf_puts(&c->out, "0\r\n\r\n");
+		/* the agent first, the books after (a failure: gw_next) */
+		gw_flush(c);
 		gw_exchange_end(c, c->status, c->status >= 500);
 		gw_next(c);
 		return;
@@ -1095,7 +1136,12 @@ gw_send(struct gw_conn *c)
 		free(cause);
 		return;
 	}
-	e = c->easy = curl_easy_init();
+	/* one handle per connection: reset, it keeps its buffers */
+	if (c->easy == NULL)
+		c->easy = curl_easy_init();
+	else
+		curl_easy_reset(c->easy);
+	e = c->easy;
 	if (e == NULL)
 		fatal("cannot make a libcurl handle");
 	gw_curl_setup(e, c->p);
@@ -1125,6 +1171,7 @@ gw_send(struct gw_conn *c)
 	}
 	c->state = GW_UPSTREAM;
 	gw_watch(c);
+	c->sent = true;
 	curlev_add(e, gw_on_done, c);
 }
 
@@ -1407,28 +1454,8 @@ gw_on_io(struct ev_io *io UNUSED, uint32_t events, void *data)
 	struct gw_conn *c = data;
 
 	if (events & EPOLLOUT) {
-		if (gw_flush(c) < 0) {
-			gw_conn_free(c);
+		if (gw_write_out(c) != 0)
 			return;
-		}
-		if (c->state == GW_DETACHED)
-			return;
-		if (c->out.len == 0 && c->state == GW_CLOSING) {
-			gw_conn_free(c);
-			return;
-		}
-		if (c->paused && c->out.len < GW_OUT_LOW) {
-			c->paused = false;
-			ev_timer_stop(srv->loop, &c->timer);
-			/* may deliver what libcurl held, synchronously */
-			curl_easy_pause(c->easy, CURLPAUSE_CONT);
-			if (c->agent_gone) {
-				gw_conn_free(c);
-				return;
-			}
-			if (c->state == GW_DETACHED)
-				return;
-		}
 		if (c->state == GW_HEAD && c->in.len > 0 &&
 		    c->out.len < GW_OUT_LOW)
 			ev_timer_start(srv->loop, &c->kick, now_ms());
@@ -1458,11 +1485,16 @@ gw_on_io(struct ev_io *io UNUSED, uint32_t events, void *data)
 		gw_process(c);
 		return;
 	}
-	if (!(events & (EPOLLHUP | EPOLLERR)) || c->state == GW_DETACHED)
+	if (c->state == GW_DETACHED)
 		return;
-	/* the agent went away: its transfer is read on without it */
-	if (c->state != GW_UPSTREAM || !gw_detach(c, "it hung up"))
-		gw_conn_free(c);
+	if (events & (EPOLLHUP | EPOLLERR)) {
+		/* the agent went away: its transfer is read on without it */
+		if (c->state != GW_UPSTREAM || !gw_detach(c, "it hung up"))
+			gw_conn_free(c);
+	} else if (events & EPOLLIN) {
+		c->keep_in = false; /* it sent ahead: read once this ends */
+		gw_watch(c);
+	}
 }
 
 /* c's timer: an idle keep-alive ends; a late head or body gets a 408;
@@ -1534,7 +1566,7 @@ gateway_free(struct gateway *g)
 		next = c->next;
 		if (c->state == GW_DETACHED)
 			continue;
-		if (c->state == GW_UPSTREAM && c->easy != NULL &&
+		if (c->state == GW_UPSTREAM && c->sent &&
 		    gw_detach(c, "its task stopped"))
 			continue;
 		gw_conn_free(c);
@@ -1596,6 +1628,7 @@ gateway_accept(struct gateway *g, int fd)
 	buf_init(&c->rhead, GW_RHEAD_MAX);
 	ev_timer_init(&c->timer, gw_on_timer, c);
 	ev_timer_init(&c->kick, gw_on_kick, c);
+	c->keep_in = true;
 	/* the first head is due like the API's (--header-timeout) */
 	if (srv->head_timeout_ms > 0) {
 		c->head_timed = true;
@@ -1609,6 +1642,8 @@ gateway_accept(struct gateway *g, int fd)
 	g->conns = c;
 	g->nconns++;
 	gw_total++;
+	/* egress counts two descriptors a connection: its upstream's too */
+	curlev_reserve(gw_total);
 }
 
 size_t
