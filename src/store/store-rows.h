@@ -39,6 +39,12 @@ json_t *store_user_get(struct store *st, const char *id);
  * created_at), or NULL. */
 json_t *store_user_find(struct store *st, const char *ref);
 /* User id's username, name and email (for commits), or NULL. */
+/* The user whose linked GitHub account is github_user_id, or NULL. */
+json_t *store_user_find_github(struct store *st, int64_t github_user_id);
+/* Link (github_user_id > 0, its login) or unlink (<= 0) a user's GitHub
+ * account; -EEXIST when another user has that id. */
+int store_user_set_github(struct store *st, const char *id,
+			  int64_t github_user_id, const char *login);
 json_t *store_user_identity(struct store *st, const char *id);
 /* User id's webhook_url and role, or NULL. */
 json_t *store_user_webhook(struct store *st, const char *id);

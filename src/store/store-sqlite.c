@@ -63,10 +63,28 @@ store_sqlite_user_version(struct store_sqlite *sq)
 	return v;
 }
 
+/* Does the database break a foreign key (PRAGMA foreign_key_check)? */
+static bool
+store_sqlite_fk_broken(struct store_sqlite *sq)
+{
+	sqlite3_stmt *stmt;
+	bool broken = true;
+
+	if (sqlite3_prepare_v2(sq->db, "PRAGMA foreign_key_check", -1, &stmt,
+			       NULL) != SQLITE_OK)
+		return true;
+	broken = sqlite3_step(stmt) != SQLITE_DONE;
+	sqlite3_finalize(stmt);
+	return broken;
+}
+
 /*
  * Bring the schema up to date, one write transaction per migration; the
  * version is read inside it, so a second process waits and skips what
- * the first did.
+ * the first did. Foreign keys are off while migrations run (SQLite's
+ * way to rebuild a table others point at: a DROP would otherwise
+ * cascade), and each migration must leave none broken before it
+ * commits.
  */
 static int
 store_sqlite_migrate(struct store_sqlite *sq, char **cause)
@@ -84,10 +102,16 @@ store_sqlite_migrate(struct store_sqlite *sq, char **cause)
 			sqlite3_exec(sq->db, "COMMIT", NULL, NULL, NULL);
 			break;
 		}
-		sql = xasprintf("%s; PRAGMA user_version = %d; COMMIT;",
+		sql = xasprintf("%s; PRAGMA user_version = %d;",
 				store_migrations[have].sqlite, have + 1);
 		r = store_sqlite_script(sq, sql, cause);
 		free(sql);
+		if (r == 0 && store_sqlite_fk_broken(sq)) {
+			*cause = xstrdup("it would leave a foreign key broken");
+			r = -EIO;
+		}
+		if (r == 0)
+			r = store_sqlite_script(sq, "COMMIT", cause);
 		if (r < 0) {
 			char *inner = *cause;
 
@@ -198,10 +222,12 @@ store_sqlite_open(const char *path, struct store **out, char **cause)
 	if (r == 0)
 		r = store_sqlite_script(sq,
 					"PRAGMA synchronous = NORMAL;"
-					"PRAGMA foreign_keys = ON;",
+					"PRAGMA foreign_keys = OFF;",
 					cause);
 	if (r == 0)
 		r = store_sqlite_migrate(sq, cause);
+	if (r == 0)
+		r = store_sqlite_script(sq, "PRAGMA foreign_keys = ON;", cause);
 	if (r < 0) {
 		store_close(&sq->base);
 		return r;

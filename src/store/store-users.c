@@ -1,9 +1,11 @@
 /*
  * store-users.c: the users, tokens and sessions tables (store-rows.h).
  *
- * Data model: a user (id, unique username, role 'admin' or 'member',
- * profile: name, email, webhook_url; an argon2id password_hash, '' for
- * none; status 'active' or 'suspended'); their tokens (a hash of the secret,
+ * Data model: a user (id, unique username, role 'admin', 'member' or
+ * 'task-creator', profile: name, email, webhook_url; an argon2id
+ * password_hash, '' for none; status 'active' or 'suspended'; the linked
+ * GitHub account: github_user_id, unique, NULL for none, and
+ * github_login); their tokens (a hash of the secret,
  * an optional expiry, last use noted once a minute) and browser sessions
  * (a hash of the cookie, the token it came from or NULL for one made
  * from a password, the path it is good under, an expiry). Rows handed
@@ -19,6 +21,7 @@
 
 #define USER_COLUMNS                                                           \
 	"id, username, role, created_at, name, email, webhook_url, status, "   \
+	"github_user_id, github_login, "                                       \
 	"CASE WHEN password_hash = '' THEN 0 ELSE 1 END AS has_password"
 /* what auth.c's rows carry of the user (u: users) */
 #define USER_AUTH_COLUMNS                                                      \
@@ -62,6 +65,30 @@ store_user_find(struct store *st, const char *ref)
 			 "SELECT " USER_COLUMNS
 			 " FROM users WHERE id = ? OR username = ?",
 			 "ss", ref, ref);
+}
+
+json_t *
+store_user_find_github(struct store *st, int64_t github_user_id)
+{
+	return store_row(st,
+			 "SELECT " USER_COLUMNS
+			 " FROM users WHERE github_user_id = ?",
+			 "i", github_user_id);
+}
+
+int
+store_user_set_github(struct store *st, const char *id,
+		      int64_t github_user_id, const char *login)
+{
+	if (github_user_id <= 0)
+		return store_exec(st,
+				  "UPDATE users SET github_user_id = NULL, "
+				  "github_login = '' WHERE id = ?",
+				  "s", id);
+	return store_exec(st,
+			  "UPDATE users SET github_user_id = ?, github_login = "
+			  "? WHERE id = ?",
+			  "iss", github_user_id, login, id);
 }
 
 json_t *

@@ -529,6 +529,52 @@ const struct store_migration store_migrations[] = {
 		"  usd_nusd BIGINT,"
 		"  updated_at BIGINT NOT NULL);",
 	},
+	/*
+	 * 11: Coder's clients (issue 13). users: the role 'task-creator'
+	 * (a bot token's user, which may create tasks for members), the
+	 * linked GitHub account (github_user_id: NULL when none, unique;
+	 * github_login). SQLite cannot change a CHECK: the table is
+	 * rebuilt (foreign keys are off while migrations run). tasks:
+	 * created_by (the user who created it for its owner; '' for the
+	 * owner), preset_id (the template version's preset applied at
+	 * creation; '' for none).
+	 */
+	{
+		"CREATE TABLE users_v11 ("
+		"  id TEXT PRIMARY KEY,"
+		"  username TEXT NOT NULL UNIQUE,"
+		"  role TEXT NOT NULL"
+		"    CHECK (role IN ('admin', 'member', 'task-creator')),"
+		"  created_at INTEGER NOT NULL,"
+		"  name TEXT NOT NULL DEFAULT '',"
+		"  email TEXT NOT NULL DEFAULT '',"
+		"  webhook_url TEXT NOT NULL DEFAULT '',"
+		"  password_hash TEXT NOT NULL DEFAULT '',"
+		"  status TEXT NOT NULL DEFAULT 'active'"
+		"    CHECK (status IN ('active', 'suspended')),"
+		"  github_user_id INTEGER UNIQUE,"
+		"  github_login TEXT NOT NULL DEFAULT '');"
+		"INSERT INTO users_v11 (id, username, role, created_at, name,"
+		"  email, webhook_url, password_hash, status)"
+		"  SELECT id, username, role, created_at, name, email,"
+		"  webhook_url, password_hash, status FROM users;"
+		"DROP TABLE users;"
+		"ALTER TABLE users_v11 RENAME TO users;"
+		"ALTER TABLE tasks ADD COLUMN created_by TEXT NOT NULL "
+		"DEFAULT '';"
+		"ALTER TABLE tasks ADD COLUMN preset_id TEXT NOT NULL "
+		"DEFAULT '';",
+		"ALTER TABLE users DROP CONSTRAINT users_role_check;"
+		"ALTER TABLE users ADD CONSTRAINT users_role_check"
+		"  CHECK (role IN ('admin', 'member', 'task-creator'));"
+		"ALTER TABLE users ADD COLUMN github_user_id BIGINT UNIQUE;"
+		"ALTER TABLE users ADD COLUMN github_login TEXT NOT NULL "
+		"DEFAULT '';"
+		"ALTER TABLE tasks ADD COLUMN created_by TEXT NOT NULL "
+		"DEFAULT '';"
+		"ALTER TABLE tasks ADD COLUMN preset_id TEXT NOT NULL "
+		"DEFAULT '';",
+	},
 };
 
 const int store_migrations_count = (int)ARRAY_SIZE(store_migrations);
