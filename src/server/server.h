@@ -17,7 +17,7 @@
 
 /* The one organization, as Coder's clients see it (api-coder.c): a fixed
  * id, the same on every server, and the name "default". */
-#define TASKBOX_ORG_ID "9f1c0d4e-5b7a-4c3e-8a21-6d0e2b7f4c18"
+#define TASKBOX_ORG_ID	 "9f1c0d4e-5b7a-4c3e-8a21-6d0e2b7f4c18"
 #define TASKBOX_ORG_NAME "default"
 
 struct ev_loop;

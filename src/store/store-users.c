@@ -77,8 +77,8 @@ store_user_find_github(struct store *st, int64_t github_user_id)
 }
 
 int
-store_user_set_github(struct store *st, const char *id,
-		      int64_t github_user_id, const char *login)
+store_user_set_github(struct store *st, const char *id, int64_t github_user_id,
+		      const char *login)
 {
 	if (github_user_id <= 0)
 		return store_exec(st,
