@@ -14,7 +14,7 @@
 // `message`), an unlinked GitHub id. Tasks run bash as a custom agent.
 // Needs zod, @actions/core and @actions/github from $TASKBOX_NODE_MODULES
 // (tests/package.json); skipped without it, like the other npm tests.
-import { test, before, after, describe } from 'node:test';
+import { test as nodeTest, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -215,246 +215,248 @@ async function presets() {
 const issue = (n) => `https://github.com/acme/widgets/issues/${n}`;
 const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
 
-describe('coder/create-task-action against taskbox', { skip }, () => {
-  let first; // alice's task gh-7: {id, url}
+// One step of the workflow story below (in order; skipped without the
+// npm modules). Top-level tests: each has the tier's per-test timeout.
+const test = (name, fn) => nodeTest(name, { skip }, fn);
 
-  test('GitHub user id: the first run creates gh-7 with the default preset and comments its URL', async () => {
-    const { version, byName } = await presets();
-    const r = await runAction({
-      'github-user-id': '4242',
-      'coder-token': users.alice.token,
-      'coder-template-name': 'coder-sh',
-      'github-issue-url': issue(7),
-      'coder-task-prompt': 'echo "first-$TASKBOX_PARAM_FLAVOR"',
-    });
-    assert.equal(r.code, 0, r.all);
-    assert.equal(r.outputs['coder-username'], 'alice');
-    assert.equal(r.outputs['task-name'], 'gh-7');
-    assert.equal(r.outputs['task-created'], 'true');
-    const m = new RegExp(`^${srv.base}/tasks/alice/(${UUID})$`).exec(r.outputs['task-url']);
-    assert.ok(m, r.outputs['task-url']);
-    first = { id: m[1], url: r.outputs['task-url'] };
-    assert.deepEqual(lines(r.calls), [
-      'GET /api/v2/users?q=github_com_user_id%3A4242',
-      'GET /api/v2/organizations/default/templates/coder-sh',
-      `GET /api/v2/templateversions/${version}/presets`,
-      'GET /api/experimental/tasks?q=owner%3Aalice',
-      'POST /api/experimental/tasks/alice',
-    ]);
-    assert.deepEqual(r.calls.map((c) => c.status), [200, 200, 200, 200, 201]);
+let first; // alice's task gh-7: {id, url}
 
-    // the comment on the issue, made with the Actions token
-    assert.deepEqual(gh.comments.get('acme/widgets#7').map((c) => c.body), [`Task created: ${first.url}`]);
-    assert.deepEqual(gh.requests.filter((x) => x.path.startsWith('/repos/acme/widgets/issues/7'))
-      .map((x) => `${x.method} ${x.path}`),
-    ['GET /repos/acme/widgets/issues/7/comments', 'POST /repos/acme/widgets/issues/7/comments']);
-
-    // the URL opens the task page; the task is alice's, with the preset
-    const page = await fetch(first.url, { headers: { Authorization: `Bearer ${users.alice.token}` } });
-    assert.equal(page.status, 200);
-    assert.match(page.headers.get('content-type'), /text\/html/);
-    const t = await srv.api('GET', `/api/v2/tasks/alice/${first.id}`, { token: users.alice.token });
-    assert.equal(t.status, 200, t.text);
-    assert.equal(t.json.id, first.id);
-    assert.equal(t.json.name, 'gh-7');
-    assert.equal(t.json.owner_id, users.alice.id);
-    assert.equal(t.json.template_version_preset_id, byName.plain.ID);
-    // the prompt ran with the default preset's parameter
-    await waitOutput('alice', first.id, /^first-plain$/);
+test('GitHub user id: the first run creates gh-7 with the default preset and comments its URL', async () => {
+  const { version, byName } = await presets();
+  const r = await runAction({
+    'github-user-id': '4242',
+    'coder-token': users.alice.token,
+    'coder-template-name': 'coder-sh',
+    'github-issue-url': issue(7),
+    'coder-task-prompt': 'echo "first-$TASKBOX_PARAM_FLAVOR"',
   });
+  assert.equal(r.code, 0, r.all);
+  assert.equal(r.outputs['coder-username'], 'alice');
+  assert.equal(r.outputs['task-name'], 'gh-7');
+  assert.equal(r.outputs['task-created'], 'true');
+  const m = new RegExp(`^${srv.base}/tasks/alice/(${UUID})$`).exec(r.outputs['task-url']);
+  assert.ok(m, r.outputs['task-url']);
+  first = { id: m[1], url: r.outputs['task-url'] };
+  assert.deepEqual(lines(r.calls), [
+    'GET /api/v2/users?q=github_com_user_id%3A4242',
+    'GET /api/v2/organizations/default/templates/coder-sh',
+    `GET /api/v2/templateversions/${version}/presets`,
+    'GET /api/experimental/tasks?q=owner%3Aalice',
+    'POST /api/experimental/tasks/alice',
+  ]);
+  assert.deepEqual(r.calls.map((c) => c.status), [200, 200, 200, 200, 201]);
 
-  test('the second run finds gh-7, waits for the agent to be idle and sends the new prompt', async () => {
-    assert.ok(first, 'needs the first run');
-    const r = await runAction({
-      'github-user-id': '4242',
-      'coder-token': users.alice.token,
-      'coder-template-name': 'coder-sh',
-      'github-issue-url': issue(7),
-      'coder-task-prompt': 'echo second-run',
-    });
-    assert.equal(r.code, 0, r.all);
-    assert.equal(r.outputs['task-created'], 'false');
-    assert.equal(r.outputs['task-url'], first.url);
-    assert.equal(r.outputs['task-name'], 'gh-7');
-    const l = lines(r.calls);
-    assert.equal(l[3], 'GET /api/experimental/tasks?q=owner%3Aalice');
-    // polled by id until active and idle for the stable while, then sent
-    const polls = l.slice(4, -1);
-    assert.ok(polls.length >= 2, l.join('\n'));
-    for (const p of polls) assert.equal(p, `GET /api/experimental/tasks/alice/${first.id}`);
-    assert.equal(l.at(-1), `POST /api/experimental/tasks/alice/${first.id}/send`);
-    assert.ok(r.calls.every((c) => c.status >= 200 && c.status < 300), JSON.stringify(r.calls));
-    // the prompt reached the agent after the first one
-    await waitOutput('alice', first.id, /^second-run$/);
-    assert.deepEqual(await logs('alice', first.id, 'input'),
-      ['echo "first-$TASKBOX_PARAM_FLAVOR"', 'echo second-run']);
-    // a send does not comment
-    assert.equal(gh.comments.get('acme/widgets#7').length, 1);
+  // the comment on the issue, made with the Actions token
+  assert.deepEqual(gh.comments.get('acme/widgets#7').map((c) => c.body), [`Task created: ${first.url}`]);
+  assert.deepEqual(gh.requests.filter((x) => x.path.startsWith('/repos/acme/widgets/issues/7'))
+    .map((x) => `${x.method} ${x.path}`),
+  ['GET /repos/acme/widgets/issues/7/comments', 'POST /repos/acme/widgets/issues/7/comments']);
+
+  // the URL opens the task page; the task is alice's, with the preset
+  const page = await fetch(first.url, { headers: { Authorization: `Bearer ${users.alice.token}` } });
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get('content-type'), /text\/html/);
+  const t = await srv.api('GET', `/api/v2/tasks/alice/${first.id}`, { token: users.alice.token });
+  assert.equal(t.status, 200, t.text);
+  assert.equal(t.json.id, first.id);
+  assert.equal(t.json.name, 'gh-7');
+  assert.equal(t.json.owner_id, users.alice.id);
+  assert.equal(t.json.template_version_preset_id, byName.plain.ID);
+  // the prompt ran with the default preset's parameter
+  await waitOutput('alice', first.id, /^first-plain$/);
+});
+
+test('the second run finds gh-7, waits for the agent to be idle and sends the new prompt', async () => {
+  assert.ok(first, 'needs the first run');
+  const r = await runAction({
+    'github-user-id': '4242',
+    'coder-token': users.alice.token,
+    'coder-template-name': 'coder-sh',
+    'github-issue-url': issue(7),
+    'coder-task-prompt': 'echo second-run',
   });
+  assert.equal(r.code, 0, r.all);
+  assert.equal(r.outputs['task-created'], 'false');
+  assert.equal(r.outputs['task-url'], first.url);
+  assert.equal(r.outputs['task-name'], 'gh-7');
+  const l = lines(r.calls);
+  assert.equal(l[3], 'GET /api/experimental/tasks?q=owner%3Aalice');
+  // polled by id until active and idle for the stable while, then sent
+  const polls = l.slice(4, -1);
+  assert.ok(polls.length >= 2, l.join('\n'));
+  for (const p of polls) assert.equal(p, `GET /api/experimental/tasks/alice/${first.id}`);
+  assert.equal(l.at(-1), `POST /api/experimental/tasks/alice/${first.id}/send`);
+  assert.ok(r.calls.every((c) => c.status >= 200 && c.status < 300), JSON.stringify(r.calls));
+  // the prompt reached the agent after the first one
+  await waitOutput('alice', first.id, /^second-run$/);
+  assert.deepEqual(await logs('alice', first.id, 'input'),
+    ['echo "first-$TASKBOX_PARAM_FLAVOR"', 'echo second-run']);
+  // a send does not comment
+  assert.equal(gh.comments.get('acme/widgets#7').length, 1);
+});
 
-  test('a task re-created after a delete edits the comment instead of adding one', async () => {
-    assert.ok(first, 'needs the first run');
-    const del = await srv.api('DELETE', `/api/v2/tasks/alice/${first.id}`);
-    assert.ok(del.status === 200 || del.status === 202 || del.status === 204, del.text);
-    await waitFor(async () => (await srv.api('GET', `/api/v2/tasks/alice/${first.id}`)).status === 404,
-      { timeout: 60000, what: 'gh-7 deleted' });
-    const r = await runAction({
-      'github-user-id': '4242',
-      'coder-token': users.alice.token,
-      'coder-template-name': 'coder-sh',
-      'github-issue-url': issue(7),
-      'coder-task-prompt': 'echo again',
-    });
-    assert.equal(r.code, 0, r.all);
-    assert.equal(r.outputs['task-created'], 'true');
-    assert.notEqual(r.outputs['task-url'], first.url);
-    const list = gh.comments.get('acme/widgets#7');
-    assert.equal(list.length, 1);
-    assert.equal(list[0].body, `Task created: ${r.outputs['task-url']}`);
-    assert.equal(gh.requests.filter((x) => x.method === 'PATCH' &&
-      x.path === `/repos/acme/widgets/issues/comments/${list[0].id}`).length, 1);
+test('a task re-created after a delete edits the comment instead of adding one', async () => {
+  assert.ok(first, 'needs the first run');
+  const del = await srv.api('DELETE', `/api/v2/tasks/alice/${first.id}`);
+  assert.ok(del.status === 200 || del.status === 202 || del.status === 204, del.text);
+  await waitFor(async () => (await srv.api('GET', `/api/v2/tasks/alice/${first.id}`)).status === 404,
+    { timeout: 60000, what: 'gh-7 deleted' });
+  const r = await runAction({
+    'github-user-id': '4242',
+    'coder-token': users.alice.token,
+    'coder-template-name': 'coder-sh',
+    'github-issue-url': issue(7),
+    'coder-task-prompt': 'echo again',
   });
+  assert.equal(r.code, 0, r.all);
+  assert.equal(r.outputs['task-created'], 'true');
+  assert.notEqual(r.outputs['task-url'], first.url);
+  const list = gh.comments.get('acme/widgets#7');
+  assert.equal(list.length, 1);
+  assert.equal(list[0].body, `Task created: ${r.outputs['task-url']}`);
+  assert.equal(gh.requests.filter((x) => x.method === 'PATCH' &&
+    x.path === `/repos/acme/widgets/issues/comments/${list[0].id}`).length, 1);
+});
 
-  test('an explicit username with a named preset', async () => {
-    const { byName } = await presets();
-    const r = await runAction({
-      'coder-username': 'bob',
-      'coder-token': users.bob.token,
-      'coder-template-name': 'coder-sh',
-      'coder-template-preset': 'spicy',
-      'github-issue-url': issue(8),
-      'coder-task-prompt': 'echo "flavor-$TASKBOX_PARAM_FLAVOR"',
-    });
-    assert.equal(r.code, 0, r.all);
-    assert.equal(r.outputs['coder-username'], 'bob');
-    assert.equal(r.outputs['task-name'], 'gh-8');
-    // no user lookup: the template comes first
-    assert.equal(lines(r.calls)[0], 'GET /api/v2/organizations/default/templates/coder-sh');
-    const id = r.outputs['task-url'].split('/').at(-1);
-    const t = await srv.api('GET', `/api/v2/tasks/bob/${id}`, { token: users.bob.token });
-    assert.equal(t.status, 200, t.text);
-    assert.equal(t.json.template_version_preset_id, byName.spicy.ID);
-    await waitOutput('bob', id, /^flavor-spicy$/);
-    assert.deepEqual(gh.comments.get('acme/widgets#8').map((c) => c.body), [`Task created: ${r.outputs['task-url']}`]);
+test('an explicit username with a named preset', async () => {
+  const { byName } = await presets();
+  const r = await runAction({
+    'coder-username': 'bob',
+    'coder-token': users.bob.token,
+    'coder-template-name': 'coder-sh',
+    'coder-template-preset': 'spicy',
+    'github-issue-url': issue(8),
+    'coder-task-prompt': 'echo "flavor-$TASKBOX_PARAM_FLAVOR"',
   });
+  assert.equal(r.code, 0, r.all);
+  assert.equal(r.outputs['coder-username'], 'bob');
+  assert.equal(r.outputs['task-name'], 'gh-8');
+  // no user lookup: the template comes first
+  assert.equal(lines(r.calls)[0], 'GET /api/v2/organizations/default/templates/coder-sh');
+  const id = r.outputs['task-url'].split('/').at(-1);
+  const t = await srv.api('GET', `/api/v2/tasks/bob/${id}`, { token: users.bob.token });
+  assert.equal(t.status, 200, t.text);
+  assert.equal(t.json.template_version_preset_id, byName.spicy.ID);
+  await waitOutput('bob', id, /^flavor-spicy$/);
+  assert.deepEqual(gh.comments.get('acme/widgets#8').map((c) => c.body), [`Task created: ${r.outputs['task-url']}`]);
+});
 
-  test('a member token creating a task for someone else is refused with 403', async () => {
-    const r = await runAction({
-      'coder-username': 'carol',
-      'coder-token': users.alice.token,
-      'coder-template-name': 'coder-sh',
-      'github-issue-url': issue(11),
-      'coder-task-prompt': 'echo not-allowed',
-    });
-    assert.notEqual(r.code, 0, r.all);
-    assert.match(r.stdout, /^::error::Coder API error: Forbidden$/m);
-    assert.match(r.stderr, /^HTTP status: 403$/m);
-    assert.deepEqual(r.calls.at(-1), { method: 'POST', path: '/api/experimental/tasks/carol', status: 403 });
-    const body = JSON.parse(/^body: (.*)$/m.exec(r.stderr)[1]);
-    assert.equal(typeof body.message, 'string');
-    assert.ok(body.message.length > 0);
-    const list = await srv.api('GET', '/api/v2/tasks?q=owner:carol');
-    assert.equal(list.status, 200, list.text);
-    assert.equal(list.json.tasks.length, 0);
-    assert.equal(gh.comments.get('acme/widgets#11'), undefined);
+test('a member token creating a task for someone else is refused with 403', async () => {
+  const r = await runAction({
+    'coder-username': 'carol',
+    'coder-token': users.alice.token,
+    'coder-template-name': 'coder-sh',
+    'github-issue-url': issue(11),
+    'coder-task-prompt': 'echo not-allowed',
   });
+  assert.notEqual(r.code, 0, r.all);
+  assert.match(r.stdout, /^::error::Coder API error: Forbidden$/m);
+  assert.match(r.stderr, /^HTTP status: 403$/m);
+  assert.deepEqual(r.calls.at(-1), { method: 'POST', path: '/api/experimental/tasks/carol', status: 403 });
+  const body = JSON.parse(/^body: (.*)$/m.exec(r.stderr)[1]);
+  assert.equal(typeof body.message, 'string');
+  assert.ok(body.message.length > 0);
+  const list = await srv.api('GET', '/api/v2/tasks?q=owner:carol');
+  assert.equal(list.status, 200, list.text);
+  assert.equal(list.json.tasks.length, 0);
+  assert.equal(gh.comments.get('acme/widgets#11'), undefined);
+});
 
-  test('an unknown preset fails with the action\'s message, before any task call', async () => {
-    const r = await runAction({
-      'coder-username': 'bob',
-      'coder-token': users.bob.token,
-      'coder-template-name': 'coder-sh',
-      'coder-template-preset': 'nosuch',
-      'github-issue-url': issue(12),
-      'coder-task-prompt': 'echo x',
-    });
-    assert.notEqual(r.code, 0, r.all);
-    assert.match(r.stdout, /^::error::Preset nosuch not found$/m);
-    assert.equal(r.calls.length, 2, JSON.stringify(r.calls));
+test('an unknown preset fails with the action\'s message, before any task call', async () => {
+  const r = await runAction({
+    'coder-username': 'bob',
+    'coder-token': users.bob.token,
+    'coder-template-name': 'coder-sh',
+    'coder-template-preset': 'nosuch',
+    'github-issue-url': issue(12),
+    'coder-task-prompt': 'echo x',
   });
+  assert.notEqual(r.code, 0, r.all);
+  assert.match(r.stdout, /^::error::Preset nosuch not found$/m);
+  assert.equal(r.calls.length, 2, JSON.stringify(r.calls));
+});
 
-  test('an unknown template: 404 with Coder\'s message', async () => {
-    const r = await runAction({
-      'coder-username': 'bob',
-      'coder-token': users.bob.token,
-      'coder-template-name': 'no-such-template',
-      'github-issue-url': issue(13),
-      'coder-task-prompt': 'echo x',
-    });
-    assert.notEqual(r.code, 0, r.all);
-    assert.match(r.stdout, /^::error::Coder API error: Not Found$/m);
-    assert.match(r.stderr, /^HTTP status: 404$/m);
-    assert.deepEqual(r.calls, [{ method: 'GET', path: '/api/v2/organizations/default/templates/no-such-template', status: 404 }]);
-    const body = JSON.parse(/^body: (.*)$/m.exec(r.stderr)[1]);
-    assert.match(body.message, /no-such-template/);
+test('an unknown template: 404 with Coder\'s message', async () => {
+  const r = await runAction({
+    'coder-username': 'bob',
+    'coder-token': users.bob.token,
+    'coder-template-name': 'no-such-template',
+    'github-issue-url': issue(13),
+    'coder-task-prompt': 'echo x',
   });
+  assert.notEqual(r.code, 0, r.all);
+  assert.match(r.stdout, /^::error::Coder API error: Not Found$/m);
+  assert.match(r.stderr, /^HTTP status: 404$/m);
+  assert.deepEqual(r.calls, [{ method: 'GET', path: '/api/v2/organizations/default/templates/no-such-template', status: 404 }]);
+  const body = JSON.parse(/^body: (.*)$/m.exec(r.stderr)[1]);
+  assert.match(body.message, /no-such-template/);
+});
 
-  test('an unknown organization: 404', async () => {
-    const r = await runAction({
-      'coder-username': 'bob',
-      'coder-token': users.bob.token,
-      'coder-organization': 'elsewhere',
-      'coder-template-name': 'coder-sh',
-      'github-issue-url': issue(13),
-      'coder-task-prompt': 'echo x',
-    });
-    assert.notEqual(r.code, 0, r.all);
-    assert.match(r.stderr, /^HTTP status: 404$/m);
-    const body = JSON.parse(/^body: (.*)$/m.exec(r.stderr)[1]);
-    assert.equal(typeof body.message, 'string');
+test('an unknown organization: 404', async () => {
+  const r = await runAction({
+    'coder-username': 'bob',
+    'coder-token': users.bob.token,
+    'coder-organization': 'elsewhere',
+    'coder-template-name': 'coder-sh',
+    'github-issue-url': issue(13),
+    'coder-task-prompt': 'echo x',
   });
+  assert.notEqual(r.code, 0, r.all);
+  assert.match(r.stderr, /^HTTP status: 404$/m);
+  const body = JSON.parse(/^body: (.*)$/m.exec(r.stderr)[1]);
+  assert.equal(typeof body.message, 'string');
+});
 
-  test('a GitHub id no user has linked fails with the action\'s message', async () => {
-    const r = await runAction({
-      'github-user-id': '999999',
-      'coder-token': users.bot.token,
-      'coder-template-name': 'coder-sh',
-      'github-issue-url': issue(14),
-      'coder-task-prompt': 'echo x',
-    });
-    assert.notEqual(r.code, 0, r.all);
-    assert.match(r.stdout, /^::error::No Coder user found with GitHub user ID 999999$/m);
-    assert.deepEqual(r.calls, [{ method: 'GET', path: '/api/v2/users?q=github_com_user_id%3A999999', status: 200 }]);
+test('a GitHub id no user has linked fails with the action\'s message', async () => {
+  const r = await runAction({
+    'github-user-id': '999999',
+    'coder-token': users.bot.token,
+    'coder-template-name': 'coder-sh',
+    'github-issue-url': issue(14),
+    'coder-task-prompt': 'echo x',
   });
+  assert.notEqual(r.code, 0, r.all);
+  assert.match(r.stdout, /^::error::No Coder user found with GitHub user ID 999999$/m);
+  assert.deepEqual(r.calls, [{ method: 'GET', path: '/api/v2/users?q=github_com_user_id%3A999999', status: 200 }]);
+});
 
-  test('a task-creator bot creates for a member, then finds and sends to that task', async () => {
-    const base = {
-      'coder-username': 'carol',
-      'coder-token': users.bot.token,
-      'coder-template-name': 'coder-sh',
-      'github-issue-url': issue(21),
-    };
-    const r = await runAction({ ...base, 'coder-task-prompt': 'echo bot-first' });
-    assert.equal(r.code, 0, r.all);
-    assert.equal(r.outputs['task-created'], 'true');
-    const m = new RegExp(`/tasks/carol/(${UUID})$`).exec(r.outputs['task-url']);
-    assert.ok(m, r.outputs['task-url']);
-    const id = m[1];
-    // carol owns it and sees it
-    const t = await srv.api('GET', `/api/v2/tasks/carol/${id}`, { token: users.carol.token });
-    assert.equal(t.status, 200, t.text);
-    assert.equal(t.json.owner_id, users.carol.id);
-    await waitOutput('carol', id, /^bot-first$/);
+test('a task-creator bot creates for a member, then finds and sends to that task', async () => {
+  const base = {
+    'coder-username': 'carol',
+    'coder-token': users.bot.token,
+    'coder-template-name': 'coder-sh',
+    'github-issue-url': issue(21),
+  };
+  const r = await runAction({ ...base, 'coder-task-prompt': 'echo bot-first' });
+  assert.equal(r.code, 0, r.all);
+  assert.equal(r.outputs['task-created'], 'true');
+  const m = new RegExp(`/tasks/carol/(${UUID})$`).exec(r.outputs['task-url']);
+  assert.ok(m, r.outputs['task-url']);
+  const id = m[1];
+  // carol owns it and sees it
+  const t = await srv.api('GET', `/api/v2/tasks/carol/${id}`, { token: users.carol.token });
+  assert.equal(t.status, 200, t.text);
+  assert.equal(t.json.owner_id, users.carol.id);
+  await waitOutput('carol', id, /^bot-first$/);
 
-    const again = await runAction({ ...base, 'coder-task-prompt': 'echo bot-second' });
-    assert.equal(again.code, 0, again.all);
-    assert.equal(again.outputs['task-created'], 'false');
-    assert.equal(again.outputs['task-url'], r.outputs['task-url']);
-    assert.equal(lines(again.calls).at(-1), `POST /api/experimental/tasks/carol/${id}/send`);
-    await waitOutput('carol', id, /^bot-second$/);
-    assert.equal(gh.comments.get('acme/widgets#21').length, 1);
+  const again = await runAction({ ...base, 'coder-task-prompt': 'echo bot-second' });
+  assert.equal(again.code, 0, again.all);
+  assert.equal(again.outputs['task-created'], 'false');
+  assert.equal(again.outputs['task-url'], r.outputs['task-url']);
+  assert.equal(lines(again.calls).at(-1), `POST /api/experimental/tasks/carol/${id}/send`);
+  await waitOutput('carol', id, /^bot-second$/);
+  assert.equal(gh.comments.get('acme/widgets#21').length, 1);
+});
+
+test('a task-creator bot may not create for an admin', async () => {
+  const r = await runAction({
+    'coder-username': 'admin',
+    'coder-token': users.bot.token,
+    'coder-template-name': 'coder-sh',
+    'github-issue-url': issue(22),
+    'coder-task-prompt': 'echo x',
   });
-
-  test('a task-creator bot may not create for an admin', async () => {
-    const r = await runAction({
-      'coder-username': 'admin',
-      'coder-token': users.bot.token,
-      'coder-template-name': 'coder-sh',
-      'github-issue-url': issue(22),
-      'coder-task-prompt': 'echo x',
-    });
-    assert.notEqual(r.code, 0, r.all);
-    assert.match(r.stderr, /^HTTP status: 403$/m);
-    assert.equal(r.calls.at(-1).method, 'POST');
-  });
+  assert.notEqual(r.code, 0, r.all);
+  assert.match(r.stderr, /^HTTP status: 403$/m);
+  assert.equal(r.calls.at(-1).method, 'POST');
 });
