@@ -146,7 +146,7 @@ let runs = 0;
 // GITHUB_OUTPUT and GITHUB_API_URL, nothing else of this process's
 // environment. Resolves {code, stdout, stderr, outputs, calls}: calls are
 // the Coder calls made, [{method, path, status}] in order.
-async function runAction(inputs) {
+async function runAction(inputs, { apiUrl = gh.apiUrl } = {}) {
   const n = ++runs;
   const outFile = path.join(dir, `output-${n}`);
   const traceFile = path.join(dir, `trace-${n}`);
@@ -164,7 +164,7 @@ async function runAction(inputs) {
     TASKBOX_NODE_MODULES: process.env.TASKBOX_NODE_MODULES,
     GITHUB_ACTIONS: 'true',
     GITHUB_OUTPUT: outFile,
-    GITHUB_API_URL: gh.apiUrl,
+    GITHUB_API_URL: apiUrl,
     // the action's wait, shortened: its defaults are 2 s polls and 30 s
     // of stable idle
     TASKBOX_ACTION_POLL_MS: '250',
@@ -213,6 +213,8 @@ async function presets() {
 }
 
 const issue = (n) => `https://github.com/acme/widgets/issues/${n}`;
+// The bodies of the comments on acme/widgets#n.
+const commentsOn = (n) => (gh.comments.get(`acme/widgets#${n}`) ?? []).map((c) => c.body);
 const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
 
 // One step of the workflow story below (in order; skipped without the
@@ -247,7 +249,7 @@ test('GitHub user id: the first run creates gh-7 with the default preset and com
   assert.deepEqual(r.calls.map((c) => c.status), [200, 200, 200, 200, 201]);
 
   // the comment on the issue, made with the Actions token
-  assert.deepEqual(gh.comments.get('acme/widgets#7').map((c) => c.body), [`Task created: ${first.url}`]);
+  assert.deepEqual(commentsOn(7), [`Task created: ${first.url}`]);
   assert.deepEqual(gh.requests.filter((x) => x.path.startsWith('/repos/acme/widgets/issues/7'))
     .map((x) => `${x.method} ${x.path}`),
   ['GET /repos/acme/widgets/issues/7/comments', 'POST /repos/acme/widgets/issues/7/comments']);
@@ -292,7 +294,7 @@ test('the second run finds gh-7, waits for the agent to be idle and sends the ne
   assert.deepEqual(await logs('alice', first.id, 'input'),
     ['echo "first-$TASKBOX_PARAM_FLAVOR"', 'echo second-run']);
   // a send does not comment
-  assert.equal(gh.comments.get('acme/widgets#7').length, 1);
+  assert.equal(commentsOn(7).length, 1);
 });
 
 test('a task re-created after a delete edits the comment instead of adding one', async () => {
@@ -327,7 +329,7 @@ test('an explicit username with a named preset', async () => {
     'coder-template-preset': 'spicy',
     'github-issue-url': issue(8),
     'coder-task-prompt': 'echo "flavor-$TASKBOX_PARAM_FLAVOR"',
-  });
+  }, { apiUrl: `${gh.apiUrl}/api/v3` });
   assert.equal(r.code, 0, r.all);
   assert.equal(r.outputs['coder-username'], 'bob');
   assert.equal(r.outputs['task-name'], 'gh-8');
@@ -338,7 +340,9 @@ test('an explicit username with a named preset', async () => {
   assert.equal(t.status, 200, t.text);
   assert.equal(t.json.template_version_preset_id, byName.spicy.ID);
   await waitOutput('bob', id, /^flavor-spicy$/);
-  assert.deepEqual(gh.comments.get('acme/widgets#8').map((c) => c.body), [`Task created: ${r.outputs['task-url']}`]);
+  assert.deepEqual(commentsOn(8), [`Task created: ${r.outputs['task-url']}`]);
+  // through GitHub Enterprise's API prefix
+  assert.ok(gh.requests.some((x) => x.method === 'POST' && x.path.endsWith('/repos/acme/widgets/issues/8/comments')));
 });
 
 test('a member token creating a task for someone else is refused with 403', async () => {
@@ -359,7 +363,7 @@ test('a member token creating a task for someone else is refused with 403', asyn
   const list = await srv.api('GET', '/api/v2/tasks?q=owner:carol');
   assert.equal(list.status, 200, list.text);
   assert.equal(list.json.tasks.length, 0);
-  assert.equal(gh.comments.get('acme/widgets#11'), undefined);
+  assert.deepEqual(commentsOn(11), []);
 });
 
 test('an unknown preset fails with the action\'s message, before any task call', async () => {
@@ -445,7 +449,7 @@ test('a task-creator bot creates for a member, then finds and sends to that task
   assert.equal(again.outputs['task-url'], r.outputs['task-url']);
   assert.equal(lines(again.calls).at(-1), `POST /api/experimental/tasks/carol/${id}/send`);
   await waitOutput('carol', id, /^bot-second$/);
-  assert.equal(gh.comments.get('acme/widgets#21').length, 1);
+  assert.deepEqual(commentsOn(21), [`Task created: ${r.outputs['task-url']}`]);
 });
 
 test('a task-creator bot may not create for an admin', async () => {
