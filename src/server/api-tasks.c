@@ -249,6 +249,11 @@ task_body_preset(struct http_req *req, const json_t *body,
 				       vid, json_string_value(jid),
 				       json_string_value(jname));
 	if (*preset == NULL) {
+		const char *what = json_string_value(jid ? jid : jname);
+
+		/* no name is that long: not echoed in full */
+		if (strlen(what) > 4 * TEMPLATE_PRESET_NAME_MAX)
+			what = "(over 64 characters)";
 		/* 400 (Coder's status) with the field named, as for a query */
 		http_reply_bad_query(
 			req,
@@ -257,8 +262,7 @@ task_body_preset(struct http_req *req, const json_t *body,
 			" (%s) has no preset %s'%s'",
 			json_string_value(json_object_get(version, "name")),
 			json_integer_value(json_object_get(version, "version")),
-			vid, jid ? "with id " : "",
-			json_string_value(jid ? jid : jname));
+			vid, jid ? "with id " : "", what);
 		return false;
 	}
 	template_preset_id(

@@ -214,6 +214,9 @@ test('no preset: null; both, unknown ones and wrong types are refused, naming th
   assert.equal(old.status, 201, old.text);
   assert.equal(old.json.template_version_preset_id, t.presets[0].id);
 
+  const long = await post({ preset: 'x'.repeat(10000) });
+  assert.equal(long.status, 400, long.text);
+  assert.ok(long.text.length < 2000, 'a long name is not echoed');
   assert.equal((await post({ preset: 3 })).status, 422);
   assert.equal((await post({ template_version_preset_id: {} })).status, 422);
   // a request parameter the template lacks is still refused under a preset
