@@ -204,6 +204,72 @@ task_check_parameters(struct http_req *req, json_t *spec, json_t *given,
 	return true;
 }
 
+/*
+ * The preset of version that the create body names, by Coder's
+ * template_version_preset_id or by name (preset); at most one of them.
+ * *preset is borrowed from version (NULL when the body names none; Coder's
+ * Go client sends the nil uuid then) and id its id ("" for none). False
+ * after a 422 (both, or not a string) or a 400 (no such preset).
+ */
+static bool
+task_body_preset(struct http_req *req, const json_t *body,
+		 const json_t *version, const json_t **preset, char id[37])
+{
+	static const char nil[] = "00000000-0000-0000-0000-000000000000";
+	json_t *jid = json_object_get(body, "template_version_preset_id");
+	json_t *jname = json_object_get(body, "preset");
+	const char *vid =
+		json_string_value(json_object_get(version, "version_id"));
+
+	*preset = NULL;
+	id[0] = '\0';
+	if (json_is_null(jid) ||
+	    (json_is_string(jid) && strcmp(json_string_value(jid), nil) == 0))
+		jid = NULL;
+	if (json_is_null(jname))
+		jname = NULL;
+	if (jid != NULL && jname != NULL) {
+		http_reply_invalid(req, "body.preset", jname,
+				   "give template_version_preset_id or "
+				   "preset, not both");
+		return false;
+	}
+	if ((jid != NULL && !json_is_string(jid)) ||
+	    (jname != NULL && !json_is_string(jname))) {
+		http_reply_invalid(
+			req,
+			jid ? "body.template_version_preset_id" : "body.preset",
+			jid ? jid : jname, "must be a string: a preset's %s",
+			jid ? "id" : "name");
+		return false;
+	}
+	if (jid == NULL && jname == NULL)
+		return true;
+	*preset = template_preset_find(json_object_get(version, "spec_json"),
+				       vid, json_string_value(jid),
+				       json_string_value(jname));
+	if (*preset == NULL) {
+		const char *what = json_string_value(jid ? jid : jname);
+
+		/* no name is that long: not echoed in full */
+		if (strlen(what) > 4 * TEMPLATE_PRESET_NAME_MAX)
+			what = "(over 64 characters)";
+		/* 400 (Coder's status) with the field named, as for a query */
+		http_reply_bad_query(
+			req,
+			jid ? "body.template_version_preset_id" : "body.preset",
+			"template '%s' version %" JSON_INTEGER_FORMAT
+			" (%s) has no preset %s'%s'",
+			json_string_value(json_object_get(version, "name")),
+			json_integer_value(json_object_get(version, "version")),
+			vid, jid ? "with id " : "", what);
+		return false;
+	}
+	template_preset_id(
+		vid, json_string_value(json_object_get(*preset, "name")), id);
+	return true;
+}
+
 static void api_tasks_create(struct http_req *req, json_t *caller,
 			     const char *user_ref, bool probed);
 
@@ -281,7 +347,10 @@ api_tasks_create(struct http_req *req, json_t *caller, const char *user_ref,
 	uint64_t accepted = now_ms();
 	json_t *owner = NULL, *body = NULL, *tmplrow = NULL, *version = NULL;
 	json_t *module = NULL, *params = NULL, *row = NULL;
+	json_t *merged = NULL, *given;
+	const json_t *preset;
 	const char *input, *tref, *name, *display, *module_name;
+	char preset_id[37];
 	char *gen_name = NULL, *gen_display = NULL, *ptext = NULL;
 	char *cause = NULL;
 	char id[37];
@@ -353,9 +422,18 @@ api_tasks_create(struct http_req *req, json_t *caller, const char *user_ref,
 				json_object_get(version, "task_reason")));
 		goto out;
 	}
+	/* a preset's parameters first, the body's override them */
+	if (!task_body_preset(req, body, version, &preset, preset_id))
+		goto out;
+	given = json_object_get(body, "parameters");
+	if (preset != NULL && (given == NULL || json_is_object(given))) {
+		merged = json_deep_copy(json_object_get(preset, "parameters"));
+		if (given != NULL)
+			json_object_update(merged, given);
+		given = merged;
+	}
 	if (!task_check_parameters(req, json_object_get(version, "spec_json"),
-				   json_object_get(body, "parameters"),
-				   &params))
+				   given, &params))
 		goto out;
 	module_name = json_string_value(json_object_get(
 		json_object_get(json_object_get(version, "spec_json"), "agent"),
@@ -426,7 +504,7 @@ api_tasks_create(struct http_req *req, json_t *caller, const char *user_ref,
 			display,
 			json_string_value(
 				json_object_get(version, "version_id")),
-			ptext, input,
+			ptext, preset_id, input,
 			json_string_value(json_object_get(module, "agent_type"))
 				?: "custom",
 			replica_self(), (int64_t)wall_ms());
@@ -462,6 +540,7 @@ out:
 	json_decref(version);
 	json_decref(module);
 	json_decref(params);
+	json_decref(merged);
 	json_decref(row);
 }
 

@@ -140,9 +140,13 @@ api_templates_list(struct http_req *req, void *data UNUSED)
 	out = json_array();
 	json_array_foreach(rows, i, row)
 		json_array_append_new(out, catalog_template_json(row));
+	/* default_template: what a create that names none uses (the CLI
+	 * preselects its default preset as the web form does) */
 	http_reply_json(req, 200,
-			json_pack("{s:o, s:I}", "templates", out, "count",
-				  (json_int_t)json_array_size(out)));
+			json_pack("{s:o, s:I, s:s}", "templates", out, "count",
+				  (json_int_t)json_array_size(out),
+				  "default_template",
+				  server_default_template()));
 	json_decref(rows);
 	json_decref(user);
 }

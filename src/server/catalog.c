@@ -50,6 +50,12 @@ catalog_template_json(const json_t *row)
 	json_object_set_new(out, "parameters",
 			    json_is_array(params) ? json_deep_copy(params)
 						  : json_array());
+	/* the active version's presets, with their derived ids */
+	json_object_set_new(
+		out, "presets",
+		template_presets_json(spec, json_string_value(json_object_get(
+						    row, "version_id"))
+						    ?: ""));
 	json_decref(spec);
 	return out;
 }

@@ -1089,6 +1089,9 @@ server_main(int argc, char **argv)
 	api_secrets_register(srv->http);
 	api_providers_register(srv->http);
 	api_templates_register(srv->http);
+	/* H-api wires /api/v2/templateversions/{id}/presets to
+	 * api_presets_get: this line goes at merge */
+	api_presets_register(srv->http);
 	api_tasks_register(srv->http);
 	api_usage_register(srv->http);
 	proxy_register(srv->http);

@@ -147,6 +147,10 @@ void api_login_register(struct http_server *http);
 /* api-users.c: the public User JSON of a users row (new reference). */
 json_t *api_user_json(const json_t *row);
 void api_templates_register(struct http_server *http);
+/* api-presets.c: GET /api/v2/templateversions/{version_id}/presets
+ * (Coder's Preset list; 404 for an unknown version). */
+void api_presets_get(struct http_req *req, const char *version_id);
+void api_presets_register(struct http_server *http);
 void api_tasks_register(struct http_server *http);
 void proxy_register(struct http_server *http);
 /* Before the body of a request: whether its path has an app capability

@@ -616,7 +616,7 @@ task_json_base(const json_t *row, const json_t *version)
 	const char *owner =
 		json_string_value(json_object_get(row, "owner_name"));
 	const char *name = json_string_value(json_object_get(row, "name"));
-	const char *sidebar;
+	const char *sidebar, *preset;
 	json_t *spec = json_object_get(version, "spec_json");
 	json_t *apps = json_array(), *app;
 	size_t i;
@@ -675,6 +675,12 @@ task_json_base(const json_t *row, const json_t *version)
 	sidebar = json_string_value(json_object_get(
 		json_object_get(spec, "ai_task"), "sidebar_app"));
 	json_object_set_new(j, "sidebar_app", json_string(sidebar ?: "chat"));
+	/* the version's preset it started from (Coder's name), null: none */
+	preset = json_string_value(json_object_get(row, "preset_id"));
+	json_object_set_new(j, "template_version_preset_id",
+			    preset != NULL && *preset != '\0'
+				    ? json_string(preset)
+				    : json_null());
 	free(app_url);
 	return j;
 }
