@@ -14,6 +14,7 @@
 
 #include "http/http.h"
 #include "server.h"
+#include "server/api-coder.h"
 #include "server/template.h"
 
 /* A preset parameter's value as Coder's string (a new string). */
@@ -59,60 +60,27 @@ preset_coder_json(const json_t *spec, const json_t *p)
 			 "Parameters", params, "DesiredPrebuildInstances");
 }
 
-void
-api_presets_get(struct http_req *req, const char *version_id)
+/* GET /api/v2/templateversions/{id}/presets (api_coder_version_route:
+ * the caller is signed in and the version found). */
+static void
+api_presets_version(struct http_req *req, json_t *caller UNUSED,
+		    json_t *version)
 {
-	json_t *user = auth_user(req), *version, *presets, *out, *p;
+	const char *vid =
+		json_string_value(json_object_get(version, "version_id"));
+	json_t *spec = json_object_get(version, "spec_json");
+	json_t *presets = template_presets_json(spec, vid), *out, *p;
 	size_t i;
 
-	if (user == NULL)
-		return;
-	version = catalog_version_get(version_id);
-	if (version == NULL) {
-		http_reply_problem(req, 404, "no template version '%s'",
-				   version_id);
-		json_decref(user);
-		return;
-	}
-	presets = template_presets_json(json_object_get(version, "spec_json"),
-					version_id);
 	out = json_array();
-	json_array_foreach(presets, i, p) json_array_append_new(
-		out,
-		preset_coder_json(json_object_get(version, "spec_json"), p));
+	json_array_foreach(presets, i, p)
+		json_array_append_new(out, preset_coder_json(spec, p));
 	http_reply_json(req, 200, out);
 	json_decref(presets);
-	json_decref(version);
-	json_decref(user);
-}
-
-/* H-api wires /api/v2/templateversions/{id}/presets to api_presets_get */
-/* (temporary: the lead folds this into H-api's templateversions
- * dispatcher at merge, and removes it) */
-
-/* GET /api/v2/templateversions/...: {id}/presets, else 404. */
-static void
-api_presets_route(struct http_req *req, void *data UNUSED)
-{
-	const char *rest =
-		http_req_path(req) + strlen("/api/v2/templateversions/");
-	const char *slash = strchr(rest, '/');
-	char *id;
-
-	if (slash == NULL || slash == rest || strcmp(slash, "/presets") != 0) {
-		http_reply_problem(req, 404, "no such endpoint: '%s'",
-				   http_req_path(req));
-		return;
-	}
-	id = xstrndup(rest, (size_t)(slash - rest));
-	api_presets_get(req, id);
-	free(id);
 }
 
 void
-api_presets_register(struct http_server *http)
+api_presets_register(void)
 {
-	http_server_route(http, "GET", "/api/v2/templateversions/",
-			  HTTP_ROUTE_PREFIX, 0, api_presets_route, NULL);
+	api_coder_version_route("presets", api_presets_version);
 }
-/* end of the temporary block */
