@@ -147,6 +147,9 @@ void api_login_register(struct http_server *http);
 /* api-users.c: the public User JSON of a users row (new reference). */
 json_t *api_user_json(const json_t *row);
 void api_templates_register(struct http_server *http);
+/* api-presets.c: serve GET /api/v2/templateversions/{id}/presets
+ * (Coder's Preset list; 404 for an unknown version) through api-coder.c. */
+void api_presets_register(void);
 void api_tasks_register(struct http_server *http);
 void proxy_register(struct http_server *http);
 /* Before the body of a request: whether its path has an app capability
@@ -285,9 +288,14 @@ void task_delete_all(const char *owner_id, const char *template_id,
 const char *task_app_base_path(struct task *t, const char *slug);
 /* The task's name. */
 const char *task_name_of(struct task *t);
-/* Reply to GET .../logs, GET .../events. */
+/* A Task JSON text as the clients of one mount of the task API read it:
+ * a new string of *out_len bytes (api_coder_task_text). */
+typedef char *(*task_text_fn)(const char *text, size_t len, size_t *out_len);
+/* Reply to GET .../logs. */
 void task_logs(struct task *t, struct http_req *req);
-void task_events(struct task *t, struct http_req *req);
+/* Reply to GET .../events: the task's SSE stream, its "task" events'
+ * Task JSON passed through wire when not NULL. */
+void task_events(struct task *t, struct http_req *req, task_text_fn wire);
 /* Send an SSE event to the task's subscribers (GET .../events). */
 void task_publish_event(struct task *t, const char *event, const char *data);
 /* The task's send queue (queue.c; owned by the task). */
