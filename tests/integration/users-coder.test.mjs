@@ -179,6 +179,39 @@ test('a task made for a member: owner, admins and its creator act on it, nobody 
   assert.equal((await srv.api('DELETE', '/api/v2/tasks/alice/by-admin')).status, 202);
 });
 
+test('a template app: its creator gets a capability, good while it is a task-creator', async () => {
+  const app = [
+    "cat > app.js <<'END'",
+    "require('http').createServer((q, s) => s.end('app saw ' + q.url)).listen(8000, '127.0.0.1');",
+    'END',
+    '(node app.js >/dev/null 2>&1 &)',
+  ].join('\n');
+  const r = await srv.pushTemplate(customTemplate('webapp', ['bash', '--norc', '-i'], { setup: app, apps: [{ slug: 'web', url: 'http://127.0.0.1:8000/' }] }));
+  assert.equal(r.status, 201, r.text);
+  await srv.createTask({ template: 'webapp', input: 'true', name: 'site' }, { token: tc.token, owner: 'alice' });
+  await srv.waitTask('alice', 'site', { token: tc.token, timeout: 60000 });
+  const capOf = async (token) => {
+    const res = await fetch(`${srv.base}/@alice/site/apps/web/page`, { redirect: 'manual', headers: { Authorization: `Bearer ${token}` } });
+    await res.text();
+    return { status: res.status, location: res.headers.get('location') };
+  };
+  let cap;
+  await waitFor(async () => {
+    cap = await capOf(tc.token);
+    if (cap.status !== 303) return false;
+    const page = await fetch(srv.base + cap.location);
+    return page.status === 200 && /app saw \/page/.test(await page.text());
+  }, { what: 'the app through the creator\'s capability', timeout: 30000 });
+  assert.equal((await capOf(tc2.token)).status, 404);
+  assert.equal((await capOf(bob.token)).status, 404);
+  // demoted: its capability is refused too (checked against its row)
+  assert.equal((await srv.api('PATCH', '/api/v2/users/bot', { body: { role: 'member' } })).status, 200);
+  await waitFor(async () => (await fetch(srv.base + cap.location)).status === 404, { what: 'the capability refused' });
+  assert.equal((await capOf(tc.token)).status, 404);
+  assert.equal((await srv.api('PATCH', '/api/v2/users/bot', { body: { role: 'task-creator' } })).status, 200);
+  assert.equal((await srv.api('DELETE', '/api/v2/tasks/alice/site', { token: tc.token })).status, 202);
+});
+
 test('the events stream shows a task-creator what it made, and ends when its role goes', async () => {
   const open = async (token) => {
     const s = new SseClient(`${srv.base}/api/v2/events`, { Authorization: `Bearer ${token}` });
