@@ -215,7 +215,9 @@ users_q_parse(struct http_req *req, const char *q, struct user_term *terms)
 			p++;
 			continue;
 		}
-		stop = p + strcspn(p, " ");
+		/* '+' is a space too: form-encoded queries (Go's, the
+		 * browser's URLSearchParams) send one for each */
+		stop = p + strcspn(p, " +");
 		colon = memchr(p, ':', (size_t)(stop - p));
 		if (n == USER_Q_TERMS) {
 			http_reply_bad_query(req, "query.q",
@@ -225,8 +227,14 @@ users_q_parse(struct http_req *req, const char *q, struct user_term *terms)
 		}
 		klen = colon ? (size_t)(colon - p) : 0;
 		vlen = colon ? (size_t)(stop - colon - 1) : 0;
-		if (colon == NULL || klen >= sizeof t->key ||
-		    vlen >= sizeof t->val || vlen == 0) {
+		if (colon != NULL && vlen >= sizeof t->val) {
+			http_reply_bad_query(req, "query.q",
+					     "a q term's value is at most %zu "
+					     "characters",
+					     sizeof t->val - 1);
+			return -1;
+		}
+		if (colon == NULL || klen >= sizeof t->key || vlen == 0) {
 			http_reply_bad_query(req, "query.q",
 					     "q takes terms key:value: "
 					     "github_com_user_id:N, "

@@ -318,6 +318,9 @@ test('GET /api/v2/users: who sees whom, and Coder\'s q terms', async () => {
   // ANDed
   assert.deepEqual(names(await users(srv.token, 'username:alice role:member')), ['alice']);
   assert.deepEqual(names(await users(srv.token, 'username:alice role:admin')), []);
+  // form-encoded, as Go's url.Values and URLSearchParams send it
+  const form = await srv.api('GET', '/api/v2/users?' + new URLSearchParams({ q: 'role:member username:alice' }), { token: tc.token });
+  assert.deepEqual(names(form.json.users), ['alice']);
   assert.deepEqual(names(await users(srv.token, 'role:task-creator')).sort(), ['bot', 'bot2', 'ci-bot']);
   assert.deepEqual(names(await users(srv.token, 'status:suspended')), ['sus']);
   assert.deepEqual(names(await users(srv.token, 'status:active role:member username:sus')), []);
