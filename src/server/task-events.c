@@ -22,8 +22,8 @@
  * store again and ends if the credential is gone or expired, the user
  * suspended, or their role changed (what they may see changed with
  * it, unless the stream shows their own tasks only); a stream past its
- * expiry ends at its next event. The client
- * reconnects and is authenticated again.
+ * expiry ends at its next event. The client reconnects and is
+ * authenticated again.
  *
  * Limits: TASK_EVENTS_PER_USER streams per user and TASK_EVENTS_MAX on
  * the server (429 past either); a stream whose unsent bytes pass
