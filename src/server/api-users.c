@@ -917,6 +917,14 @@ api_users_patch(struct http_req *req, void *data UNUSED)
 			 json_string_value(json_object_get(target, "username")),
 			 role ? "role " : "", role ? role : "",
 			 role && status ? ", " : "", status ? status : "");
+	if (r == 0 && gh < 0)
+		log_info(
+			"user %s: GitHub account unlinked",
+			json_string_value(json_object_get(target, "username")));
+	else if (r == 0 && gh > 0)
+		log_info("user %s: GitHub user %lld linked",
+			 json_string_value(json_object_get(target, "username")),
+			 (long long)gh);
 	if (r < 0) {
 		http_reply_problem(req, api_status_for_errno(r),
 				   "cannot store the user");
