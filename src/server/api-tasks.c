@@ -5,9 +5,12 @@
  * (tasks_mounts): the same handlers and checks, each Task JSON there
  * with Coder's wire values (api_coder_task_text).
  *
- * Visibility: a task is visible to its owner and to admins; to anyone
- * else it does not exist (404, never 403, so names do not leak). Creating
- * a task for another user needs an admin. Task names are unique per owner
+ * Visibility: a task is visible to its owner, to admins, and to the
+ * task-creator that created it while it keeps that role
+ * (auth_may_access_task); to anyone else it does not exist (404, never
+ * 403, so names do not leak). Creating a task for another user needs an
+ * admin, or a task-creator for an active member (auth_may_create_for);
+ * tasks.created_by records who did. Task names are unique per owner
  * (case-insensitive) among tasks not deleted; without a name one is made
  * from the prompt.
  */
@@ -173,12 +176,13 @@ task_lookup(struct http_req *req, const json_t *caller, const char *user_ref,
 	json_t *owner = auth_lookup_user(caller, user_ref);
 	struct task *t = NULL;
 
-	if (owner != NULL &&
-	    auth_may_act_for(caller,
-			     json_string_value(json_object_get(owner, "id"))))
+	if (owner != NULL)
 		t = task_find_named(
 			json_string_value(json_object_get(owner, "id")),
 			task_ref);
+	if (t != NULL &&
+	    !auth_may_access_task(caller, task_owner_id(t), task_created_by(t)))
+		t = NULL;
 	if (t == NULL)
 		http_reply_problem(req, 404, "no task '%s/%s'", user_ref,
 				   task_ref);
@@ -394,7 +398,8 @@ api_tasks_create(struct http_req *req, json_t *caller, const char *user_ref,
 	json_t *module = NULL, *params = NULL, *row = NULL;
 	json_t *merged = NULL, *given;
 	const json_t *preset;
-	const char *input, *tref, *name, *display, *module_name;
+	const char *input, *tref, *name, *display, *module_name, *refusal;
+	const char *me = json_string_value(json_object_get(caller, "id"));
 	char preset_id[37];
 	char *gen_name = NULL, *gen_display = NULL, *ptext = NULL;
 	char *cause = NULL;
@@ -407,11 +412,8 @@ api_tasks_create(struct http_req *req, json_t *caller, const char *user_ref,
 		http_reply_problem(req, 404, "no user '%s'", user_ref);
 		goto out;
 	}
-	if (!auth_may_act_for(
-		    caller, json_string_value(json_object_get(owner, "id")))) {
-		http_reply_problem(req, 403,
-				   "only admins can create tasks for other "
-				   "users");
+	if (auth_may_create_for(caller, owner, &refusal) < 0) {
+		http_reply_problem(req, 403, "%s", refusal);
 		goto out;
 	}
 	if ((body = http_req_json(req)) == NULL)
@@ -552,7 +554,12 @@ api_tasks_create(struct http_req *req, json_t *caller, const char *user_ref,
 			ptext, preset_id, input,
 			json_string_value(json_object_get(module, "agent_type"))
 				?: "custom",
-			replica_self(), (int64_t)wall_ms());
+			replica_self(),
+			json_equal(json_object_get(owner, "id"),
+				   json_object_get(caller, "id"))
+				? ""
+				: me,
+			(int64_t)wall_ms());
 	}
 	if (r == -EEXIST) {
 		http_reply_problem(
@@ -750,15 +757,9 @@ api_tasks_list(struct http_req *req, json_t *caller)
 			owner ? json_string_value(json_object_get(owner, "id"))
 			      : "";
 	}
-	if (!auth_is_admin(caller)) {
-		if (tq.owner_id != NULL &&
-		    strcmp(tq.owner_id, json_string_value(json_object_get(
-						caller, "id"))) != 0)
-			tq.owner_id = ""; /* nothing of others is visible */
-		else
-			tq.owner_id = json_string_value(
-				json_object_get(caller, "id"));
-	}
+	/* what the caller may see of them (admins: everything) */
+	if (!auth_is_admin(caller))
+		tq.viewer = caller;
 	tq.status = status_ref;
 	page = xreallocarray(NULL, tq.limit, sizeof *page);
 	n = task_query(&tq, page, &total, &more);
@@ -1022,19 +1023,19 @@ api_limits(struct http_req *req, void *data UNUSED)
 }
 
 /*
- * GET /api/v2/events: the caller's tasks' changes (an admin's: every
- * task's, or owner:NAME's with q) as an SSE stream (task-events.c).
+ * GET /api/v2/events: the changes of the tasks the caller may see (an
+ * admin's: every task's), or of owner:NAME's with q, as an SSE stream
+ * (task-events.c).
  */
 static void
 api_events(struct http_req *req, void *data UNUSED)
 {
 	json_t *caller = auth_user(req), *owner = NULL;
-	const char *caller_id, *owner_id = NULL;
+	const char *owner_id = NULL;
 	char *owner_ref = NULL;
 
 	if (caller == NULL)
 		return;
-	caller_id = json_string_value(json_object_get(caller, "id"));
 	if (!task_q_parse(req, &owner_ref, NULL))
 		goto out;
 	if (owner_ref != NULL) {
@@ -1043,10 +1044,7 @@ api_events(struct http_req *req, void *data UNUSED)
 			owner ? json_string_value(json_object_get(owner, "id"))
 			      : "";
 	}
-	/* a member sees their own tasks only, as in the list */
-	if (!auth_is_admin(caller) &&
-	    (owner_id == NULL || strcmp(owner_id, caller_id) != 0))
-		owner_id = owner_id == NULL ? caller_id : "";
+	/* the stream shows only what the caller may see, as the list */
 	task_events_open(req, caller, owner_id);
 out:
 	free(owner_ref);

@@ -72,6 +72,24 @@ bool auth_is_admin(const json_t *user);
 /* May caller (an auth_user row) act for the user owner_id: the owner
  * or an admin? */
 bool auth_may_act_for(const json_t *caller, const char *owner_id);
+/* Is role one of the roles: admin, member, task-creator? */
+bool auth_role_valid(const char *role);
+/*
+ * May caller (an auth_user row) see and act on a task of owner_id that
+ * created_by created ('' or NULL: its owner did)? Its owner, admins,
+ * and its creator while the creator's role is task-creator. Every place
+ * that shows a task or acts on one asks this; to anyone else the task
+ * does not exist (404).
+ */
+bool auth_may_access_task(const json_t *caller, const char *owner_id,
+			  const char *created_by);
+/*
+ * May caller create a task for owner (a user row)? 0: for themself, an
+ * admin for anyone, a task-creator for an active member; -EPERM with
+ * *why (static) otherwise.
+ */
+int auth_may_create_for(const json_t *caller, const json_t *owner,
+			const char **why);
 /*
  * Make a new token for user_id that expires lifetime_s seconds from now
  * (0: never): returns the secret (caller frees) and, when row is given,
@@ -245,6 +263,7 @@ const char *task_json_text(struct task *t, size_t *len);
 struct task_query {
 	const char *owner_id;
 	const char *status;
+	const json_t *viewer; /* only what auth_may_access_task lets see */
 	bool after;
 	int64_t after_created, after_seq;
 	size_t limit;
@@ -265,6 +284,8 @@ const char *task_status(struct task *t);
 const char *task_stopping(struct task *t);
 const char *task_id(struct task *t);
 const char *task_owner_id(struct task *t);
+/* The user who created t for its owner ("" when the owner did). */
+const char *task_created_by(struct task *t);
 /* Is the peer of the connected socket fd a process of t's sandbox?
  * (hclient peer check; data is the task.) */
 bool task_peer_ok(int fd, void *data);

@@ -93,6 +93,12 @@ task_owner_id(struct task *t)
 }
 
 const char *
+task_created_by(struct task *t)
+{
+	return json_string_value(json_object_get(t->row, "created_by")) ?: "";
+}
+
+const char *
 task_status(struct task *t)
 {
 	return t->view.status;
@@ -344,7 +350,10 @@ task_query_match(struct task *t, const struct task_query *q)
 	return t->st < TASK_STATE_DELETING &&
 	       (q->owner_id == NULL ||
 		strcmp(task_owner_id(t), q->owner_id) == 0) &&
-	       (q->status == NULL || strcmp(t->view.status, q->status) == 0);
+	       (q->status == NULL || strcmp(t->view.status, q->status) == 0) &&
+	       (q->viewer == NULL ||
+		auth_may_access_task(q->viewer, task_owner_id(t),
+				     task_created_by(t)));
 }
 
 size_t

@@ -213,15 +213,16 @@ int store_secret_delete(struct store *st, const char *scope,
 /*
  * Add task id with the next task seq (status and workspace_status
  * 'pending'), in one transaction with the counter. preset_id: the id of
- * the version's preset applied ('' for none). 0, -EEXIST when the owner
- * has a task of that name, or -EIO.
+ * the version's preset applied ('' for none); created_by: the user who
+ * creates it for owner_id (NULL or '': the owner). 0, -EEXIST when the
+ * owner has a task of that name, or -EIO.
  */
 int store_task_insert(struct store *st, const char *id, const char *owner_id,
 		      const char *name, const char *display_name,
 		      const char *version_id, const char *parameters,
 		      const char *preset_id, const char *prompt,
 		      const char *agent_type, const char *replica_id,
-		      int64_t now);
+		      const char *created_by, int64_t now);
 /* Task id (all columns, and owner_name), or NULL. */
 json_t *store_task_get(struct store *st, const char *id);
 /* The task not deleted of owner_id whose id or name (any case) is ref

@@ -25,6 +25,7 @@
 	"t.status_reason, t.workspace_status, t.agent_type, t.created_at, "    \
 	"t.updated_at, t.deleted_at, t.ws_pid, t.ws_starttime, t.laid_out, "   \
 	"t.prompt_delivered, t.agent_started, t.replica_id, t.preset_id, "     \
+	"t.created_by, "                                                       \
 	"u.username AS owner_name "                                            \
 	"FROM tasks t JOIN users u ON u.id = t.owner_id "
 
@@ -33,7 +34,8 @@ store_task_insert(struct store *st, const char *id, const char *owner_id,
 		  const char *name, const char *display_name,
 		  const char *version_id, const char *parameters,
 		  const char *preset_id, const char *prompt,
-		  const char *agent_type, const char *replica_id, int64_t now)
+		  const char *agent_type, const char *replica_id,
+		  const char *created_by, int64_t now)
 {
 	int r;
 
@@ -49,13 +51,13 @@ store_task_insert(struct store *st, const char *id, const char *owner_id,
 			"INSERT INTO tasks (id, seq, owner_id, name, "
 			"display_name, template_version_id, parameters, "
 			"preset_id, prompt, status, workspace_status, "
-			"agent_type, created_at, updated_at, replica_id) "
-			"VALUES (?, (SELECT value FROM counters WHERE "
-			"name = 'task_seq'), ?, ?, ?, ?, ?, ?, ?, "
-			"'pending', 'pending', ?, ?, ?, ?)",
-			"sssssssssiis", id, owner_id, name, display_name,
+			"agent_type, created_at, updated_at, replica_id, "
+			"created_by) VALUES (?, (SELECT value FROM counters "
+			"WHERE name = 'task_seq'), ?, ?, ?, ?, ?, ?, ?, "
+			"'pending', 'pending', ?, ?, ?, ?, ?)",
+			"sssssssssiiss", id, owner_id, name, display_name,
 			version_id, parameters, preset_id, prompt, agent_type,
-			now, now, replica_id);
+			now, now, replica_id, created_by ? created_by : "");
 	if (r == 0)
 		r = store_commit(st);
 	if (r < 0)
