@@ -19,6 +19,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer, waitFor, tmpdir } from '../harness/server.mjs';
@@ -116,6 +117,12 @@ const users = {};
 
 before(async () => {
   if (skip) return;
+  const nm = createRequire(path.join(path.resolve(process.env.TASKBOX_NODE_MODULES), 'noop.js'));
+  for (const m of ['zod', '@actions/core', '@actions/github']) {
+    try { nm.resolve(m); } catch {
+      throw new Error(`${m} is not in $TASKBOX_NODE_MODULES: run scripts/bootstrap.sh deps --test`);
+    }
+  }
   dir = tmpdir('taskbox-coder-action-');
   srv = await startServer();
   gh = await startCommentsApi({ apiToken: GH_API_TOKEN });
