@@ -49,15 +49,24 @@ static const struct {
 	const char *name;
 	int (*fn)(int, char **);
 } cli_verbs[] = {
-	{"login", cli_login},	     {"user", cli_user},
-	{"users", cli_user},	     {"token", cli_token},
-	{"tokens", cli_token},	     {"template", cli_template},
-	{"templates", cli_template}, {"module", cli_module},
-	{"modules", cli_module},     {"task", cli_task},
-	{"tasks", cli_task},	     {"secret", cli_secret},
-	{"secrets", cli_secret},     {"provider", cli_provider},
-	{"providers", cli_provider}, {"usage", cli_usage_report},
-	{"price", cli_price},	     {"prices", cli_price},
+	{"login", cli_login},
+	{"user", cli_user},
+	{"users", cli_user},
+	{"token", cli_token},
+	{"tokens", cli_token},
+	{"template", cli_template},
+	{"templates", cli_template},
+	{"module", cli_module},
+	{"modules", cli_module},
+	{"task", cli_task},
+	{"tasks", cli_task},
+	{"secret", cli_secret},
+	{"secrets", cli_secret},
+	{"provider", cli_provider},
+	{"providers", cli_provider},
+	{"usage", cli_usage_report},
+	{"price", cli_price},
+	{"prices", cli_price},
 	{"external-auth", cli_external_auth},
 };
 
@@ -599,8 +608,8 @@ cli_user(int argc, char **argv)
 	    (strcmp(argv[1], "set") == 0 || strcmp(argv[1], "set-token") == 0 ||
 	     strcmp(argv[1], "set-password") == 0))
 		return cli_user_set(argc - 1, argv + 1);
-	if (argc > 1 && (strcmp(argv[1], "link") == 0 ||
-			 strcmp(argv[1], "unlink") == 0))
+	if (argc > 1 &&
+	    (strcmp(argv[1], "link") == 0 || strcmp(argv[1], "unlink") == 0))
 		return cli_user_link(argc - 1, argv + 1);
 	opterr = 0;
 	optind = 0;

@@ -147,8 +147,9 @@ cli_external_auth(int argc, char **argv)
 		case 'o':
 			if (strcmp(optarg, "json") != 0 &&
 			    strcmp(optarg, "table") != 0)
-				return cli_usage_error(extauth_usage,
-						       "-o takes table or json");
+				return cli_usage_error(
+					extauth_usage,
+					"-o takes table or json");
 			json = strcmp(optarg, "json") == 0;
 			break;
 		case OPT_CLIENT_ID:
@@ -204,8 +205,8 @@ cli_external_auth(int argc, char **argv)
 		   NULL) {
 		r = cli_fail(cause);
 	} else {
-		body = json_pack("{s:s, s:s}", "client_id", id,
-				 "client_secret", secret);
+		body = json_pack("{s:s, s:s}", "client_id", id, "client_secret",
+				 secret);
 		explicit_bzero(secret, strlen(secret));
 		free(secret);
 		if (base != NULL)
@@ -216,8 +217,8 @@ cli_external_auth(int argc, char **argv)
 		if (scopes != NULL)
 			json_object_set_new(body, "scopes",
 					    json_string(scopes));
-		r = client_json(&c, "PUT", EXTAUTH_PATH "/config", body,
-				&reply, &cause);
+		r = client_json(&c, "PUT", EXTAUTH_PATH "/config", body, &reply,
+				&cause);
 		explicit_bzero((char *)json_string_value(
 				       json_object_get(body, "client_secret")),
 			       json_string_length(
@@ -297,8 +298,8 @@ extauth_link(struct client *c)
 	char *cause = NULL;
 	int r;
 
-	if (client_json(c, "GET", EXTAUTH_PATH "/device", NULL, &dev,
-			&cause) != 0)
+	if (client_json(c, "GET", EXTAUTH_PATH "/device", NULL, &dev, &cause) !=
+	    0)
 		return cli_fail(cause);
 	printf("To link your GitHub account, open %s and enter the code %s\n",
 	       cli_str(dev, "verification_uri"), cli_str(dev, "user_code"));
@@ -326,8 +327,8 @@ cli_user_link(int argc, char **argv)
 	struct client c;
 	int r;
 
-	if (argc == 2 && (strcmp(argv[1], "-h") == 0 ||
-			  strcmp(argv[1], "--help") == 0)) {
+	if (argc == 2 &&
+	    (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
 		fputs(link_usage, stdout);
 		return 0;
 	}

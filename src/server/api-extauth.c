@@ -46,13 +46,12 @@ api_extauth_list(struct http_req *req, void *data UNUSED)
 	if (user == NULL)
 		return;
 	uid = json_string_value(json_object_get(user, "id"));
-	http_reply_json(
-		req, 200,
-		json_pack("{s:[{s:s, s:s, s:s, s:b, s:b}]}", "providers", "id",
-			  EXTAUTH_GITHUB, "type", EXTAUTH_GITHUB,
-			  "display_name", "GitHub", "configured",
-			  extauth_configured(), "authenticated",
-			  extauth_linked(uid)));
+	http_reply_json(req, 200,
+			json_pack("{s:[{s:s, s:s, s:s, s:b, s:b}]}",
+				  "providers", "id", EXTAUTH_GITHUB, "type",
+				  EXTAUTH_GITHUB, "display_name", "GitHub",
+				  "configured", extauth_configured(),
+				  "authenticated", extauth_linked(uid)));
 	json_decref(user);
 }
 
@@ -207,23 +206,21 @@ web_extauth_callback(struct http_req *req, void *data UNUSED)
 void
 api_extauth_register(struct http_server *http)
 {
-	http_server_route(http, "GET", API_BASE, 0, 0, api_extauth_list,
-			  NULL);
+	http_server_route(http, "GET", API_BASE, 0, 0, api_extauth_list, NULL);
 	http_server_route(http, "GET", API_BASE "/" EXTAUTH_GITHUB, 0, 0,
 			  api_extauth_link, NULL);
 	http_server_route(http, "DELETE", API_BASE "/" EXTAUTH_GITHUB, 0, 0,
 			  api_extauth_link, NULL);
-	http_server_route(http, "GET", API_BASE "/" EXTAUTH_GITHUB "/device",
-			  0, 0, api_extauth_device, NULL);
+	http_server_route(http, "GET", API_BASE "/" EXTAUTH_GITHUB "/device", 0,
+			  0, api_extauth_device, NULL);
 	http_server_route(http, "POST", API_BASE "/" EXTAUTH_GITHUB "/device",
 			  0, EXTAUTH_BODY_LIMIT, api_extauth_device, NULL);
-	http_server_route(http, "GET", API_BASE "/" EXTAUTH_GITHUB "/config",
+	http_server_route(http, "GET", API_BASE "/" EXTAUTH_GITHUB "/config", 0,
+			  0, api_extauth_config, NULL);
+	http_server_route(http, "PUT", API_BASE "/" EXTAUTH_GITHUB "/config", 0,
+			  EXTAUTH_BODY_LIMIT, api_extauth_config, NULL);
+	http_server_route(http, "DELETE", API_BASE "/" EXTAUTH_GITHUB "/config",
 			  0, 0, api_extauth_config, NULL);
-	http_server_route(http, "PUT", API_BASE "/" EXTAUTH_GITHUB "/config",
-			  0, EXTAUTH_BODY_LIMIT, api_extauth_config, NULL);
-	http_server_route(http, "DELETE",
-			  API_BASE "/" EXTAUTH_GITHUB "/config", 0, 0,
-			  api_extauth_config, NULL);
 	http_server_route(http, "GET", "/external-auth/" EXTAUTH_GITHUB, 0, 0,
 			  web_extauth_start, NULL);
 	http_server_route(http, "GET",

@@ -206,7 +206,8 @@ extauth_config_load(void)
 	c = xcalloc(1, sizeof *c);
 	c->client_secret = xstrdup(secret);
 	secrets_free(secret);
-#define COPY(f) c->f = xstrdup(json_string_value(json_object_get(row, #f)) ?: "")
+#define COPY(f)                                                                \
+	c->f = xstrdup(json_string_value(json_object_get(row, #f)) ?: "")
 	COPY(client_id);
 	COPY(base_url);
 	COPY(api_url);
@@ -246,16 +247,14 @@ extauth_config_json(void)
 
 	if (row == NULL)
 		return NULL;
-	o = json_pack("{s:s, s:O, s:O, s:O, s:O, s:b, s:o, s:o}", "provider",
-		      EXTAUTH_GITHUB, "client_id",
-		      json_object_get(row, "client_id"), "base_url",
-		      json_object_get(row, "base_url"), "api_url",
-		      json_object_get(row, "api_url"), "scopes",
-		      json_object_get(row, "scopes"), "has_client_secret", 1,
-		      "created_at",
-		      extauth_time(json_object_get(row, "created_at")),
-		      "updated_at",
-		      extauth_time(json_object_get(row, "updated_at")));
+	o = json_pack(
+		"{s:s, s:O, s:O, s:O, s:O, s:b, s:o, s:o}", "provider",
+		EXTAUTH_GITHUB, "client_id", json_object_get(row, "client_id"),
+		"base_url", json_object_get(row, "base_url"), "api_url",
+		json_object_get(row, "api_url"), "scopes",
+		json_object_get(row, "scopes"), "has_client_secret", 1,
+		"created_at", extauth_time(json_object_get(row, "created_at")),
+		"updated_at", extauth_time(json_object_get(row, "updated_at")));
 	json_decref(row);
 	return o;
 }
@@ -334,8 +333,8 @@ extauth_config_set(const json_t *body, const char **field, char **cause)
 {
 	const char *client_id, *secret, *base, *api, *scopes, *k;
 	static const char *const known[] = {"client_id", "client_secret",
-					    "base_url", "api_url", "scopes",
-					    NULL};
+					    "base_url",	 "api_url",
+					    "scopes",	 NULL};
 	struct extauth_config *old = NULL;
 	char *base_n = NULL, *api_n = NULL, *nonce = NULL, *ct = NULL;
 	char *label = NULL, *kept = NULL;
@@ -421,12 +420,11 @@ extauth_config_set(const json_t *body, const char **field, char **cause)
 	}
 	label = extauth_config_label(client_id);
 	extauth_seal(label, secret, &nonce, &ct);
-	r = store_extauth_config_put(
-		srv->store,
-		&(struct store_extauth_config_row){
-			EXTAUTH_GITHUB, client_id, base_n, api_n, scopes,
-			nonce, ct},
-		(int64_t)wall_ms());
+	r = store_extauth_config_put(srv->store,
+				     &(struct store_extauth_config_row){
+					     EXTAUTH_GITHUB, client_id, base_n,
+					     api_n, scopes, nonce, ct},
+				     (int64_t)wall_ms());
 	if (r < 0) {
 		*cause = xstrdup("cannot store the config");
 		r = -EIO;
@@ -963,15 +961,14 @@ extauth_link_store(struct extauth_op *op, const struct extauth_user *u)
 
 		set_by_link =
 			old != NULL &&
-			json_integer_value(json_object_get(
-				old, "external_id")) == u->id &&
+			json_integer_value(
+				json_object_get(old, "external_id")) == u->id &&
 			json_integer_value(
 				json_object_get(old, "set_user_github")) != 0;
 		json_decref(old);
 	}
 	json_decref(user);
-	if (store_user_set_github(srv->store, op->user_id, u->id, u->login) <
-	    0)
+	if (store_user_set_github(srv->store, op->user_id, u->id, u->login) < 0)
 		return -EEXIST; /* a race with another link */
 	extauth_seal_token(op->user_id, &op->tok, &nonce, &ct);
 	r = store_extauth_link_put(
@@ -1018,8 +1015,8 @@ extauth_link_problem(const json_t *row, int64_t now)
 bool
 extauth_linked(const char *user_id)
 {
-	json_t *row = store_extauth_link_get(srv->store, user_id,
-					     EXTAUTH_GITHUB);
+	json_t *row =
+		store_extauth_link_get(srv->store, user_id, EXTAUTH_GITHUB);
 	bool yes = row != NULL &&
 		   extauth_link_problem(row, (int64_t)wall_ms()) == NULL;
 
@@ -1031,14 +1028,14 @@ extauth_linked(const char *user_id)
 static json_t *
 extauth_status_json(const char *user_id)
 {
-	json_t *row = store_extauth_link_get(srv->store, user_id,
-					     EXTAUTH_GITHUB);
+	json_t *row =
+		store_extauth_link_get(srv->store, user_id, EXTAUTH_GITHUB);
 	const char *problem;
 	json_t *o;
 
 	o = json_pack("{s:b, s:b, s:s, s:n, s:b, s:[], s:s, s:n, s:s}",
-		      "authenticated", 0, "device", 1, "display_name",
-		      "GitHub", "user", "app_installable", 0, "installations",
+		      "authenticated", 0, "device", 1, "display_name", "GitHub",
+		      "user", "app_installable", 0, "installations",
 		      "app_install_url", "", "expires_at", "error", "");
 	if (row == NULL)
 		return o;
@@ -1047,13 +1044,13 @@ extauth_status_json(const char *user_id)
 	json_object_set_new(o, "error", json_string(problem ? problem : ""));
 	json_object_set_new(o, "expires_at",
 			    extauth_time(json_object_get(row, "expires_at")));
-	json_object_set_new(
-		o, "user",
-		json_pack("{s:O, s:O, s:O, s:O}", "id",
-			  json_object_get(row, "external_id"), "login",
-			  json_object_get(row, "login"), "name",
-			  json_object_get(row, "name"), "avatar_url",
-			  json_object_get(row, "avatar_url")));
+	json_object_set_new(o, "user",
+			    json_pack("{s:O, s:O, s:O, s:O}", "id",
+				      json_object_get(row, "external_id"),
+				      "login", json_object_get(row, "login"),
+				      "name", json_object_get(row, "name"),
+				      "avatar_url",
+				      json_object_get(row, "avatar_url")));
 	json_decref(row);
 	return o;
 }
@@ -1073,8 +1070,8 @@ extauth_check_ms(void)
 void
 extauth_status(struct http_req *req, const char *user_id)
 {
-	json_t *row = store_extauth_link_get(srv->store, user_id,
-					     EXTAUTH_GITHUB);
+	json_t *row =
+		store_extauth_link_get(srv->store, user_id, EXTAUTH_GITHUB);
 	int64_t now = (int64_t)wall_ms();
 	struct extauth_config *cfg;
 	struct extauth_op *op;
@@ -1117,8 +1114,8 @@ extauth_status(struct http_req *req, const char *user_id)
 int
 extauth_unlink(const char *user_id)
 {
-	json_t *row = store_extauth_link_get(srv->store, user_id,
-					     EXTAUTH_GITHUB);
+	json_t *row =
+		store_extauth_link_get(srv->store, user_id, EXTAUTH_GITHUB);
 	json_t *user;
 	int r;
 
@@ -1141,8 +1138,8 @@ extauth_unlink(const char *user_id)
 int
 extauth_token(const char *user_id, char **token)
 {
-	json_t *row = store_extauth_link_get(srv->store, user_id,
-					     EXTAUTH_GITHUB);
+	json_t *row =
+		store_extauth_link_get(srv->store, user_id, EXTAUTH_GITHUB);
 	const json_t *exp;
 	struct extauth_token tok;
 	int64_t now = (int64_t)wall_ms();
@@ -1367,8 +1364,7 @@ extauth_got_device(struct extauth_op *op)
 	const json_t *uri = json_object_get(o, "verification_uri");
 	const json_t *exp = json_object_get(o, "expires_in");
 	const json_t *iv = json_object_get(o, "interval");
-	char *url = uri ? extauth_url_norm(json_string_value(uri) ?: "")
-			: NULL;
+	char *url = uri ? extauth_url_norm(json_string_value(uri) ?: "") : NULL;
 
 	if (json_is_string(json_object_get(o, "error"))) {
 		char *msg = xasprintf(
@@ -1383,20 +1379,20 @@ extauth_got_device(struct extauth_op *op)
 		   url == NULL || !json_is_integer(exp) ||
 		   json_integer_value(exp) < 1 ||
 		   json_integer_value(exp) > 86400 ||
-		   (iv != NULL && (!json_is_integer(iv) ||
-				   json_integer_value(iv) < 0 ||
-				   json_integer_value(iv) > 3600))) {
+		   (iv != NULL &&
+		    (!json_is_integer(iv) || json_integer_value(iv) < 0 ||
+		     json_integer_value(iv) > 3600))) {
 		extauth_op_fail(op, 502,
 				"GitHub's device code reply is malformed");
 	} else {
 		http_reply_header(op->req, "Cache-Control", "no-store");
 		http_reply_json(
 			op->req, 200,
-			json_pack("{s:O, s:O, s:s, s:O, s:I}", "device_code",
-				  dc, "user_code", uc, "verification_uri", url,
-				  "expires_in", exp, "interval",
-				  (json_int_t)(iv ? json_integer_value(iv)
-						  : 5)));
+			json_pack(
+				"{s:O, s:O, s:s, s:O, s:I}", "device_code", dc,
+				"user_code", uc, "verification_uri", url,
+				"expires_in", exp, "interval",
+				(json_int_t)(iv ? json_integer_value(iv) : 5)));
 		extauth_op_free(op);
 	}
 	free(url);
@@ -1436,8 +1432,8 @@ extauth_op_done(CURL *easy, CURLcode rc, void *data)
 static void
 extauth_refresh_one(const char *user_id, int64_t generation)
 {
-	json_t *row = store_extauth_link_get(srv->store, user_id,
-					     EXTAUTH_GITHUB);
+	json_t *row =
+		store_extauth_link_get(srv->store, user_id, EXTAUTH_GITHUB);
 	struct extauth_config *cfg = extauth_config_load();
 	struct extauth_op *op;
 	struct extauth_token tok;
@@ -1515,8 +1511,8 @@ extauth_device_poll(struct http_req *req, const char *user_id,
 	op = extauth_op_new(EXTAUTH_DEVICE_POLL, req, user_id, cfg);
 	extauth_op_post(op, "/login/oauth/access_token", "client_id",
 			cfg->client_id, "device_code", device_code,
-			"grant_type", "urn:ietf:params:oauth:grant-type:device_code",
-			NULL);
+			"grant_type",
+			"urn:ietf:params:oauth:grant-type:device_code", NULL);
 	http_req_defer(req);
 }
 
@@ -1623,8 +1619,7 @@ void
 extauth_web_start(struct http_req *req, const char *user_id)
 {
 	struct extauth_config *cfg = extauth_config_load();
-	char *state, *cookie, *url, *e_id, *e_redir, *e_state, *e_scope,
-		*redir;
+	char *state, *cookie, *url, *e_id, *e_redir, *e_state, *e_scope, *redir;
 
 	if (cfg == NULL) {
 		url = extauth_settings_url("GitHub external auth is not "
@@ -1643,8 +1638,8 @@ extauth_web_start(struct http_req *req, const char *user_id)
 			"%s&state=%s&scope=%s",
 			cfg->base_url, e_id, e_redir, e_state, e_scope);
 	cookie = xasprintf(EXTAUTH_STATE_COOKIE "=%s; Path=/external-auth/"
-					      "" EXTAUTH_GITHUB "; HttpOnly; "
-					      "SameSite=Lax; Max-Age=%d",
+						"" EXTAUTH_GITHUB "; HttpOnly; "
+						"SameSite=Lax; Max-Age=%d",
 			   state, EXTAUTH_STATE_LIFE_S);
 	http_reply_header(req, "Set-Cookie", cookie);
 	http_reply_header(req, "Cache-Control", "no-store");
@@ -1709,10 +1704,10 @@ extauth_web_callback(struct http_req *req)
 	}
 	json_decref(user);
 	if (gh_error != NULL || code == NULL || !extauth_printable(code, 512)) {
-		extauth_web_refuse(req, gh_error && strcmp(gh_error,
-							   "access_denied") == 0
-						? "GitHub access was denied"
-						: "GitHub sent no code");
+		extauth_web_refuse(
+			req, gh_error && strcmp(gh_error, "access_denied") == 0
+				     ? "GitHub access was denied"
+				     : "GitHub sent no code");
 		return;
 	}
 	if ((cfg = extauth_config_load()) == NULL) {

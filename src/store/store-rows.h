@@ -404,8 +404,7 @@ json_t *store_extauth_links_expiring(struct store *st, const char *provider,
 				     int64_t before, int64_t limit);
 /* {expires_at}: the soonest expiry of a good refreshable link (null when
  * none); new reference or NULL. */
-json_t *store_extauth_link_next_expiry(struct store *st,
-				       const char *provider);
+json_t *store_extauth_link_next_expiry(struct store *st, const char *provider);
 
 /* ---- usage, prices, budgets (store-usage.c) ----------------------------- */
 

@@ -574,7 +574,8 @@ const struct store_migration store_migrations[] = {
 		"DEFAULT '';"
 		"ALTER TABLE tasks ADD COLUMN preset_id TEXT NOT NULL "
 		"DEFAULT '';",
-	},	/*
+	},
+	/*
 	 * 12: external auth (server/extauth.c). external_auth_configs: an
 	 * admin's OAuth app per provider ('github'), its client secret
 	 * sealed (nonce, ciphertext). external_auth_links: one per user and
