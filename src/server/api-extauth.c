@@ -189,7 +189,7 @@ web_extauth_start(struct http_req *req, void *data UNUSED)
 	if (user == NULL) {
 		http_reply_header(req, "Cache-Control", "no-store");
 		http_reply_redirect(req, 303,
-				    "/login?next=%2Fexternal-auth%2Fgithub");
+				    "/login?next=%2Fsettings");
 		return;
 	}
 	extauth_web_start(req, json_string_value(json_object_get(user, "id")));
