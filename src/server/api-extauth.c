@@ -67,7 +67,7 @@ api_extauth_link(struct http_req *req, void *data UNUSED)
 		return;
 	uid = json_string_value(json_object_get(user, "id"));
 	if (strcmp(http_req_method(req), "DELETE") != 0) {
-		if (!extauth_configured())
+		if (!extauth_configured() && !extauth_has_link(uid))
 			http_reply_problem(req, 404,
 					   "GitHub external auth is not "
 					   "configured: an admin sets it up "
@@ -188,8 +188,7 @@ web_extauth_start(struct http_req *req, void *data UNUSED)
 
 	if (user == NULL) {
 		http_reply_header(req, "Cache-Control", "no-store");
-		http_reply_redirect(req, 303,
-				    "/login?next=%2Fsettings");
+		http_reply_redirect(req, 303, "/login?next=%2Fsettings");
 		return;
 	}
 	extauth_web_start(req, json_string_value(json_object_get(user, "id")));

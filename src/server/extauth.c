@@ -1024,6 +1024,17 @@ extauth_linked(const char *user_id)
 	return yes;
 }
 
+bool
+extauth_has_link(const char *user_id)
+{
+	json_t *row =
+		store_extauth_link_get(srv->store, user_id, EXTAUTH_GITHUB);
+	bool yes = row != NULL;
+
+	json_decref(row);
+	return yes;
+}
+
 /* The status JSON of user_id's link (new reference). */
 static json_t *
 extauth_status_json(const char *user_id)

@@ -49,6 +49,8 @@ int extauth_config_delete(void);
 void extauth_status(struct http_req *req, const char *user_id);
 /* Whether user_id has a good link (for the provider list). */
 bool extauth_linked(const char *user_id);
+/* Whether user_id has a link at all, good or not. */
+bool extauth_has_link(const char *user_id);
 /* Unlink user_id (and clear users.github_user_id if the link set it).
  * 0, -ENOENT or -EIO. */
 int extauth_unlink(const char *user_id);
