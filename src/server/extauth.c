@@ -1331,9 +1331,6 @@ extauth_refreshed(struct extauth_op *op, CURLcode rc, long status)
 			 cause ? cause : "");
 		goto out;
 	}
-	if (op->tok.refresh_token == NULL && old.refresh_token != NULL &&
-	    op->tok.expires_at == 0)
-		op->tok.refresh_token = xstrdup(old.refresh_token);
 	extauth_seal_token(op->user_id, &op->tok, &nonce, &ct);
 	r = store_extauth_link_refreshed(
 		srv->store,
@@ -1618,12 +1615,29 @@ extauth_cookie(struct http_req *req, const char *name)
 	return NULL;
 }
 
-/* The redirect_uri GitHub sends the browser back to (new string). */
+/*
+ * The redirect_uri GitHub sends the browser back to (new string): the
+ * address the browser used (its Host, https when a proxy says so), so a
+ * server behind a reverse proxy or on 0.0.0.0 names itself right; GitHub
+ * checks it against the OAuth app's callback URL. srv->url when the Host
+ * is missing or odd.
+ */
 static char *
-extauth_redirect_uri(void)
+extauth_redirect_uri(struct http_req *req)
 {
-	return xasprintf("%s/external-auth/" EXTAUTH_GITHUB "/callback",
-			 srv->url);
+	const char *host = http_req_header(req, "Host");
+	const char *proto = http_req_header(req, "X-Forwarded-Proto");
+	bool https = (proto != NULL && strcasecmp(proto, "https") == 0) ||
+		     str_starts_with(srv->url, "https://");
+	size_t n = host ? strlen(host) : 0;
+
+	if (n == 0 || n > 255 ||
+	    strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			 "0123456789.-:[]") != n)
+		return xasprintf("%s/external-auth/" EXTAUTH_GITHUB "/callback",
+				 srv->url);
+	return xasprintf("%s://%s/external-auth/" EXTAUTH_GITHUB "/callback",
+			 https ? "https" : "http", host);
 }
 
 void
@@ -1640,7 +1654,7 @@ extauth_web_start(struct http_req *req, const char *user_id)
 		return;
 	}
 	state = extauth_state_new(user_id);
-	redir = extauth_redirect_uri();
+	redir = extauth_redirect_uri(req);
 	e_id = curl_easy_escape(NULL, cfg->client_id, 0);
 	e_redir = curl_easy_escape(NULL, redir, 0);
 	e_state = curl_easy_escape(NULL, state, 0);
@@ -1731,7 +1745,7 @@ extauth_web_callback(struct http_req *req)
 					"try again");
 		return;
 	}
-	redir = extauth_redirect_uri();
+	redir = extauth_redirect_uri(req);
 	extauth_op_post(op, "/login/oauth/access_token", "client_id",
 			cfg->client_id, "client_secret", cfg->client_secret,
 			"code", code, "redirect_uri", redir, NULL);
