@@ -74,7 +74,7 @@ void extauth_web_callback(struct http_req *req);
  */
 int extauth_token(const char *user_id, char **token);
 
-/* ---- pure parts (unit-testable) ---- */
+/* ---- pure parts (extauth-parse.c, unit-tested) ---- */
 
 /* A token endpoint's reply parsed. */
 struct extauth_token {
@@ -82,14 +82,41 @@ struct extauth_token {
 	char *refresh_token; /* NULL when none */
 	int64_t expires_at;  /* ms, 0 for never */
 };
+/* GitHub's account, from GET /user. */
+struct extauth_user {
+	int64_t id;
+	char *login, *name, *avatar_url; /* name, avatar_url: "" when none */
+};
 /*
- * Parse a token endpoint's JSON reply strictly: 0 with *tok filled,
- * -EPERM with *error (GitHub's error code, new string) and *cause (its
- * description), -EPROTO with *cause when the reply is malformed.
+ * Parse a token endpoint's JSON reply strictly (expires_in counted from
+ * now_ms): 0 with *tok filled, -EPERM with *error (GitHub's error code,
+ * new string) and *cause (its description), -EPROTO with *cause when
+ * the reply is malformed. The reply's strings are wiped.
  */
 int extauth_token_parse(const char *body, size_t len, int64_t now_ms,
 			struct extauth_token *tok, char **error, char **cause);
 /* Wipe and free what a token holds (the struct itself stays). */
 void extauth_token_clear(struct extauth_token *tok);
+/* Parse GET /user's reply into *u: 0, or -EPROTO with *cause. */
+int extauth_user_parse(const char *body, size_t len, struct extauth_user *u,
+		       char **cause);
+/* Free what a GitHub user holds. */
+void extauth_user_clear(struct extauth_user *u);
+/* Whether s is 1..max bytes of printable ASCII without spaces. */
+bool extauth_printable(const char *s, size_t max);
+/* A base or API URL: http(s)://host[:port][/path], no query, fragment,
+ * user info or quotes, at most 512 bytes; trailing '/' dropped. New
+ * string, or NULL. */
+char *extauth_url_norm(const char *url);
+/* Whether scopes are at most 256 of [A-Za-z0-9:_,. -]. */
+bool extauth_scopes_valid(const char *s);
+/* Whether v is a token-like string (printable, no spaces, <= 2048). */
+bool extauth_token_ok(const json_t *v);
+/* A printable copy of s cut to max bytes (controls dropped); new. */
+char *extauth_text(const char *s, size_t max);
+/* Wipe the string members of object o in place. */
+void extauth_json_wipe(json_t *o);
+/* Wipe and free a string (NULL is fine). */
+void extauth_wipe(char *s);
 
 #endif
