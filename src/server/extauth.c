@@ -517,34 +517,45 @@ extauth_op_get_user(struct extauth_op *op, const char *token)
 }
 
 /* Where to send a browser after the web flow: /settings with the
- * outcome (new string). */
+ * outcome, NULL for linked, else an error code (docs/API.md: never free
+ * text, which a crafted link could set), as a new string. */
 static char *
-extauth_settings_url(const char *error)
+extauth_settings_url(const char *code)
 {
-	char *enc, *url;
-
-	if (error == NULL)
+	if (code == NULL)
 		return xstrdup("/settings?external_auth=" EXTAUTH_GITHUB);
-	enc = curl_easy_escape(NULL, error, 0);
-	url = xasprintf("/settings?external_auth_error=%s", enc ? enc : "");
-	curl_free(enc);
-	return url;
+	return xasprintf("/settings?external_auth_error=%s", code);
 }
 
-/* Answer op's request with an error (status for the API flows; the web
- * flow redirects to settings) and free op. */
+/* Send the web flow's browser to settings with error code (why goes to
+ * the log). */
+static void
+extauth_web_refuse(struct http_req *req, const char *code, const char *why)
+{
+	char *url = extauth_settings_url(code);
+
+	log_info("external auth: a GitHub link from the web refused (%s): %s",
+		 code, why);
+	http_reply_header(req, "Cache-Control", "no-store");
+	http_reply_redirect(req, 303, url);
+	free(url);
+}
+
+/* Answer op's request with an error (status and msg for the API flows;
+ * the web flow redirects to settings with the status's code) and free
+ * op. */
 static void
 extauth_op_fail(struct extauth_op *op, unsigned status, const char *msg)
 {
-	if (op->req != NULL && op->kind == EXTAUTH_CODE) {
-		char *url = extauth_settings_url(msg);
-
-		http_reply_header(op->req, "Cache-Control", "no-store");
-		http_reply_redirect(op->req, 303, url);
-		free(url);
-	} else if (op->req != NULL) {
+	if (op->req != NULL && op->kind == EXTAUTH_CODE)
+		extauth_web_refuse(op->req,
+				   status == 409   ? "taken"
+				   : status == 500 ? "store"
+				   : status == 503 ? "busy"
+						   : "github",
+				   msg);
+	else if (op->req != NULL)
 		http_reply_problem(op->req, status, "%s", msg);
-	}
 	extauth_op_free(op);
 }
 
@@ -1406,10 +1417,8 @@ extauth_web_start(struct http_req *req, const char *user_id)
 	char *state, *cookie, *url, *e_id, *e_redir, *e_state, *e_scope, *redir;
 
 	if (cfg == NULL) {
-		url = extauth_settings_url("GitHub external auth is not "
-					   "configured: ask an admin");
-		http_reply_redirect(req, 303, url);
-		free(url);
+		extauth_web_refuse(req, "not_configured",
+				   "no GitHub OAuth app is configured");
 		return;
 	}
 	state = extauth_state_new(user_id);
@@ -1439,17 +1448,6 @@ extauth_web_start(struct http_req *req, const char *user_id)
 	extauth_config_free(cfg);
 }
 
-/* Answer the callback with a redirect to settings saying error. */
-static void
-extauth_web_refuse(struct http_req *req, const char *error)
-{
-	char *url = extauth_settings_url(error);
-
-	http_reply_header(req, "Cache-Control", "no-store");
-	http_reply_redirect(req, 303, url);
-	free(url);
-}
-
 void
 extauth_web_callback(struct http_req *req)
 {
@@ -1473,9 +1471,9 @@ extauth_web_callback(struct http_req *req)
 	       sodium_memcmp(cookie, state, strlen(state)) == 0;
 	free(cookie);
 	if (!same || !extauth_state_check(state, user_id)) {
-		extauth_web_refuse(req, "the GitHub sign-in did not come "
-					"from this browser's link request, or "
-					"took too long: link again");
+		extauth_web_refuse(req, "state",
+				   "the state is not this browser's, forged or "
+				   "expired");
 		return;
 	}
 	user = store_user_get(srv->store, user_id);
@@ -1483,25 +1481,28 @@ extauth_web_callback(struct http_req *req)
 	    strcmp(json_string_value(json_object_get(user, "status")) ?: "",
 		   "active") != 0) {
 		json_decref(user);
-		extauth_web_refuse(req, "the account is not active");
+		extauth_web_refuse(req, "inactive",
+				   "the user is gone or suspended");
 		return;
 	}
 	json_decref(user);
 	if (gh_error != NULL || code == NULL || !extauth_printable(code, 512)) {
 		extauth_web_refuse(
-			req, gh_error && strcmp(gh_error, "access_denied") == 0
-				     ? "GitHub access was denied"
-				     : "GitHub sent no code");
+			req,
+			gh_error && strcmp(gh_error, "access_denied") == 0
+				? "denied"
+				: "no_code",
+			"GitHub sent no code");
 		return;
 	}
 	if ((cfg = extauth_config_load()) == NULL) {
-		extauth_web_refuse(req, "GitHub external auth is not "
-					"configured: ask an admin");
+		extauth_web_refuse(req, "not_configured",
+				   "no GitHub OAuth app is configured");
 		return;
 	}
 	if ((op = extauth_op_new(EXTAUTH_CODE, req, user_id, cfg)) == NULL) {
-		extauth_web_refuse(req, "too many calls to GitHub at once: "
-					"try again");
+		extauth_web_refuse(req, "busy",
+				   "too many calls to GitHub at once");
 		return;
 	}
 	redir = extauth_redirect_uri(req);

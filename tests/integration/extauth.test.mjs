@@ -10,6 +10,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { startServer, customTemplate, waitFor, taskDir, exists, bin, tmpdir, storeSql, storeBytes } from '../harness/server.mjs';
 import { startFakeGitHub } from '../harness/fake-github.mjs';
@@ -273,7 +274,7 @@ test('the web flow: a signed-in browser links; a wrong, foreign or missing state
     assert.equal(x.status, 303);
     const to = new URL(x.headers.get('location'), srv.base);
     assert.equal(to.pathname, '/settings');
-    assert.match(to.searchParams.get('external_auth_error') ?? '', /link again/, to.toString());
+    assert.equal(to.searchParams.get('external_auth_error'), 'state', to.toString());
   };
   // no state cookie
   await refused(callback, carolCookie);
@@ -292,6 +293,17 @@ test('the web flow: a signed-in browser links; a wrong, foreign or missing state
   r = await srv.api('GET', '/api/v2/external-auth/github', { token: carol.token });
   assert.equal(r.json.authenticated, false);
 
+  // behind a proxy: the redirect_uri is the address the browser used
+  const proxied = await new Promise((resolve, reject) => {
+    const u = new URL(srv.base);
+    const q = http.request({ host: u.hostname, port: u.port, path: '/external-auth/github',
+      headers: { Host: 'taskbox.example.com', 'X-Forwarded-Proto': 'https', Cookie: carolCookie } }, (res) => { res.resume(); resolve(res); });
+    q.on('error', reject);
+    q.end();
+  });
+  assert.equal(proxied.statusCode, 303);
+  assert.equal(new URL(proxied.headers.location).searchParams.get('redirect_uri'), 'https://taskbox.example.com/external-auth/github/callback');
+
   // the real thing
   r = await get(callback, mine.stateCookie);
   assert.equal(r.status, 303, await r.text());
@@ -303,7 +315,8 @@ test('the web flow: a signed-in browser links; a wrong, foreign or missing state
   assert.equal(r.json.user.name, '');
   // a code is good once
   r = await get(callback, mine.stateCookie);
-  assert.match(new URL(r.headers.get('location'), srv.base).searchParams.get('external_auth_error'), /refused the code: bad_verification_code/);
+  assert.equal(new URL(r.headers.get('location'), srv.base).searchParams.get('external_auth_error'), 'github');
+  assert.match(srv.log, /refused \(github\): GitHub refused the code: bad_verification_code/);
 });
 
 test('a revoked token: the status check marks the link invalid', async () => {

@@ -76,14 +76,28 @@ function profile(me) {
 /* ---- GitHub account (external auth) ------------------------------------- */
 
 const EXTAUTH = '/api/v2/external-auth/github';
+// what /external-auth/github/callback's error codes mean
+const LINK_ERRORS = {
+  state: 'the answer from GitHub did not belong to a link started in this browser, or it took longer than 10 minutes. Link again.',
+  inactive: 'your account is not active.',
+  denied: 'GitHub access was denied.',
+  no_code: 'GitHub sent no authorization code. Link again.',
+  not_configured: 'no GitHub OAuth app is configured: ask an admin.',
+  busy: 'the server is busy talking to GitHub. Try again.',
+  taken: 'another taskbox user has already linked that GitHub account.',
+  store: 'the link could not be stored. Try again.',
+  github: 'GitHub refused the authorization or the account could not be read. Link again; the server log says more.',
+};
 
 async function githubAccountSection(ctx) {
   const state = h('p', { class: 'github-account-state', role: 'status' });
   const actions = h('div', { class: 'row github-account-actions' });
   const linked = ctx.query.get('external_auth') === 'github';
-  const failed = ctx.query.get('external_auth_error');
+  const code = ctx.query.get('external_auth_error');
+  // codes, never text from the URL (a crafted link could say anything)
+  const failed = code && `Linking failed: ${LINK_ERRORS[code] || LINK_ERRORS.github}`;
   const outcome = h('p', { class: failed ? 'form-error' : 'form-ok', role: failed ? 'alert' : 'status' },
-    failed ? `Linking failed: ${failed}` : linked ? 'Your GitHub account is linked.' : '');
+    failed || (linked ? 'Your GitHub account is linked.' : ''));
 
   async function reload() {
     let st = null;
