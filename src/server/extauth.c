@@ -767,7 +767,8 @@ extauth_link_store(struct extauth_op *op, const struct extauth_user *u)
 	return 0;
 }
 
-/* The link's state for the API: NULL when good, else why not (static). */
+/* The link's state for the API: NULL when good, else why not (borrowed
+ * from row, or a constant). */
 static const char *
 extauth_link_problem(const json_t *row, int64_t now)
 {
@@ -776,10 +777,12 @@ extauth_link_problem(const json_t *row, int64_t now)
 
 	if (err != NULL && *err != '\0')
 		return err;
-	if (json_is_integer(exp) && json_integer_value(exp) <= now &&
-	    !json_integer_value(json_object_get(row, "refreshable")))
-		return "the GitHub token expired: " EXTAUTH_RELINK;
-	return NULL;
+	if (!json_is_integer(exp) || json_integer_value(exp) > now)
+		return NULL;
+	if (json_integer_value(json_object_get(row, "refreshable")))
+		return "the GitHub token expired and refreshing it has not "
+		       "worked yet: wait a minute, or " EXTAUTH_RELINK;
+	return "the GitHub token expired: " EXTAUTH_RELINK;
 }
 
 bool
