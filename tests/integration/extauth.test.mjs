@@ -8,7 +8,7 @@
 // template getting the linked token.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -409,4 +409,39 @@ test('deleting a user drops their link', async () => {
   assert.ok(r.status === 204 || r.status === 200, r.text);
   await waitFor(() => storeSql(srv.data, 'SELECT count(*) FROM external_auth_links WHERE user_id = ?', frank.id)[0][0] === 0,
     { what: 'the link gone' });
+});
+
+test('`taskbox external-auth set|show|delete github` (admins)', async () => {
+  const home = tmpdir('taskbox-cli-');
+  const secretFile = path.join(home, 'secret');
+  fs.writeFileSync(secretFile, `${CLIENT_SECRET}\n`, { mode: 0o600 });
+  const cli = (args, token = srv.token) => spawnSync(bin, args, {
+    encoding: 'utf8',
+    env: { ...process.env, HOME: home, XDG_CONFIG_HOME: home, TASKBOX_URL: srv.base, TASKBOX_TOKEN: token },
+  });
+  let r = cli(['external-auth', 'set', 'github', '--client-id', CLIENT_ID, '--client-secret-file', secretFile,
+    '--base-url', gh.url, '--api-url', gh.url, '--scopes', 'repo read:user']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`set the GitHub OAuth app ${CLIENT_ID.replace('.', '\\.')}`));
+  r = cli(['external-auth', 'show', 'github']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /client secret: set/);
+  assert.match(r.stdout, new RegExp(`base url: +${gh.url}`));
+  assert.ok(!r.stdout.includes(CLIENT_SECRET));
+  r = cli(['external-auth', 'show', 'github', '-o', 'json']);
+  assert.equal(JSON.parse(r.stdout).client_id, CLIENT_ID);
+  r = cli(['external-auth', 'show', 'github'], alice.token);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /only admins/);
+  r = cli(['external-auth', 'set', 'github', '--client-id', CLIENT_ID]);
+  assert.equal(r.status, 2, 'a usage error');
+  r = cli(['external-auth', 'show', 'gitlab']);
+  assert.equal(r.status, 2);
+  r = cli(['external-auth', 'delete', 'github']);
+  assert.equal(r.status, 0, r.stderr);
+  r = cli(['external-auth', 'show', 'github']);
+  assert.equal(r.status, 1);
+  r = cli(['user', 'link', 'github'], alice.token);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /not configured/);
 });
