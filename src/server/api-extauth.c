@@ -96,7 +96,8 @@ api_extauth_device(struct http_req *req, void *data UNUSED)
 	if (user == NULL)
 		return;
 	if (strcmp(http_req_method(req), "GET") == 0) {
-		extauth_device_start(req);
+		extauth_device_start(
+			req, json_string_value(json_object_get(user, "id")));
 		json_decref(user);
 		return;
 	}

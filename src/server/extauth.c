@@ -51,6 +51,7 @@
 #define EXTAUTH_CHECK_S	       60
 #define EXTAUTH_REFRESH_BATCH  16
 #define EXTAUTH_OPS_MAX	       256
+#define EXTAUTH_OPS_PER_USER   4
 #define EXTAUTH_DEFAULT_BASE   "https://github.com"
 #define EXTAUTH_DEFAULT_API    "https://api.github.com"
 #define EXTAUTH_DEFAULT_SCOPES "repo read:user"
@@ -389,14 +390,31 @@ extauth_op_free(struct extauth_op *op)
 	free(op);
 }
 
-/* A new op on the list (takes cfg), or NULL when too many run. */
+/* Whether user_id (NULL: nobody) runs EXTAUTH_OPS_PER_USER calls to
+ * GitHub already. */
+static bool
+extauth_user_busy(const char *user_id)
+{
+	size_t n = 0;
+
+	for (struct extauth_op *op = ops; op != NULL && user_id != NULL;
+	     op = op->next)
+		if (op->req != NULL && op->user_id != NULL &&
+		    strcmp(op->user_id, user_id) == 0)
+			n++;
+	return n >= EXTAUTH_OPS_PER_USER;
+}
+
+/* A new op on the list (takes cfg), or NULL when too many run (in all,
+ * or for a request's user). */
 static struct extauth_op *
 extauth_op_new(enum extauth_kind kind, struct http_req *req,
 	       const char *user_id, struct extauth_config *cfg)
 {
 	struct extauth_op *op;
 
-	if (nops >= EXTAUTH_OPS_MAX) {
+	if (nops >= EXTAUTH_OPS_MAX ||
+	    (req != NULL && extauth_user_busy(user_id))) {
 		extauth_config_free(cfg);
 		return NULL;
 	}
@@ -1243,19 +1261,28 @@ extauth_refresh_one(const char *user_id, int64_t generation)
 			tok.refresh_token, NULL);
 }
 
-/* A config for a flow a request starts (new), or NULL after replying
- * 404 (none) or 503 (too many calls to GitHub). */
+/* A config for a flow user_id's request starts (new), or NULL after
+ * replying 404 (none), 429 (that user's calls to GitHub) or 503 (too
+ * many calls to GitHub). */
 static struct extauth_config *
-extauth_flow_config(struct http_req *req)
+extauth_flow_config(struct http_req *req, const char *user_id)
 {
 	struct extauth_config *cfg = extauth_config_load();
 
-	if (cfg == NULL)
+	if (cfg == NULL) {
 		http_reply_problem(req, 404,
 				   "GitHub external auth is not configured: "
 				   "an admin sets it up with taskbox "
 				   "external-auth set github");
-	else if (nops >= EXTAUTH_OPS_MAX) {
+	} else if (extauth_user_busy(user_id)) {
+		extauth_config_free(cfg);
+		cfg = NULL;
+		http_reply_header(req, "Retry-After", "1");
+		http_reply_problem(req, 429,
+				   "%d calls to GitHub of yours are running: "
+				   "wait for them",
+				   EXTAUTH_OPS_PER_USER);
+	} else if (nops >= EXTAUTH_OPS_MAX) {
 		extauth_config_free(cfg);
 		cfg = NULL;
 		http_reply_header(req, "Retry-After", "1");
@@ -1267,14 +1294,14 @@ extauth_flow_config(struct http_req *req)
 }
 
 void
-extauth_device_start(struct http_req *req)
+extauth_device_start(struct http_req *req, const char *user_id)
 {
-	struct extauth_config *cfg = extauth_flow_config(req);
+	struct extauth_config *cfg = extauth_flow_config(req, user_id);
 	struct extauth_op *op;
 
 	if (cfg == NULL)
 		return;
-	op = extauth_op_new(EXTAUTH_DEVICE_CODE, req, NULL, cfg);
+	op = extauth_op_new(EXTAUTH_DEVICE_CODE, req, user_id, cfg);
 	extauth_op_post(op, "/login/device/code", "client_id", cfg->client_id,
 			"scope", cfg->scopes, NULL);
 	http_req_defer(req);
@@ -1284,7 +1311,7 @@ void
 extauth_device_poll(struct http_req *req, const char *user_id,
 		    const char *device_code)
 {
-	struct extauth_config *cfg = extauth_flow_config(req);
+	struct extauth_config *cfg = extauth_flow_config(req, user_id);
 	struct extauth_op *op;
 
 	if (cfg == NULL)

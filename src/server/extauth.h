@@ -54,8 +54,9 @@ bool extauth_has_link(const char *user_id);
 /* Unlink user_id (and clear users.github_user_id if the link set it).
  * 0, -ENOENT or -EIO. */
 int extauth_unlink(const char *user_id);
-/* GET .../device: ask GitHub for a device code; replies. */
-void extauth_device_start(struct http_req *req);
+/* GET .../device for user_id: ask GitHub for a device code; replies. A
+ * user runs at most 4 calls to GitHub at once (429 past it). */
+void extauth_device_start(struct http_req *req, const char *user_id);
 /* POST .../device {device_code}: poll GitHub once for user_id; 204 when
  * linked, 400 with GitHub's error code otherwise. */
 void extauth_device_poll(struct http_req *req, const char *user_id,

@@ -40,7 +40,10 @@ test('an admin sets up the GitHub OAuth app in settings', { skip }, async () => 
   await page.getByLabel('GitHub API URL').fill(gh.url);
   await page.getByRole('button', { name: 'Save GitHub OAuth app' }).click();
   await page.getByText('GitHub OAuth app saved.').waitFor();
+  await page.getByRole('link', { name: 'Link GitHub account' }).waitFor(); // the account section follows
   assert.equal(await page.getByLabel('Client secret').inputValue(), '', 'the secret does not stay in the page');
+  await page.getByRole('heading', { name: 'GitHub OAuth app' }).scrollIntoViewIfNeeded();
+  await shot(page, 'settings-github-app');
   assert.ok(!(await page.content()).includes(CLIENT_SECRET));
   const r = await server.api('GET', '/api/v2/external-auth/github/config');
   assert.equal(r.json.client_id, CLIENT_ID);

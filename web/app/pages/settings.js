@@ -34,11 +34,12 @@ export async function render(root, ctx) {
   ctx.setTitle('Settings');
   const me = await api('GET', ME);
   if (!ctx.active()) return;
+  const account = await githubAccountSection(ctx);
   root.append(
     h('h1', {}, 'Settings'),
     profile(me),
-    await githubAccountSection(ctx),
-    ...(me.role === 'admin' ? [await githubAppSection(ctx)] : []),
+    account.el,
+    ...(me.role === 'admin' ? [await githubAppSection(ctx, account.reload)] : []),
     await secretsSection(ctx),
     webhook(me),
     await tokensSection(ctx),
@@ -89,6 +90,7 @@ const LINK_ERRORS = {
   github: 'GitHub refused the authorization or the account could not be read. Link again; the server log says more.',
 };
 
+// The caller's GitHub link: {el, reload}.
 async function githubAccountSection(ctx) {
   const state = h('p', { class: 'github-account-state', role: 'status' });
   const actions = h('div', { class: 'row github-account-actions' });
@@ -131,7 +133,7 @@ async function githubAccountSection(ctx) {
     }
   }
   await reload();
-  return section(
+  const el = section(
     'github-account-title',
     'GitHub account',
     h('p', { class: 'hint' }, 'Link your GitHub account: templates with github: {token: owner} give your tasks its token (before a GitHub token set below), and automation finds you by your GitHub id. From a terminal: `taskbox user link github`.'),
@@ -139,9 +141,11 @@ async function githubAccountSection(ctx) {
     state,
     actions,
   );
+  return { el, reload };
 }
 
-async function githubAppSection(ctx) {
+// The OAuth app's form (admins); changed() runs after a save or delete.
+async function githubAppSection(ctx, changed) {
   let cfg = null;
   try {
     cfg = await api('GET', `${EXTAUTH}/config`);
@@ -171,6 +175,7 @@ async function githubAppSection(ctx) {
       secret.placeholder = 'unchanged';
       apiUrl.value = cfg.api_url;
       showDelete();
+      await changed();
       form.done('GitHub OAuth app saved. The client secret is not shown again.');
     },
   });
@@ -184,6 +189,7 @@ async function githubAppSection(ctx) {
             secret.required = true;
             secret.placeholder = '';
             showDelete();
+            await changed();
             ctx.toast('The GitHub OAuth app is deleted.');
           })
         : null,
