@@ -23,7 +23,6 @@
  */
 #include "common.h"
 
-#include <limits.h>
 #include <stdarg.h>
 #include <curl/curl.h>
 #include <sodium.h>
@@ -40,11 +39,9 @@
 #include "store/store-rows.h"
 
 #define EXTAUTH_KEY_LABEL      "taskbox external auth"
-#define EXTAUTH_STATE_LABEL    "taskbox external auth state"
 #define EXTAUTH_REPLY_MAX      (64u * 1024)
 #define EXTAUTH_TIMEOUT_S      20L
 #define EXTAUTH_CONNECT_S      10L
-#define EXTAUTH_STATE_LIFE_S   600
 #define EXTAUTH_CLAIM_MS       60000
 #define EXTAUTH_RESCAN_MS      60000
 #define EXTAUTH_MARGIN_S       300
@@ -55,7 +52,6 @@
 #define EXTAUTH_DEFAULT_BASE   "https://github.com"
 #define EXTAUTH_DEFAULT_API    "https://api.github.com"
 #define EXTAUTH_DEFAULT_SCOPES "repo read:user"
-#define EXTAUTH_STATE_COOKIE   "taskbox_extauth_state"
 #define EXTAUTH_RELINK	       "link your GitHub account again"
 
 /* The OAuth app, opened from the store. */
@@ -545,9 +541,7 @@ extauth_settings_url(const char *code)
 	return xasprintf("/settings?external_auth_error=%s", code);
 }
 
-/* Send the web flow's browser to settings with error code (why goes to
- * the log). */
-static void
+void
 extauth_web_refuse(struct http_req *req, const char *code, const char *why)
 {
 	char *url = extauth_settings_url(code);
@@ -1324,208 +1318,42 @@ extauth_device_poll(struct http_req *req, const char *user_id,
 	http_req_defer(req);
 }
 
-/* ---- the web flow's state ---- */
+/* ---- the web flow (its pages are api-extauth.c's) ---- */
 
-/* The MAC of a state's parts (hex into out). */
-static void
-extauth_state_mac(const char *user_id, const char *expiry, const char *nonce,
-		  char out[65])
-{
-	unsigned char key[SECRETS_KEY_BYTES];
-	unsigned char mac[crypto_auth_hmacsha256_BYTES];
-	crypto_auth_hmacsha256_state st;
-
-	secrets_derive_key(EXTAUTH_STATE_LABEL, key);
-	crypto_auth_hmacsha256_init(&st, key, sizeof key);
-	crypto_auth_hmacsha256_update(&st, (const unsigned char *)"state", 6);
-	crypto_auth_hmacsha256_update(&st, (const unsigned char *)user_id,
-				      strlen(user_id) + 1);
-	crypto_auth_hmacsha256_update(&st, (const unsigned char *)expiry,
-				      strlen(expiry) + 1);
-	crypto_auth_hmacsha256_update(&st, (const unsigned char *)nonce,
-				      strlen(nonce));
-	crypto_auth_hmacsha256_final(&st, mac);
-	sodium_bin2hex(out, 65, mac, sizeof mac);
-	sodium_memzero(key, sizeof key);
-	sodium_memzero(&st, sizeof st);
-}
-
-/* A new state for user_id: "USER.EXPIRY.NONCE.MAC" (new string). */
-static char *
-extauth_state_new(const char *user_id)
-{
-	unsigned char raw[16];
-	char nonce[33], expiry[24], mac[65];
-
-	randombytes_buf(raw, sizeof raw);
-	sodium_bin2hex(nonce, sizeof nonce, raw, sizeof raw);
-	snprintf(expiry, sizeof expiry, "%lld",
-		 (long long)(wall_ms() / 1000 + EXTAUTH_STATE_LIFE_S));
-	extauth_state_mac(user_id, expiry, nonce, mac);
-	return xasprintf("%s.%s.%s.%s", user_id, expiry, nonce, mac);
-}
-
-/* The user id of a good, unexpired state into user_id; false if not. */
-static bool
-extauth_state_check(const char *state, char user_id[37])
-{
-	char buf[200], *parts[4], *p, mac[65];
-	long exp;
-	int n = 0;
-
-	if (strlen(state) >= sizeof buf)
-		return false;
-	snprintf(buf, sizeof buf, "%s", state);
-	for (p = buf; n < 4; n++) {
-		parts[n] = p;
-		if ((p = strchr(p, '.')) == NULL)
-			break;
-		*p++ = '\0';
-	}
-	if (n != 3 || strlen(parts[0]) != 36 || strlen(parts[2]) != 32 ||
-	    strlen(parts[3]) != 64 ||
-	    parse_long(parts[1], 0, LONG_MAX, &exp) < 0 ||
-	    exp < (long)(wall_ms() / 1000))
-		return false;
-	extauth_state_mac(parts[0], parts[1], parts[2], mac);
-	if (sodium_memcmp(mac, parts[3], 64) != 0)
-		return false;
-	memcpy(user_id, parts[0], 37);
-	return true;
-}
-
-/* The value of cookie name in req's Cookie header (new), or NULL. */
-static char *
-extauth_cookie(struct http_req *req, const char *name)
-{
-	const char *p = http_req_header(req, "Cookie");
-	size_t n = strlen(name);
-
-	while (p != NULL && *p != '\0') {
-		while (*p == ' ' || *p == ';')
-			p++;
-		if (strncmp(p, name, n) == 0 && p[n] == '=') {
-			const char *v = p + n + 1, *end = strchr(v, ';');
-
-			return end ? xstrndup(v, (size_t)(end - v))
-				   : xstrdup(v);
-		}
-		p = strchr(p, ';');
-	}
-	return NULL;
-}
-
-/*
- * The redirect_uri GitHub sends the browser back to (new string): the
- * address the browser used (its Host, https when a proxy says so), so a
- * server behind a reverse proxy or on 0.0.0.0 names itself right; GitHub
- * checks it against the OAuth app's callback URL. srv->url when the Host
- * is missing or odd.
- */
-static char *
-extauth_redirect_uri(struct http_req *req)
-{
-	const char *host = http_req_header(req, "Host");
-	const char *proto = http_req_header(req, "X-Forwarded-Proto");
-	bool https = (proto != NULL && strcasecmp(proto, "https") == 0) ||
-		     str_starts_with(srv->url, "https://");
-	size_t n = host ? strlen(host) : 0;
-
-	if (n == 0 || n > 255 ||
-	    strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-			 "0123456789.-:[]") != n)
-		return xasprintf("%s/external-auth/" EXTAUTH_GITHUB "/callback",
-				 srv->url);
-	return xasprintf("%s://%s/external-auth/" EXTAUTH_GITHUB "/callback",
-			 https ? "https" : "http", host);
-}
-
-void
-extauth_web_start(struct http_req *req, const char *user_id)
+char *
+extauth_authorize_url(const char *redirect_uri, const char *state)
 {
 	struct extauth_config *cfg = extauth_config_load();
-	char *state, *cookie, *url, *e_id, *e_redir, *e_state, *e_scope, *redir;
+	char *e_id, *e_redir, *e_state, *e_scope, *url;
 
-	if (cfg == NULL) {
-		extauth_web_refuse(req, "not_configured",
-				   "no GitHub OAuth app is configured");
-		return;
-	}
-	state = extauth_state_new(user_id);
-	redir = extauth_redirect_uri(req);
+	if (cfg == NULL)
+		return NULL;
 	e_id = curl_easy_escape(NULL, cfg->client_id, 0);
-	e_redir = curl_easy_escape(NULL, redir, 0);
+	e_redir = curl_easy_escape(NULL, redirect_uri, 0);
 	e_state = curl_easy_escape(NULL, state, 0);
 	e_scope = curl_easy_escape(NULL, cfg->scopes, 0);
+	if (e_id == NULL || e_redir == NULL || e_state == NULL ||
+	    e_scope == NULL)
+		fatal("curl_easy_escape failed");
 	url = xasprintf("%s/login/oauth/authorize?client_id=%s&redirect_uri="
 			"%s&state=%s&scope=%s",
 			cfg->base_url, e_id, e_redir, e_state, e_scope);
-	cookie = xasprintf(EXTAUTH_STATE_COOKIE "=%s; Path=/external-auth/"
-						"" EXTAUTH_GITHUB "; HttpOnly; "
-						"SameSite=Lax; Max-Age=%d",
-			   state, EXTAUTH_STATE_LIFE_S);
-	http_reply_header(req, "Set-Cookie", cookie);
-	http_reply_header(req, "Cache-Control", "no-store");
-	http_reply_redirect(req, 303, url);
 	curl_free(e_id);
 	curl_free(e_redir);
 	curl_free(e_state);
 	curl_free(e_scope);
-	free(redir);
-	free(url);
-	free(cookie);
-	free(state);
 	extauth_config_free(cfg);
+	return url;
 }
 
 void
-extauth_web_callback(struct http_req *req)
+extauth_web_exchange(struct http_req *req, const char *user_id,
+		     const char *code, const char *redirect_uri)
 {
-	const char *state = http_req_query(req, "state");
-	const char *code = http_req_query(req, "code");
-	const char *gh_error = http_req_query(req, "error");
-	char *cookie = extauth_cookie(req, EXTAUTH_STATE_COOKIE);
-	char user_id[37], *redir;
-	struct extauth_config *cfg;
+	struct extauth_config *cfg = extauth_config_load();
 	struct extauth_op *op;
-	json_t *user = NULL;
-	bool same;
 
-	/* the state is spent either way */
-	http_reply_header(req, "Set-Cookie",
-			  EXTAUTH_STATE_COOKIE "=; Path=/external-auth/"
-					       "" EXTAUTH_GITHUB "; HttpOnly; "
-					       "SameSite=Lax; Max-Age=0");
-	same = cookie != NULL && state != NULL &&
-	       strlen(cookie) == strlen(state) &&
-	       sodium_memcmp(cookie, state, strlen(state)) == 0;
-	free(cookie);
-	if (!same || !extauth_state_check(state, user_id)) {
-		extauth_web_refuse(req, "state",
-				   "the state is not this browser's, forged or "
-				   "expired");
-		return;
-	}
-	user = store_user_get(srv->store, user_id);
-	if (user == NULL ||
-	    strcmp(json_string_value(json_object_get(user, "status")) ?: "",
-		   "active") != 0) {
-		json_decref(user);
-		extauth_web_refuse(req, "inactive",
-				   "the user is gone or suspended");
-		return;
-	}
-	json_decref(user);
-	if (gh_error != NULL || code == NULL || !extauth_printable(code, 512)) {
-		extauth_web_refuse(
-			req,
-			gh_error && strcmp(gh_error, "access_denied") == 0
-				? "denied"
-				: "no_code",
-			"GitHub sent no code");
-		return;
-	}
-	if ((cfg = extauth_config_load()) == NULL) {
+	if (cfg == NULL) {
 		extauth_web_refuse(req, "not_configured",
 				   "no GitHub OAuth app is configured");
 		return;
@@ -1535,10 +1363,8 @@ extauth_web_callback(struct http_req *req)
 				   "too many calls to GitHub at once");
 		return;
 	}
-	redir = extauth_redirect_uri(req);
 	extauth_op_post(op, "/login/oauth/access_token", "client_id",
 			cfg->client_id, "client_secret", cfg->client_secret,
-			"code", code, "redirect_uri", redir, NULL);
-	free(redir);
+			"code", code, "redirect_uri", redirect_uri, NULL);
 	http_req_defer(req);
 }

@@ -61,12 +61,16 @@ void extauth_device_start(struct http_req *req, const char *user_id);
  * linked, 400 with GitHub's error code otherwise. */
 void extauth_device_poll(struct http_req *req, const char *user_id,
 			 const char *device_code);
-/* GET /external-auth/github for user_id (a signed-in browser): the state
- * cookie and a 303 to GitHub's authorize page. */
-void extauth_web_start(struct http_req *req, const char *user_id);
-/* GET /external-auth/github/callback?code&state: checks the state
- * against its cookie, exchanges the code, links; 303 to /settings. */
-void extauth_web_callback(struct http_req *req);
+/* The URL of GitHub's authorize page for redirect_uri and state (new
+ * string), or NULL when no OAuth app is configured. */
+char *extauth_authorize_url(const char *redirect_uri, const char *state);
+/* The web flow's callback for user_id (its state checked): exchange code
+ * (sent with redirect_uri), link, 303 to /settings. */
+void extauth_web_exchange(struct http_req *req, const char *user_id,
+			  const char *code, const char *redirect_uri);
+/* 303 to /settings?external_auth_error=code (why goes to the log). */
+void extauth_web_refuse(struct http_req *req, const char *code,
+			const char *why);
 
 /*
  * The token of user_id's good, unexpired link into *token (new string:
