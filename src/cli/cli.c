@@ -495,20 +495,22 @@ out:
 /* ---- user, token ----------------------------------------------------- */
 
 static const char user_usage[] =
-	"usage: taskbox user create NAME [--role admin|member] [--password]\n"
+	"usage: taskbox user create NAME [--role admin|member|task-creator]\n"
+	"                                [--password]\n"
 	"                                             create a user; prints "
 	"its token once;\n"
 	"                                             --password: typed "
 	"twice, or stdin\n"
-	"       taskbox user list [-o table|json]     list users (admin)\n"
+	"       taskbox user list [-o table|json]     list users (members: "
+	"themself)\n"
 	"       taskbox user delete NAME [--delete-tasks]\n"
 	"                                             delete a user (admin); "
 	"with\n"
 	"                                             --delete-tasks their "
 	"tasks too\n"
 	"       taskbox user set --name N --email E   your git identity\n"
-	"       taskbox user set USER --role R | --suspend | --activate\n"
-	"                                             (admin)\n"
+	"       taskbox user set USER --role R | --suspend | --activate |\n"
+	"                         --github-id N|none  (admin)\n"
 	"       taskbox user set-token github         link a GitHub token\n"
 	"       taskbox user link|unlink github       link your GitHub "
 	"account\n"
@@ -542,15 +544,25 @@ cli_user_list(struct client *c, bool json)
 		json_decref(reply);
 		return 0;
 	}
-	cli_table_init(&t, 3);
-	cli_table_row(&t, (const char *[]){"USERNAME", "ROLE", "CREATED"});
+	cli_table_init(&t, 4);
+	cli_table_row(
+		&t, (const char *[]){"USERNAME", "ROLE", "GITHUB", "CREATED"});
 	json_array_foreach(users, i, u)
 	{
-		char age[64];
+		const json_t *gh = json_object_get(u, "github_com_user_id");
+		char age[64], github[64] = "";
 
+		/* the login when known, else the linked id */
+		if (*cli_str(u, "github_login") != '\0')
+			snprintf(github, sizeof github, "%s",
+				 cli_str(u, "github_login"));
+		else if (json_is_integer(gh))
+			snprintf(github, sizeof github, "%" JSON_INTEGER_FORMAT,
+				 json_integer_value(gh));
 		cli_age(cli_str(u, "created_at"), age, sizeof age);
 		cli_table_row(&t, (const char *[]){cli_str(u, "username"),
-						   cli_str(u, "role"), age});
+						   cli_str(u, "role"), github,
+						   age});
 	}
 	cli_table_print(&t, stdout);
 	cli_table_release(&t);

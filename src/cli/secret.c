@@ -14,6 +14,7 @@
 #include "common.h"
 
 #include <getopt.h>
+#include <limits.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -218,8 +219,9 @@ cli_secret(int argc, char **argv)
 
 static const char user_set_usage[] =
 	"usage: taskbox user set [USER] [--name NAME] [--email EMAIL]\n"
-	"       taskbox user set USER --role admin|member | --suspend | "
-	"--activate\n"
+	"       taskbox user set USER --role admin|member|task-creator | "
+	"--suspend | --activate\n"
+	"       taskbox user set USER --github-id N|none\n"
 	"       taskbox user set-token github [--user U] [--stdin]\n"
 	"       taskbox user set-password [USER]\n"
 	"       taskbox user set USER [--budget-usd X|none] "
@@ -228,7 +230,12 @@ static const char user_set_usage[] =
 	"set: your name and email, the default git author and committer of\n"
 	"your tasks (empty clears: the username and USERNAME@taskbox.invalid\n"
 	"apply); admins: another user's role, or suspend them (their tokens\n"
-	"and sessions are refused) and make them active again.\n"
+	"and sessions are refused) and make them active again. A\n"
+	"task-creator is a member that may also create tasks for active\n"
+	"members (a bot's token); it sees the tasks it created while it has\n"
+	"that role.\n"
+	"--github-id (admins): the GitHub user id linked to USER (what\n"
+	"GET /api/v2/users?q=github_com_user_id:N finds); none unlinks.\n"
 	"set-token github: link the GitHub token that templates with\n"
 	"`github: {token: owner}` give your tasks (GITHUB_TOKEN, GH_TOKEN and\n"
 	"git over https); typed without echo or read with --stdin.\n"
@@ -338,6 +345,25 @@ user_set_password(struct client *c, const char *user)
 	return 0;
 }
 
+/* Print what `taskbox user set` left of the user (a User). */
+static void
+user_set_print(json_t *u)
+{
+	const json_t *gh = json_object_get(u, "github_com_user_id");
+
+	printf("%s: %s, %s, name '%s', email '%s'", cli_str(u, "username"),
+	       cli_str(u, "role"), cli_str(u, "status"), cli_str(u, "name"),
+	       json_is_false(json_object_get(u, "email_set"))
+		       ? ""
+		       : cli_str(u, "email"));
+	if (json_is_integer(gh))
+		printf(", GitHub user %" JSON_INTEGER_FORMAT "%s%s",
+		       json_integer_value(gh),
+		       *cli_str(u, "github_login") ? " " : "",
+		       cli_str(u, "github_login"));
+	printf("\n");
+}
+
 int
 cli_user_set(int argc, char **argv)
 {
@@ -352,14 +378,17 @@ cli_user_set(int argc, char **argv)
 		{"activate", no_argument, NULL, 'A'},
 		{"budget-usd", required_argument, NULL, 'B'},
 		{"budget-tokens", required_argument, NULL, 'N'},
+		{"github-id", required_argument, NULL, 'G'},
 		{NULL, 0, NULL, 0}};
 	const char *user = "me", *name = NULL, *email = NULL, *role = NULL;
 	const char *status = NULL, *budget_usd = NULL, *budget_tokens = NULL;
+	const char *github_id = NULL;
 	bool token = strcmp(argv[0], "set-token") == 0, from_stdin = false;
 	bool set_pw = strcmp(argv[0], "set-password") == 0;
 	char *cause = NULL, *path, *u, *value;
 	json_t *body, *reply = NULL;
 	struct client c;
+	long gh = 0;
 	int o, r;
 
 	opterr = 0;
@@ -398,6 +427,9 @@ cli_user_set(int argc, char **argv)
 		case 'N':
 			budget_tokens = optarg;
 			break;
+		case 'G':
+			github_id = optarg;
+			break;
 		case ':':
 			return cli_usage_error(user_set_usage,
 					       "option '%s' needs a value",
@@ -415,7 +447,7 @@ cli_user_set(int argc, char **argv)
 		user = argv[optind++];
 	if (set_pw) {
 		if (optind != argc || name || email || role || status ||
-		    from_stdin)
+		    github_id || from_stdin)
 			return cli_usage_error(user_set_usage,
 					       "set-password takes one USER at "
 					       "most");
@@ -427,7 +459,7 @@ cli_user_set(int argc, char **argv)
 	}
 	if (!token && !set_pw && optind == argc &&
 	    (budget_usd != NULL || budget_tokens != NULL)) {
-		if (name || email || role || status || from_stdin)
+		if (name || email || role || status || github_id || from_stdin)
 			return cli_usage_error(user_set_usage,
 					       "--budget-* go on their own");
 		if (cli_connect(&c))
@@ -436,11 +468,17 @@ cli_user_set(int argc, char **argv)
 		client_release(&c);
 		return r;
 	}
-	if (!token && (optind != argc || (name == NULL && email == NULL &&
-					  role == NULL && status == NULL)))
+	if (!token &&
+	    (optind != argc || (name == NULL && email == NULL && role == NULL &&
+				status == NULL && github_id == NULL)))
 		return cli_usage_error(user_set_usage,
 				       "set takes --name, --email, --role, "
-				       "--suspend or --activate");
+				       "--github-id, --suspend or --activate");
+	if (github_id != NULL && strcmp(github_id, "none") != 0 &&
+	    parse_long(github_id, 1, LONG_MAX, &gh) < 0)
+		return cli_usage_error(user_set_usage,
+				       "--github-id takes a GitHub user id "
+				       "(a whole number from 1) or none");
 	if (cli_connect(&c))
 		return 1;
 	u = client_escape(user);
@@ -462,14 +500,16 @@ cli_user_set(int argc, char **argv)
 		if (status != NULL)
 			json_object_set_new(body, "status",
 					    json_string(status));
+		if (github_id != NULL)
+			json_object_set_new(body, "github_com_user_id",
+					    strcmp(github_id, "none") == 0
+						    ? json_null()
+						    : json_integer(gh));
 		r = client_json(&c, "PATCH", path, body, &reply, &cause);
 		if (r != 0)
 			r = cli_fail(cause);
 		else
-			printf("%s: %s, %s, name '%s', email '%s'\n",
-			       cli_str(reply, "username"),
-			       cli_str(reply, "role"), cli_str(reply, "status"),
-			       cli_str(reply, "name"), cli_str(reply, "email"));
+			user_set_print(reply);
 		json_decref(body);
 		json_decref(reply);
 	}

@@ -32,6 +32,7 @@ struct task_opts {
 	const char *status;
 	const char *until;  /* status --watch --until STATE */
 	const char *cancel; /* queue --cancel ID */
+	const char *preset; /* create --preset NAME|none */
 	json_t *params;
 	long timeout;
 	bool no_wait, use_stdin, all, watch, follow, yes, json, wait;
@@ -69,7 +70,14 @@ static const char create_usage[] =
 	"  --name N            the task's name (default: derived from the "
 	"prompt)\n"
 	"  --display-name D    a human-readable title\n"
-	"  --param K=V         a template parameter (repeatable)\n"
+	"  --param K=V         a template parameter (repeatable; wins over "
+	"the\n"
+	"                      preset's)\n"
+	"  --preset NAME|none  the template's preset of parameters to start "
+	"from\n"
+	"                      (default: the template's default preset, if "
+	"any;\n"
+	"                      none: no preset)\n"
 	"  --owner USER        create it for another user (admin)\n"
 	"  --stdin             read the prompt from stdin\n"
 	"  --no-wait           return once the task is created\n"
@@ -386,6 +394,45 @@ task_await(struct client *c, json_t *t, long timeout)
 	return r == TASK_DONE ? 0 : 1;
 }
 
+/*
+ * The default preset's name of the template a create uses (ref, else the
+ * server's default template), as the web form preselects it: a new
+ * string, or NULL when it has none or cannot be read (the create then
+ * says what is wrong with the template).
+ */
+static char *
+task_default_preset(struct client *c, const char *ref)
+{
+	json_t *reply = NULL, *tmpl = NULL, *p;
+	char *cause = NULL, *path, *out = NULL;
+	size_t i;
+
+	if (ref != NULL) {
+		char *e = client_escape(ref);
+
+		path = xasprintf("/api/v2/templates/%s", e);
+		free(e);
+		if (client_json(c, "GET", path, NULL, &reply, &cause) == 0)
+			tmpl = json_incref(reply);
+		free(path);
+	} else if (client_json(c, "GET", "/api/v2/templates", NULL, &reply,
+			       &cause) == 0) {
+		ref = json_string_value(
+			json_object_get(reply, "default_template"));
+		json_array_foreach(json_object_get(reply, "templates"), i,
+				   p) if (ref != NULL &&
+					  strcmp(cli_str(p, "name"), ref) == 0)
+			tmpl = json_incref(p);
+	}
+	json_array_foreach(json_object_get(tmpl, "presets"), i,
+			   p) if (json_is_true(json_object_get(p, "default")))
+		out = xstrdup(cli_str(p, "name"));
+	free(cause);
+	json_decref(tmpl);
+	json_decref(reply);
+	return out;
+}
+
 /* `taskbox task create`. */
 static int
 task_create(struct client *c, const struct task_opts *o, int n, char **argv)
@@ -408,6 +455,19 @@ task_create(struct client *c, const struct task_opts *o, int n, char **argv)
 				    json_string(o->display_name));
 	if (o->params)
 		json_object_set(body, "parameters", o->params);
+	if (o->preset != NULL && strcmp(o->preset, "none") != 0) {
+		json_object_set_new(body, "preset", json_string(o->preset));
+	} else if (o->preset == NULL) {
+		char *dflt = task_default_preset(c, o->template);
+
+		if (dflt != NULL) {
+			printf("using the template's default preset '%s' "
+			       "(--preset none: no preset)\n",
+			       dflt);
+			json_object_set_new(body, "preset", json_string(dflt));
+		}
+		free(dflt);
+	}
 	owner = client_escape(o->owner ? o->owner : "me");
 	path = xasprintf("/api/v2/tasks/%s", owner);
 	free(owner);
@@ -1121,6 +1181,7 @@ static const struct option create_opts[] = {
 	{"name", required_argument, NULL, 'n'},
 	{"display-name", required_argument, NULL, 'D'},
 	{"param", required_argument, NULL, 'p'},
+	{"preset", required_argument, NULL, 'P'},
 	{"owner", required_argument, NULL, 'O'},
 	{"stdin", no_argument, NULL, 'I'},
 	{"no-wait", no_argument, NULL, 'W'},
@@ -1238,6 +1299,9 @@ task_parse(int k, int argc, char **argv, struct task_opts *o)
 			break;
 		case 'O':
 			o->owner = optarg;
+			break;
+		case 'P':
+			o->preset = optarg;
 			break;
 		case 'p':
 			eq = strchr(optarg, '=');

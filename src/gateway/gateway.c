@@ -240,6 +240,20 @@ gw_reason(int status)
 	return "Status";
 }
 
+/* A positive number from the environment variable name (for tests),
+ * else def; read once per call site through the static it fills. */
+static uint64_t
+gw_env_limit(uint64_t *cached, const char *name, uint64_t def)
+{
+	if (*cached == 0) {
+		const char *e = getenv(name);
+		unsigned long long v = e != NULL ? strtoull(e, NULL, 10) : 0;
+
+		*cached = v > 0 ? v : def;
+	}
+	return *cached;
+}
+
 /* The bound on request body bytes all connections hold together:
  * GW_BUFFERED_MAX, or TASKBOX_GATEWAY_BUFFER_MAX (bytes, for tests); a
  * task's connections hold an eighth of it at most. */
@@ -247,15 +261,9 @@ static uint64_t
 gw_buffered_max(void)
 {
 	static uint64_t max;
-	const char *e;
 
-	if (max == 0) {
-		e = getenv("TASKBOX_GATEWAY_BUFFER_MAX");
-		max = e != NULL && strtoull(e, NULL, 10) > 0
-			      ? strtoull(e, NULL, 10)
-			      : GW_BUFFERED_MAX;
-	}
-	return max;
+	return gw_env_limit(&max, "TASKBOX_GATEWAY_BUFFER_MAX",
+			    GW_BUFFERED_MAX);
 }
 
 /* How long a paused response may wait for the agent to read it:
@@ -263,16 +271,10 @@ gw_buffered_max(void)
 static unsigned
 gw_stall_ms(void)
 {
-	static unsigned ms;
-	const char *e;
+	static uint64_t ms;
 
-	if (ms == 0) {
-		e = getenv("TASKBOX_GATEWAY_STALL_MS");
-		ms = e != NULL && strtoul(e, NULL, 10) > 0
-			     ? (unsigned)strtoul(e, NULL, 10)
-			     : GW_IDLE_MS;
-	}
-	return ms;
+	return (unsigned)gw_env_limit(&ms, "TASKBOX_GATEWAY_STALL_MS",
+				      GW_IDLE_MS);
 }
 
 /* How long a detached transfer may run: GW_DETACHED_MS, or
@@ -280,16 +282,10 @@ gw_stall_ms(void)
 static unsigned
 gw_detached_ms(void)
 {
-	static unsigned ms;
-	const char *e;
+	static uint64_t ms;
 
-	if (ms == 0) {
-		e = getenv("TASKBOX_GATEWAY_DETACHED_MS");
-		ms = e != NULL && strtoul(e, NULL, 10) > 0
-			     ? (unsigned)strtoul(e, NULL, 10)
-			     : GW_DETACHED_MS;
-	}
-	return ms;
+	return (unsigned)gw_env_limit(&ms, "TASKBOX_GATEWAY_DETACHED_MS",
+				      GW_DETACHED_MS);
 }
 
 /* Let c's request body grow to want bytes within the bounds: false when

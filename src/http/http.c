@@ -450,8 +450,8 @@ http_refuse(int fd, unsigned status, const char *detail)
 
 	snprintf(body, sizeof body,
 		 "{\"type\":\"about:blank\",\"title\":\"%s\","
-		 "\"status\":%u,\"detail\":\"%s\"}",
-		 http_reason(status), status, detail);
+		 "\"status\":%u,\"detail\":\"%s\",\"message\":\"%s\"}",
+		 http_reason(status), status, detail, detail);
 	snprintf(msg, sizeof msg,
 		 "HTTP/1.1 %u %s\r\nContent-Type: application/problem+json"
 		 "\r\nContent-Length: %zu\r\nConnection: close\r\n"
@@ -1210,8 +1210,41 @@ http_reply_json(struct http_req *req, unsigned status, json_t *body)
 	json_decref(body);
 }
 
-/* Send a problem+json body; errors (if any) is taken. */
+/*
+ * Add Coder's members to problem p: "message" (the detail, else the
+ * title) and, when some of its errors name a location, "validations"
+ * ([{field: location, detail: message}], those errors in order).
+ */
 static void
+http_problem_coder(json_t *p)
+{
+	const char *detail = json_string_value(json_object_get(p, "detail"));
+	json_t *errors = json_object_get(p, "errors"), *e, *v = NULL;
+	size_t i;
+
+	if (detail == NULL || *detail == '\0')
+		detail = json_string_value(json_object_get(p, "title"));
+	json_object_set_new(p, "message", json_string(detail ? detail : ""));
+	json_array_foreach(errors, i, e)
+	{
+		const char *field =
+			json_string_value(json_object_get(e, "location"));
+
+		if (field == NULL)
+			continue;
+		if (v == NULL)
+			v = json_array();
+		json_array_append_new(
+			v, json_pack("{s:s, s:s}", "field", field, "detail",
+				     json_string_value(
+					     json_object_get(e, "message"))
+					     ?: ""));
+	}
+	if (v != NULL)
+		json_object_set_new(p, "validations", v);
+}
+
+void
 http_reply_problem_errors(struct http_req *req, unsigned status,
 			  const char *raw_detail, json_t *errors)
 {
@@ -1227,6 +1260,7 @@ http_reply_problem_errors(struct http_req *req, unsigned status,
 	if (p == NULL || errors == NULL)
 		fatal("cannot build a problem+json body");
 	json_object_set_new(p, "errors", errors);
+	http_problem_coder(p);
 	s = json_dumps(p, JSON_COMPACT);
 	if (s == NULL)
 		fatal("cannot encode a problem+json body");

@@ -103,6 +103,13 @@ void http_reply(struct http_req *req, unsigned status, const char *ctype,
 void http_reply_json(struct http_req *req, unsigned status, json_t *body);
 void http_reply_problem(struct http_req *req, unsigned status, const char *fmt,
 			...) PRINTFLIKE(3, 4);
+/*
+ * A problem+json body with detail and errors (taken; NULL: one error
+ * saying detail), and Coder's "message" and "validations" (every
+ * problem body has them: see http.c).
+ */
+void http_reply_problem_errors(struct http_req *req, unsigned status,
+			       const char *detail, json_t *errors);
 /* Problem with errors[]: location is e.g. "body.type", value may be NULL. */
 void http_reply_invalid(struct http_req *req, const char *location,
 			json_t *value, const char *fmt, ...) PRINTFLIKE(4, 5);

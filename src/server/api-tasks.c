@@ -1,9 +1,16 @@
 /*
  * api-tasks.c: /api/v2/tasks, in the shapes of Coder's Tasks API.
  *
- * Visibility: a task is visible to its owner and to admins; to anyone
- * else it does not exist (404, never 403, so names do not leak). Creating
- * a task for another user needs an admin. Task names are unique per owner
+ * The same API is mounted at Coder's older path, /api/experimental/tasks
+ * (tasks_mounts): the same handlers and checks, each Task JSON there
+ * with Coder's wire values (api_coder_task_text).
+ *
+ * Visibility: a task is visible to its owner, to admins, and to the
+ * task-creator that created it while it keeps that role
+ * (auth_may_access_task); to anyone else it does not exist (404, never
+ * 403, so names do not leak). Creating a task for another user needs an
+ * admin, or a task-creator for an active member (auth_may_create_for);
+ * tasks.created_by records who did. Task names are unique per owner
  * (case-insensitive) among tasks not deleted; without a name one is made
  * from the prompt.
  */
@@ -19,6 +26,7 @@
 #include "http/http.h"
 #include "server/api-errors.h"
 #include "server.h"
+#include "server/api-coder.h"
 #include "server/install.h"
 #include "server/module.h"
 #include "server/queue.h"
@@ -38,6 +46,46 @@
 #define TASK_LIST_LIMIT_MAX 500
 #define TASK_LIST_BODY_MAX  (16u << 20)
 #define TASK_CURSOR_LEN	    22
+
+/* Where the task API is mounted: taskbox's path, and Coder's whose Task
+ * JSON carries Coder's wire values (its texts passed through wire). */
+static const struct tasks_mount {
+	const char *root;
+	task_text_fn wire;
+} tasks_mounts[] = {
+	{"/api/v2/tasks", NULL},
+	{"/api/experimental/tasks", api_coder_task_text},
+};
+
+/* The mount req's path is under (every request here is under one). */
+static const struct tasks_mount *
+tasks_mount_of(struct http_req *req)
+{
+	const char *path = http_req_path(req);
+
+	for (size_t i = 1; i < ARRAY_SIZE(tasks_mounts); i++)
+		if (str_starts_with(path, tasks_mounts[i].root))
+			return &tasks_mounts[i];
+	return &tasks_mounts[0];
+}
+
+/* Reply status with t's Task JSON as req's mount shows it. */
+static void
+task_reply(struct http_req *req, unsigned status, struct task *t)
+{
+	const struct tasks_mount *m = tasks_mount_of(req);
+	size_t len;
+	const char *text = task_json_text(t, &len);
+	char *wired;
+
+	if (m->wire == NULL) {
+		http_reply(req, status, "application/json", text, len);
+		return;
+	}
+	wired = m->wire(text, len, &len);
+	http_reply(req, status, "application/json", wired, len);
+	free(wired);
+}
 
 /* The number of characters in UTF-8 s. */
 static size_t
@@ -128,12 +176,13 @@ task_lookup(struct http_req *req, const json_t *caller, const char *user_ref,
 	json_t *owner = auth_lookup_user(caller, user_ref);
 	struct task *t = NULL;
 
-	if (owner != NULL &&
-	    auth_may_act_for(caller,
-			     json_string_value(json_object_get(owner, "id"))))
+	if (owner != NULL)
 		t = task_find_named(
 			json_string_value(json_object_get(owner, "id")),
 			task_ref);
+	if (t != NULL &&
+	    !auth_may_access_task(caller, task_owner_id(t), task_created_by(t)))
+		t = NULL;
 	if (t == NULL)
 		http_reply_problem(req, 404, "no task '%s/%s'", user_ref,
 				   task_ref);
@@ -201,6 +250,72 @@ task_check_parameters(struct http_req *req, json_t *spec, json_t *given,
 			return false;
 		}
 	}
+	return true;
+}
+
+/*
+ * The preset of version that the create body names, by Coder's
+ * template_version_preset_id or by name (preset); at most one of them.
+ * *preset is borrowed from version (NULL when the body names none; Coder's
+ * Go client sends the nil uuid then) and id its id ("" for none). False
+ * after a 422 (both, or not a string) or a 400 (no such preset).
+ */
+static bool
+task_body_preset(struct http_req *req, const json_t *body,
+		 const json_t *version, const json_t **preset, char id[37])
+{
+	static const char nil[] = "00000000-0000-0000-0000-000000000000";
+	json_t *jid = json_object_get(body, "template_version_preset_id");
+	json_t *jname = json_object_get(body, "preset");
+	const char *vid =
+		json_string_value(json_object_get(version, "version_id"));
+
+	*preset = NULL;
+	id[0] = '\0';
+	if (json_is_null(jid) ||
+	    (json_is_string(jid) && strcmp(json_string_value(jid), nil) == 0))
+		jid = NULL;
+	if (json_is_null(jname))
+		jname = NULL;
+	if (jid != NULL && jname != NULL) {
+		http_reply_invalid(req, "body.preset", jname,
+				   "give template_version_preset_id or "
+				   "preset, not both");
+		return false;
+	}
+	if ((jid != NULL && !json_is_string(jid)) ||
+	    (jname != NULL && !json_is_string(jname))) {
+		http_reply_invalid(
+			req,
+			jid ? "body.template_version_preset_id" : "body.preset",
+			jid ? jid : jname, "must be a string: a preset's %s",
+			jid ? "id" : "name");
+		return false;
+	}
+	if (jid == NULL && jname == NULL)
+		return true;
+	*preset = template_preset_find(json_object_get(version, "spec_json"),
+				       vid, json_string_value(jid),
+				       json_string_value(jname));
+	if (*preset == NULL) {
+		const char *what = json_string_value(jid ? jid : jname);
+
+		/* no name is that long: not echoed in full */
+		if (strlen(what) > 4 * TEMPLATE_PRESET_NAME_MAX)
+			what = "(over 64 characters)";
+		/* 400 (Coder's status) with the field named, as for a query */
+		http_reply_bad_query(
+			req,
+			jid ? "body.template_version_preset_id" : "body.preset",
+			"template '%s' version %" JSON_INTEGER_FORMAT
+			" (%s) has no preset %s'%s'",
+			json_string_value(json_object_get(version, "name")),
+			json_integer_value(json_object_get(version, "version")),
+			vid, jid ? "with id " : "", what);
+		return false;
+	}
+	template_preset_id(
+		vid, json_string_value(json_object_get(*preset, "name")), id);
 	return true;
 }
 
@@ -281,7 +396,11 @@ api_tasks_create(struct http_req *req, json_t *caller, const char *user_ref,
 	uint64_t accepted = now_ms();
 	json_t *owner = NULL, *body = NULL, *tmplrow = NULL, *version = NULL;
 	json_t *module = NULL, *params = NULL, *row = NULL;
-	const char *input, *tref, *name, *display, *module_name;
+	json_t *merged = NULL, *given;
+	const json_t *preset;
+	const char *input, *tref, *name, *display, *module_name, *refusal;
+	const char *me = json_string_value(json_object_get(caller, "id"));
+	char preset_id[37];
 	char *gen_name = NULL, *gen_display = NULL, *ptext = NULL;
 	char *cause = NULL;
 	char id[37];
@@ -293,11 +412,8 @@ api_tasks_create(struct http_req *req, json_t *caller, const char *user_ref,
 		http_reply_problem(req, 404, "no user '%s'", user_ref);
 		goto out;
 	}
-	if (!auth_may_act_for(
-		    caller, json_string_value(json_object_get(owner, "id")))) {
-		http_reply_problem(req, 403,
-				   "only admins can create tasks for other "
-				   "users");
+	if (auth_may_create_for(caller, owner, &refusal) < 0) {
+		http_reply_problem(req, 403, "%s", refusal);
 		goto out;
 	}
 	if ((body = http_req_json(req)) == NULL)
@@ -353,9 +469,18 @@ api_tasks_create(struct http_req *req, json_t *caller, const char *user_ref,
 				json_object_get(version, "task_reason")));
 		goto out;
 	}
+	/* a preset's parameters first, the body's override them */
+	if (!task_body_preset(req, body, version, &preset, preset_id))
+		goto out;
+	given = json_object_get(body, "parameters");
+	if (preset != NULL && (given == NULL || json_is_object(given))) {
+		merged = json_deep_copy(json_object_get(preset, "parameters"));
+		if (given != NULL)
+			json_object_update(merged, given);
+		given = merged;
+	}
 	if (!task_check_parameters(req, json_object_get(version, "spec_json"),
-				   json_object_get(body, "parameters"),
-				   &params))
+				   given, &params))
 		goto out;
 	module_name = json_string_value(json_object_get(
 		json_object_get(json_object_get(version, "spec_json"), "agent"),
@@ -426,10 +551,15 @@ api_tasks_create(struct http_req *req, json_t *caller, const char *user_ref,
 			display,
 			json_string_value(
 				json_object_get(version, "version_id")),
-			ptext, input,
+			ptext, preset_id, input,
 			json_string_value(json_object_get(module, "agent_type"))
 				?: "custom",
-			replica_self(), (int64_t)wall_ms());
+			replica_self(),
+			json_equal(json_object_get(owner, "id"),
+				   json_object_get(caller, "id"))
+				? ""
+				: me,
+			(int64_t)wall_ms());
 	}
 	if (r == -EEXIST) {
 		http_reply_problem(
@@ -450,7 +580,7 @@ api_tasks_create(struct http_req *req, json_t *caller, const char *user_ref,
 		 json_string_value(json_object_get(owner, "username")), name,
 		 json_string_value(json_object_get(version, "name")));
 	t = task_start(row, version, module, accepted);
-	http_reply_json(req, 201, task_json(t));
+	task_reply(req, 201, t);
 out:
 	free(gen_name);
 	free(gen_display);
@@ -462,6 +592,7 @@ out:
 	json_decref(version);
 	json_decref(module);
 	json_decref(params);
+	json_decref(merged);
 	json_decref(row);
 }
 
@@ -603,12 +734,13 @@ task_list_page_args(struct http_req *req, struct task_query *q)
 
 /* GET /api/v2/tasks: {tasks, count, next}. The page is the tasks'
  * kept JSON texts joined (task_json_text): nothing is encoded again
- * unless it changed. */
+ * unless it changed (on Coder's mount each is rewritten). */
 static void
 api_tasks_list(struct http_req *req, json_t *caller)
 {
+	const struct tasks_mount *m = tasks_mount_of(req);
 	char next[TASK_CURSOR_LEN + 1];
-	char *owner_ref = NULL, *status_ref = NULL;
+	char *owner_ref = NULL, *status_ref = NULL, *wired = NULL;
 	struct task_query tq = {0};
 	struct task **page = NULL;
 	json_t *owner = NULL;
@@ -625,15 +757,9 @@ api_tasks_list(struct http_req *req, json_t *caller)
 			owner ? json_string_value(json_object_get(owner, "id"))
 			      : "";
 	}
-	if (!auth_is_admin(caller)) {
-		if (tq.owner_id != NULL &&
-		    strcmp(tq.owner_id, json_string_value(json_object_get(
-						caller, "id"))) != 0)
-			tq.owner_id = ""; /* nothing of others is visible */
-		else
-			tq.owner_id = json_string_value(
-				json_object_get(caller, "id"));
-	}
+	/* what the caller may see of them (admins: everything) */
+	if (!auth_is_admin(caller))
+		tq.viewer = caller;
 	tq.status = status_ref;
 	page = xreallocarray(NULL, tq.limit, sizeof *page);
 	n = task_query(&tq, page, &total, &more);
@@ -643,6 +769,10 @@ api_tasks_list(struct http_req *req, json_t *caller)
 		size_t len;
 		const char *text = task_json_text(page[shown], &len);
 
+		if (m->wire != NULL) {
+			free(wired);
+			text = wired = m->wire(text, len, &len);
+		}
 		/* a page ends early rather than grow past the cap */
 		if (shown > 0 && b.len + len > TASK_LIST_BODY_MAX)
 			break;
@@ -661,6 +791,7 @@ api_tasks_list(struct http_req *req, json_t *caller)
 	http_reply(req, 200, "application/json", b.data, b.len);
 	buf_release(&b);
 out:
+	free(wired);
 	free(page);
 	free(owner_ref);
 	free(status_ref);
@@ -744,12 +875,13 @@ task_reply_result(struct http_req *req, int r, char *cause)
 	free(cause);
 }
 
-/* Everything under /api/v2/tasks/ */
+/* Everything under /api/v2/tasks/ (and Coder's mount) */
 static void
 api_tasks_prefix(struct http_req *req, void *data UNUSED)
 {
+	const struct tasks_mount *m = tasks_mount_of(req);
 	const char *method = http_req_method(req);
-	char *rest = xstrdup(http_req_path(req) + strlen("/api/v2/tasks/"));
+	char *rest = xstrdup(http_req_path(req) + strlen(m->root) + 1);
 	char *parts[4] = {0};
 	size_t n = 0;
 	json_t *caller = auth_user(req), *body = NULL;
@@ -786,10 +918,7 @@ api_tasks_prefix(struct http_req *req, void *data UNUSED)
 		goto out;
 	}
 	if (n == 2 && strcmp(method, "GET") == 0) {
-		size_t len;
-		const char *text = task_json_text(t, &len);
-
-		http_reply(req, 200, "application/json", text, len);
+		task_reply(req, 200, t);
 	} else if (n == 2 && strcmp(method, "DELETE") == 0) {
 		r = task_delete_reply(t, req, &cause);
 		task_reply_result(req, r, cause);
@@ -811,7 +940,7 @@ api_tasks_prefix(struct http_req *req, void *data UNUSED)
 		task_logs(t, req);
 	} else if (n == 3 && strcmp(parts[2], "events") == 0 &&
 		   strcmp(method, "GET") == 0) {
-		task_events(t, req);
+		task_events(t, req, m->wire);
 	} else if (n == 3 && strcmp(parts[2], "states") == 0 &&
 		   strcmp(method, "GET") == 0) {
 		task_states(t, req);
@@ -894,19 +1023,19 @@ api_limits(struct http_req *req, void *data UNUSED)
 }
 
 /*
- * GET /api/v2/events: the caller's tasks' changes (an admin's: every
- * task's, or owner:NAME's with q) as an SSE stream (task-events.c).
+ * GET /api/v2/events: the changes of the tasks the caller may see (an
+ * admin's: every task's), or of owner:NAME's with q, as an SSE stream
+ * (task-events.c).
  */
 static void
 api_events(struct http_req *req, void *data UNUSED)
 {
 	json_t *caller = auth_user(req), *owner = NULL;
-	const char *caller_id, *owner_id = NULL;
+	const char *owner_id = NULL;
 	char *owner_ref = NULL;
 
 	if (caller == NULL)
 		return;
-	caller_id = json_string_value(json_object_get(caller, "id"));
 	if (!task_q_parse(req, &owner_ref, NULL))
 		goto out;
 	if (owner_ref != NULL) {
@@ -915,10 +1044,7 @@ api_events(struct http_req *req, void *data UNUSED)
 			owner ? json_string_value(json_object_get(owner, "id"))
 			      : "";
 	}
-	/* a member sees their own tasks only, as in the list */
-	if (!auth_is_admin(caller) &&
-	    (owner_id == NULL || strcmp(owner_id, caller_id) != 0))
-		owner_id = owner_id == NULL ? caller_id : "";
+	/* the stream shows only what the caller may see, as the list */
 	task_events_open(req, caller, owner_id);
 out:
 	free(owner_ref);
@@ -933,14 +1059,19 @@ api_tasks_register(struct http_server *http)
 			  NULL);
 	http_server_route(http, "GET", "/api/v2/limits", 0, 0, api_limits,
 			  NULL);
-	http_server_route(http, "GET", "/api/v2/tasks", 0, 0, api_tasks_root,
-			  NULL);
-	http_server_route(http, "GET", "/api/v2/tasks/", HTTP_ROUTE_PREFIX, 0,
-			  api_tasks_prefix, NULL);
-	http_server_route(http, "POST", "/api/v2/tasks/", HTTP_ROUTE_PREFIX,
-			  TASK_BODY_LIMIT, api_tasks_prefix, NULL);
-	http_server_route(http, "DELETE", "/api/v2/tasks/", HTTP_ROUTE_PREFIX,
-			  0, api_tasks_prefix, NULL);
-	http_server_route(http, "PATCH", "/api/v2/tasks/", HTTP_ROUTE_PREFIX,
-			  TASK_BODY_LIMIT, api_tasks_prefix, NULL);
+	for (size_t i = 0; i < ARRAY_SIZE(tasks_mounts); i++) {
+		char *sub = xasprintf("%s/", tasks_mounts[i].root);
+
+		http_server_route(http, "GET", tasks_mounts[i].root, 0, 0,
+				  api_tasks_root, NULL);
+		http_server_route(http, "GET", sub, HTTP_ROUTE_PREFIX, 0,
+				  api_tasks_prefix, NULL);
+		http_server_route(http, "POST", sub, HTTP_ROUTE_PREFIX,
+				  TASK_BODY_LIMIT, api_tasks_prefix, NULL);
+		http_server_route(http, "DELETE", sub, HTTP_ROUTE_PREFIX, 0,
+				  api_tasks_prefix, NULL);
+		http_server_route(http, "PATCH", sub, HTTP_ROUTE_PREFIX,
+				  TASK_BODY_LIMIT, api_tasks_prefix, NULL);
+		free(sub);
+	}
 }

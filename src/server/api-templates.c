@@ -59,27 +59,15 @@ push_invalid(struct http_req *req, const char *what, json_t *errors)
 {
 	json_t *first = json_array_get(errors, 0);
 	size_t n = json_array_size(errors);
-	json_t *p;
-	char *s;
+	char *detail = xasprintf(
+		"%s is invalid (%zu problem%s); line %lld, column %lld: %s",
+		what, n, n == 1 ? "" : "s",
+		(long long)json_integer_value(json_object_get(first, "line")),
+		(long long)json_integer_value(json_object_get(first, "column")),
+		json_string_value(json_object_get(first, "message")) ?: "?");
 
-	p = json_pack("{s:s, s:s, s:i, s:o}", "type", "about:blank", "title",
-		      "Unprocessable Entity", "status", 422, "errors", errors);
-	json_object_set_new(
-		p, "detail",
-		json_sprintf(
-			"%s is invalid (%zu problem%s); line %lld, column "
-			"%lld: %s",
-			what, n, n == 1 ? "" : "s",
-			(long long)json_integer_value(
-				json_object_get(first, "line")),
-			(long long)json_integer_value(
-				json_object_get(first, "column")),
-			json_string_value(json_object_get(first, "message"))
-				?: "?"));
-	s = json_dumps(p, JSON_COMPACT);
-	http_reply(req, 422, "application/problem+json", s, strlen(s));
-	free(s);
-	json_decref(p);
+	http_reply_problem_errors(req, 422, detail, errors);
+	free(detail);
 }
 
 /* What a push stores: catalog_template_push or catalog_module_push. */
@@ -140,9 +128,13 @@ api_templates_list(struct http_req *req, void *data UNUSED)
 	out = json_array();
 	json_array_foreach(rows, i, row)
 		json_array_append_new(out, catalog_template_json(row));
+	/* default_template: what a create that names none uses (the CLI
+	 * preselects its default preset as the web form does) */
 	http_reply_json(req, 200,
-			json_pack("{s:o, s:I}", "templates", out, "count",
-				  (json_int_t)json_array_size(out)));
+			json_pack("{s:o, s:I, s:s}", "templates", out, "count",
+				  (json_int_t)json_array_size(out),
+				  "default_template",
+				  server_default_template()));
 	json_decref(rows);
 	json_decref(user);
 }

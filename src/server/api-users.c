@@ -7,9 +7,21 @@
  * value) and revoked by their user and by admins; for any other member
  * they do not exist (404). Usernames are 1-32 of [a-z0-9-], not starting
  * with '-'.
+ *
+ * Roles: admin, member, and task-creator (a member that may also create
+ * tasks for active members: a bot's token, as Coder's GitHub Action
+ * uses; auth.c decides). The user list is everyone for admins and
+ * task-creators (who look users up by their linked GitHub account:
+ * q=github_com_user_id:N), the caller alone for a member; nobody's
+ * webhook_url but their own reaches a non-admin. The User JSON has
+ * Coder's members too: organization_ids (the one organization),
+ * github_com_user_id (absent when no GitHub account is linked) and an
+ * email that is always an address Coder's clients accept
+ * (USERNAME@taskbox.invalid when none is set: email_set false).
  */
 #include "common.h"
 
+#include <ctype.h>
 #include <sodium.h>
 
 #include "core/log.h"
@@ -23,28 +35,87 @@
 #include "store/store-rows.h"
 
 #define TOKEN_LIFETIME_MAX (10 * 365 * 86400LL) /* seconds */
+#define USER_ROLE_MUST	   "role must be 'admin', 'member' or 'task-creator'"
+#define USER_Q_TERMS	   16 /* terms in one ?q= */
+
+/*
+ * Is email an address Coder's clients accept (their schema's check):
+ * [A-Za-z0-9_'+.-] before the '@', not starting with '.', no "..", the
+ * last character before '@' not '.' or '\''; then labels of
+ * [A-Za-z0-9-] (not starting with '-') joined by dots, the last of two
+ * or more letters.
+ */
+static bool
+user_email_ok(const char *email)
+{
+	const char *at = strchr(email, '@'), *p, *label;
+
+	if (at == NULL || at == email || email[0] == '.' ||
+	    strstr(email, "..") != NULL || at[-1] == '.' || at[-1] == '\'')
+		return false;
+	for (p = email; p < at; p++)
+		if (!isalnum((unsigned char)*p) && strchr("_'+-.", *p) == NULL)
+			return false;
+	for (label = p = at + 1;; p++) {
+		if (*p == '.' || *p == '\0') {
+			if (p == label || *label == '-')
+				return false;
+			if (*p == '\0')
+				break;
+			label = p + 1;
+		} else if (!isalnum((unsigned char)*p) && *p != '-') {
+			return false;
+		}
+	}
+	if (label == at + 1 || p - label < 2)
+		return false; /* one label only, or a short last one */
+	for (p = label; *p != '\0'; p++)
+		if (!isalpha((unsigned char)*p))
+			return false;
+	return true;
+}
 
 json_t *
 api_user_json(const json_t *row)
 {
+	const char *email = json_string_value(json_object_get(row, "email"));
+	const json_t *gh = json_object_get(row, "github_user_id");
+	/* an address their schema accepts, always: the one set (rules
+	 * older than this check may have let others in), else made up */
+	bool email_set = email != NULL && user_email_ok(email);
 	char stamp[32];
+	json_t *j;
 
 	time_rfc3339((uint64_t)json_integer_value(
 			     json_object_get(row, "created_at")),
 		     stamp);
-	return json_pack(
-		"{s:O, s:O, s:O, s:s, s:b, s:s, s:s, s:s, s:s}", "id",
-		json_object_get(row, "id"), "username",
+	j = json_pack(
+		"{s:O, s:O, s:O, s:s, s:b, s:s, s:s, s:b, s:s, s:s, s:[s], "
+		"s:s}",
+		"id", json_object_get(row, "id"), "username",
 		json_object_get(row, "username"), "role",
 		json_object_get(row, "role"), "status",
 		json_string_value(json_object_get(row, "status")) ?: "active",
 		"has_password",
 		json_integer_value(json_object_get(row, "has_password")) != 0,
 		"name", json_string_value(json_object_get(row, "name")) ?: "",
-		"email", json_string_value(json_object_get(row, "email")) ?: "",
+		"email", email_set ? email : "", "email_set", email_set,
 		"webhook_url",
 		json_string_value(json_object_get(row, "webhook_url")) ?: "",
-		"created_at", stamp);
+		"created_at", stamp, "organization_ids", TASKBOX_ORG_ID,
+		"github_login",
+		json_string_value(json_object_get(row, "github_login")) ?: "");
+	/* Coder's clients take a number or nothing: never null */
+	if (json_is_integer(gh) && json_integer_value(gh) > 0)
+		json_object_set(j, "github_com_user_id", (json_t *)gh);
+	if (!email_set)
+		json_object_set_new(
+			j, "email",
+			json_sprintf("%s@taskbox.invalid",
+				     json_string_value(
+					     json_object_get(row, "username"))
+					     ?: "user"));
+	return j;
 }
 
 /* Why url is not a usable webhook for a user (or NULL): ≤ 2048 bytes,
@@ -65,6 +136,20 @@ user_check_webhook(const char *url, bool admin)
 		return "is a private address: only admins' webhooks may go "
 		       "there";
 	return NULL;
+}
+
+/* Why email is not an address a user may set (or NULL): git's checks
+ * (identity.c) and Coder's clients' ("" clears it). */
+static const char *
+user_check_email(const char *email)
+{
+	const char *why = identity_check_email(email);
+
+	if (why == NULL && *email != '\0' && !user_email_ok(email))
+		why = "email must be an address like name@example.com: "
+		      "letters, digits and _ ' + - . before the '@', a "
+		      "domain with a dot after it";
+	return why;
 }
 
 /* Is name a valid username? */
@@ -103,28 +188,174 @@ api_users_me(struct http_req *req, void *data UNUSED)
 	json_decref(user);
 }
 
+/* One term of a user list's q: key, and its value as given. */
+struct user_term {
+	char key[24];
+	char val[64];
+};
+
+/*
+ * Read q (Coder's user search: github_com_user_id:N, username:NAME,
+ * status:S, role:R, separated by spaces, all of them to match) into
+ * terms; how many, or -1 after a 400 that names the term at fault.
+ */
+static int
+users_q_parse(struct http_req *req, const char *q, struct user_term *terms)
+{
+	int n = 0;
+	long long id;
+	char *end;
+
+	for (const char *p = q; *p != '\0';) {
+		size_t klen, vlen;
+		const char *colon, *stop;
+		struct user_term *t = &terms[n];
+
+		if (*p == ' ' || *p == '+') {
+			p++;
+			continue;
+		}
+		/* '+' is a space too: form-encoded queries (Go's, the
+		 * browser's URLSearchParams) send one for each */
+		stop = p + strcspn(p, " +");
+		colon = memchr(p, ':', (size_t)(stop - p));
+		if (n == USER_Q_TERMS) {
+			http_reply_bad_query(req, "query.q",
+					     "q takes at most %d terms",
+					     USER_Q_TERMS);
+			return -1;
+		}
+		klen = colon ? (size_t)(colon - p) : 0;
+		vlen = colon ? (size_t)(stop - colon - 1) : 0;
+		if (colon != NULL && vlen >= sizeof t->val) {
+			http_reply_bad_query(req, "query.q",
+					     "a q term's value is at most %zu "
+					     "characters",
+					     sizeof t->val - 1);
+			return -1;
+		}
+		if (colon == NULL || klen >= sizeof t->key || vlen == 0) {
+			http_reply_bad_query(req, "query.q",
+					     "q takes terms key:value: "
+					     "github_com_user_id:N, "
+					     "username:NAME, status:S, role:R");
+			return -1;
+		}
+		memcpy(t->key, p, klen);
+		t->key[klen] = '\0';
+		memcpy(t->val, colon + 1, vlen);
+		t->val[vlen] = '\0';
+		p = stop;
+		n++;
+		if (strcmp(t->key, "github_com_user_id") == 0) {
+			errno = 0;
+			id = strtoll(t->val, &end, 10);
+			if (errno != 0 || *end != '\0' || id < 1 ||
+			    !isdigit((unsigned char)t->val[0])) {
+				http_reply_bad_query(
+					req, "query.q",
+					"github_com_user_id must be a "
+					"GitHub user id: a whole number "
+					"from 1");
+				return -1;
+			}
+		} else if (strcmp(t->key, "status") == 0) {
+			if (strcmp(t->val, "active") != 0 &&
+			    strcmp(t->val, "suspended") != 0) {
+				http_reply_bad_query(req, "query.q",
+						     "status must be active or "
+						     "suspended");
+				return -1;
+			}
+		} else if (strcmp(t->key, "role") == 0) {
+			if (!auth_role_valid(t->val)) {
+				http_reply_bad_query(req, "query.q",
+						     USER_ROLE_MUST);
+				return -1;
+			}
+		} else if (strcmp(t->key, "username") != 0) {
+			http_reply_bad_query(req, "query.q",
+					     "unknown term '%s': q takes "
+					     "github_com_user_id:, username:, "
+					     "status: and role:",
+					     t->key);
+			return -1;
+		}
+	}
+	return n;
+}
+
+/* Does the user row match every one of the n terms? */
+static bool
+users_q_match(const json_t *row, const struct user_term *terms, int n)
+{
+	for (int i = 0; i < n; i++) {
+		const struct user_term *t = &terms[i];
+		const char *v;
+
+		if (strcmp(t->key, "github_com_user_id") == 0) {
+			const json_t *gh =
+				json_object_get(row, "github_user_id");
+
+			if (!json_is_integer(gh) ||
+			    json_integer_value(gh) != strtoll(t->val, NULL, 10))
+				return false;
+			continue;
+		}
+		v = json_string_value(json_object_get(row, t->key));
+		if (v == NULL || strcmp(v, t->val) != 0)
+			return false;
+	}
+	return true;
+}
+
+/* GET /api/v2/users[?q=]: {users, count}; everyone for admins and
+ * task-creators, the caller alone for a member. */
 static void
 api_users_list(struct http_req *req, void *data UNUSED)
 {
-	json_t *user = auth_user(req), *rows, *out;
+	json_t *user = auth_user(req), *rows = NULL, *out, *row, *j;
+	const char *q = http_req_query(req, "q");
+	const char *me, *role;
+	struct user_term terms[USER_Q_TERMS];
+	int nterms = 0;
 	size_t i;
-	json_t *row;
 
 	if (user == NULL)
 		return;
-	if (!auth_is_admin(user)) {
-		http_reply_problem(req, 403, "only admins can list users");
+	me = json_string_value(json_object_get(user, "id"));
+	role = json_string_value(json_object_get(user, "role"));
+	if (q != NULL && (nterms = users_q_parse(req, q, terms)) < 0)
+		goto out;
+	if (auth_is_admin(user) ||
+	    (role != NULL && strcmp(role, "task-creator") == 0)) {
+		rows = store_users_list(srv->store);
+	} else {
+		rows = json_array();
+		json_array_append_new(rows, store_user_get(srv->store, me));
+	}
+	if (rows == NULL) {
+		http_reply_problem(req, 500, "cannot read the users");
 		goto out;
 	}
-	rows = store_users_list(srv->store);
 	out = json_array();
 	json_array_foreach(rows, i, row)
-		json_array_append_new(out, api_user_json(row));
+	{
+		if (!json_is_object(row) || !users_q_match(row, terms, nterms))
+			continue;
+		j = api_user_json(row);
+		/* a webhook URL may carry a secret: its user's and admins' */
+		if (!auth_is_admin(user) &&
+		    !json_equal(json_object_get(row, "id"),
+				json_object_get(user, "id")))
+			json_object_del(j, "webhook_url");
+		json_array_append_new(out, j);
+	}
 	http_reply_json(req, 200,
 			json_pack("{s:o, s:I}", "users", out, "count",
 				  (json_int_t)json_array_size(out)));
-	json_decref(rows);
 out:
+	json_decref(rows);
 	json_decref(user);
 }
 
@@ -185,11 +416,10 @@ api_users_create(struct http_req *req, void *data UNUSED)
 	}
 	if (json_object_get(body, "role") != NULL) {
 		role = json_string_value(json_object_get(body, "role"));
-		if (role == NULL || (strcmp(role, "admin") != 0 &&
-				     strcmp(role, "member") != 0)) {
+		if (!auth_role_valid(role)) {
 			http_reply_invalid(req, "body.role",
 					   json_object_get(body, "role"),
-					   "role must be 'admin' or 'member'");
+					   USER_ROLE_MUST);
 			goto out;
 		}
 	}
@@ -544,10 +774,8 @@ users_patch_access(struct http_req *req, const json_t *user,
 				   "status: ask another admin");
 		return false;
 	}
-	if (r != NULL && (*role == NULL || (strcmp(*role, "admin") != 0 &&
-					    strcmp(*role, "member") != 0))) {
-		http_reply_invalid(req, "body.role", r,
-				   "role must be 'admin' or 'member'");
+	if (r != NULL && !auth_role_valid(*role)) {
+		http_reply_invalid(req, "body.role", r, USER_ROLE_MUST);
 		return false;
 	}
 	if (s != NULL &&
@@ -560,9 +788,63 @@ users_patch_access(struct http_req *req, const json_t *user,
 	return true;
 }
 
+/*
+ * The github_com_user_id of a PATCH body for target by user (admins
+ * only; a GitHub user id >= 1, or null to unlink) into *gh: 0 when
+ * absent, -1 for null. true, or false after a reply.
+ */
+static bool
+users_patch_github(struct http_req *req, const json_t *user, const json_t *body,
+		   int64_t *gh)
+{
+	json_t *v = json_object_get(body, "github_com_user_id");
+
+	*gh = 0;
+	if (v == NULL)
+		return true;
+	if (!auth_is_admin(user)) {
+		http_reply_problem(req, 403,
+				   "only admins can set a user's GitHub "
+				   "account (link your own from the settings: "
+				   "taskbox user link github)");
+		return false;
+	}
+	if (json_is_null(v)) {
+		*gh = -1;
+		return true;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < 1) {
+		http_reply_invalid(req, "body.github_com_user_id", v,
+				   "github_com_user_id must be a GitHub user "
+				   "id (a whole number from 1), or null to "
+				   "unlink");
+		return false;
+	}
+	*gh = (int64_t)json_integer_value(v);
+	return true;
+}
+
+/* Link target to GitHub user gh (-1: unlink) as an admin asked; the
+ * login is kept when the id stays the same. 0, or -EEXIST when another
+ * user has it, or -EIO. */
+static int
+users_set_github(const json_t *target, int64_t gh)
+{
+	const json_t *cur = json_object_get(target, "github_user_id");
+	const char *login =
+		json_string_value(json_object_get(target, "github_login"));
+
+	if (!json_is_integer(cur) || json_integer_value(cur) != gh)
+		login = "";
+	return store_user_set_github(
+		srv->store, json_string_value(json_object_get(target, "id")),
+		gh, login ? login : "");
+}
+
 /* PATCH /api/v2/users/{user}: {name?, email?, webhook_url?} (self or
- * admin), {role?, status?} (admins, for others): a suspended user's
- * sessions end, their tokens are refused until they are active again. */
+ * admin), {role?, status?} (admins, for others), {github_com_user_id?}
+ * (admins): a suspended user's sessions end, their tokens are refused
+ * until they are active again. */
 static void
 api_users_patch(struct http_req *req, void *data UNUSED)
 {
@@ -571,6 +853,7 @@ api_users_patch(struct http_req *req, void *data UNUSED)
 	json_t *user = auth_user(req), *body = NULL, *target = NULL, *row;
 	const char *vals[3] = {NULL, NULL, NULL};
 	const char *role, *status, *tid;
+	int64_t gh;
 	int r;
 
 	if (user == NULL)
@@ -599,7 +882,7 @@ api_users_patch(struct http_req *req, void *data UNUSED)
 		vals[i] = json_string_value(v);
 		why = vals[i] == NULL ? "must be a string"
 		      : i == 0	      ? identity_check_name(vals[i])
-		      : i == 1	      ? identity_check_email(vals[i])
+		      : i == 1	      ? user_check_email(vals[i])
 				      : user_check_webhook(vals[i],
 							   auth_is_admin(target));
 		if (why != NULL) {
@@ -609,10 +892,21 @@ api_users_patch(struct http_req *req, void *data UNUSED)
 			goto out;
 		}
 	}
-	if (!users_patch_access(req, user, target, body, &role, &status))
+	if (!users_patch_access(req, user, target, body, &role, &status) ||
+	    !users_patch_github(req, user, body, &gh))
 		goto out;
 	tid = json_string_value(json_object_get(target, "id"));
-	r = store_user_set_profile(srv->store, tid, vals[0], vals[1], vals[2]);
+	r = gh != 0 ? users_set_github(target, gh) : 0;
+	if (r == -EEXIST) {
+		http_reply_problem(req, 409,
+				   "GitHub user %lld is linked to another "
+				   "user: unlink it there first",
+				   (long long)gh);
+		goto out;
+	}
+	if (r == 0)
+		r = store_user_set_profile(srv->store, tid, vals[0], vals[1],
+					   vals[2]);
 	if (r == 0 && (role != NULL || status != NULL))
 		r = store_user_set_access(srv->store, tid, role, status);
 	if (r == 0 && status != NULL && strcmp(status, "suspended") == 0)
@@ -623,6 +917,14 @@ api_users_patch(struct http_req *req, void *data UNUSED)
 			 json_string_value(json_object_get(target, "username")),
 			 role ? "role " : "", role ? role : "",
 			 role && status ? ", " : "", status ? status : "");
+	if (r == 0 && gh < 0)
+		log_info(
+			"user %s: GitHub account unlinked",
+			json_string_value(json_object_get(target, "username")));
+	else if (r == 0 && gh > 0)
+		log_info("user %s: GitHub user %lld linked",
+			 json_string_value(json_object_get(target, "username")),
+			 (long long)gh);
 	if (r < 0) {
 		http_reply_problem(req, api_status_for_errno(r),
 				   "cannot store the user");

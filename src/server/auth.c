@@ -653,6 +653,63 @@ auth_may_act_for(const json_t *caller, const char *owner_id)
 	       (me != NULL && owner_id != NULL && strcmp(me, owner_id) == 0);
 }
 
+bool
+auth_role_valid(const char *role)
+{
+	return role != NULL &&
+	       (strcmp(role, "admin") == 0 || strcmp(role, "member") == 0 ||
+		strcmp(role, "task-creator") == 0);
+}
+
+/* Is user a task-creator now (its row's role)? */
+static bool
+auth_is_task_creator(const json_t *user)
+{
+	const char *role = json_string_value(json_object_get(user, "role"));
+
+	return role != NULL && strcmp(role, "task-creator") == 0;
+}
+
+bool
+auth_may_access_task(const json_t *caller, const char *owner_id,
+		     const char *created_by)
+{
+	const char *me = json_string_value(json_object_get(caller, "id"));
+
+	if (auth_may_act_for(caller, owner_id))
+		return true;
+	/* its creator, while the role that let it create stays */
+	return me != NULL && created_by != NULL && *created_by != '\0' &&
+	       strcmp(me, created_by) == 0 && auth_is_task_creator(caller);
+}
+
+int
+auth_may_create_for(const json_t *caller, const json_t *owner, const char **why)
+{
+	const char *status =
+		json_string_value(json_object_get(owner, "status"));
+
+	if (auth_may_act_for(caller,
+			     json_string_value(json_object_get(owner, "id"))))
+		return 0;
+	if (!auth_is_task_creator(caller)) {
+		*why = "only admins and task creators can create tasks for "
+		       "other users";
+		return -EPERM;
+	}
+	if (auth_is_admin(owner) || auth_is_task_creator(owner)) {
+		*why = "a task creator creates tasks for members only, not "
+		       "for admins or other task creators";
+		return -EPERM;
+	}
+	if (status != NULL && strcmp(status, "active") != 0) {
+		*why = "the user is suspended: tasks cannot be created for "
+		       "them";
+		return -EPERM;
+	}
+	return 0;
+}
+
 json_t *
 auth_lookup_user(const json_t *caller, const char *ref)
 {

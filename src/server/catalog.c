@@ -45,11 +45,28 @@ catalog_template_json(const json_t *row)
 		"task_reason", json_object_get(row, "task_reason"), "builtin",
 		json_integer_value(json_object_get(row, "builtin")) != 0,
 		"created_at", stamp);
+	/* Coder's Template members (one organization here) */
+	time_rfc3339((uint64_t)json_integer_value(
+			     json_object_get(row, "updated_at")),
+		     stamp);
+	json_object_set_new(out, "updated_at", json_string(stamp));
+	json_object_set(out, "active_version_id",
+			json_object_get(row, "version_id"));
+	json_object_set_new(out, "organization_id",
+			    json_string(TASKBOX_ORG_ID));
+	json_object_set_new(out, "organization_name",
+			    json_string(TASKBOX_ORG_NAME));
 	/* the normalized parameters, for a form that asks for them */
 	params = json_object_get(spec, "parameters");
 	json_object_set_new(out, "parameters",
 			    json_is_array(params) ? json_deep_copy(params)
 						  : json_array());
+	/* the active version's presets, with their derived ids */
+	json_object_set_new(
+		out, "presets",
+		template_presets_json(spec, json_string_value(json_object_get(
+						    row, "version_id"))
+						    ?: ""));
 	json_decref(spec);
 	return out;
 }

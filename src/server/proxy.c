@@ -369,7 +369,8 @@ proxy_cap_task(const char *owner, const char *name, const char *slug,
 		t = task_find_named(owner_id, name);
 	if (t != NULL)
 		who = auth_app_cap_user(cap, task_id(t), slug);
-	if (who != NULL && auth_may_act_for(who, owner_id)) {
+	if (who != NULL &&
+	    auth_may_access_task(who, owner_id, task_created_by(t))) {
 		*caller = who;
 	} else {
 		json_decref(who);
@@ -537,12 +538,13 @@ proxy_handle(struct http_req *req, void *data UNUSED)
 	if (cap == NULL) {
 		json_t *owner = auth_lookup_user(caller, user);
 
-		if (owner != NULL &&
-		    auth_may_act_for(caller, json_string_value(json_object_get(
-						     owner, "id"))))
+		if (owner != NULL)
 			t = task_find_named(
 				json_string_value(json_object_get(owner, "id")),
 				task);
+		if (t != NULL && !auth_may_access_task(caller, task_owner_id(t),
+						       task_created_by(t)))
+			t = NULL;
 		json_decref(owner);
 	}
 	if (t == NULL) {

@@ -31,6 +31,7 @@
 #include "http/http.h"
 #include "server-main.h"
 #include "server.h"
+#include "server/api-coder.h"
 #include "server/extauth.h"
 #include "server/install.h"
 #include "server/metrics.h"
@@ -1090,7 +1091,9 @@ server_main(int argc, char **argv)
 	api_secrets_register(srv->http);
 	api_providers_register(srv->http);
 	api_templates_register(srv->http);
+	api_presets_register();
 	api_tasks_register(srv->http);
+	api_coder_register(srv->http);
 	api_usage_register(srv->http);
 	api_extauth_register(srv->http);
 	proxy_register(srv->http);

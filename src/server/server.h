@@ -72,6 +72,24 @@ bool auth_is_admin(const json_t *user);
 /* May caller (an auth_user row) act for the user owner_id: the owner
  * or an admin? */
 bool auth_may_act_for(const json_t *caller, const char *owner_id);
+/* Is role one of the roles: admin, member, task-creator? */
+bool auth_role_valid(const char *role);
+/*
+ * May caller (an auth_user row) see and act on a task of owner_id that
+ * created_by created ('' or NULL: its owner did)? Its owner, admins,
+ * and its creator while the creator's role is task-creator. Every place
+ * that shows a task or acts on one asks this; to anyone else the task
+ * does not exist (404).
+ */
+bool auth_may_access_task(const json_t *caller, const char *owner_id,
+			  const char *created_by);
+/*
+ * May caller create a task for owner (a user row)? 0: for themself, an
+ * admin for anyone, a task-creator for an active member; -EPERM with
+ * *why (static) otherwise.
+ */
+int auth_may_create_for(const json_t *caller, const json_t *owner,
+			const char **why);
 /*
  * Make a new token for user_id that expires lifetime_s seconds from now
  * (0: never): returns the secret (caller frees) and, when row is given,
@@ -151,6 +169,9 @@ void api_login_register(struct http_server *http);
 /* api-users.c: the public User JSON of a users row (new reference). */
 json_t *api_user_json(const json_t *row);
 void api_templates_register(struct http_server *http);
+/* api-presets.c: serve GET /api/v2/templateversions/{id}/presets
+ * (Coder's Preset list; 404 for an unknown version) through api-coder.c. */
+void api_presets_register(void);
 void api_tasks_register(struct http_server *http);
 void proxy_register(struct http_server *http);
 /* Before the body of a request: whether its path has an app capability
@@ -250,6 +271,7 @@ const char *task_json_text(struct task *t, size_t *len);
 struct task_query {
 	const char *owner_id;
 	const char *status;
+	const json_t *viewer; /* only what auth_may_access_task lets see */
 	bool after;
 	int64_t after_created, after_seq;
 	size_t limit;
@@ -270,6 +292,8 @@ const char *task_status(struct task *t);
 const char *task_stopping(struct task *t);
 const char *task_id(struct task *t);
 const char *task_owner_id(struct task *t);
+/* The user who created t for its owner ("" when the owner did). */
+const char *task_created_by(struct task *t);
 /* Is the peer of the connected socket fd a process of t's sandbox?
  * (hclient peer check; data is the task.) */
 bool task_peer_ok(int fd, void *data);
@@ -293,9 +317,14 @@ void task_delete_all(const char *owner_id, const char *template_id,
 const char *task_app_base_path(struct task *t, const char *slug);
 /* The task's name. */
 const char *task_name_of(struct task *t);
-/* Reply to GET .../logs, GET .../events. */
+/* A Task JSON text as the clients of one mount of the task API read it:
+ * a new string of *out_len bytes (api_coder_task_text). */
+typedef char *(*task_text_fn)(const char *text, size_t len, size_t *out_len);
+/* Reply to GET .../logs. */
 void task_logs(struct task *t, struct http_req *req);
-void task_events(struct task *t, struct http_req *req);
+/* Reply to GET .../events: the task's SSE stream, its "task" events'
+ * Task JSON passed through wire when not NULL. */
+void task_events(struct task *t, struct http_req *req, task_text_fn wire);
 /* Send an SSE event to the task's subscribers (GET .../events). */
 void task_publish_event(struct task *t, const char *event, const char *data);
 /* The task's send queue (queue.c; owned by the task). */

@@ -3,8 +3,9 @@
  * may see on one SSE stream (the web app's live task list).
  *
  * Data model: the open streams are a list of struct events_sub, each
- * with the user holding it (for the per-user limit) and the owner whose
- * tasks it shows (NULL: an admin's stream, everyone's). A change of a
+ * with the user holding it (for the per-user limit and, with its role,
+ * for auth_may_access_task: what it may see) and the owner whose tasks
+ * it shows (NULL: every task the user may see). A change of a
  * task (task_changed(), which every broadcast calls, and a new task)
  * only marks it: marked tasks sit in a list threaded through struct task
  * (events_next, events_marked), and the loop's prepare hook
@@ -15,12 +16,12 @@
  * task_deleted {id} at once. Nothing is marked while no stream is open.
  *
  * A stream keeps what let it in: the hash of the caller's credential,
- * whether it shows more than the caller's own tasks (an admin's), and
- * the credential's expiry. When a user's credentials, role or status
- * may have changed (auth.c forgets their cached rows:
- * task_events_recheck) each of their streams asks the store again and
- * ends if the credential is gone or expired, the user suspended, or no
- * longer an admin where it showed others' tasks; a stream past its
+ * the caller's role, and the credential's expiry. When a user's
+ * credentials, role or status may have changed (auth.c forgets their
+ * cached rows: task_events_recheck) each of their streams asks the
+ * store again and ends if the credential is gone or expired, the user
+ * suspended, or their role changed (what they may see changed with
+ * it, unless the stream shows their own tasks only); a stream past its
  * expiry ends at its next event. The client reconnects and is
  * authenticated again.
  *
@@ -40,10 +41,10 @@
 struct events_sub {
 	struct http_sse *sse;
 	char *user_id;
-	char *owner_id;	    /* NULL: every task */
+	json_t *viewer;	    /* {id, role}: the caller as it opened */
+	char *owner_id;	    /* NULL: every task the viewer may see */
 	char hash[65];	    /* the credential's (auth_recheck) */
 	bool cookie;	    /* hash is a session's */
-	bool admin;	    /* shows others' tasks: needs the admin role */
 	int64_t expires_at; /* the credential's expiry (ms; 0: never) */
 	struct events_sub *next;
 };
@@ -72,6 +73,7 @@ task_events_closed(struct http_sse *sse UNUSED, void *data)
 		}
 	}
 	free(sub->user_id);
+	json_decref(sub->viewer);
 	free(sub->owner_id);
 	free(sub);
 }
@@ -126,8 +128,9 @@ task_events_open(struct http_req *req, const json_t *caller,
 	sub->owner_id = owner_id ? xstrdup(owner_id) : NULL;
 	snprintf(sub->hash, sizeof sub->hash, "%s", hash);
 	sub->cookie = json_object_get(caller, "session_id") != NULL;
-	sub->admin = owner_id == NULL ||
-		     (*owner_id != '\0' && strcmp(owner_id, user_id) != 0);
+	sub->viewer = json_pack(
+		"{s:s, s:s}", "id", user_id, "role",
+		json_string_value(json_object_get(caller, "role")) ?: "");
 	sub->expires_at = task_events_expiry(caller);
 	sub->sse =
 		http_sse_start(req, TASK_EVENTS_QUEUE, task_events_closed, sub);
@@ -140,7 +143,7 @@ task_events_open(struct http_req *req, const json_t *caller,
 static void
 task_events_send(struct task *t, const char *event, const char *data)
 {
-	const char *owner = task_owner_id(t);
+	const char *owner = task_owner_id(t), *by = task_created_by(t);
 	int64_t now = (int64_t)wall_ms();
 
 	for (struct events_sub *s = events_subs; s != NULL; s = s->next) {
@@ -148,8 +151,9 @@ task_events_send(struct task *t, const char *event, const char *data)
 			http_sse_end(s->sse); /* the credential expired */
 			continue;
 		}
-		if (s->owner_id == NULL ||
-		    (owner != NULL && strcmp(s->owner_id, owner) == 0))
+		if ((s->owner_id == NULL ||
+		     (owner != NULL && strcmp(s->owner_id, owner) == 0)) &&
+		    auth_may_access_task(s->viewer, owner, by))
 			http_sse_send(s->sse, event, data);
 	}
 }
@@ -166,11 +170,13 @@ task_events_recheck(const char *user_id)
 		if (user_id != NULL && strcmp(s->user_id, user_id) != 0)
 			continue;
 		row = auth_recheck(s->hash, s->cookie);
+		/* a stream of the caller's own tasks shows the same under
+		 * any role */
 		ok = row != NULL &&
-		     (!s->admin ||
-		      strcmp(json_string_value(json_object_get(row, "role"))
-				     ?: "",
-			     "admin") == 0);
+		     (json_equal(json_object_get(row, "role"),
+				 json_object_get(s->viewer, "role")) ||
+		      (s->owner_id != NULL &&
+		       strcmp(s->owner_id, s->user_id) == 0));
 		json_decref(row);
 		if (!ok)
 			http_sse_end(s->sse);

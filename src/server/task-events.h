@@ -17,9 +17,10 @@ struct task;
 
 /*
  * Turn req into an events stream for caller (auth_user's row) showing
- * the tasks of owner_id (NULL: everyone's; "" matches nobody; another
- * user's or everyone's only for an admin). Replies 429 instead when the
- * user or the server holds its limit of streams. The strings are copied.
+ * the tasks of owner_id (NULL: any owner's; "" matches nobody) that
+ * auth_may_access_task lets caller see. Replies 429 instead when the
+ * user or the server holds its limit of streams. What it needs of
+ * caller and owner_id is copied.
  */
 void task_events_open(struct http_req *req, const json_t *caller,
 		      const char *owner_id);

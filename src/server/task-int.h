@@ -54,6 +54,7 @@ struct ws_limits;
 struct task_sub {
 	struct http_sse *sse;
 	struct task *task;
+	task_text_fn wire; /* its "task" events' text (NULL: as kept) */
 	struct task_sub *next;
 };
 

@@ -93,6 +93,12 @@ task_owner_id(struct task *t)
 }
 
 const char *
+task_created_by(struct task *t)
+{
+	return json_string_value(json_object_get(t->row, "created_by")) ?: "";
+}
+
+const char *
 task_status(struct task *t)
 {
 	return t->view.status;
@@ -344,7 +350,10 @@ task_query_match(struct task *t, const struct task_query *q)
 	return t->st < TASK_STATE_DELETING &&
 	       (q->owner_id == NULL ||
 		strcmp(task_owner_id(t), q->owner_id) == 0) &&
-	       (q->status == NULL || strcmp(t->view.status, q->status) == 0);
+	       (q->status == NULL || strcmp(t->view.status, q->status) == 0) &&
+	       (q->viewer == NULL ||
+		auth_may_access_task(q->viewer, task_owner_id(t),
+				     task_created_by(t)));
 }
 
 size_t
@@ -616,7 +625,7 @@ task_json_base(const json_t *row, const json_t *version)
 	const char *owner =
 		json_string_value(json_object_get(row, "owner_name"));
 	const char *name = json_string_value(json_object_get(row, "name"));
-	const char *sidebar;
+	const char *sidebar, *preset;
 	json_t *spec = json_object_get(version, "spec_json");
 	json_t *apps = json_array(), *app;
 	size_t i;
@@ -675,6 +684,12 @@ task_json_base(const json_t *row, const json_t *version)
 	sidebar = json_string_value(json_object_get(
 		json_object_get(spec, "ai_task"), "sidebar_app"));
 	json_object_set_new(j, "sidebar_app", json_string(sidebar ?: "chat"));
+	/* the version's preset it started from (Coder's name), null: none */
+	preset = json_string_value(json_object_get(row, "preset_id"));
+	json_object_set_new(j, "template_version_preset_id",
+			    preset != NULL && *preset != '\0'
+				    ? json_string(preset)
+				    : json_null());
 	free(app_url);
 	return j;
 }
@@ -749,12 +764,25 @@ task_usage_changed(const char *task_id)
 		task_broadcast(t);
 }
 
-/* Send event to every subscriber of t. */
+/* Send event to every subscriber of t (a "task" event through the
+ * subscriber's wire, made once for all that have one). */
 void
 task_publish(struct task *t, const char *event, const char *data)
 {
-	for (struct task_sub *s = t->subs; s != NULL; s = s->next)
-		http_sse_send(s->sse, event, data);
+	bool task_event = strcmp(event, "task") == 0;
+	char *wired = NULL;
+	size_t len;
+
+	for (struct task_sub *s = t->subs; s != NULL; s = s->next) {
+		if (s->wire == NULL || !task_event) {
+			http_sse_send(s->sse, event, data);
+			continue;
+		}
+		if (wired == NULL)
+			wired = s->wire(data, strlen(data), &len);
+		http_sse_send(s->sse, event, wired);
+	}
+	free(wired);
 	/* the other replicas' subscribers: a "task" event they make from
 	 * the row themselves (task_changed) */
 	if (t->replica == NULL && strcmp(event, "task") != 0)
@@ -852,16 +880,26 @@ task_sub_closed(struct http_sse *sse UNUSED, void *data)
 }
 
 void
-task_events(struct task *t, struct http_req *req)
+task_events(struct task *t, struct http_req *req, task_text_fn wire)
 {
 	struct task_sub *sub = xcalloc(1, sizeof *sub);
+	const char *text;
+	char *wired;
 	size_t len;
 
 	sub->task = t;
+	sub->wire = wire;
 	sub->sse = http_sse_start(req, TASK_SSE_QUEUE, task_sub_closed, sub);
 	sub->next = t->subs;
 	t->subs = sub;
-	http_sse_send(sub->sse, "task", task_json_text(t, &len));
+	text = task_json_text(t, &len);
+	if (wire == NULL) {
+		http_sse_send(sub->sse, "task", text);
+		return;
+	}
+	wired = wire(text, len, &len);
+	http_sse_send(sub->sse, "task", wired);
+	free(wired);
 }
 
 /*

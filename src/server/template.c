@@ -14,6 +14,7 @@
 
 #include <limits.h>
 #include <math.h>
+#include <sodium.h>
 
 #include "core/buf.h"
 #include "core/netpolicy.h"
@@ -492,12 +493,12 @@ parse_workspace(struct schema *s, const struct ynode *n)
 	return j;
 }
 
-/* A parameter's default converted to its type; NULL after an error. */
+/* The scalar v converted to a parameter's type (an error at kloc, and
+ * NULL, when it is not one); a new reference. */
 static json_t *
-param_default(struct schema *s, const struct ynode *v, const char *type,
-	      const char *loc)
+param_value(struct schema *s, const struct ynode *v, const char *type,
+	    const char *kloc)
 {
-	char *kloc = schema_loc(loc, "default");
 	json_t *r = NULL;
 	char *end;
 	double d;
@@ -525,6 +526,17 @@ param_default(struct schema *s, const struct ynode *v, const char *type,
 		else
 			schema_error(s, v, kloc, "must be a number");
 	}
+	return r;
+}
+
+/* A parameter's default converted to its type; NULL after an error. */
+static json_t *
+param_default(struct schema *s, const struct ynode *v, const char *type,
+	      const char *loc)
+{
+	char *kloc = schema_loc(loc, "default");
+	json_t *r = param_value(s, v, type, kloc);
+
 	free(kloc);
 	return r;
 }
@@ -609,6 +621,189 @@ parse_parameters(struct schema *s, const struct ynode *n)
 					     name);
 				free(nloc);
 			}
+		}
+		json_array_append_new(a, p);
+		free(loc);
+	}
+	return a;
+}
+
+/* Whether name is a preset's name: 1-TEMPLATE_PRESET_NAME_MAX characters
+ * of UTF-8 without control characters, not all blank. */
+static bool
+preset_name_valid(const char *name)
+{
+	size_t chars = 0;
+	bool blank = true;
+
+	for (const unsigned char *c = (const unsigned char *)name; *c != '\0';
+	     c++) {
+		if (*c < ' ' || *c == 0x7f)
+			return false;
+		if ((*c & 0xc0) != 0x80)
+			chars++;
+		blank = blank && *c == ' ';
+	}
+	return chars >= 1 && chars <= TEMPLATE_PRESET_NAME_MAX && !blank;
+}
+
+/* The parameter named name in params (parse_parameters's), or NULL. */
+static const json_t *
+param_find(const json_t *params, const char *name)
+{
+	const json_t *p;
+	size_t i;
+
+	json_array_foreach(params, i, p)
+	{
+		const char *o = json_string_value(json_object_get(p, "name"));
+
+		if (o != NULL && strcmp(o, name) == 0)
+			return p;
+	}
+	return NULL;
+}
+
+/* A preset's parameters {param: value}: each a template parameter other
+ * than the prompt, its value of that parameter's type. */
+static json_t *
+parse_preset_values(struct schema *s, const struct ynode *n, const char *loc,
+		    const json_t *params)
+{
+	json_t *o = json_object();
+
+	if (n == NULL || ynode_is_null(n))
+		return o;
+	if (n->kind != YN_MAP) {
+		schema_error(s, n, loc, "must be a map of parameter: value");
+		return o;
+	}
+	for (size_t i = 0; i < n->n; i++) {
+		const char *name = n->keys[i]->scalar;
+		const json_t *p = param_find(params, name);
+		char *kloc = schema_loc(loc, name);
+		json_t *v;
+
+		if (p == NULL)
+			schema_error(s, n->keys[i], kloc,
+				     "the template has no parameter '%s'",
+				     name);
+		else if (strcmp(name, TEMPLATE_PROMPT_PARAM) == 0)
+			schema_error(s, n->keys[i], kloc,
+				     "'%s' is the task's prompt: a preset "
+				     "cannot set it",
+				     name);
+		else if ((v = param_value(
+				  s, n->items[i],
+				  json_string_value(json_object_get(p, "type")),
+				  kloc)) != NULL)
+			json_object_set_new(o, name, v);
+		free(kloc);
+	}
+	return o;
+}
+
+/* One entry of presets: {name, description, default, parameters}. */
+static json_t *
+parse_preset(struct schema *s, const struct ynode *n, const char *loc,
+	     const json_t *params)
+{
+	static const char *const keys[] = {"name", "description", "default",
+					   "parameters", NULL};
+	const char *name, *desc;
+	char *kloc;
+	json_t *values;
+
+	if (!schema_map(s, n, loc, keys))
+		return NULL;
+	name = schema_str(s, n, "name", loc, true, 0);
+	kloc = schema_loc(loc, "name");
+	if (name != NULL && !preset_name_valid(name)) {
+		schema_error(s, ynode_get(n, "name"), kloc,
+			     "invalid preset name (want 1-%d characters, no "
+			     "control characters)",
+			     TEMPLATE_PRESET_NAME_MAX);
+		name = NULL;
+	} else if (name != NULL && strcmp(name, TEMPLATE_PRESET_NONE) == 0) {
+		schema_error(s, ynode_get(n, "name"), kloc,
+			     "preset name '%s' is reserved (it means no "
+			     "preset)",
+			     name);
+		name = NULL;
+	}
+	free(kloc);
+	desc = schema_str(s, n, "description", loc, false, 1024);
+	kloc = schema_loc(loc, "parameters");
+	values = parse_preset_values(s, ynode_get(n, "parameters"), kloc,
+				     params);
+	free(kloc);
+	return json_pack("{s:s, s:s, s:b, s:o}", "name", name ? name : "",
+			 "description", desc ? desc : "", "default",
+			 schema_bool(s, n, "default", loc, false), "parameters",
+			 values);
+}
+
+/*
+ * The presets list over the parsed parameters: at most
+ * TEMPLATE_PRESETS_MAX, names unique, at most one default.
+ */
+static json_t *
+parse_presets(struct schema *s, const struct ynode *n, const json_t *params)
+{
+	json_t *a = json_array(), *p;
+	const char *dflt = NULL;
+
+	if (n == NULL || ynode_is_null(n))
+		return a;
+	if (n->kind != YN_SEQ) {
+		schema_error(s, n, "presets",
+			     "must be a list of {name, description, default, "
+			     "parameters}");
+		return a;
+	}
+	if (n->n > TEMPLATE_PRESETS_MAX) {
+		char *loc = schema_loc_index("presets", TEMPLATE_PRESETS_MAX);
+
+		schema_error(s, n->items[TEMPLATE_PRESETS_MAX], loc,
+			     "too many presets: at most %d",
+			     TEMPLATE_PRESETS_MAX);
+		free(loc);
+		return a;
+	}
+	for (size_t i = 0; i < n->n; i++) {
+		char *loc = schema_loc_index("presets", i), *kloc;
+		const char *name;
+
+		p = parse_preset(s, n->items[i], loc, params);
+		if (p == NULL) {
+			free(loc);
+			continue;
+		}
+		name = json_string_value(json_object_get(p, "name"));
+		for (size_t k = 0; *name != '\0' && k < json_array_size(a);
+		     k++) {
+			if (strcmp(json_string_value(json_object_get(
+					   json_array_get(a, k), "name")),
+				   name) != 0)
+				continue;
+			kloc = schema_loc(loc, "name");
+			schema_error(s, ynode_get(n->items[i], "name"), kloc,
+				     "duplicate preset '%s'", name);
+			free(kloc);
+			break;
+		}
+		if (json_is_true(json_object_get(p, "default"))) {
+			kloc = schema_loc(loc, "default");
+			if (dflt != NULL)
+				schema_error(s,
+					     ynode_get(n->items[i], "default"),
+					     kloc,
+					     "only one preset may be the "
+					     "default ('%s' is)",
+					     dflt);
+			else
+				dflt = *name != '\0' ? name : "?";
+			free(kloc);
 		}
 		json_array_append_new(a, p);
 		free(loc);
@@ -1153,7 +1348,8 @@ template_parse(const char *yaml, size_t len, json_t **errors)
 	static const char *const keys[] = {
 		"name",	      "display_name", "description", "workspace",
 		"parameters", "apps",	      "agent",	     "ai_task",
-		"identity",   "github",	      "env_secrets", NULL,
+		"identity",   "github",	      "env_secrets", "presets",
+		NULL,
 	};
 	struct schema s;
 	struct ynode *root;
@@ -1201,6 +1397,9 @@ template_parse(const char *yaml, size_t len, json_t **errors)
 	json_object_set_new(
 		t, "parameters",
 		parse_parameters(&s, ynode_get(root, "parameters")));
+	json_object_set_new(t, "presets",
+			    parse_presets(&s, ynode_get(root, "presets"),
+					  json_object_get(t, "parameters")));
 	json_object_set_new(t, "apps", parse_apps(&s, ynode_get(root, "apps")));
 	agent = parse_agent(&s, ynode_get(root, "agent"));
 	json_object_set_new(t, "agent", agent ? agent : json_null());
@@ -1333,4 +1532,86 @@ template_parse_max(const char *yaml, size_t len, const struct template_max *max,
 	}
 	ynode_free(root);
 	return schema_finish(&s, t, errors);
+}
+
+void
+template_preset_id(const char *version_id, const char *name, char out[37])
+{
+	static const char domain[] = "taskbox-preset";
+	crypto_hash_sha256_state st;
+	unsigned char md[crypto_hash_sha256_BYTES];
+	size_t o = 0;
+
+	/* "taskbox-preset" NUL version_id NUL name */
+	crypto_hash_sha256_init(&st);
+	crypto_hash_sha256_update(&st, (const unsigned char *)domain,
+				  sizeof domain);
+	crypto_hash_sha256_update(&st, (const unsigned char *)version_id,
+				  strlen(version_id) + 1);
+	crypto_hash_sha256_update(&st, (const unsigned char *)name,
+				  strlen(name));
+	crypto_hash_sha256_final(&st, md);
+	md[6] = (unsigned char)((md[6] & 0x0f) | 0x80); /* version 8 */
+	md[8] = (unsigned char)((md[8] & 0x3f) | 0x80); /* variant 10 */
+	for (size_t i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[o++] = '-';
+		snprintf(out + o, 3, "%02x", md[i]);
+		o += 2;
+	}
+	out[o] = '\0';
+}
+
+const json_t *
+template_preset_find(const json_t *spec, const char *version_id, const char *id,
+		     const char *name)
+{
+	const json_t *p;
+	size_t i;
+
+	json_array_foreach(json_object_get(spec, "presets"), i, p)
+	{
+		const char *pname =
+			json_string_value(json_object_get(p, "name"));
+		char pid[37];
+
+		if (pname == NULL)
+			continue;
+		if (name != NULL && strcmp(pname, name) == 0)
+			return p;
+		if (id == NULL)
+			continue;
+		template_preset_id(version_id, pname, pid);
+		if (strcasecmp(pid, id) == 0)
+			return p;
+	}
+	return NULL;
+}
+
+json_t *
+template_presets_json(const json_t *spec, const char *version_id)
+{
+	json_t *out = json_array();
+	const json_t *p;
+	size_t i;
+
+	json_array_foreach(json_object_get(spec, "presets"), i, p)
+	{
+		const char *name =
+			json_string_value(json_object_get(p, "name"));
+		char id[37];
+
+		if (name == NULL)
+			continue;
+		template_preset_id(version_id, name, id);
+		json_array_append_new(
+			out,
+			json_pack("{s:s, s:s, s:O, s:b, s:O}", "id", id, "name",
+				  name, "description",
+				  json_object_get(p, "description"), "default",
+				  json_is_true(json_object_get(p, "default")),
+				  "parameters",
+				  json_object_get(p, "parameters")));
+	}
+	return out;
 }

@@ -4,7 +4,8 @@
  * The normalized JSON has every default filled in and units resolved
  * (memory_bytes, pids, cpu_millicores, disk_bytes: null when the template
  * sets none; setup_timeout_s), plus task_capable and
- * task_reason from Task-template detection. See docs/TEMPLATES.md.
+ * task_reason from Task-template detection, and presets (named parameter
+ * sets, their ids derived from the version). See docs/TEMPLATES.md.
  */
 #ifndef TASKBOX_TEMPLATE_H
 #define TASKBOX_TEMPLATE_H
@@ -13,6 +14,11 @@
 
 /* The parameter that makes a template a Task template (legacy form). */
 #define TEMPLATE_PROMPT_PARAM "AI Prompt"
+/* presets: how many a template may have, a name's length in characters,
+ * and the name that means "no preset" (reserved) */
+#define TEMPLATE_PRESETS_MAX	 32
+#define TEMPLATE_PRESET_NAME_MAX 64
+#define TEMPLATE_PRESET_NONE	 "none"
 /* workspace.budget's bounds: tokens and USD per task */
 #define TEMPLATE_BUDGET_TOKENS_MAX 1000000000000L
 #define TEMPLATE_BUDGET_USD_MAX	   1000000
@@ -62,5 +68,25 @@ int template_identity_render(const char *s, const char *name, const char *email,
 
 /* Whether s is a secret name: [A-Za-z_][A-Za-z0-9_]{0,63}. */
 bool template_secret_name_valid(const char *s);
+
+/*
+ * The id of version_id's preset name, derived and never stored: the first
+ * 16 bytes of SHA-256("taskbox-preset" NUL version_id NUL name) with the
+ * RFC 9562 version 8 and variant bits set, as a lowercase 8-4-4-4-12 uuid
+ * in out.
+ */
+void template_preset_id(const char *version_id, const char *name, char out[37]);
+
+/*
+ * The preset of spec (a normalized template of version_id) whose id is
+ * id (any case) or whose name is name (either may be NULL); borrowed from
+ * spec, or NULL.
+ */
+const json_t *template_preset_find(const json_t *spec, const char *version_id,
+				   const char *id, const char *name);
+
+/* spec's presets as [{id, name, description, default, parameters}] (a new
+ * reference; [] when none). */
+json_t *template_presets_json(const json_t *spec, const char *version_id);
 
 #endif

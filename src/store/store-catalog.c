@@ -15,7 +15,8 @@
 
 #define TEMPLATE_SELECT                                                        \
 	"SELECT t.id, t.name, t.builtin, t.created_at, v.id AS version_id, "   \
-	"v.version, v.yaml, v.spec, v.task_capable, v.task_reason "            \
+	"v.version, v.yaml, v.spec, v.task_capable, v.task_reason, "           \
+	"v.created_at AS updated_at "                                          \
 	"FROM templates t JOIN template_versions v ON "                        \
 	"v.id = t.active_version_id "
 #define MODULE_COLUMNS                                                         \
@@ -34,8 +35,9 @@ store_templates_list(struct store *st)
 	return store_rows(
 		st, NULL,
 		"SELECT t.id, t.name, t.builtin, t.created_at, v.id AS "
-		"version_id, v.version, v.spec, v.task_capable, v.task_reason "
-		"FROM templates t JOIN template_versions v ON v.id = "
+		"version_id, v.version, v.spec, v.task_capable, v.task_reason, "
+		"v.created_at AS updated_at FROM templates t JOIN "
+		"template_versions v ON v.id = "
 		"t.active_version_id ORDER BY t.name",
 		"");
 }
@@ -46,7 +48,9 @@ store_template_version_get(struct store *st, const char *version_id)
 	return store_row(
 		st,
 		"SELECT v.id AS version_id, v.version, v.spec, v.task_capable, "
-		"v.task_reason, t.id, t.name, t.builtin, t.created_at, "
+		"v.task_reason, v.created_at AS version_created_at, "
+		"v.created_by AS version_created_by, t.id, t.name, t.builtin, "
+		"t.created_at, "
 		/* built in, or pushed by someone who is an admin now */
 		"CASE WHEN v.created_by IS NULL OR EXISTS (SELECT 1 FROM users "
 		"u WHERE u.id = v.created_by AND u.role = 'admin') THEN 1 ELSE "

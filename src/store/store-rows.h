@@ -128,13 +128,16 @@ int store_session_delete(struct store *st, const char *id, const char *user_id);
 
 /* The template whose name or id is ref, with its active version (id,
  * name, builtin, created_at, version_id, version, yaml, spec,
- * task_capable, task_reason), or NULL. */
+ * task_capable, task_reason, updated_at: the active version's
+ * created_at), or NULL. */
 json_t *store_template_find(struct store *st, const char *ref);
 /* Every template with its active version (as store_template_find, without
  * yaml) by name; a new array or NULL. */
 json_t *store_templates_list(struct store *st);
 /* Template version version_id with its template (version_id, version,
- * spec, task_capable, task_reason, id, name, builtin, created_at) and
+ * spec, task_capable, task_reason, version_created_at,
+ * version_created_by: NULL when built in, id, name, builtin,
+ * created_at) and
  * by_admin (1: built in, or pushed by someone who is an admin now), or
  * NULL. */
 json_t *store_template_version_get(struct store *st, const char *version_id);
@@ -210,14 +213,17 @@ int store_secret_delete(struct store *st, const char *scope,
 
 /*
  * Add task id with the next task seq (status and workspace_status
- * 'pending'), in one transaction with the counter. 0, -EEXIST when the
+ * 'pending'), in one transaction with the counter. preset_id: the id of
+ * the version's preset applied ('' for none); created_by: the user who
+ * creates it for owner_id (NULL or '': the owner). 0, -EEXIST when the
  * owner has a task of that name, or -EIO.
  */
 int store_task_insert(struct store *st, const char *id, const char *owner_id,
 		      const char *name, const char *display_name,
 		      const char *version_id, const char *parameters,
-		      const char *prompt, const char *agent_type,
-		      const char *replica_id, int64_t now);
+		      const char *preset_id, const char *prompt,
+		      const char *agent_type, const char *replica_id,
+		      const char *created_by, int64_t now);
 /* Task id (all columns, and owner_name), or NULL. */
 json_t *store_task_get(struct store *st, const char *id);
 /* The task not deleted of owner_id whose id or name (any case) is ref

@@ -4,7 +4,8 @@
  *
  * Data model: a task row (id, a seq that is never handed out twice, its
  * owner, a name unique per owner among tasks not deleted, the template
- * version it runs, parameters and prompt, status, status_reason and
+ * version it runs, parameters (and the id of the version's preset they
+ * started from, '' for none) and prompt, status, status_reason and
  * workspace_status as last recorded, the workspace's process for
  * re-attaching, and three facts the server saw: laid_out,
  * prompt_delivered, agent_started). deleted_at marks a task whose files
@@ -23,7 +24,8 @@
 	"t.template_version_id, t.parameters, t.prompt, t.status, "            \
 	"t.status_reason, t.workspace_status, t.agent_type, t.created_at, "    \
 	"t.updated_at, t.deleted_at, t.ws_pid, t.ws_starttime, t.laid_out, "   \
-	"t.prompt_delivered, t.agent_started, t.replica_id, "                  \
+	"t.prompt_delivered, t.agent_started, t.replica_id, t.preset_id, "     \
+	"t.created_by, "                                                       \
 	"u.username AS owner_name "                                            \
 	"FROM tasks t JOIN users u ON u.id = t.owner_id "
 
@@ -31,8 +33,9 @@ int
 store_task_insert(struct store *st, const char *id, const char *owner_id,
 		  const char *name, const char *display_name,
 		  const char *version_id, const char *parameters,
-		  const char *prompt, const char *agent_type,
-		  const char *replica_id, int64_t now)
+		  const char *preset_id, const char *prompt,
+		  const char *agent_type, const char *replica_id,
+		  const char *created_by, int64_t now)
 {
 	int r;
 
@@ -43,17 +46,18 @@ store_task_insert(struct store *st, const char *id, const char *owner_id,
 		       "'task_seq'",
 		       "");
 	if (r == 0)
-		r = store_exec(st,
-			       "INSERT INTO tasks (id, seq, owner_id, name, "
-			       "display_name, template_version_id, parameters, "
-			       "prompt, status, workspace_status, agent_type, "
-			       "created_at, updated_at, replica_id) VALUES (?, "
-			       "(SELECT value FROM counters WHERE name = "
-			       "'task_seq'), ?, ?, ?, ?, ?, ?, 'pending', "
-			       "'pending', ?, ?, ?, ?)",
-			       "ssssssssiis", id, owner_id, name, display_name,
-			       version_id, parameters, prompt, agent_type, now,
-			       now, replica_id);
+		r = store_exec(
+			st,
+			"INSERT INTO tasks (id, seq, owner_id, name, "
+			"display_name, template_version_id, parameters, "
+			"preset_id, prompt, status, workspace_status, "
+			"agent_type, created_at, updated_at, replica_id, "
+			"created_by) VALUES (?, (SELECT value FROM counters "
+			"WHERE name = 'task_seq'), ?, ?, ?, ?, ?, ?, ?, "
+			"'pending', 'pending', ?, ?, ?, ?, ?)",
+			"sssssssssiiss", id, owner_id, name, display_name,
+			version_id, parameters, preset_id, prompt, agent_type,
+			now, now, replica_id, created_by ? created_by : "");
 	if (r == 0)
 		r = store_commit(st);
 	if (r < 0)

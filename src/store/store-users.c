@@ -26,8 +26,8 @@
 /* what auth.c's rows carry of the user (u: users) */
 #define USER_AUTH_COLUMNS                                                      \
 	"u.id, u.username, u.role, u.name, u.email, u.webhook_url, "           \
-	"u.created_at, u.status, CASE WHEN u.password_hash = '' THEN 0 ELSE "  \
-	"1 END AS has_password"
+	"u.created_at, u.status, u.github_user_id, u.github_login, "           \
+	"CASE WHEN u.password_hash = '' THEN 0 ELSE 1 END AS has_password"
 #define TOKEN_COLUMNS                                                          \
 	"id, user_id, name, hash, created_at, last_used_at, expires_at"
 #define SESSION_COLUMNS                                                        \

@@ -152,7 +152,8 @@ test('settings: profile, API tokens, secrets, GitHub token, webhook, password', 
   await page.goto(`${server.base}/settings`);
   await page.getByRole('heading', { name: 'Settings' }).waitFor();
 
-  // profile
+  // profile: no email set shows none (the API's made-up address is not hers)
+  assert.equal(await page.getByLabel('Email', { exact: true }).inputValue(), '');
   await page.getByLabel('Name', { exact: true }).fill('Alice Example');
   await page.getByLabel('Email', { exact: true }).fill('alice@example.com');
   await page.getByRole('button', { name: 'Save profile' }).click();
@@ -295,6 +296,11 @@ test('users: members get Not found; an admin creates, re-roles, suspends and del
   await page.getByRole('status').filter({ hasText: 'bob is now an admin.' }).first().waitFor();
   let users = await server.api('GET', '/api/v2/users');
   assert.equal(users.json.users.find((u) => u.username === 'bob').role, 'admin');
+  await page.getByLabel('Role of bob').selectOption('task-creator');
+  await page.locator('tr[data-user="bob"]').getByRole('button', { name: 'Set role' }).click();
+  await page.getByRole('status').filter({ hasText: 'bob is now a task-creator.' }).first().waitFor();
+  users = await server.api('GET', '/api/v2/users');
+  assert.equal(users.json.users.find((u) => u.username === 'bob').role, 'task-creator');
   await page.getByLabel('Role of bob').selectOption('member');
   await page.locator('tr[data-user="bob"]').getByRole('button', { name: 'Set role' }).click();
   await page.getByRole('status').filter({ hasText: 'bob is now a member.' }).first().waitFor();

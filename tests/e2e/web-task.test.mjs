@@ -5,7 +5,8 @@
 // Covers: the chat in the sidebar, answering a dialog from the page,
 // pause (the snapshot view), modify prompt, resume, an errored task and
 // restart, the preview's URL bar, the History tab, delete, another
-// user's task, XSS payloads, axe on desktop and phone, screenshots.
+// user's task, a task opened by id, XSS payloads, axe on desktop and
+// phone, screenshots.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -120,6 +121,33 @@ test('an active task: the chat in the sidebar answers, a dialog is answered from
   await noAxe(page);
   assert.deepEqual(realProblems(page), []);
   await page.context().close();
+});
+
+test('the URL Coder\'s clients build, /tasks/{owner}/{task id}, opens the task page', { skip, timeout: 120000 }, async () => {
+  await srv.createTask({ template: 'wsh', input: 'echo by-id', name: 'byid' });
+  const t = await srv.waitTask('admin', 'byid', { state: 'idle', timeout: 60000 });
+  const page = await adminPage();
+  await page.goto(`/tasks/admin/${t.id}?tab=x`);
+  await page.getByRole('heading', { level: 1, name: t.display_name }).waitFor();
+  await head(page).locator('.badge-active').first().waitFor();
+  await page.locator('iframe[title="Chat with the agent"]').waitFor();
+  // the address bar shows the task's own path
+  const u = new URL(page.url());
+  assert.equal(u.pathname, '/tasks/admin/byid');
+  assert.equal(u.search, '?tab=x');
+  // an unknown id, and the id of a task that is not the caller's
+  await page.goto('/tasks/admin/00000000-0000-4000-8000-000000000000');
+  await page.getByRole('heading', { name: 'Not found' }).waitFor();
+  const other = await newPage(browser, { base: srv.base });
+  await useToken(other, srv.base, bob.token);
+  await other.goto(`/tasks/admin/${t.id}`);
+  await other.getByRole('heading', { name: 'Not found' }).waitFor();
+  assert.equal(await other.locator('iframe').count(), 0);
+  assert.deepEqual(realProblems(page), []);
+  assert.deepEqual(realProblems(other), []);
+  await other.context().close();
+  await page.context().close();
+  assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/byid')).status, 202);
 });
 
 test('the phone layout: the chat first, full width; the tabs scroll; the dialog buttons reachable', { skip, timeout: 180000 }, async () => {

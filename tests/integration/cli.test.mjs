@@ -108,7 +108,11 @@ test('users and tokens', async () => {
   assert.match(token, /^tbx_/);
   const as = await runBin(['task', 'list', '--url', srv.base, '--token', token], { timeout: 20000 });
   assert.equal(as.code, 0, as.stderr);
-  const denied = await runBin(['user', 'list', '--url', srv.base, '--token', token], { timeout: 20000 });
+  // a member's list is themself alone
+  const self = await runBin(['user', 'list', '--url', srv.base, '--token', token], { timeout: 20000 });
+  assert.equal(self.code, 0, self.stderr);
+  assert.deepEqual(self.stdout.trim().split('\n').slice(1).map((l) => l.split(/\s+/)[0]), ['carol']);
+  const denied = await runBin(['user', 'create', 'dave', '--url', srv.base, '--token', token], { timeout: 20000 });
   assert.equal(denied.code, 1);
   assert.match(denied.stderr, /admin/);
   assert.equal(denied.stderr.trim().split('\n').length, 1, denied.stderr);

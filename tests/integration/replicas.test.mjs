@@ -160,10 +160,22 @@ test('a task on B is A\'s to see and to delete; a member\'s credentials are chec
   await waitFor(() => ev.events.some((e) => e.event === 'replica_gap' && e.data.event === 'message_update'),
     { what: 'a replica_gap for the big message_update' });
   ev.close();
+  // Coder's twin of the task API is forwarded the same way, and its Task
+  // JSON has Coder's wire values (api-coder.c) on the replica that shows it
+  const exp = await a.api('POST', '/api/experimental/tasks/bob/onb/send',
+    { token: bob.token, body: { input: 'echo exp-$((3*14))' } });
+  assert.ok([200, 202].includes(exp.status), exp.text);
+  await waitFor(async () => /exp-42/.test(outputs((await a.api('GET', '/api/experimental/tasks/bob/onb/logs', { token: bob.token })).json)),
+    { what: 'the input sent through A\'s experimental path ran on B' });
+  const shown = await a.api('GET', `/api/experimental/tasks/bob/${t.id}`, { token: bob.token });
+  assert.equal(shown.status, 200, shown.text);
+  assert.ok(['working', 'idle', 'complete', 'failed'].includes(shown.json.current_state.state), shown.text);
+  assert.equal(typeof shown.json.current_state.taskbox_state, 'string');
   // another member sees nothing, on either replica: the owner checks too
   const eve = await a.user('eve');
   assert.equal((await a.api('GET', '/api/v2/tasks/bob/onb', { token: eve.token })).status, 404);
   assert.equal((await a.api('POST', '/api/v2/tasks/bob/onb/send', { token: eve.token, body: { input: 'x' } })).status, 404);
+  assert.equal((await a.api('POST', '/api/experimental/tasks/bob/onb/send', { token: eve.token, body: { input: 'x' } })).status, 404);
   const del = await a.api('DELETE', '/api/v2/tasks/bob/onb', { token: bob.token });
   assert.equal(del.status, 202, del.text);
   await waitFor(async () => (await a.api('GET', '/api/v2/tasks/bob/onb', { token: bob.token })).status === 404,

@@ -1,7 +1,8 @@
 // store.test.mjs: the store's backends themselves. The store's unit
 // binary (tests/unit/test-store.c: placeholders, types, constraint
-// errors, transactions, migrations once and at once, a broken
-// connection) runs against a private PostgreSQL cluster here (the unit
+// errors, transactions, migrations once and at once, the rows of a
+// schema-10 database kept through migration 11, a broken connection)
+// runs against a private PostgreSQL cluster here (the unit
 // tier runs it against SQLite); two servers starting at once on a new
 // database migrate it once; a server on PostgreSQL keeps its state
 // across a restart; a database it cannot reach fails its start at once
@@ -19,13 +20,13 @@ const unit = path.join(path.dirname(bin), 'tests/unit/test-store');
 
 test('the store unit tests pass against PostgreSQL', { skip }, () => {
   assert.ok(fs.existsSync(unit), `${unit} is built`);
-  const one = pgDatabase(), two = pgDatabase();
+  const one = pgDatabase(), two = pgDatabase(), three = pgDatabase();
   const r = spawnSync(unit, [], {
     encoding: 'utf8', timeout: 120000,
-    env: { ...process.env, TASKBOX_TEST_STORE_SPEC: one.uri, TASKBOX_TEST_STORE_SPEC2: two.uri },
+    env: { ...process.env, TASKBOX_TEST_STORE_SPEC: one.uri, TASKBOX_TEST_STORE_SPEC2: two.uri, TASKBOX_TEST_STORE_SPEC3: three.uri },
   });
   assert.equal(r.status, 0, r.stdout + r.stderr);
-  assert.match(r.stdout + r.stderr, /PASSED  \] 8 test/);
+  assert.match(r.stdout + r.stderr, /PASSED  \] 9 test/);
   // the migrations ran once in each: one version row
   assert.equal(pgSql(two.name, 'SELECT count(*), max(version) FROM taskbox_schema').trim(), '1|12');
 });

@@ -307,19 +307,24 @@ test_tasks(void **state)
 
 	add_template(f->st, "tpl", "v1", "u2");
 	assert_int_equal(store_task_insert(f->st, "k1", "u2", "One", "One",
-					   "v1", "{}", "hi", "claude", "", 10),
+					   "v1", "{}", "", "hi", "claude", "",
+					   "", 10),
 			 0);
 	/* the name is unique per owner in any case; no seq is used up */
 	assert_int_equal(store_task_insert(f->st, "k2", "u2", "one", "one",
-					   "v1", "{}", "hi", "claude", "", 11),
+					   "v1", "{}", "", "hi", "claude", "",
+					   "", 11),
 			 -EEXIST);
 	assert_int_equal(store_task_insert(f->st, "k2", "u1", "one", "one",
-					   "v1", "{}", "hi", "claude", "", 12),
+					   "v1", "{}", "p-1", "hi", "claude",
+					   "", "u2", 12),
 			 0);
 	row = store_task_get(f->st, "k2");
 	assert_int_equal(num(row, "seq"), 2);
 	assert_string_equal(str(row, "owner_name"), "ada");
+	assert_string_equal(str(row, "created_by"), "u2");
 	assert_string_equal(str(row, "status"), "pending");
+	assert_string_equal(str(row, "preset_id"), "p-1");
 	assert_int_equal(num(row, "laid_out"), 0);
 	assert_true(json_is_null(json_object_get(row, "ws_pid")));
 	json_decref(row);
@@ -372,7 +377,8 @@ test_tasks(void **state)
 	assert_int_equal(json_array_size(rows), 1);
 	json_decref(rows);
 	assert_int_equal(store_task_insert(f->st, "k3", "u1", "one", "one",
-					   "v1", "{}", "hi", "claude", "", 41),
+					   "v1", "{}", "", "hi", "claude", "",
+					   "", 41),
 			 0);
 	row = store_task_get(f->st, "k3");
 	assert_int_equal(num(row, "seq"), 3);
@@ -396,7 +402,7 @@ test_queue(void **state)
 
 	add_template(f->st, "tpl", "v1", "u2");
 	assert_int_equal(store_task_insert(f->st, "k1", "u2", "t", "t", "v1",
-					   "{}", "", "claude", "", 1),
+					   "{}", "", "", "claude", "", "", 1),
 			 0);
 	assert_int_equal(
 		store_queue_push(f->st, "q1", "k1", "a", "queued", "u2", 2), 0);
@@ -448,7 +454,7 @@ test_deletes(void **state)
 
 	add_template(f->st, "tpl", "v1", "u1");
 	assert_int_equal(store_task_insert(f->st, "k1", "u2", "t", "t", "v1",
-					   "{}", "", "claude", "", 1),
+					   "{}", "", "", "claude", "", "", 1),
 			 0);
 	assert_int_equal(store_task_state_add(f->st, "k1", "idle", "", "", 2),
 			 0);

@@ -8,7 +8,10 @@
  * works in its own table, so the database is only ever added to. What
  * is checked: the placeholders' translation, values round-tripping with
  * the same JSON from either backend, constraint errors, transactions,
- * migrations run once however often and however many open, and (with
+ * migrations run once however often and however many open, every row of
+ * a database at schema 10 kept through migration 11 (which rebuilds the
+ * SQLite users table: a third empty database, TASKBOX_TEST_STORE_SPEC3,
+ * else a new SQLite file; skipped on PostgreSQL without it), and (with
  * PostgreSQL) a broken connection coming back.
  */
 #include "common.h"
@@ -20,11 +23,14 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
+#include <sqlite3.h>
 
+#include "core/buf.h"
 #include "store/store-backend.h"
 #include "store/store.h"
 
-static char *spec, *spec2, *tmp;
+static char *spec, *spec2, *spec3, *tmp;
 static struct store *st;
 
 /* A new SQLite file path in the test's directory (a new string). */
@@ -48,6 +54,10 @@ setup(void **state)
 	spec2 = getenv("TASKBOX_TEST_STORE_SPEC2")
 			? xstrdup(getenv("TASKBOX_TEST_STORE_SPEC2"))
 			: test_sqlite_path("two");
+	spec3 = getenv("TASKBOX_TEST_STORE_SPEC3")
+			? xstrdup(getenv("TASKBOX_TEST_STORE_SPEC3"))
+		: store_spec_is_postgres(spec) ? NULL
+					       : test_sqlite_path("three");
 	if (store_open(spec, &st, &cause) < 0) {
 		fprintf(stderr, "cannot open the store: %s\n", cause);
 		return -1;
@@ -67,6 +77,7 @@ teardown(void **state)
 	free(cmd);
 	free(spec);
 	free(spec2);
+	free(spec3);
 	free(tmp);
 	return 0;
 }
@@ -309,6 +320,234 @@ test_two_open_at_once(void **state)
 	store_close(one);
 }
 
+/*
+ * Run sql (statements; no parameters) on the database at spec without
+ * the store (which would migrate it): sqlite3 or libpq. 0, or -1 after
+ * printing why.
+ */
+static int
+raw_script(const char *at, const char *sql)
+{
+	int r = 0;
+
+	if (store_spec_is_postgres(at)) {
+		PGconn *c = PQconnectdb(at);
+		PGresult *res = PQexec(c, sql);
+
+		if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+		    PQresultStatus(res) != PGRES_TUPLES_OK) {
+			fprintf(stderr, "raw_script: %s\n", PQerrorMessage(c));
+			r = -1;
+		}
+		PQclear(res);
+		PQfinish(c);
+	} else {
+		sqlite3 *db = NULL;
+		char *err = NULL;
+
+		if (sqlite3_open(at, &db) != SQLITE_OK ||
+		    sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+			fprintf(stderr, "raw_script: %s\n",
+				err ? err : sqlite3_errmsg(db));
+			r = -1;
+		}
+		sqlite3_free(err);
+		sqlite3_close(db);
+	}
+	return r;
+}
+
+/* How many rows table holds in the store in. */
+static int64_t
+count_of(struct store *in, const char *table)
+{
+	char *sql = xasprintf("SELECT count(*) AS n FROM %s", table);
+	json_t *row = store_row(in, sql, "");
+	int64_t n;
+
+	free(sql);
+	assert_non_null(row);
+	n = (int64_t)json_integer_value(json_object_get(row, "n"));
+	json_decref(row);
+	return n;
+}
+
+/* What a database at schema 10 holds (the tables of every migration up to
+ * it, written as that schema had them). */
+static const char v10_rows[] =
+	"INSERT INTO users (id, username, role, created_at, name, email, "
+	"webhook_url, password_hash, status) VALUES "
+	"('u-a', 'ada', 'admin', 1, 'Ada L', 'ada@example.com', "
+	"'https://hooks.example.com/a', '$argon2id$hash-a', 'active'), "
+	"('u-b', 'bob', 'member', 2, '', '', '', '', 'suspended');"
+	"INSERT INTO tokens (id, user_id, name, hash, created_at, "
+	"last_used_at, expires_at) VALUES "
+	"('t-a', 'u-a', 'cli', 'hash-a', 1, 5, NULL), "
+	"('t-b', 'u-b', 'ci', 'hash-b', 2, NULL, 9000000000000);"
+	"INSERT INTO sessions (id, hash, user_id, token_id, path, "
+	"created_at, expires_at) VALUES "
+	"('s-a', 'shash-a', 'u-a', 't-a', '/@ada/x/', 3, 9000000000000), "
+	"('s-b', 'shash-b', 'u-b', NULL, '/', 3, 9000000000000);"
+	"INSERT INTO templates (id, name, builtin, created_at, "
+	"active_version_id) VALUES ('tp', 'tpl', 0, 1, 'v1');"
+	"INSERT INTO template_versions (id, template_id, version, yaml, "
+	"spec, task_capable, task_reason, created_by, created_at) VALUES "
+	"('v1', 'tp', 1, 'name: tpl', '{}', 1, '', 'u-a', 1);"
+	"INSERT INTO tasks (id, seq, owner_id, name, display_name, "
+	"template_version_id, parameters, prompt, status, workspace_status, "
+	"agent_type, created_at, updated_at, replica_id) VALUES "
+	"('k1', 1, 'u-b', 'one', 'One', 'v1', '{}', 'hi', 'active', "
+	"'running', 'claude', 4, 5, ''), "
+	"('k2', 2, 'u-a', 'two', 'Two', 'v1', '{}', 'yo', 'paused', "
+	"'stopped', 'claude', 6, 7, '');"
+	"INSERT INTO task_states (task_id, state, message, uri, created_at) "
+	"VALUES ('k1', 'working', 'on it', '', 8), ('k1', 'idle', 'done', "
+	"'', 9);"
+	"INSERT INTO task_queue (id, task_id, seq, input, state, "
+	"created_by, created_at) VALUES ('q1', 'k1', 1, 'next', 'queued', "
+	"'u-a', 10);"
+	"INSERT INTO secrets (id, scope, scope_id, user_id, name, nonce, "
+	"ciphertext, created_at, updated_at) VALUES ('sec1', 'user', "
+	"'u-b', '', 'github_token', 'nonce', 'sealed', 1, 1), ('sec2', "
+	"'template', 'tp', 'u-b', 'api_key', 'nonce2', 'sealed2', 2, 2);"
+	"INSERT INTO usage (task_id, hour_ms, provider, model, owner_id, "
+	"template_id, provider_type, requests, input_tokens, "
+	"output_tokens, cache_read_input_tokens, "
+	"cache_creation_input_tokens, cost_nusd) VALUES ('k1', 3600000, "
+	"'p', 'm', 'u-b', 'tp', 'anthropic', 2, 10, 20, 3, 4, 5000);"
+	"INSERT INTO user_budgets (user_id, tokens, usd_nusd, updated_at) "
+	"VALUES ('u-b', 1000, NULL, 1), ('u-a', NULL, 7000000000, 1);";
+
+static void
+test_migration_11_keeps_rows(void **state)
+{
+	static const struct {
+		const char *table;
+		int64_t n;
+	} counts[] = {
+		{"users", 2},
+		{"tokens", 2},
+		{"sessions", 2},
+		{"tasks", 2},
+		{"task_states", 2},
+		{"task_queue", 1},
+		{"secrets", 2},
+		{"usage", 1},
+		{"user_budgets", 2},
+		{"templates", 1},
+		{"template_versions", 1},
+	};
+	struct buf b;
+	struct store *v;
+	char *cause = NULL;
+	json_t *row;
+
+	if (spec3 == NULL)
+		skip(); /* PostgreSQL without a third database */
+	/* the schema as version 10 left it, and its rows */
+	buf_init(&b, 0);
+	for (int i = 0; i < 10; i++)
+		buf_printf(&b, "%s;",
+			   store_spec_is_postgres(spec3)
+				   ? store_migrations[i].pg
+				   : store_migrations[i].sqlite);
+	if (store_spec_is_postgres(spec3))
+		buf_puts(&b, "CREATE TABLE taskbox_schema (id INTEGER PRIMARY "
+			     "KEY CHECK (id = 1), version INTEGER NOT NULL);"
+			     "INSERT INTO taskbox_schema VALUES (1, 10);");
+	else
+		buf_puts(&b, "PRAGMA user_version = 10;");
+	buf_puts(&b, v10_rows);
+	assert_int_equal(raw_script(spec3, b.data), 0);
+	buf_release(&b);
+
+	/* the store migrates it: every row is there */
+	if (store_open(spec3, &v, &cause) < 0)
+		fail_msg("migration: %s", cause);
+	assert_int_equal(store_schema_version(v), store_migrations_count);
+	for (size_t i = 0; i < ARRAY_SIZE(counts); i++)
+		if (count_of(v, counts[i].table) != counts[i].n)
+			fail_msg("%s: %lld rows", counts[i].table,
+				 (long long)count_of(v, counts[i].table));
+	row = store_row(v,
+			"SELECT username, role, created_at, name, email, "
+			"webhook_url, password_hash, status, github_user_id, "
+			"github_login FROM users WHERE id = 'u-a'",
+			"");
+	assert_non_null(row);
+	assert_string_equal(json_string_value(json_object_get(row, "name")),
+			    "Ada L");
+	assert_string_equal(json_string_value(json_object_get(row, "email")),
+			    "ada@example.com");
+	assert_string_equal(
+		json_string_value(json_object_get(row, "webhook_url")),
+		"https://hooks.example.com/a");
+	assert_string_equal(
+		json_string_value(json_object_get(row, "password_hash")),
+		"$argon2id$hash-a");
+	assert_string_equal(json_string_value(json_object_get(row, "role")),
+			    "admin");
+	assert_true(json_is_null(json_object_get(row, "github_user_id")));
+	assert_string_equal(
+		json_string_value(json_object_get(row, "github_login")), "");
+	json_decref(row);
+	row = store_row(v, "SELECT status FROM users WHERE id = 'u-b'", "");
+	assert_string_equal(json_string_value(json_object_get(row, "status")),
+			    "suspended");
+	json_decref(row);
+	/* the rows that point at users still find them */
+	row = store_row(v,
+			"SELECT u.username FROM tokens t JOIN users u ON "
+			"u.id = t.user_id JOIN sessions s ON s.token_id = "
+			"t.id WHERE t.hash = 'hash-a'",
+			"");
+	assert_non_null(row);
+	json_decref(row);
+	row = store_row(v,
+			"SELECT created_by, preset_id, status FROM tasks "
+			"WHERE id = 'k1'",
+			"");
+	assert_string_equal(
+		json_string_value(json_object_get(row, "created_by")), "");
+	assert_string_equal(
+		json_string_value(json_object_get(row, "preset_id")), "");
+	assert_string_equal(json_string_value(json_object_get(row, "status")),
+			    "active");
+	json_decref(row);
+	row = store_row(v,
+			"SELECT requests, cost_nusd FROM usage WHERE "
+			"owner_id = 'u-b'",
+			"");
+	assert_int_equal(json_integer_value(json_object_get(row, "cost_nusd")),
+			 5000);
+	json_decref(row);
+	/* the new role is allowed, others are not; the foreign keys hold
+	 * on the new table: a user with tasks stays, tokens, sessions and
+	 * budgets cascade */
+	assert_int_equal(store_exec(v,
+				    "UPDATE users SET role = 'task-creator' "
+				    "WHERE id = 'u-b'",
+				    ""),
+			 0);
+	assert_int_equal(
+		store_exec(v,
+			   "UPDATE users SET role = 'owner' WHERE id = 'u-b'",
+			   ""),
+		-EEXIST);
+	assert_int_equal(
+		store_exec(v, "DELETE FROM users WHERE id = 'u-b'", ""),
+		-EEXIST);
+	assert_int_equal(
+		store_exec(v, "DELETE FROM tasks WHERE owner_id = 'u-a'", ""),
+		0);
+	assert_int_equal(
+		store_exec(v, "DELETE FROM users WHERE id = 'u-a'", ""), 0);
+	assert_int_equal(count_of(v, "tokens"), 1);
+	assert_int_equal(count_of(v, "sessions"), 1);
+	assert_int_equal(count_of(v, "user_budgets"), 1);
+	store_close(v);
+}
+
 static void
 test_pg_reconnect(void **state)
 {
@@ -364,6 +603,7 @@ main(void)
 		cmocka_unit_test(test_transaction),
 		cmocka_unit_test(test_reopen),
 		cmocka_unit_test(test_two_open_at_once),
+		cmocka_unit_test(test_migration_11_keeps_rows),
 		cmocka_unit_test(test_pg_reconnect),
 	};
 

@@ -4,10 +4,12 @@
  */
 #include "common.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "core/buf.h"
 #include "core/ynode.h"
 #include "server/template.h"
 
@@ -645,6 +647,206 @@ test_maxima(void **state)
 	json_decref(t);
 }
 
+/* A template with parameters of each type and two presets. */
+static const char presets_yaml[] =
+	"name: p\n"
+	"parameters:\n"
+	"  - {name: AI Prompt}\n"
+	"  - {name: model, default: small}\n"
+	"  - {name: depth, type: number, default: 1}\n"
+	"  - {name: fast, type: bool, default: false}\n"
+	"presets:\n"
+	"  - name: Quick\n"
+	"    default: true\n"
+	"    description: a fast pass\n"
+	"    parameters: {model: tiny, depth: 2, fast: true}\n"
+	"  - name: Deep dive\n"
+	"    parameters:\n"
+	"      depth: 2.5\n"
+	"      model: 42\n"
+	"  - name: Plain\n";
+
+/* presets: normalized with typed values, defaults filled in. */
+static void
+test_presets(void **state)
+{
+	json_t *t = parse_ok(presets_yaml), *ps, *p, *v;
+
+	(void)state;
+	ps = json_object_get(t, "presets");
+	assert_int_equal(json_array_size(ps), 3);
+	p = json_array_get(ps, 0);
+	assert_string_equal(json_string_value(json_object_get(p, "name")),
+			    "Quick");
+	assert_string_equal(
+		json_string_value(json_object_get(p, "description")),
+		"a fast pass");
+	assert_true(json_is_true(json_object_get(p, "default")));
+	v = json_object_get(p, "parameters");
+	assert_int_equal(json_object_size(v), 3);
+	assert_string_equal(json_string_value(json_object_get(v, "model")),
+			    "tiny");
+	assert_int_equal(json_integer_value(json_object_get(v, "depth")), 2);
+	assert_true(json_is_true(json_object_get(v, "fast")));
+	p = json_array_get(ps, 1);
+	assert_true(json_is_false(json_object_get(p, "default")));
+	assert_string_equal(
+		json_string_value(json_object_get(p, "description")), "");
+	v = json_object_get(p, "parameters");
+	assert_true(json_real_value(json_object_get(v, "depth")) == 2.5);
+	/* a string parameter keeps the text of a number */
+	assert_string_equal(json_string_value(json_object_get(v, "model")),
+			    "42");
+	p = json_array_get(ps, 2);
+	assert_int_equal(json_object_size(json_object_get(p, "parameters")), 0);
+	json_decref(t);
+
+	/* none at all: an empty list */
+	t = parse_ok("name: x\n");
+	assert_int_equal(json_array_size(json_object_get(t, "presets")), 0);
+	json_decref(t);
+}
+
+/* Every preset problem at its line and column. */
+static void
+test_preset_errors(void **state)
+{
+	json_t *e, *t;
+	struct buf b;
+
+	(void)state;
+	e = parse_bad("name: p\n"
+		      "parameters:\n"
+		      "  - {name: AI Prompt}\n"
+		      "  - {name: depth, type: number}\n"
+		      "  - {name: fast, type: bool}\n"
+		      "presets:\n"
+		      "  - name: A\n"
+		      "    default: true\n"
+		      "  - name: B\n"
+		      "    default: true\n"
+		      "    parameters: {depth: deep, fast: maybe, nope: 1}\n"
+		      "  - name: A\n"
+		      "  - {name: C, parameters: {AI Prompt: hi}}\n"
+		      "  - {name: none}\n"
+		      "  - {name: \"\"}\n"
+		      "  - {name: D, colour: red, parameters: [depth]}\n"
+		      "  - just a string\n");
+	has_error(e, "presets[1].default", 10, 14, "only one preset may be");
+	has_error(e, "presets[1].default", 10, 14, "('A' is)");
+	has_error(e, "presets[1].parameters.depth", 11, 25, "must be a number");
+	has_error(e, "presets[1].parameters.fast", 11, 37,
+		  "must be true or false");
+	has_error(e, "presets[1].parameters.nope", 11, 44,
+		  "no parameter 'nope'");
+	has_error(e, "presets[2].name", 12, 11, "duplicate preset 'A'");
+	has_error(e, "presets[3].parameters.AI Prompt", 13, 28,
+		  "task's prompt");
+	has_error(e, "presets[4].name", 14, 12, "reserved");
+	has_error(e, "presets[5].name", 15, 12, "invalid preset name");
+	has_error(e, "presets[6].colour", 16, 15, "unknown key");
+	has_error(e, "presets[6].parameters", 16, 40, "must be a map");
+	has_error(e, "presets[7]", 17, 5, "must be a map");
+	json_decref(e);
+
+	e = parse_bad("name: p\npresets: {a: 1}\n");
+	has_error(e, "presets", 2, 10, "must be a list");
+	json_decref(e);
+
+	/* a name over 64 characters (multi-byte ones count once) */
+	e = parse_bad("name: p\npresets:\n  - name: "
+		      "éééééééééééééééééééééééééééééééééééééééééééééééééééééééé"
+		      "ééééééééé\n");
+	has_error(e, "presets[0].name", 3, 11, "1-64 characters");
+	json_decref(e);
+	json_decref(parse_ok("name: p\npresets:\n  - name: "
+			     "ééééééééééééééééééééééééééééééééééééééééééééééééé"
+			     "ééééééééééééééé\n"));
+
+	/* at most TEMPLATE_PRESETS_MAX */
+	buf_init(&b, 0);
+	buf_puts(&b, "name: p\npresets:\n");
+	for (int i = 0; i < TEMPLATE_PRESETS_MAX; i++)
+		buf_printf(&b, "  - {name: p%d}\n", i);
+	t = template_parse(b.data, b.len, &e);
+	assert_non_null(t);
+	assert_int_equal(json_array_size(json_object_get(t, "presets")),
+			 TEMPLATE_PRESETS_MAX);
+	json_decref(t);
+	buf_puts(&b, "  - {name: one-too-many}\n");
+	t = template_parse(b.data, b.len, &e);
+	assert_null(t);
+	has_error(e, "presets[32]", 3 + TEMPLATE_PRESETS_MAX, 5, "at most 32");
+	json_decref(e);
+	buf_release(&b);
+}
+
+/* Preset ids: derived from the version and the name, stable, a uuid of
+ * version 8 and variant 10, lowercase. */
+static void
+test_preset_id(void **state)
+{
+	static const char v1[] = "0b9e3f5c-1d2a-4c6e-8f00-123456789abc";
+	static const char v2[] = "0b9e3f5c-1d2a-4c6e-8f00-123456789abd";
+	char a[37], b[37], c[37], d[37];
+	json_t *t, *ps;
+
+	(void)state;
+	template_preset_id(v1, "Fast", a);
+	/* SHA-256("taskbox-preset" NUL v1 NUL "Fast"), computed elsewhere */
+	assert_string_equal(a, "157956f5-e493-88ca-aabe-d155a550499f");
+	template_preset_id(v1, "Fast", b);
+	assert_string_equal(a, b);
+	template_preset_id(v2, "Fast", c);
+	template_preset_id(v1, "fast", d);
+	assert_string_not_equal(a, c);
+	assert_string_not_equal(a, d);
+	for (const char *id = c; id != NULL; id = id == c ? d : NULL) {
+		assert_int_equal(strlen(id), 36);
+		for (int i = 0; i < 36; i++)
+			if (i == 8 || i == 13 || i == 18 || i == 23)
+				assert_int_equal(id[i], '-');
+			else
+				assert_non_null(
+					strchr("0123456789abcdef", id[i]));
+		assert_int_equal(id[14], '8');
+		assert_non_null(strchr("89ab", id[19]));
+	}
+	/* no separator confusion: ("ab", "c") is not ("a", "bc") */
+	template_preset_id("ab", "c", c);
+	template_preset_id("a", "bc", d);
+	assert_string_not_equal(c, d);
+
+	/* found by id (any case) or name; listed with their ids */
+	t = parse_ok(presets_yaml);
+	template_preset_id(v1, "Deep dive", a);
+	assert_ptr_equal(template_preset_find(t, v1, a, NULL),
+			 json_array_get(json_object_get(t, "presets"), 1));
+	for (char *p = a; *p != '\0'; p++)
+		*p = (char)toupper((unsigned char)*p);
+	assert_non_null(template_preset_find(t, v1, a, NULL));
+	assert_null(template_preset_find(t, v2, a, NULL));
+	assert_ptr_equal(template_preset_find(t, v1, NULL, "Plain"),
+			 json_array_get(json_object_get(t, "presets"), 2));
+	assert_null(template_preset_find(t, v1, NULL, "plain"));
+	assert_null(template_preset_find(t, v1, NULL, NULL));
+	ps = template_presets_json(t, v1);
+	assert_int_equal(json_array_size(ps), 3);
+	template_preset_id(v1, "Quick", b);
+	assert_string_equal(
+		json_string_value(json_object_get(json_array_get(ps, 0), "id")),
+		b);
+	assert_true(json_is_true(
+		json_object_get(json_array_get(ps, 0), "default")));
+	assert_int_equal(
+		json_integer_value(json_object_get(
+			json_object_get(json_array_get(ps, 0), "parameters"),
+			"depth")),
+		2);
+	json_decref(ps);
+	json_decref(t);
+}
+
 int
 main(void)
 {
@@ -659,6 +861,9 @@ main(void)
 		cmocka_unit_test(test_task_detection),
 		cmocka_unit_test(test_maxima),
 		cmocka_unit_test(test_builtin_templates),
+		cmocka_unit_test(test_presets),
+		cmocka_unit_test(test_preset_errors),
+		cmocka_unit_test(test_preset_id),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

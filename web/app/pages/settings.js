@@ -52,12 +52,16 @@ export async function render(root, ctx) {
 
 function profile(me) {
   const name = h('input', { value: me.name || '', autocomplete: 'name', maxlength: '128' });
-  const email = h('input', { type: 'email', value: me.email || '', autocomplete: 'email', maxlength: '254' });
+  // email_set false: me.email is made up (USERNAME@taskbox.invalid)
+  const shown = me.email_set === false ? '' : me.email || '';
+  const email = h('input', { type: 'email', value: shown, autocomplete: 'email', maxlength: '254' });
   const f = serverForm({
     label: 'Profile',
     submit: 'Save profile',
     onSubmit: async (form) => {
-      const u = await api('PATCH', ME, { name: name.value.trim(), email: email.value.trim() });
+      const change = { name: name.value.trim() };
+      if (email.value.trim() !== shown) change.email = email.value.trim();
+      const u = await api('PATCH', ME, change);
       app.user = { ...app.user, name: u.name, email: u.email };
       form.done('Profile saved.');
     },

@@ -1,4 +1,4 @@
-// task.js: /tasks/{owner}/{task}, one task's page.
+// task.js: /tasks/{owner}/{task}, one task's page ({task}: its name or id).
 //
 // Data model: `task` is the Task JSON last seen (GET on load, then every
 // change from ctx.onTask, the app's shared event stream); `dialog` is the
@@ -56,6 +56,10 @@ export async function render(root, ctx) {
     throw e;
   }
   if (!ctx.active()) return;
+  // opened by id (the URL Coder's clients build) or in another case: the
+  // address bar shows the task's own path, without a new history entry
+  const own = `/tasks/${encodeURIComponent(task.owner_name)}/${encodeURIComponent(task.name)}`;
+  if (location.pathname !== own) history.replaceState(history.state, '', own + location.search + location.hash);
 
   let mode = null;
   let dialog = null;

@@ -11,9 +11,11 @@
 // filters live in the URL (?status=&owner=) so a reload keeps them.
 //
 // The form above the table asks for the prompt, the Task template (those
-// the user may use: task_capable) and the template's parameters (from the
-// Template JSON; 'AI Prompt' is the prompt itself). A 422's errors[] are
-// shown next to the field they name.
+// the user may use: task_capable), its preset (the template's named
+// parameter sets, the default one preselected, or none) and the template's
+// parameters (from the Template JSON; 'AI Prompt' is the prompt itself),
+// which a chosen preset fills in and the user may still change. A 422's
+// errors[] are shown next to the field they name.
 
 import { api, ApiError, seg, taskPath } from '../api.js';
 import { h, clear, field, safeUrl, timeEl, badge, usageText, usageTitle } from '../dom.js';
@@ -60,6 +62,7 @@ function createForm(ctx, templates, say, onCreated) {
     { name: 'template', id: 'task-template' },
     templates.map((t) => h('option', { value: t.name }, t.display_name || t.name)),
   );
+  const presetSel = h('select', { name: 'preset', id: 'task-preset' });
   const paramBox = h('div', { class: 'task-params' });
   const formError = h('p', { class: 'form-error', role: 'alert', id: 'task-form-error' });
   const button = h('button', { type: 'submit', class: 'primary' }, 'Create task');
@@ -75,9 +78,36 @@ function createForm(ctx, templates, say, onCreated) {
   promptField.append(errEl('input'));
   const templateField = field('Template', select);
   templateField.append(errEl('template'));
+  const presetField = field('Preset', presetSel, 'a named set of the template\u2019s parameters');
+  presetField.append(errEl('preset'));
+
+  // The template's presets in the select, its default chosen ('' = none).
+  function showPresets(t) {
+    const presets = t?.presets || [];
+    const dflt = presets.find((p) => p.default);
+    clear(
+      presetSel,
+      presets.map((p) => h('option', { value: p.name, selected: p === dflt }, p.description ? `${p.name} \u2014 ${p.description}` : p.name)),
+      h('option', { value: '', selected: !dflt }, 'None'),
+    );
+    presetField.hidden = presets.length === 0;
+  }
+
+  // Fill the parameter fields with the chosen preset's values over the
+  // template's defaults.
+  function applyPreset() {
+    const t = templates.find((x) => x.name === select.value);
+    const preset = (t?.presets || []).find((p) => p.name === presetSel.value);
+    for (const { param, input } of paramInputs) {
+      const v = preset && Object.hasOwn(preset.parameters, param.name) ? preset.parameters[param.name] : param.default;
+      if (param.type === 'bool') input.checked = v === true;
+      else input.value = v === null || v === undefined ? '' : String(v);
+    }
+  }
 
   function showTemplate() {
     const t = templates.find((x) => x.name === select.value);
+    showPresets(t);
     errs.forEach((_, k) => k.startsWith('param:') && errs.delete(k));
     paramInputs = [];
     const fields = [];
@@ -103,6 +133,7 @@ function createForm(ctx, templates, say, onCreated) {
       fields.push(f);
     }
     clear(paramBox, fields.length ? h('fieldset', {}, h('legend', {}, 'Parameters'), fields) : null);
+    applyPreset();
     const desc = t?.description;
     clear(templateHint, desc || '');
   }
@@ -112,7 +143,7 @@ function createForm(ctx, templates, say, onCreated) {
   function clearErrors() {
     formError.textContent = '';
     for (const p of errs.values()) p.textContent = '';
-    for (const el of [prompt, select, ...paramInputs.map((x) => x.input)]) el.removeAttribute('aria-invalid');
+    for (const el of [prompt, select, presetSel, ...paramInputs.map((x) => x.input)]) el.removeAttribute('aria-invalid');
   }
 
   // Put one of a 422's errors next to its field; false when none fits.
@@ -122,6 +153,7 @@ function createForm(ctx, templates, say, onCreated) {
     let el = null;
     if (e.location === 'body.input') [key, el] = ['input', prompt];
     else if (e.location === 'body.template' || e.location === 'body.template_version_id') [key, el] = ['template', select];
+    else if (e.location === 'body.preset' || e.location === 'body.template_version_preset_id') [key, el] = ['preset', presetSel];
     else if (e.location === 'body.parameters') {
       const hit = paramInputs.find((x) => msg.includes(`'${x.param.name}'`));
       if (hit) [key, el] = [`param:${hit.param.name}`, hit.input];
@@ -146,7 +178,9 @@ function createForm(ctx, templates, say, onCreated) {
     }
     button.disabled = true;
     try {
-      const t = await api('POST', '/api/v2/tasks/me', { input: prompt.value, template: select.value, parameters });
+      const body = { input: prompt.value, template: select.value, parameters };
+      if (presetSel.value) body.preset = presetSel.value;
+      const t = await api('POST', '/api/v2/tasks/me', body);
       prompt.value = '';
       say(`Task ${t.name} created`);
       ctx.toast(`Task ${t.name} created`);
@@ -162,13 +196,14 @@ function createForm(ctx, templates, say, onCreated) {
   }
 
   select.addEventListener('change', showTemplate);
+  presetSel.addEventListener('change', applyPreset);
   showTemplate();
   const form = h(
     'form',
     { class: 'panel task-form', 'aria-labelledby': 'task-form-title', onSubmit: submit },
     h('h2', { id: 'task-form-title' }, 'Start a task'),
     formError,
-    h('div', { class: 'task-form-grid' }, promptField, templateField),
+    h('div', { class: 'task-form-grid' }, promptField, h('div', { class: 'task-form-side' }, templateField, presetField)),
     paramBox,
     h('div', { class: 'row' }, button),
   );

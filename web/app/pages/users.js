@@ -1,7 +1,9 @@
 // users.js: /users, for admins (the router shows members Not found, and
 // the API refuses them anyway).
 //
-// The users with their role and status; an admin creates a user (with a
+// The users with their role, status and linked GitHub account; roles are
+// admin, member and task-creator (a member that may also create tasks
+// for active members: a bot's token). An admin creates a user (with a
 // password, or without one: the new user's first API token is shown
 // once either way), changes another user's role, suspends or activates
 // them (PATCH /api/v2/users/{user} {role} or {status}; never oneself) and
@@ -12,6 +14,9 @@ import { api, seg } from '../api.js';
 import { h, clear, timeEl, badge } from '../dom.js';
 import { serverForm, shownOnce, confirmButton } from '../form.js';
 import { app } from '../main.js';
+
+const ROLES = ['member', 'task-creator', 'admin'];
+const ROLE_TEXT = { member: 'a member', 'task-creator': 'a task-creator', admin: 'an admin' };
 
 export async function render(root, ctx) {
   ctx.setTitle('Users');
@@ -43,7 +48,7 @@ export async function render(root, ctx) {
     const role = h(
       'select',
       { id: `role-${u.id}`, 'aria-label': `Role of ${u.username}` },
-      ['member', 'admin'].map((r) => h('option', { value: r, selected: u.role === r }, r)),
+      ROLES.map((r) => h('option', { value: r, selected: u.role === r }, r)),
     );
     const suspended = u.status === 'suspended';
     const deleteTasks = h('input', { type: 'checkbox', id: `delete-tasks-${u.id}` });
@@ -54,7 +59,7 @@ export async function render(root, ctx) {
         'div',
         { class: 'row' },
         role,
-        h('button', { type: 'button', onClick: () => patch({ role: role.value }, `${u.username} is now ${role.value === 'admin' ? 'an admin' : 'a member'}.`) }, 'Set role'),
+        h('button', { type: 'button', onClick: () => patch({ role: role.value }, `${u.username} is now ${ROLE_TEXT[role.value]}.`) }, 'Set role'),
         h(
           'button',
           {
@@ -99,8 +104,9 @@ export async function render(root, ctx) {
       { 'data-user': u.username },
       h('td', { 'data-label': 'Username', class: 'mono' }, u.username),
       h('td', { 'data-label': 'Name' }, u.name || h('span', { class: 'muted' }, '—')),
-      h('td', { 'data-label': 'Email' }, u.email || h('span', { class: 'muted' }, '—')),
+      h('td', { 'data-label': 'Email' }, (u.email_set !== false && u.email) || h('span', { class: 'muted' }, '—')),
       h('td', { 'data-label': 'Role' }, u.role),
+      h('td', { 'data-label': 'GitHub', class: 'mono' }, u.github_login || (u.github_com_user_id ? String(u.github_com_user_id) : h('span', { class: 'muted' }, '—'))),
       h('td', { 'data-label': 'Status' }, badge(u.status || 'active', u.status === 'suspended' ? 'paused' : 'active')),
       h('td', { 'data-label': 'Created' }, timeEl(u.created_at)),
       h('td', { 'data-label': 'Actions' }, actions(u)),
@@ -108,7 +114,7 @@ export async function render(root, ctx) {
   }
 
   const username = h('input', { autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false', required: true, maxlength: '32', pattern: '[a-z0-9][a-z0-9\\-]*' });
-  const role = h('select', {}, h('option', { value: 'member', selected: true }, 'member'), h('option', { value: 'admin' }, 'admin'));
+  const role = h('select', {}, ROLES.map((r) => h('option', { value: r, selected: r === 'member' }, r)));
   const password = h('input', { type: 'password', autocomplete: 'new-password', minlength: '8', maxlength: '1024' });
   const once = h('div', { class: 'once-slot' });
   const f = serverForm({
@@ -137,7 +143,7 @@ export async function render(root, ctx) {
         'table',
         { class: 'cards users-table' },
         h('caption', { class: 'sr-only' }, 'Users'),
-        h('thead', {}, h('tr', {}, ['Username', 'Name', 'Email', 'Role', 'Status', 'Created', 'Actions'].map((c) => h('th', { scope: 'col' }, c)))),
+        h('thead', {}, h('tr', {}, ['Username', 'Name', 'Email', 'Role', 'GitHub', 'Status', 'Created', 'Actions'].map((c) => h('th', { scope: 'col' }, c)))),
         body,
       ),
     ),
@@ -147,7 +153,7 @@ export async function render(root, ctx) {
       h('h2', { id: 'new-user' }, 'New user'),
       f.build(
         f.add('username', 'Username', username, '1-32 of a-z, 0-9 and -, not starting with -.'),
-        f.add('role', 'Role', role),
+        f.add('role', 'Role', role, 'A task-creator is a member that may also create tasks for active members (a bot, such as a GitHub Action).'),
         f.add('password', 'Password (optional)', password, '8 to 1024 characters. Without one, they sign in with the token shown after creating them.'),
       ),
       once,
