@@ -751,7 +751,8 @@ extauth_link_store(struct extauth_op *op, const struct extauth_user *u)
 	}
 	json_decref(user);
 	if (store_user_set_github(srv->store, op->user_id, u->id, u->login) < 0)
-		return -EEXIST; /* a race with another link */
+		return -EEXIST;		/* a race with another link */
+	auth_user_changed(op->user_id); /* cached rows hold the account */
 	extauth_seal_token(op->user_id, &op->tok, &nonce, &ct);
 	r = store_extauth_link_put(
 		srv->store,
@@ -924,6 +925,8 @@ extauth_unlink(const char *user_id)
 	    json_integer_value(json_object_get(user, "github_user_id")) ==
 		    json_integer_value(json_object_get(row, "external_id")))
 		r = store_user_set_github(srv->store, user_id, 0, "");
+	if (r == 0)
+		auth_user_changed(user_id);
 	json_decref(user);
 	json_decref(row);
 	if (r == 0)

@@ -155,6 +155,13 @@ test('the device flow links the account, records its id and login, and unlinking
   assert.equal(r.json.expires_at, null);
   const alice0 = storeSql(srv.data, 'SELECT github_user_id, github_login FROM users WHERE username = ?', 'alice');
   assert.deepEqual(alice0, [[5001, 'octocat']]);
+  // what Coder's clients look users up by
+  r = await srv.api('GET', '/api/v2/users?q=' + encodeURIComponent('github_com_user_id:5001'));
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json.users.map((u) => u.username), ['alice']);
+  r = await srv.api('GET', '/api/v2/users/me', { token: alice.token });
+  assert.equal(r.json.github_com_user_id, 5001);
+  assert.equal(r.json.github_login, 'octocat');
   const token = gh.latest('octocat').access_token;
   assert.ok(!storeBytes(srv).includes(Buffer.from(token)), 'the token is sealed in the store');
   assert.ok(!srv.log.includes(token), 'the token is never logged');
@@ -176,6 +183,10 @@ test('the device flow links the account, records its id and login, and unlinking
   r = await srv.api('DELETE', '/api/v2/external-auth/github', { token: alice.token });
   assert.equal(r.status, 404);
   assert.deepEqual(storeSql(srv.data, 'SELECT github_user_id, github_login FROM users WHERE username = ?', 'alice'), [[null, '']]);
+  r = await srv.api('GET', '/api/v2/users?q=' + encodeURIComponent('github_com_user_id:5001'));
+  assert.deepEqual(r.json.users, []);
+  r = await srv.api('GET', '/api/v2/users/me', { token: alice.token });
+  assert.equal('github_com_user_id' in r.json, false, 'absent when not linked');
   r = await srv.api('GET', '/api/v2/external-auth/github', { token: alice.token });
   assert.equal(r.json.authenticated, false);
 });
