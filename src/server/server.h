@@ -320,6 +320,9 @@ const char *task_name_of(struct task *t);
 /* A Task JSON text as the clients of one mount of the task API read it:
  * a new string of *out_len bytes (api_coder_task_text). */
 typedef char *(*task_text_fn)(const char *text, size_t len, size_t *out_len);
+/* The kept Task JSON text of t passed through wire (NULL: as kept), kept
+ * too until t changes; borrowed from t, *len bytes. */
+const char *task_json_text_as(struct task *t, task_text_fn wire, size_t *len);
 /* Reply to GET .../logs. */
 void task_logs(struct task *t, struct http_req *req);
 /* Reply to GET .../events: the task's SSE stream, its "task" events'
