@@ -31,12 +31,15 @@ static const char cli_usage[] =
 	"  module push|list ...          manage agent modules\n"
 	"  user create|list|delete ...   manage users (admin)\n"
 	"  user set|set-token ...        your name, email, GitHub token\n"
+	"  user link|unlink github       link your GitHub account\n"
 	"  user set-password [USER]      your password (admins: anyone's)\n"
 	"  secret set|list|delete ...    your secrets or a template's\n"
 	"  provider set|list|delete ...  LLM providers (set, delete: admin)\n"
 	"  token create|list|revoke ...  API tokens: make, list, revoke\n"
 	"  usage [--group-by X] ...      LLM tokens and cost (admins: all)\n"
 	"  price set|list|delete ...     LLM prices (admins set them)\n"
+	"  external-auth set|show|delete github  the GitHub OAuth app "
+	"(admin)\n"
 	"\n"
 	"The server and token come from --url/--token, TASKBOX_URL/"
 	"TASKBOX_TOKEN,\n"
@@ -46,15 +49,25 @@ static const struct {
 	const char *name;
 	int (*fn)(int, char **);
 } cli_verbs[] = {
-	{"login", cli_login},	     {"user", cli_user},
-	{"users", cli_user},	     {"token", cli_token},
-	{"tokens", cli_token},	     {"template", cli_template},
-	{"templates", cli_template}, {"module", cli_module},
-	{"modules", cli_module},     {"task", cli_task},
-	{"tasks", cli_task},	     {"secret", cli_secret},
-	{"secrets", cli_secret},     {"provider", cli_provider},
-	{"providers", cli_provider}, {"usage", cli_usage_report},
-	{"price", cli_price},	     {"prices", cli_price},
+	{"login", cli_login},
+	{"user", cli_user},
+	{"users", cli_user},
+	{"token", cli_token},
+	{"tokens", cli_token},
+	{"template", cli_template},
+	{"templates", cli_template},
+	{"module", cli_module},
+	{"modules", cli_module},
+	{"task", cli_task},
+	{"tasks", cli_task},
+	{"secret", cli_secret},
+	{"secrets", cli_secret},
+	{"provider", cli_provider},
+	{"providers", cli_provider},
+	{"usage", cli_usage_report},
+	{"price", cli_price},
+	{"prices", cli_price},
+	{"external-auth", cli_external_auth},
 };
 
 /* Whether main() should hand argv to cli_main(). */
@@ -499,6 +512,8 @@ static const char user_usage[] =
 	"       taskbox user set USER --role R | --suspend | --activate |\n"
 	"                         --github-id N|none  (admin)\n"
 	"       taskbox user set-token github         link a GitHub token\n"
+	"       taskbox user link|unlink github       link your GitHub "
+	"account\n"
 	"       taskbox user set-password [USER]      set a password\n";
 
 /* Parse `-o table|json`; returns true for json, -1 on a bad value. */
@@ -605,6 +620,9 @@ cli_user(int argc, char **argv)
 	    (strcmp(argv[1], "set") == 0 || strcmp(argv[1], "set-token") == 0 ||
 	     strcmp(argv[1], "set-password") == 0))
 		return cli_user_set(argc - 1, argv + 1);
+	if (argc > 1 &&
+	    (strcmp(argv[1], "link") == 0 || strcmp(argv[1], "unlink") == 0))
+		return cli_user_link(argc - 1, argv + 1);
 	opterr = 0;
 	optind = 0;
 	while ((o = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {

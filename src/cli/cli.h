@@ -81,6 +81,10 @@ int cli_module(int argc, char **argv);
 int cli_task(int argc, char **argv);
 int cli_secret(int argc, char **argv);
 int cli_provider(int argc, char **argv);
+/* extauth.c: `taskbox external-auth ...`; `taskbox user link|unlink
+ * github` (argv[0] is link or unlink). */
+int cli_external_auth(int argc, char **argv);
+int cli_user_link(int argc, char **argv);
 /* A password typed twice without echo on a terminal, else one line of
  * stdin (new string, the caller wipes it), or NULL with *cause; what
  * names it in the prompt. */

@@ -398,10 +398,12 @@ task_await(struct client *c, json_t *t, long timeout)
  * The default preset's name of the template a create uses (ref, else the
  * server's default template), as the web form preselects it: a new
  * string, or NULL when it has none or cannot be read (the create then
- * says what is wrong with the template).
+ * says what is wrong with the template). *known: false when what was
+ * read lacks the members of a server that knows presets (one that
+ * predates them ignores a create's preset).
  */
 static char *
-task_default_preset(struct client *c, const char *ref)
+task_default_preset(struct client *c, const char *ref, bool *known)
 {
 	json_t *reply = NULL, *tmpl = NULL, *p;
 	char *cause = NULL, *path, *out = NULL;
@@ -424,6 +426,13 @@ task_default_preset(struct client *c, const char *ref)
 					  strcmp(cli_str(p, "name"), ref) == 0)
 			tmpl = json_incref(p);
 	}
+	/* read, without what a server that knows presets answers */
+	if (tmpl != NULL)
+		*known = json_object_get(tmpl, "presets") != NULL;
+	else if (json_object_get(reply, "templates") != NULL)
+		*known = json_object_get(reply, "default_template") != NULL;
+	else
+		*known = true; /* not read: the create says why */
 	json_array_foreach(json_object_get(tmpl, "presets"), i,
 			   p) if (json_is_true(json_object_get(p, "default")))
 		out = xstrdup(cli_str(p, "name"));
@@ -439,6 +448,7 @@ task_create(struct client *c, const struct task_opts *o, int n, char **argv)
 {
 	json_t *body, *t = NULL;
 	char *input, *cause = NULL, *owner, *path, *label;
+	bool known;
 	int r;
 
 	input = task_input(o, n, argv, create_usage, &r);
@@ -456,9 +466,18 @@ task_create(struct client *c, const struct task_opts *o, int n, char **argv)
 	if (o->params)
 		json_object_set(body, "parameters", o->params);
 	if (o->preset != NULL && strcmp(o->preset, "none") != 0) {
+		free(task_default_preset(c, o->template, &known));
+		if (!known) {
+			json_decref(body);
+			return cli_fail(xasprintf(
+				"the server does not know presets (it "
+				"predates them) and would ignore --preset "
+				"'%s': nothing was created",
+				o->preset));
+		}
 		json_object_set_new(body, "preset", json_string(o->preset));
 	} else if (o->preset == NULL) {
-		char *dflt = task_default_preset(c, o->template);
+		char *dflt = task_default_preset(c, o->template, &known);
 
 		if (dflt != NULL) {
 			printf("using the template's default preset '%s' "

@@ -73,18 +73,11 @@ tasks_mount_of(struct http_req *req)
 static void
 task_reply(struct http_req *req, unsigned status, struct task *t)
 {
-	const struct tasks_mount *m = tasks_mount_of(req);
 	size_t len;
-	const char *text = task_json_text(t, &len);
-	char *wired;
+	const char *text =
+		task_json_text_as(t, tasks_mount_of(req)->wire, &len);
 
-	if (m->wire == NULL) {
-		http_reply(req, status, "application/json", text, len);
-		return;
-	}
-	wired = m->wire(text, len, &len);
-	http_reply(req, status, "application/json", wired, len);
-	free(wired);
+	http_reply(req, status, "application/json", text, len);
 }
 
 /* The number of characters in UTF-8 s. */
@@ -734,13 +727,13 @@ task_list_page_args(struct http_req *req, struct task_query *q)
 
 /* GET /api/v2/tasks: {tasks, count, next}. The page is the tasks'
  * kept JSON texts joined (task_json_text): nothing is encoded again
- * unless it changed (on Coder's mount each is rewritten). */
+ * unless it changed (on Coder's mount the rewritten texts, kept too). */
 static void
 api_tasks_list(struct http_req *req, json_t *caller)
 {
 	const struct tasks_mount *m = tasks_mount_of(req);
 	char next[TASK_CURSOR_LEN + 1];
-	char *owner_ref = NULL, *status_ref = NULL, *wired = NULL;
+	char *owner_ref = NULL, *status_ref = NULL;
 	struct task_query tq = {0};
 	struct task **page = NULL;
 	json_t *owner = NULL;
@@ -767,12 +760,9 @@ api_tasks_list(struct http_req *req, json_t *caller)
 	buf_puts(&b, "{\"tasks\":[");
 	for (; shown < n; shown++) {
 		size_t len;
-		const char *text = task_json_text(page[shown], &len);
+		const char *text =
+			task_json_text_as(page[shown], m->wire, &len);
 
-		if (m->wire != NULL) {
-			free(wired);
-			text = wired = m->wire(text, len, &len);
-		}
 		/* a page ends early rather than grow past the cap */
 		if (shown > 0 && b.len + len > TASK_LIST_BODY_MAX)
 			break;
@@ -791,7 +781,6 @@ api_tasks_list(struct http_req *req, json_t *caller)
 	http_reply(req, 200, "application/json", b.data, b.len);
 	buf_release(&b);
 out:
-	free(wired);
 	free(page);
 	free(owner_ref);
 	free(status_ref);

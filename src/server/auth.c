@@ -587,6 +587,29 @@ auth_recheck(const char *hash, bool cookie)
 }
 
 json_t *
+auth_site_user(struct http_req *req)
+{
+	const char *h = http_req_header(req, "Cookie");
+	char *token = h ? auth_cookie(h) : NULL;
+	const char *path;
+	char hash[65];
+	json_t *user;
+
+	if (token == NULL)
+		return NULL;
+	auth_hash(str_trim(token), hash);
+	sodium_memzero(token, strlen(token));
+	free(token);
+	user = auth_recheck(hash, true);
+	path = json_string_value(json_object_get(user, "session_path"));
+	if (user != NULL && (path == NULL || strcmp(path, "/") != 0)) {
+		json_decref(user);
+		return NULL;
+	}
+	return user;
+}
+
+json_t *
 auth_token_lookup(const char *token, const char **why)
 {
 	int64_t now = (int64_t)wall_ms();

@@ -7,7 +7,9 @@
  * the author's and the committer's name and email separately, with
  * {{owner.*}} variables. The .gitconfig seeded in the home holds the
  * identities and, when the template asks for a GitHub token, a
- * credential helper that reads $GITHUB_TOKEN: the token is only ever in
+ * credential helper that reads $GITHUB_TOKEN (the owner's: the token of
+ * their linked GitHub account, extauth.c, else their github_token
+ * secret): the token is only ever in
  * the sandbox's environment, never in a file. Only templates with a
  * github or env_secrets block get secrets; a secret they need and that
  * is not set fails the task with what to run. A template secret comes
@@ -21,6 +23,7 @@
 #include "core/buf.h"
 #include "core/text.h"
 #include "server.h"
+#include "server/extauth.h"
 #include "server/identity.h"
 #include "server/secrets.h"
 #include "server/template.h"
@@ -208,6 +211,7 @@ identity_prepare(const json_t *tmpl, const char *owner_id,
 	json_t *owner, *env = json_object(), *v;
 	const char *username, *k;
 	char *oname, *oemail, *an, *ae, *cn, *ce, *gitconfig, *missing;
+	char *linked = NULL;
 	int r = 0;
 
 	owner = store_user_identity(srv->store, owner_id);
@@ -238,9 +242,17 @@ identity_prepare(const json_t *tmpl, const char *owner_id,
 	ce = identity_field(json_object_get(idn, "committer"), "email", oemail,
 			    owner, oname, oemail);
 
-	if (gh != NULL && strcmp(gh, "owner") == 0) {
+	if (gh != NULL && strcmp(gh, "owner") == 0 &&
+	    extauth_token(owner_id, &linked) == 0) {
+		/* the linked GitHub account first */
+		json_object_set_new(env, "GITHUB_TOKEN", json_string(linked));
+		sodium_memzero(linked, strlen(linked));
+		free(linked);
+	} else if (gh != NULL && strcmp(gh, "owner") == 0) {
 		missing = xasprintf("template '%s' uses the owner's GitHub "
 				    "token and %s has none: link a GitHub "
+				    "account (taskbox user link github, or "
+				    "the web app's settings) or link a GitHub "
 				    "token: taskbox user set-token github",
 				    template_name, username);
 		r = identity_secret_env(env, "GITHUB_TOKEN", "user", owner_id,

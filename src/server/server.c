@@ -32,6 +32,7 @@
 #include "server-main.h"
 #include "server.h"
 #include "server/api-coder.h"
+#include "server/extauth.h"
 #include "server/install.h"
 #include "server/metrics.h"
 #include "server/password.h"
@@ -1094,6 +1095,7 @@ server_main(int argc, char **argv)
 	api_tasks_register(srv->http);
 	api_coder_register(srv->http);
 	api_usage_register(srv->http);
+	api_extauth_register(srv->http);
 	proxy_register(srv->http);
 	web_register(srv->http);
 	metrics_register(srv->http, srv->store);
@@ -1112,6 +1114,7 @@ server_main(int argc, char **argv)
 	if (api_usage_start(&cause) < 0)
 		goto fail;
 	task_recover_all();
+	extauth_start();
 	ev_loop_set_prepare(srv->loop, server_prepare, NULL);
 	ev_signal_add(srv->loop, SIGTERM, server_on_signal, NULL);
 	ev_signal_add(srv->loop, SIGINT, server_on_signal, NULL);
@@ -1131,6 +1134,7 @@ server_main(int argc, char **argv)
 	r = ev_loop_run(srv->loop);
 	install_kill_all(); /* the next start installs again */
 	http_server_drain(srv->http);
+	extauth_stop(); /* its requests were answered just now */
 	replica_stop();
 	gateway_shutdown(); /* what its transfers read is recorded */
 	account_stop();	    /* what the gateway gathered since the last tick */

@@ -125,6 +125,10 @@ void auth_csrf_token(const char *session, char out[65]);
  * revoked, not expired, the user not suspended. A new reference, or NULL.
  */
 json_t *auth_recheck(const char *hash, bool cookie);
+/* The user row of the site session (path "/") whose cookie req carries,
+ * if it is good now (new reference); NULL otherwise, without replying
+ * (a page redirects to /login instead). */
+json_t *auth_site_user(struct http_req *req);
 /* The user row of token if it is good (new reference), or NULL and *why
  * (unknown, expired, the account suspended). */
 json_t *auth_token_lookup(const char *token, const char **why);
@@ -190,6 +194,10 @@ bool api_secrets_is_template_path(const char *path);
 void api_secrets_template(struct http_req *req, void *data);
 /* GET/DELETE .../users/{u}/secrets[/NAME] (api-users.c hands them over). */
 void api_secrets_user(struct http_req *req, void *data);
+
+/* api-extauth.c: /api/v2/external-auth[...] and the web flow's
+ * /external-auth/github[/callback]. */
+void api_extauth_register(struct http_server *http);
 
 /* ---- api-usage.c: LLM usage, prices, budgets ---- */
 /* GET /api/v2/usage, GET|PUT|DELETE /api/v2/prices[...]. */
@@ -312,6 +320,9 @@ const char *task_name_of(struct task *t);
 /* A Task JSON text as the clients of one mount of the task API read it:
  * a new string of *out_len bytes (api_coder_task_text). */
 typedef char *(*task_text_fn)(const char *text, size_t len, size_t *out_len);
+/* The kept Task JSON text of t passed through wire (NULL: as kept), kept
+ * too until t changes; borrowed from t, *len bytes. */
+const char *task_json_text_as(struct task *t, task_text_fn wire, size_t *len);
 /* Reply to GET .../logs. */
 void task_logs(struct task *t, struct http_req *req);
 /* Reply to GET .../events: the task's SSE stream, its "task" events'

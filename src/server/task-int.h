@@ -117,6 +117,11 @@ struct task {
 	 * change of what the JSON shows that no broadcast follows */
 	char *json_text;
 	size_t json_len;
+	/* json_text through wired_fn (task_json_text_as), dropped with it:
+	 * a Coder client's list rewrites each Task once per change */
+	task_text_fn wired_fn;
+	char *wired_text;
+	size_t wired_len;
 	/* a remote task (task-remote.c): the replica that runs it (NULL: this
 	 * one runs it); it stays recovering, showing its row, and down
 	 * says that replica stopped answering (status unknown) */

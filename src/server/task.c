@@ -467,6 +467,7 @@ task_free(struct task *t)
 	task_order_remove(t);
 	task_events_gone(t);
 	free(t->json_text);
+	free(t->wired_text);
 	(void)tdelete(t, &task_index, task_index_cmp);
 	for (struct task_sub *s = t->subs; s != NULL; s = s->next) {
 		s->task = NULL;
@@ -802,6 +803,8 @@ task_changed(struct task *t)
 	free(t->json_text);
 	t->json_text = NULL;
 	t->json_len = 0;
+	free(t->wired_text);
+	t->wired_text = NULL;
 	task_events_mark(t); /* the /api/v2/events streams */
 	if (t->replica == NULL)
 		replica_task_changed(task_id(t)); /* the other replicas */
@@ -849,6 +852,35 @@ task_json_text(struct task *t, size_t *len)
 	return t->json_text;
 }
 
+const char *
+task_json_text_as(struct task *t, task_text_fn wire, size_t *len)
+{
+	const char *text = task_json_text(t, len);
+	size_t wlen;
+	char *w;
+
+	if (wire == NULL)
+		return text;
+	if (t->wired_text != NULL && t->wired_fn == wire &&
+	    !task_json_checked()) {
+		*len = t->wired_len;
+		return t->wired_text;
+	}
+	w = wire(text, *len, &wlen);
+	/* checked: a kept text must be what it would be made again */
+	if (t->wired_text != NULL && t->wired_fn == wire &&
+	    strcmp(w, t->wired_text) != 0) {
+		log_error("task %s: its kept wired JSON is stale", task_id(t));
+		BUG();
+	}
+	free(t->wired_text);
+	t->wired_text = w;
+	t->wired_len = wlen;
+	t->wired_fn = wire;
+	*len = wlen;
+	return w;
+}
+
 /* Push the Task JSON to subscribers (every change a client should see
  * comes here: the kept text is dropped first). */
 void
@@ -883,8 +915,6 @@ void
 task_events(struct task *t, struct http_req *req, task_text_fn wire)
 {
 	struct task_sub *sub = xcalloc(1, sizeof *sub);
-	const char *text;
-	char *wired;
 	size_t len;
 
 	sub->task = t;
@@ -892,14 +922,7 @@ task_events(struct task *t, struct http_req *req, task_text_fn wire)
 	sub->sse = http_sse_start(req, TASK_SSE_QUEUE, task_sub_closed, sub);
 	sub->next = t->subs;
 	t->subs = sub;
-	text = task_json_text(t, &len);
-	if (wire == NULL) {
-		http_sse_send(sub->sse, "task", text);
-		return;
-	}
-	wired = wire(text, len, &len);
-	http_sse_send(sub->sse, "task", wired);
-	free(wired);
+	http_sse_send(sub->sse, "task", task_json_text_as(t, wire, &len));
 }
 
 /*

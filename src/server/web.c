@@ -13,6 +13,8 @@
  * of the bytes, so a new binary is a new tag); a client that accepts
  * gzip gets the bytes compressed, each asset compressed once on first use
  * and kept for the life of the process (a fixed set: the binary's files).
+ * The two pages of the GitHub link flow, /external-auth/github[/callback],
+ * are redirects, not the shell: api-extauth.c routes them.
  */
 #include "common.h"
 

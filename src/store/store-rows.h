@@ -17,7 +17,8 @@
  * and sessions in store-users.c; templates, their versions and modules in
  * store-catalog.c; secrets in store-secrets.c; providers in store-providers.c;
  * tasks, their state history and the task counter in store-tasks.c; the send
- * queue in store-queue.c; LLM usage, prices and user budgets in store-usage.c.
+ * queue in store-queue.c; LLM usage, prices and user budgets in store-usage.c;
+ * external auth's configs and links in store-extauth.c.
  */
 #ifndef TASKBOX_STORE_ROWS_H
 #define TASKBOX_STORE_ROWS_H
@@ -344,6 +345,72 @@ json_t *store_providers_list(struct store *st);
 int64_t store_providers_count(struct store *st);
 /* Delete provider name; 0, -ENOENT, or -EIO. */
 int store_provider_delete(struct store *st, const char *name);
+
+/* ---- external auth (store-extauth.c) ------------------------------------ */
+
+/* An OAuth app as written; nonce and ciphertext seal the client secret. */
+struct store_extauth_config_row {
+	const char *provider, *client_id, *base_url, *api_url, *scopes;
+	const char *nonce, *ciphertext;
+};
+/* The config of provider (all columns), or NULL. */
+json_t *store_extauth_config_get(struct store *st, const char *provider);
+/* Add or replace row->provider's config (created_at kept); 0 or -EIO. */
+int store_extauth_config_put(struct store *st,
+			     const struct store_extauth_config_row *row,
+			     int64_t now);
+/* Delete provider's config; 0, -ENOENT or -EIO. */
+int store_extauth_config_delete(struct store *st, const char *provider);
+
+/* A link as written: nonce and ciphertext seal the token JSON;
+ * expires_at 0 for never. */
+struct store_extauth_link_row {
+	const char *user_id, *provider;
+	int64_t external_id;
+	const char *login, *name, *avatar_url;
+	const char *nonce, *ciphertext;
+	int64_t expires_at;
+	bool refreshable, set_user_github;
+};
+/* The link of user_id to provider (all columns), or NULL. */
+json_t *store_extauth_link_get(struct store *st, const char *user_id,
+			       const char *provider);
+/* Add or replace a link (a good one: error cleared, generation bumped,
+ * checked now); 0 or -EIO. */
+int store_extauth_link_put(struct store *st,
+			   const struct store_extauth_link_row *row,
+			   int64_t now);
+/* Write a refreshed token (nonce, ciphertext, expires_at, refreshable of
+ * row) if the link is still at generation; the claim is released. 0,
+ * -ENOENT (the link changed meanwhile) or -EIO. */
+int store_extauth_link_refreshed(struct store *st,
+				 const struct store_extauth_link_row *row,
+				 int64_t generation, int64_t now);
+/* Delete a link; 0, -ENOENT or -EIO. */
+int store_extauth_link_delete(struct store *st, const char *user_id,
+			      const char *provider);
+/* Mark the link invalid with error if it is still at generation; 0 or
+ * -EIO. */
+int store_extauth_link_invalidate(struct store *st, const char *user_id,
+				  const char *provider, int64_t generation,
+				  const char *error, int64_t now);
+/* GitHub confirmed the token now: note it and the account's profile. */
+int store_extauth_link_checked(struct store *st, const char *user_id,
+			       const char *provider, const char *login,
+			       const char *name, const char *avatar_url,
+			       int64_t now);
+/* Claim the refresh of a good link at generation until the time until
+ * (ms) unless another claim runs past now: 1 claimed, 0 not, or -EIO. */
+int store_extauth_link_claim(struct store *st, const char *user_id,
+			     const char *provider, int64_t generation,
+			     int64_t until, int64_t now);
+/* Good refreshable links expiring before before, soonest first, at most
+ * limit ({user_id, generation, expires_at, refresh_claim}); new array. */
+json_t *store_extauth_links_expiring(struct store *st, const char *provider,
+				     int64_t before, int64_t limit);
+/* {expires_at}: the soonest expiry of a good refreshable link (null when
+ * none); new reference or NULL. */
+json_t *store_extauth_link_next_expiry(struct store *st, const char *provider);
 
 /* ---- usage, prices, budgets (store-usage.c) ----------------------------- */
 

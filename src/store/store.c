@@ -575,6 +575,85 @@ const struct store_migration store_migrations[] = {
 		"ALTER TABLE tasks ADD COLUMN preset_id TEXT NOT NULL "
 		"DEFAULT '';",
 	},
+	/*
+	 * 12: external auth (server/extauth.c). external_auth_configs: an
+	 * admin's OAuth app per provider ('github'), its client secret
+	 * sealed (nonce, ciphertext). external_auth_links: one per user and
+	 * provider, the token JSON ({access_token, refresh_token?}) sealed,
+	 * the account's id and login, expires_at (ms, NULL: never),
+	 * refreshable, error ('' while the link is good), set_user_github
+	 * (the link set users.github_user_id, so unlinking clears it),
+	 * generation (+1 at every token write) and refresh_claim (ms: a
+	 * replica refreshing the token holds it until then; GitHub rotates
+	 * refresh tokens, so two must never refresh one token), checked_at
+	 * (when GitHub last confirmed the token). Links go with their user.
+	 */
+	{
+		"CREATE TABLE external_auth_configs ("
+		"  provider TEXT PRIMARY KEY,"
+		"  client_id TEXT NOT NULL,"
+		"  base_url TEXT NOT NULL,"
+		"  api_url TEXT NOT NULL,"
+		"  scopes TEXT NOT NULL,"
+		"  nonce TEXT NOT NULL,"
+		"  ciphertext TEXT NOT NULL,"
+		"  created_at INTEGER NOT NULL,"
+		"  updated_at INTEGER NOT NULL);"
+		"CREATE TABLE external_auth_links ("
+		"  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE "
+		"CASCADE,"
+		"  provider TEXT NOT NULL,"
+		"  external_id INTEGER NOT NULL,"
+		"  login TEXT NOT NULL,"
+		"  name TEXT NOT NULL,"
+		"  avatar_url TEXT NOT NULL,"
+		"  nonce TEXT NOT NULL,"
+		"  ciphertext TEXT NOT NULL,"
+		"  expires_at INTEGER,"
+		"  refreshable INTEGER NOT NULL,"
+		"  error TEXT NOT NULL DEFAULT '',"
+		"  set_user_github INTEGER NOT NULL DEFAULT 0,"
+		"  generation INTEGER NOT NULL,"
+		"  refresh_claim INTEGER NOT NULL DEFAULT 0,"
+		"  checked_at INTEGER NOT NULL DEFAULT 0,"
+		"  created_at INTEGER NOT NULL,"
+		"  updated_at INTEGER NOT NULL,"
+		"  PRIMARY KEY (user_id, provider));"
+		"CREATE INDEX external_auth_links_expiry"
+		"  ON external_auth_links (expires_at);",
+		"CREATE TABLE external_auth_configs ("
+		"  provider TEXT PRIMARY KEY,"
+		"  client_id TEXT NOT NULL,"
+		"  base_url TEXT NOT NULL,"
+		"  api_url TEXT NOT NULL,"
+		"  scopes TEXT NOT NULL,"
+		"  nonce TEXT NOT NULL,"
+		"  ciphertext TEXT NOT NULL,"
+		"  created_at BIGINT NOT NULL,"
+		"  updated_at BIGINT NOT NULL);"
+		"CREATE TABLE external_auth_links ("
+		"  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE "
+		"CASCADE,"
+		"  provider TEXT NOT NULL,"
+		"  external_id BIGINT NOT NULL,"
+		"  login TEXT NOT NULL,"
+		"  name TEXT NOT NULL,"
+		"  avatar_url TEXT NOT NULL,"
+		"  nonce TEXT NOT NULL,"
+		"  ciphertext TEXT NOT NULL,"
+		"  expires_at BIGINT,"
+		"  refreshable INTEGER NOT NULL,"
+		"  error TEXT NOT NULL DEFAULT '',"
+		"  set_user_github INTEGER NOT NULL DEFAULT 0,"
+		"  generation BIGINT NOT NULL,"
+		"  refresh_claim BIGINT NOT NULL DEFAULT 0,"
+		"  checked_at BIGINT NOT NULL DEFAULT 0,"
+		"  created_at BIGINT NOT NULL,"
+		"  updated_at BIGINT NOT NULL,"
+		"  PRIMARY KEY (user_id, provider));"
+		"CREATE INDEX external_auth_links_expiry"
+		"  ON external_auth_links (expires_at);",
+	},
 };
 
 const int store_migrations_count = (int)ARRAY_SIZE(store_migrations);

@@ -8,6 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { startServer, tmpdir, waitFor, taskDir, exists } from '../harness/server.mjs';
 import { runBin } from '../harness/runtime.mjs';
@@ -260,4 +261,37 @@ test('taskbox task create --preset NAME|none, and the default preset without it'
   assert.notEqual(plain.code, 0); // nopre is not a Task template
   assert.doesNotMatch(plain.stdout, /preset/);
   for (const n of ['clidefault', 'clinamed', 'clinone']) await del(n);
+});
+
+test('--preset against a server that predates presets: refused before anything is created', async () => {
+  // an older server: its Template JSON has no `presets`, and a create
+  // body's unknown `preset` member would be ignored
+  const posts = [];
+  const old = http.createServer((req, res) => {
+    if (req.method === 'POST') posts.push(req.url);
+    const tmpl = { id: '11111111-1111-4111-8111-111111111111', name: 'pre', task_capable: true, parameters: [] };
+    const body = req.url === '/api/v2/templates/pre' ? tmpl
+      : req.url === '/api/v2/templates' ? { templates: [tmpl], count: 1 }
+      : { id: '22222222-2222-4222-8222-222222222222', name: 'x', owner_name: 'admin', status: 'pending' };
+    res.writeHead(req.method === 'POST' ? 201 : 200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  });
+  await new Promise((resolve) => old.listen(0, '127.0.0.1', resolve));
+  process.env.TASKBOX_URL = `http://127.0.0.1:${old.address().port}`;
+  try {
+    const r = await tb(['task', 'create', '--no-wait', '--template', 'pre', '--preset', 'Quick', 'x']);
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stderr, /does not know presets/);
+    const dflt = await tb(['task', 'create', '--no-wait', '--preset', 'Quick', 'x']);
+    assert.equal(dflt.code, 1, dflt.stdout);
+    assert.match(dflt.stderr, /does not know presets/);
+    assert.deepEqual(posts, [], 'nothing created');
+    // without --preset (no default to apply) and with --preset none: created
+    assert.equal((await tb(['task', 'create', '--no-wait', '--template', 'pre', 'x'])).code, 0);
+    assert.equal((await tb(['task', 'create', '--no-wait', '--template', 'pre', '--preset', 'none', 'x'])).code, 0);
+    assert.equal(posts.length, 2);
+  } finally {
+    process.env.TASKBOX_URL = srv.base;
+    await new Promise((resolve) => old.close(resolve));
+  }
 });

@@ -1,7 +1,9 @@
 // settings.js: /settings, the signed-in user's own account.
 //
 // Sections: profile (name and email, the git author and committer of the
-// user's tasks), the GitHub token (the user secret github_token, as
+// user's tasks), the GitHub account linked through the server's GitHub
+// OAuth app (/external-auth/github; admins also configure the app here),
+// the GitHub token (the user secret github_token, as
 // `taskbox user set-token github` sets it), other secrets (names and
 // dates only: values go in and never come back), the webhook URL, API
 // tokens (a new one shown once), browser sessions, the password. Each
@@ -32,9 +34,12 @@ export async function render(root, ctx) {
   ctx.setTitle('Settings');
   const me = await api('GET', ME);
   if (!ctx.active()) return;
+  const account = await githubAccountSection(ctx);
   root.append(
     h('h1', {}, 'Settings'),
     profile(me),
+    account.el,
+    ...(me.role === 'admin' ? [await githubAppSection(ctx, account.reload)] : []),
     await secretsSection(ctx),
     webhook(me),
     await tokensSection(ctx),
@@ -70,6 +75,144 @@ function profile(me) {
       `Your tasks commit with this name and email as the git author and committer (unless their template says otherwise). Empty: your username (${me.username}) and ${me.username}@taskbox.invalid.`,
     ),
     f.build(f.add('name', 'Name', name), f.add('email', 'Email', email)),
+  );
+}
+
+/* ---- GitHub account (external auth) ------------------------------------- */
+
+const EXTAUTH = '/api/v2/external-auth/github';
+// what /external-auth/github/callback's error codes mean
+const LINK_ERRORS = {
+  state: 'the answer from GitHub did not belong to a link started in this browser, or it took longer than 10 minutes. Link again.',
+  inactive: 'your account is not active.',
+  denied: 'GitHub access was denied.',
+  no_code: 'GitHub sent no authorization code. Link again.',
+  not_configured: 'no GitHub OAuth app is configured: ask an admin.',
+  busy: 'the server is busy talking to GitHub. Try again.',
+  taken: 'another taskbox user has already linked that GitHub account.',
+  store: 'the link could not be stored. Try again.',
+  github: 'GitHub refused the authorization or the account could not be read. Link again; the server log says more.',
+};
+
+// The caller's GitHub link: {el, reload}.
+async function githubAccountSection(ctx) {
+  const state = h('p', { class: 'github-account-state', role: 'status' });
+  const actions = h('div', { class: 'row github-account-actions' });
+  const linked = ctx.query.get('external_auth') === 'github';
+  const code = ctx.query.get('external_auth_error');
+  // codes, never text from the URL (a crafted link could say anything)
+  const failed = code && `Linking failed: ${LINK_ERRORS[code] || LINK_ERRORS.github}`;
+  const outcome = h('p', { class: failed ? 'form-error' : 'form-ok', role: failed ? 'alert' : 'status' },
+    failed || (linked ? 'Your GitHub account is linked.' : ''));
+
+  async function reload() {
+    let st = null;
+    try {
+      st = await api('GET', EXTAUTH);
+    } catch (e) {
+      if (e.status !== 404) throw e;
+    }
+    if (!ctx.active()) return;
+    if (!st) {
+      clear(state, 'GitHub accounts cannot be linked yet: an admin sets up the GitHub OAuth app first.');
+      clear(actions);
+      return;
+    }
+    const link = h('a', { class: 'button primary', href: '/external-auth/github' }, st.user ? 'Link again' : 'Link GitHub account');
+    const unlink = confirmButton('Unlink GitHub account', 'Unlink your GitHub account? Tasks of templates that use your GitHub token fall back to your GitHub token secret.', async () => {
+      await api('DELETE', EXTAUTH);
+      clear(outcome);
+      await reload();
+      ctx.toast('The GitHub account is unlinked.');
+    });
+    if (st.authenticated) {
+      clear(state, 'Linked to GitHub as ', h('strong', { class: 'github-login' }, st.user.login), st.user.name ? ` (${st.user.name})` : '', '.');
+      clear(actions, unlink);
+    } else if (st.user) {
+      clear(state, h('span', { class: 'form-error' }, `The link to ${st.user.login} no longer works: ${st.error || 'link again'}.`));
+      clear(actions, link, unlink);
+    } else {
+      clear(state, 'No GitHub account is linked.');
+      clear(actions, link);
+    }
+  }
+  await reload();
+  const el = section(
+    'github-account-title',
+    'GitHub account',
+    h('p', { class: 'hint' }, 'Link your GitHub account: templates with github: {token: owner} give your tasks its token (before a GitHub token set below), and automation finds you by your GitHub id. From a terminal: `taskbox user link github`.'),
+    outcome,
+    state,
+    actions,
+  );
+  return { el, reload };
+}
+
+// The OAuth app's form (admins); changed() runs after a save or delete.
+async function githubAppSection(ctx, changed) {
+  let cfg = null;
+  try {
+    cfg = await api('GET', `${EXTAUTH}/config`);
+  } catch (e) {
+    if (e.status !== 404) throw e;
+  }
+  const clientId = h('input', { value: cfg?.client_id || '', autocomplete: 'off', spellcheck: 'false', required: true, maxlength: '128' });
+  const secret = h('input', { type: 'password', autocomplete: 'off', spellcheck: 'false', required: !cfg, placeholder: cfg ? 'unchanged' : '' });
+  const base = h('input', { type: 'url', value: cfg?.base_url || 'https://github.com', autocomplete: 'off' });
+  const apiUrl = h('input', { type: 'url', value: cfg?.api_url || '', autocomplete: 'off', placeholder: 'https://api.github.com' });
+  const scopes = h('input', { value: cfg?.scopes || 'repo read:user', autocomplete: 'off', spellcheck: 'false' });
+  const del = h('div', { class: 'row' });
+  const f = serverForm({
+    label: 'GitHub OAuth app',
+    submit: 'Save GitHub OAuth app',
+    onSubmit: async (form) => {
+      const body = { client_id: clientId.value.trim(), base_url: base.value.trim(), scopes: scopes.value.trim() };
+      if (secret.value) body.client_secret = secret.value.trim();
+      if (apiUrl.value.trim()) body.api_url = apiUrl.value.trim();
+      secret.value = ''; // never stays in the page
+      try {
+        cfg = await api('PUT', `${EXTAUTH}/config`, body);
+      } finally {
+        if (body.client_secret) body.client_secret = '';
+      }
+      secret.required = false;
+      secret.placeholder = 'unchanged';
+      apiUrl.value = cfg.api_url;
+      showDelete();
+      await changed();
+      form.done('GitHub OAuth app saved. The client secret is not shown again.');
+    },
+  });
+  function showDelete() {
+    clear(
+      del,
+      cfg
+        ? confirmButton('Delete GitHub OAuth app', 'Delete the GitHub OAuth app? Nobody can link an account until it is set again; linked accounts stay linked but are not refreshed.', async () => {
+            await api('DELETE', `${EXTAUTH}/config`);
+            cfg = null;
+            secret.required = true;
+            secret.placeholder = '';
+            showDelete();
+            await changed();
+            ctx.toast('The GitHub OAuth app is deleted.');
+          })
+        : null,
+    );
+  }
+  showDelete();
+  const callback = `${location.origin}/external-auth/github/callback`;
+  return section(
+    'github-app-title',
+    'GitHub OAuth app',
+    h('p', { class: 'hint' }, 'Admins: the OAuth app users link their GitHub accounts through. Its authorization callback URL is ', h('code', {}, callback), '; enable the device flow for `taskbox user link github`. For GitHub Enterprise, set its base URL (the API URL defaults to BASE/api/v3).'),
+    f.build(
+      f.add('client_id', 'Client ID', clientId),
+      f.add('client_secret', 'Client secret', secret, cfg ? 'Set: leave empty to keep it.' : 'Never shown again once saved.'),
+      f.add('base_url', 'GitHub base URL', base),
+      f.add('api_url', 'GitHub API URL', apiUrl, 'Empty: https://api.github.com, or BASE/api/v3.'),
+      f.add('scopes', 'Scopes', scopes),
+    ),
+    del,
   );
 }
 
