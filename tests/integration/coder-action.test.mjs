@@ -2,27 +2,29 @@
 // works against taskbox unmodified. tests/harness/coder-action.mjs replays
 // the action call by call (its paths, headers, bodies and its strict zod
 // parsing of every reply) as a child process with the inputs a GitHub
-// runner passes; here it runs against a real server and a fake GitHub API
-// (the issue comments), as a workflow would on an issue: both identity
-// modes (a GitHub user id linked to a user, an explicit username), the
-// template's default and a named preset, a first run that creates the
-// task gh-<issue> and comments its URL, a second run that waits for the
-// agent to be idle and sends the new prompt, a task re-created after a
-// delete (the comment is edited, not repeated), a task-creator bot token
-// creating for a member, and the refusals: a member creating for someone
-// else (403), an unknown preset, an unknown template (404 with Coder's
-// `message`), an unlinked GitHub id. Tasks run bash as a custom agent.
+// runner passes; here it runs against a real server and a fake GitHub
+// (tests/harness/fake-github.mjs: the issue comments, the device flow),
+// as a workflow would on an issue: both identity modes (a GitHub user id
+// linked to a user by an admin or by the user's own device-flow link, an
+// explicit username), the template's default and a named preset, a first
+// run that creates the task gh-<issue> and comments its URL, a second run
+// that waits for the agent to be idle and sends the new prompt, a task
+// re-created after a delete (the comment is edited, not repeated), a
+// task-creator bot token creating for a member, and the refusals: a
+// member creating for someone else (403), an unknown preset, an unknown
+// template (404 with Coder's `message`), an unlinked GitHub id. Tasks run
+// bash as a custom agent.
 // Needs zod, @actions/core and @actions/github from $TASKBOX_NODE_MODULES
 // (tests/package.json); skipped without it, like the other npm tests.
 import { test as nodeTest, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer, waitFor, tmpdir } from '../harness/server.mjs';
+import { startFakeGitHub } from '../harness/fake-github.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const actionScript = path.join(here, '..', 'harness', 'coder-action.mjs');
@@ -31,62 +33,10 @@ const skip = process.env.TASKBOX_NODE_MODULES ? false
 
 // The Actions GITHUB_TOKEN the fake GitHub accepts for the comments.
 const GH_API_TOKEN = 'ghs_contract_test_token';
-
-// A fake GitHub REST API with the issue comment endpoints the action
-// calls (also under /api/v3, as GitHub Enterprise): comments is a Map
-// "owner/repo#n" -> [{id, body, user}], requests every call. (A stand-in
-// for tests/harness/fake-github.mjs's comment endpoints.)
-async function startCommentsApi({ apiToken }) {
-  const comments = new Map();
-  const requests = [];
-  let nextId = 1000;
-  const send = (res, status, body) => {
-    res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8' });
-    res.end(JSON.stringify(body));
-  };
-  const server = http.createServer((req, res) => {
-    let text = '';
-    req.on('data', (d) => { text += d; if (text.length > 65536) req.destroy(); });
-    req.on('end', () => {
-      const url = new URL(req.url, 'http://x');
-      const p = url.pathname.replace(/^\/api\/v3(?=\/)/, '');
-      const auth = req.headers.authorization ?? '';
-      requests.push({ method: req.method, path: p, auth });
-      if (auth !== `token ${apiToken}` && auth !== `Bearer ${apiToken}`)
-        return send(res, 401, { message: 'Bad credentials' });
-      let body = null;
-      if (text) {
-        try { body = JSON.parse(text); } catch { return send(res, 400, { message: 'Problems parsing JSON' }); }
-      }
-      let m = /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)\/comments$/.exec(p);
-      if (m) {
-        const key = `${m[1]}/${m[2]}#${m[3]}`;
-        const list = comments.get(key) ?? [];
-        if (req.method === 'GET') return send(res, 200, list);
-        if (req.method === 'POST') {
-          if (typeof body?.body !== 'string') return send(res, 422, { message: 'Validation Failed' });
-          const c = { id: nextId++, body: body.body, user: { login: 'github-actions[bot]' } };
-          comments.set(key, [...list, c]);
-          return send(res, 201, c);
-        }
-      }
-      m = /^\/repos\/([^/]+)\/([^/]+)\/issues\/comments\/(\d+)$/.exec(p);
-      if (m && req.method === 'PATCH') {
-        for (const [key, list] of comments) {
-          const c = list.find((x) => x.id === Number(m[3]));
-          if (c && key.startsWith(`${m[1]}/${m[2]}#`)) {
-            c.body = body?.body;
-            return send(res, 200, c);
-          }
-        }
-      }
-      send(res, 404, { message: 'Not Found' });
-    });
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${server.address().port}`;
-  return { url, apiUrl: url, comments, requests, close: () => new Promise((r) => server.close(r)) };
-}
+// The OAuth app taskbox links accounts with, and GitHub's accounts.
+const GH_CLIENT = 'Iv1.contracttest';
+const GH_SECRET = 'contract-test-secret';
+const GH_USERS = [{ id: 6001, login: 'dave-gh', name: 'Dave' }];
 
 // A shell agent with a parameter the presets set (the agent's
 // environment has it as TASKBOX_PARAM_FLAVOR).
@@ -125,13 +75,14 @@ before(async () => {
   }
   dir = tmpdir('taskbox-coder-action-');
   srv = await startServer();
-  gh = await startCommentsApi({ apiToken: GH_API_TOKEN });
+  gh = await startFakeGitHub({ clientId: GH_CLIENT, clientSecret: GH_SECRET, users: GH_USERS, apiToken: GH_API_TOKEN });
   const t = await srv.pushTemplate(TEMPLATE);
   assert.equal(t.status, 201, t.text);
   users.alice = await srv.user('alice');
   users.bob = await srv.user('bob');
   users.carol = await srv.user('carol');
   users.bot = await srv.user('issuebot', 'task-creator');
+  users.dave = await srv.user('dave');
   // an admin links alice to her GitHub account
   const link = await srv.api('PATCH', '/api/v2/users/alice', { body: { github_com_user_id: 4242 } });
   assert.equal(link.status, 200, link.text);
@@ -141,6 +92,8 @@ before(async () => {
 after(async () => {
   if (skip) return;
   await srv?.stop();
+  // an ASan build reports leaks and errors as it exits
+  if (srv) assert.doesNotMatch(srv.log, /Sanitizer/, srv.log);
   await gh?.close();
   if (srv) fs.rmSync(srv.data, { recursive: true, force: true });
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
@@ -470,4 +423,32 @@ test('a task-creator bot may not create for an admin', async () => {
   assert.notEqual(r.code, 0, r.all);
   assert.match(r.stderr, /^HTTP status: 403$/m);
   assert.equal(r.calls.at(-1).method, 'POST');
+});
+
+test('a user who linked GitHub through the device flow is found by its GitHub id', async () => {
+  const cfg = await srv.api('PUT', '/api/v2/external-auth/github/config', {
+    body: { client_id: GH_CLIENT, client_secret: GH_SECRET, base_url: gh.url, api_url: gh.apiUrl },
+  });
+  assert.equal(cfg.status, 200, cfg.text);
+  let r = await srv.api('GET', '/api/v2/external-auth/github/device', { token: users.dave.token });
+  assert.equal(r.status, 200, r.text);
+  gh.approveDevice(r.json.user_code, 'dave-gh');
+  r = await srv.api('POST', '/api/v2/external-auth/github/device', { token: users.dave.token, body: { device_code: r.json.device_code } });
+  assert.equal(r.status, 204, r.text);
+
+  // the workflow's bot token, the id of the GitHub user who opened the issue
+  const run = await runAction({
+    'github-user-id': '6001',
+    'coder-token': users.bot.token,
+    'coder-template-name': 'coder-sh',
+    'github-issue-url': issue(30),
+    'coder-task-prompt': 'echo linked-by-device',
+  });
+  assert.equal(run.code, 0, run.all);
+  assert.equal(run.outputs['coder-username'], 'dave');
+  assert.equal(run.outputs['task-created'], 'true');
+  assert.deepEqual(lines(run.calls).slice(0, 1), ['GET /api/v2/users?q=github_com_user_id%3A6001']);
+  const id = run.outputs['task-url'].split('/').at(-1);
+  await waitOutput('dave', id, /^linked-by-device$/);
+  assert.deepEqual(commentsOn(30), [`Task created: ${run.outputs['task-url']}`]);
 });
