@@ -159,15 +159,34 @@ task_on_runtime_status(struct task *t, json_t *j)
 	tqueue_on_state(t);
 }
 
+/* Is event one of the runtime's own event names (runtime/api.c)? Only
+ * those are passed on to the task's subscribers: the server's own names
+ * (task, queue, ...) are never the runtime's to send. */
+static bool
+task_runtime_event_known(const char *event)
+{
+	static const char *const names[] = {
+		"message_update", "status_change", "task_report",
+		"agent_error",	  "agent_hook",	   "screen",
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (strcmp(event, names[i]) == 0)
+			return true;
+	return false;
+}
+
 /* One SSE event from the runtime. */
 static int
 task_on_runtime_event(const char *event, const char *data, void *cbdata)
 {
 	struct task *t = cbdata;
-	json_t *j = json_loads(data, 0, NULL);
+	json_t *j;
 	const char *role, *summary, *link, *state;
 
-	if (j == NULL)
+	if (!task_runtime_event_known(event))
+		return 0;
+	if ((j = json_loads(data, 0, NULL)) == NULL)
 		return 0;
 	if (strcmp(event, "status_change") == 0) {
 		task_on_runtime_status(t, j);
