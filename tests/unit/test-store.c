@@ -576,12 +576,13 @@ raw_user_version(const char *path)
 static void
 test_migration_11_sqlite_edges(void **state)
 {
-	char *path = test_sqlite_path("edges"), *cause = NULL;
+	char *path, *cause = NULL;
 	struct store *v;
 	struct buf b;
 
 	if (store_spec_is_postgres(spec))
 		skip();
+	path = test_sqlite_path("edges");
 	buf_init(&b, 0);
 	for (int i = 0; i < 10; i++)
 		buf_printf(&b, "%s;", store_migrations[i].sqlite);
