@@ -180,6 +180,7 @@ auth_cache_forget(const char *user_id)
 		}
 	/* open event streams were let in by what may have changed */
 	task_events_recheck(user_id);
+	proxy_streams_recheck(user_id);
 }
 
 void
