@@ -77,7 +77,8 @@ bool auth_role_valid(const char *role);
 /*
  * May caller (an auth_user row) see and act on a task of owner_id that
  * created_by created ('' or NULL: its owner did)? Its owner, admins,
- * and its creator while the creator's role is task-creator. Every place
+ * and its creator while it could create it now (auth_may_create_for: its
+ * role is task-creator, the owner an active member). Every place
  * that shows a task or acts on one asks this; to anyone else the task
  * does not exist (404).
  */

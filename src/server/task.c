@@ -944,7 +944,11 @@ task_subs_recheck(const char *user_id)
 			json_t *row;
 
 			next = s->next;
-			if (user_id != NULL && strcmp(s->user_id, user_id) != 0)
+			/* the subscriber's rights changed, or the owner's
+			 * (a creator's access depends on them) */
+			if (user_id != NULL &&
+			    strcmp(s->user_id, user_id) != 0 &&
+			    strcmp(task_owner_id(t), user_id) != 0)
 				continue;
 			row = auth_recheck(s->hash, s->cookie);
 			if (row == NULL ||

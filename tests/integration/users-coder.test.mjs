@@ -396,3 +396,33 @@ test('a task\'s open streams end when its creator loses access to it', async () 
   }
   assert.equal((await srv.api('DELETE', '/api/v2/tasks/alice/watched', { token: tc3.token })).status, 202);
 });
+
+test('a creator drives a task only while its owner is an active member', async () => {
+  const carol = await srv.user('carol');
+  await srv.createTask({ template: 'sh', input: 'echo for-carol', name: 'for-carol' }, { token: tc.token, owner: 'carol' });
+  await srv.waitTask('carol', 'for-carol', { token: carol.token });
+  const p = '/api/v2/tasks/carol/for-carol';
+  assert.equal(await probe('GET', p, tc.token), 200);
+  const s = new SseClient(srv.base + p + '/events', { Authorization: `Bearer ${tc.token}` });
+  try {
+    await s.ready;
+    assert.equal(s.status, 200);
+    // suspended: the bot may not create for her, nor drive what it made
+    // (a resume would hand the task her secrets); its open stream ends
+    assert.equal((await srv.api('PATCH', '/api/v2/users/carol', { body: { status: 'suspended' } })).status, 200);
+    await waitFor(async () => s.ended === true, { what: 'the creator\'s stream of a suspended owner\'s task ended' });
+    for (const [method, path] of [['GET', p], ['POST', p + '/pause'], ['GET', `/api/experimental/tasks/carol/for-carol`]])
+      assert.equal(await probe(method, path, tc.token), 404, `${method} ${path}`);
+    assert.deepEqual((await srv.api('GET', '/api/v2/tasks?q=owner:carol', { token: tc.token })).json.tasks, []);
+    // active again, then promoted: the same
+    assert.equal((await srv.api('PATCH', '/api/v2/users/carol', { body: { status: 'active' } })).status, 200);
+    assert.equal(await probe('GET', p, tc.token), 200);
+    assert.equal((await srv.api('PATCH', '/api/v2/users/carol', { body: { role: 'admin' } })).status, 200);
+    assert.equal(await probe('GET', p, tc.token), 404);
+    assert.equal((await srv.api('PATCH', '/api/v2/users/carol', { body: { role: 'member' } })).status, 200);
+    assert.equal(await probe('GET', p, tc.token), 200);
+  } finally {
+    s.close();
+  }
+  assert.equal((await srv.api('DELETE', p, { token: tc.token })).status, 202);
+});
