@@ -149,8 +149,11 @@ proxy_streams_recheck(const char *user_id)
 		json_t *who;
 
 		next = p->next;
+		/* the caller's rights changed, or the owner's (a creator's
+		 * access depends on them) */
 		if (p->stream == NULL ||
-		    (user_id != NULL && strcmp(p->user_id, user_id) != 0))
+		    (user_id != NULL && strcmp(p->user_id, user_id) != 0 &&
+		     strcmp(p->owner_id, user_id) != 0))
 			continue;
 		who = p->cap != NULL
 			      ? auth_app_cap_user(p->cap, p->task_id, p->slug)

@@ -404,13 +404,17 @@ test('a creator drives a task only while its owner is an active member', async (
   const p = '/api/v2/tasks/carol/for-carol';
   assert.equal(await probe('GET', p, tc.token), 200);
   const s = new SseClient(srv.base + p + '/events', { Authorization: `Bearer ${tc.token}` });
+  const chat = new SseClient(srv.base + '/@carol/for-carol/apps/chat/events', { Authorization: `Bearer ${tc.token}` });
   try {
     await s.ready;
     assert.equal(s.status, 200);
+    await chat.ready;
+    assert.equal(chat.status, 200);
     // suspended: the bot may not create for her, nor drive what it made
     // (a resume would hand the task her secrets); its open stream ends
     assert.equal((await srv.api('PATCH', '/api/v2/users/carol', { body: { status: 'suspended' } })).status, 200);
     await waitFor(async () => s.ended === true, { what: 'the creator\'s stream of a suspended owner\'s task ended' });
+    await waitFor(async () => chat.ended === true, { what: 'the creator\'s chat stream of a suspended owner\'s task ended' });
     for (const [method, path] of [['GET', p], ['POST', p + '/pause'], ['GET', `/api/experimental/tasks/carol/for-carol`]])
       assert.equal(await probe(method, path, tc.token), 404, `${method} ${path}`);
     assert.deepEqual((await srv.api('GET', '/api/v2/tasks?q=owner:carol', { token: tc.token })).json.tasks, []);
@@ -423,6 +427,7 @@ test('a creator drives a task only while its owner is an active member', async (
     assert.equal(await probe('GET', p, tc.token), 200);
   } finally {
     s.close();
+    chat.close();
   }
   assert.equal((await srv.api('DELETE', p, { token: tc.token })).status, 202);
 });
