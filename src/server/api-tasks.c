@@ -929,7 +929,7 @@ api_tasks_prefix(struct http_req *req, void *data UNUSED)
 		task_logs(t, req);
 	} else if (n == 3 && strcmp(parts[2], "events") == 0 &&
 		   strcmp(method, "GET") == 0) {
-		task_events(t, req, m->wire);
+		task_events(t, req, caller, m->wire);
 	} else if (n == 3 && strcmp(parts[2], "states") == 0 &&
 		   strcmp(method, "GET") == 0) {
 		task_states(t, req);

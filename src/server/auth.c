@@ -180,6 +180,7 @@ auth_cache_forget(const char *user_id)
 		}
 	/* open event streams were let in by what may have changed */
 	task_events_recheck(user_id);
+	proxy_streams_recheck(user_id);
 }
 
 void
@@ -676,11 +677,23 @@ auth_may_access_task(const json_t *caller, const char *owner_id,
 {
 	const char *me = json_string_value(json_object_get(caller, "id"));
 
+	json_t *owner;
+	const char *why;
+	bool ok;
+
 	if (auth_may_act_for(caller, owner_id))
 		return true;
-	/* its creator, while the role that let it create stays */
-	return me != NULL && created_by != NULL && *created_by != '\0' &&
-	       strcmp(me, created_by) == 0 && auth_is_task_creator(caller);
+	/* its creator, while it could still create it: its role stays
+	 * task-creator and the owner is still an active member (a bot
+	 * never drives a task of a suspended user or of one promoted since,
+	 * whose secrets a resume would hand the task) */
+	if (me == NULL || created_by == NULL || *created_by == '\0' ||
+	    strcmp(me, created_by) != 0 || !auth_is_task_creator(caller))
+		return false;
+	owner = auth_lookup_user(caller, owner_id);
+	ok = owner != NULL && auth_may_create_for(caller, owner, &why) == 0;
+	json_decref(owner);
+	return ok;
 }
 
 int

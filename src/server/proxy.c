@@ -29,6 +29,13 @@
  * Every proxied reply says Referrer-Policy: no-referrer, so the
  * capability never reaches a third party in a Referer, and a Location
  * inside the app keeps it.
+ *
+ * A response being streamed (proxy_live, the chat's SSE above all) keeps
+ * what let it in: its user, the credential (its hash, or the
+ * capability), the task's id, owner and creator. When a user's
+ * credentials, role or status may have changed (auth.c:
+ * proxy_streams_recheck) each of their streams is asked again and ends
+ * if auth_may_access_task would not let it in now.
  */
 #include "common.h"
 
@@ -58,7 +65,15 @@ struct proxy {
 	char *prefix; /* /@user/task/apps/slug, then /~k/CAP when it had one */
 	char *plain;  /* /@user/task/apps/slug */
 	bool sandboxed; /* a template app: CSP sandbox on its pages */
+	/* who it was let in for (proxy_streams_recheck) */
+	char *user_id, *cap, *task_id, *owner_id, *created_by, *slug;
+	char hash[65];	    /* the credential's, when not a capability */
+	bool cookie;	    /* hash is a session's */
+	struct proxy *next; /* in proxy_live */
 };
+
+/* Every proxy between its start and proxy_free. */
+static struct proxy *proxy_live;
 
 /* What the chat app proxies to the runtime: AgentAPI's endpoints. */
 static const char *const proxy_chat_api[] = {
@@ -108,9 +123,50 @@ proxy_peer(int fd, void *data)
 static void
 proxy_free(struct proxy *p)
 {
+	for (struct proxy **pp = &proxy_live; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	}
 	free(p->prefix);
 	free(p->plain);
+	free(p->user_id);
+	free(p->cap);
+	free(p->task_id);
+	free(p->owner_id);
+	free(p->created_by);
+	free(p->slug);
 	free(p);
+}
+
+void
+proxy_streams_recheck(const char *user_id)
+{
+	struct proxy *p, *next;
+
+	for (p = proxy_live; p != NULL; p = next) {
+		json_t *who;
+
+		next = p->next;
+		/* the caller's rights changed, or the owner's (a creator's
+		 * access depends on them) */
+		if (p->stream == NULL ||
+		    (user_id != NULL && strcmp(p->user_id, user_id) != 0 &&
+		     strcmp(p->owner_id, user_id) != 0))
+			continue;
+		who = p->cap != NULL
+			      ? auth_app_cap_user(p->cap, p->task_id, p->slug)
+			      : auth_recheck(p->hash, p->cookie);
+		if (who == NULL ||
+		    !auth_may_access_task(who, p->owner_id, p->created_by)) {
+			if (p->client != NULL)
+				hclient_free(p->client);
+			p->client = NULL;
+			http_sse_end(p->stream); /* frees p */
+		}
+		json_decref(who);
+	}
 }
 
 static void
@@ -668,6 +724,18 @@ proxy_handle(struct http_req *req, void *data UNUSED)
 	p->prefix = cap ? xasprintf("%s/" PROXY_CAP_MARK "%s", p->plain, cap)
 			: xstrdup(p->plain);
 	p->sandboxed = strcmp(slug, "chat") != 0;
+	p->user_id =
+		xstrdup(json_string_value(json_object_get(caller, "id")) ?: "");
+	p->cap = cap ? xstrdup(cap) : NULL;
+	p->task_id = xstrdup(task_id(t));
+	p->owner_id = xstrdup(task_owner_id(t));
+	p->created_by = xstrdup(task_created_by(t));
+	p->slug = xstrdup(slug);
+	snprintf(p->hash, sizeof p->hash, "%s",
+		 json_string_value(json_object_get(caller, "auth_hash")) ?: "");
+	p->cookie = json_object_get(caller, "session_id") != NULL;
+	p->next = proxy_live;
+	proxy_live = p;
 	hdrs = proxy_request_headers(req);
 	body = http_req_body(req, &len);
 	p->client = hclient_start(srv->loop, sock, method, upstream, hdrs,

@@ -77,7 +77,8 @@ bool auth_role_valid(const char *role);
 /*
  * May caller (an auth_user row) see and act on a task of owner_id that
  * created_by created ('' or NULL: its owner did)? Its owner, admins,
- * and its creator while the creator's role is task-creator. Every place
+ * and its creator while it could create it now (auth_may_create_for: its
+ * role is task-creator, the owner an active member). Every place
  * that shows a task or acts on one asks this; to anyone else the task
  * does not exist (404).
  */
@@ -177,6 +178,10 @@ void proxy_register(struct http_server *http);
 /* Before the body of a request: whether its path has an app capability
  * (proxy.c), and then in *ok whether that is good (404 answered if not). */
 bool proxy_cap_guard(struct http_req *req, bool *ok);
+/* User user_id's credentials, role or status may have changed (NULL:
+ * anyone's): end each of their app responses being streamed that
+ * auth_may_access_task would not let in now (proxy.c). */
+void proxy_streams_recheck(const char *user_id);
 /* web.c: the web app's pages and files (web/app/). */
 void web_register(struct http_server *http);
 struct asset;
@@ -325,9 +330,15 @@ typedef char *(*task_text_fn)(const char *text, size_t len, size_t *out_len);
 const char *task_json_text_as(struct task *t, task_text_fn wire, size_t *len);
 /* Reply to GET .../logs. */
 void task_logs(struct task *t, struct http_req *req);
-/* Reply to GET .../events: the task's SSE stream, its "task" events'
- * Task JSON passed through wire when not NULL. */
-void task_events(struct task *t, struct http_req *req, task_text_fn wire);
+/* Reply to GET .../events for caller (auth_user's row): the task's SSE
+ * stream, its "task" events' Task JSON passed through wire when not
+ * NULL. */
+void task_events(struct task *t, struct http_req *req, const json_t *caller,
+		 task_text_fn wire);
+/* User user_id's credentials, role or status may have changed (NULL:
+ * anyone's): end each of their tasks' event streams that
+ * auth_may_access_task would not let in now. */
+void task_subs_recheck(const char *user_id);
 /* Send an SSE event to the task's subscribers (GET .../events). */
 void task_publish_event(struct task *t, const char *event, const char *data);
 /* The task's send queue (queue.c; owned by the task). */

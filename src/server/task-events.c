@@ -181,6 +181,7 @@ task_events_recheck(const char *user_id)
 		if (!ok)
 			http_sse_end(s->sse);
 	}
+	task_subs_recheck(user_id); /* and each task's own streams */
 }
 
 void

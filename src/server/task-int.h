@@ -55,6 +55,9 @@ struct task_sub {
 	struct http_sse *sse;
 	struct task *task;
 	task_text_fn wire; /* its "task" events' text (NULL: as kept) */
+	char *user_id;	   /* who opened it, with their credential's hash */
+	char hash[65];	   /* (auth_recheck: task_subs_recheck) */
+	bool cookie;	   /* hash is a session's */
 	struct task_sub *next;
 };
 

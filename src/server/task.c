@@ -908,21 +908,56 @@ task_sub_closed(struct http_sse *sse UNUSED, void *data)
 			}
 		}
 	}
+	free(sub->user_id);
 	free(sub);
 }
 
 void
-task_events(struct task *t, struct http_req *req, task_text_fn wire)
+task_events(struct task *t, struct http_req *req, const json_t *caller,
+	    task_text_fn wire)
 {
 	struct task_sub *sub = xcalloc(1, sizeof *sub);
+	const char *hash =
+		json_string_value(json_object_get(caller, "auth_hash"));
 	size_t len;
 
+	BUG_ON(hash == NULL);
 	sub->task = t;
 	sub->wire = wire;
+	sub->user_id =
+		xstrdup(json_string_value(json_object_get(caller, "id")) ?: "");
+	snprintf(sub->hash, sizeof sub->hash, "%s", hash);
+	sub->cookie = json_object_get(caller, "session_id") != NULL;
 	sub->sse = http_sse_start(req, TASK_SSE_QUEUE, task_sub_closed, sub);
 	sub->next = t->subs;
 	t->subs = sub;
 	http_sse_send(sub->sse, "task", task_json_text_as(t, wire, &len));
+}
+
+void
+task_subs_recheck(const char *user_id)
+{
+	for (struct task *t = srv->tasks; t != NULL; t = t->next) {
+		struct task_sub *s, *next;
+
+		for (s = t->subs; s != NULL; s = next) {
+			json_t *row;
+
+			next = s->next;
+			/* the subscriber's rights changed, or the owner's
+			 * (a creator's access depends on them) */
+			if (user_id != NULL &&
+			    strcmp(s->user_id, user_id) != 0 &&
+			    strcmp(task_owner_id(t), user_id) != 0)
+				continue;
+			row = auth_recheck(s->hash, s->cookie);
+			if (row == NULL ||
+			    !auth_may_access_task(row, task_owner_id(t),
+						  task_created_by(t)))
+				http_sse_end(s->sse);
+			json_decref(row);
+		}
+	}
 }
 
 /*

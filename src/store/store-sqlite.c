@@ -63,19 +63,40 @@ store_sqlite_user_version(struct store_sqlite *sq)
 	return v;
 }
 
-/* Does the database break a foreign key (PRAGMA foreign_key_check)? */
-static bool
-store_sqlite_fk_broken(struct store_sqlite *sq)
+/* How many rows break a foreign key (PRAGMA foreign_key_check), the
+ * first one in *first as a sentence (a new string, NULL when none);
+ * -1 when the check cannot run (*first says why). */
+static long
+store_sqlite_fk_broken(struct store_sqlite *sq, char **first)
 {
 	sqlite3_stmt *stmt;
-	bool broken = true;
+	long n = 0;
+	int rc;
 
+	*first = NULL;
 	if (sqlite3_prepare_v2(sq->db, "PRAGMA foreign_key_check", -1, &stmt,
-			       NULL) != SQLITE_OK)
-		return true;
-	broken = sqlite3_step(stmt) != SQLITE_DONE;
+			       NULL) != SQLITE_OK) {
+		*first = xasprintf("cannot check its foreign keys: %s",
+				   sqlite3_errmsg(sq->db));
+		return -1;
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (n++ == 0)
+			*first = xasprintf(
+				"%s row %lld points at a %s row that does "
+				"not exist",
+				(const char *)sqlite3_column_text(stmt, 0),
+				(long long)sqlite3_column_int64(stmt, 1),
+				(const char *)sqlite3_column_text(stmt, 2));
+	}
+	if (rc != SQLITE_DONE) {
+		free(*first);
+		*first = xasprintf("cannot check its foreign keys: %s",
+				   sqlite3_errmsg(sq->db));
+		n = -1;
+	}
 	sqlite3_finalize(stmt);
-	return broken;
+	return n;
 }
 
 /*
@@ -83,8 +104,9 @@ store_sqlite_fk_broken(struct store_sqlite *sq)
  * version is read inside it, so a second process waits and skips what
  * the first did. Foreign keys are off while migrations run (SQLite's
  * way to rebuild a table others point at: a DROP would otherwise
- * cascade), and each migration must leave none broken before it
- * commits.
+ * cascade), and a migration may not leave more rows breaking one than
+ * there were before it (rows a hand edit with foreign keys off left
+ * are kept and logged) when it commits.
  */
 static int
 store_sqlite_migrate(struct store_sqlite *sq, char **cause)
@@ -92,7 +114,8 @@ store_sqlite_migrate(struct store_sqlite *sq, char **cause)
 	int want = store_migrations_count, have;
 
 	for (;;) {
-		char *sql;
+		char *sql, *broken = NULL;
+		long before, after;
 		int r;
 
 		if ((r = store_sqlite_script(sq, "BEGIN IMMEDIATE", cause)) < 0)
@@ -102,14 +125,31 @@ store_sqlite_migrate(struct store_sqlite *sq, char **cause)
 			sqlite3_exec(sq->db, "COMMIT", NULL, NULL, NULL);
 			break;
 		}
+		/* rows broken before (edited by hand with foreign keys off)
+		 * are not the migration's: it may not add any */
+		if ((before = store_sqlite_fk_broken(sq, &broken)) > 0)
+			log_warn("the database breaks %ld foreign key(s) "
+				 "(PRAGMA foreign_key_check): %s",
+				 before, broken);
+		free(broken);
+		broken = NULL;
 		sql = xasprintf("%s; PRAGMA user_version = %d;",
 				store_migrations[have].sqlite, have + 1);
 		r = store_sqlite_script(sq, sql, cause);
 		free(sql);
-		if (r == 0 && store_sqlite_fk_broken(sq)) {
-			*cause = xstrdup("it would leave a foreign key broken");
+		if (r == 0 &&
+		    (after = store_sqlite_fk_broken(sq, &broken)) != 0 &&
+		    (after < 0 || before < 0 || after > before)) {
+			*cause = after < 0 ? xstrdup(broken)
+					   : xasprintf("it would leave a "
+						       "foreign key broken "
+						       "(%ld rows, %ld "
+						       "before): %s",
+						       after, before, broken);
 			r = -EIO;
 		}
+		free(broken);
+		broken = NULL;
 		if (r == 0)
 			r = store_sqlite_script(sq, "COMMIT", cause);
 		if (r < 0) {

@@ -355,3 +355,79 @@ test('the CLI: create a task-creator, link and unlink a GitHub id, list', async 
   r = tb(['user', 'set', 'alice', '--github-id', '5'], bob.token);
   assert.equal(r.status, 1);
 });
+
+test('a task\'s open streams end when its creator loses access to it', async () => {
+  const tc3 = await srv.user('bot3', 'task-creator');
+  await srv.createTask({ template: 'sh', input: 'echo watched', name: 'watched' }, { token: tc3.token, owner: 'alice' });
+  await srv.waitTask('alice', 'watched', { token: alice.token });
+  const second = await srv.api('POST', '/api/v2/users/bot3/tokens', { token: tc3.token, body: { name: 'second' } });
+  assert.equal(second.status, 201, second.text);
+  const open = async (p, token) => {
+    const s = new SseClient(srv.base + p, { Authorization: `Bearer ${token}` });
+    await s.ready;
+    assert.equal(s.status, 200, p);
+    return s;
+  };
+  const paths = ['/api/v2/tasks/alice/watched/events', '/api/experimental/tasks/alice/watched/events', '/@alice/watched/apps/chat/events'];
+  const streams = [];
+  try {
+    const bots = [];
+    for (const p of paths) bots.push(await open(p, tc3.token));
+    const owners = [];
+    for (const p of paths) owners.push(await open(p, alice.token));
+    streams.push(...bots, ...owners);
+    // demoted: what it made is no longer its to see, open streams included
+    assert.equal((await srv.api('PATCH', '/api/v2/users/bot3', { body: { role: 'member' } })).status, 200);
+    for (const [i, s] of bots.entries())
+      await waitFor(async () => s.ended === true, { what: `the demoted creator's ${paths[i]} ended` });
+    assert.ok(owners.every((s) => !s.ended), 'the owner\'s streams stay');
+    // a revoked token: its streams end
+    assert.equal((await srv.api('PATCH', '/api/v2/users/bot3', { body: { role: 'task-creator' } })).status, 200);
+    const again = [];
+    for (const p of paths) again.push(await open(p, second.json.token));
+    streams.push(...again);
+    const del = await srv.api('DELETE', `/api/v2/users/bot3/tokens/${second.json.id}`, { token: tc3.token });
+    assert.ok(del.status < 300, del.text);
+    for (const [i, s] of again.entries())
+      await waitFor(async () => s.ended === true, { what: `the revoked token's ${paths[i]} ended` });
+    assert.ok(owners.every((s) => !s.ended), 'the owner\'s streams stay');
+  } finally {
+    for (const s of streams) s.close();
+  }
+  assert.equal((await srv.api('DELETE', '/api/v2/tasks/alice/watched', { token: tc3.token })).status, 202);
+});
+
+test('a creator drives a task only while its owner is an active member', async () => {
+  const carol = await srv.user('carol');
+  await srv.createTask({ template: 'sh', input: 'echo for-carol', name: 'for-carol' }, { token: tc.token, owner: 'carol' });
+  await srv.waitTask('carol', 'for-carol', { token: carol.token });
+  const p = '/api/v2/tasks/carol/for-carol';
+  assert.equal(await probe('GET', p, tc.token), 200);
+  const s = new SseClient(srv.base + p + '/events', { Authorization: `Bearer ${tc.token}` });
+  const chat = new SseClient(srv.base + '/@carol/for-carol/apps/chat/events', { Authorization: `Bearer ${tc.token}` });
+  try {
+    await s.ready;
+    assert.equal(s.status, 200);
+    await chat.ready;
+    assert.equal(chat.status, 200);
+    // suspended: the bot may not create for her, nor drive what it made
+    // (a resume would hand the task her secrets); its open stream ends
+    assert.equal((await srv.api('PATCH', '/api/v2/users/carol', { body: { status: 'suspended' } })).status, 200);
+    await waitFor(async () => s.ended === true, { what: 'the creator\'s stream of a suspended owner\'s task ended' });
+    await waitFor(async () => chat.ended === true, { what: 'the creator\'s chat stream of a suspended owner\'s task ended' });
+    for (const [method, path] of [['GET', p], ['POST', p + '/pause'], ['GET', `/api/experimental/tasks/carol/for-carol`]])
+      assert.equal(await probe(method, path, tc.token), 404, `${method} ${path}`);
+    assert.deepEqual((await srv.api('GET', '/api/v2/tasks?q=owner:carol', { token: tc.token })).json.tasks, []);
+    // active again, then promoted: the same
+    assert.equal((await srv.api('PATCH', '/api/v2/users/carol', { body: { status: 'active' } })).status, 200);
+    assert.equal(await probe('GET', p, tc.token), 200);
+    assert.equal((await srv.api('PATCH', '/api/v2/users/carol', { body: { role: 'admin' } })).status, 200);
+    assert.equal(await probe('GET', p, tc.token), 404);
+    assert.equal((await srv.api('PATCH', '/api/v2/users/carol', { body: { role: 'member' } })).status, 200);
+    assert.equal(await probe('GET', p, tc.token), 200);
+  } finally {
+    s.close();
+    chat.close();
+  }
+  assert.equal((await srv.api('DELETE', p, { token: tc.token })).status, 202);
+});

@@ -548,6 +548,88 @@ test_migration_11_keeps_rows(void **state)
 	store_close(v);
 }
 
+/* The schema version of the SQLite file at path, read without the
+ * store (-1 on error). */
+static int
+raw_user_version(const char *path)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *stmt = NULL;
+	int v = -1;
+
+	if (sqlite3_open(path, &db) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL) ==
+		    SQLITE_OK &&
+	    sqlite3_step(stmt) == SQLITE_ROW)
+		v = sqlite3_column_int(stmt, 0);
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+	return v;
+}
+
+/*
+ * SQLite at schema 10 with a row a hand edit left pointing at a deleted
+ * user (the sqlite3 shell has foreign keys off): migration 11 keeps it
+ * and runs; one that fails changes nothing and says why; foreign keys
+ * are enforced afterwards.
+ */
+static void
+test_migration_11_sqlite_edges(void **state)
+{
+	char *path, *cause = NULL;
+	struct store *v;
+	struct buf b;
+
+	if (store_spec_is_postgres(spec))
+		skip();
+	path = test_sqlite_path("edges");
+	buf_init(&b, 0);
+	for (int i = 0; i < 10; i++)
+		buf_printf(&b, "%s;", store_migrations[i].sqlite);
+	buf_puts(&b, "PRAGMA user_version = 10;");
+	buf_puts(&b, v10_rows);
+	buf_puts(&b, "INSERT INTO tokens (id, user_id, name, hash, "
+		     "created_at) VALUES ('t-x', 'u-gone', 'old', 'hash-x', "
+		     "1);"
+		     /* in the way of migration 11's rebuild */
+		     "CREATE TABLE users_v11 (x);");
+	assert_int_equal(raw_script(path, b.data), 0);
+	buf_release(&b);
+
+	/* a migration that fails: nothing of it stays, the cause is named */
+	assert_true(store_open(path, &v, &cause) < 0);
+	assert_non_null(strstr(cause, "migration 11 failed"));
+	assert_non_null(strstr(cause, "users_v11"));
+	free(cause);
+	cause = NULL;
+	assert_int_equal(raw_user_version(path), 10);
+	assert_int_equal(raw_script(path, "INSERT INTO users (id, username, "
+					  "role, created_at) VALUES ('u-t', "
+					  "'tc', 'task-creator', 1)"),
+			 -1); /* the old CHECK: the rebuild was undone */
+
+	/* the broken row was there before: kept, not the migration's */
+	assert_int_equal(raw_script(path, "DROP TABLE users_v11"), 0);
+	if (store_open(path, &v, &cause) < 0)
+		fail_msg("migration: %s", cause);
+	assert_int_equal(store_schema_version(v), store_migrations_count);
+	assert_int_equal(count_of(v, "users"), 2);
+	assert_int_equal(count_of(v, "tokens"), 3);
+	assert_int_equal(count_of(v, "sessions"), 2);
+	/* enforced again once migrated */
+	assert_int_equal(store_exec(v,
+				    "INSERT INTO tokens (id, user_id, name, "
+				    "hash, created_at) VALUES ('t-y', "
+				    "'u-none', 'n', 'hash-y', 1)",
+				    ""),
+			 -EEXIST);
+	assert_int_equal(
+		store_exec(v, "DELETE FROM users WHERE id = 'u-b'", ""),
+		-EEXIST); /* its tasks point at it */
+	store_close(v);
+	free(path);
+}
+
 static void
 test_pg_reconnect(void **state)
 {
@@ -604,6 +686,7 @@ main(void)
 		cmocka_unit_test(test_reopen),
 		cmocka_unit_test(test_two_open_at_once),
 		cmocka_unit_test(test_migration_11_keeps_rows),
+		cmocka_unit_test(test_migration_11_sqlite_edges),
 		cmocka_unit_test(test_pg_reconnect),
 	};
 
