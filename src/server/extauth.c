@@ -618,7 +618,7 @@ extauth_timer_fire(void *data UNUSED)
 
 	rows = store_extauth_links_expiring(srv->store, EXTAUTH_GITHUB,
 					    now + extauth_margin_ms(),
-					    EXTAUTH_REFRESH_BATCH);
+					    EXTAUTH_REFRESH_BATCH, now);
 	json_array_foreach(rows, i, row)
 	{
 		const char *uid =
