@@ -294,17 +294,25 @@ extauth_config_set(const json_t *body, const char **field, char **cause)
 		kept = xstrdup(old->client_secret);
 		secret = kept;
 	}
-	if (!extauth_printable(secret, 256)) {
-		*field = "client_secret";
-		*cause = xstrdup("client_secret must be 1-256 printable "
-				 "characters without spaces");
-		goto out;
-	}
 	base_n = extauth_url_norm(base && *base ? base : EXTAUTH_DEFAULT_BASE);
 	if (base_n == NULL) {
 		*field = "base_url";
 		*cause = xstrdup("base_url must be an http(s) URL without "
 				 "query or user info, e.g. https://github.com");
+		goto out;
+	}
+	if (old != NULL && strcmp(old->base_url, base_n) != 0) {
+		/* the secret goes to base_url: never a kept one to a new
+		 * host (a stolen admin session would collect it) */
+		*field = "client_secret";
+		*cause = xstrdup("client_secret is required when base_url "
+				 "changes");
+		goto out;
+	}
+	if (!extauth_printable(secret, 256)) {
+		*field = "client_secret";
+		*cause = xstrdup("client_secret must be 1-256 printable "
+				 "characters without spaces");
 		goto out;
 	}
 	if (api != NULL && *api != '\0')

@@ -115,7 +115,14 @@ test('the OAuth app config: admins only, the secret never comes back, bad input 
   r = await srv.api('PUT', '/api/v2/external-auth/github/config', { body: { client_id: CLIENT_ID, base_url: gh.url, api_url: gh.url, scopes: 'repo' } });
   assert.equal(r.status, 200, r.text);
   assert.equal(r.json.scopes, 'repo');
+  // ... but never sent to another GitHub: a new base_url needs it again
+  // (else an admin's session could point the app at a host that collects
+  // the secret at the next code exchange)
+  r = await srv.api('PUT', '/api/v2/external-auth/github/config', { body: { client_id: CLIENT_ID, base_url: 'https://collector.example.com', api_url: gh.url } });
+  assert.equal(r.status, 422, r.text);
+  assert.equal(r.json.errors[0].location, 'body.client_secret', r.text);
   r = await srv.api('GET', '/api/v2/external-auth/github/config');
+  assert.equal(r.json.base_url, gh.url, 'unchanged');
   assert.equal(r.status, 200);
   assert.ok(!r.text.includes(CLIENT_SECRET), 'the secret is never returned');
   assert.ok(!storeBytes(srv).includes(Buffer.from(CLIENT_SECRET)), 'the secret is sealed in the store');
