@@ -198,6 +198,25 @@ test('the device flow links the account, records its id and login, and unlinking
   assert.equal(r.json.authenticated, false);
 });
 
+test('a device code is its requester\'s: another user polling it links nothing', async () => {
+  let r = await srv.api('GET', '/api/v2/external-auth/github/device', { token: alice.token });
+  assert.equal(r.status, 200, r.text);
+  const { device_code: code, user_code: userCode } = r.json;
+  gh.approveDevice(userCode, 'ghost');
+  // bob learned alice's device code (a shared terminal, a log): refused
+  // before it reaches GitHub, so alice's approval is not spent either
+  r = await srv.api('POST', '/api/v2/external-auth/github/device', { token: bob.token, body: { device_code: code } });
+  assert.equal(r.status, 400, r.text);
+  assert.equal(r.json.detail, 'incorrect_device_code');
+  r = await srv.api('GET', '/api/v2/external-auth/github', { token: bob.token });
+  assert.equal(r.json.authenticated, false);
+  r = await srv.api('POST', '/api/v2/external-auth/github/device', { token: alice.token, body: { device_code: code } });
+  assert.equal(r.status, 204, r.text);
+  r = await srv.api('GET', '/api/v2/external-auth/github', { token: alice.token });
+  assert.equal(r.json.user.login, 'ghost');
+  assert.equal((await srv.api('DELETE', '/api/v2/external-auth/github', { token: alice.token })).status, 204);
+});
+
 test('an id an admin set stays when the link goes', async () => {
   storeSql(srv.data, 'UPDATE users SET github_user_id = 5003, github_login = ? WHERE username = ?', 'monalisa', 'carol');
   await deviceLink(srv, gh, carol, 'monalisa');
