@@ -482,3 +482,46 @@ test('`taskbox external-auth set|show|delete github` (admins)', async () => {
   assert.equal(r.status, 1);
   assert.match(r.stderr, /not configured/);
 });
+
+test('a GitHub that answers garbage, too much or errors: clear 502s, nothing linked, the server stays up', async () => {
+  // a hostile or broken "GitHub": each request takes the next behaviour
+  const modes = [];
+  const bad = http.createServer((req, res) => {
+    req.resume();
+    const mode = modes.shift() || 'text';
+    if (mode === 'text') { res.writeHead(200, { 'content-type': 'application/json' }); res.end('<html>not json'); }
+    if (mode === 'huge') { res.writeHead(200, { 'content-type': 'application/json' }); res.end(`{"device_code":"${'a'.repeat(200000)}"}`); }
+    if (mode === 'status') { res.writeHead(500); res.end('{}'); }
+    if (mode === 'reset') req.socket.destroy();
+    if (mode === 'redirect') { res.writeHead(302, { location: gh.url + '/login/device/code' }); res.end(); }
+    if (mode === 'token-no-user') { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{"access_token":"gho_garbage_user","token_type":"bearer"}'); }
+    if (mode === 'user-garbage') { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{"id":"5001","login":"octocat"}'); }
+  });
+  await new Promise((resolve) => bad.listen(0, '127.0.0.1', resolve));
+  const badUrl = `http://127.0.0.1:${bad.address().port}`;
+  try {
+    let r = await srv.api('PUT', '/api/v2/external-auth/github/config', { body: config({ url: badUrl }) });
+    assert.equal(r.status, 200, r.text);
+    for (const mode of ['text', 'huge', 'status', 'reset', 'redirect']) {
+      modes.push(mode);
+      r = await srv.api('GET', '/api/v2/external-auth/github/device', { token: carol.token });
+      assert.equal(r.status, 502, `${mode}: ${r.text}`);
+      assert.ok(r.json.detail.length < 300, `${mode}: a short detail`);
+    }
+    // a poll whose token comes back, then a GET /user that makes no sense
+    modes.push('token-no-user', 'user-garbage');
+    // the poll needs a code the server gave carol: take one from the real fake
+    assert.equal((await srv.api('PUT', '/api/v2/external-auth/github/config', { body: config(gh) })).status, 200);
+    const d = await srv.api('GET', '/api/v2/external-auth/github/device', { token: carol.token });
+    assert.equal((await srv.api('PUT', '/api/v2/external-auth/github/config', { body: config({ url: badUrl }) })).status, 200);
+    r = await srv.api('POST', '/api/v2/external-auth/github/device', { token: carol.token, body: { device_code: d.json.device_code } });
+    assert.equal(r.status, 502, r.text);
+    assert.ok(!r.text.includes('gho_garbage_user'), 'the token is not quoted back');
+    assert.ok(!srv.log.includes('gho_garbage_user'), 'nor logged');
+    r = await srv.api('GET', '/api/v2/external-auth/github', { token: carol.token });
+    assert.equal(r.json.authenticated, false);
+    assert.equal((await srv.api('GET', '/api/v2/users/me', { token: carol.token })).status, 200, 'still up');
+  } finally {
+    await new Promise((resolve) => bad.close(resolve));
+  }
+});
