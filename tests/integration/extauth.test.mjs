@@ -499,12 +499,13 @@ test('a GitHub that answers garbage, too much or errors: clear 502s, nothing lin
   });
   await new Promise((resolve) => bad.listen(0, '127.0.0.1', resolve));
   const badUrl = `http://127.0.0.1:${bad.address().port}`;
+  const gina = await srv.user('gina');
   try {
     let r = await srv.api('PUT', '/api/v2/external-auth/github/config', { body: config({ url: badUrl }) });
     assert.equal(r.status, 200, r.text);
     for (const mode of ['text', 'huge', 'status', 'reset', 'redirect']) {
       modes.push(mode);
-      r = await srv.api('GET', '/api/v2/external-auth/github/device', { token: carol.token });
+      r = await srv.api('GET', '/api/v2/external-auth/github/device', { token: gina.token });
       assert.equal(r.status, 502, `${mode}: ${r.text}`);
       assert.ok(r.json.detail.length < 300, `${mode}: a short detail`);
     }
@@ -512,15 +513,15 @@ test('a GitHub that answers garbage, too much or errors: clear 502s, nothing lin
     modes.push('token-no-user', 'user-garbage');
     // the poll needs a code the server gave carol: take one from the real fake
     assert.equal((await srv.api('PUT', '/api/v2/external-auth/github/config', { body: config(gh) })).status, 200);
-    const d = await srv.api('GET', '/api/v2/external-auth/github/device', { token: carol.token });
+    const d = await srv.api('GET', '/api/v2/external-auth/github/device', { token: gina.token });
     assert.equal((await srv.api('PUT', '/api/v2/external-auth/github/config', { body: config({ url: badUrl }) })).status, 200);
-    r = await srv.api('POST', '/api/v2/external-auth/github/device', { token: carol.token, body: { device_code: d.json.device_code } });
+    r = await srv.api('POST', '/api/v2/external-auth/github/device', { token: gina.token, body: { device_code: d.json.device_code } });
     assert.equal(r.status, 502, r.text);
     assert.ok(!r.text.includes('gho_garbage_user'), 'the token is not quoted back');
     assert.ok(!srv.log.includes('gho_garbage_user'), 'nor logged');
-    r = await srv.api('GET', '/api/v2/external-auth/github', { token: carol.token });
+    r = await srv.api('GET', '/api/v2/external-auth/github', { token: gina.token });
     assert.equal(r.json.authenticated, false);
-    assert.equal((await srv.api('GET', '/api/v2/users/me', { token: carol.token })).status, 200, 'still up');
+    assert.equal((await srv.api('GET', '/api/v2/users/me', { token: gina.token })).status, 200, 'still up');
   } finally {
     await new Promise((resolve) => bad.close(resolve));
   }
