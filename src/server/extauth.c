@@ -38,21 +38,23 @@
 #include "server/secrets.h"
 #include "store/store-rows.h"
 
-#define EXTAUTH_KEY_LABEL      "taskbox external auth"
-#define EXTAUTH_REPLY_MAX      (64u * 1024)
-#define EXTAUTH_TIMEOUT_S      20L
-#define EXTAUTH_CONNECT_S      10L
-#define EXTAUTH_CLAIM_MS       60000
-#define EXTAUTH_RESCAN_MS      60000
-#define EXTAUTH_MARGIN_S       300
-#define EXTAUTH_CHECK_S	       60
-#define EXTAUTH_REFRESH_BATCH  16
-#define EXTAUTH_OPS_MAX	       256
-#define EXTAUTH_OPS_PER_USER   4
-#define EXTAUTH_DEFAULT_BASE   "https://github.com"
-#define EXTAUTH_DEFAULT_API    "https://api.github.com"
-#define EXTAUTH_DEFAULT_SCOPES "repo read:user"
-#define EXTAUTH_RELINK	       "link your GitHub account again"
+#define EXTAUTH_KEY_LABEL	"taskbox external auth"
+#define EXTAUTH_REPLY_MAX	(64u * 1024)
+#define EXTAUTH_TIMEOUT_S	20L
+#define EXTAUTH_CONNECT_S	10L
+#define EXTAUTH_CLAIM_MS	60000
+#define EXTAUTH_RESCAN_MS	60000
+#define EXTAUTH_MARGIN_S	300
+#define EXTAUTH_CHECK_S		60
+#define EXTAUTH_REFRESH_BATCH	16
+#define EXTAUTH_OPS_MAX		256
+#define EXTAUTH_OPS_PER_USER	4
+#define EXTAUTH_DEFAULT_BASE	"https://github.com"
+#define EXTAUTH_DEFAULT_API	"https://api.github.com"
+#define EXTAUTH_DEFAULT_SCOPES	"repo read:user"
+#define EXTAUTH_RELINK		"link your GitHub account again"
+#define EXTAUTH_DEVICE_LABEL	"taskbox external auth device code"
+#define EXTAUTH_DEVICE_CODE_MAX 400
 
 /* The OAuth app, opened from the store. */
 struct extauth_config {
@@ -294,17 +296,25 @@ extauth_config_set(const json_t *body, const char **field, char **cause)
 		kept = xstrdup(old->client_secret);
 		secret = kept;
 	}
-	if (!extauth_printable(secret, 256)) {
-		*field = "client_secret";
-		*cause = xstrdup("client_secret must be 1-256 printable "
-				 "characters without spaces");
-		goto out;
-	}
 	base_n = extauth_url_norm(base && *base ? base : EXTAUTH_DEFAULT_BASE);
 	if (base_n == NULL) {
 		*field = "base_url";
 		*cause = xstrdup("base_url must be an http(s) URL without "
 				 "query or user info, e.g. https://github.com");
+		goto out;
+	}
+	if (old != NULL && strcmp(old->base_url, base_n) != 0) {
+		/* the secret goes to base_url: never a kept one to a new
+		 * host (a stolen admin session would collect it) */
+		*field = "client_secret";
+		*cause = xstrdup("client_secret is required when base_url "
+				 "changes");
+		goto out;
+	}
+	if (!extauth_printable(secret, 256)) {
+		*field = "client_secret";
+		*cause = xstrdup("client_secret must be 1-256 printable "
+				 "characters without spaces");
 		goto out;
 	}
 	if (api != NULL && *api != '\0')
@@ -618,7 +628,7 @@ extauth_timer_fire(void *data UNUSED)
 
 	rows = store_extauth_links_expiring(srv->store, EXTAUTH_GITHUB,
 					    now + extauth_margin_ms(),
-					    EXTAUTH_REFRESH_BATCH);
+					    EXTAUTH_REFRESH_BATCH, now);
 	json_array_foreach(rows, i, row)
 	{
 		const char *uid =
@@ -1148,6 +1158,31 @@ out:
 	extauth_timer_arm(1000);
 }
 
+/*
+ * The MAC (hex into out) that binds GitHub's device code to the user
+ * who asked for it: the device code a client gets is "CODE.MAC", so
+ * another user who learns it cannot poll it and be linked to the
+ * account its requester approves.
+ */
+static void
+extauth_device_mac(const char *user_id, const char *code, size_t len,
+		   char out[65])
+{
+	unsigned char key[SECRETS_KEY_BYTES];
+	unsigned char mac[crypto_auth_hmacsha256_BYTES];
+	crypto_auth_hmacsha256_state st;
+
+	secrets_derive_key(EXTAUTH_DEVICE_LABEL, key);
+	crypto_auth_hmacsha256_init(&st, key, sizeof key);
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)user_id,
+				      strlen(user_id) + 1);
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)code, len);
+	crypto_auth_hmacsha256_final(&st, mac);
+	sodium_bin2hex(out, 65, mac, sizeof mac);
+	sodium_memzero(key, sizeof key);
+	sodium_memzero(&st, sizeof st);
+}
+
 /* The device code endpoint answered: check its reply strictly and pass
  * it on. */
 static void
@@ -1170,7 +1205,10 @@ extauth_got_device(struct extauth_op *op)
 
 		extauth_op_fail(op, 502, msg);
 		free(msg);
-	} else if (!extauth_token_ok(dc) || !json_is_string(uc) ||
+	} else if (!extauth_token_ok(dc) ||
+		   json_string_length(dc) > EXTAUTH_DEVICE_CODE_MAX ||
+		   strchr(json_string_value(dc), '.') != NULL ||
+		   !json_is_string(uc) ||
 		   !extauth_printable(json_string_value(uc), 32) ||
 		   url == NULL || !json_is_integer(exp) ||
 		   json_integer_value(exp) < 1 ||
@@ -1181,14 +1219,20 @@ extauth_got_device(struct extauth_op *op)
 		extauth_op_fail(op, 502,
 				"GitHub's device code reply is malformed");
 	} else {
+		char mac[65], *bound;
+
+		extauth_device_mac(op->user_id, json_string_value(dc),
+				   json_string_length(dc), mac);
+		bound = xasprintf("%s.%s", json_string_value(dc), mac);
 		http_reply_header(op->req, "Cache-Control", "no-store");
 		http_reply_json(
 			op->req, 200,
 			json_pack(
-				"{s:O, s:O, s:s, s:O, s:I}", "device_code", dc,
-				"user_code", uc, "verification_uri", url,
+				"{s:s, s:O, s:s, s:O, s:I}", "device_code",
+				bound, "user_code", uc, "verification_uri", url,
 				"expires_in", exp, "interval",
 				(json_int_t)(iv ? json_integer_value(iv) : 5)));
+		extauth_wipe(bound);
 		extauth_op_free(op);
 	}
 	free(url);
@@ -1308,16 +1352,30 @@ void
 extauth_device_poll(struct http_req *req, const char *user_id,
 		    const char *device_code)
 {
-	struct extauth_config *cfg = extauth_flow_config(req, user_id);
+	const char *dot = strrchr(device_code, '.');
+	struct extauth_config *cfg;
 	struct extauth_op *op;
+	char mac[65], *code;
 
-	if (cfg == NULL)
+	/* only the user who asked for the code may poll it */
+	if (dot == NULL || strlen(dot + 1) != 64) {
+		http_reply_problem(req, 400, "incorrect_device_code");
 		return;
+	}
+	extauth_device_mac(user_id, device_code, (size_t)(dot - device_code),
+			   mac);
+	if (sodium_memcmp(mac, dot + 1, 64) != 0) {
+		http_reply_problem(req, 400, "incorrect_device_code");
+		return;
+	}
+	if ((cfg = extauth_flow_config(req, user_id)) == NULL)
+		return;
+	code = xstrndup(device_code, (size_t)(dot - device_code));
 	op = extauth_op_new(EXTAUTH_DEVICE_POLL, req, user_id, cfg);
 	extauth_op_post(op, "/login/oauth/access_token", "client_id",
-			cfg->client_id, "device_code", device_code,
-			"grant_type",
+			cfg->client_id, "device_code", code, "grant_type",
 			"urn:ietf:params:oauth:grant-type:device_code", NULL);
+	extauth_wipe(code);
 	http_req_defer(req);
 }
 

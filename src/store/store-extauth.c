@@ -179,15 +179,15 @@ store_extauth_link_claim(struct store *st, const char *user_id,
 
 json_t *
 store_extauth_links_expiring(struct store *st, const char *provider,
-			     int64_t before, int64_t limit)
+			     int64_t before, int64_t limit, int64_t now)
 {
 	return store_rows(st, NULL,
 			  "SELECT user_id, generation, expires_at, "
 			  "refresh_claim FROM external_auth_links WHERE "
 			  "provider = ? AND refreshable = 1 AND error = '' AND "
-			  "expires_at IS NOT NULL AND expires_at < ? ORDER BY "
-			  "expires_at LIMIT ?",
-			  "sii", provider, before, limit);
+			  "expires_at IS NOT NULL AND expires_at < ? AND "
+			  "refresh_claim < ? ORDER BY expires_at LIMIT ?",
+			  "siii", provider, before, now, limit);
 }
 
 json_t *

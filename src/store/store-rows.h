@@ -404,10 +404,12 @@ int store_extauth_link_checked(struct store *st, const char *user_id,
 int store_extauth_link_claim(struct store *st, const char *user_id,
 			     const char *provider, int64_t generation,
 			     int64_t until, int64_t now);
-/* Good refreshable links expiring before before, soonest first, at most
- * limit ({user_id, generation, expires_at, refresh_claim}); new array. */
+/* Good refreshable links expiring before before and not claimed past
+ * now, soonest first, at most limit ({user_id, generation, expires_at,
+ * refresh_claim}); new array. */
 json_t *store_extauth_links_expiring(struct store *st, const char *provider,
-				     int64_t before, int64_t limit);
+				     int64_t before, int64_t limit,
+				     int64_t now);
 /* {expires_at}: the soonest expiry of a good refreshable link (null when
  * none); new reference or NULL. */
 json_t *store_extauth_link_next_expiry(struct store *st, const char *provider);

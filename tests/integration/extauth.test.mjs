@@ -115,7 +115,14 @@ test('the OAuth app config: admins only, the secret never comes back, bad input 
   r = await srv.api('PUT', '/api/v2/external-auth/github/config', { body: { client_id: CLIENT_ID, base_url: gh.url, api_url: gh.url, scopes: 'repo' } });
   assert.equal(r.status, 200, r.text);
   assert.equal(r.json.scopes, 'repo');
+  // ... but never sent to another GitHub: a new base_url needs it again
+  // (else an admin's session could point the app at a host that collects
+  // the secret at the next code exchange)
+  r = await srv.api('PUT', '/api/v2/external-auth/github/config', { body: { client_id: CLIENT_ID, base_url: 'https://collector.example.com', api_url: gh.url } });
+  assert.equal(r.status, 422, r.text);
+  assert.equal(r.json.errors[0].location, 'body.client_secret', r.text);
   r = await srv.api('GET', '/api/v2/external-auth/github/config');
+  assert.equal(r.json.base_url, gh.url, 'unchanged');
   assert.equal(r.status, 200);
   assert.ok(!r.text.includes(CLIENT_SECRET), 'the secret is never returned');
   assert.ok(!storeBytes(srv).includes(Buffer.from(CLIENT_SECRET)), 'the secret is sealed in the store');
@@ -189,6 +196,25 @@ test('the device flow links the account, records its id and login, and unlinking
   assert.equal('github_com_user_id' in r.json, false, 'absent when not linked');
   r = await srv.api('GET', '/api/v2/external-auth/github', { token: alice.token });
   assert.equal(r.json.authenticated, false);
+});
+
+test('a device code is its requester\'s: another user polling it links nothing', async () => {
+  let r = await srv.api('GET', '/api/v2/external-auth/github/device', { token: alice.token });
+  assert.equal(r.status, 200, r.text);
+  const { device_code: code, user_code: userCode } = r.json;
+  gh.approveDevice(userCode, 'ghost');
+  // bob learned alice's device code (a shared terminal, a log): refused
+  // before it reaches GitHub, so alice's approval is not spent either
+  r = await srv.api('POST', '/api/v2/external-auth/github/device', { token: bob.token, body: { device_code: code } });
+  assert.equal(r.status, 400, r.text);
+  assert.equal(r.json.detail, 'incorrect_device_code');
+  r = await srv.api('GET', '/api/v2/external-auth/github', { token: bob.token });
+  assert.equal(r.json.authenticated, false);
+  r = await srv.api('POST', '/api/v2/external-auth/github/device', { token: alice.token, body: { device_code: code } });
+  assert.equal(r.status, 204, r.text);
+  r = await srv.api('GET', '/api/v2/external-auth/github', { token: alice.token });
+  assert.equal(r.json.user.login, 'ghost');
+  assert.equal((await srv.api('DELETE', '/api/v2/external-auth/github', { token: alice.token })).status, 204);
 });
 
 test('an id an admin set stays when the link goes', async () => {
@@ -455,4 +481,48 @@ test('`taskbox external-auth set|show|delete github` (admins)', async () => {
   r = cli(['user', 'link', 'github'], alice.token);
   assert.equal(r.status, 1);
   assert.match(r.stderr, /not configured/);
+});
+
+test('a GitHub that answers garbage, too much or errors: clear 502s, nothing linked, the server stays up', async () => {
+  // a hostile or broken "GitHub": each request takes the next behaviour
+  const modes = [];
+  const bad = http.createServer((req, res) => {
+    req.resume();
+    const mode = modes.shift() || 'text';
+    if (mode === 'text') { res.writeHead(200, { 'content-type': 'application/json' }); res.end('<html>not json'); }
+    if (mode === 'huge') { res.writeHead(200, { 'content-type': 'application/json' }); res.end(`{"device_code":"${'a'.repeat(200000)}"}`); }
+    if (mode === 'status') { res.writeHead(500); res.end('{}'); }
+    if (mode === 'reset') req.socket.destroy();
+    if (mode === 'redirect') { res.writeHead(302, { location: gh.url + '/login/device/code' }); res.end(); }
+    if (mode === 'token-no-user') { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{"access_token":"gho_garbage_user","token_type":"bearer"}'); }
+    if (mode === 'user-garbage') { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{"id":"5001","login":"octocat"}'); }
+  });
+  await new Promise((resolve) => bad.listen(0, '127.0.0.1', resolve));
+  const badUrl = `http://127.0.0.1:${bad.address().port}`;
+  const gina = await srv.user('gina');
+  try {
+    let r = await srv.api('PUT', '/api/v2/external-auth/github/config', { body: config({ url: badUrl }) });
+    assert.equal(r.status, 200, r.text);
+    for (const mode of ['text', 'huge', 'status', 'reset', 'redirect']) {
+      modes.push(mode);
+      r = await srv.api('GET', '/api/v2/external-auth/github/device', { token: gina.token });
+      assert.equal(r.status, 502, `${mode}: ${r.text}`);
+      assert.ok(r.json.detail.length < 300, `${mode}: a short detail`);
+    }
+    // a poll whose token comes back, then a GET /user that makes no sense
+    modes.push('token-no-user', 'user-garbage');
+    // the poll needs a code the server gave carol: take one from the real fake
+    assert.equal((await srv.api('PUT', '/api/v2/external-auth/github/config', { body: config(gh) })).status, 200);
+    const d = await srv.api('GET', '/api/v2/external-auth/github/device', { token: gina.token });
+    assert.equal((await srv.api('PUT', '/api/v2/external-auth/github/config', { body: config({ url: badUrl }) })).status, 200);
+    r = await srv.api('POST', '/api/v2/external-auth/github/device', { token: gina.token, body: { device_code: d.json.device_code } });
+    assert.equal(r.status, 502, r.text);
+    assert.ok(!r.text.includes('gho_garbage_user'), 'the token is not quoted back');
+    assert.ok(!srv.log.includes('gho_garbage_user'), 'nor logged');
+    r = await srv.api('GET', '/api/v2/external-auth/github', { token: gina.token });
+    assert.equal(r.json.authenticated, false);
+    assert.equal((await srv.api('GET', '/api/v2/users/me', { token: gina.token })).status, 200, 'still up');
+  } finally {
+    await new Promise((resolve) => bad.close(resolve));
+  }
 });

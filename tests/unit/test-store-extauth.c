@@ -154,10 +154,10 @@ test_claim_and_generation(void **state)
 	assert_int_equal(store_extauth_link_refreshed(f->st, &r, 1, 1300),
 			 -ENOENT);
 
-	rows = store_extauth_links_expiring(f->st, "github", 10000, 16);
+	rows = store_extauth_links_expiring(f->st, "github", 10000, 16, 1300);
 	assert_int_equal(json_array_size(rows), 1);
 	json_decref(rows);
-	rows = store_extauth_links_expiring(f->st, "github", 9000, 16);
+	rows = store_extauth_links_expiring(f->st, "github", 9000, 16, 1300);
 	assert_int_equal(json_array_size(rows), 0);
 	json_decref(rows);
 	row = store_extauth_link_next_expiry(f->st, "github");
@@ -178,7 +178,7 @@ test_claim_and_generation(void **state)
 	assert_int_equal(
 		store_extauth_link_claim(f->st, "u1", "github", 2, 9000, 9000),
 		0);
-	rows = store_extauth_links_expiring(f->st, "github", 99999, 16);
+	rows = store_extauth_links_expiring(f->st, "github", 99999, 16, 9001);
 	assert_int_equal(json_array_size(rows), 0);
 	json_decref(rows);
 	row = store_extauth_link_next_expiry(f->st, "github");
@@ -214,6 +214,35 @@ test_links_go_with_their_user(void **state)
 			 -ENOENT);
 }
 
+/* A claimed link (its refresh running or failing) does not hide the next
+ * one: with a batch of one, the timer reaches u2 while u1 is claimed. */
+static void
+test_claimed_links_do_not_starve(void **state)
+{
+	struct fixture *f = *state;
+	struct store_extauth_link_row r1 = link_row("u1", 1000, "c1");
+	struct store_extauth_link_row r2 = link_row("u2", 2000, "c2");
+	json_t *rows;
+
+	assert_int_equal(store_extauth_link_put(f->st, &r1, 100), 0);
+	assert_int_equal(store_extauth_link_put(f->st, &r2, 100), 0);
+	assert_int_equal(
+		store_extauth_link_claim(f->st, "u1", "github", 1, 5000, 200),
+		1);
+	rows = store_extauth_links_expiring(f->st, "github", 9000, 1, 300);
+	assert_int_equal(json_array_size(rows), 1);
+	assert_string_equal(json_string_value(json_object_get(
+				    json_array_get(rows, 0), "user_id")),
+			    "u2");
+	json_decref(rows);
+	/* once the claim ran out, u1 (the soonest) comes first again */
+	rows = store_extauth_links_expiring(f->st, "github", 9000, 1, 5001);
+	assert_string_equal(json_string_value(json_object_get(
+				    json_array_get(rows, 0), "user_id")),
+			    "u1");
+	json_decref(rows);
+}
+
 int
 main(void)
 {
@@ -223,6 +252,8 @@ main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_links_go_with_their_user,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_claimed_links_do_not_starve, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

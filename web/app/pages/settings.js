@@ -207,7 +207,7 @@ async function githubAppSection(ctx, changed) {
     h('p', { class: 'hint' }, 'Admins: the OAuth app users link their GitHub accounts through. Its authorization callback URL is ', h('code', {}, callback), '; enable the device flow for `taskbox user link github`. For GitHub Enterprise, set its base URL (the API URL defaults to BASE/api/v3).'),
     f.build(
       f.add('client_id', 'Client ID', clientId),
-      f.add('client_secret', 'Client secret', secret, cfg ? 'Set: leave empty to keep it.' : 'Never shown again once saved.'),
+      f.add('client_secret', 'Client secret', secret, cfg ? 'Set: leave empty to keep it (needed again when the base URL changes).' : 'Never shown again once saved.'),
       f.add('base_url', 'GitHub base URL', base),
       f.add('api_url', 'GitHub API URL', apiUrl, 'Empty: https://api.github.com, or BASE/api/v3.'),
       f.add('scopes', 'Scopes', scopes),
