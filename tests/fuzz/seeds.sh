@@ -271,3 +271,19 @@ printf '\x13POST\0/bedrock/model/us.anthropic.claude-sonnet-4-5-20250929-v1:0/co
 	>"$c/route/bedrock-converse-stream"
 printf '\x14POST\0/vertex/v1beta1/projects/taskbox/locations/us-central1/endpoints/openapi/chat/completions' \
 	>"$c/route/vertex-openapi-chat"
+
+# extauth: first byte mod 3: 0 a token endpoint's reply, 1 GitHub's GET
+# /user reply, 2 an admin's OAuth app URL
+reset extauth
+printf '\x00{"access_token":"gho_abc","token_type":"bearer","scope":"repo"}' \
+	>"$c/extauth/token"
+printf '\x00{"access_token":"ghu_a","expires_in":28800,"refresh_token":"ghr_b","refresh_token_expires_in":15897600,"token_type":"bearer"}' \
+	>"$c/extauth/token-refresh"
+printf '\x00{"error":"authorization_pending","error_description":"The authorization request is still pending."}' \
+	>"$c/extauth/token-pending"
+printf '\x00{"access_token":"a","access_token":"b"}' >"$c/extauth/token-dup"
+printf '\x01{"login":"octocat","id":583231,"name":"The Octocat","avatar_url":"https://avatars.githubusercontent.com/u/583231?v=4"}' \
+	>"$c/extauth/user"
+printf '\x01{"login":"a b","id":-1,"name":null}' >"$c/extauth/user-bad"
+printf '\x02https://github.example.com/' >"$c/extauth/url"
+printf '\x02http://user@h:1/p?q#f' >"$c/extauth/url-bad"
