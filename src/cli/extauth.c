@@ -23,14 +23,16 @@
 static const char extauth_usage[] =
 	"usage: taskbox external-auth set github --client-id ID\n"
 	"           --client-secret-file F [--base-url URL] [--api-url URL]\n"
-	"           [--scopes S]\n"
+	"           [--scopes S] [--callback-url URL]\n"
 	"       taskbox external-auth show github [-o table|json]\n"
 	"       taskbox external-auth delete github\n"
 	"\n"
 	"The GitHub OAuth app users link their accounts with (admins). Its\n"
-	"callback URL is SERVER/external-auth/github/callback; enable the\n"
-	"device flow for `taskbox user link github`. --base-url is GitHub\n"
-	"Enterprise's (default https://github.com); --api-url defaults to\n"
+	"callback URL at GitHub must equal --callback-url (default: the one\n"
+	"stored, else SERVER/external-auth/github/callback with the address\n"
+	"this command reaches the server at); enable the device flow for\n"
+	"`taskbox user link github`. --base-url is GitHub Enterprise's\n"
+	"(default https://github.com); --api-url defaults to\n"
 	"https://api.github.com, or BASE/api/v3. The secret is read from F\n"
 	"(- for stdin), stored sealed and never shown again.\n";
 
@@ -97,9 +99,11 @@ extauth_show(struct client *c, bool json)
 		       "base url:      %s\n"
 		       "api url:       %s\n"
 		       "scopes:        %s\n"
+		       "callback url:  %s\n"
 		       "client secret: %s\n",
 		       cli_str(reply, "client_id"), cli_str(reply, "base_url"),
 		       cli_str(reply, "api_url"), cli_str(reply, "scopes"),
+		       cli_str(reply, "callback_url"),
 		       json_is_true(json_object_get(reply, "has_client_secret"))
 			       ? "set"
 			       : "not set");
@@ -114,6 +118,7 @@ enum {
 	OPT_BASE_URL,
 	OPT_API_URL,
 	OPT_SCOPES,
+	OPT_CALLBACK_URL,
 };
 
 int
@@ -128,9 +133,10 @@ cli_external_auth(int argc, char **argv)
 		{"base-url", required_argument, NULL, OPT_BASE_URL},
 		{"api-url", required_argument, NULL, OPT_API_URL},
 		{"scopes", required_argument, NULL, OPT_SCOPES},
+		{"callback-url", required_argument, NULL, OPT_CALLBACK_URL},
 		{NULL, 0, NULL, 0}};
 	const char *id = NULL, *secret_file = NULL, *base = NULL, *api = NULL;
-	const char *scopes = NULL, *sub;
+	const char *scopes = NULL, *callback = NULL, *sub;
 	char *secret, *cause = NULL;
 	bool json = false;
 	struct client c;
@@ -166,6 +172,9 @@ cli_external_auth(int argc, char **argv)
 			break;
 		case OPT_SCOPES:
 			scopes = optarg;
+			break;
+		case OPT_CALLBACK_URL:
+			callback = optarg;
 			break;
 		case ':':
 			return cli_usage_error(extauth_usage,
@@ -217,6 +226,9 @@ cli_external_auth(int argc, char **argv)
 		if (scopes != NULL)
 			json_object_set_new(body, "scopes",
 					    json_string(scopes));
+		if (callback != NULL)
+			json_object_set_new(body, "callback_url",
+					    json_string(callback));
 		r = client_json(&c, "PUT", EXTAUTH_PATH "/config", body, &reply,
 				&cause);
 		explicit_bzero((char *)json_string_value(
@@ -227,9 +239,11 @@ cli_external_auth(int argc, char **argv)
 		if (r != 0)
 			r = cli_fail(cause);
 		else
-			printf("set the GitHub OAuth app %s (%s)\n",
+			printf("set the GitHub OAuth app %s (%s), callback "
+			       "URL %s\n",
 			       cli_str(reply, "client_id"),
-			       cli_str(reply, "base_url"));
+			       cli_str(reply, "base_url"),
+			       cli_str(reply, "callback_url"));
 		json_decref(reply);
 	}
 	client_release(&c);

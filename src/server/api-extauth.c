@@ -12,8 +12,10 @@
  * before the app shell's (web.c). The web flow's state is
  * "USER_ID.EXPIRY.NONCE.MAC", the MAC an HMAC-SHA256 under a key derived
  * from the secrets key (every replica checks it), also set as a short
- * lived cookie. Talking to GitHub is extauth.c's; this file checks who
- * asks and what they send. Bodies are wiped once handled.
+ * lived cookie. The redirect_uri both pages send is the stored config's
+ * callback_url (a PUT without one takes the admin's own address), never
+ * the Host of the request at hand. Talking to GitHub is extauth.c's; this file
+ * checks who asks and what they send. Bodies are wiped once handled.
  */
 #include "common.h"
 
@@ -132,13 +134,38 @@ api_extauth_device(struct http_req *req, void *data UNUSED)
 	json_decref(user);
 }
 
+/*
+ * The callback URL a config PUT stores when its body names none (new
+ * string): the address the admin's browser used (its Host, https when a
+ * proxy says so), so a server behind a reverse proxy or on 0.0.0.0 names
+ * itself right; srv->url when the Host is missing or odd. Only an
+ * admin's request is trusted with this: the web flow sends the stored
+ * URL, never its own request's Host.
+ */
+static char *
+config_default_callback(struct http_req *req)
+{
+	const char *host = http_req_header(req, "Host");
+	const char *proto = http_req_header(req, "X-Forwarded-Proto");
+	bool https = (proto != NULL && strcasecmp(proto, "https") == 0) ||
+		     str_starts_with(srv->url, "https://");
+	size_t n = host ? strlen(host) : 0;
+
+	if (n == 0 || n > 255 ||
+	    strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			 "0123456789.-:[]") != n)
+		return xasprintf("%s" EXTAUTH_CALLBACK_PATH, srv->url);
+	return xasprintf("%s://%s" EXTAUTH_CALLBACK_PATH,
+			 https ? "https" : "http", host);
+}
+
 /* GET, PUT or DELETE /api/v2/external-auth/github/config (admins). */
 static void
 api_extauth_config(struct http_req *req, void *data UNUSED)
 {
 	const char *method = http_req_method(req), *field = NULL;
 	json_t *user = auth_user(req), *body, *cfg;
-	char *cause = NULL, *loc;
+	char *cause = NULL, *loc, *callback;
 	int r;
 
 	if (user == NULL) {
@@ -171,7 +198,9 @@ api_extauth_config(struct http_req *req, void *data UNUSED)
 			http_reply(req, 204, NULL, "", 0);
 		}
 	} else if ((body = http_req_json(req)) != NULL) {
-		r = extauth_config_set(body, &field, &cause);
+		callback = config_default_callback(req);
+		r = extauth_config_set(body, callback, &field, &cause);
+		free(callback);
 		if (r == -EINVAL) {
 			loc = strcmp(field, "body") == 0
 				      ? xstrdup("body")
@@ -282,38 +311,13 @@ web_cookie(struct http_req *req, const char *name)
 	return NULL;
 }
 
-/*
- * The redirect_uri GitHub sends the browser back to (new string): the
- * address the browser used (its Host, https when a proxy says so), so a
- * server behind a reverse proxy or on 0.0.0.0 names itself right; GitHub
- * checks it against the OAuth app's callback URL. srv->url when the Host
- * is missing or odd.
- */
-static char *
-web_redirect_uri(struct http_req *req)
-{
-	const char *host = http_req_header(req, "Host");
-	const char *proto = http_req_header(req, "X-Forwarded-Proto");
-	bool https = (proto != NULL && strcasecmp(proto, "https") == 0) ||
-		     str_starts_with(srv->url, "https://");
-	size_t n = host ? strlen(host) : 0;
-
-	if (n == 0 || n > 255 ||
-	    strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-			 "0123456789.-:[]") != n)
-		return xasprintf("%s/external-auth/" EXTAUTH_GITHUB "/callback",
-				 srv->url);
-	return xasprintf("%s://%s/external-auth/" EXTAUTH_GITHUB "/callback",
-			 https ? "https" : "http", host);
-}
-
 /* GET /external-auth/github: a signed-in browser starts linking: the
  * state cookie and a 303 to GitHub's authorize page. */
 static void
 web_extauth_start(struct http_req *req, void *data UNUSED)
 {
 	json_t *user = auth_site_user(req);
-	char *state, *cookie, *redir, *url;
+	char *state, *cookie, *url;
 
 	if (user == NULL) {
 		http_reply_header(req, "Cache-Control", "no-store");
@@ -321,8 +325,7 @@ web_extauth_start(struct http_req *req, void *data UNUSED)
 		return;
 	}
 	state = web_state_new(json_string_value(json_object_get(user, "id")));
-	redir = web_redirect_uri(req);
-	url = extauth_authorize_url(redir, state);
+	url = extauth_authorize_url(state);
 	if (url == NULL) {
 		extauth_web_refuse(req, "not_configured",
 				   "no GitHub OAuth app is configured");
@@ -336,7 +339,6 @@ web_extauth_start(struct http_req *req, void *data UNUSED)
 		free(cookie);
 	}
 	free(url);
-	free(redir);
 	free(state);
 	json_decref(user);
 }
@@ -354,7 +356,7 @@ web_extauth_callback(struct http_req *req, void *data UNUSED)
 	const char *code = http_req_query(req, "code");
 	const char *gh_error = http_req_query(req, "error");
 	char *cookie = web_cookie(req, STATE_COOKIE);
-	char user_id[37], *redir;
+	char user_id[37];
 	json_t *user;
 	bool same;
 
@@ -390,9 +392,9 @@ web_extauth_callback(struct http_req *req, void *data UNUSED)
 			"GitHub sent no code");
 		return;
 	}
-	redir = web_redirect_uri(req);
-	extauth_web_exchange(req, user_id, code, redir);
-	free(redir);
+	/* redirect_uri is the stored callback URL: this request's Host is
+	 * the caller's to forge */
+	extauth_web_exchange(req, user_id, code);
 }
 
 void

@@ -87,6 +87,23 @@ extauth_url_norm(const char *url)
 	return xstrndup(url, n);
 }
 
+/* A callback URL: a URL as extauth_url_norm whose path ends with
+ * EXTAUTH_CALLBACK_PATH. New string, or NULL. */
+char *
+extauth_callback_norm(const char *url)
+{
+	char *u = extauth_url_norm(url);
+	size_t n = u ? strlen(u) : 0, k = strlen(EXTAUTH_CALLBACK_PATH);
+
+	/* the host holds no '/': the suffix lies in the path */
+	if (u != NULL &&
+	    (n < k || strcmp(u + n - k, EXTAUTH_CALLBACK_PATH) != 0)) {
+		free(u);
+		u = NULL;
+	}
+	return u;
+}
+
 /* Whether scopes are 0..256 of [A-Za-z0-9:_,. -]. */
 bool
 extauth_scopes_valid(const char *s)

@@ -2,11 +2,12 @@
  * extauth.c: external auth for GitHub (extauth.h).
  *
  * Data model: the store holds the OAuth app (external_auth_configs, the
- * client secret sealed) and one link per user (external_auth_links, the
- * token JSON {access_token, refresh_token?} sealed, bound to the label
- * "extauth/github/USER_ID" under a key derived from the secrets key);
- * nothing of either is cached here, so every replica sees the same. A
- * call to GitHub is a struct extauth_op on a list (ops): its kind (code
+ * client secret sealed, the callback URL the web flow sends as
+ * redirect_uri: never the request's Host, which a caller forges) and one link
+ * per user (external_auth_links, the token JSON {access_token, refresh_token?}
+ * sealed, bound to the label "extauth/github/USER_ID" under a key derived from
+ * the secrets key); nothing of either is cached here, so every replica sees the
+ * same. A call to GitHub is a struct extauth_op on a list (ops): its kind (code
  * exchange, device code, device poll, refresh, token check), the deferred
  * request it answers (NULL for a refresh), the user, the config it was
  * made with, the token it got and its one running transfer (curl handle,
@@ -59,6 +60,7 @@
 /* The OAuth app, opened from the store. */
 struct extauth_config {
 	char *client_id, *client_secret, *base_url, *api_url, *scopes;
+	char *callback_url;
 };
 
 enum extauth_kind {
@@ -100,6 +102,7 @@ extauth_config_free(struct extauth_config *c)
 	free(c->base_url);
 	free(c->api_url);
 	free(c->scopes);
+	free(c->callback_url);
 	free(c);
 }
 
@@ -176,6 +179,7 @@ extauth_config_load(void)
 	COPY(base_url);
 	COPY(api_url);
 	COPY(scopes);
+	COPY(callback_url);
 #undef COPY
 	json_decref(row);
 	return c;
@@ -212,11 +216,12 @@ extauth_config_json(void)
 	if (row == NULL)
 		return NULL;
 	o = json_pack(
-		"{s:s, s:O, s:O, s:O, s:O, s:b, s:o, s:o}", "provider",
+		"{s:s, s:O, s:O, s:O, s:O, s:O, s:b, s:o, s:o}", "provider",
 		EXTAUTH_GITHUB, "client_id", json_object_get(row, "client_id"),
 		"base_url", json_object_get(row, "base_url"), "api_url",
 		json_object_get(row, "api_url"), "scopes",
-		json_object_get(row, "scopes"), "has_client_secret", 1,
+		json_object_get(row, "scopes"), "callback_url",
+		json_object_get(row, "callback_url"), "has_client_secret", 1,
 		"created_at", extauth_time(json_object_get(row, "created_at")),
 		"updated_at", extauth_time(json_object_get(row, "updated_at")));
 	json_decref(row);
@@ -239,16 +244,36 @@ extauth_member(const json_t *body, const char *key, const char **out)
 	return true;
 }
 
-int
-extauth_config_set(const json_t *body, const char **field, char **cause)
+/* The callback URL a PUT sets (new string): body's callback, else the
+ * stored one, else default_callback; NULL when the one chosen is bad. */
+static char *
+extauth_callback_pick(const char *callback, const char *default_callback)
 {
-	const char *client_id, *secret, *base, *api, *scopes, *k;
-	static const char *const known[] = {"client_id", "client_secret",
-					    "base_url",	 "api_url",
-					    "scopes",	 NULL};
+	json_t *row;
+	char *url;
+
+	if (callback != NULL && *callback != '\0')
+		return extauth_callback_norm(callback);
+	row = store_extauth_config_get(srv->store, EXTAUTH_GITHUB);
+	callback = json_string_value(json_object_get(row, "callback_url"));
+	url = extauth_callback_norm(callback != NULL && *callback != '\0'
+					    ? callback
+					    : default_callback);
+	json_decref(row);
+	return url;
+}
+
+int
+extauth_config_set(const json_t *body, const char *default_callback,
+		   const char **field, char **cause)
+{
+	const char *client_id, *secret, *base, *api, *scopes, *callback, *k;
+	static const char *const known[] = {
+		"client_id", "client_secret", "base_url", "api_url",
+		"scopes",    "callback_url",  NULL};
 	struct extauth_config *old = NULL;
 	char *base_n = NULL, *api_n = NULL, *nonce = NULL, *ct = NULL;
-	char *label = NULL, *kept = NULL;
+	char *label = NULL, *kept = NULL, *callback_n = NULL;
 	json_t *v;
 	int r = -EINVAL;
 
@@ -262,7 +287,7 @@ extauth_config_set(const json_t *body, const char **field, char **cause)
 			*field = "body";
 			*cause = xasprintf("unknown member '%s' (client_id, "
 					   "client_secret, base_url, api_url, "
-					   "scopes)",
+					   "scopes, callback_url)",
 					   utf8_valid(k, strlen(k)) ? k : "?");
 			return -EINVAL;
 		}
@@ -279,6 +304,7 @@ extauth_config_set(const json_t *body, const char **field, char **cause)
 	extauth_member(body, "base_url", &base);
 	extauth_member(body, "api_url", &api);
 	extauth_member(body, "scopes", &scopes);
+	extauth_member(body, "callback_url", &callback);
 	if (client_id == NULL || !extauth_printable(client_id, 128)) {
 		*field = "client_id";
 		*cause = xstrdup("client_id is required: 1-128 printable "
@@ -337,13 +363,22 @@ extauth_config_set(const json_t *body, const char **field, char **cause)
 				 "-], e.g. \"repo read:user\"");
 		goto out;
 	}
+	callback_n = extauth_callback_pick(callback, default_callback);
+	if (callback_n == NULL) {
+		*field = "callback_url";
+		*cause = xstrdup("callback_url must be an http(s) URL ending "
+				 "with " EXTAUTH_CALLBACK_PATH
+				 ", the OAuth app's callback URL at GitHub");
+		goto out;
+	}
 	label = extauth_config_label(client_id);
 	extauth_seal(label, secret, &nonce, &ct);
-	r = store_extauth_config_put(srv->store,
-				     &(struct store_extauth_config_row){
-					     EXTAUTH_GITHUB, client_id, base_n,
-					     api_n, scopes, nonce, ct},
-				     (int64_t)wall_ms());
+	r = store_extauth_config_put(
+		srv->store,
+		&(struct store_extauth_config_row){EXTAUTH_GITHUB, client_id,
+						   base_n, api_n, scopes,
+						   callback_n, nonce, ct},
+		(int64_t)wall_ms());
 	if (r < 0) {
 		*cause = xstrdup("cannot store the config");
 		r = -EIO;
@@ -353,6 +388,7 @@ out:
 	extauth_wipe(kept);
 	free(base_n);
 	free(api_n);
+	free(callback_n);
 	free(label);
 	free(nonce);
 	free(ct);
@@ -1382,7 +1418,7 @@ extauth_device_poll(struct http_req *req, const char *user_id,
 /* ---- the web flow (its pages are api-extauth.c's) ---- */
 
 char *
-extauth_authorize_url(const char *redirect_uri, const char *state)
+extauth_authorize_url(const char *state)
 {
 	struct extauth_config *cfg = extauth_config_load();
 	char *e_id, *e_redir, *e_state, *e_scope, *url;
@@ -1390,7 +1426,7 @@ extauth_authorize_url(const char *redirect_uri, const char *state)
 	if (cfg == NULL)
 		return NULL;
 	e_id = curl_easy_escape(NULL, cfg->client_id, 0);
-	e_redir = curl_easy_escape(NULL, redirect_uri, 0);
+	e_redir = curl_easy_escape(NULL, cfg->callback_url, 0);
 	e_state = curl_easy_escape(NULL, state, 0);
 	e_scope = curl_easy_escape(NULL, cfg->scopes, 0);
 	if (e_id == NULL || e_redir == NULL || e_state == NULL ||
@@ -1409,7 +1445,7 @@ extauth_authorize_url(const char *redirect_uri, const char *state)
 
 void
 extauth_web_exchange(struct http_req *req, const char *user_id,
-		     const char *code, const char *redirect_uri)
+		     const char *code)
 {
 	struct extauth_config *cfg = extauth_config_load();
 	struct extauth_op *op;
@@ -1426,6 +1462,6 @@ extauth_web_exchange(struct http_req *req, const char *user_id,
 	}
 	extauth_op_post(op, "/login/oauth/access_token", "client_id",
 			cfg->client_id, "client_secret", cfg->client_secret,
-			"code", code, "redirect_uri", redirect_uri, NULL);
+			"code", code, "redirect_uri", cfg->callback_url, NULL);
 	http_req_defer(req);
 }

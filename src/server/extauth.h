@@ -21,6 +21,8 @@ struct http_req;
 
 /* The one provider: its id, type and the path segment of its URLs. */
 #define EXTAUTH_GITHUB "github"
+/* The path that the web flow's callback URL ends with. */
+#define EXTAUTH_CALLBACK_PATH "/external-auth/" EXTAUTH_GITHUB "/callback"
 
 /* Start the refresh timer on srv->loop. */
 void extauth_start(void);
@@ -32,13 +34,19 @@ void extauth_stop(void);
 
 /* Whether the GitHub OAuth app is configured. */
 bool extauth_configured(void);
-/* {provider, client_id, base_url, api_url, scopes, has_client_secret,
- * created_at, updated_at} (new reference), or NULL when not configured. */
+/* {provider, client_id, base_url, api_url, scopes, callback_url,
+ * has_client_secret, created_at, updated_at} (new reference), or NULL
+ * when not configured. */
 json_t *extauth_config_json(void);
-/* Set the config from a PUT body {client_id, client_secret (kept when
- * absent and one is stored), base_url?, api_url?, scopes?}. 0, -EINVAL
- * with *field (the member) and *cause, or -EIO. */
-int extauth_config_set(const json_t *body, const char **field, char **cause);
+/*
+ * Set the config from a PUT body {client_id, client_secret (kept when
+ * absent and one is stored), base_url?, api_url?, scopes?,
+ * callback_url?}. An absent callback_url keeps the stored one, else
+ * becomes default_callback (the admin's request's address). 0, -EINVAL
+ * with *field (the member) and *cause, or -EIO.
+ */
+int extauth_config_set(const json_t *body, const char *default_callback,
+		       const char **field, char **cause);
 /* 0, -ENOENT or -EIO. */
 int extauth_config_delete(void);
 
@@ -61,13 +69,14 @@ void extauth_device_start(struct http_req *req, const char *user_id);
  * linked, 400 with GitHub's error code otherwise. */
 void extauth_device_poll(struct http_req *req, const char *user_id,
 			 const char *device_code);
-/* The URL of GitHub's authorize page for redirect_uri and state (new
- * string), or NULL when no OAuth app is configured. */
-char *extauth_authorize_url(const char *redirect_uri, const char *state);
+/* The URL of GitHub's authorize page for state, redirect_uri the stored
+ * callback URL (new string), or NULL when no OAuth app is configured. */
+char *extauth_authorize_url(const char *state);
 /* The web flow's callback for user_id (its state checked): exchange code
- * (sent with redirect_uri), link, 303 to /settings. */
+ * (sent with the stored callback URL, never the request's Host), link,
+ * 303 to /settings. */
 void extauth_web_exchange(struct http_req *req, const char *user_id,
-			  const char *code, const char *redirect_uri);
+			  const char *code);
 /* 303 to /settings?external_auth_error=code (why goes to the log). */
 void extauth_web_refuse(struct http_req *req, const char *code,
 			const char *why);
@@ -113,6 +122,9 @@ bool extauth_printable(const char *s, size_t max);
  * user info or quotes, at most 512 bytes; trailing '/' dropped. New
  * string, or NULL. */
 char *extauth_url_norm(const char *url);
+/* A callback URL: as extauth_url_norm, its path ending with
+ * EXTAUTH_CALLBACK_PATH. New string, or NULL. */
+char *extauth_callback_norm(const char *url);
 /* Whether scopes are at most 256 of [A-Za-z0-9:_,. -]. */
 bool extauth_scopes_valid(const char *s);
 /* Whether v is a token-like string (printable, no spaces, <= 2048). */

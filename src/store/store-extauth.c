@@ -2,14 +2,14 @@
  * store-extauth.c: external auth's tables (store-rows.h).
  *
  * Data model: external_auth_configs, one row per provider ('github')
- * with the OAuth app's client id, base and API URLs, scopes and its
- * client secret sealed (nonce, ciphertext); external_auth_links, one row
- * per user and provider with the token JSON sealed, the account's id,
- * login, name and avatar, its expiry (NULL: never), whether it can be
- * refreshed, an error ('' while good), a generation that every token
- * write bumps and a refresh claim (ms) that lets one replica at a time
- * refresh a token. Only server/extauth.c opens the seals. Links cascade
- * with their user.
+ * with the OAuth app's client id, base and API URLs, scopes, the callback
+ * URL taskbox sends as redirect_uri and its client secret sealed (nonce,
+ * ciphertext); external_auth_links, one row per user and provider with the
+ * token JSON sealed, the account's id, login, name and avatar, its expiry
+ * (NULL: never), whether it can be refreshed, an error ('' while good), a
+ * generation that every token write bumps and a refresh claim (ms) that lets
+ * one replica at a time refresh a token. Only server/extauth.c opens the seals.
+ * Links cascade with their user.
  */
 #include "common.h"
 
@@ -25,7 +25,8 @@ store_extauth_config_get(struct store *st, const char *provider)
 {
 	return store_row(st,
 			 "SELECT provider, client_id, base_url, api_url, "
-			 "scopes, nonce, ciphertext, created_at, updated_at "
+			 "scopes, callback_url, nonce, ciphertext, created_at, "
+			 "updated_at "
 			 "FROM external_auth_configs WHERE provider = ?",
 			 "s", provider);
 }
@@ -38,16 +39,17 @@ store_extauth_config_put(struct store *st,
 	return store_exec(
 		st,
 		"INSERT INTO external_auth_configs (provider, client_id, "
-		"base_url, api_url, scopes, nonce, ciphertext, created_at, "
-		"updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT "
-		"(provider) DO UPDATE SET client_id = excluded.client_id, "
-		"base_url = excluded.base_url, api_url = excluded.api_url, "
-		"scopes = excluded.scopes, nonce = excluded.nonce, "
+		"base_url, api_url, scopes, callback_url, nonce, ciphertext, "
+		"created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+		"ON CONFLICT (provider) DO UPDATE SET client_id = "
+		"excluded.client_id, base_url = excluded.base_url, api_url = "
+		"excluded.api_url, scopes = excluded.scopes, callback_url = "
+		"excluded.callback_url, nonce = excluded.nonce, "
 		"ciphertext = excluded.ciphertext, updated_at = "
 		"excluded.updated_at",
-		"sssssssii", row->provider, row->client_id, row->base_url,
-		row->api_url, row->scopes, row->nonce, row->ciphertext, now,
-		now);
+		"ssssssssii", row->provider, row->client_id, row->base_url,
+		row->api_url, row->scopes, row->callback_url, row->nonce,
+		row->ciphertext, now, now);
 }
 
 int

@@ -351,7 +351,7 @@ int store_provider_delete(struct store *st, const char *name);
 /* An OAuth app as written; nonce and ciphertext seal the client secret. */
 struct store_extauth_config_row {
 	const char *provider, *client_id, *base_url, *api_url, *scopes;
-	const char *nonce, *ciphertext;
+	const char *callback_url, *nonce, *ciphertext;
 };
 /* The config of provider (all columns), or NULL. */
 json_t *store_extauth_config_get(struct store *st, const char *provider);

@@ -577,8 +577,9 @@ const struct store_migration store_migrations[] = {
 	},
 	/*
 	 * 12: external auth (server/extauth.c). external_auth_configs: an
-	 * admin's OAuth app per provider ('github'), its client secret
-	 * sealed (nonce, ciphertext). external_auth_links: one per user and
+	 * admin's OAuth app per provider ('github'), the callback URL sent
+	 * to it as redirect_uri, its client secret sealed (nonce,
+	 * ciphertext). external_auth_links: one per user and
 	 * provider, the token JSON ({access_token, refresh_token?}) sealed,
 	 * the account's id and login, expires_at (ms, NULL: never),
 	 * refreshable, error ('' while the link is good), set_user_github
@@ -595,6 +596,7 @@ const struct store_migration store_migrations[] = {
 		"  base_url TEXT NOT NULL,"
 		"  api_url TEXT NOT NULL,"
 		"  scopes TEXT NOT NULL,"
+		"  callback_url TEXT NOT NULL,"
 		"  nonce TEXT NOT NULL,"
 		"  ciphertext TEXT NOT NULL,"
 		"  created_at INTEGER NOT NULL,"
@@ -627,6 +629,7 @@ const struct store_migration store_migrations[] = {
 		"  base_url TEXT NOT NULL,"
 		"  api_url TEXT NOT NULL,"
 		"  scopes TEXT NOT NULL,"
+		"  callback_url TEXT NOT NULL,"
 		"  nonce TEXT NOT NULL,"
 		"  ciphertext TEXT NOT NULL,"
 		"  created_at BIGINT NOT NULL,"

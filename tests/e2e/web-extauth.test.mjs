@@ -38,6 +38,16 @@ test('an admin sets up the GitHub OAuth app in settings', { skip }, async () => 
   await page.getByLabel('Client secret').fill(CLIENT_SECRET);
   await page.getByLabel('GitHub base URL').fill(gh.url);
   await page.getByLabel('GitHub API URL').fill(gh.url);
+  // prefilled with the address this browser uses; a bad one is refused at
+  // its field
+  const callback = page.getByLabel('Callback URL');
+  assert.equal(await callback.inputValue(), `${server.base}/external-auth/github/callback`);
+  await callback.fill(`${server.base}/callback`);
+  await page.getByRole('button', { name: 'Save GitHub OAuth app' }).click();
+  await page.getByText(/callback_url must be/).waitFor();
+  assert.equal((await server.api('GET', '/api/v2/external-auth/github/config')).status, 404, 'nothing saved');
+  await callback.fill(`${server.base}/external-auth/github/callback`);
+  await page.getByLabel('Client secret').fill(CLIENT_SECRET);
   await page.getByRole('button', { name: 'Save GitHub OAuth app' }).click();
   await page.getByText('GitHub OAuth app saved.').waitFor();
   await page.getByRole('link', { name: 'Link GitHub account' }).waitFor(); // the account section follows
@@ -48,6 +58,7 @@ test('an admin sets up the GitHub OAuth app in settings', { skip }, async () => 
   const r = await server.api('GET', '/api/v2/external-auth/github/config');
   assert.equal(r.json.client_id, CLIENT_ID);
   assert.equal(r.json.base_url, gh.url);
+  assert.equal(r.json.callback_url, `${server.base}/external-auth/github/callback`);
   assert.deepEqual(await axe(page), []);
   assert.deepEqual(realProblems(page), []);
   await page.context().close();

@@ -64,7 +64,7 @@ fuzz_user(const char *p, size_t n)
 	free(cause);
 }
 
-/* Normalize an admin's URL; check the result. */
+/* Normalize an admin's URL (and as a callback URL); check the results. */
 static void
 fuzz_url(const char *p)
 {
@@ -76,6 +76,15 @@ fuzz_url(const char *p)
 	n = strlen(u);
 	if ((strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0) ||
 	    (n > 0 && u[n - 1] == '/') || strpbrk(u, "?#@\"' ") != NULL)
+		abort();
+	free(u);
+	/* a callback URL is such a URL ending with the callback's path */
+	if ((u = extauth_callback_norm(p)) == NULL)
+		return;
+	n = strlen(u);
+	if (n < strlen(EXTAUTH_CALLBACK_PATH) ||
+	    strcmp(u + n - strlen(EXTAUTH_CALLBACK_PATH),
+		   EXTAUTH_CALLBACK_PATH) != 0)
 		abort();
 	free(u);
 }

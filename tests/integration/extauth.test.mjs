@@ -92,6 +92,10 @@ test('the OAuth app config: admins only, the secret never comes back, bad input 
     [{ client_id: CLIENT_ID, client_secret: 'x', scopes: 'repo;rm' }, 'body.scopes'],
     [{ client_id: CLIENT_ID, client_secret: 'x', extra: 1 }, 'body'],
     [{ client_id: 7, client_secret: 'x' }, 'body.client_id'],
+    [{ client_id: CLIENT_ID, client_secret: 'x', callback_url: 'https://tb.example.com/callback' }, 'body.callback_url'],
+    [{ client_id: CLIENT_ID, client_secret: 'x', callback_url: 'ftp://tb.example.com/external-auth/github/callback' }, 'body.callback_url'],
+    [{ client_id: CLIENT_ID, client_secret: 'x', callback_url: 'https://tb.example.com/external-auth/github/callback?x=1' }, 'body.callback_url'],
+    [{ client_id: CLIENT_ID, client_secret: 'x', callback_url: 7 }, 'body.callback_url'],
   ]) {
     r = await srv.api('PUT', '/api/v2/external-auth/github/config', { body });
     assert.equal(r.status, 422, `${JSON.stringify(body)}: ${r.text}`);
@@ -103,11 +107,19 @@ test('the OAuth app config: admins only, the secret never comes back, bad input 
   assert.equal(r.json.base_url, 'https://github.com');
   assert.equal(r.json.api_url, 'https://api.github.com');
   assert.equal(r.json.scopes, 'repo read:user');
-  // an Enterprise base gets /api/v3
-  r = await srv.api('PUT', '/api/v2/external-auth/github/config', { body: { client_id: CLIENT_ID, client_secret: CLIENT_SECRET, base_url: 'https://ghe.example.com/' } });
+  // no callback_url: the address of the admin's request
+  assert.equal(r.json.callback_url, `${srv.base}/external-auth/github/callback`);
+  // an Enterprise base gets /api/v3; a callback_url is normalized
+  r = await srv.api('PUT', '/api/v2/external-auth/github/config', { body: { client_id: CLIENT_ID, client_secret: CLIENT_SECRET, base_url: 'https://ghe.example.com/', callback_url: 'https://tb.example.com/x/external-auth/github/callback/' } });
   assert.equal(r.json.api_url, 'https://ghe.example.com/api/v3');
+  assert.equal(r.json.callback_url, 'https://tb.example.com/x/external-auth/github/callback');
+  // left out, the stored one stays
   r = await srv.api('PUT', '/api/v2/external-auth/github/config', { body: config(gh) });
   assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.callback_url, 'https://tb.example.com/x/external-auth/github/callback');
+  r = await srv.api('PUT', '/api/v2/external-auth/github/config', { body: config(gh, { callback_url: `${srv.base}/external-auth/github/callback` }) });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.callback_url, `${srv.base}/external-auth/github/callback`);
   assert.equal(r.json.has_client_secret, true);
   assert.equal(r.json.client_id, CLIENT_ID);
   assert.equal(r.json.base_url, gh.url);
@@ -330,17 +342,6 @@ test('the web flow: a signed-in browser links; a wrong, foreign or missing state
   r = await srv.api('GET', '/api/v2/external-auth/github', { token: carol.token });
   assert.equal(r.json.authenticated, false);
 
-  // behind a proxy: the redirect_uri is the address the browser used
-  const proxied = await new Promise((resolve, reject) => {
-    const u = new URL(srv.base);
-    const q = http.request({ host: u.hostname, port: u.port, path: '/external-auth/github',
-      headers: { Host: 'taskbox.example.com', 'X-Forwarded-Proto': 'https', Cookie: carolCookie } }, (res) => { res.resume(); resolve(res); });
-    q.on('error', reject);
-    q.end();
-  });
-  assert.equal(proxied.statusCode, 303);
-  assert.equal(new URL(proxied.headers.location).searchParams.get('redirect_uri'), 'https://taskbox.example.com/external-auth/github/callback');
-
   // the real thing
   r = await get(callback, mine.stateCookie);
   assert.equal(r.status, 303, await r.text());
@@ -354,6 +355,77 @@ test('the web flow: a signed-in browser links; a wrong, foreign or missing state
   r = await get(callback, mine.stateCookie);
   assert.equal(new URL(r.headers.get('location'), srv.base).searchParams.get('external_auth_error'), 'github');
   assert.match(srv.log, /refused \(github\): GitHub refused the code: bad_verification_code/);
+});
+
+// A request to srv with headers fetch() will not send (Host):
+// {status, headers, json}.
+function raw(method, p, headers, body) {
+  return new Promise((resolve, reject) => {
+    const u = new URL(srv.base);
+    const q = http.request({ host: u.hostname, port: u.port, path: p, method, headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, json: text.startsWith('{') ? JSON.parse(text) : null }));
+    });
+    q.on('error', reject);
+    q.end(body);
+  });
+}
+
+test('the callback URL: behind a proxy the admin\'s PUT decides it; the web flow never takes the request\'s Host', async () => {
+  const henry = await srv.user('henry');
+  const mallory = await srv.user('mallory');
+  const henryCookie = await sessionCookie(srv, henry.token);
+  const malloryCookie = await sessionCookie(srv, mallory.token);
+  const stored = `${srv.base}/external-auth/github/callback`;
+  const proxy = { Host: 'taskbox.example.com', 'X-Forwarded-Proto': 'https' };
+  try {
+    // a new config without callback_url: the address the admin used
+    assert.equal((await srv.api('DELETE', '/api/v2/external-auth/github/config')).status, 204);
+    const body = JSON.stringify(config(gh));
+    let r = await raw('PUT', '/api/v2/external-auth/github/config',
+      { ...proxy, Authorization: `Bearer ${srv.token}`, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) }, body);
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assert.equal(r.json.callback_url, 'https://taskbox.example.com/external-auth/github/callback');
+    // the start page sends it, whatever address the browser used
+    for (const headers of [{ ...proxy, Cookie: henryCookie }, { Host: 'other.example.com', Cookie: henryCookie }]) {
+      r = await raw('GET', '/external-auth/github', headers);
+      assert.equal(r.status, 303);
+      assert.equal(new URL(r.headers.location).searchParams.get('redirect_uri'), 'https://taskbox.example.com/external-auth/github/callback');
+    }
+    r = await srv.api('PUT', '/api/v2/external-auth/github/config', { body: config(gh, { callback_url: stored }) });
+    assert.equal(r.json.callback_url, stored, r.text);
+
+    // a callback with a forged Host exchanges the code with the stored
+    // redirect_uri (GitHub would refuse any other)
+    const mine = await webStart(henryCookie);
+    const cb = new URL(await approve(mine.authorize, 'monalisa'));
+    r = await raw('GET', cb.pathname + cb.search, { Host: 'attacker.example.com', Cookie: mine.stateCookie });
+    assert.equal(r.status, 303);
+    assert.equal(r.headers.location, '/settings?external_auth=github');
+    r = await srv.api('GET', '/api/v2/external-auth/github', { token: henry.token });
+    assert.equal(r.json.user?.login, 'monalisa', JSON.stringify(r.json));
+
+    // the attack: mallory starts a flow, sends the victim to GitHub with
+    // a redirect_uri of a host mallory holds (GitHub allows subdomains of
+    // the callback's host), gets the victim's code there and redeems it
+    // at taskbox with a Host that names that redirect_uri
+    const theirs = await webStart(malloryCookie);
+    theirs.authorize.searchParams.set('redirect_uri', 'http://attacker.example.com/external-auth/github/callback');
+    const stolen = new URL(await approve(theirs.authorize, 'ghost'));
+    assert.equal(stolen.host, 'attacker.example.com');
+    r = await raw('GET', stolen.pathname + stolen.search, { Host: 'attacker.example.com', Cookie: theirs.stateCookie });
+    assert.equal(r.status, 303);
+    assert.equal(new URL(r.headers.location, srv.base).searchParams.get('external_auth_error'), 'github', r.headers.location);
+    r = await srv.api('GET', '/api/v2/external-auth/github', { token: mallory.token });
+    assert.equal(r.json.authenticated, false, 'the victim\'s account is not linked to mallory');
+    assert.equal(r.json.user, null);
+    assert.match(srv.log, /redirect_uri_mismatch/);
+  } finally {
+    await srv.api('PUT', '/api/v2/external-auth/github/config', { body: config(gh, { callback_url: stored }) });
+    await srv.api('DELETE', '/api/v2/external-auth/github', { token: henry.token });
+  }
 });
 
 test('a revoked token: the status check marks the link invalid', async () => {
@@ -460,9 +532,18 @@ test('`taskbox external-auth set|show|delete github` (admins)', async () => {
     '--base-url', gh.url, '--api-url', gh.url, '--scopes', 'repo read:user']);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, new RegExp(`set the GitHub OAuth app ${CLIENT_ID.replace('.', '\\.')}`));
+  r = cli(['external-auth', 'set', 'github', '--client-id', CLIENT_ID, '--client-secret-file', secretFile,
+    '--base-url', gh.url, '--api-url', gh.url, '--callback-url', 'https://tb.example.com/external-auth/github/callback']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /callback URL https:\/\/tb\.example\.com\/external-auth\/github\/callback/);
+  r = cli(['external-auth', 'set', 'github', '--client-id', CLIENT_ID, '--client-secret-file', secretFile,
+    '--base-url', gh.url, '--api-url', gh.url, '--callback-url', 'https://tb.example.com/']);
+  assert.equal(r.status, 1, r.stdout);
+  assert.match(r.stderr, /callback_url/);
   r = cli(['external-auth', 'show', 'github']);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /client secret: set/);
+  assert.match(r.stdout, /callback url: +https:\/\/tb\.example\.com\/external-auth\/github\/callback/);
   assert.match(r.stdout, new RegExp(`base url: +${gh.url}`));
   assert.ok(!r.stdout.includes(CLIENT_SECRET));
   r = cli(['external-auth', 'show', 'github', '-o', 'json']);

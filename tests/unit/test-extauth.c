@@ -148,6 +148,20 @@ test_config_checks(void **state UNUSED)
 	assert_null(extauth_url_norm("https://github.com/#f"));
 	assert_null(extauth_url_norm("https://git hub.com"));
 	assert_null(extauth_url_norm(""));
+	u = extauth_callback_norm("https://tb.example.com/p/external-auth/"
+				  "github/callback/");
+	assert_string_equal(u, "https://tb.example.com/p/external-auth/github/"
+			       "callback");
+	free(u);
+	assert_null(extauth_callback_norm("https://tb.example.com/"));
+	assert_null(extauth_callback_norm("https://tb.example.com/external-"
+					  "auth/github/callback?x=1"));
+	assert_null(extauth_callback_norm("https://tb.example.com/external-"
+					  "auth/github/callbackx"));
+	assert_null(extauth_callback_norm("https:///external-auth/github/"
+					  "callback"));
+	assert_null(extauth_callback_norm("ftp://tb.example.com/external-"
+					  "auth/github/callback"));
 	assert_true(extauth_scopes_valid("repo read:user"));
 	assert_true(extauth_scopes_valid(""));
 	assert_false(extauth_scopes_valid("repo;rm"));

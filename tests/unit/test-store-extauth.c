@@ -91,6 +91,8 @@ test_config(void **state)
 					     "https://github.com",
 					     "https://api.github.com",
 					     "repo",
+					     "https://tb.example/external-auth/"
+					     "github/callback",
 					     "n",
 					     "c"};
 	json_t *row;
@@ -102,8 +104,18 @@ test_config(void **state)
 	row = store_extauth_config_get(f->st, "github");
 	assert_string_equal(
 		json_string_value(json_object_get(row, "client_id")), "id2");
+	assert_string_equal(
+		json_string_value(json_object_get(row, "callback_url")),
+		"https://tb.example/external-auth/github/callback");
 	assert_int_equal(num(row, "created_at"), 10);
 	assert_int_equal(num(row, "updated_at"), 20);
+	json_decref(row);
+	c.callback_url = "https://tb2.example/external-auth/github/callback";
+	assert_int_equal(store_extauth_config_put(f->st, &c, 30), 0);
+	row = store_extauth_config_get(f->st, "github");
+	assert_string_equal(
+		json_string_value(json_object_get(row, "callback_url")),
+		"https://tb2.example/external-auth/github/callback");
 	json_decref(row);
 	assert_int_equal(store_extauth_config_delete(f->st, "github"), 0);
 	assert_int_equal(store_extauth_config_delete(f->st, "github"), -ENOENT);

@@ -161,6 +161,9 @@ async function githubAppSection(ctx, changed) {
   const base = h('input', { type: 'url', value: cfg?.base_url || 'https://github.com', autocomplete: 'off' });
   const apiUrl = h('input', { type: 'url', value: cfg?.api_url || '', autocomplete: 'off', placeholder: 'https://api.github.com' });
   const scopes = h('input', { value: cfg?.scopes || 'repo read:user', autocomplete: 'off', spellcheck: 'false' });
+  // what GitHub sends browsers back to: stored, so the server never takes
+  // it from a request's Host
+  const callback = h('input', { type: 'url', value: cfg?.callback_url || `${location.origin}/external-auth/github/callback`, autocomplete: 'off', spellcheck: 'false' });
   const del = h('div', { class: 'row' });
   const f = serverForm({
     label: 'GitHub OAuth app',
@@ -169,6 +172,7 @@ async function githubAppSection(ctx, changed) {
       const body = { client_id: clientId.value.trim(), base_url: base.value.trim(), scopes: scopes.value.trim() };
       if (secret.value) body.client_secret = secret.value.trim();
       if (apiUrl.value.trim()) body.api_url = apiUrl.value.trim();
+      if (callback.value.trim()) body.callback_url = callback.value.trim();
       secret.value = ''; // never stays in the page
       try {
         cfg = await api('PUT', `${EXTAUTH}/config`, body);
@@ -178,6 +182,7 @@ async function githubAppSection(ctx, changed) {
       secret.required = false;
       secret.placeholder = 'unchanged';
       apiUrl.value = cfg.api_url;
+      callback.value = cfg.callback_url;
       showDelete();
       await changed();
       form.done('GitHub OAuth app saved. The client secret is not shown again.');
@@ -200,17 +205,17 @@ async function githubAppSection(ctx, changed) {
     );
   }
   showDelete();
-  const callback = `${location.origin}/external-auth/github/callback`;
   return section(
     'github-app-title',
     'GitHub OAuth app',
-    h('p', { class: 'hint' }, 'Admins: the OAuth app users link their GitHub accounts through. Its authorization callback URL is ', h('code', {}, callback), '; enable the device flow for `taskbox user link github`. For GitHub Enterprise, set its base URL (the API URL defaults to BASE/api/v3).'),
+    h('p', { class: 'hint' }, 'Admins: the OAuth app users link their GitHub accounts through. Enable its device flow for `taskbox user link github`. For GitHub Enterprise, set its base URL (the API URL defaults to BASE/api/v3).'),
     f.build(
       f.add('client_id', 'Client ID', clientId),
       f.add('client_secret', 'Client secret', secret, cfg ? 'Set: leave empty to keep it (needed again when the base URL changes).' : 'Never shown again once saved.'),
       f.add('base_url', 'GitHub base URL', base),
       f.add('api_url', 'GitHub API URL', apiUrl, 'Empty: https://api.github.com, or BASE/api/v3.'),
       f.add('scopes', 'Scopes', scopes),
+      f.add('callback_url', 'Callback URL', callback, 'Must equal the OAuth app\'s authorization callback URL at GitHub; ends with /external-auth/github/callback.'),
     ),
     del,
   );
