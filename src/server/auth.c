@@ -676,9 +676,8 @@ auth_may_access_task(const json_t *caller, const char *owner_id,
 		     const char *created_by)
 {
 	const char *me = json_string_value(json_object_get(caller, "id"));
-
-	json_t *owner;
 	const char *why;
+	json_t *owner;
 	bool ok;
 
 	if (auth_may_act_for(caller, owner_id))
