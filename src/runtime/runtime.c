@@ -290,10 +290,16 @@ runtime_send_finish(struct runtime *rt, const char *err)
 			http_reply_json(rt->send_req, 200,
 					json_pack("{s:b}", "ok", 1));
 		if (rt->send_is_prompt) {
-			log_info("initial prompt delivered");
 			runtime_prompt_done(rt);
+			log_info("initial prompt delivered");
 		}
 	} else {
+		/* the agent may have some of it: typing it again on the next
+		 * idle would give it the prompt twice. Saved before the
+		 * failure is reported, so whoever sees the report finds it
+		 * saved. */
+		if (rt->send_is_prompt)
+			runtime_prompt_done(rt);
 		if (rt->send_req != NULL)
 			http_reply_problem(rt->send_req, 504, "%s", err);
 		else
@@ -301,10 +307,6 @@ runtime_send_finish(struct runtime *rt, const char *err)
 					  "failed to send the initial prompt: "
 					  "%s",
 					  err);
-		/* the agent may have some of it: typing it again on the next
-		 * idle would give it the prompt twice */
-		if (rt->send_is_prompt)
-			runtime_prompt_done(rt);
 	}
 	rt->send_req = NULL;
 	free(rt->send_text);
