@@ -90,6 +90,8 @@ hashset_has(const struct hashset *hs, uint64_t h)
 static long box_cut(enum agent_type t, const struct lines *l);
 static bool line_is_status(const char *s);
 static bool line_starts_spinner(const char *s);
+static bool parse_option(const char *s, int *num, const char **label,
+			 bool *marked);
 
 /* Does row s echo the start of user's input (its first line, at most 16
  * bytes cut at a character boundary)? */
@@ -471,6 +473,34 @@ box_cut_generic(const struct lines *l)
 	return -1;
 }
 
+/* The number of the dialog option on line i, or 0 when it is none. */
+static int
+option_at(const struct lines *l, long i)
+{
+	int num;
+	const char *label;
+	bool marked;
+
+	if (i < 0 || i >= (long)l->n ||
+	    !parse_option(l->v[i], &num, &label, &marked))
+		return 0;
+	return num;
+}
+
+/*
+ * Is line i, which starts with Codex's "›", the highlighted option of an
+ * approval dialog ("› 1. Yes, proceed (y)" with "2. ..." below or above)
+ * rather than the composer?
+ */
+static bool
+codex_line_is_option(const struct lines *l, long i)
+{
+	int num = option_at(l, i);
+
+	return num > 0 && (option_at(l, i + 1) == num + 1 ||
+			   (num > 1 && option_at(l, i - 1) == num - 1));
+}
+
 static long
 box_cut_codex(const struct lines *l)
 {
@@ -481,7 +511,7 @@ box_cut_codex(const struct lines *l)
 
 		while (*s == ' ')
 			s++;
-		if (str_starts_with(s, "›"))
+		if (str_starts_with(s, "›") && !codex_line_is_option(l, i))
 			return i;
 	}
 	return -1;
@@ -968,6 +998,14 @@ line_is_tool_summary(const char *p)
 	}
 }
 
+/* Codex's record of how its approval dialog was answered ("✔ You approved
+ * codex to run X this time", "✗ You did not approve codex to run X"). */
+static bool
+line_is_decision(const char *p)
+{
+	return str_starts_with(p, "✔ You ") || str_starts_with(p, "✗ You ");
+}
+
 /* Line i is a tool call's header: the next line is the call's output tree
  * ("⎿  Wrote 1 lines", "└ (no output)"), indented at least as deep. */
 static bool
@@ -1043,6 +1081,15 @@ msgfmt_headline(const char *msg)
 
 			if (!line_is_tree(p))
 				i++;
+			while (i + 1 < l.n && !str_is_blank(l.v[i + 1]) &&
+			       strspn(l.v[i + 1], " ") > ind)
+				i++;
+			continue;
+		}
+		if (line_is_decision(p)) {
+			/* a dialog's answer, and its wrapped lines */
+			size_t ind = (size_t)(p - l.v[i]);
+
 			while (i + 1 < l.n && !str_is_blank(l.v[i + 1]) &&
 			       strspn(l.v[i + 1], " ") > ind)
 				i++;
@@ -1241,9 +1288,71 @@ dialog_context(const struct lines *l, long top)
 	return buf_steal(&ctx);
 }
 
+/* Copy lines [from, to) without box sides, the blank ones left out,
+ * joined by '\n'; NULL when none is left. */
+static char *
+lines_join_nonblank(const struct lines *l, long from, long to)
+{
+	struct buf out;
+
+	buf_init(&out, 0);
+	for (long i = from; i < to; i++) {
+		char *c = strip_box_sides(l->v[i]);
+
+		if (*c != '\0') {
+			if (out.len > 0)
+				buf_append(&out, "\n", 1);
+			buf_puts(&out, c);
+		}
+		free(c);
+	}
+	if (out.len == 0) {
+		buf_release(&out);
+		return NULL;
+	}
+	return buf_steal(&out);
+}
+
+/*
+ * Codex's approval dialog: the question ("Would you like to run the
+ * following command?") stands apart from the options, what it is about
+ * between them ("Environment: local", "Reason: ...", "$ rm -rf old").
+ * Find the nearest line ending in '?' up to 12 lines above the options,
+ * stopping at the "• Running" line, an echoed prompt or a border; the
+ * question is it with the lines it wrapped from. Sets d->text and
+ * d->context (owned by d); false when there is no such question.
+ */
+static bool
+codex_dialog_question(const struct lines *l, long first,
+		      struct msgfmt_dialog *d)
+{
+	long q, top;
+
+	for (q = first - 1; q >= 0 && first - q <= 12; q--) {
+		char *c = strip_box_sides(l->v[q]);
+		size_t n = strlen(c);
+		bool stop = str_starts_with(c, "•") || line_starts_prompt(c) ||
+			    line_is_border(l->v[q]);
+		bool question = n > 0 && c[n - 1] == '?';
+
+		free(c);
+		if (stop)
+			return false;
+		if (question)
+			break;
+	}
+	if (q < 0 || first - q > 12)
+		return false;
+	for (top = q; top > 0 && q - top < 3 &&
+		      !dialog_line_ends_question(l->v[top - 1]);)
+		top--;
+	d->text = lines_join_nonblank(l, top, q + 1);
+	d->context = lines_join_nonblank(l, q + 1, first);
+	return d->text != NULL;
+}
+
 bool
-msgfmt_dialog(enum agent_type t UNUSED, const char *screen,
-	      struct msgfmt_dialog *d)
+msgfmt_dialog(enum agent_type t, const char *screen, struct msgfmt_dialog *d)
 {
 	struct lines l;
 	long first = -1, lastopt = -1;
@@ -1299,6 +1408,10 @@ msgfmt_dialog(enum agent_type t UNUSED, const char *screen,
 	}
 	if (d->noptions < 2 || !any_marked) {
 		msgfmt_dialog_release(d);
+		goto out;
+	}
+	if (t == AGENT_CODEX && codex_dialog_question(&l, first, d)) {
+		found = true;
 		goto out;
 	}
 	/* the question: up to 4 lines above, to a blank, border or prompt */

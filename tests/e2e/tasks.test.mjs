@@ -13,6 +13,9 @@
 // own session with the first prompt once in its history. The agents run
 // concurrently: they share the server and the fake LLM, and every check
 // of the LLM's request log picks its agent's API and its own prompts.
+// Claude's permission dialog and Codex's approval dialog each make their
+// task `waiting` with the question, and the task API's answer lets the
+// command run.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
@@ -29,6 +32,10 @@ const script = {
     { match: 'say hello', reply: 'Hello from fake LLM, turn one.' },
     { match: 'write the file', tool: { kind: 'write_file', path: 'hello.txt', content: 'hi from fake llm' }, reply: 'Done writing hello.txt.' },
     { match: 'now follow up', reply: 'Follow-up answered.' },
+    // Codex asks before a command it deems dangerous, even with no
+    // sandbox of its own (approval_policy on-request)
+    { match: 'clean up and mark', tool: { kind: 'shell', command: 'rm -rf stale && touch approved.txt' },
+      reply: 'Cleaned up and marked.' },
     { match: 'report your progress', tool: { kind: 'call', name: 'mcp__taskbox__report_task',
       input: { summary: 'Opened the pull request', link: 'https://example.com/pr/1', state: 'working' } }, reply: 'Reported.' },
   ],
@@ -64,15 +71,15 @@ function llmRequests() {
   return fs.readFileSync(llmLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
 }
 
-// A send is taken (delivered at once or queued for the agent). A 409
-// says the agent is not ready yet (still starting after a resume): the
-// API asks to retry then.
+// A send is taken at once, never refused: 200 when the agent took it
+// (delivered, or a dialog's answer), 202 when the server queued it (the
+// agent is still starting after a resume, or working).
 async function send(name, input) {
-  const r = await waitFor(async () => {
-    const x = await srv.api('POST', `/api/v2/tasks/admin/${name}/send`, { body: { input } });
-    return x.status !== 409 && x;
-  }, { timeout: 60000, interval: 200, what: `${name} taking '${input}'` });
-  assert.ok(r.status >= 200 && r.status < 300, `send '${input}' to ${name}: ${r.status} ${r.text}`);
+  const r = await srv.api('POST', `/api/v2/tasks/admin/${name}/send`, { body: { input } });
+  assert.ok(r.status === 200 || r.status === 202, `send '${input}' to ${name}: ${r.status} ${r.text}`);
+  const want = r.status === 202 ? ['queued'] : ['delivered', 'answered'];
+  assert.ok(want.includes(r.json?.status), `send '${input}' to ${name}: ${r.status} ${r.text}`);
+  return r;
 }
 
 // The task's terminal screen as the runtime renders it.
@@ -267,5 +274,36 @@ describe('agents as tasks', { concurrency: 3 }, () => {
     await waitFor(() => exists(file), { timeout: 60000, what: 'the tool ran after the answer' });
     await srv.waitTask('admin', 'asker', { state: 'idle', timeout: 60000 });
     assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/asker')).status, 202);
+  });
+
+  test('a Codex approval dialog (approval_policy on-request) is waiting with its question and can be answered', async () => {
+    const y = fs.readFileSync(path.join(root, 'templates/codex.yaml'), 'utf8')
+      .replace(/^name: .*$/m, 'name: codex-ask')
+      .replace(/^agent:\n/m, 'agent:\n  approval_policy: on-request\n');
+    const r = await srv.pushTemplate(y);
+    assert.equal(r.status, 201, r.text);
+    const t = await srv.createTask({ template: 'codex-ask', input: 'clean up and mark it approved', name: 'approver' });
+    const file = path.join(taskDir(srv, t.id), 'home/workspace/approved.txt');
+    try {
+      const w = await srv.waitTask('admin', 'approver', { state: 'waiting', timeout: 60000 });
+      assert.equal(w.current_state.message, 'Would you like to run the following command?');
+      assert.equal(exists(file), false, 'the command waits for its approval');
+      // the task API's answer: option 1 by its number, while the task waits
+      const a = await send('approver', '1');
+      assert.equal(a.status, 200, a.text);
+      assert.equal(a.json.status, 'answered');
+      await waitFor(() => exists(file), { timeout: 60000, what: 'the approved command ran' });
+      await reply('approver', '1', (o) => o.some((x) => /Cleaned up and marked\.$/.test(x)),
+        'reply after the approval');
+      const idle = await waitFor(async () => {
+        const x = await srv.task('admin', 'approver');
+        return x.current_state?.state === 'idle' && x;
+      }, { timeout: 60000, what: 'idle after the approval' });
+      assert.equal(idle.current_state.message, 'Cleaned up and marked.');
+    } catch (e) {
+      await dump({ type: 'approver', api: '/v1/responses' });
+      throw e;
+    }
+    assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/approver')).status, 202);
   });
 });

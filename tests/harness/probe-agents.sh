@@ -12,10 +12,14 @@
 # For claude it also runs without --dangerously-skip-permissions: once in the
 # default "auto mode" (no dialog against the fake LLM) and once with
 # --permission-mode default, where it records the permission dialog and
-# answers it with Enter.
+# answers it with Enter. For codex it also runs as the built-in module
+# configures it for a template with approval_policy on-request (no sandbox
+# of its own): a command Codex deems dangerous (rm -rf) opens its approval
+# dialog, recorded and answered with "1" as the runtime answers option 1.
 # Screens (plain capture-pane text) go to tests/harness/screens/<cli>/:
 #   start, turn1, turn2, running, turn3 (+ claude: auto-start, auto-turn2,
-#   perm-start, permission-dialog, permission-granted).
+#   perm-start, permission-dialog, permission-granted; + codex:
+#   approval-start, approval-dialog, approval-granted).
 #
 # Usage: tests/harness/probe-agents.sh [claude] [codex] [gemini]   (default: all)
 # Env:   TASKBOX_TOOLS (default /var/cache/taskbox/tools; see scripts/install-agents.sh)
@@ -33,6 +37,8 @@ PROMPT2="Please write the file hello.txt now"
 REPLY2="Done writing hello.txt."
 PROMPT3="take your time on this one"
 REPLY3="Finished after a pause."
+PROMPT4="clean up and mark it approved"
+REPLY4="Cleaned up and marked."
 DELAY3_MS=4000
 FILE_CONTENT="hi from fake llm"
 
@@ -62,7 +68,8 @@ inner() {
 {"turns": [
   {"match": "say hello", "reply": "$REPLY1"},
   {"match": "write the file", "tool": {"kind": "write_file", "path": "hello.txt", "content": "$FILE_CONTENT"}, "reply": "$REPLY2"},
-  {"match": "take your time", "reply": "$REPLY3", "delay_ms": $DELAY3_MS}
+  {"match": "take your time", "reply": "$REPLY3", "delay_ms": $DELAY3_MS},
+  {"match": "clean up and mark", "tool": {"kind": "shell", "command": "rm -rf stale && touch approved.txt"}, "reply": "$REPLY4"}
  ],
  "default": "Hello from fake LLM"}
 EOF
@@ -86,7 +93,7 @@ EOF
   local rc=0
   case "$cli" in
     claude) probe_claude "$dir" "$url" "$out" || rc=1 ;;
-    codex)  probe_generic codex "$dir" "$url" "$out" || rc=1 ;;
+    codex)  probe_codex "$dir" "$url" "$out" || rc=1 ;;
     gemini) probe_generic gemini "$dir" "$url" "$out" || rc=1 ;;
   esac
   check_log "$cli" "$dir/llm.jsonl" "$port" || rc=1
@@ -233,6 +240,33 @@ probe_generic() {
   start_agent main "$type" "$home" "$wd" "$url" "${args[@]}"
   run_turns "$type" "$dir" "$out" "$wd" || { stop_agent main; return 1; }
   stop_agent main
+}
+
+probe_codex() {
+  local dir=$1 url=$2 out=$3
+  probe_generic codex "$dir" "$url" "$out" || return 1
+
+  # As the built-in module runs it with approval_policy on-request: Codex's
+  # own sandbox off, so only a command it deems dangerous asks.
+  local home="$dir/home-approval" wd="$dir/work-approval" win=approve
+  mkdir -p "$wd"
+  start_agent $win codex "$home" "$wd" "$url" -a on-request -s danger-full-access
+  wait_for -E $win 90 "$(ready_marker codex)" || { fail codex "approval run: not ready" $win; stop_agent $win; return 1; }
+  wait_stable $win 5
+  save $win "$out/approval-start.txt"
+  type_line $win "$PROMPT4"
+  wait_for $win 60 "Would you like to run" || { fail codex "no approval dialog" $win; stop_agent $win; return 1; }
+  wait_stable $win 5
+  save $win "$out/approval-dialog.txt"
+  log "codex: approval dialog shown"
+  [ ! -e "$wd/approved.txt" ] || { fail codex "command ran before it was approved"; stop_agent $win; return 1; }
+  tmux -S "$sock" send-keys -t $win -l 1
+  wait_for $win 60 "$REPLY4" || { fail codex "no reply after the approval" $win; stop_agent $win; return 1; }
+  wait_stable $win 8
+  save $win "$out/approval-granted.txt"
+  [ -e "$wd/approved.txt" ] || { fail codex "approved.txt missing after the approval"; stop_agent $win; return 1; }
+  log "codex: approved with 1, approved.txt written"
+  stop_agent $win
 }
 
 probe_claude() {

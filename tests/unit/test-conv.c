@@ -127,6 +127,17 @@ test_headline(void **state)
 	h = msgfmt_headline("✓\nDone.");
 	assert_string_equal(h, "Done.");
 	free(h);
+	/* Codex's record of an approval (wrapped) and the command it ran */
+	h = msgfmt_headline(
+		"✔ You approved codex to run rm -rf stale && touch\n"
+		"  approved.txt this time\n"
+		"\n"
+		"Ran rm -rf stale && touch approved.txt\n"
+		"└ (no output)\n"
+		"\n"
+		"Cleaned up and marked.");
+	assert_string_equal(h, "Cleaned up and marked.");
+	free(h);
 }
 
 /* Claude and Codex show the tool call above the agent's words. */

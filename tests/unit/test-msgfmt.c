@@ -308,6 +308,19 @@ test_remove_box(void **state)
 	assert_false(msgfmt_ready(AGENT_CLAUDE, "Loading...\n"));
 	assert_false(msgfmt_ready(AGENT_CUSTOM, "working"));
 	assert_true(msgfmt_ready(AGENT_CUSTOM, "bash-5.2#"));
+	/* Codex's approval dialog is no composer, whichever option is
+	 * highlighted; "1. x" typed in the composer is */
+	assert_false(msgfmt_ready(AGENT_CODEX, "  Run it?\n\n"
+					       "› 1. Yes, proceed (y)\n"
+					       "  2. No (esc)\n\n"
+					       "  Press enter to confirm"));
+	assert_false(msgfmt_ready(AGENT_CODEX, "  Run it?\n\n"
+					       "  1. Yes, proceed (y)\n"
+					       "› 2. No (esc)\n\n"
+					       "  Press enter to confirm"));
+	assert_true(msgfmt_ready(AGENT_CODEX, "• Hi\n\n"
+					      "› 1. do this\n\n"
+					      "  gpt-5 default · ~/w"));
 }
 
 /* Output with prompt characters is output, not an input box (issue 9). */
@@ -437,6 +450,35 @@ test_dialog(void **state)
 			      &d));
 	/* one option is not a choice */
 	assert_false(msgfmt_dialog(AGENT_CLAUDE, "Q?\n❯ 1. Only", &d));
+	/* Codex: the question stands apart, what it is about in between;
+	 * a wrapped question is taken whole */
+	assert_true(msgfmt_dialog(AGENT_CODEX,
+				  "• Running rm -rf old\n\n\n"
+				  "  Would you like to run the\n"
+				  "  following command?\n\n"
+				  "  Environment: local\n\n"
+				  "  $ rm -rf old\n\n\n"
+				  "› 1. Yes, proceed (y)\n"
+				  "  2. No, and tell Codex what to do (esc)\n\n"
+				  "  Press enter to confirm or esc to cancel",
+				  &d));
+	assert_string_equal(d.text,
+			    "Would you like to run the\nfollowing command?");
+	assert_string_equal(d.context, "Environment: local\n$ rm -rf old");
+	assert_int_equal(d.noptions, 2);
+	assert_int_equal(d.selected, 0);
+	msgfmt_dialog_release(&d);
+	/* no question above the options before the command's bullet: the
+	 * lines right above are the text, as for the others */
+	assert_true(msgfmt_dialog(AGENT_CODEX,
+				  "• Running x\n\n"
+				  "  Pick one\n"
+				  "› 1. A\n"
+				  "  2. B",
+				  &d));
+	assert_string_equal(d.text, "Pick one");
+	assert_null(d.context);
+	msgfmt_dialog_release(&d);
 }
 
 static void
