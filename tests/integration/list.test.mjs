@@ -111,8 +111,8 @@ test('the list follows every change of a task: status, state and message, prompt
   const inList = async (name) => (await list('?limit=500')).json.tasks.find((t) => t.name === name);
   await srv.createTask({ template: 'sh', input: 'echo first-$((40+2))', name: 'cached' });
   assert.ok(['pending', 'initializing', 'active'].includes((await inList('cached')).status));
-  await waitFor(async () => (await inList('cached'))?.status === 'active', { what: 'active in the list' });
-  await waitFor(async () => (await inList('cached'))?.current_state?.state === 'idle', { what: 'idle in the list' });
+  await waitFor(async () => (await inList('cached'))?.status === 'active', { what: 'active in the list', timeout: 30000 });
+  await waitFor(async () => (await inList('cached'))?.current_state?.state === 'idle', { what: 'idle in the list', timeout: 30000 });
   const idle = await inList('cached');
   assert.equal(idle.workspace_status, 'running');
   assert.equal(typeof idle.startup.agent_ms, 'number');
@@ -127,7 +127,7 @@ test('the list follows every change of a task: status, state and message, prompt
 
   // status: pause, then the prompt edited while paused, then resume
   assert.equal((await srv.api('POST', '/api/v2/tasks/admin/cached/pause')).status, 200);
-  await waitFor(async () => (await inList('cached')).status === 'paused', { what: 'paused in the list' });
+  await waitFor(async () => (await inList('cached')).status === 'paused', { what: 'paused in the list', timeout: 30000 });
   const paused = await inList('cached');
   assert.equal(paused.workspace_status, 'stopped');
   assert.equal(paused.current_state.message, 'Paused');
@@ -135,7 +135,7 @@ test('the list follows every change of a task: status, state and message, prompt
   assert.equal((await inList('cached')).initial_prompt, 'echo edited');
   assert.deepEqual(await inList('cached'), await srv.task('admin', 'cached'));
   assert.equal((await srv.api('POST', '/api/v2/tasks/admin/cached/resume')).status, 202);
-  await waitFor(async () => (await inList('cached')).status === 'active', { what: 'active again in the list' });
+  await waitFor(async () => (await inList('cached')).status === 'active', { what: 'active again in the list', timeout: 30000 });
   assert.notDeepEqual((await inList('cached')).startup, idle.startup, 'the new start\'s figures');
 
   // delete: gone from the list and its count at once
