@@ -500,6 +500,7 @@ test('pip index credentials never show; no probe before admission; an http:// in
     fs.rmSync(other.data, { recursive: true, force: true });
   }
   const parent = tmpdir('taskbox-install-idx-');
+  fs.chmodSync(parent, 0o755); // else its tools dir is refused first
   const r = spawnSync(bin, ['server', '--listen', '127.0.0.1:0', '--data', path.join(parent, 'data'), '--tools', path.join(parent, 'tools'),
     '--pip-index-url', 'http://pypi.example.com/simple'], { encoding: 'utf8', timeout: 10000 });
   assert.equal(r.status, 1, r.stdout + r.stderr);
