@@ -43,6 +43,7 @@
 #include "core/proc.h"
 #include "core/text.h"
 #include "server.h"
+#include "server/install-parse.h"
 #include "server/install.h"
 
 #define INSTALL_TIMEOUT_MS   (30 * 60 * 1000)
@@ -143,6 +144,52 @@ install_index_check(const char *url, char **cause)
 	return r;
 }
 
+int
+install_tools_check(const char *tools, char **cause)
+{
+	char *p = xstrdup(tools);
+	struct stat st;
+	int r = 0;
+
+	if (!srv->root) /* installs and workspaces run as the server's uid */
+		goto out;
+	/* each dir that exists from the root down to tools; the install
+	 * child makes the rest 0755 */
+	for (char *s = p + 1; r == 0; s++) {
+		char c = *s;
+
+		if (c != '/' && c != '\0')
+			continue;
+		*s = '\0';
+		if (stat(p, &st) < 0) {
+			*s = c;
+			break;
+		}
+		if (!S_ISDIR(st.st_mode))
+			r = -1;
+		else if ((st.st_mode & S_IXOTH) == 0)
+			r = -2;
+		if (r < 0)
+			*cause = xasprintf(
+				"--tools '%s': '%s' is %s: the installs (uid "
+				"%u) and the workspaces (their own uids) could "
+				"not reach the tools dir; use a dir that "
+				"everybody may enter, e.g. "
+				"/var/cache/taskbox/tools",
+				tools, p,
+				r == -1 ? "not a directory"
+					: "closed to other users (mode "
+					  "without o+x)",
+				(unsigned)installer_uid());
+		*s = c;
+		if (c == '\0')
+			break;
+	}
+out:
+	free(p);
+	return r < 0 ? -1 : 0;
+}
+
 /* ---- in the child ------------------------------------------------------- */
 
 /* Write the cause (one line) on fd and return 1. */
@@ -224,32 +271,18 @@ child_log_tail(const char *path, char *out)
 	ssize_t n = 0;
 	off_t size;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	char *end, *start;
 
 	out[0] = '\0';
 	if (fd < 0)
 		return;
 	size = lseek(fd, 0, SEEK_END);
 	if (size > 0 &&
-	    lseek(fd,
-		  size > (off_t)sizeof buf - 1 ? size - (off_t)sizeof buf + 1
-					       : 0,
+	    lseek(fd, size > (off_t)sizeof buf ? size - (off_t)sizeof buf : 0,
 		  SEEK_SET) >= 0)
-		n = read(fd, buf, sizeof buf - 1);
+		n = read(fd, buf, sizeof buf);
 	close(fd);
-	if (n <= 0)
-		return;
-	buf[n] = '\0';
-	end = buf + n;
-	while (end > buf &&
-	       (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' '))
-		*--end = '\0';
-	start = strrchr(buf, '\n');
-	start = start ? start + 1 : buf;
-	snprintf(out, INSTALL_TAIL_MAX + 1, "%.*s", INSTALL_TAIL_MAX, start);
-	for (char *p = out; *p != '\0'; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = ' ';
+	if (n > 0)
+		install_log_tail(buf, (size_t)n, out, INSTALL_TAIL_MAX + 1);
 }
 
 /* The marker's text: what was installed into inst's dir (new string). */
@@ -427,14 +460,22 @@ tar_flag(const char *format)
 }
 
 /* The total size of the files in the archive at file (tar -tv as the
- * current user), or -1 when tar cannot list it. */
+ * current user), or -1 when tar cannot list it. A listing line longer
+ * than the buffer counts once, by its first piece (the size is there). */
 static long long
 archive_total(const char *file, const char *format)
 {
-	char *argv[] = {"tar", "-t",	     "-v", (char *)tar_flag(format),
-			"-f",  (char *)file, NULL};
+	char *argv[] = {"tar",
+			"-t",
+			"-v",
+			"--numeric-owner", /* no blanks in the owner */
+			(char *)tar_flag(format),
+			"-f",
+			(char *)file,
+			NULL};
 	char line[8192], *cause = NULL;
-	long long total = 0, size;
+	long long total = 0;
+	bool start = true; /* line begins a line of the listing */
 	struct proc_spec spec = {.argv = argv};
 	struct proc *proc = NULL;
 	int p[2], wstatus = -1;
@@ -451,9 +492,13 @@ archive_total(const char *file, const char *format)
 	}
 	close(p[1]);
 	f = fdopen(p[0], "r");
-	while (f != NULL && fgets(line, sizeof line, f) != NULL)
-		if (sscanf(line, "%*s %*s %lld", &size) == 1 && size > 0)
-			total += size;
+	while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+		size_t n = strlen(line);
+
+		if (start)
+			total = install_tar_add(total, line, n);
+		start = n > 0 && line[n - 1] == '\n';
+	}
 	if (f != NULL)
 		fclose(f);
 	else
@@ -1018,22 +1063,6 @@ job_on_timeout(void *data)
 	(void)proc_kill(job->proc, SIGKILL);
 }
 
-/* Cut user names and passwords out of the URLs in s (in place): a tool's
- * output (pip's, curl's) may show the index URL with its user. */
-static void
-scrub_userinfo(char *s)
-{
-	for (char *p = strstr(s, "://"); p != NULL; p = strstr(p, "://")) {
-		char *host = p + 3;
-		size_t n = strcspn(host, "/ \t\n\"'<>");
-		char *at = memchr(host, '@', n);
-
-		if (at != NULL)
-			memmove(host, at + 1, strlen(at + 1) + 1);
-		p = host;
-	}
-}
-
 /* The child exited (what it left in its group killed before the reap:
  * PROC_GROUP_DIES): read its cause and report. */
 static void
@@ -1058,7 +1087,7 @@ job_on_exit(struct proc *p, int wstatus, void *data)
 		snprintf(cause, sizeof cause, "the installer of %s died (%s)",
 			 job->what, proc_status_str(wstatus, why, sizeof why));
 	}
-	scrub_userinfo(cause);
+	install_scrub_userinfo(cause);
 	job->on_exit(job, wstatus, wstatus == 0 ? NULL : cause);
 }
 
@@ -1129,7 +1158,7 @@ install_marker_ok(const json_t *inst, const char *dir)
 {
 	char *path = install_marker_path(dir), *want, buf[4096];
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf) : -1;
 	bool ok;
 
 	free(path);
@@ -1137,9 +1166,8 @@ install_marker_ok(const json_t *inst, const char *dir)
 		close(fd);
 	if (n < 0)
 		return false;
-	buf[n] = '\0';
 	want = install_marker_text(inst);
-	ok = strcmp(buf, want) == 0;
+	ok = install_marker_match(buf, (size_t)n, want);
 	free(want);
 	return ok;
 }

@@ -1041,7 +1041,8 @@ server_main(int argc, char **argv)
 	srv->metrics_public = metrics_public;
 	srv->session_lifetime_ms = session_lifetime_ms;
 	if (server_tools_dir(tools ? tools : "/var/cache/taskbox/tools",
-			     srv->data_dir, &srv->tools_dir, &cause) < 0)
+			     srv->data_dir, &srv->tools_dir, &cause) < 0 ||
+	    install_tools_check(srv->tools_dir, &cause) < 0)
 		goto fail;
 	if (install_index_check(pip_index ?: "https://pypi.org/simple",
 				&cause) < 0)

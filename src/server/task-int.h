@@ -104,7 +104,8 @@ struct task {
 	pid_t runtime_pid;	 /* the runtime, once a socket showed it: */
 	int runtime_pidfd;	 /* pinned (-1: not yet) */
 	uint64_t peer_warned_ms; /* last "refused" warning (rate limit) */
-	bool disk_busy;		 /* a disk_mount child runs for this task */
+	bool disk_busy;		 /* a disk child (mount; a restart's
+				    clearing) runs for this task */
 	char *disk_warn;	 /* why the disk limit is not enforced */
 	char *ws_warn;	      /* which limits the last start did not enforce */
 	struct tqueue *queue; /* the send queue (queue.c) */

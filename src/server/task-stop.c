@@ -7,7 +7,9 @@
  * template's tasks is a sweep that calls back once all of them are
  * gone. Pause sends the runtime SIGTERM (it saves its state file) with
  * a timer that kills the workspace after a grace period; resume and
- * restart render the module again and launch with the files kept.
+ * restart render the module again and launch with the files kept (a
+ * restart after a first start that failed early first clears what it
+ * left, in a child, while the task is pending).
  */
 #include "common.h"
 
@@ -21,6 +23,7 @@
 
 #include "core/ev.h"
 #include "core/log.h"
+#include "core/proc.h"
 #include "gateway/account.h"
 #include "gateway/gateway.h"
 #include "http/http.h"
@@ -475,12 +478,15 @@ task_clear_entry(const char *path, const struct stat *st UNUSED, int flag,
 }
 
 /* Restarting a task whose home was never laid out (its first start
- * failed before that, the disk's child perhaps half-way): what is left
- * (a half-made image, an empty mount point, server-made directories)
- * goes, so that the start is a first start again, with its disk. */
-static void
-task_clear_unlaid(struct task *t)
+ * failed before that, the disk's child perhaps half-way): in a child
+ * process (arg is the task, as forked), what is left (a half-made image,
+ * an empty mount point, server-made directories) goes, so that the start
+ * is a first start again, with its disk. Failures are logged; the start
+ * goes on. */
+static int
+task_clear_child(void *arg)
 {
+	struct task *t = arg;
 	char *img = xasprintf("%s/%s.img", srv->disks_dir, task_id(t));
 
 	if (srv->root && umount2(t->dir, MNT_DETACH) < 0 && errno != EINVAL &&
@@ -493,6 +499,67 @@ task_clear_unlaid(struct task *t)
 	(void)nftw(t->dir, task_clear_entry, 16,
 		   FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 	free(img);
+	return 0;
+}
+
+/* The clearing child of task id (a string owned here) exited: start the
+ * task (pending since the restart), or finish its delete, which waited
+ * for the child. */
+static void
+task_on_cleared(struct proc *p, int status, void *data)
+{
+	char *id = data;
+	struct task *t = task_find_id(id);
+	char buf[64];
+
+	if (status != 0)
+		log_warn("task %s: clearing its leftovers: %s", id,
+			 proc_status_str(status, buf, sizeof buf));
+	free(id);
+	proc_free(p);
+	if (t == NULL)
+		return;
+	t->disk_busy = false;
+	if (t->st == TASK_STATE_DELETING) {
+		task_finish_delete(t);
+		return;
+	}
+	if (t->st != TASK_STATE_PENDING) { /* nothing else leaves pending */
+		log_error("task %s: leftovers cleared in state %s",
+			  task_name(t), task_state_str(t->st));
+		return;
+	}
+	if (srv->stopping) {
+		task_fail(t, "the server shut down before the restart began");
+		return;
+	}
+	task_relaunch(t);
+}
+
+/* Start clearing what a first start of t that failed left (see
+ * task_clear_child), off the loop; task_on_cleared launches t after.
+ * Until then t->disk_busy holds a delete back. 0, or -errno and *cause
+ * (a new string) when no child could start. */
+static int
+task_clear_unlaid(struct task *t, char **cause)
+{
+	struct proc_spec spec = {.fn = task_clear_child,
+				 .arg = t,
+				 .flags = PROC_PGROUP | PROC_NOWAIT};
+	struct proc *p;
+	char *why = NULL;
+	int r;
+
+	if ((r = proc_spawn(&spec, &p, NULL, &why)) < 0) {
+		*cause = xasprintf("cannot clear what the failed start left: "
+				   "%s",
+				   why);
+		free(why);
+		return r;
+	}
+	proc_watch(p, srv->loop, task_on_cleared, xstrdup(task_id(t)));
+	t->disk_busy = true;
+	return 0;
 }
 
 int
@@ -516,8 +583,8 @@ task_restart(struct task *t, struct http_req *req, char **cause)
 	 * from the task's files (nor from whether its disk is mounted). */
 	t->resuming = t->laid_out;
 	t->fresh_agent = !t->agent_started;
-	if (!t->laid_out)
-		task_clear_unlaid(t);
+	if (!t->laid_out && (r = task_clear_unlaid(t, cause)) < 0)
+		return r;
 	free(t->report_summary);
 	t->report_summary = NULL;
 	task_set_str(&t->report_uri, "");
@@ -527,7 +594,8 @@ task_restart(struct task *t, struct http_req *req, char **cause)
 				  : "continuing the session");
 	task_set_state(t, "working", "Preparing workspace");
 	task_transition(t, TASK_STATE_PENDING, "");
-	task_relaunch(t);
+	if (!t->disk_busy) /* else once the leftovers are gone */
+		task_relaunch(t);
 	http_reply_json(req, 202, task_json(t));
 	return 0;
 }

@@ -14,12 +14,13 @@ shift $(($# < 3 ? $# : 3))
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] ||
 	targets=(msgfmt template sse hclient egress gwhttp mcp state api gauth sigv4
-		usage route extauth)
+		usage route extauth install)
 
 # the longest input per target: a screen, a YAML file, a request head...
 declare -A max_len=([msgfmt]=4096 [template]=8192 [sse]=4096 [hclient]=8192
 	[egress]=4096 [mcp]=8192 [state]=8192 [api]=4096 [gauth]=8192
-	[sigv4]=4096 [usage]=8192 [route]=4400 [gwhttp]=8192 [extauth]=4096)
+	[sigv4]=4096 [usage]=8192 [route]=4400 [gwhttp]=8192 [extauth]=4096
+	[install]=8192)
 
 if ! out=$(ninja -C "$build" "${targets[@]/#/tests/fuzz/fuzz-}" 2>&1); then
 	printf '%s\n' "$out" | tail -n 40 # what failed to build

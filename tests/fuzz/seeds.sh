@@ -287,3 +287,32 @@ printf '\x01{"login":"octocat","id":583231,"name":"The Octocat","avatar_url":"ht
 printf '\x01{"login":"a b","id":-1,"name":null}' >"$c/extauth/user-bad"
 printf '\x02https://github.example.com/' >"$c/extauth/url"
 printf '\x02http://user@h:1/p?q#f' >"$c/extauth/url-bad"
+
+# install: first byte mod 4: 0 `tar -tv --numeric-owner` output, 1 a
+# marker's text NUL a marker file's bytes, 2 a message (pip's, curl's)
+# whose URLs lose their user info, 3 a tail size byte then a tool's log
+reset install
+{
+	printf '\x00'
+	printf '%s\n' \
+		'drwxr-xr-x 0/0               0 2026-12-01 14:26 goose/' \
+		'-rwxr-xr-x 1001/1001  52428800 2026-12-01 14:26 goose/goose' \
+		'hrw-r--r-- 0/0               0 2026-12-01 14:26 goose/h link to goose/goose' \
+		'lrwxrwxrwx 0/0               0 2026-12-01 14:26 goose/l -> goose' \
+		'crw-r--r-- 0/0             1,3 2026-12-01 14:26 goose/null' \
+		'-rw-r--r-- 0/0 99999999999999999999 2026-12-01 14:26 big'
+} >"$c/install/tar"
+printf '\x01url https://github.com/block/goose/releases/download/v1.0.0/goose.tar.bz2\nsha256 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n\0url https://github.com/block/goose/releases/download/v1.0.0/goose.tar.bz2\nsha256 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n' \
+	>"$c/install/marker"
+printf '\x01pip aider-chat==0.86.1\nindex https://pypi.org/simple\n\0pip aider-chat==0.86.1\nindex https://pypi.org/simple\n\0x' \
+	>"$c/install/marker-nul"
+printf '\x02ERROR: Could not find a version that satisfies the requirement aider-chat==0.86.1 (from versions: none); Looking in indexes: https://bob:p@ss@pypi.example/simple' \
+	>"$c/install/scrub"
+printf "\\x02curl: (7) Failed to connect to 'http://u@127.0.0.1:9/x' and \"https://a:b@h\"" \
+	>"$c/install/scrub-quoted"
+{
+	printf '\x03\x00'
+	printf 'Collecting aider-chat==0.86.1\r\n  Downloading aider_chat-0.86.1.whl (1.2 MB)\n'
+	printf '\033[31mERROR: No matching distribution found for aider-chat\033[0m \xe2\x94\x80\xe2\x94\x80\n\n'
+} >"$c/install/tail"
+printf '\x03\x05x\nab\xc3\xa9cd\r\n' >"$c/install/tail-cut"

@@ -4,8 +4,9 @@
 // installs a pip module from a local PEP 503 index (a wheel built here)
 // and a url module from a local file server (a tarball built here), and
 // runs each as a task in a real workspace. Also: a wrong sha256, an
-// unreachable URL or index (refused at create), installs shared between
-// tasks, and --tools values the server refuses.
+// unreachable URL or index (refused at create), the built-in aider and
+// goose on a server with no route out (refused at create), installs
+// shared between tasks, and --tools values the server refuses.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -205,6 +206,9 @@ test('--tools refused where the workspace would see masked dirs', () => {
   for (const [tools, re] of [
     ['/tmp', /--tools '\/tmp': .* not \/tmp/],
     ['/root/', /not \/root/],
+    ['/home', /not \/home/],
+    // a dir the installer's and the workspaces' uids cannot enter
+    [tmpdir('taskbox-install-closed-'), /is closed to other users \(mode without o\+x\)/],
     [parent, /holds the data directory/],
     [path.join(data, 'tasks'), /inside the data directory/],
   ]) {
@@ -213,6 +217,94 @@ test('--tools refused where the workspace would see masked dirs', () => {
     assert.match(r.stderr, re);
   }
   fs.rmSync(parent, { recursive: true, force: true });
+});
+
+// A server (startServer's handle) in a network namespace of its own with
+// only loopback up: no route to pypi.org or github.com. Its API is
+// reached from inside that namespace (nsenter + curl).
+async function startOfflineServer(args) {
+  const wrap = path.join(work, 'netns-server');
+  fs.writeFileSync(wrap, '#!/bin/sh\nexec unshare --net -- sh -c ' +
+    '\'ip link set lo up && exec "$@"\' netns "$TBX_SERVER_BIN" "$@"\n', { mode: 0o755 });
+  const s = await startServer({ exe: wrap, env: { TBX_SERVER_BIN: bin }, args });
+  s.nsApi = (method, p, body) => {
+    const r = spawnSync('nsenter', [`--net=/proc/${s.child.pid}/ns/net`, 'curl', '-sS', '--max-time', '60',
+      '-X', method, '-H', `Authorization: Bearer ${s.token}`, '-H', 'Content-Type: application/json',
+      ...(body ? ['--data-binary', JSON.stringify(body)] : []), '-w', '\n%{http_code}', `${s.base}${p}`],
+    { encoding: 'utf8', timeout: 90000 });
+    assert.equal(r.status, 0, r.stderr);
+    const nl = r.stdout.lastIndexOf('\n');
+    const text = r.stdout.slice(0, nl);
+    let json = null;
+    try { json = JSON.parse(text); } catch { /* not JSON */ }
+    return { status: Number(r.stdout.slice(nl + 1)), text, json };
+  };
+  return s;
+}
+
+test('the built-in aider and goose with no route out: 400 at create naming what could not be reached, nothing created', async () => {
+  const t4 = path.join(work, 'tools-offline');
+  // the defaults: pypi.org's index, the module's GitHub release URL
+  const s = await startOfflineServer(['--tools', t4, '--llm-url', 'http://127.0.0.1:9', '--max-disk', '32MiB']);
+  try {
+    // the namespace really has no way out
+    const out = spawnSync('nsenter', [`--net=/proc/${s.child.pid}/ns/net`, 'curl', '-sS', '--max-time', '10', 'https://pypi.org/simple/'], { encoding: 'utf8' });
+    assert.notEqual(out.status, 0, 'pypi.org answered from the test namespace');
+    for (const [template, url] of [
+      ['aider', 'https://pypi.org/simple/aider-chat/'],
+      ['goose', 'https://github.com/block/goose/releases/download/v1.3.1/goose-x86_64-unknown-linux-gnu.tar.bz2'],
+    ]) {
+      const r = s.nsApi('POST', '/api/v2/tasks/me', { template, input: 'hello', name: `offline-${template}` });
+      assert.equal(r.status, 400, r.text);
+      assert.match(r.json.detail, new RegExp(`cannot be: cannot reach ${url.replace(/[.?]/g, '\\$&')}: `), r.text);
+      assert.equal(s.nsApi('GET', `/api/v2/tasks/admin/offline-${template}`).status, 404, 'no task was created');
+    }
+    assert.equal(s.nsApi('GET', '/api/v2/tasks').json.count, 0);
+    // nothing installed, no install begun
+    assert.deepEqual(exists(t4) ? fs.readdirSync(t4) : [], []);
+  } finally {
+    await s.stop();
+    fs.rmSync(s.data, { recursive: true, force: true });
+  }
+});
+
+test('--tools under /home/x and /root/x: an install there runs in the sandbox, or the server refuses a dir its uids cannot enter', async () => {
+  // only /home and /root themselves are masked as a whole (TOOLS/DIR
+  // would be a user's home); below them a dir works when the installer's
+  // and the workspaces' uids may enter it: /root is 0700 on Debian
+  for (const parent of ['/home', '/root']) {
+    const t5 = fs.mkdtempSync(path.join(parent, 'taskbox-tools-'));
+    fs.chmodSync(t5, 0o755);
+    if ((fs.statSync(parent).mode & 0o001) === 0) {
+      const data = tmpdir('taskbox-install-data-');
+      const r = spawnSync(bin, ['server', '--listen', '127.0.0.1:0', '--data', data, '--tools', t5], { encoding: 'utf8', timeout: 10000 });
+      fs.rmSync(t5, { recursive: true, force: true });
+      fs.rmSync(data, { recursive: true, force: true });
+      assert.equal(r.status, 1, r.stdout + r.stderr);
+      assert.match(r.stderr, new RegExp(`--tools '${t5}': '${parent}' is closed to other users .*the installs \\(uid \\d+\\) and the workspaces`));
+      continue;
+    }
+    const s = await startServer({ args: ['--tools', t5, '--pip-index-url', `${files.base}/simple/`, '--max-disk', '32MiB'] });
+    try {
+      const m = await s.api('POST', '/api/v2/modules', {
+        body: `name: tbx-home\nagent_type: custom\ninstall: {url: "${files.base}/tbx-url-1.0.0.tar.gz", sha256: "${tarSha}", version: "1", bin: tbx/bin/tbx-url}\ncommand: ["{{bin}}"]\n`,
+        headers: { 'Content-Type': 'application/yaml' },
+      });
+      assert.equal(m.status, 201, m.text);
+      assert.equal((await s.pushTemplate('name: tbx-home\nworkspace:\n  backend: local\nagent:\n  module: tbx-home\nai_task:\n  app: chat\n')).status, 201);
+      await s.createTask({ template: 'tbx-home', input: `from ${parent}`, name: 'home' });
+      await s.waitTask('admin', 'home', { timeout: 60000 });
+      await waitFor(async () => {
+        const l = await s.api('GET', '/api/v2/tasks/admin/home/logs');
+        return l.json?.logs?.some((e) => e.type === 'output' && e.content.includes(`archive got: from ${parent}`));
+      }, { what: `the agent installed under ${t5} answered`, timeout: 60000 });
+      assert.ok(exists(path.join(t5, 'tbx-home', '1', 'tbx', 'bin', 'tbx-url')));
+    } finally {
+      await s.stop();
+      fs.rmSync(s.data, { recursive: true, force: true });
+      fs.rmSync(t5, { recursive: true, force: true });
+    }
+  }
 });
 
 // ---- the hostile reviewer's findings -------------------------------------
@@ -408,6 +500,7 @@ test('pip index credentials never show; no probe before admission; an http:// in
     fs.rmSync(other.data, { recursive: true, force: true });
   }
   const parent = tmpdir('taskbox-install-idx-');
+  fs.chmodSync(parent, 0o755); // else its tools dir is refused first
   const r = spawnSync(bin, ['server', '--listen', '127.0.0.1:0', '--data', path.join(parent, 'data'), '--tools', path.join(parent, 'tools'),
     '--pip-index-url', 'http://pypi.example.com/simple'], { encoding: 'utf8', timeout: 10000 });
   assert.equal(r.status, 1, r.stdout + r.stderr);
