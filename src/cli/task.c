@@ -115,7 +115,9 @@ static const char send_usage[] =
 	"\n"
 	"  --wait              wait for the agent's reply and print it; when\n"
 	"                      the agent opens a dialog instead, print it and\n"
-	"                      exit with status 3 (answer with send again)\n"
+	"                      exit with status 3 (answer with send again);\n"
+	"                      status 1 when the input failed, was cancelled\n"
+	"                      or its reply is no longer kept\n"
 	"  --timeout SECONDS   give up waiting after this long (default 600)\n";
 static const char queue_usage[] =
 	"usage: taskbox task queue TASK [--cancel ID] [-o json]\n"

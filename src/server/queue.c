@@ -314,8 +314,8 @@ static void
 tqueue_requeue(struct task *t, const char *id)
 {
 	if (store_queue_requeue(srv->store, id) < 0)
-		/* left 'sending': dropped at the next server start, never
-		 * typed twice */
+		/* left 'sending': never pumped, and settled by the next
+		 * server start (failed unless the runtime recorded it) */
 		log_warn("task %s: cannot put queued input %s back",
 			 task_name_of(t), id);
 }
