@@ -115,7 +115,9 @@ static const char send_usage[] =
 	"\n"
 	"  --wait              wait for the agent's reply and print it; when\n"
 	"                      the agent opens a dialog instead, print it and\n"
-	"                      exit with status 3 (answer with send again)\n"
+	"                      exit with status 3 (answer with send again);\n"
+	"                      status 1 when the input failed, was cancelled\n"
+	"                      or its reply is no longer kept\n"
 	"  --timeout SECONDS   give up waiting after this long (default 600)\n";
 static const char queue_usage[] =
 	"usage: taskbox task queue TASK [--cancel ID] [-o json]\n"
@@ -938,8 +940,17 @@ task_send_event(const char *event, const char *data, void *arg)
 			printf("%s\n", cli_str(j, "message"));
 			r = TASK_DONE;
 		} else if (strcmp(op, "failed") == 0) {
-			/* a runtime timeout (504) may follow a partial write */
-			cli_error("the input may not have been delivered: %s",
+			/* a runtime timeout (504), or a server restart, may
+			 * follow a partial write; a full conversation not */
+			cli_error("the input %s delivered: %s",
+				  strcmp(cli_str(j, "code"),
+					 "conversation_full") == 0
+					  ? "was not"
+					  : "may not have been",
+				  cli_str(j, "reason"));
+			r = TASK_FAILED;
+		} else if (strcmp(op, "reply_lost") == 0) {
+			cli_error("the input was delivered, but %s",
 				  cli_str(j, "reason"));
 			r = TASK_FAILED;
 		} else if (strcmp(op, "cancelled") == 0) {

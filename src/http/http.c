@@ -1244,9 +1244,12 @@ http_problem_coder(json_t *p)
 		json_object_set_new(p, "validations", v);
 }
 
-void
-http_reply_problem_errors(struct http_req *req, unsigned status,
-			  const char *raw_detail, json_t *errors)
+/* A problem+json body: detail, errors (taken; NULL: one error saying
+ * detail) and, when reason is not NULL, a "reason" member. */
+static void
+http_reply_problem_body(struct http_req *req, unsigned status,
+			const char *raw_detail, json_t *errors,
+			const char *reason)
 {
 	/* details quote client input (paths, headers): make it valid UTF-8 */
 	char *detail = utf8_sanitize(raw_detail);
@@ -1260,6 +1263,8 @@ http_reply_problem_errors(struct http_req *req, unsigned status,
 	if (p == NULL || errors == NULL)
 		fatal("cannot build a problem+json body");
 	json_object_set_new(p, "errors", errors);
+	if (reason != NULL)
+		json_object_set_new(p, "reason", json_string(reason));
 	http_problem_coder(p);
 	s = json_dumps(p, JSON_COMPACT);
 	if (s == NULL)
@@ -1268,6 +1273,27 @@ http_reply_problem_errors(struct http_req *req, unsigned status,
 	free(s);
 	free(detail);
 	json_decref(p);
+}
+
+void
+http_reply_problem_errors(struct http_req *req, unsigned status,
+			  const char *detail, json_t *errors)
+{
+	http_reply_problem_body(req, status, detail, errors, NULL);
+}
+
+void
+http_reply_problem_reason(struct http_req *req, unsigned status,
+			  const char *reason, const char *fmt, ...)
+{
+	va_list ap;
+	char *detail;
+
+	va_start(ap, fmt);
+	detail = xvasprintf(fmt, ap);
+	va_end(ap);
+	http_reply_problem_body(req, status, detail, NULL, reason);
+	free(detail);
 }
 
 void

@@ -110,6 +110,11 @@ void http_reply_problem(struct http_req *req, unsigned status, const char *fmt,
  */
 void http_reply_problem_errors(struct http_req *req, unsigned status,
 			       const char *detail, json_t *errors);
+/* A problem with a machine-readable "reason" member besides detail (e.g.
+ * the runtime's 409s: busy, not_an_option, conversation_full). */
+void http_reply_problem_reason(struct http_req *req, unsigned status,
+			       const char *reason, const char *fmt, ...)
+	PRINTFLIKE(4, 5);
 /* Problem with errors[]: location is e.g. "body.type", value may be NULL. */
 void http_reply_invalid(struct http_req *req, const char *location,
 			json_t *value, const char *fmt, ...) PRINTFLIKE(4, 5);

@@ -7,7 +7,9 @@
  * in error codes: /status carries `state`, `dialog` and `pid`; a busy
  * agent gets 409 (AgentAPI: 500); an agent that never reacts gets 504;
  * POST /message takes an optional "if_idle": true (taskbox's send queue),
- * refused with 409 while a dialog waits instead of answering it;
+ * refused with 409 while a dialog waits instead of answering it; every
+ * 409 of POST /message says why in a "reason" member (busy, waiting,
+ * not_an_option, conversation_full: docs/API.md);
  * Origin is enforced for cross-site requests; an optional bearer token.
  * Additions for the agent inside the workspace: POST /internal/report
  * (report_task, SSE task_report) and POST /internal/hook (agent hooks,
@@ -348,10 +350,11 @@ api_post_message(struct http_req *req, void *data)
 	    json_is_true(json_object_get(body, "if_idle"))) {
 		/* taskbox's send queue: its input is for the idle agent and
 		 * never answers a dialog that opened meanwhile */
-		http_reply_problem(req, 409,
-				   "the agent is waiting on a dialog (%s); "
-				   "input sent with if_idle is not an answer",
-				   rt->dialog.text);
+		http_reply_problem_reason(req, 409, "waiting",
+					  "the agent is waiting on a dialog "
+					  "(%s); input sent with if_idle is "
+					  "not an answer",
+					  rt->dialog.text);
 		goto out;
 	}
 	if (runtime_state(rt) == STATE_WAITING) {
@@ -359,8 +362,8 @@ api_post_message(struct http_req *req, void *data)
 		char key[2] = {0};
 
 		if (opt < 0) {
-			http_reply_problem(
-				req, 409,
+			http_reply_problem_reason(
+				req, 409, "not_an_option",
 				"the agent is waiting on a dialog "
 				"(%s); answer with an option number "
 				"1-%zu or its text, or send raw keys",
@@ -378,17 +381,19 @@ api_post_message(struct http_req *req, void *data)
 		goto out;
 	}
 	if (runtime_status(rt) != STATUS_STABLE) {
-		http_reply_problem(req, 409,
-				   "message can only be sent when the agent is "
-				   "waiting for user input (status is "
-				   "\"running\", state \"%s\"); retry when "
-				   "/status says \"stable\"",
-				   status_state_name(runtime_state(rt)));
+		http_reply_problem_reason(
+			req, 409, "busy",
+			"message can only be sent when the agent is "
+			"waiting for user input (status is \"running\", "
+			"state \"%s\"); retry when /status says \"stable\"",
+			status_state_name(runtime_state(rt)));
 		goto out;
 	}
 	r = runtime_send_user(rt, req, content, &cause);
 	if (r == -EBUSY || r == -ENOSPC) {
-		http_reply_problem(req, 409, "%s", cause);
+		http_reply_problem_reason(
+			req, 409, r == -EBUSY ? "busy" : "conversation_full",
+			"%s", cause);
 	} else if (r < 0) {
 		http_reply_problem(req, 503, "%s", cause);
 	} else {

@@ -496,20 +496,34 @@ runtime_start_prompt(struct runtime *rt)
 	}
 }
 
+/* The most messages the conversation may hold: CONV_MAX_MESSAGES, or
+ * fewer when TASKBOX_MAX_MESSAGES (a template's env) asks for 2 to that. */
+static long
+runtime_max_messages(void)
+{
+	const char *e = getenv("TASKBOX_MAX_MESSAGES");
+	long v;
+
+	if (e != NULL && parse_long(e, 2, CONV_MAX_MESSAGES, &v) == 0)
+		return v;
+	return CONV_MAX_MESSAGES;
+}
+
 int
 runtime_send_user(struct runtime *rt, struct http_req *req, const char *text,
 		  char **cause)
 {
+	long max = runtime_max_messages();
 	int r;
 
 	if (send_active(&rt->send)) {
 		*cause = xstrdup("another message is being sent to the agent");
 		return -EBUSY;
 	}
-	if (conv_count(rt->conv) + 2 > CONV_MAX_MESSAGES) {
-		*cause = xasprintf("the conversation holds the maximum of %d "
+	if ((long)conv_count(rt->conv) + 2 > max) {
+		*cause = xasprintf("the conversation holds the maximum of %ld "
 				   "messages",
-				   CONV_MAX_MESSAGES);
+				   max);
 		return -ENOSPC;
 	}
 	r = runtime_paste(rt, text);

@@ -14,29 +14,42 @@
  *   sending     the entry being handed to the runtime, or NULL; at most one
  *   turn_open   the runtime recorded user input and no idle came since
  *   replies     the inputs (entries, dialog answers) whose reply, the next
- *               idle, is awaited: one, or a few when a dialog came between
+ *               idle, is awaited: one, or a few when a dialog came between;
+ *               the oldest of more than QUEUE_REPLIES gets `reply_lost`
+ *   unsettled   entries a stopped server left 'sending' ({id, input,
+ *               sent_at} rows, loaded with length), settled against the
+ *               runtime's transcript before anything else is delivered
  *
  * Delivery is at most once, as the prompt is: an entry is marked 'sending'
- * in the store before the runtime is asked and deleted once it answered.
- * An answer that proves nothing was written (refused connection, 409
- * busy) puts it back at the head; any other failure drops it with a
- * `failed` event; a server that stops in between finds 'sending' entries
- * at start and drops them (the runtime may have typed them already), never
- * sending one twice.
+ * (with its sent_at) in the store before the runtime is asked and deleted
+ * once it answered. The runtime's 409s say why (their "reason"): busy or
+ * waiting proves nothing was written, and the entry goes back to the head;
+ * conversation_full fails it for good (`failed`, the next one is tried);
+ * any other failure drops it with a `failed` event too. A server that
+ * stops in between finds 'sending' entries at start and never sends them
+ * again: once the task's runtime is stable (idle or waiting, so not
+ * mid-send), an entry whose text the runtime recorded as a user message
+ * since its sent_at was delivered (`delivered`, then its reply), any
+ * other failed, unconfirmed.
  *
  * A waiting dialog is never answered by a queued entry: the queue holds
  * while the state is waiting, and a delivery carries "if_idle": true, so
  * a runtime whose dialog opened after the idle we saw answers 409 (the
  * entry goes back to the head) instead of taking it as the answer. A task
  * that is pausing or being deleted gets no delivery and refuses sends.
- * Input sent while the agent waits goes to
- * the runtime as the answer; if the runtime refuses it (not one of the
- * dialog's options), it is queued like any other.
+ * Input sent while the agent waits goes to the runtime as the answer; an
+ * answer the runtime refuses as not one of the dialog's options fails
+ * with that 409 (never queued), one it refuses as busy (the dialog
+ * closed meanwhile) is queued like any other input.
  *
  * Every change is published on the task's SSE stream as a `queue` event:
- * {op: queued|delivered|cancelled|failed|replied, id, ...}.
+ * {op: queued|delivered|cancelled|failed|replied|reply_lost, id, ...};
+ * failed carries a reason and a code (conversation_full, unconfirmed,
+ * error).
  */
 #include "common.h"
+
+#include <time.h>
 
 #include "core/log.h"
 #include "http/client.h"
@@ -57,6 +70,7 @@ struct tqueue {
 	unsigned users_at; /* ... when the delivery in flight started */
 	char *replies[QUEUE_REPLIES]; /* ids awaiting the next idle */
 	bool loaded;		      /* length was read from the store */
+	json_t *unsettled; /* rows left 'sending' by a stopped server */
 };
 
 /* One delivery in flight: the runtime's answer finds the task again by
@@ -85,10 +99,24 @@ tqueue_replies_clear(struct tqueue *q)
 	}
 }
 
-/* Await the reply to input id (the oldest is forgotten when full). */
+static struct tqueue *tqueue_of(struct task *t);
+static void tqueue_publish(struct task *t, json_t *j);
+
+/* Await the reply to input id of t; when QUEUE_REPLIES are awaited
+ * already, the oldest gets `reply_lost` (its waiter is told, never left
+ * waiting). */
 static void
-tqueue_replies_add(struct tqueue *q, const char *id)
+tqueue_replies_add(struct task *t, const char *id)
 {
+	struct tqueue *q = tqueue_of(t);
+
+	if (q->replies[0] != NULL)
+		tqueue_publish(t,
+			       json_pack("{s:s, s:s, s:s}", "op", "reply_lost",
+					 "id", q->replies[0], "reason",
+					 "more inputs were answered before "
+					 "its reply came; its reply is no "
+					 "longer kept (see the task's logs)"));
 	free(q->replies[0]);
 	memmove(q->replies, q->replies + 1,
 		(QUEUE_REPLIES - 1) * sizeof q->replies[0]);
@@ -108,6 +136,7 @@ tqueue_free(struct tqueue *q)
 		return;
 	free(q->sending);
 	tqueue_replies_clear(q);
+	json_decref(q->unsettled);
 	free(q);
 }
 
@@ -122,7 +151,12 @@ tqueue_of(struct task *t)
 	if (!q->loaded) {
 		int64_t n = store_queue_length(srv->store, task_id(t));
 
-		if (n >= 0) {
+		/* read once, before this server delivers anything: every
+		 * 'sending' entry then is a stopped server's */
+		if (n >= 0 && q->unsettled == NULL)
+			q->unsettled =
+				store_queue_unsettled(srv->store, task_id(t));
+		if (n >= 0 && q->unsettled != NULL) {
 			q->length = (unsigned)n;
 			q->loaded = true;
 		} else {
@@ -178,6 +212,7 @@ tqueue_ready(struct task *t)
 	struct tqueue *q = tqueue_of(t);
 
 	return q->sending == NULL && !q->turn_open &&
+	       json_array_size(q->unsettled) == 0 &&
 	       strcmp(task_status(t), "active") == 0 &&
 	       task_stopping(t) == NULL && task_runtime_socket(t) != NULL &&
 	       strcmp(task_agent_state(t), "idle") == 0;
@@ -261,7 +296,7 @@ tqueue_delivered(struct task *t, const char *id)
 	struct tqueue *q = tqueue_of(t);
 
 	tqueue_remove(t, id);
-	tqueue_replies_add(q, id);
+	tqueue_replies_add(t, id);
 	log_info("task %s: queued input %s delivered", task_name_of(t), id);
 	tqueue_publish(t, json_pack("{s:s, s:s}", "op", "delivered", "id", id));
 	/* the whole turn may have gone by before this answer came: the
@@ -279,10 +314,22 @@ static void
 tqueue_requeue(struct task *t, const char *id)
 {
 	if (store_queue_requeue(srv->store, id) < 0)
-		/* left 'sending': dropped at the next server start, never
-		 * typed twice */
+		/* left 'sending': never pumped, and settled by the next
+		 * server start (failed unless the runtime recorded it) */
 		log_warn("task %s: cannot put queued input %s back",
 			 task_name_of(t), id);
+}
+
+/* Fail entry id of t for good (removed, a `failed` event with why and
+ * code): it is never delivered. */
+static void
+tqueue_fail(struct task *t, const char *id, const char *why, const char *code)
+{
+	tqueue_remove(t, id);
+	log_warn("task %s: queued input %s dropped: %s", task_name_of(t), id,
+		 why);
+	tqueue_publish(t, json_pack("{s:s, s:s, s:s, s:s}", "op", "failed",
+				    "id", id, "reason", why, "code", code));
 }
 
 /* The runtime answered a delivery (status, or err < 0). */
@@ -294,8 +341,19 @@ tqueue_on_sent(int status, json_t *reply, int err, void *data)
 	struct tqueue *q = t ? tqueue_of(t) : NULL;
 	const char *detail =
 		json_string_value(json_object_get(reply, "detail"));
+	/* runtime/api.c says why it refused (409): busy, waiting,
+	 * not_an_option, conversation_full */
+	const char *reason =
+		err == 0 && status == 409
+			? json_string_value(json_object_get(reply, "reason"))
+			: NULL;
+	bool refused = err == 0 && status == 409;
+	bool full = refused && reason != NULL &&
+		    strcmp(reason, "conversation_full") == 0;
+	bool not_option = refused && reason != NULL &&
+			  strcmp(reason, "not_an_option") == 0;
 	/* nothing reached the agent: refused before any byte was written */
-	bool untouched = err == -ECONNREFUSED || (err == 0 && status == 409);
+	bool untouched = err == -ECONNREFUSED || refused;
 	bool pump = !c->answer;
 	char *why = NULL;
 
@@ -316,7 +374,7 @@ tqueue_on_sent(int status, json_t *reply, int err, void *data)
 		if (c->answer) {
 			/* the dialog closes; what follows is the reply */
 			q->turn_open = true;
-			tqueue_replies_add(q, c->entry_id);
+			tqueue_replies_add(t, c->entry_id);
 			/* the state was waiting when it was sent: an idle
 			 * now came after it */
 			if (strcmp(task_agent_state(t), "idle") == 0)
@@ -330,6 +388,20 @@ tqueue_on_sent(int status, json_t *reply, int err, void *data)
 						  c->entry_id, "status",
 						  c->answer ? "answered"
 							    : "delivered"));
+		goto out;
+	}
+	why = err < 0 ? xasprintf("the agent runtime did not answer: %s",
+				  strerror(-err))
+		      : xasprintf("%s",
+				  detail ? detail : "the agent refused it");
+	if (full || (not_option && c->answer)) {
+		/* for good: the conversation takes no more input, or the
+		 * answer is none of the dialog's options */
+		if (!c->answer)
+			tqueue_fail(t, c->entry_id, why, reason);
+		if (c->req != NULL)
+			http_reply_problem_reason(c->req, 409, reason, "%s",
+						  why);
 		goto out;
 	}
 	if (untouched && !c->answer) {
@@ -356,23 +428,15 @@ tqueue_on_sent(int status, json_t *reply, int err, void *data)
 		pump = false;
 		goto out;
 	}
-	if (c->answer && untouched && err == 0 && c->req != NULL) {
-		/* not an answer to the dialog: queue it behind the others */
+	if (c->answer && refused && c->req != NULL) {
+		/* busy: the dialog closed meanwhile; queue it behind the
+		 * others */
 		tqueue_enqueue(t, c->req, c->input, c->by);
 		goto out;
 	}
-	why = err < 0 ? xasprintf("the agent runtime did not answer: %s",
-				  strerror(-err))
-		      : xasprintf("%s",
-				  detail ? detail : "the agent refused it");
-	if (!c->answer) {
+	if (!c->answer)
 		/* some of it may have reached the agent: never again */
-		tqueue_remove(t, c->entry_id);
-		log_warn("task %s: queued input %s dropped: %s",
-			 task_name_of(t), c->entry_id, why);
-		tqueue_publish(t, json_pack("{s:s, s:s, s:s}", "op", "failed",
-					    "id", c->entry_id, "reason", why));
-	}
+		tqueue_fail(t, c->entry_id, why, "error");
 	if (c->req != NULL)
 		http_reply_problem(c->req,
 				   err < 0	   ? 502
@@ -409,7 +473,7 @@ tqueue_pump(struct task *t)
 		return;
 	}
 	/* committed before the runtime is asked: a crash cannot replay it */
-	r = store_queue_mark_sending(srv->store, id);
+	r = store_queue_mark_sending(srv->store, id, (int64_t)wall_ms());
 	if (r < 0 && r != -ENOENT)
 		log_warn("task %s: cannot mark queued input %s for delivery: "
 			 "%s",
@@ -423,13 +487,81 @@ tqueue_pump(struct task *t)
 
 /* ---- events from the task ------------------------------------------- */
 
+/* Wall ms of an RFC 3339 time as the runtime writes it
+ * (2006-01-02T15:04:05.000Z), or -1. */
+static int64_t
+tqueue_parse_time(const char *s)
+{
+	struct tm tm = {0};
+	unsigned ms = 0;
+	int n = 0;
+	time_t secs;
+
+	if (s == NULL ||
+	    sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3uZ%n", &tm.tm_year, &tm.tm_mon,
+		   &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms,
+		   &n) != 7 ||
+	    s[n] != '\0')
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	if ((secs = timegm(&tm)) == (time_t)-1)
+		return -1;
+	return (int64_t)secs * 1000 + ms;
+}
+
 void
-tqueue_on_user_input(struct task *t)
+tqueue_on_user_input(struct task *t, const char *text, const char *when)
 {
 	struct tqueue *q = tqueue_of(t);
+	int64_t at = tqueue_parse_time(when);
+	json_t *row;
+	size_t i;
 
 	q->users++;
 	q->turn_open = true;
+	/* an entry a stopped server was sending: recorded since it was
+	 * sent, so the runtime took it (replays come before the state) */
+	json_array_foreach(q->unsettled, i, row)
+	{
+		const char *id = json_string_value(json_object_get(row, "id"));
+		char *copy;
+
+		if (text == NULL || at < 0 ||
+		    strcmp(text, json_string_value(
+					 json_object_get(row, "input"))) != 0 ||
+		    at < json_integer_value(json_object_get(row, "sent_at")))
+			continue;
+		copy = xstrdup(id);
+		json_array_remove(q->unsettled, i);
+		tqueue_remove(t, copy);
+		tqueue_replies_add(t, copy);
+		log_info("task %s: queued input %s was delivered before the "
+			 "server restarted",
+			 task_name_of(t), copy);
+		tqueue_publish(t, json_pack("{s:s, s:s}", "op", "delivered",
+					    "id", copy));
+		free(copy);
+		break;
+	}
+}
+
+/* The runtime is stable (idle or waiting: not mid-send) and its
+ * transcript was replayed: the entries left unsettled were never
+ * recorded, so they fail (never sent again). */
+static void
+tqueue_settle(struct task *t)
+{
+	struct tqueue *q = tqueue_of(t);
+	json_t *row;
+	size_t i;
+
+	json_array_foreach(q->unsettled, i, row)
+		tqueue_fail(t, json_string_value(json_object_get(row, "id")),
+			    "the server restarted while delivering it; not "
+			    "confirmed",
+			    "unconfirmed");
+	json_array_clear(q->unsettled);
 }
 
 /* The turn ended: publish the reply (the last agent message) to each
@@ -466,7 +598,11 @@ tqueue_on_idle(struct task *t)
 void
 tqueue_on_state(struct task *t)
 {
-	if (strcmp(task_agent_state(t), "idle") == 0)
+	const char *state = task_agent_state(t);
+
+	if (strcmp(state, "idle") == 0 || strcmp(state, "waiting") == 0)
+		tqueue_settle(t);
+	if (strcmp(state, "idle") == 0)
 		tqueue_on_idle(t);
 }
 
@@ -489,6 +625,7 @@ tqueue_forget(struct task *t)
 		log_warn("task %s: cannot remove its queued input",
 			 task_name_of(t));
 	tqueue_of(t)->length = 0;
+	json_array_clear(tqueue_of(t)->unsettled);
 }
 
 void
@@ -499,12 +636,11 @@ tqueue_recover(void)
 
 	json_array_foreach(rows, i, row)
 		log_warn("task %s: queued input %s was being delivered when "
-			 "the server stopped; it is not sent again",
+			 "the server stopped; it is not sent again, and is "
+			 "settled against the agent's transcript",
 			 json_string_value(json_object_get(row, "name")),
 			 json_string_value(json_object_get(row, "id")));
-	if (store_queue_recover(srv->store, replica_self()) < 0)
-		/* a 'sending' entry left is never delivered (pump takes
-		 * 'queued' ones only) */
+	if (store_queue_recover(srv->store) < 0)
 		log_warn("cannot clean up the send queue at start");
 	json_decref(rows);
 }

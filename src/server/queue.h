@@ -32,9 +32,9 @@ void tqueue_list(struct task *t, struct http_req *req);
 /* DELETE .../queue/{id}: 204; 404 when not queued; 409 while sending. */
 void tqueue_cancel(struct task *t, struct http_req *req, const char *id);
 
-/* The runtime recorded user input (a message_update with role user,
- * replays included). */
-void tqueue_on_user_input(struct task *t);
+/* The runtime recorded user input text at when (RFC 3339; a
+ * message_update with role user, replays included). */
+void tqueue_on_user_input(struct task *t, const char *text, const char *when);
 /* current_state changed (task_agent_state): an idle ends the open turn
  * and delivers the next entry. */
 void tqueue_on_state(struct task *t);
@@ -43,8 +43,9 @@ void tqueue_on_idle(struct task *t);
 void tqueue_on_stop(struct task *t);
 /* The task is deleted: its entries go. */
 void tqueue_forget(struct task *t);
-/* At server start: entries a stopped server was delivering are dropped
- * (at most once), entries of deleted tasks removed. */
+/* At server start: entries a stopped server was delivering are logged
+ * (settled once the task's runtime is stable, never sent again), entries
+ * of deleted tasks removed. */
 void tqueue_recover(void);
 
 #endif

@@ -202,7 +202,11 @@ task_on_runtime_event(const char *event, const char *data, void *cbdata)
 			t->report_summary = NULL;
 			t->prompt_seen = true;
 			task_mark(t, &t->prompt_delivered, "prompt_delivered");
-			tqueue_on_user_input(t);
+			tqueue_on_user_input(
+				t,
+				json_string_value(
+					json_object_get(j, "message")),
+				json_string_value(json_object_get(j, "time")));
 		}
 	} else if (strcmp(event, "task_report") == 0) {
 		/* the agent's own words: summary and link, never the state

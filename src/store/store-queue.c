@@ -3,9 +3,9 @@
  *
  * Data model: an entry (id) of a task, numbered by seq in the task's
  * order, holds the input and who sent it; it is 'queued' until the server
- * starts delivering it and 'sending' while it does. A delivered or
- * cancelled entry is deleted. server/queue.c keeps the rules (at most
- * once, one delivery at a time); these are its statements.
+ * starts delivering it and 'sending' (since sent_at, wall ms) while it
+ * does. A delivered or cancelled entry is deleted. server/queue.c keeps the
+ * rules (at most once, one delivery at a time); these are its statements.
  */
 #include "common.h"
 
@@ -34,11 +34,12 @@ store_queue_push(struct store *st, const char *id, const char *task_id,
 {
 	return store_exec(st,
 			  "INSERT INTO task_queue (id, task_id, seq, input, "
-			  "state, created_by, created_at) VALUES (?, ?, "
-			  "(SELECT COALESCE(MAX(seq), 0) + 1 FROM task_queue "
-			  "WHERE task_id = ?), ?, ?, ?, ?)",
-			  "ssssssi", id, task_id, task_id, input, state,
-			  created_by, now);
+			  "state, created_by, created_at, sent_at) VALUES (?, "
+			  "?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM "
+			  "task_queue WHERE task_id = ?), ?, ?, ?, ?, ?)",
+			  "ssssssii", id, task_id, task_id, input, state,
+			  created_by, now,
+			  strcmp(state, "sending") == 0 ? now : (int64_t)0);
 }
 
 int64_t
@@ -96,12 +97,12 @@ store_queue_head(struct store *st, const char *task_id)
 }
 
 int
-store_queue_mark_sending(struct store *st, const char *id)
+store_queue_mark_sending(struct store *st, const char *id, int64_t now)
 {
 	int r = store_exec(st,
-			   "UPDATE task_queue SET state = 'sending' WHERE id = "
-			   "? AND state = 'queued'",
-			   "s", id);
+			   "UPDATE task_queue SET state = 'sending', sent_at = "
+			   "? WHERE id = ? AND state = 'queued'",
+			   "is", now, id);
 
 	if (r < 0)
 		return r;
@@ -143,20 +144,20 @@ store_queue_sending(struct store *st, const char *replica_id)
 			  "s", replica_id);
 }
 
-int
-store_queue_recover(struct store *st, const char *replica_id)
+json_t *
+store_queue_unsettled(struct store *st, const char *task_id)
 {
-	int r = store_exec(st,
-			   "DELETE FROM task_queue WHERE state = 'sending' AND "
-			   "task_id IN (SELECT id FROM tasks WHERE replica_id "
-			   "= ?)",
-			   "s", replica_id);
+	return store_rows(st, NULL,
+			  "SELECT id, input, sent_at FROM task_queue WHERE "
+			  "task_id = ? AND state = 'sending' ORDER BY seq",
+			  "s", task_id);
+}
 
-	if (r == 0)
-		r = store_exec(
-			st,
-			"DELETE FROM task_queue WHERE task_id IN (SELECT "
-			"id FROM tasks WHERE deleted_at IS NOT NULL)",
-			"");
-	return r;
+int
+store_queue_recover(struct store *st)
+{
+	return store_exec(st,
+			  "DELETE FROM task_queue WHERE task_id IN (SELECT "
+			  "id FROM tasks WHERE deleted_at IS NOT NULL)",
+			  "");
 }

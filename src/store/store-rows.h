@@ -273,7 +273,7 @@ json_t *store_task_state_last(struct store *st, const char *id);
 /* ---- the send queue (store-queue.c) ------------------------------------- */
 
 /* Queue input for task_id as entry id, last, in state ('queued' or
- * 'sending'); 0, -EEXIST, or -EIO. */
+ * 'sending', then sent at now); 0, -EEXIST, or -EIO. */
 int store_queue_push(struct store *st, const char *id, const char *task_id,
 		     const char *input, const char *state,
 		     const char *created_by, int64_t now);
@@ -292,9 +292,9 @@ json_t *store_queue_state(struct store *st, const char *id,
 json_t *store_queue_list(struct store *st, const char *task_id);
 /* task_id's first 'queued' entry ({id, input}), or NULL. */
 json_t *store_queue_head(struct store *st, const char *task_id);
-/* Mark entry id 'sending' if it is 'queued'; 0, -ENOENT (it is not), or
- * -EIO. */
-int store_queue_mark_sending(struct store *st, const char *id);
+/* Mark entry id 'sending' (sent at now) if it is 'queued'; 0, -ENOENT
+ * (it is not), or -EIO. */
+int store_queue_mark_sending(struct store *st, const char *id, int64_t now);
 /* Put entry id back to 'queued'; 0 or -EIO. */
 int store_queue_requeue(struct store *st, const char *id);
 /* Delete entry id; 0, -ENOENT, or -EIO. */
@@ -304,9 +304,11 @@ int store_queue_clear(struct store *st, const char *task_id);
 /* The entries left 'sending' of the tasks replica_id runs ({id, name:
  * the task's}); a new array or NULL. */
 json_t *store_queue_sending(struct store *st, const char *replica_id);
-/* At start: delete the entries left 'sending' of the tasks replica_id
- * runs and those of deleted tasks; 0 or the first error. */
-int store_queue_recover(struct store *st, const char *replica_id);
+/* task_id's entries left 'sending' ({id, input, sent_at}) in order; a
+ * new array or NULL. */
+json_t *store_queue_unsettled(struct store *st, const char *task_id);
+/* At start: delete the entries of deleted tasks; 0 or -EIO. */
+int store_queue_recover(struct store *st);
 
 /* ---- replicas (store-replicas.c) ---------------------------------------- */
 

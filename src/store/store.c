@@ -657,6 +657,17 @@ const struct store_migration store_migrations[] = {
 		"CREATE INDEX external_auth_links_expiry"
 		"  ON external_auth_links (expires_at);",
 	},
+	/*
+	 * 13: when a queued entry started 'sending' (wall ms; 0 while
+	 * queued): a server that restarts settles it against the runtime's
+	 * transcript, a user message with its text from then on.
+	 */
+	{
+		"ALTER TABLE task_queue ADD COLUMN sent_at INTEGER NOT NULL "
+		"DEFAULT 0;",
+		"ALTER TABLE task_queue ADD COLUMN sent_at BIGINT NOT NULL "
+		"DEFAULT 0;",
+	},
 };
 
 const int store_migrations_count = (int)ARRAY_SIZE(store_migrations);

@@ -130,6 +130,13 @@ test('a waiting dialog is not answered by the queue, only by an explicit answer'
   assert.match(w.current_state.message, /Allow the edit/);
   assert.equal((await srv.api('GET', '/api/v2/tasks/admin/asker/queue')).json.count, 1, 'still queued');
   assert.doesNotMatch(outputs(await logs(srv, 'asker')), /answered-/);
+  // an answer that is none of the options: 409 with the runtime's
+  // reason, never queued (it would never answer anything)
+  const no = await send(srv, 'asker', 'maybe later');
+  assert.equal(no.status, 409, no.text);
+  assert.equal(no.json.reason, 'not_an_option');
+  assert.match(no.json.detail, /answer with an option number 1-2/);
+  assert.equal((await srv.api('GET', '/api/v2/tasks/admin/asker/queue')).json.count, 1, 'not queued');
   // the explicit answer
   const ans = await send(srv, 'asker', '1');
   assert.equal(ans.status, 200, ans.text);
@@ -332,8 +339,13 @@ test('a server killed while it delivers an input never delivers it again (at mos
   const b = await startServer({ data: a.data, token: a.token });
   servers.push(b);
   assert.match(b.log, new RegExp(`queued input ${r.json.id} was being delivered when the server stopped; it is not sent again`));
-  assert.equal((await b.api('GET', '/api/v2/tasks/admin/mute/queue')).json.count, 0);
+  // kept until the runtime, stable again (its send gave up: the agent
+  // never reacted), shows it never recorded it: failed, not sent again
+  await waitFor(async () => (await b.api('GET', '/api/v2/tasks/admin/mute/queue')).json.count === 0,
+    { what: 'the entry settled', timeout: 60000 });
+  assert.match(b.log, new RegExp(`queued input ${r.json.id} dropped: the server restarted while delivering it; not confirmed`));
   assert.equal((await b.api('DELETE', `/api/v2/tasks/admin/mute/queue/${r.json.id}`)).status, 404);
+  assert.doesNotMatch(outputs(await logs(b, 'mute')), /only-once/);
   assert.equal((await b.task('admin', 'mute')).status, 'active', 'the task itself goes on');
   assert.equal((await b.api('DELETE', '/api/v2/tasks/admin/mute')).status, 202);
 });
@@ -360,4 +372,116 @@ test('queued input does not block deleting its template or owner; a stopping tas
   assert.equal((await pause).status, 200);
   assert.equal((await srv.api('GET', '/api/v2/tasks/admin/qstopping/queue')).json.count, 0);
   assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/qstopping')).status, 202);
+});
+
+test('a server killed while the runtime types an input settles it as delivered once the runtime recorded it', async () => {
+  // the agent takes the prompt, then reads the next line unechoed after
+  // a while: the delivery is in flight when the server is killed and
+  // the runtime records it afterwards (or before the new server looks)
+  const slow = customTemplate('qlate', ['sh', '-c',
+    'printf "$ "; read -r p; echo "ran $p"; stty -echo; printf "$ "; sleep 6; read -r q; echo took-it; printf "$ "; exec sleep 1000']);
+  const a = await startServer();
+  servers.push(a);
+  assert.equal((await a.pushTemplate(slow)).status, 201);
+  await a.createTask({ template: 'qlate', input: 'hello', name: 'late' });
+  const r = await send(a, 'late', 'echo typed-once');
+  assert.equal(r.status, 202, r.text);
+  await waitFor(async () => (await a.api('GET', '/api/v2/tasks/admin/late/queue')).json.entries[0]?.state === 'sending',
+    { what: 'the delivery in flight', timeout: 20000 });
+  a.child.kill('SIGKILL');
+  await a.exited;
+  const b = await startServer({ data: a.data, token: a.token });
+  servers.push(b);
+  await waitFor(() => new RegExp(`queued input ${r.json.id} was delivered before the server restarted`).test(b.log),
+    { what: 'the entry settled as delivered', timeout: 40000 });
+  assert.equal((await b.api('GET', '/api/v2/tasks/admin/late/queue')).json.count, 0);
+  assert.doesNotMatch(b.log, /not confirmed/);
+  await waitFor(async () => /took-it/.test(outputs(await logs(b, 'late'))), { what: 'the agent took it' });
+  assert.deepEqual(inputs(await logs(b, 'late')), ['hello', 'echo typed-once'], 'once');
+  assert.equal((await b.api('DELETE', '/api/v2/tasks/admin/late')).status, 202);
+});
+
+test('a full conversation fails the input for good: queued ones fail in turn, a direct send gets 409, send --wait exits non-zero', async () => {
+  process.env.XDG_CONFIG_HOME = cfg;
+  delete process.env.TASKBOX_URL;
+  delete process.env.TASKBOX_TOKEN;
+  assert.equal((await tb(['login', srv.base, '--token', srv.token])).code, 0);
+  // the runtime's bound, lowered: the first message, the prompt and its
+  // reply, one more input and its reply
+  const small = customTemplate('qsmall', ['bash', '--norc', '--noprofile', '-i'],
+    { env: { PS1: '$ ', TASKBOX_MAX_MESSAGES: '5' } });
+  assert.equal((await srv.pushTemplate(small)).status, 201);
+  await srv.createTask({ template: 'qsmall', input: 'echo started', name: 'fullconv' });
+  await srv.waitTask('admin', 'fullconv', { state: 'idle' });
+  const events = new SseClient(srv.base + `/api/v2/tasks/admin/fullconv/events?access_token=${srv.token}`);
+  await events.ready;
+  const one = await send(srv, 'fullconv', 'sleep 4; echo one-done');
+  assert.equal(one.status, 200, one.text);
+  const two = await send(srv, 'fullconv', 'echo two');
+  assert.equal(two.status, 202, two.text);
+  const w = tbSpawn(['task', 'send', '--wait', '--timeout', '120', 'fullconv', 'echo three']);
+  const wr = await w.exited;
+  assert.equal(wr.code, 1, wr.stdout + wr.stderr);
+  assert.match(wr.stdout, /^queued at position 2/m);
+  assert.match(wr.stderr, /was not delivered: the conversation holds the maximum of 5 messages/);
+  const failed = await events.wait((e) => e.event === 'queue' && e.data.op === 'failed' && e.data.id === two.json.id);
+  assert.equal(failed.data.code, 'conversation_full');
+  assert.match(failed.data.reason, /maximum of 5 messages/);
+  assert.equal((await srv.api('GET', '/api/v2/tasks/admin/fullconv/queue')).json.count, 0, 'the queue moved on');
+  await srv.waitTask('admin', 'fullconv', { state: 'idle' });
+  const four = await send(srv, 'fullconv', 'echo four');
+  assert.equal(four.status, 409, four.text);
+  assert.equal(four.json.reason, 'conversation_full');
+  assert.equal((await srv.api('GET', '/api/v2/tasks/admin/fullconv/queue')).json.count, 0, 'not queued');
+  assert.deepEqual(inputs(await logs(srv, 'fullconv')), ['echo started', 'sleep 4; echo one-done']);
+  // two, three and the direct four, each once
+  const ids = events.events.filter((e) => e.event === 'queue' && e.data.op === 'failed').map((e) => e.data.id);
+  assert.equal(ids.length, 3, JSON.stringify(ids));
+  assert.equal(new Set(ids).size, 3, 'each failed once');
+  events.close();
+  assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/fullconv')).status, 202);
+});
+
+test('send --wait on the first of five answers in a row is told its reply is no longer kept', async () => {
+  process.env.XDG_CONFIG_HOME = cfg;
+  delete process.env.TASKBOX_URL;
+  delete process.env.TASKBOX_TOKEN;
+  assert.equal((await tb(['login', srv.base, '--token', srv.token])).code, 0);
+  const prompt = "for i in 1 2 3 4 5; do printf '\\033[2J\\033[HQuestion %s?\\n\\u276f 1. Yes\\n  2. No\\n' $i; read -r -n 1 a; done; printf '\\033[2J\\033[H'; echo all-answered";
+  await srv.createTask({ template: 'qsh', input: prompt, name: 'quiz' });
+  const asking = (i) => waitFor(async () => new RegExp(`Question ${i}\\?`).test((await srv.task('admin', 'quiz')).current_state?.message ?? ''),
+    { what: `question ${i}`, timeout: 30000 });
+  await asking(1);
+  const w = tbSpawn(['task', 'send', '--wait', '--timeout', '300', 'quiz', '1']);
+  await waitFor(() => /answered the dialog/.test(w.out()), { what: 'the first answer' });
+  for (let i = 2; i <= 5; i++) {
+    await asking(i);
+    const r = await send(srv, 'quiz', '1');
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.status, 'answered');
+  }
+  const wr = await w.exited;
+  assert.equal(wr.code, 1, wr.stdout + wr.stderr);
+  assert.match(wr.stderr, /delivered, but .*no longer kept/);
+  await waitFor(async () => /all-answered/.test(outputs(await logs(srv, 'quiz'))), { what: 'the quiz ended' });
+  assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/quiz')).status, 202);
+});
+
+test('a send to a task still starting after a resume is queued (202) and delivered once the agent is ready', async () => {
+  // the agent takes 2 s to start, every run
+  const late = customTemplate('qlatestart', ['sh', '-c', 'sleep 2; exec bash --norc --noprofile -i'], { env: { PS1: '$ ' } });
+  assert.equal((await srv.pushTemplate(late)).status, 201);
+  await srv.createTask({ template: 'qlatestart', input: 'echo first-run', name: 'resumed' });
+  await srv.waitTask('admin', 'resumed', { state: 'idle' });
+  assert.equal((await srv.api('POST', '/api/v2/tasks/admin/resumed/pause')).status, 200);
+  assert.equal((await srv.api('POST', '/api/v2/tasks/admin/resumed/resume')).status, 202);
+  const r = await send(srv, 'resumed', 'echo after-resume');
+  assert.equal(r.status, 202, r.text);
+  assert.equal(r.json.status, 'queued');
+  assert.equal(r.json.position, 1);
+  await waitFor(async () => /after-resume/.test(outputs(await logs(srv, 'resumed'))),
+    { what: 'delivered after the resume', timeout: 30000 });
+  assert.deepEqual(inputs(await logs(srv, 'resumed')), ['echo first-run', 'echo after-resume'], 'the prompt not again, the input once');
+  assert.equal((await srv.api('GET', '/api/v2/tasks/admin/resumed/queue')).json.count, 0);
+  assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/resumed')).status, 202);
 });

@@ -74,6 +74,7 @@ describe('conversation', () => {
       assert.match(r2.headers.get('content-type'), /application\/problem\+json/);
       assert.equal(r2.json.status, 409);
       assert.match(r2.json.detail, /waiting for user input/);
+      assert.equal(r2.json.reason, 'busy');
       // GET endpoints answer while the agent works
       const g = await rt.get('/messages');
       assert.equal(g.status, 200);
@@ -92,6 +93,7 @@ describe('conversation', () => {
       await rt.waitStable();
       const rs = await Promise.all([1, 2, 3].map(() => rt.post('/message', { content: 'hello agent', type: 'user' })));
       assert.deepEqual(rs.map((r) => r.status).sort(), [200, 409, 409]);
+      assert.deepEqual(rs.filter((r) => r.status === 409).map((r) => r.json.reason), ['busy', 'busy']);
       await rt.reply();
       const users = (await rt.messages()).filter((x) => x.role === 'user');
       assert.equal(users.length, 1);
@@ -130,10 +132,12 @@ describe('conversation', () => {
       const bad = await rt.post('/message', { content: 'maybe later', type: 'user' });
       assert.equal(bad.status, 409);
       assert.match(bad.json.detail, /waiting on a dialog/);
+      assert.equal(bad.json.reason, 'not_an_option');
       // taskbox's send queue marks its input: never a dialog's answer
       const queued = await rt.post('/message', { content: '1', type: 'user', if_idle: true });
       assert.equal(queued.status, 409, queued.text);
       assert.match(queued.json.detail, /if_idle is not an answer/);
+      assert.equal(queued.json.reason, 'waiting');
       assert.equal((await rt.status()).state, 'waiting');
       const ok = await rt.post('/message', { content: '1', type: 'user' });
       assert.equal(ok.status, 200);

@@ -28,7 +28,7 @@ test('the store unit tests pass against PostgreSQL', { skip }, () => {
   assert.equal(r.status, 0, r.stdout + r.stderr);
   assert.match(r.stdout + r.stderr, /PASSED  \] 9 test/);
   // the migrations ran once in each: one version row
-  assert.equal(pgSql(two.name, 'SELECT count(*), max(version) FROM taskbox_schema').trim(), '1|12');
+  assert.equal(pgSql(two.name, 'SELECT count(*), max(version) FROM taskbox_schema').trim(), '1|13');
 });
 
 test('a server on PostgreSQL keeps its users across a restart, migrating once', { skip }, async () => {
@@ -90,5 +90,5 @@ test('two servers starting at once on a new database migrate it once', { skip },
   const again = await serverUntilUp(db.uri);
   assert.ok(again.listening, again.log);
   assert.doesNotMatch(again.log, /migrated/);
-  assert.equal(pgSql(db.name, 'SELECT version FROM taskbox_schema').trim(), '12');
+  assert.equal(pgSql(db.name, 'SELECT version FROM taskbox_schema').trim(), '13');
 });

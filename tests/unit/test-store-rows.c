@@ -415,8 +415,8 @@ test_queue(void **state)
 	assert_string_equal(str(row, "id"), "q1");
 	assert_string_equal(str(row, "input"), "a");
 	json_decref(row);
-	assert_int_equal(store_queue_mark_sending(f->st, "q1"), 0);
-	assert_int_equal(store_queue_mark_sending(f->st, "q1"), -ENOENT);
+	assert_int_equal(store_queue_mark_sending(f->st, "q1", 5), 0);
+	assert_int_equal(store_queue_mark_sending(f->st, "q1", 6), -ENOENT);
 	row = store_queue_state(f->st, "q1", "k1");
 	assert_string_equal(str(row, "state"), "sending");
 	json_decref(row);
@@ -425,6 +425,11 @@ test_queue(void **state)
 	json_decref(row);
 	rows = store_queue_sending(f->st, "");
 	assert_string_equal(str(json_array_get(rows, 0), "name"), "t");
+	json_decref(rows);
+	rows = store_queue_unsettled(f->st, "k1");
+	assert_int_equal(json_array_size(rows), 1);
+	assert_string_equal(str(json_array_get(rows, 0), "input"), "a");
+	assert_int_equal(num(json_array_get(rows, 0), "sent_at"), 5);
 	json_decref(rows);
 	assert_int_equal(store_queue_requeue(f->st, "q1"), 0);
 	rows = store_queue_list(f->st, "k1");
@@ -437,9 +442,11 @@ test_queue(void **state)
 	row = store_queue_get(f->st, "q2");
 	assert_string_equal(str(row, "created_by"), "u2");
 	json_decref(row);
-	assert_int_equal(store_queue_mark_sending(f->st, "q2"), 0);
-	assert_int_equal(store_queue_recover(f->st, ""), 0);
-	assert_int_equal(store_queue_length(f->st, "k1"), 0);
+	assert_int_equal(store_queue_mark_sending(f->st, "q2", 7), 0);
+	/* a 'sending' entry stays for the restarted server to settle */
+	assert_int_equal(store_queue_recover(f->st), 0);
+	assert_int_equal(store_queue_length(f->st, "k1"), 1);
+	assert_int_equal(store_queue_delete(f->st, "q2"), 0);
 	assert_int_equal(
 		store_queue_push(f->st, "q3", "k1", "c", "queued", "u2", 4), 0);
 	assert_int_equal(store_queue_clear(f->st, "k1"), 0);
