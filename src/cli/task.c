@@ -53,6 +53,8 @@ struct task_follow {
 	char *entry;	   /* send --wait: the id of the input sent */
 	bool delivered;	   /* send: "delivered" was printed */
 	bool answered;	   /* send: the input answered a dialog */
+	char *stamp;	   /* send --wait: current_state.timestamp before
+			    * the input was posted */
 	bool starting;	   /* create, resume: a status other than paused */
 };
 
@@ -925,10 +927,17 @@ task_send_event(const char *event, const char *data, void *arg)
 				  cli_str(j, "status_reason")[0] ? ": " : "",
 				  cli_str(j, "status_reason"));
 			r = TASK_FAILED;
-		} else if (f->entry != NULL && f->delivered && !f->answered &&
-			   strcmp(task_state(j, "state"), "waiting") == 0) {
-			/* the reply is a question: no idle comes until it is
-			 * answered */
+		} else if (f->entry == NULL) {
+			free(f->stamp);
+			f->stamp = xstrdup(task_state(j, "timestamp"));
+		} else if (f->delivered &&
+			   strcmp(task_state(j, "state"), "waiting") == 0 &&
+			   (!f->answered ||
+			    strcmp(task_state(j, "timestamp"),
+				   f->stamp ? f->stamp : "") != 0)) {
+			/* the reply is a question (after an answer: another
+			 * dialog, a state of its own): no idle comes until
+			 * it is answered */
 			printf("%s\n", task_state(j, "message"));
 			cli_error("the agent waits on a dialog; answer it with "
 				  "`taskbox task send TASK OPTION`");
@@ -1011,6 +1020,7 @@ task_send(struct client *c, const struct task_opts *o, int n, char **argv)
 out:
 	free(input);
 	free(f.entry);
+	free(f.stamp);
 	return r;
 }
 

@@ -286,6 +286,19 @@ test('CLI: send --wait prints a dialog the agent opens instead of a reply, exit 
   assert.equal(a.code, 0, a.stderr + a.stdout);
   assert.match(a.stdout, /^answered the dialog$/m);
   assert.match(a.stdout, /got-2/);
+  // an answer followed at once by another dialog: that one is printed,
+  // exit status 3 again (not a wait for a reply that cannot come)
+  const two = await tb(['task', 'send', '--wait', '--timeout', '30', 'cliask',
+    "printf '\\033[2J\\033[HDelete the cache?\\n\\u276f 1. Yes\\n  2. No\\n'; read -r -n 1 a; printf '\\033[2J\\033[HPush the branch?\\n\\u276f 1. Yes\\n  2. No\\n'; read -r -n 1 b; printf '\\033[2J\\033[H'; echo got-$a-$b"]);
+  assert.equal(two.code, 3, two.stderr + two.stdout);
+  assert.match(two.stdout, /Delete the cache\?/);
+  const b1 = await tb(['task', 'send', '--wait', '--timeout', '30', 'cliask', '1']);
+  assert.equal(b1.code, 3, b1.stderr + b1.stdout);
+  assert.match(b1.stdout, /^answered the dialog$/m);
+  assert.match(b1.stdout, /Push the branch\?/);
+  const b2 = await tb(['task', 'send', '--wait', '--timeout', '30', 'cliask', '2']);
+  assert.equal(b2.code, 0, b2.stderr + b2.stdout);
+  assert.match(b2.stdout, /got-1-2/);
   assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/cliask')).status, 202);
 });
 
