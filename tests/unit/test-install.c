@@ -107,6 +107,10 @@ test_scrub(void **state UNUSED)
 	scrub("https://host/a@b", "https://host/a@b");
 	scrub("'https://u:p@host' \"http://v@w\"",
 	      "'https://host' \"http://w\"");
+	/* "'" is a sub-delim: a password may hold it unescaped */
+	scrub("pip from https://bob:it's@pypi.example/simple failed",
+	      "pip from https://pypi.example/simple failed");
+	scrub("'https://u:p'w@host' ok", "'https://host' ok");
 	scrub("x://@", "x://");
 	scrub("://a@://b@c", "://://c");
 }
@@ -130,7 +134,8 @@ test_log_tail(void **state UNUSED)
 	tail("one\ntwo\n", 64, "two");
 	tail("one\ntwo \r\n\n", 64, "two");
 	tail("only", 64, "only");
-	tail("a\nERROR:\tno\x1b[31m match\x7f\r\n", 64, "ERROR: no [31m match ");
+	tail("a\nERROR:\tno\x1b[31m match\x7f\r\n", 64,
+	     "ERROR: no [31m match ");
 	/* cut at size - 1 bytes, never inside a UTF-8 sequence */
 	tail("x\nabcdef", 4, "abc");
 	tail("x\nab\xc3\xa9z", 4, "ab");
