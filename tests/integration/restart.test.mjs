@@ -360,6 +360,7 @@ test('restart clearing a failed start: a second restart is refused, a delete wai
     r = await s.api('POST', '/api/v2/tasks/admin/clear-stop/restart');
     assert.equal(r.status, 202, r.text);
     await s.stop();
+    assert.doesNotMatch(s.log, /Sanitizer/, 'a clean exit while the clearing ran');
     s = await startServer({ data: s.data, token: s.token });
     const now = await s.task('admin', 'clear-stop');
     if (now.status !== 'active') {
@@ -375,4 +376,5 @@ test('restart clearing a failed start: a second restart is refused, a delete wai
     await s.stop();
     fs.rmSync(victim, { recursive: true, force: true });
   }
+  assert.doesNotMatch(s.log, /Sanitizer/);
 });
