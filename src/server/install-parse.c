@@ -63,7 +63,9 @@ install_scrub_userinfo(char *s)
 {
 	for (char *p = strstr(s, "://"); p != NULL; p = strstr(p, "://")) {
 		char *host = p + 3;
-		size_t n = strcspn(host, "/ \t\r\n\"'<>");
+		/* never "'": a password may hold it (a sub-delim), and
+		 * "'https://host'" has no '@' to cut anyway */
+		size_t n = strcspn(host, "/ \t\r\n\"<>");
 		/* the last '@': a password may hold one, unescaped */
 		char *at = memrchr(host, '@', n);
 

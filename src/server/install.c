@@ -144,15 +144,38 @@ install_index_check(const char *url, char **cause)
 	return r;
 }
 
+/* tools (absolute) with its longest existing prefix resolved (new
+ * string): a dir still to be made, below a link, is checked where the
+ * link leads. */
+static char *
+tools_resolved(const char *tools)
+{
+	char *p = xstrdup(tools), *real, *slash, *out;
+
+	while ((real = realpath(p, NULL)) == NULL) {
+		if ((slash = strrchr(p, '/')) == NULL || slash == p) {
+			free(p);
+			return xstrdup(tools);
+		}
+		*slash = '\0';
+	}
+	out = xasprintf("%s%s", strcmp(real, "/") == 0 ? "" : real,
+			tools + strlen(p));
+	free(real);
+	free(p);
+	return out;
+}
+
 int
 install_tools_check(const char *tools, char **cause)
 {
-	char *p = xstrdup(tools);
+	char *p = NULL;
 	struct stat st;
 	int r = 0;
 
 	if (!srv->root) /* installs and workspaces run as the server's uid */
 		goto out;
+	p = tools_resolved(tools);
 	/* each dir that exists from the root down to tools; the install
 	 * child makes the rest 0755 */
 	for (char *s = p + 1; r == 0; s++) {

@@ -47,8 +47,8 @@ int install_index_check(const char *url, char **cause);
 /*
  * May the installer's uid and the workspaces' uids (the server runs as
  * root) reach tools, an absolute path: is every dir of it that exists
- * open to other users (o+x)? 0, or -1 with *cause (new) naming the dir
- * that is not. A server not running as root: always 0.
+ * (links followed) open to other users (o+x)? 0, or -1 with *cause (new) naming
+ * the dir that is not. A server not running as root: always 0.
  */
 int install_tools_check(const char *tools, char **cause);
 

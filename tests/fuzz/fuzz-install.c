@@ -61,7 +61,7 @@ fuzz_scrub(char *s)
 {
 	install_scrub_userinfo(s);
 	for (char *p = strstr(s, "://"); p != NULL; p = strstr(p + 1, "://")) {
-		size_t n = strcspn(p + 3, "/ \t\r\n\"'<>");
+		size_t n = strcspn(p + 3, "/ \t\r\n\"<>");
 
 		if (memchr(p + 3, '@', n) != NULL)
 			abort();

@@ -203,12 +203,19 @@ test('--tools under /tmp: an agent already installed there runs in the sandbox',
 test('--tools refused where the workspace would see masked dirs', () => {
   const parent = tmpdir('taskbox-install-data-');
   const data = path.join(parent, 'data');
+  const closed = tmpdir('taskbox-install-closed-');
+  // a tools dir still to be made, through a link into a closed dir
+  const open = tmpdir('taskbox-install-open-');
+  fs.chmodSync(open, 0o755);
+  fs.mkdirSync(path.join(closed, 'in'), { mode: 0o755 });
+  fs.symlinkSync(path.join(closed, 'in'), path.join(open, 'link'));
   for (const [tools, re] of [
     ['/tmp', /--tools '\/tmp': .* not \/tmp/],
     ['/root/', /not \/root/],
     ['/home', /not \/home/],
     // a dir the installer's and the workspaces' uids cannot enter
-    [tmpdir('taskbox-install-closed-'), /is closed to other users \(mode without o\+x\)/],
+    [closed, /is closed to other users \(mode without o\+x\)/],
+    [path.join(open, 'link', 'tools'), new RegExp(`'${closed}' is closed to other users`)],
     [parent, /holds the data directory/],
     [path.join(data, 'tasks'), /inside the data directory/],
   ]) {
@@ -216,7 +223,7 @@ test('--tools refused where the workspace would see masked dirs', () => {
     assert.equal(r.status, 1, r.stdout + r.stderr);
     assert.match(r.stderr, re);
   }
-  fs.rmSync(parent, { recursive: true, force: true });
+  for (const d of [parent, closed, open]) fs.rmSync(d, { recursive: true, force: true });
 });
 
 // A server (startServer's handle) in a network namespace of its own with

@@ -316,3 +316,65 @@ test('restart of a task whose first start failed at its disk: the leftovers go, 
     await s.stop();
   }
 });
+
+// The clearing before such a restart runs in a child while the task is
+// pending: what may come meanwhile (another restart, a delete, the
+// server stopping) finds it pending, and links left in the task's dir
+// are removed, never followed.
+test('restart clearing a failed start: a second restart is refused, a delete waits for it, links are not followed, a stop leaves it restartable', async () => {
+  let s = await startServer();
+  const victim = tmpdir('taskbox-restart-victim-');
+  try {
+    fs.writeFileSync(path.join(victim, 'keep'), 'keep');
+    assert.equal((await s.pushTemplate(customTemplate('sleepy', ['sleep', '1000']))).status, 201);
+    const made = [];
+    for (const name of ['clear-del', 'clear-stop']) {
+      made.push(await s.createTask({ template: 'sleepy', input: 'x', name }));
+      await s.waitTask('admin', name);
+    }
+    await s.stop();
+    storeSql(s.data, "UPDATE tasks SET status = 'error', status_reason = 'disk', ws_pid = NULL, laid_out = 0, agent_started = 0, prompt_delivered = 0");
+    for (const t of made) {
+      const dir = taskDir(s, t.id);
+      fs.rmSync(dir, { recursive: true });
+      // many entries: the clearing takes a while
+      for (let i = 0; i < 40; i++) {
+        fs.mkdirSync(path.join(dir, `d${i}`), { recursive: true });
+        for (let j = 0; j < 400; j++) fs.writeFileSync(path.join(dir, `d${i}`, `f${j}`), '');
+      }
+      fs.symlinkSync(victim, path.join(dir, 'out'));
+      fs.symlinkSync(path.join(victim, 'keep'), path.join(dir, 'd0', 'keep'));
+      fs.linkSync(path.join(victim, 'keep'), path.join(dir, 'hard'));
+    }
+    s = await startServer({ data: s.data, token: s.token });
+    // restart then delete at once
+    let r = await s.api('POST', '/api/v2/tasks/admin/clear-del/restart');
+    assert.equal(r.status, 202, r.text);
+    if (r.json.status === 'pending')
+      assert.equal((await s.api('POST', '/api/v2/tasks/admin/clear-del/restart')).status, 409);
+    assert.equal((await s.api('DELETE', '/api/v2/tasks/admin/clear-del')).status, 202);
+    await waitFor(async () => (await s.api('GET', '/api/v2/tasks/admin/clear-del')).status === 404, { what: 'the deleted task gone' });
+    await waitFor(() => !exists(taskDir(s, made[0].id)), { what: 'its dir gone' });
+    assert.ok(!exists(path.join(s.data, 'disks', `${made[0].id}.img`)));
+    // restart then stop the server at once: restartable after
+    r = await s.api('POST', '/api/v2/tasks/admin/clear-stop/restart');
+    assert.equal(r.status, 202, r.text);
+    await s.stop();
+    assert.doesNotMatch(s.log, /Sanitizer/, 'a clean exit while the clearing ran');
+    s = await startServer({ data: s.data, token: s.token });
+    const now = await s.task('admin', 'clear-stop');
+    if (now.status !== 'active') {
+      assert.equal(now.status, 'error', JSON.stringify(now));
+      r = await s.api('POST', '/api/v2/tasks/admin/clear-stop/restart');
+      assert.equal(r.status, 202, r.text);
+    }
+    await s.waitTask('admin', 'clear-stop');
+    // what the links named is untouched
+    assert.deepEqual(fs.readdirSync(victim), ['keep']);
+    assert.equal(fs.readFileSync(path.join(victim, 'keep'), 'utf8'), 'keep');
+  } finally {
+    await s.stop();
+    fs.rmSync(victim, { recursive: true, force: true });
+  }
+  assert.doesNotMatch(s.log, /Sanitizer/);
+});

@@ -107,6 +107,10 @@ test_scrub(void **state UNUSED)
 	scrub("https://host/a@b", "https://host/a@b");
 	scrub("'https://u:p@host' \"http://v@w\"",
 	      "'https://host' \"http://w\"");
+	/* "'" is a sub-delim: a password may hold it unescaped */
+	scrub("pip from https://bob:it's@pypi.example/simple failed",
+	      "pip from https://pypi.example/simple failed");
+	scrub("'https://u:p'w@host' ok", "'https://host' ok");
 	scrub("x://@", "x://");
 	scrub("://a@://b@c", "://://c");
 }
