@@ -66,6 +66,18 @@ proc_child_fail(int stage, int err)
 	_exit(127);
 }
 
+/* In the child: close every fd above the standard ones but the
+ * start-error pipe. */
+static void
+proc_child_close_fds(void)
+{
+	int e = proc_child_errfd;
+
+	if (e > 3)
+		(void)close_range(3, (unsigned)e - 1, 0);
+	(void)close_range(e >= 3 ? (unsigned)e + 1 : 3, ~0U, 0);
+}
+
 /* In the child: a fresh process's signals, the group or session, the
  * standard fds, then exec or fn. */
 NORETURN static void
@@ -95,6 +107,8 @@ proc_child(const struct proc_spec *spec, bool nowait)
 		proc_child_errfd = -1;
 	}
 	if (spec->fn != NULL) {
+		if (spec->flags & PROC_CLOSE_FDS)
+			proc_child_close_fds();
 		r = spec->fn(spec->arg);
 		if (r == 0)
 			_exit(0);

@@ -31,6 +31,9 @@ enum proc_flags {
 	 * failure in the child (proc_child_fail) is its exit status 127,
 	 * and fn tells why its own way (the loop runs on meanwhile) */
 	PROC_ASYNC = 1 << 4,
+	/* fn runs with only the standard fds (and the start-error pipe):
+	 * a long-lived child then holds none of the server's sockets */
+	PROC_CLOSE_FDS = 1 << 5,
 };
 
 /*

@@ -545,7 +545,8 @@ task_clear_unlaid(struct task *t, char **cause)
 {
 	struct proc_spec spec = {.fn = task_clear_child,
 				 .arg = t,
-				 .flags = PROC_PGROUP | PROC_NOWAIT};
+				 .flags = PROC_PGROUP | PROC_NOWAIT |
+					  PROC_CLOSE_FDS};
 	struct proc *p;
 	char *why = NULL;
 	int r;

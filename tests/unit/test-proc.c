@@ -2,7 +2,8 @@
  * test-proc.c: child processes through core/proc: exits and signals
  * decoded, exec errors with their errno, group kill reaching a
  * grandchild, none after the reap, adopted processes, a cancelled
- * watch, a spawn that does not wait for the exec (PROC_ASYNC).
+ * watch, a spawn that does not wait for the exec (PROC_ASYNC), a child
+ * fn holding none of the parent's fds (PROC_CLOSE_FDS).
  */
 #include "common.h"
 
@@ -152,6 +153,43 @@ test_child_fn_errors(void **state UNUSED)
 	assert_int_equal(proc_spawn(&spec, &p, &stage, &cause), -EPERM);
 	assert_int_equal(stage, 0);
 	free(cause);
+}
+
+/* A child fn: exit 0 when the fd in arg is closed, 1 when still open. */
+static int
+fd_is_closed(void *arg)
+{
+	_exit(fcntl(*(int *)arg, F_GETFD) < 0 && errno == EBADF ? 0 : 1);
+}
+
+/* Spawn fd_is_closed on fd with flags; its exit code. */
+static int
+child_sees_fd(int fd, enum proc_flags flags)
+{
+	struct proc_spec spec = {
+		.fn = fd_is_closed, .arg = &fd, .flags = flags | PROC_NOWAIT};
+	struct seen s = {.loop = ev_loop_new()};
+	struct proc *p = NULL;
+	char *cause = NULL;
+
+	assert_int_equal(proc_spawn(&spec, &p, NULL, &cause), 0);
+	proc_watch(p, s.loop, on_exit_stop, &s);
+	ev_loop_run(s.loop);
+	proc_free(p);
+	ev_loop_free(s.loop);
+	assert_true(WIFEXITED(s.status));
+	return WEXITSTATUS(s.status);
+}
+
+static void
+test_close_fds(void **state UNUSED)
+{
+	int fd = open("/dev/null", O_RDONLY); /* not close-on-exec */
+
+	assert_true(fd > 2);
+	assert_int_equal(child_sees_fd(fd, 0), 1);
+	assert_int_equal(child_sees_fd(fd, PROC_CLOSE_FDS), 0);
+	close(fd);
 }
 
 /* A child that blocks until its parent writes a byte, then fails. */
@@ -409,6 +447,7 @@ main(void)
 		cmocka_unit_test(test_signal_decoded),
 		cmocka_unit_test(test_exec_error),
 		cmocka_unit_test(test_child_fn_errors),
+		cmocka_unit_test(test_close_fds),
 		cmocka_unit_test(test_async_does_not_wait),
 		cmocka_unit_test(test_group_kill_reaches_grandchild),
 		cmocka_unit_test(test_no_group_kill_after_reap),
