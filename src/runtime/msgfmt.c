@@ -999,11 +999,21 @@ line_is_tool_summary(const char *p)
 }
 
 /* Codex's record of how its approval dialog was answered ("✔ You approved
- * codex to run X this time", "✗ You did not approve codex to run X"). */
+ * codex to run X this time", "✗ You did not approve codex to run X"), in
+ * its own words only: "✗ You forgot ..." is an agent's. */
 static bool
 line_is_decision(const char *p)
 {
-	return str_starts_with(p, "✔ You ") || str_starts_with(p, "✗ You ");
+	static const char *records[] = {
+		"✔ You approved codex ", "✔ You persisted Codex ",
+		"✗ You did not approve codex ", "✗ You denied codex ",
+		"✗ You canceled the request to "};
+
+	for (size_t i = 0; i < ARRAY_SIZE(records); i++) {
+		if (str_starts_with(p, records[i]))
+			return true;
+	}
+	return false;
 }
 
 /* Line i is a tool call's header: the next line is the call's output tree
