@@ -1443,6 +1443,12 @@ msgfmt_dialog(enum agent_type t, const char *screen, struct msgfmt_dialog *d)
 		msgfmt_dialog_release(d);
 		goto out;
 	}
+	/* Codex's dialog takes the composer's place: a numbered list above
+	 * the composer is history (a reply, an echoed prompt) */
+	if (t == AGENT_CODEX && box_cut_codex(&l) > lastopt) {
+		msgfmt_dialog_release(d);
+		goto out;
+	}
 	if (t == AGENT_CODEX && codex_dialog_question(&l, first, d)) {
 		found = true;
 		goto out;

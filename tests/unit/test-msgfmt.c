@@ -497,6 +497,22 @@ test_dialog(void **state)
 	assert_string_equal(d.context,
 			    "Reason: May I list the\nfiles?\n$ ls a?");
 	msgfmt_dialog_release(&d);
+	/* a numbered list in Codex's history, above its composer, is no
+	 * dialog: the dialog takes the composer's place */
+	assert_false(msgfmt_dialog(AGENT_CODEX,
+				   "• Pick one?\n"
+				   "  › 1. foo\n"
+				   "  2. bar\n\n"
+				   "› Ask Codex to do anything\n\n"
+				   "  gpt-5 default · ~/w",
+				   &d));
+	assert_false(msgfmt_dialog(AGENT_CODEX,
+				   "› 1. do a\n"
+				   "  2. do b\n\n"
+				   "• Done both.\n\n"
+				   "› Ask Codex to do anything\n\n"
+				   "  gpt-5 default · ~/w",
+				   &d));
 }
 
 static void
