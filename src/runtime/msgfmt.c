@@ -999,11 +999,21 @@ line_is_tool_summary(const char *p)
 }
 
 /* Codex's record of how its approval dialog was answered ("✔ You approved
- * codex to run X this time", "✗ You did not approve codex to run X"). */
+ * codex to run X this time", "✗ You did not approve codex to run X"), in
+ * its own words only: "✗ You forgot ..." is an agent's. */
 static bool
 line_is_decision(const char *p)
 {
-	return str_starts_with(p, "✔ You ") || str_starts_with(p, "✗ You ");
+	static const char *records[] = {
+		"✔ You approved codex ", "✔ You persisted Codex ",
+		"✗ You did not approve codex ", "✗ You denied codex ",
+		"✗ You canceled the request to "};
+
+	for (size_t i = 0; i < ARRAY_SIZE(records); i++) {
+		if (str_starts_with(p, records[i]))
+			return true;
+	}
+	return false;
 }
 
 /* Line i is a tool call's header: the next line is the call's output tree
@@ -1313,42 +1323,65 @@ lines_join_nonblank(const struct lines *l, long from, long to)
 	return buf_steal(&out);
 }
 
+/* A line that ends the search for Codex's question: the "• Running"
+ * line, an echoed prompt or a border. */
+static bool
+codex_question_stop(const char *s)
+{
+	char *c = strip_box_sides(s);
+	bool stop = str_starts_with(c, "•") || line_starts_prompt(c) ||
+		    line_is_border(s);
+
+	free(c);
+	return stop;
+}
+
 /*
  * Codex's approval dialog: the question ("Would you like to run the
  * following command?") stands apart from the options, what it is about
  * between them ("Environment: local", "Reason: ...", "$ rm -rf old").
- * Find the nearest line ending in '?' up to 12 lines above the options,
- * stopping at the "• Running" line, an echoed prompt or a border; the
- * question is it with the lines it wrapped from. Sets d->text and
- * d->context (owned by d); false when there is no such question.
+ * Find the nearest paragraph ending in '?' up to 16 lines above the
+ * options, stopping at codex_question_stop; the model's reason and the
+ * command ("Reason: May I?", "$ ls a?") are not it. The question is that
+ * paragraph, at most 4 lines. Sets d->text and d->context (owned by d);
+ * false when there is no such question.
  */
 static bool
 codex_dialog_question(const struct lines *l, long first,
 		      struct msgfmt_dialog *d)
 {
-	long q, top;
+	for (long q = first - 1; q >= 0 && first - q <= 16; q--) {
+		char *last, *head;
+		size_t n;
+		long top = q;
+		bool question;
 
-	for (q = first - 1; q >= 0 && first - q <= 12; q--) {
-		char *c = strip_box_sides(l->v[q]);
-		size_t n = strlen(c);
-		bool stop = str_starts_with(c, "•") || line_starts_prompt(c) ||
-			    line_is_border(l->v[q]);
-		bool question = n > 0 && c[n - 1] == '?';
-
-		free(c);
-		if (stop)
+		if (codex_question_stop(l->v[q]))
 			return false;
-		if (question)
-			break;
+		if (dialog_line_ends_question(l->v[q]))
+			continue; /* blank */
+		/* the paragraph q ends, in the window */
+		while (top > 0 && first - top < 16 &&
+		       !dialog_line_ends_question(l->v[top - 1]) &&
+		       !codex_question_stop(l->v[top - 1]))
+			top--;
+		last = strip_box_sides(l->v[q]);
+		head = strip_box_sides(l->v[top]);
+		n = strlen(last);
+		question = n > 0 && last[n - 1] == '?' &&
+			   !str_starts_with(head, "Reason:") &&
+			   !str_starts_with(head, "$ ");
+		free(last);
+		free(head);
+		if (question) {
+			top = MAX(top, q - 3);
+			d->text = lines_join_nonblank(l, top, q + 1);
+			d->context = lines_join_nonblank(l, q + 1, first);
+			return d->text != NULL;
+		}
+		q = top; /* the whole paragraph is not the question */
 	}
-	if (q < 0 || first - q > 12)
-		return false;
-	for (top = q; top > 0 && q - top < 3 &&
-		      !dialog_line_ends_question(l->v[top - 1]);)
-		top--;
-	d->text = lines_join_nonblank(l, top, q + 1);
-	d->context = lines_join_nonblank(l, q + 1, first);
-	return d->text != NULL;
+	return false;
 }
 
 bool
@@ -1407,6 +1440,12 @@ msgfmt_dialog(enum agent_type t, const char *screen, struct msgfmt_dialog *d)
 		lastopt = i;
 	}
 	if (d->noptions < 2 || !any_marked) {
+		msgfmt_dialog_release(d);
+		goto out;
+	}
+	/* Codex's dialog takes the composer's place: a numbered list above
+	 * the composer is history (a reply, an echoed prompt) */
+	if (t == AGENT_CODEX && box_cut_codex(&l) > lastopt) {
 		msgfmt_dialog_release(d);
 		goto out;
 	}

@@ -138,6 +138,18 @@ test_headline(void **state)
 		"Cleaned up and marked.");
 	assert_string_equal(h, "Cleaned up and marked.");
 	free(h);
+	h = msgfmt_headline("✗ You canceled the request to run rm -rf x\n"
+			    "\n"
+			    "Stopped.");
+	assert_string_equal(h, "Stopped.");
+	free(h);
+	/* an agent's words that start like a record of an approval */
+	h = msgfmt_headline("✗ You forgot the semicolon on line 3,\n"
+			    "  so the build fails.\n"
+			    "\n"
+			    "Add it and rebuild.");
+	assert_string_equal(h, "You forgot the semicolon on line 3,");
+	free(h);
 }
 
 /* Claude and Codex show the tool call above the agent's words. */

@@ -479,6 +479,40 @@ test_dialog(void **state)
 	assert_string_equal(d.text, "Pick one");
 	assert_null(d.context);
 	msgfmt_dialog_release(&d);
+	/* the question is not the model's reason nor the command, even
+	 * when they end in '?' */
+	assert_true(msgfmt_dialog(
+		AGENT_CODEX,
+		"• Running ls a?\n\n\n"
+		"  Would you like to run the following command?\n\n"
+		"  Reason: May I list the\n"
+		"  files?\n\n"
+		"  $ ls a?\n\n\n"
+		"› 1. Yes, proceed (y)\n"
+		"  2. No, and tell Codex what to do (esc)\n\n"
+		"  Press enter to confirm or esc to cancel",
+		&d));
+	assert_string_equal(d.text,
+			    "Would you like to run the following command?");
+	assert_string_equal(d.context,
+			    "Reason: May I list the\nfiles?\n$ ls a?");
+	msgfmt_dialog_release(&d);
+	/* a numbered list in Codex's history, above its composer, is no
+	 * dialog: the dialog takes the composer's place */
+	assert_false(msgfmt_dialog(AGENT_CODEX,
+				   "• Pick one?\n"
+				   "  › 1. foo\n"
+				   "  2. bar\n\n"
+				   "› Ask Codex to do anything\n\n"
+				   "  gpt-5 default · ~/w",
+				   &d));
+	assert_false(msgfmt_dialog(AGENT_CODEX,
+				   "› 1. do a\n"
+				   "  2. do b\n\n"
+				   "• Done both.\n\n"
+				   "› Ask Codex to do anything\n\n"
+				   "  gpt-5 default · ~/w",
+				   &d));
 }
 
 static void
