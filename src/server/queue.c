@@ -611,6 +611,9 @@ tqueue_on_stop(struct task *t)
 {
 	struct tqueue *q = tqueue_of(t);
 
+	/* entries a stopped server left: this runtime never recorded them
+	 * (its replay came first), and it can no longer */
+	tqueue_settle(t);
 	/* a new runtime replays its transcript: the flags come back */
 	q->turn_open = false;
 	q->users = q->users_at = 0;

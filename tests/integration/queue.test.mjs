@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import { startServer, customTemplate, waitFor, SseClient, tmpdir, bin } from '../harness/server.mjs';
+import { startServer, customTemplate, waitFor, SseClient, tmpdir, bin, storeSql, taskDir, exists } from '../harness/server.mjs';
 import { runBin } from '../harness/runtime.mjs';
 
 let srv;
@@ -484,4 +484,38 @@ test('a send to a task still starting after a resume is queued (202) and deliver
   assert.deepEqual(inputs(await logs(srv, 'resumed')), ['echo first-run', 'echo after-resume'], 'the prompt not again, the input once');
   assert.equal((await srv.api('GET', '/api/v2/tasks/admin/resumed/queue')).json.count, 0);
   assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/resumed')).status, 202);
+});
+
+test('a sending entry of a task whose workspace died while the server was down fails at start, never left sending', async () => {
+  // the delivery in flight, as above; then the workspace dies too
+  const mute = customTemplate('qmute', ['sh', '-c',
+    'printf "$ "; read -r p; echo "ran $p"; stty -echo; printf "$ "; read -r q; exec sleep 1000']);
+  const a = await startServer();
+  servers.push(a);
+  assert.equal((await a.pushTemplate(mute)).status, 201);
+  const t = await a.createTask({ template: 'qmute', input: 'hello', name: 'gone' });
+  const r = await send(a, 'gone', 'echo never-typed');
+  assert.equal(r.status, 202, r.text);
+  await waitFor(async () => (await a.api('GET', '/api/v2/tasks/admin/gone/queue')).json.entries[0]?.state === 'sending',
+    { what: 'the delivery in flight', timeout: 20000 });
+  a.child.kill('SIGKILL');
+  await a.exited;
+  const procs = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+    try {
+      const cmd = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8');
+      return cmd.split('\0')[0].endsWith('bwrap') && cmd.includes(taskDir(a, t.id));
+    } catch { return false; }
+  });
+  assert.ok(procs.length >= 1, 'found the workspace');
+  for (const p of procs) { try { process.kill(Number(p), 'SIGKILL'); } catch { /* gone */ } }
+  await waitFor(() => procs.every((p) => !exists(`/proc/${p}`)), { what: 'workspace killed' });
+  const b = await startServer({ data: a.data, token: a.token });
+  servers.push(b);
+  assert.equal((await b.task('admin', 'gone')).status, 'error');
+  // no runtime is left to confirm it: failed, not listed as sending
+  // (which no cancel could remove) until a restart or a delete
+  assert.equal((await b.api('GET', '/api/v2/tasks/admin/gone/queue')).json.count, 0);
+  assert.match(b.log, new RegExp(`queued input ${r.json.id} dropped: the server restarted while delivering it; not confirmed`));
+  assert.equal((await b.api('DELETE', `/api/v2/tasks/admin/gone/queue/${r.json.id}`)).status, 404);
+  assert.equal((await b.api('DELETE', '/api/v2/tasks/admin/gone')).status, 202);
 });
