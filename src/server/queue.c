@@ -527,10 +527,15 @@ tqueue_on_user_input(struct task *t, const char *text, const char *when)
 		const char *id = json_string_value(json_object_get(row, "id"));
 		char *copy;
 
-		if (text == NULL || at < 0 ||
+		json_int_t sent_at =
+			json_integer_value(json_object_get(row, "sent_at"));
+
+		/* sent_at 0: left by a server before migration 13, when
+		 * it was sent is unknown (an older message of the same
+		 * text is no proof): never confirmed */
+		if (text == NULL || at < 0 || sent_at <= 0 || at < sent_at ||
 		    strcmp(text, json_string_value(
-					 json_object_get(row, "input"))) != 0 ||
-		    at < json_integer_value(json_object_get(row, "sent_at")))
+					 json_object_get(row, "input"))) != 0)
 			continue;
 		copy = xstrdup(id);
 		json_array_remove(q->unsettled, i);

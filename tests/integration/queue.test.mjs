@@ -519,3 +519,25 @@ test('a sending entry of a task whose workspace died while the server was down f
   assert.equal((await b.api('DELETE', `/api/v2/tasks/admin/gone/queue/${r.json.id}`)).status, 404);
   assert.equal((await b.api('DELETE', '/api/v2/tasks/admin/gone')).status, 202);
 });
+
+test('an entry left sending by a server before migration 13 (no sent_at) is not taken for an older message of its text', async () => {
+  const a = await startServer();
+  servers.push(a);
+  assert.equal((await a.pushTemplate(shell)).status, 201);
+  const t = await a.createTask({ template: 'qsh', input: 'echo same-text', name: 'oldrow' });
+  await a.waitTask('admin', 'oldrow', { state: 'idle' });
+  a.child.kill('SIGKILL');
+  await a.exited;
+  // what an older server left: 'sending', sent_at 0 (the column's default)
+  const id = '00000000-0000-4000-8000-000000000013';
+  storeSql(a.data, "INSERT INTO task_queue (id, task_id, seq, input, state, created_by, created_at) VALUES (?, ?, 1, 'echo same-text', 'sending', '', 1)", id, t.id);
+  const b = await startServer({ data: a.data, token: a.token });
+  servers.push(b);
+  await waitFor(async () => (await b.api('GET', '/api/v2/tasks/admin/oldrow/queue')).json.count === 0,
+    { what: 'the entry settled', timeout: 30000 });
+  // the prompt of the same text came long before: unconfirmed
+  assert.match(b.log, new RegExp(`queued input ${id} dropped: the server restarted while delivering it; not confirmed`));
+  assert.doesNotMatch(b.log, /was delivered before the server restarted/);
+  assert.deepEqual(inputs(await logs(b, 'oldrow')), ['echo same-text']);
+  assert.equal((await b.api('DELETE', '/api/v2/tasks/admin/oldrow')).status, 202);
+});
