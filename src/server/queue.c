@@ -205,13 +205,15 @@ tqueue_entry_json(const json_t *row, unsigned position)
 			 json_string_value(json_object_get(row, "state")));
 }
 
-/* Is the agent ready for the next entry? */
+/* Is the agent ready for the next entry? Never while the store could not
+ * be read: the entries a stopped server left 'sending' are unknown, and
+ * one read later would take this server's own delivery for theirs. */
 static bool
 tqueue_ready(struct task *t)
 {
 	struct tqueue *q = tqueue_of(t);
 
-	return q->sending == NULL && !q->turn_open &&
+	return q->loaded && q->sending == NULL && !q->turn_open &&
 	       json_array_size(q->unsettled) == 0 &&
 	       strcmp(task_status(t), "active") == 0 &&
 	       task_stopping(t) == NULL && task_runtime_socket(t) != NULL &&
