@@ -30,7 +30,8 @@
  * again: once the task's runtime is stable (idle or waiting, so not
  * mid-send), an entry whose text the runtime recorded as a user message
  * since its sent_at was delivered (`delivered`, then its reply), any
- * other failed, unconfirmed.
+ * other failed, unconfirmed; so is every one when the runtime stops
+ * first, or when the task is not re-attached at start.
  *
  * A waiting dialog is never answered by a queued entry: the queue holds
  * while the state is waiting, and a delivery carries "if_idle": true, so
