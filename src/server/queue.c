@@ -30,7 +30,8 @@
  * again: once the task's runtime is stable (idle or waiting, so not
  * mid-send), an entry whose text the runtime recorded as a user message
  * since its sent_at was delivered (`delivered`, then its reply), any
- * other failed, unconfirmed.
+ * other failed, unconfirmed; so is every one when the runtime stops
+ * first, or when the task is not re-attached at start.
  *
  * A waiting dialog is never answered by a queued entry: the queue holds
  * while the state is waiting, and a delivery carries "if_idle": true, so
@@ -205,13 +206,15 @@ tqueue_entry_json(const json_t *row, unsigned position)
 			 json_string_value(json_object_get(row, "state")));
 }
 
-/* Is the agent ready for the next entry? */
+/* Is the agent ready for the next entry? Never while the store could not
+ * be read: the entries a stopped server left 'sending' are unknown, and
+ * one read later would take this server's own delivery for theirs. */
 static bool
 tqueue_ready(struct task *t)
 {
 	struct tqueue *q = tqueue_of(t);
 
-	return q->sending == NULL && !q->turn_open &&
+	return q->loaded && q->sending == NULL && !q->turn_open &&
 	       json_array_size(q->unsettled) == 0 &&
 	       strcmp(task_status(t), "active") == 0 &&
 	       task_stopping(t) == NULL && task_runtime_socket(t) != NULL &&
@@ -527,10 +530,15 @@ tqueue_on_user_input(struct task *t, const char *text, const char *when)
 		const char *id = json_string_value(json_object_get(row, "id"));
 		char *copy;
 
-		if (text == NULL || at < 0 ||
+		json_int_t sent_at =
+			json_integer_value(json_object_get(row, "sent_at"));
+
+		/* sent_at 0: left by a server before migration 13, when
+		 * it was sent is unknown (an older message of the same
+		 * text is no proof): never confirmed */
+		if (text == NULL || at < 0 || sent_at <= 0 || at < sent_at ||
 		    strcmp(text, json_string_value(
-					 json_object_get(row, "input"))) != 0 ||
-		    at < json_integer_value(json_object_get(row, "sent_at")))
+					 json_object_get(row, "input"))) != 0)
 			continue;
 		copy = xstrdup(id);
 		json_array_remove(q->unsettled, i);
@@ -611,6 +619,9 @@ tqueue_on_stop(struct task *t)
 {
 	struct tqueue *q = tqueue_of(t);
 
+	/* entries a stopped server left: this runtime never recorded them
+	 * (its replay came first), and it can no longer */
+	tqueue_settle(t);
 	/* a new runtime replays its transcript: the flags come back */
 	q->turn_open = false;
 	q->users = q->users_at = 0;

@@ -39,7 +39,9 @@ void tqueue_on_user_input(struct task *t, const char *text, const char *when);
  * and delivers the next entry. */
 void tqueue_on_state(struct task *t);
 void tqueue_on_idle(struct task *t);
-/* The runtime is gone (stopped, paused, failed): its turn flags too. */
+/* The runtime is gone (stopped, paused, failed; at start, a task not
+ * re-attached): its turn flags too, and the entries a stopped server left
+ * 'sending' that it never recorded fail (unconfirmed). */
 void tqueue_on_stop(struct task *t);
 /* The task is deleted: its entries go. */
 void tqueue_forget(struct task *t);

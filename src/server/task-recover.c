@@ -148,6 +148,10 @@ task_recover_all(void)
 					"the workspace stopped while the "
 					"server was down");
 		}
+		if (t->ws == NULL)
+			/* no runtime to settle its queue's deliveries
+			 * against */
+			tqueue_on_stop(t);
 	}
 	json_decref(rows);
 	task_recover_disks();

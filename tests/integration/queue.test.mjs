@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import { startServer, customTemplate, waitFor, SseClient, tmpdir, bin } from '../harness/server.mjs';
+import { startServer, customTemplate, waitFor, SseClient, tmpdir, bin, storeSql, taskDir, exists } from '../harness/server.mjs';
 import { runBin } from '../harness/runtime.mjs';
 
 let srv;
@@ -497,4 +497,60 @@ test('a send to a task still starting after a resume is queued (202) and deliver
   assert.deepEqual(inputs(await logs(srv, 'resumed')), ['echo first-run', 'echo after-resume'], 'the prompt not again, the input once');
   assert.equal((await srv.api('GET', '/api/v2/tasks/admin/resumed/queue')).json.count, 0);
   assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/resumed')).status, 202);
+});
+
+test('a sending entry of a task whose workspace died while the server was down fails at start, never left sending', async () => {
+  // the delivery in flight, as above; then the workspace dies too
+  const mute = customTemplate('qmute', ['sh', '-c',
+    'printf "$ "; read -r p; echo "ran $p"; stty -echo; printf "$ "; read -r q; exec sleep 1000']);
+  const a = await startServer();
+  servers.push(a);
+  assert.equal((await a.pushTemplate(mute)).status, 201);
+  const t = await a.createTask({ template: 'qmute', input: 'hello', name: 'gone' });
+  const r = await send(a, 'gone', 'echo never-typed');
+  assert.equal(r.status, 202, r.text);
+  await waitFor(async () => (await a.api('GET', '/api/v2/tasks/admin/gone/queue')).json.entries[0]?.state === 'sending',
+    { what: 'the delivery in flight', timeout: 20000 });
+  a.child.kill('SIGKILL');
+  await a.exited;
+  const procs = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+    try {
+      const cmd = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8');
+      return cmd.split('\0')[0].endsWith('bwrap') && cmd.includes(taskDir(a, t.id));
+    } catch { return false; }
+  });
+  assert.ok(procs.length >= 1, 'found the workspace');
+  for (const p of procs) { try { process.kill(Number(p), 'SIGKILL'); } catch { /* gone */ } }
+  await waitFor(() => procs.every((p) => !exists(`/proc/${p}`)), { what: 'workspace killed' });
+  const b = await startServer({ data: a.data, token: a.token });
+  servers.push(b);
+  assert.equal((await b.task('admin', 'gone')).status, 'error');
+  // no runtime is left to confirm it: failed, not listed as sending
+  // (which no cancel could remove) until a restart or a delete
+  assert.equal((await b.api('GET', '/api/v2/tasks/admin/gone/queue')).json.count, 0);
+  assert.match(b.log, new RegExp(`queued input ${r.json.id} dropped: the server restarted while delivering it; not confirmed`));
+  assert.equal((await b.api('DELETE', `/api/v2/tasks/admin/gone/queue/${r.json.id}`)).status, 404);
+  assert.equal((await b.api('DELETE', '/api/v2/tasks/admin/gone')).status, 202);
+});
+
+test('an entry left sending by a server before migration 13 (no sent_at) is not taken for an older message of its text', async () => {
+  const a = await startServer();
+  servers.push(a);
+  assert.equal((await a.pushTemplate(shell)).status, 201);
+  const t = await a.createTask({ template: 'qsh', input: 'echo same-text', name: 'oldrow' });
+  await a.waitTask('admin', 'oldrow', { state: 'idle' });
+  a.child.kill('SIGKILL');
+  await a.exited;
+  // what an older server left: 'sending', sent_at 0 (the column's default)
+  const id = '00000000-0000-4000-8000-000000000013';
+  storeSql(a.data, "INSERT INTO task_queue (id, task_id, seq, input, state, created_by, created_at) VALUES (?, ?, 1, 'echo same-text', 'sending', '', 1)", id, t.id);
+  const b = await startServer({ data: a.data, token: a.token });
+  servers.push(b);
+  await waitFor(async () => (await b.api('GET', '/api/v2/tasks/admin/oldrow/queue')).json.count === 0,
+    { what: 'the entry settled', timeout: 30000 });
+  // the prompt of the same text came long before: unconfirmed
+  assert.match(b.log, new RegExp(`queued input ${id} dropped: the server restarted while delivering it; not confirmed`));
+  assert.doesNotMatch(b.log, /was delivered before the server restarted/);
+  assert.deepEqual(inputs(await logs(b, 'oldrow')), ['echo same-text']);
+  assert.equal((await b.api('DELETE', '/api/v2/tasks/admin/oldrow')).status, 202);
 });

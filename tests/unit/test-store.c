@@ -521,6 +521,19 @@ test_migration_11_keeps_rows(void **state)
 	assert_int_equal(json_integer_value(json_object_get(row, "cost_nusd")),
 			 5000);
 	json_decref(row);
+	/* migration 13: a queued entry kept, never sent (sent_at 0) */
+	row = store_row(v,
+			"SELECT input, state, sent_at FROM task_queue WHERE "
+			"id = 'q1'",
+			"");
+	assert_non_null(row);
+	assert_string_equal(json_string_value(json_object_get(row, "input")),
+			    "next");
+	assert_string_equal(json_string_value(json_object_get(row, "state")),
+			    "queued");
+	assert_int_equal(json_integer_value(json_object_get(row, "sent_at")),
+			 0);
+	json_decref(row);
 	/* the new role is allowed, others are not; the foreign keys hold
 	 * on the new table: a user with tasks stays, tokens, sessions and
 	 * budgets cascade */
