@@ -447,11 +447,14 @@ api_prices(struct http_req *req, void *data UNUSED)
 	type = xstrndup(path + 1, (size_t)(slash - path - 1));
 	model = xstrdup(slash + 1);
 	if (!price_type_known(type)) {
-		http_reply_invalid(req, "path.type", json_string(type),
+		json_t *v = json_string(type); /* NULL if not UTF-8 */
+
+		http_reply_invalid(req, "path.type", v,
 				   "unknown provider type '%s' (anthropic, "
 				   "openai, gemini, bedrock, vertex, "
 				   "openai-compatible, ollama)",
 				   type);
+		json_decref(v);
 	} else if (!price_prefix_ok(model)) {
 		http_reply_invalid(req, "path.model", NULL,
 				   "the model prefix must be 1 to %d of "
