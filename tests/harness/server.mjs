@@ -84,6 +84,13 @@ export class Server {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
     const r = await this.exited;
     unmountUnder(this.data);
+    // a sanitizer's report (the tests run the ASan+UBSan build) fails the
+    // test that stopped the server, leaks included
+    const report = /^(==\d+==ERROR: \w+Sanitizer|.*: runtime error: )/m.exec(this.log);
+    if (report) {
+      const at = this.log.indexOf(report[0]);
+      throw new Error(`the server's sanitizer report:\n${this.log.slice(at, at + 4000)}`);
+    }
     return r;
   }
 }
