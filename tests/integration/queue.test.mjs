@@ -455,27 +455,35 @@ test('a full conversation fails the input for good: queued ones fail in turn, a 
   assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/fullconv')).status, 202);
 });
 
-test('send --wait on the first of five answers in a row is told its reply is no longer kept', async () => {
+test('five answers in a row: send --wait on the first stops at the next dialog; the oldest awaited reply is told lost', async () => {
   process.env.XDG_CONFIG_HOME = cfg;
   delete process.env.TASKBOX_URL;
   delete process.env.TASKBOX_TOKEN;
   assert.equal((await tb(['login', srv.base, '--token', srv.token])).code, 0);
-  const prompt = "for i in 1 2 3 4 5; do printf '\\033[2J\\033[HQuestion %s?\\n\\u276f 1. Yes\\n  2. No\\n' $i; read -r -n 1 a; done; printf '\\033[2J\\033[H'; echo all-answered";
+  const prompt = "for i in 1 2 3 4 5 6; do printf '\\033[2J\\033[HQuestion %s?\\n\\u276f 1. Yes\\n  2. No\\n' $i; read -r -n 1 a; done; printf '\\033[2J\\033[H'; echo all-answered";
   await srv.createTask({ template: 'qsh', input: prompt, name: 'quiz' });
+  const events = new SseClient(srv.base + `/api/v2/tasks/admin/quiz/events?access_token=${srv.token}`);
   const asking = (i) => waitFor(async () => new RegExp(`Question ${i}\\?`).test((await srv.task('admin', 'quiz')).current_state?.message ?? ''),
     { what: `question ${i}`, timeout: 30000 });
   await asking(1);
-  const w = tbSpawn(['task', 'send', '--wait', '--timeout', '300', 'quiz', '1']);
-  await waitFor(() => /answered the dialog/.test(w.out()), { what: 'the first answer' });
-  for (let i = 2; i <= 5; i++) {
+  // the CLI: an answer, then another dialog: printed, exit status 3
+  const w = await tb(['task', 'send', '--wait', '--timeout', '60', 'quiz', '1']);
+  assert.equal(w.code, 3, w.stdout + w.stderr);
+  assert.match(w.stdout, /^answered the dialog$/m);
+  assert.match(w.stdout, /Question 2\?/);
+  // the server: of more than four awaited replies the oldest is told lost
+  const ids = [];
+  for (let i = 2; i <= 6; i++) {
     await asking(i);
     const r = await send(srv, 'quiz', '1');
     assert.equal(r.status, 200, r.text);
     assert.equal(r.json.status, 'answered');
+    ids.push(r.json.id);
   }
-  const wr = await w.exited;
-  assert.equal(wr.code, 1, wr.stdout + wr.stderr);
-  assert.match(wr.stderr, /delivered, but .*no longer kept/);
+  // six answers, four kept: the CLI's and the first of the API's are lost
+  const lost = await events.wait((e) => e.event === 'queue' && e.data.op === 'reply_lost' && e.data.id === ids[0]);
+  assert.match(lost.data.reason, /no longer kept/);
+  events.close();
   await waitFor(async () => /all-answered/.test(outputs(await logs(srv, 'quiz'))), { what: 'the quiz ended' });
   assert.equal((await srv.api('DELETE', '/api/v2/tasks/admin/quiz')).status, 202);
 });
