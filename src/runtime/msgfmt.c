@@ -1261,43 +1261,6 @@ dialog_line_ends_question(const char *s)
 	return end;
 }
 
-/*
- * What the dialog is about, when the agent frames it between dashed rules
- * right above the question (Claude: the command it wants to run). Returns
- * a new string or NULL.
- */
-static char *
-dialog_context(const struct lines *l, long top)
-{
-	struct buf ctx;
-	long end = top - 1, start;
-
-	if (end < 1 || strstr(l->v[end], "╌╌╌╌╌") == NULL)
-		return NULL;
-	for (start = end; start > 0 && end - start < 6; start--) {
-		if (strstr(l->v[start - 1], "╌╌╌╌╌") != NULL)
-			break;
-	}
-	if (start == 0 || end - start >= 6 || start == end)
-		return NULL;
-	buf_init(&ctx, 0);
-	for (long i = start; i < end; i++) {
-		char *c = strip_box_sides(l->v[i]);
-
-		if (*c != '\0') {
-			if (ctx.len > 0)
-				buf_append(&ctx, "\n", 1);
-			buf_puts(&ctx, c);
-		}
-		free(c);
-	}
-	if (ctx.len == 0) {
-		buf_release(&ctx);
-		return NULL;
-	}
-	return buf_steal(&ctx);
-}
-
 /* Copy lines [from, to) without box sides, the blank ones left out,
  * joined by '\n'; NULL when none is left. */
 static char *
@@ -1321,6 +1284,27 @@ lines_join_nonblank(const struct lines *l, long from, long to)
 		return NULL;
 	}
 	return buf_steal(&out);
+}
+
+/*
+ * What the dialog is about, when the agent frames it between dashed rules
+ * right above the question (Claude: the command it wants to run). Returns
+ * a new string or NULL.
+ */
+static char *
+dialog_context(const struct lines *l, long top)
+{
+	long end = top - 1, start;
+
+	if (end < 1 || strstr(l->v[end], "╌╌╌╌╌") == NULL)
+		return NULL;
+	for (start = end; start > 0 && end - start < 6; start--) {
+		if (strstr(l->v[start - 1], "╌╌╌╌╌") != NULL)
+			break;
+	}
+	if (start == 0 || end - start >= 6 || start == end)
+		return NULL;
+	return lines_join_nonblank(l, start, end);
 }
 
 /* A line that ends the search for Codex's question: the "• Running"
