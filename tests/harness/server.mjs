@@ -212,3 +212,18 @@ export function taskDir(server, id) {
 export function exists(p) {
   try { fs.accessSync(p); return true; } catch { return false; }
 }
+
+// SIGKILL the workspace of task id of server (its bwrap binds the task's
+// directory: nothing of other tests matches), as if it died while no
+// server watched; waits until its processes are gone.
+export async function killWorkspace(server, id) {
+  const procs = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+    try {
+      const cmd = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8');
+      return cmd.split('\0')[0].endsWith('bwrap') && cmd.includes(taskDir(server, id));
+    } catch { return false; }
+  });
+  if (procs.length === 0) throw new Error(`no workspace of task ${id} found`);
+  for (const p of procs) { try { process.kill(Number(p), 'SIGKILL'); } catch { /* gone */ } }
+  await waitFor(() => procs.every((p) => !exists(`/proc/${p}`)), { what: 'workspace killed' });
+}

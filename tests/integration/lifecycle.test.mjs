@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startServer, customTemplate, waitFor, taskDir, exists } from '../harness/server.mjs';
+import { startServer, customTemplate, waitFor, taskDir, exists, killWorkspace } from '../harness/server.mjs';
 
 const servers = [];
 after(async () => { for (const s of servers) await s.stop(); });
@@ -71,15 +71,7 @@ test('a workspace that died while the server was down is an error with the reaso
   await a.exited;
   // the workspace dies too, while no server watches (its bwrap binds
   // this task's directory: nothing of other tests matches)
-  const procs = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-    try {
-      const cmd = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8');
-      return cmd.split('\0')[0].endsWith('bwrap') && cmd.includes(taskDir(a, t.id));
-    } catch { return false; }
-  });
-  assert.ok(procs.length >= 1, 'found the workspace');
-  for (const p of procs) { try { process.kill(Number(p), 'SIGKILL'); } catch { /* gone */ } }
-  await waitFor(() => procs.every((p) => !exists(`/proc/${p}`)), { what: 'workspace killed' });
+  await killWorkspace(a, t.id);
   const b = await startServer({ data: a.data, token: a.token });
   servers.push(b);
   const x = await b.task('admin', 'victim');

@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import { startServer, customTemplate, waitFor, SseClient, tmpdir, bin, storeSql, taskDir, exists } from '../harness/server.mjs';
+import { startServer, customTemplate, waitFor, SseClient, tmpdir, bin, storeSql, killWorkspace } from '../harness/server.mjs';
 import { runBin } from '../harness/runtime.mjs';
 
 let srv;
@@ -521,15 +521,7 @@ test('a sending entry of a task whose workspace died while the server was down f
     { what: 'the delivery in flight', timeout: 20000 });
   a.child.kill('SIGKILL');
   await a.exited;
-  const procs = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-    try {
-      const cmd = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8');
-      return cmd.split('\0')[0].endsWith('bwrap') && cmd.includes(taskDir(a, t.id));
-    } catch { return false; }
-  });
-  assert.ok(procs.length >= 1, 'found the workspace');
-  for (const p of procs) { try { process.kill(Number(p), 'SIGKILL'); } catch { /* gone */ } }
-  await waitFor(() => procs.every((p) => !exists(`/proc/${p}`)), { what: 'workspace killed' });
+  await killWorkspace(a, t.id);
   const b = await startServer({ data: a.data, token: a.token });
   servers.push(b);
   assert.equal((await b.task('admin', 'gone')).status, 'error');
