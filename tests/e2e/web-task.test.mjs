@@ -253,7 +253,9 @@ test('pause from the page shows the snapshot; modify prompt; resume makes it act
   await head(page).locator('.badge-active').first().waitFor({ timeout: 90000 });
   await chat(page).locator('#status[data-status="stable"]').waitFor({ state: 'attached', timeout: 30000 });
   assert.equal(await head(page).getByRole('button', { name: 'Resume' }).count(), 0);
-  assert.deepEqual(realProblems(page), []);
+  // the chat may still ask the runtime the pause stopped: a 502 from the
+  // proxy, which it shows and retries
+  assert.deepEqual(realProblems(page, [/status of 502/]), []);
   await page.context().close();
 });
 
