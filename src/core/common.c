@@ -140,6 +140,33 @@ time_rfc3339(uint64_t wall, char buf[32])
 }
 
 int
+time_parse_rfc3339(const char *s, uint64_t *out)
+{
+	struct tm tm = {0};
+	const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	unsigned ms = 0;
+	time_t secs;
+
+	if (p == NULL)
+		return -EINVAL;
+	if (*p == '.') {
+		unsigned scale = 100;
+
+		for (p++; *p >= '0' && *p <= '9'; p++) {
+			ms += (unsigned)(*p - '0') * scale;
+			scale /= 10;
+		}
+	}
+	if (*p != 'Z' && *p != '+' && *p != '-')
+		return -EINVAL;
+	/* before 1970 the wall clock in ms (unsigned) would wrap */
+	if ((secs = timegm(&tm)) < 0)
+		return -EINVAL;
+	*out = (uint64_t)secs * 1000 + ms;
+	return 0;
+}
+
+int
 parse_long(const char *s, long min, long max, long *out)
 {
 	char *end;

@@ -53,6 +53,9 @@ uint64_t wall_ms(void);
 
 /* Format wall time in ms as RFC 3339 UTC with milliseconds into buf[32]. */
 void time_rfc3339(uint64_t wall, char buf[32]);
+/* Parse an RFC 3339 time (1970 or later, an optional fraction, the offset
+ * not applied: what time_rfc3339 writes) into wall ms; 0 or -EINVAL. */
+int time_parse_rfc3339(const char *s, uint64_t *out);
 
 /* Strict decimal parse of a whole string into [min, max]; 0 or -EINVAL. */
 int parse_long(const char *s, long min, long max, long *out);

@@ -177,35 +177,6 @@ conv_to_json(const struct conv *c)
 	return a;
 }
 
-/* Parse an RFC 3339 UTC time (1970 or later) with optional fraction; 0 or
- * -EINVAL. */
-static int
-conv_parse_time(const char *s, uint64_t *out)
-{
-	struct tm tm = {0};
-	const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	unsigned ms = 0;
-	time_t secs;
-
-	if (p == NULL)
-		return -EINVAL;
-	if (*p == '.') {
-		unsigned scale = 100;
-
-		for (p++; *p >= '0' && *p <= '9'; p++) {
-			ms += (unsigned)(*p - '0') * scale;
-			scale /= 10;
-		}
-	}
-	if (*p != 'Z' && *p != '+' && *p != '-')
-		return -EINVAL;
-	/* before 1970 the wall clock in ms (unsigned) would wrap */
-	if ((secs = timegm(&tm)) < 0)
-		return -EINVAL;
-	*out = (uint64_t)secs * 1000 + ms;
-	return 0;
-}
-
 int
 conv_load_json(struct conv *c, json_t *messages, char **cause)
 {
@@ -228,7 +199,7 @@ conv_load_json(struct conv *c, json_t *messages, char **cause)
 		if (json_unpack(m, "{s:s, s:s, s:s}", "message", &text, "role",
 				&role, "time", &time) < 0 ||
 		    (strcmp(role, "user") != 0 && strcmp(role, "agent") != 0) ||
-		    conv_parse_time(time, &t) < 0) {
+		    time_parse_rfc3339(time, &t) < 0) {
 			*cause = xasprintf("message %zu is malformed", i);
 			return -EINVAL;
 		}
@@ -241,7 +212,7 @@ conv_load_json(struct conv *c, json_t *messages, char **cause)
 
 		json_unpack(m, "{s:s, s:s, s:s}", "message", &text, "role",
 			    &role, "time", &time);
-		conv_parse_time(time, &t);
+		time_parse_rfc3339(time, &t);
 		conv_push(c, strcmp(role, "user") == 0 ? ROLE_USER : ROLE_AGENT,
 			  text, t);
 		if (strcmp(role, "user") == 0) {

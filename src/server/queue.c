@@ -50,8 +50,6 @@
  */
 #include "common.h"
 
-#include <time.h>
-
 #include "core/log.h"
 #include "http/client.h"
 #include "http/http.h"
@@ -490,34 +488,14 @@ tqueue_pump(struct task *t)
 
 /* ---- events from the task ------------------------------------------- */
 
-/* Wall ms of an RFC 3339 time as the runtime writes it
- * (2006-01-02T15:04:05.000Z), or -1. */
-static int64_t
-tqueue_parse_time(const char *s)
-{
-	struct tm tm = {0};
-	unsigned ms = 0;
-	int n = 0;
-	time_t secs;
-
-	if (s == NULL ||
-	    sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3uZ%n", &tm.tm_year, &tm.tm_mon,
-		   &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms,
-		   &n) != 7 ||
-	    s[n] != '\0')
-		return -1;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	if ((secs = timegm(&tm)) == (time_t)-1)
-		return -1;
-	return (int64_t)secs * 1000 + ms;
-}
-
 void
 tqueue_on_user_input(struct task *t, const char *text, const char *when)
 {
 	struct tqueue *q = tqueue_of(t);
-	int64_t at = tqueue_parse_time(when);
+	uint64_t when_ms;
+	int64_t at = when != NULL && time_parse_rfc3339(when, &when_ms) == 0
+			     ? (int64_t)when_ms
+			     : -1;
 	json_t *row;
 	size_t i;
 
